@@ -1,0 +1,218 @@
+/**
+ * Every error this library throws on purpose is a {@link TempFileError} with a stable string
+ * `code`: branch on `code` (or `instanceof` a subclass), never on the message.
+ * @module
+ */
+
+/** The stable error codes, one per failure a caller may want to branch on. */
+export type TempFileErrorCode =
+  | 'ERR_TEMPFILE_INVALID_NAME'
+  | 'ERR_TEMPFILE_INVALID_OPTION'
+  | 'ERR_TEMPFILE_UNSAFE_ROOT'
+  | 'ERR_TEMPFILE_DISPOSED'
+  | 'ERR_TEMPFILE_MANAGER_CLOSED'
+  | 'ERR_TEMPFILE_DESTINATION_EXISTS'
+  | 'ERR_TEMPFILE_REMOVE_FAILED'
+  | 'ERR_TEMPFILE_NO_SPACE'
+  | 'ERR_TEMPFILE_DISK_QUOTA'
+  | 'ERR_TEMPFILE_IO';
+
+/** Options accepted by every {@link TempFileError} constructor. */
+export interface TempFileErrorOptions {
+  /** The underlying error, usually a Node.js system error. */
+  readonly cause?: unknown;
+  /** The path the failed operation was about, when there is one. */
+  readonly path?: string;
+}
+
+/**
+ * The base class of every error thrown by tempfile-manager.
+ *
+ * @example
+ * try { mgr.file(userSuffix) } catch (err) {
+ *   if (err instanceof TempFileError && err.code === 'ERR_TEMPFILE_INVALID_NAME') reply(400);
+ * }
+ */
+export class TempFileError extends Error {
+  /** A stable, documented identifier of the failure. */
+  readonly code: TempFileErrorCode;
+  /** The path the failed operation was about, when there is one. */
+  readonly path: string | undefined;
+
+  constructor(code: TempFileErrorCode, message: string, options: TempFileErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.path = options.path;
+    Object.defineProperty(this, 'name', { value: new.target.name, enumerable: false, configurable: true });
+  }
+}
+
+/** A prefix, suffix or other name part was not a safe single path component. */
+export class InvalidNameError extends TempFileError {
+  declare readonly code: 'ERR_TEMPFILE_INVALID_NAME';
+  constructor(message: string) {
+    super('ERR_TEMPFILE_INVALID_NAME', message);
+  }
+}
+
+/** An option had the wrong type, an out-of-range value or an unknown name. */
+export class InvalidOptionError extends TempFileError {
+  declare readonly code: 'ERR_TEMPFILE_INVALID_OPTION';
+  /** The option that was refused. */
+  readonly option: string;
+  constructor(option: string, message: string) {
+    super('ERR_TEMPFILE_INVALID_OPTION', message);
+    this.option = option;
+  }
+}
+
+/** Why a root directory was refused. */
+export type UnsafeRootReason =
+  | 'symlink'
+  | 'not-a-directory'
+  | 'wrong-owner'
+  | 'writable-by-others'
+  | 'missing-parent';
+
+/** The root directory cannot be trusted: files in it could be read or swapped by others. */
+export class UnsafeRootError extends TempFileError {
+  declare readonly code: 'ERR_TEMPFILE_UNSAFE_ROOT';
+  /** What is wrong with the root. */
+  readonly reason: UnsafeRootReason;
+  constructor(reason: UnsafeRootReason, root: string, message: string, cause?: unknown) {
+    super('ERR_TEMPFILE_UNSAFE_ROOT', message, { path: root, cause });
+    this.reason = reason;
+  }
+}
+
+/** A handle was used after it was disposed, removed or kept. */
+export class DisposedError extends TempFileError {
+  declare readonly code: 'ERR_TEMPFILE_DISPOSED';
+  constructor(what: string, path?: string) {
+    super(
+      'ERR_TEMPFILE_DISPOSED',
+      `This ${what} was already disposed, removed or kept: create a new one instead of reusing it.`,
+      path === undefined ? {} : { path },
+    );
+  }
+}
+
+/** The manager was closed; it creates nothing more. */
+export class ManagerClosedError extends TempFileError {
+  declare readonly code: 'ERR_TEMPFILE_MANAGER_CLOSED';
+  constructor() {
+    super(
+      'ERR_TEMPFILE_MANAGER_CLOSED',
+      'This TempFileManager was closed: create a new TempFileManager, or close it only at shutdown.',
+    );
+  }
+}
+
+/** `keep()` found a file at the destination and was not asked to overwrite it. */
+export class DestinationExistsError extends TempFileError {
+  declare readonly code: 'ERR_TEMPFILE_DESTINATION_EXISTS';
+  constructor(destination: string, cause?: unknown) {
+    super(
+      'ERR_TEMPFILE_DESTINATION_EXISTS',
+      `Cannot keep the file at ${destination}: something already exists there. ` +
+        'Choose another destination, or pass { overwrite: true } to replace it.',
+      { path: destination, cause },
+    );
+  }
+}
+
+/** Removing one or more temp files failed; `errors` holds every failure, not just the first. */
+export class RemoveError extends TempFileError {
+  declare readonly code: 'ERR_TEMPFILE_REMOVE_FAILED';
+  /** One error per path that could not be removed. */
+  readonly errors: readonly Error[];
+  constructor(errors: readonly Error[]) {
+    const first = errors[0];
+    super(
+      'ERR_TEMPFILE_REMOVE_FAILED',
+      `Could not remove ${errors.length} temp ${errors.length === 1 ? 'path' : 'paths'}` +
+        (first ? ` (first: ${first.message})` : '') +
+        '. Check the permissions under the root; a sweep removes what is left once the cause is fixed.',
+      { cause: first, path: first && 'path' in first ? String(first.path) : undefined },
+    );
+    this.errors = errors;
+  }
+}
+
+/** The file system is full (ENOSPC). */
+export class NoSpaceError extends TempFileError {
+  declare readonly code: 'ERR_TEMPFILE_NO_SPACE';
+  constructor(path: string, cause?: unknown) {
+    super(
+      'ERR_TEMPFILE_NO_SPACE',
+      `No space left on the file system of ${path}: free space there, or point \`root\` at a larger volume.`,
+      { path, cause },
+    );
+  }
+}
+
+/** The user's disk quota on the file system is exhausted (EDQUOT). */
+export class DiskQuotaError extends TempFileError {
+  declare readonly code: 'ERR_TEMPFILE_DISK_QUOTA';
+  constructor(path: string, cause?: unknown) {
+    super(
+      'ERR_TEMPFILE_DISK_QUOTA',
+      `The disk quota of this user is exhausted on the file system of ${path}: remove files or raise the quota.`,
+      { path, cause },
+    );
+  }
+}
+
+/** Any other file-system failure (EIO, EACCES, EMFILE, ...); `cause` holds the system error. */
+export class FileSystemError extends TempFileError {
+  declare readonly code: 'ERR_TEMPFILE_IO';
+  /** The system error code, such as `EIO` or `EMFILE`. */
+  readonly syscallCode: string | undefined;
+  constructor(action: string, path: string, cause: unknown) {
+    const syscallCode = systemErrorCode(cause);
+    super(
+      'ERR_TEMPFILE_IO',
+      `Could not ${action} ${path}: ${syscallCode ?? 'unknown error'}. ${adviceFor(syscallCode)}`,
+      { path, cause },
+    );
+    this.syscallCode = syscallCode;
+  }
+}
+
+function adviceFor(code: string | undefined): string {
+  switch (code) {
+    case 'EMFILE':
+    case 'ENFILE':
+      return 'Too many open files: close streams you no longer need, or raise the limit (ulimit -n).';
+    case 'EACCES':
+    case 'EPERM':
+      return 'Permission denied: check the owner and mode of the root directory.';
+    case 'EIO':
+      return 'The device reported an I/O error: check the disk and the kernel log.';
+    case 'EROFS':
+      return 'The file system is read-only: point `root` at a writable volume.';
+    default:
+      return 'See `cause` for the system error.';
+  }
+}
+
+/** The `code` of a Node.js system error, or undefined. @internal */
+export function systemErrorCode(err: unknown): string | undefined {
+  if (typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string') {
+    return err.code;
+  }
+  return undefined;
+}
+
+/** Maps a failed fs call to the typed error callers branch on. @internal */
+export function toFileSystemError(action: string, path: string, err: unknown): TempFileError {
+  if (err instanceof TempFileError) return err;
+  switch (systemErrorCode(err)) {
+    case 'ENOSPC':
+      return new NoSpaceError(path, err);
+    case 'EDQUOT':
+      return new DiskQuotaError(path, err);
+    default:
+      return new FileSystemError(action, path, err);
+  }
+}

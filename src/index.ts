@@ -1,0 +1,32 @@
+/**
+ * Safe, scoped temporary files for Node.js services.
+ *
+ * @example
+ * import { TempFileManager } from 'tempfile-manager';
+ * const mgr = new TempFileManager();
+ * await using tmp = mgr.file('.pdf');
+ *
+ * @packageDocumentation
+ */
+export { TempFileManager } from './manager.js';
+export type { TempFileManagerOptions } from './options.js';
+export { TempFile } from './file.js';
+export type { KeepOptions, TempReadStreamOptions, TempWriteStreamOptions } from './file.js';
+export { TempDir } from './dir.js';
+export { TempScope } from './scope.js';
+export type { NameArgument, NameOptions } from './create.js';
+export type { FileSystem } from './fs.js';
+export {
+  TempFileError,
+  InvalidNameError,
+  InvalidOptionError,
+  UnsafeRootError,
+  DisposedError,
+  ManagerClosedError,
+  DestinationExistsError,
+  RemoveError,
+  NoSpaceError,
+  DiskQuotaError,
+  FileSystemError,
+} from './errors.js';
+export type { TempFileErrorCode, TempFileErrorOptions, UnsafeRootReason } from './errors.js';

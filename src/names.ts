@@ -1,0 +1,79 @@
+import { randomFillSync } from 'node:crypto';
+import { InvalidNameError } from './errors.js';
+
+/** Bytes of randomness in every name: 128 bits, as in a UUIDv4 plus some. */
+const RANDOM_BYTES = 16;
+/** The random part is hex: safe on case-insensitive file systems and in every shell. */
+export const RANDOM_NAME_LENGTH = RANDOM_BYTES * 2;
+/** Most file systems refuse a single name longer than 255 bytes. */
+export const MAX_NAME_BYTES = 255;
+
+const POOL_SIZE = RANDOM_BYTES * 256;
+const pool = Buffer.allocUnsafe(POOL_SIZE);
+let poolOffset = POOL_SIZE;
+
+/** A fresh 128-bit random string from the crypto RNG, drawn from a refilled pool. */
+export function randomName(): string {
+  if (poolOffset + RANDOM_BYTES > POOL_SIZE) {
+    randomFillSync(pool);
+    poolOffset = 0;
+  }
+  const name = pool.toString('hex', poolOffset, poolOffset + RANDOM_BYTES);
+  poolOffset += RANDOM_BYTES;
+  return name;
+}
+
+// Separators of every platform (POSIX `/`, Windows `\` and drive `:`), NUL, C0 and C1 controls,
+// DEL, and the characters Windows refuses in names.
+// eslint-disable-next-line no-control-regex
+const FORBIDDEN_CHARACTERS = /[/\\:\u0000-\u001f\u007f-\u009f<>"|?*]/u;
+
+/**
+ * Checks that `value` can be part of a single file name. Runs before anything touches the disk.
+ * The NFKC form is checked too, since characters such as U+2024 or U+FF0F turn into `.` or `/`
+ * on systems that normalise names.
+ */
+export function validateNamePart(value: unknown, what: 'prefix' | 'suffix'): string {
+  if (typeof value !== 'string') {
+    throw new InvalidNameError(
+      `The ${what} must be a string, got ${describe(value)}. Pass a plain string such as ${
+        what === 'suffix' ? "'.pdf'" : "'upload-'"
+      }.`,
+    );
+  }
+  if (!value.isWellFormed()) {
+    throw new InvalidNameError(`The ${what} ${JSON.stringify(value)} holds a lone surrogate: pass well-formed text.`);
+  }
+  for (const form of new Set([value, value.normalize('NFKC')])) {
+    if (FORBIDDEN_CHARACTERS.test(form)) {
+      throw new InvalidNameError(
+        `The ${what} ${JSON.stringify(value)} contains a path separator, a control character or a character ` +
+          'that is not allowed in file names: use letters, digits, dots, dashes and underscores.',
+      );
+    }
+    if (form.includes('..')) {
+      throw new InvalidNameError(`The ${what} ${JSON.stringify(value)} contains "..": remove it.`);
+    }
+  }
+  return value;
+}
+
+/** Throws when `prefix + random + suffix` would exceed the file-name limit. */
+export function validateNameLength(prefix: string, suffix: string): void {
+  const bytes = Buffer.byteLength(prefix) + RANDOM_NAME_LENGTH + Buffer.byteLength(suffix);
+  if (bytes > MAX_NAME_BYTES) {
+    throw new InvalidNameError(
+      `The name would be ${bytes} bytes long, more than the ${MAX_NAME_BYTES} a file system allows: ` +
+        `shorten the prefix and suffix to ${MAX_NAME_BYTES - RANDOM_NAME_LENGTH} bytes together.`,
+    );
+  }
+}
+
+/** A short, safe description of a value of the wrong type, for error messages. */
+export function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (Buffer.isBuffer(value)) return 'a Buffer';
+  if (typeof value === 'object') return 'an object';
+  return `a ${typeof value}`;
+}

@@ -1,0 +1,110 @@
+import path from 'node:path';
+import { InvalidOptionError } from './errors.js';
+import { type FileSystem, realFs } from './fs.js';
+import { describe, validateNameLength, validateNamePart } from './names.js';
+import { defaultRoot } from './root.js';
+
+/** Options of `new TempFileManager(options)`. Every one is optional. */
+export interface TempFileManagerOptions {
+  /**
+   * The root directory. Created with mode 0700 if missing (its parent must exist); an existing
+   * one must be a real directory owned by this user and not writable by others.
+   * @default `<os.tmpdir()>/tempfile-manager-<uid>`
+   */
+  readonly root?: string;
+  /** A prefix for every name this manager creates. @default '' */
+  readonly prefix?: string;
+  /**
+   * A session's or a lease's lock not refreshed for this long is stale. At least 2000.
+   * @default 30000
+   */
+  readonly staleMs?: number;
+  /** A session younger than this is never swept. @default 60000 */
+  readonly graceMs?: number;
+  /** Run one background sweep when the manager starts. @default true */
+  readonly sweepOnStart?: boolean;
+  /** Remove this manager's session when the process exits or is killed by a signal. @default true */
+  readonly exitHook?: boolean;
+  /** The most bytes this manager's live files may hold on disk. @default Infinity */
+  readonly maxLiveBytes?: number;
+  /** Refuse a write that would leave less free space than this on the root's file system. @default 0 */
+  readonly minFreeBytes?: number;
+  /**
+   * The file-system implementation, for tests and fault injection only (e.g. memfs).
+   * @default node:fs
+   */
+  readonly fs?: FileSystem;
+}
+
+/** Options after validation and defaults. @internal */
+export interface ResolvedOptions {
+  readonly root: string;
+  readonly prefix: string;
+  readonly staleMs: number;
+  readonly graceMs: number;
+  readonly sweepOnStart: boolean;
+  readonly exitHook: boolean;
+  readonly maxLiveBytes: number;
+  readonly minFreeBytes: number;
+  readonly fs: FileSystem;
+}
+
+const KNOWN_OPTIONS = new Set<string>([
+  'root', 'prefix', 'staleMs', 'graceMs', 'sweepOnStart', 'exitHook', 'maxLiveBytes', 'minFreeBytes', 'fs',
+]);
+
+/** Validates the options and fills in defaults; throws {@link InvalidOptionError}. @internal */
+export function resolveOptions(options: unknown): ResolvedOptions {
+  if (options === undefined) options = {};
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new InvalidOptionError('options', `Expected an options object, got ${describe(options)}.`);
+  }
+  for (const key of Object.keys(options)) {
+    if (!KNOWN_OPTIONS.has(key)) {
+      throw new InvalidOptionError(key, `Unknown option \`${key}\`: see TempFileManagerOptions for the valid names.`);
+    }
+  }
+  const o = options as TempFileManagerOptions;
+  const prefix = o.prefix === undefined ? '' : validateNamePart(o.prefix, 'prefix');
+  validateNameLength(prefix, '');
+  return {
+    root: rootOption(o.root),
+    prefix,
+    staleMs: numberOption('staleMs', o.staleMs, 30_000, 2_000),
+    graceMs: numberOption('graceMs', o.graceMs, 60_000, 0),
+    sweepOnStart: booleanOption('sweepOnStart', o.sweepOnStart, true),
+    exitHook: booleanOption('exitHook', o.exitHook, true),
+    maxLiveBytes: numberOption('maxLiveBytes', o.maxLiveBytes, Infinity, 0, true),
+    minFreeBytes: numberOption('minFreeBytes', o.minFreeBytes, 0, 0),
+    fs: o.fs ?? realFs,
+  };
+}
+
+function rootOption(value: unknown): string {
+  if (value === undefined) return defaultRoot();
+  if (typeof value !== 'string' || value.length === 0 || value.includes('\0')) {
+    throw new InvalidOptionError('root', `\`root\` must be a non-empty path string, got ${describe(value)}.`);
+  }
+  return path.resolve(value);
+}
+
+function numberOption(name: string, value: unknown, fallback: number, min: number, allowInfinity = false): number {
+  if (value === undefined) return fallback;
+  const valid =
+    typeof value === 'number' && value >= min && (Number.isFinite(value) || (allowInfinity && value === Infinity));
+  if (!valid) {
+    throw new InvalidOptionError(
+      name,
+      `\`${name}\` must be a number of at least ${min}${allowInfinity ? ' (or Infinity)' : ''}, got ${String(value)}.`,
+    );
+  }
+  return value;
+}
+
+function booleanOption(name: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') {
+    throw new InvalidOptionError(name, `\`${name}\` must be true or false, got ${describe(value)}.`);
+  }
+  return value;
+}

@@ -1,0 +1,63 @@
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+
+/** Who this process is, as written into its session's name. */
+export interface ProcessIdentity {
+  /** Host name, or the `TEMPFILE_MANAGER_HOST_ID` override; only `[A-Za-z0-9.-]`. */
+  readonly host: string;
+  readonly pid: number;
+  /**
+   * When the process started. On Linux: the first 8 hex digits of the boot id, a dot, and the
+   * start time in clock ticks since boot from /proc (comparable with any other pid's).
+   * Elsewhere: the start time in epoch milliseconds.
+   */
+  readonly start: string;
+}
+
+let cached: ProcessIdentity | undefined;
+
+/** This process's identity, computed once. */
+export function processIdentity(): ProcessIdentity {
+  cached ??= { host: hostId(), pid: process.pid, start: processStart(process.pid) };
+  return cached;
+}
+
+/** The host id: `TEMPFILE_MANAGER_HOST_ID` when set (tests play several hosts), else the host name. */
+export function hostId(): string {
+  const raw = process.env.TEMPFILE_MANAGER_HOST_ID || os.hostname() || 'host';
+  return raw.replace(/[^A-Za-z0-9.-]/g, '-').slice(0, 64);
+}
+
+/** The start token of `pid` (see {@link ProcessIdentity.start}), or undefined if it is gone. */
+export function processStart(pid: number): string {
+  if (process.platform === 'linux') {
+    const ticks = linuxStartTicks(pid);
+    if (ticks !== undefined) return `${bootId().slice(0, 8)}.${ticks}`;
+  }
+  return String(Math.round(Date.now() - process.uptime() * 1000));
+}
+
+function linuxStartTicks(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    // Field 22, counted after the command name, which is in parentheses and may hold spaces.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return fields[19];
+  } catch {
+    return undefined;
+  }
+}
+
+let cachedBootId: string | undefined;
+
+/** The kernel's boot id on Linux (a new one at every boot), or 'unknown' elsewhere. */
+export function bootId(): string {
+  if (cachedBootId === undefined) {
+    try {
+      cachedBootId = readFileSync('/proc/sys/kernel/random/boot_id', 'latin1').trim().replace(/-/g, '');
+    } catch {
+      cachedBootId = 'unknown';
+    }
+  }
+  return cachedBootId;
+}

@@ -1,0 +1,132 @@
+import type { ManagerContext, Owner, Removable } from './context.js';
+import { createDir, createFile, type NameArgument } from './create.js';
+import type { TempDir } from './dir.js';
+import { DisposedError, RemoveError, TempFileError } from './errors.js';
+import type { TempFile } from './file.js';
+
+/**
+ * A group of temp files, directories and nested scopes, removed together when the scope is
+ * disposed. Removal runs in parallel and goes on past failures: every failure is collected into
+ * one {@link RemoveError}. Make one with `mgr.scope()` or `scope.scope()`.
+ *
+ * @example
+ * await using job = mgr.scope();
+ * const input = job.file('.mkv');
+ * const frames = job.dir();
+ * // both removed here
+ */
+export class TempScope implements Owner, Removable, AsyncDisposable, Disposable {
+  /** @internal */
+  protected readonly context: ManagerContext;
+  private readonly members = new Set<Removable>();
+  private readonly parent: Owner | undefined;
+  private live = true;
+
+  /** @internal */
+  constructor(context: ManagerContext, parent?: Owner) {
+    this.context = context;
+    this.parent = parent;
+    parent?.adopt(this);
+  }
+
+  /** True once the scope was disposed or its manager closed. */
+  get disposed(): boolean {
+    return !this.live;
+  }
+
+  /** How many live files, directories and scopes this scope holds directly. */
+  get size(): number {
+    return this.members.size;
+  }
+
+  /** A new empty temp file (0600) owned by this scope. Synchronous. See `TempFileManager.file`. */
+  file(suffixOrOptions?: NameArgument): TempFile {
+    this.assertLive();
+    return createFile(this.context, this, suffixOrOptions);
+  }
+
+  /** A new empty temp directory (0700) owned by this scope. Synchronous. */
+  dir(suffixOrOptions?: NameArgument): TempDir {
+    this.assertLive();
+    return createDir(this.context, this, suffixOrOptions);
+  }
+
+  /** A nested scope, removed with this one (or before it). */
+  scope(): TempScope {
+    this.assertLive();
+    return new TempScope(this.context, this);
+  }
+
+  /**
+   * Removes every member in parallel. Rejects with one {@link RemoveError} holding every
+   * failure; the members that failed stay in the scope so that a second call retries them.
+   */
+  async remove(): Promise<void> {
+    this.live = false;
+    const members = [...this.members];
+    const results = await Promise.allSettled(members.map((member) => member.remove()));
+    const failures = results.flatMap((result) => (result.status === 'rejected' ? [result.reason] : []));
+    this.finish(failures);
+  }
+
+  /** Synchronous {@link remove}: one member after another, still collecting every failure. */
+  removeSync(): void {
+    this.live = false;
+    const failures: unknown[] = [];
+    for (const member of [...this.members]) {
+      try {
+        member.removeSync();
+      } catch (err) {
+        failures.push(err);
+      }
+    }
+    this.finish(failures);
+  }
+
+  /** Same as {@link remove}. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.remove();
+  }
+
+  /** Same as {@link removeSync}. */
+  [Symbol.dispose](): void {
+    this.removeSync();
+  }
+
+  /** @internal */
+  adopt(handle: Removable): void {
+    this.members.add(handle);
+  }
+
+  /** @internal */
+  forget(handle: Removable): void {
+    this.members.delete(handle);
+  }
+
+  /** @internal */
+  abandon(): void {
+    this.live = false;
+    for (const member of this.members) member.abandon();
+    this.members.clear();
+    this.parent?.forget(this);
+  }
+
+  /** @internal */
+  protected assertLive(): void {
+    if (!this.live) throw new DisposedError('TempScope');
+  }
+
+  private finish(failures: unknown[]): void {
+    if (failures.length === 0) {
+      this.parent?.forget(this);
+      return;
+    }
+    throw new RemoveError(failures.flatMap(flattenRemoveErrors));
+  }
+}
+
+function flattenRemoveErrors(err: unknown): Error[] {
+  if (err instanceof RemoveError) return [...err.errors];
+  if (err instanceof Error) return [err];
+  return [new TempFileError('ERR_TEMPFILE_IO', String(err))];
+}
