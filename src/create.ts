@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { ManagerContext, Owner } from './context.js';
 import { InvalidNameError, systemErrorCode, toFileSystemError } from './errors.js';
-import { CREATE_EXCLUSIVE } from './fs.js';
+import { CREATE_EXCLUSIVE, type FileSystem } from './fs.js';
 import { TempDir } from './dir.js';
 import { TempFile } from './file.js';
 import { describe, randomName, validateNameLength, validateNamePart } from './names.js';
@@ -28,7 +28,8 @@ function checkPart(value: unknown, what: 'prefix' | 'suffix'): string {
   return part;
 }
 
-function resolveName(context: ManagerContext, arg: unknown): string {
+/** Checks the name options once per call; the random part is drawn per attempt. */
+function resolveNameParts(context: ManagerContext, arg: unknown): { prefix: string; suffix: string } {
   let prefix = context.prefix;
   let suffix = '';
   if (typeof arg === 'string') {
@@ -39,44 +40,67 @@ function resolveName(context: ManagerContext, arg: unknown): string {
         `Expected a suffix string or { prefix?, suffix? }, got ${describe(arg)}: pass e.g. '.pdf'.`,
       );
     }
+    const unknownKey = Object.keys(arg).find((key) => key !== 'prefix' && key !== 'suffix');
+    if (unknownKey !== undefined) {
+      throw new InvalidNameError(`Unknown name option \`${unknownKey}\`: only \`prefix\` and \`suffix\` are accepted.`);
+    }
     const { prefix: ownPrefix, suffix: ownSuffix } = arg as NameOptions;
     if (ownPrefix !== undefined) prefix = checkPart(ownPrefix, 'prefix');
     if (ownSuffix !== undefined) suffix = checkPart(ownSuffix, 'suffix');
   }
   validateNameLength(prefix, suffix);
-  return `${prefix}${randomName()}${suffix}`;
+  return { prefix, suffix };
+}
+
+// A clash of 128 random bits means something was planted at the name: never reuse it, draw again.
+const CREATE_ATTEMPTS = 4;
+
+/** Runs `make(path)` on fresh random names until one does not exist yet. */
+function createUnique(context: ManagerContext, arg: unknown, what: string, make: (path: string) => void): string {
+  const { prefix, suffix } = resolveNameParts(context, arg);
+  const dir = context.sessionDir();
+  for (let attempt = 1; ; attempt++) {
+    const candidate = path.join(dir, `${prefix}${randomName()}${suffix}`);
+    try {
+      make(candidate);
+      return candidate;
+    } catch (err) {
+      if (systemErrorCode(err) !== 'EEXIST' || attempt === CREATE_ATTEMPTS) {
+        throw toFileSystemError(`create the temp ${what}`, candidate, err);
+      }
+    }
+  }
 }
 
 /** Creates an empty file (0600, O_CREAT|O_EXCL|O_NOFOLLOW) in the session. */
 export function createFile(context: ManagerContext, owner: Owner, arg: unknown): TempFile {
-  const name = resolveName(context, arg);
-  const filePath = path.join(context.sessionDir(), name);
   const fs = context.fs;
-  let fd: number;
-  try {
-    fd = fs.openSync(filePath, CREATE_EXCLUSIVE, 0o600);
-  } catch (err) {
-    throw toFileSystemError('create the temp file', filePath, err);
-  }
-  try {
-    fs.closeSync(fd);
-  } catch (err) {
-    if (systemErrorCode(err) !== 'EINTR') {
-      fs.unlinkSync(filePath);
-      throw toFileSystemError('create the temp file', filePath, err);
+  const filePath = createUnique(context, arg, 'file', (candidate) => {
+    const fd = fs.openSync(candidate, CREATE_EXCLUSIVE, 0o600);
+    try {
+      fs.closeSync(fd);
+    } catch (err) {
+      unlinkAfterFailure(fs, candidate);
+      throw err;
     }
-  }
+  });
   return new TempFile(context, owner, filePath);
+}
+
+// The create already failed; a second failure here must not hide the first.
+function unlinkAfterFailure(fs: FileSystem, filePath: string): void {
+  try {
+    fs.unlinkSync(filePath);
+  } catch {
+    // The sweep removes it with the session.
+  }
 }
 
 /** Creates an empty directory (0700) in the session. */
 export function createDir(context: ManagerContext, owner: Owner, arg: unknown): TempDir {
-  const name = resolveName(context, arg);
-  const dirPath = path.join(context.sessionDir(), name);
-  try {
-    context.fs.mkdirSync(dirPath, { mode: 0o700 });
-  } catch (err) {
-    throw toFileSystemError('create the temp directory', dirPath, err);
-  }
+  const fs = context.fs;
+  const dirPath = createUnique(context, arg, 'directory', (candidate) => {
+    fs.mkdirSync(candidate, { mode: 0o700 });
+  });
   return new TempDir(context, owner, dirPath);
 }

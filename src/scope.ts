@@ -1,7 +1,7 @@
 import type { ManagerContext, Owner, Removable } from './context.js';
 import { createDir, createFile, type NameArgument } from './create.js';
 import type { TempDir } from './dir.js';
-import { DisposedError, RemoveError, TempFileError } from './errors.js';
+import { DisposedError, ManagerClosedError, RemoveError, TempFileError } from './errors.js';
 import type { TempFile } from './file.js';
 
 /**
@@ -21,6 +21,7 @@ export class TempScope implements Owner, Removable, AsyncDisposable, Disposable 
   private readonly members = new Set<Removable>();
   private readonly parent: Owner | undefined;
   private live = true;
+  private abandoned = false;
 
   /** @internal */
   constructor(context: ManagerContext, parent?: Owner) {
@@ -106,6 +107,7 @@ export class TempScope implements Owner, Removable, AsyncDisposable, Disposable 
   /** @internal */
   abandon(): void {
     this.live = false;
+    this.abandoned = true;
     for (const member of this.members) member.abandon();
     this.members.clear();
     this.parent?.forget(this);
@@ -113,6 +115,7 @@ export class TempScope implements Owner, Removable, AsyncDisposable, Disposable 
 
   /** @internal */
   protected assertLive(): void {
+    if (this.abandoned) throw new ManagerClosedError();
     if (!this.live) throw new DisposedError('TempScope');
   }
 

@@ -1,0 +1,64 @@
+import * as nodeFs from 'node:fs';
+import type { FileSystem } from '../../src/index.js';
+
+type Method = 'openSync' | 'closeSync' | 'mkdirSync' | 'unlinkSync' | 'rmSync' | 'unlink' | 'rm' | 'link' | 'rename';
+
+/** A system error as Node.js makes them. */
+export function systemError(code: string, syscall: string, path?: string): NodeJS.ErrnoException {
+  const err: NodeJS.ErrnoException = new Error(`${code}: injected, ${syscall} '${path ?? ''}'`);
+  err.code = code;
+  err.syscall = syscall;
+  if (path !== undefined) err.path = path;
+  return err;
+}
+
+/**
+ * Wraps a file system (the real one or memfs) so that a test can make the next calls of one
+ * method fail with a chosen errno, and count the calls of each method.
+ */
+export class FaultyFs {
+  readonly fs: FileSystem;
+  readonly calls = new Map<string, number>();
+  private readonly faults = new Map<Method, { code: string; remaining: number; when?: (path: string) => boolean }>();
+
+  constructor(base: FileSystem = nodeFs) {
+    const sync = (name: Method) =>
+      ((...args: unknown[]) => {
+        this.hit(name, String(args[0]));
+        return (base[name as keyof FileSystem] as (...a: unknown[]) => unknown)(...args);
+      }) as never;
+    const async = (name: Method) =>
+      (async (...args: unknown[]) => {
+        this.hit(name, String(args[0]));
+        return (base.promises[name as keyof FileSystem['promises']] as (...a: unknown[]) => unknown)(...args);
+      }) as never;
+    this.fs = {
+      ...base,
+      openSync: sync('openSync'),
+      closeSync: sync('closeSync'),
+      mkdirSync: sync('mkdirSync'),
+      unlinkSync: sync('unlinkSync'),
+      rmSync: sync('rmSync'),
+      promises: {
+        ...base.promises,
+        unlink: async('unlink'),
+        rm: async('rm'),
+        link: async('link'),
+        rename: async('rename'),
+      },
+    };
+  }
+
+  /** The next `times` calls of `method` (on a path matching `when`) fail with `code`. */
+  fail(method: Method, code: string, times = 1, when?: (path: string) => boolean): void {
+    this.faults.set(method, { code, remaining: times, when });
+  }
+
+  private hit(method: Method, path: string): void {
+    this.calls.set(method, (this.calls.get(method) ?? 0) + 1);
+    const fault = this.faults.get(method);
+    if (!fault || fault.remaining <= 0 || (fault.when && !fault.when(path))) return;
+    fault.remaining -= 1;
+    throw systemError(fault.code, method.replace(/Sync$/, ''), path);
+  }
+}

@@ -1,0 +1,199 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { describe, expect, it } from 'vitest';
+import { DisposedError, FileSystemError, ManagerClosedError, TempFile } from '../../src/index.js';
+import { manager, scratchDir } from '../helpers/roots.js';
+
+describe('mgr.file()', () => {
+  it('creates an empty 0600 file in the session, named prefix + 32 hex + suffix', () => {
+    const mgr = manager({ prefix: 'up-' });
+    const file = mgr.file('.mkv');
+    const stat = fs.lstatSync(file.path);
+    expect(stat.isFile()).toBe(true);
+    expect(stat.size).toBe(0);
+    expect(stat.mode & 0o777).toBe(0o600);
+    expect(path.dirname(file.path)).toBe(mgr.sessionPath);
+    expect(path.basename(file.path)).toMatch(/^up-[0-9a-f]{32}\.mkv$/);
+  });
+
+  it('takes { prefix, suffix }, and the prefix replaces the manager prefix', () => {
+    const file = manager({ prefix: 'm-' }).file({ prefix: 'own-', suffix: '.pdf' });
+    expect(path.basename(file.path)).toMatch(/^own-[0-9a-f]{32}\.pdf$/);
+  });
+
+  it('is synchronous and creates the session lazily, with its lock beside it', () => {
+    const mgr = manager();
+    expect(fs.readdirSync(mgr.root)).toEqual([]);
+    const file = mgr.file();
+    expect(file).toBeInstanceOf(TempFile);
+    expect(fs.readdirSync(mgr.root).sort()).toEqual(
+      [path.basename(mgr.sessionPath), `${path.basename(mgr.sessionPath)}.lock`].sort(),
+    );
+    expect(fs.lstatSync(mgr.sessionPath).mode & 0o777).toBe(0o700);
+  });
+
+  it('names the session after host, pid, process start time and a random part', () => {
+    const mgr = manager();
+    mgr.file();
+    const [host, pid, start, random] = path.basename(mgr.sessionPath).split('_');
+    expect(host).toMatch(/^[A-Za-z0-9.-]+$/);
+    expect(Number(pid)).toBe(process.pid);
+    expect(start).toMatch(/^[0-9a-z.]+$/);
+    expect(random).toMatch(/^[0-9a-f]{16}$/);
+  });
+
+  it('gives 10,000 distinct names from one manager', () => {
+    const mgr = manager();
+    const paths = new Set<string>();
+    for (let i = 0; i < 10_000; i++) paths.add(mgr.file().path);
+    expect(paths.size).toBe(10_000);
+    expect(fs.readdirSync(mgr.sessionPath)).toHaveLength(10_000);
+  });
+
+  it('round-trips bytes through createWriteStream and createReadStream', async () => {
+    await using file = manager().file('.bin');
+    await pipeline(async function* () { yield 'hello '; yield 'world'; }, file.createWriteStream());
+    const chunks: Buffer[] = [];
+    for await (const chunk of file.createReadStream()) chunks.push(chunk as Buffer);
+    expect(Buffer.concat(chunks).toString()).toBe('hello world');
+    await pipeline(async function* () { yield '!'; }, file.createWriteStream({ append: true }));
+    expect(fs.readFileSync(file.path, 'utf8')).toBe('hello world!');
+  });
+
+  it('refuses to write through a symlink swapped in at its path', async () => {
+    const outside = path.join(scratchDir(), 'victim.txt');
+    fs.writeFileSync(outside, 'precious');
+    const file = manager().file();
+    fs.unlinkSync(file.path);
+    fs.symlinkSync(outside, file.path);
+    await expect(pipeline(async function* () { yield 'evil'; }, file.createWriteStream())).rejects.toMatchObject({
+      code: 'ELOOP',
+    });
+    const read = file.createReadStream();
+    await expect(new Promise((_, reject) => read.on('error', reject))).rejects.toMatchObject({ code: 'ELOOP' });
+    await file.remove();
+    expect(fs.readFileSync(outside, 'utf8')).toBe('precious');
+    expect(fs.existsSync(file.path)).toBe(false);
+  });
+});
+
+describe('disposal', () => {
+  it('removes the file at the end of a `using` block, on return and on throw', () => {
+    const mgr = manager();
+    let kept = '';
+    {
+      using file = mgr.file();
+      kept = file.path;
+      expect(fs.existsSync(kept)).toBe(true);
+    }
+    expect(fs.existsSync(kept)).toBe(false);
+    expect(() => {
+      using file = mgr.file();
+      kept = file.path;
+      throw new Error('boom');
+    }).toThrow('boom');
+    expect(fs.existsSync(kept)).toBe(false);
+  });
+
+  it('removes the file at the end of an `await using` block, on return and on throw', async () => {
+    const mgr = manager();
+    let kept = '';
+    const work = async (fail: boolean) => {
+      await using file = mgr.file();
+      kept = file.path;
+      fs.writeFileSync(file.path, 'data');
+      if (fail) throw new Error('boom');
+    };
+    await work(false);
+    expect(fs.existsSync(kept)).toBe(false);
+    await expect(work(true)).rejects.toThrow('boom');
+    expect(fs.existsSync(kept)).toBe(false);
+  });
+
+  it('is idempotent and quiet when the file is already gone', async () => {
+    const file = manager().file();
+    fs.unlinkSync(file.path);
+    await file.remove();
+    await file.remove();
+    file.removeSync();
+    file[Symbol.dispose]();
+    await file[Symbol.asyncDispose]();
+    expect(file.disposed).toBe(true);
+  });
+
+  it('throws a typed error on use after dispose, and still tells its path', async () => {
+    const file = manager().file();
+    await file.remove();
+    expect(() => file.createWriteStream()).toThrow(DisposedError);
+    expect(() => file.createReadStream()).toThrow(DisposedError);
+    await expect(file.keep(path.join(scratchDir(), 'x'))).rejects.toMatchObject({ code: 'ERR_TEMPFILE_DISPOSED' });
+    expect(file.path).toContain(path.sep);
+  });
+
+  it('removes only the link when the file was swapped for a symlink to an outside file', async () => {
+    const outside = path.join(scratchDir(), 'victim.txt');
+    fs.writeFileSync(outside, 'precious');
+    const file = manager().file();
+    fs.unlinkSync(file.path);
+    fs.symlinkSync(outside, file.path);
+    await file.remove();
+    expect(fs.existsSync(file.path)).toBe(false);
+    expect(fs.readFileSync(outside, 'utf8')).toBe('precious');
+  });
+});
+
+describe('manager close', () => {
+  it('removes the session and its lock, disposes every handle, and is idempotent', async () => {
+    const mgr = manager();
+    const file = mgr.file();
+    const dir = mgr.dir();
+    fs.writeFileSync(path.join(dir.path, 'inner'), 'x');
+    await mgr.close();
+    await mgr.close();
+    mgr.closeSync();
+    expect(fs.readdirSync(mgr.root)).toEqual([]);
+    expect(file.disposed).toBe(true);
+    expect(dir.disposed).toBe(true);
+    expect(mgr.closed).toBe(true);
+    expect(() => mgr.file()).toThrow(ManagerClosedError);
+    expect(() => mgr.scope()).toThrow(ManagerClosedError);
+  });
+
+  it('closes with `await using` and with `using`', async () => {
+    const root = path.join(scratchDir(), 'root');
+    const { TempFileManager } = await import('../../src/index.js');
+    {
+      await using mgr = new TempFileManager({ root, sweepOnStart: false, exitHook: false });
+      mgr.file();
+    }
+    expect(fs.readdirSync(root)).toEqual([]);
+    {
+      using mgr = new TempFileManager({ root, sweepOnStart: false, exitHook: false });
+      mgr.dir();
+    }
+    expect(fs.readdirSync(root)).toEqual([]);
+  });
+
+  it('touches nothing when closed before first use', async () => {
+    const mgr = manager();
+    await mgr.close();
+    expect(fs.readdirSync(mgr.root)).toEqual([]);
+  });
+});
+
+describe('remove() failures', () => {
+  it('reports a real failure with a typed error and keeps the handle live for a retry', async () => {
+    const { FaultyFs } = await import('../helpers/faulty-fs.js');
+    const faulty = new FaultyFs();
+    const file = manager({ fs: faulty.fs }).file();
+    faulty.fail('unlink', 'EIO');
+    const error = await file.remove().catch((err: unknown) => err);
+    expect(error).toBeInstanceOf(FileSystemError);
+    expect(error).toMatchObject({ code: 'ERR_TEMPFILE_IO', syscallCode: 'EIO', path: file.path });
+    expect(file.disposed).toBe(false);
+    expect(fs.existsSync(file.path)).toBe(true);
+    await file.remove();
+    expect(fs.existsSync(file.path)).toBe(false);
+  });
+});
