@@ -1,0 +1,94 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { TempFileManager, UnsafeRootError } from '../../src/index.js';
+import { freshRoot, scratchDir } from '../helpers/roots.js';
+
+const quiet = { sweepOnStart: false, exitHook: false } as const;
+
+function refusal(root: string): UnsafeRootError {
+  try {
+    new TempFileManager({ root, ...quiet });
+  } catch (err) {
+    expect(err).toBeInstanceOf(UnsafeRootError);
+    return err as UnsafeRootError;
+  }
+  throw new Error(`the root ${root} was accepted`);
+}
+
+function nobodyUid(): number {
+  const line = fs.readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith('nobody:'));
+  return Number(line?.split(':')[2] ?? 65534);
+}
+
+describe('the root directory', () => {
+  it('is created with mode 0700 when missing', () => {
+    const root = freshRoot();
+    const mgr = new TempFileManager({ root, ...quiet });
+    expect(mgr.root).toBe(root);
+    const stat = fs.lstatSync(root);
+    expect(stat.isDirectory()).toBe(true);
+    expect(stat.mode & 0o777).toBe(0o700);
+  });
+
+  it('defaults to a per-user directory under os.tmpdir()', () => {
+    const mgr = new TempFileManager(quiet);
+    expect(path.dirname(mgr.root)).toBe(os.tmpdir());
+    expect(path.basename(mgr.root)).toBe(`tempfile-manager-${process.getuid!()}`);
+    expect(fs.lstatSync(mgr.root).mode & 0o022).toBe(0);
+  });
+
+  it('accepts an existing safe directory and leaves what is in it', () => {
+    const root = freshRoot();
+    fs.mkdirSync(root, { mode: 0o700 });
+    fs.writeFileSync(path.join(root, 'unrelated'), 'x');
+    new TempFileManager({ root, ...quiet }).file();
+    expect(fs.readFileSync(path.join(root, 'unrelated'), 'utf8')).toBe('x');
+  });
+
+  it('refuses a symlink, even to a good directory, and does not touch the target', () => {
+    const target = path.join(scratchDir(), 'real');
+    fs.mkdirSync(target, { mode: 0o700 });
+    const root = path.join(scratchDir(), 'link');
+    fs.symlinkSync(target, root);
+    const error = refusal(root);
+    expect(error).toMatchObject({ code: 'ERR_TEMPFILE_UNSAFE_ROOT', reason: 'symlink', path: root });
+    expect(error.message).toMatch(/symbolic link/);
+    expect(fs.readdirSync(target)).toEqual([]);
+  });
+
+  it('refuses a regular file', () => {
+    const root = freshRoot();
+    fs.writeFileSync(root, 'not a dir');
+    expect(refusal(root).reason).toBe('not-a-directory');
+    expect(fs.readFileSync(root, 'utf8')).toBe('not a dir');
+  });
+
+  it.each([0o777, 0o770, 0o702, 0o1777])('refuses a directory with mode %o, saying to chmod it', (mode) => {
+    const root = freshRoot();
+    fs.mkdirSync(root);
+    fs.chmodSync(root, mode);
+    const error = refusal(root);
+    expect(error.reason).toBe('writable-by-others');
+    expect(error.message).toContain(`chmod 700 ${root}`);
+    expect(fs.readdirSync(root)).toEqual([]);
+  });
+
+  it('refuses a directory owned by another uid (nobody), saying to chown it', () => {
+    expect(process.getuid!()).toBe(0); // this check needs root to chown; CI runs as root
+    const root = freshRoot();
+    fs.mkdirSync(root, { mode: 0o700 });
+    fs.chownSync(root, nobodyUid(), nobodyUid());
+    const error = refusal(root);
+    expect(error.reason).toBe('wrong-owner');
+    expect(error.message).toContain('chown');
+    expect(fs.readdirSync(root)).toEqual([]);
+  });
+
+  it('never creates the parent of a missing root', () => {
+    const root = path.join(scratchDir(), 'missing-parent', 'root');
+    expect(refusal(root).reason).toBe('missing-parent');
+    expect(fs.existsSync(path.dirname(root))).toBe(false);
+  });
+});
