@@ -1,3 +1,5 @@
+import type { Accounting } from './accounting.js';
+import type { FreeSpace } from './free-space.js';
 import type { FileSystem } from './fs.js';
 
 /** What a handle needs from the manager that made it. @internal */
@@ -7,6 +9,10 @@ export interface ManagerContext {
   readonly prefix: string;
   /** The session directory, opened on first use; throws once the manager is closed. */
   sessionDir(): string;
+  /** Live files and bytes, and the `maxLiveBytes` quota. */
+  readonly accounting: Accounting;
+  /** Free space on the root's file system, and the `minFreeBytes` floor. */
+  readonly freeSpace: FreeSpace;
 }
 
 /** A handle that owns something on disk and can be removed. @internal */

@@ -55,19 +55,44 @@ function resolveNameParts(context: ManagerContext, arg: unknown): { prefix: stri
 // A clash of 128 random bits means something was planted at the name: never reuse it, draw again.
 const CREATE_ATTEMPTS = 4;
 
-/** Runs `make(path)` on fresh random names until one does not exist yet. */
-function createUnique(context: ManagerContext, arg: unknown, what: string, make: (path: string) => void): string {
+function candidates(context: ManagerContext, arg: unknown): () => string {
   const { prefix, suffix } = resolveNameParts(context, arg);
   const dir = context.sessionDir();
+  return () => path.join(dir, `${prefix}${randomName()}${suffix}`);
+}
+
+function retryable(err: unknown, attempt: number): boolean {
+  return systemErrorCode(err) === 'EEXIST' && attempt < CREATE_ATTEMPTS;
+}
+
+/** Runs `make(path)` on fresh random names until one does not exist yet. */
+function createUnique(context: ManagerContext, arg: unknown, what: string, make: (path: string) => void): string {
+  const next = candidates(context, arg);
   for (let attempt = 1; ; attempt++) {
-    const candidate = path.join(dir, `${prefix}${randomName()}${suffix}`);
+    const candidate = next();
     try {
       make(candidate);
       return candidate;
     } catch (err) {
-      if (systemErrorCode(err) !== 'EEXIST' || attempt === CREATE_ATTEMPTS) {
-        throw toFileSystemError(`create the temp ${what}`, candidate, err);
-      }
+      if (!retryable(err, attempt)) throw toFileSystemError(`create the temp ${what}`, candidate, err);
+    }
+  }
+}
+
+/** Async {@link createUnique}: `make` opens the file and its result is handed back. @internal */
+export async function createUniqueAsync<T>(
+  context: ManagerContext,
+  arg: unknown,
+  what: string,
+  make: (path: string) => Promise<T>,
+): Promise<{ path: string; result: T }> {
+  const next = candidates(context, arg);
+  for (let attempt = 1; ; attempt++) {
+    const candidate = next();
+    try {
+      return { path: candidate, result: await make(candidate) };
+    } catch (err) {
+      if (!retryable(err, attempt)) throw toFileSystemError(`create the temp ${what}`, candidate, err);
     }
   }
 }

@@ -13,6 +13,10 @@ export type TempFileErrorCode =
   | 'ERR_TEMPFILE_MANAGER_CLOSED'
   | 'ERR_TEMPFILE_DESTINATION_EXISTS'
   | 'ERR_TEMPFILE_REMOVE_FAILED'
+  | 'ERR_TEMPFILE_SIZE_LIMIT'
+  | 'ERR_TEMPFILE_QUOTA_EXCEEDED'
+  | 'ERR_TEMPFILE_ABORTED'
+  | 'ERR_TEMPFILE_SOURCE'
   | 'ERR_TEMPFILE_NO_SPACE'
   | 'ERR_TEMPFILE_DISK_QUOTA'
   | 'ERR_TEMPFILE_IO';
@@ -139,13 +143,59 @@ export class RemoveError extends TempFileError {
   }
 }
 
-/** The file system is full (ENOSPC). */
+/** A write would pass its `maxBytes`; the source was stopped at the limit. */
+export class SizeLimitError extends TempFileError {
+  declare readonly code: 'ERR_TEMPFILE_SIZE_LIMIT';
+  /** The `maxBytes` that was passed. */
+  readonly limit: number;
+  constructor(limit: number) {
+    super(
+      'ERR_TEMPFILE_SIZE_LIMIT',
+      `The data is larger than maxBytes (${limit} bytes): nothing was kept. ` +
+        'Raise `maxBytes` if such sizes are expected, or answer the client with 413 Payload Too Large.',
+    );
+    this.limit = limit;
+  }
+}
+
+/** A write would make the manager's live files pass `maxLiveBytes`. */
+export class QuotaExceededError extends TempFileError {
+  declare readonly code: 'ERR_TEMPFILE_QUOTA_EXCEEDED';
+  /** The manager's `maxLiveBytes`. */
+  readonly limit: number;
+  constructor(limit: number) {
+    super(
+      'ERR_TEMPFILE_QUOTA_EXCEEDED',
+      `This manager's live files would hold more than maxLiveBytes (${limit} bytes): nothing was kept. ` +
+        'Dispose files sooner, raise `maxLiveBytes`, or retry later (503).',
+    );
+    this.limit = limit;
+  }
+}
+
+/** A write was aborted by its `signal`, or its source (a client) went away. */
+export class AbortedError extends TempFileError {
+  declare readonly code: 'ERR_TEMPFILE_ABORTED';
+  constructor(why: string, cause?: unknown) {
+    super('ERR_TEMPFILE_ABORTED', `The write was aborted (${why}): nothing was kept.`, { cause });
+  }
+}
+
+/** The source of a write failed or produced something that is not bytes. */
+export class SourceError extends TempFileError {
+  declare readonly code: 'ERR_TEMPFILE_SOURCE';
+  constructor(message: string, cause?: unknown) {
+    super('ERR_TEMPFILE_SOURCE', message, { cause });
+  }
+}
+
+/** The file system is full (ENOSPC), or a write would pass the `minFreeBytes` floor. */
 export class NoSpaceError extends TempFileError {
   declare readonly code: 'ERR_TEMPFILE_NO_SPACE';
-  constructor(path: string, cause?: unknown) {
+  constructor(path: string, cause?: unknown, message?: string) {
     super(
       'ERR_TEMPFILE_NO_SPACE',
-      `No space left on the file system of ${path}: free space there, or point \`root\` at a larger volume.`,
+      message ?? `No space left on the file system of ${path}: free space there, or point \`root\` at a larger volume.`,
       { path, cause },
     );
   }

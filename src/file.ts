@@ -1,6 +1,7 @@
 import { constants, type ReadStream, type WriteStream } from 'node:fs';
 import path from 'node:path';
 import fsExtra from 'fs-extra';
+import type { ManagerContext, Owner } from './context.js';
 import { DestinationExistsError, InvalidOptionError, systemErrorCode, toFileSystemError } from './errors.js';
 import { O_NOFOLLOW } from './fs.js';
 import { DiskHandle } from './handle.js';
@@ -43,6 +44,26 @@ const READ_FLAGS = constants.O_RDONLY | O_NOFOLLOW;
  * // removed here, on return and on throw
  */
 export class TempFile extends DiskHandle {
+  private bytes: number | undefined;
+  private hashDigest: string | undefined;
+  private accountedBytes = 0;
+
+  /** @internal */
+  constructor(context: ManagerContext, owner: Owner, path: string) {
+    super(context, owner, path);
+    context.accounting.liveFiles += 1;
+  }
+
+  /** The size in bytes, when `write()` made the file; undefined for `file()`, whose size is yours. */
+  get size(): number | undefined {
+    return this.bytes;
+  }
+
+  /** The hex digest of the content, when `write()` was given `hash`. */
+  get digest(): string | undefined {
+    return this.hashDigest;
+  }
+
   /**
    * A write stream to the file (truncating unless `append`). It refuses to follow a symlink
    * planted at the path.
@@ -87,6 +108,25 @@ export class TempFile extends DiskHandle {
     else await this.moveNoClobber(target);
     this.markGone();
     return target;
+  }
+
+  /** Counts `bytes` more against the manager's quota; throws when it is exhausted. @internal */
+  account(bytes: number): void {
+    this.context.accounting.reserve(bytes);
+    this.accountedBytes += bytes;
+  }
+
+  /** Records what `write()` wrote. @internal */
+  setContent(size: number, digest: string | undefined): void {
+    this.bytes = size;
+    this.hashDigest = digest;
+  }
+
+  /** @internal */
+  protected override released(): void {
+    this.context.accounting.liveFiles -= 1;
+    this.context.accounting.release(this.accountedBytes);
+    this.accountedBytes = 0;
   }
 
   /** @internal */

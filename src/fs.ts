@@ -20,7 +20,8 @@ export interface FileSystem {
   realpathSync: typeof nodeFs.realpathSync;
   createReadStream: typeof nodeFs.createReadStream;
   createWriteStream: typeof nodeFs.createWriteStream;
-  promises: Pick<typeof nodeFs.promises, 'unlink' | 'rm' | 'lstat' | 'link' | 'rename' | 'copyFile'>;
+  promises: Pick<typeof nodeFs.promises, 'unlink' | 'rm' | 'lstat' | 'link' | 'rename' | 'copyFile' | 'open'> &
+    Partial<Pick<typeof nodeFs.promises, 'statfs'>>;
 }
 
 /** The real file system. */

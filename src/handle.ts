@@ -73,7 +73,11 @@ export abstract class DiskHandle implements Removable, AsyncDisposable, Disposab
     if (this.state === 'gone') return;
     this.state = 'gone';
     this.owner.forget(this);
+    this.released();
   }
+
+  /** Called once when the handle stops owning its disk object. @internal */
+  protected released(): void {}
 
   /** @internal */
   protected abstract deleteAsync(): Promise<void>;

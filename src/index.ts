@@ -9,7 +9,10 @@
  * @packageDocumentation
  */
 export { TempFileManager } from './manager.js';
+export type { TempFileStats } from './manager.js';
 export type { TempFileManagerOptions } from './options.js';
+export type { WriteOptions } from './write.js';
+export type { WriteSource } from './source.js';
 export { TempFile } from './file.js';
 export type { KeepOptions, TempReadStreamOptions, TempWriteStreamOptions } from './file.js';
 export { TempDir } from './dir.js';
@@ -25,6 +28,10 @@ export {
   ManagerClosedError,
   DestinationExistsError,
   RemoveError,
+  SizeLimitError,
+  QuotaExceededError,
+  AbortedError,
+  SourceError,
   NoSpaceError,
   DiskQuotaError,
   FileSystemError,

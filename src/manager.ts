@@ -1,13 +1,35 @@
+import { Accounting } from './accounting.js';
 import type { ManagerContext } from './context.js';
 import type { NameArgument } from './create.js';
 import type { TempDir } from './dir.js';
 import { ManagerClosedError } from './errors.js';
 import type { TempFile } from './file.js';
+import { FreeSpace } from './free-space.js';
 import { logger } from './log.js';
 import { resolveOptions, type ResolvedOptions, type TempFileManagerOptions } from './options.js';
 import { ensureSafeRoot } from './root.js';
 import { TempScope } from './scope.js';
 import { Session } from './session.js';
+import type { WriteSource } from './source.js';
+import type { WriteOptions } from './write.js';
+
+/** A snapshot of a manager's usage, from `mgr.stats()`. */
+export interface TempFileStats {
+  /** Files of this manager not yet removed, kept or closed. */
+  readonly liveFiles: number;
+  /** Bytes written by `write()` into files that are still live (counted while they stream). */
+  readonly liveBytes: number;
+  /** The `maxLiveBytes` quota (Infinity when unset). */
+  readonly maxLiveBytes: number;
+  /** Bytes `write()` may still add before the quota refuses. */
+  readonly quotaLeft: number;
+  /** Free bytes on the root's file system at the last check (before a write, and as it grows). */
+  readonly freeBytes: number | undefined;
+  /** When the free space was last checked. */
+  readonly freeCheckedAt: Date | undefined;
+  /** The `minFreeBytes` floor. */
+  readonly minFreeBytes: number;
+}
 
 const log = logger('manager');
 
@@ -44,6 +66,8 @@ export class TempFileManager implements AsyncDisposable, Disposable {
       fs: this.options.fs,
       prefix: this.options.prefix,
       sessionDir: () => this.sessionDir(),
+      accounting: new Accounting(this.options.maxLiveBytes),
+      freeSpace: new FreeSpace(this.options.fs, this.root, this.options.minFreeBytes),
     };
     this.rootScope = new TempScope(this.context);
     log('manager for %s', this.root);
@@ -72,6 +96,33 @@ export class TempFileManager implements AsyncDisposable, Disposable {
   /** A new empty temp directory (mode 0700), synchronously. Disposal removes the whole tree. */
   dir(suffixOrOptions?: NameArgument): TempDir {
     return this.rootScope.dir(suffixOrOptions);
+  }
+
+  /**
+   * Streams `source` into a new temp file in constant memory and resolves when every byte is on
+   * disk. On a size limit, quota, abort, source or disk failure the source is stopped, the partial
+   * file is removed, and a typed error is thrown; the manager keeps working.
+   *
+   * @example
+   * const upload = await mgr.write(req, { suffix: '.mkv', maxBytes: 2 ** 31, hash: 'sha256' });
+   * console.log(upload.size, upload.digest);
+   */
+  write(source: WriteSource, options?: WriteOptions): Promise<TempFile> {
+    return this.rootScope.write(source, options);
+  }
+
+  /** Live files and bytes, the quota and the free space seen last. Cheap: no disk access. */
+  stats(): TempFileStats {
+    const { accounting, freeSpace } = this.context;
+    return {
+      liveFiles: accounting.liveFiles,
+      liveBytes: accounting.liveBytes,
+      maxLiveBytes: accounting.maxLiveBytes,
+      quotaLeft: accounting.maxLiveBytes - accounting.liveBytes,
+      freeBytes: freeSpace.lastFreeBytes,
+      freeCheckedAt: freeSpace.lastCheckedAt,
+      minFreeBytes: this.options.minFreeBytes,
+    };
   }
 
   /** A scope: files, directories and nested scopes removed together when it is disposed. */

@@ -3,6 +3,8 @@ import { createDir, createFile, type NameArgument } from './create.js';
 import type { TempDir } from './dir.js';
 import { DisposedError, ManagerClosedError, RemoveError, TempFileError } from './errors.js';
 import type { TempFile } from './file.js';
+import type { WriteSource } from './source.js';
+import { writeTempFile, type WriteOptions } from './write.js';
 
 /**
  * A group of temp files, directories and nested scopes, removed together when the scope is
@@ -50,6 +52,16 @@ export class TempScope implements Owner, Removable, AsyncDisposable, Disposable 
   dir(suffixOrOptions?: NameArgument): TempDir {
     this.assertLive();
     return createDir(this.context, this, suffixOrOptions);
+  }
+
+  /** Streams `source` into a new temp file owned by this scope. See `TempFileManager.write`. */
+  write(source: WriteSource, options?: WriteOptions): Promise<TempFile> {
+    try {
+      this.assertLive();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return writeTempFile(this.context, this, source, options);
   }
 
   /** A nested scope, removed with this one (or before it). */

@@ -1,0 +1,80 @@
+import type { FileHandle } from 'node:fs/promises';
+import { toFileSystemError } from './errors.js';
+
+/** Bytes held in memory while the previous batch is being written: the backpressure bound. */
+export const SINK_HIGH_WATER_MARK = 1024 * 1024;
+
+/**
+ * Appends chunks to an open file with `writev`, one batch in flight while the next one gathers,
+ * so reading the source and writing the disk overlap. `write()` resolves at once while the
+ * gathered bytes are below the high-water mark, and waits for the disk otherwise: a slow disk
+ * slows the source down, memory stays flat.
+ * @internal
+ */
+export class FileSink {
+  private readonly handle: FileHandle;
+  private readonly path: string;
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private flushing: Promise<void> | undefined;
+  private failure: { error: unknown } | undefined;
+  /** Bytes written to the file so far. */
+  bytesOnDisk = 0;
+
+  constructor(handle: FileHandle, path: string) {
+    this.handle = handle;
+    this.path = path;
+  }
+
+  async write(chunk: Buffer): Promise<void> {
+    this.throwIfFailed();
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+    this.flushing ??= this.flushAll();
+    if (this.pendingBytes >= SINK_HIGH_WATER_MARK) {
+      await this.flushing;
+      this.throwIfFailed();
+    }
+  }
+
+  /** Waits until every byte is on disk (not fsynced); throws the first write failure. */
+  async end(): Promise<void> {
+    await this.flushing;
+    this.throwIfFailed();
+  }
+
+  private async flushAll(): Promise<void> {
+    try {
+      while (this.pending.length > 0) {
+        const batch = this.pending;
+        const bytes = this.pendingBytes;
+        this.pending = [];
+        this.pendingBytes = 0;
+        await writeFully(this.handle, batch, bytes);
+        this.bytesOnDisk += bytes;
+      }
+    } catch (error) {
+      this.failure = { error: toFileSystemError('write', this.path, error) };
+      this.pending = [];
+      this.pendingBytes = 0;
+    } finally {
+      this.flushing = undefined;
+    }
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure) throw this.failure.error;
+  }
+}
+
+async function writeFully(handle: FileHandle, batch: Buffer[], total: number): Promise<void> {
+  const written = (await handle.writev(batch)).bytesWritten;
+  if (written === total) return;
+  // A short write is rare on a regular file; finish the rest before the next batch.
+  let rest = Buffer.concat(batch).subarray(written);
+  while (rest.length > 0) {
+    const { bytesWritten } = await handle.write(rest);
+    if (bytesWritten === 0) throw Object.assign(new Error('EIO: the file accepted no bytes'), { code: 'EIO' });
+    rest = rest.subarray(bytesWritten);
+  }
+}

@@ -1,0 +1,127 @@
+import { Readable } from 'node:stream';
+import { InvalidOptionError, SourceError } from './errors.js';
+import { describe } from './names.js';
+
+/** What `write()` accepts: a stream, an (async) iterable of chunks, or the bytes themselves. */
+export type WriteSource =
+  | Readable
+  | NodeJS.ReadableStream
+  | ReadableStream<Uint8Array | string>
+  | AsyncIterable<Uint8Array | string>
+  | Iterable<Uint8Array | string>
+  | Uint8Array
+  | string;
+
+/** A pull-based view of any source, with a way to make its producer stop. @internal */
+export interface SourceReader {
+  /** The next chunk as bytes, or undefined at the end. */
+  next(): Promise<Buffer | undefined>;
+  /** Stops the producer: destroys a stream, cancels a web stream, returns an iterator. */
+  stop(): void;
+}
+
+/** Wraps a source in a {@link SourceReader}; refuses what is not a source. */
+export function openSource(source: unknown): SourceReader {
+  if (typeof source === 'string' || source instanceof Uint8Array) return singleChunk(toBuffer(source));
+  if (typeof source !== 'object' || source === null) return refuse(source);
+  if (isWebStream(source)) return webStreamReader(source);
+  if (source instanceof Readable || isNodeStream(source)) return nodeStreamReader(source as NodeStreamLike);
+  if (Symbol.asyncIterator in source) {
+    return iteratorReader((source as AsyncIterable<unknown>)[Symbol.asyncIterator]());
+  }
+  if (Symbol.iterator in source) return iteratorReader((source as Iterable<unknown>)[Symbol.iterator]());
+  return refuse(source);
+}
+
+function refuse(source: unknown): never {
+  throw new InvalidOptionError(
+    'source',
+    `write() takes a Readable, a web ReadableStream, an (async) iterable of Uint8Array or string chunks, ` +
+      `a Uint8Array or a string; got ${describe(source)}.`,
+  );
+}
+
+/** A chunk as a Buffer (no copy for a Uint8Array); strings are UTF-8. */
+export function toBuffer(chunk: unknown): Buffer {
+  if (Buffer.isBuffer(chunk)) return chunk;
+  if (chunk instanceof Uint8Array) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+  if (typeof chunk === 'string') return Buffer.from(chunk, 'utf8');
+  throw new SourceError(
+    `The source produced ${describe(chunk)}, not a Uint8Array or string chunk: ` +
+      'give write() bytes or text (an object-mode stream must be mapped to bytes first).',
+  );
+}
+
+function singleChunk(chunk: Buffer): SourceReader {
+  let done = false;
+  return {
+    next: async () => {
+      if (done) return undefined;
+      done = true;
+      return chunk;
+    },
+    stop: () => {
+      done = true;
+    },
+  };
+}
+
+function isWebStream(source: object): source is ReadableStream<unknown> {
+  return typeof (source as ReadableStream).getReader === 'function' && typeof (source as ReadableStream).tee === 'function';
+}
+
+function isNodeStream(source: object): boolean {
+  const candidate = source as { pipe?: unknown; on?: unknown; read?: unknown };
+  return typeof candidate.pipe === 'function' && typeof candidate.on === 'function' && typeof candidate.read === 'function';
+}
+
+type NodeStreamLike = NodeJS.ReadableStream & { destroy?: (error?: Error) => void };
+
+function nodeStreamReader(stream: NodeStreamLike): SourceReader {
+  const iterator: AsyncIterator<unknown> =
+    Symbol.asyncIterator in stream
+      ? (stream as AsyncIterable<unknown>)[Symbol.asyncIterator]()
+      : Readable.prototype[Symbol.asyncIterator].call(stream as Readable);
+  const reader = iteratorReader(iterator);
+  return {
+    next: reader.next,
+    // A pending read would keep an iterator's return() waiting: destroying the stream ends it now.
+    stop: () => (typeof stream.destroy === 'function' ? stream.destroy() : reader.stop()),
+  };
+}
+
+function webStreamReader(stream: ReadableStream<unknown>): SourceReader {
+  const reader = stream.getReader();
+  return {
+    next: async () => {
+      const result = await reader.read();
+      return result.done ? undefined : toBuffer(result.value);
+    },
+    stop: () => {
+      reader.cancel().catch(() => {});
+    },
+  };
+}
+
+function iteratorReader(iterator: Iterator<unknown> | AsyncIterator<unknown>): SourceReader {
+  let finished = false;
+  return {
+    next: async () => {
+      const result = await iterator.next();
+      if (result.done) {
+        finished = true;
+        return undefined;
+      }
+      return toBuffer(result.value);
+    },
+    stop: () => {
+      if (finished) return;
+      finished = true;
+      try {
+        Promise.resolve(iterator.return?.()).catch(() => {});
+      } catch {
+        // A throwing return() must not hide the failure that made us stop.
+      }
+    },
+  };
+}

@@ -1,0 +1,174 @@
+import { createHash, getHashes, type Hash } from 'node:crypto';
+import type { FileHandle } from 'node:fs/promises';
+import type { ManagerContext, Owner } from './context.js';
+import { createUniqueAsync, type NameOptions } from './create.js';
+import { AbortedError, InvalidOptionError, SizeLimitError, SourceError, systemErrorCode, TempFileError, toFileSystemError } from './errors.js';
+import { TempFile } from './file.js';
+import { CREATE_EXCLUSIVE } from './fs.js';
+import { FileSink } from './sink.js';
+import { openSource, type SourceReader, type WriteSource } from './source.js';
+
+/** Options of `write()`. */
+export interface WriteOptions extends NameOptions {
+  /** Refuse more than this many bytes: the source is stopped at the limit. @default Infinity */
+  readonly maxBytes?: number;
+  /** Aborts the write; the partial file is removed. */
+  readonly signal?: AbortSignal;
+  /** Called with the bytes on disk so far, after each batch is written. */
+  readonly onProgress?: (bytesWritten: number) => void;
+  /** A `crypto` hash algorithm (`'sha256'`, ...): the digest is computed as the bytes stream by. */
+  readonly hash?: string;
+}
+
+interface ResolvedWriteOptions {
+  readonly name: NameOptions;
+  readonly maxBytes: number;
+  readonly signal: AbortSignal | undefined;
+  readonly onProgress: ((bytesWritten: number) => void) | undefined;
+  readonly hash: string | undefined;
+}
+
+const WRITE_OPTIONS = new Set(['suffix', 'prefix', 'maxBytes', 'signal', 'onProgress', 'hash']);
+
+/**
+ * Streams `source` into a new temp file in constant memory. On any failure the source is
+ * stopped, the partial file removed and its bytes released before the promise rejects.
+ * @internal
+ */
+export async function writeTempFile(
+  context: ManagerContext,
+  owner: Owner,
+  source: WriteSource,
+  options: WriteOptions | undefined,
+): Promise<TempFile> {
+  const resolved = resolveWriteOptions(options);
+  const reader = openSource(source);
+  let file: TempFile | undefined;
+  let handle: FileHandle | undefined;
+  try {
+    throwIfAborted(resolved.signal);
+    await context.freeSpace.check(0);
+    const created = await createUniqueAsync(context, resolved.name, 'file', (path) =>
+      context.fs.promises.open(path, CREATE_EXCLUSIVE, 0o600),
+    );
+    handle = created.result;
+    file = new TempFile(context, owner, created.path);
+    await copy(context, reader, handle, file, resolved);
+    const closing = handle;
+    handle = undefined;
+    await closing.close();
+    return file;
+  } catch (err) {
+    reader.stop();
+    await handle?.close().catch(() => {});
+    await file?.remove().catch(() => {});
+    throw toWriteError(err, resolved.signal, file?.path);
+  }
+}
+
+async function copy(
+  context: ManagerContext,
+  reader: SourceReader,
+  handle: FileHandle,
+  file: TempFile,
+  options: ResolvedWriteOptions,
+): Promise<void> {
+  const hash: Hash | undefined = options.hash ? createHash(options.hash) : undefined;
+  const sink = new FileSink(handle, file.path);
+  const progress = progressReporter(sink, options.onProgress);
+  const next = abortable(reader, options.signal);
+  let size = 0;
+  let nextCheck = context.freeSpace.guarded ? 0 : Infinity;
+  for (let chunk = await next(); chunk !== undefined; chunk = await next()) {
+    if (chunk.length === 0) continue;
+    if (size + chunk.length > options.maxBytes) throw new SizeLimitError(options.maxBytes);
+    file.account(chunk.length);
+    size += chunk.length;
+    hash?.update(chunk);
+    await sink.write(chunk);
+    progress();
+    if (size >= nextCheck) nextCheck = size + (await context.freeSpace.check(0));
+  }
+  await sink.end();
+  progress();
+  file.setContent(size, hash?.digest('hex'));
+}
+
+function progressReporter(sink: FileSink, onProgress: ((bytes: number) => void) | undefined): () => void {
+  if (!onProgress) return () => {};
+  let reported = 0;
+  return () => {
+    if (sink.bytesOnDisk === reported) return;
+    reported = sink.bytesOnDisk;
+    onProgress(reported);
+  };
+}
+
+/** `reader.next()`, raced against the abort signal; source failures become typed errors. */
+function abortable(reader: SourceReader, signal: AbortSignal | undefined): () => Promise<Buffer | undefined> {
+  const read = () => reader.next().catch((err: unknown) => Promise.reject(toSourceError(err)));
+  if (!signal) return read;
+  let onAbort: () => void = () => {};
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(new AbortedError('its signal was aborted', signal.reason));
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  aborted.catch(() => {});
+  return async () => {
+    throwIfAborted(signal);
+    try {
+      return await Promise.race([read(), aborted]);
+    } catch (err) {
+      signal.removeEventListener('abort', onAbort);
+      throw err;
+    }
+  };
+}
+
+function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new AbortedError('its signal was aborted', signal.reason);
+}
+
+// How Node reports a peer that went away: the request stream errors or closes early.
+const CLIENT_GONE = new Set(['ECONNRESET', 'ECONNABORTED', 'EPIPE', 'ERR_STREAM_PREMATURE_CLOSE', 'ABORT_ERR']);
+
+function toSourceError(err: unknown): TempFileError {
+  if (err instanceof TempFileError) return err;
+  const code = systemErrorCode(err);
+  const message = err instanceof Error ? err.message : String(err);
+  if ((code && CLIENT_GONE.has(code)) || message === 'aborted') {
+    return new AbortedError('the source closed before its end: the client went away', err);
+  }
+  return new SourceError(`The source failed: ${message}. Nothing was kept.`, err);
+}
+
+function toWriteError(err: unknown, signal: AbortSignal | undefined, path: string | undefined): unknown {
+  if (err instanceof TempFileError) return err;
+  if (signal?.aborted) return new AbortedError('its signal was aborted', signal.reason);
+  return path === undefined ? err : toFileSystemError('write', path, err);
+}
+
+function resolveWriteOptions(options: unknown): ResolvedWriteOptions {
+  if (options === undefined) options = {};
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new InvalidOptionError('options', 'write() options must be an object such as { suffix, maxBytes, signal }.');
+  }
+  for (const key of Object.keys(options)) {
+    if (!WRITE_OPTIONS.has(key)) throw new InvalidOptionError(key, `Unknown write() option \`${key}\`.`);
+  }
+  const o = options as WriteOptions;
+  if (o.maxBytes !== undefined && !(typeof o.maxBytes === 'number' && o.maxBytes >= 0 && !Number.isNaN(o.maxBytes))) {
+    throw new InvalidOptionError('maxBytes', `\`maxBytes\` must be a number of at least 0, got ${String(o.maxBytes)}.`);
+  }
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) {
+    throw new InvalidOptionError('signal', '`signal` must be an AbortSignal, e.g. AbortSignal.timeout(30_000).');
+  }
+  if (o.onProgress !== undefined && typeof o.onProgress !== 'function') {
+    throw new InvalidOptionError('onProgress', '`onProgress` must be a function taking the bytes written so far.');
+  }
+  if (o.hash !== undefined && !(typeof o.hash === 'string' && getHashes().includes(o.hash.toLowerCase()))) {
+    throw new InvalidOptionError('hash', `\`hash\` must be a hash algorithm of node:crypto such as 'sha256', got ${String(o.hash)}.`);
+  }
+  const name: NameOptions = { ...(o.prefix !== undefined && { prefix: o.prefix }), ...(o.suffix !== undefined && { suffix: o.suffix }) };
+  return { name, maxBytes: o.maxBytes ?? Infinity, signal: o.signal, onProgress: o.onProgress, hash: o.hash };
+}
