@@ -1,7 +1,8 @@
 import * as nodeFs from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import type { FileSystem } from '../../src/index.js';
 
-type Method = 'openSync' | 'closeSync' | 'mkdirSync' | 'unlinkSync' | 'rmSync' | 'unlink' | 'rm' | 'link' | 'rename';
+type Method = 'openSync' | 'closeSync' | 'mkdirSync' | 'unlinkSync' | 'rmSync' | 'unlink' | 'rm' | 'link' | 'rename' | 'open';
 
 /** A system error as Node.js makes them. */
 export function systemError(code: string, syscall: string, path?: string): NodeJS.ErrnoException {
@@ -20,6 +21,8 @@ export class FaultyFs {
   readonly fs: FileSystem;
   readonly calls = new Map<string, number>();
   private readonly faults = new Map<Method, { code: string; remaining: number; when?: (path: string) => boolean }>();
+  private writeFault: { code: string; afterBytes: number } | undefined;
+  private writeDelayMs = 0;
 
   constructor(base: FileSystem = nodeFs) {
     const sync = (name: Method) =>
@@ -45,8 +48,45 @@ export class FaultyFs {
         rm: async('rm'),
         link: async('link'),
         rename: async('rename'),
+        open: (async (...args: Parameters<typeof nodeFs.promises.open>) => {
+          this.hit('open', String(args[0]));
+          return this.wrapHandle(await base.promises.open(...args));
+        }) as typeof nodeFs.promises.open,
       },
     };
+  }
+
+  /** Writes through handles from `promises.open` fail with `code` once `afterBytes` were written. */
+  failWritesAfter(afterBytes: number, code: string): void {
+    this.writeFault = { code, afterBytes };
+  }
+
+  /** Every write through handles from `promises.open` first waits this long: a slow disk. */
+  delayWrites(ms: number): void {
+    this.writeDelayMs = ms;
+  }
+
+  private wrapHandle(handle: FileHandle): FileHandle {
+    let written = 0;
+    const before = async (bytes: number) => {
+      if (this.writeDelayMs) await new Promise((resolve) => setTimeout(resolve, this.writeDelayMs));
+      const fault = this.writeFault;
+      if (fault && written + bytes > fault.afterBytes) throw systemError(fault.code, 'write');
+      written += bytes;
+    };
+    const writev = handle.writev.bind(handle);
+    const write = handle.write.bind(handle);
+    return Object.assign(Object.create(handle) as FileHandle, {
+      writev: async (buffers: NodeJS.ArrayBufferView[], position?: number) => {
+        await before(buffers.reduce((sum, b) => sum + b.byteLength, 0));
+        return writev(buffers, position);
+      },
+      write: async (buffer: Uint8Array) => {
+        await before(buffer.byteLength);
+        return write(buffer);
+      },
+      close: () => handle.close(),
+    });
   }
 
   /** The next `times` calls of `method` (on a path matching `when`) fail with `code`. */

@@ -1,0 +1,216 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { PassThrough, Readable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import {
+  AbortedError,
+  InvalidOptionError,
+  SizeLimitError,
+  SourceError,
+  TempFile,
+} from '../../src/index.js';
+import { manager, scratchDir } from '../helpers/roots.js';
+import { countingSource, MiB, sha256 } from '../helpers/sources.js';
+
+const text = 'héllo, wörld: ✓ ';
+const expected = Buffer.from(text.repeat(1000));
+
+async function readAll(file: TempFile): Promise<Buffer> {
+  return fs.promises.readFile(file.path);
+}
+
+function sessionFiles(mgr: { sessionPath: string }): string[] {
+  return fs.existsSync(mgr.sessionPath) ? fs.readdirSync(mgr.sessionPath) : [];
+}
+
+describe('write(): every source kind', () => {
+  const sources: Array<[string, () => unknown]> = [
+    ['a string', () => expected.toString()],
+    ['a Buffer', () => Buffer.from(expected)],
+    ['a Uint8Array view with an offset', () => {
+      const big = new Uint8Array(expected.length + 20);
+      big.set(expected, 10);
+      return big.subarray(10, 10 + expected.length);
+    }],
+    ['a sync iterable of strings and bytes', () => [text.repeat(500), Buffer.from(text.repeat(500))]],
+    ['an async generator', () => (async function* () {
+      for (let i = 0; i < 1000; i++) yield i % 2 ? text : new TextEncoder().encode(text);
+    })()],
+    ['a Node Readable (Readable.from)', () => Readable.from([expected.subarray(0, 7), expected.subarray(7)])],
+    ['a Node Readable (fs.createReadStream)', () => {
+      const file = path.join(scratchDir(), 'src.bin');
+      fs.writeFileSync(file, expected);
+      return fs.createReadStream(file, { highWaterMark: 1024 });
+    }],
+    ['a Node Readable with an encoding set (string chunks)', () => {
+      const stream = new PassThrough();
+      stream.setEncoding('utf8');
+      stream.end(expected);
+      return stream;
+    }],
+    ['a web ReadableStream', () => new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (let i = 0; i < expected.length; i += 4096) controller.enqueue(expected.subarray(i, i + 4096));
+        controller.close();
+      },
+    })],
+  ];
+
+  it.each(sources)('writes %s to a new file with its size and digest', async (_label, make) => {
+    const mgr = manager();
+    const file = await mgr.write(make() as string, { suffix: '.txt', hash: 'sha256' });
+    expect(file).toBeInstanceOf(TempFile);
+    expect(path.dirname(file.path)).toBe(mgr.sessionPath);
+    expect(file.path.endsWith('.txt')).toBe(true);
+    expect(fs.statSync(file.path).mode & 0o777).toBe(0o600);
+    expect(await readAll(file)).toEqual(expected);
+    expect(file.size).toBe(expected.length);
+    expect(file.digest).toBe(sha256(expected));
+  });
+
+  it('writes an empty source as an empty file', async () => {
+    const file = await manager().write([]);
+    expect(file.size).toBe(0);
+    expect(fs.statSync(file.path).size).toBe(0);
+  });
+
+  it('belongs to its scope: scope.write() files go with the scope', async () => {
+    const mgr = manager();
+    const scope = mgr.scope();
+    const file = await scope.write('data', { prefix: 'up-' });
+    expect(path.basename(file.path)).toMatch(/^up-[0-9a-f]{32}$/);
+    await scope.remove();
+    expect(fs.existsSync(file.path)).toBe(false);
+    await expect(scope.write('more')).rejects.toMatchObject({ code: 'ERR_TEMPFILE_DISPOSED' });
+  });
+
+  it('reports progress with the bytes on disk, ending with the size', async () => {
+    const seen: number[] = [];
+    const { source } = countingSource(8, 256 * 1024);
+    const file = await manager().write(source, { onProgress: (n) => seen.push(n) });
+    expect(seen.length).toBeGreaterThan(0);
+    expect(seen.at(-1)).toBe(file.size);
+    expect([...seen].sort((a, b) => a - b)).toEqual(seen);
+  });
+
+  it('computes any crypto digest while streaming', async () => {
+    const file = await manager().write('abc', { hash: 'md5' });
+    expect(file.digest).toBe('900150983cd24fb0d6963f7d28e17f72');
+  });
+});
+
+describe('write(): failures leave nothing and stop the source', () => {
+  it('stops at maxBytes without reading the rest', async () => {
+    const mgr = manager();
+    const { source, state } = countingSource(100);
+    const error = await mgr.write(source, { maxBytes: 5 * MiB }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(SizeLimitError);
+    expect(error).toMatchObject({ code: 'ERR_TEMPFILE_SIZE_LIMIT', limit: 5 * MiB });
+    expect(state.produced).toBe(6);
+    expect(state.stopped).toBe(true);
+    expect(sessionFiles(mgr)).toEqual([]);
+    expect(mgr.stats()).toMatchObject({ liveFiles: 0, liveBytes: 0 });
+    expect((await mgr.write('after', { maxBytes: 5 })).size).toBe(5);
+  });
+
+  it('accepts exactly maxBytes', async () => {
+    expect((await manager().write(Buffer.alloc(1000), { maxBytes: 1000 })).size).toBe(1000);
+  });
+
+  it('destroys a Node stream source that passes maxBytes', async () => {
+    const mgr = manager();
+    const stream = Readable.from((function* () { for (;;) yield Buffer.alloc(64 * 1024); })());
+    await expect(mgr.write(stream, { maxBytes: MiB })).rejects.toBeInstanceOf(SizeLimitError);
+    expect(stream.destroyed).toBe(true);
+    expect(sessionFiles(mgr)).toEqual([]);
+  });
+
+  it('aborts on its signal while the source is stalled, and removes the partial file', async () => {
+    const mgr = manager();
+    const stream = new PassThrough();
+    stream.write(Buffer.alloc(3 * MiB));
+    const controller = new AbortController();
+    const writing = mgr.write(stream, { signal: controller.signal });
+    setTimeout(() => controller.abort(new Error('user cancelled')), 100);
+    const error = await writing.catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(AbortedError);
+    expect((error as AbortedError).cause).toMatchObject({ message: 'user cancelled' });
+    expect(stream.destroyed).toBe(true);
+    expect(sessionFiles(mgr)).toEqual([]);
+    expect(mgr.stats().liveBytes).toBe(0);
+  });
+
+  it('refuses an already-aborted signal before creating anything', async () => {
+    const mgr = manager();
+    const { source, state } = countingSource(3);
+    await expect(mgr.write(source, { signal: AbortSignal.abort() })).rejects.toBeInstanceOf(AbortedError);
+    expect(state.produced).toBe(0);
+    expect(fs.readdirSync(mgr.root)).toEqual([]);
+  });
+
+  it('wraps a source error in SourceError with the cause, and removes the partial file', async () => {
+    const mgr = manager();
+    const boom = new Error('upstream exploded');
+    const source = (async function* () {
+      yield Buffer.alloc(MiB);
+      throw boom;
+    })();
+    const error = await mgr.write(source).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(SourceError);
+    expect((error as SourceError).cause).toBe(boom);
+    expect(sessionFiles(mgr)).toEqual([]);
+  });
+
+  it('refuses chunks that are not bytes or text', async () => {
+    const mgr = manager();
+    await expect(mgr.write([Buffer.from('ok'), 42 as never])).rejects.toBeInstanceOf(SourceError);
+    await expect(mgr.write(Readable.from([{ a: 1 }]))).rejects.toBeInstanceOf(SourceError);
+    expect(sessionFiles(mgr)).toEqual([]);
+  });
+
+  it.each([
+    ['a number', 42],
+    ['null', null],
+    ['an object', { not: 'a stream' }],
+  ])('refuses %s as a source with a typed error', async (_label, source) => {
+    await expect(manager().write(source as never)).rejects.toBeInstanceOf(InvalidOptionError);
+  });
+
+  it.each([
+    [{ maxBytes: -1 }, 'maxBytes'],
+    [{ maxBytes: '10' }, 'maxBytes'],
+    [{ signal: {} }, 'signal'],
+    [{ onProgress: 'yes' }, 'onProgress'],
+    [{ hash: 'nope256' }, 'hash'],
+    [{ suffix: '../x' }, undefined],
+    [{ sufix: '.x' }, 'sufix'],
+  ])('refuses the options %o before touching the disk', async (options, option) => {
+    const mgr = manager();
+    const error = await mgr.write('x', options as never).catch((e: unknown) => e);
+    expect((error as { code: string }).code).toMatch(/^ERR_TEMPFILE_INVALID_(OPTION|NAME)$/);
+    if (option) expect(error).toMatchObject({ option });
+    expect(fs.readdirSync(mgr.root)).toEqual([]);
+  });
+});
+
+describe('write(): backpressure', () => {
+  it('never reads more than about a megabyte ahead of the disk', async () => {
+    const { FaultyFs } = await import('../helpers/faulty-fs.js');
+    const slow = new FaultyFs();
+    slow.delayWrites(20);
+    const mgr = manager({ fs: slow.fs });
+    let produced = 0;
+    let onDisk = 0;
+    let maxAhead = 0;
+    const source = (async function* () {
+      for (let i = 0; i < 64; i++) {
+        maxAhead = Math.max(maxAhead, produced - onDisk);
+        produced += 256 * 1024;
+        yield Buffer.alloc(256 * 1024);
+      }
+    })();
+    const file = await mgr.write(source, { onProgress: (n) => (onDisk = n) });
+    expect(file.size).toBe(16 * MiB);
+    expect(maxAhead).toBeLessThanOrEqual(MiB + 256 * 1024);
+  });
+});

@@ -1,0 +1,16 @@
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import { expect, it } from 'vitest';
+import { freshRoot } from '../helpers/roots.js';
+
+const fixture = path.join(import.meta.dirname, '../fixtures/write-rss.mjs');
+const MiB = 1024 * 1024;
+
+// A memory bound, not a timing: the chunks are fresh buffers, so a writer that held on to them
+// (or buffered ahead of the disk) would grow by hundreds of MiB.
+it('writes 512 MiB in a child process with less than 64 MiB of RSS growth', () => {
+  const out = execFileSync(process.execPath, ['--expose-gc', fixture, freshRoot(), '512'], { encoding: 'utf8' });
+  const { size, growth } = JSON.parse(out) as { size: number; growth: number };
+  expect(size).toBe(512 * MiB);
+  expect(growth).toBeLessThan(64 * MiB);
+});
