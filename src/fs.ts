@@ -20,7 +20,10 @@ export interface FileSystem {
   realpathSync: typeof nodeFs.realpathSync;
   createReadStream: typeof nodeFs.createReadStream;
   createWriteStream: typeof nodeFs.createWriteStream;
-  promises: Pick<typeof nodeFs.promises, 'unlink' | 'rm' | 'lstat' | 'link' | 'rename' | 'copyFile' | 'open'> &
+  promises: Pick<
+    typeof nodeFs.promises,
+    'unlink' | 'rm' | 'rmdir' | 'lstat' | 'link' | 'rename' | 'copyFile' | 'open' | 'readdir'
+  > &
     Partial<Pick<typeof nodeFs.promises, 'statfs'>>;
 }
 

@@ -19,6 +19,8 @@ export { TempDir } from './dir.js';
 export { TempScope } from './scope.js';
 export type { NameArgument, NameOptions } from './create.js';
 export type { FileSystem } from './fs.js';
+export type { SweepOptions, SweepProgress, SweepReport } from './sweep.js';
+export type { PathError } from './walk.js';
 export {
   TempFileError,
   InvalidNameError,

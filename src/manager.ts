@@ -3,6 +3,7 @@ import type { ManagerContext } from './context.js';
 import type { NameArgument } from './create.js';
 import type { TempDir } from './dir.js';
 import { ManagerClosedError } from './errors.js';
+import { registerForExit, unregisterForExit, type ExitCloser } from './exit-hook.js';
 import type { TempFile } from './file.js';
 import { FreeSpace } from './free-space.js';
 import { logger } from './log.js';
@@ -11,6 +12,8 @@ import { ensureSafeRoot } from './root.js';
 import { TempScope } from './scope.js';
 import { Session } from './session.js';
 import type { WriteSource } from './source.js';
+import { scheduleStartSweep } from './start-sweep.js';
+import { sweepRoot, type SweepOptions, type SweepReport, type SweepTarget } from './sweep.js';
 import type { WriteOptions } from './write.js';
 
 /** A snapshot of a manager's usage, from `mgr.stats()`. */
@@ -49,6 +52,7 @@ export class TempFileManager implements AsyncDisposable, Disposable {
   private readonly session: Session;
   private readonly context: ManagerContext;
   private readonly rootScope: TempScope;
+  private readonly exitCloser: ExitCloser;
   private opened = false;
   private isClosed = false;
 
@@ -70,7 +74,9 @@ export class TempFileManager implements AsyncDisposable, Disposable {
       freeSpace: new FreeSpace(this.options.fs, this.root, this.options.minFreeBytes),
     };
     this.rootScope = new TempScope(this.context);
+    this.exitCloser = { closeOnExit: () => this.closeOnExit() };
     log('manager for %s', this.root);
+    if (this.options.sweepOnStart) scheduleStartSweep(this.sweepTarget());
   }
 
   /** This manager's session directory; created on first use. */
@@ -125,6 +131,15 @@ export class TempFileManager implements AsyncDisposable, Disposable {
     };
   }
 
+  /**
+   * Removes what dead processes left under the root: orphaned sessions (their lock is stale and,
+   * on this host, their process is gone) with all their files. Never touches a live or young
+   * session, never leaves the root, never follows a symlink.
+   */
+  sweep(options?: SweepOptions): Promise<SweepReport> {
+    return sweepRoot(this.sweepTarget(), options);
+  }
+
   /** A scope: files, directories and nested scopes removed together when it is disposed. */
   scope(): TempScope {
     this.assertOpen();
@@ -137,13 +152,21 @@ export class TempFileManager implements AsyncDisposable, Disposable {
    */
   async close(): Promise<void> {
     if (!this.beginClose()) return;
-    await this.session.close();
+    try {
+      await this.session.close();
+    } finally {
+      unregisterForExit(this.exitCloser);
+    }
   }
 
   /** Synchronous {@link close}, for exit paths and `using`. */
   closeSync(): void {
     if (!this.beginClose()) return;
-    this.session.closeSync();
+    try {
+      this.session.closeSync();
+    } finally {
+      unregisterForExit(this.exitCloser);
+    }
   }
 
   /** Same as {@link close}. */
@@ -170,8 +193,19 @@ export class TempFileManager implements AsyncDisposable, Disposable {
     if (!this.opened) {
       this.session.open();
       this.opened = true;
+      if (this.options.exitHook) registerForExit(this.exitCloser);
     }
     return this.session.dir;
+  }
+
+  private closeOnExit(): void {
+    this.isClosed = true;
+    this.session.closeSync();
+  }
+
+  private sweepTarget(): SweepTarget {
+    const { fs, staleMs, graceMs } = this.options;
+    return { fs, root: this.root, staleMs, graceMs };
   }
 
   private assertOpen(): void {

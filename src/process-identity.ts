@@ -18,7 +18,7 @@ let cached: ProcessIdentity | undefined;
 
 /** This process's identity, computed once. */
 export function processIdentity(): ProcessIdentity {
-  cached ??= { host: hostId(), pid: process.pid, start: processStart(process.pid) };
+  cached ??= { host: hostId(), pid: process.pid, start: ownStart() };
   return cached;
 }
 
@@ -28,13 +28,15 @@ export function hostId(): string {
   return raw.replace(/[^A-Za-z0-9.-]/g, '-').slice(0, 64);
 }
 
-/** The start token of `pid` (see {@link ProcessIdentity.start}), or undefined if it is gone. */
-export function processStart(pid: number): string {
-  if (process.platform === 'linux') {
-    const ticks = linuxStartTicks(pid);
-    if (ticks !== undefined) return `${bootId().slice(0, 8)}.${ticks}`;
-  }
-  return String(Math.round(Date.now() - process.uptime() * 1000));
+function ownStart(): string {
+  return linuxProcessStart(process.pid) ?? String(Math.round(Date.now() - process.uptime() * 1000));
+}
+
+/** The Linux start token of `pid` (see {@link ProcessIdentity.start}); undefined if it is gone or not Linux. */
+export function linuxProcessStart(pid: number): string | undefined {
+  if (process.platform !== 'linux') return undefined;
+  const ticks = linuxStartTicks(pid);
+  return ticks === undefined ? undefined : `${bootId().slice(0, 8)}.${ticks}`;
 }
 
 function linuxStartTicks(pid: number): string | undefined {

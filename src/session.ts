@@ -11,22 +11,27 @@ const log = logger('session');
 
 /** The parts of a session directory's name. */
 export interface SessionName extends ProcessIdentity {
+  /** When the session was created, in epoch milliseconds. */
+  readonly created: number;
   readonly random: string;
 }
 
-const SESSION_NAME = /^([A-Za-z0-9.-]{1,64})_(\d{1,10})_([0-9a-z.]{1,40})_([0-9a-f]{16})$/;
+const SESSION_NAME = /^([A-Za-z0-9.-]{1,64})_(\d{1,10})_([0-9a-z.]{1,40})_([0-9a-z]{1,11})_([0-9a-f]{16})$/;
 
-/** `<host>_<pid>_<start>_<random>`: unique, and tells a sweeper whose session it is. */
-export function formatSessionName(identity: ProcessIdentity, random: string): string {
-  return `${identity.host}_${identity.pid}_${identity.start}_${random}`;
+/**
+ * `<host>_<pid>_<process start>_<created, base 36>_<random>`: unique, and tells a sweeper whose
+ * session it is and how old.
+ */
+export function formatSessionName(identity: ProcessIdentity, created: number, random: string): string {
+  return `${identity.host}_${identity.pid}_${identity.start}_${created.toString(36)}_${random}`;
 }
 
 /** Parses a directory name under the root; undefined when it is not a session's. */
 export function parseSessionName(name: string): SessionName | undefined {
   const match = SESSION_NAME.exec(name);
   if (!match) return undefined;
-  const [, host, pid, start, random] = match as unknown as [string, string, string, string, string];
-  return { host, pid: Number(pid), start, random };
+  const [, host, pid, start, created, random] = match as unknown as [string, string, string, string, string, string];
+  return { host, pid: Number(pid), start, created: parseInt(created, 36), random };
 }
 
 /** The lock directory proper-lockfile keeps beside a session. */
@@ -53,7 +58,7 @@ export class Session {
 
   constructor(options: SessionOptions) {
     this.options = options;
-    this.dir = path.join(options.root, formatSessionName(processIdentity(), randomName().slice(0, 16)));
+    this.dir = path.join(options.root, formatSessionName(processIdentity(), Date.now(), randomName().slice(0, 16)));
   }
 
   /** Takes the lock and makes the directory (mode 0700). Synchronous: `file()` is. */

@@ -33,13 +33,16 @@ describe('mgr.file()', () => {
     expect(fs.lstatSync(mgr.sessionPath).mode & 0o777).toBe(0o700);
   });
 
-  it('names the session after host, pid, process start time and a random part', () => {
+  it('names the session after host, pid, process start time, creation time and a random part', () => {
     const mgr = manager();
+    const before = Date.now();
     mgr.file();
-    const [host, pid, start, random] = path.basename(mgr.sessionPath).split('_');
+    const [host, pid, start, created, random] = path.basename(mgr.sessionPath).split('_');
     expect(host).toMatch(/^[A-Za-z0-9.-]+$/);
     expect(Number(pid)).toBe(process.pid);
-    expect(start).toMatch(/^[0-9a-z.]+$/);
+    expect(start).toMatch(/^[0-9a-f]{8}\.\d+$/); // Linux: boot id prefix and start ticks from /proc
+    expect(parseInt(created!, 36)).toBeGreaterThanOrEqual(before);
+    expect(parseInt(created!, 36)).toBeLessThanOrEqual(Date.now());
     expect(random).toMatch(/^[0-9a-f]{16}$/);
   });
 
