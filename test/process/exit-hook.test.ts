@@ -1,0 +1,90 @@
+import fs from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { nextJson, startChild, type ChildReport } from '../helpers/child.js';
+import { freshRoot } from '../helpers/roots.js';
+
+function expectGone(report: ChildReport): void {
+  for (const file of report.files) expect(fs.existsSync(file), file).toBe(false);
+  expect(fs.existsSync(report.session)).toBe(false);
+  expect(fs.existsSync(`${report.session}.lock`)).toBe(false);
+}
+
+describe('the exit hook, in real child processes', () => {
+  it.each(['SIGINT', 'SIGTERM', 'SIGHUP'] as const)('%s kills the child with that same signal and leaves no file', async (signal) => {
+    const root = freshRoot();
+    const running = startChild('exit-child.mjs', [root, 'wait']);
+    const report = await nextJson<ChildReport>(running);
+    for (const file of report.files) expect(fs.existsSync(file)).toBe(true);
+    running.child.kill(signal);
+    const ended = await running.ended;
+    expect(ended.signal).toBe(signal);
+    expect(ended.code).toBe(null);
+    expectGone(report);
+    expect(fs.readdirSync(root)).toEqual([]);
+  });
+
+  it('a normal exit leaves nothing, with exit code 0', async () => {
+    const running = startChild('exit-child.mjs', [freshRoot(), 'normal']);
+    const report = await nextJson<ChildReport>(running);
+    expect((await running.ended).code).toBe(0);
+    expectGone(report);
+  });
+
+  it('process.exit(3) leaves nothing and keeps exit code 3', async () => {
+    const running = startChild('exit-child.mjs', [freshRoot(), 'exit3']);
+    const report = await nextJson<ChildReport>(running);
+    const ended = await running.ended;
+    expect(ended).toMatchObject({ code: 3, signal: null });
+    expectGone(report);
+  });
+
+  it('an uncaught exception leaves nothing, and the process still dies of it', async () => {
+    const running = startChild('exit-child.mjs', [freshRoot(), 'throw']);
+    const report = await nextJson<ChildReport>(running);
+    const ended = await running.ended;
+    expect(ended.code).toBe(1);
+    expect(ended.stderr).toContain('uncaught on purpose');
+    expectGone(report);
+  });
+
+  it('an unhandled rejection leaves nothing, and the process still dies of it', async () => {
+    const running = startChild('exit-child.mjs', [freshRoot(), 'reject']);
+    const report = await nextJson<ChildReport>(running);
+    const ended = await running.ended;
+    expect(ended.code).toBe(1);
+    expect(ended.stderr).toContain('unhandled on purpose');
+    expectGone(report);
+  });
+
+  it('never swallows a signal the app handles: the app decides, and its exit still cleans up', async () => {
+    const running = startChild('exit-child.mjs', [freshRoot(), 'app-handles-sigterm']);
+    const report = await nextJson<ChildReport>(running);
+    running.child.kill('SIGTERM');
+    const { value } = await running.lines.next();
+    expect(value).toBe('app got SIGTERM');
+    const ended = await running.ended;
+    expect(ended).toMatchObject({ code: 0, signal: null });
+    expectGone(report);
+  });
+
+  it('SIGKILL skips the hook: the files stay for the sweep', async () => {
+    const running = startChild('exit-child.mjs', [freshRoot(), 'wait']);
+    const report = await nextJson<ChildReport>(running);
+    running.child.kill('SIGKILL');
+    expect((await running.ended).signal).toBe('SIGKILL');
+    for (const file of report.files) expect(fs.existsSync(file)).toBe(true);
+  });
+
+  it('exitHook: false opts a manager out', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const root = freshRoot();
+    const script = `
+      import { TempFileManager } from ${JSON.stringify(new URL('../../dist/index.js', import.meta.url).href)};
+      const kept = new TempFileManager({ root: ${JSON.stringify(root)}, exitHook: false, sweepOnStart: false }).file();
+      const hooked = new TempFileManager({ root: ${JSON.stringify(root)}, sweepOnStart: false }).file();
+      console.log(JSON.stringify([kept.path, hooked.path]));`;
+    const [kept, hooked] = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' })) as string[];
+    expect(fs.existsSync(kept!)).toBe(true);
+    expect(fs.existsSync(hooked!)).toBe(false);
+  });
+});
