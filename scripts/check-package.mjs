@@ -30,6 +30,7 @@ try {
     const f = mgr.file('.txt'); if (!f.path.endsWith('.txt')) throw new Error('bad path'); mgr.closeSync();`;
   run('node', ['--input-type=module', '-e', `import { TempFileManager } from 'tempfile-manager'; ${smoke} console.log('ESM import ok');`], app);
   run('node', ['-e', `const { TempFileManager } = require('tempfile-manager'); ${smoke} console.log('CJS require ok');`], app);
+  run('npx', ['--no-install', 'tempfile-manager', '--help'], app);
   console.log('package checks passed');
 } finally {
   fs.rmSync(work, { recursive: true, force: true });

@@ -42,7 +42,8 @@ export function ensureSafeRoot(fs: FileSystem, root: string): void {
   checkExistingRoot(fs, root);
 }
 
-function checkExistingRoot(fs: FileSystem, root: string): void {
+/** Throws {@link UnsafeRootError} unless the existing `root` is a safe directory. */
+export function checkExistingRoot(fs: FileSystem, root: string): void {
   const stat = fs.lstatSync(root);
   if (stat.isSymbolicLink()) {
     throw new UnsafeRootError(
