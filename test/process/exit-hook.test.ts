@@ -88,3 +88,16 @@ describe('the exit hook, in real child processes', () => {
     expect(fs.existsSync(hooked!)).toBe(false);
   });
 });
+
+describe('one exit hook per process', () => {
+  it('is shared by the ESM and the CJS build loaded together, and cleans up both', async () => {
+    const running = startChild('dual-build.mjs', [freshRoot()]);
+    const report = await nextJson<ChildReport & { registered: number; distinctClasses: boolean }>(running);
+    expect(report.distinctClasses).toBe(true);
+    expect(report.registered).toBe(2);
+    for (const file of report.files) expect(fs.existsSync(file)).toBe(true);
+    running.child.kill('SIGTERM');
+    expect((await running.ended).signal).toBe('SIGTERM');
+    for (const file of report.files) expect(fs.existsSync(file)).toBe(false);
+  });
+});
