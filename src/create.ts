@@ -58,7 +58,9 @@ const CREATE_ATTEMPTS = 4;
 function candidates(context: ManagerContext, arg: unknown): () => string {
   const { prefix, suffix } = resolveNameParts(context, arg);
   const dir = context.sessionDir();
-  return () => path.join(dir, `${prefix}${randomName()}${suffix}`);
+  // Plain concatenation: path.join would normalise the long session path on every call.
+  const base = dir + path.sep + prefix;
+  return () => `${base}${randomName()}${suffix}`;
 }
 
 function retryable(err: unknown, attempt: number): boolean {

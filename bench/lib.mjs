@@ -1,0 +1,64 @@
+// Sampling, statistics and Markdown helpers shared by the benchmarks.
+/** Runs `n` create+dispose operations of a contender; returns the seconds taken. */
+export async function runOps(contender, n) {
+  const { op } = contender;
+  const start = process.hrtime.bigint();
+  if (contender.async) {
+    for (let i = 0; i < n; i++) await op();
+  } else {
+    for (let i = 0; i < n; i++) op();
+  }
+  return Number(process.hrtime.bigint() - start) / 1e9;
+}
+
+/**
+ * Takes `samples` ops/s samples of every available contender, round-robin: round r starts at
+ * contender r, so machine noise and position effects hit every contender alike. One untimed
+ * warm-up round first, for the JIT. `settler.ready()` runs before every sample.
+ */
+export async function sampleRoundRobin(contenders, { samples, ops, warmup, settler }) {
+  const live = contenders.filter((c) => !c.unavailable);
+  for (const c of live) await runOps(c, warmup);
+  const results = new Map(live.map((c) => [c, []]));
+  for (let round = 0; round < samples; round++) {
+    for (let k = 0; k < live.length; k++) {
+      const c = live[(round + k) % live.length];
+      await settler.ready();
+      results.get(c).push(ops / (await runOps(c, ops)));
+    }
+  }
+  return contenders.map((c) => ({ ...c, samples: results.get(c) ?? [], median: median(results.get(c) ?? []) }));
+}
+
+export function median(values) {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+export const formatInt = (n) => Math.round(n).toLocaleString('en-US');
+export const formatRatio = (r) => `${r.toFixed(2)}x`;
+
+/** A Markdown table; `align` holds 'l' or 'r' per column. Pipes in cells are escaped. */
+export function table(headers, rows, align = headers.map(() => 'l')) {
+  const line = (cells) => `| ${cells.map((c) => String(c).replaceAll('|', '\\|')).join(' | ')} |`;
+  const rule = align.map((a) => (a === 'r' ? '---:' : '---'));
+  return [line(headers), line(rule), ...rows.map(line)].join('\n');
+}
+
+/** The ops/s table of one suite: median, spread, and ratio to the suite's baseline. */
+export function speedTable(results) {
+  const base = results.find((r) => r.baseline);
+  const rows = results.map((r) =>
+    r.unavailable
+      ? [r.name, r.unavailable, '', '']
+      : [
+          r.name,
+          formatInt(r.median),
+          `${formatInt(Math.min(...r.samples))} – ${formatInt(Math.max(...r.samples))}`,
+          formatRatio(r.median / base.median),
+        ],
+  );
+  return table(['Contender', 'ops/s (median)', 'min – max', `vs ${base.short}`], rows, ['l', 'r', 'r', 'r']);
+}
