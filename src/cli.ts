@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { TempFileError, UnsafeRootError } from './errors.js';
 import { realFs } from './fs.js';
 import { listSessions, type SessionInfo } from './inspect.js';
+import { hostId } from './process-identity.js';
 import { checkExistingRoot } from './root.js';
 import { sweepRoot, type SweepReport, type SweepTarget } from './sweep.js';
 import { systemErrorCode } from './errors.js';
@@ -113,6 +114,7 @@ function parseCli(argv: readonly string[]): CliOptions | 'help' | 'version' {
       root: path.resolve(values.root),
       staleMs: millis('--stale-ms', values['stale-ms'], 30_000, 2_000),
       graceMs: millis('--grace-ms', values['grace-ms'], 60_000, 0),
+      hostId: hostId(),
     },
   };
 }

@@ -1,5 +1,5 @@
 import type { FileSystem } from './fs.js';
-import { bootId, hostId, linuxProcessStart } from './process-identity.js';
+import { bootId, linuxProcessStart } from './process-identity.js';
 import { lockPathOf, type SessionName } from './session.js';
 import { systemErrorCode } from './errors.js';
 
@@ -9,6 +9,8 @@ export type Liveness = 'live' | 'young' | 'orphan';
 /** Thresholds of the liveness test. */
 export interface LivenessOptions {
   readonly fs: FileSystem;
+  /** This host's id: only sessions made here can be judged by their pid. */
+  readonly hostId: string;
   /** A lock not refreshed for this long is stale. */
   readonly staleMs: number;
   /** A session younger than this is never an orphan. */
@@ -25,7 +27,7 @@ export interface LivenessOptions {
 export function sessionLiveness(dir: string, name: SessionName, options: LivenessOptions): Liveness {
   if (options.now - name.created < options.graceMs) return 'young';
   if (lockIsFresh(options.fs, lockPathOf(dir), options)) return 'live';
-  if (name.host === hostId() && processAlive(name.pid, name.start)) return 'live';
+  if (name.host === options.hostId && processAlive(name.pid, name.start)) return 'live';
   return 'orphan';
 }
 

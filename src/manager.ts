@@ -65,7 +65,8 @@ export class TempFileManager implements AsyncDisposable, Disposable {
     this.options = resolveOptions(options);
     this.root = this.options.root;
     ensureSafeRoot(this.options.fs, this.root);
-    this.session = new Session({ fs: this.options.fs, root: this.root, staleMs: this.options.staleMs });
+    const { fs, staleMs, hostId } = this.options;
+    this.session = new Session({ fs, root: this.root, staleMs, hostId });
     this.context = {
       fs: this.options.fs,
       prefix: this.options.prefix,
@@ -204,8 +205,8 @@ export class TempFileManager implements AsyncDisposable, Disposable {
   }
 
   private sweepTarget(): SweepTarget {
-    const { fs, staleMs, graceMs } = this.options;
-    return { fs, root: this.root, staleMs, graceMs };
+    const { fs, staleMs, graceMs, hostId } = this.options;
+    return { fs, root: this.root, staleMs, graceMs, hostId };
   }
 
   private assertOpen(): void {

@@ -2,6 +2,7 @@ import path from 'node:path';
 import { InvalidOptionError } from './errors.js';
 import { type FileSystem, realFs } from './fs.js';
 import { describe, validateNameLength, validateNamePart } from './names.js';
+import { hostId } from './process-identity.js';
 import { defaultRoot } from './root.js';
 
 /** Options of `new TempFileManager(options)`. Every one is optional. */
@@ -30,6 +31,12 @@ export interface TempFileManagerOptions {
   /** Refuse a write that would leave less free space than this on the root's file system. @default 0 */
   readonly minFreeBytes?: number;
   /**
+   * This host's id in session names and leases. Processes on different hosts that share the
+   * root (NFS) must have different ids; only sessions of this host are judged by their pid.
+   * @default the `TEMPFILE_MANAGER_HOST_ID` environment variable, else `os.hostname()`
+   */
+  readonly hostId?: string;
+  /**
    * The file-system implementation, for tests and fault injection only (e.g. memfs).
    * @default node:fs
    */
@@ -46,11 +53,12 @@ export interface ResolvedOptions {
   readonly exitHook: boolean;
   readonly maxLiveBytes: number;
   readonly minFreeBytes: number;
+  readonly hostId: string;
   readonly fs: FileSystem;
 }
 
 const KNOWN_OPTIONS = new Set<string>([
-  'root', 'prefix', 'staleMs', 'graceMs', 'sweepOnStart', 'exitHook', 'maxLiveBytes', 'minFreeBytes', 'fs',
+  'root', 'prefix', 'staleMs', 'graceMs', 'sweepOnStart', 'exitHook', 'maxLiveBytes', 'minFreeBytes', 'hostId', 'fs',
 ]);
 
 /** Validates the options and fills in defaults; throws {@link InvalidOptionError}. @internal */
@@ -76,8 +84,17 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     exitHook: booleanOption('exitHook', o.exitHook, true),
     maxLiveBytes: numberOption('maxLiveBytes', o.maxLiveBytes, Infinity, 0, true),
     minFreeBytes: numberOption('minFreeBytes', o.minFreeBytes, 0, 0),
+    hostId: hostIdOption(o.hostId),
     fs: o.fs ?? realFs,
   };
+}
+
+function hostIdOption(value: unknown): string {
+  if (value === undefined) return hostId();
+  if (typeof value !== 'string' || !/^[A-Za-z0-9.-]{1,64}$/.test(value)) {
+    throw new InvalidOptionError('hostId', `\`hostId\` must be 1 to 64 letters, digits, dots or dashes, got ${describe(value)}.`);
+  }
+  return value;
 }
 
 function rootOption(value: unknown): string {

@@ -3,7 +3,7 @@ import os from 'node:os';
 
 /** Who this process is, as written into its session's name. */
 export interface ProcessIdentity {
-  /** Host name, or the `TEMPFILE_MANAGER_HOST_ID` override; only `[A-Za-z0-9.-]`. */
+  /** The host id (see {@link hostId}); only `[A-Za-z0-9.-]`. */
   readonly host: string;
   readonly pid: number;
   /**
@@ -14,18 +14,25 @@ export interface ProcessIdentity {
   readonly start: string;
 }
 
-let cached: ProcessIdentity | undefined;
+let cachedStart: string | undefined;
 
-/** This process's identity, computed once. */
-export function processIdentity(): ProcessIdentity {
-  cached ??= { host: hostId(), pid: process.pid, start: ownStart() };
-  return cached;
+/** This process's identity on `host`. */
+export function processIdentity(host: string): ProcessIdentity {
+  cachedStart ??= ownStart();
+  return { host, pid: process.pid, start: cachedStart };
 }
 
-/** The host id: `TEMPFILE_MANAGER_HOST_ID` when set (tests play several hosts), else the host name. */
+/**
+ * The default host id: the `TEMPFILE_MANAGER_HOST_ID` environment variable when set (containers
+ * sharing a volume, tests playing several hosts), else the host name; made safe for file names.
+ */
 export function hostId(): string {
-  const raw = process.env.TEMPFILE_MANAGER_HOST_ID || os.hostname() || 'host';
-  return raw.replace(/[^A-Za-z0-9.-]/g, '-').slice(0, 64);
+  return toHostId(process.env.TEMPFILE_MANAGER_HOST_ID || os.hostname() || 'host');
+}
+
+/** Restricts a host id to `[A-Za-z0-9.-]`, at most 64 characters. */
+export function toHostId(raw: string): string {
+  return raw.replace(/[^A-Za-z0-9.-]/g, '-').slice(0, 64) || 'host';
 }
 
 function ownStart(): string {

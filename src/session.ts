@@ -44,6 +44,7 @@ export interface SessionOptions {
   readonly fs: FileSystem;
   readonly root: string;
   readonly staleMs: number;
+  readonly hostId: string;
 }
 
 /**
@@ -58,7 +59,7 @@ export class Session {
 
   constructor(options: SessionOptions) {
     this.options = options;
-    this.dir = path.join(options.root, formatSessionName(processIdentity(), Date.now(), randomName().slice(0, 16)));
+    this.dir = path.join(options.root, formatSessionName(processIdentity(options.hostId), Date.now(), randomName().slice(0, 16)));
   }
 
   /** Takes the lock and makes the directory (mode 0700). Synchronous: `file()` is. */

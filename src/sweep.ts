@@ -50,6 +50,7 @@ export interface SweepTarget {
   readonly root: string;
   readonly staleMs: number;
   readonly graceMs: number;
+  readonly hostId: string;
 }
 
 /** A session found under the root: its directory, its lock, or both. @internal */
@@ -88,7 +89,8 @@ export async function findSessions(target: SweepTarget): Promise<FoundSession[]>
 
 /** Judges one session with the liveness rules. @internal */
 export function judge(target: SweepTarget, session: FoundSession, now = Date.now()): Liveness {
-  return sessionLiveness(session.dir, session.parsed, { fs: target.fs, staleMs: target.staleMs, graceMs: target.graceMs, now });
+  const { fs, staleMs, graceMs, hostId } = target;
+  return sessionLiveness(session.dir, session.parsed, { fs, hostId, staleMs, graceMs, now });
 }
 
 /**
