@@ -17,6 +17,12 @@ export type TempFileErrorCode =
   | 'ERR_TEMPFILE_QUOTA_EXCEEDED'
   | 'ERR_TEMPFILE_ABORTED'
   | 'ERR_TEMPFILE_SOURCE'
+  | 'ERR_TEMPFILE_HANDOFF_NOT_FOUND'
+  | 'ERR_TEMPFILE_HANDOFF_EXPIRED'
+  | 'ERR_TEMPFILE_ALREADY_CLAIMED'
+  | 'ERR_TEMPFILE_BAD_TICKET'
+  | 'ERR_TEMPFILE_HANDOFF_MISMATCH'
+  | 'ERR_TEMPFILE_LEASE_LOST'
   | 'ERR_TEMPFILE_NO_SPACE'
   | 'ERR_TEMPFILE_DISK_QUOTA'
   | 'ERR_TEMPFILE_IO';
@@ -186,6 +192,82 @@ export class SourceError extends TempFileError {
   declare readonly code: 'ERR_TEMPFILE_SOURCE';
   constructor(message: string, cause?: unknown) {
     super('ERR_TEMPFILE_SOURCE', message, { cause });
+  }
+}
+
+/** No handoff entry matches the ticket: it was consumed, swept, or never existed here. */
+export class HandoffNotFoundError extends TempFileError {
+  declare readonly code: 'ERR_TEMPFILE_HANDOFF_NOT_FOUND';
+  constructor(id: string) {
+    super(
+      'ERR_TEMPFILE_HANDOFF_NOT_FOUND',
+      `No handoff entry for ticket ${id}: it was consumed already (a retried job), swept after it expired, ` +
+        'or the ticket comes from a manager with another root. Treat the job as done or failed; do not retry it.',
+    );
+  }
+}
+
+/** The ticket's entry expired before it was claimed; the sweep removes it. */
+export class HandoffExpiredError extends TempFileError {
+  declare readonly code: 'ERR_TEMPFILE_HANDOFF_EXPIRED';
+  /** When it expired (epoch ms). */
+  readonly expiredAt: number;
+  constructor(id: string, expiredAt: number) {
+    super(
+      'ERR_TEMPFILE_HANDOFF_EXPIRED',
+      `The handoff entry ${id} expired at ${new Date(expiredAt).toISOString()} before it was claimed. ` +
+        'Give handoff() a longer ttlMs if workers can lag this much.',
+    );
+    this.expiredAt = expiredAt;
+  }
+}
+
+/** Another live worker holds the lease of this entry. */
+export class AlreadyClaimedError extends TempFileError {
+  declare readonly code: 'ERR_TEMPFILE_ALREADY_CLAIMED';
+  /** Milliseconds after which the lease may have gone stale if its holder died: retry then. */
+  readonly retryAfterMs: number;
+  constructor(id: string, retryAfterMs: number) {
+    super(
+      'ERR_TEMPFILE_ALREADY_CLAIMED',
+      `The handoff entry ${id} is claimed by another live worker. Retry in ${retryAfterMs} ms: ` +
+        'if that worker died, its lease is stale by then.',
+    );
+    this.retryAfterMs = retryAfterMs;
+  }
+}
+
+/** The ticket is not a valid ticket: wrong type, unknown version, bad or extra field. */
+export class BadTicketError extends TempFileError {
+  declare readonly code: 'ERR_TEMPFILE_BAD_TICKET';
+  /** The field that was refused, when there is one. */
+  readonly field: string | undefined;
+  constructor(message: string, field?: string) {
+    super('ERR_TEMPFILE_BAD_TICKET', `Bad handoff ticket: ${message}. Pass the ticket handoff() returned, unchanged.`);
+    this.field = field;
+  }
+}
+
+/** The entry's bytes do not match the ticket (size, or digest when asked to verify it). */
+export class HandoffMismatchError extends TempFileError {
+  declare readonly code: 'ERR_TEMPFILE_HANDOFF_MISMATCH';
+  constructor(id: string, what: string) {
+    super(
+      'ERR_TEMPFILE_HANDOFF_MISMATCH',
+      `The handoff entry ${id} does not match its ticket (${what}): it was refused and left for the sweep.`,
+    );
+  }
+}
+
+/** The lease was taken over by another worker (this one stalled past `staleMs`). */
+export class LeaseLostError extends TempFileError {
+  declare readonly code: 'ERR_TEMPFILE_LEASE_LOST';
+  constructor(id: string) {
+    super(
+      'ERR_TEMPFILE_LEASE_LOST',
+      `The lease on handoff entry ${id} was lost: another worker claimed it after this one stalled past staleMs. ` +
+        'Drop this copy of the work; the other worker owns the entry now.',
+    );
   }
 }
 

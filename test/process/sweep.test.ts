@@ -42,7 +42,7 @@ describe('the sweep, across real processes', () => {
     expect(early.sessionsRemoved).toBe(0); // the dead one's lock is still fresh
     expect(fs.existsSync(dead.session)).toBe(true);
 
-    await sleep(STALE_MS + 500);
+    await sleep(STALE_MS + 1500); // proper-lockfile may stamp a new lock up to 1 s ahead
     const dry = await sweepFromAnotherProcess(root, true);
     expect(dry).toMatchObject({ dryRun: true, sessionsRemoved: 1, filesRemoved: 4, liveSessionsSkipped: 1 });
     expect(fs.existsSync(dead.session)).toBe(true);
@@ -76,7 +76,7 @@ describe('the sweep, across real processes', () => {
     const root = freshRoot();
     await killed('orphan-maker.mjs', [root, '5000', String(STALE_MS)]);
     await killed('orphan-maker.mjs', [root, '5000', String(STALE_MS)]);
-    await sleep(STALE_MS + 500);
+    await sleep(STALE_MS + 1500); // proper-lockfile may stamp a new lock up to 1 s ahead
     const reports = await Promise.all(Array.from({ length: 4 }, () => sweepFromAnotherProcess(root)));
     for (const report of reports) expect(report.errors).toEqual([]);
     expect(fs.readdirSync(root)).toEqual([]);
@@ -95,7 +95,7 @@ describe('the sweep, across real processes', () => {
     // A symlink at the root's level, named like a dead session, pointing outside.
     const rootLink = path.join(root, path.basename(dead.session).replace(/_[0-9a-f]{16}$/, '_0123456789abcdef'));
     fs.symlinkSync(outside.dir, rootLink);
-    await sleep(STALE_MS + 500);
+    await sleep(STALE_MS + 1500); // proper-lockfile may stamp a new lock up to 1 s ahead
     const report = await sweepFromAnotherProcess(root);
     expect(report.errors).toEqual([]);
     expect(fs.readdirSync(root)).toEqual([]);
@@ -108,7 +108,7 @@ describe('the sweep, across real processes', () => {
     const dead = await killed('exit-child.mjs', [root, 'wait', String(STALE_MS)]);
     fs.writeFileSync(path.join(root, 'not-ours.txt'), 'x');
     fs.mkdirSync(path.join(root, 'some-dir'));
-    await sleep(STALE_MS + 500);
+    await sleep(STALE_MS + 1500); // proper-lockfile may stamp a new lock up to 1 s ahead
     const { TempFileManager } = await import('../../src/index.js');
     const young = new TempFileManager({ root, staleMs: STALE_MS, graceMs: 60_000, sweepOnStart: false, exitHook: false });
     expect(await young.sweep()).toMatchObject({ sessionsRemoved: 0, youngSessionsSkipped: 1 });
