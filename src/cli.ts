@@ -3,6 +3,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { TempFileError, UnsafeRootError } from './errors.js';
 import { realFs } from './fs.js';
+import { listEntries, type EntryInfo } from './entries.js';
 import { listSessions, type SessionInfo } from './inspect.js';
 import { hostId } from './process-identity.js';
 import { checkExistingRoot } from './root.js';
@@ -16,7 +17,8 @@ const HELP = `Usage: tempfile-manager <command> --root DIR [options]
 
 Commands:
   sweep   remove what dead processes left under the root (orphaned sessions)
-  ls      list the sessions under the root: host, pid, age, state, files, bytes
+  ls      list the sessions under the root (host, pid, age, state, files, bytes)
+          and the handoff entries (expiry, claim state, holder)
 
 Options:
   --root DIR       the root directory of the managers (required)
@@ -141,7 +143,8 @@ function emptyResult(options: CliOptions): unknown {
   if (options.command === 'ls') return { root: options.target.root, sessions: [] };
   return {
     root: options.target.root, dryRun: options.dryRun, sessionsRemoved: 0, filesRemoved: 0, dirsRemoved: 0,
-    bytesFreed: 0, liveSessionsSkipped: 0, youngSessionsSkipped: 0, errors: [], durationMs: 0,
+    bytesFreed: 0, liveSessionsSkipped: 0, youngSessionsSkipped: 0, handoffEntriesRemoved: 0,
+    claimedEntriesSkipped: 0, errors: [], durationMs: 0,
   } satisfies SweepReport;
 }
 
@@ -165,8 +168,28 @@ async function runSweep(options: CliOptions, out: NodeJS.WritableStream, err: No
 
 async function runLs(options: CliOptions, out: NodeJS.WritableStream): Promise<number> {
   const sessions = await listSessions(options.target);
-  out.write(options.json ? `${JSON.stringify({ root: options.target.root, sessions })}\n` : describeSessions(options.target.root, sessions));
+  const { entries } = await listEntries(options.target, options.target.root);
+  out.write(
+    options.json
+      ? `${JSON.stringify({ root: options.target.root, sessions, handoff: entries })}\n`
+      : describeSessions(options.target.root, sessions) + describeEntries(entries),
+  );
   return EXIT.ok;
+}
+
+function describeEntries(entries: readonly EntryInfo[]): string {
+  if (entries.length === 0) return 'no handoff entries\n';
+  const now = Date.now();
+  return table(
+    ['HANDOFF', 'STATE', 'EXPIRES', 'BYTES', 'HOLDER'],
+    entries.map((e) => [
+      e.id,
+      e.state,
+      e.expiresAt > now ? `in ${formatAge(e.expiresAt - now)}` : `${formatAge(now - e.expiresAt)} ago`,
+      formatBytes(e.bytes),
+      e.holder ? `${e.holder.host}:${e.holder.pid}` : '-',
+    ]),
+  );
 }
 
 function describeSweep(report: SweepReport): string {
@@ -175,6 +198,7 @@ function describeSweep(report: SweepReport): string {
     `${report.dryRun ? 'dry run of the sweep of' : 'swept'} ${report.root} in ${report.durationMs} ms`,
     `  ${verb} ${plural(report.sessionsRemoved, 'orphaned session')}: ${plural(report.filesRemoved, 'file')}, ${formatBytes(report.bytesFreed)}`,
     `  left ${plural(report.liveSessionsSkipped, 'live session')} and ${plural(report.youngSessionsSkipped, 'session')} younger than the grace period`,
+    `  ${verb} ${plural(report.handoffEntriesRemoved, 'expired or consumed handoff entry')}; left ${plural(report.claimedEntriesSkipped, 'claimed entry')}`,
   ];
   if (report.errors.length > 0) {
     lines.push(`  ${plural(report.errors.length, 'error')}:`);
@@ -185,8 +209,13 @@ function describeSweep(report: SweepReport): string {
 
 function describeSessions(root: string, sessions: readonly SessionInfo[]): string {
   if (sessions.length === 0) return `no sessions under ${root}\n`;
-  const rows = sessions.map((s) => [s.state, s.host, String(s.pid), formatAge(s.ageMs), String(s.files), formatBytes(s.bytes), s.name]);
-  const header = ['STATE', 'HOST', 'PID', 'AGE', 'FILES', 'BYTES', 'SESSION'];
+  return table(
+    ['STATE', 'HOST', 'PID', 'AGE', 'FILES', 'BYTES', 'SESSION'],
+    sessions.map((s) => [s.state, s.host, String(s.pid), formatAge(s.ageMs), String(s.files), formatBytes(s.bytes), s.name]),
+  );
+}
+
+function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
   return `${[line(header), ...rows.map(line)].join('\n')}\n`;

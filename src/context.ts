@@ -13,6 +13,8 @@ export interface ManagerContext {
   readonly accounting: Accounting;
   /** Free space on the root's file system, and the `minFreeBytes` floor. */
   readonly freeSpace: FreeSpace;
+  /** `<root>/handoff`, created on first use. */
+  handoffDir(): string;
 }
 
 /** A handle that owns something on disk and can be removed. @internal */

@@ -55,12 +55,16 @@ function resolveNameParts(context: ManagerContext, arg: unknown): { prefix: stri
 // A clash of 128 random bits means something was planted at the name: never reuse it, draw again.
 const CREATE_ATTEMPTS = 4;
 
-function candidates(context: ManagerContext, arg: unknown): () => string {
+interface Candidates {
+  readonly suffix: string;
+  next(): string;
+}
+
+function candidates(context: ManagerContext, arg: unknown): Candidates {
   const { prefix, suffix } = resolveNameParts(context, arg);
-  const dir = context.sessionDir();
   // Plain concatenation: path.join would normalise the long session path on every call.
-  const base = dir + path.sep + prefix;
-  return () => `${base}${randomName()}${suffix}`;
+  const base = context.sessionDir() + path.sep + prefix;
+  return { suffix, next: () => `${base}${randomName()}${suffix}` };
 }
 
 function retryable(err: unknown, attempt: number): boolean {
@@ -68,13 +72,18 @@ function retryable(err: unknown, attempt: number): boolean {
 }
 
 /** Runs `make(path)` on fresh random names until one does not exist yet. */
-function createUnique(context: ManagerContext, arg: unknown, what: string, make: (path: string) => void): string {
-  const next = candidates(context, arg);
+function createUnique(
+  context: ManagerContext,
+  arg: unknown,
+  what: string,
+  make: (path: string) => void,
+): { path: string; suffix: string } {
+  const names = candidates(context, arg);
   for (let attempt = 1; ; attempt++) {
-    const candidate = next();
+    const candidate = names.next();
     try {
       make(candidate);
-      return candidate;
+      return { path: candidate, suffix: names.suffix };
     } catch (err) {
       if (!retryable(err, attempt)) throw toFileSystemError(`create the temp ${what}`, candidate, err);
     }
@@ -87,12 +96,12 @@ export async function createUniqueAsync<T>(
   arg: unknown,
   what: string,
   make: (path: string) => Promise<T>,
-): Promise<{ path: string; result: T }> {
-  const next = candidates(context, arg);
+): Promise<{ path: string; suffix: string; result: T }> {
+  const names = candidates(context, arg);
   for (let attempt = 1; ; attempt++) {
-    const candidate = next();
+    const candidate = names.next();
     try {
-      return { path: candidate, result: await make(candidate) };
+      return { path: candidate, suffix: names.suffix, result: await make(candidate) };
     } catch (err) {
       if (!retryable(err, attempt)) throw toFileSystemError(`create the temp ${what}`, candidate, err);
     }
@@ -102,7 +111,7 @@ export async function createUniqueAsync<T>(
 /** Creates an empty file (0600, O_CREAT|O_EXCL|O_NOFOLLOW) in the session. */
 export function createFile(context: ManagerContext, owner: Owner, arg: unknown): TempFile {
   const fs = context.fs;
-  const filePath = createUnique(context, arg, 'file', (candidate) => {
+  const { path: filePath, suffix } = createUnique(context, arg, 'file', (candidate) => {
     const fd = fs.openSync(candidate, CREATE_EXCLUSIVE, 0o600);
     try {
       fs.closeSync(fd);
@@ -111,7 +120,7 @@ export function createFile(context: ManagerContext, owner: Owner, arg: unknown):
       throw err;
     }
   });
-  return new TempFile(context, owner, filePath);
+  return new TempFile(context, owner, filePath, suffix);
 }
 
 // The create already failed; a second failure here must not hide the first.
@@ -126,7 +135,7 @@ function unlinkAfterFailure(fs: FileSystem, filePath: string): void {
 /** Creates an empty directory (0700) in the session. */
 export function createDir(context: ManagerContext, owner: Owner, arg: unknown): TempDir {
   const fs = context.fs;
-  const dirPath = createUnique(context, arg, 'directory', (candidate) => {
+  const { path: dirPath } = createUnique(context, arg, 'directory', (candidate) => {
     fs.mkdirSync(candidate, { mode: 0o700 });
   });
   return new TempDir(context, owner, dirPath);

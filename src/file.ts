@@ -1,18 +1,11 @@
 import { constants, type ReadStream, type WriteStream } from 'node:fs';
-import path from 'node:path';
-import fsExtra from 'fs-extra';
 import type { ManagerContext, Owner } from './context.js';
-import { DestinationExistsError, InvalidOptionError, systemErrorCode, toFileSystemError } from './errors.js';
 import { O_NOFOLLOW } from './fs.js';
 import { DiskHandle } from './handle.js';
-import { describe } from './names.js';
+import { handOff, type HandoffOptions } from './handoff.js';
+import { moveFile, resolveDestination, type KeepOptions } from './move.js';
 import { unlinkQuietly, unlinkQuietlySync } from './remove.js';
-
-/** Options of {@link TempFile.keep}. */
-export interface KeepOptions {
-  /** Replace a file already at the destination. Default: false (refuse with `ERR_TEMPFILE_DESTINATION_EXISTS`). */
-  readonly overwrite?: boolean;
-}
+import type { HandoffTicket } from './ticket.js';
 
 /** Options of {@link TempFile.createReadStream}. */
 export interface TempReadStreamOptions {
@@ -44,13 +37,16 @@ const READ_FLAGS = constants.O_RDONLY | O_NOFOLLOW;
  * // removed here, on return and on throw
  */
 export class TempFile extends DiskHandle {
+  /** The suffix the file was created with (`''` for none). */
+  readonly suffix: string;
   private bytes: number | undefined;
   private hashDigest: string | undefined;
   private accountedBytes = 0;
 
   /** @internal */
-  constructor(context: ManagerContext, owner: Owner, path: string) {
+  constructor(context: ManagerContext, owner: Owner, path: string, suffix: string) {
     super(context, owner, path);
+    this.suffix = suffix;
     context.accounting.liveFiles += 1;
   }
 
@@ -59,7 +55,7 @@ export class TempFile extends DiskHandle {
     return this.bytes;
   }
 
-  /** The hex digest of the content, when `write()` was given `hash`. */
+  /** `'<algorithm>:<hex>'` of the content, when `write()` was given `hash` (e.g. `'sha256:9f86…'`). */
   get digest(): string | undefined {
     return this.hashDigest;
   }
@@ -97,17 +93,23 @@ export class TempFile extends DiskHandle {
    */
   async keep(destination: string, options: KeepOptions = {}): Promise<string> {
     this.assertLive('TempFile');
-    if (typeof destination !== 'string' || destination.length === 0 || destination.includes('\0')) {
-      throw new InvalidOptionError(
-        'destination',
-        `keep() needs a destination path as a non-empty string, got ${describe(destination)}.`,
-      );
-    }
-    const target = path.resolve(destination);
-    if (options.overwrite) await this.moveReplacing(target);
-    else await this.moveNoClobber(target);
+    const target = resolveDestination(destination);
+    await moveFile(this.context.fs, this.path, target, options);
     this.markGone();
     return target;
+  }
+
+  /**
+   * Hands the file off: moves it into `<root>/handoff/` (the entry appears whole or not at all)
+   * and returns a ticket, plain JSON for a job queue or `postMessage`. The file then outlives its
+   * scope and this process until a worker claims and consumes it (`mgr.claim(ticket)`), or the
+   * sweep removes it after `ttlMs` unclaimed. This handle then owns nothing.
+   */
+  async handoff(options: HandoffOptions): Promise<HandoffTicket> {
+    this.assertLive('TempFile');
+    const ticket = await handOff(this.context.fs, this.context.handoffDir(), this, options);
+    this.markGone();
+    return ticket;
   }
 
   /** Counts `bytes` more against the manager's quota; throws when it is exhausted. @internal */
@@ -137,56 +139,5 @@ export class TempFile extends DiskHandle {
   /** @internal */
   protected deleteSync(): void {
     unlinkQuietlySync(this.context.fs, this.path);
-  }
-
-  private async moveReplacing(target: string): Promise<void> {
-    try {
-      await this.context.fs.promises.rename(this.path, target);
-    } catch (err) {
-      if (systemErrorCode(err) !== 'EXDEV') throw toFileSystemError('keep the file at', target, err);
-      await this.moveAcrossDevices(target, true);
-    }
-  }
-
-  // link() fails with EEXIST instead of replacing: an atomic "rename unless it exists".
-  private async moveNoClobber(target: string): Promise<void> {
-    const fs = this.context.fs;
-    try {
-      await fs.promises.link(this.path, target);
-    } catch (err) {
-      const code = systemErrorCode(err);
-      if (code === 'EEXIST') throw new DestinationExistsError(target, err);
-      if (code === 'EXDEV') return this.moveAcrossDevices(target, false);
-      if (code === 'EPERM' || code === 'ENOTSUP' || code === 'ENOSYS') return this.renameIfAbsent(target);
-      throw toFileSystemError('keep the file at', target, err);
-    }
-    await unlinkQuietly(fs, this.path);
-  }
-
-  // For file systems without hard links: a check, then a rename (not atomic against a racer).
-  private async renameIfAbsent(target: string): Promise<void> {
-    const fs = this.context.fs;
-    try {
-      await fs.promises.lstat(target);
-      throw new DestinationExistsError(target);
-    } catch (err) {
-      if (systemErrorCode(err) !== 'ENOENT') throw toFileSystemError('keep the file at', target, err);
-    }
-    try {
-      await fs.promises.rename(this.path, target);
-    } catch (err) {
-      throw toFileSystemError('keep the file at', target, err);
-    }
-  }
-
-  private async moveAcrossDevices(target: string, overwrite: boolean): Promise<void> {
-    try {
-      await fsExtra.move(this.path, target, { overwrite });
-    } catch (err) {
-      if (!overwrite && err instanceof Error && /already exists/.test(err.message)) {
-        throw new DestinationExistsError(target, err);
-      }
-      throw toFileSystemError('keep the file at', target, err);
-    }
   }
 }

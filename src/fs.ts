@@ -1,4 +1,4 @@
-import * as nodeFs from 'node:fs';
+import nodeFs from 'node:fs';
 
 /**
  * The part of `node:fs` the library uses. A manager takes it as the `fs` option so that tests
@@ -22,7 +22,7 @@ export interface FileSystem {
   createWriteStream: typeof nodeFs.createWriteStream;
   promises: Pick<
     typeof nodeFs.promises,
-    'unlink' | 'rm' | 'rmdir' | 'lstat' | 'link' | 'rename' | 'copyFile' | 'open' | 'readdir'
+    'unlink' | 'rm' | 'rmdir' | 'mkdir' | 'lstat' | 'link' | 'rename' | 'copyFile' | 'open' | 'readdir'
   > &
     Partial<Pick<typeof nodeFs.promises, 'statfs'>>;
 }

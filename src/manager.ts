@@ -5,7 +5,10 @@ import type { TempDir } from './dir.js';
 import { ManagerClosedError } from './errors.js';
 import { registerForExit, unregisterForExit, type ExitCloser } from './exit-hook.js';
 import type { TempFile } from './file.js';
+import { claimEntry, type ClaimedFile, type ClaimOptions } from './claim.js';
 import { FreeSpace } from './free-space.js';
+import { ensureHandoffDir, handoffDirOf } from './handoff.js';
+import type { HandoffTicket } from './ticket.js';
 import { logger } from './log.js';
 import { resolveOptions, type ResolvedOptions, type TempFileManagerOptions } from './options.js';
 import { ensureSafeRoot } from './root.js';
@@ -55,6 +58,7 @@ export class TempFileManager implements AsyncDisposable, Disposable {
   private readonly exitCloser: ExitCloser;
   private opened = false;
   private isClosed = false;
+  private handoffReady: string | undefined;
 
   /**
    * Validates the options and makes sure the root exists and is safe (synchronous). The
@@ -73,6 +77,7 @@ export class TempFileManager implements AsyncDisposable, Disposable {
       sessionDir: () => this.sessionDir(),
       accounting: new Accounting(this.options.maxLiveBytes),
       freeSpace: new FreeSpace(this.options.fs, this.root, this.options.minFreeBytes),
+      handoffDir: () => this.handoffDir(),
     };
     this.rootScope = new TempScope(this.context);
     this.exitCloser = { closeOnExit: () => this.closeOnExit() };
@@ -130,6 +135,22 @@ export class TempFileManager implements AsyncDisposable, Disposable {
       freeCheckedAt: freeSpace.lastCheckedAt,
       minFreeBytes: this.options.minFreeBytes,
     };
+  }
+
+  /**
+   * Claims a handed-off file by its ticket (the object or its JSON): takes the lease on the entry,
+   * refreshed while this process lives, and checks the size (and, with `verifyDigest`, the digest).
+   * Dispose the result to consume the entry; `release()` gives it back.
+   *
+   * @example
+   * await using claimed = await mgr.claim(job.data.ticket);
+   * await transcode(claimed.path);
+   * @throws {@link BadTicketError}, {@link HandoffNotFoundError}, {@link HandoffExpiredError},
+   * {@link AlreadyClaimedError} (with `retryAfterMs`), {@link HandoffMismatchError}.
+   */
+  claim(ticket: HandoffTicket | string, options?: ClaimOptions): Promise<ClaimedFile> {
+    const { fs, staleMs, hostId } = this.options;
+    return claimEntry({ fs, staleMs, hostId }, handoffDirOf(this.root), ticket, options);
   }
 
   /**
@@ -197,6 +218,11 @@ export class TempFileManager implements AsyncDisposable, Disposable {
       if (this.options.exitHook) registerForExit(this.exitCloser);
     }
     return this.session.dir;
+  }
+
+  private handoffDir(): string {
+    this.handoffReady ??= ensureHandoffDir(this.options.fs, this.root);
+    return this.handoffReady;
   }
 
   private closeOnExit(): void {

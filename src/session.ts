@@ -16,7 +16,9 @@ export interface SessionName extends ProcessIdentity {
   readonly random: string;
 }
 
-const SESSION_NAME = /^([A-Za-z0-9.-]{1,64})_(\d{1,10})_([0-9a-z.]{1,40})_([0-9a-z]{1,11})_([0-9a-f]{16})$/;
+/** The pattern of an owner token: host, pid, process start, creation time, random part. */
+export const OWNER_TOKEN_PATTERN = '([A-Za-z0-9.-]{1,64})_(\\d{1,10})_([0-9a-z.]{1,40})_([0-9a-z]{1,11})_([0-9a-f]{16})';
+const SESSION_NAME = new RegExp(`^${OWNER_TOKEN_PATTERN}$`);
 
 /**
  * `<host>_<pid>_<process start>_<created, base 36>_<random>`: unique, and tells a sweeper whose
@@ -28,7 +30,11 @@ export function formatSessionName(identity: ProcessIdentity, created: number, ra
 
 /** Parses a directory name under the root; undefined when it is not a session's. */
 export function parseSessionName(name: string): SessionName | undefined {
-  const match = SESSION_NAME.exec(name);
+  return ownerFromMatch(SESSION_NAME.exec(name));
+}
+
+/** The owner parts of a match of {@link OWNER_TOKEN_PATTERN} (groups 1 to 5). @internal */
+export function ownerFromMatch(match: RegExpExecArray | null): SessionName | undefined {
   if (!match) return undefined;
   const [, host, pid, start, created, random] = match as unknown as [string, string, string, string, string, string];
   return { host, pid: Number(pid), start, created: parseInt(created, 36), random };

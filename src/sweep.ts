@@ -2,6 +2,7 @@ import type { Dirent } from 'node:fs';
 import path from 'node:path';
 import { systemErrorCode, toFileSystemError } from './errors.js';
 import type { FileSystem } from './fs.js';
+import { listEntries } from './entries.js';
 import { sessionLiveness, type Liveness } from './liveness.js';
 import { logger } from './log.js';
 import { parseSessionName, type SessionName } from './session.js';
@@ -39,6 +40,10 @@ export interface SweepReport {
   readonly liveSessionsSkipped: number;
   /** Sessions left alone because they are younger than `graceMs`. */
   readonly youngSessionsSkipped: number;
+  /** Handoff entries removed: expired unclaimed ones, leftovers of consumed ones, and staging leftovers. */
+  readonly handoffEntriesRemoved: number;
+  /** Handoff entries left alone because a live claimer holds their lease. */
+  readonly claimedEntriesSkipped: number;
   /** What could not be removed, each with its path and system error code. */
   readonly errors: readonly PathError[];
   readonly durationMs: number;
@@ -112,6 +117,7 @@ export async function sweepRoot(target: SweepTarget, options: SweepOptions = {})
     else if (verdict === 'young') youngSessionsSkipped += 1;
     else if (await removeSession(target, session, dryRun, tally, onBatch)) sessionsRemoved += 1;
   }
+  const handoff = await sweepHandoff(target, dryRun, tally);
   const report: SweepReport = {
     root: target.root,
     dryRun,
@@ -121,11 +127,27 @@ export async function sweepRoot(target: SweepTarget, options: SweepOptions = {})
     bytesFreed: tally.bytes,
     liveSessionsSkipped,
     youngSessionsSkipped,
+    handoffEntriesRemoved: handoff.removed,
+    claimedEntriesSkipped: handoff.claimed,
     errors: tally.errors,
     durationMs: Date.now() - started,
   };
   log('swept %s: %o', target.root, { ...report, errors: report.errors.length });
   return report;
+}
+
+/**
+ * Removes expired unclaimed handoff entries, leftovers of consumed ones, and staging directories
+ * of handoffs that crashed half-way (past `graceMs`); never an entry under a live lease.
+ */
+async function sweepHandoff(target: SweepTarget, dryRun: boolean, tally: WalkTally): Promise<{ removed: number; claimed: number }> {
+  const { entries, staging } = await listEntries(target, target.root);
+  const doomed = [
+    ...entries.filter((e) => e.state === 'expired' || e.state === 'consumed').map((e) => e.path),
+    ...staging.filter((s) => s.ageMs > target.graceMs).map((s) => s.path),
+  ];
+  for (const entry of doomed) await walkTree(entry, { fs: target.fs, remove: !dryRun }, tally);
+  return { removed: doomed.length, claimed: entries.filter((e) => e.state === 'claimed').length };
 }
 
 /** Removes an orphan's directory tree, then its lock. True when the directory was removed here. */

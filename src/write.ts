@@ -52,7 +52,7 @@ export async function writeTempFile(
       context.fs.promises.open(path, CREATE_EXCLUSIVE, 0o600),
     );
     handle = created.result;
-    file = new TempFile(context, owner, created.path);
+    file = new TempFile(context, owner, created.path, created.suffix);
     await copy(context, reader, handle, file, resolved);
     const closing = handle;
     handle = undefined;
@@ -91,7 +91,7 @@ async function copy(
   }
   await sink.end();
   progress();
-  file.setContent(size, hash?.digest('hex'));
+  file.setContent(size, hash && options.hash ? `${options.hash.toLowerCase()}:${hash.digest('hex')}` : undefined);
 }
 
 function progressReporter(sink: FileSink, onProgress: ((bytes: number) => void) | undefined): () => void {

@@ -65,7 +65,7 @@ describe('write(): every source kind', () => {
     expect(fs.statSync(file.path).mode & 0o777).toBe(0o600);
     expect(await readAll(file)).toEqual(expected);
     expect(file.size).toBe(expected.length);
-    expect(file.digest).toBe(sha256(expected));
+    expect(file.digest).toBe(`sha256:${sha256(expected)}`);
   });
 
   it('writes an empty source as an empty file', async () => {
@@ -95,7 +95,7 @@ describe('write(): every source kind', () => {
 
   it('computes any crypto digest while streaming', async () => {
     const file = await manager().write('abc', { hash: 'md5' });
-    expect(file.digest).toBe('900150983cd24fb0d6963f7d28e17f72');
+    expect(file.digest).toBe('md5:900150983cd24fb0d6963f7d28e17f72');
   });
 });
 

@@ -1,0 +1,130 @@
+import path from 'node:path';
+import lockfile from 'proper-lockfile';
+import { AlreadyClaimedError, systemErrorCode, toFileSystemError } from './errors.js';
+import type { FileSystem } from './fs.js';
+import { processAlive } from './liveness.js';
+import { logger } from './log.js';
+import { randomName } from './names.js';
+import { processIdentity } from './process-identity.js';
+import { formatSessionName, ownerFromMatch, OWNER_TOKEN_PATTERN, type SessionName } from './session.js';
+
+const log = logger('lease');
+
+// proper-lockfile never takes a lease over by itself (stale: never): the holder's host and pid
+// decide, or, for another host, how fresh the lock is (see holderAlive).
+const NEVER_STALE = 2 ** 31 - 1;
+
+/** Where and how leases are taken. @internal */
+export interface LeaseContext {
+  readonly fs: FileSystem;
+  readonly staleMs: number;
+  readonly hostId: string;
+}
+
+/** The lock directory of a handoff entry. */
+export function leaseLockPath(entryDir: string): string {
+  return path.join(entryDir, 'lock');
+}
+
+const HELD = new RegExp(`^held_${OWNER_TOKEN_PATTERN}`);
+
+/** The name of the data file while `owner` holds it: the holder is fenced by this very name. */
+export function heldName(owner: string, suffix: string): string {
+  return `held_${owner}${suffix}`;
+}
+
+/** The holder encoded in a held file's name, or undefined for `data<suffix>`. */
+export function holderOf(fileName: string): SessionName | undefined {
+  return ownerFromMatch(HELD.exec(fileName));
+}
+
+/** A fresh owner token for one claim: this host, pid and start, now, and 64 random bits. */
+export function newOwnerToken(hostId: string): string {
+  return formatSessionName(processIdentity(hostId), Date.now(), randomName().slice(0, 16));
+}
+
+/**
+ * Whether the lease on an entry is held by someone alive. On this host the holder's pid decides
+ * (a dead holder loses it at once; a live one whose event loop is blocked keeps it); for another
+ * host, or a holder not known yet, the lock's freshness decides.
+ */
+export function holderAlive(lease: LeaseContext, holder: SessionName | undefined, lockMtimeMs: number, now: number): boolean {
+  if (holder && holder.host === lease.hostId) return processAlive(holder.pid, holder.start);
+  return now - lockMtimeMs < lease.staleMs;
+}
+
+/** A held lease: release it once; `lost` turns true if proper-lockfile saw it taken over. */
+export interface Lease {
+  readonly lost: boolean;
+  release(): void;
+}
+
+/**
+ * Takes the lease on an entry: a proper-lockfile lock in the entry directory, refreshed while
+ * this process lives. A lease whose holder is gone is taken over; a live holder's is not.
+ * @throws {@link AlreadyClaimedError} with the time after which a retry may succeed.
+ */
+export async function acquireLease(lease: LeaseContext, entryDir: string, id: string, currentHolder: () => Promise<SessionName | undefined>): Promise<Lease> {
+  try {
+    return await lockEntry(lease, entryDir);
+  } catch (err) {
+    if (systemErrorCode(err) !== 'ELOCKED') throw toFileSystemError('lock the handoff entry', entryDir, err);
+  }
+  const lockPath = leaseLockPath(entryDir);
+  const mtimeMs = lockMtime(lease.fs, lockPath);
+  const now = Date.now();
+  if (mtimeMs !== undefined && holderAlive(lease, await currentHolder(), mtimeMs, now)) {
+    throw new AlreadyClaimedError(id, Math.max(1000, lease.staleMs - (now - mtimeMs)));
+  }
+  log('taking over the lease of %s', entryDir);
+  try {
+    lease.fs.rmdirSync(lockPath);
+  } catch (err) {
+    if (systemErrorCode(err) !== 'ENOENT') throw toFileSystemError('take over the lease of', entryDir, err);
+  }
+  try {
+    return await lockEntry(lease, entryDir);
+  } catch (err) {
+    if (systemErrorCode(err) === 'ELOCKED') throw new AlreadyClaimedError(id, lease.staleMs);
+    throw toFileSystemError('lock the handoff entry', entryDir, err);
+  }
+}
+
+async function lockEntry(lease: LeaseContext, entryDir: string): Promise<Lease> {
+  const state = { lost: false, released: false };
+  const options: lockfile.LockOptions = {
+    lockfilePath: leaseLockPath(entryDir),
+    stale: NEVER_STALE,
+    update: Math.max(1000, Math.floor(lease.staleMs / 2)),
+    realpath: false,
+    retries: 0,
+    fs: lease.fs,
+    onCompromised: (err) => {
+      state.lost = true;
+      log('lease of %s lost: %s', entryDir, err.message);
+    },
+  };
+  await lockfile.lock(entryDir, options);
+  return {
+    get lost() {
+      return state.lost;
+    },
+    release() {
+      if (state.released || state.lost) return;
+      state.released = true;
+      try {
+        lockfile.unlockSync(entryDir, { realpath: false, lockfilePath: options.lockfilePath, fs: lease.fs });
+      } catch (err) {
+        log('release of %s: %s', entryDir, systemErrorCode(err) ?? err);
+      }
+    },
+  };
+}
+
+function lockMtime(fs: FileSystem, lockPath: string): number | undefined {
+  try {
+    return fs.lstatSync(lockPath).mtimeMs;
+  } catch {
+    return undefined;
+  }
+}
