@@ -21,7 +21,7 @@ export interface RunningChild {
 /** Spawns a node fixture with piped stdio. */
 export function startChild(script: string, args: string[], env: NodeJS.ProcessEnv = {}): RunningChild {
   const child = spawn(process.execPath, [fixture(script), ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['pipe', 'pipe', 'pipe'],
     env: { ...process.env, ...env },
   });
   let stderr = '';
