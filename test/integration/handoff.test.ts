@@ -1,0 +1,257 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  BadTicketError,
+  ClaimedFile,
+  DestinationExistsError,
+  HandoffExpiredError,
+  HandoffMismatchError,
+  HandoffNotFoundError,
+  parseTicket,
+  type HandoffTicket,
+} from '../../src/index.js';
+import { entryName } from '../../src/handoff.js';
+import { validateNamePart } from '../../src/names.js';
+import { listTree, manager, scratchDir } from '../helpers/roots.js';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function handoffEntries(root: string): string[] {
+  const dir = path.join(root, 'handoff');
+  return fs.existsSync(dir) ? fs.readdirSync(dir) : [];
+}
+
+async function handedOff(content = 'payload', ttlMs = 60_000) {
+  const mgr = manager();
+  const file = await mgr.write(content, { suffix: '.bin', hash: 'sha256' });
+  const ticket = await file.handoff({ ttlMs, meta: { job: 42, tags: ['a'] } });
+  return { mgr, file, ticket };
+}
+
+describe('file.handoff()', () => {
+  it('moves the file into handoff/ and returns plain, versioned JSON', async () => {
+    const { mgr, file, ticket } = await handedOff('payload');
+    expect(fs.existsSync(file.path)).toBe(false);
+    expect(file.disposed).toBe(true);
+    expect(mgr.stats()).toMatchObject({ liveFiles: 0, liveBytes: 0 });
+    expect(ticket).toMatchObject({ v: 1, suffix: '.bin', size: 7, meta: { job: 42, tags: ['a'] } });
+    expect(ticket.id).toMatch(/^[0-9a-f]{32}$/);
+    expect(ticket.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(ticket.expiresAt - ticket.createdAt).toBe(60_000);
+    expect(parseTicket(JSON.parse(JSON.stringify(ticket)))).toEqual(ticket);
+    expect(handoffEntries(mgr.root)).toEqual([entryName(ticket.id, ticket.expiresAt)]);
+    expect(fs.lstatSync(path.join(mgr.root, 'handoff')).mode & 0o777).toBe(0o700);
+  });
+
+  it('outlives the scope that held the file, and the manager', async () => {
+    const mgr = manager();
+    let ticket: HandoffTicket;
+    {
+      await using scope = mgr.scope();
+      const file = scope.file('.txt');
+      fs.writeFileSync(file.path, 'from a scope');
+      ticket = await file.handoff({ ttlMs: 60_000 });
+    }
+    await mgr.close();
+    const worker = manager({ root: mgr.root });
+    await using claimed = await worker.claim(ticket);
+    expect(fs.readFileSync(claimed.path, 'utf8')).toBe('from a scope');
+    expect(claimed.size).toBe(12);
+  });
+
+  it.each([
+    [{}, 'ttlMs'],
+    [{ ttlMs: 0 }, 'ttlMs'],
+    [{ ttlMs: 1.5 }, 'ttlMs'],
+    [{ ttlMs: '60s' }, 'ttlMs'],
+    [{ ttlMs: 1000, meta: [] }, 'meta'],
+    [{ ttlMs: 1000, meta: { big: 'x'.repeat(5000) } }, 'meta'],
+    [{ ttlMs: 1000, extra: 1 }, 'extra'],
+  ])('refuses options %o and keeps the file', async (options, option) => {
+    const file = manager().file();
+    await expect(file.handoff(options as never)).rejects.toMatchObject({ code: 'ERR_TEMPFILE_INVALID_OPTION', option });
+    expect(fs.existsSync(file.path)).toBe(true);
+    expect(file.disposed).toBe(false);
+  });
+});
+
+describe('mgr.claim()', () => {
+  it('gives path, size and meta; disposal consumes; a second claim is "not found"', async () => {
+    const { mgr, ticket } = await handedOff('consume me');
+    {
+      await using claimed = await mgr.claim(ticket);
+      expect(claimed).toBeInstanceOf(ClaimedFile);
+      expect(fs.readFileSync(claimed.path, 'utf8')).toBe('consume me');
+      expect(claimed.meta).toEqual({ job: 42, tags: ['a'] });
+      expect(claimed.path.endsWith('.bin')).toBe(true);
+    }
+    expect(handoffEntries(mgr.root)).toEqual([]);
+    await expect(mgr.claim(ticket)).rejects.toBeInstanceOf(HandoffNotFoundError);
+  });
+
+  it('consumes with sync `using` too', async () => {
+    const { mgr, ticket } = await handedOff();
+    {
+      using claimed = await mgr.claim(ticket);
+      expect(claimed.disposed).toBe(false);
+    }
+    expect(handoffEntries(mgr.root)).toEqual([]);
+  });
+
+  it('keep() moves the file out for good and removes the entry', async () => {
+    const { mgr, ticket } = await handedOff('keep me');
+    const claimed = await mgr.claim(ticket);
+    const taken = path.join(scratchDir(), 'taken.bin');
+    fs.writeFileSync(taken, 'occupied');
+    await expect(claimed.keep(taken)).rejects.toBeInstanceOf(DestinationExistsError);
+    const dest = path.join(scratchDir(), 'kept.bin');
+    expect(await claimed.keep(dest)).toBe(dest);
+    expect(fs.readFileSync(dest, 'utf8')).toBe('keep me');
+    expect(handoffEntries(mgr.root)).toEqual([]);
+    await claimed.consume(); // a no-op now
+    expect(fs.readFileSync(dest, 'utf8')).toBe('keep me');
+  });
+
+  it('an expired entry gets "expired" and is swept; a live one is not', async () => {
+    const mgr = manager({ graceMs: 0 });
+    const expiring = await (await mgr.write('soon gone')).handoff({ ttlMs: 50 });
+    const lasting = await (await mgr.write('stays')).handoff({ ttlMs: 60_000 });
+    await sleep(100);
+    const error = await mgr.claim(expiring).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(HandoffExpiredError);
+    expect((error as HandoffExpiredError).expiredAt).toBe(expiring.expiresAt);
+    const report = await mgr.sweep();
+    expect(report.handoffEntriesRemoved).toBe(1);
+    expect(handoffEntries(mgr.root)).toEqual([entryName(lasting.id, lasting.expiresAt)]);
+  });
+
+  it('never sweeps an entry under a live lease, even past its expiry', async () => {
+    const mgr = manager({ graceMs: 0 });
+    const ticket = await (await mgr.write('in work')).handoff({ ttlMs: 300 });
+    const claimed = await mgr.claim(ticket);
+    await sleep(400);
+    expect(await mgr.sweep()).toMatchObject({ handoffEntriesRemoved: 0, claimedEntriesSkipped: 1 });
+    expect(fs.readFileSync(claimed.path, 'utf8')).toBe('in work');
+    await claimed.consume();
+  });
+
+  it('refuses a file whose size does not match, and one whose digest does not when asked', async () => {
+    const { mgr, ticket } = await handedOff('exactly this');
+    const dataFile = () => {
+      const dir = path.join(mgr.root, 'handoff', entryName(ticket.id, ticket.expiresAt));
+      return path.join(dir, fs.readdirSync(dir).find((n) => n.startsWith('data'))!);
+    };
+    fs.writeFileSync(dataFile(), 'EXACTLY this'); // same size, other bytes
+    await (await mgr.claim(ticket)).release(); // size matches: accepted without verifyDigest
+    await expect(mgr.claim(ticket, { verifyDigest: true })).rejects.toBeInstanceOf(HandoffMismatchError);
+    fs.appendFileSync(dataFile(), '!');
+    await expect(mgr.claim(ticket)).rejects.toMatchObject({ code: 'ERR_TEMPFILE_HANDOFF_MISMATCH' });
+    expect(fs.readFileSync(dataFile(), 'utf8')).toBe('EXACTLY this!'); // left for the sweep
+  });
+
+  it('a ticket crosses worker_threads through postMessage, and the worker consumes it', async () => {
+    const { mgr, ticket } = await handedOff('to a thread');
+    const worker = new Worker(path.join(import.meta.dirname, '../fixtures/worker-claim.mjs'), { workerData: { root: mgr.root } });
+    const answer = new Promise<{ content?: string; error?: string }>((resolve) => worker.once('message', resolve));
+    worker.postMessage(ticket);
+    expect(await answer).toEqual({ content: 'to a thread', meta: { job: 42, tags: ['a'] } });
+    await worker.terminate();
+    expect(handoffEntries(mgr.root)).toEqual([]);
+  });
+});
+
+describe('tampered tickets', () => {
+  const outsideDir = () => {
+    const dir = scratchDir();
+    fs.writeFileSync(path.join(dir, 'secret'), 'do not touch');
+    return dir;
+  };
+
+  it('refuses every string field replaced by traversal or an absolute path, touching nothing outside', async () => {
+    const { mgr, ticket } = await handedOff('genuine');
+    const outside = outsideDir();
+    const target = path.join(outside, 'secret');
+    const relative = path.relative(path.join(mgr.root, 'handoff'), target);
+    const hostile = [target, relative, `../../${relative}`, '..', '/', '\\\\server\\share', 'a/../../b', '.bin/../../x', `${'a'.repeat(32)}/../x`];
+    for (const field of ['id', 'suffix', 'digest'] as const) {
+      for (const value of hostile) {
+        const error = await mgr.claim({ ...ticket, [field]: value }).catch((e: unknown) => e);
+        expect(error, `${field}=${value}`).toBeInstanceOf(BadTicketError);
+        expect((error as BadTicketError).field).toBe(field);
+      }
+    }
+    expect(fs.readdirSync(outside)).toEqual(['secret']);
+    expect(fs.readFileSync(target, 'utf8')).toBe('do not touch');
+    // The genuine ticket still works.
+    await (await mgr.claim(ticket)).consume();
+  });
+
+  it.each([
+    ['a wrong version', { v: 2 }, 'v'],
+    ['a missing version', { v: undefined }, 'v'],
+    ['a string size', { size: '7' }, 'size'],
+    ['a negative size', { size: -1 }, 'size'],
+    ['a huge size', { size: 2 ** 64 }, 'size'],
+    ['a fractional expiry', { expiresAt: 1.5 }, 'expiresAt'],
+    ['an expiry before creation', { expiresAt: 1, createdAt: 2 }, 'expiresAt'],
+    ['an array meta', { meta: [1] }, 'meta'],
+    ['an id of capitals', { id: 'A'.repeat(32) }, 'id'],
+    ['a numeric id', { id: 12 }, 'id'],
+    ['an extra field', { path: '/etc/passwd' }, 'path'],
+    ['a __proto__ field', JSON.parse('{"__proto__": {"polluted": true}}'), '__proto__'],
+  ])('refuses %s', async (_label, change, field) => {
+    const { mgr, ticket } = await handedOff();
+    const tampered = { ...ticket, ...change };
+    const error = await mgr.claim(tampered as never).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(BadTicketError);
+    expect(error).toMatchObject({ code: 'ERR_TEMPFILE_BAD_TICKET', field });
+    expect(({} as { polluted?: boolean }).polluted).toBeUndefined();
+  });
+
+  it.each([null, 42, 'not json', '[]', [], Buffer.from('{}'), 'x'.repeat(20_000), new Date()])('refuses %j as a ticket', async (input) => {
+    await expect(manager().claim(input as never)).rejects.toBeInstanceOf(BadTicketError);
+  });
+
+  it('property: parseTicket accepts only tickets whose derived names are safe, and throws nothing but BadTicketError', () => {
+    const fields = fc.record(
+      {
+        v: fc.oneof(fc.constant(1), fc.anything()),
+        id: fc.oneof(fc.stringMatching(/^[0-9a-f]{32}$/), fc.string(), fc.anything()),
+        suffix: fc.oneof(fc.constantFrom('', '.bin', '.tar.gz'), fc.string(), fc.string({ unit: 'binary' }), fc.anything()),
+        size: fc.oneof(fc.nat(), fc.double(), fc.anything()),
+        createdAt: fc.oneof(fc.nat(), fc.anything()),
+        expiresAt: fc.oneof(fc.nat(), fc.anything()),
+        digest: fc.oneof(fc.constant('sha256:' + 'a'.repeat(64)), fc.string(), fc.anything()),
+        meta: fc.oneof(fc.object(), fc.anything()),
+      },
+      { requiredKeys: [] },
+    );
+    fc.assert(
+      fc.property(fc.oneof(fields, fc.anything(), fc.json()), (input) => {
+        let ticket: HandoffTicket;
+        try {
+          ticket = parseTicket(input);
+        } catch (err) {
+          expect(err).toBeInstanceOf(BadTicketError);
+          return;
+        }
+        expect(entryName(ticket.id, ticket.expiresAt)).toMatch(/^[0-9a-f]{32}_[0-9a-z]+$/);
+        expect(validateNamePart(ticket.suffix, 'suffix')).toBe(ticket.suffix);
+        expect(path.basename(`x${ticket.suffix}`)).toBe(`x${ticket.suffix}`);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('a forged but well-formed ticket finds nothing, and touches nothing', async () => {
+    const { mgr, ticket } = await handedOff();
+    const before = listTree(mgr.root);
+    await expect(mgr.claim({ ...ticket, id: 'f'.repeat(32) })).rejects.toBeInstanceOf(HandoffNotFoundError);
+    await expect(mgr.claim({ ...ticket, expiresAt: ticket.expiresAt + 1 })).rejects.toBeInstanceOf(HandoffNotFoundError);
+    expect(listTree(mgr.root)).toEqual(before);
+    expect(() => parseTicket({ ...ticket, suffix: '../x' })).toThrow(BadTicketError);
+  });
+});
