@@ -97,6 +97,25 @@ describe('the tempfile-manager CLI (built binary)', () => {
     expect(fs.existsSync(orphan)).toBe(true);
   });
 
+  it('ls lists handoff entries with their expiry, state and holder', async () => {
+    const mgr = manager();
+    const waiting = await (await mgr.write('waiting')).handoff({ ttlMs: 3_600_000 });
+    const held = await (await mgr.write('held')).handoff({ ttlMs: 3_600_000 });
+    const claimed = await mgr.claim(held);
+    const human = await run('ls', '--root', mgr.root);
+    expect(human.stdout).toMatch(/^HANDOFF\s+STATE\s+EXPIRES\s+BYTES\s+HOLDER/m);
+    expect(human.stdout).toMatch(new RegExp(`${waiting.id}\\s+waiting\\s+in 60m\\s+7 B\\s+-`));
+    expect(human.stdout).toMatch(new RegExp(`${held.id}\\s+claimed\\s+in 60m\\s+4 B\\s+${hostId()}:${process.pid}`));
+    const { handoff } = JSON.parse((await run('ls', '--root', mgr.root, '--json')).stdout) as { handoff: unknown[] };
+    expect(handoff).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ id: waiting.id, state: 'waiting', expiresAt: waiting.expiresAt, bytes: 7 }),
+        expect.objectContaining({ id: held.id, state: 'claimed', holder: { host: hostId(), pid: process.pid } }),
+      ]),
+    );
+    await claimed.consume();
+  });
+
   it('sweep --dry-run reports and removes nothing; sweep --json removes the orphan only', async () => {
     const mgr = manager();
     const mine = mgr.file();
@@ -109,7 +128,8 @@ describe('the tempfile-manager CLI (built binary)', () => {
     const real = await run('sweep', '--root', mgr.root, '--json', '--grace-ms', '0');
     expect(real.code).toBe(0);
     expect(JSON.parse(real.stdout)).toMatchObject({
-      dryRun: false, sessionsRemoved: 1, filesRemoved: 5, dirsRemoved: 2, bytesFreed: 50, liveSessionsSkipped: 1, errors: [],
+      dryRun: false, sessionsRemoved: 1, filesRemoved: 5, dirsRemoved: 2, bytesFreed: 50, liveSessionsSkipped: 1,
+      handoffEntriesRemoved: 0, claimedEntriesSkipped: 0, errors: [],
     });
     expect(fs.existsSync(orphan)).toBe(false);
     expect(fs.existsSync(mine.path)).toBe(true);
