@@ -30,6 +30,9 @@ try {
     const f = mgr.file('.txt'); if (!f.path.endsWith('.txt')) throw new Error('bad path'); mgr.closeSync();`;
   run('node', ['--input-type=module', '-e', `import { TempFileManager } from 'tempfile-manager'; ${smoke} console.log('ESM import ok');`], app);
   run('node', ['-e', `const { TempFileManager } = require('tempfile-manager'); ${smoke} console.log('CJS require ok');`], app);
+  const adapters = `if (typeof tempScope !== 'function' || typeof tempFiles !== 'function' || tempFiles !== fastifyDefault) throw new Error('bad adapter exports');`;
+  run('node', ['--input-type=module', '-e', `import { tempScope } from 'tempfile-manager/express'; import fastifyDefault, { tempFiles } from 'tempfile-manager/fastify'; ${adapters} console.log('ESM adapters ok');`], app);
+  run('node', ['-e', `const { tempScope } = require('tempfile-manager/express'); const { tempFiles, default: fastifyDefault } = require('tempfile-manager/fastify'); ${adapters} console.log('CJS adapters ok');`], app);
   run('npx', ['--no-install', 'tempfile-manager', '--help'], app);
   console.log('package checks passed');
 } finally {

@@ -75,7 +75,13 @@ function isNodeStream(source: object): boolean {
   return typeof candidate.pipe === 'function' && typeof candidate.on === 'function' && typeof candidate.read === 'function';
 }
 
-type NodeStreamLike = NodeJS.ReadableStream & { destroy?: (error?: Error) => void };
+type NodeStreamLike = NodeJS.ReadableStream & { destroy?: (error?: Error) => void; [STOPPED_EARLY]?: boolean };
+
+/**
+ * Set on an HTTP request whose body `write()` stopped reading early (a limit, an abort): the
+ * adapters then close the connection after the response instead of letting Node read the rest.
+ */
+export const STOPPED_EARLY = Symbol.for('tempfile-manager.stopped-early');
 
 function nodeStreamReader(stream: NodeStreamLike): SourceReader {
   const iterator: AsyncIterator<unknown> =
@@ -83,11 +89,30 @@ function nodeStreamReader(stream: NodeStreamLike): SourceReader {
       ? (stream as AsyncIterable<unknown>)[Symbol.asyncIterator]()
       : Readable.prototype[Symbol.asyncIterator].call(stream as Readable);
   const reader = iteratorReader(iterator);
-  return {
-    next: reader.next,
-    // A pending read would keep an iterator's return() waiting: destroying the stream ends it now.
-    stop: () => (typeof stream.destroy === 'function' ? stream.destroy() : reader.stop()),
-  };
+  return { next: reader.next, stop: () => stopNodeStream(stream, reader) };
+}
+
+function stopNodeStream(stream: NodeStreamLike, reader: SourceReader): void {
+  if (isHttpRequest(stream)) {
+    // Destroying a request would kill its response too: stop reading, so the app can still
+    // answer (413, 499...); TCP flow control holds the client back meanwhile.
+    stream.pause();
+    stream[STOPPED_EARLY] = true;
+    return;
+  }
+  // A pending read would keep an iterator's return() waiting: destroying the stream ends it now.
+  if (typeof stream.destroy === 'function') stream.destroy();
+  else reader.stop();
+}
+
+function isHttpRequest(stream: object): boolean {
+  const candidate = stream as { headers?: unknown; socket?: unknown; httpVersion?: unknown };
+  return typeof candidate.headers === 'object' && typeof candidate.socket === 'object' && typeof candidate.httpVersion === 'string';
+}
+
+/** After the response: closes the connection of a request whose body was not read to its end. @internal */
+export function closeIfStoppedEarly(request: { complete?: boolean; socket?: { destroy(): void } | null }): void {
+  if ((request as NodeStreamLike)[STOPPED_EARLY] && !request.complete) request.socket?.destroy();
 }
 
 function webStreamReader(stream: ReadableStream<unknown>): SourceReader {
