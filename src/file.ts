@@ -9,9 +9,13 @@ import type { HandoffTicket } from './ticket.js';
 
 /** Options of {@link TempFile.createReadStream}. */
 export interface TempReadStreamOptions {
+  /** The first byte to read. */
   readonly start?: number;
+  /** The last byte to read (inclusive). */
   readonly end?: number;
+  /** The chunk size. */
   readonly highWaterMark?: number;
+  /** Destroys the stream when aborted. */
   readonly signal?: AbortSignal;
 }
 
@@ -19,7 +23,9 @@ export interface TempReadStreamOptions {
 export interface TempWriteStreamOptions {
   /** Append instead of truncating. Default: false. */
   readonly append?: boolean;
+  /** The buffer size before `write()` returns false. */
   readonly highWaterMark?: number;
+  /** Destroys the stream when aborted. */
   readonly signal?: AbortSignal;
 }
 

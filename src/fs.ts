@@ -6,20 +6,35 @@ import nodeFs from 'node:fs';
  * never sets it.
  */
 export interface FileSystem {
+  /** `fs.openSync` */
   openSync: typeof nodeFs.openSync;
+  /** `fs.closeSync` */
   closeSync: typeof nodeFs.closeSync;
+  /** `fs.mkdirSync` */
   mkdirSync: typeof nodeFs.mkdirSync;
+  /** `fs.lstatSync` */
   lstatSync: typeof nodeFs.lstatSync;
+  /** `fs.unlinkSync` */
   unlinkSync: typeof nodeFs.unlinkSync;
+  /** `fs.rmSync` */
   rmSync: typeof nodeFs.rmSync;
+  /** `fs.rmdirSync` */
   rmdirSync: typeof nodeFs.rmdirSync;
+  /** `fs.linkSync` */
   linkSync: typeof nodeFs.linkSync;
+  /** `fs.renameSync` */
   renameSync: typeof nodeFs.renameSync;
+  /** `fs.statSync` */
   statSync: typeof nodeFs.statSync;
+  /** `fs.utimesSync` */
   utimesSync: typeof nodeFs.utimesSync;
+  /** `fs.realpathSync` */
   realpathSync: typeof nodeFs.realpathSync;
+  /** `fs.createReadStream` */
   createReadStream: typeof nodeFs.createReadStream;
+  /** `fs.createWriteStream` */
   createWriteStream: typeof nodeFs.createWriteStream;
+  /** `fs.promises`: the methods the library calls. */
   promises: Pick<
     typeof nodeFs.promises,
     'unlink' | 'rm' | 'rmdir' | 'mkdir' | 'lstat' | 'link' | 'rename' | 'copyFile' | 'open' | 'readdir'

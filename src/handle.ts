@@ -1,4 +1,4 @@
-import type { ManagerContext, Owner, Removable } from './context.js';
+import type { ManagerContext, Owner } from './context.js';
 import { DisposedError } from './errors.js';
 
 type HandleState = 'live' | 'removing' | 'gone';
@@ -9,7 +9,7 @@ type HandleState = 'live' | 'removing' | 'gone';
  * it can be tried again.
  * @internal
  */
-export abstract class DiskHandle implements Removable, AsyncDisposable, Disposable {
+export abstract class DiskHandle implements AsyncDisposable, Disposable {
   /** Absolute path of the file or directory. Still readable after disposal, for logs. */
   readonly path: string;
   /** @internal */

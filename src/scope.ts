@@ -17,7 +17,7 @@ import { writeTempFile, type WriteOptions } from './write.js';
  * const frames = job.dir();
  * // both removed here
  */
-export class TempScope implements Owner, Removable, AsyncDisposable, Disposable {
+export class TempScope implements AsyncDisposable, Disposable {
   /** @internal */
   protected readonly context: ManagerContext;
   private readonly members = new Set<Removable>();

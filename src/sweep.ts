@@ -20,13 +20,17 @@ export interface SweepOptions {
 
 /** Running totals of a sweep. */
 export interface SweepProgress {
+  /** Files removed so far (found so far, in a dry run). */
   readonly filesRemoved: number;
+  /** Bytes those files held. */
   readonly bytesFreed: number;
 }
 
 /** What a sweep did (or, with `dryRun`, would do). */
 export interface SweepReport {
+  /** The root that was swept. */
   readonly root: string;
+  /** True when nothing was removed, only counted. */
   readonly dryRun: boolean;
   /** Orphaned sessions removed (whole). */
   readonly sessionsRemoved: number;
@@ -46,6 +50,7 @@ export interface SweepReport {
   readonly claimedEntriesSkipped: number;
   /** What could not be removed, each with its path and system error code. */
   readonly errors: readonly PathError[];
+  /** How long the sweep took. */
   readonly durationMs: number;
 }
 

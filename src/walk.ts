@@ -5,9 +5,11 @@ import type { FileSystem } from './fs.js';
 
 /** A failure met while walking or removing, with the path it was about. */
 export interface PathError {
+  /** The path the failure was about. */
   readonly path: string;
   /** The system error code (`EACCES`, `EIO`, ...). */
   readonly code: string;
+  /** The system error's message. */
   readonly message: string;
 }
 
