@@ -1,6 +1,6 @@
 import path from 'node:path';
 import lockfile from 'proper-lockfile';
-import { AlreadyClaimedError, systemErrorCode, toFileSystemError } from './errors.js';
+import { AlreadyClaimedError, HandoffNotFoundError, systemErrorCode, toFileSystemError } from './errors.js';
 import type { FileSystem } from './fs.js';
 import { processAlive } from './liveness.js';
 import { logger } from './log.js';
@@ -68,7 +68,7 @@ export async function acquireLease(lease: LeaseContext, entryDir: string, id: st
   try {
     return await lockEntry(lease, entryDir);
   } catch (err) {
-    if (systemErrorCode(err) !== 'ELOCKED') throw toFileSystemError('lock the handoff entry', entryDir, err);
+    if (systemErrorCode(err) !== 'ELOCKED') throw lockFailure(err, entryDir, id);
   }
   const lockPath = leaseLockPath(entryDir);
   const mtimeMs = lockMtime(lease.fs, lockPath);
@@ -86,8 +86,14 @@ export async function acquireLease(lease: LeaseContext, entryDir: string, id: st
     return await lockEntry(lease, entryDir);
   } catch (err) {
     if (systemErrorCode(err) === 'ELOCKED') throw new AlreadyClaimedError(id, lease.staleMs);
-    throw toFileSystemError('lock the handoff entry', entryDir, err);
+    throw lockFailure(err, entryDir, id);
   }
+}
+
+// The entry can be consumed and removed by its holder between our look and our lock.
+function lockFailure(err: unknown, entryDir: string, id: string): Error {
+  if (systemErrorCode(err) === 'ENOENT') return new HandoffNotFoundError(id);
+  return toFileSystemError('lock the handoff entry', entryDir, err);
 }
 
 async function lockEntry(lease: LeaseContext, entryDir: string): Promise<Lease> {
