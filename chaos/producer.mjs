@@ -1,0 +1,64 @@
+// Streams random-sized files through the library until `stopAt`: half are handed off (the ticket
+// goes to the ledger), half are scoped files checked and disposed. Plants symlinks to the canary
+// tree inside its session and inside its handoff entries.
+import fs from 'node:fs';
+import path from 'node:path';
+import { TempFileManager } from 'tempfile-manager';
+import { record } from './ledger.mjs';
+import { prng } from './prng.mjs';
+
+const [root, ledger, seed, stopAt, deadline, canary, staleMs] = process.argv.slice(2);
+const rand = prng(Number(seed));
+const mgr = new TempFileManager({ root, staleMs: Number(staleMs), graceMs: 1000 });
+let planted = 0;
+
+async function* bytes(size) {
+  for (let sent = 0; sent < size; ) {
+    const chunk = Buffer.alloc(Math.min(size - sent, rand.int(1, 256) * 1024), rand.int(0, 255));
+    sent += chunk.length;
+    yield chunk;
+  }
+}
+
+function plant(dir) {
+  try {
+    fs.symlinkSync(canary, path.join(dir, `evil-dir-${planted}`));
+    fs.symlinkSync(path.join(canary, 'precious.txt'), path.join(dir, `evil-file-${planted}`));
+    planted += 2;
+  } catch {
+    // the directory went away under us: fine
+  }
+}
+
+async function handOff(scope) {
+  const file = await scope.write(bytes(rand.int(0, 2 * 1024 * 1024)), { suffix: '.bin', hash: 'sha256' });
+  const ticket = await file.handoff({ ttlMs: Math.max(1, Number(deadline) - Date.now()) });
+  record(ledger, { type: 'issued', ticket });
+  if (rand.chance(0.3)) plant(path.join(root, 'handoff', `${ticket.id}_${ticket.expiresAt.toString(36)}`));
+}
+
+async function scoped(scope) {
+  const file = await scope.write(bytes(rand.int(0, 512 * 1024)));
+  const dir = scope.dir();
+  fs.mkdirSync(path.join(dir.path, 'nested'));
+  fs.writeFileSync(path.join(dir.path, 'nested', 'x'), 'x');
+  if (rand.chance(0.3)) plant(dir.path);
+  await new Promise((resolve) => setTimeout(resolve, rand.int(0, 50)));
+  for (const own of [file.path, dir.path]) {
+    if (!fs.existsSync(own)) record(ledger, { type: 'gone', path: own });
+  }
+}
+
+while (Date.now() < Number(stopAt)) {
+  const scope = mgr.scope();
+  try {
+    if (rand.chance(0.5)) await handOff(scope);
+    else await scoped(scope);
+    if (rand.chance(0.1)) plant(mgr.sessionPath);
+  } finally {
+    await scope.remove();
+  }
+  await new Promise((resolve) => setTimeout(resolve, rand.int(20, 120)));
+}
+record(ledger, { type: 'planted', count: planted });
+await mgr.close();

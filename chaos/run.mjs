@@ -1,0 +1,188 @@
+// The chaos run: producers, workers and sweepers in their own processes, a killer that SIGKILLs
+// and SIGTERMs producers and workers at random and restarts them, then the invariants.
+//   npm run chaos -- --seconds 60 --seed 42 [--producers 3] [--workers 3] [--sweepers 2] [--json FILE]
+import { spawn } from 'node:child_process';
+import { createHash, randomInt } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { TempFileManager } from 'tempfile-manager';
+import { readLedger } from './ledger.mjs';
+import { derive, prng } from './prng.mjs';
+
+const { values } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '60' },
+    seed: { type: 'string' },
+    producers: { type: 'string', default: '3' },
+    workers: { type: 'string', default: '3' },
+    sweepers: { type: 'string', default: '2' },
+    json: { type: 'string' },
+  },
+});
+const seconds = Number(values.seconds);
+const seed = values.seed === undefined ? randomInt(2 ** 31) : Number(values.seed);
+const STALE_MS = 2000;
+const DRAIN_MS = 20_000;
+const rand = prng(seed);
+console.log(`chaos: ${seconds} s, seed ${seed} (rerun with --seed ${seed})`);
+
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'tfm-chaos-'));
+const root = path.join(work, 'root');
+const ledger = path.join(work, 'ledger.jsonl');
+const canary = path.join(work, 'canary');
+const stopFile = path.join(work, 'stop');
+const start = Date.now();
+const stopAt = start + seconds * 1000;
+const deadline = stopAt + DRAIN_MS + 5000; // every entry expires then: the final sweep removes leftovers
+plantCanary();
+fs.writeFileSync(ledger, '');
+const canaryBefore = hashTree(canary);
+new TempFileManager({ root, sweepOnStart: false, exitHook: false }).closeSync(); // creates the root
+
+const here = import.meta.dirname;
+const children = new Map(); // name -> { child, incarnation, killedWith }
+const deaths = { SIGKILL: 0, SIGTERM: 0, errors: [] };
+
+function launch(name, script, args) {
+  const incarnation = (children.get(name)?.incarnation ?? -1) + 1;
+  const childSeed = derive(seed, name, String(incarnation));
+  const child = spawn(process.execPath, [path.join(here, script), root, ledger, String(childSeed), ...args], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  const entry = { child, incarnation, killedWith: undefined, stderr: '' };
+  child.stderr.on('data', (d) => (entry.stderr = (entry.stderr + d).slice(-4000)));
+  child.on('exit', (code, signal) => {
+    entry.exited = true;
+    if (entry.killedWith) {
+      if (signal !== entry.killedWith) {
+        deaths.errors.push(`${name} was sent ${entry.killedWith} but ended with ${signal ?? code}: ${entry.stderr.trim().split('\n').slice(0, 8).join(' | ')}`);
+      }
+    } else if (code !== 0) {
+      deaths.errors.push(`${name} died on its own (${signal ?? `exit ${code}`}): ${entry.stderr.trim().split('\n').slice(0, 8).join(' | ')}`);
+    }
+  });
+  children.set(name, entry);
+  return entry;
+}
+
+const producerArgs = () => [String(stopAt), String(deadline), canary, String(STALE_MS)];
+const workerArgs = () => [stopFile, String(STALE_MS)];
+const producers = Array.from({ length: Number(values.producers) }, (_, i) => `producer-${i}`);
+const workers = Array.from({ length: Number(values.workers) }, (_, i) => `worker-${i}`);
+for (const name of producers) launch(name, 'producer.mjs', producerArgs());
+for (const name of workers) launch(name, 'worker.mjs', workerArgs());
+for (let i = 0; i < Number(values.sweepers); i++) launch(`sweeper-${i}`, 'sweeper.mjs', [stopFile, String(STALE_MS)]);
+
+// The killer.
+while (Date.now() < stopAt - 1000) {
+  await sleep(rand.int(300, 1200));
+  const name = rand.pick([...producers, ...workers]);
+  const entry = children.get(name);
+  if (entry.exited) continue;
+  const signal = rand.chance(0.6) ? 'SIGKILL' : 'SIGTERM';
+  entry.killedWith = signal;
+  entry.child.kill(signal);
+  deaths[signal] += 1;
+  await exited(entry);
+  await sleep(rand.int(0, 300));
+  if (Date.now() < stopAt - 500) launch(name, name.startsWith('producer') ? 'producer.mjs' : 'worker.mjs', name.startsWith('producer') ? producerArgs() : workerArgs());
+}
+
+// Producers stop at stopAt by themselves; workers drain what was issued, then stop.
+await Promise.all(producers.map((name) => exited(children.get(name))));
+for (const name of workers) if (children.get(name).exited) launch(name, 'worker.mjs', workerArgs());
+const drainEnd = Date.now() + DRAIN_MS;
+while (Date.now() < drainEnd && undelivered(readLedger(ledger)).length > 0) await sleep(200);
+fs.writeFileSync(stopFile, '');
+await Promise.all([...children.values()].map(exited));
+
+// One final sweep once every entry has expired and every lock is stale.
+await sleep(Math.max(deadline - Date.now(), 0) + STALE_MS + 1500);
+const finalSweep = await new TempFileManager({ root, staleMs: STALE_MS, graceMs: 0, sweepOnStart: false, exitHook: false }).sweep();
+
+const events = readLedger(ledger);
+const issued = events.filter((e) => e.type === 'issued');
+const delivered = events.filter((e) => e.type === 'delivered');
+const leftovers = listTree(root).filter((p) => p !== 'handoff');
+const summary = {
+  seed,
+  seconds,
+  processesKilled: { SIGKILL: deaths.SIGKILL, SIGTERM: deaths.SIGTERM },
+  ticketsIssued: issued.length,
+  ticketsDelivered: new Set(delivered.map((e) => e.id)).size,
+  duplicatesDelivered: delivered.length - new Set(delivered.map((e) => e.id)).size,
+  bytesMoved: delivered.reduce((sum, e) => sum + e.size, 0),
+  racesTried: raceCounts(events),
+  invariants: {
+    lostTickets: undelivered(events).length + events.filter((e) => e.type === 'lost').length,
+    mismatchedReads: events.filter((e) => e.type === 'mismatch').length,
+    liveFilesGone: events.filter((e) => e.type === 'gone').length,
+    leftoversAfterFinalSweep: leftovers.length,
+    outsideFilesChanged: canaryBefore === hashTree(canary) ? 0 : 1,
+    processesDiedOfOurErrors: deaths.errors.length,
+    sweepErrors: events.filter((e) => e.type === 'sweep-error').length + finalSweep.errors.length,
+  },
+};
+report(summary, { leftovers, errors: deaths.errors, sweepErrors: events.filter((e) => e.type === 'sweep-error').slice(0, 5) });
+if (values.json) fs.writeFileSync(values.json, JSON.stringify(summary, null, 2));
+const violations = Object.values(summary.invariants).reduce((a, b) => a + b, 0);
+if (violations === 0) fs.rmSync(work, { recursive: true, force: true });
+else console.log(`kept the run's directory for inspection: ${work}`);
+process.exitCode = violations === 0 ? 0 : 1;
+
+function undelivered(all) {
+  const done = new Set(all.filter((e) => e.type === 'delivered').map((e) => e.id));
+  return all.filter((e) => e.type === 'issued' && !done.has(e.ticket.id));
+}
+
+function raceCounts(all) {
+  const sum = (type, key) => all.filter((e) => e.type === type).reduce((s, e) => s + (e[key] ?? 0), 0);
+  return {
+    claimsRefusedAsAlreadyClaimed: sum('worker-counts', 'alreadyClaimed'),
+    leasesLostAndFenced: sum('worker-counts', 'leaseLost'),
+    claimersBlockedPastStaleMs: sum('worker-counts', 'blocked'),
+    sweepsRunConcurrently: sum('sweeper-counts', 'sweeps'),
+    symlinksToOutsidePlanted: sum('planted', 'count'),
+  };
+}
+
+function report(s, details) {
+  console.log(`processes killed: ${s.processesKilled.SIGKILL} by SIGKILL, ${s.processesKilled.SIGTERM} by SIGTERM`);
+  console.log(`tickets: ${s.ticketsIssued} issued, ${s.ticketsDelivered} delivered, ${s.duplicatesDelivered} delivered more than once`);
+  console.log(`bytes moved: ${s.bytesMoved}`);
+  for (const [k, v] of Object.entries(s.racesTried)) console.log(`races: ${k}: ${v}`);
+  for (const [k, v] of Object.entries(s.invariants)) console.log(`invariant ${v === 0 ? 'held' : 'BROKEN'}: ${k}: ${v}`);
+  if (details.leftovers.length) console.log('leftovers:', details.leftovers.slice(0, 10));
+  for (const e of details.errors.slice(0, 10)) console.log('process error:', e);
+  for (const e of details.sweepErrors) console.log('sweep error:', JSON.stringify(e));
+}
+
+function plantCanary() {
+  fs.mkdirSync(path.join(canary, 'sub'), { recursive: true });
+  fs.writeFileSync(path.join(canary, 'precious.txt'), 'must never change');
+  fs.writeFileSync(path.join(canary, 'sub', 'deep.txt'), 'nor this');
+}
+
+function hashTree(dir) {
+  const hash = createHash('sha256');
+  for (const rel of listTree(dir)) {
+    const full = path.join(dir, rel);
+    const stat = fs.lstatSync(full);
+    hash.update(`${rel}:${stat.mode}:${stat.isFile() ? fs.readFileSync(full, 'hex') : ''}\n`);
+  }
+  return hash.digest('hex');
+}
+
+function listTree(dir) {
+  return fs.existsSync(dir) ? fs.readdirSync(dir, { recursive: true }).map(String).sort() : [];
+}
+
+function exited(entry) {
+  return entry.exited ? Promise.resolve() : new Promise((resolve) => entry.child.once('exit', () => resolve()));
+}
+
+function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,101 @@
+// Claims issued tickets from the ledger, verifies size and digest, records the delivery, then
+// consumes. Sometimes blocks its event loop past staleMs while holding a lease, on purpose.
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import { TempFileManager } from 'tempfile-manager';
+import { record } from './ledger.mjs';
+import { prng } from './prng.mjs';
+
+const [root, ledger, seed, stopFile, staleMs] = process.argv.slice(2);
+const rand = prng(Number(seed));
+const mgr = new TempFileManager({ root, staleMs: Number(staleMs), graceMs: 1000 });
+const counts = { claims: 0, alreadyClaimed: 0, notFoundAfterDelivery: 0, leaseLost: 0, blocked: 0 };
+
+// What the ledger says so far, read incrementally: issued tickets not yet delivered.
+const issued = new Map();
+const delivered = new Set();
+let ledgerOffset = 0;
+let partial = '';
+function pending() {
+  const fd = fs.openSync(ledger, 'r');
+  try {
+    const size = fs.fstatSync(fd).size;
+    const buffer = Buffer.alloc(size - ledgerOffset);
+    fs.readSync(fd, buffer, 0, buffer.length, ledgerOffset);
+    ledgerOffset = size;
+    const lines = (partial + buffer.toString('utf8')).split('\n');
+    partial = lines.pop();
+    for (const line of lines) {
+      const event = parse(line);
+      if (event?.type === 'issued') issued.set(event.ticket.id, event.ticket);
+      if (event?.type === 'delivered') delivered.add(event.id);
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  const now = Date.now();
+  return [...issued.values()].filter((t) => !delivered.has(t.id) && (notBefore.get(t.id) ?? 0) <= now);
+}
+
+// Tickets another worker holds: try them again when their lease may have gone stale.
+const notBefore = new Map();
+
+function parse(line) {
+  try {
+    return JSON.parse(line);
+  } catch {
+    return undefined;
+  }
+}
+
+function sha256(file) {
+  return `sha256:${createHash('sha256').update(fs.readFileSync(file)).digest('hex')}`;
+}
+
+async function work(ticket) {
+  let claimed;
+  try {
+    claimed = await mgr.claim(ticket, { verifyDigest: rand.chance(0.5) });
+  } catch (err) {
+    if (err.code === 'ERR_TEMPFILE_ALREADY_CLAIMED') {
+      counts.alreadyClaimed += 1;
+      notBefore.set(ticket.id, Date.now() + Math.min(err.retryAfterMs, 1000));
+    }
+    else if (err.code === 'ERR_TEMPFILE_HANDOFF_NOT_FOUND') {
+      // Gone: fine only if someone delivered it (and consumed it) meanwhile.
+      pending();
+      if (delivered.has(ticket.id)) counts.notFoundAfterDelivery += 1;
+      else record(ledger, { type: 'lost', id: ticket.id });
+    } else if (err.code === 'ERR_TEMPFILE_HANDOFF_MISMATCH') record(ledger, { type: 'mismatch', id: ticket.id, why: err.message });
+    else throw err;
+    return;
+  }
+  counts.claims += 1;
+  if (rand.chance(0.02)) {
+    counts.blocked += 1;
+    const until = Date.now() + Number(staleMs) * 1.5;
+    while (Date.now() < until) {} // a live claimer whose loop is stuck keeps its lease
+  }
+  const size = fs.statSync(claimed.path).size;
+  const digest = sha256(claimed.path);
+  if (size !== ticket.size || digest !== ticket.digest) record(ledger, { type: 'mismatch', id: ticket.id, size, digest });
+  record(ledger, { type: 'delivered', id: ticket.id, size });
+  try {
+    if (rand.chance(0.1)) await claimed.release();
+    else await claimed.consume();
+  } catch (err) {
+    if (err.code !== 'ERR_TEMPFILE_LEASE_LOST') throw err;
+    counts.leaseLost += 1;
+  }
+}
+
+while (!fs.existsSync(stopFile)) {
+  const tickets = pending();
+  if (tickets.length === 0) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    continue;
+  }
+  await work(rand.pick(tickets));
+}
+record(ledger, { type: 'worker-counts', ...counts });
+await mgr.close();
