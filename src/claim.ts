@@ -15,6 +15,7 @@ import type { FileSystem } from './fs.js';
 import { dataName, entryName } from './handoff.js';
 import { acquireLease, heldName, holderOf, newOwnerToken, type Lease, type LeaseContext } from './lease.js';
 import { moveFile, resolveDestination, type KeepOptions } from './move.js';
+import { removeTree } from './remove.js';
 import { parseTicket, type HandoffMeta, type HandoffTicket } from './ticket.js';
 
 /** Options of `mgr.claim()`. */
@@ -39,7 +40,11 @@ export async function claimEntry(lease: LeaseContext, handoffDir: string, input:
   });
   try {
     const filePath = await takeData(lease, entryDir, ticket);
-    await verify(lease.fs, filePath, ticket, options);
+    await verify(lease.fs, filePath, ticket, options).catch((err: unknown) => {
+      if (err instanceof TempFileError) throw err;
+      if (systemErrorCode(err) === 'ENOENT') throw new HandoffNotFoundError(ticket.id);
+      throw toFileSystemError('verify the handoff entry', filePath, err);
+    });
     return new ClaimedFile(lease.fs, entryDir, filePath, ticket, held);
   } catch (err) {
     held.release();
@@ -73,7 +78,7 @@ async function findData(fs: FileSystem, entryDir: string, suffix: string): Promi
 async function takeData(lease: LeaseContext, entryDir: string, ticket: HandoffTicket): Promise<string> {
   const current = await findData(lease.fs, entryDir, ticket.suffix);
   if (current === undefined) {
-    await lease.fs.promises.rm(entryDir, { recursive: true, force: true }).catch(() => {});
+    await removeTree(lease.fs, entryDir).catch(() => {});
     throw new HandoffNotFoundError(ticket.id);
   }
   const mine = path.join(entryDir, heldName(newOwnerToken(lease.hostId), ticket.suffix));

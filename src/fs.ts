@@ -12,6 +12,10 @@ export interface FileSystem {
   closeSync: typeof nodeFs.closeSync;
   /** `fs.mkdirSync` */
   mkdirSync: typeof nodeFs.mkdirSync;
+  /** `fs.fstatSync` */
+  fstatSync: typeof nodeFs.fstatSync;
+  /** `fs.readdirSync` */
+  readdirSync: typeof nodeFs.readdirSync;
   /** `fs.lstatSync` */
   lstatSync: typeof nodeFs.lstatSync;
   /** `fs.unlinkSync` */

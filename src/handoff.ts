@@ -2,6 +2,8 @@ import path from 'node:path';
 import { InvalidOptionError, systemErrorCode, toFileSystemError, UnsafeRootError } from './errors.js';
 import type { FileSystem } from './fs.js';
 import { describe, randomName } from './names.js';
+import { openPinned } from './pinned-dir.js';
+import { removeTree } from './remove.js';
 import { BadTicketError } from './errors.js';
 import { checkMeta, type HandoffMeta, type HandoffTicket } from './ticket.js';
 
@@ -82,16 +84,16 @@ export async function handOff(fs: FileSystem, handoffDir: string, file: HandoffS
   const staged = path.join(staging, dataName(file.suffix));
   try {
     await fs.promises.mkdir(staging, { mode: 0o700 });
-    await fs.promises.rename(file.path, staged);
+    await moveIntoPinned(fs, file.path, staging, dataName(file.suffix));
   } catch (err) {
-    await fs.promises.rm(staging, { recursive: true, force: true }).catch(() => {});
+    await removeTree(fs, staging).catch(() => {});
     throw toFileSystemError('hand off', file.path, err);
   }
   try {
     await fs.promises.rename(staging, entry);
   } catch (err) {
     await fs.promises.rename(staged, file.path).catch(() => {});
-    await fs.promises.rm(staging, { recursive: true, force: true }).catch(() => {});
+    await removeTree(fs, staging).catch(() => {});
     throw toFileSystemError('hand off', file.path, err);
   }
   return {
@@ -104,6 +106,18 @@ export async function handOff(fs: FileSystem, handoffDir: string, file: HandoffS
     expiresAt,
     ...(meta !== undefined && { meta }),
   };
+}
+
+// The staging directory is pinned by a descriptor: if its path is swapped for a symlink between
+// the mkdir and the rename, the file still lands in the directory we made, never elsewhere.
+async function moveIntoPinned(fs: FileSystem, from: string, dir: string, name: string): Promise<void> {
+  const pinned = await openPinned(fs, dir);
+  if (typeof pinned === 'string') throw Object.assign(new Error(`ENOENT: the staging directory ${dir} is gone`), { code: 'ENOENT' });
+  try {
+    await fs.promises.rename(from, path.join(pinned.base, name));
+  } finally {
+    await pinned.close();
+  }
 }
 
 function checkHandoffOptions(options: unknown): { ttlMs: number; meta: HandoffMeta | undefined } {

@@ -1,8 +1,9 @@
 import { systemErrorCode, toFileSystemError } from './errors.js';
 import type { FileSystem } from './fs.js';
+import { removeTreeSyncWalk, walkTree, type WalkTally } from './walk.js';
 
-// Removal never follows a symlink: unlink() removes the link itself, and rm() walks with lstat.
-const RM_TREE = { recursive: true, force: true, maxRetries: 2 } as const;
+// Removal never follows a symlink: unlink() removes the link itself, and trees are walked
+// through descriptors of the directories opened with O_NOFOLLOW (see walk.ts).
 
 /** Unlinks a file; what is already gone is not an error. */
 export async function unlinkQuietly(fs: FileSystem, path: string): Promise<void> {
@@ -22,20 +23,18 @@ export function unlinkQuietlySync(fs: FileSystem, path: string): void {
   }
 }
 
-/** Removes a directory tree; what is already gone is not an error. */
+/** Removes a directory tree (or a file, or a link); what is already gone is not an error. */
 export async function removeTree(fs: FileSystem, path: string): Promise<void> {
-  try {
-    await fs.promises.rm(path, RM_TREE);
-  } catch (err) {
-    throw toFileSystemError('remove', path, err);
-  }
+  throwFirstError(await walkTree(path, { fs, remove: true }));
 }
 
 /** Sync twin of {@link removeTree}. */
 export function removeTreeSync(fs: FileSystem, path: string): void {
-  try {
-    fs.rmSync(path, RM_TREE);
-  } catch (err) {
-    throw toFileSystemError('remove', path, err);
-  }
+  throwFirstError(removeTreeSyncWalk(fs, path));
+}
+
+function throwFirstError(tally: WalkTally): void {
+  const first = tally.errors[0];
+  if (!first) return;
+  throw toFileSystemError('remove', first.path, Object.assign(new Error(first.message), { code: first.code }));
 }

@@ -172,12 +172,5 @@ async function removeSession(
 }
 
 async function removeLock(target: SweepTarget, session: FoundSession, tally: WalkTally): Promise<void> {
-  const lock = `${session.dir}.lock`;
-  try {
-    await target.fs.promises.rm(lock, { recursive: true, force: true });
-  } catch (err) {
-    if (systemErrorCode(err) !== 'ENOENT') {
-      tally.errors.push({ path: lock, code: systemErrorCode(err) ?? 'EUNKNOWN', message: String(err) });
-    }
-  }
+  await walkTree(`${session.dir}.lock`, { fs: target.fs, remove: true }, { ...emptyTally(), errors: tally.errors });
 }

@@ -2,6 +2,7 @@ import type { Dirent } from 'node:fs';
 import path from 'node:path';
 import { systemErrorCode } from './errors.js';
 import type { FileSystem } from './fs.js';
+import { openPinned, openPinnedSync, type PinnedDir } from './pinned-dir.js';
 
 /** A failure met while walking or removing, with the path it was about. */
 export interface PathError {
@@ -13,7 +14,7 @@ export interface PathError {
   readonly message: string;
 }
 
-/** Tallies of a walk. */
+/** Tallies of a walk. @internal */
 export interface WalkTally {
   files: number;
   dirs: number;
@@ -21,7 +22,7 @@ export interface WalkTally {
   readonly errors: PathError[];
 }
 
-/** What to do at each entry of a walk. */
+/** What to do at each entry of a walk. @internal */
 export interface WalkOptions {
   readonly fs: FileSystem;
   /** Remove what is walked (files, links, then directories bottom-up); else only count. */
@@ -33,76 +34,141 @@ export interface WalkOptions {
 /** How many file operations a walk keeps in flight (libuv runs 4 at once by default). */
 const WINDOW = 32;
 
+/**
+ * An entry as the walk reaches it: `logical` for reports, `access` for system calls. Once a
+ * directory is open, its entries are reached through `/proc/self/fd/<fd>/<name>`: the kernel
+ * resolves that inside the directory that was opened, so swapping the directory for a symlink
+ * afterwards cannot send the walk anywhere else.
+ */
+interface Ref {
+  readonly logical: string;
+  readonly access: string;
+}
+
+/** An empty tally. @internal */
 export function emptyTally(): WalkTally {
   return { files: 0, dirs: 0, bytes: 0, errors: [] };
 }
 
 /**
- * Walks (and, with `remove`, deletes) the tree at `root` without ever following a symlink: entry
- * types come from readdir, and a link is counted and removed as a link. Asynchronous and
- * batched, so the event loop never stalls; tolerant of entries vanishing under it (another
- * sweeper), which are simply not counted.
+ * Walks (and, with `remove`, deletes) the tree at `root` without ever following a symlink:
+ * directories are opened with O_NOFOLLOW and their entries reached through the open descriptor,
+ * and a link is counted and removed as a link. Asynchronous and batched, so the event loop never
+ * stalls; tolerant of entries vanishing under it (another sweeper), which are not counted.
+ * @internal
  */
 export async function walkTree(root: string, options: WalkOptions, tally: WalkTally = emptyTally()): Promise<WalkTally> {
-  const stat = await lstatOrNull(options.fs, root, tally);
-  if (!stat) return tally;
-  if (stat.isDirectory()) await walkDir(root, options, tally);
-  else await visitFile(root, options, tally);
+  await walkEntry({ logical: root, access: root }, options, tally);
   return tally;
 }
 
-async function walkDir(dir: string, options: WalkOptions, tally: WalkTally): Promise<void> {
-  let entries: Dirent[];
-  try {
-    entries = await options.fs.promises.readdir(dir, { withFileTypes: true });
-  } catch (err) {
-    recordUnlessGone(tally, dir, err);
+async function walkEntry(ref: Ref, options: WalkOptions, tally: WalkTally): Promise<void> {
+  const opened = await openDir(options.fs, ref, tally);
+  if (opened === 'gone') return;
+  if (opened === 'not-a-dir') {
+    await visitFile(ref, options, tally);
     return;
   }
-  const files: string[] = [];
-  const dirs: string[] = [];
-  for (const entry of entries) (entry.isDirectory() ? dirs : files).push(path.join(dir, entry.name));
+  try {
+    await walkChildren(ref, opened.base, options, tally);
+  } finally {
+    await opened.close();
+  }
+  await finishDir(ref, options, tally);
+}
+
+async function walkChildren(ref: Ref, base: string, options: WalkOptions, tally: WalkTally): Promise<void> {
+  let entries: Dirent[];
+  try {
+    entries = await options.fs.promises.readdir(base, { withFileTypes: true });
+  } catch (err) {
+    recordUnlessGone(tally, ref.logical, err);
+    return;
+  }
+  const child = (entry: Dirent): Ref => ({ logical: path.join(ref.logical, entry.name), access: path.join(base, entry.name) });
+  const files = entries.filter((entry) => !entry.isDirectory()).map(child);
   for (let i = 0; i < files.length; i += WINDOW) {
     await Promise.all(files.slice(i, i + WINDOW).map((file) => visitFile(file, options, tally)));
     options.onBatch?.(tally);
   }
-  for (const sub of dirs) await walkDir(sub, options, tally);
-  await finishDir(dir, options, tally);
+  for (const dir of entries.filter((entry) => entry.isDirectory())) await walkEntry(child(dir), options, tally);
 }
 
-async function visitFile(file: string, options: WalkOptions, tally: WalkTally): Promise<void> {
-  const stat = await lstatOrNull(options.fs, file, tally);
-  if (!stat) return;
-  if (options.remove) {
-    try {
-      await options.fs.promises.unlink(file);
-    } catch (err) {
-      recordUnlessGone(tally, file, err);
-      return;
-    }
+async function openDir(fs: FileSystem, ref: Ref, tally: WalkTally): Promise<PinnedDir | 'gone' | 'not-a-dir'> {
+  try {
+    return await openPinned(fs, ref.access);
+  } catch (err) {
+    recordUnlessGone(tally, ref.logical, err);
+    return 'gone';
+  }
+}
+
+async function visitFile(ref: Ref, options: WalkOptions, tally: WalkTally): Promise<void> {
+  let size: number;
+  try {
+    size = (await options.fs.promises.lstat(ref.access)).size;
+    if (options.remove) await options.fs.promises.unlink(ref.access);
+  } catch (err) {
+    recordUnlessGone(tally, ref.logical, err);
+    return;
   }
   tally.files += 1;
-  tally.bytes += stat.size;
+  tally.bytes += size;
 }
 
-async function finishDir(dir: string, options: WalkOptions, tally: WalkTally): Promise<void> {
+async function finishDir(ref: Ref, options: WalkOptions, tally: WalkTally): Promise<void> {
   if (options.remove) {
     try {
-      await options.fs.promises.rmdir(dir);
+      await options.fs.promises.rmdir(ref.access);
     } catch (err) {
-      recordUnlessGone(tally, dir, err);
+      recordUnlessGone(tally, ref.logical, err);
       return;
     }
   }
   tally.dirs += 1;
 }
 
-async function lstatOrNull(fs: FileSystem, file: string, tally: WalkTally) {
+/**
+ * Synchronous removal of the tree at `root`, by the same rules as {@link walkTree}: for `using`
+ * and the exit hook, which cannot wait.
+ * @internal
+ */
+export function removeTreeSyncWalk(fs: FileSystem, root: string, tally: WalkTally = emptyTally()): WalkTally {
+  removeEntrySync(fs, { logical: root, access: root }, tally);
+  return tally;
+}
+
+function removeEntrySync(fs: FileSystem, ref: Ref, tally: WalkTally): void {
+  let opened: ReturnType<typeof openPinnedSync>;
   try {
-    return await fs.promises.lstat(file);
+    opened = openPinnedSync(fs, ref.access);
   } catch (err) {
-    recordUnlessGone(tally, file, err);
-    return null;
+    recordUnlessGone(tally, ref.logical, err);
+    return;
+  }
+  if (opened === 'gone') return;
+  if (opened === 'not-a-dir') {
+    syncStep(tally, ref, () => fs.unlinkSync(ref.access), 'files');
+    return;
+  }
+  try {
+    for (const entry of fs.readdirSync(opened.base, { withFileTypes: true })) {
+      removeEntrySync(fs, { logical: path.join(ref.logical, entry.name), access: path.join(opened.base, entry.name) }, tally);
+    }
+  } catch (err) {
+    recordUnlessGone(tally, ref.logical, err);
+  } finally {
+    opened.close();
+  }
+  syncStep(tally, ref, () => fs.rmdirSync(ref.access), 'dirs');
+}
+
+function syncStep(tally: WalkTally, ref: Ref, step: () => void, counter: 'files' | 'dirs'): void {
+  try {
+    step();
+    tally[counter] += 1;
+  } catch (err) {
+    recordUnlessGone(tally, ref.logical, err);
   }
 }
 

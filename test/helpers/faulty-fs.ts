@@ -2,7 +2,7 @@ import * as nodeFs from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import type { FileSystem } from '../../src/index.js';
 
-type Method = 'openSync' | 'closeSync' | 'mkdirSync' | 'unlinkSync' | 'rmSync' | 'unlink' | 'rm' | 'link' | 'rename' | 'open';
+type Method = 'openSync' | 'closeSync' | 'mkdirSync' | 'unlinkSync' | 'rmSync' | 'unlink' | 'rm' | 'link' | 'rename' | 'open' | 'rmdir' | 'rmdirSync';
 
 /** A system error as Node.js makes them. */
 export function systemError(code: string, syscall: string, path?: string): NodeJS.ErrnoException {
@@ -42,10 +42,12 @@ export class FaultyFs {
       mkdirSync: sync('mkdirSync'),
       unlinkSync: sync('unlinkSync'),
       rmSync: sync('rmSync'),
+      rmdirSync: sync('rmdirSync'),
       promises: {
         ...base.promises,
         unlink: async('unlink'),
         rm: async('rm'),
+        rmdir: async('rmdir'),
         link: async('link'),
         rename: async('rename'),
         open: (async (...args: Parameters<typeof nodeFs.promises.open>) => {

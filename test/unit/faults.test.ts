@@ -111,13 +111,13 @@ describe('fault injection on memfs: remove', () => {
     expect(files(vol, mgr.sessionPath)).toEqual([]);
   });
 
-  it.each(ERRNOS)('rm failing with %s in a scope: one RemoveError, the other members removed', async (errno) => {
+  it.each(ERRNOS)('rmdir failing with %s in a scope: one RemoveError, the other members removed', async (errno) => {
     const { mgr, faulty, vol } = memoryManager();
     const scope = mgr.scope();
     scope.file();
     const dir = scope.dir();
     scope.file();
-    faulty.fail('rm', errno);
+    faulty.fail('rmdir', errno);
     const error = await scope.remove().catch((err: unknown) => err);
     expect(error).toBeInstanceOf(RemoveError);
     expect((error as RemoveError).errors).toHaveLength(1);
@@ -130,7 +130,7 @@ describe('fault injection on memfs: remove', () => {
   it('a session removal that fails at close is reported, and close can be observed as done', async () => {
     const { mgr, faulty } = memoryManager();
     mgr.file();
-    faulty.fail('rm', 'EIO');
+    faulty.fail('rmdir', 'EIO');
     await expect(mgr.close()).rejects.toMatchObject({ code: 'ERR_TEMPFILE_IO' });
     expect(mgr.closed).toBe(true);
   });
