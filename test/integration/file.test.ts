@@ -34,8 +34,8 @@ describe('mgr.file()', () => {
   });
 
   it('names the session after host, pid, process start time, creation time and a random part', () => {
-    const mgr = manager();
     const before = Date.now();
+    const mgr = manager();
     mgr.file();
     const [host, pid, start, created, random] = path.basename(mgr.sessionPath).split('_');
     expect(host).toMatch(/^[A-Za-z0-9.-]+$/);
