@@ -6,6 +6,7 @@ import express from 'express';
 import { afterEach, describe, expect, it } from 'vitest';
 import { tempScope } from '../../src/adapters/express.js';
 import type { HandoffTicket, TempFileManager } from '../../src/index.js';
+import { sessionFiles, until } from '../helpers/wait.js';
 import { manager } from '../helpers/roots.js';
 
 const servers: http.Server[] = [];
@@ -18,18 +19,6 @@ async function listen(app: express.Express): Promise<string> {
   servers.push(server);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-}
-
-function sessionFiles(mgr: TempFileManager): string[] {
-  return fs.existsSync(mgr.sessionPath) ? fs.readdirSync(mgr.sessionPath) : [];
-}
-
-async function until(check: () => boolean, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }
 
 describe('tempfile-manager/express', () => {

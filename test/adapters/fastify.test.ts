@@ -4,6 +4,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import tempFilesDefault, { tempFiles } from '../../src/adapters/fastify.js';
 import type { HandoffTicket, TempFileManager, TempScope } from '../../src/index.js';
+import { sessionFiles, until } from '../helpers/wait.js';
 import { manager } from '../helpers/roots.js';
 
 const apps: FastifyInstance[] = [];
@@ -18,18 +19,6 @@ async function start(mgr: TempFileManager, routes: (app: FastifyInstance) => voi
   await app.register(tempFilesDefault, { manager: mgr });
   routes(app);
   return new URL(await app.listen({ port: 0, host: '127.0.0.1' }));
-}
-
-function sessionFiles(mgr: TempFileManager): string[] {
-  return fs.existsSync(mgr.sessionPath) ? fs.readdirSync(mgr.sessionPath) : [];
-}
-
-async function until(check: () => boolean, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }
 
 function stalledUpload(url: URL, bytes: number, then: 'destroy' | 'stall'): void {

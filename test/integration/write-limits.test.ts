@@ -14,12 +14,9 @@ import {
   type TempFile,
 } from '../../src/index.js';
 import { FaultyFs } from '../helpers/faulty-fs.js';
+import { sessionFiles } from '../helpers/wait.js';
 import { manager, scratchDir } from '../helpers/roots.js';
 import { countingSource, MiB } from '../helpers/sources.js';
-
-function sessionFiles(mgr: TempFileManager): string[] {
-  return fs.existsSync(mgr.sessionPath) ? fs.readdirSync(mgr.sessionPath) : [];
-}
 
 describe('maxLiveBytes', () => {
   it('refuses a write that would pass the quota, and releases bytes when files go', async () => {

@@ -9,6 +9,7 @@ import {
   SourceError,
   TempFile,
 } from '../../src/index.js';
+import { sessionFiles } from '../helpers/wait.js';
 import { manager, scratchDir } from '../helpers/roots.js';
 import { countingSource, MiB, sha256 } from '../helpers/sources.js';
 
@@ -17,10 +18,6 @@ const expected = Buffer.from(text.repeat(1000));
 
 async function readAll(file: TempFile): Promise<Buffer> {
   return fs.promises.readFile(file.path);
-}
-
-function sessionFiles(mgr: { sessionPath: string }): string[] {
-  return fs.existsSync(mgr.sessionPath) ? fs.readdirSync(mgr.sessionPath) : [];
 }
 
 describe('write(): every source kind', () => {
