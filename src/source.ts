@@ -75,13 +75,7 @@ function isNodeStream(source: object): boolean {
   return typeof candidate.pipe === 'function' && typeof candidate.on === 'function' && typeof candidate.read === 'function';
 }
 
-type NodeStreamLike = NodeJS.ReadableStream & { destroy?: (error?: Error) => void; [STOPPED_EARLY]?: boolean };
-
-/**
- * Set on an HTTP request whose body `write()` stopped reading early (a limit, an abort): the
- * adapters then close the connection after the response instead of letting Node read the rest.
- */
-export const STOPPED_EARLY = Symbol.for('tempfile-manager.stopped-early');
+type NodeStreamLike = NodeJS.ReadableStream & { destroy?: (error?: Error) => void };
 
 function nodeStreamReader(stream: NodeStreamLike): SourceReader {
   const iterator: AsyncIterator<unknown> =
@@ -95,9 +89,8 @@ function nodeStreamReader(stream: NodeStreamLike): SourceReader {
 function stopNodeStream(stream: NodeStreamLike, reader: SourceReader): void {
   if (isHttpRequest(stream)) {
     // Destroying a request would kill its response too: stop reading, so the app can still
-    // answer (413, 499...); TCP flow control holds the client back meanwhile.
+    // answer (413...); TCP flow control holds the client back meanwhile.
     stream.pause();
-    stream[STOPPED_EARLY] = true;
     return;
   }
   // A pending read would keep an iterator's return() waiting: destroying the stream ends it now.
@@ -110,10 +103,6 @@ function isHttpRequest(stream: object): boolean {
   return typeof candidate.headers === 'object' && typeof candidate.socket === 'object' && typeof candidate.httpVersion === 'string';
 }
 
-/** After the response: closes the connection of a request whose body was not read to its end. @internal */
-export function closeIfStoppedEarly(request: { complete?: boolean; socket?: { destroy(): void } | null }): void {
-  if ((request as NodeStreamLike)[STOPPED_EARLY] && !request.complete) request.socket?.destroy();
-}
 
 function webStreamReader(stream: ReadableStream<unknown>): SourceReader {
   const reader = stream.getReader();

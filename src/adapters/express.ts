@@ -2,7 +2,7 @@ import createDebug from 'debug';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { TempFileManager } from '../manager.js';
 import type { TempScope } from '../scope.js';
-import { closeIfStoppedEarly } from '../source.js';
+import { finishUnreadBody } from './unread-body.js';
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace
@@ -48,8 +48,8 @@ export function tempScope(manager: TempFileManager, options: ExpressTempScopeOpt
       return;
     }
     req.tmp = scope;
-    // Once the answer is out, do not read the rest of a body that write() gave up on.
-    res.once('finish', () => closeIfStoppedEarly(req));
+    // Once the answer is out, do not read all the rest of a body nobody wants.
+    res.once('finish', () => finishUnreadBody(req));
     // 'close' comes once the response is sent, and also when the client aborts first.
     res.once('close', () => {
       scope.remove().catch((error: unknown) => onDisposeError(error, req));

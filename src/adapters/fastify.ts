@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyPluginCallback, FastifyRequest } from 'fas
 import fp from 'fastify-plugin';
 import type { TempFileManager } from '../manager.js';
 import type { TempScope } from '../scope.js';
-import { closeIfStoppedEarly } from '../source.js';
+import { finishUnreadBody } from './unread-body.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -48,7 +48,7 @@ const plugin: FastifyPluginCallback<TempFilesPluginOptions> = (app: FastifyInsta
     next();
   });
   app.addHook('onResponse', (request, _reply, next) => {
-    closeIfStoppedEarly(request.raw);
+    finishUnreadBody(request.raw);
     dispose(request);
     next();
   });

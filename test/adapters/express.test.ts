@@ -84,6 +84,36 @@ describe('tempfile-manager/express', () => {
     expect(bytesRead).toBeLessThan(body.length / 4);
   });
 
+  it('also stops reading a multipart body after a refused part, once the 413 is out', async () => {
+    const busboy = (await import('busboy')).default;
+    const mgr = manager();
+    const app = express();
+    app.use(tempScope(mgr));
+    let bytesRead = 0;
+    app.post('/upload', (req, res) => {
+      res.once('close', () => (bytesRead = req.socket.bytesRead));
+      const parser = busboy({ headers: req.headers });
+      parser.on('file', (_name, stream) => {
+        req.tmp.write(stream, { maxBytes: 1000 }).then(
+          () => res.sendStatus(201),
+          () => {
+            req.unpipe(parser);
+            stream.resume();
+            res.status(413).end();
+          },
+        );
+      });
+      req.pipe(parser);
+    });
+    const url = await listen(app);
+    const form = new FormData();
+    form.append('file', new Blob([Buffer.alloc(64 * 1024 * 1024)]), 'big.bin');
+    const response = await fetch(`${url}/upload`, { method: 'POST', body: form });
+    expect(response.status).toBe(413);
+    await until(() => sessionFiles(mgr).length === 0 && bytesRead > 0);
+    expect(bytesRead).toBeLessThan(32 * 1024 * 1024);
+  });
+
   it('a handed-off upload survives its request and is claimed by a worker', async () => {
     const mgr = manager();
     const app = express();
