@@ -24,9 +24,11 @@ export function randomName(): string {
 }
 
 // Separators of every platform (POSIX `/`, Windows `\` and drive `:`), NUL, C0 and C1 controls,
-// DEL, and the characters Windows refuses in names.
+// DEL, the characters Windows refuses in names, and invisible format characters (bidi overrides
+// such as U+202E, zero-width spaces, line and paragraph separators) that make a name read as
+// another.
 // eslint-disable-next-line no-control-regex
-const FORBIDDEN_CHARACTERS = /[/\\:\u0000-\u001f\u007f-\u009f<>"|?*]/u;
+const FORBIDDEN_CHARACTERS = /[/\\:\u0000-\u001f\u007f-\u009f<>"|?*\p{Cf}\p{Zl}\p{Zp}]/u;
 
 /**
  * Checks that `value` can be part of a single file name. Runs before anything touches the disk.
