@@ -1,0 +1,21 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { expect, it } from 'vitest';
+
+const repo = path.join(import.meta.dirname, '../..');
+const normalize = (code: string) => code.split('\n').map((line) => line.trim()).filter(Boolean).join('\n');
+
+function sources(dir: string): string[] {
+  return fs
+    .readdirSync(path.join(repo, dir), { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile() && /\.(m?js|ts)$/.test(entry.name))
+    .map((entry) => normalize(fs.readFileSync(path.join(entry.parentPath, entry.name), 'utf8')));
+}
+
+it('every JavaScript or TypeScript block of the README is code that an example or a test runs', () => {
+  const readme = fs.readFileSync(path.join(repo, 'README.md'), 'utf8');
+  const blocks = [...readme.matchAll(/```(?:js|ts|javascript|typescript)\n([\s\S]*?)```/g)].map((m) => normalize(m[1]!));
+  expect(blocks.length).toBeGreaterThan(0);
+  const code = [...sources('examples'), ...sources('test')];
+  for (const block of blocks) expect(code.some((file) => file.includes(block)), block).toBe(true);
+});
