@@ -67,4 +67,27 @@ function runExitHook(code: number | null | undefined, signal: NodeJS.Signals | n
     }
   }
   closers.clear();
+  if (signal) dieAtOnce(code, signal);
+}
+
+interface LegacySignalExit {
+  emit(event: 'exit', code: number | null | undefined, signal: NodeJS.Signals): boolean;
+}
+
+/**
+ * signal-exit calls us only when nobody but signal-exit handlers listens for the signal, and
+ * then raises it again. But proper-lockfile loads signal-exit 3, whose listener would catch the
+ * raised signal once more and raise it a third time, a tick later: in between, the app's code
+ * runs on after its sessions are gone. So we run signal-exit 3's exit handlers now (proper-
+ * lockfile drops its locks) and remove the remaining listeners, all of them signal-exit's: the
+ * raised signal then ends the process at once, as it would have without us.
+ */
+function dieAtOnce(code: number | null | undefined, signal: NodeJS.Signals): void {
+  const legacy = (process as { __signal_exit_emitter__?: LegacySignalExit }).__signal_exit_emitter__;
+  try {
+    legacy?.emit('exit', code, signal);
+  } catch (err) {
+    log('signal-exit 3 handlers failed: %O', err);
+  }
+  process.removeAllListeners(signal);
 }

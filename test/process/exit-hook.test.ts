@@ -23,6 +23,19 @@ describe('the exit hook, in real child processes', () => {
     expect(fs.readdirSync(root)).toEqual([]);
   });
 
+  it('a busy process dies of SIGTERM at once: its code never runs on after its sessions are gone', async () => {
+    for (let i = 0; i < 10; i++) {
+      const running = startChild('exit-child.mjs', [freshRoot(), 'busy']);
+      const report = await nextJson<ChildReport>(running);
+      await new Promise((resolve) => setTimeout(resolve, 20 + i * 7));
+      running.child.kill('SIGTERM');
+      const ended = await running.ended;
+      expect(ended.stderr).toBe('');
+      expect(ended).toMatchObject({ code: null, signal: 'SIGTERM' });
+      expectGone(report);
+    }
+  });
+
   it('a normal exit leaves nothing, with exit code 0', async () => {
     const running = startChild('exit-child.mjs', [freshRoot(), 'normal']);
     const report = await nextJson<ChildReport>(running);
