@@ -13,9 +13,9 @@ import {
 } from './errors.js';
 import type { FileSystem } from './fs.js';
 import { dataName, entryName } from './handoff.js';
-import { acquireLease, heldName, holderOf, newOwnerToken, type Lease, type LeaseContext } from './lease.js';
+import { acquireLease, heldName, holderOf, isHeldName, newOwnerToken, type Lease, type LeaseContext } from './lease.js';
+import { openPinnedSync, type PinnedDirSync } from './pinned-dir.js';
 import { moveFile, resolveDestination, type KeepOptions } from './move.js';
-import { removeTree } from './remove.js';
 import { parseTicket, type HandoffMeta, type HandoffTicket } from './ticket.js';
 
 /** Options of `mgr.claim()`. */
@@ -33,65 +33,69 @@ export async function claimEntry(lease: LeaseContext, handoffDir: string, input:
   const ticket = parseTicket(input);
   if (Date.now() > ticket.expiresAt) throw new HandoffExpiredError(ticket.id, ticket.expiresAt);
   const entryDir = path.join(handoffDir, entryName(ticket.id, ticket.expiresAt));
-  await assertEntryExists(lease.fs, entryDir, ticket.id);
-  const held = await acquireLease(lease, entryDir, ticket.id, async () => {
-    const current = await findData(lease.fs, entryDir, ticket.suffix);
-    return current === undefined ? undefined : holderOf(current);
-  });
+  const entry = pinEntry(lease.fs, entryDir, ticket.id);
+  let held: Lease | undefined;
   try {
-    const filePath = await takeData(lease, entryDir, ticket);
-    await verify(lease.fs, filePath, ticket, options).catch((err: unknown) => {
+    held = await acquireLease(lease, { dir: entryDir, base: entry.base }, ticket.id, async () => {
+      const current = await findData(lease.fs, entry.base, ticket.suffix);
+      return current === undefined ? undefined : holderOf(current);
+    });
+    const name = await takeData(lease, entry.base, ticket);
+    await verify(lease.fs, entry.base, name, ticket, options).catch((err: unknown) => {
       if (err instanceof TempFileError) throw err;
       if (systemErrorCode(err) === 'ENOENT') throw new HandoffNotFoundError(ticket.id);
-      throw toFileSystemError('verify the handoff entry', filePath, err);
+      throw toFileSystemError('verify the handoff entry', path.join(entryDir, name), err);
     });
-    return new ClaimedFile(lease.fs, entryDir, filePath, ticket, held);
+    return new ClaimedFile(lease.fs, { dir: entryDir, pinned: entry }, name, ticket, held);
   } catch (err) {
-    held.release();
+    held?.release();
+    entry.close();
     throw err;
   }
 }
 
-async function assertEntryExists(fs: FileSystem, entryDir: string, id: string): Promise<void> {
+// The entry directory is pinned by a descriptor for the whole claim: the lease and every step on
+// the data file go through it, so swapping the entry's path for a symlink cannot redirect them.
+function pinEntry(fs: FileSystem, entryDir: string, id: string): PinnedDirSync {
+  let pinned: ReturnType<typeof openPinnedSync>;
   try {
-    if ((await fs.promises.lstat(entryDir)).isDirectory()) return;
+    pinned = openPinnedSync(fs, entryDir);
   } catch (err) {
-    if (systemErrorCode(err) !== 'ENOENT') throw toFileSystemError('find the handoff entry', entryDir, err);
+    throw toFileSystemError('find the handoff entry', entryDir, err);
   }
-  throw new HandoffNotFoundError(id);
+  if (typeof pinned === 'string') throw new HandoffNotFoundError(id);
+  return pinned;
 }
 
 /** The name of the entry's data file (`data<suffix>` or `held_<owner><suffix>`), if any. */
-async function findData(fs: FileSystem, entryDir: string, suffix: string): Promise<string | undefined> {
+async function findData(fs: FileSystem, base: string, suffix: string): Promise<string | undefined> {
   let names: string[];
   try {
-    names = await fs.promises.readdir(entryDir);
+    names = await fs.promises.readdir(base);
   } catch (err) {
     if (systemErrorCode(err) === 'ENOENT') return undefined;
-    throw toFileSystemError('read the handoff entry', entryDir, err);
+    throw toFileSystemError('read the handoff entry', base, err);
   }
-  return names.find((name) => name === dataName(suffix) || (name.startsWith('held_') && name.endsWith(suffix)));
+  return names.find((name) => name === dataName(suffix) || isHeldName(name, suffix));
 }
 
 // Renaming the data file to a name of our own is what fences the holders: whoever held it before
-// now acts on a name that no longer exists.
-async function takeData(lease: LeaseContext, entryDir: string, ticket: HandoffTicket): Promise<string> {
-  const current = await findData(lease.fs, entryDir, ticket.suffix);
-  if (current === undefined) {
-    await removeTree(lease.fs, entryDir).catch(() => {});
-    throw new HandoffNotFoundError(ticket.id);
-  }
-  const mine = path.join(entryDir, heldName(newOwnerToken(lease.hostId), ticket.suffix));
+// now acts on a name that no longer exists. An entry without data is left for the sweep.
+async function takeData(lease: LeaseContext, base: string, ticket: HandoffTicket): Promise<string> {
+  const current = await findData(lease.fs, base, ticket.suffix);
+  if (current === undefined) throw new HandoffNotFoundError(ticket.id);
+  const mine = heldName(newOwnerToken(lease.hostId), ticket.suffix);
   try {
-    await lease.fs.promises.rename(path.join(entryDir, current), mine);
+    await lease.fs.promises.rename(path.join(base, current), path.join(base, mine));
   } catch (err) {
     if (systemErrorCode(err) === 'ENOENT') throw new HandoffNotFoundError(ticket.id);
-    throw toFileSystemError('claim the handoff entry', entryDir, err);
+    throw toFileSystemError('claim the handoff entry', base, err);
   }
   return mine;
 }
 
-async function verify(fs: FileSystem, filePath: string, ticket: HandoffTicket, options: ClaimOptions): Promise<void> {
+async function verify(fs: FileSystem, base: string, name: string, ticket: HandoffTicket, options: ClaimOptions): Promise<void> {
+  const filePath = path.join(base, name);
   const stat = await fs.promises.lstat(filePath);
   const problem = !stat.isFile()
     ? 'not a regular file'
@@ -101,7 +105,7 @@ async function verify(fs: FileSystem, filePath: string, ticket: HandoffTicket, o
         ? 'the digest differs'
         : undefined;
   if (problem === undefined) return;
-  await fs.promises.rename(filePath, path.join(path.dirname(filePath), dataName(ticket.suffix))).catch(() => {});
+  await fs.promises.rename(filePath, path.join(base, dataName(ticket.suffix))).catch(() => {});
   throw new HandoffMismatchError(ticket.id, problem);
 }
 
@@ -126,15 +130,20 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
   /** Where the bytes are while this claim holds them. */
   readonly path: string;
   private readonly fs: FileSystem;
-  private readonly entryDir: string;
+  private readonly entry: { readonly dir: string; readonly pinned: PinnedDirSync };
+  // The held file through the pinned entry directory: what every step acts on.
+  private readonly held: string;
+  private readonly name: string;
   private readonly lease: Lease;
   private state: ClaimState = 'held';
 
   /** @internal */
-  constructor(fs: FileSystem, entryDir: string, filePath: string, ticket: HandoffTicket, lease: Lease) {
+  constructor(fs: FileSystem, entry: { dir: string; pinned: PinnedDirSync }, name: string, ticket: HandoffTicket, lease: Lease) {
     this.fs = fs;
-    this.entryDir = entryDir;
-    this.path = filePath;
+    this.entry = entry;
+    this.name = name;
+    this.path = path.join(entry.dir, name);
+    this.held = path.join(entry.pinned.base, name);
     this.ticket = ticket;
     this.lease = lease;
   }
@@ -157,7 +166,11 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
   /** Deletes the file and the entry, then drops the lease. Idempotent. */
   async consume(): Promise<void> {
     if (!this.begin()) return;
-    await this.fenced(() => this.fs.promises.unlink(this.path), 'consume');
+    try {
+      await this.fs.promises.unlink(this.held);
+    } catch (err) {
+      this.failure(err, 'consume', true);
+    }
     this.finish(true);
   }
 
@@ -165,9 +178,9 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
   consumeSync(): void {
     if (!this.begin()) return;
     try {
-      this.fs.unlinkSync(this.path);
+      this.fs.unlinkSync(this.held);
     } catch (err) {
-      throw this.failure(err, 'consume');
+      this.failure(err, 'consume', true);
     }
     this.finish(true);
   }
@@ -175,7 +188,11 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
   /** Gives the entry back unconsumed: the next claimer gets it. */
   async release(): Promise<void> {
     if (!this.begin()) return;
-    await this.fenced(() => this.fs.promises.rename(this.path, path.join(this.entryDir, dataName(this.ticket.suffix))), 'release');
+    try {
+      await this.fs.promises.rename(this.held, path.join(this.entry.pinned.base, dataName(this.ticket.suffix)));
+    } catch (err) {
+      this.failure(err, 'release', false);
+    }
     this.finish(false);
   }
 
@@ -183,7 +200,11 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
   async keep(destination: string, options: KeepOptions = {}): Promise<string> {
     const target = resolveDestination(destination);
     if (!this.begin()) throw new DisposedError('ClaimedFile', this.path);
-    await this.fenced(() => moveFile(this.fs, this.path, target, options), 'keep');
+    try {
+      await moveFile(this.fs, this.held, target, options);
+    } catch (err) {
+      this.failure(err, 'keep', false);
+    }
     this.finish(true);
     return target;
   }
@@ -204,30 +225,43 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
     return true;
   }
 
-  private async fenced(step: () => Promise<unknown>, action: string): Promise<void> {
-    try {
-      await step();
-    } catch (err) {
-      throw this.failure(err, action);
+  /**
+   * Handles a failed step; returns only when the step's goal was met anyway (a consume of a file
+   * that is already gone). Our held name disappears when another claimer took the lease over and
+   * renamed the file to its own name: then the entry is theirs, and we touch nothing more.
+   */
+  private failure(err: unknown, action: string, goneIsDone: boolean): void {
+    const code = err instanceof TempFileError && 'syscallCode' in err ? err.syscallCode : systemErrorCode(err);
+    const typed = () =>
+      err instanceof TempFileError && code === undefined ? err : toFileSystemError(`${action} the handoff entry`, this.path, err);
+    if (code !== 'ENOENT') throw typed(); // the claim stays held: the step can be tried again
+    const names = this.entryNames();
+    if (names === undefined || names.includes(this.name)) throw typed(); // our file is still here
+    if (names.some((name) => isHeldName(name, this.ticket.suffix))) {
+      this.state = 'done';
+      this.entry.pinned.close();
+      throw new LeaseLostError(this.ticket.id);
     }
+    if (goneIsDone) return;
+    this.finish(false);
+    throw new HandoffNotFoundError(this.ticket.id);
   }
 
-  // Our held name is gone only if another claimer renamed it away: the lease was lost.
-  private failure(err: unknown, action: string): TempFileError {
-    const code = err instanceof TempFileError && 'syscallCode' in err ? err.syscallCode : systemErrorCode(err);
-    if (code === 'ENOENT') {
-      this.state = 'done';
-      return new LeaseLostError(this.ticket.id);
+  private entryNames(): string[] | undefined {
+    try {
+      return this.fs.readdirSync(this.entry.pinned.base) as string[];
+    } catch {
+      return undefined;
     }
-    return toFileSystemError(`${action} the handoff entry`, this.path, err);
   }
 
   private finish(removeEntry: boolean): void {
     this.state = 'done';
     this.lease.release();
+    this.entry.pinned.close();
     if (!removeEntry) return;
     try {
-      this.fs.rmdirSync(this.entryDir);
+      this.fs.rmdirSync(this.entry.dir);
     } catch {
       // Not empty or gone: the sweep removes leftovers of consumed entries.
     }

@@ -27,10 +27,16 @@ export function leaseLockPath(entryDir: string): string {
 }
 
 const HELD = new RegExp(`^held_${OWNER_TOKEN_PATTERN}`);
+const HELD_EXACT = new RegExp(`^held_${OWNER_TOKEN_PATTERN}$`);
 
 /** The name of the data file while `owner` holds it: the holder is fenced by this very name. */
 export function heldName(owner: string, suffix: string): string {
   return `held_${owner}${suffix}`;
+}
+
+/** True when `fileName` is exactly a held data file of an entry with `suffix`. */
+export function isHeldName(fileName: string, suffix: string): boolean {
+  return fileName.endsWith(suffix) && HELD_EXACT.test(fileName.slice(0, fileName.length - suffix.length));
 }
 
 /** The holder encoded in a held file's name, or undefined for `data<suffix>`. */
@@ -64,13 +70,19 @@ export interface Lease {
  * this process lives. A lease whose holder is gone is taken over; a live holder's is not.
  * @throws {@link AlreadyClaimedError} with the time after which a retry may succeed.
  */
-export async function acquireLease(lease: LeaseContext, entryDir: string, id: string, currentHolder: () => Promise<SessionName | undefined>): Promise<Lease> {
+export async function acquireLease(
+  lease: LeaseContext,
+  entry: { readonly dir: string; readonly base: string },
+  id: string,
+  currentHolder: () => Promise<SessionName | undefined>,
+): Promise<Lease> {
+  const entryDir = entry.dir;
+  const lockPath = leaseLockPath(entry.base);
   try {
-    return await lockEntry(lease, entryDir);
+    return await lockEntry(lease, entryDir, lockPath);
   } catch (err) {
     if (systemErrorCode(err) !== 'ELOCKED') throw lockFailure(err, entryDir, id);
   }
-  const lockPath = leaseLockPath(entryDir);
   const mtimeMs = lockMtime(lease.fs, lockPath);
   const now = Date.now();
   if (mtimeMs !== undefined && holderAlive(lease, await currentHolder(), mtimeMs, now)) {
@@ -83,7 +95,7 @@ export async function acquireLease(lease: LeaseContext, entryDir: string, id: st
     if (systemErrorCode(err) !== 'ENOENT') throw toFileSystemError('take over the lease of', entryDir, err);
   }
   try {
-    return await lockEntry(lease, entryDir);
+    return await lockEntry(lease, entryDir, lockPath);
   } catch (err) {
     if (systemErrorCode(err) === 'ELOCKED') throw new AlreadyClaimedError(id, lease.staleMs);
     throw lockFailure(err, entryDir, id);
@@ -96,10 +108,11 @@ function lockFailure(err: unknown, entryDir: string, id: string): Error {
   return toFileSystemError('lock the handoff entry', entryDir, err);
 }
 
-async function lockEntry(lease: LeaseContext, entryDir: string): Promise<Lease> {
+// The lock lives in the entry directory, reached through its pinned descriptor when there is one.
+async function lockEntry(lease: LeaseContext, entryDir: string, lockfilePath: string): Promise<Lease> {
   const state = { lost: false, released: false };
   const options: lockfile.LockOptions = {
-    lockfilePath: leaseLockPath(entryDir),
+    lockfilePath,
     stale: NEVER_STALE,
     update: Math.max(1000, Math.floor(lease.staleMs / 2)),
     realpath: false,
@@ -110,7 +123,20 @@ async function lockEntry(lease: LeaseContext, entryDir: string): Promise<Lease> 
       log('lease of %s lost: %s', entryDir, err.message);
     },
   };
-  await lockfile.lock(entryDir, options);
+  try {
+    await lockfile.lock(entryDir, options);
+  } catch (err) {
+    // Failed after our mkdir (probing the lock's mtime): the directory is ours to take back now,
+    // while the path still leads to it.
+    if (systemErrorCode(err) !== 'ELOCKED' && (err as { syscall?: string }).syscall !== 'mkdir') {
+      try {
+        lease.fs.rmdirSync(lockfilePath);
+      } catch {
+        // not there: nothing to take back
+      }
+    }
+    throw err;
+  }
   return {
     get lost() {
       return state.lost;

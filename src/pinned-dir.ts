@@ -37,8 +37,14 @@ export async function openPinned(fs: FileSystem, dir: string): Promise<PinnedDir
   return { base: dir, close: async () => {} };
 }
 
-/** Sync twin of {@link openPinned}; `close` is then synchronous too. */
-export function openPinnedSync(fs: FileSystem, dir: string): { base: string; close(): void } | 'gone' | 'not-a-dir' {
+/** A {@link PinnedDir} whose `close` is synchronous and idempotent. */
+export interface PinnedDirSync {
+  readonly base: string;
+  close(): void;
+}
+
+/** Sync twin of {@link openPinned}. */
+export function openPinnedSync(fs: FileSystem, dir: string): PinnedDirSync | 'gone' | 'not-a-dir' {
   let fd: number;
   try {
     fd = fs.openSync(dir, OPEN_DIR);
@@ -48,7 +54,16 @@ export function openPinnedSync(fs: FileSystem, dir: string): { base: string; clo
     if (code === 'ELOOP' || code === 'ENOTDIR') return 'not-a-dir';
     throw err;
   }
-  const close = () => fs.closeSync(fd);
+  let open = true;
+  const close = () => {
+    if (!open) return;
+    open = false;
+    try {
+      fs.closeSync(fd);
+    } catch {
+      // closing is all that was left to do
+    }
+  };
   if (PROC_FD && sameDirSync(fs, `/proc/self/fd/${fd}`, fd)) return { base: `/proc/self/fd/${fd}`, close };
   close();
   return { base: dir, close: () => {} };
