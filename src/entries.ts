@@ -4,6 +4,8 @@ import { systemErrorCode, toFileSystemError } from './errors.js';
 import type { FileSystem } from './fs.js';
 import { handoffDirOf, isStagingName, parseEntryName } from './handoff.js';
 import { holderAlive, holderOf, type LeaseContext } from './lease.js';
+import { processAlive } from './liveness.js';
+import type { SessionName } from './session.js';
 
 /** The state of a handoff entry. */
 export type EntryState =
@@ -74,8 +76,10 @@ async function inspectEntry(
   }
   const data = names.find((name) => name.startsWith('data') || name.startsWith('held_'));
   const holder = data === undefined ? undefined : holderOf(data);
-  const lockMtime = names.includes('lock') ? await mtimeOf(lease.fs, path.join(entryPath, 'lock')) : undefined;
-  const claimed = lockMtime !== undefined && holderAlive(lease, holder, lockMtime, now);
+  // A holder of this host that is alive keeps its entry even if its lock cannot be read.
+  const claimed =
+    (names.includes('lock') && (await lockHeld(lease, path.join(entryPath, 'lock'), holder, now))) ||
+    (holder !== undefined && holder.host === lease.hostId && processAlive(holder.pid, holder.start));
   const bytes = data === undefined ? 0 : ((await sizeOf(lease.fs, path.join(entryPath, data))) ?? 0);
   const state: EntryState = claimed ? 'claimed' : data === undefined ? 'consumed' : now > parsed.expiresAt ? 'expired' : 'waiting';
   return {
@@ -86,6 +90,15 @@ async function inspectEntry(
     bytes,
     ...(claimed && holder && { holder: { host: holder.host, pid: holder.pid } }),
   };
+}
+
+// A lock that cannot be read (EMFILE, EIO...) may be a live one: keep the entry.
+async function lockHeld(lease: LeaseContext, lockPath: string, holder: SessionName | undefined, now: number): Promise<boolean> {
+  try {
+    return holderAlive(lease, holder, (await lease.fs.promises.lstat(lockPath)).mtimeMs, now);
+  } catch (err) {
+    return systemErrorCode(err) !== 'ENOENT';
+  }
 }
 
 async function mtimeOf(fs: FileSystem, file: string): Promise<number | undefined> {
