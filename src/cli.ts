@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { TempFileError, UnsafeRootError } from './errors.js';
+import { UnsafeRootError } from './errors.js';
 import { realFs } from './fs.js';
 import { listEntries, type EntryInfo } from './entries.js';
 import { listSessions, type SessionInfo } from './inspect.js';
@@ -63,6 +63,10 @@ export async function main(argv: readonly string[], out = process.stdout, err = 
     out.write(`${packageVersion()}\n`);
     return EXIT.ok;
   }
+  if (options.target.root.includes('\0')) {
+    err.write('tempfile-manager: --root must not contain a NUL character\nRun `tempfile-manager --help` for usage.\n');
+    return EXIT.usage;
+  }
   try {
     if (!rootExists(options.target.root)) {
       out.write(options.json ? `${JSON.stringify(emptyResult(options))}\n` : `${options.target.root} does not exist: nothing to do.\n`);
@@ -75,11 +79,9 @@ export async function main(argv: readonly string[], out = process.stdout, err = 
       err.write(`tempfile-manager: ${error.message}\n`);
       return EXIT.unsafeRoot;
     }
-    if (error instanceof TempFileError) {
-      err.write(`tempfile-manager: ${error.message}\n`);
-      return EXIT.sweepErrors;
-    }
-    throw error;
+    const message = error instanceof Error ? error.message : String(error);
+    err.write(`tempfile-manager: ${message}\n`);
+    return EXIT.sweepErrors;
   }
 }
 
@@ -134,7 +136,8 @@ function rootExists(root: string): boolean {
     realFs.lstatSync(root);
     return true;
   } catch (error) {
-    if (systemErrorCode(error) === 'ENOENT') return false;
+    const code = systemErrorCode(error);
+    if (code === 'ENOENT' || code === 'ENOTDIR') return false;
     throw error;
   }
 }

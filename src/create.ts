@@ -28,8 +28,8 @@ function checkPart(value: unknown, what: 'prefix' | 'suffix'): string {
   return part;
 }
 
-/** Checks the name options once per call; the random part is drawn per attempt. */
-function resolveNameParts(context: ManagerContext, arg: unknown): { prefix: string; suffix: string } {
+/** Checks the name options once per call; the random part is drawn per attempt. @internal */
+export function resolveNameParts(context: ManagerContext, arg: unknown): { prefix: string; suffix: string } {
   let prefix = context.prefix;
   let suffix = '';
   if (typeof arg === 'string') {

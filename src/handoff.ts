@@ -1,10 +1,9 @@
 import path from 'node:path';
-import { InvalidOptionError, systemErrorCode, toFileSystemError, UnsafeRootError } from './errors.js';
+import { BadTicketError, InvalidOptionError, systemErrorCode, toFileSystemError, UnsafeRootError } from './errors.js';
 import type { FileSystem } from './fs.js';
 import { describe, randomName } from './names.js';
 import { openPinned } from './pinned-dir.js';
 import { removeTree } from './remove.js';
-import { BadTicketError } from './errors.js';
 import { checkMeta, type HandoffMeta, type HandoffTicket } from './ticket.js';
 
 /** Options of `file.handoff()`. */
@@ -61,7 +60,12 @@ export function ensureHandoffDir(fs: FileSystem, root: string): string {
     fs.mkdirSync(dir, { mode: 0o700 });
   } catch (err) {
     if (systemErrorCode(err) !== 'EEXIST') throw toFileSystemError('create the handoff directory', dir, err);
-    const stat = fs.lstatSync(dir);
+    let stat: ReturnType<FileSystem['lstatSync']>;
+    try {
+      stat = fs.lstatSync(dir);
+    } catch (statError) {
+      throw toFileSystemError('check the handoff directory', dir, statError);
+    }
     if (!stat.isDirectory() || stat.isSymbolicLink()) {
       throw new UnsafeRootError('not-a-directory', dir, `${dir} is not a real directory: remove it so that handoff() can create it.`);
     }
@@ -129,7 +133,7 @@ function checkHandoffOptions(options: unknown): { ttlMs: number; meta: HandoffMe
   }
   const { ttlMs, meta } = options as { ttlMs?: unknown; meta?: unknown };
   if (typeof ttlMs !== 'number' || !Number.isSafeInteger(ttlMs) || ttlMs < 1 || ttlMs > MAX_TTL_MS) {
-    throw new InvalidOptionError('ttlMs', `\`ttlMs\` must be a whole number of milliseconds from 1 to ${MAX_TTL_MS}, got ${String(ttlMs)}.`);
+    throw new InvalidOptionError('ttlMs', `\`ttlMs\` must be a whole number of milliseconds from 1 to ${MAX_TTL_MS}, got ${describe(ttlMs)}.`);
   }
   if (meta === undefined) return { ttlMs, meta: undefined };
   try {

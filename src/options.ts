@@ -78,15 +78,32 @@ export function resolveOptions(options: unknown): ResolvedOptions {
   return {
     root: rootOption(o.root),
     prefix,
-    staleMs: numberOption('staleMs', o.staleMs, 30_000, 2_000),
+    staleMs: numberOption('staleMs', o.staleMs, 30_000, 2_000, false, MAX_TIMER_MS),
     graceMs: numberOption('graceMs', o.graceMs, 60_000, 0),
     sweepOnStart: booleanOption('sweepOnStart', o.sweepOnStart, true),
     exitHook: booleanOption('exitHook', o.exitHook, true),
     maxLiveBytes: numberOption('maxLiveBytes', o.maxLiveBytes, Infinity, 0, true),
     minFreeBytes: numberOption('minFreeBytes', o.minFreeBytes, 0, 0),
     hostId: hostIdOption(o.hostId),
-    fs: o.fs ?? realFs,
+    fs: fsOption(o.fs),
   };
+}
+
+const FS_METHODS = ['openSync', 'closeSync', 'mkdirSync', 'lstatSync', 'unlinkSync', 'rmdirSync', 'readdirSync', 'createReadStream'] as const;
+
+function fsOption(value: unknown): FileSystem {
+  if (value === undefined) return realFs;
+  const candidate = value as Partial<Record<string, unknown>> & { promises?: Partial<Record<string, unknown>> };
+  const usable =
+    typeof value === 'object' &&
+    value !== null &&
+    FS_METHODS.every((method) => typeof candidate[method] === 'function') &&
+    typeof candidate.promises === 'object' &&
+    typeof candidate.promises?.open === 'function';
+  if (!usable) {
+    throw new InvalidOptionError('fs', '`fs` must be a file system like node:fs (or memfs): it is for tests only; leave it out otherwise.');
+  }
+  return value as FileSystem;
 }
 
 function hostIdOption(value: unknown): string {
@@ -105,14 +122,21 @@ function rootOption(value: unknown): string {
   return path.resolve(value);
 }
 
-function numberOption(name: string, value: unknown, fallback: number, min: number, allowInfinity = false): number {
+// Timers take at most 2^31 - 1 ms; the lock is refreshed every staleMs / 2.
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+function numberOption(name: string, value: unknown, fallback: number, min: number, allowInfinity = false, max = Infinity): number {
   if (value === undefined) return fallback;
   const valid =
-    typeof value === 'number' && value >= min && (Number.isFinite(value) || (allowInfinity && value === Infinity));
+    typeof value === 'number' &&
+    value >= min &&
+    value <= max &&
+    (Number.isFinite(value) || (allowInfinity && value === Infinity));
   if (!valid) {
+    const range = max === Infinity ? `of at least ${min}` : `from ${min} to ${max}`;
     throw new InvalidOptionError(
       name,
-      `\`${name}\` must be a number of at least ${min}${allowInfinity ? ' (or Infinity)' : ''}, got ${String(value)}.`,
+      `\`${name}\` must be a number ${range}${allowInfinity ? ' (or Infinity)' : ''}, got ${typeof value === 'number' ? value : describe(value)}.`,
     );
   }
   return value;

@@ -51,7 +51,7 @@ export function parseTicket(input: unknown): HandoffTicket {
   }
   for (const key of Object.keys(raw)) if (!FIELDS.has(key)) throw new BadTicketError(`unknown field \`${key}\``, key);
   const t = raw as Record<string, unknown>;
-  if (t.v !== 1) throw new BadTicketError(`unknown version ${JSON.stringify(t.v) ?? 'undefined'}`, 'v');
+  if (t.v !== 1) throw new BadTicketError(`unknown version (${describe(t.v)})`, 'v');
   if (typeof t.id !== 'string' || !ID.test(t.id)) throw new BadTicketError('`id` must be 32 hex digits', 'id');
   const suffix = checkSuffix(t.suffix);
   const size = checkInteger(t.size, 'size');
@@ -74,16 +74,21 @@ export function checkMeta(meta: unknown): HandoffMeta {
   if (typeof meta !== 'object' || meta === null || Array.isArray(meta)) {
     throw new BadTicketError('`meta` must be a plain object', 'meta');
   }
-  let json: string;
+  let json: unknown;
   try {
     json = JSON.stringify(meta);
   } catch {
     throw new BadTicketError('`meta` must be JSON (no cycles, no BigInt)', 'meta');
   }
+  if (typeof json !== 'string') throw new BadTicketError('`meta` must be a plain JSON object', 'meta');
   if (Buffer.byteLength(json) > MAX_META_BYTES) {
     throw new BadTicketError(`\`meta\` is over ${MAX_META_BYTES} bytes as JSON: keep large data in the file`, 'meta');
   }
-  return JSON.parse(json) as HandoffMeta;
+  const copy: unknown = JSON.parse(json);
+  if (typeof copy !== 'object' || copy === null || Array.isArray(copy)) {
+    throw new BadTicketError('`meta` must be a plain JSON object', 'meta');
+  }
+  return copy as HandoffMeta;
 }
 
 function parseJson(text: string): unknown {

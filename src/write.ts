@@ -1,10 +1,11 @@
 import { createHash, getHashes, type Hash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import type { ManagerContext, Owner } from './context.js';
-import { createUniqueAsync, type NameOptions } from './create.js';
+import { createUniqueAsync, resolveNameParts, type NameOptions } from './create.js';
 import { AbortedError, InvalidOptionError, SizeLimitError, SourceError, systemErrorCode, TempFileError, toFileSystemError } from './errors.js';
 import { TempFile } from './file.js';
 import { CREATE_EXCLUSIVE } from './fs.js';
+import { describe } from './names.js';
 import { FileSink } from './sink.js';
 import { openSource, type SourceReader, type WriteSource } from './source.js';
 
@@ -42,6 +43,7 @@ export async function writeTempFile(
   options: WriteOptions | undefined,
 ): Promise<TempFile> {
   const resolved = resolveWriteOptions(options);
+  resolveNameParts(context, resolved.name); // refuse a bad name before anything touches the disk
   const reader = openSource(source);
   let file: TempFile | undefined;
   let handle: FileHandle | undefined;
@@ -148,6 +150,13 @@ function toWriteError(err: unknown, signal: AbortSignal | undefined, path: strin
   return path === undefined ? err : toFileSystemError('write', path, err);
 }
 
+// The name goes into tickets as '<algorithm>:<hex>', so it must fit their grammar too.
+function isUsableHash(hash: unknown): hash is string {
+  if (typeof hash !== 'string' || !/^[A-Za-z0-9-]{1,32}$/.test(hash)) return false;
+  const wanted = hash.toLowerCase();
+  return getHashes().some((name) => name.toLowerCase() === wanted);
+}
+
 function resolveWriteOptions(options: unknown): ResolvedWriteOptions {
   if (options === undefined) options = {};
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
@@ -158,7 +167,7 @@ function resolveWriteOptions(options: unknown): ResolvedWriteOptions {
   }
   const o = options as WriteOptions;
   if (o.maxBytes !== undefined && !(typeof o.maxBytes === 'number' && o.maxBytes >= 0 && !Number.isNaN(o.maxBytes))) {
-    throw new InvalidOptionError('maxBytes', `\`maxBytes\` must be a number of at least 0, got ${String(o.maxBytes)}.`);
+    throw new InvalidOptionError('maxBytes', `\`maxBytes\` must be a number of at least 0, got ${describe(o.maxBytes)}.`);
   }
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) {
     throw new InvalidOptionError('signal', '`signal` must be an AbortSignal, e.g. AbortSignal.timeout(30_000).');
@@ -166,8 +175,11 @@ function resolveWriteOptions(options: unknown): ResolvedWriteOptions {
   if (o.onProgress !== undefined && typeof o.onProgress !== 'function') {
     throw new InvalidOptionError('onProgress', '`onProgress` must be a function taking the bytes written so far.');
   }
-  if (o.hash !== undefined && !(typeof o.hash === 'string' && getHashes().includes(o.hash.toLowerCase()))) {
-    throw new InvalidOptionError('hash', `\`hash\` must be a hash algorithm of node:crypto such as 'sha256', got ${String(o.hash)}.`);
+  if (o.hash !== undefined && !isUsableHash(o.hash)) {
+    throw new InvalidOptionError(
+      'hash',
+      `\`hash\` must be a hash algorithm of node:crypto such as 'sha256' (letters, digits and dashes, at most 32), got ${describe(o.hash)}.`,
+    );
   }
   const name: NameOptions = { ...(o.prefix !== undefined && { prefix: o.prefix }), ...(o.suffix !== undefined && { suffix: o.suffix }) };
   return { name, maxBytes: o.maxBytes ?? Infinity, signal: o.signal, onProgress: o.onProgress, hash: o.hash };
