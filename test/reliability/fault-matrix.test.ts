@@ -1,0 +1,711 @@
+// Fault injection, call by call: each operation is run once clean through a FaultPlanFs that
+// records every fs call it makes (sync, callback, promise, FileHandle), then once per recorded
+// call and per errno with exactly that call failing. After every run the invariants are checked
+// with a clean view of the disk: a typed error (or a legitimate success), nothing left behind,
+// nothing lost, and the manager (or the entry) still usable once the fault is gone.
+import nodeFs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createFsFromVolume, Volume } from 'memfs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  AlreadyClaimedError,
+  FileSystemError,
+  parseTicket,
+  TempFileError,
+  TempFileManager,
+  type ClaimedFile,
+  type FileSystem,
+  type HandoffTicket,
+  type TempFile,
+} from '../../src/index.js';
+import { dataName, entryName } from '../../src/handoff.js';
+import { processIdentity, hostId as defaultHostId } from '../../src/process-identity.js';
+import { formatSessionName } from '../../src/session.js';
+import { ERRNOS, FaultPlanFs, heldLocks, openFds, type Errno, type FsCall } from '../helpers/fault-plan.js';
+
+// ---------------------------------------------------------------------------------------------
+// Disks: the real file system (under os.tmpdir()) and memfs.
+
+type RawFs = typeof nodeFs;
+
+interface Disk {
+  readonly kind: 'real' | 'memfs';
+  /** The unwrapped file system, for setup and checks. */
+  readonly raw: RawFs;
+  newParent(): string;
+  dispose(parent: string): void;
+}
+
+const realDisk: Disk = {
+  kind: 'real',
+  raw: nodeFs,
+  newParent: () => nodeFs.mkdtempSync(path.join(os.tmpdir(), 'tfm-fault-')),
+  dispose: (parent) => nodeFs.rmSync(parent, { recursive: true, force: true }),
+};
+
+function memDisk(): Disk {
+  const vol = new Volume();
+  const mem = createFsFromVolume(vol) as unknown as RawFs;
+  let n = 0;
+  return {
+    kind: 'memfs',
+    raw: mem,
+    newParent: () => {
+      const dir = `/parent-${++n}`;
+      mem.mkdirSync(dir, { recursive: true, mode: 0o700 });
+      return dir;
+    },
+    dispose: (parent) => mem.rmSync(parent, { recursive: true, force: true }),
+  };
+}
+
+const DISKS: Array<[string, () => Disk]> = [
+  ['the real fs', () => realDisk],
+  ['memfs', memDisk],
+];
+
+// ---------------------------------------------------------------------------------------------
+// What a failure must look like.
+
+const CODE_OF: Record<Errno, string> = {
+  EIO: 'ERR_TEMPFILE_IO',
+  ENOSPC: 'ERR_TEMPFILE_NO_SPACE',
+  EMFILE: 'ERR_TEMPFILE_IO',
+  EACCES: 'ERR_TEMPFILE_IO',
+  ENOENT: 'ERR_TEMPFILE_IO',
+};
+
+function describeError(err: unknown): string {
+  if (err instanceof Error) return `${err.constructor.name}(${(err as { code?: string }).code ?? ''}): ${err.message.slice(0, 140)}`;
+  return String(err);
+}
+
+/** Undefined when `err` is the typed error an injected `errno` must give; else what is wrong. */
+function typedProblem(err: unknown, errno: Errno, alsoAllowed: readonly string[] = []): string | undefined {
+  if (!(err instanceof TempFileError)) return `untyped error ${describeError(err)}`;
+  if (alsoAllowed.includes(err.code)) return undefined;
+  if (err.code !== CODE_OF[errno]) return `code ${err.code}, expected ${CODE_OF[errno]} (${err.message.slice(0, 100)})`;
+  if (err instanceof FileSystemError && err.syscallCode !== errno) return `syscallCode ${err.syscallCode}, expected ${errno}`;
+  return undefined;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const HOUR = 3_600_000;
+
+function heldLocksUnder(root: string): string[] {
+  return heldLocks().filter((file) => file === root || file.startsWith(`${root}/`));
+}
+
+function list(raw: RawFs, dir: string): string[] {
+  try {
+    return (raw.readdirSync(dir) as string[]).sort();
+  } catch {
+    return [];
+  }
+}
+
+function exists(raw: RawFs, p: string): boolean {
+  try {
+    raw.lstatSync(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function read(raw: RawFs, p: string): string | undefined {
+  try {
+    return raw.readFileSync(p, 'utf8') as string;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Sets a path's mtime an hour back: a lock nobody refreshed. */
+function age(raw: RawFs, p: string, ms = HOUR): void {
+  const then = new Date(Date.now() - ms);
+  raw.utimesSync(p, then, then);
+}
+
+/** proper-lockfile removes a lock it failed to finish taking without waiting: let that land. */
+async function settle(raw: RawFs, lockDirs: () => string[]): Promise<void> {
+  for (let i = 0; i < 40 && lockDirs().some((p) => exists(raw, p)); i++) await sleep(5);
+}
+
+function cleanManager(disk: Disk, root: string, options: Record<string, unknown> = {}): TempFileManager {
+  return new TempFileManager({ root, fs: disk.raw as unknown as FileSystem, sweepOnStart: false, exitHook: false, ...options });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The runner.
+
+interface Outcome {
+  readonly error?: unknown;
+  /** The call that was failed (undefined in the clean run). */
+  readonly injected?: FsCall;
+  readonly fdsBefore: number;
+  readonly fdsAfter: number;
+}
+
+interface Scenario<S> {
+  readonly name: string;
+  /** Codes that are also a correct answer to an injected errno here (ENOENT read as "gone"). */
+  readonly alsoAllowed?: Partial<Record<Errno, readonly string[]>>;
+  setup(disk: Disk, plan: FaultPlanFs): Promise<S>;
+  normalize(state: S): (p: string) => string;
+  act(state: S): Promise<void>;
+  /** Checks the invariants with the fault cleared; pushes what is wrong. */
+  verify(state: S, outcome: Outcome, errno: Errno | undefined, problems: string[]): Promise<void>;
+  teardown(state: S): Promise<void>;
+}
+
+async function runOnce<S>(
+  scenario: Scenario<S>,
+  disk: Disk,
+  target?: { call: FsCall; errno: Errno },
+): Promise<{ calls: FsCall[]; injected: FsCall | undefined; problems: string[] }> {
+  const plan = new FaultPlanFs(disk.raw as unknown as FileSystem);
+  const state = await scenario.setup(disk, plan);
+  const problems: string[] = [];
+  let outcome: Outcome;
+  try {
+    const fdsBefore = disk.kind === 'real' ? openFds() : 0;
+    plan.record({
+      normalize: scenario.normalize(state),
+      target: target && { key: target.call.key, occurrence: target.call.occurrence, code: target.errno },
+    });
+    let error: unknown;
+    try {
+      await scenario.act(state);
+    } catch (err) {
+      error = err;
+    }
+    const calls = plan.stop();
+    await sleep(1);
+    outcome = { error, injected: calls.find((c) => c.injected), fdsBefore, fdsAfter: 0 };
+    if (error !== undefined) {
+      if (!target) problems.push(`the clean run failed: ${describeError(error)}`);
+      else {
+        const wrong = typedProblem(error, target.errno, scenario.alsoAllowed?.[target.errno]);
+        if (wrong) problems.push(wrong);
+      }
+    }
+    // Counted after verify(), which retries a failed consume or release: a claim still held after
+    // a failed step rightly keeps its entry directory open until then.
+    await scenario.verify(state, outcome, target?.errno, problems);
+    const fdsAfter = disk.kind === 'real' ? openFds() : 0;
+    if (fdsAfter > fdsBefore) problems.push(`${fdsAfter - fdsBefore} file descriptor(s) leaked`);
+    return { calls, injected: outcome.injected, problems };
+  } finally {
+    await scenario.teardown(state);
+  }
+}
+
+function matrix<S>(scenario: Scenario<S>): void {
+  for (const [diskName, makeDisk] of DISKS) {
+    describe(`${scenario.name}, on ${diskName}`, () => {
+      let disk: Disk;
+      let baseline: FsCall[] = [];
+      beforeAll(async () => {
+        disk = makeDisk();
+        const clean = await runOnce(scenario, disk);
+        expect(clean.problems, 'the clean run').toEqual([]);
+        baseline = clean.calls;
+        if (process.env.FAULT_PLAN_DEBUG) console.log(`${scenario.name} on ${diskName}:\n${baseline.map((c) => `  ${c.seq} ${c.key}#${c.occurrence}`).join('\n')}`);
+      });
+
+      it('makes fs calls that the plan sees (the harness itself)', () => {
+        expect(baseline.length).toBeGreaterThan(2);
+      });
+
+      it.each(ERRNOS)('fails each of its fs calls in turn with %s: typed, nothing left behind, nothing lost', async (errno) => {
+        const problems: string[] = [];
+        const missed: string[] = [];
+        for (const call of baseline) {
+          const run = await runOnce(scenario, disk, { call, errno });
+          if (!run.injected) missed.push(`${call.key}#${call.occurrence}`);
+          for (const p of run.problems) problems.push(`${errno} at call ${call.seq} ${call.key}#${call.occurrence}: ${p}`);
+        }
+        // `missed`: calls of the clean run that no faulty run made (the plan would be blind there).
+        expect({ problems, missed }).toEqual({ problems: [], missed: [] });
+      });
+    });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Path normalisation: what differs from run to run (roots, random names) becomes a label.
+
+function normalizer(pairs: Array<[string, string]>): (p: string) => string {
+  return (p) => {
+    let out = p;
+    for (const [from, to] of pairs) out = out.split(from).join(to);
+    return (
+      out
+        .replace(/held_[A-Za-z0-9.-]+_\d+_[0-9a-z.]+_[0-9a-z]+_[0-9a-f]{16}/g, 'held_<token>')
+        // An entry's expiry is in its name; planted ids (one digit 32 times) stay, drawn ones go.
+        .replace(/([0-9a-f]{32})_[0-9a-z]{1,11}(?=\/|$)/g, '$1_<expiry>')
+        .replace(/[0-9a-f]{32}/g, (hex) => (/^(.)\1{31}$/.test(hex) ? hex : '<hex>'))
+    );
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// write()
+
+interface WriteState {
+  disk: Disk;
+  parent: string;
+  root: string;
+  mgr: TempFileManager;
+  file?: TempFile;
+}
+
+const CHUNKS = ['alpha-', 'beta-', 'gamma'];
+const WRITTEN = CHUNKS.join('');
+
+async function* chunks(): AsyncGenerator<string> {
+  for (const c of CHUNKS) yield c;
+}
+
+function writeScenario(sessionOpen: boolean): Scenario<WriteState> {
+  return {
+    name: `mgr.write(source) ${sessionOpen ? 'in an open session' : 'as the first use of a manager (opens the session)'}`,
+    async setup(disk, plan) {
+      const parent = disk.newParent();
+      const root = path.join(parent, 'root');
+      // No minFreeBytes: a check of the free space in the middle of the copy would race the
+      // first writev, and the number of writev calls (the plan) would change from run to run.
+      const mgr = new TempFileManager({ root, fs: plan.fs, sweepOnStart: false, exitHook: false });
+      if (sessionOpen) mgr.file().removeSync();
+      return { disk, parent, root, mgr };
+    },
+    normalize: (s) => normalizer([[s.mgr.sessionPath, '<session>'], [s.root, '<root>']]),
+    async act(s) {
+      s.file = await s.mgr.write(chunks(), { suffix: '.bin', hash: 'sha256' });
+    },
+    async verify(s, outcome, _errno, problems) {
+      const raw = s.disk.raw;
+      const sessionName = path.basename(s.mgr.sessionPath);
+      const stats = s.mgr.stats();
+      if (outcome.error === undefined) {
+        if (read(raw, s.file!.path) !== WRITTEN) problems.push('succeeded, but the file does not hold every byte');
+        if (s.file!.size !== WRITTEN.length) problems.push(`succeeded with size ${s.file!.size}`);
+        if (stats.liveFiles !== 1 || stats.liveBytes !== WRITTEN.length) problems.push(`succeeded, stats ${JSON.stringify(stats)}`);
+        await s.file!.remove();
+      } else {
+        if (stats.liveFiles !== 0 || stats.liveBytes !== 0) problems.push(`stats after the failure: ${JSON.stringify(stats)}`);
+        const leftovers = list(raw, s.mgr.sessionPath);
+        if (leftovers.length > 0) problems.push(`left in the session: ${leftovers.join(', ')}`);
+      }
+      const sessionOnDisk = exists(raw, s.mgr.sessionPath);
+      const unexpected = list(raw, s.root).filter((n) => !(sessionOnDisk && (n === sessionName || n === `${sessionName}.lock`)));
+      if (unexpected.length > 0) problems.push(`unexpected under the root: ${unexpected.join(', ')}`);
+      if (exists(raw, `${s.mgr.sessionPath}.lock`) !== sessionOnDisk) problems.push('the session lock and the session directory disagree');
+      if (heldLocksUnder(s.root).length !== (sessionOnDisk ? 1 : 0)) problems.push(`proper-lockfile holds ${heldLocksUnder(s.root).length} lock(s)`);
+      // The manager keeps working.
+      try {
+        const again = await s.mgr.write('again', { suffix: '.bin' });
+        if (read(raw, again.path) !== 'again') problems.push('the next write lost bytes');
+        await again.remove();
+      } catch (err) {
+        problems.push(`the next clean write failed: ${describeError(err)}`);
+      }
+    },
+    async teardown(s) {
+      try {
+        await s.mgr.close();
+        const left = list(s.disk.raw, s.root);
+        if (left.length > 0) throw new Error(`close() left ${left.join(', ')}`);
+      } finally {
+        s.disk.dispose(s.parent);
+      }
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// handoff()
+
+interface HandoffState {
+  disk: Disk;
+  parent: string;
+  root: string;
+  mgr: TempFileManager;
+  file: TempFile;
+  content: string;
+  ticket?: HandoffTicket;
+}
+
+function handoffScenario(variant: 'written' | 'file'): Scenario<HandoffState> {
+  return {
+    name:
+      variant === 'written'
+        ? 'file.handoff({ ttlMs }) of a written file, the first handoff under the root'
+        : 'file.handoff({ ttlMs }) of a file() made file, handoff/ made earlier by another manager',
+    async setup(disk, plan) {
+      const parent = disk.newParent();
+      const root = path.join(parent, 'root');
+      const mgr = new TempFileManager({ root, fs: plan.fs, sweepOnStart: false, exitHook: false });
+      const content = `payload of ${variant}`;
+      let file: TempFile;
+      if (variant === 'written') {
+        file = await mgr.write(content, { suffix: '.bin', hash: 'sha256' });
+      } else {
+        const other = cleanManager(disk, root);
+        await (await other.write('earlier')).handoff({ ttlMs: HOUR });
+        await other.close();
+        file = mgr.file('.txt');
+        disk.raw.writeFileSync(file.path, content);
+      }
+      return { disk, parent, root, mgr, file, content };
+    },
+    normalize: (s) => normalizer([[s.mgr.sessionPath, '<session>'], [s.root, '<root>']]),
+    async act(s) {
+      s.ticket = await s.file.handoff({ ttlMs: HOUR, meta: { job: 1 } });
+    },
+    async verify(s, outcome, _errno, problems) {
+      const raw = s.disk.raw;
+      const handoffDir = path.join(s.root, 'handoff');
+      const before = variant === 'file' ? 1 : 0; // the earlier manager's entry
+      const entries = list(raw, handoffDir).filter((n) => !n.startsWith('.tmp-'));
+      const staging = list(raw, handoffDir).filter((n) => n.startsWith('.tmp-'));
+      let ticket = s.ticket;
+      if (outcome.error === undefined) {
+        if (!s.file.disposed) problems.push('succeeded, but the handle still owns the file');
+        if (entries.length !== before + 1) problems.push(`succeeded with ${entries.length} entries`);
+      } else {
+        const fileThere = read(raw, s.file.path) === s.content;
+        if (!fileThere) problems.push('the file is not at its path any more');
+        if (s.file.disposed) problems.push('the handle was disposed by a failed handoff');
+        if (s.mgr.stats().liveFiles !== 1) problems.push(`stats: ${JSON.stringify(s.mgr.stats())}`);
+        if (entries.length !== before) problems.push(`a failed handoff made an entry: ${entries.join(', ')}`);
+        if (staging.length > 0) {
+          // Allowed only if the sweep removes it (past graceMs) and it holds nothing of value.
+          const sweeper = cleanManager(s.disk, s.root, { graceMs: 0 });
+          await sweeper.sweep();
+          await sweeper.close();
+          const still = list(raw, handoffDir).filter((n) => n.startsWith('.tmp-'));
+          if (still.length > 0) problems.push(`staging left that a sweep does not remove: ${still.join(', ')}`);
+        }
+        // Once the fault is gone, the same handle hands off.
+        try {
+          ticket = await s.file.handoff({ ttlMs: HOUR, meta: { job: 1 } });
+        } catch (err) {
+          problems.push(`a clean retry of the handoff failed: ${describeError(err)}`);
+          return;
+        }
+      }
+      try {
+        parseTicket(JSON.parse(JSON.stringify(ticket)));
+        const worker = cleanManager(s.disk, s.root);
+        const claimed = await worker.claim(ticket!);
+        if (read(raw, claimed.path) !== s.content) problems.push('the claimed bytes differ');
+        await claimed.consume();
+        await worker.close();
+      } catch (err) {
+        problems.push(`the ticket could not be claimed: ${describeError(err)}`);
+      }
+    },
+    async teardown(s) {
+      await s.mgr.close().catch(() => {});
+      s.disk.dispose(s.parent);
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// claim() + consume() / release()
+
+interface ClaimState {
+  disk: Disk;
+  parent: string;
+  root: string;
+  worker: TempFileManager;
+  ticket: HandoffTicket;
+  entryDir: string;
+  claimed?: ClaimedFile;
+}
+
+const CLAIM_CONTENT = 'work item';
+
+/** Claims with a clean fs; an entry blocked only by a stale lock nobody in this process holds is retried once aged. */
+async function claimClean(s: ClaimState, problems: string[], expectContent: boolean): Promise<void> {
+  const raw = s.disk.raw;
+  const worker = cleanManager(s.disk, s.root);
+  try {
+    let claimed: ClaimedFile;
+    try {
+      claimed = await worker.claim(s.ticket);
+    } catch (err) {
+      if (!(err instanceof AlreadyClaimedError)) throw err;
+      if (heldLocksUnder(s.entryDir).length > 0) {
+        problems.push('the entry stays under a lease this process holds, which nobody will release');
+        return;
+      }
+      // A lock left behind without a holder: claimable once stale, as after a crash.
+      age(raw, path.join(s.entryDir, 'lock'));
+      claimed = await worker.claim(s.ticket);
+    }
+    if (!expectContent) problems.push('an entry that was consumed could be claimed again');
+    else if (read(raw, claimed.path) !== CLAIM_CONTENT) problems.push('the claimed bytes differ');
+    await claimed.consume();
+  } catch (err) {
+    if (expectContent) problems.push(`the next claimer could not claim the entry: ${describeError(err)}`);
+  } finally {
+    await worker.close();
+  }
+}
+
+/** Leftovers of a consumed entry must be gone, or be removed by a sweep (once their lock is stale). */
+async function consumedAndSwept(s: ClaimState, problems: string[]): Promise<void> {
+  const raw = s.disk.raw;
+  if (!exists(raw, s.entryDir)) return;
+  const names = list(raw, s.entryDir);
+  if (names.some((n) => n !== 'lock')) {
+    problems.push(`a consumed entry still holds ${names.join(', ')}`);
+    return;
+  }
+  if (names.includes('lock')) age(raw, path.join(s.entryDir, 'lock'));
+  const sweeper = cleanManager(s.disk, s.root, { graceMs: 0 });
+  await sweeper.sweep();
+  await sweeper.close();
+  if (exists(raw, s.entryDir)) problems.push('the leftovers of a consumed entry are not swept');
+}
+
+function claimScenario(finish: 'consume' | 'release'): Scenario<ClaimState> {
+  return {
+    name: `mgr.claim(ticket) + claimed.${finish}()`,
+    alsoAllowed: { ENOENT: ['ERR_TEMPFILE_HANDOFF_NOT_FOUND', 'ERR_TEMPFILE_LEASE_LOST'] },
+    async setup(disk, plan) {
+      const parent = disk.newParent();
+      const root = path.join(parent, 'root');
+      const producer = cleanManager(disk, root);
+      const ticket = await (await producer.write(CLAIM_CONTENT, { suffix: '.bin', hash: 'sha256' })).handoff({ ttlMs: HOUR });
+      await producer.close();
+      const worker = new TempFileManager({ root, fs: plan.fs, sweepOnStart: false, exitHook: false });
+      const entryDir = path.join(root, 'handoff', entryName(ticket.id, ticket.expiresAt));
+      return { disk, parent, root, worker, ticket, entryDir };
+    },
+    normalize: (s) => normalizer([[s.entryDir, '<entry>'], [s.root, '<root>']]),
+    async act(s) {
+      // verifyDigest: the digest is read back through fs.createReadStream, one more call to fail.
+      s.claimed = await s.worker.claim(s.ticket, { verifyDigest: true });
+      if (finish === 'consume') await s.claimed.consume();
+      else await s.claimed.release();
+    },
+    async verify(s, outcome, _errno, problems) {
+      const raw = s.disk.raw;
+      let consumed = false;
+      if (outcome.error === undefined) {
+        consumed = finish === 'consume';
+      } else if (!s.claimed) {
+        // claim() failed: no lease may stay behind.
+        await settle(raw, () => (heldLocksUnder(s.entryDir).length === 0 ? [path.join(s.entryDir, 'lock')] : []));
+        if (heldLocksUnder(s.entryDir).length > 0) problems.push('a failed claim still holds the lease');
+        if (exists(raw, path.join(s.entryDir, 'lock'))) problems.push('a failed claim left its lock directory');
+        const data = list(raw, s.entryDir).filter((n) => n !== 'lock');
+        if (data.length !== 1) problems.push(`after a failed claim the entry holds [${list(raw, s.entryDir).join(', ')}]`);
+      } else if (!s.claimed.disposed) {
+        // consume()/release() failed and the claim is still held: retrying it must work.
+        try {
+          if (finish === 'consume') await s.claimed.consume();
+          else await s.claimed.release();
+          consumed = finish === 'consume';
+        } catch (err) {
+          problems.push(`a clean retry of ${finish}() failed: ${describeError(err)}`);
+        }
+      } else {
+        // The claim gave up (LeaseLostError): it must not keep the lease to itself.
+        if (heldLocksUnder(s.entryDir).length > 0) {
+          problems.push(`${finish}() gave up with ${describeError(outcome.error)} but still holds the lease`);
+        }
+      }
+      if (consumed) await consumedAndSwept(s, problems);
+      else await claimClean(s, problems, true);
+      if (heldLocksUnder(s.root).length > 0) problems.push(`locks still held: ${heldLocksUnder(s.root).length}`);
+      const left = list(raw, path.join(s.root, 'handoff'));
+      if (left.length > 0) problems.push(`handoff/ is not empty at the end: ${left.join(', ')}`);
+    },
+    async teardown(s) {
+      // Drop whatever a broken run still holds, so that later runs start clean.
+      const claimed = s.claimed as unknown as { lease?: { release(): void } } | undefined;
+      claimed?.lease?.release();
+      await s.worker.close().catch(() => {});
+      s.disk.dispose(s.parent);
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// sweep(): an orphaned session, a stray lock, an expired entry, leftovers, and live things.
+
+interface SweepState {
+  disk: Disk;
+  parent: string;
+  root: string;
+  mgr: TempFileManager;
+  liveFile: TempFile;
+  orphan: string;
+  strayLock: string;
+  otherHost: string;
+  expired: string;
+  consumed: string;
+  oldStaging: string;
+  youngStaging: string;
+  waiting: string;
+  claimed: string;
+  claimedHeld: string;
+  outside: string;
+}
+
+const ID = (c: string) => c.repeat(32);
+
+function plantSweepFixture(raw: RawFs, root: string, host: string) {
+  const hourAgo = Date.now() - HOUR;
+  const handoff = path.join(root, 'handoff');
+  raw.mkdirSync(handoff, { mode: 0o700 });
+  const outside = path.join(path.dirname(root), 'outside.txt');
+  raw.writeFileSync(outside, 'never touched');
+
+  const orphan = path.join(root, `${host}_4194303_00000000.1_${hourAgo.toString(36)}_0123456789abcdef`);
+  raw.mkdirSync(path.join(orphan, 'sub'), { recursive: true, mode: 0o700 });
+  for (const f of ['f1', 'f2', 'sub/f3']) raw.writeFileSync(path.join(orphan, f), `orphaned ${f}`);
+  raw.symlinkSync(outside, path.join(orphan, 'link-out'));
+  raw.mkdirSync(`${orphan}.lock`);
+  age(raw, `${orphan}.lock`);
+
+  const strayLock = path.join(root, `${host}_4194302_00000000.1_${hourAgo.toString(36)}_1111111111111111.lock`);
+  raw.mkdirSync(strayLock);
+  age(raw, strayLock);
+
+  const otherHost = path.join(root, `other-host_77_123456_${hourAgo.toString(36)}_fedcba9876543210`);
+  raw.mkdirSync(otherHost, { mode: 0o700 });
+  raw.writeFileSync(path.join(otherHost, 'busy'), 'another host works on this');
+  raw.mkdirSync(`${otherHost}.lock`); // fresh: that host is alive
+
+  const entry = (id: string, expiresAt: number, files: Record<string, string>, lock = false) => {
+    const dir = path.join(handoff, entryName(id, expiresAt));
+    raw.mkdirSync(dir, { mode: 0o700 });
+    for (const [name, content] of Object.entries(files)) raw.writeFileSync(path.join(dir, name), content);
+    if (lock) raw.mkdirSync(path.join(dir, 'lock'));
+    return dir;
+  };
+  const expired = entry(ID('1'), Date.now() - 60_000, { [dataName('.bin')]: 'expired data' });
+  const consumed = entry(ID('2'), Date.now() + HOUR, {});
+  const waiting = entry(ID('3'), Date.now() + HOUR, { [dataName('.bin')]: 'waiting data' });
+  // Claimed by a live worker (this process), and past its expiry: a long job. Never swept.
+  const token = formatSessionName(processIdentity(host), Date.now(), 'cafebabecafebabe');
+  const claimedHeld = `held_${token}.bin`;
+  const claimed = entry(ID('4'), Date.now() - 60_000, { [claimedHeld]: 'in work' }, true);
+  const oldStaging = path.join(handoff, `.tmp-${ID('5')}`);
+  raw.mkdirSync(oldStaging);
+  raw.writeFileSync(path.join(oldStaging, dataName('.bin')), 'half handed off');
+  age(raw, oldStaging);
+  const youngStaging = path.join(handoff, `.tmp-${ID('6')}`);
+  raw.mkdirSync(youngStaging);
+  raw.writeFileSync(path.join(youngStaging, dataName('.bin')), 'being handed off now');
+  return { orphan, strayLock, otherHost, expired, consumed, waiting, claimed, claimedHeld, oldStaging, youngStaging, outside };
+}
+
+/**
+ * Everything that belongs to someone alive, with its content. A session of another host is
+ * judged by its lock alone (docs/crash-recovery.md): when the lock's lstat says ENOENT, it is an
+ * orphan by definition, so that one lie is allowed to cost it.
+ */
+function liveThings(s: SweepState, injected: FsCall | undefined): Array<[string, string | null]> {
+  const otherHostLockLied = injected?.injected === 'ENOENT' && injected.key === 'lstatSync(<other-host>.lock)';
+  return [
+    [s.liveFile.path, 'live'],
+    [`${s.mgr.sessionPath}.lock`, null],
+    ...(otherHostLockLied
+      ? []
+      : ([
+          [path.join(s.otherHost, 'busy'), 'another host works on this'],
+          [`${s.otherHost}.lock`, null],
+        ] as Array<[string, string | null]>)),
+    [path.join(s.waiting, dataName('.bin')), 'waiting data'],
+    [path.join(s.claimed, s.claimedHeld), 'in work'],
+    [path.join(s.claimed, 'lock'), null],
+    [path.join(s.youngStaging, dataName('.bin')), 'being handed off now'],
+    [s.outside, 'never touched'],
+  ];
+}
+
+function checkLive(s: SweepState, injected: FsCall | undefined, problems: string[], when: string): void {
+  for (const [p, content] of liveThings(s, injected)) {
+    if (!exists(s.disk.raw, p)) problems.push(`${when}: a live path was removed: ${path.relative(s.parent, p)}`);
+    else if (content !== null && read(s.disk.raw, p) !== content) problems.push(`${when}: a live file changed: ${p}`);
+  }
+}
+
+const sweepScenario: Scenario<SweepState> = {
+  name: 'mgr.sweep() over an orphaned session, a stray lock, expired and consumed entries, staging leftovers, next to live ones',
+  async setup(disk, plan) {
+    const parent = disk.newParent();
+    const root = path.join(parent, 'root');
+    const host = defaultHostId();
+    const mgr = new TempFileManager({ root, fs: plan.fs, sweepOnStart: false, exitHook: false, hostId: host });
+    const liveFile = mgr.file('.live');
+    disk.raw.writeFileSync(liveFile.path, 'live');
+    const planted = plantSweepFixture(disk.raw, root, host);
+    return { disk, parent, root, mgr, liveFile, ...planted };
+  },
+  normalize: (s) =>
+    normalizer([
+      [s.mgr.sessionPath, '<own-session>'],
+      [s.orphan, '<orphan>'],
+      [s.strayLock, '<stray-lock>'],
+      [s.otherHost, '<other-host>'],
+      [s.root, '<root>'],
+    ]),
+  async act(s) {
+    const report = await s.mgr.sweep();
+    for (const e of report.errors) {
+      if (typeof e.code !== 'string' || typeof e.path !== 'string') throw new Error(`an untyped sweep error: ${JSON.stringify(e)}`);
+    }
+  },
+  async verify(s, outcome, _errno, problems) {
+    const raw = s.disk.raw;
+    checkLive(s, outcome.injected, problems, 'after the faulty sweep');
+    // A second, clean sweep removes every orphan and leftover, and still nothing live.
+    const sweeper = cleanManager(s.disk, s.root);
+    const report = await sweeper.sweep();
+    await sweeper.close();
+    if (report.errors.length > 0) problems.push(`the clean sweep had errors: ${JSON.stringify(report.errors)}`);
+    if (exists(raw, s.oldStaging) && list(raw, s.oldStaging).length === 0) {
+      // The faulty sweep emptied this staging directory and then failed to remove it: emptying
+      // it refreshed its mtime, which is its age, so it goes one graceMs later. Time passes:
+      age(raw, s.oldStaging);
+      const later = cleanManager(s.disk, s.root);
+      await later.sweep();
+      await later.close();
+    }
+    for (const p of [s.orphan, `${s.orphan}.lock`, s.strayLock, s.expired, s.consumed, s.oldStaging]) {
+      if (exists(raw, p)) problems.push(`a clean second sweep left ${path.relative(s.parent, p)}`);
+    }
+    checkLive(s, outcome.injected, problems, 'after the clean sweep');
+  },
+  async teardown(s) {
+    await s.mgr.close().catch(() => {});
+    s.disk.dispose(s.parent);
+  },
+};
+
+// ---------------------------------------------------------------------------------------------
+
+const fdsAtStart = openFds();
+
+matrix(writeScenario(true));
+matrix(writeScenario(false));
+matrix(handoffScenario('written'));
+matrix(handoffScenario('file'));
+matrix(claimScenario('consume'));
+matrix(claimScenario('release'));
+matrix(sweepScenario);
+
+afterAll(() => {
+  expect(heldLocks().filter((f) => f.includes('tfm-fault-') || f.startsWith('/parent-'))).toEqual([]);
+  expect(openFds()).toBeLessThanOrEqual(fdsAtStart + 2);
+});
