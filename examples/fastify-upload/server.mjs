@@ -8,6 +8,7 @@ import multipart from '@fastify/multipart';
 import Fastify from 'fastify';
 import { TempFileManager } from 'tempfile-manager';
 import tempFiles from 'tempfile-manager/fastify';
+import { runIfMain } from '../shared/standalone.mjs';
 import { createWorker } from '../shared/upload-worker.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -101,22 +102,4 @@ function fail(request, reply, err, log) {
   return reply.code(status).send({ error: err.code ?? 'ERR_UPLOAD', message: status === 500 ? 'internal error' : err.message });
 }
 
-
-// Standalone: `node examples/fastify-upload/server.mjs`, configured by the environment.
-if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const env = process.env;
-  const number = (value) => (value ? Number(value) : undefined);
-  const app = await start({
-    port: number(env.PORT) ?? 3000,
-    root: env.EXAMPLE_ROOT || undefined,
-    maxBytes: number(env.MAX_BYTES),
-    maxLiveBytes: number(env.MAX_LIVE_BYTES),
-    minFreeBytes: number(env.MIN_FREE_BYTES),
-    jobDelayMs: number(env.JOB_DELAY_MS),
-    log: (line) => console.log(line),
-  });
-  console.log(`fastify-upload listening on ${app.url} (temp files under ${app.manager.root})`);
-  for (const signal of ['SIGINT', 'SIGTERM']) {
-    process.once(signal, () => app.close().then(() => process.exit(0), () => process.exit(1)));
-  }
-}
+await runIfMain(import.meta.url, 'fastify-upload', start);
