@@ -153,7 +153,10 @@ function removeEntrySync(fs: FileSystem, ref: Ref, tally: WalkTally): void {
   }
   try {
     for (const entry of fs.readdirSync(opened.base, { withFileTypes: true })) {
-      removeEntrySync(fs, { logical: path.join(ref.logical, entry.name), access: path.join(opened.base, entry.name) }, tally);
+      const child = { logical: path.join(ref.logical, entry.name), access: path.join(opened.base, entry.name) };
+      // Entry types come from readdir and never follow a link: only directories need opening.
+      if (entry.isDirectory()) removeEntrySync(fs, child, tally);
+      else syncStep(tally, child, () => fs.unlinkSync(child.access), 'files');
     }
   } catch (err) {
     recordUnlessGone(tally, ref.logical, err);
