@@ -24,6 +24,9 @@ export class TempScope implements AsyncDisposable, Disposable {
   private readonly parent: Owner | undefined;
   private live = true;
   private abandoned = false;
+  // Aborts this scope's writes still in flight when it is disposed: their sources are stopped
+  // and their descriptors closed, instead of waiting on a source that may never end.
+  private readonly writes = new AbortController();
 
   /** @internal */
   constructor(context: ManagerContext, parent?: Owner) {
@@ -61,7 +64,7 @@ export class TempScope implements AsyncDisposable, Disposable {
     } catch (err) {
       return Promise.reject(err);
     }
-    return writeTempFile(this.context, this, source, options);
+    return writeTempFile(this.context, this, source, options, this.writes.signal);
   }
 
   /** A nested scope, removed with this one (or before it). */
@@ -76,6 +79,7 @@ export class TempScope implements AsyncDisposable, Disposable {
    */
   async remove(): Promise<void> {
     this.live = false;
+    this.stopWrites();
     const members = [...this.members];
     const results = await Promise.allSettled(members.map((member) => member.remove()));
     const failures = results.flatMap((result) => (result.status === 'rejected' ? [result.reason] : []));
@@ -85,6 +89,7 @@ export class TempScope implements AsyncDisposable, Disposable {
   /** Synchronous {@link remove}: one member after another, still collecting every failure. */
   removeSync(): void {
     this.live = false;
+    this.stopWrites();
     const failures: unknown[] = [];
     for (const member of [...this.members]) {
       try {
@@ -120,9 +125,14 @@ export class TempScope implements AsyncDisposable, Disposable {
   abandon(): void {
     this.live = false;
     this.abandoned = true;
+    this.stopWrites();
     for (const member of this.members) member.abandon();
     this.members.clear();
     this.parent?.forget(this);
+  }
+
+  private stopWrites(): void {
+    if (!this.writes.signal.aborted) this.writes.abort(new DisposedError('TempScope'));
   }
 
   /** @internal */

@@ -2,7 +2,7 @@ import { createHash, getHashes, type Hash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import type { ManagerContext, Owner } from './context.js';
 import { createUniqueAsync, resolveNameParts, type NameOptions } from './create.js';
-import { AbortedError, InvalidOptionError, SizeLimitError, SourceError, systemErrorCode, TempFileError, toFileSystemError } from './errors.js';
+import { AbortedError, DisposedError, InvalidOptionError, SizeLimitError, SourceError, systemErrorCode, TempFileError, toFileSystemError } from './errors.js';
 import { TempFile } from './file.js';
 import { CREATE_EXCLUSIVE } from './fs.js';
 import { describe } from './names.js';
@@ -24,7 +24,8 @@ export interface WriteOptions extends NameOptions {
 interface ResolvedWriteOptions {
   readonly name: NameOptions;
   readonly maxBytes: number;
-  readonly signal: AbortSignal | undefined;
+  /** The caller's signal, and the owning scope's (aborted when the scope is disposed). */
+  readonly signals: readonly AbortSignal[];
   readonly onProgress: ((bytesWritten: number) => void) | undefined;
   readonly hash: string | undefined;
 }
@@ -41,14 +42,16 @@ export async function writeTempFile(
   owner: Owner,
   source: WriteSource,
   options: WriteOptions | undefined,
+  ownerSignal?: AbortSignal,
 ): Promise<TempFile> {
-  const resolved = resolveWriteOptions(options);
+  const given = resolveWriteOptions(options);
+  const resolved = ownerSignal ? { ...given, signals: [...given.signals, ownerSignal] } : given;
   resolveNameParts(context, resolved.name); // refuse a bad name before anything touches the disk
   const reader = openSource(source);
   let file: TempFile | undefined;
   let handle: FileHandle | undefined;
   try {
-    throwIfAborted(resolved.signal);
+    throwIfAborted(resolved.signals);
     await context.freeSpace.check(0);
     const created = await createUniqueAsync(context, resolved.name, 'file', (path) =>
       context.fs.promises.open(path, CREATE_EXCLUSIVE, 0o600),
@@ -64,7 +67,7 @@ export async function writeTempFile(
     reader.stop();
     await handle?.close().catch(() => {});
     await file?.remove().catch(() => {});
-    throw toWriteError(err, resolved.signal, file?.path);
+    throw toWriteError(err, resolved.signals, file?.path);
   }
 }
 
@@ -78,18 +81,22 @@ async function copy(
   const hash: Hash | undefined = options.hash ? createHash(options.hash) : undefined;
   const sink = new FileSink(handle, file.path);
   const progress = progressReporter(sink, options.onProgress);
-  const next = abortable(reader, options.signal);
+  const source = abortable(reader, options.signals);
   let size = 0;
   let nextCheck = context.freeSpace.guarded ? 0 : Infinity;
-  for (let chunk = await next(); chunk !== undefined; chunk = await next()) {
-    if (chunk.length === 0) continue;
-    if (size + chunk.length > options.maxBytes) throw new SizeLimitError(options.maxBytes);
-    file.account(chunk.length);
-    size += chunk.length;
-    hash?.update(chunk);
-    await sink.write(chunk);
-    progress();
-    if (size >= nextCheck) nextCheck = size + (await context.freeSpace.check(0));
+  try {
+    for (let chunk = await source.next(); chunk !== undefined; chunk = await source.next()) {
+      if (chunk.length === 0) continue;
+      if (size + chunk.length > options.maxBytes) throw new SizeLimitError(options.maxBytes);
+      file.account(chunk.length);
+      size += chunk.length;
+      hash?.update(chunk);
+      await sink.write(chunk);
+      progress();
+      if (size >= nextCheck) nextCheck = size + (await context.freeSpace.check(0));
+    }
+  } finally {
+    source.done();
   }
   await sink.end();
   progress();
@@ -106,29 +113,39 @@ function progressReporter(sink: FileSink, onProgress: ((bytes: number) => void) 
   };
 }
 
-/** `reader.next()`, raced against the abort signal; source failures become typed errors. */
-function abortable(reader: SourceReader, signal: AbortSignal | undefined): () => Promise<Buffer | undefined> {
+/**
+ * `reader.next()`, raced against the abort signals (the caller's and the scope's); source
+ * failures become typed errors. `done()` drops the listeners, so a long-lived scope collects none.
+ */
+function abortable(reader: SourceReader, signals: readonly AbortSignal[]): { next(): Promise<Buffer | undefined>; done(): void } {
   const read = () => reader.next().catch((err: unknown) => Promise.reject(toSourceError(err)));
-  if (!signal) return read;
-  let onAbort: () => void = () => {};
+  if (signals.length === 0) return { next: read, done: () => {} };
+  let onAbort: (event: Event) => void = () => {};
   const aborted = new Promise<never>((_, reject) => {
-    onAbort = () => reject(new AbortedError('its signal was aborted', signal.reason));
-    signal.addEventListener('abort', onAbort, { once: true });
+    onAbort = (event) => reject(abortError(event.target as AbortSignal));
   });
   aborted.catch(() => {});
-  return async () => {
-    throwIfAborted(signal);
-    try {
-      return await Promise.race([read(), aborted]);
-    } catch (err) {
-      signal.removeEventListener('abort', onAbort);
-      throw err;
-    }
+  for (const signal of signals) signal.addEventListener('abort', onAbort, { once: true });
+  return {
+    next: async () => {
+      throwIfAborted(signals);
+      return Promise.race([read(), aborted]);
+    },
+    done: () => {
+      for (const signal of signals) signal.removeEventListener('abort', onAbort);
+    },
   };
 }
 
-function throwIfAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw new AbortedError('its signal was aborted', signal.reason);
+function abortError(signal: AbortSignal): AbortedError {
+  return signal.reason instanceof DisposedError
+    ? new AbortedError('its scope was disposed', signal.reason)
+    : new AbortedError('its signal was aborted', signal.reason);
+}
+
+function throwIfAborted(signals: readonly AbortSignal[]): void {
+  const aborted = signals.find((signal) => signal.aborted);
+  if (aborted) throw abortError(aborted);
 }
 
 // How Node reports a peer that went away: the request stream errors or closes early.
@@ -144,9 +161,10 @@ function toSourceError(err: unknown): TempFileError {
   return new SourceError(`The source failed: ${message}. Nothing was kept.`, err);
 }
 
-function toWriteError(err: unknown, signal: AbortSignal | undefined, path: string | undefined): unknown {
+function toWriteError(err: unknown, signals: readonly AbortSignal[], path: string | undefined): unknown {
   if (err instanceof TempFileError) return err;
-  if (signal?.aborted) return new AbortedError('its signal was aborted', signal.reason);
+  const aborted = signals.find((signal) => signal.aborted);
+  if (aborted) return abortError(aborted);
   return path === undefined ? err : toFileSystemError('write', path, err);
 }
 
@@ -182,5 +200,5 @@ function resolveWriteOptions(options: unknown): ResolvedWriteOptions {
     );
   }
   const name: NameOptions = { ...(o.prefix !== undefined && { prefix: o.prefix }), ...(o.suffix !== undefined && { suffix: o.suffix }) };
-  return { name, maxBytes: o.maxBytes ?? Infinity, signal: o.signal, onProgress: o.onProgress, hash: o.hash };
+  return { name, maxBytes: o.maxBytes ?? Infinity, signals: o.signal ? [o.signal] : [], onProgress: o.onProgress, hash: o.hash };
 }

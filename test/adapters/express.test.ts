@@ -114,6 +114,40 @@ describe('tempfile-manager/express', () => {
     expect(bytesRead).toBeLessThan(32 * 1024 * 1024);
   });
 
+  it('a client gone mid-file through busboy: the write is aborted with its scope, no descriptor stays open', async () => {
+    const busboy = (await import('busboy')).default;
+    const mgr = manager();
+    const app = express();
+    app.use(tempScope(mgr));
+    let failure: unknown;
+    app.post('/upload', (req, res) => {
+      const parser = busboy({ headers: req.headers });
+      // busboy does not fail its file stream when the request is cut off: the scope must stop it.
+      parser.on('file', (_name, stream) => req.tmp.write(stream).then(() => res.sendStatus(201), (err) => (failure = err)));
+      req.pipe(parser);
+    });
+    const url = new URL(await listen(app));
+    const boundary = 'b0undary';
+    const req = http.request({
+      host: url.hostname, port: url.port, path: '/upload', method: 'POST',
+      headers: { 'content-type': `multipart/form-data; boundary=${boundary}`, 'content-length': 64 * 1024 * 1024 },
+    });
+    req.on('error', () => {});
+    req.write(`--${boundary}\r\ncontent-disposition: form-data; name="file"; filename="a.bin"\r\n\r\n`);
+    req.write(Buffer.alloc(4 * 1024 * 1024), () => setTimeout(() => req.destroy(), 50));
+    await until(() => failure !== undefined);
+    expect(failure).toMatchObject({ code: 'ERR_TEMPFILE_ABORTED' });
+    const openUnderRoot = () =>
+      fs.readdirSync('/proc/self/fd').filter((fd) => {
+        try {
+          return fs.readlinkSync(`/proc/self/fd/${fd}`).startsWith(mgr.root);
+        } catch {
+          return false;
+        }
+      });
+    await until(() => openUnderRoot().length === 0 && sessionFiles(mgr).length === 0);
+  });
+
   it('a handed-off upload survives its request and is claimed by a worker', async () => {
     const mgr = manager();
     const app = express();
