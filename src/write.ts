@@ -81,22 +81,18 @@ async function copy(
   const hash: Hash | undefined = options.hash ? createHash(options.hash) : undefined;
   const sink = new FileSink(handle, file.path);
   const progress = progressReporter(sink, options.onProgress);
-  const source = abortable(reader, options.signals);
+  const next = abortable(reader, options.signals);
   let size = 0;
   let nextCheck = context.freeSpace.guarded ? 0 : Infinity;
-  try {
-    for (let chunk = await source.next(); chunk !== undefined; chunk = await source.next()) {
-      if (chunk.length === 0) continue;
-      if (size + chunk.length > options.maxBytes) throw new SizeLimitError(options.maxBytes);
-      file.account(chunk.length);
-      size += chunk.length;
-      hash?.update(chunk);
-      await sink.write(chunk);
-      progress();
-      if (size >= nextCheck) nextCheck = size + (await context.freeSpace.check(0));
-    }
-  } finally {
-    source.done();
+  for (let chunk = await next(); chunk !== undefined; chunk = await next()) {
+    if (chunk.length === 0) continue;
+    if (size + chunk.length > options.maxBytes) throw new SizeLimitError(options.maxBytes);
+    file.account(chunk.length);
+    size += chunk.length;
+    hash?.update(chunk);
+    await sink.write(chunk);
+    progress();
+    if (size >= nextCheck) nextCheck = size + (await context.freeSpace.check(0));
   }
   await sink.end();
   progress();
@@ -115,26 +111,34 @@ function progressReporter(sink: FileSink, onProgress: ((bytes: number) => void) 
 
 /**
  * `reader.next()`, raced against the abort signals (the caller's and the scope's); source
- * failures become typed errors. `done()` drops the listeners, so a long-lived scope collects none.
+ * failures become typed errors. Each read listens for the abort only while it is pending: a
+ * race against one long-lived promise would keep every chunk it ever won alive.
  */
-function abortable(reader: SourceReader, signals: readonly AbortSignal[]): { next(): Promise<Buffer | undefined>; done(): void } {
+function abortable(reader: SourceReader, signals: readonly AbortSignal[]): () => Promise<Buffer | undefined> {
   const read = () => reader.next().catch((err: unknown) => Promise.reject(toSourceError(err)));
-  if (signals.length === 0) return { next: read, done: () => {} };
-  let onAbort: (event: Event) => void = () => {};
-  const aborted = new Promise<never>((_, reject) => {
-    onAbort = (event) => reject(abortError(event.target as AbortSignal));
-  });
-  aborted.catch(() => {});
-  for (const signal of signals) signal.addEventListener('abort', onAbort, { once: true });
-  return {
-    next: async () => {
+  if (signals.length === 0) return read;
+  return () =>
+    new Promise((resolve, reject) => {
       throwIfAborted(signals);
-      return Promise.race([read(), aborted]);
-    },
-    done: () => {
-      for (const signal of signals) signal.removeEventListener('abort', onAbort);
-    },
-  };
+      const onAbort = (event: Event) => {
+        stopListening();
+        reject(abortError(event.target as AbortSignal));
+      };
+      const stopListening = () => {
+        for (const signal of signals) signal.removeEventListener('abort', onAbort);
+      };
+      for (const signal of signals) signal.addEventListener('abort', onAbort, { once: true });
+      read().then(
+        (chunk) => {
+          stopListening();
+          resolve(chunk);
+        },
+        (err: unknown) => {
+          stopListening();
+          reject(err);
+        },
+      );
+    });
 }
 
 function abortError(signal: AbortSignal): AbortedError {
