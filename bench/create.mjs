@@ -1,8 +1,12 @@
-// The contenders: one create+dispose each, files and directories.
+// Create + dispose: the contenders (one create+dispose each, files and directories), and the
+// suite that samples them, counts their syscalls and renders the section.
 import fs from 'node:fs';
 import path from 'node:path';
 import tmp from 'tmp';
 import { TempFileManager } from '../dist/index.js';
+import { formatRatio, sampleRoundRobin, speedTable, table } from './lib.mjs';
+import { Settler } from './settle.mjs';
+import { countSyscalls, FS_SYSCALLS, fsPerOp, straceProblem, syscallTable } from './syscalls.mjs';
 
 const { O_CREAT, O_EXCL, O_WRONLY } = fs.constants;
 const RAW_FLAGS = O_CREAT | O_EXCL | O_WRONLY;
@@ -122,3 +126,132 @@ export function dirContenders(root) {
 export async function closeAll(contenders) {
   for (const c of contenders) await c.close?.();
 }
+
+const params = {
+  samples: 7,
+  fileOps: 5000,
+  dirOps: 2000,
+  warmup: 500,
+  syscallOps: 10_000,
+  waitBudgetMs: 90_000,
+};
+
+export const METHOD = `- Every sample creates and disposes one file at a time (create, dispose, create, dispose...),
+  as real code does; the directory never fills up. Samples are interleaved round-robin between
+  the contenders (each round starts with the next contender) after one untimed warm-up round,
+  and the tables give the median ops/s of the samples, their spread, and the ratio of medians
+  to raw \`fs\`.
+- Before every sample the bench runs \`sync\`, settles for 150 ms, and probes the file system
+  with 300 raw creates+unlinks. On ext4 without a journal the inode allocator skips an inode
+  freed in an earlier second for 60 s (300 s more while its inode-table block is dirty:
+  \`recently_deleted()\` in \`fs/ext4/ialloc.c\`). After a burst of deletes in the same block
+  group, by anything, every create scans past those inodes and the file system drops to about
+  3,000 creates/s, at 100% system CPU, for a minute or more. A sample taken then measures the
+  kernel and every contender looks alike, so while the probe is more than 4x below the best one
+  seen, the bench waits (2 s steps, at most 90 s per run); each section says how long it waited
+  and how many samples still started slow.
+- Every contender gets its own directory under one bench root in \`os.tmpdir()\`, removed at the
+  end.
+- tempy's \`temporaryFile()\` only hands out a path, so its row creates the file with
+  \`writeFileSync(p, '')\` (mode 0666 minus umask, no \`O_EXCL\`) and removes it with
+  \`unlinkSync\`. It runs tempy's default path, with \`TMPDIR\` pointed at its directory while
+  tempy is imported.
+- The async rows pay the libuv thread-pool round trip of \`fs.promises.unlink\` (futex, epoll and
+  eventfd calls on top of the same three file calls); the raw async row shows that floor.
+- Importing tempfile-manager loads graceful-fs (through fs-extra and proper-lockfile), which
+  replaces the process-wide \`fs.close\`/\`fs.closeSync\` with a wrapper, so every contender
+  here, raw fs included, closes through it (about 1% of a create+dispose, within the noise).
+- \`tmp.fileSync()\` keeps its descriptor open until \`removeCallback()\`, which closes and unlinks.
+- \`fs.mkdtempDisposableSync()\` (Node 24, feature-detected) makes a directory, so it is compared
+  in the directories table.
+- System calls come from \`strace -f -c\` of \`bench/syscall-worker.mjs\`: a run doing N
+  create+dispose minus a baseline run doing 0 (both with the same setup and one warm-up
+  operation), divided by N. The fs count adds up these calls:
+  ${FS_SYSCALLS.map((s) => `\`${s}\``).join(', ')}.
+  \`read\`/\`write\` are left out (the event loop's eventfd traffic; no contender writes data);
+  "all syscalls" counts everything, including the event loop, futexes and memory management.`;
+
+async function speedSuite(title, contenders, ops, settler) {
+  const { samples, warmup } = params;
+  try {
+    const results = await sampleRoundRobin(contenders, { samples, ops, warmup, settler });
+    console.log(`\n${title}\n\n${speedTable(results)}`);
+    return results;
+  } finally {
+    await closeAll(contenders);
+  }
+}
+
+async function syscalls(files, root) {
+  const problem = straceProblem();
+  if (problem) {
+    console.log(`\nSyscalls: skipped, ${problem}.`);
+    return { straceProblem: problem };
+  }
+  const results = await countSyscalls(files, root, params.syscallOps);
+  console.log(`\nSyscalls per file\n\n${syscallTable(results)}`);
+  return { syscalls: results };
+}
+
+const byId = (list, id) => list.find((r) => r.id === id);
+
+/** The issue's targets for `mgr.file()` + `removeSync()`: [what, measured, met]. */
+function targetsTable(files, syscalls) {
+  const mgr = byId(files, 'mgr-sync').median;
+  const vsRaw = mgr / byId(files, 'raw').median;
+  const vsTmp = mgr / byId(files, 'tmp').median;
+  const met = (ok) => (ok ? 'yes' : '**no**');
+  const rows = [
+    ['`mgr.file()` ≥ 0.8x raw fs', formatRatio(vsRaw), met(vsRaw >= 0.8)],
+    ['`mgr.file()` ≥ 1.5x `tmp.fileSync()`', formatRatio(vsTmp), met(vsTmp >= 1.5)],
+  ];
+  if (syscalls) {
+    const calls = fsPerOp(byId(syscalls, 'mgr-sync'));
+    rows.push(['`mgr.file()` ≤ 5 fs syscalls / file', calls.toFixed(2), met(calls <= 5)]);
+  }
+  return table(['Target', 'Measured', 'Met'], rows, ['l', 'r', 'l']);
+}
+
+function renderCreate({ files, dirs, syscalls, straceProblem, settler }, info) {
+  return [
+    `### Create + dispose (Node ${process.version})`,
+    '',
+    `${info} ${params.samples} samples of ${params.fileOps} files ` +
+      `(${params.dirOps} directories) per contender; syscalls over ${params.syscallOps} files. ` +
+      `Waited ${settler.waitedMs / 1000} s for the file system's slow mode to pass; ` +
+      `${settler.slowSamples} of ${settler.samples} samples still started in it.`,
+    '',
+    '#### Files: create + dispose',
+    '',
+    speedTable(files),
+    '',
+    '#### Directories: create + dispose',
+    '',
+    speedTable(dirs),
+    '',
+    '#### System calls per file (steady state)',
+    '',
+    syscalls ? syscallTable(syscalls) : `Not measured: ${straceProblem}.`,
+    '',
+    '#### Targets',
+    '',
+    targetsTable(files, syscalls),
+    '',
+  ].join('\n');
+}
+
+async function runCreate(root) {
+  const settler = new Settler(fs.mkdtempSync(path.join(root, 'probe-')), params.waitBudgetMs);
+  const files = await speedSuite('Files: create + dispose', await fileContenders(root), params.fileOps, settler);
+  const dirs = await speedSuite('Directories: create + dispose', dirContenders(root), params.dirOps, settler);
+  console.log(`\nWaited ${settler.waitedMs / 1000} s for slow mode; ${settler.slowSamples} samples started in it.`);
+  return { files, dirs, settler, ...(await syscalls(files, root)) };
+}
+
+/** The suite, as run.mjs drives it. */
+export const createSuite = {
+  id: 'create',
+  title: 'Create + dispose',
+  method: METHOD,
+  run: async (root, info) => renderCreate(await runCreate(root), info),
+};

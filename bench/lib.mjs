@@ -1,4 +1,6 @@
 // Sampling, statistics and Markdown helpers shared by the benchmarks.
+import { spawn } from 'node:child_process';
+
 /** Runs `n` create+dispose operations of a contender; returns the seconds taken. */
 export async function runOps(contender, n) {
   const { op } = contender;
@@ -61,4 +63,57 @@ export function speedTable(results) {
         ],
   );
   return table(['Contender', 'ops/s (median)', 'min – max', `vs ${base.short}`], rows, ['l', 'r', 'r', 'r']);
+}
+
+/**
+ * Takes samples of every available contender, interleaved like {@link sampleRoundRobin}: round
+ * r starts at contender r. A contender may take fewer rounds (`c.rounds`). `before()` runs before
+ * every sample; `sample(c)` returns one sample (any value). Returns each contender with `samples`.
+ */
+export async function sampleInterleaved(contenders, { rounds, before, sample }) {
+  const live = contenders.filter((c) => !c.unavailable);
+  const results = new Map(live.map((c) => [c, []]));
+  for (let round = 0; round < rounds; round++) {
+    for (let k = 0; k < live.length; k++) {
+      const c = live[(round + k) % live.length];
+      if (round >= (c.rounds ?? rounds)) continue;
+      await before?.();
+      results.get(c).push(await sample(c));
+    }
+  }
+  return contenders.map((c) => ({ ...c, samples: results.get(c) ?? [] }));
+}
+
+/** Median, min and max of one field of the samples. */
+export function stats(samples, key) {
+  const values = samples.map((s) => (typeof key === 'function' ? key(s) : s[key]));
+  return { median: median(values), min: Math.min(...values), max: Math.max(...values) };
+}
+
+/**
+ * Runs a bench script in a child Node process (with `nodeArgs` before it) and resolves the JSON
+ * of the last line it prints; rejects with its stderr when it fails.
+ */
+export function runChild(script, args, nodeArgs = []) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...nodeArgs, script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      if (code !== 0) return reject(new Error(`${script} ${args.join(' ')} failed (${code ?? signal}): ${stderr}`));
+      resolve(JSON.parse(stdout.trim().split('\n').at(-1)));
+    });
+  });
+}
+
+export const MiB = 1024 * 1024;
+export const GiB = 1024 * MiB;
+export const formatMiB = (bytes) => `${(bytes / MiB).toFixed(1)} MiB`;
+/** A size in bytes as `64 KiB`, `1 MiB`, `4 GiB`, `79.5 GiB`. */
+export function formatSize(bytes) {
+  const [unit, size] = bytes >= GiB ? ['GiB', GiB] : bytes >= MiB ? ['MiB', MiB] : ['KiB', 1024];
+  return `${Number((bytes / size).toFixed(1))} ${unit}`;
 }

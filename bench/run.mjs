@@ -1,56 +1,42 @@
-// `npm run bench`: create+dispose speed of files and directories, syscalls per file, and the
-// report in docs/benchmarks.md.
+// `npm run bench`: every suite (or those named by `--only a,b`) on the current Node, each
+// saved to bench/results/node-<major>/<suite>.md, and the report in docs/benchmarks.md.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { closeAll, dirContenders, fileContenders } from './create.mjs';
-import { sampleRoundRobin, speedTable } from './lib.mjs';
-import { renderSection, writeReport } from './report.mjs';
-import { Settler } from './settle.mjs';
-import { countSyscalls, straceProblem, syscallTable } from './syscalls.mjs';
+import { parseArgs } from 'node:util';
+import { createSuite } from './create.mjs';
+import { exitHookSuite } from './exit-hook.mjs';
+import { runInfo, writeReport } from './report.mjs';
+import { sweepSuite } from './sweep.mjs';
+import { writeSuite } from './write.mjs';
 
-const params = {
-  samples: 7,
-  fileOps: 5000,
-  dirOps: 2000,
-  warmup: 500,
-  syscallOps: 10_000,
-  waitBudgetMs: 90_000,
-};
+// In this order: mass deletes put ext4 in its slow-create mode for a minute or more (see
+// settle.mjs), so the suites that delete most come last, the sweep's million files at the end.
+const SUITES = [createSuite, writeSuite, exitHookSuite, sweepSuite];
 
-async function suite(title, contenders, ops, settler) {
-  const { samples, warmup } = params;
-  try {
-    const results = await sampleRoundRobin(contenders, { samples, ops, warmup, settler });
-    console.log(`\n${title}\n\n${speedTable(results)}`);
-    return results;
-  } finally {
-    await closeAll(contenders);
-  }
+const { values } = parseArgs({ options: { only: { type: 'string' } } });
+const only = values.only?.split(',').map((s) => s.trim());
+const unknown = only?.filter((id) => !SUITES.some((s) => s.id === id)) ?? [];
+if (unknown.length > 0) {
+  console.error(`Unknown suite ${unknown.join(', ')}: pick from ${SUITES.map((s) => s.id).join(', ')}.`);
+  process.exit(2);
 }
-
-async function syscalls(files, root) {
-  const problem = straceProblem();
-  if (problem) {
-    console.log(`\nSyscalls: skipped, ${problem}.`);
-    return { straceProblem: problem };
-  }
-  const results = await countSyscalls(files, root, params.syscallOps);
-  console.log(`\nSyscalls per file\n\n${syscallTable(results)}`);
-  return { syscalls: results };
-}
+const selected = SUITES.filter((s) => !only || only.includes(s.id));
 
 const started = Date.now();
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tempfile-manager-bench-'));
 try {
-  console.log(`Node ${process.version}, bench root ${root}`);
-  const settler = new Settler(fs.mkdtempSync(path.join(root, 'probe-')), params.waitBudgetMs);
-  const files = await suite('Files: create + dispose', await fileContenders(root), params.fileOps, settler);
-  const dirs = await suite('Directories: create + dispose', dirContenders(root), params.dirOps, settler);
-  console.log(`\nWaited ${settler.waitedMs / 1000} s for slow mode; ${settler.slowSamples} samples started in it.`);
-  const counts = await syscalls(files, root);
-  const doc = writeReport(renderSection({ files, dirs, params, settler, ...counts }));
-  console.log(`\nWrote ${doc} in ${((Date.now() - started) / 1000).toFixed(0)} s.`);
+  console.log(`Node ${process.version}, bench root ${root}, suites: ${selected.map((s) => s.id).join(', ')}`);
+  for (const suite of selected) {
+    const suiteStarted = Date.now();
+    console.log(`\n## ${suite.title}`);
+    const dir = path.join(root, suite.id);
+    fs.mkdirSync(dir, { mode: 0o700 });
+    const doc = writeReport(SUITES, suite, await suite.run(dir, runInfo()));
+    fs.rmSync(dir, { recursive: true, force: true });
+    console.log(`\n${suite.title}: ${((Date.now() - suiteStarted) / 1000).toFixed(0)} s, wrote ${doc}.`);
+  }
+  console.log(`\nDone in ${((Date.now() - started) / 1000).toFixed(0)} s.`);
 } finally {
   fs.rmSync(root, { recursive: true, force: true });
 }
