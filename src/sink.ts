@@ -18,6 +18,9 @@ export class FileSink {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   private flushing: Promise<void> | undefined;
+  // The batch being written now: a full queue waits for it alone, not for the whole queue, so
+  // the next batch gathers (and the source reads, and the hash runs) while the disk writes.
+  private inFlight: Promise<void> | undefined;
   private failure: { error: unknown } | undefined;
   /** Bytes written to the file so far. */
   bytesOnDisk = 0;
@@ -33,7 +36,7 @@ export class FileSink {
     this.pendingBytes += chunk.length;
     this.flushing ??= this.flushAll();
     if (this.pendingBytes >= SINK_HIGH_WATER_MARK) {
-      await this.flushing;
+      await this.inFlight?.catch(() => {}); // flushAll() records the failure, typed
       this.throwIfFailed();
     }
   }
@@ -51,7 +54,8 @@ export class FileSink {
         const bytes = this.pendingBytes;
         this.pending = [];
         this.pendingBytes = 0;
-        await writeFully(this.handle, batch, bytes);
+        this.inFlight = writeFully(this.handle, batch, bytes);
+        await this.inFlight;
         this.bytesOnDisk += bytes;
       }
     } catch (error) {
@@ -60,6 +64,7 @@ export class FileSink {
       this.pendingBytes = 0;
     } finally {
       this.flushing = undefined;
+      this.inFlight = undefined;
     }
   }
 
