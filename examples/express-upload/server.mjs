@@ -9,19 +9,11 @@ import express from 'express';
 import { TempFileManager } from 'tempfile-manager';
 import { tempScope } from 'tempfile-manager/express';
 import { runIfMain } from '../shared/standalone.mjs';
+import { STATUS, TICKET_TTL_MS } from '../shared/upload-status.mjs';
 import { createWorker } from '../shared/upload-worker.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const MiB = 1024 * 1024;
-const TICKET_TTL_MS = 10 * 60 * 1000;
-
-// How each failure of write() reaches the client; a client that went away gets nothing.
-const STATUS = {
-  ERR_TEMPFILE_SIZE_LIMIT: 413,
-  ERR_TEMPFILE_QUOTA_EXCEEDED: 503,
-  ERR_TEMPFILE_NO_SPACE: 507,
-  ERR_TEMPFILE_SOURCE: 400, // the multipart stream broke off: a malformed or truncated body
-};
 
 class HttpError extends Error {
   constructor(status, message) {
