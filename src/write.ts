@@ -81,18 +81,22 @@ async function copy(
   const hash: Hash | undefined = options.hash ? createHash(options.hash) : undefined;
   const sink = new FileSink(handle, file.path);
   const progress = progressReporter(sink, options.onProgress);
-  const next = abortable(reader, options.signals);
+  const source = abortable(reader, options.signals);
   let size = 0;
   let nextCheck = context.freeSpace.guarded ? 0 : Infinity;
-  for (let chunk = await next(); chunk !== undefined; chunk = await next()) {
-    if (chunk.length === 0) continue;
-    if (size + chunk.length > options.maxBytes) throw new SizeLimitError(options.maxBytes);
-    file.account(chunk.length);
-    size += chunk.length;
-    hash?.update(chunk);
-    await sink.write(chunk);
-    progress();
-    if (size >= nextCheck) nextCheck = size + (await context.freeSpace.check(0));
+  try {
+    for (let chunk = await source.next(); chunk !== undefined; chunk = await source.next()) {
+      if (chunk.length === 0) continue;
+      if (size + chunk.length > options.maxBytes) throw new SizeLimitError(options.maxBytes);
+      file.account(chunk.length);
+      size += chunk.length;
+      hash?.update(chunk);
+      await sink.write(chunk);
+      progress();
+      if (size >= nextCheck) nextCheck = size + (await context.freeSpace.check(0));
+    }
+  } finally {
+    source.done();
   }
   await sink.end();
   progress();
@@ -111,34 +115,36 @@ function progressReporter(sink: FileSink, onProgress: ((bytes: number) => void) 
 
 /**
  * `reader.next()`, raced against the abort signals (the caller's and the scope's); source
- * failures become typed errors. Each read listens for the abort only while it is pending: a
- * race against one long-lived promise would keep every chunk it ever won alive.
+ * failures become typed errors. One listener per write rejects the read then pending (a race
+ * against one long-lived promise would keep every chunk it ever won alive); `done()` removes it.
  */
-function abortable(reader: SourceReader, signals: readonly AbortSignal[]): () => Promise<Buffer | undefined> {
+function abortable(reader: SourceReader, signals: readonly AbortSignal[]): { next(): Promise<Buffer | undefined>; done(): void } {
   const read = () => reader.next().catch((err: unknown) => Promise.reject(toSourceError(err)));
-  if (signals.length === 0) return read;
-  return () =>
-    new Promise((resolve, reject) => {
-      throwIfAborted(signals);
-      const onAbort = (event: Event) => {
-        stopListening();
-        reject(abortError(event.target as AbortSignal));
-      };
-      const stopListening = () => {
-        for (const signal of signals) signal.removeEventListener('abort', onAbort);
-      };
-      for (const signal of signals) signal.addEventListener('abort', onAbort, { once: true });
-      read().then(
-        (chunk) => {
-          stopListening();
-          resolve(chunk);
-        },
-        (err: unknown) => {
-          stopListening();
-          reject(err);
-        },
-      );
-    });
+  if (signals.length === 0) return { next: read, done: () => {} };
+  let rejectPending: ((error: Error) => void) | undefined;
+  const onAbort = (event: Event) => rejectPending?.(abortError(event.target as AbortSignal));
+  for (const signal of signals) signal.addEventListener('abort', onAbort, { once: true });
+  return {
+    next: () =>
+      new Promise((resolve, reject) => {
+        throwIfAborted(signals);
+        rejectPending = reject;
+        read().then(
+          (chunk) => {
+            rejectPending = undefined;
+            resolve(chunk);
+          },
+          (err: unknown) => {
+            rejectPending = undefined;
+            reject(err);
+          },
+        );
+      }),
+    done: () => {
+      rejectPending = undefined;
+      for (const signal of signals) signal.removeEventListener('abort', onAbort);
+    },
+  };
 }
 
 function abortError(signal: AbortSignal): AbortedError {
