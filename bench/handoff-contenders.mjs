@@ -1,0 +1,213 @@
+// The contenders of the handoff bench (bench/handoff.mjs), shared with its strace/profile child
+// (bench/handoff-worker.mjs). Each contender makes one small file per cycle, untimed (`create`),
+// then does one timed `cycle(item, mark)`: `mark(phase)` is called at the start of every phase
+// and with 'end' at the end, so that the caller can time phases or put markers in a trace.
+import fs from 'node:fs';
+import path from 'node:path';
+import { TempFileManager } from '../dist/index.js';
+
+const fsp = fs.promises;
+export const SMALL_BYTES = 1024;
+const TTL_MS = 10 * 60 * 1000;
+
+/** The bytes of every small file: fresh per contender, never shared with a pending write. */
+const small = () => Buffer.alloc(SMALL_BYTES, 0x61);
+
+export const NAMES = {
+  lib: '`file.handoff({ ttlMs })` + `mgr.claim(ticket)` + `claimed.consume()`',
+  floor: 'floor: `fs.promises` rename into a dir + mkdir lock + unlink + rmdir lock',
+  'floor-sync': 'floor, sync: `renameSync` + `mkdirSync` + `unlinkSync` + `rmdirSync` (reference)',
+  mirror:
+    "the library's exact system calls, bare: the same 23 fs calls, the same 13 through the thread pool and 10 synchronous ones, in the same order, without the library's JavaScript (reference)",
+  layout:
+    "the library's on-disk steps, bare `fs.promises`: mkdir staging, rename in, rename staging → entry, mkdir lock, rename data → held, unlink, rmdir lock, rmdir entry (reference)",
+};
+
+export const SHORT = { lib: 'library', floor: 'floor', 'floor-sync': 'floor, sync', mirror: 'bare mirror', layout: 'bare layout' };
+
+/** Makes a contender's state under `dir` (a fresh directory). */
+export async function makeContender(id, dir) {
+  switch (id) {
+    case 'lib':
+      return libContender(dir);
+    case 'floor':
+      return floorContender(dir, false);
+    case 'floor-sync':
+      return floorContender(dir, true);
+    case 'layout':
+      return layoutContender(dir);
+    case 'mirror':
+      return mirrorContender(dir);
+    default:
+      throw new Error(`unknown handoff contender ${id}`);
+  }
+}
+
+function libContender(dir) {
+  const mgr = new TempFileManager({ root: path.join(dir, 'root'), sweepOnStart: false, exitHook: false });
+  const bytes = small();
+  return {
+    phases: ['handoff', 'claim', 'consume'],
+    // Untimed: the file a request would have written; write() knows its size, so handoff()
+    // needs no lstat for it.
+    create: () => mgr.write(bytes),
+    async cycle(file, mark) {
+      mark('handoff');
+      const ticket = await file.handoff({ ttlMs: TTL_MS });
+      mark('claim');
+      const claimed = await mgr.claim(ticket);
+      mark('consume');
+      await claimed.consume();
+      mark('end');
+    },
+    async check() {
+      const left = fs.readdirSync(path.join(dir, 'root', 'handoff'));
+      if (left.length !== 0) throw new Error(`the library left ${left.length} handoff entries: ${left.slice(0, 3)}`);
+    },
+    close: () => mgr.close(),
+  };
+}
+
+function floorContender(dir, sync) {
+  const src = path.join(dir, 'src');
+  const dest = path.join(dir, 'dest');
+  fs.mkdirSync(src, { mode: 0o700 });
+  fs.mkdirSync(dest, { mode: 0o700 });
+  const bytes = small();
+  let n = 0;
+  return {
+    phases: ['cycle'],
+    create: async () => {
+      const p = path.join(src, `f${n++}`);
+      await fsp.writeFile(p, bytes, { flag: 'wx', mode: 0o600 });
+      return p;
+    },
+    cycle: sync
+      ? async (p, mark) => {
+          mark('cycle');
+          const target = path.join(dest, path.basename(p));
+          const lock = `${target}.lock`;
+          fs.renameSync(p, target);
+          fs.mkdirSync(lock);
+          fs.unlinkSync(target);
+          fs.rmdirSync(lock);
+          mark('end');
+        }
+      : async (p, mark) => {
+          mark('cycle');
+          const target = path.join(dest, path.basename(p));
+          const lock = `${target}.lock`;
+          await fsp.rename(p, target);
+          await fsp.mkdir(lock);
+          await fsp.unlink(target);
+          await fsp.rmdir(lock);
+          mark('end');
+        },
+    async check() {
+      if (fs.readdirSync(dest).length !== 0) throw new Error('the floor left files behind');
+    },
+    close: async () => {},
+  };
+}
+
+function layoutContender(dir) {
+  const src = path.join(dir, 'src');
+  const handoff = path.join(dir, 'handoff');
+  fs.mkdirSync(src, { mode: 0o700 });
+  fs.mkdirSync(handoff, { mode: 0o700 });
+  const bytes = small();
+  let n = 0;
+  return {
+    phases: ['handoff', 'claim', 'consume'],
+    create: async () => {
+      const p = path.join(src, `f${n++}`);
+      await fsp.writeFile(p, bytes, { flag: 'wx', mode: 0o600 });
+      return p;
+    },
+    async cycle(p, mark) {
+      const id = path.basename(p);
+      const staging = path.join(handoff, `.tmp-${id}`);
+      const entry = path.join(handoff, `${id}_e`);
+      mark('handoff');
+      await fsp.mkdir(staging, { mode: 0o700 });
+      await fsp.rename(p, path.join(staging, 'data'));
+      await fsp.rename(staging, entry);
+      mark('claim');
+      await fsp.mkdir(path.join(entry, 'lock'));
+      await fsp.rename(path.join(entry, 'data'), path.join(entry, 'held'));
+      mark('consume');
+      await fsp.unlink(path.join(entry, 'held'));
+      await fsp.rmdir(path.join(entry, 'lock'));
+      await fsp.rmdir(entry);
+      mark('end');
+    },
+    async check() {
+      if (fs.readdirSync(handoff).length !== 0) throw new Error('the layout reference left entries behind');
+    },
+    close: async () => {},
+  };
+}
+
+const OPEN_DIR = fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW;
+const callback = (fn, ...args) => new Promise((resolve, reject) => fn(...args, (err, value) => (err ? reject(err) : resolve(value))));
+
+/**
+ * The library's cycle as `strace` shows it, call for call, with bare `fs`: what the cycle would
+ * cost if the JavaScript around the calls were free. Each call is made the way the library makes
+ * it (promise, callback through the thread pool, or synchronous).
+ */
+function mirrorContender(dir) {
+  const src = path.join(dir, 'src');
+  const handoff = path.join(dir, 'handoff');
+  fs.mkdirSync(src, { mode: 0o700 });
+  fs.mkdirSync(handoff, { mode: 0o700 });
+  const bytes = small();
+  let n = 0;
+  return {
+    phases: ['handoff', 'claim', 'consume'],
+    create: async () => {
+      const p = path.join(src, `f${n++}`);
+      await fsp.writeFile(p, bytes, { flag: 'wx', mode: 0o600 });
+      return p;
+    },
+    async cycle(p, mark) {
+      const id = path.basename(p);
+      const staging = path.join(handoff, `.tmp-${id}`);
+      const entry = path.join(handoff, `${id}_e`);
+      mark('handoff');
+      // mkdir staging; open it pinned (open, lstat via /proc + fstat, in parallel); rename the
+      // file in through /proc/self/fd; close; rename staging to the entry
+      await fsp.mkdir(staging, { mode: 0o700 });
+      const handle = await fsp.open(staging, OPEN_DIR);
+      const pinned = `/proc/self/fd/${handle.fd}`;
+      await Promise.all([fsp.lstat(`${pinned}/.`), handle.stat()]);
+      await fsp.rename(p, `${pinned}/data`);
+      await handle.close();
+      await fsp.rename(staging, entry);
+      mark('claim');
+      // open the entry pinned, synchronously; mkdir + stat of the lock (callbacks); readdir;
+      // rename to the held name; lstat it
+      const fd = fs.openSync(entry, OPEN_DIR);
+      const base = `/proc/self/fd/${fd}`;
+      fs.lstatSync(`${base}/.`);
+      fs.fstatSync(fd);
+      await callback(fs.mkdir, `${base}/lock`);
+      await callback(fs.stat, `${base}/lock`);
+      const names = await fsp.readdir(base);
+      if (!names.includes('data')) throw new Error('no data');
+      await fsp.rename(`${base}/data`, `${base}/held`);
+      await fsp.lstat(`${base}/held`);
+      mark('consume');
+      // unlink; rmdir the lock, close, rmdir the entry, synchronously
+      await fsp.unlink(`${base}/held`);
+      fs.rmdirSync(`${base}/lock`);
+      fs.closeSync(fd);
+      fs.rmdirSync(entry);
+      mark('end');
+    },
+    async check() {
+      if (fs.readdirSync(handoff).length !== 0) throw new Error('the mirror left entries behind');
+    },
+    close: async () => {},
+  };
+}

@@ -1,0 +1,24 @@
+// Suites that run as scripts of their own (`node bench/handoff.mjs`, `node bench/uploads.mjs`) and
+// write their section to bench/results/node-<major>/<id>.md; their method is in that section.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+
+const here = import.meta.dirname;
+const major = process.versions.node.split('.')[0];
+
+function standaloneSuite(id, title) {
+  return {
+    id,
+    title,
+    method: `See the "${title}" section below: it states its method with its figures.`,
+    run: async () => {
+      const { status } = spawnSync(process.execPath, [path.join(here, `${id}.mjs`)], { stdio: 'inherit' });
+      if (status !== 0) throw new Error(`bench/${id}.mjs failed (exit ${status})`);
+      return fs.readFileSync(path.join(here, 'results', `node-${major}`, `${id}.md`), 'utf8');
+    },
+  };
+}
+
+export const handoffSuite = standaloneSuite('handoff', 'Handoff + claim + consume');
+export const uploadsSuite = standaloneSuite('uploads', 'Uploads: Express and Fastify');
