@@ -1,6 +1,6 @@
 import type { Dirent } from 'node:fs';
 import path from 'node:path';
-import { systemErrorCode, toFileSystemError } from './errors.js';
+import { toFileSystemError } from './errors.js';
 import type { FileSystem } from './fs.js';
 import { listEntries } from './entries.js';
 import { sessionLiveness, type Liveness } from './liveness.js';
