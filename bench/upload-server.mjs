@@ -21,8 +21,8 @@ const [id, dir] = process.argv.slice(2);
 const fsp = fs.promises;
 const MAX_BYTES = 2 ** 31; // 2 GiB: far above every upload here, as a service would set it
 const ABORT_GUARD = id === 'express-tmp-guard';
-// For experiments only: a modified copy of dist/ (it must sit inside the repository, so that its
-// imports resolve to node_modules). The bench never sets it.
+// For experiments only: a modified copy of dist/, somewhere its imports still resolve (a directory
+// beside dist/, or a copy of the repository with node_modules linked). The bench never sets it.
 const DIST = new URL(process.env.UPLOAD_BENCH_DIST ?? '../dist/', import.meta.url);
 
 /** Removes a file after the response is out, as the apps of the peers would. */
