@@ -20,7 +20,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { formatInt, formatMiB, formatRatio, formatSize, GiB, MiB, sampleInterleaved, stats, table } from './lib.mjs';
+import { formatInt, formatMiB, formatRatio, formatSize, GiB, MiB, primePageCache, sampleInterleaved, stats, table } from './lib.mjs';
 import { flush } from './settle.mjs';
 
 const SERVER = fileURLToPath(new URL('./upload-server.mjs', import.meta.url));
@@ -209,22 +209,6 @@ function filesUnder(dir) {
   return { count, bytes };
 }
 
-/**
- * Writes and deletes a scratch file (at most 2 GiB): this VM's balloon hands memory freed for
- * about 2 s back to the host, and page cache allocated from it runs 4-8x slower (see
- * bench/write-worker.mjs). Priming gives every sample memory that is backed again.
- */
-function prime(total) {
-  const block = Buffer.alloc(MiB, 0x5a);
-  const p = path.join(root, 'prime');
-  const fd = fs.openSync(p, 'wx', 0o600);
-  try {
-    for (let left = Math.min(total, 2 ** 31); left > 0; left -= block.length) fs.writeSync(fd, block);
-  } finally {
-    fs.closeSync(fd);
-    fs.unlinkSync(p);
-  }
-}
 
 async function checkUpload(id, result, bytes) {
   if (result.status !== 200) throw new Error(`${id}: status ${result.status}: ${result.body}`);
@@ -240,7 +224,7 @@ async function throughputSample(c, concurrency, bytes = params.bytes) {
     await checkUpload(c.id, await upload(server.port, params.warmupBytes), params.warmupBytes);
     await waitForNoFiles(dir, 2000);
     await flush();
-    prime(bytes * concurrency);
+    primePageCache(path.join(root, 'prime'), bytes * concurrency);
     await control(server, '/baseline', 'POST');
     const start = process.hrtime.bigint();
     const results = await Promise.all(Array.from({ length: concurrency }, () => upload(server.port, bytes)));
@@ -309,7 +293,7 @@ async function profileOne(id) {
     await checkUpload(id, await upload(server.port, params.warmupBytes), params.warmupBytes);
     await waitForNoFiles(dir, 2000);
     await flush();
-    prime(params.bytes);
+    primePageCache(path.join(root, 'prime'), params.bytes);
     await control(server, '/baseline', 'POST');
     const start = process.hrtime.bigint();
     const result = await upload(server.port, params.bytes);

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { TempFileManager } from '../dist/index.js';
+import { primePageCache } from './lib.mjs';
 
 const { id, bytes, chunk, concurrency, root } = JSON.parse(process.argv[2]);
 const mgr = new TempFileManager({ root, sweepOnStart: false, exitHook: false });
@@ -55,28 +56,11 @@ const CONTENDERS = {
   },
 };
 
-/**
- * Writes and deletes a scratch file of `total` bytes (at most 2 GiB) with plain `writeSync`. This
- * VM's balloon hands free memory back to the host (free page reporting) about 2 s after it is
- * freed, and page cache allocated from such memory faults on the host at every page: writes into
- * it run 4-8x slower. Priming hands every contender memory that is backed again.
- */
-function prime(total) {
-  const block = Buffer.alloc(1024 * 1024, 0x5a);
-  const p = rawPath();
-  const fd = fs.openSync(p, 'wx', 0o600);
-  try {
-    for (let left = Math.min(total, 2 ** 31); left > 0; left -= block.length) fs.writeSync(fd, block);
-  } finally {
-    fs.closeSync(fd);
-    fs.unlinkSync(p);
-  }
-}
 
 const op = CONTENDERS[id];
 if (!op) throw new Error(`unknown contender ${id}`);
 await (await op(4 * chunk)).remove(); // warm-up: loads and compiles the contender's code
-prime(bytes * concurrency);
+primePageCache(rawPath(), bytes * concurrency);
 globalThis.gc();
 const before = process.memoryUsage.rss();
 const start = process.hrtime.bigint();
