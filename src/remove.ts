@@ -25,7 +25,7 @@ export function unlinkQuietlySync(fs: FileSystem, path: string): void {
 
 /** Removes a directory tree (or a file, or a link); what is already gone is not an error. */
 export async function removeTree(fs: FileSystem, path: string): Promise<void> {
-  throwFirstError(await walkTree(path, { fs, remove: true }));
+  throwFirstError(await walkTree(path, { fs, remove: true, bytes: false }));
 }
 
 /** Sync twin of {@link removeTree}. */

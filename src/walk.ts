@@ -27,7 +27,9 @@ export interface WalkOptions {
   readonly fs: FileSystem;
   /** Remove what is walked (files, links, then directories bottom-up); else only count. */
   readonly remove: boolean;
-  /** Called after each batch with the running tally. */
+  /** Count the bytes of files (one `lstat` each); a removal that reports no bytes skips it. @default true */
+  readonly bytes?: boolean;
+  /** Called every {@link WINDOW} files with the running tally. */
   readonly onBatch?: (tally: WalkTally) => void;
 }
 
@@ -35,10 +37,11 @@ export interface WalkOptions {
 const WINDOW = 32;
 
 /**
- * An entry as the walk reaches it: `logical` for reports, `access` for system calls. Once a
+ * A directory as the walk reaches it: `logical` for reports, `access` for system calls. Once a
  * directory is open, its entries are reached through `/proc/self/fd/<fd>/<name>`: the kernel
  * resolves that inside the directory that was opened, so swapping the directory for a symlink
- * afterwards cannot send the walk anywhere else.
+ * afterwards cannot send the walk anywhere else. An entry's own paths are built from its
+ * parent's when needed: a report path only for an error.
  */
 interface Ref {
   readonly logical: string;
@@ -53,8 +56,9 @@ export function emptyTally(): WalkTally {
 /**
  * Walks (and, with `remove`, deletes) the tree at `root` without ever following a symlink:
  * directories are opened with O_NOFOLLOW and their entries reached through the open descriptor,
- * and a link is counted and removed as a link. Asynchronous and batched, so the event loop never
- * stalls; tolerant of entries vanishing under it (another sweeper), which are not counted.
+ * and a link is counted and removed as a link. Asynchronous, with a bounded window of calls in
+ * flight, so the event loop never stalls; tolerant of entries vanishing under it (another
+ * sweeper), which are not counted.
  * @internal
  */
 export async function walkTree(root: string, options: WalkOptions, tally: WalkTally = emptyTally()): Promise<WalkTally> {
@@ -66,7 +70,7 @@ async function walkEntry(ref: Ref, options: WalkOptions, tally: WalkTally): Prom
   const opened = await openDir(options.fs, ref, tally);
   if (opened === 'gone') return;
   if (opened === 'not-a-dir') {
-    await visitFile(ref, options, tally);
+    await visitFile(ref.access, ref.logical, '', options, tally);
     return;
   }
   try {
@@ -85,13 +89,23 @@ async function walkChildren(ref: Ref, base: string, options: WalkOptions, tally:
     recordUnlessGone(tally, ref.logical, err);
     return;
   }
-  const child = (entry: Dirent): Ref => ({ logical: path.join(ref.logical, entry.name), access: path.join(base, entry.name) });
-  const files = entries.filter((entry) => !entry.isDirectory()).map(child);
-  for (let i = 0; i < files.length; i += WINDOW) {
-    await Promise.all(files.slice(i, i + WINDOW).map((file) => visitFile(file, options, tally)));
-    options.onBatch?.(tally);
+  const files: string[] = [];
+  const dirs: string[] = [];
+  for (const entry of entries) (entry.isDirectory() ? dirs : files).push(entry.name);
+  let next = 0;
+  let done = 0;
+  const lane = async (): Promise<void> => {
+    while (next < files.length) {
+      const name = files[next++] as string;
+      await visitFile(childPath(base, name), ref.logical, name, options, tally);
+      if (++done % WINDOW === 0) options.onBatch?.(tally);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(WINDOW, files.length) }, lane));
+  options.onBatch?.(tally);
+  for (const name of dirs) {
+    await walkEntry({ logical: path.join(ref.logical, name), access: childPath(base, name) }, options, tally);
   }
-  for (const dir of entries.filter((entry) => entry.isDirectory())) await walkEntry(child(dir), options, tally);
 }
 
 async function openDir(fs: FileSystem, ref: Ref, tally: WalkTally): Promise<PinnedDir | 'gone' | 'not-a-dir'> {
@@ -103,13 +117,14 @@ async function openDir(fs: FileSystem, ref: Ref, tally: WalkTally): Promise<Pinn
   }
 }
 
-async function visitFile(ref: Ref, options: WalkOptions, tally: WalkTally): Promise<void> {
-  let size: number;
+/** Visits the file at `access`; its report path, for an error, is `name` inside `parent`. */
+async function visitFile(access: string, parent: string, name: string, options: WalkOptions, tally: WalkTally): Promise<void> {
+  let size = 0;
   try {
-    size = (await options.fs.promises.lstat(ref.access)).size;
-    if (options.remove) await options.fs.promises.unlink(ref.access);
+    if (options.bytes !== false || !options.remove) size = (await options.fs.promises.lstat(access)).size;
+    if (options.remove) await options.fs.promises.unlink(access);
   } catch (err) {
-    recordUnlessGone(tally, ref.logical, err);
+    recordUnlessGone(tally, path.join(parent, name), err);
     return;
   }
   tally.files += 1;
@@ -128,9 +143,14 @@ async function finishDir(ref: Ref, options: WalkOptions, tally: WalkTally): Prom
   tally.dirs += 1;
 }
 
+/** `name` (a directory entry: never a `/` in it) inside `base`. */
+function childPath(base: string, name: string): string {
+  return base.endsWith('/') ? base + name : `${base}/${name}`;
+}
+
 /**
  * Synchronous removal of the tree at `root`, by the same rules as {@link walkTree}: for `using`
- * and the exit hook, which cannot wait.
+ * and the exit hook, which cannot wait. Bytes are not counted.
  * @internal
  */
 export function removeTreeSyncWalk(fs: FileSystem, root: string, tally: WalkTally = emptyTally()): WalkTally {
@@ -148,30 +168,35 @@ function removeEntrySync(fs: FileSystem, ref: Ref, tally: WalkTally): void {
   }
   if (opened === 'gone') return;
   if (opened === 'not-a-dir') {
-    syncStep(tally, ref, () => fs.unlinkSync(ref.access), 'files');
+    unlinkSyncCounted(fs, ref.access, ref.logical, '', tally);
     return;
   }
   try {
     for (const entry of fs.readdirSync(opened.base, { withFileTypes: true })) {
-      const child = { logical: path.join(ref.logical, entry.name), access: path.join(opened.base, entry.name) };
+      const access = childPath(opened.base, entry.name);
       // Entry types come from readdir and never follow a link: only directories need opening.
-      if (entry.isDirectory()) removeEntrySync(fs, child, tally);
-      else syncStep(tally, child, () => fs.unlinkSync(child.access), 'files');
+      if (entry.isDirectory()) removeEntrySync(fs, { logical: path.join(ref.logical, entry.name), access }, tally);
+      else unlinkSyncCounted(fs, access, ref.logical, entry.name, tally);
     }
   } catch (err) {
     recordUnlessGone(tally, ref.logical, err);
   } finally {
     opened.close();
   }
-  syncStep(tally, ref, () => fs.rmdirSync(ref.access), 'dirs');
-}
-
-function syncStep(tally: WalkTally, ref: Ref, step: () => void, counter: 'files' | 'dirs'): void {
   try {
-    step();
-    tally[counter] += 1;
+    fs.rmdirSync(ref.access);
+    tally.dirs += 1;
   } catch (err) {
     recordUnlessGone(tally, ref.logical, err);
+  }
+}
+
+function unlinkSyncCounted(fs: FileSystem, access: string, parent: string, name: string, tally: WalkTally): void {
+  try {
+    fs.unlinkSync(access);
+    tally.files += 1;
+  } catch (err) {
+    recordUnlessGone(tally, path.join(parent, name), err);
   }
 }
 
