@@ -1,6 +1,7 @@
 // Sampling, statistics and Markdown helpers shared by the benchmarks.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
 
 /** Runs `n` create+dispose operations of a contender; returns the seconds taken. */
 export async function runOps(contender, n) {
@@ -108,6 +109,28 @@ export function runChild(script, args, nodeArgs = []) {
       resolve(JSON.parse(stdout.trim().split('\n').at(-1)));
     });
   });
+}
+
+/**
+ * Starts `idle-watcher.mjs` beside a sample; `stop()` resolves its longest event-loop stall (ms)
+ * since it started: what the machine alone did to a loop doing nothing.
+ */
+export async function watchIdleLoop() {
+  const script = new URL('./idle-watcher.mjs', import.meta.url);
+  const child = spawn(process.execPath, [fileURLToPath(script)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let stdout = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  await new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.stdout.on('data', () => stdout.includes('ready') && resolve());
+  });
+  return {
+    stop: () =>
+      new Promise((resolve) => {
+        child.on('close', () => resolve(JSON.parse(stdout.trim().split('\n').at(-1)).stallMs));
+        child.kill('SIGUSR2');
+      }),
+  };
 }
 
 export const MiB = 1024 * 1024;

@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { formatInt, formatRatio, runChild, sampleInterleaved, stats, table } from './lib.mjs';
+import { formatInt, formatRatio, runChild, sampleInterleaved, stats, table, watchIdleLoop } from './lib.mjs';
 import { flush } from './settle.mjs';
 
 const WORKER = fileURLToPath(new URL('./sweep-worker.mjs', import.meta.url));
@@ -43,10 +43,14 @@ export const METHOD = `- Each sample removes a tree of ${formatInt(FILES)} files
   with \`perf_hooks.monitorEventLoopDelay({ resolution: 1 })\`, enabled just before and read
   5 ms after the removal, so a blocking call is recorded whole. The stall is the histogram's
   max. \`rm -rf\` runs in a process of its own (\`child_process.spawn\`): its row's stall is of
-  the waiting Node process, for reference: what the machine alone does to a loop doing nothing.
-  The longest stalls of \`mgr.sweep()\` seen here are V8 garbage-collection pauses (scavenges
-  of the walk's promises, paths and \`Stats\`), 2-5 ms typically and tens of ms when other
-  processes keep both cores busy.
+  the waiting Node process, for reference.
+- Beside every sample, an idle sibling (\`bench/idle-watcher.mjs\`), a Node process that does
+  nothing but watch its own event loop the same way, runs from before the sample's child starts
+  to after it ends: its longest stall, in the last column, is what the machine alone did to a
+  loop doing nothing during that sample.
+  The longest stalls of \`mgr.sweep()\` are V8 garbage-collection pauses (scavenges of the
+  walk's promises and \`Stats\`): a few ms on a quiet machine, and tens to hundreds of ms when
+  other processes keep both cores busy, as the idle sibling's column then shows too.
 - The contenders are interleaved round-robin, each round starting with the next one, with
   \`sync\` and a 150 ms settle before each sample. The sweep's report must count every file and
   byte with no error, and every contender must leave nothing behind.
@@ -84,9 +88,18 @@ async function runSweep(root) {
   const results = await sampleInterleaved(CONTENDERS, {
     rounds: params.rounds,
     before: flush,
-    sample: (c) => runChild(WORKER, args(c)),
+    sample: async (c) => {
+      const idle = await watchIdleLoop();
+      const sample = await runChild(WORKER, args(c));
+      return { ...sample, idleStallMs: await idle.stop() };
+    },
   });
-  const measured = results.map((r) => ({ ...r, time: stats(r.samples, 'seconds'), stall: stats(r.samples, 'stallMs') }));
+  const measured = results.map((r) => ({
+    ...r,
+    time: stats(r.samples, 'seconds'),
+    stall: stats(r.samples, 'stallMs'),
+    idleStall: stats(r.samples, 'idleStallMs'),
+  }));
   console.log(`\nSweep ${formatInt(FILES)} orphaned files\n\n${sweepTable(measured)}`);
   return { results: measured, plantSeconds };
 }
@@ -101,11 +114,12 @@ function sweepTable(results) {
     formatRatio(base.time.median / r.time.median),
     formatInt(r.stall.median),
     formatInt(r.stall.max),
+    `${formatInt(r.idleStall.median)} / ${formatInt(r.idleStall.max)}`,
   ]);
   return table(
-    ['Contender', 's (median)', 'min – max', 'files/s', 'speed vs rm -rf', 'longest stall, ms (median)', 'max'],
+    ['Contender', 's (median)', 'min – max', 'files/s', 'speed vs rm -rf', 'longest stall, ms (median)', 'max', 'idle sibling (median / max)'],
     rows,
-    ['l', 'r', 'r', 'r', 'r', 'r', 'r'],
+    ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
   );
 }
 
