@@ -32,6 +32,11 @@ export class FileSink {
 
   async write(chunk: Buffer): Promise<void> {
     this.throwIfFailed();
+    if (chunk.length >= SINK_HIGH_WATER_MARK && this.flushing === undefined) {
+      // Nothing to gather with: a large chunk goes straight to the disk.
+      await this.writeNow(chunk);
+      return;
+    }
     this.pending.push(chunk);
     this.pendingBytes += chunk.length;
     this.flushing ??= this.flushAll();
@@ -45,6 +50,16 @@ export class FileSink {
   async end(): Promise<void> {
     await this.flushing;
     this.throwIfFailed();
+  }
+
+  private async writeNow(chunk: Buffer): Promise<void> {
+    try {
+      await writeFully(this.handle, [chunk], chunk.length);
+      this.bytesOnDisk += chunk.length;
+    } catch (error) {
+      this.failure = { error: toFileSystemError('write', this.path, error) };
+      throw this.failure.error;
+    }
   }
 
   private async flushAll(): Promise<void> {
@@ -74,7 +89,7 @@ export class FileSink {
 }
 
 async function writeFully(handle: FileHandle, batch: Buffer[], total: number): Promise<void> {
-  const written = (await handle.writev(batch)).bytesWritten;
+  const written = (batch.length === 1 ? await handle.write(batch[0] as Buffer) : await handle.writev(batch)).bytesWritten;
   if (written === total) return;
   // A short write is rare on a regular file; finish the rest before the next batch.
   let rest = Buffer.concat(batch).subarray(written);

@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { InvalidOptionError, SourceError } from './errors.js';
+import { AbortedError, InvalidOptionError, SourceError, systemErrorCode, TempFileError } from './errors.js';
 import { describe } from './names.js';
 
 /** What `write()` accepts: a stream, an (async) iterable of chunks, or the bytes themselves. */
@@ -14,7 +14,7 @@ export type WriteSource =
 
 /** A pull-based view of any source, with a way to make its producer stop. @internal */
 export interface SourceReader {
-  /** The next chunk as bytes, or undefined at the end. */
+  /** The next chunk as bytes, or undefined at the end; a failure is typed ({@link toSourceError}). */
   next(): Promise<Buffer | undefined>;
   /** Stops the producer: destroys a stream, cancels a web stream, returns an iterator. */
   stop(): void;
@@ -55,10 +55,10 @@ export function toBuffer(chunk: unknown): Buffer {
 function singleChunk(chunk: Buffer): SourceReader {
   let done = false;
   return {
-    next: async () => {
-      if (done) return undefined;
+    next: () => {
+      const next = done ? undefined : chunk;
       done = true;
-      return chunk;
+      return Promise.resolve(next);
     },
     stop: () => {
       done = true;
@@ -106,11 +106,9 @@ function isHttpRequest(stream: object): boolean {
 
 function webStreamReader(stream: ReadableStream<unknown>): SourceReader {
   const reader = stream.getReader();
+  const onResult = (result: { done?: boolean; value?: unknown }) => (result.done ? undefined : toBuffer(result.value));
   return {
-    next: async () => {
-      const result = await reader.read();
-      return result.done ? undefined : toBuffer(result.value);
-    },
+    next: () => reader.read().then(onResult, rejectAsSourceError),
     stop: () => {
       reader.cancel().catch(() => {});
     },
@@ -119,14 +117,19 @@ function webStreamReader(stream: ReadableStream<unknown>): SourceReader {
 
 function iteratorReader(iterator: Iterator<unknown> | AsyncIterator<unknown>): SourceReader {
   let finished = false;
+  const onResult = (result: IteratorResult<unknown>): Buffer | undefined => {
+    if (!result.done) return toBuffer(result.value);
+    finished = true;
+    return undefined;
+  };
+  // One promise per chunk, not an async function's two: this runs for every chunk of a write.
   return {
-    next: async () => {
-      const result = await iterator.next();
-      if (result.done) {
-        finished = true;
-        return undefined;
+    next: () => {
+      try {
+        return Promise.resolve(iterator.next()).then(onResult, rejectAsSourceError);
+      } catch (err) {
+        return rejectAsSourceError(err);
       }
-      return toBuffer(result.value);
     },
     stop: () => {
       if (finished) return;
@@ -138,4 +141,22 @@ function iteratorReader(iterator: Iterator<unknown> | AsyncIterator<unknown>): S
       }
     },
   };
+}
+
+// How Node reports a peer that went away: the request stream errors or closes early.
+const CLIENT_GONE = new Set(['ECONNRESET', 'ECONNABORTED', 'EPIPE', 'ERR_STREAM_PREMATURE_CLOSE', 'ABORT_ERR']);
+
+/** A source's failure as a typed error: the client went away ({@link AbortedError}), or {@link SourceError}. */
+export function toSourceError(err: unknown): TempFileError {
+  if (err instanceof TempFileError) return err;
+  const code = systemErrorCode(err);
+  const message = err instanceof Error ? err.message : String(err);
+  if ((code && CLIENT_GONE.has(code)) || message === 'aborted') {
+    return new AbortedError('the source closed before its end: the client went away', err);
+  }
+  return new SourceError(`The source failed: ${message}. Nothing was kept.`, err);
+}
+
+function rejectAsSourceError(err: unknown): Promise<never> {
+  return Promise.reject(toSourceError(err));
 }

@@ -2,7 +2,7 @@ import { createHash, getHashes, type Hash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import type { ManagerContext, Owner } from './context.js';
 import { createUniqueAsync, resolveNameParts, type NameOptions } from './create.js';
-import { AbortedError, DisposedError, InvalidOptionError, SizeLimitError, SourceError, systemErrorCode, TempFileError, toFileSystemError } from './errors.js';
+import { AbortedError, DisposedError, InvalidOptionError, SizeLimitError, TempFileError, toFileSystemError } from './errors.js';
 import { TempFile } from './file.js';
 import { CREATE_EXCLUSIVE } from './fs.js';
 import { describe } from './names.js';
@@ -114,12 +114,11 @@ function progressReporter(sink: FileSink, onProgress: ((bytes: number) => void) 
 }
 
 /**
- * `reader.next()`, raced against the abort signals (the caller's and the scope's); source
- * failures become typed errors. One listener per write rejects the read then pending (a race
+ * `reader.next()`, raced against the abort signals (the caller's and the scope's). One listener per write rejects the read then pending (a race
  * against one long-lived promise would keep every chunk it ever won alive); `done()` removes it.
  */
 function abortable(reader: SourceReader, signals: readonly AbortSignal[]): { next(): Promise<Buffer | undefined>; done(): void } {
-  const read = () => reader.next().catch((err: unknown) => Promise.reject(toSourceError(err)));
+  const read = reader.next;
   if (signals.length === 0) return { next: read, done: () => {} };
   let rejectPending: ((error: Error) => void) | undefined;
   const onAbort = (event: Event) => rejectPending?.(abortError(event.target as AbortSignal));
@@ -156,19 +155,6 @@ function abortError(signal: AbortSignal): AbortedError {
 function throwIfAborted(signals: readonly AbortSignal[]): void {
   const aborted = signals.find((signal) => signal.aborted);
   if (aborted) throw abortError(aborted);
-}
-
-// How Node reports a peer that went away: the request stream errors or closes early.
-const CLIENT_GONE = new Set(['ECONNRESET', 'ECONNABORTED', 'EPIPE', 'ERR_STREAM_PREMATURE_CLOSE', 'ABORT_ERR']);
-
-function toSourceError(err: unknown): TempFileError {
-  if (err instanceof TempFileError) return err;
-  const code = systemErrorCode(err);
-  const message = err instanceof Error ? err.message : String(err);
-  if ((code && CLIENT_GONE.has(code)) || message === 'aborted') {
-    return new AbortedError('the source closed before its end: the client went away', err);
-  }
-  return new SourceError(`The source failed: ${message}. Nothing was kept.`, err);
 }
 
 function toWriteError(err: unknown, signals: readonly AbortSignal[], path: string | undefined): unknown {
