@@ -1,7 +1,8 @@
 // Child of exit-hook.mjs: holds `count` live temp files, prints the paths that must be gone once
 // it is dead, and waits for SIGTERM. argv: mode root count. Mode `mgr`: files from `mgr.file()`,
 // removed by the default exit hook. Mode `bare`: raw files in one directory, removed by a bare
-// SIGTERM handler that then dies of the signal again.
+// SIGTERM handler that then dies of the signal again; its files are named like the library's.
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { TempFileManager } from '../dist/index.js';
@@ -18,7 +19,8 @@ function managed() {
 function bare() {
   const dir = fs.mkdtempSync(path.join(root, 'bare-'));
   for (let i = 0; i < Number(count); i++) {
-    fs.closeSync(fs.openSync(path.join(dir, `f${i}`), O_CREAT | O_EXCL | O_WRONLY, 0o600));
+    // Named as the library names its files (128 random bits in hex), so both directories are alike.
+    fs.closeSync(fs.openSync(path.join(dir, randomBytes(16).toString('hex')), O_CREAT | O_EXCL | O_WRONLY, 0o600));
   }
   process.on('SIGTERM', function onTerm() {
     fs.rmSync(dir, { recursive: true, force: true });

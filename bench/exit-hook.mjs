@@ -23,13 +23,20 @@ const CONTENDERS = [
 
 export const METHOD = `- Each sample is a child process (\`bench/exit-child.mjs\`) holding ${formatInt(params.files)} live,
   empty temp files: made through \`mgr.file()\` with the default exit hook, or made with raw
-  \`fs\` in one directory with a bare SIGTERM handler that removes it with \`fs.rmSync()\`, removes
-  itself and sends SIGTERM again. Both children import the library.
+  \`fs\` in one directory, named like the library's (128 random bits in hex), with a bare SIGTERM
+  handler that removes it with \`fs.rmSync()\`, removes itself and sends SIGTERM again. Both
+  children import the library.
 - All children are started (and make their files) before the first sample, so that no child
   creates files after another one's deletes (ext4's slow-create mode, see settle.mjs); then
   \`sync\`. Samples are interleaved, with \`sync\` and a 150 ms settle before each.
 - The parent sends SIGTERM and stops the clock at the child's \`'exit'\` event. Every sample must
-  die of SIGTERM (no exit code) and leave nothing: no session directory, no lock, no files.`;
+  die of SIGTERM (no exit code) and leave nothing: no session directory, no lock, no files.
+- The exit hook never removes by path: it opens the session directory with O_NOFOLLOW and
+  unlinks each entry through \`/proc/self/fd/<fd>/<name>\`, so a directory swapped for a symlink
+  meanwhile cannot send it outside the root (docs/security.md). Each of those unlinks walks four
+  more path components than a plain one. \`fs.rmSync()\` is JavaScript on Node 20 and 22, which
+  \`lstat\`s every entry before unlinking it; on Node 24 it is native code (\`std::filesystem\`)
+  with no per-entry JavaScript, so there the bare handler has the edge.`;
 
 /** Starts a child of `mode` in a root of its own and waits until it holds its files. */
 async function start(mode, root) {

@@ -48,9 +48,10 @@ export const METHOD = `- Each sample removes a tree of ${formatInt(FILES)} files
   nothing but watch its own event loop the same way, runs from before the sample's child starts
   to after it ends: its longest stall, in the last column, is what the machine alone did to a
   loop doing nothing during that sample.
-  The longest stalls of \`mgr.sweep()\` are V8 garbage-collection pauses (scavenges of the
-  walk's promises and \`Stats\`): a few ms on a quiet machine, and tens to hundreds of ms when
-  other processes keep both cores busy, as the idle sibling's column then shows too.
+- The longest stalls of \`mgr.sweep()\` are V8 garbage-collection pauses (scavenges of the
+  walk's promises and \`Stats\`): a few ms on a quiet machine. Earlier runs, made while other
+  processes kept both cores busy, saw tens to hundreds of ms, and as much in a process that only
+  waited on \`rm -rf\`: read the stall column together with the idle sibling's.
 - The contenders are interleaved round-robin, each round starting with the next one, with
   \`sync\` and a 150 ms settle before each sample. The sweep's report must count every file and
   byte with no error, and every contender must leave nothing behind.

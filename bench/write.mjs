@@ -10,13 +10,13 @@ import { flush } from './settle.mjs';
 const WORKER = fileURLToPath(new URL('./write-worker.mjs', import.meta.url));
 
 const params = {
-  rounds: 5,
+  rounds: 9,
   bytes: GiB,
   chunks: [MiB, 64 * 1024],
   small: 256 * MiB,
   large: 4 * GiB,
   smallRounds: 3,
-  largeRounds: 2,
+  largeRounds: 3,
   sizeChunk: 64 * 1024,
   concurrency: 8,
   concurrentBytes: 256 * MiB,
