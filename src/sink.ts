@@ -9,7 +9,8 @@ export const SINK_HIGH_WATER_MARK = 256 * 1024;
  * Appends chunks to an open file with `writev`, one batch in flight while the next one gathers,
  * so reading the source and writing the disk overlap. `write()` resolves at once while the
  * gathered bytes are below the high-water mark, and waits for the disk otherwise: a slow disk
- * slows the source down, memory stays flat.
+ * slows the source down, memory stays flat. A chunk of at least the high-water mark, met while
+ * nothing is in flight, is written at once on its own: there is nothing to gather it with.
  * @internal
  */
 export class FileSink {
@@ -33,7 +34,6 @@ export class FileSink {
   async write(chunk: Buffer): Promise<void> {
     this.throwIfFailed();
     if (chunk.length >= SINK_HIGH_WATER_MARK && this.flushing === undefined) {
-      // Nothing to gather with: a large chunk goes straight to the disk.
       await this.writeNow(chunk);
       return;
     }
@@ -57,8 +57,7 @@ export class FileSink {
       await writeFully(this.handle, [chunk], chunk.length);
       this.bytesOnDisk += chunk.length;
     } catch (error) {
-      this.failure = { error: toFileSystemError('write', this.path, error) };
-      throw this.failure.error;
+      throw this.recordFailure(error);
     }
   }
 
@@ -74,13 +73,19 @@ export class FileSink {
         this.bytesOnDisk += bytes;
       }
     } catch (error) {
-      this.failure = { error: toFileSystemError('write', this.path, error) };
+      this.recordFailure(error);
       this.pending = [];
       this.pendingBytes = 0;
     } finally {
       this.flushing = undefined;
       this.inFlight = undefined;
     }
+  }
+
+  /** Keeps the first failure, typed, for every later call; returns it. */
+  private recordFailure(error: unknown): unknown {
+    this.failure ??= { error: toFileSystemError('write', this.path, error) };
+    return this.failure.error;
   }
 
   private throwIfFailed(): void {
