@@ -147,7 +147,7 @@ function iteratorReader(iterator: Iterator<unknown> | AsyncIterator<unknown>): S
 const CLIENT_GONE = new Set(['ECONNRESET', 'ECONNABORTED', 'EPIPE', 'ERR_STREAM_PREMATURE_CLOSE', 'ABORT_ERR']);
 
 /** A source's failure as a typed error: the client went away ({@link AbortedError}), or {@link SourceError}. */
-export function toSourceError(err: unknown): TempFileError {
+function toSourceError(err: unknown): TempFileError {
   if (err instanceof TempFileError) return err;
   const code = systemErrorCode(err);
   const message = err instanceof Error ? err.message : String(err);

@@ -114,8 +114,9 @@ function progressReporter(sink: FileSink, onProgress: ((bytes: number) => void) 
 }
 
 /**
- * `reader.next()`, raced against the abort signals (the caller's and the scope's). One listener per write rejects the read then pending (a race
- * against one long-lived promise would keep every chunk it ever won alive); `done()` removes it.
+ * `reader.next()`, raced against the abort signals (the caller's and the scope's). One listener
+ * per write rejects the read then pending (a race against one long-lived promise would keep every
+ * chunk it ever won alive); `done()` removes it.
  */
 function abortable(reader: SourceReader, signals: readonly AbortSignal[]): { next(): Promise<Buffer | undefined>; done(): void } {
   const read = reader.next;
