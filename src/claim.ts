@@ -17,6 +17,9 @@ import { acquireLease, heldName, holderOf, isHeldName, newOwnerToken, type Lease
 import { openPinnedSync, type PinnedDirSync } from './pinned-dir.js';
 import { moveFile, resolveDestination, type KeepOptions } from './move.js';
 import { parseTicket, type HandoffMeta, type HandoffTicket } from './ticket.js';
+import { logger } from './log.js';
+
+const log = logger('claim');
 
 /** Options of `mgr.claim()`. */
 export interface ClaimOptions {
@@ -48,7 +51,7 @@ export async function claimEntry(lease: LeaseContext, handoffDir: string, input:
     });
     return new ClaimedFile(lease.fs, { dir: entryDir, pinned: entry }, name, ticket, held);
   } catch (err) {
-    held?.release();
+    await held?.release();
     entry.close();
     throw err;
   }
@@ -171,7 +174,7 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
     } catch (err) {
       this.failure(err, 'consume', true);
     }
-    this.finish(true);
+    await this.finish(true);
   }
 
   /** Synchronous {@link consume}. */
@@ -182,7 +185,7 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
     } catch (err) {
       this.failure(err, 'consume', true);
     }
-    this.finish(true);
+    this.finishSync(true);
   }
 
   /** Gives the entry back unconsumed: the next claimer gets it. */
@@ -193,7 +196,7 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
     } catch (err) {
       this.failure(err, 'release', false);
     }
-    this.finish(false);
+    await this.finish(false);
   }
 
   /** Moves the file out for good, then removes the entry; returns the absolute destination. */
@@ -205,7 +208,7 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
     } catch (err) {
       this.failure(err, 'keep', false);
     }
-    this.finish(true);
+    await this.finish(true);
     return target;
   }
 
@@ -243,7 +246,7 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
       throw new LeaseLostError(this.ticket.id);
     }
     if (goneIsDone) return;
-    this.finish(false);
+    this.finishSync(false);
     throw new HandoffNotFoundError(this.ticket.id);
   }
 
@@ -255,15 +258,28 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
     }
   }
 
-  private finish(removeEntry: boolean): void {
+  // Drops the lease, then the entry directory (when the data left it), off the event loop.
+  private async finish(removeEntry: boolean): Promise<void> {
     this.state = 'done';
-    this.lease.release();
+    await this.lease.release();
+    this.entry.pinned.close();
+    if (removeEntry) await this.fs.promises.rmdir(this.entry.dir).catch(leaveToSweep);
+  }
+
+  private finishSync(removeEntry: boolean): void {
+    this.state = 'done';
+    this.lease.releaseSync();
     this.entry.pinned.close();
     if (!removeEntry) return;
     try {
       this.fs.rmdirSync(this.entry.dir);
-    } catch {
-      // Not empty or gone: the sweep removes leftovers of consumed entries.
+    } catch (err) {
+      leaveToSweep(err);
     }
   }
+}
+
+/** A consumed entry's directory that is not empty, or gone already: the sweep removes leftovers. */
+function leaveToSweep(err: unknown): void {
+  log('entry directory left to the sweep: %s', systemErrorCode(err) ?? err);
 }

@@ -62,7 +62,10 @@ export function holderAlive(lease: LeaseContext, holder: SessionName | undefined
 /** A held lease: release it once; `lost` turns true if proper-lockfile saw it taken over. */
 export interface Lease {
   readonly lost: boolean;
-  release(): void;
+  /** Drops the lease: removes its lock, off the event loop. Never throws; idempotent. */
+  release(): Promise<void>;
+  /** Synchronous {@link Lease.release}, for `using` and failure paths. */
+  releaseSync(): void;
 }
 
 /**
@@ -137,17 +140,26 @@ async function lockEntry(lease: LeaseContext, entryDir: string, lockfilePath: st
     }
     throw err;
   }
+  const unlockOptions: lockfile.UnlockOptions = { realpath: false, lockfilePath, fs: lease.fs };
+  const releasing = (): boolean => {
+    if (state.released || state.lost) return false;
+    state.released = true;
+    return true;
+  };
+  const logFailure = (err: unknown) => log('release of %s: %s', entryDir, systemErrorCode(err) ?? err);
   return {
     get lost() {
       return state.lost;
     },
-    release() {
-      if (state.released || state.lost) return;
-      state.released = true;
+    async release() {
+      if (releasing()) await lockfile.unlock(entryDir, unlockOptions).catch(logFailure);
+    },
+    releaseSync() {
+      if (!releasing()) return;
       try {
-        lockfile.unlockSync(entryDir, { realpath: false, lockfilePath: options.lockfilePath, fs: lease.fs });
+        lockfile.unlockSync(entryDir, unlockOptions);
       } catch (err) {
-        log('release of %s: %s', entryDir, systemErrorCode(err) ?? err);
+        logFailure(err);
       }
     },
   };
