@@ -481,9 +481,9 @@ function render({ disk, ram, counts, traces, problem, profiles }) {
       (ram ? ` On tmpfs: ${line(ram)}.` : ''),
     `- Per phase on the disk (median µs): ${lib.state.phases.map((p) => `${p} ${lib.phaseUs[p].toFixed(0)}`).join(', ')}; ` +
       `the mirror: ${mirror.state.phases.map((p) => `${p} ${mirror.phaseUs[p].toFixed(0)}`).join(', ')}. ` +
-      "consume() makes one thread-pool call (the unlink) and then removes the lock and the entry directories with " +
-      'synchronous rmdirs on the main thread (proper-lockfile\'s `unlockSync`, then `rmdirSync`): on this disk each ' +
-      'waits for a discard, and the event loop waits with it.',
+      'consume() makes three thread-pool calls: the unlink, then the rmdir of the lock (proper-lockfile\'s ' +
+      '`unlock`) and of the entry; on this disk each rmdir waits for a discard, in the thread pool, while the event ' +
+      'loop runs on.',
     '',
   );
   return `${out.join('\n')}\n`;
