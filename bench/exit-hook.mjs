@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { formatInt, formatRatio, sampleInterleaved, stats, table } from './lib.mjs';
+import { formatInt, formatRatio, sampleInterleaved, stats, table, targetsTable } from './lib.mjs';
 import { flush } from './settle.mjs';
 
 const CHILD = fileURLToPath(new URL('./exit-child.mjs', import.meta.url));
@@ -91,7 +91,6 @@ function exitTable(results) {
 
 function renderExitHook(results, info) {
   const ratio = results.find((r) => r.id === 'mgr').time.median / results.find((r) => r.baseline).time.median;
-  const met = ratio <= params.maxRatio ? 'yes' : '**no**';
   return [
     `### Exit hook (Node ${process.version})`,
     '',
@@ -103,7 +102,7 @@ function renderExitHook(results, info) {
     '',
     '#### Targets',
     '',
-    table(['Target', 'Measured', 'Met'], [[`exit hook within ${params.maxRatio}x of the bare handler`, formatRatio(ratio), met]], ['l', 'r', 'l']),
+    targetsTable([[`exit hook within ${params.maxRatio}x of the bare handler`, formatRatio(ratio), ratio <= params.maxRatio]]),
     '',
   ].join('\n');
 }

@@ -68,20 +68,30 @@ function libContender(dir) {
   };
 }
 
-function floorContender(dir, sync) {
+/**
+ * The directories of a bare contender: `src`, where `create()` writes each small file (untimed),
+ * and `target`, named `name`, where its cycles move them.
+ */
+function bareDirs(dir, name) {
   const src = path.join(dir, 'src');
-  const dest = path.join(dir, 'dest');
+  const target = path.join(dir, name);
   fs.mkdirSync(src, { mode: 0o700 });
-  fs.mkdirSync(dest, { mode: 0o700 });
+  fs.mkdirSync(target, { mode: 0o700 });
   const bytes = small();
   let n = 0;
+  const create = async () => {
+    const p = path.join(src, `f${n++}`);
+    await fsp.writeFile(p, bytes, { flag: 'wx', mode: 0o600 });
+    return p;
+  };
+  return { target, create };
+}
+
+function floorContender(dir, sync) {
+  const { target: dest, create } = bareDirs(dir, 'dest');
   return {
     phases: ['cycle'],
-    create: async () => {
-      const p = path.join(src, `f${n++}`);
-      await fsp.writeFile(p, bytes, { flag: 'wx', mode: 0o600 });
-      return p;
-    },
+    create,
     cycle: sync
       ? async (p, mark) => {
           mark('cycle');
@@ -111,19 +121,10 @@ function floorContender(dir, sync) {
 }
 
 function layoutContender(dir) {
-  const src = path.join(dir, 'src');
-  const handoff = path.join(dir, 'handoff');
-  fs.mkdirSync(src, { mode: 0o700 });
-  fs.mkdirSync(handoff, { mode: 0o700 });
-  const bytes = small();
-  let n = 0;
+  const { target: handoff, create } = bareDirs(dir, 'handoff');
   return {
     phases: ['handoff', 'claim', 'consume'],
-    create: async () => {
-      const p = path.join(src, `f${n++}`);
-      await fsp.writeFile(p, bytes, { flag: 'wx', mode: 0o600 });
-      return p;
-    },
+    create,
     async cycle(p, mark) {
       const id = path.basename(p);
       const staging = path.join(handoff, `.tmp-${id}`);
@@ -157,19 +158,10 @@ const callback = (fn, ...args) => new Promise((resolve, reject) => fn(...args, (
  * it (promise, callback through the thread pool, or synchronous).
  */
 function mirrorContender(dir) {
-  const src = path.join(dir, 'src');
-  const handoff = path.join(dir, 'handoff');
-  fs.mkdirSync(src, { mode: 0o700 });
-  fs.mkdirSync(handoff, { mode: 0o700 });
-  const bytes = small();
-  let n = 0;
+  const { target: handoff, create } = bareDirs(dir, 'handoff');
   return {
     phases: ['handoff', 'claim', 'consume'],
-    create: async () => {
-      const p = path.join(src, `f${n++}`);
-      await fsp.writeFile(p, bytes, { flag: 'wx', mode: 0o600 });
-      return p;
-    },
+    create,
     async cycle(p, mark) {
       const id = path.basename(p);
       const staging = path.join(handoff, `.tmp-${id}`);

@@ -133,6 +133,15 @@ export async function watchIdleLoop() {
   };
 }
 
+/**
+ * The Markdown table of an issue's targets: rows of [target, measured, met], where met is a
+ * boolean (yes / **no**) or a word of its own ("no (within noise)").
+ */
+export function targetsTable(rows) {
+  const met = (ok) => (typeof ok === 'string' ? ok : ok ? 'yes' : '**no**');
+  return table(['Target', 'Measured', 'Met'], rows.map(([target, measured, ok]) => [target, measured, met(ok)]), ['l', 'r', 'l']);
+}
+
 export const MiB = 1024 * 1024;
 export const GiB = 1024 * MiB;
 export const formatMiB = (bytes) => `${(bytes / MiB).toFixed(1)} MiB`;

@@ -20,7 +20,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { formatInt, formatMiB, formatRatio, formatSize, GiB, MiB, primePageCache, sampleInterleaved, stats, table } from './lib.mjs';
+import { formatInt, formatMiB, formatRatio, formatSize, GiB, MiB, primePageCache, sampleInterleaved, stats, table, targetsTable } from './lib.mjs';
 import { flush } from './settle.mjs';
 
 const SERVER = fileURLToPath(new URL('./upload-server.mjs', import.meta.url));
@@ -560,7 +560,7 @@ function render(results, aborts, runSeconds) {
         `${framework} adapter ≥ best ${framework} peer, ${key === 'c1' ? 'c=1' : c8} (best: ${bestPeer.id})`,
         `${formatInt(ours[key].speed.median)} vs ${formatInt(bestPeer[key].speed.median)} MB/s, ${formatRatio(ratio)}; ` +
           `CPU ${ours[key].cpu.median.toFixed(2)} vs ${bestPeer[key].cpu.median.toFixed(2)} s / GiB`,
-        ratio >= 1 ? 'yes' : ratio >= 0.9 ? 'no (within noise)' : '**no**',
+        ratio >= 1 || (ratio >= 0.9 ? 'no (within noise)' : false),
       ]);
     }
   }
@@ -581,7 +581,7 @@ function render(results, aborts, runSeconds) {
       targets.push([
         `${ours.framework} adapter: peak RSS growth flat, ${label} (≤ the largest peer's${key === 'large' ? ` at ${formatSize(params.bytes)}` : ''} + 8 MiB)`,
         `${formatMiB(g)} vs ${formatMiB(worst)}`,
-        g <= worst + 8 * MiB ? 'yes' : '**no**',
+        g <= worst + 8 * MiB,
       ]);
     }
   }
@@ -592,10 +592,10 @@ function render(results, aborts, runSeconds) {
     targets.push([
       `no partial file after a client abort: ${c.id}`,
       a.checks.map((k) => `${k.count} files at ${k.at / 1000} s`).join(', ') + (held.length ? `; ${heldText(held)}` : ''),
-      firstLeft === 0 && held.length === 0 ? 'yes' : a.checks.at(-1).count === 0 && held.length === 0 ? `no (gone by ${params.abortChecks.at(-1) / 1000} s)` : '**no**',
+      (firstLeft === 0 && held.length === 0) || (a.checks.at(-1).count === 0 && held.length === 0 ? `no (gone by ${params.abortChecks.at(-1) / 1000} s)` : false),
     ]);
   }
-  out.push(table(['Target', 'Measured', 'Met'], targets, ['l', 'r', 'l']), '');
+  out.push(targetsTable(targets), '');
   return `${out.join('\n')}\n`;
 }
 
