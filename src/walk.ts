@@ -37,11 +37,11 @@ export interface WalkOptions {
 const WINDOW = 32;
 
 /**
- * A directory as the walk reaches it: `logical` for reports, `access` for system calls. Once a
- * directory is open, its entries are reached through `/proc/self/fd/<fd>/<name>`: the kernel
- * resolves that inside the directory that was opened, so swapping the directory for a symlink
- * afterwards cannot send the walk anywhere else. An entry's own paths are built from its
- * parent's when needed: a report path only for an error.
+ * The root, or a directory, as the walk reaches it: `logical` for reports, `access` for system
+ * calls. Once a directory is open, its entries are reached through `/proc/self/fd/<fd>/<name>`:
+ * the kernel resolves that inside the directory that was opened, so swapping the directory for a
+ * symlink afterwards cannot send the walk anywhere else. A file's report path is built from its
+ * parent's only when it fails.
  */
 interface Ref {
   readonly logical: string;
