@@ -3,6 +3,7 @@ import lockfile from 'proper-lockfile';
 import { AlreadyClaimedError, HandoffNotFoundError, systemErrorCode, toFileSystemError } from './errors.js';
 import type { FileSystem } from './fs.js';
 import { processAlive } from './liveness.js';
+import { lockFs } from './lock-fs.js';
 import { logger } from './log.js';
 import { randomName } from './names.js';
 import { processIdentity } from './process-identity.js';
@@ -114,13 +115,14 @@ function lockFailure(err: unknown, entryDir: string, id: string): Error {
 // The lock lives in the entry directory, reached through its pinned descriptor when there is one.
 async function lockEntry(lease: LeaseContext, entryDir: string, lockfilePath: string): Promise<Lease> {
   const state = { lost: false, released: false };
+  const locking = lockFs(lease.fs);
   const options: lockfile.LockOptions = {
     lockfilePath,
     stale: NEVER_STALE,
     update: Math.max(1000, Math.floor(lease.staleMs / 2)),
     realpath: false,
     retries: 0,
-    fs: lease.fs,
+    fs: locking.fs,
     onCompromised: (err) => {
       state.lost = true;
       log('lease of %s lost: %s', entryDir, err.message);
@@ -129,14 +131,11 @@ async function lockEntry(lease: LeaseContext, entryDir: string, lockfilePath: st
   try {
     await lockfile.lock(entryDir, options);
   } catch (err) {
-    // Failed after our mkdir (probing the lock's mtime): the directory is ours to take back now,
-    // while the path still leads to it.
+    // Failed after our mkdir (probing the lock's mtime): the directory is ours to take back, while
+    // the path still leads to it. proper-lockfile has started its own rmdir: wait for it, so that
+    // it cannot remove the lock of whoever claims next, and remove the directory only if it failed.
     if (systemErrorCode(err) !== 'ELOCKED' && (err as { syscall?: string }).syscall !== 'mkdir') {
-      try {
-        lease.fs.rmdirSync(lockfilePath);
-      } catch {
-        // not there: nothing to take back
-      }
+      if (!(await locking.removal(lockfilePath))) removeQuietly(lease.fs, lockfilePath);
     }
     throw err;
   }
@@ -163,6 +162,14 @@ async function lockEntry(lease: LeaseContext, entryDir: string, lockfilePath: st
       }
     },
   };
+}
+
+function removeQuietly(fs: FileSystem, lockPath: string): void {
+  try {
+    fs.rmdirSync(lockPath);
+  } catch {
+    // not there: nothing to take back
+  }
 }
 
 function lockMtime(fs: FileSystem, lockPath: string): number | undefined {

@@ -117,6 +117,27 @@ describe('handoff and claim', () => {
     await expect(manager(root).claim(ticket)).rejects.toMatchObject({ code: 'ERR_TEMPFILE_HANDOFF_NOT_FOUND' });
   });
 
+  it('a claim whose lock fails after its mkdir waits for proper-lockfile to remove it: the next claim keeps its lock', async () => {
+    const root = path.join(scratch(), 'root');
+    const ticket = await (await manager(root).write('work')).handoff({ ttlMs: 60_000 });
+    // proper-lockfile removes a lock whose mtime probe failed with an rmdir it does not wait for;
+    // a slow disk makes that rmdir land after the next claim has taken the lock.
+    const slowRmdir = {
+      ...fs,
+      rmdir: (dir: string, callback: (err: NodeJS.ErrnoException | null) => void) => setTimeout(() => fs.rmdir(dir, callback), 100),
+    } as unknown as TempFileManagerOptions['fs'];
+    const plan = new FaultPlanFs(slowRmdir);
+    const worker = manager(root, { fs: plan.fs });
+    plan.record({ where: { method: 'utimes', path: (p) => p.endsWith(`${path.sep}lock`), code: 'EACCES' } });
+    await expect(worker.claim(ticket)).rejects.toBeInstanceOf(FileSystemError);
+    plan.stop();
+    expect(plan.injected).toBeDefined();
+    const claimed = await worker.claim(ticket);
+    await sleep(200);
+    expect(fs.existsSync(path.join(path.dirname(claimed.path), 'lock')), "the second claim's lock").toBe(true);
+    await claimed.consume();
+  });
+
   it('a file written with hash "id-rsassa-pkcs1-v1_5-with-sha3-256" is refused, or hands off to a claimable ticket', async () => {
     const mgr = manager(path.join(scratch(), 'root'));
     let file;
