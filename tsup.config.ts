@@ -7,7 +7,9 @@ export default defineConfig([
     dts: true,
     target: 'node20',
     platform: 'node',
-    splitting: false,
+    // The adapters share the library's modules with the main entry: one TempFileError class,
+    // so that `instanceof` holds whichever entry made the error.
+    splitting: true,
     treeshake: true,
   },
   {

@@ -2,18 +2,18 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { UnsafeRootError } from './errors.js';
-import { realFs } from './fs.js';
-import { listEntries, type EntryInfo } from './entries.js';
-import { listSessions, type SessionInfo } from './inspect.js';
-import { hostId } from './process-identity.js';
-import { checkExistingRoot } from './root.js';
-import { sweepRoot, type SweepReport, type SweepTarget } from './sweep.js';
+import { realFs } from './disk/fs.js';
+import { listEntries, type EntryInfo } from './handoff/entries.js';
+import { listSessions, type SessionInfo } from './lifetime/inspect.js';
+import { hostId } from './lifetime/process-identity.js';
+import { checkExistingRoot, defaultRoot, requireMarkedRoot } from './root.js';
+import { sweepRoot, type SweepReport, type SweepTarget } from './lifetime/sweep.js';
 import { systemErrorCode } from './errors.js';
 
-/** Exit codes, stable for scripts. */
-export const EXIT = { ok: 0, sweepErrors: 1, usage: 2, unsafeRoot: 3 } as const;
+/** Exit codes, stable for scripts (70 is bin.ts's: an unexpected failure). */
+export const EXIT = { ok: 0, sweepErrors: 1, usage: 2, unsafeRoot: 3, notManagerRoot: 4 } as const;
 
-const HELP = `Usage: tempfile-manager <command> --root DIR [options]
+const HELP = `Usage: tempfile-manager <command> [--root DIR] [options]
 
 Commands:
   sweep   remove what dead processes left under the root (orphaned sessions)
@@ -21,11 +21,18 @@ Commands:
           and the handoff entries (expiry, claim state, holder)
 
 Options:
-  --root DIR       the root directory of the managers (required)
+  --root DIR       the root directory of the managers; default: the library's
+                   default root, ${defaultRoot()}
   --dry-run        sweep: report what would be removed, remove nothing
   --json           print JSON for scripts instead of text
   --stale-ms N     a session lock not refreshed for N ms is stale (default 30000)
-  --grace-ms N     never sweep a session younger than N ms (default 60000)
+  --grace-ms N     watch a session of another machine for N ms before it can be
+                   judged dead (default 60000)
+  --host-id ID     this host's id (default: TEMPFILE_MANAGER_HOST_ID, else the host
+                   name); sessions of this machine are judged by their process
+                   whatever their host id, and a mismatch is reported
+  --watch          sweep: when sessions of other machines could not be judged yet,
+                   watch their locks for max(--stale-ms, --grace-ms) and sweep again
   -h, --help       print this help
   -v, --version    print the version
 
@@ -34,6 +41,8 @@ Exit codes:
   1  the sweep could not remove some paths (listed in the output)
   2  bad usage
   3  the root is unsafe (a symlink, not a directory, not yours, or writable by others)
+  4  the root has no tempfile-manager marker: no manager made it, nothing is touched
+  70 an unexpected failure (a bug: the stack trace is printed)
 `;
 
 class UsageError extends Error {}
@@ -43,6 +52,7 @@ interface CliOptions {
   readonly target: SweepTarget;
   readonly dryRun: boolean;
   readonly json: boolean;
+  readonly watch: boolean;
 }
 
 /** Runs the CLI with `argv` (without node and the script); returns the exit code. */
@@ -69,18 +79,19 @@ export async function main(argv: readonly string[], out = process.stdout, err = 
   }
   try {
     if (!rootExists(options.target.root)) {
-      out.write(options.json ? `${JSON.stringify(emptyResult(options))}\n` : `${options.target.root} does not exist: nothing to do.\n`);
+      out.write(options.json ? `${JSON.stringify(emptyResult(options))}\n` : `${printable(options.target.root)} does not exist: nothing to do.\n`);
       return EXIT.ok;
     }
     checkExistingRoot(realFs, options.target.root);
+    requireMarkedRoot(realFs, options.target.root);
     return options.command === 'ls' ? await runLs(options, out) : await runSweep(options, out, err);
   } catch (error) {
     if (error instanceof UnsafeRootError) {
-      err.write(`tempfile-manager: ${error.message}\n`);
-      return EXIT.unsafeRoot;
+      err.write(`tempfile-manager: ${printable(error.message)}\n`);
+      return error.reason === 'not-a-manager-root' ? EXIT.notManagerRoot : EXIT.unsafeRoot;
     }
     const message = error instanceof Error ? error.message : String(error);
-    err.write(`tempfile-manager: ${message}\n`);
+    err.write(`tempfile-manager: ${printable(message)}\n`);
     return EXIT.sweepErrors;
   }
 }
@@ -96,6 +107,8 @@ function parseCli(argv: readonly string[]): CliOptions | 'help' | 'version' {
       json: { type: 'boolean', default: false },
       'stale-ms': { type: 'string' },
       'grace-ms': { type: 'string' },
+      'host-id': { type: 'string' },
+      watch: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
       version: { type: 'boolean', short: 'v', default: false },
     },
@@ -107,18 +120,24 @@ function parseCli(argv: readonly string[]): CliOptions | 'help' | 'version' {
     throw new UsageError(command === undefined ? 'a command is needed: sweep or ls' : `unknown command \`${command}\``);
   }
   if (extra.length > 0) throw new UsageError(`unexpected argument \`${extra[0]}\``);
-  if (!values.root) throw new UsageError('--root DIR is required');
+  if (values.root === '') throw new UsageError('--root takes a directory, got an empty string');
   if (command === 'ls' && values['dry-run']) throw new UsageError('--dry-run applies to sweep only');
+  if (command === 'ls' && values.watch) throw new UsageError('--watch applies to sweep only');
+  const host = values['host-id'];
+  if (host !== undefined && !/^[A-Za-z0-9.-]{1,64}$/.test(host)) {
+    throw new UsageError(`--host-id takes 1 to 64 letters, digits, dots or dashes, got \`${host}\``);
+  }
   return {
     command,
     dryRun: values['dry-run'],
     json: values.json,
+    watch: values.watch,
     target: {
       fs: realFs,
-      root: path.resolve(values.root),
+      root: path.resolve(values.root ?? defaultRoot()),
       staleMs: millis('--stale-ms', values['stale-ms'], 30_000, 2_000),
       graceMs: millis('--grace-ms', values['grace-ms'], 60_000, 0),
-      hostId: hostId(),
+      hostId: host ?? hostId(),
     },
   };
 }
@@ -146,27 +165,48 @@ function emptyResult(options: CliOptions): unknown {
   if (options.command === 'ls') return { root: options.target.root, sessions: [] };
   return {
     root: options.target.root, dryRun: options.dryRun, sessionsRemoved: 0, filesRemoved: 0, dirsRemoved: 0,
-    bytesFreed: 0, liveSessionsSkipped: 0, youngSessionsSkipped: 0, handoffEntriesRemoved: 0,
-    claimedEntriesSkipped: 0, errors: [], durationMs: 0,
+    bytesFreed: 0, liveSessionsSkipped: 0, youngSessionsSkipped: 0, unjudgedSessionsSkipped: 0, hostIdMismatches: [],
+    handoffEntriesRemoved: 0, claimedEntriesSkipped: 0, foreign: [], errors: [], left: [], durationMs: 0,
   } satisfies SweepReport;
 }
 
 async function runSweep(options: CliOptions, out: NodeJS.WritableStream, err: NodeJS.WriteStream | NodeJS.WritableStream): Promise<number> {
   const tty = !options.json && 'isTTY' in err && err.isTTY === true;
   let lastDraw = 0;
-  const report = await sweepRoot(options.target, {
+  const sweepOnce = () => sweepRoot(options.target, {
     dryRun: options.dryRun,
     onProgress: tty
-      ? ({ filesRemoved, bytesFreed }) => {
+      ? ({ filesRemoved, bytesFreed, sessionsDone, sessionsTotal }) => {
           if (Date.now() - lastDraw < 200) return;
           lastDraw = Date.now();
-          err.write(`\r${options.dryRun ? 'found' : 'removed'} ${filesRemoved} files, ${formatBytes(bytesFreed)}...`);
+          const total = sessionsTotal > 0 ? `; ${sessionsDone} of ${plural(sessionsTotal, 'orphaned session')} done` : '';
+          err.write(`\r\u001b[K${options.dryRun ? 'found' : 'removed'} ${plural(filesRemoved, 'file')}, ${formatBytes(bytesFreed)}${total}...`);
         }
       : undefined,
   });
+  let report = await sweepOnce();
+  if (options.watch && report.youngSessionsSkipped + report.unjudgedSessionsSkipped > 0) {
+    // A second look, after the owners of other machines had time to refresh their locks.
+    await new Promise((resolve) => setTimeout(resolve, Math.max(options.target.staleMs, options.target.graceMs) + 1000));
+    report = combine(report, await sweepOnce());
+  }
   if (lastDraw) err.write('\r\u001b[K');
   out.write(options.json ? `${JSON.stringify(report)}\n` : describeSweep(report));
-  return report.errors.length > 0 ? EXIT.sweepErrors : EXIT.ok;
+  return report.errors.length > 0 || report.left.length > 0 ? EXIT.sweepErrors : EXIT.ok;
+}
+
+function combine(first: SweepReport, second: SweepReport): SweepReport {
+  return {
+    ...second,
+    sessionsRemoved: first.sessionsRemoved + second.sessionsRemoved,
+    filesRemoved: first.filesRemoved + second.filesRemoved,
+    dirsRemoved: first.dirsRemoved + second.dirsRemoved,
+    bytesFreed: first.bytesFreed + second.bytesFreed,
+    handoffEntriesRemoved: first.handoffEntriesRemoved + second.handoffEntriesRemoved,
+    errors: [...first.errors, ...second.errors],
+    hostIdMismatches: [...new Set([...first.hostIdMismatches, ...second.hostIdMismatches])].sort(),
+    durationMs: first.durationMs + second.durationMs,
+  };
 }
 
 async function runLs(options: CliOptions, out: NodeJS.WritableStream): Promise<number> {
@@ -200,18 +240,32 @@ function describeSweep(report: SweepReport): string {
   const lines = [
     `${report.dryRun ? 'dry run of the sweep of' : 'swept'} ${report.root} in ${report.durationMs} ms`,
     `  ${verb} ${plural(report.sessionsRemoved, 'orphaned session')}: ${plural(report.filesRemoved, 'file')}, ${formatBytes(report.bytesFreed)}`,
-    `  left ${plural(report.liveSessionsSkipped, 'live session')} and ${plural(report.youngSessionsSkipped, 'session')} younger than the grace period`,
-    `  ${verb} ${plural(report.handoffEntriesRemoved, 'expired or consumed handoff entry')}; left ${plural(report.claimedEntriesSkipped, 'claimed entry')}`,
+    `  left ${plural(report.liveSessionsSkipped, 'live session')}, ${plural(report.youngSessionsSkipped, 'session')} of other machines in their grace period, and ${plural(report.unjudgedSessionsSkipped, 'session')} of other machines not yet judged${report.unjudgedSessionsSkipped + report.youngSessionsSkipped > 0 ? ' (sweep again later, or use --watch)' : ''}`,
+    `  ${verb} ${plural(report.handoffEntriesRemoved, 'expired or consumed handoff entry', 'expired or consumed handoff entries')}; left ${plural(report.claimedEntriesSkipped, 'claimed entry', 'claimed entries')}`,
   ];
+  if (report.hostIdMismatches.length > 0) {
+    lines.push(
+      `  note: sessions of this machine carry other host ids than this sweep's (${report.hostIdMismatches.join(', ')}); ` +
+        'they were judged by their processes, as every session of this machine is: check --host-id and the apps\' hostId option',
+    );
+  }
+  if (report.foreign.length > 0) {
+    lines.push(`  left ${plural(report.foreign.length, 'name')} that the library did not make:`);
+    for (const file of report.foreign) lines.push(`    ${file}`);
+  }
   if (report.errors.length > 0) {
     lines.push(`  ${plural(report.errors.length, 'error')}:`);
     for (const e of report.errors) lines.push(`    ${e.code} ${e.path}`);
   }
-  return `${lines.join('\n')}\n`;
+  if (report.left.length > 0) {
+    lines.push(`  left ${plural(report.left.length, 'mount point')} in place (unmount, then sweep again):`);
+    for (const l of report.left) lines.push(`    ${l.reason} ${l.path}`);
+  }
+  return `${lines.map(printable).join('\n')}\n`;
 }
 
 function describeSessions(root: string, sessions: readonly SessionInfo[]): string {
-  if (sessions.length === 0) return `no sessions under ${root}\n`;
+  if (sessions.length === 0) return `no sessions under ${printable(root)}\n`;
   return table(
     ['STATE', 'HOST', 'PID', 'AGE', 'FILES', 'BYTES', 'SESSION'],
     sessions.map((s) => [s.state, s.host, String(s.pid), formatAge(s.ageMs), String(s.files), formatBytes(s.bytes), s.name]),
@@ -219,13 +273,28 @@ function describeSessions(root: string, sessions: readonly SessionInfo[]): strin
 }
 
 function table(header: string[], rows: string[][]): string {
+  rows = rows.map((row) => row.map(printable));
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
   return `${[line(header), ...rows.map(line)].join('\n')}\n`;
 }
 
-function plural(n: number, word: string): string {
-  return `${n} ${word}${n === 1 ? '' : 's'}`;
+// A name may hold a newline or a terminal escape: in text output every control or invisible
+// format character is shown escaped, so no name can forge a line or drive the terminal.
+// eslint-disable-next-line no-control-regex
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\p{Cf}\p{Zl}\p{Zp}\\]/gu;
+
+/** `text` with control and format characters (and backslashes) escaped as `\xNN` / `\u{N}`. */
+export function printable(text: string): string {
+  return text.replace(UNPRINTABLE, (c) => {
+    if (c === '\\') return '\\\\';
+    const code = c.codePointAt(0)!;
+    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u{${code.toString(16)}}`;
+  });
+}
+
+function plural(n: number, one: string, many = `${one}s`): string {
+  return `${n} ${n === 1 ? one : many}`;
 }
 
 function formatBytes(bytes: number): string {

@@ -1,6 +1,22 @@
-import type { Accounting } from './accounting.js';
-import type { FreeSpace } from './free-space.js';
-import type { FileSystem } from './fs.js';
+import type { Accounting } from './write/accounting.js';
+import type { FreeSpace } from './write/free-space.js';
+import type { FileSystem } from './disk/fs.js';
+
+/**
+ * A root and the rules every part that touches it shares: the sessions, the sweep, the leases.
+ * A manager builds one; the CLI builds one from its flags. @internal
+ */
+export interface RootContext {
+  readonly fs: FileSystem;
+  /** The absolute root directory. */
+  readonly root: string;
+  /** A heartbeat seen unchanged for this long has stopped. */
+  readonly staleMs: number;
+  /** An owner that cannot be checked is watched for at least this long before it is judged. */
+  readonly graceMs: number;
+  /** This host's id (informative; see docs/crash-recovery.md). */
+  readonly hostId: string;
+}
 
 /** What a handle needs from the manager that made it. @internal */
 export interface ManagerContext {
@@ -13,8 +29,8 @@ export interface ManagerContext {
   readonly accounting: Accounting;
   /** Free space on the root's file system, and the `minFreeBytes` floor. */
   readonly freeSpace: FreeSpace;
-  /** `<root>/handoff`, created on first use. */
-  handoffDir(): string;
+  /** The manager's root. */
+  readonly root: string;
 }
 
 /** A handle that owns something on disk and can be removed. @internal */

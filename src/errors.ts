@@ -13,10 +13,13 @@ export type TempFileErrorCode =
   | 'ERR_TEMPFILE_MANAGER_CLOSED'
   | 'ERR_TEMPFILE_DESTINATION_EXISTS'
   | 'ERR_TEMPFILE_REMOVE_FAILED'
+  | 'ERR_TEMPFILE_MOUNT_POINT'
   | 'ERR_TEMPFILE_SIZE_LIMIT'
   | 'ERR_TEMPFILE_QUOTA_EXCEEDED'
   | 'ERR_TEMPFILE_ABORTED'
   | 'ERR_TEMPFILE_SOURCE'
+  | 'ERR_TEMPFILE_TYPE_NOT_ACCEPTED'
+  | 'ERR_TEMPFILE_CALLBACK'
   | 'ERR_TEMPFILE_HANDOFF_NOT_FOUND'
   | 'ERR_TEMPFILE_HANDOFF_EXPIRED'
   | 'ERR_TEMPFILE_ALREADY_CLAIMED'
@@ -25,7 +28,44 @@ export type TempFileErrorCode =
   | 'ERR_TEMPFILE_LEASE_LOST'
   | 'ERR_TEMPFILE_NO_SPACE'
   | 'ERR_TEMPFILE_DISK_QUOTA'
-  | 'ERR_TEMPFILE_IO';
+  | 'ERR_TEMPFILE_UNSUPPORTED_FS'
+  | 'ERR_TEMPFILE_IO'
+  | 'ERR_TEMPFILE_UPLOAD_LIMIT'
+  | 'ERR_TEMPFILE_UPLOAD_MALFORMED';
+
+/**
+ * The HTTP status each code answers with (`err.statusCode`). 413 for size and count limits, 415
+ * for a refused type, 400 for a malformed or truncated body, 507 for no space or quota, 499 (the
+ * client closed the request) for an abort; 500 for what is the server's own fault.
+ */
+const STATUS_BY_CODE: Record<TempFileErrorCode, number> = {
+  ERR_TEMPFILE_INVALID_NAME: 500,
+  ERR_TEMPFILE_INVALID_OPTION: 500,
+  ERR_TEMPFILE_UNSAFE_ROOT: 500,
+  ERR_TEMPFILE_DISPOSED: 500,
+  ERR_TEMPFILE_MANAGER_CLOSED: 503,
+  ERR_TEMPFILE_DESTINATION_EXISTS: 500,
+  ERR_TEMPFILE_REMOVE_FAILED: 500,
+  ERR_TEMPFILE_SIZE_LIMIT: 413,
+  ERR_TEMPFILE_QUOTA_EXCEEDED: 507,
+  ERR_TEMPFILE_ABORTED: 499,
+  ERR_TEMPFILE_SOURCE: 400,
+  ERR_TEMPFILE_TYPE_NOT_ACCEPTED: 415,
+  ERR_TEMPFILE_CALLBACK: 500,
+  ERR_TEMPFILE_HANDOFF_NOT_FOUND: 500,
+  ERR_TEMPFILE_HANDOFF_EXPIRED: 500,
+  ERR_TEMPFILE_ALREADY_CLAIMED: 500,
+  ERR_TEMPFILE_BAD_TICKET: 500,
+  ERR_TEMPFILE_HANDOFF_MISMATCH: 500,
+  ERR_TEMPFILE_LEASE_LOST: 500,
+  ERR_TEMPFILE_NO_SPACE: 507,
+  ERR_TEMPFILE_DISK_QUOTA: 507,
+  ERR_TEMPFILE_IO: 500,
+  ERR_TEMPFILE_UPLOAD_LIMIT: 413,
+  ERR_TEMPFILE_UPLOAD_MALFORMED: 400,
+  ERR_TEMPFILE_MOUNT_POINT: 500,
+  ERR_TEMPFILE_UNSUPPORTED_FS: 500,
+};
 
 /** Options accepted by every {@link TempFileError} constructor. */
 export interface TempFileErrorOptions {
@@ -35,8 +75,13 @@ export interface TempFileErrorOptions {
   readonly path?: string;
 }
 
+// Shared by every copy of the package in a process (its ESM and CJS builds, two installed
+// versions): `Symbol.for` returns the same symbol to all of them.
+const ERROR_BRAND = Symbol.for('tempfile-manager.error');
+
 /**
- * The base class of every error thrown by tempfile-manager.
+ * The base class of every error thrown by tempfile-manager. To test for one across the ESM and
+ * CJS copies of the package, where `instanceof` can fail, use {@link isTempFileError}.
  *
  * @example
  * try { mgr.file(userSuffix) } catch (err) {
@@ -48,13 +93,40 @@ export class TempFileError extends Error {
   readonly code: TempFileErrorCode;
   /** The path the failed operation was about, when there is one. */
   readonly path: string | undefined;
+  /**
+   * The HTTP status that answers this failure, read by Express's and Fastify's default error
+   * handlers: 413 size or count limit, 415 refused type, 400 malformed or truncated body, 507 no
+   * space or quota, 499 the client went away (or the write's signal fired); 500 otherwise.
+   */
+  readonly statusCode: number;
+  /** True for a 4xx: the message may be shown to the client (the `http-errors` convention). */
+  readonly expose: boolean;
 
   constructor(code: TempFileErrorCode, message: string, options: TempFileErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.path = options.path;
+    this.statusCode = STATUS_BY_CODE[code] ?? 500;
+    this.expose = this.statusCode >= 400 && this.statusCode < 500;
     Object.defineProperty(this, 'name', { value: new.target.name, enumerable: false, configurable: true });
+    Object.defineProperty(this, ERROR_BRAND, { value: true, enumerable: false });
   }
+}
+
+/**
+ * True when `value` is an error thrown by tempfile-manager, even one made by another copy of
+ * the package (its CommonJS build next to its ES module build, or two installed versions), where
+ * `instanceof TempFileError` is false. It checks a brand, `Symbol.for('tempfile-manager.error')`,
+ * that every copy puts on its errors.
+ *
+ * @example
+ * try { await mgr.write(req, { maxBytes }) } catch (err) {
+ *   if (isTempFileError(err) && err.code === 'ERR_TEMPFILE_SIZE_LIMIT') return reply(413);
+ *   throw err;
+ * }
+ */
+export function isTempFileError(value: unknown): value is TempFileError {
+  return typeof value === 'object' && value !== null && (value as { [ERROR_BRAND]?: unknown })[ERROR_BRAND] === true;
 }
 
 /** A prefix, suffix or other name part was not a safe single path component. */
@@ -82,7 +154,9 @@ export type UnsafeRootReason =
   | 'not-a-directory'
   | 'wrong-owner'
   | 'writable-by-others'
-  | 'missing-parent';
+  | 'missing-parent'
+  /** The sweep or the CLI was pointed at a directory without a manager's root marker. */
+  | 'not-a-manager-root';
 
 /** The root directory cannot be trusted: files in it could be read or swapped by others. */
 export class UnsafeRootError extends TempFileError {
@@ -149,6 +223,28 @@ export class RemoveError extends TempFileError {
   }
 }
 
+/**
+ * A removal met one or more mount points in the tree it removed. Removal never crosses into
+ * another file system: everything else was removed, the mount points were left in place with
+ * everything under them.
+ */
+export class MountPointError extends TempFileError {
+  declare readonly code: 'ERR_TEMPFILE_MOUNT_POINT';
+  /** The mount points that were left. */
+  readonly paths: readonly string[];
+  constructor(paths: readonly string[]) {
+    const first = paths[0] ?? '';
+    super(
+      'ERR_TEMPFILE_MOUNT_POINT',
+      `${first}${paths.length > 1 ? ` (and ${paths.length - 1} more)` : ''} is a mount point inside a temp directory: ` +
+        'it was left in place with everything under it, and everything else was removed. ' +
+        `Unmount it (umount ${JSON.stringify(first)}), then remove what is left or let a sweep do it.`,
+      { path: first },
+    );
+    this.paths = paths;
+  }
+}
+
 /** A write would pass its `maxBytes`; the source was stopped at the limit. */
 export class SizeLimitError extends TempFileError {
   declare readonly code: 'ERR_TEMPFILE_SIZE_LIMIT';
@@ -173,7 +269,7 @@ export class QuotaExceededError extends TempFileError {
     super(
       'ERR_TEMPFILE_QUOTA_EXCEEDED',
       `This manager's live files would hold more than maxLiveBytes (${limit} bytes): nothing was kept. ` +
-        'Dispose files sooner, raise `maxLiveBytes`, or retry later (503).',
+        'Dispose files sooner, raise `maxLiveBytes`, or retry later (the status is 507).',
     );
     this.limit = limit;
   }
@@ -192,6 +288,53 @@ export class SourceError extends TempFileError {
   declare readonly code: 'ERR_TEMPFILE_SOURCE';
   constructor(message: string, cause?: unknown) {
     super('ERR_TEMPFILE_SOURCE', message, { cause });
+  }
+}
+
+/** A callback given to the library (`onProgress`) threw; the operation was stopped. `cause` is what it threw. */
+export class CallbackError extends TempFileError {
+  declare readonly code: 'ERR_TEMPFILE_CALLBACK';
+  /** The option that held the callback, such as `'onProgress'`. */
+  readonly callback: string;
+  constructor(callback: string, cause: unknown) {
+    const thrown = cause instanceof Error ? cause.message : String(cause);
+    super(
+      'ERR_TEMPFILE_CALLBACK',
+      `The \`${callback}\` callback threw (${thrown}): the write was stopped and nothing was kept. ` +
+        `Catch errors inside \`${callback}\` if they should not end the write.`,
+      { cause },
+    );
+    this.callback = callback;
+  }
+}
+
+/** A type found from a file's first bytes (its magic number). */
+export interface DetectedType {
+  /** The MIME type, such as `'image/png'`. */
+  readonly mime: string;
+  /** The usual extension, without the dot, such as `'png'`. */
+  readonly ext: string;
+}
+
+/**
+ * The first bytes of a write's source are not of a type its `accept` lists; nothing was written.
+ * `statusCode` is 415 (Unsupported Media Type), for HTTP error handlers.
+ */
+export class TypeNotAcceptedError extends TempFileError {
+  declare readonly code: 'ERR_TEMPFILE_TYPE_NOT_ACCEPTED';
+  /** The type found from the first bytes, or undefined when they match no known type (text, say). */
+  readonly detected: DetectedType | undefined;
+  /** The `accept` patterns of the write, normalised to lower case. */
+  readonly accept: readonly string[];
+  constructor(detected: DetectedType | undefined, accept: readonly string[]) {
+    const found = detected ? `is ${detected.mime}` : 'matches no type known by its magic bytes';
+    super(
+      'ERR_TEMPFILE_TYPE_NOT_ACCEPTED',
+      `The data ${found}, which \`accept\` (${accept.join(', ')}) does not list: nothing was kept. ` +
+        'Answer the client with 415 Unsupported Media Type, or add the type to `accept`.',
+    );
+    this.detected = detected;
+    this.accept = accept;
   }
 }
 
@@ -254,7 +397,7 @@ export class HandoffMismatchError extends TempFileError {
   constructor(id: string, what: string) {
     super(
       'ERR_TEMPFILE_HANDOFF_MISMATCH',
-      `The handoff entry ${id} does not match its ticket (${what}): it was refused and left for the sweep.`,
+      `The handoff entry ${id} does not match its ticket (${what}): it was given back untouched, and the sweep removes it once it expires.`,
     );
   }
 }
@@ -295,6 +438,49 @@ export class DiskQuotaError extends TempFileError {
   }
 }
 
+/**
+ * A primitive of the file system that sessions, leases and handoff rely on:
+ * - `exclusive-create`: open with O_CREAT|O_EXCL fails on an existing name
+ * - `exclusive-mkdir`: a second mkdir of a name fails (locks are directories)
+ * - `rename`: rename() moves a file or a directory onto a free name in one call
+ * - `rename-replace`: rename() replaces an existing file (`keep(dest, { overwrite: true })`)
+ * - `hard-link`: link() onto an existing name fails (or link() is refused altogether)
+ * - `utimes`: an mtime set by utimes() reads back, to the second (locks are kept alive by it)
+ * - `no-follow`: an O_NOFOLLOW open of a symlink fails
+ */
+export type FileSystemPrimitive = 'exclusive-create' | 'exclusive-mkdir' | 'rename' | 'rename-replace' | 'hard-link' | 'utimes' | 'no-follow';
+
+const PRIMITIVE_ADVICE: Record<FileSystemPrimitive, string> = {
+  'exclusive-create': 'Two processes could both create the same temp file: on NFS use v3 or later (v2 has no exclusive create).',
+  'exclusive-mkdir': 'Two processes could both take the same lock: use a file system whose mkdir fails on an existing name.',
+  rename:
+    'Handoff and claim move entries by rename: use a POSIX file system for the root (on sshfs, a server that allows posix-rename@openssh.com, such as OpenSSH).',
+  'rename-replace':
+    'keep() with overwrite relies on rename() replacing: on sshfs, serve it from OpenSSH (posix-rename@openssh.com); `-o workaround=rename` makes it work, but not atomically.',
+  'hard-link': 'keep() without overwrite relies on link() failing on an existing name: use another file system for the root.',
+  utimes:
+    'Locks are kept alive by setting their mtime: mount the root so that utimes() is honoured (not read-only, not with noatime-style mtime overrides, and attribute caches short: sshfs `-o attr_timeout=0`, NFS `actimeo` of a second or less).',
+  'no-follow': 'A symlink planted in the root would be followed: use a file system that honours O_NOFOLLOW.',
+};
+
+/**
+ * The root's file system lacks a primitive the library's guarantees rest on (checked once per root
+ * and process, when sessions or handoff first use it): rather than weaker guarantees, this error.
+ */
+export class UnsupportedFileSystemError extends TempFileError {
+  declare readonly code: 'ERR_TEMPFILE_UNSUPPORTED_FS';
+  /** The primitive that is missing. */
+  readonly primitive: FileSystemPrimitive;
+  constructor(primitive: FileSystemPrimitive, root: string, observed: string) {
+    super(
+      'ERR_TEMPFILE_UNSUPPORTED_FS',
+      `The file system of the root ${root} lacks \`${primitive}\`: ${observed}. ${PRIMITIVE_ADVICE[primitive]}`,
+      { path: root },
+    );
+    this.primitive = primitive;
+  }
+}
+
 /** Any other file-system failure (EIO, EACCES, EMFILE, ...); `cause` holds the system error. */
 export class FileSystemError extends TempFileError {
   declare readonly code: 'ERR_TEMPFILE_IO';
@@ -308,6 +494,59 @@ export class FileSystemError extends TempFileError {
       { path, cause },
     );
     this.syscallCode = syscallCode;
+  }
+}
+
+/** Which limit of an upload was passed. */
+export type UploadLimit = 'files' | 'fields' | 'parts' | 'fieldNameBytes' | 'fieldBytes';
+
+/** An upload passed a count or length limit (files, fields, parts, a field's name or value): 413. */
+export class UploadLimitError extends TempFileError {
+  declare readonly code: 'ERR_TEMPFILE_UPLOAD_LIMIT';
+  /** The option whose limit was passed, as named in the upload options (`maxFiles` is `files`). */
+  readonly limit: UploadLimit;
+  /** The limit's value. */
+  readonly max: number;
+  /** The form field concerned, when there is one. */
+  readonly field: string | undefined;
+  constructor(limit: UploadLimit, max: number, field?: string) {
+    super('ERR_TEMPFILE_UPLOAD_LIMIT', `${describeLimit(limit, max, field)}: nothing was kept. Raise \`${optionOf(limit)}\` if such forms are expected.`);
+    this.limit = limit;
+    this.max = max;
+    this.field = field;
+  }
+}
+
+function optionOf(limit: UploadLimit): string {
+  return `max${limit[0]!.toUpperCase()}${limit.slice(1)}`;
+}
+
+function describeLimit(limit: UploadLimit, max: number, field: string | undefined): string {
+  const where = field === undefined ? '' : ` (field ${JSON.stringify(field.slice(0, 100))})`;
+  switch (limit) {
+    case 'fieldNameBytes':
+      return `A field name is longer than ${max} bytes`;
+    case 'fieldBytes':
+      return `The value of a field${where} is longer than ${max} bytes`;
+    default:
+      return `The form has more ${limit} than the ${max} allowed${where}`;
+  }
+}
+
+/** Why an upload's body was refused as malformed. */
+export type MalformedUploadReason = 'not-multipart' | 'malformed' | 'truncated' | 'unexpected-file' | 'missing-file';
+
+/** The body is not a usable multipart form: not multipart, no boundary, cut off, or not the files asked for: 400. */
+export class MalformedUploadError extends TempFileError {
+  declare readonly code: 'ERR_TEMPFILE_UPLOAD_MALFORMED';
+  /** What is wrong with it. */
+  readonly reason: MalformedUploadReason;
+  /** The form field concerned, when there is one. */
+  readonly field: string | undefined;
+  constructor(reason: MalformedUploadReason, message: string, options: { field?: string; cause?: unknown } = {}) {
+    super('ERR_TEMPFILE_UPLOAD_MALFORMED', message, { cause: options.cause });
+    this.reason = reason;
+    this.field = options.field;
   }
 }
 

@@ -1,33 +1,46 @@
 /**
- * Safe, scoped temporary files for Node.js services.
+ * Safe, scoped temporary files for Node.js services. A {@link TempFileManager} owns a root
+ * directory and makes files and directories in it that live exactly as long as their scope:
+ * `using` / `await using`, {@link TempFileManager.withScope} without the syntax, or an
+ * explicit `remove()`. {@link TempFileManager.write} streams an upload to disk in constant memory
+ * under size, quota and free-space limits; {@link TempFile.handoff} hands a file to a worker,
+ * which claims it with {@link TempFileManager.claim}. What a crashed process left is removed by
+ * {@link TempFileManager.sweep} (or `npx tempfile-manager sweep`). Every error is a
+ * {@link TempFileError} with a stable `code`; test for one with {@link isTempFileError}.
  *
- * @example
+ * ```ts
  * import { TempFileManager } from 'tempfile-manager';
  * const mgr = new TempFileManager();
- * await using tmp = mgr.file('.pdf');
+ * await using tmp = mgr.file('.pdf'); // removed at the end of the block
+ * ```
+ *
+ * The Express and Fastify adapters are the subpath exports `tempfile-manager/express` and
+ * `tempfile-manager/fastify`.
  *
  * @packageDocumentation
+ * @module tempfile-manager
  */
 export { TempFileManager } from './manager.js';
 export type { TempFileStats } from './manager.js';
 export type { TempFileManagerOptions } from './options.js';
-export type { WriteOptions } from './write.js';
-export type { WriteSource } from './source.js';
-export { TempFile } from './file.js';
-export type { TempReadStreamOptions, TempWriteStreamOptions } from './file.js';
-export type { KeepOptions } from './move.js';
-export type { HandoffOptions } from './handoff.js';
-export type { HandoffTicket, HandoffMeta, JsonValue } from './ticket.js';
-export { TempDir } from './dir.js';
-export { TempScope } from './scope.js';
-export { ClaimedFile } from './claim.js';
-export type { ClaimOptions } from './claim.js';
-export { parseTicket } from './ticket.js';
-export type { NameArgument, NameOptions } from './create.js';
-export type { FileSystem } from './fs.js';
-export type { SweepOptions, SweepProgress, SweepReport } from './sweep.js';
-export type { PathError } from './walk.js';
+export type { WriteOptions } from './write/write.js';
+export type { WriteSource } from './write/source.js';
+export { TempFile } from './handles/file.js';
+export type { TempReadStreamOptions, TempWriteStreamOptions } from './handles/file.js';
+export type { KeepOptions } from './handles/move.js';
+export type { HandoffOptions } from './handoff/handoff.js';
+export type { HandoffTicket, HandoffMeta, JsonValue } from './handoff/ticket.js';
+export { TempDir } from './handles/dir.js';
+export { TempScope } from './handles/scope.js';
+export { ClaimedFile } from './handoff/claim.js';
+export type { ClaimOptions } from './handoff/claim.js';
+export { parseTicket } from './handoff/ticket.js';
+export type { NameArgument, NameOptions } from './handles/create.js';
+export type { FileSystem } from './disk/fs.js';
+export type { SweepOptions, SweepProgress, SweepReport } from './lifetime/sweep.js';
+export type { LeftPath, LeftReason, PathError } from './disk/walk.js';
 export {
+  isTempFileError,
   TempFileError,
   InvalidNameError,
   InvalidOptionError,
@@ -36,10 +49,13 @@ export {
   ManagerClosedError,
   DestinationExistsError,
   RemoveError,
+  MountPointError,
   SizeLimitError,
   QuotaExceededError,
   AbortedError,
   SourceError,
+  CallbackError,
+  TypeNotAcceptedError,
   HandoffNotFoundError,
   HandoffExpiredError,
   AlreadyClaimedError,
@@ -48,6 +64,17 @@ export {
   LeaseLostError,
   NoSpaceError,
   DiskQuotaError,
+  UnsupportedFileSystemError,
   FileSystemError,
+  UploadLimitError,
+  MalformedUploadError,
 } from './errors.js';
-export type { TempFileErrorCode, TempFileErrorOptions, UnsafeRootReason } from './errors.js';
+export type {
+  DetectedType,
+  TempFileErrorCode,
+  TempFileErrorOptions,
+  UnsafeRootReason,
+  FileSystemPrimitive,
+  UploadLimit,
+  MalformedUploadReason,
+} from './errors.js';

@@ -1,23 +1,29 @@
-import { Accounting } from './accounting.js';
-import type { ManagerContext } from './context.js';
-import type { NameArgument } from './create.js';
-import type { TempDir } from './dir.js';
-import { ManagerClosedError } from './errors.js';
-import { registerForExit, unregisterForExit, type ExitCloser } from './exit-hook.js';
-import type { TempFile } from './file.js';
-import { claimEntry, type ClaimedFile, type ClaimOptions } from './claim.js';
-import { FreeSpace } from './free-space.js';
-import { ensureHandoffDir, handoffDirOf } from './handoff.js';
-import type { HandoffTicket } from './ticket.js';
+import path from 'node:path';
+import { Accounting } from './write/accounting.js';
+import type { ManagerContext, RootContext } from './context.js';
+import type { NameArgument } from './handles/create.js';
+import type { TempDir } from './handles/dir.js';
+import { ensureCapabilities } from './disk/capabilities.js';
+import { FileSystemError, ManagerClosedError, toFileSystemError } from './errors.js';
+import { installExitHook, registerForExit, unregisterForExit, type ExitCloser } from './lifetime/exit-hook.js';
+import type { TempFile } from './handles/file.js';
+import { claimEntry, type ClaimedFile, type ClaimOptions } from './handoff/claim.js';
+import { FreeSpace } from './write/free-space.js';
+import { parseTicket, type HandoffTicket } from './handoff/ticket.js';
+import { openHandoffDirSync } from './handoff/handoff.js';
+import { openPinnedSync } from './disk/pinned-dir.js';
+import { entryName, handoffDirOf } from './layout.js';
 import { logger } from './log.js';
 import { resolveOptions, type ResolvedOptions, type TempFileManagerOptions } from './options.js';
 import { ensureSafeRoot } from './root.js';
-import { TempScope } from './scope.js';
-import { Session } from './session.js';
-import type { WriteSource } from './source.js';
-import { scheduleStartSweep } from './start-sweep.js';
-import { sweepRoot, type SweepOptions, type SweepReport, type SweepTarget } from './sweep.js';
-import type { WriteOptions } from './write.js';
+import { runInScope, TempScope } from './handles/scope.js';
+import { Session } from './lifetime/session.js';
+import { announceRoot, watchThreads } from './lifetime/threads.js';
+import { realFs } from './disk/fs.js';
+import type { WriteSource } from './write/source.js';
+import { attachBackgroundSweep } from './lifetime/start-sweep.js';
+import { sweepRoot, type SweepOptions, type SweepReport } from './lifetime/sweep.js';
+import type { WriteOptions } from './write/write.js';
 
 /** A snapshot of a manager's usage, from `mgr.stats()`. */
 export interface TempFileStats {
@@ -53,12 +59,14 @@ export class TempFileManager implements AsyncDisposable, Disposable {
   readonly root: string;
   private readonly options: ResolvedOptions;
   private readonly session: Session;
+  /** The root and its rules, shared by the session, the sweep and the leases. */
+  private readonly rootContext: RootContext;
   private readonly context: ManagerContext;
   private readonly rootScope: TempScope;
   private readonly exitCloser: ExitCloser;
   private opened = false;
   private isClosed = false;
-  private handoffReady: string | undefined;
+  private readonly stopBackgroundSweep: () => void;
 
   /**
    * Validates the options and makes sure the root exists and is safe (synchronous). The
@@ -69,20 +77,26 @@ export class TempFileManager implements AsyncDisposable, Disposable {
     this.options = resolveOptions(options);
     this.root = this.options.root;
     ensureSafeRoot(this.options.fs, this.root);
-    const { fs, staleMs, hostId } = this.options;
-    this.session = new Session({ fs, root: this.root, staleMs, hostId });
+    const { fs, staleMs, graceMs, hostId } = this.options;
+    this.rootContext = { fs, root: this.root, staleMs, graceMs, hostId };
+    this.session = new Session(this.rootContext);
     this.context = {
       fs: this.options.fs,
       prefix: this.options.prefix,
       sessionDir: () => this.sessionDir(),
       accounting: new Accounting(this.options.maxLiveBytes),
       freeSpace: new FreeSpace(this.options.fs, this.root, this.options.minFreeBytes),
-      handoffDir: () => this.handoffDir(),
+      root: this.root,
     };
     this.rootScope = new TempScope(this.context);
     this.exitCloser = { closeOnExit: () => this.closeOnExit() };
     log('manager for %s', this.root);
-    if (this.options.sweepOnStart) scheduleStartSweep(this.sweepTarget());
+    if (this.options.exitHook && this.options.fs === realFs) {
+      installExitHook();
+      watchThreads(this.root);
+    }
+    const { sweepOnStart, sweepIntervalMs } = this.options;
+    this.stopBackgroundSweep = attachBackgroundSweep(this.rootContext, { onStart: sweepOnStart, intervalMs: sweepIntervalMs });
   }
 
   /** This manager's session directory; created on first use. */
@@ -148,9 +162,11 @@ export class TempFileManager implements AsyncDisposable, Disposable {
    * @throws {@link BadTicketError}, {@link HandoffNotFoundError}, {@link HandoffExpiredError},
    * {@link AlreadyClaimedError} (with `retryAfterMs`), {@link HandoffMismatchError}.
    */
-  claim(ticket: HandoffTicket | string, options?: ClaimOptions): Promise<ClaimedFile> {
-    const { fs, staleMs, hostId } = this.options;
-    return claimEntry({ fs, staleMs, hostId }, handoffDirOf(this.root), ticket, options);
+  async claim(ticket: HandoffTicket | string, options?: ClaimOptions): Promise<ClaimedFile> {
+    const parsed = parseTicket(ticket);
+    this.assertOpen();
+    if (!this.opened) this.probeInEntry(parsed);
+    return claimEntry(this.rootContext, this.root, parsed, options);
   }
 
   /**
@@ -159,13 +175,36 @@ export class TempFileManager implements AsyncDisposable, Disposable {
    * session, never leaves the root, never follows a symlink.
    */
   sweep(options?: SweepOptions): Promise<SweepReport> {
-    return sweepRoot(this.sweepTarget(), options);
+    return sweepRoot(this.rootContext, options);
   }
 
   /** A scope: files, directories and nested scopes removed together when it is disposed. */
   scope(): TempScope {
     this.assertOpen();
     return this.rootScope.scope();
+  }
+
+  /**
+   * Runs `fn` with a new scope and removes the scope's files, directories and nested scopes when
+   * `fn` settles: the way to scope files without `using` (plain JavaScript on Node 20 and 22).
+   * Resolves with what `fn` returns, once its files are gone.
+   *
+   * - `fn` throws or rejects: the files are removed and the same error is rethrown. If removing
+   *   failed too, that {@link RemoveError} is attached to the error as `err.removeError`; the
+   *   error `fn` threw is never replaced.
+   * - `fn` succeeds but a file cannot be removed: rejects with a {@link RemoveError} listing every
+   *   path that could not be removed.
+   *
+   * @example
+   * const pages = await mgr.withScope(async (scope) => {
+   *   const upload = await scope.write(req, { suffix: '.pdf', maxBytes: 50 * 1024 ** 2 });
+   *   const out = scope.dir();
+   *   await renderPages(upload.path, out.path);
+   *   return countPages(out.path);
+   * }); // the upload and the directory are gone here, on return and on throw
+   */
+  withScope<T>(fn: (scope: TempScope) => T | PromiseLike<T>): Promise<T> {
+    return runInScope(() => this.scope(), fn);
   }
 
   /**
@@ -205,6 +244,7 @@ export class TempFileManager implements AsyncDisposable, Disposable {
   private beginClose(): boolean {
     if (this.isClosed) return false;
     this.isClosed = true;
+    this.stopBackgroundSweep();
     this.rootScope.abandon();
     log('closing %s', this.session.dir);
     return this.opened;
@@ -214,15 +254,17 @@ export class TempFileManager implements AsyncDisposable, Disposable {
     this.assertOpen();
     if (!this.opened) {
       this.session.open();
+      try {
+        ensureCapabilities(this.options.fs, this.root, this.session.dir);
+      } catch (err) {
+        this.session.closeSync();
+        throw err;
+      }
       this.opened = true;
       if (this.options.exitHook) registerForExit(this.exitCloser);
+      if (this.options.exitHook && this.options.fs === realFs) announceRoot(this.root);
     }
     return this.session.dir;
-  }
-
-  private handoffDir(): string {
-    this.handoffReady ??= ensureHandoffDir(this.options.fs, this.root);
-    return this.handoffReady;
   }
 
   private closeOnExit(): void {
@@ -230,9 +272,30 @@ export class TempFileManager implements AsyncDisposable, Disposable {
     this.session.closeSync();
   }
 
-  private sweepTarget(): SweepTarget {
-    const { fs, staleMs, graceMs, hostId } = this.options;
-    return { fs, root: this.root, staleMs, graceMs, hostId };
+  /**
+   * A manager that only claims has no session to probe its root's file system in: it probes in
+   * the ticket's entry directory, reached through the pinned handoff directory (the scratch goes
+   * with the entry if a crash leaves it). No entry: nothing to probe, the claim finds nothing.
+   */
+  private probeInEntry(ticket: HandoffTicket): void {
+    const { fs } = this.options;
+    const handoff = openHandoffDirSync(fs, this.root);
+    if (!handoff) return;
+    try {
+      const entry = openPinnedSync(fs, `${handoff.base}/${entryName(ticket.id, ticket.expiresAt)}`);
+      if (typeof entry === 'string') return;
+      try {
+        ensureCapabilities(fs, this.root, entry.base);
+      } finally {
+        entry.close();
+      }
+    } catch (err) {
+      const typed = toFileSystemError('find the handoff entry', path.join(handoffDirOf(this.root), entryName(ticket.id, ticket.expiresAt)), err);
+      if (typed instanceof FileSystemError && typed.syscallCode === 'ENOENT') return; // claimed and consumed meanwhile
+      throw typed;
+    } finally {
+      handoff.close();
+    }
   }
 
   private assertOpen(): void {

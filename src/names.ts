@@ -1,12 +1,11 @@
 import { randomFillSync } from 'node:crypto';
 import { InvalidNameError } from './errors.js';
+import { MAX_NAME_BYTES, MAX_SUFFIX_BYTES } from './layout.js';
 
 /** Bytes of randomness in every name: 128 bits, as in a UUIDv4 plus some. */
 const RANDOM_BYTES = 16;
 /** The random part is hex: safe on case-insensitive file systems and in every shell. */
 export const RANDOM_NAME_LENGTH = RANDOM_BYTES * 2;
-/** Most file systems refuse a single name longer than 255 bytes. */
-export const MAX_NAME_BYTES = 255;
 
 const POOL_SIZE = RANDOM_BYTES * 256;
 const pool = Buffer.allocUnsafe(POOL_SIZE);
@@ -60,9 +59,18 @@ export function validateNamePart(value: unknown, what: 'prefix' | 'suffix'): str
   return value;
 }
 
-/** Throws when `prefix + random + suffix` would exceed the file-name limit. */
+/**
+ * Throws when `prefix + random + suffix` would exceed the file-name limit, or when the suffix is
+ * longer than a handed-off file's held name can carry ({@link MAX_SUFFIX_BYTES}).
+ */
 export function validateNameLength(prefix: string, suffix: string): void {
-  const bytes = Buffer.byteLength(prefix) + RANDOM_NAME_LENGTH + Buffer.byteLength(suffix);
+  const suffixBytes = Buffer.byteLength(suffix);
+  if (suffixBytes > MAX_SUFFIX_BYTES) {
+    throw new InvalidNameError(
+      `The suffix is ${suffixBytes} bytes long, more than the ${MAX_SUFFIX_BYTES} a file can carry through a handoff: shorten it.`,
+    );
+  }
+  const bytes = Buffer.byteLength(prefix) + RANDOM_NAME_LENGTH + suffixBytes;
   if (bytes > MAX_NAME_BYTES) {
     throw new InvalidNameError(
       `The name would be ${bytes} bytes long, more than the ${MAX_NAME_BYTES} a file system allows: ` +

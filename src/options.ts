@@ -1,8 +1,8 @@
 import path from 'node:path';
 import { InvalidOptionError } from './errors.js';
-import { type FileSystem, realFs } from './fs.js';
+import { type FileSystem, realFs } from './disk/fs.js';
 import { describe, validateNameLength, validateNamePart } from './names.js';
-import { hostId } from './process-identity.js';
+import { hostId } from './lifetime/process-identity.js';
 import { defaultRoot } from './root.js';
 
 /** Options of `new TempFileManager(options)`. Every one is optional. */
@@ -24,6 +24,14 @@ export interface TempFileManagerOptions {
   readonly graceMs?: number;
   /** Run one background sweep when the manager starts. @default true */
   readonly sweepOnStart?: boolean;
+  /**
+   * Sweep the root in the background every this many milliseconds (±20 % jitter) while the
+   * manager is open, so that what a SIGKILLed process left is removed while this one runs. One
+   * sweeper per root in a process, on an unref'd timer, never two sweeps at once; `close()` stops
+   * it. 0 turns it off; otherwise at least 1000.
+   * @default 3 × `staleMs` (90000)
+   */
+  readonly sweepIntervalMs?: number;
   /** Remove this manager's session when the process exits or is killed by a signal. @default true */
   readonly exitHook?: boolean;
   /** The most bytes this manager's live files may hold on disk. @default Infinity */
@@ -39,6 +47,7 @@ export interface TempFileManagerOptions {
   /**
    * The file-system implementation, for tests and fault injection only (e.g. memfs).
    * @default node:fs
+   * @internal
    */
   readonly fs?: FileSystem;
 }
@@ -50,6 +59,7 @@ export interface ResolvedOptions {
   readonly staleMs: number;
   readonly graceMs: number;
   readonly sweepOnStart: boolean;
+  readonly sweepIntervalMs: number;
   readonly exitHook: boolean;
   readonly maxLiveBytes: number;
   readonly minFreeBytes: number;
@@ -58,8 +68,20 @@ export interface ResolvedOptions {
 }
 
 const KNOWN_OPTIONS = new Set<string>([
-  'root', 'prefix', 'staleMs', 'graceMs', 'sweepOnStart', 'exitHook', 'maxLiveBytes', 'minFreeBytes', 'hostId', 'fs',
+  'root', 'prefix', 'staleMs', 'graceMs', 'sweepOnStart', 'sweepIntervalMs', 'exitHook', 'maxLiveBytes', 'minFreeBytes', 'hostId', 'fs',
 ]);
+
+/**
+ * The own enumerable properties of an options object, on a null prototype: an option inherited
+ * from a polluted `Object.prototype` is never obeyed. `undefined` gives an empty object.
+ * @internal
+ */
+export function ownOptions<T extends object>(options: T | undefined): Partial<T> {
+  const own = Object.create(null) as Partial<T>;
+  if (options === undefined || options === null) return own;
+  for (const key of Object.keys(options) as (keyof T)[]) own[key] = options[key];
+  return own;
+}
 
 /** Validates the options and fills in defaults; throws {@link InvalidOptionError}. @internal */
 export function resolveOptions(options: unknown): ResolvedOptions {
@@ -72,15 +94,17 @@ export function resolveOptions(options: unknown): ResolvedOptions {
       throw new InvalidOptionError(key, `Unknown option \`${key}\`: see TempFileManagerOptions for the valid names.`);
     }
   }
-  const o = options as TempFileManagerOptions;
+  const o = ownOptions(options as TempFileManagerOptions);
   const prefix = o.prefix === undefined ? '' : validateNamePart(o.prefix, 'prefix');
   validateNameLength(prefix, '');
+  const staleMs = numberOption('staleMs', o.staleMs, 30_000, 2_000, false, MAX_TIMER_MS);
   return {
     root: rootOption(o.root),
     prefix,
-    staleMs: numberOption('staleMs', o.staleMs, 30_000, 2_000, false, MAX_TIMER_MS),
+    staleMs,
     graceMs: numberOption('graceMs', o.graceMs, 60_000, 0),
     sweepOnStart: booleanOption('sweepOnStart', o.sweepOnStart, true),
+    sweepIntervalMs: sweepIntervalOption(o.sweepIntervalMs, staleMs),
     exitHook: booleanOption('exitHook', o.exitHook, true),
     maxLiveBytes: numberOption('maxLiveBytes', o.maxLiveBytes, Infinity, 0, true),
     minFreeBytes: numberOption('minFreeBytes', o.minFreeBytes, 0, 0),
@@ -140,6 +164,16 @@ function numberOption(name: string, value: unknown, fallback: number, min: numbe
     );
   }
   return value;
+}
+
+function sweepIntervalOption(value: unknown, staleMs: number): number {
+  if (value === 0) return 0;
+  const fallback = Math.min(3 * staleMs, MAX_TIMER_MS);
+  const interval = numberOption('sweepIntervalMs', value, fallback, 0, false, MAX_TIMER_MS);
+  if (interval < 1000) {
+    throw new InvalidOptionError('sweepIntervalMs', `\`sweepIntervalMs\` must be 0 (never) or from 1000 to ${MAX_TIMER_MS}, got ${interval}.`);
+  }
+  return interval;
 }
 
 function booleanOption(name: string, value: unknown, fallback: boolean): boolean {

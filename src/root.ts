@@ -1,13 +1,25 @@
 import os from 'node:os';
 import path from 'node:path';
 import { systemErrorCode, toFileSystemError, UnsafeRootError } from './errors.js';
-import type { FileSystem } from './fs.js';
+import { constants } from 'node:fs';
+import { CREATE_EXCLUSIVE, O_NOFOLLOW, type FileSystem } from './disk/fs.js';
+import { LAYOUT_FORMAT, parseRootMarker, ROOT_MARKER, rootMarkerContent } from './layout.js';
 
 /** The default root: one directory per user under the OS temp directory. */
 export function defaultRoot(): string {
   const uid = process.getuid?.();
   const owner = uid === undefined ? safeUserName() : String(uid);
   return path.join(os.tmpdir(), `tempfile-manager-${owner}`);
+}
+
+/**
+ * A directory every user may write in, such as /tmp: writable by all and sticky, or the OS temp
+ * directory itself. Advising `chmod` or `chown` on it would break its other users.
+ */
+function isSharedDir(root: string, mode: number): boolean {
+  const writableByAll = (mode & 0o002) !== 0;
+  const sticky = (mode & 0o1000) !== 0;
+  return writableByAll && (sticky || path.resolve(root) === path.resolve(os.tmpdir()));
 }
 
 function safeUserName(): string {
@@ -25,6 +37,7 @@ function safeUserName(): string {
 export function ensureSafeRoot(fs: FileSystem, root: string): void {
   try {
     fs.mkdirSync(root, { mode: 0o700 });
+    markRoot(fs, root);
     return;
   } catch (err) {
     const code = systemErrorCode(err);
@@ -40,8 +53,78 @@ export function ensureSafeRoot(fs: FileSystem, root: string): void {
     if (code !== 'EEXIST') throw toFileSystemError('create the root', root, err);
   }
   checkExistingRoot(fs, root);
+  markRoot(fs, root);
 }
 
+/**
+ * Writes the root marker unless it is there: a file created exclusively, never through a link.
+ * A marker of another format is an {@link UnsafeRootError}: this version cannot share the root.
+ */
+function markRoot(fs: FileSystem, root: string): void {
+  const marker = path.join(root, ROOT_MARKER);
+  let fd: number;
+  try {
+    fd = fs.openSync(marker, CREATE_EXCLUSIVE, 0o600);
+  } catch (err) {
+    if (systemErrorCode(err) !== 'EEXIST') throw toFileSystemError('mark the root', marker, err);
+    requireMarkedRoot(fs, root);
+    return;
+  }
+  try {
+    fs.writeSync(fd, rootMarkerContent());
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * Throws {@link UnsafeRootError} (reason `'not-a-manager-root'`) unless `root` carries this
+ * format's marker: the sweep and the CLI refuse a directory that no manager made, whatever the
+ * names in it look like.
+ */
+export function requireMarkedRoot(fs: FileSystem, root: string): void {
+  const marker = path.join(root, ROOT_MARKER);
+  let fd: number;
+  try {
+    fd = fs.openSync(marker, constants.O_RDONLY | O_NOFOLLOW);
+  } catch (err) {
+    const code = systemErrorCode(err);
+    if (code !== 'ENOENT' && code !== 'ELOOP' && code !== 'ENOTDIR') throw toFileSystemError('read the root marker', marker, err);
+    throw new UnsafeRootError(
+      'not-a-manager-root',
+      root,
+      `${root} has no ${ROOT_MARKER} marker, so no manager made it: nothing there is swept. ` +
+        'Check the path; a root is marked when a TempFileManager first uses it.',
+    );
+  }
+  let content: string;
+  try {
+    content = readSmallFile(fs, fd);
+  } catch (err) {
+    throw toFileSystemError('read the root marker', marker, err);
+  }
+  const format = parseRootMarker(content);
+  if (format !== LAYOUT_FORMAT) {
+    throw new UnsafeRootError(
+      'not-a-manager-root',
+      root,
+      format === undefined
+        ? `${marker} is not a tempfile-manager marker: nothing under ${root} is swept. Check the path.`
+        : `${root} holds on-disk format ${format}; this version of tempfile-manager reads format ${LAYOUT_FORMAT}. ` +
+          'Use the matching version, or another root.',
+    );
+  }
+}
+
+function readSmallFile(fs: FileSystem, fd: number): string {
+  try {
+    const buffer = Buffer.alloc(256);
+    const length = fs.readSync(fd, buffer, 0, buffer.length, 0);
+    return buffer.toString('utf8', 0, length);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
 /** Throws {@link UnsafeRootError} unless the existing `root` is a safe directory. */
 export function checkExistingRoot(fs: FileSystem, root: string): void {
   const stat = fs.lstatSync(root);
@@ -61,15 +144,27 @@ export function checkExistingRoot(fs: FileSystem, root: string): void {
     );
   }
   const uid = process.getuid?.();
-  if (uid !== undefined && stat.uid !== uid) {
+  const wrongOwner = uid !== undefined && stat.uid !== uid;
+  const writableByOthers = process.platform !== 'win32' && (stat.mode & 0o022) !== 0;
+  if (isSharedDir(root, stat.mode)) {
+    throw new UnsafeRootError(
+      'writable-by-others',
+      root,
+      `The root ${root} is a shared directory (mode ${(stat.mode & 0o7777).toString(8)}, like /tmp) where other users ` +
+        'can create files, so they could plant or swap files in it. Leave its mode as it is and choose another `root`: ' +
+        `a directory of your own inside it, such as the default, ${defaultRoot()}.`,
+    );
+  }
+  if (wrongOwner) {
     throw new UnsafeRootError(
       'wrong-owner',
       root,
       `The root ${root} is owned by uid ${stat.uid}, not by this process (uid ${uid}). ` +
-        `Another user could read or replace its files: run \`chown ${uid} ${root}\` or choose another \`root\`.`,
+        `Another user could read or replace its files: choose another \`root\` (the default is ${defaultRoot()}), ` +
+        `or, if this directory is meant for this user alone, \`chown ${uid} ${root}\`.`,
     );
   }
-  if (process.platform !== 'win32' && (stat.mode & 0o022) !== 0) {
+  if (writableByOthers) {
     throw new UnsafeRootError(
       'writable-by-others',
       root,

@@ -1,8 +1,23 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import createDebug from 'debug';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import type { TempFileManager } from '../manager.js';
-import type { TempScope } from '../scope.js';
-import { finishUnreadBody } from './unread-body.js';
+import { TempFileManager } from '../manager.js';
+import type { TempScope } from '../handles/scope.js';
+import { InvalidOptionError } from '../errors.js';
+import { shapeFiles } from './form.js';
+import { receiveMultipart } from './multipart.js';
+import { discardUnreadBody, resolveDrain, type DrainOptions, type ResolvedDrain } from './unread-body.js';
+import { resolveUploadOptions, type UploadedFile, type UploadFields, type UploadOptions } from './upload-options.js';
+
+export type {
+  UploadedFile,
+  UploadedFileInfo,
+  UploadFieldSpec,
+  UploadFields,
+  UploadOptions,
+  UploadProgress,
+} from './upload-options.js';
+export type { DrainOptions } from './unread-body.js';
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace
@@ -10,6 +25,13 @@ declare global {
     interface Request {
       /** This request's temp scope: everything in it is removed when the response ends or the client goes away. */
       tmp: TempScope;
+      /** The file of `upload({ field })`, a temp file of the request's scope. */
+      file?: UploadedFile | undefined;
+      /**
+       * The files of `upload({ array })` (an array) or `upload({ fields })` (arrays by field
+       * name, in a null-prototype object).
+       */
+      files?: UploadedFile[] | Record<string, UploadedFile[]> | undefined;
     }
   }
 }
@@ -23,6 +45,21 @@ export interface ExpressTempScopeOptions {
    * @default a process warning (`process.emitWarning`) and a debug log line
    */
   readonly onDisposeError?: (error: unknown, req: Request) => void;
+  /**
+   * When a response is sent before its request's body was read to the end (a refused upload), the
+   * rest is read and thrown away within these bounds, then the connection is closed.
+   * @default { maxBytes: 134217728, timeoutMs: 10000 }
+   */
+  readonly drain?: DrainOptions;
+}
+
+/** Options of {@link upload}: the upload options, and the manager when no `tempScope()` runs before it. */
+export interface ExpressUploadOptions extends UploadOptions {
+  /**
+   * The manager whose scope holds the files, when no {@link tempScope} middleware ran before.
+   * @default the request's `req.tmp` if there is one, else one manager shared by the process, with the default root
+   */
+  readonly manager?: TempFileManager;
 }
 
 /**
@@ -39,23 +76,103 @@ export interface ExpressTempScopeOptions {
  */
 export function tempScope(manager: TempFileManager, options: ExpressTempScopeOptions = {}): RequestHandler {
   const onDisposeError = options.onDisposeError ?? warn;
+  const drain = resolveDrain(options.drain, 'tempScope()');
   return (req: Request, res: Response, next: NextFunction): void => {
-    let scope: TempScope;
     try {
-      scope = manager.scope();
+      attachScope(req, res, manager, drain, onDisposeError);
     } catch (error) {
       next(error);
       return;
     }
-    req.tmp = scope;
-    // Once the answer is out, do not read all the rest of a body nobody wants.
-    res.once('finish', () => finishUnreadBody(req));
-    // 'close' comes once the response is sent, and also when the client aborts first.
-    res.once('close', () => {
-      scope.remove().catch((error: unknown) => onDisposeError(error, req));
-    });
     next();
   };
+}
+
+/**
+ * Express middleware that receives a `multipart/form-data` upload, multer's way: each file
+ * streamed to a temp file of the request's scope in constant memory (`req.file`, `req.files`),
+ * the text fields in `req.body` (a null-prototype object). The files are removed when the
+ * response ends, unless kept (`file.keep()`) or handed off (`file.handoff()`).
+ *
+ * Every failure reaches `next(err)` as a `TempFileError` with `statusCode`, so that Express's
+ * default error handler answers it with no code of yours: 413 for a size or count limit, 415 for
+ * a refused type, 400 for a malformed or truncated body, 507 for no space or quota, 499 when the
+ * client went away. After an early failure the rest of the body is read and thrown away (within
+ * `drain`), so that every client gets its answer; then the connection is closed.
+ *
+ * @example
+ * import { upload } from 'tempfile-manager/express';
+ * app.post('/videos', upload({ field: 'video', maxBytes: 2 ** 31, accept: ['video/*'] }),
+ *   async (req, res) => res.status(202).json(await req.file.handoff({ ttlMs: 3_600_000 })));
+ */
+export function upload(options: ExpressUploadOptions = {}): RequestHandler {
+  const spec = resolveUploadOptions(options, 'upload()', ['manager']);
+  const given = options.manager;
+  if (given !== undefined && typeof (given as Partial<TempFileManager> | null)?.scope !== 'function') {
+    throw new InvalidOptionError('manager', 'upload(): `manager` must be a TempFileManager.');
+  }
+  return (req: Request, res: Response, next: NextFunction): void => {
+    let scope: TempScope;
+    try {
+      scope = req.tmp ?? attachScope(req, res, given ?? sharedManager(), spec.drain, warn);
+    } catch (error) {
+      next(error);
+      return;
+    }
+    receiveMultipart(req, scope, spec, () => refuseBody(req, res, spec.drain)).then(
+      ({ files, fields }) => {
+        req.body = fields satisfies UploadFields;
+        if (spec.rule.kind === 'single') req.file = files[0];
+        else req.files = shapeFiles(spec, files);
+        next();
+      },
+      (error: unknown) => {
+        log('upload failed: %O', error);
+        next(error);
+      },
+    );
+  };
+}
+
+/** The request's body will not be read to its end: read and drop the rest, answer, then close. */
+function refuseBody(req: IncomingMessage, res: ServerResponse, drain: ResolvedDrain): void {
+  if (req.complete) return;
+  if (!res.headersSent) res.setHeader('Connection', 'close');
+  discardUnreadBody(req, res, drain);
+}
+
+function attachScope(
+  req: Request,
+  res: Response,
+  manager: TempFileManager,
+  drain: ResolvedDrain,
+  onDisposeError: (error: unknown, req: Request) => void,
+): TempScope {
+  const scope = manager.scope();
+  req.tmp = scope;
+  // An answer sent before the body was read (a refused upload): the client must still get it.
+  res.once('prefinish', () => discardUnreadBody(req, res, drain));
+  // 'close' comes once the response is sent, and also when the client aborts first.
+  res.once('close', () => {
+    scope.remove().catch((error: unknown) => onDisposeError(error, req));
+  });
+  const write = scope.write.bind(scope);
+  // A write() of the request itself that gives up: the rest of the body is dropped within bounds,
+  // even when the answer waits for the end of the body (Express's default error handler does).
+  scope.write = (source, options) =>
+    write(source, options).catch((error: unknown) => {
+      if (source === req) refuseBody(req, res, drain);
+      throw error;
+    });
+  return scope;
+}
+
+let shared: TempFileManager | undefined;
+
+/** One manager for the routes given none, made on first use, with the default root. */
+function sharedManager(): TempFileManager {
+  shared ??= new TempFileManager();
+  return shared;
 }
 
 function warn(error: unknown): void {

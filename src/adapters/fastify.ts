@@ -1,14 +1,70 @@
+import type { ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
 import createDebug from 'debug';
-import type { FastifyInstance, FastifyPluginCallback, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
+import { AbortedError, MalformedUploadError, TempFileError, UploadLimitError } from '../errors.js';
 import type { TempFileManager } from '../manager.js';
-import type { TempScope } from '../scope.js';
-import { finishUnreadBody } from './unread-body.js';
+import type { TempScope } from '../handles/scope.js';
+import { FormReceiver, shapeFiles } from './form.js';
+import { discardUnreadBody, resolveDrain, type DrainOptions, type ResolvedDrain } from './unread-body.js';
+import {
+  busboyLimits,
+  resolveUploadOptions,
+  type ResolvedUpload,
+  type UploadedFile,
+  type UploadFields,
+  type UploadFieldSpec,
+  type UploadOptions,
+} from './upload-options.js';
+
+export type {
+  UploadedFile,
+  UploadedFileInfo,
+  UploadFieldSpec,
+  UploadFields,
+  UploadOptions,
+  UploadProgress,
+} from './upload-options.js';
+export type { DrainOptions } from './unread-body.js';
+
+/** What `request.saveUploads()` resolves to; which of `file` and `files` is set follows the options. */
+export interface SavedUploads<Files = undefined, File = undefined> {
+  /** The file of `{ field }`. */
+  readonly file: File;
+  /** The files of `{ array }` (an array) or `{ fields }` (arrays by field name). */
+  readonly files: Files;
+  /** The text fields, in a null-prototype object. */
+  readonly fields: UploadFields;
+}
+
+/**
+ * `request.saveUploads(options)`: receives the request's multipart form through
+ * `@fastify/multipart`, each file streamed to a temp file of `request.tmp`.
+ */
+export interface SaveUploads {
+  (options: UploadOptions & { readonly field: string }): Promise<SavedUploads<undefined, UploadedFile>>;
+  (options: UploadOptions & { readonly array: string }): Promise<SavedUploads<UploadedFile[]>>;
+  (options: UploadOptions & { readonly fields: readonly UploadFieldSpec[] }): Promise<SavedUploads<Record<string, UploadedFile[]>>>;
+  (options?: UploadOptions): Promise<SavedUploads>;
+}
 
 declare module 'fastify' {
   interface FastifyRequest {
     /** This request's temp scope: removed on response, on request abort and on timeout. */
     tmp: TempScope;
+    /**
+     * Receives the multipart form in one call (on top of `@fastify/multipart`): the files go to
+     * temp files of `request.tmp`, removed after the response unless kept or handed off. Every
+     * failure is a `TempFileError` with `statusCode` (413, 415, 400, 507, 499).
+     *
+     * @example
+     * app.post('/videos', async (request, reply) => {
+     *   const { file } = await request.saveUploads({ field: 'video', maxBytes: 2 ** 31, accept: ['video/*'] });
+     *   return reply.code(202).send(await file.handoff({ ttlMs: 3_600_000 }));
+     * });
+     */
+    saveUploads: SaveUploads;
   }
 }
 
@@ -23,16 +79,37 @@ export interface TempFilesPluginOptions {
    * @default `request.log.error`
    */
   readonly onDisposeError?: (error: unknown, request: FastifyRequest) => void;
+  /**
+   * When a reply is sent before its request's body was read to the end (a refused upload), the
+   * rest is read and thrown away within these bounds, then the connection is closed.
+   * @default { maxBytes: 134217728, timeoutMs: 10000 }
+   */
+  readonly drain?: DrainOptions;
 }
 
-const plugin: FastifyPluginCallback<TempFilesPluginOptions> = (app: FastifyInstance, options, done) => {
+/** The part of `@fastify/multipart`'s request API that `saveUploads()` uses. */
+interface MultipartPart {
+  readonly type: 'file' | 'field';
+  readonly fieldname?: string;
+  readonly filename?: string;
+  readonly mimetype?: string;
+  readonly encoding?: string;
+  readonly file?: Readable;
+  readonly value?: unknown;
+  readonly fieldnameTruncated?: boolean;
+  readonly valueTruncated?: boolean;
+}
+type PartsOf = (options: Record<string, unknown>) => AsyncIterableIterator<MultipartPart>;
+
+const plugin: FastifyPluginAsync<TempFilesPluginOptions> = async (app: FastifyInstance, options) => {
   const manager = options?.manager;
   if (!manager || typeof manager.scope !== 'function') {
-    done(new TypeError('tempfile-manager/fastify needs { manager }: register it with { manager: new TempFileManager() }.'));
-    return;
+    throw new TypeError('tempfile-manager/fastify needs { manager }: register it with { manager: new TempFileManager() }.');
   }
+  const drain = resolveDrain(options.drain, 'tempfile-manager/fastify');
   const onDisposeError =
     options.onDisposeError ?? ((error: unknown, request: FastifyRequest) => request.log.error({ err: error }, 'removing temp files failed'));
+  const replies = new WeakMap<FastifyRequest, ServerResponse>();
   const disposed = new WeakSet<FastifyRequest>();
   const dispose = (request: FastifyRequest) => {
     if (disposed.has(request) || !request.tmp) return;
@@ -42,13 +119,25 @@ const plugin: FastifyPluginCallback<TempFilesPluginOptions> = (app: FastifyInsta
       onDisposeError(error, request);
     });
   };
+  if (!app.hasRequestDecorator('parts')) {
+    const { default: multipart } = await import('@fastify/multipart');
+    await app.register(multipart);
+  }
   app.decorateRequest('tmp', null as unknown as TempScope);
-  app.addHook('onRequest', (request, _reply, next) => {
+  app.decorateRequest('saveUploads', function saveUploads(this: FastifyRequest, uploadOptions?: UploadOptions) {
+    return receiveForm(this, replies.get(this), uploadOptions, drain);
+  } as SaveUploads);
+  app.addHook('onRequest', (request, reply, next) => {
     request.tmp = manager.scope();
+    replies.set(request, reply.raw);
     next();
   });
+  // An answer sent before the body was read to its end (a refused upload): the client must still get it.
+  app.addHook('onSend', (request, reply, payload, next) => {
+    discardUnreadBody(request.raw, reply.raw, drain);
+    next(null, payload);
+  });
   app.addHook('onResponse', (request, _reply, next) => {
-    finishUnreadBody(request.raw);
     dispose(request);
     next();
   });
@@ -60,19 +149,125 @@ const plugin: FastifyPluginCallback<TempFilesPluginOptions> = (app: FastifyInsta
     dispose(request);
     next();
   });
-  done();
 };
+
+const resolvedOptions = new WeakMap<object, ResolvedUpload>();
+
+function resolveOnce(options: UploadOptions | undefined, drain: ResolvedDrain): ResolvedUpload {
+  if (options === undefined) return resolveUploadOptions({ drain }, 'request.saveUploads()');
+  let spec = resolvedOptions.get(options);
+  if (!spec) {
+    spec = resolveUploadOptions(options.drain === undefined ? { ...options, drain } : options, 'request.saveUploads()');
+    resolvedOptions.set(options, spec);
+  }
+  return spec;
+}
+
+async function receiveForm(
+  request: FastifyRequest,
+  response: ServerResponse | undefined,
+  options: UploadOptions | undefined,
+  drain: ResolvedDrain,
+): Promise<SavedUploads<unknown, unknown>> {
+  const spec = resolveOnce(options, drain);
+  const raw = request.raw;
+  let stopped: (() => void) | undefined;
+  const failed = new Promise<undefined>((resolve) => (stopped = () => resolve(undefined)));
+  const refuse = () => {
+    stopped?.(); // the parser is left waiting for bytes that no longer come to it: stop waiting for it
+    if (raw.complete) return;
+    if (response && !response.headersSent) response.setHeader('Connection', 'close');
+    if (response) discardUnreadBody(raw, response, spec.drain);
+  };
+  const form = new FormReceiver(request.tmp, spec, refuse);
+  const parts = (request as unknown as { parts?: PartsOf }).parts;
+  if (typeof parts !== 'function') {
+    throw new TypeError('request.saveUploads() needs @fastify/multipart: register it before tempfile-manager/fastify, or let the plugin register it.');
+  }
+  const iterator = parts.call(request, partsOptions(spec));
+  try {
+    for (;;) {
+      const next = await Promise.race([iterator.next(), failed]);
+      if (next === undefined || next.done === true || form.failed) break;
+      try {
+        receivePart(form, next.value);
+      } catch (error) {
+        form.fail(error instanceof Error ? error : new Error(String(error)));
+      }
+    }
+  } catch (error) {
+    form.fail(fromMultipartError(error, raw.socket?.destroyed === true, spec));
+  }
+  if (form.failed) iterator.return?.(undefined).catch(() => {});
+  const { files, fields } = await form.finish();
+  return {
+    file: spec.rule.kind === 'single' ? files[0] : undefined,
+    files: shapeFiles(spec, files),
+    fields,
+  };
+}
+
+function receivePart(form: FormReceiver, part: MultipartPart): void {
+  const fieldName = part.fieldname ?? ''; // a part sent with name="" may come without one
+  if (part.type === 'file' && part.file) {
+    form.file({ fieldName, originalName: part.filename ?? '', declaredType: part.mimetype ?? '', encoding: part.encoding ?? '', stream: part.file });
+    return;
+  }
+  form.field({
+    name: fieldName,
+    value: typeof part.value === 'string' ? part.value : String(part.value),
+    nameTruncated: part.fieldnameTruncated === true,
+    valueTruncated: part.valueTruncated === true,
+  });
+}
+
+function partsOptions(spec: ResolvedUpload): Record<string, unknown> {
+  return {
+    throwFileSizeLimit: false, // write() sees the byte past maxBytes and throws SizeLimitError
+    limits: busboyLimits(spec),
+  };
+}
+
+/** @fastify/multipart's and busboy's errors as the typed errors of the Express adapter. */
+function fromMultipartError(error: unknown, clientGone: boolean, spec: ResolvedUpload): Error {
+  if (error instanceof TempFileError) return error;
+  const code = (error as { code?: unknown }).code;
+  const message = error instanceof Error ? error.message : String(error);
+  switch (code) {
+    case 'FST_PARTS_LIMIT':
+      return new UploadLimitError('parts', spec.maxParts);
+    case 'FST_FILES_LIMIT':
+      return new UploadLimitError('files', spec.maxFiles);
+    case 'FST_FIELDS_LIMIT':
+      return new UploadLimitError('fields', spec.maxFields);
+    case 'FST_INVALID_MULTIPART_CONTENT_TYPE':
+      return new MalformedUploadError('not-multipart', 'The body is not a form: send multipart/form-data.', { cause: error });
+    case 'FST_PROTO_VIOLATION':
+      return new MalformedUploadError('malformed', 'The form has a field named like a property of Object.prototype (__proto__, constructor...), which @fastify/multipart refuses.', { cause: error });
+    default:
+      break;
+  }
+  if (clientGone) return new AbortedError('the client went away before the end of the form', error);
+  if (/boundary/i.test(message)) {
+    return new MalformedUploadError('malformed', 'The multipart body has no boundary in its Content-Type: send a form the way browsers do (FormData).', { cause: error });
+  }
+  if (code === 'FST_MP_PREMATURE_CLOSE' || /unexpected end|terminated early/i.test(message)) {
+    return new MalformedUploadError('truncated', 'The form ends before its closing boundary: the body was cut off.', { cause: error });
+  }
+  return new MalformedUploadError('malformed', `The form is malformed (${message}).`, { cause: error });
+}
 
 /**
  * The Fastify plugin: every request gets `request.tmp`, a `TempScope` removed on response, on
- * request abort and on timeout.
+ * request abort and on timeout, and `request.saveUploads(options)`, a multipart upload in one
+ * call. Registers `@fastify/multipart` unless it is registered already.
  *
  * @example
  * import tempFiles from 'tempfile-manager/fastify';
  * await app.register(tempFiles, { manager: mgr });
- * app.post('/upload', async (request) => {
- *   const file = await request.tmp.write(request.raw, { maxBytes: 100 * 1024 ** 2 });
- *   return { size: file.size };
+ * app.post('/videos', async (request, reply) => {
+ *   const { file } = await request.saveUploads({ field: 'video', maxBytes: 2 ** 31, accept: ['video/*'] });
+ *   return reply.code(202).send(await file.handoff({ ttlMs: 3_600_000 }));
  * });
  */
 export const tempFiles = fp(plugin, { fastify: '5.x', name: 'tempfile-manager' });

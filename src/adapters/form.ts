@@ -1,0 +1,170 @@
+import type { Readable } from 'node:stream';
+import { MalformedUploadError, SizeLimitError, UploadLimitError } from '../errors.js';
+import type { TempFile } from '../handles/file.js';
+import type { TempScope } from '../handles/scope.js';
+import type { WriteOptions } from '../write/write.js';
+import type { ResolvedUpload, UploadedFile, UploadFields } from './upload-options.js';
+
+/** A file part as the parsers hand it over. @internal */
+export interface FilePart {
+  readonly fieldName: string;
+  readonly originalName: string;
+  readonly declaredType: string;
+  readonly encoding: string;
+  readonly stream: Readable;
+}
+
+/** A text field as the parsers hand it over. @internal */
+export interface FieldPart {
+  readonly name: string;
+  readonly value: string;
+  readonly nameTruncated: boolean;
+  readonly valueTruncated: boolean;
+}
+
+/** What an upload gives the route: the files in order of arrival, and the text fields. @internal */
+export interface ReceivedForm {
+  readonly files: readonly UploadedFile[];
+  readonly fields: UploadFields;
+}
+
+/**
+ * One form being received: applies the file rule and the length limits to each part as it comes,
+ * streams each wanted file into the request's scope, and keeps the first failure. A failure is
+ * reported at once through `onFailure` (the adapter then stops parsing), and again by `finish()`
+ * once every write has settled, that is, once every partial file is gone.
+ * @internal
+ */
+export class FormReceiver {
+  readonly fields: UploadFields = Object.create(null) as UploadFields;
+  private readonly files: (UploadedFile | undefined)[] = []; // in order of arrival, whatever order the writes end in
+  private readonly writes: Promise<void>[] = [];
+  private readonly perField = new Map<string, number>();
+  private readonly streams = new Set<Readable>();
+  private failure: Error | undefined;
+
+  constructor(
+    private readonly scope: TempScope,
+    private readonly spec: ResolvedUpload,
+    private readonly onFailure: (error: Error) => void,
+  ) {}
+
+  get failed(): boolean {
+    return this.failure !== undefined;
+  }
+
+  /** Records the first failure, stops every file still streaming, and tells the adapter. */
+  fail(error: Error): void {
+    if (this.failure) return;
+    this.failure = error;
+    for (const stream of this.streams) stream.destroy(error);
+    this.streams.clear();
+    this.onFailure(error);
+  }
+
+  field(part: FieldPart): void {
+    if (this.failure) return;
+    if (part.nameTruncated || Buffer.byteLength(part.name) > this.spec.maxFieldNameBytes) {
+      this.fail(new UploadLimitError('fieldNameBytes', this.spec.maxFieldNameBytes));
+      return;
+    }
+    if (part.valueTruncated || Buffer.byteLength(part.value) > this.spec.maxFieldBytes) {
+      this.fail(new UploadLimitError('fieldBytes', this.spec.maxFieldBytes, part.name));
+      return;
+    }
+    const previous = Object.hasOwn(this.fields, part.name) ? this.fields[part.name] : undefined;
+    this.fields[part.name] = previous === undefined ? part.value : [...(Array.isArray(previous) ? previous : [previous]), part.value];
+  }
+
+  file(part: FilePart): void {
+    part.stream.on('error', () => {}); // reported through write(), or through the parser's own 'error'
+    if (this.failure) {
+      part.stream.resume();
+      return;
+    }
+    if (part.originalName === '') {
+      part.stream.resume(); // a file input left empty: browsers send filename="" and no bytes
+      return;
+    }
+    const refusal = this.refusal(part.fieldName);
+    if (refusal) {
+      part.stream.resume();
+      this.fail(refusal);
+      return;
+    }
+    this.perField.set(part.fieldName, (this.perField.get(part.fieldName) ?? 0) + 1);
+    this.streams.add(part.stream);
+    // The parser cuts a file at maxBytes + 1 and then discards the rest of it as fast as the
+    // client sends: refuse at that moment, not once write() has counted its way there.
+    part.stream.once('limit', () => this.fail(new SizeLimitError(this.spec.maxBytes)));
+    const slot = this.files.push(undefined) - 1;
+    const write = this.scope.write(part.stream, this.writeOptions(part)).then(
+      (file) => {
+        this.streams.delete(part.stream);
+        this.files[slot] = describeFile(file, part);
+      },
+      (error: unknown) => {
+        this.streams.delete(part.stream);
+        this.fail(error instanceof Error ? error : new Error(String(error)));
+      },
+    );
+    this.writes.push(write);
+  }
+
+  /** Waits for every write; resolves with the form, or rejects with the first failure. */
+  async finish(): Promise<ReceivedForm> {
+    await Promise.all(this.writes);
+    if (this.failure) throw this.failure;
+    const files = this.files.filter((file): file is UploadedFile => file !== undefined);
+    if (this.spec.rule.kind === 'single' && files.length === 0) {
+      const field = this.spec.rule.field;
+      throw new MalformedUploadError('missing-file', `The form has no file in the field ${JSON.stringify(field)}: send one there.`, { field });
+    }
+    return { files, fields: this.fields };
+  }
+
+  private refusal(field: string): Error | undefined {
+    if (Buffer.byteLength(field) > this.spec.maxFieldNameBytes) return new UploadLimitError('fieldNameBytes', this.spec.maxFieldNameBytes);
+    const rule = this.spec.rule;
+    const wanted =
+      rule.kind === 'single' ? (field === rule.field ? 1 : 0)
+      : rule.kind === 'array' ? (field === rule.field ? rule.maxCount : 0)
+      : rule.kind === 'fields' ? (rule.maxCounts.get(field) ?? 0)
+      : 0;
+    const taken = this.perField.get(field) ?? 0;
+    if (wanted === 0) {
+      return new MalformedUploadError('unexpected-file', `The form has a file in the field ${JSON.stringify(field.slice(0, 100))}, which takes none here.`, { field });
+    }
+    if (taken >= wanted) return new UploadLimitError('files', wanted, field);
+    return undefined;
+  }
+
+  private writeOptions(part: FilePart): WriteOptions {
+    const { spec } = this;
+    const onProgress = spec.onProgress;
+    return {
+      maxBytes: spec.maxBytes,
+      ...(spec.hash !== undefined && { hash: spec.hash }),
+      ...(spec.accept !== undefined && { accept: spec.accept }),
+      ...(onProgress && {
+        onProgress: (bytesWritten: number) => onProgress({ fieldName: part.fieldName, originalName: part.originalName, bytesWritten }),
+      }),
+    };
+  }
+}
+
+function describeFile(file: TempFile, part: FilePart): UploadedFile {
+  const info = { fieldName: part.fieldName, originalName: part.originalName, declaredType: part.declaredType, encoding: part.encoding };
+  for (const [key, value] of Object.entries(info)) Object.defineProperty(file, key, { value, enumerable: true });
+  return file as UploadedFile;
+}
+
+/** The files of a form in the shape the rule asks for (`files` of the route). @internal */
+export function shapeFiles(spec: ResolvedUpload, files: readonly UploadedFile[]): UploadedFile[] | Record<string, UploadedFile[]> | undefined {
+  const rule = spec.rule;
+  if (rule.kind === 'array') return [...files];
+  if (rule.kind !== 'fields') return undefined;
+  const byField = Object.create(null) as Record<string, UploadedFile[]>;
+  for (const file of files) (byField[file.fieldName] ??= []).push(file);
+  return byField;
+}

@@ -1,0 +1,224 @@
+import { InvalidOptionError } from '../errors.js';
+import { describe } from '../names.js';
+import type { TempFile } from '../handles/file.js';
+import { parseAccept } from '../write/sniff.js';
+import { resolveDrain, type DrainOptions, type ResolvedDrain } from './unread-body.js';
+
+/** One named file field of {@link UploadOptions.fields}. */
+export interface UploadFieldSpec {
+  /** The form field's name. */
+  readonly name: string;
+  /** At most this many files in it. @default 1 */
+  readonly maxCount?: number;
+}
+
+/** Progress of one file of an upload, as its bytes reach the disk. */
+export interface UploadProgress {
+  /** The form field of the file. */
+  readonly fieldName: string;
+  /** The file name the client sent. */
+  readonly originalName: string;
+  /** The bytes of this file on disk so far. */
+  readonly bytesWritten: number;
+}
+
+/**
+ * Options of an upload: which files to take (at most one of `field`, `array`, `fields`; none of
+ * them takes text fields only, and refuses every file), and the limits. Every limit passed is an
+ * error with its HTTP status, never a silent truncation.
+ *
+ * @example
+ * upload({ field: 'video', maxBytes: 2 ** 31, accept: ['video/*'] })        // req.file
+ * upload({ array: 'photos', maxCount: 20, maxBytes: 20 * 1024 ** 2 })        // req.files: UploadedFile[]
+ * upload({ fields: [{ name: 'avatar' }, { name: 'gallery', maxCount: 8 }] }) // req.files.avatar[0], ...
+ */
+export interface UploadOptions {
+  /** One file, required, in this field: `req.file` (Fastify: `file`). Like multer's `.single(field)`. */
+  readonly field?: string;
+  /** Any number of files (up to `maxCount`) in this field: `req.files` as an array. Like multer's `.array(field, maxCount)`. */
+  readonly array?: string;
+  /** With `array`: at most this many files. @default `maxFiles` */
+  readonly maxCount?: number;
+  /** Files in these fields: `req.files` as `{ [name]: UploadedFile[] }`. Like multer's `.fields([...])`. */
+  readonly fields?: readonly UploadFieldSpec[];
+  /** The most bytes of one file: more is a `SizeLimitError` (413). @default 104857600 (100 MiB) */
+  readonly maxBytes?: number;
+  /** The most files in the form (413). @default 10 */
+  readonly maxFiles?: number;
+  /** The most text fields in the form (413). @default 100 */
+  readonly maxFields?: number;
+  /** The most parts, files and fields together (413). @default 1000 */
+  readonly maxParts?: number;
+  /** The longest field name, of text and file parts, in bytes (413). @default 100 */
+  readonly maxFieldNameBytes?: number;
+  /** The longest text field value in bytes (413). @default 1048576 (1 MiB) */
+  readonly maxFieldBytes?: number;
+  /**
+   * The types a file may have, found from its first bytes (magic numbers), not from its name or
+   * the client's header: `['image/png', 'video/*']`. Another type is a 415. Passed to `write()`.
+   */
+  readonly accept?: readonly string[];
+  /** A `node:crypto` hash algorithm (`'sha256'`): each file's `digest` is computed as it streams by. */
+  readonly hash?: string;
+  /** Called as each file's bytes reach the disk. */
+  readonly onProgress?: (progress: UploadProgress) => void;
+  /**
+   * After an early refusal (a limit, a refused type), the rest of the body is read and thrown
+   * away, so that a client that sends all of it before reading gets its answer; past these
+   * bounds the connection is closed instead.
+   * @default { maxBytes: 134217728, timeoutMs: 10000 }
+   */
+  readonly drain?: DrainOptions;
+}
+
+/**
+ * A file of an upload: a {@link TempFile} of the request's scope (removed when the response ends,
+ * unless kept or handed off), with what the client said about it; what its bytes say is
+ * `detectedType` (`{ mime, ext }`, when `accept` was given and the type is known).
+ */
+export type UploadedFile = TempFile & UploadedFileInfo;
+
+/** What an upload knows about one of its files, besides the {@link TempFile} itself. */
+export interface UploadedFileInfo {
+  /** The form field it came in. */
+  readonly fieldName: string;
+  /** The file name the client sent: untrusted, never use it as a path. */
+  readonly originalName: string;
+  /** The `Content-Type` the client declared for the part: untrusted. */
+  readonly declaredType: string;
+  /** The part's `Content-Transfer-Encoding`, as the client sent it (`'7bit'` by default). */
+  readonly encoding: string;
+  /** The size in bytes. */
+  readonly size: number;
+}
+
+/** Text fields of a form, in a null-prototype object: a `__proto__` field is a field like any other. */
+export type UploadFields = Record<string, string | string[]>;
+
+/** @internal */
+export type FileRule =
+  | { readonly kind: 'none' }
+  | { readonly kind: 'single'; readonly field: string }
+  | { readonly kind: 'array'; readonly field: string; readonly maxCount: number }
+  | { readonly kind: 'fields'; readonly maxCounts: ReadonlyMap<string, number> };
+
+/** @internal */
+export interface ResolvedUpload {
+  readonly rule: FileRule;
+  readonly maxBytes: number;
+  readonly maxFiles: number;
+  readonly maxFields: number;
+  readonly maxParts: number;
+  readonly maxFieldNameBytes: number;
+  readonly maxFieldBytes: number;
+  readonly accept: readonly string[] | undefined;
+  readonly hash: string | undefined;
+  readonly onProgress: ((progress: UploadProgress) => void) | undefined;
+  readonly drain: ResolvedDrain;
+}
+
+const KNOWN = new Set([
+  'field', 'array', 'maxCount', 'fields', 'maxBytes', 'maxFiles', 'maxFields', 'maxParts',
+  'maxFieldNameBytes', 'maxFieldBytes', 'accept', 'hash', 'onProgress', 'drain',
+]);
+
+/**
+ * busboy's limits for an upload (the same parser under both adapters). A file's limit is one byte
+ * past `maxBytes`: busboy cuts a file at its limit silently, while write() throws on that extra byte.
+ * @internal
+ */
+export function busboyLimits(spec: ResolvedUpload): Record<string, number> {
+  return {
+    fileSize: spec.maxBytes + 1,
+    files: spec.maxFiles,
+    fields: spec.maxFields,
+    parts: spec.maxParts,
+    fieldNameSize: spec.maxFieldNameBytes,
+    fieldSize: spec.maxFieldBytes,
+  };
+}
+
+/** Validates upload options once, when the route is set up. @internal */
+export function resolveUploadOptions(options: unknown, where: string, extra: readonly string[] = []): ResolvedUpload {
+  if (options === undefined) options = {};
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new InvalidOptionError('options', `${where} takes an options object such as { field: 'file', maxBytes }, got ${describe(options)}.`);
+  }
+  for (const key of Object.keys(options)) {
+    if (!KNOWN.has(key) && !extra.includes(key)) throw new InvalidOptionError(key, `${where}: unknown option \`${key}\`.`);
+  }
+  const o = options as UploadOptions;
+  const count = (name: keyof UploadOptions, fallback: number) => countOption(where, name, o[name], fallback);
+  const maxFiles = count('maxFiles', 10);
+  const accept = o.accept === undefined ? undefined : parseAccept(o.accept); // refused at set-up, not per request
+  if (o.hash !== undefined && typeof o.hash !== 'string') {
+    throw new InvalidOptionError('hash', `${where}: \`hash\` must be a hash algorithm name such as 'sha256', got ${describe(o.hash)}.`);
+  }
+  if (o.onProgress !== undefined && typeof o.onProgress !== 'function') {
+    throw new InvalidOptionError('onProgress', `${where}: \`onProgress\` must be a function.`);
+  }
+  return {
+    rule: fileRule(where, o, maxFiles),
+    maxBytes: byteOption(where, 'maxBytes', o.maxBytes, 100 * 1024 * 1024),
+    maxFiles,
+    maxFields: count('maxFields', 100),
+    maxParts: count('maxParts', 1000),
+    maxFieldNameBytes: count('maxFieldNameBytes', 100),
+    maxFieldBytes: byteOption(where, 'maxFieldBytes', o.maxFieldBytes, 1024 * 1024),
+    accept,
+    hash: o.hash,
+    onProgress: o.onProgress,
+    drain: resolveDrain(o.drain, where),
+  };
+}
+
+function fileRule(where: string, o: UploadOptions, maxFiles: number): FileRule {
+  const given = (['field', 'array', 'fields'] as const).filter((key) => o[key] !== undefined);
+  if (given.length > 1) {
+    throw new InvalidOptionError(given[1]!, `${where}: give one of \`field\`, \`array\` and \`fields\`, not ${given.map((g) => `\`${g}\``).join(' and ')}.`);
+  }
+  if (o.maxCount !== undefined && o.array === undefined) {
+    throw new InvalidOptionError('maxCount', `${where}: \`maxCount\` goes with \`array\`; in \`fields\`, give each field its own maxCount.`);
+  }
+  if (o.field !== undefined) return { kind: 'single', field: fieldName(where, 'field', o.field) };
+  if (o.array !== undefined) {
+    return { kind: 'array', field: fieldName(where, 'array', o.array), maxCount: countOption(where, 'maxCount', o.maxCount, maxFiles) };
+  }
+  if (o.fields !== undefined) {
+    if (!Array.isArray(o.fields) || o.fields.length === 0) {
+      throw new InvalidOptionError('fields', `${where}: \`fields\` must be a non-empty array such as [{ name: 'avatar', maxCount: 1 }], got ${describe(o.fields)}.`);
+    }
+    const maxCounts = new Map<string, number>();
+    for (const spec of o.fields as readonly unknown[]) {
+      const s = (typeof spec === 'object' && spec !== null ? spec : {}) as Partial<UploadFieldSpec>;
+      const name = fieldName(where, 'fields', s.name);
+      if (maxCounts.has(name)) throw new InvalidOptionError('fields', `${where}: the field ${JSON.stringify(name)} is listed twice in \`fields\`.`);
+      maxCounts.set(name, countOption(where, 'fields', s.maxCount, 1));
+    }
+    return { kind: 'fields', maxCounts };
+  }
+  return { kind: 'none' };
+}
+
+function fieldName(where: string, option: string, value: unknown): string {
+  if (typeof value !== 'string' || value.length === 0) {
+    throw new InvalidOptionError(option, `${where}: \`${option}\` needs a form field name (a non-empty string), got ${describe(value)}.`);
+  }
+  return value;
+}
+
+function countOption(where: string, name: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !(Number.isInteger(value) || value === Infinity) || value < 0) {
+    throw new InvalidOptionError(name, `${where}: \`${name}\` must be a whole number of at least 0 (or Infinity), got ${describe(value)}.`);
+  }
+  return value;
+}
+
+function byteOption(where: string, name: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || Number.isNaN(value) || value < 0) {
+    throw new InvalidOptionError(name, `${where}: \`${name}\` must be a number of bytes of at least 0 (or Infinity), got ${describe(value)}.`);
+  }
+  return value;
+}

@@ -1,0 +1,153 @@
+import { constants } from 'node:fs';
+import path from 'node:path';
+import { systemErrorCode, toFileSystemError, UnsupportedFileSystemError, type FileSystemPrimitive } from '../errors.js';
+import { CREATE_EXCLUSIVE, O_NOFOLLOW, type FileSystem } from './fs.js';
+import { logger } from '../log.js';
+import { probeName } from '../layout.js';
+import { randomName } from '../names.js';
+
+const log = logger('capabilities');
+
+// Roots whose file system passed, per file system object: the probe runs once per root per process.
+const probedByFs = new WeakMap<FileSystem, Set<string>>();
+
+/**
+ * Checks, once per root and process, that the root's file system gives what sessions, leases and
+ * handoff rely on: exclusive create, exclusive mkdir, rename (onto a free name, a directory, and
+ * replacing a file), hard links or their refusal, utimes that sticks, O_NOFOLLOW. It works in a
+ * scratch directory `name` made inside `dir` (a directory of ours) and removes it; a crash
+ * half-way leaves it where the sweep removes it (in a session, or named like a staging directory).
+ * @throws {@link UnsupportedFileSystemError} naming the first primitive missing.
+ * @internal
+ */
+export function ensureCapabilities(fs: FileSystem, root: string, dir: string, name = probeName(randomName())): void {
+  const probed = probedByFs.get(fs) ?? new Set<string>();
+  probedByFs.set(fs, probed);
+  if (probed.has(root)) return;
+  const scratch = path.join(dir, name);
+  try {
+    probeIn(fs, scratch, root);
+  } catch (err) {
+    if (err instanceof UnsupportedFileSystemError) throw err;
+    throw toFileSystemError('probe the file system of', root, err);
+  } finally {
+    removeScratch(fs, scratch);
+  }
+  probed.add(root);
+  log('file system of %s: every primitive present', root);
+}
+
+function probeIn(fs: FileSystem, scratch: string, root: string): void {
+  const at = (name: string) => path.join(scratch, name);
+  const missing = (primitive: FileSystemPrimitive, observed: string) => new UnsupportedFileSystemError(primitive, root, observed);
+
+  fs.mkdirSync(scratch, { mode: 0o700 });
+  if (succeeds(() => fs.mkdirSync(scratch), 'EEXIST')) throw missing('exclusive-mkdir', 'a second mkdir of the same name succeeded');
+
+  fs.closeSync(fs.openSync(at('a'), CREATE_EXCLUSIVE, 0o600));
+  if (succeeds(() => fs.closeSync(fs.openSync(at('a'), CREATE_EXCLUSIVE, 0o600)), 'EEXIST')) {
+    throw missing('exclusive-create', 'an O_CREAT|O_EXCL open of an existing file succeeded');
+  }
+
+  renameOrMissing(fs, at('a'), at('b'), missing);
+  if (exists(fs, at('a'))) throw missing('rename', 'after rename(a, b), a is still there');
+  fs.mkdirSync(at('d'));
+  renameOrMissing(fs, at('d'), at('e'), missing);
+  if (exists(fs, at('d'))) throw missing('rename', 'a directory renamed is still at its old name');
+  fs.closeSync(fs.openSync(at('c'), CREATE_EXCLUSIVE, 0o600));
+  try {
+    fs.renameSync(at('c'), at('b'));
+  } catch (err) {
+    const code = systemErrorCode(err) ?? '';
+    if (code === 'EEXIST' || REFUSED.includes(code)) throw missing('rename-replace', `rename() onto an existing file failed with ${code}`);
+    throw err;
+  }
+  if (exists(fs, at('c'))) throw missing('rename-replace', 'rename() onto an existing file left the source in place');
+
+  probeLink(fs, at, missing);
+  probeUtimes(fs, at('b'), missing);
+  probeNoFollow(fs, at, missing);
+}
+
+// link() must fail on an existing name (keep() relies on it never replacing); a file system
+// without hard links may refuse link() altogether: keep() then falls back to check-then-rename.
+function probeLink(fs: FileSystem, at: (name: string) => string, missing: Missing): void {
+  try {
+    fs.linkSync(at('b'), at('f'));
+  } catch (err) {
+    if (REFUSED.includes(systemErrorCode(err) ?? '')) return;
+    throw err;
+  }
+  if (succeeds(() => fs.linkSync(at('b'), at('f')), 'EEXIST')) throw missing('hard-link', 'link() onto an existing name succeeded');
+}
+
+// Leases and sessions stay alive by utimes() on their lock: a time set must read back (to the second).
+function probeUtimes(fs: FileSystem, file: string, missing: Missing): void {
+  const seconds = Math.floor(Date.now() / 1000) - 3600;
+  fs.utimesSync(file, seconds, seconds);
+  const mtimeMs = fs.lstatSync(file).mtimeMs;
+  if (Math.abs(mtimeMs - seconds * 1000) >= 1000) {
+    throw missing('utimes', `utimes() set the mtime to ${new Date(seconds * 1000).toISOString()}, it reads back ${new Date(mtimeMs).toISOString()}`);
+  }
+}
+
+// Where symlinks can be made, opening one with O_NOFOLLOW must fail (ELOOP).
+function probeNoFollow(fs: FileSystem, at: (name: string) => string, missing: Missing): void {
+  if (O_NOFOLLOW === 0 || typeof fs.symlinkSync !== 'function') return;
+  try {
+    fs.symlinkSync('b', at('l'));
+  } catch (err) {
+    if (REFUSED.includes(systemErrorCode(err) ?? '')) return; // no symlinks: none can be planted
+    throw err;
+  }
+  if (succeeds(() => fs.closeSync(fs.openSync(at('l'), constants.O_RDONLY | O_NOFOLLOW)), 'ELOOP', 'EMLINK')) {
+    throw missing('no-follow', 'an O_NOFOLLOW open of a symlink followed it');
+  }
+}
+
+const REFUSED = ['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS'];
+
+// In a scratch directory of our own, a rename onto a free name can only be refused by the file system.
+function renameOrMissing(fs: FileSystem, from: string, to: string, missing: Missing): void {
+  try {
+    fs.renameSync(from, to);
+  } catch (err) {
+    if (REFUSED.includes(systemErrorCode(err) ?? '')) throw missing('rename', `rename() onto a free name failed with ${systemErrorCode(err)}`);
+    throw err;
+  }
+}
+
+type Missing = (primitive: FileSystemPrimitive, observed: string) => UnsupportedFileSystemError;
+
+/** Runs `call`; true if it succeeded, false if it failed with one of `expected`; rethrows anything else. */
+function succeeds(call: () => void, ...expected: string[]): boolean {
+  try {
+    call();
+    return true;
+  } catch (err) {
+    if (expected.includes(systemErrorCode(err) ?? '')) return false;
+    throw err;
+  }
+}
+
+function exists(fs: FileSystem, file: string): boolean {
+  try {
+    fs.lstatSync(file);
+    return true;
+  } catch (err) {
+    if (systemErrorCode(err) === 'ENOENT') return false;
+    throw err;
+  }
+}
+
+// Tried twice (a passing EMFILE or EIO); what still fails is left for the sweep.
+function removeScratch(fs: FileSystem, scratch: string): void {
+  for (let attempt = 1; attempt <= 2; attempt++) {
+    try {
+      fs.rmSync(scratch, { recursive: true, force: true });
+      return;
+    } catch (err) {
+      if (attempt === 2) log('probe directory %s left for the sweep: %s', scratch, systemErrorCode(err) ?? err);
+    }
+  }
+}

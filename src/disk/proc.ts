@@ -1,0 +1,16 @@
+import { existsSync } from 'node:fs';
+
+/**
+ * `TEMPFILE_MANAGER_NO_PROC=1` (read once, at load) makes the library take the portable paths it
+ * takes where there is no `/proc` (macOS, the BSDs, Windows): directories reached by name instead
+ * of through `/proc/self/fd/<fd>`, a process judged alive by its pid alone. A Linux CI can so run
+ * every test through them. What is weaker then: docs/security.md.
+ * @internal
+ */
+export const NO_PROC = /^(1|true|yes)$/i.test(process.env['TEMPFILE_MANAGER_NO_PROC'] ?? '');
+
+/** Whether this process reads `/proc` (Linux, unless {@link NO_PROC}). @internal */
+export const READS_PROC = !NO_PROC && process.platform === 'linux';
+
+/** Whether directories are reached through `/proc/self/fd/<fd>`. @internal */
+export const PROC_FD = READS_PROC && existsSync('/proc/self/fd');

@@ -1,0 +1,320 @@
+import type { Dir, Dirent } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import type { FileSystem } from './fs.js';
+import { isMountPoint, mountIdOf, mountPointsUnder } from './mounts.js';
+import { PROC_FD } from './proc.js';
+
+// The walk (walk.ts) is written once, as a generator that yields the system calls it needs as
+// steps; runSync() carries them out with sync calls (for `using` and the exit hook), runAsync()
+// with promises. Either way the walk is a loop over an explicit stack: the JS stack stays flat at
+// any depth.
+
+const OPEN_DIR = constants.O_RDONLY | (constants.O_DIRECTORY ?? 0) | (constants.O_NOFOLLOW ?? 0);
+/** Linux's O_PATH: a descriptor that names a directory without reading it (works at mode 0000). */
+const O_PATH = process.platform === 'linux' ? 0o10000000 : 0;
+const OPEN_PATH = O_PATH | (constants.O_DIRECTORY ?? 0) | (constants.O_NOFOLLOW ?? 0);
+const DIR_BUFFER = 64;
+
+/** What the walk needs to know of a directory. @internal */
+export interface DirStat {
+  readonly dev: number;
+  readonly ino: number;
+  readonly mode: number;
+  readonly uid: number;
+}
+
+/** A directory opened with O_NOFOLLOW. @internal */
+export interface OpenedDir {
+  readonly fd: number;
+  readonly stat: DirStat;
+  readonly handle?: FileHandle;
+}
+
+/** An open listing of a directory: a `Dir` stream, or (an injected fs without opendir) an array. @internal */
+export type ListHandle = { readonly dir: Dir } | { readonly names: Dirent[]; next: number };
+
+/** One listed entry. @internal */
+export interface ListedEntry {
+  readonly name: string;
+  readonly isDir: boolean;
+}
+
+/** A batch of entries; `done` once the listing has no more. @internal */
+export interface ListedBatch {
+  readonly entries: ListedEntry[];
+  readonly done: boolean;
+}
+
+/** The outcome of one file of a `visitFiles` step. @internal */
+export type FileOutcome = { readonly size: number } | { readonly error: unknown };
+
+/** The steps the walk yields, each with the value it gets back. @internal */
+export type Step =
+  | { op: 'open'; path: string }
+  | { op: 'close'; dir: OpenedDir }
+  | { op: 'fchmod'; dir: OpenedDir; mode: number }
+  | { op: 'chmodUnreadable'; path: string; mask: number }
+  | { op: 'lstat'; path: string }
+  | { op: 'openList'; path: string }
+  | { op: 'readList'; list: ListHandle; max: number }
+  | { op: 'closeList'; list: ListHandle }
+  | { op: 'visitFiles'; base: string; names: readonly string[]; sizes: boolean; remove: boolean }
+  | { op: 'rmdir'; path: string }
+  | { op: 'rename'; from: string; to: string }
+  | { op: 'sleep'; ms: number }
+  | { op: 'mountPointsUnder'; path: string }
+  | { op: 'mountId'; dir: OpenedDir }
+  | { op: 'isMountPoint'; path: string };
+
+/** What each step gives back. */
+interface Results {
+  open: OpenedDir;
+  close: void;
+  fchmod: void;
+  chmodUnreadable: void;
+  lstat: DirStat;
+  openList: ListHandle;
+  readList: ListedBatch;
+  closeList: void;
+  visitFiles: FileOutcome[];
+  rmdir: void;
+  rename: void;
+  sleep: void;
+  mountPointsUnder: string[];
+  mountId: number | undefined;
+  isMountPoint: boolean;
+}
+type Result = Results[keyof Results];
+
+/**
+ * A walk: a generator of steps. Each `yield step` evaluates to that step's result, which a
+ * generator cannot type per step: the walk states it where it takes it (`const dir: OpenedDir =
+ * yield { op: 'open', ... }`). Internal only.
+ * @internal
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type Steps<T> = Generator<Step, T, any>;
+
+const euid = (): number => (typeof process.geteuid === 'function' ? process.geteuid() : -1);
+
+function statOf(s: { dev: number; ino: number; mode: number; uid: number }): DirStat {
+  return { dev: s.dev, ino: s.ino, mode: s.mode, uid: s.uid };
+}
+
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+function childPath(base: string, name: string): string {
+  return base.endsWith('/') ? base + name : `${base}/${name}`;
+}
+
+/** Carries out a walk with sync calls. @internal */
+export function runSync(fs: FileSystem, steps: Steps<void>): void {
+  let next = steps.next();
+  while (!next.done) {
+    let value: Result;
+    try {
+      value = syncStep(fs, next.value);
+    } catch (err) {
+      next = steps.throw(err);
+      continue;
+    }
+    next = steps.next(value);
+  }
+}
+
+/** Carries out a walk with promises. @internal */
+export async function runAsync(fs: FileSystem, steps: Steps<void>): Promise<void> {
+  let next = steps.next();
+  while (!next.done) {
+    let value: Result;
+    try {
+      value = await asyncStep(fs, next.value);
+    } catch (err) {
+      next = steps.throw(err);
+      continue;
+    }
+    next = steps.next(value);
+  }
+}
+
+function syncStep(fs: FileSystem, step: Step): Result {
+  switch (step.op) {
+    case 'open': {
+      const fd = fs.openSync(step.path, OPEN_DIR);
+      try {
+        return { fd, stat: statOf(fs.fstatSync(fd)) };
+      } catch (err) {
+        fs.closeSync(fd);
+        throw err;
+      }
+    }
+    case 'close':
+      try {
+        fs.closeSync(step.dir.fd);
+      } catch {
+        // closing was all that was left to do
+      }
+      return;
+    case 'fchmod':
+      fs.fchmodSync(step.dir.fd, step.mode);
+      return;
+    case 'chmodUnreadable':
+      return chmodUnreadableSync(fs, step.path, step.mask);
+    case 'lstat':
+      return statOf(fs.lstatSync(step.path));
+    case 'openList':
+      if (fs.opendirSync) return { dir: fs.opendirSync(step.path, { bufferSize: DIR_BUFFER }) };
+      return { names: fs.readdirSync(step.path, { withFileTypes: true }), next: 0 };
+    case 'readList':
+      return readListSync(step.list, step.max);
+    case 'closeList':
+      if ('dir' in step.list) step.list.dir.closeSync();
+      return;
+    case 'visitFiles':
+      return step.names.map((name) => visitFileSync(fs, childPath(step.base, name), step.sizes, step.remove));
+    case 'rmdir':
+      fs.rmdirSync(step.path);
+      return;
+    case 'rename':
+      fs.renameSync(step.from, step.to);
+      return;
+    case 'sleep':
+      sleepSync(step.ms);
+      return;
+    default:
+      return mountStep(step);
+  }
+}
+
+async function asyncStep(fs: FileSystem, step: Step): Promise<Result> {
+  switch (step.op) {
+    case 'open': {
+      const handle = await fs.promises.open(step.path, OPEN_DIR);
+      try {
+        return { fd: handle.fd, stat: statOf(await handle.stat()), handle };
+      } catch (err) {
+        await handle.close();
+        throw err;
+      }
+    }
+    case 'close':
+      await step.dir.handle?.close().catch(() => {});
+      return;
+    case 'fchmod':
+      if (step.dir.handle) await step.dir.handle.chmod(step.mode);
+      return;
+    case 'chmodUnreadable':
+      return chmodUnreadableSync(fs, step.path, step.mask);
+    case 'lstat':
+      return statOf(await fs.promises.lstat(step.path));
+    case 'openList':
+      if (fs.promises.opendir) return { dir: await fs.promises.opendir(step.path, { bufferSize: DIR_BUFFER }) };
+      return { names: await fs.promises.readdir(step.path, { withFileTypes: true }), next: 0 };
+    case 'readList':
+      return readListAsync(step.list, step.max);
+    case 'closeList':
+      if ('dir' in step.list) await step.list.dir.close().catch(() => {});
+      return;
+    case 'visitFiles':
+      return Promise.all(step.names.map((name) => visitFileAsync(fs, childPath(step.base, name), step.sizes, step.remove)));
+    case 'rmdir':
+      await fs.promises.rmdir(step.path);
+      return;
+    case 'rename':
+      await fs.promises.rename(step.from, step.to);
+      return;
+    case 'sleep':
+      await new Promise((resolve) => setTimeout(resolve, step.ms));
+      return;
+    default:
+      return mountStep(step);
+  }
+}
+
+/** Mount-table steps: they read /proc (small files), never the tree, so they are sync in both runners. */
+function mountStep(step: Extract<Step, { op: 'mountPointsUnder' | 'mountId' | 'isMountPoint' }>): Result {
+  switch (step.op) {
+    case 'mountPointsUnder':
+      return mountPointsUnder(step.path);
+    case 'mountId':
+      return mountIdOf(step.dir.fd);
+    case 'isMountPoint':
+      return isMountPoint(step.path);
+  }
+}
+
+function readListSync(list: ListHandle, max: number): ListedBatch {
+  const entries: ListedEntry[] = [];
+  if ('names' in list) {
+    for (; list.next < list.names.length && entries.length < max; list.next++) entries.push(entryOf(list.names[list.next] as Dirent));
+    return { entries, done: list.next >= list.names.length };
+  }
+  while (entries.length < max) {
+    const entry = list.dir.readSync();
+    if (entry === null) return { entries, done: true };
+    entries.push(entryOf(entry));
+  }
+  return { entries, done: false };
+}
+
+async function readListAsync(list: ListHandle, max: number): Promise<ListedBatch> {
+  if ('names' in list) return readListSync(list, max);
+  const entries: ListedEntry[] = [];
+  while (entries.length < max) {
+    const entry = await list.dir.read();
+    if (entry === null) return { entries, done: true };
+    entries.push(entryOf(entry));
+  }
+  return { entries, done: false };
+}
+
+// Entry types come from readdir and never follow a link: only directories are opened.
+function entryOf(entry: Dirent): ListedEntry {
+  return { name: entry.name, isDir: entry.isDirectory() };
+}
+
+function visitFileSync(fs: FileSystem, file: string, sizes: boolean, remove: boolean): FileOutcome {
+  try {
+    const size = sizes ? fs.lstatSync(file).size : 0;
+    if (remove) fs.unlinkSync(file);
+    return { size };
+  } catch (error) {
+    return { error };
+  }
+}
+
+async function visitFileAsync(fs: FileSystem, file: string, sizes: boolean, remove: boolean): Promise<FileOutcome> {
+  try {
+    const size = sizes ? (await fs.promises.lstat(file)).size : 0;
+    if (remove) await fs.promises.unlink(file);
+    return { size };
+  } catch (error) {
+    return { error };
+  }
+}
+
+/**
+ * Gives the owner `mask` on a directory of the owner's that cannot be opened for reading (mode
+ * 0000), never through a link: with /proc, the directory is opened with O_PATH|O_NOFOLLOW (no
+ * read permission needed) and changed through `/proc/self/fd/<fd>`, which names exactly that
+ * inode. Without /proc, the path is checked with lstat first and changed by name: a symlink
+ * swapped in between could redirect the change (docs/security.md). Only an unprivileged owner
+ * ever gets here: root is not refused by permission bits.
+ */
+function chmodUnreadableSync(fs: FileSystem, dir: string, mask: number): void {
+  if (PROC_FD && O_PATH) {
+    const fd = fs.openSync(dir, OPEN_PATH);
+    try {
+      const stat = fs.fstatSync(fd);
+      if (stat.isDirectory() && stat.uid === euid()) fs.chmodSync(`/proc/self/fd/${fd}`, (stat.mode & 0o7777) | mask);
+    } finally {
+      fs.closeSync(fd);
+    }
+    return;
+  }
+  const stat = fs.lstatSync(dir);
+  if (stat.isDirectory() && stat.uid === euid()) fs.chmodSync(dir, (stat.mode & 0o7777) | mask);
+}

@@ -1,0 +1,498 @@
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { systemErrorCode } from '../errors.js';
+import type { FileSystem } from './fs.js';
+import { PROC_FD } from './proc.js';
+import { hoistedName } from '../layout.js';
+import {
+  runAsync,
+  runSync,
+  type DirStat,
+  type ListedBatch,
+  type ListHandle,
+  type OpenedDir,
+  type Steps,
+} from './walk-steps.js';
+
+/** A failure met while walking or removing, with the path it was about. */
+export interface PathError {
+  /** The path the failure was about. */
+  readonly path: string;
+  /** The system error code (`EACCES`, `EIO`, ...). */
+  readonly code: string;
+  /** The system error's message. */
+  readonly message: string;
+}
+
+/** Why a path was left in place on purpose. */
+export type LeftReason =
+  /** Another file system is mounted there: removal never crosses a device boundary. */
+  'mount-point';
+
+/** A path that a removal left in place on purpose, with everything under it. */
+export interface LeftPath {
+  /** The path that was left. */
+  readonly path: string;
+  /** Why it was left. */
+  readonly reason: LeftReason;
+}
+
+/** Tallies of a walk. @internal */
+export interface WalkTally {
+  files: number;
+  dirs: number;
+  bytes: number;
+  readonly errors: PathError[];
+  readonly left: LeftPath[];
+}
+
+/** What to do at each entry of a walk. @internal */
+export interface WalkOptions {
+  readonly fs: FileSystem;
+  /** Remove what is walked (files, links, then directories bottom-up); else only count. */
+  readonly remove: boolean;
+  /** Count the bytes of files (one `lstat` each); a removal that reports no bytes skips it. @default true */
+  readonly bytes?: boolean;
+  /** Called every {@link BATCH} entries with the running tally. */
+  readonly onBatch?: (tally: WalkTally) => void;
+  /** The device of the directory that holds `root`, when the caller knows it; else it is read. */
+  readonly parentDev?: number;
+  /** Whether a mount point lies under `root`, when the caller read the mount table already; else it is read. */
+  readonly mountsBelow?: boolean;
+  /**
+   * The path for system calls on `root`, when it differs: a path through a pinned directory
+   * (`/proc/self/fd/<fd>/<name>`). Reports still name `root`.
+   */
+  readonly access?: string;
+}
+
+/** How many entries are read from a directory at once, and removed at once (libuv runs 4 calls at a time). */
+const BATCH = 64;
+/** Subdirectories a directory queues before its walk goes down into them, its listing still open. */
+const MAX_PENDING = 256;
+/**
+ * How many directory descriptors a walk holds at most, one per level. Deeper than that, the
+ * shallowest levels are closed and, on the way back up, reopened through `..` of the level below
+ * and checked to be the same directory (device and inode): a 100,000-level tree needs no more, and no level-deep tree trips a low `ulimit -n`.
+ */
+const MAX_PINNED = 128;
+/** Tries of a call that failed with EBUSY, EPERM or ENOTEMPTY (fs.rm's maxRetries), and the backoff step. */
+export const RETRIES = 3;
+const RETRY_DELAY_MS = 10;
+
+const RETRIED = new Set(['EBUSY', 'EPERM', 'ENOTEMPTY']);
+const OWNER_RWX = 0o700;
+
+/** An empty tally. @internal */
+export function emptyTally(): WalkTally {
+  return { files: 0, dirs: 0, bytes: 0, errors: [], left: [] };
+}
+
+/**
+ * Walks (and, with `remove`, deletes) the tree at `root` without ever following a symlink, never
+ * crossing into another file system (a mount point is left in place and listed in `left`), and
+ * restoring the owner's permissions on directories that refuse removal. Iterative (an explicit
+ * stack: any depth), reading directories as streams (memory does not grow with their size),
+ * asynchronous with a bounded batch of calls in flight, so the event loop never stalls. Entries
+ * vanishing under it (another sweeper) are not counted.
+ * @internal
+ */
+export async function walkTree(root: string, options: WalkOptions, tally: WalkTally = emptyTally()): Promise<WalkTally> {
+  await runAsync(options.fs, walk(root, options, tally));
+  return tally;
+}
+
+/** Synchronous {@link walkTree}, for `using` and the exit hook, which cannot wait. @internal */
+export function walkTreeSync(root: string, options: WalkOptions, tally: WalkTally = emptyTally()): WalkTally {
+  runSync(options.fs, walk(root, options, tally));
+  return tally;
+}
+
+/** Synchronous removal of the tree at `root`; bytes are not counted. @internal */
+export function removeTreeSyncWalk(fs: FileSystem, root: string, tally: WalkTally = emptyTally()): WalkTally {
+  return walkTreeSync(root, { fs, remove: true, bytes: false }, tally);
+}
+
+/** A directory on the walk's stack. */
+interface Frame {
+  /** The directory it is in (undefined for the walk's root): report paths are built from it, only when needed. */
+  readonly up: Frame | undefined;
+  /** Its name in `up`, or for the root its whole path. */
+  readonly name: string;
+  /** How system calls reach it: `/proc/self/fd/<fd>` while it is pinned, else its path. */
+  base: string;
+  /** Its open descriptor, or undefined once released (deep trees) or closed. */
+  dir: OpenedDir | undefined;
+  readonly stat: DirStat;
+  /** Its mount id, when the walk compares them. */
+  mountId: number | undefined;
+  list: ListHandle | undefined;
+  listed: boolean;
+  readonly pending: string[];
+  /** Something under it stays (a mount point, an error): it cannot be removed. */
+  keeps: boolean;
+  /** Walks of it done so far: a concurrent creator (ENOTEMPTY) earns it another one. */
+  passes: number;
+}
+
+class Walk {
+  readonly stack: Frame[] = [];
+  pinned = 0;
+  /** Frames below this index had their descriptor released. */
+  released = 0;
+  aborted = false;
+  /** Mount ids are compared (a mount point lies under the root; st_dev misses a bind mount of the same file system). */
+  mountIds = false;
+  /** Whether `/proc/self/fd/<fd>` names the walk's own descriptors (not with an injected fs): checked once. */
+  proc: boolean | undefined = PROC_FD ? undefined : false;
+
+  constructor(
+    readonly options: WalkOptions,
+    readonly tally: WalkTally,
+  ) {}
+
+  get removing(): boolean {
+    return this.options.remove;
+  }
+
+  error(file: string, err: unknown): void {
+    const code = systemErrorCode(err) ?? 'EUNKNOWN';
+    if (code === 'ENOENT') return;
+    this.tally.errors.push({ path: file, code, message: err instanceof Error ? err.message : String(err) });
+  }
+}
+
+function* walk(root: string, options: WalkOptions, tally: WalkTally): Steps<void> {
+  const w = new Walk(options, tally);
+  const parentDev = options.parentDev ?? (yield* parentDevice(root, w));
+  if (PROC_FD) w.mountIds = options.mountsBelow ?? ((yield { op: 'mountPointsUnder', path: root }) as string[]).length > 0;
+  const access = options.access ?? root;
+  const top = yield* openDir(w, access, root, parentDev, undefined);
+  if (top === undefined) return;
+  try {
+    yield* run(w, top, access);
+  } finally {
+    for (const frame of w.stack) yield* closeFrame(w, frame);
+  }
+}
+
+function* parentDevice(root: string, w: Walk): Steps<number | undefined> {
+  try {
+    return (yield { op: 'lstat', path: path.dirname(root) }).dev;
+  } catch (err) {
+    w.error(path.dirname(root), err);
+    return undefined;
+  }
+}
+
+function* run(w: Walk, top: Frame, root: string): Steps<void> {
+  w.stack.push(top);
+  while (w.stack.length > 0 && !w.aborted) {
+    const frame = w.stack[w.stack.length - 1] as Frame;
+    if (!frame.listed && frame.pending.length < MAX_PENDING) {
+      yield* readSome(w, frame);
+      continue;
+    }
+    const name = frame.pending.pop();
+    if (name !== undefined) {
+      yield* descend(w, frame, name);
+      continue;
+    }
+    w.stack.pop();
+    const parent = w.stack[w.stack.length - 1];
+    if (parent && !(yield* repin(w, parent, frame))) return;
+    yield* closeFrame(w, frame);
+    yield* finishDir(w, frame, parent, root);
+  }
+}
+
+/** Reads the next batch of `frame`'s entries: files are removed (or counted) at once, directories queued. */
+function* readSome(w: Walk, frame: Frame): Steps<void> {
+  let batch: ListedBatch;
+  try {
+    const list: ListHandle = frame.list ?? (yield { op: 'openList', path: frame.base });
+    frame.list = list;
+    batch = yield { op: 'readList', list, max: BATCH };
+  } catch (err) {
+    w.error(logicalOf(frame), err);
+    if (systemErrorCode(err) !== 'ENOENT') frame.keeps = true;
+    batch = { entries: [], done: true };
+  }
+  if (batch.done) {
+    frame.listed = true;
+    if (frame.list) yield { op: 'closeList', list: frame.list };
+    frame.list = undefined;
+  }
+  const files: string[] = [];
+  for (const entry of batch.entries) (entry.isDir ? frame.pending : files).push(entry.name);
+  if (files.length > 0) yield* visitFiles(w, frame, files);
+  if (batch.entries.length > 0) w.options.onBatch?.(w.tally);
+}
+
+/** Removes (or counts) `names` inside `frame`, retrying what a retry may cure. */
+function* visitFiles(w: Walk, frame: Frame, names: string[]): Steps<void> {
+  const sizes = w.options.bytes !== false || !w.removing;
+  let todo = names;
+  for (let attempt = 0; todo.length > 0; attempt++) {
+    const results = yield { op: 'visitFiles', base: frame.base, names: todo, sizes, remove: w.removing };
+    const again: string[] = [];
+    let fixPermissions = false;
+    for (let i = 0; i < todo.length; i++) {
+      const name = todo[i] as string;
+      const result = results[i] as { size: number } | { error: unknown };
+      if ('size' in result) {
+        w.tally.files += 1;
+        w.tally.bytes += result.size;
+        continue;
+      }
+      const code = systemErrorCode(result.error);
+      if (code === 'EBUSY' && (yield* isMountPoint(frame, name))) {
+        leave(w, frame, name);
+      } else if (attempt < RETRIES && RETRIED.has(code ?? '')) {
+        fixPermissions ||= code === 'EPERM';
+        again.push(name);
+      } else if (code !== 'ENOENT') {
+        w.error(path.join(logicalOf(frame), name), result.error);
+        frame.keeps = true;
+      }
+    }
+    if (again.length > 0) yield* beforeRetry(w, frame, attempt, fixPermissions);
+    todo = again;
+  }
+}
+
+function* beforeRetry(w: Walk, frame: Frame, attempt: number, fixPermissions: boolean): Steps<void> {
+  if (fixPermissions && frame.dir) yield* restoreOwnerAccess(w, frame.dir, frame.stat, true);
+  yield { op: 'sleep', ms: RETRY_DELAY_MS * (attempt + 1) };
+}
+
+function* isMountPoint(frame: Frame, name: string): Steps<boolean> {
+  try {
+    return (yield { op: 'lstat', path: childPath(frame.base, name) }).dev !== frame.stat.dev;
+  } catch {
+    return false;
+  }
+}
+
+function leave(w: Walk, frame: Frame, name: string): void {
+  w.tally.left.push({ path: path.join(logicalOf(frame), name), reason: 'mount-point' });
+  frame.keeps = true;
+}
+
+/** Goes down into `name`, a directory of `frame`; what it turns out to be instead is handled here. */
+function* descend(w: Walk, frame: Frame, name: string): Steps<void> {
+  const access = childPath(frame.base, name);
+  if (!w.proc && access.length > PORTABLE_PATH_LIMIT && w.stack.length > 1 && (yield* hoist(w, access))) return;
+  const child = yield* openDir(w, access, name, frame.stat.dev, frame);
+  if (child === undefined) return;
+  w.stack.push(child);
+  if (w.pinned > MAX_PINNED) yield* releaseShallowest(w);
+}
+
+/**
+ * Without /proc, directories are reached by path, and a deep tree's paths outgrow PATH_MAX: a
+ * directory whose path gets this long is first moved up into the walk's root (a rename inside
+ * the tree being removed), and walked from there.
+ */
+const PORTABLE_PATH_LIMIT = 768;
+
+function* hoist(w: Walk, access: string): Steps<boolean> {
+  const top = w.stack[0] as Frame;
+  const name = hoistedName(randomBytes(8).toString('hex'));
+  try {
+    yield { op: 'rename', from: access, to: childPath(top.base, name) };
+  } catch {
+    return false; // walked where it is, as far as its paths reach
+  }
+  top.pending.push(name);
+  return true;
+}
+
+/**
+ * Opens the directory at `access` with O_NOFOLLOW, pinned. Undefined when there is nothing to walk
+ * there: it is gone, a mount point (left), unreadable (an error), or not a directory (a file or
+ * a link planted since it was listed: removed as such).
+ */
+function* openDir(w: Walk, access: string, name: string, parentDev: number | undefined, parent: Frame | undefined): Steps<Frame | undefined> {
+  const logical = () => (parent ? path.join(logicalOf(parent), name) : name);
+  let dir: OpenedDir;
+  try {
+    dir = yield* openWithAccess(w, access);
+  } catch (err) {
+    const code = systemErrorCode(err);
+    if (code === 'ELOOP' || code === 'ENOTDIR') {
+      if (parent) yield* visitFiles(w, parent, [name]);
+      else yield* visitRootFile(w, access);
+    } else {
+      w.error(logical(), err);
+      if (parent && code !== 'ENOENT') parent.keeps = true;
+    }
+    return undefined;
+  }
+  const mountId: number | undefined = w.mountIds ? yield { op: 'mountId', dir } : undefined;
+  const crossed = parent ? mountId !== parent.mountId : w.mountIds && (yield { op: 'isMountPoint', path: logical() });
+  if ((parentDev !== undefined && dir.stat.dev !== parentDev) || crossed) {
+    yield { op: 'close', dir };
+    w.tally.left.push({ path: logical(), reason: 'mount-point' });
+    if (parent) parent.keeps = true;
+    return undefined;
+  }
+  if (w.removing) yield* restoreOwnerAccess(w, dir, dir.stat, false);
+  w.pinned += 1;
+  w.proc ??= yield* procNamesOwnDescriptors(dir);
+  const base = w.proc ? `/proc/self/fd/${dir.fd}` : access;
+  return { up: parent, name, base, dir, stat: dir.stat, mountId, list: undefined, listed: false, pending: [], keeps: false, passes: 1 };
+}
+
+function* procNamesOwnDescriptors(dir: OpenedDir): Steps<boolean> {
+  try {
+    const viaProc: DirStat = yield { op: 'lstat', path: `/proc/self/fd/${dir.fd}/.` };
+    return viaProc.dev === dir.stat.dev && viaProc.ino === dir.stat.ino;
+  } catch {
+    return false;
+  }
+}
+
+/** Opens a directory; one the owner cannot read (mode 0000) is first given back u+rwx, when removing. */
+function* openWithAccess(w: Walk, access: string): Steps<OpenedDir> {
+  try {
+    return yield { op: 'open', path: access };
+  } catch (err) {
+    if (!w.removing || systemErrorCode(err) !== 'EACCES') throw err;
+    yield { op: 'chmodUnreadable', path: access, mask: OWNER_RWX };
+    return yield { op: 'open', path: access };
+  }
+}
+
+/** Gives the owner rwx on an open directory of the owner's that lacks it (or always, with `force`). */
+function* restoreOwnerAccess(w: Walk, dir: OpenedDir, stat: DirStat, force: boolean): Steps<void> {
+  if (!force && (stat.mode & OWNER_RWX) === OWNER_RWX) return;
+  try {
+    yield { op: 'fchmod', dir, mode: (stat.mode & 0o7777) | OWNER_RWX };
+  } catch {
+    // not ours to change (another owner): the removal reports what it then cannot do
+  }
+}
+
+function* visitRootFile(w: Walk, access: string): Steps<void> {
+  const frame: Frame = {
+    up: undefined,
+    name: path.dirname(access),
+    base: path.dirname(access),
+    dir: undefined,
+    stat: { dev: -1, ino: -1, mode: 0, uid: -1 },
+    mountId: undefined,
+    list: undefined,
+    listed: true,
+    pending: [],
+    keeps: false,
+    passes: 1,
+  };
+  yield* visitFiles(w, frame, [path.basename(access)]);
+}
+
+/** Closes the descriptor of the shallowest level still holding one whose listing is done. */
+function* releaseShallowest(w: Walk): Steps<void> {
+  while (w.released < w.stack.length - 1) {
+    const frame = w.stack[w.released] as Frame;
+    if (frame.list) return; // a wide level still being listed keeps its place
+    w.released += 1;
+    if (!frame.dir) continue;
+    yield { op: 'close', dir: frame.dir };
+    frame.dir = undefined;
+    w.pinned -= 1;
+    if (w.pinned <= MAX_PINNED) return;
+  }
+}
+
+/** Reopens `parent` through `..` of `child` when its descriptor was released, checking it is the same directory. */
+function* repin(w: Walk, parent: Frame, child: Frame): Steps<boolean> {
+  if (parent.dir) return true;
+  try {
+    const dir: OpenedDir = yield { op: 'open', path: `${child.base}/..` };
+    if (dir.stat.dev !== parent.stat.dev || dir.stat.ino !== parent.stat.ino) {
+      yield { op: 'close', dir };
+      throw Object.assign(new Error(`${logicalOf(parent)} was moved during its removal`), { code: 'ESTALE' });
+    }
+    parent.dir = dir;
+    parent.base = w.proc ? `/proc/self/fd/${dir.fd}` : parent.base;
+    w.pinned += 1;
+    w.released = Math.min(w.released, w.stack.length - 1);
+    return true;
+  } catch (err) {
+    w.error(logicalOf(parent), err);
+    w.aborted = true;
+    return false;
+  }
+}
+
+function* closeFrame(w: Walk, frame: Frame): Steps<void> {
+  if (frame.list) yield { op: 'closeList', list: frame.list };
+  frame.list = undefined;
+  if (!frame.dir) return;
+  yield { op: 'close', dir: frame.dir };
+  frame.dir = undefined;
+  w.pinned -= 1;
+}
+
+/** Removes a walked directory from its parent (or counts it); a new entry in it earns another pass. */
+function* finishDir(w: Walk, frame: Frame, parent: Frame | undefined, root: string): Steps<void> {
+  if (frame.keeps) {
+    if (parent) parent.keeps = true;
+    return;
+  }
+  if (!w.removing) {
+    w.tally.dirs += 1;
+    return;
+  }
+  const access = parent ? childPath(parent.base, frame.name) : root;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      yield { op: 'rmdir', path: access };
+      w.tally.dirs += 1;
+      return;
+    } catch (err) {
+      const code = systemErrorCode(err) ?? '';
+      if (code === 'ENOENT') return;
+      if (attempt >= RETRIES || !RETRIED.has(code)) {
+        w.error(logicalOf(frame), err);
+        if (parent) parent.keeps = true;
+        return;
+      }
+      if (code === 'ENOTEMPTY') {
+        yield* walkAgain(w, frame, parent, root);
+        return;
+      }
+      if (parent) yield* beforeRetry(w, parent, attempt, code === 'EPERM');
+      else yield { op: 'sleep', ms: RETRY_DELAY_MS * (attempt + 1) };
+    }
+  }
+}
+
+/** Something was created in `frame` while it was walked: walk it once more, a bounded number of times. */
+function* walkAgain(w: Walk, frame: Frame, parent: Frame | undefined, root: string): Steps<void> {
+  if (frame.passes > RETRIES) {
+    w.error(logicalOf(frame), Object.assign(new Error(`${logicalOf(frame)} kept filling during its removal`), { code: 'ENOTEMPTY' }));
+    if (parent) parent.keeps = true;
+    return;
+  }
+  yield { op: 'sleep', ms: RETRY_DELAY_MS * frame.passes };
+  const access = parent ? childPath(parent.base, frame.name) : root;
+  const again = yield* openDir(w, access, frame.name, parent ? parent.stat.dev : frame.stat.dev, parent);
+  if (!again) return;
+  again.passes = frame.passes + 1;
+  w.stack.push(again);
+}
+
+/** The path of `frame` for reports: built only for an error or a path left, as deep trees make long ones. */
+function logicalOf(frame: Frame): string {
+  const names: string[] = [];
+  for (let at: Frame | undefined = frame; at; at = at.up) names.push(at.name);
+  return path.join(...names.reverse());
+}
+
+/** `name` (a directory entry: never a `/` in it) inside `base`. */
+function childPath(base: string, name: string): string {
+  return base.endsWith('/') ? base + name : `${base}/${name}`;
+}
+

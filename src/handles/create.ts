@@ -1,0 +1,143 @@
+import path from 'node:path';
+import type { ManagerContext, Owner } from '../context.js';
+import { InvalidNameError, systemErrorCode, toFileSystemError } from '../errors.js';
+import { CREATE_EXCLUSIVE, type FileSystem } from '../disk/fs.js';
+import { TempDir } from './dir.js';
+import { TempFile } from './file.js';
+import { describe, randomName, validateNameLength, validateNamePart } from '../names.js';
+import { ownOptions } from '../options.js';
+
+/** Options for a new temp file or directory's name. */
+export interface NameOptions {
+  /** Appended to the random part, e.g. `'.pdf'`. No separators, no `..`, no control characters. */
+  readonly suffix?: string;
+  /** Put before the random part; replaces the manager's `prefix` for this name. */
+  readonly prefix?: string;
+}
+
+/** A suffix such as `'.mkv'`, or {@link NameOptions}. */
+export type NameArgument = string | NameOptions | undefined;
+
+// The same few suffixes come back on every request: remember the ones already checked.
+const checkedParts = new Set<string>();
+const CHECKED_PARTS_LIMIT = 256;
+
+function checkPart(value: unknown, what: 'prefix' | 'suffix'): string {
+  if (typeof value === 'string' && checkedParts.has(value)) return value;
+  const part = validateNamePart(value, what);
+  if (checkedParts.size < CHECKED_PARTS_LIMIT) checkedParts.add(part);
+  return part;
+}
+
+/** Checks the name options once per call; the random part is drawn per attempt. @internal */
+export function resolveNameParts(context: ManagerContext, arg: unknown): { prefix: string; suffix: string } {
+  let prefix = context.prefix;
+  let suffix = '';
+  if (typeof arg === 'string') {
+    suffix = checkPart(arg, 'suffix');
+  } else if (arg !== undefined) {
+    if (typeof arg !== 'object' || arg === null || Array.isArray(arg) || Buffer.isBuffer(arg)) {
+      throw new InvalidNameError(
+        `Expected a suffix string or { prefix?, suffix? }, got ${describe(arg)}: pass e.g. '.pdf'.`,
+      );
+    }
+    const unknownKey = Object.keys(arg).find((key) => key !== 'prefix' && key !== 'suffix');
+    if (unknownKey !== undefined) {
+      throw new InvalidNameError(`Unknown name option \`${unknownKey}\`: only \`prefix\` and \`suffix\` are accepted.`);
+    }
+    const { prefix: ownPrefix, suffix: ownSuffix } = ownOptions(arg as NameOptions);
+    if (ownPrefix !== undefined) prefix = checkPart(ownPrefix, 'prefix');
+    if (ownSuffix !== undefined) suffix = checkPart(ownSuffix, 'suffix');
+  }
+  validateNameLength(prefix, suffix);
+  return { prefix, suffix };
+}
+
+// A clash of 128 random bits means something was planted at the name: never reuse it, draw again.
+const CREATE_ATTEMPTS = 4;
+
+interface Candidates {
+  readonly suffix: string;
+  next(): string;
+}
+
+function candidates(context: ManagerContext, arg: unknown): Candidates {
+  const { prefix, suffix } = resolveNameParts(context, arg);
+  // Plain concatenation: path.join would normalise the long session path on every call.
+  const base = context.sessionDir() + path.sep + prefix;
+  return { suffix, next: () => `${base}${randomName()}${suffix}` };
+}
+
+function retryable(err: unknown, attempt: number): boolean {
+  return systemErrorCode(err) === 'EEXIST' && attempt < CREATE_ATTEMPTS;
+}
+
+/** Runs `make(path)` on fresh random names until one does not exist yet. */
+function createUnique(
+  context: ManagerContext,
+  arg: unknown,
+  what: string,
+  make: (path: string) => void,
+): { path: string; suffix: string } {
+  const names = candidates(context, arg);
+  for (let attempt = 1; ; attempt++) {
+    const candidate = names.next();
+    try {
+      make(candidate);
+      return { path: candidate, suffix: names.suffix };
+    } catch (err) {
+      if (!retryable(err, attempt)) throw toFileSystemError(`create the temp ${what}`, candidate, err);
+    }
+  }
+}
+
+/** Async {@link createUnique}: `make` opens the file and its result is handed back. @internal */
+export async function createUniqueAsync<T>(
+  context: ManagerContext,
+  arg: unknown,
+  what: string,
+  make: (path: string) => Promise<T>,
+): Promise<{ path: string; suffix: string; result: T }> {
+  const names = candidates(context, arg);
+  for (let attempt = 1; ; attempt++) {
+    const candidate = names.next();
+    try {
+      return { path: candidate, suffix: names.suffix, result: await make(candidate) };
+    } catch (err) {
+      if (!retryable(err, attempt)) throw toFileSystemError(`create the temp ${what}`, candidate, err);
+    }
+  }
+}
+
+/** Creates an empty file (0600, O_CREAT|O_EXCL|O_NOFOLLOW) in the session. */
+export function createFile(context: ManagerContext, owner: Owner, arg: unknown): TempFile {
+  const fs = context.fs;
+  const { path: filePath, suffix } = createUnique(context, arg, 'file', (candidate) => {
+    const fd = fs.openSync(candidate, CREATE_EXCLUSIVE, 0o600);
+    try {
+      fs.closeSync(fd);
+    } catch (err) {
+      unlinkAfterFailure(fs, candidate);
+      throw err;
+    }
+  });
+  return new TempFile(context, owner, filePath, suffix);
+}
+
+// The create already failed; a second failure here must not hide the first.
+function unlinkAfterFailure(fs: FileSystem, filePath: string): void {
+  try {
+    fs.unlinkSync(filePath);
+  } catch {
+    // The sweep removes it with the session.
+  }
+}
+
+/** Creates an empty directory (0700) in the session. */
+export function createDir(context: ManagerContext, owner: Owner, arg: unknown): TempDir {
+  const fs = context.fs;
+  const { path: dirPath } = createUnique(context, arg, 'directory', (candidate) => {
+    fs.mkdirSync(candidate, { mode: 0o700 });
+  });
+  return new TempDir(context, owner, dirPath);
+}

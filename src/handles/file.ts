@@ -1,0 +1,190 @@
+import { constants, type ReadStream, type WriteStream } from 'node:fs';
+import type { ManagerContext, Owner } from '../context.js';
+import type { DetectedType } from '../errors.js';
+import { O_NOFOLLOW } from '../disk/fs.js';
+import { DiskHandle } from './handle.js';
+import { handOff, type HandoffOptions } from '../handoff/handoff.js';
+import { ownOptions } from '../options.js';
+import { moveFile, resolveDestination, type KeepOptions } from './move.js';
+import { unlinkQuietly, unlinkQuietlySync } from '../disk/remove.js';
+import type { HandoffTicket } from '../handoff/ticket.js';
+
+/** Options of {@link TempFile.createReadStream}. */
+export interface TempReadStreamOptions {
+  /** The first byte to read. */
+  readonly start?: number;
+  /** The last byte to read (inclusive). */
+  readonly end?: number;
+  /** The chunk size. */
+  readonly highWaterMark?: number;
+  /** Destroys the stream when aborted. */
+  readonly signal?: AbortSignal;
+}
+
+/** Options of {@link TempFile.createWriteStream}. */
+export interface TempWriteStreamOptions {
+  /** Append instead of truncating. Default: false. */
+  readonly append?: boolean;
+  /** The buffer size before `write()` returns false. */
+  readonly highWaterMark?: number;
+  /** Destroys the stream when aborted. */
+  readonly signal?: AbortSignal;
+}
+
+const WRITE_FLAGS = constants.O_WRONLY | O_NOFOLLOW;
+const READ_FLAGS = constants.O_RDONLY | O_NOFOLLOW;
+
+/**
+ * A temp file, created empty with mode 0600. Removed when disposed: use it with `using` or
+ * `await using`, or call {@link TempFile.remove}. Make one with `mgr.file()` or `scope.file()`.
+ *
+ * @example
+ * await using upload = mgr.file('.pdf');
+ * await pipeline(req, upload.createWriteStream());
+ * await render(upload.path);
+ * // removed here, on return and on throw
+ */
+export class TempFile extends DiskHandle {
+  /** The suffix the file was created with (`''` for none). */
+  readonly suffix: string;
+  private bytes: number | undefined;
+  private hashDigest: string | undefined;
+  private sniffedType: DetectedType | undefined;
+  private accountedBytes = 0;
+
+  /** @internal */
+  constructor(context: ManagerContext, owner: Owner, path: string, suffix: string) {
+    super(context, owner, path);
+    this.suffix = suffix;
+    context.accounting.liveFiles += 1;
+  }
+
+  /** The size in bytes, when `write()` made the file; undefined for `file()`, whose size is yours. */
+  get size(): number | undefined {
+    return this.bytes;
+  }
+
+  /** `'<algorithm>:<hex>'` of the content, when `write()` was given `hash` (e.g. `'sha256:9f86…'`). */
+  get digest(): string | undefined {
+    return this.hashDigest;
+  }
+
+  /**
+   * The type found from the first bytes (magic numbers) when `write()` was given `accept`, such as
+   * `{ mime: 'image/png', ext: 'png' }`; undefined otherwise, or when the bytes match no known type
+   * (which only `accept: ['*\/*']` lets through).
+   */
+  get detectedType(): DetectedType | undefined {
+    return this.sniffedType;
+  }
+
+  /**
+   * A write stream to the file (truncating unless `append`). It refuses to follow a symlink
+   * planted at the path.
+   */
+  createWriteStream(options: TempWriteStreamOptions = {}): WriteStream {
+    this.assertLive('TempFile');
+    const flags = WRITE_FLAGS | (options.append ? constants.O_APPEND : constants.O_TRUNC);
+    return this.context.fs.createWriteStream(this.path, {
+      flags: flags as unknown as string,
+      highWaterMark: options.highWaterMark,
+      signal: options.signal,
+    });
+  }
+
+  /** A read stream of the file. It refuses to follow a symlink planted at the path. */
+  createReadStream(options: TempReadStreamOptions = {}): ReadStream {
+    this.assertLive('TempFile');
+    return this.context.fs.createReadStream(this.path, {
+      flags: READ_FLAGS as unknown as string,
+      start: options.start,
+      end: options.end,
+      highWaterMark: options.highWaterMark,
+      signal: options.signal,
+    });
+  }
+
+  /**
+   * Moves the file to `destination` for good and returns its absolute path; the handle then owns
+   * nothing, and disposing it does nothing. Refuses to replace anything at the destination (even
+   * a dangling symlink) unless `overwrite` is set. A failed `keep()` leaves the file with this
+   * handle, to retry or dispose.
+   *
+   * On one file system: `link` + `unlink` (an atomic "rename unless it exists"), or one `rename`
+   * with `overwrite`. Across file systems: the bytes are streamed to a fresh staging name in the
+   * destination's directory, `.<basename>.tfm-keep-<32 hex>.partial` (`O_CREAT | O_EXCL |
+   * O_NOFOLLOW`, mode 0600), fsync'ed, then given the final name by the same `link` or `rename`;
+   * the source is removed last.
+   *
+   * **Security.** Nothing is opened for writing at the destination name, so a symlink planted
+   * there (before or during the move) is never written through: without `overwrite` it is
+   * refused, with it the name is replaced. Only the final name is never followed; the
+   * directories on the way to it are yours and may be symlinks.
+   *
+   * **Crashes.** Killed at any instant, `keep()` leaves at the destination nothing (or, with
+   * `overwrite`, the old file) or the whole file, never a part of it. Retrying then succeeds: a regular file of
+   * this user with exactly these bytes at the destination counts as an earlier `keep()` of this
+   * file. A crash mid-copy can leave a staging name behind; it never blocks a retry, and nothing
+   * removes it for you: delete old ones with
+   * `find DIR -name '.*.tfm-keep-*.partial' -cmin +60 -delete` (see docs/scoped-files.md).
+   *
+   * @throws {@link DestinationExistsError} something else holds the destination name.
+   * @throws {@link NoSpaceError} the destination's file system is full (nothing is left there).
+   * @throws {@link FileSystemError} any other failure, naming the destination (or its directory).
+   * @example
+   * const kept = await report.keep(`/srv/invoices/${id}.pdf`); // never overwrites
+   */
+  async keep(destination: string, options: KeepOptions = {}): Promise<string> {
+    const target = resolveDestination(destination);
+    return this.moveOut('TempFile', async () => {
+      await moveFile(this.context.fs, this.path, target, ownOptions(options));
+      return target;
+    });
+  }
+
+  /**
+   * Hands the file off: moves it into `<root>/handoff/` (the entry appears whole or not at all)
+   * and returns a ticket, plain JSON for a job queue or `postMessage`. The file then outlives its
+   * scope and this process until a worker claims and consumes it (`mgr.claim(ticket)`), or the
+   * sweep removes it after `ttlMs` unclaimed. This handle then owns nothing.
+   */
+  async handoff(options: HandoffOptions): Promise<HandoffTicket> {
+    return this.moveOut('TempFile', () =>
+      handOff(this.context.fs, { sessionDir: this.context.sessionDir(), root: this.context.root }, this, options),
+    );
+  }
+
+  /** Counts `bytes` more against the manager's quota; throws when it is exhausted. @internal */
+  account(bytes: number): void {
+    this.context.accounting.reserve(bytes);
+    this.accountedBytes += bytes;
+  }
+
+  /** Records what `write()` wrote. @internal */
+  setContent(size: number, digest: string | undefined): void {
+    this.bytes = size;
+    this.hashDigest = digest;
+  }
+
+  /** Records the type `write()` found. @internal */
+  setDetectedType(type: DetectedType | undefined): void {
+    this.sniffedType = type;
+  }
+
+  /** @internal */
+  protected override released(): void {
+    this.context.accounting.liveFiles -= 1;
+    this.context.accounting.release(this.accountedBytes);
+    this.accountedBytes = 0;
+  }
+
+  /** @internal */
+  protected deleteAsync(): Promise<void> {
+    return unlinkQuietly(this.context.fs, this.path);
+  }
+
+  /** @internal */
+  protected deleteSync(): void {
+    unlinkQuietlySync(this.context.fs, this.path);
+  }
+}

@@ -1,0 +1,129 @@
+import type { ManagerContext, Owner } from '../context.js';
+import { DisposedError } from '../errors.js';
+
+type HandleState = 'live' | 'removing' | 'moving' | 'gone';
+
+/**
+ * The lifecycle shared by {@link TempFile} and {@link TempDir}: live until removed, disposed,
+ * kept or abandoned; removal is idempotent, and a failed removal leaves the handle live so that
+ * it can be tried again.
+ * @internal
+ */
+export abstract class DiskHandle implements AsyncDisposable, Disposable {
+  /** Absolute path of the file or directory. Still readable after disposal, for logs. */
+  readonly path: string;
+  /** @internal */
+  protected readonly context: ManagerContext;
+  private readonly owner: Owner;
+  private state: HandleState = 'live';
+  private pending: Promise<void> | undefined;
+  private moving: Promise<void> | undefined;
+
+  /** @internal */
+  constructor(context: ManagerContext, owner: Owner, path: string) {
+    this.context = context;
+    this.owner = owner;
+    this.path = path;
+    owner.adopt(this);
+  }
+
+  /** True once the handle was removed, disposed, kept or its manager closed. */
+  get disposed(): boolean {
+    return this.state === 'gone';
+  }
+
+  /**
+   * Removes it from disk. Resolves at once if it is already gone (also when something else
+   * removed it); rejects with a typed error on a real failure, and the handle stays live.
+   */
+  remove(): Promise<void> {
+    if (this.state === 'gone') return Promise.resolve();
+    // A keep() or handoff() in flight decides: once it is done the file is theirs, or ours again.
+    if (this.moving) return this.moving.then(() => this.remove());
+    this.pending ??= this.removeOnce();
+    return this.pending;
+  }
+
+  /** Synchronous {@link remove}, for `using` and exit paths. */
+  removeSync(): void {
+    if (this.state !== 'live') return;
+    this.deleteSync();
+    this.markGone();
+  }
+
+  /** Same as {@link remove}: `await using` calls it at the end of the scope. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.remove();
+  }
+
+  /** Same as {@link removeSync}: `using` calls it at the end of the scope. */
+  [Symbol.dispose](): void {
+    this.removeSync();
+  }
+
+  /** @internal */
+  abandon(): void {
+    this.markGone();
+  }
+
+  /**
+   * Moves the disk object out of this handle's ownership (`keep()`, `handoff()`): from the call
+   * on, a disposal waits for the move (an async one) or leaves the file to it (a sync one), so
+   * `return file.keep(dest)` at the end of an `await using` block keeps the file. The handle is
+   * gone once the move succeeds, live again if it fails.
+   * @internal
+   */
+  protected async moveOut<T>(what: string, move: () => Promise<T>): Promise<T> {
+    this.assertLive(what);
+    this.state = 'moving';
+    const running = move();
+    this.moving = running.then(
+      () => {},
+      () => {},
+    );
+    try {
+      const result = await running;
+      this.markGone();
+      return result;
+    } catch (err) {
+      this.state = 'live';
+      throw err;
+    } finally {
+      this.moving = undefined;
+    }
+  }
+
+  /** Throws {@link DisposedError} unless the handle is live. @internal */
+  protected assertLive(what: string): void {
+    if (this.state !== 'live') throw new DisposedError(what, this.path);
+  }
+
+  /** Ends ownership without deleting: the disk object now belongs to someone else. @internal */
+  protected markGone(): void {
+    if (this.state === 'gone') return;
+    this.state = 'gone';
+    this.owner.forget(this);
+    this.released();
+  }
+
+  /** Called once when the handle stops owning its disk object. @internal */
+  protected released(): void {}
+
+  /** @internal */
+  protected abstract deleteAsync(): Promise<void>;
+  /** @internal */
+  protected abstract deleteSync(): void;
+
+  private async removeOnce(): Promise<void> {
+    this.state = 'removing';
+    try {
+      await this.deleteAsync();
+      this.markGone();
+    } catch (err) {
+      if (this.state === 'removing') this.state = 'live';
+      throw err;
+    } finally {
+      this.pending = undefined;
+    }
+  }
+}

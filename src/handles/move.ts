@@ -1,0 +1,112 @@
+import path from 'node:path';
+import { DestinationExistsError, InvalidOptionError, systemErrorCode, toFileSystemError } from '../errors.js';
+import type { FileSystem } from '../disk/fs.js';
+import { describe } from '../names.js';
+import { openPinned, type PinnedDir } from '../disk/pinned-dir.js';
+import { copyAcrossDevices, holdsSameFile, lacksHardLinks, removeSource, renameIfAbsent, type Move } from './staged-copy.js';
+
+/** Options of `keep()`. */
+export interface KeepOptions {
+  /** Replace a file already at the destination. Default: false (refuse with `ERR_TEMPFILE_DESTINATION_EXISTS`). */
+  readonly overwrite?: boolean;
+}
+
+/** Checks a `keep()` destination and makes it absolute. */
+export function resolveDestination(destination: unknown): string {
+  if (typeof destination !== 'string' || destination.length === 0 || destination.includes('\0')) {
+    throw new InvalidOptionError(
+      'destination',
+      `keep() needs a destination path as a non-empty string, got ${describe(destination)}.`,
+    );
+  }
+  const resolved = path.resolve(destination);
+  if (path.basename(resolved) === '') {
+    throw new InvalidOptionError('destination', `keep() needs a destination that names a file, got ${resolved}.`);
+  }
+  return resolved;
+}
+
+/**
+ * Moves a file for good. On one file system: an atomic rename (overwrite), or `link` + `unlink`
+ * (an atomic "rename unless it exists"). Across file systems: a copy to a fresh staging name next
+ * to the destination, then the same link or rename (see staged-copy.ts). The destination's
+ * directory is opened once and every name in it is reached through that descriptor; no step
+ * follows a symlink at the destination name. `shownFrom` is the source's path for error messages,
+ * when `from` is a `/proc/self/fd` path.
+ */
+export async function moveFile(
+  fs: FileSystem,
+  from: string,
+  to: string,
+  options: KeepOptions,
+  shownFrom: string = from,
+): Promise<void> {
+  const dir = await openDestinationDir(fs, to);
+  try {
+    const move: Move = {
+      fs,
+      from,
+      shownFrom,
+      to,
+      dir,
+      target: path.join(dir.base, path.basename(to)),
+      overwrite: options.overwrite === true,
+    };
+    if (await moveOnDevice(move)) return;
+    await copyAcrossDevices(move);
+  } finally {
+    await dir.close();
+  }
+}
+
+// The directory part is the caller's own choice and may pass through symlinks; only the final
+// name is ours to never follow. A directory that cannot be opened for reading (mode 0300, or a
+// platform that does not open directories) is used by path: each step still refuses to follow
+// a symlink at the final name.
+async function openDestinationDir(fs: FileSystem, to: string): Promise<PinnedDir> {
+  const dir = path.dirname(to);
+  let pinned: Awaited<ReturnType<typeof openPinned>>;
+  try {
+    pinned = await openPinned(fs, dir, { followLinks: true });
+  } catch (err) {
+    const code = systemErrorCode(err);
+    if (code === 'EACCES' || code === 'EPERM' || code === 'EISDIR') return unpinned(dir);
+    throw toFileSystemError('open the destination directory', dir, err);
+  }
+  if (pinned === 'gone') throw toFileSystemError('open the destination directory', dir, systemError('ENOENT'));
+  if (pinned === 'not-a-dir') throw toFileSystemError('open the destination directory', dir, systemError('ENOTDIR'));
+  return pinned;
+}
+
+function unpinned(dir: string): PinnedDir {
+  return { base: dir, sync: async () => {}, close: async () => {} };
+}
+
+function systemError(code: string): NodeJS.ErrnoException {
+  return Object.assign(new Error(code), { code });
+}
+
+/** Moves within one file system; false when the destination is on another one (EXDEV). */
+async function moveOnDevice(move: Move): Promise<boolean> {
+  try {
+    if (move.overwrite) await move.fs.promises.rename(move.from, move.target);
+    else await move.fs.promises.link(move.from, move.target);
+  } catch (err) {
+    const code = systemErrorCode(err);
+    if (code === 'EXDEV') return false;
+    if (move.overwrite) throw toFileSystemError('keep the file at', move.to, err);
+    if (code === 'EEXIST') {
+      // A keep() interrupted between link and unlink left the same file at both names.
+      if (!(await holdsSameFile(move))) throw new DestinationExistsError(move.to, err);
+    } else if (lacksHardLinks(code)) {
+      await renameIfAbsent(move, move.from);
+      return true;
+    } else {
+      throw toFileSystemError('keep the file at', move.to, err);
+    }
+  }
+  // After a rename the source name is normally gone already; it stays when both names were one
+  // file (a keep() interrupted between link and unlink, retried with overwrite).
+  await removeSource(move);
+  return true;
+}

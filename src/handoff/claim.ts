@@ -1,0 +1,342 @@
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import {
+  AlreadyClaimedError,
+  DisposedError,
+  HandoffExpiredError,
+  HandoffMismatchError,
+  HandoffNotFoundError,
+  LeaseLostError,
+  systemErrorCode,
+  TempFileError,
+  toFileSystemError,
+} from '../errors.js';
+import type { FileSystem } from '../disk/fs.js';
+import { openHandoffDirSync } from './handoff.js';
+import { dataName, entryName, handoffDirOf, heldName, holderOf, isHeldName } from '../layout.js';
+import { holderAlive, newOwnerToken, retryAfterMs, startLease, type Heartbeat, type Lease, type LeaseContext } from './lease.js';
+import { openPinnedSync, type PinnedDirSync } from '../disk/pinned-dir.js';
+import { moveFile, resolveDestination, type KeepOptions } from '../handles/move.js';
+import { parseTicket, type HandoffMeta, type HandoffTicket } from './ticket.js';
+import { logger } from '../log.js';
+import { ownOptions } from '../options.js';
+
+const log = logger('claim');
+
+/** Options of `mgr.claim()`. */
+export interface ClaimOptions {
+  /** Re-hash the file and refuse it unless it matches the ticket's digest. @default false */
+  readonly verifyDigest?: boolean;
+}
+
+/** A handoff entry as one claim sees it: its logical path, and its pinned directory. @internal */
+interface Entry {
+  readonly id: string;
+  readonly dir: string;
+  readonly pinned: PinnedDirSync;
+  readonly fs: FileSystem;
+}
+
+/**
+ * Takes the lease on a ticket's entry: exactly one claimer at a time. The size is always checked
+ * against the ticket, the digest on request; an entry that fails the check is given back.
+ * @internal
+ */
+export async function claimEntry(context: LeaseContext, root: string, input: unknown, claimOptions: ClaimOptions = {}): Promise<ClaimedFile> {
+  const options = ownOptions(claimOptions);
+  const ticket = parseTicket(input);
+  if (Date.now() > ticket.expiresAt) throw new HandoffExpiredError(ticket.id, ticket.expiresAt);
+  const name = entryName(ticket.id, ticket.expiresAt);
+  const dir = path.join(handoffDirOf(root), name);
+  const entry: Entry = { id: ticket.id, dir, pinned: pinEntry(context.fs, root, name, ticket.id), fs: context.fs };
+  const mine = heldName(newOwnerToken(context.hostId), ticket.suffix);
+  try {
+    takeEntry(context, entry, dataName(ticket.suffix), mine, ticket.suffix);
+  } catch (err) {
+    entry.pinned.close();
+    throw err;
+  }
+  const held = { fs: context.fs, held: path.join(entry.pinned.base, mine), data: path.join(entry.pinned.base, dataName(ticket.suffix)) };
+  const lease = startLease(context, held);
+  try {
+    await verify(entry, mine, ticket, options);
+  } catch (err) {
+    giveBack(held, entry);
+    lease.drop();
+    entry.pinned.close();
+    throw err;
+  }
+  return new ClaimedFile(entry, mine, ticket, lease);
+}
+
+// The entry directory is pinned by a descriptor for the whole claim, reached through the pinned
+// handoff directory: every step on the data file goes through it, so swapping the handoff
+// directory or the entry's path for a symlink cannot redirect them.
+function pinEntry(fs: FileSystem, root: string, name: string, id: string): PinnedDirSync {
+  const handoff = openHandoffDirSync(fs, root);
+  if (!handoff) throw new HandoffNotFoundError(id);
+  let pinned: ReturnType<typeof openPinnedSync>;
+  try {
+    pinned = openPinnedSync(fs, `${handoff.base}/${name}`);
+  } catch (err) {
+    throw toFileSystemError('find the handoff entry', path.join(handoffDirOf(root), name), err);
+  } finally {
+    handoff.close();
+  }
+  if (typeof pinned === 'string') throw new HandoffNotFoundError(id);
+  return pinned;
+}
+
+/**
+ * Renames the data file to `mine`: from `data<suffix>` when nobody holds it, else from a dead
+ * holder's held name. Of several claimers renaming one name, exactly one succeeds; the others
+ * find it gone and are turned away. A live holder's name is never touched.
+ */
+function takeEntry(context: LeaseContext, entry: Entry, data: string, mine: string, suffix: string): void {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    if (renamedTo(entry, data, mine)) return;
+    const current = currentName(entry, data, suffix);
+    if (current === undefined) throw new HandoffNotFoundError(entry.id);
+    if (current === data) continue; // given back in the meantime
+    const heartbeat = heartbeatOf(entry, current);
+    if (heartbeat === 'gone') continue;
+    if (holderAlive(context, holderOf(current)!, heartbeat)) throw new AlreadyClaimedError(entry.id, retryAfterMs(context));
+    log('taking over %s from a dead holder', entry.dir);
+    if (renamedTo(entry, current, mine)) return;
+    break; // another claimer took it over first
+  }
+  throw new AlreadyClaimedError(entry.id, 1000);
+}
+
+function renamedTo(entry: Entry, from: string, to: string): boolean {
+  try {
+    entry.fs.renameSync(path.join(entry.pinned.base, from), path.join(entry.pinned.base, to));
+    return true;
+  } catch (err) {
+    if (systemErrorCode(err) === 'ENOENT') return false;
+    throw toFileSystemError('claim the handoff entry', path.join(entry.dir, from), err);
+  }
+}
+
+/** The data file's current name (`data<suffix>` or someone's held name), if there is one. */
+function currentName(entry: Entry, data: string, suffix: string): string | undefined {
+  let names: string[];
+  try {
+    names = entry.fs.readdirSync(entry.pinned.base) as string[];
+  } catch (err) {
+    if (systemErrorCode(err) === 'ENOENT') return undefined;
+    throw toFileSystemError('read the handoff entry', entry.dir, err);
+  }
+  return names.includes(data) ? data : names.find((name) => isHeldName(name, suffix));
+}
+
+function heartbeatOf(entry: Entry, name: string): Heartbeat | 'gone' {
+  const logical = path.join(entry.dir, name);
+  try {
+    return { path: logical, changedMs: entry.fs.lstatSync(path.join(entry.pinned.base, name)).ctimeMs };
+  } catch (err) {
+    return systemErrorCode(err) === 'ENOENT' ? 'gone' : { path: logical, changedMs: undefined };
+  }
+}
+
+async function verify(entry: Entry, name: string, ticket: HandoffTicket, options: ClaimOptions): Promise<void> {
+  const logical = path.join(entry.dir, name);
+  const held = path.join(entry.pinned.base, name);
+  let problem: string | undefined;
+  try {
+    const stat = entry.fs.lstatSync(held);
+    problem = !stat.isFile()
+      ? 'not a regular file'
+      : stat.size !== ticket.size
+        ? `${stat.size} bytes, the ticket says ${ticket.size}`
+        : options.verifyDigest && ticket.digest && (await digestOf(entry.fs, held, ticket.digest)) !== ticket.digest
+          ? 'the digest differs'
+          : undefined;
+  } catch (err) {
+    if (err instanceof TempFileError) throw err;
+    throw toFileSystemError('verify the handoff entry', logical, err);
+  }
+  if (problem !== undefined) throw new HandoffMismatchError(ticket.id, problem);
+}
+
+async function digestOf(fs: FileSystem, filePath: string, expected: string): Promise<string> {
+  const algorithm = expected.slice(0, expected.indexOf(':'));
+  const hash = createHash(algorithm);
+  await pipeline(fs.createReadStream(filePath), hash);
+  return `${algorithm}:${hash.digest('hex')}`;
+}
+
+// A claim that failed its checks gives the file back under its data name: claimable until it
+// expires, then swept. If even that fails, the holder (this process) is judged dead once it exits.
+function giveBack(held: { fs: FileSystem; held: string; data: string }, entry: Entry): void {
+  try {
+    held.fs.renameSync(held.held, held.data);
+  } catch (err) {
+    log('could not give %s back: %s', entry.dir, systemErrorCode(err) ?? err);
+  }
+}
+
+type ClaimState = 'held' | 'done' | 'lost';
+
+/**
+ * A claimed handoff entry, held under a lease. Disposing it consumes the entry (deletes the file,
+ * then drops the lease); `release()` gives it back for another worker; `keep()` moves it out.
+ * Each acts on this claim's own name for the file: if another worker took the entry over after
+ * this one stalled, that name is gone, and they throw {@link LeaseLostError} having changed nothing.
+ */
+export class ClaimedFile implements AsyncDisposable, Disposable {
+  /** The ticket this claim was made with. */
+  readonly ticket: HandoffTicket;
+  /** Where the bytes are while this claim holds them. */
+  readonly path: string;
+  private readonly entry: Entry;
+  // The held file and its data name through the pinned entry directory: what every step acts on.
+  private readonly held: string;
+  private readonly data: string;
+  private readonly lease: Lease;
+  private state: ClaimState = 'held';
+
+  /** @internal */
+  constructor(entry: Entry, name: string, ticket: HandoffTicket, lease: Lease) {
+    this.entry = entry;
+    this.path = path.join(entry.dir, name);
+    this.held = path.join(entry.pinned.base, name);
+    this.data = path.join(entry.pinned.base, dataName(ticket.suffix));
+    this.ticket = ticket;
+    this.lease = lease;
+  }
+
+  /** Size in bytes (checked against the file when claimed). */
+  get size(): number {
+    return this.ticket.size;
+  }
+
+  /** The ticket's `meta`. */
+  get meta(): HandoffMeta | undefined {
+    return this.ticket.meta;
+  }
+
+  /** True once consumed, released or kept, or once the lease was found lost. */
+  get disposed(): boolean {
+    return this.state !== 'held';
+  }
+
+  /** Deletes the file and the entry, then drops the lease. Idempotent. */
+  async consume(): Promise<void> {
+    if (!this.begin()) return;
+    try {
+      await this.entry.fs.promises.unlink(this.held);
+    } catch (err) {
+      throw this.failure(err, 'consume');
+    }
+    await this.finish(true);
+  }
+
+  /** Synchronous {@link consume}. */
+  consumeSync(): void {
+    if (!this.begin()) return;
+    try {
+      this.entry.fs.unlinkSync(this.held);
+    } catch (err) {
+      throw this.failure(err, 'consume');
+    }
+    this.finishSync(true);
+  }
+
+  /** Gives the entry back unconsumed: the next claimer gets it. */
+  async release(): Promise<void> {
+    if (!this.begin()) return;
+    try {
+      this.entry.fs.renameSync(this.held, this.data);
+    } catch (err) {
+      throw this.failure(err, 'release');
+    }
+    this.finishSync(false);
+  }
+
+  /** Moves the file out for good, then removes the entry; returns the absolute destination. */
+  async keep(destination: string, options: KeepOptions = {}): Promise<string> {
+    const target = resolveDestination(destination);
+    if (!this.begin()) throw new DisposedError('ClaimedFile', this.path);
+    try {
+      await moveFile(this.entry.fs, this.held, target, ownOptions(options));
+    } catch (err) {
+      throw this.failure(err, 'keep');
+    }
+    await this.finish(true);
+    return target;
+  }
+
+  /** Same as {@link consume}; after a lost lease was reported, does nothing. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.state === 'lost' ? Promise.resolve() : this.consume();
+  }
+
+  /** Same as {@link consumeSync}; after a lost lease was reported, does nothing. */
+  [Symbol.dispose](): void {
+    if (this.state !== 'lost') this.consumeSync();
+  }
+
+  private begin(): boolean {
+    if (this.state === 'lost') throw new LeaseLostError(this.ticket.id);
+    if (this.state === 'done') return false;
+    if (this.lease.lost) throw this.lost();
+    return true;
+  }
+
+  /**
+   * The error for a failed step. Our held name is gone only when another claimer took the entry
+   * over (renamed the file to its own name): then it is theirs, whatever they did with it since,
+   * and we touch nothing more. Otherwise the claim stays held and the step can be tried again.
+   */
+  private failure(err: unknown, action: string): TempFileError {
+    const code = err instanceof TempFileError && 'syscallCode' in err ? err.syscallCode : systemErrorCode(err);
+    if (code === 'ENOENT' && !this.stillHeld()) return this.lost();
+    if (err instanceof TempFileError && !err.path?.startsWith(this.entry.pinned.base)) return err;
+    return toFileSystemError(`${action} the handoff entry`, this.path, err instanceof TempFileError ? (err.cause ?? err) : err);
+  }
+
+  private stillHeld(): boolean {
+    try {
+      this.entry.fs.lstatSync(this.held);
+      return true;
+    } catch (err) {
+      return systemErrorCode(err) !== 'ENOENT';
+    }
+  }
+
+  private lost(): LeaseLostError {
+    this.state = 'lost';
+    this.lease.drop();
+    this.entry.pinned.close();
+    return new LeaseLostError(this.ticket.id);
+  }
+
+  // Drops the lease, then removes the entry directory (when the data left it), off the event loop.
+  private async finish(removeEntry: boolean): Promise<void> {
+    this.close();
+    if (removeEntry) await this.entry.fs.promises.rmdir(this.entry.dir).catch(leaveToSweep);
+  }
+
+  private finishSync(removeEntry: boolean): void {
+    this.close();
+    if (!removeEntry) return;
+    try {
+      this.entry.fs.rmdirSync(this.entry.dir);
+    } catch (err) {
+      leaveToSweep(err);
+    }
+  }
+
+  private close(): void {
+    this.state = 'done';
+    this.lease.drop();
+    this.entry.pinned.close();
+  }
+}
+
+/** A consumed entry's directory that is not empty, or gone already: the sweep removes leftovers. */
+function leaveToSweep(err: unknown): void {
+  log('entry directory left to the sweep: %s', systemErrorCode(err) ?? err);
+}

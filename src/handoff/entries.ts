@@ -1,0 +1,136 @@
+import type { Dirent } from 'node:fs';
+import path from 'node:path';
+import { systemErrorCode, toFileSystemError } from '../errors.js';
+import type { FileSystem } from '../disk/fs.js';
+import { readDirBatches } from '../disk/dir-stream.js';
+import { openHandoffDir } from './handoff.js';
+import { handoffDirOf, holderOf, isDataFile, parseEntryName } from '../layout.js';
+import { holderAlive, type LeaseContext } from './lease.js';
+
+/** The state of a handoff entry. */
+export type EntryState =
+  /** Unclaimed, before its expiry. */
+  | 'waiting'
+  /** Under the lease of a live claimer. */
+  | 'claimed'
+  /** Unclaimed past its expiry: the sweep removes it. */
+  | 'expired'
+  /** No data left (consumed, the entry not yet removed): the sweep removes it. */
+  | 'consumed';
+
+/** One handoff entry, as the sweep and `ls` see it. */
+export interface EntryInfo {
+  readonly id: string;
+  readonly path: string;
+  readonly expiresAt: number;
+  readonly state: EntryState;
+  /** The data file's size, when there is one. */
+  readonly bytes: number;
+  /** The claimer's host and pid, when it is claimed. */
+  readonly holder?: { readonly host: string; readonly pid: number };
+}
+
+/** What lies in `<root>/handoff`: entries, and names that are not ours (never removed). */
+export interface HandoffListing {
+  readonly entries: EntryInfo[];
+  /** Paths in the handoff directory whose names are not the library's. */
+  readonly foreign: string[];
+}
+
+/** Lists the handoff entries under a root with their state; never follows a symlink. */
+export async function listEntries(lease: LeaseContext, root: string, now = Date.now()): Promise<HandoffListing> {
+  const listing: HandoffListing = { entries: [], foreign: [] };
+  await scanHandoff(lease, root, now, {
+    entry: async (info) => void listing.entries.push(info),
+    foreign: (file) => void listing.foreign.push(file),
+  });
+  return listing;
+}
+
+/** What {@link scanHandoff} calls for each name in the handoff directory. @internal */
+export interface HandoffVisitor {
+  /** An entry, with `access`: its path through the pinned handoff directory, valid during the call. */
+  entry(info: EntryInfo, access: string): Promise<void>;
+  foreign(file: string): void;
+}
+
+/**
+ * Visits every name in `<root>/handoff`, opened without following links (an unsafe handoff
+ * directory is an {@link UnsafeRootError}); entries are reached relative to its descriptor.
+ * @internal
+ */
+export async function scanHandoff(lease: LeaseContext, root: string, now: number, visit: HandoffVisitor): Promise<void> {
+  const dir = handoffDirOf(root);
+  const handoff = await openHandoffDir(lease.fs, root);
+  if (!handoff) return;
+  try {
+    for await (const dirents of readDirBatches(lease.fs, handoff.base)) {
+      // A batch is inspected, then visited, in parallel: memory stays flat, the thread pool busy.
+      const found = await Promise.all(dirents.map((dirent) => inspectDirent(lease, dir, handoff.base, dirent, now)));
+      const visits: Promise<void>[] = [];
+      for (const item of found) {
+        if (item === undefined) continue;
+        if ('foreign' in item) visit.foreign(item.foreign);
+        else visits.push(visit.entry(item.info, item.access));
+      }
+      await Promise.all(visits);
+    }
+  } catch (err) {
+    if (systemErrorCode(err) !== 'ENOENT') throw toFileSystemError('read the handoff directory', dir, err);
+  } finally {
+    await handoff.close();
+  }
+}
+
+async function inspectDirent(
+  lease: LeaseContext,
+  dir: string,
+  base: string,
+  dirent: Dirent,
+  now: number,
+): Promise<{ info: EntryInfo; access: string } | { foreign: string } | undefined> {
+  const logical = path.join(dir, dirent.name);
+  const parsed = parseEntryName(dirent.name);
+  if (!parsed || !dirent.isDirectory()) return { foreign: logical };
+  const access = `${base}/${dirent.name}`;
+  const info = await inspectEntry(lease, { logical, access }, parsed, now);
+  return info && { info, access };
+}
+
+async function inspectEntry(
+  lease: LeaseContext,
+  entry: { readonly logical: string; readonly access: string },
+  parsed: { id: string; expiresAt: number },
+  now: number,
+): Promise<EntryInfo | undefined> {
+  const base = { id: parsed.id, path: entry.logical, expiresAt: parsed.expiresAt };
+  // The data file may change its name under us (a claim, a release): look again, then keep.
+  for (let attempt = 0; attempt < 3; attempt++) {
+    let names: string[];
+    try {
+      names = await lease.fs.promises.readdir(entry.access);
+    } catch {
+      return undefined; // gone under us
+    }
+    const data = names.find(isDataFile);
+    if (data === undefined) return { ...base, state: 'consumed', bytes: 0 };
+    const file = await fileOf(lease.fs, path.join(entry.access, data));
+    if (file === 'gone') continue;
+    const holder = holderOf(data);
+    // A held file that cannot be read (EMFILE, EIO...) may be a live holder's: keep the entry.
+    const heartbeat = { path: path.join(entry.logical, data), changedMs: file?.ctimeMs };
+    const claimed = holder !== undefined && holderAlive(lease, holder, heartbeat);
+    const state: EntryState = claimed ? 'claimed' : now > parsed.expiresAt ? 'expired' : 'waiting';
+    return { ...base, state, bytes: file?.size ?? 0, ...(claimed && { holder: { host: holder.host, pid: holder.pid } }) };
+  }
+  return { ...base, state: 'claimed', bytes: 0 };
+}
+
+async function fileOf(fs: FileSystem, file: string): Promise<{ size: number; ctimeMs: number } | 'gone' | undefined> {
+  try {
+    const stat = await fs.promises.lstat(file);
+    return { size: stat.size, ctimeMs: stat.ctimeMs };
+  } catch (err) {
+    return systemErrorCode(err) === 'ENOENT' ? 'gone' : undefined;
+  }
+}

@@ -1,0 +1,209 @@
+import path from 'node:path';
+import { BadTicketError, InvalidOptionError, systemErrorCode, toFileSystemError, UnsafeRootError } from '../errors.js';
+import type { FileSystem } from '../disk/fs.js';
+import { describe, randomName } from '../names.js';
+import { openPinned, openPinnedSync, type PinnedDir, type PinnedDirSync } from '../disk/pinned-dir.js';
+import { dataName, entryName, handoffDirOf, stagingName } from '../layout.js';
+import { ownOptions } from '../options.js';
+import { removeTree } from '../disk/remove.js';
+import { checkMeta, type HandoffMeta, type HandoffTicket } from './ticket.js';
+
+/** Options of `file.handoff()`. */
+export interface HandoffOptions {
+  /** How long the entry waits for a claim before the sweep may remove it (ms). */
+  readonly ttlMs: number;
+  /** Small JSON data carried by the ticket (at most 4 KiB). */
+  readonly meta?: HandoffMeta;
+}
+
+/** What handing off needs to know of the file. @internal */
+export interface HandoffSource {
+  readonly path: string;
+  readonly suffix: string;
+  readonly size: number | undefined;
+  readonly digest: string | undefined;
+}
+
+const MAX_TTL_MS = 366 * 24 * 3600 * 1000;
+
+/** Creates `<root>/handoff` (0700) if missing and checks that it is ours; returns its path. */
+export function ensureHandoffDir(fs: FileSystem, root: string): string {
+  const dir = handoffDirOf(root);
+  try {
+    fs.mkdirSync(dir, { mode: 0o700 });
+  } catch (err) {
+    if (systemErrorCode(err) !== 'EEXIST') throw toFileSystemError('create the handoff directory', dir, err);
+  }
+  openHandoffDirSync(fs, root)?.close();
+  return dir;
+}
+
+/**
+ * Opens `<root>/handoff` without following a link, for entries to be reached relative to it:
+ * a handoff directory that is a symlink, not a directory, not ours or writable by others is an
+ * {@link UnsafeRootError}; a missing one is `undefined`.
+ */
+export async function openHandoffDir(fs: FileSystem, root: string): Promise<PinnedDir | undefined> {
+  const dir = handoffDirOf(root);
+  let pinned: Awaited<ReturnType<typeof openPinned>>;
+  try {
+    pinned = await openPinned(fs, dir);
+  } catch (err) {
+    throw toFileSystemError('open the handoff directory', dir, err);
+  }
+  const checked = checkOpened(fs, dir, pinned);
+  if (checked instanceof Error) {
+    if (typeof pinned !== 'string') await pinned.close();
+    throw checked;
+  }
+  return checked;
+}
+
+/** Sync twin of {@link openHandoffDir}. */
+export function openHandoffDirSync(fs: FileSystem, root: string): PinnedDirSync | undefined {
+  const dir = handoffDirOf(root);
+  let pinned: ReturnType<typeof openPinnedSync>;
+  try {
+    pinned = openPinnedSync(fs, dir);
+  } catch (err) {
+    throw toFileSystemError('open the handoff directory', dir, err);
+  }
+  const checked = checkOpened(fs, dir, pinned);
+  if (checked instanceof Error) {
+    if (typeof pinned !== 'string') pinned.close();
+    throw checked;
+  }
+  return checked;
+}
+
+/** The opened handoff directory if it is ours; `undefined` if missing; else the error to throw. */
+function checkOpened<T extends { readonly base: string }>(fs: FileSystem, dir: string, pinned: T | 'gone' | 'not-a-dir'): T | undefined | Error {
+  if (pinned === 'gone') return undefined;
+  if (pinned === 'not-a-dir') return notADirectory(dir);
+  try {
+    checkOwnDirectory(fs.lstatSync(`${pinned.base}/.`), dir);
+    return pinned;
+  } catch (err) {
+    return err instanceof UnsafeRootError ? err : toFileSystemError('check the handoff directory', dir, err);
+  }
+}
+
+function notADirectory(dir: string): UnsafeRootError {
+  return new UnsafeRootError(
+    'not-a-directory',
+    dir,
+    `${dir} is a symbolic link or not a directory: the handoff directory must be a real directory inside the root. ` +
+      'Remove it so that handoff() can create it.',
+  );
+}
+
+function checkOwnDirectory(stat: { uid: number; mode: number; isDirectory(): boolean }, dir: string): void {
+  if (!stat.isDirectory()) throw notADirectory(dir);
+  const uid = process.getuid?.();
+  if (uid !== undefined && stat.uid !== uid) {
+    throw new UnsafeRootError('wrong-owner', dir, `The handoff directory ${dir} is owned by uid ${stat.uid}, not by this process (uid ${uid}): remove it.`);
+  }
+  if (process.platform !== 'win32' && (stat.mode & 0o022) !== 0) {
+    throw new UnsafeRootError(
+      'writable-by-others',
+      dir,
+      `The handoff directory ${dir} is writable by group or others (mode ${(stat.mode & 0o777).toString(8)}): run \`chmod 700 ${dir}\`.`,
+    );
+  }
+}
+
+/** Where a handoff moves its file: the owner's session (staging) and the root (entries). @internal */
+export interface HandoffPlaces {
+  readonly sessionDir: string;
+  readonly root: string;
+}
+
+/**
+ * Moves a file into a new handoff entry and returns its ticket. The entry is built inside the
+ * owner's session directory (so it is judged by that session's liveness, and dies with it), then
+ * renamed into `<root>/handoff/`: it appears there whole or not at all.
+ */
+export async function handOff(fs: FileSystem, places: HandoffPlaces, file: HandoffSource, options: unknown): Promise<HandoffTicket> {
+  const { ttlMs, meta } = checkHandoffOptions(options);
+  const size = file.size ?? (await statSize(fs, file.path));
+  const id = randomName();
+  const createdAt = Date.now();
+  const expiresAt = createdAt + ttlMs;
+  const staging = path.join(places.sessionDir, stagingName(id));
+  const staged = path.join(staging, dataName(file.suffix));
+  // Synchronous: a mkdir, two pinned opens and two renames cost less than thread-pool round trips.
+  try {
+    fs.mkdirSync(staging, { mode: 0o700 });
+    moveIntoPinned(fs, file.path, staging, dataName(file.suffix));
+  } catch (err) {
+    await removeTree(fs, staging).catch(() => {});
+    throw toFileSystemError('hand off', file.path, err);
+  }
+  try {
+    publish(fs, places.root, staging, entryName(id, expiresAt));
+  } catch (err) {
+    await fs.promises.rename(staged, file.path).catch(() => {});
+    await removeTree(fs, staging).catch(() => {});
+    throw err instanceof UnsafeRootError ? err : toFileSystemError('hand off', file.path, err);
+  }
+  return {
+    v: 1,
+    id,
+    suffix: file.suffix,
+    size,
+    ...(file.digest !== undefined && { digest: file.digest }),
+    createdAt,
+    expiresAt,
+    ...(meta !== undefined && { meta }),
+  };
+}
+
+// The rename goes into the handoff directory opened without following links.
+function publish(fs: FileSystem, root: string, staging: string, entry: string): void {
+  const handoff = openHandoffDirSync(fs, root) ?? (ensureHandoffDir(fs, root), openHandoffDirSync(fs, root));
+  if (!handoff) throw Object.assign(new Error(`ENOENT: the handoff directory of ${root} is gone`), { code: 'ENOENT' });
+  try {
+    fs.renameSync(staging, `${handoff.base}/${entry}`);
+  } finally {
+    handoff.close();
+  }
+}
+
+// The staging directory is pinned by a descriptor: if its path is swapped for a symlink between
+// the mkdir and the rename, the file still lands in the directory we made, never elsewhere.
+function moveIntoPinned(fs: FileSystem, from: string, dir: string, name: string): void {
+  const pinned = openPinnedSync(fs, dir);
+  if (typeof pinned === 'string') throw Object.assign(new Error(`ENOENT: the staging directory ${dir} is gone`), { code: 'ENOENT' });
+  try {
+    fs.renameSync(from, path.join(pinned.base, name));
+  } finally {
+    pinned.close();
+  }
+}
+
+function checkHandoffOptions(options: unknown): { ttlMs: number; meta: HandoffMeta | undefined } {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new InvalidOptionError('options', `handoff() needs { ttlMs, meta? }, got ${describe(options)}.`);
+  }
+  for (const key of Object.keys(options)) {
+    if (key !== 'ttlMs' && key !== 'meta') throw new InvalidOptionError(key, `Unknown handoff() option \`${key}\`.`);
+  }
+  const { ttlMs, meta } = ownOptions(options as { ttlMs?: unknown; meta?: unknown });
+  if (typeof ttlMs !== 'number' || !Number.isSafeInteger(ttlMs) || ttlMs < 1 || ttlMs > MAX_TTL_MS) {
+    throw new InvalidOptionError('ttlMs', `\`ttlMs\` must be a whole number of milliseconds from 1 to ${MAX_TTL_MS}, got ${describe(ttlMs)}.`);
+  }
+  if (meta === undefined) return { ttlMs, meta: undefined };
+  try {
+    return { ttlMs, meta: checkMeta(meta) };
+  } catch (err) {
+    throw new InvalidOptionError('meta', (err as BadTicketError).message);
+  }
+}
+
+async function statSize(fs: FileSystem, file: string): Promise<number> {
+  try {
+    return (await fs.promises.lstat(file)).size;
+  } catch (err) {
+    throw toFileSystemError('hand off', file, err);
+  }
+}

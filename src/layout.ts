@@ -1,0 +1,259 @@
+import path from 'node:path';
+
+/**
+ * Every name the library gives to something on disk, built and parsed here and nowhere else.
+ *
+ * ```
+ * <root>/
+ *   .tempfile-manager                     the root marker (format version inside)
+ *   session_<owner>/                      a manager's session: its files and directories
+ *     .handoff_<id>/data<suffix>          a handoff on its way out (staging, part of the session)
+ *     .probe_<random>/                    the file-system probe's scratch (removed at once)
+ *   session_<owner>.lock/                 the session's lock (proper-lockfile)
+ *   handoff/
+ *     entry_<id>_<expiry>/                a handed-off file waiting for (or under) a claim
+ *       data<suffix>                      the bytes while nobody holds them
+ *       held_<owner><suffix>              the bytes while <owner> holds them (the name is the lease)
+ * ```
+ *
+ * Outside the root, `keep()` across file systems copies through
+ * `.<basename>.tfm-keep-<random>.partial` in the destination's directory. Inside a tree being
+ * removed without /proc, a deep directory is moved up to the tree's top as `.deep-<random>`. A
+ * manager that only claims runs the probe in the ticket's entry directory.
+ *
+ * `<owner>` is `<host>_<pid>[.<thread>]_<start>_<created>_<random>` (see {@link formatOwnerToken}). Every
+ * name has one distinctive shape; anything under the root that does not parse is foreign and
+ * never removed.
+ * @internal
+ * @module
+ */
+
+/** The on-disk format this version writes and reads; stored in the root marker. */
+export const LAYOUT_FORMAT = 1;
+
+/** The file that marks a directory as a manager's root. */
+export const ROOT_MARKER = '.tempfile-manager';
+
+/** The marker's content: a line that says what it is, and the format version. */
+export function rootMarkerContent(format = LAYOUT_FORMAT): string {
+  return `tempfile-manager root\nformat ${format}\n`;
+}
+
+/** The format version in a marker's content; undefined when it is not a marker. */
+export function parseRootMarker(content: string): number | undefined {
+  const match = /^tempfile-manager root\nformat (\d{1,6})\n$/.exec(content);
+  return match ? Number(match[1]) : undefined;
+}
+
+/** The most bytes a single file name may take on the file systems we support. */
+export const MAX_NAME_BYTES = 255;
+
+// ---------------------------------------------------------------------------------------------
+// Owner tokens: who made a session, or who holds a lease.
+
+/** The parts of an owner token. */
+export interface OwnerToken {
+  /** The host id: `[A-Za-z0-9.-]`, 1 to 64 characters. */
+  readonly host: string;
+  readonly pid: number;
+  /** The owning thread's kernel thread id (Linux; the pid itself for the main thread). */
+  readonly thread?: number;
+  /**
+   * The owner's start token (see `ProcessIdentity.start`): on Linux `<boot>.<pidns>.<ticks>`, the
+   * machine (boot id and PID namespace) and the thread's start time.
+   */
+  readonly start: string;
+  /** When the token was made, in epoch milliseconds of the owner's clock: informative only. */
+  readonly created: number;
+  /** 64 random bits, hex. */
+  readonly random: string;
+}
+
+const OWNER_FIELDS = {
+  host: { pattern: '[A-Za-z0-9.-]{1,64}', maxBytes: 64 },
+  pid: { pattern: '\\d{1,10}(?:\\.\\d{1,10})?', maxBytes: 21 },
+  start: { pattern: '[0-9a-z.]{1,40}', maxBytes: 40 },
+  created: { pattern: '[0-9a-z]{1,11}', maxBytes: 11 },
+  random: { pattern: '[0-9a-f]{16}', maxBytes: 16 },
+} as const;
+const OWNER_FIELD_LIST = Object.values(OWNER_FIELDS);
+const OWNER_SEPARATOR = '_';
+
+/** The longest owner token any process can make. */
+export const MAX_OWNER_TOKEN_BYTES =
+  OWNER_FIELD_LIST.reduce((sum, field) => sum + field.maxBytes, 0) + OWNER_SEPARATOR.length * (OWNER_FIELD_LIST.length - 1);
+
+const OWNER_PATTERN = OWNER_FIELD_LIST.map((field) => `(${field.pattern})`).join(OWNER_SEPARATOR);
+
+/** `<host>_<pid>[.<thread>]_<start>_<created, base 36>_<random>`. */
+export function formatOwnerToken(owner: OwnerToken): string {
+  const pid = owner.thread === undefined ? `${owner.pid}` : `${owner.pid}.${owner.thread}`;
+  return [owner.host, pid, owner.start, owner.created.toString(36), owner.random].join(OWNER_SEPARATOR);
+}
+
+function ownerFromGroups(match: RegExpExecArray | null, first = 1): OwnerToken | undefined {
+  if (!match) return undefined;
+  const [host, pids, start, created, random] = match.slice(first, first + 5) as [string, string, string, string, string];
+  const [pid, thread] = pids.split('.');
+  return { host, pid: Number(pid), ...(thread !== undefined && { thread: Number(thread) }), start, created: parseInt(created, 36), random };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sessions, at the top of the root.
+
+const SESSION_PREFIX = 'session_';
+const SESSION_LOCK_SUFFIX = '.lock';
+const SESSION_NAME = new RegExp(`^${SESSION_PREFIX}${OWNER_PATTERN}$`);
+
+/** A session directory's name. */
+export function sessionName(owner: OwnerToken): string {
+  return SESSION_PREFIX + formatOwnerToken(owner);
+}
+
+/** Parses a session directory's name; undefined for anything else. */
+export function parseSessionName(name: string): OwnerToken | undefined {
+  return ownerFromGroups(SESSION_NAME.exec(name));
+}
+
+/** The path of a session's lock directory (proper-lockfile's own convention: `<dir>.lock`). */
+export function sessionLockPath(sessionDir: string): string {
+  return sessionDir + SESSION_LOCK_SUFFIX;
+}
+
+/** What a name at the top of the root is. */
+export type RootEntry =
+  | { readonly kind: 'marker' }
+  | { readonly kind: 'handoff' }
+  | { readonly kind: 'session'; readonly session: string; readonly owner: OwnerToken }
+  | { readonly kind: 'session-lock'; readonly session: string; readonly owner: OwnerToken }
+  | { readonly kind: 'foreign' };
+
+/** Classifies a name found at the top of the root. */
+export function parseRootEntry(name: string): RootEntry {
+  if (name === ROOT_MARKER) return { kind: 'marker' };
+  if (name === HANDOFF_DIR) return { kind: 'handoff' };
+  const isLock = name.endsWith(SESSION_LOCK_SUFFIX);
+  const session = isLock ? name.slice(0, -SESSION_LOCK_SUFFIX.length) : name;
+  const owner = parseSessionName(session);
+  if (!owner) return { kind: 'foreign' };
+  return { kind: isLock ? 'session-lock' : 'session', session, owner };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Handoff entries.
+
+/** The directory of handed-off entries, under the root. */
+export const HANDOFF_DIR = 'handoff';
+
+/** `<root>/handoff`. */
+export function handoffDirOf(root: string): string {
+  return path.join(root, HANDOFF_DIR);
+}
+
+const ENTRY_PREFIX = 'entry_';
+const ENTRY_NAME = /^entry_([0-9a-f]{32})_([0-9a-z]{1,11})$/;
+
+/** An entry's directory name: its id and its expiry, so the sweep needs to read nothing. */
+export function entryName(id: string, expiresAt: number): string {
+  return `${ENTRY_PREFIX}${id}_${expiresAt.toString(36)}`;
+}
+
+/** Parses an entry directory's name; undefined for anything else. */
+export function parseEntryName(name: string): { id: string; expiresAt: number } | undefined {
+  const match = ENTRY_NAME.exec(name);
+  return match ? { id: match[1]!, expiresAt: parseInt(match[2]!, 36) } : undefined;
+}
+
+const DATA = 'data';
+const HELD_PREFIX = 'held_';
+const HELD = new RegExp(`^${HELD_PREFIX}${OWNER_PATTERN}`);
+const HELD_EXACT = new RegExp(`^${HELD_PREFIX}${OWNER_PATTERN}$`);
+
+/** The data file's name while nobody holds the entry. */
+export function dataName(suffix: string): string {
+  return DATA + suffix;
+}
+
+/** The data file's name while `owner` (a formatted owner token) holds it. */
+export function heldName(owner: string, suffix: string): string {
+  return HELD_PREFIX + owner + suffix;
+}
+
+/** True when `fileName` is exactly a held data file of an entry with `suffix`. */
+export function isHeldName(fileName: string, suffix: string): boolean {
+  return fileName.endsWith(suffix) && HELD_EXACT.test(fileName.slice(0, fileName.length - suffix.length));
+}
+
+/** The holder encoded in a held file's name; undefined for anything else. */
+export function holderOf(fileName: string): OwnerToken | undefined {
+  return ownerFromGroups(HELD.exec(fileName));
+}
+
+/** True for a data file of an entry, held or not, whatever its suffix. */
+export function isDataFile(fileName: string): boolean {
+  return fileName.startsWith(DATA) || HELD.test(fileName);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Staging: a handoff builds its entry inside its own session, then renames it into `handoff/`.
+
+const STAGING_PREFIX = '.handoff_';
+
+/** The staging directory of handoff `id`, inside the session directory. */
+export function stagingName(id: string): string {
+  return STAGING_PREFIX + id;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The file-system probe: a scratch directory inside the session, removed at once.
+
+/** The probe's scratch directory, inside the session directory. */
+export function probeName(random: string): string {
+  return `.probe_${random}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Removal without /proc: a directory whose path grows too long is moved up into the top of the
+// tree being removed, under this name, and removed from there with the rest of the tree.
+
+/** The name a deep directory is moved up under, `random` being 16 hex digits. */
+export function hoistedName(random: string): string {
+  return `.deep-${random}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// keep() across file systems: a copy next to the destination, outside the root.
+
+const KEEP_STAGING_MARK = '.tfm-keep-';
+const KEEP_STAGING_END = '.partial';
+
+/**
+ * The staging name of a cross-device `keep()`: `.<basename>.tfm-keep-<random>.partial`, in the
+ * destination's directory, `random` being 32 hex digits. The basename is cut (on a character
+ * boundary) so that the whole name fits in one file name. A crash can leave one behind
+ * (docs/scoped-files.md, "After a crash").
+ */
+export function keepStagingName(basename: string, random: string): string {
+  const extra = 1 + KEEP_STAGING_MARK.length + random.length + KEEP_STAGING_END.length;
+  return `.${cutToBytes(basename, MAX_NAME_BYTES - extra)}${KEEP_STAGING_MARK}${random}${KEEP_STAGING_END}`;
+}
+
+function cutToBytes(text: string, maxBytes: number): string {
+  let bytes = 0;
+  let end = 0;
+  for (const character of text) {
+    bytes += Buffer.byteLength(character);
+    if (bytes > maxBytes) break;
+    end += character.length;
+  }
+  return text.slice(0, end);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Limits derived from the names above.
+
+/**
+ * The longest suffix a file may have: once handed off, it is held as `held_<owner><suffix>`,
+ * which must fit in one file name.
+ */
+export const MAX_SUFFIX_BYTES = MAX_NAME_BYTES - HELD_PREFIX.length - MAX_OWNER_TOKEN_BYTES;

@@ -1,0 +1,95 @@
+import type { FileSystem } from '../disk/fs.js';
+import { logger } from '../log.js';
+import { sweepRoot, type SweepTarget } from './sweep.js';
+
+const log = logger('sweep');
+
+/** How a manager wants its root swept in the background. @internal */
+export interface BackgroundSweep {
+  /** Sweep soon after the manager starts. */
+  readonly onStart: boolean;
+  /** Sweep again every this many ms (jittered by ±20 %); 0 for never. */
+  readonly intervalMs: number;
+}
+
+/** One background sweeper per root (and thresholds) in this process, shared by its managers. */
+interface RootSweeper {
+  readonly target: SweepTarget;
+  intervalMs: number;
+  attached: number;
+  timer: NodeJS.Timeout | undefined;
+  running: boolean;
+  lastSweep: number;
+}
+
+// A start sweep of a root swept less than this ago is skipped: fifty managers made at once sweep it once.
+const START_DEDUP_MS = 1000;
+const START_DELAY_MS = 100;
+
+const sweepersByFs = new WeakMap<FileSystem, Map<string, RootSweeper>>();
+
+function sweepersOf(fs: FileSystem): Map<string, RootSweeper> {
+  let sweepers = sweepersByFs.get(fs);
+  if (!sweepers) sweepersByFs.set(fs, (sweepers = new Map()));
+  return sweepers;
+}
+
+/**
+ * Attaches a manager to the background sweeper of its root: one sweep soon after it starts, then
+ * one every `intervalMs`, on unref'd timers (they never keep a process alive), never two at once,
+ * never throwing into the app. Returns the detach function: the sweeper stops when its last
+ * manager detaches.
+ */
+export function attachBackgroundSweep(target: SweepTarget, wanted: BackgroundSweep): () => void {
+  if (!wanted.onStart && wanted.intervalMs === 0) return () => {};
+  const sweepers = sweepersOf(target.fs);
+  const key = [target.root, target.staleMs, target.graceMs, target.hostId].join('\0');
+  let sweeper = sweepers.get(key);
+  if (!sweeper) {
+    sweeper = { target, intervalMs: 0, attached: 0, timer: undefined, running: false, lastSweep: -Infinity };
+    sweepers.set(key, sweeper);
+  }
+  sweeper.attached += 1;
+  const shorter = wanted.intervalMs > 0 && (sweeper.intervalMs === 0 || wanted.intervalMs < sweeper.intervalMs);
+  if (shorter) sweeper.intervalMs = wanted.intervalMs;
+  if (wanted.onStart && performance.now() - sweeper.lastSweep >= START_DEDUP_MS) schedule(sweeper, START_DELAY_MS);
+  else if (shorter || sweeper.timer === undefined) schedule(sweeper, jittered(sweeper.intervalMs));
+  let detached = false;
+  return () => {
+    if (detached) return;
+    detached = true;
+    sweeper.attached -= 1;
+    if (sweeper.attached > 0) return;
+    clearTimeout(sweeper.timer);
+    sweeper.timer = undefined;
+    sweepers.delete(key);
+  };
+}
+
+function schedule(sweeper: RootSweeper, delayMs: number): void {
+  if (sweeper.running || delayMs <= 0) return; // the running sweep schedules the next one
+  clearTimeout(sweeper.timer);
+  sweeper.timer = setTimeout(() => void run(sweeper), delayMs);
+  sweeper.timer.unref();
+}
+
+async function run(sweeper: RootSweeper): Promise<void> {
+  sweeper.timer = undefined;
+  sweeper.running = true;
+  sweeper.lastSweep = performance.now();
+  try {
+    const report = await sweepRoot(sweeper.target);
+    log('background sweep of %s removed %d sessions', sweeper.target.root, report.sessionsRemoved);
+  } catch (err) {
+    log('background sweep of %s failed: %O', sweeper.target.root, err);
+  } finally {
+    sweeper.running = false;
+  }
+  if (sweeper.attached > 0) schedule(sweeper, jittered(sweeper.intervalMs));
+}
+
+/** ±20 %, so that many processes started together do not sweep in step. 0 stays 0 (never). */
+function jittered(intervalMs: number): number {
+  if (intervalMs === 0) return 0;
+  return Math.min(2 ** 31 - 1, Math.round(intervalMs * (0.8 + 0.4 * Math.random())));
+}

@@ -1,0 +1,261 @@
+import type { Dirent } from 'node:fs';
+import path from 'node:path';
+import type { RootContext } from '../context.js';
+import { toFileSystemError } from '../errors.js';
+import type { FileSystem } from '../disk/fs.js';
+import { scanHandoff } from '../handoff/entries.js';
+import { handoffDirOf, parseRootEntry, sessionLockPath, type OwnerToken } from '../layout.js';
+import { mountPointsUnder } from '../disk/mounts.js';
+import { requireMarkedRoot } from '../root.js';
+import { ownOptions } from '../options.js';
+import { onThisMachine, sessionLiveness, type Liveness } from './liveness.js';
+import { logger } from '../log.js';
+import { emptyTally, walkTree, type LeftPath, type PathError, type WalkTally } from '../disk/walk.js';
+
+const log = logger('sweep');
+
+/** Options of `mgr.sweep()`. */
+export interface SweepOptions {
+  /** Report what would be removed, and remove nothing. @default false */
+  readonly dryRun?: boolean;
+  /** Called now and then during a long sweep with the running totals. */
+  readonly onProgress?: (progress: SweepProgress) => void;
+}
+
+/** Running totals of a sweep. */
+export interface SweepProgress {
+  /** Files removed so far (found so far, in a dry run). */
+  readonly filesRemoved: number;
+  /** Bytes those files held. */
+  readonly bytesFreed: number;
+  /** Orphaned sessions done so far (removed, or counted in a dry run). */
+  readonly sessionsDone: number;
+  /** Orphaned sessions the sweep found when it started: the total `sessionsDone` goes to. */
+  readonly sessionsTotal: number;
+}
+
+/** What a sweep did (or, with `dryRun`, would do). */
+export interface SweepReport {
+  /** The root that was swept. */
+  readonly root: string;
+  /** True when nothing was removed, only counted. */
+  readonly dryRun: boolean;
+  /** Orphaned sessions removed (whole). */
+  readonly sessionsRemoved: number;
+  /** Files (and symlinks) removed from orphaned sessions. */
+  readonly filesRemoved: number;
+  /** Directories removed, the sessions themselves included. */
+  readonly dirsRemoved: number;
+  /** Bytes the removed files held. */
+  readonly bytesFreed: number;
+  /** Sessions left alone because their owner is alive. */
+  readonly liveSessionsSkipped: number;
+  /**
+   * Sessions left alone because their owner cannot be checked (another machine) and this process
+   * has watched them for less than `graceMs`.
+   */
+  readonly youngSessionsSkipped: number;
+  /**
+   * Sessions of another machine left alone because this process has not yet watched their lock
+   * long enough (`staleMs`) to tell whether their owner still refreshes it. A long-running sweeper
+   * judges them at a later sweep.
+   */
+  readonly unjudgedSessionsSkipped: number;
+  /**
+   * Host ids, other than the sweeper's, of sessions made on this machine. Such a session is judged
+   * by its process like any other of this machine; a mismatch usually means a `hostId` option or
+   * `TEMPFILE_MANAGER_HOST_ID` set differently in the app and in the sweeper.
+   */
+  readonly hostIdMismatches: readonly string[];
+  /** Handoff entries removed: expired unclaimed ones, leftovers of consumed ones, and staging leftovers. */
+  readonly handoffEntriesRemoved: number;
+  /** Handoff entries left alone because a live claimer holds their lease. */
+  readonly claimedEntriesSkipped: number;
+  /**
+   * Paths under the root (at its top, and in `handoff/`) whose names are not the library's: the
+   * sweep never removes them.
+   */
+  readonly foreign: readonly string[];
+  /** What could not be removed, each with its path and system error code. */
+  readonly errors: readonly PathError[];
+  /**
+   * What was left in place on purpose, each with its path and why: a mount point inside an
+   * orphan's directory (a sweep never crosses into another file system). Not an error: unmount
+   * it, and the next sweep removes it.
+   */
+  readonly left: readonly LeftPath[];
+  /** How long the sweep took. */
+  readonly durationMs: number;
+}
+
+/** Where and how to sweep. @internal */
+export type SweepTarget = RootContext;
+
+/** A session found under the root: its directory, its lock, or both. @internal */
+export interface FoundSession {
+  readonly name: string;
+  readonly parsed: OwnerToken;
+  readonly dir: string;
+  hasDir: boolean;
+  hasLock: boolean;
+}
+
+/** What lies at the top of the root: sessions (directory, lock or both) and foreign names. @internal */
+export interface RootListing {
+  readonly sessions: FoundSession[];
+  readonly foreign: string[];
+}
+
+/** Lists the sessions under the root, by name; names that are not ours are listed as foreign. @internal */
+export async function findSessions(target: SweepTarget): Promise<RootListing> {
+  let entries: Dirent[];
+  try {
+    entries = await target.fs.promises.readdir(target.root, { withFileTypes: true });
+  } catch (err) {
+    throw toFileSystemError('read the root', target.root, err);
+  }
+  const sessions = new Map<string, FoundSession>();
+  const foreign: string[] = [];
+  for (const entry of entries) {
+    const parsed = parseRootEntry(entry.name);
+    if (parsed.kind === 'foreign') foreign.push(path.join(target.root, entry.name));
+    if (parsed.kind !== 'session' && parsed.kind !== 'session-lock') continue;
+    let found = sessions.get(parsed.session);
+    if (!found) {
+      found = { name: parsed.session, parsed: parsed.owner, dir: path.join(target.root, parsed.session), hasDir: false, hasLock: false };
+      sessions.set(parsed.session, found);
+    }
+    if (parsed.kind === 'session-lock') found.hasLock = true;
+    else found.hasDir = true;
+  }
+  return { sessions: [...sessions.values()], foreign };
+}
+
+/** Judges one session with the liveness rules (`judgeOwner`). @internal */
+export function judge(target: SweepTarget, session: FoundSession): Liveness {
+  const { fs, staleMs, graceMs, hostId } = target;
+  return sessionLiveness(session.dir, session.parsed, { fs, hostId, staleMs, graceMs });
+}
+
+/**
+ * Removes what dead processes left under the root: orphaned sessions with all their files, and
+ * locks without a session. Never a live or young session, never outside the root, never through
+ * a symlink. Safe to run from several processes at once. `only` limits it to some sessions (and
+ * leaves the handoff directory alone).
+ */
+export async function sweepRoot(
+  target: SweepTarget,
+  sweepOptions: SweepOptions = {},
+  only?: (session: FoundSession) => boolean,
+): Promise<SweepReport> {
+  const options = ownOptions(sweepOptions);
+  const started = Date.now();
+  const dryRun = options.dryRun ?? false;
+  const tally = emptyTally();
+  const skipped: Record<Exclude<Liveness, 'orphan'>, number> = { live: 0, young: 0, unjudged: 0 };
+  const mismatches = new Set<string>();
+  let sessionsRemoved = 0;
+  requireMarkedRoot(target.fs, target.root);
+  const top = await findSessions(target);
+  const walk = await walkDefaults(target);
+  const sessions = only ? top.sessions.filter(only) : top.sessions;
+  // A first look, for the progress total only: each session is judged again right before removal.
+  let sessionsTotal = options.onProgress ? sessions.filter((s) => judge(target, s) === 'orphan').length : 0;
+  let sessionsDone = 0;
+  const onBatch = (t: WalkTally) => {
+    sessionsTotal = Math.max(sessionsTotal, sessionsDone);
+    options.onProgress?.({ filesRemoved: t.files, bytesFreed: t.bytes, sessionsDone, sessionsTotal });
+  };
+  for (const session of sessions) {
+    if (session.parsed.host !== target.hostId && onThisMachine(session.parsed)) mismatches.add(session.parsed.host);
+    const verdict = judge(target, session);
+    if (verdict !== 'orphan') skipped[verdict] += 1;
+    else {
+      if (await removeSession(target, session, dryRun, tally, onBatch, walk.mountsBelow)) sessionsRemoved += 1;
+      sessionsDone += 1;
+      onBatch(tally);
+    }
+  }
+  const handoff = only ? { removed: 0, claimed: 0, foreign: [] } : await sweepHandoff(target, dryRun, tally, walk);
+  const report: SweepReport = {
+    root: target.root,
+    dryRun,
+    sessionsRemoved,
+    filesRemoved: tally.files,
+    dirsRemoved: tally.dirs,
+    bytesFreed: tally.bytes,
+    liveSessionsSkipped: skipped.live,
+    youngSessionsSkipped: skipped.young,
+    unjudgedSessionsSkipped: skipped.unjudged,
+    hostIdMismatches: [...mismatches].sort(),
+    handoffEntriesRemoved: handoff.removed,
+    claimedEntriesSkipped: handoff.claimed,
+    foreign: [...top.foreign, ...handoff.foreign],
+    errors: tally.errors,
+    left: tally.left,
+    durationMs: Date.now() - started,
+  };
+  log('swept %s: %o', target.root, { ...report, errors: report.errors.length });
+  return report;
+}
+
+/**
+ * Removes expired unclaimed handoff entries and leftovers of consumed ones; never an entry under
+ * a live lease, never a name that is not an entry's.
+ */
+async function sweepHandoff(
+  target: SweepTarget,
+  dryRun: boolean,
+  tally: WalkTally,
+  walk: WalkDefaults,
+): Promise<{ removed: number; claimed: number; foreign: string[] }> {
+  const result = { removed: 0, claimed: 0, foreign: [] as string[] };
+  await scanHandoff(target, target.root, Date.now(), {
+    entry: async (entry, access) => {
+      if (entry.state === 'claimed') result.claimed += 1;
+      if (entry.state !== 'expired' && entry.state !== 'consumed') return;
+      await walkTree(entry.path, { fs: target.fs, remove: !dryRun, ...walk, access }, tally);
+      result.removed += 1;
+    },
+    foreign: (file) => void result.foreign.push(file),
+  });
+  return result;
+}
+
+/** What every walk of one sweep shares: read once, not once per entry. */
+interface WalkDefaults {
+  readonly mountsBelow: boolean;
+  readonly parentDev?: number;
+}
+
+async function walkDefaults(target: SweepTarget): Promise<WalkDefaults> {
+  const mountsBelow = mountPointsUnder(target.root).length > 0;
+  try {
+    return { mountsBelow, parentDev: (await target.fs.promises.lstat(handoffDirOf(target.root))).dev };
+  } catch {
+    return { mountsBelow };
+  }
+}
+
+/** Removes an orphan's directory tree, then its lock. True when the directory was removed here. */
+async function removeSession(
+  target: SweepTarget,
+  session: FoundSession,
+  dryRun: boolean,
+  tally: WalkTally,
+  onBatch: (t: WalkTally) => void,
+  mountsBelow: boolean,
+): Promise<boolean> {
+  const dirsBefore = tally.dirs;
+  const errorsBefore = tally.errors.length;
+  const leftBefore = tally.left.length;
+  if (session.hasDir) await walkTree(session.dir, { fs: target.fs, remove: !dryRun, onBatch, mountsBelow }, tally);
+  const whole = tally.errors.length === errorsBefore && tally.left.length === leftBefore;
+  const removedHere = session.hasDir && whole && tally.dirs > dirsBefore;
+  if (session.hasLock && !dryRun && whole) await removeLock(target, session, tally);
+  return removedHere;
+}
+
+async function removeLock(target: SweepTarget, session: FoundSession, tally: WalkTally): Promise<void> {
+  await walkTree(sessionLockPath(session.dir), { fs: target.fs, remove: true }, { ...emptyTally(), errors: tally.errors, left: tally.left });
+}

@@ -1,0 +1,60 @@
+import { NoSpaceError, toFileSystemError } from '../errors.js';
+import type { FileSystem } from '../disk/fs.js';
+
+const MiB = 1024 * 1024;
+/** During a write, the gap between two checks: half the headroom seen last, within these bounds. */
+const MAX_CHECK_INTERVAL = 64 * MiB;
+const MIN_CHECK_INTERVAL = 1 * MiB;
+
+/**
+ * Free space on the root's file system, from `statfs`: checked before each write starts and
+ * again as it grows, spaced by the headroom seen last time (not per chunk).
+ * @internal
+ */
+export class FreeSpace {
+  /** Bytes available to this user at the last check; undefined before the first. */
+  lastFreeBytes: number | undefined;
+  lastCheckedAt: Date | undefined;
+  private readonly fs: FileSystem;
+  private readonly root: string;
+  private readonly minFreeBytes: number;
+
+  constructor(fs: FileSystem, root: string, minFreeBytes: number) {
+    this.fs = fs;
+    this.root = root;
+    this.minFreeBytes = minFreeBytes;
+  }
+
+  /** True when writes must watch the floor as they grow. */
+  get guarded(): boolean {
+    return this.minFreeBytes > 0;
+  }
+
+  /**
+   * Refreshes the figure and throws {@link NoSpaceError} when writing `incoming` more bytes would
+   * leave less than `minFreeBytes`. Returns how many bytes may be written before the next check.
+   */
+  async check(incoming: number): Promise<number> {
+    const statfs = this.fs.promises.statfs;
+    if (!statfs) return Infinity;
+    let free: number;
+    try {
+      const stats = await statfs(this.root);
+      free = stats.bavail * stats.bsize;
+    } catch (err) {
+      throw toFileSystemError('check the free space of', this.root, err);
+    }
+    this.lastFreeBytes = free;
+    this.lastCheckedAt = new Date();
+    const headroom = free - this.minFreeBytes - incoming;
+    if (this.guarded && headroom < 0) {
+      throw new NoSpaceError(
+        this.root,
+        undefined,
+        `Writing here would leave less than minFreeBytes (${this.minFreeBytes} bytes) free on the file system ` +
+          `of ${this.root} (${free} bytes free): free some space, or lower \`minFreeBytes\`.`,
+      );
+    }
+    return Math.min(MAX_CHECK_INTERVAL, Math.max(MIN_CHECK_INTERVAL, Math.floor(headroom / 2)));
+  }
+}

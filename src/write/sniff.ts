@@ -1,0 +1,100 @@
+import { InvalidOptionError, SizeLimitError, TypeNotAcceptedError, type DetectedType } from '../errors.js';
+import { describe } from '../names.js';
+
+/** The bytes the sniffer looks at: file-type finds most types within its first 4100. */
+export const SNIFF_BYTES = 4100;
+
+// A MIME type as RFC 6838 names them (type and subtype of restricted-name characters), or a
+// `type/*` pattern, or `*/*`.
+const NAME = "[a-z0-9][a-z0-9!#$&^_.+-]{0,126}";
+const PATTERN = new RegExp(`^(?:\\*/\\*|${NAME}/(?:\\*|${NAME}))$`);
+
+/** Validates `accept` and returns its patterns in lower case. */
+export function parseAccept(accept: unknown): readonly string[] {
+  if (!Array.isArray(accept) || accept.length === 0) {
+    throw new InvalidOptionError(
+      'accept',
+      `\`accept\` must be a non-empty array of MIME types or patterns such as ['image/png', 'video/*'], got ${describe(accept)}.`,
+    );
+  }
+  return accept.map((pattern: unknown) => {
+    const lower = typeof pattern === 'string' ? pattern.toLowerCase() : undefined;
+    if (lower === undefined || !PATTERN.test(lower)) {
+      throw new InvalidOptionError(
+        'accept',
+        `\`accept\` holds ${describe(pattern)}, which is not a MIME type ('image/png'), a 'type/*' pattern or '*/*'.`,
+      );
+    }
+    return lower;
+  });
+}
+
+/** Whether `detected` (undefined: no known type) fits one of the patterns; only `*\/*` takes an unknown type. */
+export function isAccepted(patterns: readonly string[], detected: DetectedType | undefined): boolean {
+  return patterns.some((pattern) => {
+    if (pattern === '*/*') return true;
+    if (!detected) return false;
+    const mime = detected.mime.toLowerCase();
+    return pattern.endsWith('/*') ? mime.startsWith(pattern.slice(0, -1)) : mime === pattern;
+  });
+}
+
+/** Throws {@link TypeNotAcceptedError} unless `detected` fits `patterns`. */
+export function assertAccepted(patterns: readonly string[], detected: DetectedType | undefined): void {
+  if (!isAccepted(patterns, detected)) throw new TypeNotAcceptedError(detected, patterns);
+}
+
+type FileTypeCore = typeof import('file-type/core');
+let sniffer: Promise<FileTypeCore> | undefined;
+
+// file-type is ESM only: a dynamic import loads it from the CommonJS build too, on the first
+// write that asks for a type and never before.
+function loadSniffer(): Promise<FileTypeCore> {
+  sniffer ??= import('file-type/core').catch((err: unknown) => {
+    sniffer = undefined;
+    throw err;
+  });
+  return sniffer;
+}
+
+/** The type of the data that starts with `head`, from its magic bytes; undefined when none is known. */
+export async function detectType(head: Uint8Array): Promise<DetectedType | undefined> {
+  const { fileTypeFromBuffer } = await loadSniffer();
+  let found: Awaited<ReturnType<FileTypeCore['fileTypeFromBuffer']>>;
+  try {
+    found = await fileTypeFromBuffer(head);
+  } catch {
+    return undefined; // a header the parser chokes on is no known type
+  }
+  return found && { mime: found.mime, ext: found.ext };
+}
+
+/** The first chunks of a source, read to sniff its type, to be written before the rest. */
+export interface SourceHead {
+  /** The chunks read, in order: the ones before the window's end copied into one buffer, the last as given. */
+  readonly chunks: readonly Buffer[];
+  /** Up to {@link SNIFF_BYTES} first bytes, a copy of its own. */
+  readonly sample: Buffer;
+}
+
+/**
+ * Reads until {@link SNIFF_BYTES} are in or the source ends. Chunks before the window's end are
+ * copied (the source may reuse its buffer once asked for the next chunk); the chunk that fills the
+ * window is kept as given: nothing is read again before it is written.
+ */
+export async function readHead(next: () => Promise<Buffer | undefined>, maxBytes: number): Promise<SourceHead> {
+  const copied = Buffer.allocUnsafe(SNIFF_BYTES);
+  let used = 0;
+  for (let chunk = await next(); chunk !== undefined; chunk = await next()) {
+    if (used + chunk.length > maxBytes) throw new SizeLimitError(maxBytes);
+    if (used + chunk.length < SNIFF_BYTES) {
+      used += chunk.copy(copied, used);
+      continue;
+    }
+    const before = copied.subarray(0, used);
+    const sample = Buffer.concat([before, chunk.subarray(0, SNIFF_BYTES - used)]);
+    return { chunks: used > 0 ? [before, chunk] : [chunk], sample };
+  }
+  const all = copied.subarray(0, used);
+  return { chunks: used > 0 ? [all] : [], sample: all };
+}

@@ -1,0 +1,182 @@
+import { Readable } from 'node:stream';
+import { AbortedError, InvalidOptionError, SourceError, systemErrorCode, TempFileError } from '../errors.js';
+import { describe } from '../names.js';
+
+/** What `write()` accepts: a stream, an (async) iterable of chunks, or the bytes themselves. */
+export type WriteSource =
+  | Readable
+  | NodeJS.ReadableStream
+  | ReadableStream<Uint8Array | string>
+  | AsyncIterable<Uint8Array | string>
+  | Iterable<Uint8Array | string>
+  | Uint8Array
+  | string;
+
+/** A pull-based view of any source, with a way to make its producer stop. @internal */
+export interface SourceReader {
+  /** The next chunk as bytes, or undefined at the end; a failure is typed ({@link toSourceError}). */
+  next(): Promise<Buffer | undefined>;
+  /** Stops the producer: destroys a stream, cancels a web stream, returns an iterator. */
+  stop(): void;
+}
+
+/** Wraps a source in a {@link SourceReader}; refuses what is not a source. */
+export function openSource(source: unknown): SourceReader {
+  if (typeof source === 'string' || source instanceof Uint8Array) return singleChunk(toBuffer(source));
+  if (typeof source !== 'object' || source === null) return refuse(source);
+  if (isWebStream(source)) return webStreamReader(source);
+  if (source instanceof Readable || isNodeStream(source)) return nodeStreamReader(source as NodeStreamLike);
+  if (Symbol.asyncIterator in source) {
+    return iteratorReader((source as AsyncIterable<unknown>)[Symbol.asyncIterator]());
+  }
+  if (Symbol.iterator in source) return iteratorReader((source as Iterable<unknown>)[Symbol.iterator]());
+  return refuse(source);
+}
+
+function refuse(source: unknown): never {
+  throw new InvalidOptionError(
+    'source',
+    `write() takes a Readable, a web ReadableStream, an (async) iterable of Uint8Array or string chunks, ` +
+      `a Uint8Array or a string; got ${describe(source)}.`,
+  );
+}
+
+/** A chunk as a Buffer (no copy for a Uint8Array); strings are UTF-8. */
+export function toBuffer(chunk: unknown): Buffer {
+  if (Buffer.isBuffer(chunk)) return chunk;
+  if (chunk instanceof Uint8Array) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+  if (typeof chunk === 'string') return Buffer.from(chunk, 'utf8');
+  throw new SourceError(
+    `The source produced ${describe(chunk)}, not a Uint8Array or string chunk: ` +
+      'give write() bytes or text (an object-mode stream must be mapped to bytes first).',
+  );
+}
+
+function singleChunk(chunk: Buffer): SourceReader {
+  let done = false;
+  return {
+    next: () => {
+      const next = done ? undefined : chunk;
+      done = true;
+      return Promise.resolve(next);
+    },
+    stop: () => {
+      done = true;
+    },
+  };
+}
+
+function isWebStream(source: object): source is ReadableStream<unknown> {
+  return typeof (source as ReadableStream).getReader === 'function' && typeof (source as ReadableStream).tee === 'function';
+}
+
+function isNodeStream(source: object): boolean {
+  const candidate = source as { pipe?: unknown; on?: unknown; read?: unknown };
+  return typeof candidate.pipe === 'function' && typeof candidate.on === 'function' && typeof candidate.read === 'function';
+}
+
+type NodeStreamLike = NodeJS.ReadableStream & { destroy?: (error?: Error) => void };
+
+function nodeStreamReader(stream: NodeStreamLike): SourceReader {
+  if (isHttpRequest(stream) && typeof (stream as Readable).iterator === 'function') return requestReader(stream as Readable);
+  const iterator: AsyncIterator<unknown> =
+    Symbol.asyncIterator in stream
+      ? (stream as AsyncIterable<unknown>)[Symbol.asyncIterator]()
+      : Readable.prototype[Symbol.asyncIterator].call(stream as Readable);
+  const reader = iteratorReader(iterator);
+  return { next: reader.next, stop: () => stopNodeStream(stream, reader) };
+}
+
+/**
+ * A request body. Destroying a request would kill its response too: on stop the request is only
+ * paused, so the app can still answer (413...) and TCP flow control holds the client back. The
+ * iterator lets go of the request (its 'readable' listener would keep it paused whatever
+ * `resume()` says, and an error handler that reads the rest of the body, as Express's does, would
+ * wait for it until the request timed out).
+ */
+function requestReader(request: Readable): SourceReader {
+  const reader = iteratorReader(request.iterator({ destroyOnReturn: false }));
+  return {
+    next: reader.next,
+    stop: () => {
+      request.pause();
+      reader.stop();
+    },
+  };
+}
+
+function stopNodeStream(stream: NodeStreamLike, reader: SourceReader): void {
+  // A pending read would keep an iterator's return() waiting: destroying the stream ends it now.
+  if (typeof stream.destroy === 'function') stream.destroy();
+  else reader.stop();
+}
+
+function isHttpRequest(stream: object): boolean {
+  const candidate = stream as { headers?: unknown; socket?: unknown; httpVersion?: unknown };
+  return typeof candidate.headers === 'object' && typeof candidate.socket === 'object' && typeof candidate.httpVersion === 'string';
+}
+
+
+function webStreamReader(stream: ReadableStream<unknown>): SourceReader {
+  const reader = stream.getReader();
+  const onResult = (result: { done?: boolean; value?: unknown }) => (result.done ? undefined : toBuffer(result.value));
+  return {
+    next: () => reader.read().then(onResult, rejectAsSourceError),
+    stop: () => {
+      reader.cancel().catch(() => {});
+    },
+  };
+}
+
+function iteratorReader(iterator: Iterator<unknown> | AsyncIterator<unknown>): SourceReader {
+  let finished = false;
+  const onResult = (result: IteratorResult<unknown>): Buffer | undefined => {
+    if (!result.done) return toBuffer(result.value);
+    finished = true;
+    return undefined;
+  };
+  // One promise per chunk, not an async function's two: this runs for every chunk of a write,
+  // and a sync iterator's result needs no `then`.
+  return {
+    next: () => {
+      try {
+        const result = iterator.next();
+        if (isThenable(result)) return result.then(onResult, rejectAsSourceError);
+        return Promise.resolve(onResult(result));
+      } catch (err) {
+        return rejectAsSourceError(err);
+      }
+    },
+    stop: () => {
+      if (finished) return;
+      finished = true;
+      try {
+        Promise.resolve(iterator.return?.()).catch(() => {});
+      } catch {
+        // A throwing return() must not hide the failure that made us stop.
+      }
+    },
+  };
+}
+
+function isThenable(value: unknown): value is PromiseLike<IteratorResult<unknown>> {
+  return typeof (value as { then?: unknown } | null)?.then === 'function';
+}
+
+// How Node reports a peer that went away: the request stream errors or closes early.
+const CLIENT_GONE = new Set(['ECONNRESET', 'ECONNABORTED', 'EPIPE', 'ERR_STREAM_PREMATURE_CLOSE', 'ABORT_ERR']);
+
+/** A source's failure as a typed error: the client went away ({@link AbortedError}), or {@link SourceError}. */
+function toSourceError(err: unknown): TempFileError {
+  if (err instanceof TempFileError) return err;
+  const code = systemErrorCode(err);
+  const message = err instanceof Error ? err.message : String(err);
+  if ((code && CLIENT_GONE.has(code)) || message === 'aborted') {
+    return new AbortedError('the source closed before its end: the client went away', err);
+  }
+  return new SourceError(`The source failed: ${message}. Nothing was kept.`, err);
+}
+
+function rejectAsSourceError(err: unknown): Promise<never> {
+  return Promise.reject(toSourceError(err));
+}

@@ -1,0 +1,246 @@
+import { createHash, getHashes, type Hash } from 'node:crypto';
+import type { FileHandle } from 'node:fs/promises';
+import type { ManagerContext, Owner } from '../context.js';
+import { createUniqueAsync, resolveNameParts, type NameOptions } from '../handles/create.js';
+import {
+  AbortedError,
+  CallbackError,
+  DisposedError,
+  InvalidOptionError,
+  SizeLimitError,
+  TempFileError,
+  toFileSystemError,
+  type DetectedType,
+} from '../errors.js';
+import { TempFile } from '../handles/file.js';
+import { CREATE_EXCLUSIVE } from '../disk/fs.js';
+import { describe } from '../names.js';
+import { FileSink } from './sink.js';
+import { assertAccepted, detectType, parseAccept, readHead } from './sniff.js';
+import { openSource, type SourceReader, type WriteSource } from './source.js';
+
+/** Options of `write()`. */
+export interface WriteOptions extends NameOptions {
+  /** Refuse more than this many bytes: the source is stopped at the limit. @default Infinity */
+  readonly maxBytes?: number;
+  /** Aborts the write; the partial file is removed. */
+  readonly signal?: AbortSignal;
+  /**
+   * Called with the bytes on disk so far, after each batch is written. If it throws, the write
+   * is stopped and rejects with a {@link CallbackError} whose `cause` is what it threw.
+   */
+  readonly onProgress?: (bytesWritten: number) => void;
+  /** A `crypto` hash algorithm (`'sha256'`, ...): the digest is computed as the bytes stream by. */
+  readonly hash?: string;
+  /**
+   * Refuse data whose first bytes (magic numbers) are not of one of these types: MIME types
+   * (`'image/png'`), `'type/*'` patterns (`'image/*'`), or `'*\/*'` for any data, even of no known
+   * type. The type is found from the bytes, never from the name or a client's header; a refusal
+   * is a `TypeNotAcceptedError` (415) and leaves nothing on disk. The type found is the file's
+   * `detectedType`. Without `accept`, nothing is sniffed.
+   * @example ['image/png', 'image/jpeg', 'application/pdf']
+   */
+  readonly accept?: readonly string[];
+}
+
+interface ResolvedWriteOptions {
+  readonly name: NameOptions;
+  readonly maxBytes: number;
+  /** The caller's signal, and the owning scope's (aborted when the scope is disposed). */
+  readonly signals: readonly AbortSignal[];
+  readonly onProgress: ((bytesWritten: number) => void) | undefined;
+  readonly hash: string | undefined;
+  readonly accept: readonly string[] | undefined;
+}
+
+const WRITE_OPTIONS = new Set(['suffix', 'prefix', 'maxBytes', 'signal', 'onProgress', 'hash', 'accept']);
+
+/**
+ * Streams `source` into a new temp file in constant memory. On any failure the source is
+ * stopped, the partial file removed and its bytes released before the promise rejects.
+ * @internal
+ */
+export async function writeTempFile(
+  context: ManagerContext,
+  owner: Owner,
+  source: WriteSource,
+  options: WriteOptions | undefined,
+  ownerSignal?: AbortSignal,
+): Promise<TempFile> {
+  const given = resolveWriteOptions(options);
+  const resolved = ownerSignal ? { ...given, signals: [...given.signals, ownerSignal] } : given;
+  resolveNameParts(context, resolved.name); // refuse a bad name before anything touches the disk
+  const reader = openSource(source);
+  const read = abortable(reader, resolved.signals);
+  let file: TempFile | undefined;
+  let handle: FileHandle | undefined;
+  try {
+    throwIfAborted(resolved.signals);
+    // Sniffed before the file exists: a refused type leaves nothing on disk.
+    const sniffed = resolved.accept
+      ? await sniff(read.next, resolved.accept, resolved.maxBytes)
+      : { next: read.next, type: undefined };
+    await context.freeSpace.check(0);
+    const created = await createUniqueAsync(context, resolved.name, 'file', (path) =>
+      context.fs.promises.open(path, CREATE_EXCLUSIVE, 0o600),
+    );
+    handle = created.result;
+    file = new TempFile(context, owner, created.path, created.suffix);
+    await copy(context, sniffed.next, handle, file, resolved);
+    file.setDetectedType(sniffed.type);
+    const closing = handle;
+    handle = undefined;
+    await closing.close();
+    return file;
+  } catch (err) {
+    reader.stop();
+    await handle?.close().catch(() => {});
+    await file?.remove().catch(() => {});
+    throw toWriteError(err, resolved.signals, file?.path);
+  } finally {
+    read.done();
+  }
+}
+
+/** Reads the head of the source and refuses a type `accept` does not list; `next` hands the head out first. */
+async function sniff(
+  read: () => Promise<Buffer | undefined>,
+  accept: readonly string[],
+  maxBytes: number,
+): Promise<{ next: () => Promise<Buffer | undefined>; type: DetectedType | undefined }> {
+  const head = await readHead(read, maxBytes);
+  const type = await detectType(head.sample);
+  assertAccepted(accept, type);
+  return { next: prepend(head.chunks, read), type };
+}
+
+/** `next`, after `chunks` are handed out; each is dropped as it goes, so none outlives the next read. */
+function prepend(chunks: readonly Buffer[], next: () => Promise<Buffer | undefined>): () => Promise<Buffer | undefined> {
+  const queue = [...chunks];
+  return () => (queue.length > 0 ? Promise.resolve(queue.shift()) : next());
+}
+
+async function copy(
+  context: ManagerContext,
+  next: () => Promise<Buffer | undefined>,
+  handle: FileHandle,
+  file: TempFile,
+  options: ResolvedWriteOptions,
+): Promise<void> {
+  const hash: Hash | undefined = options.hash ? createHash(options.hash) : undefined;
+  const sink = new FileSink(handle, file.path, hash);
+  const progress = progressReporter(sink, options.onProgress);
+  let size = 0;
+  let nextCheck = context.freeSpace.guarded ? 0 : Infinity;
+  // The sink hashes and copies or writes each chunk before the next one is read: a source that
+  // reuses its buffer gets exactly the bytes it yielded into the file and the digest.
+  for (let chunk = await next(); chunk !== undefined; chunk = await next()) {
+    if (chunk.length === 0) continue;
+    if (size + chunk.length > options.maxBytes) throw new SizeLimitError(options.maxBytes);
+    file.account(chunk.length);
+    size += chunk.length;
+    const writing = sink.write(chunk);
+    if (writing) await writing;
+    progress();
+    if (size >= nextCheck) nextCheck = size + (await context.freeSpace.check(0));
+  }
+  await sink.end();
+  progress();
+  file.setContent(size, hash && options.hash ? `${options.hash.toLowerCase()}:${hash.digest('hex')}` : undefined);
+}
+
+/** Calls `onProgress` when more bytes are on disk; a throw from it fails the write, typed. */
+function progressReporter(sink: FileSink, onProgress: ((bytes: number) => void) | undefined): () => void {
+  if (!onProgress) return () => {};
+  let reported = 0;
+  return () => {
+    if (sink.bytesOnDisk === reported) return;
+    reported = sink.bytesOnDisk;
+    try {
+      onProgress(reported);
+    } catch (err) {
+      throw new CallbackError('onProgress', err);
+    }
+  };
+}
+
+/**
+ * `reader.next()`, raced against the abort signals (the caller's and the scope's). One listener
+ * per write rejects the read then pending (a race against one long-lived promise would keep every
+ * chunk it ever won alive); `done()` removes it. Rejecting a read that already settled does
+ * nothing, and each read replaces the last one's `reject`, so no chunk outlives the next read.
+ */
+function abortable(reader: SourceReader, signals: readonly AbortSignal[]): { next(): Promise<Buffer | undefined>; done(): void } {
+  const read = reader.next;
+  if (signals.length === 0) return { next: read, done: () => {} };
+  let rejectPending: ((error: Error) => void) | undefined;
+  const onAbort = (event: Event) => rejectPending?.(abortError(event.target as AbortSignal));
+  for (const signal of signals) signal.addEventListener('abort', onAbort, { once: true });
+  return {
+    next: () =>
+      new Promise((resolve, reject) => {
+        throwIfAborted(signals);
+        rejectPending = reject;
+        read().then(resolve, reject);
+      }),
+    done: () => {
+      rejectPending = undefined;
+      for (const signal of signals) signal.removeEventListener('abort', onAbort);
+    },
+  };
+}
+
+function abortError(signal: AbortSignal): AbortedError {
+  return signal.reason instanceof DisposedError
+    ? new AbortedError('its scope was disposed', signal.reason)
+    : new AbortedError('its signal was aborted', signal.reason);
+}
+
+function throwIfAborted(signals: readonly AbortSignal[]): void {
+  const aborted = signals.find((signal) => signal.aborted);
+  if (aborted) throw abortError(aborted);
+}
+
+function toWriteError(err: unknown, signals: readonly AbortSignal[], path: string | undefined): unknown {
+  if (err instanceof TempFileError) return err;
+  const aborted = signals.find((signal) => signal.aborted);
+  if (aborted) return abortError(aborted);
+  return path === undefined ? err : toFileSystemError('write', path, err);
+}
+
+// The name goes into tickets as '<algorithm>:<hex>', so it must fit their grammar too.
+function isUsableHash(hash: unknown): hash is string {
+  if (typeof hash !== 'string' || !/^[A-Za-z0-9-]{1,32}$/.test(hash)) return false;
+  const wanted = hash.toLowerCase();
+  return getHashes().some((name) => name.toLowerCase() === wanted);
+}
+
+function resolveWriteOptions(options: unknown): ResolvedWriteOptions {
+  if (options === undefined) options = {};
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new InvalidOptionError('options', 'write() options must be an object such as { suffix, maxBytes, signal }.');
+  }
+  for (const key of Object.keys(options)) {
+    if (!WRITE_OPTIONS.has(key)) throw new InvalidOptionError(key, `Unknown write() option \`${key}\`.`);
+  }
+  // Own properties only: a polluted Object.prototype must not set `accept` or `maxBytes` for every write.
+  const o = Object.assign(Object.create(null) as object, options) as WriteOptions;
+  if (o.maxBytes !== undefined && !(typeof o.maxBytes === 'number' && o.maxBytes >= 0 && !Number.isNaN(o.maxBytes))) {
+    throw new InvalidOptionError('maxBytes', `\`maxBytes\` must be a number of at least 0, got ${describe(o.maxBytes)}.`);
+  }
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) {
+    throw new InvalidOptionError('signal', '`signal` must be an AbortSignal, e.g. AbortSignal.timeout(30_000).');
+  }
+  if (o.onProgress !== undefined && typeof o.onProgress !== 'function') {
+    throw new InvalidOptionError('onProgress', '`onProgress` must be a function taking the bytes written so far.');
+  }
+  if (o.hash !== undefined && !isUsableHash(o.hash)) {
+    throw new InvalidOptionError(
+      'hash',
+      `\`hash\` must be a hash algorithm of node:crypto such as 'sha256' (letters, digits and dashes, at most 32), got ${describe(o.hash)}.`,
+    );
+  }
+  const accept = o.accept === undefined ? undefined : parseAccept(o.accept);
+  const name: NameOptions = { ...(o.prefix !== undefined && { prefix: o.prefix }), ...(o.suffix !== undefined && { suffix: o.suffix }) };
+  return { name, maxBytes: o.maxBytes ?? Infinity, signals: o.signal ? [o.signal] : [], onProgress: o.onProgress, hash: o.hash, accept };
+}
