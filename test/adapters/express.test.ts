@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { tempScope } from '../../src/adapters/express.js';
 import type { HandoffTicket, TempFileManager } from '../../src/index.js';
 import { sessionFiles, until } from '../helpers/wait.js';
+import { needsRoot } from '../helpers/privileges.js';
 import { manager } from '../helpers/roots.js';
 
 const servers: http.Server[] = [];
@@ -62,10 +63,10 @@ describe('tempfile-manager/express', () => {
     await until(() => sessionFiles(mgr).length === 0);
   });
 
-  it('maps an over-limit upload to 413, leaves no file, and does not read the rest of the body', async () => {
+  it('maps an over-limit upload to 413, leaves no file, and reads no more of the body than the drain bound', async () => {
     const mgr = manager();
     const app = express();
-    app.use(tempScope(mgr));
+    app.use(tempScope(mgr, { drain: { maxBytes: 4 * 1024 * 1024 } }));
     let bytesRead = 0;
     app.post('/upload', async (req, res) => {
       res.once('close', () => (bytesRead = req.socket.bytesRead));
@@ -81,14 +82,14 @@ describe('tempfile-manager/express', () => {
     const response = await fetch(`${url}/upload`, { method: 'POST', body });
     expect(response.status).toBe(413);
     await until(() => sessionFiles(mgr).length === 0 && bytesRead > 0);
-    expect(bytesRead).toBeLessThan(body.length / 4);
+    expect(bytesRead).toBeLessThan(16 * 1024 * 1024);
   });
 
-  it('also stops reading a multipart body after a refused part, once the 413 is out', async () => {
+  it('also stops reading a multipart body past the drain bound after a refused part, once the 413 is out', async () => {
     const busboy = (await import('busboy')).default;
     const mgr = manager();
     const app = express();
-    app.use(tempScope(mgr));
+    app.use(tempScope(mgr, { drain: { maxBytes: 4 * 1024 * 1024 } }));
     let bytesRead = 0;
     app.post('/upload', (req, res) => {
       res.once('close', () => (bytesRead = req.socket.bytesRead));
@@ -163,7 +164,8 @@ describe('tempfile-manager/express', () => {
     expect(fs.readFileSync(claimed.path, 'utf8')).toBe('for the worker');
   });
 
-  it('logs a disposal failure through onDisposeError, never into the response', async () => {
+  it('logs a disposal failure through onDisposeError, never into the response', async (ctx) => {
+    needsRoot(ctx, 'chattr +i');
     const mgr = manager();
     const app = express();
     const errors: unknown[] = [];
@@ -182,6 +184,10 @@ describe('tempfile-manager/express', () => {
     await until(() => errors.length === 1);
     execFileSync('chattr', ['-i', stuck]);
     expect(errors[0]).toMatchObject({ code: 'ERR_TEMPFILE_REMOVE_FAILED' });
+  });
+
+  it('refuses a bad drain option at set-up', () => {
+    expect(() => tempScope(manager(), { drain: { maxBytes: -1 } })).toThrow(/`drain` must be/);
   });
 
   it('types req.tmp without a cast', () => {

@@ -5,6 +5,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
+import { ROOT_MARKER } from '../../src/layout.js';
 
 export const MiB = 1024 * 1024;
 const repo = path.join(import.meta.dirname, '../..');
@@ -70,7 +71,7 @@ export function leftovers(root: string): string[] {
       return fs
         .readdirSync(root, { recursive: true, withFileTypes: true })
         .map((entry) => ({ entry, rel: path.relative(root, path.join(entry.parentPath, entry.name)) }))
-        .filter(({ entry, rel }) => entry.isFile() || rel.startsWith(`handoff${path.sep}`))
+        .filter(({ entry, rel }) => (entry.isFile() && rel !== ROOT_MARKER) || rel.startsWith(`handoff${path.sep}`))
         .map(({ rel }) => rel)
         .sort();
     } catch (err) {

@@ -18,11 +18,24 @@ export interface RunningChild {
   ended: Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>;
 }
 
-/** Spawns a node fixture with piped stdio. */
-export function startChild(script: string, args: string[], env: NodeJS.ProcessEnv = {}): RunningChild {
-  const child = spawn(process.execPath, [fixture(script), ...args], {
+/** Where a child runs, when not simply beside the test. */
+export interface Elsewhere {
+  /** In a PID namespace of its own (`unshare --pid --mount-proc`): another machine, as far as pids go. */
+  readonly pidNamespace?: boolean;
+  /** With its clock set apart (libfaketime), e.g. `'+1h'` or `'-1h'`. */
+  readonly clockOffset?: string;
+}
+
+export const LIBFAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1';
+
+/** Spawns a node fixture with piped stdio; `where` puts it in its own PID namespace or clock. */
+export function startChild(script: string, args: string[], env: NodeJS.ProcessEnv = {}, where: Elsewhere = {}): RunningChild {
+  const command = [process.execPath, fixture(script), ...args];
+  if (where.pidNamespace) command.unshift('unshare', '--pid', '--fork', '--mount-proc', '--kill-child');
+  const clock = where.clockOffset ? { FAKETIME: where.clockOffset, LD_PRELOAD: LIBFAKETIME, FAKETIME_DONT_RESET: '1' } : {};
+  const child = spawn(command[0]!, command.slice(1), {
     stdio: ['pipe', 'pipe', 'pipe'],
-    env: { ...process.env, ...env },
+    env: { ...process.env, ...env, ...clock },
   });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));

@@ -104,3 +104,54 @@ export class FaultyFs {
     throw systemError(fault.code, method.replace(/Sync$/, ''), path);
   }
 }
+
+/** The primitives a weak file system may lack, as `capabilities.ts` names them. */
+export type Primitive = 'exclusive-create' | 'exclusive-mkdir' | 'rename' | 'rename-replace' | 'hard-link' | 'utimes' | 'no-follow';
+
+/**
+ * A file system (over the real one) that lacks one primitive the way weak network file systems
+ * do: a second mkdir that succeeds, O_EXCL or O_NOFOLLOW ignored, a rename that copies, a rename
+ * that refuses to replace (SFTP v3), a link that replaces, a utimes that does nothing.
+ */
+export function lacking(primitive: Primitive, base: FileSystem = nodeFs): FileSystem {
+  const { O_EXCL, O_NOFOLLOW } = nodeFs.constants;
+  const fs: FileSystem = { ...base, promises: base.promises };
+  switch (primitive) {
+    case 'exclusive-mkdir':
+      fs.mkdirSync = ((p: nodeFs.PathLike, options?: nodeFs.MakeDirectoryOptions) => {
+        try {
+          return base.mkdirSync(p, options);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+          return undefined;
+        }
+      }) as FileSystem['mkdirSync'];
+      break;
+    case 'exclusive-create':
+    case 'no-follow': {
+      const dropped = primitive === 'exclusive-create' ? O_EXCL : O_NOFOLLOW;
+      fs.openSync = ((p: nodeFs.PathLike, flags: number, mode?: number) =>
+        base.openSync(p, typeof flags === 'number' ? flags & ~dropped : flags, mode)) as FileSystem['openSync'];
+      break;
+    }
+    case 'rename':
+      fs.renameSync = ((from: string, to: string) => nodeFs.cpSync(from, to, { recursive: true })) as FileSystem['renameSync'];
+      break;
+    case 'rename-replace':
+      fs.renameSync = ((from: string, to: string) => {
+        if (nodeFs.existsSync(to)) throw systemError('EPERM', 'rename', to);
+        base.renameSync(from, to);
+      }) as FileSystem['renameSync'];
+      break;
+    case 'hard-link':
+      fs.linkSync = ((from: string, to: string) => {
+        nodeFs.rmSync(to, { force: true });
+        base.linkSync(from, to);
+      }) as FileSystem['linkSync'];
+      break;
+    case 'utimes':
+      fs.utimesSync = (() => {}) as FileSystem['utimesSync'];
+      break;
+  }
+  return fs;
+}

@@ -3,6 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach } from 'vitest';
 import { TempFileManager, type TempFileManagerOptions } from '../../src/index.js';
+import { machineId } from '../../src/lifetime/process-identity.js';
+import { ROOT_MARKER, rootMarkerContent, sessionName } from '../../src/layout.js';
 
 const parents: string[] = [];
 const managers: TempFileManager[] = [];
@@ -34,4 +36,19 @@ export function manager(options: TempFileManagerOptions = {}): TempFileManager {
 /** Every path under `dir`, relative, sorted. */
 export function listTree(dir: string): string[] {
   return (fs.readdirSync(dir, { recursive: true }) as string[]).sort();
+}
+
+/** Makes `root` (and its parents) and marks it as a manager's root, as a manager would. */
+export function markedRoot(root: string): string {
+  fs.mkdirSync(root, { recursive: true, mode: 0o700 });
+  fs.writeFileSync(path.join(root, ROOT_MARKER), rootMarkerContent());
+  return root;
+}
+
+/**
+ * The name of a session of `host` made `ageMs` ago by a thread of this machine that is gone:
+ * pid and thread 4194303 (above any real pid), started at tick 1.
+ */
+export function deadSessionName(host: string, ageMs = 3_600_000, random = '0123456789abcdef', pid = 4_194_303): string {
+  return sessionName({ host, pid, thread: pid, start: `${machineId() ?? '00000000.0'}.1`, created: Date.now() - ageMs, random });
 }

@@ -1,17 +1,24 @@
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { hostId } from '../../src/process-identity.js';
-import { freshRoot, manager } from '../helpers/roots.js';
+import { TempFileManager } from '../../src/index.js';
+import { hostId } from '../../src/lifetime/process-identity.js';
+import { needsRoot } from '../helpers/privileges.js';
+import { deadSessionName, freshRoot, manager, markedRoot } from '../helpers/roots.js';
 
 const cli = path.join(import.meta.dirname, '../../dist/cli.js');
 const execFileAsync = promisify(execFile);
 
 async function run(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return runWith({}, ...args);
+}
+
+async function runWith(env: NodeJS.ProcessEnv, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await execFileAsync(cli, args, { encoding: 'utf8' });
+    const { stdout, stderr } = await execFileAsync(cli, args, { encoding: 'utf8', env: { ...process.env, ...env } });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
@@ -20,10 +27,9 @@ async function run(...args: string[]): Promise<{ code: number; stdout: string; s
 }
 
 /** A session directory named for a dead process of this host, with files in it. */
-function plantOrphan(root: string, files = 3): string {
-  fs.mkdirSync(root, { recursive: true, mode: 0o700 });
-  const created = (Date.now() - 3_600_000).toString(36);
-  const dir = path.join(root, `${hostId()}_4194303_00000000.1_${created}_0123456789abcdef`);
+function plantOrphan(root: string, files = 3, n = 0): string {
+  if (!fs.existsSync(root)) markedRoot(root);
+  const dir = path.join(root, deadSessionName(hostId(), 3_600_000, '0123456789abcdef', 4_194_303 - n));
   fs.mkdirSync(path.join(dir, 'sub'), { recursive: true });
   for (let i = 0; i < files; i++) fs.writeFileSync(path.join(dir, i ? `f${i}` : 'sub/f0'), 'x'.repeat(10));
   return dir;
@@ -33,8 +39,9 @@ describe('the tempfile-manager CLI (built binary)', () => {
   it('prints help with exit code 0', async () => {
     const { code, stdout } = await run('--help');
     expect(code).toBe(0);
-    expect(stdout).toMatch(/Usage: tempfile-manager <command> --root DIR/);
-    expect(stdout).toMatch(/Exit codes/);
+    expect(stdout).toMatch(/Usage: tempfile-manager <command> \[--root DIR\]/);
+    expect(stdout).toContain(`default root, ${path.join(os.tmpdir(), `tempfile-manager-${process.getuid!()}`)}`);
+    for (const exit of ['0', '1', '2', '3', '70']) expect(stdout).toMatch(new RegExp(`^  ${exit} +\\w`, 'm'));
   });
 
   it('prints its version', async () => {
@@ -46,7 +53,7 @@ describe('the tempfile-manager CLI (built binary)', () => {
   it.each([
     [[], /a command is needed/],
     [['frobnicate', '--root', '/tmp'], /unknown command `frobnicate`/],
-    [['sweep'], /--root DIR is required/],
+    [['sweep', '--root', ''], /--root takes a directory/],
     [['sweep', '--root', '/tmp', '--bogus'], /bogus/],
     [['sweep', '--root', '/tmp', '--stale-ms', 'soon'], /--stale-ms takes a whole number/],
     [['sweep', '--root', '/tmp', '--stale-ms', '10'], /at least 2000/],
@@ -69,6 +76,37 @@ describe('the tempfile-manager CLI (built binary)', () => {
     expect(code).toBe(3);
     expect(stderr).toMatch(/writable by group or others/);
     expect(fs.existsSync(orphan)).toBe(true);
+  });
+
+  it('ls and sweep without --root use the library’s default root (a manager’s, under TMPDIR)', async () => {
+    const tmp = path.dirname(freshRoot());
+    const previous = process.env.TMPDIR;
+    process.env.TMPDIR = tmp;
+    let mgr;
+    try {
+      mgr = new TempFileManager({ sweepOnStart: false, exitHook: false });
+    } finally {
+      if (previous === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = previous;
+    }
+    try {
+      expect(mgr.root).toBe(path.join(tmp, `tempfile-manager-${process.getuid!()}`));
+      fs.writeFileSync(mgr.file().path, 'abc');
+      const orphan = plantOrphan(mgr.root);
+      const ls = await runWith({ TMPDIR: tmp }, 'ls', '--json', '--grace-ms', '0');
+      expect(ls.code).toBe(0);
+      expect(JSON.parse(ls.stdout)).toMatchObject({
+        root: mgr.root,
+        sessions: expect.arrayContaining([expect.objectContaining({ pid: process.pid, state: 'live', bytes: 3 })]),
+      });
+      const sweep = await runWith({ TMPDIR: tmp }, 'sweep', '--grace-ms', '0');
+      expect(sweep.code).toBe(0);
+      expect(sweep.stdout).toContain(`swept ${mgr.root}`);
+      expect(fs.existsSync(orphan)).toBe(false);
+      expect(fs.existsSync(mgr.sessionPath)).toBe(true);
+    } finally {
+      await mgr.close();
+    }
   });
 
   it('says there is nothing to do for a root that does not exist', async () => {
@@ -135,7 +173,8 @@ describe('the tempfile-manager CLI (built binary)', () => {
     expect(fs.existsSync(mine.path)).toBe(true);
   });
 
-  it('exits 1 and lists the paths it could not remove', async () => {
+  it('exits 1 and lists the paths it could not remove', async (ctx) => {
+    needsRoot(ctx, 'chattr +i');
     const root = freshRoot();
     const orphan = plantOrphan(root);
     const stuck = path.join(orphan, 'f1');
@@ -160,7 +199,50 @@ describe('the tempfile-manager CLI (built binary)', () => {
     const { stdout } = await execFileAsync('script', ['-qec', `${cli} sweep --root ${root} --grace-ms 0`, '/dev/null'], {
       encoding: 'utf8',
     });
-    expect(stdout).toMatch(/\rremoved 32 files, 320 B\.\.\./);
+    expect(stdout).toMatch(/\r\u001b\[Kremoved [1-9]\d* files, [1-9]\d* B; 0 of 1 orphaned session done\.\.\./);
     expect(stdout).toMatch(/removed 1 orphaned session: 50 files/);
+  });
+
+  it('counts the sessions it will remove before it starts, and shows that total as it goes', async () => {
+    const root = freshRoot();
+    for (let n = 0; n < 3; n += 1) plantOrphan(root, 40, n);
+    const { stdout } = await execFileAsync('script', ['-qec', `${cli} sweep --root ${root} --grace-ms 0`, '/dev/null'], {
+      encoding: 'utf8',
+    });
+    const totals = [...stdout.matchAll(/; (\d) of 3 orphaned sessions done/g)].map((m) => Number(m[1]));
+    expect(totals.length).toBeGreaterThan(0);
+    expect(Math.max(...totals)).toBeLessThanOrEqual(3);
+    expect(stdout).toMatch(/removed 3 orphaned sessions: 120 files/);
+  });
+
+  it('mgr.sweep() reports the orphaned sessions found at the start as the total, and each one done', async () => {
+    const mgr = manager({ graceMs: 0 });
+    mgr.file();
+    for (let n = 0; n < 3; n += 1) plantOrphan(mgr.root, 5, n);
+    const seen: { sessionsDone: number; sessionsTotal: number; filesRemoved: number }[] = [];
+    const report = await mgr.sweep({ onProgress: (p) => seen.push(p) });
+    expect(report.sessionsRemoved).toBe(3);
+    expect(seen.every((p) => p.sessionsTotal === 3 && p.sessionsDone <= 3)).toBe(true);
+    expect([...new Set(seen.map((p) => p.sessionsDone).filter((n) => n > 0))]).toEqual([1, 2, 3]);
+    expect(seen.at(-1)).toMatchObject({ sessionsDone: 3, sessionsTotal: 3, filesRemoved: 15 });
+  });
+
+  it('says "entries", never "entrys"', async () => {
+    const mgr = manager();
+    const ticket = await (await mgr.write('gone soon')).handoff({ ttlMs: 1 });
+    const other = await (await mgr.write('held')).handoff({ ttlMs: 3_600_000 });
+    const claimed = await mgr.claim(other);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const dry = await run('sweep', '--root', mgr.root, '--dry-run');
+    expect(dry.stdout).toMatch(/would remove 1 expired or consumed handoff entry; left 1 claimed entry/);
+    const third = await mgr.claim(await (await mgr.write('held too')).handoff({ ttlMs: 3_600_000 }));
+    await (await mgr.write('gone too')).handoff({ ttlMs: 1 });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const two = await run('sweep', '--root', mgr.root);
+    expect(two.stdout).toMatch(/removed 2 expired or consumed handoff entries; left 2 claimed entries/);
+    expect(`${dry.stdout}${two.stdout}`).not.toMatch(/entrys/);
+    expect(ticket.id).not.toBe(other.id);
+    await claimed.consume();
+    await third.consume();
   });
 });

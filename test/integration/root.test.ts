@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { TempFileManager, UnsafeRootError } from '../../src/index.js';
+import { needsRoot } from '../helpers/privileges.js';
 import { freshRoot, scratchDir } from '../helpers/roots.js';
 
 const quiet = { sweepOnStart: false, exitHook: false } as const;
@@ -65,7 +66,7 @@ describe('the root directory', () => {
     expect(fs.readFileSync(root, 'utf8')).toBe('not a dir');
   });
 
-  it.each([0o777, 0o770, 0o702, 0o1777])('refuses a directory with mode %o, saying to chmod it', (mode) => {
+  it.each([0o777, 0o770, 0o702, 0o1770])('refuses a directory with mode %o, saying to chmod it', (mode) => {
     const root = freshRoot();
     fs.mkdirSync(root);
     fs.chmodSync(root, mode);
@@ -75,8 +76,38 @@ describe('the root directory', () => {
     expect(fs.readdirSync(root)).toEqual([]);
   });
 
-  it('refuses a directory owned by another uid (nobody), saying to chown it', () => {
-    expect(process.getuid!()).toBe(0); // this check needs root to chown; CI runs as root
+  it.each([0o1777, 0o1733, 0o1703])('refuses a shared sticky directory (mode %o, like /tmp), advising another root, never chmod or chown', (mode) => {
+    const root = freshRoot();
+    fs.mkdirSync(root);
+    fs.chmodSync(root, mode);
+    const error = refusal(root);
+    expect(error.reason).toBe('writable-by-others');
+    expect(error.message).toMatch(/shared directory.*choose another `root`/s);
+    expect(error.message).not.toMatch(/chmod|chown/);
+    expect(fs.lstatSync(root).mode & 0o7777).toBe(mode);
+  });
+
+  it('refuses /tmp itself, and the OS temp directory when it is writable by all, advising another root', () => {
+    const tmp = fs.lstatSync('/tmp');
+    if ((tmp.mode & 0o1002) === 0o1002) expect(refusal('/tmp').message).not.toMatch(/chmod|chown/);
+    const shared = scratchDir();
+    fs.chmodSync(shared, 0o777); // not sticky, but it is os.tmpdir(): others use it
+    const before = process.env.TMPDIR;
+    process.env.TMPDIR = shared;
+    try {
+      expect(os.tmpdir()).toBe(shared);
+      const error = refusal(shared);
+      expect(error.message).toContain(`choose another \`root\``);
+      expect(error.message).toContain(path.join(shared, `tempfile-manager-${process.getuid!()}`));
+      expect(error.message).not.toMatch(/chmod|chown/);
+    } finally {
+      if (before === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = before;
+    }
+  });
+
+  it('refuses a directory owned by another uid (nobody), saying to chown it', (ctx) => {
+    needsRoot(ctx, 'chown to nobody');
     const root = freshRoot();
     fs.mkdirSync(root, { mode: 0o700 });
     fs.chownSync(root, nobodyUid(), nobodyUid());

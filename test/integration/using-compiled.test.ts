@@ -9,6 +9,7 @@ import { expect, it } from 'vitest';
 it.each([
   ['using.test.mjs', 5],
   ['readme.test.mjs', 1],
+  ['quick-start.test.mjs', 3],
 ])('%s passes when compiled by TypeScript', (name, tests) => {
   const source = fs.readFileSync(path.join(import.meta.dirname, '../native', name), 'utf8');
   const { outputText } = ts.transpileModule(source, {

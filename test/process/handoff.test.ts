@@ -5,7 +5,10 @@ import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import type { HandoffTicket } from '../../src/index.js';
 import { TempFileManager } from '../../src/index.js';
+import { entryName } from '../../src/layout.js';
 import { fixture, nextJson, startChild, type RunningChild } from '../helpers/child.js';
+import { itAsRoot } from '../helpers/privileges.js';
+import { actOnTaken, FENCE_CASES, snapshot, STEPS, takeOver } from '../helpers/fencing.js';
 import { freshRoot, scratchDir } from '../helpers/roots.js';
 
 const STALE_MS = 2000;
@@ -21,8 +24,15 @@ function produce(root: string, content: string, hostId = 'host-a'): Promise<Hand
   return child<HandoffTicket>('produce', root, content, hostId);
 }
 
-function hold(root: string, ticket: HandoffTicket, hostId: string): RunningChild {
-  return startChild('handoff-child.mjs', ['hold', root, JSON.stringify(ticket), hostId, String(STALE_MS)]);
+// Another host, as far as pids go: a PID namespace of its own.
+function hold(root: string, ticket: HandoffTicket, hostId: string, elsewhere = false): RunningChild {
+  return startChild('handoff-child.mjs', ['hold', root, JSON.stringify(ticket), hostId, String(STALE_MS)], {}, { pidNamespace: elsewhere });
+}
+
+/** The node process inside a `unshare --fork` wrapper, by its pid as this process sees it. */
+function innerPid(unsharePid: number): number {
+  const children = fs.readFileSync(`/proc/${unsharePid}/task/${unsharePid}/children`, 'utf8').trim().split(' ');
+  return Number(children[0]);
 }
 
 function entryFiles(root: string): string[] {
@@ -38,7 +48,7 @@ describe('handoff across real processes', () => {
     expect(Object.keys(ticket).sort()).toEqual(['createdAt', 'digest', 'expiresAt', 'id', 'meta', 'size', 'suffix', 'v']);
     expect(JSON.stringify(ticket)).not.toContain(root); // no host paths in a ticket
     // The producer exited (its session is gone); the entry is still there.
-    expect(fs.readdirSync(root)).toEqual(['handoff']);
+    expect(fs.readdirSync(root).sort()).toEqual(['.tempfile-manager', 'handoff']);
     const result = await child<{ content: string }>('consume', root, JSON.stringify(ticket), 'host-b');
     expect(result.content).toBe('hello from another process');
     expect(entryFiles(root)).toEqual([]);
@@ -74,17 +84,17 @@ describe('handoff across real processes', () => {
     expect(result.content).toBe('pass it on');
   });
 
-  it('a SIGKILLed winner: on its own host the entry is claimable at once; from another host once the lease is stale', async () => {
+  itAsRoot('a SIGKILLed winner: on its own machine the entry is claimable at once; from another once the lease is seen stale', async () => {
     const root = freshRoot();
     const ticket = await produce(root, 'survives a crash');
-    const winner = hold(root, ticket, 'host-a');
+    const winner = hold(root, ticket, 'host-a', true);
     expect((await nextJson<{ status: string }>(winner)).status).toBe('won');
     winner.child.kill('SIGKILL');
     await winner.ended;
 
     const otherHost = new TempFileManager({ root, hostId: 'host-b', staleMs: STALE_MS, sweepOnStart: false, exitHook: false });
     await expect(otherHost.claim(ticket)).rejects.toMatchObject({ code: 'ERR_TEMPFILE_ALREADY_CLAIMED' });
-    await sleep(STALE_MS + 1500);
+    await sleep(STALE_MS + 500); // the lock was seen once; unchanged a staleMs later, its holder is dead
     const claimed = await otherHost.claim(ticket, { verifyDigest: true });
     expect(fs.readFileSync(claimed.path, 'utf8')).toBe('survives a crash');
     await claimed.release();
@@ -100,14 +110,17 @@ describe('handoff across real processes', () => {
     expect(entryFiles(root)).toEqual([]);
   });
 
-  it('a claimer of another host that blocks past staleMs is overtaken, and then cannot consume, release or move', async () => {
+  itAsRoot('a claimer of another host that blocks past staleMs is overtaken, and then cannot consume, release or move', async () => {
     const root = freshRoot();
     const tickets = await Promise.all(['one', 'two', 'three'].map((c) => produce(root, c)));
     const dest = path.join(scratchDir(), 'stolen.txt');
-    const blocked = startChild('handoff-child.mjs', ['block', root, JSON.stringify(tickets), 'host-a', String(STALE_MS), String(3 * STALE_MS + 2000), dest]);
+    const args = ['block', root, JSON.stringify(tickets), 'host-a', String(STALE_MS), String(3 * STALE_MS + 2000), dest];
+    const blocked = startChild('handoff-child.mjs', args, {}, { pidNamespace: true });
     await nextJson(blocked);
-    await sleep(STALE_MS + 1500);
     const taker = new TempFileManager({ root, hostId: 'host-b', staleMs: STALE_MS, sweepOnStart: false, exitHook: false });
+    const firstLook = await Promise.all(tickets.map((t) => taker.claim(t).then(() => 'claimed', (err: { code: string }) => err.code)));
+    expect(firstLook).toEqual(Array(3).fill('ERR_TEMPFILE_ALREADY_CLAIMED'));
+    await sleep(STALE_MS + 500);
     const taken = await Promise.all(tickets.map((t) => taker.claim(t)));
     const woke = await nextJson<{ consume: string; release: string; keep: string }>(blocked);
     expect(woke).toEqual({ consume: 'ERR_TEMPFILE_LEASE_LOST', release: 'ERR_TEMPFILE_LEASE_LOST', keep: 'ERR_TEMPFILE_LEASE_LOST' });
@@ -116,6 +129,99 @@ describe('handoff across real processes', () => {
     await Promise.all(taken.map((c) => c.consume()));
     await blocked.ended;
     expect(entryFiles(root)).toEqual([]);
+  });
+
+  it('a claimer of this host that blocks past staleMs keeps its lease, and then consumes, releases and moves', async () => {
+    const root = freshRoot();
+    const tickets = await Promise.all(['one', 'two', 'three'].map((c) => produce(root, c)));
+    const dest = path.join(scratchDir(), 'kept.txt');
+    const blocked = startChild('handoff-child.mjs', ['block', root, JSON.stringify(tickets), 'host-a', String(STALE_MS), String(2 * STALE_MS + 2000), dest]);
+    await nextJson(blocked);
+    await sleep(STALE_MS + 1500);
+    const sameHost = new TempFileManager({ root, hostId: 'host-a', staleMs: STALE_MS, graceMs: 0, sweepOnStart: false, exitHook: false });
+    for (const t of tickets) await expect(sameHost.claim(t)).rejects.toMatchObject({ code: 'ERR_TEMPFILE_ALREADY_CLAIMED' });
+    expect(await sameHost.sweep()).toMatchObject({ handoffEntriesRemoved: 0, claimedEntriesSkipped: 3 });
+    expect(await nextJson(blocked)).toEqual({ consume: 'ok', release: 'ok', keep: 'ok' });
+    expect(fs.readFileSync(dest, 'utf8')).toBe('three');
+    const released = await sameHost.claim(tickets[1]!);
+    expect(fs.readFileSync(released.path, 'utf8')).toBe('two');
+    await released.consume();
+    await blocked.ended;
+    expect(entryFiles(root)).toEqual([]);
+  });
+
+  itAsRoot('a live claimer of another host keeps its lease past staleMs: its heartbeat says it lives', async () => {
+    const root = freshRoot();
+    const ticket = await produce(root, 'long job');
+    const holder = hold(root, ticket, 'host-a', true);
+    expect((await nextJson<{ status: string }>(holder)).status).toBe('won');
+    const otherHost = new TempFileManager({ root, hostId: 'host-b', staleMs: STALE_MS, graceMs: 0, sweepOnStart: false, exitHook: false });
+    for (const until = Date.now() + 3 * STALE_MS; Date.now() < until; ) {
+      await expect(otherHost.claim(ticket)).rejects.toMatchObject({ code: 'ERR_TEMPFILE_ALREADY_CLAIMED' });
+      await sleep(250);
+    }
+    expect(await otherHost.sweep()).toMatchObject({ handoffEntriesRemoved: 0, claimedEntriesSkipped: 1 });
+    holder.child.stdin!.write('consume\n');
+    expect(await nextJson(holder)).toEqual({ consumed: 'ok' });
+    await holder.ended;
+    expect(entryFiles(root)).toEqual([]);
+  });
+
+  it('a claimer that exits without finishing gives its entry back: another host claims it at once', async () => {
+    const root = freshRoot();
+    const ticket = await produce(root, 'given back at exit');
+    const holder = hold(root, ticket, 'host-a');
+    expect((await nextJson<{ status: string }>(holder)).status).toBe('won');
+    holder.child.stdin!.write('exit\n');
+    expect(await holder.ended).toMatchObject({ code: 0 });
+    const otherHost = new TempFileManager({ root, hostId: 'host-b', staleMs: 30_000, sweepOnStart: false, exitHook: false });
+    const claimed = await otherHost.claim(ticket, { verifyDigest: true });
+    expect(fs.readFileSync(claimed.path, 'utf8')).toBe('given back at exit');
+    await claimed.consume();
+  });
+
+  // The first claimer runs on "another machine" (a PID namespace of its own), so that it is judged
+  // by its heartbeat: stopped (SIGSTOP), or with a heartbeat too slow for the taker's staleMs (then
+  // only its held name tells it the entry was taken over).
+  itAsRoot.each([
+    ['SIGSTOPped past staleMs', true, STALE_MS],
+    ['whose heartbeat is slower than staleMs', false, 60_000],
+  ])('a claimer %s and taken over: every step fails with LeaseLostError and changes nothing, whatever the taker did', async (_label, stop, firstStaleMs) => {
+    const root = freshRoot();
+    const out = scratchDir();
+    const producer = new TempFileManager({ root, hostId: 'host-a', sweepOnStart: false, exitHook: false, graceMs: 0 });
+    const expiring = Date.now() + 20_000;
+    const tickets = await Promise.all(
+      FENCE_CASES.map(async (c, i) => {
+        const ttlMs = c.since === 'let it expire, swept' ? expiring - Date.now() : 600_000;
+        return (await producer.write(`case ${i}`, { suffix: '.bin' })).handoff({ ttlMs });
+      }),
+    );
+    const args = ['stall', root, JSON.stringify(tickets), 'host-a', String(firstStaleMs)];
+    const stalled = startChild('handoff-child.mjs', args, {}, { pidNamespace: true });
+    expect(await nextJson(stalled)).toEqual({ claimed: tickets.length });
+    const inner = innerPid(stalled.child.pid!);
+    if (stop) process.kill(inner, 'SIGSTOP');
+    const taker = new TempFileManager({ root, hostId: 'host-b', staleMs: STALE_MS, graceMs: 0, sweepOnStart: false, exitHook: false });
+    const taken = await Promise.all(tickets.map((t) => takeOver(taker, t)));
+    for (const [i, c] of FENCE_CASES.entries()) await actOnTaken(taken[i]!, c.since, path.join(out, `kept-by-taker-${i}.bin`));
+    // Each ticket's own expiry: its clock started when handoff() ran, after its write.
+    const lastExpiry = Math.max(...tickets.filter((_, i) => FENCE_CASES[i]!.since === 'let it expire, swept').map((t) => t.expiresAt));
+    await sleep(Math.max(0, lastExpiry + 500 - Date.now()));
+    expect((await taker.sweep()).handoffEntriesRemoved).toBe(STEPS.length);
+    const entryDirs = tickets.map((t) => path.join(root, 'handoff', entryName(t.id, t.expiresAt)));
+    const before = { entries: entryDirs.map(snapshot), out: snapshot(out) };
+
+    if (stop) process.kill(inner, 'SIGCONT');
+    const steps = FENCE_CASES.map((c, i) => ({ step: c.step, dest: path.join(out, `kept-by-stalled-${i}.bin`) }));
+    stalled.child.stdin!.write(`${JSON.stringify(steps)}\n`);
+    const { results } = await nextJson<{ results: string[] }>(stalled);
+    const wrong = results.map((code, i) => [`${FENCE_CASES[i]!.step} after the taker ${FENCE_CASES[i]!.since}`, code]).filter(([, code]) => code !== 'ERR_TEMPFILE_LEASE_LOST');
+    expect(wrong).toEqual([]);
+    expect({ entries: entryDirs.map(snapshot), out: snapshot(out) }).toEqual(before);
+    await stalled.ended;
+    for (const [i, c] of FENCE_CASES.entries()) if (c.since === 'holds it') await taken[i]!.consume();
+    await producer.close();
   });
 
   it('two simulated hosts share a root: sessions judged by locks, entries by leases', async () => {
@@ -135,4 +241,88 @@ describe('handoff across real processes', () => {
     await a.close();
     await b.close();
   });
+});
+
+describe('takeover race: a dead holder, eight claimers released at once', () => {
+  const ROUNDS = 200;
+  const CLAIMERS = 8;
+  const ROUNDS_PER_BATCH = 20;
+  const ENTRIES_PER_HOLDER = 5;
+
+  interface Interval {
+    pid: number;
+    start: bigint;
+    end?: bigint;
+  }
+
+  /** The witness: the claimers' own O_APPEND log, "start|end <round> <pid> <monotonic ns>". */
+  function intervalsByRound(log: string): Map<number, Interval[]> {
+    const rounds = new Map<number, Interval[]>();
+    for (const line of fs.readFileSync(log, 'utf8').split('\n').filter(Boolean)) {
+      const [what, round, pid, at] = line.split(' ') as [string, string, string, string];
+      const intervals = rounds.get(Number(round)) ?? [];
+      rounds.set(Number(round), intervals);
+      if (what === 'start') intervals.push({ pid: Number(pid), start: BigInt(at) });
+      else intervals.find((i) => i.pid === Number(pid) && i.end === undefined)!.end = BigInt(at);
+    }
+    return rounds;
+  }
+
+  const overlap = (a: Interval, b: Interval) => a.start < (b.end ?? 2n ** 63n) && b.start < (a.end ?? 2n ** 63n);
+
+  it(`${ROUNDS} rounds: at most one holder at any instant, exactly one winner, every loser AlreadyClaimedError`, async () => {
+    const root = freshRoot();
+    const log = path.join(scratchDir(), 'witness.log');
+    const producer = new TempFileManager({ root, hostId: 'host-a', sweepOnStart: false, exitHook: false });
+    const claimers = Array.from({ length: CLAIMERS }, () =>
+      startChild('handoff-race.mjs', ['claimer', root, log, 'host-a', String(STALE_MS)]),
+    );
+    await Promise.all(claimers.map((c) => nextJson(c)));
+    const outcomes: string[][] = [];
+    const consumed: string[] = [];
+    for (let first = 0; first < ROUNDS; first += ROUNDS_PER_BATCH) {
+      const tickets = await Promise.all(
+        Array.from({ length: Math.min(ROUNDS_PER_BATCH, ROUNDS - first) }, async (_, i) =>
+          (await producer.write(`round ${first + i}`)).handoff({ ttlMs: 600_000 }),
+        ),
+      );
+      // Every entry is held by a process SIGKILLed before its round: a dead holder on this host.
+      const holders = [];
+      for (let i = 0; i < tickets.length; i += ENTRIES_PER_HOLDER) {
+        const held = JSON.stringify(tickets.slice(i, i + ENTRIES_PER_HOLDER));
+        holders.push(startChild('handoff-race.mjs', ['holder', root, held, 'host-a', String(STALE_MS)]));
+      }
+      await Promise.all(holders.map((h) => nextJson(h)));
+      for (const h of holders) h.child.kill('SIGKILL');
+      await Promise.all(holders.map((h) => h.ended));
+      for (const [i, ticket] of tickets.entries()) {
+        const round = first + i;
+        const at = Date.now() + 25;
+        for (const c of claimers) c.child.stdin!.write(`${JSON.stringify({ round, ticket, at })}\n`);
+        const answers = await Promise.all(claimers.map((c) => nextJson<{ status: string }>(c)));
+        outcomes.push(answers.map((a) => a.status));
+        for (const [k, answer] of answers.entries()) {
+          if (answer.status !== 'won') continue;
+          claimers[k]!.child.stdin!.write('finish\n');
+          consumed.push((await nextJson<{ consumed: string }>(claimers[k]!)).consumed);
+        }
+      }
+    }
+    for (const c of claimers) c.child.stdin!.end();
+    await Promise.all(claimers.map((c) => c.ended));
+    await producer.close();
+
+    const rounds = intervalsByRound(log);
+    const overlapping = [...rounds].filter(([, intervals]) => intervals.some((a, i) => intervals.slice(i + 1).some((b) => overlap(a, b))));
+    const notOneWinner = outcomes.map((o, round) => [round, o.filter((s) => s === 'won').length]).filter(([, n]) => n !== 1);
+    const otherLosses = outcomes.flat().filter((s) => s !== 'won' && s !== 'ERR_TEMPFILE_ALREADY_CLAIMED');
+    expect({
+      roundsWithOverlap: overlapping.length,
+      roundsWithoutExactlyOneWinner: notOneWinner.length,
+      otherLosses,
+      failedConsumes: consumed.filter((c) => c !== 'ok'),
+    }).toEqual({ roundsWithOverlap: 0, roundsWithoutExactlyOneWinner: 0, otherLosses: [], failedConsumes: [] });
+    expect(rounds.size).toBe(ROUNDS);
+    expect(entryFiles(root)).toEqual([]);
+  }, 600_000);
 });

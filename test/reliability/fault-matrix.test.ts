@@ -19,9 +19,9 @@ import {
   type HandoffTicket,
   type TempFile,
 } from '../../src/index.js';
-import { dataName, entryName } from '../../src/handoff.js';
-import { processIdentity, hostId as defaultHostId } from '../../src/process-identity.js';
-import { formatSessionName } from '../../src/session.js';
+import { dataName, entryName, formatOwnerToken, ROOT_MARKER, sessionName, stagingName } from '../../src/layout.js';
+import { processIdentity, hostId as defaultHostId } from '../../src/lifetime/process-identity.js';
+import { deadSessionName } from '../helpers/roots.js';
 import { ERRNOS, FaultPlanFs, heldLocks, openFds, type Errno, type FsCall } from '../helpers/fault-plan.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -126,11 +126,6 @@ function read(raw: RawFs, p: string): string | undefined {
 function age(raw: RawFs, p: string, ms = HOUR): void {
   const then = new Date(Date.now() - ms);
   raw.utimesSync(p, then, then);
-}
-
-/** proper-lockfile removes a lock it failed to finish taking without waiting: let that land. */
-async function settle(raw: RawFs, lockDirs: () => string[]): Promise<void> {
-  for (let i = 0; i < 40 && lockDirs().some((p) => exists(raw, p)); i++) await sleep(5);
 }
 
 function cleanManager(disk: Disk, root: string, options: Record<string, unknown> = {}): TempFileManager {
@@ -243,7 +238,7 @@ function normalizer(pairs: Array<[string, string]>): (p: string) => string {
     for (const [from, to] of pairs) out = out.split(from).join(to);
     return (
       out
-        .replace(/held_[A-Za-z0-9.-]+_\d+_[0-9a-z.]+_[0-9a-z]+_[0-9a-f]{16}/g, 'held_<token>')
+        .replace(/held_[A-Za-z0-9.-]+_\d+(?:\.\d+)?_[0-9a-z.]+_[0-9a-z]+_[0-9a-f]{16}/g, 'held_<token>')
         // An entry's expiry is in its name; planted ids (one digit 32 times) stay, drawn ones go.
         .replace(/([0-9a-f]{32})_[0-9a-z]{1,11}(?=\/|$)/g, '$1_<expiry>')
         .replace(/[0-9a-f]{32}/g, (hex) => (/^(.)\1{31}$/.test(hex) ? hex : '<hex>'))
@@ -300,7 +295,7 @@ function writeScenario(sessionOpen: boolean): Scenario<WriteState> {
         if (leftovers.length > 0) problems.push(`left in the session: ${leftovers.join(', ')}`);
       }
       const sessionOnDisk = exists(raw, s.mgr.sessionPath);
-      const unexpected = list(raw, s.root).filter((n) => !(sessionOnDisk && (n === sessionName || n === `${sessionName}.lock`)));
+      const unexpected = list(raw, s.root).filter((n) => n !== ROOT_MARKER && !(sessionOnDisk && (n === sessionName || n === `${sessionName}.lock`)));
       if (unexpected.length > 0) problems.push(`unexpected under the root: ${unexpected.join(', ')}`);
       if (exists(raw, `${s.mgr.sessionPath}.lock`) !== sessionOnDisk) problems.push('the session lock and the session directory disagree');
       if (heldLocksUnder(s.root).length !== (sessionOnDisk ? 1 : 0)) problems.push(`proper-lockfile holds ${heldLocksUnder(s.root).length} lock(s)`);
@@ -316,7 +311,7 @@ function writeScenario(sessionOpen: boolean): Scenario<WriteState> {
     async teardown(s) {
       try {
         await s.mgr.close();
-        const left = list(s.disk.raw, s.root);
+        const left = list(s.disk.raw, s.root).filter((name) => name !== ROOT_MARKER);
         if (left.length > 0) throw new Error(`close() left ${left.join(', ')}`);
       } finally {
         s.disk.dispose(s.parent);
@@ -369,8 +364,8 @@ function handoffScenario(variant: 'written' | 'file'): Scenario<HandoffState> {
       const raw = s.disk.raw;
       const handoffDir = path.join(s.root, 'handoff');
       const before = variant === 'file' ? 1 : 0; // the earlier manager's entry
-      const entries = list(raw, handoffDir).filter((n) => !n.startsWith('.tmp-'));
-      const staging = list(raw, handoffDir).filter((n) => n.startsWith('.tmp-'));
+      const entries = list(raw, handoffDir);
+      const staging = list(raw, s.mgr.sessionPath).filter((n) => n.startsWith(stagingName('')));
       let ticket = s.ticket;
       if (outcome.error === undefined) {
         if (!s.file.disposed) problems.push('succeeded, but the handle still owns the file');
@@ -381,13 +376,10 @@ function handoffScenario(variant: 'written' | 'file'): Scenario<HandoffState> {
         if (s.file.disposed) problems.push('the handle was disposed by a failed handoff');
         if (s.mgr.stats().liveFiles !== 1) problems.push(`stats: ${JSON.stringify(s.mgr.stats())}`);
         if (entries.length !== before) problems.push(`a failed handoff made an entry: ${entries.join(', ')}`);
-        if (staging.length > 0) {
-          // Allowed only if the sweep removes it (past graceMs) and it holds nothing of value.
-          const sweeper = cleanManager(s.disk, s.root, { graceMs: 0 });
-          await sweeper.sweep();
-          await sweeper.close();
-          const still = list(raw, handoffDir).filter((n) => n.startsWith('.tmp-'));
-          if (still.length > 0) problems.push(`staging left that a sweep does not remove: ${still.join(', ')}`);
+        // A staging leftover belongs to the live session (closing it removes it) and holds no data.
+        for (const name of staging) {
+          const inside = list(raw, path.join(s.mgr.sessionPath, name));
+          if (inside.length > 0) problems.push(`staging left holding ${inside.join(', ')}`);
         }
         // Once the fault is gone, the same handle hands off.
         try {
@@ -430,7 +422,7 @@ interface ClaimState {
 
 const CLAIM_CONTENT = 'work item';
 
-/** Claims with a clean fs; an entry blocked only by a stale lock nobody in this process holds is retried once aged. */
+/** Claims with a clean fs: the entry must be claimable at once, never left under a live holder. */
 async function claimClean(s: ClaimState, problems: string[], expectContent: boolean): Promise<void> {
   const raw = s.disk.raw;
   const worker = cleanManager(s.disk, s.root);
@@ -439,14 +431,11 @@ async function claimClean(s: ClaimState, problems: string[], expectContent: bool
     try {
       claimed = await worker.claim(s.ticket);
     } catch (err) {
-      if (!(err instanceof AlreadyClaimedError)) throw err;
-      if (heldLocksUnder(s.entryDir).length > 0) {
-        problems.push('the entry stays under a lease this process holds, which nobody will release');
+      if (err instanceof AlreadyClaimedError) {
+        problems.push(`the entry stays under a lease this process holds, which nobody will release: [${list(raw, s.entryDir).join(', ')}]`);
         return;
       }
-      // A lock left behind without a holder: claimable once stale, as after a crash.
-      age(raw, path.join(s.entryDir, 'lock'));
-      claimed = await worker.claim(s.ticket);
+      throw err;
     }
     if (!expectContent) problems.push('an entry that was consumed could be claimed again');
     else if (read(raw, claimed.path) !== CLAIM_CONTENT) problems.push('the claimed bytes differ');
@@ -458,16 +447,15 @@ async function claimClean(s: ClaimState, problems: string[], expectContent: bool
   }
 }
 
-/** Leftovers of a consumed entry must be gone, or be removed by a sweep (once their lock is stale). */
+/** Leftovers of a consumed entry must be gone, or be an empty directory that a sweep removes. */
 async function consumedAndSwept(s: ClaimState, problems: string[]): Promise<void> {
   const raw = s.disk.raw;
   if (!exists(raw, s.entryDir)) return;
   const names = list(raw, s.entryDir);
-  if (names.some((n) => n !== 'lock')) {
+  if (names.length > 0) {
     problems.push(`a consumed entry still holds ${names.join(', ')}`);
     return;
   }
-  if (names.includes('lock')) age(raw, path.join(s.entryDir, 'lock'));
   const sweeper = cleanManager(s.disk, s.root, { graceMs: 0 });
   await sweeper.sweep();
   await sweeper.close();
@@ -501,12 +489,9 @@ function claimScenario(finish: 'consume' | 'release'): Scenario<ClaimState> {
       if (outcome.error === undefined) {
         consumed = finish === 'consume';
       } else if (!s.claimed) {
-        // claim() failed: no lease may stay behind.
-        await settle(raw, () => (heldLocksUnder(s.entryDir).length === 0 ? [path.join(s.entryDir, 'lock')] : []));
-        if (heldLocksUnder(s.entryDir).length > 0) problems.push('a failed claim still holds the lease');
-        if (exists(raw, path.join(s.entryDir, 'lock'))) problems.push('a failed claim left its lock directory');
-        const data = list(raw, s.entryDir).filter((n) => n !== 'lock');
-        if (data.length !== 1) problems.push(`after a failed claim the entry holds [${list(raw, s.entryDir).join(', ')}]`);
+        // claim() failed: the file must be back under its data name, for the next claimer.
+        const names = list(raw, s.entryDir);
+        if (names.join() !== dataName('.bin')) problems.push(`after a failed claim the entry holds [${names.join(', ')}]`);
       } else if (!s.claimed.disposed) {
         // consume()/release() failed and the claim is still held: retrying it must work.
         try {
@@ -517,10 +502,8 @@ function claimScenario(finish: 'consume' | 'release'): Scenario<ClaimState> {
           problems.push(`a clean retry of ${finish}() failed: ${describeError(err)}`);
         }
       } else {
-        // The claim gave up (LeaseLostError): it must not keep the lease to itself.
-        if (heldLocksUnder(s.entryDir).length > 0) {
-          problems.push(`${finish}() gave up with ${describeError(outcome.error)} but still holds the lease`);
-        }
+        // The claim gave up (LeaseLostError): that is right only if the file left its held name.
+        if (exists(raw, s.claimed.path)) problems.push(`${finish}() gave up with ${describeError(outcome.error)} but the file is still held`);
       }
       if (consumed) await consumedAndSwept(s, problems);
       else await claimClean(s, problems, true);
@@ -530,8 +513,8 @@ function claimScenario(finish: 'consume' | 'release'): Scenario<ClaimState> {
     },
     async teardown(s) {
       // Drop whatever a broken run still holds, so that later runs start clean.
-      const claimed = s.claimed as unknown as { lease?: { release(): void } } | undefined;
-      claimed?.lease?.release();
+      const claimed = s.claimed as unknown as { lease?: { drop(): void } } | undefined;
+      claimed?.lease?.drop();
       await s.worker.close().catch(() => {});
       s.disk.dispose(s.parent);
     },
@@ -554,6 +537,7 @@ interface SweepState {
   consumed: string;
   oldStaging: string;
   youngStaging: string;
+  foreign: string[];
   waiting: string;
   claimed: string;
   claimedHeld: string;
@@ -562,51 +546,57 @@ interface SweepState {
 
 const ID = (c: string) => c.repeat(32);
 
-function plantSweepFixture(raw: RawFs, root: string, host: string) {
+function plantSweepFixture(raw: RawFs, root: string, host: string, liveSession: string) {
   const hourAgo = Date.now() - HOUR;
   const handoff = path.join(root, 'handoff');
   raw.mkdirSync(handoff, { mode: 0o700 });
   const outside = path.join(path.dirname(root), 'outside.txt');
   raw.writeFileSync(outside, 'never touched');
 
-  const orphan = path.join(root, `${host}_4194303_00000000.1_${hourAgo.toString(36)}_0123456789abcdef`);
+  // A thread of this machine that no longer runs: judged dead by /proc, whatever its lock says.
+  const orphan = path.join(root, deadSessionName(host));
   raw.mkdirSync(path.join(orphan, 'sub'), { recursive: true, mode: 0o700 });
   for (const f of ['f1', 'f2', 'sub/f3']) raw.writeFileSync(path.join(orphan, f), `orphaned ${f}`);
   raw.symlinkSync(outside, path.join(orphan, 'link-out'));
   raw.mkdirSync(`${orphan}.lock`);
   age(raw, `${orphan}.lock`);
 
-  const strayLock = path.join(root, `${host}_4194302_00000000.1_${hourAgo.toString(36)}_1111111111111111.lock`);
+  const strayLock = path.join(root, `${deadSessionName(host, HOUR, '1111111111111111', 4_194_302)}.lock`);
   raw.mkdirSync(strayLock);
   age(raw, strayLock);
 
-  const otherHost = path.join(root, `other-host_77_123456_${hourAgo.toString(36)}_fedcba9876543210`);
+  const otherHost = path.join(root, sessionName({ host: 'other-host', pid: 77, start: '123456', created: hourAgo, random: 'fedcba9876543210' }));
   raw.mkdirSync(otherHost, { mode: 0o700 });
   raw.writeFileSync(path.join(otherHost, 'busy'), 'another host works on this');
   raw.mkdirSync(`${otherHost}.lock`); // fresh: that host is alive
 
-  const entry = (id: string, expiresAt: number, files: Record<string, string>, lock = false) => {
+  const entry = (id: string, expiresAt: number, files: Record<string, string>) => {
     const dir = path.join(handoff, entryName(id, expiresAt));
     raw.mkdirSync(dir, { mode: 0o700 });
     for (const [name, content] of Object.entries(files)) raw.writeFileSync(path.join(dir, name), content);
-    if (lock) raw.mkdirSync(path.join(dir, 'lock'));
     return dir;
   };
   const expired = entry(ID('1'), Date.now() - 60_000, { [dataName('.bin')]: 'expired data' });
   const consumed = entry(ID('2'), Date.now() + HOUR, {});
   const waiting = entry(ID('3'), Date.now() + HOUR, { [dataName('.bin')]: 'waiting data' });
   // Claimed by a live worker (this process), and past its expiry: a long job. Never swept.
-  const token = formatSessionName(processIdentity(host), Date.now(), 'cafebabecafebabe');
+  const token = formatOwnerToken({ ...processIdentity(host), created: Date.now(), random: 'cafebabecafebabe' });
   const claimedHeld = `held_${token}.bin`;
-  const claimed = entry(ID('4'), Date.now() - 60_000, { [claimedHeld]: 'in work' }, true);
-  const oldStaging = path.join(handoff, `.tmp-${ID('5')}`);
+  const claimed = entry(ID('4'), Date.now() - 60_000, { [claimedHeld]: 'in work' });
+  // Staging lives in its session: a dead session's goes with it, a live one's stays.
+  const oldStaging = path.join(orphan, stagingName(ID('5')));
   raw.mkdirSync(oldStaging);
   raw.writeFileSync(path.join(oldStaging, dataName('.bin')), 'half handed off');
-  age(raw, oldStaging);
-  const youngStaging = path.join(handoff, `.tmp-${ID('6')}`);
+  const youngStaging = path.join(liveSession, stagingName(ID('6')));
   raw.mkdirSync(youngStaging);
   raw.writeFileSync(path.join(youngStaging, dataName('.bin')), 'being handed off now');
-  return { orphan, strayLock, otherHost, expired, consumed, waiting, claimed, claimedHeld, oldStaging, youngStaging, outside };
+  // Names the library did not make, in the root and in handoff/: never removed.
+  const foreign = [path.join(root, '.tmp-build'), path.join(root, `${ID('7')}_1`), path.join(handoff, `${ID('8')}_1`)];
+  for (const dir of foreign) {
+    raw.mkdirSync(dir);
+    raw.writeFileSync(path.join(dir, 'precious'), 'foreign');
+  }
+  return { orphan, strayLock, otherHost, expired, consumed, waiting, claimed, claimedHeld, oldStaging, youngStaging, foreign, outside };
 }
 
 /**
@@ -627,9 +617,9 @@ function liveThings(s: SweepState, injected: FsCall | undefined): Array<[string,
         ] as Array<[string, string | null]>)),
     [path.join(s.waiting, dataName('.bin')), 'waiting data'],
     [path.join(s.claimed, s.claimedHeld), 'in work'],
-    [path.join(s.claimed, 'lock'), null],
     [path.join(s.youngStaging, dataName('.bin')), 'being handed off now'],
     [s.outside, 'never touched'],
+    ...s.foreign.map((dir): [string, string] => [path.join(dir, 'precious'), 'foreign']),
   ];
 }
 
@@ -642,6 +632,8 @@ function checkLive(s: SweepState, injected: FsCall | undefined, problems: string
 
 const sweepScenario: Scenario<SweepState> = {
   name: 'mgr.sweep() over an orphaned session, a stray lock, expired and consumed entries, staging leftovers, next to live ones',
+  // An ENOENT at the root marker's open says there is no marker: the sweep refuses the root.
+  alsoAllowed: { ENOENT: ['ERR_TEMPFILE_UNSAFE_ROOT'] },
   async setup(disk, plan) {
     const parent = disk.newParent();
     const root = path.join(parent, 'root');
@@ -649,7 +641,7 @@ const sweepScenario: Scenario<SweepState> = {
     const mgr = new TempFileManager({ root, fs: plan.fs, sweepOnStart: false, exitHook: false, hostId: host });
     const liveFile = mgr.file('.live');
     disk.raw.writeFileSync(liveFile.path, 'live');
-    const planted = plantSweepFixture(disk.raw, root, host);
+    const planted = plantSweepFixture(disk.raw, root, host, mgr.sessionPath);
     return { disk, parent, root, mgr, liveFile, ...planted };
   },
   normalize: (s) =>
@@ -674,14 +666,6 @@ const sweepScenario: Scenario<SweepState> = {
     const report = await sweeper.sweep();
     await sweeper.close();
     if (report.errors.length > 0) problems.push(`the clean sweep had errors: ${JSON.stringify(report.errors)}`);
-    if (exists(raw, s.oldStaging) && list(raw, s.oldStaging).length === 0) {
-      // The faulty sweep emptied this staging directory and then failed to remove it: emptying
-      // it refreshed its mtime, which is its age, so it goes one graceMs later. Time passes:
-      age(raw, s.oldStaging);
-      const later = cleanManager(s.disk, s.root);
-      await later.sweep();
-      await later.close();
-    }
     for (const p of [s.orphan, `${s.orphan}.lock`, s.strayLock, s.expired, s.consumed, s.oldStaging]) {
       if (exists(raw, p)) problems.push(`a clean second sweep left ${path.relative(s.parent, p)}`);
     }

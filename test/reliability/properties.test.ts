@@ -19,8 +19,9 @@ import {
   type HandoffTicket,
 } from '../../src/index.js';
 import { main } from '../../src/cli.js';
-import { dataName, entryName } from '../../src/handoff.js';
-import { MAX_NAME_BYTES, RANDOM_NAME_LENGTH, validateNameLength, validateNamePart } from '../../src/names.js';
+import { dataName, entryName } from '../../src/layout.js';
+import { MAX_NAME_BYTES, MAX_SUFFIX_BYTES } from '../../src/layout.js';
+import { RANDOM_NAME_LENGTH, validateNameLength, validateNamePart } from '../../src/names.js';
 import { FaultPlanFs } from '../helpers/fault-plan.js';
 
 // A fixed seed: the same inputs on every run, so a failure here is a bug, not bad luck.
@@ -140,13 +141,13 @@ describe('name parts: validateNamePart and validateNameLength', () => {
     );
   });
 
-  it('property: validateNameLength refuses exactly the names over 255 bytes', () => {
+  it('property: validateNameLength refuses exactly the names over 255 bytes and the suffixes a claim could not carry', () => {
     const part = fc.oneof(fc.string({ maxLength: 240 }), fc.string({ unit: 'grapheme', maxLength: 120 }), fc.string({ unit: 'binary', maxLength: 120 }));
     fc.assert(
       fc.property(part, part, (prefix, suffix) => {
         const bytes = Buffer.byteLength(prefix) + RANDOM_NAME_LENGTH + Buffer.byteLength(suffix);
         const error = caught(() => validateNameLength(prefix, suffix));
-        if (bytes > MAX_NAME_BYTES) expect(error).toBeInstanceOf(InvalidNameError);
+        if (bytes > MAX_NAME_BYTES || Buffer.byteLength(suffix) > MAX_SUFFIX_BYTES) expect(error).toBeInstanceOf(InvalidNameError);
         else expect(error).toBeUndefined();
       }),
       { numRuns: 500 },
@@ -230,7 +231,7 @@ describe('mgr.file(x) as a whole', () => {
     );
     // Nothing was ever created outside the root, nor anything but the session inside it.
     expect(fs.readdirSync(parent).sort()).toEqual(['root', 'sentinel']);
-    expect(fs.readdirSync(root).sort()).toEqual([path.basename(mgr.sessionPath), `${path.basename(mgr.sessionPath)}.lock`].sort());
+    expect(fs.readdirSync(root).sort()).toEqual(['.tempfile-manager', path.basename(mgr.sessionPath), `${path.basename(mgr.sessionPath)}.lock`].sort());
     expect(fs.readdirSync(mgr.sessionPath)).toEqual([]);
   });
 });
@@ -790,7 +791,7 @@ describe('the CLI, main(argv)', () => {
   );
   const argvArb = fc.array(unit, { maxLength: 5 }).map((units) => units.flat());
 
-  it('property: any argv ends with exit code 0, 1, 2 or 3 and never throws; usage errors say why', async () => {
+  it('property: any argv ends with exit code 0 to 4 and never throws; usage errors say why', async () => {
     await fc.assert(
       fc.asyncProperty(argvArb, fc.boolean(), async (argv, tty) => {
         const out = sink();
@@ -801,7 +802,7 @@ describe('the CLI, main(argv)', () => {
         } catch (error) {
           throw new Error(`main(${JSON.stringify(argv)}) threw ${(error as Error)?.constructor?.name}: ${(error as Error)?.message}`);
         }
-        expect([0, 1, 2, 3], JSON.stringify(argv)).toContain(code);
+        expect([0, 1, 2, 3, 4], JSON.stringify(argv)).toContain(code);
         if (code === 2) expect(err.text()).toMatch(/^tempfile-manager: .+/);
         if (code === 3) expect(err.text()).toMatch(/^tempfile-manager: /);
         if (code === 0 && argv.includes('--json') && !argv.some((a) => ['-h', '--help', '-v', '--version'].includes(a))) {

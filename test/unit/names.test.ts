@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidNameError } from '../../src/errors.js';
-import { MAX_NAME_BYTES, randomName, RANDOM_NAME_LENGTH, validateNameLength, validateNamePart } from '../../src/names.js';
+import { MAX_NAME_BYTES, MAX_SUFFIX_BYTES } from '../../src/layout.js';
+import { randomName, RANDOM_NAME_LENGTH, validateNameLength, validateNamePart } from '../../src/names.js';
 import { HOSTILE_NAME_PARTS } from '../helpers/hostile-names.js';
 
 describe('validateNamePart', () => {
@@ -27,9 +28,17 @@ describe('validateNamePart', () => {
 describe('validateNameLength', () => {
   it('allows exactly 255 bytes and refuses 256, counting UTF-8 bytes', () => {
     const room = MAX_NAME_BYTES - RANDOM_NAME_LENGTH;
-    expect(() => validateNameLength('', 'a'.repeat(room))).not.toThrow();
-    expect(() => validateNameLength('a', 'a'.repeat(room))).toThrow(InvalidNameError);
-    expect(() => validateNameLength('', '€'.repeat(Math.floor(room / 3) + 1))).toThrow(/bytes long/);
+    const prefixRoom = room - MAX_SUFFIX_BYTES;
+    expect(() => validateNameLength('p'.repeat(prefixRoom), 'a'.repeat(MAX_SUFFIX_BYTES))).not.toThrow();
+    expect(() => validateNameLength('p'.repeat(prefixRoom + 1), 'a'.repeat(MAX_SUFFIX_BYTES))).toThrow(InvalidNameError);
+    expect(() => validateNameLength('€'.repeat(Math.floor(room / 3) + 1), '')).toThrow(/bytes long/);
+  });
+
+  it('refuses a suffix longer than a held name can carry, before any disk access', () => {
+    expect(MAX_SUFFIX_BYTES).toBeGreaterThanOrEqual(64);
+    expect(() => validateNameLength('', 'a'.repeat(MAX_SUFFIX_BYTES))).not.toThrow();
+    expect(() => validateNameLength('', 'a'.repeat(MAX_SUFFIX_BYTES + 1))).toThrow(/through a handoff/);
+    expect(() => validateNameLength('', '€'.repeat(Math.floor(MAX_SUFFIX_BYTES / 3) + 1))).toThrow(/through a handoff/);
   });
 });
 

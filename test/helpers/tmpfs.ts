@@ -1,0 +1,29 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach } from 'vitest';
+
+/**
+ * Mounting needs root. CI runs as root, so there a test that mounts never skips; it may skip
+ * only on a developer's machine without root.
+ */
+export const canMount = process.getuid?.() === 0 || Boolean(process.env.CI);
+
+const mounted: string[] = [];
+
+afterEach(() => {
+  for (const dir of mounted.splice(0)) {
+    execFileSync('umount', ['--lazy', dir], { stdio: 'pipe' });
+    fs.rmSync(path.dirname(dir), { recursive: true, force: true });
+  }
+});
+
+/** A fresh tmpfs of `sizeMiB`, a file system of its own: unmounted after the test. */
+export function mountTmpfs(sizeMiB: number): string {
+  const dir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'tfm-mount-')), 'tmpfs');
+  fs.mkdirSync(dir);
+  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${sizeMiB}m,mode=0700`, 'tmpfs', dir], { stdio: 'pipe' });
+  mounted.push(dir);
+  return dir;
+}

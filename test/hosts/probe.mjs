@@ -1,0 +1,21 @@
+// The capability probe on a host's mount of the shared root, run by the manager on first use.
+//   node probe.mjs                   every primitive must be there: a session, a handoff, a claim
+//   node probe.mjs --expect NAME     the manager must refuse the root, naming primitive NAME
+import { Readable } from 'node:stream';
+import { lib, manager } from './common.mjs';
+
+const expected = process.argv.includes('--expect') ? process.argv[process.argv.indexOf('--expect') + 1] : undefined;
+const mgr = manager();
+try {
+  const file = await mgr.write(Readable.from([Buffer.from('probe')]), { suffix: '.probe' });
+  const ticket = await file.handoff({ ttlMs: 3_600_000 });
+  await (await mgr.claim(ticket)).consume();
+  console.log('every primitive found; a session, a handoff and a claim worked');
+  if (expected) process.exitCode = 1;
+} catch (err) {
+  const refused = err instanceof lib.UnsupportedFileSystemError && err.primitive === expected;
+  console.log(refused ? `refused as expected: ${err.code} (${err.primitive}): ${err.message}` : `${err.code ?? err.name}: ${err.message}`);
+  if (!refused) process.exitCode = 1;
+} finally {
+  await mgr.close();
+}

@@ -1,0 +1,81 @@
+// A BullMQ worker on host B or C: claims the job's ticket, reads the bytes and checks them
+// against the digest the API computed, says "claimed", works TFM_WORK_MS, consumes. Only a
+// consume that succeeded is written to its witness log (TFM_WITNESS, append-only, one JSON line
+// per upload): the runner counts consumptions there, not in the library's bookkeeping.
+import fs from 'node:fs';
+import { Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import { emit, lib, manager, onTerm, plantCanary, sha256, sleep } from './common.mjs';
+
+const WORK_MS = Number(process.env.TFM_WORK_MS);
+// On this host a live holder keeps its lease however long it stalls: give the job back to the
+// queue soon, so that a worker on another host, which judges the holder by its lock, gets it.
+const CLAIM_PATIENCE_MS = 2_500;
+const witness = fs.openSync(process.env.TFM_WITNESS, 'a');
+const mgr = manager();
+const canary = await plantCanary(mgr);
+const connection = new Redis(process.env.TFM_REDIS_URL, { maxRetriesPerRequest: null });
+
+// AlreadyClaimedError is waited out here rather than with BullMQ's backoff: a delayed job is
+// scheduled by this host's clock, which may be minutes off.
+async function claim(ticket, upload) {
+  const giveUp = Date.now() + CLAIM_PATIENCE_MS;
+  for (;;) {
+    try {
+      return await mgr.claim(ticket);
+    } catch (err) {
+      if (!(err instanceof lib.AlreadyClaimedError) || Date.now() > giveUp) throw err;
+      emit('busy', { upload, retryAfterMs: err.retryAfterMs });
+      await sleep(Math.min(err.retryAfterMs, 500));
+    }
+  }
+}
+
+async function process_(job) {
+  const { ticket, upload, digest } = job.data;
+  let claimed;
+  try {
+    claimed = await claim(ticket, upload);
+  } catch (err) {
+    if (err instanceof lib.HandoffNotFoundError) return emit('already-done', { upload });
+    emit('claim-failed', { upload, code: err.code, message: err.message });
+    throw err;
+  }
+  try {
+    const bytes = fs.readFileSync(claimed.path);
+    if (sha256(bytes) !== digest) {
+      emit('bad-digest', { upload });
+      throw new Error(`upload ${upload}: the bytes differ from the API's digest`);
+    }
+    emit('claimed', { upload, id: ticket.id });
+    await sleep(WORK_MS);
+    await claimed.consume();
+    fs.writeSync(witness, `${JSON.stringify({ upload, id: ticket.id, digest: sha256(bytes), host: process.env.TEMPFILE_MANAGER_HOST_ID, pid: process.pid, at: Date.now() })}\n`);
+    emit('consumed', { upload });
+  } catch (err) {
+    if (err instanceof lib.LeaseLostError) emit('fenced', { upload, code: err.code });
+    else emit('work-failed', { upload, code: err.code, message: err.message });
+    throw err;
+  } finally {
+    if (!claimed.disposed) await claimed.release().catch(() => {});
+  }
+}
+
+const worker = new Worker('uploads', process_, {
+  connection,
+  concurrency: 1,
+  // A dead or cut-off worker's job comes back within seconds: its lock in Redis expires after
+  // lockDuration, and the stalled check runs every stalledInterval.
+  lockDuration: 3000,
+  stalledInterval: 1000,
+  maxStalledCount: 100,
+});
+worker.on('error', (err) => emit('bullmq-error', { message: err.message }));
+worker.on('ready', () => emit('ready'));
+
+onTerm(async () => {
+  emit('canary', { ok: canary.check() });
+  await worker.close(true);
+  await connection.quit();
+  await mgr.close();
+});

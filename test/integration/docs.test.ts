@@ -1,0 +1,195 @@
+// The docs say what the code does: every option, environment variable, error code and on-disk
+// name the README and docs/ mention exists in src/ as written there; one HTTP status per error
+// code across the pages; links that work on npm; an API reference a person can read.
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseSessionName } from '../../src/layout.js';
+
+const repo = path.join(import.meta.dirname, '../..');
+const read = (file: string) => fs.readFileSync(path.join(repo, file), 'utf8');
+const listDir = (dir: string) => fs.readdirSync(path.join(repo, dir), { recursive: true, withFileTypes: true });
+
+/** The pages a user reads: the README, docs/*.md (not the generated API pages), the examples' READMEs. */
+const pages = [
+  'README.md',
+  ...fs.readdirSync(path.join(repo, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`),
+  ...fs.readdirSync(path.join(repo, 'examples')).map((d) => `examples/${d}/README.md`).filter((f) => fs.existsSync(path.join(repo, f))),
+].map((file) => ({ file, text: read(file) }));
+
+/** Every .ts/.mjs/.js file under `dir`, as text. */
+function sources(dir: string): string[] {
+  return listDir(dir)
+    .filter((e) => e.isFile() && /\.(ts|m?js)$/.test(e.name))
+    .map((e) => fs.readFileSync(path.join(e.parentPath, e.name), 'utf8'));
+}
+
+/** The keys of `interface <name> { ... }` in a source file, at the first level of the body. */
+function interfaceKeys(source: string, name: string): { key: string; internal: boolean }[] {
+  const start = source.search(new RegExp(`export interface ${name}( extends [\\w, ]+)? \\{`));
+  expect(start, `interface ${name}`).toBeGreaterThanOrEqual(0);
+  const body = source.slice(start, source.indexOf('\n}', start));
+  return [...body.matchAll(/(\/\*\*(?:(?!\*\/)[\s\S])*\*\/\s*)?readonly (\w+)\??:/g)].map((m) => ({
+    key: m[2]!,
+    internal: (m[1] ?? '').includes('@internal'),
+  }));
+}
+
+/** Environment variables read in `files`: `process.env.X` and `process.env['X']`. */
+function envReads(files: string[]): Set<string> {
+  return new Set(files.flatMap((text) => [...text.matchAll(/process\.env(?:\.([A-Z][A-Z0-9_]*)|\[['"]([A-Z][A-Z0-9_]*)['"]\])/g)].map((m) => m[1] ?? m[2]!)));
+}
+
+/** The rows of every markdown table in `text` whose header's first cell is `header`, as cells. */
+function tables(text: string, header: RegExp): string[][][] {
+  const found: string[][][] = [];
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const cells = splitRow(lines[i]!);
+    if (!cells || !header.test(cells[0]!) || !/^\|[-| :]+\|$/.test(lines[i + 1] ?? '')) continue;
+    const rows: string[][] = [];
+    for (let j = i + 2; j < lines.length && lines[j]!.startsWith('|'); j++) rows.push(splitRow(lines[j]!)!);
+    found.push(rows);
+  }
+  return found;
+}
+
+function splitRow(line: string): string[] | undefined {
+  if (!line.startsWith('|')) return undefined;
+  return line.slice(1, -1).split(/(?<!\\)\|/).map((cell) => cell.trim());
+}
+
+const optionsSource = read('src/options.ts');
+const managerOptions = interfaceKeys(optionsSource, 'TempFileManagerOptions');
+const uploadOptions = [
+  ...interfaceKeys(read('src/adapters/upload-options.ts'), 'UploadOptions'),
+  ...interfaceKeys(read('src/adapters/express.ts'), 'ExpressUploadOptions'),
+  ...interfaceKeys(read('src/adapters/express.ts'), 'ExpressTempScopeOptions'),
+  ...interfaceKeys(read('src/adapters/fastify.ts'), 'TempFilesPluginOptions'),
+  ...interfaceKeys(read('src/adapters/unread-body.ts'), 'DrainOptions'),
+];
+
+describe('the docs match the code', () => {
+  it('the README documents every public TempFileManagerOptions key, and only those', () => {
+    const [rows] = tables(read('README.md'), /^option$/);
+    expect(rows, 'an options table in the README').toBeDefined();
+    const documented = rows!.map((row) => /^`(\w+)`$/.exec(row[0]!)?.[1]);
+    const publicKeys = managerOptions.filter((o) => !o.internal).map((o) => o.key);
+    expect(publicKeys.length).toBeGreaterThanOrEqual(9);
+    expect(documented.sort()).toEqual([...publicKeys].sort());
+  });
+
+  it('every option named in an options table or options paragraph of any page exists', () => {
+    const known = new Set([...managerOptions, ...uploadOptions].map((o) => o.key));
+    for (const { file, text } of pages) {
+      for (const rows of tables(text, /^option$/i)) {
+        for (const row of rows) {
+          const name = /^`(\w+)`/.exec(row[0]!)?.[1];
+          expect(name && known.has(name), `${file}: option ${row[0]}`).toBe(true);
+        }
+      }
+      for (const paragraph of text.split('\n\n').filter((p) => /^Options\b/.test(p))) {
+        for (const [, name] of paragraph.matchAll(/`([a-z][A-Za-z]+)`(?!\()/g)) {
+          expect(known.has(name!), `${file}: option \`${name}\` in "${paragraph.slice(0, 40)}…"`).toBe(true);
+        }
+      }
+    }
+  });
+
+  it('every environment variable a page mentions is read by the code', () => {
+    const library = envReads(sources('src'));
+    const elsewhere = envReads([...sources('examples'), ...sources('scripts'), ...sources('test'), ...sources('bench'), ...sources('chaos')]);
+    // Read by dependencies or tools, not by this code: `debug`'s namespaces; the switch of the
+    // portable no-/proc code path, which the liveness and removal code reads.
+    const external = new Set(['DEBUG', 'TEMPFILE_MANAGER_NO_PROC', 'CI', 'TMPDIR']);
+    expect(library).toContain('TEMPFILE_MANAGER_HOST_ID');
+    const mentioned = new Map<string, string>();
+    for (const { file, text } of pages) {
+      const names = [
+        ...[...text.matchAll(/`([A-Z][A-Z0-9_]*)=[^`]*`/g)].map((m) => m[1]!), // `NAME=value`
+        ...[...text.matchAll(/`(TEMPFILE_[A-Z0-9_]+)`/g)].map((m) => m[1]!), // the library's own names
+        ...[...text.matchAll(/name: ([A-Z][A-Z0-9_]+)\b/g)].map((m) => m[1]!), // a Kubernetes env entry
+      ];
+      for (const name of names) mentioned.set(name, file);
+    }
+    expect(mentioned.size).toBeGreaterThan(0);
+    for (const [name, file] of mentioned) {
+      const read = name.startsWith('TEMPFILE_') ? library.has(name) : library.has(name) || elsewhere.has(name);
+      expect(read || external.has(name), `${file} mentions ${name}, which nothing reads`).toBe(true);
+    }
+  });
+
+  it('every error code a page mentions exists, and each has one HTTP status across the pages', () => {
+    const codes = new Set([...read('src/errors.ts').matchAll(/'(ERR_TEMPFILE_[A-Z_]+)'/g)].map((m) => m[1]!));
+    const statuses = new Map<string, Set<string>>();
+    const note = (code: string, status: string) => statuses.set(code, (statuses.get(code) ?? new Set()).add(status));
+    for (const { file, text } of pages) {
+      for (const [, code] of text.matchAll(/(ERR_TEMPFILE_[A-Z_]+)/g)) expect(codes.has(code!), `${file}: ${code}`).toBe(true);
+      for (const rows of tables(text, /^code$/)) {
+        for (const row of rows) {
+          const code = /`(ERR_TEMPFILE_\w+)`/.exec(row[0]!)?.[1];
+          const status = /^(\d{3}|none)\b/.exec(row[1] ?? '')?.[1];
+          if (code && status) note(code, status);
+        }
+      }
+      for (const [, code, status] of text.matchAll(/(ERR_TEMPFILE_[A-Z_]+): (\d{3})\b/g)) note(code!, status!);
+    }
+    // An abort's status is 499 (the client closed the request) wherever a page gives one.
+    expect([...(statuses.get('ERR_TEMPFILE_ABORTED') ?? [])].every((status) => status === '499')).toBe(true);
+    for (const [code, seen] of statuses) expect([...seen], `${code} has more than one status in the docs`).toHaveLength(1);
+  });
+
+  it('the session name format in the docs is the one layout.ts parses', () => {
+    const sample: Record<string, string> = {
+      host: 'web-1', pid: '4242', thread: '4250', start: 'ab12cd34.99', boot: 'ab12cd34', pidns: '1x2y3z', ticks: '99',
+      created: 'mf3k2x1a', random: 'cd'.repeat(8),
+    };
+    let checked = 0;
+    for (const { file, text } of pages) {
+      for (const [name] of text.matchAll(/session_<host>[^`]*/g)) {
+        checked += 1;
+        const filled = name.replace(/<([^>]+)>/g, (_, part: string) => sample[part.replace('process start', 'start')] ?? `?${part}?`);
+        expect(parseSessionName(filled), `${file}: ${name}`).toMatchObject({
+          host: sample.host, created: parseInt(sample.created!, 36), random: sample.random,
+        });
+      }
+    }
+    expect(checked).toBeGreaterThanOrEqual(2);
+  });
+
+  it('the README links work on npm: absolute URLs into the repository, to files that exist', () => {
+    const readme = read('README.md');
+    const base = 'https://github.com/tempfile-manager/tempfile-manager/blob/main/';
+    const links = [...readme.matchAll(/\]\(([^)]+)\)/g)].map((m) => m[1]!);
+    expect(links.length).toBeGreaterThan(10);
+    const anchors = new Set([...readme.matchAll(/^#+ (.+)$/gm)].map((m) => m[1]!.toLowerCase().replace(/[^a-z0-9 -]/g, '').replace(/ /g, '-')));
+    for (const link of links) {
+      if (link.startsWith('#')) {
+        expect(anchors.has(link.slice(1)), `README anchor ${link}`).toBe(true);
+        continue;
+      }
+      expect(link, 'a relative link breaks on npm').toMatch(/^https:\/\//);
+      if (link.startsWith(base)) expect(fs.existsSync(path.join(repo, link.slice(base.length).split('#')[0]!)), link).toBe(true);
+    }
+    const pkg = JSON.parse(read('package.json')) as Record<string, unknown>;
+    expect(pkg).toMatchObject({
+      repository: { type: 'git', url: 'git+https://github.com/tempfile-manager/tempfile-manager.git' },
+      bugs: { url: 'https://github.com/tempfile-manager/tempfile-manager/issues' },
+      homepage: 'https://github.com/tempfile-manager/tempfile-manager#readme',
+    });
+  });
+
+  it('the API reference is a page a person reads: one per entry point, no inherited Error members, no test-only types, under 2,500 lines', () => {
+    const files = listDir('docs/api').filter((e) => e.isFile()).map((e) => path.relative(repo, path.join(e.parentPath, e.name)));
+    expect(files.sort()).toEqual(['docs/api/adapters/express.md', 'docs/api/adapters/fastify.md', 'docs/api/index.md', 'docs/api/tempfile-manager.md']);
+    const text = files.map(read).join('\n');
+    expect(text.split('\n').length).toBeLessThan(2500);
+    expect(text).not.toMatch(/Inherited from|captureStackTrace|stackTraceLimit|prepareStackTrace/);
+    expect(text).not.toMatch(/\bFileSystem\b(?!Error)/);
+    expect(text).not.toContain('@packageDocumentation');
+    const main = read('docs/api/tempfile-manager.md');
+    expect(main).toMatch(/^# tempfile-manager\n\nSafe, scoped temporary files/m);
+    expect(main).toMatch(/^### withScope\(\)|^##### withScope\(\)/m);
+    expect(main).toMatch(/^### isTempFileError\(\)/m);
+  });
+});

@@ -1,0 +1,109 @@
+// The README's two upload routes and docs/migrating.md's multer and @fastify/multipart recipes,
+// run as they are written (each block is a file of test/fixtures/docs/) against the built package,
+// over real HTTP. The default manager's root goes under a TMPDIR of the test's own.
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { TempFileManager, type HandoffTicket } from '../../src/index.js';
+import { scratchDir } from '../helpers/roots.js';
+
+const repo = path.join(import.meta.dirname, '../..');
+const fixtures = path.join(repo, 'test/fixtures/docs');
+const normalize = (code: string) => code.split('\n').map((line) => line.trim()).filter(Boolean).join('\n');
+const blocks = (file: string) => [...fs.readFileSync(path.join(repo, file), 'utf8').matchAll(/```js\n([\s\S]*?)```/g)].map((m) => normalize(m[1]!));
+
+// The first bytes of an MP4 file (an ftyp box, brand mp42): a video to the sniffer.
+const MP4 = Buffer.from('00000018' + '66747970' + '6d703432' + '00000000' + '69736f6d' + '6d703432', 'hex');
+const PNG = Buffer.from('89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489', 'hex');
+
+const children: ChildProcess[] = [];
+afterEach(() => {
+  for (const child of children.splice(0)) child.kill('SIGTERM');
+});
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** Runs a fixture with PORT and TMPDIR set; resolves its URL once it answers. */
+async function serve(fixture: string): Promise<{ url: string; tmpdir: string }> {
+  if (!fs.existsSync(path.join(repo, 'dist/express.js'))) throw new Error('dist/ is missing: run `npm run build` first');
+  const port = await freePort();
+  const tmpdir = scratchDir();
+  const child = spawn(process.execPath, [path.join(fixtures, fixture)], { env: { ...process.env, PORT: String(port), TMPDIR: tmpdir }, stdio: ['ignore', 'inherit', 'inherit'] });
+  children.push(child);
+  const url = `http://127.0.0.1:${port}`;
+  for (const deadline = Date.now() + 20_000; ; await new Promise((resolve) => setTimeout(resolve, 50))) {
+    if (child.exitCode !== null) throw new Error(`${fixture} exited with ${child.exitCode}`);
+    if (Date.now() > deadline) throw new Error(`${fixture} did not listen on ${port}`);
+    if (await fetch(url).then(() => true, () => false)) return { url, tmpdir };
+  }
+}
+
+function form(field: string, name: string, bytes: Buffer, extra: Record<string, string> = {}): FormData {
+  const data = new FormData();
+  for (const [key, value] of Object.entries(extra)) data.append(key, value);
+  data.append(field, new Blob([bytes]), name);
+  return data;
+}
+
+describe('the README upload routes', () => {
+  it('each README block is a file of test/fixtures/docs, so that the tests below run it as written', () => {
+    const sources = fs.readdirSync(fixtures).map((f) => normalize(fs.readFileSync(path.join(fixtures, f), 'utf8')));
+    const readme = blocks('README.md');
+    const uploadBlocks = readme.filter((b) => b.includes("from 'tempfile-manager/express'") || b.includes("from 'tempfile-manager/fastify'"));
+    expect(uploadBlocks).toHaveLength(2);
+    for (const block of uploadBlocks) {
+      expect(sources.some((s) => s.includes(block)), block).toBe(true);
+      expect(block.split('\n').length).toBeLessThanOrEqual(10);
+    }
+    const readmeText = fs.readFileSync(path.join(repo, 'README.md'), 'utf8');
+    expect(readmeText.indexOf("from 'tempfile-manager/express'")).toBeLessThan(readmeText.indexOf('## Use case'));
+    for (const block of blocks('docs/migrating.md').filter((b) => b.includes('saveUploads') || b.includes('upload({'))) {
+      expect(sources.some((s) => s.includes(block)), block).toBe(true);
+    }
+  });
+
+  it.each(['readme-express.mjs', 'readme-fastify.mjs'])('%s: a video is handed off (202, a ticket a worker claims); a PNG is refused with 415', async (fixture) => {
+    const { url, tmpdir } = await serve(fixture);
+    const video = Buffer.concat([MP4, Buffer.alloc(64 * 1024, 7)]);
+    const accepted = await fetch(`${url}/videos`, { method: 'POST', body: form('video', 'clip.mp4', video) });
+    expect(accepted.status, await accepted.clone().text()).toBe(202);
+    const ticket = (await accepted.json()) as HandoffTicket;
+    expect(ticket.size).toBe(video.length);
+    await using worker = new TempFileManager({ root: path.join(tmpdir, `tempfile-manager-${process.getuid!()}`), sweepOnStart: false, exitHook: false });
+    await using claimed = await worker.claim(ticket);
+    expect(fs.readFileSync(claimed.path).equals(video)).toBe(true);
+
+    const refused = await fetch(`${url}/videos`, { method: 'POST', body: form('video', 'clip.mp4', PNG) });
+    expect(refused.status).toBe(415);
+    const malformed = await fetch(`${url}/videos`, { method: 'POST', body: 'not a form', headers: { 'content-type': 'text/plain' } });
+    expect(malformed.status).toBe(400);
+  });
+});
+
+describe('docs/migrating.md recipes', () => {
+  it('multer → upload(): req.file, req.body; 413 past maxBytes', async () => {
+    const { url } = await serve('migrating-multer.mjs');
+    const ok = await fetch(`${url}/upload`, { method: 'POST', body: form('file', 'a.bin', Buffer.alloc(1000), { note: 'hi' }) });
+    expect(await ok.json()).toEqual({ name: 'a.bin', size: 1000, fields: { note: 'hi' } });
+    const big = await fetch(`${url}/upload`, { method: 'POST', body: form('file', 'a.bin', Buffer.alloc(8 * 1024 * 1024 + 1)) });
+    expect(big.status).toBe(413);
+  });
+
+  it('@fastify/multipart → request.saveUploads(): files, fields; 413 past maxCount', async () => {
+    const { url } = await serve('migrating-fastify.mjs');
+    const two = form('file', 'a.bin', Buffer.alloc(10), { note: 'hi' });
+    two.append('file', new Blob([Buffer.alloc(20)]), 'b.bin');
+    expect(await (await fetch(`${url}/upload`, { method: 'POST', body: two })).json()).toEqual({ names: ['a.bin', 'b.bin'], sizes: [10, 20], fields: { note: 'hi' } });
+    const six = new FormData();
+    for (let i = 0; i < 6; i++) six.append('file', new Blob(['x']), `${i}.bin`);
+    expect((await fetch(`${url}/upload`, { method: 'POST', body: six })).status).toBe(413);
+  });
+});
