@@ -18,9 +18,9 @@ export const NAMES = {
   floor: 'floor: `fs.promises` rename into a dir + mkdir lock + unlink + rmdir lock',
   'floor-sync': 'floor, sync: `renameSync` + `mkdirSync` + `unlinkSync` + `rmdirSync` (reference)',
   mirror:
-    "the library's exact system calls, bare: the same 23 fs calls, the same 15 through the thread pool and 8 synchronous ones, in the same order, without the library's JavaScript (reference)",
+    "the library's exact system calls, bare: the same 25 fs calls, the same 2 through the thread pool and 23 synchronous ones, in the same order, without the library's JavaScript (reference)",
   layout:
-    "the library's on-disk steps, bare `fs.promises`: mkdir staging, rename in, rename staging → entry, mkdir lock, rename data → held, unlink, rmdir lock, rmdir entry (reference)",
+    "the library's on-disk steps, bare `fs.promises`: mkdir staging, rename in, rename staging → entry, rename data → held, unlink, rmdir entry (reference)",
 };
 
 export const SHORT = { lib: 'library', floor: 'floor', 'floor-sync': 'floor, sync', mirror: 'bare mirror', layout: 'bare layout' };
@@ -134,11 +134,9 @@ function layoutContender(dir) {
       await fsp.rename(p, path.join(staging, 'data'));
       await fsp.rename(staging, entry);
       mark('claim');
-      await fsp.mkdir(path.join(entry, 'lock'));
       await fsp.rename(path.join(entry, 'data'), path.join(entry, 'held'));
       mark('consume');
       await fsp.unlink(path.join(entry, 'held'));
-      await fsp.rmdir(path.join(entry, 'lock'));
       await fsp.rmdir(entry);
       mark('end');
     },
@@ -150,7 +148,6 @@ function layoutContender(dir) {
 }
 
 const OPEN_DIR = fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW;
-const callback = (fn, ...args) => new Promise((resolve, reject) => fn(...args, (err, value) => (err ? reject(err) : resolve(value))));
 
 /**
  * The library's cycle as `strace` shows it, call for call, with bare `fs`: what the cycle would
@@ -167,32 +164,41 @@ function mirrorContender(dir) {
       const staging = path.join(handoff, `.tmp-${id}`);
       const entry = path.join(handoff, `${id}_e`);
       mark('handoff');
-      // mkdir staging; open it pinned (open, lstat via /proc + fstat, in parallel); rename the
-      // file in through /proc/self/fd; close; rename staging to the entry
-      await fsp.mkdir(staging, { mode: 0o700 });
-      const handle = await fsp.open(staging, OPEN_DIR);
-      const pinned = `/proc/self/fd/${handle.fd}`;
-      await Promise.all([fsp.lstat(`${pinned}/.`), handle.stat()]);
-      await fsp.rename(p, `${pinned}/data`);
-      await handle.close();
-      await fsp.rename(staging, entry);
+      // mkdir staging; open it pinned (open, lstat via /proc, fstat); rename the file in through
+      // /proc/self/fd; close; open the handoff directory pinned and check it (open, lstat via
+      // /proc, fstat, lstat); rename staging to the entry through it; close. All synchronous.
+      fs.mkdirSync(staging, { mode: 0o700 });
+      const stagingFd = fs.openSync(staging, OPEN_DIR);
+      const pinnedStaging = `/proc/self/fd/${stagingFd}`;
+      fs.lstatSync(`${pinnedStaging}/.`);
+      fs.fstatSync(stagingFd);
+      fs.renameSync(p, `${pinnedStaging}/data`);
+      fs.closeSync(stagingFd);
+      const publishFd = fs.openSync(handoff, OPEN_DIR);
+      const pinnedHandoff = `/proc/self/fd/${publishFd}`;
+      fs.lstatSync(`${pinnedHandoff}/.`);
+      fs.fstatSync(publishFd);
+      fs.lstatSync(`${pinnedHandoff}/.`);
+      fs.renameSync(staging, `${pinnedHandoff}/${path.basename(entry)}`);
+      fs.closeSync(publishFd);
       mark('claim');
-      // open the entry pinned, synchronously; mkdir + stat of the lock (callbacks); readdir;
-      // rename to the held name; lstat it
-      const fd = fs.openSync(entry, OPEN_DIR);
+      // open the handoff directory pinned and check it; open the entry through it, pinned; close
+      // the handoff directory; rename the data to the held name; lstat it. All synchronous.
+      const handoffFd = fs.openSync(handoff, OPEN_DIR);
+      const handoffBase = `/proc/self/fd/${handoffFd}`;
+      fs.lstatSync(`${handoffBase}/.`);
+      fs.fstatSync(handoffFd);
+      fs.lstatSync(`${handoffBase}/.`);
+      const fd = fs.openSync(`${handoffBase}/${path.basename(entry)}`, OPEN_DIR);
       const base = `/proc/self/fd/${fd}`;
       fs.lstatSync(`${base}/.`);
       fs.fstatSync(fd);
-      await callback(fs.mkdir, `${base}/lock`);
-      await callback(fs.stat, `${base}/lock`);
-      const names = await fsp.readdir(base);
-      if (!names.includes('data')) throw new Error('no data');
-      await fsp.rename(`${base}/data`, `${base}/held`);
-      await fsp.lstat(`${base}/held`);
+      fs.closeSync(handoffFd);
+      fs.renameSync(`${base}/data`, `${base}/held`);
+      fs.lstatSync(`${base}/held`);
       mark('consume');
-      // unlink; rmdir the lock (callback); close; rmdir the entry
+      // unlink (thread pool); close; rmdir the entry (thread pool)
       await fsp.unlink(`${base}/held`);
-      await callback(fs.rmdir, `${base}/lock`);
       fs.closeSync(fd);
       await fsp.rmdir(entry);
       mark('end');

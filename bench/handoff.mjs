@@ -12,7 +12,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { makeContender, NAMES, SHORT, SMALL_BYTES } from './handoff-contenders.mjs';
-import { formatInt, formatRatio, median, runChild, sampleInterleaved, table } from './lib.mjs';
+import { formatInt, formatRatio, median, runChild, sampleInterleaved, table, targetsTable } from './lib.mjs';
 import { Settler } from './settle.mjs';
 import { FS_SYSCALLS, straceProblem } from './syscalls.mjs';
 
@@ -111,7 +111,7 @@ async function sample(base, rounds) {
     const state = await makeContender(id, subdir(id, base));
     contenders.push({ id, name: NAMES[id], short: SHORT[id], baseline: id === 'floor', state });
   }
-  // Warm-up, untimed: JIT, the handoff directory, proper-lockfile's mtime-precision probe.
+  // Warm-up, untimed: JIT, the handoff directory.
   for (const c of contenders) await runCycles(c.state, params.warmup);
 
   const settler = new Settler(subdir('probe', base), params.waitBudgetMs);
@@ -287,6 +287,20 @@ function shorten(line) {
 
 // ---------------------------------------------------------------------------------------------
 
+/** Handoff + claim + consume at half the floor's speed or more, on the disk and on tmpfs. */
+function handoffTargets(disk, ram) {
+  const row = (run, where) => {
+    const lib = run.results.find((r) => r.id === 'lib').speed.median;
+    const floor = run.results.find((r) => r.id === 'floor').speed.median;
+    return [
+      `handoff + claim + consume at 0.5x the floor or more, ${where}`,
+      `${formatRatio(lib / floor)} (${formatInt(lib)} against ${formatInt(floor)} cycles/s, medians)`,
+      lib / floor >= 0.5,
+    ];
+  };
+  return targetsTable([row(disk, `on ${os.tmpdir()} (${disk.mount.type})`), ...(ram ? [row(ram, 'on tmpfs')] : [])]);
+}
+
 function speedTable(run) {
   const floor = run.results.find((r) => r.id === 'floor');
   return table(
@@ -336,7 +350,7 @@ function render({ disk, ram, counts, traces, problem, profiles }) {
       "lock, on the same disk. Three references: the same four calls synchronous; the library's exact system " +
       'calls made with bare `fs` (the "mirror": the same calls, each made the same way, through the thread pool or ' +
       "synchronously, in the same order, as `strace` shows them below); and the library's on-disk layout done bare " +
-      'with `fs.promises` (staging directory, entry directory, lock directory, held name; 8 calls).',
+      'with `fs.promises` (staging directory, entry directory, held name; 6 calls).',
     '- Contenders are interleaved round-robin (round r starts with contender r) after ' +
       `${params.warmup} untimed warm-up cycles each; before every sample the bench runs \`sync\`, settles 150 ms ` +
       "and waits out ext4's slow-create mode (bench/settle.mjs). Tables give medians, the spread, and ratios of medians.",
@@ -361,6 +375,8 @@ function render({ disk, ram, counts, traces, problem, profiles }) {
     '',
   );
 
+  out.push('#### Targets', '');
+  out.push(handoffTargets(disk, ram), '');
   out.push(`#### Cycles per second, ${os.tmpdir()} (${disk.mount.type})`, '');
   out.push(speedTable(disk), '');
   out.push(
@@ -464,8 +480,8 @@ function render({ disk, ram, counts, traces, problem, profiles }) {
     if (steps.some((x) => x < 0)) return `${figures} (too noisy in this run to split)`;
     return (
       `${figures}: the layout (staging and entry directories, held name) adds ${steps[0].toFixed(0)} µs to the floor, ` +
-      `the library's extra calls (pinned descriptors, lock stat, readdir, lstat) ${steps[1].toFixed(0)} µs, ` +
-      `and its JavaScript (library, proper-lockfile) ${steps[2].toFixed(0)} µs`
+      `the library's extra calls (pinned descriptors, lstat) ${steps[1].toFixed(0)} µs, ` +
+      `and its JavaScript ${steps[2].toFixed(0)} µs`
     );
   };
   out.push(
@@ -481,9 +497,9 @@ function render({ disk, ram, counts, traces, problem, profiles }) {
       (ram ? ` On tmpfs: ${line(ram)}.` : ''),
     `- Per phase on the disk (median µs): ${lib.state.phases.map((p) => `${p} ${lib.phaseUs[p].toFixed(0)}`).join(', ')}; ` +
       `the mirror: ${mirror.state.phases.map((p) => `${p} ${mirror.phaseUs[p].toFixed(0)}`).join(', ')}. ` +
-      'consume() makes three thread-pool calls: the unlink, then the rmdir of the lock (proper-lockfile\'s ' +
-      '`unlock`) and of the entry; on this disk each rmdir waits for a discard, in the thread pool, while the event ' +
-      'loop runs on.',
+      'handoff() and claim() make only synchronous calls (a mkdir, renames, pinned opens of the staging, handoff ' +
+      'and entry directories with their stats, an lstat); consume() makes two thread-pool calls, the unlink of the data (whose blocks may need discarding) and ' +
+      'the rmdir of the entry, which on this disk waits for a discard, in the thread pool, while the event loop runs on.',
     '',
   );
   return `${out.join('\n')}\n`;

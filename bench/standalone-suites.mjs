@@ -22,3 +22,4 @@ function standaloneSuite(id, title) {
 
 export const handoffSuite = standaloneSuite('handoff', 'Handoff + claim + consume');
 export const uploadsSuite = standaloneSuite('uploads', 'Uploads: Express and Fastify');
+export const sweepHandoffSuite = standaloneSuite('sweep-handoff', 'Sweep of expired handoff entries');

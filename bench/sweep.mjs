@@ -62,11 +62,12 @@ export const METHOD = `- Each sample removes a tree of ${formatInt(FILES)} files
 /** Plants one tree of orphaned sessions at `dir` with raw fs. */
 function plant(dir, index) {
   fs.mkdirSync(dir, { mode: 0o700 });
+  fs.writeFileSync(path.join(dir, '.tempfile-manager'), 'tempfile-manager root\nformat 1\n');
   const hourAgo = new Date(Date.now() - 3_600_000);
   const data = Buffer.alloc(params.fileBytes, 0x61);
   for (let s = 0; s < params.sessions; s++) {
     const random = (index * params.sessions + s).toString(16).padStart(16, '0');
-    const session = path.join(dir, `${HOST_ID}_4194303_00000000.1_${hourAgo.getTime().toString(36)}_${random}`);
+    const session = path.join(dir, `session_${HOST_ID}_4194303_00000000.1_${hourAgo.getTime().toString(36)}_${random}`);
     fs.mkdirSync(session, { mode: 0o700 });
     fs.mkdirSync(`${session}.lock`);
     fs.utimesSync(`${session}.lock`, hourAgo, hourAgo);

@@ -1,16 +1,15 @@
-// Upload throughput, server peak RSS and client aborts: the Express adapter against multer 2 disk
-// storage, formidable 3 and raw busboy; the Fastify adapter against @fastify/multipart's
-// saveRequestFiles() and request.file() + pipeline(). Every server runs in a child process of its
-// own (bench/upload-server.mjs), a fresh one per sample; the client is this process, sending a
-// generated multipart body that is never held in memory.
+// Uploads through the one-line adapters against their peers, side by side in one run: upload() of
+// tempfile-manager/express against multer 2 diskStorage and formidable 3; request.saveUploads() of
+// tempfile-manager/fastify against @fastify/multipart's saveRequestFiles(). Every server runs in a
+// child process of its own (bench/upload-server.mjs), a fresh one per sample; the client is this
+// process. Phases:
+//   - small uploads: 10 KiB and 1 MiB files, 1 and 32 at once, requests/s and p99 latency;
+//   - large uploads: 256 MiB files, 8 at once: throughput and peak RSS growth;
+//   - a client abort half-way through a large upload: files and descriptors left;
+//   - a load run: 3 x 60 s of 1 MiB uploads, 32 at once, against the Fastify upload: RSS after each.
 //
 //   node bench/uploads.mjs            writes bench/results/node-<major>/uploads.md and prints it
-//   node bench/uploads.mjs --quick    fewer and smaller samples, to try it out (printed, not written)
-//   node bench/uploads.mjs --profile <id>   one upload of <id> under the V8 CPU profiler
-//   node bench/uploads.mjs --only a,b [--rounds N] [--no-c8] [--no-large] [--no-abort]
-//                                     an experiment, written to uploads-experiment.md; with
-//                                     UPLOAD_BENCH_DIST=<dir>/ the servers load the library from a
-//                                     modified copy of dist/ (where its imports still resolve)
+//   node bench/uploads.mjs --quick    fewer, shorter samples, to try it out (printed, not written)
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
@@ -26,57 +25,20 @@ import { flush } from './settle.mjs';
 const SERVER = fileURLToPath(new URL('./upload-server.mjs', import.meta.url));
 const NODE_MAJOR = process.versions.node.split('.')[0];
 const RESULTS = fileURLToPath(new URL(`./results/node-${NODE_MAJOR}/`, import.meta.url));
+const KiB = 1024;
 
-const params = {
-  bytes: 256 * MiB,
-  c1Rounds: 5,
-  c8Rounds: 3,
-  concurrency: 8,
-  abortAt: 128 * MiB,
-  abortChecks: [1000, 5000],
-  warmupBytes: 4 * MiB,
-  largeBytes: 1024 * MiB,
-  largeRounds: 2,
-  chunk: MiB,
-};
-// For experiments: `--only id,id` runs some contenders; `--rounds N` sets the c=1 rounds; `--no-c8`,
-// `--no-large`, `--no-abort` skip phases. Results then go to uploads-experiment.md.
-const argValue = (name) => {
-  const i = process.argv.indexOf(name);
-  return i === -1 ? undefined : process.argv[i + 1];
-};
-const ONLY = argValue('--only')?.split(',');
-const EXPERIMENT = ONLY !== undefined || ['--rounds', '--no-c8', '--no-large', '--no-abort'].some((a) => process.argv.includes(a));
-if (argValue('--rounds')) params.c1Rounds = Number(argValue('--rounds'));
 const QUICK = process.argv.includes('--quick');
-if (QUICK) Object.assign(params, { bytes: 32 * MiB, c1Rounds: 2, c8Rounds: 1, abortAt: 16 * MiB, largeBytes: 64 * MiB, largeRounds: 1 });
+const params = QUICK
+  ? { smallSizes: [10 * KiB, MiB], smallConcurrency: [1, 32], smallRounds: 2, sliceSeconds: 0.5, bytes: 32 * MiB, concurrency: 8, largeRounds: 1, abortAt: 16 * MiB, abortChecks: [1000, 3000], loadRuns: 3, loadSeconds: 5, loadConcurrency: 32, loadBytes: MiB, warmupBytes: 4 * MiB, chunk: MiB }
+  : { smallSizes: [10 * KiB, MiB], smallConcurrency: [1, 32], smallRounds: 12, sliceSeconds: 0.5, bytes: 256 * MiB, concurrency: 8, largeRounds: 3, abortAt: 128 * MiB, abortChecks: [1000, 5000], loadRuns: 3, loadSeconds: 60, loadConcurrency: 32, loadBytes: MiB, warmupBytes: 4 * MiB, chunk: MiB };
 
 const CONTENDERS = [
-  { id: 'express-tmp', framework: 'Express', ours: true, name: '`tempScope(mgr)` + busboy + `req.tmp.write(fileStream)`' },
+  { id: 'express-upload', framework: 'Express', ours: true, name: "`upload({ field: 'file', maxBytes })` (tempfile-manager/express)" },
   { id: 'multer', framework: 'Express', name: 'multer 2 `diskStorage`, `.single()`' },
   { id: 'formidable', framework: 'Express', name: 'formidable 3 `form.parse(req)`, `uploadDir`' },
-  { id: 'busboy-raw', framework: 'Express', name: 'raw busboy + `pipeline(file, fs.createWriteStream(p))`' },
-  { id: 'fastify-tmp', framework: 'Fastify', ours: true, name: 'tempfile-manager/fastify + `request.file()` + `request.tmp.write(part.file)`' },
+  { id: 'fastify-upload', framework: 'Fastify', ours: true, name: "`request.saveUploads({ field: 'file', maxBytes })` (tempfile-manager/fastify)" },
   { id: 'fastify-save', framework: 'Fastify', name: '@fastify/multipart `request.saveRequestFiles({ tmpdir })`' },
-  { id: 'fastify-pipeline', framework: 'Fastify', name: '`request.file()` + `pipeline(part.file, fs.createWriteStream(p))`' },
 ];
-// Experiments only (`--only`): the manager's write() in Fastify without the plugin's scope.
-const EXPERIMENTAL = [
-  { id: 'fastify-mgr', framework: 'Fastify', name: '`request.file()` + `mgr.write(part.file)`, no plugin (experiment)' },
-  { id: 'fastify-iter', framework: 'Fastify', name: '`for await (const chunk of part.file) await handle.write(chunk)`, no library (experiment)' },
-  { id: 'fastify-iterv', framework: 'Fastify', name: '`for await (const chunk of part.file) await handle.writev([chunk])`, no library (experiment)' },
-];
-// Abort cases only: the Express adapter with the example's `req.on('close')` guard added.
-const ABORT_ONLY = [
-  {
-    id: 'express-tmp-guard',
-    framework: 'Express',
-    ours: true,
-    name: "`tempScope(mgr)` + busboy + `req.tmp.write()`, with examples/express-upload's `req.on('close')` guard",
-  },
-];
-
-const selected = (list) => (ONLY ? [...list, ...EXPERIMENTAL].filter((c, i, all) => ONLY.includes(c.id) && all.indexOf(c) === i) : list);
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tempfile-manager-uploads-bench-'));
 let dirs = 0;
@@ -284,96 +246,144 @@ async function abortSample(c) {
 
 // ---------------------------------------------------------------------------------------------
 
-/** `--profile id`: one upload of `id` under the V8 profiler, its summary printed as Markdown. */
-async function profileOne(id) {
-  const c = [...CONTENDERS, ...ABORT_ONLY].find((x) => x.id === id);
-  const dir = freshDir(id);
-  const server = await startServer(id, dir, { ...process.env, UPLOAD_BENCH_PROFILE: '1' });
+// ---------------------------------------------------------------------------------------------
+// Small uploads: many requests over keep-alive connections, `concurrency` in flight at once.
+
+/** One whole multipart body in memory: small uploads are sent as one buffer. */
+function smallBody(bytes) {
+  const file = Buffer.alloc(bytes);
+  for (let i = 0; i < bytes; i += DATA.length) DATA.copy(file, i, 0, Math.min(DATA.length, bytes - i));
+  return Buffer.concat([HEAD, file, TAIL]);
+}
+
+function postSmall(agent, port, body) {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      { host: '127.0.0.1', port, method: 'POST', path: '/upload', agent, headers: { 'content-type': `multipart/form-data; boundary=${BOUNDARY}`, 'content-length': body.length } },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => (text += d));
+        res.on('end', () => resolve({ status: res.statusCode, body: text }));
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** Uploads of `bytes` for `seconds`, `concurrency` at once; returns requests/s and latencies. */
+async function drive(port, bytes, concurrency, seconds, check = true) {
+  const body = smallBody(bytes);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
+  const latencies = [];
+  let failures = 0;
+  const start = process.hrtime.bigint();
+  const deadline = start + BigInt(Math.round(seconds * 1e9));
   try {
-    await checkUpload(id, await upload(server.port, params.warmupBytes), params.warmupBytes);
-    await waitForNoFiles(dir, 2000);
-    await flush();
-    primePageCache(path.join(root, 'prime'), params.bytes);
-    await control(server, '/baseline', 'POST');
-    const start = process.hrtime.bigint();
-    const result = await upload(server.port, params.bytes);
-    const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-    await checkUpload(id, result, params.bytes);
-    const s = await control(server, '/stats');
-    const perGiB = (ms) => ((ms / 1000 / params.bytes) * GiB).toFixed(3);
-    const section = [
-      `### CPU profile of one ${formatSize(params.bytes)} upload: ${c.name} (Node ${process.version})`,
-      '',
-      `${formatInt(params.bytes / seconds / 1e6)} MB/s under the profiler (100 µs sampling); server CPU ${((s.cpu / params.bytes) * GiB).toFixed(2)} s / GiB.`,
-      '',
-      table(['Self time by origin', 's / GiB'], s.profile.groups.map(([g, ms]) => [g, perGiB(ms)]), ['l', 'r']),
-      '',
-      table(['Function', 's / GiB'], s.profile.functions.map(([f, ms]) => [`\`${f}\``, perGiB(ms)]), ['l', 'r']),
-      '',
-    ].join('\n');
-    fs.mkdirSync(RESULTS, { recursive: true });
-    fs.writeFileSync(path.join(RESULTS, `uploads-profile-${id}.md`), section);
-    console.log(section);
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (process.hrtime.bigint() < deadline) {
+          const t0 = process.hrtime.bigint();
+          const result = await postSmall(agent, port, body);
+          latencies.push(Number(process.hrtime.bigint() - t0) / 1e6);
+          if (result.status !== 200 || (check && JSON.parse(result.body).size !== bytes)) failures++;
+        }
+      }),
+    );
+  } finally {
+    agent.destroy();
+  }
+  const elapsed = Number(process.hrtime.bigint() - start) / 1e9;
+  latencies.sort((a, b) => a - b);
+  return { rps: latencies.length / elapsed, p99: latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * 0.99))], count: latencies.length, failures };
+}
+
+/**
+ * One small-upload case: every contender's server runs at once, and the client drives them in
+ * turn, `sliceSeconds` each, round after round (each round starting at another contender), so
+ * that the machine's load swings hit every contender alike. Returns each contender's slices.
+ */
+async function smallCase(bytes, concurrency) {
+  const servers = [];
+  try {
+    for (const c of CONTENDERS) {
+      const dir = freshDir(c.id);
+      servers.push({ c, dir, server: await startServer(c.id, dir), slices: [] });
+    }
+    for (const s of servers) await drive(s.server.port, bytes, concurrency, 1); // warm-up: loads and compiles the code
+    for (let round = 0; round < params.smallRounds; round++) {
+      for (let k = 0; k < servers.length; k++) {
+        const s = servers[(round + k) % servers.length];
+        const slice = await drive(s.server.port, bytes, concurrency, params.sliceSeconds);
+        if (slice.failures > 0) throw new Error(`${s.c.id}: ${slice.failures} uploads failed`);
+        s.slices.push(slice);
+      }
+    }
+    return servers.map((s) => ({ ...s.c, samples: s.slices, left: filesUnder(s.dir).count }));
+  } finally {
+    for (const s of servers) {
+      await s.server.stop();
+      fs.rmSync(s.dir, { recursive: true, force: true });
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The load run: one Fastify upload server, runs of `loadSeconds` back to back, RSS after each.
+
+async function loadRun() {
+  const dir = freshDir('load');
+  const server = await startServer('fastify-upload', dir);
+  const runs = [];
+  try {
+    for (let i = 0; i < params.loadRuns; i++) {
+      const result = await drive(server.port, params.loadBytes, params.loadConcurrency, params.loadSeconds);
+      await sleep(2000); // the last responses' files removed, the connections closed
+      const { rss } = await control(server, '/stats');
+      const { rss: afterGc } = await control(server, '/baseline', 'POST'); // gc() twice, then the RSS
+      runs.push({ ...result, rss, afterGc, left: filesUnder(dir).count });
+    }
+    return runs;
   } finally {
     await server.stop();
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+
 async function main() {
-  if (argValue('--profile')) return profileOne(argValue('--profile'));
   const started = Date.now();
   const elapsed = () => `${Math.round((Date.now() - started) / 1000)} s`;
-  const contenders = selected(CONTENDERS);
-  const c1 = await sampleInterleaved(contenders, { rounds: params.c1Rounds, sample: (c) => throughputSample(c, 1) });
-  console.error(`c=1 done after ${elapsed()}`);
-  const c8 = process.argv.includes('--no-c8')
-    ? []
-    : await sampleInterleaved(contenders, { rounds: params.c8Rounds, sample: (c) => throughputSample(c, params.concurrency) });
-  console.error(`c=${params.concurrency} done after ${elapsed()}`);
-  const large = process.argv.includes('--no-large')
-    ? []
-    : await sampleInterleaved(
-        contenders.filter((c) => c.ours),
-        { rounds: params.largeRounds, sample: (c) => throughputSample(c, 1, params.largeBytes) },
-      );
-  console.error(`${formatSize(params.largeBytes)} done after ${elapsed()}`);
-  const aborts = {};
-  if (!process.argv.includes('--no-abort')) {
-    for (const c of selected([...CONTENDERS, ...ABORT_ONLY])) {
-      await flush();
-      aborts[c.id] = await abortSample(c);
+  const small = [];
+  for (const bytes of params.smallSizes) {
+    for (const concurrency of params.smallConcurrency) {
+      const results = await smallCase(bytes, concurrency);
+      small.push({ bytes, concurrency, results });
+      console.error(`small ${formatSize(bytes)} c=${concurrency} done after ${elapsed()}`);
     }
   }
+  const large = await sampleInterleaved(CONTENDERS, { rounds: params.largeRounds, sample: (c) => throughputSample(c, params.concurrency) });
+  console.error(`large c=${params.concurrency} done after ${elapsed()}`);
+  const aborts = {};
+  for (const c of CONTENDERS) {
+    await flush();
+    aborts[c.id] = await abortSample(c);
+  }
   console.error(`aborts done after ${elapsed()}`);
-  const summarize = (r) =>
-    r && r.samples.length > 0
-      ? {
-          speed: stats(r.samples, (s) => s.bytes / s.seconds / 1e6),
-          cpu: stats(r.samples, (s) => (s.cpu / s.bytes) * GiB),
-          gcMs: stats(r.samples, (s) => (Object.values(s.gc ?? {}).reduce((a, k) => a + k.ms, 0) / s.bytes) * GiB),
-          gcCounts: Object.fromEntries(
-            ['minor', 'major', 'incremental'].map((k) => [k, stats(r.samples, (s) => ((s.gc?.[k]?.count ?? 0) / s.bytes) * GiB).median]),
-          ),
-          growth: stats(r.samples, 'growth'),
-          sampledGrowth: stats(r.samples, 'sampledGrowth'),
-          left: Math.max(...r.samples.map((s) => s.left)),
-        }
-      : undefined;
-  const results = contenders.map((c) => ({
-    ...c,
-    c1: summarize(c1.find((r) => r.id === c.id)),
-    c8: summarize(c8.find((r) => r.id === c.id)),
-    large: summarize(large.find((r) => r.id === c.id)),
-  }));
-  const section = render(results, aborts, Math.round((Date.now() - started) / 1000));
-  // A quick run is a try-out: printed only, never written over the results.
+  const load = await loadRun();
+  console.error(`load run done after ${elapsed()}`);
+  const section = render(small, large, aborts, load, Math.round((Date.now() - started) / 1000));
   if (!QUICK) {
     fs.mkdirSync(RESULTS, { recursive: true });
-    fs.writeFileSync(path.join(RESULTS, EXPERIMENT ? 'uploads-experiment.md' : 'uploads.md'), section);
+    fs.writeFileSync(path.join(RESULTS, 'uploads.md'), section);
   }
   console.log(section);
 }
+
+const na = (x, f) => (x === undefined ? 'n/a' : f(x));
 
 function heldText(held) {
   if (held === undefined) return 'n/a';
@@ -381,221 +391,135 @@ function heldText(held) {
   return held.map((h) => `${formatSize(h.size)}${h.deleted ? ', deleted (the space stays in use)' : ''}`).join('; ');
 }
 
-const na = (x, f) => (x === undefined ? 'n/a' : f(x));
-const speedCells = (m, best) => [
-  na(m, (v) => formatInt(v.speed.median)),
-  na(m, (v) => `${formatInt(v.speed.min)} – ${formatInt(v.speed.max)}`),
-  na(m, (v) => (best ? formatRatio(v.speed.median / best) : '')),
-  na(m, (v) => v.cpu.median.toFixed(2)),
-];
-const growthCell = (m) => na(m, (v) => `${formatMiB(v.growth.median)} (${formatMiB(v.sampledGrowth.median)})`);
-
-function render(results, aborts, runSeconds) {
+function render(small, large, aborts, load, runSeconds) {
   const cpus = os.cpus();
   const out = [];
+  const targets = [];
   out.push(`### Uploads: Express and Fastify (Node ${process.version})`, '');
   out.push(
     `Run on ${new Date().toISOString().slice(0, 10)}: ${os.type()} ${os.release()}, ${cpus.length} × ${cpus[0]?.model.trim()}, ` +
-      `upload directories under \`${os.tmpdir()}\`. Multipart bodies of ${formatSize(params.bytes)}; ` +
-      `${params.c1Rounds} samples one at a time, ${params.c8Rounds} samples of ${params.concurrency} at once, per contender, ` +
-      `interleaved; ${params.largeRounds} samples of ${formatSize(params.largeBytes)} for the adapters; one abort case each. ` +
-      `The run took ${runSeconds} s.` +
-      (EXPERIMENT ? ` Experiment run: ${process.argv.slice(2).join(' ')}.` : '') +
-      (process.env.UPLOAD_BENCH_DIST ? ` The library from \`${process.env.UPLOAD_BENCH_DIST}\`, not dist/.` : ''),
+      `upload directories under \`${os.tmpdir()}\`. Small uploads: ${params.smallRounds} slices of ` +
+      `${params.sliceSeconds} s per contender and case, interleaved; large uploads: ${params.largeRounds} samples of ` +
+      `${params.concurrency} × ${formatSize(params.bytes)}; one abort case each; a load run of ${params.loadRuns} × ${params.loadSeconds} s. ` +
+      `The run took ${runSeconds} s.${QUICK ? ' A --quick try-out: too short to quote.' : ''}`,
     '',
   );
   out.push('#### Method', '');
   out.push(
     '- Every sample starts a fresh server process (`bench/upload-server.mjs`, `--expose-gc`) running one ' +
-      'contender as an app would write it: the file streamed into its own upload directory, the answer ' +
-      '`{ size }` read back from the disk (`fs.stat`) once the file is complete, the file removed after the ' +
-      'response (the adapters: their scope; @fastify/multipart: its `onResponse` hook; the others: an ' +
-      "`fs.unlink` on the response's `finish`). The Express adapter's server is " +
-      'examples/express-upload/server.mjs cut down: busboy, one file, `req.tmp.write(stream, { maxBytes })`; no hash, ' +
-      "no handoff, no abort guard (a separate abort case adds the example's guard). Parser limits: 2 GiB per file.",
-    `- The client is the bench process: one connection per upload, \`content-length\` set, the body generated ` +
-      `as it is sent (a random ${formatSize(params.chunk)} block repeated, backpressure honoured), never held in memory. ` +
-      'MB/s is 10^6 file bytes per second from the first byte sent to the response read; with ' +
-      `${params.concurrency} uploads at once it is their total over the span of all of them. "Server CPU s / GiB" is ` +
-      "the server process's user + system CPU time (every thread) over the same span, per GiB uploaded: unlike MB/s " +
-      'it hardly moves when other processes load the machine (the client shares its two cores).',
-    '- Before the timed uploads: one warm-up upload of ' +
-      `${formatSize(params.warmupBytes)} (loads and compiles the code), \`sync\` + 150 ms, a scratch file of the ` +
-      "sample's size written and deleted (the VM's balloon; see bench/write-worker.mjs), then the server runs " +
-      '`gc()` and records its RSS. Peak RSS growth is `process.resourceUsage().maxRSS` after the uploads minus ' +
-      'that RSS; in parentheses, the largest `process.memoryUsage.rss()` sampled every 5 ms over the same span, minus ' +
-      "it (maxRSS also holds the process's start-up peak, which could hide a smaller growth).",
-    `- Abort: the client declares ${formatSize(params.bytes)}, sends ${formatSize(params.abortAt)} of file bytes, waits ` +
-      'until its socket buffer is empty and 300 ms more, and destroys the connection. The bench then counts the ' +
-      `regular files left in the contender's upload directory (recursively) ${params.abortChecks.map((t) => `${t / 1000} s`).join(' and ')} ` +
-      "after the abort, the server's open descriptors against those before the upload, and which of them are " +
-      'on files of the upload directory (from `/proc/self/fd`; a removed file held open still takes its space on ' +
-      'the disk). A server that crashed is reported.',
-    '- Garbage collection: the server counts its collections (`PerformanceObserver`, entry type `gc`) and their ' +
-      'time between the baseline and the end of the uploads. With `--trace-incremental-marking`, most major ' +
-      'collections here start while the JavaScript heap is far below its limit (about 9 of 24 MB), that is, from the ' +
-      "pressure of the request's buffers (ArrayBuffers outside the heap) rather than from the heap filling up.",
-    '- Files are not fsynced; the machine is a shared, noisy 2-core VM: MB/s ratios within about 10-15% are noise.',
+      'contender as an app would write it: one file in the field `file`, streamed into its own upload directory, ' +
+      'the answer `{ size }` read back from the disk (`fs.stat`), the file removed after the response (the adapters: ' +
+      "the request's scope; @fastify/multipart: its `onResponse` hook; multer and formidable: an `fs.unlink` on the " +
+      "response's `finish`). Limits: 2 GiB per file.",
+    `- Small uploads: the servers of every contender run at once (one process each), and the client (this process) ` +
+      `drives them in turn, ${params.sliceSeconds} s each, for ${params.smallRounds} rounds, each round starting at another ` +
+      'contender, after a 1 s warm-up of each: the machine\'s load swings then hit every contender alike. In a slice the ' +
+      'client keeps N requests in flight over N keep-alive connections; each body is one buffer. Requests/s counts answered ' +
+      'uploads over the slice; p99 is the 99th percentile of their latencies. Every answer is checked (status 200, the size ' +
+      'on disk). Medians over the slices.',
+    `- Large uploads: ${params.concurrency} uploads of ${formatSize(params.bytes)} at once over fresh connections, each body ` +
+      `generated as it is sent (a random ${formatSize(params.chunk)} block repeated, backpressure honoured). Before them: a ` +
+      `warm-up upload, \`sync\`, a scratch file of the total size written and deleted (the VM's balloon), \`gc()\` and the RSS ` +
+      "noted. Peak RSS growth is `process.resourceUsage().maxRSS` after the uploads minus that RSS.",
+    `- Abort: the client declares ${formatSize(params.bytes)}, sends ${formatSize(params.abortAt)}, waits 300 ms and ` +
+      `destroys the connection; files left in the upload directory and descriptors held on them, ` +
+      `${params.abortChecks.map((t) => `${t / 1000} s`).join(' and ')} later.`,
+    `- Load run: one server of the Fastify adapter, ${params.loadRuns} runs of ${params.loadSeconds} s back to back, ` +
+      `${params.loadConcurrency} uploads of ${formatSize(params.loadBytes)} in flight; 2 s after each run, its RSS as it is, ` +
+      'then after `gc()`.',
+    '- The machine is a shared, noisy 2-core VM, and the client shares it with the server: ratios within about 10-15% are noise.',
     '',
   );
 
-  const c8 = `c=${params.concurrency}`;
   for (const framework of ['Express', 'Fastify']) {
-    const rows = results.filter((r) => r.framework === framework);
-    if (rows.length === 0) continue;
-    const peers = rows.filter((r) => !r.ours);
-    const best = (key) => Math.max(...peers.filter((r) => r[key]).map((r) => r[key].speed.median));
-    out.push(`#### ${framework}`, '');
-    out.push(
-      table(
-        [
-          'Contender',
-          'c=1 MB/s (median)',
-          'min – max',
-          'vs best peer',
-          'server CPU s / GiB',
-          `${c8} total MB/s (median)`,
-          'min – max',
-          'vs best peer',
-          'server CPU s / GiB',
-          'peak RSS growth c=1 (sampled)',
-          `${c8} (sampled)`,
-        ],
-        rows.map((r) => [r.name, ...speedCells(r.c1, best('c1')), ...speedCells(r.c8, best('c8')), growthCell(r.c1), growthCell(r.c8)]),
-        ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
-      ),
-      '',
-    );
-    const leftovers = rows.filter((r) => (r.c1?.left ?? 0) > 0 || (r.c8?.left ?? 0) > 0);
-    if (leftovers.length > 0) {
-      out.push(`Files still there 3 s after a successful upload: ${leftovers.map((r) => `${r.id} ${Math.max(r.c1?.left ?? 0, r.c8?.left ?? 0)}`).join(', ')}.`, '');
-    }
-  }
-
-  {
-    out.push('#### Garbage collection in the server (c=1, per GiB uploaded)', '');
-    out.push(
-      table(
-        ['Contender', 'GC ms / GiB (median)', 'minor GCs / GiB', 'major GCs / GiB', 'incremental marking steps / GiB', 'server CPU s / GiB'],
-        results.filter((r) => r.c1).map((r) => [
+    out.push(`#### ${framework}: small uploads`, '');
+    const rows = [];
+    for (const { bytes, concurrency, results } of small) {
+      const mine = results.filter((r) => r.framework === framework);
+      const summary = mine.map((r) => ({ ...r, rps: stats(r.samples, 'rps'), p99: stats(r.samples, 'p99') }));
+      const peers = summary.filter((r) => !r.ours);
+      const best = peers.reduce((a, b) => (b.rps.median > a.rps.median ? b : a));
+      for (const r of summary) {
+        rows.push([
+          `${formatSize(bytes)}, c=${concurrency}`,
           r.name,
-          formatInt(r.c1.gcMs.median),
-          formatInt(r.c1.gcCounts.minor),
-          formatInt(r.c1.gcCounts.major),
-          formatInt(r.c1.gcCounts.incremental),
-          r.c1.cpu.median.toFixed(2),
-        ]),
-        ['l', 'r', 'r', 'r', 'r', 'r'],
-      ),
-      '',
-    );
-  }
-
-  const withLarge = results.filter((r) => r.large);
-  if (withLarge.length > 0) {
-    out.push('#### Peak RSS growth by upload size (the adapters, one at a time)', '');
-    out.push(
-      table(
-        ['Contender', `${formatSize(params.bytes)}: MB/s`, 'peak RSS growth (sampled)', `${formatSize(params.largeBytes)}: MB/s`, 'peak RSS growth (sampled)', 'samples'],
-        withLarge.map((r) => [
-          r.name,
-          na(r.c1, (v) => formatInt(v.speed.median)),
-          growthCell(r.c1),
-          formatInt(r.large.speed.median),
-          growthCell(r.large),
-          `${params.c1Rounds} / ${params.largeRounds}`,
-        ]),
-        ['l', 'r', 'r', 'r', 'r', 'r'],
-      ),
-      '',
-    );
-  }
-
-  const aborted = selected([...CONTENDERS, ...ABORT_ONLY]).filter((c) => aborts[c.id]);
-  if (aborted.length > 0) {
-    out.push(`#### Client abort after ${formatSize(params.abortAt)}`, '');
-    out.push(
-      table(
-        [
-          'Contender',
-          ...params.abortChecks.flatMap((t) => [`files left after ${t / 1000} s (bytes)`, `descriptors open vs before, ${t / 1000} s`]),
-          `upload files still open at ${params.abortChecks.at(-1) / 1000} s`,
-          'partial file left',
-        ],
-        aborted.map((c) => {
-          const a = aborts[c.id];
-          const last = a.checks.at(-1);
-          return [
-            `${c.framework}: ${c.name}`,
-            ...a.checks.flatMap((k) => [
-              k.alive ? `${k.count} (${formatSize(k.bytes)})` : `${k.count} (${formatSize(k.bytes)}), server crashed`,
-              k.fds === undefined ? 'n/a' : k.fds > 0 ? `+${k.fds}` : String(k.fds),
-            ]),
-            heldText(last.held),
-            last.count > 0
-              ? '**yes**'
-              : a.checks[0].count > 0
-                ? `no (after ${params.abortChecks.at(-1) / 1000} s; yes at ${params.abortChecks[0] / 1000} s)`
-                : 'no',
-          ];
-        }),
-        ['l', ...params.abortChecks.flatMap(() => ['r', 'r']), 'l', 'l'],
-      ),
-      '',
-    );
-  }
-
-  out.push('#### Targets', '');
-  const targets = [];
-  for (const framework of ['Express', 'Fastify']) {
-    const rows = results.filter((r) => r.framework === framework);
-    const ours = rows.find((r) => r.ours);
-    const peers = rows.filter((r) => !r.ours);
-    if (!ours || peers.length === 0) continue;
-    for (const key of ['c1', 'c8']) {
-      if (!ours[key]) continue;
-      const bestPeer = peers.reduce((a, b) => (b[key].speed.median > a[key].speed.median ? b : a));
-      const ratio = ours[key].speed.median / bestPeer[key].speed.median;
+          formatInt(r.rps.median),
+          `${formatInt(r.rps.min)} – ${formatInt(r.rps.max)}`,
+          formatRatio(r.rps.median / best.rps.median),
+          r.p99.median.toFixed(1),
+        ]);
+      }
+      const ours = summary.find((r) => r.ours);
+      const ratio = ours.rps.median / best.rps.median;
       targets.push([
-        `${framework} adapter ≥ best ${framework} peer, ${key === 'c1' ? 'c=1' : c8} (best: ${bestPeer.id})`,
-        `${formatInt(ours[key].speed.median)} vs ${formatInt(bestPeer[key].speed.median)} MB/s, ${formatRatio(ratio)}; ` +
-          `CPU ${ours[key].cpu.median.toFixed(2)} vs ${bestPeer[key].cpu.median.toFixed(2)} s / GiB`,
+        `${framework}: ${formatSize(bytes)}, c=${concurrency}, requests/s ≥ 1.0x the best peer (${best.id}); aim 1.2x`,
+        `${formatInt(ours.rps.median)} vs ${formatInt(best.rps.median)}, ${formatRatio(ratio)}; p99 ${ours.p99.median.toFixed(1)} vs ${best.p99.median.toFixed(1)} ms`,
         ratio >= 1 || (ratio >= 0.9 ? 'no (within noise)' : false),
       ]);
     }
+    out.push(table(['Case', 'Contender', 'requests/s (median)', 'min – max', 'vs best peer', 'p99 ms (median)'], rows, ['l', 'l', 'r', 'r', 'r', 'r']), '');
   }
-  // Flat: the adapter's peak RSS growth stays within 8 MiB of the largest peer's, whatever the
-  // size of the upload (256 MiB or 1 GiB) or the number at once: it does not grow with the bytes.
-  for (const ours of results.filter((r) => r.ours)) {
-    const peers = results.filter((r) => r.framework === ours.framework && !r.ours);
-    for (const [key, label] of [
-      ['c1', `${formatSize(params.bytes)}, c=1`],
-      ['large', `${formatSize(params.largeBytes)}, c=1`],
-      ['c8', `${formatSize(params.bytes)} × ${params.concurrency}`],
-    ]) {
-      const peerKey = key === 'large' ? 'c1' : key;
-      const peerGrowth = peers.filter((r) => r[peerKey]).map((r) => r[peerKey].growth.median);
-      if (!ours[key] || peerGrowth.length === 0) continue;
-      const worst = Math.max(...peerGrowth);
-      const g = ours[key].growth.median;
-      targets.push([
-        `${ours.framework} adapter: peak RSS growth flat, ${label} (≤ the largest peer's${key === 'large' ? ` at ${formatSize(params.bytes)}` : ''} + 8 MiB)`,
-        `${formatMiB(g)} vs ${formatMiB(worst)}`,
-        g <= worst + 8 * MiB,
-      ]);
-    }
-  }
-  for (const c of aborted.filter((x) => x.ours)) {
-    const a = aborts[c.id];
-    const firstLeft = a.checks[0].count;
-    const held = a.checks.at(-1).held ?? [];
+
+  out.push(`#### Large uploads: ${params.concurrency} × ${formatSize(params.bytes)} at once`, '');
+  const largeRows = large.map((r) => ({
+    ...r,
+    speed: stats(r.samples, (s) => s.bytes / s.seconds / 1e6),
+    cpu: stats(r.samples, (s) => (s.cpu / s.bytes) * GiB),
+    growth: stats(r.samples, 'growth'),
+  }));
+  out.push(
+    table(
+      ['Contender', 'total MB/s (median)', 'min – max', 'server CPU s / GiB', 'peak RSS growth (median)', 'min – max'],
+      largeRows.map((r) => [`${r.framework}: ${r.name}`, formatInt(r.speed.median), `${formatInt(r.speed.min)} – ${formatInt(r.speed.max)}`, r.cpu.median.toFixed(2), formatMiB(r.growth.median), `${formatMiB(r.growth.min)} – ${formatMiB(r.growth.max)}`]),
+      ['l', 'r', 'r', 'r', 'r', 'r'],
+    ),
+    '',
+  );
+  for (const framework of ['Express', 'Fastify']) {
+    const ours = largeRows.find((r) => r.framework === framework && r.ours);
+    const peers = largeRows.filter((r) => r.framework === framework && !r.ours);
+    const leanest = peers.reduce((a, b) => (b.growth.median < a.growth.median ? b : a));
     targets.push([
-      `no partial file after a client abort: ${c.id}`,
-      a.checks.map((k) => `${k.count} files at ${k.at / 1000} s`).join(', ') + (held.length ? `; ${heldText(held)}` : ''),
-      (firstLeft === 0 && held.length === 0) || (a.checks.at(-1).count === 0 && held.length === 0 ? `no (gone by ${params.abortChecks.at(-1) / 1000} s)` : false),
+      `${framework}: peak RSS growth at c=${params.concurrency} ≤ the best peer's (${leanest.id}) + 8 MiB`,
+      `${formatMiB(ours.growth.median)} vs ${formatMiB(leanest.growth.median)}`,
+      ours.growth.median <= leanest.growth.median + 8 * MiB,
     ]);
   }
-  out.push(targetsTable(targets), '');
+
+  out.push(`#### Client abort after ${formatSize(params.abortAt)}`, '');
+  out.push(
+    table(
+      ['Contender', ...params.abortChecks.map((t) => `files left after ${t / 1000} s (bytes)`), `upload files still open at ${params.abortChecks.at(-1) / 1000} s`],
+      CONTENDERS.map((c) => {
+        const a = aborts[c.id];
+        return [`${c.framework}: ${c.name}`, ...a.checks.map((k) => `${k.count} (${formatSize(k.bytes)})${k.alive ? '' : ', server crashed'}`), heldText(a.checks.at(-1).held)];
+      }),
+      ['l', ...params.abortChecks.map(() => 'r'), 'l'],
+    ),
+    '',
+  );
+  for (const c of CONTENDERS.filter((x) => x.ours)) {
+    const last = aborts[c.id].checks.at(-1);
+    targets.push([`${c.framework}: no partial file or descriptor after a client abort`, `${last.count} files, ${heldText(last.held)}`, last.count === 0 && (last.held ?? []).length === 0]);
+  }
+
+  out.push(`#### Load run: the Fastify adapter, ${params.loadRuns} × ${params.loadSeconds} s, c=${params.loadConcurrency}, ${formatSize(params.loadBytes)} uploads`, '');
+  out.push(
+    table(
+      ['Run', 'requests/s', 'p99 ms', 'RSS after the run', 'RSS after gc()', 'files left'],
+      load.map((r, i) => [String(i + 1), formatInt(r.rps), r.p99.toFixed(1), formatMiB(r.rss), formatMiB(r.afterGc), String(r.left)]),
+      ['r', 'r', 'r', 'r', 'r', 'r'],
+    ),
+    '',
+  );
+  const growth = load.at(-1).rss / load[0].rss;
+  targets.push([
+    `Fastify load run: RSS after run ${params.loadRuns} within 10% of after run 1`,
+    `${formatMiB(load.at(-1).rss)} vs ${formatMiB(load[0].rss)}, ${formatRatio(growth)} (after gc(): ${formatMiB(load.at(-1).afterGc)} vs ${formatMiB(load[0].afterGc)})`,
+    growth <= 1.1,
+  ]);
+
+  out.push('#### Targets', '', targetsTable(targets), '');
   return `${out.join('\n')}\n`;
 }
 
