@@ -1,8 +1,10 @@
 // Streams random-sized files through the library until `stopAt`: half are handed off (the ticket
 // goes to the ledger), half are scoped files checked and disposed. Plants symlinks to the canary
-// tree inside its session and inside its handoff entries.
+// tree inside its session and inside its handoff entries. Now and then runs a worker thread that
+// streams without end and terminates it mid-write: the thread's session must vanish at once.
 import fs from 'node:fs';
 import path from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { TempFileManager } from 'tempfile-manager';
 import { record } from './ledger.mjs';
 import { prng } from './prng.mjs';
@@ -11,6 +13,9 @@ const [root, ledger, seed, stopAt, deadline, canary, staleMs] = process.argv.sli
 const rand = prng(Number(seed));
 const mgr = new TempFileManager({ root, staleMs: Number(staleMs), graceMs: 1000 });
 let planted = 0;
+let threadsTerminated = 0;
+const who = process.env.CHAOS_ID;
+record(ledger, { type: 'session', who, path: mgr.sessionPath });
 
 async function* bytes(size) {
   for (let sent = 0; sent < size; ) {
@@ -34,7 +39,7 @@ async function handOff(scope) {
   const file = await scope.write(bytes(rand.int(0, 2 * 1024 * 1024)), { suffix: '.bin', hash: 'sha256' });
   const ticket = await file.handoff({ ttlMs: Math.max(1, Number(deadline) - Date.now()) });
   record(ledger, { type: 'issued', ticket });
-  if (rand.chance(0.3)) plant(path.join(root, 'handoff', `${ticket.id}_${ticket.expiresAt.toString(36)}`));
+  if (rand.chance(0.3)) plant(path.join(root, 'handoff', `entry_${ticket.id}_${ticket.expiresAt.toString(36)}`));
 }
 
 async function scoped(scope) {
@@ -49,7 +54,23 @@ async function scoped(scope) {
   }
 }
 
-while (Date.now() < Number(stopAt)) {
+// A thread terminated mid-write: its files must be gone within a second, while this process lives.
+async function threadTerminated() {
+  const worker = new Worker(new URL('./thread.mjs', import.meta.url), { workerData: { root, staleMs: Number(staleMs) } });
+  worker.on('error', () => {});
+  const session = await new Promise((resolve) => worker.once('message', resolve));
+  await new Promise((resolve) => setTimeout(resolve, rand.int(0, 100)));
+  await worker.terminate();
+  threadsTerminated += 1;
+  const until = Date.now() + 1000;
+  while (fs.existsSync(session) && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 10));
+  if (fs.existsSync(session)) record(ledger, { type: 'thread-left', path: session });
+}
+
+// The real clock may be set apart (libfaketime): compare with stopAt on this process's own clock.
+const offset = Number(process.env.CHAOS_CLOCK_OFFSET_MS ?? 0);
+while (Date.now() - offset < Number(stopAt)) {
+  if (rand.chance(0.04)) await threadTerminated();
   const scope = mgr.scope();
   try {
     if (rand.chance(0.5)) await handOff(scope);
@@ -61,4 +82,5 @@ while (Date.now() < Number(stopAt)) {
   await new Promise((resolve) => setTimeout(resolve, rand.int(20, 120)));
 }
 record(ledger, { type: 'planted', count: planted });
+record(ledger, { type: 'threads-terminated', count: threadsTerminated });
 await mgr.close();

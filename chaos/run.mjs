@@ -1,14 +1,16 @@
 // The chaos run: producers, workers and sweepers in their own processes, a killer that SIGKILLs
 // and SIGTERMs producers and workers at random and restarts them, then the invariants.
+// Every process has a host id of its own; some run with their clock set apart (libfaketime), and,
+// as root, some in a PID namespace of their own (another machine, as far as pids go).
 //   npm run chaos -- --seconds 60 --seed 42 [--producers 3] [--workers 3] [--sweepers 2] [--json FILE]
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomInt } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { TempFileManager } from 'tempfile-manager';
-import { readLedger } from './ledger.mjs';
+import { readLedger, record } from './ledger.mjs';
 import { derive, prng } from './prng.mjs';
 
 const { values } = parseArgs({
@@ -23,10 +25,19 @@ const { values } = parseArgs({
 });
 const seconds = Number(values.seconds);
 const seed = values.seed === undefined ? randomInt(2 ** 31) : Number(values.seed);
-const STALE_MS = 2000;
+const STALE_MS = 3000;
+const GRACE_MS = 1000; // the children's graceMs
+const LIBFAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1';
+const CLOCK_OFFSETS = [['', 0], ['-1h', -3_600_000], ['-20m', -1_200_000]]; // relative offsets of both signs between any two
+const canFakeTime = fs.existsSync(LIBFAKETIME);
+const canUnshare = process.getuid?.() === 0 && spawnSync('unshare', ['--pid', '--fork', '--mount-proc', 'true']).status === 0;
+// How long a SIGKILLed producer's session may stay: a dead process of this machine goes at the next
+// sweep; another machine's once its heartbeat was seen unchanged for staleMs (and graceMs).
+const LINGER_LOCAL_MS = 3000;
+const LINGER_REMOTE_MS = 2 * STALE_MS + GRACE_MS + 2000;
 const DRAIN_MS = 20_000;
 const rand = prng(seed);
-console.log(`chaos: ${seconds} s, seed ${seed} (rerun with --seed ${seed})`);
+console.log(`chaos: ${seconds} s, seed ${seed} (rerun with --seed ${seed})${canFakeTime ? '' : ', no libfaketime'}${canUnshare ? '' : ', no PID namespaces (not root)'}`);
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'tfm-chaos-'));
 const root = path.join(work, 'root');
@@ -45,16 +56,28 @@ const here = import.meta.dirname;
 const children = new Map(); // name -> { child, incarnation, killedWith }
 const deaths = { SIGKILL: 0, SIGTERM: 0, errors: [] };
 
+const where = { namespaced: 0, clockApart: 0 };
+
 function launch(name, script, args) {
   const incarnation = (children.get(name)?.incarnation ?? -1) + 1;
   const childSeed = derive(seed, name, String(incarnation));
-  const child = spawn(process.execPath, [path.join(here, script), root, ledger, String(childSeed), ...args], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  const entry = { child, incarnation, killedWith: undefined, stderr: '' };
+  const place = prng(derive(childSeed, 'where'));
+  const [faketime, offsetMs] = canFakeTime ? place.pick(CLOCK_OFFSETS) : ['', 0];
+  const namespaced = canUnshare && place.chance(0.25);
+  const who = `${name}#${incarnation}`;
+  const env = { ...process.env, TEMPFILE_MANAGER_HOST_ID: `h-${name}-${incarnation % 3}`, CHAOS_ID: who, CHAOS_CLOCK_OFFSET_MS: String(offsetMs) };
+  if (faketime) Object.assign(env, { FAKETIME: faketime, LD_PRELOAD: LIBFAKETIME, FAKETIME_DONT_RESET: '1' });
+  const command = [process.execPath, path.join(here, script), root, ledger, String(childSeed), ...args];
+  // In its own PID namespace the child is pid 1, which ignores a re-raised SIGTERM: such children are only SIGKILLed.
+  if (namespaced) command.unshift('unshare', '--pid', '--fork', '--mount-proc', '--kill-child');
+  where.namespaced += namespaced ? 1 : 0;
+  where.clockApart += faketime ? 1 : 0;
+  const child = spawn(command[0], command.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], env });
+  const entry = { child, incarnation, who, namespaced, killedWith: undefined, stderr: '' };
   child.stderr.on('data', (d) => (entry.stderr = (entry.stderr + d).slice(-4000)));
   child.on('exit', (code, signal) => {
     entry.exited = true;
+    if (entry.killedWith) record(ledger, { type: 'died', who });
     if (entry.killedWith) {
       if (signal !== entry.killedWith) {
         deaths.errors.push(`${name} was sent ${entry.killedWith} but ended with ${signal ?? code}: ${entry.stderr.trim().split('\n').slice(0, 8).join(' | ')}`);
@@ -75,18 +98,29 @@ for (const name of producers) launch(name, 'producer.mjs', producerArgs());
 for (const name of workers) launch(name, 'worker.mjs', workerArgs());
 for (let i = 0; i < Number(values.sweepers); i++) launch(`sweeper-${i}`, 'sweeper.mjs', [stopFile, String(STALE_MS)]);
 
+// A SIGKILLed producer's session must be gone soon: checked once its time is up.
+const lingering = [];
+const orphanChecks = [];
+function watchOrphan(entry) {
+  const session = readLedger(ledger).find((e) => e.type === 'session' && e.who === entry.who)?.path;
+  if (session === undefined) return; // killed before it made one
+  const limit = entry.namespaced ? LINGER_REMOTE_MS : LINGER_LOCAL_MS;
+  orphanChecks.push(sleep(limit).then(() => fs.existsSync(session) && lingering.push({ session, namespaced: entry.namespaced, limit })));
+}
+
 // The killer.
 while (Date.now() < stopAt - 1000) {
   await sleep(rand.int(300, 1200));
   const name = rand.pick([...producers, ...workers]);
   const entry = children.get(name);
   if (entry.exited) continue;
-  const signal = rand.chance(0.6) ? 'SIGKILL' : 'SIGTERM';
+  const signal = entry.namespaced || rand.chance(0.6) ? 'SIGKILL' : 'SIGTERM';
   entry.killedWith = signal;
   entry.child.kill(signal);
   deaths[signal] += 1;
   await exited(entry);
-  await sleep(rand.int(0, 300));
+  if (signal === 'SIGKILL' && name.startsWith('producer')) watchOrphan(entry);
+  await sleep(rand.chance(0.5) ? 0 : rand.int(0, 300)); // half the time, a restart right after the kill
   if (Date.now() < stopAt - 500) launch(name, name.startsWith('producer') ? 'producer.mjs' : 'worker.mjs', name.startsWith('producer') ? producerArgs() : workerArgs());
 }
 
@@ -95,17 +129,21 @@ await Promise.all(producers.map((name) => exited(children.get(name))));
 for (const name of workers) if (children.get(name).exited) launch(name, 'worker.mjs', workerArgs());
 const drainEnd = Date.now() + DRAIN_MS;
 while (Date.now() < drainEnd && undelivered(readLedger(ledger)).length > 0) await sleep(200);
+await Promise.all(orphanChecks); // the sweepers run until the last killed producer's time is up
 fs.writeFileSync(stopFile, '');
 await Promise.all([...children.values()].map(exited));
 
-// One final sweep once every entry has expired and every lock is stale.
+// One final sweep once every entry has expired: a first look, and a second one a staleMs later,
+// so that sessions of other PID namespaces are judged by their stopped heartbeats.
+const finalSweeper = new TempFileManager({ root, staleMs: STALE_MS, graceMs: 0, sweepOnStart: false, sweepIntervalMs: 0, exitHook: false });
+await finalSweeper.sweep();
 await sleep(Math.max(deadline - Date.now(), 0) + STALE_MS + 1500);
-const finalSweep = await new TempFileManager({ root, staleMs: STALE_MS, graceMs: 0, sweepOnStart: false, exitHook: false }).sweep();
+const finalSweep = await finalSweeper.sweep();
 
 const events = readLedger(ledger);
 const issued = events.filter((e) => e.type === 'issued');
 const delivered = events.filter((e) => e.type === 'delivered');
-const leftovers = listTree(root).filter((p) => p !== 'handoff');
+const leftovers = listTree(root).filter((p) => p !== 'handoff' && p !== '.tempfile-manager');
 const summary = {
   seed,
   seconds,
@@ -115,7 +153,11 @@ const summary = {
   duplicatesDelivered: delivered.length - new Set(delivered.map((e) => e.id)).size,
   bytesMoved: delivered.reduce((sum, e) => sum + e.size, 0),
   racesTried: raceCounts(events),
+  placement: { namespacedProcesses: where.namespaced, processesWithClockApart: where.clockApart },
   invariants: {
+    doubleHeld: doubleHeld(events).length,
+    orphansLingering: lingering.length,
+    threadFilesLeft: events.filter((e) => e.type === 'thread-left').length,
     lostTickets: undelivered(events).length + events.filter((e) => e.type === 'lost').length,
     mismatchedReads: events.filter((e) => e.type === 'mismatch').length,
     liveFilesGone: events.filter((e) => e.type === 'gone').length,
@@ -125,7 +167,13 @@ const summary = {
     sweepErrors: events.filter((e) => e.type === 'sweep-error').length + finalSweep.errors.length,
   },
 };
-report(summary, { leftovers, errors: deaths.errors, sweepErrors: events.filter((e) => e.type === 'sweep-error').slice(0, 5) });
+report(summary, {
+  leftovers,
+  errors: deaths.errors,
+  sweepErrors: events.filter((e) => e.type === 'sweep-error').slice(0, 5),
+  doubleHeld: doubleHeld(events).slice(0, 5),
+  lingering: lingering.slice(0, 5),
+});
 if (values.json) fs.writeFileSync(values.json, JSON.stringify(summary, null, 2));
 const violations = Object.values(summary.invariants).reduce((a, b) => a + b, 0);
 if (violations === 0) fs.rmSync(work, { recursive: true, force: true });
@@ -137,6 +185,35 @@ function undelivered(all) {
   return all.filter((e) => e.type === 'issued' && !done.has(e.ticket.id));
 }
 
+/**
+ * Pairs of holds of one ticket that overlapped in the ledger's order (a hold lasts from its
+ * 'hold' line to its 'unhold' line, or its process's death) and both ended by a successful
+ * consume or release: two holders at once. A holder overtaken while stalled ends with ok: false
+ * (fenced): that is not a double hold.
+ */
+function doubleHeld(all) {
+  const open = new Map(); // ticket id -> Map(who -> hold)
+  const finished = [];
+  for (const e of all) {
+    if (e.type === 'hold') {
+      const holds = open.get(e.id) ?? new Map();
+      const hold = { id: e.id, who: e.who, overlaps: [...holds.values()], ok: false };
+      for (const other of holds.values()) other.overlaps.push(hold);
+      holds.set(e.who, hold);
+      open.set(e.id, holds);
+    } else if (e.type === 'unhold') {
+      const hold = open.get(e.id)?.get(e.who);
+      if (!hold) continue;
+      hold.ok = e.ok;
+      open.get(e.id).delete(e.who);
+      finished.push(hold);
+    } else if (e.type === 'died') {
+      for (const holds of open.values()) holds.delete(e.who);
+    }
+  }
+  return finished.filter((h) => h.ok).flatMap((h) => h.overlaps.filter((o) => o.ok && o.who < h.who).map((o) => ({ id: h.id, holders: [o.who, h.who] })));
+}
+
 function raceCounts(all) {
   const sum = (type, key) => all.filter((e) => e.type === type).reduce((s, e) => s + (e[key] ?? 0), 0);
   return {
@@ -145,6 +222,8 @@ function raceCounts(all) {
     claimersBlockedPastStaleMs: sum('worker-counts', 'blocked'),
     sweepsRunConcurrently: sum('sweeper-counts', 'sweeps'),
     symlinksToOutsidePlanted: sum('planted', 'count'),
+    threadsTerminatedMidWrite: sum('threads-terminated', 'count'),
+    holdsTakenOverFromLiveHolders: all.filter((e) => e.type === 'unhold' && !e.ok).length,
   };
 }
 
@@ -153,10 +232,13 @@ function report(s, details) {
   console.log(`tickets: ${s.ticketsIssued} issued, ${s.ticketsDelivered} delivered, ${s.duplicatesDelivered} delivered more than once`);
   console.log(`bytes moved: ${s.bytesMoved}`);
   for (const [k, v] of Object.entries(s.racesTried)) console.log(`races: ${k}: ${v}`);
+  for (const [k, v] of Object.entries(s.placement)) console.log(`placement: ${k}: ${v}`);
   for (const [k, v] of Object.entries(s.invariants)) console.log(`invariant ${v === 0 ? 'held' : 'BROKEN'}: ${k}: ${v}`);
   if (details.leftovers.length) console.log('leftovers:', details.leftovers.slice(0, 10));
   for (const e of details.errors.slice(0, 10)) console.log('process error:', e);
   for (const e of details.sweepErrors) console.log('sweep error:', JSON.stringify(e));
+  for (const e of details.doubleHeld) console.log('double hold:', JSON.stringify(e));
+  for (const e of details.lingering) console.log('orphan lingering:', JSON.stringify(e));
 }
 
 function plantCanary() {

@@ -71,20 +71,35 @@ async function work(ticket) {
     return;
   }
   counts.claims += 1;
+  // The witness of exclusivity, outside the library's bookkeeping: holds in the ledger's order.
+  const who = process.env.CHAOS_ID;
+  record(ledger, { type: 'hold', id: ticket.id, who });
   if (rand.chance(0.02)) {
     counts.blocked += 1;
     const until = Date.now() + Number(staleMs) * 1.5;
-    while (Date.now() < until) {} // a live claimer whose loop is stuck keeps its lease
+    // A live claimer whose loop is stuck keeps its lease on its own machine; a claimer of another
+    // machine (PID namespace) sees its heartbeat stop and takes the lease over: this one is fenced.
+    while (Date.now() < until) {}
   }
-  const size = fs.statSync(claimed.path).size;
-  const digest = sha256(claimed.path);
+  let size, digest;
+  try {
+    size = fs.statSync(claimed.path).size;
+    digest = sha256(claimed.path);
+  } catch (err) {
+    if (err.code !== 'ENOENT') throw err;
+    record(ledger, { type: 'unhold', id: ticket.id, who, ok: false }); // overtaken: its file is another's now
+    counts.leaseLost += 1;
+    return;
+  }
   if (size !== ticket.size || digest !== ticket.digest) record(ledger, { type: 'mismatch', id: ticket.id, size, digest });
   record(ledger, { type: 'delivered', id: ticket.id, size });
   try {
     if (rand.chance(0.1)) await claimed.release();
     else await claimed.consume();
+    record(ledger, { type: 'unhold', id: ticket.id, who, ok: true });
   } catch (err) {
     if (err.code !== 'ERR_TEMPFILE_LEASE_LOST') throw err;
+    record(ledger, { type: 'unhold', id: ticket.id, who, ok: false });
     counts.leaseLost += 1;
   }
 }

@@ -42,7 +42,7 @@ try {
   console.log(`4. Server peak RSS: ${Math.round(maxRssBytes / MiB)} MiB: the ${SIZE / MiB} MiB file was never in its ${HEAP_MIB} MiB heap\n`);
 
   await stopServer();
-  const left = fs.readdirSync(root, { recursive: true }).filter((name) => name !== 'handoff');
+  const left = fs.readdirSync(root, { recursive: true }).filter((name) => name !== 'handoff' && name !== '.tempfile-manager');
   console.log(`5. On disk, once the server has stopped: ${left.length === 0 ? 'nothing left (only the empty handoff/ directory)' : left.join(', ')}`);
   if (left.length > 0) throw new Error(`files were left under ${root}`);
   console.log('\ndone: see examples/express-upload/README.md for what the server does and how');

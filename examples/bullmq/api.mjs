@@ -38,7 +38,7 @@ app.post('/uploads', async (req, res) => {
   res.status(202).json({ jobId: job.id, entry: ticket.id, size: ticket.size, digest: ticket.digest });
 });
 
-const STATUS = { ERR_TEMPFILE_SIZE_LIMIT: 413, ERR_TEMPFILE_INVALID_OPTION: 400, ERR_TEMPFILE_QUOTA_EXCEEDED: 503, ERR_TEMPFILE_NO_SPACE: 507, ERR_TEMPFILE_ABORTED: 499 };
+const STATUS = { ERR_TEMPFILE_SIZE_LIMIT: 413, ERR_TEMPFILE_INVALID_OPTION: 400, ERR_TEMPFILE_QUOTA_EXCEEDED: 507, ERR_TEMPFILE_NO_SPACE: 507, ERR_TEMPFILE_ABORTED: 499 };
 app.use((err, req, res, next) => {
   if (res.headersSent) return next(err);
   res.status(STATUS[err.code] ?? 500).json({ error: err.code ?? 'ERR_INTERNAL', message: err.message });

@@ -84,7 +84,7 @@ try {
   worker1.child.kill('SIGKILL');
   await worker1.exited;
   const killed = uploads.find((u) => u.jobId === killedJob);
-  const entry = fs.readdirSync(path.join(root, 'handoff')).find((name) => name.startsWith(killed.entry));
+  const entry = fs.readdirSync(path.join(root, 'handoff')).find((name) => name.includes(killed.entry));
   const held = fs.readdirSync(path.join(root, 'handoff', entry));
   console.log(`killed worker 1 (pid ${worker1.child.pid}) in the middle of job ${killedJob}; its entry is still on disk: ${entry}/{${held}}`);
 
@@ -113,7 +113,7 @@ try {
   await redis?.stop();
 }
 
-const left = fs.readdirSync(root, { recursive: true }).filter((name) => name !== 'handoff');
+const left = fs.readdirSync(root, { recursive: true }).filter((name) => name !== 'handoff' && name !== '.tempfile-manager');
 console.log(`left under the root: ${left.length === 0 ? 'nothing' : left.join(', ')}`);
 if (!process.env.EXAMPLE_ROOT) fs.rmSync(root, { recursive: true, force: true });
 process.exitCode = failed || left.length > 0 ? 1 : 0;

@@ -46,7 +46,7 @@ export async function checkUploadExample(name, start) {
     await app.close();
   }
   // Closed: the session is gone, and the worker consumed the handoff entry (an empty handoff/ stays).
-  const left = fs.readdirSync(root, { recursive: true }).filter((name) => name !== 'handoff');
+  const left = fs.readdirSync(root, { recursive: true }).filter((name) => name !== 'handoff' && name !== '.tempfile-manager');
   assert.deepEqual(left, [], `left under ${root}`);
   console.log(`${name} check passed: 8 MiB uploaded, handed off and processed; nothing left under the root`);
 }

@@ -40,7 +40,7 @@ for (const { expected, result } of jobs) {
 await pool.close();
 await mgr.close();
 
-const left = fs.readdirSync(root, { recursive: true }).filter((name) => name !== 'handoff');
+const left = fs.readdirSync(root, { recursive: true }).filter((name) => name !== 'handoff' && name !== '.tempfile-manager');
 console.log(`${jobs.length} files processed by ${threads.size} threads; left under the root: ${left.length === 0 ? 'nothing' : left.join(', ')}`);
 if (!process.env.EXAMPLE_ROOT) fs.rmSync(root, { recursive: true, force: true });
 process.exitCode = failures === 0 && left.length === 0 ? 0 : 1;

@@ -1,0 +1,180 @@
+// Compiles TypeScript consumers of the packed package, as users get it, with several TypeScript
+// versions (5.2, the first with `using`; 5.9; the latest): packs the tarball, installs it with
+// each compiler from the registry in a scratch project, and type-checks a consumer importing
+// `.`, `./express` and `./fastify` under every module resolution (node10 with module commonjs
+// and no esModuleInterop; node16 and nodenext, ESM and CJS; bundler), with skipLibCheck off, so
+// that the package's own .d.ts and .d.cts files are checked too. Then it builds the README's
+// tsconfig example as written (an `await using` consumer), runs the output on this Node, and
+// checks that the files were removed.
+//
+//   node scripts/check-consumers.mjs [--ts 5.2,5.9,latest]
+import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const repo = path.join(import.meta.dirname, '..');
+const versionsArg = process.argv.indexOf('--ts');
+const versions = (versionsArg > 0 ? process.argv[versionsArg + 1] : '5.2,5.9,latest').split(',');
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'tfm-consumers-'));
+const failures = [];
+
+const run = (cmd, args, cwd) => {
+  console.log(`$ ${cmd} ${args.join(' ')}`);
+  execFileSync(cmd, args, { cwd, stdio: 'inherit' });
+};
+
+const consumerCode = `import { TempFileManager, isTempFileError, type TempFile } from 'tempfile-manager';
+import { tempScope } from 'tempfile-manager/express';
+import tempFiles, { tempFiles as named } from 'tempfile-manager/fastify';
+
+export async function use(): Promise<number> {
+  const mgr = new TempFileManager({ sweepOnStart: false });
+  const file: TempFile = mgr.file('.txt');
+  const size = await mgr.withScope(async (scope) => (await scope.write('x')).size ?? 0);
+  await file.remove();
+  await mgr.close();
+  return size;
+}
+export const adapters = [tempScope, tempFiles, named] as const;
+export const check: (e: unknown) => boolean = isTempFileError;
+`;
+
+/** One consumer: its tsconfig compiler options, its file name (the extension picks ESM or CJS). */
+const consumers = [
+  {
+    name: 'node10-commonjs',
+    file: 'index.ts',
+    options: { module: 'commonjs', moduleResolution: 'node10', esModuleInterop: false },
+  },
+  { name: 'node16-cjs', file: 'index.cts', options: { module: 'node16', moduleResolution: 'node16' } },
+  { name: 'node16-esm', file: 'index.mts', options: { module: 'node16', moduleResolution: 'node16' } },
+  { name: 'nodenext-cjs', file: 'index.cts', options: { module: 'nodenext', moduleResolution: 'nodenext' } },
+  { name: 'nodenext-esm', file: 'index.mts', options: { module: 'nodenext', moduleResolution: 'nodenext' } },
+  { name: 'bundler', file: 'index.ts', options: { module: 'esnext', moduleResolution: 'bundler' } },
+];
+
+const common = {
+  target: 'es2022',
+  lib: ['es2022', 'esnext.disposable'],
+  types: ['node'],
+  strict: true,
+  skipLibCheck: false,
+  noEmit: true,
+};
+
+/** Options a TypeScript major no longer has: the consumer is reported, not failed. */
+function unsupported(version, consumer) {
+  const major = Number.parseInt(version, 10);
+  if (major >= 7 && consumer.options.moduleResolution === 'node10') return 'TypeScript 7 removed moduleResolution node10';
+  if (major >= 7 && consumer.options.esModuleInterop === false) return 'TypeScript 7 removed esModuleInterop: false';
+  return undefined;
+}
+
+/**
+ * An error inside another package's own declarations, which that package has under this
+ * compiler and these options whoever imports it: fastify 5 uses `NoInfer` (TypeScript 5.4), and
+ * pino (under fastify) default-imports a CommonJS module, which needs esModuleInterop. Those are
+ * reported, not counted; an error in this package's declarations or in the consumer fails.
+ */
+function othersOwnError(line) {
+  return /^node_modules\//.test(line) && !/^node_modules\/tempfile-manager\//.test(line);
+}
+
+/** The tsconfig.json the README shows for `await using` on Node 20 and 22, as written there. */
+function readmeTsconfig() {
+  const readme = fs.readFileSync(path.join(repo, 'README.md'), 'utf8');
+  const match = /<!-- tsconfig-for-using -->\s*```json\n([\s\S]*?)```/.exec(readme);
+  if (!match) throw new Error('README.md has no tsconfig block after <!-- tsconfig-for-using -->');
+  return match[1];
+}
+
+const readmeConsumer = `import { TempFileManager } from 'tempfile-manager';
+import fs from 'node:fs';
+
+const root = process.argv[2]!;
+const mgr = new TempFileManager({ root, sweepOnStart: false });
+let seen = '';
+{
+  await using tmp = mgr.file('.txt');
+  fs.writeFileSync(tmp.path, 'hello');
+  seen = tmp.path;
+}
+if (fs.existsSync(seen)) throw new Error('await using did not remove the file');
+await mgr.close();
+console.log('README tsconfig: await using ran and removed the file');
+`;
+
+try {
+  run('npm', ['run', 'build'], repo);
+  const packed = JSON.parse(execFileSync('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', work], { cwd: repo, encoding: 'utf8' }));
+  const tarball = path.join(work, packed[0].filename);
+  const pkg = JSON.parse(fs.readFileSync(path.join(repo, 'package.json'), 'utf8'));
+  const devVersion = (name) => pkg.devDependencies[name];
+
+  for (const version of versions) {
+    const project = path.join(work, `ts-${version}`);
+    fs.mkdirSync(project);
+    fs.writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true }));
+    run('npm', [
+      'install', '--no-audit', '--no-fund', '--ignore-scripts', '--loglevel=error',
+      tarball, `typescript@${version}`, `@types/node@${devVersion('@types/node')}`,
+      `express@${devVersion('express')}`, `@types/express@${devVersion('@types/express')}`, `fastify@${devVersion('fastify')}`,
+    ], project);
+    const tsc = path.join(project, 'node_modules/typescript/bin/tsc');
+    const installed = JSON.parse(fs.readFileSync(path.join(project, 'node_modules/typescript/package.json'), 'utf8')).version;
+    for (const consumer of consumers) {
+      const label = `TypeScript ${installed}, ${consumer.name}`;
+      const skipped = unsupported(installed, consumer);
+      if (skipped) {
+        console.log(`-- ${label}: not compiled (${skipped})`);
+        continue;
+      }
+      const dir = path.join(project, consumer.name);
+      fs.mkdirSync(dir);
+      fs.writeFileSync(path.join(dir, consumer.file), consumerCode);
+      fs.writeFileSync(
+        path.join(dir, 'tsconfig.json'),
+        JSON.stringify({ compilerOptions: { ...common, ...consumer.options }, files: [consumer.file] }, null, 2),
+      );
+      const result = spawnSync(process.execPath, [tsc, '-p', dir], { cwd: project, encoding: 'utf8' });
+      const errors = `${result.stdout}${result.stderr}`.split('\n').filter((line) => /error TS\d+/.test(line));
+      const ours = errors.filter((line) => !othersOwnError(line));
+      if (result.status === 0 || (errors.length > 0 && ours.length === 0)) {
+        const owners = [...new Set(errors.map((line) => /^node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(line)?.[1]))];
+        const note = errors.length > 0 ? ` (${errors.length} errors inside the declarations of ${owners.join(', ')}, not of this package)` : '';
+        console.log(`ok ${label}${note}`);
+      } else {
+        console.log(`FAIL ${label}\n${result.stdout}${result.stderr}`);
+        failures.push(label);
+      }
+    }
+
+    // The README's tsconfig, as written, in a project of its own: build, run, check.
+    const app = path.join(project, 'readme-app');
+    fs.mkdirSync(path.join(app, 'src'), { recursive: true });
+    fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'readme-app', private: true, type: 'module' }));
+    fs.writeFileSync(path.join(app, 'tsconfig.json'), readmeTsconfig());
+    fs.writeFileSync(path.join(app, 'src/index.ts'), readmeConsumer);
+    fs.symlinkSync(path.join(project, 'node_modules'), path.join(app, 'node_modules'));
+    const label = `TypeScript ${installed}, the README's tsconfig`;
+    const build = spawnSync(process.execPath, [tsc, '-p', app], { cwd: app, encoding: 'utf8' });
+    const output = build.status === 0
+      ? spawnSync(process.execPath, [path.join(app, 'dist/index.js'), path.join(app, 'root')], { cwd: app, encoding: 'utf8' })
+      : build;
+    if (build.status === 0 && output.status === 0) console.log(`ok ${label}: ${output.stdout.trim()}`);
+    else {
+      console.log(`FAIL ${label}\n${output.stdout}${output.stderr}`);
+      failures.push(label);
+    }
+  }
+} finally {
+  fs.rmSync(work, { recursive: true, force: true });
+}
+
+if (failures.length > 0) {
+  console.log(`\n${failures.length} consumer(s) failed: ${failures.join('; ')}`);
+  process.exitCode = 1;
+} else {
+  console.log(`\nevery consumer compiled with TypeScript ${versions.join(', ')}`);
+}
