@@ -1,5 +1,8 @@
+import { constants } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import { MountPointError, systemErrorCode, toFileSystemError } from '../errors.js';
-import type { FileSystem } from './fs.js';
+import { O_NOFOLLOW, realFs, type FileSystem } from './fs.js';
+import { PROC_FD } from './proc.js';
 import { removeTreeSyncWalk, walkTree, type WalkTally } from './walk.js';
 
 // Removal never follows a symlink: unlink() removes the link itself, and trees are walked
@@ -41,4 +44,44 @@ function throwWhatWasLeft(tally: WalkTally): void {
   const first = tally.errors[0];
   if (first) throw toFileSystemError('remove', first.path, Object.assign(new Error(first.message), { code: first.code }));
   if (tally.left.length > 0) throw new MountPointError(tally.left.map((left) => left.path));
+}
+
+const OPEN_DIR = constants.O_RDONLY | (constants.O_DIRECTORY ?? 0) | O_NOFOLLOW;
+
+/**
+ * The quick removal of a directory already listed, holding only the files `names`: it is opened
+ * with O_NOFOLLOW, checked to be on `parentDev`, its files unlinked through its descriptor
+ * (`/proc/self/fd/<fd>/<name>`), then it is removed. True when it is gone. False, with nothing
+ * outside it touched, when anything is not as listed (a symlink or a mount in its place, a name
+ * added or turned into a directory, no /proc, an injected fs): the caller then walks it with
+ * {@link walkTree}, which handles and reports every such case.
+ * @internal
+ */
+export async function removeListedFlatDir(fs: FileSystem, dir: string, names: readonly string[], parentDev: number | undefined): Promise<boolean> {
+  if (!PROC_FD || fs !== realFs || parentDev === undefined) return false;
+  let handle: FileHandle;
+  try {
+    handle = await fs.promises.open(dir, OPEN_DIR);
+  } catch {
+    return false;
+  }
+  try {
+    if ((await handle.stat()).dev !== parentDev) return false;
+    const pinned = `/proc/self/fd/${handle.fd}`;
+    for (const name of names) {
+      try {
+        await fs.promises.unlink(`${pinned}/${name}`);
+      } catch (err) {
+        if (systemErrorCode(err) !== 'ENOENT') return false;
+      }
+    }
+  } finally {
+    await handle.close().catch(() => {});
+  }
+  try {
+    await fs.promises.rmdir(dir);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -5,7 +5,7 @@ import type { FileSystem } from '../disk/fs.js';
 import { readDirBatches } from '../disk/dir-stream.js';
 import { openHandoffDir } from './handoff.js';
 import { handoffDirOf, holderOf, isDataFile, parseEntryName } from '../layout.js';
-import { holderAlive, type LeaseContext } from './lease.js';
+import { holderAlive, type HolderStates, type LeaseContext } from './lease.js';
 
 /** The state of a handoff entry. */
 export type EntryState =
@@ -49,8 +49,11 @@ export async function listEntries(lease: LeaseContext, root: string, now = Date.
 
 /** What {@link scanHandoff} calls for each name in the handoff directory. @internal */
 export interface HandoffVisitor {
-  /** An entry, with `access`: its path through the pinned handoff directory, valid during the call. */
-  entry(info: EntryInfo, access: string): Promise<void>;
+  /**
+   * An entry, with `access`: its path through the pinned handoff directory, valid during the call;
+   * and `files`: the names it held when it was inspected, when none was a directory.
+   */
+  entry(info: EntryInfo, access: string, files: readonly string[] | undefined): Promise<void>;
   foreign(file: string): void;
 }
 
@@ -63,15 +66,16 @@ export async function scanHandoff(lease: LeaseContext, root: string, now: number
   const dir = handoffDirOf(root);
   const handoff = await openHandoffDir(lease.fs, root);
   if (!handoff) return;
+  const holders: HolderStates = new Map();
   try {
     for await (const dirents of readDirBatches(lease.fs, handoff.base)) {
       // A batch is inspected, then visited, in parallel: memory stays flat, the thread pool busy.
-      const found = await Promise.all(dirents.map((dirent) => inspectDirent(lease, dir, handoff.base, dirent, now)));
+      const found = await Promise.all(dirents.map((dirent) => inspectDirent(lease, dir, handoff.base, dirent, now, holders)));
       const visits: Promise<void>[] = [];
       for (const item of found) {
         if (item === undefined) continue;
         if ('foreign' in item) visit.foreign(item.foreign);
-        else visits.push(visit.entry(item.info, item.access));
+        else visits.push(visit.entry(item.info, item.access, item.files));
       }
       await Promise.all(visits);
     }
@@ -88,13 +92,14 @@ async function inspectDirent(
   base: string,
   dirent: Dirent,
   now: number,
-): Promise<{ info: EntryInfo; access: string } | { foreign: string } | undefined> {
+  holders: HolderStates,
+): Promise<{ info: EntryInfo; access: string; files: readonly string[] | undefined } | { foreign: string } | undefined> {
   const logical = path.join(dir, dirent.name);
   const parsed = parseEntryName(dirent.name);
   if (!parsed || !dirent.isDirectory()) return { foreign: logical };
   const access = `${base}/${dirent.name}`;
-  const info = await inspectEntry(lease, { logical, access }, parsed, now);
-  return info && { info, access };
+  const inspected = await inspectEntry(lease, { logical, access }, parsed, now, holders);
+  return inspected && { ...inspected, access };
 }
 
 async function inspectEntry(
@@ -102,28 +107,32 @@ async function inspectEntry(
   entry: { readonly logical: string; readonly access: string },
   parsed: { id: string; expiresAt: number },
   now: number,
-): Promise<EntryInfo | undefined> {
+  holders: HolderStates,
+): Promise<{ info: EntryInfo; files: readonly string[] | undefined } | undefined> {
   const base = { id: parsed.id, path: entry.logical, expiresAt: parsed.expiresAt };
   // The data file may change its name under us (a claim, a release): look again, then keep.
   for (let attempt = 0; attempt < 3; attempt++) {
-    let names: string[];
+    let dirents: Dirent[];
     try {
-      names = await lease.fs.promises.readdir(entry.access);
+      dirents = await lease.fs.promises.readdir(entry.access, { withFileTypes: true });
     } catch {
       return undefined; // gone under us
     }
+    const names = dirents.map((dirent) => dirent.name);
+    const files = dirents.some((dirent) => dirent.isDirectory()) ? undefined : names;
     const data = names.find(isDataFile);
-    if (data === undefined) return { ...base, state: 'consumed', bytes: 0 };
+    if (data === undefined) return { info: { ...base, state: 'consumed', bytes: 0 }, files };
     const file = await fileOf(lease.fs, path.join(entry.access, data));
     if (file === 'gone') continue;
     const holder = holderOf(data);
     // A held file that cannot be read (EMFILE, EIO...) may be a live holder's: keep the entry.
     const heartbeat = { path: path.join(entry.logical, data), changedMs: file?.ctimeMs };
-    const claimed = holder !== undefined && holderAlive(lease, holder, heartbeat);
+    const claimed = holder !== undefined && holderAlive(lease, holder, heartbeat, holders);
     const state: EntryState = claimed ? 'claimed' : now > parsed.expiresAt ? 'expired' : 'waiting';
-    return { ...base, state, bytes: file?.size ?? 0, ...(claimed && { holder: { host: holder.host, pid: holder.pid } }) };
+    const info: EntryInfo = { ...base, state, bytes: file?.size ?? 0, ...(claimed && { holder: { host: holder.host, pid: holder.pid } }) };
+    return { info, files };
   }
-  return { ...base, state: 'claimed', bytes: 0 };
+  return { info: { ...base, state: 'claimed', bytes: 0 }, files: undefined };
 }
 
 async function fileOf(fs: FileSystem, file: string): Promise<{ size: number; ctimeMs: number } | 'gone' | undefined> {

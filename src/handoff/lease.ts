@@ -3,7 +3,7 @@ import { onExit } from 'signal-exit';
 import type { RootContext } from '../context.js';
 import { systemErrorCode } from '../errors.js';
 import type { FileSystem } from '../disk/fs.js';
-import { judgeOwner } from '../lifetime/liveness.js';
+import { judgeHeartbeat, ownerState } from '../lifetime/liveness.js';
 import { logger } from '../log.js';
 import { randomName } from '../names.js';
 import { processIdentity } from '../lifetime/process-identity.js';
@@ -42,10 +42,23 @@ export interface Heartbeat {
  * monotonic clock: dead once seen unchanged for `staleMs`, never by comparing the ctime with our
  * clock. A heartbeat that cannot be read, or was not watched long enough yet, counts as alive.
  */
-export function holderAlive(lease: LeaseContext, holder: OwnerToken, heartbeat: Heartbeat): boolean {
+export function holderAlive(lease: LeaseContext, holder: OwnerToken, heartbeat: Heartbeat, seen?: HolderStates): boolean {
+  const key = `${holder.host}/${holder.pid}/${holder.thread ?? ''}/${holder.start}`;
+  let state = seen?.get(key);
+  if (state === undefined) {
+    state = ownerState(holder, lease.hostId);
+    seen?.set(key, state);
+  }
+  if (state !== 'unknown') return state === 'alive';
   const rules = { staleMs: lease.staleMs, graceMs: 0, hostId: lease.hostId };
-  return judgeOwner(holder, { key: heartbeat.path, stamp: heartbeat.changedMs ?? 'unreadable' }, rules) !== 'dead';
+  return judgeHeartbeat({ key: heartbeat.path, stamp: heartbeat.changedMs ?? 'unreadable' }, rules) !== 'dead';
 }
+
+/**
+ * What the kernel said of the holders met in one scan, by process: many entries may name the same
+ * crashed worker. A process judged dead stays dead; one judged alive is kept for the scan.
+ */
+export type HolderStates = Map<string, 'alive' | 'dead' | 'unknown'>;
 
 /** When a claimer turned away by a live holder may try again: a heartbeat needs `staleMs` of watching. */
 export function retryAfterMs(lease: LeaseContext): number {

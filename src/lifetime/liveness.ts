@@ -104,7 +104,8 @@ interface Watched {
 const watched = new Map<string, Watched>();
 let looksSincePrune = 0;
 
-function judgeHeartbeat(heartbeat: Heartbeat, rules: OwnerRules): OwnerVerdict {
+/** Rule 3 of {@link judgeOwner} alone: an owner the kernel cannot tell about, judged by its heartbeat. */
+export function judgeHeartbeat(heartbeat: Heartbeat, rules: OwnerRules): OwnerVerdict {
   const now = performance.now();
   pruneWatched(now);
   if (heartbeat.stamp === 'unreadable') return 'unjudged'; // Cannot tell: keep.

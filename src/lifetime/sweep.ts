@@ -6,6 +6,7 @@ import type { FileSystem } from '../disk/fs.js';
 import { scanHandoff } from '../handoff/entries.js';
 import { handoffDirOf, parseRootEntry, sessionLockPath, type OwnerToken } from '../layout.js';
 import { mountPointsUnder } from '../disk/mounts.js';
+import { removeListedFlatDir } from '../disk/remove.js';
 import { requireMarkedRoot } from '../root.js';
 import { ownOptions } from '../options.js';
 import { onThisMachine, sessionLiveness, type Liveness } from './liveness.js';
@@ -211,11 +212,18 @@ async function sweepHandoff(
 ): Promise<{ removed: number; claimed: number; foreign: string[] }> {
   const result = { removed: 0, claimed: 0, foreign: [] as string[] };
   await scanHandoff(target, target.root, Date.now(), {
-    entry: async (entry, access) => {
+    entry: async (entry, access, files) => {
       if (entry.state === 'claimed') result.claimed += 1;
       if (entry.state !== 'expired' && entry.state !== 'consumed') return;
-      await walkTree(entry.path, { fs: target.fs, remove: !dryRun, ...walk, access }, tally);
       result.removed += 1;
+      // An entry as the library leaves it (files only, no mount under the root): removed in a few calls.
+      if (!dryRun && !walk.mountsBelow && files && (await removeListedFlatDir(target.fs, access, files, walk.parentDev))) {
+        tally.files += files.length;
+        tally.dirs += 1;
+        tally.bytes += entry.bytes;
+        return;
+      }
+      await walkTree(entry.path, { fs: target.fs, remove: !dryRun, ...walk, access }, tally);
     },
     foreign: (file) => void result.foreign.push(file),
   });
