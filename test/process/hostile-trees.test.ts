@@ -148,6 +148,21 @@ function mountInside(kind: MountKind, target: string): string {
   return path.join(target, 'deeper', 'precious');
 }
 
+/** Like {@link mountInside}, with `precious` at the top of the mount: a tree of files only, as an entry holds. */
+function mountFlat(kind: MountKind, target: string): string {
+  const source = kind === 'bind' ? path.join(NO_PROC ? tmpfsDir() : scratchDir(), 'bound') : undefined;
+  if (source) {
+    fs.mkdirSync(source);
+    fs.writeFileSync(path.join(source, 'precious'), 'precious');
+    execFileSync('mount', ['--bind', source, target]);
+  } else {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m,mode=0700', 'tmpfs', target]);
+    fs.writeFileSync(path.join(target, 'precious'), 'precious');
+  }
+  mounted.push(target);
+  return path.join(target, 'precious');
+}
+
 function expectSurvived(precious: string): void {
   expect(fs.readFileSync(precious, 'utf8')).toBe('precious');
 }
@@ -194,6 +209,32 @@ describe.runIf(IS_ROOT || process.env['CI'])('a mount point inside a temp dir is
       expect((await child.ended).signal).toBe('SIGTERM');
       expectSurvived(precious);
       expect(fs.existsSync(path.join(child.made.dir, 'plain'))).toBe(false);
+    });
+
+    it('an expired handoff entry that is, or holds, a mount point: the sweep leaves it, reports it, and removes the others', async () => {
+      const root = freshRoot();
+      const mgr = new TempFileManager({ root, graceMs: 0, sweepOnStart: false, exitHook: false });
+      const entries: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        const ticket = await (await mgr.write('x', { suffix: '.bin' })).handoff({ ttlMs: 1 });
+        const name = fs.readdirSync(path.join(root, 'handoff')).find((entry) => entry.includes(ticket.id))!;
+        entries.push(path.join(root, 'handoff', name));
+      }
+      const atEntry = mountFlat(kind, entries[0]!);
+      const inEntry = mountInside(kind, path.join(entries[1]!, 'mnt'));
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      const report = await mgr.sweep();
+      expect(report.errors).toEqual([]);
+      expect(report.left).toEqual(
+        expect.arrayContaining([
+          { path: entries[0], reason: 'mount-point' },
+          { path: path.join(entries[1]!, 'mnt'), reason: 'mount-point' },
+        ]),
+      );
+      expectSurvived(atEntry);
+      expectSurvived(inEntry);
+      expect(fs.existsSync(entries[2]!)).toBe(false);
+      await mgr.close();
     });
 
     it('the sweep and the CLI leave it in place and report it as left, not as an error', async () => {

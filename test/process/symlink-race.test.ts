@@ -4,7 +4,7 @@ import path from 'node:path';
 import { expect, it } from 'vitest';
 import { TempFileError, TempFileManager } from '../../src/index.js';
 import { nextJson, startChild } from '../helpers/child.js';
-import { freshRoot, scratchDir } from '../helpers/roots.js';
+import { freshRoot, listTree, scratchDir } from '../helpers/roots.js';
 
 function hashTree(dir: string): string {
   const hash = createHash('sha256');
@@ -67,3 +67,30 @@ it('a process swapping session files and directories for symlinks to an outside 
   expect(foreign).toEqual([]);
   expect(hashTree(canary)).toBe(before);
 });
+
+it('every expired entry swapped for a symlink and back by another process, over 300 sweeps: the target is untouched', async () => {
+  const root = path.join(scratchDir(), 'root');
+  const mgr = new TempFileManager({ root, graceMs: 0, sweepOnStart: false, exitHook: false });
+  // What an entry holds, outside the root: the sweep must never reach these through a swapped name.
+  const decoy = scratchDir();
+  fs.writeFileSync(path.join(decoy, 'data.bin'), 'victim');
+  const before = listTree(decoy);
+  fs.mkdirSync(path.join(root, 'handoff'), { mode: 0o700 });
+  const swapper = startChild('swap-entries.mjs', [root, decoy]);
+  await nextJson(swapper);
+  let removed = 0;
+  try {
+    for (let round = 0; round < 300; round++) {
+      for (let i = 0; i < 4; i++) await (await mgr.write(`round ${round}`, { suffix: '.bin' })).handoff({ ttlMs: 1 });
+      await new Promise((resolve) => setTimeout(resolve, 2));
+      const report = await mgr.sweep();
+      removed += report.handoffEntriesRemoved;
+      expect(listTree(decoy)).toEqual(before);
+    }
+  } finally {
+    swapper.child.kill('SIGKILL'); // before the scratch directories are removed
+    await swapper.ended;
+  }
+  expect(removed, 'the sweep removed entries while they were being swapped').toBeGreaterThan(300);
+  await mgr.close();
+}, 120_000);
