@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterEach } from 'vitest';
 import { TempFileManager, type TempFileManagerOptions } from '../../src/index.js';
 import { machineId } from '../../src/lifetime/process-identity.js';
-import { ROOT_MARKER, rootMarkerContent, sessionName } from '../../src/layout.js';
+import { entryName, ROOT_MARKER, rootMarkerContent, sessionName } from '../../src/layout.js';
 
 const parents: string[] = [];
 const managers: TempFileManager[] = [];
@@ -51,4 +51,15 @@ export function markedRoot(root: string): string {
  */
 export function deadSessionName(host: string, ageMs = 3_600_000, random = '0123456789abcdef', pid = 4_194_303): string {
   return sessionName({ host, pid, thread: pid, start: `${machineId() ?? '00000000.0'}.1`, created: Date.now() - ageMs, random });
+}
+
+/** A directory outside the root holding what looks like expired, claimable handoff entries. */
+export function decoyWithEntries(): string {
+  const decoy = scratchDir();
+  for (let i = 0; i < 5; i++) {
+    const entry = path.join(decoy, entryName(`${i}`.repeat(32), 1));
+    fs.mkdirSync(entry);
+    fs.writeFileSync(path.join(entry, 'data.bin'), 'victim');
+  }
+  return decoy;
 }

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { expect, it } from 'vitest';
 import { TempFileError, TempFileManager } from '../../src/index.js';
 import { nextJson, startChild } from '../helpers/child.js';
-import { freshRoot, listTree, scratchDir } from '../helpers/roots.js';
+import { decoyWithEntries, freshRoot, listTree, scratchDir } from '../helpers/roots.js';
 
 function hashTree(dir: string): string {
   const hash = createHash('sha256');
@@ -92,5 +92,37 @@ it('every expired entry swapped for a symlink and back by another process, over 
     await swapper.ended;
   }
   expect(removed, 'the sweep removed entries while they were being swapped').toBeGreaterThan(300);
+  await mgr.close();
+}, 120_000);
+
+it('the handoff directory swapped for a symlink again and again by another process, while sweeps, handoffs and claims run: nothing outside the root is touched', async () => {
+  const root = path.join(scratchDir(), 'root');
+  const mgr = new TempFileManager({ root, graceMs: 0, sweepOnStart: false, exitHook: false });
+  const decoy = decoyWithEntries();
+  const before = listTree(decoy);
+  fs.mkdirSync(path.join(root, 'handoff'), { mode: 0o700 });
+  const swapper = startChild('swap-handoff.mjs', [root, decoy]);
+  await nextJson(swapper);
+  let refused = 0;
+  let done = 0;
+  try {
+    for (let round = 0; round < 300; round++) {
+      const outcome = await (async () => {
+        const file = await mgr.write(`round ${round}`, { suffix: '.bin' });
+        const ticket = await file.handoff({ ttlMs: 1 });
+        await mgr.sweep();
+        return ticket;
+      })().catch((err: unknown) => err);
+      if (outcome instanceof Error) {
+        expect(outcome).toMatchObject({ code: expect.stringMatching(/UNSAFE_ROOT|ERR_TEMPFILE_IO|HANDOFF_NOT_FOUND/) });
+        refused += 1;
+      } else done += 1;
+    }
+  } finally {
+    swapper.child.kill('SIGKILL');
+    await swapper.ended;
+  }
+  expect(listTree(decoy)).toEqual(before);
+  expect(refused + done).toBe(300);
   await mgr.close();
 }, 120_000);
