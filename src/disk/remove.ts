@@ -1,5 +1,4 @@
 import { constants } from 'node:fs';
-import type { FileHandle } from 'node:fs/promises';
 import { MountPointError, systemErrorCode, toFileSystemError } from '../errors.js';
 import { O_NOFOLLOW, realFs, type FileSystem } from './fs.js';
 import { PROC_FD } from './proc.js';
@@ -59,15 +58,17 @@ const OPEN_DIR = constants.O_RDONLY | (constants.O_DIRECTORY ?? 0) | O_NOFOLLOW;
  */
 export async function removeListedFlatDir(fs: FileSystem, dir: string, names: readonly string[], parentDev: number | undefined): Promise<boolean> {
   if (!PROC_FD || fs !== realFs || parentDev === undefined) return false;
-  let handle: FileHandle;
+  // open, fstat and close of a directory just listed do no I/O: made here, they spare three trips
+  // through the thread pool per entry. The unlinks and the rmdir, which write, go through it.
+  let fd: number;
   try {
-    handle = await fs.promises.open(dir, OPEN_DIR);
+    fd = fs.openSync(dir, OPEN_DIR);
   } catch {
     return false;
   }
   try {
-    if ((await handle.stat()).dev !== parentDev) return false;
-    const pinned = `/proc/self/fd/${handle.fd}`;
+    if (fs.fstatSync(fd).dev !== parentDev) return false;
+    const pinned = `/proc/self/fd/${fd}`;
     for (const name of names) {
       try {
         await fs.promises.unlink(`${pinned}/${name}`);
@@ -76,7 +77,7 @@ export async function removeListedFlatDir(fs: FileSystem, dir: string, names: re
       }
     }
   } finally {
-    await handle.close().catch(() => {});
+    fs.closeSync(fd);
   }
   try {
     await fs.promises.rmdir(dir);
