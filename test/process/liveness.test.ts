@@ -6,6 +6,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { TempFileManager, type HandoffTicket, type SweepReport } from '../../src/index.js';
 import { LIBFAKETIME, nextJson, startChild, type ChildReport, type Elsewhere, type RunningChild } from '../helpers/child.js';
 import { freshRoot } from '../helpers/roots.js';
+import { sessionLockPath, sessionName } from '../../src/layout.js';
+import { machineId } from '../../src/lifetime/process-identity.js';
 import { itAsRoot } from '../helpers/privileges.js';
 
 const STALE_MS = 2000;
@@ -130,6 +132,20 @@ describe('a dead owner of this machine is removed at the next sweep', () => {
     expect(absent(report)).toBe(true);
     expect(tookMs).toBeLessThan(5000);
     await kill(restarted);
+  });
+
+  it('a reused pid: a session named after a live pid and thread with another start time is an orphan, its lock fresh', async () => {
+    const root = freshRoot();
+    const mgr = new TempFileManager({ root, sweepOnStart: false, exitHook: false });
+    // This very process's pid and thread, as a process that ran before it under the same pid would name them.
+    const session = path.join(root, sessionName({ host: 'host-a', pid: process.pid, thread: process.pid, start: `${machineId()}.1`, created: Date.now(), random: '0123456789abcdef' }));
+    fs.mkdirSync(session, { mode: 0o700 });
+    fs.writeFileSync(path.join(session, 'left-behind'), 'x');
+    fs.mkdirSync(sessionLockPath(session));
+    const report = await mgr.sweep();
+    expect(report).toMatchObject({ sessionsRemoved: 1, errors: [] });
+    expect(fs.existsSync(session)).toBe(false);
+    await mgr.close();
   });
 
   it('a long-running manager sweeps every sweepIntervalMs, without a call; close() stops it', async () => {
