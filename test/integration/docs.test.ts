@@ -99,9 +99,9 @@ describe('the docs match the code', () => {
   it('every environment variable a page mentions is read by the code', () => {
     const library = envReads(sources('src'));
     const elsewhere = envReads([...sources('examples'), ...sources('scripts'), ...sources('test'), ...sources('bench'), ...sources('chaos')]);
-    // Read by dependencies or tools, not by this code: `debug`'s namespaces; the switch of the
+    // Read by dependencies or tools, not by this code: `debug`'s namespaces, libuv's thread pool; the switch of the
     // portable no-/proc code path, which the liveness and removal code reads.
-    const external = new Set(['DEBUG', 'TEMPFILE_MANAGER_NO_PROC', 'CI', 'TMPDIR']);
+    const external = new Set(['DEBUG', 'TEMPFILE_MANAGER_NO_PROC', 'CI', 'TMPDIR', 'UV_THREADPOOL_SIZE']);
     expect(library).toContain('TEMPFILE_MANAGER_HOST_ID');
     const mentioned = new Map<string, string>();
     for (const { file, text } of pages) {
