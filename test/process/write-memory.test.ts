@@ -27,12 +27,13 @@ it.each(['plain', 'signal', 'scope'])('writes 512 MiB (%s) in a child process wi
 // and 64 MiB would take a minute on a loaded machine; memory depends neither on the size nor on the
 // chunk count (two 256 KiB batch buffers), so the bound holds at 64 MiB just the same. Node 24's
 // collector lets the garbage of so many chunks (promises, Buffer objects) reach 80-90 MiB even
-// in a loop that only hashes them, with no library at all: there the bound is that loop's growth
-// plus 16 MiB.
-it('writes 16 MiB in 1-byte chunks with less than 64 MiB of RSS growth (or a bare loop\'s + 16 MiB)', () => {
+// in a loop that only hashes them, with no library at all, and that figure moves by 15 MiB from
+// one run to the next when the machine is busy: there the bound is that loop's growth plus 32 MiB
+// (a writer that held the chunks would pass it by hundreds of MiB).
+it('writes 16 MiB in 1-byte chunks with less than 64 MiB of RSS growth (or a bare loop\'s + 32 MiB)', () => {
   const bare = measure('16', '1B', 'bare');
   const { size, growth } = measure('16', '1B', 'plain');
   expect(size).toBe(16 * MiB);
   expect(bare.size).toBe(16 * MiB);
-  expect(growth).toBeLessThan(Math.max(64 * MiB, bare.growth + 16 * MiB));
+  expect(growth).toBeLessThan(Math.max(64 * MiB, bare.growth + 32 * MiB));
 }, 300_000);
