@@ -67,11 +67,36 @@ function markRoot(fs: FileSystem, root: string): void {
     fd = fs.openSync(marker, CREATE_EXCLUSIVE, 0o600);
   } catch (err) {
     if (systemErrorCode(err) !== 'EEXIST') throw toFileSystemError('mark the root', marker, err);
+    completeMarker(fs, marker);
     requireMarkedRoot(fs, root);
     return;
   }
   try {
-    fs.writeSync(fd, rootMarkerContent());
+    fs.writeSync(fd, rootMarkerContent(), 0);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * A marker that holds nothing yet, or the start of this format's content, is one being written by
+ * another manager starting at the same instant, or one whose writer died between creating and
+ * writing it: write the same bytes at the same place, which either way leaves the whole marker.
+ */
+function completeMarker(fs: FileSystem, marker: string): void {
+  let fd: number;
+  try {
+    fd = fs.openSync(marker, constants.O_RDWR | O_NOFOLLOW);
+  } catch {
+    return; // requireMarkedRoot says what is wrong with it
+  }
+  try {
+    const expected = rootMarkerContent();
+    const buffer = Buffer.alloc(256);
+    const found = buffer.toString('utf8', 0, fs.readSync(fd, buffer, 0, buffer.length, 0));
+    if (found.length < expected.length && expected.startsWith(found)) fs.writeSync(fd, expected, 0);
+  } catch (err) {
+    throw toFileSystemError('mark the root', marker, err);
   } finally {
     fs.closeSync(fd);
   }

@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -97,6 +97,27 @@ describe('foreign roots and foreign names', () => {
     const mgr = manager();
     expect(fs.readFileSync(path.join(mgr.root, ROOT_MARKER), 'utf8')).toBe(`tempfile-manager root\nformat ${LAYOUT_FORMAT}\n`);
   });
+
+  it('a marker left empty (its writer died between creating and writing it) is completed by the next manager', () => {
+    const root = path.join(scratchDir(), 'root');
+    fs.mkdirSync(root, { mode: 0o700 });
+    fs.writeFileSync(path.join(root, '.tempfile-manager'), '');
+    const mgr = new TempFileManager({ root, sweepOnStart: false, exitHook: false });
+    expect(fs.readFileSync(path.join(root, '.tempfile-manager'), 'utf8')).toBe('tempfile-manager root\nformat 1\n');
+    mgr.closeSync();
+  });
+
+  it('eight processes starting managers on one fresh root at once all start, 20 rounds', async () => {
+    const dist = path.join(import.meta.dirname, '../../dist/index.js');
+    const script = `const { TempFileManager } = await import(process.argv[1]); new TempFileManager({ root: process.argv[2], sweepOnStart: false, exitHook: false }).file().removeSync();`;
+    for (let round = 0; round < 20; round++) {
+      const root = path.join(scratchDir(), 'root');
+      const runs = Array.from({ length: 8 }, () => new Promise<number | null>((resolve) => {
+        spawn(process.execPath, ['--input-type=module', '-e', script, dist, root], { stdio: 'inherit' }).on('exit', resolve);
+      }));
+      expect(await Promise.all(runs)).toEqual(Array(8).fill(0));
+    }
+  }, 120_000);
 
   it('the CLI refuses a directory without the marker (exit 4) and touches nothing in it', () => {
     const dir = scratchDir();
