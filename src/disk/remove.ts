@@ -50,30 +50,37 @@ const OPEN_DIR = constants.O_RDONLY | (constants.O_DIRECTORY ?? 0) | O_NOFOLLOW;
 /**
  * The quick removal of a directory already listed, holding only the files `names`: it is opened
  * with O_NOFOLLOW, checked to be on `parentDev`, its files unlinked through its descriptor
- * (`/proc/self/fd/<fd>/<name>`), then it is removed. True when it is gone. False, with nothing
- * outside it touched, when anything is not as listed (a symlink or a mount in its place, a name
- * added or turned into a directory, no /proc, an injected fs): the caller then walks it with
- * {@link walkTree}, which handles and reports every such case.
+ * (`/proc/self/fd/<fd>/<name>`), then it is removed. `'removed'` when it is gone; `'changed'`
+ * when it is no longer as listed (a name gone or added, a symlink in its place): nothing more is
+ * removed, and the next look judges it again; `'walk'` when this cannot be done here (no /proc, an
+ * injected fs, another device, a permission to restore): the caller walks it with
+ * {@link walkTree}, which handles and reports those.
  * @internal
  */
-export async function removeListedFlatDir(fs: FileSystem, dir: string, names: readonly string[], parentDev: number | undefined): Promise<boolean> {
-  if (!PROC_FD || fs !== realFs || parentDev === undefined) return false;
+export async function removeListedFlatDir(
+  fs: FileSystem,
+  dir: string,
+  names: readonly string[],
+  parentDev: number | undefined,
+): Promise<'removed' | 'changed' | 'walk'> {
+  if (!PROC_FD || fs !== realFs || parentDev === undefined) return 'walk';
   // open, fstat and close of a directory just listed do no I/O: made here, they spare three trips
   // through the thread pool per entry. The unlinks and the rmdir, which write, go through it.
   let fd: number;
   try {
     fd = fs.openSync(dir, OPEN_DIR);
-  } catch {
-    return false;
+  } catch (err) {
+    const code = systemErrorCode(err);
+    return code === 'ENOENT' || code === 'ELOOP' || code === 'ENOTDIR' ? 'changed' : 'walk';
   }
   try {
-    if (fs.fstatSync(fd).dev !== parentDev) return false;
+    if (fs.fstatSync(fd).dev !== parentDev) return 'walk';
     const pinned = `/proc/self/fd/${fd}`;
     for (const name of names) {
       try {
         await fs.promises.unlink(`${pinned}/${name}`);
       } catch (err) {
-        if (systemErrorCode(err) !== 'ENOENT') return false;
+        return systemErrorCode(err) === 'EACCES' ? 'walk' : 'changed';
       }
     }
   } finally {
@@ -81,8 +88,9 @@ export async function removeListedFlatDir(fs: FileSystem, dir: string, names: re
   }
   try {
     await fs.promises.rmdir(dir);
-    return true;
-  } catch {
-    return false;
+    return 'removed';
+  } catch (err) {
+    const code = systemErrorCode(err);
+    return code === 'ENOTEMPTY' || code === 'EEXIST' || code === 'ENOENT' || code === 'ENOTDIR' ? 'changed' : 'walk';
   }
 }

@@ -215,14 +215,20 @@ async function sweepHandoff(
     entry: async (entry, access, files) => {
       if (entry.state === 'claimed') result.claimed += 1;
       if (entry.state !== 'expired' && entry.state !== 'consumed') return;
-      result.removed += 1;
-      // An entry as the library leaves it (files only, no mount under the root): removed in a few calls.
-      if (!dryRun && !walk.mountsBelow && files && (await removeListedFlatDir(target.fs, access, files, walk.parentDev))) {
-        tally.files += files.length;
-        tally.dirs += 1;
-        tally.bytes += entry.bytes;
-        return;
+      // An entry as the library leaves it (files only, no mount under the root): removed in a few
+      // calls, and only what was judged; one that changed since (a claim just now) is left to the next sweep.
+      if (!dryRun && !walk.mountsBelow && files) {
+        const outcome = await removeListedFlatDir(target.fs, access, files, walk.parentDev);
+        if (outcome === 'changed') return;
+        if (outcome === 'removed') {
+          result.removed += 1;
+          tally.files += files.length;
+          tally.dirs += 1;
+          tally.bytes += entry.bytes;
+          return;
+        }
       }
+      result.removed += 1;
       await walkTree(entry.path, { fs: target.fs, remove: !dryRun, ...walk, access }, tally);
     },
     foreign: (file) => void result.foreign.push(file),
