@@ -28,7 +28,7 @@ export function freshRoot(): string {
 
 /** A manager on a fresh root, closed after the test. */
 export function manager(options: TempFileManagerOptions = {}): TempFileManager {
-  const mgr = new TempFileManager({ root: freshRoot(), sweepOnStart: false, exitHook: false, ...options });
+  const mgr = new TempFileManager({ root: freshRoot(), sweepOnStart: false, sweepIntervalMs: 0, exitHook: false, ...options });
   managers.push(mgr);
   return mgr;
 }

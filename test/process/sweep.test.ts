@@ -106,7 +106,7 @@ describe('the sweep, across real processes', () => {
     fs.writeFileSync(path.join(root, 'not-ours.txt'), 'x');
     fs.mkdirSync(path.join(root, 'some-dir'));
     const { TempFileManager } = await import('../../src/index.js');
-    const young = new TempFileManager({ root, staleMs: STALE_MS, graceMs: 60_000, sweepOnStart: false, exitHook: false });
+    const young = new TempFileManager({ root, staleMs: STALE_MS, graceMs: 60_000, sweepOnStart: false, sweepIntervalMs: 0, exitHook: false });
     expect(await young.sweep()).toMatchObject({ sessionsRemoved: 1, youngSessionsSkipped: 0 });
     expect(fs.existsSync(dead.session)).toBe(false);
     expect(fs.readdirSync(root).sort()).toEqual(['.tempfile-manager', 'not-ours.txt', 'some-dir']);

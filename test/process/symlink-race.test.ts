@@ -24,8 +24,8 @@ it('a process swapping session files and directories for symlinks to an outside 
   const before = hashTree(canary);
 
   const root = freshRoot();
-  const mgr = new TempFileManager({ root, graceMs: 0, staleMs: 2000, sweepOnStart: false, exitHook: false });
-  const sweeper = new TempFileManager({ root, graceMs: 0, staleMs: 2000, sweepOnStart: false, exitHook: false });
+  const mgr = new TempFileManager({ root, graceMs: 0, staleMs: 2000, sweepOnStart: false, sweepIntervalMs: 0, exitHook: false });
+  const sweeper = new TempFileManager({ root, graceMs: 0, staleMs: 2000, sweepOnStart: false, sweepIntervalMs: 0, exitHook: false });
   // Trees made before the attack starts, so that the test's own fs calls follow no attacker link.
   for (let i = 0; i < 20; i++) {
     const dir = mgr.dir();
@@ -70,7 +70,7 @@ it('a process swapping session files and directories for symlinks to an outside 
 
 it('every expired entry swapped for a symlink and back by another process, over 300 sweeps: the target is untouched', async () => {
   const root = path.join(scratchDir(), 'root');
-  const mgr = new TempFileManager({ root, graceMs: 0, sweepOnStart: false, exitHook: false });
+  const mgr = new TempFileManager({ root, graceMs: 0, sweepOnStart: false, sweepIntervalMs: 0, exitHook: false });
   // What an entry holds, outside the root: the sweep must never reach these through a swapped name.
   const decoy = scratchDir();
   fs.writeFileSync(path.join(decoy, 'data.bin'), 'victim');
@@ -97,7 +97,7 @@ it('every expired entry swapped for a symlink and back by another process, over 
 
 it('the handoff directory swapped for a symlink again and again by another process, while sweeps, handoffs and claims run: nothing outside the root is touched', async () => {
   const root = path.join(scratchDir(), 'root');
-  const mgr = new TempFileManager({ root, graceMs: 0, sweepOnStart: false, exitHook: false });
+  const mgr = new TempFileManager({ root, graceMs: 0, sweepOnStart: false, sweepIntervalMs: 0, exitHook: false });
   const decoy = decoyWithEntries();
   const before = listTree(decoy);
   fs.mkdirSync(path.join(root, 'handoff'), { mode: 0o700 });
