@@ -1,0 +1,15 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+// @ts-expect-error: a plain .mjs module of the hosts bed, without types
+import { filesToMutate, MUTATIONS } from '../hosts/mutations.mjs';
+
+const dist = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../dist');
+
+// The hosts bed (root, CI) proves that it catches each of these mutations; a change to the code
+// they break would otherwise surface only there, at the end of a CI run.
+describe('the hosts bed mutations', () => {
+  it.each(Object.keys(MUTATIONS as Record<string, unknown>))('%s finds the code it breaks in the build', (name) => {
+    expect((filesToMutate as (name: string, dist: string) => string[])(name, dist).length).toBeGreaterThan(0);
+  });
+});
