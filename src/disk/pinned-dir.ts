@@ -2,7 +2,7 @@ import { constants } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { systemErrorCode } from '../errors.js';
 import type { FileSystem } from './fs.js';
-import { PROC_FD } from './proc.js';
+import { PROC_FD, procFdPath } from './proc.js';
 
 const OPEN_DIR = constants.O_RDONLY | (constants.O_DIRECTORY ?? 0);
 const NOFOLLOW = constants.O_NOFOLLOW ?? 0;
@@ -44,7 +44,7 @@ export async function openPinned(
   const close = () => handle.close().catch(() => {});
   const sync = () => handle.sync().catch(() => {}); // some file systems refuse fsync on a directory
   if (PROC_FD) {
-    const base = `/proc/self/fd/${handle.fd}`;
+    const base = procFdPath(handle.fd);
     let same: boolean;
     try {
       same = await sameDir(fs, base, handle);
@@ -87,12 +87,12 @@ export function openPinnedSync(fs: FileSystem, dir: string): PinnedDirSync | 'go
   };
   let same = false;
   try {
-    same = PROC_FD && sameDirSync(fs, `/proc/self/fd/${fd}`, fd);
+    same = PROC_FD && sameDirSync(fs, procFdPath(fd), fd);
   } catch (err) {
     close();
     throw err;
   }
-  if (same) return { base: `/proc/self/fd/${fd}`, close };
+  if (same) return { base: procFdPath(fd), close };
   close();
   return { base: dir, close: () => {} };
 }

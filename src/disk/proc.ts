@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readlinkSync } from 'node:fs';
 
 /**
  * `TEMPFILE_MANAGER_NO_PROC=1` (read once, at load) makes the library take the portable paths it
@@ -14,3 +14,23 @@ export const READS_PROC = !NO_PROC && process.platform === 'linux';
 
 /** Whether directories are reached through `/proc/self/fd/<fd>`. @internal */
 export const PROC_FD = READS_PROC && existsSync('/proc/self/fd');
+
+/** Whether /proc shows this process under its own pid (not /proc of another PID namespace). @internal */
+export const PROC_IS_OURS = READS_PROC && procSelfIsThisPid();
+
+function procSelfIsThisPid(): boolean {
+  try {
+    return Number(readlinkSync('/proc/self')) === process.pid;
+  } catch {
+    return false;
+  }
+}
+
+// `/proc/<pid>/fd` spares the kernel resolving the `self` link on every call: a removal makes
+// one call through it per file.
+const FD_DIR = PROC_IS_OURS ? `/proc/${process.pid}/fd` : '/proc/self/fd';
+
+/** The path that names an open descriptor of this process (and a directory's entries below it). @internal */
+export function procFdPath(fd: number): string {
+  return `${FD_DIR}/${fd}`;
+}

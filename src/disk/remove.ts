@@ -1,7 +1,7 @@
 import { constants } from 'node:fs';
 import { MountPointError, systemErrorCode, toFileSystemError } from '../errors.js';
 import { O_NOFOLLOW, realFs, type FileSystem } from './fs.js';
-import { PROC_FD } from './proc.js';
+import { PROC_IS_OURS, procFdPath } from './proc.js';
 import { removeTreeSyncWalk, walkTree, type WalkTally } from './walk.js';
 
 // Removal never follows a symlink: unlink() removes the link itself, and trees are walked
@@ -50,11 +50,11 @@ const OPEN_DIR = constants.O_RDONLY | (constants.O_DIRECTORY ?? 0) | O_NOFOLLOW;
 /**
  * The quick removal of a directory already listed, holding only the files `names`: it is opened
  * with O_NOFOLLOW, checked to be on `parentDev`, its files unlinked through its descriptor
- * (`/proc/self/fd/<fd>/<name>`), then it is removed. `'removed'` when it is gone; `'changed'`
- * when it is no longer as listed (a name gone or added, a symlink in its place): nothing more is
- * removed, and the next look judges it again; `'walk'` when this cannot be done here (no /proc, an
- * injected fs, another device, a permission to restore): the caller walks it with
- * {@link walkTree}, which handles and reports those.
+ * (`/proc/<pid>/fd/<fd>/<name>`, only where `/proc` is this process's own), then it is removed.
+ * `'removed'` when it is gone; `'changed'` when it is no longer as listed (a name gone or added, a
+ * symlink in its place): nothing more is removed, and the next look judges it again; `'walk'` when
+ * this cannot be done here (no /proc, an injected fs, another device, a permission to restore):
+ * the caller walks it with {@link walkTree}, which handles and reports those.
  * @internal
  */
 export async function removeListedFlatDir(
@@ -63,7 +63,7 @@ export async function removeListedFlatDir(
   names: readonly string[],
   parentDev: number | undefined,
 ): Promise<'removed' | 'changed' | 'walk'> {
-  if (!PROC_FD || fs !== realFs || parentDev === undefined) return 'walk';
+  if (!PROC_IS_OURS || fs !== realFs || parentDev === undefined) return 'walk';
   // open, fstat and close of a directory just listed do no I/O: made here, they spare three trips
   // through the thread pool per entry. The unlinks and the rmdir, which write, go through it.
   let fd: number;
@@ -75,7 +75,7 @@ export async function removeListedFlatDir(
   }
   try {
     if (fs.fstatSync(fd).dev !== parentDev) return 'walk';
-    const pinned = `/proc/self/fd/${fd}`;
+    const pinned = procFdPath(fd);
     for (const name of names) {
       try {
         await fs.promises.unlink(`${pinned}/${name}`);

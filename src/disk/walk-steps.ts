@@ -3,7 +3,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import type { FileSystem } from './fs.js';
 import { isMountPoint, mountIdOf, mountPointsUnder } from './mounts.js';
-import { PROC_FD } from './proc.js';
+import { PROC_FD, procFdPath } from './proc.js';
 
 // The walk (walk.ts) is written once, as a generator that yields the system calls it needs as
 // steps; runSync() carries them out with sync calls (for `using` and the exit hook), runAsync()
@@ -309,7 +309,7 @@ function chmodUnreadableSync(fs: FileSystem, dir: string, mask: number): void {
     const fd = fs.openSync(dir, OPEN_PATH);
     try {
       const stat = fs.fstatSync(fd);
-      if (stat.isDirectory() && stat.uid === euid()) fs.chmodSync(`/proc/self/fd/${fd}`, (stat.mode & 0o7777) | mask);
+      if (stat.isDirectory() && stat.uid === euid()) fs.chmodSync(procFdPath(fd), (stat.mode & 0o7777) | mask);
     } finally {
       fs.closeSync(fd);
     }

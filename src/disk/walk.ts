@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { systemErrorCode } from '../errors.js';
 import type { FileSystem } from './fs.js';
-import { PROC_FD } from './proc.js';
+import { PROC_FD, procFdPath } from './proc.js';
 import { hoistedName } from '../layout.js';
 import {
   runAsync,
@@ -340,13 +340,13 @@ function* openDir(w: Walk, access: string, name: string, parentDev: number | und
   if (w.removing) yield* restoreOwnerAccess(w, dir, dir.stat, false);
   w.pinned += 1;
   w.proc ??= yield* procNamesOwnDescriptors(dir);
-  const base = w.proc ? `/proc/self/fd/${dir.fd}` : access;
+  const base = w.proc ? procFdPath(dir.fd) : access;
   return { up: parent, name, base, dir, stat: dir.stat, mountId, list: undefined, listed: false, pending: [], keeps: false, passes: 1 };
 }
 
 function* procNamesOwnDescriptors(dir: OpenedDir): Steps<boolean> {
   try {
-    const viaProc: DirStat = yield { op: 'lstat', path: `/proc/self/fd/${dir.fd}/.` };
+    const viaProc: DirStat = yield { op: 'lstat', path: `${procFdPath(dir.fd)}/.` };
     return viaProc.dev === dir.stat.dev && viaProc.ino === dir.stat.ino;
   } catch {
     return false;
@@ -415,7 +415,7 @@ function* repin(w: Walk, parent: Frame, child: Frame): Steps<boolean> {
       throw Object.assign(new Error(`${logicalOf(parent)} was moved during its removal`), { code: 'ESTALE' });
     }
     parent.dir = dir;
-    parent.base = w.proc ? `/proc/self/fd/${dir.fd}` : parent.base;
+    parent.base = w.proc ? procFdPath(dir.fd) : parent.base;
     w.pinned += 1;
     w.released = Math.min(w.released, w.stack.length - 1);
     return true;

@@ -1,6 +1,6 @@
 import { readFileSync, readlinkSync } from 'node:fs';
 import os from 'node:os';
-import { READS_PROC } from '../disk/proc.js';
+import { PROC_IS_OURS } from '../disk/proc.js';
 
 /** Who owns a session or a lease, as written into its name. */
 export interface ProcessIdentity {
@@ -80,10 +80,9 @@ export function machineId(): string | undefined {
 }
 
 function readMachineId(): string | undefined {
-  if (!READS_PROC) return undefined;
+  // /proc mounted for another PID namespace (unshare without --mount-proc) shows other pids.
+  if (!PROC_IS_OURS) return undefined;
   try {
-    // /proc mounted for another PID namespace (unshare without --mount-proc) shows other pids.
-    if (Number(readlinkSync('/proc/self')) !== process.pid) return undefined;
     const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'latin1').trim().replace(/-/g, '').slice(0, 8);
     const namespace = /^pid:\[(\d+)\]$/.exec(readlinkSync('/proc/self/ns/pid'))?.[1];
     if (!/^[0-9a-f]{8}$/.test(boot) || namespace === undefined) return undefined;

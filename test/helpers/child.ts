@@ -22,6 +22,8 @@ export interface RunningChild {
 export interface Elsewhere {
   /** In a PID namespace of its own (`unshare --pid --mount-proc`): another machine, as far as pids go. */
   readonly pidNamespace?: boolean;
+  /** In a PID namespace of its own that still sees this one's `/proc` (`unshare --pid`, no `--mount-proc`). */
+  readonly pidNamespaceWithOurProc?: boolean;
   /** With its clock set apart (libfaketime), e.g. `'+1h'` or `'-1h'`. */
   readonly clockOffset?: string;
 }
@@ -32,6 +34,7 @@ export const LIBFAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1'
 export function startChild(script: string, args: string[], env: NodeJS.ProcessEnv = {}, where: Elsewhere = {}): RunningChild {
   const command = [process.execPath, fixture(script), ...args];
   if (where.pidNamespace) command.unshift('unshare', '--pid', '--fork', '--mount-proc', '--kill-child');
+  if (where.pidNamespaceWithOurProc) command.unshift('unshare', '--pid', '--fork', '--kill-child');
   const clock = where.clockOffset ? { FAKETIME: where.clockOffset, LD_PRELOAD: LIBFAKETIME, FAKETIME_DONT_RESET: '1' } : {};
   const child = spawn(command[0]!, command.slice(1), {
     stdio: ['pipe', 'pipe', 'pipe'],

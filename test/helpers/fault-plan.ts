@@ -209,9 +209,9 @@ export class FaultPlanFs {
     });
   }
 
-  /** `/proc/self/fd/<fd>/x` names what `<fd>` was opened at: report it as `<that path>/x`. */
+  /** `/proc/<self or pid>/fd/<fd>/x` names what `<fd>` was opened at: report it as `<that path>/x`. */
   private throughFd(raw: string): string {
-    const match = /^\/proc\/self\/fd\/(\d+)(\/.*)?$/.exec(raw);
+    const match = /^\/proc\/(?:self|\d+)\/fd\/(\d+)(\/.*)?$/.exec(raw);
     const opened = match ? this.fdPaths.get(Number(match[1])) : undefined;
     if (!match || opened === undefined) return raw;
     return `${opened}${match[2] ?? ''}`;

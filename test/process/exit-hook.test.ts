@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { nextJson, startChild, type ChildReport } from '../helpers/child.js';
+import { itAsRoot } from '../helpers/privileges.js';
 import { freshRoot } from '../helpers/roots.js';
 
 function expectGone(report: ChildReport): void {
@@ -112,5 +113,19 @@ describe('one exit hook per process', () => {
     running.child.kill('SIGTERM');
     expect((await running.ended).signal).toBe('SIGTERM');
     for (const file of report.files) expect(fs.existsSync(file)).toBe(false);
+  });
+
+  // /proc of another PID namespace names other processes under our pids: directories are then
+  // reached through /proc/self/fd (checked to name the opened directory), never /proc/<pid>/fd.
+  itAsRoot('where /proc belongs to another PID namespace, removal, the sweep and the exit still work', async () => {
+    const root = freshRoot();
+    const running = startChild('proc-elsewhere.mjs', [root], {}, { pidNamespaceWithOurProc: true });
+    const report = await nextJson<{ pid: number; procSelf: string; handoffEntriesRemoved: number; errors: unknown[]; session: string; files: string[] }>(running);
+    expect(Number(report.procSelf)).not.toBe(report.pid); // the set-up: /proc is not its own
+    expect(report).toMatchObject({ handoffEntriesRemoved: 1, errors: [] });
+    expect(await running.ended).toMatchObject({ code: 0, stderr: '' });
+    expectGone(report);
+    expect(fs.readdirSync(root).sort()).toEqual(['.tempfile-manager', 'handoff']);
+    expect(fs.readdirSync(`${root}/handoff`)).toEqual([]);
   });
 });
