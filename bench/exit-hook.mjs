@@ -9,6 +9,7 @@ import { formatInt, formatRatio, sampleInterleaved, stats, table, targetsTable }
 import { flush } from './settle.mjs';
 
 const CHILD = fileURLToPath(new URL('./exit-child.mjs', import.meta.url));
+const ROOT_MARKER = '.tempfile-manager';
 
 const params = { rounds: 7, files: 10_000, maxRatio: 1.1 };
 
@@ -32,7 +33,7 @@ export const METHOD = `- Each sample is a child process (\`bench/exit-child.mjs\
 - The parent sends SIGTERM and stops the clock at the child's \`'exit'\` event. Every sample must
   die of SIGTERM (no exit code) and leave nothing: no session directory, no lock, no files.
 - The exit hook never removes by path: it opens the session directory with O_NOFOLLOW and
-  unlinks each entry through \`/proc/self/fd/<fd>/<name>\`, so a directory swapped for a symlink
+  unlinks each entry through \`/proc/<pid>/fd/<fd>/<name>\`, so a directory swapped for a symlink
   meanwhile cannot send it outside the root (docs/security.md). Each of those unlinks walks four
   more path components than a plain one. \`fs.rmSync()\` is JavaScript on Node 20 and 22, which
   \`lstat\`s every entry before unlinking it; on Node 24 it is native code (\`std::filesystem\`)
@@ -57,9 +58,10 @@ async function terminate({ mode, dir, child, exited, paths }) {
   child.kill('SIGTERM');
   const { code, signal, at } = await exited;
   if (signal !== 'SIGTERM' || code !== null) throw new Error(`the ${mode} child ended with ${code ?? signal}`);
-  const left = [...paths.filter((p) => fs.existsSync(p)), ...fs.readdirSync(dir)];
+  // The root marker stays by design: it says the directory is a manager's root.
+  const left = [...paths.filter((p) => fs.existsSync(p)), ...fs.readdirSync(dir).filter((name) => name !== ROOT_MARKER)];
   if (left.length > 0) throw new Error(`the ${mode} child left ${left.join(', ')}`);
-  fs.rmdirSync(dir);
+  fs.rmSync(dir, { recursive: true });
   return { ms: Number(at - sent) / 1e6 };
 }
 
