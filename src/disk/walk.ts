@@ -200,8 +200,9 @@ function* run(w: Walk, top: Frame, root: string): Steps<void> {
     }
     w.stack.pop();
     const parent = w.stack[w.stack.length - 1];
-    if (parent && !(yield* repin(w, parent, frame))) return;
-    yield* closeFrame(w, frame);
+    const repinned = !parent || (yield* repin(w, parent, frame));
+    yield* closeFrame(w, frame); // off the stack: the final close-all no longer sees it
+    if (!repinned) return;
     yield* finishDir(w, frame, parent, root);
   }
 }
