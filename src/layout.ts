@@ -189,6 +189,13 @@ export function holderOf(fileName: string): OwnerToken | undefined {
   return ownerFromGroups(HELD.exec(fileName));
 }
 
+/**
+ * The name a sweep gives an expired entry's data file to take it from claimers before removing
+ * the entry: neither a data nor a held name, so no claim finds it, and an entry holding only it
+ * counts as consumed (any later sweep removes it).
+ */
+export const TAKEN_FOR_REMOVAL = 'removing';
+
 /** True for a data file of an entry, held or not, whatever its suffix. */
 export function isDataFile(fileName: string): boolean {
   return fileName.startsWith(DATA) || HELD.test(fileName);

@@ -47,13 +47,19 @@ export async function listEntries(lease: LeaseContext, root: string, now = Date.
   return listing;
 }
 
+/** An entry as {@link scanHandoff} found it, beyond its {@link EntryInfo}. @internal */
+export interface FoundEntry {
+  /** Its path through the pinned handoff directory, valid during the visit. */
+  readonly access: string;
+  /** The names it held when it was inspected, when none was a directory. */
+  readonly files: readonly string[] | undefined;
+  /** The data file's name then (`data<suffix>` or a holder's), if it had one. */
+  readonly data: string | undefined;
+}
+
 /** What {@link scanHandoff} calls for each name in the handoff directory. @internal */
 export interface HandoffVisitor {
-  /**
-   * An entry, with `access`: its path through the pinned handoff directory, valid during the call;
-   * and `files`: the names it held when it was inspected, when none was a directory.
-   */
-  entry(info: EntryInfo, access: string, files: readonly string[] | undefined): Promise<void>;
+  entry(info: EntryInfo, found: FoundEntry): Promise<void>;
   foreign(file: string): void;
 }
 
@@ -75,7 +81,7 @@ export async function scanHandoff(lease: LeaseContext, root: string, now: number
       for (const item of found) {
         if (item === undefined) continue;
         if ('foreign' in item) visit.foreign(item.foreign);
-        else visits.push(visit.entry(item.info, item.access, item.files));
+        else visits.push(visit.entry(item.info, item.found));
       }
       await Promise.all(visits);
     }
@@ -93,13 +99,13 @@ async function inspectDirent(
   dirent: Dirent,
   now: number,
   holders: HolderStates,
-): Promise<{ info: EntryInfo; access: string; files: readonly string[] | undefined } | { foreign: string } | undefined> {
+): Promise<{ info: EntryInfo; found: FoundEntry } | { foreign: string } | undefined> {
   const logical = path.join(dir, dirent.name);
   const parsed = parseEntryName(dirent.name);
   if (!parsed || !dirent.isDirectory()) return { foreign: logical };
   const access = `${base}/${dirent.name}`;
   const inspected = await inspectEntry(lease, { logical, access }, parsed, now, holders);
-  return inspected && { ...inspected, access };
+  return inspected && { info: inspected.info, found: { access, files: inspected.files, data: inspected.data } };
 }
 
 async function inspectEntry(
@@ -108,7 +114,7 @@ async function inspectEntry(
   parsed: { id: string; expiresAt: number },
   now: number,
   holders: HolderStates,
-): Promise<{ info: EntryInfo; files: readonly string[] | undefined } | undefined> {
+): Promise<{ info: EntryInfo; files: readonly string[] | undefined; data: string | undefined } | undefined> {
   const base = { id: parsed.id, path: entry.logical, expiresAt: parsed.expiresAt };
   // The data file may change its name under us (a claim, a release): look again, then keep.
   for (let attempt = 0; attempt < 3; attempt++) {
@@ -121,7 +127,7 @@ async function inspectEntry(
     const names = dirents.map((dirent) => dirent.name);
     const files = dirents.some((dirent) => dirent.isDirectory()) ? undefined : names;
     const data = names.find(isDataFile);
-    if (data === undefined) return { info: { ...base, state: 'consumed', bytes: 0 }, files };
+    if (data === undefined) return { info: { ...base, state: 'consumed', bytes: 0 }, files, data };
     const file = await fileOf(lease.fs, path.join(entry.access, data));
     if (file === 'gone') continue;
     const holder = holderOf(data);
@@ -130,9 +136,9 @@ async function inspectEntry(
     const claimed = holder !== undefined && holderAlive(lease, holder, heartbeat, holders);
     const state: EntryState = claimed ? 'claimed' : now > parsed.expiresAt ? 'expired' : 'waiting';
     const info: EntryInfo = { ...base, state, bytes: file?.size ?? 0, ...(claimed && { holder: { host: holder.host, pid: holder.pid } }) };
-    return { info, files };
+    return { info, files, data };
   }
-  return { info: { ...base, state: 'claimed', bytes: 0 }, files: undefined };
+  return { info: { ...base, state: 'claimed', bytes: 0 }, files: undefined, data: undefined };
 }
 
 async function fileOf(fs: FileSystem, file: string): Promise<{ size: number; ctimeMs: number } | 'gone' | undefined> {

@@ -7,7 +7,8 @@ import { judgeHeartbeat, ownerState } from '../lifetime/liveness.js';
 import { logger } from '../log.js';
 import { randomName } from '../names.js';
 import { processIdentity } from '../lifetime/process-identity.js';
-import { formatOwnerToken, type OwnerToken } from '../layout.js';
+import { formatOwnerToken, TAKEN_FOR_REMOVAL, type OwnerToken } from '../layout.js';
+import { openPinnedSync } from '../disk/pinned-dir.js';
 
 const log = logger('lease');
 
@@ -59,6 +60,27 @@ export function holderAlive(lease: LeaseContext, holder: OwnerToken, heartbeat: 
  * crashed worker. A process judged dead stays dead; one judged alive is kept for the scan.
  */
 export type HolderStates = Map<string, 'alive' | 'dead' | 'unknown'>;
+
+/**
+ * Takes an entry's data file away from claimers before the entry is removed, as a claim takes
+ * it: one rename, from the name it was seen under to {@link TAKEN_FOR_REMOVAL}. Of a sweeper and
+ * claimers renaming the same name, exactly one succeeds. The entry is opened without following a
+ * link and the rename made through it. True when taken; false when the name was gone (someone
+ * took the file meanwhile) or the entry is no longer a directory: then nothing was changed.
+ */
+export async function takeForRemoval(lease: LeaseContext, entry: string, current: string): Promise<boolean> {
+  const pinned = openPinnedSync(lease.fs, entry);
+  if (typeof pinned === 'string') return false;
+  try {
+    await lease.fs.promises.rename(`${pinned.base}/${current}`, `${pinned.base}/${TAKEN_FOR_REMOVAL}`);
+    return true;
+  } catch (err) {
+    if (systemErrorCode(err) === 'ENOENT') return false;
+    throw err;
+  } finally {
+    pinned.close();
+  }
+}
 
 /** When a claimer turned away by a live holder may try again: a heartbeat needs `staleMs` of watching. */
 export function retryAfterMs(lease: LeaseContext): number {

@@ -3,8 +3,9 @@ import path from 'node:path';
 import type { RootContext } from '../context.js';
 import { toFileSystemError } from '../errors.js';
 import type { FileSystem } from '../disk/fs.js';
-import { scanHandoff } from '../handoff/entries.js';
-import { handoffDirOf, parseRootEntry, sessionLockPath, type OwnerToken } from '../layout.js';
+import { scanHandoff, type FoundEntry } from '../handoff/entries.js';
+import { takeForRemoval } from '../handoff/lease.js';
+import { handoffDirOf, parseRootEntry, sessionLockPath, TAKEN_FOR_REMOVAL, type OwnerToken } from '../layout.js';
 import { mountPointsUnder } from '../disk/mounts.js';
 import { removeListedFlatDir } from '../disk/remove.js';
 import { requireMarkedRoot } from '../root.js';
@@ -212,11 +213,14 @@ async function sweepHandoff(
 ): Promise<{ removed: number; claimed: number; foreign: string[] }> {
   const result = { removed: 0, claimed: 0, foreign: [] as string[] };
   await scanHandoff(target, target.root, Date.now(), {
-    entry: async (entry, access, files) => {
+    entry: async (entry, found) => {
       if (entry.state === 'claimed') result.claimed += 1;
       if (entry.state !== 'expired' && entry.state !== 'consumed') return;
+      const taken = dryRun ? found : await takeEntry(target, found);
+      if (taken === undefined) return; // claimed since it was judged: the next sweep judges it again
+      const { access, files } = taken;
       // An entry as the library leaves it (files only, no mount under the root): removed in a few
-      // calls, and only what was judged; one that changed since (a claim just now) is left to the next sweep.
+      // calls, and only what was judged; one that changed since is left to the next sweep.
       if (!dryRun && !walk.mountsBelow && files) {
         const outcome = await removeListedFlatDir(target.fs, access, files, walk.parentDev);
         if (outcome === 'changed') return;
@@ -234,6 +238,22 @@ async function sweepHandoff(
     foreign: (file) => void result.foreign.push(file),
   });
   return result;
+}
+
+/**
+ * Takes an expired entry's data file from claimers (renamed to {@link TAKEN_FOR_REMOVAL}) before
+ * anything is removed: a claim that won the race keeps its file, and the entry is left. The
+ * returned listing names the file as it is now. Undefined when a claimer got there first.
+ */
+async function takeEntry(target: SweepTarget, found: FoundEntry): Promise<FoundEntry | undefined> {
+  if (found.data === undefined) return found; // consumed: no file left to claim
+  try {
+    if (!(await takeForRemoval(target, found.access, found.data))) return undefined;
+  } catch {
+    return found; // EACCES, EIO...: the walk reports what it cannot remove
+  }
+  const files = found.files?.map((name) => (name === found.data ? TAKEN_FOR_REMOVAL : name));
+  return { ...found, files, data: TAKEN_FOR_REMOVAL };
 }
 
 /** What every walk of one sweep shares: read once, not once per entry. */
