@@ -211,7 +211,9 @@ describe('leaks: 10,000 create/dispose, 1,000 write/dispose and 1,000 handoff/cl
     for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  it('leaves heap, RSS, open descriptors and every registry flat, and nothing on disk', async () => {
+  // The children run at a lower priority beside other test files: on a busy two-core machine a
+  // run takes from 15 s to nearly a minute.
+  it('leaves heap, RSS, open descriptors and every registry flat, and nothing on disk', { timeout: 180_000 }, async () => {
     const run = await clean;
     expect([...run.phases.keys()]).toEqual(['create', 'write', 'handoff']);
     if (process.env.LEAK_REPORT) console.log([...run.phases.values()].map(summary).join('\n'));
@@ -222,7 +224,7 @@ describe('leaks: 10,000 create/dispose, 1,000 write/dispose and 1,000 handoff/cl
     expect(run.done).toMatchObject({ exitClosers: 0, heldLocks: 0, left: ['.tempfile-manager', 'handoff'] });
   });
 
-  it('catches a leak of one small object per cycle (the positive control)', async () => {
+  it('catches a leak of one small object per cycle (the positive control)', { timeout: 180_000 }, async () => {
     const run = await planted;
     expect(run.done.retained).toBeGreaterThanOrEqual(10_000);
     if (process.env.LEAK_REPORT) console.log(`with a planted leak: ${summary(run.phases.get('create')!)}`);
