@@ -12,7 +12,7 @@ export const NO_PROC = /^(1|true|yes)$/i.test(process.env['TEMPFILE_MANAGER_NO_P
 /** Whether this process reads `/proc` (Linux, unless {@link NO_PROC}). @internal */
 export const READS_PROC = !NO_PROC && process.platform === 'linux';
 
-/** Whether directories are reached through `/proc/self/fd/<fd>`. @internal */
+/** Whether directories are reached through their descriptors in /proc ({@link procFdPath}). @internal */
 export const PROC_FD = READS_PROC && existsSync('/proc/self/fd');
 
 /** Whether /proc shows this process under its own pid (not /proc of another PID namespace). @internal */

@@ -53,7 +53,7 @@ export interface FoundEntry {
   readonly access: string;
   /** The names it held when it was inspected, when none was a directory. */
   readonly files: readonly string[] | undefined;
-  /** The data file's name then (`data<suffix>` or a holder's), if it had one. */
+  /** The data file's name then (`data<suffix>` or a holder's; `removing` once a sweep took it), if it had one. */
   readonly data: string | undefined;
 }
 
