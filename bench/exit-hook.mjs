@@ -33,11 +33,14 @@ export const METHOD = `- Each sample is a child process (\`bench/exit-child.mjs\
 - The parent sends SIGTERM and stops the clock at the child's \`'exit'\` event. Every sample must
   die of SIGTERM (no exit code) and leave nothing: no session directory, no lock, no files.
 - The exit hook never removes by path: it opens the session directory with O_NOFOLLOW and
-  unlinks each entry through \`/proc/<pid>/fd/<fd>/<name>\`, so a directory swapped for a symlink
-  meanwhile cannot send it outside the root (docs/security.md). Each of those unlinks walks four
-  more path components than a plain one. \`fs.rmSync()\` is JavaScript on Node 20 and 22, which
-  \`lstat\`s every entry before unlinking it; on Node 24 it is native code (\`std::filesystem\`)
-  with no per-entry JavaScript, so there the bare handler has the edge.`;
+  removes its entries through that descriptor, \`/proc/<pid>/fd/<fd>\`, so a directory swapped
+  for a symlink meanwhile cannot send it outside the root (docs/security.md). On Node 20 and 22
+  it unlinks each entry through \`/proc/<pid>/fd/<fd>/<name>\`, four more path components than a
+  plain unlink, where \`fs.rmSync()\` is JavaScript that \`lstat\`s every entry first. On Node 24
+  \`fs.rmSync()\` is native code (\`std::filesystem::remove_all\`, \`unlinkat\` relative to the
+  directory), and the exit hook hands it a directory without subdirectories (and without a mount
+  point under the root) as \`/proc/<pid>/fd/<fd>/.\`: one call for all its files, through the
+  same descriptor.`;
 
 /** Starts a child of `mode` in a root of its own and waits until it holds its files. */
 async function start(mode, root) {

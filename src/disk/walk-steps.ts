@@ -1,7 +1,7 @@
 import type { Dir, Dirent } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { constants } from 'node:fs';
-import type { FileSystem } from './fs.js';
+import { realFs, type FileSystem } from './fs.js';
 import { isMountPoint, mountIdOf, mountPointsUnder } from './mounts.js';
 import { PROC_FD, procFdPath } from './proc.js';
 
@@ -22,6 +22,8 @@ export interface DirStat {
   readonly ino: number;
   readonly mode: number;
   readonly uid: number;
+  /** Its link count: 2 + its subdirectories on Linux's file systems (1 where not counted, as on btrfs). */
+  readonly nlink: number;
 }
 
 /** A directory opened with O_NOFOLLOW. @internal */
@@ -61,6 +63,7 @@ export type Step =
   | { op: 'closeList'; list: ListHandle }
   | { op: 'visitFiles'; base: string; names: readonly string[]; sizes: boolean; remove: boolean }
   | { op: 'rmdir'; path: string }
+  | { op: 'emptyFlat'; base: string }
   | { op: 'rename'; from: string; to: string }
   | { op: 'sleep'; ms: number }
   | { op: 'mountPointsUnder'; path: string }
@@ -79,6 +82,7 @@ interface Results {
   closeList: void;
   visitFiles: FileOutcome[];
   rmdir: void;
+  emptyFlat: void;
   rename: void;
   sleep: void;
   mountPointsUnder: string[];
@@ -98,8 +102,31 @@ export type Steps<T> = Generator<Step, T, any>;
 
 const euid = (): number => (typeof process.geteuid === 'function' ? process.geteuid() : -1);
 
-function statOf(s: { dev: number; ino: number; mode: number; uid: number }): DirStat {
-  return { dev: s.dev, ino: s.ino, mode: s.mode, uid: s.uid };
+function statOf(s: DirStat): DirStat {
+  return { dev: s.dev, ino: s.ino, mode: s.mode, uid: s.uid, nlink: s.nlink };
+}
+
+/**
+ * Whether `fs.rmSync()` is native code that removes a directory's entries relative to its
+ * descriptor (`unlinkat`, subdirectories opened with O_NOFOLLOW): Node 24 and later, where it is
+ * `std::filesystem::remove_all`. Before, it is JavaScript that reaches every entry by path.
+ */
+const NATIVE_RM = process.release.name === 'node' && Number(process.versions.node.split('.')[0]) >= 24;
+
+/**
+ * Empties a pinned directory that holds no subdirectory (`base` names it through /proc) with the
+ * runtime's native removal: one call instead of one per file, each walking the /proc path. Its
+ * own failure is ignored: the walk then lists the directory as usual and removes, retries or
+ * reports whatever is left, and it removes the directory itself.
+ */
+function emptyFlatSync(fs: FileSystem, base: string): void {
+  if (!NATIVE_RM || fs !== realFs) return;
+  try {
+    // `/.` names the pinned directory itself; removing `.` at the end fails (EINVAL), by design.
+    realFs.rmSync(`${base}/.`, { recursive: true, force: true });
+  } catch {
+    // see above: the walk carries on
+  }
 }
 
 function sleepSync(ms: number): void {
@@ -178,6 +205,8 @@ function syncStep(fs: FileSystem, step: Step): Result {
     case 'rmdir':
       fs.rmdirSync(step.path);
       return;
+    case 'emptyFlat':
+      return emptyFlatSync(fs, step.base);
     case 'rename':
       fs.renameSync(step.from, step.to);
       return;
@@ -223,6 +252,8 @@ async function asyncStep(fs: FileSystem, step: Step): Promise<Result> {
     case 'rmdir':
       await fs.promises.rmdir(step.path);
       return;
+    case 'emptyFlat':
+      return; // a sync shortcut only: the async walk keeps the event loop turning file by file
     case 'rename':
       await fs.promises.rename(step.from, step.to);
       return;

@@ -342,7 +342,18 @@ function* openDir(w: Walk, access: string, name: string, parentDev: number | und
   w.pinned += 1;
   w.proc ??= yield* procNamesOwnDescriptors(dir);
   const base = w.proc ? procFdPath(dir.fd) : access;
+  if (emptiesNatively(w, dir.stat)) yield { op: 'emptyFlat', base };
   return { up: parent, name, base, dir, stat: dir.stat, mountId, list: undefined, listed: false, pending: [], keeps: false, passes: 1 };
+}
+
+/**
+ * Whether a directory about to be walked may first be emptied by the runtime in one call: a plain
+ * removal (no sizes, no progress) through /proc, with no mount point anywhere under the walk's
+ * root, of a directory with no subdirectory (link count 2), so that there is no boundary for the
+ * walk to guard. The walk still lists it afterwards, and removes or reports whatever is left.
+ */
+function emptiesNatively(w: Walk, stat: DirStat): boolean {
+  return w.removing && w.options.bytes === false && !w.options.onBatch && w.proc === true && !w.mountIds && stat.nlink === 2;
 }
 
 function* procNamesOwnDescriptors(dir: OpenedDir): Steps<boolean> {
@@ -381,7 +392,7 @@ function* visitRootFile(w: Walk, access: string): Steps<void> {
     name: path.dirname(access),
     base: path.dirname(access),
     dir: undefined,
-    stat: { dev: -1, ino: -1, mode: 0, uid: -1 },
+    stat: { dev: -1, ino: -1, mode: 0, uid: -1, nlink: 0 },
     mountId: undefined,
     list: undefined,
     listed: true,
