@@ -151,25 +151,13 @@ const plugin: FastifyPluginAsync<TempFilesPluginOptions> = async (app: FastifyIn
   });
 };
 
-const resolvedOptions = new WeakMap<object, ResolvedUpload>();
-
-function resolveOnce(options: UploadOptions | undefined, drain: ResolvedDrain): ResolvedUpload {
-  if (options === undefined) return resolveUploadOptions({ drain }, 'request.saveUploads()');
-  let spec = resolvedOptions.get(options);
-  if (!spec) {
-    spec = resolveUploadOptions(options.drain === undefined ? { ...options, drain } : options, 'request.saveUploads()');
-    resolvedOptions.set(options, spec);
-  }
-  return spec;
-}
-
 async function receiveForm(
   request: FastifyRequest,
   response: ServerResponse | undefined,
   options: UploadOptions | undefined,
   drain: ResolvedDrain,
 ): Promise<SavedUploads<unknown, unknown>> {
-  const spec = resolveOnce(options, drain);
+  const spec = resolveUploadOptions(options, 'request.saveUploads()', [], drain);
   const raw = request.raw;
   let stopped: (() => void) | undefined;
   const failed = new Promise<undefined>((resolve) => (stopped = () => resolve(undefined)));

@@ -27,6 +27,8 @@ export class TempScope implements AsyncDisposable, Disposable {
   // Aborts this scope's writes still in flight when it is disposed: their sources are stopped
   // and their descriptors closed, instead of waiting on a source that may never end.
   private readonly writes = new AbortController();
+  /** Writes of this scope not settled yet: a scope with none is disposed without an abort (no error built). */
+  private writing = 0;
 
   /** @internal */
   constructor(context: ManagerContext, parent?: Owner) {
@@ -64,7 +66,10 @@ export class TempScope implements AsyncDisposable, Disposable {
     } catch (err) {
       return Promise.reject(err);
     }
-    return writeTempFile(this.context, this, source, options, this.writes.signal);
+    this.writing += 1;
+    return writeTempFile(this.context, this, source, options, this.writes.signal).finally(() => {
+      this.writing -= 1;
+    });
   }
 
   /** A nested scope, removed with this one (or before it). */
@@ -140,7 +145,7 @@ export class TempScope implements AsyncDisposable, Disposable {
   }
 
   private stopWrites(): void {
-    if (!this.writes.signal.aborted) this.writes.abort(new DisposedError('TempScope'));
+    if (this.writing > 0 && !this.writes.signal.aborted) this.writes.abort(new DisposedError('TempScope'));
   }
 
   /** @internal */

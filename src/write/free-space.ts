@@ -5,16 +5,20 @@ const MiB = 1024 * 1024;
 /** During a write, the gap between two checks: half the headroom seen last, within these bounds. */
 const MAX_CHECK_INTERVAL = 64 * MiB;
 const MIN_CHECK_INTERVAL = 1 * MiB;
+/** Without a floor to guard, the figure is only reported (`stats()`): refreshed at most this often. */
+const UNGUARDED_REFRESH_MS = 1000;
 
 /**
- * Free space on the root's file system, from `statfs`: checked before each write starts and
- * again as it grows, spaced by the headroom seen last time (not per chunk).
+ * Free space on the root's file system, from `statfs`: with `minFreeBytes`, checked before each
+ * write starts and again as it grows, spaced by the headroom seen last time (not per chunk);
+ * without, read at most once a second, for `stats()`.
  * @internal
  */
 export class FreeSpace {
   /** Bytes available to this user at the last check; undefined before the first. */
   lastFreeBytes: number | undefined;
   lastCheckedAt: Date | undefined;
+  private lastCheckedAtMs = -Infinity;
   private readonly fs: FileSystem;
   private readonly root: string;
   private readonly minFreeBytes: number;
@@ -37,6 +41,8 @@ export class FreeSpace {
   async check(incoming: number): Promise<number> {
     const statfs = this.fs.promises.statfs;
     if (!statfs) return Infinity;
+    // One statfs per write is a system call per small upload; with no floor it only feeds stats().
+    if (!this.guarded && performance.now() - this.lastCheckedAtMs < UNGUARDED_REFRESH_MS) return Infinity;
     let free: number;
     try {
       const stats = await statfs(this.root);
@@ -46,6 +52,7 @@ export class FreeSpace {
     }
     this.lastFreeBytes = free;
     this.lastCheckedAt = new Date();
+    this.lastCheckedAtMs = performance.now();
     const headroom = free - this.minFreeBytes - incoming;
     if (this.guarded && headroom < 0) {
       throw new NoSpaceError(

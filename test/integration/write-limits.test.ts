@@ -140,6 +140,23 @@ describe('minFreeBytes', () => {
     expect(mgr.stats().freeBytes).toBeGreaterThan(0);
   });
 
+  it('reads the free space before every write with minFreeBytes, and at most once a second without', async () => {
+    const statfsCalls = (minFreeBytes: number) => {
+      let calls = 0;
+      const counting = { ...fs, promises: { ...fs.promises, statfs: ((...args: Parameters<typeof fs.promises.statfs>) => (calls++, fs.promises.statfs(...args))) as typeof fs.promises.statfs } };
+      return { mgr: manager({ fs: counting, minFreeBytes }), calls: () => calls };
+    };
+    const guarded = statfsCalls(1);
+    const unguarded = statfsCalls(0);
+    for (let i = 0; i < 20; i++) {
+      await (await guarded.mgr.write('x')).remove();
+      await (await unguarded.mgr.write('x')).remove();
+    }
+    expect(guarded.calls()).toBeGreaterThanOrEqual(20);
+    expect(unguarded.calls()).toBeLessThanOrEqual(2); // the writes take well under a second each
+    expect(unguarded.mgr.stats().freeBytes).toBeGreaterThan(0);
+  });
+
   it('records the free space seen, for health checks', async () => {
     const mgr = manager();
     expect(mgr.stats().freeBytes).toBeUndefined();
