@@ -105,5 +105,10 @@ ${rows.join('\n')}
 `;
 const out = path.join(here, 'results', `node-${major}`);
 fs.mkdirSync(out, { recursive: true });
-fs.writeFileSync(path.join(out, 'sweep-handoff.md'), doc);
+// Notes written by hand below the marker (what a run showed, why) survive a rerun.
+const file = path.join(out, 'sweep-handoff.md');
+const NOTES = '<!-- notes: kept when bench/sweep-handoff.mjs reruns -->';
+const previous = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
+const notes = previous.includes(NOTES) ? `\n${previous.slice(previous.indexOf(NOTES))}` : '';
+fs.writeFileSync(file, doc + notes);
 console.log(doc);

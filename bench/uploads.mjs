@@ -145,12 +145,16 @@ async function startServer(id, dir, env = process.env) {
   };
 }
 
-/** Regular files under `dir` (recursively) and their bytes. */
+/** The marker a manager leaves in its root on purpose (bench/exit-hook.mjs ignores it too). */
+const ROOT_MARKER = '.tempfile-manager';
+
+/** Regular files under `dir` (recursively) and their bytes; the adapters' root marker is not an upload. */
 function filesUnder(dir) {
   let count = 0;
   let bytes = 0;
   const walk = (d) => {
     for (const entry of fs.readdirSync(d, { withFileTypes: true })) {
+      if (d === dir && entry.name === ROOT_MARKER) continue;
       const p = path.join(d, entry.name);
       if (entry.isDirectory()) walk(p);
       else if (entry.isFile()) {
