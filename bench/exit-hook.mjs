@@ -5,11 +5,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { formatInt, formatRatio, sampleInterleaved, stats, table, targetsTable } from './lib.mjs';
+import { formatInt, formatRatio, ROOT_MARKER, sampleInterleaved, stats, table, targetsTable } from './lib.mjs';
 import { flush } from './settle.mjs';
 
 const CHILD = fileURLToPath(new URL('./exit-child.mjs', import.meta.url));
-const ROOT_MARKER = '.tempfile-manager';
 
 const params = { rounds: 7, files: 10_000, maxRatio: 1.1 };
 

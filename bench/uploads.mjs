@@ -19,7 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { formatInt, formatMiB, formatRatio, formatSize, GiB, MiB, primePageCache, sampleInterleaved, stats, table, targetsTable } from './lib.mjs';
+import { formatInt, formatMiB, formatRatio, formatSize, GiB, MiB, primePageCache, ROOT_MARKER, sampleInterleaved, stats, table, targetsTable } from './lib.mjs';
 import { flush } from './settle.mjs';
 
 const SERVER = fileURLToPath(new URL('./upload-server.mjs', import.meta.url));
@@ -144,9 +144,6 @@ async function startServer(id, dir, env = process.env) {
     },
   };
 }
-
-/** The marker a manager leaves in its root on purpose (bench/exit-hook.mjs ignores it too). */
-const ROOT_MARKER = '.tempfile-manager';
 
 /** Regular files under `dir` (recursively) and their bytes; the adapters' root marker is not an upload. */
 function filesUnder(dir) {
