@@ -64,6 +64,11 @@ export interface WalkOptions {
    * (`/proc/self/fd/<fd>/<name>`). Reports still name `root`.
    */
   readonly access?: string;
+  /**
+   * Names in the walk's root directory to leave in place, with the root itself: files another
+   * party may own, whose absence from an earlier listing proves nothing.
+   */
+  readonly spare?: (name: string) => boolean;
 }
 
 /** How many entries are read from a directory at once, and removed at once (libuv runs 4 calls at a time). */
@@ -225,7 +230,10 @@ function* readSome(w: Walk, frame: Frame): Steps<void> {
     frame.list = undefined;
   }
   const files: string[] = [];
-  for (const entry of batch.entries) (entry.isDir ? frame.pending : files).push(entry.name);
+  for (const entry of batch.entries) {
+    if (frame.up === undefined && w.options.spare?.(entry.name)) frame.keeps = true;
+    else (entry.isDir ? frame.pending : files).push(entry.name);
+  }
   if (files.length > 0) yield* visitFiles(w, frame, files);
   if (batch.entries.length > 0) w.options.onBatch?.(w.tally);
 }
@@ -348,12 +356,13 @@ function* openDir(w: Walk, access: string, name: string, parentDev: number | und
 
 /**
  * Whether a directory about to be walked may first be emptied by the runtime in one call: a plain
- * removal (no sizes, no progress) through /proc, with no mount point anywhere under the walk's
+ * removal (no sizes, no progress, nothing spared) through /proc, with no mount point anywhere under the walk's
  * root, of a directory with no subdirectory (link count 2), so that there is no boundary for the
  * walk to guard. The walk still lists it afterwards, and removes or reports whatever is left.
  */
 function emptiesNatively(w: Walk, stat: DirStat): boolean {
-  return w.removing && w.options.bytes === false && !w.options.onBatch && w.proc === true && !w.mountIds && stat.nlink === 2;
+  const plain = w.removing && w.options.bytes === false && !w.options.onBatch && !w.options.spare;
+  return plain && w.proc === true && !w.mountIds && stat.nlink === 2;
 }
 
 function* procNamesOwnDescriptors(dir: OpenedDir): Steps<boolean> {

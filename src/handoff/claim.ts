@@ -94,11 +94,13 @@ function pinEntry(fs: FileSystem, root: string, name: string, id: string): Pinne
  * find it gone and are turned away. A live holder's name is never touched.
  */
 function takeEntry(context: LeaseContext, entry: Entry, data: string, mine: string, suffix: string): void {
+  let current: string | undefined;
   for (let attempt = 0; attempt < 3; attempt++) {
     if (renamedTo(entry, data, mine)) return;
-    const current = currentName(entry, data, suffix);
-    if (current === undefined) throw new HandoffNotFoundError(entry.id);
-    if (current === data) continue; // given back in the meantime
+    current = currentName(entry, data, suffix);
+    // Not seen: consumed, or missed by a listing taken while it was renamed (sshfs lists, then
+    // stats each name, and skips one renamed in between). Seen as data: given back meanwhile.
+    if (current === undefined || current === data) continue;
     const heartbeat = heartbeatOf(entry, current);
     if (heartbeat === 'gone') continue;
     if (holderAlive(context, holderOf(current)!, heartbeat)) throw new AlreadyClaimedError(entry.id, retryAfterMs(context));
@@ -106,6 +108,7 @@ function takeEntry(context: LeaseContext, entry: Entry, data: string, mine: stri
     if (renamedTo(entry, current, mine)) return;
     break; // another claimer took it over first
   }
+  if (current === undefined) throw new HandoffNotFoundError(entry.id);
   throw new AlreadyClaimedError(entry.id, 1000);
 }
 

@@ -5,7 +5,7 @@ import { toFileSystemError } from '../errors.js';
 import type { FileSystem } from '../disk/fs.js';
 import { scanHandoff, type FoundEntry } from '../handoff/entries.js';
 import { takeForRemoval } from '../handoff/lease.js';
-import { handoffDirOf, parseRootEntry, sessionLockPath, TAKEN_FOR_REMOVAL, type OwnerToken } from '../layout.js';
+import { handoffDirOf, isDataFile, parseRootEntry, sessionLockPath, TAKEN_FOR_REMOVAL, type OwnerToken } from '../layout.js';
 import { mountPointsUnder } from '../disk/mounts.js';
 import { removeListedFlatDir } from '../disk/remove.js';
 import { requireMarkedRoot } from '../root.js';
@@ -232,8 +232,13 @@ async function sweepHandoff(
           return;
         }
       }
-      result.removed += 1;
-      await walkTree(entry.path, { fs: target.fs, remove: !dryRun, ...walk, access }, tally);
+      // A data file the sweep did not take is a claimer's: one that a listing missed (sshfs lists,
+      // then stats, and skips a name renamed in between) or that came back since. It stays, and
+      // with it the entry, for the next sweep to judge.
+      let spared = false;
+      const spare = (name: string) => (spared ||= isDataFile(name));
+      await walkTree(entry.path, { fs: target.fs, remove: !dryRun, ...walk, access, spare }, tally);
+      if (!spared) result.removed += 1;
     },
     foreign: (file) => void result.foreign.push(file),
   });

@@ -51,3 +51,67 @@ describe('a claim that lands between the sweep judging an entry expired and remo
     await Promise.all([producer.close(), claimer.close(), sweeper.close()]);
   });
 });
+
+// A listing is not a snapshot on every file system: sshfs's server lists names, then stats each,
+// and skips a name renamed in between, so a listing taken while a claim renames the data file
+// shows neither its old name nor its new one (measured: 1% of listings between two sshfs mounts
+// racing a rename). The sweep then sees an entry with no data file, one it would remove as
+// consumed. The claimed file must survive: the sweep never removes a data file it did not take.
+describe('a claim that lands while the sweep lists the entry, the listing missing the data file', () => {
+  it('keeps its file and its lease; the sweep leaves the entry', async () => {
+    const root = freshRoot();
+    const producer = new TempFileManager({ root, ...options });
+    const claimer = new TempFileManager({ root, ...options });
+    const ticket = await (await producer.write('claimed mid-listing', { suffix: '.bin' })).handoff({ ttlMs: 60_000 });
+    let claimed: ClaimedFile | undefined;
+    const fs = {
+      ...nodeFs,
+      promises: {
+        ...nodeFs.promises,
+        readdir: async (target: string, listOptions?: { withFileTypes?: boolean }) => {
+          const listed = (await nodeFs.promises.readdir(target, listOptions as { withFileTypes: true })) as nodeFs.Dirent[];
+          if (claimed || !target.includes(`${ticket.id}_`)) return listed;
+          if (!listed.some((dirent) => dirent.name.startsWith('data'))) return listed;
+          claimed = await claimer.claim(ticket);
+          return listed.filter((dirent) => !dirent.name.startsWith('data'));
+        },
+      },
+    } as unknown as FileSystem;
+    const sweeper = new TempFileManager({ root, fs, ...options });
+    const report = await sweeper.sweep();
+    expect(claimed).toBeDefined();
+    expect(report).toMatchObject({ handoffEntriesRemoved: 0, errors: [] });
+    expect(nodeFs.readFileSync(claimed!.path, 'utf8')).toBe('claimed mid-listing');
+    await claimed!.consume(); // a LeaseLostError here: the sweep removed a claimed file
+    await Promise.all([producer.close(), claimer.close(), sweeper.close()]);
+  });
+});
+
+// The same listing seen by a claimer: its rename found the data file gone, and its look at the
+// entry missed the name the file was renamed to. "Not found" would tell a worker the upload was
+// done with, and it would drop the job; the claimer must look again and find the holder.
+describe('a claimer whose look at the entry misses the data file being renamed', () => {
+  it('looks again: AlreadyClaimedError while another holds it, never HandoffNotFoundError', async () => {
+    const root = freshRoot();
+    const producer = new TempFileManager({ root, ...options });
+    const holder = new TempFileManager({ root, ...options });
+    const ticket = await (await producer.write('held elsewhere', { suffix: '.bin' })).handoff({ ttlMs: 60_000 });
+    const held = await holder.claim(ticket);
+    let missed = 0;
+    const fs = {
+      ...nodeFs,
+      readdirSync: (target: string, listOptions?: unknown) => {
+        const listed = nodeFs.readdirSync(target, listOptions as undefined) as string[];
+        if (missed > 0 || !target.includes('/proc/')) return listed;
+        missed += 1;
+        return listed.filter((name) => !name.startsWith('data') && !name.startsWith('held_'));
+      },
+    } as unknown as FileSystem;
+    const claimer = new TempFileManager({ root, fs, ...options });
+    await expect(claimer.claim(ticket)).rejects.toMatchObject({ code: 'ERR_TEMPFILE_ALREADY_CLAIMED' });
+    expect(missed).toBe(1);
+    await held.consume();
+    await expect(claimer.claim(ticket)).rejects.toMatchObject({ code: 'ERR_TEMPFILE_HANDOFF_NOT_FOUND' });
+    await Promise.all([producer.close(), holder.close(), claimer.close()]);
+  });
+});
