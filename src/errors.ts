@@ -3,6 +3,7 @@
  * `code`: branch on `code` (or `instanceof` a subclass), never on the message.
  * @module
  */
+import os from 'node:os';
 
 /** The stable error codes, one per failure a caller may want to branch on. */
 export type TempFileErrorCode =
@@ -567,12 +568,16 @@ function adviceFor(code: string | undefined): string {
   }
 }
 
+const ERRNO_NAMES = new Map(Object.entries(os.constants.errno).map(([name, errno]) => [errno, name]));
+
 /** The `code` of a Node.js system error, or undefined. @internal */
 export function systemErrorCode(err: unknown): string | undefined {
-  if (typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string') {
-    return err.code;
+  if (typeof err !== 'object' || err === null || !('code' in err) || typeof err.code !== 'string') return undefined;
+  // libuv names only the errors it knows: ESTALE (sshfs, NFS) arrives as "Unknown system error -116".
+  if (err.code.startsWith('Unknown system error') && 'errno' in err && typeof err.errno === 'number') {
+    return ERRNO_NAMES.get(-err.errno) ?? err.code;
   }
-  return undefined;
+  return err.code;
 }
 
 /** Maps a failed fs call to the typed error callers branch on. @internal */

@@ -74,7 +74,8 @@ export async function removeListedFlatDir(
     return code === 'ENOENT' || code === 'ELOOP' || code === 'ENOTDIR' ? 'changed' : 'walk';
   }
   try {
-    if (fs.fstatSync(fd).dev !== parentDev) return 'walk';
+    const dev = deviceOf(fs, fd);
+    if (dev !== parentDev) return dev === 'gone' ? 'changed' : 'walk';
     const pinned = procFdPath(fd);
     for (const name of names) {
       try {
@@ -91,6 +92,19 @@ export async function removeListedFlatDir(
     return 'removed';
   } catch (err) {
     const code = systemErrorCode(err);
-    return code === 'ENOTEMPTY' || code === 'EEXIST' || code === 'ENOENT' || code === 'ENOTDIR' ? 'changed' : 'walk';
+    return code === 'ENOTEMPTY' || code === 'EEXIST' || code === 'ENOTDIR' || isGone(code) ? 'changed' : 'walk';
   }
+}
+
+/** The device of an open directory; 'gone' once it was removed (ESTALE on sshfs and NFS). */
+function deviceOf(fs: FileSystem, fd: number): number | 'gone' | undefined {
+  try {
+    return fs.fstatSync(fd).dev;
+  } catch (err) {
+    return isGone(systemErrorCode(err)) ? 'gone' : undefined;
+  }
+}
+
+function isGone(code: string | undefined): boolean {
+  return code === 'ENOENT' || code === 'ESTALE';
 }

@@ -88,6 +88,11 @@ const RETRY_DELAY_MS = 10;
 const RETRIED = new Set(['EBUSY', 'EPERM', 'ENOTEMPTY']);
 const OWNER_RWX = 0o700;
 
+/** A failure about `file`, as reports list it. @internal */
+export function pathError(file: string, err: unknown): PathError {
+  return { path: file, code: systemErrorCode(err) ?? 'EUNKNOWN', message: err instanceof Error ? err.message : String(err) };
+}
+
 /** An empty tally. @internal */
 export function emptyTally(): WalkTally {
   return { files: 0, dirs: 0, bytes: 0, errors: [], left: [] };
@@ -161,9 +166,7 @@ class Walk {
   }
 
   error(file: string, err: unknown): void {
-    const code = systemErrorCode(err) ?? 'EUNKNOWN';
-    if (code === 'ENOENT') return;
-    this.tally.errors.push({ path: file, code, message: err instanceof Error ? err.message : String(err) });
+    if (systemErrorCode(err) !== 'ENOENT') this.tally.errors.push(pathError(file, err));
   }
 }
 

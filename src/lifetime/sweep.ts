@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { RootContext } from '../context.js';
 import { toFileSystemError } from '../errors.js';
 import type { FileSystem } from '../disk/fs.js';
-import { scanHandoff, type FoundEntry } from '../handoff/entries.js';
+import { scanHandoff, type EntryInfo, type FoundEntry } from '../handoff/entries.js';
 import { takeForRemoval } from '../handoff/lease.js';
 import { handoffDirOf, isDataFile, parseRootEntry, sessionLockPath, TAKEN_FOR_REMOVAL, type OwnerToken } from '../layout.js';
 import { mountPointsUnder } from '../disk/mounts.js';
@@ -12,7 +12,7 @@ import { requireMarkedRoot } from '../root.js';
 import { ownOptions } from '../options.js';
 import { onThisMachine, sessionLiveness, type Liveness } from './liveness.js';
 import { logger } from '../log.js';
-import { emptyTally, walkTree, type LeftPath, type PathError, type WalkTally } from '../disk/walk.js';
+import { emptyTally, pathError, walkTree, type LeftPath, type PathError, type WalkTally } from '../disk/walk.js';
 
 const log = logger('sweep');
 
@@ -216,33 +216,48 @@ async function sweepHandoff(
     entry: async (entry, found) => {
       if (entry.state === 'claimed') result.claimed += 1;
       if (entry.state !== 'expired' && entry.state !== 'consumed') return;
-      const taken = dryRun ? found : await takeEntry(target, found);
-      if (taken === undefined) return; // claimed since it was judged: the next sweep judges it again
-      const { access, files } = taken;
-      // An entry as the library leaves it (files only, no mount under the root): removed in a few
-      // calls, and only what was judged; one that changed since is left to the next sweep.
-      if (!dryRun && !walk.mountsBelow && files) {
-        const outcome = await removeListedFlatDir(target.fs, access, files, walk.parentDev);
-        if (outcome === 'changed') return;
-        if (outcome === 'removed') {
-          result.removed += 1;
-          tally.files += files.length;
-          tally.dirs += 1;
-          tally.bytes += entry.bytes;
-          return;
-        }
+      try {
+        if (await sweepEntry(target, dryRun, tally, walk, entry, found)) result.removed += 1;
+      } catch (err) {
+        tally.errors.push(pathError(entry.path, err)); // this entry only: the sweep goes on
       }
-      // A data file the sweep did not take is a claimer's: one that a listing missed (sshfs lists,
-      // then stats, and skips a name renamed in between) or that came back since. It stays, and
-      // with it the entry, for the next sweep to judge.
-      let spared = false;
-      const spare = (name: string) => (spared ||= isDataFile(name));
-      await walkTree(entry.path, { fs: target.fs, remove: !dryRun, ...walk, access, spare }, tally);
-      if (!spared) result.removed += 1;
     },
     foreign: (file) => void result.foreign.push(file),
   });
   return result;
+}
+
+/** Removes one expired or consumed entry; true when it was removed (or would be, in a dry run). */
+async function sweepEntry(
+  target: SweepTarget,
+  dryRun: boolean,
+  tally: WalkTally,
+  walk: WalkDefaults,
+  entry: EntryInfo,
+  found: FoundEntry,
+): Promise<boolean> {
+  const taken = dryRun ? found : await takeEntry(target, found);
+  if (taken === undefined) return false; // claimed since it was judged: the next sweep judges it again
+  const { access, files } = taken;
+  // An entry as the library leaves it (files only, no mount under the root): removed in a few
+  // calls, and only what was judged; one that changed since is left to the next sweep.
+  if (!dryRun && !walk.mountsBelow && files) {
+    const outcome = await removeListedFlatDir(target.fs, access, files, walk.parentDev);
+    if (outcome === 'changed') return false;
+    if (outcome === 'removed') {
+      tally.files += files.length;
+      tally.dirs += 1;
+      tally.bytes += entry.bytes;
+      return true;
+    }
+  }
+  // A data file the sweep did not take (or, in a dry run, would not) is a claimer's: one that a
+  // listing missed (sshfs lists, then stats, and skips a name renamed in between) or that came
+  // back since. It stays, and with it the entry, for the next sweep to judge.
+  let spared = false;
+  const spare = (name: string) => (spared ||= name !== taken.data && isDataFile(name));
+  await walkTree(entry.path, { fs: target.fs, remove: !dryRun, ...walk, access, spare }, tally);
+  return !spared;
 }
 
 /**

@@ -1,5 +1,6 @@
-import * as nodeFs from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import nodeFs from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
+import { describe, expect, it, vi } from 'vitest';
 import { TempFileManager, type ClaimedFile, type FileSystem } from '../../src/index.js';
 import { freshRoot } from '../helpers/roots.js';
 
@@ -113,5 +114,44 @@ describe('a claimer whose look at the entry misses the data file being renamed',
     await held.consume();
     await expect(claimer.claim(ticket)).rejects.toMatchObject({ code: 'ERR_TEMPFILE_HANDOFF_NOT_FOUND' });
     await Promise.all([producer.close(), holder.close(), claimer.close()]);
+  });
+});
+
+// On sshfs (and NFS) a directory removed on the server while this host holds it open answers
+// ESTALE, which libuv does not name ("Unknown system error -116"). A claimer consuming an entry
+// removes it while the sweep holds it open: the sweep must take that as "gone", not fail whole.
+describe('an entry removed while the sweep holds it open (ESTALE)', () => {
+  it('is judged again by the next sweep; the sweep itself does not fail', async () => {
+    const root = freshRoot();
+    const producer = new TempFileManager({ root, ...options });
+    const ticket = await (await producer.write('gone under the sweep', { suffix: '.bin' })).handoff({ ttlMs: 1 });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const realFstat = nodeFs.fstatSync;
+    let staled = 0;
+    const spy = vi.spyOn(nodeFs, 'fstatSync').mockImplementation(((fd: number, ...rest: unknown[]) => {
+      const entry = nodeFs.readlinkSync(`/proc/self/fd/${fd}`).includes(`${ticket.id}_`);
+      // Its removal, after the sweep took the data file: the claimer's consume got there first.
+      if (staled === 0 && entry && nodeFs.readdirSync(`/proc/self/fd/${fd}`).includes('removing')) {
+        staled += 1;
+        throw Object.assign(new Error('Unknown system error -116: Unknown system error -116, fstat'), {
+          errno: -116,
+          code: 'Unknown system error -116',
+          syscall: 'fstat',
+        });
+      }
+      return (realFstat as (...args: unknown[]) => nodeFs.Stats)(fd, ...rest);
+    }) as typeof nodeFs.fstatSync);
+    syncBuiltinESMExports(); // the library's namespace import of node:fs sees the spy
+    const sweeper = new TempFileManager({ root, ...options });
+    try {
+      const first = await sweeper.sweep();
+      expect(staled).toBe(1);
+      expect(first).toMatchObject({ handoffEntriesRemoved: 0, errors: [] });
+    } finally {
+      spy.mockRestore();
+      syncBuiltinESMExports();
+    }
+    expect(await sweeper.sweep()).toMatchObject({ handoffEntriesRemoved: 1, errors: [] });
+    await Promise.all([producer.close(), sweeper.close()]);
   });
 });
