@@ -3,6 +3,7 @@ import { InvalidOptionError } from './errors.js';
 import { type FileSystem, realFs } from './disk/fs.js';
 import { describe, validateNameLength, validateNamePart } from './names.js';
 import { hostId } from './lifetime/process-identity.js';
+import { MIN_STALE_MS } from './lifetime/liveness.js';
 import { defaultRoot } from './root.js';
 
 /** Options of `new TempFileManager(options)`. Every one is optional. */
@@ -16,7 +17,9 @@ export interface TempFileManagerOptions {
   /** A prefix for every name this manager creates. @default '' */
   readonly prefix?: string;
   /**
-   * A session's or a lease's lock not refreshed for this long is stale. At least 2000.
+   * A session's or a lease's heartbeat seen unchanged for this long is stale. At least 2000.
+   * Whatever this is, this manager refreshes its own heartbeats every second, so that an observer
+   * with a shorter `staleMs` never takes it for dead while it runs.
    * @default 30000
    */
   readonly staleMs?: number;
@@ -97,7 +100,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
   const o = ownOptions(options as TempFileManagerOptions);
   const prefix = o.prefix === undefined ? '' : validateNamePart(o.prefix, 'prefix');
   validateNameLength(prefix, '');
-  const staleMs = numberOption('staleMs', o.staleMs, 30_000, 2_000, false, MAX_TIMER_MS);
+  const staleMs = numberOption('staleMs', o.staleMs, 30_000, MIN_STALE_MS, false, MAX_TIMER_MS);
   return {
     root: rootOption(o.root),
     prefix,
@@ -146,7 +149,7 @@ function rootOption(value: unknown): string {
   return path.resolve(value);
 }
 
-// Timers take at most 2^31 - 1 ms; the lock is refreshed every staleMs / 2.
+// Timers take at most 2^31 - 1 ms.
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 function numberOption(name: string, value: unknown, fallback: number, min: number, allowInfinity = false, max = Infinity): number {

@@ -58,7 +58,7 @@ export async function claimEntry(context: LeaseContext, root: string, input: unk
     throw err;
   }
   const held = { fs: context.fs, held: path.join(entry.pinned.base, mine), data: path.join(entry.pinned.base, dataName(ticket.suffix)) };
-  const lease = startLease(context, held);
+  const lease = startLease(held);
   try {
     await verify(entry, mine, ticket, options);
   } catch (err) {

@@ -3,7 +3,7 @@ import { onExit } from 'signal-exit';
 import type { RootContext } from '../context.js';
 import { systemErrorCode } from '../errors.js';
 import type { FileSystem } from '../disk/fs.js';
-import { judgeHeartbeat, ownerState } from '../lifetime/liveness.js';
+import { HEARTBEAT_MS, judgeHeartbeat, ownerState } from '../lifetime/liveness.js';
 import { logger } from '../log.js';
 import { randomName } from '../names.js';
 import { processIdentity } from '../lifetime/process-identity.js';
@@ -87,11 +87,6 @@ export function retryAfterMs(lease: LeaseContext): number {
   return Math.max(1000, lease.staleMs);
 }
 
-/** The heartbeat period: twice per `staleMs`, never more often than once a second. */
-export function beatIntervalMs(staleMs: number): number {
-  return Math.max(1000, Math.floor(staleMs / 2));
-}
-
 /** A held lease: its heartbeat, and the give-back of its file if the process exits holding it. */
 export interface Lease {
   /** True once a heartbeat found the held name gone: another claimer took the entry over. */
@@ -112,13 +107,13 @@ let exitHandlerInstalled = false;
 
 /**
  * Starts the lease on a file just renamed to its held name: a heartbeat every
- * {@link beatIntervalMs} (the first one only then: the rename itself was the first), and, if the
+ * {@link HEARTBEAT_MS} (the first one only then: the rename itself was the first), and, if the
  * process exits normally still holding it, the file goes back to its data name for the next
  * claimer. A process killed outright leaves the held name; its holder is then judged dead.
  */
-export function startLease(context: LeaseContext, file: HeldFile): Lease {
+export function startLease(file: HeldFile): Lease {
   const state = { lost: false, dropped: false };
-  const timer = setInterval(() => beat(file, state, timer), beatIntervalMs(context.staleMs));
+  const timer = setInterval(() => beat(file, state, timer), HEARTBEAT_MS);
   timer.unref();
   heldAtExit.add(file);
   installExitHandler();

@@ -4,6 +4,16 @@ import type { FileSystem } from '../disk/fs.js';
 import { machineId, readTask, type ProcessIdentity } from './process-identity.js';
 import { sessionLockPath, type OwnerToken } from '../layout.js';
 
+/** The least `staleMs` a manager, a claimer or a sweeper may have. */
+export const MIN_STALE_MS = 2_000;
+
+/**
+ * How often every owner refreshes its heartbeats (its session's lock, the held files of its
+ * claims), whatever its own `staleMs`: an observer on another host judges it by the observer's
+ * `staleMs`, which may be as short as {@link MIN_STALE_MS}, so every owner beats at half of that.
+ */
+export const HEARTBEAT_MS = MIN_STALE_MS / 2;
+
 /**
  * What a sweeper concluded about a session: `live` (keep), `orphan` (remove), `young` (an owner
  * that cannot be checked, watched for less than `graceMs`: keep), `unjudged` (an owner that

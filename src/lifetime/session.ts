@@ -6,6 +6,7 @@ import type { FileSystem } from '../disk/fs.js';
 import { logger } from '../log.js';
 import { randomName } from '../names.js';
 import { processIdentity } from './process-identity.js';
+import { HEARTBEAT_MS } from './liveness.js';
 import { sessionLockPath, sessionName } from '../layout.js';
 import { removeTree, removeTreeSync } from '../disk/remove.js';
 
@@ -84,6 +85,7 @@ export class Session {
   private lockOptions(): lockfile.LockOptions {
     return {
       stale: this.options.staleMs,
+      update: HEARTBEAT_MS,
       realpath: false,
       lockfilePath: sessionLockPath(this.dir),
       fs: this.options.fs,

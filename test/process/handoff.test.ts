@@ -181,12 +181,12 @@ describe('handoff across real processes', () => {
   });
 
   // The first claimer runs on "another machine" (a PID namespace of its own), so that it is judged
-  // by its heartbeat: stopped (SIGSTOP), or with a heartbeat too slow for the taker's staleMs (then
-  // only its held name tells it the entry was taken over).
+  // by its heartbeat: stopped (SIGSTOP), or alive with its event loop blocked by a long
+  // synchronous job (its heartbeat stops with it).
   itAsRoot.each([
-    ['SIGSTOPped past staleMs', true, STALE_MS],
-    ['whose heartbeat is slower than staleMs', false, 60_000],
-  ])('a claimer %s and taken over: every step fails with LeaseLostError and changes nothing, whatever the taker did', async (_label, stop, firstStaleMs) => {
+    ['SIGSTOPped past staleMs', true, 0],
+    ['whose event loop is blocked past staleMs', false, 4 * STALE_MS],
+  ])('a claimer %s and taken over: every step fails with LeaseLostError and changes nothing, whatever the taker did', async (_label, stop, blockMs) => {
     const root = freshRoot();
     const out = scratchDir();
     const producer = new TempFileManager({ root, hostId: 'host-a', sweepOnStart: false, exitHook: false, graceMs: 0 });
@@ -197,7 +197,7 @@ describe('handoff across real processes', () => {
         return (await producer.write(`case ${i}`, { suffix: '.bin' })).handoff({ ttlMs });
       }),
     );
-    const args = ['stall', root, JSON.stringify(tickets), 'host-a', String(firstStaleMs)];
+    const args = ['stall', root, JSON.stringify(tickets), 'host-a', String(STALE_MS), ...(blockMs ? [String(blockMs)] : [])];
     const stalled = startChild('handoff-child.mjs', args, {}, { pidNamespace: true });
     expect(await nextJson(stalled)).toEqual({ claimed: tickets.length });
     const inner = innerPid(stalled.child.pid!);

@@ -103,6 +103,41 @@ describe('a live owner is never swept', () => {
     },
   );
 
+  // An owner's staleMs is its own: a service may set a minute while a sweeper on another host keeps
+  // the CLI's 2 s. The owner must beat faster than the shortest staleMs any sweeper may have.
+  itAsRoot('an app on another machine with a staleMs 30 times the sweeper\'s: kept while it refreshes', async () => {
+    const root = freshRoot();
+    const running = start('owner-child.mjs', [root, 'wait', String(30 * STALE_MS), 'other'], { pidNamespace: true });
+    const report = await nextJson<ChildReport>(running);
+    const mgr = sweeper(root, 'sweeper');
+    const alive = await sweepUntil(mgr, () => !present(report), 4 * STALE_MS);
+    expect(present(report)).toBe(true);
+    expect(alive.reports.every((r) => r.sessionsRemoved === 0)).toBe(true);
+    expect(alive.reports.at(-1)).toMatchObject({ liveSessionsSkipped: 1 });
+    await kill(running);
+    await mgr.close();
+  });
+
+  itAsRoot('a claim held on another machine with a staleMs 30 times the claimer\'s: never taken over while it beats', async () => {
+    const root = freshRoot();
+    const producer = sweeper(root, 'producer');
+    const ticket = await (await producer.write('held elsewhere', { suffix: '.bin' })).handoff({ ttlMs: 600_000 });
+    const holder = start('handoff-race.mjs', ['holder', root, JSON.stringify([ticket]), 'other', String(30 * STALE_MS)], { pidNamespace: true });
+    await nextJson(holder);
+    const claimer = sweeper(root, 'claimer');
+    const started = performance.now();
+    while (performance.now() - started < 3 * STALE_MS) {
+      await expect(claimer.claim(ticket)).rejects.toMatchObject({ code: 'ERR_TEMPFILE_ALREADY_CLAIMED' });
+      await sleep(250);
+    }
+    await kill(holder);
+    let taken: Awaited<ReturnType<TempFileManager['claim']>> | undefined;
+    while (!taken && performance.now() - started < 10 * STALE_MS) taken = await claimer.claim(ticket).catch(() => sleep(250).then(() => undefined));
+    expect(taken?.size).toBe(14); // taken over once the holder stopped beating
+    await taken?.consume();
+    await Promise.all([producer.close(), claimer.close()]);
+  });
+
   itAsRoot('a one-shot sweep reports another machine\'s session as not yet judged; --watch judges it with a second look', async () => {
     const root = freshRoot();
     const { running, report } = await owner(root, 'wait', 'other', { pidNamespace: true, clockOffset: '-1h' });
