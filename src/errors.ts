@@ -580,6 +580,11 @@ export function systemErrorCode(err: unknown): string | undefined {
   return err.code;
 }
 
+/** Whether a system error code says the path is gone: ENOENT, or ESTALE on sshfs and NFS. @internal */
+export function isGone(code: string | undefined): boolean {
+  return code === 'ENOENT' || code === 'ESTALE';
+}
+
 /** Maps a failed fs call to the typed error callers branch on. @internal */
 export function toFileSystemError(action: string, path: string, err: unknown): TempFileError {
   if (err instanceof TempFileError) return err;

@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { MountPointError, systemErrorCode, toFileSystemError } from '../errors.js';
+import { isGone, MountPointError, systemErrorCode, toFileSystemError } from '../errors.js';
 import { O_NOFOLLOW, realFs, type FileSystem } from './fs.js';
 import { PROC_IS_OURS, procFdPath } from './proc.js';
 import { removeTreeSyncWalk, walkTree, type WalkTally } from './walk.js';
@@ -103,8 +103,4 @@ function deviceOf(fs: FileSystem, fd: number): number | 'gone' | undefined {
   } catch (err) {
     return isGone(systemErrorCode(err)) ? 'gone' : undefined;
   }
-}
-
-function isGone(code: string | undefined): boolean {
-  return code === 'ENOENT' || code === 'ESTALE';
 }

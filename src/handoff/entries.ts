@@ -1,6 +1,6 @@
 import type { Dirent } from 'node:fs';
 import path from 'node:path';
-import { systemErrorCode, toFileSystemError } from '../errors.js';
+import { isGone, systemErrorCode, toFileSystemError } from '../errors.js';
 import type { FileSystem } from '../disk/fs.js';
 import { readDirBatches } from '../disk/dir-stream.js';
 import { openHandoffDir } from './handoff.js';
@@ -74,7 +74,7 @@ export async function scanHandoff(lease: LeaseContext, root: string, now: number
   if (!handoff) return;
   const holders: HolderStates = new Map();
   try {
-    for await (const dirents of readDirBatches(lease.fs, handoff.base)) {
+    for await (const dirents of listingOf(lease.fs, handoff.base)) {
       // A batch is inspected, then visited, in parallel: memory stays flat, the thread pool busy.
       const found = await Promise.all(dirents.map((dirent) => inspectDirent(lease, dir, handoff.base, dirent, now, holders)));
       const visits: Promise<void>[] = [];
@@ -86,9 +86,23 @@ export async function scanHandoff(lease: LeaseContext, root: string, now: number
       await Promise.all(visits);
     }
   } catch (err) {
-    if (systemErrorCode(err) !== 'ENOENT') throw toFileSystemError('read the handoff directory', dir, err);
+    throw toFileSystemError('read the handoff directory', dir, err);
   } finally {
     await handoff.close();
+  }
+}
+
+/**
+ * The handoff directory's entries in batches. A directory removed while it is read (ENOENT, or
+ * ESTALE on a network file system) has no more entries; any other failure to read it throws.
+ * Only the reading is guarded here: a failure while an entry is inspected or visited is never
+ * taken for an empty directory.
+ */
+async function* listingOf(fs: FileSystem, base: string): AsyncGenerator<Dirent[]> {
+  try {
+    yield* readDirBatches(fs, base);
+  } catch (err) {
+    if (!isGone(systemErrorCode(err))) throw err;
   }
 }
 
