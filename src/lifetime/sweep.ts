@@ -1,7 +1,7 @@
 import type { Dirent } from 'node:fs';
 import path from 'node:path';
 import type { RootContext } from '../context.js';
-import { toFileSystemError } from '../errors.js';
+import { systemErrorCode, toFileSystemError } from '../errors.js';
 import type { FileSystem } from '../disk/fs.js';
 import { scanHandoff, type EntryInfo, type FoundEntry } from '../handoff/entries.js';
 import { takeForRemoval } from '../handoff/lease.js';
@@ -255,7 +255,11 @@ async function sweepEntry(
   // listing missed (sshfs lists, then stats, and skips a name renamed in between) or that came
   // back since. It stays, and with it the entry, for the next sweep to judge.
   let spared = false;
-  const spare = (name: string) => (spared ||= name !== taken.data && isDataFile(name));
+  const spare = (name: string) => {
+    const claimers = name !== taken.data && isDataFile(name);
+    spared ||= claimers;
+    return claimers;
+  };
   await walkTree(entry.path, { fs: target.fs, remove: !dryRun, ...walk, access, spare }, tally);
   return !spared;
 }
@@ -269,11 +273,19 @@ async function takeEntry(target: SweepTarget, found: FoundEntry): Promise<FoundE
   if (found.data === undefined) return found; // consumed: no file left to claim
   try {
     if (!(await takeForRemoval(target, found.access, found.data))) return undefined;
-  } catch {
-    return found; // EACCES, EIO...: the walk reports what it cannot remove
+  } catch (err) {
+    // An entry that denies the rename denies a claimer's too: no one can take the file from the
+    // walk, which restores the entry's permissions and removes it. Any other failure (EMFILE,
+    // EIO...) proves nothing: the file stays, with the entry, and the error is reported.
+    if (isDenied(systemErrorCode(err))) return found;
+    throw err;
   }
   const files = found.files?.map((name) => (name === found.data ? TAKEN_FOR_REMOVAL : name));
   return { ...found, files, data: TAKEN_FOR_REMOVAL };
+}
+
+function isDenied(code: string | undefined): boolean {
+  return code === 'EACCES' || code === 'EPERM';
 }
 
 /** What every walk of one sweep shares: read once, not once per entry. */

@@ -155,3 +155,40 @@ describe('an entry removed while the sweep holds it open (ESTALE)', () => {
     await Promise.all([producer.close(), sweeper.close()]);
   });
 });
+
+// The sweep removes only a data file it took itself. A take that fails for a reason that says
+// nothing about the entry (EMFILE, EIO) must not be read as "taken": the file stays, the error
+// is reported, and a later sweep judges the entry again.
+describe('a sweep whose take of an expired entry fails with EMFILE', () => {
+  it('leaves the data file and the entry, reports the error; the next sweep removes the entry', async () => {
+    const root = freshRoot();
+    const producer = new TempFileManager({ root, ...options });
+    const ticket = await (await producer.write('not taken', { suffix: '.bin' })).handoff({ ttlMs: 1 });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    let failed = 0;
+    const fs = {
+      ...nodeFs,
+      promises: {
+        ...nodeFs.promises,
+        rename: async (from: string, to: string) => {
+          if (to.endsWith('/removing') && failed === 0) {
+            failed += 1;
+            throw Object.assign(new Error('EMFILE: too many open files, rename'), { code: 'EMFILE' });
+          }
+          return nodeFs.promises.rename(from, to);
+        },
+      },
+    } as unknown as FileSystem;
+    const sweeper = new TempFileManager({ root, fs, ...options });
+    const entryDir = () => nodeFs.readdirSync(`${root}/handoff`).find((name) => name.includes(ticket.id));
+    const first = await sweeper.sweep();
+    expect(failed).toBe(1);
+    expect(first.handoffEntriesRemoved).toBe(0);
+    expect(first.errors).toEqual([expect.objectContaining({ code: 'EMFILE' })]);
+    expect(nodeFs.readdirSync(`${root}/handoff/${entryDir()}`)).toEqual(['data.bin']);
+    const second = await sweeper.sweep();
+    expect(second.handoffEntriesRemoved).toBe(1);
+    expect(entryDir()).toBeUndefined();
+    await Promise.all([producer.close(), sweeper.close()]);
+  });
+});
