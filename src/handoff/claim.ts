@@ -30,11 +30,16 @@ export interface ClaimOptions {
   readonly verifyDigest?: boolean;
 }
 
-/** A handoff entry as one claim sees it: its logical path, and its pinned directory. @internal */
+/**
+ * A handoff entry as one claim sees it: its logical path, its pinned directory, and the pinned
+ * handoff directory it was reached through (the entry is removed through it). @internal
+ */
 interface Entry {
   readonly id: string;
   readonly dir: string;
+  readonly name: string;
   readonly pinned: PinnedDirSync;
+  readonly handoff: PinnedDirSync;
   readonly fs: FileSystem;
 }
 
@@ -49,12 +54,12 @@ export async function claimEntry(context: LeaseContext, root: string, input: unk
   if (Date.now() > ticket.expiresAt) throw new HandoffExpiredError(ticket.id, ticket.expiresAt);
   const name = entryName(ticket.id, ticket.expiresAt);
   const dir = path.join(handoffDirOf(root), name);
-  const entry: Entry = { id: ticket.id, dir, pinned: pinEntry(context.fs, root, name, ticket.id), fs: context.fs };
+  const entry: Entry = { id: ticket.id, dir, name, ...pinEntry(context.fs, root, name, ticket.id), fs: context.fs };
   const mine = heldName(newOwnerToken(context.hostId), ticket.suffix);
   try {
     takeEntry(context, entry, dataName(ticket.suffix), mine, ticket.suffix);
   } catch (err) {
-    entry.pinned.close();
+    unpin(entry);
     throw err;
   }
   const held = { fs: context.fs, held: path.join(entry.pinned.base, mine), data: path.join(entry.pinned.base, dataName(ticket.suffix)) };
@@ -64,28 +69,36 @@ export async function claimEntry(context: LeaseContext, root: string, input: unk
   } catch (err) {
     giveBack(held, entry);
     lease.drop();
-    entry.pinned.close();
+    unpin(entry);
     throw err;
   }
   return new ClaimedFile(entry, mine, ticket, lease);
 }
 
 // The entry directory is pinned by a descriptor for the whole claim, reached through the pinned
-// handoff directory: every step on the data file goes through it, so swapping the handoff
-// directory or the entry's path for a symlink cannot redirect them.
-function pinEntry(fs: FileSystem, root: string, name: string, id: string): PinnedDirSync {
+// handoff directory, which stays pinned too: every step on the data file goes through the entry,
+// and the entry's removal through the handoff directory, so swapping either path for a symlink
+// cannot redirect them.
+function pinEntry(fs: FileSystem, root: string, name: string, id: string): { pinned: PinnedDirSync; handoff: PinnedDirSync } {
   const handoff = openHandoffDirSync(fs, root);
   if (!handoff) throw new HandoffNotFoundError(id);
   let pinned: ReturnType<typeof openPinnedSync>;
   try {
     pinned = openPinnedSync(fs, `${handoff.base}/${name}`);
   } catch (err) {
-    throw toFileSystemError('find the handoff entry', path.join(handoffDirOf(root), name), err);
-  } finally {
     handoff.close();
+    throw toFileSystemError('find the handoff entry', path.join(handoffDirOf(root), name), err);
   }
-  if (typeof pinned === 'string') throw new HandoffNotFoundError(id);
-  return pinned;
+  if (typeof pinned === 'string') {
+    handoff.close();
+    throw new HandoffNotFoundError(id);
+  }
+  return { pinned, handoff };
+}
+
+function unpin(entry: Entry): void {
+  entry.pinned.close();
+  entry.handoff.close();
 }
 
 /**
@@ -312,26 +325,37 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
   private lost(): LeaseLostError {
     this.state = 'lost';
     this.lease.drop();
-    this.entry.pinned.close();
+    unpin(this.entry);
     return new LeaseLostError(this.ticket.id);
   }
 
-  // Drops the lease, then removes the entry directory (when the data left it), off the event loop.
+  // Drops the lease, then removes the entry directory (when the data left it) through the pinned
+  // handoff directory, off the event loop.
   private async finish(removeEntry: boolean): Promise<void> {
     this.close();
-    if (removeEntry) await this.entry.fs.promises.rmdir(this.entry.dir).catch(leaveToSweep);
+    try {
+      if (removeEntry) await this.entry.fs.promises.rmdir(this.entryThroughHandoff()).catch(leaveToSweep);
+    } finally {
+      this.entry.handoff.close();
+    }
   }
 
   private finishSync(removeEntry: boolean): void {
     this.close();
-    if (!removeEntry) return;
     try {
-      this.entry.fs.rmdirSync(this.entry.dir);
+      if (removeEntry) this.entry.fs.rmdirSync(this.entryThroughHandoff());
     } catch (err) {
       leaveToSweep(err);
+    } finally {
+      this.entry.handoff.close();
     }
   }
 
+  private entryThroughHandoff(): string {
+    return `${this.entry.handoff.base}/${this.entry.name}`;
+  }
+
+  /** Ends the claim: the lease and the entry's pin. The handoff directory's pin is the caller's to close. */
   private close(): void {
     this.state = 'done';
     this.lease.drop();

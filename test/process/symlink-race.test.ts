@@ -126,3 +126,29 @@ it('the handoff directory swapped for a symlink again and again by another proce
   expect(refused + done).toBe(300);
   await mgr.close();
 }, 120_000);
+
+// A consume removes the entry's directory once the data file is gone. With the handoff directory
+// swapped for a symlink to a tree that holds an empty directory of the entry's name, a removal by
+// path would remove that directory, outside the root; through the handoff directory pinned when
+// the entry was claimed, it removes the claimed entry itself.
+for (const how of ['consume()', 'consumeSync()'] as const) {
+  it(`${how} removes its entry through the handoff directory it claimed through, not through a symlink swapped in since`, async () => {
+    const root = freshRoot();
+    const mgr = new TempFileManager({ root, sweepOnStart: false, sweepIntervalMs: 0, exitHook: false });
+    const ticket = await (await mgr.write('consumed', { suffix: '.bin' })).handoff({ ttlMs: 60_000 });
+    const claimed = await mgr.claim(ticket);
+    const handoff = path.join(root, 'handoff');
+    const entry = fs.readdirSync(handoff).find((name) => name.includes(ticket.id))!;
+    const decoy = scratchDir();
+    fs.mkdirSync(path.join(decoy, entry));
+    fs.renameSync(handoff, path.join(root, 'moved'));
+    fs.symlinkSync(decoy, handoff);
+    if (how === 'consume()') await claimed.consume();
+    else claimed.consumeSync();
+    expect(fs.existsSync(path.join(decoy, entry))).toBe(true);
+    expect(fs.readdirSync(path.join(root, 'moved'))).toEqual([]);
+    fs.unlinkSync(handoff);
+    fs.renameSync(path.join(root, 'moved'), handoff);
+    await mgr.close();
+  });
+}
