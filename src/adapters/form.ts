@@ -111,10 +111,18 @@ export class FormReceiver {
     this.writes.push(write);
   }
 
-  /** Waits for every write; resolves with the form, or rejects with the first failure. */
+  /**
+   * Waits for every write; resolves with the form, or rejects with the first failure once the
+   * files already written are removed too (a refused form keeps nothing, whatever the route does
+   * with the error before it answers). A file whose removal fails stays in the request's scope,
+   * which removes it when the response ends.
+   */
   async finish(): Promise<ReceivedForm> {
     await Promise.all(this.writes);
-    if (this.failure) throw this.failure;
+    if (this.failure) {
+      await Promise.all(this.files.map((file) => file?.remove().catch(() => {})));
+      throw this.failure;
+    }
     const files = this.files.filter((file): file is UploadedFile => file !== undefined);
     if (this.spec.rule.kind === 'single' && files.length === 0) {
       const field = this.spec.rule.field;

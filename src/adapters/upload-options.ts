@@ -133,8 +133,11 @@ export function busboyLimits(spec: ResolvedUpload): Record<string, number> {
     files: spec.maxFiles,
     fields: spec.maxFields,
     parts: spec.maxParts,
-    fieldNameSize: spec.maxFieldNameBytes,
-    fieldSize: spec.maxFieldBytes,
+    // The parsers flag a name or a value as truncated once it reaches their limit, at the limit
+    // itself included: one byte more lets a value of exactly the limit through whole, and the
+    // form checks the lengths itself.
+    fieldNameSize: spec.maxFieldNameBytes + 1,
+    fieldSize: spec.maxFieldBytes + 1,
   };
 }
 

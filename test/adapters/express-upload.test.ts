@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -155,6 +156,8 @@ describe('upload() for Express', () => {
     { name: 'an over-long field name (busboy would cut it silently)', options: { maxFieldNameBytes: 8 }, form: () => rawForm(`${fieldPart('n'.repeat(9), 'v')}${formEnd}`), status: 413, code: 'ERR_TEMPFILE_UPLOAD_LIMIT' },
     { name: 'an over-long file field name', options: { array: 'n'.repeat(9), maxFieldNameBytes: 8 }, form: () => rawForm(`${filePart('n'.repeat(9), 'a')}${formEnd}`), status: 413, code: 'ERR_TEMPFILE_UPLOAD_LIMIT' },
     { name: 'an over-long field value (busboy would cut it silently)', options: { maxFieldBytes: 4 }, form: () => rawForm(`${fieldPart('n', 'vvvvv')}${formEnd}`), status: 413, code: 'ERR_TEMPFILE_UPLOAD_LIMIT' },
+    { name: 'a field value of exactly maxFieldBytes is fine (busboy flags one that reaches its limit)', options: { field: 'file', maxFieldBytes: 4 }, form: () => rawForm(`${fieldPart('n', 'vvvv')}${filePart('file', 'a')}${formEnd}`), status: 200, code: '' },
+    { name: 'a field name of exactly maxFieldNameBytes is fine', options: { field: 'file', maxFieldNameBytes: 8 }, form: () => rawForm(`${fieldPart('n'.repeat(8), 'v')}${filePart('file', 'a')}${formEnd}`), status: 200, code: '' },
     { name: 'a file in a field that takes none', options: { field: 'file' }, form: () => rawForm(`${filePart('other', 'a')}${formEnd}`), status: 400, code: 'ERR_TEMPFILE_UPLOAD_MALFORMED' },
     { name: 'a file with an empty field name (name="")', options: { field: 'file' }, form: () => rawForm(`${filePart('', 'a.txt')}${formEnd}`), status: 400, code: 'ERR_TEMPFILE_UPLOAD_MALFORMED' },
     { name: 'a text field with an empty name', options: { field: 'file' }, form: () => rawForm(`${fieldPart('', 'v')}${filePart('file', 'a.txt')}${formEnd}`), status: 200, code: '' },
@@ -176,6 +179,37 @@ describe('upload() for Express', () => {
       await until(() => sessionFiles(mgr).length === 0);
     });
   }
+
+  // A refused form keeps nothing by the time the route sees the error, not only once the response
+  // ends: an error handler may take its time (log, call out) before it answers.
+  it('a refused form keeps none of its files when the error reaches the error middleware', async () => {
+    const mgr = manager();
+    const app = express();
+    app.post('/upload', upload({ array: 'f', maxCount: 2, manager: mgr }), (_req, res) => res.json({}));
+    let filesAtError = -1;
+    app.use((err: { statusCode?: number }, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+      filesAtError = sessionFiles(mgr).length;
+      res.status(err.statusCode ?? 500).json({});
+    });
+    const { port } = await listen(app);
+    // The first file whole on disk before the third one, over the count, is even sent.
+    const form = rawForm(`${filePart('f', 'a', 'first')}${filePart('f', 'b', 'second')}${filePart('f', 'c', 'third')}${formEnd}`);
+    const cut = form.body.indexOf(`--${BOUNDARY}`, form.body.indexOf('second'));
+    const socket = net.connect(port, '127.0.0.1');
+    const answer = new Promise<string>((resolve) => {
+      socket.once('data', (chunk: Buffer) => {
+        resolve(chunk.toString('latin1'));
+        socket.destroy();
+      });
+    });
+    socket.write(`POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: ${form.headers['content-type']}\r\nContent-Length: ${form.body.length}\r\nConnection: close\r\n\r\n`);
+    socket.write(form.body.subarray(0, cut));
+    await until(() => sessionFiles(mgr).length >= 1);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    socket.write(form.body.subarray(cut));
+    expect(await answer).toMatch(/^HTTP\/1\.1 413/);
+    expect(filesAtError).toBe(0);
+  });
 
   it('accept: a file is typed from its bytes, not its name or header; another type is a 415', async () => {
     const mgr = manager();

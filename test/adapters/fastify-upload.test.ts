@@ -2,6 +2,7 @@
 // alike: shapes, limits as errors with their status through Fastify's default error handler,
 // hostile bodies, and clients that send their whole body before reading the answer.
 import fs from 'node:fs';
+import net from 'node:net';
 import multipart from '@fastify/multipart';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -104,6 +105,14 @@ describe.each<Mode>(['inject', 'http'])('request.saveUploads() under %s', (mode)
     { name: 'a body cut off before the closing boundary', options: { field: 'f' }, form: () => rawForm(`${filePart('f', 'a', 'some bytes')}--${BOUNDARY}`), status: 400, code: 'ERR_TEMPFILE_UPLOAD_MALFORMED' },
     { name: 'a __proto__ field (refused by @fastify/multipart)', options: { field: 'f' }, form: () => rawForm(`${fieldPart('__proto__', '{"polluted":1}')}${filePart('f', 'a')}${formEnd}`), status: 400, code: 'ERR_TEMPFILE_UPLOAD_MALFORMED' },
   ];
+  it('takes a field value of exactly maxFieldBytes and a name of exactly maxFieldNameBytes whole', async () => {
+    const mgr = manager();
+    const { app } = await uploadApp(mgr, { field: 'f', maxFieldBytes: 4, maxFieldNameBytes: 8 });
+    const reply = await send(app, mode, rawForm(`${fieldPart('n'.repeat(8), 'vvvv')}${filePart('f', 'a')}${formEnd}`));
+    expect(reply.status, JSON.stringify(reply.body)).toBe(200);
+    expect(reply.body.fields).toEqual({ ['n'.repeat(8)]: 'vvvv' });
+  });
+
   for (const { name, options, form, status, code } of refusals) {
     it(`answers ${status} ${code} for ${name}, through Fastify's default error handler, and leaves no file`, async () => {
       const mgr = manager();
@@ -118,6 +127,43 @@ describe.each<Mode>(['inject', 'http'])('request.saveUploads() under %s', (mode)
 });
 
 describe('request.saveUploads() with real clients', () => {
+  // A refused form keeps nothing by the time the route sees the error, not only once the response
+  // ends: an error handler may take its time before it answers.
+  it('a refused form keeps none of its files when the error reaches the error handler', async () => {
+    const mgr = manager();
+    const app = Fastify();
+    apps.push(app);
+    await app.register(tempFiles, { manager: mgr });
+    let filesAtError = -1;
+    app.setErrorHandler((err: { statusCode?: number }, _request, reply) => {
+      filesAtError = sessionFiles(mgr).length;
+      return reply.code(err.statusCode ?? 500).send({});
+    });
+    app.post('/upload', async (request) => {
+      await request.saveUploads({ array: 'f', maxCount: 2 });
+      return {};
+    });
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const port = (app.server.address() as { port: number }).port;
+    // The first file whole on disk before the third one, over the count, is even sent.
+    const form = rawForm(`${filePart('f', 'a', 'first')}${filePart('f', 'b', 'second')}${filePart('f', 'c', 'third')}${formEnd}`);
+    const cut = form.body.indexOf(`--${BOUNDARY}`, form.body.indexOf('second'));
+    const socket = net.connect(port, '127.0.0.1');
+    const answer = new Promise<string>((resolve) => {
+      socket.once('data', (chunk: Buffer) => {
+        resolve(chunk.toString('latin1'));
+        socket.destroy();
+      });
+    });
+    socket.write(`POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: ${form.headers['content-type']}\r\nContent-Length: ${form.body.length}\r\n\r\n`);
+    socket.write(form.body.subarray(0, cut));
+    await until(() => sessionFiles(mgr).length >= 1);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    socket.write(form.body.subarray(cut));
+    expect(await answer).toMatch(/^HTTP\/1\.1 413/);
+    expect(filesAtError).toBe(0);
+  });
+
   it.each([false, true])('a client that sends all 64 MiB before reading gets the 413 (Connection: close %s)', async (connectionClose) => {
     const mgr = manager();
     const { app } = await uploadApp(mgr, { field: 'file', maxBytes: MiB });
