@@ -4,13 +4,12 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { afterEach, describe, expect, it } from 'vitest';
 import { tempScope, upload, type UploadedFile } from '../../src/adapters/express.js';
 import type { TempFileManager } from '../../src/index.js';
-import { BOUNDARY, fieldPart, filePart, formEnd, MiB, partialUpload, rawForm, sendFirstUpload, withBytes } from '../helpers/http-clients.js';
+import { BOUNDARY, fieldPart, filePart, formEnd, MiB, partialUpload, rawForm, sendFirstUpload, thirdFileAfterTheFirst, withBytes } from '../helpers/http-clients.js';
 import { manager } from '../helpers/roots.js';
 import { sessionFiles, until } from '../helpers/wait.js';
 
@@ -193,21 +192,11 @@ describe('upload() for Express', () => {
     });
     const { port } = await listen(app);
     // The first file whole on disk before the third one, over the count, is even sent.
-    const form = rawForm(`${filePart('f', 'a', 'first')}${filePart('f', 'b', 'second')}${filePart('f', 'c', 'third')}${formEnd}`);
-    const cut = form.body.indexOf(`--${BOUNDARY}`, form.body.indexOf('second'));
-    const socket = net.connect(port, '127.0.0.1');
-    const answer = new Promise<string>((resolve) => {
-      socket.once('data', (chunk: Buffer) => {
-        resolve(chunk.toString('latin1'));
-        socket.destroy();
-      });
+    const answer = await thirdFileAfterTheFirst(port, async () => {
+      await until(() => sessionFiles(mgr).length >= 1);
+      await new Promise((resolve) => setTimeout(resolve, 200));
     });
-    socket.write(`POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: ${form.headers['content-type']}\r\nContent-Length: ${form.body.length}\r\nConnection: close\r\n\r\n`);
-    socket.write(form.body.subarray(0, cut));
-    await until(() => sessionFiles(mgr).length >= 1);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    socket.write(form.body.subarray(cut));
-    expect(await answer).toMatch(/^HTTP\/1\.1 413/);
+    expect(answer).toMatch(/^HTTP\/1\.1 413/);
     expect(filesAtError).toBe(0);
   });
 

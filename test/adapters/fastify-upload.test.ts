@@ -2,14 +2,13 @@
 // alike: shapes, limits as errors with their status through Fastify's default error handler,
 // hostile bodies, and clients that send their whole body before reading the answer.
 import fs from 'node:fs';
-import net from 'node:net';
 import multipart from '@fastify/multipart';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import tempFiles from '../../src/adapters/fastify.js';
 import type { UploadedFile, UploadOptions } from '../../src/adapters/fastify.js';
 import type { TempFileManager } from '../../src/index.js';
-import { BOUNDARY, fieldPart, filePart, formEnd, MiB, partialUpload, rawForm, sendFirstUpload, withBytes } from '../helpers/http-clients.js';
+import { BOUNDARY, fieldPart, filePart, formEnd, MiB, partialUpload, rawForm, sendFirstUpload, thirdFileAfterTheFirst, withBytes } from '../helpers/http-clients.js';
 import { manager } from '../helpers/roots.js';
 import { sessionFiles, until } from '../helpers/wait.js';
 
@@ -146,21 +145,11 @@ describe('request.saveUploads() with real clients', () => {
     await app.listen({ port: 0, host: '127.0.0.1' });
     const port = (app.server.address() as { port: number }).port;
     // The first file whole on disk before the third one, over the count, is even sent.
-    const form = rawForm(`${filePart('f', 'a', 'first')}${filePart('f', 'b', 'second')}${filePart('f', 'c', 'third')}${formEnd}`);
-    const cut = form.body.indexOf(`--${BOUNDARY}`, form.body.indexOf('second'));
-    const socket = net.connect(port, '127.0.0.1');
-    const answer = new Promise<string>((resolve) => {
-      socket.once('data', (chunk: Buffer) => {
-        resolve(chunk.toString('latin1'));
-        socket.destroy();
-      });
+    const answer = await thirdFileAfterTheFirst(port, async () => {
+      await until(() => sessionFiles(mgr).length >= 1);
+      await new Promise((resolve) => setTimeout(resolve, 200));
     });
-    socket.write(`POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: ${form.headers['content-type']}\r\nContent-Length: ${form.body.length}\r\n\r\n`);
-    socket.write(form.body.subarray(0, cut));
-    await until(() => sessionFiles(mgr).length >= 1);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    socket.write(form.body.subarray(cut));
-    expect(await answer).toMatch(/^HTTP\/1\.1 413/);
+    expect(answer).toMatch(/^HTTP\/1\.1 413/);
     expect(filesAtError).toBe(0);
   });
 

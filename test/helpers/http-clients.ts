@@ -130,3 +130,25 @@ export function withBytes(form: { body: Buffer; headers: Record<string, string> 
   const body = Buffer.concat([form.body.subarray(0, at), bytes, form.body.subarray(at + marker.length)]);
   return { body, headers: { ...form.headers, 'content-length': String(body.length) } };
 }
+
+/**
+ * Three files in the field `f` to `POST /upload`, over a raw connection: the third (over a
+ * `maxCount` of 2) only once `firstOnDisk()` says the first file is whole on disk. Resolves with
+ * the start of the answer; the connection is then dropped.
+ */
+export async function thirdFileAfterTheFirst(port: number, firstOnDisk: () => Promise<void>): Promise<string> {
+  const form = rawForm(`${filePart('f', 'a', 'first')}${filePart('f', 'b', 'second')}${filePart('f', 'c', 'third')}${formEnd}`);
+  const cut = form.body.indexOf(`--${BOUNDARY}`, form.body.indexOf('second'));
+  const socket = net.connect(port, '127.0.0.1');
+  const answer = new Promise<string>((resolve) => {
+    socket.once('data', (chunk: Buffer) => {
+      resolve(chunk.toString('latin1'));
+      socket.destroy();
+    });
+  });
+  socket.write(`POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: ${form.headers['content-type']}\r\nContent-Length: ${form.body.length}\r\n\r\n`);
+  socket.write(form.body.subarray(0, cut));
+  await firstOnDisk();
+  socket.write(form.body.subarray(cut));
+  return answer;
+}

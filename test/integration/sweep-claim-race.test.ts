@@ -6,6 +6,15 @@ import { freshRoot } from '../helpers/roots.js';
 
 const options = { sweepOnStart: false, sweepIntervalMs: 0, exitHook: false, graceMs: 0 } as const;
 
+/** A root with one handoff entry already expired (by this machine's clock), and its producer. */
+async function expiredEntry(content: string) {
+  const root = freshRoot();
+  const producer = new TempFileManager({ root, ...options });
+  const ticket = await (await producer.write(content, { suffix: '.bin' })).handoff({ ttlMs: 1 });
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  return { root, producer, ticket };
+}
+
 /** Runs `fn` with this process's clock set back to `at` (a claimer whose clock is behind the sweeper's). */
 async function withClockAt<T>(at: number, fn: () => Promise<T>): Promise<T> {
   const realNow = Date.now;
@@ -122,10 +131,7 @@ describe('a claimer whose look at the entry misses the data file being renamed',
 // removes it while the sweep holds it open: the sweep must take that as "gone", not fail whole.
 describe('an entry removed while the sweep holds it open (ESTALE)', () => {
   it('is judged again by the next sweep; the sweep itself does not fail', async () => {
-    const root = freshRoot();
-    const producer = new TempFileManager({ root, ...options });
-    const ticket = await (await producer.write('gone under the sweep', { suffix: '.bin' })).handoff({ ttlMs: 1 });
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    const { root, producer, ticket } = await expiredEntry('gone under the sweep');
     const realFstat = nodeFs.fstatSync;
     let staled = 0;
     const spy = vi.spyOn(nodeFs, 'fstatSync').mockImplementation(((fd: number, ...rest: unknown[]) => {
@@ -161,10 +167,7 @@ describe('an entry removed while the sweep holds it open (ESTALE)', () => {
 // is reported, and a later sweep judges the entry again.
 describe('a sweep whose take of an expired entry fails with EMFILE', () => {
   it('leaves the data file and the entry, reports the error; the next sweep removes the entry', async () => {
-    const root = freshRoot();
-    const producer = new TempFileManager({ root, ...options });
-    const ticket = await (await producer.write('not taken', { suffix: '.bin' })).handoff({ ttlMs: 1 });
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    const { root, producer, ticket } = await expiredEntry('not taken');
     let failed = 0;
     const fs = {
       ...nodeFs,
