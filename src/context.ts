@@ -31,6 +31,11 @@ export interface ManagerContext {
   readonly freeSpace: FreeSpace;
   /** The manager's root. */
   readonly root: string;
+  /**
+   * True once the session is open on a local file system (`local-disk.ts`): a close, and the
+   * write and unlink of a small file, are then made inline rather than in the thread pool.
+   */
+  localDisk(): boolean;
 }
 
 /** A handle that owns something on disk and can be removed. @internal */

@@ -4,6 +4,7 @@ import type { ManagerContext, RootContext } from './context.js';
 import type { NameArgument } from './handles/create.js';
 import type { TempDir } from './handles/dir.js';
 import { ensureCapabilities } from './disk/capabilities.js';
+import { isLocalDisk } from './disk/local-disk.js';
 import { FileSystemError, ManagerClosedError, toFileSystemError } from './errors.js';
 import { installExitHook, registerForExit, unregisterForExit, type ExitCloser } from './lifetime/exit-hook.js';
 import type { TempFile } from './handles/file.js';
@@ -65,6 +66,7 @@ export class TempFileManager implements AsyncDisposable, Disposable {
   private readonly rootScope: TempScope;
   private readonly exitCloser: ExitCloser;
   private opened = false;
+  private onLocalDisk = false;
   private isClosed = false;
   private readonly stopBackgroundSweep: () => void;
 
@@ -87,6 +89,7 @@ export class TempFileManager implements AsyncDisposable, Disposable {
       accounting: new Accounting(this.options.maxLiveBytes),
       freeSpace: new FreeSpace(this.options.fs, this.root, this.options.minFreeBytes),
       root: this.root,
+      localDisk: () => this.onLocalDisk,
     };
     this.rootScope = new TempScope(this.context);
     this.exitCloser = { closeOnExit: () => this.closeOnExit() };
@@ -261,6 +264,7 @@ export class TempFileManager implements AsyncDisposable, Disposable {
         throw err;
       }
       this.opened = true;
+      this.onLocalDisk = isLocalDisk(this.options.fs, this.session.dir);
       if (this.options.exitHook) registerForExit(this.exitCloser);
       if (this.options.exitHook && this.options.fs === realFs) announceRoot(this.root);
     }

@@ -7,6 +7,12 @@ import * as nodeFs from 'node:fs';
  * @internal
  */
 export interface FileSystem {
+  /** `fs.open`: write() opens its file by descriptor, without a FileHandle. */
+  open: typeof nodeFs.open;
+  /** `fs.write` (callback) */
+  write: typeof nodeFs.write;
+  /** `fs.close` (callback) */
+  close: typeof nodeFs.close;
   /** `fs.openSync` */
   openSync: typeof nodeFs.openSync;
   /** `fs.closeSync` */
@@ -47,6 +53,8 @@ export interface FileSystem {
   symlinkSync?: typeof nodeFs.symlinkSync;
   /** `fs.realpathSync` */
   realpathSync: typeof nodeFs.realpathSync;
+  /** `fs.statfsSync`: without it, every call goes to the thread pool (see `local-disk.ts`). */
+  statfsSync?: typeof nodeFs.statfsSync;
   /** `fs.createReadStream` */
   createReadStream: typeof nodeFs.createReadStream;
   /** `fs.createWriteStream` */

@@ -1,6 +1,7 @@
 import type { Hash } from 'node:crypto';
-import type { FileHandle } from 'node:fs/promises';
 import { toFileSystemError } from '../errors.js';
+import { INLINE_IO_MAX_BYTES } from '../disk/local-disk.js';
+import type { WritableFile } from './open-file.js';
 
 /** The size of a batch: chunks smaller than this are copied into a pooled buffer of this size,
  * which is written whole while the next one fills. Larger batches barely speed up the disk. */
@@ -29,9 +30,10 @@ function giveBack(buffer: Buffer): void {
  * @internal
  */
 export class FileSink {
-  private readonly handle: FileHandle;
+  private readonly handle: WritableFile;
   private readonly path: string;
   private readonly hash: Hash | undefined;
+  private readonly inline: boolean;
   private gathering: Buffer | undefined;
   private gathered = 0;
   private spare: Buffer | undefined;
@@ -41,10 +43,12 @@ export class FileSink {
   /** Bytes written to the file so far. */
   bytesOnDisk = 0;
 
-  constructor(handle: FileHandle, path: string, hash?: Hash) {
+  /** With `inline` (a local disk), a last batch of at most {@link INLINE_IO_MAX_BYTES} is written inline. */
+  constructor(handle: WritableFile, path: string, hash: Hash | undefined, inline: boolean) {
     this.handle = handle;
     this.path = path;
     this.hash = hash;
+    this.inline = inline;
   }
 
   /**
@@ -66,10 +70,29 @@ export class FileSink {
 
   /** Waits until every byte is on disk (not fsynced); throws the first write failure. */
   async end(): Promise<void> {
+    if (this.inline && this.inFlight === undefined && this.gathered <= INLINE_IO_MAX_BYTES) this.writeLastBatchInline();
     await this.flush();
     if (this.gathering) giveBack(this.gathering);
     if (this.spare) giveBack(this.spare);
     this.gathering = this.spare = undefined;
+  }
+
+  /** A small file's only batch costs less written inline (about 8 µs for 10 KiB) than a trip to the thread pool. */
+  private writeLastBatchInline(): void {
+    if (!this.gathering || this.gathered === 0) return;
+    const batch = this.gathering.subarray(0, this.gathered);
+    this.gathered = 0;
+    this.hash?.update(batch);
+    try {
+      for (let rest = batch; rest.length > 0; ) {
+        const bytesWritten = this.handle.writeSync(rest);
+        if (bytesWritten === 0) throw noProgress();
+        rest = rest.subarray(bytesWritten);
+      }
+      this.bytesOnDisk += batch.length;
+    } catch (error) {
+      this.failure ??= { error: toFileSystemError('write', this.path, error) };
+    }
   }
 
   private async sealThenGather(rest: Buffer): Promise<void> {
@@ -124,12 +147,16 @@ export class FileSink {
   }
 }
 
-async function writeFully(handle: FileHandle, batch: Buffer): Promise<void> {
+async function writeFully(handle: WritableFile, batch: Buffer): Promise<void> {
   let rest = batch;
   while (rest.length > 0) {
     // A short write is rare on a regular file; finish the rest before the next batch.
-    const { bytesWritten } = await handle.write(rest);
-    if (bytesWritten === 0) throw Object.assign(new Error('EIO: the file accepted no bytes'), { code: 'EIO' });
+    const bytesWritten = await handle.write(rest);
+    if (bytesWritten === 0) throw noProgress();
     rest = rest.subarray(bytesWritten);
   }
+}
+
+function noProgress(): Error {
+  return Object.assign(new Error('EIO: the file accepted no bytes'), { code: 'EIO' });
 }

@@ -1,5 +1,4 @@
 import { createHash, getHashes, type Hash } from 'node:crypto';
-import type { FileHandle } from 'node:fs/promises';
 import type { ManagerContext, Owner } from '../context.js';
 import { createUniqueAsync, resolveNameParts, type NameOptions } from '../handles/create.js';
 import {
@@ -16,6 +15,7 @@ import { TempFile } from '../handles/file.js';
 import { CREATE_EXCLUSIVE } from '../disk/fs.js';
 import { describe } from '../names.js';
 import { FileSink } from './sink.js';
+import { openWritable, type WritableFile } from './open-file.js';
 import { assertAccepted, detectType, parseAccept, readHead } from './sniff.js';
 import { openSource, type SourceReader, type WriteSource } from './source.js';
 
@@ -73,7 +73,7 @@ export async function writeTempFile(
   const reader = openSource(source);
   const read = abortable(reader, resolved.signals);
   let file: TempFile | undefined;
-  let handle: FileHandle | undefined;
+  let handle: WritableFile | undefined;
   try {
     throwIfAborted(resolved.signals);
     // Sniffed before the file exists: a refused type leaves nothing on disk.
@@ -82,7 +82,7 @@ export async function writeTempFile(
       : { next: read.next, type: undefined };
     await context.freeSpace.check(0);
     const created = await createUniqueAsync(context, resolved.name, 'file', (path) =>
-      context.fs.promises.open(path, CREATE_EXCLUSIVE, 0o600),
+      openWritable(context.fs, path, CREATE_EXCLUSIVE, 0o600, context.localDisk()),
     );
     handle = created.result;
     file = new TempFile(context, owner, created.path, created.suffix);
@@ -123,12 +123,12 @@ function prepend(chunks: readonly Buffer[], next: () => Promise<Buffer | undefin
 async function copy(
   context: ManagerContext,
   next: () => Promise<Buffer | undefined>,
-  handle: FileHandle,
+  handle: WritableFile,
   file: TempFile,
   options: ResolvedWriteOptions,
 ): Promise<void> {
   const hash: Hash | undefined = options.hash ? createHash(options.hash) : undefined;
-  const sink = new FileSink(handle, file.path, hash);
+  const sink = new FileSink(handle, file.path, hash, context.localDisk());
   const progress = progressReporter(sink, options.onProgress);
   let size = 0;
   let nextCheck = context.freeSpace.guarded ? 0 : Infinity;

@@ -22,6 +22,8 @@ export class FaultyFs {
   readonly calls = new Map<string, number>();
   private readonly faults = new Map<Method, { code: string; remaining: number; when?: (path: string) => boolean }>();
   private writeFault: { code: string; afterBytes: number } | undefined;
+  /** Bytes written so far through each descriptor of `open` (write()'s own files). */
+  private readonly writtenByFd = new Map<number, number>();
   private writeDelayMs = 0;
 
   constructor(base: FileSystem = nodeFs) {
@@ -43,6 +45,27 @@ export class FaultyFs {
       unlinkSync: sync('unlinkSync'),
       rmSync: sync('rmSync'),
       rmdirSync: sync('rmdirSync'),
+      open: ((file: nodeFs.PathLike, flags: number, mode: number, callback: (err: Error | null, fd: number) => void) => {
+        try {
+          this.hit('open', String(file));
+        } catch (error) {
+          process.nextTick(callback, error, -1);
+          return;
+        }
+        base.open(file, flags, mode, (error, fd) => {
+          if (!error) this.writtenByFd.set(fd, 0);
+          callback(error, fd);
+        });
+      }) as typeof nodeFs.open,
+      write: ((fd: number, buffer: Buffer, offset: number, length: number, position: null, callback: (err: Error | null, n: number) => void) => {
+        this.delayed(() => this.beforeFdWrite(fd, length))
+          .then(() => base.write(fd, buffer, offset, length, position, callback))
+          .catch((error: unknown) => callback(error as Error, 0));
+      }) as typeof nodeFs.write,
+      writeSync: ((fd: number, buffer: Buffer, offset?: number, length?: number, position?: null) => {
+        this.beforeFdWrite(fd, length ?? buffer.length - (offset ?? 0));
+        return base.writeSync(fd, buffer, offset, length, position);
+      }) as typeof nodeFs.writeSync,
       promises: {
         ...base.promises,
         unlink: async('unlink'),
@@ -58,12 +81,27 @@ export class FaultyFs {
     };
   }
 
-  /** Writes through handles from `promises.open` fail with `code` once `afterBytes` were written. */
+  /** Counts a write through a descriptor of `open`, or throws the write fault it reaches. */
+  private beforeFdWrite(fd: number, bytes: number): void {
+    const written = this.writtenByFd.get(fd);
+    if (written === undefined) return; // not one of write()'s files
+    const fault = this.writeFault;
+    if (fault && written + bytes > fault.afterBytes) throw systemError(fault.code, 'write');
+    this.writtenByFd.set(fd, written + bytes);
+  }
+
+  /** `check` after the write delay, if any. */
+  private async delayed(check: () => void): Promise<void> {
+    if (this.writeDelayMs) await new Promise((resolve) => setTimeout(resolve, this.writeDelayMs));
+    check();
+  }
+
+  /** Writes (through handles from `promises.open`, and through descriptors of `open`) fail with `code` once `afterBytes` were written. */
   failWritesAfter(afterBytes: number, code: string): void {
     this.writeFault = { code, afterBytes };
   }
 
-  /** Every write through handles from `promises.open` first waits this long: a slow disk. */
+  /** Every write through handles from `promises.open` or descriptors of `open` (but an inline one) first waits this long: a slow disk. */
   delayWrites(ms: number): void {
     this.writeDelayMs = ms;
   }

@@ -194,11 +194,16 @@ describe('manager close', () => {
 });
 
 describe('remove() failures', () => {
-  it('reports a real failure with a typed error and keeps the handle live for a retry', async () => {
+  // A small file is unlinked inline, a larger one in the thread pool (local-disk.ts).
+  it.each([
+    ['unlinkSync', 0],
+    ['unlink', 1024 * 1024],
+  ] as const)('reports a real failure (%s, a file of %i bytes) with a typed error and keeps the handle live for a retry', async (method, bytes) => {
     const { FaultyFs } = await import('../helpers/faulty-fs.js');
     const faulty = new FaultyFs();
     const file = manager({ fs: faulty.fs }).file();
-    faulty.fail('unlink', 'EIO');
+    fs.writeFileSync(file.path, Buffer.alloc(bytes));
+    faulty.fail(method, 'EIO');
     const error = await file.remove().catch((err: unknown) => err);
     expect(error).toBeInstanceOf(FileSystemError);
     expect(error).toMatchObject({ code: 'ERR_TEMPFILE_IO', syscallCode: 'EIO', path: file.path });

@@ -9,6 +9,7 @@ import {
   TempFileManager,
   type FileSystem,
 } from '../../src/index.js';
+import { INLINE_IO_MAX_BYTES } from '../../src/disk/local-disk.js';
 import { FaultyFs } from '../helpers/faulty-fs.js';
 
 function memoryManager(): { mgr: TempFileManager; faulty: FaultyFs; mem: FileSystem; vol: Volume } {
@@ -91,10 +92,16 @@ describe('fault injection on memfs: create', () => {
 });
 
 describe('fault injection on memfs: remove', () => {
-  it.each(ERRNOS)('unlink failing with %s: remove() rejects typed, the file is not lost, a retry removes it', async (errno) => {
+  // A small file is unlinked inline, a larger one in the thread pool (local-disk.ts): both fail alike.
+  const unlinkCases = ERRNOS.flatMap((errno) => [
+    [errno, 'unlinkSync', 0],
+    [errno, 'unlink', INLINE_IO_MAX_BYTES + 1],
+  ] as const);
+  it.each(unlinkCases)('unlink failing with %s (%s, a file of %i bytes): remove() rejects typed, the file is not lost, a retry removes it', async (errno, method, bytes) => {
     const { mgr, faulty, vol } = memoryManager();
     const file = mgr.file();
-    faulty.fail('unlink', errno);
+    vol.writeFileSync(file.path, Buffer.alloc(bytes));
+    faulty.fail(method, errno);
     const error = await file.remove().catch((err: unknown) => err);
     expect(error).toMatchObject({ code: expectedCode[errno], path: file.path });
     expect(files(vol, mgr.sessionPath)).toHaveLength(1);

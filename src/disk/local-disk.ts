@@ -1,0 +1,32 @@
+import type { FileSystem } from './fs.js';
+
+/**
+ * `statfs` magic numbers of the local file systems, where a close, a small write or a small
+ * unlink takes a few microseconds: made inline, they cost less than a trip to the thread pool.
+ * Network and FUSE file systems (NFS, SMB, sshfs...) are not here: a close there may flush over
+ * the network, so every call of theirs stays in the thread pool.
+ */
+const LOCAL_FILE_SYSTEMS = new Set([
+  0xef53, // ext2, ext3, ext4
+  0x58465342, // xfs
+  0x9123683e, // btrfs
+  0x01021994, // tmpfs
+  0x858458f6, // ramfs
+  0x794c7630, // overlayfs (containers)
+  0xf2f52010, // f2fs
+  0x2fc12fc1, // zfs
+  0xca451a4e, // bcachefs
+]);
+
+/** At most this many bytes are written or unlinked inline, on a local file system (about 15 µs). */
+export const INLINE_IO_MAX_BYTES = 64 * 1024;
+
+/** True when `dir` is on a local file system of Linux (see {@link LOCAL_FILE_SYSTEMS}); false when unsure. @internal */
+export function isLocalDisk(fs: FileSystem, dir: string): boolean {
+  if (process.platform !== 'linux' || !fs.statfsSync) return false;
+  try {
+    return LOCAL_FILE_SYSTEMS.has(fs.statfsSync(dir).type);
+  } catch {
+    return false;
+  }
+}

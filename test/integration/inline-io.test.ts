@@ -1,0 +1,117 @@
+// On a local disk, a small file's last write, its close and its unlink are made inline (a few
+// microseconds each), not in the thread pool; on any other file system, and for larger files,
+// every call goes to the thread pool. Seen from the calls the file system receives, on the real disk.
+import { createHash } from 'node:crypto';
+import nodeFs from 'node:fs';
+import os from 'node:os';
+import { describe, expect, it } from 'vitest';
+import type { FileSystem } from '../../src/index.js';
+import { INLINE_IO_MAX_BYTES, isLocalDisk } from '../../src/disk/local-disk.js';
+import { realFs } from '../../src/disk/fs.js';
+import { manager } from '../helpers/roots.js';
+
+const NFS_MAGIC = 0x6969;
+type Call = 'write' | 'writeSync' | 'close' | 'closeSync' | 'unlink' | 'unlinkSync';
+
+/** The real fs, recording which calls touch one path or its descriptors; `statfsType` replaces what statfs says. */
+function recordingFs(statfsType?: number | 'none'): { fs: FileSystem; callsOn(path: string): Call[] } {
+  const fdPaths = new Map<number, string>();
+  const calls: Array<[Call, string | undefined]> = [];
+  const onFd = (call: Call, fd: number) => calls.push([call, fdPaths.get(fd)]);
+  const fs: FileSystem = {
+    ...realFs,
+    open: ((file: string, flags: number, mode: number, callback: (err: Error | null, fd: number) => void) =>
+      nodeFs.open(file, flags, mode, (err, fd) => {
+        if (!err) fdPaths.set(fd, file);
+        callback(err, fd);
+      })) as typeof nodeFs.open,
+    write: ((fd: number, ...rest: unknown[]) => {
+      onFd('write', fd);
+      return (nodeFs.write as (...a: unknown[]) => void)(fd, ...rest);
+    }) as typeof nodeFs.write,
+    writeSync: ((fd: number, ...rest: unknown[]) => {
+      onFd('writeSync', fd);
+      return (nodeFs.writeSync as (...a: unknown[]) => number)(fd, ...rest);
+    }) as typeof nodeFs.writeSync,
+    close: ((fd: number, callback: (err: Error | null) => void) => {
+      onFd('close', fd);
+      nodeFs.close(fd, callback);
+    }) as typeof nodeFs.close,
+    closeSync: (fd: number) => {
+      onFd('closeSync', fd);
+      nodeFs.closeSync(fd);
+    },
+    unlinkSync: (file: nodeFs.PathLike) => {
+      calls.push(['unlinkSync', String(file)]);
+      nodeFs.unlinkSync(file);
+    },
+    promises: {
+      ...realFs.promises,
+      unlink: (file: nodeFs.PathLike) => {
+        calls.push(['unlink', String(file)]);
+        return nodeFs.promises.unlink(file);
+      },
+    },
+  };
+  if (statfsType === 'none') delete fs.statfsSync;
+  else if (statfsType !== undefined) fs.statfsSync = ((p: string) => ({ ...nodeFs.statfsSync(p), type: statfsType })) as typeof nodeFs.statfsSync;
+  return { fs, callsOn: (path) => calls.filter(([, p]) => p === path).map(([call]) => call) };
+}
+
+function sha256(bytes: Buffer): string {
+  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+}
+
+describe('inline calls on a local disk', () => {
+  it('knows the disk under os.tmpdir() for a local one; an NFS one, one statfs cannot tell, or a missing directory, for not', () => {
+    expect(isLocalDisk(realFs, os.tmpdir())).toBe(true);
+    expect(isLocalDisk(recordingFs(NFS_MAGIC).fs, os.tmpdir())).toBe(false);
+    expect(isLocalDisk(recordingFs('none').fs, os.tmpdir())).toBe(false);
+    expect(isLocalDisk(realFs, '/no/such/dir')).toBe(false);
+  });
+
+  it('a small file: written, closed and unlinked inline, whole', async () => {
+    const disk = recordingFs();
+    const mgr = manager({ fs: disk.fs });
+    const bytes = Buffer.alloc(10 * 1024, 7);
+    const file = await mgr.write([bytes.subarray(0, 100), bytes.subarray(100)], { hash: 'sha256' });
+    expect(nodeFs.readFileSync(file.path).equals(bytes)).toBe(true);
+    expect(file.digest).toBe(sha256(bytes));
+    await file.remove();
+    expect(nodeFs.existsSync(file.path)).toBe(false);
+    expect(disk.callsOn(file.path)).toEqual(['writeSync', 'closeSync', 'unlinkSync']);
+  });
+
+  it(`a file of ${INLINE_IO_MAX_BYTES + 1} bytes: written and unlinked in the thread pool, closed inline`, async () => {
+    const disk = recordingFs();
+    const mgr = manager({ fs: disk.fs });
+    const bytes = Buffer.alloc(INLINE_IO_MAX_BYTES + 1, 9);
+    const file = await mgr.write(bytes);
+    expect(nodeFs.readFileSync(file.path).equals(bytes)).toBe(true);
+    await file.remove();
+    expect(nodeFs.existsSync(file.path)).toBe(false);
+    expect(disk.callsOn(file.path)).toEqual(['write', 'closeSync', 'unlink']);
+  });
+
+  it.each([
+    ['an NFS mount', NFS_MAGIC],
+    ['a file system statfs cannot tell', 'none'],
+  ] as const)('on %s, even a small file goes through the thread pool', async (_, type) => {
+    const disk = recordingFs(type);
+    const mgr = manager({ fs: disk.fs });
+    const file = await mgr.write('small');
+    expect(nodeFs.readFileSync(file.path, 'utf8')).toBe('small');
+    await file.remove();
+    expect(nodeFs.existsSync(file.path)).toBe(false);
+    expect(disk.callsOn(file.path)).toEqual(['write', 'close', 'unlink']);
+  });
+
+  it('a small file grown past the limit after write() is unlinked in the thread pool', async () => {
+    const disk = recordingFs();
+    const mgr = manager({ fs: disk.fs });
+    const file = await mgr.write('small');
+    nodeFs.appendFileSync(file.path, Buffer.alloc(INLINE_IO_MAX_BYTES));
+    await file.remove();
+    expect(disk.callsOn(file.path)).toEqual(['writeSync', 'closeSync', 'unlink']);
+  });
+});
