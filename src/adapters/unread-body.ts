@@ -1,3 +1,4 @@
+import { ownOptions } from '../options.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { InvalidOptionError } from '../errors.js';
 import { describe } from '../names.js';
@@ -29,7 +30,7 @@ export const DEFAULT_DRAIN: ResolvedDrain = { maxBytes: 128 * 1024 * 1024, timeo
 /** Validates the `drain` option of the adapters. @internal */
 export function resolveDrain(value: unknown, where: string): ResolvedDrain {
   if (value === undefined) return DEFAULT_DRAIN;
-  const o = value as DrainOptions;
+  const o = ownOptions(value as DrainOptions);
   const valid = (n: unknown, max: number) => n === undefined || (typeof n === 'number' && n >= 0 && n <= max && !Number.isNaN(n));
   if (typeof value !== 'object' || value === null || !valid(o.maxBytes, Infinity) || !valid(o.timeoutMs, 2 ** 31 - 1)) {
     throw new InvalidOptionError(

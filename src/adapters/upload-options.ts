@@ -1,3 +1,4 @@
+import { ownOptions } from '../options.js';
 import { InvalidOptionError } from '../errors.js';
 import { describe } from '../names.js';
 import type { TempFile } from '../handles/file.js';
@@ -160,7 +161,8 @@ export function resolveUploadOptions(
   for (const key of Object.keys(options)) {
     if (!KNOWN.has(key) && !extra.includes(key)) throw new InvalidOptionError(key, `${where}: unknown option \`${key}\`.`);
   }
-  const o = options as UploadOptions;
+  // Own properties only: a polluted Object.prototype must not lift `maxBytes` or set `accept` for every upload.
+  const o = ownOptions(options as UploadOptions);
   const count = (name: keyof UploadOptions, fallback: number) => countOption(where, name, o[name], fallback);
   const maxFiles = count('maxFiles', 10);
   const accept = o.accept === undefined ? undefined : parseAccept(o.accept); // refused at set-up, not per request
@@ -203,7 +205,7 @@ function fileRule(where: string, o: UploadOptions, maxFiles: number): FileRule {
     }
     const maxCounts = new Map<string, number>();
     for (const spec of o.fields as readonly unknown[]) {
-      const s = (typeof spec === 'object' && spec !== null ? spec : {}) as Partial<UploadFieldSpec>;
+      const s = ownOptions((typeof spec === 'object' && spec !== null ? spec : {}) as UploadFieldSpec);
       const name = fieldName(where, 'fields', s.name);
       if (maxCounts.has(name)) throw new InvalidOptionError('fields', `${where}: the field ${JSON.stringify(name)} is listed twice in \`fields\`.`);
       maxCounts.set(name, countOption(where, 'fields', s.maxCount, 1));
