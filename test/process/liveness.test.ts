@@ -215,12 +215,13 @@ describe('worker threads', () => {
   }
 
   it.each(['return', 'exit', 'throw', 'terminate'])(
-    'a thread that ends by %s loses its files at once, and its lease is taken over at once, while the process lives',
+    'a thread that ends by %s loses its files and their descriptors at once, and its lease is taken over at once, while the process lives',
     async (mode) => {
       const running = start('thread-child.mjs', [freshRoot(), mode]);
       const report = await nextJson<ThreadReport>(running);
-      const after = await nextJson<{ filesGoneAfterMs: number; reclaimed: string }>(running);
+      const after = await nextJson<{ filesGoneAfterMs: number; reclaimed: string; openOnRoot: number }>(running);
       expect(after.filesGoneAfterMs).toBeGreaterThanOrEqual(0);
+      expect(after.openOnRoot).toBe(0); // the cut-off write's descriptor too
       expect(after.filesGoneAfterMs).toBeLessThan(1000);
       expect(after.reclaimed).toBe('handed off');
       expect(absent(report)).toBe(true);
