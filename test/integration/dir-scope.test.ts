@@ -112,7 +112,7 @@ describe('mgr.scope()', () => {
     const files = Array.from({ length: 6 }, () => scope.file());
     const dir = scope.dir();
     const failing = new Set([files[1]!.path, files[4]!.path]);
-    faulty.fail('unlink', 'EACCES', 2, (p) => failing.has(p));
+    faulty.fail('unlinkSync', 'EACCES', 2, (p) => failing.has(p)); // empty files: unlinked inline (local-disk.ts)
     const error = await scope.remove().catch((err: unknown) => err);
     expect(error).toBeInstanceOf(RemoveError);
     const removeError = error as RemoveError;

@@ -76,7 +76,7 @@ describe.each([
     const error = await withScopeOf(mgr)((scope) => {
       stuck = scope.file('.stuck').path;
       scope.file('.fine');
-      faulty.fail('unlink', 'EIO', 1000, (p) => p.endsWith('.stuck'));
+      faulty.fail('unlinkSync', 'EIO', 1000, (p) => p.endsWith('.stuck')); // an empty file: unlinked inline
       return 'done';
     }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(RemoveError);
@@ -91,7 +91,7 @@ describe.each([
     const thrown = new Error('job failed');
     const error = await withScopeOf(mgr)((scope) => {
       scope.file('.stuck');
-      faulty.fail('unlink', 'EIO', 1000, (p) => p.endsWith('.stuck'));
+      faulty.fail('unlinkSync', 'EIO', 1000, (p) => p.endsWith('.stuck')); // an empty file: unlinked inline
       throw thrown;
     }).catch((e: unknown) => e);
     expect(error).toBe(thrown);
