@@ -33,7 +33,7 @@ export async function thumbnail(upload) {
   await using video = await mgr.write(upload, { suffix: '.mp4', maxBytes: 2 ** 30 });
   await using thumb = mgr.file('.jpg');         // an empty file, 0600, a name nobody can guess
   await makeThumbnail(video.path, thumb.path);  // your code
-  return fs.readFile(thumb.path);               // both files are removed on return and on throw
+  return await fs.readFile(thumb.path);         // both files are removed on return and on throw
 }
 // README: without using
 export function thumbnailWithoutUsing(upload) {
