@@ -1,4 +1,4 @@
-import { Readable } from 'node:stream';
+import { finished, Readable } from 'node:stream';
 import { AbortedError, InvalidOptionError, SourceError, systemErrorCode, TempFileError } from '../errors.js';
 import { describe } from '../names.js';
 
@@ -78,7 +78,11 @@ function isNodeStream(source: object): boolean {
 type NodeStreamLike = NodeJS.ReadableStream & { destroy?: (error?: Error) => void };
 
 function nodeStreamReader(stream: NodeStreamLike): SourceReader {
-  if (isHttpRequest(stream) && typeof (stream as Readable).iterator === 'function') return requestReader(stream as Readable);
+  if (stream instanceof Readable) {
+    // A request is only paused on stop: destroying it would kill its response too, and the app
+    // must still answer (413...) while TCP flow control holds the client back.
+    return readableReader(stream, isHttpRequest(stream) ? () => stream.pause() : () => stream.destroy());
+  }
   const iterator: AsyncIterator<unknown> =
     Symbol.asyncIterator in stream
       ? (stream as AsyncIterable<unknown>)[Symbol.asyncIterator]()
@@ -87,22 +91,68 @@ function nodeStreamReader(stream: NodeStreamLike): SourceReader {
   return { next: reader.next, stop: () => stopNodeStream(stream, reader) };
 }
 
+type PendingRead = { resolve: (chunk: Buffer | undefined) => void; reject: (error: unknown) => void };
+
 /**
- * A request body. Destroying a request would kill its response too: on stop the request is only
- * paused, so the app can still answer (413...) and TCP flow control holds the client back. The
- * iterator lets go of the request (its 'readable' listener would keep it paused whatever
- * `resume()` says, and an error handler that reads the rest of the body, as Express's does, would
- * wait for it until the request timed out).
+ * A Readable, chunk by chunk as it emits them ('data'), paused whenever no read waits. Not its
+ * async iterator: that calls `read()`, which hands out everything buffered joined into a new
+ * buffer, a copy of every byte whenever the producer runs ahead (a socket, busboy), and garbage
+ * that makes the heap grow. Nothing stays attached to the stream once it ended or `stop()` ran,
+ * so an error handler may still `resume()` a request to drain it.
  */
-function requestReader(request: Readable): SourceReader {
-  const reader = iteratorReader(request.iterator({ destroyOnReturn: false }));
+function readableReader(stream: Readable, halt: () => void): SourceReader {
+  const queue: unknown[] = [];
+  let pending: PendingRead | undefined;
+  let outcome: { error?: unknown } | undefined;
+  const detach = () => {
+    stream.off('data', onData);
+    stopWatching();
+  };
+  const answer = (read: PendingRead) => {
+    if (queue.length > 0) deliver(read, queue.shift());
+    else if (outcome?.error !== undefined) read.reject(toSourceError(outcome.error));
+    else if (outcome) read.resolve(undefined);
+    else {
+      pending = read;
+      stream.resume();
+    }
+  };
+  const onData = (chunk: unknown) => {
+    const read = pending;
+    pending = undefined;
+    if (read) deliver(read, chunk);
+    else {
+      queue.push(chunk);
+      stream.pause();
+    }
+  };
+  stream.on('data', onData);
+  stream.pause();
+  const stopWatching = finished(stream, { writable: false }, (error) => {
+    outcome = { error: error ?? undefined };
+    detach();
+    const read = pending;
+    pending = undefined;
+    if (read) answer(read);
+  });
   return {
-    next: reader.next,
+    next: () => new Promise((resolve, reject) => answer({ resolve, reject })),
     stop: () => {
-      request.pause();
-      reader.stop();
+      if (outcome) return;
+      outcome = {};
+      queue.length = 0;
+      detach();
+      halt();
     },
   };
+}
+
+function deliver(read: PendingRead, chunk: unknown): void {
+  try {
+    read.resolve(toBuffer(chunk));
+  } catch (error) {
+    read.reject(error);
+  }
 }
 
 function stopNodeStream(stream: NodeStreamLike, reader: SourceReader): void {
