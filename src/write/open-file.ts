@@ -6,8 +6,8 @@ import type { FileSystem } from '../disk/fs.js';
  * @internal
  */
 export interface WritableFile {
-  /** Appends from the start of `buffer` in the thread pool; resolves with the bytes written (maybe fewer). */
-  write(buffer: Buffer): Promise<number>;
+  /** Appends from the start of `buffer` in the thread pool; calls back with the bytes written (maybe fewer). */
+  write(buffer: Buffer, done: (error: Error | null, bytesWritten: number) => void): void;
   /** Appends inline (a small batch on a local disk); returns the bytes written (maybe fewer). */
   writeSync(buffer: Buffer): number;
   /** Closes the descriptor, inline when the file was opened `inline`; a second call does nothing. */
@@ -28,10 +28,7 @@ export function openWritable(fs: FileSystem, path: string, flags: number, mode: 
 function writableFile(fs: FileSystem, fd: number, inline: boolean): WritableFile {
   let closed = false;
   return {
-    write: (buffer) =>
-      new Promise((resolve, reject) => {
-        fs.write(fd, buffer, 0, buffer.length, null, (error, written) => (error ? reject(error) : resolve(written)));
-      }),
+    write: (buffer, done) => fs.write(fd, buffer, 0, buffer.length, null, done),
     writeSync: (buffer) => fs.writeSync(fd, buffer, 0, buffer.length, null),
     close: () => {
       if (closed) return Promise.resolve();

@@ -37,7 +37,9 @@ export class FileSink {
   private gathering: Buffer | undefined;
   private gathered = 0;
   private spare: Buffer | undefined;
-  // The batch being written now; it never rejects: a failure is recorded, typed, in `failure`.
+  private started = false;
+  // The write in flight, undefined once it is done. It never rejects: a failure is recorded,
+  // typed, in `failure`.
   private inFlight: Promise<void> | undefined;
   private failure: { error: unknown } | undefined;
   /** Bytes written to the file so far. */
@@ -65,12 +67,23 @@ export class FileSink {
       return undefined;
     }
     this.gathered += chunk.copy(this.gathering, this.gathered, 0, space);
-    return this.sealThenGather(chunk.subarray(space));
+    const rest = chunk.subarray(space);
+    // On a disk that keeps up, the last batch is written by now: this one starts at once, and
+    // no promise is made. A promise per batch is no cost, but what it keeps alive while the
+    // disk is slow is: every collection then moves it to the old generation, which grows.
+    if (this.inFlight === undefined) {
+      this.sealThenGather(rest);
+      return undefined;
+    }
+    return this.inFlight.then(() => {
+      this.throwIfFailed();
+      this.sealThenGather(rest);
+    });
   }
 
   /** Waits until every byte is on disk (not fsynced); throws the first write failure. */
   async end(): Promise<void> {
-    if (this.inline && this.inFlight === undefined && this.gathered <= INLINE_IO_MAX_BYTES) this.writeLastBatchInline();
+    if (this.inline && !this.started && this.gathered <= INLINE_IO_MAX_BYTES) this.writeLastBatchInline();
     await this.flush();
     if (this.gathering) giveBack(this.gathering);
     if (this.spare) giveBack(this.spare);
@@ -95,20 +108,20 @@ export class FileSink {
     }
   }
 
-  private async sealThenGather(rest: Buffer): Promise<void> {
-    await this.seal();
+  /** Seals the full batch (nothing is in flight), then gathers `rest` into the other buffer. */
+  private sealThenGather(rest: Buffer): void {
+    this.seal();
     this.gathering ??= takeBuffer();
     this.gathered = rest.copy(this.gathering, 0);
   }
 
-  /** Starts writing the gathered batch, once the one in flight is done; its buffer is then free. */
-  private async seal(): Promise<void> {
-    await this.settle();
+  /** Starts writing the gathered batch; nothing may be in flight. Its buffer is the spare once written. */
+  private seal(): void {
     const full = this.gathering;
     if (!full || this.gathered === 0) return;
     const batch = full.subarray(0, this.gathered);
     this.hash?.update(batch);
-    this.inFlight = this.writeBatch(batch);
+    this.startWrite(batch);
     this.gathering = this.spare;
     this.spare = full;
     this.gathered = 0;
@@ -117,29 +130,35 @@ export class FileSink {
   private async writeLarge(chunk: Buffer): Promise<void> {
     await this.flush();
     this.hash?.update(chunk);
-    this.inFlight = this.writeBatch(chunk);
+    this.startWrite(chunk);
     await this.settle();
   }
 
   private async flush(): Promise<void> {
-    await this.seal();
+    await this.settle();
+    this.seal();
     await this.settle();
   }
 
-  /** Waits for the batch in flight; throws if a write failed. */
+  /** Waits for the write in flight; throws if a write failed. */
   private async settle(): Promise<void> {
     await this.inFlight;
-    this.inFlight = undefined;
     this.throwIfFailed();
   }
 
-  private async writeBatch(batch: Buffer): Promise<void> {
-    try {
-      await writeFully(this.handle, batch);
-      this.bytesOnDisk += batch.length;
-    } catch (error) {
-      this.failure ??= { error: toFileSystemError('write', this.path, error) };
-    }
+  private startWrite(batch: Buffer): void {
+    this.started = true;
+    const write: { done: boolean; promise?: Promise<void> } = { done: false };
+    write.promise = new Promise((resolve) => {
+      writeFully(this.handle, batch, (error) => {
+        if (error === undefined) this.bytesOnDisk += batch.length;
+        else this.failure ??= { error: toFileSystemError('write', this.path, error) };
+        write.done = true;
+        if (this.inFlight === write.promise) this.inFlight = undefined;
+        resolve();
+      });
+    });
+    if (!write.done) this.inFlight = write.promise;
   }
 
   private throwIfFailed(): void {
@@ -147,14 +166,25 @@ export class FileSink {
   }
 }
 
-async function writeFully(handle: WritableFile, batch: Buffer): Promise<void> {
+/** Writes all of `batch`, finishing a short write (rare on a regular file) before calling back. */
+function writeFully(handle: WritableFile, batch: Buffer, done: (error?: unknown) => void): void {
   let rest = batch;
-  while (rest.length > 0) {
-    // A short write is rare on a regular file; finish the rest before the next batch.
-    const bytesWritten = await handle.write(rest);
-    if (bytesWritten === 0) throw noProgress();
-    rest = rest.subarray(bytesWritten);
-  }
+  const writeRest = () => {
+    try {
+      handle.write(rest, onWritten);
+    } catch (error) {
+      done(error);
+    }
+  };
+  const onWritten = (error: Error | null, bytesWritten: number) => {
+    if (error) done(error);
+    else if (bytesWritten === 0) done(noProgress());
+    else if (bytesWritten < rest.length) {
+      rest = rest.subarray(bytesWritten);
+      writeRest();
+    } else done();
+  };
+  writeRest();
 }
 
 function noProgress(): Error {
