@@ -13,12 +13,15 @@ function measure(...args: string[]): { size: number; growth: number } {
 
 // A memory bound, not a timing: the chunks are fresh buffers, so a writer that held on to them
 // (or buffered ahead of the disk) would grow by hundreds of MiB. They are 64 KiB, as sockets and
-// file streams deliver them: with fresh 1 MiB buffers Node 24 lets about 75 MiB of them pile up
-// before it collects, under a raw stream.pipeline just the same.
-it.each(['plain', 'signal', 'scope'])('writes 512 MiB (%s) in a child process with less than 64 MiB of RSS growth', (how) => {
+// file streams deliver them. Node 24's collector lets them pile up: a loop that only hashes the
+// same chunks, with no library, grows by 75-77 MiB there (about 35 on Node 20), so the bound is
+// 64 MiB or that loop's growth, whichever is larger.
+let bareGrowth: number | undefined;
+it.each(['plain', 'signal', 'scope'])('writes 512 MiB (%s) in a child process with less than 64 MiB of RSS growth (or a bare loop\'s)', (how) => {
+  bareGrowth ??= measure('512', '64', 'bare').growth;
   const { size, growth } = measure('512', '64', how);
   expect(size).toBe(512 * MiB);
-  expect(growth).toBeLessThan(64 * MiB);
+  expect(growth).toBeLessThan(Math.max(64 * MiB, bareGrowth));
 });
 
 // A slow client: every chunk one byte, from an async generator, a fresh Buffer each (16.7 million
