@@ -1,4 +1,3 @@
-import type { ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import createDebug from 'debug';
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
@@ -7,6 +6,7 @@ import { AbortedError, MalformedUploadError, TempFileError, UploadLimitError } f
 import type { TempFileManager } from '../manager.js';
 import type { TempScope } from '../handles/scope.js';
 import { FormReceiver, shapeFiles } from './form.js';
+import { bindRequestScope, requestScopeOf } from './request-scope.js';
 import { discardUnreadBody, resolveDrain, type DrainOptions, type ResolvedDrain } from './unread-body.js';
 import {
   busboyLimits,
@@ -109,27 +109,22 @@ const plugin: FastifyPluginAsync<TempFilesPluginOptions> = async (app: FastifyIn
   const drain = resolveDrain(options.drain, 'tempfile-manager/fastify');
   const onDisposeError =
     options.onDisposeError ?? ((error: unknown, request: FastifyRequest) => request.log.error({ err: error }, 'removing temp files failed'));
-  const replies = new WeakMap<FastifyRequest, ServerResponse>();
-  const disposed = new WeakSet<FastifyRequest>();
-  const dispose = (request: FastifyRequest) => {
-    if (disposed.has(request) || !request.tmp) return;
-    disposed.add(request);
-    request.tmp.remove().catch((error: unknown) => {
-      log('removing a request scope failed: %O', error);
-      onDisposeError(error, request);
-    });
-  };
+  // The request's scope ends on its response's or its connection's close (request-scope.ts), and
+  // on Fastify's own ends of a request, whichever comes first.
+  const end = (request: FastifyRequest) => requestScopeOf(request.raw)?.end();
   if (!app.hasRequestDecorator('parts')) {
     const { default: multipart } = await import('@fastify/multipart');
     await app.register(multipart);
   }
   app.decorateRequest('tmp', null as unknown as TempScope);
   app.decorateRequest('saveUploads', function saveUploads(this: FastifyRequest, uploadOptions?: UploadOptions) {
-    return receiveForm(this, replies.get(this), uploadOptions, drain);
+    return receiveForm(this, uploadOptions, drain);
   } as SaveUploads);
   app.addHook('onRequest', (request, reply, next) => {
-    request.tmp = manager.scope();
-    replies.set(request, reply.raw);
+    request.tmp = bindRequestScope(manager, request.raw, reply.raw, (error: unknown) => {
+      log('removing a request scope failed: %O', error);
+      onDisposeError(error, request);
+    }).scope;
     next();
   });
   // An answer sent before the body was read to its end (a refused upload): the client must still get it.
@@ -138,27 +133,28 @@ const plugin: FastifyPluginAsync<TempFilesPluginOptions> = async (app: FastifyIn
     next(null, payload);
   });
   app.addHook('onResponse', (request, _reply, next) => {
-    dispose(request);
+    end(request);
     next();
   });
   app.addHook('onRequestAbort', (request, next) => {
-    dispose(request);
+    end(request);
     next();
   });
   app.addHook('onTimeout', (request, _reply, next) => {
-    dispose(request);
+    end(request);
     next();
   });
 };
 
 async function receiveForm(
   request: FastifyRequest,
-  response: ServerResponse | undefined,
   options: UploadOptions | undefined,
   drain: ResolvedDrain,
 ): Promise<SavedUploads<unknown, unknown>> {
   const spec = resolveUploadOptions(options, 'request.saveUploads()', [], drain);
   const raw = request.raw;
+  const exchange = requestScopeOf(raw);
+  const response = exchange?.response;
   let stopped: (() => void) | undefined;
   const failed = new Promise<undefined>((resolve) => (stopped = () => resolve(undefined)));
   const refuse = () => {
@@ -167,7 +163,7 @@ async function receiveForm(
     if (response && !response.headersSent) response.setHeader('Connection', 'close');
     if (response) discardUnreadBody(raw, response, spec.drain);
   };
-  const form = new FormReceiver(request.tmp, spec, refuse);
+  const form = new FormReceiver(request.tmp, spec, refuse, exchange);
   const parts = (request as unknown as { parts?: PartsOf }).parts;
   if (typeof parts !== 'function') {
     throw new TypeError('request.saveUploads() needs @fastify/multipart: register it before tempfile-manager/fastify, or let the plugin register it.');
