@@ -24,7 +24,10 @@ declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace
   namespace Express {
     interface Request {
-      /** This request's temp scope: everything in it is removed when the response ends or the client goes away. */
+      /**
+       * This request's temp scope: everything in it is removed on the first of the response sent
+       * and the client gone (its connection closed, even while a pipelined response waits its turn).
+       */
       tmp: TempScope;
       /** The file of `upload({ field })`, a temp file of the request's scope. */
       file?: UploadedFile | undefined;

@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import createDebug from 'debug';
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { AbortedError, MalformedUploadError, TempFileError, UploadLimitError } from '../errors.js';
+import { AbortedError, MalformedUploadError, TempFileError, UploadLimitError, type InvalidOptionError } from '../errors.js';
 import type { TempFileManager } from '../manager.js';
 import type { TempScope } from '../handles/scope.js';
 import { FormReceiver, shapeFiles } from './form.js';
@@ -51,7 +51,11 @@ export interface SaveUploads {
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /** This request's temp scope: removed on response, on request abort and on timeout. */
+    /**
+     * This request's temp scope, removed with everything in it on the first of: the response
+     * sent, the client gone (its connection closed, before, during or after its body), the
+     * request aborted or timed out.
+     */
     tmp: TempScope;
     /**
      * Receives the multipart form in one call (on top of `@fastify/multipart`): the files go to
@@ -242,9 +246,12 @@ function fromMultipartError(error: unknown, clientGone: boolean, spec: ResolvedU
 }
 
 /**
- * The Fastify plugin: every request gets `request.tmp`, a `TempScope` removed on response, on
- * request abort and on timeout, and `request.saveUploads(options)`, a multipart upload in one
- * call. Registers `@fastify/multipart` unless it is registered already.
+ * The Fastify plugin: every request gets `request.tmp`, a `TempScope` removed on the first of the
+ * response sent, the client gone (its connection closed), the request aborted or timed out; and
+ * `request.saveUploads(options)`, a multipart upload in one call. Registers `@fastify/multipart`
+ * unless it is registered already.
+ *
+ * @throws `TypeError` at registration, without `{ manager }`; {@link InvalidOptionError} for a bad `drain`.
  *
  * @example
  * import tempFiles from 'tempfile-manager/fastify';
