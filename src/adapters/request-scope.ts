@@ -41,7 +41,7 @@ export class RequestScope {
     private readonly onDisposeError: (error: unknown) => void,
   ) {}
 
-  /** Ends the exchange: stops `onEnd` listeners, then removes the scope. Idempotent. */
+  /** Ends the exchange: calls the `onEnd` listeners, then removes the scope. Idempotent. */
   readonly end = (): void => {
     if (this.ended) return;
     this.ended = true;
@@ -49,7 +49,13 @@ export class RequestScope {
     if (this.socket) bySocket.get(this.socket)?.delete(this);
     const listeners = this.listeners;
     this.listeners = undefined;
-    for (const listener of listeners ?? []) listener();
+    for (const listener of listeners ?? []) {
+      try {
+        listener();
+      } catch (error) {
+        this.onDisposeError(error); // never in the way of the removal, nor thrown from a 'close' listener
+      }
+    }
     this.scope.remove().catch(this.onDisposeError);
   };
 
