@@ -135,7 +135,7 @@ export class Session {
     try {
       fs.mkdirSync(at, { mode: 0o700 });
     } catch (err) {
-      this.unlock(false);
+      this.unlock(true);
       throw toFileSystemError('create the session directory', this.dir, err);
     }
     try {
