@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { beforeEach, it, type TestContext } from 'vitest';
+import { LIBFAKETIME } from './child.js';
 
 /** True when this process runs as root (uid 0). */
 export const isRoot = process.getuid?.() === 0;
@@ -97,10 +98,10 @@ export function itNeeds(what: Needs) {
   test.for =
     <T>(cases: readonly T[]) =>
     (name: string, body: (value: T, ctx: TestContext) => unknown, timeout?: Timeout) =>
-      it.for(cases)(name, async (value, ctx) => {
+      it.for(cases)(name, { timeout }, async (value, ctx) => {
         needs(ctx, what);
         await body(value, ctx);
-      }, timeout);
+      });
   return test;
 }
 
@@ -109,3 +110,17 @@ export const MOUNTING: Needs = { root: 'mounting a file system', command: ['moun
 
 /** Root and `unshare` (util-linux), for a child in a PID namespace of its own: another machine, as pids go. */
 export const PID_NAMESPACE: Needs = { root: 'making a PID namespace', command: 'unshare', package: 'util-linux' };
+
+/** Root and `chattr` (e2fsprogs), to make a file immutable (`chattr +i`), even for root. */
+export const CHATTR: Needs = { root: 'chattr +i', command: 'chattr', package: 'e2fsprogs' };
+
+/**
+ * libfaketime, preloaded to set a child's clock apart (test/helpers/child.ts). The `faketime`
+ * command comes with it: a PATH without it hides the package (scripts/fresh-machine.sh --as-root).
+ */
+export const FAKETIME: Needs = { command: 'faketime', file: LIBFAKETIME, package: 'faketime' };
+
+/** @deprecated Use {@link needs} with `{ root: what }`: the same, with the reason printed. */
+export function needsRoot(ctx: TestContext, what: string): void {
+  needs(ctx, { root: what });
+}
