@@ -48,6 +48,7 @@ export {
   DisposedError,
   ManagerClosedError,
   DestinationExistsError,
+  TempFileReplacedError,
   RemoveError,
   MountPointError,
   SizeLimitError,

@@ -1,9 +1,10 @@
 import path from 'node:path';
-import { DestinationExistsError, InvalidOptionError, systemErrorCode, toFileSystemError } from '../errors.js';
+import { DestinationExistsError, InvalidOptionError, systemErrorCode, TempFileReplacedError, toFileSystemError } from '../errors.js';
 import type { FileSystem } from '../disk/fs.js';
 import { describe } from '../names.js';
 import { openPinned, type PinnedDir } from '../disk/pinned-dir.js';
-import { copyAcrossDevices, holdsSameFile, lacksHardLinks, removeSource, renameIfAbsent, type Move } from './staged-copy.js';
+import { otherThan, type FileIdentity } from '../disk/open-checked.js';
+import { copyAcrossDevices, holdsSameFile, lacksHardLinks, openSource, removeSource, renameIfAbsent, type Move } from './staged-copy.js';
 
 /** Options of `keep()`. */
 export interface KeepOptions {
@@ -33,6 +34,11 @@ export function resolveDestination(destination: unknown): string {
  * directory is opened once and every name in it is reached through that descriptor; no step
  * follows a symlink at the destination name. `shownFrom` is the source's path for error messages,
  * when `from` is a `/proc/self/fd` path.
+ *
+ * The source is first opened (never blocking, never following) and must be the library's own
+ * file: a regular file with one link and, when known, the `identity` it was created with; else a
+ * {@link TempFileReplacedError} and nothing moves. What a link or rename then placed is checked
+ * to be that very inode, and undone if the name was swapped in between.
  */
 export async function moveFile(
   fs: FileSystem,
@@ -40,22 +46,33 @@ export async function moveFile(
   to: string,
   options: KeepOptions,
   shownFrom: string = from,
+  identity?: FileIdentity,
 ): Promise<void> {
-  const dir = await openDestinationDir(fs, to);
+  // A keep() interrupted between its link and its unlink left the file with two names, the
+  // source's and the destination's: that second name is the only one let through.
+  const source = await openSource(fs, from, shownFrom, identity, (stat) => interruptedKeep(fs, to, stat, identity));
   try {
-    const move: Move = {
-      fs,
-      from,
-      shownFrom,
-      to,
-      dir,
-      target: path.join(dir.base, path.basename(to)),
-      overwrite: options.overwrite === true,
-    };
-    if (await moveOnDevice(move)) return;
-    await copyAcrossDevices(move);
+    const dir = await openDestinationDir(fs, to);
+    try {
+      const stat = await source.stat();
+      const move: Move = {
+        fs,
+        from,
+        shownFrom,
+        to,
+        dir,
+        target: path.join(dir.base, path.basename(to)),
+        overwrite: options.overwrite === true,
+        source,
+        identity: { dev: stat.dev, ino: stat.ino },
+      };
+      if (await moveOnDevice(move)) return;
+      await copyAcrossDevices(move);
+    } finally {
+      await dir.close();
+    }
   } finally {
-    await dir.close();
+    await source.close().catch(() => {});
   }
 }
 
@@ -82,6 +99,34 @@ function unpinned(dir: string): PinnedDir {
   return { base: dir, sync: async () => {}, close: async () => {} };
 }
 
+async function interruptedKeep(fs: FileSystem, to: string, stat: import('node:fs').Stats, identity: FileIdentity | undefined): Promise<boolean> {
+  if (!stat.isFile() || stat.nlink !== 2 || (identity !== undefined && otherThan(stat, identity) !== undefined)) return false;
+  try {
+    const there = await fs.promises.lstat(to);
+    return there.isFile() && there.dev === stat.dev && there.ino === stat.ino;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The source name was checked through its descriptor, then linked or renamed by name: the name
+ * placed must reach the inode that was checked. If it was swapped in between, the move is undone
+ * (the link removed, or the rename reversed) and nothing is kept.
+ */
+async function checkPlaced(move: Move, renamed: boolean): Promise<void> {
+  // Its link count was checked on the source's descriptor; here, the kind and the inode.
+  const found = otherThan(await move.fs.promises.lstat(move.target), move.identity);
+  if (found === undefined) return;
+  try {
+    if (renamed) await move.fs.promises.rename(move.target, move.from);
+    else await move.fs.promises.unlink(move.target);
+  } catch {
+    // nothing more to undo with: the error below says what happened
+  }
+  throw new TempFileReplacedError(move.shownFrom, found);
+}
+
 function systemError(code: string): NodeJS.ErrnoException {
   return Object.assign(new Error(code), { code });
 }
@@ -91,7 +136,9 @@ async function moveOnDevice(move: Move): Promise<boolean> {
   try {
     if (move.overwrite) await move.fs.promises.rename(move.from, move.target);
     else await move.fs.promises.link(move.from, move.target);
+    await checkPlaced(move, move.overwrite);
   } catch (err) {
+    if (err instanceof TempFileReplacedError) throw err;
     const code = systemErrorCode(err);
     if (code === 'EXDEV') return false;
     if (move.overwrite) throw toFileSystemError('keep the file at', move.to, err);
@@ -100,6 +147,7 @@ async function moveOnDevice(move: Move): Promise<boolean> {
       if (!(await holdsSameFile(move))) throw new DestinationExistsError(move.to, err);
     } else if (lacksHardLinks(code)) {
       await renameIfAbsent(move, move.from);
+      await checkPlaced(move, true);
       return true;
     } else {
       throw toFileSystemError('keep the file at', move.to, err);
