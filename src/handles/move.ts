@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { DestinationExistsError, InvalidOptionError, systemErrorCode, TempFileReplacedError, toFileSystemError } from '../errors.js';
+import { DestinationExistsError, InvalidOptionError, systemErrorCode, toFileSystemError } from '../errors.js';
 import type { FileSystem } from '../disk/fs.js';
 import { describe } from '../names.js';
 import { openPinned, type PinnedDir } from '../disk/pinned-dir.js';
@@ -37,8 +37,10 @@ export function resolveDestination(destination: unknown): string {
  *
  * The source is first opened (never blocking, never following) and must be the library's own
  * file: a regular file with one link and, when known, the `identity` it was created with; else a
- * {@link TempFileReplacedError} and nothing moves. What a link or rename then placed is checked
- * to be that very inode, and undone if the name was swapped in between.
+ * {@link TempFileReplacedError} and nothing moves. On one file system the link or rename then
+ * goes by name: a same-uid process that swaps the source name in the microseconds between the
+ * check and that call is not stopped (docs/security.md); across file systems the bytes are read
+ * from the descriptor that was checked.
  */
 export async function moveFile(
   fs: FileSystem,
@@ -109,24 +111,6 @@ async function interruptedKeep(fs: FileSystem, to: string, stat: import('node:fs
   }
 }
 
-/**
- * The source name was checked through its descriptor, then linked or renamed by name: the name
- * placed must reach the inode that was checked. If it was swapped in between, the move is undone
- * (the link removed, or the rename reversed) and nothing is kept.
- */
-async function checkPlaced(move: Move, renamed: boolean): Promise<void> {
-  // Its link count was checked on the source's descriptor; here, the kind and the inode.
-  const found = otherThan(await move.fs.promises.lstat(move.target), move.identity);
-  if (found === undefined) return;
-  try {
-    if (renamed) await move.fs.promises.rename(move.target, move.from);
-    else await move.fs.promises.unlink(move.target);
-  } catch {
-    // nothing more to undo with: the error below says what happened
-  }
-  throw new TempFileReplacedError(move.shownFrom, found);
-}
-
 function systemError(code: string): NodeJS.ErrnoException {
   return Object.assign(new Error(code), { code });
 }
@@ -136,9 +120,7 @@ async function moveOnDevice(move: Move): Promise<boolean> {
   try {
     if (move.overwrite) await move.fs.promises.rename(move.from, move.target);
     else await move.fs.promises.link(move.from, move.target);
-    await checkPlaced(move, move.overwrite);
   } catch (err) {
-    if (err instanceof TempFileReplacedError) throw err;
     const code = systemErrorCode(err);
     if (code === 'EXDEV') return false;
     if (move.overwrite) throw toFileSystemError('keep the file at', move.to, err);
@@ -147,7 +129,6 @@ async function moveOnDevice(move: Move): Promise<boolean> {
       if (!(await holdsSameFile(move))) throw new DestinationExistsError(move.to, err);
     } else if (lacksHardLinks(code)) {
       await renameIfAbsent(move, move.from);
-      await checkPlaced(move, true);
       return true;
     } else {
       throw toFileSystemError('keep the file at', move.to, err);
