@@ -51,7 +51,7 @@ function probeIn(fs: FileSystem, scratch: string, root: string): void {
 
   renameOrMissing(fs, at('a'), at('b'), missing);
   if (exists(fs, at('a'))) throw missing('rename', 'after rename(a, b), a is still there');
-  fs.mkdirSync(at('d'));
+  fs.mkdirSync(at('d'), { mode: 0o700 });
   renameOrMissing(fs, at('d'), at('e'), missing);
   if (exists(fs, at('d'))) throw missing('rename', 'a directory renamed is still at its old name');
   fs.closeSync(fs.openSync(at('c'), CREATE_EXCLUSIVE, 0o600));
