@@ -4,13 +4,16 @@ import type { FileSystem } from '../disk/fs.js';
 import { describe, randomName } from '../names.js';
 import { openPinned, openPinnedSync, type PinnedDir, type PinnedDirSync } from '../disk/pinned-dir.js';
 import { dataName, entryName, handoffDirOf, stagingName } from '../layout.js';
-import { ownOptions } from '../options.js';
+import { checkDuration, ownOptions, type DurationRange } from '../options.js';
 import { removeTree } from '../disk/remove.js';
 import { checkMeta, type HandoffMeta, type HandoffTicket } from './ticket.js';
 
 /** Options of `file.handoff()`. */
 export interface HandoffOptions {
-  /** How long the entry waits for a claim before the sweep may remove it (ms). */
+  /**
+   * How long the entry waits for a claim before the sweep may remove it: a whole number of
+   * milliseconds from 1 to 366 days (31622400000).
+   */
   readonly ttlMs: number;
   /** Small JSON data carried by the ticket (at most 4 KiB). */
   readonly meta?: HandoffMeta;
@@ -24,7 +27,8 @@ export interface HandoffSource {
   readonly digest: string | undefined;
 }
 
-const MAX_TTL_MS = 366 * 24 * 3600 * 1000;
+// Not a timer: the expiry is stamped in the entry's name and compared with the clock.
+const TTL_MS_RANGE: DurationRange = { min: 1, max: 366 * 24 * 3600 * 1000 };
 
 /** Creates `<root>/handoff` (0700) if missing and checks that it is ours; returns its path. */
 export function ensureHandoffDir(fs: FileSystem, root: string): string {
@@ -188,10 +192,9 @@ function checkHandoffOptions(options: unknown): { ttlMs: number; meta: HandoffMe
   for (const key of Object.keys(options)) {
     if (key !== 'ttlMs' && key !== 'meta') throw new InvalidOptionError(key, `Unknown handoff() option \`${key}\`.`);
   }
-  const { ttlMs, meta } = ownOptions(options as { ttlMs?: unknown; meta?: unknown });
-  if (typeof ttlMs !== 'number' || !Number.isSafeInteger(ttlMs) || ttlMs < 1 || ttlMs > MAX_TTL_MS) {
-    throw new InvalidOptionError('ttlMs', `\`ttlMs\` must be a whole number of milliseconds from 1 to ${MAX_TTL_MS}, got ${describe(ttlMs)}.`);
-  }
+  const own = ownOptions(options as { ttlMs?: unknown; meta?: unknown });
+  const ttlMs = checkDuration('ttlMs', own.ttlMs, TTL_MS_RANGE);
+  const meta = own.meta;
   if (meta === undefined) return { ttlMs, meta: undefined };
   try {
     return { ttlMs, meta: checkMeta(meta) };
