@@ -10,7 +10,10 @@ import { defaultRoot } from './root.js';
 export interface TempFileManagerOptions {
   /**
    * The root directory. Created with mode 0700 if missing (its parent must exist); an existing
-   * one must be a real directory owned by this user and not writable by others.
+   * one must be a real directory owned by this user and not writable by others. A relative path
+   * is resolved once, when the manager is made, against the working directory of that moment:
+   * `mgr.root` is always absolute, and a later `process.chdir()` changes nothing. Give every
+   * process that shares a root (a worker started elsewhere) the same absolute path.
    * @default `<os.tmpdir()>/tempfile-manager-<uid>`
    */
   readonly root?: string;

@@ -150,16 +150,8 @@ export async function handOff(fs: FileSystem, places: HandoffPlaces, file: Hando
     await removeTree(fs, staging).catch(() => {});
     throw err instanceof UnsafeRootError ? err : toFileSystemError('hand off', file.path, err);
   }
-  return {
-    v: 1,
-    id,
-    suffix: file.suffix,
-    size,
-    ...(file.digest !== undefined && { digest: file.digest }),
-    createdAt,
-    expiresAt,
-    ...(meta !== undefined && { meta }),
-  };
+  // `digest` and `meta` are own properties even when undefined (dropped by JSON), as parseTicket's.
+  return { v: 1, id, suffix: file.suffix, size, digest: file.digest, createdAt, expiresAt, meta };
 }
 
 // The rename goes into the handoff directory opened without following links.

@@ -274,6 +274,34 @@ describe('a job that throws is retried, never lost', () => {
   });
 });
 
+describe('a polluted Object.prototype', () => {
+  it('never lends a parsed ticket (or a claim) its `meta` or `digest`: they are own properties, undefined when absent', async () => {
+    const mgr = manager();
+    const ticket = await (await mgr.write('plain')).handoff({ ttlMs: 60_000 });
+    expect(ticket.meta).toBeUndefined();
+    const proto = Object.prototype as Record<string, unknown>;
+    try {
+      proto.meta = { admin: true };
+      proto.digest = 'sha256:' + '0'.repeat(64);
+      for (const input of [JSON.stringify(ticket), JSON.parse(JSON.stringify(ticket)) as object]) {
+        const parsed = parseTicket(input);
+        expect(Object.hasOwn(parsed, 'meta')).toBe(true);
+        expect(parsed.meta).toBeUndefined();
+        expect(Object.hasOwn(parsed, 'digest')).toBe(true);
+        expect(parsed.digest).toBeUndefined();
+      }
+      // The digest that was not in the ticket is not checked either: the claim takes the entry.
+      const claimed = await mgr.claim(JSON.stringify(ticket), { verifyDigest: true });
+      expect(claimed.meta).toBeUndefined();
+      expect(claimed.ticket.digest).toBeUndefined();
+      await claimed.consume();
+    } finally {
+      delete proto.meta;
+      delete proto.digest;
+    }
+  });
+});
+
 describe('tampered tickets', () => {
   const outsideDir = () => {
     const dir = scratchDir();
