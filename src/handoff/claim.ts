@@ -409,7 +409,8 @@ export async function runClaimed<T>(claim: Promise<ClaimedFile>, fn: (claimed: C
   try {
     await claimed.consume();
   } catch (error) {
-    await claimed.release().catch((releaseError: unknown) => attachReleaseError(error, releaseError));
+    // Still held (an EIO, say): give it back rather than hold it to the end of the process.
+    if (!claimed.disposed) await claimed.release().catch((releaseError: unknown) => attachReleaseError(error, releaseError));
     throw error;
   }
   return result;

@@ -265,6 +265,19 @@ describe('a job that throws is retried, never lost', () => {
     expect((thrown as Error & { releaseError?: unknown }).releaseError).toBeInstanceOf(LeaseLostError);
   });
 
+  it('withClaim: fn resolves but the consume fails (EIO): rejects with that error and gives the entry back', async () => {
+    const { mgr, ticket } = await handedOff('consume fails');
+    const plan = new FaultPlanFs();
+    const worker = manager({ root: mgr.root, fs: plan.fs });
+    plan.record({ where: { method: 'promises.unlink', path: (p) => path.basename(p).startsWith('held_'), code: 'EIO' } });
+    const error = await worker.withClaim(ticket, () => 'done').catch((e: unknown) => e);
+    plan.stop();
+    expect(plan.injected).toBeDefined();
+    expect(error).toMatchObject({ code: 'ERR_TEMPFILE_IO', syscallCode: 'EIO' });
+    expect(fs.readdirSync(path.join(mgr.root, 'handoff', entryName(ticket.id, ticket.expiresAt)))).toEqual(['data.bin']);
+    expect(await manager({ root: mgr.root }).withClaim(ticket, (claimed) => fs.readFileSync(claimed.path, 'utf8'))).toBe('consume fails');
+  });
+
   it('withClaim: a claim that fails (not found) rejects with that error and never calls fn', async () => {
     const { mgr, ticket } = await handedOff();
     await mgr.withClaim(ticket, () => undefined);
