@@ -219,6 +219,7 @@ function raceCounts(all) {
   return {
     claimsRefusedAsAlreadyClaimed: sum('worker-counts', 'alreadyClaimed'),
     leasesLostAndFenced: sum('worker-counts', 'leaseLost'),
+    jobsThatThrewAndWereRetried: all.filter((e) => e.type === 'threw').length,
     claimersBlockedPastStaleMs: sum('worker-counts', 'blocked'),
     sweepsRunConcurrently: sum('sweeper-counts', 'sweeps'),
     symlinksToOutsidePlanted: sum('planted', 'count'),

@@ -1,5 +1,7 @@
 // Claims issued tickets from the ledger, verifies size and digest, records the delivery, then
-// consumes. Sometimes blocks its event loop past staleMs while holding a lease, on purpose.
+// consumes: through mgr.withClaim() or a claim's block and its disposal. Some jobs throw after
+// reading their file (their entry must come back for a retry). Sometimes blocks its event loop
+// past staleMs while holding a lease, on purpose.
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { TempFileManager } from 'tempfile-manager';
@@ -9,7 +11,7 @@ import { prng } from './prng.mjs';
 const [root, ledger, seed, stopFile, staleMs] = process.argv.slice(2);
 const rand = prng(Number(seed));
 const mgr = new TempFileManager({ root, staleMs: Number(staleMs), graceMs: 1000 });
-const counts = { claims: 0, alreadyClaimed: 0, notFoundAfterDelivery: 0, leaseLost: 0, blocked: 0 };
+const counts = { claims: 0, alreadyClaimed: 0, notFoundAfterDelivery: 0, leaseLost: 0, blocked: 0, threw: 0 };
 
 // What the ledger says so far, read incrementally: issued tickets not yet delivered.
 const issued = new Map();
@@ -52,27 +54,15 @@ function sha256(file) {
   return `sha256:${createHash('sha256').update(fs.readFileSync(file)).digest('hex')}`;
 }
 
-async function work(ticket) {
-  let claimed;
-  try {
-    claimed = await mgr.claim(ticket, { verifyDigest: rand.chance(0.5) });
-  } catch (err) {
-    if (err.code === 'ERR_TEMPFILE_ALREADY_CLAIMED') {
-      counts.alreadyClaimed += 1;
-      notBefore.set(ticket.id, Date.now() + Math.min(err.retryAfterMs, 1000));
-    }
-    else if (err.code === 'ERR_TEMPFILE_HANDOFF_NOT_FOUND') {
-      // Gone: fine only if someone delivered it (and consumed it) meanwhile.
-      pending();
-      if (delivered.has(ticket.id)) counts.notFoundAfterDelivery += 1;
-      else record(ledger, { type: 'lost', id: ticket.id });
-    } else if (err.code === 'ERR_TEMPFILE_HANDOFF_MISMATCH') record(ledger, { type: 'mismatch', id: ticket.id, why: err.message });
-    else throw err;
-    return;
-  }
-  counts.claims += 1;
-  // The witness of exclusivity, outside the library's bookkeeping: holds in the ledger's order.
-  const who = process.env.CHAOS_ID;
+// A job that throws after its claim: its entry must come back for a retry (released by withClaim,
+// or by the disposal of the claim), never be consumed: the ticket stays undelivered until a job
+// of it succeeds. Disposal that consumed would show here as lost tickets.
+const THROW = 0.15;
+class JobFailed extends Error {}
+class Overtaken extends Error {}
+
+/** The job: holds, reads and checks the bytes, then throws (sometimes) or records the delivery. */
+function job(ticket, claimed, who, throws) {
   record(ledger, { type: 'hold', id: ticket.id, who });
   if (rand.chance(0.02)) {
     counts.blocked += 1;
@@ -87,21 +77,79 @@ async function work(ticket) {
     digest = sha256(claimed.path);
   } catch (err) {
     if (err.code !== 'ENOENT') throw err;
-    record(ledger, { type: 'unhold', id: ticket.id, who, ok: false }); // overtaken: its file is another's now
-    counts.leaseLost += 1;
-    return;
+    throw new Overtaken(); // its file is another's now
   }
   if (size !== ticket.size || digest !== ticket.digest) record(ledger, { type: 'mismatch', id: ticket.id, size, digest });
+  if (throws) {
+    counts.threw += 1;
+    record(ledger, { type: 'threw', id: ticket.id, who });
+    throw new JobFailed('the job failed after reading its file');
+  }
   record(ledger, { type: 'delivered', id: ticket.id, size });
+}
+
+async function work(ticket) {
+  const who = process.env.CHAOS_ID;
+  const options = { verifyDigest: rand.chance(0.5) };
+  const throws = rand.chance(THROW);
+  let claimed = false;
   try {
-    if (rand.chance(0.1)) await claimed.release();
-    else await claimed.consume();
+    if (rand.chance(0.5)) {
+      // The helper: consumed when the job returns, released when it throws.
+      await mgr.withClaim(ticket, (held) => {
+        claimed = true;
+        counts.claims += 1;
+        job(ticket, held, who, throws);
+      }, options);
+    } else {
+      // What `await using held = await mgr.claim(ticket)` runs (written out: Node 20 has no
+      // `using` syntax): the block, then the disposal, whatever the block did. Done, the job
+      // consumes (or, sometimes, releases) explicitly; a throw leaves the entry to the disposal.
+      const held = await mgr.claim(ticket, options);
+      claimed = true;
+      counts.claims += 1;
+      let blockError;
+      try {
+        job(ticket, held, who, throws);
+        if (rand.chance(0.1)) await held.release();
+        else await held.consume();
+      } catch (err) {
+        blockError = err;
+      }
+      try {
+        await held[Symbol.asyncDispose]();
+      } catch (disposeError) {
+        if (blockError === undefined) throw disposeError;
+        if (typeof blockError === 'object') blockError.releaseError = disposeError; // as SuppressedError would carry it
+      }
+      if (blockError !== undefined) throw blockError;
+    }
     record(ledger, { type: 'unhold', id: ticket.id, who, ok: true });
   } catch (err) {
-    if (err.code !== 'ERR_TEMPFILE_LEASE_LOST') throw err;
-    record(ledger, { type: 'unhold', id: ticket.id, who, ok: false });
+    if (!claimed) return claimFailed(ticket, err);
+    const released = !(err instanceof Overtaken) && err.code !== 'ERR_TEMPFILE_LEASE_LOST' && err.releaseError === undefined;
+    if (err instanceof JobFailed && released) {
+      record(ledger, { type: 'unhold', id: ticket.id, who, ok: true });
+      return;
+    }
+    const lost = err instanceof Overtaken || err.code === 'ERR_TEMPFILE_LEASE_LOST' || err.releaseError?.code === 'ERR_TEMPFILE_LEASE_LOST';
+    if (!lost) throw err;
+    record(ledger, { type: 'unhold', id: ticket.id, who, ok: false }); // overtaken while stalled: fenced
     counts.leaseLost += 1;
   }
+}
+
+function claimFailed(ticket, err) {
+  if (err.code === 'ERR_TEMPFILE_ALREADY_CLAIMED') {
+    counts.alreadyClaimed += 1;
+    notBefore.set(ticket.id, Date.now() + Math.min(err.retryAfterMs, 1000));
+  } else if (err.code === 'ERR_TEMPFILE_HANDOFF_NOT_FOUND') {
+    // Gone: fine only if someone delivered it (and consumed it) meanwhile.
+    pending();
+    if (delivered.has(ticket.id)) counts.notFoundAfterDelivery += 1;
+    else record(ledger, { type: 'lost', id: ticket.id });
+  } else if (err.code === 'ERR_TEMPFILE_HANDOFF_MISMATCH') record(ledger, { type: 'mismatch', id: ticket.id, why: err.message });
+  else throw err;
 }
 
 while (!fs.existsSync(stopFile)) {

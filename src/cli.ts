@@ -1,7 +1,8 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { UnsafeRootError } from './errors.js';
+import { InvalidOptionError, UnsafeRootError } from './errors.js';
+import { checkDuration, GRACE_MS_RANGE, MAX_TIMER_MS, STALE_MS_RANGE, type DurationRange } from './options.js';
 import { realFs } from './disk/fs.js';
 import { listEntries, type EntryInfo } from './handoff/entries.js';
 import { listSessions, type SessionInfo } from './lifetime/inspect.js';
@@ -25,9 +26,10 @@ Options:
                    default root, ${defaultRoot()}
   --dry-run        sweep: report what would be removed, remove nothing
   --json           print JSON for scripts instead of text
-  --stale-ms N     a session lock not refreshed for N ms is stale (default 30000)
+  --stale-ms N     a session lock not refreshed for N ms is stale (default 30000;
+                   2000 to 2147483647)
   --grace-ms N     watch a session of another machine for N ms before it can be
-                   judged dead (default 60000)
+                   judged dead (default 60000; 0 to 2147483647)
   --host-id ID     this host's id (default: TEMPFILE_MANAGER_HOST_ID, else the host
                    name); sessions of this machine are judged by their process
                    whatever their host id, and a mismatch is reported
@@ -61,7 +63,7 @@ export async function main(argv: readonly string[], out = process.stdout, err = 
   try {
     options = parseCli(argv);
   } catch (error) {
-    if (!(error instanceof UsageError || (error instanceof TypeError && 'code' in error))) throw error;
+    if (!(error instanceof UsageError || error instanceof InvalidOptionError || (error instanceof TypeError && 'code' in error))) throw error;
     err.write(`tempfile-manager: ${error.message}\nRun \`tempfile-manager --help\` for usage.\n`);
     return EXIT.usage;
   }
@@ -135,19 +137,19 @@ function parseCli(argv: readonly string[]): CliOptions | 'help' | 'version' {
     target: {
       fs: realFs,
       root: path.resolve(values.root ?? defaultRoot()),
-      staleMs: millis('--stale-ms', values['stale-ms'], 30_000, 2_000),
-      graceMs: millis('--grace-ms', values['grace-ms'], 60_000, 0),
+      staleMs: millis('--stale-ms', values['stale-ms'], 30_000, STALE_MS_RANGE),
+      graceMs: millis('--grace-ms', values['grace-ms'], 60_000, GRACE_MS_RANGE),
       hostId: host ?? hostId(),
     },
   };
 }
 
-function millis(flag: string, value: string | undefined, fallback: number, min: number): number {
+// A duration flag: digits only, then the library's own range check (the same as the option's), so
+// that a value past what a timer takes is refused rather than fire at once.
+function millis(flag: string, value: string | undefined, fallback: number, range: DurationRange): number {
   if (value === undefined) return fallback;
-  if (!/^\d+$/.test(value) || Number(value) < min) {
-    throw new UsageError(`${flag} takes a whole number of milliseconds of at least ${min}, got \`${value}\``);
-  }
-  return Number(value);
+  const shown = `\`${printable(value.length > 40 ? `${value.slice(0, 40)}…` : value)}\``;
+  return checkDuration(flag, /^\d+$/.test(value) ? Number(value) : Number.NaN, range, flag, shown);
 }
 
 function rootExists(root: string): boolean {
@@ -187,7 +189,9 @@ async function runSweep(options: CliOptions, out: NodeJS.WritableStream, err: No
   let report = await sweepOnce();
   if (options.watch && report.youngSessionsSkipped + report.unjudgedSessionsSkipped > 0) {
     // A second look, after the owners of other machines had time to refresh their locks.
-    await new Promise((resolve) => setTimeout(resolve, Math.max(options.target.staleMs, options.target.graceMs) + 1000));
+    // Both are at most MAX_TIMER_MS; the margin is cut rather than let the timer overflow.
+    const lookAgainMs = Math.min(MAX_TIMER_MS, Math.max(options.target.staleMs, options.target.graceMs) + 1000);
+    await new Promise((resolve) => setTimeout(resolve, lookAgainMs));
     report = combine(report, await sweepOnce());
   }
   if (lastDraw) err.write('\r\u001b[K');

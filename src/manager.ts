@@ -8,7 +8,7 @@ import { isLocalDisk } from './disk/local-disk.js';
 import { FileSystemError, ManagerClosedError, toFileSystemError } from './errors.js';
 import { installExitHook, registerForExit, unregisterForExit, type ExitCloser } from './lifetime/exit-hook.js';
 import type { TempFile } from './handles/file.js';
-import { claimEntry, type ClaimedFile, type ClaimOptions } from './handoff/claim.js';
+import { claimEntry, runClaimed, type ClaimedFile, type ClaimOptions } from './handoff/claim.js';
 import { FreeSpace } from './write/free-space.js';
 import { parseTicket, type HandoffTicket } from './handoff/ticket.js';
 import { openHandoffDirSync } from './handoff/handoff.js';
@@ -167,14 +167,17 @@ export class TempFileManager implements AsyncDisposable, Disposable {
   /**
    * Claims a handed-off file by its ticket (the object or its JSON): takes the lease on the entry,
    * refreshed while this process lives, and checks the size (and, with `verifyDigest`, the digest).
-   * Dispose the result to consume the entry; `release()` gives it back.
+   * Call `consume()` when the job is done: that deletes the file and the entry. Disposing the
+   * claim without it RELEASES the entry (as `release()` does): a job that throws inside
+   * `await using` is given back for its retry, never lost. {@link withClaim} does both in one call.
    *
    * @example
    * await using claimed = await mgr.claim(job.data.ticket);
    * await transcode(claimed.path);
+   * await claimed.consume(); // done; a throw above releases the entry instead
    * @throws {@link BadTicketError}, {@link HandoffNotFoundError}, {@link HandoffExpiredError},
    * {@link AlreadyClaimedError} (with `retryAfterMs`), {@link HandoffMismatchError},
-   * {@link RootChangedError} when the root was swapped since the manager started.
+   * {@link ManagerClosedError}; {@link RootChangedError} when the root was swapped since the manager started.
    */
   async claim(ticket: HandoffTicket | string, options?: ClaimOptions): Promise<ClaimedFile> {
     const parsed = parseTicket(ticket);
@@ -182,6 +185,29 @@ export class TempFileManager implements AsyncDisposable, Disposable {
     const rootBase = this.session.rootBase();
     if (!this.opened) this.probeInEntry(parsed, rootBase);
     return claimEntry(this.rootContext, this.root, parsed, options, rootBase);
+  }
+
+  /**
+   * Claims the ticket's entry, runs `fn` with the claim, and ends the claim when `fn` settles:
+   * the safe way to process a handed-off file (with or without `using`). Resolves with what `fn`
+   * returns.
+   *
+   * - `fn` resolves: the entry is consumed (the file and the entry are deleted), then the promise
+   *   resolves. If the consume fails, the entry is released and the consume's error rejects.
+   * - `fn` throws or rejects: the entry is RELEASED (the retry of the job claims it at once) and
+   *   the same error is rethrown. If releasing failed too (e.g. {@link LeaseLostError}: another
+   *   worker took the entry over), that error is attached as `err.releaseError`; the error `fn`
+   *   threw is never replaced.
+   * - `fn` may end the claim itself (`keep()`, `release()`): nothing more is done then.
+   *
+   * @example
+   * // in a queue's job handler: a throw leaves the upload for the retry
+   * await mgr.withClaim(job.data.ticket, (claimed) => transcode(claimed.path));
+   * @throws what {@link claim} throws (then `fn` is not called), what `fn` throws, and
+   * {@link LeaseLostError} or a {@link FileSystemError} when the consume fails.
+   */
+  withClaim<T>(ticket: HandoffTicket | string, fn: (claimed: ClaimedFile) => T | PromiseLike<T>, options?: ClaimOptions): Promise<T> {
+    return runClaimed(this.claim(ticket, options), fn);
   }
 
   /**

@@ -10,20 +10,27 @@ import { defaultRoot } from './root.js';
 export interface TempFileManagerOptions {
   /**
    * The root directory. Created with mode 0700 if missing (its parent must exist); an existing
-   * one must be a real directory owned by this user and not writable by others.
+   * one must be a real directory owned by this user and not writable by others. A relative path
+   * is resolved once, when the manager is made, against the working directory of that moment:
+   * `mgr.root` is always absolute, and a later `process.chdir()` changes nothing. Give every
+   * process that shares a root (a worker started elsewhere) the same absolute path.
    * @default `<os.tmpdir()>/tempfile-manager-<uid>`
    */
   readonly root?: string;
   /** A prefix for every name this manager creates. @default '' */
   readonly prefix?: string;
   /**
-   * A session's or a lease's heartbeat seen unchanged for this long is stale. At least 2000.
-   * Whatever this is, this manager refreshes its own heartbeats every second, so that an observer
+   * A session's or a lease's heartbeat seen unchanged for this long is stale: a whole number of
+   * milliseconds from 2000 to 2^31 - 1 (2147483647, about 24.8 days, the longest timer). Whatever this is, this manager refreshes its own heartbeats every second, so that an observer
    * with a shorter `staleMs` never takes it for dead while it runs.
    * @default 30000
    */
   readonly staleMs?: number;
-  /** A session younger than this is never swept. @default 60000 */
+  /**
+   * A session of another machine is watched this long before it can be swept: a whole number of
+   * milliseconds from 0 to 2^31 - 1 (2147483647).
+   * @default 60000
+   */
   readonly graceMs?: number;
   /** Run one background sweep when the manager starts. @default true */
   readonly sweepOnStart?: boolean;
@@ -31,7 +38,7 @@ export interface TempFileManagerOptions {
    * Sweep the root in the background every this many milliseconds (±20 % jitter) while the
    * manager is open, so that what a SIGKILLed process left is removed while this one runs. One
    * sweeper per root in a process, on an unref'd timer, never two sweeps at once; `close()` stops
-   * it. 0 turns it off; otherwise at least 1000.
+   * it. 0 turns it off; otherwise a whole number of milliseconds from 1000 to 2^31 - 1 (2147483647).
    * @default 3 × `staleMs` (90000)
    */
   readonly sweepIntervalMs?: number;
@@ -100,14 +107,15 @@ export function resolveOptions(options: unknown): ResolvedOptions {
   const o = ownOptions(options as TempFileManagerOptions);
   const prefix = o.prefix === undefined ? '' : validateNamePart(o.prefix, 'prefix');
   validateNameLength(prefix, '');
-  const staleMs = numberOption('staleMs', o.staleMs, 30_000, MIN_STALE_MS, false, MAX_TIMER_MS);
+  const staleMs = o.staleMs === undefined ? 30_000 : checkDuration('staleMs', o.staleMs, STALE_MS_RANGE);
   return {
     root: rootOption(o.root),
     prefix,
     staleMs,
-    graceMs: numberOption('graceMs', o.graceMs, 60_000, 0),
+    graceMs: o.graceMs === undefined ? 60_000 : checkDuration('graceMs', o.graceMs, GRACE_MS_RANGE),
     sweepOnStart: booleanOption('sweepOnStart', o.sweepOnStart, true),
-    sweepIntervalMs: sweepIntervalOption(o.sweepIntervalMs, staleMs),
+    sweepIntervalMs:
+      o.sweepIntervalMs === undefined ? Math.min(3 * staleMs, MAX_TIMER_MS) : checkDuration('sweepIntervalMs', o.sweepIntervalMs, SWEEP_INTERVAL_MS_RANGE),
     exitHook: booleanOption('exitHook', o.exitHook, true),
     maxLiveBytes: numberOption('maxLiveBytes', o.maxLiveBytes, Infinity, 0, true),
     minFreeBytes: numberOption('minFreeBytes', o.minFreeBytes, 0, 0),
@@ -149,34 +157,48 @@ function rootOption(value: unknown): string {
   return path.resolve(value);
 }
 
-// Timers take at most 2^31 - 1 ms.
-const MAX_TIMER_MS = 2 ** 31 - 1;
+/** The longest delay a Node.js timer takes: a longer one fires at once. @internal */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
 
-function numberOption(name: string, value: unknown, fallback: number, min: number, allowInfinity = false, max = Infinity): number {
+/** The whole numbers of milliseconds a duration may take, both ends included. @internal */
+export interface DurationRange {
+  readonly min: number;
+  readonly max: number;
+  /** A value outside `min`..`max` that is accepted too, and what it means (e.g. 0: never). */
+  readonly off?: { readonly value: number; readonly meaning: string };
+}
+
+/** `staleMs`, and the CLI's `--stale-ms`. @internal */
+export const STALE_MS_RANGE: DurationRange = { min: MIN_STALE_MS, max: MAX_TIMER_MS };
+/** `graceMs`, and the CLI's `--grace-ms`. @internal */
+export const GRACE_MS_RANGE: DurationRange = { min: 0, max: MAX_TIMER_MS };
+/** `sweepIntervalMs`. @internal */
+export const SWEEP_INTERVAL_MS_RANGE: DurationRange = { min: 1000, max: MAX_TIMER_MS, off: { value: 0, meaning: 'never' } };
+
+/**
+ * Checks a duration, the one rule for every duration of the API and the CLI: a whole number of
+ * milliseconds within `range`. Throws {@link InvalidOptionError} naming `option` (as `label`
+ * says it: the CLI's flag), the value (`got`) and the range.
+ * @internal
+ */
+export function checkDuration(option: string, value: unknown, range: DurationRange, label = `\`${option}\``, got?: string): number {
+  const ok = typeof value === 'number' && Number.isSafeInteger(value) && ((value >= range.min && value <= range.max) || value === range.off?.value);
+  if (ok) return value;
+  const accepted = `${range.off ? `${range.off.value} (${range.off.meaning}) or ` : ''}from ${range.min} to ${range.max}`;
+  const shown = got ?? (typeof value === 'number' ? String(value) : describe(value));
+  throw new InvalidOptionError(option, `${label} must be a whole number of milliseconds ${accepted}, got ${shown}.`);
+}
+
+function numberOption(name: string, value: unknown, fallback: number, min: number, allowInfinity = false): number {
   if (value === undefined) return fallback;
-  const valid =
-    typeof value === 'number' &&
-    value >= min &&
-    value <= max &&
-    (Number.isFinite(value) || (allowInfinity && value === Infinity));
+  const valid = typeof value === 'number' && value >= min && (Number.isFinite(value) || (allowInfinity && value === Infinity));
   if (!valid) {
-    const range = max === Infinity ? `of at least ${min}` : `from ${min} to ${max}`;
     throw new InvalidOptionError(
       name,
-      `\`${name}\` must be a number ${range}${allowInfinity ? ' (or Infinity)' : ''}, got ${typeof value === 'number' ? value : describe(value)}.`,
+      `\`${name}\` must be a number of at least ${min}${allowInfinity ? ' (or Infinity)' : ''}, got ${typeof value === 'number' ? value : describe(value)}.`,
     );
   }
   return value;
-}
-
-function sweepIntervalOption(value: unknown, staleMs: number): number {
-  if (value === 0) return 0;
-  const fallback = Math.min(3 * staleMs, MAX_TIMER_MS);
-  const interval = numberOption('sweepIntervalMs', value, fallback, 0, false, MAX_TIMER_MS);
-  if (interval < 1000) {
-    throw new InvalidOptionError('sweepIntervalMs', `\`sweepIntervalMs\` must be 0 (never) or from 1000 to ${MAX_TIMER_MS}, got ${interval}.`);
-  }
-  return interval;
 }
 
 function booleanOption(name: string, value: unknown, fallback: boolean): boolean {

@@ -1,12 +1,13 @@
 // A BullMQ worker process: claims the job's handoff ticket, processes the file slowly (counts lines,
-// hashes it), consumes it. Jobs are idempotent: a retried job whose entry is already consumed is done.
+// hashes it) inside mgr.withClaim(): consumed when the work succeeds, released for the retry when it
+// throws. Jobs are idempotent: a retried job whose entry is already consumed is done.
 //   REDIS_URL=redis://127.0.0.1:6379 node examples/bullmq/worker.mjs    (EXAMPLE_ROOT, WORK_MS)
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
-import { AlreadyClaimedError, HandoffNotFoundError, TempFileManager } from 'tempfile-manager';
+import { BadTicketError, HandoffExpiredError, HandoffMismatchError, HandoffNotFoundError, TempFileManager } from 'tempfile-manager';
 
 const QUEUE = 'uploads';
 const WORK_MS = Number(process.env.WORK_MS ?? 1500);
@@ -16,38 +17,38 @@ const mgr = new TempFileManager({ ...(process.env.EXAMPLE_ROOT && { root: proces
 const connection = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', { maxRetriesPerRequest: null });
 
 async function processUpload(job) {
-  let claimed;
   try {
-    claimed = await mgr.claim(job.data.ticket, { verifyDigest: true });
+    // Consumed when the function resolves; released when it throws, so that the retry claims it.
+    const result = await mgr.withClaim(job.data.ticket, (claimed) => countLines(job, claimed), { verifyDigest: true });
+    log(`job ${job.id} done: ${result.lines} lines, entry consumed`);
+    return result;
   } catch (err) {
     if (err instanceof HandoffNotFoundError) {
       // A retry of a job whose file was consumed before its worker died: the work is done.
       log(`job ${job.id}: entry already consumed, nothing to do`);
       return { alreadyDone: true };
     }
-    if (err instanceof AlreadyClaimedError) throw err; // a live worker holds it: retry later
-    throw new UnrecoverableError(`${err.code}: ${err.message}`); // bad, expired or corrupt: retrying cannot help
-  }
-  try {
-    log(`job ${job.id} claimed ${claimed.meta.name} (${claimed.size} bytes)`);
-    const hash = createHash('sha256');
-    let lines = 0;
-    let read = 0;
-    const highWaterMark = Math.max(16 * 1024, Math.ceil(claimed.size / STEPS));
-    for await (const chunk of fs.createReadStream(claimed.path, { highWaterMark })) {
-      hash.update(chunk);
-      for (const byte of chunk) if (byte === 0x0a) lines += 1;
-      read += chunk.length;
-      await job.updateProgress(Math.round((100 * read) / claimed.size));
-      await sleep(WORK_MS / STEPS); // stands for real work
+    if (err instanceof BadTicketError || err instanceof HandoffExpiredError || err instanceof HandoffMismatchError) {
+      throw new UnrecoverableError(`${err.code}: ${err.message}`); // bad, expired or corrupt: retrying cannot help
     }
-    await claimed.consume();
-    log(`job ${job.id} done: ${lines} lines, entry consumed`);
-    return { name: claimed.meta.name, lines, digest: `sha256:${hash.digest('hex')}`, worker: process.pid };
-  } finally {
-    // On failure the entry goes back for the retry.
-    if (!claimed.disposed) await claimed.release();
+    throw err; // AlreadyClaimedError (a live worker holds it), or the work failed: retry later
   }
+}
+
+async function countLines(job, claimed) {
+  log(`job ${job.id} claimed ${claimed.meta.name} (${claimed.size} bytes)`);
+  const hash = createHash('sha256');
+  let lines = 0;
+  let read = 0;
+  const highWaterMark = Math.max(16 * 1024, Math.ceil(claimed.size / STEPS));
+  for await (const chunk of fs.createReadStream(claimed.path, { highWaterMark })) {
+    hash.update(chunk);
+    for (const byte of chunk) if (byte === 0x0a) lines += 1;
+    read += chunk.length;
+    await job.updateProgress(Math.round((100 * read) / claimed.size));
+    await sleep(WORK_MS / STEPS); // stands for real work
+  }
+  return { name: claimed.meta.name, lines, digest: `sha256:${hash.digest('hex')}`, worker: process.pid };
 }
 
 const worker = new Worker(QUEUE, processUpload, {

@@ -17,12 +17,9 @@ export function createWorker(manager, { delayMs = 0, log = () => {} } = {}) {
     job.state = 'running';
     try {
       // The lease makes this worker the only one holding the file; the digest is checked again.
-      const claimed = await manager.claim(ticket, { verifyDigest: true });
-      try {
-        job.result = await inspect(claimed.path);
-      } finally {
-        await claimed.consume(); // no retries in this queue: the entry goes either way
-      }
+      // Consumed when inspect() resolves; released if it throws (then the entry waits for a retry,
+      // and the sweep removes it once it expires: this queue never retries).
+      job.result = await manager.withClaim(ticket, (claimed) => inspect(claimed.path), { verifyDigest: true });
       job.state = 'done';
       log(`job ${job.id}: done, ${job.result.size} bytes, ${job.result.sha256}`);
     } catch (err) {

@@ -16,19 +16,19 @@ parentPort.on('message', async (ticket) => {
   }
 });
 
-async function processTicket(ticket) {
-  const claimed = await mgr.claim(ticket, { verifyDigest: true });
-  try {
-    const hash = createHash('sha256');
-    let lines = 0;
-    for await (const chunk of fs.createReadStream(claimed.path)) {
-      hash.update(chunk);
-      for (const byte of chunk) if (byte === 0x0a) lines += 1;
-    }
-    await claimed.consume();
-    return { name: claimed.meta.name, bytes: claimed.size, lines, digest: `sha256:${hash.digest('hex')}`, thread: threadId };
-  } finally {
-    // A failure before consume() gives the entry back for another claimer.
-    if (!claimed.disposed) await claimed.release();
-  }
+// Consumed when the function resolves; a failure gives the entry back for another claimer.
+function processTicket(ticket) {
+  return mgr.withClaim(
+    ticket,
+    async (claimed) => {
+      const hash = createHash('sha256');
+      let lines = 0;
+      for await (const chunk of fs.createReadStream(claimed.path)) {
+        hash.update(chunk);
+        for (const byte of chunk) if (byte === 0x0a) lines += 1;
+      }
+      return { name: claimed.meta.name, bytes: claimed.size, lines, digest: `sha256:${hash.digest('hex')}`, thread: threadId };
+    },
+    { verifyDigest: true },
+  );
 }

@@ -212,10 +212,18 @@ function giveBack(held: { fs: FileSystem; held: string; data: string }, entry: E
 type ClaimState = 'held' | 'done' | 'lost';
 
 /**
- * A claimed handoff entry, held under a lease. Disposing it consumes the entry (deletes the file,
- * then drops the lease); `release()` gives it back for another worker; `keep()` moves it out.
- * Each acts on this claim's own name for the file: if another worker took the entry over after
- * this one stalled, that name is gone, and they throw {@link LeaseLostError} having changed nothing.
+ * A claimed handoff entry, held under a lease. Nothing but an explicit step deletes the file:
+ * `consume()` deletes it and the entry when the job is done, `keep()` moves it out. Disposing a
+ * claim that was neither consumed, kept nor released RELEASES it, as `release()` does: the next
+ * claimer gets it at once, so a job that throws inside `await using` is retried, never lost.
+ * Each step acts on this claim's own name for the file: if another worker took the entry over
+ * after this one stalled, that name is gone, and it throws {@link LeaseLostError} having changed
+ * nothing.
+ *
+ * @example
+ * await using claimed = await mgr.claim(ticket);
+ * await transcode(claimed.path);
+ * await claimed.consume(); // without it, the disposal gives the entry back
  */
 export class ClaimedFile implements AsyncDisposable, Disposable {
   /** The ticket this claim was made with. */
@@ -279,8 +287,17 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
     this.finishSync(true);
   }
 
-  /** Gives the entry back unconsumed: the next claimer gets it. */
+  /**
+   * Gives the entry back unconsumed: the next claimer gets it at once. Idempotent; does nothing
+   * once the claim was consumed or kept.
+   * @throws {@link LeaseLostError} when another claimer took the entry over since.
+   */
   async release(): Promise<void> {
+    this.releaseSync();
+  }
+
+  /** Synchronous {@link release} (one rename). @throws {@link LeaseLostError} as `release()`. */
+  releaseSync(): void {
     if (!this.begin()) return;
     try {
       this.entry.fs.renameSync(this.held, this.data);
@@ -312,14 +329,18 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
     return target;
   }
 
-  /** Same as {@link consume}; after a lost lease was reported, does nothing. */
+  /**
+   * Same as {@link release}: an entry not consumed (or kept, or released) by now goes back for
+   * the next claimer. After a lost lease was reported, does nothing.
+   * @throws {@link LeaseLostError} when another claimer took the entry over since.
+   */
   [Symbol.asyncDispose](): Promise<void> {
-    return this.state === 'lost' ? Promise.resolve() : this.consume();
+    return this.state === 'lost' ? Promise.resolve() : this.release();
   }
 
-  /** Same as {@link consumeSync}; after a lost lease was reported, does nothing. */
+  /** Same as {@link releaseSync}, synchronously. After a lost lease was reported, does nothing. */
   [Symbol.dispose](): void {
-    if (this.state !== 'lost') this.consumeSync();
+    if (this.state !== 'lost') this.releaseSync();
   }
 
   private begin(): boolean {
@@ -394,4 +415,36 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
 /** A consumed entry's directory that is not empty, or gone already: the sweep removes leftovers. */
 function leaveToSweep(err: unknown): void {
   log('entry directory left to the sweep: %s', systemErrorCode(err) ?? err);
+}
+
+/**
+ * Claims, runs `fn` with the claim, then ends it: consumed when `fn` resolves, released when it
+ * throws (so that the job's retry finds the entry at once). `fn`'s error is rethrown, with a
+ * failed release attached to it as `releaseError` when it is an object that can take one. A
+ * consume that fails after `fn` resolved releases the entry too, and rejects with the consume's
+ * error. `fn` may end the claim itself (e.g. `keep()`): then nothing more is done.
+ * @internal
+ */
+export async function runClaimed<T>(claim: Promise<ClaimedFile>, fn: (claimed: ClaimedFile) => T | PromiseLike<T>): Promise<T> {
+  const claimed = await claim;
+  let result: T;
+  try {
+    result = await fn(claimed);
+  } catch (error) {
+    await claimed.release().catch((releaseError: unknown) => attachReleaseError(error, releaseError));
+    throw error;
+  }
+  try {
+    await claimed.consume();
+  } catch (error) {
+    // Still held (an EIO, say): give it back rather than hold it to the end of the process.
+    if (!claimed.disposed) await claimed.release().catch((releaseError: unknown) => attachReleaseError(error, releaseError));
+    throw error;
+  }
+  return result;
+}
+
+function attachReleaseError(error: unknown, releaseError: unknown): void {
+  if (typeof error !== 'object' || error === null || !Object.isExtensible(error) || 'releaseError' in error) return;
+  Object.defineProperty(error, 'releaseError', { value: releaseError, enumerable: false, configurable: true, writable: true });
 }

@@ -5,13 +5,16 @@ import type { FileSystem } from '../disk/fs.js';
 import { describe, randomName } from '../names.js';
 import { openPinned, openPinnedSync, type PinnedDir, type PinnedDirSync } from '../disk/pinned-dir.js';
 import { dataName, entryName, handoffDirOf, stagingName } from '../layout.js';
-import { ownOptions } from '../options.js';
+import { checkDuration, ownOptions, type DurationRange } from '../options.js';
 import { removeTree } from '../disk/remove.js';
 import { checkMeta, type HandoffMeta, type HandoffTicket } from './ticket.js';
 
 /** Options of `file.handoff()`. */
 export interface HandoffOptions {
-  /** How long the entry waits for a claim before the sweep may remove it (ms). */
+  /**
+   * How long the entry waits for a claim before the sweep may remove it: a whole number of
+   * milliseconds from 1 to 366 days (31622400000).
+   */
   readonly ttlMs: number;
   /** Small JSON data carried by the ticket (at most 4 KiB). */
   readonly meta?: HandoffMeta;
@@ -29,7 +32,8 @@ export interface HandoffSource {
   readonly identity?: FileIdentity | undefined;
 }
 
-const MAX_TTL_MS = 366 * 24 * 3600 * 1000;
+// Not a timer: the expiry is stamped in the entry's name and compared with the clock.
+const TTL_MS_RANGE: DurationRange = { min: 1, max: 366 * 24 * 3600 * 1000 };
 
 /**
  * Creates `<root>/handoff` (0700) if missing and checks that it is ours; returns its path.
@@ -160,16 +164,8 @@ export async function handOff(fs: FileSystem, places: HandoffPlaces, file: Hando
     await removeTree(fs, staging, { access: stagingAccess }).catch(() => {});
     throw err instanceof UnsafeRootError ? err : toFileSystemError('hand off', file.path, err);
   }
-  return {
-    v: 1,
-    id,
-    suffix: file.suffix,
-    size,
-    ...(file.digest !== undefined && { digest: file.digest }),
-    createdAt,
-    expiresAt,
-    ...(meta !== undefined && { meta }),
-  };
+  // `digest` and `meta` are own properties even when undefined (dropped by JSON), as parseTicket's.
+  return { v: 1, id, suffix: file.suffix, size, digest: file.digest, createdAt, expiresAt, meta };
 }
 
 // The rename goes into the handoff directory opened without following links, through the pinned root.
@@ -212,10 +208,9 @@ function checkHandoffOptions(options: unknown): { ttlMs: number; meta: HandoffMe
   for (const key of Object.keys(options)) {
     if (key !== 'ttlMs' && key !== 'meta') throw new InvalidOptionError(key, `Unknown handoff() option \`${key}\`.`);
   }
-  const { ttlMs, meta } = ownOptions(options as { ttlMs?: unknown; meta?: unknown });
-  if (typeof ttlMs !== 'number' || !Number.isSafeInteger(ttlMs) || ttlMs < 1 || ttlMs > MAX_TTL_MS) {
-    throw new InvalidOptionError('ttlMs', `\`ttlMs\` must be a whole number of milliseconds from 1 to ${MAX_TTL_MS}, got ${describe(ttlMs)}.`);
-  }
+  const own = ownOptions(options as { ttlMs?: unknown; meta?: unknown });
+  const ttlMs = checkDuration('ttlMs', own.ttlMs, TTL_MS_RANGE);
+  const meta = own.meta;
   if (meta === undefined) return { ttlMs, meta: undefined };
   try {
     return { ttlMs, meta: checkMeta(meta) };

@@ -1,6 +1,7 @@
 import { getHashes } from 'node:crypto';
 import { BadTicketError } from '../errors.js';
 import { describe, validateNameLength, validateNamePart } from '../names.js';
+import { ownOptions } from '../options.js';
 
 /**
  * A handoff ticket: plain, versioned JSON that names a handed-off file without any host path.
@@ -40,7 +41,10 @@ const DIGEST = /^[a-z0-9-]{1,32}:[0-9a-f]{16,256}$/;
 
 /**
  * Validates a ticket (an object, or its JSON text) strictly, before anything touches the disk.
- * Paths are later derived from the validated `id`, `expiresAt` and `suffix` only.
+ * Paths are later derived from the validated `id`, `expiresAt` and `suffix` only. Only the
+ * input's own fields are read; the result always has `digest` and `meta` as own properties,
+ * `undefined` when the ticket has none (never one inherited from `Object.prototype`).
+ * @throws {@link BadTicketError} naming the bad field.
  */
 export function parseTicket(input: unknown): HandoffTicket {
   const raw = typeof input === 'string' ? parseJson(input) : input;
@@ -51,7 +55,9 @@ export function parseTicket(input: unknown): HandoffTicket {
     throw new BadTicketError('expected a plain object');
   }
   for (const key of Object.keys(raw)) if (!FIELDS.has(key)) throw new BadTicketError(`unknown field \`${key}\``, key);
-  const t = raw as Record<string, unknown>;
+  // Own fields only, on a null prototype: a field missing from the ticket is never read from a
+  // polluted Object.prototype.
+  const t = ownOptions(raw as Record<string, unknown>);
   if (t.v !== 1) throw new BadTicketError(`unknown version (${describe(t.v)})`, 'v');
   if (typeof t.id !== 'string' || !ID.test(t.id)) throw new BadTicketError('`id` must be 32 hex digits', 'id');
   const suffix = checkSuffix(t.suffix);
@@ -60,11 +66,17 @@ export function parseTicket(input: unknown): HandoffTicket {
   const expiresAt = checkInteger(t.expiresAt, 'expiresAt');
   if (expiresAt < createdAt) throw new BadTicketError('`expiresAt` is before `createdAt`', 'expiresAt');
   if (t.digest !== undefined) checkDigest(t.digest);
-  const ticket: HandoffTicket = { v: 1, id: t.id, suffix, size, createdAt, expiresAt };
+  // `digest` and `meta` are always own properties (undefined when absent), so that reading them
+  // from the ticket never reaches a polluted Object.prototype either.
   return {
-    ...ticket,
-    ...(t.digest !== undefined && { digest: t.digest as string }),
-    ...(t.meta !== undefined && { meta: checkMeta(t.meta) }),
+    v: 1,
+    id: t.id,
+    suffix,
+    size,
+    createdAt,
+    expiresAt,
+    digest: t.digest as string | undefined,
+    meta: t.meta === undefined ? undefined : checkMeta(t.meta),
   };
 }
 

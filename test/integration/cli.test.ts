@@ -6,7 +6,8 @@ import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { TempFileManager } from '../../src/index.js';
 import { hostId } from '../../src/lifetime/process-identity.js';
-import { CHATTR, needs } from '../helpers/privileges.js';
+import { sessionName } from '../../src/layout.js';
+import { CHATTR, needs, needsRoot } from '../helpers/privileges.js';
 import { deadSessionName, freshRoot, manager, markedRoot } from '../helpers/roots.js';
 
 const cli = path.join(import.meta.dirname, '../../dist/cli.js');
@@ -55,8 +56,8 @@ describe('the tempfile-manager CLI (built binary)', () => {
     [['frobnicate', '--root', '/tmp'], /unknown command `frobnicate`/],
     [['sweep', '--root', ''], /--root takes a directory/],
     [['sweep', '--root', '/tmp', '--bogus'], /bogus/],
-    [['sweep', '--root', '/tmp', '--stale-ms', 'soon'], /--stale-ms takes a whole number/],
-    [['sweep', '--root', '/tmp', '--stale-ms', '10'], /at least 2000/],
+    [['sweep', '--root', '/tmp', '--stale-ms', 'soon'], /--stale-ms must be a whole number of milliseconds/],
+    [['sweep', '--root', '/tmp', '--stale-ms', '10'], /from 2000 to 2147483647, got `10`/],
     [['ls', '--root', '/tmp', '--dry-run'], /--dry-run applies to sweep only/],
     [['sweep', 'extra', '--root', '/tmp'], /unexpected argument `extra`/],
   ])('refuses %j with exit code 2 and a hint', async (args, message) => {
@@ -65,6 +66,55 @@ describe('the tempfile-manager CLI (built binary)', () => {
     expect(stderr).toMatch(message);
     expect(stderr).toMatch(/--help/);
     expect(stdout).toBe('');
+  });
+
+  // Every duration flag feeds a timer (--watch waits max(--stale-ms, --grace-ms)): one past 2^31 - 1
+  // overflowed setTimeout, which then fired at once. Each is a whole number in a stated range.
+  it.each([
+    ['--stale-ms', '2147483648', 'from 2000 to 2147483647'],
+    ['--stale-ms', '9'.repeat(400), 'from 2000 to 2147483647'],
+    ['--stale-ms', '1999', 'from 2000 to 2147483647'],
+    ['--grace-ms', '2147483648', 'from 0 to 2147483647'],
+    ['--grace-ms', '9'.repeat(400), 'from 0 to 2147483647'],
+    ['--grace-ms', '-1', 'from 0 to 2147483647'],
+    ['--grace-ms', '1.5', 'from 0 to 2147483647'],
+    ['--grace-ms', '1e3', 'from 0 to 2147483647'],
+    ['--grace-ms', '', 'from 0 to 2147483647'],
+  ])('refuses %s %s with exit code 2, naming the flag, the value and the range', async (flag, value, range) => {
+    const root = markedRoot(freshRoot());
+    const orphan = plantOrphan(root);
+    const { code, stderr, stdout } = await run('sweep', '--root', root, '--watch', `${flag}=${value}`);
+    expect(code).toBe(2);
+    expect(stderr).toContain(`${flag} must be a whole number of milliseconds ${range}, got \`${value.length > 40 ? `${value.slice(0, 40)}…` : value}\``);
+    expect(stderr).toMatch(/--help/);
+    expect(stdout).toBe('');
+    expect(fs.existsSync(orphan)).toBe(true);
+  });
+
+  it('takes --stale-ms and --grace-ms at 2^31 - 1, the most a timer takes', async () => {
+    const root = markedRoot(freshRoot());
+    const orphan = plantOrphan(root);
+    const { code, stdout } = await run('sweep', '--root', root, '--json', '--stale-ms', '2147483647', '--grace-ms', '2147483647');
+    expect(code).toBe(0);
+    expect(JSON.parse(stdout)).toMatchObject({ sessionsRemoved: 1 }); // a dead process of this machine: at once
+    expect(fs.existsSync(orphan)).toBe(false);
+  });
+
+  it('--watch with --grace-ms 2^31 - 1 waits for its second look: it does not sweep again at once', async () => {
+    const root = markedRoot(freshRoot());
+    // A session of another machine (another boot id): watched for --grace-ms before it can be judged.
+    const other = path.join(root, sessionName({ host: 'elsewhere', pid: 4242, thread: 4242, start: '00000000.1.1', created: Date.now() - 3_600_000, random: '0123456789abcdef' }));
+    fs.mkdirSync(other);
+    const child = execFile(cli, ['sweep', '--root', root, '--json', '--watch', '--grace-ms', '2147483647']);
+    let exited = false;
+    child.once('exit', () => (exited = true));
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+      expect(exited).toBe(false); // the timer overflowed to 1 ms: the second sweep ran and the CLI exited
+    } finally {
+      child.kill('SIGKILL');
+    }
+    expect(fs.existsSync(other)).toBe(true);
   });
 
   it('refuses an unsafe root with exit code 3, touching nothing', async () => {

@@ -83,7 +83,7 @@ describe('file.handoff()', () => {
 });
 
 describe('mgr.claim()', () => {
-  it('gives path, size and meta; disposal consumes; a second claim is "not found"', async () => {
+  it('gives path, size and meta; consume() deletes it; a second claim is "not found"', async () => {
     const { mgr, ticket } = await handedOff('consume me');
     {
       await using claimed = await mgr.claim(ticket);
@@ -91,17 +91,26 @@ describe('mgr.claim()', () => {
       expect(fs.readFileSync(claimed.path, 'utf8')).toBe('consume me');
       expect(claimed.meta).toEqual({ job: 42, tags: ['a'] });
       expect(claimed.path.endsWith('.bin')).toBe(true);
+      await claimed.consume();
     }
     expect(handoffEntries(mgr.root)).toEqual([]);
     await expect(mgr.claim(ticket)).rejects.toBeInstanceOf(HandoffNotFoundError);
   });
 
-  it('consumes with sync `using` too', async () => {
-    const { mgr, ticket } = await handedOff();
+  it('disposal without consume() releases it (async and sync `using`): the entry stays for the next claim', async () => {
+    const { mgr, ticket } = await handedOff('still here');
+    {
+      await using claimed = await mgr.claim(ticket);
+      expect(claimed.disposed).toBe(false);
+    }
     {
       using claimed = await mgr.claim(ticket);
       expect(claimed.disposed).toBe(false);
     }
+    expect(handoffEntries(mgr.root)).toEqual([entryName(ticket.id, ticket.expiresAt)]);
+    using claimed = await mgr.claim(ticket);
+    expect(fs.readFileSync(claimed.path, 'utf8')).toBe('still here');
+    claimed.consumeSync();
     expect(handoffEntries(mgr.root)).toEqual([]);
   });
 
@@ -164,6 +173,145 @@ describe('mgr.claim()', () => {
     expect(await answer).toEqual({ content: 'to a thread', meta: { job: 42, tags: ['a'] } });
     await worker.terminate();
     expect(handoffEntries(mgr.root)).toEqual([]);
+  });
+});
+
+describe('a job that throws is retried, never lost', () => {
+  const boom = () => new Error('transcode failed');
+
+  /** A second worker's claim: it must get the entry at once (no wait for a stale lease). */
+  async function claimAtOnce(root: string, ticket: HandoffTicket): Promise<ClaimedFile> {
+    const worker = manager({ root });
+    const started = performance.now();
+    const claimed = await worker.claim(ticket);
+    expect(performance.now() - started).toBeLessThan(1000);
+    return claimed;
+  }
+
+  it('`await using` without consume(): the throw releases the entry; the retry claims it at once, same bytes', async () => {
+    const { mgr, ticket } = await handedOff('retry me');
+    const thrown = boom();
+    const job = async () => {
+      await using claimed = await mgr.claim(ticket);
+      expect(fs.readFileSync(claimed.path, 'utf8')).toBe('retry me');
+      throw thrown;
+    };
+    await expect(job()).rejects.toBe(thrown);
+    const retry = await claimAtOnce(mgr.root, ticket);
+    expect(fs.readFileSync(retry.path, 'utf8')).toBe('retry me');
+    await retry.consume();
+    expect(handoffEntries(mgr.root)).toEqual([]);
+  });
+
+  it('sync `using` without consumeSync(): the throw releases the entry synchronously', async () => {
+    const { mgr, ticket } = await handedOff('retry me too');
+    const claimed = await mgr.claim(ticket);
+    const entry = path.join(mgr.root, 'handoff', entryName(ticket.id, ticket.expiresAt));
+    const thrown = boom();
+    let seen: string[] = [];
+    try {
+      using held = claimed;
+      expect(held.disposed).toBe(false);
+      throw thrown;
+    } catch (err) {
+      expect(err).toBe(thrown);
+      seen = fs.readdirSync(entry); // no await since the disposal: it must be done already
+    }
+    expect(seen).toEqual(['data.bin']);
+    expect(claimed.disposed).toBe(true);
+    const retry = await claimAtOnce(mgr.root, ticket);
+    expect(fs.readFileSync(retry.path, 'utf8')).toBe('retry me too');
+    retry.consumeSync();
+    expect(handoffEntries(mgr.root)).toEqual([]);
+  });
+
+  it('withClaim: resolves with fn\'s value and consumes the entry', async () => {
+    const { mgr, ticket } = await handedOff('done');
+    const worker = manager({ root: mgr.root });
+    const result = await worker.withClaim(ticket, async (claimed) => {
+      expect(claimed).toBeInstanceOf(ClaimedFile);
+      return fs.readFileSync(claimed.path, 'utf8').toUpperCase();
+    });
+    expect(result).toBe('DONE');
+    expect(handoffEntries(mgr.root)).toEqual([]);
+    await expect(worker.claim(ticket)).rejects.toBeInstanceOf(HandoffNotFoundError);
+  });
+
+  it('withClaim: fn throws (or returns a rejected promise): fn\'s error is rethrown, the entry is back and claimable at once', async () => {
+    const { mgr, ticket } = await handedOff('try again');
+    const worker = manager({ root: mgr.root });
+    const thrown = boom();
+    await expect(worker.withClaim(ticket, () => { throw thrown; })).rejects.toBe(thrown);
+    await expect(worker.withClaim(ticket, () => Promise.reject(thrown))).rejects.toBe(thrown);
+    expect('releaseError' in thrown).toBe(false);
+    const retry = await claimAtOnce(mgr.root, ticket);
+    expect(fs.readFileSync(retry.path, 'utf8')).toBe('try again');
+    await retry.release();
+    expect(await worker.withClaim(ticket, (claimed) => claimed.size)).toBe(9);
+    expect(handoffEntries(mgr.root)).toEqual([]);
+  });
+
+  it('withClaim: when the release fails too, fn\'s error is rethrown with the release\'s attached as releaseError', async () => {
+    const { mgr, ticket } = await handedOff('taken over');
+    const thrown = boom();
+    const error = await mgr
+      .withClaim(ticket, (claimed) => {
+        // another claimer took the entry over: our held name is gone
+        fs.renameSync(claimed.path, path.join(path.dirname(claimed.path), 'data.bin'));
+        throw thrown;
+      })
+      .catch((e: unknown) => e);
+    expect(error).toBe(thrown);
+    expect((thrown as Error & { releaseError?: unknown }).releaseError).toBeInstanceOf(LeaseLostError);
+  });
+
+  it('withClaim: fn resolves but the consume fails (EIO): rejects with that error and gives the entry back', async () => {
+    const { mgr, ticket } = await handedOff('consume fails');
+    const plan = new FaultPlanFs();
+    const worker = manager({ root: mgr.root, fs: plan.fs });
+    plan.record({ where: { method: 'promises.unlink', path: (p) => path.basename(p).startsWith('held_'), code: 'EIO' } });
+    const error = await worker.withClaim(ticket, () => 'done').catch((e: unknown) => e);
+    plan.stop();
+    expect(plan.injected).toBeDefined();
+    expect(error).toMatchObject({ code: 'ERR_TEMPFILE_IO', syscallCode: 'EIO' });
+    expect(fs.readdirSync(path.join(mgr.root, 'handoff', entryName(ticket.id, ticket.expiresAt)))).toEqual(['data.bin']);
+    expect(await manager({ root: mgr.root }).withClaim(ticket, (claimed) => fs.readFileSync(claimed.path, 'utf8'))).toBe('consume fails');
+  });
+
+  it('withClaim: a claim that fails (not found) rejects with that error and never calls fn', async () => {
+    const { mgr, ticket } = await handedOff();
+    await mgr.withClaim(ticket, () => undefined);
+    let called = false;
+    await expect(mgr.withClaim(ticket, () => { called = true; })).rejects.toBeInstanceOf(HandoffNotFoundError);
+    expect(called).toBe(false);
+  });
+});
+
+describe('a polluted Object.prototype', () => {
+  it('never lends a parsed ticket (or a claim) its `meta` or `digest`: they are own properties, undefined when absent', async () => {
+    const mgr = manager();
+    const ticket = await (await mgr.write('plain')).handoff({ ttlMs: 60_000 });
+    expect(ticket.meta).toBeUndefined();
+    const proto = Object.prototype as Record<string, unknown>;
+    try {
+      proto.meta = { admin: true };
+      proto.digest = 'sha256:' + '0'.repeat(64);
+      for (const input of [JSON.stringify(ticket), JSON.parse(JSON.stringify(ticket)) as object]) {
+        const parsed = parseTicket(input);
+        expect(Object.hasOwn(parsed, 'meta')).toBe(true);
+        expect(parsed.meta).toBeUndefined();
+        expect(Object.hasOwn(parsed, 'digest')).toBe(true);
+        expect(parsed.digest).toBeUndefined();
+      }
+      // The digest that was not in the ticket is not checked either: the claim takes the entry.
+      const claimed = await mgr.claim(JSON.stringify(ticket), { verifyDigest: true });
+      expect(claimed.meta).toBeUndefined();
+      expect(claimed.ticket.digest).toBeUndefined();
+      await claimed.consume();
+    } finally {
+      delete proto.meta;
+      delete proto.digest;
+    }
   });
 });
 

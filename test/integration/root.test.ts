@@ -117,6 +117,31 @@ describe('the root directory', () => {
     expect(fs.readdirSync(root)).toEqual([]);
   });
 
+  it('a relative root is resolved once, at construction, against the working directory of that moment', async () => {
+    const here = scratchDir();
+    const elsewhere = scratchDir();
+    const before = process.cwd();
+    let mgr: TempFileManager;
+    try {
+      process.chdir(here);
+      mgr = new TempFileManager({ root: 'relative/../root', ...quiet });
+      expect(mgr.root).toBe(path.join(here, 'root'));
+      expect(path.isAbsolute(mgr.root)).toBe(true);
+      process.chdir(elsewhere); // e.g. a worker started in another directory, or a later chdir()
+      const file = mgr.file('.txt');
+      expect(path.dirname(path.dirname(file.path))).toBe(path.join(here, 'root'));
+      const ticket = await (await mgr.write('from here')).handoff({ ttlMs: 60_000 });
+      // A worker started elsewhere, with the absolute root it was given, finds the entry.
+      const worker = new TempFileManager({ root: mgr.root, ...quiet });
+      await worker.withClaim(ticket, (claimed) => expect(fs.readFileSync(claimed.path, 'utf8')).toBe('from here'));
+      await worker.close();
+      expect(fs.existsSync(path.join(elsewhere, 'root'))).toBe(false);
+    } finally {
+      process.chdir(before);
+    }
+    await mgr.close();
+  });
+
   it('never creates the parent of a missing root', () => {
     const root = path.join(scratchDir(), 'missing-parent', 'root');
     expect(refusal(root).reason).toBe('missing-parent');
