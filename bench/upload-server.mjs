@@ -141,9 +141,16 @@ new PerformanceObserver((list) => {
 let baseline = 0;
 let sampledPeak = 0;
 let cpuAtBaseline = process.cpuUsage();
+// The largest of each part of process.memoryUsage() sampled since the baseline: where a peak of
+// the RSS lives (the JS heap, buffers outside it, or neither: the allocator's and the sockets').
+let memoryPeak = {};
 setInterval(() => {
   sampledPeak = Math.max(sampledPeak, process.memoryUsage.rss());
 }, 5).unref();
+setInterval(() => {
+  const now = process.memoryUsage();
+  for (const key of ['rss', 'heapTotal', 'heapUsed', 'external', 'arrayBuffers']) memoryPeak[key] = Math.max(memoryPeak[key] ?? 0, now[key]);
+}, 20).unref();
 
 /** Descriptors this process holds on files of the upload directory, removed ones included. */
 function uploadFds() {
@@ -176,6 +183,7 @@ async function controlServer() {
       sampledPeak = baseline;
       cpuAtBaseline = process.cpuUsage();
       gc = {};
+      memoryPeak = {};
       res.end(JSON.stringify({ rss: baseline }));
     } else if (req.url === '/stats') {
       const rss = process.memoryUsage.rss();
@@ -183,6 +191,8 @@ async function controlServer() {
         JSON.stringify({
           baseline,
           maxRss: process.resourceUsage().maxRSS * 1024,
+          memoryPeak,
+          memory: process.memoryUsage(),
           sampledPeak: Math.max(sampledPeak, rss),
           rss,
           cpu: (({ user, system }) => (user + system) / 1e6)(process.cpuUsage(cpuAtBaseline)),
