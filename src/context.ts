@@ -1,6 +1,7 @@
 import type { Accounting } from './write/accounting.js';
 import type { FreeSpace } from './write/free-space.js';
 import type { FileSystem } from './disk/fs.js';
+import type { SessionPlaces } from './lifetime/session.js';
 
 /**
  * A root and the rules every part that touches it shares: the sessions, the sweep, the leases.
@@ -16,6 +17,8 @@ export interface RootContext {
   readonly graceMs: number;
   /** This host's id (informative; see docs/crash-recovery.md). */
   readonly hostId: string;
+  /** Throws `RootChangedError` when the root's path no longer names the manager's root (a manager's sweeps). */
+  readonly verifyRoot?: () => void;
 }
 
 /** What a handle needs from the manager that made it. @internal */
@@ -23,8 +26,18 @@ export interface ManagerContext {
   readonly fs: FileSystem;
   /** The manager's default name prefix, already validated. */
   readonly prefix: string;
-  /** The session directory, opened on first use; throws once the manager is closed. */
-  sessionDir(): string;
+  /**
+   * The session directory, opened on first use: its public path and the base its entries are
+   * reached through (its descriptor's /proc path). Throws once the manager is closed.
+   */
+  session(): SessionPlaces;
+  /**
+   * Throws `RootChangedError` once the root's or the session's path no longer names the directory
+   * the manager made: called before every create or remove (cheap: see `Session.check`).
+   */
+  checkRoot(): void;
+  /** How the root's entries are reached (its descriptor's /proc path, or its checked path). */
+  rootBase(): string;
   /** Live files and bytes, and the `maxLiveBytes` quota. */
   readonly accounting: Accounting;
   /** Free space on the root's file system, and the `minFreeBytes` floor. */

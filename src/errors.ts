@@ -10,6 +10,7 @@ export type TempFileErrorCode =
   | 'ERR_TEMPFILE_INVALID_NAME'
   | 'ERR_TEMPFILE_INVALID_OPTION'
   | 'ERR_TEMPFILE_UNSAFE_ROOT'
+  | 'ERR_TEMPFILE_ROOT_CHANGED'
   | 'ERR_TEMPFILE_DISPOSED'
   | 'ERR_TEMPFILE_MANAGER_CLOSED'
   | 'ERR_TEMPFILE_DESTINATION_EXISTS'
@@ -43,6 +44,7 @@ const STATUS_BY_CODE: Record<TempFileErrorCode, number> = {
   ERR_TEMPFILE_INVALID_NAME: 500,
   ERR_TEMPFILE_INVALID_OPTION: 500,
   ERR_TEMPFILE_UNSAFE_ROOT: 500,
+  ERR_TEMPFILE_ROOT_CHANGED: 500,
   ERR_TEMPFILE_DISPOSED: 500,
   ERR_TEMPFILE_MANAGER_CLOSED: 503,
   ERR_TEMPFILE_DESTINATION_EXISTS: 500,
@@ -167,6 +169,37 @@ export class UnsafeRootError extends TempFileError {
   constructor(reason: UnsafeRootReason, root: string, message: string, cause?: unknown) {
     super('ERR_TEMPFILE_UNSAFE_ROOT', message, { path: root, cause });
     this.reason = reason;
+  }
+}
+
+/** What a manager found at its root's path instead of the directory it started with. */
+export type RootChange =
+  /** The root's path is now a symbolic link. */
+  | 'symlink'
+  /** Nothing is at the root's path (or at its session's) any more. */
+  | 'missing'
+  /** Another file or directory is at the root's path, or at its session's. */
+  | 'replaced';
+
+/**
+ * The root (or the manager's session directory in it) was renamed, removed or replaced after the
+ * manager started: the path now leads somewhere the manager never made. From then on the manager
+ * creates and removes nothing through that path; `close()` still removes its own files through
+ * the directories it holds open (where `/proc` lets it), and throws this error too.
+ */
+export class RootChangedError extends TempFileError {
+  declare readonly code: 'ERR_TEMPFILE_ROOT_CHANGED';
+  /** What is at the root's path now. */
+  readonly change: RootChange;
+  constructor(change: RootChange, root: string, found: string) {
+    super(
+      'ERR_TEMPFILE_ROOT_CHANGED',
+      `The root ${root} changed after this manager started: ${found}. It creates and removes nothing more through that path ` +
+        '(paths it handed out may now name other files). Find what moved the root (a cleanup job, a deploy, another process of ' +
+        'this user), close this manager, and make a new TempFileManager once the root is a directory of yours again.',
+      { path: root },
+    );
+    this.change = change;
   }
 }
 

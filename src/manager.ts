@@ -18,7 +18,7 @@ import { logger } from './log.js';
 import { resolveOptions, type ResolvedOptions, type TempFileManagerOptions } from './options.js';
 import { ensureSafeRoot } from './root.js';
 import { runInScope, TempScope } from './handles/scope.js';
-import { Session } from './lifetime/session.js';
+import { Session, type SessionPlaces } from './lifetime/session.js';
 import { announceRoot, watchThreads } from './lifetime/threads.js';
 import { realFs } from './disk/fs.js';
 import type { WriteSource } from './write/source.js';
@@ -71,21 +71,25 @@ export class TempFileManager implements AsyncDisposable, Disposable {
   private readonly stopBackgroundSweep: () => void;
 
   /**
-   * Validates the options and makes sure the root exists and is safe (synchronous). The
-   * session directory is created on first use.
+   * Validates the options and makes sure the root exists and is safe (synchronous), and records
+   * which directory it is. The session directory is created on first use, through the root held
+   * open from then on: a root renamed and replaced (say by a symlink) after this point is never
+   * written or removed through; calls then throw {@link RootChangedError}.
    * @throws {@link InvalidOptionError} for a bad option; {@link UnsafeRootError} for an unsafe root.
    */
   constructor(options?: TempFileManagerOptions) {
     this.options = resolveOptions(options);
     this.root = this.options.root;
-    ensureSafeRoot(this.options.fs, this.root);
+    const rootId = ensureSafeRoot(this.options.fs, this.root);
     const { fs, staleMs, graceMs, hostId } = this.options;
-    this.rootContext = { fs, root: this.root, staleMs, graceMs, hostId };
-    this.session = new Session(this.rootContext);
+    this.rootContext = { fs, root: this.root, staleMs, graceMs, hostId, verifyRoot: () => this.session.checkRoot() };
+    this.session = new Session({ ...this.rootContext, rootId });
     this.context = {
       fs: this.options.fs,
       prefix: this.options.prefix,
-      sessionDir: () => this.sessionDir(),
+      session: () => this.sessionPlaces(),
+      checkRoot: () => this.session.check(),
+      rootBase: () => this.session.rootBase(),
       accounting: new Accounting(this.options.maxLiveBytes),
       freeSpace: new FreeSpace(this.options.fs, this.root, this.options.minFreeBytes),
       root: this.root,
@@ -117,12 +121,17 @@ export class TempFileManager implements AsyncDisposable, Disposable {
    * The name is the prefix, 128 random bits in hex, and the suffix.
    * @param suffixOrOptions A suffix such as `'.mkv'`, or `{ prefix, suffix }`.
    * @throws {@link InvalidNameError} before touching the disk when the prefix or suffix is unsafe.
+   * @throws {@link RootChangedError} when the root was swapped since the manager started.
    */
   file(suffixOrOptions?: NameArgument): TempFile {
     return this.rootScope.file(suffixOrOptions);
   }
 
-  /** A new empty temp directory (mode 0700), synchronously. Disposal removes the whole tree. */
+  /**
+   * A new empty temp directory (mode 0700), synchronously. Disposal removes the whole tree.
+   * @throws {@link InvalidNameError} when the prefix or suffix is unsafe.
+   * @throws {@link RootChangedError} when the root was swapped since the manager started.
+   */
   dir(suffixOrOptions?: NameArgument): TempDir {
     return this.rootScope.dir(suffixOrOptions);
   }
@@ -135,6 +144,7 @@ export class TempFileManager implements AsyncDisposable, Disposable {
    * @example
    * const upload = await mgr.write(req, { suffix: '.mkv', maxBytes: 2 ** 31, hash: 'sha256' });
    * console.log(upload.size, upload.digest);
+   * @throws {@link RootChangedError} when the root was swapped since the manager started.
    */
   write(source: WriteSource, options?: WriteOptions): Promise<TempFile> {
     return this.rootScope.write(source, options);
@@ -163,19 +173,23 @@ export class TempFileManager implements AsyncDisposable, Disposable {
    * await using claimed = await mgr.claim(job.data.ticket);
    * await transcode(claimed.path);
    * @throws {@link BadTicketError}, {@link HandoffNotFoundError}, {@link HandoffExpiredError},
-   * {@link AlreadyClaimedError} (with `retryAfterMs`), {@link HandoffMismatchError}.
+   * {@link AlreadyClaimedError} (with `retryAfterMs`), {@link HandoffMismatchError},
+   * {@link RootChangedError} when the root was swapped since the manager started.
    */
   async claim(ticket: HandoffTicket | string, options?: ClaimOptions): Promise<ClaimedFile> {
     const parsed = parseTicket(ticket);
     this.assertOpen();
-    if (!this.opened) this.probeInEntry(parsed);
-    return claimEntry(this.rootContext, this.root, parsed, options);
+    const rootBase = this.session.rootBase();
+    if (!this.opened) this.probeInEntry(parsed, rootBase);
+    return claimEntry(this.rootContext, this.root, parsed, options, rootBase);
   }
 
   /**
    * Removes what dead processes left under the root: orphaned sessions (their lock is stale and,
    * on this host, their process is gone) with all their files. Never touches a live or young
    * session, never leaves the root, never follows a symlink.
+   * @throws {@link RootChangedError} (a rejection) when the root's path no longer names the root
+   * the manager was made with.
    */
   sweep(options?: SweepOptions): Promise<SweepReport> {
     return sweepRoot(this.rootContext, options);
@@ -213,9 +227,15 @@ export class TempFileManager implements AsyncDisposable, Disposable {
   /**
    * Removes the session directory with everything still in it and releases its lock; every
    * handle of this manager is then disposed. Idempotent.
+   * @throws {@link RootChangedError} when the root was swapped since the manager started: the
+   * session's own files were removed through the directory held open (where /proc lets it), and
+   * nothing through the swapped path.
    */
   async close(): Promise<void> {
-    if (!this.beginClose()) return;
+    if (!this.beginClose()) {
+      this.session.release();
+      return;
+    }
     try {
       await this.session.close();
     } finally {
@@ -223,9 +243,15 @@ export class TempFileManager implements AsyncDisposable, Disposable {
     }
   }
 
-  /** Synchronous {@link close}, for exit paths and `using`. */
+  /**
+   * Synchronous {@link close}, for exit paths and `using`.
+   * @throws {@link RootChangedError} as {@link close} does.
+   */
   closeSync(): void {
-    if (!this.beginClose()) return;
+    if (!this.beginClose()) {
+      this.session.release();
+      return;
+    }
     try {
       this.session.closeSync();
     } finally {
@@ -253,14 +279,20 @@ export class TempFileManager implements AsyncDisposable, Disposable {
     return this.opened;
   }
 
-  private sessionDir(): string {
+  private sessionPlaces(): SessionPlaces {
     this.assertOpen();
+    const open = this.session.places;
+    if (this.opened && open) return open;
     if (!this.opened) {
-      this.session.open();
+      const places = this.session.open();
       try {
-        ensureCapabilities(this.options.fs, this.root, this.session.dir);
+        ensureCapabilities(this.options.fs, this.root, places.base);
       } catch (err) {
-        this.session.closeSync();
+        try {
+          this.session.closeSync();
+        } catch {
+          // the probe's failure is the one to report
+        }
         throw err;
       }
       this.opened = true;
@@ -268,7 +300,9 @@ export class TempFileManager implements AsyncDisposable, Disposable {
       if (this.options.exitHook) registerForExit(this.exitCloser);
       if (this.options.exitHook && this.options.fs === realFs) announceRoot(this.root);
     }
-    return this.session.dir;
+    const places = this.session.places;
+    if (!places) throw new ManagerClosedError();
+    return places;
   }
 
   private closeOnExit(): void {
@@ -281,9 +315,9 @@ export class TempFileManager implements AsyncDisposable, Disposable {
    * the ticket's entry directory, reached through the pinned handoff directory (the scratch goes
    * with the entry if a crash leaves it). No entry: nothing to probe, the claim finds nothing.
    */
-  private probeInEntry(ticket: HandoffTicket): void {
+  private probeInEntry(ticket: HandoffTicket, rootBase: string): void {
     const { fs } = this.options;
-    const handoff = openHandoffDirSync(fs, this.root);
+    const handoff = openHandoffDirSync(fs, this.root, rootBase);
     if (!handoff) return;
     try {
       const entry = openPinnedSync(fs, `${handoff.base}/${entryName(ticket.id, ticket.expiresAt)}`);

@@ -30,15 +30,22 @@ function safeUserName(): string {
   }
 }
 
+/** Which directory a path named when it was checked: its device and inode. */
+export interface DirIdentity {
+  readonly dev: number;
+  readonly ino: number;
+}
+
 /**
  * Creates the root (mode 0700, never its parents) or checks that the existing one is safe:
- * a real directory, not a symlink, owned by this uid, not writable by group or others.
+ * a real directory, not a symlink, owned by this uid, not writable by group or others. Returns
+ * the identity of the directory checked, for the manager to notice a swap later.
  */
-export function ensureSafeRoot(fs: FileSystem, root: string): void {
+export function ensureSafeRoot(fs: FileSystem, root: string): DirIdentity {
   try {
     fs.mkdirSync(root, { mode: 0o700 });
     markRoot(fs, root);
-    return;
+    return identityOf(fs, root);
   } catch (err) {
     const code = systemErrorCode(err);
     if (code === 'ENOENT') {
@@ -52,8 +59,15 @@ export function ensureSafeRoot(fs: FileSystem, root: string): void {
     }
     if (code !== 'EEXIST') throw toFileSystemError('create the root', root, err);
   }
-  checkExistingRoot(fs, root);
+  const checked = checkExistingRoot(fs, root);
   markRoot(fs, root);
+  return checked;
+}
+
+function identityOf(fs: FileSystem, root: string): DirIdentity {
+  const stat = fs.lstatSync(root);
+  if (!stat.isDirectory()) checkExistingRoot(fs, root);
+  return { dev: stat.dev, ino: stat.ino };
 }
 
 /**
@@ -150,8 +164,8 @@ function readSmallFile(fs: FileSystem, fd: number): string {
     fs.closeSync(fd);
   }
 }
-/** Throws {@link UnsafeRootError} unless the existing `root` is a safe directory. */
-export function checkExistingRoot(fs: FileSystem, root: string): void {
+/** Throws {@link UnsafeRootError} unless the existing `root` is a safe directory; returns its identity. */
+export function checkExistingRoot(fs: FileSystem, root: string): DirIdentity {
   const stat = fs.lstatSync(root);
   if (stat.isSymbolicLink()) {
     throw new UnsafeRootError(
@@ -197,4 +211,5 @@ export function checkExistingRoot(fs: FileSystem, root: string): void {
         `so they could plant or swap files in it: run \`chmod 700 ${root}\` or choose another \`root\`.`,
     );
   }
+  return { dev: stat.dev, ino: stat.ino };
 }

@@ -6,6 +6,7 @@ import type { TempScope } from '../handles/scope.js';
 import { InvalidOptionError } from '../errors.js';
 import { shapeFiles } from './form.js';
 import { receiveMultipart } from './multipart.js';
+import { bindRequestScope } from './request-scope.js';
 import { discardUnreadBody, resolveDrain, type DrainOptions, type ResolvedDrain } from './unread-body.js';
 import { resolveUploadOptions, type UploadedFile, type UploadFields, type UploadOptions } from './upload-options.js';
 
@@ -23,7 +24,10 @@ declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace
   namespace Express {
     interface Request {
-      /** This request's temp scope: everything in it is removed when the response ends or the client goes away. */
+      /**
+       * This request's temp scope: everything in it is removed on the first of the response sent
+       * and the client gone (its connection closed, even while a pipelined response waits its turn).
+       */
       tmp: TempScope;
       /** The file of `upload({ field })`, a temp file of the request's scope. */
       file?: UploadedFile | undefined;
@@ -148,14 +152,11 @@ function attachScope(
   drain: ResolvedDrain,
   onDisposeError: (error: unknown, req: Request) => void,
 ): TempScope {
-  const scope = manager.scope();
+  // Removed once the response is sent or the connection is gone, whichever comes first.
+  const { scope } = bindRequestScope(manager, req, res, (error: unknown) => onDisposeError(error, req));
   req.tmp = scope;
   // An answer sent before the body was read (a refused upload): the client must still get it.
   res.once('prefinish', () => discardUnreadBody(req, res, drain));
-  // 'close' comes once the response is sent, and also when the client aborts first.
-  res.once('close', () => {
-    scope.remove().catch((error: unknown) => onDisposeError(error, req));
-  });
   const write = scope.write.bind(scope);
   // A write() of the request itself that gives up: the rest of the body is dropped within bounds,
   // even when the answer waits for the end of the body (Express's default error handler does).

@@ -1,12 +1,12 @@
-import type { ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import createDebug from 'debug';
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { AbortedError, MalformedUploadError, TempFileError, UploadLimitError } from '../errors.js';
+import { AbortedError, MalformedUploadError, TempFileError, UploadLimitError, type InvalidOptionError } from '../errors.js';
 import type { TempFileManager } from '../manager.js';
 import type { TempScope } from '../handles/scope.js';
 import { FormReceiver, shapeFiles } from './form.js';
+import { bindRequestScope, requestScopeOf } from './request-scope.js';
 import { discardUnreadBody, resolveDrain, type DrainOptions, type ResolvedDrain } from './unread-body.js';
 import {
   busboyLimits,
@@ -51,7 +51,11 @@ export interface SaveUploads {
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /** This request's temp scope: removed on response, on request abort and on timeout. */
+    /**
+     * This request's temp scope, removed with everything in it on the first of: the response
+     * sent, the client gone (its connection closed, before, during or after its body), the
+     * request aborted or timed out.
+     */
     tmp: TempScope;
     /**
      * Receives the multipart form in one call (on top of `@fastify/multipart`): the files go to
@@ -109,27 +113,22 @@ const plugin: FastifyPluginAsync<TempFilesPluginOptions> = async (app: FastifyIn
   const drain = resolveDrain(options.drain, 'tempfile-manager/fastify');
   const onDisposeError =
     options.onDisposeError ?? ((error: unknown, request: FastifyRequest) => request.log.error({ err: error }, 'removing temp files failed'));
-  const replies = new WeakMap<FastifyRequest, ServerResponse>();
-  const disposed = new WeakSet<FastifyRequest>();
-  const dispose = (request: FastifyRequest) => {
-    if (disposed.has(request) || !request.tmp) return;
-    disposed.add(request);
-    request.tmp.remove().catch((error: unknown) => {
-      log('removing a request scope failed: %O', error);
-      onDisposeError(error, request);
-    });
-  };
+  // The request's scope ends on its response's or its connection's close (request-scope.ts), and
+  // on Fastify's own ends of a request, whichever comes first.
+  const end = (request: FastifyRequest) => requestScopeOf(request.raw)?.end();
   if (!app.hasRequestDecorator('parts')) {
     const { default: multipart } = await import('@fastify/multipart');
     await app.register(multipart);
   }
   app.decorateRequest('tmp', null as unknown as TempScope);
   app.decorateRequest('saveUploads', function saveUploads(this: FastifyRequest, uploadOptions?: UploadOptions) {
-    return receiveForm(this, replies.get(this), uploadOptions, drain);
+    return receiveForm(this, uploadOptions, drain);
   } as SaveUploads);
   app.addHook('onRequest', (request, reply, next) => {
-    request.tmp = manager.scope();
-    replies.set(request, reply.raw);
+    request.tmp = bindRequestScope(manager, request.raw, reply.raw, (error: unknown) => {
+      log('removing a request scope failed: %O', error);
+      onDisposeError(error, request);
+    }).scope;
     next();
   });
   // An answer sent before the body was read to its end (a refused upload): the client must still get it.
@@ -138,27 +137,28 @@ const plugin: FastifyPluginAsync<TempFilesPluginOptions> = async (app: FastifyIn
     next(null, payload);
   });
   app.addHook('onResponse', (request, _reply, next) => {
-    dispose(request);
+    end(request);
     next();
   });
   app.addHook('onRequestAbort', (request, next) => {
-    dispose(request);
+    end(request);
     next();
   });
   app.addHook('onTimeout', (request, _reply, next) => {
-    dispose(request);
+    end(request);
     next();
   });
 };
 
 async function receiveForm(
   request: FastifyRequest,
-  response: ServerResponse | undefined,
   options: UploadOptions | undefined,
   drain: ResolvedDrain,
 ): Promise<SavedUploads<unknown, unknown>> {
   const spec = resolveUploadOptions(options, 'request.saveUploads()', [], drain);
   const raw = request.raw;
+  const exchange = requestScopeOf(raw);
+  const response = exchange?.response;
   let stopped: (() => void) | undefined;
   const failed = new Promise<undefined>((resolve) => (stopped = () => resolve(undefined)));
   const refuse = () => {
@@ -167,7 +167,7 @@ async function receiveForm(
     if (response && !response.headersSent) response.setHeader('Connection', 'close');
     if (response) discardUnreadBody(raw, response, spec.drain);
   };
-  const form = new FormReceiver(request.tmp, spec, refuse);
+  const form = new FormReceiver(request.tmp, spec, refuse, exchange);
   const parts = (request as unknown as { parts?: PartsOf }).parts;
   if (typeof parts !== 'function') {
     throw new TypeError('request.saveUploads() needs @fastify/multipart: register it before tempfile-manager/fastify, or let the plugin register it.');
@@ -246,9 +246,12 @@ function fromMultipartError(error: unknown, clientGone: boolean, spec: ResolvedU
 }
 
 /**
- * The Fastify plugin: every request gets `request.tmp`, a `TempScope` removed on response, on
- * request abort and on timeout, and `request.saveUploads(options)`, a multipart upload in one
- * call. Registers `@fastify/multipart` unless it is registered already.
+ * The Fastify plugin: every request gets `request.tmp`, a `TempScope` removed on the first of the
+ * response sent, the client gone (its connection closed), the request aborted or timed out; and
+ * `request.saveUploads(options)`, a multipart upload in one call. Registers `@fastify/multipart`
+ * unless it is registered already.
+ *
+ * @throws `TypeError` at registration, without `{ manager }`; {@link InvalidOptionError} for a bad `drain`.
  *
  * @example
  * import tempFiles from 'tempfile-manager/fastify';

@@ -1,8 +1,9 @@
 import type { Readable } from 'node:stream';
-import { MalformedUploadError, SizeLimitError, UploadLimitError } from '../errors.js';
+import { AbortedError, MalformedUploadError, SizeLimitError, UploadLimitError } from '../errors.js';
 import type { TempFile } from '../handles/file.js';
 import type { TempScope } from '../handles/scope.js';
 import type { WriteOptions } from '../write/write.js';
+import type { RequestScope } from './request-scope.js';
 import type { ResolvedUpload, UploadedFile, UploadFields } from './upload-options.js';
 
 /** A file part as the parsers hand it over. @internal */
@@ -43,11 +44,22 @@ export class FormReceiver {
   private readonly streams = new Set<Readable>();
   private failure: Error | undefined;
 
+  /** Unsubscribes from the end of the request's exchange. */
+  private readonly unwatch: () => void;
+
+  /**
+   * `exchange`, when given, is the request's: once it ends (the client gone, the response sent or
+   * timed out) while the form is still being received, the form fails with an `AbortedError`
+   * instead of waiting for a parser whose bytes no longer come.
+   */
   constructor(
     private readonly scope: TempScope,
     private readonly spec: ResolvedUpload,
     private readonly onFailure: (error: Error) => void,
-  ) {}
+    exchange?: RequestScope,
+  ) {
+    this.unwatch = exchange?.scope === scope ? exchange.onEnd(() => this.fail(endedError(exchange))) : () => {};
+  }
 
   get failed(): boolean {
     return this.failure !== undefined;
@@ -119,6 +131,7 @@ export class FormReceiver {
    */
   async finish(): Promise<ReceivedForm> {
     await Promise.all(this.writes);
+    this.unwatch();
     if (this.failure) {
       await Promise.all(this.files.map((file) => file?.remove().catch(() => {})));
       throw this.failure;
@@ -159,6 +172,13 @@ export class FormReceiver {
       }),
     };
   }
+}
+
+/** Why a form still being received when its exchange ended was given up. */
+function endedError(exchange: RequestScope): AbortedError {
+  return exchange.response.writableFinished
+    ? new AbortedError('the response was sent before the end of the form')
+    : new AbortedError('the client went away before the end of the form');
 }
 
 function describeFile(file: TempFile, part: FilePart): UploadedFile {

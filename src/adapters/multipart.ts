@@ -3,6 +3,7 @@ import busboy from 'busboy';
 import { AbortedError, MalformedUploadError, UploadLimitError } from '../errors.js';
 import type { TempScope } from '../handles/scope.js';
 import { FormReceiver, type ReceivedForm } from './form.js';
+import { requestScopeOf } from './request-scope.js';
 import { busboyLimits, type ResolvedUpload } from './upload-options.js';
 
 /**
@@ -30,7 +31,7 @@ export function receiveMultipart(req: IncomingMessage, scope: TempScope, spec: R
       req.unpipe(parser);
       refuse();
       settle();
-    });
+    }, requestScopeOf(req));
     const onRequestClose = () => {
       if (!req.complete) form.fail(new AbortedError('the client went away before the end of the form'));
     };

@@ -2,41 +2,45 @@ import { constants } from 'node:fs';
 import { isGone, MountPointError, systemErrorCode, toFileSystemError } from '../errors.js';
 import { O_NOFOLLOW, realFs, type FileSystem } from './fs.js';
 import { PROC_IS_OURS, procFdPath } from './proc.js';
-import { removeTreeSyncWalk, walkTree, type WalkTally } from './walk.js';
+import { removeTreeSyncWalk, walkTree, walkTreeSync, type WalkOptions, type WalkTally } from './walk.js';
 
 // Removal never follows a symlink: unlink() removes the link itself, and trees are walked
 // through descriptors of the directories opened with O_NOFOLLOW (see walk.ts). It never crosses
 // into another file system either: a mount point is left, and reported once the rest is gone.
 
-/** Unlinks a file; what is already gone is not an error. */
-export async function unlinkQuietly(fs: FileSystem, path: string): Promise<void> {
+/** Unlinks a file (reached through `access`, named `path` in errors); what is already gone is not an error. */
+export async function unlinkQuietly(fs: FileSystem, access: string, path = access): Promise<void> {
   try {
-    await fs.promises.unlink(path);
+    await fs.promises.unlink(access);
   } catch (err) {
     if (systemErrorCode(err) !== 'ENOENT') throw toFileSystemError('remove', path, err);
   }
 }
 
 /** Sync twin of {@link unlinkQuietly}. */
-export function unlinkQuietlySync(fs: FileSystem, path: string): void {
+export function unlinkQuietlySync(fs: FileSystem, access: string, path = access): void {
   try {
-    fs.unlinkSync(path);
+    fs.unlinkSync(access);
   } catch (err) {
     if (systemErrorCode(err) !== 'ENOENT') throw toFileSystemError('remove', path, err);
   }
 }
 
+/** How {@link removeTree} reaches the tree when not by its path. @internal */
+export type RemoveVia = Pick<WalkOptions, 'access' | 'parentDev' | 'keepTop'>;
+
 /**
  * Removes a directory tree (or a file, or a link); what is already gone is not an error. Throws
- * the first failure, or a {@link MountPointError} when all that is left are mount points.
+ * the first failure, or a {@link MountPointError} when all that is left are mount points. `via`
+ * reaches it through a pinned directory; errors still name `path`.
  */
-export async function removeTree(fs: FileSystem, path: string): Promise<void> {
-  throwWhatWasLeft(await walkTree(path, { fs, remove: true, bytes: false }));
+export async function removeTree(fs: FileSystem, path: string, via: RemoveVia = {}): Promise<void> {
+  throwWhatWasLeft(await walkTree(path, { fs, remove: true, bytes: false, ...via }));
 }
 
 /** Sync twin of {@link removeTree}. */
-export function removeTreeSync(fs: FileSystem, path: string): void {
-  throwWhatWasLeft(removeTreeSyncWalk(fs, path));
+export function removeTreeSync(fs: FileSystem, path: string, via: RemoveVia = {}): void {
+  throwWhatWasLeft(via.access === undefined ? removeTreeSyncWalk(fs, path) : walkTreeSync(path, { fs, remove: true, bytes: false, ...via }));
 }
 
 function throwWhatWasLeft(tally: WalkTally): void {

@@ -69,6 +69,11 @@ export interface WalkOptions {
    * party may own, whose absence from an earlier listing proves nothing.
    */
   readonly spare?: (name: string) => boolean;
+  /**
+   * Empty the walk's root but leave the directory itself: the caller removes it through its
+   * parent (`access` then names it through its own descriptor, `/proc/self/fd/<fd>/.`).
+   */
+  readonly keepTop?: boolean;
 }
 
 /** How many entries are read from a directory at once, and removed at once (libuv runs 4 calls at a time). */
@@ -469,6 +474,7 @@ function* finishDir(w: Walk, frame: Frame, parent: Frame | undefined, root: stri
     w.tally.dirs += 1;
     return;
   }
+  if (!parent && w.options.keepTop) return;
   const access = parent ? childPath(parent.base, frame.name) : root;
   for (let attempt = 0; ; attempt++) {
     try {

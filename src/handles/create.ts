@@ -58,35 +58,51 @@ const CREATE_ATTEMPTS = 4;
 
 interface Candidates {
   readonly suffix: string;
-  next(): string;
+  /** A fresh random name: its public path and the path system calls take (through the pinned session). */
+  next(): Candidate;
+}
+
+/** A name in the session: `path` is the public `<root>/<session>/<name>`, `access` reaches it. @internal */
+export interface Candidate {
+  readonly path: string;
+  readonly access: string;
 }
 
 function candidates(context: ManagerContext, arg: unknown): Candidates {
   const { prefix, suffix } = resolveNameParts(context, arg);
+  const session = context.session();
+  context.checkRoot();
   // Plain concatenation: path.join would normalise the long session path on every call.
-  const base = context.sessionDir() + path.sep + prefix;
-  return { suffix, next: () => `${base}${randomName()}${suffix}` };
+  const publicBase = session.path + path.sep + prefix;
+  const accessBase = `${session.base}/${prefix}`;
+  return {
+    suffix,
+    next: () => {
+      const name = randomName() + suffix;
+      return { path: publicBase + name, access: accessBase + name };
+    },
+  };
 }
 
 function retryable(err: unknown, attempt: number): boolean {
   return systemErrorCode(err) === 'EEXIST' && attempt < CREATE_ATTEMPTS;
 }
 
-/** Runs `make(path)` on fresh random names until one does not exist yet. */
+/** Runs `make(access)` on fresh random names until one does not exist yet. */
 function createUnique(
   context: ManagerContext,
   arg: unknown,
   what: string,
-  make: (path: string) => void,
-): { path: string; suffix: string } {
+  make: (access: string) => void,
+): Candidate & { suffix: string } {
   const names = candidates(context, arg);
   for (let attempt = 1; ; attempt++) {
     const candidate = names.next();
     try {
-      make(candidate);
-      return { path: candidate, suffix: names.suffix };
+      make(candidate.access);
+      return { ...candidate, suffix: names.suffix };
     } catch (err) {
-      if (!retryable(err, attempt)) throw toFileSystemError(`create the temp ${what}`, candidate, err);
+      if (!retryable(err, attempt)) throw toFileSystemError(`create the temp ${what}`, candidate.path, err);
     }
   }
 }
@@ -96,15 +112,15 @@ export async function createUniqueAsync<T>(
   context: ManagerContext,
   arg: unknown,
   what: string,
-  make: (path: string) => Promise<T>,
-): Promise<{ path: string; suffix: string; result: T }> {
+  make: (access: string) => Promise<T>,
+): Promise<Candidate & { suffix: string; result: T }> {
   const names = candidates(context, arg);
   for (let attempt = 1; ; attempt++) {
     const candidate = names.next();
     try {
-      return { path: candidate, suffix: names.suffix, result: await make(candidate) };
+      return { ...candidate, suffix: names.suffix, result: await make(candidate.access) };
     } catch (err) {
-      if (!retryable(err, attempt)) throw toFileSystemError(`create the temp ${what}`, candidate, err);
+      if (!retryable(err, attempt)) throw toFileSystemError(`create the temp ${what}`, candidate.path, err);
     }
   }
 }
@@ -112,7 +128,7 @@ export async function createUniqueAsync<T>(
 /** Creates an empty file (0600, O_CREAT|O_EXCL|O_NOFOLLOW) in the session. */
 export function createFile(context: ManagerContext, owner: Owner, arg: unknown): TempFile {
   const fs = context.fs;
-  const { path: filePath, suffix } = createUnique(context, arg, 'file', (candidate) => {
+  const { path: filePath, access, suffix } = createUnique(context, arg, 'file', (candidate) => {
     const fd = fs.openSync(candidate, CREATE_EXCLUSIVE, 0o600);
     try {
       fs.closeSync(fd);
@@ -121,7 +137,7 @@ export function createFile(context: ManagerContext, owner: Owner, arg: unknown):
       throw err;
     }
   });
-  return new TempFile(context, owner, filePath, suffix);
+  return new TempFile(context, owner, filePath, access, suffix);
 }
 
 // The create already failed; a second failure here must not hide the first.
@@ -136,8 +152,8 @@ function unlinkAfterFailure(fs: FileSystem, filePath: string): void {
 /** Creates an empty directory (0700) in the session. */
 export function createDir(context: ManagerContext, owner: Owner, arg: unknown): TempDir {
   const fs = context.fs;
-  const { path: dirPath } = createUnique(context, arg, 'directory', (candidate) => {
+  const { path: dirPath, access } = createUnique(context, arg, 'directory', (candidate) => {
     fs.mkdirSync(candidate, { mode: 0o700 });
   });
-  return new TempDir(context, owner, dirPath);
+  return new TempDir(context, owner, dirPath, access);
 }

@@ -12,11 +12,11 @@ import { removeTree, removeTreeSync } from '../disk/remove.js';
 export class TempDir extends DiskHandle {
   /** @internal */
   protected deleteAsync(): Promise<void> {
-    return removeTree(this.context.fs, this.path);
+    return removeTree(this.context.fs, this.path, { access: this.access });
   }
 
   /** @internal */
   protected deleteSync(): void {
-    removeTreeSync(this.context.fs, this.path);
+    removeTreeSync(this.context.fs, this.path, { access: this.access });
   }
 }

@@ -55,8 +55,8 @@ export class TempFile extends DiskHandle {
   private accountedBytes = 0;
 
   /** @internal */
-  constructor(context: ManagerContext, owner: Owner, path: string, suffix: string) {
-    super(context, owner, path);
+  constructor(context: ManagerContext, owner: Owner, path: string, access: string, suffix: string) {
+    super(context, owner, path, access);
     this.suffix = suffix;
     context.accounting.liveFiles += 1;
   }
@@ -87,7 +87,7 @@ export class TempFile extends DiskHandle {
   createWriteStream(options: TempWriteStreamOptions = {}): WriteStream {
     this.assertLive('TempFile');
     const flags = WRITE_FLAGS | (options.append ? constants.O_APPEND : constants.O_TRUNC);
-    return this.context.fs.createWriteStream(this.path, {
+    return this.context.fs.createWriteStream(this.access, {
       flags: flags as unknown as string,
       highWaterMark: options.highWaterMark,
       signal: options.signal,
@@ -97,7 +97,7 @@ export class TempFile extends DiskHandle {
   /** A read stream of the file. It refuses to follow a symlink planted at the path. */
   createReadStream(options: TempReadStreamOptions = {}): ReadStream {
     this.assertLive('TempFile');
-    return this.context.fs.createReadStream(this.path, {
+    return this.context.fs.createReadStream(this.access, {
       flags: READ_FLAGS as unknown as string,
       start: options.start,
       end: options.end,
@@ -139,7 +139,7 @@ export class TempFile extends DiskHandle {
   async keep(destination: string, options: KeepOptions = {}): Promise<string> {
     const target = resolveDestination(destination);
     return this.moveOut('TempFile', async () => {
-      await moveFile(this.context.fs, this.path, target, ownOptions(options));
+      await moveFile(this.context.fs, this.access, target, ownOptions(options));
       return target;
     });
   }
@@ -151,9 +151,13 @@ export class TempFile extends DiskHandle {
    * sweep removes it after `ttlMs` unclaimed. This handle then owns nothing.
    */
   async handoff(options: HandoffOptions): Promise<HandoffTicket> {
-    return this.moveOut('TempFile', () =>
-      handOff(this.context.fs, { sessionDir: this.context.sessionDir(), root: this.context.root }, this, options),
-    );
+    return this.moveOut('TempFile', async () => {
+      const { context } = this;
+      const session = context.session();
+      context.checkRoot();
+      const places = { sessionDir: session.path, sessionBase: session.base, root: context.root, rootBase: context.rootBase() };
+      return handOff(context.fs, places, this, options);
+    });
   }
 
   /** Counts `bytes` more against the manager's quota; throws when it is exhausted. @internal */
@@ -183,9 +187,9 @@ export class TempFile extends DiskHandle {
   /** @internal */
   protected deleteAsync(): Promise<void> {
     const { fs } = this.context;
-    if (!this.context.localDisk() || !isSmallFile(fs, this.path)) return unlinkQuietly(fs, this.path);
+    if (!this.context.localDisk() || !isSmallFile(fs, this.access)) return unlinkQuietly(fs, this.access, this.path);
     try {
-      unlinkQuietlySync(fs, this.path);
+      unlinkQuietlySync(fs, this.access, this.path);
       return Promise.resolve();
     } catch (error) {
       return Promise.reject(error as Error);
@@ -194,7 +198,7 @@ export class TempFile extends DiskHandle {
 
   /** @internal */
   protected deleteSync(): void {
-    unlinkQuietlySync(this.context.fs, this.path);
+    unlinkQuietlySync(this.context.fs, this.access, this.path);
   }
 }
 

@@ -12,6 +12,11 @@ type HandleState = 'live' | 'removing' | 'moving' | 'gone';
 export abstract class DiskHandle implements AsyncDisposable, Disposable {
   /** Absolute path of the file or directory. Still readable after disposal, for logs. */
   readonly path: string;
+  /**
+   * The path system calls take: through the session directory's descriptor
+   * (`/proc/<pid>/fd/<fd>/<name>`), so a root swapped since cannot redirect them. @internal
+   */
+  readonly access: string;
   /** @internal */
   protected readonly context: ManagerContext;
   private readonly owner: Owner;
@@ -20,10 +25,11 @@ export abstract class DiskHandle implements AsyncDisposable, Disposable {
   private moving: Promise<void> | undefined;
 
   /** @internal */
-  constructor(context: ManagerContext, owner: Owner, path: string) {
+  constructor(context: ManagerContext, owner: Owner, path: string, access: string) {
     this.context = context;
     this.owner = owner;
     this.path = path;
+    this.access = access;
     owner.adopt(this);
   }
 
@@ -47,6 +53,7 @@ export abstract class DiskHandle implements AsyncDisposable, Disposable {
   /** Synchronous {@link remove}, for `using` and exit paths. */
   removeSync(): void {
     if (this.state !== 'live') return;
+    this.context.checkRoot();
     this.deleteSync();
     this.markGone();
   }
@@ -117,6 +124,7 @@ export abstract class DiskHandle implements AsyncDisposable, Disposable {
   private async removeOnce(): Promise<void> {
     this.state = 'removing';
     try {
+      this.context.checkRoot();
       await this.deleteAsync();
       this.markGone();
     } catch (err) {

@@ -89,10 +89,13 @@ export class TempScope implements AsyncDisposable, Disposable {
   /**
    * Removes every member in parallel. Rejects with one {@link RemoveError} holding every
    * failure; the members that failed stay in the scope so that a second call retries them.
+   * @throws {@link RootChangedError} when the root was swapped since the manager started: nothing
+   * is removed, and the members stay for `close()`.
    */
   async remove(): Promise<void> {
     this.live = false;
     this.stopWrites();
+    if (this.members.size > 0) this.context.checkRoot();
     const members = [...this.members];
     const results = await Promise.allSettled(members.map((member) => member.remove()));
     const failures = results.flatMap((result) => (result.status === 'rejected' ? [result.reason] : []));
@@ -103,6 +106,7 @@ export class TempScope implements AsyncDisposable, Disposable {
   removeSync(): void {
     this.live = false;
     this.stopWrites();
+    if (this.members.size > 0) this.context.checkRoot();
     const failures: unknown[] = [];
     for (const member of [...this.members]) {
       try {

@@ -48,13 +48,19 @@ interface Entry {
  * against the ticket, the digest on request; an entry that fails the check is given back.
  * @internal
  */
-export async function claimEntry(context: LeaseContext, root: string, input: unknown, claimOptions: ClaimOptions = {}): Promise<ClaimedFile> {
+export async function claimEntry(
+  context: LeaseContext,
+  root: string,
+  input: unknown,
+  claimOptions: ClaimOptions = {},
+  rootBase = root,
+): Promise<ClaimedFile> {
   const options = ownOptions(claimOptions);
   const ticket = parseTicket(input);
   if (Date.now() > ticket.expiresAt) throw new HandoffExpiredError(ticket.id, ticket.expiresAt);
   const name = entryName(ticket.id, ticket.expiresAt);
   const dir = path.join(handoffDirOf(root), name);
-  const entry: Entry = { id: ticket.id, dir, name, ...pinEntry(context.fs, root, name, ticket.id), fs: context.fs };
+  const entry: Entry = { id: ticket.id, dir, name, ...pinEntry(context.fs, root, name, ticket.id, rootBase), fs: context.fs };
   const mine = heldName(newOwnerToken(context.hostId), ticket.suffix);
   try {
     takeEntry(context, entry, dataName(ticket.suffix), mine, ticket.suffix);
@@ -79,8 +85,8 @@ export async function claimEntry(context: LeaseContext, root: string, input: unk
 // handoff directory, which stays pinned too: every step on the data file goes through the entry,
 // and the entry's removal through the handoff directory, so swapping either path for a symlink
 // cannot redirect them.
-function pinEntry(fs: FileSystem, root: string, name: string, id: string): { pinned: PinnedDirSync; handoff: PinnedDirSync } {
-  const handoff = openHandoffDirSync(fs, root);
+function pinEntry(fs: FileSystem, root: string, name: string, id: string, rootBase: string): { pinned: PinnedDirSync; handoff: PinnedDirSync } {
+  const handoff = openHandoffDirSync(fs, root, rootBase);
   if (!handoff) throw new HandoffNotFoundError(id);
   let pinned: ReturnType<typeof openPinnedSync>;
   try {

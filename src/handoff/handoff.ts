@@ -19,6 +19,8 @@ export interface HandoffOptions {
 /** What handing off needs to know of the file. @internal */
 export interface HandoffSource {
   readonly path: string;
+  /** The path system calls take (through the pinned session directory). */
+  readonly access: string;
   readonly suffix: string;
   readonly size: number | undefined;
   readonly digest: string | undefined;
@@ -26,15 +28,18 @@ export interface HandoffSource {
 
 const MAX_TTL_MS = 366 * 24 * 3600 * 1000;
 
-/** Creates `<root>/handoff` (0700) if missing and checks that it is ours; returns its path. */
-export function ensureHandoffDir(fs: FileSystem, root: string): string {
+/**
+ * Creates `<root>/handoff` (0700) if missing and checks that it is ours; returns its path.
+ * `rootBase` reaches the root (its pinned descriptor's path); errors name `root`.
+ */
+export function ensureHandoffDir(fs: FileSystem, root: string, rootBase = root): string {
   const dir = handoffDirOf(root);
   try {
-    fs.mkdirSync(dir, { mode: 0o700 });
+    fs.mkdirSync(handoffDirOf(rootBase), { mode: 0o700 });
   } catch (err) {
     if (systemErrorCode(err) !== 'EEXIST') throw toFileSystemError('create the handoff directory', dir, err);
   }
-  openHandoffDirSync(fs, root)?.close();
+  openHandoffDirSync(fs, root, rootBase)?.close();
   return dir;
 }
 
@@ -43,11 +48,11 @@ export function ensureHandoffDir(fs: FileSystem, root: string): string {
  * a handoff directory that is a symlink, not a directory, not ours or writable by others is an
  * {@link UnsafeRootError}; a missing one is `undefined`.
  */
-export async function openHandoffDir(fs: FileSystem, root: string): Promise<PinnedDir | undefined> {
+export async function openHandoffDir(fs: FileSystem, root: string, rootBase = root): Promise<PinnedDir | undefined> {
   const dir = handoffDirOf(root);
   let pinned: Awaited<ReturnType<typeof openPinned>>;
   try {
-    pinned = await openPinned(fs, dir);
+    pinned = await openPinned(fs, handoffDirOf(rootBase));
   } catch (err) {
     throw toFileSystemError('open the handoff directory', dir, err);
   }
@@ -60,11 +65,11 @@ export async function openHandoffDir(fs: FileSystem, root: string): Promise<Pinn
 }
 
 /** Sync twin of {@link openHandoffDir}. */
-export function openHandoffDirSync(fs: FileSystem, root: string): PinnedDirSync | undefined {
+export function openHandoffDirSync(fs: FileSystem, root: string, rootBase = root): PinnedDirSync | undefined {
   const dir = handoffDirOf(root);
   let pinned: ReturnType<typeof openPinnedSync>;
   try {
-    pinned = openPinnedSync(fs, dir);
+    pinned = openPinnedSync(fs, handoffDirOf(rootBase));
   } catch (err) {
     throw toFileSystemError('open the handoff directory', dir, err);
   }
@@ -112,10 +117,15 @@ function checkOwnDirectory(stat: { uid: number; mode: number; isDirectory(): boo
   }
 }
 
-/** Where a handoff moves its file: the owner's session (staging) and the root (entries). @internal */
+/**
+ * Where a handoff moves its file: the owner's session (staging) and the root (entries), each by
+ * its public path (for errors) and the base its entries are reached through (pinned). @internal
+ */
 export interface HandoffPlaces {
   readonly sessionDir: string;
+  readonly sessionBase: string;
   readonly root: string;
+  readonly rootBase: string;
 }
 
 /**
@@ -125,25 +135,26 @@ export interface HandoffPlaces {
  */
 export async function handOff(fs: FileSystem, places: HandoffPlaces, file: HandoffSource, options: unknown): Promise<HandoffTicket> {
   const { ttlMs, meta } = checkHandoffOptions(options);
-  const size = file.size ?? (await statSize(fs, file.path));
+  const size = file.size ?? (await statSize(fs, file.access, file.path));
   const id = randomName();
   const createdAt = Date.now();
   const expiresAt = createdAt + ttlMs;
   const staging = path.join(places.sessionDir, stagingName(id));
-  const staged = path.join(staging, dataName(file.suffix));
+  const stagingAccess = `${places.sessionBase}/${stagingName(id)}`;
+  const staged = `${stagingAccess}/${dataName(file.suffix)}`;
   // Synchronous: a mkdir, two pinned opens and two renames cost less than thread-pool round trips.
   try {
-    fs.mkdirSync(staging, { mode: 0o700 });
-    moveIntoPinned(fs, file.path, staging, dataName(file.suffix));
+    fs.mkdirSync(stagingAccess, { mode: 0o700 });
+    moveIntoPinned(fs, file.access, stagingAccess, dataName(file.suffix));
   } catch (err) {
-    await removeTree(fs, staging).catch(() => {});
+    await removeTree(fs, staging, { access: stagingAccess }).catch(() => {});
     throw toFileSystemError('hand off', file.path, err);
   }
   try {
-    publish(fs, places.root, staging, entryName(id, expiresAt));
+    publish(fs, places, stagingAccess, entryName(id, expiresAt));
   } catch (err) {
-    await fs.promises.rename(staged, file.path).catch(() => {});
-    await removeTree(fs, staging).catch(() => {});
+    await fs.promises.rename(staged, file.access).catch(() => {});
+    await removeTree(fs, staging, { access: stagingAccess }).catch(() => {});
     throw err instanceof UnsafeRootError ? err : toFileSystemError('hand off', file.path, err);
   }
   return {
@@ -158,9 +169,10 @@ export async function handOff(fs: FileSystem, places: HandoffPlaces, file: Hando
   };
 }
 
-// The rename goes into the handoff directory opened without following links.
-function publish(fs: FileSystem, root: string, staging: string, entry: string): void {
-  const handoff = openHandoffDirSync(fs, root) ?? (ensureHandoffDir(fs, root), openHandoffDirSync(fs, root));
+// The rename goes into the handoff directory opened without following links, through the pinned root.
+function publish(fs: FileSystem, places: HandoffPlaces, staging: string, entry: string): void {
+  const { root, rootBase } = places;
+  const handoff = openHandoffDirSync(fs, root, rootBase) ?? (ensureHandoffDir(fs, root, rootBase), openHandoffDirSync(fs, root, rootBase));
   if (!handoff) throw Object.assign(new Error(`ENOENT: the handoff directory of ${root} is gone`), { code: 'ENOENT' });
   try {
     fs.renameSync(staging, `${handoff.base}/${entry}`);
@@ -200,9 +212,9 @@ function checkHandoffOptions(options: unknown): { ttlMs: number; meta: HandoffMe
   }
 }
 
-async function statSize(fs: FileSystem, file: string): Promise<number> {
+async function statSize(fs: FileSystem, access: string, file: string): Promise<number> {
   try {
-    return (await fs.promises.lstat(file)).size;
+    return (await fs.promises.lstat(access)).size;
   } catch (err) {
     throw toFileSystemError('hand off', file, err);
   }

@@ -1,65 +1,269 @@
+import type { Stats } from 'node:fs';
 import path from 'node:path';
 import lockfile from 'proper-lockfile';
 import type { RootContext } from '../context.js';
-import { systemErrorCode, toFileSystemError } from '../errors.js';
+import { RootChangedError, systemErrorCode, toFileSystemError, type RootChange } from '../errors.js';
 import type { FileSystem } from '../disk/fs.js';
+import { openPinnedSync, type PinnedDirSync } from '../disk/pinned-dir.js';
 import { logger } from '../log.js';
 import { randomName } from '../names.js';
 import { processIdentity } from './process-identity.js';
 import { HEARTBEAT_MS } from './liveness.js';
 import { sessionLockPath, sessionName } from '../layout.js';
 import { removeTree, removeTreeSync } from '../disk/remove.js';
+import type { DirIdentity } from '../root.js';
 
 const log = logger('session');
 
 /** Options for {@link Session}. */
-export type SessionOptions = Pick<RootContext, 'fs' | 'root' | 'staleMs' | 'hostId'>;
+export interface SessionOptions extends Pick<RootContext, 'fs' | 'root' | 'staleMs' | 'hostId'> {
+  /** The root directory the manager checked when it was made. */
+  readonly rootId: DirIdentity;
+}
+
+/** Where a session's entries are: its public path, and how system calls reach it. @internal */
+export interface SessionPlaces {
+  /** `<root>/<session>`: the path handed to users in `file.path`. */
+  readonly path: string;
+  /** `/proc/<pid>/fd/<fd>` of the session directory held open, or (without /proc) its path. */
+  readonly base: string;
+}
 
 /**
  * A manager's directory under the root, held alive by a proper-lockfile lock whose mtime is
  * refreshed while the process lives. The lock is taken before the directory is made and dropped
  * after it is gone, so a directory without a fresh lock always belongs to nobody.
+ *
+ * The root and the session directory are held open (pinned) for the session's life: the lock,
+ * the session directory and everything in it are reached through those descriptors
+ * (`/proc/<pid>/fd/<fd>/<name>`), never through the root's path, which another process could
+ * rename and replace with a symlink. {@link check} notices such a swap: the session's path no
+ * longer names the directory that was made. Without /proc the paths are used, after the check.
  */
 export class Session {
+  /** The session directory's public path, `<root>/<session>`. */
   readonly dir: string;
+  private readonly name: string;
   private readonly options: SessionOptions;
   private locked = false;
+  private rootPin: PinnedDirSync | undefined;
+  private sessionPin: PinnedDirSync | undefined;
+  private sessionId: DirIdentity | undefined;
+  private placesOf: SessionPlaces | undefined;
+  private changed: RootChangedError | undefined;
+  /** A check passed in the JavaScript run now going on (only where the session is pinned). */
+  private checked = false;
+  private readonly endOfRun = (): void => {
+    this.checked = false;
+  };
+  private lockPath: string;
 
   constructor(options: SessionOptions) {
     this.options = options;
-    this.dir = path.join(options.root, sessionName({ ...processIdentity(options.hostId), created: Date.now(), random: randomName().slice(0, 16) }));
+    this.name = sessionName({ ...processIdentity(options.hostId), created: Date.now(), random: randomName().slice(0, 16) });
+    this.dir = path.join(options.root, this.name);
+    this.lockPath = sessionLockPath(this.dir);
   }
 
-  /** Takes the lock and makes the directory (mode 0700). Synchronous: `file()` is. */
-  open(): void {
+  /** The session's places, once {@link open}. */
+  get places(): SessionPlaces | undefined {
+    return this.placesOf;
+  }
+
+  /** True where the root and the session are reached through descriptors (Linux with /proc). */
+  private get pinned(): boolean {
+    return this.rootPin !== undefined && this.rootPin.base !== this.options.root;
+  }
+
+  /**
+   * How the root's entries are reached: its descriptor's `/proc` path, opened on first use and
+   * checked to be the directory the manager was made with; without /proc, the root's path,
+   * checked first.
+   * @throws {@link RootChangedError} once the root's path leads elsewhere.
+   */
+  rootBase(): string {
+    this.check();
+    if (!this.rootPin) {
+      const { fs, root } = this.options;
+      let pin: ReturnType<typeof openPinnedSync>;
+      try {
+        pin = openPinnedSync(fs, root);
+      } catch (err) {
+        throw toFileSystemError('open the root', root, err);
+      }
+      if (typeof pin === 'string') throw this.fail();
+      if (!sameDir(statOrUndefined(fs, `${pin.base}/.`), this.options.rootId)) {
+        pin.close();
+        throw this.fail();
+      }
+      this.rootPin = pin;
+    }
+    return this.rootPin.base;
+  }
+
+  /**
+   * Throws {@link RootChangedError} (for good) once the session's path, or before the session is
+   * made the root's, no longer names the directory the manager made or checked: one `lstat`. Where
+   * the session is pinned, nothing can be redirected by a swap, so the check is made once per run
+   * of JavaScript (until the next `process.nextTick`): a swap is noticed by the first call after it.
+   * Without /proc it is made on every call, as it guards the path itself.
+   */
+  check(): void {
+    if (this.changed) throw this.changed;
+    if (this.checked) return;
+    const [target, wanted] = this.sessionId ? [this.dir, this.sessionId] : [this.options.root, this.options.rootId];
+    if (!sameDir(statOrUndefined(this.options.fs, target), wanted)) throw this.fail();
+    if (this.pinned) {
+      this.checked = true;
+      process.nextTick(this.endOfRun);
+    }
+  }
+
+  /** Throws {@link RootChangedError} unless the root's path names the directory the manager was made with. */
+  checkRoot(): void {
+    if (this.changed) throw this.changed;
+    if (!sameDir(statOrUndefined(this.options.fs, this.options.root), this.options.rootId)) throw this.fail();
+  }
+
+  /** Takes the lock and makes the directory (mode 0700), both through the pinned root. Synchronous: `file()` is. */
+  open(): SessionPlaces {
+    const { fs } = this.options;
+    const rootBase = this.rootBase();
+    const at = `${rootBase}/${this.name}`;
+    this.lockPath = sessionLockPath(at);
     this.lock();
     try {
-      this.options.fs.mkdirSync(this.dir, { mode: 0o700 });
+      fs.mkdirSync(at, { mode: 0o700 });
     } catch (err) {
-      this.unlock();
+      this.unlock(true);
       throw toFileSystemError('create the session directory', this.dir, err);
     }
+    try {
+      const pin = openPinnedSync(fs, at);
+      if (typeof pin === 'string') throw Object.assign(new Error(`ENOENT: ${this.dir} is gone`), { code: 'ENOENT' });
+      this.sessionPin = pin;
+      const made = fs.lstatSync(`${pin.base}/.`);
+      this.sessionId = { dev: made.dev, ino: made.ino };
+      this.checked = false;
+      this.check(); // the public path names the directory made through the pinned root
+    } catch (err) {
+      if (this.pinned) this.removeDirOf(rootBase);
+      this.unlock(this.pinned);
+      this.release();
+      throw err instanceof RootChangedError ? err : toFileSystemError('open the session directory', this.dir, err);
+    }
+    this.placesOf = { path: this.dir, base: this.sessionPin.base };
     log('opened %s', this.dir);
+    return this.placesOf;
   }
 
-  /** Removes the directory and everything in it, then drops the lock. */
+  /**
+   * Removes the directory and everything in it, then drops the lock. After a swap of the root,
+   * removes the session's own tree through its descriptor (or, without /proc, nothing), then
+   * throws the {@link RootChangedError}.
+   */
   async close(): Promise<void> {
+    const changed = this.changeAtClose();
     try {
-      await removeTree(this.options.fs, this.dir);
+      if (this.pinned && this.sessionId) {
+        await removeTree(this.options.fs, this.dir, this.treeVia(this.sessionId));
+        this.removeDirOf(this.rootPin!.base);
+      } else if (!changed) {
+        await removeTree(this.options.fs, this.dir);
+      }
     } finally {
-      this.unlock();
+      this.unlock(this.pinned || !changed);
+      this.release();
     }
     log('closed %s', this.dir);
+    if (changed) throw changed;
   }
 
   /** Synchronous {@link close}, for exit paths. */
   closeSync(): void {
+    const changed = this.changeAtClose();
     try {
-      removeTreeSync(this.options.fs, this.dir);
+      if (this.pinned && this.sessionId) {
+        removeTreeSync(this.options.fs, this.dir, this.treeVia(this.sessionId));
+        this.removeDirOf(this.rootPin!.base);
+      } else if (!changed) {
+        removeTreeSync(this.options.fs, this.dir);
+      }
     } finally {
-      this.unlock();
+      this.unlock(this.pinned || !changed);
+      this.release();
     }
     log('closed %s', this.dir);
+    if (changed) throw changed;
+  }
+
+  /** Closes the descriptors held (a manager that only claimed holds the root's). Idempotent. */
+  release(): void {
+    this.sessionPin?.close();
+    this.sessionPin = undefined;
+    this.rootPin?.close();
+    this.rootPin = undefined;
+    this.placesOf = undefined;
+  }
+
+  private treeVia(id: DirIdentity): { access: string; parentDev: number; keepTop: true } {
+    return { access: `${this.sessionPin!.base}/.`, parentDev: id.dev, keepTop: true };
+  }
+
+  /** A fresh check at close: the swap it found, if any (a failure to look is not one). */
+  private changeAtClose(): RootChangedError | undefined {
+    this.checked = false;
+    try {
+      this.check();
+      return undefined;
+    } catch (err) {
+      if (err instanceof RootChangedError) return err;
+      return undefined;
+    }
+  }
+
+  /** Removes the (emptied) session directory through the pinned root, only if its name still is the directory made. */
+  private removeDirOf(rootBase: string): void {
+    const at = `${rootBase}/${this.name}`;
+    const { fs } = this.options;
+    if (!this.sessionId || !sameDir(statOrUndefined(fs, at), this.sessionId)) return;
+    try {
+      fs.rmdirSync(at);
+    } catch (err) {
+      if (systemErrorCode(err) !== 'ENOENT') throw toFileSystemError('remove', this.dir, err);
+    }
+  }
+
+  /** The change at the root's path, typed and remembered: every later call throws it. */
+  private fail(): RootChangedError {
+    const { fs, root, rootId } = this.options;
+    let change: RootChange;
+    let found: string;
+    let stat: Stats | undefined;
+    try {
+      stat = fs.lstatSync(root);
+    } catch {
+      stat = undefined;
+    }
+    if (!stat) {
+      change = 'missing';
+      found = 'nothing is at that path any more';
+    } else if (stat.isSymbolicLink()) {
+      change = 'symlink';
+      found = `it is now a symbolic link${linkTarget(fs, root)}`;
+    } else if (!sameDir(stat, rootId)) {
+      change = 'replaced';
+      found = `another ${stat.isDirectory() ? 'directory' : 'file'} is at that path (device ${stat.dev}, inode ${stat.ino}; the manager's was device ${rootId.dev}, inode ${rootId.ino})`;
+    } else {
+      const session = statOrUndefined(fs, this.dir);
+      change = session ? 'replaced' : 'missing';
+      found = session
+        ? `its session directory ${this.dir} was replaced by another ${session.isSymbolicLink() ? 'symbolic link' : 'directory or file'}`
+        : `its session directory ${this.dir} was removed`;
+    }
+    this.changed ??= new RootChangedError(change, root, found);
+    log('root changed: %s', this.changed.message);
+    return this.changed;
   }
 
   private lock(): void {
@@ -71,11 +275,16 @@ export class Session {
     }
   }
 
-  private unlock(): void {
+  /**
+   * Drops the lock; its directory is removed only when `remove` (reached through the pinned root,
+   * or by a path still checked): after a swap without /proc the path may name another's lock.
+   */
+  private unlock(remove: boolean): void {
     if (!this.locked) return;
     this.locked = false;
+    const fs = remove ? this.options.fs : keepDirectories(this.options.fs);
     try {
-      lockfile.unlockSync(this.dir, { realpath: false, lockfilePath: sessionLockPath(this.dir), fs: this.options.fs });
+      lockfile.unlockSync(this.dir, { realpath: false, lockfilePath: this.lockPath, fs });
     } catch (err) {
       // Released already (compromised and given up) or removed by hand: nothing left to drop.
       log('unlock %s: %s', this.dir, systemErrorCode(err) ?? err);
@@ -87,7 +296,7 @@ export class Session {
       stale: this.options.staleMs,
       update: HEARTBEAT_MS,
       realpath: false,
-      lockfilePath: sessionLockPath(this.dir),
+      lockfilePath: this.lockPath,
       fs: this.options.fs,
       onCompromised: (err) => this.onCompromised(err),
     };
@@ -105,4 +314,31 @@ export class Session {
       log('could not take the lock of %s again: %s', this.dir, systemErrorCode(retakeError) ?? retakeError);
     }
   }
+}
+
+function statOrUndefined(fs: FileSystem, at: string): Stats | undefined {
+  try {
+    return fs.lstatSync(at);
+  } catch {
+    return undefined;
+  }
+}
+
+function sameDir(stat: { dev: number; ino: number; isDirectory(): boolean } | undefined, id: DirIdentity): boolean {
+  return stat !== undefined && stat.isDirectory() && stat.dev === id.dev && stat.ino === id.ino;
+}
+
+function linkTarget(fs: FileSystem, link: string): string {
+  const { readlinkSync } = fs as { readlinkSync?: (at: string) => string | Buffer };
+  if (!readlinkSync) return '';
+  try {
+    return ` to ${String(readlinkSync.call(fs, link))}`;
+  } catch {
+    return '';
+  }
+}
+
+/** `fs` whose rmdir does nothing: proper-lockfile then stops its heartbeat without removing the lock's directory. */
+function keepDirectories(fs: FileSystem): FileSystem {
+  return Object.assign(Object.create(fs) as FileSystem, { rmdirSync: () => {} });
 }

@@ -157,6 +157,7 @@ export async function sweepRoot(
   const skipped: Record<Exclude<Liveness, 'orphan'>, number> = { live: 0, young: 0, unjudged: 0 };
   const mismatches = new Set<string>();
   let sessionsRemoved = 0;
+  target.verifyRoot?.();
   requireMarkedRoot(target.fs, target.root);
   const top = await findSessions(target);
   const walk = await walkDefaults(target);

@@ -81,11 +81,11 @@ export async function writeTempFile(
       ? await sniff(read.next, resolved.accept, resolved.maxBytes)
       : { next: read.next, type: undefined };
     await context.freeSpace.check(0);
-    const created = await createUniqueAsync(context, resolved.name, 'file', (path) =>
-      openWritable(context.fs, path, CREATE_EXCLUSIVE, 0o600, context.localDisk()),
+    const created = await createUniqueAsync(context, resolved.name, 'file', (access) =>
+      openWritable(context.fs, access, CREATE_EXCLUSIVE, 0o600, context.localDisk()),
     );
     handle = created.result;
-    file = new TempFile(context, owner, created.path, created.suffix);
+    file = new TempFile(context, owner, created.path, created.access, created.suffix);
     await copy(context, sniffed.next, handle, file, resolved);
     file.setDetectedType(sniffed.type);
     const closing = handle;

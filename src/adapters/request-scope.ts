@@ -1,0 +1,120 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { TempScope } from '../handles/scope.js';
+import type { TempFileManager } from '../manager.js';
+
+/** The part of a request's socket that is used: its `close`, and whether it is gone already. */
+interface SocketLike {
+  readonly destroyed?: boolean;
+  once?(event: 'close', listener: () => void): unknown;
+}
+
+/** Every exchange of a connection whose scope is still live, by socket: one `close` listener per connection. */
+const bySocket = new WeakMap<SocketLike, Set<RequestScope>>();
+const byRequest = new WeakMap<IncomingMessage, RequestScope>();
+
+/**
+ * The temp scope of one HTTP exchange, a request and its response. The scope's lifetime ends,
+ * and everything in it is removed, on the first of:
+ *
+ * - the response's `close`: it was sent, or its connection was lost while it was being answered;
+ * - the connection's `close` while the response waits its turn behind another one (pipelining:
+ *   a queued response gets no event of its own when its connection goes);
+ * - {@link end}, called by an adapter on an event of its framework (Fastify's `onResponse`,
+ *   `onRequestAbort`, `onTimeout`).
+ *
+ * A request whose connection is gone already when it is bound ends at once. A write still
+ * streaming when the scope ends is stopped, and its file removed, by the scope itself; so is
+ * one started after (it is refused). Each exchange costs one listener on its response, and each
+ * connection one listener, whatever the number of requests made on it.
+ * @internal
+ */
+export class RequestScope {
+  /** True once the exchange ended: the scope is removed, or being removed. */
+  ended = false;
+  private listeners: (() => void)[] | undefined;
+
+  constructor(
+    readonly scope: TempScope,
+    readonly request: IncomingMessage,
+    readonly response: ServerResponse,
+    private readonly socket: SocketLike | undefined,
+    private readonly onDisposeError: (error: unknown) => void,
+  ) {}
+
+  /** Ends the exchange: calls the `onEnd` listeners, then removes the scope. Idempotent. */
+  readonly end = (): void => {
+    if (this.ended) return;
+    this.ended = true;
+    this.response.off('close', this.end);
+    if (this.socket) bySocket.get(this.socket)?.delete(this);
+    const listeners = this.listeners;
+    this.listeners = undefined;
+    for (const listener of listeners ?? []) {
+      try {
+        listener();
+      } catch (error) {
+        this.onDisposeError(error); // never in the way of the removal, nor thrown from a 'close' listener
+      }
+    }
+    this.scope.remove().catch(this.onDisposeError);
+  };
+
+  /**
+   * Calls `listener` once, when the exchange ends, before its scope is removed (a form still
+   * being received is failed with the right error, not with the scope's). Returns a function
+   * that unsubscribes it.
+   */
+  onEnd(listener: () => void): () => void {
+    if (this.ended) {
+      listener();
+      return () => {};
+    }
+    (this.listeners ??= []).push(listener);
+    return () => {
+      const at = this.listeners?.indexOf(listener) ?? -1;
+      if (at >= 0) this.listeners!.splice(at, 1);
+    };
+  }
+}
+
+/**
+ * Gives `request` a new scope of `manager`, tied to the exchange as {@link RequestScope} says.
+ * `onDisposeError` gets a failure to remove it; it never reaches the response.
+ * @internal
+ */
+export function bindRequestScope(
+  manager: TempFileManager,
+  request: IncomingMessage,
+  response: ServerResponse,
+  onDisposeError: (error: unknown) => void,
+): RequestScope {
+  const scope = manager.scope();
+  // HTTP/2's compatibility socket is the whole session's: its stream's response says when it ends.
+  const raw = (request.httpVersionMajor === 2 ? undefined : request.socket) as SocketLike | null | undefined;
+  const socket = raw && typeof raw.once === 'function' ? raw : undefined;
+  const exchange = new RequestScope(scope, request, response, socket, onDisposeError);
+  byRequest.set(request, exchange);
+  if (socket?.destroyed === true || response.destroyed) {
+    exchange.end(); // the client is gone already: nothing of this request may stay
+    return exchange;
+  }
+  response.once('close', exchange.end);
+  if (socket) {
+    let live = bySocket.get(socket);
+    if (!live) {
+      const peers = new Set<RequestScope>();
+      live = peers;
+      bySocket.set(socket, peers);
+      socket.once!('close', () => {
+        for (const peer of [...peers]) peer.end();
+      });
+    }
+    live.add(exchange);
+  }
+  return exchange;
+}
+
+/** The exchange `request` was bound to by {@link bindRequestScope}, if any. @internal */
+export function requestScopeOf(request: IncomingMessage): RequestScope | undefined {
+  return byRequest.get(request);
+}
