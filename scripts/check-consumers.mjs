@@ -5,13 +5,15 @@
 // and no esModuleInterop; node16 and nodenext, ESM and CJS; bundler), with skipLibCheck off, so
 // that the package's own .d.ts and .d.cts files are checked too. Then it builds the README's
 // tsconfig example as written (an `await using` consumer), runs the output on this Node, and
-// checks that the files were removed.
+// checks that the files were removed; and type-checks every TypeScript block of the README and
+// docs/ under that tsconfig (scripts/doc-snippets.mjs).
 //
 //   node scripts/check-consumers.mjs [--ts 5.2,5.9,latest]
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { explainErrors, readmeTsconfig, writeSnippetProject } from './doc-snippets.mjs';
 
 const repo = path.join(import.meta.dirname, '..');
 const versionsArg = process.argv.indexOf('--ts');
@@ -81,14 +83,6 @@ function othersOwnError(line) {
   return /^node_modules\//.test(line) && !/^node_modules\/tempfile-manager\//.test(line);
 }
 
-/** The tsconfig.json the README shows for `await using` on Node 20 and 22, as written there. */
-function readmeTsconfig() {
-  const readme = fs.readFileSync(path.join(repo, 'README.md'), 'utf8');
-  const match = /<!-- tsconfig-for-using -->\s*```json\n([\s\S]*?)```/.exec(readme);
-  if (!match) throw new Error('README.md has no tsconfig block after <!-- tsconfig-for-using -->');
-  return match[1];
-}
-
 const readmeConsumer = `import { TempFileManager } from 'tempfile-manager';
 import fs from 'node:fs';
 
@@ -154,7 +148,7 @@ try {
     const app = path.join(project, 'readme-app');
     fs.mkdirSync(path.join(app, 'src'), { recursive: true });
     fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'readme-app', private: true, type: 'module' }));
-    fs.writeFileSync(path.join(app, 'tsconfig.json'), readmeTsconfig());
+    fs.writeFileSync(path.join(app, 'tsconfig.json'), readmeTsconfig(repo));
     fs.writeFileSync(path.join(app, 'src/index.ts'), readmeConsumer);
     fs.symlinkSync(path.join(project, 'node_modules'), path.join(app, 'node_modules'));
     const label = `TypeScript ${installed}, the README's tsconfig`;
@@ -166,6 +160,19 @@ try {
     else {
       console.log(`FAIL ${label}\n${output.stdout}${output.stderr}`);
       failures.push(label);
+    }
+
+    // Every TypeScript block of the README and docs/ (and the README's JavaScript), as written.
+    const snippets = writeSnippetProject(repo, path.join(project, 'doc-snippets'));
+    fs.symlinkSync(path.join(project, 'node_modules'), path.join(project, 'doc-snippets/node_modules'));
+    for (const config of snippets.configs) {
+      const snippetLabel = `TypeScript ${installed}, the docs' snippets (${path.basename(config)})`;
+      const checked = spawnSync(process.execPath, [tsc, '-p', config], { cwd: project, encoding: 'utf8' });
+      if (checked.status === 0) console.log(`ok ${snippetLabel}`);
+      else {
+        console.log(`FAIL ${snippetLabel}\n${explainErrors(`${checked.stdout}${checked.stderr}`, snippets.files)}`);
+        failures.push(snippetLabel);
+      }
     }
   }
 } finally {

@@ -106,8 +106,10 @@ export function tempScope(manager: TempFileManager, options: ExpressTempScopeOpt
  *
  * @example
  * import { upload } from 'tempfile-manager/express';
- * app.post('/videos', upload({ field: 'video', maxBytes: 2 ** 31, accept: ['video/*'] }),
- *   async (req, res) => res.status(202).json(await req.file.handoff({ ttlMs: 3_600_000 })));
+ * app.post('/videos', upload({ field: 'video', maxBytes: 2 ** 31, accept: ['video/*'] }), async (req, res) => {
+ *   if (!req.file) throw new Error('no file'); // never: upload({ field }) answers 400 without one
+ *   res.status(202).json(await req.file.handoff({ ttlMs: 3_600_000 }));
+ * });
  */
 export function upload(options: ExpressUploadOptions = {}): RequestHandler {
   const spec = resolveUploadOptions(options, 'upload()', ['manager']);

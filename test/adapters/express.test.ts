@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { tempScope } from '../../src/adapters/express.js';
 import type { HandoffTicket, TempFileManager } from '../../src/index.js';
 import { sessionFiles, until } from '../helpers/wait.js';
-import { needsRoot } from '../helpers/privileges.js';
+import { CHATTR, needs } from '../helpers/privileges.js';
 import { manager } from '../helpers/roots.js';
 
 const servers: http.Server[] = [];
@@ -165,7 +165,7 @@ describe('tempfile-manager/express', () => {
   });
 
   it('logs a disposal failure through onDisposeError, never into the response', async (ctx) => {
-    needsRoot(ctx, 'chattr +i');
+    needs(ctx, CHATTR);
     const mgr = manager();
     const app = express();
     const errors: unknown[] = [];

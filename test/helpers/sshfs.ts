@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { whereIs, type Needs } from './privileges.js';
 
 /** A directory exported by a local sshd and mounted over sshfs twice: two hosts' views of one share. */
 export interface SharedOverSshfs {
@@ -26,14 +27,21 @@ const MOUNT_OPTIONS = [
   'negative_timeout=0',
 ];
 
+/** What {@link shareOverSshfs} needs: root, and the Debian packages openssh-server and sshfs (fuse3). */
+export const SSHFS: Needs = {
+  root: 'running sshd and mounting over FUSE',
+  command: ['sshd', 'sshfs', 'ssh-keygen', 'fusermount3'],
+  package: 'openssh-server sshfs',
+};
+
 /**
  * Starts an sshd on 127.0.0.1 (root, key login, OpenSSH's own sftp-server) and mounts one fresh
  * directory twice. Needs root and the Debian packages openssh-server and sshfs (CI installs them).
  */
 export async function shareOverSshfs(): Promise<SharedOverSshfs> {
-  for (const tool of ['/usr/sbin/sshd', 'sshfs', 'ssh-keygen']) {
-    if (!onPath(tool)) throw new Error(`${tool} is missing: install the Debian packages openssh-server and sshfs`);
-  }
+  // sshd re-executes itself, so it must be started by its absolute path.
+  const sshdPath = whereIs('sshd');
+  if (sshdPath === undefined) throw new Error('sshd is not on the PATH: install the Debian package openssh-server');
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'tfm-sshfs-'));
   const key = path.join(work, 'id_ed25519');
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', key]);
@@ -56,7 +64,7 @@ export async function shareOverSshfs(): Promise<SharedOverSshfs> {
   ];
   fs.writeFileSync(path.join(work, 'sshd_config'), config.join('\n'));
   fs.mkdirSync('/run/sshd', { recursive: true }); // sshd's privilege separation directory
-  const sshd = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', path.join(work, 'sshd_config')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const sshd = spawn(sshdPath, ['-D', '-e', '-f', path.join(work, 'sshd_config')], { stdio: ['ignore', 'ignore', 'pipe'] });
   await listening(sshd);
   const mounts: string[] = [];
   const close = async () => {
@@ -77,15 +85,6 @@ export async function shareOverSshfs(): Promise<SharedOverSshfs> {
     throw err;
   }
   return { exported, mounts: [mounts[0]!, mounts[1]!], close };
-}
-
-function onPath(tool: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'pipe' });
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function freePort(): Promise<number> {

@@ -4,12 +4,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach } from 'vitest';
 
-/**
- * Mounting needs root. CI runs as root, so there a test that mounts never skips; it may skip
- * only on a developer's machine without root.
- */
-export const canMount = process.getuid?.() === 0 || Boolean(process.env.CI);
-
 const mounted: string[] = [];
 
 afterEach(() => {
@@ -19,7 +13,7 @@ afterEach(() => {
   }
 });
 
-/** A fresh tmpfs of `sizeMiB`, a file system of its own: unmounted after the test. */
+/** A fresh tmpfs of `sizeMiB`, a file system of its own: unmounted after the test. Needs root: `needs(ctx, MOUNTING)` first. */
 export function mountTmpfs(sizeMiB: number): string {
   const dir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'tfm-mount-')), 'tmpfs');
   fs.mkdirSync(dir);

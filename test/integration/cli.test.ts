@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { TempFileManager } from '../../src/index.js';
 import { hostId } from '../../src/lifetime/process-identity.js';
-import { needsRoot } from '../helpers/privileges.js';
+import { CHATTR, needs } from '../helpers/privileges.js';
 import { deadSessionName, freshRoot, manager, markedRoot } from '../helpers/roots.js';
 
 const cli = path.join(import.meta.dirname, '../../dist/cli.js');
@@ -174,7 +174,7 @@ describe('the tempfile-manager CLI (built binary)', () => {
   });
 
   it('exits 1 and lists the paths it could not remove', async (ctx) => {
-    needsRoot(ctx, 'chattr +i');
+    needs(ctx, CHATTR);
     const root = freshRoot();
     const orphan = plantOrphan(root);
     const stuck = path.join(orphan, 'f1');

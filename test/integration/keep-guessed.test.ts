@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { manager, scratchDir } from '../helpers/roots.js';
-import { canMount, mountTmpfs } from '../helpers/tmpfs.js';
+import { eachNeeds, MOUNTING } from '../helpers/privileges.js';
+import { mountTmpfs } from '../helpers/tmpfs.js';
 
 // An attacker who guesses the staging name (the test hands it the next random part): the
 // staging file is created O_CREAT | O_EXCL | O_NOFOLLOW, so a symlink planted at that name is
@@ -20,7 +21,8 @@ vi.mock(import('../../src/names.js'), async (importOriginal) => {
   };
 });
 
-describe.runIf(canMount)('a staging name guessed in advance', () => {
+describe('a staging name guessed in advance', () => {
+  eachNeeds(MOUNTING);
   it.each([false, true])('a symlink planted there is not written through (overwrite: %s)', async (overwrite) => {
     const mgr = manager();
     const dest = mountTmpfs(8);

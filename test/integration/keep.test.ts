@@ -16,7 +16,8 @@ import { randomName } from '../../src/names.js';
 
 const stagingName = (basename: string) => keepStagingName(basename, randomName());
 import { manager, scratchDir } from '../helpers/roots.js';
-import { canMount, mountTmpfs } from '../helpers/tmpfs.js';
+import { eachNeeds, MOUNTING, needs } from '../helpers/privileges.js';
+import { mountTmpfs } from '../helpers/tmpfs.js';
 
 /** The documented shape of a cross-device keep()'s staging name (docs/scoped-files.md). */
 const STAGING = /^\..*\.tfm-keep-[0-9a-f]{32}\.partial$/;
@@ -145,7 +146,8 @@ async function fileWith(mgr: TempFileManager, bytes: Buffer | string): Promise<T
 
 // A real second file system: a tmpfs mounted for the test (root; CI runs as root), so that the
 // rename and link from the root really fail with EXDEV.
-describe.runIf(canMount)('keep() across file systems (a real tmpfs)', () => {
+describe('keep() across file systems (a real tmpfs)', () => {
+  eachNeeds(MOUNTING);
   it('copies through a staging name, keeps mode and mtime, removes the source and leaves nothing else', async () => {
     const mgr = manager();
     const dest = mountTmpfs(32);
@@ -307,7 +309,8 @@ describe.each([
   { where: 'on the same file system', volume: () => scratchDir() },
   { where: 'across file systems', volume: () => mountTmpfs(8) },
 ])('a symlink planted at the destination, $where', ({ where, volume }) => {
-  it.runIf(where === 'on the same file system' || canMount)('is refused without overwrite, replaced as a name with it', async () => {
+  it('is refused without overwrite, replaced as a name with it', async (ctx) => {
+    if (where !== 'on the same file system') needs(ctx, MOUNTING);
     const mgr = manager();
     const dest = volume();
     const victim = path.join(scratchDir(), 'victim');

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { TempFileManager, UnsafeRootError } from '../../src/index.js';
-import { needsRoot } from '../helpers/privileges.js';
+import { needs } from '../helpers/privileges.js';
 import { freshRoot, scratchDir } from '../helpers/roots.js';
 
 const quiet = { sweepOnStart: false, exitHook: false } as const;
@@ -107,7 +107,7 @@ describe('the root directory', () => {
   });
 
   it('refuses a directory owned by another uid (nobody), saying to chown it', (ctx) => {
-    needsRoot(ctx, 'chown to nobody');
+    needs(ctx, { root: 'chown to nobody' });
     const root = freshRoot();
     fs.mkdirSync(root, { mode: 0o700 });
     fs.chownSync(root, nobodyUid(), nobodyUid());

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { RemoveError, TempFileManager, TempScope } from '../../src/index.js';
 import { FaultyFs } from '../helpers/faulty-fs.js';
-import { needsRoot } from '../helpers/privileges.js';
+import { CHATTR, needs } from '../helpers/privileges.js';
 import { freshRoot, manager } from '../helpers/roots.js';
 
 describe.each([
@@ -103,7 +103,7 @@ describe.each([
 
 describe('withScope on real disk failures', () => {
   it('a file that cannot be removed (chattr +i) rejects with RemoveError after success, is attached after a throw', async (ctx) => {
-    needsRoot(ctx, 'chattr +i');
+    needs(ctx, CHATTR);
     const mgr = manager();
     let stuck = '';
     const immutable = (scope: TempScope) => {

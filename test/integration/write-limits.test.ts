@@ -15,7 +15,7 @@ import {
 } from '../../src/index.js';
 import { FaultyFs } from '../helpers/faulty-fs.js';
 import { sessionFiles } from '../helpers/wait.js';
-import { needsRoot } from '../helpers/privileges.js';
+import { MOUNTING, needs } from '../helpers/privileges.js';
 import { manager, scratchDir } from '../helpers/roots.js';
 import { countingSource, MiB } from '../helpers/sources.js';
 
@@ -183,7 +183,7 @@ describe('a real full disk (tmpfs)', () => {
   }
 
   it('ENOSPC: no partial file, and the manager works afterwards', async (ctx) => {
-    needsRoot(ctx, 'mounting a tmpfs');
+    needs(ctx, MOUNTING);
     const dir = mountTmpfs(8);
     const mgr = new TempFileManager({ root: path.join(dir, 'root'), sweepOnStart: false, exitHook: false });
     const { source, state } = countingSource(64);
@@ -198,7 +198,7 @@ describe('a real full disk (tmpfs)', () => {
   });
 
   it('minFreeBytes refuses as the write grows, before the disk is full', async (ctx) => {
-    needsRoot(ctx, 'mounting a tmpfs');
+    needs(ctx, MOUNTING);
     const dir = mountTmpfs(32);
     const mgr = new TempFileManager({
       root: path.join(dir, 'root'),

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { nextJson, startChild, type ChildReport } from '../helpers/child.js';
-import { itAsRoot } from '../helpers/privileges.js';
+import { itNeeds, PID_NAMESPACE } from '../helpers/privileges.js';
 import { freshRoot } from '../helpers/roots.js';
 
 function expectGone(report: ChildReport): void {
@@ -117,7 +117,7 @@ describe('one exit hook per process', () => {
 
   // /proc of another PID namespace names other processes under our pids: directories are then
   // reached through /proc/self/fd (checked to name the opened directory), never /proc/<pid>/fd.
-  itAsRoot('where /proc belongs to another PID namespace, removal, the sweep and the exit still work', async () => {
+  itNeeds(PID_NAMESPACE)('where /proc belongs to another PID namespace, removal, the sweep and the exit still work', async () => {
     const root = freshRoot();
     const running = startChild('proc-elsewhere.mjs', [root], {}, { pidNamespaceWithOurProc: true });
     const report = await nextJson<{ pid: number; procSelf: string; handoffEntriesRemoved: number; errors: unknown[]; session: string; files: string[] }>(running);

@@ -7,7 +7,7 @@ import type { HandoffTicket } from '../../src/index.js';
 import { TempFileManager } from '../../src/index.js';
 import { entryName } from '../../src/layout.js';
 import { fixture, nextJson, startChild, type RunningChild } from '../helpers/child.js';
-import { itAsRoot } from '../helpers/privileges.js';
+import { itNeeds, PID_NAMESPACE } from '../helpers/privileges.js';
 import { actOnTaken, FENCE_CASES, snapshot, STEPS, takeOver } from '../helpers/fencing.js';
 import { freshRoot, scratchDir } from '../helpers/roots.js';
 
@@ -84,7 +84,7 @@ describe('handoff across real processes', () => {
     expect(result.content).toBe('pass it on');
   });
 
-  itAsRoot('a SIGKILLed winner: on its own machine the entry is claimable at once; from another once the lease is seen stale', async () => {
+  itNeeds(PID_NAMESPACE)('a SIGKILLed winner: on its own machine the entry is claimable at once; from another once the lease is seen stale', async () => {
     const root = freshRoot();
     const ticket = await produce(root, 'survives a crash');
     const winner = hold(root, ticket, 'host-a', true);
@@ -110,7 +110,7 @@ describe('handoff across real processes', () => {
     expect(entryFiles(root)).toEqual([]);
   });
 
-  itAsRoot('a claimer of another host that blocks past staleMs is overtaken, and then cannot consume, release or move', async () => {
+  itNeeds(PID_NAMESPACE)('a claimer of another host that blocks past staleMs is overtaken, and then cannot consume, release or move', async () => {
     const root = freshRoot();
     const tickets = await Promise.all(['one', 'two', 'three'].map((c) => produce(root, c)));
     const dest = path.join(scratchDir(), 'stolen.txt');
@@ -150,7 +150,7 @@ describe('handoff across real processes', () => {
     expect(entryFiles(root)).toEqual([]);
   });
 
-  itAsRoot('a live claimer of another host keeps its lease past staleMs: its heartbeat says it lives', async () => {
+  itNeeds(PID_NAMESPACE)('a live claimer of another host keeps its lease past staleMs: its heartbeat says it lives', async () => {
     const root = freshRoot();
     const ticket = await produce(root, 'long job');
     const holder = hold(root, ticket, 'host-a', true);
@@ -183,10 +183,10 @@ describe('handoff across real processes', () => {
   // The first claimer runs on "another machine" (a PID namespace of its own), so that it is judged
   // by its heartbeat: stopped (SIGSTOP), or alive with its event loop blocked by a long
   // synchronous job (its heartbeat stops with it).
-  itAsRoot.each([
+  itNeeds(PID_NAMESPACE).for([
     ['SIGSTOPped past staleMs', true, 0],
     ['whose event loop is blocked past staleMs', false, 4 * STALE_MS],
-  ])('a claimer %s and taken over: every step fails with LeaseLostError and changes nothing, whatever the taker did', async (_label, stop, blockMs) => {
+  ])('a claimer %s and taken over: every step fails with LeaseLostError and changes nothing, whatever the taker did', async ([_label, stop, blockMs]) => {
     const root = freshRoot();
     const out = scratchDir();
     const producer = new TempFileManager({ root, hostId: 'host-a', sweepOnStart: false, exitHook: false, graceMs: 0 });

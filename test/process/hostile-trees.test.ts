@@ -6,6 +6,7 @@ import readline from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MountPointError, TempFileManager, type SweepReport } from '../../src/index.js';
 import { fixture } from '../helpers/child.js';
+import { eachNeeds, MOUNTING } from '../helpers/privileges.js';
 import { freshRoot, scratchDir } from '../helpers/roots.js';
 
 // Trees that fight removal: mount points inside a temp dir, directories the owner cannot write
@@ -169,7 +170,8 @@ function expectSurvived(precious: string): void {
 
 const KINDS: MountKind[] = ['bind', 'tmpfs'];
 
-describe.runIf(IS_ROOT || process.env['CI'])('a mount point inside a temp dir is never crossed', () => {
+describe('a mount point inside a temp dir is never crossed', () => {
+  eachNeeds(MOUNTING);
   describe.each(KINDS)('a %s mount', (kind) => {
     it.each(['remove', 'removeSync', 'close', 'closeSync'] as const)('%s() removes the rest and throws MountPointError', async (action) => {
       const root = freshRoot();

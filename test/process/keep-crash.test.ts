@@ -5,7 +5,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { nextJson, startChild } from '../helpers/child.js';
 import { freshRoot, manager, scratchDir } from '../helpers/roots.js';
-import { canMount, mountTmpfs } from '../helpers/tmpfs.js';
+import { eachNeeds, MOUNTING } from '../helpers/privileges.js';
+import { mountTmpfs } from '../helpers/tmpfs.js';
 
 const ROUNDS = 300;
 // Children killed side by side, each in a directory of its own. A round costs one Node start
@@ -29,7 +30,8 @@ type Phase = 'before staging' | 'copying' | 'placed, source not yet removed' | '
 // After each kill: the final name holds nothing (or the old file), or the whole new file; every
 // other name is a staging name of the documented shape; and a fresh keep() to the same
 // destination succeeds, with the same options.
-describe.runIf(canMount)('keep() killed with SIGKILL at random instants', () => {
+describe('keep() killed with SIGKILL at random instants', () => {
+  eachNeeds(MOUNTING);
   it(`${ROUNDS} kills: the destination is absent, old or whole, and the retry succeeds`, { timeout: 300_000 }, async () => {
     const volume = mountTmpfs(64);
     const root = freshRoot();

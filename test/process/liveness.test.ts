@@ -8,7 +8,10 @@ import { LIBFAKETIME, nextJson, startChild, type ChildReport, type Elsewhere, ty
 import { freshRoot } from '../helpers/roots.js';
 import { sessionLockPath, sessionName } from '../../src/layout.js';
 import { machineId } from '../../src/lifetime/process-identity.js';
-import { itAsRoot } from '../helpers/privileges.js';
+import { FAKETIME, itNeeds, PID_NAMESPACE, type Needs } from '../helpers/privileges.js';
+
+/** A child in a PID namespace of its own with its clock set apart. */
+const ELSEWHERE_IN_TIME: Needs = { ...PID_NAMESPACE, command: ['unshare', 'faketime'], file: FAKETIME.file, package: 'util-linux faketime' };
 
 const STALE_MS = 2000;
 const GRACE_MS = 1000;
@@ -82,7 +85,7 @@ describe('a live owner is never swept', () => {
     expect((failed as { stderr: string }).stderr).toContain('--host-id');
   });
 
-  itAsRoot.each(['-1h', '+1h'])(
+  itNeeds(ELSEWHERE_IN_TIME).for(['-1h', '+1h'])(
     'an app in another PID namespace with its clock at %s and the same host id: kept while it refreshes, removed once it is seen to stop',
     async (offset) => {
       const root = freshRoot();
@@ -105,7 +108,7 @@ describe('a live owner is never swept', () => {
 
   // An owner's staleMs is its own: a service may set a minute while a sweeper on another host keeps
   // the CLI's 2 s. The owner must beat faster than the shortest staleMs any sweeper may have.
-  itAsRoot('an app on another machine with a staleMs 30 times the sweeper\'s: kept while it refreshes', async () => {
+  itNeeds(PID_NAMESPACE)('an app on another machine with a staleMs 30 times the sweeper\'s: kept while it refreshes', async () => {
     const root = freshRoot();
     const running = start('owner-child.mjs', [root, 'wait', String(30 * STALE_MS), 'other'], { pidNamespace: true });
     const report = await nextJson<ChildReport>(running);
@@ -118,7 +121,7 @@ describe('a live owner is never swept', () => {
     await mgr.close();
   });
 
-  itAsRoot('a claim held on another machine with a staleMs 30 times the claimer\'s: never taken over while it beats', async () => {
+  itNeeds(PID_NAMESPACE)('a claim held on another machine with a staleMs 30 times the claimer\'s: never taken over while it beats', async () => {
     const root = freshRoot();
     const producer = sweeper(root, 'producer');
     const ticket = await (await producer.write('held elsewhere', { suffix: '.bin' })).handoff({ ttlMs: 600_000 });
@@ -138,7 +141,7 @@ describe('a live owner is never swept', () => {
     await Promise.all([producer.close(), claimer.close()]);
   });
 
-  itAsRoot('a one-shot sweep reports another machine\'s session as not yet judged; --watch judges it with a second look', async () => {
+  itNeeds(ELSEWHERE_IN_TIME)('a one-shot sweep reports another machine\'s session as not yet judged; --watch judges it with a second look', async () => {
     const root = freshRoot();
     const { running, report } = await owner(root, 'wait', 'other', { pidNamespace: true, clockOffset: '-1h' });
     const once = await run(cli, ['sweep', '--root', root, '--grace-ms', '0', '--stale-ms', String(STALE_MS), '--json']);
@@ -245,6 +248,6 @@ describe('worker threads', () => {
   });
 });
 
-it('libfaketime is where the tests expect it', () => {
+itNeeds(FAKETIME)('libfaketime is where the tests expect it', () => {
   expect(fs.existsSync(LIBFAKETIME)).toBe(true);
 });

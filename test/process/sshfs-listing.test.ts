@@ -3,8 +3,8 @@ import path from 'node:path';
 import { afterEach, describe, expect } from 'vitest';
 import { TempFileManager } from '../../src/index.js';
 import { nextJson, startChild, type RunningChild } from '../helpers/child.js';
-import { itAsRoot } from '../helpers/privileges.js';
-import { shareOverSshfs, type SharedOverSshfs } from '../helpers/sshfs.js';
+import { itNeeds } from '../helpers/privileges.js';
+import { SSHFS, shareOverSshfs, type SharedOverSshfs } from '../helpers/sshfs.js';
 
 const SECONDS = 25;
 const CYCLES = 20;
@@ -28,7 +28,7 @@ afterEach(async () => {
 // mount while two processes sweep without pause on the other. The witness is the claimer's own
 // reading of the bytes after each claim, and the sweepers staying alive.
 describe('sweeps over one sshfs mount while a claimer renames through another', () => {
-  itAsRoot(
+  itNeeds(SSHFS)(
     `no claim loses its file or its lease in ${SECONDS} s, and no sweep fails`,
     async () => {
       share = await shareOverSshfs();

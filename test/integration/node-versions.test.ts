@@ -1,0 +1,33 @@
+// The Node versions CI runs the whole suite on are the ones the README, its platform table and
+// package.json's engines name; Node 26, the Active LTS line, is among them, with the native
+// `using` tests and the examples.
+import fs from 'node:fs';
+import path from 'node:path';
+import { expect, it } from 'vitest';
+
+const repo = path.join(import.meta.dirname, '../..');
+const read = (file: string) => fs.readFileSync(path.join(repo, file), 'utf8');
+const ci = read('.ci/run');
+const readme = read('README.md');
+
+/** The majors CI runs the whole suite on: `npx -y node@N node_modules/vitest/vitest.mjs run`, and this machine's Node. */
+function wholeSuiteMajors(): number[] {
+  const others = [...ci.matchAll(/npx -y node@(\d+) node_modules\/vitest\/vitest\.mjs run\s*$/gm)].map((m) => Number(m[1]));
+  return [...new Set([process.versions.node.split('.').map(Number)[0]!, ...others])].sort((a, b) => a - b);
+}
+
+it('CI runs the whole suite on Node 22, 24 and 26, and the native using tests and the examples on 24 and 26', () => {
+  expect(wholeSuiteMajors()).toEqual(expect.arrayContaining([22, 24, 26]));
+  expect(ci).toMatch(/for major in 24 26; do[\s\S]*node@\$major" --test test\/native[\s\S]*node@\$major" scripts\/check-examples\.mjs[\s\S]*done/);
+});
+
+it('the README, its platform table and engines name the versions CI tests', () => {
+  const majors = wholeSuiteMajors();
+  const list = `${majors.slice(0, -1).join(', ')} and ${majors.at(-1)}`;
+  expect(readme).toContain(`Node.js ${list}. ESM and CommonJS.`);
+  const table = [...readme.matchAll(/^\| Linux, Node (\d+) \| in CI \|/gm)].map((m) => Number(m[1]));
+  expect(table).toEqual(majors);
+  const engines = (JSON.parse(read('package.json')) as { engines: { node: string } }).engines.node;
+  expect(engines).toBe('^20.4.0 || ^22.0.0 || >=24.0.0');
+  for (const major of majors) expect(major === 20 || major === 22 || major >= 24, `engines ${engines} admits Node ${major}`).toBe(true);
+});
