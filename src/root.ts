@@ -5,6 +5,9 @@ import { constants } from 'node:fs';
 import { CREATE_EXCLUSIVE, O_NOFOLLOW, type FileSystem } from './disk/fs.js';
 import { LAYOUT_FORMAT, parseRootMarker, ROOT_MARKER, rootMarkerContent } from './layout.js';
 
+// A FIFO planted at the marker's name must not block the constructor's open.
+const O_NONBLOCK = constants.O_NONBLOCK ?? 0;
+
 /** The default root: one directory per user under the OS temp directory. */
 export function defaultRoot(): string {
   const uid = process.getuid?.();
@@ -100,7 +103,7 @@ function markRoot(fs: FileSystem, root: string): void {
 function completeMarker(fs: FileSystem, marker: string): void {
   let fd: number;
   try {
-    fd = fs.openSync(marker, constants.O_RDWR | O_NOFOLLOW);
+    fd = fs.openSync(marker, constants.O_RDWR | O_NOFOLLOW | O_NONBLOCK);
   } catch {
     return; // requireMarkedRoot says what is wrong with it
   }
@@ -121,11 +124,11 @@ function completeMarker(fs: FileSystem, marker: string): void {
  * format's marker: the sweep and the CLI refuse a directory that no manager made, whatever the
  * names in it look like.
  */
-export function requireMarkedRoot(fs: FileSystem, root: string): void {
+export function requireMarkedRoot(fs: FileSystem, root: string, rootBase = root): void {
   const marker = path.join(root, ROOT_MARKER);
   let fd: number;
   try {
-    fd = fs.openSync(marker, constants.O_RDONLY | O_NOFOLLOW);
+    fd = fs.openSync(`${rootBase}/${ROOT_MARKER}`, constants.O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
   } catch (err) {
     const code = systemErrorCode(err);
     if (code !== 'ENOENT' && code !== 'ELOOP' && code !== 'ENOTDIR') throw toFileSystemError('read the root marker', marker, err);

@@ -100,7 +100,7 @@ function probeNoFollow(fs: FileSystem, at: (name: string) => string, missing: Mi
     if (REFUSED.includes(systemErrorCode(err) ?? '')) return; // no symlinks: none can be planted
     throw err;
   }
-  if (succeeds(() => fs.closeSync(fs.openSync(at('l'), constants.O_RDONLY | O_NOFOLLOW)), 'ELOOP', 'EMLINK')) {
+  if (succeeds(() => fs.closeSync(fs.openSync(at('l'), constants.O_RDONLY | O_NOFOLLOW | (constants.O_NONBLOCK ?? 0))), 'ELOOP', 'EMLINK')) {
     throw missing('no-follow', 'an O_NOFOLLOW open of a symlink followed it');
   }
 }

@@ -26,7 +26,8 @@ describe('system-call audit (strace)', () => {
 
 describe('the audit itself', () => {
   it('flags a call by path under the root, and an open that can follow a link or block', async () => {
-    const { judge, libraryCalls } = (await import('./audit.mjs')) as {
+    const auditModule: string = './audit.mjs'; // plain JavaScript, typed here
+    const { judge, libraryCalls } = (await import(auditModule)) as {
       judge(calls: unknown[], where: { root: string; dest: string }): { rule: string; call: string }[];
       libraryCalls(trace: string): unknown[];
     };
