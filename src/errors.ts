@@ -14,6 +14,7 @@ export type TempFileErrorCode =
   | 'ERR_TEMPFILE_DISPOSED'
   | 'ERR_TEMPFILE_MANAGER_CLOSED'
   | 'ERR_TEMPFILE_DESTINATION_EXISTS'
+  | 'ERR_TEMPFILE_REPLACED'
   | 'ERR_TEMPFILE_REMOVE_FAILED'
   | 'ERR_TEMPFILE_MOUNT_POINT'
   | 'ERR_TEMPFILE_SIZE_LIMIT'
@@ -48,6 +49,7 @@ const STATUS_BY_CODE: Record<TempFileErrorCode, number> = {
   ERR_TEMPFILE_DISPOSED: 500,
   ERR_TEMPFILE_MANAGER_CLOSED: 503,
   ERR_TEMPFILE_DESTINATION_EXISTS: 500,
+  ERR_TEMPFILE_REPLACED: 500,
   ERR_TEMPFILE_REMOVE_FAILED: 500,
   ERR_TEMPFILE_SIZE_LIMIT: 413,
   ERR_TEMPFILE_QUOTA_EXCEEDED: 507,
@@ -236,6 +238,26 @@ export class DestinationExistsError extends TempFileError {
         'Choose another destination, or pass { overwrite: true } to replace it.',
       { path: destination, cause },
     );
+  }
+}
+
+/**
+ * A temp file (or a claimed handoff file) is no longer the file the library made: something
+ * else was put at its path, such as a hard link to another file, a FIFO, a socket, a device or
+ * another file. Nothing was read from it or written to it; `found` says what was there.
+ */
+export class TempFileReplacedError extends TempFileError {
+  declare readonly code: 'ERR_TEMPFILE_REPLACED';
+  /** What was found at the path: `'a hard link (2 links)'`, `'a FIFO'`, `'another file (inode changed)'`... */
+  readonly found: string;
+  constructor(path: string, found: string) {
+    super(
+      'ERR_TEMPFILE_REPLACED',
+      `The temp file ${path} was replaced: found ${found} where the library's own file was, so nothing was read or written. ` +
+        'Something else with access to the root changed it: dispose of this handle and check who writes under the root.',
+      { path },
+    );
+    this.found = found;
   }
 }
 

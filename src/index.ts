@@ -49,6 +49,7 @@ export {
   DisposedError,
   ManagerClosedError,
   DestinationExistsError,
+  TempFileReplacedError,
   RemoveError,
   MountPointError,
   SizeLimitError,

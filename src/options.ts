@@ -116,7 +116,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
   };
 }
 
-const FS_METHODS = ['openSync', 'closeSync', 'mkdirSync', 'lstatSync', 'unlinkSync', 'rmdirSync', 'readdirSync', 'createReadStream'] as const;
+const FS_METHODS = ['openSync', 'closeSync', 'mkdirSync', 'lstatSync', 'unlinkSync', 'rmdirSync', 'readdirSync', 'createReadStream', 'read', 'ftruncate'] as const;
 
 function fsOption(value: unknown): FileSystem {
   if (value === undefined) return realFs;

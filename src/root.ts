@@ -2,11 +2,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { systemErrorCode, toFileSystemError, UnsafeRootError } from './errors.js';
 import { constants } from 'node:fs';
-import { CREATE_EXCLUSIVE, O_NOFOLLOW, type FileSystem } from './disk/fs.js';
+import { CREATE_EXCLUSIVE, type FileSystem } from './disk/fs.js';
+import { OPEN_EXISTING } from './disk/open-checked.js';
 import { LAYOUT_FORMAT, parseRootMarker, ROOT_MARKER, rootMarkerContent } from './layout.js';
-
-// A FIFO planted at the marker's name must not block the constructor's open.
-const O_NONBLOCK = constants.O_NONBLOCK ?? 0;
 
 /** The default root: one directory per user under the OS temp directory. */
 export function defaultRoot(): string {
@@ -103,7 +101,7 @@ function markRoot(fs: FileSystem, root: string): void {
 function completeMarker(fs: FileSystem, marker: string): void {
   let fd: number;
   try {
-    fd = fs.openSync(marker, constants.O_RDWR | O_NOFOLLOW | O_NONBLOCK);
+    fd = fs.openSync(marker, constants.O_RDWR | OPEN_EXISTING); // a FIFO there never blocks
   } catch {
     return; // requireMarkedRoot says what is wrong with it
   }
@@ -128,7 +126,7 @@ export function requireMarkedRoot(fs: FileSystem, root: string, rootBase = root)
   const marker = path.join(root, ROOT_MARKER);
   let fd: number;
   try {
-    fd = fs.openSync(`${rootBase}/${ROOT_MARKER}`, constants.O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+    fd = fs.openSync(`${rootBase}/${ROOT_MARKER}`, constants.O_RDONLY | OPEN_EXISTING);
   } catch (err) {
     const code = systemErrorCode(err);
     if (code !== 'ENOENT' && code !== 'ELOOP' && code !== 'ENOTDIR') throw toFileSystemError('read the root marker', marker, err);

@@ -2,6 +2,7 @@ import { constants } from 'node:fs';
 import path from 'node:path';
 import { systemErrorCode, toFileSystemError, UnsupportedFileSystemError, type FileSystemPrimitive } from '../errors.js';
 import { CREATE_EXCLUSIVE, O_NOFOLLOW, type FileSystem } from './fs.js';
+import { OPEN_EXISTING } from './open-checked.js';
 import { logger } from '../log.js';
 import { probeName } from '../layout.js';
 import { randomName } from '../names.js';
@@ -51,7 +52,7 @@ function probeIn(fs: FileSystem, scratch: string, root: string): void {
 
   renameOrMissing(fs, at('a'), at('b'), missing);
   if (exists(fs, at('a'))) throw missing('rename', 'after rename(a, b), a is still there');
-  fs.mkdirSync(at('d'));
+  fs.mkdirSync(at('d'), { mode: 0o700 });
   renameOrMissing(fs, at('d'), at('e'), missing);
   if (exists(fs, at('d'))) throw missing('rename', 'a directory renamed is still at its old name');
   fs.closeSync(fs.openSync(at('c'), CREATE_EXCLUSIVE, 0o600));
@@ -100,7 +101,7 @@ function probeNoFollow(fs: FileSystem, at: (name: string) => string, missing: Mi
     if (REFUSED.includes(systemErrorCode(err) ?? '')) return; // no symlinks: none can be planted
     throw err;
   }
-  if (succeeds(() => fs.closeSync(fs.openSync(at('l'), constants.O_RDONLY | O_NOFOLLOW | (constants.O_NONBLOCK ?? 0))), 'ELOOP', 'EMLINK')) {
+  if (succeeds(() => fs.closeSync(fs.openSync(at('l'), constants.O_RDONLY | OPEN_EXISTING)), 'ELOOP', 'EMLINK')) {
     throw missing('no-follow', 'an O_NOFOLLOW open of a symlink followed it');
   }
 }

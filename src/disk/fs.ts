@@ -13,6 +13,10 @@ export interface FileSystem {
   write: typeof nodeFs.write;
   /** `fs.close` (callback) */
   close: typeof nodeFs.close;
+  /** `fs.read` (callback): the read streams of temp files read through it. */
+  read: typeof nodeFs.read;
+  /** `fs.ftruncate` (callback): a truncating write stream empties its file once it was checked. */
+  ftruncate: typeof nodeFs.ftruncate;
   /** `fs.openSync` */
   openSync: typeof nodeFs.openSync;
   /** `fs.closeSync` */

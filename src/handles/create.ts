@@ -128,16 +128,18 @@ export async function createUniqueAsync<T>(
 /** Creates an empty file (0600, O_CREAT|O_EXCL|O_NOFOLLOW) in the session. */
 export function createFile(context: ManagerContext, owner: Owner, arg: unknown): TempFile {
   const fs = context.fs;
+  let created: { dev: number; ino: number } | undefined;
   const { path: filePath, access, suffix } = createUnique(context, arg, 'file', (candidate) => {
     const fd = fs.openSync(candidate, CREATE_EXCLUSIVE, 0o600);
     try {
+      created = fs.fstatSync(fd); // its identity, for every later open to check (about 1 µs)
       fs.closeSync(fd);
     } catch (err) {
       unlinkAfterFailure(fs, candidate);
       throw err;
     }
   });
-  return new TempFile(context, owner, filePath, access, suffix);
+  return new TempFile(context, owner, filePath, access, suffix, created);
 }
 
 // The create already failed; a second failure here must not hide the first.

@@ -1,7 +1,7 @@
 import { constants, type ReadStream, type WriteStream } from 'node:fs';
 import type { ManagerContext, Owner } from '../context.js';
 import type { DetectedType } from '../errors.js';
-import { O_NOFOLLOW } from '../disk/fs.js';
+import { identityOf, ownFileStreamFs, type FileIdentity } from '../disk/open-checked.js';
 import { DiskHandle } from './handle.js';
 import { handOff, type HandoffOptions } from '../handoff/handoff.js';
 import { ownOptions } from '../options.js';
@@ -33,8 +33,9 @@ export interface TempWriteStreamOptions {
   readonly signal?: AbortSignal;
 }
 
-const WRITE_FLAGS = constants.O_WRONLY | O_NOFOLLOW;
-const READ_FLAGS = constants.O_RDONLY | O_NOFOLLOW;
+// No O_TRUNC: a truncating stream empties the file only once it was checked (open-checked.ts).
+const WRITE_FLAGS = constants.O_WRONLY;
+const READ_FLAGS = constants.O_RDONLY;
 
 /**
  * A temp file, created empty with mode 0600. Removed when disposed: use it with `using` or
@@ -53,11 +54,14 @@ export class TempFile extends DiskHandle {
   private hashDigest: string | undefined;
   private sniffedType: DetectedType | undefined;
   private accountedBytes = 0;
+  /** The device and inode the file was created with: every later open must find them. @internal */
+  readonly identity: FileIdentity | undefined;
 
   /** @internal */
-  constructor(context: ManagerContext, owner: Owner, path: string, access: string, suffix: string) {
+  constructor(context: ManagerContext, owner: Owner, path: string, access: string, suffix: string, created?: { readonly dev: number; readonly ino: number }) {
     super(context, owner, path, access);
     this.suffix = suffix;
+    this.identity = created === undefined ? undefined : identityOf(created);
     context.accounting.liveFiles += 1;
   }
 
@@ -81,24 +85,38 @@ export class TempFile extends DiskHandle {
   }
 
   /**
-   * A write stream to the file (truncating unless `append`). It refuses to follow a symlink
-   * planted at the path.
+   * A write stream to the file (truncating unless `append`). It opens only the file this handle
+   * created: a symlink planted at the path fails with `ELOOP`, and anything else found there (a
+   * hard link to another file, a FIFO, a device, another file) with a
+   * {@link TempFileReplacedError}, as the stream's 'error', before any byte is truncated or
+   * written. The open never blocks.
+   *
+   * @throws {@link DisposedError} the handle was removed, disposed or kept.
    */
   createWriteStream(options: TempWriteStreamOptions = {}): WriteStream {
     this.assertLive('TempFile');
-    const flags = WRITE_FLAGS | (options.append ? constants.O_APPEND : constants.O_TRUNC);
+    const append = options.append === true;
+    const flags = WRITE_FLAGS | (append ? constants.O_APPEND : 0);
     return this.context.fs.createWriteStream(this.access, {
       flags: flags as unknown as string,
+      fs: ownFileStreamFs(this.context.fs, this.identity, this.path, !append),
       highWaterMark: options.highWaterMark,
       signal: options.signal,
     });
   }
 
-  /** A read stream of the file. It refuses to follow a symlink planted at the path. */
+  /**
+   * A read stream of the file. Like {@link TempFile.createWriteStream}, it opens only the file
+   * this handle created (`ELOOP` for a symlink, a {@link TempFileReplacedError} as the stream's
+   * 'error' for anything else), and never blocks.
+   *
+   * @throws {@link DisposedError} the handle was removed, disposed or kept.
+   */
   createReadStream(options: TempReadStreamOptions = {}): ReadStream {
     this.assertLive('TempFile');
     return this.context.fs.createReadStream(this.access, {
       flags: READ_FLAGS as unknown as string,
+      fs: ownFileStreamFs(this.context.fs, this.identity, this.path, false),
       start: options.start,
       end: options.end,
       highWaterMark: options.highWaterMark,
@@ -130,7 +148,10 @@ export class TempFile extends DiskHandle {
    * removes it for you: delete old ones with
    * `find DIR -name '.*.tfm-keep-*.partial' -cmin +60 -delete` (see docs/scoped-files.md).
    *
-   * @throws {@link DestinationExistsError} something else holds the destination name.
+   * @throws {@link DestinationExistsError} something else holds the destination name (a file, a
+   * symlink, a FIFO...).
+   * @throws {@link TempFileReplacedError} the temp file's path no longer holds the file this handle
+   * created (a hard link to another file, a FIFO...): nothing is moved.
    * @throws {@link NoSpaceError} the destination's file system is full (nothing is left there).
    * @throws {@link FileSystemError} any other failure, naming the destination (or its directory).
    * @example
@@ -139,7 +160,7 @@ export class TempFile extends DiskHandle {
   async keep(destination: string, options: KeepOptions = {}): Promise<string> {
     const target = resolveDestination(destination);
     return this.moveOut('TempFile', async () => {
-      await moveFile(this.context.fs, this.access, target, ownOptions(options));
+      await moveFile(this.context.fs, this.access, target, ownOptions(options), this.path, this.identity);
       return target;
     });
   }
@@ -149,6 +170,10 @@ export class TempFile extends DiskHandle {
    * and returns a ticket, plain JSON for a job queue or `postMessage`. The file then outlives its
    * scope and this process until a worker claims and consumes it (`mgr.claim(ticket)`), or the
    * sweep removes it after `ttlMs` unclaimed. This handle then owns nothing.
+   *
+   * @throws {@link TempFileReplacedError} the temp file's path no longer holds the file this handle
+   * created (a hard link to another file, a FIFO...): nothing is handed off, the file stays.
+   * @throws {@link InvalidOptionError} a bad `ttlMs` or `meta`.
    */
   async handoff(options: HandoffOptions): Promise<HandoffTicket> {
     return this.moveOut('TempFile', async () => {

@@ -3,7 +3,8 @@ import { DestinationExistsError, InvalidOptionError, systemErrorCode, toFileSyst
 import type { FileSystem } from '../disk/fs.js';
 import { describe } from '../names.js';
 import { openPinned, type PinnedDir } from '../disk/pinned-dir.js';
-import { copyAcrossDevices, holdsSameFile, lacksHardLinks, removeSource, renameIfAbsent, type Move } from './staged-copy.js';
+import { otherThan, type FileIdentity } from '../disk/open-checked.js';
+import { copyAcrossDevices, holdsSameFile, lacksHardLinks, openSource, removeSource, renameIfAbsent, type Move } from './staged-copy.js';
 
 /** Options of `keep()`. */
 export interface KeepOptions {
@@ -33,6 +34,13 @@ export function resolveDestination(destination: unknown): string {
  * directory is opened once and every name in it is reached through that descriptor; no step
  * follows a symlink at the destination name. `shownFrom` is the source's path for error messages,
  * when `from` is a `/proc/self/fd` path.
+ *
+ * The source is first opened (never blocking, never following) and must be the library's own
+ * file: a regular file with one link and, when known, the `identity` it was created with; else a
+ * {@link TempFileReplacedError} and nothing moves. On one file system the link or rename then
+ * goes by name: a same-uid process that swaps the source name in the microseconds between the
+ * check and that call is not stopped (docs/security.md); across file systems the bytes are read
+ * from the descriptor that was checked.
  */
 export async function moveFile(
   fs: FileSystem,
@@ -40,22 +48,33 @@ export async function moveFile(
   to: string,
   options: KeepOptions,
   shownFrom: string = from,
+  identity?: FileIdentity,
 ): Promise<void> {
-  const dir = await openDestinationDir(fs, to);
+  // A keep() interrupted between its link and its unlink left the file with two names, the
+  // source's and the destination's: that second name is the only one let through.
+  const source = await openSource(fs, from, shownFrom, identity, (stat) => interruptedKeep(fs, to, stat, identity));
   try {
-    const move: Move = {
-      fs,
-      from,
-      shownFrom,
-      to,
-      dir,
-      target: path.join(dir.base, path.basename(to)),
-      overwrite: options.overwrite === true,
-    };
-    if (await moveOnDevice(move)) return;
-    await copyAcrossDevices(move);
+    const dir = await openDestinationDir(fs, to);
+    try {
+      const stat = await source.stat();
+      const move: Move = {
+        fs,
+        from,
+        shownFrom,
+        to,
+        dir,
+        target: path.join(dir.base, path.basename(to)),
+        overwrite: options.overwrite === true,
+        source,
+        identity: { dev: stat.dev, ino: stat.ino },
+      };
+      if (await moveOnDevice(move)) return;
+      await copyAcrossDevices(move);
+    } finally {
+      await dir.close();
+    }
   } finally {
-    await dir.close();
+    await source.close().catch(() => {});
   }
 }
 
@@ -80,6 +99,16 @@ async function openDestinationDir(fs: FileSystem, to: string): Promise<PinnedDir
 
 function unpinned(dir: string): PinnedDir {
   return { base: dir, sync: async () => {}, close: async () => {} };
+}
+
+async function interruptedKeep(fs: FileSystem, to: string, stat: import('node:fs').Stats, identity: FileIdentity | undefined): Promise<boolean> {
+  if (!stat.isFile() || stat.nlink !== 2 || (identity !== undefined && otherThan(stat, identity) !== undefined)) return false;
+  try {
+    const there = await fs.promises.lstat(to);
+    return there.isFile() && there.dev === stat.dev && there.ino === stat.ino;
+  } catch {
+    return false;
+  }
 }
 
 function systemError(code: string): NodeJS.ErrnoException {

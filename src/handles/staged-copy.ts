@@ -1,8 +1,9 @@
-import { constants } from 'node:fs';
+import { constants, type Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { DestinationExistsError, systemErrorCode, toFileSystemError } from '../errors.js';
-import { CREATE_EXCLUSIVE, O_NOFOLLOW, type FileSystem } from '../disk/fs.js';
+import { CREATE_EXCLUSIVE, type FileSystem } from '../disk/fs.js';
+import { OPEN_EXISTING, openOwnFileHandle, type FileIdentity } from '../disk/open-checked.js';
 import { logger } from '../log.js';
 import { keepStagingName } from '../layout.js';
 import { randomName } from '../names.js';
@@ -24,9 +25,14 @@ export interface Move {
   /** The destination name, reached through `dir`: what every step acts on. */
   readonly target: string;
   readonly overwrite: boolean;
+  /** The source, opened and checked to be the library's own file before anything moved. */
+  readonly source: FileHandle;
+  /** The source's device and inode, as opened. */
+  readonly identity: FileIdentity;
 }
 
-const READ_FLAGS = constants.O_RDONLY | O_NOFOLLOW;
+// Never follows a symlink, never blocks on a FIFO or a device at the name (open-checked.ts).
+const READ_FLAGS = constants.O_RDONLY | OPEN_EXISTING;
 const COPY_CHUNK = 512 * 1024;
 const STAGING_ATTEMPTS = 8;
 /**
@@ -38,21 +44,26 @@ const STAGING_ATTEMPTS = 8;
  * absent (or the old file), or complete; at worst a staging name is left over.
  */
 export async function copyAcrossDevices(move: Move): Promise<void> {
-  const source = await openSource(move);
-  try {
-    const alreadyKept = !move.overwrite && (await destinationTaken(move, source));
-    if (!alreadyKept) await stageAndPlace(move, source);
-  } finally {
-    await source.close().catch(() => {});
-  }
+  const alreadyKept = !move.overwrite && (await destinationTaken(move, move.source));
+  if (!alreadyKept) await stageAndPlace(move, move.source);
   await removeSource(move);
 }
 
-async function openSource(move: Move): Promise<FileHandle> {
+/**
+ * Opens a file to be moved: never following, never blocking, and only if it is the library's own
+ * file (a regular file with one link, of `identity` when known), else a `TempFileReplacedError`.
+ */
+export async function openSource(
+  fs: FileSystem,
+  from: string,
+  shownFrom: string,
+  identity: FileIdentity | undefined,
+  alsoAccept?: (stat: Stats) => Promise<boolean>,
+): Promise<FileHandle> {
   try {
-    return await move.fs.promises.open(move.from, READ_FLAGS);
+    return await openOwnFileHandle(fs, from, constants.O_RDONLY, identity, shownFrom, alsoAccept);
   } catch (err) {
-    throw toFileSystemError('read', move.shownFrom, err);
+    throw toFileSystemError('read', shownFrom, err);
   }
 }
 
@@ -157,17 +168,7 @@ async function removeStaging(move: Move, staged: string, name: string): Promise<
  * file of this user with exactly the source's bytes; never for a symlink.
  */
 export async function holdsSameFile(move: Move): Promise<boolean> {
-  let source: FileHandle;
-  try {
-    source = await move.fs.promises.open(move.from, READ_FLAGS);
-  } catch {
-    return false;
-  }
-  try {
-    return await sameBytes(move, source);
-  } finally {
-    await source.close().catch(() => {});
-  }
+  return sameBytes(move, move.source);
 }
 
 async function sameBytes(move: Move, source: FileHandle): Promise<boolean> {
@@ -175,7 +176,7 @@ async function sameBytes(move: Move, source: FileHandle): Promise<boolean> {
   try {
     target = await move.fs.promises.open(move.target, READ_FLAGS);
   } catch {
-    return false; // a symlink (ELOOP), gone, or unreadable: not ours
+    return false; // a symlink (ELOOP), gone, unreadable, or a socket (ENXIO): not ours
   }
   try {
     const [ours, theirs] = await Promise.all([source.stat(), target.stat()]);

@@ -18,6 +18,7 @@ import { dataName, entryName, handoffDirOf, heldName, holderOf, isHeldName } fro
 import { holderAlive, newOwnerToken, retryAfterMs, startLease, type Heartbeat, type Lease, type LeaseContext } from './lease.js';
 import { openPinnedSync, type PinnedDirSync } from '../disk/pinned-dir.js';
 import { moveFile, resolveDestination, type KeepOptions } from '../handles/move.js';
+import { identityOf, ownFileStreamFs, replacedBy, type FileIdentity } from '../disk/open-checked.js';
 import { parseTicket, type HandoffMeta, type HandoffTicket } from './ticket.js';
 import { logger } from '../log.js';
 import { ownOptions } from '../options.js';
@@ -70,15 +71,16 @@ export async function claimEntry(
   }
   const held = { fs: context.fs, held: path.join(entry.pinned.base, mine), data: path.join(entry.pinned.base, dataName(ticket.suffix)) };
   const lease = startLease(held);
+  let identity: FileIdentity;
   try {
-    await verify(entry, mine, ticket, options);
+    identity = await verify(entry, mine, ticket, options);
   } catch (err) {
     giveBack(held, entry);
     lease.drop();
     unpin(entry);
     throw err;
   }
-  return new ClaimedFile(entry, mine, ticket, lease);
+  return new ClaimedFile(entry, mine, ticket, lease, identity);
 }
 
 // The entry directory is pinned by a descriptor for the whole claim, reached through the pinned
@@ -162,30 +164,38 @@ function heartbeatOf(entry: Entry, name: string): Heartbeat | 'gone' {
   }
 }
 
-async function verify(entry: Entry, name: string, ticket: HandoffTicket, options: ClaimOptions): Promise<void> {
+// The held file must be a regular file with one link (a hard link to a file outside the root, a
+// FIFO or a device is refused as not the entry's file); its device and inode, recorded here, are
+// what every later open of the claim checks.
+async function verify(entry: Entry, name: string, ticket: HandoffTicket, options: ClaimOptions): Promise<FileIdentity> {
   const logical = path.join(entry.dir, name);
   const held = path.join(entry.pinned.base, name);
   let problem: string | undefined;
+  let identity: FileIdentity;
   try {
     const stat = entry.fs.lstatSync(held);
-    problem = !stat.isFile()
-      ? 'not a regular file'
-      : stat.size !== ticket.size
-        ? `${stat.size} bytes, the ticket says ${ticket.size}`
-        : options.verifyDigest && ticket.digest && (await digestOf(entry.fs, held, ticket.digest)) !== ticket.digest
-          ? 'the digest differs'
-          : undefined;
+    identity = identityOf(stat);
+    const found = replacedBy(stat, undefined);
+    problem =
+      found !== undefined
+        ? `not the handed-off file: ${found}`
+        : stat.size !== ticket.size
+          ? `${stat.size} bytes, the ticket says ${ticket.size}`
+          : options.verifyDigest && ticket.digest && (await digestOf(entry.fs, held, logical, identity, ticket.digest)) !== ticket.digest
+            ? 'the digest differs'
+            : undefined;
   } catch (err) {
     if (err instanceof TempFileError) throw err;
     throw toFileSystemError('verify the handoff entry', logical, err);
   }
   if (problem !== undefined) throw new HandoffMismatchError(ticket.id, problem);
+  return identity;
 }
 
-async function digestOf(fs: FileSystem, filePath: string, expected: string): Promise<string> {
+async function digestOf(fs: FileSystem, filePath: string, shown: string, identity: FileIdentity, expected: string): Promise<string> {
   const algorithm = expected.slice(0, expected.indexOf(':'));
   const hash = createHash(algorithm);
-  await pipeline(fs.createReadStream(filePath), hash);
+  await pipeline(fs.createReadStream(filePath, { fs: ownFileStreamFs(fs, identity, shown, false) }), hash);
   return `${algorithm}:${hash.digest('hex')}`;
 }
 
@@ -217,11 +227,14 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
   private readonly held: string;
   private readonly data: string;
   private readonly lease: Lease;
+  // The held file's device and inode when claimed: keep() moves only that file.
+  private readonly identity: FileIdentity;
   private state: ClaimState = 'held';
 
   /** @internal */
-  constructor(entry: Entry, name: string, ticket: HandoffTicket, lease: Lease) {
+  constructor(entry: Entry, name: string, ticket: HandoffTicket, lease: Lease, identity: FileIdentity) {
     this.entry = entry;
+    this.identity = identity;
     this.path = path.join(entry.dir, name);
     this.held = path.join(entry.pinned.base, name);
     this.data = path.join(entry.pinned.base, dataName(ticket.suffix));
@@ -277,12 +290,21 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
     this.finishSync(false);
   }
 
-  /** Moves the file out for good, then removes the entry; returns the absolute destination. */
+  /**
+   * Moves the file out for good, then removes the entry; returns the absolute destination. As
+   * `TempFile.keep()`, it never replaces anything at the destination unless `overwrite` is set.
+   *
+   * @throws {@link DestinationExistsError} something else holds the destination name (a file, a
+   * symlink, a FIFO...).
+   * @throws {@link TempFileReplacedError} the held file is no longer the file claimed (a hard link
+   * to another file, a FIFO...): nothing is moved.
+   * @throws {@link LeaseLostError} another worker took the entry over.
+   */
   async keep(destination: string, options: KeepOptions = {}): Promise<string> {
     const target = resolveDestination(destination);
     if (!this.begin()) throw new DisposedError('ClaimedFile', this.path);
     try {
-      await moveFile(this.entry.fs, this.held, target, ownOptions(options));
+      await moveFile(this.entry.fs, this.held, target, ownOptions(options), this.path, this.identity);
     } catch (err) {
       throw this.failure(err, 'keep');
     }

@@ -1,5 +1,6 @@
 import path from 'node:path';
-import { BadTicketError, InvalidOptionError, systemErrorCode, toFileSystemError, UnsafeRootError } from '../errors.js';
+import { BadTicketError, InvalidOptionError, systemErrorCode, TempFileReplacedError, toFileSystemError, UnsafeRootError } from '../errors.js';
+import { replacedBy, type FileIdentity } from '../disk/open-checked.js';
 import type { FileSystem } from '../disk/fs.js';
 import { describe, randomName } from '../names.js';
 import { openPinned, openPinnedSync, type PinnedDir, type PinnedDirSync } from '../disk/pinned-dir.js';
@@ -24,6 +25,8 @@ export interface HandoffSource {
   readonly suffix: string;
   readonly size: number | undefined;
   readonly digest: string | undefined;
+  /** The device and inode the file was created with, when known. */
+  readonly identity?: FileIdentity | undefined;
 }
 
 const MAX_TTL_MS = 366 * 24 * 3600 * 1000;
@@ -145,7 +148,7 @@ export async function handOff(fs: FileSystem, places: HandoffPlaces, file: Hando
   // Synchronous: a mkdir, two pinned opens and two renames cost less than thread-pool round trips.
   try {
     fs.mkdirSync(stagingAccess, { mode: 0o700 });
-    moveIntoPinned(fs, file.access, stagingAccess, dataName(file.suffix));
+    moveIntoPinned(fs, file, stagingAccess, dataName(file.suffix));
   } catch (err) {
     await removeTree(fs, staging, { access: stagingAccess }).catch(() => {});
     throw toFileSystemError('hand off', file.path, err);
@@ -182,12 +185,21 @@ function publish(fs: FileSystem, places: HandoffPlaces, staging: string, entry: 
 }
 
 // The staging directory is pinned by a descriptor: if its path is swapped for a symlink between
-// the mkdir and the rename, the file still lands in the directory we made, never elsewhere.
-function moveIntoPinned(fs: FileSystem, from: string, dir: string, name: string): void {
+// the mkdir and the rename, the file still lands in the directory we made, never elsewhere. What
+// landed is then checked (one lstat): the file the handle created, a regular file with one link.
+// Anything else (a hard link to a file outside the root, a FIFO, another file) is renamed back
+// and refused, so that no worker is ever handed it.
+function moveIntoPinned(fs: FileSystem, file: HandoffSource, dir: string, name: string): void {
   const pinned = openPinnedSync(fs, dir);
   if (typeof pinned === 'string') throw Object.assign(new Error(`ENOENT: the staging directory ${dir} is gone`), { code: 'ENOENT' });
   try {
-    fs.renameSync(from, path.join(pinned.base, name));
+    const staged = path.join(pinned.base, name);
+    fs.renameSync(file.access, staged);
+    const found = replacedBy(fs.lstatSync(staged), file.identity);
+    if (found !== undefined) {
+      fs.renameSync(staged, file.access);
+      throw new TempFileReplacedError(file.path, found);
+    }
   } finally {
     pinned.close();
   }

@@ -9,6 +9,7 @@ import { randomName } from '../names.js';
 import { processIdentity } from '../lifetime/process-identity.js';
 import { formatOwnerToken, TAKEN_FOR_REMOVAL, type OwnerToken } from '../layout.js';
 import { openPinnedSync } from '../disk/pinned-dir.js';
+import { OPEN_EXISTING, replacedBy } from '../disk/open-checked.js';
 
 const log = logger('lease');
 
@@ -133,8 +134,9 @@ export function startLease(file: HeldFile): Lease {
 // A chmod to the file's own mode changes nothing but the ctime, which is the heartbeat. The file
 // is opened through the pinned entry without following a link (and without blocking on a FIFO)
 // and changed through its descriptor: a symlink planted at the held name never has its target
-// touched. Once the file was taken over, the name is gone and the beat says so.
-const BEAT_OPEN = constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0);
+// touched, nor is a file of which the held name is a hard link. Once the file was taken over,
+// the name is gone and the beat says so.
+const BEAT_OPEN = constants.O_RDONLY | OPEN_EXISTING;
 
 function closeQuietly(fs: FileSystem, fd: number): void {
   try {
@@ -149,7 +151,7 @@ function beat(file: HeldFile, state: { lost: boolean; dropped: boolean }, timer:
   try {
     fd = file.fs.openSync(file.held, BEAT_OPEN);
     const stat = file.fs.fstatSync(fd);
-    if (stat.isFile()) file.fs.fchmodSync(fd, stat.mode & 0o7777);
+    if (replacedBy(stat, undefined) === undefined) file.fs.fchmodSync(fd, stat.mode & 0o7777);
   } catch (err) {
     if (systemErrorCode(err) !== 'ENOENT') {
       log('heartbeat of %s: %s', file.held, systemErrorCode(err) ?? err);

@@ -15,6 +15,30 @@ import type { DirIdentity } from '../root.js';
 
 const log = logger('session');
 
+const privateFs = new WeakMap<FileSystem, FileSystem>();
+
+/**
+ * `fs` whose `mkdir` and `mkdirSync` make every directory 0700: proper-lockfile makes its lock
+ * directory with no mode, which a umask of 000 would leave 0777. The mode is given to the mkdir
+ * itself, so there is no moment when the directory is open to others.
+ */
+function withPrivateMkdir(fs: FileSystem): FileSystem {
+  let wrapped = privateFs.get(fs);
+  if (wrapped === undefined) {
+    const base = fs as FileSystem & { mkdir?: (dir: string, options: unknown, callback?: unknown) => void };
+    wrapped = {
+      ...fs,
+      mkdirSync: ((dir: string) => fs.mkdirSync(dir, { mode: 0o700 })) as FileSystem['mkdirSync'],
+      ...(typeof base.mkdir === 'function' && {
+        mkdir: (dir: string, options: unknown, callback?: unknown) =>
+          base.mkdir!(dir, { mode: 0o700 }, typeof options === 'function' ? options : callback),
+      }),
+    } as FileSystem;
+    privateFs.set(fs, wrapped);
+  }
+  return wrapped;
+}
+
 /** Options for {@link Session}. */
 export interface SessionOptions extends Pick<RootContext, 'fs' | 'root' | 'staleMs' | 'hostId'> {
   /** The root directory the manager checked when it was made. */
@@ -297,7 +321,7 @@ export class Session {
       update: HEARTBEAT_MS,
       realpath: false,
       lockfilePath: this.lockPath,
-      fs: this.options.fs,
+      fs: withPrivateMkdir(this.options.fs),
       onCompromised: (err) => this.onCompromised(err),
     };
   }

@@ -85,7 +85,7 @@ export async function writeTempFile(
       openWritable(context.fs, access, CREATE_EXCLUSIVE, 0o600, context.localDisk()),
     );
     handle = created.result;
-    file = new TempFile(context, owner, created.path, created.access, created.suffix);
+    file = new TempFile(context, owner, created.path, created.access, created.suffix, handle.identity);
     await copy(context, sniffed.next, handle, file, resolved);
     file.setDetectedType(sniffed.type);
     const closing = handle;
