@@ -336,7 +336,7 @@ interface WalkDefaults {
 }
 
 async function walkDefaults(target: SweepTarget, rootBase: string): Promise<WalkDefaults> {
-  const mountsBelow = mountPointsUnder(target.root).length > 0;
+  const mountsBelow = mountPointsUnder(rootBase).length > 0;
   try {
     return { mountsBelow, parentDev: (await target.fs.promises.lstat(handoffDirOf(rootBase))).dev };
   } catch {

@@ -3,6 +3,8 @@
 //   pinned: a call that names something under the root by its path after the manager was made
 //           (a swapped root or session would redirect it) must instead go through a descriptor
 //           the library holds (/proc/<pid>/fd/<fd>/<name>) or be listed below with its reason;
+//   depth:  a path through a held descriptor names one entry of it (`<fd>/<name>`), never
+//           `<fd>/<dir>/<name>`, whose directory could be swapped for a symlink in between;
 //   open:   an open of an existing name under the root or a destination must carry O_NOFOLLOW
 //           (a planted symlink) and O_NONBLOCK or O_DIRECTORY (a planted FIFO must not block).
 // Exit 0 when every call passes; 1 with the offending calls printed; 3 when strace cannot run.
@@ -92,8 +94,14 @@ export function judge(calls, { root, dest }) {
   const procFd = /^\/proc\/(self|\d+)\/fd\/\d+(\/|$)/;
   for (const call of calls) {
     if (!PATH_SYSCALLS.test(call.syscall)) continue;
-    const paths = call.strings;
+    // readlink's second string is what the link holds, not a path the call takes.
+    const paths = /^readlink/.test(call.syscall) ? call.strings.slice(0, 1) : call.strings;
     for (const p of paths) {
+      // Through a held directory, one name at most: a directory name in between could be swapped.
+      const below = /^\/proc\/(?:self|\d+)\/fd\/\d+\/(.*)$/.exec(p)?.[1];
+      if (below !== undefined && below.replace(/\/\.{1,2}$/, '').includes('/')) {
+        findings.push({ rule: 'depth', call: call.line.replaceAll(root, '<root>').replaceAll(dest, '<dest>') });
+      }
       if (isUnder(p, root)) {
         const shown = `<root>${p.slice(root.length)}`;
         const allowed = ALLOWED.find((a) => a.rule === 'pinned' && (!a.phase || a.phase === call.phase) && a.path.test(shown));
