@@ -19,6 +19,11 @@ export interface RootContext {
   readonly hostId: string;
   /** Throws `RootChangedError` when the root's path no longer names the manager's root (a manager's sweeps). */
   readonly verifyRoot?: () => void;
+  /**
+   * The root as system calls reach it: the manager's descriptor of it (`/proc/<pid>/fd/<fd>`),
+   * checked to be the root it was made with. Without it (the CLI), a sweep opens the root itself.
+   */
+  readonly rootBase?: () => string;
 }
 
 /** What a handle needs from the manager that made it. @internal */

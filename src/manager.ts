@@ -82,7 +82,7 @@ export class TempFileManager implements AsyncDisposable, Disposable {
     this.root = this.options.root;
     const rootId = ensureSafeRoot(this.options.fs, this.root);
     const { fs, staleMs, graceMs, hostId } = this.options;
-    this.rootContext = { fs, root: this.root, staleMs, graceMs, hostId, verifyRoot: () => this.session.checkRoot() };
+    this.rootContext = { fs, root: this.root, staleMs, graceMs, hostId, verifyRoot: () => this.session.checkRoot(), rootBase: () => this.session.rootBase() };
     this.session = new Session({ ...this.rootContext, rootId });
     this.context = {
       fs: this.options.fs,
@@ -91,7 +91,7 @@ export class TempFileManager implements AsyncDisposable, Disposable {
       checkRoot: () => this.session.check(),
       rootBase: () => this.session.rootBase(),
       accounting: new Accounting(this.options.maxLiveBytes),
-      freeSpace: new FreeSpace(this.options.fs, this.root, this.options.minFreeBytes),
+      freeSpace: new FreeSpace(this.options.fs, this.root, this.options.minFreeBytes, () => this.session.places?.base ?? this.session.rootBase()),
       root: this.root,
       localDisk: () => this.onLocalDisk,
     };
@@ -322,7 +322,7 @@ export class TempFileManager implements AsyncDisposable, Disposable {
         throw err;
       }
       this.opened = true;
-      this.onLocalDisk = isLocalDisk(this.options.fs, this.session.dir);
+      this.onLocalDisk = isLocalDisk(this.options.fs, places.base);
       if (this.options.exitHook) registerForExit(this.exitCloser);
       if (this.options.exitHook && this.options.fs === realFs) announceRoot(this.root);
     }

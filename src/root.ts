@@ -122,11 +122,11 @@ function completeMarker(fs: FileSystem, marker: string): void {
  * format's marker: the sweep and the CLI refuse a directory that no manager made, whatever the
  * names in it look like.
  */
-export function requireMarkedRoot(fs: FileSystem, root: string): void {
+export function requireMarkedRoot(fs: FileSystem, root: string, rootBase = root): void {
   const marker = path.join(root, ROOT_MARKER);
   let fd: number;
   try {
-    fd = fs.openSync(marker, constants.O_RDONLY | OPEN_EXISTING);
+    fd = fs.openSync(`${rootBase}/${ROOT_MARKER}`, constants.O_RDONLY | OPEN_EXISTING);
   } catch (err) {
     const code = systemErrorCode(err);
     if (code !== 'ENOENT' && code !== 'ELOOP' && code !== 'ENOTDIR') throw toFileSystemError('read the root marker', marker, err);

@@ -2,6 +2,9 @@ import { constants } from 'node:fs';
 import path from 'node:path';
 import { systemErrorCode, toFileSystemError, UnsupportedFileSystemError, type FileSystemPrimitive } from '../errors.js';
 import { CREATE_EXCLUSIVE, O_NOFOLLOW, type FileSystem } from './fs.js';
+import { OPEN_EXISTING } from './open-checked.js';
+import { openPinnedSync } from './pinned-dir.js';
+import { removeTreeSync } from './remove.js';
 import { logger } from '../log.js';
 import { probeName } from '../layout.js';
 import { randomName } from '../names.js';
@@ -38,11 +41,20 @@ export function ensureCapabilities(fs: FileSystem, root: string, dir: string, na
 }
 
 function probeIn(fs: FileSystem, scratch: string, root: string): void {
-  const at = (name: string) => path.join(scratch, name);
   const missing = (primitive: FileSystemPrimitive, observed: string) => new UnsupportedFileSystemError(primitive, root, observed);
-
   fs.mkdirSync(scratch, { mode: 0o700 });
   if (succeeds(() => fs.mkdirSync(scratch), 'EEXIST')) throw missing('exclusive-mkdir', 'a second mkdir of the same name succeeded');
+  // Its entries are reached through its descriptor: the scratch name could be swapped meanwhile.
+  const pinned = openPinnedSync(fs, scratch);
+  if (typeof pinned === 'string') throw Object.assign(new Error(`ENOENT: the probe directory ${scratch} is gone`), { code: 'ENOENT' });
+  try {
+    probePrimitives(fs, (name) => `${pinned.base}/${name}`, missing);
+  } finally {
+    pinned.close();
+  }
+}
+
+function probePrimitives(fs: FileSystem, at: (name: string) => string, missing: Missing): void {
 
   fs.closeSync(fs.openSync(at('a'), CREATE_EXCLUSIVE, 0o600));
   if (succeeds(() => fs.closeSync(fs.openSync(at('a'), CREATE_EXCLUSIVE, 0o600)), 'EEXIST')) {
@@ -100,7 +112,7 @@ function probeNoFollow(fs: FileSystem, at: (name: string) => string, missing: Mi
     if (REFUSED.includes(systemErrorCode(err) ?? '')) return; // no symlinks: none can be planted
     throw err;
   }
-  if (succeeds(() => fs.closeSync(fs.openSync(at('l'), constants.O_RDONLY | O_NOFOLLOW)), 'ELOOP', 'EMLINK')) {
+  if (succeeds(() => fs.closeSync(fs.openSync(at('l'), constants.O_RDONLY | OPEN_EXISTING)), 'ELOOP', 'EMLINK')) {
     throw missing('no-follow', 'an O_NOFOLLOW open of a symlink followed it');
   }
 }
@@ -144,7 +156,7 @@ function exists(fs: FileSystem, file: string): boolean {
 function removeScratch(fs: FileSystem, scratch: string): void {
   for (let attempt = 1; attempt <= 2; attempt++) {
     try {
-      fs.rmSync(scratch, { recursive: true, force: true });
+      removeTreeSync(fs, scratch);
       return;
     } catch (err) {
       if (attempt === 2) log('probe directory %s left for the sweep: %s', scratch, systemErrorCode(err) ?? err);

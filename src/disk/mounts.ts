@@ -1,4 +1,5 @@
-import { readFileSync, realpathSync } from 'node:fs';
+import { readFileSync, readlinkSync, realpathSync } from 'node:fs';
+import path from 'node:path';
 
 // A bind mount of a directory of the same file system has the same st_dev as its parent: only
 // the mount table tells it apart. /proc/self/mountinfo lists every mount point; a walk reads it
@@ -11,7 +12,7 @@ export function mountPointsUnder(dir: string): string[] {
   let real: string;
   try {
     table = readFileSync('/proc/self/mountinfo', 'utf8');
-    real = realpathSync(dir);
+    real = resolved(dir);
   } catch {
     return [];
   }
@@ -25,10 +26,21 @@ export function mountPointsUnder(dir: string): string[] {
   return under;
 }
 
+/**
+ * `dir` resolved. A path through a held descriptor (`/proc/<pid>/fd/<fd>/<rest>`) is resolved by
+ * the kernel's own name for that descriptor, with no walk of the path it was opened by: a path
+ * swapped since cannot lead the answer elsewhere.
+ */
+function resolved(dir: string): string {
+  const held = /^(\/proc\/(?:self|\d+)\/fd\/\d+)(\/.*)?$/.exec(dir);
+  if (!held) return realpathSync(dir);
+  return path.join(readlinkSync(held[1]!), held[2] ?? '');
+}
+
 /** Whether `dir` (resolved) is itself a mount point. @internal */
 export function isMountPoint(dir: string): boolean {
   try {
-    return mountPointsUnder(dir).includes(realpathSync(dir));
+    return mountPointsUnder(dir).includes(resolved(dir));
   } catch {
     return false;
   }

@@ -175,11 +175,13 @@ class Walk {
   }
 }
 
+const HELD_DIRECTORY = /^\/proc\/(?:self|\d+)\/fd\/\d+$/;
+
 function* walk(root: string, options: WalkOptions, tally: WalkTally): Steps<void> {
   const w = new Walk(options, tally);
-  const parentDev = options.parentDev ?? (yield* parentDevice(root, w));
-  if (PROC_FD) w.mountIds = options.mountsBelow ?? ((yield { op: 'mountPointsUnder', path: root }) as string[]).length > 0;
   const access = options.access ?? root;
+  const parentDev = options.parentDev ?? (yield* parentDevice(root, access, w));
+  if (PROC_FD) w.mountIds = options.mountsBelow ?? ((yield { op: 'mountPointsUnder', path: access }) as string[]).length > 0;
   const top = yield* openDir(w, access, root, parentDev, undefined);
   if (top === undefined) return;
   try {
@@ -189,9 +191,13 @@ function* walk(root: string, options: WalkOptions, tally: WalkTally): Steps<void
   }
 }
 
-function* parentDevice(root: string, w: Walk): Steps<number | undefined> {
+// The parent as system calls reach it. `/proc/<pid>/fd/<fd>` is a held directory itself: its
+// parent is `<it>/..`, resolved by the kernel from the directory. Below one, `<dir>/.` names
+// the directory the descriptor leads to, where `<dir>` alone would lstat the link.
+function* parentDevice(root: string, access: string, w: Walk): Steps<number | undefined> {
+  const parent = HELD_DIRECTORY.test(access) ? `${access}/..` : `${path.dirname(access)}/.`;
   try {
-    return (yield { op: 'lstat', path: path.dirname(root) }).dev;
+    return (yield { op: 'lstat', path: parent }).dev;
   } catch (err) {
     w.error(path.dirname(root), err);
     return undefined;

@@ -57,6 +57,12 @@ export interface FoundEntry {
   readonly data: string | undefined;
 }
 
+/** A root's path, and how system calls reach it (its descriptor's `/proc` path). @internal */
+export interface RootPlaces {
+  readonly root: string;
+  readonly rootBase: string;
+}
+
 /** What {@link scanHandoff} calls for each name in the handoff directory. @internal */
 export interface HandoffVisitor {
   entry(info: EntryInfo, found: FoundEntry): Promise<void>;
@@ -68,9 +74,10 @@ export interface HandoffVisitor {
  * directory is an {@link UnsafeRootError}); entries are reached relative to its descriptor.
  * @internal
  */
-export async function scanHandoff(lease: LeaseContext, root: string, now: number, visit: HandoffVisitor): Promise<void> {
+export async function scanHandoff(lease: LeaseContext, where: string | RootPlaces, now: number, visit: HandoffVisitor): Promise<void> {
+  const { root, rootBase } = typeof where === 'string' ? { root: where, rootBase: where } : where;
   const dir = handoffDirOf(root);
-  const handoff = await openHandoffDir(lease.fs, root);
+  const handoff = await openHandoffDir(lease.fs, root, rootBase);
   if (!handoff) return;
   const holders: HolderStates = new Map();
   try {

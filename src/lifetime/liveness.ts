@@ -144,10 +144,13 @@ function pruneWatched(now: number): void {
 /** What a session judgement needs. */
 export type LivenessOptions = OwnerRules & Pick<RootContext, 'fs'>;
 
-/** Judges a session by {@link judgeOwner}, its lock's mtime as the heartbeat. */
-export function sessionLiveness(dir: string, name: OwnerToken, options: LivenessOptions): Liveness {
+/**
+ * Judges a session by {@link judgeOwner}, its lock's mtime as the heartbeat. `access` is the
+ * session's directory as system calls reach it (through the root's descriptor); `dir` names it.
+ */
+export function sessionLiveness(dir: string, name: OwnerToken, options: LivenessOptions, access = dir): Liveness {
   const lockPath = sessionLockPath(dir);
-  const verdict = judgeOwner(name, { key: lockPath, stamp: lockStamp(options.fs, lockPath) }, options);
+  const verdict = judgeOwner(name, { key: lockPath, stamp: lockStamp(options.fs, sessionLockPath(access)) }, options);
   return verdict === 'alive' ? 'live' : verdict === 'dead' ? 'orphan' : verdict;
 }
 

@@ -1,14 +1,15 @@
 import type { Dirent } from 'node:fs';
 import path from 'node:path';
 import type { RootContext } from '../context.js';
-import { systemErrorCode, toFileSystemError } from '../errors.js';
+import { systemErrorCode, toFileSystemError, UnsafeRootError } from '../errors.js';
+import { openPinned } from '../disk/pinned-dir.js';
 import type { FileSystem } from '../disk/fs.js';
 import { scanHandoff, type EntryInfo, type FoundEntry } from '../handoff/entries.js';
 import { takeForRemoval } from '../handoff/lease.js';
 import { handoffDirOf, isDataFile, parseRootEntry, sessionLockPath, TAKEN_FOR_REMOVAL, type OwnerToken } from '../layout.js';
 import { mountPointsUnder } from '../disk/mounts.js';
 import { removeListedFlatDir } from '../disk/remove.js';
-import { requireMarkedRoot } from '../root.js';
+import { checkExistingRoot, requireMarkedRoot } from '../root.js';
 import { ownOptions } from '../options.js';
 import { onThisMachine, sessionLiveness, type Liveness } from './liveness.js';
 import { logger } from '../log.js';
@@ -98,6 +99,8 @@ export interface FoundSession {
   readonly name: string;
   readonly parsed: OwnerToken;
   readonly dir: string;
+  /** The directory as system calls reach it: through the root's descriptor where there is /proc. */
+  readonly access: string;
   hasDir: boolean;
   hasLock: boolean;
 }
@@ -109,10 +112,10 @@ export interface RootListing {
 }
 
 /** Lists the sessions under the root, by name; names that are not ours are listed as foreign. @internal */
-export async function findSessions(target: SweepTarget): Promise<RootListing> {
+export async function findSessions(target: SweepTarget, rootBase = target.root): Promise<RootListing> {
   let entries: Dirent[];
   try {
-    entries = await target.fs.promises.readdir(target.root, { withFileTypes: true });
+    entries = await target.fs.promises.readdir(rootBase, { withFileTypes: true });
   } catch (err) {
     throw toFileSystemError('read the root', target.root, err);
   }
@@ -124,7 +127,8 @@ export async function findSessions(target: SweepTarget): Promise<RootListing> {
     if (parsed.kind !== 'session' && parsed.kind !== 'session-lock') continue;
     let found = sessions.get(parsed.session);
     if (!found) {
-      found = { name: parsed.session, parsed: parsed.owner, dir: path.join(target.root, parsed.session), hasDir: false, hasLock: false };
+      const dir = path.join(target.root, parsed.session);
+      found = { name: parsed.session, parsed: parsed.owner, dir, access: `${rootBase}/${parsed.session}`, hasDir: false, hasLock: false };
       sessions.set(parsed.session, found);
     }
     if (parsed.kind === 'session-lock') found.hasLock = true;
@@ -136,7 +140,7 @@ export async function findSessions(target: SweepTarget): Promise<RootListing> {
 /** Judges one session with the liveness rules (`judgeOwner`). @internal */
 export function judge(target: SweepTarget, session: FoundSession): Liveness {
   const { fs, staleMs, graceMs, hostId } = target;
-  return sessionLiveness(session.dir, session.parsed, { fs, hostId, staleMs, graceMs });
+  return sessionLiveness(session.dir, session.parsed, { fs, hostId, staleMs, graceMs }, session.access);
 }
 
 /**
@@ -153,14 +157,49 @@ export async function sweepRoot(
   const options = ownOptions(sweepOptions);
   const started = Date.now();
   const dryRun = options.dryRun ?? false;
+  const pinnedRoot = await pinRoot(target);
+  try {
+    return await sweepPinned(target, pinnedRoot.base, { options, dryRun, started }, only);
+  } finally {
+    await pinnedRoot.close();
+  }
+}
+
+/**
+ * The root as one sweep reaches it: the manager's own descriptor, checked against the root it
+ * was made with, or one opened here without following a link (the CLI). A root swapped for a
+ * symlink during the sweep then changes nothing: every session, lock and entry is reached
+ * through it, and only reported by its path.
+ */
+async function pinRoot(target: SweepTarget): Promise<{ base: string; close(): Promise<void> }> {
+  target.verifyRoot?.();
+  if (target.rootBase) return { base: target.rootBase(), close: async () => {} };
+  let pinned: Awaited<ReturnType<typeof openPinned>>;
+  try {
+    pinned = await openPinned(target.fs, target.root);
+  } catch (err) {
+    throw toFileSystemError('open the root', target.root, err);
+  }
+  if (pinned === 'gone') requireMarkedRoot(target.fs, target.root); // throws: no marker, no root
+  if (pinned === 'not-a-dir') checkExistingRoot(target.fs, target.root); // throws: a symlink, or not a directory
+  if (typeof pinned === 'string') throw new UnsafeRootError('not-a-directory', target.root, `The root ${target.root} cannot be opened as a directory: check the path.`);
+  return pinned;
+}
+
+async function sweepPinned(
+  target: SweepTarget,
+  rootBase: string,
+  run: { readonly options: SweepOptions; readonly dryRun: boolean; readonly started: number },
+  only: ((session: FoundSession) => boolean) | undefined,
+): Promise<SweepReport> {
+  const { options, dryRun, started } = run;
   const tally = emptyTally();
   const skipped: Record<Exclude<Liveness, 'orphan'>, number> = { live: 0, young: 0, unjudged: 0 };
   const mismatches = new Set<string>();
   let sessionsRemoved = 0;
-  target.verifyRoot?.();
-  requireMarkedRoot(target.fs, target.root);
-  const top = await findSessions(target);
-  const walk = await walkDefaults(target);
+  requireMarkedRoot(target.fs, target.root, rootBase);
+  const top = await findSessions(target, rootBase);
+  const walk = await walkDefaults(target, rootBase);
   const sessions = only ? top.sessions.filter(only) : top.sessions;
   // A first look, for the progress total only: each session is judged again right before removal.
   let sessionsTotal = options.onProgress ? sessions.filter((s) => judge(target, s) === 'orphan').length : 0;
@@ -179,7 +218,7 @@ export async function sweepRoot(
       onBatch(tally);
     }
   }
-  const handoff = only ? { removed: 0, claimed: 0, foreign: [] } : await sweepHandoff(target, dryRun, tally, walk);
+  const handoff = only ? { removed: 0, claimed: 0, foreign: [] } : await sweepHandoff(target, rootBase, dryRun, tally, walk);
   const report: SweepReport = {
     root: target.root,
     dryRun,
@@ -208,12 +247,13 @@ export async function sweepRoot(
  */
 async function sweepHandoff(
   target: SweepTarget,
+  rootBase: string,
   dryRun: boolean,
   tally: WalkTally,
   walk: WalkDefaults,
 ): Promise<{ removed: number; claimed: number; foreign: string[] }> {
   const result = { removed: 0, claimed: 0, foreign: [] as string[] };
-  await scanHandoff(target, target.root, Date.now(), {
+  await scanHandoff(target, { root: target.root, rootBase }, Date.now(), {
     entry: async (entry, found) => {
       if (entry.state === 'claimed') result.claimed += 1;
       if (entry.state !== 'expired' && entry.state !== 'consumed') return;
@@ -295,10 +335,10 @@ interface WalkDefaults {
   readonly parentDev?: number;
 }
 
-async function walkDefaults(target: SweepTarget): Promise<WalkDefaults> {
-  const mountsBelow = mountPointsUnder(target.root).length > 0;
+async function walkDefaults(target: SweepTarget, rootBase: string): Promise<WalkDefaults> {
+  const mountsBelow = mountPointsUnder(rootBase).length > 0;
   try {
-    return { mountsBelow, parentDev: (await target.fs.promises.lstat(handoffDirOf(target.root))).dev };
+    return { mountsBelow, parentDev: (await target.fs.promises.lstat(handoffDirOf(rootBase))).dev };
   } catch {
     return { mountsBelow };
   }
@@ -316,7 +356,7 @@ async function removeSession(
   const dirsBefore = tally.dirs;
   const errorsBefore = tally.errors.length;
   const leftBefore = tally.left.length;
-  if (session.hasDir) await walkTree(session.dir, { fs: target.fs, remove: !dryRun, onBatch, mountsBelow }, tally);
+  if (session.hasDir) await walkTree(session.dir, { fs: target.fs, remove: !dryRun, onBatch, mountsBelow, access: session.access }, tally);
   const whole = tally.errors.length === errorsBefore && tally.left.length === leftBefore;
   const removedHere = session.hasDir && whole && tally.dirs > dirsBefore;
   if (session.hasLock && !dryRun && whole) await removeLock(target, session, tally);
@@ -324,5 +364,5 @@ async function removeSession(
 }
 
 async function removeLock(target: SweepTarget, session: FoundSession, tally: WalkTally): Promise<void> {
-  await walkTree(sessionLockPath(session.dir), { fs: target.fs, remove: true }, { ...emptyTally(), errors: tally.errors, left: tally.left });
+  await walkTree(sessionLockPath(session.dir), { fs: target.fs, remove: true, access: sessionLockPath(session.access) }, { ...emptyTally(), errors: tally.errors, left: tally.left });
 }

@@ -4,6 +4,7 @@ import { realFs } from '../disk/fs.js';
 import { onThisMachine } from './liveness.js';
 import { logger } from '../log.js';
 import { processIdentity } from './process-identity.js';
+import { openPinnedSync } from '../disk/pinned-dir.js';
 import { removeTreeSync } from '../disk/remove.js';
 import { parseSessionName, sessionLockPath } from '../layout.js';
 import { sweepRoot } from './sweep.js';
@@ -77,22 +78,38 @@ export function removeOtherThreadsSessionsSync(): void {
   if (!isMainThread || !holder[WATCH_KEY]) return;
   const own = processIdentity('');
   for (const root of holder[WATCH_KEY].roots) {
-    let names: string[];
+    // Through the root opened without following a link: a root swapped for a symlink is left alone.
+    let pinned: ReturnType<typeof openPinnedSync>;
     try {
-      names = realFs.readdirSync(root);
+      pinned = openPinnedSync(realFs, root);
     } catch {
       continue;
     }
-    for (const name of names) {
-      const owner = parseSessionName(name);
-      if (!owner || owner.pid !== own.pid || owner.thread === own.thread || !onThisMachine(owner)) continue;
-      const dir = path.join(root, name);
-      try {
-        removeTreeSync(realFs, dir);
-        realFs.rmdirSync(sessionLockPath(dir));
-      } catch (err) {
-        log('removing the session of an ended thread %s: %O', dir, err);
-      }
+    if (typeof pinned === 'string') continue;
+    try {
+      removeThreadSessionsSync(root, pinned.base, own);
+    } finally {
+      pinned.close();
+    }
+  }
+}
+
+function removeThreadSessionsSync(root: string, rootBase: string, own: ReturnType<typeof processIdentity>): void {
+  let names: string[];
+  try {
+    names = realFs.readdirSync(rootBase);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const owner = parseSessionName(name);
+    if (!owner || owner.pid !== own.pid || owner.thread === own.thread || !onThisMachine(owner)) continue;
+    const dir = path.join(root, name);
+    try {
+      removeTreeSync(realFs, dir, { access: `${rootBase}/${name}` });
+      realFs.rmdirSync(sessionLockPath(`${rootBase}/${name}`));
+    } catch (err) {
+      log('removing the session of an ended thread %s: %O', dir, err);
     }
   }
 }

@@ -22,11 +22,14 @@ export class FreeSpace {
   private readonly fs: FileSystem;
   private readonly root: string;
   private readonly minFreeBytes: number;
+  private readonly place: () => string;
 
-  constructor(fs: FileSystem, root: string, minFreeBytes: number) {
+  /** `place` names the root's file system for `statfs`: the manager's descriptor of its root or session. */
+  constructor(fs: FileSystem, root: string, minFreeBytes: number, place: () => string = () => root) {
     this.fs = fs;
     this.root = root;
     this.minFreeBytes = minFreeBytes;
+    this.place = place;
   }
 
   /** True when writes must watch the floor as they grow. */
@@ -45,7 +48,7 @@ export class FreeSpace {
     if (!this.guarded && performance.now() - this.lastCheckedAtMs < UNGUARDED_REFRESH_MS) return Infinity;
     let free: number;
     try {
-      const stats = await statfs(this.root);
+      const stats = await statfs(this.place());
       free = stats.bavail * stats.bsize;
     } catch (err) {
       throw toFileSystemError('check the free space of', this.root, err);
