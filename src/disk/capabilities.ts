@@ -1,7 +1,7 @@
 import { constants } from 'node:fs';
 import path from 'node:path';
 import { systemErrorCode, toFileSystemError, UnsupportedFileSystemError, type FileSystemPrimitive } from '../errors.js';
-import { CREATE_EXCLUSIVE, O_NOFOLLOW, type FileSystem } from './fs.js';
+import { CREATE_EXCLUSIVE, O_NOFOLLOW, realFs, type FileSystem } from './fs.js';
 import { OPEN_EXISTING } from './open-checked.js';
 import { openPinnedSync } from './pinned-dir.js';
 import { removeTreeSync } from './remove.js';
@@ -156,7 +156,9 @@ function exists(fs: FileSystem, file: string): boolean {
 function removeScratch(fs: FileSystem, scratch: string): void {
   for (let attempt = 1; attempt <= 2; attempt++) {
     try {
-      removeTreeSync(fs, scratch);
+      // The library's own walk (never follows the scratch name); an injected file system (memfs) has no /proc to walk through.
+      if (fs === realFs) removeTreeSync(fs, scratch);
+      else fs.rmSync(scratch, { recursive: true, force: true });
       return;
     } catch (err) {
       if (attempt === 2) log('probe directory %s left for the sweep: %s', scratch, systemErrorCode(err) ?? err);

@@ -1,11 +1,15 @@
 import type { Dirent } from 'node:fs';
 import path from 'node:path';
 import { isGone, systemErrorCode, toFileSystemError } from '../errors.js';
-import type { FileSystem } from '../disk/fs.js';
+import { constants } from 'node:fs';
+import { O_NOFOLLOW, realFs, type FileSystem } from '../disk/fs.js';
+import { procFdPath } from '../disk/proc.js';
 import { readDirBatches } from '../disk/dir-stream.js';
 import { openHandoffDir } from './handoff.js';
 import { handoffDirOf, holderOf, isDataFile, parseEntryName } from '../layout.js';
 import { holderAlive, type HolderStates, type LeaseContext } from './lease.js';
+
+const OPEN_DIRECTORY = constants.O_RDONLY | (constants.O_DIRECTORY ?? 0) | O_NOFOLLOW;
 
 /** The state of a handoff entry. */
 export type EntryState =
@@ -49,8 +53,13 @@ export async function listEntries(lease: LeaseContext, root: string, now = Date.
 
 /** An entry as {@link scanHandoff} found it, beyond its {@link EntryInfo}. @internal */
 export interface FoundEntry {
-  /** Its path through the pinned handoff directory, valid during the visit. */
+  /**
+   * The entry as calls reach it during the visit: its own descriptor, held from the moment it is
+   * listed (`/proc/<pid>/fd/<fd>`), or without /proc its path through the pinned handoff directory.
+   */
   readonly access: string;
+  /** Its name in the pinned handoff directory (`<handoff>/<entry>`), for what takes a name: rmdir. */
+  readonly at: string;
   /** The names it held when it was inspected, when none was a directory. */
   readonly files: readonly string[] | undefined;
   /** The data file's name then (`data<suffix>` or a holder's; `removing` once a sweep took it), if it had one. */
@@ -81,16 +90,22 @@ export async function scanHandoff(lease: LeaseContext, where: string | RootPlace
   if (!handoff) return;
   const holders: HolderStates = new Map();
   try {
+    const pinnedEntries = handoff.base !== handoffDirOf(rootBase) && lease.fs === realFs;
     for await (const dirents of listingOf(lease.fs, handoff.base)) {
       // A batch is inspected, then visited, in parallel: memory stays flat, the thread pool busy.
-      const found = await Promise.all(dirents.map((dirent) => inspectDirent(lease, dir, handoff.base, dirent, now, holders)));
-      const visits: Promise<void>[] = [];
-      for (const item of found) {
-        if (item === undefined) continue;
-        if ('foreign' in item) visit.foreign(item.foreign);
-        else visits.push(visit.entry(item.info, item.found));
+      const held: HeldEntry[] = [];
+      try {
+        const found = await Promise.all(dirents.map((dirent) => inspectDirent(lease, { dir, base: handoff.base, pinnedEntries, held }, dirent, now, holders)));
+        const visits: Promise<void>[] = [];
+        for (const item of found) {
+          if (item === undefined) continue;
+          if ('foreign' in item) visit.foreign(item.foreign);
+          else visits.push(visit.entry(item.info, item.found));
+        }
+        await Promise.all(visits);
+      } finally {
+        for (const entry of held) entry.close();
       }
-      await Promise.all(visits);
     }
   } catch (err) {
     throw toFileSystemError('read the handoff directory', dir, err);
@@ -113,20 +128,55 @@ async function* listingOf(fs: FileSystem, base: string): AsyncGenerator<Dirent[]
   }
 }
 
+/** An entry directory held open for one batch of a scan. */
+interface HeldEntry {
+  close(): void;
+}
+
+/** Where a scan lists: the handoff directory's path, its pinned base, and the entries it holds. */
+interface ScanPlace {
+  readonly dir: string;
+  readonly base: string;
+  /** Entries are held by descriptor (Linux, /proc, the real file system). */
+  readonly pinnedEntries: boolean;
+  readonly held: HeldEntry[];
+}
+
 async function inspectDirent(
   lease: LeaseContext,
-  dir: string,
-  base: string,
+  place: ScanPlace,
   dirent: Dirent,
   now: number,
   holders: HolderStates,
 ): Promise<{ info: EntryInfo; found: FoundEntry } | { foreign: string } | undefined> {
-  const logical = path.join(dir, dirent.name);
+  const logical = path.join(place.dir, dirent.name);
   const parsed = parseEntryName(dirent.name);
   if (!parsed || !dirent.isDirectory()) return { foreign: logical };
-  const access = `${base}/${dirent.name}`;
+  const at = `${place.base}/${dirent.name}`;
+  const access = place.pinnedEntries ? holdEntry(lease.fs, at, place.held) : at;
+  if (access === undefined) return undefined; // gone or swapped since it was listed: judged next time
   const inspected = await inspectEntry(lease, { logical, access }, parsed, now, holders);
-  return inspected && { info: inspected.info, found: { access, files: inspected.files, data: inspected.data } };
+  return inspected && { info: inspected.info, found: { access, at, files: inspected.files, data: inspected.data } };
+}
+
+/**
+ * Opens an entry just listed (O_NOFOLLOW, a directory: nothing to block on) and holds it for the
+ * batch: what is read of it, what a sweep judges and what it renames in it then all concern this
+ * one directory, whatever is renamed or swapped at its name meanwhile. Inline: opening a
+ * directory just listed does no I/O (remove.ts). Undefined when its name no longer leads to a
+ * directory.
+ */
+function holdEntry(fs: FileSystem, at: string, held: HeldEntry[]): string | undefined {
+  let fd: number;
+  try {
+    fd = fs.openSync(at, OPEN_DIRECTORY);
+  } catch (err) {
+    const code = systemErrorCode(err);
+    if (isGone(code) || code === 'ELOOP' || code === 'ENOTDIR') return undefined;
+    throw err;
+  }
+  held.push({ close: () => fs.closeSync(fd) });
+  return procFdPath(fd);
 }
 
 async function inspectEntry(

@@ -65,21 +65,18 @@ export type HolderStates = Map<string, 'alive' | 'dead' | 'unknown'>;
 /**
  * Takes an entry's data file away from claimers before the entry is removed, as a claim takes
  * it: one rename, from the name it was seen under to {@link TAKEN_FOR_REMOVAL}. Of a sweeper and
- * claimers renaming the same name, exactly one succeeds. The entry is opened without following a
- * link and the rename made through it. True when taken; false when the name was gone (someone
- * took the file meanwhile) or the entry is no longer a directory: then nothing was changed.
+ * claimers renaming the same name, exactly one succeeds. `entry` is the entry as the scan that
+ * judged it holds it (its descriptor's `/proc` path): the rename lands in the directory judged.
+ * True when taken; false when the name was gone (someone took the file meanwhile): then nothing
+ * was changed.
  */
 export async function takeForRemoval(lease: LeaseContext, entry: string, current: string): Promise<boolean> {
-  const pinned = openPinnedSync(lease.fs, entry);
-  if (typeof pinned === 'string') return false;
   try {
-    await lease.fs.promises.rename(`${pinned.base}/${current}`, `${pinned.base}/${TAKEN_FOR_REMOVAL}`);
+    await lease.fs.promises.rename(`${entry}/${current}`, `${entry}/${TAKEN_FOR_REMOVAL}`);
     return true;
   } catch (err) {
     if (systemErrorCode(err) === 'ENOENT') return false;
     throw err;
-  } finally {
-    pinned.close();
   }
 }
 

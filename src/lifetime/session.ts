@@ -116,7 +116,7 @@ export class Session {
         throw toFileSystemError('open the root', root, err);
       }
       if (typeof pin === 'string') throw this.fail();
-      if (!sameDir(statOrUndefined(fs, `${pin.base}/.`), this.options.rootId)) {
+      if (!sameDir(statOrFail(fs, `${pin.base}/.`, this.options.root), this.options.rootId)) {
         pin.close();
         throw this.fail();
       }
@@ -136,7 +136,7 @@ export class Session {
     if (this.changed) throw this.changed;
     if (this.checked) return;
     const [target, wanted] = this.sessionId ? [this.dir, this.sessionId] : [this.options.root, this.options.rootId];
-    if (!sameDir(statOrUndefined(this.options.fs, target), wanted)) throw this.fail();
+    if (!sameDir(statOrFail(this.options.fs, target, this.options.root), wanted)) throw this.fail();
     if (this.pinned) {
       this.checked = true;
       process.nextTick(this.endOfRun);
@@ -146,7 +146,7 @@ export class Session {
   /** Throws {@link RootChangedError} unless the root's path names the directory the manager was made with. */
   checkRoot(): void {
     if (this.changed) throw this.changed;
-    if (!sameDir(statOrUndefined(this.options.fs, this.options.root), this.options.rootId)) throw this.fail();
+    if (!sameDir(statOrFail(this.options.fs, this.options.root, this.options.root), this.options.rootId)) throw this.fail();
   }
 
   /** Takes the lock and makes the directory (mode 0700), both through the pinned root. Synchronous: `file()` is. */
@@ -337,6 +337,21 @@ export class Session {
       this.locked = false;
       log('could not take the lock of %s again: %s', this.dir, systemErrorCode(retakeError) ?? retakeError);
     }
+  }
+}
+
+/**
+ * The lstat of a path the swap check compares; undefined when nothing is there. Any other failure
+ * (EIO, EMFILE, ENOMEM) says nothing of a swap: a {@link FileSystemError} for this call alone,
+ * never the lasting {@link RootChangedError}.
+ */
+function statOrFail(fs: FileSystem, at: string, root: string): Stats | undefined {
+  try {
+    return fs.lstatSync(at);
+  } catch (err) {
+    const code = systemErrorCode(err);
+    if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP') return undefined;
+    throw toFileSystemError('check the root', root, err);
   }
 }
 

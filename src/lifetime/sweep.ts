@@ -279,11 +279,11 @@ async function sweepEntry(
 ): Promise<boolean> {
   const taken = dryRun ? found : await takeEntry(target, found);
   if (taken === undefined) return false; // claimed since it was judged: the next sweep judges it again
-  const { access, files } = taken;
+  const { at, files } = taken;
   // An entry as the library leaves it (files only, no mount under the root): removed in a few
   // calls, and only what was judged; one that changed since is left to the next sweep.
   if (!dryRun && !walk.mountsBelow && files) {
-    const outcome = await removeListedFlatDir(target.fs, access, files, walk.parentDev);
+    const outcome = await removeListedFlatDir(target.fs, taken.at, files, walk.parentDev);
     if (outcome === 'changed') return false;
     if (outcome === 'removed') {
       tally.files += files.length;
@@ -301,7 +301,8 @@ async function sweepEntry(
     spared ||= claimers;
     return claimers;
   };
-  await walkTree(entry.path, { fs: target.fs, remove: !dryRun, ...walk, access, spare }, tally);
+  // Walked by its name (O_NOFOLLOW at each step): a claimer's data file met there is spared.
+  await walkTree(entry.path, { fs: target.fs, remove: !dryRun, ...walk, access: at, spare }, tally);
   return !spared;
 }
 
