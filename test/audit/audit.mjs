@@ -26,10 +26,39 @@ export const ALLOWED = [
   {
     rule: 'pinned',
     phase: 'construct',
-    path: /^<root>(\/\.tempfile-manager)?$/,
-    why: 'the root is named by its path once, when the manager is made and checked, before it can be pinned',
+    syscall: /./,
+    path: /^<root>$/,
+    why: 'the root is named by its path when the manager is made: created (mkdir 0700) or checked (lstat), then opened once without following a link and compared with that check',
+  },
+  {
+    rule: 'pinned',
+    syscall: /^(lstat|newfstatat|statx)$/,
+    path: /^<root>(\/session_[^/]+)?$/,
+    flags: /AT_SYMLINK_NOFOLLOW/,
+    why: "the swap check: the root's (or the session's) path is lstat'ed and its (dev, ino) compared with the directory the manager made; nothing is created or removed by that path",
+  },
+  {
+    rule: 'pinned',
+    syscall: /^(open|openat)$/,
+    path: /^<root>$/,
+    flags: /O_NOFOLLOW.*O_DIRECTORY|O_DIRECTORY.*O_NOFOLLOW/,
+    why: "the root is pinned: opened without following a link, then its (dev, ino) is compared with the root the manager was made with (a sweep of the CLI opens it once and reaches everything through that descriptor)",
+  },
+  {
+    rule: 'open',
+    syscall: /^(open|openat)$/,
+    path: /^<dest>$/,
+    flags: /O_DIRECTORY/,
+    why: "a keep() destination's directory is the caller's choice and may be a symlink (documented on keep()); every name in it is then reached through this descriptor, never followed",
   },
 ];
+
+/** The allowance that covers a finding, if any. */
+function allowance(rule, call, shown) {
+  return ALLOWED.find(
+    (a) => a.rule === rule && (!a.phase || a.phase === call.phase) && a.syscall.test(call.syscall) && a.path.test(shown) && (!a.flags || a.flags.test(call.line)),
+  );
+}
 
 const PATH_SYSCALLS = /^(open|openat|openat2|creat|mkdir|mkdirat|unlink|unlinkat|rmdir|rename|renameat|renameat2|link|linkat|symlink|symlinkat|stat|lstat|newfstatat|fstatat64|statx|access|faccessat|faccessat2|chmod|fchmodat|chown|lchown|fchownat|utime|utimes|utimensat|futimesat|readlink|readlinkat|truncate|statfs|mknod|mknodat|setxattr|lsetxattr|getxattr|lgetxattr|listxattr|llistxattr|removexattr|lremovexattr|execve|inotify_add_watch)$/;
 const MARKER = '/tempfile-manager-audit-marker/';
@@ -104,8 +133,7 @@ export function judge(calls, { root, dest }) {
       }
       if (isUnder(p, root)) {
         const shown = `<root>${p.slice(root.length)}`;
-        const allowed = ALLOWED.find((a) => a.rule === 'pinned' && (!a.phase || a.phase === call.phase) && a.path.test(shown));
-        if (!allowed) findings.push({ rule: 'pinned', call: call.line.replaceAll(root, '<root>').replaceAll(dest, '<dest>') });
+        if (!allowance('pinned', call, shown)) findings.push({ rule: 'pinned', call: call.line.replaceAll(root, '<root>').replaceAll(dest, '<dest>') });
       }
     }
     if (/^(open|openat|openat2)$/.test(call.syscall)) {
@@ -116,7 +144,8 @@ export function judge(calls, { root, dest }) {
       if (creates || /^\/proc\/(self|\d+)\/fd\/\d+$/.test(target)) continue;
       const noFollow = call.flags.includes('O_NOFOLLOW');
       const noBlock = call.flags.includes('O_NONBLOCK') || call.flags.includes('O_DIRECTORY');
-      if (!noFollow || !noBlock) {
+      const shown = target.replace(root, '<root>').replace(dest, '<dest>');
+      if ((!noFollow || !noBlock) && !allowance('open', call, shown)) {
         findings.push({ rule: 'open', call: call.line.replaceAll(root, '<root>').replaceAll(dest, '<dest>') });
       }
     }
