@@ -32,18 +32,20 @@ function mkfifo(at) {
   return spawnSync('mkfifo', ['-m', '600', at]).status === 0;
 }
 
-/** Directories to plant in: the root, the handoff directory, the sessions, the entries. */
+/** Directories to plant in: the root, the handoff directory, the sessions, the entries (never through a link). */
 function targets() {
   const dirs = [root];
-  for (const name of quietly(() => fs.readdirSync(root)) ? fs.readdirSync(root) : []) {
-    if (name.startsWith('session_') && !name.endsWith('.lock')) dirs.push(path.join(root, name));
-  }
+  let names = [];
+  quietly(() => (names = fs.readdirSync(root)));
+  for (const name of names) if (name.startsWith('session_') && !name.endsWith('.lock')) dirs.push(path.join(root, name));
   const handoff = path.join(root, 'handoff');
   dirs.push(handoff);
   let entries = [];
-  quietly(() => (entries = fs.readdirSync(handoff)));
+  quietly(() => (entries = fs.readdirSync(handoff).filter((name) => name.startsWith('entry_'))));
   for (const name of entries.slice(0, 20)) dirs.push(path.join(handoff, name));
-  return dirs;
+  return dirs.filter((dir) => quietly(() => {
+    if (!fs.lstatSync(dir).isDirectory()) throw new Error('not a directory');
+  }));
 }
 
 function plantSpecial() {
@@ -58,8 +60,8 @@ function plantSpecial() {
 function plantDestination() {
   const issued = readLedger(ledger).filter((e) => e.type === 'issued');
   if (issued.length === 0) return;
-  const { ticket } = rand.pick(issued.slice(-20));
-  if (mkfifo(path.join(dest, ticket.id))) counts.destinationFifos += 1;
+  const { ticket } = rand.pick(issued.slice(-6)); // the newest: most likely still to be claimed
+  if (mkfifo(path.join(dest, `${ticket.id}.kept`))) counts.destinationFifos += 1;
 }
 
 /** The victim mirrors the names under the root now: what a library reaching by path would hit. */
@@ -81,9 +83,11 @@ function mirrorIntoVictim() {
   fs.writeFileSync(path.join(victim, 'not-the-librarys.txt'), 'precious');
 }
 
+// The producers' own links (evil-*), planted by a path they were handed, land in the victim when
+// they are made during a swap: user code, not the library (docs/security.md). They are not counted.
 function hashTree(dir) {
   const hash = createHash('sha256');
-  for (const rel of fs.readdirSync(dir, { recursive: true }).map(String).sort()) {
+  for (const rel of listTree(dir).filter((rel) => !path.basename(rel).startsWith('evil-'))) {
     const full = path.join(dir, rel);
     const stat = fs.lstatSync(full);
     hash.update(`${rel}:${stat.mode}:${stat.isFile() ? fs.readFileSync(full, 'hex') : ''}\n`);
@@ -91,24 +95,44 @@ function hashTree(dir) {
   return hash.digest('hex');
 }
 
+/**
+ * Swaps two names atomically (renameat2 RENAME_EXCHANGE, through Python's ctypes: Node has no
+ * binding): the root's path is never missing, so no manager starting meanwhile makes a new root.
+ */
+function exchange(a, b) {
+  const script = 'import ctypes,sys\nlibc=ctypes.CDLL(None,use_errno=True)\nsys.exit(0 if libc.renameat2(-100,sys.argv[1].encode(),-100,sys.argv[2].encode(),2)==0 else 1)';
+  return spawnSync('python3', ['-c', script, a, b]).status === 0;
+}
+
+/** Every path under `dir`, relative and sorted; never through a symlink. */
+function listTree(dir, rel = '') {
+  const out = [];
+  for (const entry of fs.readdirSync(path.join(dir, rel), { withFileTypes: true })) {
+    const child = path.join(rel, entry.name);
+    out.push(child);
+    if (entry.isDirectory()) out.push(...listTree(dir, child));
+  }
+  return out.sort();
+}
+
 async function swapRoot() {
   mirrorIntoVictim();
   const before = hashTree(victim);
-  const moved = `${root}.moved`;
-  fs.renameSync(root, moved);
-  try {
-    fs.symlinkSync(victim, root);
-    try {
-      await sleep(rand.int(50, 400));
-    } finally {
-      fs.unlinkSync(root);
-    }
-  } finally {
-    fs.renameSync(moved, root);
+  const link = `${root}.link`;
+  fs.symlinkSync(victim, link);
+  if (!exchange(root, link)) {
+    fs.unlinkSync(link); // no renameat2 here: no swap
+    return;
   }
+  try {
+    await sleep(rand.int(50, 400));
+  } finally {
+    if (!exchange(root, link)) throw new Error(`could not put the root back: it is at ${link}`);
+  }
+  fs.unlinkSync(link);
   counts.rootSwaps += 1;
   const after = hashTree(victim);
-  if (after !== before) record(ledger, { type: 'victim-changed', listing: fs.readdirSync(victim, { recursive: true }).map(String).sort().slice(0, 40) });
+  if (after !== before) record(ledger, { type: 'victim-changed', listing: listTree(victim).slice(0, 40) });
 }
 
 while (!fs.existsSync(stopFile)) {
@@ -116,6 +140,13 @@ while (!fs.existsSync(stopFile)) {
   const roll = rand.int(0, 99);
   if (roll < 60) plantSpecial();
   else if (roll < 85) plantDestination();
-  else if (roll < 90) await swapRoot();
+  else if (roll < 87) await swapRoot();
+}
+// What it planted next to the library's own names (the root, handoff/) is never the library's to
+// remove (the sweep reports such names as foreign): the attacker takes them back.
+for (const dir of [root, path.join(root, 'handoff')]) {
+  let names = [];
+  quietly(() => (names = fs.readdirSync(dir)));
+  for (const name of names) if (name.startsWith('planted-')) quietly(() => fs.unlinkSync(path.join(dir, name)));
 }
 record(ledger, { type: 'attacker-counts', ...counts });

@@ -5,13 +5,16 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { TempFileManager } from 'tempfile-manager';
+import { openManager, retire, rootSwapped } from './resilient.mjs';
 import { record } from './ledger.mjs';
 import { prng } from './prng.mjs';
 
 const [root, ledger, seed, stopAt, deadline, canary, staleMs] = process.argv.slice(2);
 const rand = prng(Number(seed));
-const mgr = new TempFileManager({ root, staleMs: Number(staleMs), graceMs: 1000 });
+const options = { root, staleMs: Number(staleMs), graceMs: 1000 };
+let mgr = await openManager(options);
+const rootId = fs.statSync(root).ino; // the real root, whatever a swap puts at its path later
+let swapsSeen = 0;
 let planted = 0;
 let threadsTerminated = 0;
 const who = process.env.CHAOS_ID;
@@ -35,6 +38,15 @@ function plant(dir) {
   }
 }
 
+function rootIsReal() {
+  try {
+    const stat = fs.lstatSync(root);
+    return stat.isDirectory() && stat.ino === rootId;
+  } catch {
+    return false;
+  }
+}
+
 async function handOff(scope) {
   const file = await scope.write(bytes(rand.int(0, 2 * 1024 * 1024)), { suffix: '.bin', hash: 'sha256' });
   const ticket = await file.handoff({ ttlMs: Math.max(1, Number(deadline) - Date.now()) });
@@ -49,8 +61,10 @@ async function scoped(scope) {
   fs.writeFileSync(path.join(dir.path, 'nested', 'x'), 'x');
   if (rand.chance(0.3)) plant(dir.path);
   await new Promise((resolve) => setTimeout(resolve, rand.int(0, 50)));
+  // A path handed out names the swapped-in directory's file while the root is swapped
+  // (docs/security.md): only a file missing from the real root counts.
   for (const own of [file.path, dir.path]) {
-    if (!fs.existsSync(own)) record(ledger, { type: 'gone', path: own });
+    if (rootIsReal() && !fs.existsSync(own) && rootIsReal()) record(ledger, { type: 'gone', path: own });
   }
 }
 
@@ -58,7 +72,12 @@ async function scoped(scope) {
 async function threadTerminated() {
   const worker = new Worker(new URL('./thread.mjs', import.meta.url), { workerData: { root, staleMs: Number(staleMs) } });
   worker.on('error', () => {});
-  const session = await new Promise((resolve) => worker.once('message', resolve));
+  // A thread started while the root is swapped cannot make its manager: it ends without a session.
+  const session = await new Promise((resolve) => {
+    worker.once('message', resolve);
+    worker.once('exit', () => resolve(undefined));
+  });
+  if (session === undefined) return;
   await new Promise((resolve) => setTimeout(resolve, rand.int(0, 100)));
   await worker.terminate();
   threadsTerminated += 1;
@@ -71,6 +90,27 @@ async function threadTerminated() {
 const offset = Number(process.env.CHAOS_CLOCK_OFFSET_MS ?? 0);
 while (Date.now() - offset < Number(stopAt)) {
   if (rand.chance(0.04)) await threadTerminated();
+  try {
+    await oneRound();
+  } catch (err) {
+    if (!rootSwapped(err)) throw err;
+    swapsSeen += 1;
+    retire(mgr);
+    mgr = await openManager(options);
+    record(ledger, { type: 'session', who, path: mgr.sessionPath });
+  }
+  await new Promise((resolve) => setTimeout(resolve, rand.int(20, 120)));
+}
+record(ledger, { type: 'planted', count: planted });
+record(ledger, { type: 'threads-terminated', count: threadsTerminated });
+record(ledger, { type: 'producer-counts', swapsSeen });
+try {
+  await mgr.close();
+} catch (err) {
+  if (!rootSwapped(err)) throw err;
+}
+
+async function oneRound() {
   const scope = mgr.scope();
   try {
     if (rand.chance(0.5)) await handOff(scope);
@@ -79,8 +119,4 @@ while (Date.now() - offset < Number(stopAt)) {
   } finally {
     await scope.remove();
   }
-  await new Promise((resolve) => setTimeout(resolve, rand.int(20, 120)));
 }
-record(ledger, { type: 'planted', count: planted });
-record(ledger, { type: 'threads-terminated', count: threadsTerminated });
-await mgr.close();

@@ -1,4 +1,6 @@
-// The chaos run: producers, workers and sweepers in their own processes, a killer that SIGKILLs
+// The chaos run: producers, workers and sweepers in their own processes, an attacker of the same
+// uid (attacker.mjs: FIFOs, hard links and symlinks planted, FIFOs at keep() destinations, the root
+// swapped for a symlink now and then), a killer that SIGKILLs
 // and SIGTERMs producers and workers at random and restarts them, then the invariants.
 // Every process has a host id of its own; some run with their clock set apart (libfaketime), and,
 // as root, some in a PID namespace of their own (another machine, as far as pids go).
@@ -44,6 +46,11 @@ const root = path.join(work, 'root');
 const ledger = path.join(work, 'ledger.jsonl');
 const canary = path.join(work, 'canary');
 const stopFile = path.join(work, 'stop');
+// Outside the root: where workers keep() files (the attacker plants FIFOs there first), and the
+// directory the attacker swaps in for the root now and then.
+const dest = path.join(work, 'dest');
+const victim = path.join(work, 'victim');
+fs.mkdirSync(dest, { mode: 0o700 });
 const start = Date.now();
 const stopAt = start + seconds * 1000;
 const deadline = stopAt + DRAIN_MS + 5000; // every entry expires then: the final sweep removes leftovers
@@ -65,7 +72,7 @@ function launch(name, script, args) {
   const [faketime, offsetMs] = canFakeTime ? place.pick(CLOCK_OFFSETS) : ['', 0];
   const namespaced = canUnshare && place.chance(0.25);
   const who = `${name}#${incarnation}`;
-  const env = { ...process.env, TEMPFILE_MANAGER_HOST_ID: `h-${name}-${incarnation % 3}`, CHAOS_ID: who, CHAOS_CLOCK_OFFSET_MS: String(offsetMs) };
+  const env = { ...process.env, TEMPFILE_MANAGER_HOST_ID: `h-${name}-${incarnation % 3}`, CHAOS_ID: who, CHAOS_CLOCK_OFFSET_MS: String(offsetMs), CHAOS_DEST: dest };
   if (faketime) Object.assign(env, { FAKETIME: faketime, LD_PRELOAD: LIBFAKETIME, FAKETIME_DONT_RESET: '1' });
   const command = [process.execPath, path.join(here, script), root, ledger, String(childSeed), ...args];
   // In its own PID namespace the child is pid 1, which ignores a re-raised SIGTERM: such children are only SIGKILLed.
@@ -97,12 +104,13 @@ const workers = Array.from({ length: Number(values.workers) }, (_, i) => `worker
 for (const name of producers) launch(name, 'producer.mjs', producerArgs());
 for (const name of workers) launch(name, 'worker.mjs', workerArgs());
 for (let i = 0; i < Number(values.sweepers); i++) launch(`sweeper-${i}`, 'sweeper.mjs', [stopFile, String(STALE_MS)]);
+launch('attacker', 'attacker.mjs', [stopFile, canary, dest, victim]);
 
 // A SIGKILLed producer's session must be gone soon: checked once its time is up.
 const lingering = [];
 const orphanChecks = [];
 function watchOrphan(entry) {
-  const session = readLedger(ledger).find((e) => e.type === 'session' && e.who === entry.who)?.path;
+  const session = readLedger(ledger).findLast((e) => e.type === 'session' && e.who === entry.who)?.path;
   if (session === undefined) return; // killed before it made one
   const limit = entry.namespaced ? LINGER_REMOTE_MS : LINGER_LOCAL_MS;
   orphanChecks.push(sleep(limit).then(() => fs.existsSync(session) && lingering.push({ session, namespaced: entry.namespaced, limit })));
@@ -162,7 +170,7 @@ const summary = {
     mismatchedReads: events.filter((e) => e.type === 'mismatch').length,
     liveFilesGone: events.filter((e) => e.type === 'gone').length,
     leftoversAfterFinalSweep: leftovers.length,
-    outsideFilesChanged: canaryBefore === hashTree(canary) ? 0 : 1,
+    outsideFilesChanged: (canaryBefore === hashTree(canary) ? 0 : 1) + events.filter((e) => e.type === 'victim-changed').length,
     processesDiedOfOurErrors: deaths.errors.length,
     sweepErrors: events.filter((e) => e.type === 'sweep-error').length + finalSweep.errors.length,
   },
@@ -225,6 +233,13 @@ function raceCounts(all) {
     symlinksToOutsidePlanted: sum('planted', 'count'),
     threadsTerminatedMidWrite: sum('threads-terminated', 'count'),
     holdsTakenOverFromLiveHolders: all.filter((e) => e.type === 'unhold' && !e.ok).length,
+    rootSwapsByTheAttacker: sum('attacker-counts', 'rootSwaps'),
+    rootSwapsSeenAndRecoveredFrom: sum('producer-counts', 'swapsSeen') + sum('worker-counts', 'swapsSeen') + sum('sweeper-counts', 'swapsSeen'),
+    fifosPlanted: sum('attacker-counts', 'fifos'),
+    hardLinksToOutsidePlanted: sum('attacker-counts', 'hardLinks'),
+    fifosPlantedAtKeepDestinations: sum('attacker-counts', 'destinationFifos'),
+    keepsDone: sum('worker-counts', 'kept'),
+    keepsRefusedAtAPlantedName: sum('worker-counts', 'keepRefused'),
   };
 }
 
@@ -258,8 +273,16 @@ function hashTree(dir) {
   return hash.digest('hex');
 }
 
-function listTree(dir) {
-  return fs.existsSync(dir) ? fs.readdirSync(dir, { recursive: true }).map(String).sort() : [];
+/** Every path under `dir`, relative and sorted; never through a symlink (planted ones point outside). */
+function listTree(dir, rel = '') {
+  if (!fs.existsSync(dir)) return [];
+  const out = [];
+  for (const entry of fs.readdirSync(path.join(dir, rel), { withFileTypes: true })) {
+    const child = path.join(rel, entry.name);
+    out.push(child);
+    if (entry.isDirectory()) out.push(...listTree(dir, child));
+  }
+  return out.sort();
 }
 
 function exited(entry) {

@@ -1,20 +1,31 @@
 // Sweeps the root again and again until told to stop; records every sweep error.
 import fs from 'node:fs';
-import { TempFileManager } from 'tempfile-manager';
+import { openManager, retire, rootSwapped } from './resilient.mjs';
 import { record } from './ledger.mjs';
 import { prng } from './prng.mjs';
 
 const [root, ledger, seed, stopFile, staleMs] = process.argv.slice(2);
 const rand = prng(Number(seed));
-const mgr = new TempFileManager({ root, staleMs: Number(staleMs), graceMs: 1000, sweepOnStart: false });
+const options = { root, staleMs: Number(staleMs), graceMs: 1000, sweepOnStart: false };
+let mgr = await openManager(options);
+let swapsSeen = 0;
 let sweeps = 0;
 let removed = 0;
 while (!fs.existsSync(stopFile)) {
-  const report = await mgr.sweep();
+  let report;
+  try {
+    report = await mgr.sweep();
+  } catch (err) {
+    if (!rootSwapped(err)) throw err;
+    swapsSeen += 1;
+    retire(mgr);
+    mgr = await openManager(options);
+    continue;
+  }
   sweeps += 1;
   removed += report.sessionsRemoved + report.handoffEntriesRemoved;
   for (const error of report.errors) record(ledger, { type: 'sweep-error', ...error });
   await new Promise((resolve) => setTimeout(resolve, rand.int(50, 400)));
 }
-record(ledger, { type: 'sweeper-counts', sweeps, removed });
+record(ledger, { type: 'sweeper-counts', sweeps, removed, swapsSeen });
 await mgr.close();

@@ -4,14 +4,20 @@
 // past staleMs while holding a lease, on purpose.
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import { TempFileManager } from 'tempfile-manager';
+import path from 'node:path';
+import { openManager, retire, rootSwapped } from './resilient.mjs';
 import { record } from './ledger.mjs';
 import { prng } from './prng.mjs';
 
 const [root, ledger, seed, stopFile, staleMs] = process.argv.slice(2);
 const rand = prng(Number(seed));
-const mgr = new TempFileManager({ root, staleMs: Number(staleMs), graceMs: 1000 });
-const counts = { claims: 0, alreadyClaimed: 0, notFoundAfterDelivery: 0, leaseLost: 0, blocked: 0, threw: 0 };
+const options = { root, staleMs: Number(staleMs), graceMs: 1000 };
+let mgr = await openManager(options);
+// keep() now and then moves a delivered file to a directory outside the root, where the attacker
+// plants FIFOs at the names it will use: a keep() there must be refused at once, never hang.
+const dest = process.env.CHAOS_DEST;
+const counts = { claims: 0, alreadyClaimed: 0, notFoundAfterDelivery: 0, leaseLost: 0, blocked: 0, threw: 0, kept: 0, keepRefused: 0, swapsSeen: 0 };
+let swapSeen = false;
 
 // What the ledger says so far, read incrementally: issued tickets not yet delivered.
 const issued = new Map();
@@ -112,6 +118,7 @@ async function work(ticket) {
       try {
         job(ticket, held, who, throws);
         if (rand.chance(0.1)) await held.release();
+        else if (dest && rand.chance(0.3)) await keepOrConsume(held, ticket);
         else await held.consume();
       } catch (err) {
         blockError = err;
@@ -126,6 +133,13 @@ async function work(ticket) {
     }
     record(ledger, { type: 'unhold', id: ticket.id, who, ok: true });
   } catch (err) {
+    if (rootSwapped(err)) {
+      // Seen mid-job: the entry stays held by this manager until it is retired; another claimer
+      // takes it over once its heartbeat stops (at-least-once), so this hold did not end well.
+      swapSeen = true;
+      if (claimed) record(ledger, { type: 'unhold', id: ticket.id, who, ok: false });
+      return;
+    }
     if (!claimed) return claimFailed(ticket, err);
     const released = !(err instanceof Overtaken) && err.code !== 'ERR_TEMPFILE_LEASE_LOST' && err.releaseError === undefined;
     if (err instanceof JobFailed && released) {
@@ -136,6 +150,18 @@ async function work(ticket) {
     if (!lost) throw err;
     record(ledger, { type: 'unhold', id: ticket.id, who, ok: false }); // overtaken while stalled: fenced
     counts.leaseLost += 1;
+  }
+}
+
+/** Keeps the file outside the root; a name the attacker took (a FIFO) is refused at once: consumed then. */
+async function keepOrConsume(held, ticket) {
+  try {
+    await held.keep(path.join(dest, `${ticket.id}.kept`));
+    counts.kept += 1;
+  } catch (err) {
+    if (err.code !== 'ERR_TEMPFILE_DESTINATION_EXISTS') throw err;
+    counts.keepRefused += 1;
+    await held.consume();
   }
 }
 
@@ -159,6 +185,16 @@ while (!fs.existsSync(stopFile)) {
     continue;
   }
   await work(rand.pick(tickets));
+  if (swapSeen) {
+    swapSeen = false;
+    counts.swapsSeen += 1;
+    retire(mgr);
+    mgr = await openManager(options);
+  }
 }
 record(ledger, { type: 'worker-counts', ...counts });
-await mgr.close();
+try {
+  await mgr.close();
+} catch (err) {
+  if (!rootSwapped(err)) throw err;
+}
