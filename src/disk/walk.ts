@@ -195,7 +195,7 @@ function* walk(root: string, options: WalkOptions, tally: WalkTally): Steps<void
 // parent is `<it>/..`, resolved by the kernel from the directory. Below one, `<dir>/.` names
 // the directory the descriptor leads to, where `<dir>` alone would lstat the link.
 function* parentDevice(root: string, access: string, w: Walk): Steps<number | undefined> {
-  const parent = access === root ? path.dirname(root) : HELD_DIRECTORY.test(access) ? `${access}/..` : `${path.dirname(access)}/.`;
+  const parent = HELD_DIRECTORY.test(access) ? `${access}/..` : access.startsWith('/proc/') ? `${path.dirname(access)}/.` : path.dirname(access);
   try {
     return (yield { op: 'lstat', path: parent }).dev;
   } catch (err) {
