@@ -211,7 +211,7 @@ async function assertSourceHeld(move: Move): Promise<void> {
     stat = await move.fs.promises.lstat(move.from);
   } catch (err) {
     if (systemErrorCode(err) !== 'ENOENT') throw toFileSystemError('check', move.shownFrom, err);
-    throw new TempFileReplacedError(move.shownFrom, 'nothing: the file was renamed or removed while keep() ran');
+    throw new TempFileReplacedError(move.shownFrom, 'no file (it was renamed or removed while keep() ran)');
   }
   const found = otherThan(stat, move.identity);
   if (found !== undefined) throw new TempFileReplacedError(move.shownFrom, found);
@@ -224,7 +224,7 @@ async function assertStaged(move: Move, staging: Staging): Promise<void> {
     stat = await move.fs.promises.lstat(path.join(move.dir.base, staging.name));
   } catch (err) {
     if (systemErrorCode(err) !== 'ENOENT') throw toFileSystemError('check the staging file', staging.shown, err);
-    throw new TempFileReplacedError(staging.shown, 'nothing: the name was removed', tamperedAdvice(move));
+    throw new TempFileReplacedError(staging.shown, 'no file (the name was removed)', tamperedAdvice(move));
   }
   const found = replacedBy(stat, staging.identity) ?? (stat.size === staging.size ? undefined : `a file of ${stat.size} bytes where ${staging.size} were written`);
   if (found !== undefined) throw new TempFileReplacedError(staging.shown, found, tamperedAdvice(move));
@@ -237,7 +237,7 @@ export async function assertPlaced(move: Move, placed: FileIdentity): Promise<vo
     stat = await move.fs.promises.lstat(move.target);
   } catch (err) {
     if (systemErrorCode(err) !== 'ENOENT') throw toFileSystemError('check the file kept at', move.to, err);
-    throw new TempFileReplacedError(move.to, 'nothing: the name was removed right after the file took it', tamperedAdvice(move));
+    throw new TempFileReplacedError(move.to, 'no file (the name was removed right after the file took it)', tamperedAdvice(move));
   }
   const found = otherThan(stat, placed);
   if (found !== undefined) throw new TempFileReplacedError(move.to, found, tamperedAdvice(move));
@@ -359,7 +359,7 @@ export async function removeSourceOrUndo(move: Move, placed: FileIdentity | unde
   if (placed !== undefined) await undoPlacement(move, placed);
   throw new TempFileReplacedError(
     move.shownFrom,
-    `nothing: the file was renamed or removed while keep() ran${placed === undefined ? '' : `, so what keep() had placed at ${move.to} was taken back`}`,
+    `no file (it was renamed or removed while keep() ran${placed === undefined ? '' : `; what keep() had placed at ${move.to} was taken back`})`,
   );
 }
 
