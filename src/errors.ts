@@ -250,11 +250,15 @@ export class TempFileReplacedError extends TempFileError {
   declare readonly code: 'ERR_TEMPFILE_REPLACED';
   /** What was found at the path: `'a hard link (2 links)'`, `'a FIFO'`, `'another file (inode changed)'`... */
   readonly found: string;
-  constructor(path: string, found: string) {
+  /**
+   * @param advice What to do, when the name is outside the root (a `keep()`'s staging or final
+   * name); by default, to check who writes under the root.
+   */
+  constructor(path: string, found: string, advice?: string) {
     super(
       'ERR_TEMPFILE_REPLACED',
       `The temp file ${path} was replaced: found ${found} where the library's own file was, so nothing was read or written. ` +
-        'Something else with access to the root changed it: dispose of this handle and check who writes under the root.',
+        (advice ?? 'Something else with access to the root changed it: dispose of this handle and check who writes under the root.'),
       { path },
     );
     this.found = found;

@@ -151,7 +151,10 @@ export class TempFile extends DiskHandle {
    * @throws {@link DestinationExistsError} something else holds the destination name (a file, a
    * symlink, a FIFO...).
    * @throws {@link TempFileReplacedError} the temp file's path no longer holds the file this handle
-   * created (a hard link to another file, a FIFO...): nothing is moved.
+   * created (a hard link to another file, a FIFO...): nothing is moved. Also when, while `keep()`
+   * ran, another process changed the staging name or the final name in the destination's
+   * directory, or renamed the source away (`err.path` names it): nothing of yours is removed, and
+   * what `keep()` had placed is taken back where it is still its own.
    * @throws {@link NoSpaceError} the destination's file system is full (nothing is left there).
    * @throws {@link FileSystemError} any other failure, naming the destination (or its directory).
    * @example

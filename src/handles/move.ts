@@ -4,7 +4,17 @@ import type { FileSystem } from '../disk/fs.js';
 import { describe } from '../names.js';
 import { openPinned, type PinnedDir } from '../disk/pinned-dir.js';
 import { otherThan, type FileIdentity } from '../disk/open-checked.js';
-import { copyAcrossDevices, holdsSameFile, lacksHardLinks, openSource, removeSource, renameIfAbsent, type Move } from './staged-copy.js';
+import {
+  assertPlaced,
+  copyAcrossDevices,
+  holdsSameFile,
+  lacksHardLinks,
+  openSource,
+  removeSource,
+  removeSourceOrUndo,
+  renameIfAbsent,
+  type Move,
+} from './staged-copy.js';
 
 /** Options of `keep()`. */
 export interface KeepOptions {
@@ -115,7 +125,12 @@ function systemError(code: string): NodeJS.ErrnoException {
   return Object.assign(new Error(code), { code });
 }
 
-/** Moves within one file system; false when the destination is on another one (EXDEV). */
+/**
+ * Moves within one file system; false when the destination is on another one (EXDEV). After a
+ * link, the destination name must be the source's file before the source name goes (whoever can
+ * write to the destination's directory could have put something else there meanwhile); and the
+ * source name gone by then takes the link back (for a claim: the entry was taken over).
+ */
 async function moveOnDevice(move: Move): Promise<boolean> {
   try {
     if (move.overwrite) await move.fs.promises.rename(move.from, move.target);
@@ -127,15 +142,21 @@ async function moveOnDevice(move: Move): Promise<boolean> {
     if (code === 'EEXIST') {
       // A keep() interrupted between link and unlink left the same file at both names.
       if (!(await holdsSameFile(move))) throw new DestinationExistsError(move.to, err);
+      await removeSourceOrUndo(move, undefined);
     } else if (lacksHardLinks(code)) {
       await renameIfAbsent(move, move.from);
-      return true;
     } else {
       throw toFileSystemError('keep the file at', move.to, err);
     }
+    return true;
   }
-  // After a rename the source name is normally gone already; it stays when both names were one
-  // file (a keep() interrupted between link and unlink, retried with overwrite).
-  await removeSource(move);
+  if (move.overwrite) {
+    // The source name is normally gone already; it stays when both names were one file (a keep()
+    // interrupted between link and unlink, retried with overwrite).
+    await removeSource(move);
+  } else {
+    await assertPlaced(move, move.identity);
+    await removeSourceOrUndo(move, move.identity);
+  }
   return true;
 }

@@ -1,9 +1,9 @@
 import { constants, type Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { DestinationExistsError, systemErrorCode, toFileSystemError } from '../errors.js';
+import { DestinationExistsError, systemErrorCode, TempFileReplacedError, toFileSystemError } from '../errors.js';
 import { CREATE_EXCLUSIVE, type FileSystem } from '../disk/fs.js';
-import { OPEN_EXISTING, openOwnFileHandle, type FileIdentity } from '../disk/open-checked.js';
+import { OPEN_EXISTING, openOwnFileHandle, otherThan, replacedBy, type FileIdentity } from '../disk/open-checked.js';
 import { logger } from '../log.js';
 import { keepStagingName } from '../layout.js';
 import { randomName } from '../names.js';
@@ -42,11 +42,17 @@ const STAGING_ATTEMPTS = 8;
  * exists, or `rename`, which replaces the name, never what a symlink there points to). Only then,
  * with the directory fsync'ed, is the source removed. A crash at any point leaves the destination
  * absent (or the old file), or complete; at worst a staging name is left over.
+ *
+ * Names in the destination's directory may be changed by whoever can write to it, so each one is
+ * checked where it matters (see {@link place}): the source name is still the file copied, the
+ * staging name still the file written, and after the link or rename the final name is that file;
+ * else a {@link TempFileReplacedError} (or, for a source name gone, a `FileSystemError` with
+ * `ENOENT`: for a claim, the lease was lost) and the source stays.
  */
 export async function copyAcrossDevices(move: Move): Promise<void> {
   const alreadyKept = !move.overwrite && (await destinationTaken(move, move.source));
-  if (!alreadyKept) await stageAndPlace(move, move.source);
-  await removeSource(move);
+  const placed = alreadyKept ? undefined : await stageAndPlace(move, move.source);
+  await removeSourceOrUndo(move, placed);
 }
 
 /**
@@ -79,41 +85,65 @@ async function destinationTaken(move: Move, source: FileHandle): Promise<boolean
   throw new DestinationExistsError(move.to);
 }
 
-async function stageAndPlace(move: Move, source: FileHandle): Promise<void> {
-  const { name, handle } = await createStaging(move);
-  const staged = path.join(move.dir.base, name);
+/** The staging file: its name (acted on, and as shown), and the file written, by its descriptor. */
+interface Staging {
+  readonly name: string;
+  readonly shown: string;
+  readonly identity: FileIdentity;
+  /** Bytes written, once the copy is done. */
+  size: number;
+}
+
+/** Copies to a staging name, then places it; returns the identity of the file now at the final name, or undefined when an earlier keep() had placed it. */
+async function stageAndPlace(move: Move, source: FileHandle): Promise<FileIdentity | undefined> {
+  const { staging, handle } = await createStaging(move);
   let stagedNameLeft = true;
   try {
     try {
-      await copyContent(source, handle);
+      staging.size = await copyContent(source, handle);
     } catch (err) {
       throw toFileSystemError('copy the file to', move.to, err);
     } finally {
       await handle.close().catch(() => {});
     }
-    stagedNameLeft = await place(move, staged, source);
+    const placed = await place(move, staging, source);
+    stagedNameLeft = placed.stagedNameLeft;
     await move.dir.sync(); // the destination name is on disk before the source, the only other copy, goes
+    return placed.placed ? staging.identity : undefined;
   } finally {
-    if (stagedNameLeft) await removeStaging(move, staged, name);
+    if (stagedNameLeft) await removeStaging(move, staging);
   }
 }
 
-async function createStaging(move: Move): Promise<{ name: string; handle: FileHandle }> {
+async function createStaging(move: Move): Promise<{ staging: Staging; handle: FileHandle }> {
   for (let attempt = 1; ; attempt++) {
     const name = keepStagingName(path.basename(move.to), randomName());
+    let handle: FileHandle;
     try {
-      return { name, handle: await move.fs.promises.open(path.join(move.dir.base, name), CREATE_EXCLUSIVE, 0o600) };
+      handle = await move.fs.promises.open(path.join(move.dir.base, name), CREATE_EXCLUSIVE, 0o600);
     } catch (err) {
       if (systemErrorCode(err) !== 'EEXIST' || attempt === STAGING_ATTEMPTS) {
         throw toFileSystemError('create a staging file next to', move.to, err);
       }
+      continue;
     }
+    // The file just created, by its descriptor: what the staging name must still be when it is placed.
+    let stat: Stats;
+    try {
+      stat = await handle.stat();
+    } catch (err) {
+      await handle.close().catch(() => {});
+      await move.fs.promises.unlink(path.join(move.dir.base, name)).catch(() => {});
+      throw toFileSystemError('create a staging file next to', move.to, err);
+    }
+    const shown = path.join(path.dirname(move.to), name);
+    return { staging: { name, shown, identity: { dev: stat.dev, ino: stat.ino }, size: 0 }, handle };
   }
 }
 
 // Streams in constant memory, keeps the source's times (as a rename would), and fsyncs, so that
-// the name placed next is never a file whose bytes are still in flight.
-async function copyContent(source: FileHandle, target: FileHandle): Promise<void> {
+// the name placed next is never a file whose bytes are still in flight. Returns the bytes written.
+async function copyContent(source: FileHandle, target: FileHandle): Promise<number> {
   const buffer = Buffer.allocUnsafe(COPY_CHUNK);
   let position = 0;
   for (;;) {
@@ -129,36 +159,103 @@ async function copyContent(source: FileHandle, target: FileHandle): Promise<void
   const stat = await source.stat();
   await target.utimes(stat.atime, stat.mtime);
   await target.sync();
+  return position;
 }
 
-// Gives the staged file the destination name; returns whether the staging name is still there.
-async function place(move: Move, staged: string, source: FileHandle): Promise<boolean> {
+/**
+ * Gives the staged file the destination name. Right before, the source name must still be the
+ * file copied ({@link assertSourceHeld}: a claim taken over since has lost it) and the staging name
+ * the very file written ({@link assertStaged}: whoever can write to the directory could have
+ * renamed it away and put something else there); right after, the final name must be that file
+ * ({@link assertPlaced}). Says whether the staging name is still there (to remove), and whether
+ * this call placed the file (false when an earlier keep() had).
+ */
+async function place(move: Move, staging: Staging, source: FileHandle): Promise<{ stagedNameLeft: boolean; placed: boolean }> {
+  const staged = path.join(move.dir.base, staging.name);
+  await assertSourceHeld(move);
+  await assertStaged(move, staging);
   try {
     if (move.overwrite) await move.fs.promises.rename(staged, move.target);
     else await move.fs.promises.link(staged, move.target);
-    return !move.overwrite;
   } catch (err) {
     const code = systemErrorCode(err);
     if (move.overwrite) throw toFileSystemError('keep the file at', move.to, err);
     if (code === 'EEXIST') {
-      if (await sameBytes(move, source)) return true;
+      if (await sameBytes(move, source)) return { stagedNameLeft: true, placed: false };
       throw new DestinationExistsError(move.to, err);
     }
-    if (lacksHardLinks(code)) {
-      await renameIfAbsent(move, staged);
-      return false;
-    }
-    throw toFileSystemError('keep the file at', move.to, err);
+    if (!lacksHardLinks(code)) throw toFileSystemError('keep the file at', move.to, err);
+    await renameIfAbsent(move, staged);
+    await assertPlaced(move, staging.identity);
+    return { stagedNameLeft: false, placed: true };
   }
+  await assertPlaced(move, staging.identity);
+  return { stagedNameLeft: !move.overwrite, placed: true };
 }
 
-async function removeStaging(move: Move, staged: string, name: string): Promise<void> {
+/** Advice of a {@link TempFileReplacedError} for a name in the destination's directory. */
+function tamperedAdvice(move: Move): string {
+  return (
+    `Another process that can write to ${path.dirname(move.to)} changed it while keep() ran: the file was not kept there, ` +
+    'nothing of yours was removed, and it stays with its handle (or claim). Keep files in a directory that only this user can write to, or one with the sticky bit set.'
+  );
+}
+
+/**
+ * The source name must still be the file opened and copied, by device and inode: else a
+ * {@link TempFileReplacedError}, which a claim whose held name is gone reports as its lease lost.
+ */
+async function assertSourceHeld(move: Move): Promise<void> {
+  let stat: Stats;
   try {
+    stat = await move.fs.promises.lstat(move.from);
+  } catch (err) {
+    if (systemErrorCode(err) !== 'ENOENT') throw toFileSystemError('check', move.shownFrom, err);
+    throw new TempFileReplacedError(move.shownFrom, 'no file (it was renamed or removed while keep() ran)');
+  }
+  const found = otherThan(stat, move.identity);
+  if (found !== undefined) throw new TempFileReplacedError(move.shownFrom, found);
+}
+
+/** The staging name, not followed, must be the file written: its device and inode, a regular file with one link, of the size written. */
+async function assertStaged(move: Move, staging: Staging): Promise<void> {
+  let stat: Stats;
+  try {
+    stat = await move.fs.promises.lstat(path.join(move.dir.base, staging.name));
+  } catch (err) {
+    if (systemErrorCode(err) !== 'ENOENT') throw toFileSystemError('check the staging file', staging.shown, err);
+    throw new TempFileReplacedError(staging.shown, 'no file (the name was removed)', tamperedAdvice(move));
+  }
+  const found = replacedBy(stat, staging.identity) ?? (stat.size === staging.size ? undefined : `a file of ${stat.size} bytes where ${staging.size} were written`);
+  if (found !== undefined) throw new TempFileReplacedError(staging.shown, found, tamperedAdvice(move));
+}
+
+/** After the link or rename, the final name, not followed, must be the file placed (`placed`). */
+export async function assertPlaced(move: Move, placed: FileIdentity): Promise<void> {
+  let stat: Stats;
+  try {
+    stat = await move.fs.promises.lstat(move.target);
+  } catch (err) {
+    if (systemErrorCode(err) !== 'ENOENT') throw toFileSystemError('check the file kept at', move.to, err);
+    throw new TempFileReplacedError(move.to, 'no file (the name was removed right after the file took it)', tamperedAdvice(move));
+  }
+  const found = otherThan(stat, placed);
+  if (found !== undefined) throw new TempFileReplacedError(move.to, found, tamperedAdvice(move));
+}
+
+// Only the staging file this keep() wrote is removed: a name that is something else now was
+// put there by someone else, and is theirs.
+async function removeStaging(move: Move, staging: Staging): Promise<void> {
+  const staged = path.join(move.dir.base, staging.name);
+  try {
+    const stat = await move.fs.promises.lstat(staged);
+    if (otherThan(stat, staging.identity) !== undefined) {
+      log('staging name %s holds something else now: left to its owner', staging.shown);
+      return;
+    }
     await move.fs.promises.unlink(staged);
   } catch (err) {
-    if (systemErrorCode(err) !== 'ENOENT') {
-      log('staging file left at %s: %s', path.join(path.dirname(move.to), name), systemErrorCode(err) ?? err);
-    }
+    if (systemErrorCode(err) !== 'ENOENT') log('staging file left at %s: %s', staging.shown, systemErrorCode(err) ?? err);
   }
 }
 
@@ -237,11 +334,42 @@ export async function renameIfAbsent(move: Move, from: string): Promise<void> {
   }
 }
 
-/** Removes the source once the destination holds the file; a source already gone is fine. */
+/** Removes the source once a rename moved it to the destination; a source name already gone is fine. */
 export async function removeSource(move: Move): Promise<void> {
   try {
     await move.fs.promises.unlink(move.from);
   } catch (err) {
     if (systemErrorCode(err) !== 'ENOENT') throw toFileSystemError('remove', move.shownFrom, err);
+  }
+}
+
+/**
+ * Removes the source once the destination holds a copy or a second link of it. A source name gone
+ * by then was taken by someone else after it was checked (for a claim: the entry was taken over):
+ * the file this keep() placed (`placed`) is taken back, its final name removed only if it still
+ * is that file, and a {@link TempFileReplacedError} is thrown.
+ */
+export async function removeSourceOrUndo(move: Move, placed: FileIdentity | undefined): Promise<void> {
+  try {
+    await move.fs.promises.unlink(move.from);
+    return;
+  } catch (err) {
+    if (systemErrorCode(err) !== 'ENOENT') throw toFileSystemError('remove', move.shownFrom, err);
+  }
+  if (placed !== undefined) await undoPlacement(move, placed);
+  throw new TempFileReplacedError(
+    move.shownFrom,
+    `no file (it was renamed or removed while keep() ran${placed === undefined ? '' : `; what keep() had placed at ${move.to} was taken back`})`,
+  );
+}
+
+async function undoPlacement(move: Move, placed: FileIdentity): Promise<void> {
+  try {
+    const stat = await move.fs.promises.lstat(move.target);
+    if (otherThan(stat, placed) !== undefined) return; // not ours any more: someone else's to remove
+    await move.fs.promises.unlink(move.target);
+    await move.dir.sync();
+  } catch (err) {
+    if (systemErrorCode(err) !== 'ENOENT') log('could not take back %s: %s', move.to, systemErrorCode(err) ?? err);
   }
 }

@@ -10,6 +10,7 @@ import {
   LeaseLostError,
   systemErrorCode,
   TempFileError,
+  TempFileReplacedError,
   toFileSystemError,
 } from '../errors.js';
 import type { FileSystem } from '../disk/fs.js';
@@ -315,7 +316,11 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
    * symlink, a FIFO...).
    * @throws {@link TempFileReplacedError} the held file is no longer the file claimed (a hard link
    * to another file, a FIFO...): nothing is moved.
-   * @throws {@link LeaseLostError} another worker took the entry over.
+   * @throws {@link LeaseLostError} another worker took the entry over: checked when the step
+   * starts, right before the file takes its destination name, and when the held file is removed
+   * after (a file placed by then is taken back). Nothing of this claim is left at the destination.
+   * @throws {@link TempFileReplacedError} across file systems, the staging or the final name was
+   * changed by another process that can write to the destination's directory: the file stays held.
    */
   async keep(destination: string, options: KeepOptions = {}): Promise<string> {
     const target = resolveDestination(destination);
@@ -353,11 +358,14 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
   /**
    * The error for a failed step. Our held name is gone only when another claimer took the entry
    * over (renamed the file to its own name): then it is theirs, whatever they did with it since,
-   * and we touch nothing more. Otherwise the claim stays held and the step can be tried again.
+   * and we touch nothing more. A step that found the name gone (ENOENT), or not the file claimed
+   * any more (a `keep()` checks it right before it places the file, and takes the placed file
+   * back when the name is gone after), is then a lost lease. Otherwise the claim stays held and
+   * the step can be tried again.
    */
   private failure(err: unknown, action: string): TempFileError {
     const code = err instanceof TempFileError && 'syscallCode' in err ? err.syscallCode : systemErrorCode(err);
-    if (code === 'ENOENT' && !this.stillHeld()) return this.lost();
+    if ((code === 'ENOENT' || err instanceof TempFileReplacedError) && !this.stillHeld()) return this.lost();
     if (err instanceof TempFileError && !err.path?.startsWith(this.entry.pinned.base)) return err;
     return toFileSystemError(`${action} the handoff entry`, this.path, err instanceof TempFileError ? (err.cause ?? err) : err);
   }

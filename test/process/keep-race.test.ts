@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DestinationExistsError, FileSystemError, TempFileError } from '../../src/index.js';
+import { DestinationExistsError, FileSystemError, TempFileError, TempFileReplacedError } from '../../src/index.js';
 import { nextJson, startChild } from '../helpers/child.js';
 import { manager, scratchDir } from '../helpers/roots.js';
 import { MOUNTING, needs } from '../helpers/privileges.js';
@@ -10,10 +10,19 @@ import { mountTmpfs } from '../helpers/tmpfs.js';
 
 const ROUNDS = 300;
 
-// The attacker deleted the staging file under keep(): the move fails (ENOENT), typed, and the
-// file stays with its handle. Sabotage by the same uid, never a write through a symlink.
+// The attacker deleted the staging file under keep(), or swapped it for a symlink: the move
+// fails (ENOENT, or the staging name is found not to be the file written), typed, and the file
+// stays with its handle. Sabotage by the same uid, never a write through a symlink.
 function stagingStolen(err: unknown): boolean {
+  if (err instanceof TempFileReplacedError) return err.path !== undefined && path.basename(err.path).includes('.tfm-keep-');
   return err instanceof FileSystemError && err.syscallCode === 'ENOENT';
+}
+
+// The attacker removed or replaced the final name right after the file took it, before the source
+// was removed: keep() finds the name is not the file it placed, says so, and the file stays with
+// its handle (it used to report the file kept, and remove it).
+function finalNameChanged(err: unknown, target: string): boolean {
+  return err instanceof TempFileReplacedError && err.path === target;
 }
 
 // A second process races every keep(): it plants a symlink to a victim file at the destination,
@@ -47,7 +56,7 @@ describe.each([
       const attacker = startChild('keep-attacker.mjs', [destDir, 'kept.bin', victim, counterPath]);
       while (readCounter() === 0n) await new Promise((resolve) => setTimeout(resolve, 5));
 
-      const tally = { kept: 0, refused: 0, stagingStolen: 0, hitWindow: 0 };
+      const tally = { kept: 0, refused: 0, stagingStolen: 0, finalNameChanged: 0, hitWindow: 0 };
       const otherTyped: string[] = [];
       const foreign: unknown[] = [];
       let victimChangedAt: number | undefined;
@@ -60,6 +69,7 @@ describe.each([
         } catch (err) {
           if (err instanceof DestinationExistsError) tally.refused += 1;
           else if (stagingStolen(err)) tally.stagingStolen += 1;
+          else if (finalNameChanged(err, target)) tally.finalNameChanged += 1;
           else if (err instanceof TempFileError) otherTyped.push(`${err.code} ${err.message}`);
           else foreign.push(err);
           // A refused or failed keep() leaves the file as it was: still ours, whole.
