@@ -132,10 +132,12 @@ export class TempFile extends DiskHandle {
 
   /**
    * A write stream to the file (truncating unless `append`). It opens only the file this handle
-   * created: a symlink planted at the path fails with `ELOOP`, and anything else found there (a
-   * hard link to another file, a FIFO, a device, another file) with a
-   * {@link TempFileReplacedError}, as the stream's 'error', before any byte is truncated or
-   * written. The open never blocks.
+   * created: a symlink planted at the path fails with a {@link FileSystemError} (`syscallCode`
+   * `ELOOP`), and anything else found there (a hard link to another file, a FIFO, a device,
+   * another file) with a {@link TempFileReplacedError}, as the stream's 'error', before any byte
+   * is truncated or written. The open never blocks. Every error the open emits is a
+   * {@link TempFileError} naming {@link TempFile.path} (a failed open itself, say EMFILE, is a
+   * {@link FileSystemError}).
    *
    * @throws {@link DisposedError} the handle was removed, disposed or kept.
    * @throws {@link InvalidOptionError} `options` is not an object, has an unknown key, or a value
@@ -157,8 +159,9 @@ export class TempFile extends DiskHandle {
 
   /**
    * A read stream of the file. Like {@link TempFile.createWriteStream}, it opens only the file
-   * this handle created (`ELOOP` for a symlink, a {@link TempFileReplacedError} as the stream's
-   * 'error' for anything else), and never blocks.
+   * this handle created (a {@link FileSystemError} with `syscallCode` `ELOOP` for a symlink, a
+   * {@link TempFileReplacedError} as the stream's 'error' for anything else), and never blocks;
+   * every error the open emits is a {@link TempFileError} naming {@link TempFile.path}.
    *
    * @throws {@link DisposedError} the handle was removed, disposed or kept.
    * @throws {@link InvalidOptionError} `options` is not an object, has an unknown key, or a value
