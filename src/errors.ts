@@ -161,7 +161,9 @@ export type UnsafeRootReason =
   | 'writable-by-others'
   | 'missing-parent'
   /** The sweep or the CLI was pointed at a directory without a manager's root marker. */
-  | 'not-a-manager-root';
+  | 'not-a-manager-root'
+  /** The root's path was renamed or replaced (say by a symlink) while a new manager was checking it. */
+  | 'changed';
 
 /** The root directory cannot be trusted: files in it could be read or swapped by others. */
 export class UnsafeRootError extends TempFileError {

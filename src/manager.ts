@@ -203,11 +203,12 @@ export class TempFileManager implements AsyncDisposable, Disposable {
    * @example
    * // in a queue's job handler: a throw leaves the upload for the retry
    * await mgr.withClaim(job.data.ticket, (claimed) => transcode(claimed.path));
-   * @throws what {@link claim} throws (then `fn` is not called), what `fn` throws, and
+   * @throws {@link InvalidOptionError} (a rejection, before anything is claimed) when `fn` is not a
+   * function; what {@link claim} throws (then `fn` is not called), what `fn` throws, and
    * {@link LeaseLostError} or a {@link FileSystemError} when the consume fails.
    */
   withClaim<T>(ticket: HandoffTicket | string, fn: (claimed: ClaimedFile) => T | PromiseLike<T>, options?: ClaimOptions): Promise<T> {
-    return runClaimed(this.claim(ticket, options), fn);
+    return runClaimed(() => this.claim(ticket, options), fn);
   }
 
   /**
@@ -245,6 +246,7 @@ export class TempFileManager implements AsyncDisposable, Disposable {
    *   await renderPages(upload.path, out.path);
    *   return countPages(out.path);
    * }); // the upload and the directory are gone here, on return and on throw
+   * @throws {@link InvalidOptionError} (a rejection, before the scope is made) when `fn` is not a function.
    */
   withScope<T>(fn: (scope: TempScope) => T | PromiseLike<T>): Promise<T> {
     return runInScope(() => this.scope(), fn);

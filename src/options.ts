@@ -208,3 +208,14 @@ function booleanOption(name: string, value: unknown, fallback: boolean): boolean
   }
   return value;
 }
+
+/**
+ * Throws {@link InvalidOptionError} (option `fn`) unless `fn` is a function: `call` names the
+ * method (`'withScope()'`) and `example` shows a callback it takes. Checked before anything is
+ * done, so a bad callback never opens a scope or claims a ticket.
+ * @internal
+ */
+export function requireCallback(fn: unknown, call: string, example: string): void {
+  if (typeof fn === 'function') return;
+  throw new InvalidOptionError('fn', `${call} takes a function as its callback, such as ${example}; got ${typeof fn === 'number' ? `the number ${fn}` : fn === undefined ? 'undefined' : describe(fn)}.`);
+}

@@ -4,6 +4,7 @@ import { systemErrorCode, toFileSystemError, UnsafeRootError } from './errors.js
 import { constants } from 'node:fs';
 import { CREATE_EXCLUSIVE, type FileSystem } from './disk/fs.js';
 import { OPEN_EXISTING } from './disk/open-checked.js';
+import { openPinnedSync, type PinnedDirSync } from './disk/pinned-dir.js';
 import { LAYOUT_FORMAT, parseRootMarker, ROOT_MARKER, rootMarkerContent } from './layout.js';
 
 /** The default root: one directory per user under the OS temp directory. */
@@ -39,14 +40,17 @@ export interface DirIdentity {
 
 /**
  * Creates the root (mode 0700, never its parents) or checks that the existing one is safe:
- * a real directory, not a symlink, owned by this uid, not writable by group or others. Returns
- * the identity of the directory checked, for the manager to notice a swap later.
+ * a real directory, not a symlink, owned by this uid, not writable by group or others. Then opens
+ * the directory checked once (O_NOFOLLOW), makes sure it is the one the check saw, and marks it
+ * through that descriptor (`/proc/<pid>/fd/<fd>/.tempfile-manager`): a root's path swapped for a
+ * symlink at any moment of this never makes the marker land elsewhere. Without /proc the marker is
+ * reached by the root's path, after the same check. Returns the identity of the directory checked,
+ * for the manager to notice a swap later.
+ * @throws {@link UnsafeRootError} for an unsafe root, or one that changed while it was checked.
  */
 export function ensureSafeRoot(fs: FileSystem, root: string): DirIdentity {
   try {
     fs.mkdirSync(root, { mode: 0o700 });
-    markRoot(fs, root);
-    return identityOf(fs, root);
   } catch (err) {
     const code = systemErrorCode(err);
     if (code === 'ENOENT') {
@@ -61,33 +65,77 @@ export function ensureSafeRoot(fs: FileSystem, root: string): DirIdentity {
     if (code !== 'EEXIST') throw toFileSystemError('create the root', root, err);
   }
   const checked = checkExistingRoot(fs, root);
-  markRoot(fs, root);
+  const pinned = openCheckedRoot(fs, root, checked);
+  try {
+    markRoot(fs, root, pinned.base);
+  } finally {
+    pinned.close();
+  }
   return checked;
 }
 
-function identityOf(fs: FileSystem, root: string): DirIdentity {
-  const stat = fs.lstatSync(root);
-  if (!stat.isDirectory()) checkExistingRoot(fs, root);
-  return { dev: stat.dev, ino: stat.ino };
+/**
+ * Opens the root (O_RDONLY|O_DIRECTORY|O_NOFOLLOW) and checks that the descriptor holds the
+ * directory `checked` saw; {@link UnsafeRootError} (reason `'changed'`) if the path was swapped
+ * between the check and the open.
+ */
+function openCheckedRoot(fs: FileSystem, root: string, checked: DirIdentity): PinnedDirSync {
+  let pinned: PinnedDirSync | 'gone' | 'not-a-dir';
+  try {
+    pinned = openPinnedSync(fs, root);
+  } catch (err) {
+    throw toFileSystemError('open the root', root, err);
+  }
+  if (pinned === 'gone') throw changedWhileChecked(root, 'nothing is at that path any more');
+  if (pinned === 'not-a-dir') throw changedWhileChecked(root, 'a symbolic link or a file is at that path now');
+  let opened: { dev: number; ino: number };
+  try {
+    opened = fs.lstatSync(`${pinned.base}/.`);
+  } catch (err) {
+    pinned.close();
+    throw toFileSystemError('open the root', root, err);
+  }
+  if (opened.dev !== checked.dev || opened.ino !== checked.ino) {
+    pinned.close();
+    throw changedWhileChecked(
+      root,
+      `the directory opened (device ${opened.dev}, inode ${opened.ino}) is not the one checked (device ${checked.dev}, inode ${checked.ino})`,
+    );
+  }
+  return pinned;
+}
+
+function changedWhileChecked(root: string, found: string): UnsafeRootError {
+  return new UnsafeRootError(
+    'changed',
+    root,
+    `The root ${root} changed while it was being checked: ${found}. Another process is renaming or replacing it ` +
+      '(a cleanup job, a deploy, another process of this user): nothing was created through it. Find what moves it, ' +
+      'then make the TempFileManager again.',
+  );
 }
 
 /**
- * Writes the root marker unless it is there: a file created exclusively, never through a link.
- * A marker of another format is an {@link UnsafeRootError}: this version cannot share the root.
+ * Writes the root marker unless it is there: a file created exclusively, never through a link,
+ * in the directory `rootBase` reaches (the pinned root). A marker of another format is an
+ * {@link UnsafeRootError}: this version cannot share the root.
  */
-function markRoot(fs: FileSystem, root: string): void {
+function markRoot(fs: FileSystem, root: string, rootBase: string): void {
   const marker = path.join(root, ROOT_MARKER);
+  const access = `${rootBase}/${ROOT_MARKER}`;
   let fd: number;
   try {
-    fd = fs.openSync(marker, CREATE_EXCLUSIVE, 0o600);
+    fd = fs.openSync(access, CREATE_EXCLUSIVE, 0o600);
   } catch (err) {
     if (systemErrorCode(err) !== 'EEXIST') throw toFileSystemError('mark the root', marker, err);
-    completeMarker(fs, marker);
-    requireMarkedRoot(fs, root);
+    completeMarker(fs, marker, access);
+    requireMarkedRoot(fs, root, rootBase);
     return;
   }
   try {
     fs.writeSync(fd, rootMarkerContent(), 0);
+  } catch (err) {
+    throw toFileSystemError('mark the root', marker, err);
   } finally {
     fs.closeSync(fd);
   }
@@ -98,10 +146,10 @@ function markRoot(fs: FileSystem, root: string): void {
  * another manager starting at the same instant, or one whose writer died between creating and
  * writing it: write the same bytes at the same place, which either way leaves the whole marker.
  */
-function completeMarker(fs: FileSystem, marker: string): void {
+function completeMarker(fs: FileSystem, marker: string, access: string): void {
   let fd: number;
   try {
-    fd = fs.openSync(marker, constants.O_RDWR | OPEN_EXISTING); // a FIFO there never blocks
+    fd = fs.openSync(access, constants.O_RDWR | OPEN_EXISTING); // a FIFO there never blocks
   } catch {
     return; // requireMarkedRoot says what is wrong with it
   }

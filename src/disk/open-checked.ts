@@ -1,6 +1,6 @@
 import * as nodeFs from 'node:fs';
 import { constants } from 'node:fs';
-import { systemErrorCode, TempFileReplacedError } from '../errors.js';
+import { systemErrorCode, toFileSystemError, TempFileReplacedError, type TempFileError } from '../errors.js';
 import { O_NOFOLLOW, type FileSystem } from './fs.js';
 
 // Every open the library makes of a name that already exists goes through here. Such a name may
@@ -74,11 +74,15 @@ export function assertOwnFile(stat: StatLike, expected: FileIdentity | undefined
 }
 
 /**
- * The error of a failed non-blocking open: ENXIO is what opening a FIFO for writing with no
- * reader, or a socket, answers; any other error is passed on as it is.
+ * The error of a failed non-blocking open, typed and naming `shownPath` (the public path, never
+ * the `/proc/<pid>/fd/<fd>/<name>` the open went through): ENXIO is what opening a FIFO for
+ * writing with no reader, or a socket, answers (a {@link TempFileReplacedError}); any other error
+ * (ELOOP for a symlink, EMFILE, ENOENT, EIO...) is the matching {@link FileSystemError} or
+ * {@link NoSpaceError} of {@link toFileSystemError}.
  */
-function openFailure(err: unknown, shownPath: string): unknown {
-  return systemErrorCode(err) === 'ENXIO' ? new TempFileReplacedError(shownPath, 'a FIFO or a socket') : err;
+function openFailure(err: unknown, shownPath: string): TempFileError {
+  if (systemErrorCode(err) === 'ENXIO') return new TempFileReplacedError(shownPath, 'a FIFO or a socket');
+  return toFileSystemError('open', shownPath, err);
 }
 
 function closeQuietly(fs: FileSystem, fd: number): void {
@@ -93,7 +97,8 @@ function closeQuietly(fs: FileSystem, fd: number): void {
  * Opens an existing file of the library (`flags` | {@link OPEN_EXISTING}) in the thread pool and
  * checks the descriptor (one inline fstat) before calling back with it. With `truncate`, the file
  * is truncated only once checked: `flags` must not hold O_TRUNC, which would empty whatever the
- * name reaches before any check.
+ * name reaches before any check. Every error it calls back with is a {@link TempFileError} naming
+ * `shownPath`.
  */
 export function openOwnFile(
   fs: FileSystem,
@@ -110,13 +115,13 @@ export function openOwnFile(
       assertOwnFile(fs.fstatSync(fd), expected, shownPath);
     } catch (error) {
       closeQuietly(fs, fd);
-      return callback(error);
+      return callback(toFileSystemError('check', shownPath, error));
     }
     if (!truncate) return callback(null, fd);
     fs.ftruncate(fd, 0, (truncateError) => {
       if (!truncateError) return callback(null, fd);
       closeQuietly(fs, fd);
-      callback(truncateError);
+      callback(toFileSystemError('truncate', shownPath, truncateError));
     });
   });
 }
@@ -146,7 +151,7 @@ export async function openOwnFileHandle(
     return handle;
   } catch (err) {
     await handle.close().catch(() => {});
-    throw err;
+    throw toFileSystemError('check', shownPath, err);
   }
 }
 

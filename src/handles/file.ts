@@ -1,6 +1,7 @@
 import { constants, type ReadStream, type WriteStream } from 'node:fs';
 import type { ManagerContext, Owner } from '../context.js';
-import type { DetectedType } from '../errors.js';
+import { InvalidOptionError, type DetectedType } from '../errors.js';
+import { describe } from '../names.js';
 import { identityOf, ownFileStreamFs, type FileIdentity } from '../disk/open-checked.js';
 import { DiskHandle } from './handle.js';
 import { handOff, type HandoffOptions } from '../handoff/handoff.js';
@@ -31,6 +32,51 @@ export interface TempWriteStreamOptions {
   readonly highWaterMark?: number;
   /** Destroys the stream when aborted. */
   readonly signal?: AbortSignal;
+}
+
+const READ_STREAM_OPTIONS = ['start', 'end', 'highWaterMark', 'signal'] as const;
+const WRITE_STREAM_OPTIONS = ['append', 'highWaterMark', 'signal'] as const;
+
+/**
+ * A stream's options checked (an object of the given keys, each of its type) and read from own
+ * properties only; `undefined` gives `{}`. Throws {@link InvalidOptionError} naming the option.
+ */
+function streamOptions(options: unknown, call: string, keys: readonly string[]): Record<string, unknown> {
+  const accepted = `{ ${keys.join(', ')} }`;
+  if (options === undefined) return {};
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new InvalidOptionError('options', `${call} takes an options object such as ${accepted} (or nothing), got ${shown(options)}.`);
+  }
+  for (const key of Object.keys(options)) {
+    if (!keys.includes(key)) throw new InvalidOptionError(key, `Unknown ${call} option \`${key}\`: it takes ${accepted}.`);
+  }
+  const o = ownOptions(options as Record<string, unknown>);
+  for (const key of ['start', 'end'] as const) {
+    const value = o[key];
+    if (value !== undefined && !(typeof value === 'number' && Number.isSafeInteger(value) && value >= 0)) {
+      throw new InvalidOptionError(key, `${call}: \`${key}\` must be a whole number of at least 0 (a byte offset), got ${shown(value)}.`);
+    }
+  }
+  if (typeof o['start'] === 'number' && typeof o['end'] === 'number' && o['start'] > o['end']) {
+    throw new InvalidOptionError('end', `${call}: \`end\` (${o['end']}) is before \`start\` (${o['start']}); \`end\` is the last byte read, inclusive.`);
+  }
+  const hwm = o['highWaterMark'];
+  if (hwm !== undefined && !(typeof hwm === 'number' && Number.isSafeInteger(hwm) && hwm >= 1)) {
+    throw new InvalidOptionError('highWaterMark', `${call}: \`highWaterMark\` must be a whole number of bytes of at least 1, got ${shown(hwm)}.`);
+  }
+  if (o['signal'] !== undefined && !(o['signal'] instanceof AbortSignal)) {
+    throw new InvalidOptionError('signal', `${call}: \`signal\` must be an AbortSignal, e.g. AbortSignal.timeout(30_000), got ${shown(o['signal'])}.`);
+  }
+  if (o['append'] !== undefined && typeof o['append'] !== 'boolean') {
+    throw new InvalidOptionError('append', `${call}: \`append\` must be true or false, got ${shown(o['append'])}.`);
+  }
+  return o;
+}
+
+function shown(value: unknown): string {
+  if (typeof value === 'number') return `the number ${value}`;
+  if (typeof value === 'string') return `a string (${JSON.stringify(value.slice(0, 40))})`;
+  return describe(value);
 }
 
 // No O_TRUNC: a truncating stream empties the file only once it was checked (open-checked.ts).
@@ -86,15 +132,21 @@ export class TempFile extends DiskHandle {
 
   /**
    * A write stream to the file (truncating unless `append`). It opens only the file this handle
-   * created: a symlink planted at the path fails with `ELOOP`, and anything else found there (a
-   * hard link to another file, a FIFO, a device, another file) with a
-   * {@link TempFileReplacedError}, as the stream's 'error', before any byte is truncated or
-   * written. The open never blocks.
+   * created: a symlink planted at the path fails with a {@link FileSystemError} (`syscallCode`
+   * `ELOOP`), and anything else found there (a hard link to another file, a FIFO, a device,
+   * another file) with a {@link TempFileReplacedError}, as the stream's 'error', before any byte
+   * is truncated or written. The open never blocks. Every error the open emits is a
+   * {@link TempFileError} naming {@link TempFile.path} (a failed open itself, say EMFILE, is a
+   * {@link FileSystemError}).
    *
    * @throws {@link DisposedError} the handle was removed, disposed or kept.
+   * @throws {@link InvalidOptionError} `options` is not an object, has an unknown key, or a value
+   * of the wrong type (`append` not a boolean, `highWaterMark` not a whole number of at least 1,
+   * `signal` not an AbortSignal).
    */
-  createWriteStream(options: TempWriteStreamOptions = {}): WriteStream {
+  createWriteStream(options?: TempWriteStreamOptions): WriteStream {
     this.assertLive('TempFile');
+    options = streamOptions(options, 'createWriteStream()', WRITE_STREAM_OPTIONS) as TempWriteStreamOptions;
     const append = options.append === true;
     const flags = WRITE_FLAGS | (append ? constants.O_APPEND : 0);
     return this.context.fs.createWriteStream(this.access, {
@@ -107,13 +159,18 @@ export class TempFile extends DiskHandle {
 
   /**
    * A read stream of the file. Like {@link TempFile.createWriteStream}, it opens only the file
-   * this handle created (`ELOOP` for a symlink, a {@link TempFileReplacedError} as the stream's
-   * 'error' for anything else), and never blocks.
+   * this handle created (a {@link FileSystemError} with `syscallCode` `ELOOP` for a symlink, a
+   * {@link TempFileReplacedError} as the stream's 'error' for anything else), and never blocks;
+   * every error the open emits is a {@link TempFileError} naming {@link TempFile.path}.
    *
    * @throws {@link DisposedError} the handle was removed, disposed or kept.
+   * @throws {@link InvalidOptionError} `options` is not an object, has an unknown key, or a value
+   * of the wrong type (`start` and `end` not whole numbers of at least 0, `start` after `end`,
+   * `highWaterMark` not a whole number of at least 1, `signal` not an AbortSignal).
    */
-  createReadStream(options: TempReadStreamOptions = {}): ReadStream {
+  createReadStream(options?: TempReadStreamOptions): ReadStream {
     this.assertLive('TempFile');
+    options = streamOptions(options, 'createReadStream()', READ_STREAM_OPTIONS) as TempReadStreamOptions;
     return this.context.fs.createReadStream(this.access, {
       flags: READ_FLAGS as unknown as string,
       fs: ownFileStreamFs(this.context.fs, this.identity, this.path, false),

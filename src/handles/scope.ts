@@ -2,6 +2,7 @@ import type { ManagerContext, Owner, Removable } from '../context.js';
 import { createDir, createFile, type NameArgument } from './create.js';
 import type { TempDir } from './dir.js';
 import { DisposedError, ManagerClosedError, RemoveError, TempFileError } from '../errors.js';
+import { requireCallback } from '../options.js';
 import type { TempFile } from './file.js';
 import type { WriteSource } from '../write/source.js';
 import { writeTempFile, type WriteOptions } from '../write/write.js';
@@ -81,6 +82,7 @@ export class TempScope implements AsyncDisposable, Disposable {
   /**
    * Runs `fn` with a new nested scope and removes that scope's files when `fn` settles: the way
    * to scope files without `using`. See `TempFileManager.withScope`.
+   * @throws {@link InvalidOptionError} (a rejection, before the scope is made) when `fn` is not a function.
    */
   withScope<T>(fn: (scope: TempScope) => T | PromiseLike<T>): Promise<T> {
     return runInScope(() => this.scope(), fn);
@@ -174,6 +176,7 @@ export class TempScope implements AsyncDisposable, Disposable {
  * @internal
  */
 export async function runInScope<T>(open: () => TempScope, fn: (scope: TempScope) => T | PromiseLike<T>): Promise<T> {
+  requireCallback(fn, 'withScope()', '`async (scope) => { ... }`');
   const scope = open();
   let result: T;
   try {

@@ -22,7 +22,7 @@ import { moveFile, resolveDestination, type KeepOptions } from '../handles/move.
 import { identityOf, ownFileStreamFs, replacedBy, type FileIdentity } from '../disk/open-checked.js';
 import { parseTicket, type HandoffMeta, type HandoffTicket } from './ticket.js';
 import { logger } from '../log.js';
-import { ownOptions } from '../options.js';
+import { ownOptions, requireCallback } from '../options.js';
 
 const log = logger('claim');
 
@@ -433,8 +433,9 @@ function leaveToSweep(err: unknown): void {
  * error. `fn` may end the claim itself (e.g. `keep()`): then nothing more is done.
  * @internal
  */
-export async function runClaimed<T>(claim: Promise<ClaimedFile>, fn: (claimed: ClaimedFile) => T | PromiseLike<T>): Promise<T> {
-  const claimed = await claim;
+export async function runClaimed<T>(claim: () => Promise<ClaimedFile>, fn: (claimed: ClaimedFile) => T | PromiseLike<T>): Promise<T> {
+  requireCallback(fn, 'withClaim()', '`async (claimed) => { ... }`'); // before the claim: a bad callback takes no lease
+  const claimed = await claim();
   let result: T;
   try {
     result = await fn(claimed);

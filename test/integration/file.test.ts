@@ -78,11 +78,11 @@ describe('mgr.file()', () => {
     const file = manager().file();
     fs.unlinkSync(file.path);
     fs.symlinkSync(outside, file.path);
-    await expect(pipeline(async function* () { yield 'evil'; }, file.createWriteStream())).rejects.toMatchObject({
-      code: 'ELOOP',
-    });
+    // A typed error naming the public path (it was a raw ELOOP naming /proc/<pid>/fd/<fd>/<name>).
+    const refused = { code: 'ERR_TEMPFILE_IO', syscallCode: 'ELOOP', path: file.path };
+    await expect(pipeline(async function* () { yield 'evil'; }, file.createWriteStream())).rejects.toMatchObject(refused);
     const read = file.createReadStream();
-    await expect(new Promise((_, reject) => read.on('error', reject))).rejects.toMatchObject({ code: 'ELOOP' });
+    await expect(new Promise((_, reject) => read.on('error', reject))).rejects.toMatchObject(refused);
     await file.remove();
     expect(fs.readFileSync(outside, 'utf8')).toBe('precious');
     expect(fs.existsSync(file.path)).toBe(false);
