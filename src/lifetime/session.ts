@@ -289,7 +289,7 @@ export class Session {
    * stale cache, a fault): the lasting error is kept for a change that two looks agree on.
    * @param seen What the first look found: its stats, or the error that said nothing was there.
    */
-  private fail(seen: Stats | NothingThere | undefined): RootChangedError | TempFileError {
+  private fail(seen: Stats | NothingThere): RootChangedError | TempFileError {
     const { fs, root, rootId } = this.options;
     let change: RootChange;
     let found: string;
