@@ -133,13 +133,28 @@ export function createFile(context: ManagerContext, owner: Owner, arg: unknown):
     const fd = fs.openSync(candidate, CREATE_EXCLUSIVE, 0o600);
     try {
       created = fs.fstatSync(fd); // its identity, for every later open to check (about 1 µs)
+    } catch (err) {
+      closeAfterFailure(fs, fd);
+      unlinkAfterFailure(fs, candidate);
+      throw err;
+    }
+    try {
       fs.closeSync(fd);
     } catch (err) {
-      unlinkAfterFailure(fs, candidate);
+      unlinkAfterFailure(fs, candidate); // close() released the descriptor whatever it answered
       throw err;
     }
   });
   return new TempFile(context, owner, filePath, access, suffix, created);
+}
+
+// The create already failed; a second failure here must not hide the first.
+function closeAfterFailure(fs: FileSystem, fd: number): void {
+  try {
+    fs.closeSync(fd);
+  } catch {
+    // The descriptor is released by close() whatever it answers.
+  }
 }
 
 // The create already failed; a second failure here must not hide the first.

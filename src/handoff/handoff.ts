@@ -191,7 +191,14 @@ function moveIntoPinned(fs: FileSystem, file: HandoffSource, dir: string, name: 
   try {
     const staged = path.join(pinned.base, name);
     fs.renameSync(file.access, staged);
-    const found = replacedBy(fs.lstatSync(staged), file.identity);
+    let found: string | undefined;
+    try {
+      found = replacedBy(fs.lstatSync(staged), file.identity);
+    } catch (err) {
+      // Unchecked is not handed off: the file goes back to its name before the staging is removed.
+      fs.renameSync(staged, file.access);
+      throw err;
+    }
     if (found !== undefined) {
       fs.renameSync(staged, file.access);
       throw new TempFileReplacedError(file.path, found);

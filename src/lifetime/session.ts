@@ -2,7 +2,7 @@ import type { Stats } from 'node:fs';
 import path from 'node:path';
 import lockfile from 'proper-lockfile';
 import type { RootContext } from '../context.js';
-import { RootChangedError, systemErrorCode, toFileSystemError, type RootChange } from '../errors.js';
+import { RootChangedError, systemErrorCode, toFileSystemError, type RootChange, type TempFileError } from '../errors.js';
 import type { FileSystem } from '../disk/fs.js';
 import { openPinnedSync, type PinnedDirSync } from '../disk/pinned-dir.js';
 import { logger } from '../log.js';
@@ -115,10 +115,17 @@ export class Session {
       } catch (err) {
         throw toFileSystemError('open the root', root, err);
       }
-      if (typeof pin === 'string') throw this.fail();
-      if (!sameDir(statOrFail(fs, `${pin.base}/.`, this.options.root), this.options.rootId)) {
+      if (typeof pin === 'string') throw this.fail(nothingThere(pin, root));
+      let seen: Stats | NothingThere;
+      try {
+        seen = lookAt(fs, `${pin.base}/.`, root);
+      } catch (err) {
         pin.close();
-        throw this.fail();
+        throw err;
+      }
+      if (!sameDir(seen, this.options.rootId)) {
+        pin.close();
+        throw this.fail(seen);
       }
       this.rootPin = pin;
     }
@@ -136,7 +143,8 @@ export class Session {
     if (this.changed) throw this.changed;
     if (this.checked) return;
     const [target, wanted] = this.sessionId ? [this.dir, this.sessionId] : [this.options.root, this.options.rootId];
-    if (!sameDir(statOrFail(this.options.fs, target, this.options.root), wanted)) throw this.fail();
+    const seen = lookAt(this.options.fs, target, this.options.root);
+    if (!sameDir(seen, wanted)) throw this.fail(seen);
     if (this.pinned) {
       this.checked = true;
       process.nextTick(this.endOfRun);
@@ -146,7 +154,8 @@ export class Session {
   /** Throws {@link RootChangedError} unless the root's path names the directory the manager was made with. */
   checkRoot(): void {
     if (this.changed) throw this.changed;
-    if (!sameDir(statOrFail(this.options.fs, this.options.root, this.options.root), this.options.rootId)) throw this.fail();
+    const seen = lookAt(this.options.fs, this.options.root, this.options.root);
+    if (!sameDir(seen, this.options.rootId)) throw this.fail(seen);
   }
 
   /** Takes the lock and makes the directory (mode 0700), both through the pinned root. Synchronous: `file()` is. */
@@ -171,8 +180,14 @@ export class Session {
       this.checked = false;
       this.check(); // the public path names the directory made through the pinned root
     } catch (err) {
-      if (this.pinned) this.removeDirOf(rootBase);
-      this.unlock(this.pinned);
+      // What was made goes, unless the root's path was swapped and only a path (no /proc) reaches it.
+      const reachable = this.pinned || !(err instanceof RootChangedError);
+      try {
+        if (reachable) this.removeDirOf(rootBase);
+      } catch {
+        // the open's failure is the one to report; the sweep removes an empty session left unlocked
+      }
+      this.unlock(reachable);
       this.release();
       throw err instanceof RootChangedError ? err : toFileSystemError('open the session directory', this.dir, err);
     }
@@ -221,8 +236,12 @@ export class Session {
     if (changed) throw changed;
   }
 
-  /** Closes the descriptors held (a manager that only claimed holds the root's). Idempotent. */
+  /**
+   * Closes the descriptors held (a manager that only claimed holds the root's) and forgets the
+   * session directory made, if any: a later {@link open} makes it anew. Idempotent.
+   */
   release(): void {
+    this.sessionId = undefined;
     this.sessionPin?.close();
     this.sessionPin = undefined;
     this.rootPin?.close();
@@ -246,11 +265,15 @@ export class Session {
     }
   }
 
-  /** Removes the (emptied) session directory through the pinned root, only if its name still is the directory made. */
+  /**
+   * Removes the (emptied) session directory through the pinned root, only if its name still is the
+   * directory made; before its identity was read (an open that failed just after its mkdir), an
+   * rmdir, which removes only an empty directory and never follows a link.
+   */
   private removeDirOf(rootBase: string): void {
     const at = `${rootBase}/${this.name}`;
     const { fs } = this.options;
-    if (!this.sessionId || !sameDir(statOrUndefined(fs, at), this.sessionId)) return;
+    if (this.sessionId && !sameDir(statOrUndefined(fs, at), this.sessionId)) return;
     try {
       fs.rmdirSync(at);
     } catch (err) {
@@ -258,16 +281,23 @@ export class Session {
     }
   }
 
-  /** The change at the root's path, typed and remembered: every later call throws it. */
-  private fail(): RootChangedError {
+  /**
+   * What a check that did not find the directory it wanted means, after a second look: the change
+   * at the root's path, typed and remembered (every later call throws it); or, when the second
+   * look finds the root and the session as they were, a {@link FileSystemError} for this call
+   * alone. A file system may answer ENOENT once for a path that is there (a network file system's
+   * stale cache, a fault): the lasting error is kept for a change that two looks agree on.
+   * @param seen What the first look found: its stats, or the error that said nothing was there.
+   */
+  private fail(seen: Stats | NothingThere): RootChangedError | TempFileError {
     const { fs, root, rootId } = this.options;
     let change: RootChange;
     let found: string;
-    let stat: Stats | undefined;
-    try {
-      stat = fs.lstatSync(root);
-    } catch {
-      stat = undefined;
+    const stat = existing(lookAt(fs, root, root));
+    const session = sameDir(stat, rootId) && this.sessionId ? existing(lookAt(fs, this.dir, root)) : undefined;
+    if (seen instanceof NothingThere && sameDir(stat, rootId) && (!this.sessionId || sameDir(session, this.sessionId))) {
+      log('the check of %s said %s, a second look found it unchanged', root, systemErrorCode(seen.error));
+      return toFileSystemError('check the root', root, seen.error);
     }
     if (!stat) {
       change = 'missing';
@@ -279,7 +309,6 @@ export class Session {
       change = 'replaced';
       found = `another ${stat.isDirectory() ? 'directory' : 'file'} is at that path (device ${stat.dev}, inode ${stat.ino}; the manager's was device ${rootId.dev}, inode ${rootId.ino})`;
     } else {
-      const session = statOrUndefined(fs, this.dir);
       change = session ? 'replaced' : 'missing';
       found = session
         ? `its session directory ${this.dir} was replaced by another ${session.isSymbolicLink() ? 'symbolic link' : 'directory or file'}`
@@ -340,19 +369,34 @@ export class Session {
   }
 }
 
+/** A look that found nothing at a path (ENOENT, ENOTDIR, ELOOP), with the error that said so. */
+class NothingThere {
+  constructor(readonly error: unknown) {}
+}
+
+/** The error an open that found nothing (`'gone'`, `'not-a-dir'`) did not hand on. */
+function nothingThere(found: 'gone' | 'not-a-dir', at: string): NothingThere {
+  const code = found === 'gone' ? 'ENOENT' : 'ENOTDIR';
+  return new NothingThere(Object.assign(new Error(`${code}: no directory at '${at}'`), { code, syscall: 'open', path: at }));
+}
+
 /**
- * The lstat of a path the swap check compares; undefined when nothing is there. Any other failure
- * (EIO, EMFILE, ENOMEM) says nothing of a swap: a {@link FileSystemError} for this call alone,
- * never the lasting {@link RootChangedError}.
+ * The lstat of a path the swap check compares, or {@link NothingThere}. Any other failure (EIO,
+ * EMFILE, ENOMEM) says nothing of a swap: a {@link FileSystemError} for this call alone, never
+ * the lasting {@link RootChangedError}.
  */
-function statOrFail(fs: FileSystem, at: string, root: string): Stats | undefined {
+function lookAt(fs: FileSystem, at: string, root: string): Stats | NothingThere {
   try {
     return fs.lstatSync(at);
   } catch (err) {
     const code = systemErrorCode(err);
-    if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP') return undefined;
+    if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP') return new NothingThere(err);
     throw toFileSystemError('check the root', root, err);
   }
+}
+
+function existing(seen: Stats | NothingThere): Stats | undefined {
+  return seen instanceof NothingThere ? undefined : seen;
 }
 
 function statOrUndefined(fs: FileSystem, at: string): Stats | undefined {
@@ -363,8 +407,8 @@ function statOrUndefined(fs: FileSystem, at: string): Stats | undefined {
   }
 }
 
-function sameDir(stat: { dev: number; ino: number; isDirectory(): boolean } | undefined, id: DirIdentity): boolean {
-  return stat !== undefined && stat.isDirectory() && stat.dev === id.dev && stat.ino === id.ino;
+function sameDir(stat: { dev: number; ino: number; isDirectory(): boolean } | NothingThere | undefined, id: DirIdentity): boolean {
+  return stat !== undefined && !(stat instanceof NothingThere) && stat.isDirectory() && stat.dev === id.dev && stat.ino === id.ino;
 }
 
 function linkTarget(fs: FileSystem, link: string): string {

@@ -18,8 +18,10 @@ export interface WritableFile {
 }
 
 /**
- * Opens `path` with `flags` and `mode` in the thread pool. With `inline` (a local disk), the close
- * is made inline: it takes about 2 µs there, a tenth of a trip to the thread pool.
+ * Creates `path` with `flags` (which must hold O_CREAT|O_EXCL: the file is new, and this call's)
+ * and `mode` in the thread pool. With `inline` (a local disk), the close is made inline: it takes
+ * about 2 µs there, a tenth of a trip to the thread pool. If the file cannot be set up once
+ * created, it is closed and removed before the promise rejects: nothing is left at `path`.
  * @internal
  */
 export function openWritable(fs: FileSystem, path: string, flags: number, mode: number, inline: boolean): Promise<WritableFile> {
@@ -30,7 +32,8 @@ export function openWritable(fs: FileSystem, path: string, flags: number, mode: 
       try {
         identity = identityOf(fs.fstatSync(fd)); // inline: about 1 µs on the open descriptor
       } catch (statError) {
-        fs.close(fd, () => reject(statError as Error));
+        // O_EXCL: the file at `path` is the one just made, empty; a second failure must not hide the first.
+        fs.close(fd, () => void fs.promises.unlink(path).catch(() => {}).finally(() => reject(statError as Error)));
         return;
       }
       resolve(writableFile(fs, fd, inline, identity));

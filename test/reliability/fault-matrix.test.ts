@@ -166,6 +166,7 @@ async function runOnce<S>(
   const state = await scenario.setup(disk, plan);
   const problems: string[] = [];
   let outcome: Outcome;
+  let ran = false;
   try {
     const fdsBefore = disk.kind === 'real' ? openFds() : 0;
     plan.record({
@@ -194,9 +195,16 @@ async function runOnce<S>(
     const fdsAfter = disk.kind === 'real' ? openFds() : 0;
     const held = scenario.heldFds?.(state) ?? 0;
     if (fdsAfter > fdsBefore + held) problems.push(`${fdsAfter - fdsBefore - held} file descriptor(s) leaked`);
+    ran = true;
     return { calls, injected: outcome.injected, problems };
   } finally {
-    await scenario.teardown(state);
+    try {
+      await scenario.teardown(state);
+    } catch (err) {
+      // A problem of this run (named with the call that failed), not the end of the whole matrix.
+      if (!ran) throw err;
+      problems.push(`teardown: ${describeError(err)}`);
+    }
   }
 }
 
@@ -225,6 +233,8 @@ function matrix<S>(scenario: Scenario<S>): void {
           if (!run.injected) missed.push(`${call.key}#${call.occurrence}`);
           for (const p of run.problems) problems.push(`${errno} at call ${call.seq} ${call.key}#${call.occurrence}: ${p}`);
         }
+        // The assertion's diff truncates long lists: the debug knob prints every problem, one a line.
+        if (process.env.FAULT_PLAN_DEBUG && problems.length + missed.length > 0) console.log(`${scenario.name} on ${diskName}, ${errno}:\n${[...problems, ...missed.map((m) => `missed ${m}`)].join('\n')}`);
         // `missed`: calls of the clean run that no faulty run made (the plan would be blind there).
         expect({ problems, missed }).toEqual({ problems: [], missed: [] });
       });
@@ -427,6 +437,12 @@ interface ClaimState {
 
 const CLAIM_CONTENT = 'work item';
 
+/** True when `mgr` holds its root open by descriptor (the pin it reaches the root through). */
+function rootHeld(mgr: TempFileManager): boolean {
+  const pin = (mgr as unknown as { session: { rootPin?: { base: string } } }).session.rootPin;
+  return pin !== undefined && pin.base.startsWith('/proc/');
+}
+
 /** Claims with a clean fs: the entry must be claimable at once, never left under a live holder. */
 async function claimClean(s: ClaimState, problems: string[], expectContent: boolean): Promise<void> {
   const raw = s.disk.raw;
@@ -482,6 +498,8 @@ function claimScenario(finish: 'consume' | 'release'): Scenario<ClaimState> {
       return { disk, parent, root, worker, ticket, entryDir };
     },
     normalize: (s) => normalizer([[s.entryDir, '<entry>'], [s.root, '<root>']]),
+    // A manager that claimed holds its root open (it reaches handoff/ through it) until close().
+    heldFds: (s) => (s.disk.kind === 'real' && rootHeld(s.worker) ? 1 : 0),
     async act(s) {
       // verifyDigest: the digest is read back through fs.createReadStream, one more call to fail.
       s.claimed = await s.worker.claim(s.ticket, { verifyDigest: true });

@@ -170,6 +170,114 @@ describe('handoff and claim', () => {
   });
 });
 
+describe('faults where a file or a session is made', () => {
+  const openFds = () => fs.readdirSync('/proc/self/fd').length;
+
+  it('mgr.file() whose fstat fails closes its descriptor and removes the file it made', () => {
+    const root = path.join(scratch(), 'root');
+    const plan = new FaultPlanFs();
+    const mgr = manager(root, { fs: plan.fs });
+    mgr.file().removeSync(); // the session is open: only the file's own calls remain
+    const before = openFds();
+    plan.record({ where: { method: 'fstatSync', path: (p) => p.endsWith('.bin'), code: 'EIO' } });
+    const error = thrown(() => mgr.file('.bin'));
+    plan.stop();
+    expect(plan.injected).toBeDefined();
+    expect(error).toMatchObject({ code: 'ERR_TEMPFILE_IO', syscallCode: 'EIO' });
+    expect(openFds()).toBe(before);
+    expect(fs.readdirSync(mgr.sessionPath)).toEqual([]);
+  });
+
+  it('write() whose fstat of its new file fails removes that file', async () => {
+    const root = path.join(scratch(), 'root');
+    const plan = new FaultPlanFs();
+    const mgr = manager(root, { fs: plan.fs });
+    mgr.file().removeSync();
+    // Its only fstat: the new file's, by a descriptor of the callback open (the plan shows it as fd:<n>).
+    plan.record({ where: { method: 'fstatSync', path: () => true, code: 'EIO' } });
+    const error = await rejection(mgr.write('data', { suffix: '.bin' }));
+    plan.stop();
+    expect(plan.injected).toBeDefined();
+    expect(error).toMatchObject({ code: 'ERR_TEMPFILE_IO', syscallCode: 'EIO' });
+    expect(fs.readdirSync(mgr.sessionPath)).toEqual([]);
+  });
+
+  it('handoff() whose check of the staged file fails puts the file back at its path: nothing is lost', async () => {
+    const root = path.join(scratch(), 'root');
+    const plan = new FaultPlanFs();
+    const mgr = manager(root, { fs: plan.fs });
+    const file = await mgr.write('precious', { suffix: '.bin' });
+    plan.record({ where: { method: 'lstatSync', path: (p) => /\.handoff_[0-9a-f]+\/data\.bin$/.test(p), code: 'EIO' } });
+    const error = await rejection(file.handoff({ ttlMs: 60_000 }));
+    plan.stop();
+    expect(plan.injected).toBeDefined();
+    expect(error).toMatchObject({ code: 'ERR_TEMPFILE_IO', syscallCode: 'EIO' });
+    expect(fs.readFileSync(file.path, 'utf8')).toBe('precious');
+    const ticket = await file.handoff({ ttlMs: 60_000 });
+    const claimed = await manager(root).claim(ticket);
+    expect(fs.readFileSync(claimed.path, 'utf8')).toBe('precious');
+    await claimed.consume();
+  });
+
+  it('a spurious ENOENT from the swap check is an I/O error for that call, not a lasting RootChangedError', async () => {
+    const root = path.join(scratch(), 'root');
+    const plan = new FaultPlanFs();
+    const mgr = manager(root, { fs: plan.fs });
+    mgr.file().removeSync();
+    await new Promise((resolve) => setImmediate(resolve)); // the next run of JavaScript checks again
+    plan.record({ where: { method: 'lstatSync', path: (p) => p === mgr.sessionPath, code: 'ENOENT' } });
+    const error = thrown(() => mgr.file());
+    plan.stop();
+    expect(plan.injected).toBeDefined();
+    expect(error).toBeInstanceOf(FileSystemError);
+    expect(error).toMatchObject({ code: 'ERR_TEMPFILE_IO', syscallCode: 'ENOENT' });
+    mgr.file().removeSync();
+  });
+
+  it('a session directory really removed is still a lasting RootChangedError (two looks agree)', async () => {
+    const root = path.join(scratch(), 'root');
+    const mgr = manager(root);
+    mgr.file().removeSync();
+    fs.rmSync(mgr.sessionPath, { recursive: true });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(thrown(() => mgr.file())).toMatchObject({ code: 'ERR_TEMPFILE_ROOT_CHANGED', change: 'missing' });
+    expect(thrown(() => mgr.file())).toMatchObject({ code: 'ERR_TEMPFILE_ROOT_CHANGED' });
+  });
+
+  it.each(['openSync', 'lstatSync'] as const)(
+    'a first use whose open of the new session directory fails (%s) leaves no session nor lock, and the next use opens it',
+    async (method) => {
+      const root = path.join(scratch(), 'root');
+      const plan = new FaultPlanFs();
+      const mgr = manager(root, { fs: plan.fs });
+      const session = mgr.sessionPath;
+      const at = method === 'openSync' ? (p: string) => p === session : (p: string) => p === `${session}/.`;
+      plan.record({ normalize: (p) => p, where: { method, path: at, code: 'EIO' } });
+      const error = await rejection(mgr.write('data'));
+      plan.stop();
+      expect(plan.injected).toBeDefined();
+      expect(error).toMatchObject({ code: 'ERR_TEMPFILE_IO', syscallCode: 'EIO' });
+      expect(fs.readdirSync(root).filter((n) => n !== '.tempfile-manager')).toEqual([]);
+      const file = await mgr.write('again');
+      expect(fs.readFileSync(file.path, 'utf8')).toBe('again');
+    },
+  );
+
+  it('a first use whose capability probe fails leaves the manager usable: the next use opens the session again', async () => {
+    const root = path.join(scratch(), 'root');
+    const plan = new FaultPlanFs();
+    const mgr = manager(root, { fs: plan.fs });
+    plan.record({ where: { method: 'mkdirSync', path: (p) => path.basename(p).startsWith('.probe'), code: 'EIO' } });
+    const error = await rejection(mgr.write('data'));
+    plan.stop();
+    expect(plan.injected).toBeDefined();
+    expect(error).toMatchObject({ code: 'ERR_TEMPFILE_IO' });
+    await new Promise((resolve) => setImmediate(resolve)); // a later run of JavaScript: the swap check looks again
+    const file = await mgr.write('again');
+    expect(fs.readFileSync(file.path, 'utf8')).toBe('again');
+  });
+});
+
 describe('options', () => {
   it.each([42, {}, 'fs'])('new TempFileManager({ fs: %o }) is an InvalidOptionError naming `fs`', (bad) => {
     const error = thrown(() => new TempFileManager({ root: path.join(scratch(), 'root'), fs: bad as never, sweepOnStart: false, exitHook: false }));
