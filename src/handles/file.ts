@@ -4,7 +4,7 @@ import { InvalidOptionError, type DetectedType } from '../errors.js';
 import { describe } from '../names.js';
 import { identityOf, ownFileStreamFs, type FileIdentity } from '../disk/open-checked.js';
 import { DiskHandle } from './handle.js';
-import { handOff, type HandoffOptions } from '../handoff/handoff.js';
+import { checkHandoffOptions, handOff, type HandoffOptions } from '../handoff/handoff.js';
 import { ownOptions } from '../options.js';
 import { moveFile, resolveDestination, type KeepOptions } from './move.js';
 import { unlinkQuietly, unlinkQuietlySync } from '../disk/remove.js';
@@ -237,6 +237,7 @@ export class TempFile extends DiskHandle {
    */
   async handoff(options: HandoffOptions): Promise<HandoffTicket> {
     return this.moveOut('TempFile', async () => {
+      checkHandoffOptions(options); // bad options are refused before any disk access
       const { context } = this;
       const session = context.session();
       context.checkRoot();

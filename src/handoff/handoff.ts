@@ -208,7 +208,8 @@ function moveIntoPinned(fs: FileSystem, file: HandoffSource, dir: string, name: 
   }
 }
 
-function checkHandoffOptions(options: unknown): { ttlMs: number; meta: HandoffMeta | undefined } {
+/** Checks `handoff()` options: `{ ttlMs, meta? }`, own properties only. @throws {@link InvalidOptionError} @internal */
+export function checkHandoffOptions(options: unknown): { ttlMs: number; meta: HandoffMeta | undefined } {
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
     throw new InvalidOptionError('options', `handoff() needs { ttlMs, meta? }, got ${describe(options)}.`);
   }

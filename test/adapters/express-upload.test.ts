@@ -345,7 +345,9 @@ describe('upload() when the client is slow, gone, or sends everything before rea
     const openUnderRoot = () =>
       fs.readdirSync('/proc/self/fd').filter((fd) => {
         try {
-          return fs.readlinkSync(`/proc/self/fd/${fd}`).startsWith(mgr.root);
+          // The manager holds its root and its session directory open for its life: not the upload's.
+          const target = fs.readlinkSync(`/proc/self/fd/${fd}`);
+          return target.startsWith(mgr.root) && target !== mgr.root && target !== mgr.sessionPath;
         } catch {
           return false;
         }

@@ -13,7 +13,7 @@ import { manager } from '../helpers/roots.js';
 const NFS_MAGIC = 0x6969;
 type Call = 'write' | 'writeSync' | 'close' | 'closeSync' | 'unlink' | 'unlinkSync';
 
-/** The real fs, recording which calls touch one path or its descriptors; `statfsType` replaces what statfs says. */
+/** The real fs, recording which calls touch one file (by name) or its descriptors; `statfsType` replaces what statfs says. */
 function recordingFs(statfsType?: number | 'none'): { fs: FileSystem; callsOn(path: string): Call[] } {
   const fdPaths = new Map<number, string>();
   const calls: Array<[Call, string | undefined]> = [];
@@ -55,7 +55,9 @@ function recordingFs(statfsType?: number | 'none'): { fs: FileSystem; callsOn(pa
   };
   if (statfsType === 'none') delete fs.statfsSync;
   else if (statfsType !== undefined) fs.statfsSync = ((p: string) => ({ ...nodeFs.statfsSync(p), type: statfsType })) as typeof nodeFs.statfsSync;
-  return { fs, callsOn: (path) => calls.filter(([, p]) => p === path).map(([call]) => call) };
+  // By name: the library reaches a file through its session's descriptor (/proc/<pid>/fd/<fd>/<name>),
+  // and a name holds 128 random bits.
+  return { fs, callsOn: (file) => calls.filter(([, p]) => p !== undefined && p.split('/').pop() === file.split('/').pop()).map(([call]) => call) };
 }
 
 function sha256(bytes: Buffer): string {
