@@ -34,7 +34,8 @@ export type TempFileErrorCode =
   | 'ERR_TEMPFILE_UNSUPPORTED_FS'
   | 'ERR_TEMPFILE_IO'
   | 'ERR_TEMPFILE_UPLOAD_LIMIT'
-  | 'ERR_TEMPFILE_UPLOAD_MALFORMED';
+  | 'ERR_TEMPFILE_UPLOAD_MALFORMED'
+  | 'ERR_TEMPFILE_MISSING_PEER';
 
 /**
  * The HTTP status each code answers with (`err.statusCode`). 413 for size and count limits, 415
@@ -70,6 +71,7 @@ const STATUS_BY_CODE: Record<TempFileErrorCode, number> = {
   ERR_TEMPFILE_UPLOAD_MALFORMED: 400,
   ERR_TEMPFILE_MOUNT_POINT: 500,
   ERR_TEMPFILE_UNSUPPORTED_FS: 500,
+  ERR_TEMPFILE_MISSING_PEER: 500,
 };
 
 /** Options accepted by every {@link TempFileError} constructor. */
@@ -603,6 +605,29 @@ export class MalformedUploadError extends TempFileError {
     super('ERR_TEMPFILE_UPLOAD_MALFORMED', message, { cause: options.cause });
     this.reason = reason;
     this.field = options.field;
+  }
+}
+
+/**
+ * An adapter needs an optional peer package that is not installed (npm does not install optional
+ * peers): the message names the package and the command that installs it.
+ */
+export class MissingPeerError extends TempFileError {
+  declare readonly code: 'ERR_TEMPFILE_MISSING_PEER';
+  /** The package that is missing, such as `@fastify/multipart`. */
+  readonly peer: string;
+  /** The command that installs it, such as `npm install @fastify/multipart`. */
+  readonly install: string;
+  constructor(peer: string, neededBy: string, cause?: unknown) {
+    const install = `npm install ${peer}`;
+    super(
+      'ERR_TEMPFILE_MISSING_PEER',
+      `${neededBy} needs the package ${peer}, which is not installed: it is an optional peer dependency, ` +
+        `so npm does not install it with tempfile-manager. Run \`${install}\`.`,
+      { cause },
+    );
+    this.peer = peer;
+    this.install = install;
   }
 }
 
