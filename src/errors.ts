@@ -544,11 +544,15 @@ export class FileSystemError extends TempFileError {
   declare readonly code: 'ERR_TEMPFILE_IO';
   /** The system error code, such as `EIO` or `EMFILE`. */
   readonly syscallCode: string | undefined;
-  constructor(action: string, path: string, cause: unknown) {
+  /**
+   * @param advice What to do, when the caller knows better than the generic advice for the
+   * system error code (which directory a permission concerns, say).
+   */
+  constructor(action: string, path: string, cause: unknown, advice?: string) {
     const syscallCode = systemErrorCode(cause);
     super(
       'ERR_TEMPFILE_IO',
-      `Could not ${action} ${path}: ${syscallCode ?? 'unknown error'}. ${adviceFor(syscallCode)}`,
+      `Could not ${action} ${path}: ${syscallCode ?? 'unknown error'}. ${advice ?? adviceFor(syscallCode, path)}`,
       { path, cause },
     );
     this.syscallCode = syscallCode;
@@ -631,14 +635,14 @@ export class MissingPeerError extends TempFileError {
   }
 }
 
-function adviceFor(code: string | undefined): string {
+function adviceFor(code: string | undefined, path: string): string {
   switch (code) {
     case 'EMFILE':
     case 'ENFILE':
       return 'Too many open files: close streams you no longer need, or raise the limit (ulimit -n).';
     case 'EACCES':
     case 'EPERM':
-      return 'Permission denied: check the owner and mode of the root directory.';
+      return `Permission denied: check the owner and mode of ${path} and of the directory it is in.`;
     case 'EIO':
       return 'The device reported an I/O error: check the disk and the kernel log.';
     case 'EROFS':
