@@ -1,5 +1,6 @@
 // Writes one suite's section to bench/results/node-<major>/<suite>.md and assembles
 // docs/benchmarks.md from every section present, Node version by Node version.
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -9,13 +10,37 @@ const RESULTS = fileURLToPath(new URL('./results/', import.meta.url));
 const DOC = fileURLToPath(new URL('../docs/benchmarks.md', import.meta.url));
 const NODE_MAJOR = Number(process.versions.node.split('.')[0]);
 
-/** The machine line every section starts with. */
+/** The commit the benchmarked code is at (with `+` when the work tree has changes), or 'unknown'. */
+export function commitOf(file) {
+  const git = (...args) => execFileSync('git', args, { cwd: path.dirname(fileURLToPath(import.meta.url)), encoding: 'utf8' }).trim();
+  try {
+    if (file) return git('log', '-1', '--format=%h', '--', file) || 'unknown';
+    return git('rev-parse', '--short', 'HEAD') + (git('status', '--porcelain', '--', '../src', '../bench') ? '+' : '');
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** The machine line every section starts with: the run's date and commit, the machine. */
 export function runInfo() {
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
   return (
-    `Run on ${new Date().toISOString().slice(0, 10)}: ${os.type()} ${os.release()}, ${os.cpus().length} × ${cpu}, ` +
+    `Run on ${new Date().toISOString().slice(0, 10)} at commit ${commitOf()}: ${os.type()} ${os.release()}, ${os.cpus().length} × ${cpu}, ` +
     `bench root under \`${os.tmpdir()}\`.`
   );
+}
+
+/**
+ * A section as saved: its latest run only (a run appended after it, or an older one kept below it,
+ * starts with the same heading again and is cut), its "Run on <date>" line naming the commit.
+ */
+export function latestRun(section, commit = commitOf()) {
+  const lines = section.trimEnd().split('\n');
+  const heading = lines.findIndex((line) => line.startsWith('### '));
+  const title = heading < 0 ? undefined : lines[heading].replace(/ \(Node v[\d.]+\)$/, '');
+  const again = title === undefined ? -1 : lines.findIndex((line, i) => i > heading && line.startsWith('### ') && line.replace(/ \(Node v[\d.]+\)$/, '') === title);
+  const kept = (again < 0 ? lines : lines.slice(0, again)).join('\n').trimEnd();
+  return kept.replace(/^Run on (\d{4}-\d{2}-\d{2})(?! at commit)/m, `Run on $1 at commit ${commit}`);
 }
 
 function header(suites) {
@@ -49,11 +74,28 @@ function versions() {
     .sort((a, b) => Number(a[1]) - Number(b[1]));
 }
 
-/** Saves this run's section of `suite` and rebuilds docs/benchmarks.md. */
+/** Saves this run's section of `suite` (its latest run only) and rebuilds docs/benchmarks.md. */
 export function writeReport(suites, suite, section) {
   const dir = path.join(RESULTS, `node-${NODE_MAJOR}`);
   fs.mkdirSync(dir, { recursive: true });
-  fs.writeFileSync(path.join(dir, `${suite.id}.md`), section.trimEnd() + '\n');
+  fs.writeFileSync(path.join(dir, `${suite.id}.md`), latestRun(section) + '\n');
+  return writeDoc(suites);
+}
+
+/**
+ * Rebuilds docs/benchmarks.md from the saved sections; a saved section without its commit gets
+ * the commit that recorded it (`node bench/report.mjs` does this alone, running no suite).
+ */
+export function writeDoc(suites) {
+  for (const m of versions()) {
+    for (const s of suites) {
+      const file = path.join(RESULTS, m[0], `${s.id}.md`);
+      if (!fs.existsSync(file)) continue;
+      const text = fs.readFileSync(file, 'utf8');
+      const latest = latestRun(text, commitOf(file)) + '\n';
+      if (latest !== text) fs.writeFileSync(file, latest);
+    }
+  }
   const body = versions().map((m) => [`## Node ${m[1]}`, ...sections(suites, path.join(RESULTS, m[0]))].join('\n\n'));
   fs.mkdirSync(path.dirname(DOC), { recursive: true });
   fs.writeFileSync(DOC, [header(suites), ...body].join('\n\n') + '\n');

@@ -4,11 +4,28 @@
 //   "Extends" line links to the parent instead;
 // - no constructors of TempFileError's subclasses: the library throws them, callers branch on
 //   `code` or `instanceof` and never make one (the classes and their types are unchanged), nor
-//   the "Overrides TempFileError.code" note under each subclass's narrowed `code`.
-import { Converter, ReflectionKind } from 'typedoc';
+//   the "Overrides TempFileError.code" note under each subclass's narrowed `code`;
+// - TempFileManager, where a reader starts, in a group of its own ahead of the other classes
+//   ("Manager"), and the error classes (every class named `...Error`) in one after the rest
+//   ("Errors"), in the order of typedoc.json's groupOrder.
+import { Comment, CommentTag, Converter, ReflectionKind } from 'typedoc';
 
 /** @param {import('typedoc').Application} app */
 export function load(app) {
+  app.converter.on(
+    Converter.EVENT_RESOLVE_BEGIN,
+    (context) => {
+      for (const owner of context.project.getReflectionsByKind(ReflectionKind.Class)) {
+        const group = owner.name === 'TempFileManager' ? 'Manager' : owner.name.endsWith('Error') ? 'Errors' : undefined;
+        if (group === undefined) continue;
+        owner.comment ??= new Comment();
+        if (!owner.comment.blockTags.some((tag) => tag.tag === '@group')) {
+          owner.comment.blockTags.push(new CommentTag('@group', [{ kind: 'text', text: group }]));
+        }
+      }
+    },
+    1000,
+  );
   app.converter.on(Converter.EVENT_RESOLVE_END, (context) => {
     const project = context.project;
     for (const owner of project.getReflectionsByKind(ReflectionKind.ClassOrInterface)) {

@@ -8,6 +8,7 @@ import { listEntries, type EntryInfo } from './handoff/entries.js';
 import { listSessions, type SessionInfo } from './lifetime/inspect.js';
 import { hostId } from './lifetime/process-identity.js';
 import { checkExistingRoot, defaultRoot, requireMarkedRoot } from './root.js';
+import { closestName } from './names.js';
 import { sweepRoot, type SweepReport, type SweepTarget } from './lifetime/sweep.js';
 import { systemErrorCode } from './errors.js';
 
@@ -98,23 +99,26 @@ export async function main(argv: readonly string[], out = process.stdout, err = 
   }
 }
 
+const FLAGS = {
+  root: { type: 'string' },
+  'dry-run': { type: 'boolean', default: false },
+  json: { type: 'boolean', default: false },
+  'stale-ms': { type: 'string' },
+  'grace-ms': { type: 'string' },
+  'host-id': { type: 'string' },
+  watch: { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+  version: { type: 'boolean', short: 'v', default: false },
+} as const;
+
 function parseCli(argv: readonly string[]): CliOptions | 'help' | 'version' {
-  const { values, positionals } = parseArgs({
-    args: [...argv],
-    allowPositionals: true,
-    strict: true,
-    options: {
-      root: { type: 'string' },
-      'dry-run': { type: 'boolean', default: false },
-      json: { type: 'boolean', default: false },
-      'stale-ms': { type: 'string' },
-      'grace-ms': { type: 'string' },
-      'host-id': { type: 'string' },
-      watch: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-      version: { type: 'boolean', short: 'v', default: false },
-    },
-  });
+  let parsed;
+  try {
+    parsed = parseArgs({ args: [...argv], allowPositionals: true, strict: true, options: FLAGS });
+  } catch (error) {
+    throw withSuggestion(error);
+  }
+  const { values, positionals } = parsed;
   if (values.help) return 'help';
   if (values.version) return 'version';
   const [command, ...extra] = positionals;
@@ -142,6 +146,15 @@ function parseCli(argv: readonly string[]): CliOptions | 'help' | 'version' {
       hostId: host ?? hostId(),
     },
   };
+}
+
+/** An unknown flag's error with the closest known flag added: `--dryrun`, did you mean `--dry-run`? */
+function withSuggestion(error: unknown): unknown {
+  if (!(error instanceof TypeError) || (error as { code?: unknown }).code !== 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return error;
+  const flag = /'(-{1,2}[^']*)'/.exec(error.message)?.[1];
+  const near = flag === undefined ? undefined : closestName(flag.replace(/^-+/, '').split('=')[0]!, Object.keys(FLAGS));
+  if (near === undefined) return error;
+  return new UsageError(`unknown option '${printable(flag!.length > 40 ? `${flag!.slice(0, 40)}…` : flag!)}': did you mean \`--${near}\`?`);
 }
 
 // A duration flag: digits only, then the library's own range check (the same as the option's), so
@@ -243,7 +256,12 @@ function describeSweep(report: SweepReport): string {
   const verb = report.dryRun ? 'would remove' : 'removed';
   const lines = [
     `${report.dryRun ? 'dry run of the sweep of' : 'swept'} ${report.root} in ${report.durationMs} ms`,
-    `  ${verb} ${plural(report.sessionsRemoved, 'orphaned session')}: ${plural(report.filesRemoved, 'file')}, ${formatBytes(report.bytesFreed)}`,
+    // The files and bytes are those of the sessions and the handoff entries together: say both.
+    `  ${verb} ${plural(report.sessionsRemoved, 'orphaned session')}${
+      report.handoffEntriesRemoved > 0
+        ? ` and ${plural(report.handoffEntriesRemoved, 'expired or consumed handoff entry', 'expired or consumed handoff entries')}`
+        : ''
+    }: ${plural(report.filesRemoved, 'file')}, ${formatBytes(report.bytesFreed)}`,
     `  left ${plural(report.liveSessionsSkipped, 'live session')}, ${plural(report.youngSessionsSkipped, 'session')} of other machines in their grace period, and ${plural(report.unjudgedSessionsSkipped, 'session')} of other machines not yet judged${report.unjudgedSessionsSkipped + report.youngSessionsSkipped > 0 ? ' (sweep again later, or use --watch)' : ''}`,
     `  ${verb} ${plural(report.handoffEntriesRemoved, 'expired or consumed handoff entry', 'expired or consumed handoff entries')}; left ${plural(report.claimedEntriesSkipped, 'claimed entry', 'claimed entries')}`,
   ];

@@ -34,7 +34,8 @@ export type TempFileErrorCode =
   | 'ERR_TEMPFILE_UNSUPPORTED_FS'
   | 'ERR_TEMPFILE_IO'
   | 'ERR_TEMPFILE_UPLOAD_LIMIT'
-  | 'ERR_TEMPFILE_UPLOAD_MALFORMED';
+  | 'ERR_TEMPFILE_UPLOAD_MALFORMED'
+  | 'ERR_TEMPFILE_MISSING_PEER';
 
 /**
  * The HTTP status each code answers with (`err.statusCode`). 413 for size and count limits, 415
@@ -70,6 +71,7 @@ const STATUS_BY_CODE: Record<TempFileErrorCode, number> = {
   ERR_TEMPFILE_UPLOAD_MALFORMED: 400,
   ERR_TEMPFILE_MOUNT_POINT: 500,
   ERR_TEMPFILE_UNSUPPORTED_FS: 500,
+  ERR_TEMPFILE_MISSING_PEER: 500,
 };
 
 /** Options accepted by every {@link TempFileError} constructor. */
@@ -548,11 +550,15 @@ export class FileSystemError extends TempFileError {
   declare readonly code: 'ERR_TEMPFILE_IO';
   /** The system error code, such as `EIO` or `EMFILE`. */
   readonly syscallCode: string | undefined;
-  constructor(action: string, path: string, cause: unknown) {
+  /**
+   * @param advice What to do, when the caller knows better than the generic advice for the
+   * system error code (which directory a permission concerns, say).
+   */
+  constructor(action: string, path: string, cause: unknown, advice?: string) {
     const syscallCode = systemErrorCode(cause);
     super(
       'ERR_TEMPFILE_IO',
-      `Could not ${action} ${path}: ${syscallCode ?? 'unknown error'}. ${adviceFor(syscallCode)}`,
+      `Could not ${action} ${path}: ${syscallCode ?? 'unknown error'}. ${advice ?? adviceFor(syscallCode, path)}`,
       { path, cause },
     );
     this.syscallCode = syscallCode;
@@ -612,14 +618,37 @@ export class MalformedUploadError extends TempFileError {
   }
 }
 
-function adviceFor(code: string | undefined): string {
+/**
+ * An adapter needs an optional peer package that is not installed (npm does not install optional
+ * peers): the message names the package and the command that installs it.
+ */
+export class MissingPeerError extends TempFileError {
+  declare readonly code: 'ERR_TEMPFILE_MISSING_PEER';
+  /** The package that is missing, such as `@fastify/multipart`. */
+  readonly peer: string;
+  /** The command that installs it, such as `npm install @fastify/multipart`. */
+  readonly install: string;
+  constructor(peer: string, neededBy: string, cause?: unknown) {
+    const install = `npm install ${peer}`;
+    super(
+      'ERR_TEMPFILE_MISSING_PEER',
+      `${neededBy} needs the package ${peer}, which is not installed: it is an optional peer dependency, ` +
+        `so npm does not install it with tempfile-manager. Run \`${install}\`.`,
+      { cause },
+    );
+    this.peer = peer;
+    this.install = install;
+  }
+}
+
+function adviceFor(code: string | undefined, path: string): string {
   switch (code) {
     case 'EMFILE':
     case 'ENFILE':
       return 'Too many open files: close streams you no longer need, or raise the limit (ulimit -n).';
     case 'EACCES':
     case 'EPERM':
-      return 'Permission denied: check the owner and mode of the root directory.';
+      return `Permission denied: check the owner and mode of ${path} and of the directory it is in.`;
     case 'EIO':
       return 'The device reported an I/O error: check the disk and the kernel log.';
     case 'EROFS':

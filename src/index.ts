@@ -70,6 +70,7 @@ export {
   FileSystemError,
   UploadLimitError,
   MalformedUploadError,
+  MissingPeerError,
 } from './errors.js';
 export type {
   DetectedType,

@@ -79,11 +79,63 @@ export function validateNameLength(prefix: string, suffix: string): void {
   }
 }
 
-/** A short, safe description of a value of the wrong type, for error messages. */
+/** The most characters of a string value an error message shows. */
+const SHOWN_CHARACTERS = 40;
+
+/**
+ * A short, safe rendering of a value for error messages: a number, boolean, `null` or `undefined`
+ * as written, a string quoted and escaped (cut to 40 characters, with its length), anything else
+ * by its kind (`an array of 2`, `a Buffer`, `an object`, `a function`).
+ */
 export function describe(value: unknown): string {
+  switch (typeof value) {
+    case 'undefined':
+    case 'boolean':
+      return String(value);
+    case 'number':
+      return Object.is(value, -0) ? '-0' : String(value);
+    case 'bigint':
+      return `${value}n`;
+    case 'string':
+      return value.length > SHOWN_CHARACTERS
+        ? `${JSON.stringify(value.slice(0, SHOWN_CHARACTERS))}… (${value.length} characters)`
+        : JSON.stringify(value);
+    case 'symbol':
+      return 'a symbol';
+    case 'function':
+      return 'a function';
+    default:
+      break;
+  }
   if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
+  if (Array.isArray(value)) return value.length === 0 ? 'an empty array' : `an array of ${value.length}`;
   if (Buffer.isBuffer(value)) return 'a Buffer';
-  if (typeof value === 'object') return 'an object';
-  return `a ${typeof value}`;
+  return 'an object';
+}
+
+/** The known name closest to `name` (a typo, another case, a missing dash), if one is close. */
+export function closestName(name: string, known: Iterable<string>): string | undefined {
+  const plain = (s: string) => s.toLowerCase().replace(/[-_]/g, '');
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const candidate of known) {
+    const distance = plain(candidate) === plain(name) ? 0 : editDistance(plain(name), plain(candidate));
+    if (distance < bestDistance) {
+      best = candidate;
+      bestDistance = distance;
+    }
+  }
+  return best !== undefined && bestDistance <= Math.max(1, Math.floor(name.length / 4)) ? best : undefined;
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(previous[j]! + 1, row[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = row;
+  }
+  return previous[b.length]!;
 }

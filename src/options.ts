@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { InvalidOptionError } from './errors.js';
 import { type FileSystem, realFs } from './disk/fs.js';
-import { describe, validateNameLength, validateNamePart } from './names.js';
+import { closestName, describe, validateNameLength, validateNamePart } from './names.js';
 import { hostId } from './lifetime/process-identity.js';
 import { MIN_STALE_MS } from './lifetime/liveness.js';
 import { defaultRoot } from './root.js';
@@ -96,14 +96,7 @@ export function ownOptions<T extends object>(options: T | undefined): Partial<T>
 /** Validates the options and fills in defaults; throws {@link InvalidOptionError}. @internal */
 export function resolveOptions(options: unknown): ResolvedOptions {
   if (options === undefined) options = {};
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new InvalidOptionError('options', `Expected an options object, got ${describe(options)}.`);
-  }
-  for (const key of Object.keys(options)) {
-    if (!KNOWN_OPTIONS.has(key)) {
-      throw new InvalidOptionError(key, `Unknown option \`${key}\`: see TempFileManagerOptions for the valid names.`);
-    }
-  }
+  checkOptionsObject(options, 'new TempFileManager()', KNOWN_OPTIONS, '{ root, maxLiveBytes }');
   const o = ownOptions(options as TempFileManagerOptions);
   const prefix = o.prefix === undefined ? '' : validateNamePart(o.prefix, 'prefix');
   validateNameLength(prefix, '');
@@ -136,7 +129,10 @@ function fsOption(value: unknown): FileSystem {
     typeof candidate.promises === 'object' &&
     typeof candidate.promises?.open === 'function';
   if (!usable) {
-    throw new InvalidOptionError('fs', '`fs` must be a file system like node:fs (or memfs): it is for tests only; leave it out otherwise.');
+    throw new InvalidOptionError(
+      'fs',
+      `\`fs\` must be a file system like node:fs (or memfs), got ${describe(value)}: it is for tests only; leave it out otherwise.`,
+    );
   }
   return value as FileSystem;
 }
@@ -201,10 +197,16 @@ function numberOption(name: string, value: unknown, fallback: number, min: numbe
   return value;
 }
 
-function booleanOption(name: string, value: unknown, fallback: boolean): boolean {
+/**
+ * A boolean option: `undefined` gives `fallback`, anything but `true` or `false` is an
+ * {@link InvalidOptionError} naming the option and showing the value. `where` (`'keep()'`)
+ * starts the message when given.
+ * @internal
+ */
+export function booleanOption(name: string, value: unknown, fallback: boolean, where?: string): boolean {
   if (value === undefined) return fallback;
   if (typeof value !== 'boolean') {
-    throw new InvalidOptionError(name, `\`${name}\` must be true or false, got ${describe(value)}.`);
+    throw new InvalidOptionError(name, `${where ? `${where}: ` : ''}\`${name}\` must be true or false, got ${describe(value)}.`);
   }
   return value;
 }
@@ -218,4 +220,27 @@ function booleanOption(name: string, value: unknown, fallback: boolean): boolean
 export function requireCallback(fn: unknown, call: string, example: string): void {
   if (typeof fn === 'function') return;
   throw new InvalidOptionError('fn', `${call} takes a function as its callback, such as ${example}; got ${typeof fn === 'number' ? `the number ${fn}` : fn === undefined ? 'undefined' : describe(fn)}.`);
+}
+
+/**
+ * The one check of an options argument, for every call that takes one: it must be an object
+ * (`undefined` is taken as none), and each of its names one of `known`. A bad argument is an
+ * {@link InvalidOptionError} showing it and an example (`example`); an unknown name one that names
+ * it, suggests the closest known name and lists them all.
+ * @internal
+ */
+export function checkOptionsObject(options: unknown, where: string, known: ReadonlySet<string>, example: string): void {
+  if (options === undefined) return;
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new InvalidOptionError('options', `${where} takes an options object such as ${example}, got ${describe(options)}.`);
+  }
+  for (const key of Object.keys(options)) {
+    if (known.has(key)) continue;
+    const near = closestName(key, known);
+    throw new InvalidOptionError(
+      key,
+      `${where}: unknown option \`${key}\`${near ? ` (did you mean \`${near}\`?)` : ''}. ` +
+        `The options are: ${[...known].filter((name) => name !== 'fs').map((name) => `\`${name}\``).join(', ')}.`,
+    );
+  }
 }

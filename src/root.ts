@@ -1,6 +1,6 @@
 import os from 'node:os';
 import path from 'node:path';
-import { systemErrorCode, toFileSystemError, UnsafeRootError } from './errors.js';
+import { FileSystemError, systemErrorCode, toFileSystemError, UnsafeRootError } from './errors.js';
 import { constants } from 'node:fs';
 import { CREATE_EXCLUSIVE, type FileSystem } from './disk/fs.js';
 import { OPEN_EXISTING } from './disk/open-checked.js';
@@ -53,16 +53,7 @@ export function ensureSafeRoot(fs: FileSystem, root: string): DirIdentity {
     fs.mkdirSync(root, { mode: 0o700 });
   } catch (err) {
     const code = systemErrorCode(err);
-    if (code === 'ENOENT') {
-      throw new UnsafeRootError(
-        'missing-parent',
-        root,
-        `Cannot create the root ${root}: its parent directory does not exist. ` +
-          'Create the parent yourself (the manager never creates directories outside its root).',
-        err,
-      );
-    }
-    if (code !== 'EEXIST') throw toFileSystemError('create the root', root, err);
+    if (code !== 'EEXIST') throw rootCreationError(fs, root, code, err);
   }
   const checked = checkExistingRoot(fs, root);
   const pinned = openCheckedRoot(fs, root, checked);
@@ -113,6 +104,49 @@ function changedWhileChecked(root: string, found: string): UnsafeRootError {
       '(a cleanup job, a deploy, another process of this user): nothing was created through it. Find what moves it, ' +
       'then make the TempFileManager again.',
   );
+}
+
+/** Why the root could not be made, said of the directory concerned: most often its parent. */
+function rootCreationError(fs: FileSystem, root: string, code: string | undefined, err: unknown): Error {
+  const parent = path.dirname(root);
+  const elsewhere = `choose another \`root\` (the default is ${defaultRoot()})`;
+  if (code === 'ENOENT') {
+    if (!exists(fs, parent)) {
+      return new UnsafeRootError(
+        'missing-parent',
+        root,
+        `Cannot create the root ${root}: its parent directory ${parent} does not exist. ` +
+          `Create ${parent} yourself (the manager never creates directories outside its root), or ${elsewhere}.`,
+        err,
+      );
+    }
+    return new FileSystemError(
+      'create the root',
+      root,
+      err,
+      `Its parent ${parent} exists but refuses new directories, as virtual file systems such as /proc and /sys do: ${elsewhere}, on a disk.`,
+    );
+  }
+  if (code === 'EACCES' || code === 'EPERM') {
+    const uid = process.getuid?.();
+    return new FileSystemError(
+      'create the root',
+      root,
+      err,
+      `This user${uid === undefined ? '' : ` (uid ${uid})`} may not create directories in its parent ${parent}: ` +
+        `${elsewhere}, or create ${root} (mode 700) as this user yourself.`,
+    );
+  }
+  return toFileSystemError('create the root', root, err);
+}
+
+function exists(fs: FileSystem, file: string): boolean {
+  try {
+    fs.lstatSync(file);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**

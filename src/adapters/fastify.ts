@@ -2,10 +2,11 @@ import type { Readable } from 'node:stream';
 import createDebug from 'debug';
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { AbortedError, MalformedUploadError, TempFileError, UploadLimitError, type InvalidOptionError } from '../errors.js';
+import { AbortedError, MalformedUploadError, TempFileError, UploadLimitError, type InvalidOptionError, type MissingPeerError } from '../errors.js';
 import type { TempFileManager } from '../manager.js';
 import type { TempScope } from '../handles/scope.js';
 import { FormReceiver, shapeFiles } from './form.js';
+import { loadPeer } from './peer.js';
 import { bindRequestScope, requestScopeOf } from './request-scope.js';
 import { discardUnreadBody, resolveDrain, type DrainOptions, type ResolvedDrain } from './unread-body.js';
 import {
@@ -117,7 +118,7 @@ const plugin: FastifyPluginAsync<TempFilesPluginOptions> = async (app: FastifyIn
   // on Fastify's own ends of a request, whichever comes first.
   const end = (request: FastifyRequest) => requestScopeOf(request.raw)?.end();
   if (!app.hasRequestDecorator('parts')) {
-    const { default: multipart } = await import('@fastify/multipart');
+    const { default: multipart } = await loadPeer('@fastify/multipart', 'tempfile-manager/fastify', () => import('@fastify/multipart'));
     await app.register(multipart);
   }
   app.decorateRequest('tmp', null as unknown as TempScope);
@@ -251,7 +252,9 @@ function fromMultipartError(error: unknown, clientGone: boolean, spec: ResolvedU
  * `request.saveUploads(options)`, a multipart upload in one call. Registers `@fastify/multipart`
  * unless it is registered already.
  *
- * @throws `TypeError` at registration, without `{ manager }`; {@link InvalidOptionError} for a bad `drain`.
+ * @throws `TypeError` at registration, without `{ manager }`; {@link InvalidOptionError} for a bad `drain`;
+ * {@link MissingPeerError} when `@fastify/multipart` is not installed and not registered already
+ * (`npm install @fastify/multipart`).
  *
  * @example
  * import tempFiles from 'tempfile-manager/fastify';

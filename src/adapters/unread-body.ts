@@ -32,11 +32,14 @@ export function resolveDrain(value: unknown, where: string): ResolvedDrain {
   if (value === undefined) return DEFAULT_DRAIN;
   const o = ownOptions(value as DrainOptions);
   const valid = (n: unknown, max: number) => n === undefined || (typeof n === 'number' && n >= 0 && n <= max && !Number.isNaN(n));
-  if (typeof value !== 'object' || value === null || !valid(o.maxBytes, Infinity) || !valid(o.timeoutMs, 2 ** 31 - 1)) {
-    throw new InvalidOptionError(
-      'drain',
-      `${where}: \`drain\` must be { maxBytes, timeoutMs } with numbers of at least 0 (timeoutMs at most 2^31 - 1), got ${describe(value)}.`,
-    );
+  const accepted = '{ maxBytes, timeoutMs }, numbers of at least 0 (timeoutMs at most 2147483647)';
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new InvalidOptionError('drain', `${where}: \`drain\` must be ${accepted}, got ${describe(value)}.`);
+  }
+  for (const [key, max] of [['maxBytes', Infinity], ['timeoutMs', 2 ** 31 - 1]] as const) {
+    if (!valid(o[key], max)) {
+      throw new InvalidOptionError('drain', `${where}: \`drain\` must be ${accepted}, got drain.${key} ${describe(o[key])}.`);
+    }
   }
   return { maxBytes: o.maxBytes ?? DEFAULT_DRAIN.maxBytes, timeoutMs: o.timeoutMs ?? DEFAULT_DRAIN.timeoutMs };
 }

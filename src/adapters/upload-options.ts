@@ -1,8 +1,9 @@
-import { ownOptions } from '../options.js';
+import { checkOptionsObject, ownOptions } from '../options.js';
 import { InvalidOptionError } from '../errors.js';
 import { describe } from '../names.js';
 import type { TempFile } from '../handles/file.js';
 import { parseAccept } from '../write/sniff.js';
+import { hashOption } from '../write/options.js';
 import { DEFAULT_DRAIN, resolveDrain, type DrainOptions, type ResolvedDrain } from './unread-body.js';
 
 /** One named file field of {@link UploadOptions.fields}. */
@@ -154,23 +155,15 @@ export function resolveUploadOptions(
   extra: readonly string[] = [],
   defaultDrain: ResolvedDrain = DEFAULT_DRAIN,
 ): ResolvedUpload {
-  if (options === undefined) options = {};
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new InvalidOptionError('options', `${where} takes an options object such as { field: 'file', maxBytes }, got ${describe(options)}.`);
-  }
-  for (const key of Object.keys(options)) {
-    if (!KNOWN.has(key) && !extra.includes(key)) throw new InvalidOptionError(key, `${where}: unknown option \`${key}\`.`);
-  }
+  checkOptionsObject(options, where, extra.length === 0 ? KNOWN : new Set([...KNOWN, ...extra]), "{ field: 'file', maxBytes }");
   // Own properties only: a polluted Object.prototype must not lift `maxBytes` or set `accept` for every upload.
   const o = ownOptions(options as UploadOptions);
   const count = (name: keyof UploadOptions, fallback: number) => countOption(where, name, o[name], fallback);
   const maxFiles = count('maxFiles', 10);
   const accept = o.accept === undefined ? undefined : parseAccept(o.accept); // refused at set-up, not per request
-  if (o.hash !== undefined && typeof o.hash !== 'string') {
-    throw new InvalidOptionError('hash', `${where}: \`hash\` must be a hash algorithm name such as 'sha256', got ${describe(o.hash)}.`);
-  }
+  const hash = o.hash === undefined ? undefined : hashOption(o.hash, `${where}: `); // refused at set-up, not per request
   if (o.onProgress !== undefined && typeof o.onProgress !== 'function') {
-    throw new InvalidOptionError('onProgress', `${where}: \`onProgress\` must be a function.`);
+    throw new InvalidOptionError('onProgress', `${where}: \`onProgress\` must be a function taking { fieldName, originalName, bytesWritten }, got ${describe(o.onProgress)}.`);
   }
   return {
     rule: fileRule(where, o, maxFiles),
@@ -181,7 +174,7 @@ export function resolveUploadOptions(
     maxFieldNameBytes: count('maxFieldNameBytes', 100),
     maxFieldBytes: byteOption(where, 'maxFieldBytes', o.maxFieldBytes, 1024 * 1024),
     accept,
-    hash: o.hash,
+    hash,
     onProgress: o.onProgress,
     drain: o.drain === undefined ? defaultDrain : resolveDrain(o.drain, where),
   };

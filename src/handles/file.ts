@@ -6,7 +6,7 @@ import { identityOf, ownFileStreamFs, type FileIdentity } from '../disk/open-che
 import { DiskHandle } from './handle.js';
 import { checkHandoffOptions, handOff, type HandoffOptions } from '../handoff/handoff.js';
 import { ownOptions } from '../options.js';
-import { moveFile, resolveDestination, type KeepOptions } from './move.js';
+import { moveFile, resolveDestination, resolveKeepOptions, type KeepOptions } from './move.js';
 import { unlinkQuietly, unlinkQuietlySync } from '../disk/remove.js';
 import { INLINE_IO_MAX_BYTES } from '../disk/local-disk.js';
 import type { FileSystem } from '../disk/fs.js';
@@ -219,8 +219,9 @@ export class TempFile extends DiskHandle {
    */
   async keep(destination: string, options: KeepOptions = {}): Promise<string> {
     const target = resolveDestination(destination);
+    const keepOptions = resolveKeepOptions(options);
     return this.moveOut('TempFile', async () => {
-      await moveFile(this.context.fs, this.access, target, ownOptions(options), this.path, this.identity);
+      await moveFile(this.context.fs, this.access, target, keepOptions, this.path, this.identity);
       return target;
     });
   }

@@ -2,6 +2,7 @@ import path from 'node:path';
 import { DestinationExistsError, InvalidOptionError, systemErrorCode, toFileSystemError } from '../errors.js';
 import type { FileSystem } from '../disk/fs.js';
 import { describe } from '../names.js';
+import { booleanOption, checkOptionsObject, ownOptions } from '../options.js';
 import { openPinned, type PinnedDir } from '../disk/pinned-dir.js';
 import { otherThan, type FileIdentity } from '../disk/open-checked.js';
 import {
@@ -22,12 +23,20 @@ export interface KeepOptions {
   readonly overwrite?: boolean;
 }
 
+const KEEP_OPTIONS: ReadonlySet<string> = new Set(['overwrite']);
+
+/** Checks the options of `keep()`, before anything moves. */
+export function resolveKeepOptions(options: unknown): { readonly overwrite: boolean } {
+  checkOptionsObject(options, 'keep()', KEEP_OPTIONS, '{ overwrite: true }');
+  return { overwrite: booleanOption('overwrite', ownOptions(options as KeepOptions | undefined).overwrite, false, 'keep()') };
+}
+
 /** Checks a `keep()` destination and makes it absolute. */
 export function resolveDestination(destination: unknown): string {
   if (typeof destination !== 'string' || destination.length === 0 || destination.includes('\0')) {
     throw new InvalidOptionError(
       'destination',
-      `keep() needs a destination path as a non-empty string, got ${describe(destination)}.`,
+      `keep() needs a \`destination\` path as a non-empty string without NUL, got ${describe(destination)}.`,
     );
   }
   const resolved = path.resolve(destination);

@@ -18,11 +18,11 @@ import { openHandoffDirSync } from './handoff.js';
 import { dataName, entryName, handoffDirOf, heldName, holderOf, isHeldName } from '../layout.js';
 import { holderAlive, newOwnerToken, retryAfterMs, startLease, type Heartbeat, type Lease, type LeaseContext } from './lease.js';
 import { openPinnedSync, type PinnedDirSync } from '../disk/pinned-dir.js';
-import { moveFile, resolveDestination, type KeepOptions } from '../handles/move.js';
+import { moveFile, resolveDestination, resolveKeepOptions, type KeepOptions } from '../handles/move.js';
 import { identityOf, ownFileStreamFs, replacedBy, type FileIdentity } from '../disk/open-checked.js';
 import { parseTicket, type HandoffMeta, type HandoffTicket } from './ticket.js';
 import { logger } from '../log.js';
-import { ownOptions, requireCallback } from '../options.js';
+import { booleanOption, checkOptionsObject, ownOptions, requireCallback } from '../options.js';
 
 const log = logger('claim');
 
@@ -30,6 +30,15 @@ const log = logger('claim');
 export interface ClaimOptions {
   /** Re-hash the file and refuse it unless it matches the ticket's digest. @default false */
   readonly verifyDigest?: boolean;
+}
+
+const CLAIM_OPTIONS: ReadonlySet<string> = new Set(['verifyDigest']);
+
+/** Checks the options of `claim()` before the ticket is read or anything is taken. */
+function checkClaimOptions(options: unknown): ClaimOptions {
+  checkOptionsObject(options, 'claim()', CLAIM_OPTIONS, '{ verifyDigest: true }');
+  const own = ownOptions(options as ClaimOptions | undefined);
+  return { verifyDigest: booleanOption('verifyDigest', own.verifyDigest, false, 'claim()') };
 }
 
 /**
@@ -57,7 +66,7 @@ export async function claimEntry(
   claimOptions: ClaimOptions = {},
   rootBase = root,
 ): Promise<ClaimedFile> {
-  const options = ownOptions(claimOptions);
+  const options = checkClaimOptions(claimOptions);
   const ticket = parseTicket(input);
   if (Date.now() > ticket.expiresAt) throw new HandoffExpiredError(ticket.id, ticket.expiresAt);
   const name = entryName(ticket.id, ticket.expiresAt);
@@ -324,9 +333,10 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
    */
   async keep(destination: string, options: KeepOptions = {}): Promise<string> {
     const target = resolveDestination(destination);
+    const keepOptions = resolveKeepOptions(options);
     if (!this.begin()) throw new DisposedError('ClaimedFile', this.path);
     try {
-      await moveFile(this.entry.fs, this.held, target, ownOptions(options), this.path, this.identity);
+      await moveFile(this.entry.fs, this.held, target, keepOptions, this.path, this.identity);
     } catch (err) {
       throw this.failure(err, 'keep');
     }

@@ -5,9 +5,9 @@ import type { FileSystem } from '../disk/fs.js';
 import { describe, randomName } from '../names.js';
 import { openPinned, openPinnedSync, type PinnedDir, type PinnedDirSync } from '../disk/pinned-dir.js';
 import { dataName, entryName, handoffDirOf, stagingName } from '../layout.js';
-import { checkDuration, ownOptions, type DurationRange } from '../options.js';
+import { checkDuration, checkOptionsObject, ownOptions, type DurationRange } from '../options.js';
 import { removeTree } from '../disk/remove.js';
-import { checkMeta, type HandoffMeta, type HandoffTicket } from './ticket.js';
+import { checkMeta, MAX_META_BYTES, type HandoffMeta, type HandoffTicket } from './ticket.js';
 
 /** Options of `file.handoff()`. */
 export interface HandoffOptions {
@@ -208,22 +208,31 @@ function moveIntoPinned(fs: FileSystem, file: HandoffSource, dir: string, name: 
   }
 }
 
+const HANDOFF_OPTIONS: ReadonlySet<string> = new Set(['ttlMs', 'meta']);
+
 /** Checks `handoff()` options: `{ ttlMs, meta? }`, own properties only. @throws {@link InvalidOptionError} @internal */
 export function checkHandoffOptions(options: unknown): { ttlMs: number; meta: HandoffMeta | undefined } {
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new InvalidOptionError('options', `handoff() needs { ttlMs, meta? }, got ${describe(options)}.`);
+  if (options === undefined) {
+    throw new InvalidOptionError(
+      'ttlMs',
+      `handoff() needs { ttlMs }, how long the entry waits for a worker: a whole number of milliseconds from ${TTL_MS_RANGE.min} ` +
+        `to ${TTL_MS_RANGE.max}, got undefined (no options). E.g. file.handoff({ ttlMs: 3_600_000 }).`,
+    );
   }
-  for (const key of Object.keys(options)) {
-    if (key !== 'ttlMs' && key !== 'meta') throw new InvalidOptionError(key, `Unknown handoff() option \`${key}\`.`);
-  }
+  checkOptionsObject(options, 'handoff()', HANDOFF_OPTIONS, '{ ttlMs: 3_600_000, meta }');
   const own = ownOptions(options as { ttlMs?: unknown; meta?: unknown });
-  const ttlMs = checkDuration('ttlMs', own.ttlMs, TTL_MS_RANGE);
+  const ttlMs = checkDuration('ttlMs', own.ttlMs, TTL_MS_RANGE, 'handoff(): `ttlMs`');
   const meta = own.meta;
   if (meta === undefined) return { ttlMs, meta: undefined };
   try {
     return { ttlMs, meta: checkMeta(meta) };
   } catch (err) {
-    throw new InvalidOptionError('meta', (err as BadTicketError).message);
+    if (!(err instanceof BadTicketError)) throw err;
+    throw new InvalidOptionError(
+      'meta',
+      `handoff(): \`meta\` must be a plain JSON object (no cycles, no BigInt) of at most ${MAX_META_BYTES} bytes as JSON, ` +
+        `got ${describe(meta)}${typeof meta === 'object' && meta !== null ? ' that is not' : ''}.`,
+    );
   }
 }
 

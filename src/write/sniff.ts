@@ -22,7 +22,10 @@ export function parseAccept(accept: unknown): readonly string[] {
     if (lower === undefined || !PATTERN.test(lower)) {
       throw new InvalidOptionError(
         'accept',
-        `\`accept\` holds ${describe(pattern)}, which is not a MIME type ('image/png'), a 'type/*' pattern or '*/*'.`,
+        `\`accept\` holds ${describe(pattern)}, which is not a MIME type ('image/png'), a 'type/*' pattern ('image/*') or '*/*'` +
+          (typeof pattern === 'string' && /^\.?[a-z0-9]+$/i.test(pattern)
+            ? ": give MIME types, not file extensions ('image/png', not 'png')."
+            : '.'),
       );
     }
     return lower;

@@ -1,4 +1,4 @@
-import { createHash, getHashes, type Hash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import type { ManagerContext, Owner } from '../context.js';
 import { createUniqueAsync, resolveNameParts, type NameOptions } from '../handles/create.js';
 import {
@@ -14,6 +14,8 @@ import {
 import { TempFile } from '../handles/file.js';
 import { CREATE_EXCLUSIVE } from '../disk/fs.js';
 import { describe } from '../names.js';
+import { checkOptionsObject } from '../options.js';
+import { hashOption } from './options.js';
 import { FileSink } from './sink.js';
 import { openWritable, type WritableFile } from './open-file.js';
 import { assertAccepted, detectType, parseAccept, readHead } from './sniff.js';
@@ -146,7 +148,7 @@ async function copy(
   }
   await sink.end();
   progress();
-  file.setContent(size, hash && options.hash ? `${options.hash.toLowerCase()}:${hash.digest('hex')}` : undefined);
+  file.setContent(size, hash && options.hash ? `${options.hash}:${hash.digest('hex')}` : undefined);
 }
 
 /** Calls `onProgress` when more bytes are on disk; a throw from it fails the write, typed. */
@@ -208,39 +210,21 @@ function toWriteError(err: unknown, signals: readonly AbortSignal[], path: strin
   return path === undefined ? err : toFileSystemError('write', path, err);
 }
 
-// The name goes into tickets as '<algorithm>:<hex>', so it must fit their grammar too.
-function isUsableHash(hash: unknown): hash is string {
-  if (typeof hash !== 'string' || !/^[A-Za-z0-9-]{1,32}$/.test(hash)) return false;
-  const wanted = hash.toLowerCase();
-  return getHashes().some((name) => name.toLowerCase() === wanted);
-}
-
 function resolveWriteOptions(options: unknown): ResolvedWriteOptions {
-  if (options === undefined) options = {};
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new InvalidOptionError('options', 'write() options must be an object such as { suffix, maxBytes, signal }.');
-  }
-  for (const key of Object.keys(options)) {
-    if (!WRITE_OPTIONS.has(key)) throw new InvalidOptionError(key, `Unknown write() option \`${key}\`.`);
-  }
+  checkOptionsObject(options, 'write()', WRITE_OPTIONS, '{ suffix, maxBytes, signal }');
   // Own properties only: a polluted Object.prototype must not set `accept` or `maxBytes` for every write.
   const o = Object.assign(Object.create(null) as object, options) as WriteOptions;
   if (o.maxBytes !== undefined && !(typeof o.maxBytes === 'number' && o.maxBytes >= 0 && !Number.isNaN(o.maxBytes))) {
-    throw new InvalidOptionError('maxBytes', `\`maxBytes\` must be a number of at least 0, got ${describe(o.maxBytes)}.`);
+    throw new InvalidOptionError('maxBytes', `\`maxBytes\` must be a number of bytes of at least 0 (or Infinity, no limit), got ${describe(o.maxBytes)}.`);
   }
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) {
-    throw new InvalidOptionError('signal', '`signal` must be an AbortSignal, e.g. AbortSignal.timeout(30_000).');
+    throw new InvalidOptionError('signal', `\`signal\` must be an AbortSignal, e.g. AbortSignal.timeout(30_000), got ${describe(o.signal)}.`);
   }
   if (o.onProgress !== undefined && typeof o.onProgress !== 'function') {
-    throw new InvalidOptionError('onProgress', '`onProgress` must be a function taking the bytes written so far.');
+    throw new InvalidOptionError('onProgress', `\`onProgress\` must be a function taking the bytes written so far, got ${describe(o.onProgress)}.`);
   }
-  if (o.hash !== undefined && !isUsableHash(o.hash)) {
-    throw new InvalidOptionError(
-      'hash',
-      `\`hash\` must be a hash algorithm of node:crypto such as 'sha256' (letters, digits and dashes, at most 32), got ${describe(o.hash)}.`,
-    );
-  }
+  const hash = o.hash === undefined ? undefined : hashOption(o.hash);
   const accept = o.accept === undefined ? undefined : parseAccept(o.accept);
   const name: NameOptions = { ...(o.prefix !== undefined && { prefix: o.prefix }), ...(o.suffix !== undefined && { suffix: o.suffix }) };
-  return { name, maxBytes: o.maxBytes ?? Infinity, signals: o.signal ? [o.signal] : [], onProgress: o.onProgress, hash: o.hash, accept };
+  return { name, maxBytes: o.maxBytes ?? Infinity, signals: o.signal ? [o.signal] : [], onProgress: o.onProgress, hash, accept };
 }

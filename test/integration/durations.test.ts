@@ -43,7 +43,7 @@ describe('durations of the manager options', () => {
   it('refuses a duration that is not a number, saying what it got', () => {
     const err = refusal(() => new TempFileManager({ ...base, root: freshRoot(), graceMs: '60s' as never }));
     expect(err).toMatchObject({ code: 'ERR_TEMPFILE_INVALID_OPTION', option: 'graceMs' });
-    expect((err as Error).message).toContain(`\`graceMs\` must be a whole number of milliseconds from 0 to ${MAX}, got a string.`);
+    expect((err as Error).message).toContain(`\`graceMs\` must be a whole number of milliseconds from 0 to ${MAX}, got "60s".`);
   });
 
   it.each([
