@@ -120,9 +120,8 @@ export function discardUnreadBody(req: IncomingMessage, res: ServerResponse, lim
   process.nextTick(() => req.resume()); // once Node has noticed that no one listens for 'readable'
 }
 
-/** Node's request internals used to drop a body at the parser: present since Node 0.x. */
-interface DumpableRequest {
-  _dumped?: boolean;
+/** The one internal of a Node request used here: whether it is destroyed on its end. */
+interface EndableRequest {
   _readableState?: { autoDestroy?: boolean };
 }
 
@@ -177,7 +176,7 @@ function withholdContinue(req: IncomingMessage): boolean {
 /**
  * A request refused from its head, before any of its body was read (its declared length is past
  * the route's limits). The client that waits for `100 Continue` is never told to send the body;
- * the request stream is ended at once, its body dropped by Node's parser as it comes, so that an
+ * the request stream is ended at once, what comes of its body counted and dropped, so that an
  * answer that waits for the end of the request (Express's default error handler) goes out now,
  * with `Connection: close`. Once it is out, the server ends its side of the connection and keeps
  * reading (and dropping) what the client still sends until the client closes, up to
@@ -189,10 +188,9 @@ export function refuseUnreadBody(req: IncomingMessage, res: ServerResponse, limi
   withholdContinue(req);
   if (!res.headersSent) res.setHeader('Connection', 'close');
   if (req.complete || req.readableEnded || draining.has(req)) return;
-  const internals = req as unknown as DumpableRequest;
-  const state = internals._readableState;
-  const socket = (req.socket ?? null) as (SocketLike & { bytesRead?: number; end?: () => void; writable?: boolean }) | null;
-  if (typeof internals._dumped !== 'boolean' || typeof state?.autoDestroy !== 'boolean' || !socket || typeof socket.destroySoon !== 'function' || typeof socket.end !== 'function') {
+  const state = (req as unknown as EndableRequest)._readableState;
+  const socket = (req.socket ?? null) as (SocketLike & { end?: () => void; writable?: boolean; bytesRead?: number }) | null;
+  if (typeof state?.autoDestroy !== 'boolean' || !socket || typeof socket.destroySoon !== 'function' || typeof socket.end !== 'function') {
     discardUnreadBody(req, res, limits); // not a Node socket (inject()): read the body through
     return;
   }
@@ -200,25 +198,38 @@ export function refuseUnreadBody(req: IncomingMessage, res: ServerResponse, limi
   req.removeAllListeners('readable');
   req.removeAllListeners('data');
   req.unpipe();
-  internals._dumped = true; // Node's parser drops what comes from now on (what req._dump() does)
   // The request ends here for whoever reads it: its next read ends it, so that its 'end' comes
   // after the reader's listeners (Express's default handler waits for it before it answers).
   // Ended before its body, it would destroy its socket on its end (a reset, and the answer lost).
   state!.autoDestroy = false;
-  req._read = () => req.push(null);
-  // Node stops reading the connection while a request's body waits for a reader: the body it
-  // now drops must flow, or the client's writes, and its close, stall behind it.
+  const push = req.push.bind(req);
+  // A read started now marks the request as consumed: Node would otherwise drop the rest of its
+  // body itself once the answer is out, uncounted, whatever its size.
+  req._read(0);
+  req._read = () => push(null);
+  // What Node's parser still hands over of the body (a client that sends it anyway) is counted and
+  // dropped: past `limits.maxBytes` the connection is closed.
+  let dropped = 0;
+  req.push = (chunk: unknown): boolean => {
+    if (chunk === null) return push(null);
+    dropped += (chunk as Buffer).length;
+    if (dropped > limits.maxBytes) close();
+    return true;
+  };
+  // Node stops reading the connection while a request's body waits for a reader: the body that
+  // is now dropped must flow, or the client's writes, and its close, stall behind it.
   (socket as { resume?: () => void }).resume?.();
   const nodeDestroySoon = socket.destroySoon;
   socket.destroySoon = () => {}; // Node closes a `Connection: close` socket once the answer is written: not before the client had it
-  const startBytes = socket.bytesRead ?? 0;
   let ended = false;
   const timer = setTimeout(() => close(), limits.timeoutMs);
   timer.unref();
-  // What the parser drops is counted by the socket only: looked at while the connection lingers.
+  // Once the answer is out, a request that its reader ended is let go by Node's parser, which
+  // then drops the body uncounted: the connection's own count of bytes is looked at instead.
+  const startBytes = socket.bytesRead ?? 0;
   const watch = setInterval(() => {
     if ((socket.bytesRead ?? 0) - startBytes > limits.maxBytes) close();
-  }, 100);
+  }, 10);
   watch.unref();
   const onFinish = () => {
     if (!socket.destroyed && socket.writable !== false) socket.end!(); // the answer, then a FIN; reading goes on

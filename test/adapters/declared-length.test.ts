@@ -13,7 +13,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { deferContinue, tempScope, upload } from '../../src/adapters/express.js';
 import tempFiles from '../../src/adapters/fastify.js';
 import type { TempFileManager } from '../../src/index.js';
-import { declaredUpload, MiB } from '../helpers/http-clients.js';
+import { declaredUpload, MiB, sendFirstUpload } from '../helpers/http-clients.js';
 import { manager, scratchDir } from '../helpers/roots.js';
 import { sessionFiles, until } from '../helpers/wait.js';
 
@@ -27,7 +27,7 @@ afterEach(async () => {
 type Adapter = 'express' | 'express-node-continue' | 'fastify';
 
 /** `POST /upload` taking one file of at most 1 MiB; how many bytes of each request the server read. */
-async function serve(adapter: Adapter, mgr: TempFileManager): Promise<{ port: number; bytesRead: number[] }> {
+async function serve(adapter: Adapter, mgr: TempFileManager, drain?: { maxBytes: number }): Promise<{ port: number; bytesRead: number[] }> {
   const bytesRead: number[] = [];
   if (adapter !== 'fastify') {
     const app = express();
@@ -38,7 +38,7 @@ async function serve(adapter: Adapter, mgr: TempFileManager): Promise<{ port: nu
         req.socket.once('close', () => bytesRead.push(req.socket.bytesRead));
         next();
       },
-      upload({ field: 'file', maxBytes: MiB }),
+      upload({ field: 'file', maxBytes: MiB, ...(drain && { drain }) }),
       (_req, res) => res.sendStatus(200),
     );
     const server = http.createServer(app);
@@ -54,7 +54,7 @@ async function serve(adapter: Adapter, mgr: TempFileManager): Promise<{ port: nu
   await app.register(tempFiles, { manager: mgr });
   app.post('/upload', async (request) => {
     request.raw.socket.once('close', () => bytesRead.push(request.raw.socket.bytesRead));
-    await request.saveUploads({ field: 'file', maxBytes: MiB });
+    await request.saveUploads({ field: 'file', maxBytes: MiB, ...(drain && { drain }) });
     return 'ok';
   });
   await app.listen({ port: 0, host: '127.0.0.1' });
@@ -114,6 +114,16 @@ describe.each<Adapter>(['express', 'express-node-continue', 'fastify'])('declare
     expect(reply.text).toMatch(/\r\nconnection: close\r\n/i);
     await until(() => bytesRead.length === 1);
     expect(bytesRead[0]).toBeLessThan(4096); // the head only
+  });
+
+  it('a client that sends a declared 2 GB without reading is cut off past drain.maxBytes, not read to its end', async () => {
+    const mgr = manager();
+    const { port, bytesRead } = await serve(adapter, mgr, { maxBytes: 4 * MiB });
+    const reply = await sendFirstUpload(port, '/upload', 2 * GiB);
+    expect(reply.error).toBeDefined(); // cut off while it still sends
+    await until(() => bytesRead.length === 1);
+    expect(bytesRead[0]).toBeLessThan(16 * MiB);
+    await until(() => sessionFiles(mgr).length === 0);
   });
 
   it('Expect: 100-continue with a length that fits: 100 Continue, then the body is read', async () => {
