@@ -80,6 +80,22 @@ export interface TempFileErrorOptions {
   readonly cause?: unknown;
   /** The path the failed operation was about, when there is one. */
   readonly path?: string;
+  /** What the developer can do about it, when the message is the client's (see {@link TempFileError.advice}). */
+  readonly advice?: string;
+}
+
+/** The reason phrases of the statuses whose errors are exposed to clients. */
+const REASON_PHRASES: Readonly<Record<number, string>> = {
+  400: 'Bad Request',
+  413: 'Payload Too Large',
+  415: 'Unsupported Media Type',
+  499: 'Client Closed Request',
+};
+
+/** The message of an error exposed to clients: its status, its reason phrase and `detail`. */
+function forClient(code: TempFileErrorCode, detail: string): string {
+  const status = STATUS_BY_CODE[code];
+  return `${status} ${REASON_PHRASES[status] ?? 'Error'}: ${detail}`;
 }
 
 // Shared by every copy of the package in a process (its ESM and CJS builds, two installed
@@ -106,8 +122,19 @@ export class TempFileError extends Error {
    * space or quota, 499 the client went away (or the write's signal fired); 500 otherwise.
    */
   readonly statusCode: number;
-  /** True for a 4xx: the message may be shown to the client (the `http-errors` convention). */
+  /**
+   * True for a 4xx: the message may be shown to the client (the `http-errors` convention), and
+   * is written for the client: its status and which limit or what in the request, such as
+   * `413 Payload Too Large: the data is larger than 1048576 bytes`. Express's and Fastify's
+   * default error handlers send it; what the developer can do is in {@link advice}.
+   */
   readonly expose: boolean;
+  /**
+   * What the developer can do about the failure (the option to raise, what nothing was kept),
+   * kept off the message of an error exposed to clients; log it with the error. Undefined when
+   * the message says it all.
+   */
+  readonly advice: string | undefined;
 
   constructor(code: TempFileErrorCode, message: string, options: TempFileErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -115,6 +142,7 @@ export class TempFileError extends Error {
     this.path = options.path;
     this.statusCode = STATUS_BY_CODE[code] ?? 500;
     this.expose = this.statusCode >= 400 && this.statusCode < 500;
+    this.advice = options.advice;
     Object.defineProperty(this, 'name', { value: new.target.name, enumerable: false, configurable: true });
     Object.defineProperty(this, ERROR_BRAND, { value: true, enumerable: false });
   }
@@ -315,11 +343,9 @@ export class SizeLimitError extends TempFileError {
   /** The `maxBytes` that was passed. */
   readonly limit: number;
   constructor(limit: number) {
-    super(
-      'ERR_TEMPFILE_SIZE_LIMIT',
-      `The data is larger than maxBytes (${limit} bytes): nothing was kept. ` +
-        'Raise `maxBytes` if such sizes are expected, or answer the client with 413 Payload Too Large.',
-    );
+    super('ERR_TEMPFILE_SIZE_LIMIT', forClient('ERR_TEMPFILE_SIZE_LIMIT', `the data is larger than ${limit} bytes`), {
+      advice: `The data passed maxBytes (${limit} bytes) and nothing was kept: raise \`maxBytes\` if such sizes are expected.`,
+    });
     this.limit = limit;
   }
 }
@@ -343,15 +369,16 @@ export class QuotaExceededError extends TempFileError {
 export class AbortedError extends TempFileError {
   declare readonly code: 'ERR_TEMPFILE_ABORTED';
   constructor(why: string, cause?: unknown) {
-    super('ERR_TEMPFILE_ABORTED', `The write was aborted (${why}): nothing was kept.`, { cause });
+    super('ERR_TEMPFILE_ABORTED', forClient('ERR_TEMPFILE_ABORTED', `the write was aborted (${why}); nothing was kept`), { cause });
   }
 }
 
 /** The source of a write failed or produced something that is not bytes. */
 export class SourceError extends TempFileError {
   declare readonly code: 'ERR_TEMPFILE_SOURCE';
+  /** `message` is the developer's, kept as {@link TempFileError.advice}: the client reads only that the data could not be read. */
   constructor(message: string, cause?: unknown) {
-    super('ERR_TEMPFILE_SOURCE', message, { cause });
+    super('ERR_TEMPFILE_SOURCE', forClient('ERR_TEMPFILE_SOURCE', 'the data could not be read'), { cause, advice: message });
   }
 }
 
@@ -391,12 +418,10 @@ export class TypeNotAcceptedError extends TempFileError {
   /** The `accept` patterns of the write, normalised to lower case. */
   readonly accept: readonly string[];
   constructor(detected: DetectedType | undefined, accept: readonly string[]) {
-    const found = detected ? `is ${detected.mime}` : 'matches no type known by its magic bytes';
-    super(
-      'ERR_TEMPFILE_TYPE_NOT_ACCEPTED',
-      `The data ${found}, which \`accept\` (${accept.join(', ')}) does not list: nothing was kept. ` +
-        'Answer the client with 415 Unsupported Media Type, or add the type to `accept`.',
-    );
+    const found = detected ? detected.mime : 'data of no type known by its magic bytes';
+    super('ERR_TEMPFILE_TYPE_NOT_ACCEPTED', forClient('ERR_TEMPFILE_TYPE_NOT_ACCEPTED', `${found} is not accepted`), {
+      advice: `\`accept\` (${accept.join(', ')}) does not list ${found}: nothing was kept. Add the type to \`accept\` if it should be taken.`,
+    });
     this.detected = detected;
     this.accept = accept;
   }
@@ -566,22 +591,39 @@ export class FileSystemError extends TempFileError {
 }
 
 /** Which limit of an upload was passed. */
-export type UploadLimit = 'files' | 'fields' | 'parts' | 'fieldNameBytes' | 'fieldBytes';
+export type UploadLimit = 'files' | 'fields' | 'parts' | 'fieldNameBytes' | 'fieldBytes' | 'bodyBytes';
 
-/** An upload passed a count or length limit (files, fields, parts, a field's name or value): 413. */
+/**
+ * An upload passed a count or length limit (files, fields, parts, a field's name or value), or
+ * declared a `Content-Length` no form within its limits can have (`bodyBytes`: refused from the
+ * request's head, before any of its body was read): 413.
+ */
 export class UploadLimitError extends TempFileError {
   declare readonly code: 'ERR_TEMPFILE_UPLOAD_LIMIT';
-  /** The option whose limit was passed, as named in the upload options (`maxFiles` is `files`). */
+  /**
+   * The option whose limit was passed, as named in the upload options (`maxFiles` is `files`);
+   * `bodyBytes` is the most bytes a form within all of them can have.
+   */
   readonly limit: UploadLimit;
   /** The limit's value. */
   readonly max: number;
   /** The form field concerned, when there is one. */
   readonly field: string | undefined;
-  constructor(limit: UploadLimit, max: number, field?: string) {
-    super('ERR_TEMPFILE_UPLOAD_LIMIT', `${describeLimit(limit, max, field)}: nothing was kept. Raise \`${optionOf(limit)}\` if such forms are expected.`);
+  /** With `bodyBytes`: the request's declared `Content-Length`. */
+  readonly declared: number | undefined;
+  constructor(limit: UploadLimit, max: number, field?: string, declared?: number) {
+    super('ERR_TEMPFILE_UPLOAD_LIMIT', forClient('ERR_TEMPFILE_UPLOAD_LIMIT', describeLimit(limit, max, field, declared)), {
+      advice:
+        limit === 'bodyBytes'
+          ? `The request declared ${declared} bytes of body, more than any form within the route's limits can have (${max} bytes: ` +
+            'maxBytes for each file the route takes, maxFieldBytes for each of maxFields fields, 16 KiB of headers for each part); ' +
+            'it was refused before any of its body was read. Raise the limit that is too low if such forms are expected.'
+          : `Nothing was kept. Raise \`${optionOf(limit)}\` if such forms are expected.`,
+    });
     this.limit = limit;
     this.max = max;
     this.field = field;
+    this.declared = declared;
   }
 }
 
@@ -589,15 +631,17 @@ function optionOf(limit: UploadLimit): string {
   return `max${limit[0]!.toUpperCase()}${limit.slice(1)}`;
 }
 
-function describeLimit(limit: UploadLimit, max: number, field: string | undefined): string {
+function describeLimit(limit: UploadLimit, max: number, field: string | undefined, declared: number | undefined): string {
   const where = field === undefined ? '' : ` (field ${JSON.stringify(field.slice(0, 100))})`;
   switch (limit) {
     case 'fieldNameBytes':
-      return `A field name is longer than ${max} bytes`;
+      return `a field name is longer than ${max} bytes`;
     case 'fieldBytes':
-      return `The value of a field${where} is longer than ${max} bytes`;
+      return `the value of a field${where} is longer than ${max} bytes`;
+    case 'bodyBytes':
+      return `the request body of ${declared} bytes is larger than the ${max} bytes this form may have`;
     default:
-      return `The form has more ${limit} than the ${max} allowed${where}`;
+      return `the form has more ${limit} than the ${max} allowed${where}`;
   }
 }
 
@@ -611,8 +655,9 @@ export class MalformedUploadError extends TempFileError {
   readonly reason: MalformedUploadReason;
   /** The form field concerned, when there is one. */
   readonly field: string | undefined;
+  /** `message` is for the client (what is wrong with the body, what to send), after the status: `400 Bad Request: ...`. */
   constructor(reason: MalformedUploadReason, message: string, options: { field?: string; cause?: unknown } = {}) {
-    super('ERR_TEMPFILE_UPLOAD_MALFORMED', message, { cause: options.cause });
+    super('ERR_TEMPFILE_UPLOAD_MALFORMED', forClient('ERR_TEMPFILE_UPLOAD_MALFORMED', message.charAt(0).toLowerCase() + message.slice(1)), { cause: options.cause });
     this.reason = reason;
     this.field = options.field;
   }

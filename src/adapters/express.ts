@@ -4,11 +4,12 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { TempFileManager } from '../manager.js';
 import type { TempScope } from '../handles/scope.js';
 import { InvalidOptionError } from '../errors.js';
+import { describe } from '../names.js';
 import { shapeFiles } from './form.js';
 import { receiveMultipart } from './multipart.js';
 import { bindRequestScope } from './request-scope.js';
-import { discardUnreadBody, resolveDrain, type DrainOptions, type ResolvedDrain } from './unread-body.js';
-import { resolveUploadOptions, type UploadedFile, type UploadFields, type UploadOptions } from './upload-options.js';
+import { deferContinue as deferServerContinue, discardUnreadBody, refuseUnreadBody, resolveDrain, type ContinueServer, type DrainOptions, type ResolvedDrain } from './unread-body.js';
+import { declaredLengthRefusal, resolveUploadOptions, type UploadedFile, type UploadFields, type UploadOptions } from './upload-options.js';
 
 export type {
   UploadedFile,
@@ -18,7 +19,7 @@ export type {
   UploadOptions,
   UploadProgress,
 } from './upload-options.js';
-export type { DrainOptions } from './unread-body.js';
+export type { ContinueServer, DrainOptions } from './unread-body.js';
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace
@@ -125,6 +126,13 @@ export function upload(options: ExpressUploadOptions = {}): RequestHandler {
       next(error);
       return;
     }
+    // A declared length no form within the limits can have: refused from the head, the body unread.
+    const tooLarge = declaredLengthRefusal(req.headers, spec);
+    if (tooLarge) {
+      refuseUnreadBody(req, res, spec.drain);
+      next(tooLarge);
+      return;
+    }
     receiveMultipart(req, scope, spec, () => refuseBody(req, res, spec.drain)).then(
       ({ files, fields }) => {
         req.body = fields satisfies UploadFields;
@@ -168,6 +176,28 @@ function attachScope(
       throw error;
     });
   return scope;
+}
+
+/**
+ * Makes `server` answer `Expect: 100-continue` when a route first reads the request's body,
+ * instead of before any route ran (Node's default): {@link upload} then refuses a form whose
+ * declared length is past its limits with a 413 and no `100 Continue`, and the client (curl,
+ * for a body over 1 MiB) never sends the body. A route that reads its body (`express.json()`,
+ * `upload()` within its limits, `req.tmp.write(req)`) gets the `100 Continue` on its first read,
+ * as before; one that answers without reading sends no `100 Continue`, and the connection is
+ * closed after its answer. Does nothing when `server` has a `checkContinue` listener already.
+ *
+ * @throws {@link InvalidOptionError} when `server` is not a server.
+ * @example
+ * import { deferContinue, tempScope, upload } from 'tempfile-manager/express';
+ * const server = app.listen(3000);
+ * deferContinue(server);
+ */
+export function deferContinue(server: ContinueServer): void {
+  if (typeof (server as Partial<ContinueServer> | null)?.listenerCount !== 'function') {
+    throw new InvalidOptionError('server', `deferContinue() takes the http.Server (or https.Server) of the app, such as the one app.listen() returns; got ${describe(server)}.`);
+  }
+  deferServerContinue(server);
 }
 
 let shared: TempFileManager | undefined;

@@ -8,9 +8,10 @@ import type { TempScope } from '../handles/scope.js';
 import { FormReceiver, shapeFiles } from './form.js';
 import { loadPeer } from './peer.js';
 import { bindRequestScope, requestScopeOf } from './request-scope.js';
-import { discardUnreadBody, resolveDrain, type DrainOptions, type ResolvedDrain } from './unread-body.js';
+import { deferContinue, discardUnreadBody, refuseUnreadBody, resolveDrain, type DrainOptions, type ResolvedDrain } from './unread-body.js';
 import {
   busboyLimits,
+  declaredLengthRefusal,
   resolveUploadOptions,
   type ResolvedUpload,
   type UploadedFile,
@@ -121,6 +122,9 @@ const plugin: FastifyPluginAsync<TempFilesPluginOptions> = async (app: FastifyIn
     const { default: multipart } = await loadPeer('@fastify/multipart', 'tempfile-manager/fastify', () => import('@fastify/multipart'));
     await app.register(multipart);
   }
+  // `Expect: 100-continue` is answered when a route first reads the body, not before any route
+  // ran: an upload refused from its head (413) is never sent.
+  if (typeof app.server?.listenerCount === 'function') deferContinue(app.server);
   app.decorateRequest('tmp', null as unknown as TempScope);
   app.decorateRequest('saveUploads', function saveUploads(this: FastifyRequest, uploadOptions?: UploadOptions) {
     return receiveForm(this, uploadOptions, drain);
@@ -168,6 +172,12 @@ async function receiveForm(
     if (response && !response.headersSent) response.setHeader('Connection', 'close');
     if (response) discardUnreadBody(raw, response, spec.drain);
   };
+  // A declared length no form within the limits can have: refused from the head, the body unread.
+  const tooLarge = declaredLengthRefusal(raw.headers, spec);
+  if (tooLarge) {
+    if (response) refuseUnreadBody(raw, response, spec.drain);
+    throw tooLarge;
+  }
   const form = new FormReceiver(request.tmp, spec, refuse, exchange);
   const parts = (request as unknown as { parts?: PartsOf }).parts;
   if (typeof parts !== 'function') {

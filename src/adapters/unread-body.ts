@@ -1,5 +1,5 @@
 import { ownOptions } from '../options.js';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { InvalidOptionError } from '../errors.js';
 import { describe } from '../names.js';
 
@@ -69,6 +69,10 @@ const draining = new WeakSet<IncomingMessage>();
  * @internal
  */
 export function discardUnreadBody(req: IncomingMessage, res: ServerResponse, limits: ResolvedDrain): void {
+  if (continueOnRead.has(req)) {
+    refuseUnreadBody(req, res, limits); // the client waits for our word before sending its body: it never gets it
+    return;
+  }
   if (req.complete || req.readableEnded || draining.has(req)) return;
   const socket = (req.socket ?? null) as SocketLike | null;
   if (socket?.destroyed) return;
@@ -117,4 +121,134 @@ export function discardUnreadBody(req: IncomingMessage, res: ServerResponse, lim
   socket?.once?.('close', onSocketClose);
   req.resume();
   process.nextTick(() => req.resume()); // once Node has noticed that no one listens for 'readable'
+}
+
+/** The one internal of a Node request used here: whether it is destroyed on its end. */
+interface EndableRequest {
+  _readableState?: { autoDestroy?: boolean };
+}
+
+/** Requests that asked `Expect: 100-continue` and were not told yet, with what tells them on the first read. */
+const continueOnRead = new WeakMap<IncomingMessage, () => void>();
+
+/**
+ * Lets `server` answer `Expect: 100-continue` only when a route first reads the body, instead of
+ * before any route ran (Node's default with no `checkContinue` listener): a route that refuses
+ * the request from its head (a declared length past its limits) answers with no `100 Continue`,
+ * and the client never sends the body. Does nothing when the server has a `checkContinue`
+ * listener already. @internal
+ */
+export function deferContinue(server: ContinueServer): void {
+  if (deferring.has(server) || server.listenerCount('checkContinue') > 0) return;
+  deferring.add(server);
+  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+    if (req.httpVersionMajor === 1) armContinue(req, res);
+    else res.writeContinue(); // HTTP/2's compatibility request: as Node would have
+    server.emit('request', req, res);
+  });
+}
+const deferring = new WeakSet<ContinueServer>();
+
+/** An HTTP/1 server (`http`, `https`), as far as {@link deferContinue} uses it. */
+export type ContinueServer = Pick<Server, 'listenerCount' | 'on' | 'emit'>;
+
+function armContinue(req: IncomingMessage, res: ServerResponse): void {
+  const read = req._read;
+  const restore = () => {
+    continueOnRead.delete(req);
+    req._read = read;
+  };
+  continueOnRead.set(req, restore);
+  req._read = function (this: IncomingMessage, size: number): void {
+    restore();
+    if (!res.headersSent && !res.writableEnded) res.writeContinue();
+    read.call(this, size);
+  };
+}
+
+/**
+ * True when `req` asked `Expect: 100-continue` and was never told to go on: it is never told now
+ * (the client then sends no body). @internal
+ */
+function withholdContinue(req: IncomingMessage): boolean {
+  const restore = continueOnRead.get(req);
+  restore?.();
+  return restore !== undefined;
+}
+
+/**
+ * A request refused from its head, before any of its body was read (its declared length is past
+ * the route's limits). The client that waits for `100 Continue` is never told to send the body;
+ * the request stream is ended at once, what comes of its body counted and dropped, so that an
+ * answer that waits for the end of the request (Express's default error handler) goes out now,
+ * with `Connection: close`. Once it is out, the server ends its side of the connection and keeps
+ * reading (and dropping) what the client still sends until the client closes, up to
+ * `limits.maxBytes` and `limits.timeoutMs`: closing with bytes unread would make the kernel reset
+ * the connection, and a client still sending could lose the answer.
+ * @internal
+ */
+export function refuseUnreadBody(req: IncomingMessage, res: ServerResponse, limits: ResolvedDrain): void {
+  withholdContinue(req);
+  if (!res.headersSent) res.setHeader('Connection', 'close');
+  if (req.complete || req.readableEnded || draining.has(req)) return;
+  const state = (req as unknown as EndableRequest)._readableState;
+  const socket = (req.socket ?? null) as (SocketLike & { end?: () => void; writable?: boolean; bytesRead?: number }) | null;
+  if (typeof state?.autoDestroy !== 'boolean' || !socket || typeof socket.destroySoon !== 'function' || typeof socket.end !== 'function') {
+    discardUnreadBody(req, res, limits); // not a Node socket (inject()): read the body through
+    return;
+  }
+  draining.add(req);
+  req.removeAllListeners('readable');
+  req.removeAllListeners('data');
+  req.unpipe();
+  // The request ends here for whoever reads it: its next read ends it, so that its 'end' comes
+  // after the reader's listeners (Express's default handler waits for it before it answers).
+  // Ended before its body, it would destroy its socket on its end (a reset, and the answer lost).
+  state!.autoDestroy = false;
+  const push = req.push.bind(req);
+  // A read started now marks the request as consumed: Node would otherwise drop the rest of its
+  // body itself once the answer is out, uncounted, whatever its size.
+  req._read(0);
+  req._read = () => push(null);
+  // What Node's parser still hands over of the body (a client that sends it anyway) is counted and
+  // dropped: past `limits.maxBytes` the connection is closed.
+  let dropped = 0;
+  req.push = (chunk: unknown): boolean => {
+    if (chunk === null) return push(null);
+    dropped += (chunk as Buffer).length;
+    if (dropped > limits.maxBytes) close();
+    return true;
+  };
+  // Node stops reading the connection while a request's body waits for a reader: the body that
+  // is now dropped must flow, or the client's writes, and its close, stall behind it.
+  (socket as { resume?: () => void }).resume?.();
+  const nodeDestroySoon = socket.destroySoon;
+  socket.destroySoon = () => {}; // Node closes a `Connection: close` socket once the answer is written: not before the client had it
+  let ended = false;
+  const timer = setTimeout(() => close(), limits.timeoutMs);
+  timer.unref();
+  // Once the answer is out, a request that its reader ended is let go by Node's parser, which
+  // then drops the body uncounted: the connection's own count of bytes is looked at instead.
+  const startBytes = socket.bytesRead ?? 0;
+  const watch = setInterval(() => {
+    if ((socket.bytesRead ?? 0) - startBytes > limits.maxBytes) close();
+  }, 10);
+  watch.unref();
+  const onFinish = () => {
+    if (!socket.destroyed && socket.writable !== false) socket.end!(); // the answer, then a FIN; reading goes on
+  };
+  const onClose = () => close();
+  function close(): void {
+    if (ended) return;
+    ended = true;
+    clearTimeout(timer);
+    clearInterval(watch);
+    res.off('finish', onFinish);
+    socket!.off?.('close', onClose);
+    socket!.destroySoon = nodeDestroySoon;
+    if (!socket!.destroyed) socket!.destroy!();
+  }
+  if (res.writableFinished) onFinish();
+  else res.once('finish', onFinish);
+  socket.once?.('close', onClose);
 }

@@ -1,5 +1,6 @@
 import { checkOptionsObject, ownOptions } from '../options.js';
-import { InvalidOptionError } from '../errors.js';
+import type { IncomingHttpHeaders } from 'node:http';
+import { InvalidOptionError, UploadLimitError } from '../errors.js';
 import { describe } from '../names.js';
 import type { TempFile } from '../handles/file.js';
 import { parseAccept } from '../write/sniff.js';
@@ -140,7 +141,55 @@ export function busboyLimits(spec: ResolvedUpload): Record<string, number> {
     // form checks the lengths itself.
     fieldNameSize: spec.maxFieldNameBytes + 1,
     fieldSize: spec.maxFieldBytes + 1,
+    // @fastify/busboy takes 80 KiB of headers per part by default; busboy 16 KiB, always. The
+    // same for both, so that a form's largest size follows from its limits (maxBodyBytes()).
+    headerSize: PART_HEADER_BYTES,
   };
+}
+
+/** The most bytes of headers one part of a form may have (busboy's fixed limit). @internal */
+export const PART_HEADER_BYTES = 16 * 1024;
+
+/**
+ * The most bytes a multipart body can have and still be taken whole under `spec`, for a
+ * boundary of `boundaryLength` characters: `maxBytes` for each file the route takes (1 for
+ * `field`, `maxCount` for `array`, the sum of the `fields` counts; at most `maxFiles`),
+ * `maxFieldBytes` for each of `maxFields` text fields, and for each part (at most `maxParts`,
+ * and at most `maxFiles + maxFields`) its delimiter and 16 KiB of headers; then the closing
+ * delimiter and 1 KiB for what a client may add (a preamble, an epilogue). Infinity when a limit
+ * that counts is Infinity.
+ * @internal
+ */
+export function maxBodyBytes(spec: ResolvedUpload, boundaryLength: number): number {
+  const times = (count: number, bytes: number) => (count === 0 ? 0 : count * bytes);
+  const rule = spec.rule;
+  const taken =
+    rule.kind === 'single' ? 1
+    : rule.kind === 'array' ? rule.maxCount
+    : rule.kind === 'fields' ? [...rule.maxCounts.values()].reduce((a, b) => a + b, 0)
+    : 0;
+  const parts = Math.min(spec.maxParts, spec.maxFiles + spec.maxFields);
+  const delimiter = boundaryLength + 8; // CRLF "--" boundary CRLF, and the CRLF that ends the part's headers
+  return (
+    times(Math.min(taken, spec.maxFiles, parts), spec.maxBytes) +
+    times(Math.min(spec.maxFields, parts), spec.maxFieldBytes) +
+    times(parts, delimiter + PART_HEADER_BYTES) +
+    delimiter +
+    1024
+  );
+}
+
+/**
+ * The refusal of a request whose `Content-Length` is past {@link maxBodyBytes}: known from its
+ * head, before any of its body is read. Undefined when the length fits or is not declared.
+ * @internal
+ */
+export function declaredLengthRefusal(headers: IncomingHttpHeaders, spec: ResolvedUpload): UploadLimitError | undefined {
+  const declared = Number(headers['content-length']);
+  if (!Number.isFinite(declared) || headers['transfer-encoding'] !== undefined) return undefined;
+  const boundary = /;\s*boundary=(?:"([^"]*)"|([^;\s]*))/i.exec(headers['content-type'] ?? '');
+  const max = maxBodyBytes(spec, (boundary?.[1] ?? boundary?.[2] ?? '').length);
+  return declared > max ? new UploadLimitError('bodyBytes', max, undefined, declared) : undefined;
 }
 
 /**

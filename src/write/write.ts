@@ -167,17 +167,19 @@ function progressReporter(sink: FileSink, onProgress: ((bytes: number) => void) 
 }
 
 /**
- * `reader.next()`, raced against the abort signals (the caller's and the scope's). One listener
- * per write rejects the read then pending (a race against one long-lived promise would keep every
- * chunk it ever won alive); `done()` removes it. Rejecting a read that already settled does
- * nothing, and each read replaces the last one's `reject`, so no chunk outlives the next read.
+ * `reader.next()`, raced against the abort signals (the caller's and the scope's). Each write
+ * subscribes to each signal through {@link onAbort}, which keeps one listener per signal however
+ * many writes share it (a scope's, a caller's `AbortSignal.timeout()`): 11 writes in one scope
+ * each adding their own listener printed MaxListenersExceededWarning. The write's callback rejects
+ * the read then pending (a race against one long-lived promise would keep every chunk it ever won
+ * alive); `done()` unsubscribes it. Rejecting a read that already settled does nothing, and each
+ * read replaces the last one's `reject`, so no chunk outlives the next read.
  */
 function abortable(reader: SourceReader, signals: readonly AbortSignal[]): { next(): Promise<Buffer | undefined>; done(): void } {
   const read = reader.next;
   if (signals.length === 0) return { next: read, done: () => {} };
   let rejectPending: ((error: Error) => void) | undefined;
-  const onAbort = (event: Event) => rejectPending?.(abortError(event.target as AbortSignal));
-  for (const signal of signals) signal.addEventListener('abort', onAbort, { once: true });
+  const unsubscribe = signals.map((signal) => onAbort(signal, () => rejectPending?.(abortError(signal))));
   return {
     next: () =>
       new Promise((resolve, reject) => {
@@ -187,8 +189,36 @@ function abortable(reader: SourceReader, signals: readonly AbortSignal[]): { nex
       }),
     done: () => {
       rejectPending = undefined;
-      for (const signal of signals) signal.removeEventListener('abort', onAbort);
+      for (const off of unsubscribe) off();
     },
+  };
+}
+
+/** The writes waiting on each signal: its one 'abort' listener calls them all. */
+const waiting = new WeakMap<AbortSignal, { readonly callbacks: Set<() => void>; readonly listener: () => void }>();
+
+/**
+ * Calls `callback` once when `signal` aborts; returns the unsubscribe. One 'abort' listener per
+ * signal fans out to every subscriber, and goes once the last one unsubscribes.
+ */
+function onAbort(signal: AbortSignal, callback: () => void): () => void {
+  let entry = waiting.get(signal);
+  if (!entry) {
+    const callbacks = new Set<() => void>();
+    const listener = () => {
+      waiting.delete(signal);
+      for (const call of [...callbacks]) call();
+    };
+    entry = { callbacks, listener };
+    waiting.set(signal, entry);
+    signal.addEventListener('abort', listener, { once: true });
+  }
+  const { callbacks, listener } = entry;
+  callbacks.add(callback);
+  return () => {
+    if (!callbacks.delete(callback) || callbacks.size > 0) return;
+    if (waiting.get(signal)?.callbacks === callbacks) waiting.delete(signal);
+    signal.removeEventListener('abort', listener);
   };
 }
 

@@ -152,3 +152,75 @@ export async function thirdFileAfterTheFirst(port: number, firstOnDisk: () => Pr
   socket.write(form.body.subarray(cut));
   return answer;
 }
+
+export interface DeclaredReply extends RawReply {
+  /** Whether the server sent `100 Continue`. */
+  continued: boolean;
+  /** Bytes of body written to the socket before the answer came (or the connection ended). */
+  sent: number;
+}
+
+/**
+ * A multipart upload that declares `declared` bytes of body and reads as it sends, the way curl
+ * does: with `expectContinue` it sends `Expect: 100-continue` and waits up to `waitMs` for the
+ * server's word before sending any body (curl waits 1 s); without, or once told `100 Continue`, it
+ * streams zeros (at most `declared`) until an answer arrives, then stops sending and ends its side
+ * once the answer is whole. Nothing the size of `declared` is ever held in memory.
+ */
+export function declaredUpload(
+  port: number,
+  path: string,
+  declared: number,
+  { expectContinue = false, waitMs = 1000 }: { expectContinue?: boolean; waitMs?: number } = {},
+): Promise<DeclaredReply> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    const started = Date.now();
+    const chunks: Buffer[] = [];
+    let error: string | undefined;
+    let sent = 0;
+    let sending = false;
+    let answered = false;
+    const text = () => Buffer.concat(chunks).toString('latin1');
+    const finalStatus = () => Number(/(?:^|\r\n)HTTP\/1\.1 ([2-5]\d\d)/.exec(text())?.[1] ?? 0);
+    socket.on('data', (chunk: Buffer) => {
+      chunks.push(chunk);
+      if (/^HTTP\/1\.1 100 /.test(text()) && !sending && finalStatus() === 0) startSending();
+      if (finalStatus() !== 0) answered = true;
+    });
+    socket.on('error', (err: NodeJS.ErrnoException) => (error ??= err.code ?? err.message));
+    socket.on('end', () => socket.end());
+    socket.on('close', () => {
+      const all = text();
+      resolve({ status: finalStatus(), text: all, error, ms: Date.now() - started, continued: /^HTTP\/1\.1 100 /.test(all), sent });
+    });
+    setTimeout(() => socket.destroy(), 30_000).unref(); // an answer that never comes
+    const head = Buffer.from(
+      `--${BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="big.bin"\r\nContent-Type: application/octet-stream\r\n\r\n`,
+    );
+    socket.write(
+      `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=${BOUNDARY}\r\n` +
+        `Content-Length: ${declared}\r\n${expectContinue ? 'Expect: 100-continue\r\n' : ''}\r\n`,
+    );
+    if (expectContinue) {
+      setTimeout(() => !sending && !answered && startSending(), waitMs).unref();
+    } else {
+      startSending();
+    }
+    function startSending(): void {
+      sending = true;
+      const block = Buffer.alloc(256 * 1024);
+      const pump = () => {
+        while (!answered && !socket.destroyed && sent < declared) {
+          const piece = sent === 0 ? head : block.subarray(0, Math.min(block.length, declared - sent));
+          sent += piece.length;
+          if (!socket.write(piece)) {
+            socket.once('drain', pump);
+            return;
+          }
+        }
+      };
+      pump();
+    }
+  });
+}
