@@ -47,9 +47,8 @@ const HELD_ENTRY = new RegExp(`^/proc/(?:self|${process.pid})/fd/(\\d+)/([^/]+)$
  * The descriptor of the directory that holds `access`, when `access` names one entry of a
  * directory this process holds (`/proc/<pid>/fd/<fd>/<name>`): the kernel resolves `<name>` in
  * that very directory, so what is opened there is on its mount unless it is a mount point.
- * @internal
  */
-export function heldParentOf(access: string): number | undefined {
+function heldParentOf(access: string): number | undefined {
   const held = HELD_ENTRY.exec(access);
   if (!held || held[2] === '.' || held[2] === '..') return undefined;
   return Number(held[1]);
