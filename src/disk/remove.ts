@@ -1,6 +1,7 @@
 import { constants } from 'node:fs';
 import { isGone, MountPointError, systemErrorCode, toFileSystemError } from '../errors.js';
 import { O_NOFOLLOW, realFs, type FileSystem } from './fs.js';
+import { mountIdOf, parentMountIdOf } from './mounts.js';
 import { PROC_IS_OURS, procFdPath } from './proc.js';
 import { removeTreeSyncWalk, walkTree, walkTreeSync, type WalkOptions, type WalkTally } from './walk.js';
 
@@ -53,11 +54,12 @@ const OPEN_DIR = constants.O_RDONLY | (constants.O_DIRECTORY ?? 0) | O_NOFOLLOW;
 
 /**
  * The quick removal of a directory already listed, holding only the files `names`: it is opened
- * with O_NOFOLLOW, checked to be on `parentDev`, its files unlinked through its descriptor
+ * with O_NOFOLLOW, checked to be on `parentDev` and on its parent's mount (no mount point, even a
+ * bind mount of the same file system made a moment ago), its files unlinked through its descriptor
  * (`/proc/<pid>/fd/<fd>/<name>`, only where `/proc` is this process's own), then it is removed.
  * `'removed'` when it is gone; `'changed'` when it is no longer as listed (a name gone or added, a
  * symlink in its place): nothing more is removed, and the next look judges it again; `'walk'` when
- * this cannot be done here (no /proc, an injected fs, another device, a permission to restore):
+ * this cannot be done here (no /proc, an injected fs, another device or mount, a permission to restore):
  * the caller walks it with {@link walkTree}, which handles and reports those.
  * @internal
  */
@@ -80,6 +82,7 @@ export async function removeListedFlatDir(
   try {
     const dev = deviceOf(fs, fd);
     if (dev !== parentDev) return dev === 'gone' ? 'changed' : 'walk';
+    if (!onParentsMount(fd, dir)) return 'walk';
     const pinned = procFdPath(fd);
     for (const name of names) {
       try {
@@ -106,5 +109,15 @@ function deviceOf(fs: FileSystem, fd: number): number | 'gone' | undefined {
     return fs.fstatSync(fd).dev;
   } catch (err) {
     return isGone(systemErrorCode(err)) ? 'gone' : undefined;
+  }
+}
+
+/** Whether the directory open at `fd` (reached by `dir`) is on the same mount as its parent: not a mount point. */
+function onParentsMount(fd: number, dir: string): boolean {
+  try {
+    const own = mountIdOf(fd);
+    return own === undefined || own === parentMountIdOf(fd, dir);
+  } catch {
+    return false; // fdinfo unreadable (EMFILE...): the walk judges it, and reports what fails
   }
 }

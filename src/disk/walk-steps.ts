@@ -1,8 +1,8 @@
 import type { Dir, Dirent } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { constants } from 'node:fs';
-import { realFs, type FileSystem } from './fs.js';
-import { isMountPoint, mountIdOf, mountPointsUnder } from './mounts.js';
+import type { FileSystem } from './fs.js';
+import { mountIdAt, mountIdOf, parentMountIdOf } from './mounts.js';
 import { PROC_FD, procFdPath } from './proc.js';
 
 // The walk (walk.ts) is written once, as a generator that yields the system calls it needs as
@@ -63,12 +63,11 @@ export type Step =
   | { op: 'closeList'; list: ListHandle }
   | { op: 'visitFiles'; base: string; names: readonly string[]; sizes: boolean; remove: boolean }
   | { op: 'rmdir'; path: string }
-  | { op: 'emptyFlat'; base: string }
   | { op: 'rename'; from: string; to: string }
   | { op: 'sleep'; ms: number }
-  | { op: 'mountPointsUnder'; path: string }
   | { op: 'mountId'; dir: OpenedDir }
-  | { op: 'isMountPoint'; path: string };
+  | { op: 'parentMountId'; dir: OpenedDir; access: string }
+  | { op: 'mountIdAt'; path: string };
 
 /** What each step gives back. */
 interface Results {
@@ -82,12 +81,11 @@ interface Results {
   closeList: void;
   visitFiles: FileOutcome[];
   rmdir: void;
-  emptyFlat: void;
   rename: void;
   sleep: void;
-  mountPointsUnder: string[];
   mountId: number | undefined;
-  isMountPoint: boolean;
+  parentMountId: number | undefined;
+  mountIdAt: number | undefined;
 }
 type Result = Results[keyof Results];
 
@@ -104,29 +102,6 @@ const euid = (): number => (typeof process.geteuid === 'function' ? process.gete
 
 function statOf(s: DirStat): DirStat {
   return { dev: s.dev, ino: s.ino, mode: s.mode, uid: s.uid, nlink: s.nlink };
-}
-
-/**
- * Whether `fs.rmSync()` is native code that removes a directory's entries relative to its
- * descriptor (`unlinkat`, subdirectories opened with O_NOFOLLOW): Node 24 and later, where it is
- * `std::filesystem::remove_all`. Before, it is JavaScript that reaches every entry by path.
- */
-const NATIVE_RM = process.release.name === 'node' && Number(process.versions.node.split('.')[0]) >= 24;
-
-/**
- * Empties a pinned directory that holds no subdirectory (`base` names it through /proc) with the
- * runtime's native removal: one call instead of one per file, each walking the /proc path. Its
- * own failure is ignored: the walk then lists the directory as usual and removes, retries or
- * reports whatever is left, and it removes the directory itself.
- */
-function emptyFlatSync(fs: FileSystem, base: string): void {
-  if (!NATIVE_RM || fs !== realFs) return;
-  try {
-    // `/.` names the pinned directory itself; removing `.` at the end fails (EINVAL), by design.
-    realFs.rmSync(`${base}/.`, { recursive: true, force: true });
-  } catch {
-    // see above: the walk carries on
-  }
 }
 
 function sleepSync(ms: number): void {
@@ -205,8 +180,6 @@ function syncStep(fs: FileSystem, step: Step): Result {
     case 'rmdir':
       fs.rmdirSync(step.path);
       return;
-    case 'emptyFlat':
-      return emptyFlatSync(fs, step.base);
     case 'rename':
       fs.renameSync(step.from, step.to);
       return;
@@ -252,8 +225,6 @@ async function asyncStep(fs: FileSystem, step: Step): Promise<Result> {
     case 'rmdir':
       await fs.promises.rmdir(step.path);
       return;
-    case 'emptyFlat':
-      return; // a sync shortcut only: the async walk keeps the event loop turning file by file
     case 'rename':
       await fs.promises.rename(step.from, step.to);
       return;
@@ -265,15 +236,18 @@ async function asyncStep(fs: FileSystem, step: Step): Promise<Result> {
   }
 }
 
-/** Mount-table steps: they read /proc (small files), never the tree, so they are sync in both runners. */
-function mountStep(step: Extract<Step, { op: 'mountPointsUnder' | 'mountId' | 'isMountPoint' }>): Result {
+/**
+ * Mount id steps: they read /proc/self/fdinfo (a few bytes the kernel makes up, no I/O) and open
+ * nothing of the tree but `..` of a directory held, O_PATH: sync in both runners.
+ */
+function mountStep(step: Extract<Step, { op: 'mountId' | 'parentMountId' | 'mountIdAt' }>): Result {
   switch (step.op) {
-    case 'mountPointsUnder':
-      return mountPointsUnder(step.path);
     case 'mountId':
       return mountIdOf(step.dir.fd);
-    case 'isMountPoint':
-      return isMountPoint(step.path);
+    case 'parentMountId':
+      return parentMountIdOf(step.dir.fd, step.access);
+    case 'mountIdAt':
+      return mountIdAt(step.path);
   }
 }
 

@@ -57,8 +57,6 @@ export interface WalkOptions {
   readonly onBatch?: (tally: WalkTally) => void;
   /** The device of the directory that holds `root`, when the caller knows it; else it is read. */
   readonly parentDev?: number;
-  /** Whether a mount point lies under `root`, when the caller read the mount table already; else it is read. */
-  readonly mountsBelow?: boolean;
   /**
    * The path for system calls on `root`, when it differs: a path through a pinned directory
    * (`/proc/self/fd/<fd>/<name>`). Reports still name `root`.
@@ -105,7 +103,7 @@ export function emptyTally(): WalkTally {
 
 /**
  * Walks (and, with `remove`, deletes) the tree at `root` without ever following a symlink, never
- * crossing into another file system (a mount point is left in place and listed in `left`), and
+ * crossing into a mount point, whenever it was made (one is left in place and listed in `left`), and
  * restoring the owner's permissions on directories that refuse removal. Iterative (an explicit
  * stack: any depth), reading directories as streams (memory does not grow with their size),
  * asynchronous with a bounded batch of calls in flight, so the event loop never stalls. Entries
@@ -139,7 +137,7 @@ interface Frame {
   /** Its open descriptor, or undefined once released (deep trees) or closed. */
   dir: OpenedDir | undefined;
   readonly stat: DirStat;
-  /** Its mount id, when the walk compares them. */
+  /** Its mount id (undefined without /proc). */
   mountId: number | undefined;
   list: ListHandle | undefined;
   listed: boolean;
@@ -156,9 +154,10 @@ class Walk {
   /** Frames below this index had their descriptor released. */
   released = 0;
   aborted = false;
-  /** Mount ids are compared (a mount point lies under the root; st_dev misses a bind mount of the same file system). */
-  mountIds = false;
-  /** Whether `/proc/self/fd/<fd>` names the walk's own descriptors (not with an injected fs): checked once. */
+  /**
+   * Whether `/proc/self/fd/<fd>` names the walk's own descriptors (not with an injected fs that
+   * is not the real one underneath): checked once. Mount ids are compared only then.
+   */
   proc: boolean | undefined = PROC_FD ? undefined : false;
 
   constructor(
@@ -181,7 +180,6 @@ function* walk(root: string, options: WalkOptions, tally: WalkTally): Steps<void
   const w = new Walk(options, tally);
   const access = options.access ?? root;
   const parentDev = options.parentDev ?? (yield* parentDevice(root, access, w));
-  if (PROC_FD) w.mountIds = options.mountsBelow ?? ((yield { op: 'mountPointsUnder', path: access }) as string[]).length > 0;
   const top = yield* openDir(w, access, root, parentDev, undefined);
   if (top === undefined) return;
   try {
@@ -289,9 +287,14 @@ function* beforeRetry(w: Walk, frame: Frame, attempt: number, fixPermissions: bo
   yield { op: 'sleep', ms: RETRY_DELAY_MS * (attempt + 1) };
 }
 
+/** Whether `name` in `frame`, whose unlink failed with EBUSY, is a mount point: another device, or (a bind mount of a file) another mount. */
 function* isMountPoint(frame: Frame, name: string): Steps<boolean> {
+  const at = childPath(frame.base, name);
   try {
-    return (yield { op: 'lstat', path: childPath(frame.base, name) }).dev !== frame.stat.dev;
+    if ((yield { op: 'lstat', path: at }).dev !== frame.stat.dev) return true;
+    if (frame.mountId === undefined) return false;
+    const mountId: number | undefined = yield { op: 'mountIdAt', path: at };
+    return mountId !== undefined && mountId !== frame.mountId;
   } catch {
     return false;
   }
@@ -352,8 +355,21 @@ function* openDir(w: Walk, access: string, name: string, parentDev: number | und
     }
     return undefined;
   }
-  const mountId: number | undefined = w.mountIds ? yield { op: 'mountId', dir } : undefined;
-  const crossed = parent ? mountId !== parent.mountId : w.mountIds && (yield { op: 'isMountPoint', path: logical() });
+  w.proc ??= yield* procNamesOwnDescriptors(dir);
+  let mountId: number | undefined;
+  let crossed: boolean;
+  try {
+    // Its mount id against its parent's, for every directory opened: st_dev misses a bind mount
+    // of the same file system, and a mount made since the walk started is met only here.
+    mountId = w.proc ? yield { op: 'mountId', dir } : undefined;
+    const above: number | undefined = !w.proc ? undefined : parent ? parent.mountId : yield { op: 'parentMountId', dir, access };
+    crossed = mountId !== undefined && above !== undefined && mountId !== above;
+  } catch (err) {
+    yield { op: 'close', dir };
+    w.error(logical(), err);
+    if (parent) parent.keeps = true;
+    return undefined;
+  }
   if ((parentDev !== undefined && dir.stat.dev !== parentDev) || crossed) {
     yield { op: 'close', dir };
     w.tally.left.push({ path: logical(), reason: 'mount-point' });
@@ -362,21 +378,8 @@ function* openDir(w: Walk, access: string, name: string, parentDev: number | und
   }
   if (w.removing) yield* restoreOwnerAccess(w, dir, dir.stat, false);
   w.pinned += 1;
-  w.proc ??= yield* procNamesOwnDescriptors(dir);
   const base = w.proc ? procFdPath(dir.fd) : access;
-  if (emptiesNatively(w, dir.stat)) yield { op: 'emptyFlat', base };
   return { up: parent, name, base, dir, stat: dir.stat, mountId, list: undefined, listed: false, pending: [], keeps: false, passes: 1 };
-}
-
-/**
- * Whether a directory about to be walked may first be emptied by the runtime in one call: a plain
- * removal (no sizes, no progress, nothing spared) through /proc, with no mount point anywhere under the walk's
- * root, of a directory with no subdirectory (link count 2), so that there is no boundary for the
- * walk to guard. The walk still lists it afterwards, and removes or reports whatever is left.
- */
-function emptiesNatively(w: Walk, stat: DirStat): boolean {
-  const plain = w.removing && w.options.bytes === false && !w.options.onBatch && !w.options.spare;
-  return plain && w.proc === true && !w.mountIds && stat.nlink === 2;
 }
 
 function* procNamesOwnDescriptors(dir: OpenedDir): Steps<boolean> {

@@ -7,7 +7,6 @@ import type { FileSystem } from '../disk/fs.js';
 import { scanHandoff, type EntryInfo, type FoundEntry } from '../handoff/entries.js';
 import { takeForRemoval } from '../handoff/lease.js';
 import { handoffDirOf, isDataFile, parseRootEntry, sessionLockPath, TAKEN_FOR_REMOVAL, type OwnerToken } from '../layout.js';
-import { mountPointsUnder } from '../disk/mounts.js';
 import { removeListedFlatDir } from '../disk/remove.js';
 import { checkExistingRoot, requireMarkedRoot } from '../root.js';
 import { ownOptions } from '../options.js';
@@ -213,7 +212,7 @@ async function sweepPinned(
     const verdict = judge(target, session);
     if (verdict !== 'orphan') skipped[verdict] += 1;
     else {
-      if (await removeSession(target, session, dryRun, tally, onBatch, walk.mountsBelow)) sessionsRemoved += 1;
+      if (await removeSession(target, session, dryRun, tally, onBatch)) sessionsRemoved += 1;
       sessionsDone += 1;
       onBatch(tally);
     }
@@ -280,9 +279,9 @@ async function sweepEntry(
   const taken = dryRun ? found : await takeEntry(target, found);
   if (taken === undefined) return false; // claimed since it was judged: the next sweep judges it again
   const { at, files } = taken;
-  // An entry as the library leaves it (files only, no mount under the root): removed in a few
-  // calls, and only what was judged; one that changed since is left to the next sweep.
-  if (!dryRun && !walk.mountsBelow && files) {
+  // An entry as the library leaves it (files only, on the handoff directory's mount): removed in
+  // a few calls, and only what was judged; one that changed since is left to the next sweep.
+  if (!dryRun && files) {
     const outcome = await removeListedFlatDir(target.fs, taken.at, files, walk.parentDev);
     if (outcome === 'changed') return false;
     if (outcome === 'removed') {
@@ -332,16 +331,14 @@ function isDenied(code: string | undefined): boolean {
 
 /** What every walk of one sweep shares: read once, not once per entry. */
 interface WalkDefaults {
-  readonly mountsBelow: boolean;
   readonly parentDev?: number;
 }
 
 async function walkDefaults(target: SweepTarget, rootBase: string): Promise<WalkDefaults> {
-  const mountsBelow = mountPointsUnder(rootBase).length > 0;
   try {
-    return { mountsBelow, parentDev: (await target.fs.promises.lstat(handoffDirOf(rootBase))).dev };
+    return { parentDev: (await target.fs.promises.lstat(handoffDirOf(rootBase))).dev };
   } catch {
-    return { mountsBelow };
+    return {};
   }
 }
 
@@ -352,12 +349,11 @@ async function removeSession(
   dryRun: boolean,
   tally: WalkTally,
   onBatch: (t: WalkTally) => void,
-  mountsBelow: boolean,
 ): Promise<boolean> {
   const dirsBefore = tally.dirs;
   const errorsBefore = tally.errors.length;
   const leftBefore = tally.left.length;
-  if (session.hasDir) await walkTree(session.dir, { fs: target.fs, remove: !dryRun, onBatch, mountsBelow, access: session.access }, tally);
+  if (session.hasDir) await walkTree(session.dir, { fs: target.fs, remove: !dryRun, onBatch, access: session.access }, tally);
   const whole = tally.errors.length === errorsBefore && tally.left.length === leftBefore;
   const removedHere = session.hasDir && whole && tally.dirs > dirsBefore;
   if (session.hasLock && !dryRun && whole) await removeLock(target, session, tally);
