@@ -51,6 +51,13 @@ export const ALLOWED = [
     flags: /O_DIRECTORY/,
     why: "a keep() destination's directory is the caller's choice and may be a symlink (documented on keep()); every name in it is then reached through this descriptor, never followed",
   },
+  {
+    rule: 'open',
+    syscall: /^(open|openat)$/,
+    path: /^\/proc\/(self|\d+)\/fd\/\d+\/\.\.$/,
+    flags: /O_DIRECTORY/,
+    why: "`..` of a held directory names its parent (a walk climbing back, or a mount check), never a link; an O_DIRECTORY open cannot block",
+  },
 ];
 
 /** The allowance that covers a finding, if any. */
