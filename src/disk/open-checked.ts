@@ -108,11 +108,14 @@ export function openOwnFile(
   shownPath: string,
   truncate: boolean,
   callback: (error: unknown, fd?: number) => void,
+  learn?: (identity: FileIdentity) => void,
 ): void {
   fs.open(path, flags | OPEN_EXISTING, 0o600, (openError, fd) => {
     if (openError) return callback(openFailure(openError, shownPath));
     try {
-      assertOwnFile(fs.fstatSync(fd), expected, shownPath);
+      const stat = fs.fstatSync(fd);
+      assertOwnFile(stat, expected, shownPath);
+      if (expected === undefined) learn?.(identityOf(stat));
     } catch (error) {
       closeQuietly(fs, fd);
       return callback(toFileSystemError('check', shownPath, error));
@@ -167,10 +170,12 @@ export function ownFileStreamFs(
   expected: FileIdentity | undefined,
   shownPath: string,
   truncate: boolean,
+  learn?: (identity: FileIdentity) => void,
 ): { open: typeof nodeFs.open; close: typeof nodeFs.close; read: typeof nodeFs.read; write: typeof nodeFs.write } {
   const open = (path: nodeFs.PathLike, flags: number, _mode: unknown, callback: OpenCallback) => {
     openOwnFile(fs, String(path), flags, expected, shownPath, truncate, (error, fd) =>
       callback((error as NodeJS.ErrnoException | null) ?? null, fd ?? -1),
+      learn,
     );
   };
   return { open: open as unknown as typeof nodeFs.open, close: fs.close, read: fs.read, write: fs.write };

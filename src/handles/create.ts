@@ -128,16 +128,10 @@ export async function createUniqueAsync<T>(
 /** Creates an empty file (0600, O_CREAT|O_EXCL|O_NOFOLLOW) in the session. */
 export function createFile(context: ManagerContext, owner: Owner, arg: unknown): TempFile {
   const fs = context.fs;
-  let created: { dev: number; ino: number } | undefined;
+  // No fstat here: it would be a fourth system call per create. The file's identity is learnt at
+  // its first open, which checks that it is a regular file with one link (TempFile.identity).
   const { path: filePath, access, suffix } = createUnique(context, arg, 'file', (candidate) => {
     const fd = fs.openSync(candidate, CREATE_EXCLUSIVE, 0o600);
-    try {
-      created = fs.fstatSync(fd); // its identity, for every later open to check (about 1 µs)
-    } catch (err) {
-      closeAfterFailure(fs, fd);
-      unlinkAfterFailure(fs, candidate);
-      throw err;
-    }
     try {
       fs.closeSync(fd);
     } catch (err) {
@@ -145,16 +139,7 @@ export function createFile(context: ManagerContext, owner: Owner, arg: unknown):
       throw err;
     }
   });
-  return new TempFile(context, owner, filePath, access, suffix, created);
-}
-
-// The create already failed; a second failure here must not hide the first.
-function closeAfterFailure(fs: FileSystem, fd: number): void {
-  try {
-    fs.closeSync(fd);
-  } catch {
-    // The descriptor is released by close() whatever it answers.
-  }
+  return new TempFile(context, owner, filePath, access, suffix);
 }
 
 // The create already failed; a second failure here must not hide the first.

@@ -100,14 +100,24 @@ export class TempFile extends DiskHandle {
   private hashDigest: string | undefined;
   private sniffedType: DetectedType | undefined;
   private accountedBytes = 0;
-  /** The device and inode the file was created with: every later open must find them. @internal */
-  readonly identity: FileIdentity | undefined;
+  /**
+   * The device and inode every open must find: recorded when `write()` created the file, or, for a
+   * `file()` (created with no fstat, which would cost a fifth of a create), at its first open,
+   * which finds a regular file with one link (no link to a file outside the root). @internal
+   */
+  get identity(): FileIdentity | undefined {
+    return this.known;
+  }
+  private known: FileIdentity | undefined;
+  private readonly learn = (identity: FileIdentity): void => {
+    this.known ??= identity;
+  };
 
   /** @internal */
   constructor(context: ManagerContext, owner: Owner, path: string, access: string, suffix: string, created?: { readonly dev: number; readonly ino: number }) {
     super(context, owner, path, access);
     this.suffix = suffix;
-    this.identity = created === undefined ? undefined : identityOf(created);
+    this.known = created === undefined ? undefined : identityOf(created);
     context.accounting.liveFiles += 1;
   }
 
@@ -151,7 +161,7 @@ export class TempFile extends DiskHandle {
     const flags = WRITE_FLAGS | (append ? constants.O_APPEND : 0);
     return this.context.fs.createWriteStream(this.access, {
       flags: flags as unknown as string,
-      fs: ownFileStreamFs(this.context.fs, this.identity, this.path, !append),
+      fs: ownFileStreamFs(this.context.fs, this.identity, this.path, !append, this.learn),
       highWaterMark: options.highWaterMark,
       signal: options.signal,
     });
@@ -173,7 +183,7 @@ export class TempFile extends DiskHandle {
     options = streamOptions(options, 'createReadStream()', READ_STREAM_OPTIONS) as TempReadStreamOptions;
     return this.context.fs.createReadStream(this.access, {
       flags: READ_FLAGS as unknown as string,
-      fs: ownFileStreamFs(this.context.fs, this.identity, this.path, false),
+      fs: ownFileStreamFs(this.context.fs, this.identity, this.path, false, this.learn),
       start: options.start,
       end: options.end,
       highWaterMark: options.highWaterMark,

@@ -112,13 +112,18 @@ describe('a hard link to a file outside the root, in place of a temp file', () =
     expect(fs.readFileSync(elsewhere, 'utf8')).toBe('');
   });
 
-  it('another regular file (inode changed) is refused', async () => {
-    const file = manager().file('.txt');
-    fs.renameSync(file.path, path.join(scratchDir(), 'moved-away')); // kept alive: its inode number is not reused
-    fs.writeFileSync(file.path, 'planted');
-    const outcome = await settles('createWriteStream', pipeline(async function* () { yield 'evil'; }, file.createWriteStream({ append: true })));
-    expect(outcome.error).toMatchObject(replaced(/another file \(inode changed\)/));
-    expect(fs.readFileSync(file.path, 'utf8')).toBe('planted');
+  it('another regular file (inode changed) is refused: a written file at once, a file() once it was opened', async () => {
+    const mgr = manager();
+    const written = await mgr.write('ours', { suffix: '.txt' }); // its identity is known from its creation
+    const made = mgr.file('.txt'); // created with no fstat: its identity is learnt at its first open
+    await pipeline(async function* () { yield 'ours'; }, made.createWriteStream());
+    for (const file of [written, made]) {
+      fs.renameSync(file.path, path.join(scratchDir(), `moved-away-${path.basename(file.path)}`)); // kept alive: its inode number is not reused
+      fs.writeFileSync(file.path, 'planted');
+      const outcome = await settles('createWriteStream', pipeline(async function* () { yield 'evil'; }, file.createWriteStream({ append: true })));
+      expect(outcome.error).toMatchObject(replaced(/another file \(inode changed\)/));
+      expect(fs.readFileSync(file.path, 'utf8')).toBe('planted');
+    }
   });
 
   it('a written file swapped for the link is neither handed off nor kept', async () => {

@@ -173,13 +173,14 @@ describe('handoff and claim', () => {
 describe('faults where a file or a session is made', () => {
   const openFds = () => fs.readdirSync('/proc/self/fd').length;
 
-  it('mgr.file() whose fstat fails closes its descriptor and removes the file it made', () => {
+  it('mgr.file() whose close fails leaves no descriptor and removes the file it made', () => {
     const root = path.join(scratch(), 'root');
     const plan = new FaultPlanFs();
     const mgr = manager(root, { fs: plan.fs });
     mgr.file().removeSync(); // the session is open: only the file's own calls remain
     const before = openFds();
-    plan.record({ where: { method: 'fstatSync', path: (p) => p.endsWith('.bin'), code: 'EIO' } });
+    // Its only close: the new file's, by its descriptor (the plan shows it as fd:<n>).
+    plan.record({ where: { method: 'closeSync', path: () => true, code: 'EIO' } });
     const error = thrown(() => mgr.file('.bin'));
     plan.stop();
     expect(plan.injected).toBeDefined();
