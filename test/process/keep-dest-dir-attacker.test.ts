@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as nodeFs from 'node:fs';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { describe, expect } from 'vitest';
@@ -80,7 +81,9 @@ function attackedFs(destDir: string, when: When, attack: (name: string) => Promi
 function openDirectory(cross: boolean): string {
   const base = cross ? mountTmpfs(64) : scratchDir();
   fs.chmodSync(base, 0o755);
-  fs.chmodSync(path.dirname(base), 0o755);
+  // A tmpfs is mounted inside a private scratch directory, which nobody must be able to cross; the
+  // OS temp directory itself (a scratch directory's parent) is never changed.
+  if (path.dirname(base) !== os.tmpdir()) fs.chmodSync(path.dirname(base), 0o755);
   const dir = path.join(base, 'out');
   fs.mkdirSync(dir);
   fs.chmodSync(dir, 0o777); // writable by every uid, no sticky bit
