@@ -12,6 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { readLedger, record } from './ledger.mjs';
 import { prng } from './prng.mjs';
+import { listTree } from './tree.mjs';
 
 const [root, ledger, seed, stopFile, canary, dest, victim] = process.argv.slice(2);
 const rand = prng(Number(seed));
@@ -102,17 +103,6 @@ function hashTree(dir) {
 function exchange(a, b) {
   const script = 'import ctypes,sys\nlibc=ctypes.CDLL(None,use_errno=True)\nsys.exit(0 if libc.renameat2(-100,sys.argv[1].encode(),-100,sys.argv[2].encode(),2)==0 else 1)';
   return spawnSync('python3', ['-c', script, a, b]).status === 0;
-}
-
-/** Every path under `dir`, relative and sorted; never through a symlink. */
-function listTree(dir, rel = '') {
-  const out = [];
-  for (const entry of fs.readdirSync(path.join(dir, rel), { withFileTypes: true })) {
-    const child = path.join(rel, entry.name);
-    out.push(child);
-    if (entry.isDirectory()) out.push(...listTree(dir, child));
-  }
-  return out.sort();
 }
 
 async function swapRoot() {

@@ -14,6 +14,7 @@ import { parseArgs } from 'node:util';
 import { TempFileManager } from 'tempfile-manager';
 import { readLedger, record } from './ledger.mjs';
 import { derive, prng } from './prng.mjs';
+import { listTree } from './tree.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -273,17 +274,7 @@ function hashTree(dir) {
   return hash.digest('hex');
 }
 
-/** Every path under `dir`, relative and sorted; never through a symlink (planted ones point outside). */
-function listTree(dir, rel = '') {
-  if (!fs.existsSync(dir)) return [];
-  const out = [];
-  for (const entry of fs.readdirSync(path.join(dir, rel), { withFileTypes: true })) {
-    const child = path.join(rel, entry.name);
-    out.push(child);
-    if (entry.isDirectory()) out.push(...listTree(dir, child));
-  }
-  return out.sort();
-}
+
 
 function exited(entry) {
   return entry.exited ? Promise.resolve() : new Promise((resolve) => entry.child.once('exit', () => resolve()));
