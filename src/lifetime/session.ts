@@ -75,6 +75,8 @@ export class Session {
   private sessionId: DirIdentity | undefined;
   private placesOf: SessionPlaces | undefined;
   private changed: RootChangedError | undefined;
+  /** The session directory is gone or replaced while the root is still the manager's: lasting for the session only. */
+  private sessionLost: RootChangedError | undefined;
   /** A check passed in the JavaScript run now going on (only where the session is pinned). */
   private checked = false;
   private readonly endOfRun = (): void => {
@@ -106,7 +108,7 @@ export class Session {
    * @throws {@link RootChangedError} once the root's path leads elsewhere.
    */
   rootBase(): string {
-    this.check();
+    this.checkRoot();
     if (!this.rootPin) {
       const { fs, root } = this.options;
       let pin: ReturnType<typeof openPinnedSync>;
@@ -141,6 +143,7 @@ export class Session {
    */
   check(): void {
     if (this.changed) throw this.changed;
+    if (this.sessionLost) throw this.sessionLost;
     if (this.checked) return;
     const [target, wanted] = this.sessionId ? [this.dir, this.sessionId] : [this.options.root, this.options.rootId];
     const seen = lookAt(this.options.fs, target, this.options.root);
@@ -313,6 +316,12 @@ export class Session {
       found = session
         ? `its session directory ${this.dir} was replaced by another ${session.isSymbolicLink() ? 'symbolic link' : 'directory or file'}`
         : `its session directory ${this.dir} was removed`;
+      // The root is still the manager's: only its session is lost (removed by a sweep of another
+      // host that judged it dead across a network cut, or by a cleanup job). Nothing more is made
+      // or removed in the session; what reaches the root alone (claims, sweeps) goes on.
+      this.sessionLost ??= new RootChangedError(change, root, found);
+      log('session lost: %s', this.sessionLost.message);
+      return this.sessionLost;
     }
     this.changed ??= new RootChangedError(change, root, found);
     log('root changed: %s', this.changed.message);
