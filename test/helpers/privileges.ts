@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { beforeEach, it, type TestContext } from 'vitest';
 import { LIBFAKETIME } from './child.js';
@@ -123,4 +124,20 @@ export const FAKETIME: Needs = { command: 'faketime', file: LIBFAKETIME, package
 /** @deprecated Use {@link needs} with `{ root: what }`: the same, with the reason printed. */
 export function needsRoot(ctx: TestContext, what: string): void {
   needs(ctx, { root: what });
+}
+
+/**
+ * The node binary a child of another uid can run: this one, or a copy of it where every uid can
+ * read it (`npx node@22` keeps its binary under root's home, closed to others).
+ */
+export function nodeFor(uid: number | undefined): string {
+  const home = os.homedir();
+  if (uid === undefined || uid === process.getuid?.() || !process.execPath.startsWith(`${home}/`)) return process.execPath;
+  const copy = path.join(os.tmpdir(), `tfm-node-${process.version}`);
+  if (!fs.existsSync(copy)) {
+    fs.copyFileSync(process.execPath, `${copy}.${process.pid}`);
+    fs.chmodSync(`${copy}.${process.pid}`, 0o755);
+    fs.renameSync(`${copy}.${process.pid}`, copy);
+  }
+  return copy;
 }

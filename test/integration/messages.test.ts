@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { InvalidNameError, InvalidOptionError, TempFileError, TempFileManager, type TempFileManagerOptions } from '../../src/index.js';
 import { resolveUploadOptions } from '../../src/adapters/upload-options.js';
 import { describe as describeValue } from '../../src/names.js';
-import { needs } from '../helpers/privileges.js';
+import { needs, nodeFor } from '../helpers/privileges.js';
 import { freshRoot, manager, scratchDir } from '../helpers/roots.js';
 
 const execFileAsync = promisify(execFile);
@@ -97,7 +97,7 @@ describe('new TempFileManager(options)', () => {
     const script = `import { TempFileManager } from ${JSON.stringify(path.join(repo, 'dist/index.js'))};
 try { new TempFileManager({ root: ${JSON.stringify(root)}, sweepOnStart: false, exitHook: false }); console.log('{}'); }
 catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }`;
-    const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { uid: 65534, gid: 65534, encoding: 'utf8', timeout: 30_000, cwd: '/' });
+    const child = spawnSync(nodeFor(65534), ['--input-type=module', '-e', script], { uid: 65534, gid: 65534, encoding: 'utf8', timeout: 30_000, cwd: '/' });
     const result = JSON.parse(child.stdout.trim()) as { code?: string; message?: string };
     expect(result.code, child.stderr).toBe('ERR_TEMPFILE_IO');
     expect(result.message).toContain('EACCES');

@@ -1,12 +1,11 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MountPointError, TempFileManager, type SweepReport } from '../../src/index.js';
 import { fixture } from '../helpers/child.js';
-import { eachNeeds, MOUNTING } from '../helpers/privileges.js';
+import { eachNeeds, MOUNTING, nodeFor } from '../helpers/privileges.js';
 import { freshRoot, scratchDir } from '../helpers/roots.js';
 
 // Trees that fight removal: mount points inside a temp dir, directories the owner cannot write
@@ -31,22 +30,6 @@ interface Child {
   send(line: string): void;
   kill(signal: NodeJS.Signals): void;
   ended: Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>;
-}
-
-/**
- * The node binary a child of another uid can run: this one, or a copy of it where every uid can
- * read it (`npx node@22` keeps its binary under root's home, closed to others).
- */
-function nodeFor(uid: number | undefined): string {
-  const home = os.homedir();
-  if (uid === undefined || !process.execPath.startsWith(`${home}/`)) return process.execPath;
-  const copy = path.join(os.tmpdir(), `tfm-node-${process.version}`);
-  if (!fs.existsSync(copy)) {
-    fs.copyFileSync(process.execPath, `${copy}.${process.pid}`);
-    fs.chmodSync(`${copy}.${process.pid}`, 0o755);
-    fs.renameSync(`${copy}.${process.pid}`, copy);
-  }
-  return copy;
 }
 
 async function startRemoval(root: string, tree: string, action: string, options: { uid?: number; depth?: number; nofile?: number } = {}): Promise<Child> {

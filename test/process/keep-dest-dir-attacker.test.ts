@@ -8,7 +8,7 @@ import readline from 'node:readline';
 import { describe, expect } from 'vitest';
 import { TempFileReplacedError, type FileSystem } from '../../src/index.js';
 import { fixture } from '../helpers/child.js';
-import { itNeeds } from '../helpers/privileges.js';
+import { itNeeds, nodeFor } from '../helpers/privileges.js';
 import { manager, scratchDir } from '../helpers/roots.js';
 import { mountTmpfs } from '../helpers/tmpfs.js';
 
@@ -30,7 +30,7 @@ interface Attacker {
 }
 
 function startAttacker(victim: string): Attacker {
-  const child = spawn(process.execPath, [fixture('dest-dir-attacker.mjs')], { uid: NOBODY, gid: NOBODY, stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(nodeFor(NOBODY), [fixture('dest-dir-attacker.mjs')], { uid: NOBODY, gid: NOBODY, stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = readline.createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
   const ended = new Promise((resolve) => child.on('close', resolve));
   return {
