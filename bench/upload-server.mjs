@@ -163,15 +163,16 @@ function uploadFds() {
       continue; // the readdir's own descriptor, closed meanwhile
     }
     if (!target.startsWith(dir)) continue;
-    let size = 0;
+    let stats;
     try {
-      size = fs.statSync(`/proc/self/fd/${fd}`).size;
+      stats = fs.statSync(`/proc/self/fd/${fd}`);
     } catch {
-      // closed meanwhile
+      continue; // closed meanwhile
     }
-    held.push({ deleted: target.endsWith(' (deleted)'), size, isDir: target === dir });
+    // Directories are not upload files: the adapters hold their root and session open.
+    if (!stats.isDirectory()) held.push({ deleted: target.endsWith(' (deleted)'), size: stats.size });
   }
-  return held.filter((h) => !h.isDir);
+  return held;
 }
 
 async function controlServer() {
