@@ -42,6 +42,9 @@ const BURST = Math.min(100, Math.floor(UPLOADS / 3));
 const STALE_MS = 5000;
 const WORK_MS = 100;
 const SCENARIO_TIMEOUT_MS = 240_000;
+// No upload consumed for this long, with some still waiting, is a stall: the check fails then
+// rather than at the scenario's timeout (four stale periods cover a takeover after a cut-off).
+const STALL_MS = 8 * STALE_MS;
 const FAKETIME_LIB = ['/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1', '/usr/lib/faketime/libfaketime.so.1'].find((p) => fs.existsSync(p));
 const REPO = path.resolve(import.meta.dirname, '../..');
 const HERE = import.meta.dirname;
@@ -345,11 +348,16 @@ async function scenario() {
   // Until the API is done and every upload it handed off is consumed (a failed upload is a
   // failed check of its own, below).
   const handedOff = () => count('handed');
-  await until(
-    () => count('all-handed') > 0 && consumedUploads().size >= handedOff(),
-    SCENARIO_TIMEOUT_MS - (Date.now() - t0),
-    `only ${consumedUploads().size} of ${handedOff()} uploads handed off were consumed`,
-  );
+  let consumed = consumedUploads().size;
+  let progressAt = Date.now();
+  const stalled = () => {
+    const now = consumedUploads().size;
+    if (now !== consumed) [consumed, progressAt] = [now, Date.now()];
+    return Date.now() - progressAt > STALL_MS;
+  };
+  const done = () => count('all-handed') > 0 && consumedUploads().size >= handedOff();
+  await until(() => done() || stalled(), SCENARIO_TIMEOUT_MS - (Date.now() - t0), 'the scenario timed out');
+  if (!done()) throw new Error(`only ${consumedUploads().size} of ${handedOff()} uploads handed off were consumed (none for ${STALL_MS / 1000} s)`);
   log(`all ${handedOff()} uploads handed off were consumed in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 }
 
