@@ -2,11 +2,11 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { InvalidOptionError, UnsafeRootError } from './errors.js';
-import { checkDuration, GRACE_MS_RANGE, MAX_TIMER_MS, STALE_MS_RANGE, type DurationRange } from './options.js';
+import { checkDuration, DEFAULT_GRACE_MS, DEFAULT_STALE_MS, GRACE_MS_RANGE, MAX_TIMER_MS, STALE_MS_RANGE, type DurationRange } from './options.js';
 import { realFs } from './disk/fs.js';
 import { listEntries, type EntryInfo } from './handoff/entries.js';
 import { listSessions, type SessionInfo } from './lifetime/inspect.js';
-import { hostId } from './lifetime/process-identity.js';
+import { hostId } from './owner/process-identity.js';
 import { checkExistingRoot, defaultRoot, requireMarkedRoot } from './root.js';
 import { closestName } from './names.js';
 import { sweepRoot, type SweepReport, type SweepTarget } from './lifetime/sweep.js';
@@ -141,8 +141,8 @@ function parseCli(argv: readonly string[]): CliOptions | 'help' | 'version' {
     target: {
       fs: realFs,
       root: path.resolve(values.root ?? defaultRoot()),
-      staleMs: millis('--stale-ms', values['stale-ms'], 30_000, STALE_MS_RANGE),
-      graceMs: millis('--grace-ms', values['grace-ms'], 60_000, GRACE_MS_RANGE),
+      staleMs: millis('--stale-ms', values['stale-ms'], DEFAULT_STALE_MS, STALE_MS_RANGE),
+      graceMs: millis('--grace-ms', values['grace-ms'], DEFAULT_GRACE_MS, GRACE_MS_RANGE),
       hostId: host ?? hostId(),
     },
   };

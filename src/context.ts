@@ -1,30 +1,7 @@
-import type { Accounting } from './write/accounting.js';
-import type { FreeSpace } from './write/free-space.js';
+import type { Accounting } from './limits/accounting.js';
+import type { FreeSpace } from './limits/free-space.js';
 import type { FileSystem } from './disk/fs.js';
 import type { SessionPlaces } from './lifetime/session.js';
-
-/**
- * A root and the rules every part that touches it shares: the sessions, the sweep, the leases.
- * A manager builds one; the CLI builds one from its flags. @internal
- */
-export interface RootContext {
-  readonly fs: FileSystem;
-  /** The absolute root directory. */
-  readonly root: string;
-  /** A heartbeat seen unchanged for this long has stopped. */
-  readonly staleMs: number;
-  /** An owner that cannot be checked is watched for at least this long before it is judged. */
-  readonly graceMs: number;
-  /** This host's id (informative; see docs/crash-recovery.md). */
-  readonly hostId: string;
-  /** Throws `RootChangedError` when the root's path no longer names the manager's root (a manager's sweeps). */
-  readonly verifyRoot?: () => void;
-  /**
-   * The root as system calls reach it: the manager's descriptor of it (`/proc/<pid>/fd/<fd>`),
-   * checked to be the root it was made with. Without it (the CLI), a sweep opens the root itself.
-   */
-  readonly rootBase?: () => string;
-}
 
 /** What a handle needs from the manager that made it. @internal */
 export interface ManagerContext {

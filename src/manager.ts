@@ -1,6 +1,6 @@
 import path from 'node:path';
-import { Accounting } from './write/accounting.js';
-import type { ManagerContext, RootContext } from './context.js';
+import { Accounting } from './limits/accounting.js';
+import type { ManagerContext } from './context.js';
 import type { NameArgument } from './handles/create.js';
 import type { TempDir } from './handles/dir.js';
 import { ensureCapabilities } from './disk/capabilities.js';
@@ -9,14 +9,14 @@ import { FileSystemError, ManagerClosedError, toFileSystemError } from './errors
 import { installExitHook, registerForExit, unregisterForExit, type ExitCloser } from './lifetime/exit-hook.js';
 import type { TempFile } from './handles/file.js';
 import { claimEntry, runClaimed, type ClaimedFile, type ClaimOptions } from './handoff/claim.js';
-import { FreeSpace } from './write/free-space.js';
+import { FreeSpace } from './limits/free-space.js';
 import { parseTicket, type HandoffTicket } from './handoff/ticket.js';
 import { openHandoffDirSync } from './handoff/handoff.js';
 import { openPinnedSync } from './disk/pinned-dir.js';
 import { entryName, handoffDirOf } from './layout.js';
 import { logger } from './log.js';
 import { resolveOptions, type ResolvedOptions, type TempFileManagerOptions } from './options.js';
-import { ensureSafeRoot } from './root.js';
+import { ensureSafeRoot, type RootContext } from './root.js';
 import { runInScope, TempScope } from './handles/scope.js';
 import { Session, type SessionPlaces } from './lifetime/session.js';
 import { announceRoot, watchThreads } from './lifetime/threads.js';

@@ -2,8 +2,7 @@ import path from 'node:path';
 import { InvalidOptionError } from './errors.js';
 import { type FileSystem, realFs } from './disk/fs.js';
 import { closestName, describe, validateNameLength, validateNamePart } from './names.js';
-import { hostId } from './lifetime/process-identity.js';
-import { MIN_STALE_MS } from './lifetime/liveness.js';
+import { hostId } from './owner/process-identity.js';
 import { defaultRoot } from './root.js';
 
 /** Options of `new TempFileManager(options)`. Every one is optional. */
@@ -100,12 +99,12 @@ export function resolveOptions(options: unknown): ResolvedOptions {
   const o = ownOptions(options as TempFileManagerOptions);
   const prefix = o.prefix === undefined ? '' : validateNamePart(o.prefix, 'prefix');
   validateNameLength(prefix, '');
-  const staleMs = o.staleMs === undefined ? 30_000 : checkDuration('staleMs', o.staleMs, STALE_MS_RANGE);
+  const staleMs = o.staleMs === undefined ? DEFAULT_STALE_MS : checkDuration('staleMs', o.staleMs, STALE_MS_RANGE);
   return {
     root: rootOption(o.root),
     prefix,
     staleMs,
-    graceMs: o.graceMs === undefined ? 60_000 : checkDuration('graceMs', o.graceMs, GRACE_MS_RANGE),
+    graceMs: o.graceMs === undefined ? DEFAULT_GRACE_MS : checkDuration('graceMs', o.graceMs, GRACE_MS_RANGE),
     sweepOnStart: booleanOption('sweepOnStart', o.sweepOnStart, true),
     sweepIntervalMs:
       o.sweepIntervalMs === undefined ? Math.min(3 * staleMs, MAX_TIMER_MS) : checkDuration('sweepIntervalMs', o.sweepIntervalMs, SWEEP_INTERVAL_MS_RANGE),
@@ -163,6 +162,15 @@ export interface DurationRange {
   /** A value outside `min`..`max` that is accepted too, and what it means (e.g. 0: never). */
   readonly off?: { readonly value: number; readonly meaning: string };
 }
+
+/** The least `staleMs` a manager, a claimer or a sweeper may have. */
+export const MIN_STALE_MS = 2_000;
+
+/** `staleMs` when none is given: a heartbeat seen unchanged this long has stopped. */
+export const DEFAULT_STALE_MS = 30_000;
+
+/** `graceMs` when none is given: how long an owner that cannot be checked is watched before it is judged. */
+export const DEFAULT_GRACE_MS = 60_000;
 
 /** `staleMs`, and the CLI's `--stale-ms`. @internal */
 export const STALE_MS_RANGE: DurationRange = { min: MIN_STALE_MS, max: MAX_TIMER_MS };

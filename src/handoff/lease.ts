@@ -1,12 +1,12 @@
 import { constants } from 'node:fs';
 import { onExit } from 'signal-exit';
-import type { RootContext } from '../context.js';
+import type { RootContext } from '../root.js';
 import { systemErrorCode } from '../errors.js';
 import type { FileSystem } from '../disk/fs.js';
 import { HEARTBEAT_MS, judgeHeartbeat, ownerState } from '../lifetime/liveness.js';
 import { logger } from '../log.js';
 import { randomName } from '../names.js';
-import { processIdentity } from '../lifetime/process-identity.js';
+import { processIdentity } from '../owner/process-identity.js';
 import { formatOwnerToken, TAKEN_FOR_REMOVAL, type OwnerToken } from '../layout.js';
 import { openPinnedSync } from '../disk/pinned-dir.js';
 import { OPEN_EXISTING, replacedBy } from '../disk/open-checked.js';

@@ -1,11 +1,9 @@
-import type { RootContext } from '../context.js';
+import type { RootContext } from '../root.js';
 import { systemErrorCode } from '../errors.js';
 import type { FileSystem } from '../disk/fs.js';
-import { machineId, readTask, type ProcessIdentity } from './process-identity.js';
+import { machineId, readTask, type ProcessIdentity } from '../owner/process-identity.js';
 import { sessionLockPath, type OwnerToken } from '../layout.js';
-
-/** The least `staleMs` a manager, a claimer or a sweeper may have. */
-export const MIN_STALE_MS = 2_000;
+import { MIN_STALE_MS } from '../options.js';
 
 /**
  * How often every owner refreshes its heartbeats (its session's lock, the held files of its

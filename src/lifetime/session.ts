@@ -1,13 +1,13 @@
 import type { Stats } from 'node:fs';
 import path from 'node:path';
 import lockfile from 'proper-lockfile';
-import type { RootContext } from '../context.js';
+import type { RootContext } from '../root.js';
 import { RootChangedError, systemErrorCode, toFileSystemError, type RootChange, type TempFileError } from '../errors.js';
 import type { FileSystem } from '../disk/fs.js';
 import { openPinnedSync, type PinnedDirSync } from '../disk/pinned-dir.js';
 import { logger } from '../log.js';
 import { randomName } from '../names.js';
-import { processIdentity } from './process-identity.js';
+import { processIdentity } from '../owner/process-identity.js';
 import { HEARTBEAT_MS } from './liveness.js';
 import { sessionLockPath, sessionName } from '../layout.js';
 import { removeTree, removeTreeSync } from '../disk/remove.js';

@@ -1,6 +1,6 @@
 import type { Dirent } from 'node:fs';
 import path from 'node:path';
-import type { RootContext } from '../context.js';
+import type { RootContext } from '../root.js';
 import { systemErrorCode, toFileSystemError, UnsafeRootError } from '../errors.js';
 import { openPinned } from '../disk/pinned-dir.js';
 import type { FileSystem } from '../disk/fs.js';

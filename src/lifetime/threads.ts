@@ -3,10 +3,11 @@ import path from 'node:path';
 import { realFs } from '../disk/fs.js';
 import { onThisMachine } from './liveness.js';
 import { logger } from '../log.js';
-import { processIdentity } from './process-identity.js';
+import { processIdentity } from '../owner/process-identity.js';
 import { openPinnedSync } from '../disk/pinned-dir.js';
 import { removeTreeSync } from '../disk/remove.js';
 import { parseSessionName, sessionLockPath } from '../layout.js';
+import { DEFAULT_GRACE_MS, DEFAULT_STALE_MS } from '../options.js';
 import { sweepRoot } from './sweep.js';
 
 const log = logger('threads');
@@ -59,7 +60,7 @@ export function announceRoot(root: string): void {
 async function reapDeadThreads(): Promise<void> {
   const own = processIdentity('');
   for (const root of threadWatch().roots) {
-    const target = { fs: realFs, root, staleMs: 30_000, graceMs: 60_000, hostId: '' };
+    const target = { fs: realFs, root, staleMs: DEFAULT_STALE_MS, graceMs: DEFAULT_GRACE_MS, hostId: '' };
     try {
       await sweepRoot(target, {}, (session) => session.parsed.pid === own.pid && onThisMachine(session.parsed));
     } catch (err) {

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach } from 'vitest';
 import { TempFileManager, type TempFileManagerOptions } from '../../src/index.js';
-import { machineId } from '../../src/lifetime/process-identity.js';
+import { machineId } from '../../src/owner/process-identity.js';
 import { entryName, ROOT_MARKER, rootMarkerContent, sessionName } from '../../src/layout.js';
 
 const parents: string[] = [];

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { TempFileManager } from '../../src/index.js';
-import { hostId } from '../../src/lifetime/process-identity.js';
+import { hostId } from '../../src/owner/process-identity.js';
 import { sessionName } from '../../src/layout.js';
 import { CHATTR, needs, needsRoot } from '../helpers/privileges.js';
 import { deadSessionName, freshRoot, manager, markedRoot } from '../helpers/roots.js';

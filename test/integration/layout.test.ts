@@ -16,7 +16,7 @@ import {
   ROOT_MARKER,
   sessionName,
 } from '../../src/layout.js';
-import { processIdentity } from '../../src/lifetime/process-identity.js';
+import { processIdentity } from '../../src/owner/process-identity.js';
 import { freshRoot, listTree, manager, scratchDir } from '../helpers/roots.js';
 
 const CLI = path.join(import.meta.dirname, '../../dist/cli.js');

@@ -7,7 +7,7 @@ import { TempFileManager, type HandoffTicket, type SweepReport } from '../../src
 import { LIBFAKETIME, nextJson, startChild, type ChildReport, type Elsewhere, type RunningChild } from '../helpers/child.js';
 import { freshRoot } from '../helpers/roots.js';
 import { sessionLockPath, sessionName } from '../../src/layout.js';
-import { machineId } from '../../src/lifetime/process-identity.js';
+import { machineId } from '../../src/owner/process-identity.js';
 import { FAKETIME, itNeeds, PID_NAMESPACE, type Needs } from '../helpers/privileges.js';
 
 /** A child in a PID namespace of its own with its clock set apart. */

@@ -20,7 +20,7 @@ import {
   type TempFile,
 } from '../../src/index.js';
 import { dataName, entryName, formatOwnerToken, ROOT_MARKER, sessionName, stagingName } from '../../src/layout.js';
-import { processIdentity, hostId as defaultHostId } from '../../src/lifetime/process-identity.js';
+import { processIdentity, hostId as defaultHostId } from '../../src/owner/process-identity.js';
 import { deadSessionName } from '../helpers/roots.js';
 import { ERRNOS, FaultPlanFs, heldLocks, openFds, type Errno, type FsCall } from '../helpers/fault-plan.js';
 
