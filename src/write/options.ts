@@ -16,9 +16,11 @@ export function hashOption(value: unknown, where = ''): string {
   if (typeof value === 'string' && /^[A-Za-z0-9-]{1,32}$/.test(value)) {
     hashNames ??= new Set(getHashes().map((name) => name.toLowerCase()));
     const lower = value.toLowerCase();
-    if (hashNames.has(lower)) return lower;
+    // The name without dashes first: Node 26 lists 'sha-256' beside 'sha256', and a ticket that
+    // says 'sha256' is one that readers on older versions can check too.
     const undashed = lower.replaceAll('-', '');
-    if (hashNames.has(undashed) && createsHash(value)) return undashed;
+    if (undashed !== lower && hashNames.has(undashed) && createsHash(value)) return undashed;
+    if (hashNames.has(lower)) return lower;
   }
   throw new InvalidOptionError(
     'hash',

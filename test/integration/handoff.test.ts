@@ -434,7 +434,7 @@ describe('verification', () => {
 
   it('refuses a digest algorithm this Node.js does not have at parse, before any disk access', async () => {
     const { mgr, ticket } = await handedOff('genuine');
-    for (const digest of [`nosuchhash:${hex}`, `sha257:${hex}`, `sha-256:${hex}`]) {
+    for (const digest of [`nosuchhash:${hex}`, `sha257:${hex}`, `sha-257:${hex}`]) {
       expect(() => parseTicket({ ...ticket, digest }), digest).toThrow(BadTicketError);
       const plan = new FaultPlanFs();
       const probe = new TempFileManager({ root: path.join(scratchDir(), 'root'), fs: plan.fs, sweepOnStart: false, exitHook: false });
