@@ -198,10 +198,13 @@ function undelivered(all) {
  * Pairs of holds of one ticket that overlapped in the ledger's order (a hold lasts from its
  * 'hold' line to its 'unhold' line, or its process's death) and both ended by a successful
  * consume or release: two holders at once. A holder overtaken while stalled ends with ok: false
- * (fenced): that is not a double hold.
+ * (fenced): that is not a double hold. A hold that ends by a release is over once its job said
+ * so ('threw', or 'releasing' before an explicit release): the release hands the file on before
+ * its 'unhold' line is written, and the next claimer may write its 'hold' in between.
  */
 function doubleHeld(all) {
   const open = new Map(); // ticket id -> Map(who -> hold)
+  const releasing = new Map(); // `${id} ${who}` -> a hold whose job is over, its release under way
   const finished = [];
   for (const e of all) {
     if (e.type === 'hold') {
@@ -210,11 +213,18 @@ function doubleHeld(all) {
       for (const other of holds.values()) other.overlaps.push(hold);
       holds.set(e.who, hold);
       open.set(e.id, holds);
-    } else if (e.type === 'unhold') {
+    } else if (e.type === 'threw' || e.type === 'releasing') {
       const hold = open.get(e.id)?.get(e.who);
       if (!hold) continue;
-      hold.ok = e.ok;
       open.get(e.id).delete(e.who);
+      releasing.set(`${e.id} ${e.who}`, hold);
+    } else if (e.type === 'unhold') {
+      const key = `${e.id} ${e.who}`;
+      const hold = open.get(e.id)?.get(e.who) ?? releasing.get(key);
+      if (!hold) continue;
+      hold.ok = e.ok;
+      open.get(e.id)?.delete(e.who);
+      releasing.delete(key);
       finished.push(hold);
     } else if (e.type === 'died') {
       for (const holds of open.values()) holds.delete(e.who);

@@ -117,7 +117,10 @@ async function work(ticket) {
       let blockError;
       try {
         job(ticket, held, who, throws);
-        if (rand.chance(0.1)) await held.release();
+        if (rand.chance(0.1)) {
+          record(ledger, { type: 'releasing', id: ticket.id, who });
+          await held.release();
+        }
         else if (dest && rand.chance(0.3)) await keepOrConsume(held, ticket);
         else await held.consume();
       } catch (err) {
