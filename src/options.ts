@@ -163,13 +163,13 @@ export interface DurationRange {
   readonly off?: { readonly value: number; readonly meaning: string };
 }
 
-/** The least `staleMs` a manager, a claimer or a sweeper may have. */
+/** The least `staleMs` a manager, a claimer or a sweeper may have. @internal */
 export const MIN_STALE_MS = 2_000;
 
-/** `staleMs` when none is given: a heartbeat seen unchanged this long has stopped. */
+/** `staleMs` when none is given: a heartbeat seen unchanged this long has stopped. @internal */
 export const DEFAULT_STALE_MS = 30_000;
 
-/** `graceMs` when none is given: how long an owner that cannot be checked is watched before it is judged. */
+/** `graceMs` when none is given: how long an owner that cannot be checked is watched before it is judged. @internal */
 export const DEFAULT_GRACE_MS = 60_000;
 
 /** `staleMs`, and the CLI's `--stale-ms`. @internal */

@@ -134,10 +134,21 @@ export function nodeFor(uid: number | undefined): string {
   const home = os.homedir();
   if (uid === undefined || uid === process.getuid?.() || !process.execPath.startsWith(`${home}/`)) return process.execPath;
   const copy = path.join(os.tmpdir(), `tfm-node-${process.version}`);
-  if (!fs.existsSync(copy)) {
+  if (!trustedCopy(copy)) {
     fs.copyFileSync(process.execPath, `${copy}.${process.pid}`);
     fs.chmodSync(`${copy}.${process.pid}`, 0o755);
     fs.renameSync(`${copy}.${process.pid}`, copy);
   }
   return copy;
+}
+
+// A copy in the shared temp directory is run only if this user made it and nobody else can
+// change it: another user could plant a program at that name.
+function trustedCopy(copy: string): boolean {
+  try {
+    const stats = fs.lstatSync(copy);
+    return stats.isFile() && stats.uid === process.getuid?.() && (stats.mode & 0o022) === 0;
+  } catch {
+    return false;
+  }
 }
