@@ -1,7 +1,7 @@
 // The layers of src/, from the ground up: a module imports only modules of its own layer or of a
-// layer below (type-only imports included). Prints the import graph between layers; fails on any
-// import that runs back up and is not in KNOWN_UPWARD, and on any entry of KNOWN_UPWARD that is
-// gone (so the list only shrinks). docs/design.md draws the same layers.
+// layer below (type-only imports included), and no modules import each other in a circle. Prints
+// the import graph between layers; fails on any import that runs back up and on any circle.
+// docs/design.md draws the same layers.
 //
 //   node scripts/check-layers.mjs           check (npm test runs it through test/integration/layers.test.ts)
 //   node scripts/check-layers.mjs --graph   print every import between layers as well
@@ -18,8 +18,10 @@ export const LAYERS = [
   ['owner', ['owner/']],
   ['root', ['root.ts', 'options.ts']],
   ['limits', ['limits/']],
-  ['lifetime', ['lifetime/']],
+  ['keep', ['keep/']],
   ['handoff', ['handoff/']],
+  ['lifetime', ['lifetime/']],
+  ['sweep', ['sweep/']],
   ['context', ['context.ts']],
   ['write', ['write/']],
   ['handles', ['handles/']],
@@ -28,17 +30,6 @@ export const LAYERS = [
   ['entry', ['index.ts', 'bin.ts']],
 ];
 
-/**
- * Imports that run back up today, `from -> to`, relative to src/. Each is a debt: the layer
- * below reaches a concept that should sit under it or be passed in as a callback.
- */
-export const KNOWN_UPWARD = [
-  'handoff/claim.ts -> handles/move.ts',
-  'lifetime/sweep.ts -> handoff/entries.ts',
-  'lifetime/sweep.ts -> handoff/lease.ts',
-  'write/write.ts -> handles/create.ts',
-  'write/write.ts -> handles/file.ts',
-];
 
 function layerOf(file) {
   for (let rank = 0; rank < LAYERS.length; rank++) {
@@ -69,19 +60,58 @@ export function imports() {
   return edges;
 }
 
+/**
+ * Import circles between modules: each strongly connected set of two or more modules (Tarjan),
+ * as sorted module lists.
+ */
+export function circles(edges = imports()) {
+  const next = new Map();
+  for (const { from, to } of edges) {
+    if (!next.has(from)) next.set(from, new Set());
+    next.get(from).add(to);
+  }
+  const index = new Map();
+  const low = new Map();
+  const stack = [];
+  const onStack = new Set();
+  const found = [];
+  const visit = (node) => {
+    index.set(node, index.size);
+    low.set(node, index.get(node));
+    stack.push(node);
+    onStack.add(node);
+    for (const to of next.get(node) ?? []) {
+      if (!index.has(to)) {
+        visit(to);
+        low.set(node, Math.min(low.get(node), low.get(to)));
+      } else if (onStack.has(to)) low.set(node, Math.min(low.get(node), index.get(to)));
+    }
+    if (low.get(node) !== index.get(node)) return;
+    const members = [];
+    let member;
+    do {
+      member = stack.pop();
+      onStack.delete(member);
+      members.push(member);
+    } while (member !== node);
+    if (members.length > 1) found.push(members.sort());
+  };
+  for (const node of next.keys()) if (!index.has(node)) visit(node);
+  return found;
+}
+
 export function check() {
   const edges = imports();
   const upward = [...new Set(edges.filter((e) => layerOf(e.to).rank > layerOf(e.from).rank).map((e) => `${e.from} -> ${e.to}`))].sort();
   return {
     edges,
     upward,
-    unknown: upward.filter((edge) => !KNOWN_UPWARD.includes(edge)),
-    stale: KNOWN_UPWARD.filter((edge) => !upward.includes(edge)),
+    circles: circles(edges),
   };
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const { edges, upward, unknown, stale } = check();
+  const { edges, upward, circles: found } = check();
   if (process.argv.includes('--graph')) {
     const counts = new Map();
     for (const { from, to } of edges) {
@@ -92,8 +122,9 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     }
     for (const [key, n] of [...counts].sort()) console.log(`${key}: ${n}`);
   }
-  console.log(`${upward.length} imports run back up (${KNOWN_UPWARD.length} known)`);
-  for (const edge of unknown) console.error(`new import running back up: ${edge}: import from a lower layer, or pass it in`);
-  for (const edge of stale) console.error(`gone: ${edge}: remove it from KNOWN_UPWARD`);
-  process.exit(unknown.length + stale.length > 0 ? 1 : 0);
+  console.log(`${upward.length} imports run back up`);
+  for (const edge of upward) console.error(`import running back up: ${edge}: import from a lower layer, or pass it in`);
+  console.log(`${found.length} import circles`);
+  for (const members of found) console.error(`import circle: ${members.join(' <-> ')}: break it by moving the shared part down`);
+  process.exit(upward.length + found.length > 0 ? 1 : 0);
 }

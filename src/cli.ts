@@ -9,7 +9,8 @@ import { listSessions, type SessionInfo } from './lifetime/inspect.js';
 import { hostId } from './owner/process-identity.js';
 import { checkExistingRoot, defaultRoot, requireMarkedRoot } from './root.js';
 import { closestName } from './names.js';
-import { sweepRoot, type SweepReport, type SweepTarget } from './lifetime/sweep.js';
+import { sweepRoot, type SweepReport } from './sweep/sweep.js';
+import type { SweepTarget } from './lifetime/session-sweep.js';
 import { systemErrorCode } from './errors.js';
 
 /** Exit codes, stable for scripts (70 is bin.ts's: an unexpected failure). */

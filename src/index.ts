@@ -23,11 +23,11 @@
 export { TempFileManager } from './manager.js';
 export type { TempFileStats } from './manager.js';
 export type { TempFileManagerOptions } from './options.js';
-export type { WriteOptions } from './write/write.js';
+export type { WriteOptions } from './handles/write.js';
 export type { WriteSource } from './write/source.js';
 export { TempFile } from './handles/file.js';
 export type { TempReadStreamOptions, TempWriteStreamOptions } from './handles/file.js';
-export type { KeepOptions } from './handles/move.js';
+export type { KeepOptions } from './keep/move.js';
 export type { HandoffOptions } from './handoff/handoff.js';
 export type { HandoffTicket, HandoffMeta, JsonValue } from './handoff/ticket.js';
 export { TempDir } from './handles/dir.js';
@@ -37,7 +37,7 @@ export type { ClaimOptions } from './handoff/claim.js';
 export { parseTicket } from './handoff/ticket.js';
 export type { NameArgument, NameOptions } from './handles/create.js';
 export type { FileSystem } from './disk/fs.js';
-export type { SweepOptions, SweepProgress, SweepReport } from './lifetime/sweep.js';
+export type { SweepOptions, SweepProgress, SweepReport } from './sweep/sweep.js';
 export type { LeftPath, LeftReason, PathError } from './disk/walk.js';
 export {
   isTempFileError,

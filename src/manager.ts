@@ -6,7 +6,6 @@ import type { TempDir } from './handles/dir.js';
 import { ensureCapabilities } from './disk/capabilities.js';
 import { isLocalDisk } from './disk/local-disk.js';
 import { FileSystemError, ManagerClosedError, toFileSystemError } from './errors.js';
-import { installExitHook, registerForExit, unregisterForExit, type ExitCloser } from './lifetime/exit-hook.js';
 import type { TempFile } from './handles/file.js';
 import { claimEntry, runClaimed, type ClaimedFile, type ClaimOptions } from './handoff/claim.js';
 import { FreeSpace } from './limits/free-space.js';
@@ -19,12 +18,13 @@ import { resolveOptions, type ResolvedOptions, type TempFileManagerOptions } fro
 import { ensureSafeRoot, type RootContext } from './root.js';
 import { runInScope, TempScope } from './handles/scope.js';
 import { Session, type SessionPlaces } from './lifetime/session.js';
-import { announceRoot, watchThreads } from './lifetime/threads.js';
+import { watchThreads } from './lifetime/threads.js';
+import { atExit } from './owner/registry.js';
 import { realFs } from './disk/fs.js';
 import type { WriteSource } from './write/source.js';
-import { attachBackgroundSweep } from './lifetime/start-sweep.js';
-import { sweepRoot, type SweepOptions, type SweepReport } from './lifetime/sweep.js';
-import type { WriteOptions } from './write/write.js';
+import { attachBackgroundSweep } from './sweep/background.js';
+import { sweepRoot, type SweepOptions, type SweepReport } from './sweep/sweep.js';
+import type { WriteOptions } from './handles/write.js';
 
 /** A snapshot of a manager's usage, from `mgr.stats()`. */
 export interface TempFileStats {
@@ -64,7 +64,8 @@ export class TempFileManager implements AsyncDisposable, Disposable {
   private readonly rootContext: RootContext;
   private readonly context: ManagerContext;
   private readonly rootScope: TempScope;
-  private readonly exitCloser: ExitCloser;
+  /** Removes the exit task of the open session, if any. */
+  private dropExitTask: () => void = () => {};
   private opened = false;
   private onLocalDisk = false;
   private isClosed = false;
@@ -96,11 +97,9 @@ export class TempFileManager implements AsyncDisposable, Disposable {
       localDisk: () => this.onLocalDisk,
     };
     this.rootScope = new TempScope(this.context);
-    this.exitCloser = { closeOnExit: () => this.closeOnExit() };
     log('manager for %s', this.root);
     if (this.options.exitHook && this.options.fs === realFs) {
-      installExitHook();
-      watchThreads(this.root);
+      watchThreads(this.root, false);
     }
     const { sweepOnStart, sweepIntervalMs } = this.options;
     this.stopBackgroundSweep = attachBackgroundSweep(this.rootContext, { onStart: sweepOnStart, intervalMs: sweepIntervalMs });
@@ -267,7 +266,7 @@ export class TempFileManager implements AsyncDisposable, Disposable {
     try {
       await this.session.close();
     } finally {
-      unregisterForExit(this.exitCloser);
+      this.dropExitTask();
     }
   }
 
@@ -283,7 +282,7 @@ export class TempFileManager implements AsyncDisposable, Disposable {
     try {
       this.session.closeSync();
     } finally {
-      unregisterForExit(this.exitCloser);
+      this.dropExitTask();
     }
   }
 
@@ -325,8 +324,8 @@ export class TempFileManager implements AsyncDisposable, Disposable {
       }
       this.opened = true;
       this.onLocalDisk = isLocalDisk(this.options.fs, places.base);
-      if (this.options.exitHook) registerForExit(this.exitCloser);
-      if (this.options.exitHook && this.options.fs === realFs) announceRoot(this.root);
+      if (this.options.exitHook) this.dropExitTask = atExit(() => this.closeOnExit());
+      if (this.options.exitHook && this.options.fs === realFs) watchThreads(this.root, true);
     }
     const places = this.session.places;
     if (!places) throw new ManagerClosedError();

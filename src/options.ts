@@ -3,6 +3,7 @@ import { InvalidOptionError } from './errors.js';
 import { type FileSystem, realFs } from './disk/fs.js';
 import { closestName, describe, validateNameLength, validateNamePart } from './names.js';
 import { hostId } from './owner/process-identity.js';
+import { MIN_STALE_MS } from './owner/liveness.js';
 import { defaultRoot } from './root.js';
 
 /** Options of `new TempFileManager(options)`. Every one is optional. */
@@ -162,9 +163,6 @@ export interface DurationRange {
   /** A value outside `min`..`max` that is accepted too, and what it means (e.g. 0: never). */
   readonly off?: { readonly value: number; readonly meaning: string };
 }
-
-/** The least `staleMs` a manager, a claimer or a sweeper may have. @internal */
-export const MIN_STALE_MS = 2_000;
 
 /** `staleMs` when none is given: a heartbeat seen unchanged this long has stopped. @internal */
 export const DEFAULT_STALE_MS = 30_000;

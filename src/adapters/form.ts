@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import { AbortedError, MalformedUploadError, SizeLimitError, UploadLimitError } from '../errors.js';
 import type { TempFile } from '../handles/file.js';
 import type { TempScope } from '../handles/scope.js';
-import type { WriteOptions } from '../write/write.js';
+import type { WriteOptions } from '../handles/write.js';
 import type { RequestScope } from './request-scope.js';
 import type { ResolvedUpload, UploadedFile, UploadFields } from './upload-options.js';
 

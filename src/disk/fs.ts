@@ -39,6 +39,8 @@ export interface FileSystem {
   rmSync: typeof nodeFs.rmSync;
   /** `fs.fchmodSync` */
   fchmodSync: typeof nodeFs.fchmodSync;
+  /** `fs.futimesSync`: the heartbeat of sessions and leases. */
+  futimesSync: typeof nodeFs.futimesSync;
   /** `fs.chmodSync` */
   chmodSync: typeof nodeFs.chmodSync;
   /** `fs.opendirSync`: directories are read as streams where it is there, else with `readdirSync`. */

@@ -6,7 +6,7 @@ import { identityOf, ownFileStreamFs, type FileIdentity } from '../disk/open-che
 import { DiskHandle } from './handle.js';
 import { checkHandoffOptions, handOff, type HandoffOptions } from '../handoff/handoff.js';
 import { ownOptions } from '../options.js';
-import { moveFile, resolveDestination, resolveKeepOptions, type KeepOptions } from './move.js';
+import { moveFile, resolveDestination, resolveKeepOptions, type KeepOptions } from '../keep/move.js';
 import { unlinkQuietly, unlinkQuietlySync } from '../disk/remove.js';
 import { INLINE_IO_MAX_BYTES } from '../disk/local-disk.js';
 import type { FileSystem } from '../disk/fs.js';

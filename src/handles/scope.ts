@@ -5,7 +5,7 @@ import { DisposedError, ManagerClosedError, RemoveError, TempFileError } from '.
 import { requireCallback } from '../options.js';
 import type { TempFile } from './file.js';
 import type { WriteSource } from '../write/source.js';
-import { writeTempFile, type WriteOptions } from '../write/write.js';
+import { writeTempFile, type WriteOptions } from './write.js';
 
 /**
  * A group of temp files, directories and nested scopes, removed together when the scope is

@@ -16,9 +16,11 @@ import {
 import type { FileSystem } from '../disk/fs.js';
 import { openHandoffDirSync } from './handoff.js';
 import { dataName, entryName, handoffDirOf, heldName, holderOf, isHeldName } from '../layout.js';
-import { holderAlive, newOwnerToken, retryAfterMs, startLease, type Heartbeat, type Lease, type LeaseContext } from './lease.js';
+import { holderAlive, newOwnerToken, retryAfterMs, startLease, type Lease, type LeaseContext } from './lease.js';
+import { readHeartbeat } from '../owner/heartbeat.js';
+import type { Heartbeat } from '../owner/liveness.js';
 import { openPinnedSync, type PinnedDirSync } from '../disk/pinned-dir.js';
-import { moveFile, resolveDestination, resolveKeepOptions, type KeepOptions } from '../handles/move.js';
+import { moveFile, resolveDestination, resolveKeepOptions, type KeepOptions } from '../keep/move.js';
 import { identityOf, ownFileStreamFs, replacedBy, type FileIdentity } from '../disk/open-checked.js';
 import { parseTicket, type HandoffMeta, type HandoffTicket } from './ticket.js';
 import { logger } from '../log.js';
@@ -79,7 +81,7 @@ export async function claimEntry(
     unpin(entry);
     throw err;
   }
-  const held = { fs: context.fs, held: path.join(entry.pinned.base, mine), data: path.join(entry.pinned.base, dataName(ticket.suffix)) };
+  const held = { fs: context.fs, held: path.join(entry.pinned.base, mine), data: path.join(entry.pinned.base, dataName(ticket.suffix)), shown: path.join(dir, mine) };
   const lease = startLease(held);
   let identity: FileIdentity;
   try {
@@ -132,7 +134,7 @@ function takeEntry(context: LeaseContext, entry: Entry, data: string, mine: stri
     // Not seen: consumed, or missed by a listing taken while it was renamed (sshfs lists, then
     // stats each name, and skips one renamed in between). Seen as data: given back meanwhile.
     if (current === undefined || current === data) continue;
-    const heartbeat = heartbeatOf(entry, current);
+    const heartbeat = holderHeartbeat(entry, current);
     if (heartbeat === 'gone') continue;
     if (holderAlive(context, holderOf(current)!, heartbeat)) throw new AlreadyClaimedError(entry.id, retryAfterMs(context));
     log('taking over %s from a dead holder', entry.dir);
@@ -165,13 +167,9 @@ function currentName(entry: Entry, data: string, suffix: string): string | undef
   return names.includes(data) ? data : names.find((name) => isHeldName(name, suffix));
 }
 
-function heartbeatOf(entry: Entry, name: string): Heartbeat | 'gone' {
-  const logical = path.join(entry.dir, name);
-  try {
-    return { path: logical, changedMs: entry.fs.lstatSync(path.join(entry.pinned.base, name)).ctimeMs };
-  } catch (err) {
-    return systemErrorCode(err) === 'ENOENT' ? 'gone' : { path: logical, changedMs: undefined };
-  }
+function holderHeartbeat(entry: Entry, name: string): Heartbeat | 'gone' {
+  const stamp = readHeartbeat(entry.fs, path.join(entry.pinned.base, name));
+  return stamp === 'missing' ? 'gone' : { key: path.join(entry.dir, name), stamp };
 }
 
 // The held file must be a regular file with one link (a hard link to a file outside the root, a

@@ -8,6 +8,8 @@ import { readDirBatches } from '../disk/dir-stream.js';
 import { openHandoffDir } from './handoff.js';
 import { handoffDirOf, holderOf, isDataFile, parseEntryName } from '../layout.js';
 import { holderAlive, type HolderStates, type LeaseContext } from './lease.js';
+import { heartbeatOf } from '../owner/heartbeat.js';
+import type { Heartbeat } from '../owner/liveness.js';
 
 const OPEN_DIRECTORY = constants.O_RDONLY | (constants.O_DIRECTORY ?? 0) | O_NOFOLLOW;
 
@@ -203,7 +205,7 @@ async function inspectEntry(
     if (file === 'gone') continue;
     const holder = holderOf(data);
     // A held file that cannot be read (EMFILE, EIO...) may be a live holder's: keep the entry.
-    const heartbeat = { path: path.join(entry.logical, data), changedMs: file?.ctimeMs };
+    const heartbeat: Heartbeat = { key: path.join(entry.logical, data), stamp: file?.stamp ?? 'unreadable' };
     const claimed = holder !== undefined && holderAlive(lease, holder, heartbeat, holders);
     const state: EntryState = claimed ? 'claimed' : now > parsed.expiresAt ? 'expired' : 'waiting';
     const info: EntryInfo = { ...base, state, bytes: file?.size ?? 0, ...(claimed && { holder: { host: holder.host, pid: holder.pid } }) };
@@ -212,10 +214,10 @@ async function inspectEntry(
   return { info: { ...base, state: 'claimed', bytes: 0 }, files: undefined, data: undefined };
 }
 
-async function fileOf(fs: FileSystem, file: string): Promise<{ size: number; ctimeMs: number } | 'gone' | undefined> {
+async function fileOf(fs: FileSystem, file: string): Promise<{ size: number; stamp: number } | 'gone' | undefined> {
   try {
     const stat = await fs.promises.lstat(file);
-    return { size: stat.size, ctimeMs: stat.ctimeMs };
+    return { size: stat.size, stamp: heartbeatOf(stat) };
   } catch (err) {
     return systemErrorCode(err) === 'ENOENT' ? 'gone' : undefined;
   }

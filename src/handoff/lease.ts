@@ -1,23 +1,21 @@
-import { constants } from 'node:fs';
-import { onExit } from 'signal-exit';
 import type { RootContext } from '../root.js';
 import { systemErrorCode } from '../errors.js';
 import type { FileSystem } from '../disk/fs.js';
-import { HEARTBEAT_MS, judgeHeartbeat, ownerState } from '../lifetime/liveness.js';
+import { judgeHeartbeat, ownerState, type Heartbeat } from '../owner/liveness.js';
+import { startHeartbeat } from '../owner/heartbeat.js';
+import { atExit } from '../owner/registry.js';
 import { logger } from '../log.js';
 import { randomName } from '../names.js';
 import { processIdentity } from '../owner/process-identity.js';
 import { formatOwnerToken, TAKEN_FOR_REMOVAL, type OwnerToken } from '../layout.js';
-import { openPinnedSync } from '../disk/pinned-dir.js';
-import { OPEN_EXISTING, replacedBy } from '../disk/open-checked.js';
 
 const log = logger('lease');
 
 // A lease is the data file under a name of its holder's own (`heldName` in layout.ts). Taking
 // it is one rename of the data file from the name it has now to ours: of several claimers renaming
 // the same name, exactly one succeeds. The holder's heartbeat is that file's ctime, which the
-// rename sets and which a chmod to the file's own mode refreshes: it moves with the file, so a
-// claimer that takes the file over takes the heartbeat with it, and a stalled holder's next beat
+// rename sets and which the heartbeat (owner/heartbeat.ts) refreshes: it moves with the file, so
+// a claimer that takes the file over takes the heartbeat with it, and a stalled holder's next beat
 // finds its name gone (see docs/handoff.md).
 
 /** Where and how leases are taken. @internal */
@@ -26,14 +24,6 @@ export type LeaseContext = Pick<RootContext, 'fs' | 'staleMs' | 'graceMs' | 'hos
 /** A fresh owner token for one claim: this host, pid and start, now, and 64 random bits. */
 export function newOwnerToken(hostId: string): string {
   return formatOwnerToken({ ...processIdentity(hostId), created: Date.now(), random: randomName().slice(0, 16) });
-}
-
-/** What an observer read of a holder's heartbeat: the held file's ctime, if it could be read. */
-export interface Heartbeat {
-  /** The held file, by its logical path (never through a descriptor). */
-  readonly path: string;
-  /** Its ctime in epoch ms; undefined when it could not be read (EIO, EMFILE...). */
-  readonly changedMs: number | undefined;
 }
 
 /**
@@ -53,7 +43,7 @@ export function holderAlive(lease: LeaseContext, holder: OwnerToken, heartbeat: 
   }
   if (state !== 'unknown') return state === 'alive';
   const rules = { staleMs: lease.staleMs, graceMs: 0, hostId: lease.hostId };
-  return judgeHeartbeat({ key: heartbeat.path, stamp: heartbeat.changedMs ?? 'unreadable' }, rules) !== 'dead';
+  return judgeHeartbeat(heartbeat, rules) !== 'dead';
 }
 
 /**
@@ -98,82 +88,42 @@ export interface HeldFile {
   readonly fs: FileSystem;
   readonly held: string;
   readonly data: string;
+  /** The held file's logical path, for logs. */
+  readonly shown: string;
 }
-
-const heldAtExit = new Set<HeldFile>();
-let exitHandlerInstalled = false;
 
 /**
- * Starts the lease on a file just renamed to its held name: a heartbeat every
- * {@link HEARTBEAT_MS} (the first one only then: the rename itself was the first), and, if the
- * process exits normally still holding it, the file goes back to its data name for the next
- * claimer. A process killed outright leaves the held name; its holder is then judged dead.
+ * Starts the lease on a file just renamed to its held name: the heartbeat of owner/heartbeat.ts
+ * on the held file (the rename itself was the first beat), and, if the process exits normally
+ * still holding it, the file goes back to its data name for the next claimer. A process killed
+ * outright leaves the held name; its holder is then judged dead. Once the file was taken over,
+ * the held name is gone and the next beat says so.
  */
 export function startLease(file: HeldFile): Lease {
-  const state = { lost: false, dropped: false };
-  const timer = setInterval(() => beat(file, state, timer), HEARTBEAT_MS);
-  timer.unref();
-  heldAtExit.add(file);
-  installExitHandler();
+  const giveBackAtExit = atExit(() => {
+    try {
+      file.fs.renameSync(file.held, file.data);
+    } catch {
+      // taken over, or the disk is gone: the next claimer judges the holder dead either way
+    }
+  });
+  const heartbeat = startHeartbeat({
+    fs: file.fs,
+    at: file.held,
+    shown: file.shown,
+    kind: 'lease',
+    onGone: () => {
+      log('lease of %s lost: taken over', file.shown);
+      giveBackAtExit();
+    },
+  });
   return {
     get lost() {
-      return state.lost;
+      return heartbeat.gone;
     },
     drop() {
-      if (state.dropped) return;
-      state.dropped = true;
-      clearInterval(timer);
-      heldAtExit.delete(file);
+      heartbeat.stop();
+      giveBackAtExit();
     },
   };
-}
-
-// A chmod to the file's own mode changes nothing but the ctime, which is the heartbeat. The file
-// is opened through the pinned entry without following a link (and without blocking on a FIFO)
-// and changed through its descriptor: a symlink planted at the held name never has its target
-// touched, nor is a file of which the held name is a hard link. Once the file was taken over,
-// the name is gone and the beat says so.
-const BEAT_OPEN = constants.O_RDONLY | OPEN_EXISTING;
-
-function closeQuietly(fs: FileSystem, fd: number): void {
-  try {
-    fs.closeSync(fd);
-  } catch {
-    // nothing to do: the beat is over either way
-  }
-}
-
-function beat(file: HeldFile, state: { lost: boolean; dropped: boolean }, timer: NodeJS.Timeout): void {
-  let fd: number | undefined;
-  try {
-    fd = file.fs.openSync(file.held, BEAT_OPEN);
-    const stat = file.fs.fstatSync(fd);
-    if (replacedBy(stat, undefined) === undefined) file.fs.fchmodSync(fd, stat.mode & 0o7777);
-  } catch (err) {
-    if (systemErrorCode(err) !== 'ENOENT') {
-      log('heartbeat of %s: %s', file.held, systemErrorCode(err) ?? err);
-      return;
-    }
-    log('lease of %s lost: taken over', file.held);
-    state.lost = true;
-    clearInterval(timer);
-    heldAtExit.delete(file);
-  } finally {
-    if (fd !== undefined) closeQuietly(file.fs, fd);
-  }
-}
-
-function installExitHandler(): void {
-  if (exitHandlerInstalled) return;
-  exitHandlerInstalled = true;
-  onExit(() => {
-    for (const file of heldAtExit) {
-      try {
-        file.fs.renameSync(file.held, file.data);
-      } catch {
-        // taken over, or the disk is gone: the next claimer judges the holder dead either way
-      }
-    }
-    heldAtExit.clear();
-  });
 }

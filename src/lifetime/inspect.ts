@@ -1,6 +1,11 @@
-import type { Liveness } from './liveness.js';
-import { findSessions, judge, type SweepTarget } from './sweep.js';
+import type { OwnerVerdict } from '../owner/liveness.js';
+import { findSessions, judge, type SweepTarget } from './session-sweep.js';
 import { walkTree } from '../disk/walk.js';
+
+/** A session's state as `tempfile-manager ls` words it. */
+export type SessionState = 'live' | 'orphan' | 'young' | 'unjudged';
+
+const STATE_OF: Readonly<Record<OwnerVerdict, SessionState>> = { alive: 'live', dead: 'orphan', young: 'young', unjudged: 'unjudged' };
 
 /** One session under a root, as `tempfile-manager ls` shows it. */
 export interface SessionInfo {
@@ -14,7 +19,7 @@ export interface SessionInfo {
    * `live`, `orphan` (the next sweep removes it), or, for another machine's session, `young` or
    * `unjudged` (not watched long enough yet to tell).
    */
-  readonly state: Liveness;
+  readonly state: SessionState;
   /** Files and symlinks in the session, at any depth. */
   readonly files: number;
   readonly bytes: number;
@@ -33,7 +38,7 @@ export async function listSessions(target: SweepTarget): Promise<SessionInfo[]> 
       host: session.parsed.host,
       pid: session.parsed.pid,
       ageMs: now - session.parsed.created,
-      state: judge(target, session),
+      state: STATE_OF[judge(target, session)],
       files: tally?.files ?? 0,
       bytes: tally?.bytes ?? 0,
     });

@@ -1,6 +1,5 @@
 import type { Stats } from 'node:fs';
 import path from 'node:path';
-import lockfile from 'proper-lockfile';
 import type { RootContext } from '../root.js';
 import { RootChangedError, systemErrorCode, toFileSystemError, type RootChange, type TempFileError } from '../errors.js';
 import type { FileSystem } from '../disk/fs.js';
@@ -8,36 +7,12 @@ import { openPinnedSync, type PinnedDirSync } from '../disk/pinned-dir.js';
 import { logger } from '../log.js';
 import { randomName } from '../names.js';
 import { processIdentity } from '../owner/process-identity.js';
-import { HEARTBEAT_MS } from './liveness.js';
+import { startHeartbeat, type Heartbeat } from '../owner/heartbeat.js';
 import { sessionLockPath, sessionName } from '../layout.js';
 import { removeTree, removeTreeSync } from '../disk/remove.js';
 import type { DirIdentity } from '../root.js';
 
 const log = logger('session');
-
-const privateFs = new WeakMap<FileSystem, FileSystem>();
-
-/**
- * `fs` whose `mkdir` and `mkdirSync` make every directory 0700: proper-lockfile makes its lock
- * directory with no mode, which a umask of 000 would leave 0777. The mode is given to the mkdir
- * itself, so there is no moment when the directory is open to others.
- */
-function withPrivateMkdir(fs: FileSystem): FileSystem {
-  let wrapped = privateFs.get(fs);
-  if (wrapped === undefined) {
-    const base = fs as FileSystem & { mkdir?: (dir: string, options: unknown, callback?: unknown) => void };
-    wrapped = {
-      ...fs,
-      mkdirSync: ((dir: string) => fs.mkdirSync(dir, { mode: 0o700 })) as FileSystem['mkdirSync'],
-      ...(typeof base.mkdir === 'function' && {
-        mkdir: (dir: string, options: unknown, callback?: unknown) =>
-          base.mkdir!(dir, { mode: 0o700 }, typeof options === 'function' ? options : callback),
-      }),
-    } as FileSystem;
-    privateFs.set(fs, wrapped);
-  }
-  return wrapped;
-}
 
 /** Options for {@link Session}. */
 export interface SessionOptions extends Pick<RootContext, 'fs' | 'root' | 'staleMs' | 'hostId'> {
@@ -54,8 +29,8 @@ export interface SessionPlaces {
 }
 
 /**
- * A manager's directory under the root, held alive by a proper-lockfile lock whose mtime is
- * refreshed while the process lives. The lock is taken before the directory is made and dropped
+ * A manager's directory under the root, held alive by a lock directory next to it whose
+ * heartbeat (owner/heartbeat.ts) is refreshed while the process lives. The lock is taken before the directory is made and dropped
  * after it is gone, so a directory without a fresh lock always belongs to nobody.
  *
  * The root and the session directory are held open (pinned) for the session's life: the lock,
@@ -69,7 +44,7 @@ export class Session {
   readonly dir: string;
   private readonly name: string;
   private readonly options: SessionOptions;
-  private locked = false;
+  private heartbeat: Heartbeat | undefined;
   private rootPin: PinnedDirSync | undefined;
   private sessionPin: PinnedDirSync | undefined;
   private sessionId: DirIdentity | undefined;
@@ -328,52 +303,50 @@ export class Session {
     return this.changed;
   }
 
+  /** Makes the lock directory (0700, whatever the umask) and starts its heartbeat. */
   private lock(): void {
     try {
-      lockfile.lockSync(this.dir, this.lockOptions());
-      this.locked = true;
+      this.options.fs.mkdirSync(this.lockPath, { mode: 0o700 });
     } catch (err) {
       throw toFileSystemError('lock the session', sessionLockPath(this.dir), err);
     }
+    this.heartbeat = startHeartbeat({
+      fs: this.options.fs,
+      at: this.lockPath,
+      shown: sessionLockPath(this.dir),
+      kind: 'session',
+      beatAtStart: true,
+      onGone: () => this.relock(),
+    });
   }
 
   /**
-   * Drops the lock; its directory is removed only when `remove` (reached through the pinned root,
-   * or by a path still checked): after a swap without /proc the path may name another's lock.
+   * Stops the heartbeat; the lock directory is removed only when `remove` (reached through the
+   * pinned root, or by a path still checked): after a swap without /proc the path may name
+   * another's lock.
    */
   private unlock(remove: boolean): void {
-    if (!this.locked) return;
-    this.locked = false;
-    const fs = remove ? this.options.fs : keepDirectories(this.options.fs);
+    if (!this.heartbeat) return;
+    this.heartbeat.stop();
+    this.heartbeat = undefined;
+    if (!remove) return;
     try {
-      lockfile.unlockSync(this.dir, { realpath: false, lockfilePath: this.lockPath, fs });
+      this.options.fs.rmdirSync(this.lockPath);
     } catch (err) {
-      // Released already (compromised and given up) or removed by hand: nothing left to drop.
+      // Removed by hand, or by a sweeper that judged this process dead: nothing left to drop.
       log('unlock %s: %s', this.dir, systemErrorCode(err) ?? err);
     }
   }
 
-  private lockOptions(): lockfile.LockOptions {
-    return {
-      stale: this.options.staleMs,
-      update: HEARTBEAT_MS,
-      realpath: false,
-      lockfilePath: this.lockPath,
-      fs: withPrivateMkdir(this.options.fs),
-      onCompromised: (err) => this.onCompromised(err),
-    };
-  }
-
-  /** A lost lock must never crash the app: log it and take the lock again. */
-  private onCompromised(err: Error): void {
-    log('lock of %s compromised: %s', this.dir, err.message);
-    if (!this.locked) return;
+  /** A lock removed from outside (a sweep on another host that judged us dead) is made again: never a crash. */
+  private relock(): void {
+    if (!this.heartbeat) return;
+    this.heartbeat = undefined;
     try {
-      lockfile.lockSync(this.dir, this.lockOptions());
-      log('lock of %s taken again', this.dir);
-    } catch (retakeError) {
-      this.locked = false;
-      log('could not take the lock of %s again: %s', this.dir, systemErrorCode(retakeError) ?? retakeError);
+      this.lock();
+      log('lock of %s made again', this.dir);
+    } catch (err) {
+      log('could not make the lock of %s again: %s', this.dir, systemErrorCode(err) ?? err);
     }
   }
 }
@@ -428,9 +401,4 @@ function linkTarget(fs: FileSystem, link: string): string {
   } catch {
     return '';
   }
-}
-
-/** `fs` whose rmdir does nothing: proper-lockfile then stops its heartbeat without removing the lock's directory. */
-function keepDirectories(fs: FileSystem): FileSystem {
-  return Object.assign(Object.create(fs) as FileSystem, { rmdirSync: () => {} });
 }

@@ -1,68 +1,56 @@
-import { BroadcastChannel, isMainThread, type Worker } from 'node:worker_threads';
+import { isMainThread } from 'node:worker_threads';
 import path from 'node:path';
 import { realFs } from '../disk/fs.js';
-import { onThisMachine } from './liveness.js';
+import { onThisMachine } from '../owner/liveness.js';
 import { logger } from '../log.js';
-import { processIdentity } from '../owner/process-identity.js';
-import { openPinnedSync } from '../disk/pinned-dir.js';
+import { processIdentity, type ProcessIdentity } from '../owner/process-identity.js';
+import { openPinned, openPinnedSync } from '../disk/pinned-dir.js';
 import { removeTreeSync } from '../disk/remove.js';
+import { emptyTally } from '../disk/walk.js';
 import { parseSessionName, sessionLockPath } from '../layout.js';
 import { DEFAULT_GRACE_MS, DEFAULT_STALE_MS } from '../options.js';
-import { sweepRoot } from './sweep.js';
+import { requireMarkedRoot } from '../root.js';
+import { addRoot, atExit, knownRoots, onWorkerEnd, processSlot } from '../owner/registry.js';
+import { findSessions, sweepSessions } from './session-sweep.js';
 
 const log = logger('threads');
 
 // A worker thread ended by `worker.terminate()`, or by the end of the process, runs no more
 // JavaScript: no 'exit' event, no exit hook. Its sessions are then removed from outside it: by
 // the thread that made the worker, as soon as it sees the worker's 'exit' event, and at process
-// exit by the main thread's exit hook. Both need the roots the threads use: every thread tells
-// the others on a BroadcastChannel when it opens a session under a root.
+// exit by the main thread's exit task. Both need the roots the threads use: every thread tells
+// the others (owner/registry.ts) when it opens a session under a root.
 
-interface ThreadWatch {
-  readonly roots: Set<string>;
-  readonly channel: BroadcastChannel;
-}
-
-const CHANNEL = 'tempfile-manager:roots';
-const WATCH_KEY = Symbol.for('tempfile-manager.thread-watch');
-// Delay before looking at the roots after a worker ended: its last announcements arrive first.
-const REAP_DELAY_MS = 50;
-
-function threadWatch(): ThreadWatch {
-  const holder = globalThis as { [WATCH_KEY]?: ThreadWatch };
-  if (!holder[WATCH_KEY]) {
-    const roots = new Set<string>();
-    const channel = new BroadcastChannel(CHANNEL);
-    channel.onmessage = (event) => {
-      const root = (event as { data?: unknown }).data;
-      if (typeof root === 'string') roots.add(root);
-    };
-    channel.unref();
-    process.on('worker', (worker: Worker) => worker.once('exit', () => setTimeout(reapDeadThreads, REAP_DELAY_MS).unref()));
-    Object.defineProperty(holder, WATCH_KEY, { value: { roots, channel }, enumerable: false, writable: false, configurable: false });
-  }
-  return holder[WATCH_KEY] as ThreadWatch;
-}
-
-/** Starts watching this process's threads (once per thread); `root` is one this thread uses. */
-export function watchThreads(root: string): void {
-  threadWatch().roots.add(root);
-}
-
-/** Tells every thread of this process that this one opened a session under `root`. */
-export function announceRoot(root: string): void {
-  const watch = threadWatch();
-  watch.roots.add(root);
-  watch.channel.postMessage(root);
+/**
+ * Watches this process's threads for sessions under `root` that outlive their thread; with
+ * `announce`, tells every thread of the process that this one has a session there.
+ */
+export function watchThreads(root: string, announce: boolean): void {
+  addRoot(root, announce);
+  // Once per process, whichever copy of the library (ESM, CJS) comes first.
+  const watch = processSlot('thread-watch', () => ({ started: false }));
+  if (watch.started) return;
+  watch.started = true;
+  onWorkerEnd(() => void reapEndedThreads());
+  if (isMainThread) atExit(removeOtherThreadsSessionsSync);
 }
 
 /** Removes the sessions of this process's threads that have ended, under every known root. */
-async function reapDeadThreads(): Promise<void> {
+async function reapEndedThreads(): Promise<void> {
   const own = processIdentity('');
-  for (const root of threadWatch().roots) {
+  for (const root of knownRoots()) {
     const target = { fs: realFs, root, staleMs: DEFAULT_STALE_MS, graceMs: DEFAULT_GRACE_MS, hostId: '' };
     try {
-      await sweepRoot(target, {}, (session) => session.parsed.pid === own.pid && onThisMachine(session.parsed));
+      const pinned = await openPinned(realFs, root); // never through a root swapped for a symlink
+      if (typeof pinned === 'string') continue;
+      try {
+        requireMarkedRoot(realFs, root, pinned.base);
+        const { sessions } = await findSessions(target, pinned.base);
+        const ours = sessions.filter((session) => session.parsed.pid === own.pid && onThisMachine(session.parsed));
+        await sweepSessions(target, ours, { dryRun: false, tally: emptyTally() });
+      } finally {
+        await pinned.close();
+      }
     } catch (err) {
       log('reaping ended threads under %s: %O', root, err);
     }
@@ -74,11 +62,9 @@ async function reapDeadThreads(): Promise<void> {
  * process, under every known root (they die with it, and run no exit hook of their own).
  * Synchronous, never throws.
  */
-export function removeOtherThreadsSessionsSync(): void {
-  const holder = globalThis as { [WATCH_KEY]?: ThreadWatch };
-  if (!isMainThread || !holder[WATCH_KEY]) return;
+function removeOtherThreadsSessionsSync(): void {
   const own = processIdentity('');
-  for (const root of holder[WATCH_KEY].roots) {
+  for (const root of knownRoots()) {
     // Through the root opened without following a link: a root swapped for a symlink is left alone.
     let pinned: ReturnType<typeof openPinnedSync>;
     try {
@@ -95,7 +81,7 @@ export function removeOtherThreadsSessionsSync(): void {
   }
 }
 
-function removeThreadSessionsSync(root: string, rootBase: string, own: ReturnType<typeof processIdentity>): void {
+function removeThreadSessionsSync(root: string, rootBase: string, own: ProcessIdentity): void {
   let names: string[];
   try {
     names = realFs.readdirSync(rootBase);

@@ -1,8 +1,8 @@
 import * as nodeFs from 'node:fs';
-import { createRequire } from 'node:module';
 import type { FileHandle } from 'node:fs/promises';
 import { PassThrough } from 'node:stream';
 import type { FileSystem } from '../../src/index.js';
+import { beating } from '../../src/owner/registry.js';
 import { systemError } from './faulty-fs.js';
 
 /** The errnos every call is failed with in turn. */
@@ -223,13 +223,7 @@ export function openFds(): number {
   return nodeFs.readdirSync('/proc/self/fd').length;
 }
 
-// proper-lockfile keeps the locks this process holds in a module-level registry; its index does
-// not export it, its lib does (the same module instance the library loads).
-const lockRegistry = createRequire(import.meta.url)('proper-lockfile/lib/lockfile.js') as {
-  getLocks(): Record<string, unknown>;
-};
-
-/** The paths proper-lockfile holds a lock on in this process (sessions and leases). */
+/** The session locks this process keeps alive (their heartbeats), by their public paths. */
 export function heldLocks(): string[] {
-  return Object.keys(lockRegistry.getLocks());
+  return beating().filter((beat) => beat.kind === 'session').map((beat) => beat.shown);
 }

@@ -11,7 +11,7 @@ export const MUTATIONS = {
     what: 'a lease never learns it was taken over: neither its heartbeat nor a failed step tells the holder (no LeaseLostError)',
     patches: [
       { from: /stillHeld\(\) \{\n/, to: 'stillHeld() {\n    return true;\n' },
-      { from: /state\.lost = true;/, to: 'state.lost = false;' },
+      { from: /gone = true;/, to: 'gone = false;' },
     ],
   },
   'no-lease': {

@@ -1,6 +1,11 @@
 import fs from 'node:fs';
-import { expect, it } from 'vitest';
-import { manager } from '../helpers/roots.js';
+import { describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import { realFs } from '../../src/disk/fs.js';
+import { startHeartbeat } from '../../src/owner/heartbeat.js';
+import { beating } from '../../src/owner/registry.js';
+import { manager, scratchDir } from '../helpers/roots.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -13,10 +18,70 @@ it('keeps the session lock fresh, and takes it again when it was removed under i
   expect(fs.statSync(lock).mtimeMs).toBeGreaterThan(first); // refreshed every staleMs / 2
   fs.rmSync(lock, { recursive: true });
   await sleep(1300);
-  // proper-lockfile reported it compromised; the manager logged it and took the lock again.
+  // The heartbeat found it gone; the manager logged it and made the lock again.
   expect(fs.existsSync(lock)).toBe(true);
   expect(Date.now() - fs.statSync(lock).mtimeMs).toBeLessThan(2000);
   expect(fs.existsSync(file.path)).toBe(true);
   await mgr.close();
   expect(fs.existsSync(lock)).toBe(false);
+});
+
+// The heartbeat of sessions and leases (owner/heartbeat.ts), from an attacker's side: whatever is
+// planted at the name it refreshes, nothing but the owner's own inode is touched, and no beat blocks.
+describe('the heartbeat', () => {
+  const old = new Date('2001-01-01T00:00:00Z');
+
+  function victim(dir: string): string {
+    const file = path.join(dir, 'victim');
+    fs.writeFileSync(file, 'keep me');
+    fs.utimesSync(file, old, old);
+    return file;
+  }
+
+  it('refreshes its own directory or file, stops when asked, and is listed while it beats', async () => {
+    const dir = scratchDir();
+    const lock = path.join(dir, 'lock');
+    fs.mkdirSync(lock);
+    fs.utimesSync(lock, old, old);
+    const heartbeat = startHeartbeat({ fs: realFs, at: lock, shown: lock, kind: 'session', onGone: () => {}, beatAtStart: true });
+    expect(fs.statSync(lock).mtimeMs).toBeGreaterThan(old.getTime());
+    expect(beating()).toContainEqual({ shown: lock, kind: 'session' });
+    const first = fs.statSync(lock).ctimeMs;
+    await sleep(1300);
+    expect(fs.statSync(lock).ctimeMs).toBeGreaterThan(first);
+    heartbeat.stop();
+    expect(beating()).not.toContainEqual({ shown: lock, kind: 'session' });
+  });
+
+  it.each(['symlink', 'hard link', 'fifo'] as const)('a %s planted at the name is never touched through, and the beat goes on', async (planted) => {
+    const dir = scratchDir();
+    const target = victim(dir);
+    const at = path.join(dir, 'held');
+    if (planted === 'symlink') fs.symlinkSync(target, at);
+    if (planted === 'hard link') fs.linkSync(target, at);
+    if (planted === 'fifo') execFileSync('mkfifo', [at]);
+    const fifoBefore = fs.lstatSync(at).mtimeMs;
+    let gone = 0;
+    const heartbeat = startHeartbeat({ fs: realFs, at, shown: at, kind: 'lease', onGone: () => (gone += 1), beatAtStart: true });
+    await sleep(1300); // the start beat and one on the timer: neither blocked (the test would time out)
+    heartbeat.stop();
+    expect(fs.statSync(target).mtimeMs).toBe(old.getTime());
+    expect(fs.readFileSync(target, 'utf8')).toBe('keep me');
+    if (planted === 'fifo') expect(fs.lstatSync(at).mtimeMs).toBe(fifoBefore);
+    expect(gone).toBe(0);
+    expect(heartbeat.gone).toBe(false);
+  });
+
+  it('a name taken away stops the beat and says so once', async () => {
+    const dir = scratchDir();
+    const at = path.join(dir, 'held');
+    fs.writeFileSync(at, 'x');
+    let gone = 0;
+    const heartbeat = startHeartbeat({ fs: realFs, at, shown: at, kind: 'lease', onGone: () => (gone += 1) });
+    fs.renameSync(at, path.join(dir, 'taken'));
+    await sleep(2300);
+    expect(gone).toBe(1);
+    expect(heartbeat.gone).toBe(true);
+    expect(beating()).not.toContainEqual({ shown: at, kind: 'lease' });
+  });
 });

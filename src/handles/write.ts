@@ -1,6 +1,6 @@
 import { createHash, type Hash } from 'node:crypto';
 import type { ManagerContext, Owner } from '../context.js';
-import { createUniqueAsync, resolveNameParts, type NameOptions } from '../handles/create.js';
+import { createUniqueAsync, resolveNameParts, type NameOptions } from './create.js';
 import {
   AbortedError,
   CallbackError,
@@ -11,15 +11,15 @@ import {
   toFileSystemError,
   type DetectedType,
 } from '../errors.js';
-import { TempFile } from '../handles/file.js';
+import { TempFile } from './file.js';
 import { CREATE_EXCLUSIVE } from '../disk/fs.js';
 import { describe } from '../names.js';
 import { checkOptionsObject } from '../options.js';
-import { hashOption } from './options.js';
-import { FileSink } from './sink.js';
-import { openWritable, type WritableFile } from './open-file.js';
-import { assertAccepted, detectType, parseAccept, readHead } from './sniff.js';
-import { openSource, type SourceReader, type WriteSource } from './source.js';
+import { hashOption } from '../write/options.js';
+import { FileSink } from '../write/sink.js';
+import { openWritable, type WritableFile } from '../write/open-file.js';
+import { assertAccepted, detectType, parseAccept, readHead } from '../write/sniff.js';
+import { openSource, type SourceReader, type WriteSource } from '../write/source.js';
 
 /** Options of `write()`. */
 export interface WriteOptions extends NameOptions {

@@ -1,9 +1,13 @@
-import type { RootContext } from '../root.js';
 import { systemErrorCode } from '../errors.js';
 import type { FileSystem } from '../disk/fs.js';
-import { machineId, readTask, type ProcessIdentity } from '../owner/process-identity.js';
+import { machineId, readTask, type ProcessIdentity } from './process-identity.js';
 import { sessionLockPath, type OwnerToken } from '../layout.js';
-import { MIN_STALE_MS } from '../options.js';
+
+/**
+ * The least `staleMs` a manager, a claimer or a sweeper may have: the heartbeat below must change
+ * several times within it. @internal
+ */
+export const MIN_STALE_MS = 2_000;
 
 /**
  * How often every owner refreshes its heartbeats (its session's lock, the held files of its
@@ -140,7 +144,7 @@ function pruneWatched(now: number): void {
 }
 
 /** What a session judgement needs. */
-export type LivenessOptions = OwnerRules & Pick<RootContext, 'fs'>;
+export type LivenessOptions = OwnerRules & { readonly fs: FileSystem };
 
 /**
  * Judges a session by {@link judgeOwner}, its lock's mtime as the heartbeat. `access` is the

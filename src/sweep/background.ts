@@ -1,6 +1,8 @@
 import type { FileSystem } from '../disk/fs.js';
+import type { RootContext } from '../root.js';
 import { logger } from '../log.js';
-import { sweepRoot, type SweepTarget } from './sweep.js';
+import { processSlot } from '../owner/registry.js';
+import { sweepRoot } from './sweep.js';
 
 const log = logger('sweep');
 
@@ -14,7 +16,7 @@ export interface BackgroundSweep {
 
 /** One background sweeper per root (and thresholds) in this process, shared by its managers. */
 interface RootSweeper {
-  readonly target: SweepTarget;
+  readonly target: RootContext;
   intervalMs: number;
   attached: number;
   timer: NodeJS.Timeout | undefined;
@@ -26,9 +28,8 @@ interface RootSweeper {
 const START_DEDUP_MS = 1000;
 const START_DELAY_MS = 100;
 
-const sweepersByFs = new WeakMap<FileSystem, Map<string, RootSweeper>>();
-
 function sweepersOf(fs: FileSystem): Map<string, RootSweeper> {
+  const sweepersByFs = processSlot('background-sweepers', () => new WeakMap<FileSystem, Map<string, RootSweeper>>());
   let sweepers = sweepersByFs.get(fs);
   if (!sweepers) sweepersByFs.set(fs, (sweepers = new Map()));
   return sweepers;
@@ -40,7 +41,7 @@ function sweepersOf(fs: FileSystem): Map<string, RootSweeper> {
  * never throwing into the app. Returns the detach function: the sweeper stops when its last
  * manager detaches.
  */
-export function attachBackgroundSweep(target: SweepTarget, wanted: BackgroundSweep): () => void {
+export function attachBackgroundSweep(target: RootContext, wanted: BackgroundSweep): () => void {
   if (!wanted.onStart && wanted.intervalMs === 0) return () => {};
   const sweepers = sweepersOf(target.fs);
   const key = [target.root, target.staleMs, target.graceMs, target.hostId].join('\0');

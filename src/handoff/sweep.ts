@@ -1,0 +1,115 @@
+import type { RootContext } from '../root.js';
+import { systemErrorCode } from '../errors.js';
+import { handoffDirOf, isDataFile, TAKEN_FOR_REMOVAL } from '../layout.js';
+import { removeListedFlatDir } from '../disk/remove.js';
+import { pathError, walkTree, type WalkTally } from '../disk/walk.js';
+import { scanHandoff, type EntryInfo, type FoundEntry } from './entries.js';
+import { takeForRemoval } from './lease.js';
+
+// Handoff entries sweep their own: expired unclaimed entries, leftovers of consumed ones and
+// staging leftovers, each taken from claimers (one rename) before anything is removed.
+
+/** What sweeping the handoff directory did. @internal */
+export interface HandoffSwept {
+  readonly removed: number;
+  readonly claimed: number;
+  readonly foreign: string[];
+}
+
+/**
+ * Removes expired unclaimed handoff entries and leftovers of consumed ones; never an entry under
+ * a live lease, never a name that is not an entry's. @internal
+ */
+export async function sweepHandoff(target: RootContext, rootBase: string, dryRun: boolean, tally: WalkTally): Promise<HandoffSwept> {
+  const result = { removed: 0, claimed: 0, foreign: [] as string[] };
+  const walk = await walkDefaults(target, rootBase);
+  await scanHandoff(target, { root: target.root, rootBase }, Date.now(), {
+    entry: async (entry, found) => {
+      if (entry.state === 'claimed') result.claimed += 1;
+      if (entry.state !== 'expired' && entry.state !== 'consumed') return;
+      try {
+        if (await sweepEntry(target, dryRun, tally, walk, entry, found)) result.removed += 1;
+      } catch (err) {
+        tally.errors.push(pathError(entry.path, err)); // this entry only: the sweep goes on
+      }
+    },
+    foreign: (file) => void result.foreign.push(file),
+  });
+  return result;
+}
+
+/** Removes one expired or consumed entry; true when it was removed (or would be, in a dry run). */
+async function sweepEntry(
+  target: RootContext,
+  dryRun: boolean,
+  tally: WalkTally,
+  walk: WalkDefaults,
+  entry: EntryInfo,
+  found: FoundEntry,
+): Promise<boolean> {
+  const taken = dryRun ? found : await takeExpiredEntry(target, found);
+  if (taken === undefined) return false; // claimed since it was judged: the next sweep judges it again
+  const { at, files } = taken;
+  // An entry as the library leaves it (files only, on the handoff directory's mount): removed in
+  // a few calls, and only what was judged; one that changed since is left to the next sweep.
+  if (!dryRun && files) {
+    const outcome = await removeListedFlatDir(target.fs, taken.at, files, walk.parentDev);
+    if (outcome === 'changed') return false;
+    if (outcome === 'removed') {
+      tally.files += files.length;
+      tally.dirs += 1;
+      tally.bytes += entry.bytes;
+      return true;
+    }
+  }
+  // A data file the sweep did not take (or, in a dry run, would not) is a claimer's: one that a
+  // listing missed (sshfs lists, then stats, and skips a name renamed in between) or that came
+  // back since. It stays, and with it the entry, for the next sweep to judge.
+  let spared = false;
+  const spare = (name: string) => {
+    const claimers = name !== taken.data && isDataFile(name);
+    spared ||= claimers;
+    return claimers;
+  };
+  // Walked by its name (O_NOFOLLOW at each step): a claimer's data file met there is spared.
+  await walkTree(entry.path, { fs: target.fs, remove: !dryRun, ...walk, access: at, spare }, tally);
+  return !spared;
+}
+
+/**
+ * Takes an expired entry's data file from claimers (renamed to {@link TAKEN_FOR_REMOVAL}) before
+ * anything is removed: a claim that won the race keeps its file, and the entry is left. The
+ * returned listing names the file as it is now. Undefined when a claimer got there first.
+ */
+async function takeExpiredEntry(target: RootContext, found: FoundEntry): Promise<FoundEntry | undefined> {
+  if (found.data === undefined) return found; // consumed: no file left to claim
+  try {
+    if (!(await takeForRemoval(target, found.access, found.data))) return undefined;
+  } catch (err) {
+    // An entry that denies the rename denies a claimer's too: no one can take the file from the
+    // walk, which restores the entry's permissions and removes it. Any other failure (EMFILE,
+    // EIO...) proves nothing: the file stays, with the entry, and the error is reported.
+    if (isDenied(systemErrorCode(err))) return found;
+    throw err;
+  }
+  const files = found.files?.map((name) => (name === found.data ? TAKEN_FOR_REMOVAL : name));
+  return { ...found, files, data: TAKEN_FOR_REMOVAL };
+}
+
+function isDenied(code: string | undefined): boolean {
+  return code === 'EACCES' || code === 'EPERM';
+}
+
+/** What every walk of one sweep shares: read once, not once per entry. */
+interface WalkDefaults {
+  readonly parentDev?: number;
+}
+
+async function walkDefaults(target: RootContext, rootBase: string): Promise<WalkDefaults> {
+  try {
+    return { parentDev: (await target.fs.promises.lstat(handoffDirOf(rootBase))).dev };
+  } catch {
+    return {};
+  }
+}
+

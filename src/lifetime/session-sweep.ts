@@ -1,0 +1,132 @@
+import type { Dirent } from 'node:fs';
+import path from 'node:path';
+import type { RootContext } from '../root.js';
+import { toFileSystemError } from '../errors.js';
+import { parseRootEntry, sessionLockPath, type OwnerToken } from '../layout.js';
+import { judgeOwner, onThisMachine, type OwnerVerdict } from '../owner/liveness.js';
+import { readHeartbeat } from '../owner/heartbeat.js';
+import { emptyTally, walkTree, type WalkTally } from '../disk/walk.js';
+
+// Sessions sweep their own: what lies at the top of the root, judged by the liveness rule with
+// each session's lock as its heartbeat, and an orphan's tree removed, then its lock.
+
+/** Where and how to sweep. @internal */
+export type SweepTarget = RootContext;
+
+/** A session found under the root: its directory, its lock, or both. @internal */
+export interface FoundSession {
+  readonly name: string;
+  readonly parsed: OwnerToken;
+  readonly dir: string;
+  /** The directory as system calls reach it: through the root's descriptor where there is /proc. */
+  readonly access: string;
+  hasDir: boolean;
+  hasLock: boolean;
+}
+
+/** What lies at the top of the root: sessions (directory, lock or both) and foreign names. @internal */
+export interface RootListing {
+  readonly sessions: FoundSession[];
+  readonly foreign: string[];
+}
+
+/** Lists the sessions under the root, by name; names that are not ours are listed as foreign. @internal */
+export async function findSessions(target: SweepTarget, rootBase = target.root): Promise<RootListing> {
+  let entries: Dirent[];
+  try {
+    entries = await target.fs.promises.readdir(rootBase, { withFileTypes: true });
+  } catch (err) {
+    throw toFileSystemError('read the root', target.root, err);
+  }
+  const sessions = new Map<string, FoundSession>();
+  const foreign: string[] = [];
+  for (const entry of entries) {
+    const parsed = parseRootEntry(entry.name);
+    if (parsed.kind === 'foreign') foreign.push(path.join(target.root, entry.name));
+    if (parsed.kind !== 'session' && parsed.kind !== 'session-lock') continue;
+    let found = sessions.get(parsed.session);
+    if (!found) {
+      const dir = path.join(target.root, parsed.session);
+      found = { name: parsed.session, parsed: parsed.owner, dir, access: `${rootBase}/${parsed.session}`, hasDir: false, hasLock: false };
+      sessions.set(parsed.session, found);
+    }
+    if (parsed.kind === 'session-lock') found.hasLock = true;
+    else found.hasDir = true;
+  }
+  return { sessions: [...sessions.values()], foreign };
+}
+
+/**
+ * Judges one session by the liveness rule (`judgeOwner`), its lock's heartbeat read through
+ * `session.access` and remembered by the lock's public path. @internal
+ */
+export function judge(target: SweepTarget, session: FoundSession): OwnerVerdict {
+  const heartbeat = { key: sessionLockPath(session.dir), stamp: readHeartbeat(target.fs, sessionLockPath(session.access)) };
+  return judgeOwner(session.parsed, heartbeat, target);
+}
+
+/** What sweeping the sessions did. @internal */
+export interface SessionsSwept {
+  readonly removed: number;
+  /** Sessions left alone, by verdict. */
+  readonly skipped: Readonly<Record<Exclude<OwnerVerdict, 'dead'>, number>>;
+  /** Host ids, other than the sweeper's, of sessions made on this machine. */
+  readonly hostIdMismatches: readonly string[];
+}
+
+/** How one run sweeps: shared with the sweep of handoff entries. @internal */
+export interface SweepRun {
+  readonly dryRun: boolean;
+  readonly tally: WalkTally;
+  /** Progress as sessions are done: `done` of `total` (a first look; each is judged again before removal). */
+  readonly onProgress?: (tally: WalkTally, done: number, total: number) => void;
+}
+
+/**
+ * Removes the orphaned sessions among `sessions` (each judged right before its removal): never a
+ * live or young one, never outside the root, never through a symlink. @internal
+ */
+export async function sweepSessions(target: SweepTarget, sessions: readonly FoundSession[], run: SweepRun): Promise<SessionsSwept> {
+  const skipped = { alive: 0, young: 0, unjudged: 0 };
+  const mismatches = new Set<string>();
+  let removed = 0;
+  let total = run.onProgress ? sessions.filter((s) => judge(target, s) === 'dead').length : 0;
+  let done = 0;
+  const onBatch = (t: WalkTally) => {
+    total = Math.max(total, done);
+    run.onProgress?.(t, done, total);
+  };
+  for (const session of sessions) {
+    if (session.parsed.host !== target.hostId && onThisMachine(session.parsed)) mismatches.add(session.parsed.host);
+    const verdict = judge(target, session);
+    if (verdict !== 'dead') skipped[verdict] += 1;
+    else {
+      if (await removeSession(target, session, run.dryRun, run.tally, onBatch)) removed += 1;
+      done += 1;
+      onBatch(run.tally);
+    }
+  }
+  return { removed, skipped, hostIdMismatches: [...mismatches].sort() };
+}
+
+/** Removes an orphan's directory tree, then its lock. True when the directory was removed here. */
+async function removeSession(
+  target: SweepTarget,
+  session: FoundSession,
+  dryRun: boolean,
+  tally: WalkTally,
+  onBatch: (t: WalkTally) => void,
+): Promise<boolean> {
+  const dirsBefore = tally.dirs;
+  const errorsBefore = tally.errors.length;
+  const leftBefore = tally.left.length;
+  if (session.hasDir) await walkTree(session.dir, { fs: target.fs, remove: !dryRun, onBatch, access: session.access }, tally);
+  const whole = tally.errors.length === errorsBefore && tally.left.length === leftBefore;
+  const removedHere = session.hasDir && whole && tally.dirs > dirsBefore;
+  if (session.hasLock && !dryRun && whole) await removeLock(target, session, tally);
+  return removedHere;
+}
+
+async function removeLock(target: SweepTarget, session: FoundSession, tally: WalkTally): Promise<void> {
+  await walkTree(sessionLockPath(session.dir), { fs: target.fs, remove: true, access: sessionLockPath(session.access) }, { ...emptyTally(), errors: tally.errors, left: tally.left });
+}

@@ -1,0 +1,115 @@
+import { constants } from 'node:fs';
+import { systemErrorCode } from '../errors.js';
+import type { FileSystem } from '../disk/fs.js';
+import { OPEN_EXISTING, replacedBy } from '../disk/open-checked.js';
+import { logger } from '../log.js';
+import { HEARTBEAT_MS } from './liveness.js';
+import { addBeat, type Beat } from './registry.js';
+
+const log = logger('heartbeat');
+
+// The one heartbeat of the library, for sessions and leases alike: an owner refreshes the change
+// time (ctime) of one inode of its own every HEARTBEAT_MS: a session its lock directory, a claim
+// its held data file. The inode is opened without following a link and without blocking, checked
+// to be what the owner made (a directory; a regular file with one link), and touched through that
+// descriptor (futimes, which sets mtime and ctime): a symlink, a hard link or a FIFO planted at the
+// name is never touched. An observer reads the ctime and watches it change on its own monotonic
+// clock (liveness.ts); no clock is compared with another.
+
+/** What an owner keeps alive, and what it does when it finds it gone. */
+export interface HeartbeatTarget {
+  readonly fs: FileSystem;
+  /** The inode's path as system calls reach it (through a pinned directory where there is /proc). */
+  readonly at: string;
+  /** The same, for logs and leak checks. */
+  readonly shown: string;
+  /** A session's lock directory, or a lease's held file. */
+  readonly kind: Beat['kind'];
+  /** Called once when a beat finds the name gone (another process removed or took it): the beat has stopped. */
+  readonly onGone: () => void;
+  /**
+   * Beat once at once: the stamp then comes from this process's clock, as every later one does
+   * (a session's lock, made by mkdir). Without it, the creation or rename that made the name was
+   * the first beat (a lease).
+   */
+  readonly beatAtStart?: boolean;
+}
+
+/** A running heartbeat. */
+export interface Heartbeat {
+  /** True once a beat found the name gone. */
+  readonly gone: boolean;
+  /** Stops the heartbeat. Idempotent. */
+  stop(): void;
+}
+
+const BEAT_OPEN = constants.O_RDONLY | OPEN_EXISTING;
+
+/** Starts refreshing `target` on the process's one heartbeat timer. */
+export function startHeartbeat(target: HeartbeatTarget): Heartbeat {
+  let gone = false;
+  const beat: Beat = {
+    shown: target.shown,
+    kind: target.kind,
+    beat: () => {
+      if (refresh(target) !== 'gone') return;
+      gone = true;
+      stop();
+      log('%s is gone: the heartbeat stops', target.shown);
+      target.onGone();
+    },
+  };
+  if (target.beatAtStart) refresh(target);
+  const stop = addBeat(beat, HEARTBEAT_MS);
+  return {
+    get gone() {
+      return gone;
+    },
+    stop,
+  };
+}
+
+/** The heartbeat as an observer reads it from a stat: the change time. */
+export function heartbeatOf(stat: { readonly ctimeMs: number }): number {
+  return stat.ctimeMs;
+}
+
+/** Reads the heartbeat at `at` (lstat: never followed): its stamp, or that it is missing or unreadable. */
+export function readHeartbeat(fs: FileSystem, at: string): number | 'missing' | 'unreadable' {
+  try {
+    return heartbeatOf(fs.lstatSync(at));
+  } catch (err) {
+    return systemErrorCode(err) === 'ENOENT' ? 'missing' : 'unreadable';
+  }
+}
+
+function refresh(target: HeartbeatTarget): 'beat' | 'skipped' | 'gone' {
+  const { fs, at } = target;
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(at, BEAT_OPEN);
+    const stat = fs.fstatSync(fd);
+    const ours = target.kind === 'session' ? stat.isDirectory() : replacedBy(stat, undefined) === undefined;
+    if (!ours) {
+      log('heartbeat of %s: not the owner\'s inode, left untouched', target.shown);
+      return 'skipped';
+    }
+    const now = new Date();
+    fs.futimesSync(fd, now, now);
+    return 'beat';
+  } catch (err) {
+    if (systemErrorCode(err) === 'ENOENT') return 'gone';
+    log('heartbeat of %s: %s', target.shown, systemErrorCode(err) ?? err);
+    return 'skipped';
+  } finally {
+    if (fd !== undefined) closeQuietly(fs, fd);
+  }
+}
+
+function closeQuietly(fs: FileSystem, fd: number): void {
+  try {
+    fs.closeSync(fd);
+  } catch {
+    // nothing to do: the beat is over either way
+  }
+}

@@ -1,0 +1,177 @@
+import { BroadcastChannel, type Worker } from 'node:worker_threads';
+import { onExit } from 'signal-exit';
+import { logger } from '../log.js';
+
+const log = logger('registry');
+
+// Every piece of state that belongs to the process rather than to one manager lives here, in one
+// object kept under one global symbol: the ESM and the CJS build of the library (or two copies in
+// node_modules) find the same one. What runs at exit, on each heartbeat and when a worker thread
+// ends is handed in as callbacks by the layers above; this module imports none of them.
+
+/** Something run at process exit: synchronous; a throw is logged, and the next task runs. */
+export type ExitTask = () => void;
+
+/** Something refreshed on every heartbeat tick: synchronous, quick, never throwing. */
+export interface Beat {
+  /** What is refreshed, by its logical path (tests and leak checks list them). */
+  readonly shown: string;
+  /** What kind of owner beats: a session's lock or a claim's lease. */
+  readonly kind: 'session' | 'lease';
+  beat(): void;
+}
+
+interface ProcessState {
+  readonly exitTasks: Set<ExitTask>;
+  exitHookInstalled: boolean;
+  readonly beats: Set<Beat>;
+  beatTimer: NodeJS.Timeout | undefined;
+  readonly roots: Set<string>;
+  channel: BroadcastChannel | undefined;
+  readonly workerEndTasks: Set<() => void>;
+  readonly slots: Map<string, unknown>;
+}
+
+const STATE_KEY = Symbol.for('tempfile-manager.process-state');
+const ROOTS_CHANNEL = 'tempfile-manager:roots';
+// Delay before the worker-end tasks run: the ended worker's last root announcements arrive first.
+const WORKER_END_DELAY_MS = 50;
+
+function state(): ProcessState {
+  const holder = globalThis as { [STATE_KEY]?: ProcessState };
+  if (!holder[STATE_KEY]) {
+    const fresh: ProcessState = {
+      exitTasks: new Set(),
+      exitHookInstalled: false,
+      beats: new Set(),
+      beatTimer: undefined,
+      roots: new Set(),
+      channel: undefined,
+      workerEndTasks: new Set(),
+      slots: new Map(),
+    };
+    Object.defineProperty(holder, STATE_KEY, { value: fresh, enumerable: false, writable: false, configurable: false });
+  }
+  return holder[STATE_KEY] as ProcessState;
+}
+
+/**
+ * Runs `task` at process exit (normal exit, `process.exit()`, SIGINT, SIGTERM, SIGHUP, an uncaught
+ * exception or an unhandled rejection), in the order tasks were added. The hook then lets the
+ * process end exactly as it would have: it never calls `process.exit` and never swallows a signal
+ * that the app handles itself (signal-exit's rule). Returns the function that removes the task.
+ */
+export function atExit(task: ExitTask): () => void {
+  const shared = state();
+  if (!shared.exitHookInstalled) {
+    shared.exitHookInstalled = true;
+    onExit(runExitTasks);
+  }
+  shared.exitTasks.add(task);
+  return () => void shared.exitTasks.delete(task);
+}
+
+/** How many exit tasks are registered (tests, leak checks). @internal */
+export function exitTaskCount(): number {
+  return state().exitTasks.size;
+}
+
+function runExitTasks(code: number | null | undefined, signal: NodeJS.Signals | null): void {
+  const { exitTasks } = state();
+  log('exit (code %s, signal %s): %d tasks', code, signal, exitTasks.size);
+  for (const task of [...exitTasks]) {
+    try {
+      task();
+    } catch (err) {
+      log('an exit task failed: %O', err);
+    }
+  }
+  exitTasks.clear();
+}
+
+/**
+ * Refreshes `beat` every `periodMs` on one timer shared by every owner of the process (unref'd: it
+ * never keeps the process alive), until the returned function is called.
+ */
+export function addBeat(beat: Beat, periodMs: number): () => void {
+  const shared = state();
+  shared.beats.add(beat);
+  if (shared.beatTimer === undefined) {
+    shared.beatTimer = setInterval(beatAll, periodMs);
+    shared.beatTimer.unref();
+  }
+  return () => {
+    shared.beats.delete(beat);
+    if (shared.beats.size === 0 && shared.beatTimer !== undefined) {
+      clearInterval(shared.beatTimer);
+      shared.beatTimer = undefined;
+    }
+  };
+}
+
+/** What this process refreshes now (tests, leak checks). @internal */
+export function beating(): ReadonlyArray<Pick<Beat, 'shown' | 'kind'>> {
+  return [...state().beats].map(({ shown, kind }) => ({ shown, kind }));
+}
+
+function beatAll(): void {
+  for (const beat of [...state().beats]) {
+    try {
+      beat.beat();
+    } catch (err) {
+      log('a heartbeat failed: %O', err);
+    }
+  }
+}
+
+/** Remembers that this thread uses `root`; with `announce`, tells every thread of the process too. */
+export function addRoot(root: string, announce: boolean): void {
+  const shared = state();
+  shared.roots.add(root);
+  const channel = rootsChannel(shared);
+  if (announce) channel.postMessage(root);
+}
+
+/** The roots any thread of this process said it uses (as far as this thread heard). */
+export function knownRoots(): ReadonlySet<string> {
+  return state().roots;
+}
+
+function rootsChannel(shared: ProcessState): BroadcastChannel {
+  if (!shared.channel) {
+    const channel = new BroadcastChannel(ROOTS_CHANNEL);
+    channel.onmessage = (event) => {
+      const root = (event as { data?: unknown }).data;
+      if (typeof root === 'string') shared.roots.add(root);
+    };
+    channel.unref();
+    shared.channel = channel;
+    process.on('worker', (worker: Worker) => worker.once('exit', () => setTimeout(runWorkerEndTasks, WORKER_END_DELAY_MS).unref()));
+  }
+  return shared.channel;
+}
+
+/** Runs `task` (soon) whenever a worker thread made by this thread ends. Added once per task. */
+export function onWorkerEnd(task: () => void): void {
+  state().workerEndTasks.add(task);
+}
+
+function runWorkerEndTasks(): void {
+  for (const task of state().workerEndTasks) {
+    try {
+      task();
+    } catch (err) {
+      log('a worker-end task failed: %O', err);
+    }
+  }
+}
+
+/**
+ * A named piece of process-wide state owned by a layer above (the background sweepers): made by
+ * `make` on first use, the same object afterwards.
+ */
+export function processSlot<T>(name: string, make: () => T): T {
+  const { slots } = state();
+  if (!slots.has(name)) slots.set(name, make());
+  return slots.get(name) as T;
+}

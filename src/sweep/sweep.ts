@@ -1,0 +1,175 @@
+import type { RootContext } from '../root.js';
+import { toFileSystemError, UnsafeRootError } from '../errors.js';
+import { openPinned } from '../disk/pinned-dir.js';
+import { checkExistingRoot, requireMarkedRoot } from '../root.js';
+import { ownOptions } from '../options.js';
+import { logger } from '../log.js';
+import { emptyTally, type LeftPath, type PathError, type WalkTally } from '../disk/walk.js';
+import { findSessions, sweepSessions, type FoundSession } from '../lifetime/session-sweep.js';
+import { sweepHandoff } from '../handoff/sweep.js';
+
+const log = logger('sweep');
+
+// The sweep of a root: a thin layer over the two concepts that sweep their own files, the
+// sessions (lifetime/session-sweep.ts) and the handoff entries (handoff/sweep.ts), through one
+// descriptor of the root.
+
+/** Options of `mgr.sweep()`. */
+export interface SweepOptions {
+  /** Report what would be removed, and remove nothing. @default false */
+  readonly dryRun?: boolean;
+  /** Called now and then during a long sweep with the running totals. */
+  readonly onProgress?: (progress: SweepProgress) => void;
+}
+
+/** Running totals of a sweep. */
+export interface SweepProgress {
+  /** Files removed so far (found so far, in a dry run). */
+  readonly filesRemoved: number;
+  /** Bytes those files held. */
+  readonly bytesFreed: number;
+  /** Orphaned sessions done so far (removed, or counted in a dry run). */
+  readonly sessionsDone: number;
+  /** Orphaned sessions the sweep found when it started: the total `sessionsDone` goes to. */
+  readonly sessionsTotal: number;
+}
+
+/** What a sweep did (or, with `dryRun`, would do). */
+export interface SweepReport {
+  /** The root that was swept. */
+  readonly root: string;
+  /** True when nothing was removed, only counted. */
+  readonly dryRun: boolean;
+  /** Orphaned sessions removed (whole). */
+  readonly sessionsRemoved: number;
+  /** Files (and symlinks) removed from orphaned sessions. */
+  readonly filesRemoved: number;
+  /** Directories removed, the sessions themselves included. */
+  readonly dirsRemoved: number;
+  /** Bytes the removed files held. */
+  readonly bytesFreed: number;
+  /** Sessions left alone because their owner is alive. */
+  readonly liveSessionsSkipped: number;
+  /**
+   * Sessions left alone because their owner cannot be checked (another machine) and this process
+   * has watched them for less than `graceMs`.
+   */
+  readonly youngSessionsSkipped: number;
+  /**
+   * Sessions of another machine left alone because this process has not yet watched their lock
+   * long enough (`staleMs`) to tell whether their owner still refreshes it. A long-running sweeper
+   * judges them at a later sweep.
+   */
+  readonly unjudgedSessionsSkipped: number;
+  /**
+   * Host ids, other than the sweeper's, of sessions made on this machine. Such a session is judged
+   * by its process like any other of this machine; a mismatch usually means a `hostId` option or
+   * `TEMPFILE_MANAGER_HOST_ID` set differently in the app and in the sweeper.
+   */
+  readonly hostIdMismatches: readonly string[];
+  /** Handoff entries removed: expired unclaimed ones, leftovers of consumed ones, and staging leftovers. */
+  readonly handoffEntriesRemoved: number;
+  /** Handoff entries left alone because a live claimer holds their lease. */
+  readonly claimedEntriesSkipped: number;
+  /**
+   * Paths under the root (at its top, and in `handoff/`) whose names are not the library's: the
+   * sweep never removes them.
+   */
+  readonly foreign: readonly string[];
+  /** What could not be removed, each with its path and system error code. */
+  readonly errors: readonly PathError[];
+  /**
+   * What was left in place on purpose, each with its path and why: a mount point inside an
+   * orphan's directory (a sweep never crosses into another file system). Not an error: unmount
+   * it, and the next sweep removes it.
+   */
+  readonly left: readonly LeftPath[];
+  /** How long the sweep took. */
+  readonly durationMs: number;
+}
+
+/**
+ * Removes what dead processes left under the root: orphaned sessions with all their files, and
+ * locks without a session; then expired and consumed handoff entries. Never a live or young
+ * session, never an entry under a live lease, never outside the root, never through a symlink.
+ * Safe to run from several processes at once. `only` limits it to some sessions (and leaves the
+ * handoff directory alone).
+ */
+export async function sweepRoot(
+  target: RootContext,
+  sweepOptions: SweepOptions = {},
+  only?: (session: FoundSession) => boolean,
+): Promise<SweepReport> {
+  const options = ownOptions(sweepOptions);
+  const started = Date.now();
+  const dryRun = options.dryRun ?? false;
+  const pinnedRoot = await pinRoot(target);
+  try {
+    return await sweepPinned(target, pinnedRoot.base, { options, dryRun, started }, only);
+  } finally {
+    await pinnedRoot.close();
+  }
+}
+
+/**
+ * The root as one sweep reaches it: the manager's own descriptor, checked against the root it
+ * was made with, or one opened here without following a link (the CLI). A root swapped for a
+ * symlink during the sweep then changes nothing: every session, lock and entry is reached
+ * through it, and only reported by its path.
+ */
+async function pinRoot(target: RootContext): Promise<{ base: string; close(): Promise<void> }> {
+  target.verifyRoot?.();
+  if (target.rootBase) return { base: target.rootBase(), close: async () => {} };
+  let pinned: Awaited<ReturnType<typeof openPinned>>;
+  try {
+    pinned = await openPinned(target.fs, target.root);
+  } catch (err) {
+    throw toFileSystemError('open the root', target.root, err);
+  }
+  if (pinned === 'gone') requireMarkedRoot(target.fs, target.root); // throws: no marker, no root
+  if (pinned === 'not-a-dir') checkExistingRoot(target.fs, target.root); // throws: a symlink, or not a directory
+  if (typeof pinned === 'string') throw new UnsafeRootError('not-a-directory', target.root, `The root ${target.root} cannot be opened as a directory: check the path.`);
+  return pinned;
+}
+
+async function sweepPinned(
+  target: RootContext,
+  rootBase: string,
+  run: { readonly options: SweepOptions; readonly dryRun: boolean; readonly started: number },
+  only: ((session: FoundSession) => boolean) | undefined,
+): Promise<SweepReport> {
+  const { options, dryRun, started } = run;
+  const tally = emptyTally();
+  requireMarkedRoot(target.fs, target.root, rootBase);
+  const top = await findSessions(target, rootBase);
+  const { onProgress } = options;
+  const sessions = await sweepSessions(target, only ? top.sessions.filter(only) : top.sessions, {
+    dryRun,
+    tally,
+    ...(onProgress && {
+      onProgress: (t: WalkTally, sessionsDone: number, sessionsTotal: number) =>
+        onProgress({ filesRemoved: t.files, bytesFreed: t.bytes, sessionsDone, sessionsTotal }),
+    }),
+  });
+  const handoff = only ? { removed: 0, claimed: 0, foreign: [] } : await sweepHandoff(target, rootBase, dryRun, tally);
+  const report: SweepReport = {
+    root: target.root,
+    dryRun,
+    sessionsRemoved: sessions.removed,
+    filesRemoved: tally.files,
+    dirsRemoved: tally.dirs,
+    bytesFreed: tally.bytes,
+    liveSessionsSkipped: sessions.skipped.alive,
+    youngSessionsSkipped: sessions.skipped.young,
+    unjudgedSessionsSkipped: sessions.skipped.unjudged,
+    hostIdMismatches: sessions.hostIdMismatches,
+    handoffEntriesRemoved: handoff.removed,
+    claimedEntriesSkipped: handoff.claimed,
+    foreign: [...top.foreign, ...handoff.foreign],
+    errors: tally.errors,
+    left: tally.left,
+    durationMs: Date.now() - started,
+  };
+  log('swept %s: %o', target.root, { ...report, errors: report.errors.length });
+  return report;
+}
