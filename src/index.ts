@@ -36,7 +36,6 @@ export { ClaimedFile } from './handoff/claim.js';
 export type { ClaimOptions } from './handoff/claim.js';
 export { parseTicket } from './handoff/ticket.js';
 export type { NameArgument, NameOptions } from './handles/create.js';
-export type { FileSystem } from './disk/fs.js';
 export type { SweepOptions, SweepProgress, SweepReport } from './sweep/sweep.js';
 export type { LeftPath, LeftReason, PathError } from './disk/walk.js';
 export {

@@ -1,7 +1,7 @@
 import * as nodeFs from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { PassThrough } from 'node:stream';
-import type { FileSystem } from '../../src/index.js';
+import type { FileSystem } from '../../src/disk/fs.js';
 import { beating } from '../../src/owner/registry.js';
 import { systemError } from './faulty-fs.js';
 

@@ -1,6 +1,6 @@
 import * as nodeFs from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import type { FileSystem } from '../../src/index.js';
+import type { FileSystem } from '../../src/disk/fs.js';
 
 type Method = 'openSync' | 'closeSync' | 'mkdirSync' | 'unlinkSync' | 'rmSync' | 'unlink' | 'rm' | 'link' | 'rename' | 'open' | 'rmdir' | 'rmdirSync';
 

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import nodeFs from 'node:fs';
 import os from 'node:os';
 import { describe, expect, it } from 'vitest';
-import type { FileSystem } from '../../src/index.js';
+import type { FileSystem } from '../../src/disk/fs.js';
 import { INLINE_IO_MAX_BYTES, isLocalDisk } from '../../src/disk/local-disk.js';
 import { realFs } from '../../src/disk/fs.js';
 import { manager } from '../helpers/roots.js';

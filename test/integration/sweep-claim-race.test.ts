@@ -1,7 +1,8 @@
 import nodeFs from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
 import { describe, expect, it, vi } from 'vitest';
-import { TempFileManager, type ClaimedFile, type FileSystem } from '../../src/index.js';
+import { TempFileManager, type ClaimedFile } from '../../src/index.js';
+import type { FileSystem } from '../../src/disk/fs.js';
 import { freshRoot } from '../helpers/roots.js';
 
 const options = { sweepOnStart: false, sweepIntervalMs: 0, exitHook: false, graceMs: 0 } as const;

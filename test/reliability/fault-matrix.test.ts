@@ -8,17 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { createFsFromVolume, Volume } from 'memfs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  AlreadyClaimedError,
-  FileSystemError,
-  parseTicket,
-  TempFileError,
-  TempFileManager,
-  type ClaimedFile,
-  type FileSystem,
-  type HandoffTicket,
-  type TempFile,
-} from '../../src/index.js';
+import { AlreadyClaimedError, FileSystemError, parseTicket, TempFileError, TempFileManager, type ClaimedFile, type HandoffTicket, type TempFile } from '../../src/index.js';
+import type { FileSystem } from '../../src/disk/fs.js';
 import { dataName, entryName, formatOwnerToken, ROOT_MARKER, sessionName, stagingName } from '../../src/layout.js';
 import { processIdentity, hostId as defaultHostId } from '../../src/owner/process-identity.js';
 import { deadSessionName } from '../helpers/roots.js';

@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ensureCapabilities } from '../../src/disk/capabilities.js';
-import { TempFileManager, UnsupportedFileSystemError, type FileSystem } from '../../src/index.js';
+import { TempFileManager, UnsupportedFileSystemError } from '../../src/index.js';
+import type { FileSystem } from '../../src/disk/fs.js';
 import { FaultyFs, lacking, systemError, type Primitive } from '../helpers/faulty-fs.js';
 import { freshRoot, scratchDir } from '../helpers/roots.js';
 
