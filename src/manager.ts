@@ -221,6 +221,12 @@ export class TempFileManager implements AsyncDisposable, Disposable {
    * until it resolves the write owns it, and removes it on any failure (nothing is kept). The
    * bytes count against `maxLiveBytes` until the file is removed, kept or handed off.
    *
+   * **Security:** the file is made as {@link file} makes one (an unguessable name, 0600,
+   * `O_CREAT | O_EXCL | O_NOFOLLOW`); hand its path to another program only while the handle is
+   * live, as for {@link file}. With `accept`, the type is found from the first bytes, never from a
+   * name or a client's header, and a refused type leaves nothing on disk
+   * (docs/streaming-writes.md).
+   *
    * Every failure is a rejection (nothing is thrown synchronously), and each carries its HTTP
    * status as `err.statusCode`.
    *
@@ -287,7 +293,8 @@ export class TempFileManager implements AsyncDisposable, Disposable {
    * `<root>/handoff/` under a name of this claim's own, and nothing but `consume()` deletes it (or
    * `keep()` moves it out). A claim disposed, or still held when the process exits normally, gives
    * the entry back; a claimer killed outright keeps it until its lease goes stale (`staleMs`),
-   * then another claimer takes it over. The claim holds two directory descriptors until it ends.
+   * then another claimer takes it over. Until it ends, the claim holds the entry's directory and
+   * `<root>/handoff` open (where there is /proc).
    *
    * **Security:** the ticket is validated strictly before the disk is touched, and no path is
    * ever taken from it. `claimed.path` names the file only while this claim holds it: once
@@ -380,8 +387,8 @@ export class TempFileManager implements AsyncDisposable, Disposable {
    * rejects.
    *
    * **Security:** the root must carry its marker; every session, lock and entry is reached
-   * through the root held open, never through a symlink, and no removal crosses into a mount
-   * point (docs/security.md, "A process of the same uid, point by point").
+   * through the root held open (where there is /proc), never through a symlink, and no removal
+   * crosses into a mount point (docs/security.md, "A process of the same uid, point by point").
    *
    * Every failure is a rejection; it also rejects with whatever `onProgress` throws, unchanged.
    *
@@ -461,9 +468,10 @@ export class TempFileManager implements AsyncDisposable, Disposable {
    * handed off is not the manager's and stays. A second call does nothing, also after a failure:
    * what a failed close left is for a later sweep.
    *
-   * **Security:** the session is removed through the directories held open, never through the
-   * root's path, without following a symlink or crossing into a mount point (docs/security.md,
-   * "A process of the same uid, point by point").
+   * **Security:** the session is removed through the directories held open (where there is
+   * /proc; without it, by the path just checked), without following a symlink or crossing into a
+   * mount point (docs/security.md, "A process of the same uid, point by point", and "Without
+   * /proc").
    *
    * @throws {@link RootChangedError} `ERR_TEMPFILE_ROOT_CHANGED`: the root's path, or the session
    * directory, was swapped since the manager started: the session's own files were removed

@@ -64,6 +64,9 @@ export class TempScope implements AsyncDisposable, Disposable {
    * **Ownership:** the returned {@link TempFile} owns the file, and this scope owns the handle:
    * the file is removed when the handle or the scope is disposed, whichever comes first.
    *
+   * **Security:** as `TempFileManager.file`: hand `file.path` to another program only while the
+   * handle is live.
+   *
    * @throws {@link InvalidNameError} `ERR_TEMPFILE_INVALID_NAME`: the prefix or suffix is not a
    * safe single name part, or the name would be too long; checked before the disk is touched.
    * @throws {@link DisposedError} `ERR_TEMPFILE_DISPOSED`: the scope was disposed or removed.
@@ -91,6 +94,9 @@ export class TempScope implements AsyncDisposable, Disposable {
    * owns the handle: the tree is removed when the handle or the scope is disposed, whichever
    * comes first.
    *
+   * **Security:** as `TempFileManager.dir`: the tree is removed without following a symlink or
+   * crossing into a mount point.
+   *
    * @throws {@link InvalidNameError} `ERR_TEMPFILE_INVALID_NAME`: the prefix or suffix is not a
    * safe single name part, or the name would be too long; checked before the disk is touched.
    * @throws {@link DisposedError} `ERR_TEMPFILE_DISPOSED`: the scope was disposed or removed.
@@ -117,6 +123,8 @@ export class TempScope implements AsyncDisposable, Disposable {
    * **Ownership:** as `TempFileManager.write`, and the scope owns the handle. Disposing the scope
    * while the write streams aborts it: the source is stopped, the partial file removed, and the
    * write rejects with an {@link AbortedError}.
+   *
+   * **Security:** as `TempFileManager.write`.
    *
    * Every failure is a rejection (nothing is thrown synchronously).
    *
