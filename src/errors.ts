@@ -136,6 +136,10 @@ export class TempFileError extends Error {
    */
   readonly advice: string | undefined;
 
+  /**
+   * Makes an error with a stable `code`; `statusCode` and `expose` follow from the code.
+   * @throws Never. It only builds the error from its arguments.
+   */
   constructor(code: TempFileErrorCode, message: string, options: TempFileErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
@@ -159,6 +163,8 @@ export class TempFileError extends Error {
  *   if (isTempFileError(err) && err.code === 'ERR_TEMPFILE_SIZE_LIMIT') return reply(413);
  *   throw err;
  * }
+ * @throws Never. It reads one property of `value` and touches nothing else (a `Proxy` whose
+ * `get` trap throws passes its own error through, as docs/security.md says of options).
  */
 export function isTempFileError(value: unknown): value is TempFileError {
   return typeof value === 'object' && value !== null && (value as { [ERROR_BRAND]?: unknown })[ERROR_BRAND] === true;
@@ -167,6 +173,7 @@ export function isTempFileError(value: unknown): value is TempFileError {
 /** A prefix, suffix or other name part was not a safe single path component. */
 export class InvalidNameError extends TempFileError {
   declare readonly code: 'ERR_TEMPFILE_INVALID_NAME';
+  /** @throws Never. It only builds the error from its arguments. */
   constructor(message: string) {
     super('ERR_TEMPFILE_INVALID_NAME', message);
   }
@@ -177,6 +184,7 @@ export class InvalidOptionError extends TempFileError {
   declare readonly code: 'ERR_TEMPFILE_INVALID_OPTION';
   /** The option that was refused. */
   readonly option: string;
+  /** @throws Never. It only builds the error from its arguments. */
   constructor(option: string, message: string) {
     super('ERR_TEMPFILE_INVALID_OPTION', message);
     this.option = option;
@@ -200,6 +208,7 @@ export class UnsafeRootError extends TempFileError {
   declare readonly code: 'ERR_TEMPFILE_UNSAFE_ROOT';
   /** What is wrong with the root. */
   readonly reason: UnsafeRootReason;
+  /** @throws Never. It only builds the error from its arguments. */
   constructor(reason: UnsafeRootReason, root: string, message: string, cause?: unknown) {
     super('ERR_TEMPFILE_UNSAFE_ROOT', message, { path: root, cause });
     this.reason = reason;
@@ -225,6 +234,7 @@ export class RootChangedError extends TempFileError {
   declare readonly code: 'ERR_TEMPFILE_ROOT_CHANGED';
   /** What is at the root's path now. */
   readonly change: RootChange;
+  /** @throws Never. It only builds the error from its arguments. */
   constructor(change: RootChange, root: string, found: string) {
     super(
       'ERR_TEMPFILE_ROOT_CHANGED',
@@ -240,6 +250,7 @@ export class RootChangedError extends TempFileError {
 /** A handle was used after it was disposed, removed or kept. */
 export class DisposedError extends TempFileError {
   declare readonly code: 'ERR_TEMPFILE_DISPOSED';
+  /** @throws Never. It only builds the error from its arguments. */
   constructor(what: string, path?: string) {
     super(
       'ERR_TEMPFILE_DISPOSED',
@@ -252,6 +263,7 @@ export class DisposedError extends TempFileError {
 /** The manager was closed; it creates nothing more. */
 export class ManagerClosedError extends TempFileError {
   declare readonly code: 'ERR_TEMPFILE_MANAGER_CLOSED';
+  /** @throws Never. It only builds the error from its arguments. */
   constructor() {
     super(
       'ERR_TEMPFILE_MANAGER_CLOSED',
@@ -263,6 +275,7 @@ export class ManagerClosedError extends TempFileError {
 /** `keep()` found a file at the destination and was not asked to overwrite it. */
 export class DestinationExistsError extends TempFileError {
   declare readonly code: 'ERR_TEMPFILE_DESTINATION_EXISTS';
+  /** @throws Never. It only builds the error from its arguments. */
   constructor(destination: string, cause?: unknown) {
     super(
       'ERR_TEMPFILE_DESTINATION_EXISTS',
@@ -285,6 +298,7 @@ export class TempFileReplacedError extends TempFileError {
   /**
    * @param advice What to do, when the name is outside the root (a `keep()`'s staging or final
    * name); by default, to check who writes under the root.
+   * @throws Never. It only builds the error from its arguments.
    */
   constructor(path: string, found: string, advice?: string) {
     super(
@@ -302,6 +316,7 @@ export class RemoveError extends TempFileError {
   declare readonly code: 'ERR_TEMPFILE_REMOVE_FAILED';
   /** One error per path that could not be removed. */
   readonly errors: readonly Error[];
+  /** @throws Never. It only builds the error from its arguments. */
   constructor(errors: readonly Error[]) {
     const first = errors[0];
     super(
@@ -324,6 +339,7 @@ export class MountPointError extends TempFileError {
   declare readonly code: 'ERR_TEMPFILE_MOUNT_POINT';
   /** The mount points that were left. */
   readonly paths: readonly string[];
+  /** @throws Never. It only builds the error from its arguments. */
   constructor(paths: readonly string[]) {
     const first = paths[0] ?? '';
     super(
@@ -342,6 +358,7 @@ export class SizeLimitError extends TempFileError {
   declare readonly code: 'ERR_TEMPFILE_SIZE_LIMIT';
   /** The `maxBytes` that was passed. */
   readonly limit: number;
+  /** @throws Never. It only builds the error from its arguments. */
   constructor(limit: number) {
     super('ERR_TEMPFILE_SIZE_LIMIT', forClient('ERR_TEMPFILE_SIZE_LIMIT', `the data is larger than ${limit} bytes`), {
       advice: `The data passed maxBytes (${limit} bytes) and nothing was kept: raise \`maxBytes\` if such sizes are expected.`,
@@ -355,6 +372,7 @@ export class QuotaExceededError extends TempFileError {
   declare readonly code: 'ERR_TEMPFILE_QUOTA_EXCEEDED';
   /** The manager's `maxLiveBytes`. */
   readonly limit: number;
+  /** @throws Never. It only builds the error from its arguments. */
   constructor(limit: number) {
     super(
       'ERR_TEMPFILE_QUOTA_EXCEEDED',
@@ -368,6 +386,7 @@ export class QuotaExceededError extends TempFileError {
 /** A write was aborted by its `signal`, or its source (a client) went away. */
 export class AbortedError extends TempFileError {
   declare readonly code: 'ERR_TEMPFILE_ABORTED';
+  /** @throws Never. It only builds the error from its arguments. */
   constructor(why: string, cause?: unknown) {
     super('ERR_TEMPFILE_ABORTED', forClient('ERR_TEMPFILE_ABORTED', `the write was aborted (${why}); nothing was kept`), { cause });
   }
@@ -376,7 +395,10 @@ export class AbortedError extends TempFileError {
 /** The source of a write failed or produced something that is not bytes. */
 export class SourceError extends TempFileError {
   declare readonly code: 'ERR_TEMPFILE_SOURCE';
-  /** `message` is the developer's, kept as {@link TempFileError.advice}: the client reads only that the data could not be read. */
+  /**
+   * `message` is the developer's, kept as {@link TempFileError.advice}: the client reads only that the data could not be read.
+   * @throws Never. It only builds the error from its arguments.
+   */
   constructor(message: string, cause?: unknown) {
     super('ERR_TEMPFILE_SOURCE', forClient('ERR_TEMPFILE_SOURCE', 'the data could not be read'), { cause, advice: message });
   }
@@ -387,6 +409,7 @@ export class CallbackError extends TempFileError {
   declare readonly code: 'ERR_TEMPFILE_CALLBACK';
   /** The option that held the callback, such as `'onProgress'`. */
   readonly callback: string;
+  /** @throws Never. It only builds the error from its arguments. */
   constructor(callback: string, cause: unknown) {
     const thrown = cause instanceof Error ? cause.message : String(cause);
     super(
@@ -417,6 +440,7 @@ export class TypeNotAcceptedError extends TempFileError {
   readonly detected: DetectedType | undefined;
   /** The `accept` patterns of the write, normalised to lower case. */
   readonly accept: readonly string[];
+  /** @throws Never. It only builds the error from its arguments. */
   constructor(detected: DetectedType | undefined, accept: readonly string[]) {
     const found = detected ? detected.mime : 'data of no type known by its magic bytes';
     super('ERR_TEMPFILE_TYPE_NOT_ACCEPTED', forClient('ERR_TEMPFILE_TYPE_NOT_ACCEPTED', `${found} is not accepted`), {
@@ -430,6 +454,7 @@ export class TypeNotAcceptedError extends TempFileError {
 /** No handoff entry matches the ticket: it was consumed, swept, or never existed here. */
 export class HandoffNotFoundError extends TempFileError {
   declare readonly code: 'ERR_TEMPFILE_HANDOFF_NOT_FOUND';
+  /** @throws Never. It only builds the error from its arguments. */
   constructor(id: string) {
     super(
       'ERR_TEMPFILE_HANDOFF_NOT_FOUND',
@@ -444,6 +469,7 @@ export class HandoffExpiredError extends TempFileError {
   declare readonly code: 'ERR_TEMPFILE_HANDOFF_EXPIRED';
   /** When it expired (epoch ms). */
   readonly expiredAt: number;
+  /** @throws Never. It only builds the error from its arguments. */
   constructor(id: string, expiredAt: number) {
     super(
       'ERR_TEMPFILE_HANDOFF_EXPIRED',
@@ -459,6 +485,7 @@ export class AlreadyClaimedError extends TempFileError {
   declare readonly code: 'ERR_TEMPFILE_ALREADY_CLAIMED';
   /** Milliseconds after which the lease may have gone stale if its holder died: retry then. */
   readonly retryAfterMs: number;
+  /** @throws Never. It only builds the error from its arguments. */
   constructor(id: string, retryAfterMs: number) {
     super(
       'ERR_TEMPFILE_ALREADY_CLAIMED',
@@ -474,6 +501,7 @@ export class BadTicketError extends TempFileError {
   declare readonly code: 'ERR_TEMPFILE_BAD_TICKET';
   /** The field that was refused, when there is one. */
   readonly field: string | undefined;
+  /** @throws Never. It only builds the error from its arguments. */
   constructor(message: string, field?: string) {
     super('ERR_TEMPFILE_BAD_TICKET', `Bad handoff ticket: ${message}. Pass the ticket handoff() returned, unchanged.`);
     this.field = field;
@@ -483,6 +511,7 @@ export class BadTicketError extends TempFileError {
 /** The entry's bytes do not match the ticket (size, or digest when asked to verify it). */
 export class HandoffMismatchError extends TempFileError {
   declare readonly code: 'ERR_TEMPFILE_HANDOFF_MISMATCH';
+  /** @throws Never. It only builds the error from its arguments. */
   constructor(id: string, what: string) {
     super(
       'ERR_TEMPFILE_HANDOFF_MISMATCH',
@@ -494,6 +523,7 @@ export class HandoffMismatchError extends TempFileError {
 /** The lease was taken over by another worker (this one stalled past `staleMs`). */
 export class LeaseLostError extends TempFileError {
   declare readonly code: 'ERR_TEMPFILE_LEASE_LOST';
+  /** @throws Never. It only builds the error from its arguments. */
   constructor(id: string) {
     super(
       'ERR_TEMPFILE_LEASE_LOST',
@@ -506,6 +536,7 @@ export class LeaseLostError extends TempFileError {
 /** The file system is full (ENOSPC), or a write would pass the `minFreeBytes` floor. */
 export class NoSpaceError extends TempFileError {
   declare readonly code: 'ERR_TEMPFILE_NO_SPACE';
+  /** @throws Never. It only builds the error from its arguments. */
   constructor(path: string, cause?: unknown, message?: string) {
     super(
       'ERR_TEMPFILE_NO_SPACE',
@@ -518,6 +549,7 @@ export class NoSpaceError extends TempFileError {
 /** The user's disk quota on the file system is exhausted (EDQUOT). */
 export class DiskQuotaError extends TempFileError {
   declare readonly code: 'ERR_TEMPFILE_DISK_QUOTA';
+  /** @throws Never. It only builds the error from its arguments. */
   constructor(path: string, cause?: unknown) {
     super(
       'ERR_TEMPFILE_DISK_QUOTA',
@@ -560,6 +592,7 @@ export class UnsupportedFileSystemError extends TempFileError {
   declare readonly code: 'ERR_TEMPFILE_UNSUPPORTED_FS';
   /** The primitive that is missing. */
   readonly primitive: FileSystemPrimitive;
+  /** @throws Never. It only builds the error from its arguments. */
   constructor(primitive: FileSystemPrimitive, root: string, observed: string) {
     super(
       'ERR_TEMPFILE_UNSUPPORTED_FS',
@@ -578,6 +611,7 @@ export class FileSystemError extends TempFileError {
   /**
    * @param advice What to do, when the caller knows better than the generic advice for the
    * system error code (which directory a permission concerns, say).
+   * @throws Never. It only builds the error from its arguments.
    */
   constructor(action: string, path: string, cause: unknown, advice?: string) {
     const syscallCode = systemErrorCode(cause);
@@ -611,6 +645,7 @@ export class UploadLimitError extends TempFileError {
   readonly field: string | undefined;
   /** With `bodyBytes`: the request's declared `Content-Length`. */
   readonly declared: number | undefined;
+  /** @throws Never. It only builds the error from its arguments. */
   constructor(limit: UploadLimit, max: number, field?: string, declared?: number) {
     super('ERR_TEMPFILE_UPLOAD_LIMIT', forClient('ERR_TEMPFILE_UPLOAD_LIMIT', describeLimit(limit, max, field, declared)), {
       advice:
@@ -655,7 +690,10 @@ export class MalformedUploadError extends TempFileError {
   readonly reason: MalformedUploadReason;
   /** The form field concerned, when there is one. */
   readonly field: string | undefined;
-  /** `message` is for the client (what is wrong with the body, what to send), after the status: `400 Bad Request: ...`. */
+  /**
+   * `message` is for the client (what is wrong with the body, what to send), after the status: `400 Bad Request: ...`.
+   * @throws Never. It only builds the error from its arguments.
+   */
   constructor(reason: MalformedUploadReason, message: string, options: { field?: string; cause?: unknown } = {}) {
     super('ERR_TEMPFILE_UPLOAD_MALFORMED', forClient('ERR_TEMPFILE_UPLOAD_MALFORMED', message.charAt(0).toLowerCase() + message.slice(1)), { cause: options.cause });
     this.reason = reason;
@@ -673,6 +711,7 @@ export class MissingPeerError extends TempFileError {
   readonly peer: string;
   /** The command that installs it, such as `npm install @fastify/multipart`. */
   readonly install: string;
+  /** @throws Never. It only builds the error from its arguments. */
   constructor(peer: string, neededBy: string, cause?: unknown) {
     const install = `npm install ${peer}`;
     super(

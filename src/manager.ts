@@ -48,7 +48,9 @@ const log = logger('manager');
 
 /**
  * Owns a session directory under the root and everything made in it. Files and directories are
- * removed when their handles are disposed, and whatever is left when the manager is closed.
+ * removed when their handles are disposed, and whatever is left when the manager is closed (or,
+ * with `exitHook`, when the process exits); what a killed process left is removed by a later
+ * sweep. The root itself is shared (other managers, workers, the sweep) and never removed.
  *
  * @example
  * const mgr = new TempFileManager({ root: '/var/tmp/myapp' });
@@ -76,7 +78,30 @@ export class TempFileManager implements AsyncDisposable, Disposable {
    * which directory it is. The session directory is created on first use, through the root held
    * open from then on: a root renamed and replaced (say by a symlink) after this point is never
    * written or removed through; calls then throw {@link RootChangedError}.
-   * @throws {@link InvalidOptionError} for a bad option; {@link UnsafeRootError} for an unsafe root.
+   *
+   * **Ownership:** the manager makes nothing yet but the root (mode 0700, when missing) and its
+   * `.tempfile-manager` marker, both left in place for good. It attaches to its root's background
+   * sweeper (unref'd timers, unless `sweepOnStart: false` and `sweepIntervalMs: 0`) and, with
+   * `exitHook`, to the process exit hook; {@link close} detaches both.
+   *
+   * **Security:** an existing root must be a real directory (checked with `lstat`, never
+   * followed) owned by this uid and not writable by group or others; a missing one is created
+   * 0700, never its parents. The directory checked is then opened `O_NOFOLLOW` and must be the one
+   * the check saw (docs/security.md, "Threats, one by one").
+   *
+   * @throws {@link InvalidOptionError} `ERR_TEMPFILE_INVALID_OPTION`: an unknown option, or one of
+   * the wrong type or out of its range (`err.option` names it).
+   * @throws {@link InvalidNameError} `ERR_TEMPFILE_INVALID_NAME`: `prefix` is not a safe name part,
+   * or is too long.
+   * @throws {@link UnsafeRootError} `ERR_TEMPFILE_UNSAFE_ROOT`: the root is a symlink, not a
+   * directory, another uid's or writable by others, its parent is missing, it was swapped while it
+   * was checked, or its marker is of another on-disk format (`err.reason` says which).
+   * @throws {@link NoSpaceError} `ERR_TEMPFILE_NO_SPACE`: the file system is full (ENOSPC) while
+   * the root or its marker is made.
+   * @throws {@link DiskQuotaError} `ERR_TEMPFILE_DISK_QUOTA`: this user's disk quota is exhausted
+   * (EDQUOT) while the root or its marker is made.
+   * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: the root cannot be made, opened or marked
+   * for another reason (EACCES in its parent, a read-only or virtual file system, EIO...).
    */
   constructor(options?: TempFileManagerOptions) {
     this.options = resolveOptions(options);
@@ -105,12 +130,18 @@ export class TempFileManager implements AsyncDisposable, Disposable {
     this.stopBackgroundSweep = attachBackgroundSweep(this.rootContext, { onStart: sweepOnStart, intervalMs: sweepIntervalMs });
   }
 
-  /** This manager's session directory; created on first use. */
+  /**
+   * This manager's session directory; created on first use.
+   * @throws Never. It returns the path chosen when the manager was made; nothing is checked.
+   */
   get sessionPath(): string {
     return this.session.dir;
   }
 
-  /** True once {@link close} was called. */
+  /**
+   * True once {@link close} was called.
+   * @throws Never. It reads a flag.
+   */
   get closed(): boolean {
     return this.isClosed;
   }
@@ -118,9 +149,33 @@ export class TempFileManager implements AsyncDisposable, Disposable {
   /**
    * A new empty temp file (mode 0600, created O_CREAT|O_EXCL|O_NOFOLLOW), synchronously.
    * The name is the prefix, 128 random bits in hex, and the suffix.
+   *
+   * **Ownership:** the returned {@link TempFile} owns the file: it is removed when the handle is
+   * disposed (`using`, `await using`) or removed, else when the manager closes or the process
+   * exits (`exitHook`), else, after a crash, by a later sweep. `keep()` and `handoff()` move it
+   * out of the handle's ownership.
+   *
+   * **Security:** the name cannot be guessed, a name that exists is never reused, and the file is
+   * 0600 whatever the umask. Hand `file.path` to another program only while the handle is live:
+   * it names the file through the root's path, and after a swap of the root by a process of this
+   * uid it names whatever is there (docs/security.md: the limits of "Nothing outside the root is
+   * touched").
+   *
    * @param suffixOrOptions A suffix such as `'.mkv'`, or `{ prefix, suffix }`.
-   * @throws {@link InvalidNameError} before touching the disk when the prefix or suffix is unsafe.
-   * @throws {@link RootChangedError} when the root was swapped since the manager started.
+   * @throws {@link InvalidNameError} `ERR_TEMPFILE_INVALID_NAME`: the prefix or suffix is not a
+   * safe single name part, or the name would be too long; checked before the disk is touched.
+   * @throws {@link ManagerClosedError} `ERR_TEMPFILE_MANAGER_CLOSED`: the manager was closed.
+   * @throws {@link RootChangedError} `ERR_TEMPFILE_ROOT_CHANGED`: the root's path, or this
+   * manager's session directory, was renamed, removed or replaced since the manager started
+   * (later calls throw it too).
+   * @throws {@link UnsupportedFileSystemError} `ERR_TEMPFILE_UNSUPPORTED_FS`: at the session's
+   * first use, the root's file system lacks a primitive the guarantees rest on (probed once per
+   * root and process).
+   * @throws {@link NoSpaceError} `ERR_TEMPFILE_NO_SPACE`: the file system is full (ENOSPC).
+   * @throws {@link DiskQuotaError} `ERR_TEMPFILE_DISK_QUOTA`: this user's disk quota is exhausted
+   * (EDQUOT).
+   * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: any other failure of the file system
+   * (EACCES, EMFILE, EIO...; `err.syscallCode` says which).
    */
   file(suffixOrOptions?: NameArgument): TempFile {
     return this.rootScope.file(suffixOrOptions);
@@ -128,8 +183,29 @@ export class TempFileManager implements AsyncDisposable, Disposable {
 
   /**
    * A new empty temp directory (mode 0700), synchronously. Disposal removes the whole tree.
-   * @throws {@link InvalidNameError} when the prefix or suffix is unsafe.
-   * @throws {@link RootChangedError} when the root was swapped since the manager started.
+   *
+   * **Ownership:** the returned {@link TempDir} owns the directory and everything put in it: the
+   * whole tree is removed when the handle is disposed or removed, else when the manager closes or
+   * the process exits (`exitHook`), else, after a crash, by a later sweep.
+   *
+   * **Security:** what other programs put in the directory is removed without following a
+   * symlink and without crossing into a mount point; a mount point is left in place and reported
+   * (docs/security.md, "A process of the same uid, point by point").
+   *
+   * @throws {@link InvalidNameError} `ERR_TEMPFILE_INVALID_NAME`: the prefix or suffix is not a
+   * safe single name part, or the name would be too long; checked before the disk is touched.
+   * @throws {@link ManagerClosedError} `ERR_TEMPFILE_MANAGER_CLOSED`: the manager was closed.
+   * @throws {@link RootChangedError} `ERR_TEMPFILE_ROOT_CHANGED`: the root's path, or this
+   * manager's session directory, was renamed, removed or replaced since the manager started
+   * (later calls throw it too).
+   * @throws {@link UnsupportedFileSystemError} `ERR_TEMPFILE_UNSUPPORTED_FS`: at the session's
+   * first use, the root's file system lacks a primitive the guarantees rest on (probed once per
+   * root and process).
+   * @throws {@link NoSpaceError} `ERR_TEMPFILE_NO_SPACE`: the file system is full (ENOSPC).
+   * @throws {@link DiskQuotaError} `ERR_TEMPFILE_DISK_QUOTA`: this user's disk quota is exhausted
+   * (EDQUOT).
+   * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: any other failure of the file system
+   * (EACCES, EMFILE, EIO...; `err.syscallCode` says which).
    */
   dir(suffixOrOptions?: NameArgument): TempDir {
     return this.rootScope.dir(suffixOrOptions);
@@ -140,16 +216,58 @@ export class TempFileManager implements AsyncDisposable, Disposable {
    * disk. On a size limit, quota, abort, source or disk failure the source is stopped, the partial
    * file is removed, and a typed error is thrown; the manager keeps working.
    *
+   * **Ownership:** the resolved {@link TempFile} owns the file, as one from {@link file} does;
+   * until it resolves the write owns it, and removes it on any failure (nothing is kept). The
+   * bytes count against `maxLiveBytes` until the file is removed, kept or handed off.
+   *
+   * **Security:** the file is made as {@link file} makes one (an unguessable name, 0600,
+   * `O_CREAT | O_EXCL | O_NOFOLLOW`); hand its path to another program only while the handle is
+   * live, as for {@link file}. With `accept`, the type is found from the first bytes, never from a
+   * name or a client's header, and a refused type leaves nothing on disk
+   * (docs/streaming-writes.md).
+   *
+   * Every failure is a rejection (nothing is thrown synchronously), and each carries its HTTP
+   * status as `err.statusCode`.
+   *
    * @example
    * const upload = await mgr.write(req, { suffix: '.mkv', maxBytes: 2 ** 31, hash: 'sha256' });
    * console.log(upload.size, upload.digest);
-   * @throws {@link RootChangedError} when the root was swapped since the manager started.
+   * @throws {@link ManagerClosedError} `ERR_TEMPFILE_MANAGER_CLOSED` (503): the manager was closed.
+   * @throws {@link InvalidOptionError} `ERR_TEMPFILE_INVALID_OPTION`: `options` is not an object,
+   * has an unknown key or a bad value (`maxBytes`, `signal`, `onProgress`, `hash`, `accept`), or
+   * `source` is not a source; nothing is read.
+   * @throws {@link InvalidNameError} `ERR_TEMPFILE_INVALID_NAME`: the `prefix` or `suffix` is not a
+   * safe single name part; nothing is read.
+   * @throws {@link SizeLimitError} `ERR_TEMPFILE_SIZE_LIMIT` (413): the source has more than
+   * `maxBytes` bytes.
+   * @throws {@link QuotaExceededError} `ERR_TEMPFILE_QUOTA_EXCEEDED` (507): the manager's live
+   * files would hold more than `maxLiveBytes`.
+   * @throws {@link TypeNotAcceptedError} `ERR_TEMPFILE_TYPE_NOT_ACCEPTED` (415): with `accept`, the
+   * first bytes are of no type it lists; no file was made.
+   * @throws {@link AbortedError} `ERR_TEMPFILE_ABORTED` (499): the `signal` fired, the scope was
+   * disposed or the manager closed, or the source (a client) went away.
+   * @throws {@link SourceError} `ERR_TEMPFILE_SOURCE` (400): the source failed, or produced
+   * something that is not bytes or text.
+   * @throws {@link CallbackError} `ERR_TEMPFILE_CALLBACK`: `onProgress` threw (`err.cause`).
+   * @throws {@link NoSpaceError} `ERR_TEMPFILE_NO_SPACE` (507): the file system is full (ENOSPC),
+   * or the write would leave less than `minFreeBytes` free.
+   * @throws {@link DiskQuotaError} `ERR_TEMPFILE_DISK_QUOTA` (507): this user's disk quota is
+   * exhausted (EDQUOT).
+   * @throws {@link RootChangedError} `ERR_TEMPFILE_ROOT_CHANGED`: the root's path, or this
+   * manager's session directory, was renamed, removed or replaced since the manager started.
+   * @throws {@link UnsupportedFileSystemError} `ERR_TEMPFILE_UNSUPPORTED_FS`: at the session's
+   * first use, the root's file system lacks a primitive the guarantees rest on.
+   * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: any other failure of the file system
+   * (EMFILE, EIO...; `err.syscallCode` says which).
    */
   write(source: WriteSource, options?: WriteOptions): Promise<TempFile> {
     return this.rootScope.write(source, options);
   }
 
-  /** Live files and bytes, the quota and the free space seen last. Cheap: no disk access. */
+  /**
+   * Live files and bytes, the quota and the free space seen last. Cheap: no disk access.
+   * @throws Never. It copies counters kept in memory, also once the manager is closed.
+   */
   stats(): TempFileStats {
     const { accounting, freeSpace } = this.context;
     return {
@@ -170,13 +288,50 @@ export class TempFileManager implements AsyncDisposable, Disposable {
    * claim without it RELEASES the entry (as `release()` does): a job that throws inside
    * `await using` is given back for its retry, never lost. {@link withClaim} does both in one call.
    *
+   * **Ownership:** the resolved {@link ClaimedFile} holds the entry's lease: the file stays in
+   * `<root>/handoff/` under a name of this claim's own, and nothing but `consume()` deletes it (or
+   * `keep()` moves it out). A claim disposed, or still held when the process exits normally, gives
+   * the entry back; a claimer killed outright keeps it until its lease goes stale (`staleMs`),
+   * then another claimer takes it over. Until it ends, the claim holds the entry's directory and
+   * `<root>/handoff` open (where there is /proc).
+   *
+   * **Security:** the ticket is validated strictly before the disk is touched, and no path is
+   * ever taken from it. `claimed.path` names the file only while this claim holds it: once
+   * another claimer took the entry over, every step throws {@link LeaseLostError} and changes
+   * nothing (docs/security.md, "One claimer holds a lease at a time").
+   *
    * @example
    * await using claimed = await mgr.claim(job.data.ticket);
    * await transcode(claimed.path);
    * await claimed.consume(); // done; a throw above releases the entry instead
-   * @throws {@link BadTicketError}, {@link HandoffNotFoundError}, {@link HandoffExpiredError},
-   * {@link AlreadyClaimedError} (with `retryAfterMs`), {@link HandoffMismatchError},
-   * {@link ManagerClosedError}; {@link RootChangedError} when the root was swapped since the manager started.
+   * @throws {@link BadTicketError} `ERR_TEMPFILE_BAD_TICKET`: the ticket (or its JSON) is not a
+   * valid ticket (`err.field` names the field); nothing is touched.
+   * @throws {@link InvalidOptionError} `ERR_TEMPFILE_INVALID_OPTION`: `options` is not an object,
+   * has an unknown key, or `verifyDigest` is not a boolean.
+   * @throws {@link ManagerClosedError} `ERR_TEMPFILE_MANAGER_CLOSED`: the manager was closed.
+   * @throws {@link HandoffExpiredError} `ERR_TEMPFILE_HANDOFF_EXPIRED`: the ticket's `expiresAt` is
+   * past; the sweep removes the entry.
+   * @throws {@link HandoffNotFoundError} `ERR_TEMPFILE_HANDOFF_NOT_FOUND`: no entry for the ticket:
+   * consumed already, swept, or made under another root.
+   * @throws {@link AlreadyClaimedError} `ERR_TEMPFILE_ALREADY_CLAIMED`: a live claimer holds the
+   * entry; retry after `err.retryAfterMs`.
+   * @throws {@link HandoffMismatchError} `ERR_TEMPFILE_HANDOFF_MISMATCH`: the file is not the one
+   * handed off (its size, with `verifyDigest` its digest, or it is not a regular file with one
+   * link); it is given back untouched.
+   * @throws {@link TempFileReplacedError} `ERR_TEMPFILE_REPLACED`: with `verifyDigest`, the held
+   * name was swapped for another file between its check and the read; it is given back.
+   * @throws {@link RootChangedError} `ERR_TEMPFILE_ROOT_CHANGED`: the root's path was renamed,
+   * removed or replaced since the manager started.
+   * @throws {@link UnsafeRootError} `ERR_TEMPFILE_UNSAFE_ROOT`: `<root>/handoff` is a symlink, not
+   * a directory, another uid's or writable by others.
+   * @throws {@link UnsupportedFileSystemError} `ERR_TEMPFILE_UNSUPPORTED_FS`: on the first claim
+   * of a manager that made no file yet, the root's file system lacks a primitive the guarantees
+   * rest on (probed once per root and process, in the entry).
+   * @throws {@link NoSpaceError} `ERR_TEMPFILE_NO_SPACE`: that probe found the file system full.
+   * @throws {@link DiskQuotaError} `ERR_TEMPFILE_DISK_QUOTA`: that probe found this user's disk
+   * quota exhausted.
+   * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: any other failure of the file system
+   * (EACCES, EMFILE, EIO...; `err.syscallCode` says which).
    */
   async claim(ticket: HandoffTicket | string, options?: ClaimOptions): Promise<ClaimedFile> {
     const parsed = parseTicket(ticket);
@@ -202,9 +357,18 @@ export class TempFileManager implements AsyncDisposable, Disposable {
    * @example
    * // in a queue's job handler: a throw leaves the upload for the retry
    * await mgr.withClaim(job.data.ticket, (claimed) => transcode(claimed.path));
-   * @throws {@link InvalidOptionError} (a rejection, before anything is claimed) when `fn` is not a
-   * function; what {@link claim} throws (then `fn` is not called), what `fn` throws, and
-   * {@link LeaseLostError} or a {@link FileSystemError} when the consume fails.
+   * **Ownership:** the claim lives only while `fn` runs: `fn` must not keep `claimed` (or its
+   * path) past its promise.
+   *
+   * Every failure is a rejection. Beyond the classes below, it rejects with whatever `fn` throws,
+   * unchanged, and with every error of {@link claim} (then `fn` is not called).
+   *
+   * @throws {@link InvalidOptionError} `ERR_TEMPFILE_INVALID_OPTION`: `fn` is not a function
+   * (before anything is claimed), or `options` is bad, as for {@link claim}.
+   * @throws {@link LeaseLostError} `ERR_TEMPFILE_LEASE_LOST`: `fn` resolved, but another claimer
+   * had taken the entry over (this one stalled past `staleMs`): the consume changed nothing.
+   * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: `fn` resolved, but deleting the file failed
+   * (EIO, EACCES...); the entry is given back (released) for a retry.
    */
   withClaim<T>(ticket: HandoffTicket | string, fn: (claimed: ClaimedFile) => T | PromiseLike<T>, options?: ClaimOptions): Promise<T> {
     return runClaimed(() => this.claim(ticket, options), fn);
@@ -214,14 +378,40 @@ export class TempFileManager implements AsyncDisposable, Disposable {
    * Removes what dead processes left under the root: orphaned sessions (their lock is stale and,
    * on this host, their process is gone) with all their files. Never touches a live or young
    * session, never leaves the root, never follows a symlink.
-   * @throws {@link RootChangedError} (a rejection) when the root's path no longer names the root
-   * the manager was made with.
+   *
+   * **Ownership:** the sweep removes what no live process owns: orphaned sessions, their locks,
+   * and handoff entries expired unclaimed or left over from a consume. Names under the root that
+   * are not the library's are reported in `foreign`, never removed. A path that could not be
+   * removed is reported in `errors`, and one left on purpose (a mount point) in `left`: neither
+   * rejects.
+   *
+   * **Security:** the root must carry its marker; every session, lock and entry is reached
+   * through the root held open (where there is /proc), never through a symlink, and no removal
+   * crosses into a mount point (docs/security.md, "A process of the same uid, point by point").
+   *
+   * Every failure is a rejection; it also rejects with whatever `onProgress` throws, unchanged.
+   *
+   * @throws {@link RootChangedError} `ERR_TEMPFILE_ROOT_CHANGED`: the root's path no longer names
+   * the root the manager was made with.
+   * @throws {@link UnsafeRootError} `ERR_TEMPFILE_UNSAFE_ROOT`: the root's marker is gone or of
+   * another format, or `<root>/handoff` is a symlink, not a directory, another uid's or writable
+   * by others.
+   * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: the root or `<root>/handoff` cannot be
+   * opened or read (EACCES, EMFILE, EIO...).
    */
   sweep(options?: SweepOptions): Promise<SweepReport> {
     return sweepRoot(this.rootContext, options);
   }
 
-  /** A scope: files, directories and nested scopes removed together when it is disposed. */
+  /**
+   * A scope: files, directories and nested scopes removed together when it is disposed.
+   *
+   * **Ownership:** the returned {@link TempScope} owns what is made through it; it is removed
+   * when the scope is disposed, else as any handle of the manager is (when the manager closes,
+   * at exit, or by a later sweep). Making a scope touches no disk.
+   *
+   * @throws {@link ManagerClosedError} `ERR_TEMPFILE_MANAGER_CLOSED`: the manager was closed.
+   */
   scope(): TempScope {
     this.assertOpen();
     return this.rootScope.scope();
@@ -233,10 +423,16 @@ export class TempFileManager implements AsyncDisposable, Disposable {
    * Resolves with what `fn` returns, once its files are gone.
    *
    * - `fn` throws or rejects: the files are removed and the same error is rethrown. If removing
-   *   failed too, that {@link RemoveError} is attached to the error as `err.removeError`; the
-   *   error `fn` threw is never replaced.
+   *   failed too, that error (a {@link RemoveError}, or a {@link RootChangedError}) is attached to
+   *   the error as `err.removeError`; the error `fn` threw is never replaced.
    * - `fn` succeeds but a file cannot be removed: rejects with a {@link RemoveError} listing every
    *   path that could not be removed.
+   *
+   * **Ownership:** the scope and its files live only while `fn` runs: return what they hold
+   * (their content, a kept path), never a handle or a path of theirs.
+   *
+   * Every failure is a rejection; beyond the classes below, it rejects with whatever `fn` throws,
+   * unchanged.
    *
    * @example
    * const pages = await mgr.withScope(async (scope) => {
@@ -245,7 +441,17 @@ export class TempFileManager implements AsyncDisposable, Disposable {
    *   await renderPages(upload.path, out.path);
    *   return countPages(out.path);
    * }); // the upload and the directory are gone here, on return and on throw
-   * @throws {@link InvalidOptionError} (a rejection, before the scope is made) when `fn` is not a function.
+   * @throws {@link InvalidOptionError} `ERR_TEMPFILE_INVALID_OPTION`: `fn` is not a function
+   * (before the scope is made).
+   * @throws {@link ManagerClosedError} `ERR_TEMPFILE_MANAGER_CLOSED`: the manager was closed (`fn`
+   * is not called).
+   * @throws {@link RemoveError} `ERR_TEMPFILE_REMOVE_FAILED`: `fn` resolved, but some of the
+   * scope's paths could not be removed (`err.errors` lists each).
+   * @throws {@link RootChangedError} `ERR_TEMPFILE_ROOT_CHANGED`: `fn` resolved, but the root's
+   * path or the session directory was swapped since the manager started: nothing was removed, and
+   * the files stay for {@link close}.
+   * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: `fn` resolved, but checking the root before
+   * the removal failed (EIO, EMFILE...); the files stay for a later removal.
    */
   withScope<T>(fn: (scope: TempScope) => T | PromiseLike<T>): Promise<T> {
     return runInScope(() => this.scope(), fn);
@@ -254,9 +460,25 @@ export class TempFileManager implements AsyncDisposable, Disposable {
   /**
    * Removes the session directory with everything still in it and releases its lock; every
    * handle of this manager is then disposed. Idempotent.
-   * @throws {@link RootChangedError} when the root was swapped since the manager started: the
-   * session's own files were removed through the directory held open (where /proc lets it), and
-   * nothing through the swapped path.
+   *
+   * **Ownership:** from the call on the manager owns nothing and makes nothing: its handles and
+   * scopes are disposed without a removal of their own (the session goes whole), writes in flight
+   * are aborted, and the background sweeper and the exit hook are detached. What was kept or
+   * handed off is not the manager's and stays. A second call does nothing, also after a failure:
+   * what a failed close left is for a later sweep.
+   *
+   * **Security:** the session is removed through the directories held open (where there is
+   * /proc; without it, by the path just checked), without following a symlink or crossing into a
+   * mount point (docs/security.md, "A process of the same uid, point by point", and "Without
+   * /proc").
+   *
+   * @throws {@link RootChangedError} `ERR_TEMPFILE_ROOT_CHANGED`: the root's path, or the session
+   * directory, was swapped since the manager started: the session's own files were removed
+   * through the directory held open (where /proc lets it), and nothing through the swapped path.
+   * @throws {@link MountPointError} `ERR_TEMPFILE_MOUNT_POINT`: a mount point inside the session
+   * was left in place with everything under it; everything else was removed.
+   * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: a path of the session could not be removed
+   * (EACCES, EBUSY, EIO...; the first failure is reported); the rest is left for a sweep.
    */
   async close(): Promise<void> {
     if (!this.beginClose()) {
@@ -271,8 +493,15 @@ export class TempFileManager implements AsyncDisposable, Disposable {
   }
 
   /**
-   * Synchronous {@link close}, for exit paths and `using`.
-   * @throws {@link RootChangedError} as {@link close} does.
+   * Synchronous {@link close}, for exit paths and `using`. It owns, removes and throws as
+   * {@link close} does.
+   * @throws {@link RootChangedError} `ERR_TEMPFILE_ROOT_CHANGED`: the root's path, or the session
+   * directory, was swapped since the manager started: the session's own files were removed
+   * through the directory held open (where /proc lets it), and nothing through the swapped path.
+   * @throws {@link MountPointError} `ERR_TEMPFILE_MOUNT_POINT`: a mount point inside the session
+   * was left in place with everything under it; everything else was removed.
+   * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: a path of the session could not be removed
+   * (EACCES, EBUSY, EIO...; the first failure is reported); the rest is left for a sweep.
    */
   closeSync(): void {
     if (!this.beginClose()) {
@@ -286,12 +515,22 @@ export class TempFileManager implements AsyncDisposable, Disposable {
     }
   }
 
-  /** Same as {@link close}. */
+  /**
+   * Same as {@link close}: `await using` calls it at the end of the scope.
+   * @throws {@link RootChangedError} `ERR_TEMPFILE_ROOT_CHANGED`: as {@link close}.
+   * @throws {@link MountPointError} `ERR_TEMPFILE_MOUNT_POINT`: as {@link close}.
+   * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: as {@link close}.
+   */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
 
-  /** Same as {@link closeSync}. */
+  /**
+   * Same as {@link closeSync}: `using` calls it at the end of the scope.
+   * @throws {@link RootChangedError} `ERR_TEMPFILE_ROOT_CHANGED`: as {@link closeSync}.
+   * @throws {@link MountPointError} `ERR_TEMPFILE_MOUNT_POINT`: as {@link closeSync}.
+   * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: as {@link closeSync}.
+   */
   [Symbol.dispose](): void {
     this.closeSync();
   }

@@ -71,6 +71,22 @@ export interface ExpressUploadOptions extends UploadOptions {
  * Express middleware: gives every request `req.tmp`, a `TempScope` removed with everything in
  * it when the response has been sent or the client went away.
  *
+ * **Ownership:** each request's `req.tmp` is a new scope of `manager` and owns what the request
+ * makes in it, until the first of: the response sent, its connection closed (even while a
+ * pipelined response waits its turn). Then it is removed with everything in it but what was
+ * kept or handed off. A failure to remove it goes to `onDisposeError`, never to the response.
+ * The middleware never throws: a scope it cannot make (a {@link ManagerClosedError} once the
+ * manager was closed) goes to `next(err)`.
+ *
+ * **Security:** a response sent before its request's body was read to the end (a refused
+ * upload) still reaches the client: the rest of the body is read and thrown away within `drain`,
+ * then the connection is closed (docs/security.md, "Threats, one by one": a client that declares
+ * a huge body).
+ *
+ * @throws {@link InvalidOptionError} `ERR_TEMPFILE_INVALID_OPTION`: `options.drain` is not
+ * `{ maxBytes, timeoutMs }` of numbers of at least 0 (`timeoutMs` at most 2147483647); thrown
+ * here, when the middleware is made.
+ *
  * @example
  * import { tempScope } from 'tempfile-manager/express';
  * app.use(tempScope(mgr));
@@ -104,6 +120,32 @@ export function tempScope(manager: TempFileManager, options: ExpressTempScopeOpt
  * a refused type, 400 for a malformed or truncated body, 507 for no space or quota, 499 when the
  * client went away. After an early failure the rest of the body is read and thrown away (within
  * `drain`), so that every client gets its answer; then the connection is closed.
+ *
+ * The middleware never throws. What reaches `next(err)`: an {@link UploadLimitError} or a
+ * {@link SizeLimitError} (413), a {@link TypeNotAcceptedError} (415), a
+ * {@link MalformedUploadError} (400), an {@link AbortedError} (499), a
+ * {@link QuotaExceededError}, {@link NoSpaceError} or {@link DiskQuotaError} (507), a
+ * {@link ManagerClosedError} (503) once the manager was closed, any other error of `write()`,
+ * and, on the first request that needs it, what making the shared manager throws.
+ *
+ * **Ownership:** each file is a temp file of the request's scope: `req.tmp`, or, when no
+ * {@link tempScope} ran before, a scope of `manager` (else of one manager shared by the process,
+ * whose session its exit hook removes) bound to the request the same way. The files are removed
+ * when the response ends, unless kept or handed off. A refused form's files, those already
+ * written included, are removed before `next(err)` is called (one that cannot be removed stays
+ * in the scope, removed when the response ends).
+ *
+ * **Security:** every file is named by the library: the name the client sent
+ * (`file.originalName`) is untrusted and never a path (docs/uploads.md); with `accept` the type is
+ * found from the bytes. Limits are enforced as the bytes arrive, and a declared `Content-Length`
+ * past what the route's limits allow is refused from the request's head (docs/security.md,
+ * "Threats, one by one": a client that declares a huge body).
+ *
+ * @throws {@link InvalidOptionError} `ERR_TEMPFILE_INVALID_OPTION`: thrown here, when the
+ * middleware is made: an unknown option, more than one of `field`, `array` and `fields`,
+ * `maxCount` without `array`, a field name that is not a non-empty string, a limit that is not a
+ * number of at least 0, a bad `accept`, `hash`, `onProgress` or `drain`, or a `manager` that is
+ * not a TempFileManager (`err.option` names it).
  *
  * @example
  * import { upload } from 'tempfile-manager/express';
@@ -187,7 +229,15 @@ function attachScope(
  * as before; one that answers without reading sends no `100 Continue`, and the connection is
  * closed after its answer. Does nothing when `server` has a `checkContinue` listener already.
  *
- * @throws {@link InvalidOptionError} when `server` is not a server.
+ * **Ownership:** it owns nothing: it adds one `checkContinue` listener to `server`, for the
+ * server's life.
+ *
+ * **Security:** without it, Node answers `100 Continue` before any route runs, and a client that
+ * then sends its whole body before reading gets its 413 only within the drain bounds
+ * (docs/security.md, "Threats, one by one": a client that declares a huge body).
+ *
+ * @throws {@link InvalidOptionError} `ERR_TEMPFILE_INVALID_OPTION`: `server` is not a server (it
+ * has no `listenerCount`).
  * @example
  * import { deferContinue, tempScope, upload } from 'tempfile-manager/express';
  * const server = app.listen(3000);

@@ -262,9 +262,31 @@ function fromMultipartError(error: unknown, clientGone: boolean, spec: ResolvedU
  * `request.saveUploads(options)`, a multipart upload in one call. Registers `@fastify/multipart`
  * unless it is registered already.
  *
- * @throws `TypeError` at registration, without `{ manager }`; {@link InvalidOptionError} for a bad `drain`;
- * {@link MissingPeerError} when `@fastify/multipart` is not installed and not registered already
- * (`npm install @fastify/multipart`).
+ * **Ownership:** each request's `request.tmp` is a new scope of `manager` and owns what the
+ * request makes in it (the files of `saveUploads()` too), until the first of: the response sent,
+ * the client gone, the request aborted or timed out. Then it is removed with everything in it
+ * but what was kept or handed off; a failure to remove it goes to `onDisposeError`, never to the
+ * reply. A form refused by `saveUploads()` has its files removed before the promise rejects
+ * (one that cannot be removed stays in the scope).
+ *
+ * **Security:** the files are named by the library: the name the client sent
+ * (`file.originalName`) is untrusted and never a path (docs/uploads.md). `Expect: 100-continue`
+ * is answered on a route's first read, so that a declared `Content-Length` past the limits is
+ * refused from the request's head (docs/security.md, "Threats, one by one": a client that
+ * declares a huge body).
+ *
+ * `request.saveUploads()` rejects with the errors the Express adapter's `upload()` passes to
+ * `next(err)`, with an {@link InvalidOptionError} for bad options (checked at each call), and
+ * with a `TypeError` when `@fastify/multipart`'s `parts()` is missing.
+ *
+ * Registration fails (the plugin's promise rejects) with the errors below, or with what
+ * registering `@fastify/multipart` throws.
+ *
+ * @throws `TypeError`: no `{ manager }`, or one without a `scope()` method.
+ * @throws {@link InvalidOptionError} `ERR_TEMPFILE_INVALID_OPTION`: `drain` is not
+ * `{ maxBytes, timeoutMs }` of numbers of at least 0 (`timeoutMs` at most 2147483647).
+ * @throws {@link MissingPeerError} `ERR_TEMPFILE_MISSING_PEER`: `@fastify/multipart` is not
+ * installed and not registered already (`npm install @fastify/multipart`).
  *
  * @example
  * import tempFiles from 'tempfile-manager/fastify';

@@ -121,12 +121,18 @@ export class TempFile extends DiskHandle {
     context.accounting.liveFiles += 1;
   }
 
-  /** The size in bytes, when `write()` made the file; undefined for `file()`, whose size is yours. */
+  /**
+   * The size in bytes, when `write()` made the file; undefined for `file()`, whose size is yours.
+   * @throws Never. It returns what `write()` recorded; nothing is read from disk.
+   */
   get size(): number | undefined {
     return this.bytes;
   }
 
-  /** `'<algorithm>:<hex>'` of the content, when `write()` was given `hash` (e.g. `'sha256:9f86…'`). */
+  /**
+   * `'<algorithm>:<hex>'` of the content, when `write()` was given `hash` (e.g. `'sha256:9f86…'`).
+   * @throws Never. It returns what `write()` recorded; nothing is read from disk.
+   */
   get digest(): string | undefined {
     return this.hashDigest;
   }
@@ -135,24 +141,32 @@ export class TempFile extends DiskHandle {
    * The type found from the first bytes (magic numbers) when `write()` was given `accept`, such as
    * `{ mime: 'image/png', ext: 'png' }`; undefined otherwise, or when the bytes match no known type
    * (which only `accept: ['*\/*']` lets through).
+   * @throws Never. It returns what `write()` recorded; nothing is read from disk.
    */
   get detectedType(): DetectedType | undefined {
     return this.sniffedType;
   }
 
   /**
-   * A write stream to the file (truncating unless `append`). It opens only the file this handle
-   * created: a symlink planted at the path fails with a {@link FileSystemError} (`syscallCode`
-   * `ELOOP`), and anything else found there (a hard link to another file, a FIFO, a device,
-   * another file) with a {@link TempFileReplacedError}, as the stream's 'error', before any byte
-   * is truncated or written. The open never blocks. Every error the open emits is a
+   * A write stream to the file (truncating unless `append`). What goes wrong once the stream
+   * exists is its 'error' event, never a throw: every error the open emits is a
    * {@link TempFileError} naming {@link TempFile.path} (a failed open itself, say EMFILE, is a
    * {@link FileSystemError}).
    *
-   * @throws {@link DisposedError} the handle was removed, disposed or kept.
-   * @throws {@link InvalidOptionError} `options` is not an object, has an unknown key, or a value
-   * of the wrong type (`append` not a boolean, `highWaterMark` not a whole number of at least 1,
-   * `signal` not an AbortSignal).
+   * **Ownership:** the stream holds a descriptor of the file, not the file: the handle still
+   * decides when the file is removed, so end the stream before the handle is disposed.
+   *
+   * **Security:** it opens only the file this handle created: a symlink planted at the path fails
+   * with a {@link FileSystemError} (`syscallCode` `ELOOP`), and anything else found there (a hard
+   * link to another file, a FIFO, a device, another file) with a {@link TempFileReplacedError}, as
+   * the stream's 'error', before any byte is truncated or written. The open never blocks
+   * (docs/security.md, "Threats, one by one").
+   *
+   * @throws {@link DisposedError} `ERR_TEMPFILE_DISPOSED`: the handle was removed, disposed, kept
+   * or handed off, its manager closed, or a `remove()`, `keep()` or `handoff()` of it is in flight.
+   * @throws {@link InvalidOptionError} `ERR_TEMPFILE_INVALID_OPTION`: `options` is not an object,
+   * has an unknown key, or a value of the wrong type (`append` not a boolean, `highWaterMark` not
+   * a whole number of at least 1, `signal` not an AbortSignal).
    */
   createWriteStream(options?: TempWriteStreamOptions): WriteStream {
     this.assertLive('TempFile');
@@ -168,15 +182,23 @@ export class TempFile extends DiskHandle {
   }
 
   /**
-   * A read stream of the file. Like {@link TempFile.createWriteStream}, it opens only the file
-   * this handle created (a {@link FileSystemError} with `syscallCode` `ELOOP` for a symlink, a
-   * {@link TempFileReplacedError} as the stream's 'error' for anything else), and never blocks;
-   * every error the open emits is a {@link TempFileError} naming {@link TempFile.path}.
+   * A read stream of the file. What goes wrong once the stream exists is its 'error' event, never
+   * a throw: every error the open emits is a {@link TempFileError} naming {@link TempFile.path}.
    *
-   * @throws {@link DisposedError} the handle was removed, disposed or kept.
-   * @throws {@link InvalidOptionError} `options` is not an object, has an unknown key, or a value
-   * of the wrong type (`start` and `end` not whole numbers of at least 0, `start` after `end`,
-   * `highWaterMark` not a whole number of at least 1, `signal` not an AbortSignal).
+   * **Ownership:** the stream holds a descriptor of the file, not the file: the handle still
+   * decides when the file is removed, so end the stream before the handle is disposed.
+   *
+   * **Security:** like {@link TempFile.createWriteStream}, it opens only the file this handle
+   * created (a {@link FileSystemError} with `syscallCode` `ELOOP` for a symlink, a
+   * {@link TempFileReplacedError} as the stream's 'error' for anything else, before a byte is
+   * read), and never blocks (docs/security.md, "Threats, one by one").
+   *
+   * @throws {@link DisposedError} `ERR_TEMPFILE_DISPOSED`: the handle was removed, disposed, kept
+   * or handed off, its manager closed, or a `remove()`, `keep()` or `handoff()` of it is in flight.
+   * @throws {@link InvalidOptionError} `ERR_TEMPFILE_INVALID_OPTION`: `options` is not an object,
+   * has an unknown key, or a value of the wrong type (`start` and `end` not whole numbers of at
+   * least 0, `start` after `end`, `highWaterMark` not a whole number of at least 1, `signal` not
+   * an AbortSignal).
    */
   createReadStream(options?: TempReadStreamOptions): ReadStream {
     this.assertLive('TempFile');
@@ -203,27 +225,44 @@ export class TempFile extends DiskHandle {
    * O_NOFOLLOW`, mode 0600), fsync'ed, then given the final name by the same `link` or `rename`;
    * the source is removed last.
    *
-   * **Security.** Nothing is opened for writing at the destination name, so a symlink planted
+   * **Ownership:** once it resolves the file is the caller's: the handle, its scope and its
+   * manager no longer remove it, and its bytes stop counting against `maxLiveBytes`. Until then it stays the
+   * handle's; a disposal meanwhile waits for it (or, sync, leaves the file to it).
+   *
+   * **Security:** nothing is opened for writing at the destination name, so a symlink planted
    * there (before or during the move) is never written through: without `overwrite` it is
    * refused, with it the name is replaced. Only the final name is never followed; the
-   * directories on the way to it are yours and may be symlinks.
+   * directories on the way to it are yours and may be symlinks. On one file system the link or
+   * rename goes by name right after the source was checked through its descriptor: a process of
+   * this uid that swaps the source name in between is not stopped (docs/security.md, "A process
+   * of the same uid, point by point").
    *
-   * **Crashes.** Killed at any instant, `keep()` leaves at the destination nothing (or, with
+   * **Crashes:** Killed at any instant, `keep()` leaves at the destination nothing (or, with
    * `overwrite`, the old file) or the whole file, never a part of it. Retrying then succeeds: a regular file of
    * this user with exactly these bytes at the destination counts as an earlier `keep()` of this
    * file. A crash mid-copy can leave a staging name behind; it never blocks a retry, and nothing
    * removes it for you: delete old ones with
    * `find DIR -name '.*.tfm-keep-*.partial' -cmin +60 -delete` (see docs/scoped-files.md).
    *
-   * @throws {@link DestinationExistsError} something else holds the destination name (a file, a
-   * symlink, a FIFO...).
-   * @throws {@link TempFileReplacedError} the temp file's path no longer holds the file this handle
-   * created (a hard link to another file, a FIFO...): nothing is moved. Also when, while `keep()`
-   * ran, another process changed the staging name or the final name in the destination's
-   * directory, or renamed the source away (`err.path` names it): nothing of yours is removed, and
-   * what `keep()` had placed is taken back where it is still its own.
-   * @throws {@link NoSpaceError} the destination's file system is full (nothing is left there).
-   * @throws {@link FileSystemError} any other failure, naming the destination (or its directory).
+   * Every failure is a rejection.
+   *
+   * @throws {@link InvalidOptionError} `ERR_TEMPFILE_INVALID_OPTION`: `destination` is not a
+   * non-empty path without NUL or names no file, or `options` is not `{ overwrite?: boolean }`.
+   * @throws {@link DisposedError} `ERR_TEMPFILE_DISPOSED`: the handle was removed, disposed, kept
+   * or handed off, its manager closed, or a `remove()`, `keep()` or `handoff()` of it is in flight.
+   * @throws {@link DestinationExistsError} `ERR_TEMPFILE_DESTINATION_EXISTS`: without `overwrite`,
+   * something else holds the destination name (a file, a symlink, a FIFO...).
+   * @throws {@link TempFileReplacedError} `ERR_TEMPFILE_REPLACED`: the temp file's path no longer
+   * holds the file this handle created (a hard link to another file, a FIFO...): nothing is moved.
+   * Also when, while `keep()` ran, another process changed the staging name or the final name in
+   * the destination's directory, or renamed the source away (`err.path` names it): nothing of
+   * yours is removed, and what `keep()` had placed is taken back where it is still its own.
+   * @throws {@link NoSpaceError} `ERR_TEMPFILE_NO_SPACE`: the destination's file system is full
+   * (ENOSPC); nothing is left there.
+   * @throws {@link DiskQuotaError} `ERR_TEMPFILE_DISK_QUOTA`: this user's disk quota on the
+   * destination's file system is exhausted (EDQUOT); nothing is left there.
+   * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: any other failure (the destination's
+   * directory missing or not writable, EIO...), naming the destination (or its directory).
    * @example
    * const kept = await report.keep(`/srv/invoices/${id}.pdf`); // never overwrites
    */
@@ -242,9 +281,37 @@ export class TempFile extends DiskHandle {
    * scope and this process until a worker claims and consumes it (`mgr.claim(ticket)`), or the
    * sweep removes it after `ttlMs` unclaimed. This handle then owns nothing.
    *
-   * @throws {@link TempFileReplacedError} the temp file's path no longer holds the file this handle
-   * created (a hard link to another file, a FIFO...): nothing is handed off, the file stays.
-   * @throws {@link InvalidOptionError} a bad `ttlMs` or `meta`.
+   * **Ownership:** once it resolves no process owns the file: the entry outlives this handle,
+   * its scope, its manager and this process, until a claim consumes it (or keeps it) or a sweep
+   * removes it, `ttlMs` after the handoff, if unclaimed. Its bytes stop counting against
+   * `maxLiveBytes`. Until it resolves the file stays the handle's; a failed handoff leaves it
+   * there.
+   *
+   * **Security:** the ticket carries no path. The entry is built in the session and renamed whole
+   * into `<root>/handoff/` (0700, checked to be a real directory of this uid), and what was moved
+   * is checked to be this handle's file: anything else is moved back and refused, so that no
+   * worker is handed it (docs/security.md, "A process of the same uid, point by point").
+   *
+   * Every failure is a rejection.
+   *
+   * @throws {@link DisposedError} `ERR_TEMPFILE_DISPOSED`: the handle was removed, disposed, kept
+   * or handed off, its manager closed, or a `remove()`, `keep()` or `handoff()` of it is in flight.
+   * @throws {@link InvalidOptionError} `ERR_TEMPFILE_INVALID_OPTION`: no options, an unknown key,
+   * a `ttlMs` that is not a whole number of milliseconds from 1 to 366 days, or a `meta` that is
+   * not a plain JSON object of at most 4 KiB; nothing is moved.
+   * @throws {@link TempFileReplacedError} `ERR_TEMPFILE_REPLACED`: the temp file's path no longer
+   * holds the file this handle created (a hard link to another file, a FIFO...): nothing is
+   * handed off, the file stays.
+   * @throws {@link RootChangedError} `ERR_TEMPFILE_ROOT_CHANGED`: the root's path, or the
+   * manager's session directory, was swapped since the manager started; nothing is moved.
+   * @throws {@link UnsafeRootError} `ERR_TEMPFILE_UNSAFE_ROOT`: `<root>/handoff` is a symlink, not
+   * a directory, another uid's or writable by others; the file stays.
+   * @throws {@link NoSpaceError} `ERR_TEMPFILE_NO_SPACE`: the file system is full (ENOSPC) while
+   * the entry is made; the file stays.
+   * @throws {@link DiskQuotaError} `ERR_TEMPFILE_DISK_QUOTA`: this user's disk quota is exhausted
+   * (EDQUOT) while the entry is made; the file stays.
+   * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: any other failure of the file system
+   * (EACCES, EMFILE, EIO...; `err.syscallCode` says which); the file stays.
    */
   async handoff(options: HandoffOptions): Promise<HandoffTicket> {
     return this.moveOut('TempFile', async () => {

@@ -33,7 +33,11 @@ export abstract class DiskHandle implements AsyncDisposable, Disposable {
     owner.adopt(this);
   }
 
-  /** True once the handle was removed, disposed, kept or its manager closed. */
+  /**
+   * True once the handle was removed, disposed, kept or handed off, or its manager closed: it
+   * owns nothing any more.
+   * @throws Never. It reads the handle's state.
+   */
   get disposed(): boolean {
     return this.state === 'gone';
   }
@@ -41,6 +45,24 @@ export abstract class DiskHandle implements AsyncDisposable, Disposable {
   /**
    * Removes it from disk. Resolves at once if it is already gone (also when something else
    * removed it); rejects with a typed error on a real failure, and the handle stays live.
+   *
+   * **Ownership:** once it resolves the handle owns nothing. A `keep()` or `handoff()` in flight
+   * is waited for: if it succeeds the file is no longer the handle's, and nothing is removed; if
+   * it fails the file is removed. Concurrent calls share one removal.
+   *
+   * **Security:** a file is removed by `unlink` of its name, which removes a symlink put there as
+   * a link and never what it points to; a directory's tree is walked never following a symlink
+   * (through its descriptors where there is /proc) and never crossing into a mount point
+   * (docs/security.md, "Threats, one by one" and "A process of the same uid, point by point").
+   *
+   * @throws {@link RootChangedError} `ERR_TEMPFILE_ROOT_CHANGED`: the root's path, or the
+   * manager's session directory, was swapped since the manager started: nothing is removed, and
+   * the handle stays live (its manager's `close()` removes what the session held).
+   * @throws {@link MountPointError} `ERR_TEMPFILE_MOUNT_POINT`: (a {@link TempDir} only) a mount
+   * point inside the tree was left in place with everything under it; the rest was removed, and
+   * the handle stays live.
+   * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: the removal failed (EACCES, EBUSY, EIO...;
+   * for a tree, the first failure); the handle stays live, to try again.
    */
   remove(): Promise<void> {
     if (this.state === 'gone') return Promise.resolve();
@@ -50,7 +72,22 @@ export abstract class DiskHandle implements AsyncDisposable, Disposable {
     return this.pending;
   }
 
-  /** Synchronous {@link remove}, for `using` and exit paths. */
+  /**
+   * Synchronous {@link remove}, for `using` and exit paths.
+   *
+   * **Ownership:** as {@link remove}, except that it waits for nothing: it does nothing unless
+   * the handle is live, so while an async `remove()`, `keep()` or `handoff()` is in flight the
+   * file is left to it (`return file.keep(dest)` at the end of a `using` block keeps the file).
+   *
+   * @throws {@link RootChangedError} `ERR_TEMPFILE_ROOT_CHANGED`: the root's path, or the
+   * manager's session directory, was swapped since the manager started: nothing is removed, and
+   * the handle stays live (its manager's `close()` removes what the session held).
+   * @throws {@link MountPointError} `ERR_TEMPFILE_MOUNT_POINT`: (a {@link TempDir} only) a mount
+   * point inside the tree was left in place with everything under it; the rest was removed, and
+   * the handle stays live.
+   * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: the removal failed (EACCES, EBUSY, EIO...;
+   * for a tree, the first failure); the handle stays live, to try again.
+   */
   removeSync(): void {
     if (this.state !== 'live') return;
     this.context.checkRoot();
@@ -58,12 +95,22 @@ export abstract class DiskHandle implements AsyncDisposable, Disposable {
     this.markGone();
   }
 
-  /** Same as {@link remove}: `await using` calls it at the end of the scope. */
+  /**
+   * Same as {@link remove}: `await using` calls it at the end of the scope.
+   * @throws {@link RootChangedError} `ERR_TEMPFILE_ROOT_CHANGED`: as {@link remove}.
+   * @throws {@link MountPointError} `ERR_TEMPFILE_MOUNT_POINT`: as {@link remove}.
+   * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: as {@link remove}.
+   */
   [Symbol.asyncDispose](): Promise<void> {
     return this.remove();
   }
 
-  /** Same as {@link removeSync}: `using` calls it at the end of the scope. */
+  /**
+   * Same as {@link removeSync}: `using` calls it at the end of the scope.
+   * @throws {@link RootChangedError} `ERR_TEMPFILE_ROOT_CHANGED`: as {@link removeSync}.
+   * @throws {@link MountPointError} `ERR_TEMPFILE_MOUNT_POINT`: as {@link removeSync}.
+   * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: as {@link removeSync}.
+   */
   [Symbol.dispose](): void {
     this.removeSync();
   }

@@ -12,6 +12,10 @@ import { writeTempFile, type WriteOptions } from './write.js';
  * disposed. Removal runs in parallel and goes on past failures: every failure is collected into
  * one {@link RemoveError}. Make one with `mgr.scope()` or `scope.scope()`.
  *
+ * **Ownership:** the scope owns what is made through it (files, directories, nested scopes,
+ * writes in flight) until each is removed, kept or handed off; disposing the scope removes what
+ * is left. A scope not disposed is removed with its manager's session, at `close()` or exit.
+ *
  * @example
  * await using job = mgr.scope();
  * const input = job.file('.mkv');
@@ -38,29 +42,121 @@ export class TempScope implements AsyncDisposable, Disposable {
     parent?.adopt(this);
   }
 
-  /** True once the scope was disposed or its manager closed. */
+  /**
+   * True once the scope was disposed or its manager closed.
+   * @throws Never. It reads the scope's state.
+   */
   get disposed(): boolean {
     return !this.live;
   }
 
-  /** How many live files, directories and scopes this scope holds directly. */
+  /**
+   * How many live files, directories and scopes this scope holds directly.
+   * @throws Never. It counts the scope's members in memory.
+   */
   get size(): number {
     return this.members.size;
   }
 
-  /** A new empty temp file (0600) owned by this scope. Synchronous. See `TempFileManager.file`. */
+  /**
+   * A new empty temp file (0600) owned by this scope. Synchronous. See `TempFileManager.file`.
+   *
+   * **Ownership:** the returned {@link TempFile} owns the file, and this scope owns the handle:
+   * the file is removed when the handle or the scope is disposed, whichever comes first.
+   *
+   * **Security:** as `TempFileManager.file`: hand `file.path` to another program only while the
+   * handle is live.
+   *
+   * @throws {@link InvalidNameError} `ERR_TEMPFILE_INVALID_NAME`: the prefix or suffix is not a
+   * safe single name part, or the name would be too long; checked before the disk is touched.
+   * @throws {@link DisposedError} `ERR_TEMPFILE_DISPOSED`: the scope was disposed or removed.
+   * @throws {@link ManagerClosedError} `ERR_TEMPFILE_MANAGER_CLOSED`: the scope's manager was
+   * closed.
+   * @throws {@link RootChangedError} `ERR_TEMPFILE_ROOT_CHANGED`: the root's path, or the
+   * manager's session directory, was renamed, removed or replaced since the manager started.
+   * @throws {@link UnsupportedFileSystemError} `ERR_TEMPFILE_UNSUPPORTED_FS`: at the session's
+   * first use, the root's file system lacks a primitive the guarantees rest on.
+   * @throws {@link NoSpaceError} `ERR_TEMPFILE_NO_SPACE`: the file system is full (ENOSPC).
+   * @throws {@link DiskQuotaError} `ERR_TEMPFILE_DISK_QUOTA`: this user's disk quota is exhausted
+   * (EDQUOT).
+   * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: any other failure of the file system
+   * (EACCES, EMFILE, EIO...; `err.syscallCode` says which).
+   */
   file(suffixOrOptions?: NameArgument): TempFile {
     this.assertLive();
     return createFile(this.context, this, suffixOrOptions);
   }
 
-  /** A new empty temp directory (0700) owned by this scope. Synchronous. */
+  /**
+   * A new empty temp directory (0700) owned by this scope. Synchronous. See `TempFileManager.dir`.
+   *
+   * **Ownership:** the returned {@link TempDir} owns the directory and its tree, and this scope
+   * owns the handle: the tree is removed when the handle or the scope is disposed, whichever
+   * comes first.
+   *
+   * **Security:** as `TempFileManager.dir`: the tree is removed without following a symlink or
+   * crossing into a mount point.
+   *
+   * @throws {@link InvalidNameError} `ERR_TEMPFILE_INVALID_NAME`: the prefix or suffix is not a
+   * safe single name part, or the name would be too long; checked before the disk is touched.
+   * @throws {@link DisposedError} `ERR_TEMPFILE_DISPOSED`: the scope was disposed or removed.
+   * @throws {@link ManagerClosedError} `ERR_TEMPFILE_MANAGER_CLOSED`: the scope's manager was
+   * closed.
+   * @throws {@link RootChangedError} `ERR_TEMPFILE_ROOT_CHANGED`: the root's path, or the
+   * manager's session directory, was renamed, removed or replaced since the manager started.
+   * @throws {@link UnsupportedFileSystemError} `ERR_TEMPFILE_UNSUPPORTED_FS`: at the session's
+   * first use, the root's file system lacks a primitive the guarantees rest on.
+   * @throws {@link NoSpaceError} `ERR_TEMPFILE_NO_SPACE`: the file system is full (ENOSPC).
+   * @throws {@link DiskQuotaError} `ERR_TEMPFILE_DISK_QUOTA`: this user's disk quota is exhausted
+   * (EDQUOT).
+   * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: any other failure of the file system
+   * (EACCES, EMFILE, EIO...; `err.syscallCode` says which).
+   */
   dir(suffixOrOptions?: NameArgument): TempDir {
     this.assertLive();
     return createDir(this.context, this, suffixOrOptions);
   }
 
-  /** Streams `source` into a new temp file owned by this scope. See `TempFileManager.write`. */
+  /**
+   * Streams `source` into a new temp file owned by this scope. See `TempFileManager.write`.
+   *
+   * **Ownership:** as `TempFileManager.write`, and the scope owns the handle. Disposing the scope
+   * while the write streams aborts it: the source is stopped, the partial file removed, and the
+   * write rejects with an {@link AbortedError}.
+   *
+   * **Security:** as `TempFileManager.write`.
+   *
+   * Every failure is a rejection (nothing is thrown synchronously).
+   *
+   * @throws {@link DisposedError} `ERR_TEMPFILE_DISPOSED`: the scope was disposed or removed.
+   * @throws {@link ManagerClosedError} `ERR_TEMPFILE_MANAGER_CLOSED`: the scope's manager was
+   * closed.
+   * @throws {@link InvalidOptionError} `ERR_TEMPFILE_INVALID_OPTION`: `options` is not an object,
+   * has an unknown key or a bad value, or `source` is not a source; nothing is read.
+   * @throws {@link InvalidNameError} `ERR_TEMPFILE_INVALID_NAME`: the `prefix` or `suffix` is not a
+   * safe single name part; nothing is read.
+   * @throws {@link SizeLimitError} `ERR_TEMPFILE_SIZE_LIMIT` (413): the source has more than
+   * `maxBytes` bytes.
+   * @throws {@link QuotaExceededError} `ERR_TEMPFILE_QUOTA_EXCEEDED` (507): the manager's live
+   * files would hold more than `maxLiveBytes`.
+   * @throws {@link TypeNotAcceptedError} `ERR_TEMPFILE_TYPE_NOT_ACCEPTED` (415): with `accept`, the
+   * first bytes are of no type it lists; no file was made.
+   * @throws {@link AbortedError} `ERR_TEMPFILE_ABORTED` (499): the `signal` fired, this scope was
+   * disposed or the manager closed, or the source (a client) went away.
+   * @throws {@link SourceError} `ERR_TEMPFILE_SOURCE` (400): the source failed, or produced
+   * something that is not bytes or text.
+   * @throws {@link CallbackError} `ERR_TEMPFILE_CALLBACK`: `onProgress` threw (`err.cause`).
+   * @throws {@link NoSpaceError} `ERR_TEMPFILE_NO_SPACE` (507): the file system is full (ENOSPC),
+   * or the write would leave less than `minFreeBytes` free.
+   * @throws {@link DiskQuotaError} `ERR_TEMPFILE_DISK_QUOTA` (507): this user's disk quota is
+   * exhausted (EDQUOT).
+   * @throws {@link RootChangedError} `ERR_TEMPFILE_ROOT_CHANGED`: the root's path, or the
+   * manager's session directory, was renamed, removed or replaced since the manager started.
+   * @throws {@link UnsupportedFileSystemError} `ERR_TEMPFILE_UNSUPPORTED_FS`: at the session's
+   * first use, the root's file system lacks a primitive the guarantees rest on.
+   * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: any other failure of the file system
+   * (EMFILE, EIO...; `err.syscallCode` says which).
+   */
   write(source: WriteSource, options?: WriteOptions): Promise<TempFile> {
     try {
       this.assertLive();
@@ -73,7 +169,16 @@ export class TempScope implements AsyncDisposable, Disposable {
     });
   }
 
-  /** A nested scope, removed with this one (or before it). */
+  /**
+   * A nested scope, removed with this one (or before it).
+   *
+   * **Ownership:** the returned {@link TempScope} owns what is made through it, and this scope
+   * owns it: disposing this scope removes the nested one too. Making it touches no disk.
+   *
+   * @throws {@link DisposedError} `ERR_TEMPFILE_DISPOSED`: the scope was disposed or removed.
+   * @throws {@link ManagerClosedError} `ERR_TEMPFILE_MANAGER_CLOSED`: the scope's manager was
+   * closed.
+   */
   scope(): TempScope {
     this.assertLive();
     return new TempScope(this.context, this);
@@ -82,7 +187,25 @@ export class TempScope implements AsyncDisposable, Disposable {
   /**
    * Runs `fn` with a new nested scope and removes that scope's files when `fn` settles: the way
    * to scope files without `using`. See `TempFileManager.withScope`.
-   * @throws {@link InvalidOptionError} (a rejection, before the scope is made) when `fn` is not a function.
+   *
+   * **Ownership:** the nested scope and its files live only while `fn` runs: return what they
+   * hold, never a handle or a path of theirs.
+   *
+   * Every failure is a rejection; beyond the classes below, it rejects with whatever `fn` throws,
+   * unchanged (a failed removal is then attached to it as `err.removeError`).
+   *
+   * @throws {@link InvalidOptionError} `ERR_TEMPFILE_INVALID_OPTION`: `fn` is not a function
+   * (before the scope is made).
+   * @throws {@link DisposedError} `ERR_TEMPFILE_DISPOSED`: this scope was disposed (`fn` is not
+   * called).
+   * @throws {@link ManagerClosedError} `ERR_TEMPFILE_MANAGER_CLOSED`: the manager was closed (`fn`
+   * is not called).
+   * @throws {@link RemoveError} `ERR_TEMPFILE_REMOVE_FAILED`: `fn` resolved, but some of the
+   * nested scope's paths could not be removed (`err.errors` lists each).
+   * @throws {@link RootChangedError} `ERR_TEMPFILE_ROOT_CHANGED`: `fn` resolved, but the root's
+   * path or the session directory was swapped since the manager started: nothing was removed.
+   * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: `fn` resolved, but checking the root before
+   * the removal failed (EIO, EMFILE...); nothing was removed.
    */
   withScope<T>(fn: (scope: TempScope) => T | PromiseLike<T>): Promise<T> {
     return runInScope(() => this.scope(), fn);
@@ -91,8 +214,23 @@ export class TempScope implements AsyncDisposable, Disposable {
   /**
    * Removes every member in parallel. Rejects with one {@link RemoveError} holding every
    * failure; the members that failed stay in the scope so that a second call retries them.
-   * @throws {@link RootChangedError} when the root was swapped since the manager started: nothing
-   * is removed, and the members stay for `close()`.
+   *
+   * **Ownership:** from the call on the scope makes nothing more, and its writes in flight are
+   * aborted (each removes its partial file). Once it resolves the scope owns nothing; a member
+   * kept or handed off before is not touched.
+   *
+   * **Security:** each member is removed as its own `remove()` does: links as links, trees
+   * without following a symlink or crossing into a mount point (docs/security.md, "A process of
+   * the same uid, point by point").
+   *
+   * @throws {@link RootChangedError} `ERR_TEMPFILE_ROOT_CHANGED`: the root's path, or the
+   * manager's session directory, was swapped since the manager started: nothing is removed, and
+   * the members stay for the manager's `close()`.
+   * @throws {@link RemoveError} `ERR_TEMPFILE_REMOVE_FAILED`: some members could not be removed;
+   * `err.errors` holds every failure (a {@link FileSystemError}, a {@link MountPointError}...),
+   * and those members stay in the scope.
+   * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: checking the root before the removal failed
+   * (EIO, EMFILE...): nothing is removed, and the members stay.
    */
   async remove(): Promise<void> {
     this.live = false;
@@ -104,7 +242,20 @@ export class TempScope implements AsyncDisposable, Disposable {
     this.finish(failures);
   }
 
-  /** Synchronous {@link remove}: one member after another, still collecting every failure. */
+  /**
+   * Synchronous {@link remove}: one member after another, still collecting every failure. It owns
+   * and removes as {@link remove} does; a member whose async `remove()`, `keep()` or `handoff()`
+   * is in flight is left to it.
+   *
+   * @throws {@link RootChangedError} `ERR_TEMPFILE_ROOT_CHANGED`: the root's path, or the
+   * manager's session directory, was swapped since the manager started: nothing is removed, and
+   * the members stay for the manager's `close()`.
+   * @throws {@link RemoveError} `ERR_TEMPFILE_REMOVE_FAILED`: some members could not be removed;
+   * `err.errors` holds every failure (a {@link FileSystemError}, a {@link MountPointError}...),
+   * and those members stay in the scope.
+   * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: checking the root before the removal failed
+   * (EIO, EMFILE...): nothing is removed, and the members stay.
+   */
   removeSync(): void {
     this.live = false;
     this.stopWrites();
@@ -120,12 +271,22 @@ export class TempScope implements AsyncDisposable, Disposable {
     this.finish(failures);
   }
 
-  /** Same as {@link remove}. */
+  /**
+   * Same as {@link remove}: `await using` calls it at the end of the scope.
+   * @throws {@link RootChangedError} `ERR_TEMPFILE_ROOT_CHANGED`: as {@link remove}.
+   * @throws {@link RemoveError} `ERR_TEMPFILE_REMOVE_FAILED`: as {@link remove}.
+   * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: as {@link remove}.
+   */
   [Symbol.asyncDispose](): Promise<void> {
     return this.remove();
   }
 
-  /** Same as {@link removeSync}. */
+  /**
+   * Same as {@link removeSync}: `using` calls it at the end of the scope.
+   * @throws {@link RootChangedError} `ERR_TEMPFILE_ROOT_CHANGED`: as {@link removeSync}.
+   * @throws {@link RemoveError} `ERR_TEMPFILE_REMOVE_FAILED`: as {@link removeSync}.
+   * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: as {@link removeSync}.
+   */
   [Symbol.dispose](): void {
     this.removeSync();
   }

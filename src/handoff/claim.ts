@@ -228,6 +228,16 @@ type ClaimState = 'held' | 'done' | 'lost';
  * after this one stalled, that name is gone, and it throws {@link LeaseLostError} having changed
  * nothing.
  *
+ * **Ownership:** the claim holds the lease (a heartbeat every second), and holds the entry
+ * directory and `<root>/handoff` open (where there is /proc), until it is consumed, released or
+ * kept. If the process exits normally while it holds the lease, the entry is given back; if it
+ * is killed, the next claimer takes the entry over once the lease is stale.
+ *
+ * **Security:** {@link ClaimedFile.path} is the file's name under this claim: hand it to another
+ * program only while the claim holds it. A process of this uid can rename the held file, which
+ * the library cannot stop: every later step then throws {@link LeaseLostError} (docs/security.md,
+ * the limits of "One claimer holds a lease at a time").
+ *
  * @example
  * await using claimed = await mgr.claim(ticket);
  * await transcode(claimed.path);
@@ -258,22 +268,49 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
     this.lease = lease;
   }
 
-  /** Size in bytes (checked against the file when claimed). */
+  /**
+   * Size in bytes (checked against the file when claimed).
+   * @throws Never. It reads the ticket; nothing is read from disk.
+   */
   get size(): number {
     return this.ticket.size;
   }
 
-  /** The ticket's `meta`. */
+  /**
+   * The ticket's `meta`.
+   * @throws Never. It reads the ticket.
+   */
   get meta(): HandoffMeta | undefined {
     return this.ticket.meta;
   }
 
-  /** True once consumed, released or kept, or once the lease was found lost. */
+  /**
+   * True once consumed, released or kept, or once the lease was found lost.
+   * @throws Never. It reads the claim's state; the lease is not looked at.
+   */
   get disposed(): boolean {
     return this.state !== 'held';
   }
 
-  /** Deletes the file and the entry, then drops the lease. Idempotent. */
+  /**
+   * Deletes the file and the entry, then drops the lease. Idempotent.
+   *
+   * **Ownership:** once it resolves the claim owns nothing, and the file and its entry are gone
+   * (an entry directory that cannot be removed is left for the sweep). It does nothing once the
+   * claim was consumed, released or kept: after a `release()` the file stays for the next
+   * claimer.
+   *
+   * **Security:** the file is deleted by this claim's own name, through the entry directory held
+   * open, and the entry through the handoff directory held open: never another claimer's file,
+   * whatever `<root>/handoff` has become since (docs/security.md, "A process of the same uid,
+   * point by point").
+   *
+   * @throws {@link LeaseLostError} `ERR_TEMPFILE_LEASE_LOST`: another claimer took the entry over
+   * (this one stalled past `staleMs`, or a process renamed the held file): nothing was changed,
+   * and the claim is over.
+   * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: the file could not be deleted (EACCES,
+   * EIO...): the claim stays held, to try again or release.
+   */
   async consume(): Promise<void> {
     if (!this.begin()) return;
     try {
@@ -284,7 +321,14 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
     await this.finish(true);
   }
 
-  /** Synchronous {@link consume}. */
+  /**
+   * Synchronous {@link consume}; it owns and deletes as {@link consume} does.
+   * @throws {@link LeaseLostError} `ERR_TEMPFILE_LEASE_LOST`: another claimer took the entry over
+   * (this one stalled past `staleMs`, or a process renamed the held file): nothing was changed,
+   * and the claim is over.
+   * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: the file could not be deleted (EACCES,
+   * EIO...): the claim stays held, to try again or release.
+   */
   consumeSync(): void {
     if (!this.begin()) return;
     try {
@@ -298,13 +342,28 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
   /**
    * Gives the entry back unconsumed: the next claimer gets it at once. Idempotent; does nothing
    * once the claim was consumed or kept.
-   * @throws {@link LeaseLostError} when another claimer took the entry over since.
+   *
+   * **Ownership:** once it resolves the claim owns nothing: the file is back under its data name
+   * in the entry, claimable until its ticket expires, then swept.
+   *
+   * @throws {@link LeaseLostError} `ERR_TEMPFILE_LEASE_LOST`: another claimer took the entry over
+   * (this one stalled past `staleMs`, or a process renamed the held file): nothing was changed,
+   * and the claim is over.
+   * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: the file could not be given back (EACCES,
+   * EIO...): the claim stays held, to try again.
    */
   async release(): Promise<void> {
     this.releaseSync();
   }
 
-  /** Synchronous {@link release} (one rename). @throws {@link LeaseLostError} as `release()`. */
+  /**
+   * Synchronous {@link release} (one rename); it owns and gives back as {@link release} does.
+   * @throws {@link LeaseLostError} `ERR_TEMPFILE_LEASE_LOST`: another claimer took the entry over
+   * (this one stalled past `staleMs`, or a process renamed the held file): nothing was changed,
+   * and the claim is over.
+   * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: the file could not be given back (EACCES,
+   * EIO...): the claim stays held, to try again.
+   */
   releaseSync(): void {
     if (!this.begin()) return;
     try {
@@ -319,15 +378,37 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
    * Moves the file out for good, then removes the entry; returns the absolute destination. As
    * `TempFile.keep()`, it never replaces anything at the destination unless `overwrite` is set.
    *
-   * @throws {@link DestinationExistsError} something else holds the destination name (a file, a
-   * symlink, a FIFO...).
-   * @throws {@link TempFileReplacedError} the held file is no longer the file claimed (a hard link
-   * to another file, a FIFO...): nothing is moved.
-   * @throws {@link LeaseLostError} another worker took the entry over: checked when the step
-   * starts, right before the file takes its destination name, and when the held file is removed
-   * after (a file placed by then is taken back). Nothing of this claim is left at the destination.
-   * @throws {@link TempFileReplacedError} across file systems, the staging or the final name was
-   * changed by another process that can write to the destination's directory: the file stays held.
+   * **Ownership:** once it resolves the file is the caller's, at the destination; the entry is
+   * removed and the claim owns nothing. Any failure but a lost lease leaves the claim held, to
+   * try again, release or consume.
+   *
+   * **Security:** as `TempFile.keep()`: nothing is opened for writing at the destination name,
+   * and only the final name is never followed. The held name is checked again right before the
+   * file takes the destination name (docs/security.md, "Threats, one by one": a stalled worker
+   * whose lease was taken over).
+   *
+   * Every failure is a rejection.
+   *
+   * @throws {@link InvalidOptionError} `ERR_TEMPFILE_INVALID_OPTION`: `destination` is not a
+   * non-empty path without NUL or names no file, or `options` is not `{ overwrite?: boolean }`.
+   * @throws {@link DisposedError} `ERR_TEMPFILE_DISPOSED`: the claim was consumed, released or
+   * kept already.
+   * @throws {@link LeaseLostError} `ERR_TEMPFILE_LEASE_LOST`: another worker took the entry over:
+   * checked when the step starts, right before the file takes its destination name, and when the
+   * held file is removed after (a file placed by then is taken back). Nothing of this claim is
+   * left at the destination.
+   * @throws {@link DestinationExistsError} `ERR_TEMPFILE_DESTINATION_EXISTS`: without `overwrite`,
+   * something else holds the destination name (a file, a symlink, a FIFO...).
+   * @throws {@link TempFileReplacedError} `ERR_TEMPFILE_REPLACED`: the held file is no longer the
+   * file claimed (a hard link to another file, a FIFO...), or, across file systems, the staging or
+   * the final name was changed by another process that can write to the destination's directory:
+   * nothing is moved, the file stays held.
+   * @throws {@link NoSpaceError} `ERR_TEMPFILE_NO_SPACE`: the destination's file system is full
+   * (ENOSPC); nothing is left there.
+   * @throws {@link DiskQuotaError} `ERR_TEMPFILE_DISK_QUOTA`: this user's disk quota on the
+   * destination's file system is exhausted (EDQUOT); nothing is left there.
+   * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: any other failure (the destination's
+   * directory missing or not writable, EIO...).
    */
   async keep(destination: string, options: KeepOptions = {}): Promise<string> {
     const target = resolveDestination(destination);
@@ -345,13 +426,24 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
   /**
    * Same as {@link release}: an entry not consumed (or kept, or released) by now goes back for
    * the next claimer. After a lost lease was reported, does nothing.
-   * @throws {@link LeaseLostError} when another claimer took the entry over since.
+   * @throws {@link LeaseLostError} `ERR_TEMPFILE_LEASE_LOST`: another claimer took the entry over
+   * (this one stalled past `staleMs`, or a process renamed the held file), and no earlier step
+   * had reported it: nothing was changed.
+   * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: the file could not be given back (EACCES,
+   * EIO...): the claim stays held, to try again.
    */
   [Symbol.asyncDispose](): Promise<void> {
     return this.state === 'lost' ? Promise.resolve() : this.release();
   }
 
-  /** Same as {@link releaseSync}, synchronously. After a lost lease was reported, does nothing. */
+  /**
+   * Same as {@link releaseSync}, synchronously. After a lost lease was reported, does nothing.
+   * @throws {@link LeaseLostError} `ERR_TEMPFILE_LEASE_LOST`: another claimer took the entry over
+   * (this one stalled past `staleMs`, or a process renamed the held file), and no earlier step
+   * had reported it: nothing was changed.
+   * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: the file could not be given back (EACCES,
+   * EIO...): the claim stays held, to try again.
+   */
   [Symbol.dispose](): void {
     if (this.state !== 'lost') this.releaseSync();
   }

@@ -44,7 +44,17 @@ const DIGEST = /^[a-z0-9-]{1,32}:[0-9a-f]{16,256}$/;
  * Paths are later derived from the validated `id`, `expiresAt` and `suffix` only. Only the
  * input's own fields are read; the result always has `digest` and `meta` as own properties,
  * `undefined` when the ticket has none (never one inherited from `Object.prototype`).
- * @throws {@link BadTicketError} naming the bad field.
+ *
+ * **Ownership:** it owns nothing and touches no disk: it returns a new plain object (`meta`
+ * copied), sharing nothing with the input.
+ *
+ * **Security:** a tampered ticket cannot name a path: the ticket carries none, the suffix must be
+ * a safe single name part, and the digest's hash algorithm must be one this Node.js has
+ * (docs/security.md, "Threats, one by one": a tampered handoff ticket).
+ *
+ * @throws {@link BadTicketError} `ERR_TEMPFILE_BAD_TICKET`: the input is not a plain object or
+ * its JSON (over 16 KiB of JSON is refused), has an unknown field, or a field of the wrong type
+ * or range; `err.field` names the field when there is one.
  */
 export function parseTicket(input: unknown): HandoffTicket {
   const raw = typeof input === 'string' ? parseJson(input) : input;

@@ -1,0 +1,161 @@
+// Every public member of the package says what it throws (scripts/check-tsdoc.mjs): a doc comment
+// with a `@throws` tag on every exported function, and on every public constructor, method and
+// getter of every exported class of the three entry points. And the check can fail: a fixture
+// with each kind of member it must flag, and each it must skip.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { expect, it } from 'vitest';
+// @ts-expect-error: a plain script of the project, without types
+import { checkTsdoc } from '../../scripts/check-tsdoc.mjs';
+import { scratchDir } from '../helpers/roots.js';
+
+interface Member {
+  file: string;
+  line: number;
+  name: string;
+  why: string | undefined;
+}
+type Check = (options?: { entries?: string[]; project?: string | null; cwd?: string }) => { members: Member[]; problems: Member[] };
+
+const repo = path.join(import.meta.dirname, '../..');
+const script = path.join(repo, 'scripts/check-tsdoc.mjs');
+const check = checkTsdoc as Check;
+
+it('every public member of the package has a doc comment with a @throws tag', () => {
+  const { members, problems } = check();
+  expect(problems.map((p) => `${p.file}:${p.line} ${p.name} (${p.why})`)).toEqual([]);
+  // A walk that found nothing would pass anything: the members of each entry point, inherited ones
+  // and disposers included, are there; internal, private and protected ones are not.
+  const names = members.map((m) => m.name);
+  expect(names.length).toBeGreaterThan(80);
+  expect(names).toEqual(
+    expect.arrayContaining([
+      'TempFileManager.constructor',
+      'TempFileManager.get sessionPath',
+      'TempFileManager.[Symbol.asyncDispose]',
+      'TempFile.keep',
+      'DiskHandle.remove',
+      'TempScope.withScope',
+      'ClaimedFile.releaseSync',
+      'parseTicket',
+      'isTempFileError',
+      'TempFileError.constructor',
+      'tempScope',
+      'upload',
+      'deferContinue',
+      'tempFiles',
+    ]),
+  );
+  for (const hidden of ['TempFile.account', 'TempFile.get identity', 'DiskHandle.abandon', 'DiskHandle.moveOut', 'TempScope.adopt', 'ClaimedFile.constructor', 'ClaimedFile.begin']) {
+    expect(names, hidden).not.toContain(hidden);
+  }
+});
+
+it('node scripts/check-tsdoc.mjs passes on the package', () => {
+  const run = spawnSync(process.execPath, [script], { cwd: repo, encoding: 'utf8', timeout: 120_000 });
+  expect(run.stderr).toBe('');
+  expect(run.status).toBe(0);
+  expect(run.stdout).toMatch(/^\d+ public members, each with a @throws tag\.\n$/);
+});
+
+const FIXTURE = `\
+/** Says what it throws. @throws Never. It returns its argument. */
+export function good(x: number): number {
+  return x;
+}
+/** Documented, but not what it throws. */
+export function noThrows(): void {}
+export function noDoc(): void {}
+/** Not public. @internal */
+export function hidden(): void {}
+/** A constant that can be called is a function of the API. */
+export const callable = (): void => {};
+/** A constant that cannot be called is not checked. */
+export const value = 1;
+/** An interface is not checked. */
+export interface Shape {
+  area(): number;
+}
+
+/** A class. */
+export class Widget {
+  /** @throws Never. */
+  constructor() {}
+  /** A getter, documented, but not what it throws. */
+  get size(): number {
+    return 1;
+  }
+  /**
+   * Says what it throws, on a line of its own.
+   * @throws {@link Error} always.
+   */
+  run(): void {
+    throw new Error('run');
+  }
+  /** A \`@throws\` in code is not a tag. */
+  quoted(): void {}
+  missing(): void {}
+  /** @internal */
+  internal(): void {}
+  private secret(): void {}
+  protected guarded(): void {}
+  #own(): void {}
+  /** A property is not checked. */
+  readonly field = 1;
+  /** @throws Never. */
+  static make(): Widget {
+    return new Widget();
+  }
+  /** A static one, not documented as it should be. */
+  static build(): Widget {
+    return new Widget();
+  }
+}
+
+/** Not public, with all its members. @internal */
+export class Hidden {
+  open(): void {}
+}
+
+class Base {
+  /** Documented where it is declared, but not what it throws. */
+  inherited(): void {}
+}
+
+/** Public: its inherited members are too. */
+export class Derived extends Base {}
+`;
+
+const EXPECTED = [
+  'fixture.ts:6 noThrows (no @throws tag)',
+  'fixture.ts:7 noDoc (no doc comment)',
+  'fixture.ts:11 callable (no @throws tag)',
+  'fixture.ts:24 Widget.get size (no @throws tag)',
+  'fixture.ts:35 Widget.quoted (no @throws tag)',
+  'fixture.ts:36 Widget.missing (no doc comment)',
+  'fixture.ts:49 Widget.build (no @throws tag)',
+  'fixture.ts:61 Base.inherited (no @throws tag)',
+];
+
+function fixture(): { dir: string; file: string } {
+  const dir = scratchDir();
+  const file = path.join(dir, 'fixture.ts');
+  fs.writeFileSync(file, FIXTURE);
+  return { dir, file };
+}
+
+it('the check fails on each member without a doc comment or without a @throws tag, and only on those', () => {
+  const { dir, file } = fixture();
+  const { members, problems } = check({ entries: [file], project: null, cwd: dir });
+  expect(problems.map((p) => `${p.file}:${p.line} ${p.name} (${p.why})`)).toEqual(EXPECTED);
+  expect(members.filter((m) => m.why === undefined).map((m) => m.name)).toEqual(['good', 'Widget.constructor', 'Widget.run', 'Widget.make']);
+});
+
+it('node scripts/check-tsdoc.mjs exits 1 on such a fixture, listing file:line name', () => {
+  const { dir, file } = fixture();
+  const run = spawnSync(process.execPath, [script, file], { cwd: dir, encoding: 'utf8', timeout: 120_000 });
+  expect(run.status).toBe(1);
+  const listed = run.stderr.split('\n').filter((line) => line.startsWith('fixture.ts:'));
+  expect(listed).toEqual(EXPECTED);
+});
