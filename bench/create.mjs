@@ -158,9 +158,6 @@ export const METHOD = `- Every sample creates and disposes one file at a time (c
   tempy is imported.
 - The async rows pay the libuv thread-pool round trip of \`fs.promises.unlink\` (futex, epoll and
   eventfd calls on top of the same three file calls); the raw async row shows that floor.
-- Importing tempfile-manager loads graceful-fs (through proper-lockfile), which
-  replaces the process-wide \`fs.close\`/\`fs.closeSync\` with a wrapper, so every contender
-  here, raw fs included, closes through it (about 1% of a create+dispose, within the noise).
 - \`tmp.fileSync()\` keeps its descriptor open until \`removeCallback()\`, which closes and unlinks.
 - \`fs.mkdtempDisposableSync()\` (Node 24, feature-detected) makes a directory, so it is compared
   in the directories table.

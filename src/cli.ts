@@ -28,10 +28,10 @@ Options:
                    default root, ${defaultRoot()}
   --dry-run        sweep: report what would be removed, remove nothing
   --json           print JSON for scripts instead of text
-  --stale-ms N     a session lock not refreshed for N ms is stale (default 30000;
-                   2000 to 2147483647)
+  --stale-ms N     a session lock not refreshed for N ms is stale (default ${DEFAULT_STALE_MS};
+                   ${STALE_MS_RANGE.min} to ${STALE_MS_RANGE.max})
   --grace-ms N     watch a session of another machine for N ms before it can be
-                   judged dead (default 60000; 0 to 2147483647)
+                   judged dead (default ${DEFAULT_GRACE_MS}; ${GRACE_MS_RANGE.min} to ${GRACE_MS_RANGE.max})
   --host-id ID     this host's id (default: TEMPFILE_MANAGER_HOST_ID, else the host
                    name); sessions of this machine are judged by their process
                    whatever their host id, and a mismatch is reported

@@ -9,7 +9,7 @@ import path from 'node:path';
  *   session_<owner>/                      a manager's session: its files and directories
  *     .handoff_<id>/data<suffix>          a handoff on its way out (staging, part of the session)
  *     .probe_<random>/                    the file-system probe's scratch (removed at once)
- *   session_<owner>.lock/                 the session's lock (proper-lockfile)
+ *   session_<owner>.lock/                 the session's lock: its ctime is the session's heartbeat
  *   handoff/
  *     entry_<id>_<expiry>/                a handed-off file waiting for (or under) a claim
  *       data<suffix>                      the bytes while nobody holds them
@@ -115,7 +115,7 @@ export function parseSessionName(name: string): OwnerToken | undefined {
   return ownerFromGroups(SESSION_NAME.exec(name));
 }
 
-/** The path of a session's lock directory (proper-lockfile's own convention: `<dir>.lock`). */
+/** The path of a session's lock directory, `<dir>.lock`. */
 export function sessionLockPath(sessionDir: string): string {
   return sessionDir + SESSION_LOCK_SUFFIX;
 }

@@ -391,6 +391,9 @@ export class TempFileManager implements AsyncDisposable, Disposable {
    *
    * Every failure is a rejection; it also rejects with whatever `onProgress` throws, unchanged.
    *
+   * @throws {@link ManagerClosedError} `ERR_TEMPFILE_MANAGER_CLOSED`: the manager was closed.
+   * @throws {@link InvalidOptionError} `ERR_TEMPFILE_INVALID_OPTION`: an unknown option, a
+   * `dryRun` that is not a boolean or an `onProgress` that is not a function.
    * @throws {@link RootChangedError} `ERR_TEMPFILE_ROOT_CHANGED`: the root's path no longer names
    * the root the manager was made with.
    * @throws {@link UnsafeRootError} `ERR_TEMPFILE_UNSAFE_ROOT`: the root's marker is gone or of
@@ -399,7 +402,8 @@ export class TempFileManager implements AsyncDisposable, Disposable {
    * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: the root or `<root>/handoff` cannot be
    * opened or read (EACCES, EMFILE, EIO...).
    */
-  sweep(options?: SweepOptions): Promise<SweepReport> {
+  async sweep(options?: SweepOptions): Promise<SweepReport> {
+    this.assertOpen();
     return sweepRoot(this.rootContext, options);
   }
 

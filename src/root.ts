@@ -249,7 +249,13 @@ function readSmallFile(fs: FileSystem, fd: number): string {
 }
 /** Throws {@link UnsafeRootError} unless the existing `root` is a safe directory; returns its identity. */
 export function checkExistingRoot(fs: FileSystem, root: string): DirIdentity {
-  const stat = fs.lstatSync(root);
+  let stat: ReturnType<FileSystem['lstatSync']>;
+  try {
+    stat = fs.lstatSync(root);
+  } catch (err) {
+    // Removed between the mkdir that found it and this look, or unreadable: typed, never raw.
+    throw toFileSystemError('check the root', root, err);
+  }
   if (stat.isSymbolicLink()) {
     throw new UnsafeRootError(
       'symlink',

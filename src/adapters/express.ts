@@ -9,7 +9,7 @@ import { shapeFiles } from './form.js';
 import { receiveMultipart } from './multipart.js';
 import { bindRequestScope } from './request-scope.js';
 import { deferContinue as deferServerContinue, discardUnreadBody, refuseUnreadBody, resolveDrain, type ContinueServer, type DrainOptions, type ResolvedDrain } from './unread-body.js';
-import { declaredLengthRefusal, resolveUploadOptions, type UploadedFile, type UploadFields, type UploadOptions } from './upload-options.js';
+import { checkCallbackOption, checkManager, declaredLengthRefusal, resolveUploadOptions, type UploadedFile, type UploadFields, type UploadOptions } from './upload-options.js';
 
 export type {
   UploadedFile,
@@ -96,6 +96,8 @@ export interface ExpressUploadOptions extends UploadOptions {
  * });
  */
 export function tempScope(manager: TempFileManager, options: ExpressTempScopeOptions = {}): RequestHandler {
+  checkManager(manager, 'tempScope()', true);
+  checkCallbackOption(options.onDisposeError, 'onDisposeError', 'tempScope()');
   const onDisposeError = options.onDisposeError ?? warn;
   const drain = resolveDrain(options.drain, 'tempScope()');
   return (req: Request, res: Response, next: NextFunction): void => {
@@ -157,9 +159,7 @@ export function tempScope(manager: TempFileManager, options: ExpressTempScopeOpt
 export function upload(options: ExpressUploadOptions = {}): RequestHandler {
   const spec = resolveUploadOptions(options, 'upload()', ['manager']);
   const given = options.manager;
-  if (given !== undefined && typeof (given as Partial<TempFileManager> | null)?.scope !== 'function') {
-    throw new InvalidOptionError('manager', 'upload(): `manager` must be a TempFileManager.');
-  }
+  checkManager(given, 'upload()', false);
   return (req: Request, res: Response, next: NextFunction): void => {
     let scope: TempScope;
     try {
@@ -209,14 +209,11 @@ function attachScope(
   req.tmp = scope;
   // An answer sent before the body was read (a refused upload): the client must still get it.
   res.once('prefinish', () => discardUnreadBody(req, res, drain));
-  const write = scope.write.bind(scope);
   // A write() of the request itself that gives up: the rest of the body is dropped within bounds,
   // even when the answer waits for the end of the body (Express's default error handler does).
-  scope.write = (source, options) =>
-    write(source, options).catch((error: unknown) => {
-      if (source === req) refuseBody(req, res, drain);
-      throw error;
-    });
+  scope.watchWriteFailures((source) => {
+    if (source === req) refuseBody(req, res, drain);
+  });
   return scope;
 }
 

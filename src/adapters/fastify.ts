@@ -11,6 +11,8 @@ import { bindRequestScope, requestScopeOf } from './request-scope.js';
 import { deferContinue, discardUnreadBody, refuseUnreadBody, resolveDrain, type DrainOptions, type ResolvedDrain } from './unread-body.js';
 import {
   busboyLimits,
+  checkCallbackOption,
+  checkManager,
   declaredLengthRefusal,
   resolveUploadOptions,
   type ResolvedUpload,
@@ -109,9 +111,8 @@ type PartsOf = (options: Record<string, unknown>) => AsyncIterableIterator<Multi
 
 const plugin: FastifyPluginAsync<TempFilesPluginOptions> = async (app: FastifyInstance, options) => {
   const manager = options?.manager;
-  if (!manager || typeof manager.scope !== 'function') {
-    throw new TypeError('tempfile-manager/fastify needs { manager }: register it with { manager: new TempFileManager() }.');
-  }
+  checkManager(manager, 'tempfile-manager/fastify', true);
+  checkCallbackOption(options?.onDisposeError, 'onDisposeError', 'tempfile-manager/fastify');
   const drain = resolveDrain(options.drain, 'tempfile-manager/fastify');
   const onDisposeError =
     options.onDisposeError ?? ((error: unknown, request: FastifyRequest) => request.log.error({ err: error }, 'removing temp files failed'));
@@ -282,7 +283,8 @@ function fromMultipartError(error: unknown, clientGone: boolean, spec: ResolvedU
  * Registration fails (the plugin's promise rejects) with the errors below, or with what
  * registering `@fastify/multipart` throws.
  *
- * @throws `TypeError`: no `{ manager }`, or one without a `scope()` method.
+ * @throws {@link InvalidOptionError} `ERR_TEMPFILE_INVALID_OPTION`: no `{ manager }`, one without a
+ * `scope()` method, or an `onDisposeError` that is not a function.
  * @throws {@link InvalidOptionError} `ERR_TEMPFILE_INVALID_OPTION`: `drain` is not
  * `{ maxBytes, timeoutMs }` of numbers of at least 0 (`timeoutMs` at most 2147483647).
  * @throws {@link MissingPeerError} `ERR_TEMPFILE_MISSING_PEER`: `@fastify/multipart` is not

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { AbortedError, MalformedUploadError, SizeLimitError, UploadLimitError } from '../errors.js';
-import type { TempFile } from '../handles/file.js';
+import { TempFile, type TempFileArgs } from '../handles/file.js';
 import type { TempScope } from '../handles/scope.js';
 import type { WriteOptions } from '../handles/write.js';
 import type { RequestScope } from './request-scope.js';
@@ -110,10 +110,11 @@ export class FormReceiver {
     // client sends: refuse at that moment, not once write() has counted its way there.
     part.stream.once('limit', () => this.fail(new SizeLimitError(this.spec.maxBytes)));
     const slot = this.files.push(undefined) - 1;
-    const write = this.scope.write(part.stream, this.writeOptions(part)).then(
+    const make = (...args: TempFileArgs) => new UploadedTempFile(part, ...args);
+    const write = this.scope.writeAs(part.stream, this.writeOptions(part), make).then(
       (file) => {
         this.streams.delete(part.stream);
-        this.files[slot] = describeFile(file, part);
+        this.files[slot] = file;
       },
       (error: unknown) => {
         this.streams.delete(part.stream);
@@ -181,10 +182,25 @@ function endedError(exchange: RequestScope): AbortedError {
     : new AbortedError('the client went away before the end of the form');
 }
 
-function describeFile(file: TempFile, part: FilePart): UploadedFile {
-  const info = { fieldName: part.fieldName, originalName: part.originalName, declaredType: part.declaredType, encoding: part.encoding };
-  for (const [key, value] of Object.entries(info)) Object.defineProperty(file, key, { value, enumerable: true });
-  return file as UploadedFile;
+/** A file received in a form: the {@link TempFile} `write()` made, with where it came from. */
+class UploadedTempFile extends TempFile implements UploadedFile {
+  readonly fieldName: string;
+  readonly originalName: string;
+  readonly declaredType: string;
+  readonly encoding: string;
+
+  constructor(part: FilePart, ...args: TempFileArgs) {
+    super(...args);
+    this.fieldName = part.fieldName;
+    this.originalName = part.originalName;
+    this.declaredType = part.declaredType;
+    this.encoding = part.encoding;
+  }
+
+  /** The size in bytes: an upload's file is always written by `write()`, which records it. */
+  override get size(): number {
+    return super.size ?? 0;
+  }
 }
 
 /** The files of a form in the shape the rule asks for (`files` of the route). @internal */

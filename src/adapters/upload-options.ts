@@ -279,3 +279,19 @@ function byteOption(where: string, name: string, value: unknown, fallback: numbe
   }
   return value;
 }
+
+/**
+ * Checks an adapter's `manager`: a TempFileManager (anything with a `scope()` method); `needed`
+ * when the adapter has no default. @internal
+ */
+export function checkManager(manager: unknown, where: string, needed: boolean): void {
+  if (manager === undefined && !needed) return;
+  if (typeof (manager as { scope?: unknown } | null | undefined)?.scope === 'function') return;
+  throw new InvalidOptionError('manager', `${where} needs \`manager\`, a TempFileManager, such as { manager: new TempFileManager() }; got ${describe(manager)}.`);
+}
+
+/** Checks an optional callback option of an adapter, such as `onDisposeError`. @internal */
+export function checkCallbackOption(value: unknown, name: string, where: string): void {
+  if (value === undefined || typeof value === 'function') return;
+  throw new InvalidOptionError(name, `${where}: \`${name}\` must be a function, such as (error) => console.error(error), got ${describe(value)}.`);
+}

@@ -1,5 +1,5 @@
 import { closeSync, constants, openSync, readSync } from 'node:fs';
-import { PROC_IS_OURS, procFdPath } from './proc.js';
+import { procFdInfoDir, procFdPath } from './proc.js';
 
 // A bind mount of a directory of the same file system has the same st_dev as its parent: only
 // the mount it belongs to tells it apart. /proc/self/fdinfo/<fd> gives the mount id of an open
@@ -8,7 +8,6 @@ import { PROC_IS_OURS, procFdPath } from './proc.js';
 // where the walk meets it. (The mount table, /proc/self/mountinfo, is a snapshot by path: a mount
 // made after it was read is not in it.)
 
-const FDINFO = PROC_IS_OURS ? `/proc/${process.pid}/fdinfo` : '/proc/self/fdinfo';
 /** fdinfo starts `pos:`, `flags:`, `mnt_id:`: the field is within the first 64 bytes. */
 const info = Buffer.allocUnsafe(256);
 const MNT_ID = Buffer.from('\nmnt_id:', 'latin1');
@@ -24,7 +23,7 @@ const NINE = 0x39;
  * @internal
  */
 export function mountIdOf(fd: number): number | undefined {
-  const infoFd = openSync(`${FDINFO}/${fd}`, 'r');
+  const infoFd = openSync(`${procFdInfoDir()}/${fd}`, 'r');
   let length: number;
   try {
     length = readSync(infoFd, info, 0, info.length, 0);

@@ -2,7 +2,7 @@ import { constants } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { systemErrorCode } from '../errors.js';
 import type { FileSystem } from './fs.js';
-import { PROC_FD, procFdPath } from './proc.js';
+import { procFd, procFdPath } from './proc.js';
 
 const OPEN_DIR = constants.O_RDONLY | (constants.O_DIRECTORY ?? 0);
 const NOFOLLOW = constants.O_NOFOLLOW ?? 0;
@@ -43,7 +43,7 @@ export async function openPinned(
   }
   const close = () => handle.close().catch(() => {});
   const sync = () => handle.sync().catch(() => {}); // some file systems refuse fsync on a directory
-  if (PROC_FD) {
+  if (procFd()) {
     const base = procFdPath(handle.fd);
     let same: boolean;
     try {
@@ -87,7 +87,7 @@ export function openPinnedSync(fs: FileSystem, dir: string): PinnedDirSync | 'go
   };
   let same = false;
   try {
-    same = PROC_FD && sameDirSync(fs, procFdPath(fd), fd);
+    same = procFd() && sameDirSync(fs, procFdPath(fd), fd);
   } catch (err) {
     close();
     throw err;

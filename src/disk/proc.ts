@@ -1,22 +1,31 @@
 import { existsSync, readlinkSync } from 'node:fs';
 
-/**
- * `TEMPFILE_MANAGER_NO_PROC=1` (read once, at load) makes the library take the portable paths it
- * takes where there is no `/proc` (macOS, the BSDs, Windows): directories reached by name instead
- * of through `/proc/self/fd/<fd>`, a process judged alive by its pid alone. A Linux CI can so run
- * every test through them. What is weaker then: docs/security.md.
- * @internal
- */
-export const NO_PROC = /^(1|true|yes)$/i.test(process.env['TEMPFILE_MANAGER_NO_PROC'] ?? '');
+// How this process reaches directories through their descriptors: detected once, on first use
+// (never at import), from the platform and what /proc shows. Where /proc is missing (macOS, the
+// BSDs, Windows), or turned off with `TEMPFILE_MANAGER_NO_PROC=1` (documented in docs/security.md:
+// it runs the portable paths on Linux, e.g. to test them), directories are reached by name and a
+// process is judged alive by its pid alone. What is weaker then: docs/security.md.
 
-/** Whether this process reads `/proc` (Linux, unless {@link NO_PROC}). @internal */
-export const READS_PROC = !NO_PROC && process.platform === 'linux';
+interface ProcAccess {
+  /** This process reads /proc (Linux, not turned off). */
+  readonly reads: boolean;
+  /** Directories are reached through their descriptors in /proc ({@link procFdPath}). */
+  readonly fd: boolean;
+  /** /proc shows this process under its own pid (not /proc of another PID namespace). */
+  readonly isOurs: boolean;
+  /** Where this process's descriptors are listed: `/proc/<pid>/fd` spares the kernel resolving `self`. */
+  readonly fdDir: string;
+}
 
-/** Whether directories are reached through their descriptors in /proc ({@link procFdPath}). @internal */
-export const PROC_FD = READS_PROC && existsSync('/proc/self/fd');
+let detected: ProcAccess | undefined;
 
-/** Whether /proc shows this process under its own pid (not /proc of another PID namespace). @internal */
-export const PROC_IS_OURS = READS_PROC && procSelfIsThisPid();
+function procAccess(): ProcAccess {
+  if (detected) return detected;
+  const reads = !/^(1|true|yes)$/i.test(process.env['TEMPFILE_MANAGER_NO_PROC'] ?? '') && process.platform === 'linux';
+  const isOurs = reads && procSelfIsThisPid();
+  detected = { reads, fd: reads && existsSync('/proc/self/fd'), isOurs, fdDir: isOurs ? `/proc/${process.pid}/fd` : '/proc/self/fd' };
+  return detected;
+}
 
 function procSelfIsThisPid(): boolean {
   try {
@@ -26,11 +35,22 @@ function procSelfIsThisPid(): boolean {
   }
 }
 
-// `/proc/<pid>/fd` spares the kernel resolving the `self` link on every call: a removal makes
-// one call through it per file.
-const FD_DIR = PROC_IS_OURS ? `/proc/${process.pid}/fd` : '/proc/self/fd';
+/** Whether directories are reached through their descriptors in /proc ({@link procFdPath}). @internal */
+export function procFd(): boolean {
+  return procAccess().fd;
+}
+
+/** Whether /proc shows this process under its own pid (not /proc of another PID namespace). @internal */
+export function procIsOurs(): boolean {
+  return procAccess().isOurs;
+}
 
 /** The path that names an open descriptor of this process (and a directory's entries below it). @internal */
 export function procFdPath(fd: number): string {
-  return `${FD_DIR}/${fd}`;
+  return `${procAccess().fdDir}/${fd}`;
+}
+
+/** Where this process's descriptors' details are listed (`fdinfo`). @internal */
+export function procFdInfoDir(): string {
+  return procAccess().isOurs ? `/proc/${process.pid}/fdinfo` : '/proc/self/fdinfo';
 }

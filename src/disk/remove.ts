@@ -2,7 +2,7 @@ import { constants } from 'node:fs';
 import { isGone, MountPointError, systemErrorCode, toFileSystemError } from '../errors.js';
 import { O_NOFOLLOW, realFs, type FileSystem } from './fs.js';
 import { mountIdOf, parentMountIdOf } from './mounts.js';
-import { PROC_IS_OURS, procFdPath } from './proc.js';
+import { procFdPath, procIsOurs } from './proc.js';
 import { removeTreeSyncWalk, walkTree, walkTreeSync, type WalkOptions, type WalkTally } from './walk.js';
 
 // Removal never follows a symlink: unlink() removes the link itself, and trees are walked
@@ -69,7 +69,7 @@ export async function removeListedFlatDir(
   names: readonly string[],
   parentDev: number | undefined,
 ): Promise<'removed' | 'changed' | 'walk'> {
-  if (!PROC_IS_OURS || fs !== realFs || parentDev === undefined) return 'walk';
+  if (!procIsOurs() || fs !== realFs || parentDev === undefined) return 'walk';
   // open, fstat and close of a directory just listed do no I/O: made here, they spare three trips
   // through the thread pool per entry. The unlinks and the rmdir, which write, go through it.
   let fd: number;

@@ -3,7 +3,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import type { FileSystem } from './fs.js';
 import { mountIdAt, mountIdOf, parentMountIdOf } from './mounts.js';
-import { PROC_FD, procFdPath } from './proc.js';
+import { procFd, procFdPath } from './proc.js';
 
 // The walk (walk.ts) is written once, as a generator that yields the system calls it needs as
 // steps; runSync() carries them out with sync calls (for `using` and the exit hook), runAsync()
@@ -310,7 +310,7 @@ async function visitFileAsync(fs: FileSystem, file: string, sizes: boolean, remo
  * ever gets here: root is not refused by permission bits.
  */
 function chmodUnreadableSync(fs: FileSystem, dir: string, mask: number): void {
-  if (PROC_FD && O_PATH) {
+  if (procFd() && O_PATH) {
     const fd = fs.openSync(dir, OPEN_PATH);
     try {
       const stat = fs.fstatSync(fd);

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { systemErrorCode } from '../errors.js';
 import type { FileSystem } from './fs.js';
-import { PROC_FD, procFdPath } from './proc.js';
+import { procFd, procFdPath } from './proc.js';
 import { hoistedName } from '../layout.js';
 import {
   runAsync,
@@ -158,7 +158,7 @@ class Walk {
    * Whether `/proc/self/fd/<fd>` names the walk's own descriptors (not with an injected fs that
    * is not the real one underneath): checked once. Mount ids are compared only then.
    */
-  proc: boolean | undefined = PROC_FD ? undefined : false;
+  proc: boolean | undefined = procFd() ? undefined : false;
 
   constructor(
     readonly options: WalkOptions,

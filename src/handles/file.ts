@@ -83,6 +83,15 @@ function shown(value: unknown): string {
 const WRITE_FLAGS = constants.O_WRONLY;
 const READ_FLAGS = constants.O_RDONLY;
 
+/** What `new TempFile(...)` takes: the arguments a {@link FileMaker} is given. @internal */
+export type TempFileArgs = ConstructorParameters<typeof TempFile>;
+
+/** Makes the file object of a `write()`: `new TempFile(...args)`, or an adapter's subclass. @internal */
+export type FileMaker<T extends TempFile> = (...args: TempFileArgs) => T;
+
+/** The {@link FileMaker} of a plain `write()`. @internal */
+export const makeTempFile: FileMaker<TempFile> = (...args) => new TempFile(...args);
+
 /**
  * A temp file, created empty with mode 0600. Removed when disposed: use it with `using` or
  * `await using`, or call {@link TempFile.remove}. Make one with `mgr.file()` or `scope.file()`.

@@ -3,7 +3,7 @@ import { createDir, createFile, type NameArgument } from './create.js';
 import type { TempDir } from './dir.js';
 import { DisposedError, ManagerClosedError, RemoveError, TempFileError } from '../errors.js';
 import { requireCallback } from '../options.js';
-import type { TempFile } from './file.js';
+import { makeTempFile, type FileMaker, type TempFile } from './file.js';
 import type { WriteSource } from '../write/source.js';
 import { writeTempFile, type WriteOptions } from './write.js';
 
@@ -34,6 +34,7 @@ export class TempScope implements AsyncDisposable, Disposable {
   private readonly writes = new AbortController();
   /** Writes of this scope not settled yet: a scope with none is disposed without an abort (no error built). */
   private writing = 0;
+  private onWriteFailure: ((source: WriteSource, error: unknown) => void) | undefined;
 
   /** @internal */
   constructor(context: ManagerContext, parent?: Owner) {
@@ -158,15 +159,44 @@ export class TempScope implements AsyncDisposable, Disposable {
    * (EMFILE, EIO...; `err.syscallCode` says which).
    */
   write(source: WriteSource, options?: WriteOptions): Promise<TempFile> {
+    return this.writeAs(source, options, makeTempFile);
+  }
+
+  /**
+   * {@link write}, with the file made by `make`: an adapter's subclass of {@link TempFile} (an
+   * upload's file, with its field and client-given name). The adapters' way to build their files
+   * from the core, documented in docs/design.md. @internal
+   */
+  writeAs<T extends TempFile>(source: WriteSource, options: WriteOptions | undefined, make: FileMaker<T>): Promise<T> {
     try {
       this.assertLive();
     } catch (err) {
       return Promise.reject(err);
     }
     this.writing += 1;
-    return writeTempFile(this.context, this, source, options, this.writes.signal).finally(() => {
+    const written = writeTempFile(this.context, this, source, options, this.writes.signal, make);
+    const watched: Promise<T> = this.onWriteFailure ? written.catch((error: unknown) => this.failed(source, error)) : written;
+    return watched.finally(() => {
       this.writing -= 1;
     });
+  }
+
+  /**
+   * Called when a write() of this scope rejects, before the caller sees the rejection: the
+   * Express adapter drops the rest of a request body that a route's `req.tmp.write(req)` gave up
+   * on. One listener per scope. @internal
+   */
+  watchWriteFailures(listener: (source: WriteSource, error: unknown) => void): void {
+    this.onWriteFailure = listener;
+  }
+
+  private failed(source: WriteSource, error: unknown): never {
+    try {
+      this.onWriteFailure?.(source, error);
+    } catch {
+      // the write's own failure is the one to report
+    }
+    throw error;
   }
 
   /**

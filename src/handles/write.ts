@@ -11,7 +11,7 @@ import {
   toFileSystemError,
   type DetectedType,
 } from '../errors.js';
-import { TempFile } from './file.js';
+import type { FileMaker, TempFile } from './file.js';
 import { CREATE_EXCLUSIVE } from '../disk/fs.js';
 import { describe } from '../names.js';
 import { checkOptionsObject } from '../options.js';
@@ -62,19 +62,20 @@ const WRITE_OPTIONS = new Set(['suffix', 'prefix', 'maxBytes', 'signal', 'onProg
  * stopped, the partial file removed and its bytes released before the promise rejects.
  * @internal
  */
-export async function writeTempFile(
+export async function writeTempFile<T extends TempFile>(
   context: ManagerContext,
   owner: Owner,
   source: WriteSource,
   options: WriteOptions | undefined,
-  ownerSignal?: AbortSignal,
-): Promise<TempFile> {
+  ownerSignal: AbortSignal | undefined,
+  make: FileMaker<T>,
+): Promise<T> {
   const given = resolveWriteOptions(options);
   const resolved = ownerSignal ? { ...given, signals: [...given.signals, ownerSignal] } : given;
   resolveNameParts(context, resolved.name); // refuse a bad name before anything touches the disk
   const reader = openSource(source);
   const read = abortable(reader, resolved.signals);
-  let file: TempFile | undefined;
+  let file: T | undefined;
   let handle: WritableFile | undefined;
   try {
     throwIfAborted(resolved.signals);
@@ -87,7 +88,7 @@ export async function writeTempFile(
       openWritable(context.fs, access, CREATE_EXCLUSIVE, 0o600, context.localDisk()),
     );
     handle = created.result;
-    file = new TempFile(context, owner, created.path, created.access, created.suffix, handle.identity);
+    file = make(context, owner, created.path, created.access, created.suffix, handle.identity);
     await copy(context, sniffed.next, handle, file, resolved);
     file.setDetectedType(sniffed.type);
     const closing = handle;

@@ -1,6 +1,6 @@
 import { readFileSync, readlinkSync } from 'node:fs';
 import os from 'node:os';
-import { PROC_IS_OURS } from '../disk/proc.js';
+import { procIsOurs } from '../disk/proc.js';
 
 /** Who owns a session or a lease, as written into its name. */
 export interface ProcessIdentity {
@@ -81,7 +81,7 @@ export function machineId(): string | undefined {
 
 function readMachineId(): string | undefined {
   // /proc mounted for another PID namespace (unshare without --mount-proc) shows other pids.
-  if (!PROC_IS_OURS) return undefined;
+  if (!procIsOurs()) return undefined;
   try {
     const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'latin1').trim().replace(/-/g, '').slice(0, 8);
     const namespace = /^pid:\[(\d+)\]$/.exec(readlinkSync('/proc/self/ns/pid'))?.[1];

@@ -2,7 +2,9 @@ import type { RootContext } from '../root.js';
 import { toFileSystemError, UnsafeRootError } from '../errors.js';
 import { openPinned } from '../disk/pinned-dir.js';
 import { checkExistingRoot, requireMarkedRoot } from '../root.js';
-import { ownOptions } from '../options.js';
+import { booleanOption, checkOptionsObject, ownOptions } from '../options.js';
+import { InvalidOptionError } from '../errors.js';
+import { describe } from '../names.js';
 import { logger } from '../log.js';
 import { emptyTally, type LeftPath, type PathError, type WalkTally } from '../disk/walk.js';
 import { findSessions, sweepSessions, type FoundSession } from '../lifetime/session-sweep.js';
@@ -88,6 +90,20 @@ export interface SweepReport {
   readonly durationMs: number;
 }
 
+const SWEEP_OPTIONS: ReadonlySet<string> = new Set(['dryRun', 'onProgress']);
+
+/** Checks the options of `sweep()` before anything is read. */
+function resolveSweepOptions(given: unknown): { readonly dryRun: boolean; readonly onProgress?: (progress: SweepProgress) => void } {
+  checkOptionsObject(given, 'sweep()', SWEEP_OPTIONS, '{ dryRun: true }');
+  const own = ownOptions(given as SweepOptions | undefined);
+  const dryRun = booleanOption('dryRun', own.dryRun, false, 'sweep()');
+  const { onProgress } = own;
+  if (onProgress !== undefined && typeof onProgress !== 'function') {
+    throw new InvalidOptionError('onProgress', `sweep(): \`onProgress\` must be a function, such as (p) => console.log(p.filesRemoved), got ${describe(onProgress)}.`);
+  }
+  return { dryRun, ...(onProgress && { onProgress }) };
+}
+
 /**
  * Removes what dead processes left under the root: orphaned sessions with all their files, and
  * locks without a session; then expired and consumed handoff entries. Never a live or young
@@ -100,9 +116,9 @@ export async function sweepRoot(
   sweepOptions: SweepOptions = {},
   only?: (session: FoundSession) => boolean,
 ): Promise<SweepReport> {
-  const options = ownOptions(sweepOptions);
+  const options = resolveSweepOptions(sweepOptions);
   const started = Date.now();
-  const dryRun = options.dryRun ?? false;
+  const { dryRun } = options;
   const pinnedRoot = await pinRoot(target);
   try {
     return await sweepPinned(target, pinnedRoot.base, { options, dryRun, started }, only);

@@ -37,7 +37,7 @@ describe('tempfile-manager/fastify', () => {
 
   it('refuses to register without a manager', async () => {
     const app = Fastify();
-    await expect(app.register(tempFiles, {} as never)).rejects.toThrow(/needs \{ manager \}/);
+    await expect(app.register(tempFiles, {} as never)).rejects.toMatchObject({ code: 'ERR_TEMPFILE_INVALID_OPTION', option: 'manager', message: expect.stringMatching(/needs `manager`, a TempFileManager/) });
   });
 
   it('gives each request a scope, removed on response', async () => {

@@ -25,6 +25,10 @@ const CASES: ReadonlyArray<readonly [label: string, call: Call, option: string, 
   ['createWriteStream("a")', (_mgr, file) => file.createWriteStream('a' as never), 'options', /a string/, /object/],
   ['createWriteStream(7)', (_mgr, file) => file.createWriteStream(7 as never), 'options', /the number 7/, /object/],
   ['createWriteStream({ append: "yes" })', (_mgr, file) => file.createWriteStream({ append: 'yes' as never }), 'append', /a string/, /true or false/],
+  ['sweep(7)', (mgr) => mgr.sweep(7 as never), 'options', /got 7\b/, /\{ dryRun: true \}/],
+  ['sweep({ dryRun: "yes" })', (mgr) => mgr.sweep({ dryRun: 'yes' as never }), 'dryRun', /"yes"/, /true or false/],
+  ['sweep({ onProgress: 1 })', (mgr) => mgr.sweep({ onProgress: 1 as never }), 'onProgress', /got 1\b/, /function/],
+  ['sweep({ dryrun: true })', (mgr) => mgr.sweep({ dryrun: true } as never), 'dryrun', /dryrun/, /dryRun/],
   ['createWriteStream({ highWaterMark: "x" })', (_mgr, file) => file.createWriteStream({ highWaterMark: 'x' as never }), 'highWaterMark', /a string/, /at least 1/],
 ];
 
@@ -62,4 +66,13 @@ describe('arguments of the wrong type', () => {
     const mgr = manager();
     await expect(mgr.withClaim('not a ticket', null as never)).rejects.toBeInstanceOf(InvalidOptionError);
   });
+});
+
+it('sweep() on a closed manager is a ManagerClosedError, and opens nothing', async () => {
+  const mgr = manager();
+  mgr.file();
+  await mgr.close();
+  const before = fs.readdirSync('/proc/self/fd').length;
+  await expect(mgr.sweep()).rejects.toMatchObject({ code: 'ERR_TEMPFILE_MANAGER_CLOSED' });
+  expect(fs.readdirSync('/proc/self/fd').length).toBe(before);
 });

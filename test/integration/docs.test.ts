@@ -179,11 +179,11 @@ describe('the docs match the code', () => {
     });
   });
 
-  it('the API reference is a page a person reads: one per entry point, no inherited Error members, no test-only types, under 2,600 lines', () => {
+  it('the API reference is a page a person reads: one per entry point, no inherited Error members, no test-only types, under 3,700 lines (each method says what it owns, throws and risks)', () => {
     const files = listDir('docs/api').filter((e) => e.isFile()).map((e) => path.relative(repo, path.join(e.parentPath, e.name)));
     expect(files.sort()).toEqual(['docs/api/adapters/express.md', 'docs/api/adapters/fastify.md', 'docs/api/index.md', 'docs/api/tempfile-manager.md']);
     const text = files.map(read).join('\n');
-    expect(text.split('\n').length).toBeLessThan(2600);
+    expect(text.split('\n').length).toBeLessThan(3700);
     expect(text).not.toMatch(/Inherited from|captureStackTrace|stackTraceLimit|prepareStackTrace/);
     expect(text).not.toMatch(/\bFileSystem\b(?!Error)/);
     expect(text).not.toContain('@packageDocumentation');

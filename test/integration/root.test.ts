@@ -148,3 +148,25 @@ describe('the root directory', () => {
     expect(fs.existsSync(path.dirname(root))).toBe(false);
   });
 });
+
+it('a root removed between the mkdir that found it and the look at it is a typed FileSystemError, not a raw ENOENT', () => {
+  const root = freshRoot();
+  fs.mkdirSync(root, { mode: 0o700 });
+  const vanishing = new Proxy(fs, {
+    get(target, key, receiver) {
+      if (key !== 'lstatSync') return Reflect.get(target, key, receiver) as unknown;
+      return (at: fs.PathLike, ...rest: unknown[]) => {
+        if (String(at) === root) throw Object.assign(new Error(`ENOENT: no such file or directory, lstat '${root}'`), { code: 'ENOENT', syscall: 'lstat', path: root });
+        return (target.lstatSync as (...args: unknown[]) => unknown)(at, ...rest);
+      };
+    },
+  });
+  let thrown: unknown;
+  try {
+    new TempFileManager({ root, fs: vanishing as never, sweepOnStart: false, exitHook: false });
+  } catch (err) {
+    thrown = err;
+  }
+  expect(thrown).toMatchObject({ code: 'ERR_TEMPFILE_IO', syscallCode: 'ENOENT' });
+  expect((thrown as Error).message).toContain(root);
+});

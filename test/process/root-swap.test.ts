@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { expect, it } from 'vitest';
 import { TempFileManager, type TempDir, type TempFile } from '../../src/index.js';
-import { PROC_FD } from '../../src/disk/proc.js';
+import { procFd } from '../../src/disk/proc.js';
 import { ROOT_MARKER, rootMarkerContent } from '../../src/layout.js';
 import { nextJson, startChild, type ChildReport } from '../helpers/child.js';
 import { deadSessionName, freshRoot, scratchDir } from '../helpers/roots.js';
@@ -190,7 +190,7 @@ for (const how of ['close()', 'closeSync()'] as const) {
     expect(h.mgr.closed).toBe(true);
     expect(hashTree(swapped.victim)).toBe(swapped.before);
     const left = fs.readdirSync(swapped.moved);
-    if (PROC_FD) {
+    if (procFd()) {
       // Reached through the descriptors the manager holds: the real session and its lock are gone.
       expect(left.filter((n) => n.startsWith(session))).toEqual([]);
     } else {
@@ -204,7 +204,7 @@ for (const how of ['close()', 'closeSync()'] as const) {
 it('a swap in the middle of a run of JavaScript that already checked the root: what it creates and removes lands in its own session, never in the victim', async () => {
   const h = populated();
   const swapped = swapRootNow(h.root, h.mgr.sessionPath, h.names);
-  if (PROC_FD) {
+  if (procFd()) {
     // Noticed by the first call of the next run; until then calls go through the descriptors.
     const late = h.mgr.file('.late');
     expect(fs.readdirSync(path.join(swapped.moved, path.basename(h.mgr.sessionPath)))).toContain(path.basename(late.path));
@@ -252,6 +252,6 @@ it('the exit hook of a process whose root was swapped, on process.exit(0): its o
   expect(code).toBe(ROOT_CHANGED);
   expect(hashTree(swapped.victim)).toBe(swapped.before);
   const left = fs.readdirSync(swapped.moved);
-  if (PROC_FD) expect(left.filter((n) => n.startsWith(path.basename(report.session)))).toEqual([]);
+  if (procFd()) expect(left.filter((n) => n.startsWith(path.basename(report.session)))).toEqual([]);
   else expect(left).toContain(path.basename(report.session));
 });
