@@ -7,10 +7,9 @@ import { realFs } from './disk/fs.js';
 import { listEntries, type EntryInfo } from './handoff/entries.js';
 import { listSessions, type SessionInfo } from './lifetime/inspect.js';
 import { hostId } from './owner/process-identity.js';
-import { checkExistingRoot, defaultRoot, requireMarkedRoot } from './root.js';
+import { checkExistingRoot, defaultRoot, requireMarkedRoot, type RootContext } from './root.js';
 import { closestName } from './names.js';
 import { sweepRoot, type SweepReport } from './sweep/sweep.js';
-import type { SweepTarget } from './lifetime/session-sweep.js';
 import { systemErrorCode } from './errors.js';
 
 /** Exit codes, stable for scripts (70 is bin.ts's: an unexpected failure). */
@@ -53,7 +52,7 @@ class UsageError extends Error {}
 
 interface CliOptions {
   readonly command: 'sweep' | 'ls';
-  readonly target: SweepTarget;
+  readonly target: RootContext;
   readonly dryRun: boolean;
   readonly json: boolean;
   readonly watch: boolean;

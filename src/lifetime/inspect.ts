@@ -1,5 +1,6 @@
 import type { OwnerVerdict } from '../owner/liveness.js';
-import { findSessions, judge, type SweepTarget } from './session-sweep.js';
+import type { RootContext } from '../root.js';
+import { findSessions, judge } from './session-sweep.js';
 import { walkTree } from '../disk/walk.js';
 
 /** A session's state as `tempfile-manager ls` words it. */
@@ -26,7 +27,7 @@ export interface SessionInfo {
 }
 
 /** Lists the sessions under a root with their owner, age, state, files and bytes. */
-export async function listSessions(target: SweepTarget): Promise<SessionInfo[]> {
+export async function listSessions(target: RootContext): Promise<SessionInfo[]> {
   const now = Date.now();
   const { sessions } = await findSessions(target);
   const infos: SessionInfo[] = [];

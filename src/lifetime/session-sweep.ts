@@ -10,9 +10,6 @@ import { emptyTally, walkTree, type WalkTally } from '../disk/walk.js';
 // Sessions sweep their own: what lies at the top of the root, judged by the liveness rule with
 // each session's lock as its heartbeat, and an orphan's tree removed, then its lock.
 
-/** Where and how to sweep. @internal */
-export type SweepTarget = RootContext;
-
 /** A session found under the root: its directory, its lock, or both. @internal */
 export interface FoundSession {
   readonly name: string;
@@ -31,7 +28,7 @@ export interface RootListing {
 }
 
 /** Lists the sessions under the root, by name; names that are not ours are listed as foreign. @internal */
-export async function findSessions(target: SweepTarget, rootBase = target.root): Promise<RootListing> {
+export async function findSessions(target: RootContext, rootBase = target.root): Promise<RootListing> {
   let entries: Dirent[];
   try {
     entries = await target.fs.promises.readdir(rootBase, { withFileTypes: true });
@@ -60,7 +57,7 @@ export async function findSessions(target: SweepTarget, rootBase = target.root):
  * Judges one session by the liveness rule (`judgeOwner`), its lock's heartbeat read through
  * `session.access` and remembered by the lock's public path. @internal
  */
-export function judge(target: SweepTarget, session: FoundSession): OwnerVerdict {
+export function judge(target: RootContext, session: FoundSession): OwnerVerdict {
   const heartbeat = { key: sessionLockPath(session.dir), stamp: readHeartbeat(target.fs, sessionLockPath(session.access)) };
   return judgeOwner(session.parsed, heartbeat, target);
 }
@@ -86,7 +83,7 @@ export interface SweepRun {
  * Removes the orphaned sessions among `sessions` (each judged right before its removal): never a
  * live or young one, never outside the root, never through a symlink. @internal
  */
-export async function sweepSessions(target: SweepTarget, sessions: readonly FoundSession[], run: SweepRun): Promise<SessionsSwept> {
+export async function sweepSessions(target: RootContext, sessions: readonly FoundSession[], run: SweepRun): Promise<SessionsSwept> {
   const skipped = { alive: 0, young: 0, unjudged: 0 };
   const mismatches = new Set<string>();
   let removed = 0;
@@ -111,7 +108,7 @@ export async function sweepSessions(target: SweepTarget, sessions: readonly Foun
 
 /** Removes an orphan's directory tree, then its lock. True when the directory was removed here. */
 async function removeSession(
-  target: SweepTarget,
+  target: RootContext,
   session: FoundSession,
   dryRun: boolean,
   tally: WalkTally,
@@ -127,6 +124,6 @@ async function removeSession(
   return removedHere;
 }
 
-async function removeLock(target: SweepTarget, session: FoundSession, tally: WalkTally): Promise<void> {
+async function removeLock(target: RootContext, session: FoundSession, tally: WalkTally): Promise<void> {
   await walkTree(sessionLockPath(session.dir), { fs: target.fs, remove: true, access: sessionLockPath(session.access) }, { ...emptyTally(), errors: tally.errors, left: tally.left });
 }
