@@ -22,13 +22,13 @@ export interface HandoffSwept {
  */
 export async function sweepHandoff(target: RootContext, rootBase: string, dryRun: boolean, tally: WalkTally): Promise<HandoffSwept> {
   const result = { removed: 0, claimed: 0, foreign: [] as string[] };
-  const walk = await walkDefaults(target, rootBase);
+  const run: EntrySweep = { target, dryRun, tally, walk: await walkDefaults(target, rootBase) };
   await scanHandoff(target, { root: target.root, rootBase }, Date.now(), {
     entry: async (entry, found) => {
       if (entry.state === 'claimed') result.claimed += 1;
       if (entry.state !== 'expired' && entry.state !== 'consumed') return;
       try {
-        if (await sweepEntry(target, dryRun, tally, walk, entry, found)) result.removed += 1;
+        if (await sweepEntry(run, entry, found)) result.removed += 1;
       } catch (err) {
         tally.errors.push(pathError(entry.path, err)); // this entry only: the sweep goes on
       }
@@ -38,15 +38,17 @@ export async function sweepHandoff(target: RootContext, rootBase: string, dryRun
   return result;
 }
 
+/** What one sweep of the handoff directory shares across its entries. */
+interface EntrySweep {
+  readonly target: RootContext;
+  readonly dryRun: boolean;
+  readonly tally: WalkTally;
+  readonly walk: WalkDefaults;
+}
+
 /** Removes one expired or consumed entry; true when it was removed (or would be, in a dry run). */
-async function sweepEntry(
-  target: RootContext,
-  dryRun: boolean,
-  tally: WalkTally,
-  walk: WalkDefaults,
-  entry: EntryInfo,
-  found: FoundEntry,
-): Promise<boolean> {
+async function sweepEntry(run: EntrySweep, entry: EntryInfo, found: FoundEntry): Promise<boolean> {
+  const { target, dryRun, tally, walk } = run;
   const taken = dryRun ? found : await takeExpiredEntry(target, found);
   if (taken === undefined) return false; // claimed since it was judged: the next sweep judges it again
   const { at, files } = taken;

@@ -98,7 +98,7 @@ export async function sweepSessions(target: RootContext, sessions: readonly Foun
     const verdict = judge(target, session);
     if (verdict !== 'dead') skipped[verdict] += 1;
     else {
-      if (await removeSession(target, session, run.dryRun, run.tally, onBatch)) removed += 1;
+      if (await removeSession(target, session, { ...run, onBatch })) removed += 1;
       done += 1;
       onBatch(run.tally);
     }
@@ -110,10 +110,9 @@ export async function sweepSessions(target: RootContext, sessions: readonly Foun
 async function removeSession(
   target: RootContext,
   session: FoundSession,
-  dryRun: boolean,
-  tally: WalkTally,
-  onBatch: (t: WalkTally) => void,
+  run: SweepRun & { readonly onBatch: (t: WalkTally) => void },
 ): Promise<boolean> {
+  const { dryRun, tally, onBatch } = run;
   const dirsBefore = tally.dirs;
   const errorsBefore = tally.errors.length;
   const leftBefore = tally.left.length;
