@@ -5,9 +5,11 @@ import type { NameArgument } from './handles/create.js';
 import type { TempDir } from './handles/dir.js';
 import { ensureCapabilities } from './disk/capabilities.js';
 import { isLocalDisk } from './disk/local-disk.js';
-import { FileSystemError, ManagerClosedError, toFileSystemError } from './errors.js';
+import { FileSystemError, ManagerClosedError, StoreError, toFileSystemError } from './errors.js';
 import type { TempFile } from './handles/file.js';
-import { claimEntry, runClaimed, type ClaimedFile, type ClaimOptions } from './handoff/claim.js';
+import { checkClaimOptions, claimEntry, ClaimedFile, runClaimed, type ClaimOptions } from './handoff/claim.js';
+import { isStoreBackend } from './handoff/store.js';
+import { sameLocation, type StoreLocation } from './stores.js';
 import { FreeSpace } from './limits/free-space.js';
 import { parseTicket, type HandoffTicket } from './handoff/ticket.js';
 import { openHandoffDirSync } from './handoff/handoff.js';
@@ -336,6 +338,7 @@ export class TempFileManager implements AsyncDisposable, Disposable {
   async claim(ticket: HandoffTicket | string, options?: ClaimOptions): Promise<ClaimedFile> {
     const parsed = parseTicket(ticket);
     this.assertOpen();
+    if (parsed.store) return this.claimFromStore(parsed, parsed.store, options);
     const rootBase = this.session.rootBase();
     if (!this.opened) this.probeInEntry(parsed, rootBase);
     return claimEntry(this.rootContext, this.root, parsed, options, rootBase);
@@ -604,6 +607,25 @@ export class TempFileManager implements AsyncDisposable, Disposable {
     } finally {
       handoff.close();
     }
+  }
+
+  /**
+   * A ticket handed off through an object store is claimed through the store given for its
+   * location: the file is downloaded into this manager's scope, its lease held in the store.
+   */
+  private async claimFromStore(ticket: HandoffTicket, location: StoreLocation, options: ClaimOptions | undefined): Promise<ClaimedFile> {
+    checkClaimOptions(options);
+    const store = this.options.stores.find((candidate) => sameLocation(candidate.location, location));
+    if (!store || !isStoreBackend(store)) {
+      throw new StoreError(
+        'not-configured',
+        `The ticket ${ticket.id} lives in the bucket "${location.bucket}" under the prefix "${location.prefix}", and this manager was given no store for it: ` +
+          `make it with new TempFileManager({ stores: [s3Store({ client, bucket: '${location.bucket}', prefix: '${location.prefix}' })] }).`,
+      );
+    }
+    const { staleMs, hostId } = this.options;
+    const claim = await store.claim(ticket, { staleMs, hostId, newFile: (suffix) => this.rootScope.file(suffix) });
+    return new ClaimedFile(claim, ticket);
   }
 
   private assertOpen(): void {

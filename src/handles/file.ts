@@ -10,7 +10,8 @@ import { moveFile, resolveDestination, resolveKeepOptions, type KeepOptions } fr
 import { unlinkQuietly, unlinkQuietlySync } from '../disk/remove.js';
 import { INLINE_IO_MAX_BYTES } from '../disk/local-disk.js';
 import type { FileSystem } from '../disk/fs.js';
-import type { HandoffTicket } from '../handoff/ticket.js';
+import type { HandoffMeta, HandoffTicket } from '../handoff/ticket.js';
+import type { StoreBackend } from '../handoff/store.js';
 
 /** Options of {@link TempFile.createReadStream}. */
 export interface TempReadStreamOptions {
@@ -323,13 +324,34 @@ export class TempFile extends DiskHandle {
    * (EACCES, EMFILE, EIO...; `err.syscallCode` says which); the file stays.
    */
   async handoff(options: HandoffOptions): Promise<HandoffTicket> {
+    this.assertLive('TempFile');
+    const { store, ttlMs, meta } = checkHandoffOptions(options); // bad options are refused before any disk access
+    if (store) return this.handOffToStore(store, { ttlMs, meta });
     return this.moveOut('TempFile', async () => {
-      checkHandoffOptions(options); // bad options are refused before any disk access
       const { context } = this;
       const session = context.session();
       context.checkRoot();
       const places = { sessionDir: session.path, sessionBase: session.base, root: context.root, rootBase: context.rootBase() };
       return handOff(context.fs, places, this, options);
+    });
+  }
+
+  // Through an object store: the bytes are uploaded (the store's staging makes the ticket name a
+  // whole object or none), then the local file is removed; a failed upload leaves it here.
+  private handOffToStore(store: StoreBackend, options: { ttlMs: number; meta: HandoffMeta | undefined }): Promise<HandoffTicket> {
+    return this.moveOut('TempFile', async () => {
+      this.context.checkRoot();
+      const source = { path: this.path, suffix: this.suffix, size: this.bytes, digest: this.hashDigest, open: () => this.openForStore() };
+      const ticket = await store.handOff(source, options);
+      await unlinkQuietly(this.context.fs, this.access, this.path).catch(() => {}); // the session's removal gets what is left
+      return ticket;
+    });
+  }
+
+  private openForStore(): ReadStream {
+    return this.context.fs.createReadStream(this.access, {
+      flags: READ_FLAGS as unknown as string,
+      fs: ownFileStreamFs(this.context.fs, this.identity, this.path, false, this.learn),
     });
   }
 

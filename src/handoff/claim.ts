@@ -8,6 +8,7 @@ import {
   HandoffMismatchError,
   HandoffNotFoundError,
   LeaseLostError,
+  StoreError,
   systemErrorCode,
   TempFileError,
   TempFileReplacedError,
@@ -23,6 +24,7 @@ import { openPinnedSync, type PinnedDirSync } from '../disk/pinned-dir.js';
 import { moveFile, resolveDestination, resolveKeepOptions, type KeepOptions } from '../keep/move.js';
 import { identityOf, ownFileStreamFs, replacedBy, type FileIdentity } from '../disk/open-checked.js';
 import { parseTicket, type HandoffMeta, type HandoffTicket } from './ticket.js';
+import type { StoreClaim } from './store.js';
 import { logger } from '../log.js';
 import { booleanOption, checkOptionsObject, ownOptions, requireCallback } from '../options.js';
 
@@ -36,8 +38,8 @@ export interface ClaimOptions {
 
 const CLAIM_OPTIONS: ReadonlySet<string> = new Set(['verifyDigest']);
 
-/** Checks the options of `claim()` before the ticket is read or anything is taken. */
-function checkClaimOptions(options: unknown): ClaimOptions {
+/** Checks the options of `claim()` before the ticket is read or anything is taken. @internal */
+export function checkClaimOptions(options: unknown): ClaimOptions {
   checkOptionsObject(options, 'claim()', CLAIM_OPTIONS, '{ verifyDigest: true }');
   const own = ownOptions(options as ClaimOptions | undefined);
   return { verifyDigest: booleanOption('verifyDigest', own.verifyDigest, false, 'claim()') };
@@ -248,24 +250,39 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
   readonly ticket: HandoffTicket;
   /** Where the bytes are while this claim holds them. */
   readonly path: string;
-  private readonly entry: Entry;
+  // A claim of a ticket that lives in an object store: every step is the store's (src/s3/), and
+  // the disk fields below are never set nor read.
+  private readonly remote: StoreClaim | undefined;
+  private readonly entry!: Entry;
   // The held file and its data name through the pinned entry directory: what every step acts on.
-  private readonly held: string;
-  private readonly data: string;
-  private readonly lease: Lease;
+  private readonly held!: string;
+  private readonly data!: string;
+  private readonly lease!: Lease;
   // The held file's device and inode when claimed: keep() moves only that file.
-  private readonly identity: FileIdentity;
+  private readonly identity!: FileIdentity;
   private state: ClaimState = 'held';
 
   /** @internal */
-  constructor(entry: Entry, name: string, ticket: HandoffTicket, lease: Lease, identity: FileIdentity) {
+  constructor(entry: Entry, name: string, ticket: HandoffTicket, lease: Lease, identity: FileIdentity);
+  /** @internal */
+  constructor(remote: StoreClaim, ticket: HandoffTicket);
+  constructor(first: Entry | StoreClaim, second: string | HandoffTicket, ticket?: HandoffTicket, lease?: Lease, identity?: FileIdentity) {
+    if (typeof second !== 'string') {
+      this.remote = first as StoreClaim;
+      this.ticket = second;
+      this.path = this.remote.path;
+      return;
+    }
+    const entry = first as Entry;
+    const name = second;
+    this.remote = undefined;
     this.entry = entry;
-    this.identity = identity;
+    this.identity = identity!;
     this.path = path.join(entry.dir, name);
     this.held = path.join(entry.pinned.base, name);
-    this.data = path.join(entry.pinned.base, dataName(ticket.suffix));
-    this.ticket = ticket;
-    this.lease = lease;
+    this.data = path.join(entry.pinned.base, dataName(ticket!.suffix));
+    this.ticket = ticket!;
+    this.lease = lease!;
   }
 
   /**
@@ -289,6 +306,7 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
    * @throws Never. It reads the claim's state; the lease is not looked at.
    */
   get disposed(): boolean {
+    if (this.remote) return this.remote.done;
     return this.state !== 'held';
   }
 
@@ -312,6 +330,7 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
    * EIO...): the claim stays held, to try again or release.
    */
   async consume(): Promise<void> {
+    if (this.remote) return this.remote.consume();
     if (!this.begin()) return;
     try {
       await this.entry.fs.promises.unlink(this.held);
@@ -330,6 +349,7 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
    * EIO...): the claim stays held, to try again or release.
    */
   consumeSync(): void {
+    if (this.remote) throw syncInStore('consumeSync()', 'consume()');
     if (!this.begin()) return;
     try {
       this.entry.fs.unlinkSync(this.held);
@@ -353,6 +373,7 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
    * EIO...): the claim stays held, to try again.
    */
   async release(): Promise<void> {
+    if (this.remote) return this.remote.release();
     this.releaseSync();
   }
 
@@ -365,6 +386,7 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
    * EIO...): the claim stays held, to try again.
    */
   releaseSync(): void {
+    if (this.remote) throw syncInStore('releaseSync()', 'release()');
     if (!this.begin()) return;
     try {
       this.entry.fs.renameSync(this.held, this.data);
@@ -413,6 +435,7 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
   async keep(destination: string, options: KeepOptions = {}): Promise<string> {
     const target = resolveDestination(destination);
     const keepOptions = resolveKeepOptions(options);
+    if (this.remote) return this.remote.keep(target, keepOptions);
     if (!this.begin()) throw new DisposedError('ClaimedFile', this.path);
     try {
       await moveFile(this.entry.fs, this.held, target, keepOptions, this.path, this.identity);
@@ -433,6 +456,7 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
    * EIO...): the claim stays held, to try again.
    */
   [Symbol.asyncDispose](): Promise<void> {
+    if (this.remote) return this.remote.done ? Promise.resolve() : this.remote.release();
     return this.state === 'lost' ? Promise.resolve() : this.release();
   }
 
@@ -445,6 +469,7 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
    * EIO...): the claim stays held, to try again.
    */
   [Symbol.dispose](): void {
+    if (this.remote) return this.remote.releaseSync();
     if (this.state !== 'lost') this.releaseSync();
   }
 
@@ -518,6 +543,11 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
     this.lease.drop();
     this.entry.pinned.close();
   }
+}
+
+/** A synchronous step on a claim whose lease lives in an object store: it would need the network. */
+function syncInStore(call: string, instead: string): StoreError {
+  return new StoreError('sync', `${call} cannot reach the object store this claim lives in: use \`await claimed.${instead}\` (or \`await using\`).`);
 }
 
 /** A consumed entry's directory that is not empty, or gone already: the sweep removes leftovers. */
