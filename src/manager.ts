@@ -334,6 +334,10 @@ export class TempFileManager implements AsyncDisposable, Disposable {
    * quota exhausted.
    * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: any other failure of the file system
    * (EACCES, EMFILE, EIO...; `err.syscallCode` says which).
+   * @throws {@link StoreError} `ERR_TEMPFILE_STORE`: a ticket handed off through an object store,
+   * and no store in `stores` for its bucket and prefix (`reason: 'not-configured'`), or the store
+   * unreachable within its `timeoutMs`, refusing the credentials or answering otherwise
+   * (`err.reason` says which; the message names the endpoint, never a credential).
    */
   async claim(ticket: HandoffTicket | string, options?: ClaimOptions): Promise<ClaimedFile> {
     const parsed = parseTicket(ticket);
@@ -372,6 +376,8 @@ export class TempFileManager implements AsyncDisposable, Disposable {
    * had taken the entry over (this one stalled past `staleMs`): the consume changed nothing.
    * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: `fn` resolved, but deleting the file failed
    * (EIO, EACCES...); the entry is given back (released) for a retry.
+   * @throws {@link StoreError} `ERR_TEMPFILE_STORE`: as {@link claim}, or `fn` resolved and the
+   * object store could not record the consume; the entry is given back for a retry.
    */
   withClaim<T>(ticket: HandoffTicket | string, fn: (claimed: ClaimedFile) => T | PromiseLike<T>, options?: ClaimOptions): Promise<T> {
     return runClaimed(() => this.claim(ticket, options), fn);

@@ -286,7 +286,8 @@ export class TempFile extends DiskHandle {
   }
 
   /**
-   * Hands the file off: moves it into `<root>/handoff/` (the entry appears whole or not at all)
+   * Hands the file off: moves it into `<root>/handoff/` (the entry appears whole or not at all),
+   * or, with `store`, uploads it to an object store and removes it here (docs/s3.md),
    * and returns a ticket, plain JSON for a job queue or `postMessage`. The file then outlives its
    * scope and this process until a worker claims and consumes it (`mgr.claim(ticket)`), or the
    * sweep removes it after `ttlMs` unclaimed. This handle then owns nothing.
@@ -322,6 +323,13 @@ export class TempFile extends DiskHandle {
    * (EDQUOT) while the entry is made; the file stays.
    * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: any other failure of the file system
    * (EACCES, EMFILE, EIO...; `err.syscallCode` says which); the file stays.
+   * @throws {@link StoreError} `ERR_TEMPFILE_STORE`: with `store`, the object store could not
+   * take the upload (unreachable within its `timeoutMs`, credentials refused, no such bucket...;
+   * `err.reason` says which): nothing a ticket names was made, and the file stays.
+   * @throws {@link HandoffMismatchError} `ERR_TEMPFILE_HANDOFF_MISMATCH`: with `store`, the file
+   * changed while it was uploaded (its size or `write()`'s digest differ): the file stays.
+   * @throws {@link MissingPeerError} `ERR_TEMPFILE_MISSING_PEER`: with `store`, the AWS SDK
+   * (`@aws-sdk/client-s3`, `@aws-sdk/lib-storage`) is not installed.
    */
   async handoff(options: HandoffOptions): Promise<HandoffTicket> {
     this.assertLive('TempFile');

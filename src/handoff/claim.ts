@@ -230,6 +230,10 @@ type ClaimState = 'held' | 'done' | 'lost';
  * after this one stalled, that name is gone, and it throws {@link LeaseLostError} having changed
  * nothing.
  *
+ * A ticket handed off through an object store (`tempfile-manager/s3`) is claimed the same way:
+ * {@link ClaimedFile.path} is then a local copy in the claiming manager's scope, its lease lives in
+ * the store, and each step is fenced by a conditional write of that lease (docs/s3.md).
+ *
  * **Ownership:** the claim holds the lease (a heartbeat every second), and holds the entry
  * directory and `<root>/handoff` open (where there is /proc), until it is consumed, released or
  * kept. If the process exits normally while it holds the lease, the entry is given back; if it
@@ -328,6 +332,9 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
    * and the claim is over.
    * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: the file could not be deleted (EACCES,
    * EIO...): the claim stays held, to try again or release.
+   * @throws {@link StoreError} `ERR_TEMPFILE_STORE`: (a ticket handed off through an object store)
+   * the store could not record the step (unreachable within `timeoutMs`, credentials refused...;
+   * `err.reason` says which, the message names the endpoint): the claim stays held, to try again.
    */
   async consume(): Promise<void> {
     if (this.remote) return this.remote.consume();
@@ -347,6 +354,8 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
    * and the claim is over.
    * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: the file could not be deleted (EACCES,
    * EIO...): the claim stays held, to try again or release.
+   * @throws {@link StoreError} `ERR_TEMPFILE_STORE` (`reason: 'sync'`): the claim lives in an
+   * object store, which a synchronous call cannot reach: use `await consume()`.
    */
   consumeSync(): void {
     if (this.remote) throw syncInStore('consumeSync()', 'consume()');
@@ -371,6 +380,9 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
    * and the claim is over.
    * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: the file could not be given back (EACCES,
    * EIO...): the claim stays held, to try again.
+   * @throws {@link StoreError} `ERR_TEMPFILE_STORE`: (a ticket handed off through an object store)
+   * the store could not record the step (unreachable within `timeoutMs`, credentials refused...;
+   * `err.reason` says which, the message names the endpoint): the claim stays held, to try again.
    */
   async release(): Promise<void> {
     if (this.remote) return this.remote.release();
@@ -384,6 +396,8 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
    * and the claim is over.
    * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: the file could not be given back (EACCES,
    * EIO...): the claim stays held, to try again.
+   * @throws {@link StoreError} `ERR_TEMPFILE_STORE` (`reason: 'sync'`): the claim lives in an
+   * object store, which a synchronous call cannot reach: use `await release()`.
    */
   releaseSync(): void {
     if (this.remote) throw syncInStore('releaseSync()', 'release()');
@@ -431,6 +445,9 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
    * destination's file system is exhausted (EDQUOT); nothing is left there.
    * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: any other failure (the destination's
    * directory missing or not writable, EIO...).
+   * @throws {@link StoreError} `ERR_TEMPFILE_STORE`: (a ticket handed off through an object store)
+   * the store could not record the keep: the file is taken back from the destination and the
+   * entry given back for the next claimer.
    */
   async keep(destination: string, options: KeepOptions = {}): Promise<string> {
     const target = resolveDestination(destination);
@@ -462,6 +479,9 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
 
   /**
    * Same as {@link releaseSync}, synchronously. After a lost lease was reported, does nothing.
+   * A claim that lives in an object store cannot wait for the network: its local copy is removed
+   * and its heartbeat stopped at once, and the release is sent without waiting (if it never
+   * arrives, the next claimer takes the lease once it is stale).
    * @throws {@link LeaseLostError} `ERR_TEMPFILE_LEASE_LOST`: another claimer took the entry over
    * (this one stalled past `staleMs`, or a process renamed the held file), and no earlier step
    * had reported it: nothing was changed.

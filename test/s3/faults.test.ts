@@ -150,7 +150,7 @@ describe('a store that does not answer, or refuses', () => {
     try {
       const store = s3Store({ client: clientFor(state, { endpoint: `http://127.0.0.1:${port}`, maxAttempts: 1 }), bucket, prefix, timeoutMs: 800 });
       const worker = manager([store]);
-      const ticket = { v: 1, id: randomBytes(16).toString('hex'), suffix: '.bin', size: 1, digest: `sha256:${'a'.repeat(64)}`, createdAt: Date.now(), expiresAt: Date.now() + 60_000, store: store.location };
+      const ticket: HandoffTicket = { v: 1, id: randomBytes(16).toString('hex'), suffix: '.bin', size: 1, digest: `sha256:${'a'.repeat(64)}`, createdAt: Date.now(), expiresAt: Date.now() + 60_000, store: store.location };
       const started = performance.now();
       const err = await worker.claim(ticket).catch((e: unknown) => e);
       const took = performance.now() - started;
