@@ -182,7 +182,8 @@ export class StoreIo {
    * The ETag as this store compares it in a PutObject's If-Match. AWS S3 takes the quoted ETag it
    * sent; Ceph RGW 16 refuses it (412) and takes it bare. Which one is found once per store, on an
    * object of its own under the prefix (`.if-match-probe-<random>`, deleted after): a refused
-   * write must mean another writer, never a quoting habit.
+   * write must mean another writer, never a quoting habit. The same probe checks that a second
+   * create (If-None-Match: *) is refused: a store that ignores conditions cannot hold a lease.
    */
   private async ifMatch(etag: string): Promise<string> {
     this.etagForm ??= this.probeEtagForm();
@@ -195,6 +196,15 @@ export class StoreIo {
     const key = `${this.prefix}.if-match-probe-${randomName()}`;
     try {
       const etag = await this.rawPut(key, 'probe', { IfNoneMatch: '*' });
+      try {
+        await this.rawPut(key, 'probe again', { IfNoneMatch: '*' });
+        throw new StoreError(
+          'failed',
+          `The object store at ${await this.endpoint()} (bucket "${this.bucket}") ignores If-None-Match on PutObject: it cannot hold a lease. Use a store that honours conditional writes (docs/s3.md).`,
+        );
+      } catch (err) {
+        if (!isConditionFailed(err)) throw err;
+      }
       const quoted = `"${etag.replace(/^"(.*)"$/, '$1')}"`;
       try {
         await this.rawPut(key, 'probe 2', { IfMatch: quoted });
