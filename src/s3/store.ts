@@ -63,7 +63,15 @@ export interface S3SweepReport {
   /** Keys under the prefix that are not the library's: never touched. */
   readonly foreign: number;
   /** What could not be removed, by key. */
-  readonly errors: readonly { readonly key: string; readonly error: TempFileError }[];
+  readonly errors: readonly S3SweepError[];
+}
+
+/** A key {@link S3Store.sweep} could not remove, and why. */
+export interface S3SweepError {
+  /** The entry's key prefix (`<prefix><id>.<expiresAt>/`), or an upload's key. */
+  readonly key: string;
+  /** What the store answered, typed (a {@link StoreError} for a failed request). */
+  readonly error: TempFileError;
 }
 
 /** Options of {@link S3Store.sweep}. */
@@ -107,7 +115,7 @@ function canonical(ticket: HandoffTicket): string {
  * claim checks the ticket against the one the store holds, and the downloaded bytes against its
  * digest (docs/s3.md).
  */
-export class S3Store implements HandoffStore, StoreBackend {
+export class S3Store implements HandoffStore {
   /** Where its objects live; tickets made through it carry this. */
   readonly location: StoreLocation;
   private readonly io: StoreIo;
@@ -416,5 +424,7 @@ export function s3Store(options: S3StoreOptions): S3Store {
   if (typeof partSize !== 'number' || !Number.isSafeInteger(partSize) || partSize < MIN_PART_SIZE) {
     throw new InvalidOptionError('partSize', `s3Store(): \`partSize\` must be a whole number of bytes of at least ${MIN_PART_SIZE} (5 MiB), got ${describe(partSize)}.`);
   }
-  return new S3Store(new StoreIo(client as S3Client, bucket, prefix, timeoutMs, partSize), { kind: 's3', bucket, prefix });
+  const store = new S3Store(new StoreIo(client as S3Client, bucket, prefix, timeoutMs, partSize), { kind: 's3', bucket, prefix });
+  store satisfies StoreBackend; // the seam the core calls (src/handoff/store.ts), checked here
+  return store;
 }
