@@ -138,6 +138,44 @@ describe('the lease in the store', () => {
     }
   }, 60_000);
 
+  it('a claimer SIGKILLed mid-download (128 MiB): no half file is handed on; the next claimer gets the whole file once staleMs passed', async (ctx) => {
+    await needsS3(ctx);
+    const store = s3Store({ client, bucket, prefix });
+    const content = randomBytes(128 * 1024 * 1024);
+    const ticket = await handOff(store, content);
+    const root = newRoot();
+    const first = startChild('s3-claimer.mjs', [], { TFM_S3: JSON.stringify({ state, bucket, prefix, root, ticket, staleMs: STALE_MS }) });
+    const leaseKey = `${prefix}${ticket.id}.${ticket.expiresAt}/lease`;
+    for (const deadline = performance.now() + 30_000; ; ) {
+      const out = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: leaseKey }));
+      if ((out.Contents ?? []).length > 0) break;
+      if (performance.now() > deadline) throw new Error('the claimer took no lease');
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    first.child.kill('SIGKILL');
+    const { stderr } = await first.ended;
+    // What the killed claimer had downloaded (its session is left for the sweep of its root).
+    const partial = fs.existsSync(root)
+      ? fs.readdirSync(root, { recursive: true, withFileTypes: true }).filter((e) => e.isFile() && e.name.endsWith('.bin')).map((e) => fs.statSync(path.join(e.parentPath, e.name)).size)
+      : [];
+    const next = manager([store]);
+    const waited = performance.now();
+    const got = await (async () => {
+      for (;;) {
+        try {
+          return await next.withClaim(ticket, (claimed) => fs.readFileSync(claimed.path));
+        } catch (err) {
+          expect((err as { code?: string }).code, stderr).toBe('ERR_TEMPFILE_ALREADY_CLAIMED');
+          await new Promise((resolve) => setTimeout(resolve, 250));
+        }
+      }
+    })();
+    expect(got.equals(content)).toBe(true);
+    expect(await keysOf(ticket)).toEqual([]);
+    await next.close();
+    console.log(`SIGKILL mid-download (killed with ${partial.join(', ') || 'no'} bytes on its disk): the next claimer had the whole file after ${Math.round(performance.now() - waited)} ms (staleMs ${STALE_MS})`);
+  }, 90_000);
+
   it('a holder SIGKILLed mid-job: the next claimer gets the file once staleMs passed, at least once', async (ctx) => {
     await needsS3(ctx);
     const store = s3Store({ client, bucket, prefix });
