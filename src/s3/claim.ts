@@ -27,6 +27,9 @@ export class S3Claim implements StoreClaim {
     private readonly local: LocalFile,
   ) {
     this.path = local.path;
+    // A local copy removed under the claim (its manager closed) ends the heartbeat: the lease goes
+    // stale and the next claimer gets the file, rather than a lease held for nobody.
+    lease.beatOnlyWhile(() => this.finished || fs.existsSync(this.path));
   }
 
   get done(): boolean {

@@ -66,6 +66,7 @@ export class StoreLease {
   private chain: Promise<unknown> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
   private isLost = false;
+  private beatWhile: (() => boolean) | undefined;
 
   private constructor(
     private readonly io: StoreIo,
@@ -116,12 +117,24 @@ export class StoreLease {
   /** Starts the heartbeat: a conditional rewrite every second, on an unref'd timer. */
   startHeartbeat(): void {
     this.timer = setInterval(() => {
+      if (this.beatWhile && !this.beatWhile()) {
+        // What the lease is for is gone (the claim's local copy, with its manager's session):
+        // beating on would hold the entry for nobody. It goes stale, and the next claimer takes it.
+        log('lease %s no longer beaten: its claim is gone', this.key);
+        this.stop();
+        return;
+      }
       this.write('held').catch((err: unknown) => {
         if (err instanceof LeaseLostError) log('lease %s lost: taken over', this.key);
         else log('heartbeat of %s failed, tried again in %d ms: %s', this.key, HEARTBEAT_MS, (err as Error)?.name);
       });
     }, HEARTBEAT_MS);
     this.timer.unref();
+  }
+
+  /** Beats only while `check()` is true (checked before each beat). */
+  beatOnlyWhile(check: () => boolean): void {
+    this.beatWhile = check;
   }
 
   /** Stops the heartbeat; the lease stays as last written. */

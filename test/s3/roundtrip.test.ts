@@ -109,6 +109,31 @@ describe('handoff through S3, claimed where no disk is shared', () => {
     await Promise.all([sender.close(), a.close(), b.close()]);
   });
 
+  it('a claim whose manager closes under it stops beating: the next claimer gets the file once staleMs passed', async (ctx) => {
+    await needsS3(ctx);
+    const store = s3Store({ client, bucket, prefix });
+    const { ticket, sender } = await handOff(Buffer.from('outlives its worker'), store);
+    const first = manager([store]);
+    const claimed = await first.claim(ticket);
+    await first.close(); // the session, and the claim's local copy with it
+    expect(fs.existsSync(claimed.path)).toBe(false);
+    const next = manager([store]);
+    const started = performance.now();
+    const got = await (async () => {
+      for (;;) {
+        try {
+          return await next.withClaim(ticket, (c) => fs.readFileSync(c.path, 'utf8'));
+        } catch (err) {
+          expect((err as { code?: string }).code).toBe('ERR_TEMPFILE_ALREADY_CLAIMED');
+          await new Promise((resolve) => setTimeout(resolve, 250));
+        }
+      }
+    })();
+    expect(got).toBe('outlives its worker');
+    expect(performance.now() - started).toBeLessThan(15_000);
+    await Promise.all([sender.close(), next.close()]);
+  }, 30_000);
+
   it('a store ticket on a manager without that store, and a sync step, are typed errors', async (ctx) => {
     await needsS3(ctx);
     const store = s3Store({ client, bucket, prefix });
