@@ -5,11 +5,11 @@ import type { NameArgument } from './handles/create.js';
 import type { TempDir } from './handles/dir.js';
 import { ensureCapabilities } from './disk/capabilities.js';
 import { isLocalDisk } from './disk/local-disk.js';
-import { FileSystemError, ManagerClosedError, StoreError, toFileSystemError } from './errors.js';
+import { FileSystemError, ManagerClosedError, StoreError, TempFileError, toFileSystemError } from './errors.js';
 import type { TempFile } from './handles/file.js';
 import { checkClaimOptions, claimEntry, ClaimedFile, runClaimed, type ClaimOptions } from './handoff/claim.js';
 import { isStoreBackend } from './handoff/store.js';
-import { sameLocation, type StoreLocation } from './stores.js';
+import { sameLocation, type StoreLocation, type StoreSweepResult } from './stores.js';
 import { FreeSpace } from './limits/free-space.js';
 import { parseTicket, type HandoffTicket } from './handoff/ticket.js';
 import { openHandoffDirSync } from './handoff/handoff.js';
@@ -389,7 +389,10 @@ export class TempFileManager implements AsyncDisposable, Disposable {
    * session, never leaves the root, never follows a symlink.
    *
    * **Ownership:** the sweep removes what no live process owns: orphaned sessions, their locks,
-   * and handoff entries expired unclaimed or left over from a consume. Names under the root that
+   * and handoff entries expired unclaimed or left over from a consume. With `stores`, each store
+   * is then swept through its client too (`store.sweep()`: expired and left-over entries of its
+   * bucket, stale multipart uploads; not in a dry run), and `report.stores` says what each did; a
+   * store that cannot be listed is reported there, never a rejection. Names under the root that
    * are not the library's are reported in `foreign`, never removed. A path that could not be
    * removed is reported in `errors`, and one left on purpose (a mount point) in `left`: neither
    * rejects.
@@ -413,7 +416,20 @@ export class TempFileManager implements AsyncDisposable, Disposable {
    */
   async sweep(options?: SweepOptions): Promise<SweepReport> {
     this.assertOpen();
-    return sweepRoot(this.rootContext, options);
+    const report = await sweepRoot(this.rootContext, options);
+    const stores = this.options.stores.filter(isStoreBackend);
+    if (stores.length === 0 || report.dryRun) return report;
+    const { staleMs } = this.options;
+    const swept = await Promise.all(
+      stores.map(async (store): Promise<StoreSweepResult> => {
+        try {
+          return { location: store.location, report: await store.sweep({ staleMs }) };
+        } catch (error) {
+          return { location: store.location, error: error instanceof TempFileError ? error : toFileSystemError('sweep the store', store.location.bucket, error) };
+        }
+      }),
+    );
+    return { ...report, stores: swept };
   }
 
   /**

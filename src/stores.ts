@@ -1,4 +1,4 @@
-import { BadTicketError } from './errors.js';
+import { BadTicketError, type TempFileError } from './errors.js';
 
 // What the core knows of an object store without loading it: where a ticket's objects live, and
 // the public face of a store (src/handoff/store.ts has the internal side, src/s3/ the store).
@@ -21,6 +21,42 @@ export interface StoreLocation {
 export interface HandoffStore {
   /** Where its objects live; tickets made through it carry this. */
   readonly location: StoreLocation;
+}
+
+/** What a store's sweep (`store.sweep()`, or `mgr.sweep()` for the manager's `stores`) removed and left. */
+export interface StoreSweepReport {
+  /** Entries removed (expired unclaimed, consumed but left over, or an upload's leftovers). */
+  readonly removed: number;
+  /** Objects deleted. */
+  readonly objects: number;
+  /** Bytes the deleted objects held. */
+  readonly bytes: number;
+  /** Incomplete multipart uploads aborted. */
+  readonly uploadsAborted: number;
+  /** Expired entries left because a live claimer holds them (or its heartbeat was not watched long enough yet). */
+  readonly held: number;
+  /** Keys under the prefix that are not the library's: never touched. */
+  readonly foreign: number;
+  /** What could not be removed, by key. */
+  readonly errors: readonly StoreSweepError[];
+}
+
+/** A key a store's sweep could not remove, and why. */
+export interface StoreSweepError {
+  /** The entry's key prefix (`<prefix><id>.<expiresAt>/`), or an upload's key. */
+  readonly key: string;
+  /** What the store answered, typed (a `StoreError` for a failed request). */
+  readonly error: TempFileError;
+}
+
+/** What `mgr.sweep()` did with one of its `stores`: the store's report, or why it could not sweep. */
+export interface StoreSweepResult {
+  /** The store's bucket and prefix. */
+  readonly location: StoreLocation;
+  /** What its sweep removed and left, when it ran. */
+  readonly report?: StoreSweepReport;
+  /** Why it could not sweep (the bucket could not be listed), when it did not. */
+  readonly error?: TempFileError;
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { Readable, Writable } from 'node:stream';
 import type { KeepOptions } from '../keep/move.js';
 import type { HandoffMeta, HandoffTicket } from './ticket.js';
-import { isHandoffStore, type HandoffStore } from '../stores.js';
+import { isHandoffStore, type HandoffStore, type StoreSweepReport } from '../stores.js';
 
 // The seam between the core and an object store (src/s3/): the core knows a store only by this
 // interface, so that it never loads a store's SDK. A ticket made through a store says so in its
@@ -54,6 +54,7 @@ export interface StoreClaim {
 export interface StoreBackend extends HandoffStore {
   handOff(source: StoreSource, options: { ttlMs: number; meta: HandoffMeta | undefined }): Promise<HandoffTicket>;
   claim(ticket: HandoffTicket, place: StoreClaimPlace): Promise<StoreClaim>;
+  sweep(options: { staleMs: number }): Promise<StoreSweepReport>;
 }
 
 /** True when `value` is a store made by a store factory (`s3Store()`). @internal */

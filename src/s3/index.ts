@@ -18,7 +18,7 @@
  * @module tempfile-manager/s3
  */
 export { s3Store, S3Store } from './store.js';
-export type { S3StoreOptions, S3SweepError, S3SweepOptions, S3SweepReport } from './store.js';
-export type { HandoffStore, StoreLocation } from '../stores.js';
+export type { S3StoreOptions, S3SweepOptions } from './store.js';
+export type { HandoffStore, StoreLocation, StoreSweepError, StoreSweepReport, StoreSweepResult } from '../stores.js';
 export { StoreError } from '../errors.js';
 export type { StoreFailure } from '../errors.js';

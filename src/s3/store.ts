@@ -6,7 +6,7 @@ import { HandoffExpiredError, HandoffMismatchError, HandoffNotFoundError, Invali
 import { logger } from '../log.js';
 import { describe, randomName } from '../names.js';
 import { checkDuration, checkOptionsObject, ownOptions } from '../options.js';
-import { isValidBucket, isValidPrefix, type HandoffStore, type StoreLocation } from '../stores.js';
+import { isValidBucket, isValidPrefix, type HandoffStore, type StoreLocation, type StoreSweepReport, type StoreSweepError } from '../stores.js';
 import type { StoreBackend, StoreClaim, StoreClaimPlace, StoreSource } from '../handoff/store.js';
 import type { HandoffMeta, HandoffTicket } from '../handoff/ticket.js';
 import { isConditionFailed, isNotFound, StoreIo } from './io.js';
@@ -46,32 +46,6 @@ export interface S3StoreOptions {
    * @default 8 MiB
    */
   readonly partSize?: number;
-}
-
-/** What {@link S3Store.sweep} removed and left. */
-export interface S3SweepReport {
-  /** Entries removed (expired unclaimed, consumed but left over, or an upload's leftovers). */
-  readonly removed: number;
-  /** Objects deleted. */
-  readonly objects: number;
-  /** Bytes the deleted objects held. */
-  readonly bytes: number;
-  /** Incomplete multipart uploads aborted. */
-  readonly uploadsAborted: number;
-  /** Expired entries left because a live claimer holds them (or its heartbeat was not watched long enough yet). */
-  readonly held: number;
-  /** Keys under the prefix that are not the library's: never touched. */
-  readonly foreign: number;
-  /** What could not be removed, by key. */
-  readonly errors: readonly S3SweepError[];
-}
-
-/** A key {@link S3Store.sweep} could not remove, and why. */
-export interface S3SweepError {
-  /** The entry's key prefix (`<prefix><id>.<expiresAt>/`), or an upload's key. */
-  readonly key: string;
-  /** What the store answered, typed (a {@link StoreError} for a failed request). */
-  readonly error: TempFileError;
 }
 
 /** Options of {@link S3Store.sweep}. */
@@ -276,7 +250,7 @@ export class S3Store implements HandoffStore {
    * credentials refused, no such bucket); a key that could not be deleted is reported in
    * `errors` instead.
    */
-  async sweep(options?: S3SweepOptions): Promise<S3SweepReport> {
+  async sweep(options?: S3SweepOptions): Promise<StoreSweepReport> {
     checkOptionsObject(options, 'sweep()', SWEEP_OPTIONS, '{ staleMs: 30_000 }');
     const own = ownOptions(options as S3SweepOptions | undefined);
     const staleMs = own.staleMs === undefined ? 30_000 : checkDuration('staleMs', own.staleMs, { min: 2000, max: 2 ** 31 - 1 });

@@ -99,6 +99,23 @@ describe('sweep through the store', () => {
     expect(await keysUnder(p)).toEqual([]);
     await worker.close();
   });
+
+  it('mgr.sweep() sweeps its stores too, after its root, and reports each; a store it cannot list is reported, not thrown', async (ctx) => {
+    await needsS3(ctx);
+    const p = `${prefix}mgr-${randomBytes(3).toString('hex')}/`;
+    const store = s3Store({ client, bucket, prefix: p });
+    const unreachable = s3Store({ client: clientFor(state, { endpoint: 'http://127.0.0.1:9', maxAttempts: 1 }), bucket, prefix: p, timeoutMs: 1000 });
+    const expired = await handOff(store, randomBytes(10), 1);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const worker = manager([store, unreachable]);
+    expect((await worker.sweep({ dryRun: true })).stores, 'a dry run leaves the stores alone').toBeUndefined();
+    const report = await worker.sweep();
+    expect(report.stores).toHaveLength(2);
+    expect(report.stores![0]).toMatchObject({ location: { kind: 's3', bucket, prefix: p }, report: { removed: 1, errors: [] } });
+    expect(report.stores![1]!.error).toMatchObject({ code: 'ERR_TEMPFILE_STORE', reason: 'unreachable' });
+    expect((await keysUnder(p)).filter((k) => k.includes(expired.id))).toEqual([]);
+    await worker.close();
+  });
 });
 
 describe('bad tickets are typed errors', () => {
