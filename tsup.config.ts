@@ -2,7 +2,7 @@ import { defineConfig } from 'tsup';
 
 export default defineConfig([
   {
-    entry: { index: 'src/index.ts', express: 'src/adapters/express.ts', fastify: 'src/adapters/fastify.ts' },
+    entry: { index: 'src/index.ts', express: 'src/adapters/express.ts', fastify: 'src/adapters/fastify.ts', s3: 'src/s3/index.ts' },
     format: ['esm', 'cjs'],
     dts: true,
     target: 'node20',

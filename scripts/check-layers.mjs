@@ -13,7 +13,7 @@ const SRC = fileURLToPath(new URL('../src/', import.meta.url));
 
 /** Bottom first. Each entry: a layer name and the modules in it (a folder, or a top-level file). */
 export const LAYERS = [
-  ['base', ['errors.ts', 'log.ts', 'layout.ts', 'names.ts']],
+  ['base', ['errors.ts', 'log.ts', 'layout.ts', 'names.ts', 'peer.ts', 'stores.ts']],
   ['disk', ['disk/']],
   ['owner', ['owner/']],
   ['root', ['root.ts', 'options.ts']],
@@ -25,6 +25,7 @@ export const LAYERS = [
   ['context', ['context.ts']],
   ['write', ['write/']],
   ['handles', ['handles/']],
+  ['s3', ['s3/']],
   ['manager', ['manager.ts']],
   ['adapters', ['adapters/', 'cli.ts']],
   ['entry', ['index.ts', 'bin.ts']],

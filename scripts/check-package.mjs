@@ -53,7 +53,7 @@ try {
   const pkg = JSON.parse(fs.readFileSync('package.json', 'utf8'));
   const promised = promisedFiles(pkg);
   const kinds = ['.js', '.cjs', '.d.ts', '.d.cts'];
-  for (const entry of ['index', 'express', 'fastify']) {
+  for (const entry of ['index', 'express', 'fastify', 's3']) {
     for (const kind of kinds) if (!promised.includes(`dist/${entry}${kind}`)) throw new Error(`exports does not name dist/${entry}${kind}`);
   }
   const absent = promised.filter((file) => !shipped.includes(file));
@@ -85,6 +85,15 @@ try {
     try { upload({ nope: 1 }); throw new Error('upload() took an unknown option'); } catch (err) { if (!(err instanceof TempFileError)) throw new Error('an adapter error is not a TempFileError of the main entry'); }`;
   run('node', ['--input-type=module', '-e', `import { TempFileError } from 'tempfile-manager'; import { tempScope, upload } from 'tempfile-manager/express'; import fastifyDefault, { tempFiles } from 'tempfile-manager/fastify'; ${adapters} console.log('ESM adapters ok');`], app);
   run('node', ['-e', `const { TempFileError } = require('tempfile-manager'); const { tempScope, upload } = require('tempfile-manager/express'); const { tempFiles, default: fastifyDefault } = require('tempfile-manager/fastify'); ${adapters} console.log('CJS adapters ok');`], app);
+  // tempfile-manager/s3 imports without the AWS SDK (an optional peer, not installed here): its
+  // first request rejects with a MissingPeerError of the main entry naming the install command.
+  const s3 = `const store = s3Store({ client: { send() { throw new Error('sent'); }, config: {} }, bucket: 'uploads' });
+    store.sweep().then(() => { throw new Error('swept without the SDK'); }, (err) => {
+      if (!(err instanceof TempFileError) || err.code !== 'ERR_TEMPFILE_MISSING_PEER' || err.install !== 'npm install @aws-sdk/client-s3') throw err;
+      console.log('s3 without the SDK: ' + err.install);
+    });`;
+  run('node', ['--input-type=module', '-e', `import { TempFileError } from 'tempfile-manager'; import { s3Store } from 'tempfile-manager/s3'; ${s3}`], app);
+  run('node', ['-e', `const { TempFileError } = require('tempfile-manager'); const { s3Store } = require('tempfile-manager/s3'); ${s3}`], app);
   run('npx', ['--no-install', 'tempfile-manager', '--help'], app);
   console.log('package checks passed');
 } finally {

@@ -35,7 +35,8 @@ export type TempFileErrorCode =
   | 'ERR_TEMPFILE_IO'
   | 'ERR_TEMPFILE_UPLOAD_LIMIT'
   | 'ERR_TEMPFILE_UPLOAD_MALFORMED'
-  | 'ERR_TEMPFILE_MISSING_PEER';
+  | 'ERR_TEMPFILE_MISSING_PEER'
+  | 'ERR_TEMPFILE_STORE';
 
 /**
  * The HTTP status each code answers with (`err.statusCode`). 413 for size and count limits, 415
@@ -72,6 +73,7 @@ const STATUS_BY_CODE: Record<TempFileErrorCode, number> = {
   ERR_TEMPFILE_MOUNT_POINT: 500,
   ERR_TEMPFILE_UNSUPPORTED_FS: 500,
   ERR_TEMPFILE_MISSING_PEER: 500,
+  ERR_TEMPFILE_STORE: 503,
 };
 
 /** Options accepted by every {@link TempFileError} constructor. */
@@ -722,6 +724,38 @@ export class MissingPeerError extends TempFileError {
     );
     this.peer = peer;
     this.install = install;
+  }
+}
+
+/**
+ * Why an object store refused or failed a step: `unreachable` (no answer within the timeout, the
+ * connection refused or cut), `denied` (the client's credentials were refused), `no-bucket` (the
+ * bucket does not exist), `not-configured` (a ticket names a store this manager was not given),
+ * `sync` (a synchronous call on a claim that lives in a store), `failed` (any other answer).
+ */
+export type StoreFailure = 'unreachable' | 'denied' | 'no-bucket' | 'not-configured' | 'sync' | 'failed';
+
+/**
+ * An object store (`tempfile-manager/s3`) did not do what a handoff, a claim or a sweep asked.
+ * The message names the endpoint and the bucket, never a credential, and says what to do.
+ */
+export class StoreError extends TempFileError {
+  declare readonly code: 'ERR_TEMPFILE_STORE';
+  /** What went wrong, to branch on. */
+  readonly reason: StoreFailure;
+  /** The store's endpoint (scheme, host and port), when known. */
+  readonly endpoint: string | undefined;
+  /** The S3 error name the store answered with (such as `NoSuchBucket`), when it answered. */
+  readonly s3Code: string | undefined;
+  /** The HTTP status the store answered with, when it answered. */
+  readonly httpStatus: number | undefined;
+  /** @throws Never. It only builds the error from its arguments. */
+  constructor(reason: StoreFailure, message: string, details: { endpoint?: string; s3Code?: string; httpStatus?: number } = {}) {
+    super('ERR_TEMPFILE_STORE', message);
+    this.reason = reason;
+    this.endpoint = details.endpoint;
+    this.s3Code = details.s3Code;
+    this.httpStatus = details.httpStatus;
   }
 }
 

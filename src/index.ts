@@ -30,6 +30,7 @@ export type { TempReadStreamOptions, TempWriteStreamOptions } from './handles/fi
 export type { KeepOptions } from './keep/move.js';
 export type { HandoffOptions } from './handoff/handoff.js';
 export type { HandoffTicket, HandoffMeta, JsonValue } from './handoff/ticket.js';
+export type { HandoffStore, StoreLocation, StoreSweepError, StoreSweepReport, StoreSweepResult } from './stores.js';
 export { TempDir } from './handles/dir.js';
 export { TempScope } from './handles/scope.js';
 export { ClaimedFile } from './handoff/claim.js';
@@ -70,6 +71,7 @@ export {
   UploadLimitError,
   MalformedUploadError,
   MissingPeerError,
+  StoreError,
 } from './errors.js';
 export type {
   DetectedType,
@@ -80,4 +82,5 @@ export type {
   FileSystemPrimitive,
   UploadLimit,
   MalformedUploadReason,
+  StoreFailure,
 } from './errors.js';

@@ -5,9 +5,11 @@ import type { NameArgument } from './handles/create.js';
 import type { TempDir } from './handles/dir.js';
 import { ensureCapabilities } from './disk/capabilities.js';
 import { isLocalDisk } from './disk/local-disk.js';
-import { FileSystemError, ManagerClosedError, toFileSystemError } from './errors.js';
+import { FileSystemError, ManagerClosedError, StoreError, TempFileError, toFileSystemError } from './errors.js';
 import type { TempFile } from './handles/file.js';
-import { claimEntry, runClaimed, type ClaimedFile, type ClaimOptions } from './handoff/claim.js';
+import { checkClaimOptions, claimEntry, ClaimedFile, runClaimed, type ClaimOptions } from './handoff/claim.js';
+import { isStoreBackend } from './handoff/store.js';
+import { sameLocation, type StoreLocation, type StoreSweepResult } from './stores.js';
 import { FreeSpace } from './limits/free-space.js';
 import { parseTicket, type HandoffTicket } from './handoff/ticket.js';
 import { openHandoffDirSync } from './handoff/handoff.js';
@@ -332,10 +334,15 @@ export class TempFileManager implements AsyncDisposable, Disposable {
    * quota exhausted.
    * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: any other failure of the file system
    * (EACCES, EMFILE, EIO...; `err.syscallCode` says which).
+   * @throws {@link StoreError} `ERR_TEMPFILE_STORE`: a ticket handed off through an object store,
+   * and no store in `stores` for its bucket and prefix (`reason: 'not-configured'`), or the store
+   * unreachable within its `timeoutMs`, refusing the credentials or answering otherwise
+   * (`err.reason` says which; the message names the endpoint, never a credential).
    */
   async claim(ticket: HandoffTicket | string, options?: ClaimOptions): Promise<ClaimedFile> {
     const parsed = parseTicket(ticket);
     this.assertOpen();
+    if (parsed.store) return this.claimFromStore(parsed, parsed.store, options);
     const rootBase = this.session.rootBase();
     if (!this.opened) this.probeInEntry(parsed, rootBase);
     return claimEntry(this.rootContext, this.root, parsed, options, rootBase);
@@ -369,6 +376,8 @@ export class TempFileManager implements AsyncDisposable, Disposable {
    * had taken the entry over (this one stalled past `staleMs`): the consume changed nothing.
    * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: `fn` resolved, but deleting the file failed
    * (EIO, EACCES...); the entry is given back (released) for a retry.
+   * @throws {@link StoreError} `ERR_TEMPFILE_STORE`: as {@link claim}, or `fn` resolved and the
+   * object store could not record the consume; the entry is given back for a retry.
    */
   withClaim<T>(ticket: HandoffTicket | string, fn: (claimed: ClaimedFile) => T | PromiseLike<T>, options?: ClaimOptions): Promise<T> {
     return runClaimed(() => this.claim(ticket, options), fn);
@@ -380,7 +389,10 @@ export class TempFileManager implements AsyncDisposable, Disposable {
    * session, never leaves the root, never follows a symlink.
    *
    * **Ownership:** the sweep removes what no live process owns: orphaned sessions, their locks,
-   * and handoff entries expired unclaimed or left over from a consume. Names under the root that
+   * and handoff entries expired unclaimed or left over from a consume. With `stores`, each store
+   * is then swept through its client too (`store.sweep()`: expired and left-over entries of its
+   * bucket, stale multipart uploads; not in a dry run), and `report.stores` says what each did; a
+   * store that cannot be listed is reported there, never a rejection. Names under the root that
    * are not the library's are reported in `foreign`, never removed. A path that could not be
    * removed is reported in `errors`, and one left on purpose (a mount point) in `left`: neither
    * rejects.
@@ -404,7 +416,20 @@ export class TempFileManager implements AsyncDisposable, Disposable {
    */
   async sweep(options?: SweepOptions): Promise<SweepReport> {
     this.assertOpen();
-    return sweepRoot(this.rootContext, options);
+    const report = await sweepRoot(this.rootContext, options);
+    const stores = this.options.stores.filter(isStoreBackend);
+    if (stores.length === 0 || report.dryRun) return report;
+    const { staleMs } = this.options;
+    const swept = await Promise.all(
+      stores.map(async (store): Promise<StoreSweepResult> => {
+        try {
+          return { location: store.location, report: await store.sweep({ staleMs }) };
+        } catch (error) {
+          return { location: store.location, error: error instanceof TempFileError ? error : toFileSystemError('sweep the store', store.location.bucket, error) };
+        }
+      }),
+    );
+    return { ...report, stores: swept };
   }
 
   /**
@@ -604,6 +629,25 @@ export class TempFileManager implements AsyncDisposable, Disposable {
     } finally {
       handoff.close();
     }
+  }
+
+  /**
+   * A ticket handed off through an object store is claimed through the store given for its
+   * location: the file is downloaded into this manager's scope, its lease held in the store.
+   */
+  private async claimFromStore(ticket: HandoffTicket, location: StoreLocation, options: ClaimOptions | undefined): Promise<ClaimedFile> {
+    checkClaimOptions(options);
+    const store = this.options.stores.find((candidate) => sameLocation(candidate.location, location));
+    if (!store || !isStoreBackend(store)) {
+      throw new StoreError(
+        'not-configured',
+        `The ticket ${ticket.id} lives in the bucket "${location.bucket}" under the prefix "${location.prefix}", and this manager was given no store for it: ` +
+          `make it with new TempFileManager({ stores: [s3Store({ client, bucket: '${location.bucket}', prefix: '${location.prefix}' })] }).`,
+      );
+    }
+    const { staleMs, hostId } = this.options;
+    const claim = await store.claim(ticket, { staleMs, hostId, newFile: (suffix) => this.rootScope.file(suffix) });
+    return new ClaimedFile(claim, ticket);
   }
 
   private assertOpen(): void {

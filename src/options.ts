@@ -5,6 +5,7 @@ import { closestName, describe, validateNameLength, validateNamePart } from './n
 import { hostId } from './owner/process-identity.js';
 import { MIN_STALE_MS } from './owner/liveness.js';
 import { defaultRoot } from './root.js';
+import { isHandoffStore, type HandoffStore } from './stores.js';
 
 /** Options of `new TempFileManager(options)`. Every one is optional. */
 export interface TempFileManagerOptions {
@@ -55,6 +56,13 @@ export interface TempFileManagerOptions {
    */
   readonly hostId?: string;
   /**
+   * The object stores this manager claims from (`s3Store()` of `tempfile-manager/s3`): a ticket
+   * handed off through a store is claimed through the one here with the same kind, bucket and
+   * prefix (docs/s3.md). A shared-disk ticket needs none.
+   * @default []
+   */
+  readonly stores?: readonly HandoffStore[];
+  /**
    * The file-system implementation, for tests and fault injection only (e.g. memfs).
    * @default node:fs
    * @internal
@@ -74,11 +82,12 @@ export interface ResolvedOptions {
   readonly maxLiveBytes: number;
   readonly minFreeBytes: number;
   readonly hostId: string;
+  readonly stores: readonly HandoffStore[];
   readonly fs: FileSystem;
 }
 
 const KNOWN_OPTIONS = new Set<string>([
-  'root', 'prefix', 'staleMs', 'graceMs', 'sweepOnStart', 'sweepIntervalMs', 'exitHook', 'maxLiveBytes', 'minFreeBytes', 'hostId', 'fs',
+  'root', 'prefix', 'staleMs', 'graceMs', 'sweepOnStart', 'sweepIntervalMs', 'exitHook', 'maxLiveBytes', 'minFreeBytes', 'hostId', 'stores', 'fs',
 ]);
 
 /**
@@ -113,6 +122,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     maxLiveBytes: numberOption('maxLiveBytes', o.maxLiveBytes, Infinity, 0, true),
     minFreeBytes: numberOption('minFreeBytes', o.minFreeBytes, 0, 0),
     hostId: hostIdOption(o.hostId),
+    stores: storesOption(o.stores),
     fs: fsOption(o.fs),
   };
 }
@@ -135,6 +145,17 @@ function fsOption(value: unknown): FileSystem {
     );
   }
   return value as FileSystem;
+}
+
+function storesOption(value: unknown): readonly HandoffStore[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value) || !value.every(isHandoffStore)) {
+    throw new InvalidOptionError(
+      'stores',
+      `\`stores\` must be an array of stores made by s3Store() of tempfile-manager/s3, got ${describe(value)}. E.g. new TempFileManager({ stores: [s3Store({ client, bucket })] }).`,
+    );
+  }
+  return [...value];
 }
 
 function hostIdOption(value: unknown): string {

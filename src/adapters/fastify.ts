@@ -6,7 +6,7 @@ import { AbortedError, MalformedUploadError, TempFileError, UploadLimitError, ty
 import type { TempFileManager } from '../manager.js';
 import type { TempScope } from '../handles/scope.js';
 import { FormReceiver, shapeFiles } from './form.js';
-import { loadPeer } from './peer.js';
+import { loadPeer } from '../peer.js';
 import { bindRequestScope, requestScopeOf } from './request-scope.js';
 import { deferContinue, discardUnreadBody, refuseUnreadBody, resolveDrain, type DrainOptions, type ResolvedDrain } from './unread-body.js';
 import {

@@ -10,7 +10,8 @@ import { moveFile, resolveDestination, resolveKeepOptions, type KeepOptions } fr
 import { unlinkQuietly, unlinkQuietlySync } from '../disk/remove.js';
 import { INLINE_IO_MAX_BYTES } from '../disk/local-disk.js';
 import type { FileSystem } from '../disk/fs.js';
-import type { HandoffTicket } from '../handoff/ticket.js';
+import type { HandoffMeta, HandoffTicket } from '../handoff/ticket.js';
+import type { StoreBackend } from '../handoff/store.js';
 
 /** Options of {@link TempFile.createReadStream}. */
 export interface TempReadStreamOptions {
@@ -285,7 +286,8 @@ export class TempFile extends DiskHandle {
   }
 
   /**
-   * Hands the file off: moves it into `<root>/handoff/` (the entry appears whole or not at all)
+   * Hands the file off: moves it into `<root>/handoff/` (the entry appears whole or not at all),
+   * or, with `store`, uploads it to an object store and removes it here (docs/s3.md),
    * and returns a ticket, plain JSON for a job queue or `postMessage`. The file then outlives its
    * scope and this process until a worker claims and consumes it (`mgr.claim(ticket)`), or the
    * sweep removes it after `ttlMs` unclaimed. This handle then owns nothing.
@@ -321,15 +323,43 @@ export class TempFile extends DiskHandle {
    * (EDQUOT) while the entry is made; the file stays.
    * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: any other failure of the file system
    * (EACCES, EMFILE, EIO...; `err.syscallCode` says which); the file stays.
+   * @throws {@link StoreError} `ERR_TEMPFILE_STORE`: with `store`, the object store could not
+   * take the upload (unreachable within its `timeoutMs`, credentials refused, no such bucket...;
+   * `err.reason` says which): nothing a ticket names was made, and the file stays.
+   * @throws {@link HandoffMismatchError} `ERR_TEMPFILE_HANDOFF_MISMATCH`: with `store`, the file
+   * changed while it was uploaded (its size or `write()`'s digest differ): the file stays.
+   * @throws {@link MissingPeerError} `ERR_TEMPFILE_MISSING_PEER`: with `store`, the AWS SDK
+   * (`@aws-sdk/client-s3`, `@aws-sdk/lib-storage`) is not installed.
    */
   async handoff(options: HandoffOptions): Promise<HandoffTicket> {
+    this.assertLive('TempFile');
+    const { store, ttlMs, meta } = checkHandoffOptions(options); // bad options are refused before any disk access
+    if (store) return this.handOffToStore(store, { ttlMs, meta });
     return this.moveOut('TempFile', async () => {
-      checkHandoffOptions(options); // bad options are refused before any disk access
       const { context } = this;
       const session = context.session();
       context.checkRoot();
       const places = { sessionDir: session.path, sessionBase: session.base, root: context.root, rootBase: context.rootBase() };
       return handOff(context.fs, places, this, options);
+    });
+  }
+
+  // Through an object store: the bytes are uploaded (the store's staging makes the ticket name a
+  // whole object or none), then the local file is removed; a failed upload leaves it here.
+  private handOffToStore(store: StoreBackend, options: { ttlMs: number; meta: HandoffMeta | undefined }): Promise<HandoffTicket> {
+    return this.moveOut('TempFile', async () => {
+      this.context.checkRoot();
+      const source = { path: this.path, suffix: this.suffix, size: this.bytes, digest: this.hashDigest, open: () => this.openForStore() };
+      const ticket = await store.handOff(source, options);
+      await unlinkQuietly(this.context.fs, this.access, this.path).catch(() => {}); // the session's removal gets what is left
+      return ticket;
+    });
+  }
+
+  private openForStore(): ReadStream {
+    return this.context.fs.createReadStream(this.access, {
+      flags: READ_FLAGS as unknown as string,
+      fs: ownFileStreamFs(this.context.fs, this.identity, this.path, false, this.learn),
     });
   }
 

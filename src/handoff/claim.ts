@@ -8,6 +8,7 @@ import {
   HandoffMismatchError,
   HandoffNotFoundError,
   LeaseLostError,
+  StoreError,
   systemErrorCode,
   TempFileError,
   TempFileReplacedError,
@@ -23,6 +24,7 @@ import { openPinnedSync, type PinnedDirSync } from '../disk/pinned-dir.js';
 import { moveFile, resolveDestination, resolveKeepOptions, type KeepOptions } from '../keep/move.js';
 import { identityOf, ownFileStreamFs, replacedBy, type FileIdentity } from '../disk/open-checked.js';
 import { parseTicket, type HandoffMeta, type HandoffTicket } from './ticket.js';
+import type { StoreClaim } from './store.js';
 import { logger } from '../log.js';
 import { booleanOption, checkOptionsObject, ownOptions, requireCallback } from '../options.js';
 
@@ -36,8 +38,8 @@ export interface ClaimOptions {
 
 const CLAIM_OPTIONS: ReadonlySet<string> = new Set(['verifyDigest']);
 
-/** Checks the options of `claim()` before the ticket is read or anything is taken. */
-function checkClaimOptions(options: unknown): ClaimOptions {
+/** Checks the options of `claim()` before the ticket is read or anything is taken. @internal */
+export function checkClaimOptions(options: unknown): ClaimOptions {
   checkOptionsObject(options, 'claim()', CLAIM_OPTIONS, '{ verifyDigest: true }');
   const own = ownOptions(options as ClaimOptions | undefined);
   return { verifyDigest: booleanOption('verifyDigest', own.verifyDigest, false, 'claim()') };
@@ -228,6 +230,10 @@ type ClaimState = 'held' | 'done' | 'lost';
  * after this one stalled, that name is gone, and it throws {@link LeaseLostError} having changed
  * nothing.
  *
+ * A ticket handed off through an object store (`tempfile-manager/s3`) is claimed the same way:
+ * {@link ClaimedFile.path} is then a local copy in the claiming manager's scope, its lease lives in
+ * the store, and each step is fenced by a conditional write of that lease (docs/s3.md).
+ *
  * **Ownership:** the claim holds the lease (a heartbeat every second), and holds the entry
  * directory and `<root>/handoff` open (where there is /proc), until it is consumed, released or
  * kept. If the process exits normally while it holds the lease, the entry is given back; if it
@@ -248,24 +254,39 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
   readonly ticket: HandoffTicket;
   /** Where the bytes are while this claim holds them. */
   readonly path: string;
-  private readonly entry: Entry;
+  // A claim of a ticket that lives in an object store: every step is the store's (src/s3/), and
+  // the disk fields below are never set nor read.
+  private readonly remote: StoreClaim | undefined;
+  private readonly entry!: Entry;
   // The held file and its data name through the pinned entry directory: what every step acts on.
-  private readonly held: string;
-  private readonly data: string;
-  private readonly lease: Lease;
+  private readonly held!: string;
+  private readonly data!: string;
+  private readonly lease!: Lease;
   // The held file's device and inode when claimed: keep() moves only that file.
-  private readonly identity: FileIdentity;
+  private readonly identity!: FileIdentity;
   private state: ClaimState = 'held';
 
   /** @internal */
-  constructor(entry: Entry, name: string, ticket: HandoffTicket, lease: Lease, identity: FileIdentity) {
+  constructor(entry: Entry, name: string, ticket: HandoffTicket, lease: Lease, identity: FileIdentity);
+  /** @internal */
+  constructor(remote: StoreClaim, ticket: HandoffTicket);
+  constructor(first: Entry | StoreClaim, second: string | HandoffTicket, ticket?: HandoffTicket, lease?: Lease, identity?: FileIdentity) {
+    if (typeof second !== 'string') {
+      this.remote = first as StoreClaim;
+      this.ticket = second;
+      this.path = this.remote.path;
+      return;
+    }
+    const entry = first as Entry;
+    const name = second;
+    this.remote = undefined;
     this.entry = entry;
-    this.identity = identity;
+    this.identity = identity!;
     this.path = path.join(entry.dir, name);
     this.held = path.join(entry.pinned.base, name);
-    this.data = path.join(entry.pinned.base, dataName(ticket.suffix));
-    this.ticket = ticket;
-    this.lease = lease;
+    this.data = path.join(entry.pinned.base, dataName(ticket!.suffix));
+    this.ticket = ticket!;
+    this.lease = lease!;
   }
 
   /**
@@ -289,6 +310,7 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
    * @throws Never. It reads the claim's state; the lease is not looked at.
    */
   get disposed(): boolean {
+    if (this.remote) return this.remote.done;
     return this.state !== 'held';
   }
 
@@ -310,8 +332,12 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
    * and the claim is over.
    * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: the file could not be deleted (EACCES,
    * EIO...): the claim stays held, to try again or release.
+   * @throws {@link StoreError} `ERR_TEMPFILE_STORE`: (a ticket handed off through an object store)
+   * the store could not record the step (unreachable within `timeoutMs`, credentials refused...;
+   * `err.reason` says which, the message names the endpoint): the claim stays held, to try again.
    */
   async consume(): Promise<void> {
+    if (this.remote) return this.remote.consume();
     if (!this.begin()) return;
     try {
       await this.entry.fs.promises.unlink(this.held);
@@ -328,8 +354,11 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
    * and the claim is over.
    * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: the file could not be deleted (EACCES,
    * EIO...): the claim stays held, to try again or release.
+   * @throws {@link StoreError} `ERR_TEMPFILE_STORE` (`reason: 'sync'`): the claim lives in an
+   * object store, which a synchronous call cannot reach: use `await consume()`.
    */
   consumeSync(): void {
+    if (this.remote) throw syncInStore('consumeSync()', 'consume()');
     if (!this.begin()) return;
     try {
       this.entry.fs.unlinkSync(this.held);
@@ -351,8 +380,12 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
    * and the claim is over.
    * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: the file could not be given back (EACCES,
    * EIO...): the claim stays held, to try again.
+   * @throws {@link StoreError} `ERR_TEMPFILE_STORE`: (a ticket handed off through an object store)
+   * the store could not record the step (unreachable within `timeoutMs`, credentials refused...;
+   * `err.reason` says which, the message names the endpoint): the claim stays held, to try again.
    */
   async release(): Promise<void> {
+    if (this.remote) return this.remote.release();
     this.releaseSync();
   }
 
@@ -363,8 +396,11 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
    * and the claim is over.
    * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: the file could not be given back (EACCES,
    * EIO...): the claim stays held, to try again.
+   * @throws {@link StoreError} `ERR_TEMPFILE_STORE` (`reason: 'sync'`): the claim lives in an
+   * object store, which a synchronous call cannot reach: use `await release()`.
    */
   releaseSync(): void {
+    if (this.remote) throw syncInStore('releaseSync()', 'release()');
     if (!this.begin()) return;
     try {
       this.entry.fs.renameSync(this.held, this.data);
@@ -409,10 +445,14 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
    * destination's file system is exhausted (EDQUOT); nothing is left there.
    * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: any other failure (the destination's
    * directory missing or not writable, EIO...).
+   * @throws {@link StoreError} `ERR_TEMPFILE_STORE`: (a ticket handed off through an object store)
+   * the store could not record the keep: the file is taken back from the destination and the
+   * entry given back for the next claimer.
    */
   async keep(destination: string, options: KeepOptions = {}): Promise<string> {
     const target = resolveDestination(destination);
     const keepOptions = resolveKeepOptions(options);
+    if (this.remote) return this.remote.keep(target, keepOptions);
     if (!this.begin()) throw new DisposedError('ClaimedFile', this.path);
     try {
       await moveFile(this.entry.fs, this.held, target, keepOptions, this.path, this.identity);
@@ -433,11 +473,15 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
    * EIO...): the claim stays held, to try again.
    */
   [Symbol.asyncDispose](): Promise<void> {
+    if (this.remote) return this.remote.done ? Promise.resolve() : this.remote.release();
     return this.state === 'lost' ? Promise.resolve() : this.release();
   }
 
   /**
    * Same as {@link releaseSync}, synchronously. After a lost lease was reported, does nothing.
+   * A claim that lives in an object store cannot wait for the network: its local copy is removed
+   * and its heartbeat stopped at once, and the release is sent without waiting (if it never
+   * arrives, the next claimer takes the lease once it is stale).
    * @throws {@link LeaseLostError} `ERR_TEMPFILE_LEASE_LOST`: another claimer took the entry over
    * (this one stalled past `staleMs`, or a process renamed the held file), and no earlier step
    * had reported it: nothing was changed.
@@ -445,6 +489,7 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
    * EIO...): the claim stays held, to try again.
    */
   [Symbol.dispose](): void {
+    if (this.remote) return this.remote.releaseSync();
     if (this.state !== 'lost') this.releaseSync();
   }
 
@@ -518,6 +563,11 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
     this.lease.drop();
     this.entry.pinned.close();
   }
+}
+
+/** A synchronous step on a claim whose lease lives in an object store: it would need the network. */
+function syncInStore(call: string, instead: string): StoreError {
+  return new StoreError('sync', `${call} cannot reach the object store this claim lives in: use \`await claimed.${instead}\` (or \`await using\`).`);
 }
 
 /** A consumed entry's directory that is not empty, or gone already: the sweep removes leftovers. */

@@ -8,6 +8,8 @@ import { dataName, entryName, handoffDirOf, stagingName } from '../layout.js';
 import { checkDuration, checkOptionsObject, ownOptions, type DurationRange } from '../options.js';
 import { removeTree } from '../disk/remove.js';
 import { checkMeta, MAX_META_BYTES, type HandoffMeta, type HandoffTicket } from './ticket.js';
+import { isStoreBackend, type StoreBackend } from './store.js';
+import type { HandoffStore } from '../stores.js';
 
 /** Options of `file.handoff()`. */
 export interface HandoffOptions {
@@ -18,6 +20,11 @@ export interface HandoffOptions {
   readonly ttlMs: number;
   /** Small JSON data carried by the ticket (at most 4 KiB). */
   readonly meta?: HandoffMeta;
+  /**
+   * Hand the file off through this object store (`s3Store()` of `tempfile-manager/s3`) instead of
+   * `<root>/handoff/`: a worker that shares no disk with this process claims it (docs/s3.md).
+   */
+  readonly store?: HandoffStore;
 }
 
 /** What handing off needs to know of the file. @internal */
@@ -208,10 +215,10 @@ function moveIntoPinned(fs: FileSystem, file: HandoffSource, dir: string, name: 
   }
 }
 
-const HANDOFF_OPTIONS: ReadonlySet<string> = new Set(['ttlMs', 'meta']);
+const HANDOFF_OPTIONS: ReadonlySet<string> = new Set(['ttlMs', 'meta', 'store']);
 
 /** Checks `handoff()` options: `{ ttlMs, meta? }`, own properties only. @throws {@link InvalidOptionError} @internal */
-export function checkHandoffOptions(options: unknown): { ttlMs: number; meta: HandoffMeta | undefined } {
+export function checkHandoffOptions(options: unknown): { ttlMs: number; meta: HandoffMeta | undefined; store: StoreBackend | undefined } {
   if (options === undefined) {
     throw new InvalidOptionError(
       'ttlMs',
@@ -220,12 +227,19 @@ export function checkHandoffOptions(options: unknown): { ttlMs: number; meta: Ha
     );
   }
   checkOptionsObject(options, 'handoff()', HANDOFF_OPTIONS, '{ ttlMs: 3_600_000, meta }');
-  const own = ownOptions(options as { ttlMs?: unknown; meta?: unknown });
+  const own = ownOptions(options as { ttlMs?: unknown; meta?: unknown; store?: unknown });
   const ttlMs = checkDuration('ttlMs', own.ttlMs, TTL_MS_RANGE, 'handoff(): `ttlMs`');
+  const store = own.store;
+  if (store !== undefined && !isStoreBackend(store)) {
+    throw new InvalidOptionError(
+      'store',
+      `handoff(): \`store\` must be a store made by s3Store() of tempfile-manager/s3, got ${describe(store)}. E.g. file.handoff({ ttlMs, store: s3Store({ client, bucket }) }).`,
+    );
+  }
   const meta = own.meta;
-  if (meta === undefined) return { ttlMs, meta: undefined };
+  if (meta === undefined) return { ttlMs, meta: undefined, store };
   try {
-    return { ttlMs, meta: checkMeta(meta) };
+    return { ttlMs, meta: checkMeta(meta), store };
   } catch (err) {
     if (!(err instanceof BadTicketError)) throw err;
     throw new InvalidOptionError(

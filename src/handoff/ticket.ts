@@ -2,6 +2,7 @@ import { getHashes } from 'node:crypto';
 import { BadTicketError } from '../errors.js';
 import { describe, validateNameLength, validateNamePart } from '../names.js';
 import { ownOptions } from '../options.js';
+import { checkStoreLocation, type StoreLocation } from '../stores.js';
 
 /**
  * A handoff ticket: plain, versioned JSON that names a handed-off file without any host path.
@@ -24,6 +25,11 @@ export interface HandoffTicket {
   readonly expiresAt: number;
   /** Small user data (at most 4 KiB as JSON). */
   readonly meta?: HandoffMeta;
+  /**
+   * Where the file lives when it was handed off through an object store
+   * (`file.handoff({ ttlMs, store })`); absent for a file in `<root>/handoff/`. Never a credential.
+   */
+  readonly store?: StoreLocation;
 }
 
 /** JSON values allowed in a ticket's `meta`. */
@@ -34,7 +40,7 @@ export type HandoffMeta = { [key: string]: JsonValue };
 
 /** The most JSON `meta` may take. */
 export const MAX_META_BYTES = 4096;
-const FIELDS = new Set(['v', 'id', 'suffix', 'size', 'digest', 'createdAt', 'expiresAt', 'meta']);
+const FIELDS = new Set(['v', 'id', 'suffix', 'size', 'digest', 'createdAt', 'expiresAt', 'meta', 'store']);
 const MAX_TICKET_CHARS = 16 * 1024;
 const ID = /^[0-9a-f]{32}$/;
 const DIGEST = /^[a-z0-9-]{1,32}:[0-9a-f]{16,256}$/;
@@ -87,6 +93,8 @@ export function parseTicket(input: unknown): HandoffTicket {
     expiresAt,
     digest: t.digest as string | undefined,
     meta: t.meta === undefined ? undefined : checkMeta(t.meta),
+    // Present only on a store's ticket, so that a shared-disk ticket keeps its shape.
+    ...(t.store === undefined ? {} : { store: checkStoreLocation(t.store) }),
   };
 }
 

@@ -1,3 +1,4 @@
+import type { StoreSweepResult } from '../stores.js';
 import type { RootContext } from '../root.js';
 import { toFileSystemError, UnsafeRootError } from '../errors.js';
 import { openPinned } from '../disk/pinned-dir.js';
@@ -78,6 +79,12 @@ export interface SweepReport {
    * sweep never removes them.
    */
   readonly foreign: readonly string[];
+  /**
+   * The manager's `stores` (`tempfile-manager/s3`), each swept through its client: present when
+   * the manager has stores and this is not a dry run (`mgr.sweep()` only: the background sweeper
+   * and the CLI sweep the root alone).
+   */
+  readonly stores?: readonly StoreSweepResult[];
   /** What could not be removed, each with its path and system error code. */
   readonly errors: readonly PathError[];
   /**

@@ -67,6 +67,8 @@ const uploadOptions = [
   ...interfaceKeys(read('src/adapters/express.ts'), 'ExpressTempScopeOptions'),
   ...interfaceKeys(read('src/adapters/fastify.ts'), 'TempFilesPluginOptions'),
   ...interfaceKeys(read('src/adapters/unread-body.ts'), 'DrainOptions'),
+  ...interfaceKeys(read('src/s3/store.ts'), 'S3StoreOptions'),
+  ...interfaceKeys(read('src/s3/store.ts'), 'S3SweepOptions'),
 ];
 
 describe('the docs match the code', () => {
@@ -179,11 +181,11 @@ describe('the docs match the code', () => {
     });
   });
 
-  it('the API reference is a page a person reads: one per entry point, no inherited Error members, no test-only types, under 3,700 lines (each method says what it owns, throws and risks)', () => {
+  it('the API reference is a page a person reads: one per entry point, no inherited Error members, no test-only types, under 4,100 lines (each method says what it owns, throws and risks; tempfile-manager/s3 added a page)', () => {
     const files = listDir('docs/api').filter((e) => e.isFile()).map((e) => path.relative(repo, path.join(e.parentPath, e.name)));
-    expect(files.sort()).toEqual(['docs/api/adapters/express.md', 'docs/api/adapters/fastify.md', 'docs/api/index.md', 'docs/api/tempfile-manager.md']);
+    expect(files.sort()).toEqual(['docs/api/adapters/express.md', 'docs/api/adapters/fastify.md', 'docs/api/index.md', 'docs/api/tempfile-manager.md', 'docs/api/tempfile-manager/s3.md']);
     const text = files.map(read).join('\n');
-    expect(text.split('\n').length).toBeLessThan(3700);
+    expect(text.split('\n').length).toBeLessThan(4100);
     expect(text).not.toMatch(/Inherited from|captureStackTrace|stackTraceLimit|prepareStackTrace/);
     expect(text).not.toMatch(/\bFileSystem\b(?!Error)/);
     expect(text).not.toContain('@packageDocumentation');

@@ -653,9 +653,14 @@ describe('claim() of a mutated ticket', () => {
     createdAt: fc.oneof(fc.nat(), fc.constantFrom(Date.now(), 2 ** 53)),
     expiresAt: fc.oneof(fc.nat(), fc.integer({ min: -5, max: 5 }).map((d) => ticket.expiresAt + d)),
     meta: fc.oneof(fc.dictionary(fc.string({ maxLength: 5 }), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 3 }), fc.constantFrom<unknown>(new Date(0), [], null)),
+    // A shared-disk ticket made to name an object store: a store this manager was not given.
+    store: fc.oneof(
+      fc.record({ kind: fc.constantFrom<unknown>('s3', 'S3', 'gcs'), bucket: fc.oneof(fc.stringMatching(/^[a-z0-9][a-z0-9.-]{1,10}[a-z0-9]$/), fc.string()), prefix: fc.oneof(fc.constantFrom('', 'a/', '../', '/'), fc.string()) }),
+      fc.constantFrom<unknown>(null, [], 's3://bucket'),
+    ),
   };
 
-  const OUTCOMES = ['ERR_TEMPFILE_BAD_TICKET', 'ERR_TEMPFILE_HANDOFF_NOT_FOUND', 'ERR_TEMPFILE_HANDOFF_EXPIRED', 'ERR_TEMPFILE_HANDOFF_MISMATCH'];
+  const OUTCOMES = ['ERR_TEMPFILE_BAD_TICKET', 'ERR_TEMPFILE_HANDOFF_NOT_FOUND', 'ERR_TEMPFILE_HANDOFF_EXPIRED', 'ERR_TEMPFILE_HANDOFF_MISMATCH', 'ERR_TEMPFILE_STORE'];
 
   async function claimMutated(mutated: unknown): Promise<void> {
     resetEntry();

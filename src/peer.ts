@@ -1,4 +1,4 @@
-import { MissingPeerError, systemErrorCode } from '../errors.js';
+import { MissingPeerError, systemErrorCode } from './errors.js';
 
 /**
  * Loads an optional peer package when it is first needed, so that a missing one is a

@@ -1,0 +1,117 @@
+import fs from 'node:fs';
+import { DisposedError, LeaseLostError } from '../errors.js';
+import type { KeepOptions } from '../keep/move.js';
+import { logger } from '../log.js';
+import type { LocalFile, StoreClaim } from '../handoff/store.js';
+import type { StoreIo } from './io.js';
+import type { StoreLease } from './lease.js';
+import type { EntryKeys } from './keys.js';
+
+const log = logger('s3-claim');
+
+/**
+ * A claim of a ticket whose file lives in the store: the lease in the store, the bytes in a
+ * local temp file of the claimer's scope. Every step first writes the lease under the holder's
+ * own ETag (the fence): a holder that was taken over is refused there and changes nothing in the
+ * store. The objects are deleted only once the lease says `consumed`: no claimer takes a consumed
+ * lease, so a deletion never hits a file another claimer holds.
+ */
+export class S3Claim implements StoreClaim {
+  readonly path: string;
+  private finished = false;
+
+  constructor(
+    private readonly io: StoreIo,
+    private readonly keys: EntryKeys,
+    private readonly lease: StoreLease,
+    private readonly local: LocalFile,
+  ) {
+    this.path = local.path;
+    // A local copy removed under the claim (its manager closed) ends the heartbeat: the lease goes
+    // stale and the next claimer gets the file, rather than a lease held for nobody.
+    lease.beatOnlyWhile(() => this.finished || fs.existsSync(this.path));
+  }
+
+  get done(): boolean {
+    return this.finished;
+  }
+
+  async consume(): Promise<void> {
+    if (this.finished) return;
+    await this.fence('consumed', 'consume the handoff');
+    await this.end();
+    await removeObjects(this.io, this.keys);
+  }
+
+  async release(): Promise<void> {
+    if (this.finished) return;
+    await this.fence('released', 'release the handoff');
+    await this.end();
+  }
+
+  async keep(destination: string, options: KeepOptions): Promise<string> {
+    if (this.finished) throw new DisposedError('ClaimedFile', this.path);
+    await this.fence('held', 'keep the handoff');
+    const placed = await this.local.keep(destination, options);
+    try {
+      await this.fence('consumed', 'keep the handoff');
+    } catch (err) {
+      // Not ours any more, or the store did not record it: take the file back from the
+      // destination, so that nothing of an unrecorded keep is left there, and give the entry back
+      // (at once if the store answers, else once the lease is stale): it is not lost.
+      await fs.promises.unlink(placed).catch(() => {});
+      if (!(err instanceof LeaseLostError)) await this.lease.write('released').catch(() => {});
+      this.finished = true;
+      this.lease.stop();
+      throw err;
+    }
+    this.lease.stop();
+    this.finished = true;
+    await removeObjects(this.io, this.keys);
+    return placed;
+  }
+
+  releaseSync(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.lease.stop();
+    try {
+      this.local.removeSync();
+    } catch (err) {
+      log('local copy %s left to the manager: %s', this.path, (err as Error)?.name);
+    }
+    // A synchronous disposal cannot wait for the network: the release is sent now and not waited
+    // for. If it never arrives, the lease goes stale after staleMs and the next claimer takes it.
+    this.lease.write('released').catch((err: unknown) => log('release of %s after a sync disposal failed: %s', this.keys.lease, (err as Error)?.name));
+  }
+
+  /** Writes the lease under our ETag; a refused write ends the claim (the local copy goes). */
+  private async fence(state: 'held' | 'consumed' | 'released', action: string): Promise<void> {
+    try {
+      await this.lease.write(state);
+    } catch (err) {
+      if (err instanceof LeaseLostError) {
+        await this.end();
+        throw err;
+      }
+      throw await this.io.failure(err, action);
+    }
+  }
+
+  private async end(): Promise<void> {
+    this.finished = true;
+    this.lease.stop();
+    await this.local.remove().catch((err: unknown) => log('local copy %s left to the manager: %s', this.path, (err as Error)?.name));
+  }
+}
+
+/** Deletes an entry's objects, the ticket first (no new claim finds it), the lease last. Failures are left to the sweep. */
+export async function removeObjects(io: StoreIo, keys: EntryKeys): Promise<void> {
+  for (const key of [keys.ticket, keys.data, keys.lease]) {
+    try {
+      await io.delete(key);
+    } catch (err) {
+      log('%s left to the sweep: %s', key, (err as Error)?.name);
+    }
+  }
+}

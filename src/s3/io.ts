@@ -1,0 +1,318 @@
+import { Readable } from 'node:stream';
+import type * as ClientModule from '@aws-sdk/client-s3';
+import type * as StorageModule from '@aws-sdk/lib-storage';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { StoreError, TempFileError } from '../errors.js';
+import { loadPeer } from '../peer.js';
+import { randomName } from '../names.js';
+
+// Every request the store makes, in one place: the SDK loaded on first use (never by the core),
+// a timeout on each request, and each failure turned into a typed error that names the endpoint
+// and the bucket and never a credential (the SDK's own message and request are not carried).
+
+type Sdk = typeof ClientModule;
+type Storage = typeof StorageModule;
+
+let sdk: Promise<Sdk> | undefined;
+let storage: Promise<Storage> | undefined;
+
+function loadSdk(): Promise<Sdk> {
+  return (sdk ??= loadPeer('@aws-sdk/client-s3', 'tempfile-manager/s3', () => import('@aws-sdk/client-s3')));
+}
+
+function loadStorage(): Promise<Storage> {
+  return (storage ??= loadPeer('@aws-sdk/lib-storage', 'tempfile-manager/s3', () => import('@aws-sdk/lib-storage')));
+}
+
+/** An object's text and its ETag. */
+export interface TextObject {
+  readonly etag: string;
+  readonly text: string;
+}
+
+/** A listed object. */
+export interface ListedObject {
+  readonly key: string;
+  readonly size: number;
+}
+
+/** The condition of a write: create only (`If-None-Match: *`), or replace only this ETag (`If-Match`). */
+export type WriteCondition = { readonly create: true } | { readonly ifMatch: string };
+
+/** What an S3 answer was, without its message (which may quote the request). */
+interface S3Failure {
+  readonly name: string | undefined;
+  readonly status: number | undefined;
+  readonly code: string | undefined;
+}
+
+function failureOf(err: unknown): S3Failure {
+  if (typeof err !== 'object' || err === null) return { name: undefined, status: undefined, code: undefined };
+  const e = err as { name?: unknown; code?: unknown; Code?: unknown; $metadata?: { httpStatusCode?: unknown } };
+  const status = typeof e.$metadata?.httpStatusCode === 'number' ? e.$metadata.httpStatusCode : undefined;
+  const name = typeof e.name === 'string' ? e.name : undefined;
+  const code = typeof e.code === 'string' ? e.code : typeof e.Code === 'string' ? e.Code : undefined;
+  return { name, status, code };
+}
+
+/** A conditional write refused: 412 Precondition Failed, or 409 for a conflicting one in flight. */
+export function isConditionFailed(err: unknown): boolean {
+  const { name, status } = failureOf(err);
+  return status === 412 || name === 'PreconditionFailed' || (status === 409 && name === 'ConditionalRequestConflict');
+}
+
+/** No such key. */
+export function isNotFound(err: unknown): boolean {
+  const { name, status } = failureOf(err);
+  return status === 404 && name !== 'NoSuchBucket';
+}
+
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'UND_ERR_SOCKET']);
+
+/** The bucket, its endpoint and the SDK: what every request of one store uses. */
+export class StoreIo {
+  readonly bucket: string;
+  readonly timeoutMs: number;
+  readonly partSize: number;
+  private readonly client: S3Client;
+  private readonly prefix: string;
+  private shownEndpoint: string | undefined;
+  private etagForm: Promise<'quoted' | 'bare'> | undefined;
+
+  constructor(client: S3Client, bucket: string, prefix: string, timeoutMs: number, partSize: number) {
+    this.client = client;
+    this.bucket = bucket;
+    this.prefix = prefix;
+    this.timeoutMs = timeoutMs;
+    this.partSize = partSize;
+  }
+
+  /** The endpoint as scheme, host, port and path: never a credential (the SDK keeps those apart). */
+  async endpoint(): Promise<string> {
+    if (this.shownEndpoint !== undefined) return this.shownEndpoint;
+    let shown = 'the default AWS S3 endpoint';
+    try {
+      const provider: unknown = this.client.config.endpoint;
+      if (typeof provider === 'function') {
+        const found: unknown = await (provider as () => Promise<unknown>)();
+        if (typeof found === 'object' && found !== null) {
+          const e = found as { protocol?: unknown; hostname?: unknown; port?: unknown; path?: unknown; url?: unknown };
+          if (e.url instanceof URL) shown = `${e.url.protocol}//${e.url.host}${e.url.pathname === '/' ? '' : e.url.pathname}`;
+          else if (typeof e.hostname === 'string') {
+            const protocol = typeof e.protocol === 'string' ? e.protocol.replace(/:?$/, ':') : 'https:';
+            const port = typeof e.port === 'number' ? `:${e.port}` : '';
+            const path = typeof e.path === 'string' && e.path !== '/' ? e.path : '';
+            shown = `${protocol}//${e.hostname}${port}${path}`;
+          }
+        }
+      } else {
+        const region: unknown = await this.client.config.region();
+        if (typeof region === 'string') shown = `https://s3.${region}.amazonaws.com`;
+      }
+    } catch {
+      // the default stays
+    }
+    this.shownEndpoint = shown;
+    return shown;
+  }
+
+  /** A typed error for a failed request: the store unreachable, refusing, or answering otherwise. */
+  async failure(err: unknown, action: string): Promise<TempFileError> {
+    if (err instanceof TempFileError) return err;
+    const endpoint = await this.endpoint();
+    const { name, status, code } = failureOf(err);
+    const where = `the object store at ${endpoint} (bucket "${this.bucket}")`;
+    if (status === undefined) {
+      const why =
+        name === 'TimeoutError' || name === 'AbortError'
+          ? `no answer within ${this.timeoutMs} ms`
+          : code !== undefined && NETWORK_CODES.has(code)
+            ? code
+            : name !== undefined && NETWORK_CODES.has(name)
+              ? name
+              : `no HTTP answer${name ? `: ${name}` : ''}`;
+      return new StoreError(
+        'unreachable',
+        `Could not ${action}: ${where} did not answer (${why}). Check that it runs and that the client's endpoint is right; raise s3Store({ timeoutMs }) for a slow link.`,
+        { endpoint },
+      );
+    }
+    if (status === 403 || name === 'InvalidAccessKeyId' || name === 'SignatureDoesNotMatch' || name === 'AccessDenied') {
+      return new StoreError(
+        'denied',
+        `Could not ${action}: ${where} refused the client's credentials (${name ?? 'HTTP 403'}). Give the client credentials that may read, write, list and delete objects in the bucket.`,
+        { endpoint, s3Code: name, httpStatus: status },
+      );
+    }
+    if (name === 'NoSuchBucket') {
+      return new StoreError('no-bucket', `Could not ${action}: ${where} has no such bucket. Create it, or pass s3Store({ bucket }) an existing one.`, {
+        endpoint,
+        s3Code: name,
+        httpStatus: status,
+      });
+    }
+    return new StoreError('failed', `Could not ${action}: ${where} answered HTTP ${status}${name ? ` ${name}` : ''}. Retry; if it persists, see the store's logs.`, {
+      endpoint,
+      s3Code: name,
+      httpStatus: status,
+    });
+  }
+
+  private options(): { abortSignal: AbortSignal } {
+    return { abortSignal: AbortSignal.timeout(this.timeoutMs) };
+  }
+
+  /** Writes a small object under a condition; resolves with its new ETag. Rejects with the SDK's error (see {@link isConditionFailed}). */
+  async put(key: string, body: string, condition: WriteCondition): Promise<string> {
+    const conditional = 'create' in condition ? { IfNoneMatch: '*' } : { IfMatch: await this.ifMatch(condition.ifMatch) };
+    return this.rawPut(key, body, conditional);
+  }
+
+  private async rawPut(key: string, body: string, conditional: { IfNoneMatch: string } | { IfMatch: string }): Promise<string> {
+    const { PutObjectCommand } = await loadSdk();
+    const out = await this.client.send(
+      new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: 'application/json', ...conditional }),
+      this.options(),
+    );
+    if (!out.ETag) throw new StoreError('failed', `The object store gave no ETag for ${key}: a store without ETags cannot hold a lease.`);
+    return out.ETag;
+  }
+
+  /**
+   * The ETag as this store compares it in a PutObject's If-Match. AWS S3 takes the quoted ETag it
+   * sent; Ceph RGW 16 refuses it (412) and takes it bare. Which one is found once per store, on an
+   * object of its own under the prefix (`.if-match-probe-<random>`, deleted after): a refused
+   * write must mean another writer, never a quoting habit. The same probe checks that a second
+   * create (If-None-Match: *) is refused: a store that ignores conditions cannot hold a lease.
+   */
+  private async ifMatch(etag: string): Promise<string> {
+    this.etagForm ??= this.probeEtagForm();
+    this.etagForm.catch(() => (this.etagForm = undefined)); // a failed probe is tried again
+    const bare = etag.replace(/^"(.*)"$/, '$1');
+    return (await this.etagForm) === 'bare' ? bare : `"${bare}"`;
+  }
+
+  private async probeEtagForm(): Promise<'quoted' | 'bare'> {
+    const key = `${this.prefix}.if-match-probe-${randomName()}`;
+    try {
+      const etag = await this.rawPut(key, 'probe', { IfNoneMatch: '*' });
+      try {
+        await this.rawPut(key, 'probe again', { IfNoneMatch: '*' });
+        throw new StoreError(
+          'failed',
+          `The object store at ${await this.endpoint()} (bucket "${this.bucket}") ignores If-None-Match on PutObject: it cannot hold a lease. Use a store that honours conditional writes (docs/s3.md).`,
+        );
+      } catch (err) {
+        if (!isConditionFailed(err)) throw err;
+      }
+      const quoted = `"${etag.replace(/^"(.*)"$/, '$1')}"`;
+      try {
+        await this.rawPut(key, 'probe 2', { IfMatch: quoted });
+        return 'quoted';
+      } catch (err) {
+        if (!isConditionFailed(err)) throw err;
+      }
+      try {
+        await this.rawPut(key, 'probe 3', { IfMatch: quoted.slice(1, -1) });
+        return 'bare';
+      } catch (err) {
+        if (!isConditionFailed(err)) throw err;
+        throw new StoreError('failed', `The object store at ${await this.endpoint()} (bucket "${this.bucket}") refuses a PutObject with If-Match on the current ETag: it cannot hold a lease.`);
+      }
+    } finally {
+      await this.delete(key).catch(() => {});
+    }
+  }
+
+  /** Reads a small object; `undefined` when there is none. */
+  async getText(key: string): Promise<TextObject | undefined> {
+    const { GetObjectCommand } = await loadSdk();
+    try {
+      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }), this.options());
+      const text = out.Body ? await out.Body.transformToString() : '';
+      return { etag: out.ETag ?? '', text };
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  /** The object's bytes as a stream, only while its ETag is `etag`. */
+  async getStream(key: string, etag: string): Promise<Readable> {
+    const { GetObjectCommand } = await loadSdk();
+    const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, IfMatch: etag }), this.options());
+    const body: unknown = out.Body;
+    if (!(body instanceof Readable)) throw new StoreError('failed', `The object store sent ${key} as something that is not a Node.js stream.`);
+    return body;
+  }
+
+  /** The object's size and ETag; `undefined` when there is none. */
+  async head(key: string): Promise<{ size: number; etag: string } | undefined> {
+    const { HeadObjectCommand } = await loadSdk();
+    try {
+      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }), this.options());
+      return { size: out.ContentLength ?? -1, etag: out.ETag ?? '' };
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  /** Deletes an object (a missing one is fine). */
+  async delete(key: string): Promise<void> {
+    const { DeleteObjectCommand } = await loadSdk();
+    await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }), this.options());
+  }
+
+  /** Every object under `prefix`, page by page. */
+  async *list(prefix: string): AsyncGenerator<ListedObject[]> {
+    const { ListObjectsV2Command } = await loadSdk();
+    let token: string | undefined;
+    do {
+      const out = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }), this.options());
+      yield (out.Contents ?? []).flatMap((o) => (o.Key === undefined ? [] : [{ key: o.Key, size: o.Size ?? 0 }]));
+      token = out.IsTruncated ? out.NextContinuationToken : undefined;
+    } while (token);
+  }
+
+  /** Multipart uploads begun under `prefix` and never completed nor aborted. */
+  async uploads(prefix: string): Promise<{ key: string; uploadId: string }[]> {
+    const { ListMultipartUploadsCommand } = await loadSdk();
+    const found: { key: string; uploadId: string }[] = [];
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    for (;;) {
+      const out = await this.client.send(
+        new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: prefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }),
+        this.options(),
+      );
+      for (const u of out.Uploads ?? []) if (u.Key !== undefined && u.UploadId !== undefined) found.push({ key: u.Key, uploadId: u.UploadId });
+      if (!out.IsTruncated) return found;
+      keyMarker = out.NextKeyMarker;
+      uploadIdMarker = out.NextUploadIdMarker;
+    }
+  }
+
+  /** Aborts a multipart upload (its parts go). */
+  async abortUpload(key: string, uploadId: string): Promise<void> {
+    const { AbortMultipartUploadCommand } = await loadSdk();
+    await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }), this.options());
+  }
+
+  /**
+   * Uploads a stream in constant memory (parts of `partSize`, two in flight; one PutObject for a
+   * small one). The object appears whole when the upload completes, never before; a failed one is
+   * aborted.
+   */
+  async upload(key: string, body: Readable): Promise<void> {
+    const { Upload } = await loadStorage();
+    const upload = new Upload({
+      client: this.client,
+      params: { Bucket: this.bucket, Key: key, Body: body },
+      partSize: this.partSize,
+      queueSize: 2,
+      leavePartsOnError: false,
+    });
+    await upload.done();
+  }
+}

@@ -1,0 +1,181 @@
+import { createHash } from 'node:crypto';
+import { AlreadyClaimedError, HandoffNotFoundError, LeaseLostError } from '../errors.js';
+import { logger } from '../log.js';
+import { randomName } from '../names.js';
+import { HEARTBEAT_MS, judgeHeartbeat } from '../owner/liveness.js';
+import { isConditionFailed, type StoreIo, type TextObject } from './io.js';
+
+const log = logger('s3-lease');
+
+// The lease of a ticket held in the store: one small object, `<entry>/lease`, written only under
+// a condition. It is taken by creating it (`If-None-Match: *`): of several claimers, the store
+// lets exactly one create it. Every later write of it is `If-Match` the ETag of the writer's own
+// last write: the heartbeat (a new `beat` every second), the steps (consume, release, keep), a
+// takeover of a stale lease. A holder whose lease was taken over finds its ETag gone: its next
+// write is refused (412), and it changes nothing more. No clock is compared across hosts: a lease
+// is stale when its ETag was seen unchanged for `staleMs` on the claimer's own monotonic clock
+// (owner/liveness.ts, the same rule as on a shared disk).
+
+/** What a lease says: held (by `holder`), released (claimable at once), consumed or swept (gone for good). */
+export type LeaseState = 'held' | 'released' | 'consumed' | 'swept';
+
+interface LeaseBody {
+  readonly v: 1;
+  readonly holder: string;
+  readonly state: LeaseState;
+  readonly beat: number;
+}
+
+/** The lease as read from the store. */
+export interface SeenLease {
+  readonly etag: string;
+  readonly state: LeaseState | undefined;
+  readonly holder: string | undefined;
+}
+
+export function parseLease(object: TextObject): SeenLease {
+  let state: LeaseState | undefined;
+  let holder: string | undefined;
+  try {
+    const body = JSON.parse(object.text) as Partial<LeaseBody>;
+    if (typeof body.holder === 'string') holder = body.holder;
+    if (body.state === 'held' || body.state === 'released' || body.state === 'consumed' || body.state === 'swept') state = body.state;
+  } catch {
+    // a lease that is not ours to read counts as held: it goes stale if nobody beats it
+  }
+  return { etag: object.etag, state, holder };
+}
+
+/** The heartbeat of a lease, for the liveness rule: its ETag, watched per bucket and key. */
+export function leaseHeartbeat(io: StoreIo, key: string, etag: string): { key: string; stamp: number } {
+  return { key: `s3://${io.bucket}/${key}`, stamp: createHash('sha256').update(etag).digest().readUIntBE(0, 6) };
+}
+
+/** Whether a held lease's heartbeat was seen unchanged for `staleMs` on this process's monotonic clock. */
+export function leaseStale(io: StoreIo, key: string, seen: SeenLease, rules: { staleMs: number; hostId: string }): boolean {
+  return judgeHeartbeat(leaseHeartbeat(io, key, seen.etag), { staleMs: rules.staleMs, graceMs: 0, hostId: rules.hostId }) === 'dead';
+}
+
+/** A lease this process holds. */
+export class StoreLease {
+  private etag: string;
+  private beat = 0;
+  private readonly holder: string;
+  // Every write of the lease waits for the one before: a beat and a step never race each other
+  // for the same ETag (the loser would take itself for fenced).
+  private chain: Promise<unknown> = Promise.resolve();
+  private timer: NodeJS.Timeout | undefined;
+  private isLost = false;
+  private beatWhile: (() => boolean) | undefined;
+
+  private constructor(
+    private readonly io: StoreIo,
+    private readonly key: string,
+    private readonly id: string,
+    holder: string,
+    etag: string,
+  ) {
+    this.holder = holder;
+    this.etag = etag;
+  }
+
+  /**
+   * Takes the lease on entry `id`: creates it, or takes over a released one or one whose
+   * heartbeat is stale. A live holder's lease is never written.
+   * @throws AlreadyClaimedError, HandoffNotFoundError (consumed or swept), or the SDK's error.
+   */
+  static async take(io: StoreIo, key: string, id: string, rules: { staleMs: number; hostId: string }): Promise<StoreLease> {
+    const holder = `${rules.hostId}/${process.pid}/${randomName().slice(0, 16)}`;
+    const body = (beat: number): string => JSON.stringify({ v: 1, holder, state: 'held', beat } satisfies LeaseBody);
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        return new StoreLease(io, key, id, holder, await io.put(key, body(0), { create: true }));
+      } catch (err) {
+        if (!isConditionFailed(err)) throw err;
+      }
+      const found = await io.getText(key);
+      if (found === undefined) continue; // removed between our write and our read: try again
+      const seen = parseLease(found);
+      if (seen.state === 'consumed' || seen.state === 'swept') throw new HandoffNotFoundError(id);
+      if (seen.state !== 'released' && !leaseStale(io, key, seen, rules)) throw new AlreadyClaimedError(id, Math.max(1000, rules.staleMs));
+      log('taking over %s (%s)', key, seen.state === 'released' ? 'released' : 'stale');
+      try {
+        return new StoreLease(io, key, id, holder, await io.put(key, body(0), { ifMatch: seen.etag }));
+      } catch (err) {
+        if (!isConditionFailed(err)) throw err;
+        throw new AlreadyClaimedError(id, 1000); // another claimer took it over first
+      }
+    }
+    throw new AlreadyClaimedError(id, 1000);
+  }
+
+  /** True once a write of the lease was refused: another claimer holds it now. */
+  get lost(): boolean {
+    return this.isLost;
+  }
+
+  /** Starts the heartbeat: a conditional rewrite every second, on an unref'd timer. */
+  startHeartbeat(): void {
+    this.timer = setInterval(() => {
+      if (this.beatWhile && !this.beatWhile()) {
+        // What the lease is for is gone (the claim's local copy, with its manager's session):
+        // beating on would hold the entry for nobody. It goes stale, and the next claimer takes it.
+        log('lease %s no longer beaten: its claim is gone', this.key);
+        this.stop();
+        return;
+      }
+      this.write('held').catch((err: unknown) => {
+        if (err instanceof LeaseLostError) log('lease %s lost: taken over', this.key);
+        else log('heartbeat of %s failed, tried again in %d ms: %s', this.key, HEARTBEAT_MS, (err as Error)?.name);
+      });
+    }, HEARTBEAT_MS);
+    this.timer.unref();
+  }
+
+  /** Beats only while `check()` is true (checked before each beat). */
+  beatOnlyWhile(check: () => boolean): void {
+    this.beatWhile = check;
+  }
+
+  /** Stops the heartbeat; the lease stays as last written. */
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /**
+   * Writes the lease, `If-Match` our last ETag: a beat (`held`), or a step's new state. Resolves
+   * once the store took it.
+   * @throws LeaseLostError when the store refused it (another claimer holds the lease), or the
+   * SDK's error when the store could not be reached (the lease is unchanged, to try again).
+   */
+  write(state: LeaseState): Promise<void> {
+    const run = this.chain.then(async () => {
+      if (this.isLost) throw new LeaseLostError(this.id);
+      const body = JSON.stringify({ v: 1, holder: this.holder, state, beat: ++this.beat } satisfies LeaseBody);
+      try {
+        this.etag = await this.io.put(this.key, body, { ifMatch: this.etag });
+        return;
+      } catch (err) {
+        if (!isConditionFailed(err)) throw err;
+      }
+      // Refused. Still ours only if the lease names us: an earlier write of ours whose answer was
+      // lost (a timeout, a restarted gateway) moved the ETag on. A takeover always names another holder.
+      const found = await this.io.getText(this.key);
+      const seen = found && parseLease(found);
+      if (seen && seen.holder === this.holder) {
+        try {
+          this.etag = await this.io.put(this.key, body, { ifMatch: seen.etag });
+          return;
+        } catch (err) {
+          if (!isConditionFailed(err)) throw err;
+        }
+      }
+      this.isLost = true;
+      this.stop();
+      throw new LeaseLostError(this.id);
+    });
+    this.chain = run.catch(() => {});
+    return run;
+  }
+}

@@ -1,0 +1,404 @@
+import { createHash } from 'node:crypto';
+import { pipeline } from 'node:stream/promises';
+import { PassThrough, Transform } from 'node:stream';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { HandoffExpiredError, HandoffMismatchError, HandoffNotFoundError, InvalidOptionError, TempFileError } from '../errors.js';
+import { logger } from '../log.js';
+import { describe, randomName } from '../names.js';
+import { checkDuration, checkOptionsObject, ownOptions } from '../options.js';
+import { isValidBucket, isValidPrefix, type HandoffStore, type StoreLocation, type StoreSweepReport, type StoreSweepError } from '../stores.js';
+import type { StoreBackend, StoreClaim, StoreClaimPlace, StoreSource } from '../handoff/store.js';
+import type { HandoffMeta, HandoffTicket } from '../handoff/ticket.js';
+import { isConditionFailed, isNotFound, StoreIo } from './io.js';
+import { entryKeys, parseKey, type EntryKeys } from './keys.js';
+import { leaseStale, parseLease, StoreLease } from './lease.js';
+import { removeObjects, S3Claim } from './claim.js';
+
+const log = logger('s3');
+
+/** Options of {@link s3Store}. */
+export interface S3StoreOptions {
+  /**
+   * Your `S3Client` (`@aws-sdk/client-s3`), with its credentials, region and endpoint: the store
+   * never reads its credentials, and they never appear in tickets, logs or errors. For a gateway
+   * such as Ceph RGW or MinIO: `forcePathStyle: true`, and `requestChecksumCalculation:
+   * 'WHEN_REQUIRED'` so that a streamed upload needs no length up front (docs/s3.md).
+   */
+  readonly client: S3Client;
+  /** The bucket (it must exist). */
+  readonly bucket: string;
+  /**
+   * The key prefix of every object of the store: `''`, or segments each ending in `/`. Give each
+   * application its own; a bucket lifecycle rule on it backs up the sweep (docs/s3.md).
+   * @default 'tempfile-manager/'
+   */
+  readonly prefix?: string;
+  /**
+   * The longest any one request may take before the store is reported unreachable (a
+   * {@link StoreError} naming the endpoint): a whole number of milliseconds from 100 to
+   * 2^31 - 1. The data transfers of a handoff and a claim are bounded per request, not whole.
+   * @default 30000
+   */
+  readonly timeoutMs?: number;
+  /**
+   * The part size of a multipart upload, in bytes (at least 5 MiB): memory used by an upload is
+   * at most two parts.
+   * @default 8 MiB
+   */
+  readonly partSize?: number;
+}
+
+/** Options of {@link S3Store.sweep}. */
+export interface S3SweepOptions {
+  /**
+   * A lease seen unchanged this long on this process's clock is stale: its expired entry is
+   * removed. A whole number of milliseconds from 2000 to 2^31 - 1.
+   * @default 30000
+   */
+  readonly staleMs?: number;
+}
+
+const STORE_OPTIONS: ReadonlySet<string> = new Set(['client', 'bucket', 'prefix', 'timeoutMs', 'partSize']);
+const MIN_PART_SIZE = 5 * 1024 * 1024;
+const DEFAULT_PREFIX = 'tempfile-manager/';
+const STORED_VERSION = 1;
+
+/** The ticket as stored in the bucket, with the data's ETag: what a claim checks the given ticket against. */
+interface StoredTicket {
+  readonly v: typeof STORED_VERSION;
+  readonly ticket: HandoffTicket;
+  readonly dataEtag: string;
+}
+
+/** The fields a claim compares, in a fixed order: the given ticket must be the stored one. */
+function canonical(ticket: HandoffTicket): string {
+  const { v, id, suffix, size, digest, createdAt, expiresAt, meta, store } = ticket;
+  return JSON.stringify({ v, id, suffix, size, digest, createdAt, expiresAt, meta, store });
+}
+
+/**
+ * An S3 bucket that handoffs go through, for workers that share no disk with the process that
+ * hands a file off. Made by {@link s3Store}; give it to `file.handoff({ ttlMs, store })` and to
+ * the claiming manager (`new TempFileManager({ stores: [store] })`).
+ *
+ * **Ownership:** the store owns the objects under its prefix that name an entry
+ * (`<id>.<expiresAt>/data|ticket|lease`): a claim's consume deletes them, {@link S3Store.sweep}
+ * removes what expired or was left over. It owns nothing else in the bucket, and not the client.
+ *
+ * **Security:** tickets name the bucket and the prefix, never a credential or an endpoint; a
+ * claim checks the ticket against the one the store holds, and the downloaded bytes against its
+ * digest (docs/s3.md).
+ */
+export class S3Store implements HandoffStore {
+  /** Where its objects live; tickets made through it carry this. */
+  readonly location: StoreLocation;
+  private readonly io: StoreIo;
+
+  /** @internal */
+  constructor(io: StoreIo, location: StoreLocation) {
+    this.io = io;
+    this.location = location;
+  }
+
+  /**
+   * The bucket.
+   * @throws Never. It reads the store's location.
+   */
+  get bucket(): string {
+    return this.location.bucket;
+  }
+
+  /**
+   * The key prefix of every object of the store.
+   * @throws Never. It reads the store's location.
+   */
+  get prefix(): string {
+    return this.location.prefix;
+  }
+
+  /** Uploads a file and makes its ticket. @internal */
+  async handOff(source: StoreSource, options: { ttlMs: number; meta: HandoffMeta | undefined }): Promise<HandoffTicket> {
+    const id = randomName();
+    const createdAt = Date.now();
+    const expiresAt = createdAt + options.ttlMs;
+    const keys = entryKeys(this.location.prefix, id, expiresAt);
+    const algorithm = source.digest ? source.digest.slice(0, source.digest.indexOf(':')) : 'sha256';
+    const hash = createHash(algorithm);
+    let size = 0;
+    const counted = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        hash.update(chunk);
+        size += chunk.length;
+        done(null, chunk);
+      },
+    });
+    const body = new PassThrough();
+    const reading = pipeline(source.open(), counted, body);
+    try {
+      await Promise.all([this.io.upload(keys.data, body), reading]);
+      const digest = `${algorithm}:${hash.digest('hex')}`;
+      if (source.digest !== undefined && digest !== source.digest) throw new HandoffMismatchError(id, `the file changed while it was uploaded: its digest is not write()'s`);
+      if (source.size !== undefined && size !== source.size) throw new HandoffMismatchError(id, `the file changed while it was uploaded: ${size} bytes, write() wrote ${source.size}`);
+      const head = await this.io.head(keys.data);
+      if (!head || head.size !== size || !head.etag) throw new HandoffMismatchError(id, `the store holds ${head ? `${head.size} bytes` : 'no object'} after an upload of ${size}`);
+      const ticket: HandoffTicket = { v: 1, id, suffix: source.suffix, size, digest, createdAt, expiresAt, meta: options.meta, store: this.location };
+      const stored: StoredTicket = { v: STORED_VERSION, ticket, dataEtag: head.etag };
+      // The ticket object is the commit: created only if absent, and only once the data is whole.
+      await this.io.put(keys.ticket, JSON.stringify(stored), { create: true });
+      log('handed off %s as %s', source.path, keys.entry);
+      return ticket;
+    } catch (err) {
+      body.destroy();
+      await this.io.delete(keys.data).catch(() => {}); // else the sweep removes it once expired
+      throw await this.io.failure(err, `hand off ${source.path}`);
+    }
+  }
+
+  /** Claims a ticket of this store: the lease, then the bytes into a local temp file. @internal */
+  async claim(ticket: HandoffTicket, place: StoreClaimPlace): Promise<StoreClaim> {
+    if (Date.now() > ticket.expiresAt) throw new HandoffExpiredError(ticket.id, ticket.expiresAt);
+    const keys = entryKeys(this.location.prefix, ticket.id, ticket.expiresAt);
+    const action = `claim the handoff ${ticket.id}`;
+    let lease: StoreLease;
+    let stored: StoredTicket;
+    try {
+      stored = await this.storedTicket(ticket, keys);
+      lease = await StoreLease.take(this.io, keys.lease, ticket.id, place);
+    } catch (err) {
+      throw await this.io.failure(err, action);
+    }
+    lease.startHeartbeat();
+    let local;
+    try {
+      local = place.newFile(ticket.suffix);
+    } catch (err) {
+      await giveBack(lease);
+      throw err;
+    }
+    try {
+      await this.download(keys, stored, local.createWriteStream());
+    } catch (err) {
+      await giveBack(lease);
+      await local.remove().catch(() => {});
+      throw await this.io.failure(err, action);
+    }
+    return new S3Claim(this.io, keys, lease, local);
+  }
+
+  private async storedTicket(ticket: HandoffTicket, keys: EntryKeys): Promise<StoredTicket> {
+    const found = await this.io.getText(keys.ticket);
+    if (found === undefined) throw new HandoffNotFoundError(ticket.id);
+    let stored: StoredTicket;
+    try {
+      stored = JSON.parse(found.text) as StoredTicket;
+    } catch {
+      throw new HandoffMismatchError(ticket.id, 'the ticket object in the store is not JSON');
+    }
+    if (stored.v !== STORED_VERSION || typeof stored.dataEtag !== 'string' || typeof stored.ticket !== 'object' || stored.ticket === null) {
+      throw new HandoffMismatchError(ticket.id, 'the ticket object in the store is of another format');
+    }
+    if (canonical(stored.ticket) !== canonical(ticket)) throw new HandoffMismatchError(ticket.id, 'the ticket differs from the one the store holds');
+    return stored;
+  }
+
+  // Streams the data into the local file, counting and hashing on the way: constant memory.
+  private async download(keys: EntryKeys, stored: StoredTicket, into: NodeJS.WritableStream): Promise<void> {
+    const { ticket } = stored;
+    const digest = ticket.digest ?? '';
+    const algorithm = digest.slice(0, digest.indexOf(':'));
+    const hash = createHash(algorithm || 'sha256');
+    let size = 0;
+    let body;
+    try {
+      body = await this.io.getStream(keys.data, stored.dataEtag);
+    } catch (err) {
+      if (isNotFound(err) || isConditionFailed(err)) throw new HandoffMismatchError(ticket.id, 'the data object is gone or was replaced');
+      throw err;
+    }
+    await pipeline(
+      body,
+      new Transform({
+        transform(chunk: Buffer, _encoding, done) {
+          hash.update(chunk);
+          size += chunk.length;
+          done(null, chunk);
+        },
+      }),
+      into,
+    );
+    if (size !== ticket.size) throw new HandoffMismatchError(ticket.id, `${size} bytes arrived, the ticket says ${ticket.size}`);
+    if (`${algorithm}:${hash.digest('hex')}` !== digest) throw new HandoffMismatchError(ticket.id, 'the digest of the bytes that arrived differs');
+  }
+
+  /**
+   * Removes what expired or was left over under the prefix: entries whose ticket expired
+   * unclaimed (or whose holder's lease is stale), entries consumed but not fully deleted, the
+   * data of uploads that never made their ticket (once its expiry passed), and incomplete
+   * multipart uploads of expired entries. An expired entry a live claimer holds is left. Before
+   * an entry is removed the sweep takes its lease (a conditional write, as a claim takes it), so
+   * a claimer racing it gets the entry or a {@link HandoffNotFoundError}, never half of it.
+   *
+   * **Ownership:** it removes only keys of the library's form under the prefix; other keys are
+   * counted in `foreign` and never touched. A bucket lifecycle rule backs it up (docs/s3.md).
+   *
+   * **Security:** it lists and deletes through the caller's client only; the report and its
+   * errors carry keys, never a credential.
+   *
+   * @throws {@link InvalidOptionError} `ERR_TEMPFILE_INVALID_OPTION`: `options` is not
+   * `{ staleMs? }` or `staleMs` is out of range.
+   * @throws {@link StoreError} `ERR_TEMPFILE_STORE`: the bucket could not be listed (unreachable,
+   * credentials refused, no such bucket); a key that could not be deleted is reported in
+   * `errors` instead.
+   */
+  async sweep(options?: S3SweepOptions): Promise<StoreSweepReport> {
+    checkOptionsObject(options, 'sweep()', SWEEP_OPTIONS, '{ staleMs: 30_000 }');
+    const own = ownOptions(options as S3SweepOptions | undefined);
+    const staleMs = own.staleMs === undefined ? 30_000 : checkDuration('staleMs', own.staleMs, { min: 2000, max: 2 ** 31 - 1 });
+    const rules = { staleMs, hostId: 'sweep' };
+    const { prefix } = this.location;
+    const entries = new Map<string, { id: string; expiresAt: number; parts: Map<string, number> }>();
+    let foreign = 0;
+    try {
+      for await (const page of this.io.list(prefix)) {
+        for (const object of page) {
+          const parsed = parseKey(prefix, object.key);
+          if (!parsed) {
+            foreign++;
+            continue;
+          }
+          const name = `${parsed.id}.${parsed.expiresAt}`;
+          let entry = entries.get(name);
+          if (!entry) entries.set(name, (entry = { id: parsed.id, expiresAt: parsed.expiresAt, parts: new Map() }));
+          entry.parts.set(parsed.part, object.size);
+        }
+      }
+    } catch (err) {
+      throw await this.io.failure(err, `list the bucket under "${prefix}" for the sweep`);
+    }
+    let removed = 0;
+    let objects = 0;
+    let bytes = 0;
+    let held = 0;
+    const errors: { key: string; error: TempFileError }[] = [];
+    const now = Date.now();
+    for (const entry of entries.values()) {
+      const keys = entryKeys(prefix, entry.id, entry.expiresAt);
+      try {
+        const verdict = await this.takeForSweep(keys, entry.expiresAt <= now, entry.parts.has('lease'), rules);
+        if (verdict === 'held') held++;
+        if (verdict !== 'take') continue;
+        await removeObjects(this.io, keys);
+        removed++;
+        for (const [, size] of entry.parts) {
+          objects++;
+          bytes += size;
+        }
+      } catch (err) {
+        errors.push({ key: keys.entry, error: await this.io.failure(err, `sweep ${keys.entry}`) });
+      }
+    }
+    let uploadsAborted = 0;
+    try {
+      for (const upload of await this.io.uploads(prefix)) {
+        const parsed = parseKey(prefix, upload.key);
+        if (!parsed || parsed.expiresAt > now) continue;
+        try {
+          await this.io.abortUpload(upload.key, upload.uploadId);
+          uploadsAborted++;
+        } catch (err) {
+          errors.push({ key: upload.key, error: await this.io.failure(err, `abort the upload of ${upload.key}`) });
+        }
+      }
+    } catch (err) {
+      errors.push({ key: prefix, error: await this.io.failure(err, `list the incomplete uploads under "${prefix}"`) });
+    }
+    return { removed, objects, bytes, uploadsAborted, held, foreign, errors };
+  }
+
+  /**
+   * Whether the sweep takes an entry: a consumed or swept one at once; an expired one when
+   * nobody holds it (its lease then says `swept`, written under a condition); otherwise not.
+   */
+  private async takeForSweep(keys: EntryKeys, expired: boolean, hasLease: boolean, rules: { staleMs: number; hostId: string }): Promise<'take' | 'held' | 'keep'> {
+    const sweepBody = JSON.stringify({ v: 1, holder: `sweep/${process.pid}/${randomName().slice(0, 16)}`, state: 'swept', beat: 0 });
+    const found = hasLease ? await this.io.getText(keys.lease) : undefined;
+    const seen = found && parseLease(found);
+    if (seen && (seen.state === 'consumed' || seen.state === 'swept')) return 'take';
+    if (!expired) return 'keep';
+    try {
+      if (!seen) {
+        await this.io.put(keys.lease, sweepBody, { create: true });
+        return 'take';
+      }
+      if (seen.state !== 'released' && !leaseStale(this.io, keys.lease, seen, rules)) return 'held';
+      await this.io.put(keys.lease, sweepBody, { ifMatch: seen.etag });
+      return 'take';
+    } catch (err) {
+      if (isConditionFailed(err)) return 'held'; // a claimer got there first
+      throw err;
+    }
+  }
+}
+
+const SWEEP_OPTIONS: ReadonlySet<string> = new Set(['staleMs']);
+
+async function giveBack(lease: StoreLease): Promise<void> {
+  lease.stop();
+  await lease.write('released').catch(() => {}); // else it goes stale
+}
+
+/**
+ * Makes a store of an S3 bucket for handoffs between hosts that share no disk: pass it to
+ * `file.handoff({ ttlMs, store })`, and to the claiming manager's `stores` option. The AWS SDK
+ * v3 (`@aws-sdk/client-s3` and `@aws-sdk/lib-storage`, optional peers) is loaded on the first
+ * request, never by the core.
+ *
+ * @example
+ * import { S3Client } from '@aws-sdk/client-s3';
+ * import { s3Store } from 'tempfile-manager/s3';
+ * const store = s3Store({ client: new S3Client({ region: 'eu-west-1' }), bucket: 'uploads' });
+ * const ticket = await upload.handoff({ ttlMs: 3_600_000, store });
+ * // on a worker host:
+ * const mgr = new TempFileManager({ stores: [store] });
+ * await mgr.withClaim(ticket, (claimed) => transcode(claimed.path));
+ *
+ * **Ownership:** the store owns the objects of its entries under the prefix (see
+ * {@link S3Store}); the client stays the caller's (the store never destroys it).
+ *
+ * **Security:** the client's credentials are never read, logged nor put in a ticket or an error.
+ *
+ * @throws {@link InvalidOptionError} `ERR_TEMPFILE_INVALID_OPTION`: an unknown option, a `client`
+ * that is not an S3Client, a `bucket` that is not a valid bucket name, a `prefix` that is not
+ * `''` or segments ending in `/`, a `timeoutMs` or `partSize` out of range.
+ * @throws {@link MissingPeerError} `ERR_TEMPFILE_MISSING_PEER`: never here; the first handoff,
+ * claim or sweep rejects with it when `@aws-sdk/client-s3` or `@aws-sdk/lib-storage` is not
+ * installed.
+ */
+export function s3Store(options: S3StoreOptions): S3Store {
+  checkOptionsObject(options, 's3Store()', STORE_OPTIONS, "{ client, bucket: 'uploads' }");
+  if (options === undefined) throw new InvalidOptionError('client', "s3Store() needs { client, bucket }: your S3Client and the bucket's name.");
+  const own = ownOptions(options);
+  const client: unknown = own.client;
+  if (typeof client !== 'object' || client === null || typeof (client as { send?: unknown }).send !== 'function' || typeof (client as { config?: unknown }).config !== 'object') {
+    throw new InvalidOptionError('client', `s3Store(): \`client\` must be an S3Client of @aws-sdk/client-s3, got ${describe(client)}.`);
+  }
+  const bucket: unknown = own.bucket;
+  if (typeof bucket !== 'string' || !isValidBucket(bucket)) {
+    throw new InvalidOptionError('bucket', `s3Store(): \`bucket\` must be a bucket name (3 to 63 lower-case letters, digits, dots and dashes), got ${describe(bucket)}.`);
+  }
+  const prefix: unknown = own.prefix ?? DEFAULT_PREFIX;
+  if (typeof prefix !== 'string' || !isValidPrefix(prefix)) {
+    throw new InvalidOptionError(
+      'prefix',
+      `s3Store(): \`prefix\` must be '' or path segments each ending in '/' (letters, digits and !_.*'()-), such as 'uploads/tmp/', got ${describe(prefix)}.`,
+    );
+  }
+  const timeoutMs = own.timeoutMs === undefined ? 30_000 : checkDuration('timeoutMs', own.timeoutMs, { min: 100, max: 2 ** 31 - 1 }, 's3Store(): `timeoutMs`');
+  const partSize = own.partSize ?? 8 * 1024 * 1024;
+  if (typeof partSize !== 'number' || !Number.isSafeInteger(partSize) || partSize < MIN_PART_SIZE) {
+    throw new InvalidOptionError('partSize', `s3Store(): \`partSize\` must be a whole number of bytes of at least ${MIN_PART_SIZE} (5 MiB), got ${describe(partSize)}.`);
+  }
+  const store = new S3Store(new StoreIo(client as S3Client, bucket, prefix, timeoutMs, partSize), { kind: 's3', bucket, prefix });
+  store satisfies StoreBackend; // the seam the core calls (src/handoff/store.ts), checked here
+  return store;
+}

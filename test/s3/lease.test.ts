@@ -1,0 +1,207 @@
+// One holder at a time, against a real S3 server (Ceph RGW): the lease lives in the store and is
+// taken and kept with conditional writes only (src/s3/lease.ts). Claimers race for one ticket; a
+// stopped holder is taken over and fenced; a killed one's file goes to the next claimer.
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TempFileManager, type ClaimedFile, type HandoffTicket } from '../../src/index.js';
+import { s3Store, type S3Store } from '../../src/s3/index.js';
+import { nextJson, startChild } from '../helpers/child.js';
+import { bucketFor, clientFor, needsS3, server, type RgwState } from './server.js';
+
+const STALE_MS = 2000;
+/** Rounds of the race: 60 by default (about 30 s here); TEMPFILE_MANAGER_S3_ROUNDS=200 for the issue's count. */
+const ROUNDS = Number(process.env.TEMPFILE_MANAGER_S3_ROUNDS || 60);
+const roots: string[] = [];
+function newRoot(): string {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tfm-s3-lease-'));
+  roots.push(root);
+  return path.join(root, 'r');
+}
+function manager(stores: S3Store[] = []): TempFileManager {
+  return new TempFileManager({ root: newRoot(), stores, sweepOnStart: false, exitHook: false, staleMs: STALE_MS });
+}
+
+let state: RgwState;
+let client: S3Client;
+let bucket: string;
+const prefix = `lease-${randomBytes(4).toString('hex')}/`;
+
+beforeAll(async () => {
+  const found = await server();
+  if (!('state' in found)) return;
+  state = found.state;
+  client = clientFor(state);
+  bucket = await bucketFor(client, 'tfm-lease');
+});
+afterAll(() => {
+  for (const root of roots) fs.rmSync(root, { recursive: true, force: true });
+});
+
+async function handOff(store: S3Store, content: Buffer): Promise<HandoffTicket> {
+  const sender = manager();
+  const file = await sender.write(content, { suffix: '.bin' });
+  const ticket = await file.handoff({ ttlMs: 600_000, store });
+  await sender.close();
+  return JSON.parse(JSON.stringify(ticket)) as HandoffTicket;
+}
+
+async function leaseBody(ticket: HandoffTicket): Promise<{ holder: string; state: string; beat: number }> {
+  const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: `${prefix}${ticket.id}.${ticket.expiresAt}/lease` }));
+  return JSON.parse(await out.Body!.transformToString()) as { holder: string; state: string; beat: number };
+}
+
+async function keysOf(ticket: HandoffTicket): Promise<string[]> {
+  const out = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `${prefix}${ticket.id}.` }));
+  return (out.Contents ?? []).map((o) => o.Key!.slice(o.Key!.lastIndexOf('/') + 1)).sort();
+}
+
+describe('the lease in the store', () => {
+  it(`2 to 8 claimers race for one ticket, ${ROUNDS} rounds: exactly one holds it each round, the store refuses every other`, async (ctx) => {
+    await needsS3(ctx);
+    const store = s3Store({ client, bucket, prefix });
+    const content = randomBytes(4096);
+    const ticket = await handOff(store, content);
+    const claimers = Array.from({ length: 8 }, () => manager([store]));
+    const started = performance.now();
+    const holders: string[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      const racing = claimers.slice(0, 2 + (round % 7));
+      const results = await Promise.allSettled(racing.map((mgr) => mgr.claim(ticket)));
+      const won = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+      const refused = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as { code?: string }] : []));
+      expect(won, `round ${round}: holders`).toHaveLength(1);
+      for (const err of refused) expect(err.code, `round ${round}`).toBe('ERR_TEMPFILE_ALREADY_CLAIMED');
+      const holder = won[0]!;
+      expect(fs.readFileSync(holder.path).equals(content)).toBe(true);
+      // While it holds, every other claimer is still refused.
+      const again = await Promise.allSettled(racing.map((mgr) => mgr.claim(ticket)));
+      expect(again.every((r) => r.status === 'rejected' && (r.reason as { code?: string }).code === 'ERR_TEMPFILE_ALREADY_CLAIMED'), `round ${round}: a second holder`).toBe(true);
+      // The store's witness: the lease names one holder, and that holder's own conditional write succeeds.
+      const lease = await leaseBody(ticket);
+      expect(lease.state).toBe('held');
+      holders.push(lease.holder);
+      await holder.release();
+      expect((await leaseBody(ticket)).state).toBe('released');
+    }
+    expect(new Set(holders).size, 'a new lease (a new holder token) each round').toBe(ROUNDS);
+    const last = await claimers[0]!.claim(ticket);
+    await last.consume();
+    expect(await keysOf(ticket)).toEqual([]);
+    console.log(`lease race: ${ROUNDS} rounds of 2 to 8 claimers in ${Math.round(performance.now() - started)} ms`);
+    await Promise.all(claimers.map((mgr) => mgr.close()));
+  }, Math.max(180_000, ROUNDS * 3000));
+
+  it('a SIGSTOPped holder is taken over after staleMs and fenced after SIGCONT: LeaseLostError, the new holder\'s objects untouched', async (ctx) => {
+    await needsS3(ctx);
+    const store = s3Store({ client, bucket, prefix });
+    const content = randomBytes(50_000);
+    const ticket = await handOff(store, content);
+    const first = startChild('s3-claimer.mjs', [], { TFM_S3: JSON.stringify({ state, bucket, prefix, root: newRoot(), ticket, staleMs: STALE_MS }) });
+    try {
+      expect(await nextJson<{ event: string }>(first)).toMatchObject({ event: 'held' });
+      const before = await leaseBody(ticket);
+      first.child.kill('SIGSTOP');
+      const second = manager([store]);
+      const waited = performance.now();
+      let claimed: ClaimedFile | undefined;
+      while (!claimed) {
+        try {
+          claimed = await second.claim(ticket);
+        } catch (err) {
+          expect((err as { code?: string }).code).toBe('ERR_TEMPFILE_ALREADY_CLAIMED');
+          await new Promise((resolve) => setTimeout(resolve, 250));
+        }
+      }
+      const tookOver = performance.now() - waited;
+      expect(tookOver, 'taken over only once the heartbeat was seen unchanged for staleMs').toBeGreaterThanOrEqual(STALE_MS - 50);
+      expect((await leaseBody(ticket)).holder).not.toBe(before.holder);
+      first.child.kill('SIGCONT');
+      first.child.stdin!.write('consume\n');
+      const answer = await nextJson<{ event: string; code?: string }>(first);
+      expect(answer).toMatchObject({ event: 'error', code: 'ERR_TEMPFILE_LEASE_LOST' });
+      // The fenced holder deleted nothing: the new holder still has every object, and its lease.
+      expect(await keysOf(ticket)).toEqual(['data', 'lease', 'ticket']);
+      expect((await leaseBody(ticket)).state).toBe('held');
+      expect(fs.readFileSync(claimed.path).equals(content)).toBe(true);
+      await claimed.consume();
+      expect(await keysOf(ticket)).toEqual([]);
+      await second.close();
+      console.log(`SIGSTOP: taken over after ${Math.round(tookOver)} ms (staleMs ${STALE_MS})`);
+    } finally {
+      first.child.kill('SIGCONT');
+      first.child.kill('SIGKILL');
+      await first.ended;
+    }
+  }, 60_000);
+
+  it('a claimer SIGKILLed mid-download (128 MiB): no half file is handed on; the next claimer gets the whole file once staleMs passed', async (ctx) => {
+    await needsS3(ctx);
+    const store = s3Store({ client, bucket, prefix });
+    const content = randomBytes(128 * 1024 * 1024);
+    const ticket = await handOff(store, content);
+    const root = newRoot();
+    const first = startChild('s3-claimer.mjs', [], { TFM_S3: JSON.stringify({ state, bucket, prefix, root, ticket, staleMs: STALE_MS }) });
+    const leaseKey = `${prefix}${ticket.id}.${ticket.expiresAt}/lease`;
+    for (const deadline = performance.now() + 30_000; ; ) {
+      const out = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: leaseKey }));
+      if ((out.Contents ?? []).length > 0) break;
+      if (performance.now() > deadline) throw new Error('the claimer took no lease');
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    first.child.kill('SIGKILL');
+    const { stderr } = await first.ended;
+    // What the killed claimer had downloaded (its session is left for the sweep of its root).
+    const partial = fs.existsSync(root)
+      ? fs.readdirSync(root, { recursive: true, withFileTypes: true }).filter((e) => e.isFile() && e.name.endsWith('.bin')).map((e) => fs.statSync(path.join(e.parentPath, e.name)).size)
+      : [];
+    const next = manager([store]);
+    const waited = performance.now();
+    const got = await (async () => {
+      for (;;) {
+        try {
+          return await next.withClaim(ticket, (claimed) => fs.readFileSync(claimed.path));
+        } catch (err) {
+          expect((err as { code?: string }).code, stderr).toBe('ERR_TEMPFILE_ALREADY_CLAIMED');
+          await new Promise((resolve) => setTimeout(resolve, 250));
+        }
+      }
+    })();
+    expect(got.equals(content)).toBe(true);
+    expect(await keysOf(ticket)).toEqual([]);
+    await next.close();
+    console.log(`SIGKILL mid-download (killed with ${partial.join(', ') || 'no'} bytes on its disk): the next claimer had the whole file after ${Math.round(performance.now() - waited)} ms (staleMs ${STALE_MS})`);
+  }, 90_000);
+
+  it('a holder SIGKILLed mid-job: the next claimer gets the file once staleMs passed, at least once', async (ctx) => {
+    await needsS3(ctx);
+    const store = s3Store({ client, bucket, prefix });
+    const content = randomBytes(200_000);
+    const ticket = await handOff(store, content);
+    const first = startChild('s3-claimer.mjs', [], { TFM_S3: JSON.stringify({ state, bucket, prefix, root: newRoot(), ticket, staleMs: STALE_MS }) });
+    expect(await nextJson<{ event: string }>(first)).toMatchObject({ event: 'held' });
+    first.child.kill('SIGKILL');
+    await first.ended;
+    const next = manager([store]);
+    const waited = performance.now();
+    const result = await (async () => {
+      for (;;) {
+        try {
+          return await next.withClaim(ticket, (claimed) => fs.readFileSync(claimed.path));
+        } catch (err) {
+          expect((err as { code?: string }).code).toBe('ERR_TEMPFILE_ALREADY_CLAIMED');
+          await new Promise((resolve) => setTimeout(resolve, 250));
+        }
+      }
+    })();
+    const after = performance.now() - waited;
+    expect(result.equals(content)).toBe(true);
+    expect(after).toBeGreaterThanOrEqual(STALE_MS - 50);
+    expect(await keysOf(ticket)).toEqual([]);
+    await next.close();
+    console.log(`SIGKILL: the next claimer had the file after ${Math.round(after)} ms (staleMs ${STALE_MS})`);
+  }, 60_000);
+});

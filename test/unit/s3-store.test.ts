@@ -1,0 +1,145 @@
+// The store's own logic with a scripted client: the If-Match form probe, a lease write whose
+// answer was lost, and the typed errors. Not instead of the real server (test/s3/), which runs
+// the same code against Ceph RGW: these pin what a gateway rarely does on cue.
+import { describe, expect, it } from 'vitest';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { StoreIo } from '../../src/s3/io.js';
+import { StoreLease } from '../../src/s3/lease.js';
+import { LeaseLostError, StoreError } from '../../src/errors.js';
+
+interface Sent {
+  readonly name: string;
+  readonly input: Record<string, unknown>;
+}
+
+type Answer = (sent: Sent, objects: Map<string, { body: string; etag: string }>) => unknown;
+
+/** An S3 client that keeps objects in memory and honours conditions, with an override per call. */
+function fakeClient(options: { quotedIfMatch: boolean; override?: Answer }): { client: S3Client; sent: Sent[] } {
+  const objects = new Map<string, { body: string; etag: string }>();
+  const sent: Sent[] = [];
+  let version = 0;
+  const failure = (name: string, status: number) => Object.assign(new Error(name), { name, $metadata: { httpStatusCode: status } });
+  const send = async (command: { constructor: { name: string }; input: Record<string, unknown> }) => {
+    const call = { name: command.constructor.name, input: command.input };
+    sent.push(call);
+    const overridden = options.override?.(call, objects);
+    if (overridden instanceof Error) throw overridden;
+    if (overridden !== undefined) return overridden;
+    const key = String(call.input.Key);
+    const current = objects.get(key);
+    switch (call.name) {
+      case 'PutObjectCommand': {
+        if (call.input.IfNoneMatch === '*' && current) throw failure('PreconditionFailed', 412);
+        if (call.input.IfMatch !== undefined) {
+          const given = String(call.input.IfMatch);
+          const accepted = options.quotedIfMatch ? given === current?.etag : given === current?.etag.slice(1, -1);
+          if (!accepted) throw failure('PreconditionFailed', 412);
+        }
+        const etag = `"e${++version}"`;
+        objects.set(key, { body: String(call.input.Body), etag });
+        return { ETag: etag };
+      }
+      case 'GetObjectCommand':
+        if (!current) throw failure('NoSuchKey', 404);
+        return { ETag: current.etag, Body: { transformToString: async () => current.body } };
+      case 'DeleteObjectCommand':
+        objects.delete(key);
+        return {};
+      default:
+        throw new Error(`unexpected ${call.name}`);
+    }
+  };
+  const config = { endpoint: async () => ({ protocol: 'http:', hostname: 'store.example', port: 9000, path: '/' }), region: async () => 'us-east-1' };
+  return { client: { send, config } as unknown as S3Client, sent };
+}
+
+describe('StoreIo', () => {
+  for (const quoted of [true, false]) {
+    it(`finds once which If-Match form the store compares (${quoted ? 'quoted, as AWS' : 'bare, as RGW 16'}) and uses it`, async () => {
+      const { client, sent } = fakeClient({ quotedIfMatch: quoted });
+      const io = new StoreIo(client, 'bucket', 'p/', 1000, 5 * 1024 * 1024);
+      const first = await io.put('p/k', 'a', { create: true });
+      const second = await io.put('p/k', 'b', { ifMatch: first });
+      await io.put('p/k', 'c', { ifMatch: second });
+      const probes = sent.filter((s) => String(s.input.Key).startsWith('p/.if-match-probe-'));
+      expect(probes.filter((s) => s.name === 'PutObjectCommand').length).toBeLessThanOrEqual(4); // once, not per write
+      expect(probes.at(-1)?.name).toBe('DeleteObjectCommand');
+      const lastPut = sent.filter((s) => s.input.Key === 'p/k').at(-1)!;
+      expect(String(lastPut.input.IfMatch).startsWith('"')).toBe(quoted);
+    });
+  }
+
+  it('a store that ignores If-None-Match is refused: it could not hold a lease', async () => {
+    const { client } = fakeClient({ quotedIfMatch: true, override: (s) => (s.name === 'PutObjectCommand' ? { ETag: '"same"' } : undefined) });
+    const io = new StoreIo(client, 'bucket', 'p/', 1000, 5 * 1024 * 1024);
+    await expect(io.put('p/k', 'a', { ifMatch: '"x"' })).rejects.toThrow(/ignores If-None-Match/);
+  });
+
+  it('failures are typed, name the endpoint and the bucket, and carry neither the SDK message nor its request', async () => {
+    const { client } = fakeClient({ quotedIfMatch: true });
+    const io = new StoreIo(client, 'bucket', 'p/', 1234, 5 * 1024 * 1024);
+    const secret = 'AKIA-SECRET-IN-SDK-MESSAGE';
+    const refused = await io.failure(Object.assign(new Error(`connect ECONNREFUSED ${secret}`), { code: 'ECONNREFUSED' }), 'claim x');
+    expect(refused).toMatchObject({ code: 'ERR_TEMPFILE_STORE', reason: 'unreachable', endpoint: 'http://store.example:9000' });
+    expect(refused.message).toContain('ECONNREFUSED');
+    const timeout = await io.failure(Object.assign(new Error('aborted'), { name: 'TimeoutError' }), 'claim x');
+    expect(timeout.message).toContain('1234 ms');
+    const denied = await io.failure(Object.assign(new Error(`The request signature ${secret}`), { name: 'SignatureDoesNotMatch', $metadata: { httpStatusCode: 403 } }), 'claim x');
+    expect(denied).toMatchObject({ reason: 'denied', httpStatus: 403, s3Code: 'SignatureDoesNotMatch' });
+    const other = await io.failure(Object.assign(new Error(secret), { name: 'SlowDown', $metadata: { httpStatusCode: 503 } }), 'claim x');
+    expect(other).toMatchObject({ reason: 'failed', httpStatus: 503 });
+    for (const err of [refused, timeout, denied, other]) {
+      expect(err).toBeInstanceOf(StoreError);
+      expect(err.message).toContain('"bucket"');
+      expect(`${err.message} ${JSON.stringify(err)} ${String(err.cause)}`).not.toContain(secret);
+    }
+  });
+});
+
+describe('StoreLease', () => {
+  const rules = { staleMs: 2000, hostId: 'host' };
+
+  it('a write whose answer was lost (it landed) is not taken for a takeover: the lease still names this holder', async () => {
+    let dropNextAnswer = false;
+    const { client } = fakeClient({
+      quotedIfMatch: true,
+      override: (sent, objects) => {
+        if (!dropNextAnswer || sent.name !== 'PutObjectCommand' || sent.input.Key !== 'p/e/lease') return undefined;
+        dropNextAnswer = false;
+        // The store takes the write, and the answer is lost on the way back.
+        objects.set('p/e/lease', { body: String(sent.input.Body), etag: '"landed"' });
+        return Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+      },
+    });
+    const io = new StoreIo(client, 'bucket', 'p/', 1000, 5 * 1024 * 1024);
+    const lease = await StoreLease.take(io, 'p/e/lease', 'e', rules);
+    dropNextAnswer = true;
+    await expect(lease.write('held')).rejects.toMatchObject({ code: 'ECONNRESET' });
+    await lease.write('held'); // refused on the old ETag, then found ours: goes on
+    expect(lease.lost).toBe(false);
+    await lease.write('released');
+  });
+
+  it('a takeover fences the old holder: its next write is LeaseLostError, and it writes nothing after', async () => {
+    const { client, sent } = fakeClient({ quotedIfMatch: true });
+    const io = new StoreIo(client, 'bucket', 'p/', 1000, 5 * 1024 * 1024);
+    const lease = await StoreLease.take(io, 'p/e/lease', 'e', rules);
+    await lease.write('released');
+    const other = await StoreLease.take(io, 'p/e/lease', 'e', rules); // takes over the released lease
+    await expect(lease.write('consumed')).rejects.toBeInstanceOf(LeaseLostError);
+    const writes = sent.filter((s) => s.name === 'PutObjectCommand' && s.input.Key === 'p/e/lease').length;
+    await expect(lease.write('consumed')).rejects.toBeInstanceOf(LeaseLostError);
+    expect(sent.filter((s) => s.name === 'PutObjectCommand' && s.input.Key === 'p/e/lease').length).toBe(writes);
+    await other.write('consumed');
+  });
+
+  it('a live holder is never written over: a second claimer is refused until the lease is released', async () => {
+    const { client } = fakeClient({ quotedIfMatch: true });
+    const io = new StoreIo(client, 'bucket', 'p/', 1000, 5 * 1024 * 1024);
+    const lease = await StoreLease.take(io, 'p/e/lease', 'e', rules);
+    await expect(StoreLease.take(io, 'p/e/lease', 'e', rules)).rejects.toMatchObject({ code: 'ERR_TEMPFILE_ALREADY_CLAIMED' });
+    await lease.write('consumed');
+    await expect(StoreLease.take(io, 'p/e/lease', 'e', rules)).rejects.toMatchObject({ code: 'ERR_TEMPFILE_HANDOFF_NOT_FOUND' });
+  });
+});
