@@ -114,6 +114,8 @@ try {
       'install', '--no-audit', '--no-fund', '--ignore-scripts', '--loglevel=error',
       tarball, `typescript@${version}`, `@types/node@${devVersion('@types/node')}`,
       `express@${devVersion('express')}`, `@types/express@${devVersion('@types/express')}`, `fastify@${devVersion('fastify')}`,
+      // docs/s3.md's snippets make an S3Client: the optional peers of tempfile-manager/s3.
+      `@aws-sdk/client-s3@${devVersion('@aws-sdk/client-s3')}`, `@aws-sdk/lib-storage@${devVersion('@aws-sdk/lib-storage')}`,
     ], project);
     const tsc = path.join(project, 'node_modules/typescript/bin/tsc');
     const installed = JSON.parse(fs.readFileSync(path.join(project, 'node_modules/typescript/package.json'), 'utf8')).version;
