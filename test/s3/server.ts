@@ -6,8 +6,10 @@ import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import { beforeEach, type TestContext } from 'vitest';
+// @ts-expect-error: a plain fixture module shared with the child processes, without types
+import { gatewayClient } from '../fixtures/s3-client.mjs';
 
 /** What `scripts/rgw.mjs start` writes. */
 export interface RgwState {
@@ -70,15 +72,7 @@ export function eachNeedsS3(): void {
 
 /** An S3Client for the server, with the settings docs/s3.md gives for a gateway. */
 export function clientFor(state: RgwState, overrides: { endpoint?: string; maxAttempts?: number } = {}): S3Client {
-  return new S3Client({
-    endpoint: overrides.endpoint ?? state.endpoint,
-    region: state.region,
-    forcePathStyle: true,
-    credentials: { accessKeyId: state.accessKeyId, secretAccessKey: state.secretAccessKey },
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-    ...(overrides.maxAttempts === undefined ? {} : { maxAttempts: overrides.maxAttempts }),
-  });
+  return (gatewayClient as (state: RgwState, overrides: { endpoint?: string; maxAttempts?: number }) => S3Client)(state, overrides);
 }
 
 /** A bucket for one test file (made if missing). */
