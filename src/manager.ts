@@ -8,7 +8,7 @@ import { isLocalDisk } from './disk/local-disk.js';
 import { FileSystemError, ManagerClosedError, StoreError, TempFileError, toFileSystemError } from './errors.js';
 import type { TempFile } from './handles/file.js';
 import { checkClaimOptions, claimEntry, ClaimedFile, runClaimed, type ClaimOptions } from './handoff/claim.js';
-import { isStoreBackend } from './handoff/store.js';
+import { isStoreBackend, type StoreClaimPlace } from './handoff/store.js';
 import { sameLocation, type StoreLocation, type StoreSweepResult } from './stores.js';
 import { FreeSpace } from './limits/free-space.js';
 import { parseTicket, type HandoffTicket } from './handoff/ticket.js';
@@ -25,6 +25,7 @@ import { atExit } from './owner/registry.js';
 import { realFs } from './disk/fs.js';
 import type { WriteSource } from './write/source.js';
 import { attachBackgroundSweep } from './sweep/background.js';
+import { sweepStores } from './sweep/stores.js';
 import { sweepRoot, type SweepOptions, type SweepReport } from './sweep/sweep.js';
 import type { WriteOptions } from './handles/write.js';
 
@@ -129,7 +130,8 @@ export class TempFileManager implements AsyncDisposable, Disposable {
       watchThreads(this.root, false);
     }
     const { sweepOnStart, sweepIntervalMs } = this.options;
-    this.stopBackgroundSweep = attachBackgroundSweep(this.rootContext, { onStart: sweepOnStart, intervalMs: sweepIntervalMs });
+    const stores = this.options.stores.filter(isStoreBackend);
+    this.stopBackgroundSweep = attachBackgroundSweep(this.rootContext, { onStart: sweepOnStart, intervalMs: sweepIntervalMs, stores });
   }
 
   /**
@@ -419,16 +421,7 @@ export class TempFileManager implements AsyncDisposable, Disposable {
     const report = await sweepRoot(this.rootContext, options);
     const stores = this.options.stores.filter(isStoreBackend);
     if (stores.length === 0 || report.dryRun) return report;
-    const { staleMs } = this.options;
-    const swept = await Promise.all(
-      stores.map(async (store): Promise<StoreSweepResult> => {
-        try {
-          return { location: store.location, report: await store.sweep({ staleMs }) };
-        } catch (error) {
-          return { location: store.location, error: error instanceof TempFileError ? error : toFileSystemError('sweep the store', store.location.bucket, error) };
-        }
-      }),
-    );
+    const swept = await sweepStores(stores, this.options.staleMs);
     return { ...report, stores: swept };
   }
 
@@ -646,7 +639,8 @@ export class TempFileManager implements AsyncDisposable, Disposable {
       );
     }
     const { staleMs, hostId } = this.options;
-    const claim = await store.claim(ticket, { staleMs, hostId, newFile: (suffix) => this.rootScope.file(suffix) });
+    const download: StoreClaimPlace['download'] = (source, writeOptions) => this.rootScope.write(source, writeOptions);
+    const claim = await store.claim(ticket, { staleMs, hostId, download });
     return new ClaimedFile(claim, ticket);
   }
 

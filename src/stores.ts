@@ -96,5 +96,10 @@ export function checkStoreLocation(value: unknown): StoreLocation {
 
 /** The same location: the same kind, bucket and prefix. @internal */
 export function sameLocation(a: StoreLocation, b: StoreLocation): boolean {
-  return a.kind === b.kind && a.bucket === b.bucket && a.prefix === b.prefix;
+  return locationKey(a) === locationKey(b);
+}
+
+/** One string per location: equal for the same kind, bucket and prefix. @internal */
+export function locationKey(location: StoreLocation): string {
+  return `${location.kind}\0${location.bucket}\0${location.prefix}`;
 }

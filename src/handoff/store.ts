@@ -1,4 +1,4 @@
-import type { Readable, Writable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { KeepOptions } from '../keep/move.js';
 import type { HandoffMeta, HandoffTicket } from './ticket.js';
 import { isHandoffStore, type HandoffStore, type StoreSweepReport } from '../stores.js';
@@ -23,7 +23,10 @@ export interface StoreSource {
 /** The local temp file a store claim downloads into: a `TempFile` of the claimer's scope. @internal */
 export interface LocalFile {
   readonly path: string;
-  createWriteStream(): Writable;
+  /** The bytes written, as `write()` counted them. */
+  readonly size: number | undefined;
+  /** `'<algorithm>:<hex>'` of those bytes. */
+  readonly digest: string | undefined;
   keep(destination: string, options?: KeepOptions): Promise<string>;
   remove(): Promise<void>;
   removeSync(): void;
@@ -31,8 +34,12 @@ export interface LocalFile {
 
 /** What a store claim needs of the claiming manager. @internal */
 export interface StoreClaimPlace {
-  /** A new empty temp file in the manager's scope. */
-  newFile(suffix: string): LocalFile;
+  /**
+   * Streams `source` into a new temp file of the manager's scope with `write()`, so that the
+   * manager's limits hold for a download as for an upload (`maxLiveBytes`, `minFreeBytes`, and
+   * `maxBytes`, here the ticket's size), and no partial file is left if it fails.
+   */
+  download(source: Readable, options: { suffix: string; maxBytes: number; hash: string }): Promise<LocalFile>;
   /** The claimer's `staleMs`: a lease's heartbeat seen unchanged this long on its own clock is stale. */
   readonly staleMs: number;
   readonly hostId: string;

@@ -1,13 +1,13 @@
 import { createHash } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
-import { PassThrough, Transform } from 'node:stream';
+import { PassThrough, Transform, type Readable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { HandoffExpiredError, HandoffMismatchError, HandoffNotFoundError, InvalidOptionError, TempFileError } from '../errors.js';
+import { HandoffExpiredError, HandoffMismatchError, HandoffNotFoundError, InvalidOptionError, SizeLimitError, TempFileError } from '../errors.js';
 import { logger } from '../log.js';
 import { describe, randomName } from '../names.js';
 import { checkDuration, checkOptionsObject, ownOptions } from '../options.js';
-import { isValidBucket, isValidPrefix, type HandoffStore, type StoreLocation, type StoreSweepReport, type StoreSweepError } from '../stores.js';
-import type { StoreBackend, StoreClaim, StoreClaimPlace, StoreSource } from '../handoff/store.js';
+import { isValidBucket, isValidPrefix, type HandoffStore, type StoreLocation, type StoreSweepReport } from '../stores.js';
+import type { LocalFile, StoreBackend, StoreClaim, StoreClaimPlace, StoreSource } from '../handoff/store.js';
 import type { HandoffMeta, HandoffTicket } from '../handoff/ticket.js';
 import { isConditionFailed, isNotFound, StoreIo } from './io.js';
 import { entryKeys, parseKey, type EntryKeys } from './keys.js';
@@ -168,18 +168,11 @@ export class S3Store implements HandoffStore {
       throw await this.io.failure(err, action);
     }
     lease.startHeartbeat();
-    let local;
+    let local: LocalFile;
     try {
-      local = place.newFile(ticket.suffix);
+      local = await this.download(keys, stored, place);
     } catch (err) {
       await giveBack(lease);
-      throw err;
-    }
-    try {
-      await this.download(keys, stored, local.createWriteStream());
-    } catch (err) {
-      await giveBack(lease);
-      await local.remove().catch(() => {});
       throw await this.io.failure(err, action);
     }
     return new S3Claim(this.io, keys, lease, local);
@@ -201,33 +194,33 @@ export class S3Store implements HandoffStore {
     return stored;
   }
 
-  // Streams the data into the local file, counting and hashing on the way: constant memory.
-  private async download(keys: EntryKeys, stored: StoredTicket, into: NodeJS.WritableStream): Promise<void> {
+  // Streams the data into a local temp file with the claimer's write(): constant memory, its limits
+  // held, no partial file left; the size is capped at the ticket's, the digest checked after.
+  private async download(keys: EntryKeys, stored: StoredTicket, place: StoreClaimPlace): Promise<LocalFile> {
     const { ticket } = stored;
     const digest = ticket.digest ?? '';
-    const algorithm = digest.slice(0, digest.indexOf(':'));
-    const hash = createHash(algorithm || 'sha256');
-    let size = 0;
-    let body;
+    const hash = digest.slice(0, digest.indexOf(':')) || 'sha256';
+    let body: Readable;
     try {
       body = await this.io.getStream(keys.data, stored.dataEtag);
     } catch (err) {
       if (isNotFound(err) || isConditionFailed(err)) throw new HandoffMismatchError(ticket.id, 'the data object is gone or was replaced');
       throw err;
     }
-    await pipeline(
-      body,
-      new Transform({
-        transform(chunk: Buffer, _encoding, done) {
-          hash.update(chunk);
-          size += chunk.length;
-          done(null, chunk);
-        },
-      }),
-      into,
-    );
-    if (size !== ticket.size) throw new HandoffMismatchError(ticket.id, `${size} bytes arrived, the ticket says ${ticket.size}`);
-    if (`${algorithm}:${hash.digest('hex')}` !== digest) throw new HandoffMismatchError(ticket.id, 'the digest of the bytes that arrived differs');
+    let local: LocalFile;
+    try {
+      local = await place.download(body, { suffix: ticket.suffix, maxBytes: ticket.size, hash });
+    } catch (err) {
+      if (err instanceof SizeLimitError) throw new HandoffMismatchError(ticket.id, `more bytes arrived than the ticket's ${ticket.size}`);
+      throw err;
+    }
+    const why =
+      local.size !== ticket.size ? `${local.size ?? 0} bytes arrived, the ticket says ${ticket.size}` : local.digest !== digest ? 'the digest of the bytes that arrived differs' : undefined;
+    if (why !== undefined) {
+      await local.remove().catch(() => {});
+      throw new HandoffMismatchError(ticket.id, why);
+    }
+    return local;
   }
 
   /**

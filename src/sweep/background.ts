@@ -2,7 +2,10 @@ import type { FileSystem } from '../disk/fs.js';
 import type { RootContext } from '../root.js';
 import { logger } from '../log.js';
 import { processSlot } from '../owner/registry.js';
+import type { StoreBackend } from '../handoff/store.js';
+import { locationKey } from '../stores.js';
 import { sweepRoot } from './sweep.js';
+import { sweepStores } from './stores.js';
 
 const log = logger('sweep');
 
@@ -12,6 +15,8 @@ export interface BackgroundSweep {
   readonly onStart: boolean;
   /** Sweep again every this many ms (jittered by ±20 %); 0 for never. */
   readonly intervalMs: number;
+  /** The manager's stores, swept with the root (each once, whichever managers gave it). */
+  readonly stores?: readonly StoreBackend[];
 }
 
 /** One background sweeper per root (and thresholds) in this process, shared by its managers. */
@@ -22,6 +27,8 @@ interface RootSweeper {
   timer: NodeJS.Timeout | undefined;
   running: boolean;
   lastSweep: number;
+  /** The stores of the attached managers, by location, with how many managers gave each. */
+  readonly stores: Map<string, { store: StoreBackend; attached: number }>;
 }
 
 // A start sweep of a root swept less than this ago is skipped: fifty managers made at once sweep it once.
@@ -47,10 +54,11 @@ export function attachBackgroundSweep(target: RootContext, wanted: BackgroundSwe
   const key = [target.root, target.staleMs, target.graceMs, target.hostId].join('\0');
   let sweeper = sweepers.get(key);
   if (!sweeper) {
-    sweeper = { target, intervalMs: 0, attached: 0, timer: undefined, running: false, lastSweep: -Infinity };
+    sweeper = { target, intervalMs: 0, attached: 0, timer: undefined, running: false, lastSweep: -Infinity, stores: new Map() };
     sweepers.set(key, sweeper);
   }
   sweeper.attached += 1;
+  const storeKeys = (wanted.stores ?? []).map((store) => addStore(sweeper, store));
   const shorter = wanted.intervalMs > 0 && (sweeper.intervalMs === 0 || wanted.intervalMs < sweeper.intervalMs);
   if (shorter) sweeper.intervalMs = wanted.intervalMs;
   if (wanted.onStart && performance.now() - sweeper.lastSweep >= START_DEDUP_MS) schedule(sweeper, START_DELAY_MS);
@@ -59,12 +67,26 @@ export function attachBackgroundSweep(target: RootContext, wanted: BackgroundSwe
   return () => {
     if (detached) return;
     detached = true;
+    for (const storeKey of storeKeys) removeStore(sweeper, storeKey);
     sweeper.attached -= 1;
     if (sweeper.attached > 0) return;
     clearTimeout(sweeper.timer);
     sweeper.timer = undefined;
     sweepers.delete(key);
   };
+}
+
+function addStore(sweeper: RootSweeper, store: StoreBackend): string {
+  const storeKey = locationKey(store.location);
+  const known = sweeper.stores.get(storeKey);
+  if (known) known.attached += 1;
+  else sweeper.stores.set(storeKey, { store, attached: 1 });
+  return storeKey;
+}
+
+function removeStore(sweeper: RootSweeper, storeKey: string): void {
+  const known = sweeper.stores.get(storeKey);
+  if (known && --known.attached === 0) sweeper.stores.delete(storeKey);
 }
 
 function schedule(sweeper: RootSweeper, delayMs: number): void {
@@ -83,9 +105,13 @@ async function run(sweeper: RootSweeper): Promise<void> {
     log('background sweep of %s removed %d sessions', sweeper.target.root, report.sessionsRemoved);
   } catch (err) {
     log('background sweep of %s failed: %O', sweeper.target.root, err);
-  } finally {
-    sweeper.running = false;
   }
+  // A root that cannot be swept does not keep the stores' expired objects (sweepStores never throws).
+  const stores = [...sweeper.stores.values()].map((known) => known.store);
+  for (const swept of await sweepStores(stores, sweeper.target.staleMs)) {
+    log('background sweep of the bucket %s (prefix "%s"): %O', swept.location.bucket, swept.location.prefix, swept.report ?? swept.error);
+  }
+  sweeper.running = false;
   if (sweeper.attached > 0) schedule(sweeper, jittered(sweeper.intervalMs));
 }
 

@@ -81,8 +81,9 @@ export interface SweepReport {
   readonly foreign: readonly string[];
   /**
    * The manager's `stores` (`tempfile-manager/s3`), each swept through its client: present when
-   * the manager has stores and this is not a dry run (`mgr.sweep()` only: the background sweeper
-   * and the CLI sweep the root alone).
+   * the manager has stores and this is not a dry run. The background sweeper of such a manager
+   * sweeps them too (`DEBUG=tempfile-manager:sweep` shows its reports); the CLI, which holds no
+   * client, sweeps the root alone.
    */
   readonly stores?: readonly StoreSweepResult[];
   /** What could not be removed, each with its path and system error code. */

@@ -4,21 +4,14 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
 import { inspect } from 'node:util';
 import { CreateMultipartUploadCommand, ListMultipartUploadsCommand, ListObjectsV2Command, PutObjectCommand, S3Client, UploadPartCommand } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { TempFileManager, type HandoffTicket } from '../../src/index.js';
 import { s3Store, type S3Store } from '../../src/s3/index.js';
-import { bucketFor, clientFor, needsS3, server, type RgwState } from './server.js';
+import { bucketFor, clientFor, needsS3, separateHosts, server, type RgwState } from './server.js';
 
-const roots: string[] = [];
-function manager(stores: S3Store[] = []): TempFileManager {
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tfm-s3-faults-'));
-  roots.push(root);
-  return new TempFileManager({ root: path.join(root, 'r'), stores, sweepOnStart: false, exitHook: false, staleMs: 2000 });
-}
+const { manager } = separateHosts('faults', 2000);
 
 let state: RgwState;
 let client: S3Client;
@@ -32,9 +25,6 @@ beforeAll(async () => {
   client = clientFor(state);
   bucket = await bucketFor(client, 'tfm-faults');
 });
-afterAll(() => {
-  for (const root of roots) fs.rmSync(root, { recursive: true, force: true });
-});
 
 async function keysUnder(p: string): Promise<string[]> {
   const out = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: p }));
@@ -46,10 +36,6 @@ async function handOff(store: S3Store, content: Buffer, ttlMs = 600_000): Promis
   const ticket = await (await sender.write(content, { suffix: '.bin' })).handoff({ ttlMs, store });
   await sender.close();
   return JSON.parse(JSON.stringify(ticket)) as HandoffTicket;
-}
-
-function codeOf(err: unknown): string | undefined {
-  return (err as { code?: string }).code;
 }
 
 describe('sweep through the store', () => {
@@ -115,6 +101,22 @@ describe('sweep through the store', () => {
     expect(report.stores![1]!.error).toMatchObject({ code: 'ERR_TEMPFILE_STORE', reason: 'unreachable' });
     expect((await keysUnder(p)).filter((k) => k.includes(expired.id))).toEqual([]);
     await worker.close();
+  });
+
+  it("the background sweeper of a manager with stores sweeps them with its root: an expired ticket's objects go without a call", async (ctx) => {
+    await needsS3(ctx);
+    const p = `${prefix}bg-${randomBytes(3).toString('hex')}/`;
+    const store = s3Store({ client, bucket, prefix: p });
+    const expired = await handOff(store, randomBytes(10), 1);
+    const live = await handOff(store, randomBytes(10));
+    const ofEntry = async (id: string) => (await keysUnder(p)).filter((k) => k.includes(id));
+    expect(await ofEntry(expired.id)).toHaveLength(2);
+    const watcher = manager([store], { sweepOnStart: true, sweepIntervalMs: 1000 });
+    const deadline = Date.now() + 10_000;
+    while ((await ofEntry(expired.id)).length > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(await ofEntry(expired.id), 'swept in the background').toEqual([]);
+    expect(await ofEntry(live.id), 'a live ticket is left').toHaveLength(2);
+    await watcher.close();
   });
 });
 

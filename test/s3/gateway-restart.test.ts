@@ -5,22 +5,16 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
-import os from 'node:os';
 import path from 'node:path';
 import { GetObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TempFileManager, TempFileError, type ClaimedFile, type HandoffTicket } from '../../src/index.js';
-import { s3Store, type S3Store } from '../../src/s3/index.js';
-import { bucketFor, clientFor, needsS3, server, type RgwState } from './server.js';
+import { TempFileError, type ClaimedFile, type HandoffTicket } from '../../src/index.js';
+import { s3Store } from '../../src/s3/index.js';
+import { bucketFor, clientFor, needsS3, separateHosts, server, type RgwState } from './server.js';
 
 const PORT = Number(process.env.TEMPFILE_MANAGER_RGW_FAULT_PORT || 17481);
 const STALE_MS = 2000;
-const roots: string[] = [];
-function manager(stores: S3Store[] = []): TempFileManager {
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tfm-s3-gw-'));
-  roots.push(root);
-  return new TempFileManager({ root: path.join(root, 'r'), stores, sweepOnStart: false, exitHook: false, staleMs: STALE_MS });
-}
+const { manager } = separateHosts('gw', STALE_MS);
 
 let state: RgwState;
 let client: S3Client;
@@ -76,7 +70,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await killGateway();
-  for (const root of roots) fs.rmSync(root, { recursive: true, force: true });
 });
 
 async function keysUnder(p: string): Promise<string[]> {

@@ -1,19 +1,16 @@
 // An upload interrupted at any instant (the uploading process SIGKILLed) leaves no object that a
 // ticket names, and nothing the store's sweep does not remove once the entry's expiry passed.
 import { randomBytes } from 'node:crypto';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { ListMultipartUploadsCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { beforeAll, expect, it } from 'vitest';
 import { s3Store } from '../../src/s3/index.js';
 import { nextJson, startChild } from '../helpers/child.js';
-import { bucketFor, clientFor, needsS3, server, type RgwState } from './server.js';
+import { bucketFor, clientFor, needsS3, separateHosts, server, type RgwState } from './server.js';
 
 let state: RgwState;
 let client: S3Client;
 let bucket: string;
-const roots: string[] = [];
+const { newRoot } = separateHosts('int', 2000);
 
 beforeAll(async () => {
   const found = await server();
@@ -21,9 +18,6 @@ beforeAll(async () => {
   state = found.state;
   client = clientFor(state);
   bucket = await bucketFor(client, 'tfm-interrupted');
-});
-afterAll(() => {
-  for (const root of roots) fs.rmSync(root, { recursive: true, force: true });
 });
 
 it('uploads SIGKILLed at instants from 0 to 1.5 s into the handoff: every ticket object names whole data; after expiry the sweep leaves nothing', async (ctx) => {
@@ -33,9 +27,8 @@ it('uploads SIGKILLed at instants from 0 to 1.5 s into the handoff: every ticket
   const delays = [0, 30, 100, 250, 500, 800, 1200, 1500];
   const finished: string[] = [];
   for (const delay of delays) {
-    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tfm-s3-int-'));
-    roots.push(root);
-    const child = startChild('s3-uploader.mjs', [], { TFM_S3: JSON.stringify({ state, bucket, prefix, root: path.join(root, 'r'), size: 24 * 1024 * 1024, ttlMs }) });
+    const root = newRoot();
+    const child = startChild('s3-uploader.mjs', [], { TFM_S3: JSON.stringify({ state, bucket, prefix, root, size: 24 * 1024 * 1024, ttlMs }) });
     expect(await nextJson<{ event: string }>(child)).toMatchObject({ event: 'writing' });
     await new Promise((resolve) => setTimeout(resolve, delay));
     child.child.kill('SIGKILL');

@@ -3,27 +3,18 @@
 // stopped holder is taken over and fenced; a killed one's file goes to the next claimer.
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TempFileManager, type ClaimedFile, type HandoffTicket } from '../../src/index.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { type ClaimedFile, type HandoffTicket } from '../../src/index.js';
 import { s3Store, type S3Store } from '../../src/s3/index.js';
 import { nextJson, startChild } from '../helpers/child.js';
-import { bucketFor, clientFor, needsS3, server, type RgwState } from './server.js';
+import { bucketFor, clientFor, needsS3, separateHosts, server, type RgwState } from './server.js';
 
 const STALE_MS = 2000;
 /** Rounds of the race: 60 by default (about 30 s here); TEMPFILE_MANAGER_S3_ROUNDS=200 for the count. */
 const ROUNDS = Number(process.env.TEMPFILE_MANAGER_S3_ROUNDS || 60);
-const roots: string[] = [];
-function newRoot(): string {
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tfm-s3-lease-'));
-  roots.push(root);
-  return path.join(root, 'r');
-}
-function manager(stores: S3Store[] = []): TempFileManager {
-  return new TempFileManager({ root: newRoot(), stores, sweepOnStart: false, exitHook: false, staleMs: STALE_MS });
-}
+const { manager, newRoot } = separateHosts('lease', STALE_MS);
 
 let state: RgwState;
 let client: S3Client;
@@ -36,9 +27,6 @@ beforeAll(async () => {
   state = found.state;
   client = clientFor(state);
   bucket = await bucketFor(client, 'tfm-lease');
-});
-afterAll(() => {
-  for (const root of roots) fs.rmSync(root, { recursive: true, force: true });
 });
 
 async function handOff(store: S3Store, content: Buffer): Promise<HandoffTicket> {

@@ -2,20 +2,14 @@
 // "host" (a manager with its own root) is claimed on another that shares no disk with it.
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { TempFileManager, type HandoffTicket } from '../../src/index.js';
 import { s3Store, type S3Store } from '../../src/s3/index.js';
-import { bucketFor, clientFor, needsS3, server } from './server.js';
+import { bucketFor, clientFor, needsS3, separateHosts, server } from './server.js';
 
-const roots: string[] = [];
-function manager(stores: S3Store[] = []): TempFileManager {
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tfm-s3-'));
-  roots.push(root);
-  return new TempFileManager({ root: path.join(root, 'r'), stores, sweepOnStart: false, exitHook: false, staleMs: 2000 });
-}
+const { manager, newRoot } = separateHosts('rt', 2000);
 
 let client: S3Client;
 let bucket: string;
@@ -28,9 +22,6 @@ beforeAll(async () => {
   bucket = await bucketFor(client, 'tfm-roundtrip');
 });
 
-afterAll(() => {
-  for (const root of roots) fs.rmSync(root, { recursive: true, force: true });
-});
 
 async function keysUnder(p: string): Promise<string[]> {
   const out = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: p }));
@@ -101,7 +92,7 @@ describe('handoff through S3, claimed where no disk is shared', () => {
     } // released by disposal
     await expect(a.withClaim(ticket, () => Promise.reject(new Error('job failed')))).rejects.toThrow('job failed');
     const third = await a.claim(ticket);
-    const dest = path.join(roots[0]!, 'kept.bin');
+    const dest = path.join(path.dirname(newRoot()), 'kept.bin');
     expect(await third.keep(dest)).toBe(dest);
     expect(fs.readFileSync(dest, 'utf8')).toBe('hello from another host');
     expect(await keysUnder(prefix + ticket.id)).toEqual([]);
@@ -133,6 +124,24 @@ describe('handoff through S3, claimed where no disk is shared', () => {
     expect(performance.now() - started).toBeLessThan(15_000);
     await Promise.all([sender.close(), next.close()]);
   }, 30_000);
+
+  it("a download held to the claimer's limits: maxLiveBytes and minFreeBytes refuse it, typed; nothing is left and the next claimer gets it at once", async (ctx) => {
+    await needsS3(ctx);
+    const store = s3Store({ client, bucket, prefix });
+    const content = randomBytes(200_000);
+    const { ticket, sender } = await handOff(content, store);
+    const small = manager([store], { maxLiveBytes: 100_000 });
+    await expect(small.claim(ticket)).rejects.toMatchObject({ code: 'ERR_TEMPFILE_QUOTA_EXCEEDED', limit: 100_000 });
+    const full = manager([store], { minFreeBytes: Number.MAX_SAFE_INTEGER });
+    await expect(full.claim(ticket)).rejects.toMatchObject({ code: 'ERR_TEMPFILE_NO_SPACE' });
+    for (const refused of [small, full]) {
+      expect(fs.existsSync(refused.sessionPath) ? fs.readdirSync(refused.sessionPath) : [], 'no partial download left').toEqual([]);
+    }
+    const next = manager([store]);
+    await next.withClaim(ticket, (claimed) => expect(fs.readFileSync(claimed.path).equals(content)).toBe(true));
+    expect(await keysUnder(prefix + ticket.id)).toEqual([]);
+    await Promise.all([sender.close(), small.close(), full.close(), next.close()]);
+  });
 
   it('a store ticket on a manager without that store, and a sync step, are typed errors', async (ctx) => {
     await needsS3(ctx);

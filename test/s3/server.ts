@@ -7,7 +7,9 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
-import { beforeEach, type TestContext } from 'vitest';
+import { afterAll, beforeEach, type TestContext } from 'vitest';
+import { TempFileManager, type TempFileManagerOptions } from '../../src/index.js';
+import type { S3Store } from '../../src/s3/index.js';
 // @ts-expect-error: a plain fixture module shared with the child processes, without types
 import { gatewayClient } from '../fixtures/s3-client.mjs';
 
@@ -84,4 +86,24 @@ export async function bucketFor(client: S3Client, name: string): Promise<string>
     if (code !== 'BucketAlreadyOwnedByYou' && code !== 'BucketAlreadyExists') throw err;
   }
   return name;
+}
+
+/**
+ * "Hosts" that share no disk, for one test file: each root (and each manager's) is a directory of
+ * its own under the temp directory, removed after the file's tests.
+ */
+export function separateHosts(label: string, staleMs: number) {
+  const roots: string[] = [];
+  afterAll(() => {
+    for (const root of roots) fs.rmSync(root, { recursive: true, force: true });
+  });
+  const newRoot = (): string => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), `tfm-s3-${label}-`));
+    roots.push(root);
+    return path.join(root, 'r');
+  };
+  /** A manager on a host of its own, claiming through `stores`. */
+  const manager = (stores: readonly S3Store[] = [], options: TempFileManagerOptions = {}): TempFileManager =>
+    new TempFileManager({ root: newRoot(), stores, sweepOnStart: false, exitHook: false, staleMs, ...options });
+  return { newRoot, manager };
 }

@@ -1,0 +1,19 @@
+import { TempFileError, toFileSystemError } from '../errors.js';
+import type { StoreSweepResult } from '../stores.js';
+import type { StoreBackend } from '../handoff/store.js';
+
+/**
+ * Sweeps each store through its own client, at once: what each removed, or why it could not.
+ * One store that fails (unreachable, denied) never stops the others, and never throws.
+ */
+export async function sweepStores(stores: readonly StoreBackend[], staleMs: number): Promise<StoreSweepResult[]> {
+  return Promise.all(
+    stores.map(async (store): Promise<StoreSweepResult> => {
+      try {
+        return { location: store.location, report: await store.sweep({ staleMs }) };
+      } catch (error) {
+        return { location: store.location, error: error instanceof TempFileError ? error : toFileSystemError('sweep the store', store.location.bucket, error) };
+      }
+    }),
+  );
+}
