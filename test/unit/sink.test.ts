@@ -1,0 +1,86 @@
+// FileSink with a recording handle: where each byte goes (inline or through the thread pool) and
+// in which order. The real disk's side is test/integration/write.test.ts and the write benches.
+import { createHash } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { FileSink } from '../../src/write/sink.js';
+import type { WritableFile } from '../../src/write/open-file.js';
+
+interface Recorded {
+  readonly handle: WritableFile;
+  readonly calls: Array<{ how: 'sync' | 'async'; bytes: number }>;
+  content(): Buffer;
+}
+
+/** A handle that keeps what is written; `syncDelayMs` makes each inline write that slow. */
+function recordingHandle(syncDelayMs = 0): Recorded {
+  const parts: Buffer[] = [];
+  const calls: Recorded['calls'] = [];
+  const handle: WritableFile = {
+    identity: { dev: 0, ino: 0 },
+    writeSync(buffer) {
+      const until = performance.now() + syncDelayMs;
+      while (performance.now() < until); // a disk that makes the write wait
+      parts.push(Buffer.from(buffer));
+      calls.push({ how: 'sync', bytes: buffer.length });
+      return buffer.length;
+    },
+    write(buffer, done) {
+      const copy = Buffer.from(buffer);
+      setImmediate(() => {
+        parts.push(copy);
+        calls.push({ how: 'async', bytes: copy.length });
+        done(null, copy.length);
+      });
+    },
+    close: async () => {},
+  };
+  return { handle, calls, content: () => Buffer.concat(parts) };
+}
+
+async function feed(sink: FileSink, chunks: readonly Buffer[]): Promise<void> {
+  for (const chunk of chunks) {
+    const waiting = sink.write(chunk);
+    if (waiting) await waiting;
+  }
+  await sink.end();
+}
+
+const chunksOf = (sizes: readonly number[]) => sizes.map((size, i) => Buffer.alloc(size, i % 251));
+
+describe('FileSink', () => {
+  it('on a local disk writes a socket-sized chunk inline as it is, gathers small ones, and keeps every byte in order', async () => {
+    const chunks = chunksOf([65536, 100, 200, 30000, 65536, 5, 70000]);
+    const { handle, calls, content } = recordingHandle();
+    const hash = createHash('sha256');
+    const sink = new FileSink(handle, '/x', hash, true);
+    await feed(sink, chunks);
+    expect(content().equals(Buffer.concat(chunks))).toBe(true);
+    expect(hash.digest('hex')).toBe(createHash('sha256').update(Buffer.concat(chunks)).digest('hex'));
+    expect(sink.bytesOnDisk).toBe(content().length);
+    // 65536 inline; 100 + 200 gathered, written before the 30000 that follows; 65536; 5 gathered,
+    // written before the 70000, which is too large to write inline.
+    expect(calls).toEqual([
+      { how: 'sync', bytes: 65536 },
+      { how: 'sync', bytes: 300 },
+      { how: 'sync', bytes: 30000 },
+      { how: 'sync', bytes: 65536 },
+      { how: 'async', bytes: 5 },
+      { how: 'async', bytes: 70000 },
+    ]);
+  });
+
+  it('off a local disk writes through the thread pool only', async () => {
+    const { handle, calls } = recordingHandle();
+    await feed(new FileSink(handle, '/x', undefined, false), chunksOf([65536, 100, 30000]));
+    expect(calls.every((call) => call.how === 'async')).toBe(true);
+  });
+
+  it('an inline write slower than the page cache sends the next writes, of every sink, to the thread pool', async () => {
+    const slow = recordingHandle(5);
+    await feed(new FileSink(slow.handle, '/x', undefined, true), chunksOf([65536, 65536]));
+    expect(slow.calls.map((call) => call.how)).toEqual(['sync', 'async']);
+    const next = recordingHandle();
+    await feed(new FileSink(next.handle, '/y', undefined, true), chunksOf([65536]));
+    expect(next.calls.map((call) => call.how)).toEqual(['async']);
+  });
+});
