@@ -5,14 +5,26 @@ import { fileURLToPath } from 'node:url';
 
 /** Runs `n` create+dispose operations of a contender; returns the seconds taken. */
 export async function runOps(contender, n) {
+  return (await timeOps(contender, n)).seconds;
+}
+
+/**
+ * Runs `n` operations of a contender; returns the wall seconds taken and the process's CPU time
+ * (user + system) per operation in microseconds. On a shared machine the CPU time is the steadier
+ * figure: time spent waiting for a core is not in it (a pool thread's CPU is, for async contenders).
+ */
+export async function timeOps(contender, n) {
   const { op } = contender;
+  const cpuBefore = process.cpuUsage();
   const start = process.hrtime.bigint();
   if (contender.async) {
     for (let i = 0; i < n; i++) await op();
   } else {
     for (let i = 0; i < n; i++) op();
   }
-  return Number(process.hrtime.bigint() - start) / 1e9;
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  const cpu = process.cpuUsage(cpuBefore);
+  return { seconds, cpuMicros: (cpu.user + cpu.system) / n };
 }
 
 /**
@@ -24,14 +36,22 @@ export async function sampleRoundRobin(contenders, { samples, ops, warmup, settl
   const live = contenders.filter((c) => !c.unavailable);
   for (const c of live) await runOps(c, warmup);
   const results = new Map(live.map((c) => [c, []]));
+  const cpu = new Map(live.map((c) => [c, []]));
   for (let round = 0; round < samples; round++) {
     for (let k = 0; k < live.length; k++) {
       const c = live[(round + k) % live.length];
       await settler.ready();
-      results.get(c).push(ops / (await runOps(c, ops)));
+      const { seconds, cpuMicros } = await timeOps(c, ops);
+      results.get(c).push(ops / seconds);
+      cpu.get(c).push(cpuMicros);
     }
   }
-  return contenders.map((c) => ({ ...c, samples: results.get(c) ?? [], median: median(results.get(c) ?? []) }));
+  return contenders.map((c) => ({
+    ...c,
+    samples: results.get(c) ?? [],
+    median: median(results.get(c) ?? []),
+    cpuMicros: median(cpu.get(c) ?? []),
+  }));
 }
 
 export function median(values) {
@@ -54,20 +74,28 @@ export function table(headers, rows, align = headers.map(() => 'l')) {
   return [line(headers), line(rule), ...rows.map(line)].join('\n');
 }
 
-/** The ops/s table of one suite: median, spread, and ratio to the suite's baseline. */
+/**
+ * The ops/s table of one suite: median, spread, and ratio to the suite's baseline; then the
+ * median CPU time per operation and its ratio (baseline's CPU time over the contender's, so that
+ * above 1 is faster), where the samples measured it.
+ */
 export function speedTable(results) {
   const base = results.find((r) => r.baseline);
-  const rows = results.map((r) =>
-    r.unavailable
-      ? [r.name, r.unavailable, '', '']
-      : [
-          r.name,
-          formatInt(r.median),
-          `${formatInt(Math.min(...r.samples))} – ${formatInt(Math.max(...r.samples))}`,
-          formatRatio(r.median / base.median),
-        ],
-  );
-  return table(['Contender', 'ops/s (median)', 'min – max', `vs ${base.short}`], rows, ['l', 'r', 'r', 'r']);
+  const withCpu = Number.isFinite(base.cpuMicros);
+  const rows = results.map((r) => {
+    if (r.unavailable) return [r.name, r.unavailable, '', '', ...(withCpu ? ['', ''] : [])];
+    const row = [
+      r.name,
+      formatInt(r.median),
+      `${formatInt(Math.min(...r.samples))} – ${formatInt(Math.max(...r.samples))}`,
+      formatRatio(r.median / base.median),
+    ];
+    if (withCpu) row.push(r.cpuMicros.toFixed(2), formatRatio(base.cpuMicros / r.cpuMicros));
+    return row;
+  });
+  const headers = ['Contender', 'ops/s (median)', 'min – max', `vs ${base.short}`];
+  if (withCpu) headers.push('CPU µs/op (median)', `vs ${base.short}, by CPU`);
+  return table(headers, rows, headers.map((_, i) => (i === 0 ? 'l' : 'r')));
 }
 
 /**
