@@ -196,6 +196,9 @@ async function start() {
     execFileSync('monmaptool', ['--create', '--clobber', '--addv', 'a', `[v2:127.0.0.1:${MON_PORT}]`, '--fsid', fsid, path.join(DIR, 'monmap')], { stdio: 'ignore' });
     execFileSync('ceph-mon', ['-c', CONF, '--mkfs', '-i', 'a', '--monmap', path.join(DIR, 'monmap')], { stdio: 'inherit' });
     say('new cluster made');
+  } else {
+    // The gateway's address and port as given now, on a cluster made with others.
+    fs.writeFileSync(CONF, fs.readFileSync(CONF, 'utf8').replace(/^rgw_frontends = .*$/m, `rgw_frontends = beast endpoint=${BIND}:${PORT}`));
   }
   if (!running(pids.mon)) daemon('mon', 'ceph-mon', ['-i', 'a']);
   await until('the monitor answering', 60_000, () => ceph(['mon', 'stat']).includes('1 mons'));

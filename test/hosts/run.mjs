@@ -179,6 +179,8 @@ class Agent {
         TFM_S3: JSON.stringify(gateway),
         TFM_BUCKET: BUCKET,
         TFM_TTL_MS: String(TTL_MS),
+        TFM_CLAIM_PATIENCE_MS: String(2 * STALE_MS + 2000),
+        TFM_SWEEP_EVERY_MS: '1000', // three sweepers listing the bucket: a load on the gateway the machine shares
         AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', // Node 20: the SDK's notice, on every process
       }),
       ...(this.skewed && { LD_PRELOAD: FAKETIME_LIB, FAKETIME: '+10m' }),
@@ -573,13 +575,28 @@ async function listBucket() {
 function verify() {
   const handed = new Map(events.filter((e) => e.ev === 'handed').map((e) => [e.upload, e]));
   if (handed.size !== UPLOADS) violated(`${handed.size} of ${UPLOADS} uploads handed off (${count('upload-failed')} failed)`);
-  // The witness: the workers' own logs, one line per consume() that returned.
+  // The witness: the workers' own logs, one line per consume() that returned. Through the store, a
+  // line marked `unknown` is a consume whose answer never came (a StoreError after the work): it
+  // counts only when a later delivery of the job found the entry gone (`already-done`) and no
+  // consume returned, so the one that landed was that one.
   const witnessed = new Map();
+  const unknown = new Map();
   for (const file of fs.readdirSync(path.join(work, 'witness'))) {
     for (const line of fs.readFileSync(path.join(work, 'witness', file), 'utf8').split('\n').filter(Boolean)) {
       const entry = JSON.parse(line);
-      witnessed.set(entry.upload, [...(witnessed.get(entry.upload) ?? []), { ...entry, file }]);
+      const into = entry.unknown ? unknown : witnessed;
+      into.set(entry.upload, [...(into.get(entry.upload) ?? []), { ...entry, file }]);
     }
+  }
+  for (const [upload, list] of unknown) {
+    if (witnessed.has(upload)) {
+      log(`upload ${upload}: ${list[0].file.replace('.jsonl', '')}'s consume got no answer (StoreError after its work); ${witnessed.get(upload)[0].file.replace('.jsonl', '')} claimed and consumed it: worked twice, consumed once (at least once)`);
+      continue;
+    }
+    const foundGone = events.some((e) => e.ev === 'already-done' && e.upload === upload);
+    if (!foundGone) continue; // never consumed, below
+    log(`upload ${upload}: the answer to ${list[0].file.replace('.jsonl', '')}'s consume was lost (StoreError), and it had landed: a later delivery found the entry gone`);
+    witnessed.set(upload, list);
   }
   const twice = [...witnessed].filter(([, list]) => list.length > 1);
   const never = [...handed.keys()].filter((u) => !witnessed.has(u));

@@ -1,4 +1,4 @@
-// A sweeper: mgr.sweep() on the shared root every 300 ms until SIGTERM (`--once`: one sweep). In
+// A sweeper: mgr.sweep() on the shared root every 300 ms (TFM_SWEEP_EVERY_MS) until SIGTERM (`--once`: one sweep). In
 // the object-store mode it sweeps this host's root and the store. `--final`: two sweeps STALE_MS
 // apart (a lease is judged stale only once watched unchanged that long), then what they removed.
 import { emit, manager, sleep, STALE_MS } from './common.mjs';
@@ -36,7 +36,7 @@ do {
     emit('sweep-error', { code: err.code, message: err.message });
   }
   if (process.argv.includes('--once') || (final && rounds >= 2)) break;
-  await sleep(final ? STALE_MS + 1000 : 300);
+  await sleep(final ? STALE_MS + 1000 : Number(process.env.TFM_SWEEP_EVERY_MS || 300));
 } while (!stopping);
 emit('sweeper-done', totals);
 await mgr.close();

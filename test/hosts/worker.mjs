@@ -12,7 +12,9 @@ import { emit, lib, manager, onTerm, plantCanary, sha256, sleep, store } from '.
 const WORK_MS = Number(process.env.TFM_WORK_MS);
 // On this host a live holder keeps its lease however long it stalls: give the job back to the
 // queue soon, so that a worker on another host, which judges the holder by its lock, gets it.
-const CLAIM_PATIENCE_MS = 2_500;
+// Through the store (TFM_CLAIM_PATIENCE_MS) a lease is judged by its ETag alone, on this host as
+// on any other: a worker waits long enough (over twice staleMs) to take a dead holder's over itself.
+const CLAIM_PATIENCE_MS = Number(process.env.TFM_CLAIM_PATIENCE_MS || 2_500);
 const witness = fs.openSync(process.env.TFM_WITNESS, 'a');
 const mgr = manager();
 const canary = await plantCanary(mgr);
@@ -63,17 +65,21 @@ async function process_(job) {
   }
 }
 
-function witnessed(upload, id, digest) {
-  fs.writeSync(witness, `${JSON.stringify({ upload, id, digest, host: process.env.TEMPFILE_MANAGER_HOST_ID, pid: process.pid, at: Date.now() })}\n`);
-  emit('consumed', { upload });
+function witnessed(upload, id, digest, unknown = false) {
+  fs.writeSync(witness, `${JSON.stringify({ upload, id, digest, host: process.env.TEMPFILE_MANAGER_HOST_ID, pid: process.pid, at: Date.now(), ...(unknown && { unknown }) })}\n`);
+  emit(unknown ? 'consume-unknown' : 'consumed', { upload });
 }
 
-// Through the store: claim, read and check the bytes, work, then withClaim consumes.
+// Through the store: claim, read and check the bytes, work, then withClaim consumes. A consume
+// whose answer never came (StoreError after the work: the host cut off while its write was on the
+// way) may have landed: its witness line says `unknown`, and the runner looks for the proof that
+// it did (a later delivery finds the entry gone).
 async function processWithClaim(job) {
   const { ticket, upload, digest } = job.data;
   const giveUp = Date.now() + CLAIM_PATIENCE_MS;
   for (;;) {
     let held = false;
+    let worked = false;
     try {
       await mgr.withClaim(ticket, async (claimed) => {
         held = true;
@@ -84,9 +90,11 @@ async function processWithClaim(job) {
         }
         emit('claimed', { upload, id: ticket.id });
         await sleep(WORK_MS);
+        worked = true;
       });
       return witnessed(upload, ticket.id, digest);
     } catch (err) {
+      if (worked && err instanceof lib.StoreError) witnessed(upload, ticket.id, digest, true);
       if (held) {
         if (err instanceof lib.LeaseLostError) emit('fenced', { upload, code: err.code });
         else emit('work-failed', { upload, code: err.code, message: err.message });
