@@ -712,12 +712,12 @@ if (args.mutation) {
   code = caught ? 0 : 1;
 } else {
   log(failures.length === 0 ? 'PASS: every check held' : `FAILED: ${failures.length} checks`);
-  if (failures.length > 0 || args.keep) {
-    const kept = path.join(os.tmpdir(), `tfm-hosts-events-${process.pid}.jsonl`);
-    fs.writeFileSync(kept, events.map((e) => JSON.stringify(e)).join('\n'));
-    log(`every host program's events are in ${kept}`);
-  }
   code = failures.length === 0 ? 0 : 1;
+}
+if ((failures.length > 0 && !args.mutation) || args.keep) {
+  const kept = path.join(os.tmpdir(), `tfm-hosts-events-${process.pid}.jsonl`);
+  fs.writeFileSync(kept, events.map((e) => JSON.stringify(e)).join('\n'));
+  log(`every host program's events are in ${kept}`);
 }
 teardown();
 await Promise.race([Promise.all([...agents.values()].map((a) => a.exited)), sleep(5000)]);
