@@ -55,7 +55,9 @@ const UPLOADS = Number(args.uploads);
 const BURST = Math.min(100, Math.floor(UPLOADS / 3));
 // Above the stalls a loaded two-core CI machine shows on sshfs (2000, the least allowed, is not).
 const STALE_MS = 5000;
-const WORK_MS = 100;
+// Through the store a consume is over soon after its work: a longer job there leaves the cut-off
+// (which follows a claim on host B) time to land mid-job.
+const WORK_MS = S3 ? 300 : 100;
 const SCENARIO_TIMEOUT_MS = 240_000;
 // No upload consumed for this long, with some still waiting, is a stall: the check fails then
 // rather than at the scenario's timeout (four stale periods cover a takeover after a cut-off).
@@ -544,7 +546,10 @@ async function finalSweep() {
 // is listed again (checked in verify()).
 async function finalSweepS3() {
   checks.beforeSweep = await listBucket();
-  log(`left in the bucket by the run itself: ${checks.beforeSweep.objects.length} objects, ${checks.beforeSweep.uploads.length} incomplete uploads under ${BUCKET}/hosts/`);
+  const parts = {};
+  for (const key of checks.beforeSweep.objects) parts[key.slice(key.lastIndexOf('/') + 1)] = (parts[key.slice(key.lastIndexOf('/') + 1)] ?? 0) + 1;
+  const kinds = Object.entries(parts).map(([part, n]) => `${n} ${part}`).join(', ');
+  log(`left in the bucket by the run itself: ${checks.beforeSweep.objects.length} objects${kinds ? ` (${kinds})` : ''}, ${checks.beforeSweep.uploads.length} incomplete uploads under ${BUCKET}/hosts/`);
   const sweeps = ['a', 'b', 'c'].map(async (host) => {
     const agent = agents.get(host);
     const env = { ...agent.nodeEnv(), LD_PRELOAD: FAKETIME_LIB, FAKETIME: PAST_EXPIRY };
