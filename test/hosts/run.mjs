@@ -491,17 +491,21 @@ async function cutHostOff(host) {
   const first = await nextEvent((e) => e.ev === 'claimed' && e.host === host, 30_000, `no claim on host ${host}`);
   net.setLink(host, false);
   const cutAt = Date.now();
-  // What the host held when it went: claimed there, not consumed.
+  // What the host held when it went: claimed there, not consumed. A claim that took its lease
+  // before the cut may say "claimed" just after it (its bytes read once the download was done):
+  // such claims count too, so the runner looks a moment later.
+  await sleep(1500);
   const held = new Set([first.upload]);
   for (const e of events) if (e.host === host && e.ev === 'claimed') held.add(e.upload);
-  for (const e of events) if (e.ev === 'consumed') held.delete(e.upload);
+  for (const e of events) if (e.ev === 'consumed' && (e.t < cutAt || e.host === host)) held.delete(e.upload);
   log(`host ${host} cut off holding uploads ${[...held].join(', ')}`);
   checks.cut = { host, held: [...held], cutAt };
   // Each is finished by another host, or was found consumed already: the cut host's consume
   // reached the storage host before the cut, and its witness line comes when it is back.
+  const elsewhere = (upload) => events.find((e) => (e.ev === 'consumed' || e.ev === 'already-done') && e.upload === upload && e.host !== host && e.t >= cutAt);
   const takeovers = [...held].map((upload) =>
-    nextEvent((e) => (e.ev === 'consumed' || e.ev === 'already-done') && e.upload === upload && e.host !== host, 60_000, `upload ${upload} held by cut-off host ${host} was not taken over`)
-      .then((e) => (e.ev === 'consumed' ? Date.now() - cutAt : 'done'))
+    until(() => elsewhere(upload), 60_000, `upload ${upload} held by cut-off host ${host} was not taken over`)
+      .then(() => (elsewhere(upload).ev === 'consumed' ? elsewhere(upload).t - cutAt : 'done'))
       .catch((err) => (violated(err.message), undefined)),
   );
   const outcomes = await Promise.all(takeovers);
