@@ -491,12 +491,15 @@ async function cutHostOff(host) {
   const first = await nextEvent((e) => e.ev === 'claimed' && e.host === host, 30_000, `no claim on host ${host}`);
   net.setLink(host, false);
   const cutAt = Date.now();
-  // What the host held when it went: claimed there, not consumed. A claim that took its lease
-  // before the cut may say "claimed" just after it (its bytes read once the download was done):
-  // such claims count too, so the runner looks a moment later.
+  // What the host held when it went: the claims of its live workers whose last word on the upload
+  // is "claimed", not consumed by then. A claim that took its lease before the cut may say
+  // "claimed" just after it (its bytes read once the download was done): such claims count too,
+  // so the runner looks a moment later.
   await sleep(1500);
+  const last = new Map();
+  for (const e of events) if (e.host === host && e.upload !== undefined && e.name.startsWith('worker-')) last.set(`${e.name}/${e.upload}`, e);
   const held = new Set([first.upload]);
-  for (const e of events) if (e.host === host && e.ev === 'claimed') held.add(e.upload);
+  for (const e of last.values()) if (e.ev === 'claimed' && !exited.has(`${host}/${e.name}`)) held.add(e.upload);
   for (const e of events) if (e.ev === 'consumed' && (e.t < cutAt || e.host === host)) held.delete(e.upload);
   log(`host ${host} cut off holding uploads ${[...held].join(', ')}`);
   checks.cut = { host, held: [...held], cutAt };
