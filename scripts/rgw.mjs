@@ -14,7 +14,9 @@
 // writes <dir>/state.json: the endpoint and the access and secret keys of a fixed test user (a
 // throwaway cluster's, on 127.0.0.1 only); the tests read it ($TEMPFILE_MANAGER_S3_STATE names
 // another). Ports: $TEMPFILE_MANAGER_RGW_PORT (default 17480) and $TEMPFILE_MANAGER_RGW_MON_PORT
-// (default 13300).
+// (default 13300). The gateway listens on $TEMPFILE_MANAGER_RGW_BIND (default 127.0.0.1: another
+// address of this machine, such as a bridge's in a network namespace, for clients elsewhere);
+// the monitor and the OSD stay on 127.0.0.1.
 import { execFileSync, spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -27,6 +29,7 @@ export const DIR = path.resolve(process.env.TEMPFILE_MANAGER_RGW_DIR || path.joi
 export const STATE = path.join(DIR, 'state.json');
 const PORT = Number(process.env.TEMPFILE_MANAGER_RGW_PORT || 17480);
 const MON_PORT = Number(process.env.TEMPFILE_MANAGER_RGW_MON_PORT || 13300);
+const BIND = process.env.TEMPFILE_MANAGER_RGW_BIND || '127.0.0.1';
 const CONF = path.join(DIR, 'ceph.conf');
 const PIDS = path.join(DIR, 'pids.json');
 const PACKAGES = ['ceph-mon', 'ceph-osd', 'radosgw', 'ceph-common'];
@@ -104,7 +107,7 @@ bluestore_block_size = 21474836480
 osd_memory_target = 939524096
 
 [client.rgw]
-rgw_frontends = beast endpoint=127.0.0.1:${PORT}
+rgw_frontends = beast endpoint=${BIND}:${PORT}
 rgw_data = ${DIR}/rgw
 `;
 }
@@ -163,7 +166,7 @@ async function until(what, timeoutMs, probe) {
 
 function answers(timeoutMs = 2000) {
   return new Promise((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port: PORT, path: '/', timeout: timeoutMs }, (res) => {
+    const req = http.get({ host: BIND, port: PORT, path: '/', timeout: timeoutMs }, (res) => {
       res.resume();
       resolve(res.statusCode === 200);
     });
@@ -193,6 +196,9 @@ async function start() {
     execFileSync('monmaptool', ['--create', '--clobber', '--addv', 'a', `[v2:127.0.0.1:${MON_PORT}]`, '--fsid', fsid, path.join(DIR, 'monmap')], { stdio: 'ignore' });
     execFileSync('ceph-mon', ['-c', CONF, '--mkfs', '-i', 'a', '--monmap', path.join(DIR, 'monmap')], { stdio: 'inherit' });
     say('new cluster made');
+  } else {
+    // The gateway's address and port as given now, on a cluster made with others.
+    fs.writeFileSync(CONF, fs.readFileSync(CONF, 'utf8').replace(/^rgw_frontends = .*$/m, `rgw_frontends = beast endpoint=${BIND}:${PORT}`));
   }
   if (!running(pids.mon)) daemon('mon', 'ceph-mon', ['-i', 'a']);
   await until('the monitor answering', 60_000, () => ceph(['mon', 'stat']).includes('1 mons'));
@@ -224,7 +230,7 @@ function ensureUser() {
 }
 
 function endpoint() {
-  return `http://127.0.0.1:${PORT}`;
+  return `http://${BIND}:${PORT}`;
 }
 
 function writeState() {

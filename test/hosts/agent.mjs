@@ -1,5 +1,6 @@
 // The first process of a simulated host (PID 1 of its PID namespace, in its own network, mount
-// and UTS namespaces). It names the host, mounts the shared root over sshfs when told to, then
+// and UTS namespaces). It names the host, mounts the shared root over sshfs when told to (or a
+// disk of its own, a tmpfs that no other host sees, at each of `config.tmpfs`), then
 // runs programs on the runner's orders and relays their output, one JSON line per event:
 //   in:  {"cmd":"spawn","name":"w1","argv":[...],"env":{...}}   {"cmd":"signal","name":"w1","signal":"SIGSTOP"}
 //        {"cmd":"run","id":7,"argv":[...]}   (waits, replies with a "result")
@@ -15,6 +16,9 @@ const emit = (event) => process.stdout.write(`${JSON.stringify(event)}\n`);
 
 execFileSync('hostname', [config.hostname]);
 for (const spec of config.mounts ?? []) mount(spec);
+// `unshare --mount` made this host's mounts private: a tmpfs mounted here is this host's alone,
+// even where another host mounts its own at the same path.
+for (const dir of config.tmpfs ?? []) execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=512m,mode=0700', `tmpfs-${config.hostname}`, dir]);
 emit({ ev: 'ready', hostname: execFileSync('hostname').toString().trim() });
 
 const input = createInterface({ input: process.stdin });

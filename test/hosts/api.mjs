@@ -1,17 +1,19 @@
 // Host A's API: makes TFM_UPLOADS uploads of random bytes, each streamed to disk with the
 // library, handed off and queued as a BullMQ job carrying the ticket and the bytes' digest as
 // computed here (the consumer checks the bytes against it, not against the library's digest).
+// In the object-store mode the handoff uploads the file to the store (TFM_TTL_MS: the tickets' ttl).
 // The first TFM_BURST uploads go as fast as they can (the throughput figure); the rest at
 // TFM_RATE per second, so that the faults land while uploads still flow.
 import { randomBytes, randomInt } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { emit, manager, onTerm, plantCanary, sha256, sleep } from './common.mjs';
+import { emit, manager, onTerm, plantCanary, sha256, sleep, store } from './common.mjs';
 
 const UPLOADS = Number(process.env.TFM_UPLOADS);
 const BURST = Number(process.env.TFM_BURST);
 const RATE = Number(process.env.TFM_RATE);
+const TTL_MS = Number(process.env.TFM_TTL_MS || 3_600_000);
 const PARALLEL = 4;
 const mgr = manager();
 const canary = await plantCanary(mgr);
@@ -30,7 +32,7 @@ async function upload(n) {
   const digest = sha256(bytes);
   try {
     const file = await mgr.write(Readable.from([bytes]), { suffix: '.bin', hash: 'sha256' });
-    const ticket = await file.handoff({ ttlMs: 3_600_000 });
+    const ticket = await file.handoff({ ttlMs: TTL_MS, ...(store && { store }) });
     await queue.add('upload', { ticket, upload: n, digest }, { jobId: `u${n}` });
     // Queues deliver at least once: every tenth job comes twice, and the second delivery must
     // find the entry held (AlreadyClaimedError) or consumed, never take it from a live worker.

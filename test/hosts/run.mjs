@@ -6,7 +6,16 @@
 // and one host is cut off the network mid-claim; sweepers run on every host throughout. Then:
 // every upload consumed exactly once (the workers' own witness logs), every live process's
 // canary file intact, nothing left under the root.
-//   node test/hosts/run.mjs [--uploads 300] [--skew c|none] [--cut b] [--mutation NAME] [--keep]
+//
+// `--store s3`: the same through an object store, with no shared disk. An RGW host (its own
+// single-node Ceph, started by scripts/rgw.mjs with its own data directory, the gateway on its
+// bridge address) replaces the storage host; the API host and each worker host has a root of its
+// own (a tmpfs mounted in its own mount namespace: no other host sees it). The API hands off with
+// `file.handoff({ ttlMs, store })`, the workers claim with `mgr.withClaim` from a manager given
+// `stores: [store]`, under the same faults. At the end the tickets' expiry is passed (the final
+// sweeps run with their clocks moved past it, libfaketime, rather than the bed waiting out the
+// ttl), and the bucket, listed, must hold nothing under the prefix, nor any root a file.
+//   node test/hosts/run.mjs [--store sshfs|s3] [--uploads 300] [--skew c|none] [--cut b] [--mutation NAME] [--keep]
 // Exit 0 when every check holds; with --mutation, exit 0 when the bed caught the mutation.
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -20,6 +29,7 @@ import { Network } from './net.mjs';
 
 const { values: args } = parseArgs({
   options: {
+    store: { type: 'string', default: 'sshfs' },
     uploads: { type: 'string', default: '300' },
     skew: { type: 'string', default: 'c' },
     cut: { type: 'string', default: 'b' },
@@ -31,20 +41,33 @@ if (process.getuid?.() !== 0) {
   console.error('test/hosts/run.mjs makes network namespaces and mounts: run it as root.');
   process.exit(2);
 }
+if (args.store !== 'sshfs' && args.store !== 's3') {
+  console.error(`--store must be sshfs or s3, got ${args.store}`);
+  process.exit(2);
+}
 if (args.mutation && !MUTATIONS[args.mutation]) {
   console.error(`unknown mutation ${args.mutation}; known: ${Object.keys(MUTATIONS).join(', ')}`);
   process.exit(2);
 }
 
+const S3 = args.store === 's3';
 const UPLOADS = Number(args.uploads);
 const BURST = Math.min(100, Math.floor(UPLOADS / 3));
 // Above the stalls a loaded two-core CI machine shows on sshfs (2000, the least allowed, is not).
 const STALE_MS = 5000;
-const WORK_MS = 100;
+// Through the store a consume is over soon after its work: a longer job there leaves the cut-off
+// (which follows a claim on host B) time to land mid-job.
+const WORK_MS = S3 ? 300 : 100;
 const SCENARIO_TIMEOUT_MS = 240_000;
 // No upload consumed for this long, with some still waiting, is a stall: the check fails then
 // rather than at the scenario's timeout (four stale periods cover a takeover after a cut-off).
 const STALL_MS = 8 * STALE_MS;
+// The object-store mode's tickets: their ttl is above the skewed host's ten minutes plus the run
+// (a claimer or a sweeper whose clock is ahead sees a ticket expire that much sooner), and the
+// final sweeps run with their clocks this far ahead: past every ticket's expiry.
+const TTL_MS = 20 * 60_000;
+const PAST_EXPIRY = '+30m';
+const BUCKET = 'tfm-hosts';
 const FAKETIME_LIB = ['/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1', '/usr/lib/faketime/libfaketime.so.1'].find((p) => fs.existsSync(p));
 const REPO = path.resolve(import.meta.dirname, '../..');
 const HERE = import.meta.dirname;
@@ -83,14 +106,14 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
 
 /** A host: its agent process (PID 1 of the host), its events, and orders to it. */
 class Agent {
-  constructor(host, { address, mounts, skewed }) {
+  constructor(host, { address, mounts, tmpfs, skewed }) {
     this.host = host;
     this.address = address;
     this.skewed = skewed;
     this.listeners = new Set();
     this.results = new Map();
     this.nextId = 0;
-    const config = { hostname: `host-${host}`, mounts };
+    const config = { hostname: `host-${host}`, mounts, tmpfs };
     // --kill-child: if the runner dies, unshare dies and takes the host's PID 1, then the kernel
     // kills everything else in the host.
     this.child = spawn(
@@ -154,6 +177,14 @@ class Agent {
       TFM_ROOT: rootOf(this.host),
       TFM_STALE_MS: String(STALE_MS),
       TFM_REDIS_URL: `redis://${addresses.redis}:6379`,
+      ...(S3 && {
+        TFM_S3: JSON.stringify(gateway),
+        TFM_BUCKET: BUCKET,
+        TFM_TTL_MS: String(TTL_MS),
+        TFM_CLAIM_PATIENCE_MS: String(2 * STALE_MS + 2000),
+        TFM_SWEEP_EVERY_MS: '1000', // three sweepers listing the bucket: a load on the gateway the machine shares
+        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', // Node 20: the SDK's notice, on every process
+      }),
       ...(this.skewed && { LD_PRELOAD: FAKETIME_LIB, FAKETIME: '+10m' }),
     };
   }
@@ -177,12 +208,18 @@ class Agent {
 }
 
 const exited = new Set(); // host/program
-const rootOf = (host) => path.join(work, `mnt-${host}`, 'root');
+// In the object-store mode every host's root has the same path, on a tmpfs of its own.
+const rootOf = (host) => (S3 ? path.join(work, 'local', 'root') : path.join(work, `mnt-${host}`, 'root'));
 const addresses = {};
+let gateway; // the object-store mode's endpoint and keys (scripts/rgw.mjs's state.json)
 const libraryPath = args.mutation ? applyMutation(args.mutation, path.join(REPO, 'dist'), path.join(work, 'mutated')) : path.join(REPO, 'dist/index.js');
 
 // ---------------------------------------------------------------- the hosts
 async function bringUp() {
+  return S3 ? bringUpS3() : bringUpSshfs();
+}
+
+async function bringUpSshfs() {
   const key = path.join(work, 'id_ed25519');
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', key]);
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path.join(work, 'host_key')]);
@@ -240,6 +277,46 @@ async function bringUp() {
   }
 }
 
+// The object-store mode: an RGW host, a Redis host, and hosts A, B and C each with a disk of its own.
+async function bringUpS3() {
+  net.create();
+  addresses.rgw = net.addHost('rgw', 3);
+  addresses.redis = net.addHost('redis', 2);
+  for (const [host, octet] of [['a', 10], ['b', 11], ['c', 12]]) addresses[host] = net.addHost(host, octet);
+  const rgw = addAgent('rgw', {});
+  const redis = addAgent('redis', {});
+  await Promise.all([rgw.ready(), redis.ready()]);
+  const redisReady = redis.waitFor((e) => e.name === 'redis' && /Ready to accept/.test(e.line), 60_000, 'redis-server did not start');
+  redis.spawn('redis', ['redis-server', '--bind', addresses.redis, '--port', '6379', '--save', '', '--appendonly', 'no', '--protected-mode', 'no', '--dir', work]);
+  // The gateway's own cluster, its data under the work directory; the monitor and the OSD on the
+  // RGW host's loopback (a namespace of its own: no clash with a gateway of this machine's), the
+  // gateway on the bridge.
+  const dataDir = path.join(work, 'rgw');
+  const rgwStarted = Date.now();
+  const { code, out } = await rgw.run([process.execPath, path.join(REPO, 'scripts/rgw.mjs'), 'start'], {
+    TEMPFILE_MANAGER_RGW_DIR: dataDir,
+    TEMPFILE_MANAGER_RGW_BIND: addresses.rgw,
+  });
+  if (code !== 0) throw new Error(`scripts/rgw.mjs start on the RGW host failed (${code}): ${out.trim()}`);
+  figures.rgwStartMs = Date.now() - rgwStarted;
+  gateway = JSON.parse(fs.readFileSync(path.join(dataDir, 'state.json'), 'utf8'));
+  log(`RGW host up: ${gateway.endpoint} in ${(figures.rgwStartMs / 1000).toFixed(1)} s (a new single-node cluster)`);
+  await redisReady;
+
+  fs.mkdirSync(path.join(work, 'local'));
+  for (const host of ['a', 'b', 'c']) addAgent(host, { tmpfs: [path.join(work, 'local')], skewed: args.skew === host });
+  const hellos = await Promise.all(['a', 'b', 'c'].map((h) => agents.get(h).ready()));
+  log(`hosts up: ${hellos.map((e) => e.hostname).join(', ')}, each with its own root; rgw ${addresses.rgw}, redis ${addresses.redis}`);
+  const a = agents.get('a');
+  const made = await a.run([process.execPath, path.join(HERE, 'bucket.mjs'), 'create'], a.nodeEnv());
+  if (made.code !== 0) throw new Error(`the bucket could not be made: ${made.out.trim()}`);
+  const skewed = agents.get(args.skew);
+  if (skewed) {
+    const { out: now } = await skewed.run([process.execPath, '-e', 'console.log(Date.now())'], skewed.nodeEnv());
+    log(`host ${args.skew}'s node clock is ${((Number(now) - Date.now()) / 60_000).toFixed(1)} min ahead`);
+  }
+}
+
 function addAgent(host, options) {
   const agent = new Agent(host, { address: addresses[host], ...options });
   agents.set(host, agent);
@@ -257,6 +334,7 @@ function addAgent(host, options) {
 // server refuses posix-rename, the manager must refuse the root with UnsupportedFileSystemError:
 // sshfs falls back to the plain SFTP rename, which moves onto a free name but never replaces.
 async function probeEveryHost() {
+  if (S3) return probeStore();
   for (const host of ['a', 'b', 'c']) {
     const agent = agents.get(host);
     const { code, out } = await agent.run([process.execPath, path.join(HERE, 'probe.mjs')], agent.nodeEnv());
@@ -268,6 +346,17 @@ async function probeEveryHost() {
   const { code, out } = await a.run([process.execPath, path.join(HERE, 'probe.mjs'), '--expect', 'rename-replace'], { ...a.nodeEnv(), TFM_ROOT: weakRoot });
   if (code !== 0) violated(`capability probe on the mount without posix-rename: ${out.trim()}`);
   else log(`probe on host a's mount without posix-rename: ${out.trim()}`);
+}
+
+// In the object-store mode: a handoff through the store and its claim from each host (host C's
+// requests signed by a clock ten minutes ahead, which the gateway takes within its 15 minutes).
+async function probeStore() {
+  for (const host of ['a', 'b', 'c']) {
+    const agent = agents.get(host);
+    const { code, out } = await agent.run([process.execPath, path.join(HERE, 'probe.mjs')], agent.nodeEnv());
+    if (code !== 0) violated(`store probe on host ${host}: ${out.trim()}`);
+    else log(`probe on host ${host}: ${out.trim()}`);
+  }
 }
 
 // ---------------------------------------------------------------- the scenario
@@ -402,17 +491,24 @@ async function cutHostOff(host) {
   const first = await nextEvent((e) => e.ev === 'claimed' && e.host === host, 30_000, `no claim on host ${host}`);
   net.setLink(host, false);
   const cutAt = Date.now();
-  // What the host held when it went: claimed there, not consumed.
+  // What the host held when it went: the claims of its live workers whose last word on the upload
+  // is "claimed", not consumed by then. A claim that took its lease before the cut may say
+  // "claimed" just after it (its bytes read once the download was done): such claims count too,
+  // so the runner looks a moment later.
+  await sleep(1500);
+  const last = new Map();
+  for (const e of events) if (e.host === host && e.upload !== undefined && e.name.startsWith('worker-')) last.set(`${e.name}/${e.upload}`, e);
   const held = new Set([first.upload]);
-  for (const e of events) if (e.host === host && e.ev === 'claimed') held.add(e.upload);
-  for (const e of events) if (e.ev === 'consumed') held.delete(e.upload);
+  for (const e of last.values()) if (e.ev === 'claimed' && !exited.has(`${host}/${e.name}`)) held.add(e.upload);
+  for (const e of events) if (e.ev === 'consumed' && (e.t < cutAt || e.host === host)) held.delete(e.upload);
   log(`host ${host} cut off holding uploads ${[...held].join(', ')}`);
   checks.cut = { host, held: [...held], cutAt };
   // Each is finished by another host, or was found consumed already: the cut host's consume
   // reached the storage host before the cut, and its witness line comes when it is back.
+  const elsewhere = (upload) => events.find((e) => (e.ev === 'consumed' || e.ev === 'already-done') && e.upload === upload && e.host !== host && e.t >= cutAt);
   const takeovers = [...held].map((upload) =>
-    nextEvent((e) => (e.ev === 'consumed' || e.ev === 'already-done') && e.upload === upload && e.host !== host, 60_000, `upload ${upload} held by cut-off host ${host} was not taken over`)
-      .then((e) => (e.ev === 'consumed' ? Date.now() - cutAt : 'done'))
+    until(() => elsewhere(upload), 60_000, `upload ${upload} held by cut-off host ${host} was not taken over`)
+      .then(() => (elsewhere(upload).ev === 'consumed' ? elsewhere(upload).t - cutAt : 'done'))
       .catch((err) => (violated(err.message), undefined)),
   );
   const outcomes = await Promise.all(takeovers);
@@ -429,7 +525,7 @@ const checks = {};
 async function stopEverything() {
   const stopped = [];
   for (const [host, agent] of agents) {
-    if (host === 'storage' || host === 'redis') continue;
+    if (host === 'storage' || host === 'redis' || host === 'rgw') continue;
     const names = (host === 'a' ? ['api', 'sweeper'] : [...workers[host], 'sweeper']).filter((name) => !exited.has(`${host}/${name}`));
     for (const name of names) {
       stopped.push(
@@ -445,22 +541,74 @@ async function stopEverything() {
 }
 
 async function finalSweep() {
+  if (S3) return finalSweepS3();
   await sleep(STALE_MS + 1500); // locks of the killed and the cut-off processes go stale
   const a = agents.get('a');
   const { code, out } = await a.run([process.execPath, path.join(HERE, 'sweeper.mjs'), '--once'], a.nodeEnv());
   if (code !== 0) fail(`final sweep failed: ${out}`);
 }
 
+// The object-store mode: what the run left in the bucket, then a sweep on every host (its root,
+// and the store) with its clock past every ticket's expiry, twice STALE_MS apart; then the bucket
+// is listed again (checked in verify()).
+async function finalSweepS3() {
+  checks.beforeSweep = await listBucket();
+  const parts = {};
+  for (const key of checks.beforeSweep.objects) parts[key.slice(key.lastIndexOf('/') + 1)] = (parts[key.slice(key.lastIndexOf('/') + 1)] ?? 0) + 1;
+  const kinds = Object.entries(parts).map(([part, n]) => `${n} ${part}`).join(', ');
+  log(`left in the bucket by the run itself: ${checks.beforeSweep.objects.length} objects${kinds ? ` (${kinds})` : ''}, ${checks.beforeSweep.uploads.length} incomplete uploads under ${BUCKET}/hosts/`);
+  const sweeps = ['a', 'b', 'c'].map(async (host) => {
+    const agent = agents.get(host);
+    const env = { ...agent.nodeEnv(), LD_PRELOAD: FAKETIME_LIB, FAKETIME: PAST_EXPIRY };
+    const { code, out } = await agent.run([process.execPath, path.join(HERE, 'sweeper.mjs'), '--final'], env);
+    const done = out.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line)).find((e) => e.ev === 'sweeper-done');
+    if (code !== 0 || !done) return fail(`final sweep on host ${host} failed: ${out.trim()}`);
+    log(`final sweep on host ${host} (clock ${PAST_EXPIRY}): ${done.sessionsRemoved} sessions, ${done.storeEntriesRemoved} store entries (${done.storeObjectsRemoved} objects), ${done.storeUploadsAborted} uploads aborted, ${done.storeHeld} held, ${done.errors} errors`);
+  });
+  await Promise.all(sweeps);
+  checks.afterSweep = await listBucket();
+  checks.localRoots = {};
+  for (const host of ['a', 'b', 'c']) {
+    const { code, out } = await agents.get(host).run(['find', rootOf(host), '-mindepth', '1']);
+    if (code !== 0) fail(`could not list host ${host}'s root: ${out.trim()}`);
+    checks.localRoots[host] = out.split('\n').filter(Boolean).map((p) => path.relative(rootOf(host), p));
+  }
+}
+
+/** Every key under the prefix and every incomplete upload there, listed from the RGW host. */
+async function listBucket() {
+  const rgw = agents.get('rgw');
+  const { code, out } = await rgw.run([process.execPath, path.join(HERE, 'bucket.mjs'), 'list'], { ...agents.get('a').nodeEnv(), TEMPFILE_MANAGER_HOST_ID: 'host-rgw' });
+  const line = out.split('\n').find((l) => l.startsWith('{"objects"'));
+  if (code !== 0 || !line) throw new Error(`the bucket could not be listed: ${out.trim()}`);
+  return JSON.parse(line);
+}
+
 function verify() {
   const handed = new Map(events.filter((e) => e.ev === 'handed').map((e) => [e.upload, e]));
   if (handed.size !== UPLOADS) violated(`${handed.size} of ${UPLOADS} uploads handed off (${count('upload-failed')} failed)`);
-  // The witness: the workers' own logs, one line per consume() that returned.
+  // The witness: the workers' own logs, one line per consume() that returned. Through the store, a
+  // line marked `unknown` is a consume whose answer never came (a StoreError after the work): it
+  // counts only when a later delivery of the job found the entry gone (`already-done`) and no
+  // consume returned, so the one that landed was that one.
   const witnessed = new Map();
+  const unknown = new Map();
   for (const file of fs.readdirSync(path.join(work, 'witness'))) {
     for (const line of fs.readFileSync(path.join(work, 'witness', file), 'utf8').split('\n').filter(Boolean)) {
       const entry = JSON.parse(line);
-      witnessed.set(entry.upload, [...(witnessed.get(entry.upload) ?? []), { ...entry, file }]);
+      const into = entry.unknown ? unknown : witnessed;
+      into.set(entry.upload, [...(into.get(entry.upload) ?? []), { ...entry, file }]);
     }
+  }
+  for (const [upload, list] of unknown) {
+    if (witnessed.has(upload)) {
+      log(`upload ${upload}: ${list[0].file.replace('.jsonl', '')}'s consume got no answer (StoreError after its work); ${witnessed.get(upload)[0].file.replace('.jsonl', '')} claimed and consumed it: worked twice, consumed once (at least once)`);
+      continue;
+    }
+    const foundGone = events.some((e) => e.ev === 'already-done' && e.upload === upload);
+    if (!foundGone) continue; // never consumed, below
+    log(`upload ${upload}: the answer to ${list[0].file.replace('.jsonl', '')}'s consume was lost (StoreError), and it had landed: a later delivery found the entry gone`);
+    witnessed.set(upload, list);
   }
   const twice = [...witnessed].filter(([, list]) => list.length > 1);
   const never = [...handed.keys()].filter((u) => !witnessed.has(u));
@@ -505,9 +653,22 @@ function verify() {
   const canaries = count('canary');
   if (canaries < 1) violated('no canary was checked');
 
-  // Nothing left under the root, seen on the storage host's own disk.
-  const left = listTree(path.join(work, 'export', 'root')).filter((p) => p !== 'handoff' && p !== '.tempfile-manager'); // the root marker stays
-  if (left.length > 0) violated(`left under the root: ${left.slice(0, 10).join(', ')}${left.length > 10 ? ` (${left.length} in all)` : ''}`);
+  if (S3) {
+    // Nothing left in the bucket under the prefix once the tickets expired, listed through the
+    // gateway; nothing in any host's own root (its marker and its empty handoff directory stay).
+    const { objects, uploads } = checks.afterSweep ?? { objects: ['(the bucket was not listed)'], uploads: [] };
+    if (objects.length > 0) violated(`left in the bucket under hosts/: ${objects.slice(0, 10).join(', ')}${objects.length > 10 ? ` (${objects.length} in all)` : ''}`);
+    if (uploads.length > 0) violated(`incomplete multipart uploads left: ${uploads.slice(0, 10).join(', ')}`);
+    for (const [host, entries] of Object.entries(checks.localRoots ?? {})) {
+      const left = entries.filter((p) => p !== 'handoff' && p !== '.tempfile-manager');
+      if (left.length > 0) violated(`left under host ${host}'s root: ${left.slice(0, 10).join(', ')}${left.length > 10 ? ` (${left.length} in all)` : ''}`);
+    }
+    if (checks.afterSweep && checks.localRoots) log(`ok: nothing under ${BUCKET}/hosts/ (${checks.beforeSweep.objects.length} objects before the final sweep), nothing in the roots of hosts a, b, c`);
+  } else {
+    // Nothing left under the root, seen on the storage host's own disk.
+    const left = listTree(path.join(work, 'export', 'root')).filter((p) => p !== 'handoff' && p !== '.tempfile-manager'); // the root marker stays
+    if (left.length > 0) violated(`left under the root: ${left.slice(0, 10).join(', ')}${left.length > 10 ? ` (${left.length} in all)` : ''}`);
+  }
   // Only a worker that looked dead (stopped, or on the cut-off host) may lose its lease: a live
   // one keeps it, also against a second delivery of its job.
   for (const e of events.filter((x) => x.ev === 'fenced')) {
@@ -535,7 +696,7 @@ function listTree(dir, prefix = '') {
 // ---------------------------------------------------------------- main
 let code = 0;
 try {
-  log(`work directory ${work}${args.mutation ? `; mutation: ${args.mutation} (${MUTATIONS[args.mutation].what})` : ''}`);
+  log(`work directory ${work}; ${S3 ? 'through an object store (RGW host), no shared disk' : 'the root shared over sshfs'}${args.mutation ? `; mutation: ${args.mutation} (${MUTATIONS[args.mutation].what})` : ''}`);
   await bringUp();
   await probeEveryHost();
   try {
@@ -549,7 +710,8 @@ try {
   log(
     `figures: burst of ${BURST}: ${figures.handoffPerSecond ?? '?'} handoffs/s on host a alone, ${figures.calmPerSecond ?? '?'} uploads/s handed off, claimed and consumed across hosts; ` +
       `cut-off host's claims finished elsewhere ` +
-      `${figures.takeoverMs ? `${figures.takeoverMs.first}-${figures.takeoverMs.last} ms` : '?'} after the cut (staleMs ${STALE_MS})`,
+      `${figures.takeoverMs ? `${figures.takeoverMs.first}-${figures.takeoverMs.last} ms` : '?'} after the cut (staleMs ${STALE_MS})` +
+      `${S3 ? `; RGW host up in ${figures.rgwStartMs ? (figures.rgwStartMs / 1000).toFixed(1) : '?'} s` : ''}; the whole run ${((Date.now() - started) / 1000).toFixed(0)} s`,
   );
 } catch (err) {
   fail(`bed error: ${err.stack ?? err}`);
@@ -562,12 +724,12 @@ if (args.mutation) {
   code = caught ? 0 : 1;
 } else {
   log(failures.length === 0 ? 'PASS: every check held' : `FAILED: ${failures.length} checks`);
-  if (failures.length > 0) {
-    const kept = path.join(os.tmpdir(), `tfm-hosts-events-${process.pid}.jsonl`);
-    fs.writeFileSync(kept, events.map((e) => JSON.stringify(e)).join('\n'));
-    log(`every host program's events are in ${kept}`);
-  }
   code = failures.length === 0 ? 0 : 1;
+}
+if ((failures.length > 0 && !args.mutation) || args.keep) {
+  const kept = path.join(os.tmpdir(), `tfm-hosts-events-${process.pid}.jsonl`);
+  fs.writeFileSync(kept, events.map((e) => JSON.stringify(e)).join('\n'));
+  log(`every host program's events are in ${kept}`);
 }
 teardown();
 await Promise.race([Promise.all([...agents.values()].map((a) => a.exited)), sleep(5000)]);

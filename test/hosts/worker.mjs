@@ -1,16 +1,20 @@
 // A BullMQ worker on host B or C: claims the job's ticket, reads the bytes and checks them
 // against the digest the API computed, says "claimed", works TFM_WORK_MS, consumes. Only a
 // consume that succeeded is written to its witness log (TFM_WITNESS, append-only, one JSON line
-// per upload): the runner counts consumptions there, not in the library's bookkeeping.
+// per upload): the runner counts consumptions there, not in the library's bookkeeping. In the
+// object-store mode the claim goes through the store, with mgr.withClaim (the work is the callback;
+// withClaim consumes when it resolves).
 import fs from 'node:fs';
 import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
-import { emit, lib, manager, onTerm, plantCanary, sha256, sleep } from './common.mjs';
+import { emit, lib, manager, onTerm, plantCanary, sha256, sleep, store } from './common.mjs';
 
 const WORK_MS = Number(process.env.TFM_WORK_MS);
 // On this host a live holder keeps its lease however long it stalls: give the job back to the
 // queue soon, so that a worker on another host, which judges the holder by its lock, gets it.
-const CLAIM_PATIENCE_MS = 2_500;
+// Through the store (TFM_CLAIM_PATIENCE_MS) a lease is judged by its ETag alone, on this host as
+// on any other: a worker waits long enough (over twice staleMs) to take a dead holder's over itself.
+const CLAIM_PATIENCE_MS = Number(process.env.TFM_CLAIM_PATIENCE_MS || 2_500);
 const witness = fs.openSync(process.env.TFM_WITNESS, 'a');
 const mgr = manager();
 const canary = await plantCanary(mgr);
@@ -61,7 +65,53 @@ async function process_(job) {
   }
 }
 
-const worker = new Worker('uploads', process_, {
+function witnessed(upload, id, digest, unknown = false) {
+  fs.writeSync(witness, `${JSON.stringify({ upload, id, digest, host: process.env.TEMPFILE_MANAGER_HOST_ID, pid: process.pid, at: Date.now(), ...(unknown && { unknown }) })}\n`);
+  emit(unknown ? 'consume-unknown' : 'consumed', { upload });
+}
+
+// Through the store: claim, read and check the bytes, work, then withClaim consumes. A consume
+// whose answer never came (StoreError after the work: the host cut off while its write was on the
+// way) may have landed: its witness line says `unknown`, and the runner looks for the proof that
+// it did (a later delivery finds the entry gone).
+async function processWithClaim(job) {
+  const { ticket, upload, digest } = job.data;
+  const giveUp = Date.now() + CLAIM_PATIENCE_MS;
+  for (;;) {
+    let held = false;
+    let worked = false;
+    try {
+      await mgr.withClaim(ticket, async (claimed) => {
+        held = true;
+        const bytes = fs.readFileSync(claimed.path);
+        if (sha256(bytes) !== digest) {
+          emit('bad-digest', { upload });
+          throw new Error(`upload ${upload}: the bytes differ from the API's digest`);
+        }
+        emit('claimed', { upload, id: ticket.id });
+        await sleep(WORK_MS);
+        worked = true;
+      });
+      return witnessed(upload, ticket.id, digest);
+    } catch (err) {
+      if (worked && err instanceof lib.StoreError) witnessed(upload, ticket.id, digest, true);
+      if (held) {
+        if (err instanceof lib.LeaseLostError) emit('fenced', { upload, code: err.code });
+        else emit('work-failed', { upload, code: err.code, message: err.message });
+        throw err;
+      }
+      if (err instanceof lib.HandoffNotFoundError) return emit('already-done', { upload });
+      if (!(err instanceof lib.AlreadyClaimedError) || Date.now() > giveUp) {
+        emit('claim-failed', { upload, code: err.code, message: err.message });
+        throw err;
+      }
+      emit('busy', { upload, retryAfterMs: err.retryAfterMs });
+      await sleep(Math.min(err.retryAfterMs, 500));
+    }
+  }
+}
+
+const worker = new Worker('uploads', store ? processWithClaim : process_, {
   connection,
   concurrency: 1,
   // A dead or cut-off worker's job comes back within seconds: its lock in Redis expires after
