@@ -110,7 +110,8 @@ export function makeContender(id, { dir, client, prefix, bytes }) {
 function libContender(dir, client, prefix, bytes) {
   // Two hosts that share no disk: the API's root and the worker's, in directories of their own,
   // each with its own store object (as two processes would have).
-  const common = { sweepOnStart: false, exitHook: false };
+  // No background sweep: it lists the prefix every 3 × staleMs (90 s), not per handoff.
+  const common = { sweepOnStart: false, sweepIntervalMs: 0, exitHook: false };
   const apiStore = s3Store({ client, bucket: BUCKET, prefix });
   const workerStore = s3Store({ client, bucket: BUCKET, prefix });
   const api = new TempFileManager({ root: path.join(dir, 'api'), ...common });

@@ -24,7 +24,7 @@ const QUICK = process.argv.includes('--quick');
 
 const SIZES = [
   { bytes: MiB, rounds: QUICK ? 3 : 15, ops: QUICK ? 3 : 8, warmup: 3 },
-  { bytes: 64 * MiB, rounds: QUICK ? 2 : 9, ops: 1, warmup: 1 },
+  { bytes: 64 * MiB, rounds: QUICK ? 2 : 13, ops: 1, warmup: 1 },
 ];
 const IDS = ['lib', 'floor', 'floor-8x2'];
 const RSS_SIZES = [64 * MiB, GiB];
@@ -192,7 +192,8 @@ function render({ speed, probe, rss }) {
       "lease, no ticket. A reference runs the floor with the library's part size and concurrency (8 MiB parts, 2 in " +
       'flight; lib-storage defaults to 5 MiB parts, 4 in flight).',
     '- Contenders are interleaved round-robin (round r starts with contender r) after untimed warm-up cycles, which ' +
-      "also take the library's one probe per process of how the store compares ETags (below). Each contender has its " +
+      "also take the library's one probe per process of how the store compares ETags (below); the managers' " +
+      'background sweep is off (`sweepIntervalMs: 0`: it lists the prefix every 3 × `staleMs`, not per handoff). Each contender has its ' +
       'own `S3Client` (one keep-alive agent each). Figures are medians over the samples; "MiB/s" is the file\'s size ' +
       'over the time of a cycle (up, down, removed), so a 1 MiB cycle of 40 ms is 25 MiB/s.',
     '- Requests: every request of a contender\'s client is counted and timed by a middleware of the SDK, to its ' +
@@ -311,6 +312,30 @@ function render({ speed, probe, rss }) {
         `as the library makes them: ${small.map((q) => `${q.command.replace(/Command$/, '')} ${Number(q.perCycle.toFixed(2))} × ${fmtMs(q.ms)} ms`).join(', ')}.`,
     );
   }
+  const writes = (r) => r.requests.filter((q) => /^(Put|Delete)Object/.test(q.command)).reduce((a, q) => a + q.perCycle, 0);
+  const small = speed[0].results;
+  const [libSmall, floorSmall] = ['lib', 'floor'].map((id) => small.find((r) => r.id === id));
+  const big = speed.at(-1).results;
+  const [libBig, floorBig] = ['lib', 'floor'].map((id) => big.find((r) => r.id === id));
+  lines.push(
+    `- At ${speed[0].bytes / MiB} MiB the requests are the cost. The library writes to the store ${writes(libSmall).toFixed(0)} times a ` +
+      `cycle (the data, the ticket object, the lease created and written \`consumed\`, three deletes) where the floor writes ` +
+      `${writes(floorSmall).toFixed(0)} times (the object, its delete), and makes two HEADs besides (the data's size ` +
+      "after the upload, the ticket's check). On this gateway a write takes tens of milliseconds: the OSD commits " +
+      "it to its disk, a sparse file on the machine's own shared disk. These are the commit, the lease and its fence; " +
+      'none can go without giving up a promise of docs/object-store.md, so 0.8x of the floor is out of reach for a small ' +
+      `file on a store whose writes cost this much. At ${speed.at(-1).bytes / MiB} MiB the transfer dominates: the library's ` +
+      `cycle uses ${fmtMs(libBig.cpuMsPerCycle)} ms of CPU against the floor's ${fmtMs(floorBig.cpuMsPerCycle)} (sha256 on each side ` +
+      'against none), and the extra requests add a few percent.',
+    '- What was changed after a first run (one run of its own, 2026-11-25, 15 samples of 8 cycles at 1 MiB, the two ' +
+      'builds interleaved with the floor: 265 ms a cycle before, 185 ms after, the floor 92 ms): a claim read the ticket ' +
+      'object with a GET, and Ceph RGW sends a small object\'s body about 40 ms after its headers (a delayed ACK against ' +
+      "the gateway's second small send), so every claim waited 40 ms for a few hundred bytes; it now checks the ticket " +
+      "with a HEAD (the ticket object's metadata carries the ticket's sha256 and the data's ETag). And `consume()` deleted " +
+      'the three objects one after the other; it now deletes the ticket and the data together, then the lease, and removes ' +
+      'the local copy meanwhile. Looked at and left: the part size (8 MiB, 2 in flight, against lib-storage\'s 5 MiB, 4 in ' +
+      'flight: the reference row, within the noise of each other here), and the probe (below: once per process).',
+  );
   lines.push(
     `- The probe: a process's first conditional replace of a lease first finds out how the store compares ETags ` +
       `(on an object of its own: ${probe.requests}); the first consume of a fresh process took ` +

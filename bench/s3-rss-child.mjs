@@ -22,7 +22,7 @@ const found = await gateway();
 if (!('state' in found)) throw new Error(found.reason);
 const { client, requests } = benchClient(found.state);
 const block = randomBytes(1024 * 1024);
-const common = { sweepOnStart: false, exitHook: false };
+const common = { sweepOnStart: false, sweepIntervalMs: 0, exitHook: false };
 const result = {};
 fs.mkdirSync(dir, { recursive: true, mode: 0o700 }); // the parent of a root must exist; a root is made by its manager
 
