@@ -2,6 +2,7 @@
 // memory child (bench/s3-rss-child.mjs). The gateway is the one the tests use (test/s3/server.ts):
 // found through the state file `node scripts/rgw.mjs start` writes. Every request of a client is
 // counted and timed (to its response's headers) by a middleware, per command.
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
@@ -39,6 +40,25 @@ export async function gateway() {
   });
   if (!answers) return { reason: `${state.endpoint} (from ${STATE_FILE}) does not answer: run \`node scripts/rgw.mjs start\`` };
   return { state };
+}
+
+/**
+ * Frees what deleted objects still hold in the test gateway. RGW keeps the data of a deleted
+ * object for `rgw_gc_obj_min_wait` (2 hours) before its garbage collector frees it, and the OSD of
+ * `scripts/rgw.mjs` holds 20 GiB, shared by everyone using the gateway: a run of this bench
+ * uploads and deletes about 10 GiB, so it runs the collector now (`radosgw-admin gc process
+ * --include-all`, the gateway's own tool, on its own configuration). Resolves with why it could
+ * not, or undefined.
+ */
+export function reclaimDeleted(state) {
+  const conf = path.join(state.dir ?? '', 'ceph.conf');
+  if (!state.dir || !fs.existsSync(conf)) return `no ${conf}`;
+  const run = spawnSync('radosgw-admin', ['-c', conf, '-n', 'client.rgw', '--admin-socket=', 'gc', 'process', '--include-all'], {
+    encoding: 'utf8',
+    timeout: 300_000,
+  });
+  if (run.status === 0) return undefined;
+  return run.error?.message ?? `radosgw-admin exited ${run.status}: ${run.stderr.trim().split('\n').at(-1)}`;
 }
 
 /** A client for the gateway with the settings docs/s3.md gives, its requests counted in `requests`. */
