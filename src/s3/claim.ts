@@ -39,8 +39,8 @@ export class S3Claim implements StoreClaim {
   async consume(): Promise<void> {
     if (this.finished) return;
     await this.fence('consumed', 'consume the handoff');
-    await this.end();
-    await removeObjects(this.io, this.keys);
+    // The local copy and the objects go at the same time: neither waits for the other.
+    await Promise.all([this.end(), removeObjects(this.io, this.keys)]);
   }
 
   async release(): Promise<void> {
@@ -105,13 +105,22 @@ export class S3Claim implements StoreClaim {
   }
 }
 
-/** Deletes an entry's objects, the ticket first (no new claim finds it), the lease last. Failures are left to the sweep. */
+/**
+ * Deletes an entry's objects once its lease says consumed (or swept): the ticket and the data
+ * together, then the lease, last, once both are gone. While the lease stays, no claimer can take
+ * the entry, whichever of the other two it still finds (it finds the lease consumed). Failures
+ * are left to the sweep; a lease whose ticket or data could not be deleted stays, for the sweep
+ * to see the entry consumed.
+ */
 export async function removeObjects(io: StoreIo, keys: EntryKeys): Promise<void> {
-  for (const key of [keys.ticket, keys.data, keys.lease]) {
-    try {
-      await io.delete(key);
-    } catch (err) {
-      log('%s left to the sweep: %s', key, (err as Error)?.name);
-    }
-  }
+  const remove = (key: string): Promise<boolean> =>
+    io.delete(key).then(
+      () => true,
+      (err: unknown) => {
+        log('%s left to the sweep: %s', key, (err as Error)?.name);
+        return false;
+      },
+    );
+  const [ticket, data] = await Promise.all([remove(keys.ticket), remove(keys.data)]);
+  if (ticket && data) await remove(keys.lease);
 }

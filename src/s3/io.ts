@@ -162,16 +162,19 @@ export class StoreIo {
     return { abortSignal: AbortSignal.timeout(this.timeoutMs) };
   }
 
-  /** Writes a small object under a condition; resolves with its new ETag. Rejects with the SDK's error (see {@link isConditionFailed}). */
-  async put(key: string, body: string, condition: WriteCondition): Promise<string> {
+  /**
+   * Writes a small object under a condition, with `metadata` (user metadata, ASCII) if given;
+   * resolves with its new ETag. Rejects with the SDK's error (see {@link isConditionFailed}).
+   */
+  async put(key: string, body: string, condition: WriteCondition, metadata?: Record<string, string>): Promise<string> {
     const conditional = 'create' in condition ? { IfNoneMatch: '*' } : { IfMatch: await this.ifMatch(condition.ifMatch) };
-    return this.rawPut(key, body, conditional);
+    return this.rawPut(key, body, conditional, metadata);
   }
 
-  private async rawPut(key: string, body: string, conditional: { IfNoneMatch: string } | { IfMatch: string }): Promise<string> {
+  private async rawPut(key: string, body: string, conditional: { IfNoneMatch: string } | { IfMatch: string }, metadata?: Record<string, string>): Promise<string> {
     const { PutObjectCommand } = await loadSdk();
     const out = await this.client.send(
-      new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: 'application/json', ...conditional }),
+      new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: 'application/json', ...conditional, ...(metadata && { Metadata: metadata }) }),
       this.options(),
     );
     if (!out.ETag) throw new StoreError('failed', `The object store gave no ETag for ${key}: a store without ETags cannot hold a lease.`);
@@ -246,12 +249,12 @@ export class StoreIo {
     return body;
   }
 
-  /** The object's size and ETag; `undefined` when there is none. */
-  async head(key: string): Promise<{ size: number; etag: string } | undefined> {
+  /** The object's size, ETag and user metadata (keys in lower case); `undefined` when there is none. */
+  async head(key: string): Promise<{ size: number; etag: string; metadata: Record<string, string> } | undefined> {
     const { HeadObjectCommand } = await loadSdk();
     try {
       const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }), this.options());
-      return { size: out.ContentLength ?? -1, etag: out.ETag ?? '' };
+      return { size: out.ContentLength ?? -1, etag: out.ETag ?? '', metadata: out.Metadata ?? {} };
     } catch (err) {
       if (isNotFound(err)) return undefined;
       throw err;
