@@ -57,7 +57,7 @@ function isConstructor(name: string): boolean {
  * the `FileHandle`s of `promises.open` are wrapped in turn. Nothing is counted or failed outside
  * `record()` ... `stop()`.
  *
- * A call is targeted by its key (`method(normalised path)`) and how many times that key was seen
+ * A call is targeted by its key (`operation(normalised path)`, sync and async alike) and how many times that key was seen
  * before, not by its global position: calls issued in parallel (a sweep's lstat/unlink window)
  * finish in any order, but "the 2nd unlink of <orphan>/f1" is the same call in every run.
  */
@@ -118,7 +118,10 @@ export class FaultPlanFs {
     if (!this.recording) return undefined;
     const raw = typeof arg === 'number' ? (this.fdPaths.get(arg) ?? `fd:${arg}`) : typeof arg === 'string' || arg instanceof URL || Buffer.isBuffer(arg) ? String(arg) : '';
     const path = raw === '' ? '' : this.normalize(this.throughFd(raw));
-    const key = `${method}(${path})`;
+    // The key names the operation, not how it was issued: the library makes some calls inline or
+    // through the thread pool depending on how quick the disk has been (docs/streaming-writes.md),
+    // so `writeSync(f)` in one run is `write(f)` in the next, and both are the same call.
+    const key = `${operationOf(method)}(${path})`;
     const occurrence = (this.seen.get(key) ?? 0) + 1;
     this.seen.set(key, occurrence);
     const call: FsCall = { seq: this.calls.length + 1, method, path, key, occurrence };
@@ -167,13 +170,26 @@ export class FaultPlanFs {
         return fn.apply(base, args);
       }
       const error = this.hit(name, args[0]);
-      if (!error) return fn.apply(base, args);
+      if (!error) return fn.apply(base, name === 'open' ? this.tracked(args) : args);
       if (FAIL_AFTER.has(name)) {
         return fn.apply(base, [...args.slice(0, -1), () => (callback as AnyFn)(error)]);
       }
       process.nextTick(() => (callback as AnyFn)(error));
       return undefined;
     };
+  }
+
+  /** `fs.open(path, ..., callback)`'s arguments with a callback that records what the descriptor names. */
+  private tracked(args: unknown[]): unknown[] {
+    const callback = args[args.length - 1] as AnyFn;
+    const opened = this.throughFd(String(args[0]));
+    return [
+      ...args.slice(0, -1),
+      (error: unknown, fd: unknown) => {
+        if (!error && typeof fd === 'number') this.fdPaths.set(fd, opened);
+        callback(error, fd);
+      },
+    ];
   }
 
   private wrapPromise(name: string, fn: AnyFn, owner: unknown): AnyFn {
@@ -216,6 +232,11 @@ export class FaultPlanFs {
     if (!match || opened === undefined) return raw;
     return `${opened}${match[2] ?? ''}`;
   }
+}
+
+/** `writeSync`, `write` and `promises.write` are one operation, `write`; a FileHandle's keep their `handle.` prefix. */
+function operationOf(method: string): string {
+  return method.replace(/^promises\./, '').replace(/Sync$/, '');
 }
 
 /** Open file descriptors of this process (Linux). */

@@ -619,7 +619,7 @@ function plantSweepFixture(raw: RawFs, root: string, host: string, liveSession: 
  * orphan by definition, so that one lie is allowed to cost it.
  */
 function liveThings(s: SweepState, injected: FsCall | undefined): Array<[string, string | null]> {
-  const otherHostLockLied = injected?.injected === 'ENOENT' && injected.key === 'lstatSync(<other-host>.lock)';
+  const otherHostLockLied = injected?.injected === 'ENOENT' && injected.key === 'lstat(<other-host>.lock)';
   return [
     [s.liveFile.path, 'live'],
     [`${s.mgr.sessionPath}.lock`, null],
