@@ -12,7 +12,7 @@ import { nextJson, startChild } from '../helpers/child.js';
 import { bucketFor, clientFor, needsS3, separateHosts, server, type RgwState } from './server.js';
 
 const STALE_MS = 2000;
-/** Rounds of the race: 60 by default (about 30 s here); TEMPFILE_MANAGER_S3_ROUNDS=200 for the count. */
+/** Rounds of the race: 60 by default (about 30 s here); CI runs 200 once (TEMPFILE_MANAGER_S3_ROUNDS=200), the count the lease promises to hold for. */
 const ROUNDS = Number(process.env.TEMPFILE_MANAGER_S3_ROUNDS || 60);
 const { manager, newRoot } = separateHosts('lease', STALE_MS);
 
