@@ -12,7 +12,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { makeContender, NAMES, SHORT, SMALL_BYTES } from './handoff-contenders.mjs';
-import { formatInt, formatRatio, median, runChild, sampleInterleaved, table, targetsTable } from './lib.mjs';
+import { formatInt, formatRatio, median, phaseClock, runChild, sampleInterleaved, table, targetsTable } from './lib.mjs';
 import { Settler } from './settle.mjs';
 import { FS_SYSCALLS, straceProblem } from './syscalls.mjs';
 
@@ -166,15 +166,7 @@ function probeRemovals(dir, rmdirUs, unlinkUs) {
 
 /** n cycles, each on a file made just before it, untimed; the clock runs over the cycles only. */
 async function runCycles(state, n) {
-  const phaseNs = Object.fromEntries(state.phases.map((p) => [p, 0n]));
-  let current;
-  let last = 0n;
-  const mark = (phase) => {
-    const now = process.hrtime.bigint();
-    if (current !== undefined) phaseNs[current] += now - last;
-    current = phase === 'end' ? undefined : phase;
-    last = now;
-  };
+  const { phaseNs, mark } = phaseClock(state.phases);
   let timedNs = 0n;
   const each = new Float64Array(n);
   let busy = 0;

@@ -197,3 +197,20 @@ export function primePageCache(file, total) {
     fs.unlinkSync(file);
   }
 }
+
+/**
+ * Times the phases of a cycle: `mark(phase)` starts a phase (ending the one before), `mark('end')`
+ * ends the last; `phaseNs` adds up each phase's nanoseconds.
+ */
+export function phaseClock(phases) {
+  const phaseNs = Object.fromEntries(phases.map((p) => [p, 0n]));
+  let current;
+  let last = 0n;
+  const mark = (phase) => {
+    const now = process.hrtime.bigint();
+    if (current !== undefined) phaseNs[current] += now - last;
+    current = phase === 'end' ? undefined : phase;
+    last = now;
+  };
+  return { phaseNs, mark };
+}

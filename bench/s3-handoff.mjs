@@ -15,7 +15,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { benchClient, BUCKET, ensureBucket, gateway, makeContender, NAMES, reclaimDeleted, SHORT } from './s3-contenders.mjs';
-import { formatRatio, GiB, median, MiB, primePageCache, runChild, sampleInterleaved, table, targetsTable } from './lib.mjs';
+import { formatRatio, GiB, median, MiB, phaseClock, primePageCache, runChild, sampleInterleaved, table, targetsTable } from './lib.mjs';
 
 const CHILD = fileURLToPath(new URL('./s3-rss-child.mjs', import.meta.url));
 const NODE_MAJOR = process.versions.node.split('.')[0];
@@ -110,15 +110,7 @@ async function sampleSize(state, { bytes, rounds, ops, warmup }) {
 }
 
 async function cycles(state, n) {
-  const phaseNs = Object.fromEntries(state.phases.map((p) => [p, 0n]));
-  let current;
-  let last = 0n;
-  const mark = (phase) => {
-    const now = process.hrtime.bigint();
-    if (current !== undefined) phaseNs[current] += now - last;
-    current = phase === 'end' ? undefined : phase;
-    last = now;
-  };
+  const { phaseNs, mark } = phaseClock(state.phases);
   let ns = 0n;
   let cpuUs = 0;
   const each = [];
