@@ -35,6 +35,18 @@ async function claim(ticket, upload) {
   }
 }
 
+/** The job's work on a claimed file: its bytes checked against the API's digest, then WORK_MS of work; resolves with the bytes. */
+async function work(claimed, upload, ticket, digest) {
+  const bytes = fs.readFileSync(claimed.path);
+  if (sha256(bytes) !== digest) {
+    emit('bad-digest', { upload });
+    throw new Error(`upload ${upload}: the bytes differ from the API's digest`);
+  }
+  emit('claimed', { upload, id: ticket.id });
+  await sleep(WORK_MS);
+  return bytes;
+}
+
 async function process_(job) {
   const { ticket, upload, digest } = job.data;
   let claimed;
@@ -46,13 +58,7 @@ async function process_(job) {
     throw err;
   }
   try {
-    const bytes = fs.readFileSync(claimed.path);
-    if (sha256(bytes) !== digest) {
-      emit('bad-digest', { upload });
-      throw new Error(`upload ${upload}: the bytes differ from the API's digest`);
-    }
-    emit('claimed', { upload, id: ticket.id });
-    await sleep(WORK_MS);
+    const bytes = await work(claimed, upload, ticket, digest);
     await claimed.consume();
     fs.writeSync(witness, `${JSON.stringify({ upload, id: ticket.id, digest: sha256(bytes), host: process.env.TEMPFILE_MANAGER_HOST_ID, pid: process.pid, at: Date.now() })}\n`);
     emit('consumed', { upload });
@@ -83,13 +89,7 @@ async function processWithClaim(job) {
     try {
       await mgr.withClaim(ticket, async (claimed) => {
         held = true;
-        const bytes = fs.readFileSync(claimed.path);
-        if (sha256(bytes) !== digest) {
-          emit('bad-digest', { upload });
-          throw new Error(`upload ${upload}: the bytes differ from the API's digest`);
-        }
-        emit('claimed', { upload, id: ticket.id });
-        await sleep(WORK_MS);
+        await work(claimed, upload, ticket, digest);
         worked = true;
       });
       return witnessed(upload, ticket.id, digest);
