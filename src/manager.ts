@@ -342,8 +342,8 @@ export class TempFileManager implements AsyncDisposable, Disposable {
    * (`err.reason` says which; the message names the endpoint, never a credential).
    */
   async claim(ticket: HandoffTicket | string, options?: ClaimOptions): Promise<ClaimedFile> {
-    const parsed = parseTicket(ticket);
     this.assertOpen();
+    const parsed = parseTicket(ticket);
     if (parsed.store) return this.claimFromStore(parsed, parsed.store, options);
     const rootBase = this.session.rootBase();
     if (!this.opened) this.probeInEntry(parsed, rootBase);

@@ -76,3 +76,11 @@ it('sweep() on a closed manager is a ManagerClosedError, and opens nothing', asy
   await expect(mgr.sweep()).rejects.toMatchObject({ code: 'ERR_TEMPFILE_MANAGER_CLOSED' });
   expect(fs.readdirSync('/proc/self/fd').length).toBe(before);
 });
+
+it('claim() on a closed manager is a ManagerClosedError, whatever the ticket', async () => {
+  const mgr = manager();
+  const ticket = await mgr.file().handoff({ ttlMs: 60_000 });
+  await mgr.close();
+  await expect(mgr.claim(ticket)).rejects.toMatchObject({ code: 'ERR_TEMPFILE_MANAGER_CLOSED' });
+  await expect(mgr.claim('not a ticket')).rejects.toMatchObject({ code: 'ERR_TEMPFILE_MANAGER_CLOSED' });
+});
