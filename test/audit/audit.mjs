@@ -166,21 +166,23 @@ function main() {
     process.exit(3);
   }
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'tfm-audit-'));
+  let findings;
   try {
     const trace = runTraced(work);
     const calls = libraryCalls(trace);
-    const findings = judge(calls, { root: path.join(work, 'root'), dest: path.join(work, 'dest') });
+    findings = judge(calls, { root: path.join(work, 'root'), dest: path.join(work, 'dest') });
     const summary = { calls: calls.length, findings };
     if (json) console.log(JSON.stringify(summary));
     else {
       console.log(`${calls.length} file-system calls of the library judged; ${findings.length} unsafe`);
       for (const finding of findings) console.log(`  [${finding.rule}] ${finding.call}`);
     }
-    process.exit(findings.length === 0 ? 0 : 1);
   } finally {
     if (keep) console.error(`kept ${work}`);
     else execFileSync('rm', ['-rf', work]);
   }
+  // After the work directory is gone: process.exit() inside the try would skip the finally.
+  process.exit(findings.length === 0 ? 0 : 1);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) main();

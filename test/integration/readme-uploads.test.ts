@@ -19,9 +19,18 @@ const MP4 = Buffer.from('00000018' + '66747970' + '6d703432' + '00000000' + '697
 const PNG = Buffer.from('89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489', 'hex');
 
 const children: ChildProcess[] = [];
-afterEach(() => {
-  for (const child of children.splice(0)) child.kill('SIGTERM');
+// Each fixture is stopped, and has exited, before its TMPDIR is removed (roots.ts, after this
+// hook): one still running could write there after the removal and leave a directory behind.
+afterEach(async () => {
+  await Promise.all(children.splice(0).map(stopped));
 });
+
+function stopped(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  return exited;
+}
 
 async function freePort(): Promise<number> {
   const server = net.createServer();
