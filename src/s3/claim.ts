@@ -12,9 +12,10 @@ const log = logger('s3-claim');
 /**
  * A claim of a ticket whose file lives in the store: the lease in the store, the bytes in a
  * local temp file of the claimer's scope. Every step first writes the lease under the holder's
- * own ETag (the fence): a holder that was taken over is refused there and changes nothing in the
- * store. The objects are deleted only once the lease says `consumed`: no claimer takes a consumed
- * lease, so a deletion never hits a file another claimer holds.
+ * own ETag (the fence): a holder that was taken over is refused there and writes nothing more.
+ * Its data key is its own (a claimer that takes over a stale lease works on a copy, lease.ts), so
+ * `consume()` deletes it while it writes `consumed`, both at once. The lease stays, a tombstone
+ * that turns late claimers away (a redelivered ticket), until the store's sweep removes it.
  */
 export class S3Claim implements StoreClaim {
   readonly path: string;
@@ -38,9 +39,10 @@ export class S3Claim implements StoreClaim {
 
   async consume(): Promise<void> {
     if (this.finished) return;
+    // A failed deletion of the data leaves it to the sweep, which sees the entry consumed.
+    const deleting = deleted(this.io, this.lease.dataKey);
     await this.fence('consumed', 'consume the handoff');
-    // The local copy and the objects go at the same time: neither waits for the other.
-    await Promise.all([this.end(), removeObjects(this.io, this.keys)]);
+    await Promise.all([this.end(), deleting]);
   }
 
   async release(): Promise<void> {
@@ -67,7 +69,7 @@ export class S3Claim implements StoreClaim {
     }
     this.lease.stop();
     this.finished = true;
-    await removeObjects(this.io, this.keys);
+    await removeObjects(this.io, this.keys, [this.lease.dataKey]);
     return placed;
   }
 
@@ -106,21 +108,23 @@ export class S3Claim implements StoreClaim {
 }
 
 /**
- * Deletes an entry's objects once its lease says consumed (or swept): the ticket and the data
- * together, then the lease, last, once both are gone. While the lease stays, no claimer can take
- * the entry, whichever of the other two it still finds (it finds the lease consumed). Failures
- * are left to the sweep; a lease whose ticket or data could not be deleted stays, for the sweep
- * to see the entry consumed.
+ * Deletes an entry's objects once its lease says consumed (or swept): its data keys together,
+ * then the lease, last, once they are gone. While the lease stays, no claimer can take the entry
+ * (it finds the lease consumed). Failures are left to the sweep; a lease whose data could not be
+ * deleted stays, for the sweep to see the entry consumed.
  */
-export async function removeObjects(io: StoreIo, keys: EntryKeys): Promise<void> {
-  const remove = (key: string): Promise<boolean> =>
-    io.delete(key).then(
-      () => true,
-      (err: unknown) => {
-        log('%s left to the sweep: %s', key, (err as Error)?.name);
-        return false;
-      },
-    );
-  const [ticket, data] = await Promise.all([remove(keys.ticket), remove(keys.data)]);
-  if (ticket && data) await remove(keys.lease);
+export async function removeObjects(io: StoreIo, keys: EntryKeys, dataKeys: readonly string[]): Promise<void> {
+  const gone = await Promise.all(dataKeys.map((key) => deleted(io, key)));
+  if (gone.every(Boolean)) await deleted(io, keys.lease);
+}
+
+/** Deletes a key; false (logged) when that failed: the sweep removes it. */
+function deleted(io: StoreIo, key: string): Promise<boolean> {
+  return io.delete(key).then(
+    () => true,
+    (err: unknown) => {
+      log('%s left to the sweep: %s', key, (err as Error)?.name);
+      return false;
+    },
+  );
 }

@@ -240,25 +240,19 @@ export class StoreIo {
     }
   }
 
-  /** The object's bytes as a stream, only while its ETag is `etag`. */
-  async getStream(key: string, etag: string): Promise<Readable> {
+  /** The object's bytes as a stream, with its user metadata (keys in lower case). */
+  async getStream(key: string): Promise<{ body: Readable; metadata: Record<string, string> }> {
     const { GetObjectCommand } = await loadSdk();
-    const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, IfMatch: etag }), this.options());
+    const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }), this.options());
     const body: unknown = out.Body;
     if (!(body instanceof Readable)) throw new StoreError('failed', `The object store sent ${key} as something that is not a Node.js stream.`);
-    return body;
+    return { body, metadata: out.Metadata ?? {} };
   }
 
-  /** The object's size, ETag and user metadata (keys in lower case); `undefined` when there is none. */
-  async head(key: string): Promise<{ size: number; etag: string; metadata: Record<string, string> } | undefined> {
-    const { HeadObjectCommand } = await loadSdk();
-    try {
-      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }), this.options());
-      return { size: out.ContentLength ?? -1, etag: out.ETag ?? '', metadata: out.Metadata ?? {} };
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
+  /** Copies an object within the bucket, its metadata with it. Rejects with the SDK's error (404 when `from` is gone). */
+  async copy(from: string, to: string): Promise<void> {
+    const { CopyObjectCommand } = await loadSdk();
+    await this.client.send(new CopyObjectCommand({ Bucket: this.bucket, Key: to, CopySource: `${this.bucket}/${encodeURIComponent(from).replace(/%2F/g, '/')}` }), this.options());
   }
 
   /** Deletes an object (a missing one is fine). */
@@ -302,16 +296,22 @@ export class StoreIo {
     await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }), this.options());
   }
 
+  /** Writes an object whole from memory, with user metadata: one PutObject, no condition. */
+  async putBytes(key: string, body: Buffer, metadata: Record<string, string>): Promise<void> {
+    const { PutObjectCommand } = await loadSdk();
+    await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentLength: body.length, Metadata: metadata }), this.options());
+  }
+
   /**
-   * Uploads a stream in constant memory (parts of `partSize`, two in flight; one PutObject for a
-   * small one). The object appears whole when the upload completes, never before; a failed one is
+   * Uploads a stream with user metadata in constant memory (parts of `partSize`, two in flight;
+   * one PutObject for a small one). The object appears whole when the upload completes, never before; a failed one is
    * aborted.
    */
-  async upload(key: string, body: Readable): Promise<void> {
+  async upload(key: string, body: Readable, metadata: Record<string, string>): Promise<void> {
     const { Upload } = await loadStorage();
     const upload = new Upload({
       client: this.client,
-      params: { Bucket: this.bucket, Key: key, Body: body },
+      params: { Bucket: this.bucket, Key: key, Body: body, Metadata: metadata },
       partSize: this.partSize,
       queueSize: 2,
       leavePartsOnError: false,

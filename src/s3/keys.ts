@@ -2,29 +2,46 @@
 // ticket's id and its expiry (so that the sweep knows an entry's expiry from a listing alone,
 // as on disk, layout.ts):
 //
-//   <prefix><id>.<expiresAt>/data     the bytes, uploaded first (multipart for a large file)
-//   <prefix><id>.<expiresAt>/ticket   the ticket, created (If-None-Match: *) only once the data is whole
-//   <prefix><id>.<expiresAt>/lease    the lease of the claimer that holds it (lease.ts)
+//   <prefix><id>.<expiresAt>/data          the bytes, with the ticket's binding in their metadata.
+//                                          An upload makes it whole or not at all: it is the commit.
+//   <prefix><id>.<expiresAt>/data.<copy>   a copy made by a claimer that took over a stale lease:
+//                                          the bytes it works on, which the holder it took over
+//                                          never deletes (that one deletes only its own key)
+//   <prefix><id>.<expiresAt>/lease         the lease of the claimer that holds it (lease.ts); it
+//                                          names the data key its holder works on
 
 /** The keys of one entry. */
 export interface EntryKeys {
   readonly entry: string;
+  /** The data key an upload makes. */
   readonly data: string;
-  readonly ticket: string;
   readonly lease: string;
 }
 
 export function entryKeys(prefix: string, id: string, expiresAt: number): EntryKeys {
   const entry = `${prefix}${id}.${expiresAt}/`;
-  return { entry, data: `${entry}data`, ticket: `${entry}ticket`, lease: `${entry}lease` };
+  return { entry, data: `${entry}${DATA}`, lease: `${entry}lease` };
 }
 
-const KEY = /^([0-9a-f]{32})\.(\d{1,16})\/(data|ticket|lease)$/;
+const DATA = 'data';
+
+/** The name, within its entry, of a new copy of the data (random: racing claimers never share one). */
+export function copyName(random: string): string {
+  return `${DATA}.${random}`;
+}
+
+/** True for a data name of an entry: the upload's or a copy's. */
+export function isDataName(name: unknown): name is string {
+  return typeof name === 'string' && DATA_NAME.test(name);
+}
+
+const DATA_NAME = /^data(?:\.[0-9a-f]{16})?$/;
+const KEY = /^([0-9a-f]{32})\.(\d{1,16})\/(data(?:\.[0-9a-f]{16})?|lease)$/;
 
 /** The entry a key of the store belongs to, or `undefined` for a key that is not the library's. */
-export function parseKey(prefix: string, key: string): { id: string; expiresAt: number; part: 'data' | 'ticket' | 'lease' } | undefined {
+export function parseKey(prefix: string, key: string): { id: string; expiresAt: number; part: 'data' | 'lease' } | undefined {
   if (!key.startsWith(prefix)) return undefined;
   const match = KEY.exec(key.slice(prefix.length));
   if (!match) return undefined;
-  return { id: match[1]!, expiresAt: Number(match[2]), part: match[3] as 'data' | 'ticket' | 'lease' };
+  return { id: match[1]!, expiresAt: Number(match[2]), part: match[3] === 'lease' ? 'lease' : 'data' };
 }

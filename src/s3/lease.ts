@@ -3,7 +3,8 @@ import { AlreadyClaimedError, HandoffNotFoundError, LeaseLostError } from '../er
 import { logger } from '../log.js';
 import { randomName } from '../names.js';
 import { HEARTBEAT_MS, judgeHeartbeat } from '../owner/liveness.js';
-import { isConditionFailed, type StoreIo, type TextObject } from './io.js';
+import { isConditionFailed, isNotFound, type StoreIo, type TextObject } from './io.js';
+import { copyName, isDataName, type EntryKeys } from './keys.js';
 
 const log = logger('s3-lease');
 
@@ -15,6 +16,11 @@ const log = logger('s3-lease');
 // write is refused (412), and it changes nothing more. No clock is compared across hosts: a lease
 // is stale when its ETag was seen unchanged for `staleMs` on the claimer's own monotonic clock
 // (owner/liveness.ts, the same rule as on a shared disk).
+//
+// The lease names the data key its holder works on. A takeover of a stale lease first copies that
+// data to a key of its own, names the copy, and then deletes the old key: a holder taken over
+// while it was paused deletes only its own key when it resumes (consume() deletes its data while
+// it writes `consumed`, both at once), never the bytes the new holder works on.
 
 /** What a lease says: held (by `holder`), released (claimable at once), consumed or swept (gone for good). */
 export type LeaseState = 'held' | 'released' | 'consumed' | 'swept';
@@ -24,6 +30,10 @@ interface LeaseBody {
   readonly holder: string;
   readonly state: LeaseState;
   readonly beat: number;
+  /** The holder's data key, within the entry. */
+  readonly data?: string;
+  /** On a `consumed` written by a claimer that found a stale holder's data gone: that holder. */
+  readonly for?: string;
 }
 
 /** The lease as read from the store. */
@@ -31,19 +41,27 @@ export interface SeenLease {
   readonly etag: string;
   readonly state: LeaseState | undefined;
   readonly holder: string | undefined;
+  /** The data key its holder works on, within the entry (`data` when it names none). */
+  readonly data: string;
+  /** The stale holder whose consume this `consumed` records, if another wrote it. */
+  readonly consumedFor: string | undefined;
 }
 
 export function parseLease(object: TextObject): SeenLease {
   let state: LeaseState | undefined;
   let holder: string | undefined;
+  let data = 'data';
+  let consumedFor: string | undefined;
   try {
     const body = JSON.parse(object.text) as Partial<LeaseBody>;
     if (typeof body.holder === 'string') holder = body.holder;
+    if (isDataName(body.data)) data = body.data;
+    if (typeof body.for === 'string') consumedFor = body.for;
     if (body.state === 'held' || body.state === 'released' || body.state === 'consumed' || body.state === 'swept') state = body.state;
   } catch {
     // a lease that is not ours to read counts as held: it goes stale if nobody beats it
   }
-  return { etag: object.etag, state, holder };
+  return { etag: object.etag, state, holder, data, consumedFor };
 }
 
 /** The heartbeat of a lease, for the liveness rule: its ETag, watched per bucket and key. */
@@ -74,6 +92,9 @@ export class StoreLease {
     private readonly id: string,
     holder: string,
     etag: string,
+    /** The key of the data this holder works on. */
+    readonly dataKey: string,
+    private readonly dataName: string,
   ) {
     this.holder = holder;
     this.etag = etag;
@@ -81,30 +102,46 @@ export class StoreLease {
 
   /**
    * Takes the lease on entry `id`: creates it, or takes over a released one or one whose
-   * heartbeat is stale. A live holder's lease is never written.
+   * heartbeat is stale (copying the stale holder's data first). A live holder's lease is never
+   * written.
    * @throws AlreadyClaimedError, HandoffNotFoundError (consumed or swept), or the SDK's error.
    */
-  static async take(io: StoreIo, key: string, id: string, rules: { staleMs: number; hostId: string }): Promise<StoreLease> {
+  static async take(io: StoreIo, keys: EntryKeys, id: string, rules: { staleMs: number; hostId: string }): Promise<StoreLease> {
     const holder = `${rules.hostId}/${process.pid}/${randomName().slice(0, 16)}`;
-    const body = (beat: number): string => JSON.stringify({ v: 1, holder, state: 'held', beat } satisfies LeaseBody);
+    const body = (data: string): string => JSON.stringify({ v: 1, holder, state: 'held', beat: 0, data } satisfies LeaseBody);
+    const lease = (etag: string, data: string): StoreLease => new StoreLease(io, keys.lease, id, holder, etag, `${keys.entry}${data}`, data);
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
-        return new StoreLease(io, key, id, holder, await io.put(key, body(0), { create: true }));
+        return lease(await io.put(keys.lease, body('data'), { create: true }), 'data');
       } catch (err) {
         if (!isConditionFailed(err)) throw err;
       }
-      const found = await io.getText(key);
+      const found = await io.getText(keys.lease);
       if (found === undefined) continue; // removed between our write and our read: try again
       const seen = parseLease(found);
       if (seen.state === 'consumed' || seen.state === 'swept') throw new HandoffNotFoundError(id);
-      if (seen.state !== 'released' && !leaseStale(io, key, seen, rules)) throw new AlreadyClaimedError(id, Math.max(1000, rules.staleMs));
-      log('taking over %s (%s)', key, seen.state === 'released' ? 'released' : 'stale');
-      try {
-        return new StoreLease(io, key, id, holder, await io.put(key, body(0), { ifMatch: seen.etag }));
-      } catch (err) {
-        if (!isConditionFailed(err)) throw err;
-        throw new AlreadyClaimedError(id, 1000); // another claimer took it over first
+      if (seen.state === 'released') return lease(await takeOver(io, keys, id, seen, body(seen.data)), seen.data);
+      if (!leaseStale(io, keys.lease, seen, rules)) throw new AlreadyClaimedError(id, Math.max(1000, rules.staleMs));
+      const copy = copyName(randomName().slice(0, 16));
+      if (!(await copied(io, `${keys.entry}${seen.data}`, `${keys.entry}${copy}`))) {
+        // The stale holder's data is gone: only its consume deletes it, and its `consumed` has not
+        // landed (it is in flight, or never will). The entry is done: say so in the lease, under
+        // its ETag, for that holder, whose consume then finds it recorded.
+        const consumed: LeaseBody = { v: 1, holder, state: 'consumed', beat: 0, ...(seen.holder !== undefined && { for: seen.holder }) };
+        await takeOver(io, keys, id, seen, JSON.stringify(consumed));
+        throw new HandoffNotFoundError(id);
       }
+      let etag: string;
+      try {
+        etag = await takeOver(io, keys, id, seen, body(copy));
+      } catch (err) {
+        await io.delete(`${keys.entry}${copy}`).catch(() => {}); // else the sweep removes it
+        throw err;
+      }
+      // The holder taken over holds nothing now (its next step is refused): its data goes, and a
+      // download of it still running fails. A failed deletion is left to the sweep.
+      await io.delete(`${keys.entry}${seen.data}`).catch(() => {});
+      return lease(etag, copy);
     }
     throw new AlreadyClaimedError(id, 1000);
   }
@@ -152,7 +189,7 @@ export class StoreLease {
   write(state: LeaseState): Promise<void> {
     const run = this.chain.then(async () => {
       if (this.isLost) throw new LeaseLostError(this.id);
-      const body = JSON.stringify({ v: 1, holder: this.holder, state, beat: ++this.beat } satisfies LeaseBody);
+      const body = JSON.stringify({ v: 1, holder: this.holder, state, beat: ++this.beat, data: this.dataName } satisfies LeaseBody);
       try {
         this.etag = await this.io.put(this.key, body, { ifMatch: this.etag });
         return;
@@ -163,6 +200,10 @@ export class StoreLease {
       // lost (a timeout, a restarted gateway) moved the ETag on. A takeover always names another holder.
       const found = await this.io.getText(this.key);
       const seen = found && parseLease(found);
+      if (state === 'consumed' && seen && seen.state === 'consumed' && seen.consumedFor === this.holder) {
+        this.stop(); // a claimer found our data deleted and recorded our consume for us
+        return;
+      }
       if (seen && seen.holder === this.holder) {
         try {
           this.etag = await this.io.put(this.key, body, { ifMatch: seen.etag });
@@ -177,5 +218,27 @@ export class StoreLease {
     });
     this.chain = run.catch(() => {});
     return run;
+  }
+}
+
+/** Writes a lease seen as `seen` under its ETag; resolves with the new ETag. */
+async function takeOver(io: StoreIo, keys: EntryKeys, id: string, seen: SeenLease, body: string): Promise<string> {
+  log('taking over %s (%s)', keys.lease, seen.state === 'released' ? 'released' : 'stale');
+  try {
+    return await io.put(keys.lease, body, { ifMatch: seen.etag });
+  } catch (err) {
+    if (!isConditionFailed(err)) throw err;
+    throw new AlreadyClaimedError(id, 1000); // another claimer took it over first
+  }
+}
+
+/** Copies `from` to `to`; false when `from` is gone. */
+async function copied(io: StoreIo, from: string, to: string): Promise<boolean> {
+  try {
+    await io.copy(from, to);
+    return true;
+  } catch (err) {
+    if (isNotFound(err)) return false;
+    throw err;
   }
 }

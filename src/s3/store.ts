@@ -61,31 +61,26 @@ export interface S3SweepOptions {
 const STORE_OPTIONS: ReadonlySet<string> = new Set(['client', 'bucket', 'prefix', 'timeoutMs', 'partSize']);
 const MIN_PART_SIZE = 5 * 1024 * 1024;
 const DEFAULT_PREFIX = 'tempfile-manager/';
-const STORED_VERSION = 1;
 
-/** The ticket as stored in the bucket, with the data's ETag: what a claim checks the given ticket against. */
-interface StoredTicket {
-  readonly v: typeof STORED_VERSION;
-  readonly ticket: HandoffTicket;
-  readonly dataEtag: string;
-}
-
-/** The fields a claim compares, in a fixed order: the given ticket must be the stored one. */
-function canonical(ticket: HandoffTicket): string {
-  const { v, id, suffix, size, digest, createdAt, expiresAt, meta, store } = ticket;
-  return JSON.stringify({ v, id, suffix, size, digest, createdAt, expiresAt, meta, store });
-}
-
-// The ticket object also carries, as user metadata, the sha256 of its canonical ticket and the
-// data's ETag: a claim reads them with a HEAD, whose answer is headers only. (A GET of a small
-// body waits for it after the headers: on Ceph RGW about 40 ms each time, a delayed ACK.) A ticket
-// object without them is read whole, as before.
+// The data object carries, as user metadata, the sha256 of the ticket's fields that are known
+// before its bytes are read (all but the size and the digest, which the claim checks against the
+// bytes themselves): a claim reads it from the headers of its GET, before it writes a byte. A
+// ticket whose id, expiry, suffix, meta or store was changed does not match it.
 const META_TICKET = 'tfm-ticket-sha256';
-const META_DATA_ETAG = 'tfm-data-etag';
 
-function ticketDigest(ticket: HandoffTicket): string {
-  return createHash('sha256').update(canonical(ticket)).digest('hex');
+function ticketBinding(ticket: Omit<HandoffTicket, 'size' | 'digest'>): string {
+  const { v, id, suffix, createdAt, expiresAt, meta, store } = ticket;
+  return createHash('sha256').update(JSON.stringify({ v, id, suffix, createdAt, expiresAt, meta, store })).digest('hex');
 }
+
+// A claim of a file this small downloads it while it takes the lease, rather than after: on a
+// gateway a conditional write takes tens of milliseconds. Bytes fetched for a lease it did not get
+// are dropped (a larger file would waste more than it saves).
+const PREFETCH_MAX_BYTES = 8 * 1024 * 1024;
+
+// A file of at most this many bytes (its size known from write()) is uploaded in one PutObject from
+// memory; a larger one, or one of unknown size, streams through lib-storage's Upload.
+const SMALL_FILE_BYTES = 8 * 1024 * 1024;
 
 /**
  * An S3 bucket that handoffs go through, for workers that share no disk with the process that
@@ -93,7 +88,7 @@ function ticketDigest(ticket: HandoffTicket): string {
  * the claiming manager (`new TempFileManager({ stores: [store] })`).
  *
  * **Ownership:** the store owns the objects under its prefix that name an entry
- * (`<id>.<expiresAt>/data|ticket|lease`): a claim's consume deletes them, {@link S3Store.sweep}
+ * (`<id>.<expiresAt>/data`, its copies and `lease`): a claim's consume deletes them, {@link S3Store.sweep}
  * removes what expired or was left over. It owns nothing else in the bucket, and not the client.
  *
  * **Security:** tickets name the bucket and the prefix, never a credential or an endpoint; a
@@ -133,7 +128,43 @@ export class S3Store implements HandoffStore {
     const createdAt = Date.now();
     const expiresAt = createdAt + options.ttlMs;
     const keys = entryKeys(this.location.prefix, id, expiresAt);
+    const bound = { v: 1, id, suffix: source.suffix, createdAt, expiresAt, meta: options.meta, store: this.location } as const;
     const algorithm = source.digest ? source.digest.slice(0, source.digest.indexOf(':')) : 'sha256';
+    const metadata = { [META_TICKET]: ticketBinding(bound) };
+    try {
+      // The data object is the commit: an upload makes it whole, or not at all.
+      const { size, digest } =
+        source.size !== undefined && source.size <= SMALL_FILE_BYTES
+          ? await this.uploadSmall(keys.data, source, algorithm, metadata)
+          : await this.uploadStream(keys.data, source, algorithm, metadata);
+      if (source.digest !== undefined && digest !== source.digest) throw new HandoffMismatchError(id, `the file changed while it was uploaded: its digest is not write()'s`);
+      if (source.size !== undefined && size !== source.size) throw new HandoffMismatchError(id, `the file changed while it was uploaded: ${size} bytes, write() wrote ${source.size}`);
+      log('handed off %s as %s', source.path, keys.entry);
+      return { ...bound, size, digest };
+    } catch (err) {
+      await this.io.delete(keys.data).catch(() => {}); // else the sweep removes it once expired
+      throw await this.io.failure(err, `hand off ${source.path}`);
+    }
+  }
+
+  // A small file is read whole and sent in one PutObject: no multipart machinery, and no more
+  // memory than one part of a large upload.
+  private async uploadSmall(key: string, source: StoreSource, algorithm: string, metadata: Record<string, string>): Promise<{ size: number; digest: string }> {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of source.open()) {
+      const bytes = chunk as Buffer;
+      size += bytes.length;
+      if (size > SMALL_FILE_BYTES) throw new HandoffMismatchError(key, `the file grew past ${SMALL_FILE_BYTES} bytes while it was read`);
+      chunks.push(bytes);
+    }
+    const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+    const digest = `${algorithm}:${createHash(algorithm).update(body).digest('hex')}`;
+    await this.io.putBytes(key, body, metadata);
+    return { size, digest };
+  }
+
+  private async uploadStream(key: string, source: StoreSource, algorithm: string, metadata: Record<string, string>): Promise<{ size: number; digest: string }> {
     const hash = createHash(algorithm);
     let size = 0;
     const counted = new Transform({
@@ -146,86 +177,83 @@ export class S3Store implements HandoffStore {
     const body = new PassThrough();
     const reading = pipeline(source.open(), counted, body);
     try {
-      await Promise.all([this.io.upload(keys.data, body), reading]);
-      const digest = `${algorithm}:${hash.digest('hex')}`;
-      if (source.digest !== undefined && digest !== source.digest) throw new HandoffMismatchError(id, `the file changed while it was uploaded: its digest is not write()'s`);
-      if (source.size !== undefined && size !== source.size) throw new HandoffMismatchError(id, `the file changed while it was uploaded: ${size} bytes, write() wrote ${source.size}`);
-      const head = await this.io.head(keys.data);
-      if (!head || head.size !== size || !head.etag) throw new HandoffMismatchError(id, `the store holds ${head ? `${head.size} bytes` : 'no object'} after an upload of ${size}`);
-      const ticket: HandoffTicket = { v: 1, id, suffix: source.suffix, size, digest, createdAt, expiresAt, meta: options.meta, store: this.location };
-      const stored: StoredTicket = { v: STORED_VERSION, ticket, dataEtag: head.etag };
-      // The ticket object is the commit: created only if absent, and only once the data is whole.
-      await this.io.put(keys.ticket, JSON.stringify(stored), { create: true }, { [META_TICKET]: ticketDigest(ticket), [META_DATA_ETAG]: head.etag });
-      log('handed off %s as %s', source.path, keys.entry);
-      return ticket;
+      await Promise.all([this.io.upload(key, body, metadata), reading]);
     } catch (err) {
       body.destroy();
-      await this.io.delete(keys.data).catch(() => {}); // else the sweep removes it once expired
-      throw await this.io.failure(err, `hand off ${source.path}`);
+      throw err;
     }
+    return { size, digest: `${algorithm}:${hash.digest('hex')}` };
   }
 
-  /** Claims a ticket of this store: the lease, then the bytes into a local temp file. @internal */
+  /** Claims a ticket of this store: the lease, and the bytes into a local temp file. @internal */
   async claim(ticket: HandoffTicket, place: StoreClaimPlace): Promise<StoreClaim> {
     if (Date.now() > ticket.expiresAt) throw new HandoffExpiredError(ticket.id, ticket.expiresAt);
     const keys = entryKeys(this.location.prefix, ticket.id, ticket.expiresAt);
     const action = `claim the handoff ${ticket.id}`;
+    const prefetch = ticket.size <= PREFETCH_MAX_BYTES ? this.fetch(keys.data, ticket, place) : undefined;
     let lease: StoreLease;
-    let dataEtag: string;
     try {
-      dataEtag = await this.storedTicket(ticket, keys);
-      lease = await StoreLease.take(this.io, keys.lease, ticket.id, place);
+      lease = await StoreLease.take(this.io, keys, ticket.id, place);
     } catch (err) {
+      await prefetch?.drop();
       throw await this.io.failure(err, action);
     }
     lease.startHeartbeat();
     let local: LocalFile;
     try {
-      local = await this.download(keys, ticket, dataEtag, place);
+      if (prefetch && lease.dataKey === keys.data) local = await prefetch.result;
+      else {
+        await prefetch?.drop();
+        local = await this.fetch(lease.dataKey, ticket, place).result;
+      }
     } catch (err) {
-      await giveBack(lease);
+      lease.stop();
+      // Its data gone while the lease was free: consumed (or never there). The lease goes with it.
+      if (err instanceof HandoffNotFoundError) await this.io.delete(keys.lease).catch(() => {});
+      else await lease.write('released').catch(() => {}); // else it goes stale
       throw await this.io.failure(err, action);
     }
     return new S3Claim(this.io, keys, lease, local);
   }
 
-  /** Checks the ticket against the one the store holds; resolves with the data's ETag. */
-  private async storedTicket(ticket: HandoffTicket, keys: EntryKeys): Promise<string> {
-    const head = await this.io.head(keys.ticket);
-    if (head === undefined) throw new HandoffNotFoundError(ticket.id);
-    const sha = head.metadata[META_TICKET];
-    const dataEtag = head.metadata[META_DATA_ETAG];
-    if (sha !== undefined && dataEtag !== undefined) {
-      if (sha !== ticketDigest(ticket)) throw new HandoffMismatchError(ticket.id, 'the ticket differs from the one the store holds');
-      return dataEtag;
-    }
-    const found = await this.io.getText(keys.ticket);
-    if (found === undefined) throw new HandoffNotFoundError(ticket.id);
-    let stored: StoredTicket;
-    try {
-      stored = JSON.parse(found.text) as StoredTicket;
-    } catch {
-      throw new HandoffMismatchError(ticket.id, 'the ticket object in the store is not JSON');
-    }
-    if (stored.v !== STORED_VERSION || typeof stored.dataEtag !== 'string' || typeof stored.ticket !== 'object' || stored.ticket === null) {
-      throw new HandoffMismatchError(ticket.id, 'the ticket object in the store is of another format');
-    }
-    if (canonical(stored.ticket) !== canonical(ticket)) throw new HandoffMismatchError(ticket.id, 'the ticket differs from the one the store holds');
-    return stored.dataEtag;
+  // Streams the data into a local temp file with the claimer's write(): constant memory, its limits
+  // held, no partial file left; the ticket checked against the object's metadata before a byte is
+  // written, the size capped at the ticket's and the digest checked after.
+  private fetch(key: string, ticket: HandoffTicket, place: StoreClaimPlace): { result: Promise<LocalFile>; drop(): Promise<void> } {
+    let body: Readable | undefined;
+    let dropped = false;
+    const result = (async () => {
+      let got: { body: Readable; metadata: Record<string, string> };
+      try {
+        got = await this.io.getStream(key);
+      } catch (err) {
+        if (isNotFound(err)) throw new HandoffNotFoundError(ticket.id);
+        throw err;
+      }
+      body = got.body;
+      if (dropped) {
+        body.destroy();
+        throw new HandoffNotFoundError(ticket.id); // nobody reads it: dropped
+      }
+      if (got.metadata[META_TICKET] !== ticketBinding(ticket)) {
+        body.destroy();
+        throw new HandoffMismatchError(ticket.id, 'the ticket differs from the one the store holds');
+      }
+      return this.download(body, ticket, place);
+    })();
+    result.catch(() => {}); // an answer that comes before the lease is read after it
+    const drop = async (): Promise<void> => {
+      dropped = true;
+      body?.destroy();
+      const local = await result.catch(() => undefined);
+      await local?.remove().catch(() => {});
+    };
+    return { result, drop };
   }
 
-  // Streams the data into a local temp file with the claimer's write(): constant memory, its limits
-  // held, no partial file left; the size is capped at the ticket's, the digest checked after.
-  private async download(keys: EntryKeys, ticket: HandoffTicket, dataEtag: string, place: StoreClaimPlace): Promise<LocalFile> {
+  private async download(body: Readable, ticket: HandoffTicket, place: StoreClaimPlace): Promise<LocalFile> {
     const digest = ticket.digest ?? '';
     const hash = digest.slice(0, digest.indexOf(':')) || 'sha256';
-    let body: Readable;
-    try {
-      body = await this.io.getStream(keys.data, dataEtag);
-    } catch (err) {
-      if (isNotFound(err) || isConditionFailed(err)) throw new HandoffMismatchError(ticket.id, 'the data object is gone or was replaced');
-      throw err;
-    }
     let local: LocalFile;
     try {
       local = await place.download(body, { suffix: ticket.suffix, maxBytes: ticket.size, hash });
@@ -244,9 +272,10 @@ export class S3Store implements HandoffStore {
 
   /**
    * Removes what expired or was left over under the prefix: entries whose ticket expired
-   * unclaimed (or whose holder's lease is stale), entries consumed but not fully deleted, the
-   * data of uploads that never made their ticket (once its expiry passed), and incomplete
-   * multipart uploads of expired entries. An expired entry a live claimer holds is left. Before
+   * unclaimed (or whose holder's lease is stale), consumed entries' leases (and any object their
+   * consume could not delete), data whose handoff failed after its upload (once its expiry
+   * passed), copies left by claimers that lost a takeover, and incomplete multipart uploads of
+   * expired entries. An expired entry a live claimer holds is left. Before
    * an entry is removed the sweep takes its lease (a conditional write, as a claim takes it), so
    * a claimer racing it gets the entry or a {@link HandoffNotFoundError}, never half of it.
    *
@@ -268,7 +297,7 @@ export class S3Store implements HandoffStore {
     const staleMs = own.staleMs === undefined ? 30_000 : checkDuration('staleMs', own.staleMs, { min: 2000, max: 2 ** 31 - 1 });
     const rules = { staleMs, hostId: 'sweep' };
     const { prefix } = this.location;
-    const entries = new Map<string, { id: string; expiresAt: number; parts: Map<string, number> }>();
+    const entries = new Map<string, ListedEntry>();
     let foreign = 0;
     try {
       for await (const page of this.io.list(prefix)) {
@@ -280,8 +309,10 @@ export class S3Store implements HandoffStore {
           }
           const name = `${parsed.id}.${parsed.expiresAt}`;
           let entry = entries.get(name);
-          if (!entry) entries.set(name, (entry = { id: parsed.id, expiresAt: parsed.expiresAt, parts: new Map() }));
-          entry.parts.set(parsed.part, object.size);
+          if (!entry) entries.set(name, (entry = { id: parsed.id, expiresAt: parsed.expiresAt, data: [], hasLease: false, bytes: 0 }));
+          if (parsed.part === 'lease') entry.hasLease = true;
+          else entry.data.push(object.key);
+          entry.bytes += object.size;
         }
       }
     } catch (err) {
@@ -293,22 +324,26 @@ export class S3Store implements HandoffStore {
     let held = 0;
     const errors: { key: string; error: TempFileError }[] = [];
     const now = Date.now();
-    for (const entry of entries.values()) {
+    const sweepEntry = async (entry: ListedEntry): Promise<void> => {
       const keys = entryKeys(prefix, entry.id, entry.expiresAt);
       try {
-        const verdict = await this.takeForSweep(keys, entry.expiresAt <= now, entry.parts.has('lease'), rules);
+        const verdict = await this.takeForSweep(keys, entry.expiresAt <= now, entry.hasLease, rules);
         if (verdict === 'held') held++;
-        if (verdict !== 'take') continue;
-        await removeObjects(this.io, keys);
+        if (verdict !== 'take') return;
+        await removeObjects(this.io, keys, entry.data);
         removed++;
-        for (const [, size] of entry.parts) {
-          objects++;
-          bytes += size;
-        }
+        objects += entry.data.length + (entry.hasLease ? 1 : 0);
+        bytes += entry.bytes;
       } catch (err) {
         errors.push({ key: keys.entry, error: await this.io.failure(err, `sweep ${keys.entry}`) });
       }
-    }
+    };
+    // A few entries at a time: each is a read of its lease and a delete or two, round trips that
+    // overlap well (consumed entries' leases, left by consume(), are most of them).
+    const queue = [...entries.values()];
+    await Promise.all(Array.from({ length: Math.min(SWEEP_CONCURRENCY, queue.length) }, async () => {
+      for (let entry = queue.shift(); entry; entry = queue.shift()) await sweepEntry(entry);
+    }));
     let uploadsAborted = 0;
     try {
       for (const upload of await this.io.uploads(prefix)) {
@@ -353,6 +388,16 @@ export class S3Store implements HandoffStore {
 }
 
 const SWEEP_OPTIONS: ReadonlySet<string> = new Set(['staleMs']);
+const SWEEP_CONCURRENCY = 8;
+
+/** An entry as the sweep's listing found it. */
+interface ListedEntry {
+  readonly id: string;
+  readonly expiresAt: number;
+  readonly data: string[];
+  hasLease: boolean;
+  bytes: number;
+}
 
 async function giveBack(lease: StoreLease): Promise<void> {
   lease.stop();

@@ -39,13 +39,13 @@ async function handOff(store: S3Store, content: Buffer, ttlMs = 600_000): Promis
 }
 
 describe('sweep through the store', () => {
-  it('removes an expired ticket\'s objects, an upload that never made its ticket, and its incomplete multipart upload; leaves the rest', async (ctx) => {
+  it('removes an expired ticket\'s objects, the data of a handoff that failed after its upload, and an incomplete multipart upload; leaves the rest', async (ctx) => {
     await needsS3(ctx);
     const p = `${prefix}sweep-${randomBytes(3).toString('hex')}/`;
     const store = s3Store({ client, bucket, prefix: p });
     const expired = await handOff(store, randomBytes(1000), 1);
     const live = await handOff(store, randomBytes(1000));
-    // An upload killed before its ticket: the data alone, and a multipart upload never completed.
+    // A handoff that failed after its upload (the data alone), and a multipart upload never completed.
     const past = Date.now() - 1000;
     const orphanId = randomBytes(16).toString('hex');
     await client.send(new PutObjectCommand({ Bucket: bucket, Key: `${p}${orphanId}.${past}/data`, Body: 'half a file' }));
@@ -62,7 +62,7 @@ describe('sweep through the store', () => {
     const left = await keysUnder(p);
     expect(left.filter((k) => k.includes(expired.id) || k.includes(orphanId))).toEqual([]);
     expect(left).toContain(`${p}not-ours.txt`);
-    expect(left.filter((k) => k.includes(live.id))).toHaveLength(2); // data and ticket: untouched
+    expect(left.filter((k) => k.includes(live.id))).toHaveLength(1); // its data: untouched
     const uploads = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: p }));
     expect(uploads.Uploads ?? []).toEqual([]);
     // The live one is still claimable.
@@ -79,7 +79,7 @@ describe('sweep through the store', () => {
     const claimed = await worker.claim(ticket);
     await new Promise((resolve) => setTimeout(resolve, 1600)); // expired while held
     expect(await store.sweep()).toMatchObject({ removed: 0, held: 1 });
-    expect(await keysUnder(p)).toHaveLength(3);
+    expect(await keysUnder(p)).toHaveLength(2); // data and lease
     await claimed.release();
     expect(await store.sweep()).toMatchObject({ removed: 1, held: 0 });
     expect(await keysUnder(p)).toEqual([]);
@@ -110,12 +110,12 @@ describe('sweep through the store', () => {
     const expired = await handOff(store, randomBytes(10), 1);
     const live = await handOff(store, randomBytes(10));
     const ofEntry = async (id: string) => (await keysUnder(p)).filter((k) => k.includes(id));
-    expect(await ofEntry(expired.id)).toHaveLength(2);
+    expect(await ofEntry(expired.id)).toHaveLength(1);
     const watcher = manager([store], { sweepOnStart: true, sweepIntervalMs: 1000 });
     const deadline = Date.now() + 10_000;
     while ((await ofEntry(expired.id)).length > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 200));
     expect(await ofEntry(expired.id), 'swept in the background').toEqual([]);
-    expect(await ofEntry(live.id), 'a live ticket is left').toHaveLength(2);
+    expect(await ofEntry(live.id), 'a live ticket is left').toHaveLength(1);
     await watcher.close();
   });
 });

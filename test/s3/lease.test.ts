@@ -37,9 +37,9 @@ async function handOff(store: S3Store, content: Buffer): Promise<HandoffTicket> 
   return JSON.parse(JSON.stringify(ticket)) as HandoffTicket;
 }
 
-async function leaseBody(ticket: HandoffTicket): Promise<{ holder: string; state: string; beat: number }> {
+async function leaseBody(ticket: HandoffTicket): Promise<{ holder: string; state: string; beat: number; data: string }> {
   const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: `${prefix}${ticket.id}.${ticket.expiresAt}/lease` }));
-  return JSON.parse(await out.Body!.transformToString()) as { holder: string; state: string; beat: number };
+  return JSON.parse(await out.Body!.transformToString()) as { holder: string; state: string; beat: number; data: string };
 }
 
 async function keysOf(ticket: HandoffTicket): Promise<string[]> {
@@ -78,6 +78,7 @@ describe('the lease in the store', () => {
     expect(new Set(holders).size, 'a new lease (a new holder token) each round').toBe(ROUNDS);
     const last = await claimers[0]!.claim(ticket);
     await last.consume();
+    await store.sweep(); // the consumed lease, a tombstone, goes with the sweep
     expect(await keysOf(ticket)).toEqual([]);
     console.log(`lease race: ${ROUNDS} rounds of 2 to 8 claimers in ${Math.round(performance.now() - started)} ms`);
     await Promise.all(claimers.map((mgr) => mgr.close()));
@@ -111,11 +112,16 @@ describe('the lease in the store', () => {
       first.child.stdin!.write('consume\n');
       const answer = await nextJson<{ event: string; code?: string }>(first);
       expect(answer).toMatchObject({ event: 'error', code: 'ERR_TEMPFILE_LEASE_LOST' });
-      // The fenced holder deleted nothing: the new holder still has every object, and its lease.
-      expect(await keysOf(ticket)).toEqual(['data', 'lease', 'ticket']);
-      expect((await leaseBody(ticket)).state).toBe('held');
+      // The fenced holder deleted only its own data key: the new holder works on a copy, named by
+      // its lease, which is still there and still its own.
+      const after = await leaseBody(ticket);
+      expect(after.state).toBe('held');
+      expect(after.holder).not.toBe(before.holder);
+      expect(after.data).toMatch(/^data\.[0-9a-f]{16}$/);
+      expect(await keysOf(ticket)).toEqual([after.data, 'lease']);
       expect(fs.readFileSync(claimed.path).equals(content)).toBe(true);
       await claimed.consume();
+      await store.sweep(); // the consumed lease, a tombstone, goes with the sweep
       expect(await keysOf(ticket)).toEqual([]);
       await second.close();
       console.log(`SIGSTOP: taken over after ${Math.round(tookOver)} ms (staleMs ${STALE_MS})`);
@@ -159,6 +165,7 @@ describe('the lease in the store', () => {
       }
     })();
     expect(got.equals(content)).toBe(true);
+    await store.sweep(); // the consumed lease, a tombstone, goes with the sweep
     expect(await keysOf(ticket)).toEqual([]);
     await next.close();
     console.log(`SIGKILL mid-download (killed with ${partial.join(', ') || 'no'} bytes on its disk): the next claimer had the whole file after ${Math.round(performance.now() - waited)} ms (staleMs ${STALE_MS})`);
@@ -188,6 +195,7 @@ describe('the lease in the store', () => {
     const after = performance.now() - waited;
     expect(result.equals(content)).toBe(true);
     expect(after).toBeGreaterThanOrEqual(STALE_MS - 50);
+    await store.sweep(); // the consumed lease, a tombstone, goes with the sweep
     expect(await keysOf(ticket)).toEqual([]);
     await next.close();
     console.log(`SIGKILL: the next claimer had the file after ${Math.round(after)} ms (staleMs ${STALE_MS})`);

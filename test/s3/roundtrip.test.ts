@@ -38,7 +38,7 @@ async function handOff(content: Buffer, store: S3Store, options: { hash?: 'sha25
 }
 
 describe('handoff through S3, claimed where no disk is shared', () => {
-  it('round trip: the claimer gets the bytes in its own scope, digest verified; consume() deletes every object', async (ctx) => {
+  it('round trip: the claimer gets the bytes in its own scope, digest verified; consume() deletes the data, the sweep the consumed lease', async (ctx) => {
     await needsS3(ctx);
     const store = s3Store({ client, bucket, prefix });
     const content = randomBytes(300_000);
@@ -51,10 +51,14 @@ describe('handoff through S3, claimed where no disk is shared', () => {
     expect(claimed.path.startsWith(worker.root)).toBe(true);
     expect(fs.readFileSync(claimed.path).equals(content)).toBe(true);
     expect(claimed.meta).toEqual({ job: 1 });
-    expect(await keysUnder(prefix + ticket.id)).toHaveLength(3); // data, ticket, lease
+    expect(await keysUnder(prefix + ticket.id)).toHaveLength(2); // data, lease
     await claimed.consume();
     expect(claimed.disposed).toBe(true);
     expect(fs.existsSync(claimed.path)).toBe(false);
+    // The data goes with the call; the lease stays, saying consumed, until the store's sweep.
+    expect((await keysUnder(prefix + ticket.id)).map((k) => k.slice(k.lastIndexOf('/') + 1))).toEqual(['lease']);
+    await expect(worker.claim(json), 'a redelivered ticket').rejects.toMatchObject({ code: 'ERR_TEMPFILE_HANDOFF_NOT_FOUND' });
+    expect(await store.sweep()).toMatchObject({ removed: 1, objects: 1, errors: [] });
     expect(await keysUnder(prefix + ticket.id)).toEqual([]);
     await expect(worker.claim(json)).rejects.toMatchObject({ code: 'ERR_TEMPFILE_HANDOFF_NOT_FOUND' });
     await Promise.all([sender.close(), worker.close()]);
@@ -71,6 +75,7 @@ describe('handoff through S3, claimed where no disk is shared', () => {
       expect(got.length).toBe(content.length);
       expect(got.equals(content)).toBe(true);
     });
+    await store.sweep(); // the consumed lease, a tombstone, goes with the sweep
     expect(await keysUnder(prefix + ticket.id)).toEqual([]);
     await Promise.all([sender.close(), worker.close()]);
   }, 120_000);
@@ -139,6 +144,7 @@ describe('handoff through S3, claimed where no disk is shared', () => {
     }
     const next = manager([store]);
     await next.withClaim(ticket, (claimed) => expect(fs.readFileSync(claimed.path).equals(content)).toBe(true));
+    await store.sweep(); // the consumed lease, a tombstone, goes with the sweep
     expect(await keysUnder(prefix + ticket.id)).toEqual([]);
     await Promise.all([sender.close(), small.close(), full.close(), next.close()]);
   });

@@ -6,6 +6,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { StoreIo } from '../../src/s3/io.js';
 import { StoreLease } from '../../src/s3/lease.js';
 import { LeaseLostError, StoreError } from '../../src/errors.js';
+const KEYS = { entry: 'p/e/', data: 'p/e/data', lease: 'p/e/lease' };
 
 interface Sent {
   readonly name: string;
@@ -113,7 +114,7 @@ describe('StoreLease', () => {
       },
     });
     const io = new StoreIo(client, 'bucket', 'p/', 1000, 5 * 1024 * 1024);
-    const lease = await StoreLease.take(io, 'p/e/lease', 'e', rules);
+    const lease = await StoreLease.take(io, KEYS, 'e', rules);
     dropNextAnswer = true;
     await expect(lease.write('held')).rejects.toMatchObject({ code: 'ECONNRESET' });
     await lease.write('held'); // refused on the old ETag, then found ours: goes on
@@ -124,9 +125,9 @@ describe('StoreLease', () => {
   it('a takeover fences the old holder: its next write is LeaseLostError, and it writes nothing after', async () => {
     const { client, sent } = fakeClient({ quotedIfMatch: true });
     const io = new StoreIo(client, 'bucket', 'p/', 1000, 5 * 1024 * 1024);
-    const lease = await StoreLease.take(io, 'p/e/lease', 'e', rules);
+    const lease = await StoreLease.take(io, KEYS, 'e', rules);
     await lease.write('released');
-    const other = await StoreLease.take(io, 'p/e/lease', 'e', rules); // takes over the released lease
+    const other = await StoreLease.take(io, KEYS, 'e', rules); // takes over the released lease
     await expect(lease.write('consumed')).rejects.toBeInstanceOf(LeaseLostError);
     const writes = sent.filter((s) => s.name === 'PutObjectCommand' && s.input.Key === 'p/e/lease').length;
     await expect(lease.write('consumed')).rejects.toBeInstanceOf(LeaseLostError);
@@ -137,9 +138,9 @@ describe('StoreLease', () => {
   it('a live holder is never written over: a second claimer is refused until the lease is released', async () => {
     const { client } = fakeClient({ quotedIfMatch: true });
     const io = new StoreIo(client, 'bucket', 'p/', 1000, 5 * 1024 * 1024);
-    const lease = await StoreLease.take(io, 'p/e/lease', 'e', rules);
-    await expect(StoreLease.take(io, 'p/e/lease', 'e', rules)).rejects.toMatchObject({ code: 'ERR_TEMPFILE_ALREADY_CLAIMED' });
+    const lease = await StoreLease.take(io, KEYS, 'e', rules);
+    await expect(StoreLease.take(io, KEYS, 'e', rules)).rejects.toMatchObject({ code: 'ERR_TEMPFILE_ALREADY_CLAIMED' });
     await lease.write('consumed');
-    await expect(StoreLease.take(io, 'p/e/lease', 'e', rules)).rejects.toMatchObject({ code: 'ERR_TEMPFILE_HANDOFF_NOT_FOUND' });
+    await expect(StoreLease.take(io, KEYS, 'e', rules)).rejects.toMatchObject({ code: 'ERR_TEMPFILE_HANDOFF_NOT_FOUND' });
   });
 });
