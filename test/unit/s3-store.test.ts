@@ -16,7 +16,7 @@ interface Sent {
 type Answer = (sent: Sent, objects: Map<string, { body: string; etag: string }>) => unknown;
 
 /** An S3 client that keeps objects in memory and honours conditions, with an override per call. */
-function fakeClient(options: { quotedIfMatch: boolean; override?: Answer }): { client: S3Client; sent: Sent[] } {
+function fakeClient(options: { quotedIfMatch: boolean; override?: Answer }): { client: S3Client; sent: Sent[]; objects: Map<string, { body: string; etag: string }> } {
   const objects = new Map<string, { body: string; etag: string }>();
   const sent: Sent[] = [];
   let version = 0;
@@ -47,12 +47,18 @@ function fakeClient(options: { quotedIfMatch: boolean; override?: Answer }): { c
       case 'DeleteObjectCommand':
         objects.delete(key);
         return {};
+      case 'CopyObjectCommand': {
+        const from = objects.get(String(call.input.CopySource).replace(/^[^/]*\//, ''));
+        if (!from) throw failure('NoSuchKey', 404);
+        objects.set(key, { body: from.body, etag: `"e${++version}"` });
+        return {};
+      }
       default:
         throw new Error(`unexpected ${call.name}`);
     }
   };
   const config = { endpoint: async () => ({ protocol: 'http:', hostname: 'store.example', port: 9000, path: '/' }), region: async () => 'us-east-1' };
-  return { client: { send, config } as unknown as S3Client, sent };
+  return { client: { send, config } as unknown as S3Client, sent, objects };
 }
 
 describe('StoreIo', () => {
@@ -142,5 +148,47 @@ describe('StoreLease', () => {
     await expect(StoreLease.take(io, KEYS, 'e', rules)).rejects.toMatchObject({ code: 'ERR_TEMPFILE_ALREADY_CLAIMED' });
     await lease.write('consumed');
     await expect(StoreLease.take(io, KEYS, 'e', rules)).rejects.toMatchObject({ code: 'ERR_TEMPFILE_HANDOFF_NOT_FOUND' });
+  });
+
+  // A lease is stale once its ETag was seen unchanged for staleMs: a first take records the
+  // sighting and is refused, one after staleMs takes it over.
+  const fast = { staleMs: 50, hostId: 'host' };
+  async function takeOnceStale(io: StoreIo): Promise<StoreLease> {
+    for (let tries = 0; ; tries++) {
+      try {
+        return await StoreLease.take(io, KEYS, 'e', fast);
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'ERR_TEMPFILE_ALREADY_CLAIMED' || tries > 5) throw err;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 80));
+    }
+  }
+
+  it('a stale holder is taken over onto a copy of the data, and its own key goes: the paused holder, resumed, deletes nothing the new one uses', async () => {
+    const { client, objects } = fakeClient({ quotedIfMatch: true });
+    objects.set('p/e/data', { body: 'bytes', etag: '"d0"' });
+    const io = new StoreIo(client, 'bucket', 'p/', 1000, 5 * 1024 * 1024);
+    const paused = await StoreLease.take(io, KEYS, 'e', fast);
+    expect(paused.dataKey).toBe('p/e/data');
+    const taker = await takeOnceStale(io);
+    expect(taker.dataKey).toMatch(/^p\/e\/data\.[0-9a-f]{16}$/);
+    expect([...objects.keys()].sort()).toEqual([taker.dataKey, 'p/e/lease']);
+    expect(objects.get(taker.dataKey)?.body).toBe('bytes');
+    await expect(paused.write('consumed')).rejects.toBeInstanceOf(LeaseLostError);
+    expect(JSON.parse(objects.get('p/e/lease')!.body)).toMatchObject({ state: 'held', data: taker.dataKey.slice('p/e/'.length) });
+  });
+
+  it("a stale holder whose data is gone (its consume deleted it; its consumed write not yet landed): the claimer records the consume for it, and that consume resolves", async () => {
+    const { client, objects } = fakeClient({ quotedIfMatch: true });
+    objects.set('p/e/data', { body: 'bytes', etag: '"d0"' });
+    const io = new StoreIo(client, 'bucket', 'p/', 1000, 5 * 1024 * 1024);
+    const consuming = await StoreLease.take(io, KEYS, 'e', fast);
+    objects.delete('p/e/data'); // its consume's deletion landed; its write of the lease is late
+    await expect(takeOnceStale(io)).rejects.toMatchObject({ code: 'ERR_TEMPFILE_HANDOFF_NOT_FOUND' });
+    expect(JSON.parse(objects.get('p/e/lease')!.body)).toMatchObject({ state: 'consumed' });
+    await expect(consuming.write('consumed')).resolves.toBeUndefined();
+    // Recorded for that holder only: a release of it is still refused.
+    await expect(consuming.write('released')).rejects.toBeInstanceOf(LeaseLostError);
+    await expect(StoreLease.take(io, KEYS, 'e', fast)).rejects.toMatchObject({ code: 'ERR_TEMPFILE_HANDOFF_NOT_FOUND' });
   });
 });
