@@ -183,13 +183,16 @@ function render({ speed, probe, rss }) {
     '- One cycle: a file already on the disk of one "host" (an API\'s root; made right before the cycle, untimed: the ' +
       "library's with `await api.write(bytes)`, the floor's with `fs.promises.writeFile`) goes through the bucket " +
       'to another "host" (a worker\'s root, in a directory of its own: no ' +
-      'shared disk), and everything is removed afterwards. The library: `file.handoff({ ttlMs, store })` (upload, HEAD of ' +
-      'the object, the ticket object created with `If-None-Match: *`, the local file removed; the bytes are hashed with ' +
-      "sha256 on their way up, for the ticket's digest: a file `write()` had hashed already would be hashed again here), " +
-      '`worker.claim(ticket)` (the ticket object checked with a HEAD, the lease created, the data streamed with `If-Match` into a temp file of ' +
-      "the worker's root by its `write()`, size and sha256 checked), `claimed.consume()` (the lease written `consumed` " +
-      'with `If-Match`; then the local copy removed while the ticket and data objects are deleted, and the lease ' +
-      'deleted last).',
+      'shared disk), and everything is removed afterwards. The library: `file.handoff({ ttlMs, store })` (the file, ' +
+      "whose size `write()` knows and which is at most 8 MiB, read into memory and sent in one PutObject with the ticket's " +
+      "binding in its metadata; larger files stream through lib-storage's `Upload`; the bytes hashed with sha256 for the " +
+      "ticket's digest: a file `write()` had hashed already would be hashed again here; the local file removed), " +
+      '`worker.claim(ticket)` (the lease created with `If-None-Match: *` while the data streams, at the same time, into a ' +
+      "temp file of the worker's root by its `write()`; the binding checked from the GET's headers, the size and sha256 " +
+      'checked), `claimed.consume()` (the lease written `consumed` with `If-Match` while the data object is deleted, then ' +
+      "the local copy removed). The consumed lease, a tombstone of about 150 bytes that turns a redelivered ticket away, " +
+      "stays for the store's sweep, as in use: one GetObject and one DeleteObject per entry that the cycle does not pay " +
+      '(the sweep is off here, below).',
     "- The floor is the bare SDK doing the same transfer: lib-storage's `Upload` of a read stream of the file " +
       '(one PutObject below its part size, multipart above it) and the local file unlinked; `GetObject` piped into ' +
       '`fs.createWriteStream` on the other host; `DeleteObject` and the downloaded copy unlinked. No digest, no ' +
@@ -332,22 +335,23 @@ function render({ speed, probe, rss }) {
   const [libBig, floorBig, refBig] = ['lib', 'floor', 'floor-8x2'].map((id) => big.find((r) => r.id === id));
   lines.push(
     `- At ${speed[0].bytes / MiB} MiB the requests are the cost. The library writes to the store ${writes(libSmall).toFixed(0)} times a ` +
-      `cycle (the data, the ticket object, the lease created and written \`consumed\`, three deletes) where the floor writes ` +
-      `${writes(floorSmall).toFixed(0)} times (the object, its delete), and makes two HEADs besides (the data's size ` +
-      "after the upload, the ticket's check). On this gateway a write takes tens of milliseconds: the OSD commits " +
-      "it to its disk, a sparse file on the machine's own shared disk. These are the commit, the lease and its fence; " +
-      'none can go without giving up a promise of docs/object-store.md, so 0.8x of the floor is out of reach for a small ' +
-      `file on a store whose writes cost this much. At ${speed.at(-1).bytes / MiB} MiB the transfer dominates: the library's ` +
+      `cycle (the data, the lease created and written \`consumed\`, the data's delete) where the floor writes ` +
+      `${writes(floorSmall).toFixed(0)} times (the object, its delete). The lease's creation overlaps the download and the ` +
+      "`consumed` write overlaps the delete, so a cycle waits on about one conditional write more than the floor's, and " +
+      'its CPU pays for the two requests more and the two hashes (the digest made on the way up and checked on the way ' +
+      "down), on a machine whose two cores the gateway and its OSD share. The lease and its fence cannot go without giving up a promise of docs/object-store.md. " +
+      `At ${speed.at(-1).bytes / MiB} MiB the transfer dominates: the library's ` +
       `cycle uses ${fmtMs(libBig.cpuMsPerCycle)} ms of CPU (it hashes the bytes with sha256 on each side, the floor does not) ` +
       `against the floor's ${fmtMs(floorBig.cpuMsPerCycle)} and ${fmtMs(refBig.cpuMsPerCycle)} with the library's part size, ` +
       'and its extra requests are a few percent of the cycle.',
-    '- What was changed after a first run (one run of its own, 2026-11-25, 15 samples of 8 cycles at 1 MiB, the two ' +
-      'builds interleaved with the floor: 265 ms a cycle before, 185 ms after, the floor 92 ms): a claim read the ticket ' +
-      'object with a GET, and Ceph RGW sends a small object\'s body about 40 ms after its headers (a delayed ACK against ' +
-      "the gateway's second small send), so every claim waited 40 ms for a few hundred bytes; it now checks the ticket " +
-      "with a HEAD (the ticket object's metadata carries the ticket's sha256 and the data's ETag). And `consume()` deleted " +
-      'the three objects one after the other; it now deletes the ticket and the data together, then the lease, and removes ' +
-      'the local copy meanwhile. Looked at and left: the part size (8 MiB, 2 in flight, against lib-storage\'s 5 MiB, 4 in ' +
+    "- How it got here (2026-11-25, 1 MiB): the first layout (a ticket object created after the data as the commit, " +
+      'checked with a HEAD at the claim; the lease created before the download; `consume()` writing `consumed`, then ' +
+      'deleting the ticket and the data, then the lease: 10 requests a cycle, 6 of them writes one after the other) ' +
+      'measured 0.46x of the floor (177 against 80.7 ms a cycle, when a write took about 22 ms). Now the data object is ' +
+      "the commit and carries the ticket's binding in its metadata, a claim of a file of at most 8 MiB takes the lease " +
+      'while it downloads, and `consume()` deletes the data while it writes the lease (a takeover of a stale lease copies ' +
+      'the data to a key of its own first, so that a holder taken over deletes only its own key); the consumed lease is ' +
+      "left to the sweep. Looked at and left: the part size (8 MiB, 2 in flight, against lib-storage's 5 MiB, 4 in " +
       'flight: the reference row, within the noise of each other here), and the probe (below: once per process).',
   );
   lines.push(
