@@ -67,6 +67,8 @@ export function isNotFound(err: unknown): boolean {
   return status === 404 && name !== 'NoSuchBucket';
 }
 
+const PAYLOAD_SHA256 = 'x-amz-content-sha256';
+
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'UND_ERR_SOCKET']);
 
 /** The bucket, its endpoint and the SDK: what every request of one store uses. */
@@ -296,10 +298,25 @@ export class StoreIo {
     await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }), this.options());
   }
 
-  /** Writes an object whole from memory, with user metadata: one PutObject, no condition. */
-  async putBytes(key: string, body: Buffer, metadata: Record<string, string>): Promise<void> {
+  /**
+   * Writes an object whole from memory, with user metadata: one PutObject, no condition. With
+   * `sha256`, the body's sha256 in hex, the request is signed with it rather than hashing the body
+   * again (SigV4's `x-amz-content-sha256`, which the signer takes when it is set).
+   */
+  async putBytes(key: string, body: Buffer, metadata: Record<string, string>, sha256?: string): Promise<void> {
     const { PutObjectCommand } = await loadSdk();
-    await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentLength: body.length, Metadata: metadata }), this.options());
+    const command = new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentLength: body.length, Metadata: metadata });
+    if (sha256 !== undefined) {
+      command.middlewareStack.add(
+        (next) => (args) => {
+          const { headers } = args.request as { headers?: Record<string, string> };
+          if (headers && !Object.keys(headers).some((name) => name.toLowerCase() === PAYLOAD_SHA256)) headers[PAYLOAD_SHA256] = sha256;
+          return next(args);
+        },
+        { step: 'build', name: 'tempfileManagerPayloadSha256' },
+      );
+    }
+    await this.client.send(command, this.options());
   }
 
   /**

@@ -159,9 +159,9 @@ export class S3Store implements HandoffStore {
       chunks.push(bytes);
     }
     const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
-    const digest = `${algorithm}:${createHash(algorithm).update(body).digest('hex')}`;
-    await this.io.putBytes(key, body, metadata);
-    return { size, digest };
+    const hex = createHash(algorithm).update(body).digest('hex');
+    await this.io.putBytes(key, body, metadata, algorithm === 'sha256' ? hex : undefined);
+    return { size, digest: `${algorithm}:${hex}` };
   }
 
   private async uploadStream(key: string, source: StoreSource, algorithm: string, metadata: Record<string, string>): Promise<{ size: number; digest: string }> {
