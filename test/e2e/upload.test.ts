@@ -131,7 +131,11 @@ describe.each<Example>(['express-upload', 'fastify-upload'])('%s', (example) => 
     const job = await finishedJob(big, reply.body!.job as string);
     expect(job).toMatchObject({ state: 'done', result: { size: upload.size, sha256: upload.sha256, head: upload.head } });
     console.log(`${example}: 256 MiB upload, server peak RSS ${(before / MiB).toFixed(0)} -> ${(after / MiB).toFixed(0)} MiB`);
-    expect(after - before).toBeLessThan(64 * MiB);
+    // Constant memory: the upload's 256 MiB never sit in the process. What the peak does hold is
+    // the sockets' 64 KiB read buffers, dead once written, until V8 collects them: it starts a
+    // collection when such memory has grown by about 64 MiB (docs/uploads.md, "Where the extra
+    // memory is now"), so the peak rises by up to that much and a little more, whatever the size.
+    expect(after - before).toBeLessThan(96 * MiB);
     await nothingLeft(big);
   });
 
