@@ -1,7 +1,7 @@
 // Runs the example: a worker process and an API process, each with a root of its own under a
 // temp directory of its own (no shared disk), the bucket between them. It uploads three CSV
 // files to the API, one of them failing in the worker on its first attempt, checks each result
-// against the bytes sent, and checks that nothing is left in the bucket nor under either root.
+// against the bytes sent, and checks that nothing is left in the bucket (once swept) nor under either root.
 //   npm run example:s3-handoff     (the gateway: S3_ENDPOINT and its keys, else scripts/rgw.mjs's state)
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { s3Store } from 'tempfile-manager/s3';
 import { answers, BUCKET, ensureBucket, gatewaySettings, makeClient } from './store.mjs';
 
 const settings = gatewaySettings();
@@ -75,6 +76,12 @@ try {
         `in worker ${result.pid}, ${result.attempts} attempt${result.attempts === 1 ? '' : 's'}${result.error ? ` (${result.error})` : ''}`,
     );
   }
+  // A consumed entry's lease stays as a tombstone (it turns a redelivered ticket away) until a
+  // sweep of the store: the worker's background sweeper runs one every 3 × staleMs; this check
+  // does not wait for it and sweeps at once.
+  const swept = await s3Store({ client, bucket: BUCKET, prefix }).sweep();
+  console.log(`swept the store: ${swept.removed} consumed entries' leases removed`);
+  if (swept.errors.length > 0 || swept.held > 0) failed = true;
   const left = await client.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: prefix }));
   const keys = (left.Contents ?? []).map((o) => o.Key);
   console.log(`left in the bucket under ${BUCKET}/${prefix}: ${keys.length === 0 ? 'nothing' : keys.join(', ')}`);

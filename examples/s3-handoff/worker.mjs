@@ -1,7 +1,8 @@
 // The worker process, on a "host" that shares no disk with the API: it takes tickets over HTTP
 // and claims each with mgr.withClaim(): the bytes come down from the bucket into a temp file of
 // its own root, size and digest checked, under a lease held in the bucket; the entry is consumed
-// (every object deleted) when the job resolves, and released for a retry when it throws.
+// (its data deleted, its lease left saying so until the manager's background sweep) when the job
+// resolves, and released for a retry when it throws.
 //   EXAMPLE_ROOT=/tmp/worker PORT=4001 node examples/s3-handoff/worker.mjs    (S3_*)
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';

@@ -74,6 +74,8 @@ describe('the lease in the store', () => {
       holders.push(lease.holder);
       await holder.release();
       expect((await leaseBody(ticket)).state).toBe('released');
+      // A claimer that lost the lease dropped what it had fetched meanwhile: no session keeps a file.
+      for (const mgr of racing) expect(fs.existsSync(mgr.sessionPath) ? fs.readdirSync(mgr.sessionPath) : [], `round ${round}: a loser's download left`).toEqual([]);
     }
     expect(new Set(holders).size, 'a new lease (a new holder token) each round').toBe(ROUNDS);
     const last = await claimers[0]!.claim(ticket);
