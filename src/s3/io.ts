@@ -61,6 +61,16 @@ export function isConditionFailed(err: unknown): boolean {
   return status === 412 || name === 'PreconditionFailed' || (status === 409 && name === 'ConditionalRequestConflict');
 }
 
+/**
+ * The store failed the request (5xx, after the client's own retries). Ceph RGW answers 500 to a
+ * conditional write that raced another on the same key (ECANCELED): whether it landed is found by
+ * reading the object.
+ */
+export function isServerError(err: unknown): boolean {
+  const { status } = failureOf(err);
+  return status !== undefined && status >= 500;
+}
+
 /** No such key. */
 export function isNotFound(err: unknown): boolean {
   const { name, status } = failureOf(err);

@@ -3,7 +3,7 @@ import { AlreadyClaimedError, HandoffNotFoundError, LeaseLostError } from '../er
 import { logger } from '../log.js';
 import { randomName } from '../names.js';
 import { HEARTBEAT_MS, judgeHeartbeat } from '../owner/liveness.js';
-import { isConditionFailed, isNotFound, type StoreIo, type TextObject } from './io.js';
+import { isConditionFailed, isNotFound, isServerError, type StoreIo, type TextObject } from './io.js';
 import { copyName, isDataName, type EntryKeys } from './keys.js';
 
 const log = logger('s3-lease');
@@ -114,13 +114,17 @@ export class StoreLease {
       try {
         return lease(await io.put(keys.lease, body('data'), { create: true }), 'data');
       } catch (err) {
-        if (!isConditionFailed(err)) throw err;
+        if (!isConditionFailed(err)) {
+          if (!isServerError(err)) throw err;
+          const landed = await landedFor(io, keys.lease, holder);
+          if (landed) return lease(landed.etag, landed.data);
+        }
       }
       const found = await io.getText(keys.lease);
       if (found === undefined) continue; // removed between our write and our read: try again
       const seen = parseLease(found);
       if (seen.state === 'consumed' || seen.state === 'swept') throw new HandoffNotFoundError(id);
-      if (seen.state === 'released') return lease(await takeOver(io, keys, id, seen, body(seen.data)), seen.data);
+      if (seen.state === 'released') return lease(await takeOver(io, keys, id, seen, holder, body(seen.data)), seen.data);
       if (!leaseStale(io, keys.lease, seen, rules)) throw new AlreadyClaimedError(id, Math.max(1000, rules.staleMs));
       const copy = copyName(randomName().slice(0, 16));
       if (!(await copied(io, `${keys.entry}${seen.data}`, `${keys.entry}${copy}`))) {
@@ -128,12 +132,12 @@ export class StoreLease {
         // landed (it is in flight, or never will). The entry is done: say so in the lease, under
         // its ETag, for that holder, whose consume then finds it recorded.
         const consumed: LeaseBody = { v: 1, holder, state: 'consumed', beat: 0, ...(seen.holder !== undefined && { for: seen.holder }) };
-        await takeOver(io, keys, id, seen, JSON.stringify(consumed));
+        await takeOver(io, keys, id, seen, holder, JSON.stringify(consumed));
         throw new HandoffNotFoundError(id);
       }
       let etag: string;
       try {
-        etag = await takeOver(io, keys, id, seen, body(copy));
+        etag = await takeOver(io, keys, id, seen, holder, body(copy));
       } catch (err) {
         await io.delete(`${keys.entry}${copy}`).catch(() => {}); // else the sweep removes it
         throw err;
@@ -221,15 +225,28 @@ export class StoreLease {
   }
 }
 
-/** Writes a lease seen as `seen` under its ETag; resolves with the new ETag. */
-async function takeOver(io: StoreIo, keys: EntryKeys, id: string, seen: SeenLease, body: string): Promise<string> {
+/** Writes a lease seen as `seen` under its ETag, for `holder`; resolves with the new ETag. */
+async function takeOver(io: StoreIo, keys: EntryKeys, id: string, seen: SeenLease, holder: string, body: string): Promise<string> {
   log('taking over %s (%s)', keys.lease, seen.state === 'released' ? 'released' : 'stale');
   try {
     return await io.put(keys.lease, body, { ifMatch: seen.etag });
   } catch (err) {
-    if (!isConditionFailed(err)) throw err;
+    if (!isConditionFailed(err)) {
+      if (!isServerError(err)) throw err;
+      const landed = await landedFor(io, keys.lease, holder);
+      if (landed) return landed.etag;
+      const now = await io.getText(keys.lease);
+      if (now === undefined || now.etag === seen.etag) throw err; // nobody else wrote it: the store failed
+    }
     throw new AlreadyClaimedError(id, 1000); // another claimer took it over first
   }
+}
+
+/** The lease as it is, when a write the store failed (5xx) landed for `holder` after all. */
+async function landedFor(io: StoreIo, key: string, holder: string): Promise<SeenLease | undefined> {
+  const found = await io.getText(key);
+  const seen = found && parseLease(found);
+  return seen && seen.holder === holder ? seen : undefined;
 }
 
 /** Copies `from` to `to`; false when `from` is gone. */

@@ -135,7 +135,7 @@ export class S3Store implements HandoffStore {
       // The data object is the commit: an upload makes it whole, or not at all.
       const { size, digest } =
         source.size !== undefined && source.size <= SMALL_FILE_BYTES
-          ? await this.uploadSmall(keys.data, source, algorithm, metadata)
+          ? await this.uploadSmall(id, keys.data, source, algorithm, metadata)
           : await this.uploadStream(keys.data, source, algorithm, metadata);
       if (source.digest !== undefined && digest !== source.digest) throw new HandoffMismatchError(id, `the file changed while it was uploaded: its digest is not write()'s`);
       if (source.size !== undefined && size !== source.size) throw new HandoffMismatchError(id, `the file changed while it was uploaded: ${size} bytes, write() wrote ${source.size}`);
@@ -149,13 +149,13 @@ export class S3Store implements HandoffStore {
 
   // A small file is read whole and sent in one PutObject: no multipart machinery, and no more
   // memory than one part of a large upload.
-  private async uploadSmall(key: string, source: StoreSource, algorithm: string, metadata: Record<string, string>): Promise<{ size: number; digest: string }> {
+  private async uploadSmall(id: string, key: string, source: StoreSource, algorithm: string, metadata: Record<string, string>): Promise<{ size: number; digest: string }> {
     const chunks: Buffer[] = [];
     let size = 0;
     for await (const chunk of source.open()) {
       const bytes = chunk as Buffer;
       size += bytes.length;
-      if (size > SMALL_FILE_BYTES) throw new HandoffMismatchError(key, `the file grew past ${SMALL_FILE_BYTES} bytes while it was read`);
+      if (size > SMALL_FILE_BYTES) throw new HandoffMismatchError(id, `the file grew past ${SMALL_FILE_BYTES} bytes while it was read`);
       chunks.push(bytes);
     }
     const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);

@@ -62,7 +62,7 @@ describe('the lease in the store', () => {
       const won = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
       const refused = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as { code?: string }] : []));
       expect(won, `round ${round}: holders`).toHaveLength(1);
-      for (const err of refused) expect(err.code, `round ${round}`).toBe('ERR_TEMPFILE_ALREADY_CLAIMED');
+      for (const err of refused) expect(err.code, `round ${round}: ${String(err)}`).toBe('ERR_TEMPFILE_ALREADY_CLAIMED');
       const holder = won[0]!;
       expect(fs.readFileSync(holder.path).equals(content)).toBe(true);
       // While it holds, every other claimer is still refused.

@@ -191,4 +191,45 @@ describe('StoreLease', () => {
     await expect(consuming.write('released')).rejects.toBeInstanceOf(LeaseLostError);
     await expect(StoreLease.take(io, KEYS, 'e', fast)).rejects.toMatchObject({ code: 'ERR_TEMPFILE_HANDOFF_NOT_FOUND' });
   });
+
+  // Ceph RGW answers 500 (ECANCELED) to a conditional write that raced another on the same key,
+  // after the client's retries: the lease, read back, says who holds it.
+  const raced = () => Object.assign(new Error('InternalError'), { name: 'InternalError', $metadata: { httpStatusCode: 500 } });
+
+  it('a create the store answered 500 to, that landed: the claimer holds the lease', async () => {
+    let failNext = true;
+    const { client } = fakeClient({
+      quotedIfMatch: true,
+      override: (sent, objects) => {
+        if (!failNext || sent.name !== 'PutObjectCommand' || sent.input.Key !== 'p/e/lease') return undefined;
+        failNext = false;
+        objects.set('p/e/lease', { body: String(sent.input.Body), etag: '"landed"' });
+        return raced();
+      },
+    });
+    const io = new StoreIo(client, 'bucket', 'p/', 1000, 5 * 1024 * 1024);
+    const lease = await StoreLease.take(io, KEYS, 'e', rules);
+    await lease.write('held');
+    expect(lease.lost).toBe(false);
+  });
+
+  it('a takeover the store answered 500 to while another landed: AlreadyClaimedError; one that nobody landed: the store error', async () => {
+    let mode: 'other' | 'none' | undefined;
+    const { client, objects } = fakeClient({
+      quotedIfMatch: true,
+      override: (sent, objs) => {
+        if (mode === undefined || sent.name !== 'PutObjectCommand' || sent.input.IfMatch === undefined) return undefined;
+        if (mode === 'other') objs.set('p/e/lease', { body: JSON.stringify({ v: 1, holder: 'someone-else', state: 'held', beat: 0 }), etag: '"theirs"' });
+        mode = undefined;
+        return raced();
+      },
+    });
+    const io = new StoreIo(client, 'bucket', 'p/', 1000, 5 * 1024 * 1024);
+    await (await StoreLease.take(io, KEYS, 'e', rules)).write('released');
+    mode = 'none';
+    await expect(StoreLease.take(io, KEYS, 'e', rules)).rejects.toMatchObject({ name: 'InternalError' });
+    expect(JSON.parse(objects.get('p/e/lease')!.body)).toMatchObject({ state: 'released' });
+    mode = 'other';
+    await expect(StoreLease.take(io, KEYS, 'e', rules)).rejects.toMatchObject({ code: 'ERR_TEMPFILE_ALREADY_CLAIMED' });
+  });
 });
