@@ -61,6 +61,21 @@ function fakeClient(options: { quotedIfMatch: boolean; override?: Answer }): { c
   return { client: { send, config } as unknown as S3Client, sent, objects };
 }
 
+/** A client whose next write of the lease, once armed, lands in the store and is answered with `failure()`. */
+function nextLeaseWriteLandsThenFails(failure: () => Error): { client: S3Client; armed: { next: boolean } } {
+  const armed = { next: false };
+  const { client } = fakeClient({
+    quotedIfMatch: true,
+    override: (sent, objects) => {
+      if (!armed.next || sent.name !== 'PutObjectCommand' || sent.input.Key !== 'p/e/lease') return undefined;
+      armed.next = false;
+      objects.set('p/e/lease', { body: String(sent.input.Body), etag: '"landed"' });
+      return failure();
+    },
+  });
+  return { client, armed };
+}
+
 describe('StoreIo', () => {
   for (const quoted of [true, false]) {
     it(`finds once which If-Match form the store compares (${quoted ? 'quoted, as AWS' : 'bare, as RGW 16'}) and uses it`, async () => {
@@ -108,20 +123,11 @@ describe('StoreLease', () => {
   const rules = { staleMs: 2000, hostId: 'host' };
 
   it('a write whose answer was lost (it landed) is not taken for a takeover: the lease still names this holder', async () => {
-    let dropNextAnswer = false;
-    const { client } = fakeClient({
-      quotedIfMatch: true,
-      override: (sent, objects) => {
-        if (!dropNextAnswer || sent.name !== 'PutObjectCommand' || sent.input.Key !== 'p/e/lease') return undefined;
-        dropNextAnswer = false;
-        // The store takes the write, and the answer is lost on the way back.
-        objects.set('p/e/lease', { body: String(sent.input.Body), etag: '"landed"' });
-        return Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
-      },
-    });
+    // The store takes the write, and the answer is lost on the way back.
+    const { client, armed } = nextLeaseWriteLandsThenFails(() => Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }));
     const io = new StoreIo(client, 'bucket', 'p/', 1000, 5 * 1024 * 1024);
     const lease = await StoreLease.take(io, KEYS, 'e', rules);
-    dropNextAnswer = true;
+    armed.next = true;
     await expect(lease.write('held')).rejects.toMatchObject({ code: 'ECONNRESET' });
     await lease.write('held'); // refused on the old ETag, then found ours: goes on
     expect(lease.lost).toBe(false);
@@ -197,16 +203,8 @@ describe('StoreLease', () => {
   const raced = () => Object.assign(new Error('InternalError'), { name: 'InternalError', $metadata: { httpStatusCode: 500 } });
 
   it('a create the store answered 500 to, that landed: the claimer holds the lease', async () => {
-    let failNext = true;
-    const { client } = fakeClient({
-      quotedIfMatch: true,
-      override: (sent, objects) => {
-        if (!failNext || sent.name !== 'PutObjectCommand' || sent.input.Key !== 'p/e/lease') return undefined;
-        failNext = false;
-        objects.set('p/e/lease', { body: String(sent.input.Body), etag: '"landed"' });
-        return raced();
-      },
-    });
+    const { client, armed } = nextLeaseWriteLandsThenFails(raced);
+    armed.next = true;
     const io = new StoreIo(client, 'bucket', 'p/', 1000, 5 * 1024 * 1024);
     const lease = await StoreLease.take(io, KEYS, 'e', rules);
     await lease.write('held');
