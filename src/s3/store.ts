@@ -73,11 +73,6 @@ function ticketBinding(ticket: Omit<HandoffTicket, 'size' | 'digest'>): string {
   return createHash('sha256').update(JSON.stringify({ v, id, suffix, createdAt, expiresAt, meta, store })).digest('hex');
 }
 
-// A claim of a file this small downloads it while it takes the lease, rather than after: on a
-// gateway a conditional write takes tens of milliseconds. Bytes fetched for a lease it did not get
-// are dropped (a larger file would waste more than it saves).
-const PREFETCH_MAX_BYTES = 8 * 1024 * 1024;
-
 // A file of at most this many bytes (its size known from write()) is uploaded in one PutObject from
 // memory; a larger one, or one of unknown size, streams through lib-storage's Upload.
 const SMALL_FILE_BYTES = 8 * 1024 * 1024;
@@ -190,22 +185,18 @@ export class S3Store implements HandoffStore {
     if (Date.now() > ticket.expiresAt) throw new HandoffExpiredError(ticket.id, ticket.expiresAt);
     const keys = entryKeys(this.location.prefix, ticket.id, ticket.expiresAt);
     const action = `claim the handoff ${ticket.id}`;
-    const prefetch = ticket.size <= PREFETCH_MAX_BYTES ? this.fetch(keys.data, ticket, place) : undefined;
     let lease: StoreLease;
     try {
       lease = await StoreLease.take(this.io, keys, ticket.id, place);
     } catch (err) {
-      await prefetch?.drop();
       throw await this.io.failure(err, action);
     }
     lease.startHeartbeat();
     let local: LocalFile;
     try {
-      if (prefetch && lease.dataKey === keys.data) local = await prefetch.result;
-      else {
-        await prefetch?.drop();
-        local = await this.fetch(lease.dataKey, ticket, place).result;
-      }
+      // Only once the lease is ours: bytes read before it could be those of an entry consumed
+      // meanwhile, whose lease the sweep then removed.
+      local = await this.fetch(lease.dataKey, ticket, place).result;
     } catch (err) {
       lease.stop();
       // Its data gone while the lease was free: consumed (or never there). The lease goes with it.
