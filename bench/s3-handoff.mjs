@@ -348,7 +348,7 @@ function render({ speed, probe, rss }) {
       'checked with a HEAD at the claim; the lease created before the download; `consume()` writing `consumed`, then ' +
       'deleting the ticket and the data, then the lease: 10 requests a cycle, 6 of them writes one after the other) ' +
       'measured 0.46x of the floor (177 against 80.7 ms a cycle, when a write took about 22 ms). Now the data object is ' +
-      "the commit and carries the ticket's binding in its metadata, and `consume()` deletes the data while it writes the lease (a takeover of a stale lease copies ' +
+      "the commit and carries the ticket's binding in its metadata, and `consume()` deletes the data while it writes the lease (a takeover of a stale lease copies " +
       'the data to a key of its own first, so that a holder taken over deletes only its own key); the consumed lease is ' +
       "left to the sweep. Looked at and left: the part size (8 MiB, 2 in flight, against lib-storage's 5 MiB, 4 in " +
       'flight: the reference row, within the noise of each other here), and the probe (below: once per process).',
