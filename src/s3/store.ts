@@ -196,7 +196,7 @@ export class S3Store implements HandoffStore {
     try {
       // Only once the lease is ours: bytes read before it could be those of an entry consumed
       // meanwhile, whose lease the sweep then removed.
-      local = await this.fetch(lease.dataKey, ticket, place).result;
+      local = await this.fetch(lease.dataKey, ticket, place);
     } catch (err) {
       lease.stop();
       // Its data gone while the lease was free: consumed (or never there). The lease goes with it.
@@ -210,36 +210,19 @@ export class S3Store implements HandoffStore {
   // Streams the data into a local temp file with the claimer's write(): constant memory, its limits
   // held, no partial file left; the ticket checked against the object's metadata before a byte is
   // written, the size capped at the ticket's and the digest checked after.
-  private fetch(key: string, ticket: HandoffTicket, place: StoreClaimPlace): { result: Promise<LocalFile>; drop(): Promise<void> } {
-    let body: Readable | undefined;
-    let dropped = false;
-    const result = (async () => {
-      let got: { body: Readable; metadata: Record<string, string> };
-      try {
-        got = await this.io.getStream(key);
-      } catch (err) {
-        if (isNotFound(err)) throw new HandoffNotFoundError(ticket.id);
-        throw err;
-      }
-      body = got.body;
-      if (dropped) {
-        body.destroy();
-        throw new HandoffNotFoundError(ticket.id); // nobody reads it: dropped
-      }
-      if (got.metadata[META_TICKET] !== ticketBinding(ticket)) {
-        body.destroy();
-        throw new HandoffMismatchError(ticket.id, 'the ticket differs from the one the store holds');
-      }
-      return this.download(body, ticket, place);
-    })();
-    result.catch(() => {}); // an answer that comes before the lease is read after it
-    const drop = async (): Promise<void> => {
-      dropped = true;
-      body?.destroy();
-      const local = await result.catch(() => undefined);
-      await local?.remove().catch(() => {});
-    };
-    return { result, drop };
+  private async fetch(key: string, ticket: HandoffTicket, place: StoreClaimPlace): Promise<LocalFile> {
+    let got: { body: Readable; metadata: Record<string, string> };
+    try {
+      got = await this.io.getStream(key);
+    } catch (err) {
+      if (isNotFound(err)) throw new HandoffNotFoundError(ticket.id);
+      throw err;
+    }
+    if (got.metadata[META_TICKET] !== ticketBinding(ticket)) {
+      got.body.destroy();
+      throw new HandoffMismatchError(ticket.id, 'the ticket differs from the one the store holds');
+    }
+    return this.download(got.body, ticket, place);
   }
 
   private async download(body: Readable, ticket: HandoffTicket, place: StoreClaimPlace): Promise<LocalFile> {
