@@ -69,7 +69,7 @@ export class S3Claim implements StoreClaim {
     }
     this.lease.stop();
     this.finished = true;
-    await removeObjects(this.io, this.keys, [this.lease.dataKey]);
+    await removeData(this.io, [this.lease.dataKey]); // the lease stays, a tombstone, for the sweep
     return placed;
   }
 
@@ -108,14 +108,13 @@ export class S3Claim implements StoreClaim {
 }
 
 /**
- * Deletes an entry's objects once its lease says consumed (or swept): its data keys together,
- * then the lease, last, once they are gone. While the lease stays, no claimer can take the entry
- * (it finds the lease consumed). Failures are left to the sweep; a lease whose data could not be
- * deleted stays, for the sweep to see the entry consumed.
+ * Deletes an entry's data keys once its lease says consumed (or swept); true when they are all
+ * gone. The lease stays: while it does, no claimer can take the entry (it finds it consumed). Only
+ * the sweep deletes it, a while after (fetch-ahead.ts). Failures are left to the sweep.
  */
-export async function removeObjects(io: StoreIo, keys: EntryKeys, dataKeys: readonly string[]): Promise<void> {
+export async function removeData(io: StoreIo, dataKeys: readonly string[]): Promise<boolean> {
   const gone = await Promise.all(dataKeys.map((key) => deleted(io, key)));
-  if (gone.every(Boolean)) await deleted(io, keys.lease);
+  return gone.every(Boolean);
 }
 
 /** Deletes a key; false (logged) when that failed: the sweep removes it. */

@@ -95,6 +95,8 @@ export class StoreLease {
     /** The key of the data this holder works on. */
     readonly dataKey: string,
     private readonly dataName: string,
+    /** True when this claimer created the lease (none was there), false when it took one over. */
+    readonly created: boolean,
   ) {
     this.holder = holder;
     this.etag = etag;
@@ -109,15 +111,15 @@ export class StoreLease {
   static async take(io: StoreIo, keys: EntryKeys, id: string, rules: { staleMs: number; hostId: string }): Promise<StoreLease> {
     const holder = `${rules.hostId}/${process.pid}/${randomName().slice(0, 16)}`;
     const body = (data: string): string => JSON.stringify({ v: 1, holder, state: 'held', beat: 0, data } satisfies LeaseBody);
-    const lease = (etag: string, data: string): StoreLease => new StoreLease(io, keys.lease, id, holder, etag, `${keys.entry}${data}`, data);
+    const lease = (etag: string, data: string, created = false): StoreLease => new StoreLease(io, keys.lease, id, holder, etag, `${keys.entry}${data}`, data, created);
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
-        return lease(await io.put(keys.lease, body('data'), { create: true }), 'data');
+        return lease(await io.put(keys.lease, body('data'), { create: true }), 'data', true);
       } catch (err) {
         if (!isConditionFailed(err)) {
           if (!isServerError(err)) throw err;
           const landed = await landedFor(io, keys.lease, holder);
-          if (landed) return lease(landed.etag, landed.data);
+          if (landed) return lease(landed.etag, landed.data, true); // our create landed: nobody else's can have
         }
       }
       const found = await io.getText(keys.lease);

@@ -11,8 +11,9 @@ import type { LocalFile, StoreBackend, StoreClaim, StoreClaimPlace, StoreSource 
 import type { HandoffMeta, HandoffTicket } from '../handoff/ticket.js';
 import { isConditionFailed, isNotFound, StoreIo } from './io.js';
 import { entryKeys, parseKey, type EntryKeys } from './keys.js';
+import { FETCH_AHEAD_MAX_BYTES, fetchAheadWindow, LEASE_REMOVAL_DELAY_MS } from './fetch-ahead.js';
 import { leaseStale, parseLease, StoreLease } from './lease.js';
-import { removeObjects, S3Claim } from './claim.js';
+import { removeData, S3Claim } from './claim.js';
 
 const log = logger('s3');
 
@@ -185,18 +186,24 @@ export class S3Store implements HandoffStore {
     if (Date.now() > ticket.expiresAt) throw new HandoffExpiredError(ticket.id, ticket.expiresAt);
     const keys = entryKeys(this.location.prefix, ticket.id, ticket.expiresAt);
     const action = `claim the handoff ${ticket.id}`;
+    const ahead = ticket.size <= FETCH_AHEAD_MAX_BYTES ? this.fetchAhead(keys.data, ticket, place) : undefined;
     let lease: StoreLease;
     try {
       lease = await StoreLease.take(this.io, keys, ticket.id, place);
     } catch (err) {
+      await ahead?.drop();
       throw await this.io.failure(err, action);
     }
     lease.startHeartbeat();
+    // The bytes fetched ahead are kept only under the rules of fetch-ahead.ts; else fetched again.
+    const keepAhead = ahead !== undefined && lease.created && ahead.window.within();
     let local: LocalFile;
     try {
-      // Only once the lease is ours: bytes read before it could be those of an entry consumed
-      // meanwhile, whose lease the sweep then removed.
-      local = await this.fetch(lease.dataKey, ticket, place);
+      if (keepAhead) local = await ahead.result;
+      else {
+        await ahead?.drop();
+        local = await this.fetch(lease.dataKey, ticket, place);
+      }
     } catch (err) {
       lease.stop();
       // Its data gone while the lease was free: consumed (or never there). The lease goes with it.
@@ -207,10 +214,25 @@ export class S3Store implements HandoffStore {
     return new S3Claim(this.io, keys, lease, local);
   }
 
+  // The fetch of a small file started with the lease's creation: its result, the window it was
+  // sent in, and `drop()`, which stops it and removes what it wrote.
+  private fetchAhead(key: string, ticket: HandoffTicket, place: StoreClaimPlace): { result: Promise<LocalFile>; window: { within(): boolean }; drop(): Promise<void> } {
+    const window = fetchAheadWindow();
+    const stop = new AbortController();
+    const result = this.fetch(key, ticket, place, stop.signal);
+    result.catch(() => {}); // an answer that comes before the lease is read after it
+    const drop = async (): Promise<void> => {
+      stop.abort();
+      const local = await result.catch(() => undefined);
+      await local?.remove().catch(() => {});
+    };
+    return { result, window, drop };
+  }
+
   // Streams the data into a local temp file with the claimer's write(): constant memory, its limits
   // held, no partial file left; the ticket checked against the object's metadata before a byte is
   // written, the size capped at the ticket's and the digest checked after.
-  private async fetch(key: string, ticket: HandoffTicket, place: StoreClaimPlace): Promise<LocalFile> {
+  private async fetch(key: string, ticket: HandoffTicket, place: StoreClaimPlace, signal?: AbortSignal): Promise<LocalFile> {
     let got: { body: Readable; metadata: Record<string, string> };
     try {
       got = await this.io.getStream(key);
@@ -218,10 +240,12 @@ export class S3Store implements HandoffStore {
       if (isNotFound(err)) throw new HandoffNotFoundError(ticket.id);
       throw err;
     }
-    if (got.metadata[META_TICKET] !== ticketBinding(ticket)) {
+    if (signal?.aborted || got.metadata[META_TICKET] !== ticketBinding(ticket)) {
       got.body.destroy();
+      if (signal?.aborted) throw new HandoffNotFoundError(ticket.id); // dropped: nobody reads it
       throw new HandoffMismatchError(ticket.id, 'the ticket differs from the one the store holds');
     }
+    signal?.addEventListener('abort', () => got.body.destroy(), { once: true });
     return this.download(got.body, ticket, place);
   }
 
@@ -298,26 +322,34 @@ export class S3Store implements HandoffStore {
     let held = 0;
     const errors: { key: string; error: TempFileError }[] = [];
     const now = Date.now();
+    const tombstones: { keys: EntryKeys; entry: ListedEntry; goneAt: number }[] = [];
     const sweepEntry = async (entry: ListedEntry): Promise<void> => {
       const keys = entryKeys(prefix, entry.id, entry.expiresAt);
       try {
         const verdict = await this.takeForSweep(keys, entry.expiresAt <= now, entry.hasLease, rules);
         if (verdict === 'held') held++;
-        if (verdict !== 'take') return;
-        await removeObjects(this.io, keys, entry.data);
-        removed++;
-        objects += entry.data.length + (entry.hasLease ? 1 : 0);
-        bytes += entry.bytes;
+        if (verdict === 'take' && (await removeData(this.io, entry.data))) tombstones.push({ keys, entry, goneAt: performance.now() });
       } catch (err) {
         errors.push({ key: keys.entry, error: await this.io.failure(err, `sweep ${keys.entry}`) });
       }
     };
     // A few entries at a time: each is a read of its lease and a delete or two, round trips that
     // overlap well (consumed entries' leases, left by consume(), are most of them).
-    const queue = [...entries.values()];
-    await Promise.all(Array.from({ length: Math.min(SWEEP_CONCURRENCY, queue.length) }, async () => {
-      for (let entry = queue.shift(); entry; entry = queue.shift()) await sweepEntry(entry);
-    }));
+    await eachAtOnce([...entries.values()], SWEEP_CONCURRENCY, sweepEntry);
+    // The leases last, once their entries' data has been gone for LEASE_REMOVAL_DELAY_MS: a claim
+    // that fetched the data ahead of its lease can then tell (fetch-ahead.ts).
+    const last = Math.max(0, ...tombstones.map((t) => t.goneAt));
+    if (tombstones.length > 0) await delay(last + LEASE_REMOVAL_DELAY_MS - performance.now());
+    await eachAtOnce(tombstones, SWEEP_CONCURRENCY, async ({ keys, entry }) => {
+      try {
+        await this.io.delete(keys.lease); // also the one the sweep wrote for an entry that had none
+        removed++;
+        objects += entry.data.length + (entry.hasLease ? 1 : 0);
+        bytes += entry.bytes;
+      } catch (err) {
+        errors.push({ key: keys.lease, error: await this.io.failure(err, `sweep ${keys.lease}`) });
+      }
+    });
     let uploadsAborted = 0;
     try {
       for (const upload of await this.io.uploads(prefix)) {
@@ -363,6 +395,18 @@ export class S3Store implements HandoffStore {
 
 const SWEEP_OPTIONS: ReadonlySet<string> = new Set(['staleMs']);
 const SWEEP_CONCURRENCY = 8;
+
+/** Runs `work` on each item, `width` at a time. */
+async function eachAtOnce<T>(items: readonly T[], width: number, work: (item: T) => Promise<void>): Promise<void> {
+  const queue = [...items];
+  await Promise.all(Array.from({ length: Math.min(width, queue.length) }, async () => {
+    for (let item = queue.shift(); item !== undefined; item = queue.shift()) await work(item);
+  }));
+}
+
+function delay(ms: number): Promise<void> {
+  return ms > 0 ? new Promise((resolve) => setTimeout(resolve, ms)) : Promise.resolve();
+}
 
 /** An entry as the sweep's listing found it. */
 interface ListedEntry {

@@ -86,6 +86,47 @@ describe('the lease in the store', () => {
     await Promise.all(claimers.map((mgr) => mgr.close()));
   }, Math.max(180_000, ROUNDS * 3000));
 
+  // The race the multi-host bed once caught: a claimer reads the data, then another consumes the
+  // entry and the sweep removes its lease, then the first claimer's lease is created. The client
+  // below holds the lease's creation back (sent late) once the GET is answered.
+  for (const heldBackMs of [300, 3000]) {
+    it(`a claim whose lease is created ${heldBackMs} ms after its early read, the entry consumed and swept meanwhile: HandoffNotFoundError, the bytes never handed out`, async (ctx) => {
+      await needsS3(ctx);
+      const store = s3Store({ client, bucket, prefix });
+      const content = randomBytes(64 * 1024);
+      const ticket = await handOff(store, content);
+      const first = manager([store]);
+      const holder = await first.claim(ticket);
+      const slow = clientFor(state);
+      let read!: () => void;
+      const dataRead = new Promise<void>((resolve) => (read = resolve));
+      slow.middlewareStack.add(
+        (next, context) => async (args) => {
+          const input = args.input as { Key?: string; IfNoneMatch?: string };
+          if (context.commandName === 'PutObjectCommand' && input.IfNoneMatch === '*' && input.Key?.endsWith('/lease')) {
+            await dataRead;
+            await new Promise((resolve) => setTimeout(resolve, heldBackMs));
+          }
+          const out = await next(args);
+          if (context.commandName === 'GetObjectCommand') read();
+          return out;
+        },
+        { step: 'initialize', name: 'holdLeaseBack' },
+      );
+      const late = manager([s3Store({ client: slow, bucket, prefix })]);
+      const claiming = late.claim(ticket);
+      claiming.catch(() => {});
+      await dataRead;
+      await holder.consume();
+      const swept = await store.sweep(); // removes the tombstone, in time for the late create or not
+      await expect(claiming, `swept ${JSON.stringify(swept)}`).rejects.toMatchObject({ code: 'ERR_TEMPFILE_HANDOFF_NOT_FOUND' });
+      expect(fs.existsSync(late.sessionPath) ? fs.readdirSync(late.sessionPath) : [], 'no copy of the bytes read early').toEqual([]);
+      await store.sweep();
+      expect(await keysOf(ticket)).toEqual([]);
+      await Promise.all([first.close(), late.close()]);
+    }, 30_000);
+  }
+
   it('a SIGSTOPped holder is taken over after staleMs and fenced after SIGCONT: LeaseLostError, the new holder\'s objects untouched', async (ctx) => {
     await needsS3(ctx);
     const store = s3Store({ client, bucket, prefix });

@@ -100,8 +100,12 @@ describe('handoff through S3, claimed where no disk is shared', () => {
     const dest = path.join(path.dirname(newRoot()), 'kept.bin');
     expect(await third.keep(dest)).toBe(dest);
     expect(fs.readFileSync(dest, 'utf8')).toBe('hello from another host');
-    expect(await keysUnder(prefix + ticket.id)).toEqual([]);
+    const leaseKey = `${prefix}${ticket.id}.${ticket.expiresAt}/lease`;
+    expect(await keysUnder(prefix + ticket.id), 'the data gone, the lease left as a tombstone').toEqual([leaseKey]);
+    await expect(a.claim(ticket), 'a redelivered ticket').rejects.toMatchObject({ code: 'ERR_TEMPFILE_HANDOFF_NOT_FOUND' });
     await expect(third.consume()).resolves.toBeUndefined(); // done: nothing more
+    await store.sweep();
+    expect(await keysUnder(prefix + ticket.id)).toEqual([]);
     await Promise.all([sender.close(), a.close(), b.close()]);
   });
 

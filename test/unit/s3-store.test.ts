@@ -1,10 +1,11 @@
 // The store's own logic with a scripted client: the If-Match form probe, a lease write whose
 // answer was lost, and the typed errors. Not instead of the real server (test/s3/), which runs
 // the same code against Ceph RGW: these pin what a gateway rarely does on cue.
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { StoreIo } from '../../src/s3/io.js';
 import { StoreLease } from '../../src/s3/lease.js';
+import { FETCH_AHEAD_WINDOW_MS, fetchAheadWindow, LEASE_REMOVAL_DELAY_MS } from '../../src/s3/fetch-ahead.js';
 import { LeaseLostError, StoreError } from '../../src/errors.js';
 const KEYS = { entry: 'p/e/', data: 'p/e/data', lease: 'p/e/lease' };
 
@@ -229,5 +230,29 @@ describe('StoreLease', () => {
     expect(JSON.parse(objects.get('p/e/lease')!.body)).toMatchObject({ state: 'released' });
     mode = 'other';
     await expect(StoreLease.take(io, KEYS, 'e', rules)).rejects.toMatchObject({ code: 'ERR_TEMPFILE_ALREADY_CLAIMED' });
+  });
+});
+
+describe('the window of a fetch ahead of the lease', () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  it('keeps early bytes only within the window, on the monotonic clock and the wall clock alike', () => {
+    expect(LEASE_REMOVAL_DELAY_MS, "the sweep's wait: twice the window, for clocks that run at different rates").toBeGreaterThanOrEqual(2 * FETCH_AHEAD_WINDOW_MS);
+    let mono = 1_000;
+    let wall = 1_700_000_000_000;
+    vi.spyOn(performance, 'now').mockImplementation(() => mono);
+    vi.spyOn(Date, 'now').mockImplementation(() => wall);
+    const window = fetchAheadWindow();
+    mono += FETCH_AHEAD_WINDOW_MS - 1;
+    wall += FETCH_AHEAD_WINDOW_MS - 1;
+    expect(window.within()).toBe(true);
+    // A host suspended meanwhile: its monotonic clock stood still, its wall clock did not.
+    wall += 60_000;
+    expect(window.within()).toBe(false);
+    // A wall clock stepped back: the monotonic clock still counts.
+    wall -= 60_000 + FETCH_AHEAD_WINDOW_MS;
+    expect(window.within()).toBe(true);
+    mono += 1;
+    expect(window.within()).toBe(false);
   });
 });
