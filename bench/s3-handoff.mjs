@@ -187,8 +187,9 @@ function render({ speed, probe, rss }) {
       "whose size `write()` knows and which is at most 8 MiB, read into memory and sent in one PutObject with the ticket's " +
       "binding in its metadata; larger files stream through lib-storage's `Upload`; the bytes hashed with sha256 for the " +
       "ticket's digest: a file `write()` had hashed already would be hashed again here; the local file removed), " +
-      '`worker.claim(ticket)` (the lease created with `If-None-Match: *`, then the data streamed into a ' +
-      "temp file of the worker's root by its `write()`; the binding checked from the GET's headers, the size and sha256 " +
+      '`worker.claim(ticket)` (the lease created with `If-None-Match: *` while the data streams, at the same time, into a ' +
+      "temp file of the worker's root by its `write()`, the bytes kept because the claim created the lease within 1 s of " +
+      "its GET (docs/object-store.md); the binding checked from the GET's headers, the size and sha256 " +
       'checked), `claimed.consume()` (the lease written `consumed` with `If-Match` while the data object is deleted, then ' +
       "the local copy removed). The consumed lease, a tombstone of about 150 bytes that turns a redelivered ticket away, " +
       "stays for the store's sweep, as in use: one GetObject and one DeleteObject per entry that the cycle does not pay " +
@@ -348,7 +349,9 @@ function render({ speed, probe, rss }) {
       'checked with a HEAD at the claim; the lease created before the download; `consume()` writing `consumed`, then ' +
       'deleting the ticket and the data, then the lease: 10 requests a cycle, 6 of them writes one after the other) ' +
       'measured 0.46x of the floor (177 against 80.7 ms a cycle, when a write took about 22 ms). Now the data object is ' +
-      "the commit and carries the ticket's binding in its metadata, and `consume()` deletes the data while it writes the lease (a takeover of a stale lease copies " +
+      "the commit and carries the ticket's binding in its metadata, a claim of a file of at most 8 MiB creates the lease while it downloads " +
+      '(the bytes kept only if the lease was created within 1 s of the GET; the sweep deletes a lease 2 s after its data), ' +
+      "and `consume()` deletes the data while it writes the lease (a takeover of a stale lease copies " +
       'the data to a key of its own first, so that a holder taken over deletes only its own key); the consumed lease is ' +
       "left to the sweep. Looked at and left: the part size (8 MiB, 2 in flight, against lib-storage's 5 MiB, 4 in " +
       'flight: the reference row, within the noise of each other here), and the probe (below: once per process).',
