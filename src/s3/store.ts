@@ -338,7 +338,7 @@ export class S3Store implements HandoffStore {
     await eachAtOnce([...entries.values()], SWEEP_CONCURRENCY, sweepEntry);
     // The leases last, once their entries' data has been gone for LEASE_REMOVAL_DELAY_MS: a claim
     // that fetched the data ahead of its lease can then tell (fetch-ahead.ts).
-    const last = Math.max(0, ...tombstones.map((t) => t.goneAt));
+    const last = tombstones.reduce((latest, t) => Math.max(latest, t.goneAt), 0);
     if (tombstones.length > 0) await delay(last + LEASE_REMOVAL_DELAY_MS - performance.now());
     await eachAtOnce(tombstones, SWEEP_CONCURRENCY, async ({ keys, entry }) => {
       try {
