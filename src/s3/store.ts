@@ -275,7 +275,9 @@ export class S3Store implements HandoffStore {
    * passed), copies left by claimers that lost a takeover, and incomplete multipart uploads of
    * expired entries. An expired entry a live claimer holds is left. Before
    * an entry is removed the sweep takes its lease (a conditional write, as a claim takes it), so
-   * a claimer racing it gets the entry or a {@link HandoffNotFoundError}, never half of it.
+   * a claimer racing it gets the entry or a {@link HandoffNotFoundError}, never half of it. An
+   * entry's lease is deleted 2 s after its data, so that a claim that read the data ahead of its
+   * lease can tell that no consume came between: a sweep that removes entries lasts 2 s or more.
    *
    * **Ownership:** it removes only keys of the library's form under the prefix; other keys are
    * counted in `foreign` and never touched. A bucket lifecycle rule backs it up (docs/s3.md).
