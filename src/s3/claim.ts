@@ -56,7 +56,12 @@ export class S3Claim implements StoreClaim {
     await this.fence('held', 'keep the handoff');
     const placed = await this.local.keep(destination, options);
     try {
-      await this.fence('consumed', 'keep the handoff');
+      // A write whose answer was lost may have landed: asked once more, the store says which
+      // (lease.ts resolves a `consumed` of ours that it finds there), before the file is taken back.
+      await this.fence('consumed', 'keep the handoff').catch((err: unknown) => {
+        if (err instanceof LeaseLostError) throw err;
+        return this.fence('consumed', 'keep the handoff');
+      });
     } catch (err) {
       // Not ours any more, or the store did not record it: take the file back from the
       // destination, so that nothing of an unrecorded keep is left there, and give the entry back

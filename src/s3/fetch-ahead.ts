@@ -3,11 +3,10 @@
 // are safe to use only if the entry was not consumed in between, and that is proved with two
 // rules, one on each side, and no clock compared across hosts:
 //
-// - The sweep deletes a lease (a consumed or swept entry's tombstone) only once the entry's data
-//   has been gone for at least LEASE_REMOVAL_DELAY_MS on the sweeper's monotonic clock. Every other
-//   removal of a lease (a claim that found the data gone deletes the lease it just made) happens
-//   after such a removal, so a lease that was there when the data went is absent again only that
-//   long after.
+// - Only the sweep deletes a lease (a consumed or swept entry's tombstone; a claim that finds the
+//   data gone writes `swept` under its own ETag instead), and only once the entry's data has been
+//   gone for at least LEASE_REMOVAL_DELAY_MS on the sweeper's monotonic clock. A lease that was
+//   there when the data went is therefore absent again only that long after.
 // - A claim keeps the bytes it fetched ahead only if it created the lease (none was there, so none
 //   was taken over) and the create's answer came within FETCH_AHEAD_WINDOW_MS of the GET being
 //   sent, on both its monotonic clock and its wall clock (the first stops while a host is

@@ -84,6 +84,8 @@ export class StoreLease {
   private chain: Promise<unknown> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
   private isLost = false;
+  /** The state our own last write left, found after its answer was lost: the entry is done. */
+  private ended: 'consumed' | 'swept' | undefined;
   private beatWhile: (() => boolean) | undefined;
 
   private constructor(
@@ -126,11 +128,12 @@ export class StoreLease {
       if (found === undefined) continue; // removed between our write and our read: try again
       const seen = parseLease(found);
       if (seen.state === 'consumed' || seen.state === 'swept') throw new HandoffNotFoundError(id);
-      if (seen.state === 'released') return lease(await takeOver(io, keys, id, seen, holder, body(seen.data)), seen.data);
-      if (!leaseStale(io, keys.lease, seen, rules)) throw new AlreadyClaimedError(id, Math.max(1000, rules.staleMs));
+      if (seen.state !== 'released' && !leaseStale(io, keys.lease, seen, rules)) throw new AlreadyClaimedError(id, Math.max(1000, rules.staleMs));
+      // A released lease is copied too: its holder may not know its release landed (the answer
+      // lost) and go on to consume, which deletes its own data key, never the copy.
       const copy = copyName(randomName().slice(0, 16));
       if (!(await copied(io, `${keys.entry}${seen.data}`, `${keys.entry}${copy}`))) {
-        // The stale holder's data is gone: only its consume deletes it, and its `consumed` has not
+        // The last holder's data is gone: only its consume deletes it, and its `consumed` has not
         // landed (it is in flight, or never will). The entry is done: say so in the lease, under
         // its ETag, for that holder, whose consume then finds it recorded.
         const consumed: LeaseBody = { v: 1, holder, state: 'consumed', beat: 0, ...(seen.holder !== undefined && { for: seen.holder }) };
@@ -194,7 +197,8 @@ export class StoreLease {
    */
   write(state: LeaseState): Promise<void> {
     const run = this.chain.then(async () => {
-      if (this.isLost) throw new LeaseLostError(this.id);
+      if (this.ended !== undefined && state === this.ended) return;
+      if (this.isLost || this.ended !== undefined) throw new LeaseLostError(this.id);
       const body = JSON.stringify({ v: 1, holder: this.holder, state, beat: ++this.beat, data: this.dataName } satisfies LeaseBody);
       try {
         this.etag = await this.io.put(this.key, body, { ifMatch: this.etag });
@@ -209,6 +213,14 @@ export class StoreLease {
       if (state === 'consumed' && seen && seen.state === 'consumed' && seen.consumedFor === this.holder) {
         this.stop(); // a claimer found our data deleted and recorded our consume for us
         return;
+      }
+      if (seen && seen.holder === this.holder && (seen.state === 'consumed' || seen.state === 'swept')) {
+        // Our own `consumed` (or `swept`) landed, its answer lost: the entry is done. It is never
+        // written back to held or released (a tombstone brought back would hand the entry out again).
+        this.stop();
+        this.ended = seen.state;
+        if (state === seen.state) return;
+        throw new LeaseLostError(this.id);
       }
       if (seen && seen.holder === this.holder) {
         try {

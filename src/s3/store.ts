@@ -206,9 +206,9 @@ export class S3Store implements HandoffStore {
       }
     } catch (err) {
       lease.stop();
-      // Its data gone while the lease was free: consumed (or never there). The lease goes with it.
-      if (err instanceof HandoffNotFoundError) await this.io.delete(keys.lease).catch(() => {});
-      else await lease.write('released').catch(() => {}); // else it goes stale
+      // Its data gone: consumed, or swept. The lease says so, written under our own ETag (a lease
+      // is never deleted but by the sweep, fetch-ahead.ts), and stays as a tombstone.
+      await lease.write(err instanceof HandoffNotFoundError ? 'swept' : 'released').catch(() => {}); // else it goes stale
       throw await this.io.failure(err, action);
     }
     return new S3Claim(this.io, keys, lease, local);

@@ -136,11 +136,15 @@ describe('StoreLease', () => {
   });
 
   it('a takeover fences the old holder: its next write is LeaseLostError, and it writes nothing after', async () => {
-    const { client, sent } = fakeClient({ quotedIfMatch: true });
+    const { client, sent, objects } = fakeClient({ quotedIfMatch: true });
+    objects.set('p/e/data', { body: 'bytes', etag: '"d"' });
     const io = new StoreIo(client, 'bucket', 'p/', 1000, 5 * 1024 * 1024);
     const lease = await StoreLease.take(io, KEYS, 'e', rules);
     await lease.write('released');
     const other = await StoreLease.take(io, KEYS, 'e', rules); // takes over the released lease
+    expect(other.dataKey, 'a released lease is taken over onto a copy too').toMatch(/^p\/e\/data\.[0-9a-f]{16}$/);
+    expect(objects.get(other.dataKey)?.body).toBe('bytes');
+    expect(objects.has('p/e/data'), 'the old key goes with the takeover').toBe(false);
     await expect(lease.write('consumed')).rejects.toBeInstanceOf(LeaseLostError);
     const writes = sent.filter((s) => s.name === 'PutObjectCommand' && s.input.Key === 'p/e/lease').length;
     await expect(lease.write('consumed')).rejects.toBeInstanceOf(LeaseLostError);

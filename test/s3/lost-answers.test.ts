@@ -1,0 +1,184 @@
+// Answers lost and claimers stalled, against a real S3 server (Ceph RGW): each client below can
+// hold a request back or drop the answer of one that landed. A consumed entry stays consumed, a
+// holder taken over deletes nothing the new holder uses, and no job is lost.
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { ClaimedFile, HandoffTicket, TempFileManager } from '../../src/index.js';
+import { s3Store, type S3Store } from '../../src/s3/index.js';
+import { bucketFor, clientFor, needsS3, separateHosts, server, type RgwState } from './server.js';
+
+const STALE_MS = 2000;
+const { manager } = separateHosts('lost', STALE_MS);
+
+let state: RgwState;
+let admin: S3Client;
+let bucket: string;
+const prefix = `lost-${randomBytes(4).toString('hex')}/`;
+
+beforeAll(async () => {
+  const found = await server();
+  if (!('state' in found)) return;
+  state = found.state;
+  admin = clientFor(state);
+  bucket = await bucketFor(admin, 'tfm-lost');
+});
+
+/** What a hook sees of a request; `send()` sends it and resolves with its answer. */
+interface Request {
+  readonly command: string;
+  readonly key: string;
+  readonly input: { IfMatch?: string; IfNoneMatch?: string; Body?: unknown };
+  send(): Promise<unknown>;
+}
+
+/** A host: its own client (whose requests go through `hook` when one is set), store and manager. */
+function host(): { hook: ((request: Request) => Promise<unknown>) | undefined; store: S3Store; mgr: TempFileManager } {
+  const client = clientFor(state);
+  const self = { hook: undefined as ((request: Request) => Promise<unknown>) | undefined, store: s3Store({ client, bucket, prefix }), mgr: undefined as unknown as TempFileManager };
+  self.mgr = manager([self.store]);
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const input = args.input as Request['input'] & { Key?: string };
+      const request = { command: String(context.commandName).replace(/Command$/, ''), key: input.Key ?? '', input, send: () => next(args) };
+      return (self.hook ? self.hook(request) : request.send()) as ReturnType<typeof next>;
+    },
+    { step: 'initialize', name: 'lostAnswers' },
+  );
+  return self;
+}
+
+const isLeaseWrite = (r: Request, state: string): boolean => r.command === 'PutObject' && r.key.endsWith('/lease') && String(r.input.Body).includes(`"state":"${state}"`);
+const lostAnswer = (): Error => Object.assign(new Error('socket hang up'), { name: 'Error', code: 'ECONNRESET' });
+
+function gate(): { opened: Promise<void>; open(): void } {
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => (open = resolve));
+  return { opened, open };
+}
+
+async function handOff(store: S3Store): Promise<HandoffTicket> {
+  const sender = manager();
+  const file = await sender.write(randomBytes(4096), { suffix: '.bin' });
+  const ticket = await file.handoff({ ttlMs: 600_000, store });
+  await sender.close();
+  return ticket;
+}
+
+async function leaseState(ticket: HandoffTicket): Promise<string> {
+  const out = await admin.send(new GetObjectCommand({ Bucket: bucket, Key: `${prefix}${ticket.id}.${ticket.expiresAt}/lease` }));
+  return (JSON.parse(await out.Body!.transformToString()) as { state: string }).state;
+}
+
+async function keysOf(ticket: HandoffTicket): Promise<string[]> {
+  const out = await admin.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `${prefix}${ticket.id}.` }));
+  return (out.Contents ?? []).map((o) => o.Key!.slice(o.Key!.lastIndexOf('/') + 1)).sort();
+}
+
+/** Claims until the lease is free or stale (AlreadyClaimedError meanwhile). */
+async function claimWhenFree(mgr: TempFileManager, ticket: HandoffTicket): Promise<ClaimedFile> {
+  for (;;) {
+    try {
+      return await mgr.claim(ticket);
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'ERR_TEMPFILE_ALREADY_CLAIMED') throw err;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+}
+
+describe('answers lost and claimers stalled', () => {
+  it('a claimer stalled past a takeover and a consume finds its data gone and leaves the tombstone; one that read the data ahead meanwhile gets HandoffNotFoundError', async (ctx) => {
+    await needsS3(ctx);
+    const [c, d, f] = [host(), host(), host()];
+    const ticket = await handOff(c.store);
+    // C takes the lease, then stalls: its GET of the data is held, its beats are lost.
+    const cRead = gate();
+    c.hook = async (r) => {
+      if (r.command === 'GetObject' && r.key.endsWith('/data')) await cRead.opened;
+      if (r.command === 'PutObject' && r.input.IfMatch !== undefined) throw lostAnswer();
+      return r.send();
+    };
+    const cClaim = c.mgr.claim(ticket);
+    cClaim.catch(() => {});
+    // D takes C's stale lease over. Just before D's copy, F reads the data ahead of its lease,
+    // whose create is held until C has come back.
+    const fRead = gate();
+    const fCreate = gate();
+    f.hook = async (r) => {
+      if (r.command === 'PutObject' && r.input.IfNoneMatch === '*' && r.key.endsWith('/lease')) await fCreate.opened;
+      const answer = await r.send();
+      if (r.command === 'GetObject' && r.key.endsWith('/data')) fRead.open();
+      return answer;
+    };
+    let fClaim: Promise<ClaimedFile> | undefined;
+    d.hook = async (r) => {
+      if (r.command === 'CopyObject' && !fClaim) {
+        fClaim = f.mgr.claim(ticket);
+        fClaim.catch(() => {});
+        await fRead.opened;
+      }
+      return r.send();
+    };
+    const held = await claimWhenFree(d.mgr, ticket);
+    await held.consume();
+    expect(await leaseState(ticket)).toBe('consumed');
+    cRead.open(); // C's GET goes now: the data is gone
+    await expect(cClaim).rejects.toMatchObject({ code: 'ERR_TEMPFILE_HANDOFF_NOT_FOUND' });
+    expect(await leaseState(ticket), 'C, taken over, removed nothing: the tombstone stands').toBe('consumed');
+    fCreate.open();
+    expect(fClaim, 'F started its claim during the takeover').toBeDefined();
+    await expect(fClaim, 'a second holder of a consumed entry').rejects.toMatchObject({ code: 'ERR_TEMPFILE_HANDOFF_NOT_FOUND' });
+    await d.store.sweep();
+    expect(await keysOf(ticket)).toEqual([]);
+    await Promise.all([c.mgr.close(), d.mgr.close(), f.mgr.close()]);
+  }, 30_000);
+
+  it('a release whose answer was lost, then consume(): the claimer that took over works on its own copy, and the job is done once, not lost', async (ctx) => {
+    await needsS3(ctx);
+    const [a, b, e] = [host(), host(), host()];
+    const ticket = await handOff(a.store);
+    const first = await a.mgr.claim(ticket);
+    a.hook = async (r) => {
+      const answer = await r.send();
+      if (isLeaseWrite(r, 'released')) throw lostAnswer();
+      return answer;
+    };
+    await expect(first.release()).rejects.toMatchObject({ code: 'ERR_TEMPFILE_STORE' }); // it landed
+    a.hook = undefined;
+    const second = await b.mgr.claim(ticket);
+    await expect(first.consume(), 'the first holder, taken over').rejects.toMatchObject({ code: 'ERR_TEMPFILE_LEASE_LOST' });
+    expect(fs.existsSync(second.path)).toBe(true);
+    await second.release(); // the job failed: retried by the next claimer
+    const third = await e.mgr.claim(ticket);
+    await third.consume();
+    await expect(e.mgr.claim(ticket)).rejects.toMatchObject({ code: 'ERR_TEMPFILE_HANDOFF_NOT_FOUND' });
+    await e.store.sweep();
+    expect(await keysOf(ticket)).toEqual([]);
+    await Promise.all([a.mgr.close(), b.mgr.close(), e.mgr.close()]);
+  }, 30_000);
+
+  it('a consume whose answer was lost: the lease stays consumed through the next beats, and a redelivered ticket is HandoffNotFoundError', async (ctx) => {
+    await needsS3(ctx);
+    const [a, e] = [host(), host()];
+    const ticket = await handOff(a.store);
+    const claimed = await a.mgr.claim(ticket);
+    a.hook = async (r) => {
+      const answer = await r.send();
+      if (isLeaseWrite(r, 'consumed')) {
+        a.hook = undefined;
+        throw lostAnswer();
+      }
+      return answer;
+    };
+    await expect(claimed.consume()).rejects.toMatchObject({ code: 'ERR_TEMPFILE_STORE' }); // it landed
+    await new Promise((resolve) => setTimeout(resolve, 2500)); // two beats
+    expect(await leaseState(ticket)).toBe('consumed');
+    await expect(e.mgr.claim(ticket)).rejects.toMatchObject({ code: 'ERR_TEMPFILE_HANDOFF_NOT_FOUND' });
+    await expect(claimed.consume(), 'asked again, the consume that landed is found').resolves.toBeUndefined();
+    await e.store.sweep();
+    expect(await keysOf(ticket)).toEqual([]);
+    await Promise.all([a.mgr.close(), e.mgr.close()]);
+  }, 30_000);
+});
