@@ -20,6 +20,7 @@ const log = logger('s3-claim');
 export class S3Claim implements StoreClaim {
   readonly path: string;
   private finished = false;
+  private keeping = false;
 
   constructor(
     private readonly io: StoreIo,
@@ -30,7 +31,8 @@ export class S3Claim implements StoreClaim {
     this.path = local.path;
     // A local copy removed under the claim (its manager closed) ends the heartbeat: the lease goes
     // stale and the next claimer gets the file, rather than a lease held for nobody.
-    lease.beatOnlyWhile(() => this.finished || fs.existsSync(this.path));
+    // (During keep() the copy is at its destination: the lease is beaten until keep() ends.)
+    lease.beatOnlyWhile(() => this.finished || this.keeping || fs.existsSync(this.path));
   }
 
   get done(): boolean {
@@ -54,28 +56,46 @@ export class S3Claim implements StoreClaim {
   async keep(destination: string, options: KeepOptions): Promise<string> {
     if (this.finished) throw new DisposedError('ClaimedFile', this.path);
     await this.fence('held', 'keep the handoff');
-    const placed = await this.local.keep(destination, options);
+    this.keeping = true;
+    try {
+      const placed = await this.local.keep(destination, options);
+      await this.recordKeep(placed);
+      this.lease.stop();
+      this.finished = true;
+      await removeData(this.io, [this.lease.dataKey]); // the lease stays, a tombstone, for the sweep
+      return placed;
+    } finally {
+      this.keeping = false;
+    }
+  }
+
+  // Writes `consumed` for a keep whose file is at `placed`. Where the file belongs depends on what
+  // the store recorded: the keep (it stays), or not (it is taken back and the entry given back, at
+  // once if the store answers, else once the lease is stale: not lost). When that is unknown (no
+  // answer, twice), the file stays where it was put: a keep recorded and then undone would lose the
+  // job, and the entry, if not recorded, goes to the next claimer once the lease is stale.
+  private async recordKeep(placed: string): Promise<void> {
     try {
       // A write whose answer was lost may have landed: asked once more, the store says which
-      // (lease.ts resolves a `consumed` of ours that it finds there), before the file is taken back.
+      // (lease.ts resolves a `consumed` of ours that it finds there).
       await this.fence('consumed', 'keep the handoff').catch((err: unknown) => {
         if (err instanceof LeaseLostError) throw err;
         return this.fence('consumed', 'keep the handoff');
       });
     } catch (err) {
-      // Not ours any more, or the store did not record it: take the file back from the
-      // destination, so that nothing of an unrecorded keep is left there, and give the entry back
-      // (at once if the store answers, else once the lease is stale): it is not lost.
-      await fs.promises.unlink(placed).catch(() => {});
-      if (!(err instanceof LeaseLostError)) await this.lease.write('released').catch(() => {});
+      let recorded: boolean | undefined = err instanceof LeaseLostError ? false : undefined;
+      if (recorded === undefined) {
+        recorded = await this.lease.write('released').then(
+          () => false,
+          (e: unknown) => (this.lease.endedAs === 'consumed' ? true : e instanceof LeaseLostError ? false : undefined),
+        );
+      }
+      if (recorded) return;
+      if (recorded === false) await fs.promises.unlink(placed).catch(() => {});
       this.finished = true;
       this.lease.stop();
       throw err;
     }
-    this.lease.stop();
-    this.finished = true;
-    await removeData(this.io, [this.lease.dataKey]); // the lease stays, a tombstone, for the sweep
-    return placed;
   }
 
   releaseSync(): void {

@@ -71,6 +71,14 @@ export function isServerError(err: unknown): boolean {
   return status !== undefined && status >= 500;
 }
 
+/**
+ * A write that failed in a way that may have let it land: the store failed it (5xx), or no answer
+ * came (a connection lost, a timeout). Whether it landed is found by reading the object.
+ */
+export function mayHaveLanded(err: unknown): boolean {
+  return isServerError(err) || failureOf(err).status === undefined;
+}
+
 /** No such key. */
 export function isNotFound(err: unknown): boolean {
   const { name, status } = failureOf(err);

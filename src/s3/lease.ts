@@ -3,7 +3,7 @@ import { AlreadyClaimedError, HandoffNotFoundError, LeaseLostError } from '../er
 import { logger } from '../log.js';
 import { randomName } from '../names.js';
 import { HEARTBEAT_MS, judgeHeartbeat } from '../owner/liveness.js';
-import { isConditionFailed, isNotFound, isServerError, type StoreIo, type TextObject } from './io.js';
+import { isConditionFailed, isNotFound, mayHaveLanded, type StoreIo, type TextObject } from './io.js';
 import { copyName, isDataName, type EntryKeys } from './keys.js';
 
 const log = logger('s3-lease');
@@ -119,7 +119,7 @@ export class StoreLease {
         return lease(await io.put(keys.lease, body('data'), { create: true }), 'data', true);
       } catch (err) {
         if (!isConditionFailed(err)) {
-          if (!isServerError(err)) throw err;
+          if (!mayHaveLanded(err)) throw err;
           const landed = await landedFor(io, keys.lease, holder);
           if (landed) return lease(landed.etag, landed.data, true); // our create landed: nobody else's can have
         }
@@ -144,7 +144,9 @@ export class StoreLease {
       try {
         etag = await takeOver(io, keys, id, seen, holder, body(copy));
       } catch (err) {
-        await io.delete(`${keys.entry}${copy}`).catch(() => {}); // else the sweep removes it
+        // The copy goes only when the lease surely does not name it: a write whose answer was lost
+        // may have landed, and the copy is then the entry's data. Else the entry's sweep removes it.
+        if (err instanceof AlreadyClaimedError) await io.delete(`${keys.entry}${copy}`).catch(() => {});
         throw err;
       }
       // The holder taken over holds nothing now (its next step is refused): its data goes, and a
@@ -153,6 +155,11 @@ export class StoreLease {
       return lease(etag, copy);
     }
     throw new AlreadyClaimedError(id, 1000);
+  }
+
+  /** `consumed` when our own `consumed` was found landed after its answer was lost. */
+  get endedAs(): 'consumed' | 'swept' | undefined {
+    return this.ended;
   }
 
   /** True once a write of the lease was refused: another claimer holds it now. */
@@ -246,7 +253,7 @@ async function takeOver(io: StoreIo, keys: EntryKeys, id: string, seen: SeenLeas
     return await io.put(keys.lease, body, { ifMatch: seen.etag });
   } catch (err) {
     if (!isConditionFailed(err)) {
-      if (!isServerError(err)) throw err;
+      if (!mayHaveLanded(err)) throw err;
       const landed = await landedFor(io, keys.lease, holder);
       if (landed) return landed.etag;
       const now = await io.getText(keys.lease);
@@ -256,7 +263,7 @@ async function takeOver(io: StoreIo, keys: EntryKeys, id: string, seen: SeenLeas
   }
 }
 
-/** The lease as it is, when a write the store failed (5xx) landed for `holder` after all. */
+/** The lease as it is, when a write that failed (5xx, or no answer) landed for `holder` after all. */
 async function landedFor(io: StoreIo, key: string, holder: string): Promise<SeenLease | undefined> {
   const found = await io.getText(key);
   const seen = found && parseLease(found);

@@ -3,6 +3,8 @@
 // holder taken over deletes nothing the new holder uses, and no job is lost.
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { ClaimedFile, HandoffTicket, TempFileManager } from '../../src/index.js';
@@ -158,6 +160,62 @@ describe('answers lost and claimers stalled', () => {
     expect(await keysOf(ticket)).toEqual([]);
     await Promise.all([a.mgr.close(), b.mgr.close(), e.mgr.close()]);
   }, 30_000);
+
+  it('a takeover whose answer was lost (it landed): the copy it names stays, and the next claimer gets the file once the lease is stale', async (ctx) => {
+    await needsS3(ctx);
+    const [a, b, c] = [host(), host(), host()];
+    const ticket = await handOff(a.store);
+    await (await a.mgr.claim(ticket)).release(); // the job failed: to be retried
+    b.hook = async (r) => {
+      const answer = await r.send();
+      if (r.command === 'PutObject' && r.input.IfMatch !== undefined && r.key.endsWith('/lease')) {
+        b.hook = async (next) => {
+          if (next.command === 'GetObject' && next.key.endsWith('/lease')) throw lostAnswer(); // nor can it read the lease back
+          return next.send();
+        };
+        throw lostAnswer();
+      }
+      return answer;
+    };
+    await expect(b.mgr.claim(ticket)).rejects.toMatchObject({ code: 'ERR_TEMPFILE_STORE' });
+    b.hook = undefined;
+    const claimed = await claimWhenFree(c.mgr, ticket);
+    expect(fs.existsSync(claimed.path)).toBe(true);
+    await claimed.consume();
+    await c.store.sweep();
+    expect(await keysOf(ticket)).toEqual([]);
+    await Promise.all([a.mgr.close(), b.mgr.close(), c.mgr.close()]);
+  }, 30_000);
+
+  for (const after of ['answers again', 'answers no more'] as const) {
+    it(`a keep() whose consumed landed unanswered and whose retry got no answer, the store then ${after}: the file stays at its destination`, async (ctx) => {
+      await needsS3(ctx);
+      const [a, e] = [host(), host()];
+      const ticket = await handOff(a.store);
+      const claimed = await a.mgr.claim(ticket);
+      const content = fs.readFileSync(claimed.path);
+      let consumedWrites = 0;
+      a.hook = async (r) => {
+        if (isLeaseWrite(r, 'consumed')) {
+          if (++consumedWrites === 1) await r.send(); // it lands, its answer is lost
+          throw lostAnswer(); // and the retry never arrives
+        }
+        if (after === 'answers no more' && consumedWrites > 0) throw lostAnswer();
+        return r.send();
+      };
+      const destination = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'tfm-s3-kept-')), 'kept.bin');
+      if (after === 'answers again') await expect(claimed.keep(destination), 'the store, asked, says the keep was recorded').resolves.toBe(destination);
+      else await expect(claimed.keep(destination), 'nobody can tell whether it was recorded').rejects.toMatchObject({ code: 'ERR_TEMPFILE_STORE' });
+      a.hook = undefined;
+      expect(await leaseState(ticket)).toBe('consumed');
+      expect(fs.readFileSync(destination).equals(content), 'the keep the store recorded has its file').toBe(true);
+      await expect(e.mgr.claim(ticket)).rejects.toMatchObject({ code: 'ERR_TEMPFILE_HANDOFF_NOT_FOUND' });
+      await e.store.sweep();
+      expect(await keysOf(ticket)).toEqual([]);
+      fs.rmSync(path.dirname(destination), { recursive: true, force: true });
+      await Promise.all([a.mgr.close(), e.mgr.close()]);
+    }, 30_000);
+  }
 
   it('a consume whose answer was lost: the lease stays consumed through the next beats, and a redelivered ticket is HandoffNotFoundError', async (ctx) => {
     await needsS3(ctx);
