@@ -379,7 +379,9 @@ export class TempFileManager implements AsyncDisposable, Disposable {
    * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: `fn` resolved, but deleting the file failed
    * (EIO, EACCES...); the entry is given back (released) for a retry.
    * @throws {@link StoreError} `ERR_TEMPFILE_STORE`: as {@link claim}, or `fn` resolved and the
-   * object store could not record the consume; the entry is given back for a retry.
+   * object store could not record the consume. The entry is given back, but its data may already
+   * be deleted (a consume deletes it while it records the lease): a retry then gets
+   * {@link HandoffNotFoundError}, the job counted done, since `fn` did resolve.
    */
   withClaim<T>(ticket: HandoffTicket | string, fn: (claimed: ClaimedFile) => T | PromiseLike<T>, options?: ClaimOptions): Promise<T> {
     return runClaimed(() => this.claim(ticket, options), fn);

@@ -20,6 +20,8 @@ const log = logger('s3-claim');
 export class S3Claim implements StoreClaim {
   readonly path: string;
   private finished = false;
+  /** Taken over: every later step is refused (LeaseLostError), never a silent success. */
+  private lost = false;
   private keeping = false;
 
   constructor(
@@ -40,6 +42,7 @@ export class S3Claim implements StoreClaim {
   }
 
   async consume(): Promise<void> {
+    this.refuseIfLost();
     if (this.finished) return;
     // A failed deletion of the data leaves it to the sweep, which sees the entry consumed.
     const deleting = deleted(this.io, this.lease.dataKey);
@@ -48,12 +51,14 @@ export class S3Claim implements StoreClaim {
   }
 
   async release(): Promise<void> {
+    this.refuseIfLost();
     if (this.finished) return;
     await this.fence('released', 'release the handoff');
     await this.end();
   }
 
   async keep(destination: string, options: KeepOptions): Promise<string> {
+    this.refuseIfLost();
     if (this.finished) throw new DisposedError('ClaimedFile', this.path);
     await this.fence('held', 'keep the handoff');
     this.keeping = true;
@@ -91,8 +96,10 @@ export class S3Claim implements StoreClaim {
         );
       }
       if (recorded) return;
-      if (recorded === false) await fs.promises.unlink(placed).catch(() => {});
+      if (recorded === undefined) throw err; // the claim stays held: consume() or release() may still say
+      await fs.promises.unlink(placed).catch(() => {});
       this.finished = true;
+      this.lost = this.lease.lost;
       this.lease.stop();
       throw err;
     }
@@ -118,11 +125,16 @@ export class S3Claim implements StoreClaim {
       await this.lease.write(state);
     } catch (err) {
       if (err instanceof LeaseLostError) {
+        this.lost = true;
         await this.end();
         throw err;
       }
       throw await this.io.failure(err, action);
     }
+  }
+
+  private refuseIfLost(): void {
+    if (this.lost) throw new LeaseLostError(this.lease.id);
   }
 
   private async end(): Promise<void> {

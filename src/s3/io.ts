@@ -5,6 +5,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { StoreError, TempFileError } from '../errors.js';
 import { loadPeer } from '../peer.js';
 import { randomName } from '../names.js';
+import { probeKey } from './keys.js';
 
 // Every request the store makes, in one place: the SDK loaded on first use (never by the core),
 // a timeout on each request, and each failure turned into a typed error that names the endpoint
@@ -204,7 +205,7 @@ export class StoreIo {
   /**
    * The ETag as this store compares it in a PutObject's If-Match. AWS S3 takes the quoted ETag it
    * sent; Ceph RGW 16 refuses it (412) and takes it bare. Which one is found once per store, on an
-   * object of its own under the prefix (`.if-match-probe-<random>`, deleted after): a refused
+   * object of its own under the prefix (keys.ts `probeKey`, deleted after): a refused
    * write must mean another writer, never a quoting habit. The same probe checks that a second
    * create (If-None-Match: *) is refused: a store that ignores conditions cannot hold a lease.
    */
@@ -216,7 +217,7 @@ export class StoreIo {
   }
 
   private async probeEtagForm(): Promise<'quoted' | 'bare'> {
-    const key = `${this.prefix}.if-match-probe-${randomName()}`;
+    const key = probeKey(this.prefix, randomName(), Date.now());
     try {
       const etag = await this.rawPut(key, 'probe', { IfNoneMatch: '*' });
       try {

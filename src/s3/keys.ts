@@ -9,6 +9,10 @@
 //                                          never deletes (that one deletes only its own key)
 //   <prefix><id>.<expiresAt>/lease         the lease of the claimer that holds it (lease.ts); it
 //                                          names the data key its holder works on
+//   <prefix>.if-match-probe-<expiresAt>-<random>
+//                                          a process's probe of how the store compares ETags
+//                                          (io.ts), deleted after it; one left by a crash goes
+//                                          with the sweep once its expiry (an hour) passed
 
 /** The keys of one entry. */
 export interface EntryKeys {
@@ -36,7 +40,9 @@ export function isDataName(name: unknown): name is string {
 }
 
 const DATA_NAME = /^data(?:\.[0-9a-f]{16})?$/;
-const KEY = /^([0-9a-f]{32})\.(\d{1,16})\/(data(?:\.[0-9a-f]{16})?|lease)$/;
+// The expiry as the library writes it: a decimal integer with no leading zero (a key that merely
+// parses to the same number is not the library's).
+const KEY = /^([0-9a-f]{32})\.([1-9]\d{0,15})\/(data(?:\.[0-9a-f]{16})?|lease)$/;
 
 /** The entry a key of the store belongs to, or `undefined` for a key that is not the library's. */
 export function parseKey(prefix: string, key: string): { id: string; expiresAt: number; part: 'data' | 'lease' } | undefined {
@@ -44,4 +50,18 @@ export function parseKey(prefix: string, key: string): { id: string; expiresAt: 
   const match = KEY.exec(key.slice(prefix.length));
   if (!match) return undefined;
   return { id: match[1]!, expiresAt: Number(match[2]), part: match[3] === 'lease' ? 'lease' : 'data' };
+}
+
+const PROBE = /^\.if-match-probe-([1-9]\d{0,15})-[0-9a-f]{32}$/;
+
+/** A probe's key, with an hour before the sweep may remove it (a crashed probe's leftover). */
+export function probeKey(prefix: string, random: string, now: number): string {
+  return `${prefix}.if-match-probe-${now + 3_600_000}-${random}`;
+}
+
+/** The expiry of a probe's key, or `undefined` for a key that is not one. */
+export function parseProbeKey(prefix: string, key: string): number | undefined {
+  if (!key.startsWith(prefix)) return undefined;
+  const match = PROBE.exec(key.slice(prefix.length));
+  return match ? Number(match[1]) : undefined;
 }

@@ -91,7 +91,8 @@ export class StoreLease {
   private constructor(
     private readonly io: StoreIo,
     private readonly key: string,
-    private readonly id: string,
+    /** The ticket's id. */
+    readonly id: string,
     holder: string,
     etag: string,
     /** The key of the data this holder works on. */

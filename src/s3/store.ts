@@ -9,8 +9,8 @@ import { checkDuration, checkOptionsObject, ownOptions } from '../options.js';
 import { isValidBucket, isValidPrefix, type HandoffStore, type StoreLocation, type StoreSweepReport } from '../stores.js';
 import type { LocalFile, StoreBackend, StoreClaim, StoreClaimPlace, StoreSource } from '../handoff/store.js';
 import type { HandoffMeta, HandoffTicket } from '../handoff/ticket.js';
-import { isConditionFailed, isNotFound, StoreIo } from './io.js';
-import { entryKeys, parseKey, type EntryKeys } from './keys.js';
+import { isConditionFailed, isNotFound, StoreIo, type ListedObject } from './io.js';
+import { entryKeys, parseKey, parseProbeKey, type EntryKeys } from './keys.js';
 import { FETCH_AHEAD_MAX_BYTES, fetchAheadWindow, LEASE_REMOVAL_DELAY_MS } from './fetch-ahead.js';
 import { leaseStale, parseLease, StoreLease } from './lease.js';
 import { removeData, S3Claim } from './claim.js';
@@ -272,9 +272,10 @@ export class S3Store implements HandoffStore {
    * Removes what expired or was left over under the prefix: entries whose ticket expired
    * unclaimed (or whose holder's lease is stale), consumed entries' leases (and any object their
    * consume could not delete), data whose handoff failed after its upload (once its expiry
-   * passed), copies left by claimers that lost a takeover, and incomplete multipart uploads of
-   * expired entries. An expired entry a live claimer holds is left. Before
-   * an entry is removed the sweep takes its lease (a conditional write, as a claim takes it), so
+   * passed), copies left by claimers that lost a takeover, incomplete multipart uploads of
+   * expired entries, and probes of the store a crashed process left (an hour after). An expired
+   * entry a live claimer holds is left. Before an entry is removed the sweep takes its lease (a
+   * conditional write, as a claim takes it), so
    * a claimer racing it gets the entry or a {@link HandoffNotFoundError}, never half of it. An
    * entry's lease is deleted 2 s after its data, so that a claim that read the data ahead of its
    * lease can tell that no consume came between: a sweep that removes entries lasts 2 s or more.
@@ -298,13 +299,16 @@ export class S3Store implements HandoffStore {
     const rules = { staleMs, hostId: 'sweep' };
     const { prefix } = this.location;
     const entries = new Map<string, ListedEntry>();
+    const probes: ListedObject[] = [];
     let foreign = 0;
     try {
       for await (const page of this.io.list(prefix)) {
         for (const object of page) {
           const parsed = parseKey(prefix, object.key);
           if (!parsed) {
-            foreign++;
+            const probeExpiry = parseProbeKey(prefix, object.key);
+            if (probeExpiry === undefined) foreign++;
+            else if (probeExpiry <= Date.now()) probes.push(object);
             continue;
           }
           const name = `${parsed.id}.${parsed.expiresAt}`;
@@ -352,6 +356,16 @@ export class S3Store implements HandoffStore {
         errors.push({ key: keys.lease, error: await this.io.failure(err, `sweep ${keys.lease}`) });
       }
     });
+    // Probes a crashed process left behind (io.ts), once their hour passed.
+    for (const probe of probes) {
+      try {
+        await this.io.delete(probe.key);
+        objects++;
+        bytes += probe.size;
+      } catch (err) {
+        errors.push({ key: probe.key, error: await this.io.failure(err, `sweep ${probe.key}`) });
+      }
+    }
     let uploadsAborted = 0;
     try {
       for (const upload of await this.io.uploads(prefix)) {

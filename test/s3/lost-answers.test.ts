@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { ClaimedFile, HandoffTicket, TempFileManager } from '../../src/index.js';
 import { s3Store, type S3Store } from '../../src/s3/index.js';
@@ -209,6 +209,7 @@ describe('answers lost and claimers stalled', () => {
       a.hook = undefined;
       expect(await leaseState(ticket)).toBe('consumed');
       expect(fs.readFileSync(destination).equals(content), 'the keep the store recorded has its file').toBe(true);
+      await expect(claimed.consume(), 'the keep was recorded: a consume after it finds it so').resolves.toBeUndefined();
       await expect(e.mgr.claim(ticket)).rejects.toMatchObject({ code: 'ERR_TEMPFILE_HANDOFF_NOT_FOUND' });
       await e.store.sweep();
       expect(await keysOf(ticket)).toEqual([]);
@@ -216,6 +217,63 @@ describe('answers lost and claimers stalled', () => {
       await Promise.all([a.mgr.close(), e.mgr.close()]);
     }, 30_000);
   }
+
+  it('a holder taken over while cut off from the store: every later step is refused, none resolves silently', async (ctx) => {
+    await needsS3(ctx);
+    const [a, b] = [host(), host()];
+    const ticket = await handOff(a.store);
+    const claimed = await a.mgr.claim(ticket);
+    a.hook = async () => {
+      throw Object.assign(new Error('connect ECONNREFUSED'), { name: 'Error', code: 'ECONNREFUSED' });
+    };
+    const taken = await claimWhenFree(b.mgr, ticket);
+    a.hook = undefined;
+    await expect(claimed.consume()).rejects.toMatchObject({ code: 'ERR_TEMPFILE_LEASE_LOST' });
+    await expect(claimed.consume(), 'asked again').rejects.toMatchObject({ code: 'ERR_TEMPFILE_LEASE_LOST' });
+    await expect(claimed.release()).rejects.toMatchObject({ code: 'ERR_TEMPFILE_LEASE_LOST' });
+    const destination = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'tfm-s3-kept-')), 'kept.bin');
+    await expect(claimed.keep(destination)).rejects.toMatchObject({ code: 'ERR_TEMPFILE_LEASE_LOST' });
+    expect(fs.existsSync(destination)).toBe(false);
+    expect(await leaseState(ticket), "the new holder's lease").toBe('held');
+    await taken.consume();
+    await b.store.sweep();
+    expect(await keysOf(ticket)).toEqual([]);
+    fs.rmSync(path.dirname(destination), { recursive: true, force: true });
+    await Promise.all([a.mgr.close(), b.mgr.close()]);
+  }, 30_000);
+
+  it("a process's ETag probe left by a failure is not foreign, and the sweep removes it once its hour passed; keys the library never writes are left", async (ctx) => {
+    await needsS3(ctx);
+    const own = `${prefix}probe-${randomBytes(4).toString('hex')}/`;
+    const client = clientFor(state);
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const key = (args.input as { Key?: string }).Key ?? '';
+        if (context.commandName === 'DeleteObjectCommand' && key.includes('.if-match-probe-')) throw lostAnswer();
+        return next(args);
+      },
+      { step: 'initialize', name: 'probeDeleteFails' },
+    );
+    const store = s3Store({ client, bucket, prefix: own });
+    const sender = manager();
+    const ticket = await (await sender.write(randomBytes(100))).handoff({ ttlMs: 600_000, store });
+    const claimer = manager([store]);
+    await (await claimer.claim(ticket)).release(); // its first conditional replace runs the probe
+    const left = async (): Promise<string[]> => ((await admin.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `${own}.` }))).Contents ?? []).map((o) => o.Key!);
+    expect(await left()).toHaveLength(1);
+    const sweeper = s3Store({ client: admin, bucket, prefix: own });
+    expect(await sweeper.sweep(), 'within its hour: kept, and not counted foreign').toMatchObject({ foreign: 0, errors: [] });
+    expect(await left()).toHaveLength(1);
+    const expired = `${own}.if-match-probe-${Date.now() - 1000}-${randomBytes(16).toString('hex')}`;
+    const notOurs = [`${own}.if-match-probe-0${Date.now() - 1000}-${randomBytes(16).toString('hex')}`, `${own}${randomBytes(16).toString('hex')}.0${Date.now() - 1000}/data`];
+    for (const key of [expired, ...notOurs]) await admin.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: 'x' }));
+    expect(await sweeper.sweep()).toMatchObject({ foreign: notOurs.length, errors: [] });
+    expect(await left(), 'the expired probe went, the other stays').not.toContain(expired);
+    const all = ((await admin.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: own }))).Contents ?? []).map((o) => o.Key!);
+    for (const key of notOurs) expect(all, 'a key the library never writes, though it parses to one').toContain(key);
+    await sender.close();
+    await claimer.close();
+  }, 30_000);
 
   it('a consume whose answer was lost: the lease stays consumed through the next beats, and a redelivered ticket is HandoffNotFoundError', async (ctx) => {
     await needsS3(ctx);
