@@ -643,6 +643,12 @@ export class TempFileManager implements AsyncDisposable, Disposable {
     const { staleMs, hostId } = this.options;
     const download: StoreClaimPlace['download'] = (source, writeOptions) => this.rootScope.write(source, writeOptions);
     const claim = await store.claim(ticket, { staleMs, hostId, download });
+    if (this.isClosed) {
+      // Closed while the claim was under way: its local copy went with the scope. The entry is
+      // given back at once rather than held for nobody until it goes stale.
+      await claim.release().catch(() => {});
+      throw new ManagerClosedError();
+    }
     return new ClaimedFile(claim, ticket);
   }
 

@@ -84,6 +84,8 @@ export class StoreLease {
   private chain: Promise<unknown> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
   private isLost = false;
+  /** Writes queued or under way. */
+  private writing = 0;
   /** The state our own last write left, found after its answer was lost: the entry is done. */
   private ended: 'consumed' | 'swept' | undefined;
   private beatWhile: (() => boolean) | undefined;
@@ -123,6 +125,7 @@ export class StoreLease {
           if (!mayHaveLanded(err)) throw err;
           const landed = await landedFor(io, keys.lease, holder);
           if (landed) return lease(landed.etag, landed.data, true); // our create landed: nobody else's can have
+          if ((await io.getText(keys.lease)) === undefined) throw err; // nobody's landed: the store failed
         }
       }
       const found = await io.getText(keys.lease);
@@ -178,6 +181,7 @@ export class StoreLease {
         this.stop();
         return;
       }
+      if (this.writing > 0) return; // a write is under way: beats do not queue behind a silent store
       this.write('held').catch((err: unknown) => {
         if (err instanceof LeaseLostError) log('lease %s lost: taken over', this.key);
         else log('heartbeat of %s failed, tried again in %d ms: %s', this.key, HEARTBEAT_MS, (err as Error)?.name);
@@ -204,6 +208,7 @@ export class StoreLease {
    * SDK's error when the store could not be reached (the lease is unchanged, to try again).
    */
   write(state: LeaseState): Promise<void> {
+    this.writing++;
     const run = this.chain.then(async () => {
       if (this.ended !== undefined && state === this.ended) return;
       if (this.isLost || this.ended !== undefined) throw new LeaseLostError(this.id);
@@ -243,6 +248,7 @@ export class StoreLease {
       throw new LeaseLostError(this.id);
     });
     this.chain = run.catch(() => {});
+    void this.chain.then(() => this.writing--);
     return run;
   }
 }

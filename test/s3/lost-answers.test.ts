@@ -275,6 +275,84 @@ describe('answers lost and claimers stalled', () => {
     await claimer.close();
   }, 30_000);
 
+  it("a lease create the store never answers: StoreError at once, not AlreadyClaimedError after retries; nothing left", async (ctx) => {
+    await needsS3(ctx);
+    const [a, b] = [host(), host()];
+    const ticket = await handOff(a.store);
+    let creates = 0;
+    b.hook = async (r) => {
+      if (r.command === 'PutObject' && r.input.IfNoneMatch === '*' && r.key.endsWith('/lease')) {
+        creates++;
+        throw lostAnswer();
+      }
+      return r.send();
+    };
+    await expect(b.mgr.claim(ticket)).rejects.toMatchObject({ code: 'ERR_TEMPFILE_STORE' });
+    expect(creates, 'not retried as if another claimer held it').toBe(1);
+    expect(fs.existsSync(b.mgr.sessionPath) ? fs.readdirSync(b.mgr.sessionPath) : []).toEqual([]);
+    b.hook = undefined;
+    await (await b.mgr.claim(ticket)).consume();
+    await b.store.sweep();
+    expect(await keysOf(ticket)).toEqual([]);
+    await Promise.all([a.mgr.close(), b.mgr.close()]);
+  }, 30_000);
+
+  it('beats do not queue behind a store that stopped answering: a step waits for one beat at most, then for its own write', async (ctx) => {
+    await needsS3(ctx);
+    const [a] = [host()];
+    const ticket = await handOff(a.store);
+    const claimed = await a.mgr.claim(ticket);
+    let outage = true;
+    const WRITE_MS = 2000; // each write of the lease gets no answer for 2 s, beats come every second
+    a.hook = async (r) => {
+      if (outage && r.command === 'PutObject' && r.input.IfMatch !== undefined) {
+        await new Promise((resolve) => setTimeout(resolve, WRITE_MS));
+        throw lostAnswer();
+      }
+      return r.send();
+    };
+    await new Promise((resolve) => setTimeout(resolve, 6000));
+    const started = performance.now();
+    await expect(claimed.release()).rejects.toMatchObject({ code: 'ERR_TEMPFILE_STORE' });
+    const waited = performance.now() - started;
+    expect(waited, 'one beat under way and its own write; beats queued behind would add 2 s each').toBeLessThan(2 * WRITE_MS + 1000);
+    outage = false;
+    await claimed.release();
+    expect(await leaseState(ticket)).toBe('released');
+    await (await a.mgr.claim(ticket)).consume();
+    await a.store.sweep();
+    await a.mgr.close();
+  }, 40_000);
+
+  it('a manager closed while a claim of a small file waits for its lease: ManagerClosedError, and the entry is given back at once', async (ctx) => {
+    await needsS3(ctx);
+    const [a, b, c] = [host(), host(), host()];
+    const ticket = await handOff(a.store);
+    const read = gate();
+    b.hook = async (r) => {
+      if (r.command === 'PutObject' && r.input.IfNoneMatch === '*' && r.key.endsWith('/lease')) {
+        await read.opened; // the data is down before the lease is there
+        await new Promise((resolve) => setTimeout(resolve, 300));
+      }
+      const answer = await r.send();
+      if (r.command === 'GetObject' && r.key.endsWith('/data')) read.open();
+      return answer;
+    };
+    const claiming = b.mgr.claim(ticket);
+    claiming.catch(() => {});
+    await read.opened;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await b.mgr.close();
+    await expect(claiming).rejects.toMatchObject({ code: 'ERR_TEMPFILE_MANAGER_CLOSED' });
+    expect(await leaseState(ticket)).toBe('released');
+    const started = performance.now();
+    await (await c.mgr.claim(ticket)).consume();
+    expect(performance.now() - started, 'not after staleMs').toBeLessThan(STALE_MS);
+    await c.store.sweep();
+    expect(await keysOf(ticket)).toEqual([]);
+    await Promise.all([a.mgr.close(), c.mgr.close()]);
+  }, 30_000);
+
   it('a consume whose answer was lost: the lease stays consumed through the next beats, and a redelivered ticket is HandoffNotFoundError', async (ctx) => {
     await needsS3(ctx);
     const [a, e] = [host(), host()];
