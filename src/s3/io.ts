@@ -1,4 +1,5 @@
-import { Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type * as ClientModule from '@aws-sdk/client-s3';
 import type * as StorageModule from '@aws-sdk/lib-storage';
 import type { S3Client } from '@aws-sdk/client-s3';
@@ -264,10 +265,37 @@ export class StoreIo {
   /** The object's bytes as a stream, with its user metadata (keys in lower case). */
   async getStream(key: string): Promise<{ body: Readable; metadata: Record<string, string> }> {
     const { GetObjectCommand } = await loadSdk();
-    const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }), this.options());
+    // `timeoutMs` bounds the wait for the answer's headers, then each wait for the body's next
+    // bytes: a download that keeps moving takes as long as its bytes take, a stalled one stops.
+    const stop = new AbortController();
+    let timer = setTimeout(() => stop.abort(timeoutError(this.timeoutMs)), this.timeoutMs);
+    let out: ClientModule.GetObjectCommandOutput;
+    try {
+      out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal: stop.signal });
+    } finally {
+      clearTimeout(timer);
+    }
     const body: unknown = out.Body;
     if (!(body instanceof Readable)) throw new StoreError('failed', `The object store sent ${key} as something that is not a Node.js stream.`);
-    return { body, metadata: out.Metadata ?? {} };
+    const idle = (): void => {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        stop.abort(); // the socket goes
+        watched.destroy(timeoutError(this.timeoutMs));
+      }, this.timeoutMs);
+    };
+    const watched = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        idle();
+        done(null, chunk);
+      },
+    });
+    idle();
+    pipeline(body, watched).then(
+      () => clearTimeout(timer),
+      () => clearTimeout(timer),
+    );
+    return { body: watched, metadata: out.Metadata ?? {} };
   }
 
   /** Copies an object within the bucket, its metadata with it. Rejects with the SDK's error (404 when `from` is gone). */
@@ -311,6 +339,25 @@ export class StoreIo {
     }
   }
 
+  /**
+   * The client as lib-storage's Upload gets it: each of its requests (the upload's creation, each
+   * part, the completion, an abort) bounded by `timeoutMs`, as every other request of the store,
+   * together with the Upload's own abort. Everything else is the caller's client.
+   */
+  private eachRequestTimed(): S3Client {
+    const timeoutMs = this.timeoutMs;
+    return new Proxy(this.client, {
+      get(target, property) {
+        if (property !== 'send') return Reflect.get(target, property, target) as unknown;
+        return (command: Parameters<S3Client['send']>[0], options?: { abortSignal?: AbortSignal }) => {
+          const timeout = AbortSignal.timeout(timeoutMs);
+          const abortSignal = options?.abortSignal ? AbortSignal.any([options.abortSignal, timeout]) : timeout;
+          return target.send(command, { ...options, abortSignal });
+        };
+      },
+    });
+  }
+
   /** Aborts a multipart upload (its parts go). */
   async abortUpload(key: string, uploadId: string): Promise<void> {
     const { AbortMultipartUploadCommand } = await loadSdk();
@@ -346,7 +393,7 @@ export class StoreIo {
   async upload(key: string, body: Readable, metadata: Record<string, string>): Promise<void> {
     const { Upload } = await loadStorage();
     const upload = new Upload({
-      client: this.client,
+      client: this.eachRequestTimed(),
       params: { Bucket: this.bucket, Key: key, Body: body, Metadata: metadata },
       partSize: this.partSize,
       queueSize: 2,
@@ -354,4 +401,9 @@ export class StoreIo {
     });
     await upload.done();
   }
+}
+
+/** The error of a request that got no answer (or no more bytes) within `timeoutMs`. */
+function timeoutError(timeoutMs: number): Error {
+  return Object.assign(new Error(`no answer within ${timeoutMs} ms`), { name: 'TimeoutError' });
 }

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import { PassThrough, Transform, type Readable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { HandoffExpiredError, HandoffMismatchError, HandoffNotFoundError, InvalidOptionError, SizeLimitError, TempFileError } from '../errors.js';
+import { HandoffExpiredError, HandoffMismatchError, HandoffNotFoundError, InvalidOptionError, SizeLimitError, SourceError, TempFileError } from '../errors.js';
 import { logger } from '../log.js';
 import { describe, randomName } from '../names.js';
 import { checkDuration, checkOptionsObject, ownOptions } from '../options.js';
@@ -37,7 +37,9 @@ export interface S3StoreOptions {
   /**
    * The longest any one request may take before the store is reported unreachable (a
    * {@link StoreError} naming the endpoint): a whole number of milliseconds from 100 to
-   * 2^31 - 1. The data transfers of a handoff and a claim are bounded per request, not whole.
+   * 2^31 - 1. A handoff's upload is bounded per request (a small file's PutObject, each part of a
+   * larger one's); a claim's download is bounded up to its answer's headers, then per wait for the
+   * next bytes, so a download that keeps moving takes as long as its bytes take.
    * @default 30000
    */
   readonly timeoutMs?: number;
@@ -257,6 +259,8 @@ export class S3Store implements HandoffStore {
       local = await place.download(body, { suffix: ticket.suffix, maxBytes: ticket.size, hash });
     } catch (err) {
       if (err instanceof SizeLimitError) throw new HandoffMismatchError(ticket.id, `more bytes arrived than the ticket's ${ticket.size}`);
+      // The store stopped sending for timeoutMs (io.ts): its failure, not the data's.
+      if (err instanceof SourceError && (err.cause as { name?: unknown } | undefined)?.name === 'TimeoutError') throw err.cause;
       throw err;
     }
     const why =

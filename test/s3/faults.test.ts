@@ -178,6 +178,15 @@ describe('a store that does not answer, or refuses', () => {
       expect(took).toBeGreaterThanOrEqual(700);
       expect(took).toBeLessThan(3000);
       await expect(store.sweep()).rejects.toMatchObject({ code: 'ERR_TEMPFILE_STORE', reason: 'unreachable' });
+      // Handoffs too: one PutObject for a small file, a multipart upload for one above 8 MiB.
+      const sender = manager();
+      for (const size of [1024, 9 * 1024 * 1024]) {
+        const file = await sender.write(randomBytes(size), { suffix: '.bin' });
+        const handing = performance.now();
+        await expect(file.handoff({ ttlMs: 60_000, store }), `${size} bytes`).rejects.toMatchObject({ code: 'ERR_TEMPFILE_STORE', reason: 'unreachable' });
+        expect(performance.now() - handing, `${size} bytes`).toBeLessThan(5000);
+      }
+      await sender.close();
       await worker.close();
     } finally {
       for (const socket of sockets) socket.destroy();

@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { ClaimedFile, HandoffTicket, TempFileManager } from '../../src/index.js';
@@ -36,9 +37,9 @@ interface Request {
 }
 
 /** A host: its own client (whose requests go through `hook` when one is set), store and manager. */
-function host(): { hook: ((request: Request) => Promise<unknown>) | undefined; store: S3Store; mgr: TempFileManager } {
+function host(storeOptions: { timeoutMs?: number } = {}): { hook: ((request: Request) => Promise<unknown>) | undefined; store: S3Store; mgr: TempFileManager } {
   const client = clientFor(state);
-  const self = { hook: undefined as ((request: Request) => Promise<unknown>) | undefined, store: s3Store({ client, bucket, prefix }), mgr: undefined as unknown as TempFileManager };
+  const self = { hook: undefined as ((request: Request) => Promise<unknown>) | undefined, store: s3Store({ client, bucket, prefix, ...storeOptions }), mgr: undefined as unknown as TempFileManager };
   self.mgr = manager([self.store]);
   client.middlewareStack.add(
     (next, context) => async (args) => {
@@ -352,6 +353,49 @@ describe('answers lost and claimers stalled', () => {
     expect(await keysOf(ticket)).toEqual([]);
     await Promise.all([a.mgr.close(), c.mgr.close()]);
   }, 30_000);
+
+  it('timeoutMs bounds each wait of a download, not the download: one that keeps moving for longer completes, one that stalls stops', async (ctx) => {
+    await needsS3(ctx);
+    const TIMEOUT_MS = 500;
+    const [a, b] = [host(), host({ timeoutMs: TIMEOUT_MS })];
+    const content = randomBytes(1024 * 1024);
+    const sender = manager();
+    const ticket = await (await sender.write(content, { suffix: '.bin' })).handoff({ ttlMs: 600_000, store: a.store });
+    let stallAfter = Infinity;
+    b.hook = async (r) => {
+      const answer = (await r.send()) as { output: { Body?: AsyncIterable<Buffer> } };
+      if (r.command === 'GetObject' && /\/data(\.[0-9a-f]{16})?$/.test(r.key) && answer.output.Body) {
+        const source = answer.output.Body;
+        answer.output.Body = Readable.from(
+          (async function* () {
+            let chunks = 0;
+            for await (const chunk of source) {
+              if (chunks++ >= stallAfter) await new Promise(() => {}); // no more bytes, ever
+              await new Promise((resolve) => setTimeout(resolve, 100)); // slow, and moving
+              yield chunk;
+            }
+          })(),
+        );
+      }
+      return answer;
+    };
+    const started = performance.now();
+    const claimed = await b.mgr.claim(ticket);
+    const took = performance.now() - started;
+    expect(took, 'the download lasted longer than timeoutMs').toBeGreaterThan(2 * TIMEOUT_MS);
+    expect(fs.readFileSync(claimed.path).equals(content)).toBe(true);
+    await claimed.release();
+    stallAfter = 2;
+    const stalled = performance.now();
+    await expect(b.mgr.claim(ticket)).rejects.toMatchObject({ code: 'ERR_TEMPFILE_STORE', reason: 'unreachable' });
+    expect(performance.now() - stalled, 'stopped about timeoutMs after the last bytes').toBeLessThan(10 * TIMEOUT_MS);
+    expect(fs.existsSync(b.mgr.sessionPath) ? fs.readdirSync(b.mgr.sessionPath) : []).toEqual([]);
+    b.hook = undefined;
+    await (await b.mgr.claim(ticket)).consume();
+    await b.store.sweep();
+    expect(await keysOf(ticket)).toEqual([]);
+    await Promise.all([sender.close(), a.mgr.close(), b.mgr.close()]);
+  }, 60_000);
 
   it('a consume whose answer was lost: the lease stays consumed through the next beats, and a redelivered ticket is HandoffNotFoundError', async (ctx) => {
     await needsS3(ctx);
