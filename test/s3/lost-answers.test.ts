@@ -98,13 +98,17 @@ describe('answers lost and claimers stalled', () => {
     const ticket = await handOff(c.store);
     // C takes the lease, then stalls: its GET of the data is held, its beats are lost.
     const cRead = gate();
+    const cLeased = gate();
     c.hook = async (r) => {
       if (r.command === 'GetObject' && r.key.endsWith('/data')) await cRead.opened;
       if (r.command === 'PutObject' && r.input.IfMatch !== undefined) throw lostAnswer();
-      return r.send();
+      const answer = await r.send();
+      if (r.command === 'PutObject' && r.input.IfNoneMatch === '*') cLeased.open();
+      return answer;
     };
     const cClaim = c.mgr.claim(ticket);
     cClaim.catch(() => {});
+    await cLeased.opened; // C holds the lease before D tries
     // D takes C's stale lease over. Just before D's copy, F reads the data ahead of its lease,
     // whose create is held until C has come back.
     const fRead = gate();
