@@ -7,6 +7,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const RESULTS = fileURLToPath(new URL('./results/', import.meta.url));
+/** Analyses written by hand (where the time or the memory goes, runs of the test beds), kept after the figures. */
+const ANALYSES = fileURLToPath(new URL('./analyses/', import.meta.url));
 const DOC = fileURLToPath(new URL('../docs/benchmarks.md', import.meta.url));
 const NODE_MAJOR = Number(process.versions.node.split('.')[0]);
 
@@ -66,6 +68,13 @@ function sections(suites, dir) {
     .map((file) => fs.readFileSync(file, 'utf8').trimEnd());
 }
 
+/** The hand-written analyses, under a heading of their own, in the order of their file names. */
+function analyses() {
+  if (!fs.existsSync(ANALYSES)) return [];
+  const files = fs.readdirSync(ANALYSES).filter((name) => name.endsWith('.md')).sort();
+  return files.length === 0 ? [] : ['## Analyses', ...files.map((name) => fs.readFileSync(path.join(ANALYSES, name), 'utf8').trimEnd())];
+}
+
 function versions() {
   return fs
     .readdirSync(RESULTS)
@@ -98,6 +107,6 @@ export function writeDoc(suites) {
   }
   const body = versions().map((m) => [`## Node ${m[1]}`, ...sections(suites, path.join(RESULTS, m[0]))].join('\n\n'));
   fs.mkdirSync(path.dirname(DOC), { recursive: true });
-  fs.writeFileSync(DOC, [header(suites), ...body].join('\n\n') + '\n');
+  fs.writeFileSync(DOC, [header(suites), ...body, ...analyses()].join('\n\n') + '\n');
   return DOC;
 }
