@@ -363,14 +363,15 @@ export class TempFileManager implements AsyncDisposable, Disposable {
    *   threw is never replaced.
    * - `fn` may end the claim itself (`keep()`, `release()`): nothing more is done then.
    *
-   * @example
-   * // in a queue's job handler: a throw leaves the upload for the retry
-   * await mgr.withClaim(job.data.ticket, (claimed) => transcode(claimed.path));
    * **Ownership:** the claim lives only while `fn` runs: `fn` must not keep `claimed` (or its
    * path) past its promise.
    *
    * Every failure is a rejection. Beyond the classes below, it rejects with whatever `fn` throws,
    * unchanged, and with every error of {@link claim} (then `fn` is not called).
+   *
+   * @example
+   * // in a queue's job handler: a throw leaves the upload for the retry
+   * await mgr.withClaim(job.data.ticket, (claimed) => transcode(claimed.path));
    *
    * @throws {@link InvalidOptionError} `ERR_TEMPFILE_INVALID_OPTION`: `fn` is not a function
    * (before anything is claimed), or `options` is bad, as for {@link claim}.

@@ -448,6 +448,11 @@ async function giveBack(lease: StoreLease): Promise<void> {
  * v3 (`@aws-sdk/client-s3` and `@aws-sdk/lib-storage`, optional peers) is loaded on the first
  * request, never by the core.
  *
+ * **Ownership:** the store owns the objects of its entries under the prefix (see
+ * {@link S3Store}); the client stays the caller's (the store never destroys it).
+ *
+ * **Security:** the client's credentials are never read, logged nor put in a ticket or an error.
+ *
  * @example
  * import { S3Client } from '@aws-sdk/client-s3';
  * import { s3Store } from 'tempfile-manager/s3';
@@ -456,11 +461,6 @@ async function giveBack(lease: StoreLease): Promise<void> {
  * // on a worker host:
  * const mgr = new TempFileManager({ stores: [store] });
  * await mgr.withClaim(ticket, (claimed) => transcode(claimed.path));
- *
- * **Ownership:** the store owns the objects of its entries under the prefix (see
- * {@link S3Store}); the client stays the caller's (the store never destroys it).
- *
- * **Security:** the client's credentials are never read, logged nor put in a ticket or an error.
  *
  * @throws {@link InvalidOptionError} `ERR_TEMPFILE_INVALID_OPTION`: an unknown option, a `client`
  * that is not an S3Client, a `bucket` that is not a valid bucket name, a `prefix` that is not

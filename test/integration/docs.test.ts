@@ -204,10 +204,31 @@ describe('the docs match the code', () => {
     }
   });
 
-  it('the API reference is a page a person reads: one per entry point, no inherited Error members, no test-only types, under 4,100 lines (each method says what it owns, throws and risks; tempfile-manager/s3 added a page)', () => {
+  it('an @example holds only code: no {@link} nor prose the API reference would show raw inside its code block', () => {
+    const found: string[] = [];
+    for (const entry of listDir('src').filter((e) => e.isFile() && e.name.endsWith('.ts'))) {
+      const file = path.relative(repo, path.join(entry.parentPath, entry.name));
+      const text = read(file);
+      for (const comment of text.matchAll(/\/\*\*[\s\S]*?\*\//g)) {
+        const lines = comment[0].slice(3, -2).split('\n').map((line) => line.replace(/^\s*\* ?/, ''));
+        for (const [, example] of lines.join('\n').matchAll(/@example\b([\s\S]*?)(?=\n@\w|$)/g)) {
+          // TypeDoc fences an @example without a fence of its own whole: all of it must be code.
+          const code = /```/.test(example!) ? [...example!.matchAll(/```[\s\S]*?```/g)].map((m) => m[0]).join('\n') : example!;
+          const prose = /```/.test(example!) ? example!.replace(/```[\s\S]*?```/g, '').trim() : '';
+          const at = `${file}:${text.slice(0, comment.index).split('\n').length}`;
+          if (code.includes('{@link')) found.push(`${at}: {@link} inside an @example's code`);
+          if (/^\*\*\w/m.test(code) || prose !== '') found.push(`${at}: prose inside an @example: move it above the tag`);
+        }
+      }
+    }
+    expect(found).toEqual([]);
+  });
+
+  it('the API reference is a page a person reads: one per entry point, no raw {@link}, no inherited Error members, no test-only types, under 4,100 lines (each method says what it owns, throws and risks; tempfile-manager/s3 added a page)', () => {
     const files = listDir('docs/api').filter((e) => e.isFile()).map((e) => path.relative(repo, path.join(e.parentPath, e.name)));
     expect(files.sort()).toEqual(['docs/api/adapters/express.md', 'docs/api/adapters/fastify.md', 'docs/api/index.md', 'docs/api/tempfile-manager.md', 'docs/api/tempfile-manager/s3.md']);
     const text = files.map(read).join('\n');
+    expect(text, 'a {@link} TypeDoc left as it was written (inside an @example\'s code)').not.toContain('{@link');
     expect(text.split('\n').length).toBeLessThan(4100);
     expect(text).not.toMatch(/Inherited from|captureStackTrace|stackTraceLimit|prepareStackTrace/);
     expect(text).not.toMatch(/\bFileSystem\b(?!Error)/);
