@@ -90,10 +90,16 @@ describe('the README upload routes', () => {
     await using claimed = await worker.claim(ticket);
     expect(fs.readFileSync(claimed.path).equals(video)).toBe(true);
 
+    // Refusals as printed, with no error handler: the status and the message, never a stack or a path.
     const refused = await fetch(`${url}/videos`, { method: 'POST', body: form('video', 'clip.mp4', PNG) });
     expect(refused.status).toBe(415);
     const malformed = await fetch(`${url}/videos`, { method: 'POST', body: 'not a form', headers: { 'content-type': 'text/plain' } });
     expect(malformed.status).toBe(400);
+    for (const answer of [refused, malformed]) {
+      const text = await answer.text();
+      expect(JSON.parse(text)).toMatchObject({ statusCode: answer.status, code: expect.stringMatching(/^ERR_TEMPFILE_/) });
+      expect(text).not.toMatch(/ at |node_modules|\.js:\d|<html/i);
+    }
   });
 });
 
