@@ -162,6 +162,13 @@ export const PART_HEADER_BYTES = 16 * 1024;
  */
 export function maxBodyBytes(spec: ResolvedUpload, boundaryLength: number): number {
   const times = (count: number, bytes: number) => (count === 0 ? 0 : count * bytes);
+  const { files, fields, parts } = formCounts(spec);
+  const delimiter = boundaryLength + 8; // CRLF "--" boundary CRLF, and the CRLF that ends the part's headers
+  return times(files, spec.maxBytes) + times(fields, spec.maxFieldBytes) + times(parts, delimiter + PART_HEADER_BYTES) + delimiter + 1024;
+}
+
+/** How many files, text fields and parts a form within `spec`'s limits can have at most. */
+function formCounts(spec: ResolvedUpload): { files: number; fields: number; parts: number } {
   const rule = spec.rule;
   const taken =
     rule.kind === 'single' ? 1
@@ -169,14 +176,7 @@ export function maxBodyBytes(spec: ResolvedUpload, boundaryLength: number): numb
     : rule.kind === 'fields' ? [...rule.maxCounts.values()].reduce((a, b) => a + b, 0)
     : 0;
   const parts = Math.min(spec.maxParts, spec.maxFiles + spec.maxFields);
-  const delimiter = boundaryLength + 8; // CRLF "--" boundary CRLF, and the CRLF that ends the part's headers
-  return (
-    times(Math.min(taken, spec.maxFiles, parts), spec.maxBytes) +
-    times(Math.min(spec.maxFields, parts), spec.maxFieldBytes) +
-    times(parts, delimiter + PART_HEADER_BYTES) +
-    delimiter +
-    1024
-  );
+  return { files: Math.min(taken, spec.maxFiles, parts), fields: Math.min(spec.maxFields, parts), parts };
 }
 
 /**
@@ -189,7 +189,9 @@ export function declaredLengthRefusal(headers: IncomingHttpHeaders, spec: Resolv
   if (!Number.isFinite(declared) || headers['transfer-encoding'] !== undefined) return undefined;
   const boundary = /;\s*boundary=(?:"([^"]*)"|([^;\s]*))/i.exec(headers['content-type'] ?? '');
   const max = maxBodyBytes(spec, (boundary?.[1] ?? boundary?.[2] ?? '').length);
-  return declared > max ? new UploadLimitError('bodyBytes', max, undefined, declared) : undefined;
+  if (declared <= max) return undefined;
+  const { files, fields } = formCounts(spec);
+  return new UploadLimitError('bodyBytes', max, undefined, declared, { files, maxBytes: spec.maxBytes, fields, maxFieldBytes: spec.maxFieldBytes });
 }
 
 /**

@@ -98,7 +98,7 @@ describe('the README upload routes', () => {
     for (const answer of [refused, malformed]) {
       const text = await answer.text();
       expect(JSON.parse(text)).toMatchObject({ statusCode: answer.status, code: expect.stringMatching(/^ERR_TEMPFILE_/) });
-      expect(text).not.toMatch(/ at |node_modules|\.js:\d|<html/i);
+      expect(text).not.toMatch(/\bat \S+ \(|node_modules|\.[cm]?[jt]s:\d|<html/i);
     }
   });
 });
