@@ -77,7 +77,11 @@ export interface UploadOptions {
 /**
  * A file of an upload: a {@link TempFile} of the request's scope (removed when the response ends,
  * unless kept or handed off), with what the client said about it; what its bytes say is
- * `detectedType` (`{ mime, ext }`, when `accept` was given and the type is known).
+ * `detectedType` (`{ mime, ext }`, when the type is known). Its `suffix` is the extension of that
+ * type (`.png`), else the client's extension when it is letters and digits only (`.csv`), else
+ * none. Its `handoff()` keeps the client's file name, made safe (its last path segment, no
+ * controls, no leading dot, no Windows device name, at most 255 bytes), in the ticket's
+ * `meta.filename`, unless the `meta` passed has a `filename`.
  */
 export type UploadedFile = TempFile & UploadedFileInfo;
 
@@ -85,7 +89,10 @@ export type UploadedFile = TempFile & UploadedFileInfo;
 export interface UploadedFileInfo {
   /** The form field it came in. */
   readonly fieldName: string;
-  /** The file name the client sent: untrusted, never use it as a path. */
+  /**
+   * The file name the client sent, as sent: untrusted, never use it as a path. The file's name
+   * is the library's; a safe form of this one goes into a handoff's `meta.filename`.
+   */
   readonly originalName: string;
   /** The `Content-Type` the client declared for the part: untrusted. */
   readonly declaredType: string;

@@ -91,7 +91,7 @@ describe('upload() for Express', () => {
         fieldName: 'doc',
         originalName: 'report.pdf',
         declaredType: 'application/pdf',
-        detectedType: null,
+        detectedType: { mime: 'application/pdf', ext: 'pdf' }, // an upload is always sniffed: its file is named by its type
         size: 13,
         digest: `sha256:${createHash('sha256').update('%PDF-1.7 body').digest('hex')}`,
         content: '%PDF-1.7 body',
@@ -100,6 +100,7 @@ describe('upload() for Express', () => {
       body: { title: ['hello', 'again'] },
       bodyPrototype: 'null',
     });
+    expect(path).toMatch(/\.pdf$/);
     await until(() => !fs.existsSync(path) && sessionFiles(mgr).length === 0);
   });
 
