@@ -86,6 +86,8 @@ describe('the README upload routes', () => {
     expect(accepted.status, await accepted.clone().text()).toBe(202);
     const ticket = (await accepted.json()) as HandoffTicket;
     expect(ticket.size).toBe(video.length);
+    // The worker's file is named by its type, and the client's name travels with the ticket.
+    expect(ticket).toMatchObject({ suffix: '.mp4', meta: { filename: 'clip.mp4' } });
     await using worker = new TempFileManager({ root: path.join(tmpdir, `tempfile-manager-${process.getuid!()}`), sweepOnStart: false, exitHook: false });
     await using claimed = await worker.claim(ticket);
     expect(fs.readFileSync(claimed.path).equals(video)).toBe(true);
