@@ -626,6 +626,21 @@ export class FileSystemError extends TempFileError {
   }
 }
 
+/**
+ * The limits a form's largest size follows from: `files` files of `maxBytes` each and `fields`
+ * text fields of `maxFieldBytes` each (the message of a `bodyBytes` refusal names them).
+ */
+export interface FormLimits {
+  /** The files the route takes. */
+  readonly files: number;
+  /** The option `maxBytes`. */
+  readonly maxBytes: number;
+  /** The text fields the form may have (`maxFields`, or fewer when `maxParts` is lower). */
+  readonly fields: number;
+  /** The option `maxFieldBytes`. */
+  readonly maxFieldBytes: number;
+}
+
 /** Which limit of an upload was passed. */
 export type UploadLimit = 'files' | 'fields' | 'parts' | 'fieldNameBytes' | 'fieldBytes' | 'bodyBytes';
 
@@ -647,14 +662,18 @@ export class UploadLimitError extends TempFileError {
   readonly field: string | undefined;
   /** With `bodyBytes`: the request's declared `Content-Length`. */
   readonly declared: number | undefined;
-  /** @throws Never. It only builds the error from its arguments. */
-  constructor(limit: UploadLimit, max: number, field?: string, declared?: number) {
-    super('ERR_TEMPFILE_UPLOAD_LIMIT', forClient('ERR_TEMPFILE_UPLOAD_LIMIT', describeLimit(limit, max, field, declared)), {
+  /**
+   * `form`, with `bodyBytes`: the limits `max` follows from, named in the message.
+   * @throws Never. It only builds the error from its arguments.
+   */
+  constructor(limit: UploadLimit, max: number, field?: string, declared?: number, form?: FormLimits) {
+    super('ERR_TEMPFILE_UPLOAD_LIMIT', forClient('ERR_TEMPFILE_UPLOAD_LIMIT', describeLimit(limit, max, field, declared, form)), {
       advice:
         limit === 'bodyBytes'
           ? `The request declared ${declared} bytes of body, more than any form within the route's limits can have (${max} bytes: ` +
             'maxBytes for each file the route takes, maxFieldBytes for each of maxFields fields, 16 KiB of headers for each part); ' +
-            'it was refused before any of its body was read. Raise the limit that is too low if such forms are expected.'
+            'it was refused before any of its body was read. Lower `maxFields` or `maxFieldBytes` to bring that bound closer to ' +
+            "the files' `maxBytes`, or raise the limit that is too low if such forms are expected."
           : `Nothing was kept. Raise \`${optionOf(limit)}\` if such forms are expected.`,
     });
     this.limit = limit;
@@ -668,7 +687,7 @@ function optionOf(limit: UploadLimit): string {
   return `max${limit[0]!.toUpperCase()}${limit.slice(1)}`;
 }
 
-function describeLimit(limit: UploadLimit, max: number, field: string | undefined, declared: number | undefined): string {
+function describeLimit(limit: UploadLimit, max: number, field: string | undefined, declared: number | undefined, form: FormLimits | undefined): string {
   const where = field === undefined ? '' : ` (field ${JSON.stringify(field.slice(0, 100))})`;
   switch (limit) {
     case 'fieldNameBytes':
@@ -676,10 +695,30 @@ function describeLimit(limit: UploadLimit, max: number, field: string | undefine
     case 'fieldBytes':
       return `the value of a field${where} is longer than ${max} bytes`;
     case 'bodyBytes':
-      return `the request body of ${declared} bytes is larger than the ${max} bytes this form may have`;
+      return form === undefined
+        ? `the request body of ${declared} bytes is larger than the ${max} bytes this form may have`
+        : `the request body of ${declared} bytes is more than this form may have: ${describeForm(form)}, at most ${max} bytes with their headers`;
     default:
       return `the form has more ${limit} than the ${max} allowed${where}`;
   }
+}
+
+/** `1 file of at most 1 MiB (maxBytes) and 100 text fields of at most 1 MiB (maxFields, maxFieldBytes)`. */
+function describeForm({ files, maxBytes, fields, maxFieldBytes }: FormLimits): string {
+  const counted = (count: number, what: string) => `${count} ${what}${count === 1 ? '' : 's'}`;
+  const parts = [
+    files > 0 && `${counted(files, 'file')} of at most ${formatSize(maxBytes)} (maxBytes)`,
+    fields > 0 && `${counted(fields, 'text field')} of at most ${formatSize(maxFieldBytes)} (maxFields, maxFieldBytes)`,
+  ].filter((part): part is string => part !== false);
+  return parts.length === 0 ? 'no file and no text field' : parts.join(' and ');
+}
+
+/** A size as its options are usually written: `1 MiB`, `512 KiB`, else in bytes. */
+function formatSize(bytes: number): string {
+  for (const [unit, size] of [['GiB', 1024 ** 3], ['MiB', 1024 ** 2], ['KiB', 1024]] as const) {
+    if (bytes >= size && bytes % size === 0) return `${bytes / size} ${unit}`;
+  }
+  return `${bytes} byte${bytes === 1 ? '' : 's'}`;
 }
 
 /** Why an upload's body was refused as malformed. */

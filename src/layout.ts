@@ -245,7 +245,8 @@ export function keepStagingName(basename: string, random: string): string {
   return `.${cutToBytes(basename, MAX_NAME_BYTES - extra)}${KEEP_STAGING_MARK}${random}${KEEP_STAGING_END}`;
 }
 
-function cutToBytes(text: string, maxBytes: number): string {
+/** The longest start of `text` of at most `maxBytes` bytes of UTF-8, never cutting a character. @internal */
+export function cutToBytes(text: string, maxBytes: number): string {
   let bytes = 0;
   let end = 0;
   for (const character of text) {

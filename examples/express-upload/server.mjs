@@ -23,10 +23,12 @@ export async function start({ port = 0, root, maxBytes = 1024 * MiB, maxLiveByte
   app.get('/', (_req, res) => res.sendFile(path.join(here, '../shared/upload-page.html')));
 
   // One file in the field `file`, the other limits small: a form of thousands of parts is a 413.
-  const receive = upload({ manager, field: 'file', maxBytes, hash: 'sha256', maxFields: 10, maxParts: 20, onProgress: progressLog(log) });
+  // refusals: 'next': every failure, a client's refusal too, goes to fail() below, which logs it.
+  const receive = upload({ manager, field: 'file', maxBytes, hash: 'sha256', maxFields: 10, maxParts: 20, onProgress: progressLog(log), refusals: 'next' });
   app.post('/upload', receive, async (req, res) => {
     // Out of the request's scope: the file now outlives the request, until a worker consumes it.
-    const ticket = await req.file.handoff({ ttlMs: TICKET_TTL_MS, meta: { filename: req.file.originalName.slice(0, 255) } });
+    // The ticket keeps the client's file name, made safe, in meta.filename; the file has its type's extension.
+    const ticket = await req.file.handoff({ ttlMs: TICKET_TTL_MS });
     worker.enqueue(ticket);
     log(`upload ${ticket.id}: ${ticket.size} bytes handed off`);
     res.status(202).json({ job: ticket.id, ticket });

@@ -31,7 +31,8 @@ export async function start({ port = 0, root, maxBytes = 1024 * MiB, maxLiveByte
   app.post('/upload', async (request, reply) => {
     const { file } = await request.saveUploads(receive);
     // Out of the request's scope: the file now outlives the request, until a worker consumes it.
-    const ticket = await file.handoff({ ttlMs: TICKET_TTL_MS, meta: { filename: file.originalName.slice(0, 255) } });
+    // The ticket keeps the client's file name, made safe, in meta.filename; the file has its type's extension.
+    const ticket = await file.handoff({ ttlMs: TICKET_TTL_MS });
     worker.enqueue(ticket);
     log(`upload ${ticket.id}: ${ticket.size} bytes handed off`);
     return reply.code(202).send({ job: ticket.id, ticket });

@@ -1,9 +1,9 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import createDebug from 'debug';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { TempFileManager } from '../manager.js';
 import type { TempScope } from '../handles/scope.js';
-import { InvalidOptionError } from '../errors.js';
+import { InvalidOptionError, isTempFileError, type TempFileError } from '../errors.js';
 import { describe } from '../names.js';
 import { shapeFiles } from './form.js';
 import { receiveMultipart } from './multipart.js';
@@ -65,6 +65,15 @@ export interface ExpressUploadOptions extends UploadOptions {
    * @default the request's `req.tmp` if there is one, else one manager shared by the process, with the default root
    */
   readonly manager?: TempFileManager;
+  /**
+   * Who answers a client's refused upload (a 4xx: a limit passed, a refused type, a malformed
+   * form). `'answer'`: `upload()` itself, with the status and a short JSON body
+   * `{ statusCode, code, error, message }` (Fastify's shape), no stack and no log line.
+   * `'next'`: `next(err)`, for an error middleware of yours (Express's default one sends the
+   * stack in development and logs it). Failures of the server (5xx) always go to `next(err)`.
+   * @default 'answer'
+   */
+  readonly refusals?: 'answer' | 'next';
 }
 
 /**
@@ -117,24 +126,27 @@ export function tempScope(manager: TempFileManager, options: ExpressTempScopeOpt
  * the text fields in `req.body` (a null-prototype object). The files are removed when the
  * response ends, unless kept (`file.keep()`) or handed off (`file.handoff()`).
  *
- * Every failure reaches `next(err)` as a `TempFileError` with `statusCode`, so that Express's
- * default error handler answers it with no code of yours: 413 for a size or count limit, 415 for
- * a refused type, 400 for a malformed or truncated body, 507 for no space or quota, 499 when the
- * client went away. After an early failure the rest of the body is read and thrown away (within
- * `drain`), so that every client gets its answer; then the connection is closed.
+ * A client's refused upload is answered by the middleware itself (`refusals: 'answer'`, the
+ * default): the status and a short JSON body, `{ statusCode, code, error, message }` as Fastify
+ * answers, with no stack and no log line: 413 for a size or count limit, 415 for a refused type,
+ * 400 for a malformed or truncated body; a client gone (499) gets nothing. The answer goes out at
+ * once, even while the client is still sending (a chunked body has no length to refuse from its
+ * head): the rest of the body is read and thrown away within `drain`, then the connection is
+ * closed. With `refusals: 'next'` those go to `next(err)` as well, for an error middleware of yours.
  *
- * The middleware never throws. What reaches `next(err)`: an {@link UploadLimitError} or a
- * {@link SizeLimitError} (413), a {@link TypeNotAcceptedError} (415), a
- * {@link MalformedUploadError} (400), an {@link AbortedError} (499), a
- * {@link QuotaExceededError}, {@link NoSpaceError} or {@link DiskQuotaError} (507), a
- * {@link ManagerClosedError} (503) once the manager was closed, any other error of `write()`,
- * and, on the first request that needs it, what making the shared manager throws.
+ * The middleware never throws. What reaches `next(err)`: a {@link QuotaExceededError},
+ * {@link NoSpaceError} or {@link DiskQuotaError} (507), a {@link ManagerClosedError} (503) once
+ * the manager was closed, any other error of `write()` that is the server's, and, on the first
+ * request that needs it, what making the shared manager throws; with `refusals: 'next'`, also an
+ * {@link UploadLimitError} or a {@link SizeLimitError} (413), a {@link TypeNotAcceptedError}
+ * (415), a {@link MalformedUploadError} (400) and an {@link AbortedError} (499). Each is a
+ * `TempFileError` with `statusCode`, so that Express's default error handler answers it.
  *
  * **Ownership:** each file is a temp file of the request's scope: `req.tmp`, or, when no
  * {@link tempScope} ran before, a scope of `manager` (else of one manager shared by the process,
  * whose session its exit hook removes) bound to the request the same way. The files are removed
  * when the response ends, unless kept or handed off. A refused form's files, those already
- * written included, are removed before `next(err)` is called (one that cannot be removed stays
+ * written included, are removed before it is answered or `next(err)` is called (one that cannot be removed stays
  * in the scope, removed when the response ends).
  *
  * **Security:** every file is named by the library: the name the client sent
@@ -146,8 +158,8 @@ export function tempScope(manager: TempFileManager, options: ExpressTempScopeOpt
  * @throws {@link InvalidOptionError} `ERR_TEMPFILE_INVALID_OPTION`: thrown here, when the
  * middleware is made: an unknown option, more than one of `field`, `array` and `fields`,
  * `maxCount` without `array`, a field name that is not a non-empty string, a limit that is not a
- * number of at least 0, a bad `accept`, `hash`, `onProgress` or `drain`, or a `manager` that is
- * not a TempFileManager (`err.option` names it).
+ * number of at least 0, a bad `accept`, `hash`, `onProgress` or `drain`, a `refusals` other than
+ * `'answer'` and `'next'`, or a `manager` that is not a TempFileManager (`err.option` names it).
  *
  * @example
  * import { upload } from 'tempfile-manager/express';
@@ -157,9 +169,13 @@ export function tempScope(manager: TempFileManager, options: ExpressTempScopeOpt
  * });
  */
 export function upload(options: ExpressUploadOptions = {}): RequestHandler {
-  const spec = resolveUploadOptions(options, 'upload()', ['manager']);
+  const spec = resolveUploadOptions(options, 'upload()', ['manager', 'refusals']);
   const given = options.manager;
   checkManager(given, 'upload()', false);
+  const answer = refusalsOption(options.refusals) === 'answer';
+  const fail = (res: Response, next: NextFunction, error: unknown): void => {
+    if (!(answer && answerRefusal(res, error))) next(error);
+  };
   return (req: Request, res: Response, next: NextFunction): void => {
     let scope: TempScope;
     try {
@@ -172,7 +188,7 @@ export function upload(options: ExpressUploadOptions = {}): RequestHandler {
     const tooLarge = declaredLengthRefusal(req.headers, spec);
     if (tooLarge) {
       refuseUnreadBody(req, res, spec.drain);
-      next(tooLarge);
+      fail(res, next, tooLarge);
       return;
     }
     receiveMultipart(req, scope, spec, () => refuseBody(req, res, spec.drain)).then(
@@ -184,17 +200,45 @@ export function upload(options: ExpressUploadOptions = {}): RequestHandler {
       },
       (error: unknown) => {
         log('upload failed: %O', error);
-        next(error);
+        fail(res, next, error);
       },
     );
   };
 }
 
-/** The request's body will not be read to its end: read and drop the rest, answer, then close. */
+/**
+ * The request's body will not be read to its end: the request ends now for the app, so that any
+ * answer (Express's default error handler waits for the end of the body) goes out at once; what
+ * the client still sends is dropped within `drain`, and the connection is closed after the answer.
+ */
 function refuseBody(req: IncomingMessage, res: ServerResponse, drain: ResolvedDrain): void {
   if (req.complete) return;
-  if (!res.headersSent) res.setHeader('Connection', 'close');
-  discardUnreadBody(req, res, drain);
+  refuseUnreadBody(req, res, drain);
+}
+
+/** Validates `refusals` of {@link upload}. */
+function refusalsOption(value: unknown): 'answer' | 'next' {
+  if (value === undefined || value === 'answer' || value === 'next') return value ?? 'answer';
+  throw new InvalidOptionError('refusals', `upload(): \`refusals\` must be 'answer' (upload() answers a client's 4xx itself) or 'next' (it goes to next(err)), got ${describe(value)}.`);
+}
+
+/**
+ * Answers a client's refused upload (an exposed 4xx) with its status and a short JSON body, no
+ * stack; false, and nothing sent, for anything else or once an answer has started.
+ */
+function answerRefusal(res: ServerResponse, error: unknown): boolean {
+  if (!isTempFileError(error) || !error.expose || res.headersSent) return false;
+  if (res.destroyed) return true; // the client is gone: nobody reads an answer, nothing to log
+  const body = JSON.stringify(refusalBody(error));
+  res.statusCode = error.statusCode;
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Content-Length', Buffer.byteLength(body));
+  res.end(body);
+  return true;
+}
+
+function refusalBody(error: TempFileError): { statusCode: number; code: string; error: string; message: string } {
+  return { statusCode: error.statusCode, code: error.code, error: STATUS_CODES[error.statusCode] ?? 'Client Closed Request', message: error.message };
 }
 
 function attachScope(

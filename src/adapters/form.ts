@@ -1,8 +1,11 @@
 import type { Readable } from 'node:stream';
-import { AbortedError, MalformedUploadError, SizeLimitError, UploadLimitError } from '../errors.js';
+import { AbortedError, MalformedUploadError, SizeLimitError, UploadLimitError, type DetectedType } from '../errors.js';
 import { TempFile, type TempFileArgs } from '../handles/file.js';
 import type { TempScope } from '../handles/scope.js';
 import type { WriteOptions } from '../handles/write.js';
+import type { HandoffOptions } from '../handoff/handoff.js';
+import type { HandoffTicket } from '../handoff/ticket.js';
+import { clientFileName, uploadSuffix, withClientName } from './client-name.js';
 import type { RequestScope } from './request-scope.js';
 import type { ResolvedUpload, UploadedFile, UploadFields } from './upload-options.js';
 
@@ -111,7 +114,9 @@ export class FormReceiver {
     part.stream.once('limit', () => this.fail(new SizeLimitError(this.spec.maxBytes)));
     const slot = this.files.push(undefined) - 1;
     const make = (...args: TempFileArgs) => new UploadedTempFile(part, ...args);
-    const write = this.scope.writeAs(part.stream, this.writeOptions(part), make).then(
+    // The file takes the extension of its type (else a safe one of the client's name): a worker's tools see a .png.
+    const suffixOf = (type: DetectedType | undefined) => uploadSuffix(type, part.originalName);
+    const write = this.scope.writeAs(part.stream, this.writeOptions(part), make, suffixOf).then(
       (file) => {
         this.streams.delete(part.stream);
         this.files[slot] = file;
@@ -195,6 +200,11 @@ class UploadedTempFile extends TempFile implements UploadedFile {
     this.originalName = part.originalName;
     this.declaredType = part.declaredType;
     this.encoding = part.encoding;
+  }
+
+  /** {@link TempFile.handoff}, the client's file name (made safe) kept in the ticket's `meta.filename` unless `meta` has one. */
+  override handoff(options: HandoffOptions): Promise<HandoffTicket> {
+    return super.handoff(withClientName(options, clientFileName(this.originalName)));
   }
 
   /** The size in bytes: an upload's file is always written by `write()`, which records it. */

@@ -77,7 +77,11 @@ export interface UploadOptions {
 /**
  * A file of an upload: a {@link TempFile} of the request's scope (removed when the response ends,
  * unless kept or handed off), with what the client said about it; what its bytes say is
- * `detectedType` (`{ mime, ext }`, when `accept` was given and the type is known).
+ * `detectedType` (`{ mime, ext }`, when the type is known). Its `suffix` is the extension of that
+ * type (`.png`), else the client's extension when it is letters and digits only (`.csv`), else
+ * none. Its `handoff()` keeps the client's file name, made safe (its last path segment, no
+ * controls, no leading dot, no Windows device name, at most 255 bytes), in the ticket's
+ * `meta.filename`, unless the `meta` passed has a `filename`.
  */
 export type UploadedFile = TempFile & UploadedFileInfo;
 
@@ -85,7 +89,10 @@ export type UploadedFile = TempFile & UploadedFileInfo;
 export interface UploadedFileInfo {
   /** The form field it came in. */
   readonly fieldName: string;
-  /** The file name the client sent: untrusted, never use it as a path. */
+  /**
+   * The file name the client sent, as sent: untrusted, never use it as a path. The file's name
+   * is the library's; a safe form of this one goes into a handoff's `meta.filename`.
+   */
   readonly originalName: string;
   /** The `Content-Type` the client declared for the part: untrusted. */
   readonly declaredType: string;
@@ -162,6 +169,13 @@ export const PART_HEADER_BYTES = 16 * 1024;
  */
 export function maxBodyBytes(spec: ResolvedUpload, boundaryLength: number): number {
   const times = (count: number, bytes: number) => (count === 0 ? 0 : count * bytes);
+  const { files, fields, parts } = formCounts(spec);
+  const delimiter = boundaryLength + 8; // CRLF "--" boundary CRLF, and the CRLF that ends the part's headers
+  return times(files, spec.maxBytes) + times(fields, spec.maxFieldBytes) + times(parts, delimiter + PART_HEADER_BYTES) + delimiter + 1024;
+}
+
+/** How many files, text fields and parts a form within `spec`'s limits can have at most. */
+function formCounts(spec: ResolvedUpload): { files: number; fields: number; parts: number } {
   const rule = spec.rule;
   const taken =
     rule.kind === 'single' ? 1
@@ -169,14 +183,7 @@ export function maxBodyBytes(spec: ResolvedUpload, boundaryLength: number): numb
     : rule.kind === 'fields' ? [...rule.maxCounts.values()].reduce((a, b) => a + b, 0)
     : 0;
   const parts = Math.min(spec.maxParts, spec.maxFiles + spec.maxFields);
-  const delimiter = boundaryLength + 8; // CRLF "--" boundary CRLF, and the CRLF that ends the part's headers
-  return (
-    times(Math.min(taken, spec.maxFiles, parts), spec.maxBytes) +
-    times(Math.min(spec.maxFields, parts), spec.maxFieldBytes) +
-    times(parts, delimiter + PART_HEADER_BYTES) +
-    delimiter +
-    1024
-  );
+  return { files: Math.min(taken, spec.maxFiles, parts), fields: Math.min(spec.maxFields, parts), parts };
 }
 
 /**
@@ -189,7 +196,9 @@ export function declaredLengthRefusal(headers: IncomingHttpHeaders, spec: Resolv
   if (!Number.isFinite(declared) || headers['transfer-encoding'] !== undefined) return undefined;
   const boundary = /;\s*boundary=(?:"([^"]*)"|([^;\s]*))/i.exec(headers['content-type'] ?? '');
   const max = maxBodyBytes(spec, (boundary?.[1] ?? boundary?.[2] ?? '').length);
-  return declared > max ? new UploadLimitError('bodyBytes', max, undefined, declared) : undefined;
+  if (declared <= max) return undefined;
+  const { files, fields } = formCounts(spec);
+  return new UploadLimitError('bodyBytes', max, undefined, declared, { files, maxBytes: spec.maxBytes, fields, maxFieldBytes: spec.maxFieldBytes });
 }
 
 /**

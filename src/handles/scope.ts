@@ -5,7 +5,7 @@ import { DisposedError, ManagerClosedError, RemoveError, TempFileError } from '.
 import { requireCallback } from '../options.js';
 import { makeTempFile, type FileMaker, type TempFile } from './file.js';
 import type { WriteSource } from '../write/source.js';
-import { writeTempFile, type WriteOptions } from './write.js';
+import { writeTempFile, type SuffixOf, type WriteOptions } from './write.js';
 
 /**
  * A group of temp files, directories and nested scopes, removed together when the scope is
@@ -165,16 +165,18 @@ export class TempScope implements AsyncDisposable, Disposable {
   /**
    * {@link write}, with the file made by `make`: an adapter's subclass of {@link TempFile} (an
    * upload's file, with its field and client-given name). The adapters' way to build their files
-   * from the core, documented in docs/design.md. @internal
+   * from the core, documented in docs/design.md. `suffixOf`, when given, names the file's suffix
+   * from the type sniffed from its first bytes (an upload's file gets the extension of its type);
+   * the data is then sniffed, `accept` or not. @internal
    */
-  writeAs<T extends TempFile>(source: WriteSource, options: WriteOptions | undefined, make: FileMaker<T>): Promise<T> {
+  writeAs<T extends TempFile>(source: WriteSource, options: WriteOptions | undefined, make: FileMaker<T>, suffixOf?: SuffixOf): Promise<T> {
     try {
       this.assertLive();
     } catch (err) {
       return Promise.reject(err);
     }
     this.writing += 1;
-    const written = writeTempFile(this.context, this, source, options, this.writes.signal, make);
+    const written = writeTempFile(this.context, this, source, options, this.writes.signal, make, suffixOf);
     const watched: Promise<T> = this.onWriteFailure ? written.catch((error: unknown) => this.failed(source, error)) : written;
     return watched.finally(() => {
       this.writing -= 1;

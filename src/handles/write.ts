@@ -57,9 +57,13 @@ interface ResolvedWriteOptions {
 
 const WRITE_OPTIONS = new Set(['suffix', 'prefix', 'maxBytes', 'signal', 'onProgress', 'hash', 'accept']);
 
+/** Names a file's suffix from the type sniffed from its first bytes (undefined: no known type). @internal */
+export type SuffixOf = (type: DetectedType | undefined) => string;
+
 /**
  * Streams `source` into a new temp file in constant memory. On any failure the source is
- * stopped, the partial file removed and its bytes released before the promise rejects.
+ * stopped, the partial file removed and its bytes released before the promise rejects. With
+ * `suffixOf`, the data is sniffed before the file is made, and the file takes the suffix it names.
  * @internal
  */
 export async function writeTempFile<T extends TempFile>(
@@ -69,6 +73,7 @@ export async function writeTempFile<T extends TempFile>(
   options: WriteOptions | undefined,
   ownerSignal: AbortSignal | undefined,
   make: FileMaker<T>,
+  suffixOf?: SuffixOf,
 ): Promise<T> {
   const given = resolveWriteOptions(options);
   const resolved = ownerSignal ? { ...given, signals: [...given.signals, ownerSignal] } : given;
@@ -80,11 +85,12 @@ export async function writeTempFile<T extends TempFile>(
   try {
     throwIfAborted(resolved.signals);
     // Sniffed before the file exists: a refused type leaves nothing on disk.
-    const sniffed = resolved.accept
+    const sniffed = resolved.accept || suffixOf
       ? await sniff(read.next, resolved.accept, resolved.maxBytes)
       : { next: read.next, type: undefined };
+    const name = suffixOf ? { ...resolved.name, suffix: suffixOf(sniffed.type) } : resolved.name;
     await context.freeSpace.check(0);
-    const created = await createUniqueAsync(context, resolved.name, 'file', (access) =>
+    const created = await createUniqueAsync(context, name, 'file', (access) =>
       openWritable(context.fs, access, CREATE_EXCLUSIVE, 0o600, context.localDisk()),
     );
     handle = created.result;
@@ -105,15 +111,15 @@ export async function writeTempFile<T extends TempFile>(
   }
 }
 
-/** Reads the head of the source and refuses a type `accept` does not list; `next` hands the head out first. */
+/** Reads the head of the source and refuses a type `accept` (when given) does not list; `next` hands the head out first. */
 async function sniff(
   read: () => Promise<Buffer | undefined>,
-  accept: readonly string[],
+  accept: readonly string[] | undefined,
   maxBytes: number,
 ): Promise<{ next: () => Promise<Buffer | undefined>; type: DetectedType | undefined }> {
   const head = await readHead(read, maxBytes);
   const type = await detectType(head.sample);
-  assertAccepted(accept, type);
+  if (accept) assertAccepted(accept, type);
   return { next: prepend(head.chunks, read), type };
 }
 

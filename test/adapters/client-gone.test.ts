@@ -84,7 +84,7 @@ async function serve(adapter: Adapter, mgr: TempFileManager): Promise<{ port: nu
     },
     (req, res, next) => {
       const id = params(req.url).get('id') ?? '';
-      upload({ field: 'file', maxBytes: 64 * MiB, ...(adapter === 'express-upload-only' && { manager: mgr }) })(req, res, (error?: unknown) => {
+      upload({ field: 'file', maxBytes: 64 * MiB, refusals: 'next', ...(adapter === 'express-upload-only' && { manager: mgr }) })(req, res, (error?: unknown) => {
         seen.settled.set(id, error === undefined ? 'ok' : ((error as { code?: string }).code ?? String(error)));
         next(error);
       });
@@ -105,7 +105,7 @@ async function serve(adapter: Adapter, mgr: TempFileManager): Promise<{ port: nu
       if (!answered) res.status(202).json({ early: true });
       answered = true;
     };
-    upload({ ...options, onProgress })(req, res, (error?: unknown) => {
+    upload({ ...options, onProgress, refusals: 'next' as const })(req, res, (error?: unknown) => {
       seen.settled.set(id, error === undefined ? 'ok' : ((error as { code?: string }).code ?? String(error)));
     });
     if (params(req.url).get('when') === 'now') setTimeout(onProgress, 50);

@@ -91,7 +91,7 @@ describe('upload() for Express', () => {
         fieldName: 'doc',
         originalName: 'report.pdf',
         declaredType: 'application/pdf',
-        detectedType: null,
+        detectedType: { mime: 'application/pdf', ext: 'pdf' }, // an upload is always sniffed: its file is named by its type
         size: 13,
         digest: `sha256:${createHash('sha256').update('%PDF-1.7 body').digest('hex')}`,
         content: '%PDF-1.7 body',
@@ -100,6 +100,7 @@ describe('upload() for Express', () => {
       body: { title: ['hello', 'again'] },
       bodyPrototype: 'null',
     });
+    expect(path).toMatch(/\.pdf$/);
     await until(() => !fs.existsSync(path) && sessionFiles(mgr).length === 0);
   });
 
@@ -186,7 +187,7 @@ describe('upload() for Express', () => {
   it('a refused form keeps none of its files when the error reaches the error middleware', async () => {
     const mgr = manager();
     const app = express();
-    app.post('/upload', upload({ array: 'f', maxCount: 2, manager: mgr }), (_req, res) => res.json({}));
+    app.post('/upload', upload({ array: 'f', maxCount: 2, manager: mgr, refusals: 'next' }), (_req, res) => res.json({}));
     let filesAtError = -1;
     app.use((err: { statusCode?: number }, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
       filesAtError = sessionFiles(mgr).length;
@@ -219,6 +220,7 @@ describe('upload() for Express', () => {
     expect(() => upload({ maxBytes: -1 })).toThrow(/maxBytes/);
     expect(() => upload({ fields: [] })).toThrow(/fields/);
     expect(() => upload({ nope: 1 } as never)).toThrow(/unknown option `nope`/);
+    expect(() => upload({ refusals: 'log' as never })).toThrow(expect.objectContaining({ code: 'ERR_TEMPFILE_INVALID_OPTION', option: 'refusals', message: expect.stringMatching(/`refusals` must be 'answer' .* or 'next' .*got "log"/) }));
   });
 
   it('works without tempScope(): upload({ manager }) makes the request scope itself', async () => {
@@ -328,7 +330,7 @@ describe('upload() when the client is slow, gone, or sends everything before rea
     let failure: unknown;
     const app = express();
     app.use(tempScope(mgr));
-    app.post('/upload', upload({ field: 'file' }), (_req, res) => res.sendStatus(200));
+    app.post('/upload', upload({ field: 'file', refusals: 'next' }), (_req, res) => res.sendStatus(200));
     app.use((err: unknown, _req: express.Request, _res: express.Response, next: express.NextFunction) => {
       failure = err;
       next(err);

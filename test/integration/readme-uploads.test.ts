@@ -86,14 +86,22 @@ describe('the README upload routes', () => {
     expect(accepted.status, await accepted.clone().text()).toBe(202);
     const ticket = (await accepted.json()) as HandoffTicket;
     expect(ticket.size).toBe(video.length);
+    // The worker's file is named by its type, and the client's name travels with the ticket.
+    expect(ticket).toMatchObject({ suffix: '.mp4', meta: { filename: 'clip.mp4' } });
     await using worker = new TempFileManager({ root: path.join(tmpdir, `tempfile-manager-${process.getuid!()}`), sweepOnStart: false, exitHook: false });
     await using claimed = await worker.claim(ticket);
     expect(fs.readFileSync(claimed.path).equals(video)).toBe(true);
 
+    // Refusals as printed, with no error handler: the status and the message, never a stack or a path.
     const refused = await fetch(`${url}/videos`, { method: 'POST', body: form('video', 'clip.mp4', PNG) });
     expect(refused.status).toBe(415);
     const malformed = await fetch(`${url}/videos`, { method: 'POST', body: 'not a form', headers: { 'content-type': 'text/plain' } });
     expect(malformed.status).toBe(400);
+    for (const answer of [refused, malformed]) {
+      const text = await answer.text();
+      expect(JSON.parse(text)).toMatchObject({ statusCode: answer.status, code: expect.stringMatching(/^ERR_TEMPFILE_/) });
+      expect(text).not.toMatch(/\bat \S+ \(|node_modules|\.[cm]?[jt]s:\d|<html/i);
+    }
   });
 });
 

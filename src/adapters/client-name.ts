@@ -1,0 +1,84 @@
+import type { DetectedType } from '../errors.js';
+import { MAX_META_BYTES, type HandoffMeta } from '../handoff/ticket.js';
+import { cutToBytes } from '../layout.js';
+import { validateNameLength, validateNamePart } from '../names.js';
+
+/** The most bytes of a client's file name kept: a file name's limit on most file systems. */
+export const MAX_CLIENT_NAME_BYTES = 255;
+
+/** An extension taken as a suffix: letters and digits only, at most 16 of them. */
+const SAFE_EXTENSION = /^[a-z0-9]{1,16}$/;
+
+// Controls (C0, DEL, C1), invisible format characters (bidi overrides, zero-width), line and
+// paragraph separators, and what Windows refuses in names: each becomes `_`.
+// eslint-disable-next-line no-control-regex
+const UNSAFE_CHARACTERS = /[\u0000-\u001f\u007f-\u009f<>:"|?*\p{Cf}\p{Zl}\p{Zp}]/gu;
+
+/** Names Windows keeps for devices, with or without an extension (`CON`, `com1.txt`). */
+const WINDOWS_DEVICE = /^(?:con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³]|conin\$|conout\$)(?:\.|$)/i;
+
+/**
+ * The client's file name, made safe to show and to store (a ticket's `meta.filename`): only its
+ * last path segment (after `/` or `\`), well-formed text in NFC, controls and characters Windows
+ * refuses turned into `_`, no leading dots or spaces nor trailing ones, a Windows device name
+ * (`CON`, `LPT1.txt`) given a leading `_`, at most 255 bytes of UTF-8. Undefined when nothing is
+ * left (`..`, `/`, an empty name). It is never a path of this library: files are named by it.
+ * @internal
+ */
+export function clientFileName(originalName: string): string | undefined {
+  const lastSegment = originalName.toWellFormed().split(/[/\\]/).pop() ?? '';
+  const cleaned = lastSegment.normalize('NFC').replace(UNSAFE_CHARACTERS, '_').replace(/^[\s.]+|[\s.]+$/gu, '');
+  if (cleaned === '') return undefined;
+  const named = WINDOWS_DEVICE.test(cleaned) ? `_${cleaned}` : cleaned;
+  return cutToBytes(named, MAX_CLIENT_NAME_BYTES).replace(/[\s.]+$/u, '');
+}
+
+/**
+ * The suffix an uploaded file is created with: the extension of the type found from its bytes
+ * (`.png`), else the extension of the client's file name when it is letters and digits only
+ * (`report.csv`: `.csv`, lower-cased), else none. Always a valid suffix for `write()`.
+ * @internal
+ */
+export function uploadSuffix(detected: DetectedType | undefined, originalName: string): string {
+  const fromType = detected?.ext.toLowerCase();
+  if (fromType !== undefined && SAFE_EXTENSION.test(fromType)) return checked(`.${fromType}`);
+  const name = clientFileName(originalName);
+  const dot = name?.lastIndexOf('.') ?? -1;
+  const fromName = dot > 0 ? name!.slice(dot + 1).toLowerCase() : '';
+  return SAFE_EXTENSION.test(fromName) ? checked(`.${fromName}`) : '';
+}
+
+/** `suffix` when the name rules take it (they always should: the pattern is narrower), else none. */
+function checked(suffix: string): string {
+  try {
+    validateNamePart(suffix, 'suffix');
+    validateNameLength('', suffix);
+    return suffix;
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * `handoff()`'s options with the client's file name in `meta.filename`, unless the caller set
+ * `meta.filename`, gave options that are not a plain object (the core refuses those with its own
+ * message), or the name would take `meta` past its 4 KiB.
+ * @internal
+ */
+export function withClientName<T>(options: T, filename: string | undefined): T {
+  if (filename === undefined || typeof options !== 'object' || options === null || Array.isArray(options)) return options;
+  const meta: unknown = Object.hasOwn(options, 'meta') ? (options as { meta?: unknown }).meta : undefined;
+  if (meta !== undefined && (typeof meta !== 'object' || meta === null || Array.isArray(meta))) return options;
+  if (meta !== undefined && Object.hasOwn(meta, 'filename')) return options;
+  const named: HandoffMeta = { filename, ...(meta as HandoffMeta | undefined) };
+  return fitsMeta(named) ? { ...options, meta: named } : options;
+}
+
+/** Whether `meta` is JSON of at most 4 KiB (else the caller's own meta is left for the core to judge). */
+function fitsMeta(meta: HandoffMeta): boolean {
+  try {
+    return Buffer.byteLength(JSON.stringify(meta)) <= MAX_META_BYTES;
+  } catch {
+    return false; // a cycle or a BigInt of the caller's
+  }
+}
