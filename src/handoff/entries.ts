@@ -1,10 +1,9 @@
-import type { Dirent } from 'node:fs';
 import path from 'node:path';
 import { isGone, systemErrorCode, toFileSystemError } from '../errors.js';
 import { constants } from 'node:fs';
 import { O_NOFOLLOW, realFs, type FileSystem } from '../disk/fs.js';
 import { procFdPath } from '../disk/proc.js';
-import { readDirBatches } from '../disk/dir-stream.js';
+import { listSmallDir, readDirBatches, type ListedEntry } from '../disk/dir-stream.js';
 import { openHandoffDir } from './handoff.js';
 import { handoffDirOf, holderOf, isDataFile, parseEntryName } from '../layout.js';
 import { holderAlive, type HolderStates, type LeaseContext } from './lease.js';
@@ -93,11 +92,12 @@ export async function scanHandoff(lease: LeaseContext, where: string | RootPlace
   const holders: HolderStates = new Map();
   try {
     const pinnedEntries = handoff.base !== handoffDirOf(rootBase) && lease.fs === realFs;
-    for await (const dirents of listingOf(lease.fs, handoff.base)) {
+    const dev = await deviceOf(lease.fs, handoff.base);
+    for await (const dirents of listingOf(lease.fs, handoff.base, dev)) {
       // A batch is inspected, then visited, in parallel: memory stays flat, the thread pool busy.
       const held: HeldEntry[] = [];
       try {
-        const found = await Promise.all(dirents.map((dirent) => inspectDirent(lease, { dir, base: handoff.base, pinnedEntries, held }, dirent, now, holders)));
+        const found = await Promise.all(dirents.map((dirent) => inspectDirent(lease, { dir, base: handoff.base, dev, pinnedEntries, held }, dirent, now, holders)));
         const visits: Promise<void>[] = [];
         for (const item of found) {
           if (item === undefined) continue;
@@ -117,14 +117,15 @@ export async function scanHandoff(lease: LeaseContext, where: string | RootPlace
 }
 
 /**
- * The handoff directory's entries in batches. A directory removed while it is read (ENOENT, or
- * ESTALE on a network file system) has no more entries; any other failure to read it throws.
- * Only the reading is guarded here: a failure while an entry is inspected or visited is never
- * taken for an empty directory.
+ * The handoff directory's entries in batches; an entry that vanishes while it is read is left
+ * out (readDirBatches). The directory itself removed while it is read (ENOENT, or ESTALE on a
+ * network file system) has no more entries; any other failure to read it throws. Only the
+ * reading is guarded here: a failure while an entry is inspected or visited is never taken for
+ * an empty directory.
  */
-async function* listingOf(fs: FileSystem, base: string): AsyncGenerator<Dirent[]> {
+async function* listingOf(fs: FileSystem, base: string, dev: number | undefined): AsyncGenerator<ListedEntry[]> {
   try {
-    yield* readDirBatches(fs, base);
+    yield* readDirBatches(fs, base, dev);
   } catch (err) {
     if (!isGone(systemErrorCode(err))) throw err;
   }
@@ -135,10 +136,20 @@ interface HeldEntry {
   close(): void;
 }
 
-/** Where a scan lists: the handoff directory's path, its pinned base, and the entries it holds. */
+/** The device of the directory `base` leads to, where it can be read: what its listings learn is kept by it. */
+async function deviceOf(fs: FileSystem, base: string): Promise<number | undefined> {
+  try {
+    return (await fs.promises.lstat(`${base}/.`)).dev;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Where a scan lists: the handoff directory's path, its pinned base and device, and the entries it holds. */
 interface ScanPlace {
   readonly dir: string;
   readonly base: string;
+  readonly dev: number | undefined;
   /** Entries are held by descriptor (Linux, /proc, the real file system). */
   readonly pinnedEntries: boolean;
   readonly held: HeldEntry[];
@@ -147,17 +158,17 @@ interface ScanPlace {
 async function inspectDirent(
   lease: LeaseContext,
   place: ScanPlace,
-  dirent: Dirent,
+  dirent: ListedEntry,
   now: number,
   holders: HolderStates,
 ): Promise<{ info: EntryInfo; found: FoundEntry } | { foreign: string } | undefined> {
   const logical = path.join(place.dir, dirent.name);
   const parsed = parseEntryName(dirent.name);
-  if (!parsed || !dirent.isDirectory()) return { foreign: logical };
+  if (!parsed || !dirent.isDir) return { foreign: logical };
   const at = `${place.base}/${dirent.name}`;
   const access = place.pinnedEntries ? holdEntry(lease.fs, at, place.held) : at;
   if (access === undefined) return undefined; // gone or swapped since it was listed: judged next time
-  const inspected = await inspectEntry(lease, { logical, access }, parsed, now, holders);
+  const inspected = await inspectEntry(lease, { logical, access, dev: place.dev }, parsed, now, holders);
   return inspected && { info: inspected.info, found: { access, at, files: inspected.files, data: inspected.data } };
 }
 
@@ -183,7 +194,7 @@ function holdEntry(fs: FileSystem, at: string, held: HeldEntry[]): string | unde
 
 async function inspectEntry(
   lease: LeaseContext,
-  entry: { readonly logical: string; readonly access: string },
+  entry: { readonly logical: string; readonly access: string; readonly dev: number | undefined },
   parsed: { id: string; expiresAt: number },
   now: number,
   holders: HolderStates,
@@ -191,15 +202,17 @@ async function inspectEntry(
   const base = { id: parsed.id, path: entry.logical, expiresAt: parsed.expiresAt };
   // The data file may change its name under us (a claim, a release): look again, then keep.
   for (let attempt = 0; attempt < 3; attempt++) {
-    let dirents: Dirent[];
+    let listed: Awaited<ReturnType<typeof listSmallDir>>;
     try {
-      dirents = await lease.fs.promises.readdir(entry.access, { withFileTypes: true });
+      listed = await listSmallDir(lease.fs, entry.access, entry.dev);
     } catch {
       return undefined; // gone under us
     }
-    const names = dirents.map((dirent) => dirent.name);
-    const files = dirents.some((dirent) => dirent.isDirectory()) ? undefined : names;
+    const names = listed.entries.map((dirent) => dirent.name);
+    const files = listed.entries.some((dirent) => dirent.isDir) ? undefined : names;
     const data = names.find(isDataFile);
+    // A name that vanished while the entry was read may be its data file being renamed: look again.
+    if (data === undefined && listed.vanished > 0) continue;
     if (data === undefined) return { info: { ...base, state: 'consumed', bytes: 0 }, files, data };
     const file = await fileOf(lease.fs, path.join(entry.access, data));
     if (file === 'gone') continue;
