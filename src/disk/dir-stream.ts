@@ -67,6 +67,8 @@ export class DirListing {
   vanished = 0;
   private first = true;
   private skip: string | undefined;
+  /** What this listing last recorded of its device: recorded again only when that changes. */
+  private typed: boolean | undefined;
 
   private constructor(
     private readonly fs: FileSystem,
@@ -140,17 +142,22 @@ export class DirListing {
 
   /** What `read` adds to the listing, learning the device's kind from it. */
   private take(read: Dirent | 'vanished'): ListedEntry | undefined {
+    this.learn(read !== 'vanished' && hasOwnType(read));
     if (read === 'vanished') {
       this.vanished += 1;
-      learnTyped(this.fs, this.dev, false);
       return undefined;
     }
-    learnTyped(this.fs, this.dev, hasOwnType(read));
     if (read.name === this.skip) {
       this.skip = undefined;
       return undefined;
     }
     return { name: read.name, isDir: read.isDirectory() };
+  }
+
+  private learn(typed: boolean): void {
+    if (typed === this.typed) return;
+    this.typed = typed;
+    learnTyped(this.fs, this.dev, typed);
   }
 
   /**
