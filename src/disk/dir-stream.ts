@@ -79,14 +79,14 @@ export class DirListing {
 
   /** Opens `path` for listing. Throws what opening it throws (ENOENT...). */
   static openSync(fs: FileSystem, path: string, dev?: number): DirListing {
-    if (!fs.opendirSync) return new DirListing(fs, path, dev, { entries: readWholeSync(fs, path), next: 0 });
+    if (!fs.opendirSync) return new DirListing(fs, path, dev, { entries: readWholeSync(fs, path).entries, next: 0 });
     const typed = knownTyped(fs, dev) !== false;
     return new DirListing(fs, path, dev, { dir: fs.opendirSync(path, { bufferSize: typed ? TYPED_BATCH : UNTYPED_BATCH }), typed });
   }
 
   /** Async {@link DirListing.openSync}. */
   static async open(fs: FileSystem, path: string, dev?: number): Promise<DirListing> {
-    if (!fs.promises.opendir) return new DirListing(fs, path, dev, { entries: await readWhole(fs, path), next: 0 });
+    if (!fs.promises.opendir) return new DirListing(fs, path, dev, { entries: (await readWhole(fs, path)).entries, next: 0 });
     const typed = knownTyped(fs, dev) !== false;
     return new DirListing(fs, path, dev, { dir: await fs.promises.opendir(path, { bufferSize: typed ? TYPED_BATCH : UNTYPED_BATCH }), typed });
   }
@@ -205,41 +205,55 @@ async function readOne(dir: Dir): Promise<Read> {
   }
 }
 
-// An injected fs without opendir: read whole; where the typed read fails on a name that vanished,
-// the names are read alone and each one typed here.
-function readWholeSync(fs: FileSystem, path: string): ListedEntry[] {
+/** A directory read whole, and how many names vanished before they were typed. @internal */
+export interface WholeListing {
+  readonly entries: ListedEntry[];
+  readonly vanished: number;
+}
+
+const typedEntry = (entry: Dirent): ListedEntry => ({ name: entry.name, isDir: entry.isDirectory() });
+
+// Read whole: one call where entry types come with the names (or no name vanished before Node
+// typed it); else the names are read alone and each one typed here, a name gone meanwhile left out.
+function readWholeSync(fs: FileSystem, path: string): WholeListing {
   try {
-    return fs.readdirSync(path, { withFileTypes: true }).map((entry) => ({ name: entry.name, isDir: entry.isDirectory() }));
+    return { entries: fs.readdirSync(path, { withFileTypes: true }).map(typedEntry), vanished: 0 };
   } catch (err) {
     if (!isVanishedName(err)) throw err;
   }
-  return fs.readdirSync(path).flatMap((name) => {
+  const typed = fs.readdirSync(path).map((name) => {
     try {
-      return [{ name, isDir: fs.lstatSync(`${path}/${name}`).isDirectory() }];
+      return { name, isDir: fs.lstatSync(`${path}/${name}`).isDirectory() };
     } catch (err) {
-      if (isGone(systemErrorCode(err))) return [];
+      if (isGone(systemErrorCode(err))) return undefined;
       throw err;
     }
   });
+  return whole(typed);
 }
 
-async function readWhole(fs: FileSystem, path: string): Promise<ListedEntry[]> {
+async function readWhole(fs: FileSystem, path: string): Promise<WholeListing> {
   try {
-    return (await fs.promises.readdir(path, { withFileTypes: true })).map((entry) => ({ name: entry.name, isDir: entry.isDirectory() }));
+    return { entries: (await fs.promises.readdir(path, { withFileTypes: true })).map(typedEntry), vanished: 0 };
   } catch (err) {
     if (!isVanishedName(err)) throw err;
   }
   const typed = await Promise.all(
     (await fs.promises.readdir(path)).map(async (name) => {
       try {
-        return [{ name, isDir: (await fs.promises.lstat(`${path}/${name}`)).isDirectory() }];
+        return { name, isDir: (await fs.promises.lstat(`${path}/${name}`)).isDirectory() };
       } catch (err) {
-        if (isGone(systemErrorCode(err))) return [];
+        if (isGone(systemErrorCode(err))) return undefined;
         throw err;
       }
     }),
   );
-  return typed.flat();
+  return whole(typed);
+}
+
+function whole(typed: (ListedEntry | undefined)[]): WholeListing {
+  const entries = typed.filter((entry): entry is ListedEntry => entry !== undefined);
+  return { entries, vanished: typed.length - entries.length };
 }
 
 /** Entries a batch of {@link readDirBatches} holds at most. */
@@ -265,19 +279,10 @@ export async function* readDirBatches(fs: FileSystem, dir: string, dev: number |
 }
 
 /**
- * Every entry of a small directory (`dir` on device `dev`), names vanishing meanwhile left out,
- * and how many did. Throws what opening or reading it throws.
+ * Every entry of a small directory, read whole (one call where the file system gives entry
+ * types), names vanishing meanwhile left out, and how many did. Throws what reading it throws.
  * @internal
  */
-export async function listSmallDir(fs: FileSystem, dir: string, dev: number | undefined): Promise<{ entries: ListedEntry[]; vanished: number }> {
-  const listing = await DirListing.open(fs, dir, dev);
-  try {
-    const entries: ListedEntry[] = [];
-    for (let batch = await listing.read(BATCH); ; batch = await listing.read(BATCH)) {
-      entries.push(...batch.entries);
-      if (batch.done) return { entries, vanished: listing.vanished };
-    }
-  } finally {
-    await listing.close();
-  }
+export async function listSmallDir(fs: FileSystem, dir: string): Promise<WholeListing> {
+  return readWhole(fs, dir);
 }

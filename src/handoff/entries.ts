@@ -3,7 +3,7 @@ import { isGone, systemErrorCode, toFileSystemError } from '../errors.js';
 import { constants } from 'node:fs';
 import { O_NOFOLLOW, realFs, type FileSystem } from '../disk/fs.js';
 import { procFdPath } from '../disk/proc.js';
-import { listSmallDir, readDirBatches, type ListedEntry } from '../disk/dir-stream.js';
+import { listSmallDir, readDirBatches, type ListedEntry, type WholeListing } from '../disk/dir-stream.js';
 import { openHandoffDir } from './handoff.js';
 import { handoffDirOf, holderOf, isDataFile, parseEntryName } from '../layout.js';
 import { holderAlive, type HolderStates, type LeaseContext } from './lease.js';
@@ -97,7 +97,7 @@ export async function scanHandoff(lease: LeaseContext, where: string | RootPlace
       // A batch is inspected, then visited, in parallel: memory stays flat, the thread pool busy.
       const held: HeldEntry[] = [];
       try {
-        const found = await Promise.all(dirents.map((dirent) => inspectDirent(lease, { dir, base: handoff.base, dev, pinnedEntries, held }, dirent, now, holders)));
+        const found = await Promise.all(dirents.map((dirent) => inspectDirent(lease, { dir, base: handoff.base, pinnedEntries, held }, dirent, now, holders)));
         const visits: Promise<void>[] = [];
         for (const item of found) {
           if (item === undefined) continue;
@@ -145,11 +145,10 @@ async function deviceOf(fs: FileSystem, base: string): Promise<number | undefine
   }
 }
 
-/** Where a scan lists: the handoff directory's path, its pinned base and device, and the entries it holds. */
+/** Where a scan lists: the handoff directory's path, its pinned base, and the entries it holds. */
 interface ScanPlace {
   readonly dir: string;
   readonly base: string;
-  readonly dev: number | undefined;
   /** Entries are held by descriptor (Linux, /proc, the real file system). */
   readonly pinnedEntries: boolean;
   readonly held: HeldEntry[];
@@ -168,7 +167,7 @@ async function inspectDirent(
   const at = `${place.base}/${dirent.name}`;
   const access = place.pinnedEntries ? holdEntry(lease.fs, at, place.held) : at;
   if (access === undefined) return undefined; // gone or swapped since it was listed: judged next time
-  const inspected = await inspectEntry(lease, { logical, access, dev: place.dev }, parsed, now, holders);
+  const inspected = await inspectEntry(lease, { logical, access }, parsed, now, holders);
   return inspected && { info: inspected.info, found: { access, at, files: inspected.files, data: inspected.data } };
 }
 
@@ -194,7 +193,7 @@ function holdEntry(fs: FileSystem, at: string, held: HeldEntry[]): string | unde
 
 async function inspectEntry(
   lease: LeaseContext,
-  entry: { readonly logical: string; readonly access: string; readonly dev: number | undefined },
+  entry: { readonly logical: string; readonly access: string },
   parsed: { id: string; expiresAt: number },
   now: number,
   holders: HolderStates,
@@ -202,9 +201,9 @@ async function inspectEntry(
   const base = { id: parsed.id, path: entry.logical, expiresAt: parsed.expiresAt };
   // The data file may change its name under us (a claim, a release): look again, then keep.
   for (let attempt = 0; attempt < 3; attempt++) {
-    let listed: Awaited<ReturnType<typeof listSmallDir>>;
+    let listed: WholeListing;
     try {
-      listed = await listSmallDir(lease.fs, entry.access, entry.dev);
+      listed = await listSmallDir(lease.fs, entry.access);
     } catch {
       return undefined; // gone under us
     }

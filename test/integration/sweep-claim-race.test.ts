@@ -79,7 +79,6 @@ describe('a claim that lands while the sweep lists the entry, the listing missin
       ...nodeFs,
       promises: {
         ...nodeFs.promises,
-        opendir: undefined, // directories are then read whole, through readdir
         readdir: async (target: string, listOptions?: { withFileTypes?: boolean }) => {
           const listed = (await nodeFs.promises.readdir(target, listOptions as { withFileTypes: true })) as nodeFs.Dirent[];
           if (claimed || !target.includes(`${ticket.id}_`)) return listed;

@@ -78,6 +78,31 @@ describe('a name vanishing between its listing and its lstat, on a file system w
     expect(entries).toMatchObject([{ id: ticket.id, state: 'claimed' }]);
   });
 
+  it('an entry whose data file is claimed and released again while it is read is listed as waiting, never as consumed', async () => {
+    const mgr = manager();
+    const ticket = await (await mgr.write('released mid-listing', { suffix: '.bin' })).handoff({ ttlMs: 60_000 });
+    const held = heldName(newOwnerToken(hostId()), '.bin');
+    const claimed: ReturnType<typeof vanishing> = vanishing((name) => name === dataName('.bin') && claimed.count === 0, () => held);
+    const untyped = withoutEntryTypes(claimed);
+    let released = false;
+    const fs: FileSystem = {
+      ...untyped,
+      promises: {
+        ...untyped.promises,
+        lstat: (async (file: string, options?: nodeFs.StatOptions) => {
+          if (!released && path.basename(file) === held) {
+            released = true; // the claimer gives the file back as the listing types its held name
+            nodeFs.renameSync(file, path.join(path.dirname(file), dataName('.bin')));
+          }
+          return nodeFs.promises.lstat(file, options);
+        }) as FileSystem['promises']['lstat'],
+      },
+    };
+    const { entries } = await listEntries(context(fs), mgr.root);
+    expect([claimed.count, released]).toEqual([1, true]);
+    expect(entries).toMatchObject([{ id: ticket.id, state: 'waiting', bytes: 'released mid-listing'.length }]);
+  });
+
   it('a sweep of a root where another sweeper removes a lock meanwhile succeeds and removes the orphan', async () => {
     const root = markedRoot(freshRoot());
     const orphan = path.join(root, deadSessionName(hostId()));
