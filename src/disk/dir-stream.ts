@@ -1,32 +1,288 @@
-import type { Dirent } from 'node:fs';
+import { Dirent, type Dir } from 'node:fs';
+import { isGone, systemErrorCode } from '../errors.js';
 import type { FileSystem } from './fs.js';
 
-/** Entries a directory stream buffers: memory stays this size whatever the directory holds. */
-const BUFFER = 128;
+// Reading a directory, tolerating names that vanish while it is read.
+//
+// Where the file system gives each entry's type (d_type), a listing is one stream read in batches.
+// Where it does not (DT_UNKNOWN: ext4 made with -O ^filetype, older XFS, some network and FUSE file
+// systems), Node lstats each name after reading it, and one name gone in between rejects the whole
+// read, dropping the names read with it. There the stream reads one name at a time: a rejection
+// then concerns that name only, which vanished, and the listing goes on. Which kind a device is
+// is learnt from its first entry listed, and remembered per device.
+
+/** Entries a stream reads at once where the file system gives entry types. */
+const TYPED_BATCH = 64;
+/** Entries a stream reads at once where it does not: one, so a vanished name costs only itself. */
+const UNTYPED_BATCH = 1;
+
+/** One listed entry. @internal */
+export interface ListedEntry {
+  readonly name: string;
+  /** A directory (by d_type, or an lstat that never follows a link). */
+  readonly isDir: boolean;
+}
+
+/** A batch of entries; `done` once the listing has no more. @internal */
+export interface ListedBatch {
+  readonly entries: ListedEntry[];
+  readonly done: boolean;
+}
+
+/** Per file system, per device: whether its listings give entry types. */
+const typedByFs = new WeakMap<FileSystem, Map<number, boolean>>();
+
+function knownTyped(fs: FileSystem, dev: number | undefined): boolean | undefined {
+  return dev === undefined ? undefined : typedByFs.get(fs)?.get(dev);
+}
+
+function learnTyped(fs: FileSystem, dev: number | undefined, typed: boolean): void {
+  if (dev === undefined) return;
+  const devices = typedByFs.get(fs) ?? new Map<number, boolean>();
+  typedByFs.set(fs, devices);
+  devices.set(dev, typed);
+}
+
+/** Node's lstat of a name it listed without a type found the name gone. */
+function isVanishedName(err: unknown): boolean {
+  return (err as { syscall?: unknown } | null)?.syscall === 'lstat' && isGone(systemErrorCode(err));
+}
+
+function hasOwnType(entry: Dirent): boolean {
+  return Object.getPrototypeOf(entry) === Dirent.prototype;
+}
+
+/** What reading one entry gave: an entry, the end, or a name that vanished before it was typed. */
+type Read = Dirent | null | 'vanished';
 
 /**
- * The entries of `dir`, read as a stream (`fs.opendir` with a bounded buffer) in batches of at
- * most `batch`: memory is constant in the number of entries. An injected fs without `opendir`
- * (memfs) is read whole. Throws what opening the directory throws (ENOENT...).
+ * An open listing of a directory that tolerates names vanishing while it is read: such a name
+ * is left out, never an error, on file systems with and without entry types. Memory is constant
+ * in the number of entries (a stream), but for an injected fs without `opendir` (memfs), read
+ * whole. `dev` is the directory's device: what was learnt of its entry types is kept by it.
  * @internal
  */
-export async function* readDirBatches(fs: FileSystem, dir: string, batch = BUFFER): AsyncGenerator<Dirent[]> {
-  if (!fs.promises.opendir) {
-    const all = await fs.promises.readdir(dir, { withFileTypes: true });
-    for (let i = 0; i < all.length; i += batch) yield all.slice(i, i + batch);
-    return;
+export class DirListing {
+  /** Names left out because they vanished between the listing and their lstat. */
+  vanished = 0;
+  private first = true;
+  private skip: string | undefined;
+  /** What this listing last recorded of its device: recorded again only when that changes. */
+  private typed: boolean | undefined;
+
+  private constructor(
+    private readonly fs: FileSystem,
+    private readonly path: string,
+    private readonly dev: number | undefined,
+    private source: { dir: Dir; typed: boolean } | { entries: ListedEntry[]; next: number },
+  ) {}
+
+  /** Opens `path` for listing. Throws what opening it throws (ENOENT...). */
+  static openSync(fs: FileSystem, path: string, dev?: number): DirListing {
+    if (!fs.opendirSync) return new DirListing(fs, path, dev, { entries: readWholeSync(fs, path).entries, next: 0 });
+    const typed = knownTyped(fs, dev) !== false;
+    return new DirListing(fs, path, dev, { dir: fs.opendirSync(path, { bufferSize: typed ? TYPED_BATCH : UNTYPED_BATCH }), typed });
   }
-  const stream = await fs.promises.opendir(dir, { bufferSize: BUFFER });
-  try {
-    let pending: Dirent[] = [];
-    for (let entry = await stream.read(); entry !== null; entry = await stream.read()) {
-      pending.push(entry);
-      if (pending.length < batch) continue;
-      yield pending;
-      pending = [];
+
+  /** Async {@link DirListing.openSync}. */
+  static async open(fs: FileSystem, path: string, dev?: number): Promise<DirListing> {
+    if (!fs.promises.opendir) return new DirListing(fs, path, dev, { entries: (await readWhole(fs, path)).entries, next: 0 });
+    const typed = knownTyped(fs, dev) !== false;
+    return new DirListing(fs, path, dev, { dir: await fs.promises.opendir(path, { bufferSize: typed ? TYPED_BATCH : UNTYPED_BATCH }), typed });
+  }
+
+  /** Up to `max` more entries. */
+  readSync(max: number): ListedBatch {
+    const entries: ListedEntry[] = [];
+    while (entries.length < max) {
+      if ('entries' in this.source) return this.fromArray(entries, max);
+      const read = readOneSync(this.source.dir);
+      if (read === null) return { entries, done: true };
+      const entry = this.take(read);
+      if (this.mustReopen(read)) this.source = this.reopenedSync();
+      if (entry) entries.push(entry);
     }
-    if (pending.length > 0) yield pending;
-  } finally {
-    await stream.close().catch(() => {});
+    return { entries, done: false };
   }
+
+  /** Async {@link DirListing.readSync}. */
+  async read(max: number): Promise<ListedBatch> {
+    const entries: ListedEntry[] = [];
+    while (entries.length < max) {
+      if ('entries' in this.source) return this.fromArray(entries, max);
+      const read = await readOne(this.source.dir);
+      if (read === null) return { entries, done: true };
+      const entry = this.take(read);
+      if (this.mustReopen(read)) this.source = await this.reopened();
+      if (entry) entries.push(entry);
+    }
+    return { entries, done: false };
+  }
+
+  /** Closes the listing; never throws. */
+  closeSync(): void {
+    if (!('dir' in this.source)) return;
+    try {
+      this.source.dir.closeSync();
+    } catch {
+      // closing was all that was left to do
+    }
+  }
+
+  /** Async {@link DirListing.closeSync}. */
+  async close(): Promise<void> {
+    if ('dir' in this.source) await this.source.dir.close().catch(() => {});
+  }
+
+  private fromArray(entries: ListedEntry[], max: number): ListedBatch {
+    const list = this.source as { entries: ListedEntry[]; next: number };
+    while (entries.length < max && list.next < list.entries.length) entries.push(list.entries[list.next++] as ListedEntry);
+    return { entries, done: list.next >= list.entries.length };
+  }
+
+  /** What `read` adds to the listing, learning the device's kind from it. */
+  private take(read: Dirent | 'vanished'): ListedEntry | undefined {
+    this.learn(read !== 'vanished' && hasOwnType(read));
+    if (read === 'vanished') {
+      this.vanished += 1;
+      return undefined;
+    }
+    if (read.name === this.skip) {
+      this.skip = undefined;
+      return undefined;
+    }
+    return { name: read.name, isDir: read.isDirectory() };
+  }
+
+  private learn(typed: boolean): void {
+    if (typed === this.typed) return;
+    this.typed = typed;
+    learnTyped(this.fs, this.dev, typed);
+  }
+
+  /**
+   * A batched stream whose first entry shows the device gives no types is read again one name at
+   * a time (a later batch could lose names to one that vanished); the name already listed is
+   * skipped once. A device that gave types before and then none (a mixed file system) keeps its
+   * stream: a name vanishing there costs the rest of its batch in this listing only.
+   */
+  private mustReopen(read: Dirent | 'vanished'): boolean {
+    const first = this.first;
+    this.first = false;
+    if (!first || !('dir' in this.source) || !this.source.typed) return false;
+    if (read !== 'vanished' && hasOwnType(read)) return false;
+    this.skip = read === 'vanished' ? undefined : read.name;
+    return true;
+  }
+
+  private reopenedSync(): { dir: Dir; typed: boolean } {
+    this.closeSync();
+    return { dir: (this.fs.opendirSync as NonNullable<FileSystem['opendirSync']>)(this.path, { bufferSize: UNTYPED_BATCH }), typed: false };
+  }
+
+  private async reopened(): Promise<{ dir: Dir; typed: boolean }> {
+    await this.close();
+    const opendir = this.fs.promises.opendir as NonNullable<FileSystem['promises']['opendir']>;
+    return { dir: await opendir(this.path, { bufferSize: UNTYPED_BATCH }), typed: false };
+  }
+}
+
+function readOneSync(dir: Dir): Read {
+  try {
+    return dir.readSync();
+  } catch (err) {
+    if (isVanishedName(err)) return 'vanished';
+    throw err;
+  }
+}
+
+async function readOne(dir: Dir): Promise<Read> {
+  try {
+    return await dir.read();
+  } catch (err) {
+    if (isVanishedName(err)) return 'vanished';
+    throw err;
+  }
+}
+
+/** A directory read whole, and how many names vanished before they were typed. @internal */
+export interface WholeListing {
+  readonly entries: ListedEntry[];
+  readonly vanished: number;
+}
+
+const typedEntry = (entry: Dirent): ListedEntry => ({ name: entry.name, isDir: entry.isDirectory() });
+
+// Read whole: one call where entry types come with the names (or no name vanished before Node
+// typed it); else the names are read alone and each one typed here, a name gone meanwhile left out.
+function readWholeSync(fs: FileSystem, path: string): WholeListing {
+  try {
+    return { entries: fs.readdirSync(path, { withFileTypes: true }).map(typedEntry), vanished: 0 };
+  } catch (err) {
+    if (!isVanishedName(err)) throw err;
+  }
+  const typed = fs.readdirSync(path).map((name) => {
+    try {
+      return { name, isDir: fs.lstatSync(`${path}/${name}`).isDirectory() };
+    } catch (err) {
+      if (isGone(systemErrorCode(err))) return undefined;
+      throw err;
+    }
+  });
+  return whole(typed);
+}
+
+async function readWhole(fs: FileSystem, path: string): Promise<WholeListing> {
+  try {
+    return { entries: (await fs.promises.readdir(path, { withFileTypes: true })).map(typedEntry), vanished: 0 };
+  } catch (err) {
+    if (!isVanishedName(err)) throw err;
+  }
+  const typed = await Promise.all(
+    (await fs.promises.readdir(path)).map(async (name) => {
+      try {
+        return { name, isDir: (await fs.promises.lstat(`${path}/${name}`)).isDirectory() };
+      } catch (err) {
+        if (isGone(systemErrorCode(err))) return undefined;
+        throw err;
+      }
+    }),
+  );
+  return whole(typed);
+}
+
+function whole(typed: (ListedEntry | undefined)[]): WholeListing {
+  const entries = typed.filter((entry): entry is ListedEntry => entry !== undefined);
+  return { entries, vanished: typed.length - entries.length };
+}
+
+/** Entries a batch of {@link readDirBatches} holds at most. */
+const BATCH = 128;
+
+/**
+ * The entries of `dir` (on device `dev`), as a {@link DirListing}, in batches of at most
+ * `batch`: memory is constant in the number of entries, and names vanishing meanwhile are left
+ * out. Throws what opening or reading the directory throws (ENOENT once it is gone...).
+ * @internal
+ */
+export async function* readDirBatches(fs: FileSystem, dir: string, dev: number | undefined, batch = BATCH): AsyncGenerator<ListedEntry[]> {
+  const listing = await DirListing.open(fs, dir, dev);
+  try {
+    for (;;) {
+      const { entries, done } = await listing.read(batch);
+      if (entries.length > 0) yield entries;
+      if (done) return;
+    }
+  } finally {
+    await listing.close();
+  }
+}
+
+/**
+ * Every entry of a small directory, read whole (one call where the file system gives entry
+ * types), names vanishing meanwhile left out, and how many did. Throws what reading it throws.
+ * @internal
+ */
+export async function listSmallDir(fs: FileSystem, dir: string): Promise<WholeListing> {
+  return readWhole(fs, dir);
 }

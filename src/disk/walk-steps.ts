@@ -1,7 +1,7 @@
-import type { Dir, Dirent } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import type { FileSystem } from './fs.js';
+import { DirListing, type ListedBatch } from './dir-stream.js';
 import { mountIdAt, mountIdOf, parentMountIdOf } from './mounts.js';
 import { procFd, procFdPath } from './proc.js';
 
@@ -14,7 +14,6 @@ const OPEN_DIR = constants.O_RDONLY | (constants.O_DIRECTORY ?? 0) | (constants.
 /** Linux's O_PATH: a descriptor that names a directory without reading it (works at mode 0000). */
 const O_PATH = process.platform === 'linux' ? 0o10000000 : 0;
 const OPEN_PATH = O_PATH | (constants.O_DIRECTORY ?? 0) | (constants.O_NOFOLLOW ?? 0);
-const DIR_BUFFER = 64;
 
 /** What the walk needs to know of a directory. @internal */
 export interface DirStat {
@@ -33,21 +32,6 @@ export interface OpenedDir {
   readonly handle?: FileHandle;
 }
 
-/** An open listing of a directory: a `Dir` stream, or (an injected fs without opendir) an array. @internal */
-export type ListHandle = { readonly dir: Dir } | { readonly names: Dirent[]; next: number };
-
-/** One listed entry. @internal */
-export interface ListedEntry {
-  readonly name: string;
-  readonly isDir: boolean;
-}
-
-/** A batch of entries; `done` once the listing has no more. @internal */
-export interface ListedBatch {
-  readonly entries: ListedEntry[];
-  readonly done: boolean;
-}
-
 /** The outcome of one file of a `visitFiles` step. @internal */
 export type FileOutcome = { readonly size: number } | { readonly error: unknown };
 
@@ -58,9 +42,9 @@ export type Step =
   | { op: 'fchmod'; dir: OpenedDir; mode: number }
   | { op: 'chmodUnreadable'; path: string; mask: number }
   | { op: 'lstat'; path: string }
-  | { op: 'openList'; path: string }
-  | { op: 'readList'; list: ListHandle; max: number }
-  | { op: 'closeList'; list: ListHandle }
+  | { op: 'openList'; path: string; dev: number }
+  | { op: 'readList'; list: DirListing; max: number }
+  | { op: 'closeList'; list: DirListing }
   | { op: 'visitFiles'; base: string; names: readonly string[]; sizes: boolean; remove: boolean }
   | { op: 'rmdir'; path: string }
   | { op: 'rename'; from: string; to: string }
@@ -76,7 +60,7 @@ interface Results {
   fchmod: void;
   chmodUnreadable: void;
   lstat: DirStat;
-  openList: ListHandle;
+  openList: DirListing;
   readList: ListedBatch;
   closeList: void;
   visitFiles: FileOutcome[];
@@ -168,12 +152,11 @@ function syncStep(fs: FileSystem, step: Step): Result {
     case 'lstat':
       return statOf(fs.lstatSync(step.path));
     case 'openList':
-      if (fs.opendirSync) return { dir: fs.opendirSync(step.path, { bufferSize: DIR_BUFFER }) };
-      return { names: fs.readdirSync(step.path, { withFileTypes: true }), next: 0 };
+      return DirListing.openSync(fs, step.path, step.dev);
     case 'readList':
-      return readListSync(step.list, step.max);
+      return step.list.readSync(step.max);
     case 'closeList':
-      if ('dir' in step.list) step.list.dir.closeSync();
+      step.list.closeSync();
       return;
     case 'visitFiles':
       return step.names.map((name) => visitFileSync(fs, childPath(step.base, name), step.sizes, step.remove));
@@ -213,12 +196,11 @@ async function asyncStep(fs: FileSystem, step: Step): Promise<Result> {
     case 'lstat':
       return statOf(await fs.promises.lstat(step.path));
     case 'openList':
-      if (fs.promises.opendir) return { dir: await fs.promises.opendir(step.path, { bufferSize: DIR_BUFFER }) };
-      return { names: await fs.promises.readdir(step.path, { withFileTypes: true }), next: 0 };
+      return DirListing.open(fs, step.path, step.dev);
     case 'readList':
-      return readListAsync(step.list, step.max);
+      return step.list.read(step.max);
     case 'closeList':
-      if ('dir' in step.list) await step.list.dir.close().catch(() => {});
+      await step.list.close();
       return;
     case 'visitFiles':
       return Promise.all(step.names.map((name) => visitFileAsync(fs, childPath(step.base, name), step.sizes, step.remove)));
@@ -249,36 +231,6 @@ function mountStep(step: Extract<Step, { op: 'mountId' | 'parentMountId' | 'moun
     case 'mountIdAt':
       return mountIdAt(step.path);
   }
-}
-
-function readListSync(list: ListHandle, max: number): ListedBatch {
-  const entries: ListedEntry[] = [];
-  if ('names' in list) {
-    for (; list.next < list.names.length && entries.length < max; list.next++) entries.push(entryOf(list.names[list.next] as Dirent));
-    return { entries, done: list.next >= list.names.length };
-  }
-  while (entries.length < max) {
-    const entry = list.dir.readSync();
-    if (entry === null) return { entries, done: true };
-    entries.push(entryOf(entry));
-  }
-  return { entries, done: false };
-}
-
-async function readListAsync(list: ListHandle, max: number): Promise<ListedBatch> {
-  if ('names' in list) return readListSync(list, max);
-  const entries: ListedEntry[] = [];
-  while (entries.length < max) {
-    const entry = await list.dir.read();
-    if (entry === null) return { entries, done: true };
-    entries.push(entryOf(entry));
-  }
-  return { entries, done: false };
-}
-
-// Entry types come from readdir and never follow a link: only directories are opened.
-function entryOf(entry: Dirent): ListedEntry {
-  return { name: entry.name, isDir: entry.isDirectory() };
 }
 
 function visitFileSync(fs: FileSystem, file: string, sizes: boolean, remove: boolean): FileOutcome {

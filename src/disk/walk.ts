@@ -8,11 +8,10 @@ import {
   runAsync,
   runSync,
   type DirStat,
-  type ListedBatch,
-  type ListHandle,
   type OpenedDir,
   type Steps,
 } from './walk-steps.js';
+import type { DirListing, ListedBatch } from './dir-stream.js';
 
 /** A failure met while walking or removing, with the path it was about. */
 export interface PathError {
@@ -139,7 +138,7 @@ interface Frame {
   readonly stat: DirStat;
   /** Its mount id (undefined without /proc). */
   mountId: number | undefined;
-  list: ListHandle | undefined;
+  list: DirListing | undefined;
   listed: boolean;
   readonly pending: string[];
   /** Something under it stays (a mount point, an error): it cannot be removed. */
@@ -228,7 +227,7 @@ function* run(w: Walk, top: Frame, root: string): Steps<void> {
 function* readSome(w: Walk, frame: Frame): Steps<void> {
   let batch: ListedBatch;
   try {
-    const list: ListHandle = frame.list ?? (yield { op: 'openList', path: frame.base });
+    const list: DirListing = frame.list ?? (yield { op: 'openList', path: frame.base, dev: frame.stat.dev });
     frame.list = list;
     batch = yield { op: 'readList', list, max: BATCH };
   } catch (err) {

@@ -1,10 +1,9 @@
-import type { Dirent } from 'node:fs';
 import path from 'node:path';
 import { isGone, systemErrorCode, toFileSystemError } from '../errors.js';
 import { constants } from 'node:fs';
 import { O_NOFOLLOW, realFs, type FileSystem } from '../disk/fs.js';
 import { procFdPath } from '../disk/proc.js';
-import { readDirBatches } from '../disk/dir-stream.js';
+import { listSmallDir, readDirBatches, type ListedEntry, type WholeListing } from '../disk/dir-stream.js';
 import { openHandoffDir } from './handoff.js';
 import { handoffDirOf, holderOf, isDataFile, parseEntryName } from '../layout.js';
 import { holderAlive, type HolderStates, type LeaseContext } from './lease.js';
@@ -93,7 +92,8 @@ export async function scanHandoff(lease: LeaseContext, where: string | RootPlace
   const holders: HolderStates = new Map();
   try {
     const pinnedEntries = handoff.base !== handoffDirOf(rootBase) && lease.fs === realFs;
-    for await (const dirents of listingOf(lease.fs, handoff.base)) {
+    const dev = await deviceOf(lease.fs, handoff.base);
+    for await (const dirents of listingOf(lease.fs, handoff.base, dev)) {
       // A batch is inspected, then visited, in parallel: memory stays flat, the thread pool busy.
       const held: HeldEntry[] = [];
       try {
@@ -117,14 +117,15 @@ export async function scanHandoff(lease: LeaseContext, where: string | RootPlace
 }
 
 /**
- * The handoff directory's entries in batches. A directory removed while it is read (ENOENT, or
- * ESTALE on a network file system) has no more entries; any other failure to read it throws.
- * Only the reading is guarded here: a failure while an entry is inspected or visited is never
- * taken for an empty directory.
+ * The handoff directory's entries in batches; an entry that vanishes while it is read is left
+ * out (readDirBatches). The directory itself removed while it is read (ENOENT, or ESTALE on a
+ * network file system) has no more entries; any other failure to read it throws. Only the
+ * reading is guarded here: a failure while an entry is inspected or visited is never taken for
+ * an empty directory.
  */
-async function* listingOf(fs: FileSystem, base: string): AsyncGenerator<Dirent[]> {
+async function* listingOf(fs: FileSystem, base: string, dev: number | undefined): AsyncGenerator<ListedEntry[]> {
   try {
-    yield* readDirBatches(fs, base);
+    yield* readDirBatches(fs, base, dev);
   } catch (err) {
     if (!isGone(systemErrorCode(err))) throw err;
   }
@@ -133,6 +134,15 @@ async function* listingOf(fs: FileSystem, base: string): AsyncGenerator<Dirent[]
 /** An entry directory held open for one batch of a scan. */
 interface HeldEntry {
   close(): void;
+}
+
+/** The device of the directory `base` leads to, where it can be read: what its listings learn is kept by it. */
+async function deviceOf(fs: FileSystem, base: string): Promise<number | undefined> {
+  try {
+    return (await fs.promises.lstat(`${base}/.`)).dev;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Where a scan lists: the handoff directory's path, its pinned base, and the entries it holds. */
@@ -147,13 +157,13 @@ interface ScanPlace {
 async function inspectDirent(
   lease: LeaseContext,
   place: ScanPlace,
-  dirent: Dirent,
+  dirent: ListedEntry,
   now: number,
   holders: HolderStates,
 ): Promise<{ info: EntryInfo; found: FoundEntry } | { foreign: string } | undefined> {
   const logical = path.join(place.dir, dirent.name);
   const parsed = parseEntryName(dirent.name);
-  if (!parsed || !dirent.isDirectory()) return { foreign: logical };
+  if (!parsed || !dirent.isDir) return { foreign: logical };
   const at = `${place.base}/${dirent.name}`;
   const access = place.pinnedEntries ? holdEntry(lease.fs, at, place.held) : at;
   if (access === undefined) return undefined; // gone or swapped since it was listed: judged next time
@@ -191,15 +201,17 @@ async function inspectEntry(
   const base = { id: parsed.id, path: entry.logical, expiresAt: parsed.expiresAt };
   // The data file may change its name under us (a claim, a release): look again, then keep.
   for (let attempt = 0; attempt < 3; attempt++) {
-    let dirents: Dirent[];
+    let listed: WholeListing;
     try {
-      dirents = await lease.fs.promises.readdir(entry.access, { withFileTypes: true });
+      listed = await listSmallDir(lease.fs, entry.access);
     } catch {
       return undefined; // gone under us
     }
-    const names = dirents.map((dirent) => dirent.name);
-    const files = dirents.some((dirent) => dirent.isDirectory()) ? undefined : names;
+    const names = listed.entries.map((dirent) => dirent.name);
+    const files = listed.entries.some((dirent) => dirent.isDir) ? undefined : names;
     const data = names.find(isDataFile);
+    // A name that vanished while the entry was read may be its data file being renamed: look again.
+    if (data === undefined && listed.vanished > 0) continue;
     if (data === undefined) return { info: { ...base, state: 'consumed', bytes: 0 }, files, data };
     const file = await fileOf(lease.fs, path.join(entry.access, data));
     if (file === 'gone') continue;

@@ -1,4 +1,3 @@
-import type { Dirent } from 'node:fs';
 import path from 'node:path';
 import type { RootContext } from '../root.js';
 import { toFileSystemError } from '../errors.js';
@@ -27,19 +26,23 @@ export interface RootListing {
   readonly foreign: string[];
 }
 
-/** Lists the sessions under the root, by name; names that are not ours are listed as foreign. @internal */
+/**
+ * Lists the sessions under the root, by name; names that are not ours are listed as foreign.
+ * Names only: a listing with entry types would lstat each name where the file system gives no
+ * types (d_type), and fail whole on one that vanished in between. @internal
+ */
 export async function findSessions(target: RootContext, rootBase = target.root): Promise<RootListing> {
-  let entries: Dirent[];
+  let names: string[];
   try {
-    entries = await target.fs.promises.readdir(rootBase, { withFileTypes: true });
+    names = await target.fs.promises.readdir(rootBase);
   } catch (err) {
     throw toFileSystemError('read the root', target.root, err);
   }
   const sessions = new Map<string, FoundSession>();
   const foreign: string[] = [];
-  for (const entry of entries) {
-    const parsed = parseRootEntry(entry.name);
-    if (parsed.kind === 'foreign') foreign.push(path.join(target.root, entry.name));
+  for (const name of names) {
+    const parsed = parseRootEntry(name);
+    if (parsed.kind === 'foreign') foreign.push(path.join(target.root, name));
     if (parsed.kind !== 'session' && parsed.kind !== 'session-lock') continue;
     let found = sessions.get(parsed.session);
     if (!found) {
