@@ -7,12 +7,18 @@ import { signals as exitSignals } from 'signal-exit';
 // Node's handler in place while the tasks run; being synchronous, they are never interrupted, and
 // a signal caught meanwhile is never dispatched: once the listener goes, Node drops it, and the
 // process dies of the first signal when signal-exit raises it again. SIGBREAK (Ctrl-Break) is a
-// signal only on Windows, where signal-exit does not handle it.
-const HELD: readonly NodeJS.Signals[] = [...exitSignals, ...(process.platform === 'win32' ? (['SIGBREAK'] as const) : [])];
+// signal only on Windows, where signal-exit does not handle it. SIGQUIT (Ctrl-\) is left alone:
+// it stays the way to stop a hook that hangs (on a dead network mount, say) short of SIGKILL.
+const UNHELD: ReadonlySet<string> = new Set(['SIGQUIT']);
+const HELD: readonly NodeJS.Signals[] = [
+  ...exitSignals.filter((signal) => !UNHELD.has(signal)),
+  ...(process.platform === 'win32' ? (['SIGBREAK'] as const) : []),
+];
 
 /**
- * Keeps every signal that ends a process from ending this one until the returned function is
- * called; a signal received meanwhile is dropped. Only for the synchronous exit tasks.
+ * Keeps every signal that ends a process, but SIGQUIT and SIGKILL, from ending this one until the
+ * returned function is called; a signal received meanwhile is dropped. Only for the synchronous
+ * exit tasks.
  */
 export function holdSignals(): () => void {
   const ignore = (): void => {};

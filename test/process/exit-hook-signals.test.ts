@@ -38,7 +38,7 @@ describe('a second signal during the exit hook', () => {
     ['SIGINT', 'SIGINT'],
     ['SIGINT', 'SIGTERM'],
     ['SIGTERM', 'SIGHUP'],
-  ] as const)('%s, then %s while a large session is removed: the removal ends, and the process dies of the first', { timeout: 180_000 }, async ([first, second]) => {
+  ] as const)('%s, then %s while a large session is removed: the removal ends, and the process dies of the first', { timeout: 300_000 }, async ([first, second]) => {
     for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
       const root = freshRoot();
       const outcome = await secondSignalDuringHook(root, first, second);
