@@ -58,11 +58,11 @@ function state(): ProcessState {
 
 /**
  * Runs `task` at process exit (normal exit, `process.exit()`, SIGINT, SIGTERM, SIGHUP, an uncaught
- * exception or an unhandled rejection), in the order tasks were added. A second signal while the
- * tasks run neither stops them nor changes how the process ends (held-signals.ts). The hook then
- * lets the process end exactly as it would have: it never calls `process.exit` and never swallows
- * a signal that the app handles itself (signal-exit's rule). Returns the function that removes
- * the task.
+ * exception or an unhandled rejection), in the order tasks were added. A second signal (but
+ * SIGQUIT) while the tasks run neither stops them nor changes how the process ends
+ * (held-signals.ts). The hook then lets the process end exactly as it would have: it never calls
+ * `process.exit` and never swallows a signal that the app handles itself (signal-exit's rule).
+ * Returns the function that removes the task.
  */
 export function atExit(task: ExitTask): () => void {
   const shared = state();
@@ -84,17 +84,21 @@ function runExitTasks(code: number | null | undefined, signal: NodeJS.Signals | 
   log('exit (code %s, signal %s): %d tasks', code, signal, exitTasks.size);
   const release = holdSignals();
   try {
-    for (const task of [...exitTasks]) {
-      try {
-        task();
-      } catch (err) {
-        log('an exit task failed: %O', err);
-      }
-    }
-    exitTasks.clear();
+    runEach(exitTasks);
   } finally {
     release();
   }
+}
+
+function runEach(tasks: Set<ExitTask>): void {
+  for (const task of [...tasks]) {
+    try {
+      task();
+    } catch (err) {
+      log('an exit task failed: %O', err);
+    }
+  }
+  tasks.clear();
 }
 
 /**
