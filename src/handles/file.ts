@@ -250,9 +250,12 @@ export class TempFile extends DiskHandle {
    * **Crashes:** Killed at any instant, `keep()` leaves at the destination nothing (or, with
    * `overwrite`, the old file) or the whole file, never a part of it. Retrying then succeeds: a regular file of
    * this user with exactly these bytes at the destination counts as an earlier `keep()` of this
-   * file. A crash mid-copy can leave a staging name behind; it never blocks a retry, and nothing
-   * removes it for you: delete old ones with
-   * `find DIR -name '.*.tfm-keep-*.partial' -cmin +60 -delete` (see docs/scoped-files.md).
+   * file. An end the process still runs code at (SIGINT, SIGTERM, SIGHUP, `process.exit()`, an
+   * uncaught exception) leaves no staging name: the exit hook removes it, even with `exitHook:
+   * false`; the file itself is still the handle's, and goes with its session. Only a crash mid-copy (SIGKILL, an OOM kill, power
+   * loss) can leave a staging name behind; it never blocks a retry, and nothing removes it for
+   * you: delete old ones with `find DIR -name '.*.tfm-keep-*.partial' -cmin +60 -delete` (see
+   * docs/scoped-files.md).
    *
    * Every failure is a rejection.
    *

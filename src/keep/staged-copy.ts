@@ -8,6 +8,7 @@ import { logger } from '../log.js';
 import { keepStagingName } from '../layout.js';
 import { randomName } from '../names.js';
 import type { PinnedDir } from '../disk/pinned-dir.js';
+import { guardStaging, type StagingGuard } from './staging-at-exit.js';
 
 const log = logger('keep');
 
@@ -41,7 +42,8 @@ const STAGING_ATTEMPTS = 8;
  * are fsync'ed, then take the destination name in one step (`link`, which fails if the name
  * exists, or `rename`, which replaces the name, never what a symlink there points to). Only then,
  * with the directory fsync'ed, is the source removed. A crash at any point leaves the destination
- * absent (or the old file), or complete; at worst a staging name is left over.
+ * absent (or the old file), or complete; at worst a staging name is left over. An exit or a
+ * signal the process can still run code on leaves no staging name ({@link guardStaging}).
  *
  * Names in the destination's directory may be changed by whoever can write to it, so each one is
  * checked where it matters (see {@link place}): the source name is still the file copied, the
@@ -92,6 +94,8 @@ interface Staging {
   readonly identity: FileIdentity;
   /** Bytes written, once the copy is done. */
   size: number;
+  /** Its removal should the process end meanwhile. */
+  readonly guard: StagingGuard;
 }
 
 /** Copies to a staging name, then places it; returns the identity of the file now at the final name, or undefined when an earlier keep() had placed it. */
@@ -112,16 +116,19 @@ async function stageAndPlace(move: Move, source: FileHandle): Promise<FileIdenti
     return placed.placed ? staging.identity : undefined;
   } finally {
     if (stagedNameLeft) await removeStaging(move, staging);
+    staging.guard.drop();
   }
 }
 
 async function createStaging(move: Move): Promise<{ staging: Staging; handle: FileHandle }> {
   for (let attempt = 1; ; attempt++) {
     const name = keepStagingName(path.basename(move.to), randomName());
+    const guard = guardStaging(move.fs, move.dir.base, name);
     let handle: FileHandle;
     try {
       handle = await move.fs.promises.open(path.join(move.dir.base, name), CREATE_EXCLUSIVE, 0o600);
     } catch (err) {
+      guard.drop();
       if (systemErrorCode(err) !== 'EEXIST' || attempt === STAGING_ATTEMPTS) {
         throw toFileSystemError('create a staging file next to', move.to, err);
       }
@@ -134,10 +141,13 @@ async function createStaging(move: Move): Promise<{ staging: Staging; handle: Fi
     } catch (err) {
       await handle.close().catch(() => {});
       await move.fs.promises.unlink(path.join(move.dir.base, name)).catch(() => {});
+      guard.drop();
       throw toFileSystemError('create a staging file next to', move.to, err);
     }
+    const identity = { dev: stat.dev, ino: stat.ino };
+    guard.made(identity);
     const shown = path.join(path.dirname(move.to), name);
-    return { staging: { name, shown, identity: { dev: stat.dev, ino: stat.ino }, size: 0 }, handle };
+    return { staging: { name, shown, identity, size: 0, guard }, handle };
   }
 }
 

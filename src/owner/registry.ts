@@ -1,6 +1,7 @@
 import { BroadcastChannel, type Worker } from 'node:worker_threads';
 import { onExit } from 'signal-exit';
 import { logger } from '../log.js';
+import { holdSignals } from './held-signals.js';
 
 const log = logger('registry');
 
@@ -57,9 +58,11 @@ function state(): ProcessState {
 
 /**
  * Runs `task` at process exit (normal exit, `process.exit()`, SIGINT, SIGTERM, SIGHUP, an uncaught
- * exception or an unhandled rejection), in the order tasks were added. The hook then lets the
- * process end exactly as it would have: it never calls `process.exit` and never swallows a signal
- * that the app handles itself (signal-exit's rule). Returns the function that removes the task.
+ * exception or an unhandled rejection), in the order tasks were added. A second signal (but
+ * SIGQUIT) while the tasks run neither stops them nor changes how the process ends
+ * (held-signals.ts). The hook then lets the process end exactly as it would have: it never calls
+ * `process.exit` and never swallows a signal that the app handles itself (signal-exit's rule).
+ * Returns the function that removes the task.
  */
 export function atExit(task: ExitTask): () => void {
   const shared = state();
@@ -79,14 +82,23 @@ export function exitTaskCount(): number {
 function runExitTasks(code: number | null | undefined, signal: NodeJS.Signals | null): void {
   const { exitTasks } = state();
   log('exit (code %s, signal %s): %d tasks', code, signal, exitTasks.size);
-  for (const task of [...exitTasks]) {
+  const release = holdSignals();
+  try {
+    runEach(exitTasks);
+  } finally {
+    release();
+  }
+}
+
+function runEach(tasks: Set<ExitTask>): void {
+  for (const task of [...tasks]) {
     try {
       task();
     } catch (err) {
       log('an exit task failed: %O', err);
     }
   }
-  exitTasks.clear();
+  tasks.clear();
 }
 
 /**
