@@ -295,8 +295,11 @@ export class TempFile extends DiskHandle {
   // source gone, which is the close's doing, not a replacement.
   private closedDuringKeep(err: unknown, target: string): ManagerClosedError | undefined {
     if (!this.context.closed()) return undefined;
+    // A link or rename on one file system names the destination in its ENOENT, but the
+    // destination's directory is held open: the name missing is the source's.
     const sourceGone =
-      (err instanceof TempFileReplacedError && err.path === this.path) || (err instanceof FileSystemError && err.syscallCode === 'ENOENT' && err.path === this.path);
+      (err instanceof TempFileReplacedError && err.path === this.path) ||
+      (err instanceof FileSystemError && err.syscallCode === 'ENOENT' && (err.path === this.path || err.path === target));
     if (!sourceGone) return undefined;
     return new ManagerClosedError(
       `This TempFileManager was closed while keep() moved ${this.path} to ${target}: the file went with the manager's session, ` +

@@ -262,7 +262,34 @@ describe('messages that name the right culprit', () => {
     expect(error.message).toContain(target);
     expect(fs.readdirSync(path.dirname(target))).toEqual([]); // neither the file nor its staging copy
   });
+
+  it('close() while a keep() on the same file system is about to link: ManagerClosedError too', async () => {
+    const linking = pausedLinks();
+    const mgr = manager({ fs: linking.fs });
+    const file = await mgr.write('x');
+    const target = path.join(scratchDir(), 'kept.bin');
+    const keeping = caught(() => file.keep(target));
+    await linking.inFlight;
+    await mgr.close();
+    linking.resume();
+    expect(await keeping).toBeInstanceOf(ManagerClosedError);
+    expect(fs.existsSync(target)).toBe(false);
+  });
 });
+
+/** node:fs, except that the first `link` waits until `resume()`: `inFlight` resolves when it has started waiting. */
+function pausedLinks(): { fs: typeof fs; inFlight: Promise<void>; resume: () => void } {
+  let started!: () => void;
+  let resume!: () => void;
+  const inFlight = new Promise<void>((resolve) => (started = resolve));
+  const resumed = new Promise<void>((resolve) => (resume = resolve));
+  const link = (async (...args: Parameters<typeof fs.promises.link>) => {
+    started();
+    await resumed;
+    return fs.promises.link(...args);
+  }) as typeof fs.promises.link;
+  return { fs: { ...fs, promises: { ...fs.promises, link } }, inFlight, resume };
+}
 
 /** Fills a file system with one file until it is full. */
 function fill(dir: string): void {
