@@ -34,10 +34,12 @@ const LIBFAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1';
 const CLOCK_OFFSETS = [['', 0], ['-1h', -3_600_000], ['-20m', -1_200_000]]; // relative offsets of both signs between any two
 const canFakeTime = fs.existsSync(LIBFAKETIME);
 const canUnshare = process.getuid?.() === 0 && spawnSync('unshare', ['--pid', '--fork', '--mount-proc', 'true']).status === 0;
-// How long a SIGKILLed producer's session may stay: a dead process of this machine goes at the next
-// sweep; another machine's once its heartbeat was seen unchanged for staleMs (and graceMs).
+// How long a SIGKILLed producer's session used to be allowed to stay, on the clock: a figure now
+// (how many outlived it), not the invariant, since the machine's load decides when a sweep runs.
 const LINGER_LOCAL_MS = 3000;
 const LINGER_REMOTE_MS = 2 * STALE_MS + GRACE_MS + 2000;
+// An orphan with no sweep that could judge it for this long: the sweepers are stuck (a hang guard).
+const NO_SWEEP_MS = 60_000;
 const DRAIN_MS = 20_000;
 const rand = prng(seed);
 console.log(`chaos: ${seconds} s, seed ${seed} (rerun with --seed ${seed})${canFakeTime ? '' : ', no libfaketime'}${canUnshare ? '' : ', no PID namespaces (not root)'}`);
@@ -65,6 +67,7 @@ const children = new Map(); // name -> { child, incarnation, killedWith }
 const deaths = { SIGKILL: 0, SIGTERM: 0, errors: [] };
 
 const where = { namespaced: 0, clockApart: 0 };
+const namespacedByWho = new Map(); // who -> whether it ran in a PID namespace of its own
 
 function launch(name, script, args) {
   const incarnation = (children.get(name)?.incarnation ?? -1) + 1;
@@ -79,6 +82,7 @@ function launch(name, script, args) {
   // In its own PID namespace the child is pid 1, which ignores a re-raised SIGTERM: such children are only SIGKILLed.
   if (namespaced) command.unshift('unshare', '--pid', '--fork', '--mount-proc', '--kill-child');
   where.namespaced += namespaced ? 1 : 0;
+  namespacedByWho.set(who, namespaced);
   where.clockApart += faketime ? 1 : 0;
   const child = spawn(command[0], command.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], env });
   const entry = { child, incarnation, who, namespaced, killedWith: undefined, stderr: '' };
@@ -107,14 +111,85 @@ for (const name of workers) launch(name, 'worker.mjs', workerArgs());
 for (let i = 0; i < Number(values.sweepers); i++) launch(`sweeper-${i}`, 'sweeper.mjs', [stopFile, String(STALE_MS)]);
 launch('attacker', 'attacker.mjs', [stopFile, canary, dest, victim]);
 
-// A SIGKILLed producer's session must be gone soon: checked once its time is up.
+// A SIGKILLed producer's session must be gone once a sweep that could judge it dead has ended:
+// for a sweeper of this machine (the same PID namespace), the first sweep it started after the
+// death; for any other, by the heartbeat rule, a sweep started staleMs (and graceMs) after the end
+// of one that saw the last beat. Counted in sweeps, never in milliseconds: on a loaded machine a
+// sweep may start seconds late, and that is not a session missed.
 const lingering = [];
+const orphans = { watched: 0, pastOldLimit: 0, maxLifetimeMs: 0 };
 const orphanChecks = [];
-function watchOrphan(entry) {
+const slowOrphans = []; // details of those that outlived the old limit
+const rootIno = fs.statSync(root).ino;
+function watchOrphan(entry, diedAt) {
   const session = readLedger(ledger).findLast((e) => e.type === 'session' && e.who === entry.who)?.path;
   if (session === undefined) return; // killed before it made one
-  const limit = entry.namespaced ? LINGER_REMOTE_MS : LINGER_LOCAL_MS;
-  orphanChecks.push(sleep(limit).then(() => fs.existsSync(session) && lingering.push({ session, namespaced: entry.namespaced, limit })));
+  orphans.watched += 1;
+  orphanChecks.push(checkOrphan({ session, namespaced: entry.namespaced, diedAt }));
+}
+
+async function checkOrphan(orphan) {
+  for (;;) {
+    // The ledger first: a sweep it lists as ended ended before the look at the session below.
+    const judgedBy = judgingSweep(readLedger(ledger), orphan);
+    const there = sessionThere(orphan.session);
+    const age = Date.now() - orphan.diedAt;
+    if (there === false) return noteLifetime(orphan, age);
+    if (there === true && judgedBy !== undefined) {
+      return lingering.push({ ...orphan, aliveAfterSweep: judgedBy, ageMs: age });
+    }
+    if (age > NO_SWEEP_MS) return lingering.push({ ...orphan, noSweepWithinMs: NO_SWEEP_MS });
+    await sleep(100);
+  }
+}
+
+function noteLifetime(orphan, age) {
+  orphans.maxLifetimeMs = Math.max(orphans.maxLifetimeMs, age);
+  if (age <= (orphan.namespaced ? LINGER_REMOTE_MS : LINGER_LOCAL_MS)) return;
+  orphans.pastOldLimit += 1;
+  // Why it lived so long: when the first sweep after the death started, and how long sweeps took.
+  const after = readLedger(ledger).filter((e) => e.type === 'swept' && e.started > orphan.diedAt);
+  const firstSweepAfterMs = after.length === 0 ? null : Math.min(...after.map((e) => e.started)) - orphan.diedAt;
+  slowOrphans.push({ session: path.basename(orphan.session), namespaced: orphan.namespaced, ageMs: age, sweepsEndedSinceTheKill: after.length, firstSweepAfterMs });
+}
+
+/** Whether the session is there: undefined while the attacker has the root swapped (the path names the victim then). */
+function sessionThere(session) {
+  const real = () => {
+    try {
+      return fs.lstatSync(root).ino === rootIno;
+    } catch {
+      return false;
+    }
+  };
+  if (!real()) return undefined;
+  const there = fs.existsSync(session);
+  return real() ? there : undefined;
+}
+
+/** The first sweep, as the ledger tells it, after whose end the orphan must have been gone; undefined if none yet. */
+function judgingSweep(all, orphan) {
+  // A process killed in its PID namespace dies when unshare does, a moment later: its lock's last
+  // change (ctime, the heartbeat) may come after the kill was seen.
+  const lastBeat = Math.max(orphan.diedAt, lockChanged(orphan.session));
+  const sweeps = all.filter((e) => e.type === 'swept' && e.started > lastBeat);
+  const candidates = [];
+  for (const who of new Set(sweeps.map((e) => e.who))) {
+    const own = sweeps.filter((e) => e.who === who);
+    const sameMachine = !orphan.namespaced && !namespacedByWho.get(who);
+    const first = own[0];
+    const judging = sameMachine ? first : own.find((e) => e.started >= first.ended + Math.max(STALE_MS, GRACE_MS));
+    if (judging !== undefined) candidates.push({ who, started: judging.started, ended: judging.ended });
+  }
+  return candidates.sort((a, b) => a.ended - b.ended)[0];
+}
+
+function lockChanged(session) {
+  try {
+    return fs.lstatSync(`${session}.lock`).ctimeMs;
+  } catch {
+    return 0;
+  }
 }
 
 // The killer.
@@ -128,7 +203,7 @@ while (Date.now() < stopAt - 1000) {
   entry.child.kill(signal);
   deaths[signal] += 1;
   await exited(entry);
-  if (signal === 'SIGKILL' && name.startsWith('producer')) watchOrphan(entry);
+  if (signal === 'SIGKILL' && name.startsWith('producer')) watchOrphan(entry, Date.now());
   await sleep(rand.chance(0.5) ? 0 : rand.int(0, 300)); // half the time, a restart right after the kill
   if (Date.now() < stopAt - 500) launch(name, name.startsWith('producer') ? 'producer.mjs' : 'worker.mjs', name.startsWith('producer') ? producerArgs() : workerArgs());
 }
@@ -162,6 +237,7 @@ const summary = {
   duplicatesDelivered: delivered.length - new Set(delivered.map((e) => e.id)).size,
   bytesMoved: delivered.reduce((sum, e) => sum + e.size, 0),
   racesTried: raceCounts(events),
+  orphans,
   placement: { namespacedProcesses: where.namespaced, processesWithClockApart: where.clockApart },
   invariants: {
     doubleHeld: doubleHeld(events).length,
@@ -182,6 +258,7 @@ report(summary, {
   sweepErrors: events.filter((e) => e.type === 'sweep-error').slice(0, 5),
   doubleHeld: doubleHeld(events).slice(0, 5),
   lingering: lingering.slice(0, 5),
+  slowOrphans: slowOrphans.slice(0, 5),
 });
 if (values.json) fs.writeFileSync(values.json, JSON.stringify(summary, null, 2));
 const violations = Object.values(summary.invariants).reduce((a, b) => a + b, 0);
@@ -260,12 +337,14 @@ function report(s, details) {
   console.log(`bytes moved: ${s.bytesMoved}`);
   for (const [k, v] of Object.entries(s.racesTried)) console.log(`races: ${k}: ${v}`);
   for (const [k, v] of Object.entries(s.placement)) console.log(`placement: ${k}: ${v}`);
+  console.log(`orphans: ${s.orphans.watched} watched, ${s.orphans.pastOldLimit} outlived 3 s (9 s in a PID namespace) before a sweep removed them, the longest ${s.orphans.maxLifetimeMs} ms`);
   for (const [k, v] of Object.entries(s.invariants)) console.log(`invariant ${v === 0 ? 'held' : 'BROKEN'}: ${k}: ${v}`);
   if (details.leftovers.length) console.log('leftovers:', details.leftovers.slice(0, 10));
   for (const e of details.errors.slice(0, 10)) console.log('process error:', e);
   for (const e of details.sweepErrors) console.log('sweep error:', JSON.stringify(e));
   for (const e of details.doubleHeld) console.log('double hold:', JSON.stringify(e));
   for (const e of details.lingering) console.log('orphan lingering:', JSON.stringify(e));
+  for (const e of details.slowOrphans) console.log('orphan outlived the old limit (a figure, not a violation):', JSON.stringify(e));
 }
 
 function plantCanary() {

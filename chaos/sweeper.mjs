@@ -1,4 +1,6 @@
-// Sweeps the root again and again until told to stop; records every sweep error.
+// Sweeps the root again and again until told to stop; records every sweep error, and when each
+// sweep that ran to its end started and ended (on the real clock, whatever libfaketime says), so
+// that the run can tell a sweep that missed an orphan from one that had not run yet.
 import fs from 'node:fs';
 import { openManager, retire, rootSwapped } from './resilient.mjs';
 import { record } from './ledger.mjs';
@@ -11,8 +13,12 @@ let mgr = await openManager(options);
 let swapsSeen = 0;
 let sweeps = 0;
 let removed = 0;
+const who = process.env.CHAOS_ID;
+const offset = Number(process.env.CHAOS_CLOCK_OFFSET_MS ?? 0);
+const realNow = () => Date.now() - offset;
 while (!fs.existsSync(stopFile)) {
   let report;
+  const started = realNow();
   try {
     report = await mgr.sweep();
   } catch (err) {
@@ -23,6 +29,7 @@ while (!fs.existsSync(stopFile)) {
     continue;
   }
   sweeps += 1;
+  record(ledger, { type: 'swept', who, started, ended: realNow() });
   removed += report.sessionsRemoved + report.handoffEntriesRemoved;
   for (const error of report.errors) record(ledger, { type: 'sweep-error', ...error });
   await new Promise((resolve) => setTimeout(resolve, rand.int(50, 400)));

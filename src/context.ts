@@ -26,6 +26,8 @@ export interface ManagerContext {
   readonly freeSpace: FreeSpace;
   /** The manager's root. */
   readonly root: string;
+  /** True once the manager's `close()` (or its exit hook) began: its session goes, whole. */
+  closed(): boolean;
   /**
    * True once the session is open on a local file system (`local-disk.ts`): a close, and the
    * write and unlink of a small file, are then made inline rather than in the thread pool.

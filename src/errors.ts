@@ -265,11 +265,16 @@ export class DisposedError extends TempFileError {
 /** The manager was closed; it creates nothing more. */
 export class ManagerClosedError extends TempFileError {
   declare readonly code: 'ERR_TEMPFILE_MANAGER_CLOSED';
-  /** @throws Never. It only builds the error from its arguments. */
-  constructor() {
+  /**
+   * `message` says what the close cut short, when it cut a call short; `cause` is the failure
+   * that call met.
+   * @throws Never. It only builds the error from its arguments.
+   */
+  constructor(message?: string, cause?: unknown) {
     super(
       'ERR_TEMPFILE_MANAGER_CLOSED',
-      'This TempFileManager was closed: create a new TempFileManager, or close it only at shutdown.',
+      message ?? 'This TempFileManager was closed: create a new TempFileManager, or close it only at shutdown.',
+      { cause },
     );
   }
 }

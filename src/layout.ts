@@ -265,3 +265,19 @@ export function cutToBytes(text: string, maxBytes: number): string {
  * which must fit in one file name.
  */
 export const MAX_SUFFIX_BYTES = MAX_NAME_BYTES - HELD_PREFIX.length - MAX_OWNER_TOKEN_BYTES;
+
+const ENTRY_NAME_BYTES = ENTRY_PREFIX.length + 32 + 1 + 11;
+
+/**
+ * The most bytes a path the library builds below the root adds to it: the longest of
+ * `/session_<owner>/<file name>` (a name of {@link MAX_NAME_BYTES}), the session's
+ * `/session_<owner>.lock`, `/session_<owner>/.handoff_<id>/data<suffix>` and
+ * `/handoff/entry_<id>_<expiry>/held_<owner><suffix>`, each with the longest owner token and
+ * suffix. Paths through `/proc/<pid>/fd/<fd>/` do not carry the root, and are shorter.
+ */
+export const MAX_PATH_BELOW_ROOT_BYTES = Math.max(
+  1 + SESSION_PREFIX.length + MAX_OWNER_TOKEN_BYTES + 1 + MAX_NAME_BYTES,
+  1 + SESSION_PREFIX.length + MAX_OWNER_TOKEN_BYTES + SESSION_LOCK_SUFFIX.length,
+  1 + SESSION_PREFIX.length + MAX_OWNER_TOKEN_BYTES + 1 + STAGING_PREFIX.length + 32 + 1 + DATA.length + MAX_SUFFIX_BYTES,
+  1 + HANDOFF_DIR.length + 1 + ENTRY_NAME_BYTES + 1 + MAX_NAME_BYTES,
+);

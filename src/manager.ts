@@ -123,6 +123,7 @@ export class TempFileManager implements AsyncDisposable, Disposable {
       freeSpace: new FreeSpace(this.options.fs, this.root, this.options.minFreeBytes, () => this.session.places?.base ?? this.session.rootBase()),
       root: this.root,
       localDisk: () => this.onLocalDisk,
+      closed: () => this.isClosed,
     };
     this.rootScope = new TempScope(this.context);
     log('manager for %s', this.root);
@@ -488,7 +489,8 @@ export class TempFileManager implements AsyncDisposable, Disposable {
    *
    * **Ownership:** from the call on the manager owns nothing and makes nothing: its handles and
    * scopes are disposed without a removal of their own (the session goes whole), writes in flight
-   * are aborted, and the background sweeper and the exit hook are detached. What was kept or
+   * are aborted, a `keep()` in flight rejects with {@link ManagerClosedError} (its file went with
+   * the session), and the background sweeper and the exit hook are detached. What was kept or
    * handed off is not the manager's and stays. A second call does nothing, also after a failure:
    * what a failed close left is for a later sweep.
    *

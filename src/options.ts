@@ -5,6 +5,7 @@ import { closestName, describe, validateNameLength, validateNamePart } from './n
 import { hostId } from './owner/process-identity.js';
 import { MIN_STALE_MS } from './owner/liveness.js';
 import { defaultRoot } from './root.js';
+import { MAX_PATH_BELOW_ROOT_BYTES } from './layout.js';
 import { isHandoffStore, type HandoffStore } from './stores.js';
 
 /** Options of `new TempFileManager(options)`. Every one is optional. */
@@ -15,6 +16,14 @@ export interface TempFileManagerOptions {
    * is resolved once, when the manager is made, against the working directory of that moment:
    * `mgr.root` is always absolute, and a later `process.chdir()` changes nothing. Give every
    * process that shares a root (a worker started elsewhere) the same absolute path.
+   *
+   * The absolute path may take at most 3674 bytes (UTF-8) on Linux and 602 on macOS and the BSDs:
+   * the system's limit on a path (PATH_MAX: 4096 bytes on Linux, 1024 on macOS, with its NUL)
+   * less the longest path the library makes below the root, 421 bytes
+   * (`session_<owner>/<name of 255 bytes>`, the owner token taking up to 156). A longer one is
+   * refused at construction (`ERR_TEMPFILE_INVALID_OPTION`), as every path handed out below it
+   * could fail with ENAMETOOLONG. On Windows, where Node.js gives every path the long-path prefix,
+   * the limit is 32,767 less the same 421.
    * @default `<os.tmpdir()>/tempfile-manager-<uid>`
    */
   readonly root?: string;
@@ -171,7 +180,37 @@ function rootOption(value: unknown): string {
   if (typeof value !== 'string' || value.length === 0 || value.includes('\0')) {
     throw new InvalidOptionError('root', `\`root\` must be a non-empty path string, got ${describe(value)}.`);
   }
-  return path.resolve(value);
+  const root = path.resolve(value);
+  const bytes = Buffer.byteLength(root);
+  if (bytes > maxRootBytes()) {
+    throw new InvalidOptionError(
+      'root',
+      `\`root\` must be at most ${maxRootBytes()} bytes long here, so that the longest path the library makes below it (${MAX_PATH_BELOW_ROOT_BYTES} bytes more) fits in the system's limit of ${pathMaxOf(process.platform) - 1}; ` +
+        `got ${describe(root)} (${bytes} bytes): choose a shorter \`root\`.`,
+    );
+  }
+  return root;
+}
+
+/**
+ * The most bytes a path may take, with its terminating NUL (PATH_MAX): 4096 on Linux, 1024 on
+ * macOS and the BSDs. On Windows Node.js gives every path the long-path prefix (`\\?\`), which
+ * takes 32,767 characters; 260 holds only for programs that do not.
+ */
+function pathMaxOf(platform: NodeJS.Platform): number {
+  if (platform === 'linux' || platform === 'android') return 4096;
+  if (platform === 'win32') return 32_767;
+  return 1024;
+}
+
+/**
+ * The most bytes (UTF-8) the root's absolute path may take on `platform`: PATH_MAX, less its NUL
+ * and the longest path the library builds below the root (`MAX_PATH_BELOW_ROOT_BYTES`). 3674 on
+ * Linux, 602 on macOS.
+ * @internal
+ */
+export function maxRootBytes(platform: NodeJS.Platform = process.platform): number {
+  return pathMaxOf(platform) - 1 - MAX_PATH_BELOW_ROOT_BYTES;
 }
 
 /** The longest delay a Node.js timer takes: a longer one fires at once. @internal */

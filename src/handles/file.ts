@@ -1,6 +1,6 @@
 import { constants, type ReadStream, type WriteStream } from 'node:fs';
 import type { ManagerContext, Owner } from '../context.js';
-import { InvalidOptionError, type DetectedType } from '../errors.js';
+import { FileSystemError, InvalidOptionError, ManagerClosedError, TempFileReplacedError, type DetectedType } from '../errors.js';
 import { describe } from '../names.js';
 import { identityOf, ownFileStreamFs, type FileIdentity } from '../disk/open-checked.js';
 import { DiskHandle } from './handle.js';
@@ -263,6 +263,8 @@ export class TempFile extends DiskHandle {
    * non-empty path without NUL or names no file, or `options` is not `{ overwrite?: boolean }`.
    * @throws {@link DisposedError} `ERR_TEMPFILE_DISPOSED`: the handle was removed, disposed, kept
    * or handed off, its manager closed, or a `remove()`, `keep()` or `handoff()` of it is in flight.
+   * @throws {@link ManagerClosedError} `ERR_TEMPFILE_MANAGER_CLOSED`: the manager was closed while
+   * `keep()` ran, and its session went with the file: nothing is left at the destination.
    * @throws {@link DestinationExistsError} `ERR_TEMPFILE_DESTINATION_EXISTS`: without `overwrite`,
    * something else holds the destination name (a file, a symlink, a FIFO...).
    * @throws {@link TempFileReplacedError} `ERR_TEMPFILE_REPLACED`: the temp file's path no longer
@@ -283,9 +285,30 @@ export class TempFile extends DiskHandle {
     const target = resolveDestination(destination);
     const keepOptions = resolveKeepOptions(options);
     return this.moveOut('TempFile', async () => {
-      await moveFile(this.context.fs, this.access, target, keepOptions, this.path, this.identity);
+      try {
+        await moveFile(this.context.fs, this.access, target, keepOptions, this.path, this.identity);
+      } catch (err) {
+        throw this.closedDuringKeep(err, target) ?? err;
+      }
       return target;
     });
+  }
+
+  // A close() while keep() ran removed the session, and the file with it: keep() then finds its
+  // source gone, which is the close's doing, not a replacement.
+  private closedDuringKeep(err: unknown, target: string): ManagerClosedError | undefined {
+    if (!this.context.closed()) return undefined;
+    // A link or rename on one file system names the destination in its ENOENT, but the
+    // destination's directory is held open: the name missing is the source's.
+    const sourceGone =
+      (err instanceof TempFileReplacedError && err.path === this.path) ||
+      (err instanceof FileSystemError && err.syscallCode === 'ENOENT' && (err.path === this.path || err.path === target));
+    if (!sourceGone) return undefined;
+    return new ManagerClosedError(
+      `This TempFileManager was closed while keep() moved ${this.path} to ${target}: the file went with the manager's session, ` +
+        `and keep() left nothing of it at ${target}. Await keep() before close(), or close the manager only at shutdown.`,
+      err,
+    );
   }
 
   /**

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { DestinationExistsError, InvalidOptionError, systemErrorCode, toFileSystemError } from '../errors.js';
+import { toDestinationError } from './destination-error.js';
 import type { FileSystem } from '../disk/fs.js';
 import { describe } from '../names.js';
 import { booleanOption, checkOptionsObject, ownOptions } from '../options.js';
@@ -147,7 +148,7 @@ async function moveOnDevice(move: Move): Promise<boolean> {
   } catch (err) {
     const code = systemErrorCode(err);
     if (code === 'EXDEV') return false;
-    if (move.overwrite) throw toFileSystemError('keep the file at', move.to, err);
+    if (move.overwrite) throw toDestinationError('keep the file at', move.to, err);
     if (code === 'EEXIST') {
       // A keep() interrupted between link and unlink left the same file at both names.
       if (!(await holdsSameFile(move))) throw new DestinationExistsError(move.to, err);
@@ -155,7 +156,7 @@ async function moveOnDevice(move: Move): Promise<boolean> {
     } else if (lacksHardLinks(code)) {
       await renameIfAbsent(move, move.from);
     } else {
-      throw toFileSystemError('keep the file at', move.to, err);
+      throw toDestinationError('keep the file at', move.to, err);
     }
     return true;
   }

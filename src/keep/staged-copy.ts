@@ -2,6 +2,7 @@ import { constants, type Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { DestinationExistsError, systemErrorCode, TempFileReplacedError, toFileSystemError } from '../errors.js';
+import { toDestinationError } from './destination-error.js';
 import { CREATE_EXCLUSIVE, type FileSystem } from '../disk/fs.js';
 import { OPEN_EXISTING, openOwnFileHandle, otherThan, replacedBy, type FileIdentity } from '../disk/open-checked.js';
 import { logger } from '../log.js';
@@ -106,7 +107,7 @@ async function stageAndPlace(move: Move, source: FileHandle): Promise<FileIdenti
     try {
       staging.size = await copyContent(source, handle);
     } catch (err) {
-      throw toFileSystemError('copy the file to', move.to, err);
+      throw toDestinationError('copy the file to', move.to, err);
     } finally {
       await handle.close().catch(() => {});
     }
@@ -130,7 +131,7 @@ async function createStaging(move: Move): Promise<{ staging: Staging; handle: Fi
     } catch (err) {
       guard.drop();
       if (systemErrorCode(err) !== 'EEXIST' || attempt === STAGING_ATTEMPTS) {
-        throw toFileSystemError('create a staging file next to', move.to, err);
+        throw toDestinationError('create a staging file next to', move.to, err);
       }
       continue;
     }
@@ -142,7 +143,7 @@ async function createStaging(move: Move): Promise<{ staging: Staging; handle: Fi
       await handle.close().catch(() => {});
       await move.fs.promises.unlink(path.join(move.dir.base, name)).catch(() => {});
       guard.drop();
-      throw toFileSystemError('create a staging file next to', move.to, err);
+      throw toDestinationError('create a staging file next to', move.to, err);
     }
     const identity = { dev: stat.dev, ino: stat.ino };
     guard.made(identity);
@@ -189,12 +190,12 @@ async function place(move: Move, staging: Staging, source: FileHandle): Promise<
     else await move.fs.promises.link(staged, move.target);
   } catch (err) {
     const code = systemErrorCode(err);
-    if (move.overwrite) throw toFileSystemError('keep the file at', move.to, err);
+    if (move.overwrite) throw toDestinationError('keep the file at', move.to, err);
     if (code === 'EEXIST') {
       if (await sameBytes(move, source)) return { stagedNameLeft: true, placed: false };
       throw new DestinationExistsError(move.to, err);
     }
-    if (!lacksHardLinks(code)) throw toFileSystemError('keep the file at', move.to, err);
+    if (!lacksHardLinks(code)) throw toDestinationError('keep the file at', move.to, err);
     await renameIfAbsent(move, staged);
     await assertPlaced(move, staging.identity);
     return { stagedNameLeft: false, placed: true };
@@ -335,12 +336,12 @@ export async function renameIfAbsent(move: Move, from: string): Promise<void> {
     await move.fs.promises.lstat(move.target);
     throw new DestinationExistsError(move.to);
   } catch (err) {
-    if (systemErrorCode(err) !== 'ENOENT') throw toFileSystemError('keep the file at', move.to, err);
+    if (systemErrorCode(err) !== 'ENOENT') throw toDestinationError('keep the file at', move.to, err);
   }
   try {
     await move.fs.promises.rename(from, move.target);
   } catch (err) {
-    throw toFileSystemError('keep the file at', move.to, err);
+    throw toDestinationError('keep the file at', move.to, err);
   }
 }
 

@@ -2,18 +2,32 @@
 // it got (cut short) and says what is accepted. One bad value for every option of the public
 // option types, and the cases users met: `maxBytes: -1`, `handoff()` with nothing, `accept:
 // ['png']`, `hash: 'sha-256'`, a root under /proc, a root whose parent this user may not write
-// in, the CLI's `--dryrun` and its sweep summary.
+// in, a root too long for the names below it, the CLI's `--dryrun` and its sweep summary. And
+// messages that name the right culprit: a full keep() destination is not the root's volume, and
+// a keep() cut short by close() was not replaced.
 import { execFile, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { InvalidNameError, InvalidOptionError, TempFileError, TempFileManager, type TempFileManagerOptions } from '../../src/index.js';
+import {
+  InvalidNameError,
+  InvalidOptionError,
+  ManagerClosedError,
+  NoSpaceError,
+  TempFileError,
+  TempFileManager,
+  type TempFileManagerOptions,
+} from '../../src/index.js';
+import { MAX_NAME_BYTES, MAX_SUFFIX_BYTES } from '../../src/layout.js';
+import { RANDOM_NAME_LENGTH } from '../../src/names.js';
+import { maxRootBytes } from '../../src/options.js';
 import { resolveUploadOptions } from '../../src/adapters/upload-options.js';
 import { describe as describeValue } from '../../src/names.js';
-import { needs, nodeFor } from '../helpers/privileges.js';
+import { itNeeds, MOUNTING, needs, nodeFor } from '../helpers/privileges.js';
 import { freshRoot, manager, scratchDir } from '../helpers/roots.js';
+import { mountTmpfs } from '../helpers/tmpfs.js';
 
 const execFileAsync = promisify(execFile);
 const repo = path.join(import.meta.dirname, '../..');
@@ -59,6 +73,11 @@ const managerCases: [string, TempFileManagerOptions | unknown, Expect][] = [
   ['hostId', { hostId: 'web 1' }, { option: 'hostId', shows: 'got "web 1"', accepted: 'letters, digits, dots or dashes' }],
   ['fs', { fs: {} }, { option: 'fs', shows: 'got an object', accepted: 'node:fs' }],
   ['an unknown option', { stalems: 5000 }, { option: 'stalems', shows: 'stalems', accepted: 'staleMs' }],
+  [
+    'root, too long for the names below it',
+    { root: `/tmp/${'r'.repeat(4000)}` },
+    { option: 'root', shows: '"/tmp/rrrr', accepted: `at most ${maxRootBytes()} bytes` },
+  ],
 ];
 
 describe('new TempFileManager(options)', () => {
@@ -69,6 +88,40 @@ describe('new TempFileManager(options)', () => {
   }
   it('options that are not an object (a string) is shown', async () => {
     checkMessage(await caught(() => new TempFileManager('root' as never)), { option: 'options', shows: 'got "root"', accepted: 'object' });
+  });
+
+  it('a root too long is refused before anything is made, with the limit, its reason and what to do', async () => {
+    const parent = scratchDir();
+    const root = path.join(parent, 'r'.repeat(4000 - parent.length));
+    const error = (await caught(() => new TempFileManager({ root, sweepOnStart: false, exitHook: false }))) as InvalidOptionError;
+    expect(error.code).toBe('ERR_TEMPFILE_INVALID_OPTION');
+    expect(error.message.length).toBeLessThan(600);
+    expect(error.message).toContain(`(${Buffer.byteLength(root)} bytes)`);
+    expect(error.message).toMatch(/choose a shorter `root`/);
+    expect(fs.readdirSync(parent)).toEqual([]);
+  });
+
+  it('a root of exactly the longest length works: the longest names the library builds below it fit', async () => {
+    const limit = maxRootBytes();
+    let root = scratchDir();
+    for (let left = limit - Buffer.byteLength(root); left > 0; left = limit - Buffer.byteLength(root)) {
+      const step = Math.min(200, left - 1);
+      root = path.join(root, 'd'.repeat(left - 1 - step === 1 ? step - 1 : step));
+    }
+    expect(Buffer.byteLength(root)).toBe(limit);
+    fs.mkdirSync(path.dirname(root), { recursive: true });
+    const mgr = manager({ root, hostId: 'h'.repeat(64) });
+    // The longest names: a file name of 255 bytes in the session, and a handed-off file held
+    // under the longest suffix a handoff takes, by an owner of the longest host id.
+    const suffix = `.${'s'.repeat(MAX_SUFFIX_BYTES - 1)}`;
+    const longest = await mgr.write('longest name', { prefix: 'p'.repeat(MAX_NAME_BYTES - RANDOM_NAME_LENGTH - MAX_SUFFIX_BYTES), suffix });
+    expect(Buffer.byteLength(path.basename(longest.path))).toBe(MAX_NAME_BYTES);
+    expect(fs.readFileSync(longest.path, 'utf8')).toBe('longest name'); // the path handed out works
+    const ticket = await (await mgr.write('held', { suffix })).handoff({ ttlMs: 60_000 });
+    await using claimed = await mgr.claim(ticket);
+    expect(fs.readFileSync(claimed.path, 'utf8')).toBe('held');
+    await claimed.consume();
+    await expect(caught(() => manager({ root: `${root}x` }))).resolves.toBeInstanceOf(InvalidOptionError);
   });
 
   it('a long value is cut short', async () => {
@@ -177,6 +230,104 @@ describe('handoff(options), claim(ticket, options), keep(destination, options)',
     });
   }
 });
+
+describe('messages that name the right culprit', () => {
+  itNeeds(MOUNTING)('keep() to a full destination says the destination is full, not the root', async () => {
+    const mgr = manager();
+    const dest = mountTmpfs(1);
+    fill(dest);
+    const file = await mgr.write(Buffer.alloc(256 * 1024, 7));
+    const target = path.join(dest, 'kept.bin');
+    const error = (await caught(() => file.keep(target))) as NoSpaceError;
+    expect(error).toBeInstanceOf(NoSpaceError);
+    expect(error.path).toBe(target);
+    expect(error.message).toContain(target);
+    expect(error.message).toMatch(/destination/);
+    expect(error.message).not.toMatch(/`root`/);
+    expect(fs.existsSync(file.path)).toBe(true); // the file is still the handle's
+  });
+
+  itNeeds(MOUNTING)('close() while a keep() across file systems copies: the keep() rejects with ManagerClosedError', async () => {
+    const copying = pausedCopies();
+    const mgr = manager({ fs: copying.fs });
+    const file = await mgr.write(Buffer.alloc(1024 * 1024, 1));
+    const target = path.join(mountTmpfs(8), 'kept.bin');
+    const keeping = caught(() => file.keep(target));
+    await copying.inFlight;
+    await mgr.close();
+    copying.resume();
+    const error = (await keeping) as TempFileError;
+    expect(error).toBeInstanceOf(ManagerClosedError);
+    expect(error.message).toContain('keep()');
+    expect(error.message).toContain(target);
+    expect(fs.readdirSync(path.dirname(target))).toEqual([]); // neither the file nor its staging copy
+  });
+
+  it('close() while a keep() on the same file system is about to link: ManagerClosedError too', async () => {
+    const linking = pausedLinks();
+    const mgr = manager({ fs: linking.fs });
+    const file = await mgr.write('x');
+    const target = path.join(scratchDir(), 'kept.bin');
+    const keeping = caught(() => file.keep(target));
+    await linking.inFlight;
+    await mgr.close();
+    linking.resume();
+    expect(await keeping).toBeInstanceOf(ManagerClosedError);
+    expect(fs.existsSync(target)).toBe(false);
+  });
+});
+
+/** node:fs, except that the first `link` waits until `resume()`: `inFlight` resolves when it has started waiting. */
+function pausedLinks(): { fs: typeof fs; inFlight: Promise<void>; resume: () => void } {
+  let started!: () => void;
+  let resume!: () => void;
+  const inFlight = new Promise<void>((resolve) => (started = resolve));
+  const resumed = new Promise<void>((resolve) => (resume = resolve));
+  const link = (async (...args: Parameters<typeof fs.promises.link>) => {
+    started();
+    await resumed;
+    return fs.promises.link(...args);
+  }) as typeof fs.promises.link;
+  return { fs: { ...fs, promises: { ...fs.promises, link } }, inFlight, resume };
+}
+
+/** Fills a file system with one file until it is full. */
+function fill(dir: string): void {
+  const fd = fs.openSync(path.join(dir, 'filler'), 'w');
+  try {
+    for (;;) fs.writeSync(fd, Buffer.alloc(64 * 1024));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * node:fs, except that the first write to a cross-device keep()'s staging file waits until
+ * `resume()`: `inFlight` resolves when it has started waiting.
+ */
+function pausedCopies(): { fs: typeof fs; inFlight: Promise<void>; resume: () => void } {
+  let started!: () => void;
+  let resume!: () => void;
+  const inFlight = new Promise<void>((resolve) => (started = resolve));
+  const resumed = new Promise<void>((resolve) => (resume = resolve));
+  let paused = false;
+  const open = (async (...args: Parameters<typeof fs.promises.open>) => {
+    const handle = await fs.promises.open(...args);
+    if (!String(args[0]).includes('.tfm-keep-') || paused) return handle;
+    paused = true;
+    const write = handle.write.bind(handle) as (...a: unknown[]) => Promise<unknown>;
+    return Object.assign(handle, {
+      write: async (...a: unknown[]) => {
+        started();
+        await resumed;
+        return write(...a);
+      },
+    });
+  }) as typeof fs.promises.open;
+  return { fs: { ...fs, promises: { ...fs.promises, open } }, inFlight, resume };
+}
 
 describe('the upload options (upload(), saveUploads())', () => {
   const cases: [string, unknown, Expect][] = [

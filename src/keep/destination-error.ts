@@ -1,0 +1,15 @@
+import { NoSpaceError, systemErrorCode, toFileSystemError, type TempFileError } from '../errors.js';
+
+/**
+ * Types a failed step of `keep()` at its destination. A full file system there is the
+ * destination's, not the root's: the advice names the destination's volume.
+ */
+export function toDestinationError(action: string, destination: string, err: unknown): TempFileError {
+  if (systemErrorCode(err) !== 'ENOSPC') return toFileSystemError(action, destination, err);
+  return new NoSpaceError(
+    destination,
+    err,
+    `No space left on the file system of the keep() destination ${destination}: free space on the destination's volume, ` +
+      'or keep the file at a destination on another volume. The file was not moved, and nothing was left at the destination.',
+  );
+}
