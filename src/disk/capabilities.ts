@@ -7,7 +7,7 @@ import { openPinnedSync } from './pinned-dir.js';
 import { removeTreeSync } from './remove.js';
 import { logger } from '../log.js';
 import { probeName } from '../layout.js';
-import { randomName } from '../names.js';
+import { randomName } from '../random-name.js';
 
 const log = logger('capabilities');
 

@@ -5,7 +5,7 @@ import { RootChangedError, systemErrorCode, toFileSystemError, type RootChange, 
 import type { FileSystem } from '../disk/fs.js';
 import { openPinnedSync, type PinnedDirSync } from '../disk/pinned-dir.js';
 import { logger } from '../log.js';
-import { randomName } from '../names.js';
+import { randomName } from '../random-name.js';
 import { processIdentity } from '../owner/process-identity.js';
 import { startHeartbeat, type Heartbeat } from '../owner/heartbeat.js';
 import { sessionLockPath, sessionName } from '../layout.js';

@@ -5,7 +5,7 @@ import type * as StorageModule from '@aws-sdk/lib-storage';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { StoreError, TempFileError } from '../errors.js';
 import { loadPeer } from '../peer.js';
-import { randomName } from '../names.js';
+import { randomName } from '../random-name.js';
 import { probeKey } from './keys.js';
 
 // Every request the store makes, in one place: the SDK loaded on first use (never by the core),

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { AlreadyClaimedError, HandoffNotFoundError, LeaseLostError } from '../errors.js';
 import { logger } from '../log.js';
-import { randomName } from '../names.js';
+import { randomName } from '../random-name.js';
 import { HEARTBEAT_MS, judgeHeartbeat } from '../owner/liveness.js';
 import { isConditionFailed, isNotFound, mayHaveLanded, type StoreIo, type TextObject } from './io.js';
 import { copyName, isDataName, type EntryKeys } from './keys.js';
