@@ -1,0 +1,7 @@
+// The CommonJS entry of tempfile-manager/fastify: the plugin as `default` and as `tempFiles`, as
+// the ES module entry exports it (its declarations are fastify.ts's). One default export, the
+// object of both: an entry with a default and named exports makes the bundler guess what
+// `module.exports` is, and warn.
+import { tempFiles } from './fastify.js';
+
+export default { default: tempFiles, tempFiles };
