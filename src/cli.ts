@@ -242,7 +242,7 @@ function describeEntries(entries: readonly EntryInfo[]): string {
     ['HANDOFF', 'STATE', 'EXPIRES', 'BYTES', 'HOLDER'],
     entries.map((e) => [
       e.id,
-      e.state,
+      e.state === 'abandoned' ? 'abandoned (holder dead, claimable)' : e.state,
       e.expiresAt > now ? `in ${formatAge(e.expiresAt - now)}` : `${formatAge(now - e.expiresAt)} ago`,
       formatBytes(e.bytes),
       e.holder ? `${e.holder.host}:${e.holder.pid}` : '-',
