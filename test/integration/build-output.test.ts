@@ -36,12 +36,15 @@ describe('the build', () => {
       const esm = await import(${JSON.stringify(path.join(dist, 'fastify.js'))});
       const cjs = createRequire(import.meta.url)(${JSON.stringify(path.join(dist, 'fastify.cjs'))});
       const name = (plugin) => plugin[Symbol.for('fastify.display-name')];
+      // What TypeScript and Babel make of \`import tempFiles from\` compiled to CommonJS (__importDefault).
+      const importDefault = (mod) => (mod && mod.__esModule ? mod : { default: mod });
       console.log(JSON.stringify({
         required: [typeof cjs.default, cjs.tempFiles === cjs.default, name(cjs.default)],
+        compiledDefaultImport: name(importDefault(cjs).default),
         imported: [typeof esm.default, esm.tempFiles === esm.default, name(esm.default)],
       }));`;
     const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
     const face = ['function', true, 'tempfile-manager'];
-    expect(JSON.parse(out)).toEqual({ required: face, imported: face });
+    expect(JSON.parse(out)).toEqual({ required: face, compiledDefaultImport: 'tempfile-manager', imported: face });
   });
 });
