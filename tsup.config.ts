@@ -1,17 +1,22 @@
-import { defineConfig } from 'tsup';
+import { defineConfig, type Options } from 'tsup';
+
+const entry = { index: 'src/index.ts', express: 'src/adapters/express.ts', fastify: 'src/adapters/fastify.ts', s3: 'src/s3/index.ts' };
+
+const library: Options = {
+  dts: true,
+  target: 'node20',
+  platform: 'node',
+  // The adapters share the library's modules with the main entry: one TempFileError class,
+  // so that `instanceof` holds whichever entry made the error.
+  splitting: true,
+  treeshake: true,
+};
 
 export default defineConfig([
-  {
-    entry: { index: 'src/index.ts', express: 'src/adapters/express.ts', fastify: 'src/adapters/fastify.ts', s3: 'src/s3/index.ts' },
-    format: ['esm', 'cjs'],
-    dts: true,
-    target: 'node20',
-    platform: 'node',
-    // The adapters share the library's modules with the main entry: one TempFileError class,
-    // so that `instanceof` holds whichever entry made the error.
-    splitting: true,
-    treeshake: true,
-  },
+  { ...library, entry, format: ['esm'] },
+  // The CommonJS entry of tempfile-manager/fastify has one default export, the object of its
+  // `default` and `tempFiles` (fastify-require.ts); its declarations are fastify.ts's.
+  { ...library, entry: { ...entry, fastify: 'src/adapters/fastify-require.ts' }, format: ['cjs'], dts: { entry } },
   {
     entry: { cli: 'src/bin.ts' },
     format: ['esm'],

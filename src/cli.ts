@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { InvalidOptionError, UnsafeRootError } from './errors.js';
+import { InvalidOptionError, isErrorCode } from './errors.js';
 import { checkDuration, DEFAULT_GRACE_MS, DEFAULT_STALE_MS, GRACE_MS_RANGE, MAX_TIMER_MS, STALE_MS_RANGE, type DurationRange } from './options.js';
 import { realFs } from './disk/fs.js';
 import { listEntries, type EntryInfo } from './handoff/entries.js';
@@ -48,8 +48,6 @@ Exit codes:
   70 an unexpected failure (a bug: the stack trace is printed)
 `;
 
-class UsageError extends Error {}
-
 interface CliOptions {
   readonly command: 'sweep' | 'ls';
   readonly target: RootContext;
@@ -64,7 +62,7 @@ export async function main(argv: readonly string[], out = process.stdout, err = 
   try {
     options = parseCli(argv);
   } catch (error) {
-    if (!(error instanceof UsageError || error instanceof InvalidOptionError || (error instanceof TypeError && 'code' in error))) throw error;
+    if (!(isErrorCode(error, 'ERR_TEMPFILE_INVALID_OPTION') || (error instanceof TypeError && 'code' in error))) throw error;
     err.write(`tempfile-manager: ${error.message}\nRun \`tempfile-manager --help\` for usage.\n`);
     return EXIT.usage;
   }
@@ -89,7 +87,7 @@ export async function main(argv: readonly string[], out = process.stdout, err = 
     requireMarkedRoot(realFs, options.target.root);
     return options.command === 'ls' ? await runLs(options, out) : await runSweep(options, out, err);
   } catch (error) {
-    if (error instanceof UnsafeRootError) {
+    if (isErrorCode(error, 'ERR_TEMPFILE_UNSAFE_ROOT')) {
       err.write(`tempfile-manager: ${printable(error.message)}\n`);
       return error.reason === 'not-a-manager-root' ? EXIT.notManagerRoot : EXIT.unsafeRoot;
     }
@@ -123,15 +121,15 @@ function parseCli(argv: readonly string[]): CliOptions | 'help' | 'version' {
   if (values.version) return 'version';
   const [command, ...extra] = positionals;
   if (command !== 'sweep' && command !== 'ls') {
-    throw new UsageError(command === undefined ? 'a command is needed: sweep or ls' : `unknown command \`${command}\``);
+    throw new InvalidOptionError('command', command === undefined ? 'a command is needed: sweep or ls' : `unknown command \`${command}\``);
   }
-  if (extra.length > 0) throw new UsageError(`unexpected argument \`${extra[0]}\``);
-  if (values.root === '') throw new UsageError('--root takes a directory, got an empty string');
-  if (command === 'ls' && values['dry-run']) throw new UsageError('--dry-run applies to sweep only');
-  if (command === 'ls' && values.watch) throw new UsageError('--watch applies to sweep only');
+  if (extra.length > 0) throw new InvalidOptionError('command', `unexpected argument \`${extra[0]}\``);
+  if (values.root === '') throw new InvalidOptionError('--root', '--root takes a directory, got an empty string');
+  if (command === 'ls' && values['dry-run']) throw new InvalidOptionError('--dry-run', '--dry-run applies to sweep only');
+  if (command === 'ls' && values.watch) throw new InvalidOptionError('--watch', '--watch applies to sweep only');
   const host = values['host-id'];
   if (host !== undefined && !/^[A-Za-z0-9.-]{1,64}$/.test(host)) {
-    throw new UsageError(`--host-id takes 1 to 64 letters, digits, dots or dashes, got \`${host}\``);
+    throw new InvalidOptionError('--host-id', `--host-id takes 1 to 64 letters, digits, dots or dashes, got \`${host}\``);
   }
   return {
     command,
@@ -154,7 +152,7 @@ function withSuggestion(error: unknown): unknown {
   const flag = /'(-{1,2}[^']*)'/.exec(error.message)?.[1];
   const near = flag === undefined ? undefined : closestName(flag.replace(/^-+/, '').split('=')[0]!, Object.keys(FLAGS));
   if (near === undefined) return error;
-  return new UsageError(`unknown option '${printable(flag!.length > 40 ? `${flag!.slice(0, 40)}…` : flag!)}': did you mean \`--${near}\`?`);
+  return new InvalidOptionError(flag!, `unknown option '${printable(flag!.length > 40 ? `${flag!.slice(0, 40)}…` : flag!)}': did you mean \`--${near}\`?`);
 }
 
 // A duration flag: digits only, then the library's own range check (the same as the option's), so
@@ -244,7 +242,7 @@ function describeEntries(entries: readonly EntryInfo[]): string {
     ['HANDOFF', 'STATE', 'EXPIRES', 'BYTES', 'HOLDER'],
     entries.map((e) => [
       e.id,
-      e.state,
+      e.state === 'abandoned' ? 'abandoned (holder dead, claimable)' : e.state,
       e.expiresAt > now ? `in ${formatAge(e.expiresAt - now)}` : `${formatAge(now - e.expiresAt)} ago`,
       formatBytes(e.bytes),
       e.holder ? `${e.holder.host}:${e.holder.pid}` : '-',

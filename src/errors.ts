@@ -172,6 +172,54 @@ export function isTempFileError(value: unknown): value is TempFileError {
   return typeof value === 'object' && value !== null && (value as { [ERROR_BRAND]?: unknown })[ERROR_BRAND] === true;
 }
 
+/**
+ * True when `value` is an error of tempfile-manager (of any copy of the package, see
+ * {@link isTempFileError}) with the code `code`: the library tells its own errors apart this way,
+ * never by `instanceof`, which is false for an error another copy made. A subclass's own fields
+ * are typed as possibly missing: a plain `TempFileError` may carry the same code. @internal
+ * @throws Never. It reads two properties of `value`.
+ */
+export function isErrorCode<C extends TempFileErrorCode>(value: unknown, code: C): value is ErrorOfCode<C> {
+  return isTempFileError(value) && value.code === code;
+}
+
+/** The error of `code`: the class the library makes it with, its own fields possibly missing. @internal */
+export type ErrorOfCode<C extends TempFileErrorCode> = TempFileError & { readonly code: C } & Partial<Omit<ClassOfCode[C], keyof TempFileError>>;
+
+/** The class of each code the library makes its errors of. */
+interface ClassOfCode {
+  ERR_TEMPFILE_INVALID_NAME: InvalidNameError;
+  ERR_TEMPFILE_INVALID_OPTION: InvalidOptionError;
+  ERR_TEMPFILE_UNSAFE_ROOT: UnsafeRootError;
+  ERR_TEMPFILE_ROOT_CHANGED: RootChangedError;
+  ERR_TEMPFILE_DISPOSED: DisposedError;
+  ERR_TEMPFILE_MANAGER_CLOSED: ManagerClosedError;
+  ERR_TEMPFILE_DESTINATION_EXISTS: DestinationExistsError;
+  ERR_TEMPFILE_REPLACED: TempFileReplacedError;
+  ERR_TEMPFILE_REMOVE_FAILED: RemoveError;
+  ERR_TEMPFILE_MOUNT_POINT: MountPointError;
+  ERR_TEMPFILE_SIZE_LIMIT: SizeLimitError;
+  ERR_TEMPFILE_QUOTA_EXCEEDED: QuotaExceededError;
+  ERR_TEMPFILE_ABORTED: AbortedError;
+  ERR_TEMPFILE_SOURCE: SourceError;
+  ERR_TEMPFILE_TYPE_NOT_ACCEPTED: TypeNotAcceptedError;
+  ERR_TEMPFILE_CALLBACK: CallbackError;
+  ERR_TEMPFILE_HANDOFF_NOT_FOUND: HandoffNotFoundError;
+  ERR_TEMPFILE_HANDOFF_EXPIRED: HandoffExpiredError;
+  ERR_TEMPFILE_ALREADY_CLAIMED: AlreadyClaimedError;
+  ERR_TEMPFILE_BAD_TICKET: BadTicketError;
+  ERR_TEMPFILE_HANDOFF_MISMATCH: HandoffMismatchError;
+  ERR_TEMPFILE_LEASE_LOST: LeaseLostError;
+  ERR_TEMPFILE_NO_SPACE: NoSpaceError;
+  ERR_TEMPFILE_DISK_QUOTA: DiskQuotaError;
+  ERR_TEMPFILE_UNSUPPORTED_FS: UnsupportedFileSystemError;
+  ERR_TEMPFILE_IO: FileSystemError;
+  ERR_TEMPFILE_UPLOAD_LIMIT: UploadLimitError;
+  ERR_TEMPFILE_UPLOAD_MALFORMED: MalformedUploadError;
+  ERR_TEMPFILE_MISSING_PEER: MissingPeerError;
+  ERR_TEMPFILE_STORE: StoreError;
+}
+
 /** A prefix, suffix or other name part was not a safe single path component. */
 export class InvalidNameError extends TempFileError {
   declare readonly code: 'ERR_TEMPFILE_INVALID_NAME';
@@ -839,7 +887,7 @@ export function isGone(code: string | undefined): boolean {
 
 /** Maps a failed fs call to the typed error callers branch on. @internal */
 export function toFileSystemError(action: string, path: string, err: unknown): TempFileError {
-  if (err instanceof TempFileError) return err;
+  if (isTempFileError(err)) return err;
   switch (systemErrorCode(err)) {
     case 'ENOSPC':
       return new NoSpaceError(path, err);

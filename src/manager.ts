@@ -5,7 +5,7 @@ import type { NameArgument } from './handles/create.js';
 import type { TempDir } from './handles/dir.js';
 import { ensureCapabilities } from './disk/capabilities.js';
 import { isLocalDisk } from './disk/local-disk.js';
-import { FileSystemError, ManagerClosedError, StoreError, TempFileError, toFileSystemError } from './errors.js';
+import { FileSystemError, isErrorCode, ManagerClosedError, StoreError, toFileSystemError } from './errors.js';
 import type { TempFile } from './handles/file.js';
 import { checkClaimOptions, claimEntry, ClaimedFile, runClaimed, type ClaimOptions } from './handoff/claim.js';
 import { isStoreBackend, type StoreClaimPlace } from './handoff/store.js';
@@ -622,7 +622,7 @@ export class TempFileManager implements AsyncDisposable, Disposable {
       }
     } catch (err) {
       const typed = toFileSystemError('find the handoff entry', path.join(handoffDirOf(this.root), entryName(ticket.id, ticket.expiresAt)), err);
-      if (typed instanceof FileSystemError && typed.syscallCode === 'ENOENT') return; // claimed and consumed meanwhile
+      if (isErrorCode(typed, 'ERR_TEMPFILE_IO') && typed.syscallCode === 'ENOENT') return; // claimed and consumed meanwhile
       throw typed;
     } finally {
       handoff.close();

@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import createDebug from 'debug';
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { AbortedError, MalformedUploadError, TempFileError, UploadLimitError, type InvalidOptionError, type MissingPeerError } from '../errors.js';
+import { AbortedError, isTempFileError, MalformedUploadError, UploadLimitError, type InvalidOptionError, type MissingPeerError } from '../errors.js';
 import type { TempFileManager } from '../manager.js';
 import type { TempScope } from '../handles/scope.js';
 import { FormReceiver, shapeFiles } from './form.js';
@@ -230,7 +230,7 @@ function partsOptions(spec: ResolvedUpload): Record<string, unknown> {
 
 /** @fastify/multipart's and busboy's errors as the typed errors of the Express adapter. */
 function fromMultipartError(error: unknown, clientGone: boolean, spec: ResolvedUpload): Error {
-  if (error instanceof TempFileError) return error;
+  if (isTempFileError(error)) return error;
   const code = (error as { code?: unknown }).code;
   const message = error instanceof Error ? error.message : String(error);
   switch (code) {

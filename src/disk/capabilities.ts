@@ -1,13 +1,13 @@
 import { constants } from 'node:fs';
 import path from 'node:path';
-import { systemErrorCode, toFileSystemError, UnsupportedFileSystemError, type FileSystemPrimitive } from '../errors.js';
+import { isErrorCode, systemErrorCode, toFileSystemError, UnsupportedFileSystemError, type FileSystemPrimitive } from '../errors.js';
 import { CREATE_EXCLUSIVE, O_NOFOLLOW, realFs, type FileSystem } from './fs.js';
 import { OPEN_EXISTING } from './open-checked.js';
 import { openPinnedSync } from './pinned-dir.js';
 import { removeTreeSync } from './remove.js';
 import { logger } from '../log.js';
 import { probeName } from '../layout.js';
-import { randomName } from '../names.js';
+import { randomName } from '../random-name.js';
 
 const log = logger('capabilities');
 
@@ -31,7 +31,7 @@ export function ensureCapabilities(fs: FileSystem, root: string, dir: string, na
   try {
     probeIn(fs, scratch, root);
   } catch (err) {
-    if (err instanceof UnsupportedFileSystemError) throw err;
+    if (isErrorCode(err, 'ERR_TEMPFILE_UNSUPPORTED_FS')) throw err;
     throw toFileSystemError('probe the file system of', root, err);
   } finally {
     removeScratch(fs, scratch);

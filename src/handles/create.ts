@@ -4,7 +4,8 @@ import { InvalidNameError, systemErrorCode, toFileSystemError } from '../errors.
 import { CREATE_EXCLUSIVE, type FileSystem } from '../disk/fs.js';
 import { TempDir } from './dir.js';
 import { TempFile } from './file.js';
-import { describe, randomName, validateNameLength, validateNamePart } from '../names.js';
+import { describe, validateNameLength, validateNamePart } from '../names.js';
+import { randomName } from '../random-name.js';
 import { ownOptions } from '../options.js';
 
 /** Options for a new temp file or directory's name. */

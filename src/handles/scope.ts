@@ -1,7 +1,7 @@
 import type { ManagerContext, Owner, Removable } from '../context.js';
 import { createDir, createFile, type NameArgument } from './create.js';
 import type { TempDir } from './dir.js';
-import { DisposedError, ManagerClosedError, RemoveError, TempFileError } from '../errors.js';
+import { DisposedError, isErrorCode, ManagerClosedError, RemoveError, TempFileError } from '../errors.js';
 import { requireCallback } from '../options.js';
 import { makeTempFile, type FileMaker, type TempFile } from './file.js';
 import type { WriteSource } from '../write/source.js';
@@ -388,7 +388,7 @@ function attachRemoveError(error: unknown, removeError: unknown): void {
 }
 
 function flattenRemoveErrors(err: unknown): Error[] {
-  if (err instanceof RemoveError) return [...err.errors];
+  if (isErrorCode(err, 'ERR_TEMPFILE_REMOVE_FAILED') && err.errors) return [...err.errors];
   if (err instanceof Error) return [err];
   return [new TempFileError('ERR_TEMPFILE_IO', String(err))];
 }

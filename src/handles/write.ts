@@ -4,10 +4,10 @@ import { createUniqueAsync, resolveNameParts, type NameOptions } from './create.
 import {
   AbortedError,
   CallbackError,
-  DisposedError,
   InvalidOptionError,
+  isErrorCode,
+  isTempFileError,
   SizeLimitError,
-  TempFileError,
   toFileSystemError,
   type DetectedType,
 } from '../errors.js';
@@ -230,7 +230,7 @@ function onAbort(signal: AbortSignal, callback: () => void): () => void {
 }
 
 function abortError(signal: AbortSignal): AbortedError {
-  return signal.reason instanceof DisposedError
+  return isErrorCode(signal.reason, 'ERR_TEMPFILE_DISPOSED')
     ? new AbortedError('its scope was disposed', signal.reason)
     : new AbortedError('its signal was aborted', signal.reason);
 }
@@ -241,7 +241,7 @@ function throwIfAborted(signals: readonly AbortSignal[]): void {
 }
 
 function toWriteError(err: unknown, signals: readonly AbortSignal[], path: string | undefined): unknown {
-  if (err instanceof TempFileError) return err;
+  if (isTempFileError(err)) return err;
   const aborted = signals.find((signal) => signal.aborted);
   if (aborted) return abortError(aborted);
   return path === undefined ? err : toFileSystemError('write', path, err);

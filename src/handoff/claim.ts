@@ -7,6 +7,8 @@ import {
   HandoffExpiredError,
   HandoffMismatchError,
   HandoffNotFoundError,
+  isErrorCode,
+  isTempFileError,
   LeaseLostError,
   StoreError,
   systemErrorCode,
@@ -195,7 +197,7 @@ async function verify(entry: Entry, name: string, ticket: HandoffTicket, options
             ? 'the digest differs'
             : undefined;
   } catch (err) {
-    if (err instanceof TempFileError) throw err;
+    if (isTempFileError(err)) throw err;
     throw toFileSystemError('verify the handoff entry', logical, err);
   }
   if (problem !== undefined) throw new HandoffMismatchError(ticket.id, problem);
@@ -509,10 +511,10 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
    * the step can be tried again.
    */
   private failure(err: unknown, action: string): TempFileError {
-    const code = err instanceof TempFileError && 'syscallCode' in err ? err.syscallCode : systemErrorCode(err);
-    if ((code === 'ENOENT' || err instanceof TempFileReplacedError) && !this.stillHeld()) return this.lost();
-    if (err instanceof TempFileError && !err.path?.startsWith(this.entry.pinned.base)) return err;
-    return toFileSystemError(`${action} the handoff entry`, this.path, err instanceof TempFileError ? (err.cause ?? err) : err);
+    const code = isErrorCode(err, 'ERR_TEMPFILE_IO') ? err.syscallCode : systemErrorCode(err);
+    if ((code === 'ENOENT' || isErrorCode(err, 'ERR_TEMPFILE_REPLACED')) && !this.stillHeld()) return this.lost();
+    if (isTempFileError(err) && !err.path?.startsWith(this.entry.pinned.base)) return err;
+    return toFileSystemError(`${action} the handoff entry`, this.path, isTempFileError(err) ? (err.cause ?? err) : err);
   }
 
   private stillHeld(): boolean {

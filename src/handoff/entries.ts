@@ -18,6 +18,11 @@ export type EntryState =
   | 'waiting'
   /** Under the lease of a live claimer. */
   | 'claimed'
+  /**
+   * Held by a claimer that is dead (its held file is still there), before its expiry: the next
+   * claim takes it over, and the sweep leaves it, as a waiting entry.
+   */
+  | 'abandoned'
   /** Unclaimed past its expiry: the sweep removes it. */
   | 'expired'
   /** No data left (consumed, the entry not yet removed): the sweep removes it. */
@@ -31,7 +36,7 @@ export interface EntryInfo {
   readonly state: EntryState;
   /** The data file's size, when there is one. */
   readonly bytes: number;
-  /** The claimer's host and pid, when it is claimed. */
+  /** The claimer's host and pid, when it is claimed, or held by a claimer now dead (abandoned, or expired since). */
   readonly holder?: { readonly host: string; readonly pid: number };
 }
 
@@ -219,8 +224,8 @@ async function inspectEntry(
     // A held file that cannot be read (EMFILE, EIO...) may be a live holder's: keep the entry.
     const heartbeat: Heartbeat = { key: path.join(entry.logical, data), stamp: file?.stamp ?? 'unreadable' };
     const claimed = holder !== undefined && holderAlive(lease, holder, heartbeat, holders);
-    const state: EntryState = claimed ? 'claimed' : now > parsed.expiresAt ? 'expired' : 'waiting';
-    const info: EntryInfo = { ...base, state, bytes: file?.size ?? 0, ...(claimed && { holder: { host: holder.host, pid: holder.pid } }) };
+    const state: EntryState = claimed ? 'claimed' : now > parsed.expiresAt ? 'expired' : holder ? 'abandoned' : 'waiting';
+    const info: EntryInfo = { ...base, state, bytes: file?.size ?? 0, ...(holder && { holder: { host: holder.host, pid: holder.pid } }) };
     return { info, files, data };
   }
   return { info: { ...base, state: 'claimed', bytes: 0 }, files: undefined, data: undefined };

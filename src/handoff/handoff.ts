@@ -1,8 +1,9 @@
 import path from 'node:path';
-import { BadTicketError, InvalidOptionError, systemErrorCode, TempFileReplacedError, toFileSystemError, UnsafeRootError } from '../errors.js';
+import { InvalidOptionError, isErrorCode, systemErrorCode, TempFileReplacedError, toFileSystemError, UnsafeRootError } from '../errors.js';
 import { replacedBy, type FileIdentity } from '../disk/open-checked.js';
 import type { FileSystem } from '../disk/fs.js';
-import { describe, randomName } from '../names.js';
+import { describe } from '../names.js';
+import { randomName } from '../random-name.js';
 import { openPinned, openPinnedSync, type PinnedDir, type PinnedDirSync } from '../disk/pinned-dir.js';
 import { dataName, entryName, handoffDirOf, stagingName } from '../layout.js';
 import { checkDuration, checkOptionsObject, ownOptions, type DurationRange } from '../options.js';
@@ -103,7 +104,7 @@ function checkOpened<T extends { readonly base: string }>(fs: FileSystem, dir: s
     checkOwnDirectory(fs.lstatSync(`${pinned.base}/.`), dir);
     return pinned;
   } catch (err) {
-    return err instanceof UnsafeRootError ? err : toFileSystemError('check the handoff directory', dir, err);
+    return isErrorCode(err, 'ERR_TEMPFILE_UNSAFE_ROOT') ? err : toFileSystemError('check the handoff directory', dir, err);
   }
 }
 
@@ -169,7 +170,7 @@ export async function handOff(fs: FileSystem, places: HandoffPlaces, file: Hando
   } catch (err) {
     await fs.promises.rename(staged, file.access).catch(() => {});
     await removeTree(fs, staging, { access: stagingAccess }).catch(() => {});
-    throw err instanceof UnsafeRootError ? err : toFileSystemError('hand off', file.path, err);
+    throw isErrorCode(err, 'ERR_TEMPFILE_UNSAFE_ROOT') ? err : toFileSystemError('hand off', file.path, err);
   }
   // `digest` and `meta` are own properties even when undefined (dropped by JSON), as parseTicket's.
   return { v: 1, id, suffix: file.suffix, size, digest: file.digest, createdAt, expiresAt, meta };
@@ -241,7 +242,7 @@ export function checkHandoffOptions(options: unknown): { ttlMs: number; meta: Ha
   try {
     return { ttlMs, meta: checkMeta(meta), store };
   } catch (err) {
-    if (!(err instanceof BadTicketError)) throw err;
+    if (!isErrorCode(err, 'ERR_TEMPFILE_BAD_TICKET')) throw err;
     throw new InvalidOptionError(
       'meta',
       `handoff(): \`meta\` must be a plain JSON object (no cycles, no BigInt) of at most ${MAX_META_BYTES} bytes as JSON, ` +

@@ -5,7 +5,7 @@ import { judgeHeartbeat, ownerState, type Heartbeat } from '../owner/liveness.js
 import { startHeartbeat } from '../owner/heartbeat.js';
 import { atExit } from '../owner/registry.js';
 import { logger } from '../log.js';
-import { randomName } from '../names.js';
+import { randomName } from '../random-name.js';
 import { processIdentity } from '../owner/process-identity.js';
 import { formatOwnerToken, TAKEN_FOR_REMOVAL, type OwnerToken } from '../layout.js';
 

@@ -7,7 +7,7 @@ import { CREATE_EXCLUSIVE, type FileSystem } from '../disk/fs.js';
 import { OPEN_EXISTING, openOwnFileHandle, otherThan, replacedBy, type FileIdentity } from '../disk/open-checked.js';
 import { logger } from '../log.js';
 import { keepStagingName } from '../layout.js';
-import { randomName } from '../names.js';
+import { randomName } from '../random-name.js';
 import type { PinnedDir } from '../disk/pinned-dir.js';
 import { guardStaging, type StagingGuard } from './staging-at-exit.js';
 

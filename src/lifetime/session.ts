@@ -1,11 +1,11 @@
 import type { Stats } from 'node:fs';
 import path from 'node:path';
 import type { RootContext } from '../root.js';
-import { RootChangedError, systemErrorCode, toFileSystemError, type RootChange, type TempFileError } from '../errors.js';
+import { isErrorCode, RootChangedError, systemErrorCode, toFileSystemError, type RootChange, type TempFileError } from '../errors.js';
 import type { FileSystem } from '../disk/fs.js';
 import { openPinnedSync, type PinnedDirSync } from '../disk/pinned-dir.js';
 import { logger } from '../log.js';
-import { randomName } from '../names.js';
+import { randomName } from '../random-name.js';
 import { processIdentity } from '../owner/process-identity.js';
 import { startHeartbeat, type Heartbeat } from '../owner/heartbeat.js';
 import { sessionLockPath, sessionName } from '../layout.js';
@@ -159,7 +159,7 @@ export class Session {
       this.check(); // the public path names the directory made through the pinned root
     } catch (err) {
       // What was made goes, unless the root's path was swapped and only a path (no /proc) reaches it.
-      const reachable = this.pinned || !(err instanceof RootChangedError);
+      const reachable = this.pinned || !isErrorCode(err, 'ERR_TEMPFILE_ROOT_CHANGED');
       try {
         if (reachable) this.removeDirOf(rootBase);
       } catch {
@@ -167,7 +167,7 @@ export class Session {
       }
       this.unlock(reachable);
       this.release();
-      throw err instanceof RootChangedError ? err : toFileSystemError('open the session directory', this.dir, err);
+      throw isErrorCode(err, 'ERR_TEMPFILE_ROOT_CHANGED') ? err : toFileSystemError('open the session directory', this.dir, err);
     }
     this.placesOf = { path: this.dir, base: this.sessionPin.base };
     log('opened %s', this.dir);
@@ -232,13 +232,13 @@ export class Session {
   }
 
   /** A fresh check at close: the swap it found, if any (a failure to look is not one). */
-  private changeAtClose(): RootChangedError | undefined {
+  private changeAtClose(): TempFileError | undefined {
     this.checked = false;
     try {
       this.check();
       return undefined;
     } catch (err) {
-      if (err instanceof RootChangedError) return err;
+      if (isErrorCode(err, 'ERR_TEMPFILE_ROOT_CHANGED')) return err;
       return undefined;
     }
   }

@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { DisposedError, LeaseLostError } from '../errors.js';
+import { DisposedError, isErrorCode, LeaseLostError } from '../errors.js';
 import type { KeepOptions } from '../keep/move.js';
 import { logger } from '../log.js';
 import type { LocalFile, StoreClaim } from '../handoff/store.js';
@@ -84,15 +84,15 @@ export class S3Claim implements StoreClaim {
       // A write whose answer was lost may have landed: asked once more, the store says which
       // (lease.ts resolves a `consumed` of ours that it finds there).
       await this.fence('consumed', 'keep the handoff').catch((err: unknown) => {
-        if (err instanceof LeaseLostError) throw err;
+        if (isErrorCode(err, 'ERR_TEMPFILE_LEASE_LOST')) throw err;
         return this.fence('consumed', 'keep the handoff');
       });
     } catch (err) {
-      let recorded: boolean | undefined = err instanceof LeaseLostError ? false : undefined;
+      let recorded: boolean | undefined = isErrorCode(err, 'ERR_TEMPFILE_LEASE_LOST') ? false : undefined;
       if (recorded === undefined) {
         recorded = await this.lease.write('released').then(
           () => false,
-          (e: unknown) => (this.lease.endedAs === 'consumed' ? true : e instanceof LeaseLostError ? false : undefined),
+          (e: unknown) => (this.lease.endedAs === 'consumed' ? true : isErrorCode(e, 'ERR_TEMPFILE_LEASE_LOST') ? false : undefined),
         );
       }
       if (recorded) return;
@@ -124,7 +124,7 @@ export class S3Claim implements StoreClaim {
     try {
       await this.lease.write(state);
     } catch (err) {
-      if (err instanceof LeaseLostError) {
+      if (isErrorCode(err, 'ERR_TEMPFILE_LEASE_LOST')) {
         this.lost = true;
         await this.end();
         throw err;

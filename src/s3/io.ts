@@ -3,9 +3,9 @@ import { pipeline } from 'node:stream/promises';
 import type * as ClientModule from '@aws-sdk/client-s3';
 import type * as StorageModule from '@aws-sdk/lib-storage';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { StoreError, TempFileError } from '../errors.js';
+import { isTempFileError, StoreError, TempFileError } from '../errors.js';
 import { loadPeer } from '../peer.js';
-import { randomName } from '../names.js';
+import { randomName } from '../random-name.js';
 import { probeKey } from './keys.js';
 
 // Every request the store makes, in one place: the SDK loaded on first use (never by the core),
@@ -140,7 +140,7 @@ export class StoreIo {
 
   /** A typed error for a failed request: the store unreachable, refusing, or answering otherwise. */
   async failure(err: unknown, action: string): Promise<TempFileError> {
-    if (err instanceof TempFileError) return err;
+    if (isTempFileError(err)) return err;
     const endpoint = await this.endpoint();
     const { name, status, code } = failureOf(err);
     const where = `the object store at ${endpoint} (bucket "${this.bucket}")`;

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { AlreadyClaimedError, HandoffNotFoundError, LeaseLostError } from '../errors.js';
+import { AlreadyClaimedError, HandoffNotFoundError, isErrorCode, LeaseLostError } from '../errors.js';
 import { logger } from '../log.js';
-import { randomName } from '../names.js';
+import { randomName } from '../random-name.js';
 import { HEARTBEAT_MS, judgeHeartbeat } from '../owner/liveness.js';
 import { isConditionFailed, isNotFound, mayHaveLanded, type StoreIo, type TextObject } from './io.js';
 import { copyName, isDataName, type EntryKeys } from './keys.js';
@@ -150,7 +150,7 @@ export class StoreLease {
       } catch (err) {
         // The copy goes only when the lease surely does not name it: a write whose answer was lost
         // may have landed, and the copy is then the entry's data. Else the entry's sweep removes it.
-        if (err instanceof AlreadyClaimedError) await io.delete(`${keys.entry}${copy}`).catch(() => {});
+        if (isErrorCode(err, 'ERR_TEMPFILE_ALREADY_CLAIMED')) await io.delete(`${keys.entry}${copy}`).catch(() => {});
         throw err;
       }
       // The holder taken over holds nothing now (its next step is refused): its data goes, and a
@@ -183,7 +183,7 @@ export class StoreLease {
       }
       if (this.writing > 0) return; // a write is under way: beats do not queue behind a silent store
       this.write('held').catch((err: unknown) => {
-        if (err instanceof LeaseLostError) log('lease %s lost: taken over', this.key);
+        if (isErrorCode(err, 'ERR_TEMPFILE_LEASE_LOST')) log('lease %s lost: taken over', this.key);
         else log('heartbeat of %s failed, tried again in %d ms: %s', this.key, HEARTBEAT_MS, (err as Error)?.name);
       });
     }, HEARTBEAT_MS);

@@ -2,9 +2,10 @@ import { createHash } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import { PassThrough, Transform, type Readable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { HandoffExpiredError, HandoffMismatchError, HandoffNotFoundError, InvalidOptionError, SizeLimitError, SourceError, TempFileError } from '../errors.js';
+import { HandoffExpiredError, HandoffMismatchError, HandoffNotFoundError, InvalidOptionError, isErrorCode, TempFileError } from '../errors.js';
 import { logger } from '../log.js';
-import { describe, randomName } from '../names.js';
+import { describe } from '../names.js';
+import { randomName } from '../random-name.js';
 import { checkDuration, checkOptionsObject, ownOptions } from '../options.js';
 import { isValidBucket, isValidPrefix, type HandoffStore, type StoreLocation, type StoreSweepReport } from '../stores.js';
 import type { LocalFile, StoreBackend, StoreClaim, StoreClaimPlace, StoreSource } from '../handoff/store.js';
@@ -210,7 +211,7 @@ export class S3Store implements HandoffStore {
       lease.stop();
       // Its data gone: consumed, or swept. The lease says so, written under our own ETag (a lease
       // is never deleted but by the sweep, fetch-ahead.ts), and stays as a tombstone.
-      await lease.write(err instanceof HandoffNotFoundError ? 'swept' : 'released').catch(() => {}); // else it goes stale
+      await lease.write(isErrorCode(err, 'ERR_TEMPFILE_HANDOFF_NOT_FOUND') ? 'swept' : 'released').catch(() => {}); // else it goes stale
       throw await this.io.failure(err, action);
     }
     return new S3Claim(this.io, keys, lease, local);
@@ -258,9 +259,9 @@ export class S3Store implements HandoffStore {
     try {
       local = await place.download(body, { suffix: ticket.suffix, maxBytes: ticket.size, hash });
     } catch (err) {
-      if (err instanceof SizeLimitError) throw new HandoffMismatchError(ticket.id, `more bytes arrived than the ticket's ${ticket.size}`);
+      if (isErrorCode(err, 'ERR_TEMPFILE_SIZE_LIMIT')) throw new HandoffMismatchError(ticket.id, `more bytes arrived than the ticket's ${ticket.size}`);
       // The store stopped sending for timeoutMs (io.ts): its failure, not the data's.
-      if (err instanceof SourceError && (err.cause as { name?: unknown } | undefined)?.name === 'TimeoutError') throw err.cause;
+      if (isErrorCode(err, 'ERR_TEMPFILE_SOURCE') && (err.cause as { name?: unknown } | undefined)?.name === 'TimeoutError') throw err.cause;
       throw err;
     }
     const why =

@@ -1,4 +1,4 @@
-import { TempFileError, toFileSystemError } from '../errors.js';
+import { isTempFileError, toFileSystemError } from '../errors.js';
 import type { StoreSweepResult } from '../stores.js';
 import type { StoreBackend } from '../handoff/store.js';
 
@@ -12,7 +12,7 @@ export async function sweepStores(stores: readonly StoreBackend[], staleMs: numb
       try {
         return { location: store.location, report: await store.sweep({ staleMs }) };
       } catch (error) {
-        return { location: store.location, error: error instanceof TempFileError ? error : toFileSystemError('sweep the store', store.location.bucket, error) };
+        return { location: store.location, error: isTempFileError(error) ? error : toFileSystemError('sweep the store', store.location.bucket, error) };
       }
     }),
   );

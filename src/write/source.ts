@@ -1,5 +1,5 @@
 import { finished, Readable } from 'node:stream';
-import { AbortedError, InvalidOptionError, SourceError, systemErrorCode, TempFileError } from '../errors.js';
+import { AbortedError, InvalidOptionError, isTempFileError, SourceError, systemErrorCode, TempFileError } from '../errors.js';
 import { describe } from '../names.js';
 
 /** What `write()` accepts: a stream, an (async) iterable of chunks, or the bytes themselves. */
@@ -218,7 +218,7 @@ const CLIENT_GONE = new Set(['ECONNRESET', 'ECONNABORTED', 'EPIPE', 'ERR_STREAM_
 
 /** A source's failure as a typed error: the client went away ({@link AbortedError}), or {@link SourceError}. */
 function toSourceError(err: unknown): TempFileError {
-  if (err instanceof TempFileError) return err;
+  if (isTempFileError(err)) return err;
   const code = systemErrorCode(err);
   const message = err instanceof Error ? err.message : String(err);
   if ((code && CLIENT_GONE.has(code)) || message === 'aborted') {

@@ -12,7 +12,7 @@ import {
   type TempFileManager,
 } from '../../src/index.js';
 import { keepStagingName } from '../../src/layout.js';
-import { randomName } from '../../src/names.js';
+import { randomName } from '../../src/random-name.js';
 
 const stagingName = (basename: string) => keepStagingName(basename, randomName());
 import { manager, scratchDir } from '../helpers/roots.js';

@@ -6,12 +6,12 @@ import { HOSTILE_NAME_PARTS } from '../helpers/hostile-names.js';
 import { MAX_SUFFIX_BYTES } from '../../src/layout.js';
 import { freshRoot, listTree, manager, scratchDir } from '../helpers/roots.js';
 
-vi.mock('../../src/names.js', async (importOriginal) => {
-  const real = await importOriginal<typeof import('../../src/names.js')>();
+vi.mock('../../src/random-name.js', async (importOriginal) => {
+  const real = await importOriginal<typeof import('../../src/random-name.js')>();
   return { ...real, randomName: vi.fn(real.randomName) };
 });
-const names = await import('../../src/names.js');
-const real = await vi.importActual<typeof import('../../src/names.js')>('../../src/names.js');
+const names = await import('../../src/random-name.js');
+const real = await vi.importActual<typeof import('../../src/random-name.js')>('../../src/random-name.js');
 const randomName = vi.mocked(names.randomName);
 
 afterEach(() => {

@@ -21,7 +21,8 @@ import {
 import { main } from '../../src/cli.js';
 import { dataName, entryName } from '../../src/layout.js';
 import { MAX_NAME_BYTES, MAX_SUFFIX_BYTES } from '../../src/layout.js';
-import { RANDOM_NAME_LENGTH, validateNameLength, validateNamePart } from '../../src/names.js';
+import { validateNameLength, validateNamePart } from '../../src/names.js';
+import { RANDOM_NAME_LENGTH } from '../../src/random-name.js';
 import { FaultPlanFs } from '../helpers/fault-plan.js';
 
 // A fixed seed: the same inputs on every run, so a failure here is a bug, not bad luck.
