@@ -1,6 +1,6 @@
 import { constants, type ReadStream, type WriteStream } from 'node:fs';
 import type { ManagerContext, Owner } from '../context.js';
-import { FileSystemError, InvalidOptionError, ManagerClosedError, TempFileReplacedError, type DetectedType } from '../errors.js';
+import { InvalidOptionError, isErrorCode, ManagerClosedError, type DetectedType } from '../errors.js';
 import { describe } from '../names.js';
 import { identityOf, ownFileStreamFs, type FileIdentity } from '../disk/open-checked.js';
 import { DiskHandle } from './handle.js';
@@ -301,8 +301,8 @@ export class TempFile extends DiskHandle {
     // A link or rename on one file system names the destination in its ENOENT, but the
     // destination's directory is held open: the name missing is the source's.
     const sourceGone =
-      (err instanceof TempFileReplacedError && err.path === this.path) ||
-      (err instanceof FileSystemError && err.syscallCode === 'ENOENT' && (err.path === this.path || err.path === target));
+      (isErrorCode(err, 'ERR_TEMPFILE_REPLACED') && err.path === this.path) ||
+      (isErrorCode(err, 'ERR_TEMPFILE_IO') && err.syscallCode === 'ENOENT' && (err.path === this.path || err.path === target));
     if (!sourceGone) return undefined;
     return new ManagerClosedError(
       `This TempFileManager was closed while keep() moved ${this.path} to ${target}: the file went with the manager's session, ` +

@@ -21,7 +21,7 @@ import {
   type TempFileManagerOptions,
 } from '../../src/index.js';
 import { MAX_NAME_BYTES, MAX_SUFFIX_BYTES } from '../../src/layout.js';
-import { RANDOM_NAME_LENGTH } from '../../src/names.js';
+import { RANDOM_NAME_LENGTH } from '../../src/random-name.js';
 import { maxRootBytes } from '../../src/options.js';
 import { resolveUploadOptions } from '../../src/adapters/upload-options.js';
 import { describe as describeValue } from '../../src/names.js';
