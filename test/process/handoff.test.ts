@@ -114,7 +114,7 @@ describe('handoff across real processes', () => {
     const root = freshRoot();
     const tickets = await Promise.all(['one', 'two', 'three'].map((c) => produce(root, c)));
     const dest = path.join(scratchDir(), 'stolen.txt');
-    const args = ['block', root, JSON.stringify(tickets), 'host-a', String(STALE_MS), String(3 * STALE_MS + 2000), dest];
+    const args = ['block', root, JSON.stringify(tickets), 'host-a', String(STALE_MS), '-', dest];
     const blocked = startChild('handoff-child.mjs', args, {}, { pidNamespace: true });
     await nextJson(blocked);
     const taker = new TempFileManager({ root, hostId: 'host-b', staleMs: STALE_MS, sweepOnStart: false, sweepIntervalMs: 0, exitHook: false });
@@ -122,6 +122,7 @@ describe('handoff across real processes', () => {
     expect(firstLook).toEqual(Array(3).fill('ERR_TEMPFILE_ALREADY_CLAIMED'));
     await sleep(STALE_MS + 500);
     const taken = await Promise.all(tickets.map((t) => taker.claim(t)));
+    blocked.child.stdin!.write('wake\n');
     const woke = await nextJson<{ consume: string; release: string; keep: string }>(blocked);
     expect(woke).toEqual({ consume: 'ERR_TEMPFILE_LEASE_LOST', release: 'ERR_TEMPFILE_LEASE_LOST', keep: 'ERR_TEMPFILE_LEASE_LOST' });
     expect(fs.existsSync(dest)).toBe(false);
@@ -135,12 +136,13 @@ describe('handoff across real processes', () => {
     const root = freshRoot();
     const tickets = await Promise.all(['one', 'two', 'three'].map((c) => produce(root, c)));
     const dest = path.join(scratchDir(), 'kept.txt');
-    const blocked = startChild('handoff-child.mjs', ['block', root, JSON.stringify(tickets), 'host-a', String(STALE_MS), String(2 * STALE_MS + 2000), dest]);
+    const blocked = startChild('handoff-child.mjs', ['block', root, JSON.stringify(tickets), 'host-a', String(STALE_MS), '-', dest]);
     await nextJson(blocked);
     await sleep(STALE_MS + 1500);
     const sameHost = new TempFileManager({ root, hostId: 'host-a', staleMs: STALE_MS, graceMs: 0, sweepOnStart: false, sweepIntervalMs: 0, exitHook: false });
     for (const t of tickets) await expect(sameHost.claim(t)).rejects.toMatchObject({ code: 'ERR_TEMPFILE_ALREADY_CLAIMED' });
     expect(await sameHost.sweep()).toMatchObject({ handoffEntriesRemoved: 0, claimedEntriesSkipped: 3 });
+    blocked.child.stdin!.write('wake\n');
     expect(await nextJson(blocked)).toEqual({ consume: 'ok', release: 'ok', keep: 'ok' });
     expect(fs.readFileSync(dest, 'utf8')).toBe('three');
     const released = await sameHost.claim(tickets[1]!);

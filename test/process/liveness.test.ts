@@ -75,6 +75,7 @@ describe('a live owner is never swept', () => {
     const same = await run(cli, ['sweep', '--root', root, '--grace-ms', '0', '--host-id', 'app-host-1', '--json']);
     expect(JSON.parse(same.stdout)).toMatchObject({ sessionsRemoved: 0, hostIdMismatches: [] });
     expect(present(report)).toBe(true);
+    running.child.stdin!.write('wake\n');
     expect(await nextJson<{ intact: boolean }>(running)).toEqual({ intact: true });
     expect((await running.ended).code).toBe(0);
   });

@@ -67,6 +67,7 @@ describe('the sweep, across real processes', () => {
     expect(lockAge).toBeGreaterThan(STALE_MS); // the lock is stale: only the pid check saves it
     const sweep = await sweepFromAnotherProcess(root);
     expect(sweep).toMatchObject({ sessionsRemoved: 0, liveSessionsSkipped: 1 });
+    blocked.child.stdin!.write('wake\n');
     const after = await nextJson<{ intact: boolean }>(blocked);
     expect(after.intact).toBe(true);
     expect((await blocked.ended).code).toBe(0);
