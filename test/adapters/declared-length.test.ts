@@ -98,7 +98,9 @@ describe.each<Adapter>(['express', 'express-node-continue', 'fastify'])('declare
   it.each([200 * MiB, 2 * GiB])('Expect: 100-continue with a declared %i bytes: 413 at once, no 100 Continue (with deferContinue), no body read', async (declared) => {
     const mgr = manager();
     const { port, bytesRead } = await serve(adapter, mgr);
-    const reply = await declaredUpload(port, '/upload', declared, { expectContinue: true, waitMs: 3000 });
+    // The client waits long for a 100 Continue before it sends: on a busy machine the answer may
+    // take seconds, and what is tested is that it comes before any body, not how soon.
+    const reply = await declaredUpload(port, '/upload', declared, { expectContinue: true, waitMs: 30_000 });
     expect(reply.error, reply.text.slice(0, 300)).toBeUndefined();
     if (adapter === 'express-node-continue') {
       // Node says 100 Continue before any route runs (deferContinue() is what stops it): the client
@@ -109,7 +111,7 @@ describe.each<Adapter>(['express', 'express-node-continue', 'fastify'])('declare
     }
     expect(reply.continued).toBe(false);
     expect(reply.status).toBe(413);
-    expect(reply.ms).toBeLessThan(2000); // answered, not waited out
+    expect(reply.ms).toBeLessThan(15_000); // answered, not the client's wait waited out
     expect(reply.sent).toBe(0);
     expect(reply.text).toMatch(/\r\nconnection: close\r\n/i);
     await until(() => bytesRead.length === 1);

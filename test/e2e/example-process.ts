@@ -62,7 +62,7 @@ export function run(script: string, env: Record<string, string>): Running {
   };
 }
 
-export async function until(what: string, test: () => boolean, ms = 5000): Promise<void> {
+export async function until(what: string, test: () => boolean, ms = 30_000): Promise<void> {
   for (const end = Date.now() + ms; !test(); ) {
     if (Date.now() > end) throw new Error(`timed out waiting until ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 25));

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import nodeFs from 'node:fs';
 import os from 'node:os';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { FileSystem } from '../../src/disk/fs.js';
 import { INLINE_IO_MAX_BYTES, isLocalDisk } from '../../src/disk/local-disk.js';
 import { realFs } from '../../src/disk/fs.js';
@@ -65,6 +65,17 @@ function sha256(bytes: Buffer): string {
 }
 
 describe('inline calls on a local disk', () => {
+  // One inline write slower than 2 ms sends every write of the process to the thread pool for a
+  // while (src/write/sink.ts): on a busy machine a write descheduled mid-way did, and the next
+  // test's small file went to the pool. The clock that decides it is held still here; the unit
+  // test of the sink moves it.
+  beforeAll(() => {
+    vi.useFakeTimers({ toFake: ['performance'] });
+  });
+  afterAll(() => {
+    vi.useRealTimers();
+  });
+
   it('knows the disk under os.tmpdir() for a local one; an NFS one, one statfs cannot tell, or a missing directory, for not', () => {
     expect(isLocalDisk(realFs, os.tmpdir())).toBe(true);
     expect(isLocalDisk(recordingFs(NFS_MAGIC).fs, os.tmpdir())).toBe(false);

@@ -1,6 +1,5 @@
-import { execFileSync } from 'node:child_process';
 import { expect, it } from 'vitest';
-import { fixture } from '../helpers/child.js';
+import { fixture, runToEndSync } from '../helpers/child.js';
 import { freshRoot } from '../helpers/roots.js';
 
 // Every descriptor of the process is taken (a low `ulimit -n`, then /dev/null opened until EMFILE)
@@ -18,9 +17,9 @@ interface Shown {
 
 it('streams opened while every descriptor is taken emit a typed EMFILE error naming the public path', () => {
   const root = freshRoot();
-  const out = execFileSync('sh', ['-c', 'ulimit -n 128 && exec "$0" "$@"', process.execPath, fixture('exhausted-streams.mjs'), root], {
-    encoding: 'utf8',
-    timeout: 15_000,
+  const { stdout: out } = runToEndSync('sh', ['-c', 'ulimit -n 128 && exec "$0" "$@"', process.execPath, fixture('exhausted-streams.mjs'), root], {
+    what: 'the child with every descriptor taken',
+    timeoutMs: 50_000,
   });
   const report = JSON.parse(out) as { held: number; file: string; content: string; read: Shown; write: Shown; truncating: Shown };
   expect(report.held).toBeGreaterThan(0);

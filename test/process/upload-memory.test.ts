@@ -1,6 +1,6 @@
-import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { expect, it } from 'vitest';
+import { runToEndSync } from '../helpers/child.js';
 import { freshRoot } from '../helpers/roots.js';
 
 const fixture = path.join(import.meta.dirname, '../fixtures/upload-stall.mjs');
@@ -21,9 +21,9 @@ it.each([
   ['fastify', 10],
   ['fastify', 300],
 ])('%s: 32 clients stalled after %i KiB of their file pin at most 96 KiB of buffers each', (adapter, kib) => {
-  const out = execFileSync(process.execPath, ['--expose-gc', fixture, freshRoot(), adapter, String(CLIENTS), String(kib)], {
-    encoding: 'utf8',
-    timeout: 60_000,
+  const { stdout: out } = runToEndSync(process.execPath, ['--expose-gc', fixture, freshRoot(), adapter, String(CLIENTS), String(kib)], {
+    what: `the ${adapter} server with stalled clients`,
+    timeoutMs: 80_000,
   });
   const { held, received, expected, onDisk } = JSON.parse(out) as { held: number; received: number; expected: number; onDisk: number };
   expect(received).toBe(expected); // every byte sent reached the server before it was measured

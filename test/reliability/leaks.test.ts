@@ -4,12 +4,12 @@
 // handoff/claim/consume cycles. Every phase is sampled 50 times after a full GC; the first tenth
 // of the samples is compared with the last tenth. A second child plants a leak of one small
 // object per cycle, to prove that the tolerances catch a leak that small.
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runToEnd, stderrTail } from '../helpers/child.js';
 
 const FIXTURE = path.join(import.meta.dirname, 'fixtures/leak-child.mjs');
 const ENTRY = path.join(import.meta.dirname, 'fixtures/leak-entry.ts');
@@ -134,42 +134,30 @@ function leakRoot(): string {
   throw new Error('no place for a scratch directory');
 }
 
-function runChild(bundle: string, root: string, flags: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = execFile(
-      process.execPath,
-      ['--expose-gc', FIXTURE, bundle, root, ...flags],
-      { encoding: 'utf8', maxBuffer: 64 * MiB, timeout: 80_000 },
-      (error, stdout, stderr) => {
-        if (error) {
-          reject(new Error(`the leak child failed: ${error.message}\n${stderr}`));
-          return;
-        }
-        const phases = new Map<string, Phase>();
-        let done: Run['done'] | undefined;
-        for (const line of stdout.trim().split('\n')) {
-          const record = JSON.parse(line) as { phase?: string; sample?: Sample; cycles?: number; done?: true };
-          if (record.sample) {
-            const phase = phases.get(record.phase!) ?? ({ phase: record.phase!, samples: [] } as unknown as Phase);
-            phase.samples.push(record.sample);
-            phases.set(record.phase!, phase);
-          } else if (record.cycles !== undefined) {
-            Object.assign(phases.get(record.phase!)!, record);
-          } else if (record.done) {
-            done = record as Run['done'];
-          }
-        }
-        if (!done) reject(new Error(`the leak child did not finish:\n${stderr}`));
-        else resolve({ phases, done });
-      },
-    );
-    // It measures memory, not time: let the tests that do measure time have the CPU first.
-    try {
-      if (child.pid !== undefined) os.setPriority(child.pid, 10);
-    } catch {
-      // not allowed here: run at normal priority
+// A run takes about 15 s of CPU; on a machine loaded at twice its cores a child gets a third of a
+// core or less. The deadline is the test's, well below vitest's, so that a run cut short says so.
+const CHILD_TIMEOUT_MS = 240_000;
+const TEST_TIMEOUT_MS = CHILD_TIMEOUT_MS + 20_000;
+
+async function runChild(bundle: string, root: string, flags: string[]): Promise<Run> {
+  const what = `the leak child (${flags.join(' ') || 'clean'})`;
+  const { stdout, stderr } = await runToEnd(process.execPath, ['--expose-gc', FIXTURE, bundle, root, ...flags], { what, timeoutMs: CHILD_TIMEOUT_MS });
+  const phases = new Map<string, Phase>();
+  let done: Run['done'] | undefined;
+  for (const line of stdout.trim().split('\n')) {
+    const record = JSON.parse(line) as { phase?: string; sample?: Sample; cycles?: number; done?: true };
+    if (record.sample) {
+      const phase = phases.get(record.phase!) ?? ({ phase: record.phase!, samples: [] } as unknown as Phase);
+      phase.samples.push(record.sample);
+      phases.set(record.phase!, phase);
+    } else if (record.cycles !== undefined) {
+      Object.assign(phases.get(record.phase!)!, record);
+    } else if (record.done) {
+      done = record as Run['done'];
     }
-  });
+  }
+  if (!done) throw new Error(`${what} exited 0 without its last line; ${stderrTail(stderr)}`);
+  return { phases, done };
 }
 
 describe('leaks: 10,000 create/dispose, 1,000 write/dispose and 1,000 handoff/claim/consume cycles', () => {
@@ -196,7 +184,7 @@ describe('leaks: 10,000 create/dispose, 1,000 write/dispose and 1,000 handoff/cl
     const rootA = leakRoot();
     const rootB = leakRoot();
     dirs.push(rootA, rootB);
-    // One child after the other, at a lower priority: other test files run beside this one.
+    // One child after the other: other test files run beside this one.
     clean = runChild(bundle, path.join(rootA, 'root'), []);
     planted = clean.then(
       () => runChild(bundle, path.join(rootB, 'root'), ['--plant-leak', '--only', 'create']),
@@ -211,9 +199,7 @@ describe('leaks: 10,000 create/dispose, 1,000 write/dispose and 1,000 handoff/cl
     for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  // The children run at a lower priority beside other test files: on a busy two-core machine a
-  // run takes from 15 s to nearly a minute.
-  it('leaves heap, RSS, open descriptors and every registry flat, and nothing on disk', { timeout: 180_000 }, async () => {
+  it('leaves heap, RSS, open descriptors and every registry flat, and nothing on disk', { timeout: TEST_TIMEOUT_MS }, async () => {
     const run = await clean;
     expect([...run.phases.keys()]).toEqual(['create', 'write', 'handoff']);
     if (process.env.LEAK_REPORT) console.log([...run.phases.values()].map(summary).join('\n'));
@@ -225,7 +211,7 @@ describe('leaks: 10,000 create/dispose, 1,000 write/dispose and 1,000 handoff/cl
     expect(run.done).toMatchObject({ exitClosers: 1, heldLocks: 0, left: ['.tempfile-manager', 'handoff'] });
   });
 
-  it('catches a leak of one small object per cycle (the positive control)', { timeout: 180_000 }, async () => {
+  it('catches a leak of one small object per cycle (the positive control)', { timeout: TEST_TIMEOUT_MS }, async () => {
     const run = await planted;
     expect(run.done.retained).toBeGreaterThanOrEqual(10_000);
     if (process.env.LEAK_REPORT) console.log(`with a planted leak: ${summary(run.phases.get('create')!)}`);

@@ -155,7 +155,7 @@ describe('a store that does not answer, or refuses', () => {
     const err = await file.handoff({ ttlMs: 60_000, store }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'ERR_TEMPFILE_STORE', reason: 'unreachable', endpoint: 'http://127.0.0.1:9' });
     expect((err as Error).message).toContain('http://127.0.0.1:9');
-    expect(performance.now() - started).toBeLessThan(5000);
+    expect(performance.now() - started, 'refused at once, not retried for long: a busy machine may take seconds').toBeLessThan(20_000);
     expect(fs.existsSync(file.path), 'a failed handoff leaves the file with its handle').toBe(true);
     await sender.close();
   });
@@ -176,7 +176,8 @@ describe('a store that does not answer, or refuses', () => {
       expect(err).toMatchObject({ code: 'ERR_TEMPFILE_STORE', reason: 'unreachable', endpoint: `http://127.0.0.1:${port}` });
       expect((err as Error).message).toMatch(/800 ms/);
       expect(took).toBeGreaterThanOrEqual(700);
-      expect(took).toBeLessThan(3000);
+      // Not a hang (the SDK sets no timeout of its own): the bound is far above timeoutMs, for a busy machine.
+      expect(took).toBeLessThan(20_000);
       await expect(store.sweep()).rejects.toMatchObject({ code: 'ERR_TEMPFILE_STORE', reason: 'unreachable' });
       // Handoffs too: one PutObject for a small file, a multipart upload for one above 8 MiB.
       const sender = manager();
@@ -184,7 +185,7 @@ describe('a store that does not answer, or refuses', () => {
         const file = await sender.write(randomBytes(size), { suffix: '.bin' });
         const handing = performance.now();
         await expect(file.handoff({ ttlMs: 60_000, store }), `${size} bytes`).rejects.toMatchObject({ code: 'ERR_TEMPFILE_STORE', reason: 'unreachable' });
-        expect(performance.now() - handing, `${size} bytes`).toBeLessThan(5000);
+        expect(performance.now() - handing, `${size} bytes, not a hang`).toBeLessThan(20_000);
       }
       await sender.close();
       await worker.close();

@@ -1,7 +1,11 @@
 // FileSink with a recording handle: where each byte goes (inline or through the thread pool) and
 // in which order. The real disk's side is test/integration/write.test.ts and the write benches.
+// Whether a write goes inline depends on how long the last inline write took: the clock here is a
+// fake one that moves only when the handle says its write took time, never with the machine's load
+// (a real clock made a write descheduled for 2 ms on a busy machine "slow", and sent the rest of
+// the file, of every test after it, to the thread pool).
 import { createHash } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { FileSink } from '../../src/write/sink.js';
 import type { WritableFile } from '../../src/write/open-file.js';
 
@@ -11,15 +15,14 @@ interface Recorded {
   content(): Buffer;
 }
 
-/** A handle that keeps what is written; `syncDelayMs` makes each inline write that slow. */
+/** A handle that keeps what is written; each inline write takes `syncDelayMs` of the fake clock. */
 function recordingHandle(syncDelayMs = 0): Recorded {
   const parts: Buffer[] = [];
   const calls: Recorded['calls'] = [];
   const handle: WritableFile = {
     identity: { dev: 0, ino: 0 },
     writeSync(buffer) {
-      const until = performance.now() + syncDelayMs;
-      while (performance.now() < until); // a disk that makes the write wait
+      vi.advanceTimersByTime(syncDelayMs); // a disk that makes the write wait
       parts.push(Buffer.from(buffer));
       calls.push({ how: 'sync', bytes: buffer.length });
       return buffer.length;
@@ -48,6 +51,16 @@ async function feed(sink: FileSink, chunks: readonly Buffer[]): Promise<void> {
 const chunksOf = (sizes: readonly number[]) => sizes.map((size, i) => Buffer.alloc(size, i % 251));
 
 describe('FileSink', () => {
+  beforeAll(() => {
+    vi.useFakeTimers({ toFake: ['performance'] });
+  });
+  afterEach(() => {
+    vi.advanceTimersByTime(60_000); // past any pause of inline writes a test set off
+  });
+  afterAll(() => {
+    vi.useRealTimers();
+  });
+
   it('on a local disk writes a socket-sized chunk inline as it is, gathers small ones, and keeps every byte in order', async () => {
     const chunks = chunksOf([65536, 100, 200, 30000, 65536, 5, 70000]);
     const { handle, calls, content } = recordingHandle();
@@ -82,5 +95,16 @@ describe('FileSink', () => {
     const next = recordingHandle();
     await feed(new FileSink(next.handle, '/y', undefined, true), chunksOf([65536]));
     expect(next.calls.map((call) => call.how)).toEqual(['async']);
+  });
+
+  it('after the pause, writes go inline again', async () => {
+    await feed(new FileSink(recordingHandle(5).handle, '/x', undefined, true), chunksOf([65536]));
+    vi.advanceTimersByTime(4_000);
+    const during = recordingHandle();
+    await feed(new FileSink(during.handle, '/y', undefined, true), chunksOf([65536]));
+    vi.advanceTimersByTime(1_001);
+    const after = recordingHandle();
+    await feed(new FileSink(after.handle, '/z', undefined, true), chunksOf([65536, 65536]));
+    expect([during.calls.map((call) => call.how), after.calls.map((call) => call.how)]).toEqual([['async'], ['sync', 'sync']]);
   });
 });
