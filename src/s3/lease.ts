@@ -86,8 +86,8 @@ export class StoreLease {
   private isLost = false;
   /** Writes queued or under way. */
   private writing = 0;
-  /** The state our own last write left, found after its answer was lost: the entry is done. */
-  private ended: 'consumed' | 'swept' | undefined;
+  /** The state our own last step left, found after its answer was lost: the lease is ours no more. */
+  private ended: Exclude<LeaseState, 'held'> | undefined;
   private beatWhile: (() => boolean) | undefined;
 
   private constructor(
@@ -161,8 +161,8 @@ export class StoreLease {
     throw new AlreadyClaimedError(id, 1000);
   }
 
-  /** `consumed` when our own `consumed` was found landed after its answer was lost. */
-  get endedAs(): 'consumed' | 'swept' | undefined {
+  /** The state of our own step (`consumed`, say) found landed after its answer was lost. */
+  get endedAs(): Exclude<LeaseState, 'held'> | undefined {
     return this.ended;
   }
 
@@ -227,9 +227,10 @@ export class StoreLease {
         this.stop(); // a claimer found our data deleted and recorded our consume for us
         return;
       }
-      if (seen && seen.holder === this.holder && (seen.state === 'consumed' || seen.state === 'swept')) {
-        // Our own `consumed` (or `swept`) landed, its answer lost: the entry is done. It is never
-        // written back to held or released (a tombstone brought back would hand the entry out again).
+      if (seen && seen.holder === this.holder && seen.state !== 'held') {
+        // Our own `released`, `consumed` or `swept` landed, its answer lost: the step is done. It
+        // is never written back to held (a released lease brought back would refuse the claimer it
+        // was given up for) nor a tombstone to held or released (it would hand the entry out again).
         this.stop();
         this.ended = seen.state;
         if (state === seen.state) return;

@@ -153,6 +153,19 @@ describe('answers lost and claimers stalled', () => {
       return answer;
     };
     await expect(first.release()).rejects.toMatchObject({ code: 'ERR_TEMPFILE_STORE' }); // it landed
+    // The holder's next beat finds its own release there: it must not write the lease back to held.
+    const readBack = gate();
+    let beatsAfterReadBack = 0;
+    a.hook = async (r) => {
+      const answer = await r.send();
+      if (r.command === 'GetObject' && r.key.endsWith('/lease')) readBack.open();
+      else if (isLeaseWrite(r, 'held')) beatsAfterReadBack++;
+      return answer;
+    };
+    await readBack.opened;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(await leaseState(ticket), 'the released lease after its holder beat').toBe('released');
+    expect(beatsAfterReadBack).toBe(0);
     a.hook = undefined;
     const second = await b.mgr.claim(ticket);
     await expect(first.consume(), 'the first holder, taken over').rejects.toMatchObject({ code: 'ERR_TEMPFILE_LEASE_LOST' });
