@@ -13,10 +13,13 @@ import fs from 'node:fs';
 import http from 'node:http';
 import { constants as perfConstants, PerformanceObserver } from 'node:perf_hooks';
 
-const [id, dir] = process.argv.slice(2);
+const [contender, dir] = process.argv.slice(2);
+// `<id>@baseline`: the same contender on another build of the library (TFM_BENCH_BASELINE, a dist
+// directory), to compare two builds side by side in one run.
+const id = contender.replace(/@baseline$/, '');
 const fsp = fs.promises;
 const MAX_BYTES = 2 ** 31; // 2 GiB: far above every upload here, as a service would set it
-const DIST = new URL('../dist/', import.meta.url);
+const DIST = contender.endsWith('@baseline') ? new URL(`file://${process.env.TFM_BENCH_BASELINE.replace(/\/?$/, '/')}`) : new URL('../dist/', import.meta.url);
 
 /** Removes a file after the response is out, as the apps of the peers would. */
 const removeLater = (filePath) => () => fsp.unlink(filePath).catch(() => {});

@@ -40,6 +40,10 @@ const CONTENDERS = [
   { id: 'fastify-upload', framework: 'Fastify', ours: true, name: "`request.saveUploads({ field: 'file', maxBytes })` (tempfile-manager/fastify)" },
   { id: 'fastify-save', framework: 'Fastify', name: '@fastify/multipart `request.saveRequestFiles({ tmpdir })`', short: 'saveRequestFiles()', named: true },
 ];
+// TFM_BENCH_BASELINE=<another build's dist>: our contenders again on that build, side by side.
+if (process.env.TFM_BENCH_BASELINE) {
+  for (const c of CONTENDERS.filter((x) => x.ours)) CONTENDERS.push({ ...c, id: `${c.id}@baseline`, ours: false, name: `${c.name}, baseline build`, short: `${c.short ?? c.id} (baseline)` });
+}
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tempfile-manager-uploads-bench-'));
 let dirs = 0;

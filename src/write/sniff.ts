@@ -60,15 +60,23 @@ function loadSniffer(): Promise<FileTypeCore> {
   return sniffer;
 }
 
+// Parsers idle between detections. Making one costs more than a detection does (its detectors
+// are closures of each instance), but a parser holds its detection's state: each detection in
+// flight has one of its own, and one that failed is not used again.
+const idleParsers: InstanceType<FileTypeCore['FileTypeParser']>[] = [];
+const MAX_IDLE_PARSERS = 16;
+
 /** The type of the data that starts with `head`, from its magic bytes; undefined when none is known. */
 export async function detectType(head: Uint8Array): Promise<DetectedType | undefined> {
-  const { fileTypeFromBuffer } = await loadSniffer();
-  let found: Awaited<ReturnType<FileTypeCore['fileTypeFromBuffer']>>;
+  const { FileTypeParser } = await loadSniffer();
+  const parser = idleParsers.pop() ?? new FileTypeParser();
+  let found: Awaited<ReturnType<typeof parser.fromBuffer>>;
   try {
-    found = await fileTypeFromBuffer(head);
+    found = await parser.fromBuffer(head);
   } catch {
     return undefined; // a header the parser chokes on is no known type
   }
+  if (idleParsers.length < MAX_IDLE_PARSERS) idleParsers.push(parser);
   return found && { mime: found.mime, ext: found.ext };
 }
 
