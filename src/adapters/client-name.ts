@@ -10,27 +10,60 @@ export const MAX_CLIENT_NAME_BYTES = 255;
 const SAFE_EXTENSION = /^[a-z0-9]{1,16}$/;
 
 // Controls (C0, DEL, C1), invisible format characters (bidi overrides, zero-width), line and
-// paragraph separators, and what Windows refuses in names: each becomes `_`.
+// paragraph separators, slashes, and what Windows refuses in names: each becomes `_`.
 // eslint-disable-next-line no-control-regex
-const UNSAFE_CHARACTERS = /[\u0000-\u001f\u007f-\u009f<>:"|?*\p{Cf}\p{Zl}\p{Zp}]/gu;
+const UNSAFE_CHARACTER = /[\u0000-\u001f\u007f-\u009f<>:"|?*\p{Cf}\p{Zl}\p{Zp}/\\]/u;
 
-/** Names Windows keeps for devices, with or without an extension (`CON`, `com1.txt`). */
-const WINDOWS_DEVICE = /^(?:con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³]|conin\$|conout\$)(?:\.|$)/i;
+// Slashes that are no path separator here but look like one, or become one where a name is
+// normalised to NFKC (which also turns `／` into `/` and `℀` into `a/c`: see isUnsafeCharacter).
+const SLASH_LOOKALIKES = /[\u2044\u2215\u2216\u27cb\u27cd\u29f8\u29f9]/u;
+
+/**
+ * Names Windows keeps for devices, with or without an extension (`CON`, `com1.txt`), and with
+ * spaces before it (`con .txt`), which Windows drops.
+ */
+const WINDOWS_DEVICE = /^(?:con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³]|conin\$|conout\$)\s*(?:\.|$)/iu;
+
+/** An extension kept whole when a long name is cut: a dot and at most this many bytes after it. */
+const MAX_KEPT_EXTENSION_BYTES = 32;
 
 /**
  * The client's file name, made safe to show and to store (a ticket's `meta.filename`): only its
- * last path segment (after `/` or `\`), well-formed text in NFC, controls and characters Windows
- * refuses turned into `_`, no leading dots or spaces nor trailing ones, a Windows device name
- * (`CON`, `LPT1.txt`) given a leading `_`, at most 255 bytes of UTF-8. Undefined when nothing is
- * left (`..`, `/`, an empty name). It is never a path of this library: files are named by it.
+ * last path segment (after `/` or `\`), well-formed text in NFC, controls, characters Windows
+ * refuses and characters that are or become a slash under NFKC (`／`, `∕`, `℀`) turned into `_`,
+ * no leading dots or spaces nor trailing ones, a Windows device name (`CON`, `LPT1.txt`,
+ * `con .txt`) given a leading `_`, at most 255 bytes of UTF-8 (a longer name loses the end of its
+ * stem, not its extension). Undefined when nothing is left (`..`, `/`, an empty name). It is never
+ * a path of this library: files are named by it.
  * @internal
  */
 export function clientFileName(originalName: string): string | undefined {
   const lastSegment = originalName.toWellFormed().split(/[/\\]/).pop() ?? '';
-  const cleaned = lastSegment.normalize('NFC').replace(UNSAFE_CHARACTERS, '_').replace(/^[\s.]+|[\s.]+$/gu, '');
+  const cleaned = replaceUnsafe(lastSegment.normalize('NFC')).replace(/^[\s.]+|[\s.]+$/gu, '');
   if (cleaned === '') return undefined;
-  const named = WINDOWS_DEVICE.test(cleaned) ? `_${cleaned}` : cleaned;
-  return cutToBytes(named, MAX_CLIENT_NAME_BYTES).replace(/[\s.]+$/u, '');
+  const named = WINDOWS_DEVICE.test(cleaned.normalize('NFKC')) ? `_${cleaned}` : cleaned;
+  return cutKeepingExtension(named);
+}
+
+function replaceUnsafe(name: string): string {
+  return Array.from(name, (character) => (isUnsafeCharacter(character) ? '_' : character)).join('');
+}
+
+// Judged as written and as NFKC makes it: a name shown or stored elsewhere may be normalised.
+function isUnsafeCharacter(character: string): boolean {
+  if (SLASH_LOOKALIKES.test(character)) return true;
+  const normalised = character.normalize('NFKC');
+  return UNSAFE_CHARACTER.test(character) || UNSAFE_CHARACTER.test(normalised);
+}
+
+/** At most 255 bytes: the stem is cut, never inside a character, and a short extension stays. */
+function cutKeepingExtension(name: string): string {
+  if (Buffer.byteLength(name) <= MAX_CLIENT_NAME_BYTES) return name;
+  const dot = name.lastIndexOf('.');
+  const extension = dot > 0 ? name.slice(dot) : '';
+  const kept = Buffer.byteLength(extension) <= MAX_KEPT_EXTENSION_BYTES + 1 ? extension : '';
+  const stem = kept === '' ? name : name.slice(0, dot);
+  return cutToBytes(stem, MAX_CLIENT_NAME_BYTES - Buffer.byteLength(kept)).replace(/[\s.]+$/u, '') + kept;
 }
 
 /**

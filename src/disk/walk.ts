@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
 import path from 'node:path';
 import { systemErrorCode } from '../errors.js';
 import type { FileSystem } from './fs.js';
@@ -492,6 +493,10 @@ function* finishDir(w: Walk, frame: Frame, parent: Frame | undefined, root: stri
     } catch (err) {
       const code = systemErrorCode(err) ?? '';
       if (code === 'ENOENT') return;
+      if (code === 'ENOTDIR' && parent) {
+        yield* removeSwappedIn(w, frame, parent, root);
+        return;
+      }
       if (attempt >= RETRIES || !RETRIED.has(code)) {
         w.error(logicalOf(frame), err);
         if (parent) parent.keeps = true;
@@ -505,6 +510,26 @@ function* finishDir(w: Walk, frame: Frame, parent: Frame | undefined, root: stri
       else yield { op: 'sleep', ms: RETRY_DELAY_MS * (attempt + 1) };
     }
   }
+}
+
+/**
+ * The directory walked was renamed away and something else put at its name (a symlink, a file)
+ * before its rmdir. That thing is inside the tree being removed, so it goes as a file would:
+ * unlinked, never followed. The directory moved elsewhere in the tree makes its new parent's
+ * rmdir fail with ENOTEMPTY, which walks that parent again; moved out of the tree, it is no longer
+ * this removal's. A directory back at the name is walked again.
+ */
+function* removeSwappedIn(w: Walk, frame: Frame, parent: Frame, root: string): Steps<void> {
+  let found: DirStat;
+  try {
+    found = yield { op: 'lstat', path: childPath(parent.base, frame.name) };
+  } catch (err) {
+    w.error(logicalOf(frame), err);
+    if (systemErrorCode(err) !== 'ENOENT') parent.keeps = true;
+    return;
+  }
+  if ((found.mode & constants.S_IFMT) === constants.S_IFDIR) yield* walkAgain(w, frame, parent, root);
+  else yield* visitFiles(w, parent, [frame.name]);
 }
 
 /** Something was created in `frame` while it was walked: walk it once more, a bounded number of times. */

@@ -135,14 +135,15 @@ async function createStaging(move: Move): Promise<{ staging: Staging; handle: Fi
       }
       continue;
     }
+    guard.opened(handle.fd);
     // The file just created, by its descriptor: what the staging name must still be when it is placed.
     let stat: Stats;
     try {
       stat = await handle.stat();
     } catch (err) {
+      guard.drop(); // before the descriptor closes: its number may soon name another file
       await handle.close().catch(() => {});
       await move.fs.promises.unlink(path.join(move.dir.base, name)).catch(() => {});
-      guard.drop();
       throw toDestinationError('create a staging file next to', move.to, err);
     }
     const identity = { dev: stat.dev, ino: stat.ino };

@@ -21,6 +21,7 @@ export class FaultyFs {
   readonly fs: FileSystem;
   readonly calls = new Map<string, number>();
   private readonly faults = new Map<Method, { code: string; remaining: number; when?: (path: string) => boolean }>();
+  private readonly actions = new Map<Method, { when: (path: string) => boolean; action: (path: string) => void }>();
   private writeFault: { code: string; afterBytes: number } | undefined;
   /** Bytes written so far through each descriptor of `open` (write()'s own files). */
   private readonly writtenByFd = new Map<number, number>();
@@ -129,6 +130,11 @@ export class FaultyFs {
     });
   }
 
+  /** Runs `action` (another process's change, played here) right before the next call of `method` on a path matching `when`. */
+  before(method: Method, when: (path: string) => boolean, action: (path: string) => void): void {
+    this.actions.set(method, { when, action });
+  }
+
   /** The next `times` calls of `method` (on a path matching `when`) fail with `code`. */
   fail(method: Method, code: string, times = 1, when?: (path: string) => boolean): void {
     this.faults.set(method, { code, remaining: times, when });
@@ -136,6 +142,11 @@ export class FaultyFs {
 
   private hit(method: Method, path: string): void {
     this.calls.set(method, (this.calls.get(method) ?? 0) + 1);
+    const planned = this.actions.get(method);
+    if (planned?.when(path)) {
+      this.actions.delete(method);
+      planned.action(path);
+    }
     const fault = this.faults.get(method);
     if (!fault || fault.remaining <= 0 || (fault.when && !fault.when(path))) return;
     fault.remaining -= 1;

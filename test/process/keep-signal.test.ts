@@ -19,7 +19,7 @@ interface Started {
 }
 
 interface Paused {
-  readonly paused: 'opened' | 'mid-copy' | 'placed';
+  readonly paused: 'opened' | 'identifying' | 'mid-copy' | 'placed';
   readonly staging: string;
 }
 
@@ -71,12 +71,39 @@ describe('a graceful signal during a cross-device keep()', () => {
     expect(fs.existsSync(keeping.started.source)).toBe(true);
   });
 
-  it('SIGHUP while the staging file is created, before keep() holds its descriptor: it is removed all the same', async () => {
-    const keeping = await keepAcrossDevices('file', 'opened');
+  it('SIGHUP while keep() asks for the identity of the staging file it opened: it is removed by its descriptor', async () => {
+    const keeping = await keepAcrossDevices('file', 'identifying');
     keeping.running.child.kill('SIGHUP');
     expect(await keeping.running.ended).toMatchObject({ code: null, signal: 'SIGHUP', stderr: '' });
     expect(fs.readdirSync(keeping.dir)).toEqual([]);
   });
+
+  // Before its open returns, keep() cannot tell its staging file from an empty file another
+  // process of this user put at the name: the hook leaves the name, as a crash would.
+  it('SIGHUP while the staging file is created, before its open returns: the name is left, empty, as after a crash', async () => {
+    const keeping = await keepAcrossDevices('file', 'opened');
+    keeping.running.child.kill('SIGHUP');
+    expect(await keeping.running.ended).toMatchObject({ code: null, signal: 'SIGHUP', stderr: '' });
+    expect(fs.readdirSync(keeping.dir)).toEqual([keeping.paused.staging]);
+    expect(fs.statSync(path.join(keeping.dir, keeping.paused.staging)).size).toBe(0);
+  });
+
+  // An empty regular file of this user with one link looks just like a staging file created a
+  // moment ago: only the identity of the file keep() opened tells them apart.
+  it.for(['opened', 'identifying'] as const)(
+    'the staging name swapped for an empty file of the same user (%s): the exit hook leaves it',
+    async (pause) => {
+      const keeping = await keepAcrossDevices('file', pause);
+      const staging = path.join(keeping.dir, keeping.paused.staging);
+      fs.renameSync(staging, path.join(keeping.dir, 'moved-away'));
+      fs.writeFileSync(staging, '');
+      const theirs = fs.statSync(staging).ino;
+      keeping.running.child.kill('SIGTERM');
+      expect(await keeping.running.ended).toMatchObject({ code: null, signal: 'SIGTERM' });
+      expect(fs.readdirSync(keeping.dir).sort()).toEqual([keeping.paused.staging, 'moved-away'].sort());
+      expect(fs.lstatSync(staging).ino).toBe(theirs);
+    },
+  );
 
   it('SIGINT once the file took its name: the staging name goes, the whole file stays at the destination', async () => {
     const keeping = await keepAcrossDevices('file', 'placed');

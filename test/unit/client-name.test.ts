@@ -35,10 +35,35 @@ describe('clientFileName', () => {
     ['photo .', 'photo'],
     ['e\u0301t\u00e9.jpg', '\u00e9t\u00e9.jpg'],
     ['\ud800lone.txt', '\ufffdlone.txt'],
+    ['..\uff0f..\uff0fetc\uff0fpasswd', '_.._etc_passwd'],
+    ['a\u2215b\u2044c\u29f8d\uff3ce.txt', 'a_b_c_d_e.txt'],
+    ['\u2100.txt', '_.txt'],
+    ['x\uff1ay.txt', 'x_y.txt'],
+    ['con .txt', '_con .txt'],
+    ['CON\u3000.txt', '_CON\u3000.txt'],
+    ['nul\u00a0\u00a0.tar.gz', '_nul\u00a0\u00a0.tar.gz'],
+    ['\uff23\uff2f\uff2e.txt', '_\uff23\uff2f\uff2e.txt'],
+    ['conference .txt', 'conference .txt'],
   ])('%j is kept as %j', (sent, kept) => {
     const name = clientFileName(sent);
     expect(name).toBe(kept);
     expectSafe(name);
+  });
+
+  it('leaves no character that NFKC turns into a slash, a backslash or a character Windows refuses', () => {
+    const name = clientFileName('a\uff0fb\uff3cc\ufe68d\u2100e\u2101f\uff1cg\uff1fh.txt');
+    expectSafe(name);
+    expect(name!.normalize('NFKC')).not.toMatch(/[/\\<>:"|?*]/u);
+  });
+
+  it('cuts a long name in its stem and keeps its extension', () => {
+    for (const stem of ['a'.repeat(10_000), '\u00e9'.repeat(5_000), '\ud83d\ude00'.repeat(2_500)]) {
+      const name = clientFileName(`${stem}.pdf`);
+      expectSafe(name);
+      expect(name).toMatch(/\.pdf$/u);
+      expect(Buffer.byteLength(name!)).toBeGreaterThan(250);
+      expect(uploadSuffix(undefined, `${stem}.pdf`)).toBe('.pdf');
+    }
   });
 
   it('cuts a 10 KB name to 255 bytes, never inside a character', () => {
