@@ -139,6 +139,7 @@ describe('a write past the file size limit (ulimit -f)', () => {
     expect(ended).toMatchObject({ signal: null, code: 0 });
     const outcome = JSON.parse(ended.lines[0]!) as SizeLimitOutcome;
     expect(outcome).toMatchObject({ code: 'ERR_TEMPFILE_IO', syscallCode: 'EFBIG' });
+    expect(outcome.message).toContain('ulimit -f');
     expect(ended.lines[1]).toBe('still alive');
     expect(fs.existsSync(outcome.session)).toBe(false);
   });
