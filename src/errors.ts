@@ -863,6 +863,8 @@ function adviceFor(code: string | undefined, path: string): string {
       return 'The device reported an I/O error: check the disk and the kernel log.';
     case 'EROFS':
       return 'The file system is read-only: point `root` at a writable volume.';
+    case 'EFBIG':
+      return "The file would pass the process's file size limit (ulimit -f): raise the limit, or cap the write with `maxBytes`.";
     default:
       return 'See `cause` for the system error.';
   }

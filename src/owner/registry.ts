@@ -1,7 +1,6 @@
 import { BroadcastChannel, type Worker } from 'node:worker_threads';
-import { onExit } from 'signal-exit';
 import { logger } from '../log.js';
-import { holdSignals } from './held-signals.js';
+import { appHandles, listenToExitSignals, raiseAgain, signalExitListeners, stopListening, UNHELD_SIGNAL } from './exit-signals.js';
 
 const log = logger('registry');
 
@@ -25,6 +24,10 @@ export interface Beat {
 interface ProcessState {
   readonly exitTasks: Set<ExitTask>;
   exitHookInstalled: boolean;
+  // Optional: a state made by an earlier version of the library has neither.
+  exitTasksRunning?: boolean;
+  /** The signal the hook raised again to end the process by, once it has. */
+  raised?: NodeJS.Signals;
   readonly beats: Set<Beat>;
   beatTimer: NodeJS.Timeout | undefined;
   readonly roots: Set<string>;
@@ -57,18 +60,24 @@ function state(): ProcessState {
 }
 
 /**
- * Runs `task` at process exit (normal exit, `process.exit()`, SIGINT, SIGTERM, SIGHUP, an uncaught
- * exception or an unhandled rejection), in the order tasks were added. A second signal (but
- * SIGQUIT) while the tasks run neither stops them nor changes how the process ends
- * (held-signals.ts). The hook then lets the process end exactly as it would have: it never calls
- * `process.exit` and never swallows a signal that the app handles itself (signal-exit's rule).
+ * Runs `task` at process exit (normal exit, `process.exit()`, SIGINT, SIGTERM, SIGHUP and the other
+ * signals that end a process but SIGKILL, an uncaught exception or an unhandled rejection), in the
+ * order tasks were added, once. The hook listens on those signals from the first call on, in one
+ * installation per process shared by every copy of the library: a signal caught while the tasks
+ * run (a second Ctrl-C, a SIGTERM after a SIGINT, however soon after the first) is dropped, so it
+ * neither stops them nor changes how the process ends; SIGQUIT (Ctrl-\\) is never held back. The
+ * process then ends exactly as it would have: of the first signal, raised again once the tasks are
+ * done, or with its exit code. The hook never calls `process.exit` and never swallows a signal
+ * that the app handles itself (signal-exit's rule); with signal-exit loaded, each defers to the
+ * other in turn, and signal-exit's handlers run after the tasks.
  * Returns the function that removes the task.
+ * @throws Never.
  */
 export function atExit(task: ExitTask): () => void {
   const shared = state();
   if (!shared.exitHookInstalled) {
     shared.exitHookInstalled = true;
-    onExit(runExitTasks);
+    installExitHook(shared);
   }
   shared.exitTasks.add(task);
   return () => void shared.exitTasks.delete(task);
@@ -79,14 +88,34 @@ export function exitTaskCount(): number {
   return state().exitTasks.size;
 }
 
-function runExitTasks(code: number | null | undefined, signal: NodeJS.Signals | null): void {
-  const { exitTasks } = state();
-  log('exit (code %s, signal %s): %d tasks', code, signal, exitTasks.size);
-  const release = holdSignals();
+function installExitHook(shared: ProcessState): void {
+  const onSignal = (signal: NodeJS.Signals): void => endBySignal(shared, onSignal, signal);
+  listenToExitSignals(onSignal);
+  process.on('exit', (code) => runExitTasks(shared, onSignal, code, null));
+}
+
+function endBySignal(shared: ProcessState, ours: (signal: NodeJS.Signals) => void, signal: NodeJS.Signals): void {
+  // Raised again, the first signal is on its way through signal-exit's handlers, which end the
+  // process of it: until then, any other signal is dropped.
+  if (shared.raised !== undefined && signalExitListeners(shared.raised) > 0) return;
+  if (appHandles(signal, ours)) return;
+  runExitTasks(shared, ours, null, signal);
+  shared.raised = signal;
+  // Only this signal gets its default action back: the process dies of it before any other could
+  // be dispatched, and signal-exit's handlers, if it waited for this one, run with the rest held.
+  stopListening(signal, ours);
+  raiseAgain(signal);
+}
+
+function runExitTasks(shared: ProcessState, ours: (signal: NodeJS.Signals) => void, code: number | null, signal: NodeJS.Signals | null): void {
+  if (shared.exitTasksRunning) return;
+  shared.exitTasksRunning = true;
+  stopListening(UNHELD_SIGNAL, ours);
+  log('exit (code %s, signal %s): %d tasks', code, signal, shared.exitTasks.size);
   try {
-    runEach(exitTasks);
+    runEach(shared.exitTasks);
   } finally {
-    release();
+    shared.exitTasksRunning = false;
   }
 }
 
