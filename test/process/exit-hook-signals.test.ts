@@ -144,3 +144,18 @@ describe('a write past the file size limit (ulimit -f)', () => {
     expect(fs.existsSync(outcome.session)).toBe(false);
   });
 });
+
+describe('SIGQUIT is never held', () => {
+  it('a hook that hangs (a removal stuck on a dead mount) is stopped by SIGQUIT, short of SIGKILL', { timeout: 120_000 }, async () => {
+    const running = startChild('hung-hook-child.mjs', [freshRoot()]);
+    const nextLine = async (): Promise<string | undefined> => (await running.lines.next()).value;
+    expect(await nextLine()).toBe('ready');
+    running.child.kill('SIGINT');
+    expect(await nextLine()).toBe('hook hangs');
+    running.child.kill('SIGQUIT');
+    const stopped = await Promise.race([running.ended, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 60_000).unref())]);
+    if (!stopped) running.child.kill('SIGKILL');
+    expect(stopped, 'still running 60 s after SIGQUIT: the hook holds it').toMatchObject({ code: null, signal: 'SIGQUIT' });
+  });
+});
+
