@@ -39,13 +39,20 @@ const MAX_KEPT_EXTENSION_BYTES = 32;
  */
 export function clientFileName(originalName: string): string | undefined {
   const lastSegment = originalName.toWellFormed().split(/[/\\]/).pop() ?? '';
-  const cleaned = replaceUnsafe(lastSegment.normalize('NFC')).replace(/^[\s.]+|[\s.]+$/gu, '');
+  const ascii = PRINTABLE_ASCII.test(lastSegment);
+  const cleaned = replaceUnsafe(ascii ? lastSegment : lastSegment.normalize('NFC')).replace(/^[\s.]+|[\s.]+$/gu, '');
   if (cleaned === '') return undefined;
-  const named = WINDOWS_DEVICE.test(cleaned.normalize('NFKC')) ? `_${cleaned}` : cleaned;
+  const named = WINDOWS_DEVICE.test(ascii ? cleaned : cleaned.normalize('NFKC')) ? `_${cleaned}` : cleaned;
   return cutKeepingExtension(named);
 }
 
+// Printable ASCII is its own NFC and NFKC, and none of it looks like a slash: only the
+// characters Windows refuses and the two slashes need replacing there (most names, quickly).
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
+const UNSAFE_ASCII = /[<>:"|?*/\\]/g;
+
 function replaceUnsafe(name: string): string {
+  if (PRINTABLE_ASCII.test(name)) return name.replace(UNSAFE_ASCII, '_');
   return Array.from(name, (character) => (isUnsafeCharacter(character) ? '_' : character)).join('');
 }
 

@@ -56,6 +56,16 @@ describe('clientFileName', () => {
     expect(name!.normalize('NFKC')).not.toMatch(/[/\\<>:"|?*]/u);
   });
 
+  it('treats a plain ASCII name as any other: what Windows refuses becomes _, device names get their _', () => {
+    expect(clientFileName('a<b>c:d"e|f?g*h.txt')).toBe('a_b_c_d_e_f_g_h.txt');
+    expect(clientFileName(' ..report 2024.csv.. ')).toBe('report 2024.csv');
+    expect(clientFileName('con .txt')).toBe('_con .txt');
+    expect(clientFileName('LPT1')).toBe('_LPT1');
+    // The same names with one character beyond ASCII take the careful path, to the same end.
+    expect(clientFileName('a<b>c:d"e|f?g*h.txté')).toBe('a_b_c_d_e_f_g_h.txté');
+    expect(clientFileName('con .tété')).toBe('_con .tété');
+  });
+
   it('cuts a long name in its stem and keeps its extension', () => {
     for (const stem of ['a'.repeat(10_000), '\u00e9'.repeat(5_000), '\ud83d\ude00'.repeat(2_500)]) {
       const name = clientFileName(`${stem}.pdf`);
