@@ -43,6 +43,12 @@ async function serve(adapter: Adapter, mgr: TempFileManager, refusals?: 'next'):
   const app = adapter === 'express 5' ? express() : express4();
   app.set('env', 'test'); // Express's default error handler logs no stack in tests
   app.post('/upload', upload({ field: 'file', maxBytes: MiB, manager: mgr, refusals }), (_req, res) => res.sendStatus(200));
+  if (refusals === 'next') {
+    // The app's own error handler, as an app that asks for refusals: 'next' has one.
+    app.use((err: { statusCode?: number; status?: number; code?: string }, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+      res.status(err.statusCode ?? err.status ?? 500).json({ code: err.code });
+    });
+  }
   const server = http.createServer(app);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   closers.push(async () => {
@@ -88,11 +94,12 @@ describe.each<Adapter>(['express 5', 'express 4', 'fastify'])('a chunked body ov
 });
 
 describe.each<Adapter>(['express 5', 'express 4'])("refusals: 'next', %s", (adapter) => {
-  it("Express's default error handler's 413 reaches curl too: the request ends for the app at the refusal", async () => {
+  it("the app's error handler gets the refusal while the body still comes, and its 413 reaches curl", async () => {
     const mgr = manager();
     const port = await serve(adapter, mgr, 'next');
     const reply = await curlChunked(port, 200_000_000);
     expect(reply, reply.stderr).toMatchObject({ exitCode: 0, status: '413' });
+    expect(JSON.parse(reply.body)).toEqual({ code: 'ERR_TEMPFILE_SIZE_LIMIT' });
     await until(() => sessionFiles(mgr).length === 0);
   });
 });
