@@ -15,7 +15,7 @@ import tempFiles from '../../src/adapters/fastify.js';
 import { isTempFileError, type TempFileManager } from '../../src/index.js';
 import type { ExpressUploadOptions, UploadOptions } from '../../src/adapters/express.js';
 import { maxBodyBytes, resolveUploadOptions } from '../../src/adapters/upload-options.js';
-import { BOUNDARY, filePart, formEnd, rawForm, withBytes } from '../helpers/http-clients.js';
+import { BOUNDARY, filePart, formEnd, listenClosing, rawForm, withBytes } from '../helpers/http-clients.js';
 import { manager } from '../helpers/roots.js';
 import { until } from '../helpers/wait.js';
 
@@ -79,13 +79,7 @@ async function listenExpress(mgr: TempFileManager, options: ExpressUploadOptions
 }
 
 async function listen(app: express.Express): Promise<string> {
-  const server = http.createServer(app);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  closers.push(async () => {
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
-  });
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return listenClosing(app, closers);
 }
 
 async function post(url: string, form: { body: Buffer; headers: Record<string, string> }) {

@@ -2,7 +2,6 @@
 // one of the client's name, and its ticket keeps the client's name, made safe, in meta.filename.
 // The names are the attacker's: separators, `..`, controls, 10 KB, Windows device names. None of
 // them may change where the file is made, crash the route, or reach the worker unsafe.
-import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import express from 'express';
@@ -11,7 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { upload } from '../../src/adapters/express.js';
 import tempFiles from '../../src/adapters/fastify.js';
 import type { HandoffTicket, TempFileManager } from '../../src/index.js';
-import { BOUNDARY, formEnd } from '../helpers/http-clients.js';
+import { BOUNDARY, formEnd, listenClosing } from '../helpers/http-clients.js';
 import { png } from '../helpers/magic.js';
 import { listTree, manager } from '../helpers/roots.js';
 import { sessionFiles } from '../helpers/wait.js';
@@ -47,13 +46,7 @@ async function serve(adapter: Adapter, mgr: TempFileManager): Promise<string> {
     const file = req.file!;
     res.json({ suffix: file.suffix, dir: path.dirname(file.path), ticket: await file.handoff({ ttlMs: 60_000 }) });
   });
-  const server = http.createServer(app);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  closers.push(async () => {
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
-  });
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return listenClosing(app, closers);
 }
 
 /** A form with one file part whose filename parameter is `filename` as raw bytes (UTF-8). */

@@ -1,3 +1,4 @@
+import http from 'node:http';
 import net from 'node:net';
 
 export const MiB = 1024 * 1024;
@@ -223,4 +224,18 @@ export function declaredUpload(
       pump();
     }
   });
+}
+
+/**
+ * Serves `handler` (an Express app, say) on a free loopback port, and pushes onto `closers` what
+ * closes it, every connection first. Resolves with its base URL.
+ */
+export async function listenClosing(handler: http.RequestListener, closers: (() => Promise<void>)[]): Promise<string> {
+  const server = http.createServer(handler);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  closers.push(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+  return `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
 }
