@@ -9,16 +9,21 @@
 // docs/ under that tsconfig (scripts/doc-snippets.mjs).
 //
 //   node scripts/check-consumers.mjs [--ts 5.2,5.9,latest]
-import { execFileSync, spawnSync } from 'node:child_process';
+//
+// Each TypeScript version is checked by a process of its own (this script with --one), two at a
+// time, its output printed when it ends.
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { explainErrors, readmeTsconfig, writeSnippetProject } from './doc-snippets.mjs';
 
 const repo = path.join(import.meta.dirname, '..');
-const versionsArg = process.argv.indexOf('--ts');
-const versions = (versionsArg > 0 ? process.argv[versionsArg + 1] : '5.2,5.9,latest').split(',');
-const work = fs.mkdtempSync(path.join(os.tmpdir(), 'tfm-consumers-'));
+const argAfter = (flag) => {
+  const at = process.argv.indexOf(flag);
+  return at > 0 ? process.argv[at + 1] : undefined;
+};
+const versions = (argAfter('--ts') ?? '5.2,5.9,latest').split(',');
 const failures = [];
 
 const run = (cmd, args, cwd) => {
@@ -101,91 +106,134 @@ await mgr.close();
 console.log('README tsconfig: await using ran and removed the file');
 `;
 
-try {
-  run('npm', ['run', 'build'], repo);
-  const packed = JSON.parse(execFileSync('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', work], { cwd: repo, encoding: 'utf8' }));
-  const tarball = path.join(work, packed[0].filename);
+/** Installs the tarball with TypeScript `version` in a project under `work`, and checks every consumer. */
+function checkVersion(version, tarball, work) {
   const pkg = JSON.parse(fs.readFileSync(path.join(repo, 'package.json'), 'utf8'));
   const devVersion = (name) => pkg.devDependencies[name];
-
-  for (const version of versions) {
-    const project = path.join(work, `ts-${version}`);
-    fs.mkdirSync(project);
-    fs.writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true }));
-    run('npm', [
-      'install', '--no-audit', '--no-fund', '--ignore-scripts', '--loglevel=error',
-      tarball, `typescript@${version}`, `@types/node@${devVersion('@types/node')}`,
-      `express@${devVersion('express')}`, `@types/express@${devVersion('@types/express')}`, `fastify@${devVersion('fastify')}`,
-      // docs/s3.md's snippets make an S3Client: the optional peers of tempfile-manager/s3.
-      `@aws-sdk/client-s3@${devVersion('@aws-sdk/client-s3')}`, `@aws-sdk/lib-storage@${devVersion('@aws-sdk/lib-storage')}`,
-    ], project);
-    const tsc = path.join(project, 'node_modules/typescript/bin/tsc');
-    const installed = JSON.parse(fs.readFileSync(path.join(project, 'node_modules/typescript/package.json'), 'utf8')).version;
-    for (const consumer of consumers) {
-      const label = `TypeScript ${installed}, ${consumer.name}`;
-      const skipped = unsupported(installed, consumer);
-      if (skipped) {
-        console.log(`-- ${label}: not compiled (${skipped})`);
-        continue;
-      }
-      const dir = path.join(project, consumer.name);
-      fs.mkdirSync(dir);
-      fs.writeFileSync(path.join(dir, consumer.file), consumerCode);
-      fs.writeFileSync(
-        path.join(dir, 'tsconfig.json'),
-        JSON.stringify({ compilerOptions: { ...common, ...consumer.options }, files: [consumer.file] }, null, 2),
-      );
-      const result = spawnSync(process.execPath, [tsc, '-p', dir], { cwd: project, encoding: 'utf8' });
-      const errors = `${result.stdout}${result.stderr}`.split('\n').filter((line) => /error TS\d+/.test(line));
-      const ours = errors.filter((line) => !othersOwnError(line));
-      if (result.status === 0 || (errors.length > 0 && ours.length === 0)) {
-        const owners = [...new Set(errors.map((line) => /^node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(line)?.[1]))];
-        const note = errors.length > 0 ? ` (${errors.length} errors inside the declarations of ${owners.join(', ')}, not of this package)` : '';
-        console.log(`ok ${label}${note}`);
-      } else {
-        console.log(`FAIL ${label}\n${result.stdout}${result.stderr}`);
-        failures.push(label);
-      }
-    }
-
-    // The README's tsconfig, as written, in a project of its own: build, run, check.
-    const app = path.join(project, 'readme-app');
-    fs.mkdirSync(path.join(app, 'src'), { recursive: true });
-    fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'readme-app', private: true, type: 'module' }));
-    fs.writeFileSync(path.join(app, 'tsconfig.json'), readmeTsconfig(repo));
-    fs.writeFileSync(path.join(app, 'src/index.ts'), readmeConsumer);
-    fs.symlinkSync(path.join(project, 'node_modules'), path.join(app, 'node_modules'));
-    const label = `TypeScript ${installed}, the README's tsconfig`;
-    const build = spawnSync(process.execPath, [tsc, '-p', app], { cwd: app, encoding: 'utf8' });
-    const output = build.status === 0
-      ? spawnSync(process.execPath, [path.join(app, 'dist/index.js'), path.join(app, 'root')], { cwd: app, encoding: 'utf8' })
-      : build;
-    if (build.status === 0 && output.status === 0) console.log(`ok ${label}: ${output.stdout.trim()}`);
-    else {
-      console.log(`FAIL ${label}\n${output.stdout}${output.stderr}`);
-      failures.push(label);
-    }
-
-    // Every TypeScript block of the README and docs/ (and the README's JavaScript), as written.
-    const snippets = writeSnippetProject(repo, path.join(project, 'doc-snippets'));
-    fs.symlinkSync(path.join(project, 'node_modules'), path.join(project, 'doc-snippets/node_modules'));
-    for (const config of snippets.configs) {
-      const snippetLabel = `TypeScript ${installed}, the docs' snippets (${path.basename(config)})`;
-      const checked = spawnSync(process.execPath, [tsc, '-p', config], { cwd: project, encoding: 'utf8' });
-      if (checked.status === 0) console.log(`ok ${snippetLabel}`);
-      else {
-        console.log(`FAIL ${snippetLabel}\n${explainErrors(`${checked.stdout}${checked.stderr}`, snippets.files)}`);
-        failures.push(snippetLabel);
-      }
-    }
-  }
-} finally {
-  fs.rmSync(work, { recursive: true, force: true });
+  const project = path.join(work, `ts-${version}`);
+  fs.mkdirSync(project);
+  fs.writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true }));
+  run('npm', [
+    'install', '--no-audit', '--no-fund', '--ignore-scripts', '--loglevel=error',
+    tarball, `typescript@${version}`, `@types/node@${devVersion('@types/node')}`,
+    `express@${devVersion('express')}`, `@types/express@${devVersion('@types/express')}`, `fastify@${devVersion('fastify')}`,
+    // docs/s3.md's snippets make an S3Client: the optional peers of tempfile-manager/s3.
+    `@aws-sdk/client-s3@${devVersion('@aws-sdk/client-s3')}`, `@aws-sdk/lib-storage@${devVersion('@aws-sdk/lib-storage')}`,
+  ], project);
+  const tsc = path.join(project, 'node_modules/typescript/bin/tsc');
+  const installed = JSON.parse(fs.readFileSync(path.join(project, 'node_modules/typescript/package.json'), 'utf8')).version;
+  for (const consumer of consumers) checkConsumer(consumer, installed, project, tsc);
+  checkReadmeTsconfig(installed, project, tsc);
+  checkSnippets(installed, project, tsc);
 }
 
-if (failures.length > 0) {
-  console.log(`\n${failures.length} consumer(s) failed: ${failures.join('; ')}`);
-  process.exitCode = 1;
-} else {
-  console.log(`\nevery consumer compiled with TypeScript ${versions.join(', ')}`);
+function checkConsumer(consumer, installed, project, tsc) {
+  const label = `TypeScript ${installed}, ${consumer.name}`;
+  const skipped = unsupported(installed, consumer);
+  if (skipped) {
+    console.log(`-- ${label}: not compiled (${skipped})`);
+    return;
+  }
+  const dir = path.join(project, consumer.name);
+  fs.mkdirSync(dir);
+  fs.writeFileSync(path.join(dir, consumer.file), consumerCode);
+  fs.writeFileSync(
+    path.join(dir, 'tsconfig.json'),
+    JSON.stringify({ compilerOptions: { ...common, ...consumer.options }, files: [consumer.file] }, null, 2),
+  );
+  const result = spawnSync(process.execPath, [tsc, '-p', dir], { cwd: project, encoding: 'utf8' });
+  const errors = `${result.stdout}${result.stderr}`.split('\n').filter((line) => /error TS\d+/.test(line));
+  const ours = errors.filter((line) => !othersOwnError(line));
+  if (result.status === 0 || (errors.length > 0 && ours.length === 0)) {
+    const owners = [...new Set(errors.map((line) => /^node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(line)?.[1]))];
+    const note = errors.length > 0 ? ` (${errors.length} errors inside the declarations of ${owners.join(', ')}, not of this package)` : '';
+    console.log(`ok ${label}${note}`);
+  } else {
+    console.log(`FAIL ${label}\n${result.stdout}${result.stderr}`);
+    failures.push(label);
+  }
+}
+
+/** The README's tsconfig, as written, in a project of its own: build, run, check. */
+function checkReadmeTsconfig(installed, project, tsc) {
+  const app = path.join(project, 'readme-app');
+  fs.mkdirSync(path.join(app, 'src'), { recursive: true });
+  fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'readme-app', private: true, type: 'module' }));
+  fs.writeFileSync(path.join(app, 'tsconfig.json'), readmeTsconfig(repo));
+  fs.writeFileSync(path.join(app, 'src/index.ts'), readmeConsumer);
+  fs.symlinkSync(path.join(project, 'node_modules'), path.join(app, 'node_modules'));
+  const label = `TypeScript ${installed}, the README's tsconfig`;
+  const build = spawnSync(process.execPath, [tsc, '-p', app], { cwd: app, encoding: 'utf8' });
+  const output = build.status === 0
+    ? spawnSync(process.execPath, [path.join(app, 'dist/index.js'), path.join(app, 'root')], { cwd: app, encoding: 'utf8' })
+    : build;
+  if (build.status === 0 && output.status === 0) console.log(`ok ${label}: ${output.stdout.trim()}`);
+  else {
+    console.log(`FAIL ${label}\n${output.stdout}${output.stderr}`);
+    failures.push(label);
+  }
+}
+
+/** Every TypeScript block of the README and docs/ (and the README's JavaScript), as written. */
+function checkSnippets(installed, project, tsc) {
+  const snippets = writeSnippetProject(repo, path.join(project, 'doc-snippets'));
+  fs.symlinkSync(path.join(project, 'node_modules'), path.join(project, 'doc-snippets/node_modules'));
+  for (const config of snippets.configs) {
+    const snippetLabel = `TypeScript ${installed}, the docs' snippets (${path.basename(config)})`;
+    const checked = spawnSync(process.execPath, [tsc, '-p', config], { cwd: project, encoding: 'utf8' });
+    if (checked.status === 0) console.log(`ok ${snippetLabel}`);
+    else {
+      console.log(`FAIL ${snippetLabel}\n${explainErrors(`${checked.stdout}${checked.stderr}`, snippets.files)}`);
+      failures.push(snippetLabel);
+    }
+  }
+}
+
+/** Runs this script with --one for `version`; resolves with its status once its output is printed. */
+function checkVersionInChild(version, tarball, work) {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [import.meta.filename, '--one', version, '--tarball', tarball, '--work', work], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (chunk) => (output += chunk));
+    child.stderr.on('data', (chunk) => (output += chunk));
+    child.on('close', (status) => {
+      process.stdout.write(`\n-- TypeScript ${version}\n${output}`);
+      if (status !== 0) failures.push(`TypeScript ${version}`);
+      resolve();
+    });
+  });
+}
+
+async function checkAllVersions() {
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'tfm-consumers-'));
+  try {
+    run('npm', ['run', 'build'], repo);
+    const packed = JSON.parse(execFileSync('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', work], { cwd: repo, encoding: 'utf8' }));
+    const tarball = path.join(work, packed[0].filename);
+    const waiting = [...versions];
+    const lane = async () => {
+      for (let version = waiting.shift(); version !== undefined; version = waiting.shift()) await checkVersionInChild(version, tarball, work);
+    };
+    await Promise.all([lane(), lane()]);
+  } finally {
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+  if (failures.length > 0) {
+    console.log(`\n${failures.length} check(s) failed: ${failures.join('; ')}`);
+    process.exitCode = 1;
+  } else {
+    console.log(`\nevery consumer compiled with TypeScript ${versions.join(', ')}`);
+  }
+}
+
+const one = argAfter('--one');
+if (one === undefined) await checkAllVersions();
+else {
+  checkVersion(one, argAfter('--tarball'), argAfter('--work'));
+  if (failures.length > 0) {
+    console.log(`\n${failures.length} consumer(s) failed: ${failures.join('; ')}`);
+    process.exitCode = 1;
+  }
 }
