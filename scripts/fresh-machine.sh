@@ -7,6 +7,8 @@
 #   scripts/fresh-machine.sh [vitest args]            as a user that is not root (FRESH_USER, default nobody)
 #   scripts/fresh-machine.sh --as-root [vitest args]  as root, as in a container or on a CI runner
 #
+# FRESH_NODE=<path of a node binary> makes it the `node` of that machine (npm runs on it too).
+#
 # Packages are hidden by the PATH, not removed: the tests look a command up on the PATH (and find
 # libfaketime's package through its `faketime` command), so a PATH without them is a machine
 # without them, and this one keeps them for the other CI steps. Run it as root (it drops to
@@ -24,6 +26,7 @@ chmod 755 "$work"
 # A PATH with every command of this one but those the system packages give.
 hidden=(redis-server chromium sshd sshfs fusermount fusermount3 faketime)
 mkdir "$work/bin"
+if [ -n "${FRESH_NODE:-}" ]; then ln -s "$FRESH_NODE" "$work/bin/node"; fi
 IFS=: read -ra dirs <<< "$PATH"
 for dir in "${dirs[@]}"; do
   [ -d "$dir" ] || continue
@@ -43,7 +46,7 @@ git ls-files -z | xargs -0 cp --parents -t "$work/repo" 2>/dev/null || true
 cp -a node_modules "$work/repo/"
 chown -R "$user:$(id -gn "$user")" "$work/repo" "$work/home"
 
-echo "fresh-machine: npm test as $user, CI unset, PATH without ${hidden[*]}"
+echo "fresh-machine: npm test as $user on Node $("$work/bin/node" --version), CI unset, PATH without ${hidden[*]}"
 cd "$work/repo"
 env=(env -i PATH="$work/bin" HOME="$work/home" TMPDIR=/tmp LANG=C.UTF-8)
 if $as_root; then
