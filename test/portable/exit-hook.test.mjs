@@ -38,10 +38,11 @@ for (const [mode, how, ending] of [
 test('the exit hook removes a process\'s files on Ctrl+C (SIGINT), then signal-exit\'s handlers run and the process ends of it', async (t) => {
   const signal = ctrlC();
   if (!signal.send) return t.skip(signal.why);
-  const marker = path.join(parent, 'signal-exit.json');
+  const token = `signal-exit-${process.pid}-${Date.now()}`;
+  const marker = path.join(parent, `${token}.json`);
   const child = startChild('sigint', newRoot(), marker);
   const report = await child.firstLine();
-  await signal.send(child, report);
+  await signal.send(child, token);
   const end = await child.ended;
   assertGone(report);
   assert.deepEqual(JSON.parse(fs.readFileSync(marker, 'utf8')), { code: null, signal: 'SIGINT' }, "signal-exit's handler ran, after the hook");

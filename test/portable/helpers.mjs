@@ -74,15 +74,16 @@ export async function eventually(what, attempt) {
  * How this suite sends a Ctrl+C (SIGINT) to a child, or why it cannot. On POSIX, `kill`. Windows'
  * node.exe has no way: its `process.kill(pid, 'SIGINT')` is TerminateProcess. Under Wine, a
  * Linux SIGINT reaches node.exe as a Ctrl+C, and scripts/portable.mjs --wine relays one: a file
- * `<TFM_PORTABLE_SIGNAL_DIR>/<linux pid>.SIGINT` asks it for one and becomes `.sent` once sent.
+ * `<TFM_PORTABLE_SIGNAL_DIR>/<token>.SIGINT` asks it to send one to the node.exe whose command
+ * line holds `token` (a name unique to that child), and becomes `.sent` once it did.
  */
 export function ctrlC() {
   if (!win32) return { send: (child) => child.proc.kill('SIGINT') };
   const relay = process.env.TFM_PORTABLE_SIGNAL_DIR;
   if (!relay) return { why: 'Windows gives a program no way to send another a Ctrl+C (process.kill is TerminateProcess); under Wine, scripts/portable.mjs --wine relays one' };
   return {
-    send: async (_child, report) => {
-      const asked = path.join(relay, `${report.osPid}.SIGINT`);
+    send: async (_child, token) => {
+      const asked = path.join(relay, `${token}.SIGINT`);
       fs.writeFileSync(asked, '');
       await eventually('the relay to send SIGINT', () => (fs.existsSync(`${asked}.sent`) ? true : undefined));
     },
