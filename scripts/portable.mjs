@@ -141,6 +141,8 @@ async function runUnderWine(major) {
   const env = { ...wineEnv(prefix), TFM_PORTABLE_SIGNAL_DIR: windowsPath(signals) };
   const status = await run('wine', [exe, ...nodeTestArgs], { cwd: repo, env, stdio: ['ignore', fd, fd] });
   stopRelay();
+  // Ends what a hung run left in this prefix (the wineserver, any node.exe): nothing outlives it.
+  spawnSync('wineserver', ['-k'], { env, stdio: 'ignore', timeout: 60_000 });
   fs.closeSync(fd);
   const printed = fs.readFileSync(output, 'utf8');
   process.stdout.write(printed);
