@@ -35,21 +35,27 @@ for (const [mode, how, ending] of [
   });
 }
 
-test('the exit hook removes a process\'s files on Ctrl+C (SIGINT), then signal-exit\'s handlers run and the process ends of it', async (t) => {
-  const signal = ctrlC();
-  if (!signal.send) return t.skip(signal.why);
-  const token = `signal-exit-${process.pid}-${Date.now()}`;
-  const marker = path.join(parent, `${token}.json`);
-  const child = startChild('sigint', newRoot(), marker);
-  const report = await child.firstLine();
-  await signal.send(child, token);
-  const end = await child.ended;
-  assertGone(report);
-  assert.deepEqual(JSON.parse(fs.readFileSync(marker, 'utf8')), { code: null, signal: 'SIGINT' }, "signal-exit's handler ran, after the hook");
-  // Windows has no death by signal: the process ends with a non-zero code (TerminateProcess's 1).
-  if (win32) assert.notEqual(end.code, 0);
-  else assert.equal(end.signal, 'SIGINT');
-});
+for (const signalExit of [false, true]) {
+  test(`the exit hook removes a process's files on Ctrl+C (SIGINT)${signalExit ? ", then signal-exit's handlers run," : ''} and the process ends of it`, async (t) => {
+    const signal = ctrlC();
+    if (!signal.send) return t.skip(signal.why);
+    const token = `sigint-${process.pid}-${Date.now()}`;
+    const marker = path.join(parent, `${token}.json`);
+    const child = startChild('sigint', newRoot(), signalExit ? marker : '-', token);
+    const report = await child.firstLine();
+    await signal.send(child, token);
+    const end = await child.ended;
+    assertGone(report);
+    if (signalExit) {
+      const ran = JSON.parse(fs.readFileSync(marker, 'utf8'));
+      assert.deepEqual(ran, { code: null, signal: 'SIGINT', sessionLeft: false }, "signal-exit's handler ran, after the hook");
+    }
+    // Windows has no death by signal: a process that signals itself is ended by TerminateProcess,
+    // with code 1.
+    if (win32) assert.equal(end.code, 1);
+    else assert.equal(end.signal, 'SIGINT');
+  });
+}
 
 // A process killed outright runs nothing: SIGKILL on POSIX; on Windows any child.kill() is
 // TerminateProcess. What it left is the sweep's: here by mgr.sweep() in one root, by the CLI in
