@@ -38,6 +38,8 @@ for (const [mode, how, ending] of [
 for (const signalExit of [false, true]) {
   test(`the exit hook removes a process's files on Ctrl+C (SIGINT)${signalExit ? ", then signal-exit's handlers run," : ''} and the process ends of it`, async (t) => {
     const signal = ctrlC();
+    // CI runs the suite on win32 only through the runner, which relays the signal: nothing skips there.
+    if (!signal.send && process.env.CI) assert.fail(`CI is set and ${signal.why}`);
     if (!signal.send) return t.skip(signal.why);
     const token = `sigint-${process.pid}-${Date.now()}`;
     const marker = path.join(parent, `${token}.json`);
