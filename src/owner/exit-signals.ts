@@ -71,10 +71,21 @@ export function stopListening(signal: NodeJS.Signals, listener: (signal: NodeJS.
 }
 
 /**
- * Sends `signal` to this process again, to die of it. Windows has no SIGHUP or SIGBREAK to send,
- * and ends the process on SIGINT (as signal-exit does).
+ * Sends `signal` to this process again, to die of it. On Windows, sending a signal to oneself is
+ * TerminateProcess (libuv's `uv_kill`: SIGINT, SIGTERM and SIGKILL end the process at once, with
+ * code 1; SIGHUP and SIGBREAK cannot be sent): nothing runs after it. So where signal-exit listens
+ * on `signal`, its listeners get the signal here, at once, and end the process themselves (with
+ * SIGINT for SIGHUP) unless one of its handlers keeps it, as on POSIX; otherwise the process ends
+ * as signal-exit ends it, by SIGINT.
  */
 export function raiseAgain(signal: NodeJS.Signals): void {
-  const sent = process.platform === 'win32' && (signal === 'SIGHUP' || signal === 'SIGBREAK') ? 'SIGINT' : signal;
-  process.kill(process.pid, sent);
+  if (process.platform !== 'win32') {
+    process.kill(process.pid, signal);
+    return;
+  }
+  if (signalExitListeners(signal) > 0) {
+    process.emit(signal, signal);
+    return;
+  }
+  process.kill(process.pid, 'SIGINT');
 }

@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest';
-import { appHandles, EXIT_SIGNALS, signalExitListeners } from '../../src/owner/exit-signals.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { appHandles, EXIT_SIGNALS, raiseAgain, signalExitListeners } from '../../src/owner/exit-signals.js';
 
 // The signals themselves are sent to real processes in test/process/exit-hook-signals.test.ts.
 describe('the signals the exit hook listens on', () => {
@@ -23,5 +23,46 @@ describe('the signals the exit hook listens on', () => {
       process.removeListener('SIGUSR2', ours);
       process.removeListener('SIGUSR2', app);
     }
+  });
+});
+
+// Windows' process.kill of oneself is TerminateProcess: whatever it was meant to reach never runs.
+// The real thing runs under Wine in test/portable/exit-hook.test.mjs (scripts/portable.mjs --wine).
+describe('raising the signal again on win32', () => {
+  const platform = Object.getOwnPropertyDescriptor(process, 'platform') as PropertyDescriptor;
+  const emitterKey = Symbol.for('signal-exit emitter');
+  const holder = globalThis as { [key: symbol]: unknown };
+  afterEach(() => {
+    Object.defineProperty(process, 'platform', platform);
+    vi.restoreAllMocks();
+  });
+
+  function onWin32(): ReturnType<typeof vi.fn> {
+    Object.defineProperty(process, 'platform', { ...platform, value: 'win32' });
+    const kill = vi.fn((_pid: number, _signal?: string | number): true => true);
+    vi.spyOn(process, 'kill').mockImplementation(kill);
+    return kill;
+  }
+
+  it("hands the signal to signal-exit's listeners at once, which end the process themselves", () => {
+    const loaded = holder[emitterKey] !== undefined;
+    if (!loaded) Object.defineProperty(holder, emitterKey, { value: { count: 1 }, configurable: true });
+    const signalExit = vi.fn();
+    process.on('SIGHUP', signalExit);
+    try {
+      const kill = onWin32();
+      raiseAgain('SIGHUP');
+      expect(signalExit).toHaveBeenCalledWith('SIGHUP');
+      expect(kill).not.toHaveBeenCalled();
+    } finally {
+      process.removeListener('SIGHUP', signalExit);
+      if (!loaded) delete holder[emitterKey];
+    }
+  });
+
+  it('ends the process by SIGINT where signal-exit does not listen (SIGBREAK is not in its list)', () => {
+    const kill = onWin32();
+    raiseAgain('SIGBREAK');
+    expect(kill).toHaveBeenCalledWith(process.pid, 'SIGINT');
   });
 });
