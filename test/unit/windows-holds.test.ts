@@ -5,7 +5,8 @@ import { FileSystemError, RemoveError, TempFileManager } from '../../src/index.j
 import { HOLD_WAIT_MS } from '../../src/disk/holds.js';
 import { isSetAsideName, ROOT_MARKER } from '../../src/layout.js';
 import { WindowsFs } from '../helpers/windows-fs.js';
-import { listTree, manager, scratchDir } from '../helpers/roots.js';
+import { hostId } from '../../src/owner/process-identity.js';
+import { deadSessionName, freshRoot, listTree, manager, markedRoot, scratchDir } from '../helpers/roots.js';
 
 // Removal under Windows semantics, played on Linux by a file-system layer: another handle (an
 // antivirus, the app's own stream) holds a file, so that its unlink, rename or rmdir fails, or its
@@ -241,6 +242,44 @@ describe('scopes and sessions with a held file', () => {
     expect(err).toMatchObject({ code: 'ERR_TEMPFILE_IO', syscallCode: 'EBUSY' });
     expect(fs.existsSync(free.path)).toBe(false);
     expect(fs.existsSync(held.path)).toBe(true);
+  });
+});
+
+describe('a rename over a held file', () => {
+  it('keep({ overwrite: true }) onto a file another handle holds fails typed; both files stay whole', async () => {
+    const mgr = windowsManager();
+    const file = mgr.file('.txt');
+    fs.writeFileSync(file.path, 'new');
+    const dest = path.join(scratchDir(), 'report.txt');
+    fs.writeFileSync(dest, 'old, open in a viewer');
+    win.hold(dest, 'delete-sharing');
+    const err = await errorOf(() => file.keep(dest, { overwrite: true }));
+    expect(err).toMatchObject({ code: 'ERR_TEMPFILE_IO', syscallCode: 'EPERM' });
+    expect(win.refused.get('rename')).toBeGreaterThan(0);
+    expect(fs.readFileSync(dest, 'utf8')).toBe('old, open in a viewer');
+    expect(fs.readFileSync(file.path, 'utf8')).toBe('new');
+    expect(file.disposed).toBe(false);
+  });
+});
+
+describe('the sweep of a dead session with a held file', () => {
+  it('reports what stays held, never hangs, and removes it all at the sweep after the hold ends', async () => {
+    const root = markedRoot(freshRoot());
+    const dead = path.join(root, deadSessionName(hostId()));
+    fs.mkdirSync(path.join(dead, 'sub'), { recursive: true });
+    fs.writeFileSync(path.join(dead, 'sub', 'held.log'), 'held');
+    fs.writeFileSync(path.join(dead, 'free.txt'), 'free');
+    const outside = bystander();
+    const sweeper = windowsManager({ root });
+    win.hold(path.join(dead, 'sub', 'held.log'), 'no-delete-sharing');
+    const held = await sweeper.sweep();
+    expect(held.sessionsRemoved).toBe(0);
+    expect(held.errors).toEqual([expect.objectContaining({ path: path.join(dead, 'sub', 'held.log'), code: 'EBUSY' })]);
+    expect(fs.readdirSync(dead)).toEqual(['sub']);
+    win.releaseAll();
+    expect(await sweeper.sweep()).toMatchObject({ sessionsRemoved: 1, errors: [] });
+    expect(leftUnder(root)).toEqual([]);
+    expect(fs.readFileSync(outside, 'utf8')).toBe('mine');
   });
 });
 
