@@ -153,6 +153,20 @@ describe('a directory with a held file in it', () => {
     expect(fs.existsSync(dir.path)).toBe(false);
   });
 
+  it('dir.remove() of a tree with held files in three directories waits out one bound for the whole tree, not one per file', async () => {
+    const mgr = windowsManager();
+    const dir = mgr.dir();
+    for (const sub of ['a', 'b', 'c']) {
+      fs.mkdirSync(path.join(dir.path, sub));
+      fs.writeFileSync(path.join(dir.path, sub, 'held.log'), sub);
+      win.hold(path.join(dir.path, sub, 'held.log'), 'no-delete-sharing');
+    }
+    const err = await errorOf(() => dir.remove());
+    expect(err).toMatchObject({ code: 'ERR_TEMPFILE_IO', syscallCode: 'EBUSY' });
+    // one file gets every retry (14 after its first try); the others, met once the bound is spent, one try each
+    expect(win.refused.get('unlink')).toBe(15 + 2);
+  });
+
   it('dir.remove() outlasts a hold of a second', async () => {
     const mgr = windowsManager();
     const dir = mgr.dir();
