@@ -43,7 +43,11 @@ export function isHold(fs: FileSystem, err: unknown): boolean {
 
 /** The waits before each retry elsewhere: the short backoff of fs.rm's maxRetries (60 ms in all). */
 const SHORT = [10, 20, 30] as const;
-/** Windows, async: doubling from 10 ms to 500 ms, then 500 ms apiece, 4.63 s in all (rimraf's retry-busy waits about as long). */
+/**
+ * Windows, async: doubling from 10 ms to 500 ms, then 500 ms apiece, 4.63 s in all: holds by
+ * scanners are reported to last about 4 s, longer than rimraf's retry-busy (10 retries, none over
+ * 200 ms) or a few of fs.rm's `maxRetries` wait; past that, the move aside frees the name anyway.
+ */
 const WINDOWS_ASYNC = [10, 20, 40, 80, 160, 320, 500, 500, 500, 500, 500, 500, 500, 500] as const;
 /** Windows, sync (`removeSync()`, `using`, the exit hook): 250 ms in all. */
 const WINDOWS_SYNC = [10, 20, 40, 80, 100] as const;
