@@ -179,7 +179,7 @@ function emptyResult(options: CliOptions): unknown {
   return {
     root: options.target.root, dryRun: options.dryRun, sessionsRemoved: 0, filesRemoved: 0, dirsRemoved: 0,
     bytesFreed: 0, liveSessionsSkipped: 0, youngSessionsSkipped: 0, unjudgedSessionsSkipped: 0, hostIdMismatches: [],
-    handoffEntriesRemoved: 0, claimedEntriesSkipped: 0, foreign: [], errors: [], left: [], durationMs: 0,
+    setAsideRemoved: 0, handoffEntriesRemoved: 0, claimedEntriesSkipped: 0, foreign: [], errors: [], left: [], durationMs: 0,
   } satisfies SweepReport;
 }
 
@@ -263,6 +263,9 @@ function describeSweep(report: SweepReport): string {
     `  left ${plural(report.liveSessionsSkipped, 'live session')}, ${plural(report.youngSessionsSkipped, 'session')} of other machines in their grace period, and ${plural(report.unjudgedSessionsSkipped, 'session')} of other machines not yet judged${report.unjudgedSessionsSkipped + report.youngSessionsSkipped > 0 ? ' (sweep again later, or use --watch)' : ''}`,
     `  ${verb} ${plural(report.handoffEntriesRemoved, 'expired or consumed handoff entry', 'expired or consumed handoff entries')}; left ${plural(report.claimedEntriesSkipped, 'claimed entry', 'claimed entries')}`,
   ];
+  if (report.setAsideRemoved > 0) {
+    lines.push(`  ${verb} ${plural(report.setAsideRemoved, 'closed session')} set aside while another handle held a file in it`);
+  }
   if (report.hostIdMismatches.length > 0) {
     lines.push(
       `  note: sessions of this machine carry other host ids than this sweep's (${report.hostIdMismatches.join(', ')}); ` +

@@ -9,7 +9,9 @@ import path from 'node:path';
  *   session_<owner>/                      a manager's session: its files and directories
  *     .handoff_<id>/data<suffix>          a handoff on its way out (staging, part of the session)
  *     .probe_<random>/                    the file-system probe's scratch (removed at once)
+ *     .removing_<random>                  a file or tree a removal set aside while Windows held it
  *   session_<owner>.lock/                 the session's lock: its ctime is the session's heartbeat
+ *   .removing_<random>/                   a closed session set aside while Windows held a file in it
  *   handoff/
  *     entry_<id>_<expiry>/                a handed-off file waiting for (or under) a claim
  *       data<suffix>                      the bytes while nobody holds them
@@ -126,12 +128,14 @@ export type RootEntry =
   | { readonly kind: 'handoff' }
   | { readonly kind: 'session'; readonly session: string; readonly owner: OwnerToken }
   | { readonly kind: 'session-lock'; readonly session: string; readonly owner: OwnerToken }
+  | { readonly kind: 'set-aside' }
   | { readonly kind: 'foreign' };
 
 /** Classifies a name found at the top of the root. */
 export function parseRootEntry(name: string): RootEntry {
   if (name === ROOT_MARKER) return { kind: 'marker' };
   if (name === HANDOFF_DIR) return { kind: 'handoff' };
+  if (isSetAsideName(name)) return { kind: 'set-aside' };
   const isLock = name.endsWith(SESSION_LOCK_SUFFIX);
   const session = isLock ? name.slice(0, -SESSION_LOCK_SUFFIX.length) : name;
   const owner = parseSessionName(session);
@@ -226,6 +230,24 @@ export function probeName(random: string): string {
 /** The name a deep directory is moved up under, `random` being 16 hex digits. */
 export function hoistedName(random: string): string {
   return `.deep-${random}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Removal under a hold (Windows): what another handle still holds once the retries are spent is
+// renamed aside, so that its name is free at once. A removal by its live owner sets it aside in
+// the owner's session, which removes it at close; a closed session that cannot go is set aside at
+// the top of the root, where it is nobody's: every sweep removes it once the hold has ended.
+
+const SET_ASIDE_NAME = /^\.removing_[0-9a-f]{32}$/;
+
+/** The name a held file or tree is set aside under, `random` being 32 hex digits. */
+export function setAsideName(random: string): string {
+  return `.removing_${random}`;
+}
+
+/** True for a name {@link setAsideName} makes. */
+export function isSetAsideName(name: string): boolean {
+  return SET_ASIDE_NAME.test(name);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -65,6 +65,12 @@ export interface FileSystem {
   createReadStream: typeof nodeFs.createReadStream;
   /** `fs.createWriteStream` */
   createWriteStream: typeof nodeFs.createWriteStream;
+  /**
+   * The platform whose semantics the file system has, when not this process's: a test's layer
+   * that behaves as Windows does (holds, delete-pending names) says `'win32'`. Removal reads it
+   * through `platformOf` (holds.ts) alone.
+   */
+  platform?: NodeJS.Platform;
   /** `fs.promises`: the methods the library calls. */
   promises: Pick<
     typeof nodeFs.promises,

@@ -1,6 +1,7 @@
 import { constants } from 'node:fs';
 import { isGone, MountPointError, systemErrorCode, toFileSystemError } from '../errors.js';
 import { O_NOFOLLOW, realFs, type FileSystem } from './fs.js';
+import { isRetried, retryDelays, sleepSync } from './holds.js';
 import { mountIdOf, parentMountIdOf } from './mounts.js';
 import { procFdPath, procIsOurs } from './proc.js';
 import { removeTreeSyncWalk, walkTree, walkTreeSync, type WalkOptions, type WalkTally } from './walk.js';
@@ -27,8 +28,60 @@ export function unlinkQuietlySync(fs: FileSystem, access: string, path = access)
   }
 }
 
+/**
+ * Removes a file as Windows lets a held one go (rimraf's move-remove): renamed to `aside` (a
+ * set-aside name in the session, or an entry's name taken for removal) first, which frees its name
+ * at once even where its unlink would leave it listed (delete pending: another handle shares
+ * delete access), then unlinked there. A hold that refuses the rename too is retried (holds.ts),
+ * then reported; what the unlink leaves is removed with the session, or by a sweep. `'gone'`
+ * when nothing was at the name.
+ * @internal
+ */
+export async function unlinkAside(fs: FileSystem, access: string, path: string, aside: string): Promise<'removed' | 'gone'> {
+  const delays = retryDelays(fs, false);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await fs.promises.rename(access, aside);
+      break;
+    } catch (err) {
+      if (!renameRetried(err, attempt, delays, path)) return 'gone';
+      await new Promise((resolve) => setTimeout(resolve, delays[attempt]));
+    }
+  }
+  await fs.promises.unlink(aside).catch(() => {}); // still held: its session's close, or a sweep, removes it
+  return 'removed';
+}
+
+/** Sync twin of {@link unlinkAside}, with the shorter wait of sync removals. @internal */
+export function unlinkAsideSync(fs: FileSystem, access: string, path: string, aside: string): 'removed' | 'gone' {
+  const delays = retryDelays(fs, true);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      fs.renameSync(access, aside);
+      break;
+    } catch (err) {
+      if (!renameRetried(err, attempt, delays, path)) return 'gone';
+      sleepSync(delays[attempt] ?? 0);
+    }
+  }
+  try {
+    fs.unlinkSync(aside);
+  } catch {
+    // still held: its session's close, or a sweep, removes it
+  }
+  return 'removed';
+}
+
+/** After a failed rename aside: false when the file is gone; true to retry; throws once the retries are spent. */
+function renameRetried(err: unknown, attempt: number, delays: readonly number[], path: string): boolean {
+  const code = systemErrorCode(err);
+  if (code === 'ENOENT') return false;
+  if (isRetried(code) && attempt < delays.length) return true;
+  throw toFileSystemError('remove', path, err);
+}
+
 /** How {@link removeTree} reaches the tree when not by its path. @internal */
-export type RemoveVia = Pick<WalkOptions, 'access' | 'parentDev' | 'keepTop'>;
+export type RemoveVia = Pick<WalkOptions, 'access' | 'parentDev' | 'keepTop' | 'setAsideIn'>;
 
 /**
  * Removes a directory tree (or a file, or a link); what is already gone is not an error. Throws

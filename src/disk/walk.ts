@@ -3,6 +3,7 @@ import { constants } from 'node:fs';
 import path from 'node:path';
 import { systemErrorCode } from '../errors.js';
 import type { FileSystem } from './fs.js';
+import { holdsHappen, isRetried, newSetAsideName, retryDelays } from './holds.js';
 import { procFd, procFdPath } from './proc.js';
 import { hoistedName } from '../layout.js';
 import {
@@ -44,6 +45,8 @@ export interface WalkTally {
   bytes: number;
   readonly errors: PathError[];
   readonly left: LeftPath[];
+  /** Paths still held by another handle (Windows) once the retries were spent, renamed aside (`setAsideIn`). */
+  setAside?: string[];
 }
 
 /** What to do at each entry of a walk. @internal */
@@ -72,6 +75,14 @@ export interface WalkOptions {
    * parent (`access` then names it through its own descriptor, `/proc/self/fd/<fd>/.`).
    */
   readonly keepTop?: boolean;
+  /**
+   * Where a file or directory still held by another handle once the retries are spent (Windows
+   * only) is renamed to, as `.removing_<random>`, so that its name is free: a directory the
+   * caller owns (the session), reached as system calls reach it. Without it, what is held stays and is reported.
+   */
+  readonly setAsideIn?: string;
+  /** The walk runs with sync calls: its retries then wait less (holds.ts). */
+  readonly sync?: boolean;
 }
 
 /** How many entries are read from a directory at once, and removed at once (libuv runs 4 calls at a time). */
@@ -84,11 +95,9 @@ const MAX_PENDING = 256;
  * and checked to be the same directory (device and inode): a 100,000-level tree needs no more, and no level-deep tree trips a low `ulimit -n`.
  */
 const MAX_PINNED = 128;
-/** Tries of a call that failed with EBUSY, EPERM or ENOTEMPTY (fs.rm's maxRetries), and the backoff step. */
+/** Retries of a call that failed with EBUSY, EPERM or ENOTEMPTY (fs.rm's maxRetries), where nothing holds files (not Windows: holds.ts). */
 export const RETRIES = 3;
-const RETRY_DELAY_MS = 10;
 
-const RETRIED = new Set(['EBUSY', 'EPERM', 'ENOTEMPTY']);
 const OWNER_RWX = 0o700;
 
 /** A failure about `file`, as reports list it. @internal */
@@ -117,7 +126,7 @@ export async function walkTree(root: string, options: WalkOptions, tally: WalkTa
 
 /** Synchronous {@link walkTree}, for `using` and the exit hook, which cannot wait. @internal */
 export function walkTreeSync(root: string, options: WalkOptions, tally: WalkTally = emptyTally()): WalkTally {
-  runSync(options.fs, walk(root, options, tally));
+  runSync(options.fs, walk(root, { ...options, sync: true }, tally));
   return tally;
 }
 
@@ -146,6 +155,8 @@ interface Frame {
   keeps: boolean;
   /** Walks of it done so far: a concurrent creator (ENOTEMPTY) earns it another one. */
   passes: number;
+  /** Failures of holds under it (Windows) once the retries were spent: it is set aside, or they are reported. */
+  held?: PathError[];
 }
 
 class Walk {
@@ -159,11 +170,34 @@ class Walk {
    * is not the real one underneath): checked once. Mount ids are compared only then.
    */
   proc: boolean | undefined = procFd() ? undefined : false;
+  /** The waits before each retry, and what is left of their sum for the whole walk (Windows: one bound for the walk). */
+  readonly delays: readonly number[];
+  private waitLeftMs: number;
 
   constructor(
     readonly options: WalkOptions,
     readonly tally: WalkTally,
-  ) {}
+  ) {
+    this.delays = retryDelays(options.fs, options.sync === true);
+    this.waitLeftMs = holdsHappen(options.fs) ? this.delays.reduce((a, b) => a + b, 0) : Infinity;
+  }
+
+  /** Whether a call that failed `attempt` times before may be tried again. */
+  mayRetry(attempt: number): boolean {
+    return attempt < this.delays.length && this.waitLeftMs > 0;
+  }
+
+  /** The wait before retry number `attempt`, taken from the walk's bound. */
+  takeDelay(attempt: number): number {
+    const ms = Math.min(this.delays[Math.min(attempt, this.delays.length - 1)] ?? 0, this.waitLeftMs);
+    this.waitLeftMs -= ms;
+    return ms;
+  }
+
+  /** Where what stays held is set aside, on a platform where holds happen; else undefined. */
+  get setAsideIn(): string | undefined {
+    return holdsHappen(this.options.fs) ? this.options.setAsideIn : undefined;
+  }
 
   get removing(): boolean {
     return this.options.remove;
@@ -257,6 +291,7 @@ function* visitFiles(w: Walk, frame: Frame, names: string[]): Steps<void> {
   for (let attempt = 0; todo.length > 0; attempt++) {
     const results = yield { op: 'visitFiles', base: frame.base, names: todo, sizes, remove: w.removing };
     const again: string[] = [];
+    const retry = w.mayRetry(attempt);
     let fixPermissions = false;
     for (let i = 0; i < todo.length; i++) {
       const name = todo[i] as string;
@@ -269,9 +304,11 @@ function* visitFiles(w: Walk, frame: Frame, names: string[]): Steps<void> {
       const code = systemErrorCode(result.error);
       if (code === 'EBUSY' && (yield* isMountPoint(frame, name))) {
         leave(w, frame, name);
-      } else if (attempt < RETRIES && RETRIED.has(code ?? '')) {
+      } else if (retry && isRetried(code)) {
         fixPermissions ||= code === 'EPERM';
         again.push(name);
+      } else if (w.setAsideIn !== undefined && isRetried(code)) {
+        yield* setAsideOrKeep(w, frame, name, result.error);
       } else if (code !== 'ENOENT') {
         w.error(path.join(logicalOf(frame), name), result.error);
         frame.keeps = true;
@@ -284,7 +321,31 @@ function* visitFiles(w: Walk, frame: Frame, names: string[]): Steps<void> {
 
 function* beforeRetry(w: Walk, frame: Frame, attempt: number, fixPermissions: boolean): Steps<void> {
   if (fixPermissions && frame.dir) yield* restoreOwnerAccess(w, frame.dir, frame.stat, true);
-  yield { op: 'sleep', ms: RETRY_DELAY_MS * (attempt + 1) };
+  yield { op: 'sleep', ms: w.takeDelay(attempt) };
+}
+
+/**
+ * `name` in `frame` is still held by another handle once the retries are spent (Windows): it is
+ * renamed aside, which frees its name; where that fails too, its directory is marked held, and
+ * set aside in its turn (or the failure reported) once walked.
+ */
+function* setAsideOrKeep(w: Walk, frame: Frame, name: string, error: unknown): Steps<void> {
+  if (yield* setAside(w, childPath(frame.base, name), path.join(logicalOf(frame), name))) return;
+  (frame.held ??= []).push(pathError(path.join(logicalOf(frame), name), error));
+  frame.keeps = true;
+}
+
+/** Renames `access` into the walk's `setAsideIn`; true when it went (or was gone already). */
+function* setAside(w: Walk, access: string, logical: string): Steps<boolean> {
+  const into = w.setAsideIn;
+  if (into === undefined) return false;
+  try {
+    yield { op: 'rename', from: access, to: childPath(into, newSetAsideName()) };
+  } catch (err) {
+    return systemErrorCode(err) === 'ENOENT';
+  }
+  (w.tally.setAside ??= []).push(logical);
+  return true;
 }
 
 /** Whether `name` in `frame`, whose unlink failed with EBUSY, is a mount point: another device, or (a bind mount of a file) another mount. */
@@ -475,6 +536,10 @@ function* closeFrame(w: Walk, frame: Frame): Steps<void> {
 
 /** Removes a walked directory from its parent (or counts it); a new entry in it earns another pass. */
 function* finishDir(w: Walk, frame: Frame, parent: Frame | undefined, root: string): Steps<void> {
+  if (frame.held && w.removing) {
+    yield* finishHeldDir(w, frame, parent, root);
+    return;
+  }
   if (frame.keeps) {
     if (parent) parent.keeps = true;
     return;
@@ -497,9 +562,8 @@ function* finishDir(w: Walk, frame: Frame, parent: Frame | undefined, root: stri
         yield* removeSwappedIn(w, frame, parent, root);
         return;
       }
-      if (attempt >= RETRIES || !RETRIED.has(code)) {
-        w.error(logicalOf(frame), err);
-        if (parent) parent.keeps = true;
+      if (!w.mayRetry(attempt) || !isRetried(code)) {
+        yield* dirNotRemoved(w, frame, parent, root, err);
         return;
       }
       if (code === 'ENOTEMPTY') {
@@ -507,7 +571,7 @@ function* finishDir(w: Walk, frame: Frame, parent: Frame | undefined, root: stri
         return;
       }
       if (parent) yield* beforeRetry(w, parent, attempt, code === 'EPERM');
-      else yield { op: 'sleep', ms: RETRY_DELAY_MS * (attempt + 1) };
+      else yield { op: 'sleep', ms: w.takeDelay(attempt) };
     }
   }
 }
@@ -532,14 +596,51 @@ function* removeSwappedIn(w: Walk, frame: Frame, parent: Frame, root: string): S
   else yield* visitFiles(w, parent, [frame.name]);
 }
 
-/** Something was created in `frame` while it was walked: walk it once more, a bounded number of times. */
-function* walkAgain(w: Walk, frame: Frame, parent: Frame | undefined, root: string): Steps<void> {
-  if (frame.passes > RETRIES) {
-    w.error(logicalOf(frame), Object.assign(new Error(`${logicalOf(frame)} kept filling during its removal`), { code: 'ENOTEMPTY' }));
-    if (parent) parent.keeps = true;
+/** A directory's rmdir failed for good: set aside when a hold is the cause (Windows), else reported. */
+function* dirNotRemoved(w: Walk, frame: Frame, parent: Frame | undefined, root: string, err: unknown): Steps<void> {
+  if (w.setAsideIn !== undefined && isRetried(systemErrorCode(err))) {
+    frame.held = [pathError(logicalOf(frame), err)];
+    yield* finishHeldDir(w, frame, parent, root);
     return;
   }
-  yield { op: 'sleep', ms: RETRY_DELAY_MS * frame.passes };
+  w.error(logicalOf(frame), err);
+  if (parent) parent.keeps = true;
+}
+
+/**
+ * A directory with something held under it (Windows): renamed aside whole where nothing else
+ * keeps it (a mount point, another error), which frees its name; else its holds are passed up
+ * to its parent, which tries the same, and at the top they are reported.
+ */
+function* finishHeldDir(w: Walk, frame: Frame, parent: Frame | undefined, root: string): Steps<void> {
+  const held = frame.held ?? [];
+  const onlyHeld = frame.keeps ? held.length > 0 && !keptForOtherReasons(w, frame) : true;
+  if (onlyHeld && !(parent === undefined && w.options.keepTop)) {
+    const access = parent ? childPath(parent.base, frame.name) : root;
+    if (yield* setAside(w, access, logicalOf(frame))) return;
+  }
+  if (parent) {
+    (parent.held ??= []).push(...held);
+    parent.keeps = true;
+  } else {
+    w.tally.errors.push(...held);
+  }
+}
+
+/** Whether something other than a hold keeps `frame`: an error or a path left under it. */
+function keptForOtherReasons(w: Walk, frame: Frame): boolean {
+  const logical = logicalOf(frame) + path.sep;
+  const under = (p: string) => p.startsWith(logical);
+  return w.tally.errors.some((e) => under(e.path)) || w.tally.left.some((l) => under(l.path));
+}
+
+/** Something was created in `frame` while it was walked: walk it once more, a bounded number of times. */
+function* walkAgain(w: Walk, frame: Frame, parent: Frame | undefined, root: string): Steps<void> {
+  if (!w.mayRetry(frame.passes - 1)) {
+    yield* dirNotRemoved(w, frame, parent, root, Object.assign(new Error(`${logicalOf(frame)} kept filling during its removal`), { code: 'ENOTEMPTY' }));
+    return;
+  }
+  yield { op: 'sleep', ms: w.takeDelay(frame.passes - 1) };
   const access = parent ? childPath(parent.base, frame.name) : root;
   const again = yield* openDir(w, access, frame.name, parent ? parent.stat.dev : frame.stat.dev, parent);
   if (!again) return;

@@ -1,5 +1,5 @@
 import { DiskHandle } from './handle.js';
-import { removeTree, removeTreeSync } from '../disk/remove.js';
+import { removeTree, removeTreeSync, type RemoveVia } from '../disk/remove.js';
 
 /**
  * A temp directory, created empty with mode 0700. Disposal removes it and everything in it,
@@ -20,11 +20,16 @@ import { removeTree, removeTreeSync } from '../disk/remove.js';
 export class TempDir extends DiskHandle {
   /** @internal */
   protected deleteAsync(): Promise<void> {
-    return removeTree(this.context.fs, this.path, { access: this.access });
+    return removeTree(this.context.fs, this.path, this.via());
   }
 
   /** @internal */
   protected deleteSync(): void {
-    removeTreeSync(this.context.fs, this.path, { access: this.access });
+    removeTreeSync(this.context.fs, this.path, this.via());
+  }
+
+  /** Through its access path; what another handle holds to the end is set aside in the session (Windows). */
+  private via(): RemoveVia {
+    return { access: this.access, setAsideIn: this.context.session().base };
   }
 }

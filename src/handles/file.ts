@@ -7,7 +7,8 @@ import { DiskHandle } from './handle.js';
 import { checkHandoffOptions, handOff, type HandoffOptions } from '../handoff/handoff.js';
 import { ownOptions } from '../options.js';
 import { moveFile, resolveDestination, resolveKeepOptions, type KeepOptions } from '../keep/move.js';
-import { unlinkQuietly, unlinkQuietlySync } from '../disk/remove.js';
+import { unlinkAside, unlinkAsideSync, unlinkQuietly, unlinkQuietlySync } from '../disk/remove.js';
+import { holdsHappen, newSetAsideName } from '../disk/holds.js';
 import { INLINE_IO_MAX_BYTES } from '../disk/local-disk.js';
 import type { FileSystem } from '../disk/fs.js';
 import type { HandoffMeta, HandoffTicket } from '../handoff/ticket.js';
@@ -416,6 +417,7 @@ export class TempFile extends DiskHandle {
   /** @internal */
   protected deleteAsync(): Promise<void> {
     const { fs } = this.context;
+    if (holdsHappen(fs)) return unlinkAside(fs, this.access, this.path, this.asideName()).then(() => {});
     if (!this.context.localDisk() || !isSmallFile(fs, this.access)) return unlinkQuietly(fs, this.access, this.path);
     try {
       unlinkQuietlySync(fs, this.access, this.path);
@@ -425,9 +427,16 @@ export class TempFile extends DiskHandle {
     }
   }
 
+  /** Where its removal first renames it where another handle may hold it (Windows): a set-aside name in the session. */
+  private asideName(): string {
+    return `${this.context.session().base}/${newSetAsideName()}`;
+  }
+
   /** @internal */
   protected deleteSync(): void {
-    unlinkQuietlySync(this.context.fs, this.access, this.path);
+    const { fs } = this.context;
+    if (holdsHappen(fs)) void unlinkAsideSync(fs, this.access, this.path, this.asideName());
+    else unlinkQuietlySync(fs, this.access, this.path);
   }
 }
 

@@ -18,7 +18,9 @@ import {
 } from '../errors.js';
 import type { FileSystem } from '../disk/fs.js';
 import { openHandoffDirSync } from './handoff.js';
-import { dataName, entryName, handoffDirOf, heldName, holderOf, isHeldName } from '../layout.js';
+import { dataName, entryName, handoffDirOf, heldName, holderOf, isHeldName, TAKEN_FOR_REMOVAL } from '../layout.js';
+import { holdsHappen } from '../disk/holds.js';
+import { unlinkAside, unlinkAsideSync } from '../disk/remove.js';
 import { holderAlive, newOwnerToken, retryAfterMs, startLease, type Lease, type LeaseContext } from './lease.js';
 import { readHeartbeat } from '../owner/heartbeat.js';
 import type { Heartbeat } from '../owner/liveness.js';
@@ -342,7 +344,8 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
     if (this.remote) return this.remote.consume();
     if (!this.begin()) return;
     try {
-      await this.entry.fs.promises.unlink(this.held);
+      if (!holdsHappen(this.entry.fs)) await this.entry.fs.promises.unlink(this.held);
+      else if ((await unlinkAside(this.entry.fs, this.held, this.path, this.takenName())) === 'gone') throw notThere(this.held);
     } catch (err) {
       throw this.failure(err, 'consume');
     }
@@ -363,7 +366,8 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
     if (this.remote) throw syncInStore('consumeSync()', 'consume()');
     if (!this.begin()) return;
     try {
-      this.entry.fs.unlinkSync(this.held);
+      if (!holdsHappen(this.entry.fs)) this.entry.fs.unlinkSync(this.held);
+      else if (unlinkAsideSync(this.entry.fs, this.held, this.path, this.takenName()) === 'gone') throw notThere(this.held);
     } catch (err) {
       throw this.failure(err, 'consume');
     }
@@ -517,6 +521,15 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
     return toFileSystemError(`${action} the handoff entry`, this.path, isTempFileError(err) ? (err.cause ?? err) : err);
   }
 
+  /**
+   * Where a consume first renames the held file where another handle may hold it (Windows): the
+   * name a sweep takes an entry's data under, so that the lease's name is gone at once and the
+   * entry counts as consumed; a sweep removes what the hold leaves.
+   */
+  private takenName(): string {
+    return path.join(this.entry.pinned.base, TAKEN_FOR_REMOVAL);
+  }
+
   private stillHeld(): boolean {
     try {
       this.entry.fs.lstatSync(this.held);
@@ -570,6 +583,11 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
 /** A synchronous step on a claim whose lease lives in an object store: it would need the network. */
 function syncInStore(call: string, instead: string): StoreError {
   return new StoreError('sync', `${call} cannot reach the object store this claim lives in: use \`await claimed.${instead}\` (or \`await using\`).`);
+}
+
+/** The held file was not at its name: as an unlink of it would have failed. */
+function notThere(file: string): NodeJS.ErrnoException {
+  return Object.assign(new Error(`ENOENT: no such file, '${file}'`), { code: 'ENOENT', path: file });
 }
 
 /** A consumed entry's directory that is not empty, or gone already: the sweep removes leftovers. */

@@ -24,6 +24,8 @@ export interface FoundSession {
 export interface RootListing {
   readonly sessions: FoundSession[];
   readonly foreign: string[];
+  /** Names of closed sessions set aside while another handle held a file in them (Windows): nobody's. */
+  readonly setAside: string[];
 }
 
 /**
@@ -40,9 +42,11 @@ export async function findSessions(target: RootContext, rootBase = target.root):
   }
   const sessions = new Map<string, FoundSession>();
   const foreign: string[] = [];
+  const setAside: string[] = [];
   for (const name of names) {
     const parsed = parseRootEntry(name);
     if (parsed.kind === 'foreign') foreign.push(path.join(target.root, name));
+    if (parsed.kind === 'set-aside') setAside.push(name);
     if (parsed.kind !== 'session' && parsed.kind !== 'session-lock') continue;
     let found = sessions.get(parsed.session);
     if (!found) {
@@ -53,7 +57,7 @@ export async function findSessions(target: RootContext, rootBase = target.root):
     if (parsed.kind === 'session-lock') found.hasLock = true;
     else found.hasDir = true;
   }
-  return { sessions: [...sessions.values()], foreign };
+  return { sessions: [...sessions.values()], foreign, setAside };
 }
 
 /**
@@ -124,6 +128,23 @@ async function removeSession(
   const removedHere = session.hasDir && whole && tally.dirs > dirsBefore;
   if (session.hasLock && !dryRun && whole) await removeLock(target, session, tally);
   return removedHere;
+}
+
+/**
+ * Removes the closed sessions a removal set aside at the top of the root (`setAside`, names from
+ * {@link findSessions}): their owner gave them up, so no liveness is judged; what is still held
+ * stays for the next sweep, and its failure is reported. The count of those removed whole. @internal
+ */
+export async function sweepSetAside(target: RootContext, rootBase: string, setAside: readonly string[], run: SweepRun): Promise<number> {
+  let removed = 0;
+  for (const name of setAside) {
+    const { tally } = run;
+    const errorsBefore = tally.errors.length;
+    const leftBefore = tally.left.length;
+    await walkTree(path.join(target.root, name), { fs: target.fs, remove: !run.dryRun, access: `${rootBase}/${name}` }, tally);
+    if (tally.errors.length === errorsBefore && tally.left.length === leftBefore) removed += 1;
+  }
+  return removed;
 }
 
 async function removeLock(target: RootContext, session: FoundSession, tally: WalkTally): Promise<void> {

@@ -10,6 +10,7 @@ import { processIdentity } from '../owner/process-identity.js';
 import { startHeartbeat, type Heartbeat } from '../owner/heartbeat.js';
 import { sessionLockPath, sessionName } from '../layout.js';
 import { removeTree, removeTreeSync } from '../disk/remove.js';
+import { isHold, newSetAsideName } from '../disk/holds.js';
 import type { DirIdentity } from '../root.js';
 
 const log = logger('session');
@@ -183,10 +184,10 @@ export class Session {
     const changed = this.changeAtClose();
     try {
       if (this.pinned && this.sessionId) {
-        await removeTree(this.options.fs, this.dir, this.treeVia(this.sessionId));
+        await removeTree(this.options.fs, this.dir, this.treeVia(this.sessionId)).catch((err: unknown) => this.setAsideIfHeld(err));
         this.removeDirOf(this.rootPin!.base);
       } else if (!changed) {
-        await removeTree(this.options.fs, this.dir);
+        await removeTree(this.options.fs, this.dir).catch((err: unknown) => this.setAsideIfHeld(err));
       }
     } finally {
       this.unlock(this.pinned || !changed);
@@ -201,10 +202,10 @@ export class Session {
     const changed = this.changeAtClose();
     try {
       if (this.pinned && this.sessionId) {
-        removeTreeSync(this.options.fs, this.dir, this.treeVia(this.sessionId));
+        this.orSetAside(() => removeTreeSync(this.options.fs, this.dir, this.treeVia(this.sessionId!)));
         this.removeDirOf(this.rootPin!.base);
       } else if (!changed) {
-        removeTreeSync(this.options.fs, this.dir);
+        this.orSetAside(() => removeTreeSync(this.options.fs, this.dir));
       }
     } finally {
       this.unlock(this.pinned || !changed);
@@ -241,6 +242,34 @@ export class Session {
       if (isErrorCode(err, 'ERR_TEMPFILE_ROOT_CHANGED')) return err;
       return undefined;
     }
+  }
+
+  private orSetAside(remove: () => void): void {
+    try {
+      remove();
+    } catch (err) {
+      this.setAsideIfHeld(err);
+    }
+  }
+
+  /**
+   * The session's tree could not all go: where another handle still holds something in it
+   * (Windows), the session directory is renamed to a set-aside name at the top of the root,
+   * which no owner has and every sweep removes once the hold has ended (crash-recovery.md);
+   * any other failure is thrown.
+   */
+  private setAsideIfHeld(err: unknown): void {
+    const { fs } = this.options;
+    if (!isHold(fs, err)) throw err;
+    const rootBase = this.rootPin?.base ?? path.dirname(this.dir);
+    const at = `${rootBase}/${this.name}`;
+    if (this.sessionId && !sameDir(statOrUndefined(fs, at), this.sessionId)) throw err;
+    try {
+      fs.renameSync(at, `${rootBase}/${newSetAsideName()}`);
+    } catch {
+      throw err;
+    }
+    log('set aside %s, held: %s', this.dir, err instanceof Error ? err.message : err);
   }
 
   /**

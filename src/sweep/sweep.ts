@@ -8,7 +8,7 @@ import { InvalidOptionError } from '../errors.js';
 import { describe } from '../names.js';
 import { logger } from '../log.js';
 import { emptyTally, type LeftPath, type PathError, type WalkTally } from '../disk/walk.js';
-import { findSessions, sweepSessions, type FoundSession } from '../lifetime/session-sweep.js';
+import { findSessions, sweepSessions, sweepSetAside, type FoundSession } from '../lifetime/session-sweep.js';
 import { sweepHandoff } from '../handoff/sweep.js';
 
 const log = logger('sweep');
@@ -70,6 +70,12 @@ export interface SweepReport {
    * `TEMPFILE_MANAGER_HOST_ID` set differently in the app and in the sweeper.
    */
   readonly hostIdMismatches: readonly string[];
+  /**
+   * Closed sessions that their manager set aside at the top of the root (`.removing_<random>`)
+   * because another handle still held a file in them (Windows), removed now that the hold has
+   * ended. One still held stays, reported in `errors`, for the next sweep.
+   */
+  readonly setAsideRemoved: number;
   /** Handoff entries removed: expired unclaimed ones, leftovers of consumed ones, and staging leftovers. */
   readonly handoffEntriesRemoved: number;
   /** Handoff entries left alone because a live claimer holds their lease. */
@@ -175,6 +181,7 @@ async function sweepPinned(
         onProgress({ filesRemoved: t.files, bytesFreed: t.bytes, sessionsDone, sessionsTotal }),
     }),
   });
+  const setAsideRemoved = only ? 0 : await sweepSetAside(target, rootBase, top.setAside, { dryRun, tally });
   const handoff = only ? { removed: 0, claimed: 0, foreign: [] } : await sweepHandoff(target, rootBase, dryRun, tally);
   const report: SweepReport = {
     root: target.root,
@@ -187,6 +194,7 @@ async function sweepPinned(
     youngSessionsSkipped: sessions.skipped.young,
     unjudgedSessionsSkipped: sessions.skipped.unjudged,
     hostIdMismatches: sessions.hostIdMismatches,
+    setAsideRemoved,
     handoffEntriesRemoved: handoff.removed,
     claimedEntriesSkipped: handoff.claimed,
     foreign: [...top.foreign, ...handoff.foreign],

@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { nextJson, startChild, type ChildReport } from '../helpers/child.js';
 import { itNeeds, PID_NAMESPACE } from '../helpers/privileges.js';
-import { freshRoot } from '../helpers/roots.js';
+import { isSetAsideName } from '../../src/layout.js';
+import { freshRoot, manager } from '../helpers/roots.js';
 
 function expectGone(report: ChildReport): void {
   for (const file of report.files) expect(fs.existsSync(file), file).toBe(false);
@@ -128,5 +129,22 @@ describe('one exit hook per process', () => {
     expectGone(report);
     expect(fs.readdirSync(root).sort()).toEqual(['.tempfile-manager', 'handoff']);
     expect(fs.readdirSync(`${root}/handoff`)).toEqual([]);
+  });
+});
+
+describe('the exit hook, with a file another handle holds (Windows semantics)', () => {
+  it('SIGTERM: the hook does not hang on a delete-pending file, sets the session aside, and a sweep removes it', async () => {
+    const root = freshRoot();
+    const running = startChild('held-exit-child.mjs', [root]);
+    const report = await nextJson<ChildReport>(running);
+    running.child.kill('SIGTERM');
+    const ended = await running.ended;
+    expect(ended).toMatchObject({ code: null, signal: 'SIGTERM', stderr: '' });
+    expectGone(report);
+    const setAside = fs.readdirSync(root).filter(isSetAsideName);
+    expect(setAside).toHaveLength(1);
+    const sweeper = manager({ root });
+    expect(await sweeper.sweep()).toMatchObject({ setAsideRemoved: 1, errors: [] });
+    expect(fs.readdirSync(root)).toEqual(['.tempfile-manager']);
   });
 });

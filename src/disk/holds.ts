@@ -1,0 +1,80 @@
+import { randomBytes } from 'node:crypto';
+import { systemErrorCode } from '../errors.js';
+import { setAsideName } from '../layout.js';
+import type { FileSystem } from './fs.js';
+
+// Another handle on a file (an antivirus scan, the indexer, the app's own stream) makes Windows
+// refuse its unlink, rename or rmdir, sometimes for seconds; a file unlinked while a handle
+// shares delete access stays listed (delete pending) until that handle closes, and its
+// directory's rmdir fails with ENOTEMPTY. Elsewhere these codes mean something else (EBUSY a
+// mount point, EPERM a permission), so the long wait and the move aside are for Windows alone.
+
+/**
+ * The platform whose semantics a removal follows: the injected file system's (a test's Windows
+ * layer), else this process's. The one place the platform is read for removal.
+ * @internal
+ */
+export function platformOf(fs: FileSystem): NodeJS.Platform {
+  return fs.platform ?? process.platform;
+}
+
+/** Whether holds by other handles are to be waited out and moved aside (Windows semantics). @internal */
+export function holdsHappen(fs: FileSystem): boolean {
+  return platformOf(fs) === 'win32';
+}
+
+const RETRIED = new Set(['EBUSY', 'EPERM', 'ENOTEMPTY']);
+
+/** Whether a removal that failed with `code` is tried again (fs.rm's maxRetries codes). @internal */
+export function isRetried(code: string | undefined): boolean {
+  return RETRIED.has(code ?? '');
+}
+
+/**
+ * Whether `err` (a system error, or a typed error of a removal with its `syscallCode`) is how a
+ * hold by another handle shows on `fs`'s platform.
+ * @internal
+ */
+export function isHold(fs: FileSystem, err: unknown): boolean {
+  if (!holdsHappen(fs)) return false;
+  const syscallCode = typeof err === 'object' && err !== null && 'syscallCode' in err ? err.syscallCode : undefined;
+  return isRetried(typeof syscallCode === 'string' ? syscallCode : systemErrorCode(err));
+}
+
+/** The waits before each retry elsewhere: the short backoff of fs.rm's maxRetries (60 ms in all). */
+const SHORT = [10, 20, 30] as const;
+/**
+ * Windows, async: doubling from 10 ms to 500 ms, then 500 ms apiece, 4.63 s in all: holds by
+ * scanners are reported to last about 4 s, longer than rimraf's retry-busy (10 retries, none over
+ * 200 ms) or a few of fs.rm's `maxRetries` wait; past that, the move aside frees the name anyway.
+ */
+const WINDOWS_ASYNC = [10, 20, 40, 80, 160, 320, 500, 500, 500, 500, 500, 500, 500, 500] as const;
+/** Windows, sync (`removeSync()`, `using`, the exit hook): 250 ms in all. */
+const WINDOWS_SYNC = [10, 20, 40, 80, 100] as const;
+
+/**
+ * The waits, in ms, before each retry of a removal on `fs` that failed with a retried code:
+ * their count is the number of retries.
+ * @internal
+ */
+export function retryDelays(fs: FileSystem, sync: boolean): readonly number[] {
+  if (!holdsHappen(fs)) return SHORT;
+  return sync ? WINDOWS_SYNC : WINDOWS_ASYNC;
+}
+
+/** The most a removal waits for a hold, in ms: async and sync, on Windows. @internal */
+export const HOLD_WAIT_MS = { async: sum(WINDOWS_ASYNC), sync: sum(WINDOWS_SYNC) } as const;
+
+function sum(delays: readonly number[]): number {
+  return delays.reduce((total, ms) => total + ms, 0);
+}
+
+/** A fresh set-aside name (`.removing_<32 hex>`), for {@link setAsideName}'s places. @internal */
+export function newSetAsideName(): string {
+  return setAsideName(randomBytes(16).toString('hex'));
+}
+
+/** Sleeps `ms` without the event loop: for the sync removals. @internal */
+export function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
