@@ -4,6 +4,7 @@
  * @module
  */
 import os from 'node:os';
+import { HOST_PLATFORM, type Platform } from './platform.js';
 
 /** The stable error codes, one per failure a caller may want to branch on. */
 export type TempFileErrorCode =
@@ -672,7 +673,7 @@ export class FileSystemError extends TempFileError {
     const syscallCode = systemErrorCode(cause);
     super(
       'ERR_TEMPFILE_IO',
-      `Could not ${action} ${path}: ${syscallCode ?? 'unknown error'}. ${advice ?? adviceFor(syscallCode, path)}`,
+      `Could not ${action} ${path}: ${syscallCode ?? 'unknown error'}. ${advice ?? adviceFor(syscallCode, path, HOST_PLATFORM)}`,
       { path, cause },
     );
     this.syscallCode = syscallCode;
@@ -851,7 +852,20 @@ export class StoreError extends TempFileError {
   }
 }
 
-function adviceFor(code: string | undefined, path: string): string {
+/**
+ * On Windows a file another handle holds open without sharing (the app's own stream, an editor,
+ * Explorer's preview, an antivirus or the indexer scanning it) cannot be renamed, replaced or
+ * removed: the system answers EPERM (access denied), EBUSY (sharing violation) or EACCES, and the
+ * mode bits have nothing to do with it.
+ */
+const WINDOWS_HELD_OPEN =
+  'On Windows this is most often a file held open by another handle: close it (a stream of this app not yet ' +
+  "closed, an editor, Explorer's preview pane), and exclude the root and the destination from the antivirus and the " +
+  'indexer, which open new files to scan them. See docs/windows-macos.md.';
+
+/** What to do about the system error `code` met at `path`, in the words of `platform`. @internal */
+export function adviceFor(code: string | undefined, path: string, platform: Platform): string {
+  if (platform === 'win32' && (code === 'EPERM' || code === 'EBUSY' || code === 'EACCES')) return WINDOWS_HELD_OPEN;
   switch (code) {
     case 'EMFILE':
     case 'ENFILE':
@@ -887,15 +901,19 @@ export function isGone(code: string | undefined): boolean {
   return code === 'ENOENT' || code === 'ESTALE';
 }
 
-/** Maps a failed fs call to the typed error callers branch on. @internal */
-export function toFileSystemError(action: string, path: string, err: unknown): TempFileError {
+/**
+ * Maps a failed fs call to the typed error callers branch on; its advice is in the words of
+ * `platform` (the host's, unless a test names another). @internal
+ */
+export function toFileSystemError(action: string, path: string, err: unknown, platform: Platform = HOST_PLATFORM): TempFileError {
   if (isTempFileError(err)) return err;
-  switch (systemErrorCode(err)) {
+  const code = systemErrorCode(err);
+  switch (code) {
     case 'ENOSPC':
       return new NoSpaceError(path, err);
     case 'EDQUOT':
       return new DiskQuotaError(path, err);
     default:
-      return new FileSystemError(action, path, err);
+      return new FileSystemError(action, path, err, adviceFor(code, path, platform));
   }
 }

@@ -4,6 +4,7 @@ import { FileSystemError, systemErrorCode, toFileSystemError, UnsafeRootError } 
 import { constants } from 'node:fs';
 import { CREATE_EXCLUSIVE, type FileSystem } from './disk/fs.js';
 import { OPEN_EXISTING } from './disk/open-checked.js';
+import { HOST_PLATFORM } from './platform.js';
 import { openPinnedSync, type PinnedDirSync } from './disk/pinned-dir.js';
 import { LAYOUT_FORMAT, parseRootMarker, ROOT_MARKER, rootMarkerContent } from './layout.js';
 
@@ -273,7 +274,7 @@ export function checkExistingRoot(fs: FileSystem, root: string): DirIdentity {
   }
   const uid = process.getuid?.();
   const wrongOwner = uid !== undefined && stat.uid !== uid;
-  const writableByOthers = process.platform !== 'win32' && (stat.mode & 0o022) !== 0;
+  const writableByOthers = HOST_PLATFORM !== 'win32' && (stat.mode & 0o022) !== 0;
   if (isSharedDir(root, stat.mode)) {
     throw new UnsafeRootError(
       'writable-by-others',
