@@ -64,6 +64,7 @@ function checkMessage(error: unknown, e: Expect): void {
 const managerCases: [string, TempFileManagerOptions | unknown, Expect][] = [
   ['root', { root: 42 }, { option: 'root', shows: 'got 42', accepted: 'path' }],
   ['prefix', { prefix: 'a/b' }, { option: 'prefix', shows: '"a/b"', accepted: 'letters, digits', type: InvalidNameError }],
+  ['prefix, a Windows device name', { prefix: 'aux.' }, { option: 'prefix', shows: '"aux."', accepted: 'choose another prefix, such as "aux-"', type: InvalidNameError }],
   ['staleMs', { staleMs: 5 }, { option: 'staleMs', shows: 'got 5', accepted: 'from 2000 to 2147483647' }],
   ['graceMs', { graceMs: '60s' }, { option: 'graceMs', shows: 'got "60s"', accepted: 'from 0 to' }],
   ['sweepOnStart', { sweepOnStart: 'yes' }, { option: 'sweepOnStart', shows: 'got "yes"', accepted: 'true or false' }],
