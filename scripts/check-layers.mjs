@@ -16,7 +16,7 @@ export const LAYERS = [
   ['base', ['platform.ts', 'windows-names.ts', 'errors.ts', 'log.ts', 'layout.ts', 'names.ts', 'random-name.ts', 'peer.ts', 'stores.ts']],
   ['disk', ['disk/']],
   ['owner', ['owner/']],
-  ['root', ['root.ts', 'options.ts']],
+  ['root', ['root.ts', 'root-parents.ts', 'options.ts']],
   ['limits', ['limits/']],
   ['keep', ['keep/']],
   ['handoff', ['handoff/']],

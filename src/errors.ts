@@ -252,7 +252,13 @@ export type UnsafeRootReason =
   /** The sweep or the CLI was pointed at a directory without a manager's root marker. */
   | 'not-a-manager-root'
   /** The root's path was renamed or replaced (say by a symlink) while a new manager was checking it. */
-  | 'changed';
+  | 'changed'
+  /**
+   * The root's path passes through a symbolic link another user could change (theirs in a sticky
+   * directory, or any link in a directory others may write or another user owns). A link of root's
+   * in a directory only root may write, such as macOS's `/var`, is followed.
+   */
+  | 'symlinked-parent';
 
 /** The root directory cannot be trusted: files in it could be read or swapped by others. */
 export class UnsafeRootError extends TempFileError {

@@ -5,6 +5,7 @@ import { constants } from 'node:fs';
 import { CREATE_EXCLUSIVE, type FileSystem } from './disk/fs.js';
 import { OPEN_EXISTING } from './disk/open-checked.js';
 import { HOST_PLATFORM } from './platform.js';
+import { checkRootParents } from './root-parents.js';
 import { openPinnedSync, type PinnedDirSync } from './disk/pinned-dir.js';
 import { LAYOUT_FORMAT, parseRootMarker, ROOT_MARKER, rootMarkerContent } from './layout.js';
 
@@ -50,6 +51,7 @@ export interface DirIdentity {
  * @throws {@link UnsafeRootError} for an unsafe root, or one that changed while it was checked.
  */
 export function ensureSafeRoot(fs: FileSystem, root: string): DirIdentity {
+  checkRootParents(fs, root);
   try {
     fs.mkdirSync(root, { mode: 0o700 });
   } catch (err) {
@@ -250,6 +252,7 @@ function readSmallFile(fs: FileSystem, fd: number): string {
 }
 /** Throws {@link UnsafeRootError} unless the existing `root` is a safe directory; returns its identity. */
 export function checkExistingRoot(fs: FileSystem, root: string): DirIdentity {
+  checkRootParents(fs, root);
   let stat: ReturnType<FileSystem['lstatSync']>;
   try {
     stat = fs.lstatSync(root);
