@@ -9,7 +9,7 @@ import { DestinationExistsError } from '../../src/index.js';
 import { sessionLockPath } from '../../src/layout.js';
 import { hostId } from '../../src/owner/process-identity.js';
 import { caseFoldingFs } from '../helpers/case-folding-fs.js';
-import { deadSessionName, manager, markedRoot, freshRoot, scratchDir } from '../helpers/roots.js';
+import { deadSessionNameHere, manager, markedRoot, freshRoot, scratchDir } from '../helpers/roots.js';
 
 const folding = caseFoldingFs();
 const folded = (name: string) => name.toLowerCase();
@@ -56,11 +56,11 @@ describe('a case-insensitive file system (folding layer)', () => {
 
   it('the sweep removes a dead session and leaves a foreign name that differs from a session name only in case', async () => {
     const root = markedRoot(freshRoot());
-    const dead = path.join(root, deadSessionName(hostId()));
+    const dead = path.join(root, deadSessionNameHere(hostId()));
     fs.mkdirSync(dead);
     fs.writeFileSync(path.join(dead, 'left'), 'x');
     fs.mkdirSync(sessionLockPath(dead));
-    const lookalike = path.join(root, deadSessionName(hostId(), 3_600_000, 'fedcba9876543210').replace('session_', 'SESSION_'));
+    const lookalike = path.join(root, deadSessionNameHere(hostId(), 'fedcba9876543210').replace('session_', 'SESSION_'));
     fs.mkdirSync(lookalike);
     fs.writeFileSync(path.join(lookalike, 'precious'), 'not the library\'s');
     const entries = path.join(root, 'handoff');

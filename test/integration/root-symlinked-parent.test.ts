@@ -10,7 +10,7 @@ import { RootChangedError, TempFileManager, UnsafeRootError } from '../../src/in
 import { sessionLockPath } from '../../src/layout.js';
 import { hostId } from '../../src/owner/process-identity.js';
 import { needs } from '../helpers/privileges.js';
-import { deadSessionName, scratchDir } from '../helpers/roots.js';
+import { deadSessionNameHere, scratchDir } from '../helpers/roots.js';
 
 const NOBODY = 65534;
 const savedTmpdir = process.env['TMPDIR'];
@@ -70,7 +70,7 @@ describe('a root below a symlinked parent, as /var on macOS', () => {
     fs.writeFileSync(path.join(realTmpdir, 'neighbour.txt'), 'not ours');
     process.env['TMPDIR'] = tmpdir;
     const mgr = open();
-    const dead = path.join(mgr.root, deadSessionName(hostId()));
+    const dead = path.join(mgr.root, deadSessionNameHere(hostId()));
     fs.mkdirSync(dead);
     fs.writeFileSync(path.join(dead, 'left-over'), 'x');
     fs.mkdirSync(sessionLockPath(dead));
