@@ -378,14 +378,19 @@ export class RemoveError extends TempFileError {
   declare readonly code: 'ERR_TEMPFILE_REMOVE_FAILED';
   /** One error per path that could not be removed. */
   readonly errors: readonly Error[];
-  /** @throws Never. It only builds the error from its arguments. */
-  constructor(errors: readonly Error[]) {
+  /**
+   * `platform` words the advice: on Windows a path another handle holds open is the likely cause.
+   * @throws Never. It only builds the error from its arguments.
+   */
+  constructor(errors: readonly Error[], platform: Platform = HOST_PLATFORM) {
     const first = errors[0];
     super(
       'ERR_TEMPFILE_REMOVE_FAILED',
       `Could not remove ${errors.length} temp ${errors.length === 1 ? 'path' : 'paths'}` +
         (first ? ` (first: ${first.message})` : '') +
-        '. Check the permissions under the root; a sweep removes what is left once the cause is fixed.',
+        (platform === 'win32'
+          ? '. On Windows, close what holds them open (see the first error); a sweep removes what is left once it lets go.'
+          : '. Check the permissions under the root; a sweep removes what is left once the cause is fixed.'),
       { cause: first, path: first && 'path' in first ? String(first.path) : undefined },
     );
     this.errors = errors;

@@ -2,7 +2,7 @@
 // are most often a sharing violation (another handle, an editor, Explorer's preview, an antivirus
 // or the indexer), never a mode to chmod. The platform is passed in, so Linux checks win32's words.
 import { describe, expect, it } from 'vitest';
-import { FileSystemError, toFileSystemError } from '../../src/errors.js';
+import { FileSystemError, RemoveError, toFileSystemError } from '../../src/errors.js';
 import { toDestinationError } from '../../src/keep/destination-error.js';
 import { systemError } from '../helpers/faulty-fs.js';
 
@@ -36,5 +36,22 @@ describe('file-system advice by platform', () => {
   it('the host platform is the default', () => {
     const error = toFileSystemError('remove', '/srv/x', systemError('EPERM', 'unlink'));
     expect(error.message).toMatch(process.platform === 'win32' ? /antivirus/ : /owner and mode/);
+  });
+});
+
+describe('a removal that failed on a file held open', () => {
+  it('on win32 says to close what holds it, not to check permissions; the sweep removes it later', () => {
+    const held = toFileSystemError('remove', 'C:\\Temp\\root\\session_x\\f', systemError('EBUSY', 'unlink'), 'win32');
+    const error = new RemoveError([held], 'win32');
+    expect(error.code).toBe('ERR_TEMPFILE_REMOVE_FAILED');
+    expect(error.message).toContain('EBUSY');
+    expect(error.message).toMatch(/close what holds/);
+    expect(error.message).toMatch(/sweep/);
+    expect(error.message).not.toMatch(/Check the permissions/);
+  });
+
+  it('on linux still says to check the permissions', () => {
+    const denied = toFileSystemError('remove', '/srv/root/f', systemError('EACCES', 'unlink'), 'linux');
+    expect(new RemoveError([denied], 'linux').message).toMatch(/Check the permissions under the root/);
   });
 });
