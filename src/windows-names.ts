@@ -7,10 +7,11 @@ import path from 'node:path';
 import type { Platform } from './platform.js';
 
 /**
- * The device names Windows reserves in every directory, also with an extension (`aux.txt`) and
- * trailing spaces before it, in any case; the superscript digits ¹²³ count as digits there.
+ * The device names Windows reserves in every directory (the console's CONIN$ and CONOUT$ too),
+ * also with an extension (`aux.txt`) and trailing spaces before it, in any case; the superscript
+ * digits ¹²³ count as digits there.
  */
-const DEVICE_NAME = /^(CON|PRN|AUX|NUL|COM[0-9¹²³]|LPT[0-9¹²³])$/i;
+const DEVICE_NAME = /^(CON|CONIN\$|CONOUT\$|PRN|AUX|NUL|COM[0-9¹²³]|LPT[0-9¹²³])$/i;
 
 // The characters Windows refuses in a name (`:` is also the separator of an alternate data stream):
 // eslint-disable-next-line no-control-regex

@@ -8,7 +8,7 @@ import { resolveDestination } from '../../src/keep/move.js';
 import { validateNamePart } from '../../src/names.js';
 import { windowsPathProblem } from '../../src/windows-names.js';
 
-const RESERVED = ['CON', 'prn', 'Aux', 'nul', 'COM1', 'com9', 'LPT1', 'lpt9', 'COM¹', 'com²', 'LPT³', 'COM0', 'LPT0'];
+const RESERVED = ['CON', 'conin$', 'CONOUT$', 'prn', 'Aux', 'nul', 'COM1', 'com9', 'LPT1', 'lpt9', 'COM¹', 'com²', 'LPT³', 'COM0', 'LPT0'];
 
 describe('prefix and suffix, on every platform', () => {
   it.each(RESERVED.flatMap((name) => [`${name}.`, `${name}.tmp-`, `${name} .x`]))('refuses the prefix %j: the file name would start with a device name', (prefix) => {
@@ -48,6 +48,7 @@ describe('keep() destinations on win32', () => {
     ['a device name with an extension', 'C:\\Users\\ana\\aux.txt', /reserves for a device \(AUX\)/],
     ['a device name in any case, with a space', 'C:\\Users\\ana\\nUl .tar.gz', /reserves for a device \(NUL\)/],
     ['a superscript COM', 'C:\\Users\\ana\\COM³.log', /reserves for a device \(COM³\)/],
+    ['the console input', 'C:\\Users\\ana\\conin$.txt', /reserves for a device \(CONIN\$\)/],
     ['a superscript LPT directory', 'D:\\jobs\\lpt¹\\out.bin', /reserves for a device \(LPT¹\)/],
     ['a trailing dot', 'C:\\Users\\ana\\report.pdf.', /ends with a dot or a space/],
     ['a trailing space', 'C:\\Users\\ana\\report.pdf ', /ends with a dot or a space/],
