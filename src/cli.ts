@@ -43,7 +43,8 @@ Exit codes:
   0  done
   1  the sweep could not remove some paths (listed in the output)
   2  bad usage
-  3  the root is unsafe (a symlink, not a directory, not yours, or writable by others)
+  3  the root is unsafe (a symlink or below one another user could change, not a
+     directory, not yours, or writable by others)
   4  the root has no tempfile-manager marker: no manager made it, nothing is touched
   70 an unexpected failure (a bug: the stack trace is printed)
 `;

@@ -3,6 +3,7 @@
 // promise holds there: the root check, the pinning, the sweep. A link another user could change
 // (their own link in a sticky directory, any link in a directory others may write, a link in a
 // directory another user owns) could point the root anywhere: a root below one is refused.
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -10,9 +11,10 @@ import { RootChangedError, TempFileManager, UnsafeRootError } from '../../src/in
 import { sessionLockPath } from '../../src/layout.js';
 import { hostId } from '../../src/owner/process-identity.js';
 import { needs } from '../helpers/privileges.js';
-import { deadSessionNameHere, scratchDir } from '../helpers/roots.js';
+import { deadSessionNameHere, markedRoot, scratchDir } from '../helpers/roots.js';
 
 const NOBODY = 65534;
+const cli = path.join(import.meta.dirname, '../../dist/cli.js');
 const savedTmpdir = process.env['TMPDIR'];
 const managers: TempFileManager[] = [];
 
@@ -153,6 +155,24 @@ describe('a root below a symlink another user could change', () => {
     fs.symlinkSync('tmp/planted', path.join(system, 'data'));
     const error = refusal(() => open({ root: path.join(system, 'data/folders/zz/T/root') }));
     expect(error.message).toContain(planted);
+  });
+
+  it('the CLI refuses to sweep such a root (exit 3) and leaves what is there', (ctx) => {
+    needs(ctx, { root: 'giving a symbolic link to another user (lchown)' });
+    const { system, realTmpdir } = macosLayout();
+    const root = markedRoot(path.join(realTmpdir, 'root'));
+    const dead = path.join(root, deadSessionNameHere(hostId()));
+    fs.mkdirSync(dead);
+    const sticky = path.join(system, 'tmp');
+    fs.mkdirSync(sticky);
+    fs.chmodSync(sticky, 0o1777);
+    const link = path.join(sticky, 'work');
+    fs.symlinkSync(realTmpdir, link);
+    fs.lchownSync(link, NOBODY, NOBODY);
+    const run = spawnSync(process.execPath, [cli, 'sweep', '--root', path.join(link, 'root')], { encoding: 'utf8' });
+    expect(run.status).toBe(3);
+    expect(run.stderr).toContain(link);
+    expect(fs.existsSync(dead)).toBe(true);
   });
 
   it("takes a root below root's own link in a sticky directory, as the system's /tmp links are", async () => {
