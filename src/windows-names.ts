@@ -48,13 +48,14 @@ function componentProblem(name: string): string | undefined {
  * Why the absolute path `file` cannot name a file as written on `platform`, or undefined. Only
  * win32 has such rules: device names, trailing dots and spaces, alternate data streams, refused
  * characters, the device namespace (`\\.\`), and more than 259 characters unless the path carries
- * the long-path prefix (`\\?\`), which asks for longer paths knowingly.
+ * the long-path prefix (`\\?\`), which asks for longer paths knowingly (`maxCharacters`: a path
+ * only the library opens, such as the root, may be longer).
  */
-export function windowsPathProblem(file: string, platform: Platform): string | undefined {
+export function windowsPathProblem(file: string, platform: Platform, maxCharacters = WINDOWS_MAX_PATH_CHARACTERS): string | undefined {
   if (platform !== 'win32') return undefined;
   if (/^[\\/]{2}\.[\\/]/.test(file)) return `it is in the device namespace (\\\\.\\), which names devices, not files`;
   const longPath = /^[\\/]{2}\?[\\/]/.test(file);
-  if (!longPath && file.length > WINDOWS_MAX_PATH_CHARACTERS) {
+  if (!longPath && file.length > maxCharacters) {
     return `it is ${file.length} characters long, past the 260 (MAX_PATH) that Windows programs without long-path support can open`;
   }
   const root = path.win32.parse(file).root;

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { InvalidNameError, InvalidOptionError } from '../../src/errors.js';
 import { resolveDestination } from '../../src/keep/move.js';
 import { validateNamePart } from '../../src/names.js';
+import { rootOption } from '../../src/options.js';
 import { windowsPathProblem } from '../../src/windows-names.js';
 
 const RESERVED = ['CON', 'conin$', 'CONOUT$', 'prn', 'Aux', 'nul', 'COM1', 'com9', 'LPT1', 'lpt9', 'COM¹', 'com²', 'LPT³', 'COM0', 'LPT0'];
@@ -99,3 +100,29 @@ function catchError(run: () => unknown): Error & { code?: string } {
   }
   throw new Error('it did not throw');
 }
+
+describe('the root on win32', () => {
+  it.each([
+    ['C:\\Temp\\root.', /ends with a dot or a space/],
+    ['C:\\Temp\\aux', /reserves for a device \(AUX\)/],
+    ['C:\\Temp\\nul.d\\root', /reserves for a device \(NUL\)/],
+    ['C:\\Temp\\root:x', /alternate data stream/],
+  ])('refuses %j before anything is made', (root, reason) => {
+    const error = catchError(() => rootOption(root, 'win32'));
+    expect(error).toBeInstanceOf(InvalidOptionError);
+    expect((error as InvalidOptionError).option).toBe('root');
+    expect(error.message).toContain(root);
+    expect(error.message).toMatch(reason);
+    expect(error.message).toMatch(/choose another `root`/);
+  });
+
+  it('takes a root past 259 characters: Node.js reaches it with the long-path prefix', () => {
+    const long = `C:\\${'d'.repeat(300)}`;
+    expect(rootOption(long, 'win32')).toBe(long);
+  });
+
+  it('takes the same names on Linux, where they are plain', () => {
+    expect(rootOption('/srv/aux', 'linux')).toBe('/srv/aux');
+    expect(rootOption('/srv/root.', 'linux')).toBe('/srv/root.');
+  });
+});
