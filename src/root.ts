@@ -41,8 +41,9 @@ export interface DirIdentity {
 }
 
 /**
- * Creates the root (mode 0700, never its parents) or checks that the existing one is safe:
- * a real directory, not a symlink, owned by this uid, not writable by group or others. Then opens
+ * Refuses a root below a symbolic link another user could change (root-parents.ts), then creates
+ * the root (mode 0700, never its parents) or checks that the existing one is safe: a real
+ * directory, not a symlink, owned by this uid, not writable by group or others. Then opens
  * the directory checked once (O_NOFOLLOW), makes sure it is the one the check saw, and marks it
  * through that descriptor (`/proc/<pid>/fd/<fd>/.tempfile-manager`): a root's path swapped for a
  * symlink at any moment of this never makes the marker land elsewhere. Without /proc the marker is
@@ -58,7 +59,7 @@ export function ensureSafeRoot(fs: FileSystem, root: string): DirIdentity {
     const code = systemErrorCode(err);
     if (code !== 'EEXIST') throw rootCreationError(fs, root, code, err);
   }
-  const checked = checkExistingRoot(fs, root);
+  const checked = checkRootDirectory(fs, root);
   const pinned = openCheckedRoot(fs, root, checked);
   try {
     markRoot(fs, root, pinned.base);
@@ -250,9 +251,16 @@ function readSmallFile(fs: FileSystem, fd: number): string {
     fs.closeSync(fd);
   }
 }
-/** Throws {@link UnsafeRootError} unless the existing `root` is a safe directory; returns its identity. */
+/**
+ * Throws {@link UnsafeRootError} unless the existing `root` is a safe directory below no link
+ * another user could change; returns its identity.
+ */
 export function checkExistingRoot(fs: FileSystem, root: string): DirIdentity {
   checkRootParents(fs, root);
+  return checkRootDirectory(fs, root);
+}
+
+function checkRootDirectory(fs: FileSystem, root: string): DirIdentity {
   let stat: ReturnType<FileSystem['lstatSync']>;
   try {
     stat = fs.lstatSync(root);
