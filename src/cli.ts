@@ -43,7 +43,8 @@ Exit codes:
   0  done
   1  the sweep could not remove some paths (listed in the output)
   2  bad usage
-  3  the root is unsafe (a symlink, not a directory, not yours, or writable by others)
+  3  the root is unsafe (a symlink or below one another user could change, not a
+     directory, not yours, or writable by others)
   4  the root has no tempfile-manager marker: no manager made it, nothing is touched
   70 an unexpected failure (a bug: the stack trace is printed)
 `;
@@ -303,14 +304,18 @@ function table(header: string[], rows: string[][]): string {
 }
 
 // A name may hold a newline or a terminal escape: in text output every control or invisible
-// format character is shown escaped, so no name can forge a line or drive the terminal.
+// format character is shown escaped, so no name can forge a line or drive the terminal. A
+// backslash is shown as it is (a Windows path reads as one), except where it would read as the
+// start of such an escape: then it is itself escaped (`\x5c`), so the output reads back to one name.
 // eslint-disable-next-line no-control-regex
-const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\p{Cf}\p{Zl}\p{Zp}\\]/gu;
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\p{Cf}\p{Zl}\p{Zp}]|\\(?=x[0-9a-fA-F]{2}|u\{[0-9a-fA-F]+\})/gu;
 
-/** `text` with control and format characters (and backslashes) escaped as `\xNN` / `\u{N}`. */
+/**
+ * `text` with control and format characters escaped as `\xNN` / `\u{N}`, and a backslash as
+ * `\x5c` only where the text after it reads as such an escape.
+ */
 export function printable(text: string): string {
   return text.replace(UNPRINTABLE, (c) => {
-    if (c === '\\') return '\\\\';
     const code = c.codePointAt(0)!;
     return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u{${code.toString(16)}}`;
   });

@@ -4,6 +4,7 @@
  * @module
  */
 import os from 'node:os';
+import { HOST_PLATFORM, type Platform } from './platform.js';
 
 /** The stable error codes, one per failure a caller may want to branch on. */
 export type TempFileErrorCode =
@@ -251,7 +252,13 @@ export type UnsafeRootReason =
   /** The sweep or the CLI was pointed at a directory without a manager's root marker. */
   | 'not-a-manager-root'
   /** The root's path was renamed or replaced (say by a symlink) while a new manager was checking it. */
-  | 'changed';
+  | 'changed'
+  /**
+   * The root's path passes through a symbolic link another user could change (theirs in a sticky
+   * directory, or any link in a directory others may write or another user owns). A link of root's
+   * in a directory only root may write, such as macOS's `/var`, is followed.
+   */
+  | 'symlinked-parent';
 
 /** The root directory cannot be trusted: files in it could be read or swapped by others. */
 export class UnsafeRootError extends TempFileError {
@@ -371,14 +378,19 @@ export class RemoveError extends TempFileError {
   declare readonly code: 'ERR_TEMPFILE_REMOVE_FAILED';
   /** One error per path that could not be removed. */
   readonly errors: readonly Error[];
-  /** @throws Never. It only builds the error from its arguments. */
-  constructor(errors: readonly Error[]) {
+  /**
+   * `platform` words the advice: on Windows a path another handle holds open is the likely cause.
+   * @throws Never. It only builds the error from its arguments.
+   */
+  constructor(errors: readonly Error[], platform: Platform = HOST_PLATFORM) {
     const first = errors[0];
     super(
       'ERR_TEMPFILE_REMOVE_FAILED',
       `Could not remove ${errors.length} temp ${errors.length === 1 ? 'path' : 'paths'}` +
         (first ? ` (first: ${first.message})` : '') +
-        '. Check the permissions under the root; a sweep removes what is left once the cause is fixed.',
+        (platform === 'win32'
+          ? '. On Windows, close what holds them open (see the first error); a sweep removes what is left once it lets go.'
+          : '. Check the permissions under the root; a sweep removes what is left once the cause is fixed.'),
       { cause: first, path: first && 'path' in first ? String(first.path) : undefined },
     );
     this.errors = errors;
@@ -672,7 +684,7 @@ export class FileSystemError extends TempFileError {
     const syscallCode = systemErrorCode(cause);
     super(
       'ERR_TEMPFILE_IO',
-      `Could not ${action} ${path}: ${syscallCode ?? 'unknown error'}. ${advice ?? adviceFor(syscallCode, path)}`,
+      `Could not ${action} ${path}: ${syscallCode ?? 'unknown error'}. ${advice ?? adviceFor(syscallCode, path, HOST_PLATFORM)}`,
       { path, cause },
     );
     this.syscallCode = syscallCode;
@@ -851,7 +863,20 @@ export class StoreError extends TempFileError {
   }
 }
 
-function adviceFor(code: string | undefined, path: string): string {
+/**
+ * On Windows a file another handle holds open without sharing (the app's own stream, an editor,
+ * Explorer's preview, an antivirus or the indexer scanning it) cannot be renamed, replaced or
+ * removed: the system answers EPERM (access denied), EBUSY (sharing violation) or EACCES, and the
+ * mode bits have nothing to do with it.
+ */
+const WINDOWS_HELD_OPEN =
+  'On Windows this is most often a file held open by another handle: close it (a stream of this app not yet ' +
+  "closed, an editor, Explorer's preview pane), and exclude the root and the destination from the antivirus and the " +
+  'indexer, which open new files to scan them. See docs/windows-macos.md.';
+
+/** What to do about the system error `code` met at `path`, in the words of `platform`. @internal */
+export function adviceFor(code: string | undefined, path: string, platform: Platform): string {
+  if (platform === 'win32' && (code === 'EPERM' || code === 'EBUSY' || code === 'EACCES')) return WINDOWS_HELD_OPEN;
   switch (code) {
     case 'EMFILE':
     case 'ENFILE':
@@ -887,15 +912,19 @@ export function isGone(code: string | undefined): boolean {
   return code === 'ENOENT' || code === 'ESTALE';
 }
 
-/** Maps a failed fs call to the typed error callers branch on. @internal */
-export function toFileSystemError(action: string, path: string, err: unknown): TempFileError {
+/**
+ * Maps a failed fs call to the typed error callers branch on; its advice is in the words of
+ * `platform` (the host's, unless a test names another). @internal
+ */
+export function toFileSystemError(action: string, path: string, err: unknown, platform: Platform = HOST_PLATFORM): TempFileError {
   if (isTempFileError(err)) return err;
-  switch (systemErrorCode(err)) {
+  const code = systemErrorCode(err);
+  switch (code) {
     case 'ENOSPC':
       return new NoSpaceError(path, err);
     case 'EDQUOT':
       return new DiskQuotaError(path, err);
     default:
-      return new FileSystemError(action, path, err);
+      return new FileSystemError(action, path, err, adviceFor(code, path, platform));
   }
 }

@@ -1,6 +1,7 @@
 import { InvalidNameError } from './errors.js';
 import { MAX_NAME_BYTES, MAX_SUFFIX_BYTES } from './layout.js';
 import { RANDOM_NAME_LENGTH } from './random-name.js';
+import { endsAsWindowsStrips, reservedDeviceOf } from './windows-names.js';
 
 // Separators of every platform (POSIX `/`, Windows `\` and drive `:`), NUL, C0 and C1 controls,
 // DEL, the characters Windows refuses in names, and invisible format characters (bidi overrides
@@ -35,8 +36,31 @@ export function validateNamePart(value: unknown, what: 'prefix' | 'suffix'): str
     if (form.includes('..')) {
       throw new InvalidNameError(`The ${what} ${JSON.stringify(value)} contains "..": remove it.`);
     }
+    refuseWindowsReading(value, form, what);
   }
   return value;
+}
+
+/**
+ * The names the library makes must mean the same on every host that may share a root, Windows
+ * included: a prefix whose part before a dot is a device name (`aux.` makes `aux.<random>`, which
+ * opens the AUX device), and a suffix ending with a dot or a space, which Windows strips (the file
+ * would take another name). A prefix without a dot is always followed by the random part.
+ */
+function refuseWindowsReading(value: string, form: string, what: 'prefix' | 'suffix'): void {
+  const device = what === 'prefix' && form.includes('.') ? reservedDeviceOf(form) : undefined;
+  if (device !== undefined) {
+    throw new InvalidNameError(
+      `The prefix ${JSON.stringify(value)} starts a file name Windows reserves for a device (${device}), even with an ` +
+        `extension: choose another prefix, such as ${JSON.stringify(`${device.toLowerCase()}-`)}.`,
+    );
+  }
+  if (what === 'suffix' && endsAsWindowsStrips(form)) {
+    throw new InvalidNameError(
+      `The suffix ${JSON.stringify(value)} ends with a dot or a space, which Windows strips from file names (the file ` +
+        'would take another name there): remove the trailing dots and spaces.',
+    );
+  }
 }
 
 /**

@@ -5,6 +5,8 @@ import { closestName, describe, validateNameLength, validateNamePart } from './n
 import { hostId } from './owner/process-identity.js';
 import { MIN_STALE_MS } from './owner/liveness.js';
 import { defaultRoot } from './root.js';
+import { HOST_PLATFORM, type Platform } from './platform.js';
+import { windowsPathProblem } from './windows-names.js';
 import { MAX_PATH_BELOW_ROOT_BYTES } from './layout.js';
 import { isHandoffStore, type HandoffStore } from './stores.js';
 
@@ -175,17 +177,26 @@ function hostIdOption(value: unknown): string {
   return value;
 }
 
-function rootOption(value: unknown): string {
+/**
+ * Checks `root` and makes it absolute, by the rules of `platform`: on Windows a name Windows reads
+ * as another (a device, a trailing dot or space, a stream) is refused; its length is not, since
+ * Node.js reaches every path the library opens with the long-path prefix. @internal
+ */
+export function rootOption(value: unknown, platform: Platform = HOST_PLATFORM): string {
   if (value === undefined) return defaultRoot();
   if (typeof value !== 'string' || value.length === 0 || value.includes('\0')) {
     throw new InvalidOptionError('root', `\`root\` must be a non-empty path string, got ${describe(value)}.`);
   }
-  const root = path.resolve(value);
+  const root = (platform === 'win32' ? path.win32 : path).resolve(value);
+  const problem = windowsPathProblem(root, platform, Infinity);
+  if (problem !== undefined) {
+    throw new InvalidOptionError('root', `\`root\` ${root} cannot be used on Windows: ${problem}. Nothing was made: choose another \`root\`.`);
+  }
   const bytes = Buffer.byteLength(root);
-  if (bytes > maxRootBytes()) {
+  if (bytes > maxRootBytes(platform)) {
     throw new InvalidOptionError(
       'root',
-      `\`root\` must be at most ${maxRootBytes()} bytes long here, so that the longest path the library makes below it (${MAX_PATH_BELOW_ROOT_BYTES} bytes more) fits in the system's limit of ${pathMaxOf(process.platform) - 1}; ` +
+      `\`root\` must be at most ${maxRootBytes(platform)} bytes long here, so that the longest path the library makes below it (${MAX_PATH_BELOW_ROOT_BYTES} bytes more) fits in the system's limit of ${pathMaxOf(platform) - 1}; ` +
         `got ${describe(root)} (${bytes} bytes): choose a shorter \`root\`.`,
     );
   }
@@ -209,7 +220,7 @@ function pathMaxOf(platform: NodeJS.Platform): number {
  * Linux, 602 on macOS.
  * @internal
  */
-export function maxRootBytes(platform: NodeJS.Platform = process.platform): number {
+export function maxRootBytes(platform: Platform = HOST_PLATFORM): number {
   return pathMaxOf(platform) - 1 - MAX_PATH_BELOW_ROOT_BYTES;
 }
 

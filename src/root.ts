@@ -4,6 +4,8 @@ import { FileSystemError, systemErrorCode, toFileSystemError, UnsafeRootError } 
 import { constants } from 'node:fs';
 import { CREATE_EXCLUSIVE, type FileSystem } from './disk/fs.js';
 import { OPEN_EXISTING } from './disk/open-checked.js';
+import { HOST_PLATFORM } from './platform.js';
+import { checkRootParents } from './root-parents.js';
 import { openPinnedSync, type PinnedDirSync } from './disk/pinned-dir.js';
 import { LAYOUT_FORMAT, parseRootMarker, ROOT_MARKER, rootMarkerContent } from './layout.js';
 
@@ -39,8 +41,9 @@ export interface DirIdentity {
 }
 
 /**
- * Creates the root (mode 0700, never its parents) or checks that the existing one is safe:
- * a real directory, not a symlink, owned by this uid, not writable by group or others. Then opens
+ * Refuses a root below a symbolic link another user could change (root-parents.ts), then creates
+ * the root (mode 0700, never its parents) or checks that the existing one is safe: a real
+ * directory, not a symlink, owned by this uid, not writable by group or others. Then opens
  * the directory checked once (O_NOFOLLOW), makes sure it is the one the check saw, and marks it
  * through that descriptor (`/proc/<pid>/fd/<fd>/.tempfile-manager`): a root's path swapped for a
  * symlink at any moment of this never makes the marker land elsewhere. Without /proc the marker is
@@ -49,13 +52,14 @@ export interface DirIdentity {
  * @throws {@link UnsafeRootError} for an unsafe root, or one that changed while it was checked.
  */
 export function ensureSafeRoot(fs: FileSystem, root: string): DirIdentity {
+  checkRootParents(fs, root);
   try {
     fs.mkdirSync(root, { mode: 0o700 });
   } catch (err) {
     const code = systemErrorCode(err);
     if (code !== 'EEXIST') throw rootCreationError(fs, root, code, err);
   }
-  const checked = checkExistingRoot(fs, root);
+  const checked = checkRootDirectory(fs, root);
   const pinned = openCheckedRoot(fs, root, checked);
   try {
     markRoot(fs, root, pinned.base);
@@ -247,8 +251,16 @@ function readSmallFile(fs: FileSystem, fd: number): string {
     fs.closeSync(fd);
   }
 }
-/** Throws {@link UnsafeRootError} unless the existing `root` is a safe directory; returns its identity. */
+/**
+ * Throws {@link UnsafeRootError} unless the existing `root` is a safe directory below no link
+ * another user could change; returns its identity.
+ */
 export function checkExistingRoot(fs: FileSystem, root: string): DirIdentity {
+  checkRootParents(fs, root);
+  return checkRootDirectory(fs, root);
+}
+
+function checkRootDirectory(fs: FileSystem, root: string): DirIdentity {
   let stat: ReturnType<FileSystem['lstatSync']>;
   try {
     stat = fs.lstatSync(root);
@@ -273,7 +285,7 @@ export function checkExistingRoot(fs: FileSystem, root: string): DirIdentity {
   }
   const uid = process.getuid?.();
   const wrongOwner = uid !== undefined && stat.uid !== uid;
-  const writableByOthers = process.platform !== 'win32' && (stat.mode & 0o022) !== 0;
+  const writableByOthers = HOST_PLATFORM !== 'win32' && (stat.mode & 0o022) !== 0;
   if (isSharedDir(root, stat.mode)) {
     throw new UnsafeRootError(
       'writable-by-others',

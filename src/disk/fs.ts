@@ -57,6 +57,8 @@ export interface FileSystem {
   utimesSync: typeof nodeFs.utimesSync;
   /** `fs.symlinkSync`: used only to check that O_NOFOLLOW holds; without it, that check is skipped. */
   symlinkSync?: typeof nodeFs.symlinkSync;
+  /** `fs.readlinkSync`: the links above a root are followed one by one, each checked (root-parents.ts). */
+  readlinkSync: typeof nodeFs.readlinkSync;
   /** `fs.realpathSync` */
   realpathSync: typeof nodeFs.realpathSync;
   /** `fs.statfsSync`: without it, every call goes to the thread pool (see `local-disk.ts`). */

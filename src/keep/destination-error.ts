@@ -1,11 +1,13 @@
 import { NoSpaceError, systemErrorCode, toFileSystemError, type TempFileError } from '../errors.js';
+import { HOST_PLATFORM, type Platform } from '../platform.js';
 
 /**
  * Types a failed step of `keep()` at its destination. A full file system there is the
- * destination's, not the root's: the advice names the destination's volume.
+ * destination's, not the root's: the advice names the destination's volume. Other failures are
+ * advised in the words of `platform` (a file held open elsewhere, on Windows).
  */
-export function toDestinationError(action: string, destination: string, err: unknown): TempFileError {
-  if (systemErrorCode(err) !== 'ENOSPC') return toFileSystemError(action, destination, err);
+export function toDestinationError(action: string, destination: string, err: unknown, platform: Platform = HOST_PLATFORM): TempFileError {
+  if (systemErrorCode(err) !== 'ENOSPC') return toFileSystemError(action, destination, err, platform);
   return new NoSpaceError(
     destination,
     err,

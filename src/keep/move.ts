@@ -3,6 +3,8 @@ import { DestinationExistsError, InvalidOptionError, systemErrorCode, toFileSyst
 import { toDestinationError } from './destination-error.js';
 import type { FileSystem } from '../disk/fs.js';
 import { describe } from '../names.js';
+import { HOST_PLATFORM, type Platform } from '../platform.js';
+import { windowsPathProblem } from '../windows-names.js';
 import { booleanOption, checkOptionsObject, ownOptions } from '../options.js';
 import { openPinned, type PinnedDir } from '../disk/pinned-dir.js';
 import { otherThan, type FileIdentity } from '../disk/open-checked.js';
@@ -32,19 +34,37 @@ export function resolveKeepOptions(options: unknown): { readonly overwrite: bool
   return { overwrite: booleanOption('overwrite', ownOptions(options as KeepOptions | undefined).overwrite, false, 'keep()') };
 }
 
-/** Checks a `keep()` destination and makes it absolute. */
-export function resolveDestination(destination: unknown): string {
+/**
+ * Checks a `keep()` destination and makes it absolute, by the rules of `platform`: on Windows a
+ * path Windows would read as another file or a device is refused before anything moves.
+ */
+export function resolveDestination(destination: unknown, platform: Platform = HOST_PLATFORM): string {
   if (typeof destination !== 'string' || destination.length === 0 || destination.includes('\0')) {
     throw new InvalidOptionError(
       'destination',
       `keep() needs a \`destination\` path as a non-empty string without NUL, got ${describe(destination)}.`,
     );
   }
-  const resolved = path.resolve(destination);
-  if (path.basename(resolved) === '') {
+  const paths = platform === 'win32' ? path.win32 : path;
+  const resolved = paths.resolve(destination);
+  if (paths.basename(resolved) === '') {
     throw new InvalidOptionError('destination', `keep() needs a destination that names a file, got ${resolved}.`);
   }
+  const problem = windowsPathProblem(resolved, platform);
+  if (problem !== undefined) {
+    throw new InvalidOptionError(
+      'destination',
+      `keep() cannot use the destination ${shownPath(destination)} on Windows: ${problem}. Choose another name or ` +
+        'directory (remove trailing dots and spaces; shorten the path; see docs/windows-macos.md). Nothing was moved.',
+    );
+  }
   return resolved;
+}
+
+/** A path as the user wrote it (a Windows path's backslashes single), its control characters escaped as `\uNNNN`. */
+function shownPath(file: string): string {
+  // eslint-disable-next-line no-control-regex
+  return file.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /**

@@ -53,6 +53,16 @@ export function deadSessionName(host: string, ageMs = 3_600_000, random = '01234
   return sessionName({ host, pid, thread: pid, start: `${machineId() ?? '00000000.0'}.1`, created: Date.now() - ageMs, random });
 }
 
+/**
+ * The name of a dead session of `host` as this process judges sessions: with /proc the thread form
+ * of {@link deadSessionName}; without it (`TEMPFILE_MANAGER_NO_PROC=1`) the portable form, a pid
+ * of this host and no thread, which is judged by the pid alone.
+ */
+export function deadSessionNameHere(host: string, random = '0123456789abcdef'): string {
+  if (!/^(1|true|yes)$/i.test(process.env['TEMPFILE_MANAGER_NO_PROC'] ?? '')) return deadSessionName(host, 3_600_000, random);
+  return sessionName({ host, pid: 4_194_303, start: '1', created: Date.now() - 3_600_000, random });
+}
+
 /** A directory outside the root holding what looks like expired, claimable handoff entries. */
 export function decoyWithEntries(): string {
   const decoy = scratchDir();

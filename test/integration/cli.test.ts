@@ -8,7 +8,7 @@ import { TempFileManager } from '../../src/index.js';
 import { hostId } from '../../src/owner/process-identity.js';
 import { sessionName } from '../../src/layout.js';
 import { CHATTR, needs, needsRoot } from '../helpers/privileges.js';
-import { deadSessionName, freshRoot, manager, markedRoot } from '../helpers/roots.js';
+import { deadSessionName, freshRoot, manager, markedRoot, scratchDir } from '../helpers/roots.js';
 
 const cli = path.join(import.meta.dirname, '../../dist/cli.js');
 const execFileAsync = promisify(execFile);
@@ -163,6 +163,16 @@ describe('the tempfile-manager CLI (built binary)', () => {
     const { code, stdout } = await run('sweep', '--root', freshRoot());
     expect(code).toBe(0);
     expect(stdout).toMatch(/does not exist: nothing to do/);
+  });
+
+  it('prints a path with backslashes as it is, as a Windows path reads, while a name that looks like an escape stays apart', async () => {
+    const windowsLike = path.join(scratchDir(), 'C:\\Users\\ana\\Temp');
+    const { code, stdout } = await run('sweep', '--root', windowsLike);
+    expect(code).toBe(0);
+    expect(stdout).toContain(`${windowsLike} does not exist`);
+    const escapeLike = path.join(scratchDir(), 'a\\x0a');
+    const shown = await run('sweep', '--root', escapeLike);
+    expect(shown.stdout).toContain(`${path.dirname(escapeLike)}/a\\x5cx0a does not exist`);
   });
 
   it('ls lists live and orphaned sessions with host, pid, files and bytes', async () => {

@@ -24,6 +24,7 @@ import { MAX_NAME_BYTES, MAX_SUFFIX_BYTES } from '../../src/layout.js';
 import { RANDOM_NAME_LENGTH } from '../../src/random-name.js';
 import { maxRootBytes } from '../../src/options.js';
 import { resolveUploadOptions } from '../../src/adapters/upload-options.js';
+import { toDestinationError } from '../../src/keep/destination-error.js';
 import { describe as describeValue } from '../../src/names.js';
 import { itNeeds, MOUNTING, needs, nodeFor } from '../helpers/privileges.js';
 import { freshRoot, manager, scratchDir } from '../helpers/roots.js';
@@ -63,6 +64,7 @@ function checkMessage(error: unknown, e: Expect): void {
 const managerCases: [string, TempFileManagerOptions | unknown, Expect][] = [
   ['root', { root: 42 }, { option: 'root', shows: 'got 42', accepted: 'path' }],
   ['prefix', { prefix: 'a/b' }, { option: 'prefix', shows: '"a/b"', accepted: 'letters, digits', type: InvalidNameError }],
+  ['prefix, a Windows device name', { prefix: 'aux.' }, { option: 'prefix', shows: '"aux."', accepted: 'choose another prefix, such as "aux-"', type: InvalidNameError }],
   ['staleMs', { staleMs: 5 }, { option: 'staleMs', shows: 'got 5', accepted: 'from 2000 to 2147483647' }],
   ['graceMs', { graceMs: '60s' }, { option: 'graceMs', shows: 'got "60s"', accepted: 'from 0 to' }],
   ['sweepOnStart', { sweepOnStart: 'yes' }, { option: 'sweepOnStart', shows: 'got "yes"', accepted: 'true or false' }],
@@ -389,4 +391,24 @@ it('describe() shows the value itself, cut short', () => {
   expect(describeValue(undefined)).toBe('undefined');
   expect(describeValue('png')).toBe('"png"');
   expect(describeValue('x'.repeat(500)).length).toBeLessThan(80);
+});
+
+describe('messages in the words of the platform', () => {
+  const held = (code: string) => Object.assign(new Error(`${code}: operation not permitted`), { code, syscall: 'rename' });
+  const rows: [string, NodeJS.Platform, string, RegExp, RegExp][] = [
+    ['keep() onto a file held open, win32 EPERM', 'win32', 'EPERM', /close it .*Explorer's preview pane.*antivirus.*docs\/windows-macos\.md/, /owner and mode|chmod/],
+    ['keep() onto a file held open, win32 EBUSY', 'win32', 'EBUSY', /close it .*antivirus/, /owner and mode|See `cause`/],
+    ['keep() onto a file not writable, linux EPERM', 'linux', 'EPERM', /check the owner and mode of/, /antivirus|Explorer/],
+    ['keep() onto a file not writable, darwin EACCES', 'darwin', 'EACCES', /check the owner and mode of/, /antivirus|Explorer/],
+  ];
+  for (const [name, platform, code, says, neverSays] of rows) {
+    it(name, () => {
+      const destination = platform === 'win32' ? 'C:\\Users\\ana\\report.pdf' : '/srv/report.pdf';
+      const error = toDestinationError('keep the file at', destination, held(code), platform);
+      expect(error.code).toBe('ERR_TEMPFILE_IO');
+      expect(error.message).toContain(`Could not keep the file at ${destination}: ${code}.`);
+      expect(error.message).toMatch(says);
+      expect(error.message).not.toMatch(neverSays);
+    });
+  }
 });

@@ -18,7 +18,7 @@ describe('validateNamePart', () => {
     expect(() => validateNamePart(['a'], 'prefix')).toThrow(/prefix must be a string, got an array/);
   });
 
-  it.each(['', '.pdf', '.tar.gz', 'upload-', '.日本語', 'résumé', '.a.b.c', ' ', '~backup', '#1', 'a b'])(
+  it.each(['', '.pdf', '.tar.gz', 'upload-', '.日本語', 'résumé', '.a.b.c', ' .pdf', '~backup', '#1', 'a b'])(
     'accepts %j',
     (value) => {
       expect(validateNamePart(value, 'suffix')).toBe(value);
