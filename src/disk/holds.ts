@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { systemErrorCode } from '../errors.js';
 import { setAsideName } from '../layout.js';
 import type { FileSystem } from './fs.js';
+import { HOST_PLATFORM } from '../platform.js';
 
 // Another handle on a file (an antivirus scan, the indexer, the app's own stream) makes Windows
 // refuse its unlink, rename or rmdir, sometimes for seconds; a file unlinked while a handle
@@ -11,11 +12,11 @@ import type { FileSystem } from './fs.js';
 
 /**
  * The platform whose semantics a removal follows: the injected file system's (a test's Windows
- * layer), else this process's. The one place the platform is read for removal.
+ * layer), else this process's. The platform itself is read in platform.ts.
  * @internal
  */
 export function platformOf(fs: FileSystem): NodeJS.Platform {
-  return fs.platform ?? process.platform;
+  return fs.platform ?? HOST_PLATFORM;
 }
 
 /** Whether holds by other handles are to be waited out and moved aside (Windows semantics). @internal */

@@ -1,4 +1,5 @@
 import type { FileSystem } from './fs.js';
+import { HOST_PLATFORM } from '../platform.js';
 
 /**
  * `statfs` magic numbers of the local file systems, where a close, a small write or a small
@@ -23,7 +24,7 @@ export const INLINE_IO_MAX_BYTES = 64 * 1024;
 
 /** True when `dir` is on a local file system of Linux (see {@link LOCAL_FILE_SYSTEMS}); false when unsure. @internal */
 export function isLocalDisk(fs: FileSystem, dir: string): boolean {
-  if (process.platform !== 'linux' || !fs.statfsSync) return false;
+  if (HOST_PLATFORM !== 'linux' || !fs.statfsSync) return false;
   try {
     return LOCAL_FILE_SYSTEMS.has(fs.statfsSync(dir).type);
   } catch {

@@ -1,4 +1,5 @@
 import { existsSync, readlinkSync } from 'node:fs';
+import { HOST_PLATFORM } from '../platform.js';
 
 // How this process reaches directories through their descriptors: detected once, on first use
 // (never at import), from the platform and what /proc shows. Where /proc is missing (macOS, the
@@ -21,7 +22,7 @@ let detected: ProcAccess | undefined;
 
 function procAccess(): ProcAccess {
   if (detected) return detected;
-  const reads = !/^(1|true|yes)$/i.test(process.env['TEMPFILE_MANAGER_NO_PROC'] ?? '') && process.platform === 'linux';
+  const reads = !/^(1|true|yes)$/i.test(process.env['TEMPFILE_MANAGER_NO_PROC'] ?? '') && HOST_PLATFORM === 'linux';
   const isOurs = reads && procSelfIsThisPid();
   detected = { reads, fd: reads && existsSync('/proc/self/fd'), isOurs, fdDir: isOurs ? `/proc/${process.pid}/fd` : '/proc/self/fd' };
   return detected;

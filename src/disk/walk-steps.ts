@@ -4,6 +4,7 @@ import type { FileSystem } from './fs.js';
 import { DirListing, type ListedBatch } from './dir-stream.js';
 import { mountIdAt, mountIdOf, parentMountIdOf } from './mounts.js';
 import { procFd, procFdPath } from './proc.js';
+import { HOST_PLATFORM } from '../platform.js';
 
 // The walk (walk.ts) is written once, as a generator that yields the system calls it needs as
 // steps; runSync() carries them out with sync calls (for `using` and the exit hook), runAsync()
@@ -12,7 +13,7 @@ import { procFd, procFdPath } from './proc.js';
 
 const OPEN_DIR = constants.O_RDONLY | (constants.O_DIRECTORY ?? 0) | (constants.O_NOFOLLOW ?? 0);
 /** Linux's O_PATH: a descriptor that names a directory without reading it (works at mode 0000). */
-const O_PATH = process.platform === 'linux' ? 0o10000000 : 0;
+const O_PATH = HOST_PLATFORM === 'linux' ? 0o10000000 : 0;
 const OPEN_PATH = O_PATH | (constants.O_DIRECTORY ?? 0) | (constants.O_NOFOLLOW ?? 0);
 
 /** What the walk needs to know of a directory. @internal */

@@ -11,6 +11,7 @@ import { removeTree } from '../disk/remove.js';
 import { checkMeta, MAX_META_BYTES, type HandoffMeta, type HandoffTicket } from './ticket.js';
 import { isStoreBackend, type StoreBackend } from './store.js';
 import type { HandoffStore } from '../stores.js';
+import { HOST_PLATFORM } from '../platform.js';
 
 /** Options of `file.handoff()`. */
 export interface HandoffOptions {
@@ -123,7 +124,7 @@ function checkOwnDirectory(stat: { uid: number; mode: number; isDirectory(): boo
   if (uid !== undefined && stat.uid !== uid) {
     throw new UnsafeRootError('wrong-owner', dir, `The handoff directory ${dir} is owned by uid ${stat.uid}, not by this process (uid ${uid}): remove it.`);
   }
-  if (process.platform !== 'win32' && (stat.mode & 0o022) !== 0) {
+  if (HOST_PLATFORM !== 'win32' && (stat.mode & 0o022) !== 0) {
     throw new UnsafeRootError(
       'writable-by-others',
       dir,

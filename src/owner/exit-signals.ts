@@ -1,4 +1,5 @@
 import os from 'node:os';
+import { HOST_PLATFORM } from '../platform.js';
 
 // The signals that end a process and that the exit hook listens on: signal-exit's list, so that
 // the two agree on what an ending is, less SIGXFSZ, which Node ignores so that a write past
@@ -12,8 +13,8 @@ export const EXIT_SIGNALS: readonly NodeJS.Signals[] = [
   'SIGHUP',
   'SIGINT',
   'SIGTERM',
-  ...(process.platform === 'win32' ? (['SIGBREAK'] as const) : POSIX_ONLY),
-  ...(process.platform === 'linux' ? LINUX_ONLY : []),
+  ...(HOST_PLATFORM === 'win32' ? (['SIGBREAK'] as const) : POSIX_ONLY),
+  ...(HOST_PLATFORM === 'linux' ? LINUX_ONLY : []),
 ];
 
 /** Ctrl-\ stays the way to stop a hook that hangs (on a dead network mount, say): never held. */
@@ -76,10 +77,10 @@ export function stopListening(signal: NodeJS.Signals, listener: (signal: NodeJS.
  * code 1; SIGHUP and SIGBREAK cannot be sent): nothing runs after it. So where signal-exit listens
  * on `signal`, its listeners get the signal here, at once, and end the process themselves (with
  * SIGINT for SIGHUP) unless one of its handlers keeps it, as on POSIX; otherwise the process ends
- * as signal-exit ends it, by SIGINT.
+ * as signal-exit ends it, by SIGINT. `platform` is this process's but in tests.
  */
-export function raiseAgain(signal: NodeJS.Signals): void {
-  if (process.platform !== 'win32') {
+export function raiseAgain(signal: NodeJS.Signals, platform = HOST_PLATFORM): void {
+  if (platform !== 'win32') {
     process.kill(process.pid, signal);
     return;
   }

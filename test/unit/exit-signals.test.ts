@@ -29,16 +29,13 @@ describe('the signals the exit hook listens on', () => {
 // Windows' process.kill of oneself is TerminateProcess: whatever it was meant to reach never runs.
 // The real thing runs under Wine in test/portable/exit-hook.test.mjs (scripts/portable.mjs --wine).
 describe('raising the signal again on win32', () => {
-  const platform = Object.getOwnPropertyDescriptor(process, 'platform') as PropertyDescriptor;
   const emitterKey = Symbol.for('signal-exit emitter');
   const holder = globalThis as { [key: symbol]: unknown };
   afterEach(() => {
-    Object.defineProperty(process, 'platform', platform);
     vi.restoreAllMocks();
   });
 
-  function onWin32(): ReturnType<typeof vi.fn> {
-    Object.defineProperty(process, 'platform', { ...platform, value: 'win32' });
+  function killSpy(): ReturnType<typeof vi.fn> {
     const kill = vi.fn((_pid: number, _signal?: string | number): true => true);
     vi.spyOn(process, 'kill').mockImplementation(kill);
     return kill;
@@ -50,8 +47,8 @@ describe('raising the signal again on win32', () => {
     const signalExit = vi.fn();
     process.on('SIGHUP', signalExit);
     try {
-      const kill = onWin32();
-      raiseAgain('SIGHUP');
+      const kill = killSpy();
+      raiseAgain('SIGHUP', 'win32');
       expect(signalExit).toHaveBeenCalledWith('SIGHUP');
       expect(kill).not.toHaveBeenCalled();
     } finally {
@@ -61,8 +58,8 @@ describe('raising the signal again on win32', () => {
   });
 
   it('ends the process by SIGINT where signal-exit does not listen (SIGBREAK is not in its list)', () => {
-    const kill = onWin32();
-    raiseAgain('SIGBREAK');
+    const kill = killSpy();
+    raiseAgain('SIGBREAK', 'win32');
     expect(kill).toHaveBeenCalledWith(process.pid, 'SIGINT');
   });
 });
