@@ -1,5 +1,6 @@
 // Create + dispose: the contenders (one create+dispose each, files and directories), and the
 // suite that samples them, counts their syscalls and renders the section.
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import tmp from 'tmp';
@@ -50,13 +51,13 @@ function rawFile(dir, unlink = fs.unlinkSync) {
  * `/proc/self/fd/<fd>/<name>` path, so that a swapped path cannot redirect them. The same three
  * calls as raw fs; what the kernel adds to resolve the descriptor's path is the cost of pinning.
  */
-function pinnedRawFile(dir) {
+function pinnedRawFile(dir, nameOf = (n) => `f${n}`) {
   const fd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW);
   const base = `/proc/self/fd/${fd}/`;
   let n = 0;
   return {
     op: () => {
-      const p = `${base}f${n++}`;
+      const p = `${base}${nameOf(n++)}`;
       fs.closeSync(fs.openSync(p, RAW_FLAGS | fs.constants.O_NOFOLLOW, 0o600));
       fs.unlinkSync(p);
     },
@@ -71,6 +72,8 @@ export async function fileContenders(root) {
   const tmpDir = subdir(root, 'tmp');
   const temporaryFile = await importTempy(subdir(root, 'tempy'));
   const pinned = pinnedRawFile(subdir(root, 'raw-pinned'));
+  // A name nobody can guess, as a careful hand would make it: 128 bits from the crypto RNG.
+  const pinnedRandom = pinnedRawFile(subdir(root, 'raw-pinned-random'), () => randomBytes(16).toString('hex'));
   return [
     {
       id: 'raw',
@@ -84,6 +87,12 @@ export async function fileContenders(root) {
       name: 'raw fs, pinned: the same three calls on `/proc/self/fd/<dir fd>/<name>` (reference: the floor of a pinned create)',
       op: pinned.op,
       close: pinned.close,
+    },
+    {
+      id: 'raw-pinned-random',
+      name: 'raw fs, pinned, random names: the same on names of 32 hex characters from `crypto.randomBytes(16)` (reference: the floor of what `mgr.file()` does)',
+      op: pinnedRandom.op,
+      close: pinnedRandom.close,
     },
     {
       id: 'mgr-sync',
@@ -230,7 +239,9 @@ function createTargets(files, syscalls) {
   const vsRaw = mgr / byId(files, 'raw').median;
   const vsTmp = mgr / byId(files, 'tmp').median;
   const pinned = byId(files, 'raw-pinned').median;
+  const vsFloor = mgr / byId(files, 'raw-pinned-random').median;
   const rows = [
+    ['`mgr.file()` ≥ 0.95x raw fs, pinned, with random names (its floor: the same calls, on a pinned path, with a name nobody can guess)', formatRatio(vsFloor), vsFloor >= 0.95],
     ['`mgr.file()` ≥ 0.87x raw fs', formatRatio(vsRaw), vsRaw >= 0.87],
     ['(reference) raw fs, pinned, vs raw fs: what pinning costs the kernel', formatRatio(pinned / byId(files, 'raw').median), 'reference'],
     ['(reference) `mgr.file()` vs raw fs, pinned', formatRatio(mgr / pinned), 'reference'],
