@@ -1,4 +1,4 @@
-import { MAX_TIMER_MS, ownOptions, validateBytes, validateNumber } from '../validators.js';
+import { MAX_TIMER_MS, ownOptions } from '../validators.js';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { InvalidOptionError } from '../errors.js';
 import { describe } from '../names.js';
@@ -30,17 +30,18 @@ export const DEFAULT_DRAIN: ResolvedDrain = { maxBytes: 128 * 1024 * 1024, timeo
 /** Validates the `drain` option of the adapters. @internal */
 export function resolveDrain(value: unknown, where: string): ResolvedDrain {
   if (value === undefined) return DEFAULT_DRAIN;
+  const accepted = `{ maxBytes, timeoutMs }, numbers of at least 0 (timeoutMs at most ${MAX_TIMER_MS})`;
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new InvalidOptionError('drain', `${where}: \`drain\` must be { maxBytes, timeoutMs }, numbers of at least 0 (timeoutMs at most ${MAX_TIMER_MS}), got ${describe(value)}.`);
+    throw new InvalidOptionError('drain', `${where}: \`drain\` must be ${accepted}, got ${describe(value)}.`);
   }
-  const { maxBytes, timeoutMs } = ownOptions(value as DrainOptions);
-  return {
-    maxBytes: maxBytes === undefined ? DEFAULT_DRAIN.maxBytes : validateBytes(maxBytes, 'drain', { where, label: '`drain.maxBytes`', infinity: true }),
-    timeoutMs:
-      timeoutMs === undefined
-        ? DEFAULT_DRAIN.timeoutMs
-        : validateNumber(timeoutMs, 'drain', { where, label: '`drain.timeoutMs`', min: 0, max: MAX_TIMER_MS, unit: 'milliseconds' }),
-  };
+  const o = ownOptions(value as DrainOptions);
+  for (const [key, max] of [['maxBytes', Infinity], ['timeoutMs', MAX_TIMER_MS]] as const) {
+    const n = o[key];
+    if (n !== undefined && !(typeof n === 'number' && n >= 0 && n <= max)) {
+      throw new InvalidOptionError('drain', `${where}: \`drain\` must be ${accepted}, got drain.${key} ${describe(n)}.`);
+    }
+  }
+  return { maxBytes: o.maxBytes ?? DEFAULT_DRAIN.maxBytes, timeoutMs: o.timeoutMs ?? DEFAULT_DRAIN.timeoutMs };
 }
 
 interface SocketLike {
