@@ -253,11 +253,11 @@ function fileRule(where: string, o: UploadOptions, maxFiles: number): FileRule {
       throw new InvalidOptionError('fields', `${where}: \`fields\` must be a non-empty array such as [{ name: 'avatar', maxCount: 1 }], got ${describe(o.fields)}.`);
     }
     const maxCounts = new Map<string, number>();
-    for (const spec of o.fields as readonly unknown[]) {
+    for (const [index, spec] of (o.fields as readonly unknown[]).entries()) {
       const s = ownOptions((typeof spec === 'object' && spec !== null ? spec : {}) as UploadFieldSpec);
       const name = fieldName(where, 'fields', s.name);
       if (maxCounts.has(name)) throw new InvalidOptionError('fields', `${where}: the field ${JSON.stringify(name)} is listed twice in \`fields\`.`);
-      maxCounts.set(name, countOption(where, 'fields', s.maxCount, 1));
+      maxCounts.set(name, countOption(where, 'fields', s.maxCount, 1, `\`fields[${index}].maxCount\``));
     }
     return { kind: 'fields', maxCounts };
   }
@@ -271,8 +271,8 @@ function fieldName(where: string, option: string, value: unknown): string {
   return value;
 }
 
-function countOption(where: string, name: string, value: unknown, fallback: number): number {
-  return value === undefined ? fallback : validateInteger(value, name, { where, min: 0, infinity: true });
+function countOption(where: string, name: string, value: unknown, fallback: number, label?: string): number {
+  return value === undefined ? fallback : validateInteger(value, name, { where, label, min: 0, infinity: true });
 }
 
 function byteOption(where: string, name: string, value: unknown, fallback: number): number {
