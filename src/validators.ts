@@ -55,13 +55,13 @@ export function ownOptions<T extends object>(options: T | undefined): Partial<T>
  * The one check of an options argument, for every call that takes one: it must be an object
  * (`undefined` is taken as none), and each of its names one of `known`. A bad argument is an
  * {@link InvalidOptionError} showing it and an example (`example`); an unknown name one that names
- * it, suggests the closest known name and lists them all.
+ * it, suggests the closest known name and lists them all. `show` shows the bad argument.
  * @internal
  */
-export function validateObject(options: unknown, where: string, known: ReadonlySet<string>, example: string): void {
+export function validateObject(options: unknown, where: string, known: ReadonlySet<string>, example: string, show = describe): void {
   if (options === undefined) return;
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new InvalidOptionError('options', `${where} takes an options object such as ${example}, got ${describe(options)}.`);
+    throw new InvalidOptionError('options', `${where} takes an options object such as ${example}, got ${show(options)}.`);
   }
   for (const key of Object.keys(options)) {
     if (known.has(key)) continue;

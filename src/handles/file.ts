@@ -4,7 +4,7 @@ import { InvalidOptionError, isErrorCode, ManagerClosedError, type DetectedType 
 import { identityOf, ownFileStreamFs, type FileIdentity } from '../disk/open-checked.js';
 import { DiskHandle } from './handle.js';
 import { checkHandoffOptions, handOff, type HandoffOptions } from '../handoff/handoff.js';
-import { describeArgument, ownOptions, validateAbortSignal, validateBoolean, validateInteger } from '../validators.js';
+import { describeArgument, ownOptions, validateAbortSignal, validateBoolean, validateInteger, validateObject } from '../validators.js';
 import { moveFile, resolveDestination, resolveKeepOptions, type KeepOptions } from '../keep/move.js';
 import { unlinkAside, unlinkAsideSync, unlinkQuietly, unlinkQuietlySync } from '../disk/remove.js';
 import { holdsHappen, newSetAsideName } from '../disk/holds.js';
@@ -35,22 +35,16 @@ export interface TempWriteStreamOptions {
   readonly signal?: AbortSignal;
 }
 
-const READ_STREAM_OPTIONS = ['start', 'end', 'highWaterMark', 'signal'] as const;
-const WRITE_STREAM_OPTIONS = ['append', 'highWaterMark', 'signal'] as const;
+const READ_STREAM_OPTIONS: ReadonlySet<string> = new Set(['start', 'end', 'highWaterMark', 'signal']);
+const WRITE_STREAM_OPTIONS: ReadonlySet<string> = new Set(['append', 'highWaterMark', 'signal']);
 
 /**
  * A stream's options checked (an object of the given keys, each of its type) and read from own
  * properties only, on a null prototype; `undefined` gives none. Throws {@link InvalidOptionError}
  * naming the option.
  */
-function streamOptions(options: unknown, call: string, keys: readonly string[]): Record<string, unknown> {
-  const accepted = `{ ${keys.join(', ')} }`;
-  if (options !== undefined && (typeof options !== 'object' || options === null || Array.isArray(options))) {
-    throw new InvalidOptionError('options', `${call} takes an options object such as ${accepted} (or nothing), got ${describeArgument(options)}.`);
-  }
-  for (const key of Object.keys(options ?? {})) {
-    if (!keys.includes(key)) throw new InvalidOptionError(key, `Unknown ${call} option \`${key}\`: it takes ${accepted}.`);
-  }
+function streamOptions(options: unknown, call: string, keys: ReadonlySet<string>): Record<string, unknown> {
+  validateObject(options, call, keys, `{ ${[...keys].join(', ')} } (or nothing)`, describeArgument);
   const o = ownOptions(options as Record<string, unknown> | undefined);
   const subject = { where: call, show: describeArgument };
   for (const key of ['start', 'end'] as const) {
