@@ -13,7 +13,7 @@ const SRC = fileURLToPath(new URL('../src/', import.meta.url));
 
 /** Bottom first. Each entry: a layer name and the modules in it (a folder, or a top-level file). */
 export const LAYERS = [
-  ['base', ['platform.ts', 'windows-names.ts', 'errors.ts', 'log.ts', 'layout.ts', 'names.ts', 'random-name.ts', 'peer.ts', 'stores.ts']],
+  ['base', ['platform.ts', 'windows-names.ts', 'errors.ts', 'log.ts', 'layout.ts', 'names.ts', 'random-name.ts', 'peer.ts', 'stores.ts', 'validators.ts']],
   ['disk', ['disk/']],
   ['owner', ['owner/']],
   ['root', ['root.ts', 'root-parents.ts', 'options.ts']],

@@ -2,7 +2,8 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { InvalidOptionError, isErrorCode } from './errors.js';
-import { checkDuration, DEFAULT_GRACE_MS, DEFAULT_STALE_MS, GRACE_MS_RANGE, MAX_TIMER_MS, STALE_MS_RANGE, type DurationRange } from './options.js';
+import { DEFAULT_GRACE_MS, DEFAULT_STALE_MS, GRACE_MS_RANGE, STALE_MS_RANGE } from './options.js';
+import { MAX_TIMER_MS, validateDuration, type DurationRange } from './validators.js';
 import { realFs } from './disk/fs.js';
 import { listEntries, type EntryInfo } from './handoff/entries.js';
 import { listSessions, type SessionInfo } from './lifetime/inspect.js';
@@ -161,7 +162,7 @@ function withSuggestion(error: unknown): unknown {
 function millis(flag: string, value: string | undefined, fallback: number, range: DurationRange): number {
   if (value === undefined) return fallback;
   const shown = `\`${printable(value.length > 40 ? `${value.slice(0, 40)}…` : value)}\``;
-  return checkDuration(flag, /^\d+$/.test(value) ? Number(value) : Number.NaN, range, flag, shown);
+  return validateDuration(/^\d+$/.test(value) ? Number(value) : Number.NaN, flag, range, { label: flag, show: () => shown });
 }
 
 function rootExists(root: string): boolean {

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { InvalidOptionError } from './errors.js';
 import { type FileSystem, realFs } from './disk/fs.js';
-import { closestName, describe, validateNameLength, validateNamePart } from './names.js';
+import { describe, validateNameLength, validateNamePart } from './names.js';
 import { hostId } from './owner/process-identity.js';
 import { MIN_STALE_MS } from './owner/liveness.js';
 import { defaultRoot } from './root.js';
@@ -9,6 +9,7 @@ import { HOST_PLATFORM, type Platform } from './platform.js';
 import { windowsPathProblem } from './windows-names.js';
 import { MAX_PATH_BELOW_ROOT_BYTES } from './layout.js';
 import { isHandoffStore, type HandoffStore } from './stores.js';
+import { MAX_TIMER_MS, ownOptions, validateBoolean, validateBytes, validateDuration, validateObject, type DurationRange } from './validators.js';
 
 /** Options of `new TempFileManager(options)`. Every one is optional. */
 export interface TempFileManagerOptions {
@@ -101,37 +102,25 @@ const KNOWN_OPTIONS = new Set<string>([
   'root', 'prefix', 'staleMs', 'graceMs', 'sweepOnStart', 'sweepIntervalMs', 'exitHook', 'maxLiveBytes', 'minFreeBytes', 'hostId', 'stores', 'fs',
 ]);
 
-/**
- * The own enumerable properties of an options object, on a null prototype: an option inherited
- * from a polluted `Object.prototype` is never obeyed. `undefined` gives an empty object.
- * @internal
- */
-export function ownOptions<T extends object>(options: T | undefined): Partial<T> {
-  const own = Object.create(null) as Partial<T>;
-  if (options === undefined || options === null) return own;
-  for (const key of Object.keys(options) as (keyof T)[]) own[key] = options[key];
-  return own;
-}
-
 /** Validates the options and fills in defaults; throws {@link InvalidOptionError}. @internal */
 export function resolveOptions(options: unknown): ResolvedOptions {
   if (options === undefined) options = {};
-  checkOptionsObject(options, 'new TempFileManager()', KNOWN_OPTIONS, '{ root, maxLiveBytes }');
+  validateObject(options, 'new TempFileManager()', KNOWN_OPTIONS, '{ root, maxLiveBytes }');
   const o = ownOptions(options as TempFileManagerOptions);
   const prefix = o.prefix === undefined ? '' : validateNamePart(o.prefix, 'prefix');
   validateNameLength(prefix, '');
-  const staleMs = o.staleMs === undefined ? DEFAULT_STALE_MS : checkDuration('staleMs', o.staleMs, STALE_MS_RANGE);
+  const staleMs = o.staleMs === undefined ? DEFAULT_STALE_MS : validateDuration(o.staleMs, 'staleMs', STALE_MS_RANGE);
   return {
     root: rootOption(o.root),
     prefix,
     staleMs,
-    graceMs: o.graceMs === undefined ? DEFAULT_GRACE_MS : checkDuration('graceMs', o.graceMs, GRACE_MS_RANGE),
-    sweepOnStart: booleanOption('sweepOnStart', o.sweepOnStart, true),
+    graceMs: o.graceMs === undefined ? DEFAULT_GRACE_MS : validateDuration(o.graceMs, 'graceMs', GRACE_MS_RANGE),
+    sweepOnStart: o.sweepOnStart === undefined ? true : validateBoolean(o.sweepOnStart, 'sweepOnStart'),
     sweepIntervalMs:
-      o.sweepIntervalMs === undefined ? Math.min(3 * staleMs, MAX_TIMER_MS) : checkDuration('sweepIntervalMs', o.sweepIntervalMs, SWEEP_INTERVAL_MS_RANGE),
-    exitHook: booleanOption('exitHook', o.exitHook, true),
-    maxLiveBytes: numberOption('maxLiveBytes', o.maxLiveBytes, Infinity, 0, true),
-    minFreeBytes: numberOption('minFreeBytes', o.minFreeBytes, 0, 0),
+      o.sweepIntervalMs === undefined ? Math.min(3 * staleMs, MAX_TIMER_MS) : validateDuration(o.sweepIntervalMs, 'sweepIntervalMs', SWEEP_INTERVAL_MS_RANGE),
+    exitHook: o.exitHook === undefined ? true : validateBoolean(o.exitHook, 'exitHook'),
+    maxLiveBytes: o.maxLiveBytes === undefined ? Infinity : validateBytes(o.maxLiveBytes, 'maxLiveBytes', { infinity: true }),
+    minFreeBytes: o.minFreeBytes === undefined ? 0 : validateBytes(o.minFreeBytes, 'minFreeBytes'),
     hostId: hostIdOption(o.hostId),
     stores: storesOption(o.stores),
     fs: fsOption(o.fs),
@@ -224,17 +213,6 @@ export function maxRootBytes(platform: Platform = HOST_PLATFORM): number {
   return pathMaxOf(platform) - 1 - MAX_PATH_BELOW_ROOT_BYTES;
 }
 
-/** The longest delay a Node.js timer takes: a longer one fires at once. @internal */
-export const MAX_TIMER_MS = 2 ** 31 - 1;
-
-/** The whole numbers of milliseconds a duration may take, both ends included. @internal */
-export interface DurationRange {
-  readonly min: number;
-  readonly max: number;
-  /** A value outside `min`..`max` that is accepted too, and what it means (e.g. 0: never). */
-  readonly off?: { readonly value: number; readonly meaning: string };
-}
-
 /** `staleMs` when none is given: a heartbeat seen unchanged this long has stopped. @internal */
 export const DEFAULT_STALE_MS = 30_000;
 
@@ -247,77 +225,3 @@ export const STALE_MS_RANGE: DurationRange = { min: MIN_STALE_MS, max: MAX_TIMER
 export const GRACE_MS_RANGE: DurationRange = { min: 0, max: MAX_TIMER_MS };
 /** `sweepIntervalMs`. @internal */
 export const SWEEP_INTERVAL_MS_RANGE: DurationRange = { min: 1000, max: MAX_TIMER_MS, off: { value: 0, meaning: 'never' } };
-
-/**
- * Checks a duration, the one rule for every duration of the API and the CLI: a whole number of
- * milliseconds within `range`. Throws {@link InvalidOptionError} naming `option` (as `label`
- * says it: the CLI's flag), the value (`got`) and the range.
- * @internal
- */
-export function checkDuration(option: string, value: unknown, range: DurationRange, label = `\`${option}\``, got?: string): number {
-  const ok = typeof value === 'number' && Number.isSafeInteger(value) && ((value >= range.min && value <= range.max) || value === range.off?.value);
-  if (ok) return value;
-  const accepted = `${range.off ? `${range.off.value} (${range.off.meaning}) or ` : ''}from ${range.min} to ${range.max}`;
-  const shown = got ?? (typeof value === 'number' ? String(value) : describe(value));
-  throw new InvalidOptionError(option, `${label} must be a whole number of milliseconds ${accepted}, got ${shown}.`);
-}
-
-function numberOption(name: string, value: unknown, fallback: number, min: number, allowInfinity = false): number {
-  if (value === undefined) return fallback;
-  const valid = typeof value === 'number' && value >= min && (Number.isFinite(value) || (allowInfinity && value === Infinity));
-  if (!valid) {
-    throw new InvalidOptionError(
-      name,
-      `\`${name}\` must be a number of at least ${min}${allowInfinity ? ' (or Infinity)' : ''}, got ${typeof value === 'number' ? value : describe(value)}.`,
-    );
-  }
-  return value;
-}
-
-/**
- * A boolean option: `undefined` gives `fallback`, anything but `true` or `false` is an
- * {@link InvalidOptionError} naming the option and showing the value. `where` (`'keep()'`)
- * starts the message when given.
- * @internal
- */
-export function booleanOption(name: string, value: unknown, fallback: boolean, where?: string): boolean {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'boolean') {
-    throw new InvalidOptionError(name, `${where ? `${where}: ` : ''}\`${name}\` must be true or false, got ${describe(value)}.`);
-  }
-  return value;
-}
-
-/**
- * Throws {@link InvalidOptionError} (option `fn`) unless `fn` is a function: `call` names the
- * method (`'withScope()'`) and `example` shows a callback it takes. Checked before anything is
- * done, so a bad callback never opens a scope or claims a ticket.
- * @internal
- */
-export function requireCallback(fn: unknown, call: string, example: string): void {
-  if (typeof fn === 'function') return;
-  throw new InvalidOptionError('fn', `${call} takes a function as its callback, such as ${example}; got ${typeof fn === 'number' ? `the number ${fn}` : fn === undefined ? 'undefined' : describe(fn)}.`);
-}
-
-/**
- * The one check of an options argument, for every call that takes one: it must be an object
- * (`undefined` is taken as none), and each of its names one of `known`. A bad argument is an
- * {@link InvalidOptionError} showing it and an example (`example`); an unknown name one that names
- * it, suggests the closest known name and lists them all.
- * @internal
- */
-export function checkOptionsObject(options: unknown, where: string, known: ReadonlySet<string>, example: string): void {
-  if (options === undefined) return;
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new InvalidOptionError('options', `${where} takes an options object such as ${example}, got ${describe(options)}.`);
-  }
-  for (const key of Object.keys(options)) {
-    if (known.has(key)) continue;
-    const near = closestName(key, known);
-    throw new InvalidOptionError(
-      key,
-      `${where}: unknown option \`${key}\`${near ? ` (did you mean \`${near}\`?)` : ''}. ` +
-        `The options are: ${[...known].filter((name) => name !== 'fs').map((name) => `\`${name}\``).join(', ')}.`,
-    );
-  }
-}

@@ -2,6 +2,7 @@ import type { DetectedType } from '../errors.js';
 import { MAX_META_BYTES, type HandoffMeta } from '../handoff/ticket.js';
 import { cutToBytes } from '../layout.js';
 import { validateNameLength, validateNamePart } from '../names.js';
+import { ownOptions } from '../validators.js';
 
 /** The most bytes of a client's file name kept: a file name's limit on most file systems. */
 export const MAX_CLIENT_NAME_BYTES = 255;
@@ -107,9 +108,9 @@ function checked(suffix: string): string {
  */
 export function withClientName<T>(options: T, filename: string | undefined): T {
   if (filename === undefined || typeof options !== 'object' || options === null || Array.isArray(options)) return options;
-  const meta: unknown = Object.hasOwn(options, 'meta') ? (options as { meta?: unknown }).meta : undefined;
+  const meta: unknown = ownOptions(options as { meta?: unknown }).meta;
   if (meta !== undefined && (typeof meta !== 'object' || meta === null || Array.isArray(meta))) return options;
-  if (meta !== undefined && Object.hasOwn(meta, 'filename')) return options;
+  if (meta !== undefined && 'filename' in ownOptions(meta)) return options;
   const named: HandoffMeta = { filename, ...(meta as HandoffMeta | undefined) };
   return fitsMeta(named) ? { ...options, meta: named } : options;
 }

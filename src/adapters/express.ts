@@ -5,6 +5,7 @@ import { TempFileManager } from '../manager.js';
 import type { TempScope } from '../handles/scope.js';
 import { InvalidOptionError, isTempFileError, type TempFileError } from '../errors.js';
 import { describe } from '../names.js';
+import { ownOptions, validateOneOf } from '../validators.js';
 import { shapeFiles } from './form.js';
 import { receiveMultipart } from './multipart.js';
 import { bindRequestScope } from './request-scope.js';
@@ -106,9 +107,10 @@ export interface ExpressUploadOptions extends UploadOptions {
  */
 export function tempScope(manager: TempFileManager, options: ExpressTempScopeOptions = {}): RequestHandler {
   checkManager(manager, 'tempScope()', true);
-  checkCallbackOption(options.onDisposeError, 'onDisposeError', 'tempScope()');
-  const onDisposeError = options.onDisposeError ?? warn;
-  const drain = resolveDrain(options.drain, 'tempScope()');
+  const own = ownOptions(options);
+  checkCallbackOption(own.onDisposeError, 'onDisposeError', 'tempScope()');
+  const onDisposeError = own.onDisposeError ?? warn;
+  const drain = resolveDrain(own.drain, 'tempScope()');
   return (req: Request, res: Response, next: NextFunction): void => {
     try {
       attachScope(req, res, manager, drain, onDisposeError);
@@ -170,9 +172,10 @@ export function tempScope(manager: TempFileManager, options: ExpressTempScopeOpt
  */
 export function upload(options: ExpressUploadOptions = {}): RequestHandler {
   const spec = resolveUploadOptions(options, 'upload()', ['manager', 'refusals']);
-  const given = options.manager;
+  const own = ownOptions(options);
+  const given = own.manager;
   checkManager(given, 'upload()', false);
-  const answer = refusalsOption(options.refusals) === 'answer';
+  const answer = refusalsOption(own.refusals) === 'answer';
   const fail = (res: Response, next: NextFunction, error: unknown): void => {
     if (!(answer && answerRefusal(res, error))) next(error);
   };
@@ -218,8 +221,9 @@ function refuseBody(req: IncomingMessage, res: ServerResponse, drain: ResolvedDr
 
 /** Validates `refusals` of {@link upload}. */
 function refusalsOption(value: unknown): 'answer' | 'next' {
-  if (value === undefined || value === 'answer' || value === 'next') return value ?? 'answer';
-  throw new InvalidOptionError('refusals', `upload(): \`refusals\` must be 'answer' (upload() answers a client's 4xx itself) or 'next' (it goes to next(err)), got ${describe(value)}.`);
+  if (value === undefined) return 'answer';
+  const accepted = "'answer' (upload() answers a client's 4xx itself) or 'next' (it goes to next(err))";
+  return validateOneOf(value, 'refusals', ['answer', 'next'] as const, accepted, { where: 'upload()' });
 }
 
 /**

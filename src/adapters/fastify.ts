@@ -7,6 +7,7 @@ import type { TempFileManager } from '../manager.js';
 import type { TempScope } from '../handles/scope.js';
 import { FormReceiver, shapeFiles } from './form.js';
 import { loadPeer } from '../peer.js';
+import { ownOptions } from '../validators.js';
 import { bindRequestScope, requestScopeOf } from './request-scope.js';
 import { deferContinue, discardUnreadBody, refuseUnreadBody, resolveDrain, type DrainOptions, type ResolvedDrain } from './unread-body.js';
 import {
@@ -110,12 +111,13 @@ interface MultipartPart {
 type PartsOf = (options: Record<string, unknown>) => AsyncIterableIterator<MultipartPart>;
 
 const plugin: FastifyPluginAsync<TempFilesPluginOptions> = async (app: FastifyInstance, options) => {
-  const manager = options?.manager;
+  const own = ownOptions(options);
+  const manager = own.manager as TempFileManager; // checked on the next line
   checkManager(manager, 'tempfile-manager/fastify', true);
-  checkCallbackOption(options?.onDisposeError, 'onDisposeError', 'tempfile-manager/fastify');
-  const drain = resolveDrain(options.drain, 'tempfile-manager/fastify');
+  checkCallbackOption(own.onDisposeError, 'onDisposeError', 'tempfile-manager/fastify');
+  const drain = resolveDrain(own.drain, 'tempfile-manager/fastify');
   const onDisposeError =
-    options.onDisposeError ?? ((error: unknown, request: FastifyRequest) => request.log.error({ err: error }, 'removing temp files failed'));
+    own.onDisposeError ?? ((error: unknown, request: FastifyRequest) => request.log.error({ err: error }, 'removing temp files failed'));
   // The request's scope ends on its response's or its connection's close (request-scope.ts), and
   // on Fastify's own ends of a request, whichever comes first.
   const end = (request: FastifyRequest) => requestScopeOf(request.raw)?.end();

@@ -1,4 +1,4 @@
-import { ownOptions } from '../options.js';
+import { MAX_TIMER_MS, ownOptions } from '../validators.js';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { InvalidOptionError } from '../errors.js';
 import { describe } from '../names.js';
@@ -30,15 +30,15 @@ export const DEFAULT_DRAIN: ResolvedDrain = { maxBytes: 128 * 1024 * 1024, timeo
 /** Validates the `drain` option of the adapters. @internal */
 export function resolveDrain(value: unknown, where: string): ResolvedDrain {
   if (value === undefined) return DEFAULT_DRAIN;
-  const o = ownOptions(value as DrainOptions);
-  const valid = (n: unknown, max: number) => n === undefined || (typeof n === 'number' && n >= 0 && n <= max && !Number.isNaN(n));
-  const accepted = '{ maxBytes, timeoutMs }, numbers of at least 0 (timeoutMs at most 2147483647)';
+  const accepted = `{ maxBytes, timeoutMs }, numbers of at least 0 (timeoutMs at most ${MAX_TIMER_MS})`;
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new InvalidOptionError('drain', `${where}: \`drain\` must be ${accepted}, got ${describe(value)}.`);
   }
-  for (const [key, max] of [['maxBytes', Infinity], ['timeoutMs', 2 ** 31 - 1]] as const) {
-    if (!valid(o[key], max)) {
-      throw new InvalidOptionError('drain', `${where}: \`drain\` must be ${accepted}, got drain.${key} ${describe(o[key])}.`);
+  const o = ownOptions(value as DrainOptions);
+  for (const [key, max] of [['maxBytes', Infinity], ['timeoutMs', MAX_TIMER_MS]] as const) {
+    const n = o[key];
+    if (n !== undefined && !(typeof n === 'number' && n >= 0 && n <= max)) {
+      throw new InvalidOptionError('drain', `${where}: \`drain\` must be ${accepted}, got drain.${key} ${describe(n)}.`);
     }
   }
   return { maxBytes: o.maxBytes ?? DEFAULT_DRAIN.maxBytes, timeoutMs: o.timeoutMs ?? DEFAULT_DRAIN.timeoutMs };

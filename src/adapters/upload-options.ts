@@ -1,7 +1,7 @@
-import { checkOptionsObject, ownOptions } from '../options.js';
 import type { IncomingHttpHeaders } from 'node:http';
 import { InvalidOptionError, UploadLimitError } from '../errors.js';
 import { describe } from '../names.js';
+import { ownOptions, validateBytes, validateFunction, validateInteger, validateObject } from '../validators.js';
 import type { TempFile } from '../handles/file.js';
 import { parseAccept } from '../write/sniff.js';
 import { hashOption } from '../write/options.js';
@@ -213,16 +213,14 @@ export function resolveUploadOptions(
   extra: readonly string[] = [],
   defaultDrain: ResolvedDrain = DEFAULT_DRAIN,
 ): ResolvedUpload {
-  checkOptionsObject(options, where, extra.length === 0 ? KNOWN : new Set([...KNOWN, ...extra]), "{ field: 'file', maxBytes }");
+  validateObject(options, where, extra.length === 0 ? KNOWN : new Set([...KNOWN, ...extra]), "{ field: 'file', maxBytes }");
   // Own properties only: a polluted Object.prototype must not lift `maxBytes` or set `accept` for every upload.
   const o = ownOptions(options as UploadOptions);
   const count = (name: keyof UploadOptions, fallback: number) => countOption(where, name, o[name], fallback);
   const maxFiles = count('maxFiles', 10);
   const accept = o.accept === undefined ? undefined : parseAccept(o.accept); // refused at set-up, not per request
   const hash = o.hash === undefined ? undefined : hashOption(o.hash, `${where}: `); // refused at set-up, not per request
-  if (o.onProgress !== undefined && typeof o.onProgress !== 'function') {
-    throw new InvalidOptionError('onProgress', `${where}: \`onProgress\` must be a function taking { fieldName, originalName, bytesWritten }, got ${describe(o.onProgress)}.`);
-  }
+  if (o.onProgress !== undefined) validateFunction(o.onProgress, 'onProgress', 'taking { fieldName, originalName, bytesWritten }', { where });
   return {
     rule: fileRule(where, o, maxFiles),
     maxBytes: byteOption(where, 'maxBytes', o.maxBytes, 100 * 1024 * 1024),
@@ -255,11 +253,11 @@ function fileRule(where: string, o: UploadOptions, maxFiles: number): FileRule {
       throw new InvalidOptionError('fields', `${where}: \`fields\` must be a non-empty array such as [{ name: 'avatar', maxCount: 1 }], got ${describe(o.fields)}.`);
     }
     const maxCounts = new Map<string, number>();
-    for (const spec of o.fields as readonly unknown[]) {
+    for (const [index, spec] of (o.fields as readonly unknown[]).entries()) {
       const s = ownOptions((typeof spec === 'object' && spec !== null ? spec : {}) as UploadFieldSpec);
       const name = fieldName(where, 'fields', s.name);
       if (maxCounts.has(name)) throw new InvalidOptionError('fields', `${where}: the field ${JSON.stringify(name)} is listed twice in \`fields\`.`);
-      maxCounts.set(name, countOption(where, 'fields', s.maxCount, 1));
+      maxCounts.set(name, countOption(where, 'fields', s.maxCount, 1, `\`fields[${index}].maxCount\``));
     }
     return { kind: 'fields', maxCounts };
   }
@@ -273,20 +271,12 @@ function fieldName(where: string, option: string, value: unknown): string {
   return value;
 }
 
-function countOption(where: string, name: string, value: unknown, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !(Number.isInteger(value) || value === Infinity) || value < 0) {
-    throw new InvalidOptionError(name, `${where}: \`${name}\` must be a whole number of at least 0 (or Infinity), got ${describe(value)}.`);
-  }
-  return value;
+function countOption(where: string, name: string, value: unknown, fallback: number, label?: string): number {
+  return value === undefined ? fallback : validateInteger(value, name, { where, label, min: 0, infinity: true });
 }
 
 function byteOption(where: string, name: string, value: unknown, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || Number.isNaN(value) || value < 0) {
-    throw new InvalidOptionError(name, `${where}: \`${name}\` must be a number of bytes of at least 0 (or Infinity), got ${describe(value)}.`);
-  }
-  return value;
+  return value === undefined ? fallback : validateBytes(value, name, { where, infinity: true });
 }
 
 /**
@@ -301,6 +291,5 @@ export function checkManager(manager: unknown, where: string, needed: boolean): 
 
 /** Checks an optional callback option of an adapter, such as `onDisposeError`. @internal */
 export function checkCallbackOption(value: unknown, name: string, where: string): void {
-  if (value === undefined || typeof value === 'function') return;
-  throw new InvalidOptionError(name, `${where}: \`${name}\` must be a function, such as (error) => console.error(error), got ${describe(value)}.`);
+  if (value !== undefined) validateFunction(value, name, 'such as (error) => console.error(error)', { where });
 }

@@ -6,7 +6,7 @@ import { TempDir } from './dir.js';
 import { TempFile } from './file.js';
 import { describe, validateNameLength, validateNamePart } from '../names.js';
 import { randomName } from '../random-name.js';
-import { ownOptions } from '../options.js';
+import { ownOptions } from '../validators.js';
 
 /** Options for a new temp file or directory's name. */
 export interface NameOptions {

@@ -1,11 +1,10 @@
 import { constants, type ReadStream, type WriteStream } from 'node:fs';
 import type { ManagerContext, Owner } from '../context.js';
 import { InvalidOptionError, isErrorCode, ManagerClosedError, type DetectedType } from '../errors.js';
-import { describe } from '../names.js';
 import { identityOf, ownFileStreamFs, type FileIdentity } from '../disk/open-checked.js';
 import { DiskHandle } from './handle.js';
 import { checkHandoffOptions, handOff, type HandoffOptions } from '../handoff/handoff.js';
-import { ownOptions } from '../options.js';
+import { describeArgument, ownOptions, validateAbortSignal, validateBoolean, validateInteger, validateObject } from '../validators.js';
 import { moveFile, resolveDestination, resolveKeepOptions, type KeepOptions } from '../keep/move.js';
 import { unlinkAside, unlinkAsideSync, unlinkQuietly, unlinkQuietlySync } from '../disk/remove.js';
 import { holdsHappen, newSetAsideName } from '../disk/holds.js';
@@ -36,49 +35,28 @@ export interface TempWriteStreamOptions {
   readonly signal?: AbortSignal;
 }
 
-const READ_STREAM_OPTIONS = ['start', 'end', 'highWaterMark', 'signal'] as const;
-const WRITE_STREAM_OPTIONS = ['append', 'highWaterMark', 'signal'] as const;
+const READ_STREAM_OPTIONS: ReadonlySet<string> = new Set(['start', 'end', 'highWaterMark', 'signal']);
+const WRITE_STREAM_OPTIONS: ReadonlySet<string> = new Set(['append', 'highWaterMark', 'signal']);
 
 /**
  * A stream's options checked (an object of the given keys, each of its type) and read from own
- * properties only; `undefined` gives `{}`. Throws {@link InvalidOptionError} naming the option.
+ * properties only, on a null prototype; `undefined` gives none. Throws {@link InvalidOptionError}
+ * naming the option.
  */
-function streamOptions(options: unknown, call: string, keys: readonly string[]): Record<string, unknown> {
-  const accepted = `{ ${keys.join(', ')} }`;
-  if (options === undefined) return {};
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new InvalidOptionError('options', `${call} takes an options object such as ${accepted} (or nothing), got ${shown(options)}.`);
-  }
-  for (const key of Object.keys(options)) {
-    if (!keys.includes(key)) throw new InvalidOptionError(key, `Unknown ${call} option \`${key}\`: it takes ${accepted}.`);
-  }
-  const o = ownOptions(options as Record<string, unknown>);
+function streamOptions(options: unknown, call: string, keys: ReadonlySet<string>): Record<string, unknown> {
+  validateObject(options, call, keys, `{ ${[...keys].join(', ')} } (or nothing)`, describeArgument);
+  const o = ownOptions(options as Record<string, unknown> | undefined);
+  const subject = { where: call, show: describeArgument };
   for (const key of ['start', 'end'] as const) {
-    const value = o[key];
-    if (value !== undefined && !(typeof value === 'number' && Number.isSafeInteger(value) && value >= 0)) {
-      throw new InvalidOptionError(key, `${call}: \`${key}\` must be a whole number of at least 0 (a byte offset), got ${shown(value)}.`);
-    }
+    if (o[key] !== undefined) validateInteger(o[key], key, { ...subject, min: 0, note: '(a byte offset)' });
   }
   if (typeof o['start'] === 'number' && typeof o['end'] === 'number' && o['start'] > o['end']) {
     throw new InvalidOptionError('end', `${call}: \`end\` (${o['end']}) is before \`start\` (${o['start']}); \`end\` is the last byte read, inclusive.`);
   }
-  const hwm = o['highWaterMark'];
-  if (hwm !== undefined && !(typeof hwm === 'number' && Number.isSafeInteger(hwm) && hwm >= 1)) {
-    throw new InvalidOptionError('highWaterMark', `${call}: \`highWaterMark\` must be a whole number of bytes of at least 1, got ${shown(hwm)}.`);
-  }
-  if (o['signal'] !== undefined && !(o['signal'] instanceof AbortSignal)) {
-    throw new InvalidOptionError('signal', `${call}: \`signal\` must be an AbortSignal, e.g. AbortSignal.timeout(30_000), got ${shown(o['signal'])}.`);
-  }
-  if (o['append'] !== undefined && typeof o['append'] !== 'boolean') {
-    throw new InvalidOptionError('append', `${call}: \`append\` must be true or false, got ${shown(o['append'])}.`);
-  }
+  if (o['highWaterMark'] !== undefined) validateInteger(o['highWaterMark'], 'highWaterMark', { ...subject, min: 1, unit: 'bytes' });
+  if (o['signal'] !== undefined) validateAbortSignal(o['signal'], 'signal', subject);
+  if (o['append'] !== undefined) validateBoolean(o['append'], 'append', subject);
   return o;
-}
-
-function shown(value: unknown): string {
-  if (typeof value === 'number') return `the number ${value}`;
-  if (typeof value === 'string') return `a string (${JSON.stringify(value.slice(0, 40))})`;
-  return describe(value);
 }
 
 // No O_TRUNC: a truncating stream empties the file only once it was checked (open-checked.ts).

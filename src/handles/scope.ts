@@ -2,7 +2,7 @@ import type { ManagerContext, Owner, Removable } from '../context.js';
 import { createDir, createFile, type NameArgument } from './create.js';
 import type { TempDir } from './dir.js';
 import { DisposedError, isErrorCode, ManagerClosedError, RemoveError, TempFileError } from '../errors.js';
-import { requireCallback } from '../options.js';
+import { validateCallback } from '../validators.js';
 import { makeTempFile, type FileMaker, type TempFile } from './file.js';
 import type { WriteSource } from '../write/source.js';
 import { writeTempFile, type SuffixOf, type WriteOptions } from './write.js';
@@ -369,7 +369,7 @@ export class TempScope implements AsyncDisposable, Disposable {
  * @internal
  */
 export async function runInScope<T>(open: () => TempScope, fn: (scope: TempScope) => T | PromiseLike<T>): Promise<T> {
-  requireCallback(fn, 'withScope()', '`async (scope) => { ... }`');
+  validateCallback(fn, 'withScope()', '`async (scope) => { ... }`');
   const scope = open();
   let result: T;
   try {

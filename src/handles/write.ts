@@ -4,7 +4,6 @@ import { createUniqueAsync, resolveNameParts, type NameOptions } from './create.
 import {
   AbortedError,
   CallbackError,
-  InvalidOptionError,
   isErrorCode,
   isTempFileError,
   SizeLimitError,
@@ -13,8 +12,7 @@ import {
 } from '../errors.js';
 import type { FileMaker, TempFile } from './file.js';
 import { CREATE_EXCLUSIVE } from '../disk/fs.js';
-import { describe } from '../names.js';
-import { checkOptionsObject } from '../options.js';
+import { ownOptions, validateAbortSignal, validateBytes, validateFunction, validateObject } from '../validators.js';
 import { hashOption } from '../write/options.js';
 import { FileSink } from '../write/sink.js';
 import { openWritable, type WritableFile } from '../write/open-file.js';
@@ -248,20 +246,13 @@ function toWriteError(err: unknown, signals: readonly AbortSignal[], path: strin
 }
 
 function resolveWriteOptions(options: unknown): ResolvedWriteOptions {
-  checkOptionsObject(options, 'write()', WRITE_OPTIONS, '{ suffix, maxBytes, signal }');
-  // Own properties only: a polluted Object.prototype must not set `accept` or `maxBytes` for every write.
-  const o = Object.assign(Object.create(null) as object, options) as WriteOptions;
-  if (o.maxBytes !== undefined && !(typeof o.maxBytes === 'number' && o.maxBytes >= 0 && !Number.isNaN(o.maxBytes))) {
-    throw new InvalidOptionError('maxBytes', `\`maxBytes\` must be a number of bytes of at least 0 (or Infinity, no limit), got ${describe(o.maxBytes)}.`);
-  }
-  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) {
-    throw new InvalidOptionError('signal', `\`signal\` must be an AbortSignal, e.g. AbortSignal.timeout(30_000), got ${describe(o.signal)}.`);
-  }
-  if (o.onProgress !== undefined && typeof o.onProgress !== 'function') {
-    throw new InvalidOptionError('onProgress', `\`onProgress\` must be a function taking the bytes written so far, got ${describe(o.onProgress)}.`);
-  }
+  validateObject(options, 'write()', WRITE_OPTIONS, '{ suffix, maxBytes, signal }');
+  const o = ownOptions(options as WriteOptions | undefined);
+  const maxBytes = o.maxBytes === undefined ? Infinity : validateBytes(o.maxBytes, 'maxBytes', { infinity: true });
+  const signals = o.signal === undefined ? [] : [validateAbortSignal(o.signal, 'signal')];
+  const onProgress = o.onProgress === undefined ? undefined : validateFunction<(bytes: number) => void>(o.onProgress, 'onProgress', 'taking the bytes written so far');
   const hash = o.hash === undefined ? undefined : hashOption(o.hash);
   const accept = o.accept === undefined ? undefined : parseAccept(o.accept);
   const name: NameOptions = { ...(o.prefix !== undefined && { prefix: o.prefix }), ...(o.suffix !== undefined && { suffix: o.suffix }) };
-  return { name, maxBytes: o.maxBytes ?? Infinity, signals: o.signal ? [o.signal] : [], onProgress: o.onProgress, hash, accept };
+  return { name, maxBytes, signals, onProgress, hash, accept };
 }

@@ -30,7 +30,7 @@ import { identityOf, ownFileStreamFs, replacedBy, type FileIdentity } from '../d
 import { parseTicket, type HandoffMeta, type HandoffTicket } from './ticket.js';
 import type { StoreClaim } from './store.js';
 import { logger } from '../log.js';
-import { booleanOption, checkOptionsObject, ownOptions, requireCallback } from '../options.js';
+import { ownOptions, validateBoolean, validateCallback, validateObject } from '../validators.js';
 
 const log = logger('claim');
 
@@ -44,9 +44,9 @@ const CLAIM_OPTIONS: ReadonlySet<string> = new Set(['verifyDigest']);
 
 /** Checks the options of `claim()` before the ticket is read or anything is taken. @internal */
 export function checkClaimOptions(options: unknown): ClaimOptions {
-  checkOptionsObject(options, 'claim()', CLAIM_OPTIONS, '{ verifyDigest: true }');
+  validateObject(options, 'claim()', CLAIM_OPTIONS, '{ verifyDigest: true }');
   const own = ownOptions(options as ClaimOptions | undefined);
-  return { verifyDigest: booleanOption('verifyDigest', own.verifyDigest, false, 'claim()') };
+  return { verifyDigest: own.verifyDigest === undefined ? false : validateBoolean(own.verifyDigest, 'verifyDigest', { where: 'claim()' }) };
 }
 
 /**
@@ -604,7 +604,7 @@ function leaveToSweep(err: unknown): void {
  * @internal
  */
 export async function runClaimed<T>(claim: () => Promise<ClaimedFile>, fn: (claimed: ClaimedFile) => T | PromiseLike<T>): Promise<T> {
-  requireCallback(fn, 'withClaim()', '`async (claimed) => { ... }`'); // before the claim: a bad callback takes no lease
+  validateCallback(fn, 'withClaim()', '`async (claimed) => { ... }`'); // before the claim: a bad callback takes no lease
   const claimed = await claim();
   let result: T;
   try {

@@ -6,7 +6,7 @@ import { describe } from '../names.js';
 import { randomName } from '../random-name.js';
 import { openPinned, openPinnedSync, type PinnedDir, type PinnedDirSync } from '../disk/pinned-dir.js';
 import { dataName, entryName, handoffDirOf, stagingName } from '../layout.js';
-import { checkDuration, checkOptionsObject, ownOptions, type DurationRange } from '../options.js';
+import { ownOptions, validateDuration, validateObject, type DurationRange } from '../validators.js';
 import { removeTree } from '../disk/remove.js';
 import { checkMeta, MAX_META_BYTES, type HandoffMeta, type HandoffTicket } from './ticket.js';
 import { isStoreBackend, type StoreBackend } from './store.js';
@@ -228,9 +228,9 @@ export function checkHandoffOptions(options: unknown): { ttlMs: number; meta: Ha
         `to ${TTL_MS_RANGE.max}, got undefined (no options). E.g. file.handoff({ ttlMs: 3_600_000 }).`,
     );
   }
-  checkOptionsObject(options, 'handoff()', HANDOFF_OPTIONS, '{ ttlMs: 3_600_000, meta }');
+  validateObject(options, 'handoff()', HANDOFF_OPTIONS, '{ ttlMs: 3_600_000, meta }');
   const own = ownOptions(options as { ttlMs?: unknown; meta?: unknown; store?: unknown });
-  const ttlMs = checkDuration('ttlMs', own.ttlMs, TTL_MS_RANGE, 'handoff(): `ttlMs`');
+  const ttlMs = validateDuration(own.ttlMs, 'ttlMs', TTL_MS_RANGE, { where: 'handoff()' });
   const store = own.store;
   if (store !== undefined && !isStoreBackend(store)) {
     throw new InvalidOptionError(

@@ -1,7 +1,7 @@
 import { getHashes } from 'node:crypto';
 import { BadTicketError } from '../errors.js';
 import { describe, validateNameLength, validateNamePart } from '../names.js';
-import { ownOptions } from '../options.js';
+import { ownOptions } from '../validators.js';
 import { checkStoreLocation, type StoreLocation } from '../stores.js';
 
 /**

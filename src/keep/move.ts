@@ -5,7 +5,7 @@ import type { FileSystem } from '../disk/fs.js';
 import { describe } from '../names.js';
 import { HOST_PLATFORM, type Platform } from '../platform.js';
 import { windowsPathProblem } from '../windows-names.js';
-import { booleanOption, checkOptionsObject, ownOptions } from '../options.js';
+import { ownOptions, validateBoolean, validateObject } from '../validators.js';
 import { openPinned, type PinnedDir } from '../disk/pinned-dir.js';
 import { otherThan, type FileIdentity } from '../disk/open-checked.js';
 import {
@@ -30,8 +30,9 @@ const KEEP_OPTIONS: ReadonlySet<string> = new Set(['overwrite']);
 
 /** Checks the options of `keep()`, before anything moves. */
 export function resolveKeepOptions(options: unknown): { readonly overwrite: boolean } {
-  checkOptionsObject(options, 'keep()', KEEP_OPTIONS, '{ overwrite: true }');
-  return { overwrite: booleanOption('overwrite', ownOptions(options as KeepOptions | undefined).overwrite, false, 'keep()') };
+  validateObject(options, 'keep()', KEEP_OPTIONS, '{ overwrite: true }');
+  const { overwrite } = ownOptions(options as KeepOptions | undefined);
+  return { overwrite: overwrite === undefined ? false : validateBoolean(overwrite, 'overwrite', { where: 'keep()' }) };
 }
 
 /**

@@ -6,7 +6,7 @@ import { HandoffExpiredError, HandoffMismatchError, HandoffNotFoundError, Invali
 import { logger } from '../log.js';
 import { describe } from '../names.js';
 import { randomName } from '../random-name.js';
-import { checkDuration, checkOptionsObject, ownOptions } from '../options.js';
+import { MAX_TIMER_MS, ownOptions, validateDuration, validateInteger, validateObject } from '../validators.js';
 import { isValidBucket, isValidPrefix, type HandoffStore, type StoreLocation, type StoreSweepReport } from '../stores.js';
 import type { LocalFile, StoreBackend, StoreClaim, StoreClaimPlace, StoreSource } from '../handoff/store.js';
 import type { HandoffMeta, HandoffTicket } from '../handoff/ticket.js';
@@ -298,9 +298,9 @@ export class S3Store implements HandoffStore {
    * `errors` instead.
    */
   async sweep(options?: S3SweepOptions): Promise<StoreSweepReport> {
-    checkOptionsObject(options, 'sweep()', SWEEP_OPTIONS, '{ staleMs: 30_000 }');
+    validateObject(options, 'sweep()', SWEEP_OPTIONS, '{ staleMs: 30_000 }');
     const own = ownOptions(options as S3SweepOptions | undefined);
-    const staleMs = own.staleMs === undefined ? 30_000 : checkDuration('staleMs', own.staleMs, { min: 2000, max: 2 ** 31 - 1 });
+    const staleMs = own.staleMs === undefined ? 30_000 : validateDuration(own.staleMs, 'staleMs', { min: 2000, max: MAX_TIMER_MS }, { where: 'sweep()' });
     const rules = { staleMs, hostId: 'sweep' };
     const { prefix } = this.location;
     const entries = new Map<string, ListedEntry>();
@@ -471,7 +471,7 @@ async function giveBack(lease: StoreLease): Promise<void> {
  * installed.
  */
 export function s3Store(options: S3StoreOptions): S3Store {
-  checkOptionsObject(options, 's3Store()', STORE_OPTIONS, "{ client, bucket: 'uploads' }");
+  validateObject(options, 's3Store()', STORE_OPTIONS, "{ client, bucket: 'uploads' }");
   if (options === undefined) throw new InvalidOptionError('client', "s3Store() needs { client, bucket }: your S3Client and the bucket's name.");
   const own = ownOptions(options);
   const client: unknown = own.client;
@@ -489,11 +489,9 @@ export function s3Store(options: S3StoreOptions): S3Store {
       `s3Store(): \`prefix\` must be '' or path segments each ending in '/' (letters, digits and !_.*'()-), such as 'uploads/tmp/', got ${describe(prefix)}.`,
     );
   }
-  const timeoutMs = own.timeoutMs === undefined ? 30_000 : checkDuration('timeoutMs', own.timeoutMs, { min: 100, max: 2 ** 31 - 1 }, 's3Store(): `timeoutMs`');
-  const partSize = own.partSize ?? 8 * 1024 * 1024;
-  if (typeof partSize !== 'number' || !Number.isSafeInteger(partSize) || partSize < MIN_PART_SIZE) {
-    throw new InvalidOptionError('partSize', `s3Store(): \`partSize\` must be a whole number of bytes of at least ${MIN_PART_SIZE} (5 MiB), got ${describe(partSize)}.`);
-  }
+  const timeoutMs = own.timeoutMs === undefined ? 30_000 : validateDuration(own.timeoutMs, 'timeoutMs', { min: 100, max: MAX_TIMER_MS }, { where: 's3Store()' });
+  const partSize =
+    own.partSize === undefined ? 8 * 1024 * 1024 : validateInteger(own.partSize, 'partSize', { where: 's3Store()', min: MIN_PART_SIZE, unit: 'bytes', note: '(5 MiB)' });
   const store = new S3Store(new StoreIo(client as S3Client, bucket, prefix, timeoutMs, partSize), { kind: 's3', bucket, prefix });
   store satisfies StoreBackend; // the seam the core calls (src/handoff/store.ts), checked here
   return store;

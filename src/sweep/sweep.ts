@@ -3,9 +3,7 @@ import type { RootContext } from '../root.js';
 import { toFileSystemError, UnsafeRootError } from '../errors.js';
 import { openPinned } from '../disk/pinned-dir.js';
 import { checkExistingRoot, requireMarkedRoot } from '../root.js';
-import { booleanOption, checkOptionsObject, ownOptions } from '../options.js';
-import { InvalidOptionError } from '../errors.js';
-import { describe } from '../names.js';
+import { ownOptions, validateBoolean, validateFunction, validateObject } from '../validators.js';
 import { logger } from '../log.js';
 import { emptyTally, type LeftPath, type PathError, type WalkTally } from '../disk/walk.js';
 import { findSessions, sweepSessions, sweepSetAside, type FoundSession } from '../lifetime/session-sweep.js';
@@ -108,14 +106,11 @@ const SWEEP_OPTIONS: ReadonlySet<string> = new Set(['dryRun', 'onProgress']);
 
 /** Checks the options of `sweep()` before anything is read. */
 function resolveSweepOptions(given: unknown): { readonly dryRun: boolean; readonly onProgress?: (progress: SweepProgress) => void } {
-  checkOptionsObject(given, 'sweep()', SWEEP_OPTIONS, '{ dryRun: true }');
+  validateObject(given, 'sweep()', SWEEP_OPTIONS, '{ dryRun: true }');
   const own = ownOptions(given as SweepOptions | undefined);
-  const dryRun = booleanOption('dryRun', own.dryRun, false, 'sweep()');
-  const { onProgress } = own;
-  if (onProgress !== undefined && typeof onProgress !== 'function') {
-    throw new InvalidOptionError('onProgress', `sweep(): \`onProgress\` must be a function, such as (p) => console.log(p.filesRemoved), got ${describe(onProgress)}.`);
-  }
-  return { dryRun, ...(onProgress && { onProgress }) };
+  const dryRun = own.dryRun === undefined ? false : validateBoolean(own.dryRun, 'dryRun', { where: 'sweep()' });
+  if (own.onProgress === undefined) return { dryRun };
+  return { dryRun, onProgress: validateFunction<(progress: SweepProgress) => void>(own.onProgress, 'onProgress', 'such as (p) => console.log(p.filesRemoved)', { where: 'sweep()' }) };
 }
 
 /**

@@ -337,6 +337,7 @@ describe('the upload options (upload(), saveUploads())', () => {
     ['array', { array: 5 }, { option: 'array', shows: 'got 5', accepted: 'non-empty string' }],
     ['maxCount', { array: 'photos', maxCount: -1 }, { option: 'maxCount', shows: 'got -1', accepted: 'at least 0' }],
     ['fields', { fields: 'avatar' }, { option: 'fields', shows: 'got "avatar"', accepted: 'non-empty array' }],
+    ['fields, a maxCount', { fields: [{ name: 'a' }, { name: 'b', maxCount: -1 }] }, { option: 'fields', shows: '`fields[1].maxCount`', accepted: 'whole number of at least 0' }],
     ['maxBytes', { maxBytes: -1 }, { option: 'maxBytes', shows: 'got -1', accepted: 'at least 0' }],
     ['maxFiles', { maxFiles: 1.5 }, { option: 'maxFiles', shows: 'got 1.5', accepted: 'whole number' }],
     ['maxFields', { maxFields: -1 }, { option: 'maxFields', shows: 'got -1', accepted: 'at least 0' }],

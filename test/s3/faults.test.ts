@@ -230,6 +230,7 @@ it('s3Store() options are checked at once, each error naming the option and the 
   expect(() => s3Store({ client: {} as S3Client, bucket: 'ok-bucket' })).toThrow(expect.objectContaining({ option: 'client' }));
   expect(() => s3Store({ client: fake, bucket: 'ok-bucket', timeoutMs: 5 })).toThrow(expect.objectContaining({ option: 'timeoutMs' }));
   expect(() => s3Store({ client: fake, bucket: 'ok-bucket', partSize: 1024 })).toThrow(expect.objectContaining({ option: 'partSize' }));
+  expect(() => s3Store({ client: fake, bucket: 'ok-bucket', partSize: null as never })).toThrow(expect.objectContaining({ option: 'partSize', message: expect.stringContaining('got null') }));
   expect(() => s3Store({ client: fake, bucket: 'ok-bucket', region: 'x' } as never)).toThrow(expect.objectContaining({ code: 'ERR_TEMPFILE_INVALID_OPTION' }));
   expect(() => new TempFileManager({ stores: [{}] as never })).toThrow(expect.objectContaining({ option: 'stores' }));
 });
