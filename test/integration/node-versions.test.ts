@@ -44,7 +44,7 @@ it('the README, its platform table and engines name the versions CI tests', () =
   const majors = wholeSuiteMajors();
   const list = `${majors.slice(0, -1).join(', ')} and ${majors.at(-1)}`;
   expect(readme).toContain(`Node.js ${list}. ESM and CommonJS.`);
-  const table = [...readme.matchAll(/^\| Linux, Node ([\d, and]+) \| yes \|/gm)].flatMap((m) => m[1].split(/, | and /).map(Number));
+  const table = [...readme.matchAll(/^\| Linux, Node ([\d, and]+) \| yes \|/gm)].flatMap((m) => (m[1] ?? '').split(/, | and /).map(Number));
   expect(table).toEqual(majors);
   const engines = (JSON.parse(read('package.json')) as { engines: { node: string } }).engines.node;
   expect(engines).toBe('^20.4.0 || ^22.0.0 || >=24.0.0');

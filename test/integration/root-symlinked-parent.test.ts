@@ -40,6 +40,22 @@ function open(options: ConstructorParameters<typeof TempFileManager>[0] = {}): T
   return mgr;
 }
 
+/**
+ * A symbolic link named `name` to `target` in a sticky directory `tmp` of `system` (made 1777 if
+ * new, as /tmp is), given to `owner` (root's when left out).
+ */
+function linkInStickyTmp(system: string, name: string, target: string, owner?: number): string {
+  const sticky = path.join(system, 'tmp');
+  if (!fs.existsSync(sticky)) {
+    fs.mkdirSync(sticky);
+    fs.chmodSync(sticky, 0o1777);
+  }
+  const link = path.join(sticky, name);
+  fs.symlinkSync(target, link);
+  if (owner !== undefined) fs.lchownSync(link, owner, owner);
+  return link;
+}
+
 function refusal(run: () => unknown): UnsafeRootError {
   try {
     run();
@@ -101,12 +117,7 @@ describe('a root below a symlink another user could change', () => {
   it("refuses a root below another user's link in a sticky directory (a link planted in /tmp)", (ctx) => {
     needs(ctx, { root: 'giving a symbolic link to another user (lchown)' });
     const { system } = macosLayout();
-    const sticky = path.join(system, 'tmp');
-    fs.mkdirSync(sticky);
-    fs.chmodSync(sticky, 0o1777);
-    const link = path.join(sticky, 'work');
-    fs.symlinkSync(path.join(system, 'private/var/folders/zz/T'), link);
-    fs.lchownSync(link, NOBODY, NOBODY);
+    const link = linkInStickyTmp(system, 'work', path.join(system, 'private/var/folders/zz/T'), NOBODY);
     const root = path.join(link, 'root');
     const error = refusal(() => open({ root }));
     expect(error.reason).toBe('symlinked-parent');
@@ -146,12 +157,7 @@ describe('a root below a symlink another user could change', () => {
   it('follows a chain: a safe link whose target passes through an unsafe one is refused', (ctx) => {
     needs(ctx, { root: 'giving a symbolic link to another user (lchown)' });
     const { system } = macosLayout();
-    const sticky = path.join(system, 'tmp');
-    fs.mkdirSync(sticky);
-    fs.chmodSync(sticky, 0o1777);
-    const planted = path.join(sticky, 'planted');
-    fs.symlinkSync(path.join(system, 'private/var'), planted);
-    fs.lchownSync(planted, NOBODY, NOBODY);
+    const planted = linkInStickyTmp(system, 'planted', path.join(system, 'private/var'), NOBODY);
     fs.symlinkSync('tmp/planted', path.join(system, 'data'));
     const error = refusal(() => open({ root: path.join(system, 'data/folders/zz/T/root') }));
     expect(error.message).toContain(planted);
@@ -163,12 +169,7 @@ describe('a root below a symlink another user could change', () => {
     const root = markedRoot(path.join(realTmpdir, 'root'));
     const dead = path.join(root, deadSessionNameHere(hostId()));
     fs.mkdirSync(dead);
-    const sticky = path.join(system, 'tmp');
-    fs.mkdirSync(sticky);
-    fs.chmodSync(sticky, 0o1777);
-    const link = path.join(sticky, 'work');
-    fs.symlinkSync(realTmpdir, link);
-    fs.lchownSync(link, NOBODY, NOBODY);
+    const link = linkInStickyTmp(system, 'work', realTmpdir, NOBODY);
     const run = spawnSync(process.execPath, [cli, 'sweep', '--root', path.join(link, 'root')], { encoding: 'utf8' });
     expect(run.status).toBe(3);
     expect(run.stderr).toContain(link);
@@ -177,11 +178,7 @@ describe('a root below a symlink another user could change', () => {
 
   it("takes a root below root's own link in a sticky directory, as the system's /tmp links are", async () => {
     const { system } = macosLayout();
-    const sticky = path.join(system, 'tmp');
-    fs.mkdirSync(sticky);
-    fs.chmodSync(sticky, 0o1777);
-    const link = path.join(sticky, 'var');
-    fs.symlinkSync(path.join(system, 'private/var'), link);
+    const link = linkInStickyTmp(system, 'var', path.join(system, 'private/var'));
     const mgr = open({ root: path.join(link, 'folders/zz/T/root') });
     const file = await mgr.write(Buffer.from('ok'));
     expect(fs.readFileSync(file.path, 'utf8')).toBe('ok');
