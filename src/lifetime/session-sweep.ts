@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { RootContext } from '../root.js';
 import { toFileSystemError } from '../errors.js';
 import { parseRootEntry, sessionLockPath, type OwnerToken } from '../layout.js';
-import { judgeOwner, onThisMachine, type OwnerVerdict } from '../owner/liveness.js';
+import { judgeOwner, onThisMachine, secondLookDueInMs, type OwnerVerdict } from '../owner/liveness.js';
 import { readHeartbeat } from '../owner/heartbeat.js';
 import { emptyTally, walkTree, type WalkTally } from '../disk/walk.js';
 
@@ -65,6 +65,8 @@ export function judge(target: RootContext, session: FoundSession): OwnerVerdict 
   return judgeOwner(session.parsed, heartbeat, target);
 }
 
+const TIMER_SLACK_MS = 5;
+
 /** What sweeping the sessions did. @internal */
 export interface SessionsSwept {
   readonly removed: number;
@@ -96,17 +98,35 @@ export async function sweepSessions(target: RootContext, sessions: readonly Foun
     total = Math.max(total, done);
     run.onProgress?.(t, done, total);
   };
-  for (const session of sessions) {
-    if (session.parsed.host !== target.hostId && onThisMachine(session.parsed)) mismatches.add(session.parsed.host);
-    const verdict = judge(target, session);
+  const settle = async (session: FoundSession, verdict: OwnerVerdict) => {
     if (verdict !== 'dead') skipped[verdict] += 1;
     else {
       if (await removeSession(target, session, { ...run, onBatch })) removed += 1;
       done += 1;
       onBatch(run.tally);
     }
+  };
+  const lookAgain: FoundSession[] = [];
+  for (const session of sessions) {
+    if (session.parsed.host !== target.hostId && onThisMachine(session.parsed)) mismatches.add(session.parsed.host);
+    const verdict = judge(target, session);
+    if (verdict === 'unjudged' && secondLookDueInMs(sessionLockPath(session.dir)) !== undefined) lookAgain.push(session);
+    else await settle(session, verdict);
   }
+  await secondLook(lookAgain);
+  for (const session of lookAgain) await settle(session, judge(target, session));
   return { removed, skipped, hostIdMismatches: [...mismatches].sort() };
+}
+
+/**
+ * Waits for the second look at sessions of this host (without /proc) whose heartbeat the first
+ * look found old, whose pid may be another process's now: one sweep, the CLI's included, judges
+ * them, at most `SECOND_LOOK_MS` later.
+ */
+async function secondLook(sessions: readonly FoundSession[]): Promise<void> {
+  const waitMs = Math.max(0, ...sessions.map((session) => secondLookDueInMs(sessionLockPath(session.dir)) ?? 0));
+  // A timer may fire a little before the monotonic clock it is compared with has moved as far.
+  if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs + TIMER_SLACK_MS));
 }
 
 /** Removes an orphan's directory tree, then its lock. True when the directory was removed here. */
