@@ -61,11 +61,16 @@ describe('the beat thread', () => {
     stops.push(beatThread().add(planted.fifoAsLease, 'lease'), beatThread().add(planted.fifoAsSession, 'session'));
     stops.push(beatThread().add(planted.symlinkAsLease, 'lease'), beatThread().add(planted.symlinkAsSession, 'session'));
     stops.push(beatThread().add(planted.hardLinkAsLease, 'lease'), beatThread().add(planted.fileAsSession, 'session'));
+    const held = path.join(dir, 'held_owner.bin');
+    fs.writeFileSync(held, 'held');
+    aged(held);
+    stops.push(beatThread().add(held, 'lease'));
     const lock = path.join(dir, 'session.lock');
     fs.mkdirSync(lock);
     aged(lock);
     stops.push(beatThread().add(lock, 'session'));
     await beatenTwice(lock);
+    expect(fs.statSync(held).mtime).not.toEqual(LONG_AGO); // a lease's held file is beaten too
     for (const untouched of [victimFile, victimDir, planted.fileAsSession]) expect(fs.statSync(untouched).mtime).toEqual(LONG_AGO);
   });
 
@@ -83,16 +88,26 @@ describe('the beat thread', () => {
 });
 
 describe('one beat thread per process, only without /proc', () => {
-  const run = async (env: NodeJS.ProcessEnv) => {
-    const done = await runToEnd(process.execPath, [fixture('beat-thread-child.mjs'), freshRoot()], { env, timeoutMs: 60_000, what: 'the beat-thread child' });
+  const run = async (env: NodeJS.ProcessEnv, ...args: string[]) => {
+    const done = await runToEnd(process.execPath, [fixture('beat-thread-child.mjs'), freshRoot(), ...args], { env, timeoutMs: 60_000, what: 'the beat-thread child' });
     const [open, closed] = done.stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
-    return { open: open!, closed: closed! };
+    return { open: open!, closed };
   };
 
   it('without /proc: one thread for the sessions of the ESM and the CJS build, ended by close(); the process ends of itself', async () => {
     const { open, closed } = await run({ TEMPFILE_MANAGER_NO_PROC: '1' });
     expect(open.open).toEqual({ running: true, targets: 2 });
-    expect(closed.closed).toEqual({ running: false, targets: 0 });
+    expect(closed?.closed).toEqual({ running: false, targets: 0 });
+  });
+
+  it('without /proc: a process that closes nothing still ends of itself, and its exit hook removes the sessions', async () => {
+    const { open, closed } = await run({ TEMPFILE_MANAGER_NO_PROC: '1' }, 'leave-open');
+    expect(open.open).toEqual({ running: true, targets: 2 });
+    expect(closed).toBeUndefined();
+    for (const session of open.sessions as string[]) {
+      expect(fs.existsSync(session)).toBe(false);
+      expect(fs.existsSync(`${session}.lock`)).toBe(false);
+    }
   });
 
   it.runIf(process.platform === 'linux')('with /proc: no thread is started', async () => {

@@ -2,10 +2,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { LIBFAKETIME, nextJson, runToEnd, startChild, type ChildReport, type RunningChild } from '../helpers/child.js';
+import { fixture, LIBFAKETIME, nextJson, runToEnd, startChild, type ChildReport, type RunningChild } from '../helpers/child.js';
 import { FAKETIME, itNeeds } from '../helpers/privileges.js';
 import { freshRoot, markedRoot } from '../helpers/roots.js';
-import { sessionLockPath, sessionName } from '../../src/layout.js';
+import { formatOwnerToken, heldName, holderOf, sessionLockPath, sessionName } from '../../src/layout.js';
+import { TempFileManager } from '../../src/index.js';
 
 // Without /proc (macOS, Windows; here TEMPFILE_MANAGER_NO_PROC=1 in every process that judges or
 // owns), a pid tells nothing about whose process holds it: the number of a crashed owner may be
@@ -109,6 +110,32 @@ describe('without /proc, a dead owner whose pid was reused is swept', () => {
     expect(fs.existsSync(session.dir)).toBe(false);
     expect(fs.existsSync(sessionLockPath(session.dir))).toBe(false);
     expect(await stopSweeper(sweeping)).toMatchObject({ failures: [], errors: [] });
+  });
+});
+
+describe('without /proc, a claim whose holder\'s pid was reused is taken over', () => {
+  it('once the held file\'s heartbeat stopped, by a claimer that keeps trying', async () => {
+    const root = freshRoot();
+    const producer = new TempFileManager({ root, hostId: 'producer', sweepOnStart: false, sweepIntervalMs: 0, exitHook: false });
+    const ticket = await (await producer.write('held by the dead', { suffix: '.bin' })).handoff({ ttlMs: 600_000 });
+    const holding = start('handoff-race.mjs', ['holder', root, JSON.stringify([ticket]), HOST, String(STALE_MS)]);
+    await nextJson(holding);
+    holding.child.kill('SIGKILL');
+    await holding.ended;
+    // The dead holder's name, its pid given to a live unrelated process (the rename beats it once, now).
+    const entry = path.join(root, 'handoff', fs.readdirSync(path.join(root, 'handoff')).find((name) => name.startsWith('entry_'))!);
+    const held = fs.readdirSync(entry).find((name) => holderOf(name) !== undefined)!;
+    const holder = unrelatedProcess();
+    const reused = heldName(formatOwnerToken({ ...holderOf(held)!, pid: holder.pid! }), '.bin');
+    fs.renameSync(path.join(entry, held), path.join(entry, reused));
+    const claim = await runToEnd(process.execPath, [fixture('claim-until.mjs'), root, JSON.stringify(ticket), HOST, String(STALE_MS), '60000'], {
+      env: NO_PROC,
+      timeoutMs: 90_000,
+      what: 'the claimer',
+    });
+    expect(JSON.parse(claim.stdout)).toMatchObject({ won: true });
+    expect(holder.exitCode).toBeNull();
+    await producer.close();
   });
 });
 
