@@ -180,6 +180,19 @@ export function secondLookDueInMs(key: string): number | undefined {
   return Math.max(0, oldSince + SECOND_LOOK_MS - performance.now());
 }
 
+/**
+ * Waits until a second look can judge every heartbeat of `keys` that waits for one
+ * ({@link secondLookDueInMs}): at most {@link SECOND_LOOK_MS}, not at all when none waits. So a
+ * one-shot sweep judges a same-host owner without /proc in one run. @internal
+ */
+export async function untilSecondLook(keys: readonly string[]): Promise<void> {
+  const waitMs = Math.max(0, ...keys.map((key) => secondLookDueInMs(key) ?? 0));
+  // A timer may fire a little before the monotonic clock it is compared with has moved as far.
+  if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs + TIMER_SLACK_MS));
+}
+
+const TIMER_SLACK_MS = 5;
+
 /** Records a look at `heartbeat` (a stamp that changed since the last look starts afresh). */
 function look(heartbeat: Heartbeat, rules: OwnerRules, now: number): Watched {
   pruneWatched(now);

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { fixture, LIBFAKETIME, nextJson, runToEnd, startChild, type ChildReport, type RunningChild } from '../helpers/child.js';
 import { FAKETIME, itNeeds } from '../helpers/privileges.js';
 import { freshRoot, markedRoot } from '../helpers/roots.js';
-import { formatOwnerToken, heldName, holderOf, sessionLockPath, sessionName } from '../../src/layout.js';
+import { entryName, formatOwnerToken, handoffDirOf, heldName, holderOf, sessionLockPath, sessionName } from '../../src/layout.js';
 import { TempFileManager } from '../../src/index.js';
 
 // Without /proc (macOS, Windows; here TEMPFILE_MANAGER_NO_PROC=1 in every process that judges or
@@ -106,7 +106,9 @@ describe('without /proc, a dead owner whose pid was reused is swept', () => {
     await nextJson(sweeping);
     const started = performance.now();
     // Generous: the bound is staleMs plus a second look, the wait only rules out "kept forever".
-    while (fs.existsSync(session.dir) && performance.now() - started < 60_000) await sleep(200);
+    // The directory goes first, then the lock.
+    const gone = () => !fs.existsSync(session.dir) && !fs.existsSync(sessionLockPath(session.dir));
+    while (!gone() && performance.now() - started < 60_000) await sleep(200);
     expect(fs.existsSync(session.dir)).toBe(false);
     expect(fs.existsSync(sessionLockPath(session.dir))).toBe(false);
     expect(await stopSweeper(sweeping)).toMatchObject({ failures: [], errors: [] });
@@ -136,6 +138,23 @@ describe('without /proc, a claim whose holder\'s pid was reused is taken over', 
     expect(JSON.parse(claim.stdout)).toMatchObject({ won: true });
     expect(holder.exitCode).toBeNull();
     await producer.close();
+  });
+});
+
+describe('without /proc, an expired entry whose holder\'s pid was reused is swept', () => {
+  it('by a one-shot CLI sweep, once the held file\'s heartbeat is older than staleMs', async () => {
+    const root = markedRoot(freshRoot());
+    const holder = unrelatedProcess();
+    const entry = path.join(handoffDirOf(root), entryName('ab'.repeat(16), Date.now() - 60_000));
+    fs.mkdirSync(entry, { recursive: true, mode: 0o700 });
+    const created = Date.now() - 3_600_000;
+    const owner = formatOwnerToken({ host: HOST, pid: holder.pid!, start: String(created), created, random: 'feedc0ffee000002' });
+    const held = path.join(entry, heldName(owner, '.bin'));
+    fs.writeFileSync(held, 'held by the dead');
+    await untilStale(held, STALE_MS);
+    expect(await cliSweep(root)).toMatchObject({ handoffEntriesRemoved: 1, claimedEntriesSkipped: 0 });
+    expect(fs.existsSync(entry)).toBe(false);
+    expect(holder.exitCode).toBeNull();
   });
 });
 
