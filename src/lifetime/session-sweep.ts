@@ -65,8 +65,6 @@ export function judge(target: RootContext, session: FoundSession): OwnerVerdict 
   return judgeOwner(session.parsed, heartbeat, target);
 }
 
-const TIMER_SLACK_MS = 5;
-
 /** What sweeping the sessions did. @internal */
 export interface SessionsSwept {
   readonly removed: number;
@@ -118,17 +116,6 @@ export async function sweepSessions(target: RootContext, sessions: readonly Foun
   await untilSecondLook(lookAgain.map((session) => sessionLockPath(session.dir)));
   for (const session of lookAgain) await settle(session, judge(target, session));
   return { removed, skipped, hostIdMismatches: [...mismatches].sort() };
-}
-
-/**
- * Waits for the second look at sessions of this host (without /proc) whose heartbeat the first
- * look found old, whose pid may be another process's now: one sweep, the CLI's included, judges
- * them, at most `SECOND_LOOK_MS` later.
- */
-async function secondLook(sessions: readonly FoundSession[]): Promise<void> {
-  const waitMs = Math.max(0, ...sessions.map((session) => secondLookDueInMs(sessionLockPath(session.dir)) ?? 0));
-  // A timer may fire a little before the monotonic clock it is compared with has moved as far.
-  if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs + TIMER_SLACK_MS));
 }
 
 /** Removes an orphan's directory tree, then its lock. True when the directory was removed here. */
