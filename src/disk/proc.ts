@@ -5,7 +5,8 @@ import { HOST_PLATFORM } from '../platform.js';
 // (never at import), from the platform and what /proc shows. Where /proc is missing (macOS, the
 // BSDs, Windows), or turned off with `TEMPFILE_MANAGER_NO_PROC=1` (documented in docs/security.md:
 // it runs the portable paths on Linux, e.g. to test them), directories are reached by name and a
-// process is judged alive by its pid alone. What is weaker then: docs/security.md.
+// process of this host by its pid and its heartbeat (owner/liveness.ts). What is weaker then:
+// docs/security.md.
 
 interface ProcAccess {
   /** This process reads /proc (Linux, not turned off). */

@@ -1,7 +1,7 @@
 import type { RootContext } from '../root.js';
 import { systemErrorCode } from '../errors.js';
 import type { FileSystem } from '../disk/fs.js';
-import { judgeHeartbeat, ownerState, type Heartbeat } from '../owner/liveness.js';
+import { judgeHeartbeat, judgeHeartbeatHere, ownerState, type Heartbeat, type OwnerState } from '../owner/liveness.js';
 import { startHeartbeat } from '../owner/heartbeat.js';
 import { atExit } from '../owner/registry.js';
 import { logger } from '../log.js';
@@ -29,7 +29,9 @@ export function newOwnerToken(hostId: string): string {
 /**
  * Whether the holder of a lease is alive: the one place a lease decides it, by the rule of
  * `judgeOwner` (liveness.ts). A holder on this machine is judged by its thread in /proc: a dead
- * holder loses the lease at once, a live one whose event loop is blocked keeps it. Any other
+ * holder loses the lease at once, a live one whose event loop is blocked keeps it. Without /proc, a
+ * holder of this host whose pid exists is judged by its heartbeat against this host's clock
+ * (`judgeHeartbeatHere`): the pid may be another process's now. Any other
  * holder is judged by its heartbeat, the held file's ctime, watched over this process's own
  * monotonic clock: dead once seen unchanged for `staleMs`, never by comparing the ctime with our
  * clock. A heartbeat that cannot be read, or was not watched long enough yet, counts as alive.
@@ -41,8 +43,9 @@ export function holderAlive(lease: LeaseContext, holder: OwnerToken, heartbeat: 
     state = ownerState(holder, lease.hostId);
     seen?.set(key, state);
   }
-  if (state !== 'unknown') return state === 'alive';
   const rules = { staleMs: lease.staleMs, graceMs: 0, hostId: lease.hostId };
+  if (state === 'pid-in-use') return judgeHeartbeatHere(heartbeat, rules) !== 'dead';
+  if (state !== 'unknown') return state === 'alive';
   return judgeHeartbeat(heartbeat, rules) !== 'dead';
 }
 
@@ -50,7 +53,7 @@ export function holderAlive(lease: LeaseContext, holder: OwnerToken, heartbeat: 
  * What the kernel said of the holders met in one scan, by process: many entries may name the same
  * crashed worker. A process judged dead stays dead; one judged alive is kept for the scan.
  */
-export type HolderStates = Map<string, 'alive' | 'dead' | 'unknown'>;
+export type HolderStates = Map<string, OwnerState>;
 
 /**
  * Takes an entry's data file away from claimers before the entry is removed, as a claim takes

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import type { RootContext } from '../root.js';
 import { systemErrorCode } from '../errors.js';
 import { handoffDirOf, isDataFile, TAKEN_FOR_REMOVAL } from '../layout.js';
@@ -5,6 +6,7 @@ import { removeListedFlatDir } from '../disk/remove.js';
 import { pathError, walkTree, type WalkTally } from '../disk/walk.js';
 import { scanHandoff, type EntryInfo, type FoundEntry } from './entries.js';
 import { takeForRemoval } from './lease.js';
+import { secondLookDueInMs, untilSecondLook } from '../owner/liveness.js';
 
 // Handoff entries sweep their own: expired unclaimed entries, leftovers of consumed ones and
 // staging leftovers, each taken from claimers (one rename) before anything is removed.
@@ -21,11 +23,27 @@ export interface HandoffSwept {
  * a live lease, never a name that is not an entry's. @internal
  */
 export async function sweepHandoff(target: RootContext, rootBase: string, dryRun: boolean, tally: WalkTally): Promise<HandoffSwept> {
-  const result = { removed: 0, claimed: 0, foreign: [] as string[] };
   const run: EntrySweep = { target, dryRun, tally, walk: await walkDefaults(target, rootBase) };
+  const first = await sweepEntries(run, rootBase);
+  if (first.lookAgain.length === 0) return first;
+  // Holders of this host (without /proc) whose heartbeat the first look found old, whose pid may
+  // be another process's now: one sweep, the CLI's included, judges them at its second look.
+  await untilSecondLook(first.lookAgain);
+  const second = await sweepEntries(run, rootBase);
+  return { removed: first.removed + second.removed, claimed: second.claimed, foreign: second.foreign };
+}
+
+async function sweepEntries(run: EntrySweep, rootBase: string): Promise<HandoffSwept & { readonly lookAgain: string[] }> {
+  const { target, tally } = run;
+  const result = { removed: 0, claimed: 0, foreign: [] as string[], lookAgain: [] as string[] };
   await scanHandoff(target, { root: target.root, rootBase }, Date.now(), {
     entry: async (entry, found) => {
-      if (entry.state === 'claimed') result.claimed += 1;
+      if (entry.state === 'claimed') {
+        result.claimed += 1;
+        // Only an expired entry is removed once its holder is judged dead: worth a second look.
+        const heartbeat = found.data === undefined || entry.expiresAt >= Date.now() ? undefined : path.join(entry.path, found.data);
+        if (heartbeat !== undefined && secondLookDueInMs(heartbeat) !== undefined) result.lookAgain.push(heartbeat);
+      }
       if (entry.state !== 'expired' && entry.state !== 'consumed') return;
       try {
         if (await sweepEntry(run, entry, found)) result.removed += 1;

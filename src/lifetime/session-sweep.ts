@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { RootContext } from '../root.js';
 import { toFileSystemError } from '../errors.js';
 import { parseRootEntry, sessionLockPath, type OwnerToken } from '../layout.js';
-import { judgeOwner, onThisMachine, type OwnerVerdict } from '../owner/liveness.js';
+import { judgeOwner, onThisMachine, secondLookDueInMs, untilSecondLook, type OwnerVerdict } from '../owner/liveness.js';
 import { readHeartbeat } from '../owner/heartbeat.js';
 import { emptyTally, walkTree, type WalkTally } from '../disk/walk.js';
 
@@ -100,16 +100,25 @@ export async function sweepSessions(target: RootContext, sessions: readonly Foun
     total = Math.max(total, done);
     run.onProgress?.(t, done, total);
   };
-  for (const session of sessions) {
-    if (session.parsed.host !== target.hostId && onThisMachine(session.parsed)) mismatches.add(session.parsed.host);
-    const verdict = judge(target, session);
+  const settle = async (session: FoundSession, verdict: OwnerVerdict) => {
     if (verdict !== 'dead') skipped[verdict] += 1;
     else {
       if (await removeSession(target, session, { ...run, onBatch })) removed += 1;
       done += 1;
       onBatch(run.tally);
     }
+  };
+  const lookAgain: FoundSession[] = [];
+  for (const session of sessions) {
+    if (session.parsed.host !== target.hostId && onThisMachine(session.parsed)) mismatches.add(session.parsed.host);
+    const verdict = judge(target, session);
+    if (verdict === 'unjudged' && secondLookDueInMs(sessionLockPath(session.dir)) !== undefined) lookAgain.push(session);
+    else await settle(session, verdict);
   }
+  // Sessions of this host (without /proc) whose heartbeat the first look found old, whose pid may
+  // be another process's now: one sweep, the CLI's included, judges them at its second look.
+  await untilSecondLook(lookAgain.map((session) => sessionLockPath(session.dir)));
+  for (const session of lookAgain) await settle(session, judge(target, session));
   return { removed, skipped, hostIdMismatches: [...mismatches].sort() };
 }
 

@@ -1,10 +1,10 @@
-import { constants } from 'node:fs';
 import { systemErrorCode } from '../errors.js';
 import type { FileSystem } from '../disk/fs.js';
-import { OPEN_EXISTING, replacedBy } from '../disk/open-checked.js';
+import { replacedBy } from '../disk/open-checked.js';
 import { logger } from '../log.js';
 import { HEARTBEAT_MS } from './liveness.js';
 import { addBeat, type Beat } from './registry.js';
+import { BEAT_OPEN, beatOffThread } from './beat-thread.js';
 
 const log = logger('heartbeat');
 
@@ -14,7 +14,9 @@ const log = logger('heartbeat');
 // to be what the owner made (a directory; a regular file with one link), and touched through that
 // descriptor (futimes, which sets mtime and ctime): a symlink, a hard link or a FIFO planted at the
 // name is never touched. An observer reads the ctime and watches it change on its own monotonic
-// clock (liveness.ts); no clock is compared with another.
+// clock (liveness.ts); no clock is compared with another. Without /proc, the process's beat
+// thread (beat-thread.ts) beats every target as well, so that a blocked event loop does not stop
+// the heartbeat: an observer on this host then judges this process by it.
 
 /** What an owner keeps alive, and what it does when it finds it gone. */
 export interface HeartbeatTarget {
@@ -43,8 +45,6 @@ export interface Heartbeat {
   stop(): void;
 }
 
-const BEAT_OPEN = constants.O_RDONLY | OPEN_EXISTING;
-
 /** Starts refreshing `target` on the process's one heartbeat timer. */
 export function startHeartbeat(target: HeartbeatTarget): Heartbeat {
   let gone = false;
@@ -60,7 +60,12 @@ export function startHeartbeat(target: HeartbeatTarget): Heartbeat {
     },
   };
   if (target.beatAtStart) refresh(target);
-  const stop = addBeat(beat, HEARTBEAT_MS);
+  const stopOnTimer = addBeat(beat, HEARTBEAT_MS);
+  const stopOffThread = beatOffThread(target.at, target.kind);
+  const stop = () => {
+    stopOnTimer();
+    stopOffThread();
+  };
   return {
     get gone() {
       return gone;

@@ -51,7 +51,13 @@ export interface OwnerRules {
  *    judged by /proc alone: alive while the thread with its pid, thread id and start time runs
  *    (and is not a zombie), dead at once otherwise, whatever its lock or its age says. Its host
  *    id plays no part.
- * 2. On systems without /proc, an owner with this host's id is alive while its pid exists.
+ * 2. On systems without /proc, an owner with this host's id is dead once its pid is gone. While
+ *    the pid exists it may have been given to another process after a crash, so the owner is
+ *    judged by its heartbeat, which its beat thread refreshes even while its event loop is
+ *    blocked ({@link judgeHeartbeatHere}): alive while fresh by this host's clock, dead once seen
+ *    older than `staleMs` at two looks {@link SECOND_LOOK_MS} apart on this process's monotonic
+ *    clock, unchanged in between (a clock stepped forward ages every heartbeat at once, and the
+ *    live ones change before the second look), or by rule 3.
  * 3. Any other owner is judged by its heartbeat, watched over this process's monotonic clock: dead
  *    once it was seen unchanged for `staleMs` and watched for `graceMs`; alive once it was seen to
  *    change; `young` or `unjudged` before that. What was seen is remembered per lock, in this
@@ -59,15 +65,18 @@ export interface OwnerRules {
  */
 export function judgeOwner(owner: ProcessIdentity | undefined, heartbeat: Heartbeat, rules: OwnerRules): OwnerVerdict {
   const checked = owner === undefined ? 'unknown' : ownerState(owner, rules.hostId);
+  if (checked === 'pid-in-use') return judgeHeartbeatHere(heartbeat, rules);
   if (checked !== 'unknown') return checked;
   return judgeHeartbeat(heartbeat, rules);
 }
 
 /**
  * An owner's state as the kernel tells it: `unknown` when it is not on this machine (another
- * host, boot or PID namespace) or /proc cannot be read.
+ * host, boot or PID namespace) or /proc cannot be read; `pid-in-use` for an owner of this host
+ * without /proc whose pid exists, which may be another process's now (rule 2 of
+ * {@link judgeOwner}: its heartbeat decides).
  */
-export function ownerState(owner: ProcessIdentity, hostId: string): 'alive' | 'dead' | 'unknown' {
+export function ownerState(owner: ProcessIdentity, hostId: string): OwnerState {
   const machine = machineId();
   if (machine !== undefined && owner.thread !== undefined) {
     if (!onThisMachine(owner)) return 'unknown';
@@ -77,10 +86,13 @@ export function ownerState(owner: ProcessIdentity, hostId: string): 'alive' | 'd
     return task !== undefined && !task.zombie && task.ticks === ticks ? 'alive' : 'dead';
   }
   if (machine === undefined && owner.thread === undefined && owner.host === hostId) {
-    return pidExists(owner.pid) ? 'alive' : 'dead';
+    return pidExists(owner.pid) ? 'pid-in-use' : 'dead';
   }
   return 'unknown';
 }
+
+/** What {@link ownerState} found. */
+export type OwnerState = 'alive' | 'dead' | 'unknown' | 'pid-in-use';
 
 /** True when the owner's token says it runs on this machine (this kernel boot and PID namespace). */
 export function onThisMachine(owner: ProcessIdentity): boolean {
@@ -108,6 +120,8 @@ interface Watched {
   firstSeen: number;
   changedAt: number;
   lookedAt: number;
+  /** Monotonic time of the first look that found this stamp older than `staleMs` by this host's clock. */
+  oldSince?: number;
   /** How long this entry is worth keeping after the last look. */
   keepMs: number;
 }
@@ -119,8 +133,69 @@ let looksSincePrune = 0;
 /** Rule 3 of {@link judgeOwner} alone: an owner the kernel cannot tell about, judged by its heartbeat. */
 export function judgeHeartbeat(heartbeat: Heartbeat, rules: OwnerRules): OwnerVerdict {
   const now = performance.now();
-  pruneWatched(now);
   if (heartbeat.stamp === 'unreadable') return 'unjudged'; // Cannot tell: keep.
+  return verdictOf(look(heartbeat, rules, now), rules, now);
+}
+
+/**
+ * The gap, on the observer's monotonic clock, between the two looks that must both find a
+ * same-host heartbeat older than `staleMs` by this host's clock, unchanged, before its owner is
+ * judged dead ({@link judgeHeartbeatHere}): a live owner's beat thread beats twice within it.
+ * @internal
+ */
+export const SECOND_LOOK_MS = MIN_STALE_MS;
+
+/**
+ * Rule 2 of {@link judgeOwner} for an owner of this host whose pid exists, on a system without
+ * /proc: its heartbeat, stamped by this host's clock, read against the same clock. Rule 3 first:
+ * seen to change, alive; seen unchanged for `staleMs` (and watched `graceMs`), dead. Otherwise
+ * fresh (younger than `staleMs`, or ahead of the clock after a step back): alive. Older than
+ * `staleMs` at two looks at least {@link SECOND_LOOK_MS} apart, unchanged between them: dead.
+ * Older at one look only: `unjudged`, to be looked at again ({@link secondLookDueInMs}). A
+ * heartbeat that cannot be read is `unjudged`; a missing one is judged by rule 3 alone.
+ */
+export function judgeHeartbeatHere(heartbeat: Heartbeat, rules: OwnerRules): OwnerVerdict {
+  const now = performance.now();
+  if (heartbeat.stamp === 'unreadable') return 'unjudged';
+  const seen = look(heartbeat, rules, now);
+  const byWatching = verdictOf(seen, rules, now);
+  // Seen to change (a beat: alive, whatever the clock says) or unchanged for staleMs (dead).
+  if (byWatching === 'dead' || byWatching === 'alive' || typeof seen.stamp !== 'number') return byWatching;
+  if (Date.now() - seen.stamp < rules.staleMs) {
+    seen.oldSince = undefined;
+    return 'alive';
+  }
+  seen.oldSince ??= now;
+  return now - seen.oldSince >= SECOND_LOOK_MS ? 'dead' : 'unjudged';
+}
+
+/**
+ * How long until a second look can judge the heartbeat watched under `key` by
+ * {@link judgeHeartbeatHere}: undefined unless its last look found it old and waits for that
+ * second look. @internal
+ */
+export function secondLookDueInMs(key: string): number | undefined {
+  const oldSince = watched.get(key)?.oldSince;
+  if (oldSince === undefined) return undefined;
+  return Math.max(0, oldSince + SECOND_LOOK_MS - performance.now());
+}
+
+/**
+ * Waits until a second look can judge every heartbeat of `keys` that waits for one
+ * ({@link secondLookDueInMs}): at most {@link SECOND_LOOK_MS}, not at all when none waits. So a
+ * one-shot sweep judges a same-host owner without /proc in one run. @internal
+ */
+export async function untilSecondLook(keys: readonly string[]): Promise<void> {
+  const waitMs = Math.max(0, ...keys.map((key) => secondLookDueInMs(key) ?? 0));
+  // A timer may fire a little before the monotonic clock it is compared with has moved as far.
+  if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs + TIMER_SLACK_MS));
+}
+
+const TIMER_SLACK_MS = 5;
+
+/** Records a look at `heartbeat` (a stamp that changed since the last look starts afresh). */
+function look(heartbeat: Heartbeat, rules: OwnerRules, now: number): Watched {
+  pruneWatched(now);
   let seen = watched.get(heartbeat.key);
   if (seen === undefined) {
     seen = { stamp: heartbeat.stamp, firstSeen: now, changedAt: now, lookedAt: now, keepMs: 0 };
@@ -128,9 +203,15 @@ export function judgeHeartbeat(heartbeat: Heartbeat, rules: OwnerRules): OwnerVe
   } else if (seen.stamp !== heartbeat.stamp) {
     seen.stamp = heartbeat.stamp;
     seen.changedAt = now;
+    seen.oldSince = undefined;
   }
   seen.lookedAt = now;
   seen.keepMs = 2 * (rules.staleMs + rules.graceMs);
+  return seen;
+}
+
+/** Rule 3's verdict on what was seen of one heartbeat. */
+function verdictOf(seen: Watched, rules: OwnerRules, now: number): OwnerVerdict {
   const watchedFor = now - seen.firstSeen;
   if (now - seen.changedAt >= rules.staleMs && watchedFor >= rules.graceMs) return 'dead';
   if (seen.changedAt > seen.firstSeen) return 'alive';

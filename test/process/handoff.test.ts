@@ -11,6 +11,11 @@ import { itNeeds, PID_NAMESPACE } from '../helpers/privileges.js';
 import { actOnTaken, FENCE_CASES, snapshot, STEPS, takeOver } from '../helpers/fencing.js';
 import { freshRoot, scratchDir } from '../helpers/roots.js';
 
+// "Another machine" that blocks its event loop runs with /proc, as Linux hosts do, whatever this
+// process runs with: without /proc, its beat thread would go on beating its held files while its
+// event loop is blocked, and it would keep its leases (test/process/liveness-no-proc.test.ts).
+const ANOTHER_LINUX_HOST = { TEMPFILE_MANAGER_NO_PROC: '' };
+
 const STALE_MS = 2000;
 const run = promisify(execFile);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -115,7 +120,7 @@ describe('handoff across real processes', () => {
     const tickets = await Promise.all(['one', 'two', 'three'].map((c) => produce(root, c)));
     const dest = path.join(scratchDir(), 'stolen.txt');
     const args = ['block', root, JSON.stringify(tickets), 'host-a', String(STALE_MS), '-', dest];
-    const blocked = startChild('handoff-child.mjs', args, {}, { pidNamespace: true });
+    const blocked = startChild('handoff-child.mjs', args, ANOTHER_LINUX_HOST, { pidNamespace: true });
     await nextJson(blocked);
     const taker = new TempFileManager({ root, hostId: 'host-b', staleMs: STALE_MS, sweepOnStart: false, sweepIntervalMs: 0, exitHook: false });
     const firstLook = await Promise.all(tickets.map((t) => taker.claim(t).then(() => 'claimed', (err: { code: string }) => err.code)));
@@ -200,7 +205,7 @@ describe('handoff across real processes', () => {
       }),
     );
     const args = ['stall', root, JSON.stringify(tickets), 'host-a', String(STALE_MS), ...(block ? ['block'] : [])];
-    const stalled = startChild('handoff-child.mjs', args, {}, { pidNamespace: true });
+    const stalled = startChild('handoff-child.mjs', args, ANOTHER_LINUX_HOST, { pidNamespace: true });
     expect(await nextJson(stalled)).toEqual({ claimed: tickets.length });
     const inner = innerPid(stalled.child.pid!);
     if (stop) process.kill(inner, 'SIGSTOP');

@@ -1,0 +1,117 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { fixture, runToEnd } from '../helpers/child.js';
+import { freshRoot, scratchDir } from '../helpers/roots.js';
+import { beatThread } from '../../src/owner/beat-thread.js';
+
+// The beat thread refreshes an owner's heartbeat while its event loop is blocked, where there is
+// no /proc. It opens what it beats by path, so a name swapped for a symlink, a hard link or a FIFO
+// must be left untouched, as by the main thread's beat (heartbeat.ts).
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const LONG_AGO = new Date('2001-01-01T00:00:00Z');
+const stops: Array<() => void> = [];
+afterEach(() => {
+  for (const stop of stops.splice(0)) stop();
+});
+
+function aged(file: string): string {
+  fs.utimesSync(file, LONG_AGO, LONG_AGO);
+  return file;
+}
+
+/** Waits until `dir`'s mtime was moved twice by the beat thread: the targets added before it were beaten meanwhile. */
+async function beatenTwice(dir: string): Promise<void> {
+  let seen = fs.statSync(dir).mtimeMs;
+  for (let changes = 0; changes < 2; ) {
+    await sleep(100);
+    const now = fs.statSync(dir).mtimeMs;
+    if (now !== seen) changes += 1;
+    seen = now;
+  }
+}
+
+describe('the beat thread', () => {
+  it('beats its targets, and never what was planted at a target\'s name', async () => {
+    const dir = scratchDir();
+    const victimFile = path.join(dir, 'victim.txt');
+    fs.writeFileSync(victimFile, 'outside');
+    aged(victimFile);
+    const victimDir = path.join(dir, 'victim-dir');
+    fs.mkdirSync(victimDir);
+    aged(victimDir);
+    const fifo = path.join(dir, 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    const planted = {
+      fifoAsLease: fifo,
+      fifoAsSession: fifo,
+      symlinkAsLease: path.join(dir, 'held-symlink'),
+      symlinkAsSession: path.join(dir, 'lock-symlink'),
+      hardLinkAsLease: path.join(dir, 'held-hardlink'),
+      fileAsSession: path.join(dir, 'lock-file'),
+    };
+    fs.symlinkSync(victimFile, planted.symlinkAsLease);
+    fs.symlinkSync(victimDir, planted.symlinkAsSession);
+    fs.linkSync(victimFile, planted.hardLinkAsLease);
+    fs.writeFileSync(planted.fileAsSession, 'not a lock');
+    aged(planted.fileAsSession);
+    // The FIFO first: an open that blocked on it would stop every later beat.
+    stops.push(beatThread().add(planted.fifoAsLease, 'lease'), beatThread().add(planted.fifoAsSession, 'session'));
+    stops.push(beatThread().add(planted.symlinkAsLease, 'lease'), beatThread().add(planted.symlinkAsSession, 'session'));
+    stops.push(beatThread().add(planted.hardLinkAsLease, 'lease'), beatThread().add(planted.fileAsSession, 'session'));
+    const held = path.join(dir, 'held_owner.bin');
+    fs.writeFileSync(held, 'held');
+    aged(held);
+    stops.push(beatThread().add(held, 'lease'));
+    const lock = path.join(dir, 'session.lock');
+    fs.mkdirSync(lock);
+    aged(lock);
+    stops.push(beatThread().add(lock, 'session'));
+    await beatenTwice(lock);
+    expect(fs.statSync(held).mtime).not.toEqual(LONG_AGO); // a lease's held file is beaten too
+    for (const untouched of [victimFile, victimDir, planted.fileAsSession]) expect(fs.statSync(untouched).mtime).toEqual(LONG_AGO);
+  });
+
+  it('ends once nothing is left to beat', async () => {
+    const dir = scratchDir();
+    const lock = path.join(dir, 'session.lock');
+    fs.mkdirSync(lock);
+    const stop = beatThread().add(lock, 'session');
+    expect(beatThread()).toMatchObject({ running: true, targets: 1 });
+    await beatenTwice(lock);
+    stop();
+    stop(); // idempotent
+    expect(beatThread()).toMatchObject({ running: false, targets: 0 });
+  });
+});
+
+describe('one beat thread per process, only without /proc', () => {
+  const run = async (env: NodeJS.ProcessEnv, ...args: string[]) => {
+    const done = await runToEnd(process.execPath, [fixture('beat-thread-child.mjs'), freshRoot(), ...args], { env, timeoutMs: 60_000, what: 'the beat-thread child' });
+    const [open, closed] = done.stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    return { open: open!, closed };
+  };
+
+  it('without /proc: one thread for the sessions of the ESM and the CJS build, ended by close(); the process ends of itself', async () => {
+    const { open, closed } = await run({ TEMPFILE_MANAGER_NO_PROC: '1' });
+    expect(open.open).toEqual({ running: true, targets: 2 });
+    expect(closed?.closed).toEqual({ running: false, targets: 0 });
+  });
+
+  it('without /proc: a process that closes nothing still ends of itself, and its exit hook removes the sessions', async () => {
+    const { open, closed } = await run({ TEMPFILE_MANAGER_NO_PROC: '1' }, 'leave-open');
+    expect(open.open).toEqual({ running: true, targets: 2 });
+    expect(closed).toBeUndefined();
+    for (const session of open.sessions as string[]) {
+      expect(fs.existsSync(session)).toBe(false);
+      expect(fs.existsSync(`${session}.lock`)).toBe(false);
+    }
+  });
+
+  it.runIf(process.platform === 'linux')('with /proc: no thread is started', async () => {
+    const { open } = await run({ TEMPFILE_MANAGER_NO_PROC: '' });
+    expect(open.open).toBeNull();
+  });
+});
