@@ -122,8 +122,9 @@ export class TempScope implements AsyncDisposable, Disposable {
    *
    * **Ownership:** the resolved {@link TempFile} owns the file, as one from {@link file} does, and
    * the scope owns the handle; until it resolves the write owns the file, and removes it on any
-   * failure (nothing is kept). Disposing the scope while the write streams aborts it. The bytes
-   * count against `maxLiveBytes` until the file is removed, kept or handed off.
+   * failure (nothing is kept). Disposing the scope while the write streams aborts it: the source
+   * is stopped, the partial file removed, and the write rejects with an {@link AbortedError}. The
+   * bytes count against `maxLiveBytes` until the file is removed, kept or handed off.
    *
    * **Security:** the file is made as {@link file} makes one (an unguessable name, 0600,
    * `O_CREAT | O_EXCL | O_NOFOLLOW`); hand its path to another program only while the handle is
