@@ -3,7 +3,10 @@
 // src/adapters/fastify.ts, src/s3/index.ts), and fails on every exported function, and every public constructor,
 // method and getter of every exported class (inherited ones too, where the project declares
 // them), whose doc comment is missing or has no `@throws` tag. A member that cannot throw says so
-// with `@throws Never.` and the reason. Members tagged `@internal`, private and protected ones
+// with `@throws Never.` and the reason. A member that does what another documents says so with
+// `{@inheritDoc Class.member}` in place of its own tags: the member named must exist and pass the
+// check itself. A `@throws See {@link Name}` (the errors shared by many calls, described once)
+// must name a symbol in scope, as a dangling link would be rendered as plain text. Members tagged `@internal`, private and protected ones
 // (`#private` too) are skipped, as TypeDoc skips them (typedoc.json: excludeInternal,
 // excludePrivate, excludeProtected).
 //
@@ -41,8 +44,7 @@ export function checkTsdoc({ entries = ENTRIES, project = path.join(REPO, 'tscon
     if (!own(file) || isInternal(decl) || isHidden(decl)) return;
     const at = decl.name ?? decl;
     const line = file.getLineAndCharacterOfPosition(at.getStart(file)).line + 1;
-    const doc = docComment(decl);
-    const why = doc === undefined ? 'no doc comment' : hasThrows(doc) ? undefined : 'no @throws tag';
+    const why = problemOf(checker, decl);
     members.push({ file: path.relative(cwd, file.fileName), line, name, why });
   };
 
@@ -145,18 +147,64 @@ function docComment(decl) {
 
 // Tags as TSDoc reads them: `@tag` at the start of a line or after a space, outside code spans.
 function tagged(comment, tag) {
-  const text = comment
+  return new RegExp(`(?:^|\\s)@${tag}(?![\\w-])`).test(plainText(comment));
+}
+
+/** The comment's text without its `/**`, `*` margins, and code. */
+function plainText(comment) {
+  return comment
     .replace(/^\/\*\*|\*\/$/g, '')
     .split('\n')
     .map((line) => line.replace(/^\s*\*(?!\/) ?/, ''))
     .join('\n')
     .replace(/```[\s\S]*?```/g, '')
     .replace(/`[^`\n]*`/g, '');
-  return new RegExp(`(?:^|\\s)@${tag}(?![\\w-])`).test(text);
 }
 
-function hasThrows(comment) {
-  return tagged(comment, 'throws');
+/** Why a declaration's doc comment fails the check, or `undefined` when it passes. */
+function problemOf(checker, decl, following = new Set()) {
+  const doc = docComment(decl);
+  if (doc === undefined) return 'no doc comment';
+  const reference = inheritDocReference(doc);
+  if (reference !== undefined) return inheritedProblem(checker, decl, reference, following);
+  if (!tagged(doc, 'throws')) return 'no @throws tag';
+  const dangling = seeLinks(doc).find((name) => resolveEntity(checker, decl, name) === undefined);
+  return dangling === undefined ? undefined : `@throws See {@link ${dangling}} names nothing in scope: export or import ${dangling}, or fix the name`;
+}
+
+/** `{@inheritDoc X.member}`: the reference, when the comment inherits its docs. */
+function inheritDocReference(comment) {
+  return /\{@inheritDoc\s+([^\s}]+)\s*\}/.exec(plainText(comment))?.[1];
+}
+
+/** The names `@throws See {@link Name}` lines link to. */
+function seeLinks(comment) {
+  return [...plainText(comment).matchAll(/(?:^|\s)@throws\s+See\s+\{@link\s+([^\s|}]+)/g)].map((match) => match[1]);
+}
+
+function inheritedProblem(checker, decl, reference, following) {
+  const source = resolveEntity(checker, decl, reference);
+  const target = source?.declarations?.find((d) => docComment(d) !== undefined) ?? source?.declarations?.[0];
+  if (target === undefined) return `{@inheritDoc ${reference}} names nothing: no such class member in scope`;
+  following.add(decl);
+  if (following.has(target)) return `{@inheritDoc ${reference}} goes round in a circle`;
+  const why = problemOf(checker, target, following);
+  return why === undefined ? undefined : `{@inheritDoc ${reference}} names a member that fails the check (${why})`;
+}
+
+/** `Name` or `Class.member` (instance member, else static), resolved from where `decl` stands. */
+function resolveEntity(checker, decl, reference) {
+  const [head, ...rest] = reference.split('.');
+  let symbol = checker.resolveName(head, decl, ts.SymbolFlags.Value | ts.SymbolFlags.Type | ts.SymbolFlags.Alias, false);
+  if (symbol && symbol.flags & ts.SymbolFlags.Alias) symbol = checker.getAliasedSymbol(symbol);
+  for (const name of rest) {
+    if (!symbol) return undefined;
+    const classDecl = symbol.declarations?.find(ts.isClassLike);
+    const instance = classDecl ? checker.getDeclaredTypeOfSymbol(symbol) : undefined;
+    const statics = checker.getTypeOfSymbol(symbol);
+    symbol = (instance && checker.getPropertyOfType(instance, name)) ?? checker.getPropertyOfType(statics, name);
+  }
+  return symbol;
 }
 
 /** `@internal` in the declaration's doc comment (a member inherited from an internal base class is still public). */
@@ -174,9 +222,9 @@ function main(args) {
   const { members, problems } = checkTsdoc(options);
   if (list) for (const m of members) console.log(`${m.file}:${m.line} ${m.name}${m.why ? `  (${m.why})` : ''}`);
   if (problems.length > 0) {
-    console.error(`${problems.length} public member${problems.length === 1 ? '' : 's'} without a doc comment that has a @throws tag:`);
+    console.error(`${problems.length} public member${problems.length === 1 ? '' : 's'} without a doc comment that has a @throws tag (or a {@inheritDoc} of one that has):`);
     for (const p of problems) console.error(`${p.file}:${p.line} ${p.name} (${p.why})`);
-    console.error('Say what each throws: one `@throws {@link SomeError}` line per error class, with its code and when; `@throws Never.` and why, for one that cannot throw.');
+    console.error('Say what each throws: one `@throws {@link SomeError}` line per error class, with its code and when; `@throws Never.` and why, for one that cannot throw; `{@inheritDoc Class.member}` for one that does what another documents; `@throws See {@link DiskErrors}` for the errors shared by every call that touches the disk.');
     process.exitCode = 1;
     return;
   }

@@ -692,6 +692,30 @@ export class FileSystemError extends TempFileError {
 }
 
 /**
+ * The errors every call that makes a file or directory under the root can throw, described
+ * once: a method whose "Throws" says "See DiskErrors" throws these as written here, besides the
+ * errors it lists itself.
+ *
+ * - {@link ManagerClosedError} `ERR_TEMPFILE_MANAGER_CLOSED` (503): the manager was closed.
+ * - {@link RootChangedError} `ERR_TEMPFILE_ROOT_CHANGED`: the root's path, or the manager's
+ *   session directory, was renamed, removed or replaced since the manager started (later calls
+ *   throw it too).
+ * - {@link UnsupportedFileSystemError} `ERR_TEMPFILE_UNSUPPORTED_FS`: at the session's first use,
+ *   the root's file system lacks a primitive the guarantees rest on (probed once per root and
+ *   process).
+ * - {@link NoSpaceError} `ERR_TEMPFILE_NO_SPACE` (507): the file system is full (ENOSPC).
+ * - {@link DiskQuotaError} `ERR_TEMPFILE_DISK_QUOTA` (507): this user's disk quota is exhausted
+ *   (EDQUOT).
+ * - {@link FileSystemError} `ERR_TEMPFILE_IO`: any other failure of the file system (EACCES,
+ *   EMFILE, EIO...; `err.syscallCode` says which).
+ *
+ * The union names their classes, for a caught error narrowed by `instanceof` or by `code`.
+ *
+ * @group Errors
+ */
+export type DiskErrors = ManagerClosedError | RootChangedError | UnsupportedFileSystemError | NoSpaceError | DiskQuotaError | FileSystemError;
+
+/**
  * The limits a form's largest size follows from: `files` files of `maxBytes` each and `fields`
  * text fields of `maxFieldBytes` each (the message of a `bodyBytes` refusal names them).
  */

@@ -74,6 +74,7 @@ export {
   StoreError,
 } from './errors.js';
 export type {
+  DiskErrors,
   DetectedType,
   TempFileErrorCode,
   TempFileErrorOptions,

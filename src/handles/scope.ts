@@ -1,7 +1,7 @@
 import type { ManagerContext, Owner, Removable } from '../context.js';
 import { createDir, createFile, type NameArgument } from './create.js';
 import type { TempDir } from './dir.js';
-import { DisposedError, isErrorCode, ManagerClosedError, RemoveError, TempFileError } from '../errors.js';
+import { DisposedError, isErrorCode, ManagerClosedError, RemoveError, TempFileError, type DiskErrors } from '../errors.js';
 import { validateCallback } from '../validators.js';
 import { makeTempFile, type FileMaker, type TempFile } from './file.js';
 import type { WriteSource } from '../write/source.js';
@@ -60,28 +60,28 @@ export class TempScope implements AsyncDisposable, Disposable {
   }
 
   /**
-   * A new empty temp file (0600) owned by this scope. Synchronous. See `TempFileManager.file`.
+   * A new empty temp file (mode 0600, created O_CREAT|O_EXCL|O_NOFOLLOW), synchronously, owned by
+   * this scope (`mgr.file()`: by the manager's own scope). The name is the prefix, 128 random bits
+   * in hex, and the suffix.
    *
-   * **Ownership:** the returned {@link TempFile} owns the file, and this scope owns the handle:
-   * the file is removed when the handle or the scope is disposed, whichever comes first.
+   * **Ownership:** the returned {@link TempFile} owns the file, and the scope owns the handle: the
+   * file is removed when the handle or the scope is disposed or removed, whichever comes first,
+   * else when the manager closes or the process exits (`exitHook`), else, after a crash, by a
+   * later sweep. `keep()` and `handoff()` move it out of the handle's ownership.
    *
-   * **Security:** as `TempFileManager.file`: hand `file.path` to another program only while the
-   * handle is live.
+   * **Security:** the name cannot be guessed, a name that exists is never reused, and the file is
+   * 0600 whatever the umask. Hand `file.path` to another program only while the handle is live:
+   * it names the file through the root's path, and after a swap of the root by a process of this
+   * uid it names whatever is there (docs/security.md: the limits of "Nothing outside the root is
+   * touched").
    *
+   * @param suffixOrOptions A suffix such as `'.mkv'`, or `{ prefix, suffix }`.
    * @throws {@link InvalidNameError} `ERR_TEMPFILE_INVALID_NAME`: the prefix or suffix is not a
    * safe single name part, or the name would be too long; checked before the disk is touched.
-   * @throws {@link DisposedError} `ERR_TEMPFILE_DISPOSED`: the scope was disposed or removed.
-   * @throws {@link ManagerClosedError} `ERR_TEMPFILE_MANAGER_CLOSED`: the scope's manager was
-   * closed.
-   * @throws {@link RootChangedError} `ERR_TEMPFILE_ROOT_CHANGED`: the root's path, or the
-   * manager's session directory, was renamed, removed or replaced since the manager started.
-   * @throws {@link UnsupportedFileSystemError} `ERR_TEMPFILE_UNSUPPORTED_FS`: at the session's
-   * first use, the root's file system lacks a primitive the guarantees rest on.
-   * @throws {@link NoSpaceError} `ERR_TEMPFILE_NO_SPACE`: the file system is full (ENOSPC).
-   * @throws {@link DiskQuotaError} `ERR_TEMPFILE_DISK_QUOTA`: this user's disk quota is exhausted
-   * (EDQUOT).
-   * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: any other failure of the file system
-   * (EACCES, EMFILE, EIO...; `err.syscallCode` says which).
+   * @throws {@link DisposedError} `ERR_TEMPFILE_DISPOSED`: a scope made by `scope()` was disposed
+   * or removed.
+   * @throws See {@link DiskErrors}: the manager closed, the root changed, the file system
+   * unsupported, full, over quota or failing.
    */
   file(suffixOrOptions?: NameArgument): TempFile {
     this.assertLive();
@@ -89,29 +89,25 @@ export class TempScope implements AsyncDisposable, Disposable {
   }
 
   /**
-   * A new empty temp directory (0700) owned by this scope. Synchronous. See `TempFileManager.dir`.
+   * A new empty temp directory (mode 0700), synchronously, owned by this scope (`mgr.dir()`: by
+   * the manager's own scope). Disposal removes the whole tree.
    *
-   * **Ownership:** the returned {@link TempDir} owns the directory and its tree, and this scope
-   * owns the handle: the tree is removed when the handle or the scope is disposed, whichever
-   * comes first.
+   * **Ownership:** the returned {@link TempDir} owns the directory and everything put in it, and
+   * the scope owns the handle: the whole tree is removed when the handle or the scope is disposed
+   * or removed, whichever comes first, else when the manager closes or the process exits
+   * (`exitHook`), else, after a crash, by a later sweep.
    *
-   * **Security:** as `TempFileManager.dir`: the tree is removed without following a symlink or
-   * crossing into a mount point.
+   * **Security:** what other programs put in the directory is removed without following a
+   * symlink and without crossing into a mount point; a mount point is left in place and reported
+   * (docs/security.md, "A process of the same uid, point by point").
    *
+   * @param suffixOrOptions A suffix, or `{ prefix, suffix }`.
    * @throws {@link InvalidNameError} `ERR_TEMPFILE_INVALID_NAME`: the prefix or suffix is not a
    * safe single name part, or the name would be too long; checked before the disk is touched.
-   * @throws {@link DisposedError} `ERR_TEMPFILE_DISPOSED`: the scope was disposed or removed.
-   * @throws {@link ManagerClosedError} `ERR_TEMPFILE_MANAGER_CLOSED`: the scope's manager was
-   * closed.
-   * @throws {@link RootChangedError} `ERR_TEMPFILE_ROOT_CHANGED`: the root's path, or the
-   * manager's session directory, was renamed, removed or replaced since the manager started.
-   * @throws {@link UnsupportedFileSystemError} `ERR_TEMPFILE_UNSUPPORTED_FS`: at the session's
-   * first use, the root's file system lacks a primitive the guarantees rest on.
-   * @throws {@link NoSpaceError} `ERR_TEMPFILE_NO_SPACE`: the file system is full (ENOSPC).
-   * @throws {@link DiskQuotaError} `ERR_TEMPFILE_DISK_QUOTA`: this user's disk quota is exhausted
-   * (EDQUOT).
-   * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: any other failure of the file system
-   * (EACCES, EMFILE, EIO...; `err.syscallCode` says which).
+   * @throws {@link DisposedError} `ERR_TEMPFILE_DISPOSED`: a scope made by `scope()` was disposed
+   * or removed.
+   * @throws See {@link DiskErrors}: the manager closed, the root changed, the file system
+   * unsupported, full, over quota or failing.
    */
   dir(suffixOrOptions?: NameArgument): TempDir {
     this.assertLive();
@@ -119,44 +115,51 @@ export class TempScope implements AsyncDisposable, Disposable {
   }
 
   /**
-   * Streams `source` into a new temp file owned by this scope. See `TempFileManager.write`.
+   * Streams `source` into a new temp file owned by this scope (`mgr.write()`: by the manager's own
+   * scope) in constant memory, and resolves when every byte is on disk. On a size limit, quota,
+   * abort, source or disk failure the source is stopped, the partial file is removed, and a typed
+   * error is thrown; the manager keeps working.
    *
-   * **Ownership:** as `TempFileManager.write`, and the scope owns the handle. Disposing the scope
-   * while the write streams aborts it: the source is stopped, the partial file removed, and the
-   * write rejects with an {@link AbortedError}.
+   * **Ownership:** the resolved {@link TempFile} owns the file, as one from {@link file} does, and
+   * the scope owns the handle; until it resolves the write owns the file, and removes it on any
+   * failure (nothing is kept). Disposing the scope while the write streams aborts it: the source
+   * is stopped, the partial file removed, and the write rejects with an {@link AbortedError}. The
+   * bytes count against `maxLiveBytes` until the file is removed, kept or handed off.
    *
-   * **Security:** as `TempFileManager.write`.
+   * **Security:** the file is made as {@link file} makes one (an unguessable name, 0600,
+   * `O_CREAT | O_EXCL | O_NOFOLLOW`); hand its path to another program only while the handle is
+   * live, as for {@link file}. With `accept`, the type is found from the first bytes, never from a
+   * name or a client's header, and a refused type leaves nothing on disk
+   * (docs/streaming-writes.md).
    *
-   * Every failure is a rejection (nothing is thrown synchronously).
+   * Every failure is a rejection (nothing is thrown synchronously), and each carries its HTTP
+   * status as `err.statusCode`.
    *
-   * @throws {@link DisposedError} `ERR_TEMPFILE_DISPOSED`: the scope was disposed or removed.
-   * @throws {@link ManagerClosedError} `ERR_TEMPFILE_MANAGER_CLOSED`: the scope's manager was
-   * closed.
+   * @example
+   * const upload = await mgr.write(req, { suffix: '.mkv', maxBytes: 2 ** 31, hash: 'sha256' });
+   * console.log(upload.size, upload.digest);
    * @throws {@link InvalidOptionError} `ERR_TEMPFILE_INVALID_OPTION`: `options` is not an object,
-   * has an unknown key or a bad value, or `source` is not a source; nothing is read.
+   * has an unknown key or a bad value (`maxBytes`, `signal`, `onProgress`, `hash`, `accept`), or
+   * `source` is not a source; nothing is read.
    * @throws {@link InvalidNameError} `ERR_TEMPFILE_INVALID_NAME`: the `prefix` or `suffix` is not a
    * safe single name part; nothing is read.
+   * @throws {@link DisposedError} `ERR_TEMPFILE_DISPOSED`: a scope made by `scope()` was disposed
+   * or removed.
    * @throws {@link SizeLimitError} `ERR_TEMPFILE_SIZE_LIMIT` (413): the source has more than
    * `maxBytes` bytes.
    * @throws {@link QuotaExceededError} `ERR_TEMPFILE_QUOTA_EXCEEDED` (507): the manager's live
    * files would hold more than `maxLiveBytes`.
    * @throws {@link TypeNotAcceptedError} `ERR_TEMPFILE_TYPE_NOT_ACCEPTED` (415): with `accept`, the
    * first bytes are of no type it lists; no file was made.
-   * @throws {@link AbortedError} `ERR_TEMPFILE_ABORTED` (499): the `signal` fired, this scope was
+   * @throws {@link AbortedError} `ERR_TEMPFILE_ABORTED` (499): the `signal` fired, the scope was
    * disposed or the manager closed, or the source (a client) went away.
    * @throws {@link SourceError} `ERR_TEMPFILE_SOURCE` (400): the source failed, or produced
    * something that is not bytes or text.
    * @throws {@link CallbackError} `ERR_TEMPFILE_CALLBACK`: `onProgress` threw (`err.cause`).
-   * @throws {@link NoSpaceError} `ERR_TEMPFILE_NO_SPACE` (507): the file system is full (ENOSPC),
-   * or the write would leave less than `minFreeBytes` free.
-   * @throws {@link DiskQuotaError} `ERR_TEMPFILE_DISK_QUOTA` (507): this user's disk quota is
-   * exhausted (EDQUOT).
-   * @throws {@link RootChangedError} `ERR_TEMPFILE_ROOT_CHANGED`: the root's path, or the
-   * manager's session directory, was renamed, removed or replaced since the manager started.
-   * @throws {@link UnsupportedFileSystemError} `ERR_TEMPFILE_UNSUPPORTED_FS`: at the session's
-   * first use, the root's file system lacks a primitive the guarantees rest on.
-   * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: any other failure of the file system
-   * (EMFILE, EIO...; `err.syscallCode` says which).
+   * @throws {@link NoSpaceError} `ERR_TEMPFILE_NO_SPACE` (507): also when the write would leave
+   * less than `minFreeBytes` free.
+   * @throws See {@link DiskErrors}: the manager closed, the root changed, the file system
+   * unsupported, full, over quota or failing.
    */
   write(source: WriteSource, options?: WriteOptions): Promise<TempFile> {
     return this.writeAs(source, options, makeTempFile);
@@ -202,14 +205,17 @@ export class TempScope implements AsyncDisposable, Disposable {
   }
 
   /**
-   * A nested scope, removed with this one (or before it).
+   * A nested scope (`mgr.scope()`: a scope of the manager's own): files, directories and nested
+   * scopes removed together when it is disposed, and with this one (or before it).
    *
    * **Ownership:** the returned {@link TempScope} owns what is made through it, and this scope
-   * owns it: disposing this scope removes the nested one too. Making it touches no disk.
+   * owns it: disposing this scope removes the nested one too; a scope not disposed is removed as
+   * any handle of the manager is (when the manager closes, at exit, or by a later sweep). Making
+   * it touches no disk.
    *
-   * @throws {@link DisposedError} `ERR_TEMPFILE_DISPOSED`: the scope was disposed or removed.
-   * @throws {@link ManagerClosedError} `ERR_TEMPFILE_MANAGER_CLOSED`: the scope's manager was
-   * closed.
+   * @throws {@link DisposedError} `ERR_TEMPFILE_DISPOSED`: a scope made by `scope()` was disposed
+   * or removed.
+   * @throws {@link ManagerClosedError} `ERR_TEMPFILE_MANAGER_CLOSED`: the manager was closed.
    */
   scope(): TempScope {
     this.assertLive();
@@ -217,27 +223,42 @@ export class TempScope implements AsyncDisposable, Disposable {
   }
 
   /**
-   * Runs `fn` with a new nested scope and removes that scope's files when `fn` settles: the way
-   * to scope files without `using`. See `TempFileManager.withScope`.
+   * Runs `fn` with a new nested scope and removes that scope's files, directories and nested
+   * scopes when `fn` settles: the way to scope files without `using` (plain JavaScript on Node 20
+   * and 22). Resolves with what `fn` returns, once its files are gone.
    *
-   * **Ownership:** the nested scope and its files live only while `fn` runs: return what they
-   * hold, never a handle or a path of theirs.
+   * - `fn` throws or rejects: the files are removed and the same error is rethrown. If removing
+   *   failed too, that error (a {@link RemoveError}, or a {@link RootChangedError}) is attached to
+   *   the error as `err.removeError`; the error `fn` threw is never replaced.
+   * - `fn` succeeds but a file cannot be removed: rejects with a {@link RemoveError} listing every
+   *   path that could not be removed.
+   *
+   * **Ownership:** the scope and its files live only while `fn` runs: return what they hold
+   * (their content, a kept path), never a handle or a path of theirs.
    *
    * Every failure is a rejection; beyond the classes below, it rejects with whatever `fn` throws,
-   * unchanged (a failed removal is then attached to it as `err.removeError`).
+   * unchanged.
    *
+   * @example
+   * const pages = await mgr.withScope(async (scope) => {
+   *   const upload = await scope.write(req, { suffix: '.pdf', maxBytes: 50 * 1024 ** 2 });
+   *   const out = scope.dir();
+   *   await renderPages(upload.path, out.path);
+   *   return countPages(out.path);
+   * }); // the upload and the directory are gone here, on return and on throw
    * @throws {@link InvalidOptionError} `ERR_TEMPFILE_INVALID_OPTION`: `fn` is not a function
    * (before the scope is made).
-   * @throws {@link DisposedError} `ERR_TEMPFILE_DISPOSED`: this scope was disposed (`fn` is not
-   * called).
+   * @throws {@link DisposedError} `ERR_TEMPFILE_DISPOSED`: a scope made by `scope()` was disposed
+   * (`fn` is not called).
    * @throws {@link ManagerClosedError} `ERR_TEMPFILE_MANAGER_CLOSED`: the manager was closed (`fn`
    * is not called).
    * @throws {@link RemoveError} `ERR_TEMPFILE_REMOVE_FAILED`: `fn` resolved, but some of the
-   * nested scope's paths could not be removed (`err.errors` lists each).
+   * scope's paths could not be removed (`err.errors` lists each).
    * @throws {@link RootChangedError} `ERR_TEMPFILE_ROOT_CHANGED`: `fn` resolved, but the root's
-   * path or the session directory was swapped since the manager started: nothing was removed.
+   * path or the session directory was swapped since the manager started: nothing was removed, and
+   * the files stay for the manager's `close()`.
    * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: `fn` resolved, but checking the root before
-   * the removal failed (EIO, EMFILE...); nothing was removed.
+   * the removal failed (EIO, EMFILE...); the files stay for a later removal.
    */
   withScope<T>(fn: (scope: TempScope) => T | PromiseLike<T>): Promise<T> {
     return runInScope(() => this.scope(), fn);

@@ -240,4 +240,21 @@ describe('the docs match the code', () => {
     expect(main).toMatch(/^### withScope\(\)|^##### withScope\(\)/m);
     expect(main).toMatch(/^### isTempFileError\(\)/m);
   });
+
+  it('in the API reference, a forwarder that inherits its docs shows all of them: the manager\'s file() says what it owns and throws, linking the shared DiskErrors', () => {
+    const main = read('docs/api/tempfile-manager.md');
+    const manager = main.slice(main.indexOf('\n## Manager\n'), main.indexOf('\n## Classes\n'));
+    for (const method of ['file', 'dir', 'write', 'scope', 'withScope']) {
+      const section = manager.split(/^(?=##### )/m).find((part) => part.startsWith(`##### ${method}()`));
+      expect(section, `TempFileManager.${method}() in docs/api`).toBeDefined();
+      // TypeDoc alone copies an inherited summary but drops the block tags (scripts/typedoc-plugin.mjs).
+      expect(section, `TempFileManager.${method}()`).toMatch(/\*\*Ownership:\*\*/);
+      expect(section, `TempFileManager.${method}()`).toMatch(/^###### Throws$/m);
+      expect(section, `TempFileManager.${method}()`).not.toContain('inheritDoc');
+    }
+    const file = manager.split(/^(?=##### )/m).find((part) => part.startsWith('##### file()'))!;
+    expect(file).toContain('[InvalidNameError](#invalidnameerror)');
+    expect(file).toContain('See [DiskErrors](#diskerrors)');
+    expect(main).toMatch(/^### DiskErrors$[\s\S]*?\[RootChangedError\]\(#rootchangederror\) `ERR_TEMPFILE_ROOT_CHANGED`/m);
+  });
 });

@@ -159,3 +159,87 @@ it('node scripts/check-tsdoc.mjs exits 1 on such a fixture, listing file:line na
   const listed = run.stderr.split('\n').filter((line) => line.startsWith('fixture.ts:'));
   expect(listed).toEqual(EXPECTED);
 });
+
+// Docs by reference: a forwarder inherits its target's docs, and the errors many calls share are
+// described once and linked. Each reference must lead somewhere that passes the check itself.
+const REFERENCES = `\
+/**
+ * The errors every call that touches the disk can throw.
+ * @throws Never. A type: nothing runs.
+ */
+export type SharedErrors = Error;
+
+/** A class with the docs. */
+export class Scope {
+  /**
+   * Makes a file.
+   * @throws {@link Error} when the disk fails.
+   */
+  file(): void {}
+  /** Documented, but not what it throws. */
+  bare(): void {}
+  /**
+   * Links to the shared section.
+   * @throws See {@link SharedErrors}.
+   */
+  shared(): void {}
+}
+
+/** A class that forwards. */
+export class Manager {
+  /** {@inheritDoc Scope.file} */
+  file(): void {}
+  /** {@inheritDoc Scope.nothing} */
+  dangling(): void {}
+  /** {@inheritDoc Nowhere.file} */
+  nowhere(): void {}
+  /** {@inheritDoc Scope.bare} */
+  bare(): void {}
+  /** {@inheritDoc Manager.loop} */
+  loop(): void {}
+  /**
+   * Links to a section that is not there.
+   * @throws See {@link MissingErrors}.
+   */
+  missing(): void {}
+  /** Neither a \`@throws\` nor an inheritDoc. */
+  neither(): void {}
+}
+`;
+
+function referencesFixture(): { dir: string; file: string } {
+  const dir = scratchDir();
+  const file = path.join(dir, 'references.ts');
+  fs.writeFileSync(file, REFERENCES);
+  return { dir, file };
+}
+
+it('{@inheritDoc Class.member} stands for a @throws when the member exists and passes; a dangling one, or one of a member without @throws, is refused', () => {
+  const { dir, file } = referencesFixture();
+  const { members, problems } = check({ entries: [file], project: null, cwd: dir });
+  const why = Object.fromEntries(problems.map((p) => [p.name, p.why]));
+  expect(members.filter((m) => m.why === undefined).map((m) => m.name)).toEqual(['Scope.file', 'Scope.shared', 'Manager.file']);
+  expect(why['Manager.dangling']).toBe('{@inheritDoc Scope.nothing} names nothing: no such class member in scope');
+  expect(why['Manager.nowhere']).toBe('{@inheritDoc Nowhere.file} names nothing: no such class member in scope');
+  expect(why['Manager.bare']).toBe('{@inheritDoc Scope.bare} names a member that fails the check (no @throws tag)');
+  expect(why['Manager.loop']).toBe('{@inheritDoc Manager.loop} goes round in a circle');
+  expect(why['Manager.neither']).toBe('no @throws tag');
+  expect(why['Scope.bare']).toBe('no @throws tag');
+});
+
+it('a @throws that links to the shared errors section passes; a link to nothing is refused', () => {
+  const { dir, file } = referencesFixture();
+  const { problems } = check({ entries: [file], project: null, cwd: dir });
+  expect(problems.map((p) => p.name)).not.toContain('Scope.shared');
+  expect(problems.find((p) => p.name === 'Manager.missing')?.why).toBe(
+    '@throws See {@link MissingErrors} names nothing in scope: export or import MissingErrors, or fix the name',
+  );
+});
+
+it('node scripts/check-tsdoc.mjs exits 1 on a dangling {@inheritDoc}, naming the reference', () => {
+  const { dir, file } = referencesFixture();
+  const run = spawnSync(process.execPath, [script, file], { cwd: dir, encoding: 'utf8', timeout: 120_000 });
+  expect(run.status).toBe(1);
+  expect(run.stderr).toContain('references.ts:28 Manager.dangling ({@inheritDoc Scope.nothing} names nothing: no such class member in scope)');
+  expect(run.stderr).not.toMatch(/Manager\.file\b/);
+});
