@@ -18,6 +18,7 @@ import {
 } from '../errors.js';
 import type { FileSystem } from '../disk/fs.js';
 import { openHandoffDirSync } from './handoff.js';
+import type { HandoffDirHold } from './handoff-dir.js';
 import { dataName, entryName, handoffDirOf, heldName, holderOf, isHeldName, TAKEN_FOR_REMOVAL } from '../layout.js';
 import { holdsHappen } from '../disk/holds.js';
 import { unlinkAside, unlinkAsideSync } from '../disk/remove.js';
@@ -73,13 +74,14 @@ export async function claimEntry(
   input: unknown,
   claimOptions: ClaimOptions = {},
   rootBase = root,
+  handoffDir?: HandoffDirHold,
 ): Promise<ClaimedFile> {
   const options = checkClaimOptions(claimOptions);
   const ticket = parseTicket(input);
   if (Date.now() > ticket.expiresAt) throw new HandoffExpiredError(ticket.id, ticket.expiresAt);
   const name = entryName(ticket.id, ticket.expiresAt);
   const dir = path.join(handoffDirOf(root), name);
-  const entry: Entry = { id: ticket.id, dir, name, ...pinEntry(context.fs, root, name, ticket.id, rootBase), fs: context.fs };
+  const entry: Entry = { id: ticket.id, dir, name, ...pinEntry(context.fs, { root, rootBase, handoffDir }, name, ticket.id), fs: context.fs };
   const mine = heldName(newOwnerToken(context.hostId), ticket.suffix);
   try {
     takeEntry(context, entry, dataName(ticket.suffix), mine, ticket.suffix);
@@ -105,8 +107,13 @@ export async function claimEntry(
 // handoff directory, which stays pinned too: every step on the data file goes through the entry,
 // and the entry's removal through the handoff directory, so swapping either path for a symlink
 // cannot redirect them.
-function pinEntry(fs: FileSystem, root: string, name: string, id: string, rootBase: string): { pinned: PinnedDirSync; handoff: PinnedDirSync } {
-  const handoff = openHandoffDirSync(fs, root, rootBase);
+function pinEntry(
+  fs: FileSystem,
+  { root, rootBase, handoffDir }: { root: string; rootBase: string; handoffDir: HandoffDirHold | undefined },
+  name: string,
+  id: string,
+): { pinned: PinnedDirSync; handoff: PinnedDirSync } {
+  const handoff = handoffDir ? handoffDir.acquire(root, rootBase) : openHandoffDirSync(fs, root, rootBase);
   if (!handoff) throw new HandoffNotFoundError(id);
   let pinned: ReturnType<typeof openPinnedSync>;
   try {
