@@ -1,15 +1,26 @@
 import type { Stats } from 'node:fs';
 import { isErrorCode, systemErrorCode, toFileSystemError } from '../errors.js';
 import type { FileSystem } from '../disk/fs.js';
+import { isLocalDisk } from '../disk/local-disk.js';
 import type { PinnedDirSync } from '../disk/pinned-dir.js';
 import { handoffDirOf } from '../layout.js';
 import { checkOwnDirectory, openHandoffDirChecked } from './handoff.js';
+
+/** The handoff directory as one call uses it. @internal */
+export interface HandoffDirUse extends PinnedDirSync {
+  /**
+   * Its device, when it is on a local file system (`disk/local-disk.ts`): a small file on that
+   * device may be unlinked inline. Undefined when unknown or not local.
+   */
+  readonly localDevice: number | undefined;
+}
 
 /** The handoff directory held by its descriptor, with the identity it was checked under. */
 interface Held {
   readonly pinned: PinnedDirSync;
   readonly dev: number;
   readonly ino: number;
+  readonly local: boolean;
   /** Users of the descriptor: the hold itself while it keeps it, and each claim still using it. */
   refs: number;
 }
@@ -36,15 +47,15 @@ export class HandoffDirHold {
    * `close()` (once): the descriptor stays open while the hold or any user keeps it.
    * @throws {@link UnsafeRootError} as {@link openHandoffDirSync}; {@link FileSystemError} when it cannot be looked at.
    */
-  acquire(root: string, rootBase: string): PinnedDirSync | undefined {
+  acquire(root: string, rootBase: string): HandoffDirUse | undefined {
     const current = this.held && this.stillAtName(root, rootBase, this.held);
     if (current) return this.use(current);
     this.drop();
     const opened = openHandoffDirChecked(this.fs, root, rootBase);
     if (!opened) return undefined;
     const { pinned, stat } = opened;
-    if (this.closed || pinned.base === handoffDirOf(rootBase)) return pinned; // by path: nothing to hold
-    const held: Held = { pinned, dev: stat.dev, ino: stat.ino, refs: 1 };
+    if (this.closed || pinned.base === handoffDirOf(rootBase)) return { ...pinned, localDevice: undefined }; // by path: nothing to hold
+    const held: Held = { pinned, dev: stat.dev, ino: stat.ino, local: isLocalDisk(this.fs, pinned.base), refs: 1 };
     this.held = held;
     return this.use(held);
   }
@@ -75,11 +86,12 @@ export class HandoffDirHold {
     return held;
   }
 
-  private use(held: Held): PinnedDirSync {
+  private use(held: Held): HandoffDirUse {
     held.refs++;
     let released = false;
     return {
       base: held.pinned.base,
+      localDevice: held.local ? held.dev : undefined,
       close: () => {
         if (released) return;
         released = true;
