@@ -367,7 +367,7 @@ export class TempFile extends DiskHandle {
       const session = context.session();
       context.checkRoot();
       const places = { sessionDir: session.path, sessionBase: session.base, root: context.root, rootBase: context.rootBase(), handoffDir: context.handoffDir };
-      return handOff(context.fs, places, this, options);
+      return handOff(context.fs, places, this, { ttlMs, meta });
     });
   }
 

@@ -158,12 +158,17 @@ export interface HandoffPlaces {
 }
 
 /**
- * Moves a file into a new handoff entry and returns its ticket. The entry is built inside the
+ * Moves a file into a new handoff entry and returns its ticket; `options` are those
+ * {@link checkHandoffOptions} returned (checked once, `meta` its copy). The entry is built inside the
  * owner's session directory (so it is judged by that session's liveness, and dies with it), then
  * renamed into `<root>/handoff/`: it appears there whole or not at all.
  */
-export async function handOff(fs: FileSystem, places: HandoffPlaces, file: HandoffSource, options: unknown): Promise<HandoffTicket> {
-  const { ttlMs, meta } = checkHandoffOptions(options);
+export async function handOff(
+  fs: FileSystem,
+  places: HandoffPlaces,
+  file: HandoffSource,
+  { ttlMs, meta }: { readonly ttlMs: number; readonly meta: HandoffMeta | undefined },
+): Promise<HandoffTicket> {
   const size = file.size ?? (await statSize(fs, file.access, file.path));
   const id = randomName();
   const createdAt = Date.now();

@@ -489,3 +489,25 @@ describe('verification', () => {
     await claimed.consume();
   });
 });
+
+// The options of handoff() are read and checked once: what the call goes on with is the copy that
+// was checked, whatever the caller's object does afterwards.
+describe('options are read once', () => {
+  it('handoff(): `meta` is serialised once, and the ticket carries that copy', async () => {
+    const mgr = manager();
+    let reads = 0;
+    const meta = {
+      toJSON() {
+        reads += 1;
+        return reads === 1 ? { job: 'checked' } : { job: 'x'.repeat(10_000) };
+      },
+    };
+    // A toJSON() is what JSON sees of an object: the type of meta does not show it.
+    const ticket = await (await mgr.write('m')).handoff({ ttlMs: 60_000, meta: meta as unknown as HandoffTicket['meta'] });
+    expect(reads).toBe(1);
+    expect(ticket.meta).toEqual({ job: 'checked' });
+    const claimed = await mgr.claim(ticket);
+    expect(claimed.ticket.meta).toEqual({ job: 'checked' });
+    await claimed.consume();
+  });
+});
