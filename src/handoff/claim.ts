@@ -29,7 +29,7 @@ import type { Heartbeat } from '../owner/liveness.js';
 import { openPinnedSync, type PinnedDirSync } from '../disk/pinned-dir.js';
 import { moveFile, resolveDestination, resolveKeepOptions, type KeepOptions } from '../keep/move.js';
 import { identityOf, ownFileStreamFs, replacedBy, type FileIdentity } from '../disk/open-checked.js';
-import { parseTicket, type HandoffMeta, type HandoffTicket } from './ticket.js';
+import type { HandoffMeta, HandoffTicket } from './ticket.js';
 import type { StoreClaim } from './store.js';
 import { logger } from '../log.js';
 import { booleanOption, checkOptionsObject, ownOptions, requireCallback } from '../options.js';
@@ -66,19 +66,19 @@ interface Entry {
 
 /**
  * Takes the lease on a ticket's entry: exactly one claimer at a time. The size is always checked
- * against the ticket, the digest on request; an entry that fails the check is given back.
+ * against the ticket, the digest on request; an entry that fails the check is given back. The
+ * ticket is one `parseTicket()` returned: its checks are made once, by the caller.
  * @internal
  */
 export async function claimEntry(
   context: LeaseContext,
   root: string,
-  input: unknown,
+  ticket: HandoffTicket,
   claimOptions: ClaimOptions = {},
   rootBase = root,
   handoffDir?: HandoffDirHold,
 ): Promise<ClaimedFile> {
   const options = checkClaimOptions(claimOptions);
-  const ticket = parseTicket(input);
   if (Date.now() > ticket.expiresAt) throw new HandoffExpiredError(ticket.id, ticket.expiresAt);
   const name = entryName(ticket.id, ticket.expiresAt);
   const dir = path.join(handoffDirOf(root), name);
