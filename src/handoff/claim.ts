@@ -90,7 +90,7 @@ export async function claimEntry(
     unpin(entry);
     throw err;
   }
-  const held = { fs: context.fs, held: path.join(entry.pinned.base, mine), data: path.join(entry.pinned.base, dataName(ticket.suffix)), shown: path.join(dir, mine) };
+  const held = { fs: context.fs, held: `${entry.pinned.base}/${mine}`, data: `${entry.pinned.base}/${dataName(ticket.suffix)}`, shown: path.join(dir, mine) };
   const lease = startLease(held);
   let identity: FileIdentity;
   try {
@@ -161,7 +161,7 @@ function takeEntry(context: LeaseContext, entry: Entry, data: string, mine: stri
 
 function renamedTo(entry: Entry, from: string, to: string): boolean {
   try {
-    entry.fs.renameSync(path.join(entry.pinned.base, from), path.join(entry.pinned.base, to));
+    entry.fs.renameSync(`${entry.pinned.base}/${from}`, `${entry.pinned.base}/${to}`);
     return true;
   } catch (err) {
     if (systemErrorCode(err) === 'ENOENT') return false;
@@ -182,7 +182,7 @@ function currentName(entry: Entry, data: string, suffix: string): string | undef
 }
 
 function holderHeartbeat(entry: Entry, name: string): Heartbeat | 'gone' {
-  const stamp = readHeartbeat(entry.fs, path.join(entry.pinned.base, name));
+  const stamp = readHeartbeat(entry.fs, `${entry.pinned.base}/${name}`);
   return stamp === 'missing' ? 'gone' : { key: path.join(entry.dir, name), stamp };
 }
 
@@ -191,7 +191,7 @@ function holderHeartbeat(entry: Entry, name: string): Heartbeat | 'gone' {
 // what every later open of the claim checks.
 async function verify(entry: Entry, name: string, ticket: HandoffTicket, options: ClaimOptions): Promise<FileIdentity> {
   const logical = path.join(entry.dir, name);
-  const held = path.join(entry.pinned.base, name);
+  const held = `${entry.pinned.base}/${name}`;
   let problem: string | undefined;
   let identity: FileIdentity;
   try {
@@ -295,8 +295,8 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
     this.entry = entry;
     this.identity = identity!;
     this.path = path.join(entry.dir, name);
-    this.held = path.join(entry.pinned.base, name);
-    this.data = path.join(entry.pinned.base, dataName(ticket!.suffix));
+    this.held = `${entry.pinned.base}/${name}`;
+    this.data = `${entry.pinned.base}/${dataName(ticket!.suffix)}`;
     this.ticket = ticket!;
     this.lease = lease!;
   }
@@ -535,7 +535,7 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
    * entry counts as consumed; a sweep removes what the hold leaves.
    */
   private takenName(): string {
-    return path.join(this.entry.pinned.base, TAKEN_FOR_REMOVAL);
+    return `${this.entry.pinned.base}/${TAKEN_FOR_REMOVAL}`;
   }
 
   // A small file on the handoff directory's own local device is unlinked inline: a few

@@ -217,7 +217,7 @@ function moveIntoPinned(fs: FileSystem, file: HandoffSource, dir: string, name: 
   const pinned = openPinnedSync(fs, dir);
   if (typeof pinned === 'string') throw Object.assign(new Error(`ENOENT: the staging directory ${dir} is gone`), { code: 'ENOENT' });
   try {
-    const staged = path.join(pinned.base, name);
+    const staged = `${pinned.base}/${name}`;
     fs.renameSync(file.access, staged);
     let found: string | undefined;
     try {
