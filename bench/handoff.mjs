@@ -489,9 +489,10 @@ function render({ disk, ram, counts, traces, problem, profiles }) {
       (ram ? ` On tmpfs: ${line(ram)}.` : ''),
     `- Per phase on the disk (median µs): ${lib.state.phases.map((p) => `${p} ${lib.phaseUs[p].toFixed(0)}`).join(', ')}; ` +
       `the mirror: ${mirror.state.phases.map((p) => `${p} ${mirror.phaseUs[p].toFixed(0)}`).join(', ')}. ` +
-      'handoff() and claim() make only synchronous calls (a mkdir, renames, pinned opens of the staging, handoff ' +
-      'and entry directories with their stats, an lstat); consume() makes two thread-pool calls, the unlink of the data (whose blocks may need discarding) and ' +
-      'the rmdir of the entry, which on this disk waits for a discard, in the thread pool, while the event loop runs on.',
+      'handoff() and claim() make only synchronous calls (a mkdir, renames, pinned opens of the staging and entry ' +
+      'directories, lstats; the handoff directory is held open from the first call and looked at again by one lstat); ' +
+      'consume() unlinks the small data file inline and makes one thread-pool call, the rmdir of the entry, which on this disk ' +
+      'waits for a discard, in the thread pool, while the event loop runs on.',
     '',
   );
   return `${out.join('\n')}\n`;
