@@ -39,6 +39,8 @@ interface Held {
 export class HandoffDirHold {
   private held: Held | undefined;
   private closed = false;
+  /** `<rootBase>/handoff`, made once: a manager's root base does not change. */
+  private nameAt: { readonly rootBase: string; readonly name: string } | undefined;
 
   constructor(private readonly fs: FileSystem) {}
 
@@ -69,9 +71,10 @@ export class HandoffDirHold {
   // One lstat of the name through the pinned root: the held directory while the name leads to it
   // and it passes the checks of a fresh open (a directory of ours, closed to others).
   private stillAtName(root: string, rootBase: string, held: Held): Held | undefined {
+    if (this.nameAt?.rootBase !== rootBase) this.nameAt = { rootBase, name: handoffDirOf(rootBase) };
     let stat: Stats;
     try {
-      stat = this.fs.lstatSync(handoffDirOf(rootBase));
+      stat = this.fs.lstatSync(this.nameAt.name);
     } catch (err) {
       if (systemErrorCode(err) === 'ENOENT' || systemErrorCode(err) === 'ENOTDIR') return undefined;
       throw toFileSystemError('check the handoff directory', handoffDirOf(root), err);
