@@ -18,7 +18,7 @@ export const NAMES = {
   floor: 'floor: `fs.promises` rename into a dir + mkdir lock + unlink + rmdir lock',
   'floor-sync': 'floor, sync: `renameSync` + `mkdirSync` + `unlinkSync` + `rmdirSync` (reference)',
   mirror:
-    "the library's exact system calls, bare: the same 25 fs calls, the same 2 through the thread pool and 23 synchronous ones, in the same order, without the library's JavaScript (reference)",
+    "the library's system calls, bare: the same 15 fs calls but its 3 checks of the root's and session's paths, the same 1 through the thread pool and 14 synchronous ones, in the same order, without the library's JavaScript (reference)",
   layout:
     "the library's on-disk steps, bare `fs.promises`: mkdir staging, rename in, rename staging → entry, rename data → held, unlink, rmdir entry (reference)",
 };
@@ -156,56 +156,47 @@ const OPEN_DIR = fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants
  */
 function mirrorContender(dir) {
   const { target: handoff, create } = bareDirs(dir, 'handoff');
+  // The handoff directory, held open for the contender's life as a manager holds it.
+  const handoffFd = fs.openSync(handoff, OPEN_DIR);
+  const handoffBase = `/proc/self/fd/${handoffFd}`;
   return {
     phases: ['handoff', 'claim', 'consume'],
     create,
     async cycle(p, mark) {
       const id = path.basename(p);
-      const staging = path.join(handoff, `.tmp-${id}`);
-      const entry = path.join(handoff, `${id}_e`);
+      const staging = path.join(path.dirname(p), `.tmp-${id}`);
+      const entry = `${id}_e`;
       mark('handoff');
-      // mkdir staging; open it pinned (open, lstat via /proc, fstat); rename the file in through
-      // /proc/self/fd; close; open the handoff directory pinned and check it (open, lstat via
-      // /proc, fstat, lstat); rename staging to the entry through it; close. All synchronous.
+      // mkdir staging; open it pinned; rename the file in through /proc/self/fd; lstat it; close;
+      // lstat the handoff directory (the held one must still be at its name); rename staging to
+      // the entry through the held descriptor. All synchronous.
       fs.mkdirSync(staging, { mode: 0o700 });
       const stagingFd = fs.openSync(staging, OPEN_DIR);
       const pinnedStaging = `/proc/self/fd/${stagingFd}`;
-      fs.lstatSync(`${pinnedStaging}/.`);
-      fs.fstatSync(stagingFd);
       fs.renameSync(p, `${pinnedStaging}/data`);
+      fs.lstatSync(`${pinnedStaging}/data`);
       fs.closeSync(stagingFd);
-      const publishFd = fs.openSync(handoff, OPEN_DIR);
-      const pinnedHandoff = `/proc/self/fd/${publishFd}`;
-      fs.lstatSync(`${pinnedHandoff}/.`);
-      fs.fstatSync(publishFd);
-      fs.lstatSync(`${pinnedHandoff}/.`);
-      fs.renameSync(staging, `${pinnedHandoff}/${path.basename(entry)}`);
-      fs.closeSync(publishFd);
+      fs.lstatSync(handoff);
+      fs.renameSync(staging, `${handoffBase}/${entry}`);
       mark('claim');
-      // open the handoff directory pinned and check it; open the entry through it, pinned; close
-      // the handoff directory; rename the data to the held name; lstat it. All synchronous.
-      const handoffFd = fs.openSync(handoff, OPEN_DIR);
-      const handoffBase = `/proc/self/fd/${handoffFd}`;
-      fs.lstatSync(`${handoffBase}/.`);
-      fs.fstatSync(handoffFd);
-      fs.lstatSync(`${handoffBase}/.`);
-      const fd = fs.openSync(`${handoffBase}/${path.basename(entry)}`, OPEN_DIR);
+      // lstat the handoff directory; open the entry through it, pinned; rename the data to the
+      // held name; lstat it. All synchronous.
+      fs.lstatSync(handoff);
+      const fd = fs.openSync(`${handoffBase}/${entry}`, OPEN_DIR);
       const base = `/proc/self/fd/${fd}`;
-      fs.lstatSync(`${base}/.`);
-      fs.fstatSync(fd);
-      fs.closeSync(handoffFd);
       fs.renameSync(`${base}/data`, `${base}/held`);
       fs.lstatSync(`${base}/held`);
       mark('consume');
-      // unlink (thread pool); close; rmdir the entry (thread pool)
-      await fsp.unlink(`${base}/held`);
+      // lstat the small file, unlink it inline; close; rmdir the entry (thread pool)
+      fs.lstatSync(`${base}/held`);
+      fs.unlinkSync(`${base}/held`);
       fs.closeSync(fd);
-      await fsp.rmdir(entry);
+      await fsp.rmdir(`${handoffBase}/${entry}`);
       mark('end');
     },
     async check() {
       if (fs.readdirSync(handoff).length !== 0) throw new Error('the mirror left entries behind');
     },
-    close: async () => {},
+    close: async () => fs.closeSync(handoffFd),
   };
 }

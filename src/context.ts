@@ -1,6 +1,7 @@
 import type { Accounting } from './limits/accounting.js';
 import type { FreeSpace } from './limits/free-space.js';
 import type { FileSystem } from './disk/fs.js';
+import type { HandoffDirHold } from './handoff/handoff-dir.js';
 import type { SessionPlaces } from './lifetime/session.js';
 
 /** What a handle needs from the manager that made it. @internal */
@@ -20,6 +21,8 @@ export interface ManagerContext {
   checkRoot(): void;
   /** How the root's entries are reached (its descriptor's /proc path, or its checked path). */
   rootBase(): string;
+  /** `<root>/handoff`, held open across handoffs and claims and checked at each (`handoff/handoff-dir.ts`). */
+  readonly handoffDir?: HandoffDirHold;
   /** Live files and bytes, and the `maxLiveBytes` quota. */
   readonly accounting: Accounting;
   /** Free space on the root's file system, and the `minFreeBytes` floor. */

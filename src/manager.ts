@@ -13,6 +13,7 @@ import { sameLocation, type StoreLocation, type StoreSweepResult } from './store
 import { FreeSpace } from './limits/free-space.js';
 import { parseTicket, type HandoffTicket } from './handoff/ticket.js';
 import { openHandoffDirSync } from './handoff/handoff.js';
+import { HandoffDirHold } from './handoff/handoff-dir.js';
 import { openPinnedSync } from './disk/pinned-dir.js';
 import { entryName, handoffDirOf } from './layout.js';
 import { logger } from './log.js';
@@ -67,6 +68,8 @@ export class TempFileManager implements AsyncDisposable, Disposable {
   private readonly session: Session;
   /** The root and its rules, shared by the session, the sweep and the leases. */
   private readonly rootContext: RootContext;
+  /** `<root>/handoff`, held open across handoffs and claims, checked at each. */
+  private readonly handoffDir: HandoffDirHold;
   private readonly context: ManagerContext;
   private readonly rootScope: TempScope;
   /** Removes the exit task of the open session, if any. */
@@ -113,12 +116,14 @@ export class TempFileManager implements AsyncDisposable, Disposable {
     const { fs, staleMs, graceMs, hostId } = this.options;
     this.rootContext = { fs, root: this.root, staleMs, graceMs, hostId, verifyRoot: () => this.session.checkRoot(), rootBase: () => this.session.rootBase() };
     this.session = new Session({ ...this.rootContext, rootId });
+    this.handoffDir = new HandoffDirHold(fs);
     this.context = {
       fs: this.options.fs,
       prefix: this.options.prefix,
       session: () => this.sessionPlaces(),
       checkRoot: () => this.session.check(),
       rootBase: () => this.session.rootBase(),
+      handoffDir: this.handoffDir,
       accounting: new Accounting(this.options.maxLiveBytes),
       freeSpace: new FreeSpace(this.options.fs, this.root, this.options.minFreeBytes, () => this.session.places?.base ?? this.session.rootBase()),
       root: this.root,
@@ -257,7 +262,7 @@ export class TempFileManager implements AsyncDisposable, Disposable {
     if (parsed.store) return this.claimFromStore(parsed, parsed.store, options);
     const rootBase = this.session.rootBase();
     if (!this.opened) this.probeInEntry(parsed, rootBase);
-    return claimEntry(this.rootContext, this.root, parsed, options, rootBase);
+    return claimEntry(this.rootContext, this.root, parsed, options, rootBase, this.handoffDir);
   }
 
   /**
@@ -440,6 +445,7 @@ export class TempFileManager implements AsyncDisposable, Disposable {
   private beginClose(): boolean {
     if (this.isClosed) return false;
     this.isClosed = true;
+    this.handoffDir.close();
     this.stopBackgroundSweep();
     this.rootScope.abandon();
     log('closing %s', this.session.dir);
@@ -474,6 +480,7 @@ export class TempFileManager implements AsyncDisposable, Disposable {
 
   private closeOnExit(): void {
     this.isClosed = true;
+    this.handoffDir.close();
     this.session.closeSync();
   }
 

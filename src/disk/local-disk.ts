@@ -31,3 +31,17 @@ export function isLocalDisk(fs: FileSystem, dir: string): boolean {
     return false;
   }
 }
+
+/**
+ * True for a file small enough to unlink inline ({@link INLINE_IO_MAX_BYTES}) on the device
+ * `device`, one already known to be local: a file on another device (a mount made below) is not.
+ * A file that cannot be checked is left to the thread pool's unlink, which reports why. @internal
+ */
+export function isSmallOnDevice(fs: FileSystem, path: string, device: number): boolean {
+  try {
+    const stat = fs.lstatSync(path);
+    return stat.size <= INLINE_IO_MAX_BYTES && stat.dev === device;
+  } catch {
+    return false;
+  }
+}

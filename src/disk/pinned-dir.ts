@@ -2,7 +2,7 @@ import { constants } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { systemErrorCode } from '../errors.js';
 import type { FileSystem } from './fs.js';
-import { procFd, procFdPath } from './proc.js';
+import { isProcFdPath, procFd, procFdPath } from './proc.js';
 
 const OPEN_DIR = constants.O_RDONLY | (constants.O_DIRECTORY ?? 0);
 const NOFOLLOW = constants.O_NOFOLLOW ?? 0;
@@ -87,7 +87,9 @@ export function openPinnedSync(fs: FileSystem, dir: string): PinnedDirSync | 'go
   };
   let same = false;
   try {
-    same = procFd() && sameDirSync(fs, procFdPath(fd), fd);
+    // Below a directory already reached through its /proc path, that path was checked to lead to
+    // its descriptor: so does this one's. Only a first pin (the root's) is checked.
+    same = procFd() && (isProcFdPath(dir) || sameDirSync(fs, procFdPath(fd), fd));
   } catch (err) {
     close();
     throw err;

@@ -52,6 +52,14 @@ export function procFdPath(fd: number): string {
   return `${procAccess().fdDir}/${fd}`;
 }
 
+/**
+ * Whether `dir` is reached through one of this process's descriptors in /proc: a path that only a
+ * pinned directory whose /proc path was checked to lead to its descriptor hands out. @internal
+ */
+export function isProcFdPath(dir: string): boolean {
+  return procAccess().fd && dir.startsWith(`${procAccess().fdDir}/`);
+}
+
 /** Where this process's descriptors' details are listed (`fdinfo`). @internal */
 export function procFdInfoDir(): string {
   return procAccess().isOurs ? `/proc/${process.pid}/fdinfo` : '/proc/self/fdinfo';

@@ -344,8 +344,8 @@ export class TempFile extends DiskHandle {
       const { context } = this;
       const session = context.session();
       context.checkRoot();
-      const places = { sessionDir: session.path, sessionBase: session.base, root: context.root, rootBase: context.rootBase() };
-      return handOff(context.fs, places, this, options);
+      const places = { sessionDir: session.path, sessionBase: session.base, root: context.root, rootBase: context.rootBase(), handoffDir: context.handoffDir };
+      return handOff(context.fs, places, this, { ttlMs, meta });
     });
   }
 

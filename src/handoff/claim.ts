@@ -18,8 +18,10 @@ import {
 } from '../errors.js';
 import type { FileSystem } from '../disk/fs.js';
 import { openHandoffDirSync } from './handoff.js';
+import type { HandoffDirHold } from './handoff-dir.js';
 import { dataName, entryName, handoffDirOf, heldName, holderOf, isHeldName, TAKEN_FOR_REMOVAL } from '../layout.js';
 import { holdsHappen } from '../disk/holds.js';
+import { isSmallOnDevice } from '../disk/local-disk.js';
 import { unlinkAside, unlinkAsideSync } from '../disk/remove.js';
 import { holderAlive, newOwnerToken, retryAfterMs, startLease, type Lease, type LeaseContext } from './lease.js';
 import { readHeartbeat } from '../owner/heartbeat.js';
@@ -27,7 +29,7 @@ import type { Heartbeat } from '../owner/liveness.js';
 import { openPinnedSync, type PinnedDirSync } from '../disk/pinned-dir.js';
 import { moveFile, resolveDestination, resolveKeepOptions, type KeepOptions } from '../keep/move.js';
 import { identityOf, ownFileStreamFs, replacedBy, type FileIdentity } from '../disk/open-checked.js';
-import { parseTicket, type HandoffMeta, type HandoffTicket } from './ticket.js';
+import type { HandoffMeta, HandoffTicket } from './ticket.js';
 import type { StoreClaim } from './store.js';
 import { logger } from '../log.js';
 import { ownOptions, validateBoolean, validateCallback, validateObject } from '../validators.js';
@@ -58,28 +60,29 @@ interface Entry {
   readonly dir: string;
   readonly name: string;
   readonly pinned: PinnedDirSync;
-  readonly handoff: PinnedDirSync;
+  readonly handoff: PinnedDirSync & { readonly localDevice?: number | undefined };
   readonly fs: FileSystem;
 }
 
 /**
  * Takes the lease on a ticket's entry: exactly one claimer at a time. The size is always checked
- * against the ticket, the digest on request; an entry that fails the check is given back.
+ * against the ticket, the digest on request; an entry that fails the check is given back. The
+ * ticket is one `parseTicket()` returned: its checks are made once, by the caller.
  * @internal
  */
 export async function claimEntry(
   context: LeaseContext,
   root: string,
-  input: unknown,
+  ticket: HandoffTicket,
   claimOptions: ClaimOptions = {},
   rootBase = root,
+  handoffDir?: HandoffDirHold,
 ): Promise<ClaimedFile> {
   const options = checkClaimOptions(claimOptions);
-  const ticket = parseTicket(input);
   if (Date.now() > ticket.expiresAt) throw new HandoffExpiredError(ticket.id, ticket.expiresAt);
   const name = entryName(ticket.id, ticket.expiresAt);
   const dir = path.join(handoffDirOf(root), name);
-  const entry: Entry = { id: ticket.id, dir, name, ...pinEntry(context.fs, root, name, ticket.id, rootBase), fs: context.fs };
+  const entry: Entry = { id: ticket.id, dir, name, ...pinEntry(context.fs, { root, rootBase, handoffDir }, name, ticket.id), fs: context.fs };
   const mine = heldName(newOwnerToken(context.hostId), ticket.suffix);
   try {
     takeEntry(context, entry, dataName(ticket.suffix), mine, ticket.suffix);
@@ -87,7 +90,7 @@ export async function claimEntry(
     unpin(entry);
     throw err;
   }
-  const held = { fs: context.fs, held: path.join(entry.pinned.base, mine), data: path.join(entry.pinned.base, dataName(ticket.suffix)), shown: path.join(dir, mine) };
+  const held = { fs: context.fs, held: `${entry.pinned.base}/${mine}`, data: `${entry.pinned.base}/${dataName(ticket.suffix)}`, shown: path.join(dir, mine) };
   const lease = startLease(held);
   let identity: FileIdentity;
   try {
@@ -105,8 +108,13 @@ export async function claimEntry(
 // handoff directory, which stays pinned too: every step on the data file goes through the entry,
 // and the entry's removal through the handoff directory, so swapping either path for a symlink
 // cannot redirect them.
-function pinEntry(fs: FileSystem, root: string, name: string, id: string, rootBase: string): { pinned: PinnedDirSync; handoff: PinnedDirSync } {
-  const handoff = openHandoffDirSync(fs, root, rootBase);
+function pinEntry(
+  fs: FileSystem,
+  { root, rootBase, handoffDir }: { root: string; rootBase: string; handoffDir: HandoffDirHold | undefined },
+  name: string,
+  id: string,
+): { pinned: PinnedDirSync; handoff: PinnedDirSync & { readonly localDevice?: number | undefined } } {
+  const handoff = handoffDir ? handoffDir.acquire(root, rootBase) : openHandoffDirSync(fs, root, rootBase);
   if (!handoff) throw new HandoffNotFoundError(id);
   let pinned: ReturnType<typeof openPinnedSync>;
   try {
@@ -153,7 +161,7 @@ function takeEntry(context: LeaseContext, entry: Entry, data: string, mine: stri
 
 function renamedTo(entry: Entry, from: string, to: string): boolean {
   try {
-    entry.fs.renameSync(path.join(entry.pinned.base, from), path.join(entry.pinned.base, to));
+    entry.fs.renameSync(`${entry.pinned.base}/${from}`, `${entry.pinned.base}/${to}`);
     return true;
   } catch (err) {
     if (systemErrorCode(err) === 'ENOENT') return false;
@@ -174,7 +182,7 @@ function currentName(entry: Entry, data: string, suffix: string): string | undef
 }
 
 function holderHeartbeat(entry: Entry, name: string): Heartbeat | 'gone' {
-  const stamp = readHeartbeat(entry.fs, path.join(entry.pinned.base, name));
+  const stamp = readHeartbeat(entry.fs, `${entry.pinned.base}/${name}`);
   return stamp === 'missing' ? 'gone' : { key: path.join(entry.dir, name), stamp };
 }
 
@@ -183,7 +191,7 @@ function holderHeartbeat(entry: Entry, name: string): Heartbeat | 'gone' {
 // what every later open of the claim checks.
 async function verify(entry: Entry, name: string, ticket: HandoffTicket, options: ClaimOptions): Promise<FileIdentity> {
   const logical = path.join(entry.dir, name);
-  const held = path.join(entry.pinned.base, name);
+  const held = `${entry.pinned.base}/${name}`;
   let problem: string | undefined;
   let identity: FileIdentity;
   try {
@@ -287,8 +295,8 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
     this.entry = entry;
     this.identity = identity!;
     this.path = path.join(entry.dir, name);
-    this.held = path.join(entry.pinned.base, name);
-    this.data = path.join(entry.pinned.base, dataName(ticket!.suffix));
+    this.held = `${entry.pinned.base}/${name}`;
+    this.data = `${entry.pinned.base}/${dataName(ticket!.suffix)}`;
     this.ticket = ticket!;
     this.lease = lease!;
   }
@@ -344,7 +352,7 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
     if (this.remote) return this.remote.consume();
     if (!this.begin()) return;
     try {
-      if (!holdsHappen(this.entry.fs)) await this.entry.fs.promises.unlink(this.held);
+      if (!holdsHappen(this.entry.fs)) await this.unlinkHeld();
       else if ((await unlinkAside(this.entry.fs, this.held, this.path, this.takenName())) === 'gone') throw notThere(this.held);
     } catch (err) {
       throw this.failure(err, 'consume');
@@ -527,7 +535,15 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
    * entry counts as consumed; a sweep removes what the hold leaves.
    */
   private takenName(): string {
-    return path.join(this.entry.pinned.base, TAKEN_FOR_REMOVAL);
+    return `${this.entry.pinned.base}/${TAKEN_FOR_REMOVAL}`;
+  }
+
+  // A small file on the handoff directory's own local device is unlinked inline: a few
+  // microseconds, less than a trip to the thread pool (as a TempFile's removal).
+  private async unlinkHeld(): Promise<void> {
+    const { fs, handoff } = this.entry;
+    if (handoff.localDevice !== undefined && isSmallOnDevice(fs, this.held, handoff.localDevice)) fs.unlinkSync(this.held);
+    else await fs.promises.unlink(this.held);
   }
 
   private stillHeld(): boolean {

@@ -1,3 +1,4 @@
+import type { Stats } from 'node:fs';
 import path from 'node:path';
 import { InvalidOptionError, isErrorCode, systemErrorCode, TempFileReplacedError, toFileSystemError, UnsafeRootError } from '../errors.js';
 import { replacedBy, type FileIdentity } from '../disk/open-checked.js';
@@ -77,11 +78,16 @@ export async function openHandoffDir(fs: FileSystem, root: string, rootBase = ro
     if (typeof pinned !== 'string') await pinned.close();
     throw checked;
   }
-  return checked;
+  return checked?.pinned;
 }
 
 /** Sync twin of {@link openHandoffDir}. */
 export function openHandoffDirSync(fs: FileSystem, root: string, rootBase = root): PinnedDirSync | undefined {
+  return openHandoffDirChecked(fs, root, rootBase)?.pinned;
+}
+
+/** {@link openHandoffDirSync}, with what the check saw of the directory (its device and inode). @internal */
+export function openHandoffDirChecked(fs: FileSystem, root: string, rootBase = root): { pinned: PinnedDirSync; stat: Stats } | undefined {
   const dir = handoffDirOf(root);
   let pinned: ReturnType<typeof openPinnedSync>;
   try {
@@ -97,13 +103,18 @@ export function openHandoffDirSync(fs: FileSystem, root: string, rootBase = root
   return checked;
 }
 
-/** The opened handoff directory if it is ours; `undefined` if missing; else the error to throw. */
-function checkOpened<T extends { readonly base: string }>(fs: FileSystem, dir: string, pinned: T | 'gone' | 'not-a-dir'): T | undefined | Error {
+/** The opened handoff directory and its lstat if it is ours; `undefined` if missing; else the error to throw. */
+function checkOpened<T extends { readonly base: string }>(
+  fs: FileSystem,
+  dir: string,
+  pinned: T | 'gone' | 'not-a-dir',
+): { pinned: T; stat: Stats } | undefined | Error {
   if (pinned === 'gone') return undefined;
   if (pinned === 'not-a-dir') return notADirectory(dir);
   try {
-    checkOwnDirectory(fs.lstatSync(`${pinned.base}/.`), dir);
-    return pinned;
+    const stat = fs.lstatSync(`${pinned.base}/.`);
+    checkOwnDirectory(stat, dir);
+    return { pinned, stat };
   } catch (err) {
     return isErrorCode(err, 'ERR_TEMPFILE_UNSAFE_ROOT') ? err : toFileSystemError('check the handoff directory', dir, err);
   }
@@ -118,7 +129,8 @@ function notADirectory(dir: string): UnsafeRootError {
   );
 }
 
-function checkOwnDirectory(stat: { uid: number; mode: number; isDirectory(): boolean }, dir: string): void {
+/** Throws {@link UnsafeRootError} unless `stat` is a directory of this uid, closed to group and others. @internal */
+export function checkOwnDirectory(stat: { uid: number; mode: number; isDirectory(): boolean }, dir: string): void {
   if (!stat.isDirectory()) throw notADirectory(dir);
   const uid = process.getuid?.();
   if (uid !== undefined && stat.uid !== uid) {
@@ -142,15 +154,22 @@ export interface HandoffPlaces {
   readonly sessionBase: string;
   readonly root: string;
   readonly rootBase: string;
+  /** The handoff directory held across calls (`HandoffDirHold`), when the caller keeps one. */
+  readonly handoffDir?: { acquire(root: string, rootBase: string): PinnedDirSync | undefined } | undefined;
 }
 
 /**
- * Moves a file into a new handoff entry and returns its ticket. The entry is built inside the
+ * Moves a file into a new handoff entry and returns its ticket; `options` are those
+ * {@link checkHandoffOptions} returned (checked once, `meta` its copy). The entry is built inside the
  * owner's session directory (so it is judged by that session's liveness, and dies with it), then
  * renamed into `<root>/handoff/`: it appears there whole or not at all.
  */
-export async function handOff(fs: FileSystem, places: HandoffPlaces, file: HandoffSource, options: unknown): Promise<HandoffTicket> {
-  const { ttlMs, meta } = checkHandoffOptions(options);
+export async function handOff(
+  fs: FileSystem,
+  places: HandoffPlaces,
+  file: HandoffSource,
+  { ttlMs, meta }: { readonly ttlMs: number; readonly meta: HandoffMeta | undefined },
+): Promise<HandoffTicket> {
   const size = file.size ?? (await statSize(fs, file.access, file.path));
   const id = randomName();
   const createdAt = Date.now();
@@ -180,7 +199,8 @@ export async function handOff(fs: FileSystem, places: HandoffPlaces, file: Hando
 // The rename goes into the handoff directory opened without following links, through the pinned root.
 function publish(fs: FileSystem, places: HandoffPlaces, staging: string, entry: string): void {
   const { root, rootBase } = places;
-  const handoff = openHandoffDirSync(fs, root, rootBase) ?? (ensureHandoffDir(fs, root, rootBase), openHandoffDirSync(fs, root, rootBase));
+  const open = () => (places.handoffDir ? places.handoffDir.acquire(root, rootBase) : openHandoffDirSync(fs, root, rootBase));
+  const handoff = open() ?? (ensureHandoffDir(fs, root, rootBase), open());
   if (!handoff) throw Object.assign(new Error(`ENOENT: the handoff directory of ${root} is gone`), { code: 'ENOENT' });
   try {
     fs.renameSync(staging, `${handoff.base}/${entry}`);
@@ -198,7 +218,7 @@ function moveIntoPinned(fs: FileSystem, file: HandoffSource, dir: string, name: 
   const pinned = openPinnedSync(fs, dir);
   if (typeof pinned === 'string') throw Object.assign(new Error(`ENOENT: the staging directory ${dir} is gone`), { code: 'ENOENT' });
   try {
-    const staged = path.join(pinned.base, name);
+    const staged = `${pinned.base}/${name}`;
     fs.renameSync(file.access, staged);
     let found: string | undefined;
     try {

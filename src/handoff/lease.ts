@@ -6,7 +6,7 @@ import { startHeartbeat } from '../owner/heartbeat.js';
 import { atExit } from '../owner/registry.js';
 import { logger } from '../log.js';
 import { randomName } from '../random-name.js';
-import { processIdentity } from '../owner/process-identity.js';
+import { processIdentity, type ProcessIdentity } from '../owner/process-identity.js';
 import { formatOwnerToken, TAKEN_FOR_REMOVAL, type OwnerToken } from '../layout.js';
 
 const log = logger('lease');
@@ -21,9 +21,16 @@ const log = logger('lease');
 /** Where and how leases are taken. @internal */
 export type LeaseContext = Pick<RootContext, 'fs' | 'staleMs' | 'graceMs' | 'hostId'>;
 
+/** This thread's identity on the last host a token was made for: the same for every claim. */
+let owner: ProcessIdentity | undefined;
+
 /** A fresh owner token for one claim: this host, pid and start, now, and 64 random bits. */
 export function newOwnerToken(hostId: string): string {
-  return formatOwnerToken({ ...processIdentity(hostId), created: Date.now(), random: randomName().slice(0, 16) });
+  if (owner?.host !== hostId) owner = processIdentity(hostId);
+  const { host, pid, thread, start } = owner;
+  const created = Date.now();
+  const random = randomName().slice(0, 16);
+  return formatOwnerToken(thread === undefined ? { host, pid, start, created, random } : { host, pid, thread, start, created, random });
 }
 
 /**

@@ -34,7 +34,8 @@ export interface FaultTarget {
 
 /** Or: the first call of `method` whose (normalised) path passes `path`. */
 export interface FaultWhere {
-  readonly method: string;
+  /** The method, or any of several (a call made inline or in the thread pool, whichever it is). */
+  readonly method: string | readonly string[];
   readonly path: (path: string) => boolean;
   readonly code: Errno | string;
 }
@@ -132,7 +133,7 @@ export class FaultPlanFs {
     if (t && t.key === key && t.occurrence === occurrence) {
       this.target = undefined;
       code = t.code;
-    } else if (w && w.method === method && w.path(path)) {
+    } else if (w && (typeof w.method === 'string' ? w.method === method : w.method.includes(method)) && w.path(path)) {
       this.where = undefined;
       code = w.code;
     } else return undefined;

@@ -274,7 +274,8 @@ describe('a job that throws is retried, never lost', () => {
     const { mgr, ticket } = await handedOff('consume fails');
     const plan = new FaultPlanFs();
     const worker = manager({ root: mgr.root, fs: plan.fs });
-    plan.record({ where: { method: 'promises.unlink', path: (p) => path.basename(p).startsWith('held_'), code: 'EIO' } });
+    // A small held file on a local disk is unlinked inline, any other in the thread pool.
+    plan.record({ where: { method: ['unlinkSync', 'promises.unlink'], path: (p) => path.basename(p).startsWith('held_'), code: 'EIO' } });
     const error = await worker.withClaim(ticket, () => 'done').catch((e: unknown) => e);
     plan.stop();
     expect(plan.injected).toBeDefined();
@@ -485,6 +486,28 @@ describe('verification', () => {
     expect(fs.readdirSync(dir)).toEqual(['data.bin']);
     const claimed = await worker.claim(ticket, { verifyDigest: true });
     expect(fs.readFileSync(claimed.path, 'utf8')).toBe('read me twice');
+    await claimed.consume();
+  });
+});
+
+// The options of handoff() are read and checked once: what the call goes on with is the copy that
+// was checked, whatever the caller's object does afterwards.
+describe('options are read once', () => {
+  it('handoff(): `meta` is serialised once, and the ticket carries that copy', async () => {
+    const mgr = manager();
+    let reads = 0;
+    const meta = {
+      toJSON() {
+        reads += 1;
+        return reads === 1 ? { job: 'checked' } : { job: 'x'.repeat(10_000) };
+      },
+    };
+    // A toJSON() is what JSON sees of an object: the type of meta does not show it.
+    const ticket = await (await mgr.write('m')).handoff({ ttlMs: 60_000, meta: meta as unknown as HandoffTicket['meta'] });
+    expect(reads).toBe(1);
+    expect(ticket.meta).toEqual({ job: 'checked' });
+    const claimed = await mgr.claim(ticket);
+    expect(claimed.ticket.meta).toEqual({ job: 'checked' });
     await claimed.consume();
   });
 });

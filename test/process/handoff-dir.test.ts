@@ -44,6 +44,93 @@ describe('the handoff directory', () => {
   });
 });
 
+// A manager holds <root>/handoff open across handoffs and claims, and looks at the name again at
+// every call: what another process of this uid does to the name between two calls decides where
+// the next call lands, never the descriptor held from before.
+describe('the handoff directory held across calls', () => {
+  const handoffFds = (handoff: string): string[] =>
+    fs.readdirSync('/proc/self/fd').filter((fd) => {
+      try {
+        return fs.readlinkSync(`/proc/self/fd/${fd}`) === handoff;
+      } catch {
+        return false; // the descriptor of the listing itself, closed since
+      }
+    });
+
+  it('is opened once for many cycles, and let go by close()', async () => {
+    const mgr = manager();
+    const handoff = path.join(mgr.root, 'handoff');
+    for (let round = 0; round < 5; round++) {
+      const claimed = await mgr.claim(await (await mgr.write(`job ${round}`)).handoff({ ttlMs: 60_000 }));
+      await claimed.consume();
+      expect(handoffFds(handoff)).toHaveLength(1);
+    }
+    await mgr.close();
+    expect(handoffFds(handoff)).toEqual([]);
+  });
+
+  it('renamed away and replaced by a new directory: the next handoff lands in the new one, nothing in the old', async () => {
+    const mgr = manager();
+    const first = await mgr.claim(await (await mgr.write('first')).handoff({ ttlMs: 60_000 }));
+    await first.consume();
+    const handoff = path.join(mgr.root, 'handoff');
+    const moved = path.join(scratchDir(), 'moved-handoff');
+    fs.renameSync(handoff, moved);
+    fs.mkdirSync(handoff, { mode: 0o700 });
+    const ticket = await (await mgr.write('second')).handoff({ ttlMs: 60_000 });
+    expect(fs.readdirSync(moved)).toEqual([]);
+    expect(fs.readdirSync(handoff)).toHaveLength(1);
+    const other = manager({ root: mgr.root });
+    const claimed = await other.claim(ticket);
+    expect(fs.readFileSync(claimed.path, 'utf8')).toBe('second');
+    await claimed.consume();
+  });
+
+  it('swapped for a symlink after a cycle: handoff and claim are UnsafeRootErrors, the target untouched', async () => {
+    const mgr = manager();
+    const ticket = await (await mgr.write('waiting', { suffix: '.bin' })).handoff({ ttlMs: 60_000 });
+    const handoff = path.join(mgr.root, 'handoff');
+    const decoy = decoyWithEntries();
+    const before = listTree(decoy);
+    fs.renameSync(handoff, path.join(scratchDir(), 'aside'));
+    fs.symlinkSync(decoy, handoff);
+    const file = await mgr.write('x', { suffix: '.bin' });
+    await expect(file.handoff({ ttlMs: 60_000 })).rejects.toMatchObject({ code: 'ERR_TEMPFILE_UNSAFE_ROOT', reason: 'not-a-directory' });
+    expect(fs.readFileSync(file.path, 'utf8')).toBe('x');
+    await expect(mgr.claim(ticket)).rejects.toMatchObject({ code: 'ERR_TEMPFILE_UNSAFE_ROOT', reason: 'not-a-directory' });
+    expect(listTree(decoy)).toEqual(before);
+  });
+
+  it('opened to others after a cycle: the next handoff and claim are refused as writable by others', async () => {
+    const mgr = manager();
+    const ticket = await (await mgr.write('waiting')).handoff({ ttlMs: 60_000 });
+    fs.chmodSync(path.join(mgr.root, 'handoff'), 0o777);
+    const file = await mgr.write('x');
+    await expect(file.handoff({ ttlMs: 60_000 })).rejects.toMatchObject({ code: 'ERR_TEMPFILE_UNSAFE_ROOT', reason: 'writable-by-others' });
+    expect(fs.readFileSync(file.path, 'utf8')).toBe('x');
+    await expect(mgr.claim(ticket)).rejects.toMatchObject({ code: 'ERR_TEMPFILE_UNSAFE_ROOT', reason: 'writable-by-others' });
+  });
+
+  it('a claim outlives its manager\'s close(): it still consumes through the directory it holds, and nothing else', async () => {
+    const producer = manager();
+    const ticket = await (await producer.write('job')).handoff({ ttlMs: 60_000 });
+    const worker = manager({ root: producer.root });
+    const claimed = await worker.claim(ticket);
+    await worker.close();
+    // Descriptors freed by the close are taken again: a number reused must not be reached.
+    const decoy = decoyWithEntries();
+    const before = listTree(decoy);
+    const reused = Array.from({ length: 8 }, () => fs.openSync(decoy, 'r'));
+    try {
+      await claimed.consume();
+    } finally {
+      for (const fd of reused) fs.closeSync(fd);
+    }
+    expect(listTree(decoy)).toEqual(before);
+    expect(fs.readdirSync(path.join(producer.root, 'handoff'))).toEqual([]);
+  });
+});
+
 describe('staging and the sweep', () => {
   it('300 handoffs while two other processes sweep with no grace period: every ticket names a complete, claimable entry', async () => {
     const root = path.join(scratchDir(), 'root');

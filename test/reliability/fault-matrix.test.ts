@@ -363,6 +363,8 @@ function handoffScenario(variant: 'written' | 'file'): Scenario<HandoffState> {
       return { disk, parent, root, mgr, file, content };
     },
     normalize: (s) => normalizer([[s.mgr.sessionPath, '<session>'], [s.root, '<root>']]),
+    // The manager that handed off holds <root>/handoff open until close().
+    heldFds: (s) => (s.disk.kind === 'real' ? handoffHeld(s.root) : 0),
     async act(s) {
       s.ticket = await s.file.handoff({ ttlMs: HOUR, meta: { job: 1 } });
     },
@@ -434,6 +436,22 @@ function rootHeld(mgr: TempFileManager): boolean {
   return pin !== undefined && pin.base.startsWith('/proc/');
 }
 
+/**
+ * The descriptor a manager that handed off or claimed holds on `<root>/handoff` until close(), if
+ * it holds one: one at most, a second would be a leak.
+ */
+function handoffHeld(root: string): number {
+  const handoff = path.join(root, 'handoff');
+  const named = nodeFs.readdirSync('/proc/self/fd').filter((fd) => {
+    try {
+      return nodeFs.readlinkSync(`/proc/self/fd/${fd}`) === handoff;
+    } catch {
+      return false; // the listing's own descriptor, closed since
+    }
+  });
+  return Math.min(named.length, 1);
+}
+
 /** Claims with a clean fs: the entry must be claimable at once, never left under a live holder. */
 async function claimClean(s: ClaimState, problems: string[], expectContent: boolean): Promise<void> {
   const raw = s.disk.raw;
@@ -490,7 +508,7 @@ function claimScenario(finish: 'consume' | 'release'): Scenario<ClaimState> {
     },
     normalize: (s) => normalizer([[s.entryDir, '<entry>'], [s.root, '<root>']]),
     // A manager that claimed holds its root open (it reaches handoff/ through it) until close().
-    heldFds: (s) => (s.disk.kind === 'real' && rootHeld(s.worker) ? 1 : 0),
+    heldFds: (s) => (s.disk.kind === 'real' ? (rootHeld(s.worker) ? 1 : 0) + handoffHeld(s.root) : 0),
     async act(s) {
       // verifyDigest: the digest is read back through fs.createReadStream, one more call to fail.
       s.claimed = await s.worker.claim(s.ticket, { verifyDigest: true });

@@ -1,0 +1,64 @@
+import nodeFs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { FileSystem } from '../../src/disk/fs.js';
+import { INLINE_IO_MAX_BYTES } from '../../src/disk/local-disk.js';
+import { manager } from '../helpers/roots.js';
+
+// consume() unlinks a small held file inline when it sits on the handoff directory's own local
+// device, and leaves every other unlink to the thread pool, where a slow one cannot stall the
+// event loop: a large file, a file on another device (a mount made below the entry), a held name
+// that cannot be looked at. The file-system layer below records the unlinks and, where a test
+// says so, shows the held file on another device.
+function recordingFs(otherDevice: (file: string) => boolean = () => false) {
+  const unlinks: { how: 'inline' | 'thread pool'; file: string }[] = [];
+  const fs = {
+    ...nodeFs,
+    unlinkSync: (file: nodeFs.PathLike) => {
+      unlinks.push({ how: 'inline', file: String(file) });
+      nodeFs.unlinkSync(file);
+    },
+    lstatSync: ((file: nodeFs.PathLike, options?: nodeFs.StatSyncOptions) => {
+      const stat = nodeFs.lstatSync(file, options as nodeFs.StatSyncOptions & { bigint?: false });
+      if (stat && otherDevice(String(file))) return Object.assign(stat, { dev: stat.dev + 1 });
+      return stat;
+    }) as typeof nodeFs.lstatSync,
+    promises: {
+      ...nodeFs.promises,
+      unlink: async (file: nodeFs.PathLike) => {
+        unlinks.push({ how: 'thread pool', file: String(file) });
+        await nodeFs.promises.unlink(file);
+      },
+    },
+  };
+  return { fs: fs as unknown as FileSystem, unlinks };
+}
+
+const isHeld = (file: string) => path.basename(file).startsWith('held_');
+
+async function consumeOne(bytes: number, otherDevice?: (file: string) => boolean) {
+  const { fs, unlinks } = recordingFs(otherDevice);
+  const mgr = manager({ fs });
+  // Each cycle on a fresh manager: the first handoff opens <root>/handoff, and learns its device then.
+  const ticket = await (await mgr.write(Buffer.alloc(bytes, 0x61))).handoff({ ttlMs: 60_000 });
+  const claimed = await mgr.claim(ticket);
+  unlinks.length = 0;
+  await claimed.consume();
+  expect(nodeFs.readdirSync(path.join(mgr.root, 'handoff'))).toEqual([]);
+  return unlinks.filter((u) => isHeld(u.file)).map((u) => u.how);
+}
+
+describe('consume(): where the held file is unlinked', () => {
+  it('inline, for a small file on the handoff directory\'s local device', async () => {
+    expect(await consumeOne(1024)).toEqual(['inline']);
+    expect(await consumeOne(INLINE_IO_MAX_BYTES)).toEqual(['inline']);
+  });
+
+  it('in the thread pool, for a file larger than the inline bound', async () => {
+    expect(await consumeOne(INLINE_IO_MAX_BYTES + 1)).toEqual(['thread pool']);
+  });
+
+  it('in the thread pool, for a small file on another device than the handoff directory', async () => {
+    expect(await consumeOne(1024, isHeld)).toEqual(['thread pool']);
+  });
+});
