@@ -128,11 +128,10 @@ export function needsRoot(ctx: TestContext, what: string): void {
 
 /**
  * The node binary a child of another uid can run: this one, or a copy of it where every uid can
- * read it (`npx node@22` keeps its binary under root's home, closed to others).
+ * read it (`npx node@22` keeps its binary under root's home, closed to others, whatever HOME says).
  */
 export function nodeFor(uid: number | undefined): string {
-  const home = os.homedir();
-  if (uid === undefined || uid === process.getuid?.() || !process.execPath.startsWith(`${home}/`)) return process.execPath;
+  if (uid === undefined || uid === process.getuid?.() || runnableByAll(process.execPath)) return process.execPath;
   const copy = path.join(os.tmpdir(), `tfm-node-${process.version}`);
   if (!trustedCopy(copy)) {
     fs.copyFileSync(process.execPath, `${copy}.${process.pid}`);
@@ -140,6 +139,14 @@ export function nodeFor(uid: number | undefined): string {
     fs.renameSync(`${copy}.${process.pid}`, copy);
   }
   return copy;
+}
+
+/** Whether every user may run `file`: it and each directory above it are open to others. */
+function runnableByAll(file: string): boolean {
+  for (let at = file; ; at = path.dirname(at)) {
+    if ((fs.statSync(at).mode & 0o001) === 0) return false;
+    if (at === path.dirname(at)) return true;
+  }
 }
 
 // A copy in the shared temp directory is run only if this user made it and nobody else can
