@@ -12,12 +12,25 @@ const ci = read('.ci/run');
 const readme = read('README.md');
 
 /**
- * The machine's Node, which CI's plain `npm test` runs on: the `node` on the PATH without the
- * directories `npx node@N` puts first (this suite may itself run on one of those).
+ * The machine's Node, which CI's plain `npm test` runs on: the first `node` on the PATH that is not
+ * one `npx node@N` fetched (this suite may itself run on one of those, also through a fresh
+ * machine's PATH, which links it as its `node`); where there is none, the oldest Node the
+ * package's engines admit, which the machine's is.
  */
 function machineMajor(): number {
-  const PATH = (process.env.PATH ?? '').split(':').filter((dir) => !dir.includes('/_npx/')).join(':');
-  return Number(execFileSync('node', ['-p', 'process.versions.node.split(".")[0]'], { env: { ...process.env, PATH }, encoding: 'utf8' }).trim());
+  for (const dir of (process.env.PATH ?? '').split(':')) {
+    const node = path.join(dir, 'node');
+    let real: string;
+    try {
+      real = fs.realpathSync(node);
+    } catch {
+      continue;
+    }
+    if (real.includes('/_npx/')) continue;
+    return Number(execFileSync(real, ['-p', 'process.versions.node.split(".")[0]'], { encoding: 'utf8' }).trim());
+  }
+  const engines = (JSON.parse(read('package.json')) as { engines: { node: string } }).engines.node;
+  return Number(/\d+/.exec(engines)?.[0]);
 }
 
 /**
