@@ -30,7 +30,11 @@ describe('a claimer fenced off in the middle of a keep() across file systems', (
     const dest = path.join(destDir, 'A-output.bin');
     const go = path.join(scratchDir(), 'go');
 
-    const claimer = startChild('keep-fenced.mjs', [root, JSON.stringify(ticket), String(STALE_MS), dest, when, String(overwrite), go], {}, { pidNamespace: true });
+    // The claimer is another Linux host (its own PID namespace) whose event loop stalls: with
+    // /proc, as such a host has, only its heartbeat speaks for it, and that stops with the loop.
+    // (Without /proc a beat thread keeps a stalled owner's lease, as docs/crash-recovery.md says.)
+    const anotherLinuxHost = { TEMPFILE_MANAGER_NO_PROC: '' };
+    const claimer = startChild('keep-fenced.mjs', [root, JSON.stringify(ticket), String(STALE_MS), dest, when, String(overwrite), go], anotherLinuxHost, { pidNamespace: true });
     try {
       expect(await nextJson(claimer)).toHaveProperty('claimed');
       expect(await nextJson(claimer)).toEqual({ paused: when });

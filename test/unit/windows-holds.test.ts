@@ -6,7 +6,7 @@ import { HOLD_WAIT_MS } from '../../src/disk/holds.js';
 import { isSetAsideName, ROOT_MARKER } from '../../src/layout.js';
 import { WindowsFs } from '../helpers/windows-fs.js';
 import { hostId } from '../../src/owner/process-identity.js';
-import { deadSessionName, freshRoot, listTree, manager, markedRoot, scratchDir } from '../helpers/roots.js';
+import { deadSessionNameHere, freshRoot, listTree, manager, markedRoot, scratchDir } from '../helpers/roots.js';
 
 // Removal under Windows semantics, played on Linux by a file-system layer: another handle (an
 // antivirus, the app's own stream) holds a file, so that its unlink, rename or rmdir fails, or its
@@ -279,7 +279,7 @@ describe('a rename over a held file', () => {
 describe('the sweep of a dead session with a held file', () => {
   it('reports what stays held, never hangs, and removes it all at the sweep after the hold ends', async () => {
     const root = markedRoot(freshRoot());
-    const dead = path.join(root, deadSessionName(hostId()));
+    const dead = path.join(root, deadSessionNameHere(hostId()));
     fs.mkdirSync(path.join(dead, 'sub'), { recursive: true });
     fs.writeFileSync(path.join(dead, 'sub', 'held.log'), 'held');
     fs.writeFileSync(path.join(dead, 'free.txt'), 'free');
