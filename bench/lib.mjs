@@ -61,7 +61,7 @@ export function median(values) {
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
-/** The marker a manager leaves in its root on purpose (src/layout.ts): never an upload or a file left behind. */
+/** The marker a manager leaves in its root on purpose (src/base/layout.ts): never an upload or a file left behind. */
 export const ROOT_MARKER = '.tempfile-manager';
 
 export const formatInt = (n) => Math.round(n).toLocaleString('en-US');

@@ -20,9 +20,9 @@
  * @packageDocumentation
  * @module tempfile-manager
  */
-export { TempFileManager } from './manager.js';
-export type { TempFileStats } from './manager.js';
-export type { TempFileManagerOptions } from './options.js';
+export { TempFileManager } from './manager/manager.js';
+export type { TempFileStats } from './manager/manager.js';
+export type { TempFileManagerOptions } from './root/options.js';
 export type { WriteOptions } from './handles/write.js';
 export type { WriteSource } from './write/source.js';
 export { TempFile } from './handles/file.js';
@@ -30,7 +30,7 @@ export type { TempReadStreamOptions, TempWriteStreamOptions } from './handles/fi
 export type { KeepOptions } from './keep/move.js';
 export type { HandoffOptions } from './handoff/handoff.js';
 export type { HandoffTicket, HandoffMeta, JsonValue } from './handoff/ticket.js';
-export type { HandoffStore, StoreLocation, StoreSweepError, StoreSweepReport, StoreSweepResult } from './stores.js';
+export type { HandoffStore, StoreLocation, StoreSweepError, StoreSweepReport, StoreSweepResult } from './base/stores.js';
 export { TempDir } from './handles/dir.js';
 export { TempScope } from './handles/scope.js';
 export { ClaimedFile } from './handoff/claim.js';
@@ -72,7 +72,7 @@ export {
   MalformedUploadError,
   MissingPeerError,
   StoreError,
-} from './errors.js';
+} from './base/errors.js';
 export type {
   DiskErrors,
   DetectedType,
@@ -84,4 +84,4 @@ export type {
   UploadLimit,
   MalformedUploadReason,
   StoreFailure,
-} from './errors.js';
+} from './base/errors.js';

@@ -1,8 +1,8 @@
-import type { DetectedType } from '../errors.js';
+import type { DetectedType } from '../base/errors.js';
 import { MAX_META_BYTES, type HandoffMeta } from '../handoff/ticket.js';
-import { cutToBytes } from '../layout.js';
-import { validateNameLength, validateNamePart } from '../names.js';
-import { ownOptions } from '../validators.js';
+import { cutToBytes } from '../base/layout.js';
+import { validateNameLength, validateNamePart } from '../base/names.js';
+import { ownOptions } from '../base/validators.js';
 
 /** The most bytes of a client's file name kept: a file name's limit on most file systems. */
 export const MAX_CLIENT_NAME_BYTES = 255;

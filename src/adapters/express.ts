@@ -1,11 +1,11 @@
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import createDebug from 'debug';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { TempFileManager } from '../manager.js';
+import { TempFileManager } from '../manager/manager.js';
 import type { TempScope } from '../handles/scope.js';
-import { InvalidOptionError, isTempFileError, type TempFileError } from '../errors.js';
-import { describe } from '../names.js';
-import { ownOptions, validateOneOf } from '../validators.js';
+import { InvalidOptionError, isTempFileError, type TempFileError } from '../base/errors.js';
+import { describe } from '../base/names.js';
+import { ownOptions, validateOneOf } from '../base/validators.js';
 import { shapeFiles } from './form.js';
 import { receiveMultipart } from './multipart.js';
 import { bindRequestScope } from './request-scope.js';

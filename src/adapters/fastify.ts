@@ -2,12 +2,12 @@ import type { Readable } from 'node:stream';
 import createDebug from 'debug';
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { AbortedError, isTempFileError, MalformedUploadError, UploadLimitError, type InvalidOptionError, type MissingPeerError } from '../errors.js';
-import type { TempFileManager } from '../manager.js';
+import { AbortedError, isTempFileError, MalformedUploadError, UploadLimitError, type InvalidOptionError, type MissingPeerError } from '../base/errors.js';
+import type { TempFileManager } from '../manager/manager.js';
 import type { TempScope } from '../handles/scope.js';
 import { FormReceiver, shapeFiles } from './form.js';
-import { loadPeer } from '../peer.js';
-import { ownOptions } from '../validators.js';
+import { loadPeer } from '../base/peer.js';
+import { ownOptions } from '../base/validators.js';
 import { bindRequestScope, requestScopeOf } from './request-scope.js';
 import { deferContinue, discardUnreadBody, refuseUnreadBody, resolveDrain, type DrainOptions, type ResolvedDrain } from './unread-body.js';
 import {

@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { AbortedError, MalformedUploadError, SizeLimitError, UploadLimitError, type DetectedType } from '../errors.js';
+import { AbortedError, MalformedUploadError, SizeLimitError, UploadLimitError, type DetectedType } from '../base/errors.js';
 import { TempFile, type TempFileArgs } from '../handles/file.js';
 import type { TempScope } from '../handles/scope.js';
 import type { WriteOptions } from '../handles/write.js';

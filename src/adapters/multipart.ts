@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import busboy from 'busboy';
-import { AbortedError, MalformedUploadError, UploadLimitError } from '../errors.js';
+import { AbortedError, MalformedUploadError, UploadLimitError } from '../base/errors.js';
 import type { TempScope } from '../handles/scope.js';
 import { FormReceiver, type ReceivedForm } from './form.js';
 import { requestScopeOf } from './request-scope.js';

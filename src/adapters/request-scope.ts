@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TempScope } from '../handles/scope.js';
-import type { TempFileManager } from '../manager.js';
+import type { TempFileManager } from '../manager/manager.js';
 
 /** The part of a request's socket that is used: its `close`, and whether it is gone already. */
 interface SocketLike {

@@ -1,7 +1,7 @@
-import { MAX_TIMER_MS, ownOptions } from '../validators.js';
+import { MAX_TIMER_MS, ownOptions } from '../base/validators.js';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { InvalidOptionError } from '../errors.js';
-import { describe } from '../names.js';
+import { InvalidOptionError } from '../base/errors.js';
+import { describe } from '../base/names.js';
 
 /** How much of a refused request's body is still read (and thrown away) so that the client gets its answer. */
 export interface DrainOptions {

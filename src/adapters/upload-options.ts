@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { InvalidOptionError, UploadLimitError } from '../errors.js';
-import { describe } from '../names.js';
-import { ownOptions, validateBytes, validateFunction, validateInteger, validateObject } from '../validators.js';
+import { InvalidOptionError, UploadLimitError } from '../base/errors.js';
+import { describe } from '../base/names.js';
+import { ownOptions, validateBytes, validateFunction, validateInteger, validateObject } from '../base/validators.js';
 import type { TempFile } from '../handles/file.js';
 import { parseAccept } from '../write/sniff.js';
 import { hashOption } from '../write/options.js';

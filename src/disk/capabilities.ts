@@ -1,13 +1,13 @@
 import { constants } from 'node:fs';
 import path from 'node:path';
-import { isErrorCode, systemErrorCode, toFileSystemError, UnsupportedFileSystemError, type FileSystemPrimitive } from '../errors.js';
+import { isErrorCode, systemErrorCode, toFileSystemError, UnsupportedFileSystemError, type FileSystemPrimitive } from '../base/errors.js';
 import { CREATE_EXCLUSIVE, O_NOFOLLOW, realFs, type FileSystem } from './fs.js';
 import { OPEN_EXISTING } from './open-checked.js';
 import { openPinnedSync } from './pinned-dir.js';
 import { removeTreeSync } from './remove.js';
-import { logger } from '../log.js';
-import { probeName } from '../layout.js';
-import { randomName } from '../random-name.js';
+import { logger } from '../base/log.js';
+import { probeName } from '../base/layout.js';
+import { randomName } from '../base/random-name.js';
 
 const log = logger('capabilities');
 

@@ -1,5 +1,5 @@
 import { Dirent, type Dir } from 'node:fs';
-import { isGone, systemErrorCode } from '../errors.js';
+import { isGone, systemErrorCode } from '../base/errors.js';
 import type { FileSystem } from './fs.js';
 
 // Reading a directory, tolerating names that vanish while it is read.

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { systemErrorCode } from '../errors.js';
-import { setAsideName } from '../layout.js';
+import { systemErrorCode } from '../base/errors.js';
+import { setAsideName } from '../base/layout.js';
 import type { FileSystem } from './fs.js';
-import { HOST_PLATFORM } from '../platform.js';
+import { HOST_PLATFORM } from '../base/platform.js';
 
 // Another handle on a file (an antivirus scan, the indexer, the app's own stream) makes Windows
 // refuse its unlink, rename or rmdir, sometimes for seconds; a file unlinked while a handle

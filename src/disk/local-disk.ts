@@ -1,5 +1,5 @@
 import type { FileSystem } from './fs.js';
-import { HOST_PLATFORM } from '../platform.js';
+import { HOST_PLATFORM } from '../base/platform.js';
 
 /**
  * `statfs` magic numbers of the local file systems, where a close, a small write or a small

@@ -1,6 +1,6 @@
 import * as nodeFs from 'node:fs';
 import { constants } from 'node:fs';
-import { systemErrorCode, toFileSystemError, TempFileReplacedError, type TempFileError } from '../errors.js';
+import { systemErrorCode, toFileSystemError, TempFileReplacedError, type TempFileError } from '../base/errors.js';
 import { O_NOFOLLOW, type FileSystem } from './fs.js';
 
 // Every open the library makes of a name that already exists goes through here. Such a name may

@@ -1,6 +1,6 @@
 import { constants } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { systemErrorCode } from '../errors.js';
+import { systemErrorCode } from '../base/errors.js';
 import type { FileSystem } from './fs.js';
 import { isProcFdPath, procFd, procFdPath } from './proc.js';
 

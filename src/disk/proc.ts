@@ -1,5 +1,5 @@
 import { existsSync, readlinkSync } from 'node:fs';
-import { HOST_PLATFORM } from '../platform.js';
+import { HOST_PLATFORM } from '../base/platform.js';
 
 // How this process reaches directories through their descriptors: detected once, on first use
 // (never at import), from the platform and what /proc shows. Where /proc is missing (macOS, the

@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { isGone, MountPointError, systemErrorCode, toFileSystemError } from '../errors.js';
+import { isGone, MountPointError, systemErrorCode, toFileSystemError } from '../base/errors.js';
 import { O_NOFOLLOW, realFs, type FileSystem } from './fs.js';
 import { isRetried, retryDelays, sleepSync } from './holds.js';
 import { mountIdOf, parentMountIdOf } from './mounts.js';

@@ -4,7 +4,7 @@ import type { FileSystem } from './fs.js';
 import { DirListing, type ListedBatch } from './dir-stream.js';
 import { mountIdAt, mountIdOf, parentMountIdOf } from './mounts.js';
 import { procFd, procFdPath } from './proc.js';
-import { HOST_PLATFORM } from '../platform.js';
+import { HOST_PLATFORM } from '../base/platform.js';
 
 // The walk (walk.ts) is written once, as a generator that yields the system calls it needs as
 // steps; runSync() carries them out with sync calls (for `using` and the exit hook), runAsync()

@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import path from 'node:path';
-import { systemErrorCode } from '../errors.js';
+import { systemErrorCode } from '../base/errors.js';
 import type { FileSystem } from './fs.js';
 import { holdsHappen, isRetried, newSetAsideName, retryDelays } from './holds.js';
 import { procFd, procFdPath } from './proc.js';
-import { hoistedName } from '../layout.js';
+import { hoistedName } from '../base/layout.js';
 import {
   runAsync,
   runSync,

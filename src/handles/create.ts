@@ -1,12 +1,12 @@
 import path from 'node:path';
-import type { ManagerContext, Owner } from '../context.js';
-import { InvalidNameError, systemErrorCode, toFileSystemError } from '../errors.js';
+import type { ManagerContext, Owner } from '../context/context.js';
+import { InvalidNameError, systemErrorCode, toFileSystemError } from '../base/errors.js';
 import { CREATE_EXCLUSIVE, type FileSystem } from '../disk/fs.js';
 import { TempDir } from './dir.js';
 import { TempFile } from './file.js';
-import { describe, validateNameLength, validateNamePart } from '../names.js';
-import { randomName } from '../random-name.js';
-import { ownOptions } from '../validators.js';
+import { describe, validateNameLength, validateNamePart } from '../base/names.js';
+import { randomName } from '../base/random-name.js';
+import { ownOptions } from '../base/validators.js';
 
 /** Options for a new temp file or directory's name. */
 export interface NameOptions {

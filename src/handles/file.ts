@@ -1,10 +1,10 @@
 import { constants, type ReadStream, type WriteStream } from 'node:fs';
-import type { ManagerContext, Owner } from '../context.js';
-import { InvalidOptionError, isErrorCode, ManagerClosedError, type DetectedType } from '../errors.js';
+import type { ManagerContext, Owner } from '../context/context.js';
+import { InvalidOptionError, isErrorCode, ManagerClosedError, type DetectedType } from '../base/errors.js';
 import { identityOf, ownFileStreamFs, type FileIdentity } from '../disk/open-checked.js';
 import { DiskHandle } from './handle.js';
 import { checkHandoffOptions, handOff, type HandoffOptions } from '../handoff/handoff.js';
-import { describeArgument, ownOptions, validateAbortSignal, validateBoolean, validateInteger, validateObject } from '../validators.js';
+import { describeArgument, ownOptions, validateAbortSignal, validateBoolean, validateInteger, validateObject } from '../base/validators.js';
 import { moveFile, resolveDestination, resolveKeepOptions, type KeepOptions } from '../keep/move.js';
 import { unlinkAside, unlinkAsideSync, unlinkQuietly, unlinkQuietlySync } from '../disk/remove.js';
 import { holdsHappen, newSetAsideName } from '../disk/holds.js';

@@ -1,5 +1,5 @@
-import type { ManagerContext, Owner } from '../context.js';
-import { DisposedError } from '../errors.js';
+import type { ManagerContext, Owner } from '../context/context.js';
+import { DisposedError } from '../base/errors.js';
 
 type HandleState = 'live' | 'removing' | 'moving' | 'gone';
 

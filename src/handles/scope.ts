@@ -1,8 +1,8 @@
-import type { ManagerContext, Owner, Removable } from '../context.js';
+import type { ManagerContext, Owner, Removable } from '../context/context.js';
 import { createDir, createFile, type NameArgument } from './create.js';
 import type { TempDir } from './dir.js';
-import { DisposedError, isErrorCode, ManagerClosedError, RemoveError, TempFileError, type DiskErrors } from '../errors.js';
-import { validateCallback } from '../validators.js';
+import { DisposedError, isErrorCode, ManagerClosedError, RemoveError, TempFileError, type DiskErrors } from '../base/errors.js';
+import { validateCallback } from '../base/validators.js';
 import { makeTempFile, type FileMaker, type TempFile } from './file.js';
 import type { WriteSource } from '../write/source.js';
 import { writeTempFile, type SuffixOf, type WriteOptions } from './write.js';

@@ -1,5 +1,5 @@
 import { createHash, type Hash } from 'node:crypto';
-import type { ManagerContext, Owner } from '../context.js';
+import type { ManagerContext, Owner } from '../context/context.js';
 import { createUniqueAsync, resolveNameParts, type NameOptions } from './create.js';
 import {
   AbortedError,
@@ -9,10 +9,10 @@ import {
   SizeLimitError,
   toFileSystemError,
   type DetectedType,
-} from '../errors.js';
+} from '../base/errors.js';
 import type { FileMaker, TempFile } from './file.js';
 import { CREATE_EXCLUSIVE } from '../disk/fs.js';
-import { ownOptions, validateAbortSignal, validateBytes, validateFunction, validateObject } from '../validators.js';
+import { ownOptions, validateAbortSignal, validateBytes, validateFunction, validateObject } from '../base/validators.js';
 import { hashOption } from '../write/options.js';
 import { FileSink } from '../write/sink.js';
 import { openWritable, type WritableFile } from '../write/open-file.js';

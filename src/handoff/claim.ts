@@ -15,11 +15,11 @@ import {
   TempFileError,
   TempFileReplacedError,
   toFileSystemError,
-} from '../errors.js';
+} from '../base/errors.js';
 import type { FileSystem } from '../disk/fs.js';
 import { openHandoffDirSync } from './handoff.js';
 import type { HandoffDirHold } from './handoff-dir.js';
-import { dataName, entryName, handoffDirOf, heldName, holderOf, isHeldName, TAKEN_FOR_REMOVAL } from '../layout.js';
+import { dataName, entryName, handoffDirOf, heldName, holderOf, isHeldName, TAKEN_FOR_REMOVAL } from '../base/layout.js';
 import { holdsHappen } from '../disk/holds.js';
 import { isSmallOnDevice } from '../disk/local-disk.js';
 import { unlinkAside, unlinkAsideSync } from '../disk/remove.js';
@@ -31,8 +31,8 @@ import { moveFile, resolveDestination, resolveKeepOptions, type KeepOptions } fr
 import { identityOf, ownFileStreamFs, replacedBy, type FileIdentity } from '../disk/open-checked.js';
 import type { HandoffMeta, HandoffTicket } from './ticket.js';
 import type { StoreClaim } from './store.js';
-import { logger } from '../log.js';
-import { ownOptions, validateBoolean, validateCallback, validateObject } from '../validators.js';
+import { logger } from '../base/log.js';
+import { ownOptions, validateBoolean, validateCallback, validateObject } from '../base/validators.js';
 
 const log = logger('claim');
 

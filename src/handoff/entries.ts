@@ -1,11 +1,11 @@
 import path from 'node:path';
-import { isGone, systemErrorCode, toFileSystemError } from '../errors.js';
+import { isGone, systemErrorCode, toFileSystemError } from '../base/errors.js';
 import { constants } from 'node:fs';
 import { O_NOFOLLOW, realFs, type FileSystem } from '../disk/fs.js';
 import { procFdPath } from '../disk/proc.js';
 import { listSmallDir, readDirBatches, type ListedEntry, type WholeListing } from '../disk/dir-stream.js';
 import { openHandoffDir } from './handoff.js';
-import { handoffDirOf, holderOf, isDataFile, parseEntryName } from '../layout.js';
+import { handoffDirOf, holderOf, isDataFile, parseEntryName } from '../base/layout.js';
 import { holderAlive, type HolderStates, type LeaseContext } from './lease.js';
 import { heartbeatOf } from '../owner/heartbeat.js';
 import type { Heartbeat } from '../owner/liveness.js';

@@ -1,9 +1,9 @@
 import type { Stats } from 'node:fs';
-import { isErrorCode, systemErrorCode, toFileSystemError } from '../errors.js';
+import { isErrorCode, systemErrorCode, toFileSystemError } from '../base/errors.js';
 import type { FileSystem } from '../disk/fs.js';
 import { isLocalDisk } from '../disk/local-disk.js';
 import type { PinnedDirSync } from '../disk/pinned-dir.js';
-import { handoffDirOf } from '../layout.js';
+import { handoffDirOf } from '../base/layout.js';
 import { checkOwnDirectory, openHandoffDirChecked } from './handoff.js';
 
 /** The handoff directory as one call uses it. @internal */

@@ -1,18 +1,18 @@
 import type { Stats } from 'node:fs';
 import path from 'node:path';
-import { InvalidOptionError, isErrorCode, systemErrorCode, TempFileReplacedError, toFileSystemError, UnsafeRootError } from '../errors.js';
+import { InvalidOptionError, isErrorCode, systemErrorCode, TempFileReplacedError, toFileSystemError, UnsafeRootError } from '../base/errors.js';
 import { replacedBy, type FileIdentity } from '../disk/open-checked.js';
 import type { FileSystem } from '../disk/fs.js';
-import { describe } from '../names.js';
-import { randomName } from '../random-name.js';
+import { describe } from '../base/names.js';
+import { randomName } from '../base/random-name.js';
 import { openPinned, openPinnedSync, type PinnedDir, type PinnedDirSync } from '../disk/pinned-dir.js';
-import { dataName, entryName, handoffDirOf, stagingName } from '../layout.js';
-import { ownOptions, validateDuration, validateObject, type DurationRange } from '../validators.js';
+import { dataName, entryName, handoffDirOf, stagingName } from '../base/layout.js';
+import { ownOptions, validateDuration, validateObject, type DurationRange } from '../base/validators.js';
 import { removeTree } from '../disk/remove.js';
 import { checkMeta, MAX_META_BYTES, type HandoffMeta, type HandoffTicket } from './ticket.js';
 import { isStoreBackend, type StoreBackend } from './store.js';
-import type { HandoffStore } from '../stores.js';
-import { HOST_PLATFORM } from '../platform.js';
+import type { HandoffStore } from '../base/stores.js';
+import { HOST_PLATFORM } from '../base/platform.js';
 
 /** Options of `file.handoff()`. */
 export interface HandoffOptions {

@@ -1,13 +1,13 @@
-import type { RootContext } from '../root.js';
-import { systemErrorCode } from '../errors.js';
+import type { RootContext } from '../root/root.js';
+import { systemErrorCode } from '../base/errors.js';
 import type { FileSystem } from '../disk/fs.js';
 import { judgeHeartbeat, judgeHeartbeatHere, ownerState, type Heartbeat, type OwnerState } from '../owner/liveness.js';
 import { startHeartbeat } from '../owner/heartbeat.js';
 import { atExit } from '../owner/registry.js';
-import { logger } from '../log.js';
-import { randomName } from '../random-name.js';
+import { logger } from '../base/log.js';
+import { randomName } from '../base/random-name.js';
 import { processIdentity, type ProcessIdentity } from '../owner/process-identity.js';
-import { formatOwnerToken, TAKEN_FOR_REMOVAL, type OwnerToken } from '../layout.js';
+import { formatOwnerToken, TAKEN_FOR_REMOVAL, type OwnerToken } from '../base/layout.js';
 
 const log = logger('lease');
 

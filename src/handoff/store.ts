@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { KeepOptions } from '../keep/move.js';
 import type { HandoffMeta, HandoffTicket } from './ticket.js';
-import { isHandoffStore, type HandoffStore, type StoreSweepReport } from '../stores.js';
+import { isHandoffStore, type HandoffStore, type StoreSweepReport } from '../base/stores.js';
 
 // The seam between the core and an object store (src/s3/): the core knows a store only by this
 // interface, so that it never loads a store's SDK. A ticket made through a store says so in its

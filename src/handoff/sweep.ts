@@ -1,7 +1,7 @@
 import path from 'node:path';
-import type { RootContext } from '../root.js';
-import { systemErrorCode } from '../errors.js';
-import { handoffDirOf, isDataFile, TAKEN_FOR_REMOVAL } from '../layout.js';
+import type { RootContext } from '../root/root.js';
+import { systemErrorCode } from '../base/errors.js';
+import { handoffDirOf, isDataFile, TAKEN_FOR_REMOVAL } from '../base/layout.js';
 import { removeListedFlatDir } from '../disk/remove.js';
 import { pathError, walkTree, type WalkTally } from '../disk/walk.js';
 import { scanHandoff, type EntryInfo, type FoundEntry } from './entries.js';

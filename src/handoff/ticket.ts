@@ -1,8 +1,8 @@
 import { getHashes } from 'node:crypto';
-import { BadTicketError } from '../errors.js';
-import { describe, validateNameLength, validateNamePart } from '../names.js';
-import { ownOptions } from '../validators.js';
-import { checkStoreLocation, type StoreLocation } from '../stores.js';
+import { BadTicketError } from '../base/errors.js';
+import { describe, validateNameLength, validateNamePart } from '../base/names.js';
+import { ownOptions } from '../base/validators.js';
+import { checkStoreLocation, type StoreLocation } from '../base/stores.js';
 
 /**
  * A handoff ticket: plain, versioned JSON that names a handed-off file without any host path.

@@ -1,5 +1,5 @@
-import { NoSpaceError, systemErrorCode, toFileSystemError, type TempFileError } from '../errors.js';
-import { HOST_PLATFORM, type Platform } from '../platform.js';
+import { NoSpaceError, systemErrorCode, toFileSystemError, type TempFileError } from '../base/errors.js';
+import { HOST_PLATFORM, type Platform } from '../base/platform.js';
 
 /**
  * Types a failed step of `keep()` at its destination. A full file system there is the

@@ -1,11 +1,11 @@
 import path from 'node:path';
-import { DestinationExistsError, InvalidOptionError, systemErrorCode, toFileSystemError } from '../errors.js';
+import { DestinationExistsError, InvalidOptionError, systemErrorCode, toFileSystemError } from '../base/errors.js';
 import { toDestinationError } from './destination-error.js';
 import type { FileSystem } from '../disk/fs.js';
-import { describe } from '../names.js';
-import { HOST_PLATFORM, type Platform } from '../platform.js';
-import { windowsPathProblem } from '../windows-names.js';
-import { ownOptions, validateBoolean, validateObject } from '../validators.js';
+import { describe } from '../base/names.js';
+import { HOST_PLATFORM, type Platform } from '../base/platform.js';
+import { windowsPathProblem } from '../base/windows-names.js';
+import { ownOptions, validateBoolean, validateObject } from '../base/validators.js';
 import { openPinned, type PinnedDir } from '../disk/pinned-dir.js';
 import { otherThan, type FileIdentity } from '../disk/open-checked.js';
 import {

@@ -1,13 +1,13 @@
 import { constants, type Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { DestinationExistsError, systemErrorCode, TempFileReplacedError, toFileSystemError } from '../errors.js';
+import { DestinationExistsError, systemErrorCode, TempFileReplacedError, toFileSystemError } from '../base/errors.js';
 import { toDestinationError } from './destination-error.js';
 import { CREATE_EXCLUSIVE, type FileSystem } from '../disk/fs.js';
 import { OPEN_EXISTING, openOwnFileHandle, otherThan, replacedBy, type FileIdentity } from '../disk/open-checked.js';
-import { logger } from '../log.js';
-import { keepStagingName } from '../layout.js';
-import { randomName } from '../random-name.js';
+import { logger } from '../base/log.js';
+import { keepStagingName } from '../base/layout.js';
+import { randomName } from '../base/random-name.js';
 import type { PinnedDir } from '../disk/pinned-dir.js';
 import { guardStaging, type StagingGuard } from './staging-at-exit.js';
 

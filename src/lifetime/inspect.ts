@@ -1,5 +1,5 @@
 import type { OwnerVerdict } from '../owner/liveness.js';
-import type { RootContext } from '../root.js';
+import type { RootContext } from '../root/root.js';
 import { findSessions, judge } from './session-sweep.js';
 import { walkTree } from '../disk/walk.js';
 

@@ -1,7 +1,7 @@
 import path from 'node:path';
-import type { RootContext } from '../root.js';
-import { toFileSystemError } from '../errors.js';
-import { parseRootEntry, sessionLockPath, type OwnerToken } from '../layout.js';
+import type { RootContext } from '../root/root.js';
+import { toFileSystemError } from '../base/errors.js';
+import { parseRootEntry, sessionLockPath, type OwnerToken } from '../base/layout.js';
 import { judgeOwner, onThisMachine, secondLookDueInMs, untilSecondLook, type OwnerVerdict } from '../owner/liveness.js';
 import { readHeartbeat } from '../owner/heartbeat.js';
 import { emptyTally, walkTree, type WalkTally } from '../disk/walk.js';

@@ -1,17 +1,17 @@
 import type { Stats } from 'node:fs';
 import path from 'node:path';
-import type { RootContext } from '../root.js';
-import { isErrorCode, RootChangedError, systemErrorCode, toFileSystemError, type RootChange, type TempFileError } from '../errors.js';
+import type { RootContext } from '../root/root.js';
+import { isErrorCode, RootChangedError, systemErrorCode, toFileSystemError, type RootChange, type TempFileError } from '../base/errors.js';
 import type { FileSystem } from '../disk/fs.js';
 import { openPinnedSync, type PinnedDirSync } from '../disk/pinned-dir.js';
-import { logger } from '../log.js';
-import { randomName } from '../random-name.js';
+import { logger } from '../base/log.js';
+import { randomName } from '../base/random-name.js';
 import { processIdentity } from '../owner/process-identity.js';
 import { startHeartbeat, type Heartbeat } from '../owner/heartbeat.js';
-import { sessionLockPath, sessionName } from '../layout.js';
+import { sessionLockPath, sessionName } from '../base/layout.js';
 import { removeTree, removeTreeSync } from '../disk/remove.js';
 import { isHold, newSetAsideName } from '../disk/holds.js';
-import type { DirIdentity } from '../root.js';
+import type { DirIdentity } from '../root/root.js';
 
 const log = logger('session');
 

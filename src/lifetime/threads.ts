@@ -2,14 +2,14 @@ import { isMainThread } from 'node:worker_threads';
 import path from 'node:path';
 import { realFs } from '../disk/fs.js';
 import { onThisMachine } from '../owner/liveness.js';
-import { logger } from '../log.js';
+import { logger } from '../base/log.js';
 import { processIdentity, type ProcessIdentity } from '../owner/process-identity.js';
 import { openPinned, openPinnedSync } from '../disk/pinned-dir.js';
 import { removeTreeSync } from '../disk/remove.js';
 import { emptyTally } from '../disk/walk.js';
-import { parseSessionName, sessionLockPath } from '../layout.js';
-import { DEFAULT_GRACE_MS, DEFAULT_STALE_MS } from '../options.js';
-import { requireMarkedRoot } from '../root.js';
+import { parseSessionName, sessionLockPath } from '../base/layout.js';
+import { DEFAULT_GRACE_MS, DEFAULT_STALE_MS } from '../root/options.js';
+import { requireMarkedRoot } from '../root/root.js';
 import { addRoot, atExit, knownRoots, onWorkerEnd, processSlot } from '../owner/registry.js';
 import { findSessions, sweepSessions } from './session-sweep.js';
 

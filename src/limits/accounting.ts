@@ -1,4 +1,4 @@
-import { QuotaExceededError } from '../errors.js';
+import { QuotaExceededError } from '../base/errors.js';
 
 /**
  * Counts a manager's live files and the bytes they hold. Bytes are reserved before they are

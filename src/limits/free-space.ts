@@ -1,4 +1,4 @@
-import { NoSpaceError, toFileSystemError } from '../errors.js';
+import { NoSpaceError, toFileSystemError } from '../base/errors.js';
 import type { FileSystem } from '../disk/fs.js';
 
 const MiB = 1024 * 1024;

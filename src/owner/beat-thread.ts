@@ -1,7 +1,7 @@
 import { constants } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { OPEN_EXISTING } from '../disk/open-checked.js';
-import { logger } from '../log.js';
+import { logger } from '../base/log.js';
 import { HEARTBEAT_MS } from './liveness.js';
 import { machineId } from './process-identity.js';
 import { processSlot, type Beat } from './registry.js';

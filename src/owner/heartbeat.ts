@@ -1,7 +1,7 @@
-import { systemErrorCode } from '../errors.js';
+import { systemErrorCode } from '../base/errors.js';
 import type { FileSystem } from '../disk/fs.js';
 import { replacedBy } from '../disk/open-checked.js';
-import { logger } from '../log.js';
+import { logger } from '../base/log.js';
 import { HEARTBEAT_MS } from './liveness.js';
 import { addBeat, type Beat } from './registry.js';
 import { BEAT_OPEN, beatOffThread } from './beat-thread.js';

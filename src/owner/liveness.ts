@@ -1,7 +1,7 @@
-import { systemErrorCode } from '../errors.js';
+import { systemErrorCode } from '../base/errors.js';
 import type { FileSystem } from '../disk/fs.js';
 import { machineId, readTask, type ProcessIdentity } from './process-identity.js';
-import { sessionLockPath, type OwnerToken } from '../layout.js';
+import { sessionLockPath, type OwnerToken } from '../base/layout.js';
 
 /**
  * The least `staleMs` a manager, a claimer or a sweeper may have: the heartbeat below must change

@@ -1,5 +1,5 @@
 import { BroadcastChannel, type Worker } from 'node:worker_threads';
-import { logger } from '../log.js';
+import { logger } from '../base/log.js';
 import { appHandles, listenToExitSignals, raiseAgain, signalExitListeners, stopListening, UNHELD_SIGNAL } from './exit-signals.js';
 
 const log = logger('registry');

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
-import { DisposedError, isErrorCode, LeaseLostError } from '../errors.js';
+import { DisposedError, isErrorCode, LeaseLostError } from '../base/errors.js';
 import type { KeepOptions } from '../keep/move.js';
-import { logger } from '../log.js';
+import { logger } from '../base/log.js';
 import type { LocalFile, StoreClaim } from '../handoff/store.js';
 import type { StoreIo } from './io.js';
 import type { StoreLease } from './lease.js';

@@ -19,6 +19,6 @@
  */
 export { s3Store, S3Store } from './store.js';
 export type { S3StoreOptions, S3SweepOptions } from './store.js';
-export type { HandoffStore, StoreLocation, StoreSweepError, StoreSweepReport, StoreSweepResult } from '../stores.js';
-export { StoreError } from '../errors.js';
-export type { StoreFailure } from '../errors.js';
+export type { HandoffStore, StoreLocation, StoreSweepError, StoreSweepReport, StoreSweepResult } from '../base/stores.js';
+export { StoreError } from '../base/errors.js';
+export type { StoreFailure } from '../base/errors.js';

@@ -3,9 +3,9 @@ import { pipeline } from 'node:stream/promises';
 import type * as ClientModule from '@aws-sdk/client-s3';
 import type * as StorageModule from '@aws-sdk/lib-storage';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { isTempFileError, StoreError, TempFileError } from '../errors.js';
-import { loadPeer } from '../peer.js';
-import { randomName } from '../random-name.js';
+import { isTempFileError, StoreError, TempFileError } from '../base/errors.js';
+import { loadPeer } from '../base/peer.js';
+import { randomName } from '../base/random-name.js';
 import { probeKey } from './keys.js';
 
 // Every request the store makes, in one place: the SDK loaded on first use (never by the core),

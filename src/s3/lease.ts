@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { AlreadyClaimedError, HandoffNotFoundError, isErrorCode, LeaseLostError } from '../errors.js';
-import { logger } from '../log.js';
-import { randomName } from '../random-name.js';
+import { AlreadyClaimedError, HandoffNotFoundError, isErrorCode, LeaseLostError } from '../base/errors.js';
+import { logger } from '../base/log.js';
+import { randomName } from '../base/random-name.js';
 import { HEARTBEAT_MS, judgeHeartbeat } from '../owner/liveness.js';
 import { isConditionFailed, isNotFound, mayHaveLanded, type StoreIo, type TextObject } from './io.js';
 import { copyName, isDataName, type EntryKeys } from './keys.js';

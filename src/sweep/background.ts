@@ -1,9 +1,9 @@
 import type { FileSystem } from '../disk/fs.js';
-import type { RootContext } from '../root.js';
-import { logger } from '../log.js';
+import type { RootContext } from '../root/root.js';
+import { logger } from '../base/log.js';
 import { processSlot } from '../owner/registry.js';
 import type { StoreBackend } from '../handoff/store.js';
-import { locationKey } from '../stores.js';
+import { locationKey } from '../base/stores.js';
 import { sweepRoot } from './sweep.js';
 import { sweepStores } from './stores.js';
 

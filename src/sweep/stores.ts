@@ -1,5 +1,5 @@
-import { isTempFileError, toFileSystemError } from '../errors.js';
-import type { StoreSweepResult } from '../stores.js';
+import { isTempFileError, toFileSystemError } from '../base/errors.js';
+import type { StoreSweepResult } from '../base/stores.js';
 import type { StoreBackend } from '../handoff/store.js';
 
 /**

@@ -1,10 +1,10 @@
-import type { StoreSweepResult } from '../stores.js';
-import type { RootContext } from '../root.js';
-import { toFileSystemError, UnsafeRootError } from '../errors.js';
+import type { StoreSweepResult } from '../base/stores.js';
+import type { RootContext } from '../root/root.js';
+import { toFileSystemError, UnsafeRootError } from '../base/errors.js';
 import { openPinned } from '../disk/pinned-dir.js';
-import { checkExistingRoot, requireMarkedRoot } from '../root.js';
-import { ownOptions, validateBoolean, validateFunction, validateObject } from '../validators.js';
-import { logger } from '../log.js';
+import { checkExistingRoot, requireMarkedRoot } from '../root/root.js';
+import { ownOptions, validateBoolean, validateFunction, validateObject } from '../base/validators.js';
+import { logger } from '../base/log.js';
 import { emptyTally, type LeftPath, type PathError, type WalkTally } from '../disk/walk.js';
 import { findSessions, sweepSessions, sweepSetAside, type FoundSession } from '../lifetime/session-sweep.js';
 import { sweepHandoff } from '../handoff/sweep.js';

@@ -1,6 +1,6 @@
 import { createHash, getHashes } from 'node:crypto';
-import { InvalidOptionError } from '../errors.js';
-import { describe } from '../names.js';
+import { InvalidOptionError } from '../base/errors.js';
+import { describe } from '../base/names.js';
 
 let hashNames: Set<string> | undefined;
 

@@ -1,5 +1,5 @@
 import type { Hash } from 'node:crypto';
-import { toFileSystemError } from '../errors.js';
+import { toFileSystemError } from '../base/errors.js';
 import { INLINE_IO_MAX_BYTES } from '../disk/local-disk.js';
 import type { WritableFile } from './open-file.js';
 

@@ -1,5 +1,5 @@
-import { InvalidOptionError, SizeLimitError, TypeNotAcceptedError, type DetectedType } from '../errors.js';
-import { describe } from '../names.js';
+import { InvalidOptionError, SizeLimitError, TypeNotAcceptedError, type DetectedType } from '../base/errors.js';
+import { describe } from '../base/names.js';
 
 /** The bytes the sniffer looks at: file-type finds most types within its first 4100. */
 export const SNIFF_BYTES = 4100;

@@ -1,6 +1,6 @@
 import { finished, Readable } from 'node:stream';
-import { AbortedError, InvalidOptionError, isTempFileError, SourceError, systemErrorCode, TempFileError } from '../errors.js';
-import { describe } from '../names.js';
+import { AbortedError, InvalidOptionError, isTempFileError, SourceError, systemErrorCode, TempFileError } from '../base/errors.js';
+import { describe } from '../base/names.js';
 
 /** What `write()` accepts: a stream, an (async) iterable of chunks, or the bytes themselves. */
 export type WriteSource =

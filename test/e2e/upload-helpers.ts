@@ -5,7 +5,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
-import { ROOT_MARKER } from '../../src/layout.js';
+import { ROOT_MARKER } from '../../src/base/layout.js';
 
 export const MiB = 1024 * 1024;
 const repo = path.join(import.meta.dirname, '../..');

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterEach } from 'vitest';
 import { TempFileManager, type TempFileManagerOptions } from '../../src/index.js';
 import { machineId } from '../../src/owner/process-identity.js';
-import { entryName, ROOT_MARKER, rootMarkerContent, sessionName } from '../../src/layout.js';
+import { entryName, ROOT_MARKER, rootMarkerContent, sessionName } from '../../src/base/layout.js';
 
 const parents: string[] = [];
 const managers: TempFileManager[] = [];

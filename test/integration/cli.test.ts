@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { TempFileManager } from '../../src/index.js';
 import { hostId } from '../../src/owner/process-identity.js';
-import { sessionName } from '../../src/layout.js';
+import { sessionName } from '../../src/base/layout.js';
 import { CHATTR, needs, needsRoot } from '../helpers/privileges.js';
 import { deadSessionName, freshRoot, manager, markedRoot, scratchDir } from '../helpers/roots.js';
 

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseSessionName } from '../../src/layout.js';
+import { parseSessionName } from '../../src/base/layout.js';
 // @ts-expect-error: a plain script of the project, without types
 import { brokenLinks as findBrokenLinks } from '../../scripts/check-links.mjs';
 
@@ -66,7 +66,7 @@ function splitRow(line: string): string[] | undefined {
   return line.slice(1, -1).split(/(?<!\\)\|/).map((cell) => cell.trim());
 }
 
-const optionsSource = read('src/options.ts');
+const optionsSource = read('src/root/options.ts');
 const managerOptions = interfaceKeys(optionsSource, 'TempFileManagerOptions');
 const uploadOptions = [
   ...interfaceKeys(read('src/adapters/upload-options.ts'), 'UploadOptions'),
@@ -129,7 +129,7 @@ describe('the docs match the code', () => {
   });
 
   it('every error code a page mentions exists, and each has one HTTP status across the pages', () => {
-    const codes = new Set([...read('src/errors.ts').matchAll(/'(ERR_TEMPFILE_[A-Z_]+)'/g)].map((m) => m[1]!));
+    const codes = new Set([...read('src/base/errors.ts').matchAll(/'(ERR_TEMPFILE_[A-Z_]+)'/g)].map((m) => m[1]!));
     const statuses = new Map<string, Set<string>>();
     const note = (code: string, status: string) => statuses.set(code, (statuses.get(code) ?? new Set()).add(status));
     for (const { file, text } of pages) {

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { describe, expect, it } from 'vitest';
 import { DisposedError, FileSystemError, ManagerClosedError, TempFile } from '../../src/index.js';
-import { parseSessionName } from '../../src/layout.js';
+import { parseSessionName } from '../../src/base/layout.js';
 import { manager, scratchDir } from '../helpers/roots.js';
 
 describe('mgr.file()', () => {

@@ -16,8 +16,8 @@ import {
   TempFileManager,
   type HandoffTicket,
 } from '../../src/index.js';
-import { entryName } from '../../src/layout.js';
-import { validateNamePart } from '../../src/names.js';
+import { entryName } from '../../src/base/layout.js';
+import { validateNamePart } from '../../src/base/names.js';
 import { FaultPlanFs } from '../helpers/fault-plan.js';
 import { listTree, manager, scratchDir } from '../helpers/roots.js';
 

@@ -9,7 +9,7 @@ import { mountTmpfs } from '../helpers/tmpfs.js';
 // staging file is created O_CREAT | O_EXCL | O_NOFOLLOW, so a symlink planted at that name is
 // neither followed nor reused; keep() draws another name.
 const guessed = vi.hoisted(() => ({ next: undefined as string | undefined }));
-vi.mock(import('../../src/random-name.js'), async (importOriginal) => {
+vi.mock(import('../../src/base/random-name.js'), async (importOriginal) => {
   const names = await importOriginal();
   return {
     ...names,

@@ -11,8 +11,8 @@ import {
   type TempFile,
   type TempFileManager,
 } from '../../src/index.js';
-import { keepStagingName } from '../../src/layout.js';
-import { randomName } from '../../src/random-name.js';
+import { keepStagingName } from '../../src/base/layout.js';
+import { randomName } from '../../src/base/random-name.js';
 
 const stagingName = (basename: string) => keepStagingName(basename, randomName());
 import { manager, scratchDir } from '../helpers/roots.js';

@@ -15,7 +15,7 @@ import {
   parseSessionName,
   ROOT_MARKER,
   sessionName,
-} from '../../src/layout.js';
+} from '../../src/base/layout.js';
 import { processIdentity } from '../../src/owner/process-identity.js';
 import { freshRoot, listTree, manager, scratchDir } from '../helpers/roots.js';
 

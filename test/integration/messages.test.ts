@@ -20,12 +20,12 @@ import {
   TempFileManager,
   type TempFileManagerOptions,
 } from '../../src/index.js';
-import { MAX_NAME_BYTES, MAX_SUFFIX_BYTES } from '../../src/layout.js';
-import { RANDOM_NAME_LENGTH } from '../../src/random-name.js';
-import { maxRootBytes } from '../../src/options.js';
+import { MAX_NAME_BYTES, MAX_SUFFIX_BYTES } from '../../src/base/layout.js';
+import { RANDOM_NAME_LENGTH } from '../../src/base/random-name.js';
+import { maxRootBytes } from '../../src/root/options.js';
 import { resolveUploadOptions } from '../../src/adapters/upload-options.js';
 import { toDestinationError } from '../../src/keep/destination-error.js';
-import { describe as describeValue } from '../../src/names.js';
+import { describe as describeValue } from '../../src/base/names.js';
 import { itNeeds, MOUNTING, needs, nodeFor } from '../helpers/privileges.js';
 import { freshRoot, manager, scratchDir } from '../helpers/roots.js';
 import { mountTmpfs } from '../helpers/tmpfs.js';

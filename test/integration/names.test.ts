@@ -3,15 +3,15 @@ import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { InvalidNameError, InvalidOptionError, TempFileManager } from '../../src/index.js';
 import { HOSTILE_NAME_PARTS } from '../helpers/hostile-names.js';
-import { MAX_SUFFIX_BYTES } from '../../src/layout.js';
+import { MAX_SUFFIX_BYTES } from '../../src/base/layout.js';
 import { freshRoot, listTree, manager, scratchDir } from '../helpers/roots.js';
 
-vi.mock('../../src/random-name.js', async (importOriginal) => {
-  const real = await importOriginal<typeof import('../../src/random-name.js')>();
+vi.mock('../../src/base/random-name.js', async (importOriginal) => {
+  const real = await importOriginal<typeof import('../../src/base/random-name.js')>();
   return { ...real, randomName: vi.fn(real.randomName) };
 });
-const names = await import('../../src/random-name.js');
-const real = await vi.importActual<typeof import('../../src/random-name.js')>('../../src/random-name.js');
+const names = await import('../../src/base/random-name.js');
+const real = await vi.importActual<typeof import('../../src/base/random-name.js')>('../../src/base/random-name.js');
 const randomName = vi.mocked(names.randomName);
 
 afterEach(() => {

@@ -8,7 +8,7 @@ import * as pkg from '../../src/index.js';
 const repo = path.join(import.meta.dirname, '../..');
 
 it('the README\'s error table lists every code of every exported TempFileError subclass, and nothing else', () => {
-  const errorsSource = fs.readFileSync(path.join(repo, 'src/errors.ts'), 'utf8');
+  const errorsSource = fs.readFileSync(path.join(repo, 'src/base/errors.ts'), 'utf8');
   // Each class's code as declared (`declare readonly code: 'ERR_...'`): read from the source, as
   // the constructors take different arguments.
   const declared = new Map(
@@ -20,7 +20,7 @@ it('the README\'s error table lists every code of every exported TempFileError s
     .sort();
   expect(exported.length).toBeGreaterThan(20);
   const fromPackage = exported.map((name) => {
-    expect(declared.has(name), `${name} declares its code in src/errors.ts`).toBe(true);
+    expect(declared.has(name), `${name} declares its code in src/base/errors.ts`).toBe(true);
     return `${declared.get(name)} ${name}`;
   });
 

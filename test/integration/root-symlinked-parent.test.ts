@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RootChangedError, TempFileManager, UnsafeRootError } from '../../src/index.js';
-import { sessionLockPath } from '../../src/layout.js';
+import { sessionLockPath } from '../../src/base/layout.js';
 import { hostId } from '../../src/owner/process-identity.js';
 import { needs } from '../helpers/privileges.js';
 import { deadSessionNameHere, markedRoot, scratchDir } from '../helpers/roots.js';

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { setAsideName } from '../../src/layout.js';
+import { setAsideName } from '../../src/base/layout.js';
 import { freshRoot, manager, markedRoot } from '../helpers/roots.js';
 
 // A closed session that another handle held a file in (Windows) is set aside at the top of the

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { nextJson, startChild, type ChildReport } from '../helpers/child.js';
 import { itNeeds, PID_NAMESPACE } from '../helpers/privileges.js';
-import { isSetAsideName } from '../../src/layout.js';
+import { isSetAsideName } from '../../src/base/layout.js';
 import { freshRoot, manager } from '../helpers/roots.js';
 
 function expectGone(report: ChildReport): void {

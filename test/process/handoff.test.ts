@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import type { HandoffTicket } from '../../src/index.js';
 import { TempFileManager } from '../../src/index.js';
-import { entryName } from '../../src/layout.js';
+import { entryName } from '../../src/base/layout.js';
 import { fixture, nextJson, startChild, type RunningChild } from '../helpers/child.js';
 import { itNeeds, PID_NAMESPACE } from '../helpers/privileges.js';
 import { actOnTaken, FENCE_CASES, snapshot, STEPS, takeOver } from '../helpers/fencing.js';

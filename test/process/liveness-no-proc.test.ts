@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { fixture, LIBFAKETIME, nextJson, runToEnd, startChild, type ChildReport, type RunningChild } from '../helpers/child.js';
 import { FAKETIME, itNeeds } from '../helpers/privileges.js';
 import { freshRoot, markedRoot } from '../helpers/roots.js';
-import { entryName, formatOwnerToken, handoffDirOf, heldName, holderOf, sessionLockPath, sessionName } from '../../src/layout.js';
+import { entryName, formatOwnerToken, handoffDirOf, heldName, holderOf, sessionLockPath, sessionName } from '../../src/base/layout.js';
 import { TempFileManager } from '../../src/index.js';
 
 // Without /proc (macOS, Windows; here TEMPFILE_MANAGER_NO_PROC=1 in every process that judges or

@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { TempFileManager, type HandoffTicket, type SweepReport } from '../../src/index.js';
 import { LIBFAKETIME, nextJson, startChild, type ChildReport, type Elsewhere, type RunningChild } from '../helpers/child.js';
 import { freshRoot } from '../helpers/roots.js';
-import { sessionLockPath, sessionName } from '../../src/layout.js';
+import { sessionLockPath, sessionName } from '../../src/base/layout.js';
 import { machineId } from '../../src/owner/process-identity.js';
 import { FAKETIME, itNeeds, PID_NAMESPACE, type Needs } from '../helpers/privileges.js';
 

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { expect, it } from 'vitest';
 import { TempFileManager, type TempDir, type TempFile } from '../../src/index.js';
 import { procFd } from '../../src/disk/proc.js';
-import { ROOT_MARKER, rootMarkerContent } from '../../src/layout.js';
+import { ROOT_MARKER, rootMarkerContent } from '../../src/base/layout.js';
 import { nextJson, startChild, type ChildReport } from '../helpers/child.js';
 import { deadSessionName, freshRoot, scratchDir } from '../helpers/roots.js';
 

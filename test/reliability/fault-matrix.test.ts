@@ -10,7 +10,7 @@ import { createFsFromVolume, Volume } from 'memfs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AlreadyClaimedError, FileSystemError, parseTicket, TempFileError, TempFileManager, type ClaimedFile, type HandoffTicket, type TempFile } from '../../src/index.js';
 import type { FileSystem } from '../../src/disk/fs.js';
-import { dataName, entryName, formatOwnerToken, ROOT_MARKER, sessionName, stagingName } from '../../src/layout.js';
+import { dataName, entryName, formatOwnerToken, ROOT_MARKER, sessionName, stagingName } from '../../src/base/layout.js';
 import { processIdentity, hostId as defaultHostId } from '../../src/owner/process-identity.js';
 import { deadSessionName } from '../helpers/roots.js';
 import { ERRNOS, FaultPlanFs, heldLocks, openFds, type Errno, type FsCall } from '../helpers/fault-plan.js';

@@ -18,11 +18,11 @@ import {
   UnsafeRootError,
   type HandoffTicket,
 } from '../../src/index.js';
-import { main } from '../../src/cli.js';
-import { dataName, entryName } from '../../src/layout.js';
-import { MAX_NAME_BYTES, MAX_SUFFIX_BYTES } from '../../src/layout.js';
-import { validateNameLength, validateNamePart } from '../../src/names.js';
-import { RANDOM_NAME_LENGTH } from '../../src/random-name.js';
+import { main } from '../../src/adapters/cli.js';
+import { dataName, entryName } from '../../src/base/layout.js';
+import { MAX_NAME_BYTES, MAX_SUFFIX_BYTES } from '../../src/base/layout.js';
+import { validateNameLength, validateNamePart } from '../../src/base/names.js';
+import { RANDOM_NAME_LENGTH } from '../../src/base/random-name.js';
 import { FaultPlanFs } from '../helpers/fault-plan.js';
 
 // A fixed seed: the same inputs on every run, so a failure here is a bug, not bad luck.

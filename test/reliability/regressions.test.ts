@@ -16,7 +16,7 @@ import {
   TempFileManager,
   type TempFileManagerOptions,
 } from '../../src/index.js';
-import { main } from '../../src/cli.js';
+import { main } from '../../src/adapters/cli.js';
 import { FaultPlanFs } from '../helpers/fault-plan.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

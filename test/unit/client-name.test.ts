@@ -2,7 +2,7 @@
 // meta.filename) and the suffix taken from it are checked against names built to break them.
 import { describe, expect, it } from 'vitest';
 import { clientFileName, uploadSuffix, withClientName } from '../../src/adapters/client-name.js';
-import { validateNamePart } from '../../src/names.js';
+import { validateNamePart } from '../../src/base/names.js';
 
 const PNG = { mime: 'image/png', ext: 'png' };
 

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { InvalidNameError } from '../../src/errors.js';
-import { MAX_NAME_BYTES, MAX_SUFFIX_BYTES } from '../../src/layout.js';
-import { validateNameLength, validateNamePart } from '../../src/names.js';
-import { randomName, RANDOM_NAME_LENGTH } from '../../src/random-name.js';
+import { InvalidNameError } from '../../src/base/errors.js';
+import { MAX_NAME_BYTES, MAX_SUFFIX_BYTES } from '../../src/base/layout.js';
+import { validateNameLength, validateNamePart } from '../../src/base/names.js';
+import { randomName, RANDOM_NAME_LENGTH } from '../../src/base/random-name.js';
 import { HOSTILE_NAME_PARTS } from '../helpers/hostile-names.js';
 
 describe('validateNamePart', () => {

@@ -2,7 +2,7 @@
 // are most often a sharing violation (another handle, an editor, Explorer's preview, an antivirus
 // or the indexer), never a mode to chmod. The platform is passed in, so Linux checks win32's words.
 import { describe, expect, it } from 'vitest';
-import { FileSystemError, RemoveError, toFileSystemError } from '../../src/errors.js';
+import { FileSystemError, RemoveError, toFileSystemError } from '../../src/base/errors.js';
 import { toDestinationError } from '../../src/keep/destination-error.js';
 import { systemError } from '../helpers/faulty-fs.js';
 

@@ -3,7 +3,7 @@
 // to case folding (a mixed-case alphabet such as base64url would: 22 characters of 38 folded
 // symbols carry about 115 bits, not 132).
 import { expect, it } from 'vitest';
-import { randomName, RANDOM_NAME_LENGTH } from '../../src/random-name.js';
+import { randomName, RANDOM_NAME_LENGTH } from '../../src/base/random-name.js';
 
 it('random names are 32 lowercase hex digits, so case folding changes none of them', () => {
   const drawn = Array.from({ length: 10_000 }, () => randomName());

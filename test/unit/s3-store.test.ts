@@ -6,7 +6,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { StoreIo } from '../../src/s3/io.js';
 import { StoreLease } from '../../src/s3/lease.js';
 import { FETCH_AHEAD_WINDOW_MS, fetchAheadWindow, LEASE_REMOVAL_DELAY_MS } from '../../src/s3/fetch-ahead.js';
-import { LeaseLostError, StoreError } from '../../src/errors.js';
+import { LeaseLostError, StoreError } from '../../src/base/errors.js';
 const KEYS = { entry: 'p/e/', data: 'p/e/data', lease: 'p/e/lease' };
 
 interface Sent {

@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { AbortedError, SourceError } from '../../src/errors.js';
+import { AbortedError, SourceError } from '../../src/base/errors.js';
 import { openSource } from '../../src/write/source.js';
 
 /** A Readable holding `chunks`, all pushed before anyone reads: its producer ran ahead. */

@@ -2,7 +2,7 @@
 // every refusal has (`<where>: \`<name>\` must be <accepted>, got <value>.`, an InvalidOptionError
 // naming the option). And ownOptions(), the one way an option is read.
 import { describe, expect, it } from 'vitest';
-import { InvalidOptionError } from '../../src/errors.js';
+import { InvalidOptionError } from '../../src/base/errors.js';
 import {
   ownOptions,
   validateAbortSignal,
@@ -14,7 +14,7 @@ import {
   validateInteger,
   validateNumber,
   validateOneOf,
-} from '../../src/validators.js';
+} from '../../src/base/validators.js';
 
 function refusal(check: () => unknown): InvalidOptionError {
   try {

@@ -7,7 +7,7 @@ import { walkTree, walkTreeSync } from '../../src/disk/walk.js';
 import { listEntries } from '../../src/handoff/entries.js';
 import { newOwnerToken } from '../../src/handoff/lease.js';
 import { hostId } from '../../src/owner/process-identity.js';
-import { dataName, heldName, sessionLockPath } from '../../src/layout.js';
+import { dataName, heldName, sessionLockPath } from '../../src/base/layout.js';
 import { withoutEntryTypes, type Between } from '../helpers/untyped-listing.js';
 import { deadSessionName, freshRoot, manager, markedRoot, scratchDir } from '../helpers/roots.js';
 

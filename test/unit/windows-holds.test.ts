@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FileSystemError, RemoveError, TempFileManager } from '../../src/index.js';
 import { HOLD_WAIT_MS } from '../../src/disk/holds.js';
-import { isSetAsideName, ROOT_MARKER } from '../../src/layout.js';
+import { isSetAsideName, ROOT_MARKER } from '../../src/base/layout.js';
 import { WindowsFs } from '../helpers/windows-fs.js';
 import { hostId } from '../../src/owner/process-identity.js';
 import { deadSessionNameHere, freshRoot, listTree, manager, markedRoot, scratchDir } from '../helpers/roots.js';

@@ -3,11 +3,11 @@
 // refused on every platform. A keep() destination is the user's own path: it is checked by the
 // rules of the platform it is used on, given as a value, so that Linux checks win32's rules.
 import { describe, expect, it } from 'vitest';
-import { InvalidNameError, InvalidOptionError } from '../../src/errors.js';
+import { InvalidNameError, InvalidOptionError } from '../../src/base/errors.js';
 import { resolveDestination } from '../../src/keep/move.js';
-import { validateNamePart } from '../../src/names.js';
-import { rootOption } from '../../src/options.js';
-import { windowsPathProblem } from '../../src/windows-names.js';
+import { validateNamePart } from '../../src/base/names.js';
+import { rootOption } from '../../src/root/options.js';
+import { windowsPathProblem } from '../../src/base/windows-names.js';
 
 const RESERVED = ['CON', 'conin$', 'CONOUT$', 'prn', 'Aux', 'nul', 'COM1', 'com9', 'LPT1', 'lpt9', 'COM¹', 'com²', 'LPT³', 'COM0', 'LPT0'];
 

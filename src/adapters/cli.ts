@@ -1,17 +1,17 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { InvalidOptionError, isErrorCode } from './errors.js';
-import { DEFAULT_GRACE_MS, DEFAULT_STALE_MS, GRACE_MS_RANGE, STALE_MS_RANGE } from './options.js';
-import { MAX_TIMER_MS, validateDuration, type DurationRange } from './validators.js';
-import { realFs } from './disk/fs.js';
-import { listEntries, type EntryInfo } from './handoff/entries.js';
-import { listSessions, type SessionInfo } from './lifetime/inspect.js';
-import { hostId } from './owner/process-identity.js';
-import { checkExistingRoot, defaultRoot, requireMarkedRoot, type RootContext } from './root.js';
-import { closestName } from './names.js';
-import { sweepRoot, type SweepReport } from './sweep/sweep.js';
-import { systemErrorCode } from './errors.js';
+import { InvalidOptionError, isErrorCode } from '../base/errors.js';
+import { DEFAULT_GRACE_MS, DEFAULT_STALE_MS, GRACE_MS_RANGE, STALE_MS_RANGE } from '../root/options.js';
+import { MAX_TIMER_MS, validateDuration, type DurationRange } from '../base/validators.js';
+import { realFs } from '../disk/fs.js';
+import { listEntries, type EntryInfo } from '../handoff/entries.js';
+import { listSessions, type SessionInfo } from '../lifetime/inspect.js';
+import { hostId } from '../owner/process-identity.js';
+import { checkExistingRoot, defaultRoot, requireMarkedRoot, type RootContext } from '../root/root.js';
+import { closestName } from '../base/names.js';
+import { sweepRoot, type SweepReport } from '../sweep/sweep.js';
+import { systemErrorCode } from '../base/errors.js';
 
 /** Exit codes, stable for scripts (70 is bin.ts's: an unexpected failure). */
 export const EXIT = { ok: 0, sweepErrors: 1, usage: 2, unsafeRoot: 3, notManagerRoot: 4 } as const;

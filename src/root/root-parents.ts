@@ -1,7 +1,7 @@
 import path from 'node:path';
-import { UnsafeRootError } from './errors.js';
-import type { FileSystem } from './disk/fs.js';
-import { HOST_PLATFORM, type Platform } from './platform.js';
+import { UnsafeRootError } from '../base/errors.js';
+import type { FileSystem } from '../disk/fs.js';
+import { HOST_PLATFORM, type Platform } from '../base/platform.js';
 
 /** The links a path may pass through before it is taken as a loop, as Linux counts them. */
 const MAX_LINKS = 40;

@@ -1,13 +1,13 @@
 import os from 'node:os';
 import path from 'node:path';
-import { FileSystemError, systemErrorCode, toFileSystemError, UnsafeRootError } from './errors.js';
+import { FileSystemError, systemErrorCode, toFileSystemError, UnsafeRootError } from '../base/errors.js';
 import { constants } from 'node:fs';
-import { CREATE_EXCLUSIVE, type FileSystem } from './disk/fs.js';
-import { OPEN_EXISTING } from './disk/open-checked.js';
-import { HOST_PLATFORM } from './platform.js';
+import { CREATE_EXCLUSIVE, type FileSystem } from '../disk/fs.js';
+import { OPEN_EXISTING } from '../disk/open-checked.js';
+import { HOST_PLATFORM } from '../base/platform.js';
 import { checkRootParents } from './root-parents.js';
-import { openPinnedSync, type PinnedDirSync } from './disk/pinned-dir.js';
-import { LAYOUT_FORMAT, parseRootMarker, ROOT_MARKER, rootMarkerContent } from './layout.js';
+import { openPinnedSync, type PinnedDirSync } from '../disk/pinned-dir.js';
+import { LAYOUT_FORMAT, parseRootMarker, ROOT_MARKER, rootMarkerContent } from '../base/layout.js';
 
 /** The default root: one directory per user under the OS temp directory. */
 export function defaultRoot(): string {

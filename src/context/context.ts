@@ -1,8 +1,8 @@
-import type { Accounting } from './limits/accounting.js';
-import type { FreeSpace } from './limits/free-space.js';
-import type { FileSystem } from './disk/fs.js';
-import type { HandoffDirHold } from './handoff/handoff-dir.js';
-import type { SessionPlaces } from './lifetime/session.js';
+import type { Accounting } from '../limits/accounting.js';
+import type { FreeSpace } from '../limits/free-space.js';
+import type { FileSystem } from '../disk/fs.js';
+import type { HandoffDirHold } from '../handoff/handoff-dir.js';
+import type { SessionPlaces } from '../lifetime/session.js';
 
 /** What a handle needs from the manager that made it. @internal */
 export interface ManagerContext {

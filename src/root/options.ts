@@ -1,15 +1,15 @@
 import path from 'node:path';
-import { InvalidOptionError } from './errors.js';
-import { type FileSystem, realFs } from './disk/fs.js';
-import { describe, validateNameLength, validateNamePart } from './names.js';
-import { hostId } from './owner/process-identity.js';
-import { MIN_STALE_MS } from './owner/liveness.js';
+import { InvalidOptionError } from '../base/errors.js';
+import { type FileSystem, realFs } from '../disk/fs.js';
+import { describe, validateNameLength, validateNamePart } from '../base/names.js';
+import { hostId } from '../owner/process-identity.js';
+import { MIN_STALE_MS } from '../owner/liveness.js';
 import { defaultRoot } from './root.js';
-import { HOST_PLATFORM, type Platform } from './platform.js';
-import { windowsPathProblem } from './windows-names.js';
-import { MAX_PATH_BELOW_ROOT_BYTES } from './layout.js';
-import { isHandoffStore, type HandoffStore } from './stores.js';
-import { MAX_TIMER_MS, ownOptions, validateBoolean, validateBytes, validateDuration, validateObject, type DurationRange } from './validators.js';
+import { HOST_PLATFORM, type Platform } from '../base/platform.js';
+import { windowsPathProblem } from '../base/windows-names.js';
+import { MAX_PATH_BELOW_ROOT_BYTES } from '../base/layout.js';
+import { isHandoffStore, type HandoffStore } from '../base/stores.js';
+import { MAX_TIMER_MS, ownOptions, validateBoolean, validateBytes, validateDuration, validateObject, type DurationRange } from '../base/validators.js';
 
 /** Options of `new TempFileManager(options)`. Every one is optional. */
 export interface TempFileManagerOptions {
