@@ -6,31 +6,58 @@ import { TempFileManager, type TempFileManagerOptions } from '../../src/index.js
 import { machineId } from '../../src/owner/process-identity.js';
 import { entryName, ROOT_MARKER, rootMarkerContent, sessionName } from '../../src/base/layout.js';
 
-const parents: string[] = [];
-const managers: TempFileManager[] = [];
+/**
+ * Scratch directories and managers that belong to one test and go when it ends. The functions
+ * below use one per file, cleaned after each test; a file whose tests run concurrently gives each
+ * test its own (a fixture), so that one test's end never closes another's managers.
+ */
+export class TestDisk {
+  private readonly parents: string[] = [];
+  private readonly managers: TempFileManager[] = [];
 
-afterEach(async () => {
-  for (const mgr of managers.splice(0)) await mgr.close().catch(() => {});
-  for (const dir of parents.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
-});
+  /** A fresh directory of this test's own, removed after the test. */
+  scratchDir(): string {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tfm-test-'));
+    this.parents.push(dir);
+    return dir;
+  }
+
+  /** A root path that does not exist yet, inside a scratch directory. */
+  freshRoot(): string {
+    return path.join(this.scratchDir(), 'root');
+  }
+
+  /** A manager on a fresh root, closed after the test. */
+  manager(options: TempFileManagerOptions = {}): TempFileManager {
+    const mgr = new TempFileManager({ root: this.freshRoot(), sweepOnStart: false, sweepIntervalMs: 0, exitHook: false, ...options });
+    this.managers.push(mgr);
+    return mgr;
+  }
+
+  /** Closes the managers and removes the scratch directories made so far. */
+  async cleanup(): Promise<void> {
+    for (const mgr of this.managers.splice(0)) await mgr.close().catch(() => {});
+    for (const dir of this.parents.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const shared = new TestDisk();
+
+afterEach(() => shared.cleanup());
 
 /** A fresh directory of this test's own, removed after the test. */
 export function scratchDir(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tfm-test-'));
-  parents.push(dir);
-  return dir;
+  return shared.scratchDir();
 }
 
 /** A root path that does not exist yet, inside a scratch directory. */
 export function freshRoot(): string {
-  return path.join(scratchDir(), 'root');
+  return shared.freshRoot();
 }
 
 /** A manager on a fresh root, closed after the test. */
 export function manager(options: TempFileManagerOptions = {}): TempFileManager {
-  const mgr = new TempFileManager({ root: freshRoot(), sweepOnStart: false, sweepIntervalMs: 0, exitHook: false, ...options });
-  managers.push(mgr);
-  return mgr;
+  return shared.manager(options);
 }
 
 /** Every path under `dir`, relative, sorted. */

@@ -5,6 +5,7 @@ import readline from 'node:readline';
 import { fixture, nextJson, startChild, type RunningChild } from '../helpers/child.js';
 import { freshRoot } from '../helpers/roots.js';
 import { until } from '../helpers/wait.js';
+import { scaledRounds } from '../helpers/scale.js';
 
 // Enough files that removing them takes the hook a second or more, loaded machine or not.
 const FILES = 40_000;
@@ -69,7 +70,8 @@ function backToBack(running: RunningChild, first: NodeJS.Signals, second: NodeJS
 // Sessions small enough that the hook is often still to start, or just starting, when the second
 // signal comes: the second signal lands before, while and after the hook starts, whatever the load.
 const SMALL = 2_000;
-const ROUNDS = 20;
+// Ten rounds at the least: each gap of the ten between the two signals once.
+const ROUNDS = scaledRounds(20, 10);
 
 // Which of two signals sent close together a process handles first is the kernel's and libuv's
 // choice (the delivering threads race), not the order they were sent in: the hook says which one

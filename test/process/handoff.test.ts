@@ -10,6 +10,7 @@ import { fixture, nextJson, startChild, type RunningChild } from '../helpers/chi
 import { itNeeds, PID_NAMESPACE } from '../helpers/privileges.js';
 import { actOnTaken, FENCE_CASES, snapshot, STEPS, takeOver } from '../helpers/fencing.js';
 import { freshRoot, scratchDir } from '../helpers/roots.js';
+import { scaledRounds } from '../helpers/scale.js';
 
 // "Another machine" that blocks its event loop runs with /proc, as Linux hosts do, whatever this
 // process runs with: without /proc, its beat thread would go on beating its held files while its
@@ -252,7 +253,7 @@ describe('handoff across real processes', () => {
 });
 
 describe('takeover race: a dead holder, eight claimers released at once', () => {
-  const ROUNDS = 200;
+  const ROUNDS = scaledRounds(200, 60);
   const CLAIMERS = 8;
   const ROUNDS_PER_BATCH = 20;
   const ENTRIES_PER_HOLDER = 5;

@@ -7,8 +7,9 @@ import { nextJson, startChild } from '../helpers/child.js';
 import { manager, scratchDir } from '../helpers/roots.js';
 import { MOUNTING, needs } from '../helpers/privileges.js';
 import { mountTmpfs } from '../helpers/tmpfs.js';
+import { scaledRounds } from '../helpers/scale.js';
 
-const ROUNDS = 300;
+const ROUNDS = scaledRounds(300, 100);
 
 // The attacker deleted the staging file under keep(), or swapped it for a symlink: the move
 // fails (ENOENT, or the staging name is found not to be the file written), typed, and the file

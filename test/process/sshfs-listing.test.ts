@@ -5,10 +5,11 @@ import { TempFileManager } from '../../src/index.js';
 import { nextJson, startChild, type RunningChild } from '../helpers/child.js';
 import { itNeeds } from '../helpers/privileges.js';
 import { SSHFS, shareOverSshfs, type SharedOverSshfs } from '../helpers/sshfs.js';
+import { scaledRounds } from '../helpers/scale.js';
 
 // A fixed amount of work, not a time: on a busy machine a time allowed fewer rounds, and a check
 // of how many was a check of the machine's speed.
-const ROUNDS = 20;
+const ROUNDS = scaledRounds(20, 5);
 const CYCLES = 20;
 
 let share: SharedOverSshfs | undefined;

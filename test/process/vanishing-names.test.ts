@@ -8,11 +8,12 @@ import { nextJson, startChild, type RunningChild } from '../helpers/child.js';
 import { needs } from '../helpers/privileges.js';
 import { EXT4_WITHOUT_DTYPE, listsTypes, mountExt4WithoutDtype } from '../helpers/no-dtype.js';
 import { scratchDir } from '../helpers/roots.js';
+import { scaledRounds } from '../helpers/scale.js';
 
 const cli = path.join(import.meta.dirname, '../../dist/cli.js');
 const execFileAsync = promisify(execFile);
 /** Rounds of: a process killed with its files (an orphan), a CLI sweep, a CLI `ls`. */
-const CLI_ROUNDS = 10;
+const CLI_ROUNDS = scaledRounds(10, 3);
 const WAITING = 8;
 
 const children: RunningChild[] = [];

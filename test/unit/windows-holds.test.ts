@@ -1,12 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it as base } from 'vitest';
 import { FileSystemError, RemoveError, TempFileManager } from '../../src/index.js';
 import { HOLD_WAIT_MS } from '../../src/disk/holds.js';
 import { isSetAsideName, ROOT_MARKER } from '../../src/base/layout.js';
 import { WindowsFs } from '../helpers/windows-fs.js';
 import { hostId } from '../../src/owner/process-identity.js';
-import { deadSessionNameHere, freshRoot, listTree, manager, markedRoot, scratchDir } from '../helpers/roots.js';
+import { deadSessionNameHere, listTree, markedRoot, TestDisk } from '../helpers/roots.js';
 
 // Removal under Windows semantics, played on Linux by a file-system layer: another handle (an
 // antivirus, the app's own stream) holds a file, so that its unlink, rename or rmdir fails, or its
@@ -14,19 +14,30 @@ import { deadSessionNameHere, freshRoot, listTree, manager, markedRoot, scratchD
 // free the names it was asked to, never hang, report what it could not do with a typed error, and
 // leave nothing once the hold has ended and a sweep has run.
 
-let win: WindowsFs;
+// The tests wait out holds (seconds each) and run at the same time: each has its own Windows layer
+// and its own scratch directories and managers. The holds end before the managers close.
+interface HeldDisk {
+  readonly win: WindowsFs;
+  readonly disk: TestDisk;
+}
 
-beforeEach(() => {
-  win = new WindowsFs();
-});
-
-afterEach(() => {
-  win.releaseAll();
+const it = base.extend<HeldDisk>({
+  disk: async ({}, use) => {
+    const disk = new TestDisk();
+    await use(disk);
+    await disk.cleanup();
+  },
+  win: async ({ disk }, use) => {
+    void disk;
+    const win = new WindowsFs();
+    await use(win);
+    win.releaseAll();
+  },
 });
 
 /** A manager on the Windows layer of the test (one layer per test: managers on one root share its holds). */
-function windowsManager(options: { root?: string } = {}): TempFileManager {
-  return manager({ fs: win.fs, ...options });
+function windowsManager({ win, disk }: HeldDisk, options: { root?: string } = {}): TempFileManager {
+  return disk.manager({ fs: win.fs, ...options });
 }
 
 /** What is under the root but its marker: nothing once every removal and sweep is done. */
@@ -35,8 +46,8 @@ function leftUnder(root: string): string[] {
 }
 
 /** A file outside the root that no removal may touch. */
-function bystander(): string {
-  const file = path.join(scratchDir(), 'bystander.txt');
+function bystander(disk: TestDisk): string {
+  const file = path.join(disk.scratchDir(), 'bystander.txt');
   fs.writeFileSync(file, 'mine');
   return file;
 }
@@ -48,9 +59,9 @@ function errorOf(run: () => unknown): Promise<unknown> {
   );
 }
 
-describe('a held file, removed through its handle', () => {
-  it('remove() of a file whose unlink would leave its name listed (delete pending) frees the name at once', async () => {
-    const mgr = windowsManager();
+describe.concurrent('a held file, removed through its handle', () => {
+  it('remove() of a file whose unlink would leave its name listed (delete pending) frees the name at once', async ({ win, disk }) => {
+    const mgr = windowsManager({ win, disk });
     const file = mgr.file('.txt');
     fs.writeFileSync(file.path, 'held');
     win.hold(file.path, 'delete-sharing');
@@ -64,8 +75,8 @@ describe('a held file, removed through its handle', () => {
     expect(leftUnder(mgr.root)).toEqual([]);
   });
 
-  it('remove() outlasts a hold of a second that refuses the unlink and the rename', async () => {
-    const mgr = windowsManager();
+  it('remove() outlasts a hold of a second that refuses the unlink and the rename', async ({ win, disk }) => {
+    const mgr = windowsManager({ win, disk });
     const file = mgr.file();
     fs.writeFileSync(file.path, 'scanned');
     win.hold(file.path, 'no-delete-sharing', 1_000);
@@ -76,8 +87,8 @@ describe('a held file, removed through its handle', () => {
     expect(leftUnder(mgr.root)).toEqual([]);
   });
 
-  it('remove() of a file held past the retries rejects with a typed error, the handle live to try again', async () => {
-    const mgr = windowsManager();
+  it('remove() of a file held past the retries rejects with a typed error, the handle live to try again', async ({ win, disk }) => {
+    const mgr = windowsManager({ win, disk });
     const file = mgr.file();
     const hold = win.hold(file.path, 'no-delete-sharing');
     const err = await errorOf(() => file.remove());
@@ -92,8 +103,8 @@ describe('a held file, removed through its handle', () => {
     expect(leftUnder(mgr.root)).toEqual([]);
   });
 
-  it('removeSync() waits a short bounded time for a hold, then throws a typed error', async () => {
-    const mgr = windowsManager();
+  it('removeSync() waits a short bounded time for a hold, then throws a typed error', async ({ win, disk }) => {
+    const mgr = windowsManager({ win, disk });
     const file = mgr.file();
     win.hold(file.path, 'no-delete-sharing');
     const err = await errorOf(() => file.removeSync());
@@ -106,8 +117,8 @@ describe('a held file, removed through its handle', () => {
     expect(fs.existsSync(file.path)).toBe(false);
   });
 
-  it('removeSync() (using) of a file with delete sharing frees its name', async () => {
-    const mgr = windowsManager();
+  it('removeSync() (using) of a file with delete sharing frees its name', async ({ win, disk }) => {
+    const mgr = windowsManager({ win, disk });
     let where = '';
     {
       using file = mgr.file();
@@ -121,10 +132,10 @@ describe('a held file, removed through its handle', () => {
   });
 });
 
-describe('a directory with a held file in it', () => {
-  it('dir.remove() with a file left delete pending inside sets the tree aside: the name is free, nothing thrown', async () => {
-    const mgr = windowsManager();
-    const outside = bystander();
+describe.concurrent('a directory with a held file in it', () => {
+  it('dir.remove() with a file left delete pending inside sets the tree aside: the name is free, nothing thrown', async ({ win, disk }) => {
+    const mgr = windowsManager({ win, disk });
+    const outside = bystander(disk);
     const dir = mgr.dir();
     fs.mkdirSync(path.join(dir.path, 'sub'));
     fs.writeFileSync(path.join(dir.path, 'sub', 'held.log'), 'held');
@@ -139,8 +150,8 @@ describe('a directory with a held file in it', () => {
     expect(fs.readFileSync(outside, 'utf8')).toBe('mine');
   });
 
-  it('dir.remove() with a file held to the end rejects with a typed error, the rest removed, then goes once the hold ends', async () => {
-    const mgr = windowsManager();
+  it('dir.remove() with a file held to the end rejects with a typed error, the rest removed, then goes once the hold ends', async ({ win, disk }) => {
+    const mgr = windowsManager({ win, disk });
     const dir = mgr.dir();
     fs.writeFileSync(path.join(dir.path, 'held.log'), 'held');
     fs.writeFileSync(path.join(dir.path, 'free.txt'), 'free');
@@ -153,8 +164,8 @@ describe('a directory with a held file in it', () => {
     expect(fs.existsSync(dir.path)).toBe(false);
   });
 
-  it('dir.remove() of a tree with held files in three directories waits out one bound for the whole tree, not one per file', async () => {
-    const mgr = windowsManager();
+  it('dir.remove() of a tree with held files in three directories waits out one bound for the whole tree, not one per file', async ({ win, disk }) => {
+    const mgr = windowsManager({ win, disk });
     const dir = mgr.dir();
     for (const sub of ['a', 'b', 'c']) {
       fs.mkdirSync(path.join(dir.path, sub));
@@ -167,8 +178,8 @@ describe('a directory with a held file in it', () => {
     expect(win.refused.get('unlink')).toBe(15 + 2);
   });
 
-  it('dir.remove() outlasts a hold of a second', async () => {
-    const mgr = windowsManager();
+  it('dir.remove() outlasts a hold of a second', async ({ win, disk }) => {
+    const mgr = windowsManager({ win, disk });
     const dir = mgr.dir();
     fs.writeFileSync(path.join(dir.path, 'scanned.bin'), 'x');
     win.hold(path.join(dir.path, 'scanned.bin'), 'no-delete-sharing', 1_000);
@@ -179,9 +190,9 @@ describe('a directory with a held file in it', () => {
   });
 });
 
-describe('scopes and sessions with a held file', () => {
-  it('an await using scope removes every other file, and a delete-pending one is set aside: nothing thrown', async () => {
-    const mgr = windowsManager();
+describe.concurrent('scopes and sessions with a held file', () => {
+  it('an await using scope removes every other file, and a delete-pending one is set aside: nothing thrown', async ({ win, disk }) => {
+    const mgr = windowsManager({ win, disk });
     const paths: string[] = [];
     {
       await using scope = mgr.scope();
@@ -202,8 +213,8 @@ describe('scopes and sessions with a held file', () => {
     expect(leftUnder(mgr.root)).toEqual([]);
   });
 
-  it('withScope() with a file held to the end: the others go, one RemoveError says which, no hang', async () => {
-    const mgr = windowsManager();
+  it('withScope() with a file held to the end: the others go, one RemoveError says which, no hang', async ({ win, disk }) => {
+    const mgr = windowsManager({ win, disk });
     const paths: string[] = [];
     const err = await errorOf(() =>
       mgr.withScope(async (scope) => {
@@ -221,9 +232,9 @@ describe('scopes and sessions with a held file', () => {
 
   for (const sync of [false, true]) {
     const how = sync ? 'closeSync() (the exit hook)' : 'close()';
-    it(`${how} with a file left delete pending sets the session aside for the sweep, and the next sweep removes it`, async () => {
-      const mgr = windowsManager();
-      const outside = bystander();
+    it(`${how} with a file left delete pending sets the session aside for the sweep, and the next sweep removes it`, async ({ win, disk }) => {
+      const mgr = windowsManager({ win, disk });
+      const outside = bystander(disk);
       const kept = mgr.file();
       const dir = mgr.dir();
       fs.writeFileSync(path.join(dir.path, 'held.log'), 'held');
@@ -234,7 +245,7 @@ describe('scopes and sessions with a held file', () => {
       expect(fs.existsSync(session)).toBe(false);
       expect(fs.readdirSync(mgr.root).filter(isSetAsideName)).toHaveLength(1);
 
-      const sweeper = windowsManager({ root: mgr.root });
+      const sweeper = windowsManager({ win, disk }, { root: mgr.root });
       const held = await sweeper.sweep();
       expect(held.setAsideRemoved).toBe(0);
       expect(held.errors.length).toBeGreaterThan(0);
@@ -247,8 +258,8 @@ describe('scopes and sessions with a held file', () => {
     });
   }
 
-  it('close() with a file held to the end rejects with a typed error and removes the rest', async () => {
-    const mgr = windowsManager();
+  it('close() with a file held to the end rejects with a typed error and removes the rest', async ({ win, disk }) => {
+    const mgr = windowsManager({ win, disk });
     const free = mgr.file();
     const held = mgr.file();
     win.hold(held.path, 'no-delete-sharing');
@@ -259,12 +270,12 @@ describe('scopes and sessions with a held file', () => {
   });
 });
 
-describe('a rename over a held file', () => {
-  it('keep({ overwrite: true }) onto a file another handle holds fails typed; both files stay whole', async () => {
-    const mgr = windowsManager();
+describe.concurrent('a rename over a held file', () => {
+  it('keep({ overwrite: true }) onto a file another handle holds fails typed; both files stay whole', async ({ win, disk }) => {
+    const mgr = windowsManager({ win, disk });
     const file = mgr.file('.txt');
     fs.writeFileSync(file.path, 'new');
-    const dest = path.join(scratchDir(), 'report.txt');
+    const dest = path.join(disk.scratchDir(), 'report.txt');
     fs.writeFileSync(dest, 'old, open in a viewer');
     win.hold(dest, 'delete-sharing');
     const err = await errorOf(() => file.keep(dest, { overwrite: true }));
@@ -276,15 +287,15 @@ describe('a rename over a held file', () => {
   });
 });
 
-describe('the sweep of a dead session with a held file', () => {
-  it('reports what stays held, never hangs, and removes it all at the sweep after the hold ends', async () => {
-    const root = markedRoot(freshRoot());
+describe.concurrent('the sweep of a dead session with a held file', () => {
+  it('reports what stays held, never hangs, and removes it all at the sweep after the hold ends', async ({ win, disk }) => {
+    const root = markedRoot(disk.freshRoot());
     const dead = path.join(root, deadSessionNameHere(hostId()));
     fs.mkdirSync(path.join(dead, 'sub'), { recursive: true });
     fs.writeFileSync(path.join(dead, 'sub', 'held.log'), 'held');
     fs.writeFileSync(path.join(dead, 'free.txt'), 'free');
-    const outside = bystander();
-    const sweeper = windowsManager({ root });
+    const outside = bystander(disk);
+    const sweeper = windowsManager({ win, disk }, { root });
     win.hold(path.join(dead, 'sub', 'held.log'), 'no-delete-sharing');
     const held = await sweeper.sweep();
     expect(held.sessionsRemoved).toBe(0);
@@ -297,9 +308,9 @@ describe('the sweep of a dead session with a held file', () => {
   });
 });
 
-describe('a handoff consumed while its file is held', () => {
-  it('consume() frees the lease name at once; the sweep removes the entry once the hold ends', async () => {
-    const mgr = windowsManager();
+describe.concurrent('a handoff consumed while its file is held', () => {
+  it('consume() frees the lease name at once; the sweep removes the entry once the hold ends', async ({ win, disk }) => {
+    const mgr = windowsManager({ win, disk });
     const file = mgr.file('.bin');
     fs.writeFileSync(file.path, 'job');
     const ticket = await file.handoff({ ttlMs: 60_000 });
