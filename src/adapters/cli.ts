@@ -345,7 +345,16 @@ function formatAge(ms: number): string {
   return `${Math.round(s / 86_400)}d`;
 }
 
+/** The package's own version: its package.json is one level above the built dist/cli.js, two above this source. */
 function packageVersion(): string {
   const require = createRequire(import.meta.url);
-  return (require('../package.json') as { version: string }).version;
+  for (const candidate of ['../package.json', '../../package.json']) {
+    try {
+      const manifest = require(candidate) as { name?: string; version: string };
+      if (manifest.name === 'tempfile-manager') return manifest.version;
+    } catch (err) {
+      if (systemErrorCode(err) !== 'MODULE_NOT_FOUND') throw err;
+    }
+  }
+  throw new Error('tempfile-manager: its package.json is not where the CLI looks for it');
 }
