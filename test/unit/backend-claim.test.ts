@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ClaimedFile } from '../../src/handoff/claim.js';
 import type { BackendClaim, SyncSteps } from '../../src/handoff/backend.js';
@@ -126,5 +127,30 @@ describe('ClaimedFile over a backend claim', () => {
     } finally {
       await mgr.close();
     }
+  });
+});
+
+// docs/backends.md shows the contract for whoever writes a third backend: its block must name what
+// src/handoff/backend.ts declares, member for member.
+function interfaces(text: string): Map<string, string[]> {
+  const found = new Map<string, string[]>();
+  for (const match of text.matchAll(/^(?:export )?interface (\w+)[^{]*\{\n([\s\S]*?)^\}/gm)) {
+    const members = [...match[2]!.matchAll(/^ {2}(?:readonly )?(\w+)\??[(:]/gm)].map((m) => m[1]!);
+    found.set(match[1]!, members.sort());
+  }
+  return found;
+}
+
+describe('docs/backends.md', () => {
+  it('shows the members of every interface of the contract as src/handoff/backend.ts declares them', () => {
+    const source = interfaces(fs.readFileSync(new URL('../../src/handoff/backend.ts', import.meta.url), 'utf8'));
+    const page = fs.readFileSync(new URL('../../docs/backends.md', import.meta.url), 'utf8');
+    const block = /^```ts\n([\s\S]*?)^```/m.exec(page)?.[1] ?? '';
+    const shown = interfaces(block);
+    for (const name of ['HandoffSource', 'ClaimPlace', 'LocalFile', 'HandoffBackend', 'BackendClaim', 'SyncSteps']) {
+      expect(source.get(name), `${name} in src/handoff/backend.ts`).toBeDefined();
+      expect(shown.get(name), `${name} in docs/backends.md`).toEqual(source.get(name));
+    }
+    expect(shown.get('StoreBackend')).toEqual(['location', 'sweep']);
   });
 });
