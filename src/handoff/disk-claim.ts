@@ -4,7 +4,6 @@ import { pipeline } from 'node:stream/promises';
 import {
   AlreadyClaimedError,
   DisposedError,
-  HandoffExpiredError,
   HandoffMismatchError,
   HandoffNotFoundError,
   isErrorCode,
@@ -52,7 +51,8 @@ interface Entry {
 /**
  * Takes the lease on a ticket's entry: exactly one claimer at a time. The size is always checked
  * against the ticket, the digest on request; an entry that fails the check is given back. The
- * ticket is one `parseTicket()` returned and the options are checked: both once, by the caller.
+ * ticket is one `parseTicket()` returned, not expired, and the options are checked: all once, by
+ * the caller (`mgr.claim()`).
  * @internal
  */
 export async function claimEntry(
@@ -63,7 +63,6 @@ export async function claimEntry(
   rootBase = root,
   handoffDir?: HandoffDirHold,
 ): Promise<DiskClaim> {
-  if (Date.now() > ticket.expiresAt) throw new HandoffExpiredError(ticket.id, ticket.expiresAt);
   const name = entryName(ticket.id, ticket.expiresAt);
   const dir = path.join(handoffDirOf(root), name);
   const entry: Entry = { id: ticket.id, dir, name, ...pinEntry(context.fs, { root, rootBase, handoffDir }, name, ticket.id), fs: context.fs };

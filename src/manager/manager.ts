@@ -11,7 +11,7 @@ import { isStoreBackend, sweepStores, type ClaimPlace, type HandoffBackend } fro
 import { DiskHandoff } from '../handoff/disk-backend.js';
 import { sameLocation, type StoreSweepResult } from '../base/stores.js';
 import { FreeSpace } from '../limits/free-space.js';
-import { parseTicket, type HandoffTicket } from '../handoff/ticket.js';
+import { parseTicket, refuseExpired, type HandoffTicket } from '../handoff/ticket.js';
 import { HandoffDirHold } from '../handoff/handoff-dir.js';
 import { logger } from '../base/log.js';
 import { resolveOptions, type ResolvedOptions, type TempFileManagerOptions } from '../root/options.js';
@@ -266,9 +266,12 @@ export class TempFileManager implements AsyncDisposable, Disposable {
    */
   async claim(ticket: HandoffTicket | string, options?: ClaimOptions): Promise<ClaimedFile> {
     this.assertOpen();
-    const parsed = parseTicket(ticket); // the one parse: the backend is given the parsed ticket
+    // The ticket and the options are checked once, here, before any backend is asked.
+    const parsed = parseTicket(ticket);
     const checked = checkClaimOptions(options);
-    const claim = await this.backendOf(parsed).claim(parsed, this.claimPlace, checked);
+    const backend = this.backendOf(parsed);
+    refuseExpired(parsed);
+    const claim = await backend.claim(parsed, this.claimPlace, checked);
     return new ClaimedFile(claim, parsed);
   }
 

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import { PassThrough, Transform, type Readable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { HandoffExpiredError, HandoffMismatchError, HandoffNotFoundError, InvalidOptionError, isErrorCode, ManagerClosedError, TempFileError } from '../base/errors.js';
+import { HandoffMismatchError, HandoffNotFoundError, InvalidOptionError, isErrorCode, ManagerClosedError, TempFileError } from '../base/errors.js';
 import { logger } from '../base/log.js';
 import { describe } from '../base/names.js';
 import { randomName } from '../base/random-name.js';
@@ -187,7 +187,6 @@ export class S3Store implements HandoffStore {
 
   /** Claims a ticket of this store: the lease, and the bytes into a local temp file. @internal */
   async claim(ticket: HandoffTicket, place: ClaimPlace): Promise<BackendClaim> {
-    if (Date.now() > ticket.expiresAt) throw new HandoffExpiredError(ticket.id, ticket.expiresAt);
     const keys = entryKeys(this.location.prefix, ticket.id, ticket.expiresAt);
     const action = `claim the handoff ${ticket.id}`;
     const ahead = ticket.size <= FETCH_AHEAD_MAX_BYTES ? this.fetchAhead(keys.data, ticket, place) : undefined;

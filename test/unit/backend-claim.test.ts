@@ -1,5 +1,8 @@
 import fs from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
+import { TempFileManager } from '../../src/index.js';
 import { ClaimedFile } from '../../src/handoff/claim.js';
 import type { BackendClaim, SyncSteps } from '../../src/handoff/backend.js';
 import type { HandoffTicket } from '../../src/handoff/ticket.js';
@@ -126,6 +129,28 @@ describe('ClaimedFile over a backend claim', () => {
       await expect(mgr.claim(ticket)).rejects.toMatchObject({ code: 'ERR_TEMPFILE_HANDOFF_NOT_FOUND' });
     } finally {
       await mgr.close();
+    }
+  });
+});
+
+describe('mgr.claim(): the ticket checked once, before its backend is asked', () => {
+  it('an expired ticket whose entry is still there touches nothing in it, even on a manager that claims first (whose file system is not probed yet)', async () => {
+    const sender = manager();
+    const file = await sender.write(Buffer.from('x'), { suffix: '.txt' });
+    const ticket = await file.handoff({ ttlMs: 1 });
+    while (Date.now() <= ticket.expiresAt) await sleep(2); // past its expiry; no sweep runs
+    const handoff = path.join(sender.root, 'handoff');
+    const [entry] = fs.readdirSync(handoff);
+    const entryDir = path.join(handoff, entry!);
+    const before = { names: fs.readdirSync(entryDir).sort(), ctimeMs: fs.statSync(entryDir).ctimeMs };
+    // Its own file-system object: this process's probe of the root is not remembered for it.
+    const claimer = new TempFileManager({ root: sender.root, fs: { ...fs }, sweepOnStart: false, sweepIntervalMs: 0, exitHook: false });
+    try {
+      await expect(claimer.claim(ticket)).rejects.toMatchObject({ code: 'ERR_TEMPFILE_HANDOFF_EXPIRED' });
+      expect({ names: fs.readdirSync(entryDir).sort(), ctimeMs: fs.statSync(entryDir).ctimeMs }).toEqual(before);
+    } finally {
+      await claimer.close();
+      await sender.close();
     }
   });
 });
