@@ -1,9 +1,9 @@
-import { StoreError } from '../base/errors.js';
+// The types are named by the steps' @throws: TSDoc links resolve through imports.
+import { StoreError, type DisposedError, type LeaseLostError, type TempFileReplacedError } from '../base/errors.js';
 import { resolveDestination, resolveKeepOptions, type KeepOptions } from '../keep/move.js';
 import type { HandoffMeta, HandoffTicket } from './ticket.js';
 import type { BackendClaim, CheckedClaimOptions, SyncSteps } from './backend.js';
 import { ownOptions, validateBoolean, validateCallback, validateObject } from '../base/validators.js';
-
 
 /** Options of `mgr.claim()`. */
 export interface ClaimOptions {
