@@ -1,7 +1,8 @@
 import { BadTicketError, type TempFileError } from './errors.js';
 
 // What the core knows of an object store without loading it: where a ticket's objects live, and
-// the public face of a store (src/handoff/store.ts has the internal side, src/s3/ the store).
+// the public face of a store (src/handoff/backend.ts has the contract every backend meets, src/s3/
+// the store). The `stores` option is checked in root/, below handoff/: that is why this is here.
 
 /** Where a ticket's objects live: the kind of store, the bucket and the key prefix. Never a credential. */
 export interface StoreLocation {

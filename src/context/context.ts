@@ -1,7 +1,7 @@
 import type { Accounting } from '../limits/accounting.js';
 import type { FreeSpace } from '../limits/free-space.js';
 import type { FileSystem } from '../disk/fs.js';
-import type { HandoffDirHold } from '../handoff/handoff-dir.js';
+import type { HandoffBackend } from '../handoff/backend.js';
 import type { SessionPlaces } from '../lifetime/session.js';
 
 /** What a handle needs from the manager that made it. @internal */
@@ -21,8 +21,8 @@ export interface ManagerContext {
   checkRoot(): void;
   /** How the root's entries are reached (its descriptor's /proc path, or its checked path). */
   rootBase(): string;
-  /** `<root>/handoff`, held open across handoffs and claims and checked at each (`handoff/handoff-dir.ts`). */
-  readonly handoffDir?: HandoffDirHold;
+  /** Where `handoff()` puts a file when it is given no store: the manager's `<root>/handoff/` (`handoff/disk-backend.ts`). */
+  readonly handoff: HandoffBackend;
   /** Live files and bytes, and the `maxLiveBytes` quota. */
   readonly accounting: Accounting;
   /** Free space on the root's file system, and the `minFreeBytes` floor. */

@@ -30,8 +30,17 @@ function checkPart(value: unknown, what: 'prefix' | 'suffix'): string {
   return part;
 }
 
-/** Checks the name options once per call; the random part is drawn per attempt. @internal */
-export function resolveNameParts(context: ManagerContext, arg: unknown): { prefix: string; suffix: string } {
+/** A name's checked prefix and suffix: the random part goes between them. @internal */
+export interface NameParts {
+  readonly prefix: string;
+  readonly suffix: string;
+}
+
+/**
+ * Checks the name options once per call, before anything touches the disk; the random part is
+ * drawn per attempt. The one place a name argument is read. @internal
+ */
+export function resolveNameParts(context: ManagerContext, arg: unknown): NameParts {
   let prefix = context.prefix;
   let suffix = '';
   if (typeof arg === 'string') {
@@ -54,6 +63,13 @@ export function resolveNameParts(context: ManagerContext, arg: unknown): { prefi
   return { prefix, suffix };
 }
 
+/** `parts` with another suffix (an upload's, named from its sniffed type), checked as the first was. @internal */
+export function withSuffix(parts: NameParts, suffix: string): NameParts {
+  const checked = checkPart(suffix, 'suffix');
+  validateNameLength(parts.prefix, checked);
+  return { prefix: parts.prefix, suffix: checked };
+}
+
 // A clash of 128 random bits means something was planted at the name: never reuse it, draw again.
 const CREATE_ATTEMPTS = 4;
 
@@ -69,8 +85,7 @@ export interface Candidate {
   readonly access: string;
 }
 
-function candidates(context: ManagerContext, arg: unknown): Candidates {
-  const { prefix, suffix } = resolveNameParts(context, arg);
+function candidates(context: ManagerContext, { prefix, suffix }: NameParts): Candidates {
   const session = context.session();
   context.checkRoot();
   // Plain concatenation: path.join would normalise the long session path on every call.
@@ -92,11 +107,11 @@ function retryable(err: unknown, attempt: number): boolean {
 /** Runs `make(access)` on fresh random names until one does not exist yet. */
 function createUnique(
   context: ManagerContext,
-  arg: unknown,
+  parts: NameParts,
   what: string,
   make: (access: string) => void,
 ): Candidate & { suffix: string } {
-  const names = candidates(context, arg);
+  const names = candidates(context, parts);
   for (let attempt = 1; ; attempt++) {
     const candidate = names.next();
     try {
@@ -111,11 +126,11 @@ function createUnique(
 /** Async {@link createUnique}: `make` opens the file and its result is handed back. @internal */
 export async function createUniqueAsync<T>(
   context: ManagerContext,
-  arg: unknown,
+  parts: NameParts,
   what: string,
   make: (access: string) => Promise<T>,
 ): Promise<Candidate & { suffix: string; result: T }> {
-  const names = candidates(context, arg);
+  const names = candidates(context, parts);
   for (let attempt = 1; ; attempt++) {
     const candidate = names.next();
     try {
@@ -131,7 +146,7 @@ export function createFile(context: ManagerContext, owner: Owner, arg: unknown):
   const fs = context.fs;
   // No fstat here: it would be a fourth system call per create. The file's identity is learnt at
   // its first open, which checks that it is a regular file with one link (TempFile.identity).
-  const { path: filePath, access, suffix } = createUnique(context, arg, 'file', (candidate) => {
+  const { path: filePath, access, suffix } = createUnique(context, resolveNameParts(context, arg), 'file', (candidate) => {
     const fd = fs.openSync(candidate, CREATE_EXCLUSIVE, 0o600);
     try {
       fs.closeSync(fd);
@@ -155,7 +170,7 @@ function unlinkAfterFailure(fs: FileSystem, filePath: string): void {
 /** Creates an empty directory (0700) in the session. */
 export function createDir(context: ManagerContext, owner: Owner, arg: unknown): TempDir {
   const fs = context.fs;
-  const { path: dirPath, access } = createUnique(context, arg, 'directory', (candidate) => {
+  const { path: dirPath, access } = createUnique(context, resolveNameParts(context, arg), 'directory', (candidate) => {
     fs.mkdirSync(candidate, { mode: 0o700 });
   });
   return new TempDir(context, owner, dirPath, access);

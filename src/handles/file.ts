@@ -3,15 +3,15 @@ import type { ManagerContext, Owner } from '../context/context.js';
 import { InvalidOptionError, isErrorCode, ManagerClosedError, type DetectedType } from '../base/errors.js';
 import { identityOf, ownFileStreamFs, type FileIdentity } from '../disk/open-checked.js';
 import { DiskHandle } from './handle.js';
-import { checkHandoffOptions, handOff, type HandoffOptions } from '../handoff/handoff.js';
+import { checkHandoffOptions, type HandoffOptions } from '../handoff/handoff.js';
 import { describeArgument, ownOptions, validateAbortSignal, validateBoolean, validateInteger, validateObject } from '../base/validators.js';
 import { moveFile, resolveDestination, resolveKeepOptions, type KeepOptions } from '../keep/move.js';
 import { unlinkAside, unlinkAsideSync, unlinkQuietly, unlinkQuietlySync } from '../disk/remove.js';
 import { holdsHappen, newSetAsideName } from '../disk/holds.js';
 import { INLINE_IO_MAX_BYTES } from '../disk/local-disk.js';
 import type { FileSystem } from '../disk/fs.js';
-import type { HandoffMeta, HandoffTicket } from '../handoff/ticket.js';
-import type { StoreBackend } from '../handoff/store.js';
+import type { HandoffTicket } from '../handoff/ticket.js';
+import type { HandoffSource } from '../handoff/backend.js';
 
 /** Options of {@link TempFile.createReadStream}. */
 export interface TempReadStreamOptions {
@@ -339,26 +339,27 @@ export class TempFile extends DiskHandle {
   async handoff(options: HandoffOptions): Promise<HandoffTicket> {
     this.assertLive('TempFile');
     const { store, ttlMs, meta } = checkHandoffOptions(options); // bad options are refused before any disk access
-    if (store) return this.handOffToStore(store, { ttlMs, meta });
+    const backend = store ?? this.context.handoff;
     return this.moveOut('TempFile', async () => {
-      const { context } = this;
-      const session = context.session();
-      context.checkRoot();
-      const places = { sessionDir: session.path, sessionBase: session.base, root: context.root, rootBase: context.rootBase(), handoffDir: context.handoffDir };
-      return handOff(context.fs, places, this, { ttlMs, meta });
+      this.context.checkRoot();
+      return backend.handOff(this.handoffSource(), { ttlMs, meta });
     });
   }
 
-  // Through an object store: the bytes are uploaded (the store's staging makes the ticket name a
-  // whole object or none), then the local file is removed; a failed upload leaves it here.
-  private handOffToStore(store: StoreBackend, options: { ttlMs: number; meta: HandoffMeta | undefined }): Promise<HandoffTicket> {
-    return this.moveOut('TempFile', async () => {
-      this.context.checkRoot();
-      const source = { path: this.path, suffix: this.suffix, size: this.bytes, digest: this.hashDigest, open: () => this.openForStore() };
-      const ticket = await store.handOff(source, options);
-      await unlinkQuietly(this.context.fs, this.access, this.path).catch(() => {}); // the session's removal gets what is left
-      return ticket;
-    });
+  // The file as a backend reads it: the shared disk moves it by its access path; an object store
+  // uploads it through open() and then discards it here (a failed upload leaves it with the handle).
+  private handoffSource(): HandoffSource {
+    const { fs } = this.context;
+    return {
+      path: this.path,
+      access: this.access,
+      suffix: this.suffix,
+      size: this.bytes,
+      digest: this.hashDigest,
+      identity: this.known,
+      open: () => this.openForStore(),
+      discard: () => unlinkQuietly(fs, this.access, this.path).catch(() => {}), // the session's removal gets what is left
+    };
   }
 
   private openForStore(): ReadStream {

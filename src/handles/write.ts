@@ -1,6 +1,6 @@
 import { createHash, type Hash } from 'node:crypto';
 import type { ManagerContext, Owner } from '../context/context.js';
-import { createUniqueAsync, resolveNameParts, type NameOptions } from './create.js';
+import { createUniqueAsync, resolveNameParts, withSuffix, type NameOptions } from './create.js';
 import {
   AbortedError,
   CallbackError,
@@ -75,7 +75,7 @@ export async function writeTempFile<T extends TempFile>(
 ): Promise<T> {
   const given = resolveWriteOptions(options);
   const resolved = ownerSignal ? { ...given, signals: [...given.signals, ownerSignal] } : given;
-  resolveNameParts(context, resolved.name); // refuse a bad name before anything touches the disk
+  const parts = resolveNameParts(context, resolved.name); // a bad name is refused before anything touches the disk
   const reader = openSource(source);
   const read = abortable(reader, resolved.signals);
   let file: T | undefined;
@@ -86,7 +86,7 @@ export async function writeTempFile<T extends TempFile>(
     const sniffed = resolved.accept || suffixOf
       ? await sniff(read.next, resolved.accept, resolved.maxBytes)
       : { next: read.next, type: undefined };
-    const name = suffixOf ? { ...resolved.name, suffix: suffixOf(sniffed.type) } : resolved.name;
+    const name = suffixOf ? withSuffix(parts, suffixOf(sniffed.type)) : parts;
     await context.freeSpace.check(0);
     const created = await createUniqueAsync(context, name, 'file', (access) =>
       openWritable(context.fs, access, CREATE_EXCLUSIVE, 0o600, context.localDisk()),

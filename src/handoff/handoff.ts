@@ -1,7 +1,7 @@
 import type { Stats } from 'node:fs';
 import path from 'node:path';
 import { InvalidOptionError, isErrorCode, systemErrorCode, TempFileReplacedError, toFileSystemError, UnsafeRootError } from '../base/errors.js';
-import { replacedBy, type FileIdentity } from '../disk/open-checked.js';
+import { replacedBy } from '../disk/open-checked.js';
 import type { FileSystem } from '../disk/fs.js';
 import { describe } from '../base/names.js';
 import { randomName } from '../base/random-name.js';
@@ -10,7 +10,7 @@ import { dataName, entryName, handoffDirOf, stagingName } from '../base/layout.j
 import { ownOptions, validateDuration, validateObject, type DurationRange } from '../base/validators.js';
 import { removeTree } from '../disk/remove.js';
 import { checkMeta, MAX_META_BYTES, type HandoffMeta, type HandoffTicket } from './ticket.js';
-import { isStoreBackend, type StoreBackend } from './store.js';
+import { isStoreBackend, type HandoffSource, type StoreBackend } from './backend.js';
 import type { HandoffStore } from '../base/stores.js';
 import { HOST_PLATFORM } from '../base/platform.js';
 
@@ -28,18 +28,6 @@ export interface HandoffOptions {
    * `<root>/handoff/`: a worker that shares no disk with this process claims it (docs/s3.md).
    */
   readonly store?: HandoffStore;
-}
-
-/** What handing off needs to know of the file. @internal */
-export interface HandoffSource {
-  readonly path: string;
-  /** The path system calls take (through the pinned session directory). */
-  readonly access: string;
-  readonly suffix: string;
-  readonly size: number | undefined;
-  readonly digest: string | undefined;
-  /** The device and inode the file was created with, when known. */
-  readonly identity?: FileIdentity | undefined;
 }
 
 // Not a timer: the expiry is stamped in the entry's name and compared with the clock.

@@ -1,5 +1,5 @@
 import { getHashes } from 'node:crypto';
-import { BadTicketError } from '../base/errors.js';
+import { BadTicketError, HandoffExpiredError } from '../base/errors.js';
 import { describe, validateNameLength, validateNamePart } from '../base/names.js';
 import { ownOptions } from '../base/validators.js';
 import { checkStoreLocation, type StoreLocation } from '../base/stores.js';
@@ -96,6 +96,14 @@ export function parseTicket(input: unknown): HandoffTicket {
     // Present only on a store's ticket, so that a shared-disk ticket keeps its shape.
     ...(t.store === undefined ? {} : { store: checkStoreLocation(t.store) }),
   };
+}
+
+/**
+ * Refuses a ticket past its expiry: once per claim, before its backend is asked, so that an
+ * expired ticket touches neither a disk nor a store. @throws {@link HandoffExpiredError} @internal
+ */
+export function refuseExpired(ticket: HandoffTicket): void {
+  if (Date.now() > ticket.expiresAt) throw new HandoffExpiredError(ticket.id, ticket.expiresAt);
 }
 
 /** Checks `meta` for `handoff()`: a plain JSON object of at most 4 KiB; returns a copy. */

@@ -1,21 +1,18 @@
-import path from 'node:path';
 import { Accounting } from '../limits/accounting.js';
 import type { ManagerContext } from '../context/context.js';
 import type { NameArgument } from '../handles/create.js';
 import type { TempDir } from '../handles/dir.js';
 import { ensureCapabilities } from '../disk/capabilities.js';
 import { isLocalDisk } from '../disk/local-disk.js';
-import { FileSystemError, isErrorCode, ManagerClosedError, StoreError, toFileSystemError } from '../base/errors.js';
+import { FileSystemError, ManagerClosedError, StoreError } from '../base/errors.js';
 import type { TempFile } from '../handles/file.js';
-import { checkClaimOptions, claimEntry, ClaimedFile, runClaimed, type ClaimOptions } from '../handoff/claim.js';
-import { isStoreBackend, type StoreClaimPlace } from '../handoff/store.js';
-import { sameLocation, type StoreLocation, type StoreSweepResult } from '../base/stores.js';
+import { checkClaimOptions, ClaimedFile, runClaimed, type ClaimOptions } from '../handoff/claim.js';
+import { isStoreBackend, sweepStores, type ClaimPlace, type HandoffBackend } from '../handoff/backend.js';
+import { DiskHandoff } from '../handoff/disk-backend.js';
+import { sameLocation, type StoreSweepResult } from '../base/stores.js';
 import { FreeSpace } from '../limits/free-space.js';
-import { parseTicket, type HandoffTicket } from '../handoff/ticket.js';
-import { openHandoffDirSync } from '../handoff/handoff.js';
+import { parseTicket, refuseExpired, type HandoffTicket } from '../handoff/ticket.js';
 import { HandoffDirHold } from '../handoff/handoff-dir.js';
-import { openPinnedSync } from '../disk/pinned-dir.js';
-import { entryName, handoffDirOf } from '../base/layout.js';
 import { logger } from '../base/log.js';
 import { resolveOptions, type ResolvedOptions, type TempFileManagerOptions } from '../root/options.js';
 import { ensureSafeRoot, type RootContext } from '../root/root.js';
@@ -26,7 +23,6 @@ import { atExit } from '../owner/registry.js';
 import { realFs } from '../disk/fs.js';
 import type { WriteSource } from '../write/source.js';
 import { attachBackgroundSweep } from '../sweep/background.js';
-import { sweepStores } from '../sweep/stores.js';
 import { sweepRoot, type SweepOptions, type SweepReport } from '../sweep/sweep.js';
 import type { WriteOptions } from '../handles/write.js';
 
@@ -70,6 +66,10 @@ export class TempFileManager implements AsyncDisposable, Disposable {
   private readonly rootContext: RootContext;
   /** `<root>/handoff`, held open across handoffs and claims, checked at each. */
   private readonly handoffDir: HandoffDirHold;
+  /** `<root>/handoff/` as a backend: where a ticket without `store` lives. */
+  private readonly diskHandoff: HandoffBackend;
+  /** What a claim needs of this manager: its scope to download into, its rules, whether it closed. */
+  private readonly claimPlace: ClaimPlace;
   private readonly context: ManagerContext;
   private readonly rootScope: TempScope;
   /** Removes the exit task of the open session, if any. */
@@ -117,13 +117,20 @@ export class TempFileManager implements AsyncDisposable, Disposable {
     this.rootContext = { fs, root: this.root, staleMs, graceMs, hostId, verifyRoot: () => this.session.checkRoot(), rootBase: () => this.session.rootBase() };
     this.session = new Session({ ...this.rootContext, rootId });
     this.handoffDir = new HandoffDirHold(fs);
+    this.diskHandoff = new DiskHandoff({
+      ...this.rootContext,
+      rootBase: () => this.session.rootBase(),
+      session: () => this.sessionPlaces(),
+      sessionOpened: () => this.opened,
+      handoffDir: this.handoffDir,
+    });
     this.context = {
       fs: this.options.fs,
       prefix: this.options.prefix,
       session: () => this.sessionPlaces(),
       checkRoot: () => this.session.check(),
       rootBase: () => this.session.rootBase(),
-      handoffDir: this.handoffDir,
+      handoff: this.diskHandoff,
       accounting: new Accounting(this.options.maxLiveBytes),
       freeSpace: new FreeSpace(this.options.fs, this.root, this.options.minFreeBytes, () => this.session.places?.base ?? this.session.rootBase()),
       root: this.root,
@@ -131,6 +138,7 @@ export class TempFileManager implements AsyncDisposable, Disposable {
       closed: () => this.isClosed,
     };
     this.rootScope = new TempScope(this.context);
+    this.claimPlace = { staleMs, hostId, download: (source, writeOptions) => this.rootScope.write(source, writeOptions), closed: () => this.isClosed };
     log('manager for %s', this.root);
     if (this.options.exitHook && this.options.fs === realFs) {
       watchThreads(this.root, false);
@@ -258,11 +266,13 @@ export class TempFileManager implements AsyncDisposable, Disposable {
    */
   async claim(ticket: HandoffTicket | string, options?: ClaimOptions): Promise<ClaimedFile> {
     this.assertOpen();
+    // The ticket and the options are checked once, here, before any backend is asked.
     const parsed = parseTicket(ticket);
-    if (parsed.store) return this.claimFromStore(parsed, parsed.store, options);
-    const rootBase = this.session.rootBase();
-    if (!this.opened) this.probeInEntry(parsed, rootBase);
-    return claimEntry(this.rootContext, this.root, parsed, options, rootBase, this.handoffDir);
+    const checked = checkClaimOptions(options);
+    const backend = this.backendOf(parsed);
+    refuseExpired(parsed);
+    const claim = await backend.claim(parsed, this.claimPlace, checked);
+    return new ClaimedFile(claim, parsed);
   }
 
   /**
@@ -485,37 +495,12 @@ export class TempFileManager implements AsyncDisposable, Disposable {
   }
 
   /**
-   * A manager that only claims has no session to probe its root's file system in: it probes in
-   * the ticket's entry directory, reached through the pinned handoff directory (the scratch goes
-   * with the entry if a crash leaves it). No entry: nothing to probe, the claim finds nothing.
+   * The backend a ticket lives in: `<root>/handoff/`, or the store of `stores` at the ticket's
+   * bucket and prefix.
    */
-  private probeInEntry(ticket: HandoffTicket, rootBase: string): void {
-    const { fs } = this.options;
-    const handoff = openHandoffDirSync(fs, this.root, rootBase);
-    if (!handoff) return;
-    try {
-      const entry = openPinnedSync(fs, `${handoff.base}/${entryName(ticket.id, ticket.expiresAt)}`);
-      if (typeof entry === 'string') return;
-      try {
-        ensureCapabilities(fs, this.root, entry.base);
-      } finally {
-        entry.close();
-      }
-    } catch (err) {
-      const typed = toFileSystemError('find the handoff entry', path.join(handoffDirOf(this.root), entryName(ticket.id, ticket.expiresAt)), err);
-      if (isErrorCode(typed, 'ERR_TEMPFILE_IO') && typed.syscallCode === 'ENOENT') return; // claimed and consumed meanwhile
-      throw typed;
-    } finally {
-      handoff.close();
-    }
-  }
-
-  /**
-   * A ticket handed off through an object store is claimed through the store given for its
-   * location: the file is downloaded into this manager's scope, its lease held in the store.
-   */
-  private async claimFromStore(ticket: HandoffTicket, location: StoreLocation, options: ClaimOptions | undefined): Promise<ClaimedFile> {
-    checkClaimOptions(options);
+  private backendOf(ticket: HandoffTicket): HandoffBackend {
+    const location = ticket.store;
+    if (location === undefined) return this.diskHandoff;
     const store = this.options.stores.find((candidate) => sameLocation(candidate.location, location));
     if (!store || !isStoreBackend(store)) {
       throw new StoreError(
@@ -524,16 +509,7 @@ export class TempFileManager implements AsyncDisposable, Disposable {
           `make it with new TempFileManager({ stores: [s3Store({ client, bucket: '${location.bucket}', prefix: '${location.prefix}' })] }).`,
       );
     }
-    const { staleMs, hostId } = this.options;
-    const download: StoreClaimPlace['download'] = (source, writeOptions) => this.rootScope.write(source, writeOptions);
-    const claim = await store.claim(ticket, { staleMs, hostId, download });
-    if (this.isClosed) {
-      // Closed while the claim was under way: its local copy went with the scope. The entry is
-      // given back at once rather than held for nobody until it goes stale.
-      await claim.release().catch(() => {});
-      throw new ManagerClosedError();
-    }
-    return new ClaimedFile(claim, ticket);
+    return store;
   }
 
   private assertOpen(): void {

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import { DisposedError, isErrorCode, LeaseLostError } from '../base/errors.js';
 import type { KeepOptions } from '../keep/move.js';
 import { logger } from '../base/log.js';
-import type { LocalFile, StoreClaim } from '../handoff/store.js';
+import type { BackendClaim, LocalFile } from '../handoff/backend.js';
 import type { StoreIo } from './io.js';
 import type { StoreLease } from './lease.js';
 import type { EntryKeys } from './keys.js';
@@ -17,7 +17,7 @@ const log = logger('s3-claim');
  * `consume()` deletes it while it writes `consumed`, both at once. The lease stays, a tombstone
  * that turns late claimers away (a redelivered ticket), until the store's sweep removes it.
  */
-export class S3Claim implements StoreClaim {
+export class S3Claim implements BackendClaim {
   readonly path: string;
   private finished = false;
   /** Taken over: every later step is refused (LeaseLostError), never a silent success. */
@@ -105,7 +105,13 @@ export class S3Claim implements StoreClaim {
     }
   }
 
-  releaseSync(): void {
+  dispose(): Promise<void> {
+    return this.finished ? Promise.resolve() : this.release();
+  }
+
+  // Without the network's answer: the local copy goes and the heartbeat stops at once; the
+  // release is sent and not waited for. The store has no synchronous steps (no `sync`).
+  disposeSync(): void {
     if (this.finished) return;
     this.finished = true;
     this.lease.stop();

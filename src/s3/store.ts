@@ -2,13 +2,13 @@ import { createHash } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import { PassThrough, Transform, type Readable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { HandoffExpiredError, HandoffMismatchError, HandoffNotFoundError, InvalidOptionError, isErrorCode, TempFileError } from '../base/errors.js';
+import { HandoffMismatchError, HandoffNotFoundError, InvalidOptionError, isErrorCode, ManagerClosedError, TempFileError } from '../base/errors.js';
 import { logger } from '../base/log.js';
 import { describe } from '../base/names.js';
 import { randomName } from '../base/random-name.js';
 import { MAX_TIMER_MS, ownOptions, validateDuration, validateInteger, validateObject } from '../base/validators.js';
 import { isValidBucket, isValidPrefix, type HandoffStore, type StoreLocation, type StoreSweepReport } from '../base/stores.js';
-import type { LocalFile, StoreBackend, StoreClaim, StoreClaimPlace, StoreSource } from '../handoff/store.js';
+import type { BackendClaim, ClaimPlace, HandoffSource, LocalFile, StoreBackend } from '../handoff/backend.js';
 import type { HandoffMeta, HandoffTicket } from '../handoff/ticket.js';
 import { isConditionFailed, isNotFound, StoreIo, type ListedObject } from './io.js';
 import { entryKeys, parseKey, parseProbeKey, type EntryKeys } from './keys.js';
@@ -122,7 +122,7 @@ export class S3Store implements HandoffStore {
   }
 
   /** Uploads a file and makes its ticket. @internal */
-  async handOff(source: StoreSource, options: { ttlMs: number; meta: HandoffMeta | undefined }): Promise<HandoffTicket> {
+  async handOff(source: HandoffSource, options: { ttlMs: number; meta: HandoffMeta | undefined }): Promise<HandoffTicket> {
     const id = randomName();
     const createdAt = Date.now();
     const expiresAt = createdAt + options.ttlMs;
@@ -139,6 +139,7 @@ export class S3Store implements HandoffStore {
       if (source.digest !== undefined && digest !== source.digest) throw new HandoffMismatchError(id, `the file changed while it was uploaded: its digest is not write()'s`);
       if (source.size !== undefined && size !== source.size) throw new HandoffMismatchError(id, `the file changed while it was uploaded: ${size} bytes, write() wrote ${source.size}`);
       log('handed off %s as %s', source.path, keys.entry);
+      await source.discard(); // the bytes are in the store: the local file goes (never rejects)
       return { ...bound, size, digest };
     } catch (err) {
       await this.io.delete(keys.data).catch(() => {}); // else the sweep removes it once expired
@@ -148,7 +149,7 @@ export class S3Store implements HandoffStore {
 
   // A small file is read whole and sent in one PutObject: no multipart machinery, and no more
   // memory than one part of a large upload.
-  private async uploadSmall(id: string, key: string, source: StoreSource, algorithm: string, metadata: Record<string, string>): Promise<{ size: number; digest: string }> {
+  private async uploadSmall(id: string, key: string, source: HandoffSource, algorithm: string, metadata: Record<string, string>): Promise<{ size: number; digest: string }> {
     const chunks: Buffer[] = [];
     let size = 0;
     for await (const chunk of source.open()) {
@@ -163,7 +164,7 @@ export class S3Store implements HandoffStore {
     return { size, digest: `${algorithm}:${hex}` };
   }
 
-  private async uploadStream(key: string, source: StoreSource, algorithm: string, metadata: Record<string, string>): Promise<{ size: number; digest: string }> {
+  private async uploadStream(key: string, source: HandoffSource, algorithm: string, metadata: Record<string, string>): Promise<{ size: number; digest: string }> {
     const hash = createHash(algorithm);
     let size = 0;
     const counted = new Transform({
@@ -185,8 +186,7 @@ export class S3Store implements HandoffStore {
   }
 
   /** Claims a ticket of this store: the lease, and the bytes into a local temp file. @internal */
-  async claim(ticket: HandoffTicket, place: StoreClaimPlace): Promise<StoreClaim> {
-    if (Date.now() > ticket.expiresAt) throw new HandoffExpiredError(ticket.id, ticket.expiresAt);
+  async claim(ticket: HandoffTicket, place: ClaimPlace): Promise<BackendClaim> {
     const keys = entryKeys(this.location.prefix, ticket.id, ticket.expiresAt);
     const action = `claim the handoff ${ticket.id}`;
     const ahead = ticket.size <= FETCH_AHEAD_MAX_BYTES ? this.fetchAhead(keys.data, ticket, place) : undefined;
@@ -214,12 +214,19 @@ export class S3Store implements HandoffStore {
       await lease.write(isErrorCode(err, 'ERR_TEMPFILE_HANDOFF_NOT_FOUND') ? 'swept' : 'released').catch(() => {}); // else it goes stale
       throw await this.io.failure(err, action);
     }
-    return new S3Claim(this.io, keys, lease, local);
+    const claim = new S3Claim(this.io, keys, lease, local);
+    if (place.closed()) {
+      // Closed while the claim was under way: its local copy went with the scope. The entry is
+      // given back at once rather than held for nobody until it goes stale.
+      await claim.release().catch(() => {});
+      throw new ManagerClosedError();
+    }
+    return claim;
   }
 
   // The fetch of a small file started with the lease's creation: its result, the window it was
   // sent in, and `drop()`, which stops it and removes what it wrote.
-  private fetchAhead(key: string, ticket: HandoffTicket, place: StoreClaimPlace): { result: Promise<LocalFile>; window: { within(): boolean }; drop(): Promise<void> } {
+  private fetchAhead(key: string, ticket: HandoffTicket, place: ClaimPlace): { result: Promise<LocalFile>; window: { within(): boolean }; drop(): Promise<void> } {
     const window = fetchAheadWindow();
     const stop = new AbortController();
     const result = this.fetch(key, ticket, place, stop.signal);
@@ -235,7 +242,7 @@ export class S3Store implements HandoffStore {
   // Streams the data into a local temp file with the claimer's write(): constant memory, its limits
   // held, no partial file left; the ticket checked against the object's metadata before a byte is
   // written, the size capped at the ticket's and the digest checked after.
-  private async fetch(key: string, ticket: HandoffTicket, place: StoreClaimPlace, signal?: AbortSignal): Promise<LocalFile> {
+  private async fetch(key: string, ticket: HandoffTicket, place: ClaimPlace, signal?: AbortSignal): Promise<LocalFile> {
     let got: { body: Readable; metadata: Record<string, string> };
     try {
       got = await this.io.getStream(key);
@@ -252,7 +259,7 @@ export class S3Store implements HandoffStore {
     return this.download(got.body, ticket, place);
   }
 
-  private async download(body: Readable, ticket: HandoffTicket, place: StoreClaimPlace): Promise<LocalFile> {
+  private async download(body: Readable, ticket: HandoffTicket, place: ClaimPlace): Promise<LocalFile> {
     const digest = ticket.digest ?? '';
     const hash = digest.slice(0, digest.indexOf(':')) || 'sha256';
     let local: LocalFile;
@@ -493,6 +500,6 @@ export function s3Store(options: S3StoreOptions): S3Store {
   const partSize =
     own.partSize === undefined ? 8 * 1024 * 1024 : validateInteger(own.partSize, 'partSize', { where: 's3Store()', min: MIN_PART_SIZE, unit: 'bytes', note: '(5 MiB)' });
   const store = new S3Store(new StoreIo(client as S3Client, bucket, prefix, timeoutMs, partSize), { kind: 's3', bucket, prefix });
-  store satisfies StoreBackend; // the seam the core calls (src/handoff/store.ts), checked here
+  store satisfies StoreBackend; // the contract the core calls (src/handoff/backend.ts), checked here
   return store;
 }

@@ -2,10 +2,9 @@ import type { FileSystem } from '../disk/fs.js';
 import type { RootContext } from '../root/root.js';
 import { logger } from '../base/log.js';
 import { processSlot } from '../owner/registry.js';
-import type { StoreBackend } from '../handoff/store.js';
+import { sweepStores, type StoreBackend } from '../handoff/backend.js';
 import { locationKey } from '../base/stores.js';
 import { sweepRoot } from './sweep.js';
-import { sweepStores } from './stores.js';
 
 const log = logger('sweep');
 

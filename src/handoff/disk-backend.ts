@@ -1,0 +1,84 @@
+import path from 'node:path';
+import { isErrorCode, toFileSystemError } from '../base/errors.js';
+import { entryName, handoffDirOf } from '../base/layout.js';
+import { ensureCapabilities } from '../disk/capabilities.js';
+import { openPinnedSync } from '../disk/pinned-dir.js';
+import type { BackendClaim, CheckedClaimOptions, ClaimPlace, HandoffBackend, HandoffSource, HandOffRequest } from './backend.js';
+import { claimEntry } from './disk-claim.js';
+import { handOff, openHandoffDirSync } from './handoff.js';
+import type { HandoffDirHold } from './handoff-dir.js';
+import type { LeaseContext } from './lease.js';
+import type { HandoffTicket } from './ticket.js';
+
+// The shared disk as a backend: an entry of <root>/handoff per ticket (handoff.ts), its lease the
+// data file under its holder's name (lease.ts, disk-claim.ts), its sweep part of the root's
+// (sweep.ts). One per manager: it hands off from that manager's session and claims through its
+// pinned root and its held handoff directory.
+
+/** What the shared-disk backend needs of its manager. @internal */
+export interface DiskHandoffContext extends LeaseContext {
+  readonly root: string;
+  /** How the root's entries are reached (its descriptor's /proc path, or its checked path). */
+  rootBase(): string;
+  /** The manager's session, opened on first use: a handoff stages its entry there. */
+  session(): { readonly path: string; readonly base: string };
+  /** True once the session is open (its file system was probed when it opened). */
+  sessionOpened(): boolean;
+  /** `<root>/handoff`, held open across handoffs and claims, checked at each. */
+  readonly handoffDir: HandoffDirHold;
+}
+
+/** `<root>/handoff/` as a {@link HandoffBackend}. @internal */
+export class DiskHandoff implements HandoffBackend {
+  constructor(private readonly context: DiskHandoffContext) {}
+
+  /** Moves the file into a new entry (it appears whole or not at all) and returns its ticket. */
+  handOff(source: HandoffSource, request: HandOffRequest): Promise<HandoffTicket> {
+    const { context } = this;
+    try {
+      const session = context.session();
+      const places = { sessionDir: session.path, sessionBase: session.base, root: context.root, rootBase: context.rootBase(), handoffDir: context.handoffDir };
+      return handOff(context.fs, places, source, request);
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+  }
+
+  /** Takes the lease on the ticket's entry; the claimer's place is not needed: the bytes stay where they are. */
+  claim(ticket: HandoffTicket, _place: ClaimPlace, options: CheckedClaimOptions): Promise<BackendClaim> {
+    const { context } = this;
+    try {
+      const rootBase = context.rootBase();
+      if (!context.sessionOpened()) this.probeInEntry(ticket, rootBase);
+      return claimEntry(context, context.root, ticket, options, rootBase, context.handoffDir);
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+  }
+
+  /**
+   * A manager that only claims has no session to probe its root's file system in: it probes in
+   * the ticket's entry directory, reached through the pinned handoff directory (the scratch goes
+   * with the entry if a crash leaves it). No entry: nothing to probe, the claim finds nothing.
+   */
+  private probeInEntry(ticket: HandoffTicket, rootBase: string): void {
+    const { fs, root } = this.context;
+    const handoff = openHandoffDirSync(fs, root, rootBase);
+    if (!handoff) return;
+    try {
+      const entry = openPinnedSync(fs, `${handoff.base}/${entryName(ticket.id, ticket.expiresAt)}`);
+      if (typeof entry === 'string') return;
+      try {
+        ensureCapabilities(fs, root, entry.base);
+      } finally {
+        entry.close();
+      }
+    } catch (err) {
+      const typed = toFileSystemError('find the handoff entry', path.join(handoffDirOf(root), entryName(ticket.id, ticket.expiresAt)), err);
+      if (isErrorCode(typed, 'ERR_TEMPFILE_IO') && typed.syscallCode === 'ENOENT') return; // claimed and consumed meanwhile
+      throw typed;
+    } finally {
+      handoff.close();
+    }
+  }
+}

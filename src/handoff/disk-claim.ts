@@ -1,0 +1,405 @@
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import {
+  AlreadyClaimedError,
+  DisposedError,
+  HandoffMismatchError,
+  HandoffNotFoundError,
+  isErrorCode,
+  isTempFileError,
+  LeaseLostError,
+  systemErrorCode,
+  TempFileError,
+  toFileSystemError,
+} from '../base/errors.js';
+import type { FileSystem } from '../disk/fs.js';
+import { openHandoffDirSync } from './handoff.js';
+import type { HandoffDirHold } from './handoff-dir.js';
+import { dataName, entryName, handoffDirOf, heldName, holderOf, isHeldName, TAKEN_FOR_REMOVAL } from '../base/layout.js';
+import { holdsHappen } from '../disk/holds.js';
+import { isSmallOnDevice } from '../disk/local-disk.js';
+import { unlinkAside, unlinkAsideSync } from '../disk/remove.js';
+import { holderAlive, newOwnerToken, retryAfterMs, startLease, type Lease, type LeaseContext } from './lease.js';
+import { readHeartbeat } from '../owner/heartbeat.js';
+import type { Heartbeat } from '../owner/liveness.js';
+import { openPinnedSync, type PinnedDirSync } from '../disk/pinned-dir.js';
+import { moveFile, type KeepOptions } from '../keep/move.js';
+import { identityOf, ownFileStreamFs, replacedBy, type FileIdentity } from '../disk/open-checked.js';
+import type { HandoffTicket } from './ticket.js';
+import type { BackendClaim, CheckedClaimOptions, SyncSteps } from './backend.js';
+import { logger } from '../base/log.js';
+
+const log = logger('claim');
+
+// A claim of an entry of <root>/handoff: the lease is the data file under a name of this claim's
+// own (lease.ts), and every step acts on that name, through the entry directory held open.
+
+/**
+ * A handoff entry as one claim sees it: its logical path, its pinned directory, and the pinned
+ * handoff directory it was reached through (the entry is removed through it). @internal
+ */
+interface Entry {
+  readonly id: string;
+  readonly dir: string;
+  readonly name: string;
+  readonly pinned: PinnedDirSync;
+  readonly handoff: PinnedDirSync & { readonly localDevice?: number | undefined };
+  readonly fs: FileSystem;
+}
+
+/**
+ * Takes the lease on a ticket's entry: exactly one claimer at a time. The size is always checked
+ * against the ticket, the digest on request; an entry that fails the check is given back. The
+ * ticket is one `parseTicket()` returned, not expired, and the options are checked: all once, by
+ * the caller (`mgr.claim()`).
+ * @internal
+ */
+export async function claimEntry(
+  context: LeaseContext,
+  root: string,
+  ticket: HandoffTicket,
+  options: CheckedClaimOptions,
+  rootBase = root,
+  handoffDir?: HandoffDirHold,
+): Promise<DiskClaim> {
+  const name = entryName(ticket.id, ticket.expiresAt);
+  const dir = path.join(handoffDirOf(root), name);
+  const entry: Entry = { id: ticket.id, dir, name, ...pinEntry(context.fs, { root, rootBase, handoffDir }, name, ticket.id), fs: context.fs };
+  const mine = heldName(newOwnerToken(context.hostId), ticket.suffix);
+  try {
+    takeEntry(context, entry, dataName(ticket.suffix), mine, ticket.suffix);
+  } catch (err) {
+    unpin(entry);
+    throw err;
+  }
+  const held = { fs: context.fs, held: `${entry.pinned.base}/${mine}`, data: `${entry.pinned.base}/${dataName(ticket.suffix)}`, shown: path.join(dir, mine) };
+  const lease = startLease(held);
+  let identity: FileIdentity;
+  try {
+    identity = await verify(entry, mine, ticket, options);
+  } catch (err) {
+    giveBack(held, entry);
+    lease.drop();
+    unpin(entry);
+    throw err;
+  }
+  return new DiskClaim(entry, mine, ticket, lease, identity);
+}
+
+// The entry directory is pinned by a descriptor for the whole claim, reached through the pinned
+// handoff directory, which stays pinned too: every step on the data file goes through the entry,
+// and the entry's removal through the handoff directory, so swapping either path for a symlink
+// cannot redirect them.
+function pinEntry(
+  fs: FileSystem,
+  { root, rootBase, handoffDir }: { root: string; rootBase: string; handoffDir: HandoffDirHold | undefined },
+  name: string,
+  id: string,
+): { pinned: PinnedDirSync; handoff: PinnedDirSync & { readonly localDevice?: number | undefined } } {
+  const handoff = handoffDir ? handoffDir.acquire(root, rootBase) : openHandoffDirSync(fs, root, rootBase);
+  if (!handoff) throw new HandoffNotFoundError(id);
+  let pinned: ReturnType<typeof openPinnedSync>;
+  try {
+    pinned = openPinnedSync(fs, `${handoff.base}/${name}`);
+  } catch (err) {
+    handoff.close();
+    throw toFileSystemError('find the handoff entry', path.join(handoffDirOf(root), name), err);
+  }
+  if (typeof pinned === 'string') {
+    handoff.close();
+    throw new HandoffNotFoundError(id);
+  }
+  return { pinned, handoff };
+}
+
+function unpin(entry: Entry): void {
+  entry.pinned.close();
+  entry.handoff.close();
+}
+
+/**
+ * Renames the data file to `mine`: from `data<suffix>` when nobody holds it, else from a dead
+ * holder's held name. Of several claimers renaming one name, exactly one succeeds; the others
+ * find it gone and are turned away. A live holder's name is never touched.
+ */
+function takeEntry(context: LeaseContext, entry: Entry, data: string, mine: string, suffix: string): void {
+  let current: string | undefined;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    if (renamedTo(entry, data, mine)) return;
+    current = currentName(entry, data, suffix);
+    // Not seen: consumed, or missed by a listing taken while it was renamed (sshfs lists, then
+    // stats each name, and skips one renamed in between). Seen as data: given back meanwhile.
+    if (current === undefined || current === data) continue;
+    const heartbeat = holderHeartbeat(entry, current);
+    if (heartbeat === 'gone') continue;
+    if (holderAlive(context, holderOf(current)!, heartbeat)) throw new AlreadyClaimedError(entry.id, retryAfterMs(context));
+    log('taking over %s from a dead holder', entry.dir);
+    if (renamedTo(entry, current, mine)) return;
+    break; // another claimer took it over first
+  }
+  if (current === undefined) throw new HandoffNotFoundError(entry.id);
+  throw new AlreadyClaimedError(entry.id, 1000);
+}
+
+function renamedTo(entry: Entry, from: string, to: string): boolean {
+  try {
+    entry.fs.renameSync(`${entry.pinned.base}/${from}`, `${entry.pinned.base}/${to}`);
+    return true;
+  } catch (err) {
+    if (systemErrorCode(err) === 'ENOENT') return false;
+    throw toFileSystemError('claim the handoff entry', path.join(entry.dir, from), err);
+  }
+}
+
+/** The data file's current name (`data<suffix>` or someone's held name), if there is one. */
+function currentName(entry: Entry, data: string, suffix: string): string | undefined {
+  let names: string[];
+  try {
+    names = entry.fs.readdirSync(entry.pinned.base) as string[];
+  } catch (err) {
+    if (systemErrorCode(err) === 'ENOENT') return undefined;
+    throw toFileSystemError('read the handoff entry', entry.dir, err);
+  }
+  return names.includes(data) ? data : names.find((name) => isHeldName(name, suffix));
+}
+
+function holderHeartbeat(entry: Entry, name: string): Heartbeat | 'gone' {
+  const stamp = readHeartbeat(entry.fs, `${entry.pinned.base}/${name}`);
+  return stamp === 'missing' ? 'gone' : { key: path.join(entry.dir, name), stamp };
+}
+
+// The held file must be a regular file with one link (a hard link to a file outside the root, a
+// FIFO or a device is refused as not the entry's file); its device and inode, recorded here, are
+// what every later open of the claim checks.
+async function verify(entry: Entry, name: string, ticket: HandoffTicket, options: CheckedClaimOptions): Promise<FileIdentity> {
+  const logical = path.join(entry.dir, name);
+  const held = `${entry.pinned.base}/${name}`;
+  let problem: string | undefined;
+  let identity: FileIdentity;
+  try {
+    const stat = entry.fs.lstatSync(held);
+    identity = identityOf(stat);
+    const found = replacedBy(stat, undefined);
+    problem =
+      found !== undefined
+        ? `not the handed-off file: ${found}`
+        : stat.size !== ticket.size
+          ? `${stat.size} bytes, the ticket says ${ticket.size}`
+          : options.verifyDigest && ticket.digest && (await digestOf(entry.fs, held, logical, identity, ticket.digest)) !== ticket.digest
+            ? 'the digest differs'
+            : undefined;
+  } catch (err) {
+    if (isTempFileError(err)) throw err;
+    throw toFileSystemError('verify the handoff entry', logical, err);
+  }
+  if (problem !== undefined) throw new HandoffMismatchError(ticket.id, problem);
+  return identity;
+}
+
+async function digestOf(fs: FileSystem, filePath: string, shown: string, identity: FileIdentity, expected: string): Promise<string> {
+  const algorithm = expected.slice(0, expected.indexOf(':'));
+  const hash = createHash(algorithm);
+  await pipeline(fs.createReadStream(filePath, { fs: ownFileStreamFs(fs, identity, shown, false) }), hash);
+  return `${algorithm}:${hash.digest('hex')}`;
+}
+
+// A claim that failed its checks gives the file back under its data name: claimable until it
+// expires, then swept. If even that fails, the holder (this process) is judged dead once it exits.
+function giveBack(held: { fs: FileSystem; held: string; data: string }, entry: Entry): void {
+  try {
+    held.fs.renameSync(held.held, held.data);
+  } catch (err) {
+    log('could not give %s back: %s', entry.dir, systemErrorCode(err) ?? err);
+  }
+}
+
+type ClaimState = 'held' | 'done' | 'lost';
+
+/**
+ * The steps of a claim of a shared-disk entry (`ClaimedFile` forwards to them): each acts on this
+ * claim's own name for the file, so that a holder taken over finds it gone and changes nothing.
+ * Every step can be taken synchronously too. @internal
+ */
+export class DiskClaim implements BackendClaim, SyncSteps {
+  readonly path: string;
+  readonly sync: SyncSteps = this;
+  private readonly ticket: HandoffTicket;
+  private readonly entry: Entry;
+  // The held file and its data name through the pinned entry directory: what every step acts on.
+  private readonly held: string;
+  private readonly data: string;
+  private readonly lease: Lease;
+  // The held file's device and inode when claimed: keep() moves only that file.
+  private readonly identity: FileIdentity;
+  private state: ClaimState = 'held';
+
+  constructor(entry: Entry, name: string, ticket: HandoffTicket, lease: Lease, identity: FileIdentity) {
+    this.entry = entry;
+    this.identity = identity;
+    this.path = path.join(entry.dir, name);
+    this.held = `${entry.pinned.base}/${name}`;
+    this.data = `${entry.pinned.base}/${dataName(ticket.suffix)}`;
+    this.ticket = ticket;
+    this.lease = lease;
+  }
+
+  get done(): boolean {
+    return this.state !== 'held';
+  }
+
+  async consume(): Promise<void> {
+    if (!this.begin()) return;
+    try {
+      if (!holdsHappen(this.entry.fs)) await this.unlinkHeld();
+      else if ((await unlinkAside(this.entry.fs, this.held, this.path, this.takenName())) === 'gone') throw notThere(this.held);
+    } catch (err) {
+      throw this.failure(err, 'consume');
+    }
+    await this.finish(true);
+  }
+
+  consumeSync(): void {
+    if (!this.begin()) return;
+    try {
+      if (!holdsHappen(this.entry.fs)) this.entry.fs.unlinkSync(this.held);
+      else if (unlinkAsideSync(this.entry.fs, this.held, this.path, this.takenName()) === 'gone') throw notThere(this.held);
+    } catch (err) {
+      throw this.failure(err, 'consume');
+    }
+    this.finishSync(true);
+  }
+
+  async release(): Promise<void> {
+    this.releaseSync();
+  }
+
+  // One rename: the file back under its data name, for the next claimer.
+  releaseSync(): void {
+    if (!this.begin()) return;
+    try {
+      this.entry.fs.renameSync(this.held, this.data);
+    } catch (err) {
+      throw this.failure(err, 'release');
+    }
+    this.finishSync(false);
+  }
+
+  async keep(target: string, keepOptions: KeepOptions): Promise<string> {
+    if (!this.begin()) throw new DisposedError('ClaimedFile', this.path);
+    try {
+      await moveFile(this.entry.fs, this.held, target, keepOptions, this.path, this.identity);
+    } catch (err) {
+      throw this.failure(err, 'keep');
+    }
+    await this.finish(true);
+    return target;
+  }
+
+  // After a lost lease was reported, the end of the claim does nothing.
+  dispose(): Promise<void> {
+    return this.state === 'lost' ? Promise.resolve() : this.release();
+  }
+
+  disposeSync(): void {
+    if (this.state !== 'lost') this.releaseSync();
+  }
+
+  private begin(): boolean {
+    if (this.state === 'lost') throw new LeaseLostError(this.ticket.id);
+    if (this.state === 'done') return false;
+    if (this.lease.lost) throw this.lost();
+    return true;
+  }
+
+  /**
+   * The error for a failed step. Our held name is gone only when another claimer took the entry
+   * over (renamed the file to its own name): then it is theirs, whatever they did with it since,
+   * and we touch nothing more. A step that found the name gone (ENOENT), or not the file claimed
+   * any more (a `keep()` checks it right before it places the file, and takes the placed file
+   * back when the name is gone after), is then a lost lease. Otherwise the claim stays held and
+   * the step can be tried again.
+   */
+  private failure(err: unknown, action: string): TempFileError {
+    const code = isErrorCode(err, 'ERR_TEMPFILE_IO') ? err.syscallCode : systemErrorCode(err);
+    if ((code === 'ENOENT' || isErrorCode(err, 'ERR_TEMPFILE_REPLACED')) && !this.stillHeld()) return this.lost();
+    if (isTempFileError(err) && !err.path?.startsWith(this.entry.pinned.base)) return err;
+    return toFileSystemError(`${action} the handoff entry`, this.path, isTempFileError(err) ? (err.cause ?? err) : err);
+  }
+
+  /**
+   * Where a consume first renames the held file where another handle may hold it (Windows): the
+   * name a sweep takes an entry's data under, so that the lease's name is gone at once and the
+   * entry counts as consumed; a sweep removes what the hold leaves.
+   */
+  private takenName(): string {
+    return `${this.entry.pinned.base}/${TAKEN_FOR_REMOVAL}`;
+  }
+
+  // A small file on the handoff directory's own local device is unlinked inline: a few
+  // microseconds, less than a trip to the thread pool (as a TempFile's removal).
+  private async unlinkHeld(): Promise<void> {
+    const { fs, handoff } = this.entry;
+    if (handoff.localDevice !== undefined && isSmallOnDevice(fs, this.held, handoff.localDevice)) fs.unlinkSync(this.held);
+    else await fs.promises.unlink(this.held);
+  }
+
+  private stillHeld(): boolean {
+    try {
+      this.entry.fs.lstatSync(this.held);
+      return true;
+    } catch (err) {
+      return systemErrorCode(err) !== 'ENOENT';
+    }
+  }
+
+  private lost(): LeaseLostError {
+    this.state = 'lost';
+    this.lease.drop();
+    unpin(this.entry);
+    return new LeaseLostError(this.ticket.id);
+  }
+
+  // Drops the lease, then removes the entry directory (when the data left it) through the pinned
+  // handoff directory, off the event loop.
+  private async finish(removeEntry: boolean): Promise<void> {
+    this.close();
+    try {
+      if (removeEntry) await this.entry.fs.promises.rmdir(this.entryThroughHandoff()).catch(leaveToSweep);
+    } finally {
+      this.entry.handoff.close();
+    }
+  }
+
+  private finishSync(removeEntry: boolean): void {
+    this.close();
+    try {
+      if (removeEntry) this.entry.fs.rmdirSync(this.entryThroughHandoff());
+    } catch (err) {
+      leaveToSweep(err);
+    } finally {
+      this.entry.handoff.close();
+    }
+  }
+
+  private entryThroughHandoff(): string {
+    return `${this.entry.handoff.base}/${this.entry.name}`;
+  }
+
+  /** Ends the claim: the lease and the entry's pin. The handoff directory's pin is the caller's to close. */
+  private close(): void {
+    this.state = 'done';
+    this.lease.drop();
+    this.entry.pinned.close();
+  }
+}
+
+/** The held file was not at its name: as an unlink of it would have failed. */
+function notThere(file: string): NodeJS.ErrnoException {
+  return Object.assign(new Error(`ENOENT: no such file, '${file}'`), { code: 'ENOENT', path: file });
+}
+
+/** A consumed entry's directory that is not empty, or gone already: the sweep removes leftovers. */
+function leaveToSweep(err: unknown): void {
+  log('entry directory left to the sweep: %s', systemErrorCode(err) ?? err);
+}
