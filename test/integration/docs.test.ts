@@ -129,7 +129,7 @@ describe('the docs match the code', () => {
   });
 
   it('every error code a page mentions exists, and each has one HTTP status across the pages', () => {
-    const codes = new Set([...read('src/base/errors.ts').matchAll(/'(ERR_TEMPFILE_[A-Z_]+)'/g)].map((m) => m[1]!));
+    const codes = new Set([...read('src/base/error-class.ts').matchAll(/'(ERR_TEMPFILE_[A-Z_]+)'/g)].map((m) => m[1]!));
     const statuses = new Map<string, Set<string>>();
     const note = (code: string, status: string) => statuses.set(code, (statuses.get(code) ?? new Set()).add(status));
     for (const { file, text } of pages) {
