@@ -35,25 +35,40 @@ export function internalMembers(text, fileName = 'types.d.ts') {
   return ranges;
 }
 
-/** The top-level declarations that nothing exports and nothing else in the file names. */
+/** The identifiers a node's code names (its doc comments are not its code). */
+function namesIn(node, into = new Set()) {
+  if (ts.isIdentifier(node)) into.add(node.text);
+  ts.forEachChild(node, (child) => {
+    namesIn(child, into);
+  });
+  return into;
+}
+
+/**
+ * The top-level declarations (interfaces, classes, type aliases) that no export reaches: neither
+ * exported nor named, directly or through other declarations, by the code of what is. A mention
+ * in a doc comment does not keep a declaration.
+ */
 function unreachable(text, fileName) {
   const source = ts.createSourceFile(fileName, text, ts.ScriptTarget.Latest, true);
-  const exported = new Set();
-  for (const statement of source.statements) {
-    if (ts.isExportDeclaration(statement) && statement.exportClause && ts.isNamedExports(statement.exportClause)) {
-      for (const element of statement.exportClause.elements) exported.add((element.propertyName ?? element.name).text);
-    }
-  }
-  const ranges = [];
+  const removable = new Map();
+  const roots = [];
   for (const statement of source.statements) {
     const name = statement.name?.text;
     const isDeclaration = ts.isInterfaceDeclaration(statement) || ts.isClassDeclaration(statement) || ts.isTypeAliasDeclaration(statement);
-    if (!isDeclaration || name === undefined || exported.has(name)) continue;
-    if (statement.modifiers?.some((m) => m.kind === ts.SyntaxKind.ExportKeyword)) continue;
-    const rest = text.slice(0, statement.getFullStart()) + text.slice(statement.getEnd());
-    if (!new RegExp(`\\b${name}\\b`).test(rest)) ranges.push([statement.getFullStart(), statement.getEnd()]);
+    const exportedHere = statement.modifiers?.some((m) => m.kind === ts.SyntaxKind.ExportKeyword);
+    if (isDeclaration && name !== undefined && !exportedHere) removable.set(name, statement);
+    else roots.push(statement);
   }
-  return ranges;
+  const reached = new Set();
+  const queue = roots.flatMap((statement) => [...namesIn(statement)]);
+  while (queue.length > 0) {
+    const name = queue.pop();
+    if (reached.has(name) || !removable.has(name)) continue;
+    reached.add(name);
+    queue.push(...namesIn(removable.get(name)));
+  }
+  return [...removable].filter(([name]) => !reached.has(name)).map(([, statement]) => [statement.getFullStart(), statement.getEnd()]);
 }
 
 function cut(text, ranges) {
@@ -63,11 +78,32 @@ function cut(text, ranges) {
 }
 
 /**
- * `text` without its @internal members, then without the declarations only they named (until
- * none is left).
+ * Each class's `private` members, with their doc comments, as one `#private;`: what TypeScript
+ * declares for a class with ES private fields. The class stays nominal (an object of the same
+ * shape is no instance of it); the names and notes of its internals are not the reader's.
+ */
+export function collapsePrivates(text, fileName = 'types.d.ts') {
+  const source = ts.createSourceFile(fileName, text, ts.ScriptTarget.Latest, true);
+  const edits = [];
+  const visit = (node) => {
+    if (ts.isClassDeclaration(node)) {
+      const hidden = node.members.filter((member) => member.modifiers?.some((m) => m.kind === ts.SyntaxKind.PrivateKeyword) || (member.name && ts.isPrivateIdentifier(member.name)));
+      hidden.forEach((member, i) => edits.push([member.getFullStart(), member.getEnd(), i === 0 ? '\n    #private;' : '']));
+    }
+    ts.forEachChild(node, visit);
+  };
+  visit(source);
+  let out = text;
+  for (const [start, end, replacement] of edits.sort((a, b) => b[0] - a[0])) out = out.slice(0, start) + replacement + out.slice(end);
+  return out;
+}
+
+/**
+ * `text` without its @internal members and with its classes' private members as one
+ * `#private;`, then without the declarations only they named (until none is left).
  */
 export function stripInternal(text, fileName) {
-  let out = cut(text, internalMembers(text, fileName));
+  let out = collapsePrivates(cut(text, internalMembers(text, fileName)), fileName);
   for (let ranges = unreachable(out, fileName); ranges.length > 0; ranges = unreachable(out, fileName)) out = cut(out, ranges);
   return out;
 }

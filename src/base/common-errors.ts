@@ -1,9 +1,6 @@
-/**
- * The errors callers branch on, exported from the main entry: limits, no space, bad names, an
- * unsafe root, a disposed handle, and the handoff's failures. The rest of the catalogue is in
- * errors.ts (`tempfile-manager/errors`).
- * @module
- */
+// The errors callers branch on, exported from the main entry: limits, no space, bad names, an
+// unsafe root, a disposed handle, and the handoff's failures. The rest of the catalogue is in
+// errors.ts (`tempfile-manager/errors`).
 import { forClient, TempFileError } from './error-class.js';
 
 /** A prefix, suffix or other name part was not a safe single path component. */
@@ -24,13 +21,9 @@ export type UnsafeRootReason =
   | 'missing-parent'
   /** The sweep or the CLI was pointed at a directory without a manager's root marker. */
   | 'not-a-manager-root'
-  /** The root's path was renamed or replaced (say by a symlink) while a new manager was checking it. */
+  /** The root's path was swapped while a new manager checked it. */
   | 'changed'
-  /**
-   * The root's path passes through a symbolic link another user could change (theirs in a sticky
-   * directory, or any link in a directory others may write or another user owns). A link of root's
-   * in a directory only root may write, such as macOS's `/var`, is followed.
-   */
+  /** The path passes through a symlink another user could change (root's own, as macOS's `/var`, is followed). */
   | 'symlinked-parent';
 
 /** The root directory cannot be trusted: files in it could be read or swapped by others. */

@@ -1,9 +1,6 @@
-/**
- * The base of every error this library throws on purpose: {@link TempFileError}, its stable
- * string `code` and the HTTP status that follows from it, and {@link isTempFileError}, which
- * tells the library's errors apart across copies of the package.
- * @module
- */
+// The base of every error this library throws on purpose: TempFileError, its stable string `code`
+// and the HTTP status that follows from it, and isTempFileError, which tells the library's errors
+// apart across copies of the package.
 
 /** The stable error codes, one per failure a caller may want to branch on. */
 export type TempFileErrorCode =
@@ -78,11 +75,11 @@ const STATUS_BY_CODE: Record<TempFileErrorCode, number> = {
 
 /** Options accepted by every {@link TempFileError} constructor. */
 export interface TempFileErrorOptions {
-  /** The underlying error, usually a Node.js system error. */
+  /** The underlying error (`err.cause`). */
   readonly cause?: unknown;
-  /** The path the failed operation was about, when there is one. */
+  /** The path the failed operation was about (`err.path`). */
   readonly path?: string;
-  /** What the developer can do about it, when the message is the client's (see {@link TempFileError.advice}). */
+  /** What the developer can do (`err.advice`). */
   readonly advice?: string;
 }
 
@@ -119,23 +116,17 @@ export class TempFileError extends Error {
   /** The path the failed operation was about, when there is one. */
   readonly path: string | undefined;
   /**
-   * The HTTP status that answers this failure, read by Express's and Fastify's default error
-   * handlers: 413 size or count limit, 415 refused type, 400 malformed or truncated body, 507 no
-   * space or quota, 499 the client went away (or the write's signal fired); 500 otherwise.
+   * The HTTP status that answers it, read by Express's and Fastify's error handlers: 413 a size or
+   * count limit, 415 a refused type, 400 a malformed body, 507 no space or quota, 499 the client
+   * went away, 503 the manager closed or a store failed; 500 otherwise.
    */
   readonly statusCode: number;
   /**
-   * True for a 4xx: the message may be shown to the client (the `http-errors` convention), and
-   * is written for the client: its status and which limit or what in the request, such as
-   * `413 Payload Too Large: the data is larger than 1048576 bytes`. Express's and Fastify's
-   * default error handlers send it; what the developer can do is in {@link advice}.
+   * True for a 4xx: the message is written for the client (`413 Payload Too Large: the data is
+   * larger than 1048576 bytes`) and may be sent to it; what the developer can do is {@link advice}.
    */
   readonly expose: boolean;
-  /**
-   * What the developer can do about the failure (the option to raise, what nothing was kept),
-   * kept off the message of an error exposed to clients; log it with the error. Undefined when
-   * the message says it all.
-   */
+  /** What the developer can do about it, kept off a message the client sees; log it with the error. */
   readonly advice: string | undefined;
 
   /**
@@ -155,18 +146,16 @@ export class TempFileError extends Error {
 }
 
 /**
- * True when `value` is an error thrown by tempfile-manager, even one made by another copy of
- * the package (its CommonJS build next to its ES module build, or two installed versions), where
- * `instanceof TempFileError` is false. It checks a brand, `Symbol.for('tempfile-manager.error')`,
- * that every copy puts on its errors.
+ * True when `value` is an error of tempfile-manager, even one another copy of the package made
+ * (its CJS build beside its ESM build), where `instanceof` is false: it checks the brand
+ * `Symbol.for('tempfile-manager.error')` every copy puts on its errors.
  *
  * @example
  * try { await mgr.write(req, { maxBytes }) } catch (err) {
  *   if (isTempFileError(err) && err.code === 'ERR_TEMPFILE_SIZE_LIMIT') return reply(413);
  *   throw err;
  * }
- * @throws Never. It reads one property of `value` and touches nothing else (a `Proxy` whose
- * `get` trap throws passes its own error through, as docs/security.md says of options).
+ * @throws Never: it reads one property of `value` (a `Proxy`'s trap may throw its own error).
  */
 export function isTempFileError(value: unknown): value is TempFileError {
   return typeof value === 'object' && value !== null && (value as { [ERROR_BRAND]?: unknown })[ERROR_BRAND] === true;

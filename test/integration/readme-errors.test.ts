@@ -1,6 +1,7 @@
 // The README's error table is the package's error codes, both ways: every TempFileError subclass
 // of tempfile-manager/errors has its row (code and class), and every row names an exported class
 // with that code. The README names the classes the main entry exports, and only those.
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { expect, it } from 'vitest';
@@ -46,4 +47,15 @@ it('the README names the error classes of the main entry, each of them also in t
   const sentence = section.slice(section.indexOf('The main entry exports the classes'), section.indexOf('Every\nclass below'));
   const named = [...sentence.matchAll(/`(\w+Error)`/g)].map((m) => m[1]).sort();
   expect(named).toEqual(fromMain.map(([name]) => name).sort());
+});
+
+it('the README\'s error handling block runs as written: a keep() onto a taken name is a DestinationExistsError of tempfile-manager/errors', () => {
+  const fixture = path.join(repo, 'test/fixtures/docs/readme-errors.mjs');
+  const readme = fs.readFileSync(path.join(repo, 'README.md'), 'utf8');
+  const block = /```ts\n(import \{ isTempFileError \} from 'tempfile-manager';\nimport \{ DestinationExistsError \}[\s\S]*?)```/.exec(readme)?.[1];
+  expect(block, 'the README\'s error handling block').toBeDefined();
+  expect(fs.readFileSync(fixture, 'utf8')).toContain(block!);
+  const out = execFileSync(process.execPath, [fixture], { encoding: 'utf8' });
+  expect(out).toMatch(/^already there: .*videos\/latest\.mkv$/m);
+  expect(out).toContain('kept before: true');
 });
