@@ -15,13 +15,16 @@
 //   and parameters, and this copies the other block tags it lacks (`@throws`, `@example`). Its
 //   one-line summary, kept for editors' hovers (TypeScript does not expand the tag), is replaced
 //   by the member's, as TypeDoc intends: its warning that it will be is not printed;
+// - a `{@link SomeError}` TypeScript could not follow into another entry point's page (a class of
+//   tempfile-manager/errors named in the main entry's docs) linked to the one declaration of
+//   that name;
 // - each member's errors under one "Throws" heading, one item each, where TypeDoc gives every
 //   `@throws` a heading of its own; no "Returns" section or parameter table that only repeats
 //   what the signature shows, no "Implementation of" note (`AsyncDisposable.[asyncDispose]`), no
 //   rule between entries (their headings part them), and "Extends", "Extended by" and a
 //   `@throws Never.` as a line.
 import fs from 'node:fs';
-import { Comment, CommentTag, Converter, ReflectionKind } from 'typedoc';
+import { Comment, CommentTag, Converter, Reflection, ReflectionKind } from 'typedoc';
 import { MarkdownPageEvent } from 'typedoc-plugin-markdown';
 
 const pkg = JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
@@ -91,8 +94,25 @@ function item(paragraph) {
   return `${paragraph.replace(/\n(?=.)/g, '\n  ').replace(/^/, '- ')}\n`;
 }
 
+/** Points each `{@link Name}` left unresolved at the one class, interface or type of that name. */
+function linkByName(project) {
+  const byName = new Map();
+  for (const reflection of project.getReflectionsByKind(ReflectionKind.ClassOrInterface | ReflectionKind.TypeAlias)) {
+    byName.set(reflection.name, byName.has(reflection.name) ? null : reflection);
+  }
+  const parts = (comment) => [...(comment?.summary ?? []), ...(comment?.blockTags ?? []).flatMap((tag) => tag.content)];
+  for (const reflection of Object.values(project.reflections)) {
+    for (const part of parts(reflection.comment)) {
+      if (part.kind !== 'inline-tag' || part.tag !== '@link' || part.target instanceof Reflection || typeof part.target === 'string') continue;
+      const found = byName.get(part.text.trim());
+      if (found) part.target = found;
+    }
+  }
+}
+
 /** @param {import('typedoc').Application} app */
 export function load(app) {
+  app.converter.on(Converter.EVENT_RESOLVE_END, (context) => linkByName(context.project), -400);
   app.renderer.on(MarkdownPageEvent.END, (page) => {
     if (page.contents !== undefined) page.contents = compactPage(page.contents);
   });

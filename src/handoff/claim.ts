@@ -380,7 +380,8 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
    * @throws {@link InvalidOptionError} `ERR_TEMPFILE_INVALID_OPTION`: a bad `destination` or `options`.
    * @throws {@link DisposedError} `ERR_TEMPFILE_DISPOSED`: the claim was consumed, released or kept.
    * @throws {@link LeaseLostError} `ERR_TEMPFILE_LEASE_LOST`: another claimer took the entry over
-   * (this one stalled past `staleMs`, or the held file was renamed): nothing was changed. Nothing of it is left at the destination.
+   * (this one stalled past `staleMs`, or the held file was renamed): nothing of it is left at the
+   * destination.
    * @throws {@link DestinationExistsError} `ERR_TEMPFILE_DESTINATION_EXISTS`: without `overwrite`,
    * something holds the destination name.
    * @throws {@link TempFileReplacedError} `ERR_TEMPFILE_REPLACED`: the held file, or a name `keep()`
