@@ -31,7 +31,7 @@ export type { TempReadStreamOptions, TempWriteStreamOptions } from './handles/fi
 export type { KeepOptions } from './keep/move.js';
 export type { HandoffOptions } from './handoff/handoff.js';
 export type { HandoffTicket, HandoffMeta, JsonValue } from './handoff/ticket.js';
-export type { HandoffStore, StoreLocation, StoreSweepError, StoreSweepReport, StoreSweepResult } from './base/stores.js';
+export type { HandoffStore, StoreSweepResult } from './base/stores.js';
 export { TempDir } from './handles/dir.js';
 export { TempScope } from './handles/scope.js';
 export { ClaimedFile } from './handoff/claim.js';
