@@ -28,7 +28,7 @@ export const LAYERS = [
   ['s3', ['s3/']],
   ['manager', ['manager/']],
   ['adapters', ['adapters/']],
-  ['entry', ['index.ts', 'bin.ts']],
+  ['entry', ['index.ts', 'errors.ts', 'bin.ts']],
 ];
 
 

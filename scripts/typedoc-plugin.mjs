@@ -14,9 +14,18 @@
 //   scope) shows all of that member's docs: TypeDoc copies the summary, `@remarks`, `@returns`
 //   and parameters, and this copies the other block tags it lacks (`@throws`, `@example`). Its
 //   one-line summary, kept for editors' hovers (TypeScript does not expand the tag), is replaced
-//   by the member's, as TypeDoc intends: its warning that it will be is not printed.
+//   by the member's, as TypeDoc intends: its warning that it will be is not printed;
+// - a `{@link SomeError}` TypeScript could not follow into another entry point's page (a class of
+//   tempfile-manager/errors named in the main entry's docs) linked to the one declaration of
+//   that name;
+// - each member's errors under one "Throws" heading, one item each, where TypeDoc gives every
+//   `@throws` a heading of its own; no "Returns" section or parameter table that only repeats
+//   what the signature shows, no "Implementation of" note (`AsyncDisposable.[asyncDispose]`), no
+//   rule between entries (their headings part them), and "Extends", "Extended by" and a
+//   `@throws Never.` as a line.
 import fs from 'node:fs';
-import { Comment, CommentTag, Converter, ReflectionKind } from 'typedoc';
+import { Comment, CommentTag, Converter, Reflection, ReflectionKind } from 'typedoc';
+import { MarkdownPageEvent } from 'typedoc-plugin-markdown';
 
 const pkg = JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 
@@ -58,8 +67,56 @@ function copyMissingBlockTags(source, target) {
   }
 }
 
+/**
+ * A page of the API reference without what only repeats the signature, with each member's
+ * `@throws` as one list: `###### Throws` before each is one heading, the paragraphs its items.
+ */
+export function compactPage(markdown) {
+  return markdown
+    .replace(/^\*\*\*\n\n/gm, '')
+    .replace(/^#{4,7} Extends\n\n- ([^\n]+)\n\n/gm, 'Extends $1.\n\n')
+    .replace(/^#{4,7} Extended by\n\n((?:- [^\n]+\n)+)\n/gm, (whole, list) => `Extended by ${list.trim().split('\n').map((line) => line.slice(2)).join(', ')}.\n\n`)
+    .replace(/^#{6,7} Get Signature\n\n/gm, '')
+    .replace(/^#{4,7} Parameters\n\n\| Parameter \| Type \|\n(?:\|[^\n]*\|\n)+\n/gm, '')
+    .replace(/^#{4,7} Type Parameters\n\n\| Type Parameter \|\n(?:\|[^\n]*\|\n)+\n/gm, '')
+    .replace(/^#{4,7} Returns\n\n[^\n]+\n\n(?=#|$)/gm, '')
+    .replace(/^#{4,7} Implementation of\n\n[^\n]+\n\n/gm, '')
+    .replace(/^(#{4,7}) Throws\n\n((?:(?!#)[^\n]*\n)+?)\n(?=\1 Throws\n|#|$)/gm, (whole, level, body) => `${level} Throws\n\n${item(body)}`)
+    .replace(THROWS_RUN, (run, level) => `${level} Throws\n\n${run.split(`${level} Throws\n\n`).join('').replace(/\n\n(?=- )/g, '\n')}`)
+    .replace(/^#{4,7} Throws\n\n- Never[.:]? ?([^\n]*(?:\n {2}[^\n]*)*)\n\n/gm, (whole, why) => `Throws nothing${why ? `: ${why.replace(/\n {2}/g, '\n')}` : '.'}\n\n`);
+}
+
+/** Consecutive "Throws" sections, each one list (as `item` makes them): merged into one. */
+const THROWS_RUN = /^(#{4,7}) Throws\n\n(?:- [^\n]*\n(?: {2}[^\n]*\n)*)+\n(?:\1 Throws\n\n(?:- [^\n]*\n(?: {2}[^\n]*\n)*)+\n)+/gm;
+
+/** A `@throws` paragraph as a list item: `- ` before its first line, two spaces before the rest. */
+function item(paragraph) {
+  return `${paragraph.replace(/\n(?=.)/g, '\n  ').replace(/^/, '- ')}\n`;
+}
+
+/** Points each `{@link Name}` left unresolved at the one class, interface or type of that name. */
+function linkByName(project) {
+  const byName = new Map();
+  for (const reflection of project.getReflectionsByKind(ReflectionKind.ClassOrInterface | ReflectionKind.TypeAlias)) {
+    byName.set(reflection.name, byName.has(reflection.name) ? null : reflection);
+  }
+  const parts = (comment) => [...(comment?.summary ?? []), ...(comment?.blockTags ?? []).flatMap((tag) => tag.content)];
+  for (const reflection of Object.values(project.reflections)) {
+    for (const part of parts(reflection.comment)) {
+      if (part.kind !== 'inline-tag' || part.tag !== '@link' || part.target instanceof Reflection || typeof part.target === 'string') continue;
+      const found = byName.get(part.text.trim());
+      if (found) part.target = found;
+    }
+  }
+}
+
 /** @param {import('typedoc').Application} app */
 export function load(app) {
+  app.converter.on(Converter.EVENT_RESOLVE_END, (context) => linkByName(context.project), -400);
+  app.renderer.on(MarkdownPageEvent.END, (page) => {
+    if (page.contents !== undefined) page.contents = compactPage(page.contents);
+  });
+
   const warn = app.logger.warn.bind(app.logger);
   app.logger.warn = (message, ...rest) => (INHERIT_SUMMARY_WARNING.test(String(message)) ? undefined : warn(message, ...rest));
 

@@ -6,7 +6,8 @@
  * under size, quota and free-space limits; {@link TempFile.handoff} hands a file to a worker,
  * which claims it with {@link TempFileManager.claim}. What a crashed process left is removed by
  * {@link TempFileManager.sweep} (or `npx tempfile-manager sweep`). Every error is a
- * {@link TempFileError} with a stable `code`; test for one with {@link isTempFileError}.
+ * {@link TempFileError} with a stable `code`; test for one with {@link isTempFileError}. The
+ * classes callers branch on are exported here; the whole catalogue is `tempfile-manager/errors`.
  *
  * ```ts
  * import { TempFileManager } from 'tempfile-manager';
@@ -30,7 +31,7 @@ export type { TempReadStreamOptions, TempWriteStreamOptions } from './handles/fi
 export type { KeepOptions } from './keep/move.js';
 export type { HandoffOptions } from './handoff/handoff.js';
 export type { HandoffTicket, HandoffMeta, JsonValue } from './handoff/ticket.js';
-export type { HandoffStore, StoreLocation, StoreSweepError, StoreSweepReport, StoreSweepResult } from './base/stores.js';
+export type { HandoffStore, StoreSweepResult } from './base/stores.js';
 export { TempDir } from './handles/dir.js';
 export { TempScope } from './handles/scope.js';
 export { ClaimedFile } from './handoff/claim.js';
@@ -39,49 +40,21 @@ export { parseTicket } from './handoff/ticket.js';
 export type { NameArgument, NameOptions } from './handles/create.js';
 export type { SweepOptions, SweepProgress, SweepReport } from './sweep/sweep.js';
 export type { LeftPath, LeftReason, PathError } from './disk/walk.js';
+export { isTempFileError, TempFileError } from './base/error-class.js';
+export type { TempFileErrorCode } from './base/error-class.js';
 export {
-  isTempFileError,
-  TempFileError,
   InvalidNameError,
-  InvalidOptionError,
   UnsafeRootError,
-  RootChangedError,
   DisposedError,
-  ManagerClosedError,
-  DestinationExistsError,
-  TempFileReplacedError,
-  RemoveError,
-  MountPointError,
   SizeLimitError,
   QuotaExceededError,
-  AbortedError,
-  SourceError,
-  CallbackError,
-  TypeNotAcceptedError,
+  NoSpaceError,
+  DiskQuotaError,
   HandoffNotFoundError,
   HandoffExpiredError,
   AlreadyClaimedError,
   BadTicketError,
   HandoffMismatchError,
   LeaseLostError,
-  NoSpaceError,
-  DiskQuotaError,
-  UnsupportedFileSystemError,
-  FileSystemError,
-  UploadLimitError,
-  MalformedUploadError,
-  MissingPeerError,
-  StoreError,
-} from './base/errors.js';
-export type {
-  DiskErrors,
-  DetectedType,
-  TempFileErrorCode,
-  TempFileErrorOptions,
-  UnsafeRootReason,
-  RootChange,
-  FileSystemPrimitive,
-  UploadLimit,
-  MalformedUploadReason,
-  StoreFailure,
-} from './base/errors.js';
+} from './base/common-errors.js';
+export type { DetectedType, UnsafeRootReason } from './base/common-errors.js';

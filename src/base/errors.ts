@@ -5,173 +5,26 @@
  */
 import os from 'node:os';
 import { HOST_PLATFORM, type Platform } from './platform.js';
+import { forClient, isTempFileError, TempFileError, type TempFileErrorCode } from './error-class.js';
+import {
+  AlreadyClaimedError,
+  BadTicketError,
+  DiskQuotaError,
+  DisposedError,
+  HandoffExpiredError,
+  HandoffMismatchError,
+  HandoffNotFoundError,
+  InvalidNameError,
+  LeaseLostError,
+  NoSpaceError,
+  QuotaExceededError,
+  SizeLimitError,
+  UnsafeRootError,
+  type DetectedType,
+} from './common-errors.js';
 
-/** The stable error codes, one per failure a caller may want to branch on. */
-export type TempFileErrorCode =
-  | 'ERR_TEMPFILE_INVALID_NAME'
-  | 'ERR_TEMPFILE_INVALID_OPTION'
-  | 'ERR_TEMPFILE_UNSAFE_ROOT'
-  | 'ERR_TEMPFILE_ROOT_CHANGED'
-  | 'ERR_TEMPFILE_DISPOSED'
-  | 'ERR_TEMPFILE_MANAGER_CLOSED'
-  | 'ERR_TEMPFILE_DESTINATION_EXISTS'
-  | 'ERR_TEMPFILE_REPLACED'
-  | 'ERR_TEMPFILE_REMOVE_FAILED'
-  | 'ERR_TEMPFILE_MOUNT_POINT'
-  | 'ERR_TEMPFILE_SIZE_LIMIT'
-  | 'ERR_TEMPFILE_QUOTA_EXCEEDED'
-  | 'ERR_TEMPFILE_ABORTED'
-  | 'ERR_TEMPFILE_SOURCE'
-  | 'ERR_TEMPFILE_TYPE_NOT_ACCEPTED'
-  | 'ERR_TEMPFILE_CALLBACK'
-  | 'ERR_TEMPFILE_HANDOFF_NOT_FOUND'
-  | 'ERR_TEMPFILE_HANDOFF_EXPIRED'
-  | 'ERR_TEMPFILE_ALREADY_CLAIMED'
-  | 'ERR_TEMPFILE_BAD_TICKET'
-  | 'ERR_TEMPFILE_HANDOFF_MISMATCH'
-  | 'ERR_TEMPFILE_LEASE_LOST'
-  | 'ERR_TEMPFILE_NO_SPACE'
-  | 'ERR_TEMPFILE_DISK_QUOTA'
-  | 'ERR_TEMPFILE_UNSUPPORTED_FS'
-  | 'ERR_TEMPFILE_IO'
-  | 'ERR_TEMPFILE_UPLOAD_LIMIT'
-  | 'ERR_TEMPFILE_UPLOAD_MALFORMED'
-  | 'ERR_TEMPFILE_MISSING_PEER'
-  | 'ERR_TEMPFILE_STORE';
-
-/**
- * The HTTP status each code answers with (`err.statusCode`). 413 for size and count limits, 415
- * for a refused type, 400 for a malformed or truncated body, 507 for no space or quota, 499 (the
- * client closed the request) for an abort; 500 for what is the server's own fault.
- */
-const STATUS_BY_CODE: Record<TempFileErrorCode, number> = {
-  ERR_TEMPFILE_INVALID_NAME: 500,
-  ERR_TEMPFILE_INVALID_OPTION: 500,
-  ERR_TEMPFILE_UNSAFE_ROOT: 500,
-  ERR_TEMPFILE_ROOT_CHANGED: 500,
-  ERR_TEMPFILE_DISPOSED: 500,
-  ERR_TEMPFILE_MANAGER_CLOSED: 503,
-  ERR_TEMPFILE_DESTINATION_EXISTS: 500,
-  ERR_TEMPFILE_REPLACED: 500,
-  ERR_TEMPFILE_REMOVE_FAILED: 500,
-  ERR_TEMPFILE_SIZE_LIMIT: 413,
-  ERR_TEMPFILE_QUOTA_EXCEEDED: 507,
-  ERR_TEMPFILE_ABORTED: 499,
-  ERR_TEMPFILE_SOURCE: 400,
-  ERR_TEMPFILE_TYPE_NOT_ACCEPTED: 415,
-  ERR_TEMPFILE_CALLBACK: 500,
-  ERR_TEMPFILE_HANDOFF_NOT_FOUND: 500,
-  ERR_TEMPFILE_HANDOFF_EXPIRED: 500,
-  ERR_TEMPFILE_ALREADY_CLAIMED: 500,
-  ERR_TEMPFILE_BAD_TICKET: 500,
-  ERR_TEMPFILE_HANDOFF_MISMATCH: 500,
-  ERR_TEMPFILE_LEASE_LOST: 500,
-  ERR_TEMPFILE_NO_SPACE: 507,
-  ERR_TEMPFILE_DISK_QUOTA: 507,
-  ERR_TEMPFILE_IO: 500,
-  ERR_TEMPFILE_UPLOAD_LIMIT: 413,
-  ERR_TEMPFILE_UPLOAD_MALFORMED: 400,
-  ERR_TEMPFILE_MOUNT_POINT: 500,
-  ERR_TEMPFILE_UNSUPPORTED_FS: 500,
-  ERR_TEMPFILE_MISSING_PEER: 500,
-  ERR_TEMPFILE_STORE: 503,
-};
-
-/** Options accepted by every {@link TempFileError} constructor. */
-export interface TempFileErrorOptions {
-  /** The underlying error, usually a Node.js system error. */
-  readonly cause?: unknown;
-  /** The path the failed operation was about, when there is one. */
-  readonly path?: string;
-  /** What the developer can do about it, when the message is the client's (see {@link TempFileError.advice}). */
-  readonly advice?: string;
-}
-
-/** The reason phrases of the statuses whose errors are exposed to clients. */
-const REASON_PHRASES: Readonly<Record<number, string>> = {
-  400: 'Bad Request',
-  413: 'Payload Too Large',
-  415: 'Unsupported Media Type',
-  499: 'Client Closed Request',
-};
-
-/** The message of an error exposed to clients: its status, its reason phrase and `detail`. */
-function forClient(code: TempFileErrorCode, detail: string): string {
-  const status = STATUS_BY_CODE[code];
-  return `${status} ${REASON_PHRASES[status] ?? 'Error'}: ${detail}`;
-}
-
-// Shared by every copy of the package in a process (its ESM and CJS builds, two installed
-// versions): `Symbol.for` returns the same symbol to all of them.
-const ERROR_BRAND = Symbol.for('tempfile-manager.error');
-
-/**
- * The base class of every error thrown by tempfile-manager. To test for one across the ESM and
- * CJS copies of the package, where `instanceof` can fail, use {@link isTempFileError}.
- *
- * @example
- * try { mgr.file(userSuffix) } catch (err) {
- *   if (err instanceof TempFileError && err.code === 'ERR_TEMPFILE_INVALID_NAME') reply(400);
- * }
- */
-export class TempFileError extends Error {
-  /** A stable, documented identifier of the failure. */
-  readonly code: TempFileErrorCode;
-  /** The path the failed operation was about, when there is one. */
-  readonly path: string | undefined;
-  /**
-   * The HTTP status that answers this failure, read by Express's and Fastify's default error
-   * handlers: 413 size or count limit, 415 refused type, 400 malformed or truncated body, 507 no
-   * space or quota, 499 the client went away (or the write's signal fired); 500 otherwise.
-   */
-  readonly statusCode: number;
-  /**
-   * True for a 4xx: the message may be shown to the client (the `http-errors` convention), and
-   * is written for the client: its status and which limit or what in the request, such as
-   * `413 Payload Too Large: the data is larger than 1048576 bytes`. Express's and Fastify's
-   * default error handlers send it; what the developer can do is in {@link advice}.
-   */
-  readonly expose: boolean;
-  /**
-   * What the developer can do about the failure (the option to raise, what nothing was kept),
-   * kept off the message of an error exposed to clients; log it with the error. Undefined when
-   * the message says it all.
-   */
-  readonly advice: string | undefined;
-
-  /**
-   * Makes an error with a stable `code`; `statusCode` and `expose` follow from the code.
-   * @throws Never. It only builds the error from its arguments.
-   */
-  constructor(code: TempFileErrorCode, message: string, options: TempFileErrorOptions = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.code = code;
-    this.path = options.path;
-    this.statusCode = STATUS_BY_CODE[code] ?? 500;
-    this.expose = this.statusCode >= 400 && this.statusCode < 500;
-    this.advice = options.advice;
-    Object.defineProperty(this, 'name', { value: new.target.name, enumerable: false, configurable: true });
-    Object.defineProperty(this, ERROR_BRAND, { value: true, enumerable: false });
-  }
-}
-
-/**
- * True when `value` is an error thrown by tempfile-manager, even one made by another copy of
- * the package (its CommonJS build next to its ES module build, or two installed versions), where
- * `instanceof TempFileError` is false. It checks a brand, `Symbol.for('tempfile-manager.error')`,
- * that every copy puts on its errors.
- *
- * @example
- * try { await mgr.write(req, { maxBytes }) } catch (err) {
- *   if (isTempFileError(err) && err.code === 'ERR_TEMPFILE_SIZE_LIMIT') return reply(413);
- *   throw err;
- * }
- * @throws Never. It reads one property of `value` and touches nothing else (a `Proxy` whose
- * `get` trap throws passes its own error through, as docs/security.md says of options).
- */
-export function isTempFileError(value: unknown): value is TempFileError {
-  return typeof value === 'object' && value !== null && (value as { [ERROR_BRAND]?: unknown })[ERROR_BRAND] === true;
-}
+export * from './error-class.js';
+export * from './common-errors.js';
 
 /**
  * True when `value` is an error of tempfile-manager (of any copy of the package, see
@@ -221,15 +74,6 @@ interface ClassOfCode {
   ERR_TEMPFILE_STORE: StoreError;
 }
 
-/** A prefix, suffix or other name part was not a safe single path component. */
-export class InvalidNameError extends TempFileError {
-  declare readonly code: 'ERR_TEMPFILE_INVALID_NAME';
-  /** @throws Never. It only builds the error from its arguments. */
-  constructor(message: string) {
-    super('ERR_TEMPFILE_INVALID_NAME', message);
-  }
-}
-
 /** An option had the wrong type, an out-of-range value or an unknown name. */
 export class InvalidOptionError extends TempFileError {
   declare readonly code: 'ERR_TEMPFILE_INVALID_OPTION';
@@ -239,36 +83,6 @@ export class InvalidOptionError extends TempFileError {
   constructor(option: string, message: string) {
     super('ERR_TEMPFILE_INVALID_OPTION', message);
     this.option = option;
-  }
-}
-
-/** Why a root directory was refused. */
-export type UnsafeRootReason =
-  | 'symlink'
-  | 'not-a-directory'
-  | 'wrong-owner'
-  | 'writable-by-others'
-  | 'missing-parent'
-  /** The sweep or the CLI was pointed at a directory without a manager's root marker. */
-  | 'not-a-manager-root'
-  /** The root's path was renamed or replaced (say by a symlink) while a new manager was checking it. */
-  | 'changed'
-  /**
-   * The root's path passes through a symbolic link another user could change (theirs in a sticky
-   * directory, or any link in a directory others may write or another user owns). A link of root's
-   * in a directory only root may write, such as macOS's `/var`, is followed.
-   */
-  | 'symlinked-parent';
-
-/** The root directory cannot be trusted: files in it could be read or swapped by others. */
-export class UnsafeRootError extends TempFileError {
-  declare readonly code: 'ERR_TEMPFILE_UNSAFE_ROOT';
-  /** What is wrong with the root. */
-  readonly reason: UnsafeRootReason;
-  /** @throws Never. It only builds the error from its arguments. */
-  constructor(reason: UnsafeRootReason, root: string, message: string, cause?: unknown) {
-    super('ERR_TEMPFILE_UNSAFE_ROOT', message, { path: root, cause });
-    this.reason = reason;
   }
 }
 
@@ -301,19 +115,6 @@ export class RootChangedError extends TempFileError {
       { path: root },
     );
     this.change = change;
-  }
-}
-
-/** A handle was used after it was disposed, removed or kept. */
-export class DisposedError extends TempFileError {
-  declare readonly code: 'ERR_TEMPFILE_DISPOSED';
-  /** @throws Never. It only builds the error from its arguments. */
-  constructor(what: string, path?: string) {
-    super(
-      'ERR_TEMPFILE_DISPOSED',
-      `This ${what} was already disposed, removed or kept: create a new one instead of reusing it.`,
-      path === undefined ? {} : { path },
-    );
   }
 }
 
@@ -420,36 +221,6 @@ export class MountPointError extends TempFileError {
   }
 }
 
-/** A write would pass its `maxBytes`; the source was stopped at the limit. */
-export class SizeLimitError extends TempFileError {
-  declare readonly code: 'ERR_TEMPFILE_SIZE_LIMIT';
-  /** The `maxBytes` that was passed. */
-  readonly limit: number;
-  /** @throws Never. It only builds the error from its arguments. */
-  constructor(limit: number) {
-    super('ERR_TEMPFILE_SIZE_LIMIT', forClient('ERR_TEMPFILE_SIZE_LIMIT', `the data is larger than ${limit} bytes`), {
-      advice: `The data passed maxBytes (${limit} bytes) and nothing was kept: raise \`maxBytes\` if such sizes are expected.`,
-    });
-    this.limit = limit;
-  }
-}
-
-/** A write would make the manager's live files pass `maxLiveBytes`. */
-export class QuotaExceededError extends TempFileError {
-  declare readonly code: 'ERR_TEMPFILE_QUOTA_EXCEEDED';
-  /** The manager's `maxLiveBytes`. */
-  readonly limit: number;
-  /** @throws Never. It only builds the error from its arguments. */
-  constructor(limit: number) {
-    super(
-      'ERR_TEMPFILE_QUOTA_EXCEEDED',
-      `This manager's live files would hold more than maxLiveBytes (${limit} bytes): nothing was kept. ` +
-        'Dispose files sooner, raise `maxLiveBytes`, or retry later (the status is 507).',
-    );
-    this.limit = limit;
-  }
-}
-
 /** A write was aborted by its `signal`, or its source (a client) went away. */
 export class AbortedError extends TempFileError {
   declare readonly code: 'ERR_TEMPFILE_ABORTED';
@@ -489,14 +260,6 @@ export class CallbackError extends TempFileError {
   }
 }
 
-/** A type found from a file's first bytes (its magic number). */
-export interface DetectedType {
-  /** The MIME type, such as `'image/png'`. */
-  readonly mime: string;
-  /** The usual extension, without the dot, such as `'png'`. */
-  readonly ext: string;
-}
-
 /**
  * The first bytes of a write's source are not of a type its `accept` lists; nothing was written.
  * `statusCode` is 415 (Unsupported Media Type), for HTTP error handlers.
@@ -515,114 +278,6 @@ export class TypeNotAcceptedError extends TempFileError {
     });
     this.detected = detected;
     this.accept = accept;
-  }
-}
-
-/** No handoff entry matches the ticket: it was consumed, swept, or never existed here. */
-export class HandoffNotFoundError extends TempFileError {
-  declare readonly code: 'ERR_TEMPFILE_HANDOFF_NOT_FOUND';
-  /** @throws Never. It only builds the error from its arguments. */
-  constructor(id: string) {
-    super(
-      'ERR_TEMPFILE_HANDOFF_NOT_FOUND',
-      `No handoff entry for ticket ${id}: it was consumed already (a retried job), swept after it expired, ` +
-        'or the ticket comes from a manager with another root. Treat the job as done or failed; do not retry it.',
-    );
-  }
-}
-
-/** The ticket's entry expired before it was claimed; the sweep removes it. */
-export class HandoffExpiredError extends TempFileError {
-  declare readonly code: 'ERR_TEMPFILE_HANDOFF_EXPIRED';
-  /** When it expired (epoch ms). */
-  readonly expiredAt: number;
-  /** @throws Never. It only builds the error from its arguments. */
-  constructor(id: string, expiredAt: number) {
-    super(
-      'ERR_TEMPFILE_HANDOFF_EXPIRED',
-      `The handoff entry ${id} expired at ${new Date(expiredAt).toISOString()} before it was claimed. ` +
-        'Give handoff() a longer ttlMs if workers can lag this much.',
-    );
-    this.expiredAt = expiredAt;
-  }
-}
-
-/** Another live worker holds the lease of this entry. */
-export class AlreadyClaimedError extends TempFileError {
-  declare readonly code: 'ERR_TEMPFILE_ALREADY_CLAIMED';
-  /** Milliseconds after which the lease may have gone stale if its holder died: retry then. */
-  readonly retryAfterMs: number;
-  /** @throws Never. It only builds the error from its arguments. */
-  constructor(id: string, retryAfterMs: number) {
-    super(
-      'ERR_TEMPFILE_ALREADY_CLAIMED',
-      `The handoff entry ${id} is claimed by another live worker. Retry in ${retryAfterMs} ms: ` +
-        'if that worker died, its lease is stale by then.',
-    );
-    this.retryAfterMs = retryAfterMs;
-  }
-}
-
-/** The ticket is not a valid ticket: wrong type, unknown version, bad or extra field. */
-export class BadTicketError extends TempFileError {
-  declare readonly code: 'ERR_TEMPFILE_BAD_TICKET';
-  /** The field that was refused, when there is one. */
-  readonly field: string | undefined;
-  /** @throws Never. It only builds the error from its arguments. */
-  constructor(message: string, field?: string) {
-    super('ERR_TEMPFILE_BAD_TICKET', `Bad handoff ticket: ${message}. Pass the ticket handoff() returned, unchanged.`);
-    this.field = field;
-  }
-}
-
-/** The entry's bytes do not match the ticket (size, or digest when asked to verify it). */
-export class HandoffMismatchError extends TempFileError {
-  declare readonly code: 'ERR_TEMPFILE_HANDOFF_MISMATCH';
-  /** @throws Never. It only builds the error from its arguments. */
-  constructor(id: string, what: string) {
-    super(
-      'ERR_TEMPFILE_HANDOFF_MISMATCH',
-      `The handoff entry ${id} does not match its ticket (${what}): it was given back untouched, and the sweep removes it once it expires.`,
-    );
-  }
-}
-
-/** The lease was taken over by another worker (this one stalled past `staleMs`). */
-export class LeaseLostError extends TempFileError {
-  declare readonly code: 'ERR_TEMPFILE_LEASE_LOST';
-  /** @throws Never. It only builds the error from its arguments. */
-  constructor(id: string) {
-    super(
-      'ERR_TEMPFILE_LEASE_LOST',
-      `The lease on handoff entry ${id} was lost: another worker claimed it after this one stalled past staleMs. ` +
-        'Drop this copy of the work; the other worker owns the entry now.',
-    );
-  }
-}
-
-/** The file system is full (ENOSPC), or a write would pass the `minFreeBytes` floor. */
-export class NoSpaceError extends TempFileError {
-  declare readonly code: 'ERR_TEMPFILE_NO_SPACE';
-  /** @throws Never. It only builds the error from its arguments. */
-  constructor(path: string, cause?: unknown, message?: string) {
-    super(
-      'ERR_TEMPFILE_NO_SPACE',
-      message ?? `No space left on the file system of ${path}: free space there, or point \`root\` at a larger volume.`,
-      { path, cause },
-    );
-  }
-}
-
-/** The user's disk quota on the file system is exhausted (EDQUOT). */
-export class DiskQuotaError extends TempFileError {
-  declare readonly code: 'ERR_TEMPFILE_DISK_QUOTA';
-  /** @throws Never. It only builds the error from its arguments. */
-  constructor(path: string, cause?: unknown) {
-    super(
-      'ERR_TEMPFILE_DISK_QUOTA',
-      `The disk quota of this user is exhausted on the file system of ${path}: remove files or raise the quota.`,
-      { path, cause },
-    );
   }
 }
 

@@ -2,16 +2,9 @@ import { DiskHandle } from './handle.js';
 import { removeTree, removeTreeSync, type RemoveVia } from '../disk/remove.js';
 
 /**
- * A temp directory, created empty with mode 0700. Disposal removes it and everything in it,
- * without following symlinks. Make one with `mgr.dir()` or `scope.dir()`.
- *
- * **Ownership:** the handle owns the directory and whatever anyone puts in it: the whole tree
- * goes with {@link TempDir.remove} or disposal, else when its manager closes.
- *
- * **Security:** the tree is walked without following a symlink (through directory descriptors
- * where there is /proc) and never crosses into a mount point, which is left in place and
- * reported as a {@link MountPointError} (docs/security.md, "A process of the same uid, point by
- * point", and "Without /proc").
+ * A temp directory, created empty with mode 0700, owning whatever anyone puts in it: disposal
+ * removes the whole tree, without following a symlink or crossing into a mount point (left in
+ * place, a {@link MountPointError}; docs/security.md). Make one with `mgr.dir()` or `scope.dir()`.
  *
  * @example
  * using work = mgr.dir();

@@ -1,6 +1,6 @@
 import { constants, type ReadStream, type WriteStream } from 'node:fs';
 import type { ManagerContext, Owner } from '../context/context.js';
-import { InvalidOptionError, isErrorCode, ManagerClosedError, type DetectedType } from '../base/errors.js';
+import { InvalidOptionError, isErrorCode, ManagerClosedError, type DetectedType, type DiskErrors } from '../base/errors.js';
 import { identityOf, ownFileStreamFs, type FileIdentity } from '../disk/open-checked.js';
 import { DiskHandle } from './handle.js';
 import { checkHandoffOptions, type HandoffOptions } from '../handoff/handoff.js';
@@ -110,52 +110,30 @@ export class TempFile extends DiskHandle {
     context.accounting.liveFiles += 1;
   }
 
-  /**
-   * The size in bytes, when `write()` made the file; undefined for `file()`, whose size is yours.
-   * @throws Never. It returns what `write()` recorded; nothing is read from disk.
-   */
+  /** The size in bytes, when `write()` made the file (not read from disk). @throws Never. */
   get size(): number | undefined {
     return this.bytes;
   }
 
-  /**
-   * `'<algorithm>:<hex>'` of the content, when `write()` was given `hash` (e.g. `'sha256:9f86…'`).
-   * @throws Never. It returns what `write()` recorded; nothing is read from disk.
-   */
+  /** `'<algorithm>:<hex>'` of the content, when `write()` was given `hash`. @throws Never. */
   get digest(): string | undefined {
     return this.hashDigest;
   }
 
-  /**
-   * The type found from the first bytes (magic numbers) when `write()` was given `accept`, such as
-   * `{ mime: 'image/png', ext: 'png' }`; undefined otherwise, or when the bytes match no known type
-   * (which only `accept: ['*\/*']` lets through).
-   * @throws Never. It returns what `write()` recorded; nothing is read from disk.
-   */
+  /** The type `write({ accept })` found from the first bytes, if any. @throws Never. */
   get detectedType(): DetectedType | undefined {
     return this.sniffedType;
   }
 
   /**
-   * A write stream to the file (truncating unless `append`). What goes wrong once the stream
-   * exists is its 'error' event, never a throw: every error the open emits is a
-   * {@link TempFileError} naming {@link TempFile.path} (a failed open itself, say EMFILE, is a
-   * {@link FileSystemError}).
+   * A write stream to the file (truncating unless `append`); end it before the handle is disposed.
+   * What goes wrong once it exists is its 'error' event, never a throw. It opens only the file this
+   * handle made, without blocking: a symlink planted there fails (`ELOOP`), anything else (a hard
+   * link, a FIFO...) is a {@link TempFileReplacedError}, before a byte is written (docs/security.md).
    *
-   * **Ownership:** the stream holds a descriptor of the file, not the file: the handle still
-   * decides when the file is removed, so end the stream before the handle is disposed.
-   *
-   * **Security:** it opens only the file this handle created: a symlink planted at the path fails
-   * with a {@link FileSystemError} (`syscallCode` `ELOOP`), and anything else found there (a hard
-   * link to another file, a FIFO, a device, another file) with a {@link TempFileReplacedError}, as
-   * the stream's 'error', before any byte is truncated or written. The open never blocks
-   * (docs/security.md, "Threats, one by one").
-   *
-   * @throws {@link DisposedError} `ERR_TEMPFILE_DISPOSED`: the handle was removed, disposed, kept
-   * or handed off, its manager closed, or a `remove()`, `keep()` or `handoff()` of it is in flight.
-   * @throws {@link InvalidOptionError} `ERR_TEMPFILE_INVALID_OPTION`: `options` is not an object,
-   * has an unknown key, or a value of the wrong type (`append` not a boolean, `highWaterMark` not
-   * a whole number of at least 1, `signal` not an AbortSignal).
+   * @throws {@link DisposedError} `ERR_TEMPFILE_DISPOSED`: the handle owns the file no more, or a
+   * `remove()`, `keep()` or `handoff()` of it is in flight.
+   * @throws {@link InvalidOptionError} `ERR_TEMPFILE_INVALID_OPTION`: bad `options`.
    */
   createWriteStream(options?: TempWriteStreamOptions): WriteStream {
     this.assertLive('TempFile');
@@ -171,23 +149,8 @@ export class TempFile extends DiskHandle {
   }
 
   /**
-   * A read stream of the file. What goes wrong once the stream exists is its 'error' event, never
-   * a throw: every error the open emits is a {@link TempFileError} naming {@link TempFile.path}.
-   *
-   * **Ownership:** the stream holds a descriptor of the file, not the file: the handle still
-   * decides when the file is removed, so end the stream before the handle is disposed.
-   *
-   * **Security:** like {@link TempFile.createWriteStream}, it opens only the file this handle
-   * created (a {@link FileSystemError} with `syscallCode` `ELOOP` for a symlink, a
-   * {@link TempFileReplacedError} as the stream's 'error' for anything else, before a byte is
-   * read), and never blocks (docs/security.md, "Threats, one by one").
-   *
-   * @throws {@link DisposedError} `ERR_TEMPFILE_DISPOSED`: the handle was removed, disposed, kept
-   * or handed off, its manager closed, or a `remove()`, `keep()` or `handoff()` of it is in flight.
-   * @throws {@link InvalidOptionError} `ERR_TEMPFILE_INVALID_OPTION`: `options` is not an object,
-   * has an unknown key, or a value of the wrong type (`start` and `end` not whole numbers of at
-   * least 0, `start` after `end`, `highWaterMark` not a whole number of at least 1, `signal` not
-   * an AbortSignal).
+   * A read stream of the file, opened as {@link TempFile.createWriteStream} opens one.
+   * @throws What {@link TempFile.createWriteStream} throws.
    */
   createReadStream(options?: TempReadStreamOptions): ReadStream {
     this.assertLive('TempFile');
@@ -204,59 +167,25 @@ export class TempFile extends DiskHandle {
 
   /**
    * Moves the file to `destination` for good and returns its absolute path; the handle then owns
-   * nothing, and disposing it does nothing. Refuses to replace anything at the destination (even
-   * a dangling symlink) unless `overwrite` is set. A failed `keep()` leaves the file with this
-   * handle, to retry or dispose.
+   * nothing, and the bytes stop counting against `maxLiveBytes`. Never replaces anything there (even
+   * a dangling symlink) unless `overwrite` is set, and never writes through a symlink planted there.
+   * One `link` (or `rename`) on one file system; across file systems a copy to a staging name beside
+   * the destination, fsync'ed, then linked into place. Killed at any instant, it leaves nothing (or
+   * the old file) or the whole file; a crash mid-copy may leave a `.<name>.tfm-keep-<hex>.partial`
+   * (docs/scoped-files.md, "Keeping a file"). A failed `keep()` leaves the file with the handle.
    *
-   * On one file system: `link` + `unlink` (an atomic "rename unless it exists"), or one `rename`
-   * with `overwrite`. Across file systems: the bytes are streamed to a fresh staging name in the
-   * destination's directory, `.<basename>.tfm-keep-<32 hex>.partial` (`O_CREAT | O_EXCL |
-   * O_NOFOLLOW`, mode 0600), fsync'ed, then given the final name by the same `link` or `rename`;
-   * the source is removed last.
-   *
-   * **Ownership:** once it resolves the file is the caller's: the handle, its scope and its
-   * manager no longer remove it, and its bytes stop counting against `maxLiveBytes`. Until then it stays the
-   * handle's; a disposal meanwhile waits for it (or, sync, leaves the file to it).
-   *
-   * **Security:** nothing is opened for writing at the destination name, so a symlink planted
-   * there (before or during the move) is never written through: without `overwrite` it is
-   * refused, with it the name is replaced. Only the final name is never followed; the
-   * directories on the way to it are yours and may be symlinks. On one file system the link or
-   * rename goes by name right after the source was checked through its descriptor: a process of
-   * this uid that swaps the source name in between is not stopped (docs/security.md, "A process
-   * of the same uid, point by point").
-   *
-   * **Crashes:** Killed at any instant, `keep()` leaves at the destination nothing (or, with
-   * `overwrite`, the old file) or the whole file, never a part of it. Retrying then succeeds: a regular file of
-   * this user with exactly these bytes at the destination counts as an earlier `keep()` of this
-   * file. An end the process still runs code at (SIGINT, SIGTERM, SIGHUP, `process.exit()`, an
-   * uncaught exception) leaves no staging name: the exit hook removes it, even with `exitHook:
-   * false`; the file itself is still the handle's, and goes with its session. Only a crash mid-copy (SIGKILL, an OOM kill, power
-   * loss) can leave a staging name behind; it never blocks a retry, and nothing removes it for
-   * you: delete old ones with `find DIR -name '.*.tfm-keep-*.partial' -cmin +60 -delete` (see
-   * docs/scoped-files.md).
-   *
-   * Every failure is a rejection.
-   *
-   * @throws {@link InvalidOptionError} `ERR_TEMPFILE_INVALID_OPTION`: `destination` is not a
-   * non-empty path without NUL or names no file, or `options` is not `{ overwrite?: boolean }`.
-   * @throws {@link DisposedError} `ERR_TEMPFILE_DISPOSED`: the handle was removed, disposed, kept
-   * or handed off, its manager closed, or a `remove()`, `keep()` or `handoff()` of it is in flight.
-   * @throws {@link ManagerClosedError} `ERR_TEMPFILE_MANAGER_CLOSED`: the manager was closed while
-   * `keep()` ran, and its session went with the file: nothing is left at the destination.
+   * @throws {@link InvalidOptionError} `ERR_TEMPFILE_INVALID_OPTION`: a bad `destination` or `options`.
+   * @throws {@link DisposedError} `ERR_TEMPFILE_DISPOSED`: the handle owns the file no more, or a
+   * `remove()`, `keep()` or `handoff()` of it is in flight.
+   * @throws {@link ManagerClosedError} `ERR_TEMPFILE_MANAGER_CLOSED`: the manager closed meanwhile,
+   * and the file went with the session: nothing is left at the destination.
    * @throws {@link DestinationExistsError} `ERR_TEMPFILE_DESTINATION_EXISTS`: without `overwrite`,
-   * something else holds the destination name (a file, a symlink, a FIFO...).
-   * @throws {@link TempFileReplacedError} `ERR_TEMPFILE_REPLACED`: the temp file's path no longer
-   * holds the file this handle created (a hard link to another file, a FIFO...): nothing is moved.
-   * Also when, while `keep()` ran, another process changed the staging name or the final name in
-   * the destination's directory, or renamed the source away (`err.path` names it): nothing of
-   * yours is removed, and what `keep()` had placed is taken back where it is still its own.
-   * @throws {@link NoSpaceError} `ERR_TEMPFILE_NO_SPACE`: the destination's file system is full
-   * (ENOSPC); nothing is left there.
-   * @throws {@link DiskQuotaError} `ERR_TEMPFILE_DISK_QUOTA`: this user's disk quota on the
-   * destination's file system is exhausted (EDQUOT); nothing is left there.
-   * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: any other failure (the destination's
-   * directory missing or not writable, EIO...), naming the destination (or its directory).
+   * something holds the destination name.
+   * @throws {@link TempFileReplacedError} `ERR_TEMPFILE_REPLACED`: the temp file, or a name `keep()`
+   * made at the destination, was changed by another process (`err.path`): nothing of yours is removed.
+   * @throws {@link NoSpaceError} `ERR_TEMPFILE_NO_SPACE`, {@link DiskQuotaError}
+   * `ERR_TEMPFILE_DISK_QUOTA`, {@link FileSystemError} `ERR_TEMPFILE_IO`: the destination's file system
+   * is full, over quota or failing; nothing is left there.
    * @example
    * const kept = await report.keep(`/srv/invoices/${id}.pdf`); // never overwrites
    */
@@ -291,50 +220,23 @@ export class TempFile extends DiskHandle {
   }
 
   /**
-   * Hands the file off: moves it into `<root>/handoff/` (the entry appears whole or not at all),
-   * or, with `store`, uploads it to an object store and removes it here (docs/s3.md),
-   * and returns a ticket, plain JSON for a job queue or `postMessage`. The file then outlives its
-   * scope and this process until a worker claims and consumes it (`mgr.claim(ticket)`), or the
-   * sweep removes it after `ttlMs` unclaimed. This handle then owns nothing.
+   * Hands the file off and returns a ticket, plain JSON for a job queue or `postMessage`, that
+   * carries no path: the file moves into `<root>/handoff/` (whole or not at all), or, with `store`,
+   * is uploaded to an object store (docs/s3.md). No process owns it then: a worker claims it with
+   * `mgr.claim(ticket)`, or a sweep removes it `ttlMs` later. A failed handoff leaves it with the
+   * handle; what was moved is checked to be this handle's file (docs/security.md).
    *
-   * **Ownership:** once it resolves no process owns the file: the entry outlives this handle,
-   * its scope, its manager and this process, until a claim consumes it (or keeps it) or a sweep
-   * removes it, `ttlMs` after the handoff, if unclaimed. Its bytes stop counting against
-   * `maxLiveBytes`. Until it resolves the file stays the handle's; a failed handoff leaves it
-   * there.
-   *
-   * **Security:** the ticket carries no path. The entry is built in the session and renamed whole
-   * into `<root>/handoff/` (0700, checked to be a real directory of this uid), and what was moved
-   * is checked to be this handle's file: anything else is moved back and refused, so that no
-   * worker is handed it (docs/security.md, "A process of the same uid, point by point").
-   *
-   * Every failure is a rejection.
-   *
-   * @throws {@link DisposedError} `ERR_TEMPFILE_DISPOSED`: the handle was removed, disposed, kept
-   * or handed off, its manager closed, or a `remove()`, `keep()` or `handoff()` of it is in flight.
-   * @throws {@link InvalidOptionError} `ERR_TEMPFILE_INVALID_OPTION`: no options, an unknown key,
-   * a `ttlMs` that is not a whole number of milliseconds from 1 to 366 days, or a `meta` that is
-   * not a plain JSON object of at most 4 KiB; nothing is moved.
-   * @throws {@link TempFileReplacedError} `ERR_TEMPFILE_REPLACED`: the temp file's path no longer
-   * holds the file this handle created (a hard link to another file, a FIFO...): nothing is
-   * handed off, the file stays.
-   * @throws {@link RootChangedError} `ERR_TEMPFILE_ROOT_CHANGED`: the root's path, or the
-   * manager's session directory, was swapped since the manager started; nothing is moved.
-   * @throws {@link UnsafeRootError} `ERR_TEMPFILE_UNSAFE_ROOT`: `<root>/handoff` is a symlink, not
-   * a directory, another uid's or writable by others; the file stays.
-   * @throws {@link NoSpaceError} `ERR_TEMPFILE_NO_SPACE`: the file system is full (ENOSPC) while
-   * the entry is made; the file stays.
-   * @throws {@link DiskQuotaError} `ERR_TEMPFILE_DISK_QUOTA`: this user's disk quota is exhausted
-   * (EDQUOT) while the entry is made; the file stays.
-   * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: any other failure of the file system
-   * (EACCES, EMFILE, EIO...; `err.syscallCode` says which); the file stays.
-   * @throws {@link StoreError} `ERR_TEMPFILE_STORE`: with `store`, the object store could not
-   * take the upload (unreachable within its `timeoutMs`, credentials refused, no such bucket...;
-   * `err.reason` says which): nothing a ticket names was made, and the file stays.
+   * @throws {@link DisposedError} `ERR_TEMPFILE_DISPOSED`: the handle owns the file no more, or a
+   * `remove()`, `keep()` or `handoff()` of it is in flight.
+   * @throws {@link InvalidOptionError} `ERR_TEMPFILE_INVALID_OPTION`: bad `options` (`ttlMs` from 1 ms
+   * to 366 days; `meta` a plain JSON object of at most 4 KiB); nothing is moved.
+   * @throws {@link TempFileReplacedError} `ERR_TEMPFILE_REPLACED`: the path no longer holds the file.
+   * @throws {@link UnsafeRootError} `ERR_TEMPFILE_UNSAFE_ROOT`: `<root>/handoff` is not a safe directory.
+   * @throws {@link StoreError} `ERR_TEMPFILE_STORE`: with `store`, the upload failed (`err.reason`).
    * @throws {@link HandoffMismatchError} `ERR_TEMPFILE_HANDOFF_MISMATCH`: with `store`, the file
-   * changed while it was uploaded (its size or `write()`'s digest differ): the file stays.
-   * @throws {@link MissingPeerError} `ERR_TEMPFILE_MISSING_PEER`: with `store`, the AWS SDK
-   * (`@aws-sdk/client-s3`, `@aws-sdk/lib-storage`) is not installed.
+   * changed while it was uploaded.
+   * @throws {@link MissingPeerError} `ERR_TEMPFILE_MISSING_PEER`: with `store`, no AWS SDK installed.
+   * @throws See {@link DiskErrors}: the root changed, the disk full, over quota or failing.
    */
   async handoff(options: HandoffOptions): Promise<HandoffTicket> {
     this.assertLive('TempFile');

@@ -3,12 +3,7 @@ import { DisposedError } from '../base/errors.js';
 
 type HandleState = 'live' | 'removing' | 'moving' | 'gone';
 
-/**
- * The lifecycle shared by {@link TempFile} and {@link TempDir}: live until removed, disposed,
- * kept or abandoned; removal is idempotent, and a failed removal leaves the handle live so that
- * it can be tried again.
- * @internal
- */
+/** The lifecycle shared by {@link TempFile} and {@link TempDir}. @internal */
 export abstract class DiskHandle implements AsyncDisposable, Disposable {
   /** Absolute path of the file or directory. Still readable after disposal, for logs. */
   readonly path: string;
@@ -33,11 +28,7 @@ export abstract class DiskHandle implements AsyncDisposable, Disposable {
     owner.adopt(this);
   }
 
-  /**
-   * True once the handle was removed, disposed, kept or handed off, or its manager closed: it
-   * owns nothing any more.
-   * @throws Never. It reads the handle's state.
-   */
+  /** True once removed, disposed, kept or handed off, or its manager closed. @throws Never. */
   get disposed(): boolean {
     return this.state === 'gone';
   }
@@ -47,22 +38,18 @@ export abstract class DiskHandle implements AsyncDisposable, Disposable {
    * removed it); rejects with a typed error on a real failure, and the handle stays live.
    *
    * **Ownership:** once it resolves the handle owns nothing. A `keep()` or `handoff()` in flight
-   * is waited for: if it succeeds the file is no longer the handle's, and nothing is removed; if
-   * it fails the file is removed. Concurrent calls share one removal.
+   * is waited for: if it succeeds nothing is removed; if it fails the file is removed. Concurrent
+   * calls share one removal.
    *
-   * **Security:** a file is removed by `unlink` of its name, which removes a symlink put there as
-   * a link and never what it points to; a directory's tree is walked never following a symlink
-   * (through its descriptors where there is /proc) and never crossing into a mount point
-   * (docs/security.md, "Threats, one by one" and "A process of the same uid, point by point").
+   * **Security:** a symlink put at its name is removed as a link, never what it points to; a tree
+   * is walked without following a symlink or crossing into a mount point (docs/security.md).
    *
-   * @throws {@link RootChangedError} `ERR_TEMPFILE_ROOT_CHANGED`: the root's path, or the
-   * manager's session directory, was swapped since the manager started: nothing is removed, and
-   * the handle stays live (its manager's `close()` removes what the session held).
-   * @throws {@link MountPointError} `ERR_TEMPFILE_MOUNT_POINT`: (a {@link TempDir} only) a mount
-   * point inside the tree was left in place with everything under it; the rest was removed, and
-   * the handle stays live.
-   * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: the removal failed (EACCES, EBUSY, EIO...;
-   * for a tree, the first failure); the handle stays live, to try again.
+   * @throws {@link RootChangedError} `ERR_TEMPFILE_ROOT_CHANGED`: the root or the session was
+   * swapped since the manager started: nothing is removed (its manager's `close()` removes it).
+   * @throws {@link MountPointError} `ERR_TEMPFILE_MOUNT_POINT`: (a {@link TempDir}) a mount point
+   * in the tree was left in place with what is under it; the rest was removed.
+   * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: the removal failed (EACCES, EBUSY, EIO...);
+   * the handle stays live, to try again.
    */
   remove(): Promise<void> {
     if (this.state === 'gone') return Promise.resolve();
@@ -73,20 +60,9 @@ export abstract class DiskHandle implements AsyncDisposable, Disposable {
   }
 
   /**
-   * Synchronous {@link remove}, for `using` and exit paths.
-   *
-   * **Ownership:** as {@link remove}, except that it waits for nothing: it does nothing unless
-   * the handle is live, so while an async `remove()`, `keep()` or `handoff()` is in flight the
-   * file is left to it (`return file.keep(dest)` at the end of a `using` block keeps the file).
-   *
-   * @throws {@link RootChangedError} `ERR_TEMPFILE_ROOT_CHANGED`: the root's path, or the
-   * manager's session directory, was swapped since the manager started: nothing is removed, and
-   * the handle stays live (its manager's `close()` removes what the session held).
-   * @throws {@link MountPointError} `ERR_TEMPFILE_MOUNT_POINT`: (a {@link TempDir} only) a mount
-   * point inside the tree was left in place with everything under it; the rest was removed, and
-   * the handle stays live.
-   * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: the removal failed (EACCES, EBUSY, EIO...;
-   * for a tree, the first failure); the handle stays live, to try again.
+   * Synchronous {@link remove}, for `using` and exit paths. It leaves a file to an async
+   * `remove()`, `keep()` or `handoff()` in flight (`return file.keep(dest)` in a `using` block keeps it).
+   * @throws What {@link remove} throws, in the same cases.
    */
   removeSync(): void {
     if (this.state !== 'live') return;
@@ -95,22 +71,12 @@ export abstract class DiskHandle implements AsyncDisposable, Disposable {
     this.markGone();
   }
 
-  /**
-   * Same as {@link remove}: `await using` calls it at the end of the scope.
-   * @throws {@link RootChangedError} `ERR_TEMPFILE_ROOT_CHANGED`: as {@link remove}.
-   * @throws {@link MountPointError} `ERR_TEMPFILE_MOUNT_POINT`: as {@link remove}.
-   * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: as {@link remove}.
-   */
+  /** Same as {@link remove}, for `await using`. @throws What {@link remove} throws. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.remove();
   }
 
-  /**
-   * Same as {@link removeSync}: `using` calls it at the end of the scope.
-   * @throws {@link RootChangedError} `ERR_TEMPFILE_ROOT_CHANGED`: as {@link removeSync}.
-   * @throws {@link MountPointError} `ERR_TEMPFILE_MOUNT_POINT`: as {@link removeSync}.
-   * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: as {@link removeSync}.
-   */
+  /** Same as {@link removeSync}, for `using`. @throws What {@link remove} throws. */
   [Symbol.dispose](): void {
     this.removeSync();
   }

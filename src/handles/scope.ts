@@ -8,13 +8,10 @@ import type { WriteSource } from '../write/source.js';
 import { writeTempFile, type SuffixOf, type WriteOptions } from './write.js';
 
 /**
- * A group of temp files, directories and nested scopes, removed together when the scope is
- * disposed. Removal runs in parallel and goes on past failures: every failure is collected into
- * one {@link RemoveError}. Make one with `mgr.scope()` or `scope.scope()`.
- *
- * **Ownership:** the scope owns what is made through it (files, directories, nested scopes,
- * writes in flight) until each is removed, kept or handed off; disposing the scope removes what
- * is left. A scope not disposed is removed with its manager's session, at `close()` or exit.
+ * A group of temp files, directories and nested scopes, removed together when it is disposed
+ * (in parallel, past failures: one {@link RemoveError} holds them all). It owns what is made
+ * through it until each is removed, kept or handed off; a scope not disposed goes with its
+ * manager's session. Make one with `mgr.scope()` or `scope.scope()`.
  *
  * @example
  * await using job = mgr.scope();
@@ -43,45 +40,32 @@ export class TempScope implements AsyncDisposable, Disposable {
     parent?.adopt(this);
   }
 
-  /**
-   * True once the scope was disposed or its manager closed.
-   * @throws Never. It reads the scope's state.
-   */
+  /** True once the scope was disposed or its manager closed. @throws Never. */
   get disposed(): boolean {
     return !this.live;
   }
 
-  /**
-   * How many live files, directories and scopes this scope holds directly.
-   * @throws Never. It counts the scope's members in memory.
-   */
+  /** How many live files, directories and scopes this scope holds directly. @throws Never. */
   get size(): number {
     return this.members.size;
   }
 
   /**
-   * A new empty temp file (mode 0600, created O_CREAT|O_EXCL|O_NOFOLLOW), synchronously, owned by
-   * this scope (`mgr.file()`: by the manager's own scope). The name is the prefix, 128 random bits
+   * A new empty temp file (mode 0600, `O_CREAT | O_EXCL | O_NOFOLLOW`), synchronously, owned by
+   * this scope (`mgr.file()`: by the manager's own scope). Its name is the prefix, 128 random bits
    * in hex, and the suffix.
    *
-   * **Ownership:** the returned {@link TempFile} owns the file, and the scope owns the handle: the
-   * file is removed when the handle or the scope is disposed or removed, whichever comes first,
-   * else when the manager closes or the process exits (`exitHook`), else, after a crash, by a
-   * later sweep. `keep()` and `handoff()` move it out of the handle's ownership.
+   * **Ownership:** the {@link TempFile} owns the file, and the scope the handle: the file goes when
+   * either is disposed, else when the manager closes or the process exits, else, after a crash, at a
+   * later sweep. `keep()` and `handoff()` move it out.
    *
-   * **Security:** the name cannot be guessed, a name that exists is never reused, and the file is
-   * 0600 whatever the umask. Hand `file.path` to another program only while the handle is live:
-   * it names the file through the root's path, and after a swap of the root by a process of this
-   * uid it names whatever is there (docs/security.md: the limits of "Nothing outside the root is
-   * touched").
+   * **Security:** hand `file.path` to another program only while the handle is live: after a swap of
+   * the root it names whatever is there (docs/security.md).
    *
    * @param suffixOrOptions A suffix such as `'.mkv'`, or `{ prefix, suffix }`.
-   * @throws {@link InvalidNameError} `ERR_TEMPFILE_INVALID_NAME`: the prefix or suffix is not a
-   * safe single name part, or the name would be too long; checked before the disk is touched.
-   * @throws {@link DisposedError} `ERR_TEMPFILE_DISPOSED`: a scope made by `scope()` was disposed
-   * or removed.
-   * @throws See {@link DiskErrors}: the manager closed, the root changed, the file system
-   * unsupported, full, over quota or failing.
+   * @throws {@link InvalidNameError} `ERR_TEMPFILE_INVALID_NAME`: a bad prefix or suffix.
+   * @throws {@link DisposedError} `ERR_TEMPFILE_DISPOSED`: a scope made by `scope()` was disposed.
+   * @throws See {@link DiskErrors}: the manager closed, the root changed, the disk failing.
    */
   file(suffixOrOptions?: NameArgument): TempFile {
     this.assertLive();
@@ -90,24 +74,12 @@ export class TempScope implements AsyncDisposable, Disposable {
 
   /**
    * A new empty temp directory (mode 0700), synchronously, owned by this scope (`mgr.dir()`: by
-   * the manager's own scope). Disposal removes the whole tree.
-   *
-   * **Ownership:** the returned {@link TempDir} owns the directory and everything put in it, and
-   * the scope owns the handle: the whole tree is removed when the handle or the scope is disposed
-   * or removed, whichever comes first, else when the manager closes or the process exits
-   * (`exitHook`), else, after a crash, by a later sweep.
-   *
-   * **Security:** what other programs put in the directory is removed without following a
-   * symlink and without crossing into a mount point; a mount point is left in place and reported
-   * (docs/security.md, "A process of the same uid, point by point").
+   * the manager's own scope) as a file from {@link file} is; the whole tree goes with it.
    *
    * @param suffixOrOptions A suffix, or `{ prefix, suffix }`.
-   * @throws {@link InvalidNameError} `ERR_TEMPFILE_INVALID_NAME`: the prefix or suffix is not a
-   * safe single name part, or the name would be too long; checked before the disk is touched.
-   * @throws {@link DisposedError} `ERR_TEMPFILE_DISPOSED`: a scope made by `scope()` was disposed
-   * or removed.
-   * @throws See {@link DiskErrors}: the manager closed, the root changed, the file system
-   * unsupported, full, over quota or failing.
+   * @throws {@link InvalidNameError} `ERR_TEMPFILE_INVALID_NAME`: a bad prefix or suffix.
+   * @throws {@link DisposedError} `ERR_TEMPFILE_DISPOSED`: a scope made by `scope()` was disposed.
+   * @throws See {@link DiskErrors}: the manager closed, the root changed, the disk failing.
    */
   dir(suffixOrOptions?: NameArgument): TempDir {
     this.assertLive();
@@ -116,50 +88,27 @@ export class TempScope implements AsyncDisposable, Disposable {
 
   /**
    * Streams `source` into a new temp file owned by this scope (`mgr.write()`: by the manager's own
-   * scope) in constant memory, and resolves when every byte is on disk. On a size limit, quota,
-   * abort, source or disk failure the source is stopped, the partial file is removed, and a typed
-   * error is thrown; the manager keeps working.
-   *
-   * **Ownership:** the resolved {@link TempFile} owns the file, as one from {@link file} does, and
-   * the scope owns the handle; until it resolves the write owns the file, and removes it on any
-   * failure (nothing is kept). Disposing the scope while the write streams aborts it: the source
-   * is stopped, the partial file removed, and the write rejects with an {@link AbortedError}. The
-   * bytes count against `maxLiveBytes` until the file is removed, kept or handed off.
-   *
-   * **Security:** the file is made as {@link file} makes one (an unguessable name, 0600,
-   * `O_CREAT | O_EXCL | O_NOFOLLOW`); hand its path to another program only while the handle is
-   * live, as for {@link file}. With `accept`, the type is found from the first bytes, never from a
-   * name or a client's header, and a refused type leaves nothing on disk
-   * (docs/streaming-writes.md).
-   *
-   * Every failure is a rejection (nothing is thrown synchronously), and each carries its HTTP
-   * status as `err.statusCode`.
+   * scope) in constant memory, made as {@link file} makes one; resolves when every byte is on disk.
+   * On a limit, an abort, a source or disk failure the source is stopped, the partial file removed,
+   * and a typed error (with `err.statusCode`) rejects. Disposing the scope aborts it. The bytes count
+   * against `maxLiveBytes` until the file is removed, kept or handed off. With `accept`, the type is
+   * found from the first bytes, never from a name or a header (docs/streaming-writes.md).
    *
    * @example
    * const upload = await mgr.write(req, { suffix: '.mkv', maxBytes: 2 ** 31, hash: 'sha256' });
    * console.log(upload.size, upload.digest);
-   * @throws {@link InvalidOptionError} `ERR_TEMPFILE_INVALID_OPTION`: `options` is not an object,
-   * has an unknown key or a bad value (`maxBytes`, `signal`, `onProgress`, `hash`, `accept`), or
-   * `source` is not a source; nothing is read.
-   * @throws {@link InvalidNameError} `ERR_TEMPFILE_INVALID_NAME`: the `prefix` or `suffix` is not a
-   * safe single name part; nothing is read.
-   * @throws {@link DisposedError} `ERR_TEMPFILE_DISPOSED`: a scope made by `scope()` was disposed
-   * or removed.
-   * @throws {@link SizeLimitError} `ERR_TEMPFILE_SIZE_LIMIT` (413): the source has more than
-   * `maxBytes` bytes.
-   * @throws {@link QuotaExceededError} `ERR_TEMPFILE_QUOTA_EXCEEDED` (507): the manager's live
-   * files would hold more than `maxLiveBytes`.
-   * @throws {@link TypeNotAcceptedError} `ERR_TEMPFILE_TYPE_NOT_ACCEPTED` (415): with `accept`, the
-   * first bytes are of no type it lists; no file was made.
-   * @throws {@link AbortedError} `ERR_TEMPFILE_ABORTED` (499): the `signal` fired, the scope was
-   * disposed or the manager closed, or the source (a client) went away.
-   * @throws {@link SourceError} `ERR_TEMPFILE_SOURCE` (400): the source failed, or produced
-   * something that is not bytes or text.
+   * @throws {@link InvalidOptionError} `ERR_TEMPFILE_INVALID_OPTION`: bad `options` or `source`.
+   * @throws {@link InvalidNameError} `ERR_TEMPFILE_INVALID_NAME`: a bad prefix or suffix.
+   * @throws {@link DisposedError} `ERR_TEMPFILE_DISPOSED`: a scope made by `scope()` was disposed.
+   * @throws {@link SizeLimitError} `ERR_TEMPFILE_SIZE_LIMIT` (413): more than `maxBytes` bytes.
+   * @throws {@link QuotaExceededError} `ERR_TEMPFILE_QUOTA_EXCEEDED` (507): past `maxLiveBytes`.
+   * @throws {@link TypeNotAcceptedError} `ERR_TEMPFILE_TYPE_NOT_ACCEPTED` (415): not a type `accept` lists.
+   * @throws {@link AbortedError} `ERR_TEMPFILE_ABORTED` (499): the `signal`, the scope or the manager
+   * ended it, or the source (a client) went away.
+   * @throws {@link SourceError} `ERR_TEMPFILE_SOURCE` (400): the source failed, or gave no bytes.
    * @throws {@link CallbackError} `ERR_TEMPFILE_CALLBACK`: `onProgress` threw (`err.cause`).
-   * @throws {@link NoSpaceError} `ERR_TEMPFILE_NO_SPACE` (507): also when the write would leave
-   * less than `minFreeBytes` free.
-   * @throws See {@link DiskErrors}: the manager closed, the root changed, the file system
-   * unsupported, full, over quota or failing.
+   * @throws {@link NoSpaceError} `ERR_TEMPFILE_NO_SPACE` (507): also below `minFreeBytes` free.
+   * @throws See {@link DiskErrors}: the manager closed, the root changed, the disk failing.
    */
   write(source: WriteSource, options?: WriteOptions): Promise<TempFile> {
     return this.writeAs(source, options, makeTempFile);
@@ -205,16 +154,10 @@ export class TempScope implements AsyncDisposable, Disposable {
   }
 
   /**
-   * A nested scope (`mgr.scope()`: a scope of the manager's own): files, directories and nested
-   * scopes removed together when it is disposed, and with this one (or before it).
+   * A nested scope (`mgr.scope()`: a scope of the manager's own), removed with this one or before
+   * it; a scope not disposed goes with the manager's session. Making it touches no disk.
    *
-   * **Ownership:** the returned {@link TempScope} owns what is made through it, and this scope
-   * owns it: disposing this scope removes the nested one too; a scope not disposed is removed as
-   * any handle of the manager is (when the manager closes, at exit, or by a later sweep). Making
-   * it touches no disk.
-   *
-   * @throws {@link DisposedError} `ERR_TEMPFILE_DISPOSED`: a scope made by `scope()` was disposed
-   * or removed.
+   * @throws {@link DisposedError} `ERR_TEMPFILE_DISPOSED`: a scope made by `scope()` was disposed.
    * @throws {@link ManagerClosedError} `ERR_TEMPFILE_MANAGER_CLOSED`: the manager was closed.
    */
   scope(): TempScope {
@@ -223,21 +166,10 @@ export class TempScope implements AsyncDisposable, Disposable {
   }
 
   /**
-   * Runs `fn` with a new nested scope and removes that scope's files, directories and nested
-   * scopes when `fn` settles: the way to scope files without `using` (plain JavaScript on Node 20
-   * and 22). Resolves with what `fn` returns, once its files are gone.
-   *
-   * - `fn` throws or rejects: the files are removed and the same error is rethrown. If removing
-   *   failed too, that error (a {@link RemoveError}, or a {@link RootChangedError}) is attached to
-   *   the error as `err.removeError`; the error `fn` threw is never replaced.
-   * - `fn` succeeds but a file cannot be removed: rejects with a {@link RemoveError} listing every
-   *   path that could not be removed.
-   *
-   * **Ownership:** the scope and its files live only while `fn` runs: return what they hold
-   * (their content, a kept path), never a handle or a path of theirs.
-   *
-   * Every failure is a rejection; beyond the classes below, it rejects with whatever `fn` throws,
-   * unchanged.
+   * Runs `fn` with a new nested scope and removes what it made when `fn` settles: scoped files
+   * without `using`. Resolves with what `fn` returns once its files are gone; if `fn` throws, the
+   * same error is rethrown (a failed removal attached as `err.removeError`). Return what the files
+   * hold (their content, a kept path), never a handle or a path of theirs.
    *
    * @example
    * const pages = await mgr.withScope(async (scope) => {
@@ -246,44 +178,28 @@ export class TempScope implements AsyncDisposable, Disposable {
    *   await renderPages(upload.path, out.path);
    *   return countPages(out.path);
    * }); // the upload and the directory are gone here, on return and on throw
-   * @throws {@link InvalidOptionError} `ERR_TEMPFILE_INVALID_OPTION`: `fn` is not a function
-   * (before the scope is made).
-   * @throws {@link DisposedError} `ERR_TEMPFILE_DISPOSED`: a scope made by `scope()` was disposed
-   * (`fn` is not called).
-   * @throws {@link ManagerClosedError} `ERR_TEMPFILE_MANAGER_CLOSED`: the manager was closed (`fn`
-   * is not called).
-   * @throws {@link RemoveError} `ERR_TEMPFILE_REMOVE_FAILED`: `fn` resolved, but some of the
-   * scope's paths could not be removed (`err.errors` lists each).
-   * @throws {@link RootChangedError} `ERR_TEMPFILE_ROOT_CHANGED`: `fn` resolved, but the root's
-   * path or the session directory was swapped since the manager started: nothing was removed, and
-   * the files stay for the manager's `close()`.
-   * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: `fn` resolved, but checking the root before
-   * the removal failed (EIO, EMFILE...); the files stay for a later removal.
+   * @throws Whatever `fn` throws, unchanged.
+   * @throws {@link InvalidOptionError} `ERR_TEMPFILE_INVALID_OPTION`: `fn` is not a function.
+   * @throws {@link DisposedError} `ERR_TEMPFILE_DISPOSED`, {@link ManagerClosedError}
+   * `ERR_TEMPFILE_MANAGER_CLOSED`: the scope or the manager was closed (`fn` is not called).
+   * @throws What {@link remove} throws, once `fn` resolved.
    */
   withScope<T>(fn: (scope: TempScope) => T | PromiseLike<T>): Promise<T> {
     return runInScope(() => this.scope(), fn);
   }
 
   /**
-   * Removes every member in parallel. Rejects with one {@link RemoveError} holding every
-   * failure; the members that failed stay in the scope so that a second call retries them.
+   * Removes every member in parallel, each as its own `remove()` does. Rejects with one
+   * {@link RemoveError} holding every failure; the members that failed stay, for a second call.
    *
    * **Ownership:** from the call on the scope makes nothing more, and its writes in flight are
-   * aborted (each removes its partial file). Once it resolves the scope owns nothing; a member
-   * kept or handed off before is not touched.
+   * aborted. Once it resolves the scope owns nothing; what was kept or handed off is not touched.
    *
-   * **Security:** each member is removed as its own `remove()` does: links as links, trees
-   * without following a symlink or crossing into a mount point (docs/security.md, "A process of
-   * the same uid, point by point").
-   *
-   * @throws {@link RootChangedError} `ERR_TEMPFILE_ROOT_CHANGED`: the root's path, or the
-   * manager's session directory, was swapped since the manager started: nothing is removed, and
-   * the members stay for the manager's `close()`.
    * @throws {@link RemoveError} `ERR_TEMPFILE_REMOVE_FAILED`: some members could not be removed;
-   * `err.errors` holds every failure (a {@link FileSystemError}, a {@link MountPointError}...),
-   * and those members stay in the scope.
-   * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: checking the root before the removal failed
-   * (EIO, EMFILE...): nothing is removed, and the members stay.
+   * `err.errors` holds each failure (a {@link FileSystemError}, a {@link MountPointError}...).
+   * @throws {@link RootChangedError} `ERR_TEMPFILE_ROOT_CHANGED`: the root or the session was
+   * swapped since the manager started: nothing is removed (the manager's `close()` removes it).
+   * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: checking the root failed: nothing is removed.
    */
   async remove(): Promise<void> {
     this.live = false;
@@ -296,18 +212,9 @@ export class TempScope implements AsyncDisposable, Disposable {
   }
 
   /**
-   * Synchronous {@link remove}: one member after another, still collecting every failure. It owns
-   * and removes as {@link remove} does; a member whose async `remove()`, `keep()` or `handoff()`
-   * is in flight is left to it.
-   *
-   * @throws {@link RootChangedError} `ERR_TEMPFILE_ROOT_CHANGED`: the root's path, or the
-   * manager's session directory, was swapped since the manager started: nothing is removed, and
-   * the members stay for the manager's `close()`.
-   * @throws {@link RemoveError} `ERR_TEMPFILE_REMOVE_FAILED`: some members could not be removed;
-   * `err.errors` holds every failure (a {@link FileSystemError}, a {@link MountPointError}...),
-   * and those members stay in the scope.
-   * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: checking the root before the removal failed
-   * (EIO, EMFILE...): nothing is removed, and the members stay.
+   * Synchronous {@link remove}: one member after another, still collecting every failure; a
+   * member whose async `remove()`, `keep()` or `handoff()` is in flight is left to it.
+   * @throws What {@link remove} throws, in the same cases.
    */
   removeSync(): void {
     this.live = false;
@@ -324,22 +231,12 @@ export class TempScope implements AsyncDisposable, Disposable {
     this.finish(failures);
   }
 
-  /**
-   * Same as {@link remove}: `await using` calls it at the end of the scope.
-   * @throws {@link RootChangedError} `ERR_TEMPFILE_ROOT_CHANGED`: as {@link remove}.
-   * @throws {@link RemoveError} `ERR_TEMPFILE_REMOVE_FAILED`: as {@link remove}.
-   * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: as {@link remove}.
-   */
+  /** Same as {@link remove}, for `await using`. @throws What {@link remove} throws. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.remove();
   }
 
-  /**
-   * Same as {@link removeSync}: `using` calls it at the end of the scope.
-   * @throws {@link RootChangedError} `ERR_TEMPFILE_ROOT_CHANGED`: as {@link removeSync}.
-   * @throws {@link RemoveError} `ERR_TEMPFILE_REMOVE_FAILED`: as {@link removeSync}.
-   * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: as {@link removeSync}.
-   */
+  /** Same as {@link removeSync}, for `using`. @throws What {@link remove} throws. */
   [Symbol.dispose](): void {
     this.removeSync();
   }

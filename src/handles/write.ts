@@ -33,11 +33,9 @@ export interface WriteOptions extends NameOptions {
   /** A `crypto` hash algorithm (`'sha256'`, ...): the digest is computed as the bytes stream by. */
   readonly hash?: string;
   /**
-   * Refuse data whose first bytes (magic numbers) are not of one of these types: MIME types
-   * (`'image/png'`), `'type/*'` patterns (`'image/*'`), or `'*\/*'` for any data, even of no known
-   * type. The type is found from the bytes, never from the name or a client's header; a refusal
-   * is a `TypeNotAcceptedError` (415) and leaves nothing on disk. The type found is the file's
-   * `detectedType`. Without `accept`, nothing is sniffed.
+   * Refuse data whose first bytes (magic numbers) are of none of these types (`'image/png'`,
+   * `'image/*'`, or `'*\/*'` for any): a `TypeNotAcceptedError` (415), nothing left on disk. The
+   * type found is the file's `detectedType`; without `accept`, nothing is sniffed.
    * @example ['image/png', 'image/jpeg', 'application/pdf']
    */
   readonly accept?: readonly string[];

@@ -21,27 +21,14 @@ export function checkClaimOptions(options: unknown): CheckedClaimOptions {
 }
 
 /**
- * A claimed handoff entry, held under a lease. Nothing but an explicit step deletes the file:
- * `consume()` deletes it and the entry when the job is done, `keep()` moves it out. Disposing a
- * claim that was neither consumed, kept nor released RELEASES it, as `release()` does: the next
- * claimer gets it at once, so a job that throws inside `await using` is retried, never lost.
- * Each step acts on this claim's own name for the file: if another worker took the entry over
- * after this one stalled, that name is gone, and it throws {@link LeaseLostError} having changed
- * nothing.
- *
- * A ticket handed off through an object store (`tempfile-manager/s3`) is claimed the same way:
- * {@link ClaimedFile.path} is then a local copy in the claiming manager's scope, its lease lives in
- * the store, and each step is fenced by a conditional write of that lease (docs/s3.md).
- *
- * **Ownership:** the claim holds the lease (a heartbeat every second), and holds the entry
- * directory and `<root>/handoff` open (where there is /proc), until it is consumed, released or
- * kept. If the process exits normally while it holds the lease, the entry is given back; if it
- * is killed, the next claimer takes the entry over once the lease is stale.
- *
- * **Security:** {@link ClaimedFile.path} is the file's name under this claim: hand it to another
- * program only while the claim holds it. A process of this uid can rename the held file, which
- * the library cannot stop: every later step then throws {@link LeaseLostError} (docs/security.md,
- * the limits of "One claimer holds a lease at a time").
+ * A handoff entry claimed under a lease (a heartbeat every second). Nothing but an explicit step
+ * deletes the file: `consume()` when the job is done, `keep()` to move it out. Disposing a claim
+ * neither consumed, kept nor released RELEASES it, so a job that throws inside `await using` is
+ * retried, never lost; so does a normal exit, and a killed claimer's lease goes stale. If another
+ * worker took the entry over after this one stalled, each step throws {@link LeaseLostError}
+ * having changed nothing. Through an object store, {@link ClaimedFile.path} is a local copy and
+ * the lease lives in the store (docs/s3.md). Hand the path to another program only while the claim
+ * holds it (docs/security.md).
  *
  * @example
  * await using claimed = await mgr.claim(ticket);
@@ -65,142 +52,84 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
     this.path = claim.path;
   }
 
-  /**
-   * Size in bytes (checked against the file when claimed).
-   * @throws Never. It reads the ticket; nothing is read from disk.
-   */
+  /** Size in bytes (checked against the file when claimed). @throws Never. */
   get size(): number {
     return this.ticket.size;
   }
 
-  /**
-   * The ticket's `meta`.
-   * @throws Never. It reads the ticket.
-   */
+  /** The ticket's `meta`. @throws Never. */
   get meta(): HandoffMeta | undefined {
     return this.ticket.meta;
   }
 
-  /**
-   * True once consumed, released or kept, or once the lease was found lost.
-   * @throws Never. It reads the claim's state; the lease is not looked at.
-   */
+  /** True once consumed, released or kept, or the lease was found lost. @throws Never. */
   get disposed(): boolean {
     return this.claim.done;
   }
 
   /**
-   * Deletes the file and the entry, then drops the lease. Idempotent.
-   *
-   * **Ownership:** once it resolves the claim owns nothing, and the file and its entry are gone
-   * (an entry directory that cannot be removed is left for the sweep). It does nothing once the
-   * claim was consumed, released or kept: after a `release()` the file stays for the next
-   * claimer.
-   *
-   * **Security:** the file is deleted by this claim's own name, through the entry directory held
-   * open, and the entry through the handoff directory held open: never another claimer's file,
-   * whatever `<root>/handoff` has become since (docs/security.md, "A process of the same uid,
-   * point by point").
-   *
+   * Deletes the file and the entry by this claim's own name, through the directories held open
+   * (never another claimer's file), then drops the lease. Idempotent; after `release()` or `keep()`
+   * it does nothing.
    * @throws {@link LeaseLostError} `ERR_TEMPFILE_LEASE_LOST`: another claimer took the entry over
-   * (this one stalled past `staleMs`, or a process renamed the held file): nothing was changed,
-   * and the claim is over.
-   * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: the file could not be deleted (EACCES,
-   * EIO...): the claim stays held, to try again or release.
-   * @throws {@link StoreError} `ERR_TEMPFILE_STORE`: (a ticket handed off through an object store)
-   * the store could not record the step (unreachable within `timeoutMs`, credentials refused...;
-   * `err.reason` says which, the message names the endpoint): the claim stays held, to try again.
+   * (this one stalled past `staleMs`, or the held file was renamed): nothing was changed.
+   * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: the file could not be deleted: still held.
+   * @throws {@link StoreError} `ERR_TEMPFILE_STORE`: the object store could not record it: still held.
    */
   consume(): Promise<void> {
     return this.claim.consume();
   }
 
   /**
-   * Synchronous {@link consume}; it owns and deletes as {@link consume} does.
-   * @throws {@link LeaseLostError} `ERR_TEMPFILE_LEASE_LOST`: another claimer took the entry over
-   * (this one stalled past `staleMs`, or a process renamed the held file): nothing was changed,
-   * and the claim is over.
-   * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: the file could not be deleted (EACCES,
-   * EIO...): the claim stays held, to try again or release.
-   * @throws {@link StoreError} `ERR_TEMPFILE_STORE` (`reason: 'sync'`): the claim lives in an
-   * object store, which a synchronous call cannot reach: use `await consume()`.
+   * Synchronous {@link consume}.
+   * @throws What {@link consume} throws; through an object store, always a {@link StoreError}
+   * (`reason: 'sync'`): use `await consume()`.
    */
   consumeSync(): void {
     this.syncSteps('consumeSync()', 'consume()').consumeSync();
   }
 
   /**
-   * Gives the entry back unconsumed: the next claimer gets it at once. Idempotent; does nothing
-   * once the claim was consumed or kept.
-   *
-   * **Ownership:** once it resolves the claim owns nothing: the file is back under its data name
-   * in the entry, claimable until its ticket expires, then swept.
-   *
+   * Gives the entry back unconsumed: the next claimer gets it at once, until its ticket expires.
+   * Idempotent; does nothing once the claim was consumed or kept.
    * @throws {@link LeaseLostError} `ERR_TEMPFILE_LEASE_LOST`: another claimer took the entry over
-   * (this one stalled past `staleMs`, or a process renamed the held file): nothing was changed,
-   * and the claim is over.
-   * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: the file could not be given back (EACCES,
-   * EIO...): the claim stays held, to try again.
-   * @throws {@link StoreError} `ERR_TEMPFILE_STORE`: (a ticket handed off through an object store)
-   * the store could not record the step (unreachable within `timeoutMs`, credentials refused...;
-   * `err.reason` says which, the message names the endpoint): the claim stays held, to try again.
+   * (this one stalled past `staleMs`, or the held file was renamed): nothing was changed.
+   * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: the file could not be given back: still held.
+   * @throws {@link StoreError} `ERR_TEMPFILE_STORE`: the object store could not record it: still held.
    */
   release(): Promise<void> {
     return this.claim.release();
   }
 
   /**
-   * Synchronous {@link release} (one rename); it owns and gives back as {@link release} does.
-   * @throws {@link LeaseLostError} `ERR_TEMPFILE_LEASE_LOST`: another claimer took the entry over
-   * (this one stalled past `staleMs`, or a process renamed the held file): nothing was changed,
-   * and the claim is over.
-   * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: the file could not be given back (EACCES,
-   * EIO...): the claim stays held, to try again.
-   * @throws {@link StoreError} `ERR_TEMPFILE_STORE` (`reason: 'sync'`): the claim lives in an
-   * object store, which a synchronous call cannot reach: use `await release()`.
+   * Synchronous {@link release} (one rename).
+   * @throws What {@link release} throws; through an object store, always a {@link StoreError}
+   * (`reason: 'sync'`): use `await release()`.
    */
   releaseSync(): void {
     this.syncSteps('releaseSync()', 'release()').releaseSync();
   }
 
   /**
-   * Moves the file out for good, then removes the entry; returns the absolute destination. As
-   * `TempFile.keep()`, it never replaces anything at the destination unless `overwrite` is set.
+   * Moves the file out for good, as `TempFile.keep()` does (never replacing anything unless
+   * `overwrite` is set), then removes the entry; returns the absolute destination. The lease is
+   * checked again right before the file takes its name; any failure but a lost lease leaves the
+   * claim held.
    *
-   * **Ownership:** once it resolves the file is the caller's, at the destination; the entry is
-   * removed and the claim owns nothing. Any failure but a lost lease leaves the claim held, to
-   * try again, release or consume.
-   *
-   * **Security:** as `TempFile.keep()`: nothing is opened for writing at the destination name,
-   * and only the final name is never followed. The held name is checked again right before the
-   * file takes the destination name (docs/security.md, "Threats, one by one": a stalled worker
-   * whose lease was taken over).
-   *
-   * Every failure is a rejection.
-   *
-   * @throws {@link InvalidOptionError} `ERR_TEMPFILE_INVALID_OPTION`: `destination` is not a
-   * non-empty path without NUL or names no file, or `options` is not `{ overwrite?: boolean }`.
-   * @throws {@link DisposedError} `ERR_TEMPFILE_DISPOSED`: the claim was consumed, released or
-   * kept already.
-   * @throws {@link LeaseLostError} `ERR_TEMPFILE_LEASE_LOST`: another worker took the entry over:
-   * checked when the step starts, right before the file takes its destination name, and when the
-   * held file is removed after (a file placed by then is taken back). Nothing of this claim is
-   * left at the destination.
+   * @throws {@link InvalidOptionError} `ERR_TEMPFILE_INVALID_OPTION`: a bad `destination` or `options`.
+   * @throws {@link DisposedError} `ERR_TEMPFILE_DISPOSED`: the claim was consumed, released or kept.
+   * @throws {@link LeaseLostError} `ERR_TEMPFILE_LEASE_LOST`: another claimer took the entry over
+   * (this one stalled past `staleMs`, or the held file was renamed): nothing of it is left at the
+   * destination.
    * @throws {@link DestinationExistsError} `ERR_TEMPFILE_DESTINATION_EXISTS`: without `overwrite`,
-   * something else holds the destination name (a file, a symlink, a FIFO...).
-   * @throws {@link TempFileReplacedError} `ERR_TEMPFILE_REPLACED`: the held file is no longer the
-   * file claimed (a hard link to another file, a FIFO...), or, across file systems, the staging or
-   * the final name was changed by another process that can write to the destination's directory:
-   * nothing is moved, the file stays held.
-   * @throws {@link NoSpaceError} `ERR_TEMPFILE_NO_SPACE`: the destination's file system is full
-   * (ENOSPC); nothing is left there.
-   * @throws {@link DiskQuotaError} `ERR_TEMPFILE_DISK_QUOTA`: this user's disk quota on the
-   * destination's file system is exhausted (EDQUOT); nothing is left there.
-   * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: any other failure (the destination's
-   * directory missing or not writable, EIO...).
-   * @throws {@link StoreError} `ERR_TEMPFILE_STORE`: (a ticket handed off through an object store)
-   * the store could not record the keep: the file is taken back from the destination and the
-   * entry given back for the next claimer.
+   * something holds the destination name.
+   * @throws {@link TempFileReplacedError} `ERR_TEMPFILE_REPLACED`: the held file, or a name `keep()`
+   * made, was changed by another process: nothing is moved.
+   * @throws {@link NoSpaceError} `ERR_TEMPFILE_NO_SPACE`, {@link DiskQuotaError}
+   * `ERR_TEMPFILE_DISK_QUOTA`, {@link FileSystemError} `ERR_TEMPFILE_IO`: the destination's file system
+   * is full, over quota or failing; nothing is left there.
+   * @throws {@link StoreError} `ERR_TEMPFILE_STORE`: the object store could not record it: the file
+   * is taken back and the entry given back.
    */
   keep(destination: string, options: KeepOptions = {}): Promise<string> {
     let target: string;
@@ -214,29 +143,15 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
     return this.claim.keep(target, keepOptions);
   }
 
-  /**
-   * Same as {@link release}: an entry not consumed (or kept, or released) by now goes back for
-   * the next claimer. After a lost lease was reported, does nothing.
-   * @throws {@link LeaseLostError} `ERR_TEMPFILE_LEASE_LOST`: another claimer took the entry over
-   * (this one stalled past `staleMs`, or a process renamed the held file), and no earlier step
-   * had reported it: nothing was changed.
-   * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: the file could not be given back (EACCES,
-   * EIO...): the claim stays held, to try again.
-   */
+  /** Same as {@link release} unless consumed, kept or released, or the lease was lost. @throws What {@link release} throws. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.claim.dispose();
   }
 
   /**
-   * Same as {@link releaseSync}, synchronously. After a lost lease was reported, does nothing.
-   * A claim that lives in an object store cannot wait for the network: its local copy is removed
-   * and its heartbeat stopped at once, and the release is sent without waiting (if it never
-   * arrives, the next claimer takes the lease once it is stale).
-   * @throws {@link LeaseLostError} `ERR_TEMPFILE_LEASE_LOST`: another claimer took the entry over
-   * (this one stalled past `staleMs`, or a process renamed the held file), and no earlier step
-   * had reported it: nothing was changed.
-   * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: the file could not be given back (EACCES,
-   * EIO...): the claim stays held, to try again.
+   * Same as {@link releaseSync}. Through an object store it cannot wait: the local copy goes at
+   * once and the release is sent without waiting (lost, the lease goes stale).
+   * @throws What {@link release} throws, but no {@link StoreError}.
    */
   [Symbol.dispose](): void {
     this.claim.disposeSync();

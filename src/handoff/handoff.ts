@@ -16,17 +16,11 @@ import { HOST_PLATFORM } from '../base/platform.js';
 
 /** Options of `file.handoff()`. */
 export interface HandoffOptions {
-  /**
-   * How long the entry waits for a claim before the sweep may remove it: a whole number of
-   * milliseconds from 1 to 366 days (31622400000).
-   */
+  /** How long the entry waits for a claim before a sweep may remove it: 1 ms to 366 days. */
   readonly ttlMs: number;
   /** Small JSON data carried by the ticket (at most 4 KiB). */
   readonly meta?: HandoffMeta;
-  /**
-   * Hand the file off through this object store (`s3Store()` of `tempfile-manager/s3`) instead of
-   * `<root>/handoff/`: a worker that shares no disk with this process claims it (docs/s3.md).
-   */
+  /** Hand it off through this object store (`s3Store()`), for workers sharing no disk (docs/s3.md). */
   readonly store?: HandoffStore;
 }
 

@@ -25,10 +25,7 @@ export interface HandoffTicket {
   readonly expiresAt: number;
   /** Small user data (at most 4 KiB as JSON). */
   readonly meta?: HandoffMeta;
-  /**
-   * Where the file lives when it was handed off through an object store
-   * (`file.handoff({ ttlMs, store })`); absent for a file in `<root>/handoff/`. Never a credential.
-   */
+  /** The object store it was handed off through (`handoff({ store })`); never a credential. */
   readonly store?: StoreLocation;
 }
 
@@ -46,21 +43,13 @@ const ID = /^[0-9a-f]{32}$/;
 const DIGEST = /^[a-z0-9-]{1,32}:[0-9a-f]{16,256}$/;
 
 /**
- * Validates a ticket (an object, or its JSON text) strictly, before anything touches the disk.
- * Paths are later derived from the validated `id`, `expiresAt` and `suffix` only. Only the
- * input's own fields are read; the result always has `digest` and `meta` as own properties,
- * `undefined` when the ticket has none (never one inherited from `Object.prototype`).
+ * Validates a ticket (an object, or its JSON text) strictly, touching no disk, and returns a new
+ * plain object sharing nothing with the input (`digest` and `meta` always own properties). A
+ * tampered ticket cannot name a path: it carries none, and its suffix must be a safe name part
+ * (docs/security.md).
  *
- * **Ownership:** it owns nothing and touches no disk: it returns a new plain object (`meta`
- * copied), sharing nothing with the input.
- *
- * **Security:** a tampered ticket cannot name a path: the ticket carries none, the suffix must be
- * a safe single name part, and the digest's hash algorithm must be one this Node.js has
- * (docs/security.md, "Threats, one by one": a tampered handoff ticket).
- *
- * @throws {@link BadTicketError} `ERR_TEMPFILE_BAD_TICKET`: the input is not a plain object or
- * its JSON (over 16 KiB of JSON is refused), has an unknown field, or a field of the wrong type
- * or range; `err.field` names the field when there is one.
+ * @throws {@link BadTicketError} `ERR_TEMPFILE_BAD_TICKET`: not a plain object or its JSON (at most
+ * 16 KiB), an unknown field, or a field of the wrong type or range (`err.field`).
  */
 export function parseTicket(input: unknown): HandoffTicket {
   const raw = typeof input === 'string' ? parseJson(input) : input;

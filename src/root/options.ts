@@ -14,44 +14,28 @@ import { MAX_TIMER_MS, ownOptions, validateBoolean, validateBytes, validateDurat
 /** Options of `new TempFileManager(options)`. Every one is optional. */
 export interface TempFileManagerOptions {
   /**
-   * The root directory. Created with mode 0700 if missing (its parent must exist); an existing
-   * one must be a real directory owned by this user and not writable by others. A relative path
-   * is resolved once, when the manager is made, against the working directory of that moment:
-   * `mgr.root` is always absolute, and a later `process.chdir()` changes nothing. Give every
-   * process that shares a root (a worker started elsewhere) the same absolute path.
-   *
-   * The absolute path may take at most 3674 bytes (UTF-8) on Linux and 602 on macOS and the BSDs:
-   * the system's limit on a path (PATH_MAX: 4096 bytes on Linux, 1024 on macOS, with its NUL)
-   * less the longest path the library makes below the root, 421 bytes
-   * (`session_<owner>/<name of 255 bytes>`, the owner token taking up to 156). A longer one is
-   * refused at construction (`ERR_TEMPFILE_INVALID_OPTION`), as every path handed out below it
-   * could fail with ENAMETOOLONG. On Windows, where Node.js gives every path the long-path prefix,
-   * the limit is 32,767 less the same 421.
+   * The root directory: made 0700 if missing (never its parents); an existing one must be a real
+   * directory of this user, not writable by others. A relative path is resolved once, when the
+   * manager is made (`mgr.root` is absolute): give workers started elsewhere the absolute path. At
+   * most 3674 bytes on Linux, 602 on macOS (PATH_MAX less the longest path made below it, 421).
    * @default `<os.tmpdir()>/tempfile-manager-<uid>`
    */
   readonly root?: string;
   /** A prefix for every name this manager creates. @default '' */
   readonly prefix?: string;
   /**
-   * A session's or a lease's heartbeat seen unchanged for this long is stale: a whole number of
-   * milliseconds from 2000 to 2^31 - 1 (2147483647, about 24.8 days, the longest timer). Whatever this is, this manager refreshes its own heartbeats every second, so that an observer
-   * with a shorter `staleMs` never takes it for dead while it runs.
+   * A session's or a lease's heartbeat seen unchanged for this long is stale: whole milliseconds
+   * from 2000 to 2^31 - 1. This manager beats every second, whatever its own `staleMs`.
    * @default 30000
    */
   readonly staleMs?: number;
-  /**
-   * A session of another machine is watched this long before it can be swept: a whole number of
-   * milliseconds from 0 to 2^31 - 1 (2147483647).
-   * @default 60000
-   */
+  /** A session of another machine is watched this long before it can be swept (0 to 2^31 - 1 ms). @default 60000 */
   readonly graceMs?: number;
   /** Run one background sweep when the manager starts. @default true */
   readonly sweepOnStart?: boolean;
   /**
-   * Sweep the root in the background every this many milliseconds (±20 % jitter) while the
-   * manager is open, so that what a SIGKILLed process left is removed while this one runs. One
-   * sweeper per root in a process, on an unref'd timer, never two sweeps at once; `close()` stops
-   * it. 0 turns it off; otherwise a whole number of milliseconds from 1000 to 2^31 - 1 (2147483647).
+   * Sweep the root in the background this often (±20 %), on an unref'd timer shared by the
+   * managers of a root; 0 turns it off, else 1000 to 2^31 - 1 ms.
    * @default 3 × `staleMs` (90000)
    */
   readonly sweepIntervalMs?: number;
@@ -62,17 +46,11 @@ export interface TempFileManagerOptions {
   /** Refuse a write that would leave less free space than this on the root's file system. @default 0 */
   readonly minFreeBytes?: number;
   /**
-   * This host's id in session names and leases. Processes on different hosts that share the
-   * root (NFS) must have different ids; only sessions of this host are judged by their pid.
+   * This host's id in session names and leases: hosts sharing a root (NFS) need different ids.
    * @default the `TEMPFILE_MANAGER_HOST_ID` environment variable, else `os.hostname()`
    */
   readonly hostId?: string;
-  /**
-   * The object stores this manager claims from (`s3Store()` of `tempfile-manager/s3`): a ticket
-   * handed off through a store is claimed through the one here with the same kind, bucket and
-   * prefix (docs/s3.md). A shared-disk ticket needs none.
-   * @default []
-   */
+  /** The object stores (`s3Store()`) this manager claims tickets of, by bucket and prefix (docs/s3.md). @default [] */
   readonly stores?: readonly HandoffStore[];
   /**
    * The file-system implementation, for tests and fault injection only (e.g. memfs).

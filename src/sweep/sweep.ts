@@ -51,52 +51,25 @@ export interface SweepReport {
   readonly bytesFreed: number;
   /** Sessions left alone because their owner is alive. */
   readonly liveSessionsSkipped: number;
-  /**
-   * Sessions left alone because their owner cannot be checked (another machine) and this process
-   * has watched them for less than `graceMs`.
-   */
+  /** Sessions of another machine left alone: watched for less than `graceMs` yet. */
   readonly youngSessionsSkipped: number;
-  /**
-   * Sessions of another machine left alone because this process has not yet watched their lock
-   * long enough (`staleMs`) to tell whether their owner still refreshes it. A long-running sweeper
-   * judges them at a later sweep.
-   */
+  /** Sessions of another machine whose lock was not watched for `staleMs` yet: judged at a later sweep. */
   readonly unjudgedSessionsSkipped: number;
-  /**
-   * Host ids, other than the sweeper's, of sessions made on this machine. Such a session is judged
-   * by its process like any other of this machine; a mismatch usually means a `hostId` option or
-   * `TEMPFILE_MANAGER_HOST_ID` set differently in the app and in the sweeper.
-   */
+  /** Other host ids of sessions made on this machine: `hostId` set differently in the app and the sweeper. */
   readonly hostIdMismatches: readonly string[];
-  /**
-   * Closed sessions that their manager set aside at the top of the root (`.removing_<random>`)
-   * because another handle still held a file in them (Windows), removed now that the hold has
-   * ended. One still held stays, reported in `errors`, for the next sweep.
-   */
+  /** Closed sessions set aside while another handle held a file in them (Windows), removed now. */
   readonly setAsideRemoved: number;
   /** Handoff entries removed: expired unclaimed ones, leftovers of consumed ones, and staging leftovers. */
   readonly handoffEntriesRemoved: number;
   /** Handoff entries left alone because a live claimer holds their lease. */
   readonly claimedEntriesSkipped: number;
-  /**
-   * Paths under the root (at its top, and in `handoff/`) whose names are not the library's: the
-   * sweep never removes them.
-   */
+  /** Paths under the root whose names are not the library's: never removed. */
   readonly foreign: readonly string[];
-  /**
-   * The manager's `stores` (`tempfile-manager/s3`), each swept through its client: present when
-   * the manager has stores and this is not a dry run. The background sweeper of such a manager
-   * sweeps them too (`DEBUG=tempfile-manager:sweep` shows its reports); the CLI, which holds no
-   * client, sweeps the root alone.
-   */
+  /** Each of the manager's `stores`, swept through its client (not in a dry run; not by the CLI). */
   readonly stores?: readonly StoreSweepResult[];
   /** What could not be removed, each with its path and system error code. */
   readonly errors: readonly PathError[];
-  /**
-   * What was left in place on purpose, each with its path and why: a mount point inside an
-   * orphan's directory (a sweep never crosses into another file system). Not an error: unmount
-   * it, and the next sweep removes it.
-   */
+  /** What was left on purpose (a mount point): not an error; unmount it, and the next sweep removes it. */
   readonly left: readonly LeftPath[];
   /** How long the sweep took. */
   readonly durationMs: number;

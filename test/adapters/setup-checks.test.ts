@@ -5,7 +5,8 @@ import Fastify from 'fastify';
 import { describe, expect, it } from 'vitest';
 import { tempScope, upload } from '../../src/adapters/express.js';
 import tempFiles from '../../src/adapters/fastify.js';
-import { InvalidOptionError, type TempFileManager } from '../../src/index.js';
+import { type TempFileManager } from '../../src/index.js';
+import { InvalidOptionError } from '../../src/errors.js';
 import { manager } from '../helpers/roots.js';
 
 function thrownBy(call: () => unknown): unknown {

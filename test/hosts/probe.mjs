@@ -14,7 +14,7 @@ try {
   console.log(store ? `a handoff through s3://${store.bucket}/${store.prefix} and its claim worked` : 'every primitive found; a session, a handoff and a claim worked');
   if (expected) process.exitCode = 1;
 } catch (err) {
-  const refused = err instanceof lib.UnsupportedFileSystemError && err.primitive === expected;
+  const refused = lib.isTempFileError(err) && err.code === 'ERR_TEMPFILE_UNSUPPORTED_FS' && err.primitive === expected;
   console.log(refused ? `refused as expected: ${err.code} (${err.primitive}): ${err.message}` : `${err.code ?? err.name}: ${err.message}`);
   if (!refused) process.exitCode = 1;
 } finally {

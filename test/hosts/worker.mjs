@@ -94,7 +94,7 @@ async function processWithClaim(job) {
       });
       return witnessed(upload, ticket.id, digest);
     } catch (err) {
-      if (worked && err instanceof lib.StoreError) witnessed(upload, ticket.id, digest, true);
+      if (worked && lib.isTempFileError(err) && err.code === 'ERR_TEMPFILE_STORE') witnessed(upload, ticket.id, digest, true);
       if (held) {
         if (err instanceof lib.LeaseLostError) emit('fenced', { upload, code: err.code });
         else emit('work-failed', { upload, code: err.code, message: err.message });

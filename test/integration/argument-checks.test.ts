@@ -4,7 +4,8 @@
 // claims: a bad callback never takes (or even asks for) the ticket's lease.
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { InvalidOptionError, type TempFile, type TempFileManager } from '../../src/index.js';
+import { type TempFile, type TempFileManager } from '../../src/index.js';
+import { InvalidOptionError } from '../../src/errors.js';
 import { manager } from '../helpers/roots.js';
 
 type Call = (mgr: TempFileManager, file: TempFile) => unknown;

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DestinationExistsError } from '../../src/index.js';
+import { DestinationExistsError } from '../../src/errors.js';
 import { sessionLockPath } from '../../src/base/layout.js';
 import { hostId } from '../../src/owner/process-identity.js';
 import { caseFoldingFs } from '../helpers/case-folding-fs.js';

@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DisposedError, RemoveError, TempDir, TempScope } from '../../src/index.js';
+import { DisposedError, TempDir, TempScope } from '../../src/index.js';
+import { RemoveError } from '../../src/errors.js';
 import { FaultyFs } from '../helpers/faulty-fs.js';
 import { manager, scratchDir } from '../helpers/roots.js';
 

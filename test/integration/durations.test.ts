@@ -2,7 +2,8 @@
 // where it feeds a timer (setTimeout fires at once past that), and the error names the option,
 // shows the bad value and the range.
 import { describe, expect, it } from 'vitest';
-import { InvalidOptionError, TempFileManager, type TempFileManagerOptions } from '../../src/index.js';
+import { TempFileManager, type TempFileManagerOptions } from '../../src/index.js';
+import { InvalidOptionError } from '../../src/errors.js';
 import { freshRoot, manager } from '../helpers/roots.js';
 
 const MAX = 2 ** 31 - 1;

@@ -3,7 +3,8 @@
 // other copy's classes, and a check by `instanceof` turns it into another error with another code.
 // The library tells its errors by the brand and the `code` (isTempFileError, isErrorCode).
 // Parses every module of src/ with the TypeScript compiler and fails on `x instanceof C` where C is
-// an error class: one exported by src/base/errors.ts, or any class of src/ that extends an Error.
+// an error class: one exported by src/base/ (errors.ts, error-class.ts, common-errors.ts), or any
+// class of src/ that extends an Error.
 import fs from 'node:fs';
 import path from 'node:path';
 import ts from 'typescript';
@@ -80,7 +81,8 @@ const files = modules(SRC).map(parse);
 const errors = errorClasses(files);
 
 it('knows every error class the library declares', () => {
-  const exported = [...fs.readFileSync(path.join(SRC, 'base', 'errors.ts'), 'utf8').matchAll(/^export class (\w+)/gm)].map((m) => m[1]);
+  const sources = ['errors.ts', 'error-class.ts', 'common-errors.ts'].map((file) => fs.readFileSync(path.join(SRC, 'base', file), 'utf8'));
+  const exported = sources.flatMap((source) => [...source.matchAll(/^export class (\w+)/gm)].map((m) => m[1]));
   expect(exported.length).toBeGreaterThan(25);
   for (const name of exported) expect(errors, name).toContain(name);
   expect(errors).toContain('TempFileError');

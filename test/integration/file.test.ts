@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { describe, expect, it } from 'vitest';
-import { DisposedError, FileSystemError, ManagerClosedError, TempFile } from '../../src/index.js';
+import { DisposedError, TempFile } from '../../src/index.js';
+import { FileSystemError, ManagerClosedError } from '../../src/errors.js';
 import { parseSessionName } from '../../src/base/layout.js';
 import { manager, scratchDir } from '../helpers/roots.js';
 

@@ -2,15 +2,8 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import {
-  DestinationExistsError,
-  FileSystemError,
-  InvalidOptionError,
-  NoSpaceError,
-  TempFileError,
-  type TempFile,
-  type TempFileManager,
-} from '../../src/index.js';
+import { NoSpaceError, TempFileError, type TempFile, type TempFileManager } from '../../src/index.js';
+import { DestinationExistsError, FileSystemError, InvalidOptionError } from '../../src/errors.js';
 import { keepStagingName } from '../../src/base/layout.js';
 import { randomName } from '../../src/base/random-name.js';
 

@@ -11,15 +11,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import {
-  InvalidNameError,
-  InvalidOptionError,
-  ManagerClosedError,
-  NoSpaceError,
-  TempFileError,
-  TempFileManager,
-  type TempFileManagerOptions,
-} from '../../src/index.js';
+import { InvalidNameError, NoSpaceError, TempFileError, TempFileManager, type TempFileManagerOptions } from '../../src/index.js';
+import { InvalidOptionError, ManagerClosedError } from '../../src/errors.js';
 import { MAX_NAME_BYTES, MAX_SUFFIX_BYTES } from '../../src/base/layout.js';
 import { RANDOM_NAME_LENGTH } from '../../src/base/random-name.js';
 import { maxRootBytes } from '../../src/root/options.js';

@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { InvalidNameError, InvalidOptionError, TempFileManager } from '../../src/index.js';
+import { InvalidNameError, TempFileManager } from '../../src/index.js';
+import { InvalidOptionError } from '../../src/errors.js';
 import { HOSTILE_NAME_PARTS } from '../helpers/hostile-names.js';
 import { MAX_SUFFIX_BYTES } from '../../src/base/layout.js';
 import { freshRoot, listTree, manager, scratchDir } from '../helpers/roots.js';

@@ -1,7 +1,8 @@
 import * as nodeFs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { FileSystemError, TempFileManager } from '../../src/index.js';
+import { TempFileManager } from '../../src/index.js';
+import { FileSystemError } from '../../src/errors.js';
 import type { FileSystem } from '../../src/disk/fs.js';
 import { openFds } from '../helpers/fault-plan.js';
 import { freshRoot, scratchDir } from '../helpers/roots.js';

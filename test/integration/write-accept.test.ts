@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import { PassThrough, Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { AbortedError, InvalidOptionError, SizeLimitError, SourceError, TypeNotAcceptedError } from '../../src/index.js';
+import { SizeLimitError } from '../../src/index.js';
+import { AbortedError, InvalidOptionError, SourceError, TypeNotAcceptedError } from '../../src/errors.js';
 import { SNIFF_BYTES } from '../../src/write/sniff.js';
 import { jpeg, mp4, pdf, png, zip } from '../helpers/magic.js';
 import { manager } from '../helpers/roots.js';

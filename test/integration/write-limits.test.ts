@@ -4,15 +4,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  AbortedError,
-  DiskQuotaError,
-  FileSystemError,
-  NoSpaceError,
-  QuotaExceededError,
-  TempFileManager,
-  type TempFile,
-} from '../../src/index.js';
+import { DiskQuotaError, NoSpaceError, QuotaExceededError, TempFileManager, type TempFile } from '../../src/index.js';
+import { AbortedError, FileSystemError } from '../../src/errors.js';
 import { FaultyFs } from '../helpers/faulty-fs.js';
 import { sessionFiles } from '../helpers/wait.js';
 import { MOUNTING, needs } from '../helpers/privileges.js';

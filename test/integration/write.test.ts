@@ -4,14 +4,8 @@ import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import {
-  AbortedError,
-  CallbackError,
-  InvalidOptionError,
-  SizeLimitError,
-  SourceError,
-  TempFile,
-} from '../../src/index.js';
+import { SizeLimitError, TempFile } from '../../src/index.js';
+import { AbortedError, CallbackError, InvalidOptionError, SourceError } from '../../src/errors.js';
 import { SINK_HIGH_WATER_MARK } from '../../src/write/sink.js';
 import { sessionFiles } from '../helpers/wait.js';
 import { manager, scratchDir } from '../helpers/roots.js';

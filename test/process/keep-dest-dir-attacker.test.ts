@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { describe, expect } from 'vitest';
-import { TempFileReplacedError } from '../../src/index.js';
+import { TempFileReplacedError } from '../../src/errors.js';
 import type { FileSystem } from '../../src/disk/fs.js';
 import { fixture } from '../helpers/child.js';
 import { itNeeds, nodeFor } from '../helpers/privileges.js';

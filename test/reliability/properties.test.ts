@@ -8,16 +8,8 @@ import path from 'node:path';
 import { inspect } from 'node:util';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  HandoffExpiredError,
-  InvalidNameError,
-  InvalidOptionError,
-  parseTicket,
-  TempFileError,
-  TempFileManager,
-  UnsafeRootError,
-  type HandoffTicket,
-} from '../../src/index.js';
+import { HandoffExpiredError, InvalidNameError, parseTicket, TempFileError, TempFileManager, UnsafeRootError, type HandoffTicket } from '../../src/index.js';
+import { InvalidOptionError } from '../../src/errors.js';
 import { main } from '../../src/adapters/cli.js';
 import { dataName, entryName } from '../../src/base/layout.js';
 import { MAX_NAME_BYTES, MAX_SUFFIX_BYTES } from '../../src/base/layout.js';

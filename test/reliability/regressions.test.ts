@@ -5,17 +5,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import {
-  BadTicketError,
-  FileSystemError,
-  InvalidNameError,
-  InvalidOptionError,
-  LeaseLostError,
-  parseTicket,
-  TempFileError,
-  TempFileManager,
-  type TempFileManagerOptions,
-} from '../../src/index.js';
+import { BadTicketError, InvalidNameError, LeaseLostError, parseTicket, TempFileError, TempFileManager, type TempFileManagerOptions } from '../../src/index.js';
+import { FileSystemError, InvalidOptionError } from '../../src/errors.js';
 import { main } from '../../src/adapters/cli.js';
 import { FaultPlanFs } from '../helpers/fault-plan.js';
 

@@ -1,17 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import {
-  AbortedError,
-  DiskQuotaError,
-  FileSystemError,
-  MalformedUploadError,
-  NoSpaceError,
-  QuotaExceededError,
-  SizeLimitError,
-  SourceError,
-  TempFileError,
-  TypeNotAcceptedError,
-  UploadLimitError,
-} from '../../src/index.js';
+import { DiskQuotaError, NoSpaceError, QuotaExceededError, SizeLimitError, TempFileError } from '../../src/index.js';
+import { AbortedError, FileSystemError, MalformedUploadError, SourceError, TypeNotAcceptedError, UploadLimitError } from '../../src/errors.js';
 
 // What an upload can raise, and the status Express's and Fastify's default handlers answer with.
 const uploadErrors: [TempFileError, number][] = [

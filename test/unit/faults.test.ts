@@ -1,6 +1,7 @@
 import { createFsFromVolume, Volume } from 'memfs';
 import { describe, expect, it } from 'vitest';
-import { DiskQuotaError, FileSystemError, NoSpaceError, RemoveError, TempFileError, TempFileManager } from '../../src/index.js';
+import { DiskQuotaError, NoSpaceError, TempFileError, TempFileManager } from '../../src/index.js';
+import { FileSystemError, RemoveError } from '../../src/errors.js';
 import type { FileSystem } from '../../src/disk/fs.js';
 import { INLINE_IO_MAX_BYTES } from '../../src/disk/local-disk.js';
 import { FaultyFs } from '../helpers/faulty-fs.js';

@@ -1,6 +1,6 @@
 import nodeFs from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { FileSystemError } from '../../src/index.js';
+import { FileSystemError } from '../../src/errors.js';
 import type { FileSystem } from '../../src/disk/fs.js';
 import { scanHandoff } from '../../src/handoff/entries.js';
 import { manager } from '../helpers/roots.js';

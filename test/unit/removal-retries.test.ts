@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { FileSystemError, TempFileManager } from '../../src/index.js';
+import { TempFileManager } from '../../src/index.js';
+import { FileSystemError } from '../../src/errors.js';
 import { RETRIES } from '../../src/disk/walk.js';
 import { FaultyFs } from '../helpers/faulty-fs.js';
 import { freshRoot } from '../helpers/roots.js';

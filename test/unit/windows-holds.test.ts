@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it as base } from 'vitest';
-import { FileSystemError, RemoveError, TempFileManager } from '../../src/index.js';
+import { TempFileManager } from '../../src/index.js';
+import { FileSystemError, RemoveError } from '../../src/errors.js';
 import { HOLD_WAIT_MS } from '../../src/disk/holds.js';
 import { isSetAsideName, ROOT_MARKER } from '../../src/base/layout.js';
 import { WindowsFs } from '../helpers/windows-fs.js';

@@ -1,0 +1,162 @@
+// The base of every error this library throws on purpose: TempFileError, its stable string `code`
+// and the HTTP status that follows from it, and isTempFileError, which tells the library's errors
+// apart across copies of the package.
+
+/** The stable error codes, one per failure a caller may want to branch on. */
+export type TempFileErrorCode =
+  | 'ERR_TEMPFILE_INVALID_NAME'
+  | 'ERR_TEMPFILE_INVALID_OPTION'
+  | 'ERR_TEMPFILE_UNSAFE_ROOT'
+  | 'ERR_TEMPFILE_ROOT_CHANGED'
+  | 'ERR_TEMPFILE_DISPOSED'
+  | 'ERR_TEMPFILE_MANAGER_CLOSED'
+  | 'ERR_TEMPFILE_DESTINATION_EXISTS'
+  | 'ERR_TEMPFILE_REPLACED'
+  | 'ERR_TEMPFILE_REMOVE_FAILED'
+  | 'ERR_TEMPFILE_MOUNT_POINT'
+  | 'ERR_TEMPFILE_SIZE_LIMIT'
+  | 'ERR_TEMPFILE_QUOTA_EXCEEDED'
+  | 'ERR_TEMPFILE_ABORTED'
+  | 'ERR_TEMPFILE_SOURCE'
+  | 'ERR_TEMPFILE_TYPE_NOT_ACCEPTED'
+  | 'ERR_TEMPFILE_CALLBACK'
+  | 'ERR_TEMPFILE_HANDOFF_NOT_FOUND'
+  | 'ERR_TEMPFILE_HANDOFF_EXPIRED'
+  | 'ERR_TEMPFILE_ALREADY_CLAIMED'
+  | 'ERR_TEMPFILE_BAD_TICKET'
+  | 'ERR_TEMPFILE_HANDOFF_MISMATCH'
+  | 'ERR_TEMPFILE_LEASE_LOST'
+  | 'ERR_TEMPFILE_NO_SPACE'
+  | 'ERR_TEMPFILE_DISK_QUOTA'
+  | 'ERR_TEMPFILE_UNSUPPORTED_FS'
+  | 'ERR_TEMPFILE_IO'
+  | 'ERR_TEMPFILE_UPLOAD_LIMIT'
+  | 'ERR_TEMPFILE_UPLOAD_MALFORMED'
+  | 'ERR_TEMPFILE_MISSING_PEER'
+  | 'ERR_TEMPFILE_STORE';
+
+/**
+ * The HTTP status each code answers with (`err.statusCode`). 413 for size and count limits, 415
+ * for a refused type, 400 for a malformed or truncated body, 507 for no space or quota, 499 (the
+ * client closed the request) for an abort; 500 for what is the server's own fault.
+ */
+const STATUS_BY_CODE: Record<TempFileErrorCode, number> = {
+  ERR_TEMPFILE_INVALID_NAME: 500,
+  ERR_TEMPFILE_INVALID_OPTION: 500,
+  ERR_TEMPFILE_UNSAFE_ROOT: 500,
+  ERR_TEMPFILE_ROOT_CHANGED: 500,
+  ERR_TEMPFILE_DISPOSED: 500,
+  ERR_TEMPFILE_MANAGER_CLOSED: 503,
+  ERR_TEMPFILE_DESTINATION_EXISTS: 500,
+  ERR_TEMPFILE_REPLACED: 500,
+  ERR_TEMPFILE_REMOVE_FAILED: 500,
+  ERR_TEMPFILE_SIZE_LIMIT: 413,
+  ERR_TEMPFILE_QUOTA_EXCEEDED: 507,
+  ERR_TEMPFILE_ABORTED: 499,
+  ERR_TEMPFILE_SOURCE: 400,
+  ERR_TEMPFILE_TYPE_NOT_ACCEPTED: 415,
+  ERR_TEMPFILE_CALLBACK: 500,
+  ERR_TEMPFILE_HANDOFF_NOT_FOUND: 500,
+  ERR_TEMPFILE_HANDOFF_EXPIRED: 500,
+  ERR_TEMPFILE_ALREADY_CLAIMED: 500,
+  ERR_TEMPFILE_BAD_TICKET: 500,
+  ERR_TEMPFILE_HANDOFF_MISMATCH: 500,
+  ERR_TEMPFILE_LEASE_LOST: 500,
+  ERR_TEMPFILE_NO_SPACE: 507,
+  ERR_TEMPFILE_DISK_QUOTA: 507,
+  ERR_TEMPFILE_IO: 500,
+  ERR_TEMPFILE_UPLOAD_LIMIT: 413,
+  ERR_TEMPFILE_UPLOAD_MALFORMED: 400,
+  ERR_TEMPFILE_MOUNT_POINT: 500,
+  ERR_TEMPFILE_UNSUPPORTED_FS: 500,
+  ERR_TEMPFILE_MISSING_PEER: 500,
+  ERR_TEMPFILE_STORE: 503,
+};
+
+/** Options accepted by every {@link TempFileError} constructor. */
+export interface TempFileErrorOptions {
+  /** The underlying error (`err.cause`). */
+  readonly cause?: unknown;
+  /** The path the failed operation was about (`err.path`). */
+  readonly path?: string;
+  /** What the developer can do (`err.advice`). */
+  readonly advice?: string;
+}
+
+/** The reason phrases of the statuses whose errors are exposed to clients. */
+const REASON_PHRASES: Readonly<Record<number, string>> = {
+  400: 'Bad Request',
+  413: 'Payload Too Large',
+  415: 'Unsupported Media Type',
+  499: 'Client Closed Request',
+};
+
+/** The message of an error exposed to clients: its status, its reason phrase and `detail`. @internal */
+export function forClient(code: TempFileErrorCode, detail: string): string {
+  const status = STATUS_BY_CODE[code];
+  return `${status} ${REASON_PHRASES[status] ?? 'Error'}: ${detail}`;
+}
+
+// Shared by every copy of the package in a process (its ESM and CJS builds, two installed
+// versions): `Symbol.for` returns the same symbol to all of them.
+const ERROR_BRAND = Symbol.for('tempfile-manager.error');
+
+/**
+ * The base class of every error thrown by tempfile-manager. To test for one across the ESM and
+ * CJS copies of the package, where `instanceof` can fail, use {@link isTempFileError}.
+ *
+ * @example
+ * try { mgr.file(userSuffix) } catch (err) {
+ *   if (err instanceof TempFileError && err.code === 'ERR_TEMPFILE_INVALID_NAME') reply(400);
+ * }
+ */
+export class TempFileError extends Error {
+  /** A stable, documented identifier of the failure. */
+  readonly code: TempFileErrorCode;
+  /** The path the failed operation was about, when there is one. */
+  readonly path: string | undefined;
+  /**
+   * The HTTP status that answers it, read by Express's and Fastify's error handlers: 413 a size or
+   * count limit, 415 a refused type, 400 a malformed body, 507 no space or quota, 499 the client
+   * went away, 503 the manager closed or a store failed; 500 otherwise.
+   */
+  readonly statusCode: number;
+  /**
+   * True for a 4xx: the message is written for the client (`413 Payload Too Large: the data is
+   * larger than 1048576 bytes`) and may be sent to it; what the developer can do is {@link advice}.
+   */
+  readonly expose: boolean;
+  /** What the developer can do about it, kept off a message the client sees; log it with the error. */
+  readonly advice: string | undefined;
+
+  /**
+   * Makes an error with a stable `code`; `statusCode` and `expose` follow from the code.
+   * @throws Never. It only builds the error from its arguments.
+   */
+  constructor(code: TempFileErrorCode, message: string, options: TempFileErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.path = options.path;
+    this.statusCode = STATUS_BY_CODE[code] ?? 500;
+    this.expose = this.statusCode >= 400 && this.statusCode < 500;
+    this.advice = options.advice;
+    Object.defineProperty(this, 'name', { value: new.target.name, enumerable: false, configurable: true });
+    Object.defineProperty(this, ERROR_BRAND, { value: true, enumerable: false });
+  }
+}
+
+/**
+ * True when `value` is an error of tempfile-manager, even one another copy of the package made
+ * (its CJS build beside its ESM build), where `instanceof` is false: it checks the brand
+ * `Symbol.for('tempfile-manager.error')` every copy puts on its errors.
+ *
+ * @example
+ * try { await mgr.write(req, { maxBytes }) } catch (err) {
+ *   if (isTempFileError(err) && err.code === 'ERR_TEMPFILE_SIZE_LIMIT') return reply(413);
+ *   throw err;
+ * }
+ * @throws Never: it reads one property of `value` (a `Proxy`'s trap may throw its own error).
+ */
+export function isTempFileError(value: unknown): value is TempFileError {
+  return typeof value === 'object' && value !== null && (value as { [ERROR_BRAND]?: unknown })[ERROR_BRAND] === true;
+}
