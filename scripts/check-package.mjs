@@ -53,7 +53,7 @@ try {
   const pkg = JSON.parse(fs.readFileSync('package.json', 'utf8'));
   const promised = promisedFiles(pkg);
   const kinds = ['.js', '.cjs', '.d.ts', '.d.cts'];
-  for (const entry of ['index', 'express', 'fastify', 's3']) {
+  for (const entry of ['index', 'express', 'fastify', 's3', 'tus']) {
     for (const kind of kinds) if (!promised.includes(`dist/${entry}${kind}`)) throw new Error(`exports does not name dist/${entry}${kind}`);
   }
   const absent = promised.filter((file) => !shipped.includes(file));
@@ -94,6 +94,14 @@ try {
     });`;
   run('node', ['--input-type=module', '-e', `import { TempFileError } from 'tempfile-manager'; import { s3Store } from 'tempfile-manager/s3'; ${s3}`], app);
   run('node', ['-e', `const { TempFileError } = require('tempfile-manager'); const { s3Store } = require('tempfile-manager/s3'); ${s3}`], app);
+  // tempfile-manager/tus imports without @tus/server (an optional peer, not installed here):
+  // tusStore() rejects with a MissingPeerError of the main entry naming the install command.
+  const tus = `tusStore({ manager: new TempFileManager({ root: 'tus-root', sweepOnStart: false }) }).then(() => { throw new Error('made without @tus/server'); }, (err) => {
+      if (!(err instanceof TempFileError) || err.code !== 'ERR_TEMPFILE_MISSING_PEER' || err.install !== 'npm install @tus/server') throw err;
+      console.log('tus without @tus/server: ' + err.install);
+    });`;
+  run('node', ['--input-type=module', '-e', `import { TempFileError, TempFileManager } from 'tempfile-manager'; import { tusStore } from 'tempfile-manager/tus'; ${tus}`], app);
+  run('node', ['-e', `const { TempFileError, TempFileManager } = require('tempfile-manager'); const { tusStore } = require('tempfile-manager/tus'); ${tus}`], app);
   run('npx', ['--no-install', 'tempfile-manager', '--help'], app);
   console.log('package checks passed');
 } finally {

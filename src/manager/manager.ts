@@ -157,6 +157,14 @@ export class TempFileManager implements AsyncDisposable, Disposable {
   }
 
   /**
+   * What a store built on this manager outside its layers (`tempfile-manager/tus`) needs: the
+   * handles' context and the root's rules. @internal
+   */
+  internalParts(): { readonly context: ManagerContext; readonly rootContext: RootContext } {
+    return { context: this.context, rootContext: this.rootContext };
+  }
+
+  /**
    * A new empty temp file (0600, an unguessable name), synchronously, in the manager's own scope.
    * {@inheritDoc TempScope.file}
    * @see {@link TempScope.file}, for what it owns, risks and throws.
