@@ -39,7 +39,7 @@ export interface TusStoreOptions {
    * PATCH is answered once it returns; what it throws answers it (a `CallbackError`, 500).
    * @default undefined (the file is removed at once)
    */
-  readonly onUploadFinish?: (file: TempFile, upload: Upload) => void | Promise<void>;
+  readonly onUploadFinish?: (file: TempFile, upload: Upload) => void | PromiseLike<unknown>;
   /**
    * How long a request waits for an upload another request holds (the lock across processes)
    * before the server answers 500 `ERR_LOCK_TIMEOUT`.
