@@ -61,9 +61,19 @@ export async function listUploads(places: TusPlaces): Promise<UploadDir[]> {
   });
 }
 
-/** Opens an existing file of an upload: no symlink followed, no FIFO blocked on, a regular file with one link. */
+/**
+ * Opens an existing file of an upload: no symlink followed (ELOOP: a `FileSystemError`), no FIFO
+ * blocked on, a regular file with one link.
+ */
 export async function openUploadFile(places: TusPlaces, at: string, shown: string, flags: number): ReturnType<ManagerContext['fs']['promises']['open']> {
-  const handle = await places.context.fs.promises.open(at, flags | OPEN_EXISTING | O_NOFOLLOW);
+  let handle: Awaited<ReturnType<ManagerContext['fs']['promises']['open']>>;
+  try {
+    handle = await places.context.fs.promises.open(at, flags | OPEN_EXISTING | O_NOFOLLOW);
+  } catch (err) {
+    // ENOENT stays as it is: the upload is gone, which callers answer with a 404.
+    if (systemErrorCode(err) === 'ENOENT') throw err;
+    throw toFileSystemError('open', shown, err);
+  }
   const stat = await handle.stat();
   if (!stat.isFile() || stat.nlink !== 1) {
     await handle.close();

@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { TempFile } from '../../src/index.js';
 import { isTempFileError } from '../../src/index.js';
@@ -126,6 +127,67 @@ describe('tempfile-manager/tus', () => {
     });
   });
 
+  describe('links planted under the root never lead a write outside it', () => {
+    it('a symlink planted as the data file: the PATCH is refused and the file it points to is untouched', async () => {
+      const mgr = manager();
+      const outside = path.join(scratchDir(), 'victim');
+      fs.writeFileSync(outside, 'precious');
+      const { url } = await serve(mgr);
+      const upload = await createUpload(url, 10);
+      const dir = path.join(mgr.root, 'tus', `upload_${idOf(upload)}`);
+      fs.rmSync(path.join(dir, 'data'));
+      fs.symlinkSync(outside, path.join(dir, 'data'));
+      const answer = await tusRequest(upload, 'PATCH', patchHeaders(0, 10), Buffer.from('0123456789'));
+      expect(answer.status).toBeGreaterThanOrEqual(400);
+      expect(fs.readFileSync(outside, 'utf8')).toBe('precious');
+    });
+
+    it("a symlink swapped in between the server's look and the write: the write opens nothing through it", async () => {
+      const mgr = manager();
+      const outside = path.join(scratchDir(), 'victim');
+      fs.writeFileSync(outside, 'precious');
+      const { datastore } = await tusStore({ manager: mgr });
+      const { Upload } = await import('@tus/server');
+      const id = 'b'.repeat(32);
+      await datastore.create(new Upload({ id, offset: 0, size: 10 }));
+      const dir = path.join(mgr.root, 'tus', `upload_${id}`);
+      fs.rmSync(path.join(dir, 'data'));
+      fs.symlinkSync(outside, path.join(dir, 'data'));
+      // At the offset the planted target has, as if the server had looked at it.
+      const error = await datastore.write(Readable.from([Buffer.from('!!')]), id, 8).catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: 'ERR_TEMPFILE_IO', syscallCode: 'ELOOP' });
+      expect(fs.readFileSync(outside, 'utf8')).toBe('precious');
+    });
+
+    it('a hard link planted as the data file: refused as a file with two links, and the other name is untouched', async () => {
+      const mgr = manager();
+      const outside = path.join(mgr.root, 'victim');
+      fs.writeFileSync(outside, 'precious');
+      const { url } = await serve(mgr);
+      const upload = await createUpload(url, 10);
+      const dir = path.join(mgr.root, 'tus', `upload_${idOf(upload)}`);
+      fs.rmSync(path.join(dir, 'data'));
+      fs.linkSync(outside, path.join(dir, 'data'));
+      // At the offset the server reports (the planted file's size), so that only the link check stands in the way.
+      const offset = Number((await tusRequest(upload, 'HEAD', {})).headers['upload-offset']);
+      expect(offset).toBe(8);
+      const answer = await tusRequest(upload, 'PATCH', patchHeaders(offset, 2), Buffer.from('!!'));
+      expect(answer.status).toBe(500);
+      expect(fs.readFileSync(outside, 'utf8')).toBe('precious');
+    });
+
+    it('a symlink planted as <root>/tus: nothing is made through it', async () => {
+      const mgr = manager();
+      const elsewhere = scratchDir();
+      fs.mkdirSync(mgr.root, { recursive: true });
+      fs.symlinkSync(elsewhere, path.join(mgr.root, 'tus'));
+      const { url } = await serve(mgr);
+      const answer = await tusRequest(url, 'POST', { 'Upload-Length': '10' });
+      expect(answer.status).toBe(500);
+      expect(fs.readdirSync(elsewhere)).toEqual([]);
+    });
+  });
+
   it('an upload id that is a path is not found, and nothing outside the root is read', async () => {
     const mgr = manager();
     const { url } = await serve(mgr);
@@ -183,6 +245,22 @@ describe('tempfile-manager/tus', () => {
     expect((await tusRequest(abandoned, 'PATCH', patchHeaders(0, 4), Buffer.from('abcd'))).status).toBe(410);
     // The short store judges every upload of the root by its own expiry: both go.
     expect(await short.server.cleanUpExpiredUploads()).toBe(2);
+    expect(uploadsOnDisk(mgr.root)).toEqual([]);
+  });
+
+  it('an expired upload a live request still writes is left to it, and removed once given back', async () => {
+    const mgr = manager();
+    const { url, server } = await serve(mgr, { expirationMs: 1000 });
+    const upload = await createUpload(url, 10);
+    const dir = path.join(mgr.root, 'tus', `upload_${idOf(upload)}`);
+    const { request, answer } = openTusRequest(upload, 'PATCH', patchHeaders(0, 4));
+    await until(() => fs.readdirSync(dir).some((name) => name.startsWith('held_')), 'the PATCH holding the upload');
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    expect(await server.cleanUpExpiredUploads()).toBe(0);
+    expect(fs.readdirSync(dir).some((name) => name.startsWith('held_'))).toBe(true);
+    request.end(Buffer.from('abcd'));
+    expect((await answer).status).toBe(204);
+    expect(await server.cleanUpExpiredUploads()).toBe(1);
     expect(uploadsOnDisk(mgr.root)).toEqual([]);
   });
 
