@@ -1,7 +1,7 @@
 import http from 'node:http';
 import { Server } from '@tus/server';
 import { Upload as TusClientUpload } from 'tus-js-client';
-import type { TempFile, TempFileManager } from '../../src/index.js';
+import type { TempFileManager } from '../../src/index.js';
 import { tusStore, type TusStoreOptions } from '../../src/tus/index.js';
 
 /** A tus server on tempfile-manager/tus, in this process, on a real HTTP port. */
@@ -86,11 +86,4 @@ export function clientUpload(data: Buffer, options: { endpoint?: string; uploadU
     });
     upload.start();
   });
-}
-
-/** The finished uploads a test's hook received, with their bytes read before the hook returned. */
-export interface Finished {
-  readonly file: TempFile;
-  readonly id: string;
-  readonly metadata: Record<string, string | null> | undefined;
 }

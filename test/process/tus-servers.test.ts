@@ -8,6 +8,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { nextJson, startChild, type RunningChild } from '../helpers/child.js';
 import { freshRoot, manager, scratchDir } from '../helpers/roots.js';
+import { until } from '../helpers/wait.js';
 import { clientUpload, createUpload, openTusRequest, patchHeaders, tusRequest } from '../helpers/tus.js';
 
 interface Event {
@@ -53,14 +54,6 @@ function dataFileOf(dir: string): string | undefined {
   return fs.readdirSync(dir).find((name) => name === 'data' || name.startsWith('held_'));
 }
 
-async function until(check: () => boolean, what: string): Promise<void> {
-  for (let round = 0; round < 3000; round++) {
-    if (check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  throw new Error(`${what} never happened`);
-}
-
 describe('tempfile-manager/tus across server processes', () => {
   it('a server SIGKILLed mid-PATCH: another process on the root takes the upload over, and the client resumes it to every byte right', async () => {
     const root = freshRoot();
@@ -72,7 +65,7 @@ describe('tempfile-manager/tus across server processes', () => {
     const { request, answer } = openTusRequest(upload, 'PATCH', patchHeaders(0, data.length));
     answer.catch(() => {});
     request.write(data.subarray(0, 1024 * 1024));
-    await until(() => (dataFileOf(dir)?.startsWith('held_') ?? false) && fs.statSync(path.join(dir, dataFileOf(dir)!)).size > 0, 'the first bytes on disk under the lock');
+    await until(() => (dataFileOf(dir)?.startsWith('held_') ?? false) && fs.statSync(path.join(dir, dataFileOf(dir)!)).size > 0, 60_000, 'the first bytes on disk under the lock');
     first.running.child.kill('SIGKILL');
     await first.running.ended;
     request.destroy();
@@ -93,7 +86,7 @@ describe('tempfile-manager/tus across server processes', () => {
     expect(head.status).toBe(200);
     expect(Number(head.headers['upload-offset'])).toBe(onDisk);
     await clientUpload(data, { uploadUrl: resumed, chunkSize: 512 * 1024 });
-    await until(() => second.events.some((e) => e.event === 'finished'), 'the finish hook');
+    await until(() => second.events.some((e) => e.event === 'finished'), 60_000, 'the finish hook');
     const finished = second.events.find((e) => e.event === 'finished')!;
     expect(finished.size).toBe(data.length);
     expect(fs.readFileSync(finished.kept!).equals(data)).toBe(true);
@@ -110,11 +103,11 @@ describe('tempfile-manager/tus across server processes', () => {
     const dir = uploadDir(root, upload);
     // A's request holds the upload before any of its body is sent.
     const a = openTusRequest(upload, 'PATCH', patchHeaders(0, half));
-    await until(() => dataFileOf(dir)?.startsWith('held_') ?? false, "A's lock on disk");
+    await until(() => dataFileOf(dir)?.startsWith('held_') ?? false, 60_000, "A's lock on disk");
     // B, through the other process, at the same offset: it must wait for A's lock.
     const b = openTusRequest(upload.replace(one.url, two.url), 'PATCH', patchHeaders(0, half));
     b.request.end(Buffer.alloc(half, 'B'));
-    await until(() => two.events.some((e) => e.event === 'lock'), "B's request at the lock");
+    await until(() => two.events.some((e) => e.event === 'lock'), 60_000, "B's request at the lock");
     // Some time for a B that was not held back to write; a B held back waits however long this is.
     await new Promise((resolve) => setTimeout(resolve, 300));
     a.request.end(Buffer.alloc(half, 'A'));
