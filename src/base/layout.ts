@@ -132,6 +132,7 @@ export function sessionLockPath(sessionDir: string): string {
 export type RootEntry =
   | { readonly kind: 'marker' }
   | { readonly kind: 'handoff' }
+  | { readonly kind: 'tus' }
   | { readonly kind: 'session'; readonly session: string; readonly owner: OwnerToken }
   | { readonly kind: 'session-lock'; readonly session: string; readonly owner: OwnerToken }
   | { readonly kind: 'set-aside' }
@@ -141,6 +142,7 @@ export type RootEntry =
 export function parseRootEntry(name: string): RootEntry {
   if (name === ROOT_MARKER) return { kind: 'marker' };
   if (name === HANDOFF_DIR) return { kind: 'handoff' };
+  if (name === TUS_DIR) return { kind: 'tus' };
   if (isSetAsideName(name)) return { kind: 'set-aside' };
   const isLock = name.endsWith(SESSION_LOCK_SUFFIX);
   const session = isLock ? name.slice(0, -SESSION_LOCK_SUFFIX.length) : name;

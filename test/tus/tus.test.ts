@@ -264,6 +264,15 @@ describe('tempfile-manager/tus', () => {
     expect(uploadsOnDisk(mgr.root)).toEqual([]);
   });
 
+  it("the manager's sweep leaves the uploads alone and names <root>/tus as the library's, not as foreign", async () => {
+    const mgr = manager();
+    const { url } = await serve(mgr);
+    const upload = await createUpload(url, 10);
+    const report = await mgr.sweep();
+    expect(report.foreign).toEqual([]);
+    expect(uploadsOnDisk(mgr.root)).toContain(`upload_${idOf(upload)}`);
+  });
+
   it('DELETE (termination) removes the upload', async () => {
     const mgr = manager();
     const { url } = await serve(mgr);
