@@ -27,6 +27,7 @@ export const LAYERS = [
   ['handles', ['handles/']],
   ['s3', ['s3/']],
   ['manager', ['manager/']],
+  ['tus', ['tus/']],
   ['adapters', ['adapters/']],
   ['entry', ['index.ts', 'errors.ts', 'bin.ts']],
 ];

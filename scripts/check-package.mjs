@@ -53,7 +53,7 @@ try {
   const pkg = JSON.parse(fs.readFileSync('package.json', 'utf8'));
   const promised = promisedFiles(pkg);
   const kinds = ['.js', '.cjs', '.d.ts', '.d.cts'];
-  for (const entry of ['index', 'errors', 'express', 'fastify', 's3']) {
+  for (const entry of ['index', 'errors', 'express', 'fastify', 's3', 'tus']) {
     for (const kind of kinds) if (!promised.includes(`dist/${entry}${kind}`)) throw new Error(`exports does not name dist/${entry}${kind}`);
   }
   const absent = promised.filter((file) => !shipped.includes(file));
@@ -98,6 +98,14 @@ try {
   const errors = `if (errors.TempFileError !== main.TempFileError || errors.SizeLimitError !== main.SizeLimitError || typeof errors.FileSystemError !== 'function' || 'FileSystemError' in main) throw new Error('tempfile-manager/errors does not hold the main entry classes'); console.log('errors subpath ok');`;
   run('node', ['--input-type=module', '-e', `import * as main from 'tempfile-manager'; import * as errors from 'tempfile-manager/errors'; ${errors}`], app);
   run('node', ['-e', `const main = require('tempfile-manager'); const errors = require('tempfile-manager/errors'); ${errors}`], app);
+  // tempfile-manager/tus imports without @tus/server (an optional peer, not installed here):
+  // tusStore() rejects with a MissingPeerError of the main entry naming the install command.
+  const tus = `tusStore({ manager: new TempFileManager({ root: 'tus-root', sweepOnStart: false }) }).then(() => { throw new Error('made without @tus/server'); }, (err) => {
+      if (!(err instanceof TempFileError) || err.code !== 'ERR_TEMPFILE_MISSING_PEER' || err.install !== 'npm install @tus/server') throw err;
+      console.log('tus without @tus/server: ' + err.install);
+    });`;
+  run('node', ['--input-type=module', '-e', `import { TempFileError, TempFileManager } from 'tempfile-manager'; import { tusStore } from 'tempfile-manager/tus'; ${tus}`], app);
+  run('node', ['-e', `const { TempFileError, TempFileManager } = require('tempfile-manager'); const { tusStore } = require('tempfile-manager/tus'); ${tus}`], app);
   run('npx', ['--no-install', 'tempfile-manager', '--help'], app);
   console.log('package checks passed');
 } finally {

@@ -16,6 +16,12 @@ import path from 'node:path';
  *     entry_<id>_<expiry>/                a handed-off file waiting for (or under) a claim
  *       data<suffix>                      the bytes while nobody holds them
  *       held_<owner><suffix>              the bytes while <owner> holds them (the name is the lease)
+ *   tus/                                  the uploads of `tempfile-manager/tus`, nobody's session
+ *     upload_<id>/                        one upload in progress
+ *       info.json                         its length, metadata and creation date, written once
+ *       data                              the bytes received, while no request holds the upload
+ *       held_<owner>                      the same while <owner>'s request holds it (the lock)
+ *       removing                          taken by an expiry or a DELETE, on its way out
  * ```
  *
  * Outside the root, `keep()` across file systems copies through
@@ -126,6 +132,7 @@ export function sessionLockPath(sessionDir: string): string {
 export type RootEntry =
   | { readonly kind: 'marker' }
   | { readonly kind: 'handoff' }
+  | { readonly kind: 'tus' }
   | { readonly kind: 'session'; readonly session: string; readonly owner: OwnerToken }
   | { readonly kind: 'session-lock'; readonly session: string; readonly owner: OwnerToken }
   | { readonly kind: 'set-aside' }
@@ -135,6 +142,7 @@ export type RootEntry =
 export function parseRootEntry(name: string): RootEntry {
   if (name === ROOT_MARKER) return { kind: 'marker' };
   if (name === HANDOFF_DIR) return { kind: 'handoff' };
+  if (name === TUS_DIR) return { kind: 'tus' };
   if (isSetAsideName(name)) return { kind: 'set-aside' };
   const isLock = name.endsWith(SESSION_LOCK_SUFFIX);
   const session = isLock ? name.slice(0, -SESSION_LOCK_SUFFIX.length) : name;
@@ -203,6 +211,36 @@ export const TAKEN_FOR_REMOVAL = 'removing';
 /** True for a data file of an entry, held or not, whatever its suffix. */
 export function isDataFile(fileName: string): boolean {
   return fileName.startsWith(DATA) || HELD.test(fileName);
+}
+
+// ---------------------------------------------------------------------------------------------
+// tus uploads: outside every session, so that another process sharing the root resumes an
+// upload whose server died; the data file is named as a handoff entry's is (data, held_<owner>,
+// removing), and the same lease rules apply to it.
+
+/** The directory of tus uploads, under the root. */
+export const TUS_DIR = 'tus';
+
+/** The file of an upload's length, metadata and creation date, inside its directory. */
+export const TUS_INFO = 'info.json';
+
+const TUS_UPLOAD_PREFIX = 'upload_';
+const TUS_ID = /^[A-Za-z0-9_-]{1,128}$/;
+const TUS_UPLOAD_NAME = /^upload_([A-Za-z0-9_-]{1,128})$/;
+
+/** True for an upload id the store takes: 1 to 128 of `[A-Za-z0-9_-]` (tus's own ids are 32 hex digits). */
+export function isTusUploadId(id: string): boolean {
+  return TUS_ID.test(id);
+}
+
+/** An upload's directory name, `id` being checked by {@link isTusUploadId}. */
+export function tusUploadName(id: string): string {
+  return TUS_UPLOAD_PREFIX + id;
+}
+
+/** The upload id of a directory name under `tus/`; undefined for anything else. */
+export function parseTusUploadName(name: string): string | undefined {
+  return TUS_UPLOAD_NAME.exec(name)?.[1];
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -148,6 +148,14 @@ export class TempFileManager implements AsyncDisposable, Disposable {
   }
 
   /**
+   * What a store built on this manager outside its layers (`tempfile-manager/tus`) needs: the
+   * handles' context and the root's rules. @internal
+   */
+  internalParts(): { readonly context: ManagerContext; readonly rootContext: RootContext } {
+    return { context: this.context, rootContext: this.rootContext };
+  }
+
+  /**
    * A new empty temp file (0600, an unguessable name), synchronously, in the manager's own scope:
    * what it owns and risks is {@link TempScope.file}'s.
    * @throws See {@link TempScope.file}.

@@ -76,6 +76,7 @@ const uploadOptions = [
   ...interfaceKeys(read('src/adapters/unread-body.ts'), 'DrainOptions'),
   ...interfaceKeys(read('src/s3/store.ts'), 'S3StoreOptions'),
   ...interfaceKeys(read('src/s3/store.ts'), 'S3SweepOptions'),
+  ...interfaceKeys(read('src/tus/tus-store.ts'), 'TusStoreOptions'),
 ];
 
 describe('the docs match the code', () => {

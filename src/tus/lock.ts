@@ -1,0 +1,134 @@
+import path from 'node:path';
+import { systemErrorCode } from '../base/errors.js';
+import { dataName, heldName, holderOf, isHeldName } from '../base/layout.js';
+import { holderAlive, newOwnerToken, type LeaseContext } from '../handoff/lease.js';
+import { readHeartbeat, startHeartbeat, type Heartbeat } from '../owner/heartbeat.js';
+import { uploadDir, type TusPlaces, type UploadDir } from './places.js';
+
+/** How long a waiter sleeps between two looks at a held upload. */
+const POLL_MS = 25;
+
+/** What the locker needs: the places, the lease rules, and how to say "timed out". @internal */
+export interface UploadLockContext {
+  readonly places: () => Promise<TusPlaces>;
+  readonly lease: LeaseContext;
+  readonly timeoutMs: number;
+  /** The error the tus server answers a lock not taken in time with (its `ERR_LOCK_TIMEOUT`). */
+  readonly timedOut: () => unknown;
+}
+
+type Release = () => Promise<void> | void;
+
+// The lock of an upload is its data file under a name of the request's own, as a handoff's
+// lease is (handoff/lease.ts): taking it is one rename of `data` to `held_<owner>`, which exactly
+// one of several processes wins; a holder judged dead (its process gone, or its heartbeat stopped
+// on another host) is taken over by one rename of its name to ours; giving it back renames it to
+// `data`. So the lock lives on the shared disk with the bytes, and dies with its holder.
+
+/** The requests of this process that hold an upload now, with the callback that asks each to stop. */
+const holdersHere = new Map<string, Release>();
+
+/** A lock on one upload, held across processes sharing the root. @internal */
+export class UploadLock {
+  private held: { readonly dir: UploadDir; readonly name: string; readonly beat: Heartbeat } | undefined;
+  private holdsNothing = false;
+
+  constructor(
+    private readonly context: UploadLockContext,
+    private readonly id: string,
+  ) {}
+
+  /** Takes the lock, waiting for a live holder; a holder in this process is asked to let go. */
+  async lock(signal: AbortSignal, requestRelease: Release): Promise<void> {
+    const places = await this.context.places();
+    const dir = uploadDir(places, this.id);
+    if (dir === undefined) return this.holdNothing();
+    const name = heldName(newOwnerToken(this.context.lease.hostId), '');
+    const deadline = performance.now() + this.context.timeoutMs;
+    let askedHere = false;
+    for (;;) {
+      const outcome = await this.tryTake(dir, name);
+      if (outcome === 'taken') return this.hold(dir, name, requestRelease);
+      if (outcome === 'nothing') return this.holdNothing();
+      if (!askedHere) {
+        askedHere = true;
+        await holdersHere.get(this.key(dir))?.();
+      }
+      if (signal.aborted || performance.now() >= deadline) throw this.context.timedOut();
+      await sleep(POLL_MS, signal);
+    }
+  }
+
+  /** Gives the lock back: the data file gets its free name again. */
+  async unlock(): Promise<void> {
+    const held = this.held;
+    this.held = undefined;
+    if (this.holdsNothing) return;
+    if (held === undefined) return;
+    held.beat.stop();
+    holdersHere.delete(this.key(held.dir));
+    try {
+      await this.context.lease.fs.promises.rename(`${held.dir.at}/${held.name}`, `${held.dir.at}/${dataName('')}`);
+    } catch (err) {
+      // Gone: the upload finished (its file moved to the application), was removed, or the lock
+      // was taken over by a process that judged this one dead.
+      if (systemErrorCode(err) !== 'ENOENT') throw err;
+    }
+  }
+
+  private key(dir: UploadDir): string {
+    return dir.at;
+  }
+
+  private holdNothing(): void {
+    this.holdsNothing = true;
+  }
+
+  private hold(dir: UploadDir, name: string, requestRelease: Release): void {
+    const { fs } = this.context.lease;
+    const beat = startHeartbeat({ fs, at: `${dir.at}/${name}`, shown: path.join(dir.shown, name), kind: 'lease', onGone: () => {} });
+    this.held = { dir, name, beat };
+    holdersHere.set(this.key(dir), requestRelease);
+  }
+
+  /** One attempt: take the free data file, or a dead holder's; 'nothing' when there is no upload to hold. */
+  private async tryTake(dir: UploadDir, name: string): Promise<'taken' | 'held' | 'nothing'> {
+    const { fs } = this.context.lease;
+    if (await renamed(fs, `${dir.at}/${dataName('')}`, `${dir.at}/${name}`)) return 'taken';
+    let names: string[];
+    try {
+      names = await fs.promises.readdir(dir.at);
+    } catch (err) {
+      if (systemErrorCode(err) === 'ENOENT') return 'nothing';
+      throw err;
+    }
+    const current = names.find((n) => isHeldName(n, ''));
+    if (current === undefined) return names.includes(dataName('')) ? 'held' : 'nothing';
+    const stamp = readHeartbeat(fs, `${dir.at}/${current}`);
+    if (stamp === 'missing') return 'held';
+    if (holderAlive(this.context.lease, holderOf(current)!, { key: path.join(dir.shown, current), stamp })) return 'held';
+    return (await renamed(fs, `${dir.at}/${current}`, `${dir.at}/${name}`)) ? 'taken' : 'held';
+  }
+}
+
+async function renamed(fs: LeaseContext['fs'], from: string, to: string): Promise<boolean> {
+  try {
+    await fs.promises.rename(from, to);
+    return true;
+  } catch (err) {
+    if (systemErrorCode(err) === 'ENOENT') return false;
+    throw err;
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}

@@ -1,0 +1,259 @@
+import { STATUS_CODES } from 'node:http';
+import { constants } from 'node:fs';
+import type { Readable } from 'node:stream';
+import { InvalidOptionError, isTempFileError, SizeLimitError, systemErrorCode } from '../base/errors.js';
+import { dataName, holderOf, TAKEN_FOR_REMOVAL } from '../base/layout.js';
+import { removeTree } from '../disk/remove.js';
+import { holderAlive, type LeaseContext } from '../handoff/lease.js';
+import { readHeartbeat } from '../owner/heartbeat.js';
+import type { ManagerContext } from '../context/context.js';
+import type { TempFile } from '../handles/file.js';
+import { checkMetadata } from './metadata.js';
+import { listUploads, openUploadFile, tusPlaces, uploadDir, type TusPlaces, type UploadDir } from './places.js';
+import { currentDataName, makeUpload, readInfo, receivedBytes, type UploadInfo } from './uploads.js';
+import { adoptFinished } from './finish.js';
+import path from 'node:path';
+
+/** An upload as the store reports it: tus's `Upload` fields. @internal */
+export interface UploadState {
+  readonly id: string;
+  readonly size: number | undefined;
+  readonly offset: number;
+  readonly metadata: Readonly<Record<string, string | null>> | undefined;
+  readonly creationDate: string;
+  readonly shown: string;
+}
+
+/** The tus errors the store answers with (`ERRORS` of @tus/utils), as loaded. @internal */
+export interface TusErrorSet {
+  readonly FILE_NOT_FOUND: unknown;
+  readonly INVALID_OFFSET: unknown;
+  readonly ERR_SIZE_EXCEEDED: unknown;
+}
+
+/** The store's checked settings. @internal */
+export interface UploadStoreSettings {
+  readonly context: ManagerContext;
+  readonly lease: LeaseContext;
+  readonly maxBytes: number;
+  readonly expirationMs: number;
+  readonly accept: readonly string[] | undefined;
+  readonly newFile: () => TempFile;
+  readonly onFinish: ((file: TempFile, upload: UploadState) => unknown) | undefined;
+  readonly errors: TusErrorSet;
+}
+
+/** How long a finished upload is still reported as finished (POST's own second look at it). */
+const FINISHED_KEPT_MS = 60_000;
+
+/**
+ * The uploads of one tus store, each a directory of `<root>/tus` (layout.ts): its info written
+ * once, and its data file, whose size is the offset. A write fsyncs the file before it answers,
+ * so an offset once told to a client is on disk; after a kill -9, the size is what the kernel
+ * holds, bytes the client sent in order, never a claim of bytes that are not there. @internal
+ */
+export class UploadStore {
+  private placesOnce: Promise<TusPlaces> | undefined;
+  /** Bytes this process counted against maxLiveBytes, by upload, until it ends here. */
+  private readonly reserved = new Map<string, number>();
+  private readonly finished = new Map<string, UploadState>();
+  /** Bytes the last free-space check lets the store's writes take before the next one. */
+  private allowance = 0;
+
+  constructor(private readonly settings: UploadStoreSettings) {}
+
+  /** `<root>/tus`, made and checked on first use. */
+  places(): Promise<TusPlaces> {
+    this.placesOnce ??= tusPlaces(this.settings.context).catch((err: unknown) => {
+      this.placesOnce = undefined;
+      throw err;
+    });
+    return this.placesOnce;
+  }
+
+  async create(id: string, size: number | undefined, metadata: Readonly<Record<string, string | null>> | undefined): Promise<UploadState> {
+    checkMetadata(metadata);
+    if (size !== undefined && size > this.settings.maxBytes) throw new SizeLimitError(this.settings.maxBytes);
+    const places = await this.places();
+    const dir = uploadDir(places, id);
+    if (dir === undefined) {
+      throw new InvalidOptionError('namingFunction', `The tus server's namingFunction gave the id ${JSON.stringify(id).slice(0, 140)}: tempfile-manager/tus takes 1 to 128 of A-Z a-z 0-9 _ -. Return such an id (the default one is).`);
+    }
+    const info: UploadInfo = { size, metadata, creationDate: new Date().toISOString() };
+    await makeUpload(places, dir, info);
+    return { id, size, offset: 0, metadata, creationDate: info.creationDate, shown: dir.shown };
+  }
+
+  async get(id: string): Promise<UploadState> {
+    const done = this.finished.get(id);
+    if (done) return done;
+    const { dir, info, name } = await this.find(id);
+    const offset = await receivedBytes(await this.places(), dir, name);
+    if (offset === undefined) throw this.settings.errors.FILE_NOT_FOUND;
+    return { id, size: info.size, offset, metadata: info.metadata, creationDate: info.creationDate, shown: dir.shown };
+  }
+
+  /** Appends `stream` at `offset`; fsyncs before answering the new offset; a finished upload goes to the hook. */
+  async write(stream: Readable, id: string, offset: number): Promise<number> {
+    const { dir, info, name } = await this.find(id);
+    const places = await this.places();
+    const shown = path.join(dir.shown, name);
+    const handle = await openUploadFile(places, `${dir.at}/${name}`, shown, constants.O_WRONLY);
+    let position = offset;
+    try {
+      if ((await handle.stat()).size !== offset) throw this.settings.errors.INVALID_OFFSET;
+      position = await this.append(stream, handle, id, offset, info.size);
+    } finally {
+      try {
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+    }
+    if (position === info.size) await this.finish(dir, name, { id, size: info.size, offset: position, metadata: info.metadata, creationDate: info.creationDate, shown: dir.shown });
+    return position;
+  }
+
+  // Read through the iterator by hand, not `for await`: leaving a `for await` early destroys the
+  // stream with no error, which @tus/server's pipeline reports as the client's abort (a 400) in
+  // place of the limit or quota that stopped the write. Destroyed with the error, it answers it.
+  private async append(stream: Readable, handle: Awaited<ReturnType<typeof openUploadFile>>, id: string, offset: number, size: number | undefined): Promise<number> {
+    const chunks = (stream as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+    let position = offset;
+    try {
+      for (let next = await chunks.next(); !next.done; next = await chunks.next()) {
+        position = await this.appendChunk(handle, id, position, next.value, size);
+      }
+    } catch (err) {
+      // The server answers the stream's error as soon as it is destroyed: give it its status first.
+      stream.destroy(forTus(err) instanceof Error ? (err as Error) : undefined);
+      throw err;
+    }
+    return position;
+  }
+
+  private async appendChunk(handle: Awaited<ReturnType<typeof openUploadFile>>, id: string, position: number, chunk: Buffer, size: number | undefined): Promise<number> {
+    const { context, maxBytes, errors } = this.settings;
+    if (position + chunk.length > maxBytes) throw new SizeLimitError(maxBytes);
+    if (size !== undefined && position + chunk.length > size) throw errors.ERR_SIZE_EXCEEDED;
+    if (chunk.length > this.allowance) this.allowance = await context.freeSpace.check(chunk.length);
+    this.allowance -= chunk.length;
+    context.accounting.reserve(chunk.length);
+    this.reserved.set(id, (this.reserved.get(id) ?? 0) + chunk.length);
+    const { bytesWritten } = await handle.write(chunk, 0, chunk.length, position);
+    return position + bytesWritten;
+  }
+
+  private async finish(dir: UploadDir, name: string, upload: UploadState): Promise<void> {
+    const { context, accept, onFinish } = this.settings;
+    const file = this.settings.newFile();
+    this.release(upload.id);
+    try {
+      await context.fs.promises.rename(`${dir.at}/${name}`, file.access);
+      await removeTree(context.fs, dir.shown, { access: dir.at });
+      this.remember(upload);
+      await adoptFinished(context, file, upload.offset, accept);
+      await onFinish?.(file, upload);
+    } finally {
+      if (!file.disposed) await file.remove();
+    }
+  }
+
+  private remember(upload: UploadState): void {
+    this.finished.set(upload.id, upload);
+    setTimeout(() => this.finished.delete(upload.id), FINISHED_KEPT_MS).unref();
+  }
+
+  /** Removes an upload (tus termination): its data file taken for removal first, so no lock finds it. */
+  async remove(id: string): Promise<void> {
+    const { dir, name } = await this.find(id);
+    await this.takeAndRemove(dir, name);
+  }
+
+  /** Removes every upload whose expiry has passed and no live request holds; returns how many. */
+  async deleteExpired(now = Date.now()): Promise<number> {
+    if (this.settings.expirationMs === 0) return 0;
+    const places = await this.places();
+    let removed = 0;
+    for (const dir of await listUploads(places)) {
+      if (await this.removeIfExpired(places, dir, now)) removed += 1;
+    }
+    this.releaseGone(new Set((await listUploads(places)).map((dir) => dir.id)));
+    return removed;
+  }
+
+  private async removeIfExpired(places: TusPlaces, dir: UploadDir, now: number): Promise<boolean> {
+    const info = await readInfo(places, dir);
+    // No info: its creation is under way (the directory comes first), or was cut short.
+    if (info === undefined) return this.removeIfOld(places, dir, now);
+    if (Date.parse(info.creationDate) + this.settings.expirationMs > now) return false;
+    const name = await currentDataName(places, dir);
+    if (name !== undefined && name !== dataName('') && this.holderLives(dir, name)) return false;
+    return this.takeAndRemove(dir, name);
+  }
+
+  private async removeIfOld(places: TusPlaces, dir: UploadDir, now: number): Promise<boolean> {
+    try {
+      const stat = await places.context.fs.promises.lstat(dir.at);
+      if (stat.mtimeMs + this.settings.expirationMs > now) return false;
+    } catch (err) {
+      if (systemErrorCode(err) === 'ENOENT') return false;
+      throw err;
+    }
+    return this.takeAndRemove(dir, await currentDataName(places, dir));
+  }
+
+  private holderLives(dir: UploadDir, name: string): boolean {
+    const stamp = readHeartbeat(this.settings.lease.fs, `${dir.at}/${name}`);
+    if (stamp === 'missing') return false;
+    return holderAlive(this.settings.lease, holderOf(name)!, { key: path.join(dir.shown, name), stamp });
+  }
+
+  private async takeAndRemove(dir: UploadDir, name: string | undefined): Promise<boolean> {
+    const { fs } = this.settings.context;
+    if (name !== undefined) {
+      try {
+        await fs.promises.rename(`${dir.at}/${name}`, `${dir.at}/${TAKEN_FOR_REMOVAL}`);
+      } catch (err) {
+        if (systemErrorCode(err) === 'ENOENT') return false;
+        throw err;
+      }
+    }
+    await removeTree(fs, dir.shown, { access: dir.at });
+    this.release(dir.id);
+    return true;
+  }
+
+  private async find(id: string): Promise<{ dir: UploadDir; info: UploadInfo; name: string }> {
+    const places = await this.places();
+    const dir = uploadDir(places, id);
+    const info = dir && (await readInfo(places, dir));
+    const name = dir && info && (await currentDataName(places, dir));
+    if (!dir || !info || !name) throw this.settings.errors.FILE_NOT_FOUND;
+    return { dir, info, name };
+  }
+
+  private release(id: string): void {
+    const bytes = this.reserved.get(id);
+    if (bytes === undefined) return;
+    this.reserved.delete(id);
+    this.settings.context.accounting.release(bytes);
+  }
+
+  private releaseGone(present: ReadonlySet<string>): void {
+    for (const id of [...this.reserved.keys()]) if (!present.has(id)) this.release(id);
+  }
+}
+
+/**
+ * The error as the tus server answers it: a {@link TempFileError} gets the `status_code` and
+ * `body` the server reads (its message for a 4xx, written for the client; the status's name
+ * otherwise). @internal
+ */
+export function forTus(err: unknown): unknown {
+  if (!isTempFileError(err)) return err;
+  const body = err.expose ? `${err.message}\n` : `${err.statusCode} ${STATUS_CODES[err.statusCode] ?? 'Error'}\n`;
+  Object.defineProperty(err, 'status_code', { value: err.statusCode, enumerable: false, configurable: true });
+  Object.defineProperty(err, 'body', { value: body, enumerable: false, configurable: true });
+  return err;
+}

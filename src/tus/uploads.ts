@@ -1,0 +1,92 @@
+import { constants } from 'node:fs';
+import { systemErrorCode } from '../base/errors.js';
+import { dataName, isHeldName, TUS_INFO } from '../base/layout.js';
+import { createUploadFile, openUploadFile, type TusPlaces, type UploadDir } from './places.js';
+
+/** What `info.json` holds: written once, when the upload is made. @internal */
+export interface UploadInfo {
+  readonly size: number | undefined;
+  readonly metadata: Readonly<Record<string, string | null>> | undefined;
+  readonly creationDate: string;
+}
+
+/** The longest info file read: metadata is bounded (metadata.ts), so a longer one is not ours. */
+const MAX_INFO_BYTES = 128 * 1024;
+
+/** Makes an upload's directory, its info (fsynced) and its empty data file; the directory is fsynced last. */
+export async function makeUpload(places: TusPlaces, dir: UploadDir, info: UploadInfo): Promise<void> {
+  const { fs } = places.context;
+  await fs.promises.mkdir(dir.at, { mode: 0o700 });
+  const infoFile = await createUploadFile(places, `${dir.at}/${TUS_INFO}`);
+  try {
+    await infoFile.writeFile(JSON.stringify(info));
+    await infoFile.sync();
+  } finally {
+    await infoFile.close();
+  }
+  await (await createUploadFile(places, `${dir.at}/${dataName('')}`)).close();
+  await syncDir(places, dir.at);
+}
+
+/** The upload's info; undefined when it has none (gone, or its creation was cut short). */
+export async function readInfo(places: TusPlaces, dir: UploadDir): Promise<UploadInfo | undefined> {
+  let text: string;
+  try {
+    const handle = await openUploadFile(places, `${dir.at}/${TUS_INFO}`, `${dir.shown}/${TUS_INFO}`, constants.O_RDONLY);
+    try {
+      const buffer = Buffer.alloc(MAX_INFO_BYTES + 1);
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
+      if (bytesRead > MAX_INFO_BYTES) return undefined;
+      text = buffer.subarray(0, bytesRead).toString('utf8');
+    } finally {
+      await handle.close();
+    }
+  } catch (err) {
+    if (systemErrorCode(err) === 'ENOENT') return undefined;
+    throw err;
+  }
+  return parseInfo(text);
+}
+
+function parseInfo(text: string): UploadInfo | undefined {
+  try {
+    const value = JSON.parse(text) as Partial<UploadInfo>;
+    if (typeof value.creationDate !== 'string') return undefined;
+    if (value.size !== undefined && !Number.isSafeInteger(value.size)) return undefined;
+    return { size: value.size, metadata: value.metadata ?? undefined, creationDate: value.creationDate };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The data file's name now: `data`, or `held_<owner>` while a request holds it; undefined when gone. */
+export async function currentDataName(places: TusPlaces, dir: UploadDir): Promise<string | undefined> {
+  let names: string[];
+  try {
+    names = await places.context.fs.promises.readdir(dir.at);
+  } catch (err) {
+    if (systemErrorCode(err) === 'ENOENT') return undefined;
+    throw err;
+  }
+  return names.find((name) => isHeldName(name, '')) ?? (names.includes(dataName('')) ? dataName('') : undefined);
+}
+
+/** The bytes received: the data file's size, which a write fsyncs before it answers. */
+export async function receivedBytes(places: TusPlaces, dir: UploadDir, name: string): Promise<number | undefined> {
+  try {
+    const stat = await places.context.fs.promises.lstat(`${dir.at}/${name}`);
+    return stat.isFile() ? stat.size : undefined;
+  } catch (err) {
+    if (systemErrorCode(err) === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+async function syncDir(places: TusPlaces, at: string): Promise<void> {
+  const handle = await places.context.fs.promises.open(at, constants.O_RDONLY | constants.O_DIRECTORY);
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}

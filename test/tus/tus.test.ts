@@ -1,0 +1,300 @@
+// tempfile-manager/tus against a real @tus/server on a real HTTP port, with tus-js-client and
+// raw requests: what a client can do to the store, from its side. The kill of a server mid-PATCH
+// and two server processes on one root are test/process/tus-servers.test.ts.
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { TempFile } from '../../src/index.js';
+import { isTempFileError } from '../../src/index.js';
+import { tusStore } from '../../src/tus/index.js';
+import { manager, scratchDir } from '../helpers/roots.js';
+import { clientUpload, createUpload, openTusRequest, patchHeaders, startTusServer, tusRequest, type TusTestServer } from '../helpers/tus.js';
+
+const servers: TusTestServer[] = [];
+afterEach(async () => {
+  for (const server of servers.splice(0)) await server.close();
+});
+
+async function serve(...args: Parameters<typeof startTusServer>): Promise<TusTestServer> {
+  const server = await startTusServer(...args);
+  servers.push(server);
+  return server;
+}
+
+/** Every name under `<root>/tus`, recursively (none when it was never made). */
+function uploadsOnDisk(root: string): string[] {
+  const dir = path.join(root, 'tus');
+  if (!fs.existsSync(dir)) return [];
+  return fs.readdirSync(dir, { recursive: true }) as string[];
+}
+
+function idOf(url: string): string {
+  return url.slice(url.lastIndexOf('/') + 1);
+}
+
+describe('tempfile-manager/tus', () => {
+  it('a tus-js-client upload becomes a TempFile in onUploadFinish, with every byte; kept, nothing is left under the root', async () => {
+    const mgr = manager();
+    const dest = scratchDir();
+    const data = randomBytes(300_000);
+    const got: { size: number | undefined; mode: number; inSession: boolean; filename: string | null | undefined }[] = [];
+    const { url } = await serve(mgr, {
+      onUploadFinish: async (file: TempFile, upload) => {
+        got.push({ size: file.size, mode: fs.statSync(file.path).mode & 0o777, inSession: file.path.startsWith(mgr.sessionPath), filename: upload.metadata?.['filename'] });
+        await file.keep(path.join(dest, 'kept.bin'));
+      },
+    });
+    await clientUpload(data, { endpoint: url, chunkSize: 64 * 1024, metadata: { filename: 'photo.bin', filetype: 'application/octet-stream' } });
+    expect(got).toEqual([{ size: data.length, mode: 0o600, inSession: true, filename: 'photo.bin' }]);
+    expect(fs.readFileSync(path.join(dest, 'kept.bin')).equals(data)).toBe(true);
+    expect(uploadsOnDisk(mgr.root)).toEqual([]);
+    expect(fs.readdirSync(mgr.sessionPath)).toEqual([]);
+    expect(mgr.stats().liveBytes).toBe(0);
+  });
+
+  it('an upload in progress is private: 0700 directories, a 0600 data file, whatever the umask', async () => {
+    const mgr = manager();
+    const { url } = await serve(mgr);
+    const old = process.umask(0);
+    try {
+      const upload = await createUpload(url, 10);
+      const dir = path.join(mgr.root, 'tus', `upload_${idOf(upload)}`);
+      expect(fs.statSync(path.join(mgr.root, 'tus')).mode & 0o777).toBe(0o700);
+      expect(fs.statSync(dir).mode & 0o777).toBe(0o700);
+      expect(fs.statSync(path.join(dir, 'data')).mode & 0o777).toBe(0o600);
+      expect(fs.statSync(path.join(dir, 'info.json')).mode & 0o777).toBe(0o600);
+    } finally {
+      process.umask(old);
+    }
+  });
+
+  it('the client connection cut mid-PATCH: the offset is the bytes on disk, and tus-js-client resumes to every byte right', async () => {
+    const mgr = manager();
+    const dest = scratchDir();
+    const data = randomBytes(1_000_000);
+    const { url } = await serve(mgr, { onUploadFinish: (file) => file.keep(path.join(dest, 'kept.bin')) });
+    const upload = await createUpload(url, data.length);
+    const { request, answer } = openTusRequest(upload, 'PATCH', patchHeaders(0, data.length));
+    answer.catch(() => {});
+    request.write(data.subarray(0, 400_000));
+    const dataFile = () => fs.readdirSync(path.join(mgr.root, 'tus', `upload_${idOf(upload)}`)).find((n) => n !== 'info.json')!;
+    await until(() => fs.statSync(path.join(mgr.root, 'tus', `upload_${idOf(upload)}`, dataFile())).size > 0);
+    request.destroy();
+    // The server sees the cut, ends the write and gives the upload back: then HEAD tells the offset.
+    await until(async () => (await tusRequest(upload, 'HEAD', {})).status === 200 && dataFile() === 'data');
+    const head = await tusRequest(upload, 'HEAD', {});
+    const offset = Number(head.headers['upload-offset']);
+    expect(offset).toBeGreaterThan(0);
+    expect(offset).toBeLessThanOrEqual(400_000);
+    expect(fs.readFileSync(path.join(mgr.root, 'tus', `upload_${idOf(upload)}`, 'data')).equals(data.subarray(0, offset))).toBe(true);
+    await clientUpload(data, { uploadUrl: upload });
+    expect(fs.readFileSync(path.join(dest, 'kept.bin')).equals(data)).toBe(true);
+    expect(uploadsOnDisk(mgr.root)).toEqual([]);
+  });
+
+  describe('hostile metadata is refused with a 400 naming the key, and nothing is made', () => {
+    const hostile: [string, Record<string, string>, RegExp][] = [
+      ['a path in the file name', { filename: '../../etc/passwd' }, /filename holds a path separator/],
+      ['a backslash path', { filename: '..\\..\\boot.ini' }, /filename holds a path separator/],
+      ['a NUL in the file name', { filename: 'a.png\0.exe' }, /filename holds a control character/],
+      ['CR LF in the type', { filetype: 'text/plain\r\nX-Injected: 1' }, /filetype holds a control character/],
+      ['a type that is no media type', { filetype: 'text/html; script' }, /filetype is not a media type/],
+      ['a name of dots', { name: '..' }, /name is "\.\.", not a file name/],
+      ['an overlong file name', { filename: 'a'.repeat(256) }, /filename is longer than 255 bytes/],
+      ['an overlong value', { note: 'x'.repeat(1025) }, /note is longer than 1024 bytes/],
+    ];
+    for (const [what, metadata, message] of hostile) {
+      it(what, async () => {
+        const mgr = manager();
+        const { url } = await serve(mgr);
+        const encoded = Object.entries(metadata).map(([key, value]) => `${key} ${Buffer.from(value).toString('base64')}`).join(',');
+        const answer = await tusRequest(url, 'POST', { 'Upload-Length': '10', 'Upload-Metadata': encoded });
+        expect(answer.status).toBe(400);
+        expect(answer.body).toMatch(message);
+        expect(uploadsOnDisk(mgr.root)).toEqual([]);
+      });
+    }
+
+    it('so is the same through the store itself: a MalformedUploadError with its code and field', async () => {
+      const mgr = manager();
+      const { datastore } = await tusStore({ manager: mgr });
+      const { Upload } = await import('@tus/server');
+      const error = await datastore.create(new Upload({ id: 'a'.repeat(32), offset: 0, size: 1, metadata: { filename: 'x/y' } })).catch((e: unknown) => e);
+      expect(isTempFileError(error)).toBe(true);
+      expect(error).toMatchObject({ code: 'ERR_TEMPFILE_UPLOAD_MALFORMED', field: 'filename', statusCode: 400, status_code: 400 });
+    });
+  });
+
+  describe('links planted under the root never lead a write outside it', () => {
+    it('a symlink planted as the data file: the PATCH is refused and the file it points to is untouched', async () => {
+      const mgr = manager();
+      const outside = path.join(scratchDir(), 'victim');
+      fs.writeFileSync(outside, 'precious');
+      const { url } = await serve(mgr);
+      const upload = await createUpload(url, 10);
+      const dir = path.join(mgr.root, 'tus', `upload_${idOf(upload)}`);
+      fs.rmSync(path.join(dir, 'data'));
+      fs.symlinkSync(outside, path.join(dir, 'data'));
+      const answer = await tusRequest(upload, 'PATCH', patchHeaders(0, 10), Buffer.from('0123456789'));
+      expect(answer.status).toBeGreaterThanOrEqual(400);
+      expect(fs.readFileSync(outside, 'utf8')).toBe('precious');
+    });
+
+    it("a symlink swapped in between the server's look and the write: the write opens nothing through it", async () => {
+      const mgr = manager();
+      const outside = path.join(scratchDir(), 'victim');
+      fs.writeFileSync(outside, 'precious');
+      const { datastore } = await tusStore({ manager: mgr });
+      const { Upload } = await import('@tus/server');
+      const id = 'b'.repeat(32);
+      await datastore.create(new Upload({ id, offset: 0, size: 10 }));
+      const dir = path.join(mgr.root, 'tus', `upload_${id}`);
+      fs.rmSync(path.join(dir, 'data'));
+      fs.symlinkSync(outside, path.join(dir, 'data'));
+      // At the offset the planted target has, as if the server had looked at it.
+      const error = await datastore.write(Readable.from([Buffer.from('!!')]), id, 8).catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: 'ERR_TEMPFILE_IO', syscallCode: 'ELOOP' });
+      expect(fs.readFileSync(outside, 'utf8')).toBe('precious');
+    });
+
+    it('a hard link planted as the data file: refused as a file with two links, and the other name is untouched', async () => {
+      const mgr = manager();
+      const outside = path.join(mgr.root, 'victim');
+      fs.writeFileSync(outside, 'precious');
+      const { url } = await serve(mgr);
+      const upload = await createUpload(url, 10);
+      const dir = path.join(mgr.root, 'tus', `upload_${idOf(upload)}`);
+      fs.rmSync(path.join(dir, 'data'));
+      fs.linkSync(outside, path.join(dir, 'data'));
+      // At the offset the server reports (the planted file's size), so that only the link check stands in the way.
+      const offset = Number((await tusRequest(upload, 'HEAD', {})).headers['upload-offset']);
+      expect(offset).toBe(8);
+      const answer = await tusRequest(upload, 'PATCH', patchHeaders(offset, 2), Buffer.from('!!'));
+      expect(answer.status).toBe(500);
+      expect(fs.readFileSync(outside, 'utf8')).toBe('precious');
+    });
+
+    it('a symlink planted as <root>/tus: nothing is made through it', async () => {
+      const mgr = manager();
+      const elsewhere = scratchDir();
+      fs.mkdirSync(mgr.root, { recursive: true });
+      fs.symlinkSync(elsewhere, path.join(mgr.root, 'tus'));
+      const { url } = await serve(mgr);
+      const answer = await tusRequest(url, 'POST', { 'Upload-Length': '10' });
+      expect(answer.status).toBe(500);
+      expect(fs.readdirSync(elsewhere)).toEqual([]);
+    });
+  });
+
+  it('an upload id that is a path is not found, and nothing outside the root is read', async () => {
+    const mgr = manager();
+    const { url } = await serve(mgr);
+    for (const id of ['..%2F..%2Fetc', '%2E%2E', 'a%00b']) {
+      const answer = await tusRequest(`${url}/${id}`, 'HEAD', {});
+      expect(answer.status, id).toBe(404);
+    }
+  });
+
+  it('maxBytes: an Upload-Length past it is a 413 naming the limit, and nothing is made', async () => {
+    const mgr = manager();
+    const { url } = await serve(mgr, { maxBytes: 1000 });
+    const refused = await tusRequest(url, 'POST', { 'Upload-Length': '1001' });
+    expect(refused.status).toBe(413);
+    expect(refused.body).toMatch(/larger than 1000 bytes/);
+    expect(uploadsOnDisk(mgr.root)).toEqual([]);
+  });
+
+  it('maxLiveBytes: a PATCH past the manager quota is a 507, and the offset stays within it', async () => {
+    const mgr = manager({ maxLiveBytes: 100_000 });
+    const { url } = await serve(mgr);
+    const upload = await createUpload(url, 300_000);
+    const answer = await tusRequest(upload, 'PATCH', patchHeaders(0, 300_000), randomBytes(300_000));
+    expect(answer.status, JSON.stringify(answer.body)).toBe(507);
+    const head = await tusRequest(upload, 'HEAD', {});
+    expect(Number(head.headers['upload-offset'])).toBeLessThanOrEqual(100_000);
+    expect(mgr.stats().liveBytes).toBeLessThanOrEqual(100_000);
+  });
+
+  it('accept: a finished upload whose first bytes show another type is a 415, and nothing is kept', async () => {
+    const mgr = manager();
+    const finished: string[] = [];
+    const { url } = await serve(mgr, { accept: ['image/png'], onUploadFinish: (file) => void finished.push(file.path) });
+    const upload = await createUpload(url, 11);
+    const answer = await tusRequest(upload, 'PATCH', patchHeaders(0, 11), Buffer.from('hello world'));
+    expect(answer.status).toBe(415);
+    expect(finished).toEqual([]);
+    expect(uploadsOnDisk(mgr.root)).toEqual([]);
+    expect(fs.readdirSync(mgr.sessionPath)).toEqual([]);
+  });
+
+  it('an abandoned upload is removed once its expiry has passed (410 after it), and not before', async () => {
+    const mgr = manager();
+    const long = await serve(mgr, { expirationMs: 3_600_000 });
+    const kept = await createUpload(long.url, 10);
+    await tusRequest(kept, 'PATCH', patchHeaders(0, 4), Buffer.from('abcd'));
+    expect(await long.server.cleanUpExpiredUploads()).toBe(0);
+    expect(uploadsOnDisk(mgr.root)).toContain(`upload_${idOf(kept)}`);
+
+    const short = await serve(mgr, { expirationMs: 1000 });
+    const abandoned = await createUpload(short.url, 10);
+    const created = await tusRequest(abandoned, 'HEAD', {});
+    expect(created.status).toBe(200);
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    expect((await tusRequest(abandoned, 'PATCH', patchHeaders(0, 4), Buffer.from('abcd'))).status).toBe(410);
+    // The short store judges every upload of the root by its own expiry: both go.
+    expect(await short.server.cleanUpExpiredUploads()).toBe(2);
+    expect(uploadsOnDisk(mgr.root)).toEqual([]);
+  });
+
+  it('an expired upload a live request still writes is left to it, and removed once given back', async () => {
+    const mgr = manager();
+    const { url, server } = await serve(mgr, { expirationMs: 1000 });
+    const upload = await createUpload(url, 10);
+    const dir = path.join(mgr.root, 'tus', `upload_${idOf(upload)}`);
+    const { request, answer } = openTusRequest(upload, 'PATCH', patchHeaders(0, 4));
+    await until(() => fs.readdirSync(dir).some((name) => name.startsWith('held_')), 'the PATCH holding the upload');
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    expect(await server.cleanUpExpiredUploads()).toBe(0);
+    expect(fs.readdirSync(dir).some((name) => name.startsWith('held_'))).toBe(true);
+    request.end(Buffer.from('abcd'));
+    expect((await answer).status).toBe(204);
+    expect(await server.cleanUpExpiredUploads()).toBe(1);
+    expect(uploadsOnDisk(mgr.root)).toEqual([]);
+  });
+
+  it("the manager's sweep leaves the uploads alone and names <root>/tus as the library's, not as foreign", async () => {
+    const mgr = manager();
+    const { url } = await serve(mgr);
+    const upload = await createUpload(url, 10);
+    const report = await mgr.sweep();
+    expect(report.foreign).toEqual([]);
+    expect(uploadsOnDisk(mgr.root)).toContain(`upload_${idOf(upload)}`);
+  });
+
+  it('DELETE (termination) removes the upload', async () => {
+    const mgr = manager();
+    const { url } = await serve(mgr);
+    const upload = await createUpload(url, 10);
+    expect((await tusRequest(upload, 'DELETE', {})).status).toBe(204);
+    expect(uploadsOnDisk(mgr.root)).toEqual([]);
+    expect((await tusRequest(upload, 'HEAD', {})).status).toBe(404);
+  });
+
+  it('bad options are an InvalidOptionError naming the option and showing the value', async () => {
+    const mgr = manager();
+    await expect(tusStore({ manager: mgr, maxBytes: -1 })).rejects.toMatchObject({ code: 'ERR_TEMPFILE_INVALID_OPTION', option: 'maxBytes', message: expect.stringContaining('-1') });
+    await expect(tusStore({ manager: mgr, expirationMs: 5 })).rejects.toMatchObject({ code: 'ERR_TEMPFILE_INVALID_OPTION', option: 'expirationMs' });
+    await expect(tusStore({ manager: {} as never })).rejects.toMatchObject({ code: 'ERR_TEMPFILE_INVALID_OPTION', option: 'manager' });
+    await expect(tusStore({ manager: mgr, onUploadFinsh: () => {} } as never)).rejects.toMatchObject({ code: 'ERR_TEMPFILE_INVALID_OPTION', message: expect.stringContaining('onUploadFinish') });
+  });
+});
+
+async function until(check: () => boolean | Promise<boolean>, what = 'the condition'): Promise<void> {
+  for (let round = 0; round < 2000; round++) {
+    if (await check()) return;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error(`${what} never held`);
+}
