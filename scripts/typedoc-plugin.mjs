@@ -72,7 +72,8 @@ function copyMissingBlockTags(source, target) {
  * `@throws` as one list: `###### Throws` before each is one heading, the paragraphs its items.
  */
 export function compactPage(markdown) {
-  return markdown
+  // One blank line more at the end, so that a page's last section ends as every other does.
+  return `${markdown.replace(/\n*$/, '')}\n\n`
     .replace(/^\*\*\*\n\n/gm, '')
     .replace(/^#{4,7} Extends\n\n- ([^\n]+)\n\n/gm, 'Extends $1.\n\n')
     .replace(/^#{4,7} Extended by\n\n((?:- [^\n]+\n)+)\n/gm, (whole, list) => `Extended by ${list.trim().split('\n').map((line) => line.slice(2)).join(', ')}.\n\n`)
@@ -83,7 +84,8 @@ export function compactPage(markdown) {
     .replace(/^#{4,7} Implementation of\n\n[^\n]+\n\n/gm, '')
     .replace(/^(#{4,7}) Throws\n\n((?:(?!#)[^\n]*\n)+?)\n(?=\1 Throws\n|#|$)/gm, (whole, level, body) => `${level} Throws\n\n${item(body)}`)
     .replace(THROWS_RUN, (run, level) => `${level} Throws\n\n${run.split(`${level} Throws\n\n`).join('').replace(/\n\n(?=- )/g, '\n')}`)
-    .replace(/^#{4,7} Throws\n\n- Never[.:]? ?([^\n]*(?:\n {2}[^\n]*)*)\n\n/gm, (whole, why) => `Throws nothing${why ? `: ${why.replace(/\n {2}/g, '\n')}` : '.'}\n\n`);
+    .replace(/^#{4,7} Throws\n\n- Never[.:]? ?([^\n]*(?:\n {2}[^\n]*)*)\n\n/gm, (whole, why) => `Throws nothing${why ? `: ${why.replace(/\n {2}/g, '\n')}` : '.'}\n\n`)
+    .replace(/\n+$/, '\n');
 }
 
 /** Consecutive "Throws" sections, each one list (as `item` makes them): merged into one. */

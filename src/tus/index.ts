@@ -4,14 +4,7 @@
  * private file under the root, counted against the manager's limits, resumable by any server
  * process sharing the root, and removed once it expires; a finished upload is a `TempFile` in
  * `onUploadFinish`, to keep or hand off. `@tus/server` (2 or later) is an optional peer, loaded by
- * this entry only (docs/tus.md).
- *
- * ```ts
- * import { Server } from '@tus/server';
- * import { tusStore } from 'tempfile-manager/tus';
- * const { datastore, locker } = await tusStore({ manager: mgr, onUploadFinish: (file) => file.keep(dest) });
- * const server = new Server({ path: '/files', datastore, locker });
- * ```
+ * this entry only: {@link tusStore} shows how, docs/tus.md says what it promises.
  *
  * @packageDocumentation
  * @module tempfile-manager/tus
