@@ -49,6 +49,8 @@ chown -R "$user:$(id -gn "$user")" "$work/repo" "$work/home"
 echo "fresh-machine: npm test as $user on Node $("$work/bin/node" --version), CI unset, PATH without ${hidden[*]}"
 cd "$work/repo"
 env=(env -i PATH="$work/bin" HOME="$work/home" TMPDIR=/tmp LANG=C.UTF-8)
+# The share of the long repeated tests' rounds (test/helpers/scale.ts), where CI asks for one.
+if [ -n "${TEMPFILE_MANAGER_TEST_SCALE:-}" ]; then env+=(TEMPFILE_MANAGER_TEST_SCALE="$TEMPFILE_MANAGER_TEST_SCALE"); fi
 if $as_root; then
   "${env[@]}" npm test --no-update-notifier -- "$@"
 else
