@@ -41,7 +41,7 @@ function machineMajor(): number {
  */
 function wholeSuiteMajors(): number[] {
   const fresh = [...ci.matchAll(/^(node\d+)=\$\(npx -y node@(\d+) -p process\.execPath\)$/gm)]
-    .filter((m) => new RegExp(`^FRESH_NODE="\\$${m[1]}" scripts/fresh-machine\\.sh`, 'm').test(ci))
+    .filter((m) => new RegExp(`^(?:[A-Z_]+=\\S+ )*FRESH_NODE="\\$${m[1]}" scripts/fresh-machine\\.sh`, 'm').test(ci))
     .map((m) => Number(m[2]));
   const others = [...ci.matchAll(/npx -y node@(\d+) node_modules\/vitest\/vitest\.mjs run(?: --maxWorkers="\$repeat_workers")?(?: --exclude 'test\/s3\/\*\*')?\s*$/gm)].map((m) => Number(m[1]));
   return [...new Set([machineMajor(), ...fresh, ...others])].sort((a, b) => a - b);
