@@ -4,28 +4,15 @@
 // scratch node_modules with its dependencies, but not @tus/server. Needs `npm run build`.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { scratchPackage } from '../helpers/scratch-package.js';
 
-const repo = path.join(import.meta.dirname, '../..');
-const installed = path.join(repo, 'node_modules');
 let scratch: string;
 
 beforeAll(() => {
-  if (!fs.existsSync(path.join(repo, 'dist/tus.js'))) throw new Error('run `npm run build` first');
-  // Outside the repository, so that no node_modules above it holds the peer.
-  scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'tfm-tus-peer-'));
+  scratch = scratchPackage('tfm-tus-peer-', 'tus.js');
   const modules = path.join(scratch, 'node_modules');
-  const own = path.join(modules, 'tempfile-manager');
-  fs.mkdirSync(own, { recursive: true });
-  fs.cpSync(path.join(repo, 'dist'), path.join(own, 'dist'), { recursive: true });
-  fs.copyFileSync(path.join(repo, 'package.json'), path.join(own, 'package.json'));
-  const pkg = JSON.parse(fs.readFileSync(path.join(repo, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
-  for (const name of Object.keys(pkg.dependencies)) {
-    fs.mkdirSync(path.dirname(path.join(modules, name)), { recursive: true });
-    fs.symlinkSync(fs.realpathSync(path.join(installed, name)), path.join(modules, name), 'dir');
-  }
   expect(fs.existsSync(path.join(modules, '@tus/server'))).toBe(false);
   const make = (load: string) => `
 ${load}
