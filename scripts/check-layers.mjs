@@ -29,7 +29,7 @@ export const LAYERS = [
   ['manager', ['manager/']],
   ['tus', ['tus/']],
   ['adapters', ['adapters/']],
-  ['entry', ['index.ts', 'errors.ts', 'bin.ts']],
+  ['entry', ['index.ts', 'errors.ts', 'diagnostics.ts', 'bin.ts']],
 ];
 
 

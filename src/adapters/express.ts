@@ -253,7 +253,7 @@ function attachScope(
   onDisposeError: (error: unknown, req: Request) => void,
 ): TempScope {
   // Removed once the response is sent or the connection is gone, whichever comes first.
-  const { scope } = bindRequestScope(manager, req, res, (error: unknown) => onDisposeError(error, req));
+  const { scope } = bindRequestScope(manager, req, res, (error: unknown) => onDisposeError(error, req), 'express');
   req.tmp = scope;
   // An answer sent before the body was read (a refused upload): the client must still get it.
   res.once('prefinish', () => discardUnreadBody(req, res, drain));

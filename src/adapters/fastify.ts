@@ -136,7 +136,7 @@ const plugin: FastifyPluginAsync<TempFilesPluginOptions> = async (app: FastifyIn
     request.tmp = bindRequestScope(manager, request.raw, reply.raw, (error: unknown) => {
       log('removing a request scope failed: %O', error);
       onDisposeError(error, request);
-    }).scope;
+    }, 'fastify').scope;
     next();
   });
   // An answer sent before the body was read to its end (a refused upload): the client must still get it.

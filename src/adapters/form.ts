@@ -59,7 +59,7 @@ export class FormReceiver {
     private readonly scope: TempScope,
     private readonly spec: ResolvedUpload,
     private readonly onFailure: (error: Error) => void,
-    exchange?: RequestScope,
+    private readonly exchange?: RequestScope,
   ) {
     this.unwatch = exchange?.scope === scope ? exchange.onEnd(() => this.fail(endedError(exchange))) : () => {};
   }
@@ -120,6 +120,10 @@ export class FormReceiver {
       (file) => {
         this.streams.delete(part.stream);
         this.files[slot] = file;
+        if (this.exchange) {
+          this.exchange.received.files += 1;
+          this.exchange.received.bytes += file.size ?? 0;
+        }
       },
       (error: unknown) => {
         this.streams.delete(part.stream);

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { openSpan, TRACING_CHANNELS, type RequestTrace } from '../base/channels.js';
 import type { TempScope } from '../handles/scope.js';
 import type { TempFileManager } from '../manager/manager.js';
 
@@ -32,6 +33,10 @@ export class RequestScope {
   /** True once the exchange ended: the scope is removed, or being removed. */
   ended = false;
   private listeners: (() => void)[] | undefined;
+  /** The files its forms received, and their bytes (for `tracing:tempfile-manager:request`). */
+  readonly received = { files: 0, bytes: 0 };
+  /** Ends the exchange's span, when the request channel has a subscriber. */
+  span: ((result: NonNullable<RequestTrace['result']>) => void) | undefined;
 
   constructor(
     readonly scope: TempScope,
@@ -56,6 +61,7 @@ export class RequestScope {
         this.onDisposeError(error); // never in the way of the removal, nor thrown from a 'close' listener
       }
     }
+    this.span?.({ status: this.response.statusCode, ...this.received, clientGone: !this.response.writableFinished });
     this.scope.remove().catch(this.onDisposeError);
   };
 
@@ -87,6 +93,7 @@ export function bindRequestScope(
   request: IncomingMessage,
   response: ServerResponse,
   onDisposeError: (error: unknown) => void,
+  framework: 'express' | 'fastify',
 ): RequestScope {
   const scope = manager.scope();
   // HTTP/2's compatibility socket is the whole session's: its stream's response says when it ends.
@@ -94,6 +101,7 @@ export function bindRequestScope(
   const socket = raw && typeof raw.once === 'function' ? raw : undefined;
   const exchange = new RequestScope(scope, request, response, socket, onDisposeError);
   byRequest.set(request, exchange);
+  exchange.span = openSpan(TRACING_CHANNELS.request, () => ({ root: manager.root, framework, method: request.method ?? '' }));
   if (socket?.destroyed === true || response.destroyed) {
     exchange.end(); // the client is gone already: nothing of this request may stay
     return exchange;

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { CHANNELS, publish } from '../base/channels.js';
 import type { ManagerContext, Owner } from '../context/context.js';
 import { InvalidNameError, systemErrorCode, toFileSystemError } from '../base/errors.js';
 import { CREATE_EXCLUSIVE, type FileSystem } from '../disk/fs.js';
@@ -155,6 +156,7 @@ export function createFile(context: ManagerContext, owner: Owner, arg: unknown):
       throw err;
     }
   });
+  publish(CHANNELS.fileCreate, () => ({ root: context.root, path: filePath, kind: 'file', by: 'create' }));
   return new TempFile(context, owner, filePath, access, suffix);
 }
 
@@ -173,5 +175,6 @@ export function createDir(context: ManagerContext, owner: Owner, arg: unknown): 
   const { path: dirPath, access } = createUnique(context, resolveNameParts(context, arg), 'directory', (candidate) => {
     fs.mkdirSync(candidate, { mode: 0o700 });
   });
+  publish(CHANNELS.fileCreate, () => ({ root: context.root, path: dirPath, kind: 'dir', by: 'create' }));
   return new TempDir(context, owner, dirPath, access);
 }

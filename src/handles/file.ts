@@ -12,6 +12,7 @@ import { INLINE_IO_MAX_BYTES } from '../disk/local-disk.js';
 import type { FileSystem } from '../disk/fs.js';
 import type { HandoffTicket } from '../handoff/ticket.js';
 import type { HandoffSource } from '../handoff/backend.js';
+import { CHANNELS, handoffKey, publish, traced, TRACING_CHANNELS } from '../base/channels.js';
 
 /** Options of {@link TempFile.createReadStream}. */
 export interface TempReadStreamOptions {
@@ -198,6 +199,7 @@ export class TempFile extends DiskHandle {
       } catch (err) {
         throw this.closedDuringKeep(err, target) ?? err;
       }
+      publish(CHANNELS.fileKeep, () => ({ root: this.context.root, destination: target, size: this.accountedBytes, from: 'file' }));
       return target;
     });
   }
@@ -244,7 +246,12 @@ export class TempFile extends DiskHandle {
     const backend = store ?? this.context.handoff;
     return this.moveOut('TempFile', async () => {
       this.context.checkRoot();
-      return backend.handOff(this.handoffSource(), { ttlMs, meta });
+      return traced(
+        TRACING_CHANNELS.handoff,
+        () => ({ root: this.context.root, size: this.bytes ?? this.accountedBytes, store: store !== undefined }),
+        () => backend.handOff(this.handoffSource(), { ttlMs, meta }),
+        (ticket) => ({ handoff: handoffKey(ticket.id), expiresAt: ticket.expiresAt }),
+      );
     });
   }
 
@@ -286,6 +293,11 @@ export class TempFile extends DiskHandle {
   /** Records the type `write()` found. @internal */
   setDetectedType(type: DetectedType | undefined): void {
     this.sniffedType = type;
+  }
+
+  /** @internal */
+  protected override removalFacts(): { kind: 'file' | 'dir'; size: number } {
+    return { kind: 'file', size: this.accountedBytes };
   }
 
   /** @internal */

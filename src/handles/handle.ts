@@ -1,5 +1,6 @@
 import type { ManagerContext, Owner } from '../context/context.js';
 import { DisposedError } from '../base/errors.js';
+import { CHANNELS, publish } from '../base/channels.js';
 
 type HandleState = 'live' | 'removing' | 'moving' | 'gone';
 
@@ -68,6 +69,7 @@ export abstract class DiskHandle implements AsyncDisposable, Disposable {
     if (this.state !== 'live') return;
     this.context.checkRoot();
     this.deleteSync();
+    this.publishRemoved();
     this.markGone();
   }
 
@@ -113,6 +115,15 @@ export abstract class DiskHandle implements AsyncDisposable, Disposable {
     }
   }
 
+  /** What `tempfile-manager:file:remove` says of this handle. @internal */
+  protected removalFacts(): { kind: 'file' | 'dir'; size: number } {
+    return { kind: 'dir', size: 0 };
+  }
+
+  private publishRemoved(): void {
+    publish(CHANNELS.fileRemove, () => ({ root: this.context.root, path: this.path, ...this.removalFacts() }));
+  }
+
   /** Throws {@link DisposedError} unless the handle is live. @internal */
   protected assertLive(what: string): void {
     if (this.state !== 'live') throw new DisposedError(what, this.path);
@@ -139,6 +150,7 @@ export abstract class DiskHandle implements AsyncDisposable, Disposable {
     try {
       this.context.checkRoot();
       await this.deleteAsync();
+      this.publishRemoved();
       this.markGone();
     } catch (err) {
       if (this.state === 'removing') this.state = 'live';

@@ -1,4 +1,5 @@
 import { createHash, type Hash } from 'node:crypto';
+import { CHANNELS, publish, traced, TRACING_CHANNELS } from '../base/channels.js';
 import type { ManagerContext, Owner } from '../context/context.js';
 import { createUniqueAsync, resolveNameParts, withSuffix, type NameOptions } from './create.js';
 import {
@@ -62,7 +63,24 @@ export type SuffixOf = (type: DetectedType | undefined) => string;
  * `suffixOf`, the data is sniffed before the file is made, and the file takes the suffix it names.
  * @internal
  */
-export async function writeTempFile<T extends TempFile>(
+export function writeTempFile<T extends TempFile>(
+  context: ManagerContext,
+  owner: Owner,
+  source: WriteSource,
+  options: WriteOptions | undefined,
+  ownerSignal: AbortSignal | undefined,
+  make: FileMaker<T>,
+  suffixOf?: SuffixOf,
+): Promise<T> {
+  return traced(
+    TRACING_CHANNELS.write,
+    () => ({ root: context.root, maxBytes: resolveWriteOptions(options).maxBytes }),
+    () => writeUntraced(context, owner, source, options, ownerSignal, make, suffixOf),
+    (file) => ({ path: file.path, size: file.size ?? 0 }),
+  );
+}
+
+async function writeUntraced<T extends TempFile>(
   context: ManagerContext,
   owner: Owner,
   source: WriteSource,
@@ -91,6 +109,7 @@ export async function writeTempFile<T extends TempFile>(
     );
     handle = created.result;
     file = make(context, owner, created.path, created.access, created.suffix, handle.identity);
+    publish(CHANNELS.fileCreate, () => ({ root: context.root, path: created.path, kind: 'file', by: 'write' }));
     await copy(context, sniffed.next, handle, file, resolved);
     file.setDetectedType(sniffed.type);
     const closing = handle;

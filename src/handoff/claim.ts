@@ -1,5 +1,6 @@
 // The types are named by the steps' @throws: TSDoc links resolve through imports.
 import { StoreError, type DisposedError, type LeaseLostError, type TempFileReplacedError } from '../base/errors.js';
+import { CHANNELS, handoffKey, publish } from '../base/channels.js';
 import { resolveDestination, resolveKeepOptions, type KeepOptions } from '../keep/move.js';
 import type { HandoffMeta, HandoffTicket } from './ticket.js';
 import type { BackendClaim, CheckedClaimOptions, SyncSteps } from './backend.js';
@@ -77,7 +78,7 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
    * @throws {@link StoreError} `ERR_TEMPFILE_STORE`: the object store could not record it: still held.
    */
   consume(): Promise<void> {
-    return this.claim.consume();
+    return this.announce(CHANNELS.claimConsume, () => this.claim.consume());
   }
 
   /**
@@ -86,7 +87,7 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
    * (`reason: 'sync'`): use `await consume()`.
    */
   consumeSync(): void {
-    this.syncSteps('consumeSync()', 'consume()').consumeSync();
+    this.announceSync(CHANNELS.claimConsume, () => this.syncSteps('consumeSync()', 'consume()').consumeSync());
   }
 
   /**
@@ -98,7 +99,7 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
    * @throws {@link StoreError} `ERR_TEMPFILE_STORE`: the object store could not record it: still held.
    */
   release(): Promise<void> {
-    return this.claim.release();
+    return this.announce(CHANNELS.claimRelease, () => this.claim.release());
   }
 
   /**
@@ -107,7 +108,7 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
    * (`reason: 'sync'`): use `await release()`.
    */
   releaseSync(): void {
-    this.syncSteps('releaseSync()', 'release()').releaseSync();
+    this.announceSync(CHANNELS.claimRelease, () => this.syncSteps('releaseSync()', 'release()').releaseSync());
   }
 
   /**
@@ -140,12 +141,15 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
     } catch (err) {
       return Promise.reject(err as Error); // every failure is a rejection
     }
-    return this.claim.keep(target, keepOptions);
+    return this.claim.keep(target, keepOptions).then((kept) => {
+      publish(CHANNELS.fileKeep, () => ({ destination: kept, size: this.ticket.size, from: 'claim' }));
+      return kept;
+    });
   }
 
   /** Same as {@link release} unless consumed, kept or released, or the lease was lost. @throws What {@link release} throws. */
   [Symbol.asyncDispose](): Promise<void> {
-    return this.claim.dispose();
+    return this.announce(CHANNELS.claimRelease, () => this.claim.dispose());
   }
 
   /**
@@ -154,7 +158,20 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
    * @throws What {@link release} throws, but no {@link StoreError}.
    */
   [Symbol.dispose](): void {
-    this.claim.disposeSync();
+    this.announceSync(CHANNELS.claimRelease, () => this.claim.disposeSync());
+  }
+
+  // Publishes on `channel` when `step` ended a claim that was live: a repeated or refused step says nothing.
+  private async announce(channel: typeof CHANNELS.claimConsume | typeof CHANNELS.claimRelease, step: () => Promise<void>): Promise<void> {
+    const live = !this.claim.done;
+    await step();
+    if (live && this.claim.done) publish(channel, () => ({ handoff: handoffKey(this.ticket.id), size: this.ticket.size }));
+  }
+
+  private announceSync(channel: typeof CHANNELS.claimConsume | typeof CHANNELS.claimRelease, step: () => void): void {
+    const live = !this.claim.done;
+    step();
+    if (live && this.claim.done) publish(channel, () => ({ handoff: handoffKey(this.ticket.id), size: this.ticket.size }));
   }
 
   /** The backend's synchronous steps; a backend without them (an object store: the network) is refused here. */

@@ -29,6 +29,7 @@ import { identityOf, ownFileStreamFs, replacedBy, type FileIdentity } from '../d
 import type { HandoffTicket } from './ticket.js';
 import type { BackendClaim, CheckedClaimOptions, SyncSteps } from './backend.js';
 import { logger } from '../base/log.js';
+import { CHANNELS, handoffKey, publish } from '../base/channels.js';
 
 const log = logger('claim');
 
@@ -135,7 +136,7 @@ function takeEntry(context: LeaseContext, entry: Entry, data: string, mine: stri
     if (heartbeat === 'gone') continue;
     if (holderAlive(context, holderOf(current)!, heartbeat)) throw new AlreadyClaimedError(entry.id, retryAfterMs(context));
     log('taking over %s from a dead holder', entry.dir);
-    if (renamedTo(entry, current, mine)) return;
+    if (renamedTo(entry, current, mine)) return publish(CHANNELS.claimTakeover, () => ({ handoff: handoffKey(entry.id) }));
     break; // another claimer took it over first
   }
   if (current === undefined) throw new HandoffNotFoundError(entry.id);

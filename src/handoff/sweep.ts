@@ -1,5 +1,6 @@
 import path from 'node:path';
 import type { RootContext } from '../root/root.js';
+import { CHANNELS, handoffKey, publish } from '../base/channels.js';
 import { systemErrorCode } from '../base/errors.js';
 import { handoffDirOf, isDataFile, TAKEN_FOR_REMOVAL } from '../base/layout.js';
 import { removeListedFlatDir } from '../disk/remove.js';
@@ -46,7 +47,9 @@ async function sweepEntries(run: EntrySweep, rootBase: string): Promise<HandoffS
       }
       if (entry.state !== 'expired' && entry.state !== 'consumed') return;
       try {
-        if (await sweepEntry(run, entry, found)) result.removed += 1;
+        if (!(await sweepEntry(run, entry, found))) return;
+        result.removed += 1;
+        if (entry.state === 'expired' && !run.dryRun) publish(CHANNELS.handoffExpire, () => ({ handoff: handoffKey(entry.id) }));
       } catch (err) {
         tally.errors.push(pathError(entry.path, err)); // this entry only: the sweep goes on
       }

@@ -1,4 +1,5 @@
 import type { Stats } from 'node:fs';
+import { CHANNELS, publish } from '../base/channels.js';
 import path from 'node:path';
 import type { RootContext } from '../root/root.js';
 import { isErrorCode, RootChangedError, systemErrorCode, toFileSystemError, type RootChange, type TempFileError } from '../base/errors.js';
@@ -323,10 +324,12 @@ export class Session {
       // The root is still the manager's: only its session is lost (removed by a sweep of another
       // host that judged it dead across a network cut, or by a cleanup job). Nothing more is made
       // or removed in the session; what reaches the root alone (claims, sweeps) goes on.
+      if (!this.sessionLost) publish(CHANNELS.rootChange, () => ({ root, change, session: true }));
       this.sessionLost ??= new RootChangedError(change, root, found);
       log('session lost: %s', this.sessionLost.message);
       return this.sessionLost;
     }
+    if (!this.changed) publish(CHANNELS.rootChange, () => ({ root, change, session: false }));
     this.changed ??= new RootChangedError(change, root, found);
     log('root changed: %s', this.changed.message);
     return this.changed;

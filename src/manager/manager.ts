@@ -1,4 +1,5 @@
 import { Accounting } from '../limits/accounting.js';
+import { handoffKey, traced, TRACING_CHANNELS } from '../base/channels.js';
 import type { ManagerContext } from '../context/context.js';
 import type { NameArgument } from '../handles/create.js';
 import type { TempDir } from '../handles/dir.js';
@@ -228,8 +229,12 @@ export class TempFileManager implements AsyncDisposable, Disposable {
     const checked = checkClaimOptions(options);
     const backend = this.backendOf(parsed);
     refuseExpired(parsed);
-    const claim = await backend.claim(parsed, this.claimPlace, checked);
-    return new ClaimedFile(claim, parsed);
+    return traced(
+      TRACING_CHANNELS.claim,
+      () => ({ root: this.root, handoff: handoffKey(parsed.id) }),
+      async () => new ClaimedFile(await backend.claim(parsed, this.claimPlace, checked), parsed),
+      (claimed) => ({ size: claimed.size }),
+    );
   }
 
   /**

@@ -1,4 +1,6 @@
 import { BroadcastChannel, type Worker } from 'node:worker_threads';
+import { performance } from 'node:perf_hooks';
+import { CHANNELS, publish } from '../base/channels.js';
 import { logger } from '../base/log.js';
 import { appHandles, listenToExitSignals, raiseAgain, signalExitListeners, stopListening, UNHELD_SIGNAL } from './exit-signals.js';
 
@@ -112,8 +114,11 @@ function runExitTasks(shared: ProcessState, ours: (signal: NodeJS.Signals) => vo
   shared.exitTasksRunning = true;
   stopListening(UNHELD_SIGNAL, ours);
   log('exit (code %s, signal %s): %d tasks', code, signal, shared.exitTasks.size);
+  const tasks = shared.exitTasks.size;
+  const started = performance.now();
   try {
     runEach(shared.exitTasks);
+    publish(CHANNELS.exitHook, () => ({ reason: signal ?? 'exit', tasks, durationMs: performance.now() - started }));
   } finally {
     shared.exitTasksRunning = false;
   }

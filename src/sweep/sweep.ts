@@ -1,4 +1,5 @@
 import type { StoreSweepResult } from '../base/stores.js';
+import { traced, TRACING_CHANNELS, type SweepTrace } from '../base/channels.js';
 import type { RootContext } from '../root/root.js';
 import { toFileSystemError, UnsafeRootError } from '../base/errors.js';
 import { openPinned } from '../disk/pinned-dir.js';
@@ -103,10 +104,21 @@ export async function sweepRoot(
   const { dryRun } = options;
   const pinnedRoot = await pinRoot(target);
   try {
-    return await sweepPinned(target, pinnedRoot.base, { options, dryRun, started }, only);
+    return await traced(
+      TRACING_CHANNELS.sweep,
+      () => ({ root: target.root, dryRun }),
+      () => sweepPinned(target, pinnedRoot.base, { options, dryRun, started }, only),
+      sweepSummary,
+    );
   } finally {
     await pinnedRoot.close();
   }
+}
+
+/** What `tracing:tempfile-manager:sweep` says of a report: counts, never the paths. */
+function sweepSummary(report: SweepReport): NonNullable<SweepTrace['result']> {
+  const { sessionsRemoved, filesRemoved, dirsRemoved, bytesFreed, handoffEntriesRemoved } = report;
+  return { sessionsRemoved, filesRemoved, dirsRemoved, bytesFreed, handoffEntriesRemoved, errors: report.errors.length };
 }
 
 /**
