@@ -9,9 +9,9 @@
  * import { CHANNELS, TRACING_CHANNELS, type WriteTrace } from 'tempfile-manager/diagnostics';
  *
  * diagnostics_channel.subscribe(CHANNELS.fileCreate, (message) => console.log('created', message));
- * diagnostics_channel.tracingChannel(TRACING_CHANNELS.write).subscribe({
- *   asyncEnd: (ctx) => console.log('written', (ctx as WriteTrace).result?.size),
- * });
+ * diagnostics_channel.subscribe(`tracing:${TRACING_CHANNELS.write}:asyncEnd`, (ctx) =>
+ *   console.log('written', (ctx as WriteTrace).result?.size),
+ * );
  * ```
  *
  * @packageDocumentation

@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { isTempFileError } from '../base/error-class.js';
 import { AbortedError, MalformedUploadError, SizeLimitError, UploadLimitError, type DetectedType } from '../base/errors.js';
 import { TempFile, type TempFileArgs } from '../handles/file.js';
 import type { TempScope } from '../handles/scope.js';
@@ -72,6 +73,7 @@ export class FormReceiver {
   fail(error: Error): void {
     if (this.failure) return;
     this.failure = error;
+    if (this.exchange && isTempFileError(error)) this.exchange.received.refused ??= error.code;
     for (const stream of this.streams) stream.destroy(error);
     this.streams.clear();
     this.onFailure(error);

@@ -33,8 +33,8 @@ export class RequestScope {
   /** True once the exchange ended: the scope is removed, or being removed. */
   ended = false;
   private listeners: (() => void)[] | undefined;
-  /** The files its forms received, and their bytes (for `tracing:tempfile-manager:request`). */
-  readonly received = { files: 0, bytes: 0 };
+  /** The files its forms received, their bytes, and why a form was refused (for `tracing:tempfile-manager:request`). */
+  readonly received: { files: number; bytes: number; refused?: string } = { files: 0, bytes: 0 };
   /** Ends the exchange's span, when the request channel has a subscriber. */
   span: ((result: NonNullable<RequestTrace['result']>) => void) | undefined;
 

@@ -72,8 +72,10 @@ export interface FileRemovedMessage {
 
 /** The message of `tempfile-manager:file:keep`. */
 export interface FileKeptMessage {
-  /** The manager's root (absent for a claimed file, whose root is its manager's). */
+  /** The manager's root (absent for a claimed file). */
   readonly root?: string;
+  /** The temp file's path (absent for a claimed file: its path holds the ticket's id). */
+  readonly path?: string;
   /** Where it was kept. */
   readonly destination: string;
   /** The bytes kept. */
@@ -136,6 +138,8 @@ export interface WriteTrace extends TraceEnd {
 export interface HandoffTrace extends TraceEnd {
   /** The manager's root. */
   readonly root: string;
+  /** The temp file handed off (its path in the session, before the handoff). */
+  readonly path: string;
   /** The bytes handed off. */
   readonly size: number;
   /** True when handed off through an object store. */
@@ -181,9 +185,16 @@ export interface RequestTrace extends TraceEnd {
   readonly method: string;
   /**
    * When the exchange ended: the status of the response, the files and bytes its forms received
-   * (`upload()`, `saveUploads()`), and whether the client left before the response was sent.
+   * (`upload()`, `saveUploads()`), the `code` of the error a form was refused with, if one was,
+   * and whether the client left before the response was sent.
    */
-  result?: { readonly status: number; readonly files: number; readonly bytes: number; readonly clientGone: boolean };
+  result?: {
+    readonly status: number;
+    readonly files: number;
+    readonly bytes: number;
+    readonly refused?: string;
+    readonly clientGone: boolean;
+  };
 }
 
 interface PlainMessages {

@@ -199,7 +199,7 @@ export class TempFile extends DiskHandle {
       } catch (err) {
         throw this.closedDuringKeep(err, target) ?? err;
       }
-      publish(CHANNELS.fileKeep, () => ({ root: this.context.root, destination: target, size: this.accountedBytes, from: 'file' }));
+      publish(CHANNELS.fileKeep, () => ({ root: this.context.root, path: this.path, destination: target, size: this.accountedBytes, from: 'file' }));
       return target;
     });
   }
@@ -248,7 +248,7 @@ export class TempFile extends DiskHandle {
       this.context.checkRoot();
       return traced(
         TRACING_CHANNELS.handoff,
-        () => ({ root: this.context.root, size: this.bytes ?? this.accountedBytes, store: store !== undefined }),
+        () => ({ root: this.context.root, path: this.path, size: this.bytes ?? this.accountedBytes, store: store !== undefined }),
         () => backend.handOff(this.handoffSource(), { ttlMs, meta }),
         (ticket) => ({ handoff: handoffKey(ticket.id), expiresAt: ticket.expiresAt }),
       );

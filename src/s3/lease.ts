@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { AlreadyClaimedError, HandoffNotFoundError, isErrorCode, LeaseLostError } from '../base/errors.js';
 import { logger } from '../base/log.js';
+import { CHANNELS, handoffKey, publish } from '../base/channels.js';
 import { randomName } from '../base/random-name.js';
 import { HEARTBEAT_MS, judgeHeartbeat } from '../owner/liveness.js';
 import { isConditionFailed, isNotFound, mayHaveLanded, type StoreIo, type TextObject } from './io.js';
@@ -258,7 +259,9 @@ export class StoreLease {
 async function takeOver(io: StoreIo, keys: EntryKeys, id: string, seen: SeenLease, holder: string, body: string): Promise<string> {
   log('taking over %s (%s)', keys.lease, seen.state === 'released' ? 'released' : 'stale');
   try {
-    return await io.put(keys.lease, body, { ifMatch: seen.etag });
+    const etag = await io.put(keys.lease, body, { ifMatch: seen.etag });
+    if (seen.state !== 'released') publish(CHANNELS.claimTakeover, () => ({ handoff: handoffKey(id) }));
+    return etag;
   } catch (err) {
     if (!isConditionFailed(err)) {
       if (!mayHaveLanded(err)) throw err;
