@@ -5,16 +5,19 @@
 import { randomBytes } from 'node:crypto';
 import dc from 'node:diagnostics_channel';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import express from 'express';
+import Fastify from 'fastify';
 import { afterEach, expect, it } from 'vitest';
 import { tempScope, upload } from '../../src/adapters/express.js';
+import tempFiles from '../../src/adapters/fastify.js';
 import { CHANNELS, handoffKey, publish, traced, TRACING_CHANNELS } from '../../src/base/channels.js';
 import { formatOwnerToken, handoffDirOf, heldName } from '../../src/base/layout.js';
 import { machineId, hostId } from '../../src/owner/process-identity.js';
 import type { ClaimTrace, HandoffTrace, RequestTrace, WriteTrace } from '../../src/diagnostics.js';
 import { fixture, runToEnd } from '../helpers/child.js';
-import { listenClosing } from '../helpers/http-clients.js';
+import { BOUNDARY, bigFileForm, listenClosing, MiB } from '../helpers/http-clients.js';
 import { freshRoot, manager, scratchDir } from '../helpers/roots.js';
 import { until } from '../helpers/wait.js';
 
@@ -149,6 +152,29 @@ it('tells a file\'s whole life, and no message carries its bytes, its ticket or 
   expect(everything).not.toContain(Buffer.from(marker).toString('hex'));
   for (const id of [ticket.id, expiring.id]) expect(everything).not.toContain(id);
   expect(everything).not.toContain(JSON.stringify(ticket));
+});
+
+it('a Fastify upload whose client leaves mid-file ends its request span as the client gone', async () => {
+  const heard = listenToAll();
+  const mgr = manager();
+  const app = Fastify();
+  closers.push(() => app.close());
+  await app.register(tempFiles, { manager: mgr });
+  app.post('/upload', async (request) => (await request.saveUploads({ field: 'file' })).file.size);
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const form = bigFileForm(4 * MiB);
+  const socket = net.connect((app.server.address() as net.AddressInfo).port, '127.0.0.1');
+  socket.on('error', () => {});
+  socket.write(`POST /upload HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=${BOUNDARY}\r\nContent-Length: ${form.length}\r\n\r\n`);
+  socket.write(Buffer.concat([form.head, Buffer.alloc(64 * 1024)]));
+  await until(() => on(heard, CHANNELS.fileCreate).length > 0, 10_000, 'the upload\'s file');
+  socket.destroy();
+  await until(() => on(heard, `tracing:${TRACING_CHANNELS.request}:asyncEnd`).length > 0, 10_000, 'the end of the request\'s span');
+  expect(last<RequestTrace>(heard, `tracing:${TRACING_CHANNELS.request}:asyncEnd`)).toMatchObject({
+    framework: 'fastify',
+    method: 'POST',
+    result: { files: 0, bytes: 0, clientGone: true },
+  });
 });
 
 it('builds no message and adds no step while nobody listens', async () => {
