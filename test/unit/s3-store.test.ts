@@ -1,12 +1,14 @@
 // The store's own logic with a scripted client: the If-Match form probe, a lease write whose
 // answer was lost, and the typed errors. Not instead of the real server (test/s3/), which runs
 // the same code against Ceph RGW: these pin what a gateway rarely does on cue.
+import diagnostics_channel from 'node:diagnostics_channel';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { StoreIo } from '../../src/s3/io.js';
 import { StoreLease } from '../../src/s3/lease.js';
 import { FETCH_AHEAD_WINDOW_MS, fetchAheadWindow, LEASE_REMOVAL_DELAY_MS } from '../../src/s3/fetch-ahead.js';
 import { LeaseLostError, StoreError } from '../../src/base/errors.js';
+import { CHANNELS, handoffKey } from '../../src/base/channels.js';
 const KEYS = { entry: 'p/e/', data: 'p/e/data', lease: 'p/e/lease' };
 
 interface Sent {
@@ -181,7 +183,11 @@ describe('StoreLease', () => {
     const io = new StoreIo(client, 'bucket', 'p/', 1000, 5 * 1024 * 1024);
     const paused = await StoreLease.take(io, KEYS, 'e', fast);
     expect(paused.dataKey).toBe('p/e/data');
-    const taker = await takeOnceStale(io);
+    const takeovers: unknown[] = [];
+    const heard = (message: unknown) => takeovers.push(message);
+    diagnostics_channel.subscribe(CHANNELS.claimTakeover, heard);
+    const taker = await takeOnceStale(io).finally(() => diagnostics_channel.unsubscribe(CHANNELS.claimTakeover, heard));
+    expect(takeovers).toEqual([{ handoff: handoffKey('e') }]); // published once, for the stale holder only
     expect(taker.dataKey).toMatch(/^p\/e\/data\.[0-9a-f]{16}$/);
     expect([...objects.keys()].sort()).toEqual([taker.dataKey, 'p/e/lease']);
     expect(objects.get(taker.dataKey)?.body).toBe('bytes');
