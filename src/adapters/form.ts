@@ -8,6 +8,7 @@ import type { HandoffTicket } from '../handoff/ticket.js';
 import { clientFileName, uploadSuffix, withClientName } from './client-name.js';
 import type { RequestScope } from './request-scope.js';
 import type { ResolvedUpload, UploadedFile, UploadFields } from './upload-options.js';
+import type { ResolvedVerify } from '../write/verify.js';
 
 /** A file part as the parsers hand it over. @internal */
 export interface FilePart {
@@ -173,11 +174,20 @@ export class FormReceiver {
       maxBytes: spec.maxBytes,
       ...(spec.hash !== undefined && { hash: spec.hash }),
       ...(spec.accept !== undefined && { accept: spec.accept }),
+      ...(spec.verify && uploadVerify(spec.verify)),
       ...(onProgress && {
         onProgress: (bytesWritten: number) => onProgress({ fieldName: part.fieldName, originalName: part.originalName, bytesWritten }),
       }),
     };
   }
+}
+
+/** The `verify` and `verifyTimeoutMs` of write() for an upload's hook, which takes the file as the {@link UploadedFile} it is. */
+function uploadVerify(verify: ResolvedVerify<UploadedFile>): Pick<WriteOptions, 'verify' | 'verifyTimeoutMs'> {
+  return {
+    verify: (file, signal) => verify.hook(file as UploadedTempFile, signal),
+    verifyTimeoutMs: verify.timeoutMs,
+  };
 }
 
 /** Why a form still being received when its exchange ended was given up. */
