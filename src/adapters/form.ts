@@ -47,6 +47,8 @@ export class FormReceiver {
   private readonly perField = new Map<string, number>();
   private readonly streams = new Set<Readable>();
   private failure: Error | undefined;
+  /** Aborted by the first failure: the writes still running (a `verify` hook still checking) give up at once. */
+  private readonly stopWrites = new AbortController();
 
   /** Unsubscribes from the end of the request's exchange. */
   private readonly unwatch: () => void;
@@ -73,6 +75,7 @@ export class FormReceiver {
   fail(error: Error): void {
     if (this.failure) return;
     this.failure = error;
+    this.stopWrites.abort(error);
     for (const stream of this.streams) stream.destroy(error);
     this.streams.clear();
     this.onFailure(error);
@@ -172,6 +175,7 @@ export class FormReceiver {
     const onProgress = spec.onProgress;
     return {
       maxBytes: spec.maxBytes,
+      signal: this.stopWrites.signal,
       ...(spec.hash !== undefined && { hash: spec.hash }),
       ...(spec.accept !== undefined && { accept: spec.accept }),
       ...(spec.verify && uploadVerify(spec.verify)),

@@ -26,12 +26,18 @@ type Form = { body: Buffer; headers: Record<string, string> };
 const form = (data: Buffer | string): Form => rawForm(`${filePart('file', 'upload.bin', Buffer.from(data).toString('latin1'))}${formEnd}`);
 type Reply = { status: number; body: Record<string, unknown> };
 
+/** The bytes of the one file the route got, under `field` or `array`. */
+function contentOf(got: { file?: unknown; files?: unknown }): string {
+  const file = (got.file ?? (got.files as unknown[] | undefined)?.[0]) as UploadedFile;
+  return fs.readFileSync(file.path, 'latin1');
+}
+
 /** A server whose `POST /upload` takes one file under `options` through `adapter`, answering with its bytes; its URL. */
 async function serve(adapter: 'express' | 'fastify', mgr: TempFileManager, options: UploadOptions): Promise<string> {
   if (adapter === 'express') {
     const app = express();
     app.use(tempScope(mgr));
-    app.post('/upload', upload({ field: 'file', ...options }), (req, res) => res.json({ content: fs.readFileSync(req.file!.path, 'latin1') }));
+    app.post('/upload', upload({ field: 'file', ...options }), (req, res) => res.json({ content: contentOf(req) }));
     const server = http.createServer(app);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     closers.push(async () => {
@@ -44,8 +50,7 @@ async function serve(adapter: 'express' | 'fastify', mgr: TempFileManager, optio
   closers.push(() => app.close());
   await app.register(tempFiles, { manager: mgr });
   app.post('/upload', async (request) => {
-    const { file } = await request.saveUploads({ field: 'file', ...options });
-    return { content: fs.readFileSync(file.path, 'latin1') };
+    return { content: contentOf(await request.saveUploads({ field: 'file', ...options })) };
   });
   await app.listen({ port: 0, host: '127.0.0.1' });
   return `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
@@ -95,6 +100,21 @@ describe('an upload’s verify hook (a fake hook)', () => {
     client.abort();
     await sent;
     await until(() => hookSignal!.aborted && sessionFiles(mgr).length === 0, 30_000, 'the hook given up and the file removed');
+  });
+
+  it.for(adapters)('%s: one file refused ends the checks of the others: the answer does not wait on a hook that never settles', { timeout: 30_000 }, async (adapter) => {
+    const mgr = manager();
+    const signals: AbortSignal[] = [];
+    const verify = (file: UploadedFile, signal: AbortSignal) => {
+      signals.push(signal);
+      return file.originalName === 'bad.bin' ? false : new Promise<never>(() => {});
+    };
+    const url = await serve(adapter, mgr, { field: undefined, array: 'file', verifyTimeoutMs: 0, verify });
+    const body = rawForm(`${filePart('file', 'slow.bin', 'slow bytes')}${filePart('file', 'bad.bin', 'bad bytes')}${formEnd}`);
+    const reply = await post(url, body);
+    expect(reply).toMatchObject({ status: 422, body: { code: 'ERR_TEMPFILE_VERIFY_REFUSED' } });
+    expect(signals.map((s) => s.aborted)).toEqual([true, true]);
+    expect(sessionFiles(mgr)).toEqual([]);
   });
 
   it('upload options are checked at set-up: the option named, the value shown', () => {
