@@ -12,6 +12,17 @@ const never = () => new Promise<never>(() => {});
 // A hook that is never given up hangs its write: fail then, well before the suite's own timeout.
 const HANG_MS = 30_000;
 
+/** Whether a descriptor of this process is open on `file` (the writer's, if it were not closed yet). */
+function openInThisProcess(file: string): boolean {
+  return fs.readdirSync('/proc/self/fd').some((fd) => {
+    try {
+      return fs.readlinkSync(`/proc/self/fd/${fd}`) === file;
+    } catch {
+      return false; // the descriptor readdir itself used, closed since
+    }
+  });
+}
+
 /** The error `write()` rejects with, and that the manager holds nothing afterwards. */
 async function refused(options: Parameters<ReturnType<typeof manager>['write']>[1]): Promise<unknown> {
   const mgr = manager();
@@ -24,15 +35,15 @@ async function refused(options: Parameters<ReturnType<typeof manager>['write']>[
 describe('write(): verify', () => {
   it('runs on the whole file, closed, with its size and digest, before write() resolves; true keeps it', async () => {
     const mgr = manager();
-    const seen: { content: string; size: number | undefined; digest: string | undefined }[] = [];
+    const seen: { content: string; size: number | undefined; digest: string | undefined; openHere: boolean }[] = [];
     const file = await mgr.write('clean bytes', {
       hash: 'sha256',
       verify: (f: TempFile) => {
-        seen.push({ content: fs.readFileSync(f.path, 'utf8'), size: f.size, digest: f.digest });
+        seen.push({ content: fs.readFileSync(f.path, 'utf8'), size: f.size, digest: f.digest, openHere: openInThisProcess(f.path) });
         return true;
       },
     });
-    expect(seen).toEqual([{ content: 'clean bytes', size: 11, digest: file.digest }]);
+    expect(seen).toEqual([{ content: 'clean bytes', size: 11, digest: file.digest, openHere: false }]);
     expect(fs.readFileSync(file.path, 'utf8')).toBe('clean bytes');
   });
 
