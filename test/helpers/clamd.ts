@@ -8,7 +8,6 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { Needs } from './privileges.js';
-import { until } from './wait.js';
 
 /** Debian's clamd (package clamav-daemon), in /usr/sbin. */
 export const CLAMD: Needs = { command: 'clamd', package: 'clamav-daemon' };
@@ -40,10 +39,15 @@ export async function startClamd(): Promise<Clamd> {
   child.once('exit', () => (exited = true));
   const stop = () => stopClamd(child, dir, 'SIGTERM');
   try {
-    await until(() => exited || fs.existsSync(socket), 60_000, 'clamd listening');
+    // The socket's name appears when clamd binds it, a moment before it listens: PING until it answers.
+    let pong: string | undefined;
+    const deadline = Date.now() + 60_000;
+    while (pong === undefined && !exited && Date.now() < deadline) {
+      pong = await command(socket, 'zPING\0').catch(() => undefined);
+      if (pong === undefined) await new Promise((resolve) => setTimeout(resolve, 50));
+    }
     if (exited) throw new Error(`clamd exited at start: ${readLog(dir)}`);
-    const pong = await command(socket, 'zPING\0');
-    if (pong !== 'PONG') throw new Error(`clamd answered PING with ${JSON.stringify(pong)}`);
+    if (pong !== 'PONG') throw new Error(`clamd answered PING with ${JSON.stringify(pong)} (log: ${readLog(dir)})`);
   } catch (err) {
     await stop();
     throw err;
