@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs `npm test` as a newcomer's machine would: a clean copy of the tracked files, CI unset, and
 # none of the system packages CI installs on the PATH (redis-server, chromium, sshd, sshfs,
-# fusermount, faketime). It proves that `npm test` needs nothing but Node: every test that needs
+# fusermount, faketime, clamd). It proves that `npm test` needs nothing but Node: every test that needs
 # one of them, or root, skips and prints why (test/helpers/privileges.ts).
 #
 #   scripts/fresh-machine.sh [vitest args]            as a user that is not root (FRESH_USER, default nobody)
@@ -24,7 +24,7 @@ trap 'rm -rf "$work"' EXIT
 chmod 755 "$work"
 
 # A PATH with every command of this one but those the system packages give.
-hidden=(redis-server chromium sshd sshfs fusermount fusermount3 faketime)
+hidden=(redis-server chromium sshd sshfs fusermount fusermount3 faketime clamd)
 mkdir "$work/bin"
 if [ -n "${FRESH_NODE:-}" ]; then ln -s "$FRESH_NODE" "$work/bin/node"; fi
 IFS=: read -ra dirs <<< "$PATH"
@@ -32,7 +32,7 @@ for dir in "${dirs[@]}"; do
   [ -d "$dir" ] || continue
   for cmd in "$dir"/*; do
     name=$(basename "$cmd")
-    case "$name" in redis-* | chromium* | google-chrome* | chrome | sshd | sshfs | fusermount* | faketime) continue ;; esac
+    case "$name" in redis-* | chromium* | google-chrome* | chrome | sshd | sshfs | fusermount* | faketime | clamd) continue ;; esac
     if [ -x "$cmd" ] && [ ! -e "$work/bin/$name" ]; then ln -s "$cmd" "$work/bin/$name"; fi
   done
 done

@@ -26,6 +26,7 @@ export type { TempFileStats } from './manager/manager.js';
 export type { TempFileManagerOptions } from './root/options.js';
 export type { WriteOptions } from './handles/write.js';
 export type { WriteSource } from './write/source.js';
+export type { VerifyResult } from './write/verify.js';
 export { TempFile } from './handles/file.js';
 export type { TempReadStreamOptions, TempWriteStreamOptions } from './handles/file.js';
 export type { KeepOptions } from './keep/move.js';

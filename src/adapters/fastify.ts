@@ -65,7 +65,7 @@ declare module 'fastify' {
     /**
      * Receives the multipart form in one call (on top of `@fastify/multipart`): the files go to
      * temp files of `request.tmp`, removed after the response unless kept or handed off. Every
-     * failure is a `TempFileError` with `statusCode` (413, 415, 400, 507, 499).
+     * failure is a `TempFileError` with `statusCode` (413, 415, 422, 400, 507, 503, 499).
      *
      * @example
      * app.post('/videos', async (request, reply) => {

@@ -9,6 +9,7 @@ import type { HandoffTicket } from '../handoff/ticket.js';
 import { clientFileName, uploadSuffix, withClientName } from './client-name.js';
 import type { RequestScope } from './request-scope.js';
 import type { ResolvedUpload, UploadedFile, UploadFields } from './upload-options.js';
+import type { ResolvedVerify } from '../write/verify.js';
 
 /** A file part as the parsers hand it over. @internal */
 export interface FilePart {
@@ -47,6 +48,8 @@ export class FormReceiver {
   private readonly perField = new Map<string, number>();
   private readonly streams = new Set<Readable>();
   private failure: Error | undefined;
+  /** Aborted by the first failure: the writes still running (a `verify` hook still checking) give up at once. */
+  private readonly stopWrites = new AbortController();
 
   /** Unsubscribes from the end of the request's exchange. */
   private readonly unwatch: () => void;
@@ -74,6 +77,7 @@ export class FormReceiver {
     if (this.failure) return;
     this.failure = error;
     if (this.exchange && isTempFileError(error)) this.exchange.received.refused ??= error.code;
+    this.stopWrites.abort(error);
     for (const stream of this.streams) stream.destroy(error);
     this.streams.clear();
     this.onFailure(error);
@@ -177,13 +181,23 @@ export class FormReceiver {
     const onProgress = spec.onProgress;
     return {
       maxBytes: spec.maxBytes,
+      signal: this.stopWrites.signal,
       ...(spec.hash !== undefined && { hash: spec.hash }),
       ...(spec.accept !== undefined && { accept: spec.accept }),
+      ...(spec.verify && uploadVerify(spec.verify)),
       ...(onProgress && {
         onProgress: (bytesWritten: number) => onProgress({ fieldName: part.fieldName, originalName: part.originalName, bytesWritten }),
       }),
     };
   }
+}
+
+/** The `verify` and `verifyTimeoutMs` of write() for an upload's hook, which takes the file as the {@link UploadedFile} it is. */
+function uploadVerify(verify: ResolvedVerify<UploadedFile>): Pick<WriteOptions, 'verify' | 'verifyTimeoutMs'> {
+  return {
+    verify: (file, signal) => verify.hook(file as UploadedTempFile, signal),
+    verifyTimeoutMs: verify.timeoutMs,
+  };
 }
 
 /** Why a form still being received when its exchange ended was given up. */

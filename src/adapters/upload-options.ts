@@ -5,6 +5,7 @@ import { ownOptions, validateBytes, validateFunction, validateInteger, validateO
 import type { TempFile } from '../handles/file.js';
 import { parseAccept } from '../write/sniff.js';
 import { hashOption } from '../write/options.js';
+import { resolveVerify, type ResolvedVerify, type VerifyResult } from '../write/verify.js';
 import { DEFAULT_DRAIN, resolveDrain, type DrainOptions, type ResolvedDrain } from './unread-body.js';
 
 /** One named file field of {@link UploadOptions.fields}. */
@@ -66,6 +67,15 @@ export interface UploadOptions {
   /** Called as each file's bytes reach the disk. */
   readonly onProgress?: (progress: UploadProgress) => void;
   /**
+   * Checks each complete file before the route sees it (an antivirus scan, a checksum against a
+   * header): `true` accepts it; `false` or `{ reason, statusCode }` refuses it, a 422 (or that
+   * 4xx) with the reason for the client; a throw (the scanner down) is a 503. A refused file is
+   * removed, and so is the rest of the form. Passed to `write()`.
+   */
+  readonly verify?: (file: UploadedFile, signal: AbortSignal) => VerifyResult | PromiseLike<VerifyResult>;
+  /** How long `verify` may take for one file before it is given up (a 503); 0: until the request ends. @default 60000 */
+  readonly verifyTimeoutMs?: number;
+  /**
    * After an early refusal (a limit, a refused type), the rest of the body is read and thrown
    * away, so that a client that sends all of it before reading gets its answer; past these
    * bounds the connection is closed instead.
@@ -124,12 +134,13 @@ export interface ResolvedUpload {
   readonly accept: readonly string[] | undefined;
   readonly hash: string | undefined;
   readonly onProgress: ((progress: UploadProgress) => void) | undefined;
+  readonly verify: ResolvedVerify<UploadedFile> | undefined;
   readonly drain: ResolvedDrain;
 }
 
 const KNOWN = new Set([
   'field', 'array', 'maxCount', 'fields', 'maxBytes', 'maxFiles', 'maxFields', 'maxParts',
-  'maxFieldNameBytes', 'maxFieldBytes', 'accept', 'hash', 'onProgress', 'drain',
+  'maxFieldNameBytes', 'maxFieldBytes', 'accept', 'hash', 'onProgress', 'verify', 'verifyTimeoutMs', 'drain',
 ]);
 
 /**
@@ -232,6 +243,7 @@ export function resolveUploadOptions(
     accept,
     hash,
     onProgress: o.onProgress,
+    verify: resolveVerify<UploadedFile>(o.verify, o.verifyTimeoutMs, where), // refused at set-up, not per request
     drain: o.drain === undefined ? defaultDrain : resolveDrain(o.drain, where),
   };
 }

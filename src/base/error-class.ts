@@ -19,6 +19,8 @@ export type TempFileErrorCode =
   | 'ERR_TEMPFILE_ABORTED'
   | 'ERR_TEMPFILE_SOURCE'
   | 'ERR_TEMPFILE_TYPE_NOT_ACCEPTED'
+  | 'ERR_TEMPFILE_VERIFY_REFUSED'
+  | 'ERR_TEMPFILE_VERIFY_FAILED'
   | 'ERR_TEMPFILE_CALLBACK'
   | 'ERR_TEMPFILE_HANDOFF_NOT_FOUND'
   | 'ERR_TEMPFILE_HANDOFF_EXPIRED'
@@ -55,6 +57,8 @@ const STATUS_BY_CODE: Record<TempFileErrorCode, number> = {
   ERR_TEMPFILE_ABORTED: 499,
   ERR_TEMPFILE_SOURCE: 400,
   ERR_TEMPFILE_TYPE_NOT_ACCEPTED: 415,
+  ERR_TEMPFILE_VERIFY_REFUSED: 422,
+  ERR_TEMPFILE_VERIFY_FAILED: 503,
   ERR_TEMPFILE_CALLBACK: 500,
   ERR_TEMPFILE_HANDOFF_NOT_FOUND: 500,
   ERR_TEMPFILE_HANDOFF_EXPIRED: 500,
@@ -83,18 +87,29 @@ export interface TempFileErrorOptions {
   readonly advice?: string;
 }
 
-/** The reason phrases of the statuses whose errors are exposed to clients. */
+/**
+ * The reason phrases of the statuses whose errors are exposed to clients: the library's own, and
+ * the 4xx a `verify` hook may answer with (node:http's table would load the HTTP server with
+ * every error).
+ */
 const REASON_PHRASES: Readonly<Record<number, string>> = {
   400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  409: 'Conflict',
   413: 'Payload Too Large',
   415: 'Unsupported Media Type',
+  422: 'Unprocessable Entity',
+  451: 'Unavailable For Legal Reasons',
   499: 'Client Closed Request',
 };
 
-/** The message of an error exposed to clients: its status, its reason phrase and `detail`. @internal */
-export function forClient(code: TempFileErrorCode, detail: string): string {
-  const status = STATUS_BY_CODE[code];
-  return `${status} ${REASON_PHRASES[status] ?? 'Error'}: ${detail}`;
+/**
+ * The message of an error exposed to clients: its status (the code's, unless `status` is given),
+ * its reason phrase and `detail`. @internal
+ */
+export function forClient(code: TempFileErrorCode, detail: string, status = STATUS_BY_CODE[code]): string {
+  return `${status} ${REASON_PHRASES[status] ?? 'Client Error'}: ${detail}`;
 }
 
 // Shared by every copy of the package in a process (its ESM and CJS builds, two installed
@@ -118,7 +133,8 @@ export class TempFileError extends Error {
   /**
    * The HTTP status that answers it, read by Express's and Fastify's error handlers: 413 a size or
    * count limit, 415 a refused type, 400 a malformed body, 507 no space or quota, 499 the client
-   * went away, 503 the manager closed or a store failed; 500 otherwise.
+   * went away, 422 (or the hook's own 4xx) a file a `verify` hook refused, 503 the manager closed,
+   * a store failed or a `verify` hook gave no answer; 500 otherwise.
    */
   readonly statusCode: number;
   /**

@@ -57,6 +57,8 @@ interface ClassOfCode {
   ERR_TEMPFILE_ABORTED: AbortedError;
   ERR_TEMPFILE_SOURCE: SourceError;
   ERR_TEMPFILE_TYPE_NOT_ACCEPTED: TypeNotAcceptedError;
+  ERR_TEMPFILE_VERIFY_REFUSED: VerifyRefusedError;
+  ERR_TEMPFILE_VERIFY_FAILED: VerifyFailedError;
   ERR_TEMPFILE_CALLBACK: CallbackError;
   ERR_TEMPFILE_HANDOFF_NOT_FOUND: HandoffNotFoundError;
   ERR_TEMPFILE_HANDOFF_EXPIRED: HandoffExpiredError;
@@ -278,6 +280,61 @@ export class TypeNotAcceptedError extends TempFileError {
     });
     this.detected = detected;
     this.accept = accept;
+  }
+}
+
+/**
+ * A write's `verify` hook refused the complete file (an antivirus found something, a checksum
+ * did not match): the file was removed. `statusCode` is the hook's own 4xx, else 422
+ * (Unprocessable Entity); the message, for the client, carries the hook's `reason`.
+ */
+export class VerifyRefusedError extends TempFileError {
+  declare readonly code: 'ERR_TEMPFILE_VERIFY_REFUSED';
+  /** Why the hook refused the file, as it said: it is sent to the client. */
+  readonly reason: string;
+  /**
+   * `statusCode`, a 4xx, answers the client instead of 422.
+   * @throws Never. It only builds the error from its arguments.
+   */
+  constructor(reason: string, statusCode = 422) {
+    super('ERR_TEMPFILE_VERIFY_REFUSED', forClient('ERR_TEMPFILE_VERIFY_REFUSED', `the file was refused: ${reason}`, statusCode), {
+      advice: 'The write\'s `verify` hook refused the file, and it was removed: nothing was kept.',
+    });
+    this.reason = reason;
+    Object.defineProperty(this, 'statusCode', { value: statusCode });
+  }
+}
+
+/** Why a `verify` hook gave no answer: it threw (`cause` is what it threw), or did not settle within `verifyTimeoutMs`. */
+export type VerifyFailure = 'threw' | 'timeout';
+
+/**
+ * A write's `verify` hook gave no answer: it threw (a scanner that is down, a socket closed) or
+ * did not settle within `verifyTimeoutMs`. The file was removed, never accepted unchecked.
+ * `statusCode` is 503 (Service Unavailable): the client may send the file again later.
+ */
+export class VerifyFailedError extends TempFileError {
+  declare readonly code: 'ERR_TEMPFILE_VERIFY_FAILED';
+  /** Whether the hook threw or did not settle in time. */
+  readonly reason: VerifyFailure;
+  /**
+   * `cause` is what the hook threw; `timeoutMs`, with `'timeout'`, the time it was given.
+   * @throws Never. It only builds the error from its arguments.
+   */
+  constructor(reason: VerifyFailure, cause?: unknown, timeoutMs?: number) {
+    const what =
+      reason === 'timeout'
+        ? `did not settle within \`verifyTimeoutMs\` (${timeoutMs} ms)`
+        : `threw (${cause instanceof Error ? cause.message : String(cause)})`;
+    super(
+      'ERR_TEMPFILE_VERIFY_FAILED',
+      `The \`verify\` hook ${what}: the file was removed, not accepted unchecked. ` +
+        (reason === 'timeout'
+          ? 'Raise `verifyTimeoutMs` if the check needs longer, or find what holds it (a scanner that hangs).'
+          : 'Bring the checker back (a scanner that is down or unreachable); return false instead of throwing to refuse a file.'),
+      { cause },
+    );
+    this.reason = reason;
   }
 }
 

@@ -19,6 +19,7 @@ import { FileSink } from '../write/sink.js';
 import { openWritable, type WritableFile } from '../write/open-file.js';
 import { assertAccepted, detectType, parseAccept, readHead } from '../write/sniff.js';
 import { openSource, type SourceReader, type WriteSource } from '../write/source.js';
+import { resolveVerify, runVerify, type ResolvedVerify, type VerifyResult } from '../write/verify.js';
 
 /** Options of `write()`. */
 export interface WriteOptions extends NameOptions {
@@ -40,6 +41,10 @@ export interface WriteOptions extends NameOptions {
    * @example ['image/png', 'image/jpeg', 'application/pdf']
    */
   readonly accept?: readonly string[];
+  /** Checks the whole file before `write()` resolves; only `true` accepts it (docs/streaming-writes.md, "Checking the file"). */
+  readonly verify?: (file: TempFile, signal: AbortSignal) => VerifyResult | PromiseLike<VerifyResult>;
+  /** How long `verify` may take (then a `VerifyFailedError`); 0: no bound but the write's `signal`. @default 60000 */
+  readonly verifyTimeoutMs?: number;
 }
 
 interface ResolvedWriteOptions {
@@ -50,9 +55,10 @@ interface ResolvedWriteOptions {
   readonly onProgress: ((bytesWritten: number) => void) | undefined;
   readonly hash: string | undefined;
   readonly accept: readonly string[] | undefined;
+  readonly verify: ResolvedVerify<TempFile> | undefined;
 }
 
-const WRITE_OPTIONS = new Set(['suffix', 'prefix', 'maxBytes', 'signal', 'onProgress', 'hash', 'accept']);
+const WRITE_OPTIONS = new Set(['suffix', 'prefix', 'maxBytes', 'signal', 'onProgress', 'hash', 'accept', 'verify', 'verifyTimeoutMs']);
 
 /** Names a file's suffix from the type sniffed from its first bytes (undefined: no known type). @internal */
 export type SuffixOf = (type: DetectedType | undefined) => string;
@@ -115,6 +121,7 @@ async function writeUntraced<T extends TempFile>(
     const closing = handle;
     handle = undefined;
     await closing.close();
+    if (resolved.verify) await runVerify(resolved.verify, file, resolved.signals, abortError);
     return file;
   } catch (err) {
     reader.stop();
@@ -270,6 +277,7 @@ function resolveWriteOptions(options: unknown): ResolvedWriteOptions {
   const onProgress = o.onProgress === undefined ? undefined : validateFunction<(bytes: number) => void>(o.onProgress, 'onProgress', 'taking the bytes written so far');
   const hash = o.hash === undefined ? undefined : hashOption(o.hash);
   const accept = o.accept === undefined ? undefined : parseAccept(o.accept);
+  const verify = resolveVerify<TempFile>(o.verify, o.verifyTimeoutMs, 'write()');
   const name: NameOptions = { ...(o.prefix !== undefined && { prefix: o.prefix }), ...(o.suffix !== undefined && { suffix: o.suffix }) };
-  return { name, maxBytes, signals, onProgress, hash, accept };
+  return { name, maxBytes, signals, onProgress, hash, accept, verify };
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DiskQuotaError, NoSpaceError, QuotaExceededError, SizeLimitError, TempFileError } from '../../src/index.js';
-import { AbortedError, FileSystemError, MalformedUploadError, SourceError, TypeNotAcceptedError, UploadLimitError } from '../../src/errors.js';
+import { AbortedError, FileSystemError, MalformedUploadError, SourceError, TypeNotAcceptedError, UploadLimitError, VerifyFailedError, VerifyRefusedError } from '../../src/errors.js';
 
 // What an upload can raise, and the status Express's and Fastify's default handlers answer with.
 const uploadErrors: [TempFileError, number][] = [
@@ -15,6 +15,9 @@ const uploadErrors: [TempFileError, number][] = [
   [new AbortedError('the client went away'), 499],
   [new TypeNotAcceptedError(undefined, ['image/*']), 415],
   [new UploadLimitError('bodyBytes', 1000, undefined, 5000), 413],
+  [new VerifyRefusedError('a virus was found (Eicar-Signature)'), 422],
+  [new VerifyRefusedError('the checksum does not match', 409), 409],
+  [new VerifyFailedError('threw', new Error('connect ECONNREFUSED')), 503],
 ];
 
 describe('statusCode and expose', () => {
