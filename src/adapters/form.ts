@@ -77,9 +77,10 @@ export class FormReceiver {
     if (this.failure) return;
     this.failure = error;
     if (this.exchange && isTempFileError(error)) this.exchange.received.refused ??= error.code;
-    this.stopWrites.abort(error);
     for (const stream of this.streams) stream.destroy(error);
     this.streams.clear();
+    // After the streams' own errors: a write whose part failed ends with that error, not as aborted.
+    setImmediate(() => this.stopWrites.abort(error));
     this.onFailure(error);
   }
 
