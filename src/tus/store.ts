@@ -79,7 +79,9 @@ export class UploadStore {
     if (dir === undefined) {
       throw new InvalidOptionError('namingFunction', `The tus server's namingFunction gave the id ${JSON.stringify(id).slice(0, 140)}: tempfile-manager/tus takes 1 to 128 of A-Z a-z 0-9 _ -. Return such an id (the default one is).`);
     }
-    const info: UploadInfo = { size, metadata, creationDate: new Date().toISOString() };
+    const created = Date.now();
+    const { expirationMs } = this.settings;
+    const info: UploadInfo = { size, metadata, creationDate: new Date(created).toISOString(), ...(expirationMs > 0 && { expiresAt: created + expirationMs }) };
     await makeUpload(places, dir, info);
     return { id, size, offset: 0, metadata, creationDate: info.creationDate, shown: dir.shown };
   }

@@ -8,6 +8,8 @@ export interface UploadInfo {
   readonly size: number | undefined;
   readonly metadata: Readonly<Record<string, string | null>> | undefined;
   readonly creationDate: string;
+  /** When the upload expires, in ms since the epoch: what the root's sweep judges it by (lifetime/tus-sweep.ts). None: never. */
+  readonly expiresAt?: number;
 }
 
 /** The longest info file read: metadata is bounded (metadata.ts), so a longer one is not ours. */
