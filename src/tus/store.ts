@@ -12,6 +12,7 @@ import { checkMetadata } from './metadata.js';
 import { listUploads, openUploadFile, tusPlaces, uploadDir, type TusPlaces, type UploadDir } from './places.js';
 import { currentDataName, makeUpload, readInfo, receivedBytes, type UploadInfo } from './uploads.js';
 import { adoptFinished } from './finish.js';
+import { AppendQueue } from './append-queue.js';
 import path from 'node:path';
 
 /** An upload as the store reports it: tus's `Upload` fields. @internal */
@@ -121,20 +122,25 @@ export class UploadStore {
   // place of the limit or quota that stopped the write. Destroyed with the error, it answers it.
   private async append(stream: Readable, handle: Awaited<ReturnType<typeof openUploadFile>>, id: string, offset: number, size: number | undefined): Promise<number> {
     const chunks = (stream as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+    const queue = new AppendQueue(this.settings.context.fs, handle.fd, offset);
     let position = offset;
     try {
       for (let next = await chunks.next(); !next.done; next = await chunks.next()) {
-        position = await this.appendChunk(handle, id, position, next.value, size);
+        position = await this.count(id, position, next.value, size);
+        await queue.push(next.value);
       }
+      return offset + (await queue.flush());
     } catch (err) {
+      // The chunks counted before the refusal are written: they stay, and the upload resumes after them.
+      await queue.flush().catch(() => {});
       // The server answers the stream's error as soon as it is destroyed: give it its status first.
       stream.destroy(forTus(err) instanceof Error ? (err as Error) : undefined);
       throw err;
     }
-    return position;
   }
 
-  private async appendChunk(handle: Awaited<ReturnType<typeof openUploadFile>>, id: string, position: number, chunk: Buffer, size: number | undefined): Promise<number> {
+  /** Counts a chunk against the limits and the quota before it is queued; the position after it. */
+  private async count(id: string, position: number, chunk: Buffer, size: number | undefined): Promise<number> {
     const { context, maxBytes, errors } = this.settings;
     if (position + chunk.length > maxBytes) throw new SizeLimitError(maxBytes);
     if (size !== undefined && position + chunk.length > size) throw errors.ERR_SIZE_EXCEEDED;
@@ -142,8 +148,7 @@ export class UploadStore {
     this.allowance -= chunk.length;
     context.accounting.reserve(chunk.length);
     this.reserved.set(id, (this.reserved.get(id) ?? 0) + chunk.length);
-    const { bytesWritten } = await handle.write(chunk, 0, chunk.length, position);
-    return position + bytesWritten;
+    return position + chunk.length;
   }
 
   private async finish(dir: UploadDir, name: string, upload: UploadState): Promise<void> {
