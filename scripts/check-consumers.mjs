@@ -82,11 +82,15 @@ const consumers = [
     name: 'node16-cjs',
     file: 'index.cts',
     options: { module: 'node16', moduleResolution: 'node16' },
-    // @tus/server is ESM only, and node16 gives a CommonJS file no require() of ESM (nodenext does).
-    noTus: '@tus/server is an ES module only, which node16 lets no CommonJS file import',
+    noTus: () => 'node16',
   },
   { name: 'node16-esm', file: 'index.mts', options: { module: 'node16', moduleResolution: 'node16' } },
-  { name: 'nodenext-cjs', file: 'index.cts', options: { module: 'nodenext', moduleResolution: 'nodenext' } },
+  {
+    name: 'nodenext-cjs',
+    file: 'index.cts',
+    options: { module: 'nodenext', moduleResolution: 'nodenext' },
+    noTus: (major, minor) => (major < 5 || (major === 5 && minor < 8) ? 'nodenext before TypeScript 5.8' : undefined),
+  },
   { name: 'nodenext-esm', file: 'index.mts', options: { module: 'nodenext', moduleResolution: 'nodenext' } },
   { name: 'bundler', file: 'index.ts', options: { module: 'esnext', moduleResolution: 'bundler' } },
 ];
@@ -169,8 +173,12 @@ function checkConsumer(consumer, installed, project, tsc) {
   const tusFile = consumer.file.replace('index', 'tus');
   fs.writeFileSync(path.join(dir, consumer.file), consumerCode);
   fs.writeFileSync(path.join(dir, tusFile), tusConsumerCode);
-  const files = consumer.noTus ? [consumer.file] : [consumer.file, tusFile];
-  if (consumer.noTus) console.log(`-- ${label}: tempfile-manager/tus not compiled (${consumer.noTus})`);
+  // @tus/server is an ES module only: a CommonJS file imports it only where the compiler allows a
+  // require() of an ES module (nodenext from TypeScript 5.8 on), as Node 20.19 and 22.12 do.
+  const [major, minor] = installed.split('.').map(Number);
+  const noTus = consumer.noTus?.(major, minor);
+  const files = noTus ? [consumer.file] : [consumer.file, tusFile];
+  if (noTus) console.log(`-- ${label}: tempfile-manager/tus not compiled (@tus/server is an ES module only, which ${noTus} lets no CommonJS file import)`);
   fs.writeFileSync(
     path.join(dir, 'tsconfig.json'),
     JSON.stringify({ compilerOptions: { ...common, ...consumer.options }, files }, null, 2),
