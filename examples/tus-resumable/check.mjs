@@ -82,6 +82,7 @@ async function until(check, what, ms = 30_000) {
 const started = Date.now();
 const port = await freePort();
 let server = await startServer(port);
+let survived = 0;
 const browser = await chromium.launch({
   executablePath: CHROMIUM,
   headless: true,
@@ -99,7 +100,7 @@ try {
   await until(() => bytesOnDisk() >= 8 * MiB, 'the first 8 MiB on the server');
   server.child.kill('SIGKILL');
   assert.equal((await server.exited).signal, 'SIGKILL');
-  const survived = bytesOnDisk();
+  survived = bytesOnDisk();
   assert.ok(survived >= 8 * MiB && survived < 32 * MiB, `${survived} bytes on disk after the kill`);
 
   server = await startServer(port);
