@@ -1,9 +1,13 @@
 // Compiles TypeScript consumers of the packed package, as users get it, with several TypeScript
 // versions (5.2, the first with `using`; 5.9; the latest): packs the tarball, installs it with
 // each compiler from the registry in a scratch project, and type-checks a consumer importing
-// `.`, `./errors`, `./express`, `./fastify` and `./s3` under every module resolution (node10 with module commonjs
-// and no esModuleInterop; node16 and nodenext, ESM and CJS; bundler), with skipLibCheck off, so
-// that the package's own .d.ts and .d.cts files are checked too. Then it builds the README's
+// `.`, `./errors`, `./express`, `./fastify` and `./s3`, and one serving `./tus` with @tus/server,
+// under every module resolution (node10 with module commonjs and no esModuleInterop; node16 and
+// nodenext, ESM and CJS; bundler), with skipLibCheck off, so that the package's own .d.ts and
+// .d.cts files are checked too. The tus consumer needs no skipLibCheck: the errors @tus/server 2's
+// declarations bring (srvx's, naming Deno's, Bun's and Cloudflare's types; under node10, its own
+// default imports of node: modules) are inside those packages, reported and not counted as every
+// other package's are. Then it builds the README's
 // tsconfig example as written (an `await using` consumer), runs the output on this Node, and
 // checks that the files were removed; and type-checks every TypeScript block of the README and
 // docs/ under that tsconfig (scripts/doc-snippets.mjs).
@@ -51,6 +55,22 @@ export const check: (e: unknown) => boolean = isTempFileError;
 export const syscallCode = (e: DiskErrors): string | undefined => (e instanceof FileSystemError ? e.syscallCode : undefined);
 `;
 
+// A server of tempfile-manager/tus: a file of its own, so that the errors of @tus/server's own
+// declarations are told apart from this package's by their file.
+const tusConsumerCode = `import * as http from 'node:http';
+import { Server } from '@tus/server';
+import { TempFileManager } from 'tempfile-manager';
+import { tusStore, type TusStore, type TusStoreOptions } from 'tempfile-manager/tus';
+
+export async function serve(): Promise<http.Server> {
+  const manager = new TempFileManager({ sweepOnStart: false });
+  const options: TusStoreOptions = { manager, maxBytes: 2 ** 20, onUploadFinish: (file, upload) => file.keep(\`/srv/uploads/\${upload.id}\`) };
+  const { datastore, locker }: TusStore = await tusStore(options);
+  const server = new Server({ path: '/files', datastore, locker });
+  return http.createServer((req, res) => void server.handle(req, res));
+}
+`;
+
 /** One consumer: its tsconfig compiler options, its file name (the extension picks ESM or CJS). */
 const consumers = [
   {
@@ -58,9 +78,19 @@ const consumers = [
     file: 'index.ts',
     options: { module: 'commonjs', moduleResolution: 'node10', esModuleInterop: false },
   },
-  { name: 'node16-cjs', file: 'index.cts', options: { module: 'node16', moduleResolution: 'node16' } },
+  {
+    name: 'node16-cjs',
+    file: 'index.cts',
+    options: { module: 'node16', moduleResolution: 'node16' },
+    noTus: () => 'node16',
+  },
   { name: 'node16-esm', file: 'index.mts', options: { module: 'node16', moduleResolution: 'node16' } },
-  { name: 'nodenext-cjs', file: 'index.cts', options: { module: 'nodenext', moduleResolution: 'nodenext' } },
+  {
+    name: 'nodenext-cjs',
+    file: 'index.cts',
+    options: { module: 'nodenext', moduleResolution: 'nodenext' },
+    noTus: (major, minor) => (major < 5 || (major === 5 && minor < 8) ? 'nodenext before TypeScript 5.8' : undefined),
+  },
   { name: 'nodenext-esm', file: 'index.mts', options: { module: 'nodenext', moduleResolution: 'nodenext' } },
   { name: 'bundler', file: 'index.ts', options: { module: 'esnext', moduleResolution: 'bundler' } },
 ];
@@ -121,6 +151,8 @@ function checkVersion(version, tarball, work) {
     `express@${devVersion('express')}`, `@types/express@${devVersion('@types/express')}`, `fastify@${devVersion('fastify')}`,
     // docs/s3.md's snippets make an S3Client: the optional peers of tempfile-manager/s3.
     `@aws-sdk/client-s3@${devVersion('@aws-sdk/client-s3')}`, `@aws-sdk/lib-storage@${devVersion('@aws-sdk/lib-storage')}`,
+    // The tus consumer's server: the optional peer of tempfile-manager/tus.
+    `@tus/server@${devVersion('@tus/server')}`,
   ], project);
   const tsc = path.join(project, 'node_modules/typescript/bin/tsc');
   const installed = JSON.parse(fs.readFileSync(path.join(project, 'node_modules/typescript/package.json'), 'utf8')).version;
@@ -138,10 +170,18 @@ function checkConsumer(consumer, installed, project, tsc) {
   }
   const dir = path.join(project, consumer.name);
   fs.mkdirSync(dir);
+  const tusFile = consumer.file.replace('index', 'tus');
   fs.writeFileSync(path.join(dir, consumer.file), consumerCode);
+  fs.writeFileSync(path.join(dir, tusFile), tusConsumerCode);
+  // @tus/server is an ES module only: a CommonJS file imports it only where the compiler allows a
+  // require() of an ES module (nodenext from TypeScript 5.8 on), as Node 20.19 and 22.12 do.
+  const [major, minor] = installed.split('.').map(Number);
+  const noTus = consumer.noTus?.(major, minor);
+  const files = noTus ? [consumer.file] : [consumer.file, tusFile];
+  if (noTus) console.log(`-- ${label}: tempfile-manager/tus not compiled (@tus/server is an ES module only, which ${noTus} lets no CommonJS file import)`);
   fs.writeFileSync(
     path.join(dir, 'tsconfig.json'),
-    JSON.stringify({ compilerOptions: { ...common, ...consumer.options }, files: [consumer.file] }, null, 2),
+    JSON.stringify({ compilerOptions: { ...common, ...consumer.options }, files }, null, 2),
   );
   const result = spawnSync(process.execPath, [tsc, '-p', dir], { cwd: project, encoding: 'utf8' });
   const errors = `${result.stdout}${result.stderr}`.split('\n').filter((line) => /error TS\d+/.test(line));

@@ -181,7 +181,8 @@ function emptyResult(options: CliOptions): unknown {
   return {
     root: options.target.root, dryRun: options.dryRun, sessionsRemoved: 0, filesRemoved: 0, dirsRemoved: 0,
     bytesFreed: 0, liveSessionsSkipped: 0, youngSessionsSkipped: 0, unjudgedSessionsSkipped: 0, hostIdMismatches: [],
-    setAsideRemoved: 0, handoffEntriesRemoved: 0, claimedEntriesSkipped: 0, foreign: [], errors: [], left: [], durationMs: 0,
+    setAsideRemoved: 0, handoffEntriesRemoved: 0, claimedEntriesSkipped: 0, tusUploadsRemoved: 0, heldTusUploadsSkipped: 0,
+    foreign: [], errors: [], left: [], durationMs: 0,
   } satisfies SweepReport;
 }
 
@@ -220,6 +221,7 @@ function combine(first: SweepReport, second: SweepReport): SweepReport {
     dirsRemoved: first.dirsRemoved + second.dirsRemoved,
     bytesFreed: first.bytesFreed + second.bytesFreed,
     handoffEntriesRemoved: first.handoffEntriesRemoved + second.handoffEntriesRemoved,
+    tusUploadsRemoved: first.tusUploadsRemoved + second.tusUploadsRemoved,
     errors: [...first.errors, ...second.errors],
     hostIdMismatches: [...new Set([...first.hostIdMismatches, ...second.hostIdMismatches])].sort(),
     durationMs: first.durationMs + second.durationMs,
@@ -265,6 +267,9 @@ function describeSweep(report: SweepReport): string {
     `  left ${plural(report.liveSessionsSkipped, 'live session')}, ${plural(report.youngSessionsSkipped, 'session')} of other machines in their grace period, and ${plural(report.unjudgedSessionsSkipped, 'session')} of other machines not yet judged${report.unjudgedSessionsSkipped + report.youngSessionsSkipped > 0 ? ' (sweep again later, or use --watch)' : ''}`,
     `  ${verb} ${plural(report.handoffEntriesRemoved, 'expired or consumed handoff entry', 'expired or consumed handoff entries')}; left ${plural(report.claimedEntriesSkipped, 'claimed entry', 'claimed entries')}`,
   ];
+  if (report.tusUploadsRemoved + report.heldTusUploadsSkipped > 0) {
+    lines.push(`  ${verb} ${plural(report.tusUploadsRemoved, 'expired tus upload')}; left ${plural(report.heldTusUploadsSkipped, 'expired tus upload')} a live request still writes`);
+  }
   if (report.setAsideRemoved > 0) {
     lines.push(`  ${verb} ${plural(report.setAsideRemoved, 'closed session')} set aside while another handle held a file in it`);
   }

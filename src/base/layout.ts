@@ -18,7 +18,7 @@ import path from 'node:path';
  *       held_<owner><suffix>              the bytes while <owner> holds them (the name is the lease)
  *   tus/                                  the uploads of `tempfile-manager/tus`, nobody's session
  *     upload_<id>/                        one upload in progress
- *       info.json                         its length, metadata and creation date, written once
+ *       info.json                         its length, metadata, creation date and expiry, written once
  *       data                              the bytes received, while no request holds the upload
  *       held_<owner>                      the same while <owner>'s request holds it (the lock)
  *       removing                          taken by an expiry or a DELETE, on its way out

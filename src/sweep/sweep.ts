@@ -9,6 +9,7 @@ import { logger } from '../base/log.js';
 import { emptyTally, type LeftPath, type PathError, type WalkTally } from '../disk/walk.js';
 import { findSessions, sweepSessions, sweepSetAside, type FoundSession } from '../lifetime/session-sweep.js';
 import { sweepHandoff } from '../handoff/sweep.js';
+import { sweepTusUploads } from '../lifetime/tus-sweep.js';
 
 const log = logger('sweep');
 
@@ -64,6 +65,10 @@ export interface SweepReport {
   readonly handoffEntriesRemoved: number;
   /** Handoff entries left alone because a live claimer holds their lease. */
   readonly claimedEntriesSkipped: number;
+  /** Uploads of `tempfile-manager/tus` (under `<root>/tus`) removed: unfinished past the expiry recorded when each was made. */
+  readonly tusUploadsRemoved: number;
+  /** Expired uploads of `tempfile-manager/tus` left alone because a live request still writes them. */
+  readonly heldTusUploadsSkipped: number;
   /** Paths under the root whose names are not the library's: never removed. */
   readonly foreign: readonly string[];
   /** Each of the manager's `stores`, swept through its client (not in a dry run; not by the CLI). */
@@ -89,10 +94,11 @@ function resolveSweepOptions(given: unknown): { readonly dryRun: boolean; readon
 
 /**
  * Removes what dead processes left under the root: orphaned sessions with all their files, and
- * locks without a session; then expired and consumed handoff entries. Never a live or young
- * session, never an entry under a live lease, never outside the root, never through a symlink.
- * Safe to run from several processes at once. `only` limits it to some sessions (and leaves the
- * handoff directory alone).
+ * locks without a session; then expired and consumed handoff entries, and tus uploads past their
+ * recorded expiry. Never a live or young session, never an entry under a live lease nor an upload
+ * a live request holds, never outside the root, never through a symlink. Safe to run from several
+ * processes at once. `only` limits it to some sessions (and leaves the handoff and tus directories
+ * alone).
  */
 export async function sweepRoot(
   target: RootContext,
@@ -163,6 +169,7 @@ async function sweepPinned(
   });
   const setAsideRemoved = only ? 0 : await sweepSetAside(target, rootBase, top.setAside, { dryRun, tally });
   const handoff = only ? { removed: 0, claimed: 0, foreign: [] } : await sweepHandoff(target, rootBase, dryRun, tally);
+  const tus = only ? { removed: 0, held: 0, foreign: [] } : await sweepTusUploads(target, rootBase, dryRun, tally);
   const report: SweepReport = {
     root: target.root,
     dryRun,
@@ -177,7 +184,9 @@ async function sweepPinned(
     setAsideRemoved,
     handoffEntriesRemoved: handoff.removed,
     claimedEntriesSkipped: handoff.claimed,
-    foreign: [...top.foreign, ...handoff.foreign],
+    tusUploadsRemoved: tus.removed,
+    heldTusUploadsSkipped: tus.held,
+    foreign: [...top.foreign, ...handoff.foreign, ...tus.foreign],
     errors: tally.errors,
     left: tally.left,
     durationMs: Date.now() - started,

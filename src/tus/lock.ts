@@ -3,7 +3,7 @@ import { systemErrorCode } from '../base/errors.js';
 import { dataName, heldName, holderOf, isHeldName } from '../base/layout.js';
 import { holderAlive, newOwnerToken, type LeaseContext } from '../handoff/lease.js';
 import { readHeartbeat, startHeartbeat, type Heartbeat } from '../owner/heartbeat.js';
-import { uploadDir, type TusPlaces, type UploadDir } from './places.js';
+import { pinUpload, uploadDir, type PinnedUpload, type TusPlaces } from './places.js';
 
 /** How long a waiter sleeps between two looks at a held upload. */
 const POLL_MS = 25;
@@ -30,7 +30,7 @@ const holdersHere = new Map<string, Release>();
 
 /** A lock on one upload, held across processes sharing the root. @internal */
 export class UploadLock {
-  private held: { readonly dir: UploadDir; readonly name: string; readonly beat: Heartbeat } | undefined;
+  private held: { readonly dir: PinnedUpload; readonly name: string; readonly beat: Heartbeat } | undefined;
   private holdsNothing = false;
 
   constructor(
@@ -41,15 +41,32 @@ export class UploadLock {
   /** Takes the lock, waiting for a live holder; a holder in this process is asked to let go. */
   async lock(signal: AbortSignal, requestRelease: Release): Promise<void> {
     const places = await this.context.places();
-    const dir = uploadDir(places, this.id);
-    if (dir === undefined) return this.holdNothing();
+    const named = uploadDir(places, this.id);
+    // Held open while the lock is: the heartbeat and the give-back reach the file through it.
+    const dir = named && (await pinUpload(places, named));
+    if (!dir) return this.holdNothing();
+    try {
+      if (await this.take(dir, signal, requestRelease)) return;
+    } catch (err) {
+      await dir.close();
+      throw err;
+    }
+    await dir.close();
+    this.holdNothing();
+  }
+
+  /** Takes the lock of the pinned upload, waiting for a live holder; false when there is no upload to hold. */
+  private async take(dir: PinnedUpload, signal: AbortSignal, requestRelease: Release): Promise<boolean> {
     const name = heldName(newOwnerToken(this.context.lease.hostId), '');
     const deadline = performance.now() + this.context.timeoutMs;
     let askedHere = false;
     for (;;) {
       const outcome = await this.tryTake(dir, name);
-      if (outcome === 'taken') return this.hold(dir, name, requestRelease);
-      if (outcome === 'nothing') return this.holdNothing();
+      if (outcome === 'taken') {
+        this.hold(dir, name, requestRelease);
+        return true;
+      }
+      if (outcome === 'nothing') return false;
       if (!askedHere) {
         askedHere = true;
         await holdersHere.get(this.key(dir))?.();
@@ -73,18 +90,20 @@ export class UploadLock {
       // Gone: the upload finished (its file moved to the application), was removed, or the lock
       // was taken over by a process that judged this one dead.
       if (systemErrorCode(err) !== 'ENOENT') throw err;
+    } finally {
+      await held.dir.close();
     }
   }
 
-  private key(dir: UploadDir): string {
-    return dir.at;
+  private key(dir: PinnedUpload): string {
+    return dir.named;
   }
 
   private holdNothing(): void {
     this.holdsNothing = true;
   }
 
-  private hold(dir: UploadDir, name: string, requestRelease: Release): void {
+  private hold(dir: PinnedUpload, name: string, requestRelease: Release): void {
     const { fs } = this.context.lease;
     const beat = startHeartbeat({ fs, at: `${dir.at}/${name}`, shown: path.join(dir.shown, name), kind: 'lease', onGone: () => {} });
     this.held = { dir, name, beat };
@@ -92,7 +111,7 @@ export class UploadLock {
   }
 
   /** One attempt: take the free data file, or a dead holder's; 'nothing' when there is no upload to hold. */
-  private async tryTake(dir: UploadDir, name: string): Promise<'taken' | 'held' | 'nothing'> {
+  private async tryTake(dir: PinnedUpload, name: string): Promise<'taken' | 'held' | 'nothing'> {
     const { fs } = this.context.lease;
     if (await renamed(fs, `${dir.at}/${dataName('')}`, `${dir.at}/${name}`)) return 'taken';
     let names: string[];

@@ -4,6 +4,8 @@ import { FileSystemError, systemErrorCode, toFileSystemError } from '../base/err
 import { isTusUploadId, parseTusUploadName, TUS_DIR, tusUploadName } from '../base/layout.js';
 import { O_NOFOLLOW } from '../disk/fs.js';
 import { OPEN_EXISTING } from '../disk/open-checked.js';
+import { openPinned, type PinnedDir } from '../disk/pinned-dir.js';
+import { removeTree } from '../disk/remove.js';
 import type { ManagerContext } from '../context/context.js';
 
 /** Where the uploads of one store live: reached through the manager's pinned root. @internal */
@@ -13,13 +15,26 @@ export interface TusPlaces {
   readonly base: string;
   /** `<root>/tus` as errors and logs show it. */
   readonly shown: string;
+  /**
+   * `<root>/tus`'s descriptor, held for the store's life and kept referenced: a FileHandle
+   * collected as garbage is closed, and its number could then name another file.
+   */
+  readonly held: PinnedDir;
 }
 
 /** An upload's directory, as reached and as shown. @internal */
 export interface UploadDir {
   readonly id: string;
+  /** How system calls reach its files: its own descriptor once pinned ({@link pinUpload}), so that each is one name below it. */
   readonly at: string;
+  /** Its name under the tus directory's descriptor: what makes it, removes it and opens it. */
+  readonly named: string;
   readonly shown: string;
+}
+
+/** An upload's directory held open: its files are reached through the descriptor until `close()`. @internal */
+export interface PinnedUpload extends UploadDir {
+  close(): Promise<void>;
 }
 
 /**
@@ -39,17 +54,42 @@ export async function tusPlaces(context: ManagerContext): Promise<TusPlaces> {
   }
   const stat = await context.fs.promises.lstat(base);
   const uid = process.getuid?.();
-  if (!stat.isDirectory() || (stat.mode & 0o077) !== 0 || (uid !== undefined && stat.uid !== uid)) {
+  const pinned = stat.isDirectory() ? await openPinned(context.fs, base) : 'not-a-dir';
+  if (typeof pinned === 'string' || (stat.mode & 0o077) !== 0 || (uid !== undefined && stat.uid !== uid)) {
+    if (typeof pinned !== 'string') await pinned.close();
     throw new FileSystemError('use', shown, undefined, 'It is not a private directory of this user (a symlink, a file, or open to others): nothing was written. Remove it; the store makes it again.');
   }
-  return { context, base, shown };
+  // Held for the store's life: every upload is then one name below this descriptor.
+  return { context, base: pinned.base, shown, held: pinned };
 }
 
 /** The directory of upload `id`, or undefined for an id the store never makes (hostile input). */
 export function uploadDir(places: TusPlaces, id: string): UploadDir | undefined {
   if (!isTusUploadId(id)) return undefined;
   const name = tusUploadName(id);
-  return { id, at: `${places.base}/${name}`, shown: path.join(places.shown, name) };
+  const named = `${places.base}/${name}`;
+  return { id, at: named, named, shown: path.join(places.shown, name) };
+}
+
+/**
+ * Opens an upload's directory without following a link, so that each of its files is one name
+ * below a descriptor (a directory swapped for a link meanwhile redirects nothing); undefined when
+ * it is gone or is not a directory.
+ */
+export async function pinUpload(places: TusPlaces, dir: UploadDir): Promise<PinnedUpload | undefined> {
+  const pinned = await openPinned(places.context.fs, dir.named);
+  if (typeof pinned === 'string') return undefined;
+  return { ...dir, at: pinned.base, close: () => pinned.close() };
+}
+
+/** Removes a pinned upload's directory: its files through its descriptor, then its name. */
+export async function removeUploadDir(places: TusPlaces, dir: PinnedUpload): Promise<void> {
+  await removeTree(places.context.fs, dir.shown, { access: `${dir.at}/.`, keepTop: true });
+  try {
+    await places.context.fs.promises.rmdir(dir.named);
+  } catch (err) {
+    if (systemErrorCode(err) !== 'ENOENT') throw toFileSystemError('remove', dir.shown, err);
+  }
 }
 
 /** Every upload directory under `tus/`; foreign names are left out (and never removed). */

@@ -3,15 +3,15 @@ import { constants } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { InvalidOptionError, isTempFileError, SizeLimitError, systemErrorCode } from '../base/errors.js';
 import { dataName, holderOf, TAKEN_FOR_REMOVAL } from '../base/layout.js';
-import { removeTree } from '../disk/remove.js';
 import { holderAlive, type LeaseContext } from '../handoff/lease.js';
 import { readHeartbeat } from '../owner/heartbeat.js';
 import type { ManagerContext } from '../context/context.js';
 import type { TempFile } from '../handles/file.js';
 import { checkMetadata } from './metadata.js';
-import { listUploads, openUploadFile, tusPlaces, uploadDir, type TusPlaces, type UploadDir } from './places.js';
+import { listUploads, openUploadFile, pinUpload, removeUploadDir, tusPlaces, uploadDir, type PinnedUpload, type TusPlaces, type UploadDir } from './places.js';
 import { currentDataName, makeUpload, readInfo, receivedBytes, type UploadInfo } from './uploads.js';
 import { adoptFinished } from './finish.js';
+import { AppendQueue } from './append-queue.js';
 import path from 'node:path';
 
 /** An upload as the store reports it: tus's `Upload` fields. @internal */
@@ -41,6 +41,13 @@ export interface UploadStoreSettings {
   readonly newFile: () => TempFile;
   readonly onFinish: ((file: TempFile, upload: UploadState) => unknown) | undefined;
   readonly errors: TusErrorSet;
+}
+
+/** An upload found and held open. */
+interface FoundUpload {
+  readonly dir: PinnedUpload;
+  readonly info: UploadInfo;
+  readonly name: string;
 }
 
 /** How long a finished upload is still reported as finished (POST's own second look at it). */
@@ -79,7 +86,9 @@ export class UploadStore {
     if (dir === undefined) {
       throw new InvalidOptionError('namingFunction', `The tus server's namingFunction gave the id ${JSON.stringify(id).slice(0, 140)}: tempfile-manager/tus takes 1 to 128 of A-Z a-z 0-9 _ -. Return such an id (the default one is).`);
     }
-    const info: UploadInfo = { size, metadata, creationDate: new Date().toISOString() };
+    const created = Date.now();
+    const { expirationMs } = this.settings;
+    const info: UploadInfo = { size, metadata, creationDate: new Date(created).toISOString(), ...(expirationMs > 0 && { expiresAt: created + expirationMs }) };
     await makeUpload(places, dir, info);
     return { id, size, offset: 0, metadata, creationDate: info.creationDate, shown: dir.shown };
   }
@@ -87,15 +96,20 @@ export class UploadStore {
   async get(id: string): Promise<UploadState> {
     const done = this.finished.get(id);
     if (done) return done;
-    const { dir, info, name } = await this.find(id);
-    const offset = await receivedBytes(await this.places(), dir, name);
-    if (offset === undefined) throw this.settings.errors.FILE_NOT_FOUND;
-    return { id, size: info.size, offset, metadata: info.metadata, creationDate: info.creationDate, shown: dir.shown };
+    return this.withUpload(id, async ({ dir, info, name }) => {
+      const offset = await receivedBytes(await this.places(), dir, name);
+      if (offset === undefined) throw this.settings.errors.FILE_NOT_FOUND;
+      return { id, size: info.size, offset, metadata: info.metadata, creationDate: info.creationDate, shown: dir.shown };
+    });
   }
 
   /** Appends `stream` at `offset`; fsyncs before answering the new offset; a finished upload goes to the hook. */
-  async write(stream: Readable, id: string, offset: number): Promise<number> {
-    const { dir, info, name } = await this.find(id);
+  write(stream: Readable, id: string, offset: number): Promise<number> {
+    return this.withUpload(id, (found) => this.writeFound(stream, found, offset));
+  }
+
+  private async writeFound(stream: Readable, { dir, info, name }: FoundUpload, offset: number): Promise<number> {
+    const { id } = dir;
     const places = await this.places();
     const shown = path.join(dir.shown, name);
     const handle = await openUploadFile(places, `${dir.at}/${name}`, shown, constants.O_WRONLY);
@@ -119,20 +133,25 @@ export class UploadStore {
   // place of the limit or quota that stopped the write. Destroyed with the error, it answers it.
   private async append(stream: Readable, handle: Awaited<ReturnType<typeof openUploadFile>>, id: string, offset: number, size: number | undefined): Promise<number> {
     const chunks = (stream as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+    const queue = new AppendQueue(this.settings.context.fs, handle.fd, offset);
     let position = offset;
     try {
       for (let next = await chunks.next(); !next.done; next = await chunks.next()) {
-        position = await this.appendChunk(handle, id, position, next.value, size);
+        position = await this.count(id, position, next.value, size);
+        await queue.push(next.value);
       }
+      return offset + (await queue.flush());
     } catch (err) {
+      // The chunks counted before the refusal are written: they stay, and the upload resumes after them.
+      await queue.flush().catch(() => {});
       // The server answers the stream's error as soon as it is destroyed: give it its status first.
       stream.destroy(forTus(err) instanceof Error ? (err as Error) : undefined);
       throw err;
     }
-    return position;
   }
 
-  private async appendChunk(handle: Awaited<ReturnType<typeof openUploadFile>>, id: string, position: number, chunk: Buffer, size: number | undefined): Promise<number> {
+  /** Counts a chunk against the limits and the quota before it is queued; the position after it. */
+  private async count(id: string, position: number, chunk: Buffer, size: number | undefined): Promise<number> {
     const { context, maxBytes, errors } = this.settings;
     if (position + chunk.length > maxBytes) throw new SizeLimitError(maxBytes);
     if (size !== undefined && position + chunk.length > size) throw errors.ERR_SIZE_EXCEEDED;
@@ -140,17 +159,16 @@ export class UploadStore {
     this.allowance -= chunk.length;
     context.accounting.reserve(chunk.length);
     this.reserved.set(id, (this.reserved.get(id) ?? 0) + chunk.length);
-    const { bytesWritten } = await handle.write(chunk, 0, chunk.length, position);
-    return position + bytesWritten;
+    return position + chunk.length;
   }
 
-  private async finish(dir: UploadDir, name: string, upload: UploadState): Promise<void> {
+  private async finish(dir: PinnedUpload, name: string, upload: UploadState): Promise<void> {
     const { context, accept, onFinish } = this.settings;
     const file = this.settings.newFile();
     this.release(upload.id);
     try {
       await context.fs.promises.rename(`${dir.at}/${name}`, file.access);
-      await removeTree(context.fs, dir.shown, { access: dir.at });
+      await removeUploadDir(await this.places(), dir);
       this.remember(upload);
       await adoptFinished(context, file, upload.offset, accept);
       await onFinish?.(file, upload);
@@ -166,8 +184,7 @@ export class UploadStore {
 
   /** Removes an upload (tus termination): its data file taken for removal first, so no lock finds it. */
   async remove(id: string): Promise<void> {
-    const { dir, name } = await this.find(id);
-    await this.takeAndRemove(dir, name);
+    await this.withUpload(id, ({ dir, name }) => this.takeAndRemove(dir, name));
   }
 
   /** Removes every upload whose expiry has passed and no live request holds; returns how many. */
@@ -175,14 +192,20 @@ export class UploadStore {
     if (this.settings.expirationMs === 0) return 0;
     const places = await this.places();
     let removed = 0;
-    for (const dir of await listUploads(places)) {
-      if (await this.removeIfExpired(places, dir, now)) removed += 1;
+    for (const listed of await listUploads(places)) {
+      const dir = await pinUpload(places, listed);
+      if (dir === undefined) continue; // gone since it was listed
+      try {
+        if (await this.removeIfExpired(places, dir, now)) removed += 1;
+      } finally {
+        await dir.close();
+      }
     }
     this.releaseGone(new Set((await listUploads(places)).map((dir) => dir.id)));
     return removed;
   }
 
-  private async removeIfExpired(places: TusPlaces, dir: UploadDir, now: number): Promise<boolean> {
+  private async removeIfExpired(places: TusPlaces, dir: PinnedUpload, now: number): Promise<boolean> {
     const info = await readInfo(places, dir);
     // No info: its creation is under way (the directory comes first), or was cut short.
     if (info === undefined) return this.removeIfOld(places, dir, now);
@@ -192,9 +215,9 @@ export class UploadStore {
     return this.takeAndRemove(dir, name);
   }
 
-  private async removeIfOld(places: TusPlaces, dir: UploadDir, now: number): Promise<boolean> {
+  private async removeIfOld(places: TusPlaces, dir: PinnedUpload, now: number): Promise<boolean> {
     try {
-      const stat = await places.context.fs.promises.lstat(dir.at);
+      const stat = await places.context.fs.promises.lstat(dir.named);
       if (stat.mtimeMs + this.settings.expirationMs > now) return false;
     } catch (err) {
       if (systemErrorCode(err) === 'ENOENT') return false;
@@ -209,7 +232,7 @@ export class UploadStore {
     return holderAlive(this.settings.lease, holderOf(name)!, { key: path.join(dir.shown, name), stamp });
   }
 
-  private async takeAndRemove(dir: UploadDir, name: string | undefined): Promise<boolean> {
+  private async takeAndRemove(dir: PinnedUpload, name: string | undefined): Promise<boolean> {
     const { fs } = this.settings.context;
     if (name !== undefined) {
       try {
@@ -219,18 +242,25 @@ export class UploadStore {
         throw err;
       }
     }
-    await removeTree(fs, dir.shown, { access: dir.at });
+    await removeUploadDir(await this.places(), dir);
     this.release(dir.id);
     return true;
   }
 
-  private async find(id: string): Promise<{ dir: UploadDir; info: UploadInfo; name: string }> {
+  /** Runs `use` with upload `id` held open (its directory pinned), its info and its data file's name; 404 when there is none. */
+  private async withUpload<T>(id: string, use: (found: FoundUpload) => Promise<T>): Promise<T> {
     const places = await this.places();
-    const dir = uploadDir(places, id);
-    const info = dir && (await readInfo(places, dir));
-    const name = dir && info && (await currentDataName(places, dir));
-    if (!dir || !info || !name) throw this.settings.errors.FILE_NOT_FOUND;
-    return { dir, info, name };
+    const named = uploadDir(places, id);
+    const dir = named && (await pinUpload(places, named));
+    if (!dir) throw this.settings.errors.FILE_NOT_FOUND;
+    try {
+      const info = await readInfo(places, dir);
+      const name = info && (await currentDataName(places, dir));
+      if (!info || !name) throw this.settings.errors.FILE_NOT_FOUND;
+      return await use({ dir, info, name });
+    } finally {
+      await dir.close();
+    }
   }
 
   private release(id: string): void {

@@ -1,31 +1,39 @@
 import { constants } from 'node:fs';
 import { systemErrorCode } from '../base/errors.js';
 import { dataName, isHeldName, TUS_INFO } from '../base/layout.js';
-import { createUploadFile, openUploadFile, type TusPlaces, type UploadDir } from './places.js';
+import { createUploadFile, openUploadFile, pinUpload, type TusPlaces, type UploadDir } from './places.js';
 
 /** What `info.json` holds: written once, when the upload is made. @internal */
 export interface UploadInfo {
   readonly size: number | undefined;
   readonly metadata: Readonly<Record<string, string | null>> | undefined;
   readonly creationDate: string;
+  /** When the upload expires, in ms since the epoch: what the root's sweep judges it by (lifetime/tus-sweep.ts). None: never. */
+  readonly expiresAt?: number;
 }
 
 /** The longest info file read: metadata is bounded (metadata.ts), so a longer one is not ours. */
 const MAX_INFO_BYTES = 128 * 1024;
 
 /** Makes an upload's directory, its info (fsynced) and its empty data file; the directory is fsynced last. */
-export async function makeUpload(places: TusPlaces, dir: UploadDir, info: UploadInfo): Promise<void> {
+export async function makeUpload(places: TusPlaces, made: UploadDir, info: UploadInfo): Promise<void> {
   const { fs } = places.context;
-  await fs.promises.mkdir(dir.at, { mode: 0o700 });
-  const infoFile = await createUploadFile(places, `${dir.at}/${TUS_INFO}`);
+  await fs.promises.mkdir(made.named, { mode: 0o700 });
+  const dir = await pinUpload(places, made);
+  if (dir === undefined) throw Object.assign(new Error(`ENOENT: ${made.shown} went as it was made`), { code: 'ENOENT' });
   try {
-    await infoFile.writeFile(JSON.stringify(info));
-    await infoFile.sync();
+    const infoFile = await createUploadFile(places, `${dir.at}/${TUS_INFO}`);
+    try {
+      await infoFile.writeFile(JSON.stringify(info));
+      await infoFile.sync();
+    } finally {
+      await infoFile.close();
+    }
+    await (await createUploadFile(places, `${dir.at}/${dataName('')}`)).close();
+    await syncDir(places, dir.at);
   } finally {
-    await infoFile.close();
+    await dir.close();
   }
-  await (await createUploadFile(places, `${dir.at}/${dataName('')}`)).close();
-  await syncDir(places, dir.at);
 }
 
 /** The upload's info; undefined when it has none (gone, or its creation was cut short). */

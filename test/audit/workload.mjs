@@ -137,6 +137,33 @@ const mgr = managerOf();
   await sweeper.close();
 }
 
+// tempfile-manager/tus behind @tus/server on a real port: an upload made, PATCHed in two requests
+// (the second finishes it, kept by onUploadFinish), a second one terminated, a third expired and
+// swept. The requests are this process's own HTTP client: they make no file-system call.
+{
+  const { tusStore } = await import(pathToFileURL(path.join(packageDir, 'dist/tus.js')).href);
+  const { Server } = await import('@tus/server');
+  const http = await import('node:http');
+  const { datastore, locker } = await tusStore({ manager: mgr, expirationMs: 1000, onUploadFinish: (file) => file.keep(path.join(dest, 'tus.bin')) });
+  const tus = new Server({ path: '/files', datastore, locker });
+  const server = http.createServer((req, res) => void tus.handle(req, res));
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const base = `http://127.0.0.1:${server.address().port}/files`;
+  const send = (url, method, headers, body) => fetch(url, { method, headers: { 'Tus-Resumable': '1.0.0', ...headers }, body });
+  const create = async () => new URL((await send(base, 'POST', { 'Upload-Length': '8' })).headers.get('location'), base).href;
+  const patch = (url, offset, text) => send(url, 'PATCH', { 'Upload-Offset': String(offset), 'Content-Type': 'application/offset+octet-stream' }, text);
+  const upload = await create();
+  await patch(upload, 0, 'abcd');
+  await send(upload, 'HEAD', {});
+  if ((await patch(upload, 4, 'efgh')).status !== 204) throw new Error('tus: the last PATCH was not answered 204');
+  const terminated = await create();
+  await send(terminated, 'DELETE', {});
+  await create();
+  await sleep(1100);
+  await mgr.sweep();
+  await new Promise((resolve) => server.close(resolve));
+}
+
 // Close: the session and what is left in it.
 mgr.file();
 mgr.dir();

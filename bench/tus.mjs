@@ -1,0 +1,167 @@
+// Resumable uploads: tempfile-manager/tus against @tus/file-store, both behind @tus/server 2 over
+// HTTP, side by side in one run. Each sample starts a fresh server process (bench/tus-server.mjs)
+// and uploads with raw tus requests from this process: a POST (`Upload-Length`), then one PATCH of
+// the whole file, generated as it is sent from one random MiB sent over and over, with
+// backpressure. 1 and 16 uploads of 256 MiB at once; MB/s of the whole batch (first POST to last
+// answer) and the server's peak RSS (`VmHWM`); samples interleaved, round r starting at contender
+// r; medians.
+//
+//   node bench/tus.mjs            writes bench/results/node-<major>/tus.md and prints it
+//   node bench/tus.mjs --quick    32 MiB uploads, one round (printed, not written)
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { formatMiB, formatRatio, MiB, sampleInterleaved, stats, table } from './lib.mjs';
+import { runInfo } from './report.mjs';
+import { flush } from './settle.mjs';
+
+const SERVER = fileURLToPath(new URL('./tus-server.mjs', import.meta.url));
+const NODE_MAJOR = process.versions.node.split('.')[0];
+const RESULTS = fileURLToPath(new URL(`./results/node-${NODE_MAJOR}/`, import.meta.url));
+const QUICK = process.argv.includes('--quick');
+const params = QUICK ? { bytes: 32 * MiB, rounds: 1 } : { bytes: 256 * MiB, rounds: 3 };
+const CONCURRENCY = [1, 16];
+
+const CONTENDERS = [
+  { id: 'tempfile-manager', ours: true, name: '`tusStore({ manager })` (tempfile-manager/tus), its locker' },
+  { id: 'file-store', name: '`new FileStore({ directory })` (@tus/file-store 2), the default `MemoryLocker`' },
+];
+
+const DATA = randomBytes(MiB);
+const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tempfile-manager-tus-bench-'));
+let dirs = 0;
+
+function startServer(id, dir) {
+  const child = spawn(process.execPath, [SERVER, id, dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  return new Promise((resolve, reject) => {
+    let stdout = '';
+    child.stdout.on('data', (d) => {
+      stdout += d;
+      const line = stdout.split('\n').find((l) => l.startsWith('{'));
+      if (line) resolve({ ...JSON.parse(line), child, exited });
+    });
+    child.once('exit', (code, signal) => reject(new Error(`tus server ${id} exited (${code ?? signal}): ${stderr}`)));
+  });
+}
+
+/** The server's peak RSS so far, from /proc (VmHWM), in bytes. */
+function peakRss(pid) {
+  const line = fs.readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmHWM:'));
+  return Number(/(\d+)/.exec(line)[1]) * 1024;
+}
+
+function request(port, method, url, headers) {
+  return http.request({ host: '127.0.0.1', port, method, path: url, agent: false, headers: { 'Tus-Resumable': '1.0.0', ...headers } });
+}
+
+function answer(req) {
+  return new Promise((resolve, reject) => {
+    req.once('error', reject);
+    req.once('response', (res) => {
+      res.resume();
+      res.once('end', () => resolve(res));
+    });
+  });
+}
+
+/** One upload: POST, then one PATCH of `bytes` sent with backpressure. */
+async function upload(port, bytes) {
+  const created = request(port, 'POST', '/files', { 'Upload-Length': String(bytes), 'Content-Length': '0' });
+  created.end();
+  const res = await answer(created);
+  if (res.statusCode !== 201) throw new Error(`POST answered ${res.statusCode}`);
+  const location = new URL(res.headers.location, 'http://127.0.0.1').pathname;
+  const patch = request(port, 'PATCH', location, { 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream', 'Content-Length': String(bytes) });
+  const done = answer(patch);
+  for (let sent = 0; sent < bytes; sent += DATA.length) {
+    if (!patch.write(DATA.subarray(0, Math.min(DATA.length, bytes - sent)))) await new Promise((resolve) => patch.once('drain', resolve));
+  }
+  patch.end();
+  const patched = await done;
+  if (patched.statusCode !== 204) throw new Error(`PATCH answered ${patched.statusCode}`);
+}
+
+async function sample(contender, concurrency) {
+  const dir = fs.mkdtempSync(path.join(root, `${contender.id}-${dirs++}-`));
+  const server = await startServer(contender.id, dir);
+  try {
+    const started = process.hrtime.bigint();
+    await Promise.all(Array.from({ length: concurrency }, () => upload(server.port, params.bytes)));
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    return { mbps: (concurrency * params.bytes) / 1e6 / seconds, rss: peakRss(server.child.pid) };
+  } finally {
+    server.child.kill('SIGTERM');
+    await server.exited;
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function main() {
+  const info = runInfo();
+  const results = [];
+  for (const concurrency of CONCURRENCY) {
+    console.log(`${concurrency} upload(s) of ${formatMiB(params.bytes)} at once, ${params.rounds} rounds...`);
+    const sampled = await sampleInterleaved(CONTENDERS, { rounds: params.rounds, before: flush, sample: (c) => sample(c, concurrency) });
+    for (const c of sampled) console.log(`  ${c.id}: ${c.samples.map((s) => `${s.mbps.toFixed(0)} MB/s, ${formatMiB(s.rss)}`).join('; ')}`);
+    results.push({ concurrency, sampled });
+  }
+  const section = report(info, results);
+  console.log(`\n${section}`);
+  if (!QUICK) {
+    fs.mkdirSync(RESULTS, { recursive: true });
+    fs.writeFileSync(path.join(RESULTS, 'tus.md'), `${section}\n`);
+  }
+}
+
+function report(info, results) {
+  const rows = [];
+  const targets = [];
+  for (const { concurrency, sampled } of results) {
+    const [ours, peer] = sampled;
+    const speed = (c) => stats(c.samples, 'mbps');
+    const rss = (c) => stats(c.samples, 'rss');
+    for (const c of sampled) {
+      const s = speed(c);
+      rows.push([`${concurrency} × ${formatMiB(params.bytes)}`, c.name, s.median.toFixed(0), `${s.min.toFixed(0)} – ${s.max.toFixed(0)}`, c === ours ? formatRatio(s.median / speed(peer).median) : '1.00x', formatMiB(rss(c).median)]);
+    }
+    const ratio = speed(ours).median / speed(peer).median;
+    const extra = rss(ours).median - rss(peer).median;
+    targets.push([`${concurrency} at once: speed ≥ 1.0x @tus/file-store's`, formatRatio(ratio), ratio >= 1 ? 'met' : 'missed']);
+    targets.push([`${concurrency} at once: peak RSS within 8 MiB of @tus/file-store's`, `${extra >= 0 ? '+' : ''}${formatMiB(extra)}`, extra <= 8 * MiB ? 'met' : 'missed']);
+  }
+  return [
+    `### Resumable uploads: tus (Node ${process.version})`,
+    '',
+    info,
+    '',
+    '#### Method',
+    '',
+    `Both stores behind \`@tus/server\` 2 (\`new Server({ path: '/files', datastore, locker })\`), each sample a fresh server process ` +
+      '(`bench/tus-server.mjs`); the client is the bench process, sending raw tus requests over loopback HTTP: a POST with ' +
+      "`Upload-Length`, then one PATCH of the whole file, generated as it is sent from one random MiB, with backpressure. " +
+      `${params.rounds} samples per case, interleaved (round r starts with contender r), the page cache flushed before each; medians. ` +
+      'MB/s is the batch (every byte of every upload, 10^6 bytes a MB) over the time from the first POST to the last answer. ' +
+      "Peak RSS is the server process's `VmHWM`. Not equal work: tempfile-manager/tus fsyncs each PATCH's bytes before it " +
+      "answers (the offset a client is told is on disk) and moves the finished upload into the manager's session, then removes it " +
+      '(no `onUploadFinish`); @tus/file-store does not fsync, and leaves the finished file where it is.',
+    '',
+    table(['Case', 'Contender', 'MB/s (median)', 'min – max', 'vs @tus/file-store', 'peak RSS (VmHWM, median)'], rows, ['l', 'l', 'r', 'r', 'r', 'r']),
+    '',
+    '#### Targets',
+    '',
+    table(['Target', 'Measured', ''], targets, ['l', 'r', 'l']),
+  ].join('\n');
+}
+
+try {
+  await main();
+} finally {
+  fs.rmSync(root, { recursive: true, force: true });
+}

@@ -1,0 +1,130 @@
+import path from 'node:path';
+import { constants } from 'node:fs';
+import type { RootContext } from '../root/root.js';
+import { systemErrorCode } from '../base/errors.js';
+import { dataName, holderOf, isHeldName, parseTusUploadName, TUS_DIR, TUS_INFO } from '../base/layout.js';
+import { OPEN_EXISTING } from '../disk/open-checked.js';
+import { openPinned } from '../disk/pinned-dir.js';
+import { pathError, walkTree, type WalkTally } from '../disk/walk.js';
+import { holderAlive, takeForRemoval, type HolderStates } from '../handoff/lease.js';
+import { readHeartbeat } from '../owner/heartbeat.js';
+
+// The uploads of tempfile-manager/tus sweep their own: one whose expiry, written in its info file
+// when it was made, has passed is removed, unless a live request holds it. Its data file is first
+// taken from requests (one rename, as a handoff entry's is), so a PATCH that takes the upload
+// meanwhile keeps it, and the upload is left for the next sweep.
+
+/** What sweeping `<root>/tus` did. @internal */
+export interface TusSwept {
+  readonly removed: number;
+  readonly held: number;
+  readonly foreign: string[];
+}
+
+/** The longest info file read: the store bounds what it writes there (tus/metadata.ts). */
+const MAX_INFO_BYTES = 128 * 1024;
+
+/** Where one sweep of `<root>/tus` reaches it, and what it shares across its uploads. */
+interface UploadSweep {
+  readonly target: RootContext;
+  readonly dryRun: boolean;
+  readonly tally: WalkTally;
+  readonly now: number;
+  readonly seen: HolderStates;
+}
+
+/**
+ * Removes the tus uploads whose recorded expiry has passed and no live request holds; never an
+ * upload without a recorded expiry (made with `expirationMs: 0`, or by an earlier version, which
+ * `deleteExpired()` judges by its store's own setting), never a name the store does not make.
+ * `<root>/tus` is reached through its own descriptor, opened without following a link. @internal
+ */
+export async function sweepTusUploads(target: RootContext, rootBase: string, dryRun: boolean, tally: WalkTally): Promise<TusSwept> {
+  const result = { removed: 0, held: 0, foreign: [] as string[] };
+  const shownBase = path.join(target.root, TUS_DIR);
+  const pinned = await openPinned(target.fs, `${rootBase}/${TUS_DIR}`);
+  if (typeof pinned === 'string') return result; // none yet; a link or a file there is the store's to refuse
+  try {
+    const run: UploadSweep = { target, dryRun, tally, now: Date.now(), seen: new Map() };
+    for (const name of await target.fs.promises.readdir(pinned.base)) {
+      const shown = path.join(shownBase, name);
+      if (parseTusUploadName(name) === undefined) {
+        result.foreign.push(shown);
+        continue;
+      }
+      try {
+        const outcome = await sweepUpload(run, `${pinned.base}/${name}`, shown);
+        if (outcome === 'removed') result.removed += 1;
+        if (outcome === 'held') result.held += 1;
+      } catch (err) {
+        tally.errors.push(pathError(shown, err)); // this upload only: the sweep goes on
+      }
+    }
+  } finally {
+    await pinned.close();
+  }
+  return result;
+}
+
+async function sweepUpload(run: UploadSweep, at: string, shown: string): Promise<'removed' | 'held' | 'left'> {
+  // Judged and taken through the upload's own descriptor: a link planted at its name is never followed.
+  const pinned = await openPinned(run.target.fs, at);
+  if (typeof pinned === 'string') return 'left';
+  try {
+    const expiresAt = await recordedExpiry(run.target, `${pinned.base}/${TUS_INFO}`);
+    if (expiresAt === undefined || expiresAt > run.now) return 'left';
+    const current = await dataFileName(run.target, pinned.base);
+    if (current !== undefined && current !== dataName('') && holderLives(run, pinned.base, shown, current)) return 'held';
+    if (!run.dryRun && current !== undefined && !(await takeForRemoval(run.target, pinned.base, current))) return 'left'; // a request took it since
+  } finally {
+    await pinned.close();
+  }
+  await walkTree(shown, { fs: run.target.fs, remove: !run.dryRun, access: at }, run.tally);
+  return 'removed';
+}
+
+/** The expiry an upload's info file records, in ms since the epoch; undefined when it records none. */
+async function recordedExpiry(target: RootContext, at: string): Promise<number | undefined> {
+  let handle: Awaited<ReturnType<RootContext['fs']['promises']['open']>>;
+  try {
+    handle = await target.fs.promises.open(at, constants.O_RDONLY | OPEN_EXISTING);
+  } catch (err) {
+    const code = systemErrorCode(err);
+    if (code === 'ENOENT' || code === 'ELOOP') return undefined; // in the making, or not the store's
+    throw err;
+  }
+  try {
+    const stat = await handle.stat();
+    if (!stat.isFile() || stat.nlink !== 1 || stat.size > MAX_INFO_BYTES) return undefined;
+    const value = parseJson((await handle.readFile()).toString('utf8')) as { readonly expiresAt?: unknown } | undefined;
+    return typeof value?.expiresAt === 'number' && Number.isFinite(value.expiresAt) ? value.expiresAt : undefined;
+  } finally {
+    await handle.close();
+  }
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The data file's name now: `data`, or `held_<owner>` while a request holds it; undefined when gone. */
+async function dataFileName(target: RootContext, at: string): Promise<string | undefined> {
+  let names: string[];
+  try {
+    names = await target.fs.promises.readdir(at);
+  } catch (err) {
+    if (systemErrorCode(err) === 'ENOENT') return undefined;
+    throw err;
+  }
+  return names.find((name) => isHeldName(name, '')) ?? (names.includes(dataName('')) ? dataName('') : undefined);
+}
+
+function holderLives(run: UploadSweep, at: string, shown: string, held: string): boolean {
+  const stamp = readHeartbeat(run.target.fs, `${at}/${held}`);
+  if (stamp === 'missing') return false;
+  return holderAlive(run.target, holderOf(held)!, { key: path.join(shown, held), stamp }, run.seen);
+}
