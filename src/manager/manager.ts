@@ -185,37 +185,10 @@ export class TempFileManager implements AsyncDisposable, Disposable {
   }
 
   /**
-   * Hands a stream straight to an object store, with no local file: for API hosts that share only
-   * a bucket with their workers. Its first bytes are sniffed (with `accept`, refused unless their
-   * type is taken) before anything is sent; every byte is counted against `maxBytes` and hashed as
-   * it passes; the rest goes up in parts of the store's `partSize`, two in flight, so memory stays
-   * at about three parts whatever the size. Resolves with the same ticket as
-   * `file.handoff({ ttlMs, store })` (its suffix the sniffed type's extension, else none), once
-   * the data object is complete: a worker's `claim()` takes it as any other.
-   *
-   * **Ownership:** nothing of it is in the manager's root. A refused or failed stream (over
-   * `maxBytes`, a refused type, the source ending in an error, the store failing) leaves nothing
-   * in the store: its multipart upload is aborted. An upload whose process died is aborted by the
-   * store's sweep, which judges the uploader by the heartbeat it rewrites every second (docs/s3.md).
-   * The source is read to its end, or destroyed on a failure.
-   *
-   * **Security:** the type comes from the bytes, never from a client's name or header; the ticket
-   * names the bucket and prefix, never a credential.
-   *
-   * @example
-   * const ticket = await mgr.handoffStream(req, { store, ttlMs: 3_600_000, maxBytes: 2 ** 30, accept: ['video/*'] });
-   * @throws {@link InvalidOptionError} `ERR_TEMPFILE_INVALID_OPTION`: `source` is not a readable
-   * stream, `store` is missing or not a store, or `ttlMs`, `meta`, `maxBytes`, `accept` or `hash`
-   * is bad (before anything is read).
-   * @throws {@link SizeLimitError} `ERR_TEMPFILE_SIZE_LIMIT`: more than `maxBytes`; nothing stays.
-   * @throws {@link TypeNotAcceptedError} `ERR_TEMPFILE_TYPE_NOT_ACCEPTED`: the first bytes are of no
-   * type `accept` takes; nothing was sent.
-   * @throws {@link StoreError} `ERR_TEMPFILE_STORE`: the store failed (`err.reason`); nothing stays.
-   * @throws {@link MissingPeerError} `ERR_TEMPFILE_MISSING_PEER`: no AWS SDK installed.
-   * @throws {@link ManagerClosedError} `ERR_TEMPFILE_MANAGER_CLOSED`: the manager was closed.
-   * @throws {@link SourceError} `ERR_TEMPFILE_SOURCE`: the source failed (its error as `cause`);
-   * {@link AbortedError} `ERR_TEMPFILE_ABORTED`: it closed before its end (a client gone). The
-   * multipart upload is aborted first.
+   * Hands a stream straight to `store` with no local file, sniffed, capped and hashed as by `write()`: the ticket
+   * `file.handoff()` gives. Nothing stays in the store on a failure; a dead uploader's goes with its sweep (docs/s3.md).
+   * @throws {@link InvalidOptionError}, {@link SizeLimitError}, {@link TypeNotAcceptedError}, {@link SourceError},
+   * {@link AbortedError}, {@link StoreError}, {@link MissingPeerError}, {@link ManagerClosedError} (`ERR_TEMPFILE_*`).
    */
   async handoffStream(source: Readable, options: StreamHandoffOptions): Promise<HandoffTicket> {
     this.assertOpen();

@@ -4,29 +4,13 @@ import { describe } from '../base/names.js';
 import type { HandoffStore } from '../base/stores.js';
 import { ownOptions, validateBytes, validateObject } from '../base/validators.js';
 import type { StoreBackend, StreamHandOffRequest } from '../handoff/backend.js';
-import { checkHandoffOptions } from '../handoff/handoff.js';
-import type { HandoffMeta } from '../handoff/ticket.js';
+import { checkHandoffOptions, type HandoffOptions } from '../handoff/handoff.js';
+import type { WriteOptions } from '../handles/write.js';
 import { hashOption } from '../write/options.js';
 import { parseAccept } from '../write/sniff.js';
 
-/** Options of `mgr.handoffStream()`: a stream handed straight to an object store, with no local file. */
-export interface StreamHandoffOptions {
-  /** The object store (`s3Store()` of `tempfile-manager/s3`) the bytes go to. */
-  readonly store: HandoffStore;
-  /** How long the entry waits for a claim before a sweep may remove it: 1 ms to 366 days. */
-  readonly ttlMs: number;
-  /** Small JSON data carried by the ticket (at most 4 KiB). */
-  readonly meta?: HandoffMeta;
-  /** Refuse more than this many bytes (`SizeLimitError`); nothing stays in the store. @default Infinity */
-  readonly maxBytes?: number;
-  /**
-   * Refuse data whose first bytes (magic numbers) are of none of these types (`'image/png'`,
-   * `'image/*'`, `'*\/*'`): a `TypeNotAcceptedError` (415) before a byte is sent to the store.
-   */
-  readonly accept?: readonly string[];
-  /** The `node:crypto` algorithm of the ticket's digest. @default 'sha256' */
-  readonly hash?: string;
-}
+/** Options of `mgr.handoffStream()`: `handoff()`'s with `store` required, and `write()`'s limits (`hash` `'sha256'` by default). */
+export type StreamHandoffOptions = HandoffOptions & Pick<WriteOptions, 'maxBytes' | 'accept' | 'hash'> & { readonly store: HandoffStore };
 
 /** The options of a stream's handoff, checked, with the store they name. @internal */
 export interface CheckedStreamHandoff {
