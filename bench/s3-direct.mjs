@@ -10,6 +10,7 @@
 // It needs the gateway (`node scripts/rgw.mjs start`); without one it says so and exits 3.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import http from 'node:http';
 import readline from 'node:readline';
 import { randomBytes } from 'node:crypto';
@@ -17,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { DeleteObjectsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { benchClient, ensureBucket, gateway, reclaimDeleted, BUCKET } from './s3-contenders.mjs';
 import { formatRatio, GiB, median, MiB, sampleInterleaved, table, targetsTable } from './lib.mjs';
+import { runInfo } from './report.mjs';
 
 const SERVER = fileURLToPath(new URL('./s3-direct-server.mjs', import.meta.url));
 const NODE_MAJOR = process.versions.node.split('.')[0];
@@ -144,15 +146,21 @@ async function main() {
     [`library's server peak RSS flat: 1 GiB within +${FLAT_MIB} MiB of 64 MiB`, `${growth >= 0 ? '+' : ''}${growth.toFixed(1)} MiB`, growth <= FLAT_MIB],
   ]);
   const report = [
-    '# Uploads straight to the object store (bench/s3-direct.mjs)',
+    `### Uploads straight to an object store (Node ${process.version})`,
     '',
-    `Node ${process.versions.node}, ${new Date().toISOString().slice(0, 10)}; Ceph RGW on the same machine (${(await import('node:os')).cpus().length} cores, shared with other work while it ran).`,
+    `${runInfo()} Ceph RGW on the same machine; load average ${os.loadavg().map((l) => l.toFixed(1)).join(', ')} at the end of the run.`,
+    '',
+    '#### Method',
     '',
     ...IDS.map((id) => `- **${id}**: ${NAMES[id]}`),
     '',
     'Each sample: one multipart form with one file, sent by this process to a fresh Express server process; MiB/s from the first byte sent to the answer; RSS the server\'s peak. Medians of interleaved samples.',
     '',
+    '#### MiB/s and peak RSS',
+    '',
     table(['size', 'contender', 'MiB/s', 'vs floor', 'peak RSS', 'samples'], rows, ['r', 'l', 'r', 'r', 'r', 'r']),
+    '',
+    '#### Targets',
     '',
     targets,
     '',

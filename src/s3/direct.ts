@@ -75,8 +75,9 @@ class PartedUpload {
   private readonly stop = new AbortController();
   private readonly inFlight = new Set<Promise<void>>();
   private readonly parts: { ETag: string; PartNumber: number }[] = [];
-  /** The part being filled, and how much of it is. */
+  /** The part being filled, and how much of it is; parts sent, to be filled again (memory stays flat). */
   private part: Buffer;
+  private readonly spare: Buffer[] = [];
   private filled = 0;
   private size = 0;
   private uploadId: string | undefined;
@@ -161,14 +162,16 @@ class PartedUpload {
     }
     while (this.inFlight.size >= PARTS_IN_FLIGHT) await Promise.race(this.inFlight);
     this.throwIfFailed();
-    const body = this.part.subarray(0, this.filled);
-    this.part = Buffer.allocUnsafe(this.io.partSize);
+    const sent = this.part;
+    const body = sent.subarray(0, this.filled);
+    this.part = this.spare.pop() ?? Buffer.allocUnsafe(this.io.partSize);
     this.filled = 0;
     const partNumber = this.parts.length + this.inFlight.size + 1;
     const sending: Promise<void> = this.io.uploadPart(this.keys.data, this.uploadId, partNumber, body, this.stop.signal).then(
       (etag) => {
         this.parts.push({ ETag: etag, PartNumber: partNumber });
         this.inFlight.delete(sending);
+        if (sent.length === this.io.partSize) this.spare.push(sent); // sent: the next part fills it again
       },
       (err: unknown) => {
         this.failure ??= err;
