@@ -10,7 +10,8 @@ import { ListMultipartUploadsCommand, ListObjectsV2Command, type S3Client } from
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TempFileManager, type HandoffTicket } from '../../src/index.js';
 import { s3Store, type S3Store } from '../../src/s3/index.js';
-import { nextJson, startChild, type RunningChild } from '../helpers/child.js';
+import { nextJson, startChild, type Elsewhere, type RunningChild } from '../helpers/child.js';
+import { needs, PID_NAMESPACE } from '../helpers/privileges.js';
 import { bucketFor, clientFor, needsS3, separateHosts, server, type RgwState } from './server.js';
 
 const MiB = 1024 * 1024;
@@ -36,8 +37,9 @@ afterAll(() => {
 });
 
 /** An API process handing uploads to the store under `prefix`; resolves with its port. */
-async function apiServer(adapter: string, prefix: string): Promise<{ port: number; running: RunningChild }> {
-  const running = startChild('s3-direct-server.mjs', [], { TFM_S3: JSON.stringify({ state, bucket, prefix, root: newRoot(), adapter, ttlMs: 600_000, maxBytes: 14 * MiB }) });
+async function apiServer(adapter: string, prefix: string, where: Elsewhere = {}): Promise<{ port: number; running: RunningChild }> {
+  const env = { TFM_S3: JSON.stringify({ state, bucket, prefix, root: newRoot(), adapter, ttlMs: 600_000, maxBytes: 14 * MiB }) };
+  const running = startChild('s3-direct-server.mjs', [], env, where);
   children.push(running);
   const { port } = await nextJson<{ port: number }>(running);
   return { port, running };
@@ -181,6 +183,24 @@ describe.each(['express', 'fastify'])('%s: an upload straight to the store', (ad
     expect(await leftUnder(prefix)).toEqual({ objects: [], uploads: [] });
   }, 60_000);
 });
+
+it("an API process on another machine (a PID namespace of its own) SIGKILLed mid-upload: the sweep leaves its upload at the first look, and aborts it once its heartbeat stood still for staleMs", async (ctx) => {
+  await needsS3(ctx);
+  needs(ctx, PID_NAMESPACE);
+  const prefix = `direct-elsewhere-${randomBytes(4).toString('hex')}/`;
+  const { port, running } = await apiServer('express', prefix, { pidNamespace: true });
+  const upload = startUpload(port, '/upload', 12 * MiB);
+  await sendUntilUploading(upload, prefix, randomBytes(6 * MiB));
+  running.child.kill('SIGKILL'); // unshare --kill-child: the server goes with it
+  await running.ended;
+  upload.destroy();
+  const store = s3Store({ client, bucket, prefix });
+  // Its process is not one this machine can see: judged by its heartbeat, first seen now.
+  expect(await store.sweep({ staleMs: 2000 })).toMatchObject({ uploadsAborted: 0, errors: [] });
+  expect((await leftUnder(prefix)).uploads).toHaveLength(1);
+  await eventually(async () => (await store.sweep({ staleMs: 2000 })).uploadsAborted === 1, 'the dead uploader judged by its heartbeat');
+  expect(await leftUnder(prefix)).toEqual({ objects: [], uploads: [] });
+}, 60_000);
 
 describe('mgr.handoffStream()', () => {
   let store: S3Store;
