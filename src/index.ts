@@ -31,6 +31,7 @@ export { TempFile } from './handles/file.js';
 export type { TempReadStreamOptions, TempWriteStreamOptions } from './handles/file.js';
 export type { KeepOptions } from './keep/move.js';
 export type { HandoffOptions } from './handoff/handoff.js';
+export type { StreamHandoffOptions } from './manager/stream-handoff.js';
 export type { HandoffTicket, HandoffMeta, JsonValue } from './handoff/ticket.js';
 export type { HandoffStore, StoreSweepResult } from './base/stores.js';
 export { TempDir } from './handles/dir.js';

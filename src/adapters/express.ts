@@ -10,9 +10,10 @@ import { shapeFiles } from './form.js';
 import { receiveMultipart } from './multipart.js';
 import { bindRequestScope } from './request-scope.js';
 import { deferContinue as deferServerContinue, discardUnreadBody, refuseUnreadBody, resolveDrain, type ContinueServer, type DrainOptions, type ResolvedDrain } from './unread-body.js';
-import { checkCallbackOption, checkManager, declaredLengthRefusal, resolveUploadOptions, type UploadedFile, type UploadFields, type UploadOptions } from './upload-options.js';
+import { checkCallbackOption, checkManager, declaredLengthRefusal, resolveUploadOptions, type HandedOffUpload, type UploadedFile, type UploadFields, type UploadOptions } from './upload-options.js';
 
 export type {
+  HandedOffUpload,
   UploadedFile,
   UploadedFileInfo,
   UploadFieldSpec,
@@ -38,6 +39,8 @@ declare global {
        * name, in a null-prototype object).
        */
       files?: UploadedFile[] | Record<string, UploadedFile[]> | undefined;
+      /** The files of `upload({ store, ttlMs })`, handed straight to the store, in order of arrival. */
+      handedOff?: HandedOffUpload[] | undefined;
     }
   }
 }
@@ -195,8 +198,13 @@ export function upload(options: ExpressUploadOptions = {}): RequestHandler {
       return;
     }
     receiveMultipart(req, scope, spec, () => refuseBody(req, res, spec.drain)).then(
-      ({ files, fields }) => {
+      ({ files, fields, handedOff }) => {
         req.body = fields satisfies UploadFields;
+        if (spec.direct) {
+          req.handedOff = [...handedOff];
+          next();
+          return;
+        }
         if (spec.rule.kind === 'single') req.file = files[0];
         else req.files = shapeFiles(spec, files);
         next();

@@ -5,6 +5,7 @@ import fp from 'fastify-plugin';
 import { AbortedError, isTempFileError, MalformedUploadError, UploadLimitError, type InvalidOptionError, type MissingPeerError } from '../base/errors.js';
 import type { TempFileManager } from '../manager/manager.js';
 import type { TempScope } from '../handles/scope.js';
+import type { HandoffStore } from '../base/stores.js';
 import { FormReceiver, shapeFiles } from './form.js';
 import { loadPeer } from '../base/peer.js';
 import { ownOptions } from '../base/validators.js';
@@ -16,6 +17,7 @@ import {
   checkManager,
   declaredLengthRefusal,
   resolveUploadOptions,
+  type HandedOffUpload,
   type ResolvedUpload,
   type UploadedFile,
   type UploadFields,
@@ -24,6 +26,7 @@ import {
 } from './upload-options.js';
 
 export type {
+  HandedOffUpload,
   UploadedFile,
   UploadedFileInfo,
   UploadFieldSpec,
@@ -41,6 +44,8 @@ export interface SavedUploads<Files = undefined, File = undefined> {
   readonly files: Files;
   /** The text fields, in a null-prototype object. */
   readonly fields: UploadFields;
+  /** With `{ store, ttlMs }`: the files handed straight to the store, in order of arrival (else empty). */
+  readonly handedOff: readonly HandedOffUpload[];
 }
 
 /**
@@ -48,6 +53,7 @@ export interface SavedUploads<Files = undefined, File = undefined> {
  * `@fastify/multipart`, each file streamed to a temp file of `request.tmp`.
  */
 export interface SaveUploads {
+  (options: UploadOptions & { readonly store: HandoffStore }): Promise<SavedUploads>;
   (options: UploadOptions & { readonly field: string }): Promise<SavedUploads<undefined, UploadedFile>>;
   (options: UploadOptions & { readonly array: string }): Promise<SavedUploads<UploadedFile[]>>;
   (options: UploadOptions & { readonly fields: readonly UploadFieldSpec[] }): Promise<SavedUploads<Record<string, UploadedFile[]>>>;
@@ -201,11 +207,12 @@ async function receiveForm(
     form.fail(fromMultipartError(error, raw.socket?.destroyed === true, spec));
   }
   if (form.failed) iterator.return?.(undefined).catch(() => {});
-  const { files, fields } = await form.finish();
+  const { files, fields, handedOff } = await form.finish();
   return {
     file: spec.rule.kind === 'single' ? files[0] : undefined,
-    files: shapeFiles(spec, files),
+    files: spec.direct ? undefined : shapeFiles(spec, files),
     fields,
+    handedOff,
   };
 }
 

@@ -8,8 +8,10 @@ import type { HandoffOptions } from '../handoff/handoff.js';
 import type { HandoffTicket } from '../handoff/ticket.js';
 import { clientFileName, uploadSuffix, withClientName } from './client-name.js';
 import type { RequestScope } from './request-scope.js';
-import type { ResolvedUpload, UploadedFile, UploadFields } from './upload-options.js';
 import type { ResolvedVerify } from '../write/verify.js';
+import type { HandedOffUpload, ResolvedUpload, UploadedFile, UploadFields } from './upload-options.js';
+import type { StreamHandoff } from '../handoff/backend.js';
+import type { HandoffMeta } from '../handoff/ticket.js';
 
 /** A file part as the parsers hand it over. @internal */
 export interface FilePart {
@@ -32,6 +34,8 @@ export interface FieldPart {
 export interface ReceivedForm {
   readonly files: readonly UploadedFile[];
   readonly fields: UploadFields;
+  /** With `store`: the files handed straight to it. */
+  readonly handedOff: readonly HandedOffUpload[];
 }
 
 /**
@@ -44,6 +48,8 @@ export interface ReceivedForm {
 export class FormReceiver {
   readonly fields: UploadFields = Object.create(null) as UploadFields;
   private readonly files: (UploadedFile | undefined)[] = []; // in order of arrival, whatever order the writes end in
+  private readonly handedOff: (HandedOffUpload | undefined)[] = []; // with `store`, in order of arrival too
+  private readonly sent: StreamHandoff[] = [];
   private readonly writes: Promise<void>[] = [];
   private readonly perField = new Map<string, number>();
   private readonly streams = new Set<Readable>();
@@ -119,6 +125,10 @@ export class FormReceiver {
     // The parser cuts a file at maxBytes + 1 and then discards the rest of it as fast as the
     // client sends: refuse at that moment, not once write() has counted its way there.
     part.stream.once('limit', () => this.fail(new SizeLimitError(this.spec.maxBytes)));
+    if (this.spec.direct) {
+      this.handOff(part, this.spec.direct);
+      return;
+    }
     const slot = this.files.push(undefined) - 1;
     const make = (...args: TempFileArgs) => new UploadedTempFile(part, ...args);
     // The file takes the extension of its type (else a safe one of the client's name): a worker's tools see a .png.
@@ -140,6 +150,34 @@ export class FormReceiver {
     this.writes.push(write);
   }
 
+  /** Hands the part straight to the store: no temp file; its ticket is the route's. */
+  private handOff(part: FilePart, direct: NonNullable<ResolvedUpload['direct']>): void {
+    const slot = this.handedOff.push(undefined) - 1;
+    const { meta } = withClientName({ meta: undefined as HandoffMeta | undefined }, clientFileName(part.originalName));
+    const request = {
+      ttlMs: direct.ttlMs,
+      meta,
+      maxBytes: this.spec.maxBytes,
+      accept: this.spec.accept,
+      hash: this.spec.hash ?? 'sha256',
+      suffixOf: (type: DetectedType | undefined) => uploadSuffix(type, part.originalName),
+    };
+    const sending = direct.store.handOffStream(part.stream, request).then(
+      (sent) => {
+        this.streams.delete(part.stream);
+        this.sent.push(sent);
+        const { ticket, detectedType } = sent;
+        const { fieldName, originalName, declaredType, encoding } = part;
+        this.handedOff[slot] = { ticket, fieldName, originalName, declaredType, encoding, size: ticket.size, digest: ticket.digest ?? '', detectedType };
+      },
+      (error: unknown) => {
+        this.streams.delete(part.stream);
+        this.fail(error instanceof Error ? error : new Error(String(error)));
+      },
+    );
+    this.writes.push(sending);
+  }
+
   /**
    * Waits for every write; resolves with the form, or rejects with the first failure once the
    * files already written are removed too (a refused form keeps nothing, whatever the route does
@@ -150,15 +188,16 @@ export class FormReceiver {
     await Promise.all(this.writes);
     this.unwatch();
     if (this.failure) {
-      await Promise.all(this.files.map((file) => file?.remove().catch(() => {})));
+      await Promise.all([...this.files.map((file) => file?.remove().catch(() => {})), ...this.sent.map((sent) => sent.discard())]);
       throw this.failure;
     }
     const files = this.files.filter((file): file is UploadedFile => file !== undefined);
-    if (this.spec.rule.kind === 'single' && files.length === 0) {
+    const handedOff = this.handedOff.filter((sent): sent is HandedOffUpload => sent !== undefined);
+    if (this.spec.rule.kind === 'single' && files.length === 0 && handedOff.length === 0) {
       const field = this.spec.rule.field;
       throw new MalformedUploadError('missing-file', `The form has no file in the field ${JSON.stringify(field)}: send one there.`, { field });
     }
-    return { files, fields: this.fields };
+    return { files, fields: this.fields, handedOff };
   }
 
   private refusal(field: string): Error | undefined {

@@ -3,6 +3,11 @@ import { InvalidOptionError, UploadLimitError } from '../base/errors.js';
 import { describe } from '../base/names.js';
 import { ownOptions, validateBytes, validateFunction, validateInteger, validateObject } from '../base/validators.js';
 import type { TempFile } from '../handles/file.js';
+import type { DetectedType } from '../base/errors.js';
+import type { HandoffStore } from '../base/stores.js';
+import type { StoreBackend } from '../handoff/backend.js';
+import type { HandoffTicket } from '../handoff/ticket.js';
+import { checkStreamHandoffOptions } from '../manager/stream-handoff.js';
 import { parseAccept } from '../write/sniff.js';
 import { hashOption } from '../write/options.js';
 import { resolveVerify, type ResolvedVerify, type VerifyResult } from '../write/verify.js';
@@ -76,6 +81,16 @@ export interface UploadOptions {
   /** How long `verify` may take for one file before it is given up (a 503); 0: until the request ends. @default 60000 */
   readonly verifyTimeoutMs?: number;
   /**
+   * Hand each file straight to this object store (`s3Store()` of `tempfile-manager/s3`), with no
+   * local file: no temp file is made, the route gets `req.handedOff` (Fastify: `handedOff`), each
+   * with its ticket, the same as `file.handoff({ ttlMs, store })` gives. `maxBytes`, `accept` and
+   * `hash` hold as for a file; a refused or aborted form leaves nothing in the store. Needs
+   * `ttlMs`; not with `onProgress` nor `verify` (docs/uploads.md, "Straight to an object store").
+   */
+  readonly store?: HandoffStore;
+  /** With `store`: how long each entry waits for a claim (1 ms to 366 days). */
+  readonly ttlMs?: number;
+  /**
    * After an early refusal (a limit, a refused type), the rest of the body is read and thrown
    * away, so that a client that sends all of it before reading gets its answer; past these
    * bounds the connection is closed instead.
@@ -112,6 +127,29 @@ export interface UploadedFileInfo {
   readonly size: number;
 }
 
+/**
+ * A file of an upload with `store`, handed straight to the object store: its ticket (the client's
+ * file name, made safe, in `meta.filename`), and what the client and its bytes said about it.
+ */
+export interface HandedOffUpload {
+  /** The ticket, the same as `file.handoff({ ttlMs, store })` gives: a worker's `mgr.claim(ticket)` takes it. */
+  readonly ticket: HandoffTicket;
+  /** The form field it came in. */
+  readonly fieldName: string;
+  /** The file name the client sent, as sent: untrusted, never use it as a path. */
+  readonly originalName: string;
+  /** The `Content-Type` the client declared for the part: untrusted. */
+  readonly declaredType: string;
+  /** The part's `Content-Transfer-Encoding`, as the client sent it. */
+  readonly encoding: string;
+  /** The size in bytes (the ticket's). */
+  readonly size: number;
+  /** `'<algorithm>:<hex>'` of the bytes (the ticket's): `hash`, else sha256. */
+  readonly digest: string;
+  /** The type found from the first bytes, when known. */
+  readonly detectedType: DetectedType | undefined;
+}
+
 /** Text fields of a form, in a null-prototype object: a `__proto__` field is a field like any other. */
 export type UploadFields = Record<string, string | string[]>;
 
@@ -136,11 +174,13 @@ export interface ResolvedUpload {
   readonly onProgress: ((progress: UploadProgress) => void) | undefined;
   readonly verify: ResolvedVerify<UploadedFile> | undefined;
   readonly drain: ResolvedDrain;
+  /** With `store`: where each file goes instead of a temp file. */
+  readonly direct: { readonly store: StoreBackend; readonly ttlMs: number } | undefined;
 }
 
 const KNOWN = new Set([
   'field', 'array', 'maxCount', 'fields', 'maxBytes', 'maxFiles', 'maxFields', 'maxParts',
-  'maxFieldNameBytes', 'maxFieldBytes', 'accept', 'hash', 'onProgress', 'verify', 'verifyTimeoutMs', 'drain',
+  'maxFieldNameBytes', 'maxFieldBytes', 'accept', 'hash', 'onProgress', 'verify', 'verifyTimeoutMs', 'drain', 'store', 'ttlMs',
 ]);
 
 /**
@@ -232,6 +272,7 @@ export function resolveUploadOptions(
   const accept = o.accept === undefined ? undefined : parseAccept(o.accept); // refused at set-up, not per request
   const hash = o.hash === undefined ? undefined : hashOption(o.hash, `${where}: `); // refused at set-up, not per request
   if (o.onProgress !== undefined) validateFunction(o.onProgress, 'onProgress', 'taking { fieldName, originalName, bytesWritten }', { where });
+  const direct = directOption(where, o);
   return {
     rule: fileRule(where, o, maxFiles),
     maxBytes: byteOption(where, 'maxBytes', o.maxBytes, 100 * 1024 * 1024),
@@ -245,7 +286,25 @@ export function resolveUploadOptions(
     onProgress: o.onProgress,
     verify: resolveVerify<UploadedFile>(o.verify, o.verifyTimeoutMs, where), // refused at set-up, not per request
     drain: o.drain === undefined ? defaultDrain : resolveDrain(o.drain, where),
+    direct,
   };
+}
+
+/** `store` and `ttlMs`, checked together: each needs the other; `onProgress` counts disk bytes and `verify` checks a file, and there are none. */
+function directOption(where: string, o: UploadOptions): ResolvedUpload['direct'] {
+  if (o.store === undefined && o.ttlMs === undefined) return undefined;
+  if (o.onProgress !== undefined) {
+    throw new InvalidOptionError('onProgress', `${where}: \`onProgress\` reports bytes written to disk, and with \`store\` none are: leave it out, or leave out \`store\`.`);
+  }
+  if (o.verify !== undefined) {
+    throw new InvalidOptionError(
+      'verify',
+      `${where}: \`verify\` checks the complete file before the route sees it, and with \`store\` there is no file here: the bytes go straight to the store. ` +
+        'Leave out `store` to check each file first (then hand it off with file.handoff({ ttlMs, store })), or leave out `verify`.',
+    );
+  }
+  const { store, request } = checkStreamHandoffOptions({ store: o.store, ttlMs: o.ttlMs }, where);
+  return { store, ttlMs: request.ttlMs };
 }
 
 function fileRule(where: string, o: UploadOptions, maxFiles: number): FileRule {

@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { isTempFileError, toFileSystemError } from '../base/errors.js';
+import { isTempFileError, toFileSystemError, type DetectedType } from '../base/errors.js';
 import type { FileIdentity } from '../disk/open-checked.js';
 import type { KeepOptions } from '../keep/move.js';
 import type { HandoffMeta, HandoffTicket } from './ticket.js';
@@ -97,6 +97,26 @@ export interface HandOffRequest {
   readonly meta: HandoffMeta | undefined;
 }
 
+/** The options of a stream's handoff straight to a store, checked once. @internal */
+export interface StreamHandOffRequest extends HandOffRequest {
+  /** More bytes than this is a `SizeLimitError`, and nothing stays in the store. */
+  readonly maxBytes: number;
+  /** The types the first bytes may show (lower-case patterns), or undefined for any. */
+  readonly accept: readonly string[] | undefined;
+  /** The digest's algorithm, as `hashOption()` names it. */
+  readonly hash: string;
+  /** The ticket's suffix, from the type the first bytes showed. */
+  suffixOf(type: DetectedType | undefined): string;
+}
+
+/** What a stream's handoff gives: the ticket, and the type its first bytes showed. @internal */
+export interface StreamHandoff {
+  readonly ticket: HandoffTicket;
+  readonly detectedType: DetectedType | undefined;
+  /** Deletes the data before its ticket was given to anyone (a form refused after this file). Never rejects. */
+  discard(): Promise<void>;
+}
+
 /** A place handoffs go through: the shared disk, or an object store. @internal */
 export interface HandoffBackend {
   /** Makes the file durable in the backend and returns its ticket; a failure leaves the file with its handle. */
@@ -107,6 +127,8 @@ export interface HandoffBackend {
 
 /** An object store as a backend: a located {@link HandoffBackend} that sweeps through its own client. @internal */
 export interface StoreBackend extends HandoffBackend, HandoffStore {
+  /** Uploads a stream with no local file; a refused or failed one leaves nothing in the store. */
+  handOffStream(source: Readable, request: StreamHandOffRequest): Promise<StreamHandoff>;
   sweep(options: { staleMs: number }): Promise<StoreSweepReport>;
 }
 

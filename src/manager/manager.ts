@@ -26,6 +26,8 @@ import type { WriteSource } from '../write/source.js';
 import { attachBackgroundSweep } from '../sweep/background.js';
 import { sweepRoot, type SweepOptions, type SweepReport } from '../sweep/sweep.js';
 import type { WriteOptions } from '../handles/write.js';
+import type { Readable } from 'node:stream';
+import { checkStreamHandoffOptions, checkStreamSource, type StreamHandoffOptions } from './stream-handoff.js';
 
 /** A snapshot of a manager's usage, from `mgr.stats()`. */
 export interface TempFileStats {
@@ -181,6 +183,20 @@ export class TempFileManager implements AsyncDisposable, Disposable {
    */
   write(source: WriteSource, options?: WriteOptions): Promise<TempFile> {
     return this.rootScope.write(source, options);
+  }
+
+  /**
+   * Hands a stream straight to `store` with no local file, sniffed, capped and hashed as by `write()`: the ticket
+   * `file.handoff()` gives. Nothing stays in the store on a failure; a dead uploader's goes with its sweep (docs/s3.md).
+   * @throws {@link InvalidOptionError}, {@link SizeLimitError}, {@link TypeNotAcceptedError}, {@link SourceError},
+   * {@link AbortedError}, {@link StoreError}, {@link MissingPeerError}, {@link ManagerClosedError} (`ERR_TEMPFILE_*`).
+   */
+  async handoffStream(source: Readable, options: StreamHandoffOptions): Promise<HandoffTicket> {
+    this.assertOpen();
+    const { store, request } = checkStreamHandoffOptions(options, 'handoffStream()');
+    const stream = checkStreamSource(source, 'handoffStream()');
+    const { ticket } = await store.handOffStream(stream, { ...request, suffixOf: (type) => (type && /^[a-z0-9]{1,16}$/.test(type.ext) ? `.${type.ext}` : '') });
+    return ticket;
   }
 
   /** Live files and bytes, the quota and the free space seen last; no disk access. @throws Never. */

@@ -36,6 +36,7 @@ export interface TextObject {
 export interface ListedObject {
   readonly key: string;
   readonly size: number;
+  readonly etag: string;
 }
 
 /** The condition of a write: create only (`If-None-Match: *`), or replace only this ETag (`If-Match`). */
@@ -316,7 +317,7 @@ export class StoreIo {
     let token: string | undefined;
     do {
       const out = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }), this.options());
-      yield (out.Contents ?? []).flatMap((o) => (o.Key === undefined ? [] : [{ key: o.Key, size: o.Size ?? 0 }]));
+      yield (out.Contents ?? []).flatMap((o) => (o.Key === undefined ? [] : [{ key: o.Key, size: o.Size ?? 0, etag: o.ETag ?? '' }]));
       token = out.IsTruncated ? out.NextContinuationToken : undefined;
     } while (token);
   }
@@ -356,6 +357,38 @@ export class StoreIo {
         };
       },
     });
+  }
+
+  /** Writes a small object with no condition (a heartbeat that only its writer rewrites). */
+  async putPlain(key: string, body: string): Promise<void> {
+    const { PutObjectCommand } = await loadSdk();
+    await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: 'application/json' }), this.options());
+  }
+
+  /** Begins a multipart upload with user metadata; resolves with its upload id. */
+  async createUpload(key: string, metadata: Record<string, string>): Promise<string> {
+    const { CreateMultipartUploadCommand } = await loadSdk();
+    const out = await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key, Metadata: metadata }), this.options());
+    if (!out.UploadId) throw new StoreError('failed', `The object store gave no upload id for ${key}.`);
+    return out.UploadId;
+  }
+
+  /** Sends one part of a multipart upload, bounded by `timeoutMs` and by `signal`; resolves with its ETag. */
+  async uploadPart(key: string, uploadId: string, partNumber: number, body: Buffer, signal: AbortSignal): Promise<string> {
+    const { UploadPartCommand } = await loadSdk();
+    const abortSignal = AbortSignal.any([signal, AbortSignal.timeout(this.timeoutMs)]);
+    const command = new UploadPartCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, PartNumber: partNumber, Body: body, ContentLength: body.length });
+    const out = await this.client.send(command, { abortSignal });
+    return out.ETag ?? '';
+  }
+
+  /** Completes a multipart upload: the object appears whole. */
+  async completeUpload(key: string, uploadId: string, parts: readonly { ETag: string; PartNumber: number }[]): Promise<void> {
+    const { CompleteMultipartUploadCommand } = await loadSdk();
+    await this.client.send(
+      new CompleteMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: [...parts] } }),
+      this.options(),
+    );
   }
 
   /** Aborts a multipart upload (its parts go). */

@@ -9,6 +9,9 @@
 //                                          never deletes (that one deletes only its own key)
 //   <prefix><id>.<expiresAt>/lease         the lease of the claimer that holds it (lease.ts); it
 //                                          names the data key its holder works on
+//   <prefix><id>.<expiresAt>/uploading     the heartbeat of a stream's multipart upload under way
+//                                          (direct.ts), rewritten every second: the sweep aborts
+//                                          the upload of a dead uploader, judged by it
 //   <prefix>.if-match-probe-<expiresAt>-<random>
 //                                          a process's probe of how the store compares ETags
 //                                          (io.ts), deleted after it; one left by a crash goes
@@ -27,6 +30,11 @@ export function entryKeys(prefix: string, id: string, expiresAt: number): EntryK
   return { entry, data: `${entry}${DATA}`, lease: `${entry}lease` };
 }
 
+/** The key of the heartbeat of a stream's upload under way into an entry (direct.ts). */
+export function uploadingKey(keys: EntryKeys): string {
+  return `${keys.entry}uploading`;
+}
+
 const DATA = 'data';
 
 /** The name, within its entry, of a new copy of the data (random: racing claimers never share one). */
@@ -42,14 +50,15 @@ export function isDataName(name: unknown): name is string {
 const DATA_NAME = /^data(?:\.[0-9a-f]{16})?$/;
 // The expiry as the library writes it: a decimal integer with no leading zero (a key that merely
 // parses to the same number is not the library's).
-const KEY = /^([0-9a-f]{32})\.([1-9]\d{0,15})\/(data(?:\.[0-9a-f]{16})?|lease)$/;
+const KEY = /^([0-9a-f]{32})\.([1-9]\d{0,15})\/(data(?:\.[0-9a-f]{16})?|lease|uploading)$/;
 
 /** The entry a key of the store belongs to, or `undefined` for a key that is not the library's. */
-export function parseKey(prefix: string, key: string): { id: string; expiresAt: number; part: 'data' | 'lease' } | undefined {
+export function parseKey(prefix: string, key: string): { id: string; expiresAt: number; part: 'data' | 'lease' | 'uploading' } | undefined {
   if (!key.startsWith(prefix)) return undefined;
   const match = KEY.exec(key.slice(prefix.length));
   if (!match) return undefined;
-  return { id: match[1]!, expiresAt: Number(match[2]), part: match[3] === 'lease' ? 'lease' : 'data' };
+  const part = match[3] === 'lease' || match[3] === 'uploading' ? match[3] : 'data';
+  return { id: match[1]!, expiresAt: Number(match[2]), part };
 }
 
 const PROBE = /^\.if-match-probe-([1-9]\d{0,15})-[0-9a-f]{32}$/;

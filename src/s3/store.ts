@@ -8,13 +8,14 @@ import { describe } from '../base/names.js';
 import { randomName } from '../base/random-name.js';
 import { MAX_TIMER_MS, ownOptions, validateDuration, validateInteger, validateObject } from '../base/validators.js';
 import { isValidBucket, isValidPrefix, type HandoffStore, type StoreLocation, type StoreSweepReport } from '../base/stores.js';
-import type { BackendClaim, ClaimPlace, HandoffSource, LocalFile, StoreBackend } from '../handoff/backend.js';
+import type { BackendClaim, ClaimPlace, HandoffSource, LocalFile, StoreBackend, StreamHandOffRequest, StreamHandoff } from '../handoff/backend.js';
 import type { HandoffMeta, HandoffTicket } from '../handoff/ticket.js';
 import { isConditionFailed, isNotFound, StoreIo, type ListedObject } from './io.js';
 import { entryKeys, parseKey, parseProbeKey, type EntryKeys } from './keys.js';
 import { FETCH_AHEAD_MAX_BYTES, fetchAheadWindow, LEASE_REMOVAL_DELAY_MS } from './fetch-ahead.js';
 import { leaseStale, parseLease, StoreLease } from './lease.js';
 import { removeData, S3Claim } from './claim.js';
+import { handOffStream, uploaderDead } from './direct.js';
 
 const log = logger('s3');
 
@@ -144,6 +145,19 @@ export class S3Store implements HandoffStore {
     } catch (err) {
       await this.io.delete(keys.data).catch(() => {}); // else the sweep removes it once expired
       throw await this.io.failure(err, `hand off ${source.path}`);
+    }
+  }
+
+  /** Uploads a stream with no local file (direct.ts) and makes its ticket. @internal */
+  async handOffStream(source: Readable, request: StreamHandOffRequest): Promise<StreamHandoff> {
+    const bind = (id: string, suffix: string, createdAt: number, expiresAt: number) => {
+      const bound = { v: 1, id, suffix, createdAt, expiresAt, meta: request.meta, store: this.location } as const;
+      return { bound, metadata: { [META_TICKET]: ticketBinding(bound) } };
+    };
+    try {
+      return await handOffStream(this.io, this.location, source, request, bind);
+    } catch (err) {
+      throw await this.io.failure(err, 'hand off a stream');
     }
   }
 
@@ -312,6 +326,7 @@ export class S3Store implements HandoffStore {
     const { prefix } = this.location;
     const entries = new Map<string, ListedEntry>();
     const probes: ListedObject[] = [];
+    const uploaders: (ListedObject & { expired: boolean })[] = [];
     let foreign = 0;
     try {
       for await (const page of this.io.list(prefix)) {
@@ -321,6 +336,10 @@ export class S3Store implements HandoffStore {
             const probeExpiry = parseProbeKey(prefix, object.key);
             if (probeExpiry === undefined) foreign++;
             else if (probeExpiry <= Date.now()) probes.push(object);
+            continue;
+          }
+          if (parsed.part === 'uploading') {
+            uploaders.push({ ...object, expired: parsed.expiresAt <= Date.now() });
             continue;
           }
           const name = `${parsed.id}.${parsed.expiresAt}`;
@@ -378,22 +397,58 @@ export class S3Store implements HandoffStore {
         errors.push({ key: probe.key, error: await this.io.failure(err, `sweep ${probe.key}`) });
       }
     }
+    // A stream's upload under way is aborted once its uploader is dead (direct.ts), any upload once
+    // its entry expired; then the heartbeats of the dead uploaders whose uploads are gone.
+    const deadUploaders = await this.deadUploaders(uploaders, staleMs, errors);
+    const abortFailed = new Set<string>();
     let uploadsAborted = 0;
     try {
       for (const upload of await this.io.uploads(prefix)) {
         const parsed = parseKey(prefix, upload.key);
-        if (!parsed || parsed.expiresAt > now) continue;
+        if (!parsed) continue;
+        const entry = entryKeys(prefix, parsed.id, parsed.expiresAt).entry;
+        if (parsed.expiresAt > now && !deadUploaders.has(entry)) continue;
         try {
           await this.io.abortUpload(upload.key, upload.uploadId);
           uploadsAborted++;
         } catch (err) {
+          abortFailed.add(entry);
           errors.push({ key: upload.key, error: await this.io.failure(err, `abort the upload of ${upload.key}`) });
         }
       }
     } catch (err) {
+      abortFailed.add(prefix);
       errors.push({ key: prefix, error: await this.io.failure(err, `list the incomplete uploads under "${prefix}"`) });
     }
+    for (const [entry, marker] of deadUploaders) {
+      if (abortFailed.has(entry) || abortFailed.has(prefix)) continue; // kept: the next sweep aborts it
+      try {
+        await this.io.delete(marker.key);
+        objects++;
+        bytes += marker.size;
+      } catch (err) {
+        errors.push({ key: marker.key, error: await this.io.failure(err, `sweep ${marker.key}`) });
+      }
+    }
     return { removed, objects, bytes, uploadsAborted, held, foreign, errors };
+  }
+
+  /** The heartbeats of uploaders judged dead (or of expired entries), by their entry's key prefix. */
+  private async deadUploaders(
+    found: readonly (ListedObject & { expired: boolean })[],
+    staleMs: number,
+    errors: { key: string; error: TempFileError }[],
+  ): Promise<Map<string, ListedObject>> {
+    const dead = new Map<string, ListedObject>();
+    await eachAtOnce(found, SWEEP_CONCURRENCY, async (marker) => {
+      try {
+        const seen = marker.expired ? undefined : await this.io.getText(marker.key);
+        if (marker.expired || (seen !== undefined && uploaderDead(this.io, marker.key, seen, staleMs))) dead.set(marker.key.slice(0, marker.key.lastIndexOf('/') + 1), marker);
+      } catch (err) {
+        errors.push({ key: marker.key, error: await this.io.failure(err, `read ${marker.key}`) });
+      }
+    });
+    return dead;
   }
 
   /**

@@ -172,10 +172,10 @@ describe('docs/backends.md', () => {
     const page = fs.readFileSync(new URL('../../docs/backends.md', import.meta.url), 'utf8');
     const block = /^```ts\n([\s\S]*?)^```/m.exec(page)?.[1] ?? '';
     const shown = interfaces(block);
-    for (const name of ['HandoffSource', 'ClaimPlace', 'LocalFile', 'HandoffBackend', 'BackendClaim', 'SyncSteps']) {
+    for (const name of ['HandoffSource', 'ClaimPlace', 'LocalFile', 'HandoffBackend', 'BackendClaim', 'SyncSteps', 'StreamHandoff']) {
       expect(source.get(name), `${name} in src/handoff/backend.ts`).toBeDefined();
       expect(shown.get(name), `${name} in docs/backends.md`).toEqual(source.get(name));
     }
-    expect(shown.get('StoreBackend')).toEqual(['location', 'sweep']);
+    expect(shown.get('StoreBackend')).toEqual(['handOffStream', 'location', 'sweep']);
   });
 });

@@ -1,0 +1,257 @@
+import { createHash, type Hash } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { SizeLimitError, type DetectedType } from '../base/errors.js';
+import { logger } from '../base/log.js';
+import { randomName } from '../base/random-name.js';
+import type { StreamHandOffRequest, StreamHandoff } from '../handoff/backend.js';
+import type { HandoffTicket } from '../handoff/ticket.js';
+import type { StoreLocation } from '../base/stores.js';
+import { HEARTBEAT_MS, ownerState, judgeHeartbeat } from '../owner/liveness.js';
+import { hostId, processIdentity, type ProcessIdentity } from '../owner/process-identity.js';
+import { assertAccepted, detectType, readHead, type SourceHead } from '../write/sniff.js';
+import { openSource, type SourceReader } from '../write/source.js';
+import type { StoreIo, TextObject } from './io.js';
+import { entryKeys, uploadingKey, type EntryKeys } from './keys.js';
+import { leaseHeartbeat } from './lease.js';
+
+const log = logger('s3-direct');
+
+// A stream handed straight to the store, with no local file: its first bytes sniffed (and refused
+// unless `accept` takes their type) before anything is sent, every byte counted against
+// `maxBytes` and hashed as it passes, the rest sent in parts of `partSize`, two in flight, so that
+// memory stays at about three parts whatever the size. A stream that ends within one part is one
+// PutObject. A multipart upload is made only when a part fills, and is aborted on any failure (the
+// source gone, a refusal, a request failed): the data object appears when it is completed, never
+// before, so a refused or aborted stream leaves no object. While the upload is under way the
+// uploader rewrites `<entry>/uploading` every second, naming its process: the store's sweep aborts
+// the upload of an uploader it judges dead by that object (`uploaderDead`), and never a live one's.
+
+/** What the ticket binds before the bytes are read, and the metadata that carries it. */
+export interface BoundTicket {
+  readonly bound: Omit<HandoffTicket, 'size' | 'digest'>;
+  readonly metadata: Record<string, string>;
+}
+
+/** Makes the ticket's bound fields once the suffix is known (store.ts owns the binding). */
+export type BindTicket = (id: string, suffix: string, createdAt: number, expiresAt: number) => BoundTicket;
+
+/** Hands `source` to the store at `location`; resolves with its ticket once the data object is complete. */
+export async function handOffStream(io: StoreIo, location: StoreLocation, source: Readable, request: StreamHandOffRequest, bind: BindTicket): Promise<StreamHandoff> {
+  const id = randomName();
+  const createdAt = Date.now();
+  const expiresAt = createdAt + request.ttlMs;
+  const keys = entryKeys(location.prefix, id, expiresAt);
+  const reader = openSource(source); // the source's failures typed as write()'s: AbortedError, SourceError
+  const next = (): Promise<Buffer | undefined> => reader.next();
+  let head: SourceHead;
+  let detectedType: DetectedType | undefined;
+  try {
+    head = await readHead(next, request.maxBytes);
+    detectedType = await detectType(head.sample);
+    if (request.accept !== undefined) assertAccepted(request.accept, detectedType);
+  } catch (err) {
+    reader.stop(); // refused before anything was sent: nothing in the store
+    throw err;
+  }
+  const { bound, metadata } = bind(id, request.suffixOf(detectedType), createdAt, expiresAt);
+  const upload = new PartedUpload(io, keys, metadata, request, reader);
+  try {
+    for (const chunk of head.chunks) await upload.add(chunk);
+    for (let chunk = await next(); chunk !== undefined; chunk = await next()) await upload.add(chunk);
+    const { size, digest } = await upload.finish();
+    log('handed off a stream as %s (%d bytes)', keys.entry, size);
+    const discard = (): Promise<void> => io.delete(keys.data).catch(() => {}); // else the sweep, once expired
+    return { ticket: { ...bound, size, digest }, detectedType, discard };
+  } catch (err) {
+    const cause = upload.failure ?? err; // a part that failed stopped the source: its failure is the cause
+    await upload.abort();
+    throw cause;
+  }
+}
+
+/** One stream's upload: buffered into parts, sent two at a time, completed or aborted. */
+class PartedUpload {
+  private readonly hash: Hash;
+  private readonly stop = new AbortController();
+  private readonly inFlight = new Set<Promise<void>>();
+  private readonly parts: { ETag: string; PartNumber: number }[] = [];
+  /** The part being filled, and how much of it is; parts sent, to be filled again (memory stays flat). */
+  private part: Buffer;
+  private readonly spare: Buffer[] = [];
+  private filled = 0;
+  private size = 0;
+  private uploadId: string | undefined;
+  /** The first request that failed, if one did. */
+  failure: unknown;
+  private beat: UploaderBeat | undefined;
+
+  constructor(
+    private readonly io: StoreIo,
+    private readonly keys: EntryKeys,
+    private readonly metadata: Record<string, string>,
+    private readonly request: StreamHandOffRequest,
+    private readonly source: SourceReader,
+  ) {
+    this.hash = createHash(request.hash);
+    this.part = Buffer.allocUnsafe(Math.min(io.partSize, FIRST_PART_BYTES));
+  }
+
+  async add(chunk: Buffer): Promise<void> {
+    this.throwIfFailed();
+    this.size += chunk.length;
+    if (this.size > this.request.maxBytes) throw new SizeLimitError(this.request.maxBytes);
+    this.hash.update(chunk);
+    // Copied into the part (the source may reuse its buffer once asked for the next chunk).
+    for (let at = 0; at < chunk.length; ) {
+      const copied = chunk.copy(this.part, this.filled, at);
+      this.filled += copied;
+      at += copied;
+      if (this.filled < this.part.length) continue;
+      if (this.part.length < this.io.partSize) this.grow();
+      else await this.sendPart();
+    }
+  }
+
+  async finish(): Promise<{ size: number; digest: string }> {
+    const hex = this.hash.digest('hex');
+    const digest = `${this.request.hash}:${hex}`;
+    if (this.uploadId === undefined) {
+      await this.io.putBytes(this.keys.data, this.part.subarray(0, this.filled), this.metadata, this.request.hash === 'sha256' ? hex : undefined);
+      return { size: this.size, digest };
+    }
+    if (this.filled > 0) await this.sendPart();
+    await Promise.all(this.inFlight);
+    this.throwIfFailed();
+    const parts = [...this.parts].sort((a, b) => a.PartNumber - b.PartNumber);
+    await this.io.completeUpload(this.keys.data, this.uploadId, parts);
+    await this.endBeat();
+    return { size: this.size, digest };
+  }
+
+  /** Stops the parts in flight, then aborts the multipart upload: no object, no parts left. */
+  async abort(): Promise<void> {
+    this.stop.abort();
+    this.source.stop();
+    await Promise.allSettled(this.inFlight);
+    if (this.uploadId === undefined) {
+      await this.endBeat();
+      return;
+    }
+    try {
+      await this.io.abortUpload(this.keys.data, this.uploadId);
+    } catch (err) {
+      // Left to the sweep, which finds the uploader dead once its heartbeat stops.
+      this.beat?.stop();
+      log('abort of %s failed, left to the sweep: %s', this.keys.data, (err as Error)?.name);
+      return;
+    }
+    await this.endBeat();
+  }
+
+  // The first part starts small and doubles up to `partSize`: a small upload never holds a whole part.
+  private grow(): void {
+    const larger = Buffer.allocUnsafe(Math.min(this.io.partSize, this.part.length * 2));
+    this.part.copy(larger, 0, 0, this.filled);
+    this.part = larger;
+  }
+
+  private async sendPart(): Promise<void> {
+    if (this.uploadId === undefined) {
+      this.beat = await UploaderBeat.start(this.io, uploadingKey(this.keys));
+      this.uploadId = await this.io.createUpload(this.keys.data, this.metadata);
+    }
+    while (this.inFlight.size >= PARTS_IN_FLIGHT) await Promise.race(this.inFlight);
+    this.throwIfFailed();
+    const sent = this.part;
+    const body = sent.subarray(0, this.filled);
+    this.part = this.spare.pop() ?? Buffer.allocUnsafe(this.io.partSize);
+    this.filled = 0;
+    const partNumber = this.parts.length + this.inFlight.size + 1;
+    const sending: Promise<void> = this.io.uploadPart(this.keys.data, this.uploadId, partNumber, body, this.stop.signal).then(
+      (etag) => {
+        this.parts.push({ ETag: etag, PartNumber: partNumber });
+        this.inFlight.delete(sending);
+        if (sent.length === this.io.partSize) this.spare.push(sent); // sent: the next part fills it again
+      },
+      (err: unknown) => {
+        this.failure ??= err;
+        this.inFlight.delete(sending);
+        this.source.stop(); // the reader stops waiting for bytes that can no longer go anywhere
+      },
+    );
+    this.inFlight.add(sending);
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure !== undefined) throw this.failure;
+  }
+
+  private async endBeat(): Promise<void> {
+    if (!this.beat) return;
+    this.beat.stop();
+    await this.io.delete(uploadingKey(this.keys)).catch(() => {}); // else the sweep removes it, its owner dead
+  }
+}
+
+const PARTS_IN_FLIGHT = 2;
+const FIRST_PART_BYTES = 256 * 1024;
+
+/** The heartbeat of an upload under way: `<entry>/uploading`, naming its process, rewritten every second. */
+class UploaderBeat {
+  private timer: NodeJS.Timeout | undefined;
+  private beats = 0;
+  private writing = false;
+
+  private constructor(
+    private readonly io: StoreIo,
+    private readonly key: string,
+    private readonly owner: ProcessIdentity,
+  ) {}
+
+  static async start(io: StoreIo, key: string): Promise<UploaderBeat> {
+    const beat = new UploaderBeat(io, key, processIdentity(hostId()));
+    await beat.write();
+    beat.timer = setInterval(() => {
+      if (beat.writing) return; // a slow store: beats do not queue
+      beat.write().catch((err: unknown) => log('heartbeat of %s failed: %s', key, (err as Error)?.name));
+    }, HEARTBEAT_MS);
+    beat.timer.unref();
+    return beat;
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  private async write(): Promise<void> {
+    this.writing = true;
+    try {
+      await this.io.putPlain(this.key, JSON.stringify({ v: 1, owner: this.owner, beat: ++this.beats }));
+    } finally {
+      this.writing = false;
+    }
+  }
+}
+
+/**
+ * Whether the uploader whose heartbeat `<entry>/uploading` is `found` is dead: its process gone,
+ * when it ran on this machine; else its heartbeat seen unchanged for `staleMs` on this process's
+ * monotonic clock (a one-shot sweep that sees it for the first time leaves it for a later sweep).
+ */
+export function uploaderDead(io: StoreIo, key: string, found: TextObject, staleMs: number): boolean {
+  const owner = ownerOf(found.text);
+  const here = owner === undefined ? 'unknown' : ownerState(owner, hostId());
+  if (here === 'dead' || here === 'alive') return here === 'dead';
+  return judgeHeartbeat(leaseHeartbeat(io, key, found.etag), { staleMs, graceMs: 0, hostId: 'sweep' }) === 'dead';
+}
+
+function ownerOf(text: string): ProcessIdentity | undefined {
+  try {
+    const { owner } = JSON.parse(text) as { owner?: Partial<ProcessIdentity> };
+    if (typeof owner?.host !== 'string' || typeof owner.pid !== 'number' || typeof owner.start !== 'string') return undefined;
+    if (owner.thread !== undefined && typeof owner.thread !== 'number') return undefined;
+    return { host: owner.host, pid: owner.pid, start: owner.start, ...(owner.thread !== undefined && { thread: owner.thread }) };
+  } catch {
+    return undefined; // not ours to read: judged by its heartbeat alone
+  }
+}
