@@ -25,6 +25,7 @@ import type { WriteSource } from '../write/source.js';
 import { attachBackgroundSweep } from '../sweep/background.js';
 import { sweepRoot, type SweepOptions, type SweepReport } from '../sweep/sweep.js';
 import type { WriteOptions } from '../handles/write.js';
+import type { SpoolOptions } from '../handles/spool.js';
 
 /** A snapshot of a manager's usage, from `mgr.stats()`. */
 export interface TempFileStats {
@@ -180,6 +181,11 @@ export class TempFileManager implements AsyncDisposable, Disposable {
    */
   write(source: WriteSource, options?: WriteOptions): Promise<TempFile> {
     return this.rootScope.write(source, options);
+  }
+
+  /** {@link TempScope.spool} in the manager's own scope. @throws See {@link TempScope.spool}. */
+  spool(source: WriteSource, options?: SpoolOptions): Promise<TempFile> {
+    return this.rootScope.spool(source, options);
   }
 
   /** Live files and bytes, the quota and the free space seen last; no disk access. @throws Never. */
