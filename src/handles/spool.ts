@@ -33,6 +33,7 @@ export async function spoolTempFile(
   ownerSignal: AbortSignal | undefined,
 ): Promise<TempFile> {
   const { maxMemory, writeOptions } = splitOptions(options);
+  if (knownSize(source) > maxMemory) return writeTempFile(context, owner, source, writeOptions, ownerSignal, makeTempFile);
   const given = resolveWriteOptions(writeOptions);
   const signals = ownerSignal ? [...given.signals, ownerSignal] : given.signals;
   const parts = resolveNameParts(context, given.name); // a bad name is refused before anything is read
@@ -44,7 +45,7 @@ export async function spoolTempFile(
     const { next, type } = given.accept ? await sniff(read.next, given.accept, given.maxBytes) : { next: read.next, type: undefined };
     for (let chunk = await next(); chunk !== undefined; chunk = await next()) {
       if (held.size + chunk.length > given.maxBytes) throw new SizeLimitError(given.maxBytes);
-      held.add(chunk);
+      held.add(chunk, held.size + chunk.length > maxMemory);
       if (held.size > maxMemory) {
         const file = await writeTempFile(context, owner, held.handOn(next), { ...writeOptions, accept: undefined }, ownerSignal, makeTempFile);
         file.setDetectedType(type);
@@ -75,6 +76,12 @@ function splitOptions(options: unknown): { maxMemory: number; writeOptions: Writ
   return { maxMemory: checked, writeOptions };
 }
 
+/** The size of bytes or a string given whole (one past `maxMemory` goes straight to `write()`), else -1. */
+function knownSize(source: unknown): number {
+  if (typeof source === 'string') return Buffer.byteLength(source);
+  return source instanceof Uint8Array ? source.byteLength : -1;
+}
+
 /** `onProgress` once, with every byte: a spooled file has no batches on disk to report. */
 function reportOnce(onProgress: ((bytes: number) => void) | undefined, bytes: number, file: TempFile): void {
   if (!onProgress) return;
@@ -100,10 +107,11 @@ class HeldBytes {
     this.context = context;
   }
 
-  add(chunk: Buffer): void {
+  /** Holds `chunk`; `last` (it goes to `write()` before the source is read again) is not copied. */
+  add(chunk: Buffer, last: boolean): void {
     this.context.accounting.reserve(chunk.length);
     this.reserved += chunk.length;
-    this.chunks.push(Buffer.from(chunk));
+    this.chunks.push(last ? chunk : Buffer.from(chunk));
     this.size += chunk.length;
   }
 
