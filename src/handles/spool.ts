@@ -43,9 +43,15 @@ export async function spoolTempFile(
   try {
     throwIfAborted(signals);
     const { next, type } = given.accept ? await sniff(read.next, given.accept, given.maxBytes) : { next: read.next, type: undefined };
-    for (let chunk = await next(); chunk !== undefined; chunk = await next()) {
+    // Each chunk is taken in a plain function: a suspended async frame keeps the registers it
+    // used, and would keep the source's buffer, besides its copy, while the next read waits.
+    const take = (chunk: Buffer | undefined): boolean => {
+      if (chunk === undefined) return false;
       if (held.size + chunk.length > given.maxBytes) throw new SizeLimitError(given.maxBytes);
       held.add(chunk, held.size + chunk.length > maxMemory);
+      return true;
+    };
+    while (await next().then(take)) {
       if (held.size > maxMemory) {
         const file = await writeTempFile(context, owner, held.handOn(next), { ...writeOptions, accept: undefined }, ownerSignal, makeTempFile);
         file.setDetectedType(type);
