@@ -30,3 +30,4 @@ export const handoffSuite = standaloneSuite('handoff', 'Handoff + claim + consum
 export const s3HandoffSuite = standaloneSuite('s3-handoff', 'Handoff through an object store');
 export const uploadsSuite = standaloneSuite('uploads', 'Uploads: Express and Fastify');
 export const sweepHandoffSuite = standaloneSuite('sweep-handoff', 'Sweep of expired handoff entries');
+export const spoolSuite = standaloneSuite('spool', 'Spooled files: spool() against write()');
