@@ -5,14 +5,6 @@
  * `test.extend()`, {@link tempScopeFor} a helper for `node:test`; neither runner is a dependency
  * (docs/testing.md).
  *
- * ```ts
- * import { test as base } from 'vitest';
- * import type { TempScope } from 'tempfile-manager';
- * import { tempScopeFixture } from 'tempfile-manager/testing';
- *
- * export const test = base.extend<{ tmp: TempScope }>({ tmp: tempScopeFixture() });
- * ```
- *
  * @packageDocumentation
  * @module tempfile-manager/testing
  */
