@@ -1,6 +1,6 @@
 import { defineConfig, type Options } from 'tsup';
 
-const entry = { index: 'src/index.ts', express: 'src/adapters/express.ts', fastify: 'src/adapters/fastify.ts', s3: 'src/s3/index.ts', errors: 'src/errors.ts', tus: 'src/tus/index.ts', diagnostics: 'src/diagnostics.ts' };
+const entry = { index: 'src/index.ts', express: 'src/adapters/express.ts', fastify: 'src/adapters/fastify.ts', s3: 'src/s3/index.ts', errors: 'src/errors.ts', tus: 'src/tus/index.ts', diagnostics: 'src/diagnostics.ts', testing: 'src/testing/index.ts' };
 
 const library: Options = {
   dts: true,

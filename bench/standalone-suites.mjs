@@ -32,3 +32,4 @@ export const s3DirectSuite = standaloneSuite('s3-direct', 'Uploads straight to a
 export const uploadsSuite = standaloneSuite('uploads', 'Uploads: Express and Fastify');
 export const tusSuite = standaloneSuite('tus', 'Resumable uploads: tus');
 export const sweepHandoffSuite = standaloneSuite('sweep-handoff', 'Sweep of expired handoff entries');
+export const spoolSuite = standaloneSuite('spool', 'Spooled files: spool() against write()');

@@ -1,7 +1,7 @@
 // Compiles TypeScript consumers of the packed package, as users get it, with several TypeScript
 // versions (5.2, the first with `using`; 5.9; the latest): packs the tarball, installs it with
 // each compiler from the registry in a scratch project, and type-checks a consumer importing
-// `.`, `./errors`, `./express`, `./fastify` and `./s3`, and one serving `./tus` with @tus/server,
+// `.`, `./errors`, `./express`, `./fastify`, `./s3` and `./testing`, and one serving `./tus` with @tus/server,
 // under every module resolution (node10 with module commonjs and no esModuleInterop; node16 and
 // nodenext, ESM and CJS; bundler), with skipLibCheck off, so that the package's own .d.ts and
 // .d.cts files are checked too. The tus consumer needs no skipLibCheck: the errors @tus/server 2's
@@ -40,6 +40,7 @@ import { FileSystemError, type DiskErrors } from 'tempfile-manager/errors';
 import { tempScope } from 'tempfile-manager/express';
 import tempFiles, { tempFiles as named } from 'tempfile-manager/fastify';
 import { s3Store, type S3Store, type S3StoreOptions } from 'tempfile-manager/s3';
+import { tempScopeFixture, type TempScopeFixture } from 'tempfile-manager/testing';
 
 export async function use(): Promise<number> {
   const mgr = new TempFileManager({ sweepOnStart: false });
@@ -51,6 +52,7 @@ export async function use(): Promise<number> {
 }
 export const adapters = [tempScope, tempFiles, named] as const;
 export const storeFactory: (options: S3StoreOptions) => S3Store = s3Store;
+export const fixture: TempScopeFixture = tempScopeFixture();
 export const check: (e: unknown) => boolean = isTempFileError;
 export const syscallCode = (e: DiskErrors): string | undefined => (e instanceof FileSystemError ? e.syscallCode : undefined);
 `;

@@ -28,6 +28,7 @@ export const LAYERS = [
   ['s3', ['s3/']],
   ['manager', ['manager/']],
   ['tus', ['tus/']],
+  ['testing', ['testing/']],
   ['adapters', ['adapters/']],
   ['entry', ['index.ts', 'errors.ts', 'diagnostics.ts', 'bin.ts']],
 ];

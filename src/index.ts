@@ -25,6 +25,7 @@ export { TempFileManager } from './manager/manager.js';
 export type { TempFileStats } from './manager/manager.js';
 export type { TempFileManagerOptions } from './root/options.js';
 export type { WriteOptions } from './handles/write.js';
+export type { SpoolOptions } from './handles/spool.js';
 export type { WriteSource } from './write/source.js';
 export type { VerifyResult } from './write/verify.js';
 export { TempFile } from './handles/file.js';

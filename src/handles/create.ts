@@ -105,8 +105,8 @@ function retryable(err: unknown, attempt: number): boolean {
   return systemErrorCode(err) === 'EEXIST' && attempt < CREATE_ATTEMPTS;
 }
 
-/** Runs `make(access)` on fresh random names until one does not exist yet. */
-function createUnique(
+/** Runs `make(access)` on fresh random names until one does not exist yet. @internal */
+export function createUnique(
   context: ManagerContext,
   parts: NameParts,
   what: string,

@@ -60,6 +60,11 @@ function streamOptions(options: unknown, call: string, keys: ReadonlySet<string>
   return o;
 }
 
+/** The options of `createReadStream()`, checked as {@link TempFile.createReadStream} checks them. @internal */
+export function readStreamOptions(options: unknown): TempReadStreamOptions {
+  return streamOptions(options, 'createReadStream()', READ_STREAM_OPTIONS) as TempReadStreamOptions;
+}
+
 // No O_TRUNC: a truncating stream empties the file only once it was checked (open-checked.ts).
 const WRITE_FLAGS = constants.O_WRONLY;
 const READ_FLAGS = constants.O_RDONLY;
@@ -98,7 +103,8 @@ export class TempFile extends DiskHandle {
   get identity(): FileIdentity | undefined {
     return this.known;
   }
-  private known: FileIdentity | undefined;
+  /** @internal */
+  protected known: FileIdentity | undefined;
   private readonly learn = (identity: FileIdentity): void => {
     this.known ??= identity;
   };

@@ -1,18 +1,29 @@
 import type { ManagerContext, Owner } from '../context/context.js';
-import { DisposedError } from '../base/errors.js';
+import { DisposedError, type DiskErrors } from '../base/errors.js';
 import { CHANNELS, publish } from '../base/channels.js';
 
 type HandleState = 'live' | 'removing' | 'moving' | 'gone';
 
+/** A disk object's public path and the path system calls take. @internal */
+export interface Place {
+  readonly path: string;
+  readonly access: string;
+}
+
 /** The lifecycle shared by {@link TempFile} and {@link TempDir}. @internal */
 export abstract class DiskHandle implements AsyncDisposable, Disposable {
-  /** Absolute path of the file or directory. Still readable after disposal, for logs. */
-  readonly path: string;
+  /** Absolute path, still readable after disposal, for logs. @throws See {@link DiskErrors}: a spooled file only. */
+  get path(): string {
+    return this.place().path;
+  }
   /**
    * The path system calls take: through the session directory's descriptor
    * (`/proc/<pid>/fd/<fd>/<name>`), so a root swapped since cannot redirect them. @internal
    */
-  readonly access: string;
+  get access(): string {
+    return this.place().access;
+  }
+  private readonly placed: Place;
   /** @internal */
   protected readonly context: ManagerContext;
   private readonly owner: Owner;
@@ -24,9 +35,13 @@ export abstract class DiskHandle implements AsyncDisposable, Disposable {
   constructor(context: ManagerContext, owner: Owner, path: string, access: string) {
     this.context = context;
     this.owner = owner;
-    this.path = path;
-    this.access = access;
+    this.placed = { path, access };
     owner.adopt(this);
+  }
+
+  /** Where the disk object is; a spooled file writes itself to disk on the first ask. @internal */
+  protected place(): Place {
+    return this.placed;
   }
 
   /** True once removed, disposed, kept or handed off, or its manager closed. @throws Never. */

@@ -6,6 +6,7 @@ import { validateCallback } from '../base/validators.js';
 import { makeTempFile, type FileMaker, type TempFile } from './file.js';
 import type { WriteSource } from '../write/source.js';
 import { writeTempFile, type SuffixOf, type WriteOptions } from './write.js';
+import { spoolTempFile, type SpoolOptions } from './spool.js';
 
 /**
  * A group of temp files, directories and nested scopes, removed together when it is disposed
@@ -112,6 +113,22 @@ export class TempScope implements AsyncDisposable, Disposable {
    */
   write(source: WriteSource, options?: WriteOptions): Promise<TempFile> {
     return this.writeAs(source, options, makeTempFile);
+  }
+
+  /**
+   * {@link write}, with up to `maxMemory` bytes kept in memory until a file is needed (docs/streaming-writes.md).
+   * @throws What {@link write} throws; {@link InvalidOptionError} for a bad `maxMemory`.
+   */
+  spool(source: WriteSource, options?: SpoolOptions): Promise<TempFile> {
+    try {
+      this.assertLive();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    this.writing += 1;
+    return spoolTempFile(this.context, this, source, options, this.writes.signal).finally(() => {
+      this.writing -= 1;
+    });
   }
 
   /**

@@ -134,7 +134,7 @@ async function writeUntraced<T extends TempFile>(
 }
 
 /** Reads the head of the source and refuses a type `accept` (when given) does not list; `next` hands the head out first. */
-async function sniff(
+export async function sniff(
   read: () => Promise<Buffer | undefined>,
   accept: readonly string[] | undefined,
   maxBytes: number,
@@ -204,7 +204,7 @@ function progressReporter(sink: FileSink, onProgress: ((bytes: number) => void) 
  * alive); `done()` unsubscribes it. Rejecting a read that already settled does nothing, and each
  * read replaces the last one's `reject`, so no chunk outlives the next read.
  */
-function abortable(reader: SourceReader, signals: readonly AbortSignal[]): { next(): Promise<Buffer | undefined>; done(): void } {
+export function abortable(reader: SourceReader, signals: readonly AbortSignal[]): { next(): Promise<Buffer | undefined>; done(): void } {
   const read = reader.next;
   if (signals.length === 0) return { next: read, done: () => {} };
   let rejectPending: ((error: Error) => void) | undefined;
@@ -257,19 +257,19 @@ function abortError(signal: AbortSignal): AbortedError {
     : new AbortedError('its signal was aborted', signal.reason);
 }
 
-function throwIfAborted(signals: readonly AbortSignal[]): void {
+export function throwIfAborted(signals: readonly AbortSignal[]): void {
   const aborted = signals.find((signal) => signal.aborted);
   if (aborted) throw abortError(aborted);
 }
 
-function toWriteError(err: unknown, signals: readonly AbortSignal[], path: string | undefined): unknown {
+export function toWriteError(err: unknown, signals: readonly AbortSignal[], path: string | undefined): unknown {
   if (isTempFileError(err)) return err;
   const aborted = signals.find((signal) => signal.aborted);
   if (aborted) return abortError(aborted);
   return path === undefined ? err : toFileSystemError('write', path, err);
 }
 
-function resolveWriteOptions(options: unknown): ResolvedWriteOptions {
+export function resolveWriteOptions(options: unknown): ResolvedWriteOptions {
   validateObject(options, 'write()', WRITE_OPTIONS, '{ suffix, maxBytes, signal }');
   const o = ownOptions(options as WriteOptions | undefined);
   const maxBytes = o.maxBytes === undefined ? Infinity : validateBytes(o.maxBytes, 'maxBytes', { infinity: true });

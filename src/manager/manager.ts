@@ -28,6 +28,7 @@ import { sweepRoot, type SweepOptions, type SweepReport } from '../sweep/sweep.j
 import type { WriteOptions } from '../handles/write.js';
 import type { Readable } from 'node:stream';
 import { checkStreamHandoffOptions, checkStreamSource, type StreamHandoffOptions } from './stream-handoff.js';
+import type { SpoolOptions } from '../handles/spool.js';
 
 /** A snapshot of a manager's usage, from `mgr.stats()`. */
 export interface TempFileStats {
@@ -197,6 +198,11 @@ export class TempFileManager implements AsyncDisposable, Disposable {
     const stream = checkStreamSource(source, 'handoffStream()');
     const { ticket } = await store.handOffStream(stream, { ...request, suffixOf: (type) => (type && /^[a-z0-9]{1,16}$/.test(type.ext) ? `.${type.ext}` : '') });
     return ticket;
+  }
+
+  /** {@link TempScope.spool} in the manager's own scope. @throws See {@link TempScope.spool}. */
+  spool(source: WriteSource, options?: SpoolOptions): Promise<TempFile> {
+    return this.rootScope.spool(source, options);
   }
 
   /** Live files and bytes, the quota and the free space seen last; no disk access. @throws Never. */

@@ -104,6 +104,7 @@ import { FileSystemError, StoreError, type DiskErrors, type TempFileErrorCode } 
 import { tempScope } from 'tempfile-manager/express';
 import tempFiles from 'tempfile-manager/fastify';
 import { s3Store } from 'tempfile-manager/s3';
+import { tempScopeFixture, tempScopeFor } from 'tempfile-manager/testing';
 
 export async function use(mgr: TempFileManager): Promise<SweepReport> {
   await using file: TempFile = mgr.file('.txt');
@@ -118,6 +119,7 @@ export async function use(mgr: TempFileManager): Promise<SweepReport> {
 }
 export const caught: DiskErrors | undefined = undefined;
 export const adapters = [tempScope, tempFiles, s3Store] as const;
+export const testing = [tempScopeFixture(), tempScopeFor] as const;
 `,
   );
   const config = { compilerOptions: { target: 'es2022', lib: ['es2022', 'esnext.disposable'], module: 'nodenext', moduleResolution: 'nodenext', types: ['node'], strict: true, skipLibCheck: false, noEmit: true }, files: ['index.mts'] };
