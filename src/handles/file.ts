@@ -176,11 +176,8 @@ export class TempFile extends DiskHandle {
    * Moves the file to `destination` for good and returns its absolute path; the handle then owns
    * nothing, and the bytes stop counting against `maxLiveBytes`. Never replaces anything there (even
    * a dangling symlink) unless `overwrite` is set, and never writes through a symlink planted there.
-   * One `link` (or `rename`) on one file system; across file systems a copy to a staging name beside
-   * the destination, fsync'ed, then linked into place. Killed at any instant, it leaves nothing (or
-   * the old file) or the whole file; a crash mid-copy may leave a `.<name>.tfm-keep-<hex>.partial`
-   * (docs/scoped-files.md, "Keeping a file"). A failed `keep()` leaves the file with the handle.
-   *
+   * Killed at any instant, it leaves nothing (or the old file) or the whole file (docs/scoped-files.md,
+   * "Keeping a file"). A failed `keep()` leaves the file with the handle.
    * @throws {@link InvalidOptionError} `ERR_TEMPFILE_INVALID_OPTION`: a bad `destination` or `options`.
    * @throws {@link DisposedError} `ERR_TEMPFILE_DISPOSED`: the handle owns the file no more, or a
    * `remove()`, `keep()` or `handoff()` of it is in flight.

@@ -94,7 +94,6 @@ export class TempScope implements AsyncDisposable, Disposable {
    * and a typed error (with `err.statusCode`) rejects. Disposing the scope aborts it. The bytes count
    * against `maxLiveBytes` until the file is removed, kept or handed off. With `accept`, the type is
    * found from the first bytes, never from a name or a header (docs/streaming-writes.md).
-   *
    * @example
    * const upload = await mgr.write(req, { suffix: '.mkv', maxBytes: 2 ** 31, hash: 'sha256' });
    * console.log(upload.size, upload.digest);
@@ -104,8 +103,8 @@ export class TempScope implements AsyncDisposable, Disposable {
    * @throws {@link SizeLimitError} `ERR_TEMPFILE_SIZE_LIMIT` (413): more than `maxBytes` bytes.
    * @throws {@link QuotaExceededError} `ERR_TEMPFILE_QUOTA_EXCEEDED` (507): past `maxLiveBytes`.
    * @throws {@link TypeNotAcceptedError} `ERR_TEMPFILE_TYPE_NOT_ACCEPTED` (415): not a type `accept` lists.
-   * @throws {@link AbortedError} `ERR_TEMPFILE_ABORTED` (499): the `signal`, the scope or the manager
-   * ended it, or the source (a client) went away.
+   * @throws {@link AbortedError} `ERR_TEMPFILE_ABORTED` (499): the `signal`, the scope, the manager or the client ended it.
+   * @throws {@link VerifyRefusedError} (422) or {@link VerifyFailedError} (503): `verify` refused the file, or failed.
    * @throws {@link SourceError} `ERR_TEMPFILE_SOURCE` (400): the source failed, or gave no bytes.
    * @throws {@link CallbackError} `ERR_TEMPFILE_CALLBACK`: `onProgress` threw (`err.cause`).
    * @throws {@link NoSpaceError} `ERR_TEMPFILE_NO_SPACE` (507): also below `minFreeBytes` free.

@@ -27,10 +27,7 @@ export interface WriteOptions extends NameOptions {
   readonly maxBytes?: number;
   /** Aborts the write; the partial file is removed. */
   readonly signal?: AbortSignal;
-  /**
-   * Called with the bytes on disk so far, after each batch is written. If it throws, the write
-   * is stopped and rejects with a {@link CallbackError} whose `cause` is what it threw.
-   */
+  /** Called with the bytes on disk after each batch; if it throws, the write rejects with a {@link CallbackError}. */
   readonly onProgress?: (bytesWritten: number) => void;
   /** A `crypto` hash algorithm (`'sha256'`, ...): the digest is computed as the bytes stream by. */
   readonly hash?: string;

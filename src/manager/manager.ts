@@ -159,36 +159,23 @@ export class TempFileManager implements AsyncDisposable, Disposable {
     return { context: this.context, rootContext: this.rootContext };
   }
 
-  /**
-   * A new empty temp file (0600, an unguessable name), synchronously, in the manager's own scope:
-   * what it owns and risks is {@link TempScope.file}'s.
-   * @throws See {@link TempScope.file}.
-   */
+  /** A new empty temp file (0600), synchronously: {@link TempScope.file} in the manager's own scope. @throws See {@link TempScope.file}. */
   file(suffixOrOptions?: NameArgument): TempFile {
     return this.rootScope.file(suffixOrOptions);
   }
 
-  /**
-   * A new empty temp directory (0700), synchronously, in the manager's own scope: what it owns
-   * and risks is {@link TempScope.dir}'s.
-   * @throws See {@link TempScope.dir}.
-   */
+  /** A new empty temp directory (0700), synchronously: {@link TempScope.dir} in the manager's own scope. @throws See {@link TempScope.dir}. */
   dir(suffixOrOptions?: NameArgument): TempDir {
     return this.rootScope.dir(suffixOrOptions);
   }
 
-  /**
-   * Streams `source` into a new temp file of the manager's own scope, under its limits: what it
-   * owns and risks is {@link TempScope.write}'s.
-   * @throws See {@link TempScope.write}.
-   */
+  /** Streams `source` into a new temp file under the limits: {@link TempScope.write} in the manager's own scope. @throws See {@link TempScope.write}. */
   write(source: WriteSource, options?: WriteOptions): Promise<TempFile> {
     return this.rootScope.write(source, options);
   }
 
   /**
-   * Hands a stream straight to `store` with no local file, sniffed, capped and hashed as by `write()`: the ticket
-   * `file.handoff()` gives. Nothing stays in the store on a failure; a dead uploader's goes with its sweep (docs/s3.md).
+   * Hands a stream straight to `store`, no local file, checked as by `write()`; the ticket `file.handoff()` gives (docs/s3.md).
    * @throws {@link InvalidOptionError}, {@link SizeLimitError}, {@link TypeNotAcceptedError}, {@link SourceError},
    * {@link AbortedError}, {@link StoreError}, {@link MissingPeerError}, {@link ManagerClosedError} (`ERR_TEMPFILE_*`).
    */
@@ -225,7 +212,6 @@ export class TempFileManager implements AsyncDisposable, Disposable {
    * `verifyDigest`, the digest). Call `consume()` when the job is done; disposing the claim without
    * it RELEASES the entry for a retry. {@link withClaim} does both. A claimer killed outright keeps
    * the entry until its lease goes stale (`staleMs`) (docs/security.md).
-   *
    * @example
    * await using claimed = await mgr.claim(job.data.ticket);
    * await transcode(claimed.path);
@@ -300,21 +286,13 @@ export class TempFileManager implements AsyncDisposable, Disposable {
     return { ...report, stores: swept };
   }
 
-  /**
-   * A scope of the manager's own, removed with what is made through it when it is disposed
-   * ({@link TempScope.scope}).
-   * @throws See {@link TempScope.scope}.
-   */
+  /** A scope removed with what is made through it when it is disposed ({@link TempScope.scope}). @throws See {@link TempScope.scope}. */
   scope(): TempScope {
     this.assertOpen();
     return this.rootScope.scope();
   }
 
-  /**
-   * Runs `fn` with a new scope, and removes what it made when `fn` settles
-   * ({@link TempScope.withScope}).
-   * @throws See {@link TempScope.withScope}.
-   */
+  /** Runs `fn` with a new scope, removed when `fn` settles ({@link TempScope.withScope}). @throws See {@link TempScope.withScope}. */
   withScope<T>(fn: (scope: TempScope) => T | PromiseLike<T>): Promise<T> {
     return runInScope(() => this.scope(), fn);
   }
