@@ -192,8 +192,17 @@ function holdEntry(fs: FileSystem, at: string, held: HeldEntry[]): string | unde
     if (isGone(code) || code === 'ELOOP' || code === 'ENOTDIR') return undefined;
     throw err;
   }
-  held.push({ close: () => fs.closeSync(fd) });
+  held.push({ close: () => closeQuietly(fs, fd) });
   return procFdPath(fd);
+}
+
+/** Closes a held entry: a failing close (EIO) still releases the descriptor, and the batch's other entries are closed too. */
+function closeQuietly(fs: FileSystem, fd: number): void {
+  try {
+    fs.closeSync(fd);
+  } catch {
+    // the descriptor is released whatever close() answers
+  }
 }
 
 async function inspectEntry(
