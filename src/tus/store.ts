@@ -13,6 +13,7 @@ import { listUploads, openUploadFile, tusPlaces, uploadDir, type TusPlaces, type
 import { currentDataName, makeUpload, readInfo, receivedBytes, type UploadInfo } from './uploads.js';
 import { adoptFinished } from './finish.js';
 import path from 'node:path';
+import { fs } from '../disk/fs.js';
 
 /** An upload as the store reports it: tus's `Upload` fields. @internal */
 export interface UploadState {
@@ -149,8 +150,8 @@ export class UploadStore {
     const file = this.settings.newFile();
     this.release(upload.id);
     try {
-      await context.fs.promises.rename(`${dir.at}/${name}`, file.access);
-      await removeTree(context.fs, dir.shown, { access: dir.at });
+      await fs.promises.rename(`${dir.at}/${name}`, file.access);
+      await removeTree(dir.shown, { access: dir.at });
       this.remember(upload);
       await adoptFinished(context, file, upload.offset, accept);
       await onFinish?.(file, upload);
@@ -194,7 +195,7 @@ export class UploadStore {
 
   private async removeIfOld(places: TusPlaces, dir: UploadDir, now: number): Promise<boolean> {
     try {
-      const stat = await places.context.fs.promises.lstat(dir.at);
+      const stat = await fs.promises.lstat(dir.at);
       if (stat.mtimeMs + this.settings.expirationMs > now) return false;
     } catch (err) {
       if (systemErrorCode(err) === 'ENOENT') return false;
@@ -204,13 +205,12 @@ export class UploadStore {
   }
 
   private holderLives(dir: UploadDir, name: string): boolean {
-    const stamp = readHeartbeat(this.settings.lease.fs, `${dir.at}/${name}`);
+    const stamp = readHeartbeat(`${dir.at}/${name}`);
     if (stamp === 'missing') return false;
     return holderAlive(this.settings.lease, holderOf(name)!, { key: path.join(dir.shown, name), stamp });
   }
 
   private async takeAndRemove(dir: UploadDir, name: string | undefined): Promise<boolean> {
-    const { fs } = this.settings.context;
     if (name !== undefined) {
       try {
         await fs.promises.rename(`${dir.at}/${name}`, `${dir.at}/${TAKEN_FOR_REMOVAL}`);
@@ -219,7 +219,7 @@ export class UploadStore {
         throw err;
       }
     }
-    await removeTree(fs, dir.shown, { access: dir.at });
+    await removeTree(dir.shown, { access: dir.at });
     this.release(dir.id);
     return true;
   }
