@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { InvalidOptionError, isErrorCode } from '../base/errors.js';
 import { DEFAULT_GRACE_MS, DEFAULT_STALE_MS, GRACE_MS_RANGE, STALE_MS_RANGE } from '../root/options.js';
 import { MAX_TIMER_MS, validateDuration, type DurationRange } from '../base/validators.js';
-import { realFs } from '../disk/fs.js';
+import { fs } from '../disk/fs.js';
 import { listEntries, type EntryInfo } from '../handoff/entries.js';
 import { listSessions, type SessionInfo } from '../lifetime/inspect.js';
 import { hostId } from '../owner/process-identity.js';
@@ -85,8 +85,8 @@ export async function main(argv: readonly string[], out = process.stdout, err = 
       out.write(options.json ? `${JSON.stringify(emptyResult(options))}\n` : `${printable(options.target.root)} does not exist: nothing to do.\n`);
       return EXIT.ok;
     }
-    checkExistingRoot(realFs, options.target.root);
-    requireMarkedRoot(realFs, options.target.root);
+    checkExistingRoot(options.target.root);
+    requireMarkedRoot(options.target.root);
     return options.command === 'ls' ? await runLs(options, out) : await runSweep(options, out, err);
   } catch (error) {
     if (isErrorCode(error, 'ERR_TEMPFILE_UNSAFE_ROOT')) {
@@ -139,7 +139,6 @@ function parseCli(argv: readonly string[]): CliOptions | 'help' | 'version' {
     json: values.json,
     watch: values.watch,
     target: {
-      fs: realFs,
       root: path.resolve(values.root ?? defaultRoot()),
       staleMs: millis('--stale-ms', values['stale-ms'], DEFAULT_STALE_MS, STALE_MS_RANGE),
       graceMs: millis('--grace-ms', values['grace-ms'], DEFAULT_GRACE_MS, GRACE_MS_RANGE),
@@ -167,7 +166,7 @@ function millis(flag: string, value: string | undefined, fallback: number, range
 
 function rootExists(root: string): boolean {
   try {
-    realFs.lstatSync(root);
+    fs.lstatSync(root);
     return true;
   } catch (error) {
     const code = systemErrorCode(error);

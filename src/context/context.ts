@@ -1,12 +1,10 @@
 import type { Accounting } from '../limits/accounting.js';
 import type { FreeSpace } from '../limits/free-space.js';
-import type { FileSystem } from '../disk/fs.js';
 import type { HandoffBackend } from '../handoff/backend.js';
 import type { SessionPlaces } from '../lifetime/session.js';
 
 /** What a handle needs from the manager that made it. @internal */
 export interface ManagerContext {
-  readonly fs: FileSystem;
   /** The manager's default name prefix, already validated. */
   readonly prefix: string;
   /**

@@ -1,7 +1,7 @@
 import { constants } from 'node:fs';
 import path from 'node:path';
 import { isErrorCode, systemErrorCode, toFileSystemError, UnsupportedFileSystemError, type FileSystemPrimitive } from '../base/errors.js';
-import { CREATE_EXCLUSIVE, O_NOFOLLOW, realFs, type FileSystem } from './fs.js';
+import { CREATE_EXCLUSIVE, O_NOFOLLOW, fs } from './fs.js';
 import { OPEN_EXISTING } from './open-checked.js';
 import { openPinnedSync } from './pinned-dir.js';
 import { removeTreeSync } from './remove.js';
@@ -11,8 +11,8 @@ import { randomName } from '../base/random-name.js';
 
 const log = logger('capabilities');
 
-// Roots whose file system passed, per file system object: the probe runs once per root per process.
-const probedByFs = new WeakMap<FileSystem, Set<string>>();
+// Roots whose file system passed: the probe runs once per root per process.
+const probed = new Set<string>();
 
 /**
  * Checks, once per root and process, that the root's file system gives what sessions, leases and
@@ -23,49 +23,47 @@ const probedByFs = new WeakMap<FileSystem, Set<string>>();
  * @throws {@link UnsupportedFileSystemError} naming the first primitive missing.
  * @internal
  */
-export function ensureCapabilities(fs: FileSystem, root: string, dir: string, name = probeName(randomName())): void {
-  const probed = probedByFs.get(fs) ?? new Set<string>();
-  probedByFs.set(fs, probed);
+export function ensureCapabilities(root: string, dir: string, name = probeName(randomName())): void {
   if (probed.has(root)) return;
   const scratch = path.join(dir, name);
   try {
-    probeIn(fs, scratch, root);
+    probeIn(scratch, root);
   } catch (err) {
     if (isErrorCode(err, 'ERR_TEMPFILE_UNSUPPORTED_FS')) throw err;
     throw toFileSystemError('probe the file system of', root, err);
   } finally {
-    removeScratch(fs, scratch);
+    removeScratch(scratch);
   }
   probed.add(root);
   log('file system of %s: every primitive present', root);
 }
 
-function probeIn(fs: FileSystem, scratch: string, root: string): void {
+function probeIn(scratch: string, root: string): void {
   const missing = (primitive: FileSystemPrimitive, observed: string) => new UnsupportedFileSystemError(primitive, root, observed);
   fs.mkdirSync(scratch, { mode: 0o700 });
   if (succeeds(() => fs.mkdirSync(scratch), 'EEXIST')) throw missing('exclusive-mkdir', 'a second mkdir of the same name succeeded');
   // Its entries are reached through its descriptor: the scratch name could be swapped meanwhile.
-  const pinned = openPinnedSync(fs, scratch);
+  const pinned = openPinnedSync(scratch);
   if (typeof pinned === 'string') throw Object.assign(new Error(`ENOENT: the probe directory ${scratch} is gone`), { code: 'ENOENT' });
   try {
-    probePrimitives(fs, (name) => `${pinned.base}/${name}`, missing);
+    probePrimitives((name) => `${pinned.base}/${name}`, missing);
   } finally {
     pinned.close();
   }
 }
 
-function probePrimitives(fs: FileSystem, at: (name: string) => string, missing: Missing): void {
+function probePrimitives(at: (name: string) => string, missing: Missing): void {
 
   fs.closeSync(fs.openSync(at('a'), CREATE_EXCLUSIVE, 0o600));
   if (succeeds(() => fs.closeSync(fs.openSync(at('a'), CREATE_EXCLUSIVE, 0o600)), 'EEXIST')) {
     throw missing('exclusive-create', 'an O_CREAT|O_EXCL open of an existing file succeeded');
   }
 
-  renameOrMissing(fs, at('a'), at('b'), missing);
-  if (exists(fs, at('a'))) throw missing('rename', 'after rename(a, b), a is still there');
+  renameOrMissing(at('a'), at('b'), missing);
+  if (exists(at('a'))) throw missing('rename', 'after rename(a, b), a is still there');
   fs.mkdirSync(at('d'), { mode: 0o700 });
-  renameOrMissing(fs, at('d'), at('e'), missing);
-  if (exists(fs, at('d'))) throw missing('rename', 'a directory renamed is still at its old name');
+  renameOrMissing(at('d'), at('e'), missing);
+  if (exists(at('d'))) throw missing('rename', 'a directory renamed is still at its old name');
   fs.closeSync(fs.openSync(at('c'), CREATE_EXCLUSIVE, 0o600));
   try {
     fs.renameSync(at('c'), at('b'));
@@ -74,16 +72,16 @@ function probePrimitives(fs: FileSystem, at: (name: string) => string, missing: 
     if (code === 'EEXIST' || REFUSED.includes(code)) throw missing('rename-replace', `rename() onto an existing file failed with ${code}`);
     throw err;
   }
-  if (exists(fs, at('c'))) throw missing('rename-replace', 'rename() onto an existing file left the source in place');
+  if (exists(at('c'))) throw missing('rename-replace', 'rename() onto an existing file left the source in place');
 
-  probeLink(fs, at, missing);
-  probeUtimes(fs, at('b'), missing);
-  probeNoFollow(fs, at, missing);
+  probeLink(at, missing);
+  probeUtimes(at('b'), missing);
+  probeNoFollow(at, missing);
 }
 
 // link() must fail on an existing name (keep() relies on it never replacing); a file system
 // without hard links may refuse link() altogether: keep() then falls back to check-then-rename.
-function probeLink(fs: FileSystem, at: (name: string) => string, missing: Missing): void {
+function probeLink(at: (name: string) => string, missing: Missing): void {
   try {
     fs.linkSync(at('b'), at('f'));
   } catch (err) {
@@ -94,7 +92,7 @@ function probeLink(fs: FileSystem, at: (name: string) => string, missing: Missin
 }
 
 // Leases and sessions stay alive by utimes() on their lock: a time set must read back (to the second).
-function probeUtimes(fs: FileSystem, file: string, missing: Missing): void {
+function probeUtimes(file: string, missing: Missing): void {
   const seconds = Math.floor(Date.now() / 1000) - 3600;
   fs.utimesSync(file, seconds, seconds);
   const mtimeMs = fs.lstatSync(file).mtimeMs;
@@ -104,7 +102,7 @@ function probeUtimes(fs: FileSystem, file: string, missing: Missing): void {
 }
 
 // Where symlinks can be made, opening one with O_NOFOLLOW must fail (ELOOP).
-function probeNoFollow(fs: FileSystem, at: (name: string) => string, missing: Missing): void {
+function probeNoFollow(at: (name: string) => string, missing: Missing): void {
   if (O_NOFOLLOW === 0 || typeof fs.symlinkSync !== 'function') return;
   try {
     fs.symlinkSync('b', at('l'));
@@ -120,7 +118,7 @@ function probeNoFollow(fs: FileSystem, at: (name: string) => string, missing: Mi
 const REFUSED = ['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS'];
 
 // In a scratch directory of our own, a rename onto a free name can only be refused by the file system.
-function renameOrMissing(fs: FileSystem, from: string, to: string, missing: Missing): void {
+function renameOrMissing(from: string, to: string, missing: Missing): void {
   try {
     fs.renameSync(from, to);
   } catch (err) {
@@ -142,7 +140,7 @@ function succeeds(call: () => void, ...expected: string[]): boolean {
   }
 }
 
-function exists(fs: FileSystem, file: string): boolean {
+function exists(file: string): boolean {
   try {
     fs.lstatSync(file);
     return true;
@@ -153,12 +151,10 @@ function exists(fs: FileSystem, file: string): boolean {
 }
 
 // Tried twice (a passing EMFILE or EIO); what still fails is left for the sweep.
-function removeScratch(fs: FileSystem, scratch: string): void {
+function removeScratch(scratch: string): void {
   for (let attempt = 1; attempt <= 2; attempt++) {
     try {
-      // The library's own walk (never follows the scratch name); an injected file system (memfs) has no /proc to walk through.
-      if (fs === realFs) removeTreeSync(fs, scratch);
-      else fs.rmSync(scratch, { recursive: true, force: true });
+      removeTreeSync(scratch); // the library's own walk: it never follows the scratch name
       return;
     } catch (err) {
       if (attempt === 2) log('probe directory %s left for the sweep: %s', scratch, systemErrorCode(err) ?? err);

@@ -1,6 +1,6 @@
 import { Dirent, type Dir } from 'node:fs';
 import { isGone, systemErrorCode } from '../base/errors.js';
-import type { FileSystem } from './fs.js';
+import { fs } from './fs.js';
 
 // Reading a directory, tolerating names that vanish while it is read.
 //
@@ -29,18 +29,16 @@ export interface ListedBatch {
   readonly done: boolean;
 }
 
-/** Per file system, per device: whether its listings give entry types. */
-const typedByFs = new WeakMap<FileSystem, Map<number, boolean>>();
+/** Per device: whether its listings give entry types. */
+const typedByDevice = new Map<number, boolean>();
 
-function knownTyped(fs: FileSystem, dev: number | undefined): boolean | undefined {
-  return dev === undefined ? undefined : typedByFs.get(fs)?.get(dev);
+function knownTyped(dev: number | undefined): boolean | undefined {
+  return dev === undefined ? undefined : typedByDevice.get(dev);
 }
 
-function learnTyped(fs: FileSystem, dev: number | undefined, typed: boolean): void {
+function learnTyped(dev: number | undefined, typed: boolean): void {
   if (dev === undefined) return;
-  const devices = typedByFs.get(fs) ?? new Map<number, boolean>();
-  typedByFs.set(fs, devices);
-  devices.set(dev, typed);
+  typedByDevice.set(dev, typed);
 }
 
 /** Node's lstat of a name it listed without a type found the name gone. */
@@ -58,8 +56,8 @@ type Read = Dirent | null | 'vanished';
 /**
  * An open listing of a directory that tolerates names vanishing while it is read: such a name
  * is left out, never an error, on file systems with and without entry types. Memory is constant
- * in the number of entries (a stream), but for an injected fs without `opendir` (memfs), read
- * whole. `dev` is the directory's device: what was learnt of its entry types is kept by it.
+ * in the number of entries (a stream). `dev` is the directory's device: what was learnt of its
+ * entry types is kept by it.
  * @internal
  */
 export class DirListing {
@@ -71,31 +69,27 @@ export class DirListing {
   private typed: boolean | undefined;
 
   private constructor(
-    private readonly fs: FileSystem,
     private readonly path: string,
     private readonly dev: number | undefined,
-    private source: { dir: Dir; typed: boolean } | { entries: ListedEntry[]; next: number },
+    private source: { dir: Dir; typed: boolean },
   ) {}
 
   /** Opens `path` for listing. Throws what opening it throws (ENOENT...). */
-  static openSync(fs: FileSystem, path: string, dev?: number): DirListing {
-    if (!fs.opendirSync) return new DirListing(fs, path, dev, { entries: readWholeSync(fs, path).entries, next: 0 });
-    const typed = knownTyped(fs, dev) !== false;
-    return new DirListing(fs, path, dev, { dir: fs.opendirSync(path, { bufferSize: typed ? TYPED_BATCH : UNTYPED_BATCH }), typed });
+  static openSync(path: string, dev?: number): DirListing {
+    const typed = knownTyped(dev) !== false;
+    return new DirListing(path, dev, { dir: fs.opendirSync(path, { bufferSize: typed ? TYPED_BATCH : UNTYPED_BATCH }), typed });
   }
 
   /** Async {@link DirListing.openSync}. */
-  static async open(fs: FileSystem, path: string, dev?: number): Promise<DirListing> {
-    if (!fs.promises.opendir) return new DirListing(fs, path, dev, { entries: (await readWhole(fs, path)).entries, next: 0 });
-    const typed = knownTyped(fs, dev) !== false;
-    return new DirListing(fs, path, dev, { dir: await fs.promises.opendir(path, { bufferSize: typed ? TYPED_BATCH : UNTYPED_BATCH }), typed });
+  static async open(path: string, dev?: number): Promise<DirListing> {
+    const typed = knownTyped(dev) !== false;
+    return new DirListing(path, dev, { dir: await fs.promises.opendir(path, { bufferSize: typed ? TYPED_BATCH : UNTYPED_BATCH }), typed });
   }
 
   /** Up to `max` more entries. */
   readSync(max: number): ListedBatch {
     const entries: ListedEntry[] = [];
     while (entries.length < max) {
-      if ('entries' in this.source) return this.fromArray(entries, max);
       const read = readOneSync(this.source.dir);
       if (read === null) return { entries, done: true };
       const entry = this.take(read);
@@ -109,7 +103,6 @@ export class DirListing {
   async read(max: number): Promise<ListedBatch> {
     const entries: ListedEntry[] = [];
     while (entries.length < max) {
-      if ('entries' in this.source) return this.fromArray(entries, max);
       const read = await readOne(this.source.dir);
       if (read === null) return { entries, done: true };
       const entry = this.take(read);
@@ -121,7 +114,6 @@ export class DirListing {
 
   /** Closes the listing; never throws. */
   closeSync(): void {
-    if (!('dir' in this.source)) return;
     try {
       this.source.dir.closeSync();
     } catch {
@@ -131,13 +123,7 @@ export class DirListing {
 
   /** Async {@link DirListing.closeSync}. */
   async close(): Promise<void> {
-    if ('dir' in this.source) await this.source.dir.close().catch(() => {});
-  }
-
-  private fromArray(entries: ListedEntry[], max: number): ListedBatch {
-    const list = this.source as { entries: ListedEntry[]; next: number };
-    while (entries.length < max && list.next < list.entries.length) entries.push(list.entries[list.next++] as ListedEntry);
-    return { entries, done: list.next >= list.entries.length };
+    await this.source.dir.close().catch(() => {});
   }
 
   /** What `read` adds to the listing, learning the device's kind from it. */
@@ -157,7 +143,7 @@ export class DirListing {
   private learn(typed: boolean): void {
     if (typed === this.typed) return;
     this.typed = typed;
-    learnTyped(this.fs, this.dev, typed);
+    learnTyped(this.dev, typed);
   }
 
   /**
@@ -169,7 +155,7 @@ export class DirListing {
   private mustReopen(read: Dirent | 'vanished'): boolean {
     const first = this.first;
     this.first = false;
-    if (!first || !('dir' in this.source) || !this.source.typed) return false;
+    if (!first || !this.source.typed) return false;
     if (read !== 'vanished' && hasOwnType(read)) return false;
     this.skip = read === 'vanished' ? undefined : read.name;
     return true;
@@ -177,13 +163,12 @@ export class DirListing {
 
   private reopenedSync(): { dir: Dir; typed: boolean } {
     this.closeSync();
-    return { dir: (this.fs.opendirSync as NonNullable<FileSystem['opendirSync']>)(this.path, { bufferSize: UNTYPED_BATCH }), typed: false };
+    return { dir: fs.opendirSync(this.path, { bufferSize: UNTYPED_BATCH }), typed: false };
   }
 
   private async reopened(): Promise<{ dir: Dir; typed: boolean }> {
     await this.close();
-    const opendir = this.fs.promises.opendir as NonNullable<FileSystem['promises']['opendir']>;
-    return { dir: await opendir(this.path, { bufferSize: UNTYPED_BATCH }), typed: false };
+    return { dir: await fs.promises.opendir(this.path, { bufferSize: UNTYPED_BATCH }), typed: false };
   }
 }
 
@@ -215,24 +200,7 @@ const typedEntry = (entry: Dirent): ListedEntry => ({ name: entry.name, isDir: e
 
 // Read whole: one call where entry types come with the names (or no name vanished before Node
 // typed it); else the names are read alone and each one typed here, a name gone meanwhile left out.
-function readWholeSync(fs: FileSystem, path: string): WholeListing {
-  try {
-    return { entries: fs.readdirSync(path, { withFileTypes: true }).map(typedEntry), vanished: 0 };
-  } catch (err) {
-    if (!isVanishedName(err)) throw err;
-  }
-  const typed = fs.readdirSync(path).map((name) => {
-    try {
-      return { name, isDir: fs.lstatSync(`${path}/${name}`).isDirectory() };
-    } catch (err) {
-      if (isGone(systemErrorCode(err))) return undefined;
-      throw err;
-    }
-  });
-  return whole(typed);
-}
-
-async function readWhole(fs: FileSystem, path: string): Promise<WholeListing> {
+async function readWhole(path: string): Promise<WholeListing> {
   try {
     return { entries: (await fs.promises.readdir(path, { withFileTypes: true })).map(typedEntry), vanished: 0 };
   } catch (err) {
@@ -265,8 +233,8 @@ const BATCH = 128;
  * out. Throws what opening or reading the directory throws (ENOENT once it is gone...).
  * @internal
  */
-export async function* readDirBatches(fs: FileSystem, dir: string, dev: number | undefined, batch = BATCH): AsyncGenerator<ListedEntry[]> {
-  const listing = await DirListing.open(fs, dir, dev);
+export async function* readDirBatches(dir: string, dev: number | undefined, batch = BATCH): AsyncGenerator<ListedEntry[]> {
+  const listing = await DirListing.open(dir, dev);
   try {
     for (;;) {
       const { entries, done } = await listing.read(batch);
@@ -283,6 +251,6 @@ export async function* readDirBatches(fs: FileSystem, dir: string, dev: number |
  * types), names vanishing meanwhile left out, and how many did. Throws what reading it throws.
  * @internal
  */
-export async function listSmallDir(fs: FileSystem, dir: string): Promise<WholeListing> {
-  return readWhole(fs, dir);
+export async function listSmallDir(dir: string): Promise<WholeListing> {
+  return readWhole(dir);
 }

@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { systemErrorCode } from '../base/errors.js';
 import { setAsideName } from '../base/layout.js';
-import type { FileSystem } from './fs.js';
-import { HOST_PLATFORM } from '../base/platform.js';
+import { HOST_PLATFORM, type Platform } from '../base/platform.js';
 
 // Another handle on a file (an antivirus scan, the indexer, the app's own stream) makes Windows
 // refuse its unlink, rename or rmdir, sometimes for seconds; a file unlinked while a handle
@@ -11,17 +10,12 @@ import { HOST_PLATFORM } from '../base/platform.js';
 // mount point, EPERM a permission), so the long wait and the move aside are for Windows alone.
 
 /**
- * The platform whose semantics a removal follows: the injected file system's (a test's Windows
- * layer), else this process's. The platform itself is read in platform.ts.
+ * Whether holds by other handles are to be waited out and moved aside: Windows semantics, on
+ * `platform` (this process's, read in platform.ts, unless a test names another).
  * @internal
  */
-export function platformOf(fs: FileSystem): NodeJS.Platform {
-  return fs.platform ?? HOST_PLATFORM;
-}
-
-/** Whether holds by other handles are to be waited out and moved aside (Windows semantics). @internal */
-export function holdsHappen(fs: FileSystem): boolean {
-  return platformOf(fs) === 'win32';
+export function holdsHappen(platform: Platform = HOST_PLATFORM): boolean {
+  return platform === 'win32';
 }
 
 const RETRIED = new Set(['EBUSY', 'EPERM', 'ENOTEMPTY']);
@@ -33,11 +27,11 @@ export function isRetried(code: string | undefined): boolean {
 
 /**
  * Whether `err` (a system error, or a typed error of a removal with its `syscallCode`) is how a
- * hold by another handle shows on `fs`'s platform.
+ * hold by another handle shows on `platform`.
  * @internal
  */
-export function isHold(fs: FileSystem, err: unknown): boolean {
-  if (!holdsHappen(fs)) return false;
+export function isHold(err: unknown, platform: Platform = HOST_PLATFORM): boolean {
+  if (!holdsHappen(platform)) return false;
   const syscallCode = typeof err === 'object' && err !== null && 'syscallCode' in err ? err.syscallCode : undefined;
   return isRetried(typeof syscallCode === 'string' ? syscallCode : systemErrorCode(err));
 }
@@ -54,12 +48,12 @@ const WINDOWS_ASYNC = [10, 20, 40, 80, 160, 320, 500, 500, 500, 500, 500, 500, 5
 const WINDOWS_SYNC = [10, 20, 40, 80, 100] as const;
 
 /**
- * The waits, in ms, before each retry of a removal on `fs` that failed with a retried code:
+ * The waits, in ms, before each retry of a removal on `platform` that failed with a retried code:
  * their count is the number of retries.
  * @internal
  */
-export function retryDelays(fs: FileSystem, sync: boolean): readonly number[] {
-  if (!holdsHappen(fs)) return SHORT;
+export function retryDelays(sync: boolean, platform: Platform = HOST_PLATFORM): readonly number[] {
+  if (!holdsHappen(platform)) return SHORT;
   return sync ? WINDOWS_SYNC : WINDOWS_ASYNC;
 }
 

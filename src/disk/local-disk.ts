@@ -1,4 +1,4 @@
-import type { FileSystem } from './fs.js';
+import { fs } from './fs.js';
 import { HOST_PLATFORM } from '../base/platform.js';
 
 /**
@@ -23,8 +23,8 @@ const LOCAL_FILE_SYSTEMS = new Set([
 export const INLINE_IO_MAX_BYTES = 64 * 1024;
 
 /** True when `dir` is on a local file system of Linux (see {@link LOCAL_FILE_SYSTEMS}); false when unsure. @internal */
-export function isLocalDisk(fs: FileSystem, dir: string): boolean {
-  if (HOST_PLATFORM !== 'linux' || !fs.statfsSync) return false;
+export function isLocalDisk(dir: string): boolean {
+  if (HOST_PLATFORM !== 'linux') return false;
   try {
     return LOCAL_FILE_SYSTEMS.has(fs.statfsSync(dir).type);
   } catch {
@@ -37,7 +37,7 @@ export function isLocalDisk(fs: FileSystem, dir: string): boolean {
  * `device`, one already known to be local: a file on another device (a mount made below) is not.
  * A file that cannot be checked is left to the thread pool's unlink, which reports why. @internal
  */
-export function isSmallOnDevice(fs: FileSystem, path: string, device: number): boolean {
+export function isSmallOnDevice(path: string, device: number): boolean {
   try {
     const stat = fs.lstatSync(path);
     return stat.size <= INLINE_IO_MAX_BYTES && stat.dev === device;

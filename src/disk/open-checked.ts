@@ -1,7 +1,7 @@
 import * as nodeFs from 'node:fs';
 import { constants } from 'node:fs';
 import { systemErrorCode, toFileSystemError, TempFileReplacedError, type TempFileError } from '../base/errors.js';
-import { O_NOFOLLOW, type FileSystem } from './fs.js';
+import { O_NOFOLLOW, fs } from './fs.js';
 
 // Every open the library makes of a name that already exists goes through here. Such a name may
 // have been swapped since the library made it: for a symlink (refused by O_NOFOLLOW), a FIFO or a
@@ -85,7 +85,7 @@ function openFailure(err: unknown, shownPath: string): TempFileError {
   return toFileSystemError('open', shownPath, err);
 }
 
-function closeQuietly(fs: FileSystem, fd: number): void {
+function closeQuietly(fd: number): void {
   try {
     fs.closeSync(fd);
   } catch {
@@ -101,7 +101,6 @@ function closeQuietly(fs: FileSystem, fd: number): void {
  * `shownPath`.
  */
 export function openOwnFile(
-  fs: FileSystem,
   path: string,
   flags: number,
   expected: FileIdentity | undefined,
@@ -117,13 +116,13 @@ export function openOwnFile(
       assertOwnFile(stat, expected, shownPath);
       if (expected === undefined) learn?.(identityOf(stat));
     } catch (error) {
-      closeQuietly(fs, fd);
+      closeQuietly(fd);
       return callback(toFileSystemError('check', shownPath, error));
     }
     if (!truncate) return callback(null, fd);
     fs.ftruncate(fd, 0, (truncateError) => {
       if (!truncateError) return callback(null, fd);
-      closeQuietly(fs, fd);
+      closeQuietly(fd);
       callback(toFileSystemError('truncate', shownPath, truncateError));
     });
   });
@@ -135,7 +134,6 @@ export function openOwnFile(
  * benign (a keep() interrupted between its link and its unlink left a second name).
  */
 export async function openOwnFileHandle(
-  fs: FileSystem,
   path: string,
   flags: number,
   expected: FileIdentity | undefined,
@@ -166,14 +164,13 @@ type OpenCallback = (error: NodeJS.ErrnoException | null, fd: number) => void;
  * before a byte is read or written. The stream's other calls are those of `fs`.
  */
 export function ownFileStreamFs(
-  fs: FileSystem,
   expected: FileIdentity | undefined,
   shownPath: string,
   truncate: boolean,
   learn?: (identity: FileIdentity) => void,
 ): { open: typeof nodeFs.open; close: typeof nodeFs.close; read: typeof nodeFs.read; write: typeof nodeFs.write } {
   const open = (path: nodeFs.PathLike, flags: number, _mode: unknown, callback: OpenCallback) => {
-    openOwnFile(fs, String(path), flags, expected, shownPath, truncate, (error, fd) =>
+    openOwnFile(String(path), flags, expected, shownPath, truncate, (error, fd) =>
       callback((error as NodeJS.ErrnoException | null) ?? null, fd ?? -1),
       learn,
     );

@@ -1,7 +1,7 @@
 import { constants } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { systemErrorCode } from '../base/errors.js';
-import type { FileSystem } from './fs.js';
+import { fs } from './fs.js';
 import { isProcFdPath, procFd, procFdPath } from './proc.js';
 
 const OPEN_DIR = constants.O_RDONLY | (constants.O_DIRECTORY ?? 0);
@@ -11,7 +11,7 @@ const NOFOLLOW = constants.O_NOFOLLOW ?? 0;
  * A directory opened with O_NOFOLLOW, whose entries are reached through `base`: on Linux
  * `/proc/self/fd/<fd>`, which the kernel resolves inside the directory that was opened, so
  * swapping the directory's path for a symlink afterwards cannot send a call anywhere else.
- * Elsewhere (or on an injected file system) `base` is the path itself.
+ * Elsewhere `base` is the path itself.
  */
 export interface PinnedDir {
   readonly base: string;
@@ -28,7 +28,6 @@ export interface OpenPinnedOptions {
 
 /** Opens `dir` pinned; 'gone' if it does not exist, 'not-a-dir' for a file or (unless followed) a symlink. */
 export async function openPinned(
-  fs: FileSystem,
   dir: string,
   options: OpenPinnedOptions = {},
 ): Promise<PinnedDir | 'gone' | 'not-a-dir'> {
@@ -47,7 +46,7 @@ export async function openPinned(
     const base = procFdPath(handle.fd);
     let same: boolean;
     try {
-      same = await sameDir(fs, base, handle);
+      same = await sameDir(base, handle);
     } catch (err) {
       await close();
       throw err;
@@ -65,7 +64,7 @@ export interface PinnedDirSync {
 }
 
 /** Sync twin of {@link openPinned}. */
-export function openPinnedSync(fs: FileSystem, dir: string): PinnedDirSync | 'gone' | 'not-a-dir' {
+export function openPinnedSync(dir: string): PinnedDirSync | 'gone' | 'not-a-dir' {
   let fd: number;
   try {
     fd = fs.openSync(dir, OPEN_DIR | NOFOLLOW);
@@ -89,7 +88,7 @@ export function openPinnedSync(fs: FileSystem, dir: string): PinnedDirSync | 'go
   try {
     // Below a directory already reached through its /proc path, that path was checked to lead to
     // its descriptor: so does this one's. Only a first pin (the root's) is checked.
-    same = procFd() && (isProcFdPath(dir) || sameDirSync(fs, procFdPath(fd), fd));
+    same = procFd() && (isProcFdPath(dir) || sameDirSync(procFdPath(fd), fd));
   } catch (err) {
     close();
     throw err;
@@ -99,9 +98,9 @@ export function openPinnedSync(fs: FileSystem, dir: string): PinnedDirSync | 'go
   return { base: dir, close: () => {} };
 }
 
-// An injected file system (memfs) has no /proc: the check fails with ENOENT and the path is used.
+// Where /proc is missing, the check fails with ENOENT and the path is used.
 // Any other failure is the file system's, and is reported.
-async function sameDir(fs: FileSystem, base: string, handle: FileHandle): Promise<boolean> {
+async function sameDir(base: string, handle: FileHandle): Promise<boolean> {
   try {
     const [viaProc, viaHandle] = await Promise.all([fs.promises.lstat(`${base}/.`), handle.stat()]);
     return viaProc.ino === viaHandle.ino && viaProc.dev === viaHandle.dev;
@@ -111,7 +110,7 @@ async function sameDir(fs: FileSystem, base: string, handle: FileHandle): Promis
   }
 }
 
-function sameDirSync(fs: FileSystem, base: string, fd: number): boolean {
+function sameDirSync(base: string, fd: number): boolean {
   try {
     const viaProc = fs.lstatSync(`${base}/.`);
     const viaFd = fs.fstatSync(fd);

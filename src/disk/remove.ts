@@ -1,6 +1,6 @@
 import { constants } from 'node:fs';
 import { isGone, MountPointError, systemErrorCode, toFileSystemError } from '../base/errors.js';
-import { O_NOFOLLOW, realFs, type FileSystem } from './fs.js';
+import { O_NOFOLLOW, fs } from './fs.js';
 import { isRetried, retryDelays, sleepSync } from './holds.js';
 import { mountIdOf, parentMountIdOf } from './mounts.js';
 import { procFdPath, procIsOurs } from './proc.js';
@@ -11,7 +11,7 @@ import { removeTreeSyncWalk, walkTree, walkTreeSync, type WalkOptions, type Walk
 // into another file system either: a mount point is left, and reported once the rest is gone.
 
 /** Unlinks a file (reached through `access`, named `path` in errors); what is already gone is not an error. */
-export async function unlinkQuietly(fs: FileSystem, access: string, path = access): Promise<void> {
+export async function unlinkQuietly(access: string, path = access): Promise<void> {
   try {
     await fs.promises.unlink(access);
   } catch (err) {
@@ -20,7 +20,7 @@ export async function unlinkQuietly(fs: FileSystem, access: string, path = acces
 }
 
 /** Sync twin of {@link unlinkQuietly}. */
-export function unlinkQuietlySync(fs: FileSystem, access: string, path = access): void {
+export function unlinkQuietlySync(access: string, path = access): void {
   try {
     fs.unlinkSync(access);
   } catch (err) {
@@ -37,8 +37,8 @@ export function unlinkQuietlySync(fs: FileSystem, access: string, path = access)
  * when nothing was at the name.
  * @internal
  */
-export async function unlinkAside(fs: FileSystem, access: string, path: string, aside: string): Promise<'removed' | 'gone'> {
-  const delays = retryDelays(fs, false);
+export async function unlinkAside(access: string, path: string, aside: string): Promise<'removed' | 'gone'> {
+  const delays = retryDelays(false);
   for (let attempt = 0; ; attempt++) {
     try {
       await fs.promises.rename(access, aside);
@@ -53,8 +53,8 @@ export async function unlinkAside(fs: FileSystem, access: string, path: string, 
 }
 
 /** Sync twin of {@link unlinkAside}, with the shorter wait of sync removals. @internal */
-export function unlinkAsideSync(fs: FileSystem, access: string, path: string, aside: string): 'removed' | 'gone' {
-  const delays = retryDelays(fs, true);
+export function unlinkAsideSync(access: string, path: string, aside: string): 'removed' | 'gone' {
+  const delays = retryDelays(true);
   for (let attempt = 0; ; attempt++) {
     try {
       fs.renameSync(access, aside);
@@ -88,13 +88,13 @@ export type RemoveVia = Pick<WalkOptions, 'access' | 'parentDev' | 'keepTop' | '
  * the first failure, or a {@link MountPointError} when all that is left are mount points. `via`
  * reaches it through a pinned directory; errors still name `path`.
  */
-export async function removeTree(fs: FileSystem, path: string, via: RemoveVia = {}): Promise<void> {
-  throwWhatWasLeft(await walkTree(path, { fs, remove: true, bytes: false, ...via }));
+export async function removeTree(path: string, via: RemoveVia = {}): Promise<void> {
+  throwWhatWasLeft(await walkTree(path, { remove: true, bytes: false, ...via }));
 }
 
 /** Sync twin of {@link removeTree}. */
-export function removeTreeSync(fs: FileSystem, path: string, via: RemoveVia = {}): void {
-  throwWhatWasLeft(via.access === undefined ? removeTreeSyncWalk(fs, path) : walkTreeSync(path, { fs, remove: true, bytes: false, ...via }));
+export function removeTreeSync(path: string, via: RemoveVia = {}): void {
+  throwWhatWasLeft(via.access === undefined ? removeTreeSyncWalk(path) : walkTreeSync(path, { remove: true, bytes: false, ...via }));
 }
 
 function throwWhatWasLeft(tally: WalkTally): void {
@@ -112,17 +112,16 @@ const OPEN_DIR = constants.O_RDONLY | (constants.O_DIRECTORY ?? 0) | O_NOFOLLOW;
  * (`/proc/<pid>/fd/<fd>/<name>`, only where `/proc` is this process's own), then it is removed.
  * `'removed'` when it is gone; `'changed'` when it is no longer as listed (a name gone or added, a
  * symlink in its place): nothing more is removed, and the next look judges it again; `'walk'` when
- * this cannot be done here (no /proc, an injected fs, another device or mount, a permission to restore):
+ * this cannot be done here (no /proc, another device or mount, a permission to restore):
  * the caller walks it with {@link walkTree}, which handles and reports those.
  * @internal
  */
 export async function removeListedFlatDir(
-  fs: FileSystem,
   dir: string,
   names: readonly string[],
   parentDev: number | undefined,
 ): Promise<'removed' | 'changed' | 'walk'> {
-  if (!procIsOurs() || fs !== realFs || parentDev === undefined) return 'walk';
+  if (!procIsOurs() || parentDev === undefined) return 'walk';
   // open, fstat and close of a directory just listed do no I/O: made here, they spare three trips
   // through the thread pool per entry. The unlinks and the rmdir, which write, go through it.
   let fd: number;
@@ -133,7 +132,7 @@ export async function removeListedFlatDir(
     return code === 'ENOENT' || code === 'ELOOP' || code === 'ENOTDIR' ? 'changed' : 'walk';
   }
   try {
-    const dev = deviceOf(fs, fd);
+    const dev = deviceOf(fd);
     if (dev !== parentDev) return dev === 'gone' ? 'changed' : 'walk';
     if (!onParentsMount(fd, dir)) return 'walk';
     const pinned = procFdPath(fd);
@@ -157,7 +156,7 @@ export async function removeListedFlatDir(
 }
 
 /** The device of an open directory; 'gone' once it was removed (ESTALE on sshfs and NFS). */
-function deviceOf(fs: FileSystem, fd: number): number | 'gone' | undefined {
+function deviceOf(fd: number): number | 'gone' | undefined {
   try {
     return fs.fstatSync(fd).dev;
   } catch (err) {

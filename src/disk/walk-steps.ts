@@ -1,6 +1,6 @@
 import type { FileHandle } from 'node:fs/promises';
 import { constants } from 'node:fs';
-import type { FileSystem } from './fs.js';
+import { fs } from './fs.js';
 import { DirListing, type ListedBatch } from './dir-stream.js';
 import { mountIdAt, mountIdOf, parentMountIdOf } from './mounts.js';
 import { procFd, procFdPath } from './proc.js';
@@ -98,12 +98,12 @@ function childPath(base: string, name: string): string {
 }
 
 /** Carries out a walk with sync calls. @internal */
-export function runSync(fs: FileSystem, steps: Steps<void>): void {
+export function runSync(steps: Steps<void>): void {
   let next = steps.next();
   while (!next.done) {
     let value: Result;
     try {
-      value = syncStep(fs, next.value);
+      value = syncStep(next.value);
     } catch (err) {
       next = steps.throw(err);
       continue;
@@ -113,12 +113,12 @@ export function runSync(fs: FileSystem, steps: Steps<void>): void {
 }
 
 /** Carries out a walk with promises. @internal */
-export async function runAsync(fs: FileSystem, steps: Steps<void>): Promise<void> {
+export async function runAsync(steps: Steps<void>): Promise<void> {
   let next = steps.next();
   while (!next.done) {
     let value: Result;
     try {
-      value = await asyncStep(fs, next.value);
+      value = await asyncStep(next.value);
     } catch (err) {
       next = steps.throw(err);
       continue;
@@ -127,7 +127,7 @@ export async function runAsync(fs: FileSystem, steps: Steps<void>): Promise<void
   }
 }
 
-function syncStep(fs: FileSystem, step: Step): Result {
+function syncStep(step: Step): Result {
   switch (step.op) {
     case 'open': {
       const fd = fs.openSync(step.path, OPEN_DIR);
@@ -149,18 +149,18 @@ function syncStep(fs: FileSystem, step: Step): Result {
       fs.fchmodSync(step.dir.fd, step.mode);
       return;
     case 'chmodUnreadable':
-      return chmodUnreadableSync(fs, step.path, step.mask);
+      return chmodUnreadableSync(step.path, step.mask);
     case 'lstat':
       return statOf(fs.lstatSync(step.path));
     case 'openList':
-      return DirListing.openSync(fs, step.path, step.dev);
+      return DirListing.openSync(step.path, step.dev);
     case 'readList':
       return step.list.readSync(step.max);
     case 'closeList':
       step.list.closeSync();
       return;
     case 'visitFiles':
-      return step.names.map((name) => visitFileSync(fs, childPath(step.base, name), step.sizes, step.remove));
+      return step.names.map((name) => visitFileSync(childPath(step.base, name), step.sizes, step.remove));
     case 'rmdir':
       fs.rmdirSync(step.path);
       return;
@@ -175,7 +175,7 @@ function syncStep(fs: FileSystem, step: Step): Result {
   }
 }
 
-async function asyncStep(fs: FileSystem, step: Step): Promise<Result> {
+async function asyncStep(step: Step): Promise<Result> {
   switch (step.op) {
     case 'open': {
       const handle = await fs.promises.open(step.path, OPEN_DIR);
@@ -193,18 +193,18 @@ async function asyncStep(fs: FileSystem, step: Step): Promise<Result> {
       if (step.dir.handle) await step.dir.handle.chmod(step.mode);
       return;
     case 'chmodUnreadable':
-      return chmodUnreadableSync(fs, step.path, step.mask);
+      return chmodUnreadableSync(step.path, step.mask);
     case 'lstat':
       return statOf(await fs.promises.lstat(step.path));
     case 'openList':
-      return DirListing.open(fs, step.path, step.dev);
+      return DirListing.open(step.path, step.dev);
     case 'readList':
       return step.list.read(step.max);
     case 'closeList':
       await step.list.close();
       return;
     case 'visitFiles':
-      return Promise.all(step.names.map((name) => visitFileAsync(fs, childPath(step.base, name), step.sizes, step.remove)));
+      return Promise.all(step.names.map((name) => visitFileAsync(childPath(step.base, name), step.sizes, step.remove)));
     case 'rmdir':
       await fs.promises.rmdir(step.path);
       return;
@@ -234,7 +234,7 @@ function mountStep(step: Extract<Step, { op: 'mountId' | 'parentMountId' | 'moun
   }
 }
 
-function visitFileSync(fs: FileSystem, file: string, sizes: boolean, remove: boolean): FileOutcome {
+function visitFileSync(file: string, sizes: boolean, remove: boolean): FileOutcome {
   try {
     const size = sizes ? fs.lstatSync(file).size : 0;
     if (remove) fs.unlinkSync(file);
@@ -244,7 +244,7 @@ function visitFileSync(fs: FileSystem, file: string, sizes: boolean, remove: boo
   }
 }
 
-async function visitFileAsync(fs: FileSystem, file: string, sizes: boolean, remove: boolean): Promise<FileOutcome> {
+async function visitFileAsync(file: string, sizes: boolean, remove: boolean): Promise<FileOutcome> {
   try {
     const size = sizes ? (await fs.promises.lstat(file)).size : 0;
     if (remove) await fs.promises.unlink(file);
@@ -262,7 +262,7 @@ async function visitFileAsync(fs: FileSystem, file: string, sizes: boolean, remo
  * swapped in between could redirect the change (docs/security.md). Only an unprivileged owner
  * ever gets here: root is not refused by permission bits.
  */
-function chmodUnreadableSync(fs: FileSystem, dir: string, mask: number): void {
+function chmodUnreadableSync(dir: string, mask: number): void {
   if (procFd() && O_PATH) {
     const fd = fs.openSync(dir, OPEN_PATH);
     try {

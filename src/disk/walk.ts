@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import path from 'node:path';
 import { systemErrorCode } from '../base/errors.js';
-import type { FileSystem } from './fs.js';
+import { fs } from './fs.js';
 import { holdsHappen, isRetried, newSetAsideName, retryDelays } from './holds.js';
 import { procFd, procFdPath } from './proc.js';
 import { hoistedName } from '../base/layout.js';
@@ -51,7 +51,6 @@ export interface WalkTally {
 
 /** What to do at each entry of a walk. @internal */
 export interface WalkOptions {
-  readonly fs: FileSystem;
   /** Remove what is walked (files, links, then directories bottom-up); else only count. */
   readonly remove: boolean;
   /** Count the bytes of files (one `lstat` each); a removal that reports no bytes skips it. @default true */
@@ -120,19 +119,19 @@ export function emptyTally(): WalkTally {
  * @internal
  */
 export async function walkTree(root: string, options: WalkOptions, tally: WalkTally = emptyTally()): Promise<WalkTally> {
-  await runAsync(options.fs, walk(root, options, tally));
+  await runAsync(walk(root, options, tally));
   return tally;
 }
 
 /** Synchronous {@link walkTree}, for `using` and the exit hook, which cannot wait. @internal */
 export function walkTreeSync(root: string, options: WalkOptions, tally: WalkTally = emptyTally()): WalkTally {
-  runSync(options.fs, walk(root, { ...options, sync: true }, tally));
+  runSync(walk(root, { ...options, sync: true }, tally));
   return tally;
 }
 
 /** Synchronous removal of the tree at `root`; bytes are not counted. @internal */
-export function removeTreeSyncWalk(fs: FileSystem, root: string, tally: WalkTally = emptyTally()): WalkTally {
-  return walkTreeSync(root, { fs, remove: true, bytes: false }, tally);
+export function removeTreeSyncWalk(root: string, tally: WalkTally = emptyTally()): WalkTally {
+  return walkTreeSync(root, { remove: true, bytes: false }, tally);
 }
 
 /** A directory on the walk's stack. */
@@ -166,8 +165,7 @@ class Walk {
   released = 0;
   aborted = false;
   /**
-   * Whether `/proc/self/fd/<fd>` names the walk's own descriptors (not with an injected fs that
-   * is not the real one underneath): checked once. Mount ids are compared only then.
+   * Whether `/proc/self/fd/<fd>` names the walk's own descriptors: checked once. Mount ids are compared only then.
    */
   proc: boolean | undefined = procFd() ? undefined : false;
   /** The waits before each retry, and what is left of their sum for the whole walk (Windows: one bound for the walk). */
@@ -178,8 +176,8 @@ class Walk {
     readonly options: WalkOptions,
     readonly tally: WalkTally,
   ) {
-    this.delays = retryDelays(options.fs, options.sync === true);
-    this.waitLeftMs = holdsHappen(options.fs) ? this.delays.reduce((a, b) => a + b, 0) : Infinity;
+    this.delays = retryDelays(options.sync === true);
+    this.waitLeftMs = holdsHappen() ? this.delays.reduce((a, b) => a + b, 0) : Infinity;
   }
 
   /** Whether a call that failed `attempt` times before may be tried again. */
@@ -196,7 +194,7 @@ class Walk {
 
   /** Where what stays held is set aside, on a platform where holds happen; else undefined. */
   get setAsideIn(): string | undefined {
-    return holdsHappen(this.options.fs) ? this.options.setAsideIn : undefined;
+    return holdsHappen() ? this.options.setAsideIn : undefined;
   }
 
   get removing(): boolean {

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { CHANNELS, publish } from '../base/channels.js';
 import type { ManagerContext, Owner } from '../context/context.js';
 import { InvalidNameError, systemErrorCode, toFileSystemError } from '../base/errors.js';
-import { CREATE_EXCLUSIVE, type FileSystem } from '../disk/fs.js';
+import { CREATE_EXCLUSIVE, fs } from '../disk/fs.js';
 import { TempDir } from './dir.js';
 import { TempFile } from './file.js';
 import { describe, validateNameLength, validateNamePart } from '../base/names.js';
@@ -144,7 +144,6 @@ export async function createUniqueAsync<T>(
 
 /** Creates an empty file (0600, O_CREAT|O_EXCL|O_NOFOLLOW) in the session. */
 export function createFile(context: ManagerContext, owner: Owner, arg: unknown): TempFile {
-  const fs = context.fs;
   // No fstat here: it would be a fourth system call per create. The file's identity is learnt at
   // its first open, which checks that it is a regular file with one link (TempFile.identity).
   const { path: filePath, access, suffix } = createUnique(context, resolveNameParts(context, arg), 'file', (candidate) => {
@@ -152,7 +151,7 @@ export function createFile(context: ManagerContext, owner: Owner, arg: unknown):
     try {
       fs.closeSync(fd);
     } catch (err) {
-      unlinkAfterFailure(fs, candidate); // close() released the descriptor whatever it answered
+      unlinkAfterFailure(candidate); // close() released the descriptor whatever it answered
       throw err;
     }
   });
@@ -161,7 +160,7 @@ export function createFile(context: ManagerContext, owner: Owner, arg: unknown):
 }
 
 // The create already failed; a second failure here must not hide the first.
-function unlinkAfterFailure(fs: FileSystem, filePath: string): void {
+function unlinkAfterFailure(filePath: string): void {
   try {
     fs.unlinkSync(filePath);
   } catch {
@@ -171,7 +170,6 @@ function unlinkAfterFailure(fs: FileSystem, filePath: string): void {
 
 /** Creates an empty directory (0700) in the session. */
 export function createDir(context: ManagerContext, owner: Owner, arg: unknown): TempDir {
-  const fs = context.fs;
   const { path: dirPath, access } = createUnique(context, resolveNameParts(context, arg), 'directory', (candidate) => {
     fs.mkdirSync(candidate, { mode: 0o700 });
   });

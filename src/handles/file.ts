@@ -9,7 +9,7 @@ import { moveFile, resolveDestination, resolveKeepOptions, type KeepOptions } fr
 import { unlinkAside, unlinkAsideSync, unlinkQuietly, unlinkQuietlySync } from '../disk/remove.js';
 import { holdsHappen, newSetAsideName } from '../disk/holds.js';
 import { INLINE_IO_MAX_BYTES } from '../disk/local-disk.js';
-import type { FileSystem } from '../disk/fs.js';
+import { fs } from '../disk/fs.js';
 import type { HandoffTicket } from '../handoff/ticket.js';
 import type { HandoffSource } from '../handoff/backend.js';
 import { CHANNELS, handoffKey, publish, traced, TRACING_CHANNELS } from '../base/channels.js';
@@ -147,9 +147,9 @@ export class TempFile extends DiskHandle {
     options = streamOptions(options, 'createWriteStream()', WRITE_STREAM_OPTIONS) as TempWriteStreamOptions;
     const append = options.append === true;
     const flags = WRITE_FLAGS | (append ? constants.O_APPEND : 0);
-    return this.context.fs.createWriteStream(this.access, {
+    return fs.createWriteStream(this.access, {
       flags: flags as unknown as string,
-      fs: ownFileStreamFs(this.context.fs, this.identity, this.path, !append, this.learn),
+      fs: ownFileStreamFs(this.identity, this.path, !append, this.learn),
       highWaterMark: options.highWaterMark,
       signal: options.signal,
     });
@@ -162,9 +162,9 @@ export class TempFile extends DiskHandle {
   createReadStream(options?: TempReadStreamOptions): ReadStream {
     this.assertLive('TempFile');
     options = streamOptions(options, 'createReadStream()', READ_STREAM_OPTIONS) as TempReadStreamOptions;
-    return this.context.fs.createReadStream(this.access, {
+    return fs.createReadStream(this.access, {
       flags: READ_FLAGS as unknown as string,
-      fs: ownFileStreamFs(this.context.fs, this.identity, this.path, false, this.learn),
+      fs: ownFileStreamFs(this.identity, this.path, false, this.learn),
       start: options.start,
       end: options.end,
       highWaterMark: options.highWaterMark,
@@ -198,7 +198,7 @@ export class TempFile extends DiskHandle {
     const keepOptions = resolveKeepOptions(options);
     return this.moveOut('TempFile', async () => {
       try {
-        await moveFile(this.context.fs, this.access, target, keepOptions, this.path, this.identity);
+        await moveFile(this.access, target, keepOptions, this.path, this.identity);
       } catch (err) {
         throw this.closedDuringKeep(err, target) ?? err;
       }
@@ -261,7 +261,6 @@ export class TempFile extends DiskHandle {
   // The file as a backend reads it: the shared disk moves it by its access path; an object store
   // uploads it through open() and then discards it here (a failed upload leaves it with the handle).
   private handoffSource(): HandoffSource {
-    const { fs } = this.context;
     return {
       path: this.path,
       access: this.access,
@@ -270,14 +269,14 @@ export class TempFile extends DiskHandle {
       digest: this.hashDigest,
       identity: this.known,
       open: () => this.openForStore(),
-      discard: () => unlinkQuietly(fs, this.access, this.path).catch(() => {}), // the session's removal gets what is left
+      discard: () => unlinkQuietly(this.access, this.path).catch(() => {}), // the session's removal gets what is left
     };
   }
 
   private openForStore(): ReadStream {
-    return this.context.fs.createReadStream(this.access, {
+    return fs.createReadStream(this.access, {
       flags: READ_FLAGS as unknown as string,
-      fs: ownFileStreamFs(this.context.fs, this.identity, this.path, false, this.learn),
+      fs: ownFileStreamFs(this.identity, this.path, false, this.learn),
     });
   }
 
@@ -312,11 +311,10 @@ export class TempFile extends DiskHandle {
 
   /** @internal */
   protected deleteAsync(): Promise<void> {
-    const { fs } = this.context;
-    if (holdsHappen(fs)) return unlinkAside(fs, this.access, this.path, this.asideName()).then(() => {});
-    if (!this.context.localDisk() || !isSmallFile(fs, this.access)) return unlinkQuietly(fs, this.access, this.path);
+    if (holdsHappen()) return unlinkAside(this.access, this.path, this.asideName()).then(() => {});
+    if (!this.context.localDisk() || !isSmallFile(this.access)) return unlinkQuietly(this.access, this.path);
     try {
-      unlinkQuietlySync(fs, this.access, this.path);
+      unlinkQuietlySync(this.access, this.path);
       return Promise.resolve();
     } catch (error) {
       return Promise.reject(error as Error);
@@ -330,9 +328,8 @@ export class TempFile extends DiskHandle {
 
   /** @internal */
   protected deleteSync(): void {
-    const { fs } = this.context;
-    if (holdsHappen(fs)) void unlinkAsideSync(fs, this.access, this.path, this.asideName());
-    else unlinkQuietlySync(fs, this.access, this.path);
+    if (holdsHappen()) void unlinkAsideSync(this.access, this.path, this.asideName());
+    else unlinkQuietlySync(this.access, this.path);
   }
 }
 
@@ -341,7 +338,7 @@ export class TempFile extends DiskHandle {
  * to the thread pool). A larger file takes longer to free (0.4 ms at 8 MiB), and one that cannot
  * be checked is left to the thread pool's unlink, which reports why.
  */
-function isSmallFile(fs: FileSystem, path: string): boolean {
+function isSmallFile(path: string): boolean {
   try {
     return fs.lstatSync(path).size <= INLINE_IO_MAX_BYTES;
   } catch {

@@ -1,6 +1,6 @@
 import { createReadStream, type ReadStream } from 'node:fs';
 import type { ManagerContext, Owner } from '../context/context.js';
-import { CREATE_EXCLUSIVE, type FileSystem } from '../disk/fs.js';
+import { CREATE_EXCLUSIVE, fs } from '../disk/fs.js';
 import { identityOf } from '../disk/open-checked.js';
 import { createUnique, type NameParts } from './create.js';
 import { readStreamOptions, TempFile, type TempReadStreamOptions } from './file.js';
@@ -78,15 +78,14 @@ export class SpooledTempFile extends TempFile {
  * returns where it is and its identity; a failure removes what was made and is typed.
  */
 function writeOut(context: ManagerContext, parts: NameParts, bytes: Buffer): Place & { identity: ReturnType<typeof identityOf> } {
-  const { fs } = context;
   let identity: ReturnType<typeof identityOf> | undefined;
   const made = createUnique(context, parts, 'file', (access) => {
     const fd = fs.openSync(access, CREATE_EXCLUSIVE, 0o600);
     try {
-      writeAll(fs, fd, bytes);
+      writeAll(fd, bytes);
       identity = identityOf(fs.fstatSync(fd));
     } catch (err) {
-      closeAndUnlink(fs, fd, access);
+      closeAndUnlink(fd, access);
       throw err;
     }
     fs.closeSync(fd);
@@ -94,12 +93,12 @@ function writeOut(context: ManagerContext, parts: NameParts, bytes: Buffer): Pla
   return { path: made.path, access: made.access, identity: identity! };
 }
 
-function writeAll(fs: FileSystem, fd: number, bytes: Buffer): void {
+function writeAll(fd: number, bytes: Buffer): void {
   for (let offset = 0; offset < bytes.length; ) offset += fs.writeSync(fd, bytes, offset, bytes.length - offset);
 }
 
 // The write already failed; a second failure here must not hide the first (the session's removal gets what is left).
-function closeAndUnlink(fs: FileSystem, fd: number, access: string): void {
+function closeAndUnlink(fd: number, access: string): void {
   try {
     fs.closeSync(fd);
     fs.unlinkSync(access);
@@ -109,7 +108,7 @@ function closeAndUnlink(fs: FileSystem, fd: number, access: string): void {
 }
 
 /** The three calls an fs.ReadStream makes, answered from `bytes`. */
-function memoryReader(bytes: Buffer): Pick<FileSystem, 'open' | 'read' | 'close'> {
+function memoryReader(bytes: Buffer): Pick<typeof fs, 'open' | 'read' | 'close'> {
   let cursor = 0;
   const read = (_fd: number, buffer: NodeJS.ArrayBufferView, offset: number, length: number, position: number | bigint | null, callback: (err: null, bytesRead: number, buffer: NodeJS.ArrayBufferView) => void): void => {
     const from = typeof position === 'number' && position >= 0 ? position : cursor;
@@ -119,8 +118,8 @@ function memoryReader(bytes: Buffer): Pick<FileSystem, 'open' | 'read' | 'close'
     process.nextTick(callback, null, copied, buffer);
   };
   return {
-    open: ((_path: unknown, _flags: unknown, _mode: unknown, callback: (err: null, fd: number) => void) => process.nextTick(callback, null, 0)) as unknown as FileSystem['open'],
-    read: read as unknown as FileSystem['read'],
-    close: ((_fd: number, callback: (err: null) => void) => process.nextTick(callback, null)) as unknown as FileSystem['close'],
+    open: ((_path: unknown, _flags: unknown, _mode: unknown, callback: (err: null, fd: number) => void) => process.nextTick(callback, null, 0)) as unknown as typeof fs.open,
+    read: read as unknown as typeof fs.read,
+    close: ((_fd: number, callback: (err: null) => void) => process.nextTick(callback, null)) as unknown as typeof fs.close,
   };
 }

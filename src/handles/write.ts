@@ -108,7 +108,7 @@ async function writeUntraced<T extends TempFile>(
     const name = suffixOf ? withSuffix(parts, suffixOf(sniffed.type)) : parts;
     await context.freeSpace.check(0);
     const created = await createUniqueAsync(context, name, 'file', (access) =>
-      openWritable(context.fs, access, CREATE_EXCLUSIVE, 0o600, context.localDisk()),
+      openWritable(access, CREATE_EXCLUSIVE, 0o600, context.localDisk()),
     );
     handle = created.result;
     file = make(context, owner, created.path, created.access, created.suffix, handle.identity);

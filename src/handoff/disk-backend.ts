@@ -38,7 +38,7 @@ export class DiskHandoff implements HandoffBackend {
     try {
       const session = context.session();
       const places = { sessionDir: session.path, sessionBase: session.base, root: context.root, rootBase: context.rootBase(), handoffDir: context.handoffDir };
-      return handOff(context.fs, places, source, request);
+      return handOff(places, source, request);
     } catch (err) {
       return Promise.reject(err as Error);
     }
@@ -62,14 +62,14 @@ export class DiskHandoff implements HandoffBackend {
    * with the entry if a crash leaves it). No entry: nothing to probe, the claim finds nothing.
    */
   private probeInEntry(ticket: HandoffTicket, rootBase: string): void {
-    const { fs, root } = this.context;
-    const handoff = openHandoffDirSync(fs, root, rootBase);
+    const { root } = this.context;
+    const handoff = openHandoffDirSync(root, rootBase);
     if (!handoff) return;
     try {
-      const entry = openPinnedSync(fs, `${handoff.base}/${entryName(ticket.id, ticket.expiresAt)}`);
+      const entry = openPinnedSync(`${handoff.base}/${entryName(ticket.id, ticket.expiresAt)}`);
       if (typeof entry === 'string') return;
       try {
-        ensureCapabilities(fs, root, entry.base);
+        ensureCapabilities(root, entry.base);
       } finally {
         entry.close();
       }

@@ -13,7 +13,7 @@ import {
   TempFileError,
   toFileSystemError,
 } from '../base/errors.js';
-import type { FileSystem } from '../disk/fs.js';
+import { fs } from '../disk/fs.js';
 import { openHandoffDirSync } from './handoff.js';
 import type { HandoffDirHold } from './handoff-dir.js';
 import { dataName, entryName, handoffDirOf, heldName, holderOf, isHeldName, TAKEN_FOR_REMOVAL } from '../base/layout.js';
@@ -46,7 +46,6 @@ interface Entry {
   readonly name: string;
   readonly pinned: PinnedDirSync;
   readonly handoff: PinnedDirSync & { readonly localDevice?: number | undefined };
-  readonly fs: FileSystem;
 }
 
 /**
@@ -66,7 +65,7 @@ export async function claimEntry(
 ): Promise<DiskClaim> {
   const name = entryName(ticket.id, ticket.expiresAt);
   const dir = path.join(handoffDirOf(root), name);
-  const entry: Entry = { id: ticket.id, dir, name, ...pinEntry(context.fs, { root, rootBase, handoffDir }, name, ticket.id), fs: context.fs };
+  const entry: Entry = { id: ticket.id, dir, name, ...pinEntry({ root, rootBase, handoffDir }, name, ticket.id) };
   const mine = heldName(newOwnerToken(context.hostId), ticket.suffix);
   try {
     takeEntry(context, entry, dataName(ticket.suffix), mine, ticket.suffix);
@@ -74,7 +73,7 @@ export async function claimEntry(
     unpin(entry);
     throw err;
   }
-  const held = { fs: context.fs, held: `${entry.pinned.base}/${mine}`, data: `${entry.pinned.base}/${dataName(ticket.suffix)}`, shown: path.join(dir, mine) };
+  const held = { held: `${entry.pinned.base}/${mine}`, data: `${entry.pinned.base}/${dataName(ticket.suffix)}`, shown: path.join(dir, mine) };
   const lease = startLease(held);
   let identity: FileIdentity;
   try {
@@ -93,16 +92,15 @@ export async function claimEntry(
 // and the entry's removal through the handoff directory, so swapping either path for a symlink
 // cannot redirect them.
 function pinEntry(
-  fs: FileSystem,
   { root, rootBase, handoffDir }: { root: string; rootBase: string; handoffDir: HandoffDirHold | undefined },
   name: string,
   id: string,
 ): { pinned: PinnedDirSync; handoff: PinnedDirSync & { readonly localDevice?: number | undefined } } {
-  const handoff = handoffDir ? handoffDir.acquire(root, rootBase) : openHandoffDirSync(fs, root, rootBase);
+  const handoff = handoffDir ? handoffDir.acquire(root, rootBase) : openHandoffDirSync(root, rootBase);
   if (!handoff) throw new HandoffNotFoundError(id);
   let pinned: ReturnType<typeof openPinnedSync>;
   try {
-    pinned = openPinnedSync(fs, `${handoff.base}/${name}`);
+    pinned = openPinnedSync(`${handoff.base}/${name}`);
   } catch (err) {
     handoff.close();
     throw toFileSystemError('find the handoff entry', path.join(handoffDirOf(root), name), err);
@@ -145,7 +143,7 @@ function takeEntry(context: LeaseContext, entry: Entry, data: string, mine: stri
 
 function renamedTo(entry: Entry, from: string, to: string): boolean {
   try {
-    entry.fs.renameSync(`${entry.pinned.base}/${from}`, `${entry.pinned.base}/${to}`);
+    fs.renameSync(`${entry.pinned.base}/${from}`, `${entry.pinned.base}/${to}`);
     return true;
   } catch (err) {
     if (systemErrorCode(err) === 'ENOENT') return false;
@@ -157,7 +155,7 @@ function renamedTo(entry: Entry, from: string, to: string): boolean {
 function currentName(entry: Entry, data: string, suffix: string): string | undefined {
   let names: string[];
   try {
-    names = entry.fs.readdirSync(entry.pinned.base) as string[];
+    names = fs.readdirSync(entry.pinned.base) as string[];
   } catch (err) {
     if (systemErrorCode(err) === 'ENOENT') return undefined;
     throw toFileSystemError('read the handoff entry', entry.dir, err);
@@ -166,7 +164,7 @@ function currentName(entry: Entry, data: string, suffix: string): string | undef
 }
 
 function holderHeartbeat(entry: Entry, name: string): Heartbeat | 'gone' {
-  const stamp = readHeartbeat(entry.fs, `${entry.pinned.base}/${name}`);
+  const stamp = readHeartbeat(`${entry.pinned.base}/${name}`);
   return stamp === 'missing' ? 'gone' : { key: path.join(entry.dir, name), stamp };
 }
 
@@ -179,7 +177,7 @@ async function verify(entry: Entry, name: string, ticket: HandoffTicket, options
   let problem: string | undefined;
   let identity: FileIdentity;
   try {
-    const stat = entry.fs.lstatSync(held);
+    const stat = fs.lstatSync(held);
     identity = identityOf(stat);
     const found = replacedBy(stat, undefined);
     problem =
@@ -187,7 +185,7 @@ async function verify(entry: Entry, name: string, ticket: HandoffTicket, options
         ? `not the handed-off file: ${found}`
         : stat.size !== ticket.size
           ? `${stat.size} bytes, the ticket says ${ticket.size}`
-          : options.verifyDigest && ticket.digest && (await digestOf(entry.fs, held, logical, identity, ticket.digest)) !== ticket.digest
+          : options.verifyDigest && ticket.digest && (await digestOf(held, logical, identity, ticket.digest)) !== ticket.digest
             ? 'the digest differs'
             : undefined;
   } catch (err) {
@@ -198,18 +196,18 @@ async function verify(entry: Entry, name: string, ticket: HandoffTicket, options
   return identity;
 }
 
-async function digestOf(fs: FileSystem, filePath: string, shown: string, identity: FileIdentity, expected: string): Promise<string> {
+async function digestOf(filePath: string, shown: string, identity: FileIdentity, expected: string): Promise<string> {
   const algorithm = expected.slice(0, expected.indexOf(':'));
   const hash = createHash(algorithm);
-  await pipeline(fs.createReadStream(filePath, { fs: ownFileStreamFs(fs, identity, shown, false) }), hash);
+  await pipeline(fs.createReadStream(filePath, { fs: ownFileStreamFs(identity, shown, false) }), hash);
   return `${algorithm}:${hash.digest('hex')}`;
 }
 
 // A claim that failed its checks gives the file back under its data name: claimable until it
 // expires, then swept. If even that fails, the holder (this process) is judged dead once it exits.
-function giveBack(held: { fs: FileSystem; held: string; data: string }, entry: Entry): void {
+function giveBack(held: { held: string; data: string }, entry: Entry): void {
   try {
-    held.fs.renameSync(held.held, held.data);
+    fs.renameSync(held.held, held.data);
   } catch (err) {
     log('could not give %s back: %s', entry.dir, systemErrorCode(err) ?? err);
   }
@@ -252,8 +250,8 @@ export class DiskClaim implements BackendClaim, SyncSteps {
   async consume(): Promise<void> {
     if (!this.begin()) return;
     try {
-      if (!holdsHappen(this.entry.fs)) await this.unlinkHeld();
-      else if ((await unlinkAside(this.entry.fs, this.held, this.path, this.takenName())) === 'gone') throw notThere(this.held);
+      if (!holdsHappen()) await this.unlinkHeld();
+      else if ((await unlinkAside(this.held, this.path, this.takenName())) === 'gone') throw notThere(this.held);
     } catch (err) {
       throw this.failure(err, 'consume');
     }
@@ -263,8 +261,8 @@ export class DiskClaim implements BackendClaim, SyncSteps {
   consumeSync(): void {
     if (!this.begin()) return;
     try {
-      if (!holdsHappen(this.entry.fs)) this.entry.fs.unlinkSync(this.held);
-      else if (unlinkAsideSync(this.entry.fs, this.held, this.path, this.takenName()) === 'gone') throw notThere(this.held);
+      if (!holdsHappen()) fs.unlinkSync(this.held);
+      else if (unlinkAsideSync(this.held, this.path, this.takenName()) === 'gone') throw notThere(this.held);
     } catch (err) {
       throw this.failure(err, 'consume');
     }
@@ -279,7 +277,7 @@ export class DiskClaim implements BackendClaim, SyncSteps {
   releaseSync(): void {
     if (!this.begin()) return;
     try {
-      this.entry.fs.renameSync(this.held, this.data);
+      fs.renameSync(this.held, this.data);
     } catch (err) {
       throw this.failure(err, 'release');
     }
@@ -289,7 +287,7 @@ export class DiskClaim implements BackendClaim, SyncSteps {
   async keep(target: string, keepOptions: KeepOptions): Promise<string> {
     if (!this.begin()) throw new DisposedError('ClaimedFile', this.path);
     try {
-      await moveFile(this.entry.fs, this.held, target, keepOptions, this.path, this.identity);
+      await moveFile(this.held, target, keepOptions, this.path, this.identity);
     } catch (err) {
       throw this.failure(err, 'keep');
     }
@@ -340,14 +338,14 @@ export class DiskClaim implements BackendClaim, SyncSteps {
   // A small file on the handoff directory's own local device is unlinked inline: a few
   // microseconds, less than a trip to the thread pool (as a TempFile's removal).
   private async unlinkHeld(): Promise<void> {
-    const { fs, handoff } = this.entry;
-    if (handoff.localDevice !== undefined && isSmallOnDevice(fs, this.held, handoff.localDevice)) fs.unlinkSync(this.held);
+    const { handoff } = this.entry;
+    if (handoff.localDevice !== undefined && isSmallOnDevice(this.held, handoff.localDevice)) fs.unlinkSync(this.held);
     else await fs.promises.unlink(this.held);
   }
 
   private stillHeld(): boolean {
     try {
-      this.entry.fs.lstatSync(this.held);
+      fs.lstatSync(this.held);
       return true;
     } catch (err) {
       return systemErrorCode(err) !== 'ENOENT';
@@ -366,7 +364,7 @@ export class DiskClaim implements BackendClaim, SyncSteps {
   private async finish(removeEntry: boolean): Promise<void> {
     this.close();
     try {
-      if (removeEntry) await this.entry.fs.promises.rmdir(this.entryThroughHandoff()).catch(leaveToSweep);
+      if (removeEntry) await fs.promises.rmdir(this.entryThroughHandoff()).catch(leaveToSweep);
     } finally {
       this.entry.handoff.close();
     }
@@ -375,7 +373,7 @@ export class DiskClaim implements BackendClaim, SyncSteps {
   private finishSync(removeEntry: boolean): void {
     this.close();
     try {
-      if (removeEntry) this.entry.fs.rmdirSync(this.entryThroughHandoff());
+      if (removeEntry) fs.rmdirSync(this.entryThroughHandoff());
     } catch (err) {
       leaveToSweep(err);
     } finally {

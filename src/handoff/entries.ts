@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { isGone, systemErrorCode, toFileSystemError } from '../base/errors.js';
 import { constants } from 'node:fs';
-import { O_NOFOLLOW, realFs, type FileSystem } from '../disk/fs.js';
+import { O_NOFOLLOW, fs } from '../disk/fs.js';
 import { procFdPath } from '../disk/proc.js';
 import { listSmallDir, readDirBatches, type ListedEntry, type WholeListing } from '../disk/dir-stream.js';
 import { openHandoffDir } from './handoff.js';
@@ -92,13 +92,13 @@ export interface HandoffVisitor {
 export async function scanHandoff(lease: LeaseContext, where: string | RootPlaces, now: number, visit: HandoffVisitor): Promise<void> {
   const { root, rootBase } = typeof where === 'string' ? { root: where, rootBase: where } : where;
   const dir = handoffDirOf(root);
-  const handoff = await openHandoffDir(lease.fs, root, rootBase);
+  const handoff = await openHandoffDir(root, rootBase);
   if (!handoff) return;
   const holders: HolderStates = new Map();
   try {
-    const pinnedEntries = handoff.base !== handoffDirOf(rootBase) && lease.fs === realFs;
-    const dev = await deviceOf(lease.fs, handoff.base);
-    for await (const dirents of listingOf(lease.fs, handoff.base, dev)) {
+    const pinnedEntries = handoff.base !== handoffDirOf(rootBase);
+    const dev = await deviceOf(handoff.base);
+    for await (const dirents of listingOf(handoff.base, dev)) {
       // A batch is inspected, then visited, in parallel: memory stays flat, the thread pool busy.
       const held: HeldEntry[] = [];
       try {
@@ -128,9 +128,9 @@ export async function scanHandoff(lease: LeaseContext, where: string | RootPlace
  * reading is guarded here: a failure while an entry is inspected or visited is never taken for
  * an empty directory.
  */
-async function* listingOf(fs: FileSystem, base: string, dev: number | undefined): AsyncGenerator<ListedEntry[]> {
+async function* listingOf(base: string, dev: number | undefined): AsyncGenerator<ListedEntry[]> {
   try {
-    yield* readDirBatches(fs, base, dev);
+    yield* readDirBatches(base, dev);
   } catch (err) {
     if (!isGone(systemErrorCode(err))) throw err;
   }
@@ -142,7 +142,7 @@ interface HeldEntry {
 }
 
 /** The device of the directory `base` leads to, where it can be read: what its listings learn is kept by it. */
-async function deviceOf(fs: FileSystem, base: string): Promise<number | undefined> {
+async function deviceOf(base: string): Promise<number | undefined> {
   try {
     return (await fs.promises.lstat(`${base}/.`)).dev;
   } catch {
@@ -170,7 +170,7 @@ async function inspectDirent(
   const parsed = parseEntryName(dirent.name);
   if (!parsed || !dirent.isDir) return { foreign: logical };
   const at = `${place.base}/${dirent.name}`;
-  const access = place.pinnedEntries ? holdEntry(lease.fs, at, place.held) : at;
+  const access = place.pinnedEntries ? holdEntry(at, place.held) : at;
   if (access === undefined) return undefined; // gone or swapped since it was listed: judged next time
   const inspected = await inspectEntry(lease, { logical, access }, parsed, now, holders);
   return inspected && { info: inspected.info, found: { access, at, files: inspected.files, data: inspected.data } };
@@ -183,7 +183,7 @@ async function inspectDirent(
  * directory just listed does no I/O (remove.ts). Undefined when its name no longer leads to a
  * directory.
  */
-function holdEntry(fs: FileSystem, at: string, held: HeldEntry[]): string | undefined {
+function holdEntry(at: string, held: HeldEntry[]): string | undefined {
   let fd: number;
   try {
     fd = fs.openSync(at, OPEN_DIRECTORY);
@@ -192,8 +192,17 @@ function holdEntry(fs: FileSystem, at: string, held: HeldEntry[]): string | unde
     if (isGone(code) || code === 'ELOOP' || code === 'ENOTDIR') return undefined;
     throw err;
   }
-  held.push({ close: () => fs.closeSync(fd) });
+  held.push({ close: () => closeQuietly(fd) });
   return procFdPath(fd);
+}
+
+/** Closes a held entry: a failing close (EIO) still releases the descriptor, and the batch's other entries are closed too. */
+function closeQuietly(fd: number): void {
+  try {
+    fs.closeSync(fd);
+  } catch {
+    // the descriptor is released whatever close() answers
+  }
 }
 
 async function inspectEntry(
@@ -208,7 +217,7 @@ async function inspectEntry(
   for (let attempt = 0; attempt < 3; attempt++) {
     let listed: WholeListing;
     try {
-      listed = await listSmallDir(lease.fs, entry.access);
+      listed = await listSmallDir(entry.access);
     } catch {
       return undefined; // gone under us
     }
@@ -218,7 +227,7 @@ async function inspectEntry(
     // A name that vanished while the entry was read may be its data file being renamed: look again.
     if (data === undefined && listed.vanished > 0) continue;
     if (data === undefined) return { info: { ...base, state: 'consumed', bytes: 0 }, files, data };
-    const file = await fileOf(lease.fs, path.join(entry.access, data));
+    const file = await fileOf(path.join(entry.access, data));
     if (file === 'gone') continue;
     const holder = holderOf(data);
     // A held file that cannot be read (EMFILE, EIO...) may be a live holder's: keep the entry.
@@ -231,7 +240,7 @@ async function inspectEntry(
   return { info: { ...base, state: 'claimed', bytes: 0 }, files: undefined, data: undefined };
 }
 
-async function fileOf(fs: FileSystem, file: string): Promise<{ size: number; stamp: number } | 'gone' | undefined> {
+async function fileOf(file: string): Promise<{ size: number; stamp: number } | 'gone' | undefined> {
   try {
     const stat = await fs.promises.lstat(file);
     return { size: stat.size, stamp: heartbeatOf(stat) };

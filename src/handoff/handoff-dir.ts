@@ -1,6 +1,6 @@
 import type { Stats } from 'node:fs';
 import { isErrorCode, systemErrorCode, toFileSystemError } from '../base/errors.js';
-import type { FileSystem } from '../disk/fs.js';
+import { fs } from '../disk/fs.js';
 import { isLocalDisk } from '../disk/local-disk.js';
 import type { PinnedDirSync } from '../disk/pinned-dir.js';
 import { handoffDirOf } from '../base/layout.js';
@@ -42,8 +42,6 @@ export class HandoffDirHold {
   /** `<rootBase>/handoff`, made once: a manager's root base does not change. */
   private nameAt: { readonly rootBase: string; readonly name: string } | undefined;
 
-  constructor(private readonly fs: FileSystem) {}
-
   /**
    * The handoff directory, checked now; `undefined` when it is missing. Release it with its
    * `close()` (once): the descriptor stays open while the hold or any user keeps it.
@@ -53,11 +51,11 @@ export class HandoffDirHold {
     const current = this.held && this.stillAtName(root, rootBase, this.held);
     if (current) return this.use(current);
     this.drop();
-    const opened = openHandoffDirChecked(this.fs, root, rootBase);
+    const opened = openHandoffDirChecked(root, rootBase);
     if (!opened) return undefined;
     const { pinned, stat } = opened;
     if (this.closed || pinned.base === handoffDirOf(rootBase)) return { ...pinned, localDevice: undefined }; // by path: nothing to hold
-    const held: Held = { pinned, dev: stat.dev, ino: stat.ino, local: isLocalDisk(this.fs, pinned.base), refs: 1 };
+    const held: Held = { pinned, dev: stat.dev, ino: stat.ino, local: isLocalDisk(pinned.base), refs: 1 };
     this.held = held;
     return this.use(held);
   }
@@ -74,7 +72,7 @@ export class HandoffDirHold {
     if (this.nameAt?.rootBase !== rootBase) this.nameAt = { rootBase, name: handoffDirOf(rootBase) };
     let stat: Stats;
     try {
-      stat = this.fs.lstatSync(this.nameAt.name);
+      stat = fs.lstatSync(this.nameAt.name);
     } catch (err) {
       if (systemErrorCode(err) === 'ENOENT' || systemErrorCode(err) === 'ENOTDIR') return undefined;
       throw toFileSystemError('check the handoff directory', handoffDirOf(root), err);

@@ -2,7 +2,7 @@ import type { Stats } from 'node:fs';
 import path from 'node:path';
 import { InvalidOptionError, isErrorCode, systemErrorCode, TempFileReplacedError, toFileSystemError, UnsafeRootError } from '../base/errors.js';
 import { replacedBy } from '../disk/open-checked.js';
-import type { FileSystem } from '../disk/fs.js';
+import { fs } from '../disk/fs.js';
 import { describe } from '../base/names.js';
 import { randomName } from '../base/random-name.js';
 import { openPinned, openPinnedSync, type PinnedDir, type PinnedDirSync } from '../disk/pinned-dir.js';
@@ -31,14 +31,14 @@ const TTL_MS_RANGE: DurationRange = { min: 1, max: 366 * 24 * 3600 * 1000 };
  * Creates `<root>/handoff` (0700) if missing and checks that it is ours; returns its path.
  * `rootBase` reaches the root (its pinned descriptor's path); errors name `root`.
  */
-export function ensureHandoffDir(fs: FileSystem, root: string, rootBase = root): string {
+export function ensureHandoffDir(root: string, rootBase = root): string {
   const dir = handoffDirOf(root);
   try {
     fs.mkdirSync(handoffDirOf(rootBase), { mode: 0o700 });
   } catch (err) {
     if (systemErrorCode(err) !== 'EEXIST') throw toFileSystemError('create the handoff directory', dir, err);
   }
-  openHandoffDirSync(fs, root, rootBase)?.close();
+  openHandoffDirSync(root, rootBase)?.close();
   return dir;
 }
 
@@ -47,15 +47,15 @@ export function ensureHandoffDir(fs: FileSystem, root: string, rootBase = root):
  * a handoff directory that is a symlink, not a directory, not ours or writable by others is an
  * {@link UnsafeRootError}; a missing one is `undefined`.
  */
-export async function openHandoffDir(fs: FileSystem, root: string, rootBase = root): Promise<PinnedDir | undefined> {
+export async function openHandoffDir(root: string, rootBase = root): Promise<PinnedDir | undefined> {
   const dir = handoffDirOf(root);
   let pinned: Awaited<ReturnType<typeof openPinned>>;
   try {
-    pinned = await openPinned(fs, handoffDirOf(rootBase));
+    pinned = await openPinned(handoffDirOf(rootBase));
   } catch (err) {
     throw toFileSystemError('open the handoff directory', dir, err);
   }
-  const checked = checkOpened(fs, dir, pinned);
+  const checked = checkOpened(dir, pinned);
   if (checked instanceof Error) {
     if (typeof pinned !== 'string') await pinned.close();
     throw checked;
@@ -64,20 +64,20 @@ export async function openHandoffDir(fs: FileSystem, root: string, rootBase = ro
 }
 
 /** Sync twin of {@link openHandoffDir}. */
-export function openHandoffDirSync(fs: FileSystem, root: string, rootBase = root): PinnedDirSync | undefined {
-  return openHandoffDirChecked(fs, root, rootBase)?.pinned;
+export function openHandoffDirSync(root: string, rootBase = root): PinnedDirSync | undefined {
+  return openHandoffDirChecked(root, rootBase)?.pinned;
 }
 
 /** {@link openHandoffDirSync}, with what the check saw of the directory (its device and inode). @internal */
-export function openHandoffDirChecked(fs: FileSystem, root: string, rootBase = root): { pinned: PinnedDirSync; stat: Stats } | undefined {
+export function openHandoffDirChecked(root: string, rootBase = root): { pinned: PinnedDirSync; stat: Stats } | undefined {
   const dir = handoffDirOf(root);
   let pinned: ReturnType<typeof openPinnedSync>;
   try {
-    pinned = openPinnedSync(fs, handoffDirOf(rootBase));
+    pinned = openPinnedSync(handoffDirOf(rootBase));
   } catch (err) {
     throw toFileSystemError('open the handoff directory', dir, err);
   }
-  const checked = checkOpened(fs, dir, pinned);
+  const checked = checkOpened(dir, pinned);
   if (checked instanceof Error) {
     if (typeof pinned !== 'string') pinned.close();
     throw checked;
@@ -87,7 +87,6 @@ export function openHandoffDirChecked(fs: FileSystem, root: string, rootBase = r
 
 /** The opened handoff directory and its lstat if it is ours; `undefined` if missing; else the error to throw. */
 function checkOpened<T extends { readonly base: string }>(
-  fs: FileSystem,
   dir: string,
   pinned: T | 'gone' | 'not-a-dir',
 ): { pinned: T; stat: Stats } | undefined | Error {
@@ -147,12 +146,11 @@ export interface HandoffPlaces {
  * renamed into `<root>/handoff/`: it appears there whole or not at all.
  */
 export async function handOff(
-  fs: FileSystem,
   places: HandoffPlaces,
   file: HandoffSource,
   { ttlMs, meta }: { readonly ttlMs: number; readonly meta: HandoffMeta | undefined },
 ): Promise<HandoffTicket> {
-  const size = file.size ?? (await statSize(fs, file.access, file.path));
+  const size = file.size ?? (await statSize(file.access, file.path));
   const id = randomName();
   const createdAt = Date.now();
   const expiresAt = createdAt + ttlMs;
@@ -162,16 +160,16 @@ export async function handOff(
   // Synchronous: a mkdir, two pinned opens and two renames cost less than thread-pool round trips.
   try {
     fs.mkdirSync(stagingAccess, { mode: 0o700 });
-    moveIntoPinned(fs, file, stagingAccess, dataName(file.suffix));
+    moveIntoPinned(file, stagingAccess, dataName(file.suffix));
   } catch (err) {
-    await removeTree(fs, staging, { access: stagingAccess }).catch(() => {});
+    await removeTree(staging, { access: stagingAccess }).catch(() => {});
     throw toFileSystemError('hand off', file.path, err);
   }
   try {
-    publish(fs, places, stagingAccess, entryName(id, expiresAt));
+    publish(places, stagingAccess, entryName(id, expiresAt));
   } catch (err) {
     await fs.promises.rename(staged, file.access).catch(() => {});
-    await removeTree(fs, staging, { access: stagingAccess }).catch(() => {});
+    await removeTree(staging, { access: stagingAccess }).catch(() => {});
     throw isErrorCode(err, 'ERR_TEMPFILE_UNSAFE_ROOT') ? err : toFileSystemError('hand off', file.path, err);
   }
   // `digest` and `meta` are own properties even when undefined (dropped by JSON), as parseTicket's.
@@ -179,10 +177,10 @@ export async function handOff(
 }
 
 // The rename goes into the handoff directory opened without following links, through the pinned root.
-function publish(fs: FileSystem, places: HandoffPlaces, staging: string, entry: string): void {
+function publish(places: HandoffPlaces, staging: string, entry: string): void {
   const { root, rootBase } = places;
-  const open = () => (places.handoffDir ? places.handoffDir.acquire(root, rootBase) : openHandoffDirSync(fs, root, rootBase));
-  const handoff = open() ?? (ensureHandoffDir(fs, root, rootBase), open());
+  const open = () => (places.handoffDir ? places.handoffDir.acquire(root, rootBase) : openHandoffDirSync(root, rootBase));
+  const handoff = open() ?? (ensureHandoffDir(root, rootBase), open());
   if (!handoff) throw Object.assign(new Error(`ENOENT: the handoff directory of ${root} is gone`), { code: 'ENOENT' });
   try {
     fs.renameSync(staging, `${handoff.base}/${entry}`);
@@ -196,8 +194,8 @@ function publish(fs: FileSystem, places: HandoffPlaces, staging: string, entry: 
 // landed is then checked (one lstat): the file the handle created, a regular file with one link.
 // Anything else (a hard link to a file outside the root, a FIFO, another file) is renamed back
 // and refused, so that no worker is ever handed it.
-function moveIntoPinned(fs: FileSystem, file: HandoffSource, dir: string, name: string): void {
-  const pinned = openPinnedSync(fs, dir);
+function moveIntoPinned(file: HandoffSource, dir: string, name: string): void {
+  const pinned = openPinnedSync(dir);
   if (typeof pinned === 'string') throw Object.assign(new Error(`ENOENT: the staging directory ${dir} is gone`), { code: 'ENOENT' });
   try {
     const staged = `${pinned.base}/${name}`;
@@ -254,7 +252,7 @@ export function checkHandoffOptions(options: unknown): { ttlMs: number; meta: Ha
   }
 }
 
-async function statSize(fs: FileSystem, access: string, file: string): Promise<number> {
+async function statSize(access: string, file: string): Promise<number> {
   try {
     return (await fs.promises.lstat(access)).size;
   } catch (err) {

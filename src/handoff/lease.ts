@@ -1,6 +1,6 @@
 import type { RootContext } from '../root/root.js';
 import { systemErrorCode } from '../base/errors.js';
-import type { FileSystem } from '../disk/fs.js';
+import { fs } from '../disk/fs.js';
 import { judgeHeartbeat, judgeHeartbeatHere, ownerState, type Heartbeat, type OwnerState } from '../owner/liveness.js';
 import { startHeartbeat } from '../owner/heartbeat.js';
 import { atExit } from '../owner/registry.js';
@@ -19,7 +19,7 @@ const log = logger('lease');
 // finds its name gone (see docs/handoff.md).
 
 /** Where and how leases are taken. @internal */
-export type LeaseContext = Pick<RootContext, 'fs' | 'staleMs' | 'graceMs' | 'hostId'>;
+export type LeaseContext = Pick<RootContext, 'staleMs' | 'graceMs' | 'hostId'>;
 
 /** This thread's identity on the last host a token was made for: the same for every claim. */
 let owner: ProcessIdentity | undefined;
@@ -72,7 +72,7 @@ export type HolderStates = Map<string, OwnerState>;
  */
 export async function takeForRemoval(lease: LeaseContext, entry: string, current: string): Promise<boolean> {
   try {
-    await lease.fs.promises.rename(`${entry}/${current}`, `${entry}/${TAKEN_FOR_REMOVAL}`);
+    await fs.promises.rename(`${entry}/${current}`, `${entry}/${TAKEN_FOR_REMOVAL}`);
     return true;
   } catch (err) {
     if (systemErrorCode(err) === 'ENOENT') return false;
@@ -95,7 +95,6 @@ export interface Lease {
 
 /** The held file and the name to give it back under, both through the pinned entry directory. */
 export interface HeldFile {
-  readonly fs: FileSystem;
   readonly held: string;
   readonly data: string;
   /** The held file's logical path, for logs. */
@@ -112,13 +111,12 @@ export interface HeldFile {
 export function startLease(file: HeldFile): Lease {
   const giveBackAtExit = atExit(() => {
     try {
-      file.fs.renameSync(file.held, file.data);
+      fs.renameSync(file.held, file.data);
     } catch {
       // taken over, or the disk is gone: the next claimer judges the holder dead either way
     }
   });
   const heartbeat = startHeartbeat({
-    fs: file.fs,
     at: file.held,
     shown: file.shown,
     kind: 'lease',

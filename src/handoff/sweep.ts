@@ -8,6 +8,7 @@ import { pathError, walkTree, type WalkTally } from '../disk/walk.js';
 import { scanHandoff, type EntryInfo, type FoundEntry } from './entries.js';
 import { takeForRemoval } from './lease.js';
 import { secondLookDueInMs, untilSecondLook } from '../owner/liveness.js';
+import { fs } from '../disk/fs.js';
 
 // Handoff entries sweep their own: expired unclaimed entries, leftovers of consumed ones and
 // staging leftovers, each taken from claimers (one rename) before anything is removed.
@@ -76,7 +77,7 @@ async function sweepEntry(run: EntrySweep, entry: EntryInfo, found: FoundEntry):
   // An entry as the library leaves it (files only, on the handoff directory's mount): removed in
   // a few calls, and only what was judged; one that changed since is left to the next sweep.
   if (!dryRun && files) {
-    const outcome = await removeListedFlatDir(target.fs, taken.at, files, walk.parentDev);
+    const outcome = await removeListedFlatDir(taken.at, files, walk.parentDev);
     if (outcome === 'changed') return false;
     if (outcome === 'removed') {
       tally.files += files.length;
@@ -95,7 +96,7 @@ async function sweepEntry(run: EntrySweep, entry: EntryInfo, found: FoundEntry):
     return claimers;
   };
   // Walked by its name (O_NOFOLLOW at each step): a claimer's data file met there is spared.
-  await walkTree(entry.path, { fs: target.fs, remove: !dryRun, ...walk, access: at, spare }, tally);
+  await walkTree(entry.path, { remove: !dryRun, ...walk, access: at, spare }, tally);
   return !spared;
 }
 
@@ -130,7 +131,7 @@ interface WalkDefaults {
 
 async function walkDefaults(target: RootContext, rootBase: string): Promise<WalkDefaults> {
   try {
-    return { parentDev: (await target.fs.promises.lstat(handoffDirOf(rootBase))).dev };
+    return { parentDev: (await fs.promises.lstat(handoffDirOf(rootBase))).dev };
   } catch {
     return {};
   }

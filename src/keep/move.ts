@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { DestinationExistsError, InvalidOptionError, systemErrorCode, toFileSystemError } from '../base/errors.js';
 import { toDestinationError } from './destination-error.js';
-import type { FileSystem } from '../disk/fs.js';
+import { fs } from '../disk/fs.js';
 import { describe } from '../base/names.js';
 import { HOST_PLATFORM, type Platform } from '../base/platform.js';
 import { windowsPathProblem } from '../base/windows-names.js';
@@ -84,7 +84,6 @@ function shownPath(file: string): string {
  * from the descriptor that was checked.
  */
 export async function moveFile(
-  fs: FileSystem,
   from: string,
   to: string,
   options: KeepOptions,
@@ -93,13 +92,12 @@ export async function moveFile(
 ): Promise<void> {
   // A keep() interrupted between its link and its unlink left the file with two names, the
   // source's and the destination's: that second name is the only one let through.
-  const source = await openSource(fs, from, shownFrom, identity, (stat) => interruptedKeep(fs, to, stat, identity));
+  const source = await openSource(from, shownFrom, identity, (stat) => interruptedKeep(to, stat, identity));
   try {
-    const dir = await openDestinationDir(fs, to);
+    const dir = await openDestinationDir(to);
     try {
       const stat = await source.stat();
       const move: Move = {
-        fs,
         from,
         shownFrom,
         to,
@@ -123,11 +121,11 @@ export async function moveFile(
 // name is ours to never follow. A directory that cannot be opened for reading (mode 0300, or a
 // platform that does not open directories) is used by path: each step still refuses to follow
 // a symlink at the final name.
-async function openDestinationDir(fs: FileSystem, to: string): Promise<PinnedDir> {
+async function openDestinationDir(to: string): Promise<PinnedDir> {
   const dir = path.dirname(to);
   let pinned: Awaited<ReturnType<typeof openPinned>>;
   try {
-    pinned = await openPinned(fs, dir, { followLinks: true });
+    pinned = await openPinned(dir, { followLinks: true });
   } catch (err) {
     const code = systemErrorCode(err);
     if (code === 'EACCES' || code === 'EPERM' || code === 'EISDIR') return unpinned(dir);
@@ -142,7 +140,7 @@ function unpinned(dir: string): PinnedDir {
   return { base: dir, sync: async () => {}, close: async () => {} };
 }
 
-async function interruptedKeep(fs: FileSystem, to: string, stat: import('node:fs').Stats, identity: FileIdentity | undefined): Promise<boolean> {
+async function interruptedKeep(to: string, stat: import('node:fs').Stats, identity: FileIdentity | undefined): Promise<boolean> {
   if (!stat.isFile() || stat.nlink !== 2 || (identity !== undefined && otherThan(stat, identity) !== undefined)) return false;
   try {
     const there = await fs.promises.lstat(to);
@@ -164,8 +162,8 @@ function systemError(code: string): NodeJS.ErrnoException {
  */
 async function moveOnDevice(move: Move): Promise<boolean> {
   try {
-    if (move.overwrite) await move.fs.promises.rename(move.from, move.target);
-    else await move.fs.promises.link(move.from, move.target);
+    if (move.overwrite) await fs.promises.rename(move.from, move.target);
+    else await fs.promises.link(move.from, move.target);
   } catch (err) {
     const code = systemErrorCode(err);
     if (code === 'EXDEV') return false;

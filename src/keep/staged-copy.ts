@@ -3,7 +3,7 @@ import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { DestinationExistsError, systemErrorCode, TempFileReplacedError, toFileSystemError } from '../base/errors.js';
 import { toDestinationError } from './destination-error.js';
-import { CREATE_EXCLUSIVE, type FileSystem } from '../disk/fs.js';
+import { CREATE_EXCLUSIVE, fs } from '../disk/fs.js';
 import { OPEN_EXISTING, openOwnFileHandle, otherThan, replacedBy, type FileIdentity } from '../disk/open-checked.js';
 import { logger } from '../base/log.js';
 import { keepStagingName } from '../base/layout.js';
@@ -15,7 +15,6 @@ const log = logger('keep');
 
 /** One `keep()` in progress. */
 export interface Move {
-  readonly fs: FileSystem;
   /** The source, as acted on (maybe through `/proc/self/fd`). */
   readonly from: string;
   /** The source, as shown in errors. */
@@ -63,14 +62,13 @@ export async function copyAcrossDevices(move: Move): Promise<void> {
  * file (a regular file with one link, of `identity` when known), else a `TempFileReplacedError`.
  */
 export async function openSource(
-  fs: FileSystem,
   from: string,
   shownFrom: string,
   identity: FileIdentity | undefined,
   alsoAccept?: (stat: Stats) => Promise<boolean>,
 ): Promise<FileHandle> {
   try {
-    return await openOwnFileHandle(fs, from, constants.O_RDONLY, identity, shownFrom, alsoAccept);
+    return await openOwnFileHandle(from, constants.O_RDONLY, identity, shownFrom, alsoAccept);
   } catch (err) {
     throw toFileSystemError('read', shownFrom, err);
   }
@@ -79,7 +77,7 @@ export async function openSource(
 /** Fails early, before a copy, when the destination is taken; true when it holds this file already. */
 async function destinationTaken(move: Move, source: FileHandle): Promise<boolean> {
   try {
-    await move.fs.promises.lstat(move.target);
+    await fs.promises.lstat(move.target);
   } catch (err) {
     if (systemErrorCode(err) === 'ENOENT') return false;
     throw toFileSystemError('check the destination', move.to, err);
@@ -124,10 +122,10 @@ async function stageAndPlace(move: Move, source: FileHandle): Promise<FileIdenti
 async function createStaging(move: Move): Promise<{ staging: Staging; handle: FileHandle }> {
   for (let attempt = 1; ; attempt++) {
     const name = keepStagingName(path.basename(move.to), randomName());
-    const guard = guardStaging(move.fs, move.dir.base, name);
+    const guard = guardStaging(move.dir.base, name);
     let handle: FileHandle;
     try {
-      handle = await move.fs.promises.open(path.join(move.dir.base, name), CREATE_EXCLUSIVE, 0o600);
+      handle = await fs.promises.open(path.join(move.dir.base, name), CREATE_EXCLUSIVE, 0o600);
     } catch (err) {
       guard.drop();
       if (systemErrorCode(err) !== 'EEXIST' || attempt === STAGING_ATTEMPTS) {
@@ -143,7 +141,7 @@ async function createStaging(move: Move): Promise<{ staging: Staging; handle: Fi
     } catch (err) {
       guard.drop(); // before the descriptor closes: its number may soon name another file
       await handle.close().catch(() => {});
-      await move.fs.promises.unlink(path.join(move.dir.base, name)).catch(() => {});
+      await fs.promises.unlink(path.join(move.dir.base, name)).catch(() => {});
       throw toDestinationError('create a staging file next to', move.to, err);
     }
     const identity = { dev: stat.dev, ino: stat.ino };
@@ -187,8 +185,8 @@ async function place(move: Move, staging: Staging, source: FileHandle): Promise<
   await assertSourceHeld(move);
   await assertStaged(move, staging);
   try {
-    if (move.overwrite) await move.fs.promises.rename(staged, move.target);
-    else await move.fs.promises.link(staged, move.target);
+    if (move.overwrite) await fs.promises.rename(staged, move.target);
+    else await fs.promises.link(staged, move.target);
   } catch (err) {
     const code = systemErrorCode(err);
     if (move.overwrite) throw toDestinationError('keep the file at', move.to, err);
@@ -220,7 +218,7 @@ function tamperedAdvice(move: Move): string {
 async function assertSourceHeld(move: Move): Promise<void> {
   let stat: Stats;
   try {
-    stat = await move.fs.promises.lstat(move.from);
+    stat = await fs.promises.lstat(move.from);
   } catch (err) {
     if (systemErrorCode(err) !== 'ENOENT') throw toFileSystemError('check', move.shownFrom, err);
     throw new TempFileReplacedError(move.shownFrom, 'no file (it was renamed or removed while keep() ran)');
@@ -233,7 +231,7 @@ async function assertSourceHeld(move: Move): Promise<void> {
 async function assertStaged(move: Move, staging: Staging): Promise<void> {
   let stat: Stats;
   try {
-    stat = await move.fs.promises.lstat(path.join(move.dir.base, staging.name));
+    stat = await fs.promises.lstat(path.join(move.dir.base, staging.name));
   } catch (err) {
     if (systemErrorCode(err) !== 'ENOENT') throw toFileSystemError('check the staging file', staging.shown, err);
     throw new TempFileReplacedError(staging.shown, 'no file (the name was removed)', tamperedAdvice(move));
@@ -246,7 +244,7 @@ async function assertStaged(move: Move, staging: Staging): Promise<void> {
 export async function assertPlaced(move: Move, placed: FileIdentity): Promise<void> {
   let stat: Stats;
   try {
-    stat = await move.fs.promises.lstat(move.target);
+    stat = await fs.promises.lstat(move.target);
   } catch (err) {
     if (systemErrorCode(err) !== 'ENOENT') throw toFileSystemError('check the file kept at', move.to, err);
     throw new TempFileReplacedError(move.to, 'no file (the name was removed right after the file took it)', tamperedAdvice(move));
@@ -260,12 +258,12 @@ export async function assertPlaced(move: Move, placed: FileIdentity): Promise<vo
 async function removeStaging(move: Move, staging: Staging): Promise<void> {
   const staged = path.join(move.dir.base, staging.name);
   try {
-    const stat = await move.fs.promises.lstat(staged);
+    const stat = await fs.promises.lstat(staged);
     if (otherThan(stat, staging.identity) !== undefined) {
       log('staging name %s holds something else now: left to its owner', staging.shown);
       return;
     }
-    await move.fs.promises.unlink(staged);
+    await fs.promises.unlink(staged);
   } catch (err) {
     if (systemErrorCode(err) !== 'ENOENT') log('staging file left at %s: %s', staging.shown, systemErrorCode(err) ?? err);
   }
@@ -283,7 +281,7 @@ export async function holdsSameFile(move: Move): Promise<boolean> {
 async function sameBytes(move: Move, source: FileHandle): Promise<boolean> {
   let target: FileHandle;
   try {
-    target = await move.fs.promises.open(move.target, READ_FLAGS);
+    target = await fs.promises.open(move.target, READ_FLAGS);
   } catch {
     return false; // a symlink (ELOOP), gone, unreadable, or a socket (ENXIO): not ours
   }
@@ -334,13 +332,13 @@ export function lacksHardLinks(code: string | undefined): boolean {
 /** For file systems without hard links: a check, then a rename (not atomic against a racer). */
 export async function renameIfAbsent(move: Move, from: string): Promise<void> {
   try {
-    await move.fs.promises.lstat(move.target);
+    await fs.promises.lstat(move.target);
     throw new DestinationExistsError(move.to);
   } catch (err) {
     if (systemErrorCode(err) !== 'ENOENT') throw toDestinationError('keep the file at', move.to, err);
   }
   try {
-    await move.fs.promises.rename(from, move.target);
+    await fs.promises.rename(from, move.target);
   } catch (err) {
     throw toDestinationError('keep the file at', move.to, err);
   }
@@ -349,7 +347,7 @@ export async function renameIfAbsent(move: Move, from: string): Promise<void> {
 /** Removes the source once a rename moved it to the destination; a source name already gone is fine. */
 export async function removeSource(move: Move): Promise<void> {
   try {
-    await move.fs.promises.unlink(move.from);
+    await fs.promises.unlink(move.from);
   } catch (err) {
     if (systemErrorCode(err) !== 'ENOENT') throw toFileSystemError('remove', move.shownFrom, err);
   }
@@ -363,7 +361,7 @@ export async function removeSource(move: Move): Promise<void> {
  */
 export async function removeSourceOrUndo(move: Move, placed: FileIdentity | undefined): Promise<void> {
   try {
-    await move.fs.promises.unlink(move.from);
+    await fs.promises.unlink(move.from);
     return;
   } catch (err) {
     if (systemErrorCode(err) !== 'ENOENT') throw toFileSystemError('remove', move.shownFrom, err);
@@ -377,9 +375,9 @@ export async function removeSourceOrUndo(move: Move, placed: FileIdentity | unde
 
 async function undoPlacement(move: Move, placed: FileIdentity): Promise<void> {
   try {
-    const stat = await move.fs.promises.lstat(move.target);
+    const stat = await fs.promises.lstat(move.target);
     if (otherThan(stat, placed) !== undefined) return; // not ours any more: someone else's to remove
-    await move.fs.promises.unlink(move.target);
+    await fs.promises.unlink(move.target);
     await move.dir.sync();
   } catch (err) {
     if (systemErrorCode(err) !== 'ENOENT') log('could not take back %s: %s', move.to, systemErrorCode(err) ?? err);

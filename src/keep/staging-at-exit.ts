@@ -1,5 +1,5 @@
 import path from 'node:path';
-import type { FileSystem } from '../disk/fs.js';
+import { fs } from '../disk/fs.js';
 import { otherThan, type FileIdentity } from '../disk/open-checked.js';
 import { atExit } from '../owner/registry.js';
 
@@ -20,10 +20,10 @@ export interface StagingGuard {
  * returns, nothing tells that file from one another process of this user put at the name, so an
  * end in that window leaves the name (an empty file), as a crash would.
  */
-export function guardStaging(fs: FileSystem, dir: string, name: string): StagingGuard {
+export function guardStaging(dir: string, name: string): StagingGuard {
   let fd: number | undefined;
   let identity: FileIdentity | undefined;
-  const drop = atExit(() => removeIfOurs(fs, path.join(dir, name), identity ?? identityOf(fs, fd)));
+  const drop = atExit(() => removeIfOurs(path.join(dir, name), identity ?? identityOf(fd)));
   return {
     opened: (opened) => void (fd = opened),
     made: (made) => void (identity = made),
@@ -31,7 +31,7 @@ export function guardStaging(fs: FileSystem, dir: string, name: string): Staging
   };
 }
 
-function identityOf(fs: FileSystem, fd: number | undefined): FileIdentity | undefined {
+function identityOf(fd: number | undefined): FileIdentity | undefined {
   if (fd === undefined) return undefined;
   try {
     const stat = fs.fstatSync(fd);
@@ -43,7 +43,7 @@ function identityOf(fs: FileSystem, fd: number | undefined): FileIdentity | unde
 
 // The name is not followed, and only the file this keep() made goes: whoever can write to the
 // directory may have put something else there, which is theirs.
-function removeIfOurs(fs: FileSystem, staged: string, identity: FileIdentity | undefined): void {
+function removeIfOurs(staged: string, identity: FileIdentity | undefined): void {
   if (identity === undefined) return;
   try {
     if (otherThan(fs.lstatSync(staged), identity) === undefined) fs.unlinkSync(staged);

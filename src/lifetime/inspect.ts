@@ -32,7 +32,7 @@ export async function listSessions(target: RootContext): Promise<SessionInfo[]> 
   const { sessions } = await findSessions(target);
   const infos: SessionInfo[] = [];
   for (const session of sessions) {
-    const tally = session.hasDir ? await walkTree(session.dir, { fs: target.fs, remove: false }) : undefined;
+    const tally = session.hasDir ? await walkTree(session.dir, { remove: false }) : undefined;
     infos.push({
       name: session.name,
       path: session.dir,

@@ -5,6 +5,7 @@ import { parseRootEntry, sessionLockPath, type OwnerToken } from '../base/layout
 import { judgeOwner, onThisMachine, secondLookDueInMs, untilSecondLook, type OwnerVerdict } from '../owner/liveness.js';
 import { readHeartbeat } from '../owner/heartbeat.js';
 import { emptyTally, walkTree, type WalkTally } from '../disk/walk.js';
+import { fs } from '../disk/fs.js';
 
 // Sessions sweep their own: what lies at the top of the root, judged by the liveness rule with
 // each session's lock as its heartbeat, and an orphan's tree removed, then its lock.
@@ -36,7 +37,7 @@ export interface RootListing {
 export async function findSessions(target: RootContext, rootBase = target.root): Promise<RootListing> {
   let names: string[];
   try {
-    names = await target.fs.promises.readdir(rootBase);
+    names = await fs.promises.readdir(rootBase);
   } catch (err) {
     throw toFileSystemError('read the root', target.root, err);
   }
@@ -65,7 +66,7 @@ export async function findSessions(target: RootContext, rootBase = target.root):
  * `session.access` and remembered by the lock's public path. @internal
  */
 export function judge(target: RootContext, session: FoundSession): OwnerVerdict {
-  const heartbeat = { key: sessionLockPath(session.dir), stamp: readHeartbeat(target.fs, sessionLockPath(session.access)) };
+  const heartbeat = { key: sessionLockPath(session.dir), stamp: readHeartbeat(sessionLockPath(session.access)) };
   return judgeOwner(session.parsed, heartbeat, target);
 }
 
@@ -132,7 +133,7 @@ async function removeSession(
   const dirsBefore = tally.dirs;
   const errorsBefore = tally.errors.length;
   const leftBefore = tally.left.length;
-  if (session.hasDir) await walkTree(session.dir, { fs: target.fs, remove: !dryRun, onBatch, access: session.access }, tally);
+  if (session.hasDir) await walkTree(session.dir, { remove: !dryRun, onBatch, access: session.access }, tally);
   const whole = tally.errors.length === errorsBefore && tally.left.length === leftBefore;
   const removedHere = session.hasDir && whole && tally.dirs > dirsBefore;
   if (session.hasLock && !dryRun && whole) await removeLock(target, session, tally);
@@ -150,12 +151,12 @@ export async function sweepSetAside(target: RootContext, rootBase: string, setAs
     const { tally } = run;
     const errorsBefore = tally.errors.length;
     const leftBefore = tally.left.length;
-    await walkTree(path.join(target.root, name), { fs: target.fs, remove: !run.dryRun, access: `${rootBase}/${name}` }, tally);
+    await walkTree(path.join(target.root, name), { remove: !run.dryRun, access: `${rootBase}/${name}` }, tally);
     if (tally.errors.length === errorsBefore && tally.left.length === leftBefore) removed += 1;
   }
   return removed;
 }
 
 async function removeLock(target: RootContext, session: FoundSession, tally: WalkTally): Promise<void> {
-  await walkTree(sessionLockPath(session.dir), { fs: target.fs, remove: true, access: sessionLockPath(session.access) }, { ...emptyTally(), errors: tally.errors, left: tally.left });
+  await walkTree(sessionLockPath(session.dir), { remove: true, access: sessionLockPath(session.access) }, { ...emptyTally(), errors: tally.errors, left: tally.left });
 }

@@ -3,7 +3,7 @@ import { CHANNELS, publish } from '../base/channels.js';
 import path from 'node:path';
 import type { RootContext } from '../root/root.js';
 import { isErrorCode, RootChangedError, systemErrorCode, toFileSystemError, type RootChange, type TempFileError } from '../base/errors.js';
-import type { FileSystem } from '../disk/fs.js';
+import { fs } from '../disk/fs.js';
 import { openPinnedSync, type PinnedDirSync } from '../disk/pinned-dir.js';
 import { logger } from '../base/log.js';
 import { randomName } from '../base/random-name.js';
@@ -17,7 +17,7 @@ import type { DirIdentity } from '../root/root.js';
 const log = logger('session');
 
 /** Options for {@link Session}. */
-export interface SessionOptions extends Pick<RootContext, 'fs' | 'root' | 'staleMs' | 'hostId'> {
+export interface SessionOptions extends Pick<RootContext, 'root' | 'staleMs' | 'hostId'> {
   /** The root directory the manager checked when it was made. */
   readonly rootId: DirIdentity;
 }
@@ -87,17 +87,17 @@ export class Session {
   rootBase(): string {
     this.checkRoot();
     if (!this.rootPin) {
-      const { fs, root } = this.options;
+      const { root } = this.options;
       let pin: ReturnType<typeof openPinnedSync>;
       try {
-        pin = openPinnedSync(fs, root);
+        pin = openPinnedSync(root);
       } catch (err) {
         throw toFileSystemError('open the root', root, err);
       }
       if (typeof pin === 'string') throw this.fail(nothingThere(pin, root));
       let seen: Stats | NothingThere;
       try {
-        seen = lookAt(fs, `${pin.base}/.`, root);
+        seen = lookAt(`${pin.base}/.`, root);
       } catch (err) {
         pin.close();
         throw err;
@@ -123,7 +123,7 @@ export class Session {
     if (this.sessionLost) throw this.sessionLost;
     if (this.checked) return;
     const [target, wanted] = this.sessionId ? [this.dir, this.sessionId] : [this.options.root, this.options.rootId];
-    const seen = lookAt(this.options.fs, target, this.options.root);
+    const seen = lookAt(target, this.options.root);
     if (!sameDir(seen, wanted)) throw this.fail(seen);
     if (this.pinned) {
       this.checked = true;
@@ -134,13 +134,12 @@ export class Session {
   /** Throws {@link RootChangedError} unless the root's path names the directory the manager was made with. */
   checkRoot(): void {
     if (this.changed) throw this.changed;
-    const seen = lookAt(this.options.fs, this.options.root, this.options.root);
+    const seen = lookAt(this.options.root, this.options.root);
     if (!sameDir(seen, this.options.rootId)) throw this.fail(seen);
   }
 
   /** Takes the lock and makes the directory (mode 0700), both through the pinned root. Synchronous: `file()` is. */
   open(): SessionPlaces {
-    const { fs } = this.options;
     const rootBase = this.rootBase();
     const at = `${rootBase}/${this.name}`;
     this.lockPath = sessionLockPath(at);
@@ -152,7 +151,7 @@ export class Session {
       throw toFileSystemError('create the session directory', this.dir, err);
     }
     try {
-      const pin = openPinnedSync(fs, at);
+      const pin = openPinnedSync(at);
       if (typeof pin === 'string') throw Object.assign(new Error(`ENOENT: ${this.dir} is gone`), { code: 'ENOENT' });
       this.sessionPin = pin;
       const made = fs.lstatSync(`${pin.base}/.`);
@@ -185,10 +184,10 @@ export class Session {
     const changed = this.changeAtClose();
     try {
       if (this.pinned && this.sessionId) {
-        await removeTree(this.options.fs, this.dir, this.treeVia(this.sessionId)).catch((err: unknown) => this.setAsideIfHeld(err));
+        await removeTree(this.dir, this.treeVia(this.sessionId)).catch((err: unknown) => this.setAsideIfHeld(err));
         this.removeDirOf(this.rootPin!.base);
       } else if (!changed) {
-        await removeTree(this.options.fs, this.dir).catch((err: unknown) => this.setAsideIfHeld(err));
+        await removeTree(this.dir).catch((err: unknown) => this.setAsideIfHeld(err));
       }
     } finally {
       this.unlock(this.pinned || !changed);
@@ -203,10 +202,10 @@ export class Session {
     const changed = this.changeAtClose();
     try {
       if (this.pinned && this.sessionId) {
-        this.orSetAside(() => removeTreeSync(this.options.fs, this.dir, this.treeVia(this.sessionId!)));
+        this.orSetAside(() => removeTreeSync(this.dir, this.treeVia(this.sessionId!)));
         this.removeDirOf(this.rootPin!.base);
       } else if (!changed) {
-        this.orSetAside(() => removeTreeSync(this.options.fs, this.dir));
+        this.orSetAside(() => removeTreeSync(this.dir));
       }
     } finally {
       this.unlock(this.pinned || !changed);
@@ -260,11 +259,10 @@ export class Session {
    * any other failure is thrown.
    */
   private setAsideIfHeld(err: unknown): void {
-    const { fs } = this.options;
-    if (!isHold(fs, err)) throw err;
+    if (!isHold(err)) throw err;
     const rootBase = this.rootPin?.base ?? path.dirname(this.dir);
     const at = `${rootBase}/${this.name}`;
-    if (this.sessionId && !sameDir(statOrUndefined(fs, at), this.sessionId)) throw err;
+    if (this.sessionId && !sameDir(statOrUndefined(at), this.sessionId)) throw err;
     try {
       fs.renameSync(at, `${rootBase}/${newSetAsideName()}`);
     } catch {
@@ -280,8 +278,7 @@ export class Session {
    */
   private removeDirOf(rootBase: string): void {
     const at = `${rootBase}/${this.name}`;
-    const { fs } = this.options;
-    if (this.sessionId && !sameDir(statOrUndefined(fs, at), this.sessionId)) return;
+    if (this.sessionId && !sameDir(statOrUndefined(at), this.sessionId)) return;
     try {
       fs.rmdirSync(at);
     } catch (err) {
@@ -298,11 +295,11 @@ export class Session {
    * @param seen What the first look found: its stats, or the error that said nothing was there.
    */
   private fail(seen: Stats | NothingThere): RootChangedError | TempFileError {
-    const { fs, root, rootId } = this.options;
+    const { root, rootId } = this.options;
     let change: RootChange;
     let found: string;
-    const stat = existing(lookAt(fs, root, root));
-    const session = sameDir(stat, rootId) && this.sessionId ? existing(lookAt(fs, this.dir, root)) : undefined;
+    const stat = existing(lookAt(root, root));
+    const session = sameDir(stat, rootId) && this.sessionId ? existing(lookAt(this.dir, root)) : undefined;
     if (seen instanceof NothingThere && sameDir(stat, rootId) && (!this.sessionId || sameDir(session, this.sessionId))) {
       log('the check of %s said %s, a second look found it unchanged', root, systemErrorCode(seen.error));
       return toFileSystemError('check the root', root, seen.error);
@@ -312,7 +309,7 @@ export class Session {
       found = 'nothing is at that path any more';
     } else if (stat.isSymbolicLink()) {
       change = 'symlink';
-      found = `it is now a symbolic link${linkTarget(fs, root)}`;
+      found = `it is now a symbolic link${linkTarget(root)}`;
     } else if (!sameDir(stat, rootId)) {
       change = 'replaced';
       found = `another ${stat.isDirectory() ? 'directory' : 'file'} is at that path (device ${stat.dev}, inode ${stat.ino}; the manager's was device ${rootId.dev}, inode ${rootId.ino})`;
@@ -338,12 +335,11 @@ export class Session {
   /** Makes the lock directory (0700, whatever the umask) and starts its heartbeat. */
   private lock(): void {
     try {
-      this.options.fs.mkdirSync(this.lockPath, { mode: 0o700 });
+      fs.mkdirSync(this.lockPath, { mode: 0o700 });
     } catch (err) {
       throw toFileSystemError('lock the session', sessionLockPath(this.dir), err);
     }
     this.heartbeat = startHeartbeat({
-      fs: this.options.fs,
       at: this.lockPath,
       shown: sessionLockPath(this.dir),
       kind: 'session',
@@ -363,7 +359,7 @@ export class Session {
     this.heartbeat = undefined;
     if (!remove) return;
     try {
-      this.options.fs.rmdirSync(this.lockPath);
+      fs.rmdirSync(this.lockPath);
     } catch (err) {
       // Removed by hand, or by a sweeper that judged this process dead: nothing left to drop.
       log('unlock %s: %s', this.dir, systemErrorCode(err) ?? err);
@@ -399,7 +395,7 @@ function nothingThere(found: 'gone' | 'not-a-dir', at: string): NothingThere {
  * EMFILE, ENOMEM) says nothing of a swap: a {@link FileSystemError} for this call alone, never
  * the lasting {@link RootChangedError}.
  */
-function lookAt(fs: FileSystem, at: string, root: string): Stats | NothingThere {
+function lookAt(at: string, root: string): Stats | NothingThere {
   try {
     return fs.lstatSync(at);
   } catch (err) {
@@ -413,7 +409,7 @@ function existing(seen: Stats | NothingThere): Stats | undefined {
   return seen instanceof NothingThere ? undefined : seen;
 }
 
-function statOrUndefined(fs: FileSystem, at: string): Stats | undefined {
+function statOrUndefined(at: string): Stats | undefined {
   try {
     return fs.lstatSync(at);
   } catch {
@@ -425,11 +421,9 @@ function sameDir(stat: { dev: number; ino: number; isDirectory(): boolean } | No
   return stat !== undefined && !(stat instanceof NothingThere) && stat.isDirectory() && stat.dev === id.dev && stat.ino === id.ino;
 }
 
-function linkTarget(fs: FileSystem, link: string): string {
-  const { readlinkSync } = fs as { readlinkSync?: (at: string) => string | Buffer };
-  if (!readlinkSync) return '';
+function linkTarget(link: string): string {
   try {
-    return ` to ${String(readlinkSync.call(fs, link))}`;
+    return ` to ${String(fs.readlinkSync(link))}`;
   } catch {
     return '';
   }

@@ -1,6 +1,6 @@
 import { isMainThread } from 'node:worker_threads';
 import path from 'node:path';
-import { realFs } from '../disk/fs.js';
+import { fs } from '../disk/fs.js';
 import { onThisMachine } from '../owner/liveness.js';
 import { logger } from '../base/log.js';
 import { processIdentity, type ProcessIdentity } from '../owner/process-identity.js';
@@ -39,12 +39,12 @@ export function watchThreads(root: string, announce: boolean): void {
 async function reapEndedThreads(): Promise<void> {
   const own = processIdentity('');
   for (const root of knownRoots()) {
-    const target = { fs: realFs, root, staleMs: DEFAULT_STALE_MS, graceMs: DEFAULT_GRACE_MS, hostId: '' };
+    const target = { root, staleMs: DEFAULT_STALE_MS, graceMs: DEFAULT_GRACE_MS, hostId: '' };
     try {
-      const pinned = await openPinned(realFs, root); // never through a root swapped for a symlink
+      const pinned = await openPinned(root); // never through a root swapped for a symlink
       if (typeof pinned === 'string') continue;
       try {
-        requireMarkedRoot(realFs, root, pinned.base);
+        requireMarkedRoot(root, pinned.base);
         const { sessions } = await findSessions(target, pinned.base);
         const ours = sessions.filter((session) => session.parsed.pid === own.pid && onThisMachine(session.parsed));
         await sweepSessions(target, ours, { dryRun: false, tally: emptyTally() });
@@ -68,7 +68,7 @@ function removeOtherThreadsSessionsSync(): void {
     // Through the root opened without following a link: a root swapped for a symlink is left alone.
     let pinned: ReturnType<typeof openPinnedSync>;
     try {
-      pinned = openPinnedSync(realFs, root);
+      pinned = openPinnedSync(root);
     } catch {
       continue;
     }
@@ -84,7 +84,7 @@ function removeOtherThreadsSessionsSync(): void {
 function removeThreadSessionsSync(root: string, rootBase: string, own: ProcessIdentity): void {
   let names: string[];
   try {
-    names = realFs.readdirSync(rootBase);
+    names = fs.readdirSync(rootBase);
   } catch {
     return;
   }
@@ -93,8 +93,8 @@ function removeThreadSessionsSync(root: string, rootBase: string, own: ProcessId
     if (!owner || owner.pid !== own.pid || owner.thread === own.thread || !onThisMachine(owner)) continue;
     const dir = path.join(root, name);
     try {
-      removeTreeSync(realFs, dir, { access: `${rootBase}/${name}` });
-      realFs.rmdirSync(sessionLockPath(`${rootBase}/${name}`));
+      removeTreeSync(dir, { access: `${rootBase}/${name}` });
+      fs.rmdirSync(sessionLockPath(`${rootBase}/${name}`));
     } catch (err) {
       log('removing the session of an ended thread %s: %O', dir, err);
     }

@@ -8,6 +8,7 @@ import { openPinned } from '../disk/pinned-dir.js';
 import { pathError, walkTree, type WalkTally } from '../disk/walk.js';
 import { holderAlive, takeForRemoval, type HolderStates } from '../handoff/lease.js';
 import { readHeartbeat } from '../owner/heartbeat.js';
+import { fs } from '../disk/fs.js';
 
 // The uploads of tempfile-manager/tus sweep their own: one whose expiry, written in its info file
 // when it was made, has passed is removed, unless a live request holds it. Its data file is first
@@ -42,11 +43,11 @@ interface UploadSweep {
 export async function sweepTusUploads(target: RootContext, rootBase: string, dryRun: boolean, tally: WalkTally): Promise<TusSwept> {
   const result = { removed: 0, held: 0, foreign: [] as string[] };
   const shownBase = path.join(target.root, TUS_DIR);
-  const pinned = await openPinned(target.fs, `${rootBase}/${TUS_DIR}`);
+  const pinned = await openPinned(`${rootBase}/${TUS_DIR}`);
   if (typeof pinned === 'string') return result; // none yet; a link or a file there is the store's to refuse
   try {
     const run: UploadSweep = { target, dryRun, tally, now: Date.now(), seen: new Map() };
-    for (const name of await target.fs.promises.readdir(pinned.base)) {
+    for (const name of await fs.promises.readdir(pinned.base)) {
       const shown = path.join(shownBase, name);
       if (parseTusUploadName(name) === undefined) {
         result.foreign.push(shown);
@@ -68,7 +69,7 @@ export async function sweepTusUploads(target: RootContext, rootBase: string, dry
 
 async function sweepUpload(run: UploadSweep, at: string, shown: string): Promise<'removed' | 'held' | 'left'> {
   // Judged and taken through the upload's own descriptor: a link planted at its name is never followed.
-  const pinned = await openPinned(run.target.fs, at);
+  const pinned = await openPinned(at);
   if (typeof pinned === 'string') return 'left';
   try {
     const expiresAt = await recordedExpiry(run.target, `${pinned.base}/${TUS_INFO}`);
@@ -79,15 +80,15 @@ async function sweepUpload(run: UploadSweep, at: string, shown: string): Promise
   } finally {
     await pinned.close();
   }
-  await walkTree(shown, { fs: run.target.fs, remove: !run.dryRun, access: at }, run.tally);
+  await walkTree(shown, { remove: !run.dryRun, access: at }, run.tally);
   return 'removed';
 }
 
 /** The expiry an upload's info file records, in ms since the epoch; undefined when it records none. */
 async function recordedExpiry(target: RootContext, at: string): Promise<number | undefined> {
-  let handle: Awaited<ReturnType<RootContext['fs']['promises']['open']>>;
+  let handle: Awaited<ReturnType<typeof fs.promises.open>>;
   try {
-    handle = await target.fs.promises.open(at, constants.O_RDONLY | OPEN_EXISTING);
+    handle = await fs.promises.open(at, constants.O_RDONLY | OPEN_EXISTING);
   } catch (err) {
     const code = systemErrorCode(err);
     if (code === 'ENOENT' || code === 'ELOOP') return undefined; // in the making, or not the store's
@@ -115,7 +116,7 @@ function parseJson(text: string): unknown {
 async function dataFileName(target: RootContext, at: string): Promise<string | undefined> {
   let names: string[];
   try {
-    names = await target.fs.promises.readdir(at);
+    names = await fs.promises.readdir(at);
   } catch (err) {
     if (systemErrorCode(err) === 'ENOENT') return undefined;
     throw err;
@@ -124,7 +125,7 @@ async function dataFileName(target: RootContext, at: string): Promise<string | u
 }
 
 function holderLives(run: UploadSweep, at: string, shown: string, held: string): boolean {
-  const stamp = readHeartbeat(run.target.fs, `${at}/${held}`);
+  const stamp = readHeartbeat(`${at}/${held}`);
   if (stamp === 'missing') return false;
   return holderAlive(run.target, holderOf(held)!, { key: path.join(shown, held), stamp }, run.seen);
 }

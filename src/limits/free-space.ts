@@ -1,5 +1,5 @@
 import { NoSpaceError, toFileSystemError } from '../base/errors.js';
-import type { FileSystem } from '../disk/fs.js';
+import { fs } from '../disk/fs.js';
 
 const MiB = 1024 * 1024;
 /** During a write, the gap between two checks: half the headroom seen last, within these bounds. */
@@ -19,14 +19,12 @@ export class FreeSpace {
   lastFreeBytes: number | undefined;
   lastCheckedAt: Date | undefined;
   private lastCheckedAtMs = -Infinity;
-  private readonly fs: FileSystem;
   private readonly root: string;
   private readonly minFreeBytes: number;
   private readonly place: () => string;
 
   /** `place` names the root's file system for `statfs`: the manager's descriptor of its root or session. */
-  constructor(fs: FileSystem, root: string, minFreeBytes: number, place: () => string = () => root) {
-    this.fs = fs;
+  constructor(root: string, minFreeBytes: number, place: () => string = () => root) {
     this.root = root;
     this.minFreeBytes = minFreeBytes;
     this.place = place;
@@ -42,13 +40,11 @@ export class FreeSpace {
    * leave less than `minFreeBytes`. Returns how many bytes may be written before the next check.
    */
   async check(incoming: number): Promise<number> {
-    const statfs = this.fs.promises.statfs;
-    if (!statfs) return Infinity;
     // One statfs per write is a system call per small upload; with no floor it only feeds stats().
     if (!this.guarded && performance.now() - this.lastCheckedAtMs < UNGUARDED_REFRESH_MS) return Infinity;
     let free: number;
     try {
-      const stats = await statfs(this.place());
+      const stats = await fs.promises.statfs(this.place());
       free = stats.bavail * stats.bsize;
     } catch (err) {
       throw toFileSystemError('check the free space of', this.root, err);

@@ -21,7 +21,6 @@ import { runInScope, TempScope } from '../handles/scope.js';
 import { Session, type SessionPlaces } from '../lifetime/session.js';
 import { watchThreads } from '../lifetime/threads.js';
 import { atExit } from '../owner/registry.js';
-import { realFs } from '../disk/fs.js';
 import type { WriteSource } from '../write/source.js';
 import { attachBackgroundSweep } from '../sweep/background.js';
 import { sweepRoot, type SweepOptions, type SweepReport } from '../sweep/sweep.js';
@@ -105,11 +104,11 @@ export class TempFileManager implements AsyncDisposable, Disposable {
   constructor(options?: TempFileManagerOptions) {
     this.options = resolveOptions(options);
     this.root = this.options.root;
-    const rootId = ensureSafeRoot(this.options.fs, this.root);
-    const { fs, staleMs, graceMs, hostId } = this.options;
-    this.rootContext = { fs, root: this.root, staleMs, graceMs, hostId, verifyRoot: () => this.session.checkRoot(), rootBase: () => this.session.rootBase() };
+    const rootId = ensureSafeRoot(this.root);
+    const { staleMs, graceMs, hostId } = this.options;
+    this.rootContext = { root: this.root, staleMs, graceMs, hostId, verifyRoot: () => this.session.checkRoot(), rootBase: () => this.session.rootBase() };
     this.session = new Session({ ...this.rootContext, rootId });
-    this.handoffDir = new HandoffDirHold(fs);
+    this.handoffDir = new HandoffDirHold();
     this.diskHandoff = new DiskHandoff({
       ...this.rootContext,
       rootBase: () => this.session.rootBase(),
@@ -118,14 +117,13 @@ export class TempFileManager implements AsyncDisposable, Disposable {
       handoffDir: this.handoffDir,
     });
     this.context = {
-      fs: this.options.fs,
       prefix: this.options.prefix,
       session: () => this.sessionPlaces(),
       checkRoot: () => this.session.check(),
       rootBase: () => this.session.rootBase(),
       handoff: this.diskHandoff,
       accounting: new Accounting(this.options.maxLiveBytes),
-      freeSpace: new FreeSpace(this.options.fs, this.root, this.options.minFreeBytes, () => this.session.places?.base ?? this.session.rootBase()),
+      freeSpace: new FreeSpace(this.root, this.options.minFreeBytes, () => this.session.places?.base ?? this.session.rootBase()),
       root: this.root,
       localDisk: () => this.onLocalDisk,
       closed: () => this.isClosed,
@@ -133,7 +131,7 @@ export class TempFileManager implements AsyncDisposable, Disposable {
     this.rootScope = new TempScope(this.context);
     this.claimPlace = { staleMs, hostId, download: (source, writeOptions) => this.rootScope.write(source, writeOptions), closed: () => this.isClosed };
     log('manager for %s', this.root);
-    if (this.options.exitHook && this.options.fs === realFs) {
+    if (this.options.exitHook) {
       watchThreads(this.root, false);
     }
     const { sweepOnStart, sweepIntervalMs } = this.options;
@@ -362,7 +360,7 @@ export class TempFileManager implements AsyncDisposable, Disposable {
     if (!this.opened) {
       const places = this.session.open();
       try {
-        ensureCapabilities(this.options.fs, this.root, places.base);
+        ensureCapabilities(this.root, places.base);
       } catch (err) {
         try {
           this.session.closeSync();
@@ -372,9 +370,9 @@ export class TempFileManager implements AsyncDisposable, Disposable {
         throw err;
       }
       this.opened = true;
-      this.onLocalDisk = isLocalDisk(this.options.fs, places.base);
+      this.onLocalDisk = isLocalDisk(places.base);
       if (this.options.exitHook) this.dropExitTask = atExit(() => this.closeOnExit());
-      if (this.options.exitHook && this.options.fs === realFs) watchThreads(this.root, true);
+      if (this.options.exitHook) watchThreads(this.root, true);
     }
     const places = this.session.places;
     if (!places) throw new ManagerClosedError();

@@ -5,6 +5,7 @@ import { logger } from '../base/log.js';
 import { HEARTBEAT_MS } from './liveness.js';
 import { machineId } from './process-identity.js';
 import { processSlot, type Beat } from './registry.js';
+import { fs } from '../disk/fs.js';
 
 const log = logger('heartbeat');
 

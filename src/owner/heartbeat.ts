@@ -1,5 +1,5 @@
 import { systemErrorCode } from '../base/errors.js';
-import type { FileSystem } from '../disk/fs.js';
+import { fs } from '../disk/fs.js';
 import { replacedBy } from '../disk/open-checked.js';
 import { logger } from '../base/log.js';
 import { HEARTBEAT_MS } from './liveness.js';
@@ -20,7 +20,6 @@ const log = logger('heartbeat');
 
 /** What an owner keeps alive, and what it does when it finds it gone. */
 export interface HeartbeatTarget {
-  readonly fs: FileSystem;
   /** The inode's path as system calls reach it (through a pinned directory where there is /proc). */
   readonly at: string;
   /** The same, for logs and leak checks. */
@@ -80,7 +79,7 @@ export function heartbeatOf(stat: { readonly ctimeMs: number }): number {
 }
 
 /** Reads the heartbeat at `at` (lstat: never followed): its stamp, or that it is missing or unreadable. */
-export function readHeartbeat(fs: FileSystem, at: string): number | 'missing' | 'unreadable' {
+export function readHeartbeat(at: string): number | 'missing' | 'unreadable' {
   try {
     return heartbeatOf(fs.lstatSync(at));
   } catch (err) {
@@ -89,7 +88,7 @@ export function readHeartbeat(fs: FileSystem, at: string): number | 'missing' | 
 }
 
 function refresh(target: HeartbeatTarget): 'beat' | 'skipped' | 'gone' {
-  const { fs, at } = target;
+  const { at } = target;
   let fd: number | undefined;
   try {
     fd = fs.openSync(at, BEAT_OPEN);
@@ -107,11 +106,11 @@ function refresh(target: HeartbeatTarget): 'beat' | 'skipped' | 'gone' {
     log('heartbeat of %s: %s', target.shown, systemErrorCode(err) ?? err);
     return 'skipped';
   } finally {
-    if (fd !== undefined) closeQuietly(fs, fd);
+    if (fd !== undefined) closeQuietly(fd);
   }
 }
 
-function closeQuietly(fs: FileSystem, fd: number): void {
+function closeQuietly(fd: number): void {
   try {
     fs.closeSync(fd);
   } catch {

@@ -1,5 +1,5 @@
 import { systemErrorCode } from '../base/errors.js';
-import type { FileSystem } from '../disk/fs.js';
+import { fs } from '../disk/fs.js';
 import { machineId, readTask, type ProcessIdentity } from './process-identity.js';
 import { sessionLockPath, type OwnerToken } from '../base/layout.js';
 
@@ -225,7 +225,7 @@ function pruneWatched(now: number): void {
 }
 
 /** What a session judgement needs. */
-export type LivenessOptions = OwnerRules & { readonly fs: FileSystem };
+export type LivenessOptions = OwnerRules;
 
 /**
  * Judges a session by {@link judgeOwner}, its lock's mtime as the heartbeat. `access` is the
@@ -233,11 +233,11 @@ export type LivenessOptions = OwnerRules & { readonly fs: FileSystem };
  */
 export function sessionLiveness(dir: string, name: OwnerToken, options: LivenessOptions, access = dir): Liveness {
   const lockPath = sessionLockPath(dir);
-  const verdict = judgeOwner(name, { key: lockPath, stamp: lockStamp(options.fs, sessionLockPath(access)) }, options);
+  const verdict = judgeOwner(name, { key: lockPath, stamp: lockStamp(sessionLockPath(access)) }, options);
   return verdict === 'alive' ? 'live' : verdict === 'dead' ? 'orphan' : verdict;
 }
 
-function lockStamp(fs: FileSystem, lockPath: string): Heartbeat['stamp'] {
+function lockStamp(lockPath: string): Heartbeat['stamp'] {
   try {
     return fs.lstatSync(lockPath).mtimeMs;
   } catch (err) {

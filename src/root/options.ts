@@ -1,6 +1,5 @@
 import path from 'node:path';
 import { InvalidOptionError } from '../base/errors.js';
-import { type FileSystem, realFs } from '../disk/fs.js';
 import { describe, validateNameLength, validateNamePart } from '../base/names.js';
 import { hostId } from '../owner/process-identity.js';
 import { MIN_STALE_MS } from '../owner/liveness.js';
@@ -52,12 +51,6 @@ export interface TempFileManagerOptions {
   readonly hostId?: string;
   /** The object stores (`s3Store()`) this manager claims tickets of, by bucket and prefix (docs/s3.md). @default [] */
   readonly stores?: readonly HandoffStore[];
-  /**
-   * The file-system implementation, for tests and fault injection only (e.g. memfs).
-   * @default node:fs
-   * @internal
-   */
-  readonly fs?: FileSystem;
 }
 
 /** Options after validation and defaults. @internal */
@@ -73,11 +66,10 @@ export interface ResolvedOptions {
   readonly minFreeBytes: number;
   readonly hostId: string;
   readonly stores: readonly HandoffStore[];
-  readonly fs: FileSystem;
 }
 
 const KNOWN_OPTIONS = new Set<string>([
-  'root', 'prefix', 'staleMs', 'graceMs', 'sweepOnStart', 'sweepIntervalMs', 'exitHook', 'maxLiveBytes', 'minFreeBytes', 'hostId', 'stores', 'fs',
+  'root', 'prefix', 'staleMs', 'graceMs', 'sweepOnStart', 'sweepIntervalMs', 'exitHook', 'maxLiveBytes', 'minFreeBytes', 'hostId', 'stores',
 ]);
 
 /** Validates the options and fills in defaults; throws {@link InvalidOptionError}. @internal */
@@ -101,28 +93,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     minFreeBytes: o.minFreeBytes === undefined ? 0 : validateBytes(o.minFreeBytes, 'minFreeBytes'),
     hostId: hostIdOption(o.hostId),
     stores: storesOption(o.stores),
-    fs: fsOption(o.fs),
   };
-}
-
-const FS_METHODS = ['openSync', 'closeSync', 'mkdirSync', 'lstatSync', 'unlinkSync', 'rmdirSync', 'readdirSync', 'createReadStream', 'read', 'ftruncate'] as const;
-
-function fsOption(value: unknown): FileSystem {
-  if (value === undefined) return realFs;
-  const candidate = value as Partial<Record<string, unknown>> & { promises?: Partial<Record<string, unknown>> };
-  const usable =
-    typeof value === 'object' &&
-    value !== null &&
-    FS_METHODS.every((method) => typeof candidate[method] === 'function') &&
-    typeof candidate.promises === 'object' &&
-    typeof candidate.promises?.open === 'function';
-  if (!usable) {
-    throw new InvalidOptionError(
-      'fs',
-      `\`fs\` must be a file system like node:fs (or memfs), got ${describe(value)}: it is for tests only; leave it out otherwise.`,
-    );
-  }
-  return value as FileSystem;
 }
 
 function storesOption(value: unknown): readonly HandoffStore[] {

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { UnsafeRootError } from '../base/errors.js';
-import type { FileSystem } from '../disk/fs.js';
+import { fs } from '../disk/fs.js';
 import { HOST_PLATFORM, type Platform } from '../base/platform.js';
 
 /** The links a path may pass through before it is taken as a loop, as Linux counts them. */
@@ -22,7 +22,7 @@ interface Owned {
  * read this far is left to the root's own checks, which say what is wrong with it.
  * @throws {@link UnsafeRootError} (reason `'symlinked-parent'`) naming the link and what is wrong.
  */
-export function checkRootParents(fs: FileSystem, root: string, platform: Platform = HOST_PLATFORM): void {
+export function checkRootParents(root: string, platform: Platform = HOST_PLATFORM): void {
   const uid = process.getuid?.();
   if (platform === 'win32' || uid === undefined) return;
   let pending = path.dirname(root).split('/');
@@ -35,23 +35,23 @@ export function checkRootParents(fs: FileSystem, root: string, platform: Platfor
       continue;
     }
     const next = path.join(current, name);
-    const stat = lstatOrUndefined(fs, next);
+    const stat = lstatOrUndefined(next);
     if (stat === undefined) return;
     if (!stat.isSymbolicLink()) {
       current = next;
       continue;
     }
     if (++links > MAX_LINKS) return;
-    refuseChangeableLink(fs, root, next, stat, current, uid);
-    const target = readlinkOrUndefined(fs, next);
+    refuseChangeableLink(root, next, stat, current, uid);
+    const target = readlinkOrUndefined(next);
     if (target === undefined) return;
     pending = [...target.split('/'), ...pending];
     if (target.startsWith('/')) current = '/';
   }
 }
 
-function refuseChangeableLink(fs: FileSystem, root: string, link: string, stat: Owned, dir: string, uid: number): void {
-  const dirStat = lstatOrUndefined(fs, dir);
+function refuseChangeableLink(root: string, link: string, stat: Owned, dir: string, uid: number): void {
+  const dirStat = lstatOrUndefined(dir);
   if (dirStat === undefined) return;
   const problem = changeableBy(stat, dirStat, uid);
   if (problem === undefined) return;
@@ -81,7 +81,7 @@ function changeableBy(link: Owned, dir: Owned, uid: number): string | undefined 
   return undefined;
 }
 
-function lstatOrUndefined(fs: FileSystem, file: string): (Owned & { isSymbolicLink(): boolean }) | undefined {
+function lstatOrUndefined(file: string): (Owned & { isSymbolicLink(): boolean }) | undefined {
   try {
     return fs.lstatSync(file, { bigint: false });
   } catch {
@@ -89,7 +89,7 @@ function lstatOrUndefined(fs: FileSystem, file: string): (Owned & { isSymbolicLi
   }
 }
 
-function readlinkOrUndefined(fs: FileSystem, link: string): string | undefined {
+function readlinkOrUndefined(link: string): string | undefined {
   try {
     return fs.readlinkSync(link, 'utf8');
   } catch {

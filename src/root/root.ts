@@ -2,7 +2,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { FileSystemError, systemErrorCode, toFileSystemError, UnsafeRootError } from '../base/errors.js';
 import { constants } from 'node:fs';
-import { CREATE_EXCLUSIVE, type FileSystem } from '../disk/fs.js';
+import { CREATE_EXCLUSIVE, fs } from '../disk/fs.js';
 import { OPEN_EXISTING } from '../disk/open-checked.js';
 import { HOST_PLATFORM } from '../base/platform.js';
 import { checkRootParents } from './root-parents.js';
@@ -51,18 +51,18 @@ export interface DirIdentity {
  * for the manager to notice a swap later.
  * @throws {@link UnsafeRootError} for an unsafe root, or one that changed while it was checked.
  */
-export function ensureSafeRoot(fs: FileSystem, root: string): DirIdentity {
-  checkRootParents(fs, root);
+export function ensureSafeRoot(root: string): DirIdentity {
+  checkRootParents(root);
   try {
     fs.mkdirSync(root, { mode: 0o700 });
   } catch (err) {
     const code = systemErrorCode(err);
-    if (code !== 'EEXIST') throw rootCreationError(fs, root, code, err);
+    if (code !== 'EEXIST') throw rootCreationError(root, code, err);
   }
-  const checked = checkRootDirectory(fs, root);
-  const pinned = openCheckedRoot(fs, root, checked);
+  const checked = checkRootDirectory(root);
+  const pinned = openCheckedRoot(root, checked);
   try {
-    markRoot(fs, root, pinned.base);
+    markRoot(root, pinned.base);
   } finally {
     pinned.close();
   }
@@ -74,10 +74,10 @@ export function ensureSafeRoot(fs: FileSystem, root: string): DirIdentity {
  * directory `checked` saw; {@link UnsafeRootError} (reason `'changed'`) if the path was swapped
  * between the check and the open.
  */
-function openCheckedRoot(fs: FileSystem, root: string, checked: DirIdentity): PinnedDirSync {
+function openCheckedRoot(root: string, checked: DirIdentity): PinnedDirSync {
   let pinned: PinnedDirSync | 'gone' | 'not-a-dir';
   try {
-    pinned = openPinnedSync(fs, root);
+    pinned = openPinnedSync(root);
   } catch (err) {
     throw toFileSystemError('open the root', root, err);
   }
@@ -111,11 +111,11 @@ function changedWhileChecked(root: string, found: string): UnsafeRootError {
 }
 
 /** Why the root could not be made, said of the directory concerned: most often its parent. */
-function rootCreationError(fs: FileSystem, root: string, code: string | undefined, err: unknown): Error {
+function rootCreationError(root: string, code: string | undefined, err: unknown): Error {
   const parent = path.dirname(root);
   const elsewhere = `choose another \`root\` (the default is ${defaultRoot()})`;
   if (code === 'ENOENT') {
-    if (!exists(fs, parent)) {
+    if (!exists(parent)) {
       return new UnsafeRootError(
         'missing-parent',
         root,
@@ -144,7 +144,7 @@ function rootCreationError(fs: FileSystem, root: string, code: string | undefine
   return toFileSystemError('create the root', root, err);
 }
 
-function exists(fs: FileSystem, file: string): boolean {
+function exists(file: string): boolean {
   try {
     fs.lstatSync(file);
     return true;
@@ -158,7 +158,7 @@ function exists(fs: FileSystem, file: string): boolean {
  * in the directory `rootBase` reaches (the pinned root). A marker of another format is an
  * {@link UnsafeRootError}: this version cannot share the root.
  */
-function markRoot(fs: FileSystem, root: string, rootBase: string): void {
+function markRoot(root: string, rootBase: string): void {
   const marker = path.join(root, ROOT_MARKER);
   const access = `${rootBase}/${ROOT_MARKER}`;
   let fd: number;
@@ -166,8 +166,8 @@ function markRoot(fs: FileSystem, root: string, rootBase: string): void {
     fd = fs.openSync(access, CREATE_EXCLUSIVE, 0o600);
   } catch (err) {
     if (systemErrorCode(err) !== 'EEXIST') throw toFileSystemError('mark the root', marker, err);
-    completeMarker(fs, marker, access);
-    requireMarkedRoot(fs, root, rootBase);
+    completeMarker(marker, access);
+    requireMarkedRoot(root, rootBase);
     return;
   }
   try {
@@ -184,7 +184,7 @@ function markRoot(fs: FileSystem, root: string, rootBase: string): void {
  * another manager starting at the same instant, or one whose writer died between creating and
  * writing it: write the same bytes at the same place, which either way leaves the whole marker.
  */
-function completeMarker(fs: FileSystem, marker: string, access: string): void {
+function completeMarker(marker: string, access: string): void {
   let fd: number;
   try {
     fd = fs.openSync(access, constants.O_RDWR | OPEN_EXISTING); // a FIFO there never blocks
@@ -208,7 +208,7 @@ function completeMarker(fs: FileSystem, marker: string, access: string): void {
  * format's marker: the sweep and the CLI refuse a directory that no manager made, whatever the
  * names in it look like.
  */
-export function requireMarkedRoot(fs: FileSystem, root: string, rootBase = root): void {
+export function requireMarkedRoot(root: string, rootBase = root): void {
   const marker = path.join(root, ROOT_MARKER);
   let fd: number;
   try {
@@ -225,7 +225,7 @@ export function requireMarkedRoot(fs: FileSystem, root: string, rootBase = root)
   }
   let content: string;
   try {
-    content = readSmallFile(fs, fd);
+    content = readSmallFile(fd);
   } catch (err) {
     throw toFileSystemError('read the root marker', marker, err);
   }
@@ -242,7 +242,7 @@ export function requireMarkedRoot(fs: FileSystem, root: string, rootBase = root)
   }
 }
 
-function readSmallFile(fs: FileSystem, fd: number): string {
+function readSmallFile(fd: number): string {
   try {
     const buffer = Buffer.alloc(256);
     const length = fs.readSync(fd, buffer, 0, buffer.length, 0);
@@ -255,13 +255,13 @@ function readSmallFile(fs: FileSystem, fd: number): string {
  * Throws {@link UnsafeRootError} unless the existing `root` is a safe directory below no link
  * another user could change; returns its identity.
  */
-export function checkExistingRoot(fs: FileSystem, root: string): DirIdentity {
-  checkRootParents(fs, root);
-  return checkRootDirectory(fs, root);
+export function checkExistingRoot(root: string): DirIdentity {
+  checkRootParents(root);
+  return checkRootDirectory(root);
 }
 
-function checkRootDirectory(fs: FileSystem, root: string): DirIdentity {
-  let stat: ReturnType<FileSystem['lstatSync']>;
+function checkRootDirectory(root: string): DirIdentity {
+  let stat: ReturnType<typeof fs.lstatSync>;
   try {
     stat = fs.lstatSync(root);
   } catch (err) {
@@ -320,7 +320,6 @@ function checkRootDirectory(fs: FileSystem, root: string): DirIdentity {
  * A manager builds one; the CLI builds one from its flags. @internal
  */
 export interface RootContext {
-  readonly fs: FileSystem;
   /** The absolute root directory. */
   readonly root: string;
   /** A heartbeat seen unchanged for this long has stopped. */

@@ -1,4 +1,3 @@
-import type { FileSystem } from '../disk/fs.js';
 import type { RootContext } from '../root/root.js';
 import { logger } from '../base/log.js';
 import { processSlot } from '../owner/registry.js';
@@ -34,11 +33,8 @@ interface RootSweeper {
 const START_DEDUP_MS = 1000;
 const START_DELAY_MS = 100;
 
-function sweepersOf(fs: FileSystem): Map<string, RootSweeper> {
-  const sweepersByFs = processSlot('background-sweepers', () => new WeakMap<FileSystem, Map<string, RootSweeper>>());
-  let sweepers = sweepersByFs.get(fs);
-  if (!sweepers) sweepersByFs.set(fs, (sweepers = new Map()));
-  return sweepers;
+function sweepersOf(): Map<string, RootSweeper> {
+  return processSlot('background-sweepers-by-root', () => new Map<string, RootSweeper>());
 }
 
 /**
@@ -49,7 +45,7 @@ function sweepersOf(fs: FileSystem): Map<string, RootSweeper> {
  */
 export function attachBackgroundSweep(target: RootContext, wanted: BackgroundSweep): () => void {
   if (!wanted.onStart && wanted.intervalMs === 0) return () => {};
-  const sweepers = sweepersOf(target.fs);
+  const sweepers = sweepersOf();
   const key = [target.root, target.staleMs, target.graceMs, target.hostId].join('\0');
   let sweeper = sweepers.get(key);
   if (!sweeper) {

@@ -138,12 +138,12 @@ async function pinRoot(target: RootContext): Promise<{ base: string; close(): Pr
   if (target.rootBase) return { base: target.rootBase(), close: async () => {} };
   let pinned: Awaited<ReturnType<typeof openPinned>>;
   try {
-    pinned = await openPinned(target.fs, target.root);
+    pinned = await openPinned(target.root);
   } catch (err) {
     throw toFileSystemError('open the root', target.root, err);
   }
-  if (pinned === 'gone') requireMarkedRoot(target.fs, target.root); // throws: no marker, no root
-  if (pinned === 'not-a-dir') checkExistingRoot(target.fs, target.root); // throws: a symlink, or not a directory
+  if (pinned === 'gone') requireMarkedRoot(target.root); // throws: no marker, no root
+  if (pinned === 'not-a-dir') checkExistingRoot(target.root); // throws: a symlink, or not a directory
   if (typeof pinned === 'string') throw new UnsafeRootError('not-a-directory', target.root, `The root ${target.root} cannot be opened as a directory: check the path.`);
   return pinned;
 }
@@ -156,7 +156,7 @@ async function sweepPinned(
 ): Promise<SweepReport> {
   const { options, dryRun, started } = run;
   const tally = emptyTally();
-  requireMarkedRoot(target.fs, target.root, rootBase);
+  requireMarkedRoot(target.root, rootBase);
   const top = await findSessions(target, rootBase);
   const { onProgress } = options;
   const sessions = await sweepSessions(target, only ? top.sessions.filter(only) : top.sessions, {

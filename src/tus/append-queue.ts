@@ -1,4 +1,4 @@
-import type { FileSystem } from '../disk/fs.js';
+import { fs } from '../disk/fs.js';
 
 /**
  * The most bytes queued behind the write in flight before the reader waits: what one PATCH holds
@@ -23,7 +23,6 @@ export class AppendQueue {
   private failure: { readonly error: unknown } | undefined;
 
   constructor(
-    private readonly fs: FileSystem,
     private readonly fd: number,
     private readonly position: number,
   ) {}
@@ -51,7 +50,7 @@ export class AppendQueue {
     const bytes = this.queuedBytes;
     this.queued = [];
     this.queuedBytes = 0;
-    this.inFlight = writeAllAt(this.fs, this.fd, batch, this.position + this.written).then(
+    this.inFlight = writeAllAt(this.fd, batch, this.position + this.written).then(
       () => {
         this.written += bytes;
         this.inFlight = undefined;
@@ -75,7 +74,7 @@ export class AppendQueue {
  * (bench/tus.mjs). A short write goes on from where it stopped; one that takes nothing is an EIO,
  * never a loop.
  */
-async function writeAllAt(fs: FileSystem, fd: number, buffers: readonly Buffer[], position: number): Promise<void> {
+async function writeAllAt(fd: number, buffers: readonly Buffer[], position: number): Promise<void> {
   let at = position;
   for (const bytes of buffers) {
     for (let done = 0; done < bytes.length; ) {

@@ -3,6 +3,7 @@ import type { DetectedType } from '../base/errors.js';
 import { assertAccepted, detectType, SNIFF_BYTES } from '../write/sniff.js';
 import type { TempFile } from '../handles/file.js';
 import type { ManagerContext } from '../context/context.js';
+import { fs } from '../disk/fs.js';
 
 /**
  * Makes `file` the finished upload its bytes were renamed into (over the new empty temp file of
@@ -20,7 +21,7 @@ export async function adoptFinished(context: ManagerContext, file: TempFile, siz
 }
 
 async function sniff(context: ManagerContext, file: TempFile): Promise<DetectedType | undefined> {
-  const handle = await context.fs.promises.open(file.access, constants.O_RDONLY | constants.O_NOFOLLOW);
+  const handle = await fs.promises.open(file.access, constants.O_RDONLY | constants.O_NOFOLLOW);
   try {
     const head = Buffer.alloc(SNIFF_BYTES);
     const { bytesRead } = await handle.read(head, 0, SNIFF_BYTES, 0);

@@ -4,6 +4,7 @@ import { dataName, heldName, holderOf, isHeldName } from '../base/layout.js';
 import { holderAlive, newOwnerToken, type LeaseContext } from '../handoff/lease.js';
 import { readHeartbeat, startHeartbeat, type Heartbeat } from '../owner/heartbeat.js';
 import { pinUpload, uploadDir, type PinnedUpload, type TusPlaces } from './places.js';
+import { fs } from '../disk/fs.js';
 
 /** How long a waiter sleeps between two looks at a held upload. */
 const POLL_MS = 25;
@@ -85,7 +86,7 @@ export class UploadLock {
     held.beat.stop();
     holdersHere.delete(this.key(held.dir));
     try {
-      await this.context.lease.fs.promises.rename(`${held.dir.at}/${held.name}`, `${held.dir.at}/${dataName('')}`);
+      await fs.promises.rename(`${held.dir.at}/${held.name}`, `${held.dir.at}/${dataName('')}`);
     } catch (err) {
       // Gone: the upload finished (its file moved to the application), was removed, or the lock
       // was taken over by a process that judged this one dead.
@@ -104,16 +105,14 @@ export class UploadLock {
   }
 
   private hold(dir: PinnedUpload, name: string, requestRelease: Release): void {
-    const { fs } = this.context.lease;
-    const beat = startHeartbeat({ fs, at: `${dir.at}/${name}`, shown: path.join(dir.shown, name), kind: 'lease', onGone: () => {} });
+    const beat = startHeartbeat({ at: `${dir.at}/${name}`, shown: path.join(dir.shown, name), kind: 'lease', onGone: () => {} });
     this.held = { dir, name, beat };
     holdersHere.set(this.key(dir), requestRelease);
   }
 
   /** One attempt: take the free data file, or a dead holder's; 'nothing' when there is no upload to hold. */
   private async tryTake(dir: PinnedUpload, name: string): Promise<'taken' | 'held' | 'nothing'> {
-    const { fs } = this.context.lease;
-    if (await renamed(fs, `${dir.at}/${dataName('')}`, `${dir.at}/${name}`)) return 'taken';
+    if (await renamed(`${dir.at}/${dataName('')}`, `${dir.at}/${name}`)) return 'taken';
     let names: string[];
     try {
       names = await fs.promises.readdir(dir.at);
@@ -123,14 +122,14 @@ export class UploadLock {
     }
     const current = names.find((n) => isHeldName(n, ''));
     if (current === undefined) return names.includes(dataName('')) ? 'held' : 'nothing';
-    const stamp = readHeartbeat(fs, `${dir.at}/${current}`);
+    const stamp = readHeartbeat(`${dir.at}/${current}`);
     if (stamp === 'missing') return 'held';
     if (holderAlive(this.context.lease, holderOf(current)!, { key: path.join(dir.shown, current), stamp })) return 'held';
-    return (await renamed(fs, `${dir.at}/${current}`, `${dir.at}/${name}`)) ? 'taken' : 'held';
+    return (await renamed(`${dir.at}/${current}`, `${dir.at}/${name}`)) ? 'taken' : 'held';
   }
 }
 
-async function renamed(fs: LeaseContext['fs'], from: string, to: string): Promise<boolean> {
+async function renamed(from: string, to: string): Promise<boolean> {
   try {
     await fs.promises.rename(from, to);
     return true;

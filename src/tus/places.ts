@@ -2,7 +2,7 @@ import path from 'node:path';
 import { constants } from 'node:fs';
 import { FileSystemError, systemErrorCode, toFileSystemError } from '../base/errors.js';
 import { isTusUploadId, parseTusUploadName, TUS_DIR, tusUploadName } from '../base/layout.js';
-import { O_NOFOLLOW } from '../disk/fs.js';
+import { O_NOFOLLOW, fs } from '../disk/fs.js';
 import { OPEN_EXISTING } from '../disk/open-checked.js';
 import { openPinned, type PinnedDir } from '../disk/pinned-dir.js';
 import { removeTree } from '../disk/remove.js';
@@ -48,13 +48,13 @@ export async function tusPlaces(context: ManagerContext): Promise<TusPlaces> {
   const base = `${context.rootBase()}/${TUS_DIR}`;
   const shown = path.join(context.root, TUS_DIR);
   try {
-    await context.fs.promises.mkdir(base, { mode: 0o700 });
+    await fs.promises.mkdir(base, { mode: 0o700 });
   } catch (err) {
     if (systemErrorCode(err) !== 'EEXIST') throw toFileSystemError('make', shown, err);
   }
-  const stat = await context.fs.promises.lstat(base);
+  const stat = await fs.promises.lstat(base);
   const uid = process.getuid?.();
-  const pinned = stat.isDirectory() ? await openPinned(context.fs, base) : 'not-a-dir';
+  const pinned = stat.isDirectory() ? await openPinned(base) : 'not-a-dir';
   if (typeof pinned === 'string' || (stat.mode & 0o077) !== 0 || (uid !== undefined && stat.uid !== uid)) {
     if (typeof pinned !== 'string') await pinned.close();
     throw new FileSystemError('use', shown, undefined, 'It is not a private directory of this user (a symlink, a file, or open to others): nothing was written. Remove it; the store makes it again.');
@@ -77,16 +77,16 @@ export function uploadDir(places: TusPlaces, id: string): UploadDir | undefined 
  * it is gone or is not a directory.
  */
 export async function pinUpload(places: TusPlaces, dir: UploadDir): Promise<PinnedUpload | undefined> {
-  const pinned = await openPinned(places.context.fs, dir.named);
+  const pinned = await openPinned(dir.named);
   if (typeof pinned === 'string') return undefined;
   return { ...dir, at: pinned.base, close: () => pinned.close() };
 }
 
 /** Removes a pinned upload's directory: its files through its descriptor, then its name. */
 export async function removeUploadDir(places: TusPlaces, dir: PinnedUpload): Promise<void> {
-  await removeTree(places.context.fs, dir.shown, { access: `${dir.at}/.`, keepTop: true });
+  await removeTree(dir.shown, { access: `${dir.at}/.`, keepTop: true });
   try {
-    await places.context.fs.promises.rmdir(dir.named);
+    await fs.promises.rmdir(dir.named);
   } catch (err) {
     if (systemErrorCode(err) !== 'ENOENT') throw toFileSystemError('remove', dir.shown, err);
   }
@@ -94,7 +94,7 @@ export async function removeUploadDir(places: TusPlaces, dir: PinnedUpload): Pro
 
 /** Every upload directory under `tus/`; foreign names are left out (and never removed). */
 export async function listUploads(places: TusPlaces): Promise<UploadDir[]> {
-  const names = await places.context.fs.promises.readdir(places.base);
+  const names = await fs.promises.readdir(places.base);
   return names.flatMap((name) => {
     const id = parseTusUploadName(name);
     return id === undefined ? [] : [uploadDir(places, id)!];
@@ -105,10 +105,10 @@ export async function listUploads(places: TusPlaces): Promise<UploadDir[]> {
  * Opens an existing file of an upload: no symlink followed (ELOOP: a `FileSystemError`), no FIFO
  * blocked on, a regular file with one link.
  */
-export async function openUploadFile(places: TusPlaces, at: string, shown: string, flags: number): ReturnType<ManagerContext['fs']['promises']['open']> {
-  let handle: Awaited<ReturnType<ManagerContext['fs']['promises']['open']>>;
+export async function openUploadFile(places: TusPlaces, at: string, shown: string, flags: number): ReturnType<typeof fs.promises.open> {
+  let handle: Awaited<ReturnType<typeof fs.promises.open>>;
   try {
-    handle = await places.context.fs.promises.open(at, flags | OPEN_EXISTING | O_NOFOLLOW);
+    handle = await fs.promises.open(at, flags | OPEN_EXISTING | O_NOFOLLOW);
   } catch (err) {
     // ENOENT stays as it is: the upload is gone, which callers answer with a 404.
     if (systemErrorCode(err) === 'ENOENT') throw err;
@@ -123,6 +123,6 @@ export async function openUploadFile(places: TusPlaces, at: string, shown: strin
 }
 
 /** Creates a new private file of an upload, exclusively, never through a symlink. */
-export async function createUploadFile(places: TusPlaces, at: string): ReturnType<ManagerContext['fs']['promises']['open']> {
-  return places.context.fs.promises.open(at, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | O_NOFOLLOW, 0o600);
+export async function createUploadFile(places: TusPlaces, at: string): ReturnType<typeof fs.promises.open> {
+  return fs.promises.open(at, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | O_NOFOLLOW, 0o600);
 }

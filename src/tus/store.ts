@@ -13,6 +13,7 @@ import { currentDataName, makeUpload, readInfo, receivedBytes, type UploadInfo }
 import { adoptFinished } from './finish.js';
 import { AppendQueue } from './append-queue.js';
 import path from 'node:path';
+import { fs } from '../disk/fs.js';
 
 /** An upload as the store reports it: tus's `Upload` fields. @internal */
 export interface UploadState {
@@ -133,7 +134,7 @@ export class UploadStore {
   // place of the limit or quota that stopped the write. Destroyed with the error, it answers it.
   private async append(stream: Readable, handle: Awaited<ReturnType<typeof openUploadFile>>, id: string, offset: number, size: number | undefined): Promise<number> {
     const chunks = (stream as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
-    const queue = new AppendQueue(this.settings.context.fs, handle.fd, offset);
+    const queue = new AppendQueue(handle.fd, offset);
     let position = offset;
     try {
       for (let next = await chunks.next(); !next.done; next = await chunks.next()) {
@@ -167,7 +168,7 @@ export class UploadStore {
     const file = this.settings.newFile();
     this.release(upload.id);
     try {
-      await context.fs.promises.rename(`${dir.at}/${name}`, file.access);
+      await fs.promises.rename(`${dir.at}/${name}`, file.access);
       await removeUploadDir(await this.places(), dir);
       this.remember(upload);
       await adoptFinished(context, file, upload.offset, accept);
@@ -217,7 +218,7 @@ export class UploadStore {
 
   private async removeIfOld(places: TusPlaces, dir: PinnedUpload, now: number): Promise<boolean> {
     try {
-      const stat = await places.context.fs.promises.lstat(dir.named);
+      const stat = await fs.promises.lstat(dir.named);
       if (stat.mtimeMs + this.settings.expirationMs > now) return false;
     } catch (err) {
       if (systemErrorCode(err) === 'ENOENT') return false;
@@ -227,13 +228,12 @@ export class UploadStore {
   }
 
   private holderLives(dir: UploadDir, name: string): boolean {
-    const stamp = readHeartbeat(this.settings.lease.fs, `${dir.at}/${name}`);
+    const stamp = readHeartbeat(`${dir.at}/${name}`);
     if (stamp === 'missing') return false;
     return holderAlive(this.settings.lease, holderOf(name)!, { key: path.join(dir.shown, name), stamp });
   }
 
   private async takeAndRemove(dir: PinnedUpload, name: string | undefined): Promise<boolean> {
-    const { fs } = this.settings.context;
     if (name !== undefined) {
       try {
         await fs.promises.rename(`${dir.at}/${name}`, `${dir.at}/${TAKEN_FOR_REMOVAL}`);

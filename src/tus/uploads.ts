@@ -2,6 +2,7 @@ import { constants } from 'node:fs';
 import { systemErrorCode } from '../base/errors.js';
 import { dataName, isHeldName, TUS_INFO } from '../base/layout.js';
 import { createUploadFile, openUploadFile, pinUpload, type TusPlaces, type UploadDir } from './places.js';
+import { fs } from '../disk/fs.js';
 
 /** What `info.json` holds: written once, when the upload is made. @internal */
 export interface UploadInfo {
@@ -17,7 +18,6 @@ const MAX_INFO_BYTES = 128 * 1024;
 
 /** Makes an upload's directory, its info (fsynced) and its empty data file; the directory is fsynced last. */
 export async function makeUpload(places: TusPlaces, made: UploadDir, info: UploadInfo): Promise<void> {
-  const { fs } = places.context;
   await fs.promises.mkdir(made.named, { mode: 0o700 });
   const dir = await pinUpload(places, made);
   if (dir === undefined) throw Object.assign(new Error(`ENOENT: ${made.shown} went as it was made`), { code: 'ENOENT' });
@@ -71,7 +71,7 @@ function parseInfo(text: string): UploadInfo | undefined {
 export async function currentDataName(places: TusPlaces, dir: UploadDir): Promise<string | undefined> {
   let names: string[];
   try {
-    names = await places.context.fs.promises.readdir(dir.at);
+    names = await fs.promises.readdir(dir.at);
   } catch (err) {
     if (systemErrorCode(err) === 'ENOENT') return undefined;
     throw err;
@@ -82,7 +82,7 @@ export async function currentDataName(places: TusPlaces, dir: UploadDir): Promis
 /** The bytes received: the data file's size, which a write fsyncs before it answers. */
 export async function receivedBytes(places: TusPlaces, dir: UploadDir, name: string): Promise<number | undefined> {
   try {
-    const stat = await places.context.fs.promises.lstat(`${dir.at}/${name}`);
+    const stat = await fs.promises.lstat(`${dir.at}/${name}`);
     return stat.isFile() ? stat.size : undefined;
   } catch (err) {
     if (systemErrorCode(err) === 'ENOENT') return undefined;
@@ -91,7 +91,7 @@ export async function receivedBytes(places: TusPlaces, dir: UploadDir, name: str
 }
 
 async function syncDir(places: TusPlaces, at: string): Promise<void> {
-  const handle = await places.context.fs.promises.open(at, constants.O_RDONLY | constants.O_DIRECTORY);
+  const handle = await fs.promises.open(at, constants.O_RDONLY | constants.O_DIRECTORY);
   try {
     await handle.sync();
   } finally {

@@ -1,4 +1,4 @@
-import type { FileSystem } from '../disk/fs.js';
+import { fs } from '../disk/fs.js';
 import { identityOf, type FileIdentity } from '../disk/open-checked.js';
 
 /**
@@ -24,7 +24,7 @@ export interface WritableFile {
  * created, it is closed and removed before the promise rejects: nothing is left at `path`.
  * @internal
  */
-export function openWritable(fs: FileSystem, path: string, flags: number, mode: number, inline: boolean): Promise<WritableFile> {
+export function openWritable(path: string, flags: number, mode: number, inline: boolean): Promise<WritableFile> {
   return new Promise((resolve, reject) => {
     fs.open(path, flags, mode, (error, fd) => {
       if (error) return reject(error);
@@ -36,12 +36,12 @@ export function openWritable(fs: FileSystem, path: string, flags: number, mode: 
         fs.close(fd, () => void fs.promises.unlink(path).catch(() => {}).finally(() => reject(statError as Error)));
         return;
       }
-      resolve(writableFile(fs, fd, inline, identity));
+      resolve(writableFile(fd, inline, identity));
     });
   });
 }
 
-function writableFile(fs: FileSystem, fd: number, inline: boolean, identity: FileIdentity): WritableFile {
+function writableFile(fd: number, inline: boolean, identity: FileIdentity): WritableFile {
   let closed = false;
   return {
     identity,

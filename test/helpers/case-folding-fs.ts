@@ -1,6 +1,6 @@
 import * as nodeFs from 'node:fs';
 import path from 'node:path';
-import type { FileSystem } from '../../src/disk/fs.js';
+import { realFs, type FsLayer } from './fs-layer.js';
 
 /** Two names are one file when they fold alike, as on APFS's default (case-insensitive, case-preserving). */
 const fold = (name: string) => name.normalize('NFD').toLowerCase();
@@ -59,7 +59,7 @@ const ASYNC_TWO = ['link', 'rename', 'copyFile'] as const;
  * The real file system seen as a case-insensitive one: `Report.pdf` and `report.pdf` are one
  * file. This kernel has neither ext4's casefold nor vfat, so the folding is done on each path.
  */
-export function caseFoldingFs(base: typeof nodeFs = nodeFs): FileSystem {
+export function caseFoldingFs(base: FsLayer = realFs): FsLayer {
   const fsObject: Record<string, unknown> = { ...base };
   for (const name of SYNC_ONE) fsObject[name] = folding(base[name] as AnyFunction, 1);
   for (const name of SYNC_TWO) fsObject[name] = folding(base[name] as AnyFunction, 2);
@@ -68,5 +68,5 @@ export function caseFoldingFs(base: typeof nodeFs = nodeFs): FileSystem {
   for (const name of ASYNC_ONE) promises[name] = folding(base.promises[name] as AnyFunction, 1);
   for (const name of ASYNC_TWO) promises[name] = folding(base.promises[name] as AnyFunction, 2);
   fsObject['promises'] = promises;
-  return fsObject as unknown as FileSystem;
+  return fsObject as unknown as FsLayer;
 }

@@ -1,7 +1,7 @@
 import * as nodeFs from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { PassThrough } from 'node:stream';
-import type { FileSystem } from '../../src/disk/fs.js';
+import { realFs, type FsLayer } from './fs-layer.js';
 import { beating } from '../../src/owner/registry.js';
 import { systemError } from './faulty-fs.js';
 
@@ -63,7 +63,7 @@ function isConstructor(name: string): boolean {
  * finish in any order, but "the 2nd unlink of <orphan>/f1" is the same call in every run.
  */
 export class FaultPlanFs {
-  readonly fs: FileSystem;
+  readonly fs: FsLayer;
   readonly calls: FsCall[] = [];
   private recording = false;
   private target: FaultTarget | undefined;
@@ -72,7 +72,7 @@ export class FaultPlanFs {
   private readonly fdPaths = new Map<number, string>();
   private normalize: (path: string) => string = (p) => p;
 
-  constructor(readonly base: FileSystem = nodeFs) {
+  constructor(readonly base: FsLayer = realFs) {
     const wrapped: Record<string, unknown> = {};
     const source = base as unknown as Record<string, unknown>;
     for (const name of Object.keys(source)) {
@@ -88,7 +88,7 @@ export class FaultPlanFs {
         typeof value === 'function' && !isConstructor(name) ? this.wrapPromise(`promises.${name}`, value as AnyFn, basePromises) : value;
     }
     wrapped.promises = promises;
-    this.fs = wrapped as unknown as FileSystem;
+    this.fs = wrapped as unknown as FsLayer;
   }
 
   /** Starts a recording: counts every call from now on; fails `target` when it comes. */

@@ -1,6 +1,6 @@
 import * as nodeFs from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import type { FileSystem } from '../../src/disk/fs.js';
+import { realFs, type FsLayer } from './fs-layer.js';
 
 type Method = 'openSync' | 'closeSync' | 'mkdirSync' | 'unlinkSync' | 'rmSync' | 'unlink' | 'rm' | 'link' | 'rename' | 'open' | 'rmdir' | 'rmdirSync';
 
@@ -18,7 +18,7 @@ export function systemError(code: string, syscall: string, path?: string): NodeJ
  * method fail with a chosen errno, and count the calls of each method.
  */
 export class FaultyFs {
-  readonly fs: FileSystem;
+  readonly fs: FsLayer;
   readonly calls = new Map<string, number>();
   private readonly faults = new Map<Method, { code: string; remaining: number; when?: (path: string) => boolean }>();
   private readonly actions = new Map<Method, { when: (path: string) => boolean; action: (path: string) => void }>();
@@ -27,16 +27,16 @@ export class FaultyFs {
   private readonly writtenByFd = new Map<number, number>();
   private writeDelayMs = 0;
 
-  constructor(base: FileSystem = nodeFs) {
+  constructor(base: FsLayer = realFs) {
     const sync = (name: Method) =>
       ((...args: unknown[]) => {
         this.hit(name, String(args[0]));
-        return (base[name as keyof FileSystem] as (...a: unknown[]) => unknown)(...args);
+        return (base[name as keyof FsLayer] as (...a: unknown[]) => unknown)(...args);
       }) as never;
     const async = (name: Method) =>
       (async (...args: unknown[]) => {
         this.hit(name, String(args[0]));
-        return (base.promises[name as keyof FileSystem['promises']] as (...a: unknown[]) => unknown)(...args);
+        return (base.promises[name as keyof FsLayer['promises']] as (...a: unknown[]) => unknown)(...args);
       }) as never;
     this.fs = {
       ...base,
@@ -162,9 +162,9 @@ export type Primitive = 'exclusive-create' | 'exclusive-mkdir' | 'rename' | 'ren
  * do: a second mkdir that succeeds, O_EXCL or O_NOFOLLOW ignored, a rename that copies, a rename
  * that refuses to replace (SFTP v3), a link that replaces, a utimes that does nothing.
  */
-export function lacking(primitive: Primitive, base: FileSystem = nodeFs): FileSystem {
+export function lacking(primitive: Primitive, base: FsLayer = realFs): FsLayer {
   const { O_EXCL, O_NOFOLLOW } = nodeFs.constants;
-  const fs: FileSystem = { ...base, promises: base.promises };
+  const fs: FsLayer = { ...base, promises: base.promises };
   switch (primitive) {
     case 'exclusive-mkdir':
       fs.mkdirSync = ((p: nodeFs.PathLike, options?: nodeFs.MakeDirectoryOptions) => {
@@ -174,32 +174,32 @@ export function lacking(primitive: Primitive, base: FileSystem = nodeFs): FileSy
           if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
           return undefined;
         }
-      }) as FileSystem['mkdirSync'];
+      }) as FsLayer['mkdirSync'];
       break;
     case 'exclusive-create':
     case 'no-follow': {
       const dropped = primitive === 'exclusive-create' ? O_EXCL : O_NOFOLLOW;
       fs.openSync = ((p: nodeFs.PathLike, flags: number, mode?: number) =>
-        base.openSync(p, typeof flags === 'number' ? flags & ~dropped : flags, mode)) as FileSystem['openSync'];
+        base.openSync(p, typeof flags === 'number' ? flags & ~dropped : flags, mode)) as FsLayer['openSync'];
       break;
     }
     case 'rename':
-      fs.renameSync = ((from: string, to: string) => nodeFs.cpSync(from, to, { recursive: true })) as FileSystem['renameSync'];
+      fs.renameSync = ((from: string, to: string) => nodeFs.cpSync(from, to, { recursive: true })) as FsLayer['renameSync'];
       break;
     case 'rename-replace':
       fs.renameSync = ((from: string, to: string) => {
         if (nodeFs.existsSync(to)) throw systemError('EPERM', 'rename', to);
         base.renameSync(from, to);
-      }) as FileSystem['renameSync'];
+      }) as FsLayer['renameSync'];
       break;
     case 'hard-link':
       fs.linkSync = ((from: string, to: string) => {
         nodeFs.rmSync(to, { force: true });
         base.linkSync(from, to);
-      }) as FileSystem['linkSync'];
+      }) as FsLayer['linkSync'];
       break;
     case 'utimes':
-      fs.utimesSync = (() => {}) as FileSystem['utimesSync'];
+      fs.utimesSync = (() => {}) as FsLayer['utimesSync'];
       break;
   }
   return fs;

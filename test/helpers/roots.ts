@@ -5,6 +5,10 @@ import { afterEach } from 'vitest';
 import { TempFileManager, type TempFileManagerOptions } from '../../src/index.js';
 import { machineId } from '../../src/owner/process-identity.js';
 import { entryName, ROOT_MARKER, rootMarkerContent, sessionName } from '../../src/base/layout.js';
+import { canonical, layFs, type FsLayer } from './fs-layer.js';
+
+/** A manager's options in a test: `fs` lays a layer over this test's disk ({@link TestDisk.lay}). */
+export type TestManagerOptions = TempFileManagerOptions & { readonly fs?: FsLayer };
 
 /**
  * Scratch directories and managers that belong to one test and go when it ends. The functions
@@ -14,6 +18,7 @@ import { entryName, ROOT_MARKER, rootMarkerContent, sessionName } from '../../sr
 export class TestDisk {
   private readonly parents: string[] = [];
   private readonly managers: TempFileManager[] = [];
+  private readonly lifts: (() => void)[] = [];
 
   /** A fresh directory of this test's own, removed after the test. */
   scratchDir(): string {
@@ -27,16 +32,30 @@ export class TestDisk {
     return path.join(this.scratchDir(), 'root');
   }
 
-  /** A manager on a fresh root, closed after the test. */
-  manager(options: TempFileManagerOptions = {}): TempFileManager {
+  /** A manager on a fresh root, closed after the test; with `fs`, on that layer ({@link TestDisk.lay}). */
+  manager({ fs: layer, ...options }: TestManagerOptions = {}): TempFileManager {
+    if (layer) this.lay(layer);
     const mgr = new TempFileManager({ root: this.freshRoot(), sweepOnStart: false, sweepIntervalMs: 0, exitHook: false, ...options });
     this.managers.push(mgr);
     return mgr;
   }
 
-  /** Closes the managers and removes the scratch directories made so far. */
+  /**
+   * Lays `layer` over `node:fs` for every call under this test's scratch directories (and under
+   * `dirs`), until the test ends or the returned function lifts it.
+   */
+  lay(layer: FsLayer, dirs: readonly string[] = []): () => void {
+    const extra = dirs.map((dir) => canonical(dir));
+    const under = (where: string, dir: string) => where === dir || where.startsWith(dir + path.sep);
+    const lift = layFs(layer, (where) => this.parents.some((dir) => under(where, canonical(dir))) || extra.some((dir) => under(where, dir)));
+    this.lifts.push(lift);
+    return lift;
+  }
+
+  /** Closes the managers, lifts the layers and removes the scratch directories made so far. */
   async cleanup(): Promise<void> {
     for (const mgr of this.managers.splice(0)) await mgr.close().catch(() => {});
+    for (const lift of this.lifts.splice(0)) lift();
     for (const dir of this.parents.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -55,9 +74,23 @@ export function freshRoot(): string {
   return shared.freshRoot();
 }
 
-/** A manager on a fresh root, closed after the test. */
-export function manager(options: TempFileManagerOptions = {}): TempFileManager {
+/** A manager on a fresh root, closed after the test; with `fs`, on that layer. */
+export function manager(options: TestManagerOptions = {}): TempFileManager {
   return shared.manager(options);
+}
+
+/**
+ * A manager made as `new TempFileManager(options)` (the caller closes it), on the layer `fs` when
+ * given: laid over this test's scratch directories and the root's parent until the test ends.
+ */
+export function layeredManager({ fs: layer, ...options }: TestManagerOptions): TempFileManager {
+  if (layer) shared.lay(layer, options.root === undefined ? [] : [path.dirname(options.root)]);
+  return new TempFileManager(options);
+}
+
+/** Lays `layer` over this test's scratch directories (and `dirs`) until the test ends ({@link TestDisk.lay}). */
+export function layOver(layer: FsLayer, dirs: readonly string[] = []): () => void {
+  return shared.lay(layer, dirs);
 }
 
 /** Every path under `dir`, relative, sorted. */

@@ -1,6 +1,6 @@
 import * as nodeFs from 'node:fs';
 import type { Dir, Dirent, Stats } from 'node:fs';
-import type { FileSystem } from '../../src/disk/fs.js';
+import { realFs, type FsLayer } from './fs-layer.js';
 
 /** Called after a name is listed and before it is typed: the moment another party may remove it. */
 export type Between = (dir: string, name: string) => void;
@@ -27,7 +27,7 @@ class TypedByStat {
 }
 
 /** Node's lstat of a listed name: a name gone meanwhile fails it with ENOENT (syscall `lstat`). */
-function typed(base: FileSystem, dir: string, name: string, between: Between): Dirent {
+function typed(base: FsLayer, dir: string, name: string, between: Between): Dirent {
   between(dir, name);
   return new TypedByStat(name, dir, base.lstatSync(`${dir}/${name}`)) as unknown as Dirent;
 }
@@ -37,7 +37,7 @@ function typed(base: FileSystem, dir: string, name: string, between: Between): D
  * up to `bufferSize` names, lstats each in turn, and a failed lstat rejects the read and drops the
  * rest of its names (the stream has moved past them).
  */
-function untypedDir(base: FileSystem, dir: Dir, path: string, bufferSize: number, between: Between): Dir {
+function untypedDir(base: FsLayer, dir: Dir, path: string, bufferSize: number, between: Between): Dir {
   const buffered: Dirent[] = [];
   const readSync = (): Dirent | null => {
     if (buffered.length > 0) return buffered.shift() as Dirent;
@@ -61,12 +61,12 @@ function untypedDir(base: FileSystem, dir: Dir, path: string, bufferSize: number
  * `between` just before, where a test removes or renames the name. Listings by name alone are
  * untouched, as Node makes no lstat for them.
  */
-export function withoutEntryTypes(between: Between, base: FileSystem = nodeFs): FileSystem {
+export function withoutEntryTypes(between: Between, base: FsLayer = realFs): FsLayer {
   const bufferOf = (options?: nodeFs.OpenDirOptions) => options?.bufferSize ?? 32;
   const readdirSync = ((path: string, options?: { withFileTypes?: boolean }) => {
     const names = base.readdirSync(path);
     return options?.withFileTypes ? names.map((name) => typed(base, path, name, between)) : names;
-  }) as FileSystem['readdirSync'];
+  }) as FsLayer['readdirSync'];
   return {
     ...base,
     readdirSync,
@@ -74,7 +74,7 @@ export function withoutEntryTypes(between: Between, base: FileSystem = nodeFs): 
       untypedDir(base, base.opendirSync!(path, options), String(path), bufferOf(options), between),
     promises: {
       ...base.promises,
-      readdir: (async (path: string, options?: { withFileTypes?: boolean }) => readdirSync(path, options as never)) as FileSystem['promises']['readdir'],
+      readdir: (async (path: string, options?: { withFileTypes?: boolean }) => readdirSync(path, options as never)) as FsLayer['promises']['readdir'],
       opendir: async (path: nodeFs.PathLike, options?: nodeFs.OpenDirOptions) =>
         untypedDir(base, await base.promises.opendir!(path, options), String(path), bufferOf(options), between),
     },

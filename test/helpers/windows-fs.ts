@@ -1,6 +1,6 @@
 import * as nodeFs from 'node:fs';
 import path from 'node:path';
-import type { FileSystem } from '../../src/disk/fs.js';
+import { realFs, type FsLayer } from './fs-layer.js';
 import { systemError } from './faulty-fs.js';
 
 /**
@@ -43,12 +43,12 @@ const PROC_FD = /^\/proc\/(self|\d+)\/fd\/(\d+)(\/.*)?$/;
  * lead to, so a hold is found whichever way the library reaches the file.
  */
 export class WindowsFs {
-  readonly fs: FileSystem;
+  readonly fs: FsLayer;
   /** Calls refused because of a hold, by method. */
   readonly refused = new Map<string, number>();
   private readonly holds = new Set<HoldState>();
 
-  constructor(base: FileSystem = nodeFs) {
+  constructor(base: FsLayer = realFs) {
     const layer = this;
     this.fs = {
       ...base,
@@ -56,34 +56,34 @@ export class WindowsFs {
       openSync: ((file: nodeFs.PathLike, ...rest: unknown[]) => {
         layer.checkOpen('openSync', String(file));
         return (base.openSync as (...a: unknown[]) => number)(file, ...rest);
-      }) as FileSystem['openSync'],
+      }) as FsLayer['openSync'],
       lstatSync: ((file: nodeFs.PathLike, ...rest: unknown[]) => {
         layer.checkPending('lstatSync', String(file), 'lstat');
         return (base.lstatSync as (...a: unknown[]) => unknown)(file, ...rest);
-      }) as FileSystem['lstatSync'],
+      }) as FsLayer['lstatSync'],
       unlinkSync: ((file: nodeFs.PathLike) => {
         if (layer.unlinkHeld('unlinkSync', String(file))) return;
         base.unlinkSync(file);
-      }) as FileSystem['unlinkSync'],
+      }) as FsLayer['unlinkSync'],
       renameSync: ((from: nodeFs.PathLike, to: nodeFs.PathLike) => {
         const moved = layer.checkRename('renameSync', String(from), String(to));
         base.renameSync(from, to);
         moved();
-      }) as FileSystem['renameSync'],
+      }) as FsLayer['renameSync'],
       rmdirSync: ((dir: nodeFs.PathLike) => {
         layer.checkRmdir('rmdirSync', String(dir));
         base.rmdirSync(dir);
-      }) as FileSystem['rmdirSync'],
+      }) as FsLayer['rmdirSync'],
       promises: {
         ...base.promises,
         open: (async (file: nodeFs.PathLike, ...rest: unknown[]) => {
           layer.checkOpen('open', String(file));
           return (base.promises.open as (...a: unknown[]) => Promise<unknown>)(file, ...rest);
-        }) as FileSystem['promises']['open'],
+        }) as FsLayer['promises']['open'],
         lstat: (async (file: nodeFs.PathLike, ...rest: unknown[]) => {
           layer.checkPending('lstat', String(file), 'lstat');
           return (base.promises.lstat as (...a: unknown[]) => Promise<unknown>)(file, ...rest);
-        }) as FileSystem['promises']['lstat'],
+        }) as FsLayer['promises']['lstat'],
         unlink: async (file: nodeFs.PathLike) => {
           if (layer.unlinkHeld('unlink', String(file))) return;
           await base.promises.unlink(file);
@@ -96,7 +96,7 @@ export class WindowsFs {
         rmdir: (async (dir: nodeFs.PathLike) => {
           layer.checkRmdir('rmdir', String(dir));
           await base.promises.rmdir(dir);
-        }) as FileSystem['promises']['rmdir'],
+        }) as FsLayer['promises']['rmdir'],
       },
     };
   }

@@ -8,7 +8,7 @@ import { DestinationExistsError } from '../../src/errors.js';
 import { entryName } from '../../src/base/layout.js';
 import { validateNamePart } from '../../src/base/names.js';
 import { FaultPlanFs } from '../helpers/fault-plan.js';
-import { listTree, manager, scratchDir } from '../helpers/roots.js';
+import { layeredManager, listTree, manager, scratchDir } from '../helpers/roots.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -432,7 +432,7 @@ describe('verification', () => {
     for (const digest of [`nosuchhash:${hex}`, `sha257:${hex}`, `sha-257:${hex}`]) {
       expect(() => parseTicket({ ...ticket, digest }), digest).toThrow(BadTicketError);
       const plan = new FaultPlanFs();
-      const probe = new TempFileManager({ root: path.join(scratchDir(), 'root'), fs: plan.fs, sweepOnStart: false, exitHook: false });
+      const probe = layeredManager({ root: path.join(scratchDir(), 'root'), fs: plan.fs, sweepOnStart: false, exitHook: false });
       plan.record();
       await expect(probe.claim({ ...ticket, digest }, { verifyDigest: true })).rejects.toMatchObject({ code: 'ERR_TEMPFILE_BAD_TICKET', field: 'digest' });
       expect(plan.stop()).toEqual([]);

@@ -5,56 +5,58 @@ import { createHash } from 'node:crypto';
 import nodeFs from 'node:fs';
 import os from 'node:os';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { FileSystem } from '../../src/disk/fs.js';
 import { INLINE_IO_MAX_BYTES, isLocalDisk } from '../../src/disk/local-disk.js';
-import { realFs } from '../../src/disk/fs.js';
-import { manager } from '../helpers/roots.js';
+import { realFs, type FsLayer } from '../helpers/fs-layer.js';
+import { layOver, manager } from '../helpers/roots.js';
 
 const NFS_MAGIC = 0x6969;
 type Call = 'write' | 'writeSync' | 'close' | 'closeSync' | 'unlink' | 'unlinkSync';
 
 /** The real fs, recording which calls touch one file (by name) or its descriptors; `statfsType` replaces what statfs says. */
-function recordingFs(statfsType?: number | 'none'): { fs: FileSystem; callsOn(path: string): Call[] } {
+function recordingFs(statfsType?: number | 'fails'): { fs: FsLayer; callsOn(path: string): Call[] } {
   const fdPaths = new Map<number, string>();
   const calls: Array<[Call, string | undefined]> = [];
   const onFd = (call: Call, fd: number) => calls.push([call, fdPaths.get(fd)]);
-  const fs: FileSystem = {
+  const fs: FsLayer = {
     ...realFs,
     open: ((file: string, flags: number, mode: number, callback: (err: Error | null, fd: number) => void) =>
-      nodeFs.open(file, flags, mode, (err, fd) => {
+      realFs.open(file, flags, mode, (err, fd) => {
         if (!err) fdPaths.set(fd, file);
         callback(err, fd);
       })) as typeof nodeFs.open,
     write: ((fd: number, ...rest: unknown[]) => {
       onFd('write', fd);
-      return (nodeFs.write as (...a: unknown[]) => void)(fd, ...rest);
+      return (realFs.write as (...a: unknown[]) => void)(fd, ...rest);
     }) as typeof nodeFs.write,
     writeSync: ((fd: number, ...rest: unknown[]) => {
       onFd('writeSync', fd);
-      return (nodeFs.writeSync as (...a: unknown[]) => number)(fd, ...rest);
+      return (realFs.writeSync as (...a: unknown[]) => number)(fd, ...rest);
     }) as typeof nodeFs.writeSync,
     close: ((fd: number, callback: (err: Error | null) => void) => {
       onFd('close', fd);
-      nodeFs.close(fd, callback);
+      realFs.close(fd, callback);
     }) as typeof nodeFs.close,
     closeSync: (fd: number) => {
       onFd('closeSync', fd);
-      nodeFs.closeSync(fd);
+      realFs.closeSync(fd);
     },
     unlinkSync: (file: nodeFs.PathLike) => {
       calls.push(['unlinkSync', String(file)]);
-      nodeFs.unlinkSync(file);
+      realFs.unlinkSync(file);
     },
     promises: {
       ...realFs.promises,
       unlink: (file: nodeFs.PathLike) => {
         calls.push(['unlink', String(file)]);
-        return nodeFs.promises.unlink(file);
+        return realFs.promises.unlink(file);
       },
     },
   };
-  if (statfsType === 'none') delete fs.statfsSync;
-  else if (statfsType !== undefined) fs.statfsSync = ((p: string) => ({ ...nodeFs.statfsSync(p), type: statfsType })) as typeof nodeFs.statfsSync;
+  if (statfsType === 'fails') {
+    fs.statfsSync = (() => {
+      throw Object.assign(new Error('ENOSYS: function not implemented, statfs'), { code: 'ENOSYS', syscall: 'statfs' });
+    }) as typeof nodeFs.statfsSync;
+  } else if (statfsType !== undefined) fs.statfsSync = ((p: string) => ({ ...realFs.statfsSync(p), type: statfsType })) as typeof nodeFs.statfsSync;
   // By name: the library reaches a file through its session's descriptor (/proc/<pid>/fd/<fd>/<name>),
   // and a name holds 128 random bits.
   return { fs, callsOn: (file) => calls.filter(([, p]) => p !== undefined && p.split('/').pop() === file.split('/').pop()).map(([call]) => call) };
@@ -77,10 +79,13 @@ describe('inline calls on a local disk', () => {
   });
 
   it('knows the disk under os.tmpdir() for a local one; an NFS one, one statfs cannot tell, or a missing directory, for not', () => {
-    expect(isLocalDisk(realFs, os.tmpdir())).toBe(true);
-    expect(isLocalDisk(recordingFs(NFS_MAGIC).fs, os.tmpdir())).toBe(false);
-    expect(isLocalDisk(recordingFs('none').fs, os.tmpdir())).toBe(false);
-    expect(isLocalDisk(realFs, '/no/such/dir')).toBe(false);
+    expect(isLocalDisk(os.tmpdir())).toBe(true);
+    for (const type of [NFS_MAGIC, 'fails'] as const) {
+      const lift = layOver(recordingFs(type).fs, [os.tmpdir()]);
+      expect(isLocalDisk(os.tmpdir())).toBe(false);
+      lift();
+    }
+    expect(isLocalDisk('/no/such/dir')).toBe(false);
   });
 
   it('a small file: written, closed and unlinked inline, whole', async () => {
@@ -108,7 +113,7 @@ describe('inline calls on a local disk', () => {
 
   it.each([
     ['an NFS mount', NFS_MAGIC],
-    ['a file system statfs cannot tell', 'none'],
+    ['a file system statfs cannot tell', 'fails'],
   ] as const)('on %s, even a small file goes through the thread pool', async (_, type) => {
     const disk = recordingFs(type);
     const mgr = manager({ fs: disk.fs });

@@ -2,7 +2,6 @@ import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
-import { realFs } from '../../src/disk/fs.js';
 import { startHeartbeat } from '../../src/owner/heartbeat.js';
 import { beating } from '../../src/owner/registry.js';
 import { manager, scratchDir } from '../helpers/roots.js';
@@ -44,7 +43,7 @@ describe('the heartbeat', () => {
     const lock = path.join(dir, 'lock');
     fs.mkdirSync(lock);
     fs.utimesSync(lock, old, old);
-    const heartbeat = startHeartbeat({ fs: realFs, at: lock, shown: lock, kind: 'session', onGone: () => {}, beatAtStart: true });
+    const heartbeat = startHeartbeat({ at: lock, shown: lock, kind: 'session', onGone: () => {}, beatAtStart: true });
     expect(fs.statSync(lock).mtimeMs).toBeGreaterThan(old.getTime());
     expect(beating()).toContainEqual({ shown: lock, kind: 'session' });
     const first = fs.statSync(lock).ctimeMs;
@@ -62,7 +61,7 @@ describe('the heartbeat', () => {
     if (planted === 'fifo') execFileSync('mkfifo', [at]);
     const fifoBefore = fs.lstatSync(at).mtimeMs;
     let gone = 0;
-    const heartbeat = startHeartbeat({ fs: realFs, at, shown: at, kind: 'lease', onGone: () => (gone += 1), beatAtStart: true });
+    const heartbeat = startHeartbeat({ at, shown: at, kind: 'lease', onGone: () => (gone += 1), beatAtStart: true });
     await sleep(1300); // the start beat and one on the timer: neither blocked (the test would time out)
     heartbeat.stop();
     expect(fs.statSync(target).mtimeMs).toBe(old.getTime());
@@ -77,7 +76,7 @@ describe('the heartbeat', () => {
     const at = path.join(dir, 'held');
     fs.writeFileSync(at, 'x');
     let gone = 0;
-    const heartbeat = startHeartbeat({ fs: realFs, at, shown: at, kind: 'lease', onGone: () => (gone += 1) });
+    const heartbeat = startHeartbeat({ at, shown: at, kind: 'lease', onGone: () => (gone += 1) });
     fs.renameSync(at, path.join(dir, 'taken'));
     await until(() => gone > 0, 30_000, 'the beat that finds the name gone');
     await sleep(2300); // two more beats' time: a beat still running would say it again

@@ -20,7 +20,8 @@ import { resolveUploadOptions } from '../../src/adapters/upload-options.js';
 import { toDestinationError } from '../../src/keep/destination-error.js';
 import { describe as describeValue } from '../../src/base/names.js';
 import { itNeeds, MOUNTING, needs, nodeFor } from '../helpers/privileges.js';
-import { freshRoot, manager, scratchDir } from '../helpers/roots.js';
+import { freshRoot, layOver, manager, scratchDir } from '../helpers/roots.js';
+import type { FsLayer } from '../helpers/fs-layer.js';
 import { mountTmpfs } from '../helpers/tmpfs.js';
 
 const execFileAsync = promisify(execFile);
@@ -66,7 +67,7 @@ const managerCases: [string, TempFileManagerOptions | unknown, Expect][] = [
   ['maxLiveBytes', { maxLiveBytes: -1 }, { option: 'maxLiveBytes', shows: 'got -1', accepted: 'at least 0' }],
   ['minFreeBytes', { minFreeBytes: Number.NaN }, { option: 'minFreeBytes', shows: 'got NaN', accepted: 'at least 0' }],
   ['hostId', { hostId: 'web 1' }, { option: 'hostId', shows: 'got "web 1"', accepted: 'letters, digits, dots or dashes' }],
-  ['fs', { fs: {} }, { option: 'fs', shows: 'got an object', accepted: 'node:fs' }],
+  ['fs, not an option', { fs: {} }, { option: 'fs', shows: 'unknown option `fs`', accepted: 'The options are: `root`' }],
   ['an unknown option', { stalems: 5000 }, { option: 'stalems', shows: 'stalems', accepted: 'staleMs' }],
   [
     'root, too long for the names below it',
@@ -247,6 +248,7 @@ describe('messages that name the right culprit', () => {
     const mgr = manager({ fs: copying.fs });
     const file = await mgr.write(Buffer.alloc(1024 * 1024, 1));
     const target = path.join(mountTmpfs(8), 'kept.bin');
+    layOver(copying.fs, [path.dirname(target)]); // the staging file is made at the destination
     const keeping = caught(() => file.keep(target));
     await copying.inFlight;
     await mgr.close();
@@ -273,7 +275,7 @@ describe('messages that name the right culprit', () => {
 });
 
 /** node:fs, except that the first `link` waits until `resume()`: `inFlight` resolves when it has started waiting. */
-function pausedLinks(): { fs: typeof fs; inFlight: Promise<void>; resume: () => void } {
+function pausedLinks(): { fs: FsLayer; inFlight: Promise<void>; resume: () => void } {
   let started!: () => void;
   let resume!: () => void;
   const inFlight = new Promise<void>((resolve) => (started = resolve));
@@ -302,7 +304,7 @@ function fill(dir: string): void {
  * node:fs, except that the first write to a cross-device keep()'s staging file waits until
  * `resume()`: `inFlight` resolves when it has started waiting.
  */
-function pausedCopies(): { fs: typeof fs; inFlight: Promise<void>; resume: () => void } {
+function pausedCopies(): { fs: FsLayer; inFlight: Promise<void>; resume: () => void } {
   let started!: () => void;
   let resume!: () => void;
   const inFlight = new Promise<void>((resolve) => (started = resolve));

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { TempFileManager, UnsafeRootError } from '../../src/index.js';
 import { needs } from '../helpers/privileges.js';
-import { freshRoot, scratchDir } from '../helpers/roots.js';
+import { freshRoot, layeredManager, scratchDir } from '../helpers/roots.js';
 
 const quiet = { sweepOnStart: false, exitHook: false } as const;
 
@@ -163,7 +163,7 @@ it('a root removed between the mkdir that found it and the look at it is a typed
   });
   let thrown: unknown;
   try {
-    new TempFileManager({ root, fs: vanishing as never, sweepOnStart: false, exitHook: false });
+    layeredManager({ root, fs: vanishing as never, sweepOnStart: false, exitHook: false });
   } catch (err) {
     thrown = err;
   }

@@ -2,8 +2,8 @@ import nodeFs from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
 import { describe, expect, it, vi } from 'vitest';
 import { TempFileManager, type ClaimedFile } from '../../src/index.js';
-import type { FileSystem } from '../../src/disk/fs.js';
-import { freshRoot } from '../helpers/roots.js';
+import { canonical, type FsLayer } from '../helpers/fs-layer.js';
+import { freshRoot, layeredManager } from '../helpers/roots.js';
 
 const options = { sweepOnStart: false, sweepIntervalMs: 0, exitHook: false, graceMs: 0 } as const;
 
@@ -41,19 +41,24 @@ describe('a claim that lands between the sweep judging an entry expired and remo
     const ticket = await (await producer.write('claimed just in time', { suffix: '.bin' })).handoff({ ttlMs: 1 });
     await new Promise((resolve) => setTimeout(resolve, 20)); // expired, by this machine's clock
     let claimed: ClaimedFile | undefined;
+    let claiming = false; // the claimer's own calls reach the layer too (one disk): they pass
     const fs = {
       ...nodeFs,
       promises: {
         ...nodeFs.promises,
-        // The sweep's last look at the entry: its data file, unheld; the claim comes right after.
+        // The sweep's last look at the entry (reached through its pinned directory): its data file,
+        // unheld; the claim comes right after.
         lstat: async (target: string) => {
           const stat = await nodeFs.promises.lstat(target);
-          if (!claimed && target.includes(ticket.id)) claimed = await withClockAt(ticket.createdAt, () => claimer.claim(ticket));
+          if (!claiming && canonical(target).includes(ticket.id)) {
+            claiming = true;
+            claimed = await withClockAt(ticket.createdAt, () => claimer.claim(ticket));
+          }
           return stat;
         },
       },
-    } as unknown as FileSystem;
-    const sweeper = new TempFileManager({ root, fs, ...options });
+    } as unknown as FsLayer;
+    const sweeper = layeredManager({ root, fs, ...options });
     const report = await sweeper.sweep();
     expect(claimed).toBeDefined();
     expect(report).toMatchObject({ handoffEntriesRemoved: 0, errors: [] });
@@ -75,20 +80,22 @@ describe('a claim that lands while the sweep lists the entry, the listing missin
     const claimer = new TempFileManager({ root, ...options });
     const ticket = await (await producer.write('claimed mid-listing', { suffix: '.bin' })).handoff({ ttlMs: 60_000 });
     let claimed: ClaimedFile | undefined;
+    let claiming = false; // the claimer's own calls reach the layer too (one disk): they pass
     const fs = {
       ...nodeFs,
       promises: {
         ...nodeFs.promises,
         readdir: async (target: string, listOptions?: { withFileTypes?: boolean }) => {
           const listed = (await nodeFs.promises.readdir(target, listOptions as { withFileTypes: true })) as nodeFs.Dirent[];
-          if (claimed || !target.includes(`${ticket.id}_`)) return listed;
+          if (claiming || !canonical(target).includes(`${ticket.id}_`)) return listed;
           if (!listed.some((dirent) => dirent.name.startsWith('data'))) return listed;
+          claiming = true;
           claimed = await claimer.claim(ticket);
           return listed.filter((dirent) => !dirent.name.startsWith('data'));
         },
       },
-    } as unknown as FileSystem;
-    const sweeper = new TempFileManager({ root, fs, ...options });
+    } as unknown as FsLayer;
+    const sweeper = layeredManager({ root, fs, ...options });
     const report = await sweeper.sweep();
     expect(claimed).toBeDefined();
     expect(report).toMatchObject({ handoffEntriesRemoved: 0, errors: [] });
@@ -117,8 +124,8 @@ describe('a claimer whose look at the entry misses the data file being renamed',
         missed += 1;
         return listed.filter((name) => !name.startsWith('data') && !name.startsWith('held_'));
       },
-    } as unknown as FileSystem;
-    const claimer = new TempFileManager({ root, fs, ...options });
+    } as unknown as FsLayer;
+    const claimer = layeredManager({ root, fs, ...options });
     await expect(claimer.claim(ticket)).rejects.toMatchObject({ code: 'ERR_TEMPFILE_ALREADY_CLAIMED' });
     expect(missed).toBe(1);
     await held.consume();
@@ -182,8 +189,8 @@ describe('a sweep whose take of an expired entry fails with EMFILE', () => {
           return nodeFs.promises.rename(from, to);
         },
       },
-    } as unknown as FileSystem;
-    const sweeper = new TempFileManager({ root, fs, ...options });
+    } as unknown as FsLayer;
+    const sweeper = layeredManager({ root, fs, ...options });
     const entryDir = () => nodeFs.readdirSync(`${root}/handoff`).find((name) => name.includes(ticket.id));
     const first = await sweeper.sweep();
     expect(failed).toBe(1);

@@ -8,7 +8,7 @@ import { TempFileManager } from '../../src/index.js';
 import { sessionLockPath } from '../../src/base/layout.js';
 import { hostId } from '../../src/owner/process-identity.js';
 import { FaultyFs } from '../helpers/faulty-fs.js';
-import { deadSessionName, freshRoot, markedRoot, scratchDir } from '../helpers/roots.js';
+import { deadSessionName, freshRoot, layeredManager, markedRoot, scratchDir } from '../helpers/roots.js';
 
 /** A dead session of this machine holding `sub/` with two files; returns the session's path. */
 function plantDeadSession(root: string): string {
@@ -40,7 +40,7 @@ describe('a dead session whose directory is swapped for a symlink between its wa
       nodeFs.symlinkSync(path.join(victim, 'sub'), target);
       swapped = true;
     });
-    const sweeper = new TempFileManager({ root, fs: faulty.fs, staleMs: 2000, graceMs: 0, sweepOnStart: false, sweepIntervalMs: 0, exitHook: false });
+    const sweeper = layeredManager({ root, fs: faulty.fs, staleMs: 2000, graceMs: 0, sweepOnStart: false, sweepIntervalMs: 0, exitHook: false });
     try {
       const report = await sweeper.sweep();
       expect(swapped).toBe(true);
@@ -65,7 +65,7 @@ describe("a TempDir's subdirectory swapped for a symlink between its walk and it
       nodeFs.symlinkSync(path.join(victim, 'sub'), target);
       swapped = true;
     });
-    const mgr = new TempFileManager({ root: freshRoot(), fs: faulty.fs, sweepOnStart: false, sweepIntervalMs: 0, exitHook: false });
+    const mgr = layeredManager({ root: freshRoot(), fs: faulty.fs, sweepOnStart: false, sweepIntervalMs: 0, exitHook: false });
     try {
       const dir = mgr.dir();
       nodeFs.mkdirSync(path.join(dir.path, 'sub'));

@@ -3,9 +3,9 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { TempFileManager } from '../../src/index.js';
 import { FileSystemError } from '../../src/errors.js';
-import type { FileSystem } from '../../src/disk/fs.js';
+import type { FsLayer } from '../helpers/fs-layer.js';
 import { openFds } from '../helpers/fault-plan.js';
-import { freshRoot, scratchDir } from '../helpers/roots.js';
+import { freshRoot, layeredManager, scratchDir } from '../helpers/roots.js';
 
 const DEPTH = 200; // deeper than the walk keeps open: the shallow levels are reopened through `..`
 
@@ -39,8 +39,8 @@ describe('a directory moved out of a tree while its removal climbs back up', () 
           return nodeFs.promises.open(target, ...rest);
         },
       },
-    } as unknown as FileSystem;
-    const mgr = new TempFileManager({ root: freshRoot(), fs, sweepOnStart: false, sweepIntervalMs: 0, exitHook: false });
+    } as unknown as FsLayer;
+    const mgr = layeredManager({ root: freshRoot(), fs, sweepOnStart: false, sweepIntervalMs: 0, exitHook: false });
     const dir = mgr.dir();
     let deepest = dir.path;
     for (let i = 0; i < DEPTH; i++) deepest = path.join(deepest, 'd');

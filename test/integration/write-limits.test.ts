@@ -3,13 +3,14 @@ import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import { DiskQuotaError, NoSpaceError, QuotaExceededError, TempFileManager, type TempFile } from '../../src/index.js';
 import { AbortedError, FileSystemError } from '../../src/errors.js';
 import { FaultyFs } from '../helpers/faulty-fs.js';
 import { sessionFiles } from '../helpers/wait.js';
 import { MOUNTING, needs } from '../helpers/privileges.js';
-import { manager, scratchDir } from '../helpers/roots.js';
+import { manager, scratchDir, TestDisk } from '../helpers/roots.js';
+import { realFs } from '../helpers/fs-layer.js';
 import { countingSource, MiB } from '../helpers/sources.js';
 
 describe('maxLiveBytes', () => {
@@ -134,10 +135,17 @@ describe('minFreeBytes', () => {
   });
 
   it('reads the free space before every write with minFreeBytes, and at most once a second without', async () => {
+    // Each manager on a disk of its own, so that each counts its own calls.
+    const disks: TestDisk[] = [];
+    onTestFinished(async () => {
+      for (const disk of disks) await disk.cleanup();
+    });
     const statfsCalls = (minFreeBytes: number) => {
       let calls = 0;
-      const counting = { ...fs, promises: { ...fs.promises, statfs: ((...args: Parameters<typeof fs.promises.statfs>) => (calls++, fs.promises.statfs(...args))) as typeof fs.promises.statfs } };
-      return { mgr: manager({ fs: counting, minFreeBytes }), calls: () => calls };
+      const counting = { ...realFs, promises: { ...realFs.promises, statfs: ((...args: Parameters<typeof fs.promises.statfs>) => (calls++, fs.promises.statfs(...args))) as typeof fs.promises.statfs } };
+      const disk = new TestDisk();
+      disks.push(disk);
+      return { mgr: disk.manager({ fs: counting, minFreeBytes }), calls: () => calls };
     };
     const guarded = statfsCalls(1);
     const unguarded = statfsCalls(0);

@@ -7,7 +7,7 @@ import { TempFileManager, type SweepReport } from '../../src/index.js';
 import { MountPointError } from '../../src/errors.js';
 import { fixture } from '../helpers/child.js';
 import { eachNeeds, MOUNTING, nodeFor } from '../helpers/privileges.js';
-import { freshRoot, scratchDir } from '../helpers/roots.js';
+import { freshRoot, layeredManager, scratchDir } from '../helpers/roots.js';
 
 // Trees that fight removal: mount points inside a temp dir, directories the owner cannot write
 // or read, trees deeper than any stack. Every removal path is tried on the real disk: the
@@ -344,7 +344,7 @@ describe('a directory swapped for a symlink while its permissions are being rest
           }) as typeof fs.promises.open,
         },
       };
-      const mgr = new TempFileManager({ root: freshRoot(), fs: hostile, sweepOnStart: false, exitHook: false });
+      const mgr = layeredManager({ root: freshRoot(), fs: hostile, sweepOnStart: false, exitHook: false });
       const dir = mgr.dir();
       victim = path.join(dir.path, 'victim');
       fs.mkdirSync(victim);

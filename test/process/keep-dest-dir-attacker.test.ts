@@ -7,10 +7,10 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { describe, expect } from 'vitest';
 import { TempFileReplacedError } from '../../src/errors.js';
-import type { FileSystem } from '../../src/disk/fs.js';
+import type { FsLayer } from '../helpers/fs-layer.js';
 import { fixture } from '../helpers/child.js';
 import { itNeeds, nodeFor } from '../helpers/privileges.js';
-import { manager, scratchDir } from '../helpers/roots.js';
+import { layOver, manager, scratchDir } from '../helpers/roots.js';
 import { mountTmpfs } from '../helpers/tmpfs.js';
 
 // A keep() into a directory that another uid can write to (0777, no sticky bit): that uid
@@ -52,7 +52,7 @@ function startAttacker(victim: string): Attacker {
 type When = 'mid-copy' | 'placed';
 
 /** node:fs, with the attacker let in at `when` of a keep() into `destDir`. */
-function attackedFs(destDir: string, when: When, attack: (name: string) => Promise<void>): { fs: FileSystem; struck: () => boolean } {
+function attackedFs(destDir: string, when: When, attack: (name: string) => Promise<void>): { fs: FsLayer; struck: () => boolean } {
   let struck = false;
   const hit = async (name: string) => {
     if (struck) return;
@@ -75,7 +75,7 @@ function attackedFs(destDir: string, when: When, attack: (name: string) => Promi
       if (when === 'placed' && path.basename(String(to)) === KEPT) await hit(String(to));
     }) as typeof nodeFs.promises.rename,
   };
-  return { fs: { ...nodeFs, promises } as FileSystem, struck: () => struck };
+  return { fs: { ...nodeFs, promises } as FsLayer, struck: () => struck };
 }
 
 /** A directory `nobody` can reach and write to, on the same file system as the root or on a tmpfs. */
@@ -112,6 +112,7 @@ describe('keep() into a directory another uid can write to', () => {
       try {
         const hooked = attackedFs(destDir, when, (name) => attacker.strike(name, plant));
         const mgr = manager({ fs: hooked.fs });
+        layOver(hooked.fs, [destDir]); // keep()'s staging file is made there
         expect(fs.statSync(destDir).dev !== fs.statSync(mgr.root).dev).toBe(cross);
         const payload = randomBytes(3 * 1024 * 1024 + 17);
         const file = await mgr.write(payload);

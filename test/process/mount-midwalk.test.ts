@@ -5,11 +5,11 @@ import path from 'node:path';
 import { afterEach, expect } from 'vitest';
 import { TempFileManager } from '../../src/index.js';
 import { MountPointError } from '../../src/errors.js';
-import type { FileSystem } from '../../src/disk/fs.js';
+import type { FsLayer } from '../helpers/fs-layer.js';
 import { removeListedFlatDir } from '../../src/disk/remove.js';
 import { procFdPath } from '../../src/disk/proc.js';
 import { itNeeds, MOUNTING } from '../helpers/privileges.js';
-import { freshRoot, scratchDir } from '../helpers/roots.js';
+import { freshRoot, layeredManager, scratchDir } from '../helpers/roots.js';
 
 // A mount made while a removal walks the tree, after whatever the walk read when it started: a
 // bind mount of a directory of the same file system (same st_dev) on a subdirectory it has not
@@ -43,8 +43,8 @@ function expectUntouched(dir: string, names: readonly string[] = VICTIMS): void 
 }
 
 /** A temp dir holding `zz-mnt` (empty) and 20 files, on a manager with `fsImpl`. */
-function tempDirOn(fsImpl: FileSystem): { mgr: TempFileManager; dir: string; target: string; remove(): Promise<void>; removeSync(): void } {
-  const mgr = new TempFileManager({ root: freshRoot(), fs: fsImpl, sweepOnStart: false, sweepIntervalMs: 0, exitHook: false });
+function tempDirOn(fsImpl: FsLayer): { mgr: TempFileManager; dir: string; target: string; remove(): Promise<void>; removeSync(): void } {
+  const mgr = layeredManager({ root: freshRoot(), fs: fsImpl, sweepOnStart: false, sweepIntervalMs: 0, exitHook: false });
   const made = mgr.dir();
   fs.mkdirSync(path.join(made.path, 'zz-mnt'));
   for (let i = 0; i < 20; i++) fs.writeFileSync(path.join(made.path, `f${i}`), '');
@@ -66,7 +66,7 @@ itNeeds(MOUNTING)('remove(): a bind mount made on a subdirectory while the walk 
     }
     return nodeFs.promises.unlink(file);
   };
-  const paused$: FileSystem = { ...nodeFs, promises: { ...nodeFs.promises, unlink } };
+  const paused$: FsLayer = { ...nodeFs, promises: { ...nodeFs.promises, unlink } };
   const { mgr, dir, target, remove } = tempDirOn(paused$);
   armed = true;
   const removal = remove().then(
@@ -129,7 +129,7 @@ itNeeds(MOUNTING)('the sweep\'s quick removal of a flat handoff entry: an entry 
   const held = fs.openSync(handoff, 'r');
   try {
     for (const at of [entry, `${procFdPath(held)}/entry`]) {
-      expect(await removeListedFlatDir(nodeFs, at, names, dev)).toBe('walk');
+      expect(await removeListedFlatDir(at, names, dev)).toBe('walk');
       expectUntouched(source, names);
     }
   } finally {

@@ -6,11 +6,12 @@
 import nodeFs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createFsFromVolume, Volume } from 'memfs';
+import { Volume } from 'memfs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AlreadyClaimedError, parseTicket, TempFileError, TempFileManager, type ClaimedFile, type HandoffTicket, type TempFile } from '../../src/index.js';
 import { FileSystemError } from '../../src/errors.js';
-import type { FileSystem } from '../../src/disk/fs.js';
+import { layFs, realFs, type FsLayer } from '../helpers/fs-layer.js';
+import { memoryFs } from '../helpers/memfs.js';
 import { dataName, entryName, formatOwnerToken, ROOT_MARKER, sessionName, stagingName } from '../../src/base/layout.js';
 import { processIdentity, hostId as defaultHostId } from '../../src/owner/process-identity.js';
 import { deadSessionName } from '../helpers/roots.js';
@@ -38,7 +39,7 @@ const realDisk: Disk = {
 
 function memDisk(): Disk {
   const vol = new Volume();
-  const mem = createFsFromVolume(vol) as unknown as RawFs;
+  const mem = memoryFs(vol) as unknown as RawFs;
   let n = 0;
   return {
     kind: 'memfs',
@@ -120,8 +121,32 @@ function age(raw: RawFs, p: string, ms = HOUR): void {
   raw.utimesSync(p, then, then);
 }
 
-function cleanManager(disk: Disk, root: string, options: Record<string, unknown> = {}): TempFileManager {
-  return new TempFileManager({ root, fs: disk.raw as unknown as FileSystem, sweepOnStart: false, exitHook: false, ...options });
+/** The layers laid over each parent of a run, lifted when the parent is disposed of. */
+const layers = new Map<string, () => void>();
+
+/**
+ * A new parent directory on `disk`, the plan's layer (over the real fs or memfs) laid over it:
+ * every manager of the run reaches the disk through it, recording or not.
+ */
+function planParent(disk: Disk, plan: FaultPlanFs): string {
+  const parent = disk.newParent();
+  layers.set(parent, layFs(plan.fs, [parent]));
+  return parent;
+}
+
+function dispose(disk: Disk, parent: string): void {
+  layers.get(parent)?.();
+  layers.delete(parent);
+  disk.dispose(parent);
+}
+
+afterAll(() => {
+  for (const lift of layers.values()) lift();
+});
+
+/** A manager on the run's disk: the plan's layer, passing every call through while it does not record. */
+function cleanManager(_disk: Disk, root: string, options: Record<string, unknown> = {}): TempFileManager {
+  return new TempFileManager({ root, sweepOnStart: false, exitHook: false, ...options });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -154,7 +179,7 @@ async function runOnce<S>(
   disk: Disk,
   target?: { call: FsCall; errno: Errno },
 ): Promise<{ calls: FsCall[]; injected: FsCall | undefined; problems: string[] }> {
-  const plan = new FaultPlanFs(disk.raw as unknown as FileSystem);
+  const plan = new FaultPlanFs(disk.kind === 'real' ? realFs : (disk.raw as unknown as FsLayer));
   const state = await scenario.setup(disk, plan);
   const problems: string[] = [];
   let outcome: Outcome;
@@ -273,11 +298,11 @@ function writeScenario(sessionOpen: boolean): Scenario<WriteState> {
   return {
     name: `mgr.write(source) ${sessionOpen ? 'in an open session' : 'as the first use of a manager (opens the session)'}`,
     async setup(disk, plan) {
-      const parent = disk.newParent();
+      const parent = planParent(disk, plan);
       const root = path.join(parent, 'root');
       // No minFreeBytes: a check of the free space in the middle of the copy would race the
       // first writev, and the number of writev calls (the plan) would change from run to run.
-      const mgr = new TempFileManager({ root, fs: plan.fs, sweepOnStart: false, exitHook: false });
+      const mgr = new TempFileManager({ root, sweepOnStart: false, exitHook: false });
       if (sessionOpen) mgr.file().removeSync();
       return { disk, parent, root, mgr };
     },
@@ -321,7 +346,7 @@ function writeScenario(sessionOpen: boolean): Scenario<WriteState> {
         const left = list(s.disk.raw, s.root).filter((name) => name !== ROOT_MARKER);
         if (left.length > 0) throw new Error(`close() left ${left.join(', ')}`);
       } finally {
-        s.disk.dispose(s.parent);
+        dispose(s.disk, s.parent);
       }
     },
   };
@@ -347,9 +372,9 @@ function handoffScenario(variant: 'written' | 'file'): Scenario<HandoffState> {
         ? 'file.handoff({ ttlMs }) of a written file, the first handoff under the root'
         : 'file.handoff({ ttlMs }) of a file() made file, handoff/ made earlier by another manager',
     async setup(disk, plan) {
-      const parent = disk.newParent();
+      const parent = planParent(disk, plan);
       const root = path.join(parent, 'root');
-      const mgr = new TempFileManager({ root, fs: plan.fs, sweepOnStart: false, exitHook: false });
+      const mgr = new TempFileManager({ root, sweepOnStart: false, exitHook: false });
       const content = `payload of ${variant}`;
       let file: TempFile;
       if (variant === 'written') {
@@ -411,7 +436,7 @@ function handoffScenario(variant: 'written' | 'file'): Scenario<HandoffState> {
     },
     async teardown(s) {
       await s.mgr.close().catch(() => {});
-      s.disk.dispose(s.parent);
+      dispose(s.disk, s.parent);
     },
   };
 }
@@ -498,12 +523,12 @@ function claimScenario(finish: 'consume' | 'release'): Scenario<ClaimState> {
     name: `mgr.claim(ticket) + claimed.${finish}()`,
     alsoAllowed: { ENOENT: ['ERR_TEMPFILE_HANDOFF_NOT_FOUND', 'ERR_TEMPFILE_LEASE_LOST'] },
     async setup(disk, plan) {
-      const parent = disk.newParent();
+      const parent = planParent(disk, plan);
       const root = path.join(parent, 'root');
       const producer = cleanManager(disk, root);
       const ticket = await (await producer.write(CLAIM_CONTENT, { suffix: '.bin', hash: 'sha256' })).handoff({ ttlMs: HOUR });
       await producer.close();
-      const worker = new TempFileManager({ root, fs: plan.fs, sweepOnStart: false, exitHook: false });
+      const worker = new TempFileManager({ root, sweepOnStart: false, exitHook: false });
       const entryDir = path.join(root, 'handoff', entryName(ticket.id, ticket.expiresAt));
       return { disk, parent, root, worker, ticket, entryDir };
     },
@@ -549,7 +574,7 @@ function claimScenario(finish: 'consume' | 'release'): Scenario<ClaimState> {
       const claimed = s.claimed as unknown as { lease?: { drop(): void } } | undefined;
       claimed?.lease?.drop();
       await s.worker.close().catch(() => {});
-      s.disk.dispose(s.parent);
+      dispose(s.disk, s.parent);
     },
   };
 }
@@ -668,10 +693,10 @@ const sweepScenario: Scenario<SweepState> = {
   // An ENOENT at the root marker's open says there is no marker: the sweep refuses the root.
   alsoAllowed: { ENOENT: ['ERR_TEMPFILE_UNSAFE_ROOT'] },
   async setup(disk, plan) {
-    const parent = disk.newParent();
+    const parent = planParent(disk, plan);
     const root = path.join(parent, 'root');
     const host = defaultHostId();
-    const mgr = new TempFileManager({ root, fs: plan.fs, sweepOnStart: false, exitHook: false, hostId: host });
+    const mgr = new TempFileManager({ root, sweepOnStart: false, exitHook: false, hostId: host });
     const liveFile = mgr.file('.live');
     disk.raw.writeFileSync(liveFile.path, 'live');
     const planted = plantSweepFixture(disk.raw, root, host, mgr.sessionPath);
@@ -706,7 +731,7 @@ const sweepScenario: Scenario<SweepState> = {
   },
   async teardown(s) {
     await s.mgr.close().catch(() => {});
-    s.disk.dispose(s.parent);
+    dispose(s.disk, s.parent);
   },
 };
 

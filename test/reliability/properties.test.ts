@@ -16,6 +16,7 @@ import { MAX_NAME_BYTES, MAX_SUFFIX_BYTES } from '../../src/base/layout.js';
 import { validateNameLength, validateNamePart } from '../../src/base/names.js';
 import { RANDOM_NAME_LENGTH } from '../../src/base/random-name.js';
 import { FaultPlanFs } from '../helpers/fault-plan.js';
+import { layeredManager } from '../helpers/roots.js';
 
 // A fixed seed: the same inputs on every run, so a failure here is a bug, not bad luck.
 // FC_SEED=<n> explores other inputs (fast-check prints the seed of any failure to replay it).
@@ -158,7 +159,7 @@ describe('mgr.file(x) as a whole', () => {
     parent = scratch();
     root = path.join(parent, 'root');
     plan = new FaultPlanFs();
-    mgr = new TempFileManager({ root, prefix: 'm-', fs: plan.fs, sweepOnStart: false, exitHook: false });
+    mgr = layeredManager({ root, prefix: 'm-', fs: plan.fs, sweepOnStart: false, exitHook: false });
     mgr.file().removeSync(); // the session is open: a refused name must cost no disk access at all
     fs.writeFileSync(path.join(parent, 'sentinel'), 'outside');
   });
@@ -305,7 +306,7 @@ describe('new TempFileManager(options)', () => {
   });
 
   it('property: an unknown option, any value: InvalidOptionError naming it', async () => {
-    const known = new Set(['root', 'prefix', 'staleMs', 'graceMs', 'sweepOnStart', 'exitHook', 'maxLiveBytes', 'minFreeBytes', 'hostId', 'fs']);
+    const known = new Set(['root', 'prefix', 'staleMs', 'graceMs', 'sweepOnStart', 'exitHook', 'maxLiveBytes', 'minFreeBytes', 'hostId']);
     await fc.assert(
       fc.asyncProperty(fc.string({ maxLength: 12 }).filter((k) => !known.has(k)), anyValue, async (key, val) => {
         const options = { root: roots.fresh!.path(), sweepOnStart: false, exitHook: false, [key]: val };
@@ -409,7 +410,7 @@ describe('write() and handoff() options', () => {
     parent = scratch();
     root = path.join(parent, 'root');
     plan = new FaultPlanFs();
-    mgr = new TempFileManager({ root, prefix: 'w-', fs: plan.fs, sweepOnStart: false, exitHook: false });
+    mgr = layeredManager({ root, prefix: 'w-', fs: plan.fs, sweepOnStart: false, exitHook: false });
     mgr.file().removeSync();
   });
   afterAll(async () => {
@@ -617,7 +618,7 @@ describe('claim() of a mutated ticket', () => {
     fs.mkdirSync(path.join(parent, 'outside'));
     fs.writeFileSync(path.join(parent, 'outside', 'secret'), 'do not touch');
     plan = new FaultPlanFs();
-    mgr = new TempFileManager({ root, fs: plan.fs, sweepOnStart: false, exitHook: false });
+    mgr = layeredManager({ root, fs: plan.fs, sweepOnStart: false, exitHook: false });
     const file = await mgr.write(CONTENT, { suffix: '.bin', hash: 'sha256' });
     ticket = await file.handoff({ ttlMs: 3_600_000, meta: { job: 7 } });
     entryDir = path.join(root, 'handoff', entryName(ticket.id, ticket.expiresAt));

@@ -9,6 +9,7 @@ import { BadTicketError, InvalidNameError, LeaseLostError, parseTicket, TempFile
 import { FileSystemError, InvalidOptionError } from '../../src/errors.js';
 import { main } from '../../src/adapters/cli.js';
 import { FaultPlanFs } from '../helpers/fault-plan.js';
+import { layOver, type TestManagerOptions } from '../helpers/roots.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const dirs: string[] = [];
@@ -25,7 +26,9 @@ function scratch(): string {
   return dir;
 }
 
-function manager(root: string, options: TempFileManagerOptions = {}): TempFileManager {
+/** A manager on `root`; with `fs`, that layer is laid over the root's parent until the test ends. */
+function manager(root: string, { fs: layer, ...options }: TestManagerOptions = {}): TempFileManager {
+  if (layer) layOver(layer, [path.dirname(root)]);
   const mgr = new TempFileManager({ root, sweepOnStart: false, exitHook: false, ...options });
   managers.push(mgr);
   return mgr;
@@ -186,8 +189,9 @@ describe('faults where a file or a session is made', () => {
     const plan = new FaultPlanFs();
     const mgr = manager(root, { fs: plan.fs });
     mgr.file().removeSync();
-    // Its only fstat: the new file's, by a descriptor of the callback open (the plan shows it as fd:<n>).
-    plan.record({ where: { method: 'fstatSync', path: () => true, code: 'EIO' } });
+    // The new file's fstat, by a descriptor of the callback open (the plan shows it by the file's
+    // path), not the fstat of the session's heartbeat, which may beat meanwhile.
+    plan.record({ where: { method: 'fstatSync', path: (p) => p.endsWith('.bin'), code: 'EIO' } });
     const error = await rejection(mgr.write('data', { suffix: '.bin' }));
     plan.stop();
     expect(plan.injected).toBeDefined();
@@ -273,7 +277,8 @@ describe('faults where a file or a session is made', () => {
 
 describe('options', () => {
   it.each([42, {}, 'fs'])('new TempFileManager({ fs: %o }) is an InvalidOptionError naming `fs`', (bad) => {
-    const error = thrown(() => new TempFileManager({ root: path.join(scratch(), 'root'), fs: bad as never, sweepOnStart: false, exitHook: false }));
+    const options = { root: path.join(scratch(), 'root'), fs: bad, sweepOnStart: false, exitHook: false };
+    const error = thrown(() => new TempFileManager(options as TempFileManagerOptions));
     expect(error).toBeInstanceOf(InvalidOptionError);
     expect(error).toMatchObject({ option: 'fs' });
   });

@@ -6,12 +6,12 @@ import { randomBytes } from 'node:crypto';
 import nodeFs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { FileSystem } from '../../src/disk/fs.js';
 import { AppendQueue } from '../../src/tus/append-queue.js';
 import { scratchDir } from '../helpers/roots.js';
 
 interface Recorded {
-  readonly fs: FileSystem;
+  /** Lays the hostile `write` over node:fs (the library's own calls go through it); returns the undo. */
+  readonly lay: () => () => void;
   /** The position and length of each write, in the order they were issued. */
   readonly writes: { position: number; length: number }[];
   /** The most writes in flight at once. */
@@ -21,7 +21,7 @@ interface Recorded {
 /** A file system whose `write` takes at most `most` bytes and answers on a later turn; `failAt` fails the write issued at that position. */
 function shortWrites(most: number, failAt?: number): Recorded {
   let inFlight = 0;
-  const recorded: Recorded = { fs: undefined as never, writes: [], maxInFlight: 0 };
+  const realWrite = nodeFs.write;
   const write = ((fd: number, buffer: Buffer, offset: number, length: number, position: number, callback: (err: Error | null, written: number) => void) => {
     recorded.writes.push({ position, length });
     inFlight += 1;
@@ -29,10 +29,16 @@ function shortWrites(most: number, failAt?: number): Recorded {
     setTimeout(() => {
       inFlight -= 1;
       if (position === failAt) return callback(Object.assign(new Error('EIO: injected'), { code: 'EIO' }), 0);
-      nodeFs.write(fd, buffer, offset, Math.min(length, most), position, callback);
+      realWrite(fd, buffer, offset, Math.min(length, most), position, callback);
     }, 1);
-  }) as unknown as FileSystem['write'];
-  (recorded as { fs: FileSystem }).fs = { ...nodeFs, write } as FileSystem;
+  }) as unknown as typeof nodeFs.write;
+  const lay = () => {
+    nodeFs.write = write;
+    return () => {
+      nodeFs.write = realWrite;
+    };
+  };
+  const recorded: Recorded = { lay, writes: [], maxInFlight: 0 };
   return recorded;
 }
 
@@ -53,11 +59,13 @@ describe('AppendQueue', () => {
     const data = randomBytes(3 * 1024 * 1024 + 17);
     const recorded = shortWrites(100_000);
     const fd = nodeFs.openSync(file, 'r+');
+    const lifted = recorded.lay();
     try {
-      const queue = new AppendQueue(recorded.fs, fd, 4);
+      const queue = new AppendQueue(fd, 4);
       for (const chunk of chunksOf(data, [65_536, 1, 300_000, 7_000])) await queue.push(chunk);
       expect(await queue.flush()).toBe(data.length);
     } finally {
+      lifted();
       nodeFs.closeSync(fd);
     }
     expect(nodeFs.readFileSync(file).equals(Buffer.concat([Buffer.from('head'), data]))).toBe(true);
@@ -77,8 +85,9 @@ describe('AppendQueue', () => {
     const recorded = shortWrites(Infinity, 0);
     const fd = nodeFs.openSync(file, 'r+');
     let thrown: unknown;
+    const lifted = recorded.lay();
     try {
-      const queue = new AppendQueue(recorded.fs, fd, 0);
+      const queue = new AppendQueue(fd, 0);
       try {
         for (const chunk of chunksOf(data, [65_536])) await queue.push(chunk);
         await queue.flush();
@@ -87,6 +96,7 @@ describe('AppendQueue', () => {
       }
       await expect(queue.flush()).rejects.toMatchObject({ code: 'EIO' });
     } finally {
+      lifted();
       nodeFs.closeSync(fd);
     }
     expect(thrown).toMatchObject({ code: 'EIO' });

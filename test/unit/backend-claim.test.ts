@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { TempFileManager } from '../../src/index.js';
 import { ClaimedFile } from '../../src/handoff/claim.js';
 import type { BackendClaim, SyncSteps } from '../../src/handoff/backend.js';
@@ -143,8 +143,10 @@ describe('mgr.claim(): the ticket checked once, before its backend is asked', ()
     const [entry] = fs.readdirSync(handoff);
     const entryDir = path.join(handoff, entry!);
     const before = { names: fs.readdirSync(entryDir).sort(), ctimeMs: fs.statSync(entryDir).ctimeMs };
-    // Its own file-system object: this process's probe of the root is not remembered for it.
-    const claimer = new TempFileManager({ root: sender.root, fs: { ...fs }, sweepOnStart: false, sweepIntervalMs: 0, exitHook: false });
+    // A fresh copy of the library, as in a process that has not used this root: no probe of it remembered.
+    vi.resetModules();
+    const fresh = await import('../../src/index.js');
+    const claimer = new fresh.TempFileManager({ root: sender.root, sweepOnStart: false, sweepIntervalMs: 0, exitHook: false });
     try {
       await expect(claimer.claim(ticket)).rejects.toMatchObject({ code: 'ERR_TEMPFILE_HANDOFF_EXPIRED' });
       expect({ names: fs.readdirSync(entryDir).sort(), ctimeMs: fs.statSync(entryDir).ctimeMs }).toEqual(before);

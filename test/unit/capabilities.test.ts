@@ -1,20 +1,23 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ensureCapabilities } from '../../src/disk/capabilities.js';
 import { TempFileManager } from '../../src/index.js';
 import { UnsupportedFileSystemError } from '../../src/errors.js';
-import type { FileSystem } from '../../src/disk/fs.js';
+import { realFs, type FsLayer } from '../helpers/fs-layer.js';
 import { FaultyFs, lacking, systemError, type Primitive } from '../helpers/faulty-fs.js';
-import { freshRoot, scratchDir } from '../helpers/roots.js';
+import { freshRoot, layeredManager, layOver, scratchDir } from '../helpers/roots.js';
 
 const PRIMITIVES: Primitive[] = ['exclusive-create', 'exclusive-mkdir', 'rename', 'rename-replace', 'hard-link', 'utimes', 'no-follow'];
 
-function probeError(fs: FileSystem, root = scratchDir()): unknown {
+function probeError(layer: FsLayer, root = scratchDir()): unknown {
+  const lift = layOver(layer, [root]);
   try {
-    ensureCapabilities(fs, root, root);
+    ensureCapabilities(root, root);
   } catch (err) {
     return err;
+  } finally {
+    lift();
   }
   return undefined;
 }
@@ -22,7 +25,7 @@ function probeError(fs: FileSystem, root = scratchDir()): unknown {
 describe('the capability probe', () => {
   it('passes on the local disk and leaves nothing behind', () => {
     const root = scratchDir();
-    expect(probeError(fs, root)).toBeUndefined();
+    expect(probeError(realFs, root)).toBeUndefined();
     expect(fs.readdirSync(root)).toEqual([]);
   });
 
@@ -37,14 +40,14 @@ describe('the capability probe', () => {
 
   it('accepts a file system that refuses link() altogether (keep() falls back) or has no symlinks', () => {
     for (const code of ['EPERM', 'ENOTSUP', 'ENOSYS']) {
-      const noLinks: FileSystem = { ...fs, linkSync: () => { throw systemError(code, 'link'); } };
-      const noSymlinks: FileSystem = { ...fs, symlinkSync: () => { throw systemError(code, 'symlink'); } };
+      const noLinks: FsLayer = { ...realFs, linkSync: () => { throw systemError(code, 'link'); } };
+      const noSymlinks: FsLayer = { ...realFs, symlinkSync: () => { throw systemError(code, 'symlink'); } };
       expect(probeError(noLinks)).toBeUndefined();
       expect(probeError(noSymlinks)).toBeUndefined();
     }
   });
 
-  it('runs once per root and file system, and again after a failure of the disk', () => {
+  it('runs once per root, and again after a failure of the disk', () => {
     const faulty = new FaultyFs();
     const root = scratchDir();
     faulty.fail('mkdirSync', 'EIO');
@@ -59,7 +62,7 @@ describe('the capability probe', () => {
 describe('the manager runs the probe when the root is first used', () => {
   it.each(PRIMITIVES)('file() refuses a root lacking %s, and removes its session', (primitive) => {
     const root = freshRoot();
-    const mgr = new TempFileManager({ root, fs: lacking(primitive), sweepOnStart: false, exitHook: false });
+    const mgr = layeredManager({ root, fs: lacking(primitive), sweepOnStart: false, exitHook: false });
     expect(() => mgr.file('.txt')).toThrow(expect.objectContaining({ code: 'ERR_TEMPFILE_UNSUPPORTED_FS', primitive }));
     expect(fs.readdirSync(root)).toEqual(['.tempfile-manager']);
     mgr.closeSync();
@@ -72,11 +75,17 @@ describe('the manager runs the probe when the root is first used', () => {
     fs.writeFileSync(file.path, 'x');
     const ticket = await file.handoff({ ttlMs: 60_000 });
     await maker.close();
-    const worker = new TempFileManager({ root, fs: lacking('rename-replace'), sweepOnStart: false, exitHook: false });
+    // The probe runs once per root and process: the worker is a fresh copy of the library, as in
+    // a process that has not used this root yet.
+    vi.resetModules();
+    const fresh = await import('../../src/index.js');
+    const lift = layOver(lacking('rename-replace'), [root]);
+    const worker = new fresh.TempFileManager({ root, sweepOnStart: false, exitHook: false });
     await expect(worker.claim(ticket)).rejects.toMatchObject({ code: 'ERR_TEMPFILE_UNSUPPORTED_FS', primitive: 'rename-replace' });
     const entries = fs.readdirSync(path.join(root, 'handoff'));
     expect(entries).toHaveLength(1);
     expect(fs.readdirSync(path.join(root, 'handoff', entries[0]!))).toEqual(['data.bin']);
+    lift();
     const claimed = await new TempFileManager({ root, sweepOnStart: false, exitHook: false }).claim(ticket);
     await claimed.consume();
   });
@@ -84,7 +93,7 @@ describe('the manager runs the probe when the root is first used', () => {
 
 describe('a file system that refuses rename, as an SFTP server denying posix-rename does', () => {
   it.each(['EPERM', 'ENOSYS'])('is refused as lacking rename on %s', (code) => {
-    const refusing: FileSystem = { ...fs, renameSync: (from: fs.PathLike) => { throw systemError(code, 'rename', String(from)); } };
+    const refusing: FsLayer = { ...realFs, renameSync: (from: fs.PathLike) => { throw systemError(code, 'rename', String(from)); } };
     expect(probeError(refusing)).toMatchObject({ code: 'ERR_TEMPFILE_UNSUPPORTED_FS', primitive: 'rename' });
   });
 });

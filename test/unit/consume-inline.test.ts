@@ -1,10 +1,10 @@
 import nodeFs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { FileSystem } from '../../src/disk/fs.js';
 import { INLINE_IO_MAX_BYTES } from '../../src/disk/local-disk.js';
 import { procIsOurs } from '../../src/disk/proc.js';
 import { manager } from '../helpers/roots.js';
+import { realFs, type FsLayer } from '../helpers/fs-layer.js';
 
 // consume() unlinks a small held file inline when it sits on the handoff directory's own local
 // device, and leaves every other unlink to the thread pool, where a slow one cannot stall the
@@ -14,25 +14,25 @@ import { manager } from '../helpers/roots.js';
 function recordingFs(otherDevice: (file: string) => boolean = () => false) {
   const unlinks: { how: 'inline' | 'thread pool'; file: string }[] = [];
   const fs = {
-    ...nodeFs,
+    ...realFs,
     unlinkSync: (file: nodeFs.PathLike) => {
       unlinks.push({ how: 'inline', file: String(file) });
-      nodeFs.unlinkSync(file);
+      realFs.unlinkSync(file);
     },
     lstatSync: ((file: nodeFs.PathLike, options?: nodeFs.StatSyncOptions) => {
-      const stat = nodeFs.lstatSync(file, options as nodeFs.StatSyncOptions & { bigint?: false });
+      const stat = realFs.lstatSync(file, options as nodeFs.StatSyncOptions & { bigint?: false });
       if (stat && otherDevice(String(file))) return Object.assign(stat, { dev: stat.dev + 1 });
       return stat;
     }) as typeof nodeFs.lstatSync,
     promises: {
-      ...nodeFs.promises,
+      ...realFs.promises,
       unlink: async (file: nodeFs.PathLike) => {
         unlinks.push({ how: 'thread pool', file: String(file) });
-        await nodeFs.promises.unlink(file);
+        await realFs.promises.unlink(file);
       },
     },
   };
-  return { fs: fs as unknown as FileSystem, unlinks };
+  return { fs: fs as unknown as FsLayer, unlinks };
 }
 
 const isHeld = (file: string) => path.basename(file).startsWith('held_');
@@ -45,7 +45,7 @@ async function consumeOne(bytes: number, otherDevice?: (file: string) => boolean
   const claimed = await mgr.claim(ticket);
   unlinks.length = 0;
   await claimed.consume();
-  expect(nodeFs.readdirSync(path.join(mgr.root, 'handoff'))).toEqual([]);
+  expect(realFs.readdirSync(path.join(mgr.root, 'handoff'))).toEqual([]);
   return unlinks.filter((u) => isHeld(u.file)).map((u) => u.how);
 }
 

@@ -1,17 +1,21 @@
-import { createFsFromVolume, Volume } from 'memfs';
+import { Volume } from 'memfs';
 import { describe, expect, it } from 'vitest';
 import { DiskQuotaError, NoSpaceError, TempFileError, TempFileManager } from '../../src/index.js';
 import { FileSystemError, RemoveError } from '../../src/errors.js';
-import type { FileSystem } from '../../src/disk/fs.js';
+import type { FsLayer } from '../helpers/fs-layer.js';
+import { layOver } from '../helpers/roots.js';
+import { memoryFs } from '../helpers/memfs.js';
 import { INLINE_IO_MAX_BYTES } from '../../src/disk/local-disk.js';
 import { FaultyFs } from '../helpers/faulty-fs.js';
 
-function memoryManager(): { mgr: TempFileManager; faulty: FaultyFs; mem: FileSystem; vol: Volume } {
+// The memory file system is laid over /tmp (where /tmp/root is in memory only) for the test.
+function memoryManager(): { mgr: TempFileManager; faulty: FaultyFs; mem: FsLayer; vol: Volume } {
   const vol = new Volume();
-  const mem = createFsFromVolume(vol) as unknown as FileSystem;
+  const mem = memoryFs(vol);
   vol.mkdirSync('/tmp', { recursive: true });
   const faulty = new FaultyFs(mem);
-  const mgr = new TempFileManager({ root: '/tmp/root', fs: faulty.fs, sweepOnStart: false, exitHook: false });
+  layOver(faulty.fs, ['/tmp/root']);
+  const mgr = new TempFileManager({ root: '/tmp/root', sweepOnStart: false, exitHook: false });
   return { mgr, faulty, mem, vol };
 }
 

@@ -1,11 +1,12 @@
 import nodeFs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { FileSystemError } from '../../src/errors.js';
-import type { FileSystem } from '../../src/disk/fs.js';
 import { scanHandoff } from '../../src/handoff/entries.js';
-import { manager } from '../helpers/roots.js';
+import { layOver, manager } from '../helpers/roots.js';
+import { realFs, type FsLayer } from '../helpers/fs-layer.js';
 
-const context = (fs: FileSystem) => ({ fs, staleMs: 2000, graceMs: 0, hostId: 'scan-test' });
+/** The scan's context, its calls made on `layer` (laid over the test's disk). */
+const context = (layer: FsLayer) => (layOver(layer), { staleMs: 2000, graceMs: 0, hostId: 'scan-test' });
 const enoent = () => Object.assign(new Error('ENOENT: no such file or directory'), { code: 'ENOENT' });
 
 // The scan reads the handoff directory and visits each entry. Only a directory that vanished while
@@ -16,7 +17,7 @@ describe('scanning the handoff directory', () => {
     const mgr = manager();
     for (let i = 0; i < 3; i++) await (await mgr.write(`entry ${i}`)).handoff({ ttlMs: 60_000 });
     let visited = 0;
-    const scan = scanHandoff(context(nodeFs as FileSystem), mgr.root, Date.now(), {
+    const scan = scanHandoff(context(realFs), mgr.root, Date.now(), {
       entry: async () => {
         visited += 1;
         throw enoent();
@@ -31,9 +32,9 @@ describe('scanning the handoff directory', () => {
     const mgr = manager();
     await (await mgr.write('one entry')).handoff({ ttlMs: 60_000 });
     const fs = {
-      ...nodeFs,
-      promises: { ...nodeFs.promises, opendir: async () => Promise.reject(enoent()) },
-    } as unknown as FileSystem;
+      ...realFs,
+      promises: { ...realFs.promises, opendir: async () => Promise.reject(enoent()) },
+    } as unknown as FsLayer;
     const seen: string[] = [];
     await scanHandoff(context(fs), mgr.root, Date.now(), { entry: async (info) => void seen.push(info.id), foreign: () => {} });
     expect(seen).toEqual([]);
@@ -43,7 +44,7 @@ describe('scanning the handoff directory', () => {
     const mgr = manager();
     await (await mgr.write('one entry')).handoff({ ttlMs: 60_000 });
     const eio = Object.assign(new Error('EIO: i/o error'), { code: 'EIO' });
-    const fs = { ...nodeFs, promises: { ...nodeFs.promises, opendir: async () => Promise.reject(eio) } } as unknown as FileSystem;
+    const fs = { ...realFs, promises: { ...realFs.promises, opendir: async () => Promise.reject(eio) } } as unknown as FsLayer;
     await expect(scanHandoff(context(fs), mgr.root, Date.now(), { entry: async () => {}, foreign: () => {} })).rejects.toMatchObject({
       code: 'ERR_TEMPFILE_IO',
     });

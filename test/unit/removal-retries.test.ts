@@ -5,13 +5,13 @@ import { TempFileManager } from '../../src/index.js';
 import { FileSystemError } from '../../src/errors.js';
 import { RETRIES } from '../../src/disk/walk.js';
 import { FaultyFs } from '../helpers/faulty-fs.js';
-import { freshRoot } from '../helpers/roots.js';
+import { freshRoot, layeredManager } from '../helpers/roots.js';
 
 // Windows-style retries (fs.rm's maxRetries): a removal retries EBUSY, EPERM and ENOTEMPTY a
 // bounded number of times with a short backoff, then reports the failure.
 
 function managerOn(faulty: FaultyFs): TempFileManager {
-  return new TempFileManager({ root: freshRoot(), fs: faulty.fs, sweepOnStart: false, exitHook: false });
+  return layeredManager({ root: freshRoot(), fs: faulty.fs, sweepOnStart: false, exitHook: false });
 }
 
 function fill(dir: string): void {

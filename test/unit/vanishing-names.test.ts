@@ -2,24 +2,25 @@ import nodeFs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { TempFileManager } from '../../src/index.js';
-import type { FileSystem } from '../../src/disk/fs.js';
 import { walkTree, walkTreeSync } from '../../src/disk/walk.js';
 import { listEntries } from '../../src/handoff/entries.js';
 import { newOwnerToken } from '../../src/handoff/lease.js';
 import { hostId } from '../../src/owner/process-identity.js';
 import { dataName, heldName, sessionLockPath } from '../../src/base/layout.js';
 import { withoutEntryTypes, type Between } from '../helpers/untyped-listing.js';
-import { deadSessionName, freshRoot, manager, markedRoot, scratchDir } from '../helpers/roots.js';
+import { deadSessionName, freshRoot, layeredManager, layOver, manager, markedRoot, scratchDir } from '../helpers/roots.js';
+import { realFs, type FsLayer } from '../helpers/fs-layer.js';
 
-const context = (fs: FileSystem) => ({ fs, staleMs: 2000, graceMs: 0, hostId: hostId() });
+/** A listing's context, its calls made on `layer` (laid over the test's disk). */
+const context = (layer: FsLayer) => (layOver(layer), { staleMs: 2000, graceMs: 0, hostId: hostId() });
 
 /** Removes (or renames, with `to`) each name of `victims` the first time it is listed. */
 function vanishing(victims: (name: string) => boolean, to?: (name: string) => string): Between & { count: number } {
   const between = (dir: string, name: string) => {
     if (!victims(name)) return;
     between.count += 1;
-    if (to) nodeFs.renameSync(`${dir}/${name}`, `${dir}/${to(name)}`);
-    else nodeFs.rmSync(`${dir}/${name}`, { recursive: true });
+    if (to) realFs.renameSync(`${dir}/${name}`, `${dir}/${to(name)}`);
+    else realFs.rmSync(`${dir}/${name}`, { recursive: true });
   };
   between.count = 0;
   return between;
@@ -28,7 +29,7 @@ function vanishing(victims: (name: string) => boolean, to?: (name: string) => st
 /** A tree of 100 files and a directory of 50 more. */
 function plantTree(): string {
   const dir = path.join(scratchDir(), 'tree');
-  nodeFs.mkdirSync(path.join(dir, 'sub'), { recursive: true });
+  realFs.mkdirSync(path.join(dir, 'sub'), { recursive: true });
   for (let i = 0; i < 100; i++) nodeFs.writeFileSync(path.join(dir, `f${i}`), 'x');
   for (let i = 0; i < 50; i++) nodeFs.writeFileSync(path.join(dir, 'sub', `g${i}`), 'x');
   return dir;
@@ -41,7 +42,8 @@ describe('a name vanishing between its listing and its lstat, on a file system w
   it.for(['async', 'sync'] as const)('the %s walk counts every other entry, at the top and below', async (mode) => {
     const tree = plantTree();
     const gone = vanishing((name) => name === 'f7' || name === 'g3');
-    const options = { fs: withoutEntryTypes(gone), remove: false };
+    layOver(withoutEntryTypes(gone));
+    const options = { remove: false };
     const tally = mode === 'async' ? await walkTree(tree, options) : walkTreeSync(tree, options);
     expect(gone.count).toBe(2);
     expect(tally).toMatchObject({ files: 148, dirs: 2, bytes: 148, errors: [] });
@@ -50,7 +52,8 @@ describe('a name vanishing between its listing and its lstat, on a file system w
   it.for(['async', 'sync'] as const)('the %s walk removes every other entry and the tree', async (mode) => {
     const tree = plantTree();
     const gone = vanishing((name) => name === 'f7' || name === 'g3');
-    const options = { fs: withoutEntryTypes(gone), remove: true };
+    layOver(withoutEntryTypes(gone));
+    const options = { remove: true };
     const tally = mode === 'async' ? await walkTree(tree, options) : walkTreeSync(tree, options);
     expect(gone.count).toBe(2);
     expect(tally).toMatchObject({ files: 148, dirs: 2, errors: [] });
@@ -85,17 +88,17 @@ describe('a name vanishing between its listing and its lstat, on a file system w
     const claimed: ReturnType<typeof vanishing> = vanishing((name) => name === dataName('.bin') && claimed.count === 0, () => held);
     const untyped = withoutEntryTypes(claimed);
     let released = false;
-    const fs: FileSystem = {
+    const fs: FsLayer = {
       ...untyped,
       promises: {
         ...untyped.promises,
         lstat: (async (file: string, options?: nodeFs.StatOptions) => {
           if (!released && path.basename(file) === held) {
             released = true; // the claimer gives the file back as the listing types its held name
-            nodeFs.renameSync(file, path.join(path.dirname(file), dataName('.bin')));
+            realFs.renameSync(file, path.join(path.dirname(file), dataName('.bin')));
           }
-          return nodeFs.promises.lstat(file, options);
-        }) as FileSystem['promises']['lstat'],
+          return realFs.promises.lstat(file, options);
+        }) as FsLayer['promises']['lstat'],
       },
     };
     const { entries } = await listEntries(context(fs), mgr.root);
@@ -106,13 +109,13 @@ describe('a name vanishing between its listing and its lstat, on a file system w
   it('a sweep of a root where another sweeper removes a lock meanwhile succeeds and removes the orphan', async () => {
     const root = markedRoot(freshRoot());
     const orphan = path.join(root, deadSessionName(hostId()));
-    nodeFs.mkdirSync(path.join(orphan, 'sub'), { recursive: true });
+    realFs.mkdirSync(path.join(orphan, 'sub'), { recursive: true });
     nodeFs.writeFileSync(path.join(orphan, 'sub', 'f'), 'x');
-    nodeFs.mkdirSync(sessionLockPath(orphan));
+    realFs.mkdirSync(sessionLockPath(orphan));
     const other = path.join(root, deadSessionName(hostId(), 3_600_000, 'fedcba9876543210'));
-    nodeFs.mkdirSync(sessionLockPath(other));
+    realFs.mkdirSync(sessionLockPath(other));
     const gone = vanishing((name) => name === path.basename(sessionLockPath(other)));
-    const sweeper = new TempFileManager({ root, fs: withoutEntryTypes(gone), staleMs: 2000, graceMs: 0, sweepOnStart: false, sweepIntervalMs: 0, exitHook: false });
+    const sweeper = layeredManager({ root, fs: withoutEntryTypes(gone), staleMs: 2000, graceMs: 0, sweepOnStart: false, sweepIntervalMs: 0, exitHook: false });
     try {
       const report = await sweeper.sweep();
       expect(report.errors).toEqual([]);

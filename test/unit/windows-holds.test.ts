@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { describe, expect, it as base } from 'vitest';
+import { describe, expect, it as base, vi } from 'vitest';
 import { TempFileManager } from '../../src/index.js';
 import { FileSystemError, RemoveError } from '../../src/errors.js';
 import { HOLD_WAIT_MS } from '../../src/disk/holds.js';
@@ -14,6 +14,19 @@ import { deadSessionNameHere, listTree, markedRoot, TestDisk } from '../helpers/
 // unlink leaves the name listed until the hold ends (delete pending). Every removal path must
 // free the names it was asked to, never hang, report what it could not do with a typed error, and
 // leave nothing once the hold has ended and a sweep has run.
+
+// The library takes Windows' removal rules (waits, moves aside) where the platform is win32: the
+// rules of src/disk/holds.ts are functions of a platform, given win32 here, every other rule of
+// the library staying Linux's.
+vi.mock(import('../../src/disk/holds.js'), async (importOriginal) => {
+  const holds = await importOriginal();
+  return {
+    ...holds,
+    holdsHappen: () => holds.holdsHappen('win32'),
+    isHold: (err: unknown) => holds.isHold(err, 'win32'),
+    retryDelays: (sync: boolean) => holds.retryDelays(sync, 'win32'),
+  };
+});
 
 // The tests wait out holds (seconds each) and run at the same time: each has its own Windows layer
 // and its own scratch directories and managers. The holds end before the managers close.
