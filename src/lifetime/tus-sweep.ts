@@ -4,7 +4,7 @@ import type { RootContext } from '../root/root.js';
 import { systemErrorCode } from '../base/errors.js';
 import { dataName, holderOf, isHeldName, parseTusUploadName, TUS_DIR, TUS_INFO } from '../base/layout.js';
 import { OPEN_EXISTING } from '../disk/open-checked.js';
-import { openPinned } from '../disk/pinned-dir.js';
+import { openPinned, type PinnedDir } from '../disk/pinned-dir.js';
 import { pathError, walkTree, type WalkTally } from '../disk/walk.js';
 import { holderAlive, takeForRemoval, type HolderStates } from '../handoff/lease.js';
 import { readHeartbeat } from '../owner/heartbeat.js';
@@ -43,11 +43,19 @@ interface UploadSweep {
 export async function sweepTusUploads(target: RootContext, rootBase: string, dryRun: boolean, tally: WalkTally): Promise<TusSwept> {
   const result = { removed: 0, held: 0, foreign: [] as string[] };
   const shownBase = path.join(target.root, TUS_DIR);
-  const pinned = await openPinned(`${rootBase}/${TUS_DIR}`);
-  if (typeof pinned === 'string') return result; // none yet; a link or a file there is the store's to refuse
+  let pinned: Awaited<ReturnType<typeof openPinned>>;
+  let names: string[];
+  try {
+    pinned = await openPinned(`${rootBase}/${TUS_DIR}`);
+    if (typeof pinned === 'string') return result; // none yet; a link or a file there is the store's to refuse
+    names = await listOrClose(pinned);
+  } catch (err) {
+    tally.errors.push(pathError(shownBase, err)); // the uploads only: the rest of the sweep goes on
+    return result;
+  }
   try {
     const run: UploadSweep = { target, dryRun, tally, now: Date.now(), seen: new Map() };
-    for (const name of await fs.promises.readdir(pinned.base)) {
+    for (const name of names) {
       const shown = path.join(shownBase, name);
       if (parseTusUploadName(name) === undefined) {
         result.foreign.push(shown);
@@ -65,6 +73,16 @@ export async function sweepTusUploads(target: RootContext, rootBase: string, dry
     await pinned.close();
   }
   return result;
+}
+
+/** The names in the pinned `<root>/tus`; a failed listing closes it before it is thrown. */
+async function listOrClose(pinned: PinnedDir): Promise<string[]> {
+  try {
+    return await fs.promises.readdir(pinned.base);
+  } catch (err) {
+    await pinned.close().catch(() => {});
+    throw err;
+  }
 }
 
 async function sweepUpload(run: UploadSweep, at: string, shown: string): Promise<'removed' | 'held' | 'left'> {

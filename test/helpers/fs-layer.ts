@@ -109,14 +109,19 @@ const THIS_FILE = fileURLToPath(import.meta.url);
 
 /** Whether the code that made this call is a test's (under test/, this file aside), not the library's or Node's. */
 function calledByTest(): boolean {
-  const holder: { stack?: string } = {};
+  // Structured call sites, not the stack's text: formatting a stack on every fs call costs more than the call.
   const limit = Error.stackTraceLimit;
-  Error.stackTraceLimit = 24;
+  const prepare = Error.prepareStackTrace;
+  Error.stackTraceLimit = 8;
+  Error.prepareStackTrace = (_error, sites) => sites;
+  const holder: { stack?: NodeJS.CallSite[] } = {};
   Error.captureStackTrace(holder, calledByTest);
+  const sites = holder.stack ?? [];
   Error.stackTraceLimit = limit;
-  for (const line of (holder.stack ?? '').split('\n').slice(1)) {
-    const at = /\(?((?:file:\/\/)?\/[^():]+)[:)]/.exec(line)?.[1];
-    if (at === undefined) continue; // node:internal, <anonymous>
+  Error.prepareStackTrace = prepare;
+  for (const site of sites) {
+    const at = site.getFileName();
+    if (at === undefined || at === null || !(at.startsWith('/') || at.startsWith('file://'))) continue; // node:internal, <anonymous>
     const file = at.startsWith('file://') ? fileURLToPath(at) : at;
     if (file === THIS_FILE) continue;
     return file.startsWith(TEST_DIR);
@@ -125,9 +130,11 @@ function calledByTest(): boolean {
 }
 
 function layerOf(name: string, args: unknown[]): Laid | undefined {
-  if (inReal > 0 || calledByTest()) return undefined;
-  if (FD_METHODS.has(name)) return typeof args[0] === 'number' ? fdLayer.get(args[0]) : undefined;
-  return layerOfPath(args[0]) ?? (TWO_PATHS.has(name) ? layerOfPath(args[1]) : undefined);
+  if (inReal > 0) return undefined;
+  const entry = FD_METHODS.has(name)
+    ? typeof args[0] === 'number' ? fdLayer.get(args[0]) : undefined
+    : (layerOfPath(args[0]) ?? (TWO_PATHS.has(name) ? layerOfPath(args[1]) : undefined));
+  return entry === undefined || calledByTest() ? undefined : entry;
 }
 
 const dispatchers = new WeakSet<AnyFn>();

@@ -210,3 +210,11 @@ it('a subscriber that throws breaks nothing; the exit hook and both builds in on
   expect(exit?.exitHook.tasks).toBeGreaterThanOrEqual(2); // a session of each build
   for (const file of report.files) expect(fs.existsSync(file), file).toBe(false); // the exit hook still removed them
 });
+
+it("the README's subscription, run as written against the built package, logs the file made", async () => {
+  const { stdout } = await runToEnd(process.execPath, [fixture('readme-diagnostics.mjs'), freshRoot()], { timeoutMs: 60_000, what: "the README's diagnostics snippet" });
+  const made = /^path (.+)$/m.exec(stdout)?.[1];
+  expect(made).toBeDefined();
+  expect(stdout).toContain('created {');
+  expect(stdout).toContain(made);
+});
