@@ -66,24 +66,18 @@ export type SuffixOf = (type: DetectedType | undefined) => string;
  * `suffixOf`, the data is sniffed before the file is made, and the file takes the suffix it names.
  * @internal
  */
-export function writeTempFile<T extends TempFile>(
-  context: ManagerContext,
-  owner: Owner,
-  source: WriteSource,
-  options: WriteOptions | undefined,
-  ownerSignal: AbortSignal | undefined,
-  make: FileMaker<T>,
-  suffixOf?: SuffixOf,
-): Promise<T> {
+export function writeTempFile<T extends TempFile>(...args: WriteArgs<T>): Promise<T> {
+  const [context, , , options] = args;
   return traced(
     TRACING_CHANNELS.write,
     () => ({ root: context.root, maxBytes: resolveWriteOptions(options).maxBytes }),
-    () => writeUntraced(context, owner, source, options, ownerSignal, make, suffixOf),
+    () => writeUntraced(...args),
     (file) => ({ path: file.path, size: file.size ?? 0 }),
   );
 }
 
-async function writeUntraced<T extends TempFile>(
+/** What {@link writeTempFile} takes: where, for whom, what, how, the owner's signal, how the file is made and named. */
+type WriteArgs<T extends TempFile> = [
   context: ManagerContext,
   owner: Owner,
   source: WriteSource,
@@ -91,7 +85,9 @@ async function writeUntraced<T extends TempFile>(
   ownerSignal: AbortSignal | undefined,
   make: FileMaker<T>,
   suffixOf?: SuffixOf,
-): Promise<T> {
+];
+
+async function writeUntraced<T extends TempFile>(...[context, owner, source, options, ownerSignal, make, suffixOf]: WriteArgs<T>): Promise<T> {
   const given = resolveWriteOptions(options);
   const resolved = ownerSignal ? { ...given, signals: [...given.signals, ownerSignal] } : given;
   const parts = resolveNameParts(context, resolved.name); // a bad name is refused before anything touches the disk

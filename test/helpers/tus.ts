@@ -1,6 +1,7 @@
 import http from 'node:http';
 import { Server } from '@tus/server';
 import { Upload as TusClientUpload } from 'tus-js-client';
+import { afterEach } from 'vitest';
 import type { TempFileManager } from '../../src/index.js';
 import { tusStore, type TusStoreOptions } from '../../src/tus/index.js';
 
@@ -86,4 +87,17 @@ export function clientUpload(data: Buffer, options: { endpoint?: string; uploadU
     });
     upload.start();
   });
+}
+
+/** A test file's way to start tus servers: each one started is closed after the test that started it. */
+export function tusServers(): (...args: Parameters<typeof startTusServer>) => Promise<TusTestServer> {
+  const servers: TusTestServer[] = [];
+  afterEach(async () => {
+    for (const server of servers.splice(0)) await server.close();
+  });
+  return async (...args) => {
+    const server = await startTusServer(...args);
+    servers.push(server);
+    return server;
+  };
 }

@@ -6,22 +6,13 @@ import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { manager, scratchDir } from '../helpers/roots.js';
-import { createUpload, openTusRequest, patchHeaders, startTusServer, tusRequest, type TusTestServer } from '../helpers/tus.js';
+import { createUpload, openTusRequest, patchHeaders, tusRequest, tusServers } from '../helpers/tus.js';
 import { until } from '../helpers/wait.js';
 
 const cli = path.join(import.meta.dirname, '../../dist/cli.js');
-const servers: TusTestServer[] = [];
-afterEach(async () => {
-  for (const server of servers.splice(0)) await server.close();
-});
-
-async function serve(...args: Parameters<typeof startTusServer>): Promise<TusTestServer> {
-  const server = await startTusServer(...args);
-  servers.push(server);
-  return server;
-}
+const serve = tusServers();
 
 function uploadDirOf(root: string, url: string): string {
   return path.join(root, 'tus', `upload_${url.slice(url.lastIndexOf('/') + 1)}`);

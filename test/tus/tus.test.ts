@@ -5,23 +5,14 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { TempFile } from '../../src/index.js';
 import { isTempFileError } from '../../src/index.js';
 import { tusStore } from '../../src/tus/index.js';
 import { manager, scratchDir } from '../helpers/roots.js';
-import { clientUpload, createUpload, openTusRequest, patchHeaders, startTusServer, tusRequest, type TusTestServer } from '../helpers/tus.js';
+import { clientUpload, createUpload, openTusRequest, patchHeaders, tusRequest, tusServers } from '../helpers/tus.js';
 
-const servers: TusTestServer[] = [];
-afterEach(async () => {
-  for (const server of servers.splice(0)) await server.close();
-});
-
-async function serve(...args: Parameters<typeof startTusServer>): Promise<TusTestServer> {
-  const server = await startTusServer(...args);
-  servers.push(server);
-  return server;
-}
+const serve = tusServers();
 
 /** Every name under `<root>/tus`, recursively (none when it was never made). */
 function uploadsOnDisk(root: string): string[] {
