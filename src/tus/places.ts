@@ -4,7 +4,7 @@ import { FileSystemError, systemErrorCode, toFileSystemError } from '../base/err
 import { isTusUploadId, parseTusUploadName, TUS_DIR, tusUploadName } from '../base/layout.js';
 import { O_NOFOLLOW, fs } from '../disk/fs.js';
 import { OPEN_EXISTING } from '../disk/open-checked.js';
-import { openPinned, type PinnedDir } from '../disk/pinned-dir.js';
+import { openPinned, openPinnedSync, type PinnedDirSync } from '../disk/pinned-dir.js';
 import { removeTree } from '../disk/remove.js';
 import type { ManagerContext } from '../context/context.js';
 
@@ -16,10 +16,10 @@ export interface TusPlaces {
   /** `<root>/tus` as errors and logs show it. */
   readonly shown: string;
   /**
-   * `<root>/tus`'s descriptor, held for the store's life and kept referenced: a FileHandle
-   * collected as garbage is closed, and its number could then name another file.
+   * `<root>/tus`'s descriptor, held for the store's life: a plain descriptor, not a FileHandle,
+   * which garbage collection would close under a dropped store (an error from Node 26 on).
    */
-  readonly held: PinnedDir;
+  readonly held: PinnedDirSync;
 }
 
 /** An upload's directory, as reached and as shown. @internal */
@@ -54,9 +54,9 @@ export async function tusPlaces(context: ManagerContext): Promise<TusPlaces> {
   }
   const stat = await fs.promises.lstat(base);
   const uid = process.getuid?.();
-  const pinned = stat.isDirectory() ? await openPinned(base) : 'not-a-dir';
+  const pinned = stat.isDirectory() ? openPinnedSync(base) : 'not-a-dir';
   if (typeof pinned === 'string' || (stat.mode & 0o077) !== 0 || (uid !== undefined && stat.uid !== uid)) {
-    if (typeof pinned !== 'string') await pinned.close();
+    if (typeof pinned !== 'string') pinned.close();
     throw new FileSystemError('use', shown, undefined, 'It is not a private directory of this user (a symlink, a file, or open to others): nothing was written. Remove it; the store makes it again.');
   }
   // Held for the store's life: every upload is then one name below this descriptor.

@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import type { TempFile } from '../../src/index.js';
 import { isTempFileError } from '../../src/index.js';
 import { tusStore } from '../../src/tus/index.js';
+import { fixture, runToEnd } from '../helpers/child.js';
 import { manager, scratchDir } from '../helpers/roots.js';
 import { clientUpload, createUpload, openTusRequest, patchHeaders, tusRequest, tusServers } from '../helpers/tus.js';
 
@@ -289,3 +290,9 @@ async function until(check: () => boolean | Promise<boolean>, what = 'the condit
   }
   throw new Error(`${what} never held`);
 }
+
+it('a store used and dropped leaves the garbage collector nothing to close (an error from Node 26 on)', async () => {
+  const { stdout } = await runToEnd(process.execPath, ['--expose-gc', fixture('tus-dropped-store.mjs'), scratchDir()], { timeoutMs: 60_000, what: 'a dropped tus store' });
+  expect(stdout).not.toMatch(/garbage collection|warning:/);
+  expect(stdout).toContain('done');
+});
