@@ -55,7 +55,8 @@ export class FormReceiver {
   private readonly streams = new Set<Readable>();
   private failure: Error | undefined;
   /** Aborted by the first failure: the writes still running (a `verify` hook still checking) give up at once. */
-  private readonly stopWrites = new AbortController();
+  /** Each file's write's own abort: a form's failure ends every write but the failing part's. */
+  private readonly stoppers = new Map<Readable, AbortController>();
 
   /** Unsubscribes from the end of the request's exchange. */
   private readonly unwatch: () => void;
@@ -79,14 +80,14 @@ export class FormReceiver {
   }
 
   /** Records the first failure, stops every file still streaming, and tells the adapter. */
-  fail(error: Error): void {
+  fail(error: Error, from?: Readable): void {
     if (this.failure) return;
     this.failure = error;
     if (this.exchange && isTempFileError(error)) this.exchange.received.refused ??= error.code;
     for (const stream of this.streams) stream.destroy(error);
     this.streams.clear();
-    // After the streams' own errors: a write whose part failed ends with that error, not as aborted.
-    setImmediate(() => this.stopWrites.abort(error));
+    // The other files' writes end now, a verify check included; the failing part's ends with its own error.
+    for (const [stream, stopper] of this.stoppers) if (stream !== from) stopper.abort(error);
     this.onFailure(error);
   }
 
@@ -124,7 +125,7 @@ export class FormReceiver {
     this.streams.add(part.stream);
     // The parser cuts a file at maxBytes + 1 and then discards the rest of it as fast as the
     // client sends: refuse at that moment, not once write() has counted its way there.
-    part.stream.once('limit', () => this.fail(new SizeLimitError(this.spec.maxBytes)));
+    part.stream.once('limit', () => this.fail(new SizeLimitError(this.spec.maxBytes), part.stream));
     if (this.spec.direct) {
       this.handOff(part, this.spec.direct);
       return;
@@ -144,7 +145,7 @@ export class FormReceiver {
       },
       (error: unknown) => {
         this.streams.delete(part.stream);
-        this.fail(error instanceof Error ? error : new Error(String(error)));
+        this.fail(error instanceof Error ? error : new Error(String(error)), part.stream);
       },
     );
     this.writes.push(write);
@@ -216,12 +217,18 @@ export class FormReceiver {
     return undefined;
   }
 
+  private stopperOf(stream: Readable): AbortController {
+    const stopper = new AbortController();
+    this.stoppers.set(stream, stopper);
+    return stopper;
+  }
+
   private writeOptions(part: FilePart): WriteOptions {
     const { spec } = this;
     const onProgress = spec.onProgress;
     return {
       maxBytes: spec.maxBytes,
-      signal: this.stopWrites.signal,
+      signal: this.stopperOf(part.stream).signal,
       ...(spec.hash !== undefined && { hash: spec.hash }),
       ...(spec.accept !== undefined && { accept: spec.accept }),
       ...(spec.verify && uploadVerify(spec.verify)),
