@@ -21,8 +21,14 @@
 // - each member's errors under one "Throws" heading, one item each, where TypeDoc gives every
 //   `@throws` a heading of its own; no "Returns" section or parameter table that only repeats
 //   what the signature shows, no "Implementation of" note (`AsyncDisposable.[asyncDispose]`), no
-//   rule between entries (their headings part them), and "Extends", "Extended by" and a
-//   `@throws Never.` as a line.
+//   rule between entries (their headings part them), and "Extends", "Extended by", "Implements",
+//   a `@throws Never.` and a lone `@throws` as a line;
+// - getters that throw nothing as one table, and no "Properties" heading over a table that is
+//   all a section has;
+// - each error class's `code` at the head of its summary, once "Errors" says they all extend
+//   TempFileError, rather than a row and a line repeated thirty times;
+// - overloads that share their docs as one list of signatures, and a page's re-exports as one
+//   paragraph of links.
 import fs from 'node:fs';
 import { Comment, CommentTag, Converter, Reflection, ReflectionKind } from 'typedoc';
 import { MarkdownPageEvent } from 'typedoc-plugin-markdown';
@@ -85,7 +91,77 @@ export function compactPage(markdown) {
     .replace(/^(#{4,7}) Throws\n\n((?:(?!#)[^\n]*\n)+?)\n(?=\1 Throws\n|#|$)/gm, (whole, level, body) => `${level} Throws\n\n${item(body)}`)
     .replace(THROWS_RUN, (run, level) => `${level} Throws\n\n${run.split(`${level} Throws\n\n`).join('').replace(/\n\n(?=- )/g, '\n')}`)
     .replace(/^#{4,7} Throws\n\n- Never[.:]? ?([^\n]*(?:\n {2}[^\n]*)*)\n\n/gm, (whole, why) => `Throws nothing${why ? `: ${why.replace(/\n {2}/g, '\n')}` : '.'}\n\n`)
+    .replace(/^#{4,7} Throws\n\n- ([^\n]*(?:\n {2}[^\n]*)*)\n\n(?=#|$)/gm, (whole, only) => `Throws: ${lowerSee(only.replace(/\n {2}/g, '\n'))}\n\n`)
+    .replace(/^## Errors\n\n(?=[\s\S]*?^Extends \[`TempFileError`\]\(([^)]*)\)\.$)/m, (heading, link) => `${heading}Each class extends [TempFileError](${link}) unless it says otherwise; its \`code\` comes first.\n\n`)
+    .replace(/^#{4,7} Implements\n\n((?:- [^\n]+\n)+)\n/gm, (whole, list) => `Implements ${list.trim().split('\n').map((line) => line.slice(2)).join(', ')}.\n\n`)
+    .replace(/^#{4} Accessors\n\n((?:#{5} [^\n]+\n\n> \*\*get\*\* [^\n]+\n\n(?:(?!#)[^\n]*\n)+?\nThrows nothing\.\n\n)+)/gm, (whole, run) => accessorTable(run))
+    .replace(/^## References\n\n((?:### [^\n]+\n\n(?:Renames and re-exports|Re-exports) [^\n]+\n\n)+)/gm, (whole, run) => referenceList(run))
+    .split(/^(?=### )/m)
+    .map((section) => withoutLoneProperties(errorWithCodeFirst(signaturesTogether(section))))
+    .join('')
     .replace(/\n+$/, '\n');
+}
+
+/** A sentence as the tail of "Throws: " (its first word in lower case, unless a name or a code). */
+function lowerSee(text) {
+  return text.replace(/^[A-Z](?=[a-z]+ )/, (first) => first.toLowerCase());
+}
+
+/** Getters that throw nothing, as one table: name, type, description. */
+function accessorTable(run) {
+  const rows = run.split(/^(?=#{5} )/m).map((entry) => {
+    const [, name, type, body] = /^#{5} (.+)\n\n> \*\*get\*\* .*?\(\): (.+)\n\n([\s\S]*?)\n\nThrows nothing\.\n\n$/.exec(entry) ?? [];
+    if (name === undefined) throw new Error(`An accessor the API reference cannot list: ${entry.slice(0, 80)}`);
+    return `| \`${name}\` | ${type} | ${body.replace(/\n/g, ' ')} |`;
+  });
+  return `#### Accessors\n\n| Accessor | Type | Description |\n| ------ | ------ | ------ |\n${rows.join('\n')}\n\n`;
+}
+
+const CODE_ROW = /^\| <a id="property-code[-\d]*"><\/a> `code` \| `readonly` \| `"(ERR_\w+)"` \| A stable, documented identifier of the failure\. \|\n/m;
+const EXTENDS_BASE = /^Extends \[`TempFileError`\]\([^)]*\)\.\n\n/m;
+
+/**
+ * An error class's section with its `code` at the head of its summary, in place of a row of its
+ * table that says the same for every class, and without the line "Extends TempFileError" that the
+ * Errors group's heading says once for all.
+ */
+function errorWithCodeFirst(section) {
+  const code = CODE_ROW.exec(section)?.[1];
+  if (code === undefined || !EXTENDS_BASE.test(section)) return section;
+  return section
+    .replace(CODE_ROW, '')
+    .replace(EXTENDS_BASE, '')
+    .replace(/^(### \w+\n\n)/, `$1\`${code}\`: `)
+    .replace(/^\| Property \| Modifier \| Type \| Description \|\n\| [-| ]+\|\n\n/m, '');
+}
+
+/** A page's re-exports as one paragraph of links, the renamed ones (`default`) said as such. */
+function referenceList(run) {
+  const plain = [];
+  const renamed = [];
+  for (const [, name, how, target] of run.matchAll(/^### (.+)\n\n(Renames and re-exports|Re-exports) (.+)$/gm)) {
+    if (how === 'Re-exports') plain.push(target);
+    else renamed.push(`\`${name.replace(/\\/g, '')}\` is ${target}`);
+  }
+  const sentences = [plain.length > 0 ? `Re-exported here: ${plain.join(', ')}.` : '', renamed.length > 0 ? `${renamed.join('; ')}.` : ''];
+  return `## References\n\n${sentences.filter(Boolean).join(' ')}\n\n`;
+}
+
+/** Overloads listed one under another, without the summary TypeDoc repeats under each when they have no docs of their own. */
+function signaturesTogether(section) {
+  const summary = /^### [^\n]+\n\n((?:(?!#)[^\n]+\n)+)\n/.exec(section)?.[1];
+  if (summary === undefined || !section.includes('#### Call Signature\n')) return section;
+  const overloads = [...section.matchAll(/^#### Call Signature\n\n(> [^\n]+)\n\n((?:(?!#)[^\n]+\n)+)\n/gm)];
+  if (overloads.some(([, , own]) => own !== summary)) return section;
+  const first = section.indexOf('#### Call Signature\n');
+  const rest = section.slice(first).replace(/^#### Call Signature\n\n> [^\n]+\n\n(?:(?!#)[^\n]+\n)+\n/gm, '');
+  return `${section.slice(0, first)}#### Call Signatures\n\n${overloads.map(([, signature]) => signature).join('\\\n')}\n\n${rest}`;
+}
+
+/** A section whose only part is its properties' table: the table without its heading. */
+function withoutLoneProperties(section) {
+  const headings = section.match(/^#{4} .+$/gm) ?? [];
+  return headings.length === 1 && headings[0] === '#### Properties' ? section.replace(/^#### Properties\n\n/m, '') : section;
 }
 
 /** Consecutive "Throws" sections, each one list (as `item` makes them): merged into one. */
