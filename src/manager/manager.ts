@@ -59,6 +59,21 @@ const log = logger('manager');
  * await using video = mgr.file('.mkv');
  * await pipeline(req, video.createWriteStream());
  */
+/** What a store built on a manager outside its layers needs: the handles' context and the root's rules. */
+export interface ManagerParts {
+  readonly context: ManagerContext;
+  readonly rootContext: RootContext;
+}
+
+// Registered, so that a manager of one copy of the library (its ESM build) serves a store of the
+// other (its CommonJS build); a property not in the class's type, so not in its declarations.
+const PARTS = Symbol.for('tempfile-manager.manager-parts');
+
+/** The parts of `value` if it is a manager (of either build), else undefined. */
+export function managerParts(value: unknown): ManagerParts | undefined {
+  return typeof value === 'object' && value !== null ? (value as { [PARTS]?: ManagerParts })[PARTS] : undefined;
+}
+
 export class TempFileManager implements AsyncDisposable, Disposable {
   /** The absolute root directory, checked safe when the manager was made. */
   readonly root: string;
@@ -129,6 +144,7 @@ export class TempFileManager implements AsyncDisposable, Disposable {
       closed: () => this.isClosed,
     };
     this.rootScope = new TempScope(this.context);
+    Object.defineProperty(this, PARTS, { value: { context: this.context, rootContext: this.rootContext } });
     this.claimPlace = { staleMs, hostId, download: (source, writeOptions) => this.rootScope.write(source, writeOptions), closed: () => this.isClosed };
     log('manager for %s', this.root);
     if (this.options.exitHook) {
@@ -147,14 +163,6 @@ export class TempFileManager implements AsyncDisposable, Disposable {
   /** True once {@link close} was called. @throws Never. */
   get closed(): boolean {
     return this.isClosed;
-  }
-
-  /**
-   * What a store built on this manager outside its layers (`tempfile-manager/tus`) needs: the
-   * handles' context and the root's rules. @internal
-   */
-  internalParts(): { readonly context: ManagerContext; readonly rootContext: RootContext } {
-    return { context: this.context, rootContext: this.rootContext };
   }
 
   /** A new empty temp file (0600), synchronously: {@link TempScope.file} in the manager's own scope. @throws See {@link TempScope.file}. */

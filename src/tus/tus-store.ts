@@ -4,7 +4,7 @@ import { CallbackError, InvalidOptionError } from '../base/errors.js';
 import { loadPeer } from '../base/peer.js';
 import { describeArgument, ownOptions, validateBytes, validateDuration, validateFunction, validateObject } from '../base/validators.js';
 import type { TempFile } from '../handles/file.js';
-import type { TempFileManager } from '../manager/manager.js';
+import { managerParts, type ManagerParts, type TempFileManager } from '../manager/manager.js';
 import { parseAccept } from '../write/sniff.js';
 import { UploadLock } from './lock.js';
 import { forTus, UploadStore, type UploadState } from './store.js';
@@ -94,7 +94,7 @@ const MAX_DURATION_MS = 365 * DAY_MS;
 export async function tusStore(options: TusStoreOptions): Promise<TusStore> {
   const settings = checkOptions(options);
   const tus = await loadPeer('@tus/server', 'tempfile-manager/tus', () => import('@tus/server'));
-  const { context, rootContext } = settings.manager.internalParts();
+  const { context, rootContext } = settings.parts;
   const uploads = new UploadStore({
     context,
     lease: rootContext,
@@ -181,6 +181,7 @@ function rethrowForTus(err: unknown): never {
 
 interface CheckedOptions {
   readonly manager: TempFileManager;
+  readonly parts: ManagerParts;
   readonly maxBytes: number;
   readonly expirationMs: number;
   readonly accept: readonly string[] | undefined;
@@ -193,11 +194,13 @@ function checkOptions(options: TusStoreOptions): CheckedOptions {
   validateObject(options, 'tusStore()', KNOWN, example);
   const own = ownOptions(options);
   const manager = own.manager;
-  if (typeof (manager as Partial<TempFileManager> | undefined)?.internalParts !== 'function') {
+  const parts = managerParts(manager);
+  if (parts === undefined) {
     throw new InvalidOptionError('manager', `tusStore() takes a TempFileManager as \`manager\`, got ${describeArgument(manager)}. Pass { manager: new TempFileManager() }.`);
   }
   return {
-    manager: manager!,
+    manager: manager as TempFileManager,
+    parts,
     maxBytes: own.maxBytes === undefined ? Infinity : validateBytes(own.maxBytes, 'maxBytes', { min: 1, infinity: true }),
     expirationMs: own.expirationMs === undefined ? DAY_MS : validateDuration(own.expirationMs, 'expirationMs', { min: 1000, max: MAX_DURATION_MS, off: { value: 0, meaning: 'never' } }),
     accept: own.accept === undefined ? undefined : parseAccept(own.accept),

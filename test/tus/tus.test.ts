@@ -283,6 +283,12 @@ describe('tempfile-manager/tus', () => {
   });
 });
 
+it('a manager of the ESM build serves tempfile-manager/tus of the CommonJS build (both loaded in one process)', async () => {
+  const { stdout } = await runToEnd(process.execPath, [fixture('tus-two-builds.mjs'), scratchDir()], { timeoutMs: 60_000, what: 'two builds' });
+  expect(stdout).toContain('missing upload: 404');
+  expect(stdout).toContain('done');
+});
+
 async function until(check: () => boolean | Promise<boolean>, what = 'the condition'): Promise<void> {
   for (let round = 0; round < 2000; round++) {
     if (await check()) return;
