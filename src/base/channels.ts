@@ -131,7 +131,12 @@ export interface WriteTrace extends TraceEnd {
   /** The `maxBytes` limit in force. */
   readonly maxBytes: number;
   /** On success: the file's path and size. */
-  result?: { readonly path: string; readonly size: number };
+  result?: {
+    /** The new temp file's path. */
+    readonly path: string;
+    /** The bytes written. */
+    readonly size: number;
+  };
 }
 
 /** The context of `tracing:tempfile-manager:handoff:*`. */
@@ -145,7 +150,12 @@ export interface HandoffTrace extends TraceEnd {
   /** True when handed off through an object store. */
   readonly store: boolean;
   /** On success: the handoff's digest (see {@link HandoffEventMessage}) and when it expires (epoch ms). */
-  result?: { readonly handoff: string; readonly expiresAt: number };
+  result?: {
+    /** The handoff's digest (see {@link HandoffEventMessage}). */
+    readonly handoff: string;
+    /** When the handoff expires, in milliseconds since the epoch. */
+    readonly expiresAt: number;
+  };
 }
 
 /** The context of `tracing:tempfile-manager:claim:*`. */
@@ -155,7 +165,10 @@ export interface ClaimTrace extends TraceEnd {
   /** The handoff's digest (see {@link HandoffEventMessage}). */
   readonly handoff: string;
   /** On success: the claimed file's size. */
-  result?: { readonly size: number };
+  result?: {
+    /** The claimed file's size in bytes. */
+    readonly size: number;
+  };
 }
 
 /** The context of `tracing:tempfile-manager:sweep:*`. */
@@ -166,11 +179,17 @@ export interface SweepTrace extends TraceEnd {
   readonly dryRun: boolean;
   /** On success: the report's counts (never its paths), and how many paths could not be removed. */
   result?: {
+    /** Orphaned sessions removed. */
     readonly sessionsRemoved: number;
+    /** Files removed. */
     readonly filesRemoved: number;
+    /** Directories removed. */
     readonly dirsRemoved: number;
+    /** Bytes freed. */
     readonly bytesFreed: number;
+    /** Handoff entries removed. */
     readonly handoffEntriesRemoved: number;
+    /** Paths that could not be removed. */
     readonly errors: number;
   };
 }
@@ -189,10 +208,15 @@ export interface RequestTrace extends TraceEnd {
    * and whether the client left before the response was sent.
    */
   result?: {
+    /** The response's status code. */
     readonly status: number;
+    /** The files received. */
     readonly files: number;
+    /** Their bytes. */
     readonly bytes: number;
+    /** Why the form was refused: the refusing error's `code`. */
     readonly refused?: string;
+    /** True when the client left before the response. */
     readonly clientGone: boolean;
   };
 }

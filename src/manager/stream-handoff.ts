@@ -10,7 +10,11 @@ import { hashOption } from '../write/options.js';
 import { parseAccept } from '../write/sniff.js';
 
 /** Options of `mgr.handoffStream()`: `handoff()`'s with `store` required, and `write()`'s limits (`hash` `'sha256'` by default). */
-export type StreamHandoffOptions = HandoffOptions & Pick<WriteOptions, 'maxBytes' | 'accept' | 'hash'> & { /** The object store (`s3Store()`). */ readonly store: HandoffStore };
+export type StreamHandoffOptions = HandoffOptions &
+  Pick<WriteOptions, 'maxBytes' | 'accept' | 'hash'> & {
+    /** The object store (`s3Store()`). */
+    readonly store: HandoffStore;
+  };
 
 /** The options of a stream's handoff, checked, with the store they name. @internal */
 export interface CheckedStreamHandoff {

@@ -5,7 +5,14 @@ import { describe } from '../base/names.js';
 import { MAX_TIMER_MS, validateDuration, validateFunction } from '../base/validators.js';
 
 /** A `verify` hook's answer: `true` accepts; `false`, or a `reason` for the client and a 4xx `statusCode` (422 by default), refuses. */
-export type VerifyResult = boolean | { /** Why, sent to the client. */ readonly reason: string; /** A 4xx status. @default 422 */ readonly statusCode?: number };
+export type VerifyResult =
+  | boolean
+  | {
+      /** Why, sent to the client. */
+      readonly reason: string;
+      /** A 4xx status. @default 422 */
+      readonly statusCode?: number;
+    };
 
 /** A `verify` hook: `signal` aborts when the check is given up (its timeout, the write's signal). @internal */
 export type VerifyHook<F> = (file: F, signal: AbortSignal) => VerifyResult | PromiseLike<VerifyResult>;
