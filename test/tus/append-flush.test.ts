@@ -9,7 +9,10 @@ import nodeFs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AppendQueue } from '../../src/tus/append-queue.js';
-import { scratchDir } from '../helpers/roots.js';
+import { manager, scratchDir } from '../helpers/roots.js';
+import { createUpload, patchHeaders, tusRequest, tusServers } from '../helpers/tus.js';
+
+const serve = tusServers();
 
 const MiB = 1024 * 1024;
 
@@ -103,4 +106,26 @@ describe('the flushes of a PATCH in progress', () => {
     expect(flushes.events).toContain('flush done');
     expect(outcome).toMatchObject({ code: 'EIO' });
   });
+
+  it('through @tus/server: a PATCH whose flush fails is answered 500, never 204, and the upload is given back to resume', async () => {
+    const mgr = manager();
+    const { url } = await serve(mgr);
+    const data = randomBytes(24 * MiB);
+    const upload = await createUpload(url, data.length);
+    const flushes = slowFlushes('EIO');
+    const lifted = flushes.lay();
+    let answer: Awaited<ReturnType<typeof tusRequest>>;
+    try {
+      answer = await tusRequest(upload, 'PATCH', patchHeaders(0, data.length), data);
+    } finally {
+      lifted();
+    }
+    expect(flushes.events).toContain('flush done');
+    expect(answer.status).toBe(500);
+    const head = await tusRequest(upload, 'HEAD', {});
+    expect(head.status).toBe(200);
+    const onDisk = path.join(mgr.root, 'tus', `upload_${upload.slice(upload.lastIndexOf('/') + 1)}`, 'data');
+    expect(Number(head.headers['upload-offset'])).toBe(nodeFs.statSync(onDisk).size);
+  });
 });
+
