@@ -1,18 +1,42 @@
 // One tus server of the tus benchmark (bench/tus.mjs), in a process of its own: @tus/server with
-// `tempfile-manager/tus`'s store and locker, or with @tus/file-store (and @tus/server's own
-// in-memory locker), storing under the directory given. Prints `{ "port": N }` once it listens.
+// `tempfile-manager/tus`'s store and locker, with @tus/file-store (and @tus/server's own in-memory
+// locker), or with @tus/file-store made as durable as tempfile-manager/tus (each PATCH's file
+// fsynced before it is answered), storing under the directory given. Prints `{ "port": N }` once
+// it listens.
 //
-//   node bench/tus-server.mjs <tempfile-manager|file-store> <dir>
+//   node bench/tus-server.mjs <tempfile-manager|file-store|file-store-fsync> <dir>
+import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { Server } from '@tus/server';
 
 const [contender, dir] = process.argv.slice(2);
 
+/**
+ * @tus/file-store with tempfile-manager/tus's durability: the offset a PATCH answers is on disk.
+ * Its file is fsynced after the PATCH's last byte and before the answer, as tempfile-manager/tus
+ * does; nothing else changes.
+ */
+async function durableFileStore(FileStore) {
+  return class DurableFileStore extends FileStore {
+    async write(readable, id, offset) {
+      const written = await super.write(readable, id, offset);
+      const handle = await fs.promises.open(this.resolve(id), 'r+');
+      try {
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      return written;
+    }
+  };
+}
+
 async function store() {
-  if (contender === 'file-store') {
+  if (contender === 'file-store' || contender === 'file-store-fsync') {
     const { FileStore } = await import('@tus/file-store');
-    return { datastore: new FileStore({ directory: path.join(dir, 'files') }) };
+    const Store = contender === 'file-store' ? FileStore : await durableFileStore(FileStore);
+    return { datastore: new Store({ directory: path.join(dir, 'files') }) };
   }
   const { TempFileManager } = await import('../dist/index.js');
   const { tusStore } = await import('../dist/tus.js');
