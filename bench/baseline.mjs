@@ -280,6 +280,7 @@ async function sampleOps(op, c, n) {
 }
 
 async function measure(op) {
+  const started = Date.now();
   for (const c of CONTENDERS) await sampleOps(op, c, Math.max(1, Math.ceil(op.ops / 4))); // warm-up, untimed
   const sampled = await sampleInterleaved(CONTENDERS, { rounds: SAMPLES, sample: (c) => sampleOps(op, c, op.ops) });
   const by = Object.fromEntries(
@@ -300,7 +301,7 @@ async function measure(op) {
   };
   console.log(
     `${op.id}: this ${formatInt(by.this.speed)} ${op.unit ?? 'ops/s'} ${formatInt(by.this.cpu)} µs CPU, baseline ${formatInt(by.baseline.speed)} ${formatInt(by.baseline.cpu)} µs, ` +
-      `${formatRatio(result.speedRatio)} (CPU ${formatRatio(result.cpuRatio)}), noise ±${percent(result.noise)}; listened ${formatRatio(result.listenedRatio)} of this build`,
+      `${formatRatio(result.speedRatio)} (CPU ${formatRatio(result.cpuRatio)}), noise ±${percent(result.noise)}; listened ${formatRatio(result.listenedRatio)} of this build (${((Date.now() - started) / 1000).toFixed(0)} s)`,
   );
   return result;
 }
