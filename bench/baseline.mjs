@@ -7,7 +7,8 @@
 //
 //   TFM_BENCH_BASELINE=<the baseline build's dist> node bench/baseline.mjs
 //
-// Writes bench/results/node-<major>/baseline.md. SAMPLES=n rounds per operation (default 15).
+// Writes bench/results/node-<major>/baseline.md. SAMPLES=n rounds per operation (default 15);
+// ONLY=file-sync,handoff runs only those operations (a try-out: printed, not written).
 // Without TFM_BENCH_BASELINE it says how to make a baseline build and exits with 3 (skipped).
 import dc from 'node:diagnostics_channel';
 import { execFileSync } from 'node:child_process';
@@ -76,21 +77,15 @@ function commitOfBaseline() {
 // ---------------------------------------------------------------------------------------------
 // The subscriber on every channel, on only while the listened contender runs.
 
+/** What the subscriber heard, by channel (a tracing channel by `tracing:<name>`): each operation checks what it must publish. */
 const heard = new Map();
 const count = (name) => () => heard.set(name, (heard.get(name) ?? 0) + 1);
+const traced = (name) => `tracing:${name}`;
 const plainListeners = Object.values(CHANNELS).map((name) => [name, count(name)]);
 const tracingListeners = Object.values(TRACING_CHANNELS).map((name) => {
-  const on = count(`tracing:${name}`);
+  const on = count(traced(name));
   return [dc.tracingChannel(name), { start: on, end: on, asyncStart: on, asyncEnd: on, error: on }];
 });
-
-/** What the operations publish: the listened contender must have heard each. */
-const MUST_HEAR = [
-  CHANNELS.fileCreate,
-  CHANNELS.fileRemove,
-  CHANNELS.claimConsume,
-  ...[TRACING_CHANNELS.write, TRACING_CHANNELS.handoff, TRACING_CHANNELS.claim, TRACING_CHANNELS.sweep].map((name) => `tracing:${name}`),
-];
 
 function listen() {
   for (const [name, listener] of plainListeners) dc.subscribe(name, listener);
@@ -118,7 +113,8 @@ const CONTENDERS = [
 });
 
 // ---------------------------------------------------------------------------------------------
-// Operations. `run(c, item)` is one timed operation; `prepare(c, n)`, untimed, makes its n items.
+// Operations. `run(c, item)` is one timed operation; `prepare(c, n)`, untimed, makes its n items;
+// `hears`: the channels the listened contender must have heard, or it measured no subscriber.
 
 const oneKiB = Buffer.alloc(KiB, 0x61);
 const streamChunk = Buffer.alloc(STREAM_CHUNK, 0x62); // never changed: every chunk of every stream
@@ -139,25 +135,29 @@ const OPERATIONS = [
     name: '`mgr.file()` + `removeSync()`',
     ops: 400,
     sync: true,
+    hears: [CHANNELS.fileCreate, CHANNELS.fileRemove],
     run: (c) => c.mgr.file().removeSync(),
   },
   {
     id: 'file-async',
     name: '`mgr.file()` + `await remove()`',
     ops: 400,
+    hears: [CHANNELS.fileCreate, CHANNELS.fileRemove],
     run: (c) => c.mgr.file().remove(),
   },
   {
     id: 'dir',
     name: '`mgr.dir()` + `removeSync()`',
-    ops: 400,
+    ops: 200,
     sync: true,
+    hears: [CHANNELS.fileCreate, CHANNELS.fileRemove],
     run: (c) => c.mgr.dir().removeSync(),
   },
   {
     id: 'write-1k',
     name: '`mgr.write(1 KiB Buffer)` + `remove()`',
     ops: 200,
+    hears: [CHANNELS.fileCreate, CHANNELS.fileRemove, traced(TRACING_CHANNELS.write)],
     run: (c) => writeAndRemove(c, oneKiB, KiB),
   },
   {
@@ -167,12 +167,14 @@ const OPERATIONS = [
     unit: 'MB/s',
     perOp: STREAM_BYTES / 1e6,
     settle: true,
+    hears: [CHANNELS.fileCreate, CHANNELS.fileRemove, traced(TRACING_CHANNELS.write)],
     run: (c) => writeAndRemove(c, Readable.from(streamChunks()), STREAM_BYTES),
   },
   {
     id: 'handoff',
     name: '`file.handoff()` + `mgr.claim()` + `consume()`, 1 KiB, one manager',
-    ops: 150,
+    ops: 100,
+    hears: [traced(TRACING_CHANNELS.handoff), traced(TRACING_CHANNELS.claim), CHANNELS.claimConsume],
     prepare: async (c, n) => {
       const files = [];
       for (let i = 0; i < n; i++) files.push(await c.mgr.write(oneKiB));
@@ -191,27 +193,47 @@ const OPERATIONS = [
     unit: 'files/s',
     perOp: DEAD_FILES,
     settle: true,
-    prepare: (c) => [plantDeadRoot(c)],
+    hears: [traced(TRACING_CHANNELS.sweep)],
+    prepare: (c) => [sweeperOf(c)],
     run: sweepDeadRoot,
     cleanUp: closeDeadRoots,
   },
 ];
 
-let planted = 0;
 /**
- * A root of dead sessions, planted with raw fs, and a manager of the contender's build on it, made
- * before the clock starts. Each session's owner is of this machine (the boot and PID namespace of
- * the contender's own session), its pid and thread 4194303, which no process has: dead at the
- * sweep's first look, with no wait for a heartbeat to go stale.
+ * The dead roots of every sweep (warm-up included), planted before any operation runs and synced:
+ * creating files after a burst of deletes runs in ext4's slow-create mode (bench/settle.mjs), so
+ * no tree is made after the other operations' deletes, nor after another sweep's.
  */
-function plantDeadRoot(c) {
-  const root = path.join(c.dir, `dead-${planted++}`);
+const deadRoots = new Map();
+function plantDeadRoots() {
+  const started = Date.now();
+  for (const c of CONTENDERS) {
+    c.mgr.file().removeSync(); // its session is made on first use: the dead owners are read from it
+    const owner = deadOwner(c);
+    deadRoots.set(c.id, Array.from({ length: SAMPLES + 1 }, (_, i) => plantDeadRoot(c, owner, i)));
+  }
+  execFileSync('sync');
+  console.log(`Planted ${CONTENDERS.length * (SAMPLES + 1)} roots of ${formatInt(DEAD_FILES)} dead files in ${((Date.now() - started) / 1000).toFixed(0)} s.`);
+}
+
+/** A manager of the contender's build on its next dead root, made before the clock starts. */
+function sweeperOf(c) {
+  const root = deadRoots.get(c.id).pop();
+  if (!root) throw new Error(`${c.id}: no dead root left to sweep`);
+  return new c.lib.TempFileManager({ root, hostId: HOST_ID, graceMs: 0, sweepOnStart: false, exitHook: false });
+}
+
+/**
+ * A root of dead sessions of `owner` ({@link deadOwner}), planted with raw fs.
+ */
+function plantDeadRoot(c, owner, index) {
+  const root = path.join(c.dir, `dead-${index}`);
   fs.mkdirSync(root, { mode: 0o700 });
   fs.writeFileSync(path.join(root, '.tempfile-manager'), 'tempfile-manager root\nformat 1\n');
   const hourAgo = new Date(Date.now() - 3_600_000);
-  const owner = deadOwner(c);
   for (let s = 0; s < DEAD.sessions; s++) {
-    const random = (planted * DEAD.sessions + s).toString(16).padStart(16, '0');
+    const random = (index * DEAD.sessions + s).toString(16).padStart(16, '0');
     const session = path.join(root, `session_${owner}_${hourAgo.getTime().toString(36)}_${random}`);
     fs.mkdirSync(session, { mode: 0o700 });
     fs.mkdirSync(`${session}.lock`);
@@ -222,11 +244,13 @@ function plantDeadRoot(c) {
       for (let f = 0; f < DEAD.filesPerDir; f++) fs.writeFileSync(path.join(sub, `f${f}`), oneKiB, { mode: 0o600 });
     }
   }
-  return new c.lib.TempFileManager({ root, hostId: HOST_ID, graceMs: 0, sweepOnStart: false, exitHook: false });
+  return root;
 }
 
 /**
- * `<host>_<pid>[.<thread>]_<start>` of a dead owner, from the contender's own session
+ * `<host>_<pid>[.<thread>]_<start>` of a dead owner: of this machine (the boot and PID namespace
+ * of the contender's own session), its pid and thread 4194303, which no process has, so dead at
+ * the sweep's first look, with no wait for a heartbeat to go stale. Read from the contender's session
  * (`session_<host>_<pid>.<thread>_<boot>.<pidns>.<ticks>_<created>_<random>`, src/base/layout.ts).
  * Without /proc a session has no thread, and an owner of the sweeper's host is judged by its pid.
  */
@@ -281,6 +305,7 @@ async function sampleOps(op, c, n) {
 
 async function measure(op) {
   const started = Date.now();
+  heard.clear();
   for (const c of CONTENDERS) await sampleOps(op, c, Math.max(1, Math.ceil(op.ops / 4))); // warm-up, untimed
   const sampled = await sampleInterleaved(CONTENDERS, { rounds: SAMPLES, sample: (c) => sampleOps(op, c, op.ops) });
   const by = Object.fromEntries(
@@ -289,6 +314,8 @@ async function measure(op) {
       return [r.id, { speed: median(speeds), min: Math.min(...speeds), max: Math.max(...speeds), cpu: median(r.samples.map((s) => s.cpuMicros)) }];
     }),
   );
+  const deaf = op.hears.filter((name) => !heard.get(name));
+  if (deaf.length > 0) throw new Error(`${op.id}: the subscriber heard nothing on ${deaf.join(', ')}: the listened contender measured no subscriber`);
   const result = {
     op,
     by,
@@ -354,9 +381,10 @@ baseline's CPU time over the contender's (above 1: cheaper). Rows: a file made a
 synchronously; the same removed with \`await remove()\`; a directory made and removed; a 1 KiB
 Buffer written and the file removed; a 64 MiB stream of 64 KiB chunks written and removed (MB/s,
 CPU per stream); a 1 KiB file (written untimed) handed off, claimed and consumed on one manager;
-a sweep of a root holding ${DEAD.sessions} dead sessions of ${formatInt(DEAD_FILES)} files in
-${DEAD.sessions * DEAD.dirsPerSession} directories, planted untimed (files removed per second,
-CPU per sweep).
+a sweep of a root holding ${DEAD.sessions} dead sessions of ${formatInt(DEAD_FILES)} files of 1 KiB in
+${DEAD.sessions * DEAD.dirsPerSession} directories (files removed per second, CPU per sweep; every
+root planted and synced before the first operation, so that no plant runs in ext4's slow-create
+mode after deletes, and the sweeping manager made before the clock starts).
 
 ${table(['Operation', 'Contender', 'speed (median)', 'min – max', 'unit', 'vs baseline', 'CPU µs/op (median)', 'vs baseline, by CPU'], speedRows, ['l', 'l', 'r', 'r', 'l', 'r', 'r', 'r'])}
 
@@ -375,18 +403,24 @@ ${table(['Operation', 'speed: listened / this build', 'CPU: this build / listene
 try {
   const baselineCommit = commitOfBaseline();
   console.log(`This build against ${baselineDist} (commit ${baselineCommit}), ${SAMPLES} samples per contender and operation.`);
+  const only = process.env.ONLY?.split(',').map((id) => id.trim());
+  const unknown = only?.filter((id) => !OPERATIONS.some((op) => op.id === id)) ?? [];
+  if (unknown.length > 0) throw new Error(`ONLY names ${unknown.join(', ')}: pick from ${OPERATIONS.map((op) => op.id).join(', ')}`);
+  const selected = OPERATIONS.filter((op) => !only || only.includes(op.id));
+  if (selected.some((op) => op.id === 'sweep')) plantDeadRoots();
   const results = [];
-  for (const op of OPERATIONS) results.push(await measure(op));
-  const deaf = MUST_HEAR.filter((name) => !heard.get(name));
-  if (deaf.length > 0) throw new Error(`the subscriber heard nothing on ${deaf.join(', ')}: the listened contender did not measure a subscriber`);
+  for (const op of selected) results.push(await measure(op));
   for (const c of CONTENDERS) {
-    const left = fs.readdirSync(path.join(c.dir, 'root', 'handoff'));
+    const handoffs = path.join(c.dir, 'root', 'handoff');
+    const left = fs.existsSync(handoffs) ? fs.readdirSync(handoffs) : [];
     if (left.length !== 0) throw new Error(`${c.id} left ${left.length} handoff entries`);
   }
   const doc = render(results, baselineCommit);
   const out = path.join(here, 'results', `node-${major}`);
-  fs.mkdirSync(out, { recursive: true });
-  fs.writeFileSync(path.join(out, 'baseline.md'), doc);
+  if (!only) {
+    fs.mkdirSync(out, { recursive: true });
+    fs.writeFileSync(path.join(out, 'baseline.md'), doc);
+  }
   console.log(`\n${doc}`);
 } finally {
   for (const c of CONTENDERS) await c.mgr.close();
