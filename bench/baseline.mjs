@@ -39,6 +39,10 @@ const HOST_ID = 'bench-host';
 const DEAD = { sessions: 4, dirsPerSession: 10, filesPerDir: 50 };
 const DEAD_FILES = DEAD.sessions * DEAD.dirsPerSession * DEAD.filesPerDir;
 
+if (!Number.isInteger(SAMPLES) || SAMPLES < 1) {
+  console.error(`SAMPLES is ${JSON.stringify(process.env.SAMPLES)}: give the rounds per operation as a whole number, 1 or more (default 15).`);
+  process.exit(2);
+}
 const baselineDist = findBaseline(process.env.TFM_BENCH_BASELINE);
 const ours = await import('../dist/index.js');
 const { CHANNELS, TRACING_CHANNELS } = await import('../dist/diagnostics.js');
@@ -328,7 +332,7 @@ async function measure(op) {
   };
   console.log(
     `${op.id}: this ${formatInt(by.this.speed)} ${op.unit ?? 'ops/s'} ${formatInt(by.this.cpu)} µs CPU, baseline ${formatInt(by.baseline.speed)} ${formatInt(by.baseline.cpu)} µs, ` +
-      `${formatRatio(result.speedRatio)} (CPU ${formatRatio(result.cpuRatio)}), noise ±${percent(result.noise)}; listened ${formatRatio(result.listenedRatio)} of this build (${((Date.now() - started) / 1000).toFixed(0)} s)`,
+      `${formatRatio(result.speedRatio)} (CPU ${formatRatio(result.cpuRatio)}), noise ±${percent(result.noise)} (CPU ±${percent(result.cpuNoise)}); listened ${formatRatio(result.listenedRatio)} of this build (${((Date.now() - started) / 1000).toFixed(0)} s)`,
   );
   return result;
 }
