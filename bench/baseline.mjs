@@ -8,7 +8,8 @@
 //   TFM_BENCH_BASELINE=<the baseline build's dist> node bench/baseline.mjs
 //
 // Writes bench/results/node-<major>/baseline.md. SAMPLES=n rounds per operation (default 15);
-// ONLY=file-sync,handoff runs only those operations (a try-out: printed, not written).
+// ONLY=file-sync,handoff runs only those operations (a try-out: printed, not written);
+// TMPDIR=/dev/shm puts the roots on tmpfs, where no device's noise hides a cost of the software.
 // Without TFM_BENCH_BASELINE it says how to make a baseline build and exits with 3 (skipped).
 import dc from 'node:diagnostics_channel';
 import { execFileSync } from 'node:child_process';
