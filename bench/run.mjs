@@ -7,13 +7,13 @@ import { parseArgs } from 'node:util';
 import { createSuite } from './create.mjs';
 import { exitHookSuite } from './exit-hook.mjs';
 import { runInfo, writeReport } from './report.mjs';
-import { handoffSuite, s3DirectSuite, s3HandoffSuite, spoolSuite, sweepHandoffSuite, tusSuite, uploadsSuite } from './standalone-suites.mjs';
+import { baselineSuite, handoffSuite, s3DirectSuite, s3HandoffSuite, spoolSuite, sweepHandoffSuite, tusSuite, uploadsSuite } from './standalone-suites.mjs';
 import { sweepSuite } from './sweep.mjs';
 import { writeSuite } from './write.mjs';
 
 // In this order: mass deletes put ext4 in its slow-create mode for a minute or more (see
 // settle.mjs), so the suites that delete most come last, the sweep's million files at the end.
-const SUITES = [createSuite, writeSuite, spoolSuite, handoffSuite, s3HandoffSuite, s3DirectSuite, uploadsSuite, tusSuite, exitHookSuite, sweepSuite, sweepHandoffSuite];
+const SUITES = [createSuite, writeSuite, spoolSuite, handoffSuite, s3HandoffSuite, s3DirectSuite, uploadsSuite, tusSuite, baselineSuite, exitHookSuite, sweepSuite, sweepHandoffSuite];
 
 const { values } = parseArgs({ options: { only: { type: 'string' } } });
 const only = values.only?.split(',').map((s) => s.trim());
@@ -33,8 +33,9 @@ try {
     console.log(`\n## ${suite.title}`);
     const dir = path.join(root, suite.id);
     fs.mkdirSync(dir, { mode: 0o700 });
-    const doc = writeReport(SUITES, suite, await suite.run(dir, runInfo()));
+    const section = await suite.run(dir, runInfo());
     fs.rmSync(dir, { recursive: true, force: true });
+    const doc = section === undefined ? 'nothing' : writeReport(SUITES, suite, section);
     console.log(`\n${suite.title}: ${((Date.now() - suiteStarted) / 1000).toFixed(0)} s, wrote ${doc}.`);
   }
   console.log(`\nDone in ${((Date.now() - started) / 1000).toFixed(0)} s.`);

@@ -7,8 +7,9 @@ import path from 'node:path';
 const here = import.meta.dirname;
 const major = process.versions.node.split('.')[0];
 
-// A script that exits with SKIPPED could not run here (bench/s3-handoff.mjs without a gateway):
-// its last saved section is kept as it is.
+// A script that exits with SKIPPED could not run here (bench/s3-handoff.mjs without a gateway,
+// bench/baseline.mjs without a baseline build): its last saved section is kept as it is, and with
+// none saved the suite is left out of the report (run() resolves undefined).
 const SKIPPED = 3;
 
 function standaloneSuite(id, title) {
@@ -19,7 +20,11 @@ function standaloneSuite(id, title) {
     run: async () => {
       const saved = path.join(here, 'results', `node-${major}`, `${id}.md`);
       const { status } = spawnSync(process.execPath, [path.join(here, `${id}.mjs`)], { stdio: 'inherit' });
-      if (status === SKIPPED && fs.existsSync(saved)) console.log(`bench/${id}.mjs could not run here: its last saved section is kept.`);
+      if (status === SKIPPED && !fs.existsSync(saved)) {
+        console.log(`bench/${id}.mjs could not run here, and no section of it is saved: left out.`);
+        return undefined;
+      }
+      if (status === SKIPPED) console.log(`bench/${id}.mjs could not run here: its last saved section is kept.`);
       else if (status !== 0) throw new Error(`bench/${id}.mjs failed (exit ${status})`);
       return fs.readFileSync(saved, 'utf8');
     },
@@ -33,3 +38,4 @@ export const uploadsSuite = standaloneSuite('uploads', 'Uploads: Express and Fas
 export const tusSuite = standaloneSuite('tus', 'Resumable uploads: tus');
 export const sweepHandoffSuite = standaloneSuite('sweep-handoff', 'Sweep of expired handoff entries');
 export const spoolSuite = standaloneSuite('spool', 'Spooled files: spool() against write()');
+export const baselineSuite = standaloneSuite('baseline', 'This build against the build before the diagnostics channels');
