@@ -39,8 +39,8 @@ interface Held {
 export class HandoffDirHold {
   private held: Held | undefined;
   private closed = false;
-  /** `<rootBase>/handoff`, made once: a manager's root base does not change. */
-  private nameAt: { readonly rootBase: string; readonly name: string } | undefined;
+  /** `<rootBase>/handoff` and `<root>/handoff`, made once: a manager's root and root base do not change. */
+  private names: { readonly root: string; readonly rootBase: string; readonly at: string; readonly shown: string } | undefined;
 
   /**
    * The handoff directory, checked now; `undefined` when it is missing. Release it with its
@@ -69,17 +69,21 @@ export class HandoffDirHold {
   // One lstat of the name through the pinned root: the held directory while the name leads to it
   // and it passes the checks of a fresh open (a directory of ours, closed to others).
   private stillAtName(root: string, rootBase: string, held: Held): Held | undefined {
-    if (this.nameAt?.rootBase !== rootBase) this.nameAt = { rootBase, name: handoffDirOf(rootBase) };
+    let names = this.names;
+    if (names?.root !== root || names.rootBase !== rootBase) {
+      names = { root, rootBase, at: handoffDirOf(rootBase), shown: handoffDirOf(root) };
+      this.names = names;
+    }
     let stat: Stats;
     try {
-      stat = fs.lstatSync(this.nameAt.name);
+      stat = fs.lstatSync(names.at);
     } catch (err) {
       if (systemErrorCode(err) === 'ENOENT' || systemErrorCode(err) === 'ENOTDIR') return undefined;
-      throw toFileSystemError('check the handoff directory', handoffDirOf(root), err);
+      throw toFileSystemError('check the handoff directory', names.shown, err);
     }
     if (stat.dev !== held.dev || stat.ino !== held.ino) return undefined;
     try {
-      checkOwnDirectory(stat, handoffDirOf(root));
+      checkOwnDirectory(stat, names.shown);
     } catch (err) {
       if (isErrorCode(err, 'ERR_TEMPFILE_UNSAFE_ROOT')) return undefined; // the fresh open says why
       throw err;
