@@ -18,7 +18,7 @@ export const NAMES = {
   floor: 'floor: `fs.promises` rename into a dir + mkdir lock + unlink + rmdir lock',
   'floor-sync': 'floor, sync: `renameSync` + `mkdirSync` + `unlinkSync` + `rmdirSync` (reference)',
   mirror:
-    "the library's system calls, bare: the same 15 fs calls but its 3 checks of the root's and session's paths, the same 1 through the thread pool and 14 synchronous ones, in the same order, without the library's JavaScript (reference)",
+    "the library's system calls, bare: the same 15 fs calls but its 3 checks of the root's and session's paths, the same 1 through the thread pool (none on tmpfs) and the others synchronous, in the same order, without the library's JavaScript (reference)",
   layout:
     "the library's on-disk steps, bare `fs.promises`: mkdir staging, rename in, rename staging → entry, rename data → held, unlink, rmdir entry (reference)",
 };
@@ -147,6 +147,8 @@ function layoutContender(dir) {
   };
 }
 
+/** statfs magic numbers of tmpfs and ramfs. */
+const MEMORY_FILE_SYSTEMS = new Set([0x01021994, 0x858458f6]);
 const OPEN_DIR = fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW;
 
 /**
@@ -159,6 +161,8 @@ function mirrorContender(dir) {
   // The handoff directory, held open for the contender's life as a manager holds it.
   const handoffFd = fs.openSync(handoff, OPEN_DIR);
   const handoffBase = `/proc/self/fd/${handoffFd}`;
+  // As the library: the entry's rmdir inline where the file system is held in memory.
+  const inMemory = MEMORY_FILE_SYSTEMS.has(fs.statfsSync(handoff).type);
   return {
     phases: ['handoff', 'claim', 'consume'],
     create,
@@ -187,11 +191,12 @@ function mirrorContender(dir) {
       fs.renameSync(`${base}/data`, `${base}/held`);
       fs.lstatSync(`${base}/held`);
       mark('consume');
-      // lstat the small file, unlink it inline; close; rmdir the entry (thread pool)
+      // lstat the small file, unlink it inline; close; rmdir the entry (thread pool; inline on tmpfs)
       fs.lstatSync(`${base}/held`);
       fs.unlinkSync(`${base}/held`);
       fs.closeSync(fd);
-      await fsp.rmdir(`${handoffBase}/${entry}`);
+      if (inMemory) fs.rmdirSync(`${handoffBase}/${entry}`);
+      else await fsp.rmdir(`${handoffBase}/${entry}`);
       mark('end');
     },
     async check() {

@@ -95,10 +95,10 @@ function summarize(profile) {
     const name = `${callFrame.functionName || '(anonymous)'} ${shortUrl(callFrame.url)}${callFrame.url ? `:${callFrame.lineNumber + 1}` : ''}`;
     functions[name] = (functions[name] ?? 0) + ms;
   }
-  const top = Object.entries(functions)
-    .sort((a, b) => b[1] - a[1])
-    .slice(0, 12);
-  return { groups, top };
+  const ranked = Object.entries(functions).sort((a, b) => b[1] - a[1]);
+  const top = ranked.slice(0, 12);
+  const libTop = ranked.filter(([name]) => name.includes(' dist/')).slice(0, 15);
+  return { groups, top, libTop };
 }
 
 function origin({ url, functionName }) {

@@ -96,7 +96,8 @@ const OWNER_PATTERN = OWNER_FIELD_LIST.map((field) => `(${field.pattern})`).join
 /** `<host>_<pid>[.<thread>]_<start>_<created, base 36>_<random>`. */
 export function formatOwnerToken(owner: OwnerToken): string {
   const pid = owner.thread === undefined ? `${owner.pid}` : `${owner.pid}.${owner.thread}`;
-  return [owner.host, pid, owner.start, owner.created.toString(36), owner.random].join(OWNER_SEPARATOR);
+  const sep = OWNER_SEPARATOR;
+  return `${owner.host}${sep}${pid}${sep}${owner.start}${sep}${owner.created.toString(36)}${sep}${owner.random}`;
 }
 
 function ownerFromGroups(match: RegExpExecArray | null, first = 1): OwnerToken | undefined {

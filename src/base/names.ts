@@ -9,6 +9,8 @@ import { endsAsWindowsStrips, reservedDeviceOf } from './windows-names.js';
 // another.
 // eslint-disable-next-line no-control-regex
 const FORBIDDEN_CHARACTERS = /[/\\:\u0000-\u001f\u007f-\u009f<>"|?*\p{Cf}\p{Zl}\p{Zp}]/u;
+/** ASCII letters, digits, dots, dashes and underscores only: most prefixes and suffixes (`.pdf`, `upload-`). */
+const PLAIN_NAME = /^[A-Za-z0-9._-]*$/;
 
 /**
  * Checks that `value` can be part of a single file name. Runs before anything touches the disk.
@@ -23,6 +25,12 @@ export function validateNamePart(value: unknown, what: 'prefix' | 'suffix'): str
       }.`,
     );
   }
+  // A plain name is its own NFKC form and holds no forbidden character: only the rules on its
+  // shape are left to check.
+  if (PLAIN_NAME.test(value)) {
+    checkShape(value, value, what);
+    return value;
+  }
   if (!value.isWellFormed()) {
     throw new InvalidNameError(`The ${what} ${JSON.stringify(value)} holds a lone surrogate: pass well-formed text.`);
   }
@@ -33,12 +41,17 @@ export function validateNamePart(value: unknown, what: 'prefix' | 'suffix'): str
           'that is not allowed in file names: use letters, digits, dots, dashes and underscores.',
       );
     }
-    if (form.includes('..')) {
-      throw new InvalidNameError(`The ${what} ${JSON.stringify(value)} contains "..": remove it.`);
-    }
-    refuseWindowsReading(value, form, what);
+    checkShape(value, form, what);
   }
   return value;
+}
+
+/** The rules on a name's shape, for `form`, one form of `value`: no `..`, nothing Windows reads as another name. */
+function checkShape(value: string, form: string, what: 'prefix' | 'suffix'): void {
+  if (form.includes('..')) {
+    throw new InvalidNameError(`The ${what} ${JSON.stringify(value)} contains "..": remove it.`);
+  }
+  refuseWindowsReading(value, form, what);
 }
 
 /**

@@ -19,17 +19,37 @@ const LOCAL_FILE_SYSTEMS = new Set([
   0xca451a4e, // bcachefs
 ]);
 
+/**
+ * `statfs` magic numbers of the file systems held in memory: with no device behind them, a
+ * removal there never waits for one (on a disk, an rmdir may wait for a discard).
+ */
+const MEMORY_FILE_SYSTEMS = new Set([
+  0x01021994, // tmpfs
+  0x858458f6, // ramfs
+]);
+
 /** At most this many bytes are written or unlinked inline, on a local file system (about 15 µs). */
 export const INLINE_IO_MAX_BYTES = 64 * 1024;
 
 /** True when `dir` is on a local file system of Linux (see {@link LOCAL_FILE_SYSTEMS}); false when unsure. @internal */
 export function isLocalDisk(dir: string): boolean {
-  if (HOST_PLATFORM !== 'linux') return false;
+  return localDiskKind(dir) !== undefined;
+}
+
+/**
+ * What `dir` is on: a local file system of Linux held in memory (tmpfs, ramfs) or on a device
+ * (see {@link LOCAL_FILE_SYSTEMS}); undefined when not local or unsure. @internal
+ */
+export function localDiskKind(dir: string): 'memory' | 'device' | undefined {
+  if (HOST_PLATFORM !== 'linux') return undefined;
+  let type: number;
   try {
-    return LOCAL_FILE_SYSTEMS.has(fs.statfsSync(dir).type);
+    type = fs.statfsSync(dir).type;
   } catch {
-    return false;
+    return undefined;
   }
+  if (MEMORY_FILE_SYSTEMS.has(type)) return 'memory';
+  return LOCAL_FILE_SYSTEMS.has(type) ? 'device' : undefined;
 }
 
 /**

@@ -14,8 +14,11 @@ export interface ClaimOptions {
 
 const CLAIM_OPTIONS: ReadonlySet<string> = new Set(['verifyDigest']);
 
+const NO_CLAIM_OPTIONS: CheckedClaimOptions = Object.freeze({ verifyDigest: false });
+
 /** Checks the options of `claim()` before the ticket is read or anything is taken. @internal */
 export function checkClaimOptions(options: unknown): CheckedClaimOptions {
+  if (options === undefined) return NO_CLAIM_OPTIONS;
   validateObject(options, 'claim()', CLAIM_OPTIONS, '{ verifyDigest: true }');
   const own = ownOptions(options as ClaimOptions | undefined);
   return { verifyDigest: own.verifyDigest === undefined ? false : validateBoolean(own.verifyDigest, 'verifyDigest', { where: 'claim()' }) };

@@ -30,7 +30,12 @@ export interface DiskHandoffContext extends LeaseContext {
 
 /** `<root>/handoff/` as a {@link HandoffBackend}. @internal */
 export class DiskHandoff implements HandoffBackend {
-  constructor(private readonly context: DiskHandoffContext) {}
+  /** `<root>/handoff`, made once: the paths a claim shows are under it. */
+  private readonly handoffPath: string;
+
+  constructor(private readonly context: DiskHandoffContext) {
+    this.handoffPath = handoffDirOf(context.root);
+  }
 
   /** Moves the file into a new entry (it appears whole or not at all) and returns its ticket. */
   handOff(source: HandoffSource, request: HandOffRequest): Promise<HandoffTicket> {
@@ -50,7 +55,8 @@ export class DiskHandoff implements HandoffBackend {
     try {
       const rootBase = context.rootBase();
       if (!context.sessionOpened()) this.probeInEntry(ticket, rootBase);
-      return claimEntry(context, context.root, ticket, options, rootBase, context.handoffDir);
+      const places = { root: context.root, rootBase, handoffPath: this.handoffPath, handoffDir: context.handoffDir };
+      return claimEntry(context, places, ticket, options);
     } catch (err) {
       return Promise.reject(err as Error);
     }
@@ -74,7 +80,7 @@ export class DiskHandoff implements HandoffBackend {
         entry.close();
       }
     } catch (err) {
-      const typed = toFileSystemError('find the handoff entry', path.join(handoffDirOf(root), entryName(ticket.id, ticket.expiresAt)), err);
+      const typed = toFileSystemError('find the handoff entry', path.join(this.handoffPath, entryName(ticket.id, ticket.expiresAt)), err);
       if (isErrorCode(typed, 'ERR_TEMPFILE_IO') && typed.syscallCode === 'ENOENT') return; // claimed and consumed meanwhile
       throw typed;
     } finally {

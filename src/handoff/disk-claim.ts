@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { Stats } from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import {
@@ -15,12 +16,12 @@ import {
 } from '../base/errors.js';
 import { fs } from '../disk/fs.js';
 import { openHandoffDirSync } from './handoff.js';
-import type { HandoffDirHold } from './handoff-dir.js';
-import { dataName, entryName, handoffDirOf, heldName, holderOf, isHeldName, TAKEN_FOR_REMOVAL } from '../base/layout.js';
+import type { HandoffDirHold, HandoffDirUse } from './handoff-dir.js';
+import { dataName, entryName, heldName, holderOf, isHeldName, TAKEN_FOR_REMOVAL } from '../base/layout.js';
 import { holdsHappen } from '../disk/holds.js';
 import { isSmallOnDevice } from '../disk/local-disk.js';
 import { unlinkAside, unlinkAsideSync } from '../disk/remove.js';
-import { holderAlive, newOwnerToken, retryAfterMs, startLease, type Lease, type LeaseContext } from './lease.js';
+import { holderAlive, newOwnerToken, retryAfterMs, startLease, type HeldFile, type Lease, type LeaseContext } from './lease.js';
 import { readHeartbeat } from '../owner/heartbeat.js';
 import type { Heartbeat } from '../owner/liveness.js';
 import { openPinnedSync, type PinnedDirSync } from '../disk/pinned-dir.js';
@@ -36,6 +37,9 @@ const log = logger('claim');
 // A claim of an entry of <root>/handoff: the lease is the data file under a name of this claim's
 // own (lease.ts), and every step acts on that name, through the entry directory held open.
 
+/** The handoff directory a claim reached its entry through: what its hold knew of it, if it was held. */
+type EntryHandoff = PinnedDirSync & Partial<Pick<HandoffDirUse, 'localDevice' | 'inMemory'>>;
+
 /**
  * A handoff entry as one claim sees it: its logical path, its pinned directory, and the pinned
  * handoff directory it was reached through (the entry is removed through it). @internal
@@ -45,7 +49,18 @@ interface Entry {
   readonly dir: string;
   readonly name: string;
   readonly pinned: PinnedDirSync;
-  readonly handoff: PinnedDirSync & { readonly localDevice?: number | undefined };
+  readonly handoff: EntryHandoff;
+}
+
+/** Where a claim finds its entry. @internal */
+export interface ClaimPlaces {
+  readonly root: string;
+  /** How the root's entries are reached (its descriptor's /proc path, or its checked path). */
+  readonly rootBase: string;
+  /** `<root>/handoff`, the directory the claim's paths are shown under. */
+  readonly handoffPath: string;
+  /** The handoff directory held across calls, when the caller keeps one. */
+  readonly handoffDir: HandoffDirHold | undefined;
 }
 
 /**
@@ -55,36 +70,33 @@ interface Entry {
  * the caller (`mgr.claim()`).
  * @internal
  */
-export async function claimEntry(
-  context: LeaseContext,
-  root: string,
-  ticket: HandoffTicket,
-  options: CheckedClaimOptions,
-  rootBase = root,
-  handoffDir?: HandoffDirHold,
-): Promise<DiskClaim> {
+export async function claimEntry(context: LeaseContext, places: ClaimPlaces, ticket: HandoffTicket, options: CheckedClaimOptions): Promise<DiskClaim> {
   const name = entryName(ticket.id, ticket.expiresAt);
-  const dir = path.join(handoffDirOf(root), name);
-  const entry: Entry = { id: ticket.id, dir, name, ...pinEntry({ root, rootBase, handoffDir }, name, ticket.id) };
+  // Plain concatenation, as path.join would give: the names are the library's own, one component each.
+  const dir = places.handoffPath + path.sep + name;
+  const { pinned, handoff } = pinEntry(places, dir, name, ticket.id);
+  const entry: Entry = { id: ticket.id, dir, name, pinned, handoff };
   const mine = heldName(newOwnerToken(context.hostId), ticket.suffix);
+  const data = dataName(ticket.suffix);
   try {
-    takeEntry(context, entry, dataName(ticket.suffix), mine, ticket.suffix);
+    takeEntry(context, entry, data, mine, ticket.suffix);
   } catch (err) {
     unpin(entry);
     throw err;
   }
-  const held = { held: `${entry.pinned.base}/${mine}`, data: `${entry.pinned.base}/${dataName(ticket.suffix)}`, shown: path.join(dir, mine) };
+  const held: HeldFile = { held: `${pinned.base}/${mine}`, data: `${pinned.base}/${data}`, shown: dir + path.sep + mine };
   const lease = startLease(held);
   let identity: FileIdentity;
   try {
-    identity = await verify(entry, mine, ticket, options);
+    identity = checkHeld(held, ticket);
+    if (options.verifyDigest && ticket.digest) await checkDigest(held, ticket.id, ticket.digest, identity);
   } catch (err) {
     giveBack(held, entry);
     lease.drop();
     unpin(entry);
     throw err;
   }
-  return new DiskClaim(entry, mine, ticket, lease, identity);
+  return new DiskClaim(entry, held, ticket, lease, identity);
 }
 
 // The entry directory is pinned by a descriptor for the whole claim, reached through the pinned
@@ -92,10 +104,11 @@ export async function claimEntry(
 // and the entry's removal through the handoff directory, so swapping either path for a symlink
 // cannot redirect them.
 function pinEntry(
-  { root, rootBase, handoffDir }: { root: string; rootBase: string; handoffDir: HandoffDirHold | undefined },
+  { root, rootBase, handoffDir }: ClaimPlaces,
+  dir: string,
   name: string,
   id: string,
-): { pinned: PinnedDirSync; handoff: PinnedDirSync & { readonly localDevice?: number | undefined } } {
+): { pinned: PinnedDirSync; handoff: EntryHandoff } {
   const handoff = handoffDir ? handoffDir.acquire(root, rootBase) : openHandoffDirSync(root, rootBase);
   if (!handoff) throw new HandoffNotFoundError(id);
   let pinned: ReturnType<typeof openPinnedSync>;
@@ -103,7 +116,7 @@ function pinEntry(
     pinned = openPinnedSync(`${handoff.base}/${name}`);
   } catch (err) {
     handoff.close();
-    throw toFileSystemError('find the handoff entry', path.join(handoffDirOf(root), name), err);
+    throw toFileSystemError('find the handoff entry', dir, err);
   }
   if (typeof pinned === 'string') {
     handoff.close();
@@ -169,31 +182,31 @@ function holderHeartbeat(entry: Entry, name: string): Heartbeat | 'gone' {
 }
 
 // The held file must be a regular file with one link (a hard link to a file outside the root, a
-// FIFO or a device is refused as not the entry's file); its device and inode, recorded here, are
-// what every later open of the claim checks.
-async function verify(entry: Entry, name: string, ticket: HandoffTicket, options: CheckedClaimOptions): Promise<FileIdentity> {
-  const logical = path.join(entry.dir, name);
-  const held = `${entry.pinned.base}/${name}`;
-  let problem: string | undefined;
-  let identity: FileIdentity;
+// FIFO or a device is refused as not the entry's file), of the ticket's size; its device and
+// inode, returned here, are what every later open of the claim checks.
+function checkHeld(held: HeldFile, ticket: HandoffTicket): FileIdentity {
+  let stat: Stats;
   try {
-    const stat = fs.lstatSync(held);
-    identity = identityOf(stat);
-    const found = replacedBy(stat, undefined);
-    problem =
-      found !== undefined
-        ? `not the handed-off file: ${found}`
-        : stat.size !== ticket.size
-          ? `${stat.size} bytes, the ticket says ${ticket.size}`
-          : options.verifyDigest && ticket.digest && (await digestOf(held, logical, identity, ticket.digest)) !== ticket.digest
-            ? 'the digest differs'
-            : undefined;
+    stat = fs.lstatSync(held.held);
+  } catch (err) {
+    throw toFileSystemError('verify the handoff entry', held.shown, err);
+  }
+  const found = replacedBy(stat, undefined);
+  if (found !== undefined) throw new HandoffMismatchError(ticket.id, `not the handed-off file: ${found}`);
+  if (stat.size !== ticket.size) throw new HandoffMismatchError(ticket.id, `${stat.size} bytes, the ticket says ${ticket.size}`);
+  return identityOf(stat);
+}
+
+// On request (`verifyDigest`), the held file is read through checked opens and hashed.
+async function checkDigest(held: HeldFile, id: string, expected: string, identity: FileIdentity): Promise<void> {
+  let digest: string;
+  try {
+    digest = await digestOf(held.held, held.shown, identity, expected);
   } catch (err) {
     if (isTempFileError(err)) throw err;
-    throw toFileSystemError('verify the handoff entry', logical, err);
+    throw toFileSystemError('verify the handoff entry', held.shown, err);
   }
-  if (problem !== undefined) throw new HandoffMismatchError(ticket.id, problem);
-  return identity;
+  if (digest !== expected) throw new HandoffMismatchError(id, 'the digest differs');
 }
 
 async function digestOf(filePath: string, shown: string, identity: FileIdentity, expected: string): Promise<string> {
@@ -205,7 +218,7 @@ async function digestOf(filePath: string, shown: string, identity: FileIdentity,
 
 // A claim that failed its checks gives the file back under its data name: claimable until it
 // expires, then swept. If even that fails, the holder (this process) is judged dead once it exits.
-function giveBack(held: { held: string; data: string }, entry: Entry): void {
+function giveBack(held: HeldFile, entry: Entry): void {
   try {
     fs.renameSync(held.held, held.data);
   } catch (err) {
@@ -233,12 +246,12 @@ export class DiskClaim implements BackendClaim, SyncSteps {
   private readonly identity: FileIdentity;
   private state: ClaimState = 'held';
 
-  constructor(entry: Entry, name: string, ticket: HandoffTicket, lease: Lease, identity: FileIdentity) {
+  constructor(entry: Entry, held: HeldFile, ticket: HandoffTicket, lease: Lease, identity: FileIdentity) {
     this.entry = entry;
     this.identity = identity;
-    this.path = path.join(entry.dir, name);
-    this.held = `${entry.pinned.base}/${name}`;
-    this.data = `${entry.pinned.base}/${dataName(ticket.suffix)}`;
+    this.path = held.shown;
+    this.held = held.held;
+    this.data = held.data;
     this.ticket = ticket;
     this.lease = lease;
   }
@@ -250,8 +263,10 @@ export class DiskClaim implements BackendClaim, SyncSteps {
   async consume(): Promise<void> {
     if (!this.begin()) return;
     try {
-      if (!holdsHappen()) await this.unlinkHeld();
-      else if ((await unlinkAside(this.held, this.path, this.takenName())) === 'gone') throw notThere(this.held);
+      if (holdsHappen()) {
+        if ((await unlinkAside(this.held, this.path, this.takenName())) === 'gone') throw notThere(this.held);
+      } else if (this.smallOnLocalDisk()) fs.unlinkSync(this.held);
+      else await fs.promises.unlink(this.held);
     } catch (err) {
       throw this.failure(err, 'consume');
     }
@@ -337,10 +352,9 @@ export class DiskClaim implements BackendClaim, SyncSteps {
 
   // A small file on the handoff directory's own local device is unlinked inline: a few
   // microseconds, less than a trip to the thread pool (as a TempFile's removal).
-  private async unlinkHeld(): Promise<void> {
-    const { handoff } = this.entry;
-    if (handoff.localDevice !== undefined && isSmallOnDevice(this.held, handoff.localDevice)) fs.unlinkSync(this.held);
-    else await fs.promises.unlink(this.held);
+  private smallOnLocalDisk(): boolean {
+    const device = this.entry.handoff.localDevice;
+    return device !== undefined && isSmallOnDevice(this.held, device);
   }
 
   private stillHeld(): boolean {
@@ -360,8 +374,10 @@ export class DiskClaim implements BackendClaim, SyncSteps {
   }
 
   // Drops the lease, then removes the entry directory (when the data left it) through the pinned
-  // handoff directory, off the event loop.
+  // handoff directory, off the event loop: an rmdir on a disk may wait for a discard. In memory
+  // (tmpfs) it waits for nothing, and costs less inline than a trip to the thread pool.
   private async finish(removeEntry: boolean): Promise<void> {
+    if (this.entry.handoff.inMemory) return this.finishSync(removeEntry);
     this.close();
     try {
       if (removeEntry) await fs.promises.rmdir(this.entryThroughHandoff()).catch(leaveToSweep);

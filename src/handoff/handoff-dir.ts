@@ -1,7 +1,7 @@
 import type { Stats } from 'node:fs';
 import { isErrorCode, systemErrorCode, toFileSystemError } from '../base/errors.js';
 import { fs } from '../disk/fs.js';
-import { isLocalDisk } from '../disk/local-disk.js';
+import { localDiskKind } from '../disk/local-disk.js';
 import type { PinnedDirSync } from '../disk/pinned-dir.js';
 import { handoffDirOf } from '../base/layout.js';
 import { checkOwnDirectory, openHandoffDirChecked } from './handoff.js';
@@ -13,6 +13,11 @@ export interface HandoffDirUse extends PinnedDirSync {
    * device may be unlinked inline. Undefined when unknown or not local.
    */
   readonly localDevice: number | undefined;
+  /**
+   * It is on a file system held in memory (tmpfs, ramfs), where removing a directory waits for no
+   * device: an entry's directory is then removed inline.
+   */
+  readonly inMemory: boolean;
 }
 
 /** The handoff directory held by its descriptor, with the identity it was checked under. */
@@ -20,7 +25,7 @@ interface Held {
   readonly pinned: PinnedDirSync;
   readonly dev: number;
   readonly ino: number;
-  readonly local: boolean;
+  readonly kind: 'memory' | 'device' | undefined;
   /** Users of the descriptor: the hold itself while it keeps it, and each claim still using it. */
   refs: number;
 }
@@ -39,8 +44,8 @@ interface Held {
 export class HandoffDirHold {
   private held: Held | undefined;
   private closed = false;
-  /** `<rootBase>/handoff`, made once: a manager's root base does not change. */
-  private nameAt: { readonly rootBase: string; readonly name: string } | undefined;
+  /** `<rootBase>/handoff` and `<root>/handoff`, made once: a manager's root and root base do not change. */
+  private names: { readonly root: string; readonly rootBase: string; readonly at: string; readonly shown: string } | undefined;
 
   /**
    * The handoff directory, checked now; `undefined` when it is missing. Release it with its
@@ -54,8 +59,8 @@ export class HandoffDirHold {
     const opened = openHandoffDirChecked(root, rootBase);
     if (!opened) return undefined;
     const { pinned, stat } = opened;
-    if (this.closed || pinned.base === handoffDirOf(rootBase)) return { ...pinned, localDevice: undefined }; // by path: nothing to hold
-    const held: Held = { pinned, dev: stat.dev, ino: stat.ino, local: isLocalDisk(pinned.base), refs: 1 };
+    if (this.closed || pinned.base === handoffDirOf(rootBase)) return { ...pinned, localDevice: undefined, inMemory: false }; // by path: nothing to hold
+    const held: Held = { pinned, dev: stat.dev, ino: stat.ino, kind: localDiskKind(pinned.base), refs: 1 };
     this.held = held;
     return this.use(held);
   }
@@ -69,17 +74,21 @@ export class HandoffDirHold {
   // One lstat of the name through the pinned root: the held directory while the name leads to it
   // and it passes the checks of a fresh open (a directory of ours, closed to others).
   private stillAtName(root: string, rootBase: string, held: Held): Held | undefined {
-    if (this.nameAt?.rootBase !== rootBase) this.nameAt = { rootBase, name: handoffDirOf(rootBase) };
+    let names = this.names;
+    if (names?.root !== root || names.rootBase !== rootBase) {
+      names = { root, rootBase, at: handoffDirOf(rootBase), shown: handoffDirOf(root) };
+      this.names = names;
+    }
     let stat: Stats;
     try {
-      stat = fs.lstatSync(this.nameAt.name);
+      stat = fs.lstatSync(names.at);
     } catch (err) {
       if (systemErrorCode(err) === 'ENOENT' || systemErrorCode(err) === 'ENOTDIR') return undefined;
-      throw toFileSystemError('check the handoff directory', handoffDirOf(root), err);
+      throw toFileSystemError('check the handoff directory', names.shown, err);
     }
     if (stat.dev !== held.dev || stat.ino !== held.ino) return undefined;
     try {
-      checkOwnDirectory(stat, handoffDirOf(root));
+      checkOwnDirectory(stat, names.shown);
     } catch (err) {
       if (isErrorCode(err, 'ERR_TEMPFILE_UNSAFE_ROOT')) return undefined; // the fresh open says why
       throw err;
@@ -92,7 +101,8 @@ export class HandoffDirHold {
     let released = false;
     return {
       base: held.pinned.base,
-      localDevice: held.local ? held.dev : undefined,
+      localDevice: held.kind === undefined ? undefined : held.dev,
+      inMemory: held.kind === 'memory',
       close: () => {
         if (released) return;
         released = true;

@@ -154,22 +154,24 @@ export async function handOff(
   const id = randomName();
   const createdAt = Date.now();
   const expiresAt = createdAt + ttlMs;
-  const staging = path.join(places.sessionDir, stagingName(id));
-  const stagingAccess = `${places.sessionBase}/${stagingName(id)}`;
-  const staged = `${stagingAccess}/${dataName(file.suffix)}`;
+  const staging = stagingName(id);
+  const stagingAccess = `${places.sessionBase}/${staging}`;
+  const data = dataName(file.suffix);
+  // The staging directory's public path, for a failure's removal only.
+  const removeStaging = () => removeTree(path.join(places.sessionDir, staging), { access: stagingAccess }).catch(() => {});
   // Synchronous: a mkdir, two pinned opens and two renames cost less than thread-pool round trips.
   try {
     fs.mkdirSync(stagingAccess, { mode: 0o700 });
-    moveIntoPinned(file, stagingAccess, dataName(file.suffix));
+    moveIntoPinned(file, stagingAccess, data);
   } catch (err) {
-    await removeTree(staging, { access: stagingAccess }).catch(() => {});
+    await removeStaging();
     throw toFileSystemError('hand off', file.path, err);
   }
   try {
     publish(places, stagingAccess, entryName(id, expiresAt));
   } catch (err) {
-    await fs.promises.rename(staged, file.access).catch(() => {});
-    await removeTree(staging, { access: stagingAccess }).catch(() => {});
+    await fs.promises.rename(`${stagingAccess}/${data}`, file.access).catch(() => {});
+    await removeStaging();
     throw isErrorCode(err, 'ERR_TEMPFILE_UNSAFE_ROOT') ? err : toFileSystemError('hand off', file.path, err);
   }
   // `digest` and `meta` are own properties even when undefined (dropped by JSON), as parseTicket's.

@@ -56,7 +56,8 @@ export function parseTicket(input: unknown): HandoffTicket {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw) || Buffer.isBuffer(raw)) {
     throw new BadTicketError(`expected a ticket object or its JSON, got ${describe(raw)}`);
   }
-  if (Object.getPrototypeOf(raw) !== Object.prototype && Object.getPrototypeOf(raw) !== null) {
+  const prototype: unknown = Object.getPrototypeOf(raw);
+  if (prototype !== Object.prototype && prototype !== null) {
     throw new BadTicketError('expected a plain object');
   }
   for (const key of Object.keys(raw)) if (!FIELDS.has(key)) throw new BadTicketError(`unknown field \`${key}\``, key);
