@@ -4,13 +4,18 @@
 // fsynced before it is answered), storing under the directory given. Prints `{ "port": N }` once
 // it listens.
 //
-//   node bench/tus-server.mjs <tempfile-manager|file-store|file-store-fsync> <dir>
+// With a third argument, N, the process first holds N MiB of live objects of its own, as a
+// service's framework, routes and caches do (see bench/tus.mjs for why it matters).
+//
+//   node bench/tus-server.mjs <tempfile-manager|file-store|file-store-fsync> <dir> [heap MiB]
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { Server } from '@tus/server';
 
-const [contender, dir] = process.argv.slice(2);
+const [contender, dir, heapMiB = '0'] = process.argv.slice(2);
+// About 1 KiB per object, live for the process's life.
+globalThis.serviceHeap = Array.from({ length: Number(heapMiB) * 1024 }, (_, i) => ({ i, text: `${'x'.repeat(1000)}${i}` }));
 
 /**
  * @tus/file-store with tempfile-manager/tus's durability: the offset a PATCH answers is on disk.
@@ -40,9 +45,11 @@ async function store() {
   }
   const { TempFileManager } = await import('../dist/index.js');
   const { tusStore } = await import('../dist/tus.js');
-  // No onUploadFinish: each finished upload is moved into the session and removed at once.
+  // Each finished upload is kept beside the root, as @tus/file-store leaves its file where it is.
   const manager = new TempFileManager({ root: path.join(dir, 'root'), sweepOnStart: false, sweepIntervalMs: 0 });
-  return tusStore({ manager });
+  const kept = path.join(dir, 'kept');
+  fs.mkdirSync(kept);
+  return tusStore({ manager, onUploadFinish: (file, upload) => file.keep(path.join(kept, upload.id)) });
 }
 
 const tus = new Server({ path: '/files', ...(await store()) });
