@@ -11,6 +11,7 @@ import { checkMetadata } from './metadata.js';
 import { listUploads, openUploadFile, pinUpload, removeUploadDir, tusPlaces, uploadDir, type PinnedUpload, type TusPlaces, type UploadDir } from './places.js';
 import { currentDataName, makeUpload, readInfo, receivedBytes, type UploadInfo } from './uploads.js';
 import { adoptFinished } from './finish.js';
+import { runVerify, type ResolvedVerify } from '../write/verify.js';
 import { AppendQueue } from './append-queue.js';
 import path from 'node:path';
 import { fs } from '../disk/fs.js';
@@ -39,6 +40,7 @@ export interface UploadStoreSettings {
   readonly maxBytes: number;
   readonly expirationMs: number;
   readonly accept: readonly string[] | undefined;
+  readonly verify: ResolvedVerify<TempFile> | undefined;
   readonly newFile: () => TempFile;
   readonly onFinish: ((file: TempFile, upload: UploadState) => unknown) | undefined;
   readonly errors: TusErrorSet;
@@ -164,7 +166,7 @@ export class UploadStore {
   }
 
   private async finish(dir: PinnedUpload, name: string, upload: UploadState): Promise<void> {
-    const { context, accept, onFinish } = this.settings;
+    const { context, accept, verify, onFinish } = this.settings;
     const file = this.settings.newFile();
     this.release(upload.id);
     try {
@@ -172,6 +174,7 @@ export class UploadStore {
       await removeUploadDir(await this.places(), dir);
       this.remember(upload);
       await adoptFinished(context, file, upload.offset, accept);
+      if (verify) await runVerify(verify, file, [], () => new Error('no signal is given to a tus upload\'s check'));
       await onFinish?.(file, upload);
     } finally {
       if (!file.disposed) await file.remove();

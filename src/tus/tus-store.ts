@@ -6,6 +6,7 @@ import { describeArgument, ownOptions, validateBytes, validateDuration, validate
 import type { TempFile } from '../handles/file.js';
 import { managerParts, type ManagerParts, type TempFileManager } from '../manager/manager.js';
 import { parseAccept } from '../write/sniff.js';
+import { resolveVerify, type ResolvedVerify, type VerifyResult } from '../write/verify.js';
 import { UploadLock } from './lock.js';
 import { forTus, UploadStore, type UploadState } from './store.js';
 
@@ -33,6 +34,20 @@ export interface TusStoreOptions {
    */
   readonly accept?: readonly string[];
   /**
+   * A check of each finished upload's complete file, after `accept` and before `onUploadFinish`
+   * (an antivirus scan, a checksum against the metadata), as `write()`'s `verify`: only `true`
+   * accepts it; `false` or `{ reason, statusCode }` refuses it (`VerifyRefusedError`, 422 or the
+   * hook's 4xx), a throw or a timeout fails it (`VerifyFailedError`, 503). Either way the file is
+   * removed and the last PATCH is answered with that status.
+   * @default undefined (no check)
+   */
+  readonly verify?: (file: TempFile, signal: AbortSignal) => VerifyResult | PromiseLike<VerifyResult>;
+  /**
+   * How long `verify` may take before the upload fails with a `VerifyFailedError`; 0: no limit.
+   * @default 60_000
+   */
+  readonly verifyTimeoutMs?: number;
+  /**
    * Called with each finished upload as a {@link TempFile} of the manager's session (its bytes
    * moved there, not copied) and the tus upload (its id and metadata). `keep()` it or `handoff()`
    * it here: a file still live when the hook returns (or throws) is removed. The client's last
@@ -56,7 +71,7 @@ export interface TusStore {
   readonly locker: Locker;
 }
 
-const KNOWN = new Set(['manager', 'maxBytes', 'expirationMs', 'accept', 'onUploadFinish', 'lockTimeoutMs']);
+const KNOWN = new Set(['manager', 'maxBytes', 'expirationMs', 'accept', 'verify', 'verifyTimeoutMs', 'onUploadFinish', 'lockTimeoutMs']);
 const DAY_MS = 86_400_000;
 const MAX_DURATION_MS = 365 * DAY_MS;
 
@@ -101,6 +116,7 @@ export async function tusStore(options: TusStoreOptions): Promise<TusStore> {
     maxBytes: settings.maxBytes,
     expirationMs: settings.expirationMs,
     accept: settings.accept,
+    verify: settings.verify,
     newFile: () => settings.manager.file(),
     onFinish: settings.onUploadFinish && hookOf(settings.onUploadFinish, (state) => toUpload(tus, state)),
     errors: tus.ERRORS,
@@ -185,6 +201,7 @@ interface CheckedOptions {
   readonly maxBytes: number;
   readonly expirationMs: number;
   readonly accept: readonly string[] | undefined;
+  readonly verify: ResolvedVerify<TempFile> | undefined;
   readonly onUploadFinish: TusStoreOptions['onUploadFinish'];
   readonly lockTimeoutMs: number;
 }
@@ -204,6 +221,7 @@ function checkOptions(options: TusStoreOptions): CheckedOptions {
     maxBytes: own.maxBytes === undefined ? Infinity : validateBytes(own.maxBytes, 'maxBytes', { min: 1, infinity: true }),
     expirationMs: own.expirationMs === undefined ? DAY_MS : validateDuration(own.expirationMs, 'expirationMs', { min: 1000, max: MAX_DURATION_MS, off: { value: 0, meaning: 'never' } }),
     accept: own.accept === undefined ? undefined : parseAccept(own.accept),
+    verify: resolveVerify<TempFile>(own.verify, own.verifyTimeoutMs, 'tusStore()'),
     onUploadFinish: own.onUploadFinish === undefined ? undefined : validateFunction<NonNullable<TusStoreOptions['onUploadFinish']>>(own.onUploadFinish, 'onUploadFinish', 'taking the finished TempFile and the upload'),
     lockTimeoutMs: own.lockTimeoutMs === undefined ? 30_000 : validateDuration(own.lockTimeoutMs, 'lockTimeoutMs', { min: 1, max: 10 * 60_000 }),
   };

@@ -221,6 +221,44 @@ describe('tempfile-manager/tus', () => {
     expect(fs.readdirSync(mgr.sessionPath)).toEqual([]);
   });
 
+  it('verify: a finished upload the hook refuses is a 422 with its reason and nothing is kept; one it accepts reaches onUploadFinish', async () => {
+    const mgr = manager();
+    const finished: string[] = [];
+    const checked: string[] = [];
+    const verify = (file: TempFile) => {
+      const text = fs.readFileSync(file.path, 'utf8');
+      checked.push(text);
+      return text === 'clean' ? true : { reason: 'an infected test file' };
+    };
+    const { url } = await serve(mgr, { verify, onUploadFinish: (file) => void finished.push(fs.readFileSync(file.path, 'utf8')) });
+    const refused = await tusRequest(await createUpload(url, 11), 'PATCH', patchHeaders(0, 11), Buffer.from('hello world'));
+    expect(refused.status).toBe(422);
+    expect(refused.body).toContain('an infected test file');
+    const accepted = await tusRequest(await createUpload(url, 5), 'PATCH', patchHeaders(0, 5), Buffer.from('clean'));
+    expect(accepted.status).toBe(204);
+    expect(checked).toEqual(['hello world', 'clean']);
+    expect(finished).toEqual(['clean']);
+    expect(uploadsOnDisk(mgr.root)).toEqual([]);
+    expect(fs.readdirSync(mgr.sessionPath)).toEqual([]);
+  });
+
+  it('verify: a hook that throws or never answers is a 503, never an accept, and the file is removed', async () => {
+    const mgr = manager();
+    const finished: string[] = [];
+    let calls = 0;
+    const verify = () => (++calls === 1 ? Promise.reject(new Error('the scanner is down')) : new Promise<boolean>(() => {}));
+    const { url } = await serve(mgr, { verify, verifyTimeoutMs: 200, onUploadFinish: (file) => void finished.push(file.path) });
+    for (const bytes of ['thrown', 'timeout']) {
+      const answer = await tusRequest(await createUpload(url, bytes.length), 'PATCH', patchHeaders(0, bytes.length), Buffer.from(bytes));
+      expect(answer.status, bytes).toBe(503);
+    }
+    expect(finished).toEqual([]);
+    expect(uploadsOnDisk(mgr.root)).toEqual([]);
+    expect(fs.readdirSync(mgr.sessionPath)).toEqual([]);
+    await expect(tusStore({ manager: mgr, verifyTimeoutMs: 5 })).rejects.toMatchObject({ code: 'ERR_TEMPFILE_INVALID_OPTION', option: 'verifyTimeoutMs' });
+    await expect(tusStore({ manager: mgr, verify: 'clamd' as never })).rejects.toMatchObject({ code: 'ERR_TEMPFILE_INVALID_OPTION', option: 'verify' });
+  });
+
   it('an abandoned upload is removed once its expiry has passed (410 after it), and not before', async () => {
     const mgr = manager();
     const long = await serve(mgr, { expirationMs: 3_600_000 });
