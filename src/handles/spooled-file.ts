@@ -78,6 +78,7 @@ export class SpooledTempFile extends TempFile {
  * returns where it is and its identity; a failure removes what was made and is typed.
  */
 function writeOut(context: ManagerContext, parts: NameParts, bytes: Buffer): Place & { identity: ReturnType<typeof identityOf> } {
+  context.freeSpace.checkSync(bytes.length);
   let identity: ReturnType<typeof identityOf> | undefined;
   const made = createUnique(context, parts, 'file', (access) => {
     const fd = fs.openSync(access, CREATE_EXCLUSIVE, 0o600);

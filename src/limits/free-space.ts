@@ -49,6 +49,23 @@ export class FreeSpace {
     } catch (err) {
       throw toFileSystemError('check the free space of', this.root, err);
     }
+    return this.judge(free, incoming);
+  }
+
+  /** {@link check}, synchronously: for bytes written in one synchronous call (a spooled file going to disk). */
+  checkSync(incoming: number): number {
+    if (!this.guarded && performance.now() - this.lastCheckedAtMs < UNGUARDED_REFRESH_MS) return Infinity;
+    let free: number;
+    try {
+      const stats = fs.statfsSync(this.place());
+      free = stats.bavail * stats.bsize;
+    } catch (err) {
+      throw toFileSystemError('check the free space of', this.root, err);
+    }
+    return this.judge(free, incoming);
+  }
+
+  private judge(free: number, incoming: number): number {
     this.lastFreeBytes = free;
     this.lastCheckedAt = new Date();
     this.lastCheckedAtMs = performance.now();

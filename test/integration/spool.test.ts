@@ -128,6 +128,16 @@ describe('spool() limits and errors', () => {
     expect(mgr.stats().liveBytes).toBe(0);
   });
 
+  it('checks minFreeBytes when it goes to disk: a path asked past the floor is a NoSpaceError, and no file is made', async () => {
+    const mgr = manager({ minFreeBytes: 2 ** 50 }); // more than any disk has: every file write is past the floor
+    const file = await mgr.spool(Buffer.alloc(KiB, 1));
+    expect(() => file.path).toThrow(expect.objectContaining({ code: 'ERR_TEMPFILE_NO_SPACE', message: expect.stringContaining('minFreeBytes') }));
+    expect(filesUnder(mgr)).toEqual([]);
+    expect((await bytesOf(file)).length).toBe(KiB); // still whole, in memory
+    await file.remove();
+    expect(mgr.stats().liveBytes).toBe(0);
+  });
+
   it('refuses a type accept does not list, and bad options, typed, naming the option and the value', async () => {
     const mgr = manager();
     await expect(mgr.spool(pdf(), { accept: ['image/*'] })).rejects.toMatchObject({ code: 'ERR_TEMPFILE_TYPE_NOT_ACCEPTED', statusCode: 415 });
