@@ -47,9 +47,10 @@ if (!Number.isInteger(SAMPLES) || SAMPLES < 1) {
   process.exit(2);
 }
 const baselineDist = findBaseline(process.env.TFM_BENCH_BASELINE);
-// Of two copies of the library in one process, the first to make a manager pays more for a small
+// In this suite, the build that made the process's first manager came out slower on a small
 // write (this build against a copy of itself: 0.65x to 0.81x on the 1 KiB write when it went
-// first, 0.97x to 1.13x when the copy did). So a third copy, this build's CommonJS one, makes the
+// first, 0.97x to 1.13x when the copy did; a bare loop of two copies taking turns does not show
+// it, and the cause is not found). So a third copy, this build's CommonJS one, makes the
 // process's first manager and writes once, and neither measured build is first.
 const firstCopy = createRequire(import.meta.url)('../dist/index.cjs');
 const firstRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'tempfile-manager-bench-first-'));
