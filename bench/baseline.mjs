@@ -22,7 +22,7 @@ import { Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import { formatInt, formatRatio, median, sampleInterleaved, table, targetsTable } from './lib.mjs';
+import { deadOwnerOf, formatInt, formatRatio, median, plantDeadSessions, sampleInterleaved, table, targetsTable } from './lib.mjs';
 import { runInfo } from './report.mjs';
 import { flush } from './settle.mjs';
 
@@ -252,35 +252,14 @@ function plantDeadRoot(c, owner, index) {
   const root = path.join(c.dir, `dead-${index}`);
   fs.mkdirSync(root, { mode: 0o700 });
   fs.writeFileSync(path.join(root, '.tempfile-manager'), 'tempfile-manager root\nformat 1\n');
-  const hourAgo = new Date(Date.now() - 3_600_000);
-  for (let s = 0; s < DEAD.sessions; s++) {
-    const random = (index * DEAD.sessions + s).toString(16).padStart(16, '0');
-    const session = path.join(root, `session_${owner}_${hourAgo.getTime().toString(36)}_${random}`);
-    fs.mkdirSync(session, { mode: 0o700 });
-    fs.mkdirSync(`${session}.lock`);
-    fs.utimesSync(`${session}.lock`, hourAgo, hourAgo);
-    for (let d = 0; d < DEAD.dirsPerSession; d++) {
-      const sub = path.join(session, `d${d}`);
-      fs.mkdirSync(sub, { mode: 0o700 });
-      for (let f = 0; f < DEAD.filesPerDir; f++) fs.writeFileSync(path.join(sub, `f${f}`), oneKiB, { mode: 0o600 });
-    }
-  }
+  plantDeadSessions(root, { owner, sessions: DEAD.sessions, dirs: DEAD.dirsPerSession, files: DEAD.filesPerDir, data: oneKiB, index });
   return root;
 }
 
-/**
- * `<host>_<pid>[.<thread>]_<start>` of a dead owner: of this machine (the boot and PID namespace
- * of the contender's own session), its pid and thread 4194303, which no process has, so dead at
- * the sweep's first look, with no wait for a heartbeat to go stale. Read from the contender's session
- * (`session_<host>_<pid>.<thread>_<boot>.<pidns>.<ticks>_<created>_<random>`, src/base/layout.ts).
- * Without /proc a session has no thread, and an owner of the sweeper's host is judged by its pid.
- */
+/** A dead owner of this machine ({@link deadOwnerOf}), read from the contender's own session. */
 function deadOwner(c) {
   const own = fs.readdirSync(path.join(c.dir, 'root')).find((name) => name.startsWith('session_') && !name.endsWith('.lock'));
-  const fields = own.slice('session_'.length).split('_');
-  const [pid, start] = fields.slice(-4, -2);
-  if (!pid.includes('.')) return `${HOST_ID}_4194303_${start}`;
-  return `${HOST_ID}_4194303.4194303_${start.slice(0, start.lastIndexOf('.'))}.1`;
+  return deadOwnerOf(own, HOST_ID);
 }
 
 async function sweepDeadRoot(c, mgr) {

@@ -214,3 +214,38 @@ export function phaseClock(phases) {
   };
   return { phaseNs, mark };
 }
+
+/**
+ * `<host>_<pid>[.<thread>]_<start>` of a dead owner on `hostId`, read from a live session's name
+ * (`session_<host>_<pid>.<thread>_<boot>.<pidns>.<ticks>_<created>_<random>`, src/base/layout.ts):
+ * this machine's boot and PID namespace, pid and thread 4194303, which no process has, so the
+ * sweep judges it dead at first look, with no wait for a heartbeat to go stale. Without /proc a
+ * session has no thread, and an owner of the sweeper's host is judged by its pid.
+ */
+export function deadOwnerOf(liveSession, hostId) {
+  const fields = liveSession.slice('session_'.length).split('_');
+  const [pid, start] = fields.slice(-4, -2);
+  if (!pid.includes('.')) return `${hostId}_4194303_${start}`;
+  return `${hostId}_4194303.4194303_${start.slice(0, start.lastIndexOf('.'))}.1`;
+}
+
+/**
+ * Plants under `root` (a marked root) `sessions` orphaned sessions of `owner`, an hour old, each of
+ * `dirs` directories of `files` files holding `data`; `index` keeps their names apart from another
+ * planting's.
+ */
+export function plantDeadSessions(root, { owner, sessions, dirs, files, data, index }) {
+  const hourAgo = new Date(Date.now() - 3_600_000);
+  for (let s = 0; s < sessions; s++) {
+    const random = (index * sessions + s).toString(16).padStart(16, '0');
+    const session = `${root}/session_${owner}_${hourAgo.getTime().toString(36)}_${random}`;
+    fs.mkdirSync(session, { mode: 0o700 });
+    fs.mkdirSync(`${session}.lock`);
+    fs.utimesSync(`${session}.lock`, hourAgo, hourAgo);
+    for (let d = 0; d < dirs; d++) {
+      const sub = `${session}/d${d}`;
+      fs.mkdirSync(sub, { mode: 0o700 });
+      for (let f = 0; f < files; f++) fs.writeFileSync(`${sub}/f${f}`, data, { mode: 0o600 });
+    }
+  }
+}

@@ -4,7 +4,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { formatInt, formatRatio, runChild, sampleInterleaved, stats, table, targetsTable, watchIdleLoop } from './lib.mjs';
+import { TempFileManager } from '../dist/index.js';
+import { deadOwnerOf, formatInt, formatRatio, plantDeadSessions, runChild, sampleInterleaved, stats, table, targetsTable, watchIdleLoop } from './lib.mjs';
 import { flush } from './settle.mjs';
 
 const WORKER = fileURLToPath(new URL('./sweep-worker.mjs', import.meta.url));
@@ -59,31 +60,31 @@ export const METHOD = `- Each sample removes a tree of ${formatInt(FILES)} files
   that holds data discards its block synchronously (a device round trip each), so removal rates
   are bound by the device, and removers that keep several unlinks in flight go faster.`;
 
-/** Plants one tree of orphaned sessions at `dir` with raw fs. */
-function plant(dir, index) {
+/** Plants one tree of orphaned sessions of `owner` at `dir` with raw fs. */
+function plant(dir, index, owner) {
   fs.mkdirSync(dir, { mode: 0o700 });
   fs.writeFileSync(path.join(dir, '.tempfile-manager'), 'tempfile-manager root\nformat 1\n');
-  const hourAgo = new Date(Date.now() - 3_600_000);
   const data = Buffer.alloc(params.fileBytes, 0x61);
-  for (let s = 0; s < params.sessions; s++) {
-    const random = (index * params.sessions + s).toString(16).padStart(16, '0');
-    const session = path.join(dir, `session_${HOST_ID}_4194303_00000000.1_${hourAgo.getTime().toString(36)}_${random}`);
-    fs.mkdirSync(session, { mode: 0o700 });
-    fs.mkdirSync(`${session}.lock`);
-    fs.utimesSync(`${session}.lock`, hourAgo, hourAgo);
-    for (let d = 0; d < params.dirsPerSession; d++) {
-      const sub = path.join(session, `d${d}`);
-      fs.mkdirSync(sub, { mode: 0o700 });
-      for (let f = 0; f < params.filesPerDir; f++) fs.writeFileSync(path.join(sub, `f${f}`), data, { mode: 0o600 });
-    }
-  }
+  plantDeadSessions(dir, { owner, sessions: params.sessions, dirs: params.dirsPerSession, files: params.filesPerDir, data, index });
+}
+
+/** A dead owner of this machine, in the session format of this build ({@link deadOwnerOf}). */
+function deadOwner(root) {
+  const probe = path.join(root, 'owner-probe');
+  const mgr = new TempFileManager({ root: probe, sweepOnStart: false, exitHook: false });
+  mgr.file().removeSync();
+  const live = fs.readdirSync(probe).find((name) => name.startsWith('session_') && !name.endsWith('.lock'));
+  mgr.closeSync();
+  fs.rmSync(probe, { recursive: true, force: true });
+  return deadOwnerOf(live, HOST_ID);
 }
 
 async function runSweep(root) {
   const count = params.rounds * CONTENDERS.length;
   const planting = Date.now();
   const trees = Array.from({ length: count }, (_, i) => path.join(root, `tree-${i}`));
-  trees.forEach(plant);
+  const owner = deadOwner(root);
+  trees.forEach((tree, index) => plant(tree, index, owner));
   const plantSeconds = (Date.now() - planting) / 1000;
   console.log(`Planted ${count} trees of ${formatInt(FILES)} files in ${plantSeconds.toFixed(0)} s.`);
   const args = (c) => [c.id, trees.pop(), String(FILES), String(FILES * params.fileBytes)];
