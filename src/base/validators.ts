@@ -38,14 +38,19 @@ export interface DurationRange {
   readonly off?: { readonly value: number; readonly meaning: string };
 }
 
+// An object whose one prototype is empty and has none itself: no name is inherited from a polluted
+// Object.prototype, and, unlike `Object.create(null)`, V8 keeps its properties in fast mode.
+const OwnOptions = function OwnOptions() {} as unknown as new () => object;
+OwnOptions.prototype = Object.create(null) as object;
+
 /**
- * The own enumerable properties of an options object, on a null prototype: the one way every
+ * The own enumerable properties of an options object, on an object that inherits nothing: the one way every
  * reader takes an option, so that one inherited from a polluted `Object.prototype` is never
  * obeyed, and a getter is read once. `undefined`, `null` and a primitive give an empty object.
  * @internal
  */
 export function ownOptions<T extends object>(options: T | undefined): Partial<T> {
-  const own = Object.create(null) as Partial<T>;
+  const own = new OwnOptions() as Partial<T>;
   if (typeof options !== 'object' || options === null) return own;
   for (const key of Object.keys(options) as (keyof T)[]) own[key] = options[key];
   return own;

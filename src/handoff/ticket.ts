@@ -74,7 +74,7 @@ export function parseTicket(input: unknown): HandoffTicket {
   if (t.digest !== undefined) checkDigest(t.digest);
   // `digest` and `meta` are always own properties (undefined when absent), so that reading them
   // from the ticket never reaches a polluted Object.prototype either.
-  return {
+  const ticket: HandoffTicket = {
     v: 1,
     id: t.id,
     suffix,
@@ -83,9 +83,9 @@ export function parseTicket(input: unknown): HandoffTicket {
     expiresAt,
     digest: t.digest as string | undefined,
     meta: t.meta === undefined ? undefined : checkMeta(t.meta),
-    // Present only on a store's ticket, so that a shared-disk ticket keeps its shape.
-    ...(t.store === undefined ? {} : { store: checkStoreLocation(t.store) }),
   };
+  // Present only on a store's ticket, so that a shared-disk ticket keeps its shape.
+  return t.store === undefined ? ticket : { ...ticket, store: checkStoreLocation(t.store) };
 }
 
 /**

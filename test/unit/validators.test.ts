@@ -87,7 +87,7 @@ describe('other kinds', () => {
 });
 
 describe('ownOptions()', () => {
-  it('takes own enumerable properties only, on a null prototype, each read once', () => {
+  it('takes own enumerable properties only, on an object that inherits nothing, each read once', () => {
     const proto = Object.prototype as Record<string, unknown>;
     let reads = 0;
     const given = Object.defineProperty({ a: 1 }, 'counted', { enumerable: true, get: () => ++reads });
@@ -95,7 +95,9 @@ describe('ownOptions()', () => {
     try {
       proto.maxBytes = 1;
       const own = ownOptions(given as Record<string, unknown>);
-      expect(Object.getPrototypeOf(own)).toBeNull();
+      expect(Object.getPrototypeOf(Object.getPrototypeOf(own))).toBeNull();
+      expect(Object.getOwnPropertyNames(Object.getPrototypeOf(own))).toEqual([]);
+      expect(own['toString']).toBeUndefined();
       expect(own['maxBytes']).toBeUndefined();
       expect(own['hidden']).toBeUndefined();
       expect([own['a'], own['counted'], own['counted']]).toEqual([1, 1, 1]);
