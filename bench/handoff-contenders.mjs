@@ -18,7 +18,7 @@ export const NAMES = {
   floor: 'floor: `fs.promises` rename into a dir + mkdir lock + unlink + rmdir lock',
   'floor-sync': 'floor, sync: `renameSync` + `mkdirSync` + `unlinkSync` + `rmdirSync` (reference)',
   mirror:
-    "the library's system calls, bare: the same 15 fs calls but its 3 checks of the root's and session's paths, the same 1 through the thread pool (none on tmpfs) and the others synchronous, in the same order, without the library's JavaScript (reference)",
+    "the library's system calls, bare: the same 13 fs calls but its 2 checks of the root's and session's paths, the same 1 through the thread pool (none on tmpfs) and the others synchronous, in the same order, without the library's JavaScript (reference)",
   layout:
     "the library's on-disk steps, bare `fs.promises`: mkdir staging, rename in, rename staging → entry, rename data → held, unlink, rmdir entry (reference)",
 };
@@ -183,16 +183,15 @@ function mirrorContender(dir) {
       fs.lstatSync(handoff);
       fs.renameSync(staging, `${handoffBase}/${entry}`);
       mark('claim');
-      // lstat the handoff directory; open the entry through it, pinned; rename the data to the
-      // held name; lstat it. All synchronous.
-      fs.lstatSync(handoff);
+      // Open the entry through the handoff directory, pinned (looked at already in this run of
+      // JavaScript); rename the data to the held name; lstat it. All synchronous.
       const fd = fs.openSync(`${handoffBase}/${entry}`, OPEN_DIR);
       const base = `/proc/self/fd/${fd}`;
       fs.renameSync(`${base}/data`, `${base}/held`);
       fs.lstatSync(`${base}/held`);
       mark('consume');
-      // lstat the small file, unlink it inline; close; rmdir the entry (thread pool; inline on tmpfs)
-      fs.lstatSync(`${base}/held`);
+      // Unlink the small file inline (its size known from the claim); close; rmdir the entry
+      // (thread pool; inline on tmpfs)
       fs.unlinkSync(`${base}/held`);
       fs.closeSync(fd);
       if (inMemory) fs.rmdirSync(`${handoffBase}/${entry}`);

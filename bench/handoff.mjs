@@ -409,6 +409,9 @@ function render({ disk, ram, counts, traces, problem, profiles }) {
       'the size, as an upload would; the others: `fs.promises.writeFile(p, bytes, { flag: "wx" })`), so every ' +
       "cycle reuses the inodes the previous one freed, as a service's steady state does, and the clock runs over " +
       'the cycle alone. "incl. creating the file" is the same run clocked over everything.',
+    "- A cycle's handoff and claim run in one run of JavaScript (nothing between them waits for the event loop), " +
+      "and the library looks at the root's path and at the handoff directory once per run (docs/design.md): the " +
+      'claim reuses the looks its handoff made. A claim in a run of its own (a worker) makes both: two `statx` more.',
     '- The floor is what the issue names: `fs.promises.rename()` of the file into another directory, ' +
       '`fs.promises.mkdir()` of a lock directory, `fs.promises.unlink()` of the file, `fs.promises.rmdir()` of the ' +
       "lock, on the same disk. Three references: the same four calls synchronous; the library's exact system " +

@@ -51,17 +51,3 @@ export function localDiskKind(dir: string): 'memory' | 'device' | undefined {
   if (MEMORY_FILE_SYSTEMS.has(type)) return 'memory';
   return LOCAL_FILE_SYSTEMS.has(type) ? 'device' : undefined;
 }
-
-/**
- * True for a file small enough to unlink inline ({@link INLINE_IO_MAX_BYTES}) on the device
- * `device`, one already known to be local: a file on another device (a mount made below) is not.
- * A file that cannot be checked is left to the thread pool's unlink, which reports why. @internal
- */
-export function isSmallOnDevice(path: string, device: number): boolean {
-  try {
-    const stat = fs.lstatSync(path);
-    return stat.size <= INLINE_IO_MAX_BYTES && stat.dev === device;
-  } catch {
-    return false;
-  }
-}

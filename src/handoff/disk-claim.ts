@@ -19,7 +19,7 @@ import { openHandoffDirSync } from './handoff.js';
 import type { HandoffDirHold, HandoffDirUse } from './handoff-dir.js';
 import { dataName, entryName, heldName, holderOf, isHeldName, TAKEN_FOR_REMOVAL } from '../base/layout.js';
 import { holdsHappen } from '../disk/holds.js';
-import { isSmallOnDevice } from '../disk/local-disk.js';
+import { INLINE_IO_MAX_BYTES } from '../disk/local-disk.js';
 import { unlinkAside, unlinkAsideSync } from '../disk/remove.js';
 import { holderAlive, newOwnerToken, retryAfterMs, startLease, type HeldFile, type Lease, type LeaseContext } from './lease.js';
 import { readHeartbeat } from '../owner/heartbeat.js';
@@ -351,10 +351,12 @@ export class DiskClaim implements BackendClaim, SyncSteps {
   }
 
   // A small file on the handoff directory's own local device is unlinked inline: a few
-  // microseconds, less than a trip to the thread pool (as a TempFile's removal).
+  // microseconds, less than a trip to the thread pool (as a TempFile's removal). Small and where
+  // it is as the claim's lstat found it: the claimed file is the job's input, not written to, and
+  // a file grown since costs one longer unlink, never a wrong one.
   private smallOnLocalDisk(): boolean {
     const device = this.entry.handoff.localDevice;
-    return device !== undefined && isSmallOnDevice(this.held, device);
+    return device !== undefined && this.identity.dev === device && this.ticket.size <= INLINE_IO_MAX_BYTES;
   }
 
   private stillHeld(): boolean {

@@ -37,13 +37,19 @@ interface Held {
  * while the name still leads to that very directory (device and inode), still ours and closed to
  * others; anything else (gone, renamed away, replaced, a symlink, another uid's, chmod'ed) drops
  * it and the directory is opened and checked afresh, as at first. A call thus lands in the
- * directory at the name when it looked, as a fresh open would. Without /proc nothing is held:
- * every call opens and checks by path, as before.
+ * directory at the name when it looked, as a fresh open would. As the session's checks, the look
+ * is made once per run of JavaScript (until the next `process.nextTick`): a swap is noticed by
+ * the first call after it. Without /proc nothing is held: every call opens and checks by path.
  * @internal
  */
 export class HandoffDirHold {
   private held: Held | undefined;
   private closed = false;
+  /** The name was looked at in the JavaScript run now going on, and led to the held directory. */
+  private lookedInRun = false;
+  private readonly endOfRun = (): void => {
+    this.lookedInRun = false;
+  };
   /** `<rootBase>/handoff` and `<root>/handoff`, made once: a manager's root and root base do not change. */
   private names: { readonly root: string; readonly rootBase: string; readonly at: string; readonly shown: string } | undefined;
 
@@ -53,8 +59,14 @@ export class HandoffDirHold {
    * @throws {@link UnsafeRootError} as {@link openHandoffDirSync}; {@link FileSystemError} when it cannot be looked at.
    */
   acquire(root: string, rootBase: string): HandoffDirUse | undefined {
-    const current = this.held && this.stillAtName(root, rootBase, this.held);
-    if (current) return this.use(current);
+    const current = this.held && (this.lookedInRun ? this.held : this.stillAtName(root, rootBase, this.held));
+    if (current) {
+      if (!this.lookedInRun) {
+        this.lookedInRun = true;
+        process.nextTick(this.endOfRun);
+      }
+      return this.use(current);
+    }
     this.drop();
     const opened = openHandoffDirChecked(root, rootBase);
     if (!opened) return undefined;
@@ -112,6 +124,7 @@ export class HandoffDirHold {
   }
 
   private drop(): void {
+    this.lookedInRun = false;
     const held = this.held;
     this.held = undefined;
     if (held) unref(held);

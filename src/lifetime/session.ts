@@ -56,8 +56,13 @@ export class Session {
   private sessionLost: RootChangedError | undefined;
   /** A check passed in the JavaScript run now going on (only where the session is pinned). */
   private checked = false;
+  /** The root's path was checked in the JavaScript run now going on (only where the root is pinned). */
+  private rootChecked = false;
+  private runEndQueued = false;
   private readonly endOfRun = (): void => {
     this.checked = false;
+    this.rootChecked = false;
+    this.runEndQueued = false;
   };
   private lockPath: string;
 
@@ -81,11 +86,13 @@ export class Session {
   /**
    * How the root's entries are reached: its descriptor's `/proc` path, opened on first use and
    * checked to be the directory the manager was made with; without /proc, the root's path,
-   * checked first.
+   * checked first. Where the root is pinned, its path is checked once per run of JavaScript, as
+   * {@link check} does.
    * @throws {@link RootChangedError} once the root's path leads elsewhere.
    */
   rootBase(): string {
-    this.checkRoot();
+    if (!this.rootChecked) this.checkRoot();
+    else if (this.changed) throw this.changed;
     if (!this.rootPin) {
       const { root } = this.options;
       let pin: ReturnType<typeof openPinnedSync>;
@@ -108,6 +115,10 @@ export class Session {
       }
       this.rootPin = pin;
     }
+    if (this.pinned && !this.rootChecked) {
+      this.rootChecked = true;
+      this.endRunLater();
+    }
     return this.rootPin.base;
   }
 
@@ -127,8 +138,15 @@ export class Session {
     if (!sameDir(seen, wanted)) throw this.fail(seen);
     if (this.pinned) {
       this.checked = true;
-      process.nextTick(this.endOfRun);
+      this.endRunLater();
     }
+  }
+
+  // The checks made in this run are forgotten at its end, once `process.nextTick` runs.
+  private endRunLater(): void {
+    if (this.runEndQueued) return;
+    this.runEndQueued = true;
+    process.nextTick(this.endOfRun);
   }
 
   /** Throws {@link RootChangedError} unless the root's path names the directory the manager was made with. */
@@ -235,6 +253,7 @@ export class Session {
   /** A fresh check at close: the swap it found, if any (a failure to look is not one). */
   private changeAtClose(): TempFileError | undefined {
     this.checked = false;
+    this.rootChecked = false;
     try {
       this.check();
       return undefined;
