@@ -135,7 +135,8 @@ export async function createUniqueAsync<T>(
   for (let attempt = 1; ; attempt++) {
     const candidate = names.next();
     try {
-      return { ...candidate, suffix: names.suffix, result: await make(candidate.access) };
+      const result = await make(candidate.access);
+      return { path: candidate.path, access: candidate.access, suffix: names.suffix, result };
     } catch (err) {
       if (!retryable(err, attempt)) throw toFileSystemError(`create the temp ${what}`, candidate.path, err);
     }

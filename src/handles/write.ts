@@ -45,7 +45,8 @@ export interface WriteOptions extends NameOptions {
 }
 
 interface ResolvedWriteOptions {
-  readonly name: NameOptions;
+  /** `prefix` and `suffix` as given (undefined: neither), checked by resolveNameParts. */
+  readonly name: NameOptions | undefined;
   readonly maxBytes: number;
   /** The caller's signal, and the owning scope's (aborted when the scope is disposed). */
   readonly signals: readonly AbortSignal[];
@@ -66,18 +67,7 @@ export type SuffixOf = (type: DetectedType | undefined) => string;
  * `suffixOf`, the data is sniffed before the file is made, and the file takes the suffix it names.
  * @internal
  */
-export function writeTempFile<T extends TempFile>(...args: WriteArgs<T>): Promise<T> {
-  const [context, , , options] = args;
-  return traced(
-    TRACING_CHANNELS.write,
-    () => ({ root: context.root, maxBytes: resolveWriteOptions(options).maxBytes }),
-    () => writeUntraced(...args),
-    (file) => ({ path: file.path, size: file.size ?? 0 }),
-  );
-}
-
-/** What {@link writeTempFile} takes: where, for whom, what, how, the owner's signal, how the file is made and named. */
-type WriteArgs<T extends TempFile> = [
+export function writeTempFile<T extends TempFile>(
   context: ManagerContext,
   owner: Owner,
   source: WriteSource,
@@ -85,11 +75,25 @@ type WriteArgs<T extends TempFile> = [
   ownerSignal: AbortSignal | undefined,
   make: FileMaker<T>,
   suffixOf?: SuffixOf,
-];
+): Promise<T> {
+  return traced(
+    TRACING_CHANNELS.write,
+    () => ({ root: context.root, maxBytes: resolveWriteOptions(options).maxBytes }),
+    () => writeUntraced(context, owner, source, options, ownerSignal, make, suffixOf),
+    (file) => ({ path: file.path, size: file.size ?? 0 }),
+  );
+}
 
-async function writeUntraced<T extends TempFile>(...[context, owner, source, options, ownerSignal, make, suffixOf]: WriteArgs<T>): Promise<T> {
-  const given = resolveWriteOptions(options);
-  const resolved = ownerSignal ? { ...given, signals: [...given.signals, ownerSignal] } : given;
+async function writeUntraced<T extends TempFile>(
+  context: ManagerContext,
+  owner: Owner,
+  source: WriteSource,
+  options: WriteOptions | undefined,
+  ownerSignal: AbortSignal | undefined,
+  make: FileMaker<T>,
+  suffixOf: SuffixOf | undefined,
+): Promise<T> {
+  const resolved = resolveWriteOptions(options, ownerSignal);
   const parts = resolveNameParts(context, resolved.name); // a bad name is refused before anything touches the disk
   const reader = openSource(source);
   const read = abortable(reader, resolved.signals);
@@ -262,15 +266,17 @@ export function toWriteError(err: unknown, signals: readonly AbortSignal[], path
   return path === undefined ? err : toFileSystemError('write', path, err);
 }
 
-export function resolveWriteOptions(options: unknown): ResolvedWriteOptions {
+/** The checked options of a write; `ownerSignal` (the owning scope's) joins the caller's signal. */
+export function resolveWriteOptions(options: unknown, ownerSignal?: AbortSignal): ResolvedWriteOptions {
   validateObject(options, 'write()', WRITE_OPTIONS, '{ suffix, maxBytes, signal }');
   const o = ownOptions(options as WriteOptions | undefined);
   const maxBytes = o.maxBytes === undefined ? Infinity : validateBytes(o.maxBytes, 'maxBytes', { infinity: true });
   const signals = o.signal === undefined ? [] : [validateAbortSignal(o.signal, 'signal')];
+  if (ownerSignal) signals.push(ownerSignal);
   const onProgress = o.onProgress === undefined ? undefined : validateFunction<(bytes: number) => void>(o.onProgress, 'onProgress', 'taking the bytes written so far');
   const hash = o.hash === undefined ? undefined : hashOption(o.hash);
   const accept = o.accept === undefined ? undefined : parseAccept(o.accept);
   const verify = resolveVerify<TempFile>(o.verify, o.verifyTimeoutMs, 'write()');
-  const name: NameOptions = { ...(o.prefix !== undefined && { prefix: o.prefix }), ...(o.suffix !== undefined && { suffix: o.suffix }) };
+  const name = o.prefix === undefined && o.suffix === undefined ? undefined : { prefix: o.prefix, suffix: o.suffix };
   return { name, maxBytes, signals, onProgress, hash, accept, verify };
 }
