@@ -285,7 +285,12 @@ export function traced<N extends TraceName, T>(
 ): Promise<T> {
   const channel = tracing.get(name)!;
   if (!traceActive(channel)) return run();
-  const ctx: TraceEnd = context();
+  let ctx: TraceEnd;
+  try {
+    ctx = context();
+  } catch (err) {
+    return Promise.reject(err as Error); // refused before it started (bad options): no span, as the call rejects
+  }
   const started = performance.now();
   let value: T | undefined;
   const span = channel.tracePromise(async () => {

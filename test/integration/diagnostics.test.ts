@@ -193,6 +193,18 @@ it('builds no message and adds no step while nobody listens', async () => {
   expect(built).toBe(0);
 });
 
+it('while someone listens, bad options still reject the call (never a synchronous throw), before any span starts', async () => {
+  const heard = listenToAll();
+  const mgr = manager();
+  let returned: Promise<unknown> | undefined;
+  expect(() => {
+    returned = mgr.write(Buffer.alloc(1), { maxBytes: -1 });
+  }).not.toThrow();
+  await expect(returned).rejects.toMatchObject({ code: 'ERR_TEMPFILE_INVALID_OPTION', option: 'maxBytes' });
+  expect(on(heard, `tracing:${TRACING_CHANNELS.write}:start`)).toHaveLength(0);
+  await mgr.close();
+});
+
 it('a subscriber that throws breaks nothing; the exit hook and both builds in one process are heard', async () => {
   const root = freshRoot();
   const { stdout } = await runToEnd(process.execPath, [fixture('diagnostics-child.mjs'), root], { timeoutMs: 60_000, what: 'the diagnostics child' });
