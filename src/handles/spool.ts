@@ -34,8 +34,8 @@ export async function spoolTempFile(
 ): Promise<TempFile> {
   const { maxMemory, writeOptions } = splitOptions(options);
   if (knownSize(source) > maxMemory) return writeTempFile(context, owner, source, writeOptions, ownerSignal, makeTempFile);
-  const given = resolveWriteOptions(writeOptions);
-  const signals = ownerSignal ? [...given.signals, ownerSignal] : given.signals;
+  const given = resolveWriteOptions(writeOptions, ownerSignal);
+  const { signals } = given;
   const parts = resolveNameParts(context, given.name); // a bad name is refused before anything is read
   const reader = openSource(source);
   const read = abortable(reader, signals);
