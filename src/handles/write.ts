@@ -76,24 +76,30 @@ export function writeTempFile<T extends TempFile>(
   make: FileMaker<T>,
   suffixOf?: SuffixOf,
 ): Promise<T> {
+  let resolved: ResolvedWriteOptions;
+  try {
+    resolved = resolveWriteOptions(options, ownerSignal);
+  } catch (err) {
+    return Promise.reject(err as Error); // refused before anything starts: no span, nothing touched
+  }
   return traced(
     TRACING_CHANNELS.write,
-    () => ({ root: context.root, maxBytes: resolveWriteOptions(options).maxBytes }),
-    () => writeUntraced(context, owner, source, options, ownerSignal, make, suffixOf),
+    () => ({ root: context.root, maxBytes: resolved.maxBytes }),
+    () => writeResolved(context, { owner, source, resolved, make, suffixOf }),
     (file) => ({ path: file.path, size: file.size ?? 0 }),
   );
 }
 
-async function writeUntraced<T extends TempFile>(
-  context: ManagerContext,
-  owner: Owner,
-  source: WriteSource,
-  options: WriteOptions | undefined,
-  ownerSignal: AbortSignal | undefined,
-  make: FileMaker<T>,
-  suffixOf: SuffixOf | undefined,
-): Promise<T> {
-  const resolved = resolveWriteOptions(options, ownerSignal);
+/** A write whose options are checked: for whom, what, how, and how the file is made and named. */
+interface WriteRequest<T extends TempFile> {
+  readonly owner: Owner;
+  readonly source: WriteSource;
+  readonly resolved: ResolvedWriteOptions;
+  readonly make: FileMaker<T>;
+  readonly suffixOf: SuffixOf | undefined;
+}
+
+async function writeResolved<T extends TempFile>(context: ManagerContext, { owner, source, resolved, make, suffixOf }: WriteRequest<T>): Promise<T> {
   const parts = resolveNameParts(context, resolved.name); // a bad name is refused before anything touches the disk
   const reader = openSource(source);
   const read = abortable(reader, resolved.signals);
