@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { CreateBucketCommand, DeleteObjectCommand, GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, DeleteObjectCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { TempFileManager } from '../dist/index.js';
 import { s3Store } from '../dist/s3.js';
@@ -111,8 +111,10 @@ export const NAMES = {
   lib: '`file.handoff({ ttlMs, store })` + `mgr.claim(ticket)` + `claimed.consume()` (digest checked)',
   floor: 'floor: lib-storage `Upload` (its defaults: 5 MiB parts, 4 in flight) + `GetObject` streamed to a file + `DeleteObject`',
   'floor-8x2': "floor with the library's part size: `Upload` with 8 MiB parts, 2 in flight (reference)",
+  'floor-fenced':
+    'fenced floor: the floor plus a lease, created with `If-None-Match: *` while the `GetObject` runs and written `consumed` with `If-Match` while the `DeleteObject` runs',
 };
-export const SHORT = { lib: 'library', floor: 'floor', 'floor-8x2': 'floor, 8 MiB × 2' };
+export const SHORT = { lib: 'library', floor: 'floor', 'floor-8x2': 'floor, 8 MiB × 2', 'floor-fenced': 'fenced floor' };
 
 /**
  * A contender's state: `create()` makes the file a request would have left on this "host",
@@ -124,6 +126,7 @@ export function makeContender(id, { dir, client, prefix, bytes }) {
   if (id === 'lib') return libContender(dir, client, prefix, bytes);
   if (id === 'floor') return floorContender(dir, client, prefix, bytes, {});
   if (id === 'floor-8x2') return floorContender(dir, client, prefix, bytes, { partSize: 8 * 1024 * 1024, queueSize: 2 });
+  if (id === 'floor-fenced') return floorContender(dir, client, prefix, bytes, {}, true);
   throw new Error(`unknown contender ${id}`);
 }
 
@@ -156,7 +159,7 @@ function libContender(dir, client, prefix, bytes) {
   };
 }
 
-function floorContender(dir, client, prefix, bytes, uploadOptions) {
+function floorContender(dir, client, prefix, bytes, uploadOptions, fenced = false) {
   const api = path.join(dir, 'api');
   const worker = path.join(dir, 'worker');
   fs.mkdirSync(api, { mode: 0o700 });
@@ -179,10 +182,22 @@ function floorContender(dir, client, prefix, bytes, uploadOptions) {
       await new Upload({ client, params: { Bucket: BUCKET, Key: key, Body: fs.createReadStream(local) }, ...uploadOptions }).done();
       await fs.promises.unlink(local);
       mark('get');
-      const out = await client.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
-      await pipeline(out.Body, fs.createWriteStream(copy, { flags: 'wx', mode: 0o600 }));
+      const download = async () => {
+        const out = await client.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
+        await pipeline(out.Body, fs.createWriteStream(copy, { flags: 'wx', mode: 0o600 }));
+      };
+      // Fenced: the lease the library takes, made bare, each write beside the request it overlaps in
+      // the library. The consumed lease stays, as the library's does until a sweep.
+      const leaseKey = `${key}.lease`;
+      const [lease] = await Promise.all([
+        fenced ? client.send(new PutObjectCommand({ Bucket: BUCKET, Key: leaseKey, Body: 'held', IfNoneMatch: '*' })) : undefined,
+        download(),
+      ]);
       mark('delete');
-      await client.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: key }));
+      await Promise.all([
+        fenced ? client.send(new PutObjectCommand({ Bucket: BUCKET, Key: leaseKey, Body: 'consumed', IfMatch: lease.ETag.replace(/^"(.*)"$/, '$1') })) : undefined,
+        client.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: key })),
+      ]);
       await fs.promises.unlink(copy);
       mark('end');
     },

@@ -26,7 +26,7 @@ const SIZES = [
   { bytes: MiB, rounds: QUICK ? 3 : 15, ops: QUICK ? 3 : 8, warmup: 3 },
   { bytes: 64 * MiB, rounds: QUICK ? 2 : 13, ops: 1, warmup: 1 },
 ];
-const IDS = ['lib', 'floor', 'floor-8x2'];
+const IDS = ['lib', 'floor', 'floor-8x2', 'floor-fenced'];
 const RSS_SIZES = [64 * MiB, GiB];
 const RSS_RUNS = QUICK ? 1 : 3;
 const RSS_MODES = ['lib-handoff', 'lib-claim', 'floor-put', 'floor-get'];
@@ -198,7 +198,9 @@ function render({ speed, probe, rss }) {
       '(one PutObject below its part size, multipart above it) and the local file unlinked; `GetObject` piped into ' +
       '`fs.createWriteStream` on the other host; `DeleteObject` and the downloaded copy unlinked. No digest, no ' +
       "lease, no ticket. A reference runs the floor with the library's part size and concurrency (8 MiB parts, 2 in " +
-      'flight; lib-storage defaults to 5 MiB parts, 4 in flight).',
+      'flight; lib-storage defaults to 5 MiB parts, 4 in flight). The fenced floor adds the fence a lease needs, bare: ' +
+      'the lease object created with `If-None-Match: *` beside the `GetObject`, and written `consumed` with `If-Match` ' +
+      "(the ETag its creation returned) beside the `DeleteObject`, as the library overlaps them; no digest, no ticket.",
     '- Contenders are interleaved round-robin (round r starts with contender r) after untimed warm-up cycles, which ' +
       "also take the library's one probe per process of how the store compares ETags (below); the managers' " +
       'background sweep is off (`sweepIntervalMs: 0`: it lists the prefix every 3 × `staleMs`, not per handoff). Each contender has its ' +
@@ -235,6 +237,16 @@ function render({ speed, probe, rss }) {
       ratio >= 0.8,
     ];
   });
+  for (const s of speed) {
+    const lib = s.results.find((r) => r.id === 'lib');
+    const fenced = s.results.find((r) => r.id === 'floor-fenced');
+    const ratio = lib.mibps.median / fenced.mibps.median;
+    rows.push([
+      `handoff + claim + consume of ${s.bytes / MiB} MiB at 0.9x the fenced floor or more`,
+      `${formatRatio(ratio)} (${fmtMs(lib.msPerCycle)} against ${fmtMs(fenced.msPerCycle)} ms per cycle, medians of the samples)`,
+      ratio >= 0.9,
+    ]);
+  }
   for (const side of [
     ['handing-off', 'lib-handoff', 'floor-put'],
     ['claiming', 'lib-claim', 'floor-get'],
