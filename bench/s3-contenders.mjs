@@ -187,7 +187,8 @@ function floorContender(dir, client, prefix, bytes, uploadOptions, fenced = fals
         await pipeline(out.Body, fs.createWriteStream(copy, { flags: 'wx', mode: 0o600 }));
       };
       // Fenced: the lease the library takes, made bare, each write beside the request it overlaps in
-      // the library. The consumed lease stays, as the library's does until a sweep.
+      // the library. The consumed lease stays, as the library's does until a sweep. The ETag goes
+      // bare in If-Match: the form the test gateway compares (the library probes for it).
       const leaseKey = `${key}.lease`;
       const [lease] = await Promise.all([
         fenced ? client.send(new PutObjectCommand({ Bucket: BUCKET, Key: leaseKey, Body: 'held', IfNoneMatch: '*' })) : undefined,

@@ -275,7 +275,7 @@ function traceActive(channel: dc.TracingChannel<unknown, object>): boolean {
 /**
  * Runs `run` as a span of a tracing channel. The context's `result` is what `summarize` makes of
  * the value, never the value itself (a ticket, a handle holding one). Without a subscriber,
- * `run()` is all that happens. @internal
+ * `run()` is all that happens. `context` must not throw: a call checks its options before. @internal
  */
 export function traced<N extends TraceName, T>(
   name: N,
@@ -285,12 +285,7 @@ export function traced<N extends TraceName, T>(
 ): Promise<T> {
   const channel = tracing.get(name)!;
   if (!traceActive(channel)) return run();
-  let ctx: TraceEnd;
-  try {
-    ctx = context();
-  } catch (err) {
-    return Promise.reject(err as Error); // refused before it started (bad options): no span, as the call rejects
-  }
+  const ctx: TraceEnd = context();
   const started = performance.now();
   let value: T | undefined;
   const span = channel.tracePromise(async () => {

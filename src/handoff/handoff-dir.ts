@@ -5,6 +5,7 @@ import { localDiskKind } from '../disk/local-disk.js';
 import type { PinnedDirSync } from '../disk/pinned-dir.js';
 import { handoffDirOf } from '../base/layout.js';
 import { checkOwnDirectory, openHandoffDirChecked } from './handoff.js';
+import { RunFlag } from '../base/run-flag.js';
 
 /** The handoff directory as one call uses it. @internal */
 export interface HandoffDirUse extends PinnedDirSync {
@@ -46,10 +47,7 @@ export class HandoffDirHold {
   private held: Held | undefined;
   private closed = false;
   /** The name was looked at in the JavaScript run now going on, and led to the held directory. */
-  private lookedInRun = false;
-  private readonly endOfRun = (): void => {
-    this.lookedInRun = false;
-  };
+  private readonly lookedInRun = new RunFlag();
   /** `<rootBase>/handoff` and `<root>/handoff`, made once: a manager's root and root base do not change. */
   private names: { readonly root: string; readonly rootBase: string; readonly at: string; readonly shown: string } | undefined;
 
@@ -59,12 +57,9 @@ export class HandoffDirHold {
    * @throws {@link UnsafeRootError} as {@link openHandoffDirSync}; {@link FileSystemError} when it cannot be looked at.
    */
   acquire(root: string, rootBase: string): HandoffDirUse | undefined {
-    const current = this.held && (this.lookedInRun ? this.held : this.stillAtName(root, rootBase, this.held));
+    const current = this.held && (this.lookedInRun.up ? this.held : this.stillAtName(root, rootBase, this.held));
     if (current) {
-      if (!this.lookedInRun) {
-        this.lookedInRun = true;
-        process.nextTick(this.endOfRun);
-      }
+      this.lookedInRun.raise();
       return this.use(current);
     }
     this.drop();
@@ -124,7 +119,7 @@ export class HandoffDirHold {
   }
 
   private drop(): void {
-    this.lookedInRun = false;
+    this.lookedInRun.lower();
     const held = this.held;
     this.held = undefined;
     if (held) unref(held);

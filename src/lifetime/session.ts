@@ -13,6 +13,7 @@ import { sessionLockPath, sessionName } from '../base/layout.js';
 import { removeTree, removeTreeSync } from '../disk/remove.js';
 import { isHold, newSetAsideName } from '../disk/holds.js';
 import type { DirIdentity } from '../root/root.js';
+import { RunFlag } from '../base/run-flag.js';
 
 const log = logger('session');
 
@@ -55,15 +56,9 @@ export class Session {
   /** The session directory is gone or replaced while the root is still the manager's: lasting for the session only. */
   private sessionLost: RootChangedError | undefined;
   /** A check passed in the JavaScript run now going on (only where the session is pinned). */
-  private checked = false;
+  private readonly checked = new RunFlag();
   /** The root's path was checked in the JavaScript run now going on (only where the root is pinned). */
-  private rootChecked = false;
-  private runEndQueued = false;
-  private readonly endOfRun = (): void => {
-    this.checked = false;
-    this.rootChecked = false;
-    this.runEndQueued = false;
-  };
+  private readonly rootChecked = new RunFlag();
   private lockPath: string;
 
   constructor(options: SessionOptions) {
@@ -91,7 +86,7 @@ export class Session {
    * @throws {@link RootChangedError} once the root's path leads elsewhere.
    */
   rootBase(): string {
-    if (!this.rootChecked) this.checkRoot();
+    if (!this.rootChecked.up) this.checkRoot();
     else if (this.changed) throw this.changed;
     if (!this.rootPin) {
       const { root } = this.options;
@@ -115,10 +110,7 @@ export class Session {
       }
       this.rootPin = pin;
     }
-    if (this.pinned && !this.rootChecked) {
-      this.rootChecked = true;
-      this.endRunLater();
-    }
+    if (this.pinned) this.rootChecked.raise();
     return this.rootPin.base;
   }
 
@@ -132,21 +124,11 @@ export class Session {
   check(): void {
     if (this.changed) throw this.changed;
     if (this.sessionLost) throw this.sessionLost;
-    if (this.checked) return;
+    if (this.checked.up) return;
     const [target, wanted] = this.sessionId ? [this.dir, this.sessionId] : [this.options.root, this.options.rootId];
     const seen = lookAt(target, this.options.root);
     if (!sameDir(seen, wanted)) throw this.fail(seen);
-    if (this.pinned) {
-      this.checked = true;
-      this.endRunLater();
-    }
-  }
-
-  // The checks made in this run are forgotten at its end, once `process.nextTick` runs.
-  private endRunLater(): void {
-    if (this.runEndQueued) return;
-    this.runEndQueued = true;
-    process.nextTick(this.endOfRun);
+    if (this.pinned) this.checked.raise();
   }
 
   /** Throws {@link RootChangedError} unless the root's path names the directory the manager was made with. */
@@ -174,7 +156,7 @@ export class Session {
       this.sessionPin = pin;
       const made = fs.lstatSync(`${pin.base}/.`);
       this.sessionId = { dev: made.dev, ino: made.ino };
-      this.checked = false;
+      this.checked.lower();
       this.check(); // the public path names the directory made through the pinned root
     } catch (err) {
       // What was made goes, unless the root's path was swapped and only a path (no /proc) reaches it.
@@ -252,8 +234,8 @@ export class Session {
 
   /** A fresh check at close: the swap it found, if any (a failure to look is not one). */
   private changeAtClose(): TempFileError | undefined {
-    this.checked = false;
-    this.rootChecked = false;
+    this.checked.lower();
+    this.rootChecked.lower();
     try {
       this.check();
       return undefined;
