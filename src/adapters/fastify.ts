@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import createDebug from 'debug';
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { AbortedError, isTempFileError, MalformedUploadError, UploadLimitError, type InvalidOptionError, type MissingPeerError } from '../base/errors.js';
+import { AbortedError, isTempFileError, MalformedUploadError, UploadLimitError, type InvalidOptionError } from '../base/errors.js';
 import type { TempFileManager } from '../manager/manager.js';
 import type { TempScope } from '../handles/scope.js';
 import type { HandoffStore } from '../base/stores.js';

@@ -57,13 +57,6 @@ export function retryDelays(sync: boolean, platform: Platform = HOST_PLATFORM): 
   return sync ? WINDOWS_SYNC : WINDOWS_ASYNC;
 }
 
-/** The most a removal waits for a hold, in ms: async and sync, on Windows. @internal */
-export const HOLD_WAIT_MS = { async: sum(WINDOWS_ASYNC), sync: sum(WINDOWS_SYNC) } as const;
-
-function sum(delays: readonly number[]): number {
-  return delays.reduce((total, ms) => total + ms, 0);
-}
-
 /** A fresh set-aside name (`.removing_<32 hex>`), for {@link setAsideName}'s places. @internal */
 export function newSetAsideName(): string {
   return setAsideName(randomBytes(16).toString('hex'));

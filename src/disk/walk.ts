@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import path from 'node:path';
 import { systemErrorCode } from '../base/errors.js';
-import { fs } from './fs.js';
 import { holdsHappen, isRetried, newSetAsideName, retryDelays } from './holds.js';
 import { procFd, procFdPath } from './proc.js';
 import { hoistedName } from '../base/layout.js';
@@ -94,9 +93,6 @@ const MAX_PENDING = 256;
  * and checked to be the same directory (device and inode): a 100,000-level tree needs no more, and no level-deep tree trips a low `ulimit -n`.
  */
 const MAX_PINNED = 128;
-/** Retries of a call that failed with EBUSY, EPERM or ENOTEMPTY (fs.rm's maxRetries), where nothing holds files (not Windows: holds.ts). */
-export const RETRIES = 3;
-
 const OWNER_RWX = 0o700;
 
 /** A failure about `file`, as reports list it. @internal */
@@ -318,7 +314,7 @@ function* visitFiles(w: Walk, frame: Frame, names: string[]): Steps<void> {
 }
 
 function* beforeRetry(w: Walk, frame: Frame, attempt: number, fixPermissions: boolean): Steps<void> {
-  if (fixPermissions && frame.dir) yield* restoreOwnerAccess(w, frame.dir, frame.stat, true);
+  if (fixPermissions && frame.dir) yield* restoreOwnerAccess(frame.dir, frame.stat, true);
   yield { op: 'sleep', ms: w.takeDelay(attempt) };
 }
 
@@ -435,7 +431,7 @@ function* openDir(w: Walk, access: string, name: string, parentDev: number | und
     if (parent) parent.keeps = true;
     return undefined;
   }
-  if (w.removing) yield* restoreOwnerAccess(w, dir, dir.stat, false);
+  if (w.removing) yield* restoreOwnerAccess(dir, dir.stat, false);
   w.pinned += 1;
   const base = w.proc ? procFdPath(dir.fd) : access;
   return { up: parent, name, base, dir, stat: dir.stat, mountId, list: undefined, listed: false, pending: [], keeps: false, passes: 1 };
@@ -462,7 +458,7 @@ function* openWithAccess(w: Walk, access: string): Steps<OpenedDir> {
 }
 
 /** Gives the owner rwx on an open directory of the owner's that lacks it (or always, with `force`). */
-function* restoreOwnerAccess(w: Walk, dir: OpenedDir, stat: DirStat, force: boolean): Steps<void> {
+function* restoreOwnerAccess(dir: OpenedDir, stat: DirStat, force: boolean): Steps<void> {
   if (!force && (stat.mode & OWNER_RWX) === OWNER_RWX) return;
   try {
     yield { op: 'fchmod', dir, mode: (stat.mode & 0o7777) | OWNER_RWX };

@@ -1,5 +1,5 @@
 // The types are named by the steps' @throws: TSDoc links resolve through imports.
-import { StoreError, type DisposedError, type LeaseLostError, type TempFileReplacedError } from '../base/errors.js';
+import { StoreError, type LeaseLostError } from '../base/errors.js';
 import { CHANNELS, handoffKey, publish } from '../base/channels.js';
 import { resolveDestination, resolveKeepOptions, type KeepOptions } from '../keep/move.js';
 import type { HandoffMeta, HandoffTicket } from './ticket.js';

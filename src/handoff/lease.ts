@@ -70,7 +70,7 @@ export type HolderStates = Map<string, OwnerState>;
  * True when taken; false when the name was gone (someone took the file meanwhile): then nothing
  * was changed.
  */
-export async function takeForRemoval(lease: LeaseContext, entry: string, current: string): Promise<boolean> {
+export async function takeForRemoval(entry: string, current: string): Promise<boolean> {
   try {
     await fs.promises.rename(`${entry}/${current}`, `${entry}/${TAKEN_FOR_REMOVAL}`);
     return true;

@@ -25,7 +25,7 @@ export interface HandoffSwept {
  * a live lease, never a name that is not an entry's. @internal
  */
 export async function sweepHandoff(target: RootContext, rootBase: string, dryRun: boolean, tally: WalkTally): Promise<HandoffSwept> {
-  const run: EntrySweep = { target, dryRun, tally, walk: await walkDefaults(target, rootBase) };
+  const run: EntrySweep = { target, dryRun, tally, walk: await walkDefaults(rootBase) };
   const first = await sweepEntries(run, rootBase);
   if (first.lookAgain.length === 0) return first;
   // Holders of this host (without /proc) whose heartbeat the first look found old, whose pid may
@@ -70,8 +70,8 @@ interface EntrySweep {
 
 /** Removes one expired or consumed entry; true when it was removed (or would be, in a dry run). */
 async function sweepEntry(run: EntrySweep, entry: EntryInfo, found: FoundEntry): Promise<boolean> {
-  const { target, dryRun, tally, walk } = run;
-  const taken = dryRun ? found : await takeExpiredEntry(target, found);
+  const { dryRun, tally, walk } = run;
+  const taken = dryRun ? found : await takeExpiredEntry(found);
   if (taken === undefined) return false; // claimed since it was judged: the next sweep judges it again
   const { at, files } = taken;
   // An entry as the library leaves it (files only, on the handoff directory's mount): removed in
@@ -105,10 +105,10 @@ async function sweepEntry(run: EntrySweep, entry: EntryInfo, found: FoundEntry):
  * anything is removed: a claim that won the race keeps its file, and the entry is left. The
  * returned listing names the file as it is now. Undefined when a claimer got there first.
  */
-async function takeExpiredEntry(target: RootContext, found: FoundEntry): Promise<FoundEntry | undefined> {
+async function takeExpiredEntry(found: FoundEntry): Promise<FoundEntry | undefined> {
   if (found.data === undefined) return found; // consumed: no file left to claim
   try {
-    if (!(await takeForRemoval(target, found.access, found.data))) return undefined;
+    if (!(await takeForRemoval(found.access, found.data))) return undefined;
   } catch (err) {
     // An entry that denies the rename denies a claimer's too: no one can take the file from the
     // walk, which restores the entry's permissions and removes it. Any other failure (EMFILE,
@@ -129,7 +129,7 @@ interface WalkDefaults {
   readonly parentDev?: number;
 }
 
-async function walkDefaults(target: RootContext, rootBase: string): Promise<WalkDefaults> {
+async function walkDefaults(rootBase: string): Promise<WalkDefaults> {
   try {
     return { parentDev: (await fs.promises.lstat(handoffDirOf(rootBase))).dev };
   } catch {

@@ -104,7 +104,7 @@ export async function sweepSessions(target: RootContext, sessions: readonly Foun
   const settle = async (session: FoundSession, verdict: OwnerVerdict) => {
     if (verdict !== 'dead') skipped[verdict] += 1;
     else {
-      if (await removeSession(target, session, { ...run, onBatch })) removed += 1;
+      if (await removeSession(session, { ...run, onBatch })) removed += 1;
       done += 1;
       onBatch(run.tally);
     }
@@ -125,7 +125,6 @@ export async function sweepSessions(target: RootContext, sessions: readonly Foun
 
 /** Removes an orphan's directory tree, then its lock. True when the directory was removed here. */
 async function removeSession(
-  target: RootContext,
   session: FoundSession,
   run: SweepRun & { readonly onBatch: (t: WalkTally) => void },
 ): Promise<boolean> {
@@ -136,7 +135,7 @@ async function removeSession(
   if (session.hasDir) await walkTree(session.dir, { remove: !dryRun, onBatch, access: session.access }, tally);
   const whole = tally.errors.length === errorsBefore && tally.left.length === leftBefore;
   const removedHere = session.hasDir && whole && tally.dirs > dirsBefore;
-  if (session.hasLock && !dryRun && whole) await removeLock(target, session, tally);
+  if (session.hasLock && !dryRun && whole) await removeLock(session, tally);
   return removedHere;
 }
 
@@ -157,6 +156,6 @@ export async function sweepSetAside(target: RootContext, rootBase: string, setAs
   return removed;
 }
 
-async function removeLock(target: RootContext, session: FoundSession, tally: WalkTally): Promise<void> {
+async function removeLock(session: FoundSession, tally: WalkTally): Promise<void> {
   await walkTree(sessionLockPath(session.dir), { remove: true, access: sessionLockPath(session.access) }, { ...emptyTally(), errors: tally.errors, left: tally.left });
 }

@@ -94,7 +94,7 @@ async function sweepUpload(run: UploadSweep, at: string, shown: string): Promise
     if (expiresAt === undefined || expiresAt > run.now) return 'left';
     const current = await dataFileName(run.target, pinned.base);
     if (current !== undefined && current !== dataName('') && holderLives(run, pinned.base, shown, current)) return 'held';
-    if (!run.dryRun && current !== undefined && !(await takeForRemoval(run.target, pinned.base, current))) return 'left'; // a request took it since
+    if (!run.dryRun && current !== undefined && !(await takeForRemoval(pinned.base, current))) return 'left'; // a request took it since
   } finally {
     await pinned.close();
   }

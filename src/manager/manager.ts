@@ -10,7 +10,7 @@ import type { TempFile } from '../handles/file.js';
 import { checkClaimOptions, ClaimedFile, runClaimed, type ClaimOptions } from '../handoff/claim.js';
 import { isStoreBackend, sweepStores, type ClaimPlace, type HandoffBackend } from '../handoff/backend.js';
 import { DiskHandoff } from '../handoff/disk-backend.js';
-import { sameLocation, type StoreSweepResult } from '../base/stores.js';
+import { sameLocation } from '../base/stores.js';
 import { FreeSpace } from '../limits/free-space.js';
 import { parseTicket, refuseExpired, type HandoffTicket } from '../handoff/ticket.js';
 import { HandoffDirHold } from '../handoff/handoff-dir.js';

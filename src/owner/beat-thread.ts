@@ -5,7 +5,6 @@ import { logger } from '../base/log.js';
 import { HEARTBEAT_MS } from './liveness.js';
 import { machineId } from './process-identity.js';
 import { processSlot, type Beat } from './registry.js';
-import { fs } from '../disk/fs.js';
 
 const log = logger('heartbeat');
 

@@ -85,11 +85,6 @@ export function atExit(task: ExitTask): () => void {
   return () => void shared.exitTasks.delete(task);
 }
 
-/** How many exit tasks are registered (tests, leak checks). @internal */
-export function exitTaskCount(): number {
-  return state().exitTasks.size;
-}
-
 function installExitHook(shared: ProcessState): void {
   const onSignal = (signal: NodeJS.Signals): void => endBySignal(shared, onSignal, signal);
   listenToExitSignals(onSignal);

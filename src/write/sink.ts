@@ -2,7 +2,6 @@ import type { Hash } from 'node:crypto';
 import { toFileSystemError } from '../base/errors.js';
 import { INLINE_IO_MAX_BYTES } from '../disk/local-disk.js';
 import type { WritableFile } from './open-file.js';
-import { fs } from '../disk/fs.js';
 
 /**
  * The size of a batch: chunks smaller than this are copied into a pooled buffer of this size,

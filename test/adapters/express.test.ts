@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { afterEach, describe, expect, it } from 'vitest';
 import { tempScope } from '../../src/adapters/express.js';
-import type { HandoffTicket, TempFileManager } from '../../src/index.js';
+import type { HandoffTicket } from '../../src/index.js';
 import { sessionFiles, until } from '../helpers/wait.js';
 import { CHATTR, needs } from '../helpers/privileges.js';
 import { manager } from '../helpers/roots.js';

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { TempFileManager } from '../../src/index.js';
 import { hostId } from '../../src/owner/process-identity.js';
 import { sessionName } from '../../src/base/layout.js';
-import { CHATTR, needs, needsRoot } from '../helpers/privileges.js';
+import { CHATTR, needs } from '../helpers/privileges.js';
 import { deadSessionName, freshRoot, manager, markedRoot, scratchDir } from '../helpers/roots.js';
 
 const cli = path.join(import.meta.dirname, '../../dist/cli.js');

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { BadTicketError, ClaimedFile, HandoffExpiredError, HandoffMismatchError, HandoffNotFoundError, LeaseLostError, parseTicket, TempFileError, TempFileManager, type HandoffTicket } from '../../src/index.js';
+import { BadTicketError, ClaimedFile, HandoffExpiredError, HandoffMismatchError, HandoffNotFoundError, LeaseLostError, parseTicket, TempFileError, type HandoffTicket } from '../../src/index.js';
 import { DestinationExistsError } from '../../src/errors.js';
 import { entryName } from '../../src/base/layout.js';
 import { validateNamePart } from '../../src/base/names.js';

@@ -4,7 +4,6 @@
 import * as nodeFs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { TempFileManager } from '../../src/index.js';
 import { sessionLockPath } from '../../src/base/layout.js';
 import { hostId } from '../../src/owner/process-identity.js';
 import { FaultyFs } from '../helpers/faulty-fs.js';

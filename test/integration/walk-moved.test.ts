@@ -1,7 +1,6 @@
 import * as nodeFs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { TempFileManager } from '../../src/index.js';
 import { FileSystemError } from '../../src/errors.js';
 import type { FsLayer } from '../helpers/fs-layer.js';
 import { openFds } from '../helpers/fault-plan.js';

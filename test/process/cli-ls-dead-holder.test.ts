@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import { expect, it } from 'vitest';
 import { TempFileManager } from '../../src/index.js';
 import { hostId } from '../../src/owner/process-identity.js';
-import { fixture, nextJson, startChild } from '../helpers/child.js';
+import { nextJson, startChild } from '../helpers/child.js';
 import { freshRoot } from '../helpers/roots.js';
 
 const cli = path.join(import.meta.dirname, '../../dist/cli.js');

@@ -138,7 +138,7 @@ const creations = {
   'mgr.dir()': (mgr: TempFileManager) => mgr.dir(),
   'mgr.write()': (mgr: TempFileManager) => mgr.write('payload', { suffix: '.bin' }),
   'scope.file()': (mgr: TempFileManager) => mgr.scope().file('.bin'),
-  'file.handoff()': async (mgr: TempFileManager, file?: TempFile) => file!.handoff({ ttlMs: 60_000 }),
+  'file.handoff()': async (_mgr: TempFileManager, file?: TempFile) => file!.handoff({ ttlMs: 60_000 }),
 };
 
 for (const [name, create] of Object.entries(creations)) {

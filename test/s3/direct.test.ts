@@ -8,7 +8,7 @@ import http from 'node:http';
 import { Readable } from 'node:stream';
 import { ListMultipartUploadsCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TempFileManager, type HandoffTicket } from '../../src/index.js';
+import { type HandoffTicket } from '../../src/index.js';
 import { s3Store, type S3Store } from '../../src/s3/index.js';
 import { nextJson, startChild, type Elsewhere, type RunningChild } from '../helpers/child.js';
 import { needs, PID_NAMESPACE } from '../helpers/privileges.js';

@@ -2,7 +2,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it, vi } from 'vitest';
-import { TempFileManager } from '../../src/index.js';
 import { ClaimedFile } from '../../src/handoff/claim.js';
 import type { BackendClaim, SyncSteps } from '../../src/handoff/backend.js';
 import type { HandoffTicket } from '../../src/handoff/ticket.js';

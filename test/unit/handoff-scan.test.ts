@@ -1,4 +1,3 @@
-import nodeFs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { FileSystemError } from '../../src/errors.js';
 import { scanHandoff } from '../../src/handoff/entries.js';

@@ -3,7 +3,10 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { TempFileManager } from '../../src/index.js';
 import { FileSystemError } from '../../src/errors.js';
-import { RETRIES } from '../../src/disk/walk.js';
+import { retryDelays } from '../../src/disk/holds.js';
+
+/** Retries of a removal where nothing holds files (fs.rm's maxRetries). */
+const RETRIES = retryDelays(false, 'linux').length;
 import { FaultyFs } from '../helpers/faulty-fs.js';
 import { freshRoot, layeredManager } from '../helpers/roots.js';
 

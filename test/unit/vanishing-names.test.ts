@@ -1,7 +1,6 @@
 import nodeFs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { TempFileManager } from '../../src/index.js';
 import { walkTree, walkTreeSync } from '../../src/disk/walk.js';
 import { listEntries } from '../../src/handoff/entries.js';
 import { newOwnerToken } from '../../src/handoff/lease.js';
