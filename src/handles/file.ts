@@ -10,6 +10,8 @@ import { unlinkAside, unlinkAsideSync, unlinkQuietly, unlinkQuietlySync } from '
 import { holdsHappen, newSetAsideName } from '../disk/holds.js';
 import { INLINE_IO_MAX_BYTES } from '../disk/local-disk.js';
 import { fs } from '../disk/fs.js';
+import { Reservation } from '../limits/accounting.js';
+import type { IntakeFacts } from '../write/intake.js';
 import type { HandoffTicket } from '../handoff/ticket.js';
 import type { HandoffSource } from '../handoff/backend.js';
 import { CHANNELS, handoffKey, publish, traced, TRACING_CHANNELS } from '../base/channels.js';
@@ -78,6 +80,22 @@ export type FileMaker<T extends TempFile> = (...args: TempFileArgs) => T;
 /** The {@link FileMaker} of a plain `write()`. @internal */
 export const makeTempFile: FileMaker<TempFile> = (...args) => new TempFile(...args);
 
+// A file's content facts and its quota reservation are #private: no property or method of a
+// handle can change them (a forged size or digest would reach a handoff's ticket, a negative count
+// would free quota another file holds). The intake that filled the file records them once, from
+// what it measured, through these functions of this module's.
+let contentOf: (file: TempFile) => IntakeFacts | undefined;
+let setContent: (file: TempFile, facts: IntakeFacts) => void;
+
+/** Records what the intake that filled `file` measured; once per file. @internal */
+export function recordContent(file: TempFile, facts: IntakeFacts): void {
+  if (contentOf(file) !== undefined) throw new Error('A file\'s content is recorded once, by the intake that filled it');
+  setContent(file, facts);
+}
+
+/** The quota reservation of `file`: the intake filling it counts its bytes there. @internal */
+export let reservationOf: (file: TempFile) => Reservation;
+
 /**
  * A temp file, created empty with mode 0600. Removed when disposed: use it with `using` or
  * `await using`, or call {@link TempFile.remove}. Make one with `mgr.file()` or `scope.file()`.
@@ -91,10 +109,18 @@ export const makeTempFile: FileMaker<TempFile> = (...args) => new TempFile(...ar
 export class TempFile extends DiskHandle {
   /** The suffix the file was created with (`''` for none). */
   readonly suffix: string;
-  private bytes: number | undefined;
-  private hashDigest: string | undefined;
-  private sniffedType: DetectedType | undefined;
-  private accountedBytes = 0;
+  // What the intake that filled the file measured, and the bytes it counts against the quota:
+  // private to this module (see `recordContent`), so no caller can forge or free them.
+  #content: IntakeFacts | undefined;
+  readonly #reservation: Reservation;
+
+  static {
+    contentOf = (file) => file.#content;
+    setContent = (file, facts) => {
+      file.#content = facts;
+    };
+    reservationOf = (file) => file.#reservation;
+  }
   /**
    * The device and inode every open must find: recorded when `write()` created the file, or, for a
    * `file()` (created with no fstat, which would cost a fifth of a create), at its first open,
@@ -115,21 +141,22 @@ export class TempFile extends DiskHandle {
     this.suffix = suffix;
     this.known = created === undefined ? undefined : identityOf(created);
     context.accounting.liveFiles += 1;
+    this.#reservation = new Reservation(context.accounting);
   }
 
   /** The size in bytes, when `write()` made the file (not read from disk). @throws Never. */
   get size(): number | undefined {
-    return this.bytes;
+    return this.#content?.size;
   }
 
   /** `'<algorithm>:<hex>'` of the content, when `write()` was given `hash`. @throws Never. */
   get digest(): string | undefined {
-    return this.hashDigest;
+    return this.#content?.digest;
   }
 
   /** The type `write({ accept })` found from the first bytes, if any. @throws Never. */
   get detectedType(): DetectedType | undefined {
-    return this.sniffedType;
+    return this.#content?.detectedType;
   }
 
   /**
@@ -202,7 +229,7 @@ export class TempFile extends DiskHandle {
       } catch (err) {
         throw this.closedDuringKeep(err, target) ?? err;
       }
-      publish(CHANNELS.fileKeep, () => ({ root: this.context.root, path: this.path, destination: target, size: this.accountedBytes, from: 'file' }));
+      publish(CHANNELS.fileKeep, () => ({ root: this.context.root, path: this.path, destination: target, size: this.#reservation.bytes, from: 'file' }));
       return target;
     });
   }
@@ -251,7 +278,7 @@ export class TempFile extends DiskHandle {
       this.context.checkRoot();
       return traced(
         TRACING_CHANNELS.handoff,
-        () => ({ root: this.context.root, path: this.path, size: this.bytes ?? this.accountedBytes, store: store !== undefined }),
+        () => ({ root: this.context.root, path: this.path, size: this.#content?.size ?? this.#reservation.bytes, store: store !== undefined }),
         () => backend.handOff(this.handoffSource(), { ttlMs, meta }),
         (ticket) => ({ handoff: handoffKey(ticket.id), expiresAt: ticket.expiresAt }),
       );
@@ -265,8 +292,8 @@ export class TempFile extends DiskHandle {
       path: this.path,
       access: this.access,
       suffix: this.suffix,
-      size: this.bytes,
-      digest: this.hashDigest,
+      size: this.#content?.size,
+      digest: this.#content?.digest,
       identity: this.known,
       open: () => this.openForStore(),
       discard: () => unlinkQuietly(this.access, this.path).catch(() => {}), // the session's removal gets what is left
@@ -280,33 +307,15 @@ export class TempFile extends DiskHandle {
     });
   }
 
-  /** Counts `bytes` more against the manager's quota; throws when it is exhausted. @internal */
-  account(bytes: number): void {
-    this.context.accounting.reserve(bytes);
-    this.accountedBytes += bytes;
-  }
-
-  /** Records what `write()` wrote. @internal */
-  setContent(size: number, digest: string | undefined): void {
-    this.bytes = size;
-    this.hashDigest = digest;
-  }
-
-  /** Records the type `write()` found. @internal */
-  setDetectedType(type: DetectedType | undefined): void {
-    this.sniffedType = type;
-  }
-
   /** @internal */
   protected override removalFacts(): { kind: 'file' | 'dir'; size: number } {
-    return { kind: 'file', size: this.accountedBytes };
+    return { kind: 'file', size: this.#reservation.bytes };
   }
 
   /** @internal */
   protected override released(): void {
     this.context.accounting.liveFiles -= 1;
-    this.context.accounting.release(this.accountedBytes);
-    this.accountedBytes = 0;
+    this.#reservation.release();
   }
 
   /** @internal */

@@ -3,10 +3,12 @@ import type { ManagerContext, Owner } from '../context/context.js';
 import { CallbackError, SizeLimitError } from '../base/errors.js';
 import { describeArgument, ownOptions, validateInteger, validateObject } from '../base/validators.js';
 import { resolveNameParts } from './create.js';
-import { makeTempFile, type TempFile } from './file.js';
+import { makeTempFile, recordContent, reservationOf, type TempFile } from './file.js';
 import { SpooledTempFile } from './spooled-file.js';
 import { openSource, type WriteSource } from '../write/source.js';
-import { abortable, resolveWriteOptions, sniff, throwIfAborted, toWriteError, writeTempFile, type WriteOptions } from './write.js';
+import { sniffSource } from '../write/intake.js';
+import { Reservation } from '../limits/accounting.js';
+import { abortable, resolveWriteOptions, throwIfAborted, toWriteError, writeTempFile, type WriteOptions } from './write.js';
 
 /** Options of `spool()`: those of `write()`, and the most bytes kept in memory. */
 export interface SpoolOptions extends WriteOptions {
@@ -42,7 +44,7 @@ export async function spoolTempFile(
   const held = new HeldBytes(context);
   try {
     throwIfAborted(signals);
-    const { next, type } = given.accept ? await sniff(read.next, given.accept, given.maxBytes) : { next: read.next, type: undefined };
+    const { next, type } = given.accept ? await sniffSource(read.next, given.accept, given.maxBytes) : { next: read.next, type: undefined };
     // Each chunk is taken in a plain function: a suspended async frame keeps the registers it
     // used, and would keep the source's buffer, besides its copy, while the next read waits.
     const take = (chunk: Buffer | undefined): boolean => {
@@ -53,16 +55,13 @@ export async function spoolTempFile(
     };
     while (await next().then(take)) {
       if (held.size > maxMemory) {
-        const file = await writeTempFile(context, owner, held.handOn(next), { ...writeOptions, accept: undefined }, ownerSignal, makeTempFile);
-        file.setDetectedType(type);
-        return file;
+        return await writeTempFile(context, owner, held.handOn(next), { ...writeOptions, accept: undefined }, ownerSignal, makeTempFile, undefined, { type });
       }
     }
     const content = held.content();
     const file = new SpooledTempFile(context, owner, parts, content);
     held.moveTo(file);
-    file.setContent(content.length, given.hash ? `${given.hash}:${createHash(given.hash).update(content).digest('hex')}` : undefined);
-    file.setDetectedType(type);
+    recordContent(file, { size: content.length, digest: given.hash ? `${given.hash}:${createHash(given.hash).update(content).digest('hex')}` : undefined, detectedType: type });
     reportOnce(given.onProgress, content.length, file);
     return file;
   } catch (err) {
@@ -106,17 +105,15 @@ function reportOnce(onProgress: ((bytes: number) => void) | undefined, bytes: nu
 class HeldBytes {
   size = 0;
   private chunks: Buffer[] = [];
-  private reserved = 0;
-  private readonly context: ManagerContext;
+  private readonly reservation: Reservation;
 
   constructor(context: ManagerContext) {
-    this.context = context;
+    this.reservation = new Reservation(context.accounting);
   }
 
   /** Holds `chunk`; `last` (it goes to `write()` before the source is read again) is not copied. */
   add(chunk: Buffer, last: boolean): void {
-    this.context.accounting.reserve(chunk.length);
-    this.reserved += chunk.length;
+    this.reservation.take(chunk.length);
     this.chunks.push(last ? chunk : Buffer.from(chunk));
     this.size += chunk.length;
   }
@@ -127,8 +124,7 @@ class HeldBytes {
 
   /** Counts the bytes against `file` instead: the reservation passes to it in one step. */
   moveTo(file: TempFile): void {
-    this.release();
-    file.account(this.size);
+    this.reservation.moveTo(reservationOf(file));
   }
 
   /** The bytes held, then the rest of the source, as a source for `write()`; its reservation ends. */
@@ -143,7 +139,6 @@ class HeldBytes {
   }
 
   release(): void {
-    this.context.accounting.release(this.reserved);
-    this.reserved = 0;
+    this.reservation.release();
   }
 }

@@ -1,4 +1,3 @@
-import { createHash, type Hash } from 'node:crypto';
 import { CHANNELS, publish, traced, TRACING_CHANNELS } from '../base/channels.js';
 import type { ManagerContext, Owner } from '../context/context.js';
 import { createUniqueAsync, resolveNameParts, withSuffix, type NameOptions } from './create.js';
@@ -7,17 +6,17 @@ import {
   CallbackError,
   isErrorCode,
   isTempFileError,
-  SizeLimitError,
   toFileSystemError,
   type DetectedType,
 } from '../base/errors.js';
-import type { FileMaker, TempFile } from './file.js';
+import { recordContent, reservationOf, type FileMaker, type TempFile } from './file.js';
 import { CREATE_EXCLUSIVE } from '../disk/fs.js';
 import { ownOptions, validateAbortSignal, validateBytes, validateFunction, validateObject } from '../base/validators.js';
 import { hashOption } from '../write/options.js';
 import { FileSink } from '../write/sink.js';
 import { openWritable, type WritableFile } from '../write/open-file.js';
-import { assertAccepted, detectType, parseAccept, readHead } from '../write/sniff.js';
+import { parseAccept } from '../write/sniff.js';
+import { Meter, sniffSource } from '../write/intake.js';
 import { openSource, type SourceReader, type WriteSource } from '../write/source.js';
 import { resolveVerify, runVerify, type ResolvedVerify, type VerifyResult } from '../write/verify.js';
 
@@ -75,6 +74,7 @@ export function writeTempFile<T extends TempFile>(
   ownerSignal: AbortSignal | undefined,
   make: FileMaker<T>,
   suffixOf?: SuffixOf,
+  sniffed?: SniffedHead,
 ): Promise<T> {
   let resolved: ResolvedWriteOptions;
   try {
@@ -85,7 +85,7 @@ export function writeTempFile<T extends TempFile>(
   return traced(
     TRACING_CHANNELS.write,
     () => ({ root: context.root, maxBytes: resolved.maxBytes }),
-    () => writeResolved(context, { owner, source, resolved, make, suffixOf }),
+    () => writeResolved(context, { owner, source, resolved, make, suffixOf, sniffed }),
     (file) => ({ path: file.path, size: file.size ?? 0 }),
   );
 }
@@ -97,9 +97,15 @@ interface WriteRequest<T extends TempFile> {
   readonly resolved: ResolvedWriteOptions;
   readonly make: FileMaker<T>;
   readonly suffixOf: SuffixOf | undefined;
+  readonly sniffed: SniffedHead | undefined;
 }
 
-async function writeResolved<T extends TempFile>(context: ManagerContext, { owner, source, resolved, make, suffixOf }: WriteRequest<T>): Promise<T> {
+/** The type of a source whose head was sniffed already (a spool that outgrew its memory): its rest is not sniffed again. @internal */
+export interface SniffedHead {
+  readonly type: DetectedType | undefined;
+}
+
+async function writeResolved<T extends TempFile>(context: ManagerContext, { owner, source, resolved, make, suffixOf, sniffed: known }: WriteRequest<T>): Promise<T> {
   const parts = resolveNameParts(context, resolved.name); // a bad name is refused before anything touches the disk
   const reader = openSource(source);
   const read = abortable(reader, resolved.signals);
@@ -108,19 +114,22 @@ async function writeResolved<T extends TempFile>(context: ManagerContext, { owne
   try {
     throwIfAborted(resolved.signals);
     // Sniffed before the file exists: a refused type leaves nothing on disk.
-    const sniffed = resolved.accept || suffixOf
-      ? await sniff(read.next, resolved.accept, resolved.maxBytes)
-      : { next: read.next, type: undefined };
+    const sniffed = known
+      ? { next: read.next, type: known.type }
+      : resolved.accept || suffixOf
+        ? await sniffSource(read.next, resolved.accept, resolved.maxBytes)
+        : { next: read.next, type: undefined };
     const name = suffixOf ? withSuffix(parts, suffixOf(sniffed.type)) : parts;
-    await context.freeSpace.check(0);
+    const meter = new Meter(resolved, context.freeSpace);
+    await meter.start();
     const created = await createUniqueAsync(context, name, 'file', (access) =>
       openWritable(access, CREATE_EXCLUSIVE, 0o600, context.localDisk()),
     );
     handle = created.result;
     file = make(context, owner, created.path, created.access, created.suffix, handle.identity);
     publish(CHANNELS.fileCreate, () => ({ root: context.root, path: created.path, kind: 'file', by: 'write' }));
-    await copy(context, sniffed.next, handle, file, resolved);
-    file.setDetectedType(sniffed.type);
+    await copy(context, sniffed.next, handle, file, meter, resolved.onProgress);
+    recordContent(file, { size: meter.size, digest: meter.digest(), detectedType: sniffed.type });
     const closing = handle;
     handle = undefined;
     await closing.close();
@@ -136,51 +145,29 @@ async function writeResolved<T extends TempFile>(context: ManagerContext, { owne
   }
 }
 
-/** Reads the head of the source and refuses a type `accept` (when given) does not list; `next` hands the head out first. */
-export async function sniff(
-  read: () => Promise<Buffer | undefined>,
-  accept: readonly string[] | undefined,
-  maxBytes: number,
-): Promise<{ next: () => Promise<Buffer | undefined>; type: DetectedType | undefined }> {
-  const head = await readHead(read, maxBytes);
-  const type = await detectType(head.sample);
-  if (accept) assertAccepted(accept, type);
-  return { next: prepend(head.chunks, read), type };
-}
-
-/** `next`, after `chunks` are handed out; each is dropped as it goes, so none outlives the next read. */
-function prepend(chunks: readonly Buffer[], next: () => Promise<Buffer | undefined>): () => Promise<Buffer | undefined> {
-  const queue = [...chunks];
-  return () => (queue.length > 0 ? Promise.resolve(queue.shift()) : next());
-}
-
 async function copy(
   context: ManagerContext,
   next: () => Promise<Buffer | undefined>,
   handle: WritableFile,
   file: TempFile,
-  options: ResolvedWriteOptions,
+  meter: Meter,
+  onProgress: ((bytes: number) => void) | undefined,
 ): Promise<void> {
-  const hash: Hash | undefined = options.hash ? createHash(options.hash) : undefined;
-  const sink = new FileSink(handle, file.path, hash, context.localDisk());
-  const progress = progressReporter(sink, options.onProgress);
-  let size = 0;
-  let nextCheck = context.freeSpace.guarded ? 0 : Infinity;
+  meter.chargeTo(reservationOf(file));
+  const sink = new FileSink(handle, file.path, meter.hash, context.localDisk());
+  const progress = progressReporter(sink, onProgress);
   // The sink hashes and copies or writes each chunk before the next one is read: a source that
   // reuses its buffer gets exactly the bytes it yielded into the file and the digest.
   for (let chunk = await next(); chunk !== undefined; chunk = await next()) {
     if (chunk.length === 0) continue;
-    if (size + chunk.length > options.maxBytes) throw new SizeLimitError(options.maxBytes);
-    file.account(chunk.length);
-    size += chunk.length;
+    const counting = meter.count(chunk.length);
+    if (counting) await counting;
     const writing = sink.write(chunk);
     if (writing) await writing;
     progress();
-    if (size >= nextCheck) nextCheck = size + (await context.freeSpace.check(0));
   }
   await sink.end();
   progress();
-  file.setContent(size, hash && options.hash ? `${options.hash}:${hash.digest('hex')}` : undefined);
 }
 
 /** Calls `onProgress` when more bytes are on disk; a throw from it fails the write, typed. */

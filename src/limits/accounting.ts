@@ -24,3 +24,40 @@ export class Accounting {
     this.liveBytes -= bytes;
   }
 }
+
+/**
+ * The bytes one holder (a file, a spool, an upload in progress) counts against the quota. It
+ * only grows while the holder takes bytes in, and gives everything back once, when the holder
+ * goes: nobody can hand back bytes it did not take, so `liveBytes` never drops below what is held.
+ * @internal
+ */
+export class Reservation {
+  private held = 0;
+
+  constructor(private readonly accounting: Accounting) {}
+
+  /** The bytes counted now. */
+  get bytes(): number {
+    return this.held;
+  }
+
+  /** Counts `bytes` more (a whole, non-negative number), or throws {@link QuotaExceededError} and counts nothing. */
+  take(bytes: number): void {
+    if (!(bytes >= 0) || !Number.isSafeInteger(bytes)) throw new RangeError(`A reservation grows by whole bytes, not by ${bytes}`);
+    this.accounting.reserve(bytes);
+    this.held += bytes;
+  }
+
+  /** Hands every byte counted here to `other` in one step: the quota never sees them twice, nor free. */
+  moveTo(other: Reservation): void {
+    if (other.accounting !== this.accounting) throw new RangeError('A reservation moves within one manager');
+    other.held += this.held;
+    this.held = 0;
+  }
+
+  /** Gives every byte back; the reservation may grow again from 0. */
+  release(): void {
+    this.accounting.release(this.held);
+    this.held = 0;
+  }
+}

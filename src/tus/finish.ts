@@ -1,8 +1,7 @@
 import { constants } from 'node:fs';
 import type { DetectedType } from '../base/errors.js';
 import { assertAccepted, detectType, SNIFF_BYTES } from '../write/sniff.js';
-import type { TempFile } from '../handles/file.js';
-import type { ManagerContext } from '../context/context.js';
+import { recordContent, reservationOf, type TempFile } from '../handles/file.js';
 import { fs } from '../disk/fs.js';
 
 /**
@@ -11,16 +10,14 @@ import { fs } from '../disk/fs.js';
  * `maxLiveBytes` from then on as any `write()`'s file is, and its first bytes are checked against
  * `accept` as `write()` checks them (a refused type removes the file: `TypeNotAcceptedError`, 415).
  */
-export async function adoptFinished(context: ManagerContext, file: TempFile, size: number, accept: readonly string[] | undefined): Promise<void> {
-  file.setContent(size, undefined);
-  file.account(size);
-  if (accept === undefined) return;
-  const detected = await sniff(context, file);
-  assertAccepted(accept, detected);
-  file.setDetectedType(detected);
+export async function adoptFinished(file: TempFile, size: number, accept: readonly string[] | undefined): Promise<void> {
+  reservationOf(file).take(size);
+  const detected = accept === undefined ? undefined : await sniff(file);
+  if (accept !== undefined) assertAccepted(accept, detected);
+  recordContent(file, { size, digest: undefined, detectedType: detected });
 }
 
-async function sniff(context: ManagerContext, file: TempFile): Promise<DetectedType | undefined> {
+async function sniff(file: TempFile): Promise<DetectedType | undefined> {
   const handle = await fs.promises.open(file.access, constants.O_RDONLY | constants.O_NOFOLLOW);
   try {
     const head = Buffer.alloc(SNIFF_BYTES);

@@ -173,7 +173,7 @@ export class UploadStore {
       await fs.promises.rename(`${dir.at}/${name}`, file.access);
       await removeUploadDir(await this.places(), dir);
       this.remember(upload);
-      await adoptFinished(context, file, upload.offset, accept);
+      await adoptFinished(file, upload.offset, accept);
       if (verify) await runVerify(verify, file, [], () => new Error('no signal is given to a tus upload\'s check'));
       await onFinish?.(file, upload);
     } finally {

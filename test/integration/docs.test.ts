@@ -237,8 +237,8 @@ describe('the docs match the code', () => {
     expect(text).not.toMatch(/Inherited from|captureStackTrace|stackTraceLimit|prepareStackTrace/);
     expect(text).not.toMatch(/\bFileSystem\b(?!Error)/);
     expect(text).not.toContain('@packageDocumentation');
-    // Members tagged @internal (the setters write() uses, the adapters' hooks, the handles' ownership and descriptors) are not the reader's.
-    for (const member of ['writeAs', 'watchWriteFailures', 'setContent', 'setDetectedType', 'account', 'abandon', 'adopt', 'forget', 'identity', 'access']) {
+    // Members tagged @internal (the adapters' hooks, the handles' ownership and descriptors) are not the reader's.
+    for (const member of ['writeAs', 'watchWriteFailures', 'abandon', 'adopt', 'forget', 'identity', 'access']) {
       expect(text, member).not.toMatch(new RegExp(`^#+ ${member}(\\(\\))?$`, 'm'));
     }
     const main = read('docs/api/tempfile-manager.md');

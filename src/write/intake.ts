@@ -1,0 +1,128 @@
+import { createHash, type Hash } from 'node:crypto';
+import { SizeLimitError, type DetectedType } from '../base/errors.js';
+import type { Reservation } from '../limits/accounting.js';
+import type { FreeSpace } from '../limits/free-space.js';
+import { assertAccepted, detectType, readHead } from './sniff.js';
+
+// The intake: the one place the rules a byte meets on its way in are kept, whichever sink it
+// goes to (a file of `write()`, the memory of `spool()`, a tus upload's data file, the parts of an
+// upload straight to a store). A sink only stores what the intake let through. The rules:
+// - `maxBytes`: the byte past it is refused (`SizeLimitError`) before it is stored;
+// - the quota: every byte is reserved (`Reservation`) before it is stored, and the reservation
+//   moves with the bytes to the handle that owns them, released once, when they go;
+// - `minFreeBytes`: checked before the first byte and again as the bytes grow, spaced by the
+//   headroom seen last (`FreeSpace`), never per chunk;
+// - the digest, computed as the bytes pass;
+// - the type, sniffed from the first bytes, one way (`sniffSource`), refused unless `accept` takes it.
+// What the intake establishes (size, digest, type) is what a handle is built from: see `IntakeFacts`.
+
+/** What an intake established about the bytes it let through: the facts a handle is built from. @internal */
+export interface IntakeFacts {
+  readonly size: number;
+  readonly digest: string | undefined;
+  readonly detectedType: DetectedType | undefined;
+}
+
+/** The limits one intake applies. @internal */
+export interface MeterRules {
+  readonly maxBytes: number;
+  /** A `crypto` hash algorithm, or undefined for no digest. */
+  readonly hash: string | undefined;
+}
+
+/**
+ * Counts the bytes of one intake against its limits before a sink stores them: `maxBytes`, the
+ * quota (through `reservation`, when the bytes are the manager's), the free-space floor (through
+ * `freeSpace`, when they go to the root's file system), and hashes them when asked. @internal
+ */
+export class Meter {
+  /** Bytes let through so far. */
+  size = 0;
+  /** The digest being computed, when a hash was asked for: a sink that batches updates it batch by batch. */
+  readonly hash: Hash | undefined;
+  /** Bytes that may pass before free space is looked at again. */
+  private allowance: number;
+
+  constructor(
+    private readonly rules: MeterRules,
+    private readonly freeSpace?: FreeSpace,
+    private reservation?: Reservation,
+  ) {
+    this.hash = rules.hash === undefined ? undefined : createHash(rules.hash);
+    this.allowance = freeSpace?.guarded ? 0 : Infinity;
+  }
+
+  /** Counts the bytes from now on against `reservation` (the handle that will own them, once it exists). */
+  chargeTo(reservation: Reservation): void {
+    this.reservation = reservation;
+  }
+
+  /** Checks the free-space floor before anything is stored (also for an empty intake). */
+  async start(): Promise<void> {
+    if (this.freeSpace === undefined) return;
+    const allowance = await this.freeSpace.check(0);
+    this.allowance = this.freeSpace.guarded ? allowance : Infinity;
+  }
+
+  /**
+   * Counts `length` more bytes, or throws and counts none: `SizeLimitError` past `maxBytes`,
+   * `QuotaExceededError` past the quota. Returns a promise only when free space must be looked
+   * at first (`NoSpaceError` below the floor); the bytes are counted once it resolves.
+   */
+  count(length: number): Promise<void> | undefined {
+    if (this.size + length > this.rules.maxBytes) throw new SizeLimitError(this.rules.maxBytes);
+    if (length > this.allowance) return this.countAfterSpaceCheck(length);
+    this.allowance -= length;
+    this.take(length);
+    return undefined;
+  }
+
+  /** `count()` and the hash of `chunk`, for a sink that does not hash batches itself. */
+  countAndHash(chunk: Buffer): Promise<void> | undefined {
+    const counting = this.count(chunk.length);
+    if (counting === undefined) {
+      this.hash?.update(chunk);
+      return undefined;
+    }
+    return counting.then(() => void this.hash?.update(chunk));
+  }
+
+  /** `'<algorithm>:<hex>'` of the bytes let through; call once, at the end. */
+  digest(): string | undefined {
+    return this.hash === undefined ? undefined : `${this.rules.hash}:${this.hash.digest('hex')}`;
+  }
+
+  private async countAfterSpaceCheck(length: number): Promise<void> {
+    this.allowance = await this.freeSpace!.check(length);
+    if (this.size + length > this.rules.maxBytes) throw new SizeLimitError(this.rules.maxBytes);
+    this.take(length);
+  }
+
+  private take(length: number): void {
+    this.reservation?.take(length);
+    this.size += length;
+  }
+}
+
+/**
+ * Reads the head of a source (enough to tell its type, fewer bytes at the end or at `maxBytes`),
+ * tells its type, and refuses it unless `accept` (when given) takes it, before any byte is
+ * stored; `next` hands the head out first, each chunk dropped as it goes. The one way a type is
+ * sniffed from bytes that are still coming. @internal
+ */
+export async function sniffSource(
+  read: () => Promise<Buffer | undefined>,
+  accept: readonly string[] | undefined,
+  maxBytes: number,
+): Promise<{ next: () => Promise<Buffer | undefined>; type: DetectedType | undefined }> {
+  const head = await readHead(read, maxBytes);
+  const type = await detectType(head.sample);
+  if (accept) assertAccepted(accept, type);
+  return { next: prepend(head.chunks, read), type };
+}
+
+/** `next`, after `chunks` are handed out; each is dropped as it goes, so none outlives the next read. */
+function prepend(chunks: readonly Buffer[], next: () => Promise<Buffer | undefined>): () => Promise<Buffer | undefined> {
+  const queue = [...chunks];
+  return () => (queue.length > 0 ? Promise.resolve(queue.shift()) : next());
+}
