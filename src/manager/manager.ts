@@ -20,7 +20,7 @@ import { ensureSafeRoot, type RootContext } from '../root/root.js';
 import { runInScope, TempScope } from '../handles/scope.js';
 import { Session, type SessionPlaces } from '../lifetime/session.js';
 import { watchThreads } from '../lifetime/threads.js';
-import { atExit } from '../owner/registry.js';
+import { atExit, processSlot } from '../owner/registry.js';
 import type { WriteSource } from '../write/source.js';
 import { attachBackgroundSweep } from '../sweep/background.js';
 import { sweepRoot, type SweepOptions, type SweepReport } from '../sweep/sweep.js';
@@ -49,6 +49,28 @@ export interface TempFileStats {
 
 const log = logger('manager');
 
+/** What a store built on a manager outside its layers needs: the handles' context and the root's rules. */
+export interface ManagerParts {
+  readonly context: ManagerContext;
+  readonly rootContext: RootContext;
+}
+
+/**
+ * The port through which a store built on a manager (tempfile-manager/tus) reaches its parts: every
+ * manager enters itself when it is made, in one table of the process registry, which both builds of
+ * the library share, so that a manager of one build (ESM) serves a store of the other (CommonJS).
+ * Only a manager's constructor enters one: an object that merely looks like a manager, or carries a
+ * property of a manager's, is not found.
+ */
+function madeManagers(): WeakMap<object, ManagerParts> {
+  return processSlot('managers', () => new WeakMap<object, ManagerParts>());
+}
+
+/** The parts of `value` if a manager (of either build) made it, else undefined. */
+export function managerParts(value: unknown): ManagerParts | undefined {
+  return typeof value === 'object' && value !== null ? madeManagers().get(value) : undefined;
+}
+
 /**
  * Owns a session directory under the root and everything made in it, removed with its handles,
  * at `close()`, at exit (`exitHook`), or, after a crash, by a later sweep. The root is shared
@@ -59,21 +81,6 @@ const log = logger('manager');
  * await using video = mgr.file('.mkv');
  * await pipeline(req, video.createWriteStream());
  */
-/** What a store built on a manager outside its layers needs: the handles' context and the root's rules. */
-export interface ManagerParts {
-  readonly context: ManagerContext;
-  readonly rootContext: RootContext;
-}
-
-// Registered, so that a manager of one copy of the library (its ESM build) serves a store of the
-// other (its CommonJS build); a property not in the class's type, so not in its declarations.
-const PARTS = Symbol.for('tempfile-manager.manager-parts');
-
-/** The parts of `value` if it is a manager (of either build), else undefined. */
-export function managerParts(value: unknown): ManagerParts | undefined {
-  return typeof value === 'object' && value !== null ? (value as { [PARTS]?: ManagerParts })[PARTS] : undefined;
-}
-
 export class TempFileManager implements AsyncDisposable, Disposable {
   /** The absolute root directory, checked safe when the manager was made. */
   readonly root: string;
@@ -144,7 +151,7 @@ export class TempFileManager implements AsyncDisposable, Disposable {
       closed: () => this.isClosed,
     };
     this.rootScope = new TempScope(this.context);
-    Object.defineProperty(this, PARTS, { value: { context: this.context, rootContext: this.rootContext } });
+    madeManagers().set(this, { context: this.context, rootContext: this.rootContext });
     this.claimPlace = { staleMs, hostId, download: (source, writeOptions) => this.rootScope.write(source, writeOptions), closed: () => this.isClosed };
     log('manager for %s', this.root);
     if (this.options.exitHook) {
