@@ -39,3 +39,4 @@ export const tusSuite = standaloneSuite('tus', 'Resumable uploads: tus');
 export const sweepHandoffSuite = standaloneSuite('sweep-handoff', 'Sweep of expired handoff entries');
 export const spoolSuite = standaloneSuite('spool', 'Spooled files: spool() against write()');
 export const baselineSuite = standaloneSuite('baseline', 'This build against the build before the diagnostics channels');
+export const intakeSuite = standaloneSuite('intake', 'The metered intake against the build before it');
