@@ -16,7 +16,7 @@ import { hashOption } from '../write/options.js';
 import { FileSink } from '../write/sink.js';
 import { openWritable, type WritableFile } from '../write/open-file.js';
 import { parseAccept } from '../write/sniff.js';
-import { Meter, sniffSource } from '../write/intake.js';
+import { Meter, pump, sniffSource } from '../write/intake.js';
 import { openSource, type SourceReader, type WriteSource } from '../write/source.js';
 import { resolveVerify, runVerify, type ResolvedVerify, type VerifyResult } from '../write/verify.js';
 
@@ -128,7 +128,10 @@ async function writeResolved<T extends TempFile>(context: ManagerContext, { owne
     handle = created.result;
     file = make(context, owner, created.path, created.access, created.suffix, handle.identity);
     publish(CHANNELS.fileCreate, () => ({ root: context.root, path: created.path, kind: 'file', by: 'write' }));
-    await copy(context, sniffed.next, handle, file, meter, resolved.onProgress);
+    meter.chargeTo(reservationOf(file));
+    // The sink hashes and copies or writes each chunk before the next one is read: a source that
+    // reuses its buffer gets exactly the bytes it yielded into the file and the digest.
+    await pump(sniffed.next, meter, new FileSink(handle, file.path, meter.hash, context.localDisk()), resolved.onProgress);
     recordContent(file, { size: meter.size, digest: meter.digest(), detectedType: sniffed.type });
     const closing = handle;
     handle = undefined;
@@ -143,46 +146,6 @@ async function writeResolved<T extends TempFile>(context: ManagerContext, { owne
   } finally {
     read.done();
   }
-}
-
-async function copy(
-  context: ManagerContext,
-  next: () => Promise<Buffer | undefined>,
-  handle: WritableFile,
-  file: TempFile,
-  meter: Meter,
-  onProgress: ((bytes: number) => void) | undefined,
-): Promise<void> {
-  meter.chargeTo(reservationOf(file));
-  const sink = new FileSink(handle, file.path, meter.hash, context.localDisk());
-  const progress = progressReporter(sink, onProgress);
-  // The sink hashes and copies or writes each chunk before the next one is read: a source that
-  // reuses its buffer gets exactly the bytes it yielded into the file and the digest.
-  for (let chunk = await next(); chunk !== undefined; chunk = await next()) {
-    if (chunk.length === 0) continue;
-    const counting = meter.count(chunk.length);
-    if (counting) await counting;
-    const writing = sink.write(chunk);
-    if (writing) await writing;
-    progress();
-  }
-  await sink.end();
-  progress();
-}
-
-/** Calls `onProgress` when more bytes are on disk; a throw from it fails the write, typed. */
-function progressReporter(sink: FileSink, onProgress: ((bytes: number) => void) | undefined): () => void {
-  if (!onProgress) return () => {};
-  let reported = 0;
-  return () => {
-    if (sink.bytesOnDisk === reported) return;
-    reported = sink.bytesOnDisk;
-    try {
-      onProgress(reported);
-    } catch (err) {
-      throw new CallbackError('onProgress', err);
-    }
-  };
 }
 
 /**

@@ -1,5 +1,5 @@
 import { createHash, type Hash } from 'node:crypto';
-import { SizeLimitError, type DetectedType } from '../base/errors.js';
+import { CallbackError, SizeLimitError, type DetectedType } from '../base/errors.js';
 import type { Reservation } from '../limits/accounting.js';
 import type { FreeSpace } from '../limits/free-space.js';
 import { assertAccepted, detectType, readHead } from './sniff.js';
@@ -77,16 +77,6 @@ export class Meter {
     return undefined;
   }
 
-  /** `count()` and the hash of `chunk`, for a sink that does not hash batches itself. */
-  countAndHash(chunk: Buffer): Promise<void> | undefined {
-    const counting = this.count(chunk.length);
-    if (counting === undefined) {
-      this.hash?.update(chunk);
-      return undefined;
-    }
-    return counting.then(() => void this.hash?.update(chunk));
-  }
-
   /** `'<algorithm>:<hex>'` of the bytes let through; call once, at the end. */
   digest(): string | undefined {
     return this.hash === undefined ? undefined : `${this.rules.hash}:${this.hash.digest('hex')}`;
@@ -102,6 +92,65 @@ export class Meter {
     this.reservation?.take(length);
     this.size += length;
   }
+}
+
+/**
+ * Where an intake's bytes are stored: a file (`write()`), memory (`spool()`), a tus upload's data
+ * file, the parts of an upload straight to a store. The intake hands a sink only bytes it counted
+ * (`Meter.count`), in order; the sink stores them and says how many are stored. The contract:
+ * - `write(chunk)` takes the chunk before it returns or its promise settles: the source may reuse
+ *   the buffer as soon as it is asked for the next chunk, so a sink that keeps bytes copies them.
+ *   It returns a promise only when the next chunk must wait (the sink's own back-pressure);
+ * - `end()` resolves once every byte taken is stored, and rejects with the first failure (typed);
+ * - `bytesStored` grows as bytes are stored (what `onProgress` reports);
+ * - `hashes`: true when the sink updates the meter's hash itself, in order, as it stores (a sink
+ *   that batches hashes whole batches, which is cheaper); else the intake hashes each chunk.
+ * A failure of the intake (a limit, the source, an abort) ends in the writer's clean-up, not the
+ * sink's: the sink is told nothing more, and the writer removes what it made.
+ * @internal
+ */
+export interface IntakeSink {
+  write(chunk: Buffer): Promise<void> | undefined;
+  end(): Promise<void>;
+  readonly bytesStored: number;
+  readonly hashes: boolean;
+}
+
+/**
+ * Moves every chunk `next` gives into `sink`, each one counted by `meter` before it is stored;
+ * calls `onProgress` with the bytes stored when they grew (a throw from it fails the intake, as a
+ * {@link CallbackError}). Resolves once the sink holds every byte.
+ * @internal
+ */
+export async function pump(next: () => Promise<Buffer | undefined>, meter: Meter, sink: IntakeSink, onProgress: ((bytes: number) => void) | undefined): Promise<void> {
+  const progress = progressReporter(sink, onProgress);
+  const hash = sink.hashes ? undefined : meter.hash;
+  for (let chunk = await next(); chunk !== undefined; chunk = await next()) {
+    if (chunk.length === 0) continue;
+    const counting = meter.count(chunk.length);
+    if (counting) await counting;
+    hash?.update(chunk);
+    const storing = sink.write(chunk);
+    if (storing) await storing;
+    progress();
+  }
+  await sink.end();
+  progress();
+}
+
+/** Calls `onProgress` when more bytes are stored; a throw from it fails the intake, typed. */
+function progressReporter(sink: IntakeSink, onProgress: ((bytes: number) => void) | undefined): () => void {
+  if (!onProgress) return () => {};
+  let reported = 0;
+  return () => {
+    if (sink.bytesStored === reported) return;
+    reported = sink.bytesStored;
+    try {
+      onProgress(reported);
+    } catch (err) {
+      throw new CallbackError('onProgress', err);
+    }
+  };
 }
 
 /**

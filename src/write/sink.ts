@@ -2,6 +2,7 @@ import type { Hash } from 'node:crypto';
 import { toFileSystemError } from '../base/errors.js';
 import { INLINE_IO_MAX_BYTES } from '../disk/local-disk.js';
 import type { WritableFile } from './open-file.js';
+import type { IntakeSink } from './intake.js';
 
 /**
  * The size of a batch: chunks smaller than this are copied into a pooled buffer of this size,
@@ -69,7 +70,7 @@ function writeInline(handle: WritableFile, bytes: Buffer): void {
  * down. On a local disk whose writes are quick, chunks are written inline instead (above).
  * @internal
  */
-export class FileSink {
+export class FileSink implements IntakeSink {
   private readonly handle: WritableFile;
   private readonly path: string;
   private readonly hash: Hash | undefined;
@@ -82,6 +83,13 @@ export class FileSink {
   private failure: { error: unknown } | undefined;
   /** Bytes written to the file so far. */
   bytesOnDisk = 0;
+  /** It hashes each batch as it seals it (the intake's contract: `IntakeSink`). */
+  readonly hashes = true;
+
+  /** Bytes written to the file so far (the intake's name for them). */
+  get bytesStored(): number {
+    return this.bytesOnDisk;
+  }
 
   /** With `inline` (a local disk), chunks and batches of at most {@link INLINE_IO_MAX_BYTES} are written inline while the disk keeps up. */
   constructor(handle: WritableFile, path: string, hash: Hash | undefined, inline: boolean) {
