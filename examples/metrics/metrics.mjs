@@ -4,7 +4,7 @@
 // unsubscribes. The gauges are this process's view: with several processes on one root, sum them.
 import diagnostics_channel from 'node:diagnostics_channel';
 import fs from 'node:fs';
-import { CHANNELS, TRACING_CHANNELS } from '../../dist/diagnostics.js';
+import { CHANNELS, TRACING_CHANNELS } from 'tempfile-manager/diagnostics';
 
 /**
  * @param {import('@opentelemetry/api').Meter} meter

@@ -7,9 +7,15 @@ import { fileURLToPath } from 'node:url';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import express from 'express';
-import { TempFileManager } from '../../dist/index.js';
-import { upload } from '../../dist/express.js';
+import { TempFileManager } from 'tempfile-manager';
+import { upload } from 'tempfile-manager/express';
 import { instrumentTempFiles } from './metrics.mjs';
+
+const [major, minor] = process.versions.node.split('.').map(Number);
+if (major < 22 || (major === 22 && minor < 15)) {
+  console.error(`This example needs Node 22.15 or later, as the OpenTelemetry SDK it uses declares; this is ${process.version}.`);
+  process.exit(1);
+}
 
 export async function start({ port = 3000, root, maxBytes = 1024 * 1024, exitTextfile } = {}) {
   const exporter = new PrometheusExporter({ preventServerStart: true, withoutScopeInfo: true });
