@@ -1,5 +1,6 @@
 // Compiles TypeScript consumers of the packed package, as users get it, with several TypeScript
-// versions (5.2, the first with `using`; 5.9; the latest): packs the tarball, installs it with
+// versions (5.2, the first with `using`, with @types/node 25, the newest it compiles, as the README
+// says; 5.9; 7, the native compiler; the latest, with the latest @types/node): packs the tarball, installs it with
 // each compiler from the registry in a scratch project, and type-checks a consumer importing
 // `.`, `./errors`, `./express`, `./fastify`, `./s3` and `./testing`, and one serving `./tus` with @tus/server,
 // under every module resolution (node10 with module commonjs and no esModuleInterop; node16 and
@@ -12,7 +13,7 @@
 // checks that the files were removed; and type-checks every TypeScript block of the README and
 // docs/ under that tsconfig (scripts/doc-snippets.mjs).
 //
-//   node scripts/check-consumers.mjs [--ts 5.2,5.9,latest]
+//   node scripts/check-consumers.mjs [--ts 5.2+25,5.9,7,latest+latest]   (TypeScript[+@types/node], else the repo's @types/node)
 //
 // Each TypeScript version is checked by a process of its own (this script with --one), two at a
 // time, its output printed when it ends.
@@ -27,7 +28,7 @@ const argAfter = (flag) => {
   const at = process.argv.indexOf(flag);
   return at > 0 ? process.argv[at + 1] : undefined;
 };
-const versions = (argAfter('--ts') ?? '5.2,5.9,latest').split(',');
+const versions = (argAfter('--ts') ?? '5.2+25,5.9,7,latest+latest').split(',');
 const failures = [];
 
 const run = (cmd, args, cwd) => {
@@ -141,15 +142,16 @@ console.log('README tsconfig: await using ran and removed the file');
 `;
 
 /** Installs the tarball with TypeScript `version` in a project under `work`, and checks every consumer. */
-function checkVersion(version, tarball, work) {
+function checkVersion(spec, tarball, work) {
   const pkg = JSON.parse(fs.readFileSync(path.join(repo, 'package.json'), 'utf8'));
   const devVersion = (name) => pkg.devDependencies[name];
-  const project = path.join(work, `ts-${version}`);
+  const [version, typesNode = devVersion('@types/node')] = spec.split('+');
+  const project = path.join(work, `ts-${spec.replace('+', '-types-node-')}`);
   fs.mkdirSync(project);
   fs.writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true }));
   run('npm', [
     'install', '--no-audit', '--no-fund', '--ignore-scripts', '--loglevel=error',
-    tarball, `typescript@${version}`, `@types/node@${devVersion('@types/node')}`,
+    tarball, `typescript@${version}`, `@types/node@${typesNode}`,
     `express@${devVersion('express')}`, `@types/express@${devVersion('@types/express')}`, `fastify@${devVersion('fastify')}`,
     // docs/s3.md's snippets make an S3Client: the optional peers of tempfile-manager/s3.
     `@aws-sdk/client-s3@${devVersion('@aws-sdk/client-s3')}`, `@aws-sdk/lib-storage@${devVersion('@aws-sdk/lib-storage')}`,
@@ -157,7 +159,9 @@ function checkVersion(version, tarball, work) {
     `@tus/server@${devVersion('@tus/server')}`,
   ], project);
   const tsc = path.join(project, 'node_modules/typescript/bin/tsc');
-  const installed = JSON.parse(fs.readFileSync(path.join(project, 'node_modules/typescript/package.json'), 'utf8')).version;
+  const versionOf = (name) => JSON.parse(fs.readFileSync(path.join(project, 'node_modules', name, 'package.json'), 'utf8')).version;
+  const installed = versionOf('typescript');
+  console.log(`-- TypeScript ${installed} with @types/node ${versionOf('@types/node')}`);
   for (const consumer of consumers) checkConsumer(consumer, installed, project, tsc);
   checkReadmeTsconfig(installed, project, tsc);
   checkSnippets(installed, project, tsc);
