@@ -53,7 +53,7 @@ try {
   const pkg = JSON.parse(fs.readFileSync('package.json', 'utf8'));
   const promised = promisedFiles(pkg);
   const kinds = ['.js', '.cjs', '.d.ts', '.d.cts'];
-  for (const entry of ['index', 'errors', 'express', 'fastify', 's3', 'tus', 'diagnostics', 'testing']) {
+  for (const entry of ['index', 'errors', 'express', 'fastify', 's3', 'tus', 'diagnostics', 'testing', 'web']) {
     for (const kind of kinds) if (!promised.includes(`dist/${entry}${kind}`)) throw new Error(`exports does not name dist/${entry}${kind}`);
   }
   const absent = promised.filter((file) => !shipped.includes(file));

@@ -1,10 +1,27 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { Readable } from 'node:stream';
 import busboy from 'busboy';
 import { AbortedError, MalformedUploadError, UploadLimitError } from '../base/errors.js';
 import type { TempScope } from '../handles/scope.js';
 import { FormReceiver, type ReceivedForm } from './form.js';
-import { requestScopeOf } from './request-scope.js';
+import { requestScopeOf, type RequestScope } from './request-scope.js';
 import { busboyLimits, type ResolvedUpload } from './upload-options.js';
+
+/**
+ * A request body a form is read from, whatever the server: Node's `IncomingMessage` (Express,
+ * Fastify) or a Web `Request` (fetch-style servers). @internal
+ */
+export interface FormBody {
+  readonly headers: IncomingHttpHeaders;
+  /** The body's bytes. */
+  readonly stream: Readable;
+  /** True once the whole body arrived. */
+  complete(): boolean;
+  /** Calls `listener` when the request ends, whole or not; returns the unsubscribe. */
+  onClose(listener: () => void): () => void;
+  /** The request's exchange, for an adapter whose scope ends with it. */
+  readonly exchange: RequestScope | undefined;
+}
 
 /**
  * Reads a multipart form from `req` with busboy (multer's parser), streaming each wanted file
@@ -14,10 +31,29 @@ import { busboyLimits, type ResolvedUpload } from './upload-options.js';
  * @internal
  */
 export function receiveMultipart(req: IncomingMessage, scope: TempScope, spec: ResolvedUpload, refuse: () => void): Promise<ReceivedForm> {
+  return receiveForm(
+    {
+      headers: req.headers,
+      stream: req,
+      complete: () => req.complete,
+      onClose: (listener) => {
+        req.on('close', listener);
+        return () => req.off('close', listener);
+      },
+      exchange: requestScopeOf(req),
+    },
+    scope,
+    spec,
+    refuse,
+  );
+}
+
+/** {@link receiveMultipart} from any {@link FormBody}: the one way a form is read. @internal */
+export function receiveForm(body: FormBody, scope: TempScope, spec: ResolvedUpload, refuse: () => void): Promise<ReceivedForm> {
   let parser: busboy.Busboy;
   try {
     parser = busboy({
-      headers: req.headers,
+      headers: body.headers,
       defParamCharset: 'utf8',
       limits: busboyLimits(spec),
     });
@@ -28,17 +64,17 @@ export function receiveMultipart(req: IncomingMessage, scope: TempScope, spec: R
   return new Promise((resolve, reject) => {
     let settled = false;
     const form = new FormReceiver(scope, spec, () => {
-      req.unpipe(parser);
+      body.stream.unpipe(parser);
       refuse();
       settle();
-    }, requestScopeOf(req));
-    const onRequestClose = () => {
-      if (!req.complete) form.fail(new AbortedError('the client went away before the end of the form'));
-    };
+    }, body.exchange);
+    const stopWatching = body.onClose(() => {
+      if (!body.complete()) form.fail(new AbortedError('the client went away before the end of the form'));
+    });
     function settle(): void {
       if (settled) return;
       settled = true;
-      req.off('close', onRequestClose);
+      stopWatching();
       form.finish().then(resolve, reject);
     }
     // busboy gives `undefined` for a part without a name (name=""): never let a part reach the form untyped.
@@ -55,8 +91,7 @@ export function receiveMultipart(req: IncomingMessage, scope: TempScope, spec: R
     parser.on('partsLimit', () => form.fail(new UploadLimitError('parts', spec.maxParts)));
     parser.on('error', (error: Error) => form.fail(malformed(error)));
     parser.on('close', settle);
-    req.on('close', onRequestClose);
-    req.pipe(parser);
+    body.stream.pipe(parser);
   });
 }
 

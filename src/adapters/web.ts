@@ -1,0 +1,173 @@
+import { STATUS_CODES, type IncomingHttpHeaders } from 'node:http';
+import { Readable } from 'node:stream';
+import type { ReadableStream as NodeWebStream } from 'node:stream/web';
+import { AbortedError, InvalidOptionError, isTempFileError, MalformedUploadError, type TempFileError } from '../base/errors.js';
+import { describe } from '../base/names.js';
+import { ownOptions, validateFunction } from '../base/validators.js';
+import type { TempScope } from '../handles/scope.js';
+import { TempFileManager } from '../manager/manager.js';
+import { shapeFiles } from './form.js';
+import { receiveForm, type FormBody } from './multipart.js';
+import { checkManager, declaredLengthRefusal, resolveUploadOptions, type HandedOffUpload, type UploadedFile, type UploadFields, type UploadOptions } from './upload-options.js';
+
+export type { HandedOffUpload, UploadedFile, UploadedFileInfo, UploadFieldSpec, UploadFields, UploadOptions, UploadProgress } from './upload-options.js';
+
+/** Options of {@link handleUpload}: the upload options of `upload()`, and the manager. */
+export interface WebUploadOptions extends Omit<UploadOptions, 'drain'> {
+  /**
+   * The manager whose scope holds the files.
+   * @default one manager shared by the process, with the default root
+   */
+  readonly manager?: TempFileManager;
+}
+
+/** What {@link handleUpload} hands the route: the form's files and fields, in the request's scope. */
+export interface WebUpload {
+  /** The file of `{ field }`. */
+  readonly file: UploadedFile | undefined;
+  /** The files of `{ array }` (an array) or `{ fields }` (arrays by field name, in a null-prototype object). */
+  readonly files: UploadedFile[] | Record<string, UploadedFile[]> | undefined;
+  /** The text fields, in a null-prototype object. */
+  readonly fields: UploadFields;
+  /** The files of `{ store, ttlMs }`, handed straight to the store, in order of arrival. */
+  readonly handedOff: HandedOffUpload[] | undefined;
+  /** The request's scope: what the route makes in it is removed with the files. */
+  readonly scope: TempScope;
+}
+
+/**
+ * Receives a `multipart/form-data` upload from a Web `Request` (Hono, Next.js route handlers,
+ * `Bun.serve`, `Deno.serve`, any fetch-style server), as `upload()` does for Express: each file
+ * streamed to a temp file (or with `store`, to the object store) in constant memory, under the
+ * same limits, then `route` is called with the files and fields, and its `Response` returned.
+ * A client's refused upload is answered without calling `route`: a `Response` with the status
+ * and a short JSON body `{ statusCode, code, error, message }`, as `upload()` answers (413 for a
+ * size or count limit, 415 for a refused type, 400 for a malformed or truncated body); the rest of
+ * the body is cancelled. A client gone (499) gets an empty 499.
+ *
+ * **Ownership:** the files are temp files of a scope of `manager` made for this request, removed
+ * with everything in it once `route`'s promise settles, unless kept (`file.keep()`) or handed off
+ * (`file.handoff()`). A `Response` whose body still reads a file must read it before then (or
+ * read a kept copy). A refused form's files are removed before its answer.
+ *
+ * **Security:** as `upload()`'s: every file is named by the library, the client's name is
+ * untrusted, limits are enforced as the bytes arrive, and a declared `Content-Length` past the
+ * limits is refused from the request's head (docs/uploads.md).
+ *
+ * @throws {@link InvalidOptionError} `ERR_TEMPFILE_INVALID_OPTION`: a bad option, as `upload()`
+ * checks them, or a `route` that is not a function; rejected before the body is read.
+ * @throws What the server must answer (a rejection, for your framework's error handling): a
+ * {@link QuotaExceededError}, {@link NoSpaceError} or {@link DiskQuotaError} (507), a
+ * {@link ManagerClosedError} (503), any other error of `write()` that is the server's, and what
+ * `route` throws.
+ *
+ * @example
+ * import { handleUpload } from 'tempfile-manager/web';
+ * export function POST(request: Request): Promise<Response> {
+ *   return handleUpload(request, { field: 'video', maxBytes: 2 ** 31, accept: ['video/*'] }, async ({ file }) =>
+ *     Response.json(await file!.handoff({ ttlMs: 3_600_000 }), { status: 202 }),
+ *   );
+ * }
+ */
+export async function handleUpload(request: Request, options: WebUploadOptions, route: (upload: WebUpload) => Response | PromiseLike<Response>): Promise<Response> {
+  const spec = resolveUploadOptions(options, 'handleUpload()', ['manager']);
+  if ((ownOptions(options) as UploadOptions).drain !== undefined) {
+    throw new InvalidOptionError('drain', 'handleUpload() takes no `drain`: a refused body of a Web Request is cancelled, not read. Leave it out.');
+  }
+  const given = ownOptions(options).manager;
+  checkManager(given, 'handleUpload()', false);
+  validateFunction(route, 'route', 'taking the upload and returning a Response', { where: 'handleUpload()' });
+  checkRequest(request);
+  const headers = headersOf(request.headers);
+  const tooLarge = declaredLengthRefusal(headers, spec);
+  if (tooLarge) {
+    request.body?.cancel().catch(() => {}); // the body of a refused request is not read
+    return refusalResponse(tooLarge)!;
+  }
+  const scope = (given ?? sharedManager()).scope();
+  try {
+    const body = webBody(request, headers);
+    const form = await receiveForm(body, scope, spec, () => body.stream.destroy()).catch((error: unknown) => {
+      throw request.signal?.aborted ? new AbortedError('the client went away before the end of the form', error) : error;
+    });
+    const files = spec.direct ? undefined : form.files;
+    return await route({
+      file: spec.rule.kind === 'single' ? files?.[0] : undefined,
+      files: files && spec.rule.kind !== 'single' ? shapeFiles(spec, files) : undefined,
+      fields: form.fields,
+      handedOff: spec.direct ? [...form.handedOff] : undefined,
+      scope,
+    });
+  } catch (error) {
+    const answer = refusalResponse(error);
+    if (answer) return answer;
+    throw error;
+  } finally {
+    await scope.remove();
+  }
+}
+
+/**
+ * A `Response` for a client's refused upload (an exposed 4xx of the library): its status and the
+ * JSON body `upload()` answers with; undefined for anything else (the server's to answer).
+ * @throws Never.
+ * @example
+ * const refused = refusalResponse(err);
+ * if (refused) return refused;
+ */
+export function refusalResponse(error: unknown): Response | undefined {
+  if (!isTempFileError(error) || !error.expose) return undefined;
+  if (error.statusCode === 499) return new Response(null, { status: 499 });
+  return Response.json(refusalBody(error), { status: error.statusCode });
+}
+
+function refusalBody(error: TempFileError): { statusCode: number; code: string; error: string; message: string } {
+  return { statusCode: error.statusCode, code: error.code, error: STATUS_CODES[error.statusCode] ?? 'Client Closed Request', message: error.message };
+}
+
+function checkRequest(request: unknown): asserts request is Request {
+  const candidate = request as Partial<Request> | null | undefined;
+  if (typeof candidate?.headers?.get !== 'function' || !('body' in (candidate ?? {}))) {
+    throw new InvalidOptionError('request', `handleUpload() takes a Web Request (the request of a fetch handler, Hono's c.req.raw), got ${describe(request)}.`);
+  }
+}
+
+function headersOf(headers: Headers): IncomingHttpHeaders {
+  const plain: IncomingHttpHeaders = Object.create(null) as IncomingHttpHeaders;
+  headers.forEach((value, name) => {
+    plain[name] = value;
+  });
+  return plain;
+}
+
+/** The request's body as a form reads it; a request without one is a malformed form. */
+function webBody(request: Request, headers: IncomingHttpHeaders): FormBody {
+  if (request.body === null) throw new MalformedUploadError('malformed', 'The request has no body: send a multipart/form-data form.');
+  const stream = Readable.fromWeb(request.body as NodeWebStream<Uint8Array>);
+  let complete = false;
+  stream.once('end', () => {
+    complete = true;
+  });
+  return {
+    headers,
+    stream,
+    complete: () => complete,
+    onClose: (listener) => {
+      stream.once('close', listener);
+      request.signal?.addEventListener('abort', listener, { once: true });
+      return () => {
+        stream.off('close', listener);
+        request.signal?.removeEventListener('abort', listener);
+      };
+    },
+    exchange: undefined,
+  };
+}
+
+let shared: TempFileManager | undefined;
+
+/** One manager for the requests given none, made on first use, with the default root. */
+function sharedManager(): TempFileManager {
+  shared ??= new TempFileManager();
+  return shared;
+}
