@@ -122,7 +122,13 @@ export async function tusStore(options: TusStoreOptions): Promise<TusStore> {
     errors: tus.ERRORS,
   });
   const datastore = new (dataStoreClass(tus))(uploads, settings.expirationMs);
-  const lockContext = { places: () => uploads.places(), lease: rootContext, timeoutMs: settings.lockTimeoutMs, timedOut: () => tus.ERRORS.ERR_LOCK_TIMEOUT };
+  const lockContext = {
+    places: () => uploads.places(),
+    lease: rootContext,
+    timeoutMs: settings.lockTimeoutMs,
+    timedOut: () => tus.ERRORS.ERR_LOCK_TIMEOUT,
+    creationEnded: (id: string, failed: boolean) => (failed ? uploads.abandonCreation(id).catch(rethrowForTus) : uploads.creationAnswered(id)),
+  };
   const locker: Locker = { newLock: (id: string) => new UploadLock(lockContext, id) };
   return { datastore, locker };
 }
