@@ -57,6 +57,11 @@ describe('a finish that fails is never reported as a success', () => {
       const { url } = await serve(mgr, options);
       const data = Buffer.from('not an image, and not clean either');
 
+      const client = await upload(data, { endpoint: url });
+      expect(client.outcome, client.message).toBe('error');
+      expect(client.url).not.toBeNull();
+      const resumed = await upload(data, { uploadUrl: client.url! });
+      expect(resumed.outcome, resumed.message).toBe('error');
       // The last PATCH answers the status; a HEAD after it must not answer the upload complete.
       const raw = await createUpload(url, data.length);
       const patched = await tusRequest(raw, 'PATCH', patchHeaders(0, data.length), data);
@@ -67,11 +72,6 @@ describe('a finish that fails is never reported as a success', () => {
       expect((await tusRequest(raw, 'PATCH', patchHeaders(data.length, 0), Buffer.alloc(0))).status).toBe(404);
       expect((await tusRequest(raw, 'PATCH', patchHeaders(0, data.length), data)).status).toBe(404);
 
-      const client = await upload(data, { endpoint: url });
-      expect(client.outcome, client.message).toBe('error');
-      expect(client.url).not.toBeNull();
-      const resumed = await upload(data, { uploadUrl: client.url! });
-      expect(resumed.outcome, resumed.message).toBe('error');
       const resumedRaw = await upload(data, { uploadUrl: raw });
       expect(resumedRaw.outcome, resumedRaw.message).toBe('error');
 
