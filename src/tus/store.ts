@@ -15,6 +15,7 @@ import { runVerify, type ResolvedVerify } from '../write/verify.js';
 import { AppendQueue } from './append-queue.js';
 import path from 'node:path';
 import { fs } from '../disk/fs.js';
+import { openPinnedSync } from '../disk/pinned-dir.js';
 
 /** An upload as the store reports it: tus's `Upload` fields. @internal */
 export interface UploadState {
@@ -394,25 +395,33 @@ const LOOKS = 3;
  * flight counts its bytes before the disk has them.
  */
 function stillOnDisk(at: string, held: Reservation): boolean | undefined {
-  for (let look = 0; look < LOOKS; look++) {
-    let names: string[];
-    try {
-      names = fs.readdirSync(at);
-    } catch (err) {
-      const code = systemErrorCode(err);
-      return code === 'ENOENT' || code === 'ENOTDIR' ? false : undefined;
-    }
-    const name = names.find((n) => isHeldName(n, '')) ?? (names.includes(dataName('')) ? dataName('') : undefined);
-    if (name === undefined) return false;
-    try {
-      const stat = fs.lstatSync(`${at}/${name}`);
-      return stat.isFile() && stat.dev === held.dev && stat.ino === held.ino;
-    } catch (err) {
-      if (systemErrorCode(err) !== 'ENOENT') return undefined;
-      // Renamed between the listing and the look (a request took it or gave it back): look again.
-    }
+  let dir: ReturnType<typeof openPinnedSync>;
+  try {
+    // Opened without following a link: every look below is one name under its descriptor.
+    dir = openPinnedSync(at);
+  } catch {
+    return undefined;
   }
-  return undefined;
+  if (typeof dir === 'string') return false; // gone, or not a directory the store made
+  try {
+    for (let look = 0; look < LOOKS; look++) {
+      const names = fs.readdirSync(dir.base);
+      const name = names.find((n) => isHeldName(n, '')) ?? (names.includes(dataName('')) ? dataName('') : undefined);
+      if (name === undefined) return false;
+      try {
+        const stat = fs.lstatSync(`${dir.base}/${name}`);
+        return stat.isFile() && stat.dev === held.dev && stat.ino === held.ino;
+      } catch (err) {
+        if (systemErrorCode(err) !== 'ENOENT') return undefined;
+        // Renamed between the listing and the look (a request took it or gave it back): look again.
+      }
+    }
+    return undefined;
+  } catch {
+    return undefined;
+  } finally {
+    dir.close();
+  }
 }
 
 /**
