@@ -537,10 +537,19 @@ export class MalformedUploadError extends TempFileError {
    * @throws Never. It only builds the error from its arguments.
    */
   constructor(reason: MalformedUploadReason, message: string, options: { field?: string; cause?: unknown } = {}) {
-    super('ERR_TEMPFILE_UPLOAD_MALFORMED', forClient('ERR_TEMPFILE_UPLOAD_MALFORMED', message.charAt(0).toLowerCase() + message.slice(1)), { cause: options.cause });
+    super('ERR_TEMPFILE_UPLOAD_MALFORMED', forClient('ERR_TEMPFILE_UPLOAD_MALFORMED', afterStatus(message)), { cause: options.cause });
     this.reason = reason;
     this.field = options.field;
   }
+}
+
+/**
+ * A sentence as it reads after `400 Bad Request: `: its first letter lowered, unless its first word
+ * is a header's name (`Upload-Metadata`, `Content-Type`), which keeps its case.
+ */
+function afterStatus(message: string): string {
+  if (/^[A-Z][A-Za-z]*-[A-Z]/.test(message)) return message;
+  return message.charAt(0).toLowerCase() + message.slice(1);
 }
 
 /**

@@ -9,15 +9,44 @@ export class Accounting {
   liveFiles = 0;
   liveBytes = 0;
   readonly maxLiveBytes: number;
+  /** Checks of bytes counted here that may have left the disk meanwhile (a tus store's uploads). */
+  private readonly reconcilers = new Set<() => void>();
 
   constructor(maxLiveBytes: number) {
     this.maxLiveBytes = maxLiveBytes;
   }
 
-  /** Reserves `bytes`, or throws {@link QuotaExceededError} and reserves nothing. */
+  /**
+   * Reserves `bytes`, or throws {@link QuotaExceededError} and reserves nothing. Before it refuses,
+   * every reconciler runs, so that bytes no longer on disk never refuse a write.
+   */
   reserve(bytes: number): void {
-    if (this.liveBytes + bytes > this.maxLiveBytes) throw new QuotaExceededError(this.maxLiveBytes);
+    if (this.liveBytes + bytes > this.maxLiveBytes) {
+      this.reconcile();
+      if (this.liveBytes + bytes > this.maxLiveBytes) throw new QuotaExceededError(this.maxLiveBytes);
+    }
     this.liveBytes += bytes;
+  }
+
+  /**
+   * Adds `reconcile`, run synchronously before a refusal and before `stats()` reads the count: it
+   * releases what it counted that is no longer on disk. Returns its removal.
+   */
+  watch(reconcile: () => void): () => void {
+    const entry = (): void => reconcile();
+    this.reconcilers.add(entry);
+    return () => void this.reconcilers.delete(entry);
+  }
+
+  /** Runs every reconciler; one that throws is left out of this round (the count stays as it was). */
+  reconcile(): void {
+    for (const reconcile of [...this.reconcilers]) {
+      try {
+        reconcile();
+      } catch {
+        // Counting too much for a while is the safe side of a quota.
+      }
+    }
   }
 
   release(bytes: number): void {

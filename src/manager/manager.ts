@@ -205,9 +205,15 @@ export class TempFileManager implements AsyncDisposable, Disposable {
     return this.rootScope.spool(source, options);
   }
 
-  /** Live files and bytes, the quota and the free space seen last; no disk access. @throws Never. */
+  /**
+   * Live files and bytes, the quota and the free space seen last. No disk access, except one look
+   * (a listing and an lstat) at each unfinished tus upload this process wrote bytes of, so that
+   * bytes no longer on disk (the upload finished, ended or swept by any process) are not reported.
+   * @throws Never.
+   */
   stats(): TempFileStats {
     const { accounting, freeSpace } = this.context;
+    accounting.reconcile();
     return {
       liveFiles: accounting.liveFiles,
       liveBytes: accounting.liveBytes,

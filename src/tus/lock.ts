@@ -16,6 +16,11 @@ export interface UploadLockContext {
   readonly timeoutMs: number;
   /** The error the tus server answers a lock not taken in time with (its `ERR_LOCK_TIMEOUT`). */
   readonly timedOut: () => unknown;
+  /**
+   * A lock taken while upload `id` did not exist yet (a POST making it) is given back: `failed`
+   * when its request failed before it was answered (its signal aborted).
+   */
+  readonly creationEnded: (id: string, failed: boolean) => Promise<void> | void;
 }
 
 type Release = () => Promise<void> | void;
@@ -33,6 +38,7 @@ const holdersHere = new Map<string, Release>();
 export class UploadLock {
   private held: { readonly dir: PinnedUpload; readonly name: string; readonly beat: Heartbeat } | undefined;
   private holdsNothing = false;
+  private signal: AbortSignal | undefined;
 
   constructor(
     private readonly context: UploadLockContext,
@@ -41,6 +47,7 @@ export class UploadLock {
 
   /** Takes the lock, waiting for a live holder; a holder in this process is asked to let go. */
   async lock(signal: AbortSignal, requestRelease: Release): Promise<void> {
+    this.signal = signal;
     const places = await this.context.places();
     const named = uploadDir(places, this.id);
     // Held open while the lock is: the heartbeat and the give-back reach the file through it.
@@ -81,7 +88,8 @@ export class UploadLock {
   async unlock(): Promise<void> {
     const held = this.held;
     this.held = undefined;
-    if (this.holdsNothing) return;
+    // Nothing to hold when the lock was taken: a POST making the upload, or a request for none.
+    if (this.holdsNothing) return this.context.creationEnded(this.id, this.signal?.aborted ?? false);
     if (held === undefined) return;
     held.beat.stop();
     holdersHere.delete(this.key(held.dir));

@@ -2,7 +2,7 @@ import { STATUS_CODES } from 'node:http';
 import { constants } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { InvalidOptionError, isTempFileError, SizeLimitError, systemErrorCode } from '../base/errors.js';
-import { dataName, holderOf, TAKEN_FOR_REMOVAL } from '../base/layout.js';
+import { dataName, holderOf, isHeldName, TAKEN_FOR_REMOVAL, tusUploadName } from '../base/layout.js';
 import { holderAlive, type LeaseContext } from '../handoff/lease.js';
 import { readHeartbeat } from '../owner/heartbeat.js';
 import type { ManagerContext } from '../context/context.js';
@@ -15,6 +15,7 @@ import { runVerify, type ResolvedVerify } from '../write/verify.js';
 import { AppendQueue } from './append-queue.js';
 import path from 'node:path';
 import { fs } from '../disk/fs.js';
+import { openPinnedSync } from '../disk/pinned-dir.js';
 
 /** An upload as the store reports it: tus's `Upload` fields. @internal */
 export interface UploadState {
@@ -53,8 +54,27 @@ interface FoundUpload {
   readonly name: string;
 }
 
-/** How long a finished upload is still reported as finished (POST's own second look at it). */
+/**
+ * How long an upload whose finish succeeded (onUploadFinish returned) is still reported as
+ * finished: POST's own second look at it, and a client whose last answer was lost asking again.
+ */
 const FINISHED_KEPT_MS = 60_000;
+
+/** How long a creation is watched for the request that made it failing before it was answered. */
+const CREATION_KEPT_MS = 60_000;
+
+/**
+ * What a request for an upload whose finish is under way in this process is answered: 423, which
+ * tus-js-client retries, and the finish's outcome by then (its success, or a 404).
+ */
+const FINISHING = Object.freeze({ status_code: 423, body: 'The upload is being finished (checked, then handed over): ask again later.\n' });
+
+/** A reservation against `maxLiveBytes`: bytes this process wrote into one data file, known by its device and inode. */
+interface Reservation {
+  bytes: number;
+  readonly dev: number;
+  readonly ino: number;
+}
 
 /**
  * The uploads of one tus store, each a directory of `<root>/tus` (layout.ts): its info written
@@ -64,9 +84,22 @@ const FINISHED_KEPT_MS = 60_000;
  */
 export class UploadStore {
   private placesOnce: Promise<TusPlaces> | undefined;
-  /** Bytes this process counted against maxLiveBytes, by upload, until it ends here. */
-  private readonly reserved = new Map<string, number>();
+  private placesNow: TusPlaces | undefined;
+  /**
+   * Bytes this process counted against maxLiveBytes, by upload: each held while the data file it
+   * wrote them into (the same device and inode) is still the upload's on disk, and released once
+   * it is not, whoever ended it: reconciled against the disk before the quota refuses anything and
+   * before `stats()` reports it (see docs/tus.md, "Counted").
+   */
+  private readonly reserved = new Map<string, Reservation>();
+  /** Removes {@link reconcile} from the manager's accounting; set while anything is reserved. */
+  private unwatch: (() => void) | undefined;
+  /** Uploads whose finish (accept, verify, onUploadFinish) is under way in this process. */
+  private readonly finishing = new Set<string>();
+  /** Uploads whose finish succeeded here lately: onUploadFinish returned. */
   private readonly finished = new Map<string, UploadState>();
+  /** Uploads made by a request not yet answered: removed when that request fails ({@link abandonCreation}). */
+  private readonly creating = new Set<string>();
   /** Bytes the last free-space check lets the store's writes take before the next one. */
   private allowance = 0;
 
@@ -74,10 +107,13 @@ export class UploadStore {
 
   /** `<root>/tus`, made and checked on first use. */
   places(): Promise<TusPlaces> {
-    this.placesOnce ??= tusPlaces(this.settings.context).catch((err: unknown) => {
-      this.placesOnce = undefined;
-      throw err;
-    });
+    this.placesOnce ??= tusPlaces(this.settings.context).then(
+      (places) => (this.placesNow = places),
+      (err: unknown) => {
+        this.placesOnce = undefined;
+        throw err;
+      },
+    );
     return this.placesOnce;
   }
 
@@ -93,10 +129,32 @@ export class UploadStore {
     const { expirationMs } = this.settings;
     const info: UploadInfo = { size, metadata, creationDate: new Date(created).toISOString(), ...(expirationMs > 0 && { expiresAt: created + expirationMs }) };
     await makeUpload(places, dir, info);
-    return { id, size, offset: 0, metadata, creationDate: info.creationDate, shown: dir.shown };
+    this.creating.add(id);
+    setTimeout(() => this.creating.delete(id), CREATION_KEPT_MS).unref();
+    const state: UploadState = { id, size, offset: 0, metadata, creationDate: info.creationDate, shown: dir.shown };
+    // An empty upload is complete once made: it finishes now, as a PATCH's last byte would finish it.
+    if (size === 0) await this.withUpload(id, ({ dir: pinned, name }) => this.finish(pinned, name, state));
+    return state;
+  }
+
+  /**
+   * The request that made upload `id` failed before it was answered (the creation-with-upload
+   * body refused, the client gone): the client never learnt its URL, so nothing of it stays.
+   */
+  async abandonCreation(id: string): Promise<void> {
+    if (!this.creating.delete(id)) return;
+    await this.remove(id).catch((err: unknown) => {
+      if (err !== this.settings.errors.FILE_NOT_FOUND) throw err;
+    });
+  }
+
+  /** The request that made upload `id` was answered: it is the client's to resume from now on. */
+  creationAnswered(id: string): void {
+    this.creating.delete(id);
   }
 
   async get(id: string): Promise<UploadState> {
+    if (this.finishing.has(id)) throw FINISHING;
     const done = this.finished.get(id);
     if (done) return done;
     return this.withUpload(id, async ({ dir, info, name }) => {
@@ -108,7 +166,22 @@ export class UploadStore {
 
   /** Appends `stream` at `offset`; fsyncs before answering the new offset; a finished upload goes to the hook. */
   write(stream: Readable, id: string, offset: number): Promise<number> {
+    if (this.finishing.has(id)) return Promise.reject(FINISHING);
+    const done = this.finished.get(id);
+    if (done) return this.writeFinished(stream, done, offset);
     return this.withUpload(id, (found) => this.writeFound(stream, found, offset));
+  }
+
+  /**
+   * A write to an upload that finished here (an empty one made with a creation-with-upload
+   * body): nothing more is taken, and the offset stays its length.
+   */
+  private async writeFinished(stream: Readable, done: UploadState, offset: number): Promise<number> {
+    let bytes = 0;
+    for await (const chunk of stream as AsyncIterable<Buffer>) bytes += chunk.length;
+    if (bytes > 0) throw this.settings.errors.ERR_SIZE_EXCEEDED;
+    if (offset !== done.offset) throw this.settings.errors.INVALID_OFFSET;
+    return offset;
   }
 
   private async writeFound(stream: Readable, { dir, info, name }: FoundUpload, offset: number): Promise<number> {
@@ -118,8 +191,9 @@ export class UploadStore {
     const handle = await openUploadFile(places, `${dir.at}/${name}`, shown, constants.O_WRONLY);
     let position = offset;
     try {
-      if ((await handle.stat()).size !== offset) throw this.settings.errors.INVALID_OFFSET;
-      position = await this.append(stream, handle, id, offset, info.size);
+      const stat = await handle.stat();
+      if (stat.size !== offset) throw this.settings.errors.INVALID_OFFSET;
+      position = await this.append(stream, handle, { id, dev: stat.dev, ino: stat.ino }, offset, info.size);
     } finally {
       try {
         await handle.sync();
@@ -134,13 +208,13 @@ export class UploadStore {
   // Read through the iterator by hand, not `for await`: leaving a `for await` early destroys the
   // stream with no error, which @tus/server's pipeline reports as the client's abort (a 400) in
   // place of the limit or quota that stopped the write. Destroyed with the error, it answers it.
-  private async append(stream: Readable, handle: Awaited<ReturnType<typeof openUploadFile>>, id: string, offset: number, size: number | undefined): Promise<number> {
+  private async append(stream: Readable, handle: Awaited<ReturnType<typeof openUploadFile>>, file: WrittenFile, offset: number, size: number | undefined): Promise<number> {
     const chunks = (stream as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
     const queue = new AppendQueue(handle.fd, offset);
     let position = offset;
     try {
       for (let next = await chunks.next(); !next.done; next = await chunks.next()) {
-        position = await this.count(id, position, next.value, size);
+        position = await this.count(file, position, next.value, size);
         await queue.push(next.value);
       }
       return offset + (await queue.flush());
@@ -154,29 +228,41 @@ export class UploadStore {
   }
 
   /** Counts a chunk against the limits and the quota before it is queued; the position after it. */
-  private async count(id: string, position: number, chunk: Buffer, size: number | undefined): Promise<number> {
+  private async count(file: WrittenFile, position: number, chunk: Buffer, size: number | undefined): Promise<number> {
     const { context, maxBytes, errors } = this.settings;
     if (position + chunk.length > maxBytes) throw new SizeLimitError(maxBytes);
     if (size !== undefined && position + chunk.length > size) throw errors.ERR_SIZE_EXCEEDED;
     if (chunk.length > this.allowance) this.allowance = await context.freeSpace.check(chunk.length);
     this.allowance -= chunk.length;
+    // The accounting reconciles every reservation against the disk before it refuses (reconcile()).
     context.accounting.reserve(chunk.length);
-    this.reserved.set(id, (this.reserved.get(id) ?? 0) + chunk.length);
+    const held = this.reserved.get(file.id);
+    if (held !== undefined && held.dev === file.dev && held.ino === file.ino) held.bytes += chunk.length;
+    else {
+      if (held !== undefined) this.release(file.id); // another data file under the same id: the old one is gone
+      this.reserved.set(file.id, { bytes: chunk.length, dev: file.dev, ino: file.ino });
+      this.unwatch ??= context.accounting.watch(() => this.reconcile());
+    }
     return position + chunk.length;
   }
 
+  // A client is told an upload finished only once onUploadFinish received it and returned: until
+  // then a request for it in this process is a 423 (FINISHING), and after a failure its directory
+  // is gone, so every process answers a 404 from then on.
   private async finish(dir: PinnedUpload, name: string, upload: UploadState): Promise<void> {
-    const { context, accept, verify, onFinish } = this.settings;
+    const { accept, verify, onFinish } = this.settings;
     const file = this.settings.newFile();
     this.release(upload.id);
+    this.finishing.add(upload.id);
     try {
       await fs.promises.rename(`${dir.at}/${name}`, file.access);
       await removeUploadDir(await this.places(), dir);
-      this.remember(upload);
       await adoptFinished(file, upload.offset, accept);
       if (verify) await runVerify(verify, file, [], () => new Error('no signal is given to a tus upload\'s check'));
       await onFinish?.(file, upload);
+      this.remember(upload);
     } finally {
+      this.finishing.delete(upload.id);
       if (!file.disposed) await file.remove();
     }
   }
@@ -205,7 +291,7 @@ export class UploadStore {
         await dir.close();
       }
     }
-    this.releaseGone(new Set((await listUploads(places)).map((dir) => dir.id)));
+    this.reconcile();
     return removed;
   }
 
@@ -267,14 +353,74 @@ export class UploadStore {
   }
 
   private release(id: string): void {
-    const bytes = this.reserved.get(id);
-    if (bytes === undefined) return;
+    const held = this.reserved.get(id);
+    if (held === undefined) return;
     this.reserved.delete(id);
-    this.settings.context.accounting.release(bytes);
+    this.settings.context.accounting.release(held.bytes);
+    if (this.reserved.size === 0) {
+      this.unwatch?.();
+      this.unwatch = undefined;
+    }
   }
 
-  private releaseGone(present: ReadonlySet<string>): void {
-    for (const id of [...this.reserved.keys()]) if (!present.has(id)) this.release(id);
+  /**
+   * Holds each reservation to what is on disk: released once the upload's data file is no longer
+   * the one this process wrote (finished, terminated, expired or swept, by any process). Synchronous, as the accounting asks it (before a refusal, and for
+   * `stats()`): one listing and one lstat per upload reserved here. A look that fails for another
+   * reason than the file being gone keeps the reservation: the quota errs on the side of counting.
+   */
+  reconcile(): void {
+    const places = this.placesNow;
+    if (places === undefined) return;
+    for (const [id, held] of [...this.reserved]) {
+      if (stillOnDisk(`${places.base}/${tusUploadName(id)}`, held) === false) this.release(id);
+    }
+  }
+}
+
+/** The upload and the data file a write holds: what its reservation is known by. */
+interface WrittenFile {
+  readonly id: string;
+  readonly dev: number;
+  readonly ino: number;
+}
+
+/** Looks for the data file of an upload at most this many times while requests rename it (data, held_<owner>). */
+const LOOKS = 3;
+
+/**
+ * Whether the data file a reservation was made for is still its upload's, under upload directory
+ * `at` (under whichever name a request holds it): false when the directory or the file is gone,
+ * or is another file; undefined when it could not be told. Its size is not compared: a write in
+ * flight counts its bytes before the disk has them.
+ */
+function stillOnDisk(at: string, held: Reservation): boolean | undefined {
+  let dir: ReturnType<typeof openPinnedSync>;
+  try {
+    // Opened without following a link: every look below is one name under its descriptor.
+    dir = openPinnedSync(at);
+  } catch {
+    return undefined;
+  }
+  if (typeof dir === 'string') return false; // gone, or not a directory the store made
+  try {
+    for (let look = 0; look < LOOKS; look++) {
+      const names = fs.readdirSync(dir.base);
+      const name = names.find((n) => isHeldName(n, '')) ?? (names.includes(dataName('')) ? dataName('') : undefined);
+      if (name === undefined) return false;
+      try {
+        const stat = fs.lstatSync(`${dir.base}/${name}`);
+        return stat.isFile() && stat.dev === held.dev && stat.ino === held.ino;
+      } catch (err) {
+        if (systemErrorCode(err) !== 'ENOENT') return undefined;
+        // Renamed between the listing and the look (a request took it or gave it back): look again.
+      }
+    }
+    return undefined;
+  } catch {
+    return undefined;
+  } finally {
+    dir.close();
   }
 }
 

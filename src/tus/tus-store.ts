@@ -38,7 +38,8 @@ export interface TusStoreOptions {
    * (an antivirus scan, a checksum against the metadata), as `write()`'s `verify`: only `true`
    * accepts it; `false` or `{ reason, statusCode }` refuses it (`VerifyRefusedError`, 422 or the
    * hook's 4xx), a throw or a timeout fails it (`VerifyFailedError`, 503). Either way the file is
-   * removed and the last PATCH is answered with that status.
+   * removed, the last PATCH is answered with that status, and the upload is ended: every later
+   * HEAD or PATCH of it is a 404, never a success.
    * @default undefined (no check)
    */
   readonly verify?: (file: TempFile, signal: AbortSignal) => VerifyResult | PromiseLike<VerifyResult>;
@@ -51,7 +52,10 @@ export interface TusStoreOptions {
    * Called with each finished upload as a {@link TempFile} of the manager's session (its bytes
    * moved there, not copied) and the tus upload (its id and metadata). `keep()` it or `handoff()`
    * it here: a file still live when the hook returns (or throws) is removed. The client's last
-   * PATCH is answered once it returns; what it throws answers it (a `CallbackError`, 500).
+   * PATCH is answered once it returns; what it throws answers it (a `CallbackError`, 500) and
+   * ends the upload (a 404 from then on). No client is told an upload finished before this hook
+   * returned: while it runs, a HEAD of the upload is a 423. An empty upload (`Upload-Length: 0`)
+   * finishes at its creation.
    * @default undefined (the file is removed at once)
    */
   readonly onUploadFinish?: (file: TempFile, upload: Upload) => void | PromiseLike<unknown>;
@@ -122,7 +126,13 @@ export async function tusStore(options: TusStoreOptions): Promise<TusStore> {
     errors: tus.ERRORS,
   });
   const datastore = new (dataStoreClass(tus))(uploads, settings.expirationMs);
-  const lockContext = { places: () => uploads.places(), lease: rootContext, timeoutMs: settings.lockTimeoutMs, timedOut: () => tus.ERRORS.ERR_LOCK_TIMEOUT };
+  const lockContext = {
+    places: () => uploads.places(),
+    lease: rootContext,
+    timeoutMs: settings.lockTimeoutMs,
+    timedOut: () => tus.ERRORS.ERR_LOCK_TIMEOUT,
+    creationEnded: (id: string, failed: boolean) => (failed ? uploads.abandonCreation(id).catch(rethrowForTus) : uploads.creationAnswered(id)),
+  };
   const locker: Locker = { newLock: (id: string) => new UploadLock(lockContext, id) };
   return { datastore, locker };
 }

@@ -79,14 +79,23 @@ export async function currentDataName(places: TusPlaces, dir: UploadDir): Promis
   return names.find((name) => isHeldName(name, '')) ?? (names.includes(dataName('')) ? dataName('') : undefined);
 }
 
-/** The bytes received: the data file's size, which a write fsyncs before it answers. */
+/**
+ * The bytes received: the data file's size, which a write fsyncs before it answers. The file is
+ * checked as a write checks it (opened without following a link, a regular file with one link):
+ * a file planted in its place is a `FileSystemError`, never an offset that tells its size.
+ */
 export async function receivedBytes(places: TusPlaces, dir: UploadDir, name: string): Promise<number | undefined> {
+  let handle: Awaited<ReturnType<typeof openUploadFile>>;
   try {
-    const stat = await fs.promises.lstat(`${dir.at}/${name}`);
-    return stat.isFile() ? stat.size : undefined;
+    handle = await openUploadFile(places, `${dir.at}/${name}`, `${dir.shown}/${name}`, constants.O_RDONLY);
   } catch (err) {
     if (systemErrorCode(err) === 'ENOENT') return undefined;
     throw err;
+  }
+  try {
+    return (await handle.stat()).size;
+  } finally {
+    await handle.close();
   }
 }
 

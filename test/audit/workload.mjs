@@ -138,8 +138,8 @@ const mgr = managerOf();
 }
 
 // tempfile-manager/tus behind @tus/server on a real port: an upload made, PATCHed in two requests
-// (the second finishes it, kept by onUploadFinish), a second one terminated, a third expired and
-// swept. The requests are this process's own HTTP client: they make no file-system call.
+// (the second finishes it, kept by onUploadFinish), a second one terminated, a third partly written,
+// expired and swept. The requests are this process's own HTTP client: they make no file-system call.
 {
   const { tusStore } = await import(pathToFileURL(path.join(packageDir, 'dist/tus.js')).href);
   const { Server } = await import('@tus/server');
@@ -158,9 +158,12 @@ const mgr = managerOf();
   if ((await patch(upload, 4, 'efgh')).status !== 204) throw new Error('tus: the last PATCH was not answered 204');
   const terminated = await create();
   await send(terminated, 'DELETE', {});
-  await create();
+  // Its bytes counted against the quota: stats() looks at the upload on disk, before and after the sweep.
+  await patch(await create(), 0, 'ab');
+  mgr.stats();
   await sleep(1100);
   await mgr.sweep();
+  mgr.stats();
   await new Promise((resolve) => server.close(resolve));
 }
 

@@ -109,6 +109,14 @@ describe('tempfile-manager/tus', () => {
       });
     }
 
+    it("the refusal names the header as it is spelt: Upload-Metadata's filename", async () => {
+      const mgr = manager();
+      const { url } = await serve(mgr);
+      const answer = await tusRequest(url, 'POST', { 'Upload-Length': '10', 'Upload-Metadata': `filename ${Buffer.from('a/b').toString('base64')}` });
+      expect(answer.status).toBe(400);
+      expect(answer.body).toContain("400 Bad Request: Upload-Metadata's filename holds a path separator");
+    });
+
     it('so is the same through the store itself: a MalformedUploadError with its code and field', async () => {
       const mgr = manager();
       const { datastore } = await tusStore({ manager: mgr });
@@ -160,12 +168,34 @@ describe('tempfile-manager/tus', () => {
       const dir = path.join(mgr.root, 'tus', `upload_${idOf(upload)}`);
       fs.rmSync(path.join(dir, 'data'));
       fs.linkSync(outside, path.join(dir, 'data'));
-      // At the offset the server reports (the planted file's size), so that only the link check stands in the way.
-      const offset = Number((await tusRequest(upload, 'HEAD', {})).headers['upload-offset']);
-      expect(offset).toBe(8);
-      const answer = await tusRequest(upload, 'PATCH', patchHeaders(offset, 2), Buffer.from('!!'));
+      // At the planted file's size, so that only the link check stands in the way.
+      const answer = await tusRequest(upload, 'PATCH', patchHeaders(8, 2), Buffer.from('!!'));
       expect(answer.status).toBe(500);
       expect(fs.readFileSync(outside, 'utf8')).toBe('precious');
+    });
+
+    it("a hard link planted as the data file: HEAD refuses it as a write does, and never tells the other file's size", async () => {
+      const mgr = manager();
+      const outside = path.join(scratchDir(), 'victim');
+      fs.writeFileSync(outside, 'a secret of 23 bytes...');
+      const { url } = await serve(mgr);
+      const upload = await createUpload(url, 100);
+      const dir = path.join(mgr.root, 'tus', `upload_${idOf(upload)}`);
+      fs.rmSync(path.join(dir, 'data'));
+      try {
+        fs.linkSync(outside, path.join(dir, 'data'));
+      } catch {
+        // Another file system than the root's: the same file's second name in the root instead.
+        fs.writeFileSync(path.join(mgr.root, 'victim'), 'a secret of 23 bytes...');
+        fs.linkSync(path.join(mgr.root, 'victim'), path.join(dir, 'data'));
+      }
+      const head = await tusRequest(upload, 'HEAD', {});
+      expect(head.status).toBe(500);
+      expect(head.headers['upload-offset']).toBeUndefined();
+      const { datastore } = await tusStore({ manager: mgr });
+      const error = await datastore.getUpload(idOf(upload)).catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: 'ERR_TEMPFILE_IO', statusCode: 500 });
+      expect(fs.readFileSync(outside, 'utf8')).toBe('a secret of 23 bytes...');
     });
 
     it('a symlink planted as <root>/tus: nothing is made through it', async () => {
@@ -196,6 +226,67 @@ describe('tempfile-manager/tus', () => {
     expect(refused.status).toBe(413);
     expect(refused.body).toMatch(/larger than 1000 bytes/);
     expect(uploadsOnDisk(mgr.root)).toEqual([]);
+  });
+
+  it('a creation-with-upload POST whose body is refused (413 past maxBytes, no Location): nothing of it stays', async () => {
+    const mgr = manager();
+    const { url } = await serve(mgr, { maxBytes: 1000 });
+    const headers = { 'Upload-Length': '1000', 'Content-Type': 'application/offset+octet-stream' };
+    const longer = await tusRequest(url, 'POST', headers, randomBytes(1001));
+    expect(longer.status).toBe(413);
+    expect(longer.headers.location).toBeUndefined();
+    expect(uploadsOnDisk(mgr.root)).toEqual([]);
+    // Without a declared body length, the bytes past the upload's length are refused as they come.
+    const { request, answer } = openTusRequest(url, 'POST', { ...headers, 'Transfer-Encoding': 'chunked' });
+    request.end(randomBytes(1500));
+    const chunked = await answer;
+    expect(chunked.status).toBe(413);
+    expect(chunked.headers.location).toBeUndefined();
+    expect(uploadsOnDisk(mgr.root)).toEqual([]);
+    expect(mgr.stats().liveBytes).toBe(0);
+    // One within it is made and kept, to resume.
+    const within = await tusRequest(url, 'POST', headers, randomBytes(400));
+    expect(within.status).toBe(201);
+    expect(within.headers['upload-offset']).toBe('400');
+    expect(uploadsOnDisk(mgr.root).filter((name) => !name.includes('/'))).toEqual([`upload_${idOf(within.headers.location!)}`]);
+  });
+
+  it('an empty upload (Upload-Length: 0) finishes at creation: onUploadFinish gets a 0-byte file, and nothing stays under the root', async () => {
+    const mgr = manager();
+    const finished: (number | undefined)[] = [];
+    const { url } = await serve(mgr, { onUploadFinish: (file: TempFile) => void finished.push(file.size) });
+    const created = await tusRequest(url, 'POST', { 'Upload-Length': '0' });
+    expect(created.status).toBe(201);
+    expect(created.headers['upload-expires']).toBeUndefined();
+    expect(finished).toEqual([0]);
+    expect(uploadsOnDisk(mgr.root)).toEqual([]);
+    const head = await tusRequest(new URL(created.headers.location!, url).href, 'HEAD', {});
+    expect(head.status).toBe(200);
+    expect([head.headers['upload-offset'], head.headers['upload-length']]).toEqual(['0', '0']);
+    // With an empty creation-with-upload body, and through tus-js-client.
+    const withBody = await tusRequest(url, 'POST', { 'Upload-Length': '0', 'Content-Type': 'application/offset+octet-stream' }, Buffer.alloc(0));
+    expect(withBody.status).toBe(201);
+    expect(withBody.headers['upload-offset']).toBe('0');
+    await clientUpload(Buffer.alloc(0), { endpoint: url });
+    expect(finished).toEqual([0, 0, 0]);
+    expect(uploadsOnDisk(mgr.root)).toEqual([]);
+    expect(fs.readdirSync(mgr.sessionPath)).toEqual([]);
+  });
+
+  it('an empty upload is checked as any other: accept refuses it (415) and verify sees it, and nothing stays', async () => {
+    const mgr = manager();
+    const finished: number[] = [];
+    const refusing = await serve(mgr, { accept: ['image/png'], onUploadFinish: () => void finished.push(0) });
+    const refused = await tusRequest(refusing.url, 'POST', { 'Upload-Length': '0' });
+    expect(refused.status).toBe(415);
+    expect(refused.headers.location).toBeUndefined();
+    const checked: number[] = [];
+    const verifying = await serve(mgr, { verify: (file: TempFile) => (checked.push(fs.statSync(file.path).size), false) });
+    expect((await tusRequest(verifying.url, 'POST', { 'Upload-Length': '0' })).status).toBe(422);
+    expect(checked).toEqual([0]);
+    expect(finished).toEqual([]);
+    expect(uploadsOnDisk(mgr.root)).toEqual([]);
+    expect(fs.readdirSync(mgr.sessionPath)).toEqual([]);
   });
 
   it('maxLiveBytes: a PATCH past the manager quota is a 507, and the offset stays within it', async () => {
