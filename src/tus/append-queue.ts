@@ -1,4 +1,5 @@
 import { fs } from '../disk/fs.js';
+import type { IntakeSink } from '../write/intake.js';
 
 /**
  * The most bytes queued behind the write in flight before the reader waits: what one PATCH holds
@@ -33,7 +34,7 @@ let flushesInFlight = 0;
 // fsync after it, on the same descriptor, could succeed over bytes the disk lost.
 
 /** Appends chunks to an upload's data file in order, from `position`. @internal */
-export class AppendQueue {
+export class AppendQueue implements IntakeSink {
   private queued: Buffer[] = [];
   private queuedBytes = 0;
   private inFlight: Promise<void> | undefined;
@@ -46,6 +47,27 @@ export class AppendQueue {
     private readonly fd: number,
     private readonly position: number,
   ) {}
+
+  /** It hashes nothing: a tus upload has no digest. */
+  readonly hashes = false;
+
+  /** Bytes written so far. */
+  get bytesStored(): number {
+    return this.written;
+  }
+
+  /**
+   * The intake's sink (`IntakeSink`): queues `chunk`, a request's own buffer, which its stream
+   * never reuses, so it is kept without a copy.
+   */
+  write(chunk: Buffer): Promise<void> {
+    return this.push(chunk);
+  }
+
+  /** Every byte written and no flush in flight. */
+  async end(): Promise<void> {
+    await this.flush();
+  }
 
   /** Queues `chunk` after those before it; waits while the queue is full. Throws what a write threw. */
   async push(chunk: Buffer): Promise<void> {

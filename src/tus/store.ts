@@ -12,6 +12,8 @@ import { listUploads, openUploadFile, pinUpload, removeUploadDir, tusPlaces, upl
 import { currentDataName, makeUpload, readInfo, receivedBytes, type UploadInfo } from './uploads.js';
 import { adoptFinished } from './finish.js';
 import { runVerify, type ResolvedVerify } from '../write/verify.js';
+import { Meter, pump } from '../write/intake.js';
+import { Reservation } from '../limits/accounting.js';
 import { AppendQueue } from './append-queue.js';
 import path from 'node:path';
 import { fs } from '../disk/fs.js';
@@ -70,8 +72,8 @@ const CREATION_KEPT_MS = 60_000;
 const FINISHING = Object.freeze({ status_code: 423, body: 'The upload is being finished (checked, then handed over): ask again later.\n' });
 
 /** A reservation against `maxLiveBytes`: bytes this process wrote into one data file, known by its device and inode. */
-interface Reservation {
-  bytes: number;
+interface UploadReservation {
+  readonly reservation: Reservation;
   readonly dev: number;
   readonly ino: number;
 }
@@ -91,7 +93,7 @@ export class UploadStore {
    * it is not, whoever ended it: reconciled against the disk before the quota refuses anything and
    * before `stats()` reports it (see docs/tus.md, "Counted").
    */
-  private readonly reserved = new Map<string, Reservation>();
+  private readonly reserved = new Map<string, UploadReservation>();
   /** Removes {@link reconcile} from the manager's accounting; set while anything is reserved. */
   private unwatch: (() => void) | undefined;
   /** Uploads whose finish (accept, verify, onUploadFinish) is under way in this process. */
@@ -100,8 +102,6 @@ export class UploadStore {
   private readonly finished = new Map<string, UploadState>();
   /** Uploads made by a request not yet answered: removed when that request fails ({@link abandonCreation}). */
   private readonly creating = new Set<string>();
-  /** Bytes the last free-space check lets the store's writes take before the next one. */
-  private allowance = 0;
 
   constructor(private readonly settings: UploadStoreSettings) {}
 
@@ -210,14 +210,17 @@ export class UploadStore {
   // place of the limit or quota that stopped the write. Destroyed with the error, it answers it.
   private async append(stream: Readable, handle: Awaited<ReturnType<typeof openUploadFile>>, file: WrittenFile, offset: number, size: number | undefined): Promise<number> {
     const chunks = (stream as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+    const next = (): Promise<Buffer | undefined> => chunks.next().then((read) => (read.done ? undefined : read.value));
     const queue = new AppendQueue(handle.fd, offset);
-    let position = offset;
+    const { context, maxBytes, errors } = this.settings;
+    const declared = size === undefined ? undefined : { bytes: size, refusal: () => errors.ERR_SIZE_EXCEEDED };
+    // The intake's meter counts each chunk before it is queued; the accounting reconciles every
+    // reservation against the disk before it refuses (reconcile()).
+    const meter = new Meter({ maxBytes, hash: undefined, offset, declared }, context.freeSpace, this.reservationFor(file));
     try {
-      for (let next = await chunks.next(); !next.done; next = await chunks.next()) {
-        position = await this.count(file, position, next.value, size);
-        await queue.push(next.value);
-      }
-      return offset + (await queue.flush());
+      await meter.start();
+      await pump(next, meter, queue, undefined);
+      return offset + queue.bytesStored;
     } catch (err) {
       // The chunks counted before the refusal are written: they stay, and the upload resumes after them.
       await queue.flush().catch(() => {});
@@ -227,23 +230,16 @@ export class UploadStore {
     }
   }
 
-  /** Counts a chunk against the limits and the quota before it is queued; the position after it. */
-  private async count(file: WrittenFile, position: number, chunk: Buffer, size: number | undefined): Promise<number> {
-    const { context, maxBytes, errors } = this.settings;
-    if (position + chunk.length > maxBytes) throw new SizeLimitError(maxBytes);
-    if (size !== undefined && position + chunk.length > size) throw errors.ERR_SIZE_EXCEEDED;
-    if (chunk.length > this.allowance) this.allowance = await context.freeSpace.check(chunk.length);
-    this.allowance -= chunk.length;
-    // The accounting reconciles every reservation against the disk before it refuses (reconcile()).
-    context.accounting.reserve(chunk.length);
+  /** The reservation the bytes written into `file` count against: a new one once the upload's data file is another. */
+  private reservationFor(file: WrittenFile): Reservation {
+    const { accounting } = this.settings.context;
     const held = this.reserved.get(file.id);
-    if (held !== undefined && held.dev === file.dev && held.ino === file.ino) held.bytes += chunk.length;
-    else {
-      if (held !== undefined) this.release(file.id); // another data file under the same id: the old one is gone
-      this.reserved.set(file.id, { bytes: chunk.length, dev: file.dev, ino: file.ino });
-      this.unwatch ??= context.accounting.watch(() => this.reconcile());
-    }
-    return position + chunk.length;
+    if (held !== undefined && held.dev === file.dev && held.ino === file.ino) return held.reservation;
+    if (held !== undefined) this.release(file.id); // another data file under the same id: the old one is gone
+    const reservation = new Reservation(accounting);
+    this.reserved.set(file.id, { reservation, dev: file.dev, ino: file.ino });
+    this.unwatch ??= accounting.watch(() => this.reconcile());
+    return reservation;
   }
 
   // A client is told an upload finished only once onUploadFinish received it and returned: until
@@ -356,7 +352,7 @@ export class UploadStore {
     const held = this.reserved.get(id);
     if (held === undefined) return;
     this.reserved.delete(id);
-    this.settings.context.accounting.release(held.bytes);
+    held.reservation.release();
     if (this.reserved.size === 0) {
       this.unwatch?.();
       this.unwatch = undefined;
@@ -394,7 +390,7 @@ const LOOKS = 3;
  * or is another file; undefined when it could not be told. Its size is not compared: a write in
  * flight counts its bytes before the disk has them.
  */
-function stillOnDisk(at: string, held: Reservation): boolean | undefined {
+function stillOnDisk(at: string, held: UploadReservation): boolean | undefined {
   let dir: ReturnType<typeof openPinnedSync>;
   try {
     // Opened without following a link: every look below is one name under its descriptor.

@@ -28,6 +28,10 @@ export interface MeterRules {
   readonly maxBytes: number;
   /** A `crypto` hash algorithm, or undefined for no digest. */
   readonly hash: string | undefined;
+  /** Bytes stored before this intake (a resumed upload's offset): `maxBytes` counts them too. @default 0 */
+  readonly offset?: number;
+  /** A length the client declared (tus's `Upload-Length`), and what passing it throws. */
+  readonly declared?: { readonly bytes: number; readonly refusal: () => unknown } | undefined;
 }
 
 /**
@@ -36,8 +40,8 @@ export interface MeterRules {
  * `freeSpace`, when they go to the root's file system), and hashes them when asked. @internal
  */
 export class Meter {
-  /** Bytes let through so far. */
-  size = 0;
+  /** Bytes let through so far, the `offset` stored before included. */
+  size: number;
   /** The digest being computed, when a hash was asked for: a sink that batches updates it batch by batch. */
   readonly hash: Hash | undefined;
   /** Bytes that may pass before free space is looked at again. */
@@ -49,6 +53,7 @@ export class Meter {
     private reservation?: Reservation,
   ) {
     this.hash = rules.hash === undefined ? undefined : createHash(rules.hash);
+    this.size = rules.offset ?? 0;
     this.allowance = freeSpace?.guarded ? 0 : Infinity;
   }
 
@@ -70,7 +75,7 @@ export class Meter {
    * at first (`NoSpaceError` below the floor); the bytes are counted once it resolves.
    */
   count(length: number): Promise<void> | undefined {
-    if (this.size + length > this.rules.maxBytes) throw new SizeLimitError(this.rules.maxBytes);
+    this.checkLimits(length);
     if (length > this.allowance) return this.countAfterSpaceCheck(length);
     this.allowance -= length;
     this.take(length);
@@ -84,8 +89,14 @@ export class Meter {
 
   private async countAfterSpaceCheck(length: number): Promise<void> {
     this.allowance = await this.freeSpace!.check(length);
-    if (this.size + length > this.rules.maxBytes) throw new SizeLimitError(this.rules.maxBytes);
+    this.checkLimits(length);
     this.take(length);
+  }
+
+  private checkLimits(length: number): void {
+    const size = this.size + length;
+    if (size > this.rules.maxBytes) throw new SizeLimitError(this.rules.maxBytes);
+    if (this.rules.declared !== undefined && size > this.rules.declared.bytes) throw this.rules.declared.refusal();
   }
 
   private take(length: number): void {
