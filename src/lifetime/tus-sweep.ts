@@ -2,12 +2,12 @@ import path from 'node:path';
 import { constants } from 'node:fs';
 import type { RootContext } from '../root/root.js';
 import { systemErrorCode } from '../base/errors.js';
-import { dataName, holderOf, isHeldName, parseTusUploadName, TUS_DIR, TUS_INFO } from '../base/layout.js';
+import { dataName, parseTusUploadName, TUS_DIR, TUS_INFO } from '../base/layout.js';
 import { OPEN_EXISTING } from '../disk/open-checked.js';
 import { openPinned, type PinnedDir } from '../disk/pinned-dir.js';
 import { pathError, walkTree, type WalkTally } from '../disk/walk.js';
-import { holderAlive, takeForRemoval, type HolderStates } from '../handoff/lease.js';
-import { readHeartbeat } from '../owner/heartbeat.js';
+import { takeForRemoval, type HolderStates } from '../handoff/lease.js';
+import { dataFileName, MAX_INFO_BYTES, parseUploadInfo, uploadExpiry, uploadHolderLives, type UploadInfo } from './tus-upload.js';
 import { fs } from '../disk/fs.js';
 
 // The uploads of tempfile-manager/tus sweep their own: one whose expiry, written in its info file
@@ -21,9 +21,6 @@ export interface TusSwept {
   readonly held: number;
   readonly foreign: string[];
 }
-
-/** The longest info file read: the store bounds what it writes there (tus/metadata.ts). */
-const MAX_INFO_BYTES = 128 * 1024;
 
 /** Where one sweep of `<root>/tus` reaches it, and what it shares across its uploads. */
 interface UploadSweep {
@@ -90,10 +87,12 @@ async function sweepUpload(run: UploadSweep, at: string, shown: string): Promise
   const pinned = await openPinned(at);
   if (typeof pinned === 'string') return 'left';
   try {
-    const expiresAt = await recordedExpiry(run.target, `${pinned.base}/${TUS_INFO}`);
+    const info = await readUploadInfo(`${pinned.base}/${TUS_INFO}`);
+    // No store is known here: an upload that records no expiry (made with expirationMs: 0, or by an earlier version) is left.
+    const expiresAt = info && uploadExpiry(info, 0);
     if (expiresAt === undefined || expiresAt > run.now) return 'left';
-    const current = await dataFileName(run.target, pinned.base);
-    if (current !== undefined && current !== dataName('') && holderLives(run, pinned.base, shown, current)) return 'held';
+    const current = await dataFileName(pinned.base);
+    if (current !== undefined && current !== dataName('') && uploadHolderLives(run.target, pinned.base, shown, current, run.seen)) return 'held';
     if (!run.dryRun && current !== undefined && !(await takeForRemoval(pinned.base, current))) return 'left'; // a request took it since
   } finally {
     await pinned.close();
@@ -102,8 +101,8 @@ async function sweepUpload(run: UploadSweep, at: string, shown: string): Promise
   return 'removed';
 }
 
-/** The expiry an upload's info file records, in ms since the epoch; undefined when it records none. */
-async function recordedExpiry(target: RootContext, at: string): Promise<number | undefined> {
+/** An upload's info, read through its descriptor without following a link; undefined when it has none the store wrote. */
+async function readUploadInfo(at: string): Promise<UploadInfo | undefined> {
   let handle: Awaited<ReturnType<typeof fs.promises.open>>;
   try {
     handle = await fs.promises.open(at, constants.O_RDONLY | OPEN_EXISTING);
@@ -115,35 +114,8 @@ async function recordedExpiry(target: RootContext, at: string): Promise<number |
   try {
     const stat = await handle.stat();
     if (!stat.isFile() || stat.nlink !== 1 || stat.size > MAX_INFO_BYTES) return undefined;
-    const value = parseJson((await handle.readFile()).toString('utf8')) as { readonly expiresAt?: unknown } | undefined;
-    return typeof value?.expiresAt === 'number' && Number.isFinite(value.expiresAt) ? value.expiresAt : undefined;
+    return parseUploadInfo((await handle.readFile()).toString('utf8'));
   } finally {
     await handle.close();
   }
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return undefined;
-  }
-}
-
-/** The data file's name now: `data`, or `held_<owner>` while a request holds it; undefined when gone. */
-async function dataFileName(target: RootContext, at: string): Promise<string | undefined> {
-  let names: string[];
-  try {
-    names = await fs.promises.readdir(at);
-  } catch (err) {
-    if (systemErrorCode(err) === 'ENOENT') return undefined;
-    throw err;
-  }
-  return names.find((name) => isHeldName(name, '')) ?? (names.includes(dataName('')) ? dataName('') : undefined);
-}
-
-function holderLives(run: UploadSweep, at: string, shown: string, held: string): boolean {
-  const stamp = readHeartbeat(`${at}/${held}`);
-  if (stamp === 'missing') return false;
-  return holderAlive(run.target, holderOf(held)!, { key: path.join(shown, held), stamp }, run.seen);
 }

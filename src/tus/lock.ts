@@ -1,8 +1,9 @@
 import path from 'node:path';
 import { systemErrorCode } from '../base/errors.js';
-import { dataName, heldName, holderOf, isHeldName } from '../base/layout.js';
-import { holderAlive, newOwnerToken, type LeaseContext } from '../handoff/lease.js';
-import { readHeartbeat, startHeartbeat, type Heartbeat } from '../owner/heartbeat.js';
+import { dataName, heldName } from '../base/layout.js';
+import { dataFileIn, uploadHolderLives } from '../lifetime/tus-upload.js';
+import { newOwnerToken, type LeaseContext } from '../handoff/lease.js';
+import { startHeartbeat, type Heartbeat } from '../owner/heartbeat.js';
 import { pinUpload, uploadDir, type PinnedUpload, type TusPlaces } from './places.js';
 import { fs } from '../disk/fs.js';
 
@@ -51,7 +52,7 @@ export class UploadLock {
     const places = await this.context.places();
     const named = uploadDir(places, this.id);
     // Held open while the lock is: the heartbeat and the give-back reach the file through it.
-    const dir = named && (await pinUpload(places, named));
+    const dir = named && (await pinUpload(named));
     if (!dir) return this.holdNothing();
     try {
       if (await this.take(dir, signal, requestRelease)) return;
@@ -128,11 +129,10 @@ export class UploadLock {
       if (systemErrorCode(err) === 'ENOENT') return 'nothing';
       throw err;
     }
-    const current = names.find((n) => isHeldName(n, ''));
-    if (current === undefined) return names.includes(dataName('')) ? 'held' : 'nothing';
-    const stamp = readHeartbeat(`${dir.at}/${current}`);
-    if (stamp === 'missing') return 'held';
-    if (holderAlive(this.context.lease, holderOf(current)!, { key: path.join(dir.shown, current), stamp })) return 'held';
+    const current = dataFileIn(names);
+    if (current === undefined) return 'nothing';
+    // Free again (given back since the rename above), or a live request's: the next look takes it.
+    if (current === dataName('') || uploadHolderLives(this.context.lease, dir.at, dir.shown, current)) return 'held';
     return (await renamed(`${dir.at}/${current}`, `${dir.at}/${name}`)) ? 'taken' : 'held';
   }
 }

@@ -76,14 +76,14 @@ export function uploadDir(places: TusPlaces, id: string): UploadDir | undefined 
  * below a descriptor (a directory swapped for a link meanwhile redirects nothing); undefined when
  * it is gone or is not a directory.
  */
-export async function pinUpload(places: TusPlaces, dir: UploadDir): Promise<PinnedUpload | undefined> {
+export async function pinUpload(dir: UploadDir): Promise<PinnedUpload | undefined> {
   const pinned = await openPinned(dir.named);
   if (typeof pinned === 'string') return undefined;
   return { ...dir, at: pinned.base, close: () => pinned.close() };
 }
 
 /** Removes a pinned upload's directory: its files through its descriptor, then its name. */
-export async function removeUploadDir(places: TusPlaces, dir: PinnedUpload): Promise<void> {
+export async function removeUploadDir(dir: PinnedUpload): Promise<void> {
   await removeTree(dir.shown, { access: `${dir.at}/.`, keepTop: true });
   try {
     await fs.promises.rmdir(dir.named);
@@ -105,7 +105,7 @@ export async function listUploads(places: TusPlaces): Promise<UploadDir[]> {
  * Opens an existing file of an upload: no symlink followed (ELOOP: a `FileSystemError`), no FIFO
  * blocked on, a regular file with one link.
  */
-export async function openUploadFile(places: TusPlaces, at: string, shown: string, flags: number): ReturnType<typeof fs.promises.open> {
+export async function openUploadFile(at: string, shown: string, flags: number): ReturnType<typeof fs.promises.open> {
   let handle: Awaited<ReturnType<typeof fs.promises.open>>;
   try {
     handle = await fs.promises.open(at, flags | OPEN_EXISTING | O_NOFOLLOW);
@@ -123,6 +123,6 @@ export async function openUploadFile(places: TusPlaces, at: string, shown: strin
 }
 
 /** Creates a new private file of an upload, exclusively, never through a symlink. */
-export async function createUploadFile(places: TusPlaces, at: string): ReturnType<typeof fs.promises.open> {
+export async function createUploadFile(at: string): ReturnType<typeof fs.promises.open> {
   return fs.promises.open(at, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | O_NOFOLLOW, 0o600);
 }

@@ -2,14 +2,14 @@ import { STATUS_CODES } from 'node:http';
 import { constants } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { InvalidOptionError, isTempFileError, SizeLimitError, systemErrorCode } from '../base/errors.js';
-import { dataName, holderOf, isHeldName, TAKEN_FOR_REMOVAL, tusUploadName } from '../base/layout.js';
-import { holderAlive, type LeaseContext } from '../handoff/lease.js';
-import { readHeartbeat } from '../owner/heartbeat.js';
+import { dataName, tusUploadName } from '../base/layout.js';
+import { takeForRemoval, type LeaseContext } from '../handoff/lease.js';
 import type { ManagerContext } from '../context/context.js';
 import type { TempFile } from '../handles/file.js';
 import { checkMetadata } from './metadata.js';
-import { listUploads, openUploadFile, pinUpload, removeUploadDir, tusPlaces, uploadDir, type PinnedUpload, type TusPlaces, type UploadDir } from './places.js';
-import { currentDataName, makeUpload, readInfo, receivedBytes, type UploadInfo } from './uploads.js';
+import { listUploads, openUploadFile, pinUpload, removeUploadDir, tusPlaces, uploadDir, type PinnedUpload, type TusPlaces } from './places.js';
+import { makeUpload, readInfo, receivedBytes, type UploadInfo } from './uploads.js';
+import { dataFileIn, dataFileName, uploadExpiry, uploadHolderLives } from '../lifetime/tus-upload.js';
 import { adoptFinished } from './finish.js';
 import { runVerify, type ResolvedVerify } from '../write/verify.js';
 import { Meter, pump } from '../write/intake.js';
@@ -128,7 +128,7 @@ export class UploadStore {
     const created = Date.now();
     const { expirationMs } = this.settings;
     const info: UploadInfo = { size, metadata, creationDate: new Date(created).toISOString(), ...(expirationMs > 0 && { expiresAt: created + expirationMs }) };
-    await makeUpload(places, dir, info);
+    await makeUpload(dir, info);
     this.creating.add(id);
     setTimeout(() => this.creating.delete(id), CREATION_KEPT_MS).unref();
     const state: UploadState = { id, size, offset: 0, metadata, creationDate: info.creationDate, shown: dir.shown };
@@ -158,7 +158,7 @@ export class UploadStore {
     const done = this.finished.get(id);
     if (done) return done;
     return this.withUpload(id, async ({ dir, info, name }) => {
-      const offset = await receivedBytes(await this.places(), dir, name);
+      const offset = await receivedBytes(dir, name);
       if (offset === undefined) throw this.settings.errors.FILE_NOT_FOUND;
       return { id, size: info.size, offset, metadata: info.metadata, creationDate: info.creationDate, shown: dir.shown };
     });
@@ -186,9 +186,8 @@ export class UploadStore {
 
   private async writeFound(stream: Readable, { dir, info, name }: FoundUpload, offset: number): Promise<number> {
     const { id } = dir;
-    const places = await this.places();
     const shown = path.join(dir.shown, name);
-    const handle = await openUploadFile(places, `${dir.at}/${name}`, shown, constants.O_WRONLY);
+    const handle = await openUploadFile(`${dir.at}/${name}`, shown, constants.O_WRONLY);
     let position = offset;
     try {
       const stat = await handle.stat();
@@ -252,7 +251,7 @@ export class UploadStore {
     this.finishing.add(upload.id);
     try {
       await fs.promises.rename(`${dir.at}/${name}`, file.access);
-      await removeUploadDir(await this.places(), dir);
+      await removeUploadDir(dir);
       await adoptFinished(file, upload.offset, accept);
       if (verify) await runVerify(verify, file, [], () => new Error('no signal is given to a tus upload\'s check'));
       await onFinish?.(file, upload);
@@ -279,10 +278,10 @@ export class UploadStore {
     const places = await this.places();
     let removed = 0;
     for (const listed of await listUploads(places)) {
-      const dir = await pinUpload(places, listed);
+      const dir = await pinUpload(listed);
       if (dir === undefined) continue; // gone since it was listed
       try {
-        if (await this.removeIfExpired(places, dir, now)) removed += 1;
+        if (await this.removeIfExpired(dir, now)) removed += 1;
       } finally {
         await dir.close();
       }
@@ -291,17 +290,18 @@ export class UploadStore {
     return removed;
   }
 
-  private async removeIfExpired(places: TusPlaces, dir: PinnedUpload, now: number): Promise<boolean> {
-    const info = await readInfo(places, dir);
+  private async removeIfExpired(dir: PinnedUpload, now: number): Promise<boolean> {
+    const info = await readInfo(dir);
     // No info: its creation is under way (the directory comes first), or was cut short.
-    if (info === undefined) return this.removeIfOld(places, dir, now);
-    if (Date.parse(info.creationDate) + this.settings.expirationMs > now) return false;
-    const name = await currentDataName(places, dir);
-    if (name !== undefined && name !== dataName('') && this.holderLives(dir, name)) return false;
+    if (info === undefined) return this.removeIfOld(dir, now);
+    const expiresAt = uploadExpiry(info, this.settings.expirationMs);
+    if (expiresAt === undefined || expiresAt > now) return false;
+    const name = await dataFileName(dir.at);
+    if (name !== undefined && name !== dataName('') && uploadHolderLives(this.settings.lease, dir.at, dir.shown, name)) return false;
     return this.takeAndRemove(dir, name);
   }
 
-  private async removeIfOld(places: TusPlaces, dir: PinnedUpload, now: number): Promise<boolean> {
+  private async removeIfOld(dir: PinnedUpload, now: number): Promise<boolean> {
     try {
       const stat = await fs.promises.lstat(dir.named);
       if (stat.mtimeMs + this.settings.expirationMs > now) return false;
@@ -309,25 +309,12 @@ export class UploadStore {
       if (systemErrorCode(err) === 'ENOENT') return false;
       throw err;
     }
-    return this.takeAndRemove(dir, await currentDataName(places, dir));
-  }
-
-  private holderLives(dir: UploadDir, name: string): boolean {
-    const stamp = readHeartbeat(`${dir.at}/${name}`);
-    if (stamp === 'missing') return false;
-    return holderAlive(this.settings.lease, holderOf(name)!, { key: path.join(dir.shown, name), stamp });
+    return this.takeAndRemove(dir, await dataFileName(dir.at));
   }
 
   private async takeAndRemove(dir: PinnedUpload, name: string | undefined): Promise<boolean> {
-    if (name !== undefined) {
-      try {
-        await fs.promises.rename(`${dir.at}/${name}`, `${dir.at}/${TAKEN_FOR_REMOVAL}`);
-      } catch (err) {
-        if (systemErrorCode(err) === 'ENOENT') return false;
-        throw err;
-      }
-    }
-    await removeUploadDir(await this.places(), dir);
+    if (name !== undefined && !(await takeForRemoval(dir.at, name))) return false;
+    await removeUploadDir(dir);
     this.release(dir.id);
     return true;
   }
@@ -336,11 +323,11 @@ export class UploadStore {
   private async withUpload<T>(id: string, use: (found: FoundUpload) => Promise<T>): Promise<T> {
     const places = await this.places();
     const named = uploadDir(places, id);
-    const dir = named && (await pinUpload(places, named));
+    const dir = named && (await pinUpload(named));
     if (!dir) throw this.settings.errors.FILE_NOT_FOUND;
     try {
-      const info = await readInfo(places, dir);
-      const name = info && (await currentDataName(places, dir));
+      const info = await readInfo(dir);
+      const name = info && (await dataFileName(dir.at));
       if (!info || !name) throw this.settings.errors.FILE_NOT_FOUND;
       return await use({ dir, info, name });
     } finally {
@@ -402,7 +389,7 @@ function stillOnDisk(at: string, held: UploadReservation): boolean | undefined {
   try {
     for (let look = 0; look < LOOKS; look++) {
       const names = fs.readdirSync(dir.base);
-      const name = names.find((n) => isHeldName(n, '')) ?? (names.includes(dataName('')) ? dataName('') : undefined);
+      const name = dataFileIn(names);
       if (name === undefined) return false;
       try {
         const stat = fs.lstatSync(`${dir.base}/${name}`);
