@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { isTempFileError } from '../base/error-class.js';
-import { AbortedError, MalformedUploadError, SizeLimitError, UploadLimitError, type DetectedType } from '../base/errors.js';
+import { AbortedError, isErrorCode, MalformedUploadError, SizeLimitError, UploadLimitError, type DetectedType } from '../base/errors.js';
 import { TempFile, type TempFileArgs } from '../handles/file.js';
 import type { TempScope } from '../handles/scope.js';
 import type { WriteOptions } from '../handles/write.js';
@@ -125,7 +125,7 @@ export class FormReceiver {
     this.streams.add(part.stream);
     // The parser cuts a file at maxBytes + 1 and then discards the rest of it as fast as the
     // client sends: refuse at that moment, not once write() has counted its way there.
-    part.stream.once('limit', () => this.fail(new SizeLimitError(this.spec.maxBytes), part.stream));
+    part.stream.once('limit', () => this.fail(new SizeLimitError(this.spec.maxBytes, part.fieldName), part.stream));
     if (this.spec.direct) {
       this.handOff(part, this.spec.direct);
       return;
@@ -145,7 +145,7 @@ export class FormReceiver {
       },
       (error: unknown) => {
         this.streams.delete(part.stream);
-        this.fail(error instanceof Error ? error : new Error(String(error)), part.stream);
+        this.fail(ofField(error, part.fieldName), part.stream);
       },
     );
     this.writes.push(write);
@@ -173,7 +173,7 @@ export class FormReceiver {
       },
       (error: unknown) => {
         this.streams.delete(part.stream);
-        this.fail(error instanceof Error ? error : new Error(String(error)));
+        this.fail(ofField(error, part.fieldName));
       },
     );
     this.writes.push(sending);
@@ -288,4 +288,10 @@ export function shapeFiles(spec: ResolvedUpload, files: readonly UploadedFile[])
   const byField = Object.create(null) as Record<string, UploadedFile[]>;
   for (const file of files) (byField[file.fieldName] ??= []).push(file);
   return byField;
+}
+
+/** A part's failure as the form reports it: a size limit names the part's field, as multer's does. */
+function ofField(error: unknown, field: string): Error {
+  if (isErrorCode(error, 'ERR_TEMPFILE_SIZE_LIMIT') && error.field === undefined && error.limit !== undefined) return new SizeLimitError(error.limit, field);
+  return error instanceof Error ? error : new Error(String(error));
 }

@@ -56,12 +56,16 @@ export class SizeLimitError extends TempFileError {
   declare readonly code: 'ERR_TEMPFILE_SIZE_LIMIT';
   /** The `maxBytes` that was passed. */
   readonly limit: number;
+  /** The form field of the file, when the data was a file of an upload (as multer's `field`). */
+  readonly field: string | undefined;
   /** @throws Never. It only builds the error from its arguments. */
-  constructor(limit: number) {
-    super('ERR_TEMPFILE_SIZE_LIMIT', forClient('ERR_TEMPFILE_SIZE_LIMIT', `the data is larger than ${limit} bytes`), {
+  constructor(limit: number, field?: string) {
+    const what = field === undefined ? 'the data is' : `the file in the field ${JSON.stringify(field.slice(0, 100))} is`;
+    super('ERR_TEMPFILE_SIZE_LIMIT', forClient('ERR_TEMPFILE_SIZE_LIMIT', `${what} larger than ${limit} bytes`), {
       advice: `The data passed maxBytes (${limit} bytes) and nothing was kept: raise \`maxBytes\` if such sizes are expected.`,
     });
     this.limit = limit;
+    this.field = field;
   }
 }
 

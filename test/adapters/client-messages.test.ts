@@ -42,7 +42,7 @@ const refusals: { name: string; options: UploadOptions; form: () => { body: Buff
     options: { field: 'file', maxBytes: 10 },
     form: () => rawForm(`${filePart('file', 'a.bin', 'x'.repeat(11))}${formEnd}`),
     status: 413,
-    message: '413 Payload Too Large: the data is larger than 10 bytes',
+    message: '413 Payload Too Large: the file in the field "file" is larger than 10 bytes',
   },
   {
     name: 'a type accept does not list',

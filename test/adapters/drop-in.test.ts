@@ -1,0 +1,70 @@
+// Where the adapters claim to be a drop-in for multer and @fastify/multipart, the behaviours those
+// packages' own suites check, as this library's tests: each one matches the peer, or is listed in
+// docs/migrating.md with its reason.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
+import Fastify from 'fastify';
+import { afterEach, describe, expect, it } from 'vitest';
+import { upload } from '../../src/adapters/express.js';
+import tempFiles from '../../src/adapters/fastify.js';
+import { filePart, formEnd, rawForm } from '../helpers/http-clients.js';
+import { manager } from '../helpers/roots.js';
+import { sessionFiles, until } from '../helpers/wait.js';
+
+const closers: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const close of closers.splice(0)) await close();
+});
+
+async function listen(handler: http.RequestListener): Promise<string> {
+  const server = http.createServer(handler);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  closers.push(() => new Promise((resolve) => {
+    server.closeAllConnections();
+    server.close(() => resolve());
+  }));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+const tooLarge = () => rawForm(`${filePart('doc', 'a.bin', 'x'.repeat(100))}${formEnd}`);
+
+describe('a file over maxBytes names its field', () => {
+  it("Express, refusals: 'next': the error's field, as multer's MulterError has", async () => {
+    const mgr = manager();
+    const app = express();
+    let seen: { code?: string; field?: string } | undefined;
+    app.post('/upload', upload({ field: 'doc', maxBytes: 10, manager: mgr, refusals: 'next' }), (_req, res) => res.sendStatus(200));
+    app.use((err: { code?: string; field?: string; statusCode?: number }, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+      seen = { code: err.code, field: err.field };
+      res.status(err.statusCode ?? 500).end();
+    });
+    const url = await listen(app);
+    const { body, headers } = tooLarge();
+    const res = await fetch(`${url}/upload`, { method: 'POST', body, headers });
+    expect(res.status).toBe(413);
+    expect(seen).toEqual({ code: 'ERR_TEMPFILE_SIZE_LIMIT', field: 'doc' });
+    await until(() => sessionFiles(mgr).length === 0);
+  });
+
+  it('Fastify: saveUploads() rejects with the field, as @fastify/multipart gives error.part.fieldname', async () => {
+    const mgr = manager();
+    const app = Fastify();
+    await app.register(tempFiles, { manager: mgr });
+    app.post('/upload', async (request, reply) => {
+      try {
+        await request.saveUploads({ field: 'doc', maxBytes: 10 });
+        return 'taken';
+      } catch (error) {
+        const { code, field, statusCode } = error as { code?: string; field?: string; statusCode?: number };
+        return reply.code(statusCode ?? 500).send({ code, field });
+      }
+    });
+    closers.push(() => app.close());
+    const { body, headers } = tooLarge();
+    const res = await app.inject({ method: 'POST', url: '/upload', payload: body, headers });
+    expect(res.statusCode).toBe(413);
+    expect(res.json()).toEqual({ code: 'ERR_TEMPFILE_SIZE_LIMIT', field: 'doc' });
+    await until(() => sessionFiles(mgr).length === 0);
+  });
+});
