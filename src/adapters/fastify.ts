@@ -71,7 +71,9 @@ declare module 'fastify' {
     /**
      * Receives the multipart form in one call (on top of `@fastify/multipart`): the files go to
      * temp files of `request.tmp`, removed after the response unless kept or handed off. Every
-     * failure is a `TempFileError` with `statusCode` (413, 415, 422, 400, 507, 503, 499).
+     * failure is a `TempFileError` with `statusCode` (413, 415, 422, 400, 507, 503, 499). The
+     * body is read once: a later call resolves (or rejects) as the first did, whatever its options,
+     * as `@fastify/multipart`'s `saveRequestFiles()` does.
      *
      * @example
      * app.post('/videos', async (request, reply) => {
@@ -136,7 +138,13 @@ const plugin: FastifyPluginAsync<TempFilesPluginOptions> = async (app: FastifyIn
   if (typeof app.server?.listenerCount === 'function') deferContinue(app.server);
   app.decorateRequest('tmp', null as unknown as TempScope);
   app.decorateRequest('saveUploads', function saveUploads(this: FastifyRequest, uploadOptions?: UploadOptions) {
-    return receiveForm(this, uploadOptions, drain);
+    // A body is read once: a second call answers what the first one got, as @fastify/multipart's saveRequestFiles() does.
+    let saved = savedForms.get(this);
+    if (saved === undefined) {
+      saved = receiveForm(this, uploadOptions, drain);
+      savedForms.set(this, saved);
+    }
+    return saved;
   } as SaveUploads);
   app.addHook('onRequest', (request, reply, next) => {
     request.tmp = bindRequestScope(manager, request.raw, reply.raw, (error: unknown) => {
@@ -163,6 +171,9 @@ const plugin: FastifyPluginAsync<TempFilesPluginOptions> = async (app: FastifyIn
     next();
   });
 };
+
+/** The form each request's first `saveUploads()` received (or its failure). */
+const savedForms = new WeakMap<FastifyRequest, Promise<SavedUploads<unknown, unknown>>>();
 
 async function receiveForm(
   request: FastifyRequest,

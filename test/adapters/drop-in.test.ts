@@ -68,3 +68,19 @@ describe('a file over maxBytes names its field', () => {
     await until(() => sessionFiles(mgr).length === 0);
   });
 });
+
+it('Fastify: a second saveUploads() gives the first one\'s form again, as saveRequestFiles() does', async () => {
+  const mgr = manager();
+  const app = Fastify();
+  await app.register(tempFiles, { manager: mgr });
+  app.post('/upload', async (request) => {
+    const first = await request.saveUploads({ field: 'doc' });
+    const second = await request.saveUploads({ field: 'doc' });
+    return { same: first === second, size: second.file?.size, path: second.file?.path === first.file?.path };
+  });
+  closers.push(() => app.close());
+  const { body, headers } = rawForm(`${filePart('doc', 'a.txt', 'hello')}${formEnd}`);
+  const res = await app.inject({ method: 'POST', url: '/upload', payload: body, headers });
+  expect(res.json()).toEqual({ same: true, size: 5, path: true });
+  await until(() => sessionFiles(mgr).length === 0);
+});
