@@ -54,7 +54,8 @@ export function receiveForm(body: FormBody, scope: TempScope, spec: ResolvedUplo
   try {
     parser = busboy({
       headers: body.headers,
-      defParamCharset: 'utf8',
+      // Read as bytes, then decoded by clientText(): UTF-8 when they are UTF-8, else Latin-1.
+      defParamCharset: 'latin1',
       limits: busboyLimits(spec),
     });
   } catch (error) {
@@ -80,11 +81,11 @@ export function receiveForm(body: FormBody, scope: TempScope, spec: ResolvedUplo
     // busboy gives `undefined` for a part without a name (name=""): never let a part reach the form untyped.
     parser.on('file', (fieldName: string | undefined, stream, info) =>
       guarded(form, () =>
-        form.file({ fieldName: fieldName ?? '', stream, originalName: info.filename ?? '', declaredType: info.mimeType ?? '', encoding: info.encoding ?? '' }),
+        form.file({ fieldName: clientText(fieldName ?? ''), stream, originalName: clientText(info.filename ?? ''), declaredType: info.mimeType ?? '', encoding: info.encoding ?? '' }),
       ),
     );
     parser.on('field', (name: string | undefined, value, info) =>
-      guarded(form, () => form.field({ name: name ?? '', value: value ?? '', nameTruncated: info.nameTruncated, valueTruncated: info.valueTruncated })),
+      guarded(form, () => form.field({ name: clientText(name ?? ''), value: value ?? '', nameTruncated: info.nameTruncated, valueTruncated: info.valueTruncated })),
     );
     parser.on('filesLimit', () => form.fail(new UploadLimitError('files', spec.maxFiles)));
     parser.on('fieldsLimit', () => form.fail(new UploadLimitError('fields', spec.maxFields)));
@@ -117,4 +118,24 @@ function malformed(error: Error): MalformedUploadError {
     return new MalformedUploadError('truncated', 'The form ends before its closing boundary: the body was cut off.', { cause: error });
   }
   return new MalformedUploadError('malformed', `The form is malformed (${error.message}).`, { cause: error });
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * A header parameter the client sent (a part's name, a file's name), read by the parser as
+ * Latin-1: its bytes as UTF-8 when they are valid UTF-8 (what browsers send), else as Latin-1
+ * (what older clients send for é, ü...), never U+FFFD in place of a byte. An RFC 5987
+ * `filename*=` value was decoded by its own charset already.
+ */
+function clientText(latin1: string): string {
+  // eslint-disable-next-line no-control-regex
+  if (!/[^\x00-\x7f]/.test(latin1)) return latin1;
+  const bytes = Buffer.from(latin1, 'latin1');
+  if (bytes.toString('latin1') !== latin1) return latin1; // decoded from filename*= already: code points past U+00FF
+  try {
+    return strictUtf8.decode(bytes);
+  } catch {
+    return latin1;
+  }
 }

@@ -84,3 +84,29 @@ it('Fastify: a second saveUploads() gives the first one\'s form again, as saveRe
   expect(res.json()).toEqual({ same: true, size: 5, path: true });
   await until(() => sessionFiles(mgr).length === 0);
 });
+
+describe("a file's name as the client's bytes spell it", () => {
+  /** One file part whose filename parameter is `name`, encoded as `encoding`. */
+  const formWithName = (name: string, encoding: BufferEncoding) => {
+    const boundary = 'nameBoundary';
+    const body = Buffer.concat([
+      Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="`),
+      Buffer.from(name, encoding),
+      Buffer.from(`"\r\nContent-Type: text/plain\r\n\r\nhello\r\n--${boundary}--\r\n`),
+    ]);
+    return { body, headers: { 'content-type': `multipart/form-data; boundary=${boundary}` } };
+  };
+
+  it('UTF-8 (what browsers send) and Latin-1 (what older clients send) both arrive whole, never as U+FFFD', async () => {
+    const mgr = manager();
+    const app = express();
+    app.post('/upload', upload({ field: 'file', manager: mgr }), (req, res) => res.json({ name: req.file?.originalName }));
+    const url = await listen(app);
+    for (const [name, encoding] of [['résumé ü.txt', 'utf8'], ['résumé ü.txt', 'latin1'], ['履歴書.txt', 'utf8'], ['plain.txt', 'latin1']] as const) {
+      const { body, headers } = formWithName(name, encoding);
+      const res = await fetch(`${url}/upload`, { method: 'POST', body, headers });
+      expect(await res.json(), `${name} in ${encoding}`).toEqual({ name });
+    }
+    await until(() => sessionFiles(mgr).length === 0);
+  });
+});
