@@ -93,6 +93,10 @@ export class FormReceiver {
 
   field(part: FieldPart): void {
     if (this.failure) return;
+    if (part.name === '') {
+      this.fail(new MalformedUploadError('missing-field-name', 'The form has a text field with no name: give every field a name (multer refuses one too).'));
+      return;
+    }
     if (part.nameTruncated || Buffer.byteLength(part.name) > this.spec.maxFieldNameBytes) {
       this.fail(new UploadLimitError('fieldNameBytes', this.spec.maxFieldNameBytes));
       return;

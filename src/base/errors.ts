@@ -523,7 +523,7 @@ function formatSize(bytes: number): string {
 }
 
 /** Why an upload's body was refused as malformed. */
-export type MalformedUploadReason = 'not-multipart' | 'malformed' | 'truncated' | 'unexpected-file' | 'missing-file';
+export type MalformedUploadReason = 'not-multipart' | 'malformed' | 'truncated' | 'unexpected-file' | 'missing-file' | 'missing-field-name';
 
 /** The body is not a usable multipart form: not multipart, no boundary, cut off, or not the files asked for: 400. */
 export class MalformedUploadError extends TempFileError {

@@ -8,7 +8,7 @@ import Fastify from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { upload } from '../../src/adapters/express.js';
 import tempFiles from '../../src/adapters/fastify.js';
-import { filePart, formEnd, rawForm } from '../helpers/http-clients.js';
+import { fieldPart, filePart, formEnd, rawForm } from '../helpers/http-clients.js';
 import { manager } from '../helpers/roots.js';
 import { sessionFiles, until } from '../helpers/wait.js';
 
@@ -109,4 +109,27 @@ describe("a file's name as the client's bytes spell it", () => {
     }
     await until(() => sessionFiles(mgr).length === 0);
   });
+});
+
+it('a text field with no name is refused (400, missing-field-name), as multer refuses it, through Express and Fastify', async () => {
+  const mgr = manager();
+  const app = express();
+  app.post('/upload', upload({ manager: mgr }), (req, res) => res.json({ body: req.body }));
+  const url = await listen(app);
+  const form = () => rawForm(`${fieldPart('', 'nameless')}${fieldPart('kept', 'yes')}${formEnd}`);
+  const res = await fetch(`${url}/upload`, { method: 'POST', ...form() });
+  expect(res.status).toBe(400);
+  expect(await res.json()).toMatchObject({ code: 'ERR_TEMPFILE_UPLOAD_MALFORMED' });
+  const fastify = Fastify();
+  await fastify.register(tempFiles, { manager: mgr });
+  fastify.post('/upload', async (request, reply) => {
+    try {
+      return await request.saveUploads();
+    } catch (error) {
+      return reply.code(400).send({ reason: (error as { reason?: string }).reason });
+    }
+  });
+  closers.push(() => fastify.close());
+  const { body, headers } = form();
+  expect((await fastify.inject({ method: 'POST', url: '/upload', payload: body, headers })).json()).toEqual({ reason: 'missing-field-name' });
 });

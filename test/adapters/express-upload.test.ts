@@ -165,7 +165,7 @@ describe('upload() for Express', () => {
     { name: 'a field name of exactly maxFieldNameBytes is fine', options: { field: 'file', maxFieldNameBytes: 8 }, form: () => rawForm(`${fieldPart('n'.repeat(8), 'v')}${filePart('file', 'a')}${formEnd}`), status: 200, code: '' },
     { name: 'a file in a field that takes none', options: { field: 'file' }, form: () => rawForm(`${filePart('other', 'a')}${formEnd}`), status: 400, code: 'ERR_TEMPFILE_UPLOAD_MALFORMED' },
     { name: 'a file with an empty field name (name="")', options: { field: 'file' }, form: () => rawForm(`${filePart('', 'a.txt')}${formEnd}`), status: 400, code: 'ERR_TEMPFILE_UPLOAD_MALFORMED' },
-    { name: 'a text field with an empty name', options: { field: 'file' }, form: () => rawForm(`${fieldPart('', 'v')}${filePart('file', 'a.txt')}${formEnd}`), status: 200, code: '' },
+    { name: 'a text field with an empty name', options: { field: 'file' }, form: () => rawForm(`${fieldPart('', 'v')}${filePart('file', 'a.txt')}${formEnd}`), status: 400, code: 'ERR_TEMPFILE_UPLOAD_MALFORMED' },
     { name: 'no file where one is required', options: { field: 'file' }, form: () => rawForm(`${fieldPart('n', 'v')}${formEnd}`), status: 400, code: 'ERR_TEMPFILE_UPLOAD_MALFORMED' },
     { name: 'a multipart type without a boundary', options: { field: 'file' }, form: () => ({ ...rawForm(formEnd), headers: { 'content-type': 'multipart/form-data', 'content-length': String(rawForm(formEnd).body.length) } }), status: 400, code: 'ERR_TEMPFILE_UPLOAD_MALFORMED' },
     { name: 'a body that is not a form', options: { field: 'file' }, form: () => ({ body: Buffer.from('{"a":1}'), headers: { 'content-type': 'application/json' } }), status: 400, code: 'ERR_TEMPFILE_UPLOAD_MALFORMED' },
