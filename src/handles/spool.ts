@@ -39,7 +39,7 @@ export async function spoolTempFile(
   const parts = resolveNameParts(context, given.name); // a bad name is refused before anything is read
   const reader = openSource(source);
   const read = abortable(reader, signals);
-  const held = new HeldBytes(context);
+  const held = new HeldBytes(context, maxMemory);
   try {
     throwIfAborted(signals);
     const { next, type } = given.accept ? await sniff(read.next, given.accept, given.maxBytes) : { next: read.next, type: undefined };
@@ -61,9 +61,9 @@ export async function spoolTempFile(
     const content = held.content();
     const file = new SpooledTempFile(context, owner, parts, content);
     held.moveTo(file);
-    file.setContent(content.length, given.hash ? `${given.hash}:${createHash(given.hash).update(content).digest('hex')}` : undefined);
+    file.setContent(held.size, given.hash ? digestOf(given.hash, content) : undefined);
     file.setDetectedType(type);
-    reportOnce(given.onProgress, content.length, file);
+    reportOnce(given.onProgress, held.size, file);
     return file;
   } catch (err) {
     reader.stop();
@@ -88,6 +88,13 @@ function knownSize(source: unknown): number {
   return source instanceof Uint8Array ? source.byteLength : -1;
 }
 
+/** `'<algorithm>:<hex>'` of the blocks, in order. */
+function digestOf(algorithm: string, blocks: readonly Buffer[]): string {
+  const hash = createHash(algorithm);
+  for (const block of blocks) hash.update(block);
+  return `${algorithm}:${hash.digest('hex')}`;
+}
+
 /** `onProgress` once, with every byte: a spooled file has no batches on disk to report. */
 function reportOnce(onProgress: ((bytes: number) => void) | undefined, bytes: number, file: TempFile): void {
   if (!onProgress) return;
@@ -99,30 +106,74 @@ function reportOnce(onProgress: ((bytes: number) => void) | undefined, bytes: nu
   }
 }
 
+/** The least block a spool allocates: blocks grow with the bytes held, up to {@link BLOCK_BYTES}. */
+const MIN_BLOCK_BYTES = 256;
+/** The largest block: small chunks are copied into blocks of at most this size; a larger chunk is copied whole. */
+const BLOCK_BYTES = 64 * 1024;
+
 /**
- * The bytes read so far: copies (a source may reuse its buffer), reserved against the
- * manager's `maxLiveBytes` as they come, released once a file holds them.
+ * The bytes read so far, copied (a source may reuse its buffer) and packed into blocks as they
+ * come, so that what is held is the bytes, whatever the chunking: a source of one-byte chunks
+ * kept as a `Buffer` each held over 100 bytes of heap per byte. A block is filled before the next
+ * is made; each is as large as the bytes held so far (at least 256 bytes, at most 64 KiB, never
+ * past `maxMemory`), so its unused tail is bounded by both. A chunk is reserved against the
+ * manager's `maxLiveBytes` as it comes, released once a file holds the bytes.
  */
 class HeldBytes {
   size = 0;
-  private chunks: Buffer[] = [];
+  /** Full blocks, in order; then the block filling, `used` bytes of it. */
+  private blocks: Buffer[] = [];
+  private block: Buffer | undefined;
+  private used = 0;
   private reserved = 0;
   private readonly context: ManagerContext;
+  private readonly maxMemory: number;
 
-  constructor(context: ManagerContext) {
+  constructor(context: ManagerContext, maxMemory: number) {
     this.context = context;
+    this.maxMemory = maxMemory;
   }
 
   /** Holds `chunk`; `last` (it goes to `write()` before the source is read again) is not copied. */
   add(chunk: Buffer, last: boolean): void {
     this.context.accounting.reserve(chunk.length);
     this.reserved += chunk.length;
-    this.chunks.push(last ? chunk : Buffer.from(chunk));
+    if (last) {
+      this.seal();
+      this.blocks.push(chunk);
+    } else this.copy(chunk);
     this.size += chunk.length;
   }
 
-  content(): Buffer {
-    return this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.size);
+  /** Copies `chunk` into the block filling, then into a new block if it did not fit. */
+  private copy(chunk: Buffer): void {
+    if (chunk.length === 0) return;
+    let taken = 0;
+    if (this.block !== undefined) {
+      taken = chunk.copy(this.block, this.used);
+      this.used += taken;
+      if (taken === chunk.length) return;
+      this.blocks.push(this.block);
+    }
+    const held = this.size + taken;
+    const rest = chunk.length - taken;
+    // A copied chunk ends within maxMemory (held + rest <= maxMemory): the block holds the rest.
+    const capacity = Math.max(rest, Math.min(BLOCK_BYTES, Math.max(MIN_BLOCK_BYTES, held), this.maxMemory - held));
+    this.block = Buffer.allocUnsafeSlow(capacity);
+    this.used = chunk.copy(this.block, 0, taken);
+  }
+
+  /** Ends the block filling: what of it is used joins the full blocks. */
+  private seal(): void {
+    if (this.block !== undefined && this.used > 0) this.blocks.push(this.block.subarray(0, this.used));
+    this.block = undefined;
+    this.used = 0;
+  }
+
+  /** The bytes held, as blocks in order (none when no byte was read). */
+  content(): readonly Buffer[] {
+    this.seal();
+    return this.blocks;
   }
 
   /** Counts the bytes against `file` instead: the reservation passes to it in one step. */
@@ -133,8 +184,8 @@ class HeldBytes {
 
   /** The bytes held, then the rest of the source, as a source for `write()`; its reservation ends. */
   handOn(next: () => Promise<Buffer | undefined>): AsyncIterable<Buffer> {
-    const chunks = this.chunks;
-    this.chunks = [];
+    const chunks = [...this.content()];
+    this.blocks = [];
     this.release();
     return (async function* rest() {
       while (chunks.length > 0) yield chunks.shift()!;
