@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto';
 import type { ManagerContext, Owner } from '../context/context.js';
 import { CallbackError, SizeLimitError } from '../base/errors.js';
-import { describeArgument, ownOptions, validateInteger, validateObject } from '../base/validators.js';
+import { describeArgument, ownOptions, validateInteger, validateObject, type NoneLeftOut } from '../base/validators.js';
 import { resolveNameParts } from './create.js';
 import { makeTempFile, type TempFile } from './file.js';
 import { SpooledTempFile } from './spooled-file.js';
 import { openSource, type WriteSource } from '../write/source.js';
-import { abortable, resolveWriteOptions, sniff, throwIfAborted, toWriteError, writeTempFile, type WriteOptions } from './write.js';
+import { runVerify } from '../write/verify.js';
+import { abortable, abortError, resolveWriteOptions, sniff, throwIfAborted, toWriteError, WRITE_OPTION_KEYS, writeTempFile, type WriteOptions } from './write.js';
 
 /** Options of `spool()`: those of `write()`, and the most bytes kept in memory. */
 export interface SpoolOptions extends WriteOptions {
@@ -16,7 +17,10 @@ export interface SpoolOptions extends WriteOptions {
 
 const DEFAULT_MAX_MEMORY = 1024 * 1024;
 const MAX_MEMORY_LIMIT = 2 ** 30;
-const SPOOL_OPTIONS: ReadonlySet<string> = new Set(['suffix', 'prefix', 'maxBytes', 'signal', 'onProgress', 'hash', 'accept', 'maxMemory']);
+/** The names of `spool()`'s options: `write()`'s and `maxMemory`, every key of {@link SpoolOptions} (`NoneLeftOut`). @internal */
+export const SPOOL_OPTION_KEYS = [...WRITE_OPTION_KEYS, 'maxMemory'] as const satisfies readonly (keyof SpoolOptions)[];
+type SpoolOptionsListed = NoneLeftOut<Exclude<keyof SpoolOptions, (typeof SPOOL_OPTION_KEYS)[number]>>;
+const SPOOL_OPTIONS: ReadonlySet<string> = new Set<string>(SPOOL_OPTION_KEYS);
 
 /**
  * `write()`, with the data kept in memory while it is at most `maxMemory` bytes: the file is then
@@ -40,6 +44,7 @@ export async function spoolTempFile(
   const reader = openSource(source);
   const read = abortable(reader, signals);
   const held = new HeldBytes(context, maxMemory);
+  let file: TempFile | undefined;
   try {
     throwIfAborted(signals);
     const { next, type } = given.accept ? await sniff(read.next, given.accept, given.maxBytes) : { next: read.next, type: undefined };
@@ -53,20 +58,26 @@ export async function spoolTempFile(
     };
     while (await next().then(take)) {
       if (held.size > maxMemory) {
-        const file = await writeTempFile(context, owner, held.handOn(next), { ...writeOptions, accept: undefined }, ownerSignal, makeTempFile);
-        file.setDetectedType(type);
-        return file;
+        // Checked below, once the type found in memory is the file's.
+        const rest = { ...writeOptions, accept: undefined, verify: undefined, verifyTimeoutMs: undefined };
+        file = await writeTempFile(context, owner, held.handOn(next), rest, ownerSignal, makeTempFile);
+        break;
       }
     }
-    const content = held.content();
-    const file = new SpooledTempFile(context, owner, parts, content);
-    held.moveTo(file);
-    file.setContent(held.size, given.hash ? digestOf(given.hash, content) : undefined);
+    if (file === undefined) {
+      const content = held.content();
+      const spooled = new SpooledTempFile(context, owner, parts, content);
+      held.moveTo(spooled);
+      spooled.setContent(held.size, given.hash ? digestOf(given.hash, content) : undefined);
+      reportOnce(given.onProgress, held.size, spooled);
+      file = spooled;
+    }
     file.setDetectedType(type);
-    reportOnce(given.onProgress, held.size, file);
+    if (given.verify) await runVerify(given.verify, file, signals, abortError);
     return file;
   } catch (err) {
     reader.stop();
+    await file?.remove().catch(() => {});
     throw toWriteError(err, signals, undefined);
   } finally {
     held.release();

@@ -194,3 +194,62 @@ describe('spool() limits and errors', () => {
     expect(mgr.stats()).toMatchObject({ liveFiles: 0, liveBytes: 0 });
   });
 });
+
+describe('spool() verify', () => {
+  it('checks the file in memory before spool() resolves: the hook sees its size, digest and type; only true accepts, and nothing touches the disk', async () => {
+    const mgr = manager();
+    const data = png();
+    const seen: unknown[] = [];
+    const file = await mgr.spool(data, {
+      hash: 'sha256',
+      accept: ['image/*'],
+      verify: async (checked, signal) => {
+        seen.push({ size: checked.size, digest: checked.digest, type: checked.detectedType?.mime, bytes: await bytesOf(checked), aborted: signal.aborted });
+        return true;
+      },
+    });
+    expect(seen).toEqual([{ size: data.length, digest: `sha256:${sha256(data)}`, type: 'image/png', bytes: data, aborted: false }]);
+    expect(filesUnder(mgr)).toEqual([]);
+    expect(await bytesOf(file)).toEqual(data);
+    await file.remove();
+  });
+
+  it('removes a file the hook refused or could not check, in memory and past maxMemory, with write()\'s errors', async () => {
+    const mgr = manager();
+    await expect(mgr.spool('refused', { verify: () => false })).rejects.toMatchObject({ code: 'ERR_TEMPFILE_VERIFY_REFUSED', statusCode: 422 });
+    await expect(mgr.spool('refused', { verify: () => ({ reason: 'not today', statusCode: 451 }) })).rejects.toMatchObject({ code: 'ERR_TEMPFILE_VERIFY_REFUSED', statusCode: 451, reason: 'not today' });
+    const down = new Error('scanner down');
+    await expect(mgr.spool('x', { verify: () => Promise.reject(down) })).rejects.toMatchObject({ code: 'ERR_TEMPFILE_VERIFY_FAILED', statusCode: 503, cause: down });
+    await expect(mgr.spool('x', { verify: () => new Promise(() => {}), verifyTimeoutMs: 50 })).rejects.toMatchObject({ code: 'ERR_TEMPFILE_VERIFY_FAILED', reason: 'timeout' });
+    await expect(mgr.spool('x', { verify: (() => undefined) as never })).rejects.toMatchObject({ code: 'ERR_TEMPFILE_INVALID_OPTION', option: 'verify' });
+    expect(mgr.stats()).toMatchObject({ liveFiles: 0, liveBytes: 0 });
+    let onDisk = '';
+    const big = Buffer.concat([png(), Buffer.alloc(8 * KiB)]);
+    const refusal = mgr.spool([big.subarray(0, KiB), big.subarray(KiB)], {
+      maxMemory: 2 * KiB,
+      accept: ['image/*'],
+      verify: (checked) => {
+        onDisk = checked.path;
+        return checked.detectedType?.mime === 'image/png' && fs.readFileSync(checked.path).equals(big) && { reason: 'seen whole, refused' };
+      },
+    });
+    await expect(refusal).rejects.toMatchObject({ code: 'ERR_TEMPFILE_VERIFY_REFUSED', reason: 'seen whole, refused' });
+    expect(onDisk).not.toBe('');
+    expect(fs.existsSync(onDisk)).toBe(false);
+    expect(filesUnder(mgr)).toEqual([]);
+    expect(mgr.stats()).toMatchObject({ liveFiles: 0, liveBytes: 0 });
+  });
+
+  it('ends the check when the scope is disposed, and refuses verifyTimeoutMs without verify', async () => {
+    const mgr = manager();
+    const scope = mgr.scope();
+    let hookSignal: AbortSignal | undefined;
+    const checking = scope.spool('x', { verify: (_file, signal) => ((hookSignal = signal), new Promise(() => {})) });
+    await new Promise((resolve) => setImmediate(resolve));
+    await scope.remove();
+    await expect(checking).rejects.toMatchObject({ code: 'ERR_TEMPFILE_ABORTED' });
+    expect(hookSignal?.aborted).toBe(true);
+    await expect(mgr.spool('x', { verifyTimeoutMs: 10 })).rejects.toMatchObject({ code: 'ERR_TEMPFILE_INVALID_OPTION', option: 'verifyTimeoutMs' });
+    expect(mgr.stats()).toMatchObject({ liveFiles: 0, liveBytes: 0 });
+  });
+});
