@@ -14,6 +14,10 @@ import { WRITE_OPTION_KEYS, type WriteOptions } from '../../src/handles/write.js
 import { KEEP_OPTION_KEYS, type KeepOptions } from '../../src/keep/move.js';
 import { STREAM_HANDOFF_OPTION_KEYS, type StreamHandoffOptions } from '../../src/manager/stream-handoff.js';
 import { SWEEP_OPTION_KEYS, type SweepOptions } from '../../src/sweep/sweep.js';
+import { UPLOAD_OPTION_KEYS, type UploadOptions } from '../../src/adapters/upload-options.js';
+import { MANAGER_OPTION_KEYS } from '../../src/root/options.js';
+import { TEST_SCOPE_OPTION_KEYS, type TestScopeOptions } from '../../src/testing/fixture.js';
+import type { TempFileManagerOptions } from '../../src/index.js';
 import { manager, scratchDir } from '../helpers/roots.js';
 
 const repo = path.join(import.meta.dirname, '../..');
@@ -28,6 +32,9 @@ it('lists every key of each options interface, and only those (checked by tsc)',
   expectTypeOf<(typeof CLAIM_OPTION_KEYS)[number]>().toEqualTypeOf<keyof ClaimOptions>();
   expectTypeOf<(typeof HANDOFF_OPTION_KEYS)[number]>().toEqualTypeOf<keyof HandoffOptions>();
   expectTypeOf<(typeof STREAM_HANDOFF_OPTION_KEYS)[number]>().toEqualTypeOf<keyof StreamHandoffOptions>();
+  expectTypeOf<(typeof MANAGER_OPTION_KEYS)[number]>().toEqualTypeOf<keyof TempFileManagerOptions>();
+  expectTypeOf<(typeof UPLOAD_OPTION_KEYS)[number]>().toEqualTypeOf<keyof UploadOptions>();
+  expectTypeOf<(typeof TEST_SCOPE_OPTION_KEYS)[number]>().toEqualTypeOf<keyof TestScopeOptions>();
   expect(SPOOL_OPTION_KEYS).toEqual([...WRITE_OPTION_KEYS, 'maxMemory']);
 });
 
@@ -54,9 +61,16 @@ const AUGMENTED = [
   { module: 'keep/move', name: 'KeepOptions', added: 'addedToKeep' },
   { module: 'handoff/claim', name: 'ClaimOptions', added: 'addedToClaim' },
   { module: 'handoff/handoff', name: 'HandoffOptions', added: 'addedToHandoff' },
+  { module: 'root/options', name: 'TempFileManagerOptions', added: 'addedToManager' },
+  { module: 'adapters/upload-options', name: 'UploadOptions', added: 'addedToUpload' },
+  { module: 'adapters/express', name: 'ExpressUploadOptions', added: 'addedToExpress' },
+  { module: 'testing/fixture', name: 'TestScopeOptions', added: 'addedToTestScope' },
 ];
 
-/** The list each source file fails on, and the keys it leaves out: spool()'s holds write()'s, handoffStream()'s handoff()'s. */
+/**
+ * The list each source file fails on, and the keys it leaves out: spool()'s holds write()'s,
+ * handoffStream()'s handoff()'s; Express's `upload()` lists its own beside the upload options'.
+ */
 const EXPECTED = [
   { file: 'handles/write.ts', missing: ['addedToWrite'] },
   { file: 'handles/spool.ts', missing: ['addedToWrite', 'addedToSpool'] },
@@ -67,6 +81,10 @@ const EXPECTED = [
   { file: 'handoff/claim.ts', missing: ['addedToClaim'] },
   { file: 'handoff/handoff.ts', missing: ['addedToHandoff'] },
   { file: 'manager/stream-handoff.ts', missing: ['addedToHandoff'] },
+  { file: 'root/options.ts', missing: ['addedToManager'] },
+  { file: 'adapters/upload-options.ts', missing: ['addedToUpload'] },
+  { file: 'adapters/express.ts', missing: ['addedToExpress'] },
+  { file: 'testing/fixture.ts', missing: ['addedToTestScope'] },
 ];
 
 it('does not compile when an option is added to an options interface but not to its list', () => {
