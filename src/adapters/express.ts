@@ -5,7 +5,7 @@ import { TempFileManager } from '../manager/manager.js';
 import type { TempScope } from '../handles/scope.js';
 import { InvalidOptionError, isTempFileError, type TempFileError } from '../base/errors.js';
 import { describe } from '../base/names.js';
-import { ownOptions, validateOneOf } from '../base/validators.js';
+import { ownOptions, validateOneOf, type NoneLeftOut } from '../base/validators.js';
 import { shapeFiles } from './form.js';
 import { receiveMultipart } from './multipart.js';
 import { bindRequestScope } from './request-scope.js';
@@ -79,6 +79,10 @@ export interface ExpressUploadOptions extends UploadOptions {
    */
   readonly refusals?: 'answer' | 'next';
 }
+
+/** The names of `upload()`'s options beside the upload options: with those, every key of {@link ExpressUploadOptions} (`NoneLeftOut`). */
+const EXPRESS_UPLOAD_OPTION_KEYS = ['manager', 'refusals'] as const satisfies readonly Exclude<keyof ExpressUploadOptions, keyof UploadOptions>[];
+type ExpressUploadOptionsListed = NoneLeftOut<Exclude<keyof ExpressUploadOptions, keyof UploadOptions | (typeof EXPRESS_UPLOAD_OPTION_KEYS)[number]>>;
 
 /**
  * Express middleware: gives every request `req.tmp`, a `TempScope` removed with everything in
@@ -174,7 +178,7 @@ export function tempScope(manager: TempFileManager, options: ExpressTempScopeOpt
  * });
  */
 export function upload(options: ExpressUploadOptions = {}): RequestHandler {
-  const spec = resolveUploadOptions(options, 'upload()', ['manager', 'refusals']);
+  const spec = resolveUploadOptions(options, 'upload()', EXPRESS_UPLOAD_OPTION_KEYS);
   const own = ownOptions(options);
   const given = own.manager;
   checkManager(given, 'upload()', false);

@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { InvalidOptionError, UploadLimitError } from '../base/errors.js';
 import { describe } from '../base/names.js';
-import { ownOptions, validateBytes, validateFunction, validateInteger, validateObject } from '../base/validators.js';
+import { ownOptions, validateBytes, validateFunction, validateInteger, validateObject, type NoneLeftOut } from '../base/validators.js';
 import type { TempFile } from '../handles/file.js';
 import type { DetectedType } from '../base/errors.js';
 import type { HandoffStore } from '../base/stores.js';
@@ -178,10 +178,13 @@ export interface ResolvedUpload {
   readonly direct: { readonly store: StoreBackend; readonly ttlMs: number } | undefined;
 }
 
-const KNOWN = new Set([
+/** The names of the upload options: every key of {@link UploadOptions} (`NoneLeftOut`). @internal */
+export const UPLOAD_OPTION_KEYS = [
   'field', 'array', 'maxCount', 'fields', 'maxBytes', 'maxFiles', 'maxFields', 'maxParts',
   'maxFieldNameBytes', 'maxFieldBytes', 'accept', 'hash', 'onProgress', 'verify', 'verifyTimeoutMs', 'drain', 'store', 'ttlMs',
-]);
+] as const satisfies readonly (keyof UploadOptions)[];
+type UploadOptionsListed = NoneLeftOut<Exclude<keyof UploadOptions, (typeof UPLOAD_OPTION_KEYS)[number]>>;
+const KNOWN: ReadonlySet<string> = new Set<string>(UPLOAD_OPTION_KEYS);
 
 /**
  * busboy's limits for an upload (the same parser under both adapters). A file's limit is one byte

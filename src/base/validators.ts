@@ -57,6 +57,16 @@ export function ownOptions<T extends object>(options: T | undefined): Partial<T>
 }
 
 /**
+ * Compiles only when `Left` is `never`. An entry point lists its option names once, as
+ * `const KEYS = [...] as const satisfies readonly (keyof Options)[]` (no name its type lacks), and
+ * states `type Listed = NoneLeftOut<Exclude<keyof Options, (typeof KEYS)[number]>>` (no key of its
+ * type left out: the error names the keys missing); its runtime check takes `new Set(KEYS)`. So the
+ * names the type declares and the names the check takes cannot drift apart.
+ * @internal
+ */
+export type NoneLeftOut<Left extends never> = Left;
+
+/**
  * The one check of an options argument, for every call that takes one: it must be an object
  * (`undefined` is taken as none), and each of its names one of `known`. A bad argument is an
  * {@link InvalidOptionError} showing it and an example (`example`); an unknown name one that names

@@ -4,7 +4,7 @@ import { InvalidOptionError, isErrorCode, ManagerClosedError, type DetectedType,
 import { identityOf, ownFileStreamFs, type FileIdentity } from '../disk/open-checked.js';
 import { DiskHandle } from './handle.js';
 import { checkHandoffOptions, type HandoffOptions } from '../handoff/handoff.js';
-import { describeArgument, ownOptions, validateAbortSignal, validateBoolean, validateInteger, validateObject } from '../base/validators.js';
+import { describeArgument, ownOptions, validateAbortSignal, validateBoolean, validateInteger, validateObject, type NoneLeftOut } from '../base/validators.js';
 import { moveFile, resolveDestination, resolveKeepOptions, type KeepOptions } from '../keep/move.js';
 import { unlinkAside, unlinkAsideSync, unlinkQuietly, unlinkQuietlySync } from '../disk/remove.js';
 import { holdsHappen, newSetAsideName } from '../disk/holds.js';
@@ -38,8 +38,14 @@ export interface TempWriteStreamOptions {
   readonly signal?: AbortSignal;
 }
 
-const READ_STREAM_OPTIONS: ReadonlySet<string> = new Set(['start', 'end', 'highWaterMark', 'signal']);
-const WRITE_STREAM_OPTIONS: ReadonlySet<string> = new Set(['append', 'highWaterMark', 'signal']);
+/** The names of `createReadStream()`'s options: every key of {@link TempReadStreamOptions} (`NoneLeftOut`). @internal */
+export const READ_STREAM_OPTION_KEYS = ['start', 'end', 'highWaterMark', 'signal'] as const satisfies readonly (keyof TempReadStreamOptions)[];
+type ReadStreamOptionsListed = NoneLeftOut<Exclude<keyof TempReadStreamOptions, (typeof READ_STREAM_OPTION_KEYS)[number]>>;
+const READ_STREAM_OPTIONS: ReadonlySet<string> = new Set<string>(READ_STREAM_OPTION_KEYS);
+/** The names of `createWriteStream()`'s options: every key of {@link TempWriteStreamOptions} (`NoneLeftOut`). @internal */
+export const WRITE_STREAM_OPTION_KEYS = ['append', 'highWaterMark', 'signal'] as const satisfies readonly (keyof TempWriteStreamOptions)[];
+type WriteStreamOptionsListed = NoneLeftOut<Exclude<keyof TempWriteStreamOptions, (typeof WRITE_STREAM_OPTION_KEYS)[number]>>;
+const WRITE_STREAM_OPTIONS: ReadonlySet<string> = new Set<string>(WRITE_STREAM_OPTION_KEYS);
 
 /**
  * A stream's options checked (an object of the given keys, each of its type) and read from own

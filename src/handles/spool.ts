@@ -1,14 +1,15 @@
 import { createHash } from 'node:crypto';
 import type { ManagerContext, Owner } from '../context/context.js';
-import { CallbackError, SizeLimitError } from '../base/errors.js';
-import { describeArgument, ownOptions, validateInteger, validateObject } from '../base/validators.js';
+import { CallbackError } from '../base/errors.js';
+import { describeArgument, ownOptions, validateInteger, validateObject, type NoneLeftOut } from '../base/validators.js';
 import { resolveNameParts } from './create.js';
 import { makeTempFile, recordContent, reservationOf, type TempFile } from './file.js';
 import { SpooledTempFile } from './spooled-file.js';
 import { openSource, type WriteSource } from '../write/source.js';
-import { sniffSource } from '../write/intake.js';
+import { runVerify } from '../write/verify.js';
+import { Meter, sniffSource } from '../write/intake.js';
 import { Reservation } from '../limits/accounting.js';
-import { abortable, resolveWriteOptions, throwIfAborted, toWriteError, writeTempFile, type WriteOptions } from './write.js';
+import { abortable, abortError, resolveWriteOptions, throwIfAborted, toWriteError, WRITE_OPTION_KEYS, writeTempFile, type WriteOptions } from './write.js';
 
 /** Options of `spool()`: those of `write()`, and the most bytes kept in memory. */
 export interface SpoolOptions extends WriteOptions {
@@ -18,7 +19,10 @@ export interface SpoolOptions extends WriteOptions {
 
 const DEFAULT_MAX_MEMORY = 1024 * 1024;
 const MAX_MEMORY_LIMIT = 2 ** 30;
-const SPOOL_OPTIONS: ReadonlySet<string> = new Set(['suffix', 'prefix', 'maxBytes', 'signal', 'onProgress', 'hash', 'accept', 'maxMemory']);
+/** The names of `spool()`'s options: `write()`'s and `maxMemory`, every key of {@link SpoolOptions} (`NoneLeftOut`). @internal */
+export const SPOOL_OPTION_KEYS = [...WRITE_OPTION_KEYS, 'maxMemory'] as const satisfies readonly (keyof SpoolOptions)[];
+type SpoolOptionsListed = NoneLeftOut<Exclude<keyof SpoolOptions, (typeof SPOOL_OPTION_KEYS)[number]>>;
+const SPOOL_OPTIONS: ReadonlySet<string> = new Set<string>(SPOOL_OPTION_KEYS);
 
 /**
  * `write()`, with the data kept in memory while it is at most `maxMemory` bytes: the file is then
@@ -41,31 +45,43 @@ export async function spoolTempFile(
   const parts = resolveNameParts(context, given.name); // a bad name is refused before anything is read
   const reader = openSource(source);
   const read = abortable(reader, signals);
-  const held = new HeldBytes(context);
+  const held = new HeldBytes(context, maxMemory);
+  let file: TempFile | undefined;
   try {
     throwIfAborted(signals);
     const { next, type } = given.accept ? await sniffSource(read.next, given.accept, given.maxBytes) : { next: read.next, type: undefined };
+    // The intake's meter: maxBytes and the quota (the bytes in memory reserved as they come); no
+    // free space to look at until a file is made, nor a digest to compute chunk by chunk.
+    const meter = new Meter({ maxBytes: given.maxBytes, hash: undefined }, undefined, held.reservation);
     // Each chunk is taken in a plain function: a suspended async frame keeps the registers it
     // used, and would keep the source's buffer, besides its copy, while the next read waits.
     const take = (chunk: Buffer | undefined): boolean => {
       if (chunk === undefined) return false;
-      if (held.size + chunk.length > given.maxBytes) throw new SizeLimitError(given.maxBytes);
+      void meter.count(chunk.length); // settles at once: there is no free space to look at
       held.add(chunk, held.size + chunk.length > maxMemory);
       return true;
     };
     while (await next().then(take)) {
       if (held.size > maxMemory) {
-        return await writeTempFile(context, owner, held.handOn(next), { ...writeOptions, accept: undefined }, ownerSignal, makeTempFile, undefined, { type });
+        // Checked below, once the type found in memory is the file's.
+        const rest = { ...writeOptions, accept: undefined, verify: undefined, verifyTimeoutMs: undefined };
+        file = await writeTempFile(context, owner, held.handOn(next), rest, ownerSignal, makeTempFile, undefined, { type });
+        break;
       }
     }
-    const content = held.content();
-    const file = new SpooledTempFile(context, owner, parts, content);
-    held.moveTo(file);
-    recordContent(file, { size: content.length, digest: given.hash ? `${given.hash}:${createHash(given.hash).update(content).digest('hex')}` : undefined, detectedType: type });
-    reportOnce(given.onProgress, content.length, file);
+    if (file === undefined) {
+      const content = held.content();
+      const spooled = new SpooledTempFile(context, owner, parts, content);
+      held.moveTo(spooled);
+      recordContent(spooled, { size: held.size, digest: given.hash ? digestOf(given.hash, content) : undefined, detectedType: type });
+      reportOnce(given.onProgress, held.size, spooled);
+      file = spooled;
+    }
+    if (given.verify) await runVerify(given.verify, file, signals, abortError);
     return file;
   } catch (err) {
     reader.stop();
+    await file?.remove().catch(() => {});
     throw toWriteError(err, signals, undefined);
   } finally {
     held.release();
@@ -87,6 +103,13 @@ function knownSize(source: unknown): number {
   return source instanceof Uint8Array ? source.byteLength : -1;
 }
 
+/** `'<algorithm>:<hex>'` of the blocks, in order. */
+function digestOf(algorithm: string, blocks: readonly Buffer[]): string {
+  const hash = createHash(algorithm);
+  for (const block of blocks) hash.update(block);
+  return `${algorithm}:${hash.digest('hex')}`;
+}
+
 /** `onProgress` once, with every byte: a spooled file has no batches on disk to report. */
 function reportOnce(onProgress: ((bytes: number) => void) | undefined, bytes: number, file: TempFile): void {
   if (!onProgress) return;
@@ -98,28 +121,72 @@ function reportOnce(onProgress: ((bytes: number) => void) | undefined, bytes: nu
   }
 }
 
+/** The least block a spool allocates: blocks grow with the bytes held, up to {@link BLOCK_BYTES}. */
+const MIN_BLOCK_BYTES = 256;
+/** The largest block: small chunks are copied into blocks of at most this size; a larger chunk is copied whole. */
+const BLOCK_BYTES = 64 * 1024;
+
 /**
- * The bytes read so far: copies (a source may reuse its buffer), reserved against the
- * manager's `maxLiveBytes` as they come, released once a file holds them.
+ * The bytes read so far, copied (a source may reuse its buffer) and packed into blocks as they
+ * come, so that what is held is the bytes, whatever the chunking: a source of one-byte chunks
+ * kept as a `Buffer` each held over 100 bytes of heap per byte. A block is filled before the next
+ * is made; each is as large as the bytes held so far (at least 256 bytes, at most 64 KiB, never
+ * past `maxMemory`), so its unused tail is bounded by both. A chunk is reserved against the
+ * manager's `maxLiveBytes` as it comes, released once a file holds the bytes.
  */
 class HeldBytes {
   size = 0;
-  private chunks: Buffer[] = [];
-  private readonly reservation: Reservation;
+  /** Full blocks, in order; then the block filling, `used` bytes of it. */
+  private blocks: Buffer[] = [];
+  private block: Buffer | undefined;
+  private used = 0;
+  /** What the bytes held count against the quota, until a file holds them. */
+  readonly reservation: Reservation;
+  private readonly maxMemory: number;
 
-  constructor(context: ManagerContext) {
+  constructor(context: ManagerContext, maxMemory: number) {
     this.reservation = new Reservation(context.accounting);
+    this.maxMemory = maxMemory;
   }
 
-  /** Holds `chunk`; `last` (it goes to `write()` before the source is read again) is not copied. */
+  /** Holds `chunk`, counted already; `last` (it goes to `write()` before the source is read again) is not copied. */
   add(chunk: Buffer, last: boolean): void {
-    this.reservation.take(chunk.length);
-    this.chunks.push(last ? chunk : Buffer.from(chunk));
+    if (last) {
+      this.seal();
+      this.blocks.push(chunk);
+    } else this.copy(chunk);
     this.size += chunk.length;
   }
 
-  content(): Buffer {
-    return this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.size);
+  /** Copies `chunk` into the block filling, then into a new block if it did not fit. */
+  private copy(chunk: Buffer): void {
+    if (chunk.length === 0) return;
+    let taken = 0;
+    if (this.block !== undefined) {
+      taken = chunk.copy(this.block, this.used);
+      this.used += taken;
+      if (taken === chunk.length) return;
+      this.blocks.push(this.block);
+    }
+    const held = this.size + taken;
+    const rest = chunk.length - taken;
+    // A copied chunk ends within maxMemory (held + rest <= maxMemory): the block holds the rest.
+    const capacity = Math.max(rest, Math.min(BLOCK_BYTES, Math.max(MIN_BLOCK_BYTES, held), this.maxMemory - held));
+    this.block = Buffer.allocUnsafeSlow(capacity);
+    this.used = chunk.copy(this.block, 0, taken);
+  }
+
+  /** Ends the block filling: what of it is used joins the full blocks. */
+  private seal(): void {
+    if (this.block !== undefined && this.used > 0) this.blocks.push(this.block.subarray(0, this.used));
+    this.block = undefined;
+    this.used = 0;
+  }
+
+  /** The bytes held, as blocks in order (none when no byte was read). */
+  content(): readonly Buffer[] {
+    this.seal();
+    return this.blocks;
   }
 
   /** Counts the bytes against `file` instead: the reservation passes to it in one step. */
@@ -129,8 +196,8 @@ class HeldBytes {
 
   /** The bytes held, then the rest of the source, as a source for `write()`; its reservation ends. */
   handOn(next: () => Promise<Buffer | undefined>): AsyncIterable<Buffer> {
-    const chunks = this.chunks;
-    this.chunks = [];
+    const chunks = [...this.content()];
+    this.blocks = [];
     this.release();
     return (async function* rest() {
       while (chunks.length > 0) yield chunks.shift()!;

@@ -17,12 +17,13 @@ const NOWHERE: Place = { path: '', access: '' };
  * @internal
  */
 export class SpooledTempFile extends TempFile {
-  private memory: Buffer | undefined;
+  /** The bytes, as the blocks `spool()` packed them into, in order. */
+  private memory: readonly Buffer[] | undefined;
   private onDisk: Place | undefined;
   private readonly parts: NameParts;
 
   /** @internal */
-  constructor(context: ManagerContext, owner: Owner, parts: NameParts, content: Buffer) {
+  constructor(context: ManagerContext, owner: Owner, parts: NameParts, content: readonly Buffer[]) {
     super(context, owner, NOWHERE.path, NOWHERE.access, parts.suffix);
     this.parts = parts;
     this.memory = content;
@@ -77,13 +78,15 @@ export class SpooledTempFile extends TempFile {
  * Writes `bytes` to a new file of the session, synchronously (at most `maxMemory` bytes), and
  * returns where it is and its identity; a failure removes what was made and is typed.
  */
-function writeOut(context: ManagerContext, parts: NameParts, bytes: Buffer): Place & { identity: ReturnType<typeof identityOf> } {
-  context.freeSpace.checkSync(bytes.length);
+function writeOut(context: ManagerContext, parts: NameParts, blocks: readonly Buffer[]): Place & { identity: ReturnType<typeof identityOf> } {
+  let size = 0;
+  for (const block of blocks) size += block.length;
+  context.freeSpace.checkSync(size);
   let identity: ReturnType<typeof identityOf> | undefined;
   const made = createUnique(context, parts, 'file', (access) => {
     const fd = fs.openSync(access, CREATE_EXCLUSIVE, 0o600);
     try {
-      writeAll(fd, bytes);
+      for (const block of blocks) writeAll(fd, block);
       identity = identityOf(fs.fstatSync(fd));
     } catch (err) {
       closeAndUnlink(fd, access);
@@ -108,13 +111,26 @@ function closeAndUnlink(fd: number, access: string): void {
   }
 }
 
-/** The three calls an fs.ReadStream makes, answered from `bytes`. */
-function memoryReader(bytes: Buffer): Pick<typeof fs, 'open' | 'read' | 'close'> {
+/** The three calls an fs.ReadStream makes, answered from `blocks`. */
+function memoryReader(blocks: readonly Buffer[]): Pick<typeof fs, 'open' | 'read' | 'close'> {
   let cursor = 0;
+  // Where the last read ended: the block it was in and that block's offset, so that a stream's
+  // reads, in order, each start where the last one ended instead of from the first block.
+  let index = 0;
+  let start = 0;
   const read = (_fd: number, buffer: NodeJS.ArrayBufferView, offset: number, length: number, position: number | bigint | null, callback: (err: null, bytesRead: number, buffer: NodeJS.ArrayBufferView) => void): void => {
     const from = typeof position === 'number' && position >= 0 ? position : cursor;
     const target = Buffer.from(buffer.buffer, buffer.byteOffset, buffer.byteLength);
-    const copied = bytes.copy(target, offset, Math.min(from, bytes.length), Math.min(bytes.length, from + length));
+    if (from < start) [index, start] = [0, 0];
+    let copied = 0;
+    while (index < blocks.length && copied < length) {
+      const block = blocks[index]!;
+      const at = from + copied - start;
+      if (at < block.length) copied += block.copy(target, offset + copied, at, Math.min(block.length, at + length - copied));
+      if (from + copied - start < block.length) break;
+      start += block.length;
+      index++;
+    }
     cursor = from + copied;
     process.nextTick(callback, null, copied, buffer);
   };

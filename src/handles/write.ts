@@ -11,7 +11,7 @@ import {
 } from '../base/errors.js';
 import { recordContent, reservationOf, type FileMaker, type TempFile } from './file.js';
 import { CREATE_EXCLUSIVE } from '../disk/fs.js';
-import { ownOptions, validateAbortSignal, validateBytes, validateFunction, validateObject } from '../base/validators.js';
+import { ownOptions, validateAbortSignal, validateBytes, validateFunction, validateObject, type NoneLeftOut } from '../base/validators.js';
 import { hashOption } from '../write/options.js';
 import { FileSink } from '../write/sink.js';
 import { openWritable, type WritableFile } from '../write/open-file.js';
@@ -55,7 +55,20 @@ interface ResolvedWriteOptions {
   readonly verify: ResolvedVerify<TempFile> | undefined;
 }
 
-const WRITE_OPTIONS = new Set(['suffix', 'prefix', 'maxBytes', 'signal', 'onProgress', 'hash', 'accept', 'verify', 'verifyTimeoutMs']);
+/** The names of `write()`'s options: every key of {@link WriteOptions}, and only those (`NoneLeftOut`). @internal */
+export const WRITE_OPTION_KEYS = [
+  'suffix',
+  'prefix',
+  'maxBytes',
+  'signal',
+  'onProgress',
+  'hash',
+  'accept',
+  'verify',
+  'verifyTimeoutMs',
+] as const satisfies readonly (keyof WriteOptions)[];
+type WriteOptionsListed = NoneLeftOut<Exclude<keyof WriteOptions, (typeof WRITE_OPTION_KEYS)[number]>>;
+const WRITE_OPTIONS: ReadonlySet<string> = new Set<string>(WRITE_OPTION_KEYS);
 
 /** Names a file's suffix from the type sniffed from its first bytes (undefined: no known type). @internal */
 export type SuffixOf = (type: DetectedType | undefined) => string;
@@ -204,7 +217,8 @@ function onAbort(signal: AbortSignal, callback: () => void): () => void {
   };
 }
 
-function abortError(signal: AbortSignal): AbortedError {
+/** The {@link AbortedError} of an aborted signal: the scope's disposal, or the caller's signal. @internal */
+export function abortError(signal: AbortSignal): AbortedError {
   return isErrorCode(signal.reason, 'ERR_TEMPFILE_DISPOSED')
     ? new AbortedError('its scope was disposed', signal.reason)
     : new AbortedError('its signal was aborted', signal.reason);

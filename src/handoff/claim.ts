@@ -4,7 +4,7 @@ import { CHANNELS, handoffKey, publish } from '../base/channels.js';
 import { resolveDestination, resolveKeepOptions, type KeepOptions } from '../keep/move.js';
 import type { HandoffMeta, HandoffTicket } from './ticket.js';
 import type { BackendClaim, CheckedClaimOptions, SyncSteps } from './backend.js';
-import { ownOptions, validateBoolean, validateCallback, validateObject } from '../base/validators.js';
+import { ownOptions, validateBoolean, validateCallback, validateObject, type NoneLeftOut } from '../base/validators.js';
 
 /** Options of `mgr.claim()`. */
 export interface ClaimOptions {
@@ -12,7 +12,10 @@ export interface ClaimOptions {
   readonly verifyDigest?: boolean;
 }
 
-const CLAIM_OPTIONS: ReadonlySet<string> = new Set(['verifyDigest']);
+/** The names of `claim()`'s options: every key of {@link ClaimOptions} (`NoneLeftOut`). @internal */
+export const CLAIM_OPTION_KEYS = ['verifyDigest'] as const satisfies readonly (keyof ClaimOptions)[];
+type ClaimOptionsListed = NoneLeftOut<Exclude<keyof ClaimOptions, (typeof CLAIM_OPTION_KEYS)[number]>>;
+const CLAIM_OPTIONS: ReadonlySet<string> = new Set<string>(CLAIM_OPTION_KEYS);
 
 const NO_CLAIM_OPTIONS: CheckedClaimOptions = Object.freeze({ verifyDigest: false });
 

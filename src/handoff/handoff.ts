@@ -7,7 +7,7 @@ import { describe } from '../base/names.js';
 import { randomName } from '../base/random-name.js';
 import { openPinned, openPinnedSync, type PinnedDir, type PinnedDirSync } from '../disk/pinned-dir.js';
 import { dataName, entryName, handoffDirOf, stagingName } from '../base/layout.js';
-import { ownOptions, validateDuration, validateObject, type DurationRange } from '../base/validators.js';
+import { ownOptions, validateDuration, validateObject, type DurationRange, type NoneLeftOut } from '../base/validators.js';
 import { removeTree } from '../disk/remove.js';
 import { checkMeta, MAX_META_BYTES, type HandoffMeta, type HandoffTicket } from './ticket.js';
 import { isStoreBackend, type HandoffSource, type StoreBackend } from './backend.js';
@@ -219,7 +219,10 @@ function moveIntoPinned(file: HandoffSource, dir: string, name: string): void {
   }
 }
 
-const HANDOFF_OPTIONS: ReadonlySet<string> = new Set(['ttlMs', 'meta', 'store']);
+/** The names of `handoff()`'s options: every key of {@link HandoffOptions} (`NoneLeftOut`). @internal */
+export const HANDOFF_OPTION_KEYS = ['ttlMs', 'meta', 'store'] as const satisfies readonly (keyof HandoffOptions)[];
+type HandoffOptionsListed = NoneLeftOut<Exclude<keyof HandoffOptions, (typeof HANDOFF_OPTION_KEYS)[number]>>;
+const HANDOFF_OPTIONS: ReadonlySet<string> = new Set<string>(HANDOFF_OPTION_KEYS);
 
 /** Checks `handoff()` options: `{ ttlMs, meta? }`, own properties only. @throws {@link InvalidOptionError} @internal */
 export function checkHandoffOptions(options: unknown): { ttlMs: number; meta: HandoffMeta | undefined; store: StoreBackend | undefined } {

@@ -5,7 +5,7 @@ import { fs } from '../disk/fs.js';
 import { describe } from '../base/names.js';
 import { HOST_PLATFORM, type Platform } from '../base/platform.js';
 import { windowsPathProblem } from '../base/windows-names.js';
-import { ownOptions, validateBoolean, validateObject } from '../base/validators.js';
+import { ownOptions, validateBoolean, validateObject, type NoneLeftOut } from '../base/validators.js';
 import { openPinned, type PinnedDir } from '../disk/pinned-dir.js';
 import { otherThan, type FileIdentity } from '../disk/open-checked.js';
 import {
@@ -26,7 +26,10 @@ export interface KeepOptions {
   readonly overwrite?: boolean;
 }
 
-const KEEP_OPTIONS: ReadonlySet<string> = new Set(['overwrite']);
+/** The names of `keep()`'s options: every key of {@link KeepOptions} (`NoneLeftOut`). @internal */
+export const KEEP_OPTION_KEYS = ['overwrite'] as const satisfies readonly (keyof KeepOptions)[];
+type KeepOptionsListed = NoneLeftOut<Exclude<keyof KeepOptions, (typeof KEEP_OPTION_KEYS)[number]>>;
+const KEEP_OPTIONS: ReadonlySet<string> = new Set<string>(KEEP_OPTION_KEYS);
 
 /** Checks the options of `keep()`, before anything moves. */
 export function resolveKeepOptions(options: unknown): { readonly overwrite: boolean } {

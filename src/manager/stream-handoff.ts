@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import { InvalidOptionError } from '../base/errors.js';
 import { describe } from '../base/names.js';
 import type { HandoffStore } from '../base/stores.js';
-import { ownOptions, validateBytes, validateObject } from '../base/validators.js';
+import { ownOptions, validateBytes, validateObject, type NoneLeftOut } from '../base/validators.js';
 import type { StoreBackend, StreamHandOffRequest } from '../handoff/backend.js';
 import { checkHandoffOptions, type HandoffOptions } from '../handoff/handoff.js';
 import type { WriteOptions } from '../handles/write.js';
@@ -22,7 +22,10 @@ export interface CheckedStreamHandoff {
   readonly request: Omit<StreamHandOffRequest, 'suffixOf'>;
 }
 
-const STREAM_OPTIONS: ReadonlySet<string> = new Set(['store', 'ttlMs', 'meta', 'maxBytes', 'accept', 'hash']);
+/** The names of `handoffStream()`'s options: every key of {@link StreamHandoffOptions} (`NoneLeftOut`). @internal */
+export const STREAM_HANDOFF_OPTION_KEYS = ['store', 'ttlMs', 'meta', 'maxBytes', 'accept', 'hash'] as const satisfies readonly (keyof StreamHandoffOptions)[];
+type StreamHandoffOptionsListed = NoneLeftOut<Exclude<keyof StreamHandoffOptions, (typeof STREAM_HANDOFF_OPTION_KEYS)[number]>>;
+const STREAM_OPTIONS: ReadonlySet<string> = new Set<string>(STREAM_HANDOFF_OPTION_KEYS);
 
 /**
  * Checks the options of a stream's handoff (`where` starts the messages): `store` required, the

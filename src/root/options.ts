@@ -8,7 +8,7 @@ import { HOST_PLATFORM, type Platform } from '../base/platform.js';
 import { windowsPathProblem } from '../base/windows-names.js';
 import { MAX_PATH_BELOW_ROOT_BYTES } from '../base/layout.js';
 import { isHandoffStore, type HandoffStore } from '../base/stores.js';
-import { MAX_TIMER_MS, ownOptions, validateBoolean, validateBytes, validateDuration, validateObject, type DurationRange } from '../base/validators.js';
+import { MAX_TIMER_MS, ownOptions, validateBoolean, validateBytes, validateDuration, validateObject, type DurationRange, type NoneLeftOut } from '../base/validators.js';
 
 /** Options of `new TempFileManager(options)`. Every one is optional. */
 export interface TempFileManagerOptions {
@@ -68,9 +68,12 @@ export interface ResolvedOptions {
   readonly stores: readonly HandoffStore[];
 }
 
-const KNOWN_OPTIONS = new Set<string>([
+/** The names of the manager's options: every key of {@link TempFileManagerOptions} (`NoneLeftOut`). @internal */
+export const MANAGER_OPTION_KEYS = [
   'root', 'prefix', 'staleMs', 'graceMs', 'sweepOnStart', 'sweepIntervalMs', 'exitHook', 'maxLiveBytes', 'minFreeBytes', 'hostId', 'stores',
-]);
+] as const satisfies readonly (keyof TempFileManagerOptions)[];
+type ManagerOptionsListed = NoneLeftOut<Exclude<keyof TempFileManagerOptions, (typeof MANAGER_OPTION_KEYS)[number]>>;
+const KNOWN_OPTIONS: ReadonlySet<string> = new Set<string>(MANAGER_OPTION_KEYS);
 
 /** Validates the options and fills in defaults; throws {@link InvalidOptionError}. @internal */
 export function resolveOptions(options: unknown): ResolvedOptions {

@@ -4,7 +4,7 @@ import type { RootContext } from '../root/root.js';
 import { toFileSystemError, UnsafeRootError } from '../base/errors.js';
 import { openPinned } from '../disk/pinned-dir.js';
 import { checkExistingRoot, requireMarkedRoot } from '../root/root.js';
-import { ownOptions, validateBoolean, validateFunction, validateObject } from '../base/validators.js';
+import { ownOptions, validateBoolean, validateFunction, validateObject, type NoneLeftOut } from '../base/validators.js';
 import { logger } from '../base/log.js';
 import { emptyTally, type LeftPath, type PathError, type WalkTally } from '../disk/walk.js';
 import { findSessions, sweepSessions, sweepSetAside, type FoundSession } from '../lifetime/session-sweep.js';
@@ -81,7 +81,10 @@ export interface SweepReport {
   readonly durationMs: number;
 }
 
-const SWEEP_OPTIONS: ReadonlySet<string> = new Set(['dryRun', 'onProgress']);
+/** The names of `sweep()`'s options: every key of {@link SweepOptions} (`NoneLeftOut`). @internal */
+export const SWEEP_OPTION_KEYS = ['dryRun', 'onProgress'] as const satisfies readonly (keyof SweepOptions)[];
+type SweepOptionsListed = NoneLeftOut<Exclude<keyof SweepOptions, (typeof SWEEP_OPTION_KEYS)[number]>>;
+const SWEEP_OPTIONS: ReadonlySet<string> = new Set<string>(SWEEP_OPTION_KEYS);
 
 /** Checks the options of `sweep()` before anything is read. */
 function resolveSweepOptions(given: unknown): { readonly dryRun: boolean; readonly onProgress?: (progress: SweepProgress) => void } {

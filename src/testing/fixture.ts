@@ -1,7 +1,7 @@
 import { TempFileManager } from '../manager/manager.js';
 import type { TempScope } from '../handles/scope.js';
 import { InvalidOptionError } from '../base/errors.js';
-import { describeArgument, ownOptions, validateObject } from '../base/validators.js';
+import { describeArgument, ownOptions, validateObject, type NoneLeftOut } from '../base/validators.js';
 
 /** Options of {@link tempScopeFixture} and {@link tempScopeFor}. */
 export interface TestScopeOptions {
@@ -23,7 +23,10 @@ export interface TestContextWithAfter {
   after(fn: () => unknown): unknown;
 }
 
-const OPTIONS: ReadonlySet<string> = new Set(['manager', 'root']);
+/** The names of the fixture's options: every key of {@link TestScopeOptions} (`NoneLeftOut`). @internal */
+export const TEST_SCOPE_OPTION_KEYS = ['manager', 'root'] as const satisfies readonly (keyof TestScopeOptions)[];
+type TestScopeOptionsListed = NoneLeftOut<Exclude<keyof TestScopeOptions, (typeof TEST_SCOPE_OPTION_KEYS)[number]>>;
+const OPTIONS: ReadonlySet<string> = new Set<string>(TEST_SCOPE_OPTION_KEYS);
 
 /** The default managers of this process (or thread), by root: each swept once before its first scope. */
 const managers = new Map<string, Promise<TempFileManager>>();

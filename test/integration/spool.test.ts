@@ -1,5 +1,6 @@
 // mgr.spool(): small data kept in memory, a file made only past maxMemory or when one is needed.
 // "Nothing on disk" is read from the root itself: every regular file under it but its marker.
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { buffer } from 'node:stream/consumers';
@@ -53,6 +54,37 @@ describe('spool() below maxMemory', () => {
     const past = await mgr.spool(reusingSource(4, 4), { maxMemory: 10 });
     expect(fs.readFileSync(past.path, 'utf8')).toBe('AAAABBBBCCCCDDDD');
     await past.remove();
+  });
+
+  it('holds chunks of any sizes, a reused buffer each, as one run of bytes: reads of any range, digest, the file on disk', async () => {
+    const mgr = manager();
+    const data = randomBytes(300 * KiB);
+    const sizes = [1, 1, 255, 1, 100, 3000, 70_000, 1, 65_536, 4097, 7];
+    /** `data` in chunks of the sizes above in turn, each written into one buffer the source reuses. */
+    async function* mixed(): AsyncGenerator<Uint8Array> {
+      const reused = Buffer.alloc(70_000);
+      for (let at = 0, i = 0; at < data.length; i++) {
+        const size = Math.min(sizes[i % sizes.length]!, data.length - at);
+        data.copy(reused, 0, at, at + size);
+        yield reused.subarray(0, size);
+        reused.fill(0);
+        at += size;
+      }
+    }
+    const file = await mgr.spool(mixed(), { maxMemory: data.length, hash: 'sha256' });
+    expect(filesUnder(mgr)).toEqual([]);
+    expect(file).toMatchObject({ size: data.length, digest: `sha256:${sha256(data)}` });
+    expect(await bytesOf(file)).toEqual(data);
+    for (const [start, end] of [[0, 0], [255, 257], [65_535, 65_537], [1000, 200_000], [data.length - 1, data.length + 5]] as const) {
+      expect(await buffer(file.createReadStream({ start, end, highWaterMark: 1000 }))).toEqual(data.subarray(start, end + 1));
+    }
+    expect(fs.readFileSync(file.path)).toEqual(data);
+    await file.remove();
+    const past = await mgr.spool(mixed(), { maxMemory: 100 * KiB, hash: 'sha256' });
+    expect(fs.readFileSync(past.path)).toEqual(data);
+    expect(past.digest).toBe(`sha256:${sha256(data)}`);
+    await past.remove();
+    expect(mgr.stats()).toMatchObject({ liveFiles: 0, liveBytes: 0 });
   });
 
   it('writes the file the first time its path is asked, once, with the same bytes; removal then removes it', async () => {
@@ -159,6 +191,65 @@ describe('spool() limits and errors', () => {
     await new Promise((resolve) => setImmediate(resolve));
     await scope.remove();
     await expect(spooled).rejects.toMatchObject({ code: 'ERR_TEMPFILE_ABORTED' });
+    expect(mgr.stats()).toMatchObject({ liveFiles: 0, liveBytes: 0 });
+  });
+});
+
+describe('spool() verify', () => {
+  it('checks the file in memory before spool() resolves: the hook sees its size, digest and type; only true accepts, and nothing touches the disk', async () => {
+    const mgr = manager();
+    const data = png();
+    const seen: unknown[] = [];
+    const file = await mgr.spool(data, {
+      hash: 'sha256',
+      accept: ['image/*'],
+      verify: async (checked, signal) => {
+        seen.push({ size: checked.size, digest: checked.digest, type: checked.detectedType?.mime, bytes: await bytesOf(checked), aborted: signal.aborted });
+        return true;
+      },
+    });
+    expect(seen).toEqual([{ size: data.length, digest: `sha256:${sha256(data)}`, type: 'image/png', bytes: data, aborted: false }]);
+    expect(filesUnder(mgr)).toEqual([]);
+    expect(await bytesOf(file)).toEqual(data);
+    await file.remove();
+  });
+
+  it('removes a file the hook refused or could not check, in memory and past maxMemory, with write()\'s errors', async () => {
+    const mgr = manager();
+    await expect(mgr.spool('refused', { verify: () => false })).rejects.toMatchObject({ code: 'ERR_TEMPFILE_VERIFY_REFUSED', statusCode: 422 });
+    await expect(mgr.spool('refused', { verify: () => ({ reason: 'not today', statusCode: 451 }) })).rejects.toMatchObject({ code: 'ERR_TEMPFILE_VERIFY_REFUSED', statusCode: 451, reason: 'not today' });
+    const down = new Error('scanner down');
+    await expect(mgr.spool('x', { verify: () => Promise.reject(down) })).rejects.toMatchObject({ code: 'ERR_TEMPFILE_VERIFY_FAILED', statusCode: 503, cause: down });
+    await expect(mgr.spool('x', { verify: () => new Promise(() => {}), verifyTimeoutMs: 50 })).rejects.toMatchObject({ code: 'ERR_TEMPFILE_VERIFY_FAILED', reason: 'timeout' });
+    await expect(mgr.spool('x', { verify: (() => undefined) as never })).rejects.toMatchObject({ code: 'ERR_TEMPFILE_INVALID_OPTION', option: 'verify' });
+    expect(mgr.stats()).toMatchObject({ liveFiles: 0, liveBytes: 0 });
+    let onDisk = '';
+    const big = Buffer.concat([png(), Buffer.alloc(8 * KiB)]);
+    const refusal = mgr.spool([big.subarray(0, KiB), big.subarray(KiB)], {
+      maxMemory: 2 * KiB,
+      accept: ['image/*'],
+      verify: (checked) => {
+        onDisk = checked.path;
+        return checked.detectedType?.mime === 'image/png' && fs.readFileSync(checked.path).equals(big) && { reason: 'seen whole, refused' };
+      },
+    });
+    await expect(refusal).rejects.toMatchObject({ code: 'ERR_TEMPFILE_VERIFY_REFUSED', reason: 'seen whole, refused' });
+    expect(onDisk).not.toBe('');
+    expect(fs.existsSync(onDisk)).toBe(false);
+    expect(filesUnder(mgr)).toEqual([]);
+    expect(mgr.stats()).toMatchObject({ liveFiles: 0, liveBytes: 0 });
+  });
+
+  it('ends the check when the scope is disposed, and refuses verifyTimeoutMs without verify', async () => {
+    const mgr = manager();
+    const scope = mgr.scope();
+    let hookSignal: AbortSignal | undefined;
+    const checking = scope.spool('x', { verify: (_file, signal) => ((hookSignal = signal), new Promise(() => {})) });
+    await new Promise((resolve) => setImmediate(resolve));
+    await scope.remove();
+    await expect(checking).rejects.toMatchObject({ code: 'ERR_TEMPFILE_ABORTED' });
+    expect(hookSignal?.aborted).toBe(true);
+    await expect(mgr.spool('x', { verifyTimeoutMs: 10 })).rejects.toMatchObject({ code: 'ERR_TEMPFILE_INVALID_OPTION', option: 'verifyTimeoutMs' });
     expect(mgr.stats()).toMatchObject({ liveFiles: 0, liveBytes: 0 });
   });
 });
