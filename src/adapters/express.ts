@@ -82,7 +82,8 @@ export interface ExpressUploadOptions extends UploadOptions {
 
 /** The names of `upload()`'s options beside the upload options: with those, every key of {@link ExpressUploadOptions} (`NoneLeftOut`). */
 const EXPRESS_UPLOAD_OPTION_KEYS = ['manager', 'refusals'] as const satisfies readonly Exclude<keyof ExpressUploadOptions, keyof UploadOptions>[];
-type ExpressUploadOptionsListed = NoneLeftOut<Exclude<keyof ExpressUploadOptions, keyof UploadOptions | (typeof EXPRESS_UPLOAD_OPTION_KEYS)[number]>>;
+/** Compiles only while every option is listed (`NoneLeftOut`). @internal */
+export type ExpressUploadOptionsListed = NoneLeftOut<Exclude<keyof ExpressUploadOptions, keyof UploadOptions | (typeof EXPRESS_UPLOAD_OPTION_KEYS)[number]>>;
 
 /**
  * Express middleware: gives every request `req.tmp`, a `TempScope` removed with everything in

@@ -183,7 +183,8 @@ export const UPLOAD_OPTION_KEYS = [
   'field', 'array', 'maxCount', 'fields', 'maxBytes', 'maxFiles', 'maxFields', 'maxParts',
   'maxFieldNameBytes', 'maxFieldBytes', 'accept', 'hash', 'onProgress', 'verify', 'verifyTimeoutMs', 'drain', 'store', 'ttlMs',
 ] as const satisfies readonly (keyof UploadOptions)[];
-type UploadOptionsListed = NoneLeftOut<Exclude<keyof UploadOptions, (typeof UPLOAD_OPTION_KEYS)[number]>>;
+/** Compiles only while every option is listed (`NoneLeftOut`). @internal */
+export type UploadOptionsListed = NoneLeftOut<Exclude<keyof UploadOptions, (typeof UPLOAD_OPTION_KEYS)[number]>>;
 const KNOWN: ReadonlySet<string> = new Set<string>(UPLOAD_OPTION_KEYS);
 
 /**

@@ -21,7 +21,8 @@ const DEFAULT_MAX_MEMORY = 1024 * 1024;
 const MAX_MEMORY_LIMIT = 2 ** 30;
 /** The names of `spool()`'s options: `write()`'s and `maxMemory`, every key of {@link SpoolOptions} (`NoneLeftOut`). @internal */
 export const SPOOL_OPTION_KEYS = [...WRITE_OPTION_KEYS, 'maxMemory'] as const satisfies readonly (keyof SpoolOptions)[];
-type SpoolOptionsListed = NoneLeftOut<Exclude<keyof SpoolOptions, (typeof SPOOL_OPTION_KEYS)[number]>>;
+/** Compiles only while every option is listed (`NoneLeftOut`). @internal */
+export type SpoolOptionsListed = NoneLeftOut<Exclude<keyof SpoolOptions, (typeof SPOOL_OPTION_KEYS)[number]>>;
 const SPOOL_OPTIONS: ReadonlySet<string> = new Set<string>(SPOOL_OPTION_KEYS);
 
 /**

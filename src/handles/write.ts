@@ -67,7 +67,8 @@ export const WRITE_OPTION_KEYS = [
   'verify',
   'verifyTimeoutMs',
 ] as const satisfies readonly (keyof WriteOptions)[];
-type WriteOptionsListed = NoneLeftOut<Exclude<keyof WriteOptions, (typeof WRITE_OPTION_KEYS)[number]>>;
+/** Compiles only while every option is listed (`NoneLeftOut`). @internal */
+export type WriteOptionsListed = NoneLeftOut<Exclude<keyof WriteOptions, (typeof WRITE_OPTION_KEYS)[number]>>;
 const WRITE_OPTIONS: ReadonlySet<string> = new Set<string>(WRITE_OPTION_KEYS);
 
 /** Names a file's suffix from the type sniffed from its first bytes (undefined: no known type). @internal */

@@ -221,7 +221,8 @@ function moveIntoPinned(file: HandoffSource, dir: string, name: string): void {
 
 /** The names of `handoff()`'s options: every key of {@link HandoffOptions} (`NoneLeftOut`). @internal */
 export const HANDOFF_OPTION_KEYS = ['ttlMs', 'meta', 'store'] as const satisfies readonly (keyof HandoffOptions)[];
-type HandoffOptionsListed = NoneLeftOut<Exclude<keyof HandoffOptions, (typeof HANDOFF_OPTION_KEYS)[number]>>;
+/** Compiles only while every option is listed (`NoneLeftOut`). @internal */
+export type HandoffOptionsListed = NoneLeftOut<Exclude<keyof HandoffOptions, (typeof HANDOFF_OPTION_KEYS)[number]>>;
 const HANDOFF_OPTIONS: ReadonlySet<string> = new Set<string>(HANDOFF_OPTION_KEYS);
 
 /** Checks `handoff()` options: `{ ttlMs, meta? }`, own properties only. @throws {@link InvalidOptionError} @internal */

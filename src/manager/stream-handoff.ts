@@ -24,7 +24,8 @@ export interface CheckedStreamHandoff {
 
 /** The names of `handoffStream()`'s options: every key of {@link StreamHandoffOptions} (`NoneLeftOut`). @internal */
 export const STREAM_HANDOFF_OPTION_KEYS = ['store', 'ttlMs', 'meta', 'maxBytes', 'accept', 'hash'] as const satisfies readonly (keyof StreamHandoffOptions)[];
-type StreamHandoffOptionsListed = NoneLeftOut<Exclude<keyof StreamHandoffOptions, (typeof STREAM_HANDOFF_OPTION_KEYS)[number]>>;
+/** Compiles only while every option is listed (`NoneLeftOut`). @internal */
+export type StreamHandoffOptionsListed = NoneLeftOut<Exclude<keyof StreamHandoffOptions, (typeof STREAM_HANDOFF_OPTION_KEYS)[number]>>;
 const STREAM_OPTIONS: ReadonlySet<string> = new Set<string>(STREAM_HANDOFF_OPTION_KEYS);
 
 /**

@@ -72,7 +72,8 @@ export interface ResolvedOptions {
 export const MANAGER_OPTION_KEYS = [
   'root', 'prefix', 'staleMs', 'graceMs', 'sweepOnStart', 'sweepIntervalMs', 'exitHook', 'maxLiveBytes', 'minFreeBytes', 'hostId', 'stores',
 ] as const satisfies readonly (keyof TempFileManagerOptions)[];
-type ManagerOptionsListed = NoneLeftOut<Exclude<keyof TempFileManagerOptions, (typeof MANAGER_OPTION_KEYS)[number]>>;
+/** Compiles only while every option is listed (`NoneLeftOut`). @internal */
+export type ManagerOptionsListed = NoneLeftOut<Exclude<keyof TempFileManagerOptions, (typeof MANAGER_OPTION_KEYS)[number]>>;
 const KNOWN_OPTIONS: ReadonlySet<string> = new Set<string>(MANAGER_OPTION_KEYS);
 
 /** Validates the options and fills in defaults; throws {@link InvalidOptionError}. @internal */

@@ -83,7 +83,8 @@ export interface SweepReport {
 
 /** The names of `sweep()`'s options: every key of {@link SweepOptions} (`NoneLeftOut`). @internal */
 export const SWEEP_OPTION_KEYS = ['dryRun', 'onProgress'] as const satisfies readonly (keyof SweepOptions)[];
-type SweepOptionsListed = NoneLeftOut<Exclude<keyof SweepOptions, (typeof SWEEP_OPTION_KEYS)[number]>>;
+/** Compiles only while every option is listed (`NoneLeftOut`). @internal */
+export type SweepOptionsListed = NoneLeftOut<Exclude<keyof SweepOptions, (typeof SWEEP_OPTION_KEYS)[number]>>;
 const SWEEP_OPTIONS: ReadonlySet<string> = new Set<string>(SWEEP_OPTION_KEYS);
 
 /** Checks the options of `sweep()` before anything is read. */

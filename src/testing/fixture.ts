@@ -25,7 +25,8 @@ export interface TestContextWithAfter {
 
 /** The names of the fixture's options: every key of {@link TestScopeOptions} (`NoneLeftOut`). @internal */
 export const TEST_SCOPE_OPTION_KEYS = ['manager', 'root'] as const satisfies readonly (keyof TestScopeOptions)[];
-type TestScopeOptionsListed = NoneLeftOut<Exclude<keyof TestScopeOptions, (typeof TEST_SCOPE_OPTION_KEYS)[number]>>;
+/** Compiles only while every option is listed (`NoneLeftOut`). @internal */
+export type TestScopeOptionsListed = NoneLeftOut<Exclude<keyof TestScopeOptions, (typeof TEST_SCOPE_OPTION_KEYS)[number]>>;
 const OPTIONS: ReadonlySet<string> = new Set<string>(TEST_SCOPE_OPTION_KEYS);
 
 /** The default managers of this process (or thread), by root: each swept once before its first scope. */
