@@ -301,41 +301,57 @@ describe('radosgw kill -9 and restart under an upload straight to the bucket', (
     return { write, answer, destroy: () => req.destroy() };
   }
 
-  it('mgr.handoffStream() of a slow HTTP request: rejects with a StoreError within the bound, its heartbeat stops, and nothing is left once the gateway is back', async (ctx) => {
-    await needsS3(ctx);
-    const p = `${prefix}direct-stream-${randomBytes(3).toString('hex')}/`;
-    const store = s3Store({ client: clientFor(state, { endpoint, maxAttempts: MAX_ATTEMPTS }), bucket, prefix: p, partSize: 5 * MiB, timeoutMs: TIMEOUT_MS });
-    await using mgr = manager([store]);
-    let settled!: Promise<unknown>;
-    const api = http.createServer((req, res) => {
-      settled = mgr.handoffStream(req, { store, ttlMs: 600_000 });
-      settled.then(
-        () => res.writeHead(200).end(),
-        (error: unknown) => res.writeHead((error as { statusCode?: number }).statusCode ?? 500).end((error as { code?: string }).code),
-      );
-    });
-    await new Promise<void>((resolve) => api.listen(0, '127.0.0.1', resolve));
-    const post = slowPost((api.address() as AddressInfo).port, '/', { 'content-length': 20 * MiB });
-    try {
-      await post.write(randomBytes(6 * MiB)); // part 1 fills and goes up
-      await firstPartIn(p);
-      await killGateway();
-      await post.write(randomBytes(5 * MiB)); // part 2 fills and is refused; then the client pauses
-      const outcome = await within(settled, SETTLE_BOUND_MS);
-      expect(outcome, `handoffStream() did not settle within ${SETTLE_BOUND_MS} ms of the kill`).not.toBe('hung');
-      expect(outcome).toHaveProperty('error');
-      expect((outcome as { error: unknown }).error).toMatchObject({ code: 'ERR_TEMPFILE_STORE', reason: 'unreachable' });
-      expect(await within(post.answer, SETTLE_BOUND_MS)).toEqual({ value: { status: 503, body: 'ERR_TEMPFILE_STORE' } });
-      await startGateway();
-      await expectHeartbeatStopped(p);
-      await expectNothingLeft(p, store);
-    } finally {
-      post.destroy();
-      api.closeAllConnections();
-      await new Promise((resolve) => api.close(resolve));
-      await gatewayRunning(); // for the next test, whatever this one did
-    }
-  }, 180_000);
+  // The gateway killed (connections refused), or stopped (SIGSTOP: connections taken, never
+  // answered, each request waits out timeoutMs) with part 2 on its way.
+  const faults = [
+    { fault: 'kill -9, then restarted', cut: killGateway, back: async () => void (await startGateway()) },
+    {
+      fault: 'SIGSTOP, then SIGCONT',
+      cut: async () => void gateway?.kill('SIGSTOP'),
+      back: async () => {
+        gateway?.kill('SIGCONT');
+        await until('the gateway answering again', answers, 60_000);
+      },
+    },
+  ];
+  for (const { fault, cut, back } of faults) {
+    it(`mgr.handoffStream() of a slow HTTP request, the gateway cut by ${fault} after the first part: rejects with a StoreError within the bound, its heartbeat stops, and nothing is left once the gateway is back`, async (ctx) => {
+      await needsS3(ctx);
+      const p = `${prefix}direct-stream-${randomBytes(3).toString('hex')}/`;
+      const store = s3Store({ client: clientFor(state, { endpoint, maxAttempts: MAX_ATTEMPTS }), bucket, prefix: p, partSize: 5 * MiB, timeoutMs: TIMEOUT_MS });
+      await using mgr = manager([store]);
+      let settled!: Promise<unknown>;
+      const api = http.createServer((req, res) => {
+        settled = mgr.handoffStream(req, { store, ttlMs: 600_000 });
+        settled.then(
+          () => res.writeHead(200).end(),
+          (error: unknown) => res.writeHead((error as { statusCode?: number }).statusCode ?? 500).end((error as { code?: string }).code),
+        );
+      });
+      await new Promise<void>((resolve) => api.listen(0, '127.0.0.1', resolve));
+      const post = slowPost((api.address() as AddressInfo).port, '/', { 'content-length': 20 * MiB });
+      try {
+        await post.write(randomBytes(6 * MiB)); // part 1 fills and goes up
+        await firstPartIn(p);
+        await cut();
+        await post.write(randomBytes(5 * MiB)); // part 2 fills and fails; then the client pauses
+        const outcome = await within(settled, SETTLE_BOUND_MS);
+        expect(outcome, `handoffStream() did not settle within ${SETTLE_BOUND_MS} ms of the cut`).not.toBe('hung');
+        expect(outcome).toHaveProperty('error');
+        expect((outcome as { error: unknown }).error).toMatchObject({ code: 'ERR_TEMPFILE_STORE', reason: 'unreachable' });
+        expect(await within(post.answer, SETTLE_BOUND_MS)).toEqual({ value: { status: 503, body: 'ERR_TEMPFILE_STORE' } });
+        await back();
+        await expectHeartbeatStopped(p);
+        await expectNothingLeft(p, store);
+      } finally {
+        post.destroy();
+        api.closeAllConnections();
+        await new Promise((resolve) => api.close(resolve));
+        gateway?.kill('SIGCONT');
+        await gatewayRunning(); // for the next test, whatever this one did
+      }
+    }, 180_000);
+  }
 
   it('Express upload({ store }) in an API process of its own: the request is answered 503 within the bound, the heartbeat stops, and nothing is left once the gateway is back', async (ctx) => {
     await needsS3(ctx);
