@@ -353,46 +353,49 @@ describe('radosgw kill -9 and restart under an upload straight to the bucket', (
     }, 180_000);
   }
 
-  it('Express upload({ store }) in an API process of its own: the request is answered 503 within the bound, the heartbeat stops, and nothing is left once the gateway is back', async (ctx) => {
-    await needsS3(ctx);
-    const p = `${prefix}direct-express-${randomBytes(3).toString('hex')}/`;
-    const env = {
-      TFM_S3: JSON.stringify({
-        state: { ...state, endpoint },
-        bucket,
-        prefix: p,
-        root: newRoot(),
-        adapter: 'express',
-        ttlMs: 600_000,
-        maxBytes: 64 * MiB,
-        timeoutMs: TIMEOUT_MS,
-        maxAttempts: MAX_ATTEMPTS,
-      }),
-    };
-    const running = startChild('s3-direct-server.mjs', [], env);
-    children.push(running);
-    const { port } = await nextJson<{ port: number }>(running);
-    const boundary = 'tfmGatewayBoundary0123456789';
-    const head = Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="clip.bin"\r\nContent-Type: application/octet-stream\r\n\r\n`);
-    const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
-    const post = slowPost(port, '/upload', { 'content-type': `multipart/form-data; boundary=${boundary}`, 'content-length': head.length + 20 * MiB + tail.length });
-    try {
-      await post.write(head);
-      await post.write(randomBytes(6 * MiB));
-      await firstPartIn(p);
-      await killGateway();
-      await post.write(randomBytes(5 * MiB));
-      const answer = await within(post.answer, SETTLE_BOUND_MS);
-      expect(answer, `the upload was not answered within ${SETTLE_BOUND_MS} ms of the kill`).not.toBe('hung');
-      expect(answer).toEqual({ value: { status: 503, body: JSON.stringify({ code: 'ERR_TEMPFILE_STORE' }) } });
-      await startGateway();
-      await expectHeartbeatStopped(p);
-      await expectNothingLeft(p, s3Store({ client, bucket, prefix: p }));
-      expect(running.child.exitCode, 'the API process lives on').toBeNull();
-    } finally {
-      post.destroy();
-      running.child.kill('SIGKILL');
-      await gatewayRunning();
-    }
-  }, 180_000);
+  for (const adapter of ['express', 'fastify']) {
+    it(`${adapter === 'express' ? 'Express upload({ store })' : 'Fastify saveUploads({ store })'} in an API process of its own, the gateway killed after the first part: the request is answered 503 within the bound, the heartbeat stops, and nothing is left once the gateway is back`, async (ctx) => {
+      await needsS3(ctx);
+      const p = `${prefix}direct-${adapter}-${randomBytes(3).toString('hex')}/`;
+      const env = {
+        TFM_S3: JSON.stringify({
+          state: { ...state, endpoint },
+          bucket,
+          prefix: p,
+          root: newRoot(),
+          adapter,
+          ttlMs: 600_000,
+          maxBytes: 64 * MiB,
+          timeoutMs: TIMEOUT_MS,
+          maxAttempts: MAX_ATTEMPTS,
+        }),
+      };
+      const running = startChild('s3-direct-server.mjs', [], env);
+      children.push(running);
+      const { port } = await nextJson<{ port: number }>(running);
+      const boundary = 'tfmGatewayBoundary0123456789';
+      const head = Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="clip.bin"\r\nContent-Type: application/octet-stream\r\n\r\n`);
+      const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
+      const post = slowPost(port, '/upload', { 'content-type': `multipart/form-data; boundary=${boundary}`, 'content-length': head.length + 20 * MiB + tail.length });
+      try {
+        await post.write(head);
+        await post.write(randomBytes(6 * MiB));
+        await firstPartIn(p);
+        await killGateway();
+        await post.write(randomBytes(5 * MiB));
+        const answer = await within(post.answer, SETTLE_BOUND_MS);
+        expect(answer, `the upload was not answered within ${SETTLE_BOUND_MS} ms of the kill`).not.toBe('hung');
+        expect(answer).toHaveProperty('value.status', 503);
+        expect((JSON.parse((answer as { value: { body: string } }).value.body) as { code?: string }).code).toBe('ERR_TEMPFILE_STORE');
+        await startGateway();
+        await expectHeartbeatStopped(p);
+        await expectNothingLeft(p, s3Store({ client, bucket, prefix: p }));
+        expect(running.child.exitCode, 'the API process lives on').toBeNull();
+      } finally {
+        post.destroy();
+        running.child.kill('SIGKILL');
+        await gatewayRunning();
+      }
+    }, 180_000);
+  }
 });
