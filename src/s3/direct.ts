@@ -10,7 +10,7 @@ import { HEARTBEAT_MS, ownerState, judgeHeartbeat } from '../owner/liveness.js';
 import { hostId, processIdentity, type ProcessIdentity } from '../owner/process-identity.js';
 import { assertAccepted, detectType, readHead, type SourceHead } from '../write/sniff.js';
 import { openSource, type SourceReader } from '../write/source.js';
-import type { StoreIo, TextObject } from './io.js';
+import { isNotFound, type StoreIo, type TextObject } from './io.js';
 import { entryKeys, uploadingKey, type EntryKeys } from './keys.js';
 import { leaseHeartbeat } from './lease.js';
 
@@ -25,6 +25,9 @@ const log = logger('s3-direct');
 // before, so a refused or aborted stream leaves no object. While the upload is under way the
 // uploader rewrites `<entry>/uploading` every second, naming its process: the store's sweep aborts
 // the upload of an uploader it judges dead by that object (`uploaderDead`), and never a live one's.
+// A failure stops the heartbeat and settles the call (a part that failed stops the source, and a
+// read pending on it rejects with the part's failure); what the store did not let the call remove
+// then (the store down) the uploader removes itself once the store answers again (`removeLater`).
 
 /** What the ticket binds before the bytes are read, and the metadata that carries it. */
 export interface BoundTicket {
@@ -54,7 +57,7 @@ export async function handOffStream(io: StoreIo, location: StoreLocation, source
     throw err;
   }
   const { bound, metadata } = bind(id, request.suffixOf(detectedType), createdAt, expiresAt);
-  const upload = new PartedUpload(io, keys, metadata, request, reader);
+  const upload = new PartedUpload(io, keys, expiresAt, metadata, request, reader);
   try {
     for (const chunk of head.chunks) await upload.add(chunk);
     for (let chunk = await next(); chunk !== undefined; chunk = await next()) await upload.add(chunk);
@@ -81,13 +84,18 @@ class PartedUpload {
   private filled = 0;
   private size = 0;
   private uploadId: string | undefined;
+  /** Whether the multipart upload's creation was sent (it may exist when its answer was lost). */
+  private created = false;
   /** The first request that failed, if one did. */
   failure: unknown;
   private beat: UploaderBeat | undefined;
+  /** Whether the heartbeat's first write was sent (`<entry>/uploading` may exist). */
+  private beatSent = false;
 
   constructor(
     private readonly io: StoreIo,
     private readonly keys: EntryKeys,
+    private readonly expiresAt: number,
     private readonly metadata: Record<string, string>,
     private readonly request: StreamHandOffRequest,
     private readonly source: SourceReader,
@@ -128,24 +136,23 @@ class PartedUpload {
     return { size: this.size, digest };
   }
 
-  /** Stops the parts in flight, then aborts the multipart upload: no object, no parts left. */
+  /**
+   * Stops the parts in flight and the heartbeat, then aborts the multipart upload and deletes the
+   * heartbeat: no object, no parts left. What the store does not take now is removed later
+   * ({@link removeLater}); this never waits for a store that does not answer past its requests' bounds.
+   */
   async abort(): Promise<void> {
     this.stop.abort();
-    this.source.stop();
+    this.source.stop(this.failure);
     await Promise.allSettled(this.inFlight);
-    if (this.uploadId === undefined) {
-      await this.endBeat();
-      return;
-    }
+    const beatStopped = this.beat?.stop(); // while the upload is aborted: a silent store costs one bound, not two
+    const left: Leftovers = { uploadId: this.uploadId, uploadMayExist: this.created, uploading: this.beatSent };
     try {
-      await this.io.abortUpload(this.keys.data, this.uploadId);
+      await removeLeftovers(this.io, this.keys, left, beatStopped);
     } catch (err) {
-      // Left to the sweep, which finds the uploader dead once its heartbeat stops.
-      this.beat?.stop();
-      log('abort of %s failed, left to the sweep: %s', this.keys.data, (err as Error)?.name);
-      return;
+      log('abort of %s failed, tried again later: %s', this.keys.data, (err as Error)?.name);
+      removeLater(this.io, this.keys, left, this.expiresAt, beatStopped);
     }
-    await this.endBeat();
   }
 
   // The first part starts small and doubles up to `partSize`: a small upload never holds a whole part.
@@ -157,7 +164,9 @@ class PartedUpload {
 
   private async sendPart(): Promise<void> {
     if (this.uploadId === undefined) {
+      this.beatSent = true;
       this.beat = await UploaderBeat.start(this.io, uploadingKey(this.keys));
+      this.created = true;
       this.uploadId = await this.io.createUpload(this.keys.data, this.metadata);
     }
     while (this.inFlight.size >= PARTS_IN_FLIGHT) await Promise.race(this.inFlight);
@@ -176,7 +185,9 @@ class PartedUpload {
       (err: unknown) => {
         this.failure ??= err;
         this.inFlight.delete(sending);
-        this.source.stop(); // the reader stops waiting for bytes that can no longer go anywhere
+        // The reader stops waiting for bytes that can no longer go anywhere: a read pending on the
+        // source rejects with this failure, the cause the caller gets.
+        this.source.stop(this.failure);
       },
     );
     this.inFlight.add(sending);
@@ -188,19 +199,72 @@ class PartedUpload {
 
   private async endBeat(): Promise<void> {
     if (!this.beat) return;
-    this.beat.stop();
-    await this.io.delete(uploadingKey(this.keys)).catch(() => {}); // else the sweep removes it, its owner dead
+    await this.beat.stop();
+    const left: Leftovers = { uploadId: undefined, uploadMayExist: false, uploading: true };
+    await removeLeftovers(this.io, this.keys, left).catch(() => removeLater(this.io, this.keys, left, this.expiresAt));
   }
 }
 
 const PARTS_IN_FLIGHT = 2;
 const FIRST_PART_BYTES = 256 * 1024;
 
+/** What a stream's upload may have left in the store once it ended: its multipart upload, its heartbeat. */
+interface Leftovers {
+  /** The multipart upload to abort, when its creation answered. */
+  readonly uploadId: string | undefined;
+  /** Its creation was sent: without an id, every upload of the data key is aborted (the answer was lost). */
+  readonly uploadMayExist: boolean;
+  /** `<entry>/uploading` may exist. */
+  readonly uploading: boolean;
+}
+
+/**
+ * Aborts the upload (one already gone is fine), then deletes the heartbeat once `beatStopped` (its
+ * last write) settled; rejects when the store fails a request.
+ */
+async function removeLeftovers(io: StoreIo, keys: EntryKeys, left: Leftovers, beatStopped?: Promise<void>): Promise<void> {
+  const ids = left.uploadId !== undefined ? [left.uploadId] : left.uploadMayExist ? (await io.uploads(keys.data)).filter((u) => u.key === keys.data).map((u) => u.uploadId) : [];
+  for (const id of ids) {
+    try {
+      await io.abortUpload(keys.data, id);
+    } catch (err) {
+      if (!isNotFound(err)) throw err; // NoSuchUpload: aborted already (an answer lost, or the sweep)
+    }
+  }
+  await beatStopped;
+  if (left.uploading) await io.delete(uploadingKey(keys));
+}
+
+/**
+ * Removes what a failed upload left once the store answers again: tried every second at first,
+ * then less often (at most every {@link RETRY_MAX_MS}), until it succeeds or the entry expires
+ * (the sweep then removes it as any expired entry's). The uploader's process alone can do it
+ * while it lives: the sweep never aborts a live uploader's upload. Timers do not hold the process.
+ */
+function removeLater(io: StoreIo, keys: EntryKeys, left: Leftovers, expiresAt: number, beatStopped?: Promise<void>): void {
+  let wait = HEARTBEAT_MS;
+  const attempt = (): void => {
+    setTimeout(() => {
+      removeLeftovers(io, keys, left, beatStopped).then(
+        () => log('removed what the failed upload of %s left', keys.data),
+        (err: unknown) => {
+          wait = Math.min(wait * 2, RETRY_MAX_MS);
+          if (Date.now() + wait < expiresAt) attempt();
+          else log('removal of what %s left failed, left to the sweep once it expires: %s', keys.data, (err as Error)?.name);
+        },
+      );
+    }, wait).unref();
+  };
+  attempt();
+}
+
+const RETRY_MAX_MS = 30_000;
+
 /** The heartbeat of an upload under way: `<entry>/uploading`, naming its process, rewritten every second. */
 class UploaderBeat {
   private timer: NodeJS.Timeout | undefined;
   private beats = 0;
-  private writing = false;
+  private writing: Promise<void> | undefined;
 
   private constructor(
     private readonly io: StoreIo,
@@ -219,17 +283,18 @@ class UploaderBeat {
     return beat;
   }
 
-  stop(): void {
+  /** No more beats; resolves once a beat in flight has landed or failed (a delete after it is the last word). */
+  async stop(): Promise<void> {
     clearInterval(this.timer);
+    await this.writing?.catch(() => {});
   }
 
-  private async write(): Promise<void> {
-    this.writing = true;
-    try {
-      await this.io.putPlain(this.key, JSON.stringify({ v: 1, owner: this.owner, beat: ++this.beats }));
-    } finally {
-      this.writing = false;
-    }
+  private write(): Promise<void> {
+    const writing = this.io.putPlain(this.key, JSON.stringify({ v: 1, owner: this.owner, beat: ++this.beats }));
+    this.writing = writing;
+    return writing.finally(() => {
+      if (this.writing === writing) this.writing = undefined;
+    });
   }
 }
 

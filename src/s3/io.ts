@@ -182,7 +182,7 @@ export class StoreIo {
   }
 
   private options(): { abortSignal: AbortSignal } {
-    return { abortSignal: AbortSignal.timeout(this.timeoutMs) };
+    return { abortSignal: timeoutSignal(this.timeoutMs) };
   }
 
   /**
@@ -351,7 +351,7 @@ export class StoreIo {
       get(target, property) {
         if (property !== 'send') return Reflect.get(target, property, target) as unknown;
         return (command: Parameters<S3Client['send']>[0], options?: { abortSignal?: AbortSignal }) => {
-          const timeout = AbortSignal.timeout(timeoutMs);
+          const timeout = timeoutSignal(timeoutMs);
           const abortSignal = options?.abortSignal ? AbortSignal.any([options.abortSignal, timeout]) : timeout;
           return target.send(command, { ...options, abortSignal });
         };
@@ -376,7 +376,7 @@ export class StoreIo {
   /** Sends one part of a multipart upload, bounded by `timeoutMs` and by `signal`; resolves with its ETag. */
   async uploadPart(key: string, uploadId: string, partNumber: number, body: Buffer, signal: AbortSignal): Promise<string> {
     const { UploadPartCommand } = await loadSdk();
-    const abortSignal = AbortSignal.any([signal, AbortSignal.timeout(this.timeoutMs)]);
+    const abortSignal = AbortSignal.any([signal, timeoutSignal(this.timeoutMs)]);
     const command = new UploadPartCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, PartNumber: partNumber, Body: body, ContentLength: body.length });
     const out = await this.client.send(command, { abortSignal });
     return out.ETag ?? '';
@@ -434,6 +434,19 @@ export class StoreIo {
     });
     await upload.done();
   }
+}
+
+/**
+ * A signal that aborts with a `TimeoutError` once `ms` passed. Not `AbortSignal.timeout()`: given
+ * to `AbortSignal.any()`, which holds its sources weakly, that signal can be garbage-collected
+ * before it fires (Node 20: after a collection none of them fired), and a request to a store that
+ * stopped answering then waits forever. Here the timer holds the controller, so the signal fires
+ * whoever holds it; the timer does not hold the process, as `AbortSignal.timeout()`'s does not.
+ */
+function timeoutSignal(ms: number): AbortSignal {
+  const controller = new AbortController();
+  setTimeout(() => controller.abort(timeoutError(ms)), ms).unref();
+  return controller.signal;
 }
 
 /** The error of a request that got no answer (or no more bytes) within `timeoutMs`. */

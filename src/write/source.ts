@@ -16,12 +16,48 @@ export type WriteSource =
 export interface SourceReader {
   /** The next chunk as bytes, or undefined at the end; a failure is typed ({@link toSourceError}). */
   next(): Promise<Buffer | undefined>;
-  /** Stops the producer: destroys a stream, cancels a web stream, returns an iterator. */
-  stop(): void;
+  /**
+   * Stops the producer: destroys a stream (pauses a request), cancels a web stream, returns an
+   * iterator. A `next()` pending then, and every one after, rejects with `reason` (the consumer's
+   * own failure, so that it is what its caller gets), else with an {@link AbortedError}: a stopped
+   * source never looks ended, and no read waits for bytes nobody will take.
+   */
+  stop(reason?: unknown): void;
 }
 
 /** Wraps a source in a {@link SourceReader}; refuses what is not a source. */
 export function openSource(source: unknown): SourceReader {
+  return settledByStop(readerOf(source));
+}
+
+/**
+ * The one place where `stop()` settles a pending read, whatever the source: a Readable detached
+ * from, a request only paused, an async generator whose `return()` queues behind its pending
+ * `next()`, a web stream whose cancel ends its read as if whole.
+ */
+function settledByStop(reader: SourceReader): SourceReader {
+  let stopped: { reason: unknown } | undefined;
+  let rejectPending: ((reason: unknown) => void) | undefined;
+  return {
+    next: () => {
+      if (stopped) return Promise.reject(stopped.reason);
+      const read = reader.next();
+      return new Promise((resolve, reject) => {
+        rejectPending = reject;
+        read.then(resolve, reject);
+      });
+    },
+    stop: (reason?: unknown) => {
+      if (stopped) return;
+      stopped = { reason: reason ?? new AbortedError('the read was stopped before the source ended') };
+      rejectPending?.(stopped.reason);
+      rejectPending = undefined;
+      reader.stop();
+    },
+  };
+}
+
+function readerOf(source: unknown): SourceReader {
   if (typeof source === 'string' || source instanceof Uint8Array) return singleChunk(toBuffer(source));
   if (typeof source !== 'object' || source === null) return refuse(source);
   if (isWebStream(source)) return webStreamReader(source);

@@ -1,3 +1,6 @@
+import { EventEmitter } from 'node:events';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { AbortedError, SourceError } from '../../src/base/errors.js';
@@ -63,5 +66,124 @@ describe('reading a Readable', () => {
 
   it('an object-mode chunk that is not bytes is a SourceError', async () => {
     await expect(readAll(Readable.from([{ not: 'bytes' }]))).rejects.toBeInstanceOf(SourceError);
+  });
+});
+
+// A read the consumer gives up on must settle: a store that failed while the reader waited for the
+// client's next bytes stops the source, and the call must not wait for bytes nobody will take.
+describe('stop() during a pending next()', () => {
+  /** How the pending read settled, or `pending` if it had not within a bound far beyond any settle. */
+  async function outcomeOf(read: Promise<Buffer | undefined>): Promise<{ error: unknown } | { value: Buffer | undefined } | 'pending'> {
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<'pending'>((resolve) => (timer = setTimeout(() => resolve('pending'), 5000)));
+    try {
+      return await Promise.race([read.then((value) => ({ value }), (error: unknown) => ({ error })), bound]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** A request whose headers came and whose body stalls after `sent`: a slow client. */
+  async function stalledRequest(sent: string): Promise<{ request: http.IncomingMessage; close(): Promise<void> }> {
+    const server = http.createServer();
+    const arrived = new Promise<http.IncomingMessage>((resolve) => server.once('request', resolve));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    const client = http.request({ host: '127.0.0.1', port, method: 'POST', headers: { 'content-length': 1024 } });
+    client.on('error', () => {});
+    client.write(sent);
+    const request = await arrived;
+    return {
+      request,
+      close: async () => {
+        client.destroy();
+        server.closeAllConnections();
+        await new Promise((resolve) => server.close(resolve));
+      },
+    };
+  }
+
+  const kinds: { kind: string; open(): Promise<{ source: unknown; close?(): Promise<void> }> }[] = [
+    { kind: 'a Readable', open: async () => ({ source: new Readable({ read() {} }) }) },
+    {
+      kind: 'an http IncomingMessage',
+      open: async () => {
+        const { request, close } = await stalledRequest('');
+        return { source: request, close };
+      },
+    },
+    {
+      kind: 'an async generator',
+      open: async () => {
+        async function* never(): AsyncGenerator<Buffer> {
+          await new Promise(() => {});
+          yield Buffer.from('never');
+        }
+        return { source: never() };
+      },
+    },
+    { kind: 'a web ReadableStream', open: async () => ({ source: new ReadableStream<Uint8Array>({ pull: () => new Promise(() => {}) }) }) },
+    {
+      kind: 'a node-stream-like object (not a Readable, no destroy())',
+      open: async () => {
+        const emitter = new EventEmitter();
+        const like = Object.assign(emitter, {
+          readable: true,
+          read: () => null,
+          pipe: <T>(destination: T) => destination,
+          async *[Symbol.asyncIterator](): AsyncGenerator<Buffer> {
+            await new Promise(() => {});
+            yield Buffer.from('never');
+          },
+        });
+        return { source: like };
+      },
+    },
+  ];
+
+  it.each(kinds)('$kind: the pending read rejects with the reason given to stop(), and so does every later read', async ({ open }) => {
+    const { source, close } = await open();
+    try {
+      const reader = openSource(source);
+      const read = reader.next();
+      await new Promise((resolve) => setImmediate(resolve)); // the read is under way, waiting for bytes
+      const cause = new Error('the store failed');
+      reader.stop(cause);
+      expect(await outcomeOf(read)).toEqual({ error: cause });
+      expect(await outcomeOf(reader.next())).toEqual({ error: cause });
+    } finally {
+      await close?.();
+    }
+  });
+
+  it.each(kinds)('$kind: stop() without a reason rejects the pending read with an AbortedError, never an end', async ({ open }) => {
+    const { source, close } = await open();
+    try {
+      const reader = openSource(source);
+      const read = reader.next();
+      await new Promise((resolve) => setImmediate(resolve));
+      reader.stop();
+      const outcome = await outcomeOf(read);
+      expect(outcome).not.toBe('pending');
+      expect(outcome).toHaveProperty('error');
+      expect((outcome as { error: unknown }).error).toBeInstanceOf(AbortedError);
+    } finally {
+      await close?.();
+    }
+  });
+
+  it('an http request is paused, not destroyed, by stop(): the app can still answer it', async () => {
+    const { request, close } = await stalledRequest('abc');
+    try {
+      const reader = openSource(request);
+      expect(await reader.next()).toEqual(Buffer.from('abc'));
+      const read = reader.next();
+      reader.stop(new Error('the store failed'));
+      expect(await outcomeOf(read)).toHaveProperty('error');
+      expect(request.destroyed).toBe(false);
+      expect(request.isPaused()).toBe(true);
+    } finally {
+      await close();
+    }
   });
 });
