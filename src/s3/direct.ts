@@ -1,6 +1,4 @@
-import { createHash, type Hash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { SizeLimitError, type DetectedType } from '../base/errors.js';
 import { logger } from '../base/log.js';
 import { randomName } from '../base/random-name.js';
 import type { StreamHandOffRequest, StreamHandoff } from '../handoff/backend.js';
@@ -8,7 +6,7 @@ import type { HandoffTicket } from '../handoff/ticket.js';
 import type { StoreLocation } from '../base/stores.js';
 import { HEARTBEAT_MS, ownerState, judgeHeartbeat } from '../owner/liveness.js';
 import { hostId, processIdentity, type ProcessIdentity } from '../owner/process-identity.js';
-import { assertAccepted, detectType, readHead, type SourceHead } from '../write/sniff.js';
+import { Meter, pump, sniffSource, type IntakeSink } from '../write/intake.js';
 import { openSource, type SourceReader } from '../write/source.js';
 import { isNotFound, type StoreIo, type TextObject } from './io.js';
 import { entryKeys, uploadingKey, type EntryKeys } from './keys.js';
@@ -45,23 +43,22 @@ export async function handOffStream(io: StoreIo, location: StoreLocation, source
   const expiresAt = createdAt + request.ttlMs;
   const keys = entryKeys(location.prefix, id, expiresAt);
   const reader = openSource(source); // the source's failures typed as write()'s: AbortedError, SourceError
-  const next = (): Promise<Buffer | undefined> => reader.next();
-  let head: SourceHead;
-  let detectedType: DetectedType | undefined;
+  let sniffed: Awaited<ReturnType<typeof sniffSource>>;
   try {
-    head = await readHead(next, request.maxBytes);
-    detectedType = await detectType(head.sample);
-    if (request.accept !== undefined) assertAccepted(request.accept, detectedType);
+    sniffed = await sniffSource(() => reader.next(), request.accept, request.maxBytes);
   } catch (err) {
     reader.stop(); // refused before anything was sent: nothing in the store
     throw err;
   }
+  const detectedType = sniffed.type;
   const { bound, metadata } = bind(id, request.suffixOf(detectedType), createdAt, expiresAt);
-  const upload = new PartedUpload(io, keys, expiresAt, metadata, request, reader);
+  // The intake's meter: maxBytes and the digest; no quota nor free space (the bytes go to the store).
+  const meter = new Meter({ maxBytes: request.maxBytes, hash: request.hash });
+  const upload = new PartedUpload(io, keys, expiresAt, metadata, request.hash, () => meter.digest()!, reader);
   try {
-    for (const chunk of head.chunks) await upload.add(chunk);
-    for (let chunk = await next(); chunk !== undefined; chunk = await next()) await upload.add(chunk);
-    const { size, digest } = await upload.finish();
+    await pump(sniffed.next, meter, upload, undefined);
+    const size = meter.size;
+    const digest = meter.digest();
     log('handed off a stream as %s (%d bytes)', keys.entry, size);
     const discard = (): Promise<void> => io.delete(keys.data).catch(() => {}); // else the sweep, once expired
     return { ticket: { ...bound, size, digest }, detectedType, discard };
@@ -72,9 +69,13 @@ export async function handOffStream(io: StoreIo, location: StoreLocation, source
   }
 }
 
-/** One stream's upload: buffered into parts, sent two at a time, completed or aborted. */
-class PartedUpload {
-  private readonly hash: Hash;
+/**
+ * One stream's upload, the intake's sink: buffered into parts, sent two at a time, completed or
+ * aborted. The intake counts and hashes each chunk before it is taken here.
+ */
+class PartedUpload implements IntakeSink {
+  readonly hashes = false;
+  bytesStored = 0;
   private readonly stop = new AbortController();
   private readonly inFlight = new Set<Promise<void>>();
   private readonly parts: { ETag: string; PartNumber: number }[] = [];
@@ -82,7 +83,6 @@ class PartedUpload {
   private part: Buffer;
   private readonly spare: Buffer[] = [];
   private filled = 0;
-  private size = 0;
   private uploadId: string | undefined;
   /** Whether the multipart upload's creation was sent (it may exist when its answer was lost). */
   private created = false;
@@ -97,18 +97,16 @@ class PartedUpload {
     private readonly keys: EntryKeys,
     private readonly expiresAt: number,
     private readonly metadata: Record<string, string>,
-    private readonly request: StreamHandOffRequest,
+    private readonly hashName: string,
+    private readonly digest: () => string,
     private readonly source: SourceReader,
   ) {
-    this.hash = createHash(request.hash);
     this.part = Buffer.allocUnsafe(Math.min(io.partSize, FIRST_PART_BYTES));
   }
 
-  async add(chunk: Buffer): Promise<void> {
+  /** Takes a chunk the intake counted: copied into the part (the source may reuse its buffer once asked for the next chunk). */
+  async write(chunk: Buffer): Promise<void> {
     this.throwIfFailed();
-    this.size += chunk.length;
-    if (this.size > this.request.maxBytes) throw new SizeLimitError(this.request.maxBytes);
-    this.hash.update(chunk);
     // Copied into the part (the source may reuse its buffer once asked for the next chunk).
     for (let at = 0; at < chunk.length; ) {
       const copied = chunk.copy(this.part, this.filled, at);
@@ -120,12 +118,13 @@ class PartedUpload {
     }
   }
 
-  async finish(): Promise<{ size: number; digest: string }> {
-    const hex = this.hash.digest('hex');
-    const digest = `${this.request.hash}:${hex}`;
+  /** Completes the upload: one PutObject (its checksum the digest, when it is SHA-256) for a stream within one part. */
+  async end(): Promise<void> {
     if (this.uploadId === undefined) {
-      await this.io.putBytes(this.keys.data, this.part.subarray(0, this.filled), this.metadata, this.request.hash === 'sha256' ? hex : undefined);
-      return { size: this.size, digest };
+      const hex = this.digest().slice(this.hashName.length + 1);
+      await this.io.putBytes(this.keys.data, this.part.subarray(0, this.filled), this.metadata, this.hashName === 'sha256' ? hex : undefined);
+      this.bytesStored += this.filled;
+      return;
     }
     if (this.filled > 0) await this.sendPart();
     await Promise.all(this.inFlight);
@@ -133,7 +132,6 @@ class PartedUpload {
     const parts = [...this.parts].sort((a, b) => a.PartNumber - b.PartNumber);
     await this.io.completeUpload(this.keys.data, this.uploadId, parts);
     await this.endBeat();
-    return { size: this.size, digest };
   }
 
   /**
@@ -179,6 +177,7 @@ class PartedUpload {
     const sending: Promise<void> = this.io.uploadPart(this.keys.data, this.uploadId, partNumber, body, this.stop.signal).then(
       (etag) => {
         this.parts.push({ ETag: etag, PartNumber: partNumber });
+        this.bytesStored += body.length;
         this.inFlight.delete(sending);
         if (sent.length === this.io.partSize) this.spare.push(sent); // sent: the next part fills it again
       },

@@ -500,11 +500,6 @@ interface ListedEntry {
   bytes: number;
 }
 
-async function giveBack(lease: StoreLease): Promise<void> {
-  lease.stop();
-  await lease.write('released').catch(() => {}); // else it goes stale
-}
-
 /**
  * Makes a store of an S3 bucket for handoffs between hosts that share no disk: pass it to
  * `file.handoff({ ttlMs, store })`, and to the claiming manager's `stores` option. The AWS SDK

@@ -46,6 +46,7 @@ export class Meter {
   readonly hash: Hash | undefined;
   /** Bytes that may pass before free space is looked at again. */
   private allowance: number;
+  private hex: string | undefined;
 
   constructor(
     private readonly rules: MeterRules,
@@ -82,9 +83,11 @@ export class Meter {
     return undefined;
   }
 
-  /** `'<algorithm>:<hex>'` of the bytes let through; call once, at the end. */
+  /** `'<algorithm>:<hex>'` of the bytes let through, once they all are (the hash is final from then on). */
   digest(): string | undefined {
-    return this.hash === undefined ? undefined : `${this.rules.hash}:${this.hash.digest('hex')}`;
+    if (this.hash === undefined) return undefined;
+    this.hex ??= this.hash.digest('hex');
+    return `${this.rules.hash}:${this.hex}`;
   }
 
   private async countAfterSpaceCheck(length: number): Promise<void> {
