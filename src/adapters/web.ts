@@ -36,38 +36,20 @@ export interface WebUpload {
 }
 
 /**
- * Receives a `multipart/form-data` upload from a Web `Request` (Hono, Next.js route handlers,
- * `Bun.serve`, `Deno.serve`, any fetch-style server), as `upload()` does for Express: each file
- * streamed to a temp file (or with `store`, to the object store) in constant memory, under the
- * same limits, then `route` is called with the files and fields, and its `Response` returned.
- * A client's refused upload is answered without calling `route`: a `Response` with the status
- * and a short JSON body `{ statusCode, code, error, message }`, as `upload()` answers (413 for a
- * size or count limit, 415 for a refused type, 400 for a malformed or truncated body); the rest of
- * the body is cancelled. A client gone (499) gets an empty 499.
+ * `upload()` for a Web `Request` (Hono, Next.js route handlers, `Bun.serve`, `Deno.serve`): the
+ * form's files streamed in constant memory under `upload()`'s options, then `route` called with
+ * them and its `Response` returned. A client's refusal is answered without `route`, as a
+ * `Response` with `upload()`'s status and JSON body; the rest of the body is cancelled.
  *
- * **Ownership:** the files are temp files of a scope of `manager` made for this request, removed
- * with everything in it once `route`'s promise settles, unless kept (`file.keep()`) or handed off
- * (`file.handoff()`). A `Response` whose body still reads a file must read it before then (or
- * read a kept copy). A refused form's files are removed before its answer.
+ * **Ownership:** the files belong to a scope made for the request, removed once `route`'s
+ * promise settles unless kept or handed off. **Security:** as `upload()`'s (docs/uploads.md).
  *
- * **Security:** as `upload()`'s: every file is named by the library, the client's name is
- * untrusted, limits are enforced as the bytes arrive, and a declared `Content-Length` past the
- * limits is refused from the request's head (docs/uploads.md).
- *
- * @throws {@link InvalidOptionError} `ERR_TEMPFILE_INVALID_OPTION`: a bad option, as `upload()`
- * checks them, or a `route` that is not a function; rejected before the body is read.
- * @throws What the server must answer (a rejection, for your framework's error handling): a
- * {@link QuotaExceededError}, {@link NoSpaceError} or {@link DiskQuotaError} (507), a
- * {@link ManagerClosedError} (503), any other error of `write()` that is the server's, and what
- * `route` throws.
+ * @throws {@link InvalidOptionError} `ERR_TEMPFILE_INVALID_OPTION`: a bad option or `route`,
+ * before the body is read. Also what is the server's to answer (507, 503) and what `route` throws.
  *
  * @example
- * import { handleUpload } from 'tempfile-manager/web';
- * export function POST(request: Request): Promise<Response> {
- *   return handleUpload(request, { field: 'video', maxBytes: 2 ** 31, accept: ['video/*'] }, async ({ file }) =>
- *     Response.json(await file!.handoff({ ttlMs: 3_600_000 }), { status: 202 }),
- *   );
- * }
+ * export const POST = (request: Request) =>
+ *   handleUpload(request, { field: 'video', accept: ['video/*'] }, async ({ file }) => Response.json(await file!.handoff({ ttlMs: 3_600_000 })));
  */
 export async function handleUpload(request: Request, options: WebUploadOptions, route: (upload: WebUpload) => Response | PromiseLike<Response>): Promise<Response> {
   const spec = resolveUploadOptions(options, 'handleUpload()', ['manager']);
