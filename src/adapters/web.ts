@@ -90,12 +90,8 @@ export async function handleUpload(request: Request, options: WebUploadOptions, 
 }
 
 /**
- * A `Response` for a client's refused upload (an exposed 4xx of the library): its status and the
- * JSON body `upload()` answers with; undefined for anything else (the server's to answer).
- * @throws Never.
- * @example
- * const refused = refusalResponse(err);
- * if (refused) return refused;
+ * The `Response` of a client's refused upload (a 4xx of the library's), as {@link handleUpload}
+ * answers it; undefined for any other error (the server's to answer). @throws Never.
  */
 export function refusalResponse(error: unknown): Response | undefined {
   if (!isTempFileError(error) || !error.expose) return undefined;

@@ -72,10 +72,8 @@ export function managerParts(value: unknown): ManagerParts | undefined {
 }
 
 /**
- * Owns a session directory under the root and everything made in it, removed with its handles,
- * at `close()`, at exit (`exitHook`), or, after a crash, by a later sweep. The root is shared
- * (other managers, workers, the sweep) and never removed.
- *
+ * Owns a session under the root and what is made in it, removed with its handles, at `close()`,
+ * at exit, or after a crash by a later sweep; the root is shared and never removed.
  * @example
  * const mgr = new TempFileManager({ root: '/var/tmp/myapp' });
  * await using video = mgr.file('.mkv');
@@ -205,12 +203,7 @@ export class TempFileManager implements AsyncDisposable, Disposable {
     return this.rootScope.spool(source, options);
   }
 
-  /**
-   * Live files and bytes, the quota and the free space seen last. No disk access, except one look
-   * (a listing and an lstat) at each unfinished tus upload this process wrote bytes of, so that
-   * bytes no longer on disk (the upload finished, ended or swept by any process) are not reported.
-   * @throws Never.
-   */
+  /** Live files and bytes, the quota and the free space seen last; no disk access but a look at each unfinished tus upload this process wrote. @throws Never. */
   stats(): TempFileStats {
     const { accounting, freeSpace } = this.context;
     accounting.reconcile();
