@@ -17,13 +17,11 @@ import {
 import { fs } from '../disk/fs.js';
 import { openHandoffDirSync } from './handoff.js';
 import type { HandoffDirHold, HandoffDirUse } from './handoff-dir.js';
-import { dataName, entryName, heldName, holderOf, isHeldName, TAKEN_FOR_REMOVAL } from '../base/layout.js';
+import { dataName, entryName, heldName, TAKEN_FOR_REMOVAL } from '../base/layout.js';
 import { holdsHappen } from '../disk/holds.js';
 import { INLINE_IO_MAX_BYTES } from '../disk/local-disk.js';
 import { unlinkAside, unlinkAsideSync } from '../disk/remove.js';
-import { holderAlive, newOwnerToken, retryAfterMs, startLease, type HeldFile, type Lease, type LeaseContext } from './lease.js';
-import { readHeartbeat } from '../owner/heartbeat.js';
-import type { Heartbeat } from '../owner/liveness.js';
+import { newOwnerToken, retryAfterMs, startLease, tryTakeLease, type HeldFile, type Lease, type LeaseAttempt, type LeaseContext } from './lease.js';
 import { openPinnedSync, type PinnedDirSync } from '../disk/pinned-dir.js';
 import { moveFile, type KeepOptions } from '../keep/move.js';
 import { identityOf, ownFileStreamFs, replacedBy, type FileIdentity } from '../disk/open-checked.js';
@@ -132,53 +130,24 @@ function unpin(entry: Entry): void {
 
 /**
  * Renames the data file to `mine`: from `data<suffix>` when nobody holds it, else from a dead
- * holder's held name. Of several claimers renaming one name, exactly one succeeds; the others
- * find it gone and are turned away. A live holder's name is never touched.
+ * holder's held name (`tryTakeLease`, the one step of every lease). Of several claimers renaming
+ * one name, exactly one succeeds; the others are turned away. A live holder's name is never touched.
  */
 function takeEntry(context: LeaseContext, entry: Entry, data: string, mine: string, suffix: string): void {
-  let current: string | undefined;
+  let last: LeaseAttempt = 'gone';
   for (let attempt = 0; attempt < 3; attempt++) {
-    if (renamedTo(entry, data, mine)) return;
-    current = currentName(entry, data, suffix);
-    // Not seen: consumed, or missed by a listing taken while it was renamed (sshfs lists, then
-    // stats each name, and skips one renamed in between). Seen as data: given back meanwhile.
-    if (current === undefined || current === data) continue;
-    const heartbeat = holderHeartbeat(entry, current);
-    if (heartbeat === 'gone') continue;
-    if (holderAlive(context, holderOf(current)!, heartbeat)) throw new AlreadyClaimedError(entry.id, retryAfterMs(context));
-    log('taking over %s from a dead holder', entry.dir);
-    if (renamedTo(entry, current, mine)) return publish(CHANNELS.claimTakeover, () => ({ handoff: handoffKey(entry.id) }));
-    break; // another claimer took it over first
+    try {
+      last = tryTakeLease(context, entry.pinned.base, entry.dir, data, mine, suffix);
+    } catch (err) {
+      throw toFileSystemError('claim the handoff entry', entry.dir, err);
+    }
+    if (last === 'taken') return;
+    if (last === 'taken-over') return publish(CHANNELS.claimTakeover, () => ({ handoff: handoffKey(entry.id) }));
+    if (last === 'live') throw new AlreadyClaimedError(entry.id, retryAfterMs(context));
+    // 'gone' (consumed, or missed by a listing taken while it was renamed) or 'moved': look again.
   }
-  if (current === undefined) throw new HandoffNotFoundError(entry.id);
+  if (last === 'gone') throw new HandoffNotFoundError(entry.id);
   throw new AlreadyClaimedError(entry.id, 1000);
-}
-
-function renamedTo(entry: Entry, from: string, to: string): boolean {
-  try {
-    fs.renameSync(`${entry.pinned.base}/${from}`, `${entry.pinned.base}/${to}`);
-    return true;
-  } catch (err) {
-    if (systemErrorCode(err) === 'ENOENT') return false;
-    throw toFileSystemError('claim the handoff entry', path.join(entry.dir, from), err);
-  }
-}
-
-/** The data file's current name (`data<suffix>` or someone's held name), if there is one. */
-function currentName(entry: Entry, data: string, suffix: string): string | undefined {
-  let names: string[];
-  try {
-    names = fs.readdirSync(entry.pinned.base) as string[];
-  } catch (err) {
-    if (systemErrorCode(err) === 'ENOENT') return undefined;
-    throw toFileSystemError('read the handoff entry', entry.dir, err);
-  }
-  return names.includes(data) ? data : names.find((name) => isHeldName(name, suffix));
-}
-
-function holderHeartbeat(entry: Entry, name: string): Heartbeat | 'gone' {
-  const stamp = readHeartbeat(`${entry.pinned.base}/${name}`);
-  return stamp === 'missing' ? 'gone' : { key: path.join(entry.dir, name), stamp };
 }
 
 // The held file must be a regular file with one link (a hard link to a file outside the root, a

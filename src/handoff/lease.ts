@@ -2,12 +2,13 @@ import type { RootContext } from '../root/root.js';
 import { systemErrorCode } from '../base/errors.js';
 import { fs } from '../disk/fs.js';
 import { judgeHeartbeat, judgeHeartbeatHere, ownerState, type Heartbeat, type OwnerState } from '../owner/liveness.js';
-import { startHeartbeat } from '../owner/heartbeat.js';
+import { readHeartbeat, startHeartbeat } from '../owner/heartbeat.js';
 import { atExit } from '../owner/registry.js';
 import { logger } from '../base/log.js';
 import { randomName } from '../base/random-name.js';
 import { processIdentity, type ProcessIdentity } from '../owner/process-identity.js';
-import { formatOwnerToken, TAKEN_FOR_REMOVAL, type OwnerToken } from '../base/layout.js';
+import { formatOwnerToken, holderOf, isHeldName, TAKEN_FOR_REMOVAL, type OwnerToken } from '../base/layout.js';
+import path from 'node:path';
 
 const log = logger('lease');
 
@@ -73,6 +74,52 @@ export type HolderStates = Map<string, OwnerState>;
 export async function takeForRemoval(entry: string, current: string): Promise<boolean> {
   try {
     await fs.promises.rename(`${entry}/${current}`, `${entry}/${TAKEN_FOR_REMOVAL}`);
+    return true;
+  } catch (err) {
+    if (systemErrorCode(err) === 'ENOENT') return false;
+    throw err;
+  }
+}
+
+/**
+ * What one attempt to take a lease found: the data file taken from its free name, or taken over
+ * from a dead holder; a live holder has it; it moved under the look (given back, renamed by
+ * another claimer: look again); or there is none.
+ */
+export type LeaseAttempt = 'taken' | 'taken-over' | 'live' | 'moved' | 'gone';
+
+/**
+ * One attempt to take the lease on the data file in the directory reached at `at` (`shown` names
+ * it, for the heartbeat's key): renamed from its free name `free` to `mine`, else, from a holder's
+ * name (`held_<owner><suffix>`) whose holder is dead, taken over by one more rename. Of several
+ * takers renaming one name, exactly one wins; a live holder's name is never touched. The one step
+ * of the shared disk's claims and of the tus store's locks. A failure other than a name being gone
+ * is thrown as it came, for the caller to type.
+ * @internal
+ */
+export function tryTakeLease(lease: LeaseContext, at: string, shown: string, free: string, mine: string, suffix: string): LeaseAttempt {
+  if (renamedSync(`${at}/${free}`, `${at}/${mine}`)) return 'taken';
+  let names: string[];
+  try {
+    names = fs.readdirSync(at);
+  } catch (err) {
+    if (systemErrorCode(err) === 'ENOENT') return 'gone';
+    throw err;
+  }
+  // Not seen may also be a listing taken while the file was renamed (sshfs lists, then stats each name).
+  const current = names.includes(free) ? free : names.find((name) => isHeldName(name, suffix));
+  if (current === undefined) return 'gone';
+  if (current === free) return 'moved'; // given back since the rename above
+  const stamp = readHeartbeat(`${at}/${current}`);
+  if (stamp === 'missing') return 'moved';
+  if (holderAlive(lease, holderOf(current)!, { key: path.join(shown, current), stamp })) return 'live';
+  log('taking over %s from a dead holder', shown);
+  return renamedSync(`${at}/${current}`, `${at}/${mine}`) ? 'taken-over' : 'moved';
+}
+
+function renamedSync(from: string, to: string): boolean {
+  try {
+    fs.renameSync(from, to);
     return true;
   } catch (err) {
     if (systemErrorCode(err) === 'ENOENT') return false;

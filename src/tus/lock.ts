@@ -1,8 +1,7 @@
 import path from 'node:path';
 import { systemErrorCode } from '../base/errors.js';
 import { dataName, heldName } from '../base/layout.js';
-import { dataFileIn, uploadHolderLives } from '../lifetime/tus-upload.js';
-import { newOwnerToken, type LeaseContext } from '../handoff/lease.js';
+import { newOwnerToken, tryTakeLease, type LeaseContext } from '../handoff/lease.js';
 import { startHeartbeat, type Heartbeat } from '../owner/heartbeat.js';
 import { pinUpload, uploadDir, type PinnedUpload, type TusPlaces } from './places.js';
 import { fs } from '../disk/fs.js';
@@ -70,7 +69,7 @@ export class UploadLock {
     const deadline = performance.now() + this.context.timeoutMs;
     let askedHere = false;
     for (;;) {
-      const outcome = await this.tryTake(dir, name);
+      const outcome = this.tryTake(dir, name);
       if (outcome === 'taken') {
         this.hold(dir, name, requestRelease);
         return true;
@@ -119,31 +118,11 @@ export class UploadLock {
     holdersHere.set(this.key(dir), requestRelease);
   }
 
-  /** One attempt: take the free data file, or a dead holder's; 'nothing' when there is no upload to hold. */
-  private async tryTake(dir: PinnedUpload, name: string): Promise<'taken' | 'held' | 'nothing'> {
-    if (await renamed(`${dir.at}/${dataName('')}`, `${dir.at}/${name}`)) return 'taken';
-    let names: string[];
-    try {
-      names = await fs.promises.readdir(dir.at);
-    } catch (err) {
-      if (systemErrorCode(err) === 'ENOENT') return 'nothing';
-      throw err;
-    }
-    const current = dataFileIn(names);
-    if (current === undefined) return 'nothing';
-    // Free again (given back since the rename above), or a live request's: the next look takes it.
-    if (current === dataName('') || uploadHolderLives(this.context.lease, dir.at, dir.shown, current)) return 'held';
-    return (await renamed(`${dir.at}/${current}`, `${dir.at}/${name}`)) ? 'taken' : 'held';
-  }
-}
-
-async function renamed(from: string, to: string): Promise<boolean> {
-  try {
-    await fs.promises.rename(from, to);
-    return true;
-  } catch (err) {
-    if (systemErrorCode(err) === 'ENOENT') return false;
-    throw err;
+  /** One attempt: take the free data file, or a dead holder's (`tryTakeLease`, as a claim does); 'nothing' when there is no upload to hold. */
+  private tryTake(dir: PinnedUpload, name: string): 'taken' | 'held' | 'nothing' {
+    const attempt = tryTakeLease(this.context.lease, dir.at, dir.shown, dataName(''), name, '');
+    if (attempt === 'gone') return 'nothing';
+    return attempt === 'taken' || attempt === 'taken-over' ? 'taken' : 'held';
   }
 }
 
