@@ -23,7 +23,7 @@ export interface TusStoreOptions {
   /**
    * How long an upload may stay unfinished, from its creation (the tus expiration extension: the
    * server sends `Upload-Expires`, answers 410 after it, and `server.cleanUpExpiredUploads()`
-   * removes it). 0: never.
+   * removes it). 0: never; else 1000 (1 s) to a year.
    * @default 86_400_000 (24 hours)
    */
   readonly expirationMs?: number;
