@@ -413,9 +413,26 @@ function stillOnDisk(at: string, held: UploadReservation): boolean | undefined {
  * otherwise). @internal
  */
 export function forTus(err: unknown): unknown {
-  if (!isTempFileError(err)) return err;
+  if (!isTempFileError(err)) return unexposed(err);
   const body = err.expose ? `${err.message}\n` : `${err.statusCode} ${STATUS_CODES[err.statusCode] ?? 'Error'}\n`;
   Object.defineProperty(err, 'status_code', { value: err.statusCode, enumerable: false, configurable: true });
   Object.defineProperty(err, 'body', { value: body, enumerable: false, configurable: true });
+  return err;
+}
+
+/**
+ * An error that is neither the library's nor one of tus's own answers (a system call's, a hook's):
+ * @tus/server would send its message to the client (`EEXIST: ... mkdir '/proc/<pid>/fd/...'`), a
+ * server path and a syscall's text. It answers a bare 500 instead; the error itself is unchanged
+ * for the server's logs.
+ */
+function unexposed(err: unknown): unknown {
+  if (typeof err !== 'object' || err === null || 'status_code' in err) return err;
+  try {
+    Object.defineProperty(err, 'status_code', { value: 500, enumerable: false, configurable: true });
+    Object.defineProperty(err, 'body', { value: `500 ${STATUS_CODES[500]}\n`, enumerable: false, configurable: true });
+  } catch {
+    return new Error('500 Internal Server Error', { cause: err }); // a frozen error: answered through one of ours
+  }
   return err;
 }

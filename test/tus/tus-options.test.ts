@@ -16,3 +16,26 @@ it('expirationMs of 1 to 999 is refused naming the option and its range; 0 and 1
   expect(fs.readFileSync(path.join(repo, 'docs/tus.md'), 'utf8')).toContain('`0`: never; else 1000 (1 s)');
   expect(fs.readFileSync(path.join(repo, 'docs/api/tempfile-manager/tus.md'), 'utf8')).toContain('0: never; else 1000 (1 s) to a year');
 });
+
+it('a 5xx the store answers carries no server path and no system call\'s text: a namingFunction that repeats an id', async () => {
+  const { Server } = await import('@tus/server');
+  const http = await import('node:http');
+  const mgr = manager();
+  const { datastore, locker } = await tusStore({ manager: mgr });
+  const server = new Server({ path: '/files', datastore, locker, namingFunction: () => 'fixed-id' });
+  const listener = http.createServer((req, res) => void server.handle(req, res));
+  await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
+  try {
+    const url = `http://127.0.0.1:${(listener.address() as { port: number }).port}/files`;
+    const create = () => fetch(url, { method: 'POST', headers: { 'Tus-Resumable': '1.0.0', 'Upload-Length': '10' } });
+    expect((await create()).status).toBe(201);
+    const again = await create();
+    expect(again.status).toBe(500);
+    const body = await again.text();
+    expect(body).not.toMatch(/\/proc\/|\/tmp\/|EEXIST|mkdir|fd\/\d+/);
+    expect(body).not.toContain(mgr.root);
+  } finally {
+    listener.closeAllConnections();
+    await new Promise((resolve) => listener.close(resolve));
+  }
+});
