@@ -7,7 +7,7 @@ import { InvalidOptionError, isTempFileError, type TempFileError } from '../base
 import { describe } from '../base/names.js';
 import { ownOptions, validateOneOf, type NoneLeftOut } from '../base/validators.js';
 import { shapeFiles } from './form.js';
-import { receiveMultipart } from './multipart.js';
+import { receiveMultipart, type FieldsRead } from './multipart.js';
 import { bindRequestScope } from './request-scope.js';
 import { deferContinue as deferServerContinue, discardUnreadBody, refuseUnreadBody, resolveDrain, type ContinueServer, type DrainOptions, type ResolvedDrain } from './unread-body.js';
 import { checkCallbackOption, checkManager, declaredLengthRefusal, resolveUploadOptions, type HandedOffUpload, type UploadedFile, type UploadFields, type UploadOptions } from './upload-options.js';
@@ -202,7 +202,8 @@ export function upload(options: ExpressUploadOptions = {}): RequestHandler {
       fail(res, next, tooLarge);
       return;
     }
-    receiveMultipart(req, scope, spec, () => refuseBody(req, res, spec.drain)).then(
+    const read: FieldsRead = {};
+    receiveMultipart(req, scope, spec, () => refuseBody(req, res, spec.drain), read).then(
       ({ files, fields, handedOff }) => {
         req.body = fields satisfies UploadFields;
         if (spec.direct) {
@@ -216,6 +217,7 @@ export function upload(options: ExpressUploadOptions = {}): RequestHandler {
       },
       (error: unknown) => {
         log('upload failed: %O', error);
+        if (read.fields) req.body = read.fields; // the fields read before the refusal, as multer keeps them
         fail(res, next, error);
       },
     );

@@ -5,7 +5,7 @@ import { AbortedError, MalformedUploadError, UploadLimitError } from '../base/er
 import type { TempScope } from '../handles/scope.js';
 import { FormReceiver, type ReceivedForm } from './form.js';
 import { requestScopeOf, type RequestScope } from './request-scope.js';
-import { busboyLimits, type ResolvedUpload } from './upload-options.js';
+import { busboyLimits, type ResolvedUpload, type UploadFields } from './upload-options.js';
 
 /**
  * A request body a form is read from, whatever the server: Node's `IncomingMessage` (Express,
@@ -30,7 +30,7 @@ export interface FormBody {
  * the body at once; the promise rejects once they are gone.
  * @internal
  */
-export function receiveMultipart(req: IncomingMessage, scope: TempScope, spec: ResolvedUpload, refuse: () => void): Promise<ReceivedForm> {
+export function receiveMultipart(req: IncomingMessage, scope: TempScope, spec: ResolvedUpload, refuse: () => void, read?: FieldsRead): Promise<ReceivedForm> {
   return receiveForm(
     {
       headers: req.headers,
@@ -45,11 +45,17 @@ export function receiveMultipart(req: IncomingMessage, scope: TempScope, spec: R
     scope,
     spec,
     refuse,
+    read,
   );
 }
 
+/** Where the text fields read so far are found once the form failed (multer keeps them in `req.body`). @internal */
+export interface FieldsRead {
+  fields?: UploadFields;
+}
+
 /** {@link receiveMultipart} from any {@link FormBody}: the one way a form is read. @internal */
-export function receiveForm(body: FormBody, scope: TempScope, spec: ResolvedUpload, refuse: () => void): Promise<ReceivedForm> {
+export function receiveForm(body: FormBody, scope: TempScope, spec: ResolvedUpload, refuse: () => void, read?: FieldsRead): Promise<ReceivedForm> {
   let parser: busboy.Busboy;
   try {
     parser = busboy({
@@ -69,6 +75,7 @@ export function receiveForm(body: FormBody, scope: TempScope, spec: ResolvedUplo
       refuse();
       settle();
     }, body.exchange);
+    if (read) read.fields = form.fields;
     const stopWatching = body.onClose(() => {
       if (!body.complete()) form.fail(new AbortedError('the client went away before the end of the form'));
     });

@@ -133,3 +133,20 @@ it('a text field with no name is refused (400, missing-field-name), as multer re
   const { body, headers } = form();
   expect((await fastify.inject({ method: 'POST', url: '/upload', payload: body, headers })).json()).toEqual({ reason: 'missing-field-name' });
 });
+
+it("Express, refusals: 'next': a refused form's req.body holds the fields read before the refusal, as multer's does", async () => {
+  const mgr = manager();
+  const app = express();
+  let body: unknown;
+  app.post('/upload', upload({ field: 'doc', maxBytes: 10, manager: mgr, refusals: 'next' }), (_req, res) => res.sendStatus(200));
+  app.use((err: { statusCode?: number }, req: express.Request, res: express.Response, _next: express.NextFunction) => {
+    body = { ...req.body };
+    res.status(err.statusCode ?? 500).end();
+  });
+  const url = await listen(app);
+  const form = rawForm(`${fieldPart('title', 'kept')}${filePart('doc', 'a.bin', 'x'.repeat(100))}${fieldPart('after', 'never read')}${formEnd}`);
+  const res = await fetch(`${url}/upload`, { method: 'POST', body: form.body, headers: form.headers });
+  expect(res.status).toBe(413);
+  expect(body).toEqual({ title: 'kept' });
+  await until(() => sessionFiles(mgr).length === 0);
+});
