@@ -23,11 +23,14 @@ export interface SourceReader {
    * source never looks ended, and no read waits for bytes nobody will take.
    */
   stop(reason?: unknown): void;
+  /** True when `stop()` settles a pending `next()` itself (else `openSource()` wraps the reader so that it does). */
+  readonly settlesOnStop?: boolean;
 }
 
 /** Wraps a source in a {@link SourceReader}; refuses what is not a source. */
 export function openSource(source: unknown): SourceReader {
-  return settledByStop(readerOf(source));
+  const reader = readerOf(source);
+  return reader.settlesOnStop ? reader : settledByStop(reader);
 }
 
 /**
@@ -49,7 +52,7 @@ function settledByStop(reader: SourceReader): SourceReader {
     },
     stop: (reason?: unknown) => {
       if (stopped) return;
-      stopped = { reason: reason ?? new AbortedError('the read was stopped before the source ended') };
+      stopped = { reason: stopReason(reason) };
       rejectPending?.(stopped.reason);
       rejectPending = undefined;
       reader.stop();
@@ -90,16 +93,25 @@ export function toBuffer(chunk: unknown): Buffer {
 
 function singleChunk(chunk: Buffer): SourceReader {
   let done = false;
+  let stopped: { readonly reason: unknown } | undefined;
   return {
+    settlesOnStop: true, // its reads settle at once: none is ever pending
     next: () => {
+      if (stopped) return Promise.reject(stopped.reason);
       const next = done ? undefined : chunk;
       done = true;
       return Promise.resolve(next);
     },
-    stop: () => {
+    stop: (reason?: unknown) => {
+      stopped ??= { reason: stopReason(reason) };
       done = true;
     },
   };
+}
+
+/** Why reads fail once a source was stopped: the consumer's failure, else an {@link AbortedError}. */
+function stopReason(reason: unknown): unknown {
+  return reason ?? new AbortedError('the read was stopped before the source ended');
 }
 
 function isWebStream(source: object): source is ReadableStream<unknown> {
@@ -171,9 +183,18 @@ function readableReader(stream: Readable, halt: () => void): SourceReader {
     pending = undefined;
     if (read) answer(read);
   });
+  // It settles its own pending read on stop (no wrapper, and no promise more per chunk: this is
+  // the reader of every upload and stream).
+  let stopped: { readonly reason: unknown } | undefined;
   return {
-    next: () => new Promise((resolve, reject) => answer({ resolve, reject })),
-    stop: () => {
+    settlesOnStop: true,
+    next: () => (stopped ? Promise.reject(stopped.reason) : new Promise((resolve, reject) => answer({ resolve, reject }))),
+    stop: (reason?: unknown) => {
+      if (stopped) return;
+      stopped = { reason: stopReason(reason) };
+      const read = pending;
+      pending = undefined;
+      read?.reject(stopped.reason);
       if (outcome) return;
       outcome = {};
       queue.length = 0;
