@@ -1,5 +1,5 @@
-// Removes the class and interface members tagged @internal (the setters write() uses, the `fs`
-// test hook, descriptors' paths) from the bundled declaration files in dist/: the published types
+// Removes the class and interface members tagged @internal (the adapters' hooks, the handles'
+// context, descriptors' paths) from the bundled declaration files in dist/: the published types
 // show what a user calls. Then the imports only those members used go, and the declarations of
 // the shared chunks that no entry reaches any more: a chunk holds what any entry needs, and an
 // entry's types are what it reaches. The checks of the packed package (scripts/check-package.mjs,
