@@ -624,6 +624,11 @@ export function adviceFor(code: string | undefined, path: string, platform: Plat
       return 'The device reported an I/O error: check the disk and the kernel log.';
     case 'EROFS':
       return 'The file system is read-only: point `root` at a writable volume.';
+    case 'ERR_ACCESS_DENIED':
+      return (
+        `Node's permission model (--permission) refused it: run node with --allow-fs-write=${path} (or a directory above it) ` +
+        'and --allow-fs-read for it; tempfile-manager needs writes to its root (and to keep() destinations) alone. See docs/crash-recovery.md.'
+      );
     case 'EFBIG':
       return "The file would pass the process's file size limit (ulimit -f): raise the limit, or cap the write with `maxBytes`.";
     default:
