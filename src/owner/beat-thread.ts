@@ -53,6 +53,9 @@ Promise.all([import('node:worker_threads'), import('node:fs')]).then(([threads, 
     } catch (err) {
       const code = err && err.code;
       if (code === 'ENOENT') targets.delete(at);
+      // A link or a file planted at the name (O_NOFOLLOW, a lock's path below a file): not the
+      // owner's, left untouched as the main thread's beat leaves it.
+      else if (code === 'ELOOP' || code === 'ENOTDIR') return;
       else if (!reported.has(at + ':' + code)) {
         reported.add(at + ':' + code);
         parentPort.postMessage({ failed: at, code: String(code), message: String(err && err.message) });
@@ -181,7 +184,6 @@ function makeBeatThread(): BeatThread {
     starts += 1;
     const startedAt = performance.now();
     let error: string | undefined;
-    started.unref();
     started.on('message', (message: ThreadMessage) => {
       if ('ready' in message) failure = undefined;
       else warn(`a beat of the heartbeat thread failed at ${message.failed}`, `${message.code}: ${message.message}`);
@@ -196,6 +198,9 @@ function makeBeatThread(): BeatThread {
       if (performance.now() - startedAt >= RAN_WELL_MS) failuresInARow = 0;
       failed(error ?? `the thread ended with code ${code}`);
     });
+    // After the listeners: one added to an unref'd worker's port refs it again, and the thread
+    // would keep the process alive.
+    started.unref();
     worker = started;
     for (const [at, { kind }] of targets) post(at, kind);
   };
