@@ -4,6 +4,7 @@
  * @module
  */
 import os from 'node:os';
+import { dirname } from 'node:path';
 import { HOST_PLATFORM, type Platform } from './platform.js';
 import { forClient, isTempFileError, TempFileError, type TempFileErrorCode } from './error-class.js';
 import {
@@ -626,8 +627,9 @@ export function adviceFor(code: string | undefined, path: string, platform: Plat
       return 'The file system is read-only: point `root` at a writable volume.';
     case 'ERR_ACCESS_DENIED':
       return (
-        `Node's permission model (--permission) refused it: run node with --allow-fs-write=${path} (or a directory above it) ` +
-        'and --allow-fs-read for it; tempfile-manager needs writes to its root (and to keep() destinations) alone. See docs/crash-recovery.md.'
+        `Node's permission model (--permission) refused it: allow writes there, e.g. --allow-fs-write=${dirname(path)}/* ` +
+        '(a path without /* allows only what exists when node starts). tempfile-manager needs writes to its root and to ' +
+        'the destinations of keep() alone. See docs/crash-recovery.md.'
       );
     case 'EFBIG':
       return "The file would pass the process's file size limit (ulimit -f): raise the limit, or cap the write with `maxBytes`.";
