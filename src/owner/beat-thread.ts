@@ -74,7 +74,7 @@ export const MAX_RESTART_MS = 30_000;
 /** A thread that ran this long before it ended did not fail at start: the next waits start over. */
 const RAN_WELL_MS = 60_000;
 /** The `code` of the process warning a failing beat thread raises. @internal */
-export const BEAT_THREAD_WARNING = 'TEMPFILE_MANAGER_BEAT_THREAD';
+export const BEAT_THREAD_WARNING = 'WARN_TEMPFILE_BEAT_THREAD';
 
 /** The process's one beat thread: what it beats, and whether it runs. @internal */
 export interface BeatThread {

@@ -142,7 +142,7 @@ describe('the beat thread runs whatever the process was started with, and never 
     expect(got.starts).toBeLessThanOrEqual(6);
     expect(got.failure).toContain('this preload refuses worker threads');
     expect(got.warnings).toHaveLength(1); // once per cause, not once per start
-    expect(got.warnings[0]).toMatchObject({ name: 'TempFileWarning', code: 'TEMPFILE_MANAGER_BEAT_THREAD' });
+    expect(got.warnings[0]).toMatchObject({ name: 'TempFileWarning', code: 'WARN_TEMPFILE_BEAT_THREAD' });
     expect(got.warnings[0]!.message).toContain('this preload refuses worker threads');
     expect(got.warnings[0]!.message).toContain('--allow-worker');
   });
