@@ -131,7 +131,7 @@ export class TempFileManager implements AsyncDisposable, Disposable {
   constructor(options?: TempFileManagerOptions) {
     this.options = resolveOptions(options);
     this.root = this.options.root;
-    requireBeatThread();
+    requireBeatThread(this.root);
     const rootId = ensureSafeRoot(this.root);
     const { staleMs, graceMs, hostId } = this.options;
     this.rootContext = { root: this.root, staleMs, graceMs, hostId, verifyRoot: () => this.session.checkRoot(), rootBase: () => this.session.rootBase() };

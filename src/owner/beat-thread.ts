@@ -106,15 +106,22 @@ export function beatOffThread(at: string, kind: Beat['kind']): () => void {
  * @throws {@link InvalidOptionError} `ERR_TEMPFILE_INVALID_OPTION`, option `--allow-worker`.
  * @internal
  */
-export function requireBeatThread(): void {
+export function requireBeatThread(root: string): void {
   if (mayStartThreads()) return;
   throw new InvalidOptionError(
     '--allow-worker',
-    'Node runs with --permission and without --allow-worker, so tempfile-manager cannot start the thread that keeps its ' +
+    `Node runs with --permission and without --allow-worker (its permission flags: ${permissionFlags()}), ` +
+      'so tempfile-manager cannot start the thread that keeps its ' +
       'heartbeat going while the event loop is blocked: a sweeper in another PID namespace, on another host or without /proc ' +
       'would remove this process\'s files during any long synchronous call. Start node with --allow-worker ' +
-      '(and --allow-fs-write=<root>). See docs/crash-recovery.md, "Process starts and the permission model".',
+      `(and --allow-fs-write=${root}/*). See docs/crash-recovery.md, "Process starts and the permission model".`,
   );
+}
+
+/** The permission flags node was started with, as the refusal shows them. */
+function permissionFlags(): string {
+  const flags = process.execArgv.filter((arg) => /^--(experimental-)?(permission|allow-)/.test(arg));
+  return flags.length > 0 ? flags.join(' ') : 'none on the command line (NODE_OPTIONS?)';
 }
 
 /**
