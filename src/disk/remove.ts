@@ -3,7 +3,7 @@ import { isGone, MountPointError, systemErrorCode, toFileSystemError } from '../
 import { O_NOFOLLOW, fs } from './fs.js';
 import { isRetried, retryDelays, sleepSync } from './holds.js';
 import { mountIdOf, parentMountIdOf } from './mounts.js';
-import { procFdPath, procIsOurs } from './proc.js';
+import { procFd, procFdPath, procIsOurs } from './proc.js';
 import { removeTreeSyncWalk, walkTree, walkTreeSync, type WalkOptions, type WalkTally } from './walk.js';
 
 // Removal never follows a symlink: unlink() removes the link itself, and trees are walked
@@ -121,7 +121,7 @@ export async function removeListedFlatDir(
   names: readonly string[],
   parentDev: number | undefined,
 ): Promise<'removed' | 'changed' | 'walk'> {
-  if (!procIsOurs() || parentDev === undefined) return 'walk';
+  if (!procIsOurs() || !procFd() || parentDev === undefined) return 'walk';
   // open, fstat and close of a directory just listed do no I/O: made here, they spare three trips
   // through the thread pool per entry. The unlinks and the rmdir, which write, go through it.
   let fd: number;

@@ -340,13 +340,27 @@ export class Session {
     } catch (err) {
       throw toFileSystemError('lock the session', sessionLockPath(this.dir), err);
     }
-    this.heartbeat = startHeartbeat({
-      at: this.lockPath,
-      shown: sessionLockPath(this.dir),
-      kind: 'session',
-      beatAtStart: true,
-      onGone: () => this.relock(),
-    });
+    try {
+      this.heartbeat = startHeartbeat({
+        at: this.lockPath,
+        shown: sessionLockPath(this.dir),
+        kind: 'session',
+        beatAtStart: true,
+        onGone: () => this.relock(),
+      });
+    } catch (err) {
+      // A lock without a heartbeat would outlive close(), which drops only a beaten lock.
+      this.dropLockQuietly();
+      throw toFileSystemError('start the heartbeat of', sessionLockPath(this.dir), err);
+    }
+  }
+
+  private dropLockQuietly(): void {
+    try {
+      fs.rmdirSync(this.lockPath);
+    } catch (err) {
+      log('unlock %s: %s', this.dir, systemErrorCode(err) ?? err);
+    }
   }
 
   /**
@@ -358,13 +372,8 @@ export class Session {
     if (!this.heartbeat) return;
     this.heartbeat.stop();
     this.heartbeat = undefined;
-    if (!remove) return;
-    try {
-      fs.rmdirSync(this.lockPath);
-    } catch (err) {
-      // Removed by hand, or by a sweeper that judged this process dead: nothing left to drop.
-      log('unlock %s: %s', this.dir, systemErrorCode(err) ?? err);
-    }
+    // Removed by hand, or by a sweeper that judged this process dead: nothing left to drop.
+    if (remove) this.dropLockQuietly();
   }
 
   /** A lock removed from outside (a sweep on another host that judged us dead) is made again: never a crash. */

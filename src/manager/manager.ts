@@ -21,6 +21,7 @@ import { runInScope, TempScope } from '../handles/scope.js';
 import { Session, type SessionPlaces } from '../lifetime/session.js';
 import { watchThreads } from '../lifetime/threads.js';
 import { atExit, processSlot } from '../owner/registry.js';
+import { requireBeatThread } from '../owner/beat-thread.js';
 import type { WriteSource } from '../write/source.js';
 import { attachBackgroundSweep } from '../sweep/background.js';
 import { sweepRoot, type SweepOptions, type SweepReport } from '../sweep/sweep.js';
@@ -119,11 +120,16 @@ export class TempFileManager implements AsyncDisposable, Disposable {
    * on-disk format (`err.reason`).
    * @throws {@link NoSpaceError} `ERR_TEMPFILE_NO_SPACE`, {@link DiskQuotaError}
    * `ERR_TEMPFILE_DISK_QUOTA`, {@link FileSystemError} `ERR_TEMPFILE_IO`: the root or its marker
-   * cannot be made or opened (full, over quota, EACCES, a read-only file system...).
+   * cannot be made or opened (full, over quota, EACCES, a read-only file system, Node's permission
+   * model without `--allow-fs-write` for the root...).
+   * @throws {@link InvalidOptionError} `ERR_TEMPFILE_INVALID_OPTION` (`err.option` is
+   * `'--allow-worker'`): Node runs with `--permission` and without `--allow-worker`, so the thread
+   * that keeps the heartbeat going while the event loop is blocked cannot start.
    */
   constructor(options?: TempFileManagerOptions) {
     this.options = resolveOptions(options);
     this.root = this.options.root;
+    requireBeatThread(this.root);
     const rootId = ensureSafeRoot(this.root);
     const { staleMs, graceMs, hostId } = this.options;
     this.rootContext = { root: this.root, staleMs, graceMs, hostId, verifyRoot: () => this.session.checkRoot(), rootBase: () => this.session.rootBase() };

@@ -3,49 +3,78 @@ import { Worker } from 'node:worker_threads';
 import { OPEN_EXISTING } from '../disk/open-checked.js';
 import { logger } from '../base/log.js';
 import { HEARTBEAT_MS } from './liveness.js';
-import { machineId } from './process-identity.js';
+import { InvalidOptionError } from '../base/errors.js';
+import { mayStartThreads, mayTouchDescriptors } from '../base/permission-model.js';
 import { processSlot, type Beat } from './registry.js';
 
 const log = logger('heartbeat');
 
-// Without /proc (macOS, Windows), an observer on this host cannot tell this process from another
-// that was given its pid after a crash: it judges a same-host owner whose pid exists by its
-// heartbeat against this host's clock (liveness.ts). The heartbeat must then go on while the
-// event loop is blocked (a long synchronous call, a debugger paused on a breakpoint): one worker
-// thread per process beats every heartbeat target too, as the main thread's timer does, with the
-// same checks (never following a link, never blocking on a FIFO, never touching an inode that is
-// not the owner's kind). Where /proc tells the thread and its start time, liveness never reads
-// the heartbeat of a same-host owner, and no thread is started.
+// An observer that cannot ask the kernel about this process judges it by its heartbeat: one on
+// this host without /proc (macOS, Windows; it cannot tell this process from another that was given
+// its pid after a crash), one in another PID namespace (a container), one on another host sharing
+// the root (liveness.ts). The heartbeat must then go on while the event loop is blocked (a long
+// synchronous call, a debugger paused on a breakpoint): one worker thread per process beats every
+// heartbeat target too, as the main thread's timer does, with the same checks (never following a
+// link, never blocking on a FIFO, never touching an inode that is not the owner's kind). A thread
+// that fails is started again after a wait that doubles (never a hot loop) and raises a process
+// warning; the main thread's timer beats on meanwhile.
 
 /** How the beat thread opens a target: never following a link, never blocking. @internal */
 export const BEAT_OPEN = constants.O_RDONLY | OPEN_EXISTING;
 
-// The thread's code, evaluated as CommonJS: the same in the ESM and the CJS build, no file to
-// find. Its checks are heartbeat.ts's `refresh`: a session's lock must be a directory, a lease's
-// held file a regular file with one link; a name gone is dropped (the main thread makes a lock
-// again, or learns that its lease was taken over, on its own next beat).
+// The thread's code: the same in the ESM and the CJS build, no file to find. A worker started
+// with `eval: true` takes the parent's flags, and with them `--input-type=module` of a process
+// started by `node --input-type=module -e ...`: its code is then read as an ES module, where
+// `require` does not exist. So it uses neither `require` nor a static `import`: a dynamic
+// `import()` reads the same as a script and as a module. Its checks are heartbeat.ts's `refresh`:
+// a session's lock must be a directory, a lease's held file a regular file with one link; a name
+// gone is dropped (the main thread makes a lock again, or learns that its lease was taken over, on
+// its own next beat). Under Node's permission model, which refuses futimes, the checked name is
+// touched by lutimes (never following a link). A beat that fails otherwise is reported once per
+// target and cause: the main thread makes it a process warning.
 const SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads');
-const fs = require('node:fs');
-const targets = new Map();
-parentPort.on('message', ({ at, kind }) => (kind === undefined ? targets.delete(at) : targets.set(at, kind)));
-setInterval(() => { for (const [at, kind] of targets) beat(at, kind); }, workerData.periodMs);
-function beat(at, kind) {
-  let fd;
-  try {
-    fd = fs.openSync(at, workerData.open);
-    const stat = fs.fstatSync(fd);
-    const ours = kind === 'session' ? stat.isDirectory() : stat.isFile() && stat.nlink === 1;
-    if (!ours) return;
-    const now = new Date();
-    fs.futimesSync(fd, now, now);
-  } catch (err) {
-    if (err && err.code === 'ENOENT') targets.delete(at);
-  } finally {
-    if (fd !== undefined) try { fs.closeSync(fd); } catch {}
+Promise.all([import('node:worker_threads'), import('node:fs')]).then(([threads, fs]) => {
+  const { parentPort, workerData } = threads;
+  const targets = new Map();
+  const reported = new Set();
+  parentPort.on('message', ({ at, kind }) => (kind === undefined ? targets.delete(at) : targets.set(at, kind)));
+  setInterval(() => { for (const [at, kind] of targets) beat(at, kind); }, workerData.periodMs);
+  parentPort.postMessage({ ready: true });
+  function beat(at, kind) {
+    let fd;
+    try {
+      fd = fs.openSync(at, workerData.open);
+      const stat = fs.fstatSync(fd);
+      const ours = kind === 'session' ? stat.isDirectory() : stat.isFile() && stat.nlink === 1;
+      if (!ours) return;
+      const now = new Date();
+      if (workerData.byPath) fs.lutimesSync(at, now, now);
+      else fs.futimesSync(fd, now, now);
+    } catch (err) {
+      const code = err && err.code;
+      if (code === 'ENOENT') targets.delete(at);
+      // A link or a file planted at the name (O_NOFOLLOW, a lock's path below a file): not the
+      // owner's, left untouched as the main thread's beat leaves it.
+      else if (code === 'ELOOP' || code === 'ENOTDIR') return;
+      else if (!reported.has(at + ':' + code)) {
+        reported.add(at + ':' + code);
+        parentPort.postMessage({ failed: at, code: String(code), message: String(err && err.message) });
+      }
+    } finally {
+      if (fd !== undefined) try { fs.closeSync(fd); } catch {}
+    }
   }
-}
+});
 `;
+
+/** How long a failed beat thread waits before it is started again: doubled at each failure in a row, up to {@link MAX_RESTART_MS}. @internal */
+export const FIRST_RESTART_MS = 100;
+/** The longest wait between two starts of a failing beat thread. @internal */
+export const MAX_RESTART_MS = 30_000;
+/** A thread that ran this long before it ended did not fail at start: the next waits start over. */
+const RAN_WELL_MS = 60_000;
+/** The `code` of the process warning a failing beat thread raises. @internal */
+export const BEAT_THREAD_WARNING = 'WARN_TEMPFILE_BEAT_THREAD';
 
 /** The process's one beat thread: what it beats, and whether it runs. @internal */
 export interface BeatThread {
@@ -55,16 +84,44 @@ export interface BeatThread {
   readonly running: boolean;
   /** How many targets it beats. */
   readonly targets: number;
+  /** How many times a thread was started in this process. */
+  readonly starts: number;
+  /** Why the last thread failed (its error, or how it ended), until one runs again. */
+  readonly failure: string | undefined;
 }
 
 /**
- * Beats `at` on the process's beat thread as well as on the main thread's timer, where the
- * liveness of this process's owners is judged by their heartbeat (no /proc); elsewhere does
- * nothing. Returns the function that stops it.
+ * Beats `at` on the process's beat thread as well as on the main thread's timer: an observer
+ * without /proc, or one in another PID namespace or on another host, judges this process's owners
+ * by their heartbeat, which a blocked event loop must not stop. Returns the function that stops it.
  */
 export function beatOffThread(at: string, kind: Beat['kind']): () => void {
-  if (machineId() !== undefined) return () => {};
   return beatThread().add(at, kind);
+}
+
+/**
+ * Throws unless this process can run the beat thread: under Node's permission model, only with
+ * `--allow-worker`. Called by a manager's constructor, so that a process whose heartbeat would stop
+ * with its event loop is refused at once rather than losing its files to a sweep later.
+ * @throws {@link InvalidOptionError} `ERR_TEMPFILE_INVALID_OPTION`, option `--allow-worker`.
+ * @internal
+ */
+export function requireBeatThread(root: string): void {
+  if (mayStartThreads()) return;
+  throw new InvalidOptionError(
+    '--allow-worker',
+    `Node runs with --permission and without --allow-worker (its permission flags: ${permissionFlags()}), ` +
+      'so tempfile-manager cannot start the thread that keeps its ' +
+      'heartbeat going while the event loop is blocked: a sweeper in another PID namespace, on another host or without /proc ' +
+      'would remove this process\'s files during any long synchronous call. Start node with --allow-worker ' +
+      `(and --allow-fs-write=${root}/*). See docs/crash-recovery.md, "Process starts and the permission model".`,
+  );
+}
+
+/** The permission flags node was started with, as the refusal shows them. */
+function permissionFlags(): string {
+  const flags = process.execArgv.filter((arg) => /^--(experimental-)?(permission|allow-)/.test(arg));
+  return flags.length > 0 ? flags.join(' ') : 'none on the command line (NODE_OPTIONS?)';
 }
 
 /**
@@ -78,23 +135,87 @@ export function beatThread(): BeatThread {
 function makeBeatThread(): BeatThread {
   const targets = new Map<string, { kind: Beat['kind']; holders: number }>();
   let worker: Worker | undefined;
+  let restartTimer: NodeJS.Timeout | undefined;
+  let failuresInARow = 0;
+  let starts = 0;
+  let failure: string | undefined;
+  const warned = new Set<string>();
   const post = (at: string, kind: Beat['kind'] | undefined) => worker?.postMessage({ at, kind });
+  // Never silent: what stops the thread, or a beat in it, is a process warning (once per cause),
+  // not a debug line alone.
+  const warn = (why: string, detail: string) => {
+    log('%s: %s', why, detail);
+    if (warned.has(detail)) return;
+    warned.add(detail);
+    process.emitWarning(
+      `tempfile-manager: ${why} (${detail}). Until it runs, only the main thread's timer beats the heartbeat: an event loop ` +
+        'blocked for longer than a sweeper\'s staleMs lets a sweeper without /proc, in another PID namespace or on another ' +
+        'host remove this process\'s files. Check what the process was started with (--require or --import preloads, ' +
+        'NODE_OPTIONS, --permission without --allow-worker); see docs/crash-recovery.md.',
+      { type: 'TempFileWarning', code: BEAT_THREAD_WARNING },
+    );
+  };
+  const failed = (detail: string) => {
+    failure = detail;
+    const waitMs = Math.min(MAX_RESTART_MS, FIRST_RESTART_MS * 2 ** failuresInARow);
+    failuresInARow += 1;
+    warn(`the heartbeat thread failed and starts again in ${waitMs} ms (attempt ${failuresInARow})`, detail);
+    restartAfter(waitMs);
+  };
+  const restartAfter = (waitMs: number) => {
+    if (restartTimer !== undefined) return;
+    restartTimer = setTimeout(() => {
+      restartTimer = undefined;
+      if (worker === undefined && targets.size > 0) start();
+    }, waitMs);
+    restartTimer.unref();
+  };
   const start = () => {
-    const started = new Worker(SOURCE, { eval: true, workerData: { periodMs: HEARTBEAT_MS, open: BEAT_OPEN }, stdout: false, stderr: false });
-    started.unref();
-    started.on('error', (err) => log('the beat thread failed: %O', err));
-    started.on('exit', () => {
+    if (!mayStartThreads()) {
+      failure = 'the permission model withholds worker threads (no --allow-worker)';
+      warn('the heartbeat thread cannot start', failure);
+      return;
+    }
+    let started: Worker;
+    try {
+      started = new Worker(SOURCE, {
+        eval: true,
+        workerData: { periodMs: HEARTBEAT_MS, open: BEAT_OPEN, byPath: !mayTouchDescriptors() },
+        stdout: false,
+        stderr: false,
+      });
+    } catch (err) {
+      failed(describe(err));
+      return;
+    }
+    starts += 1;
+    const startedAt = performance.now();
+    let error: string | undefined;
+    started.on('message', (message: ThreadMessage) => {
+      if ('ready' in message) failure = undefined;
+      else warn(`a beat of the heartbeat thread failed at ${message.failed}`, `${message.code}: ${message.message}`);
+    });
+    started.on('error', (err) => (error = describe(err)));
+    started.on('exit', (code) => {
       if (worker !== started) return;
       worker = undefined;
-      if (targets.size > 0) restart(); // it died under its targets: they are still to beat
+      if (targets.size === 0) return;
+      // It ended under its targets: they are still to beat. One that ran well starts again at
+      // once; one that fails again and again waits longer each time, never in a hot loop.
+      if (performance.now() - startedAt >= RAN_WELL_MS) failuresInARow = 0;
+      failed(error ?? `the thread ended with code ${code}`);
     });
+    // After the listeners: one added to an unref'd worker's port refs it again, and the thread
+    // would keep the process alive.
+    started.unref();
     worker = started;
     for (const [at, { kind }] of targets) post(at, kind);
   };
-  const restart = () => setImmediate(() => worker ?? (targets.size > 0 && start())).unref();
   const stop = () => {
     const ending = worker;
     worker = undefined;
+    if (restartTimer !== undefined) clearTimeout(restartTimer);
+    restartTimer = undefined;
     void ending?.terminate();
   };
   return {
@@ -102,7 +223,7 @@ function makeBeatThread(): BeatThread {
       const held = targets.get(at);
       if (held) held.holders += 1;
       else targets.set(at, { kind, holders: 1 });
-      if (worker === undefined) start();
+      if (worker === undefined && restartTimer === undefined) start();
       else if (!held) post(at, kind);
       let removed = false;
       return () => {
@@ -121,5 +242,19 @@ function makeBeatThread(): BeatThread {
     get targets() {
       return targets.size;
     },
+    get starts() {
+      return starts;
+    },
+    get failure() {
+      return failure;
+    },
   };
+}
+
+/** What the thread posts: that it runs, or that a beat failed. */
+type ThreadMessage = { readonly ready: true } | { readonly failed: string; readonly code: string; readonly message: string };
+
+function describe(err: unknown): string {
+  if (err instanceof Error) return `${(err as NodeJS.ErrnoException).code ?? err.name}: ${err.message}`;
+  return String(err);
 }

@@ -2,6 +2,7 @@ import { systemErrorCode } from '../base/errors.js';
 import { fs } from '../disk/fs.js';
 import { replacedBy } from '../disk/open-checked.js';
 import { logger } from '../base/log.js';
+import { mayTouchDescriptors } from '../base/permission-model.js';
 import { HEARTBEAT_MS } from './liveness.js';
 import { addBeat, type Beat } from './registry.js';
 import { BEAT_OPEN, beatOffThread } from './beat-thread.js';
@@ -99,7 +100,10 @@ function refresh(target: HeartbeatTarget): 'beat' | 'skipped' | 'gone' {
       return 'skipped';
     }
     const now = new Date();
-    fs.futimesSync(fd, now, now);
+    // Node's permission model refuses futimes whatever it allows: the checked name is touched
+    // instead, never following a link (permission-model.ts).
+    if (mayTouchDescriptors()) fs.futimesSync(fd, now, now);
+    else fs.lutimesSync(at, now, now);
     return 'beat';
   } catch (err) {
     if (systemErrorCode(err) === 'ENOENT') return 'gone';

@@ -1,7 +1,5 @@
 import { systemErrorCode } from '../base/errors.js';
-import { fs } from '../disk/fs.js';
 import { machineId, readTask, type ProcessIdentity } from './process-identity.js';
-import { sessionLockPath, type OwnerToken } from '../base/layout.js';
 
 /**
  * The least `staleMs` a manager, a claimer or a sweeper may have: the heartbeat below must change
@@ -15,13 +13,6 @@ export const MIN_STALE_MS = 2_000;
  * `staleMs`, which may be as short as {@link MIN_STALE_MS}, so every owner beats at half of that.
  */
 export const HEARTBEAT_MS = MIN_STALE_MS / 2;
-
-/**
- * What a sweeper concluded about a session: `live` (keep), `orphan` (remove), `young` (an owner
- * that cannot be checked, watched for less than `graceMs`: keep), `unjudged` (an owner that
- * cannot be checked, whose heartbeat was not watched long enough yet: keep).
- */
-export type Liveness = 'live' | 'young' | 'orphan' | 'unjudged';
 
 /** Whether an owner (a session's or a lease holder's thread) is alive. */
 export type OwnerVerdict = 'alive' | 'dead' | 'young' | 'unjudged';
@@ -224,23 +215,3 @@ function pruneWatched(now: number): void {
   for (const [key, seen] of watched) if (now - seen.lookedAt > seen.keepMs) watched.delete(key);
 }
 
-/** What a session judgement needs. */
-export type LivenessOptions = OwnerRules;
-
-/**
- * Judges a session by {@link judgeOwner}, its lock's mtime as the heartbeat. `access` is the
- * session's directory as system calls reach it (through the root's descriptor); `dir` names it.
- */
-export function sessionLiveness(dir: string, name: OwnerToken, options: LivenessOptions, access = dir): Liveness {
-  const lockPath = sessionLockPath(dir);
-  const verdict = judgeOwner(name, { key: lockPath, stamp: lockStamp(sessionLockPath(access)) }, options);
-  return verdict === 'alive' ? 'live' : verdict === 'dead' ? 'orphan' : verdict;
-}
-
-function lockStamp(lockPath: string): Heartbeat['stamp'] {
-  try {
-    return fs.lstatSync(lockPath).mtimeMs;
-  } catch (err) {
-    return systemErrorCode(err) === 'ENOENT' ? 'missing' : 'unreadable';
-  }
-}

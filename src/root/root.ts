@@ -5,6 +5,7 @@ import { constants } from 'node:fs';
 import { CREATE_EXCLUSIVE, fs } from '../disk/fs.js';
 import { OPEN_EXISTING } from '../disk/open-checked.js';
 import { HOST_PLATFORM } from '../base/platform.js';
+import { mayRead, mayWrite } from '../base/permission-model.js';
 import { checkRootParents } from './root-parents.js';
 import { openPinnedSync, type PinnedDirSync } from '../disk/pinned-dir.js';
 import { LAYOUT_FORMAT, parseRootMarker, ROOT_MARKER, rootMarkerContent } from '../base/layout.js';
@@ -52,6 +53,7 @@ export interface DirIdentity {
  * @throws {@link UnsafeRootError} for an unsafe root, or one that changed while it was checked.
  */
 export function ensureSafeRoot(root: string): DirIdentity {
+  requirePermittedRoot(root);
   checkRootParents(root);
   try {
     fs.mkdirSync(root, { mode: 0o700 });
@@ -67,6 +69,27 @@ export function ensureSafeRoot(root: string): DirIdentity {
     pinned.close();
   }
   return checked;
+}
+
+/**
+ * Under Node's permission model, refuses a root this process may not write in, before anything
+ * is made: every later call would fail. A root that does not exist when node starts is allowed
+ * only by `--allow-fs-write=<root>/*`.
+ * @throws {@link FileSystemError} `ERR_TEMPFILE_IO` (`syscallCode` `ERR_ACCESS_DENIED`) naming the flag.
+ */
+function requirePermittedRoot(root: string): void {
+  const marker = path.join(root, ROOT_MARKER);
+  if (mayWrite(root) && mayWrite(marker) && mayRead(marker)) return;
+  const denied = Object.assign(new Error(`the permission model withholds writes to ${root}`), { code: 'ERR_ACCESS_DENIED' });
+  throw new FileSystemError(
+    'use the root',
+    root,
+    denied,
+    `Node runs with --permission and may not read and write in the root: start it with --allow-fs-write=${root}/* ` +
+      `(the root and everything in it, made before node started or not; --allow-fs-write=${root} allows only a root that ` +
+      'exists when node starts) and --allow-fs-read for it. tempfile-manager needs writes to its root and to the destinations ' +
+      'of keep() alone (and --allow-worker). See docs/crash-recovery.md.',
+  );
 }
 
 /**

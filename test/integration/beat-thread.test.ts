@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fixture, runToEnd } from '../helpers/child.js';
 import { freshRoot, scratchDir } from '../helpers/roots.js';
@@ -87,7 +88,7 @@ describe('the beat thread', () => {
   });
 });
 
-describe('one beat thread per process, only without /proc', () => {
+describe('one beat thread per process', () => {
   const run = async (env: NodeJS.ProcessEnv, ...args: string[]) => {
     const done = await runToEnd(process.execPath, [fixture('beat-thread-child.mjs'), freshRoot(), ...args], { env, timeoutMs: 60_000, what: 'the beat-thread child' });
     const [open, closed] = done.stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
@@ -110,8 +111,39 @@ describe('one beat thread per process, only without /proc', () => {
     }
   });
 
-  it.runIf(process.platform === 'linux')('with /proc: no thread is started', async () => {
-    const { open } = await run({ TEMPFILE_MANAGER_NO_PROC: '' });
-    expect(open.open).toBeNull();
+  it.runIf(process.platform === 'linux')('with /proc too: one thread (a sweeper in another PID namespace or on another host judges by the heartbeat)', async () => {
+    const { open, closed } = await run({ TEMPFILE_MANAGER_NO_PROC: '' });
+    expect(open.open).toEqual({ running: true, targets: 2 });
+    expect(closed?.closed).toEqual({ running: false, targets: 0 });
+  });
+});
+
+describe('the beat thread runs whatever the process was started with, and never fails silently', () => {
+  const report = async (args: readonly string[], env: NodeJS.ProcessEnv = {}) => {
+    const config = JSON.stringify({ root: freshRoot(), waitMs: 3_000 });
+    const done = await runToEnd(process.execPath, args, { env: { BEAT_REPORT: config, DEBUG: '', ...env }, timeoutMs: 60_000, what: 'the beat-thread report child' });
+    return JSON.parse(done.stdout.trim().split('\n').at(-1)!) as { starts: number; running: boolean; failure: string | null; warnings: { name: string; code: string; message: string }[] };
+  };
+  const reporter = pathToFileURL(fixture('beat-thread-report.mjs')).href;
+
+  it.for(['', '1'])('started by node --input-type=module --eval (TEMPFILE_MANAGER_NO_PROC=%j): the thread runs, started once', async (noProc) => {
+    const got = await report(['--input-type=module', '--eval', `await import(${JSON.stringify(reporter)})`], { TEMPFILE_MANAGER_NO_PROC: noProc });
+    expect(got).toEqual({ starts: 1, running: true, failure: null, warnings: [] });
+  });
+
+  it.for([
+    ['a -r preload', ['-r', fixture('threads-refused.cjs'), fixture('beat-thread-report.mjs')], {}],
+    ['NODE_OPTIONS', [fixture('beat-thread-report.mjs')], { NODE_OPTIONS: `--require ${fixture('threads-refused.cjs')}` }],
+  ] as const)('a thread that cannot run (%s refuses worker threads): started again after longer and longer waits, never in a loop, and a process warning says why', async ([, args, env]) => {
+    const got = await report(args, env);
+    // Waits of 0.1, 0.2, 0.4, 0.8, 1.6 s: at most 6 starts in 3 s however fast the machine (a
+    // slow one makes fewer); a restart at once would make hundreds.
+    expect(got.starts).toBeGreaterThanOrEqual(1);
+    expect(got.starts).toBeLessThanOrEqual(6);
+    expect(got.failure).toContain('this preload refuses worker threads');
+    expect(got.warnings).toHaveLength(1); // once per cause, not once per start
+    expect(got.warnings[0]).toMatchObject({ name: 'TempFileWarning', code: 'WARN_TEMPFILE_BEAT_THREAD' });
+    expect(got.warnings[0]!.message).toContain('this preload refuses worker threads');
+    expect(got.warnings[0]!.message).toContain('--allow-worker');
   });
 });

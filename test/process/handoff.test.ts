@@ -116,18 +116,23 @@ describe('handoff across real processes', () => {
     expect(entryFiles(root)).toEqual([]);
   });
 
-  itNeeds(PID_NAMESPACE)('a claimer of another host that blocks past staleMs is overtaken, and then cannot consume, release or move', async () => {
+  // A blocked event loop no longer stops the heartbeat (the beat thread beats on): a claimer is
+  // overtaken once its process is stopped whole (SIGSTOP, a frozen container), its threads with it.
+  itNeeds(PID_NAMESPACE)('a claimer of another host stopped past staleMs while its event loop is blocked is overtaken, and then cannot consume, release or move', async () => {
     const root = freshRoot();
     const tickets = await Promise.all(['one', 'two', 'three'].map((c) => produce(root, c)));
     const dest = path.join(scratchDir(), 'stolen.txt');
     const args = ['block', root, JSON.stringify(tickets), 'host-a', String(STALE_MS), '-', dest];
     const blocked = startChild('handoff-child.mjs', args, ANOTHER_LINUX_HOST, { pidNamespace: true });
     await nextJson(blocked);
+    const inner = innerPid(blocked.child.pid!);
+    process.kill(inner, 'SIGSTOP');
     const taker = new TempFileManager({ root, hostId: 'host-b', staleMs: STALE_MS, sweepOnStart: false, sweepIntervalMs: 0, exitHook: false });
     const firstLook = await Promise.all(tickets.map((t) => taker.claim(t).then(() => 'claimed', (err: { code: string }) => err.code)));
     expect(firstLook).toEqual(Array(3).fill('ERR_TEMPFILE_ALREADY_CLAIMED'));
     await sleep(STALE_MS + 500);
     const taken = await Promise.all(tickets.map((t) => taker.claim(t)));
+    process.kill(inner, 'SIGCONT');
     blocked.child.stdin!.write('wake\n');
     const woke = await nextJson<{ consume: string; release: string; keep: string }>(blocked);
     expect(woke).toEqual({ consume: 'ERR_TEMPFILE_LEASE_LOST', release: 'ERR_TEMPFILE_LEASE_LOST', keep: 'ERR_TEMPFILE_LEASE_LOST' });
@@ -189,11 +194,11 @@ describe('handoff across real processes', () => {
   });
 
   // The first claimer runs on "another machine" (a PID namespace of its own), so that it is judged
-  // by its heartbeat: stopped (SIGSTOP), or alive with its event loop blocked by a long
-  // synchronous job (its heartbeat stops with it).
+  // by its heartbeat: stopped (SIGSTOP), with its event loop idle or blocked by a long synchronous
+  // job (a blocked event loop alone does not stop the heartbeat: the beat thread beats on).
   itNeeds(PID_NAMESPACE).for([
     ['SIGSTOPped past staleMs', true, false],
-    ['whose event loop is blocked past staleMs', false, true],
+    ['SIGSTOPped past staleMs while its event loop is blocked', true, true],
   ])('a claimer %s and taken over: every step fails with LeaseLostError and changes nothing, whatever the taker did', async ([_label, stop, block]) => {
     const root = freshRoot();
     const out = scratchDir();

@@ -64,6 +64,9 @@ describe('a live owner is never swept', () => {
   it('an app with its own hostId, stalled past staleMs, is judged by its process: the CLI with the default host id keeps it and reports the mismatch', async () => {
     const root = freshRoot();
     const { running, report } = await owner(root, 'block', 'app-host-1');
+    // Stopped whole (SIGSTOP, as a frozen container): its beat thread, which beats while the event
+    // loop is blocked, stops too, and the heartbeat goes stale.
+    running.child.kill('SIGSTOP');
     await sleep(STALE_MS + 1000);
     expect(Date.now() - fs.statSync(`${report.session}.lock`).mtimeMs).toBeGreaterThan(STALE_MS); // stale by any clock
     // --watch looks twice: the stalled lock is seen unchanged, which would condemn another machine's session.
@@ -75,6 +78,7 @@ describe('a live owner is never swept', () => {
     const same = await run(cli, ['sweep', '--root', root, '--grace-ms', '0', '--host-id', 'app-host-1', '--json']);
     expect(JSON.parse(same.stdout)).toMatchObject({ sessionsRemoved: 0, hostIdMismatches: [] });
     expect(present(report)).toBe(true);
+    running.child.kill('SIGCONT');
     running.child.stdin!.write('wake\n');
     expect(await nextJson<{ intact: boolean }>(running)).toEqual({ intact: true });
     expect((await running.ended).code).toBe(0);
