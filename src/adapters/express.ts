@@ -4,11 +4,12 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { TempFileManager } from '../manager/manager.js';
 import type { TempScope } from '../handles/scope.js';
 import { InvalidOptionError, isTempFileError, type TempFileError } from '../base/errors.js';
+import { detached } from '../base/detached.js';
 import { describe } from '../base/names.js';
 import { ownOptions, validateOneOf, type NoneLeftOut } from '../base/validators.js';
 import { shapeFiles } from './form.js';
 import { receiveMultipart, type FieldsRead } from './multipart.js';
-import { bindRequestScope } from './request-scope.js';
+import { bindRequestScope, type RequestScope } from './request-scope.js';
 import { deferContinue as deferServerContinue, discardUnreadBody, refuseUnreadBody, resolveDrain, type ContinueServer, type DrainOptions, type ResolvedDrain } from './unread-body.js';
 import { checkCallbackOption, checkManager, declaredLengthRefusal, resolveUploadOptions, type HandedOffUpload, type UploadedFile, type UploadFields, type UploadOptions } from './upload-options.js';
 
@@ -120,13 +121,14 @@ export function tempScope(manager: TempFileManager, options: ExpressTempScopeOpt
   const onDisposeError = own.onDisposeError ?? warn;
   const drain = resolveDrain(own.drain, 'tempScope()');
   return (req: Request, res: Response, next: NextFunction): void => {
+    let exchange: RequestScope;
     try {
-      attachScope(req, res, manager, drain, onDisposeError);
+      exchange = attachScope(req, res, manager, drain, onDisposeError);
     } catch (error) {
       next(error);
       return;
     }
-    next();
+    exchange.enter(next);
   };
 }
 
@@ -189,12 +191,25 @@ export function upload(options: ExpressUploadOptions = {}): RequestHandler {
   };
   return (req: Request, res: Response, next: NextFunction): void => {
     let scope: TempScope;
+    let exchange: RequestScope | undefined;
     try {
-      scope = req.tmp ?? attachScope(req, res, given ?? sharedManager(), spec.drain, warn);
+      if (req.tmp) scope = req.tmp;
+      else {
+        exchange = attachScope(req, res, given ?? sharedManager(), spec.drain, warn);
+        scope = exchange.scope;
+      }
     } catch (error) {
       next(error);
       return;
     }
+    if (exchange) {
+      exchange.enter(() => receive(req, res, next, scope));
+      return;
+    }
+    receive(req, res, next, scope);
+  };
+
+  function receive(req: Request, res: Response, next: NextFunction, scope: TempScope): void {
     // A declared length no form within the limits can have: refused from the head, the body unread.
     const tooLarge = declaredLengthRefusal(req.headers, spec);
     if (tooLarge) {
@@ -221,7 +236,7 @@ export function upload(options: ExpressUploadOptions = {}): RequestHandler {
         fail(res, next, error);
       },
     );
-  };
+  }
 }
 
 /**
@@ -266,9 +281,10 @@ function attachScope(
   manager: TempFileManager,
   drain: ResolvedDrain,
   onDisposeError: (error: unknown, req: Request) => void,
-): TempScope {
+): RequestScope {
   // Removed once the response is sent or the connection is gone, whichever comes first.
-  const { scope } = bindRequestScope(manager, req, res, (error: unknown) => onDisposeError(error, req), 'express');
+  const exchange = bindRequestScope(manager, req, res, (error: unknown) => onDisposeError(error, req), 'express');
+  const { scope } = exchange;
   req.tmp = scope;
   // An answer sent before the body was read (a refused upload): the client must still get it.
   res.once('prefinish', () => discardUnreadBody(req, res, drain));
@@ -277,7 +293,7 @@ function attachScope(
   scope.watchWriteFailures((source) => {
     if (source === req) refuseBody(req, res, drain);
   });
-  return scope;
+  return exchange;
 }
 
 /**
@@ -314,7 +330,9 @@ let shared: TempFileManager | undefined;
 
 /** One manager for the routes given none, made on first use, with the default root. */
 function sharedManager(): TempFileManager {
-  shared ??= new TempFileManager();
+  // Made outside the request that first needs it: its timers (heartbeat, background sweep) must
+  // not run in, nor keep alive, that request's async context.
+  shared ??= detached(() => new TempFileManager());
   return shared;
 }
 

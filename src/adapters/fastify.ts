@@ -147,11 +147,12 @@ const plugin: FastifyPluginAsync<TempFilesPluginOptions> = async (app: FastifyIn
     return saved;
   } as SaveUploads);
   app.addHook('onRequest', (request, reply, next) => {
-    request.tmp = bindRequestScope(manager, request.raw, reply.raw, (error: unknown) => {
+    const exchange = bindRequestScope(manager, request.raw, reply.raw, (error: unknown) => {
       log('removing a request scope failed: %O', error);
       onDisposeError(error, request);
-    }, 'fastify').scope;
-    next();
+    }, 'fastify');
+    request.tmp = exchange.scope;
+    exchange.enter(next);
   });
   // An answer sent before the body was read to its end (a refused upload): the client must still get it.
   app.addHook('onSend', (request, reply, payload, next) => {

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { openSpan, TRACING_CHANNELS, type RequestTrace } from '../base/channels.js';
+import { openSpan, TRACING_CHANNELS, type OpenSpan } from '../base/channels.js';
 import type { TempScope } from '../handles/scope.js';
 import type { TempFileManager } from '../manager/manager.js';
 
@@ -35,8 +35,8 @@ export class RequestScope {
   private listeners: (() => void)[] | undefined;
   /** The files its forms received, their bytes, and why a form was refused (for `tracing:tempfile-manager:request`). */
   readonly received: { files: number; bytes: number; refused?: string } = { files: 0, bytes: 0 };
-  /** Ends the exchange's span, when the request channel has a subscriber. */
-  span: ((result: NonNullable<RequestTrace['result']>) => void) | undefined;
+  /** The exchange's span, when the request channel has a subscriber. */
+  span: OpenSpan<typeof TRACING_CHANNELS.request> | undefined;
 
   constructor(
     readonly scope: TempScope,
@@ -61,9 +61,17 @@ export class RequestScope {
         this.onDisposeError(error); // never in the way of the removal, nor thrown from a 'close' listener
       }
     }
-    this.span?.({ status: this.response.statusCode, ...this.received, clientGone: !this.response.writableFinished });
+    this.span?.end({ status: this.response.statusCode, ...this.received, clientGone: !this.response.writableFinished });
     this.scope.remove().catch(this.onDisposeError);
   };
+
+  /**
+   * Runs `fn`, the handling of the exchange, inside its span: the stores an APM tool bound to
+   * `tracing:tempfile-manager:request:start` are entered. Without a subscriber, calls `fn`.
+   */
+  enter<R>(fn: () => R): R {
+    return this.span ? this.span.enter(fn) : fn();
+  }
 
   /**
    * Calls `listener` once, when the exchange ends, before its scope is removed (a form still

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash } from 'node:crypto';
 import dc from 'node:diagnostics_channel';
 import { performance } from 'node:perf_hooks';
@@ -273,9 +274,45 @@ function traceActive(channel: dc.TracingChannel<unknown, object>): boolean {
 }
 
 /**
+ * Sets a field of a context handed to subscribers. A subscriber may have frozen the object,
+ * sealed it, or put a setter on it that throws: the field is then left as it is, and the
+ * operation goes on as if nobody listened. The library never reads a field back.
+ */
+function note(ctx: object, key: 'durationMs' | 'result' | 'error', value: unknown): void {
+  try {
+    Reflect.set(ctx, key, value);
+  } catch {
+    // the subscriber's object refuses the field: its business, not the operation's
+  }
+}
+
+/**
+ * The error as it is handed to subscribers: its stack (and its causes', a few deep) formatted
+ * now, so that a subscriber that keeps the context keeps a string, not the frames' receivers
+ * (a write's 64 KiB chunk among them) that an unformatted stack holds.
+ */
+function settled(error: unknown): unknown {
+  let at: unknown = error;
+  for (let depth = 0; depth < 4 && typeof at === 'object' && at !== null; depth += 1) {
+    try {
+      void (at as { stack?: unknown }).stack;
+      at = (at as { cause?: unknown }).cause;
+    } catch {
+      break;
+    }
+  }
+  return error;
+}
+
+/**
  * Runs `run` as a span of a tracing channel. The context's `result` is what `summarize` makes of
  * the value, never the value itself (a ticket, a handle holding one). Without a subscriber,
- * `run()` is all that happens. `context` must not throw: a call checks its options before. @internal
+ * `run()` is all that happens. `context` must not throw: a call checks its options before.
+ *
+ * The span is published as `TracingChannel.tracePromise()` would (stores bound to `start` are
+ * entered around `run`), but the library keeps its state off the context: its value and its
+ * error are its own, the fields it sets on the context are set through {@link note}, so that a
+ * subscriber that freezes, changes, keeps or throws on the context changes no outcome. @internal
  */
 export function traced<N extends TraceName, T>(
   name: N,
@@ -285,40 +322,80 @@ export function traced<N extends TraceName, T>(
 ): Promise<T> {
   const channel = tracing.get(name)!;
   if (!traceActive(channel)) return run();
-  const ctx: TraceEnd = context();
+  const ctx: object = context();
   const started = performance.now();
-  let value: T | undefined;
-  const span = channel.tracePromise(async () => {
+  const failed = (error: unknown): never => {
+    note(ctx, 'durationMs', performance.now() - started);
+    note(ctx, 'error', settled(error));
+    channel.error.publish(ctx);
+    channel.asyncStart.publish(ctx);
+    channel.asyncEnd.publish(ctx);
+    throw error;
+  };
+  return channel.start.runStores(ctx, () => {
+    let running: Promise<T>;
     try {
-      value = await run();
-      return summarize(value);
+      running = run();
+    } catch (error) {
+      running = Promise.reject(error);
     } finally {
-      ctx.durationMs = performance.now() - started;
+      channel.end.publish(ctx);
     }
-  }, ctx);
-  return span.then(() => value as T);
+    return running.then((value) => {
+      note(ctx, 'durationMs', performance.now() - started);
+      let summary: Result<N> | undefined;
+      try {
+        summary = summarize(value);
+      } catch {
+        summary = undefined; // a summary is a report: it never fails the operation
+      }
+      note(ctx, 'result', summary);
+      channel.asyncStart.publish(ctx);
+      channel.asyncEnd.publish(ctx);
+      return value;
+    }, failed);
+  });
+}
+
+/** A span opened by {@link openSpan}. @internal */
+export interface OpenSpan<N extends TraceName> {
+  /** Runs `fn` in the async context the span started in, the stores bound to its `start` entered. */
+  enter<R>(fn: () => R): R;
+  /** Ends the span with its result: `asyncStart` and `asyncEnd`. */
+  end(result: Result<N>): void;
 }
 
 /**
- * A manual span, for an operation that ends on an event rather than a promise: `start` and `end`
- * now, `asyncStart` and `asyncEnd` when the returned function is called with the result.
- * Undefined without a subscriber. @internal
+ * A manual span, for an operation that ends on an event rather than a promise: `start` (its
+ * bound stores entered) and `end` now, `asyncStart` and `asyncEnd` when `end()` is called with
+ * the result. The work the span covers runs through `enter()`, in the context `start` made.
+ * Undefined without a subscriber. The context is only written to through {@link note}. @internal
  */
-export function openSpan<N extends TraceName>(
-  name: N,
-  context: () => TraceContexts[N],
-): ((result: Result<N>) => void) | undefined {
+export function openSpan<N extends TraceName>(name: N, context: () => TraceContexts[N]): OpenSpan<N> | undefined {
   const channel = tracing.get(name)!;
   if (!traceActive(channel)) return undefined;
-  const ctx: TraceEnd & { result?: unknown } = context();
+  const ctx: object = context();
   const started = performance.now();
-  channel.start.publish(ctx);
-  channel.end.publish(ctx);
-  return (result) => {
-    ctx.result = result;
-    ctx.durationMs = performance.now() - started;
-    channel.asyncStart.publish(ctx);
-    channel.asyncEnd.publish(ctx);
+  let inside: (<R>(fn: () => R) => R) | undefined;
+  try {
+    channel.start.runStores(ctx, () => {
+      inside = AsyncLocalStorage.snapshot();
+    });
+  } finally {
+    channel.end.publish(ctx);
+  }
+  let ended = false;
+  return {
+    enter: (fn) => (inside ? inside(fn) : fn()),
+    end: (result) => {
+      if (ended) return;
+      ended = true;
+      inside = undefined; // the span's stores are no longer held once it ends
+      note(ctx, 'result', result);
+      note(ctx, 'durationMs', performance.now() - started);
+      channel.asyncStart.publish(ctx);
+      channel.asyncEnd.publish(ctx);
+    },
   };
 }
 

@@ -1,6 +1,7 @@
 // The errors callers branch on, exported from the main entry: limits, no space, bad names, an
 // unsafe root, a disposed handle, and the handoff's failures. The rest of the catalogue is in
 // errors.ts (`tempfile-manager/errors`).
+import { handoffKey } from './channels.js';
 import { forClient, TempFileError } from './error-class.js';
 
 /** A prefix, suffix or other name part was not a safe single path component. */
@@ -100,7 +101,7 @@ export class HandoffNotFoundError extends TempFileError {
   constructor(id: string) {
     super(
       'ERR_TEMPFILE_HANDOFF_NOT_FOUND',
-      `No handoff entry for ticket ${id}: it was consumed already (a retried job), swept after it expired, ` +
+      `No handoff entry for the ticket of handoff ${handoffKey(id)}: it was consumed already (a retried job), swept after it expired, ` +
         'or the ticket comes from a manager with another root. Treat the job as done or failed; do not retry it.',
     );
   }
@@ -115,7 +116,7 @@ export class HandoffExpiredError extends TempFileError {
   constructor(id: string, expiredAt: number) {
     super(
       'ERR_TEMPFILE_HANDOFF_EXPIRED',
-      `The handoff entry ${id} expired at ${new Date(expiredAt).toISOString()} before it was claimed. ` +
+      `The entry of handoff ${handoffKey(id)} expired at ${new Date(expiredAt).toISOString()} before it was claimed. ` +
         'Give handoff() a longer ttlMs if workers can lag this much.',
     );
     this.expiredAt = expiredAt;
@@ -131,7 +132,7 @@ export class AlreadyClaimedError extends TempFileError {
   constructor(id: string, retryAfterMs: number) {
     super(
       'ERR_TEMPFILE_ALREADY_CLAIMED',
-      `The handoff entry ${id} is claimed by another live worker. Retry in ${retryAfterMs} ms: ` +
+      `The entry of handoff ${handoffKey(id)} is claimed by another live worker. Retry in ${retryAfterMs} ms: ` +
         'if that worker died, its lease is stale by then.',
     );
     this.retryAfterMs = retryAfterMs;
@@ -157,7 +158,7 @@ export class HandoffMismatchError extends TempFileError {
   constructor(id: string, what: string) {
     super(
       'ERR_TEMPFILE_HANDOFF_MISMATCH',
-      `The handoff entry ${id} does not match its ticket (${what}): it was given back untouched, and the sweep removes it once it expires.`,
+      `The entry of handoff ${handoffKey(id)} does not match its ticket (${what}): it was given back untouched, and the sweep removes it once it expires.`,
     );
   }
 }
@@ -169,7 +170,7 @@ export class LeaseLostError extends TempFileError {
   constructor(id: string) {
     super(
       'ERR_TEMPFILE_LEASE_LOST',
-      `The lease on handoff entry ${id} was lost: another worker claimed it after this one stalled past staleMs. ` +
+      `The lease on the entry of handoff ${handoffKey(id)} was lost: another worker claimed it after this one stalled past staleMs. ` +
         'Drop this copy of the work; the other worker owns the entry now.',
     );
   }

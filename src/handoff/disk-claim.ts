@@ -114,7 +114,7 @@ function pinEntry(
     pinned = openPinnedSync(`${handoff.base}/${name}`);
   } catch (err) {
     handoff.close();
-    throw toFileSystemError('find the handoff entry', dir, err);
+    throw toFileSystemError('find the handoff entry', shownEntry(dir, id), err);
   }
   if (typeof pinned === 'string') {
     handoff.close();
@@ -139,7 +139,7 @@ function takeEntry(context: LeaseContext, entry: Entry, data: string, mine: stri
     try {
       last = tryTakeLease(context, entry.pinned.base, entry.dir, data, mine, suffix);
     } catch (err) {
-      throw toFileSystemError('claim the handoff entry', entry.dir, err);
+      throw toFileSystemError('claim the handoff entry', shownEntry(entry.dir, entry.id), err);
     }
     if (last === 'taken') return;
     if (last === 'taken-over') return publish(CHANNELS.claimTakeover, () => ({ handoff: handoffKey(entry.id) }));
@@ -158,7 +158,7 @@ function checkHeld(held: HeldFile, ticket: HandoffTicket): FileIdentity {
   try {
     stat = fs.lstatSync(held.held);
   } catch (err) {
-    throw toFileSystemError('verify the handoff entry', held.shown, err);
+    throw toFileSystemError('verify the handoff entry', shownEntry(held.shown, ticket.id), err);
   }
   const found = replacedBy(stat, undefined);
   if (found !== undefined) throw new HandoffMismatchError(ticket.id, `not the handed-off file: ${found}`);
@@ -170,10 +170,10 @@ function checkHeld(held: HeldFile, ticket: HandoffTicket): FileIdentity {
 async function checkDigest(held: HeldFile, id: string, expected: string, identity: FileIdentity): Promise<void> {
   let digest: string;
   try {
-    digest = await digestOf(held.held, held.shown, identity, expected);
+    digest = await digestOf(held.held, shownEntry(held.shown, id), identity, expected);
   } catch (err) {
     if (isTempFileError(err)) throw err;
-    throw toFileSystemError('verify the handoff entry', held.shown, err);
+    throw toFileSystemError('verify the handoff entry', shownEntry(held.shown, id), err);
   }
   if (digest !== expected) throw new HandoffMismatchError(id, 'the digest differs');
 }
@@ -307,7 +307,7 @@ export class DiskClaim implements BackendClaim, SyncSteps {
     const code = isErrorCode(err, 'ERR_TEMPFILE_IO') ? err.syscallCode : systemErrorCode(err);
     if ((code === 'ENOENT' || isErrorCode(err, 'ERR_TEMPFILE_REPLACED')) && !this.stillHeld()) return this.lost();
     if (isTempFileError(err) && !err.path?.startsWith(this.entry.pinned.base)) return err;
-    return toFileSystemError(`${action} the handoff entry`, this.path, isTempFileError(err) ? (err.cause ?? err) : err);
+    return toFileSystemError(`${action} the handoff entry`, shownEntry(this.path, this.ticket.id), isTempFileError(err) ? (err.cause ?? err) : err);
   }
 
   /**
@@ -388,4 +388,13 @@ function notThere(file: string): NodeJS.ErrnoException {
 /** A consumed entry's directory that is not empty, or gone already: the sweep removes leftovers. */
 function leaveToSweep(err: unknown): void {
   log('entry directory left to the sweep: %s', systemErrorCode(err) ?? err);
+}
+
+/**
+ * How an error names a path of a ticket's entry: the handoff directory and the handoff's digest,
+ * never the entry's name, which holds the ticket's id (all a claimer needs).
+ */
+function shownEntry(entryPath: string, id: string): string {
+  const at = entryPath.lastIndexOf(`${path.sep}entry_`);
+  return `${at < 0 ? '' : entryPath.slice(0, at + 1)}<entry of handoff ${handoffKey(id)}>`;
 }

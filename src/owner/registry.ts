@@ -1,6 +1,7 @@
 import { BroadcastChannel, type Worker } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import { CHANNELS, publish } from '../base/channels.js';
+import { detached } from '../base/detached.js';
 import { logger } from '../base/log.js';
 import { appHandles, listenToExitSignals, raiseAgain, signalExitListeners, stopListening, UNHELD_SIGNAL } from './exit-signals.js';
 
@@ -138,7 +139,7 @@ export function addBeat(beat: Beat, periodMs: number): () => void {
   const shared = state();
   shared.beats.add(beat);
   if (shared.beatTimer === undefined) {
-    shared.beatTimer = setInterval(beatAll, periodMs);
+    shared.beatTimer = detached(() => setInterval(beatAll, periodMs));
     shared.beatTimer.unref();
   }
   return () => {

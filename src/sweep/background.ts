@@ -1,4 +1,5 @@
 import type { RootContext } from '../root/root.js';
+import { detached } from '../base/detached.js';
 import { logger } from '../base/log.js';
 import { processSlot } from '../owner/registry.js';
 import { sweepStores, type StoreBackend } from '../handoff/backend.js';
@@ -87,7 +88,8 @@ function removeStore(sweeper: RootSweeper, storeKey: string): void {
 function schedule(sweeper: RootSweeper, delayMs: number): void {
   if (sweeper.running || delayMs <= 0) return; // the running sweep schedules the next one
   clearTimeout(sweeper.timer);
-  sweeper.timer = setTimeout(() => void run(sweeper), delayMs);
+  // Outside the caller's async context: a sweep runs in no request's stores, nor keeps them alive.
+  sweeper.timer = detached(() => setTimeout(() => void run(sweeper), delayMs));
   sweeper.timer.unref();
 }
 

@@ -1,3 +1,4 @@
+import { isMainThread } from 'node:worker_threads';
 import { TempFileManager } from '../manager/manager.js';
 import type { TempScope } from '../handles/scope.js';
 import { InvalidOptionError } from '../base/errors.js';
@@ -32,6 +33,17 @@ const OPTIONS: ReadonlySet<string> = new Set<string>(TEST_SCOPE_OPTION_KEYS);
 /** The default managers of this process (or thread), by root: each swept once before its first scope. */
 const managers = new Map<string, Promise<TempFileManager>>();
 
+/** The roots whose default manager swept already (a later one, in a worker thread, does not sweep again). */
+const swept = new Set<string>();
+
+/**
+ * In a worker thread (vitest's `pool: 'threads'`), the tests' scopes on each default manager:
+ * the manager is closed, its session and lock removed, as soon as none is live, since a worker
+ * ended by `worker.terminate()` runs no exit hook. The main thread keeps its managers: its exit
+ * hook removes their sessions.
+ */
+const lent = new Map<string, number>();
+
 /**
  * A fixture for vitest's `test.extend()`: each test that names it gets a fresh scope, removed
  * with everything in it when the test ends, passed or failed. A runner killed mid-test leaves its
@@ -56,14 +68,26 @@ const managers = new Map<string, Promise<TempFileManager>>();
  */
 export function tempScopeFixture(options?: TestScopeOptions): TempScopeFixture {
   const source = managerSource(options, 'tempScopeFixture()');
+  const end = loanEnd(options);
   // vitest reads the fixture's parameters from its source: the first must be a destructuring.
   // eslint-disable-next-line no-empty-pattern
   return async ({}: object, use: (scope: TempScope) => Promise<void>): Promise<void> => {
-    const scope = (await source()).scope();
+    const lent = await source();
+    let scope: TempScope;
+    try {
+      scope = lent.scope();
+    } catch (err) {
+      await end(lent);
+      throw err;
+    }
     try {
       await use(scope);
     } finally {
-      await scope.remove();
+      try {
+        await scope.remove();
+      } finally {
+        await end(lent);
+      }
     }
   };
 }
@@ -91,8 +115,22 @@ export async function tempScopeFor(t: TestContextWithAfter, options?: TestScopeO
     throw new InvalidOptionError('t', `tempScopeFor(t) takes the test's context, whose after() removes the scope (\`test('name', async (t) => { ... })\`); got ${describeArgument(t)}.`);
   }
   const source = managerSource(options, 'tempScopeFor()');
-  const scope = (await source()).scope();
-  after.call(t, () => scope.remove());
+  const end = loanEnd(options);
+  const lent = await source();
+  let scope: TempScope;
+  try {
+    scope = lent.scope();
+  } catch (err) {
+    await end(lent);
+    throw err;
+  }
+  after.call(t, async () => {
+    try {
+      await scope.remove();
+    } finally {
+      await end(lent);
+    }
+  });
   return scope;
 }
 
@@ -109,7 +147,38 @@ function managerSource(options: TestScopeOptions | undefined, call: string): () 
     }
     return () => Promise.resolve(manager);
   }
-  return () => defaultManager(root);
+  return () => lend(root);
+}
+
+/** What ends a scope's loan of its manager: nothing for a given manager. */
+function loanEnd(options: TestScopeOptions | undefined): (manager: TempFileManager) => Promise<void> {
+  const { manager, root } = ownOptions(options);
+  return manager !== undefined ? () => Promise.resolve() : (made) => giveBack(root, made);
+}
+
+/** The root's default manager, counted (before any wait) as lent to one more scope in a worker thread. */
+async function lend(root: string | undefined): Promise<TempFileManager> {
+  const key = root ?? '';
+  if (isMainThread) return defaultManager(root);
+  lent.set(key, (lent.get(key) ?? 0) + 1);
+  try {
+    return await defaultManager(root);
+  } catch (err) {
+    lent.set(key, lent.get(key)! - 1);
+    throw err;
+  }
+}
+
+/** One scope on the root's default manager ended: in a worker thread, the last one closes the manager. */
+async function giveBack(root: string | undefined, manager: TempFileManager): Promise<void> {
+  const key = root ?? '';
+  const live = lent.get(key);
+  if (live === undefined) return;
+  lent.set(key, live - 1);
+  if (live > 1) return;
+  lent.delete(key);
+  managers.delete(key); // the next test makes another, on a new session
+  await manager.close();
 }
 
 // Not instanceof: a manager of the other build (ESM or CJS) of this package is one too.
@@ -132,8 +201,11 @@ function defaultManager(root: string | undefined): Promise<TempFileManager> {
 
 async function sweptManager(root: string | undefined): Promise<TempFileManager> {
   const manager = new TempFileManager({ ...(root !== undefined && { root }), sweepOnStart: false });
+  const key = root ?? '';
+  if (swept.has(key)) return manager;
   try {
     await manager.sweep();
+    swept.add(key);
   } catch (err) {
     await manager.close().catch(() => {});
     throw err;

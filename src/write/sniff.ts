@@ -1,4 +1,5 @@
 import { InvalidOptionError, SizeLimitError, TypeNotAcceptedError, type DetectedType } from '../base/errors.js';
+import { detached } from '../base/detached.js';
 import { describe } from '../base/names.js';
 
 /** The bytes the sniffer looks at: file-type finds most types within its first 4100. */
@@ -53,10 +54,14 @@ let sniffer: Promise<FileTypeCore> | undefined;
 // file-type is ESM only: a dynamic import loads it from the CommonJS build too, on the first
 // write that asks for a type and never before.
 function loadSniffer(): Promise<FileTypeCore> {
-  sniffer ??= import('file-type/core').catch((err: unknown) => {
-    sniffer = undefined;
-    throw err;
-  });
+  // Kept for the process's life, as are the module loader's own promises: made outside the
+  // caller's async context, which they would keep alive.
+  sniffer ??= detached(() =>
+    import('file-type/core').catch((err: unknown) => {
+      sniffer = undefined;
+      throw err;
+    }),
+  );
   return sniffer;
 }
 
@@ -72,7 +77,8 @@ export async function detectType(head: Uint8Array): Promise<DetectedType | undef
   const parser = idleParsers.pop() ?? new FileTypeParser();
   let found: Awaited<ReturnType<typeof parser.fromBuffer>>;
   try {
-    found = await parser.fromBuffer(head);
+    // A pooled parser outlives this call: what it keeps is made outside the caller's async context.
+    found = await detached(() => parser.fromBuffer(head));
   } catch {
     return undefined; // a header the parser chokes on is no known type
   }

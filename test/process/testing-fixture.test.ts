@@ -61,3 +61,13 @@ describe.each(Object.keys(runners) as (keyof typeof runners)[])('tempfile-manage
     expect(fs.existsSync(leftover), "the killed run's file, once the next run started").toBe(false);
   });
 });
+
+it("leaves no session under the root once a vitest run on worker threads ends (pool: 'threads')", async () => {
+  const scratch = disk.scratchDir();
+  const root = path.join(scratch, 'root');
+  const env = { TFM_TESTING_ROOT: root, TMPDIR: scratch, TFM_TESTING_REPORT: path.join(scratch, 'report.jsonl'), CI: '', FORCE_COLOR: '0' };
+  const config = fixture('testing/vitest.threads.config.mjs');
+  await runToEnd(process.execPath, [path.join(repo, 'node_modules/vitest/vitest.mjs'), 'run', '--config', config], { cwd: repo, env, timeoutMs: 150_000, what: 'the vitest run on threads' });
+  // The run ended: its workers' sessions and their locks are gone, whatever ended the workers.
+  expect(fs.readdirSync(root).filter((name) => name.startsWith('session_'))).toEqual([]);
+});

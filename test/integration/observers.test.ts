@@ -1,0 +1,272 @@
+// What a subscriber may do to the objects the library hands it, and what it may not change:
+// subscribers that freeze, overwrite or keep every context and message change no outcome (no
+// value, no file, no lease, no ticket); an AsyncLocalStorage bound to a tracing channel's start
+// is entered by the work it traces (the request's included); no error of the claim path, nor its
+// cause, nor any span, holds the ticket's id; and, in a child run with --expose-gc, kept contexts
+// pin no chunk of a file and the background sweep runs in no request's store.
+import { AsyncLocalStorage } from 'node:async_hooks';
+import dc from 'node:diagnostics_channel';
+import fs from 'node:fs';
+import path from 'node:path';
+import express from 'express';
+import Fastify from 'fastify';
+import { afterEach, expect, it } from 'vitest';
+import { tempScope, upload } from '../../src/adapters/express.js';
+import tempFiles from '../../src/adapters/fastify.js';
+import { CHANNELS, handoffKey, TRACING_CHANNELS } from '../../src/base/channels.js';
+import { formatOwnerToken, handoffDirOf, heldName } from '../../src/base/layout.js';
+import { machineId, hostId } from '../../src/owner/process-identity.js';
+import type { TempFileManager } from '../../src/index.js';
+import { fixture, runToEnd } from '../helpers/child.js';
+import { listenClosing } from '../helpers/http-clients.js';
+import { freshRoot, manager, scratchDir } from '../helpers/roots.js';
+
+const unsubscribers: (() => void)[] = [];
+const closers: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const unsubscribe of unsubscribers.splice(0)) unsubscribe();
+  for (const close of closers.splice(0)) await close();
+});
+
+const EVENTS = ['start', 'end', 'asyncStart', 'asyncEnd', 'error'] as const;
+const ID = /[0-9a-f]{32}/;
+
+/** Subscribes `listener` to every plain channel and every event of every tracing channel. */
+function onEverything(listener: (message: unknown, channel: string) => void): void {
+  const names = [...Object.values(CHANNELS), ...Object.values(TRACING_CHANNELS).flatMap((name) => EVENTS.map((event) => `tracing:${name}:${event}`))];
+  for (const name of names) {
+    const bound = (message: unknown) => listener(message, name);
+    dc.subscribe(name, bound);
+    unsubscribers.push(() => dc.unsubscribe(name, bound));
+  }
+}
+
+const kept: unknown[] = [];
+const SUBSCRIBERS = {
+  none: undefined,
+  freeze: (message: unknown) => Object.freeze(message),
+  mutate: (message: unknown) => {
+    const target = message as Record<string, unknown>;
+    for (const key of ['result', 'error', 'durationMs', 'root', 'path', 'size', 'handoff']) {
+      try {
+        target[key] = 'changed by a subscriber';
+      } catch {
+        // a field the library made read-only
+      }
+    }
+  },
+  keep: (message: unknown) => void kept.push(message),
+  // A setter that throws on every field the library or Node sets later.
+  trap: (message: unknown) => {
+    for (const key of ['result', 'error', 'durationMs']) {
+      const own = Object.getOwnPropertyDescriptor(message, key);
+      if (Object.isExtensible(message) && own?.configurable !== false) Object.defineProperty(message, key, { set: () => { throw new Error('a trap'); }, configurable: false });
+    }
+  },
+} as const;
+
+/** Renames an entry's free data file to a held name of a holder that is dead (a pid above any real one, on this machine). */
+function deadHolderTakes(root: string, ticketId: string, suffix: string): void {
+  const dir = handoffDirOf(root);
+  const entry = fs.readdirSync(dir).find((name) => name.includes(ticketId))!;
+  const owner = formatOwnerToken({ host: hostId(), pid: 4_194_303, thread: 4_194_303, start: `${machineId() ?? '0.0'}.1`, created: Date.now(), random: '0123456789abcdef' });
+  fs.renameSync(path.join(dir, entry, `data${suffix}`), path.join(dir, entry, heldName(owner, suffix)));
+}
+
+/** What the handoff directory holds, with ids and owners left out: `data` (free) or `held` (a lease) per entry. */
+function leases(root: string): string[] {
+  const dir = handoffDirOf(root);
+  if (!fs.existsSync(dir)) return [];
+  return fs.readdirSync(dir).flatMap((entry) => fs.readdirSync(path.join(dir, entry)).map((name) => name.replace(/^held_.*?(\.[a-z]+)?$/, 'held$1'))).sort();
+}
+
+const settle = async <T>(work: Promise<T>): Promise<string | T> => work.catch((error: { code?: string; constructor: { name: string } }) => `rejected ${error.code ?? error.constructor.name}`);
+
+/** One life through every traced operation; returns every outcome, with paths and ids left out. */
+async function life(mgr: TempFileManager): Promise<unknown> {
+  const out: Record<string, unknown> = {};
+  const written = await mgr.write(Buffer.from('x'.repeat(5000)), { suffix: '.bin' });
+  out.written = written.size;
+  out.refused = await settle(mgr.write(Buffer.alloc(100_000), { maxBytes: 10 }));
+  out.sessionAfterRefusal = fs.readdirSync(mgr.sessionPath).length;
+
+  const ticket = await written.handoff({ ttlMs: 60_000 });
+  out.ticket = ticket.size;
+  const claimed = await mgr.claim(ticket);
+  out.busy = await settle(mgr.claim(ticket));
+  out.held = leases(mgr.root);
+  await claimed.release();
+  out.released = leases(mgr.root);
+  out.withClaim = await settle(mgr.withClaim(ticket, (file) => file.size));
+  out.consumed = await settle(mgr.claim(ticket));
+
+  const second = await (await mgr.write(Buffer.from('second'), { suffix: '.txt' })).handoff({ ttlMs: 60_000 });
+  deadHolderTakes(mgr.root, second.id, '.txt');
+  const taken = await mgr.claim(second);
+  await taken.keep(path.join(scratchDir(), 'kept.txt'));
+  out.taken = leases(mgr.root);
+
+  const app = express();
+  app.use(tempScope(mgr));
+  app.post('/upload', upload({ array: 'file', maxCount: 5 }), (req, res) => void res.json({ files: (req.files as unknown[] | undefined)?.length ?? 0 }));
+  const url = await listenClosing(app, closers);
+  const form = new FormData();
+  for (let i = 0; i < 5; i += 1) form.append('file', new Blob([Buffer.alloc(1000, i)]), `f${i}.bin`);
+  const answer = await fetch(`${url}/upload`, { method: 'POST', body: form });
+  out.express = [answer.status, await answer.json()];
+
+  const fastify = Fastify();
+  closers.push(() => fastify.close());
+  await fastify.register(tempFiles, { manager: mgr });
+  fastify.post('/upload', async (request) => (await request.saveUploads({ field: 'file' })).file.size);
+  await fastify.listen({ port: 0, host: '127.0.0.1' });
+  const single = new FormData();
+  single.append('file', new Blob([Buffer.alloc(2000)]), 'g.bin');
+  const fastAnswer = await fetch(`http://127.0.0.1:${(fastify.server.address() as { port: number }).port}/upload`, { method: 'POST', body: single });
+  out.fastify = [fastAnswer.status, await fastAnswer.text()];
+  // Both exchanges are over once their scopes are removed: the session is empty (the first write was handed off).
+  for (let i = 0; i < 100 && fs.readdirSync(mgr.sessionPath).length > 0; i += 1) await new Promise((resolve) => setTimeout(resolve, 20));
+  out.session = fs.readdirSync(mgr.sessionPath).length;
+  const { liveBytes, liveFiles, quotaLeft } = mgr.stats();
+  out.stats = { liveBytes, liveFiles, quotaLeft };
+  const report = await mgr.sweep();
+  out.sweep = report.errors.length;
+  return out;
+}
+
+it.each(Object.keys(SUBSCRIBERS).filter((name) => name !== 'none'))('a subscriber that does "%s" on every context and message changes no outcome', async (kind) => {
+  const alone = await life(manager());
+  onEverything(SUBSCRIBERS[kind as keyof typeof SUBSCRIBERS]!);
+  const watched = await life(manager());
+  kept.length = 0;
+  expect(watched).toEqual(alone);
+  expect(alone).toMatchObject({ written: 5000, refused: 'rejected ERR_TEMPFILE_SIZE_LIMIT', sessionAfterRefusal: 1, busy: 'rejected ERR_TEMPFILE_ALREADY_CLAIMED', withClaim: 5000, consumed: 'rejected ERR_TEMPFILE_HANDOFF_NOT_FOUND', express: [200, { files: 5 }], fastify: [200, '2000'], session: 0, stats: { liveBytes: 0, liveFiles: 0 } });
+});
+
+it('an AsyncLocalStorage bound to each tracing channel\'s start is entered by the work it traces, a request\'s uploads included', async () => {
+  const stores = new Map<string, AsyncLocalStorage<object>>();
+  for (const name of Object.values(TRACING_CHANNELS)) {
+    const als = new AsyncLocalStorage<object>();
+    const start = dc.tracingChannel(name).start;
+    start.bindStore(als, (ctx) => ctx as object);
+    unsubscribers.push(() => void start.unbindStore(als));
+    stores.set(name, als);
+  }
+  const seen: Record<string, unknown[]> = {};
+  const look = (what: string, name: string) => (seen[what] ??= []).push(stores.get(name)!.getStore());
+  const plain = (channel: string, fn: () => void) => {
+    dc.subscribe(channel, fn);
+    unsubscribers.push(() => dc.unsubscribe(channel, fn));
+  };
+  plain(CHANNELS.fileCreate, () => look('write', TRACING_CHANNELS.write));
+  plain(CHANNELS.claimTakeover, () => look('claim', TRACING_CHANNELS.claim));
+  plain(CHANNELS.handoffExpire, () => look('sweep', TRACING_CHANNELS.sweep));
+  // The write of an upload runs inside its request's span.
+  plain(`tracing:${TRACING_CHANNELS.write}:start`, () => look('request', TRACING_CHANNELS.request));
+
+  const mgr = manager();
+  await mgr.write(Buffer.from('traced'));
+  const ticket = await (await mgr.write(Buffer.from('taken'), { suffix: '.txt' })).handoff({ ttlMs: 60_000 });
+  deadHolderTakes(mgr.root, ticket.id, '.txt');
+  await (await mgr.claim(ticket)).release();
+  const expiring = await (await mgr.write(Buffer.from('expiring'))).handoff({ ttlMs: 1 });
+  while (Date.now() <= expiring.expiresAt) await new Promise((resolve) => setTimeout(resolve, 5));
+  await mgr.sweep();
+  expect(seen.write?.length).toBe(3);
+  for (const what of ['write', 'claim', 'sweep']) expect(seen[what]?.every((store) => store !== undefined), what).toBe(true);
+  seen.request = [];
+
+  const app = express();
+  app.use(tempScope(mgr));
+  app.post('/upload', upload({ field: 'file' }), (req, res) => void res.json({ size: req.file?.size }));
+  const url = await listenClosing(app, closers);
+  const fastify = Fastify();
+  closers.push(() => fastify.close());
+  await fastify.register(tempFiles, { manager: mgr });
+  fastify.post('/upload', async (request) => (await request.saveUploads({ field: 'file' })).file.size);
+  await fastify.listen({ port: 0, host: '127.0.0.1' });
+  for (const target of [`${url}/upload`, `http://127.0.0.1:${(fastify.server.address() as { port: number }).port}/upload`]) {
+    const form = new FormData();
+    form.append('file', new Blob([Buffer.from('uploaded')]), 'u.bin');
+    expect((await fetch(target, { method: 'POST', body: form })).status).toBe(200);
+  }
+  expect(seen.request).toHaveLength(2);
+  expect(seen.request).toEqual([expect.objectContaining({ framework: 'express' }), expect.objectContaining({ framework: 'fastify' })]);
+});
+
+/** Every string an error holds, its causes' included: message, stack and own fields. */
+function errorText(error: unknown, depth = 0): string {
+  if (depth > 4 || typeof error !== 'object' || error === null) return String(error);
+  const fields = Object.getOwnPropertyNames(error).filter((key) => key !== 'cause').map((key) => `${key}=${String((error as Record<string, unknown>)[key])}`);
+  return `${fields.join(' ')} ${errorText((error as { cause?: unknown }).cause, depth + 1)}`;
+}
+
+it('no error the claim path raises, nor its cause, nor any span, holds the ticket\'s id or its entry\'s name', async () => {
+  const spans: unknown[] = [];
+  onEverything((message, channel) => {
+    if (channel.startsWith('tracing:')) spans.push(message);
+  });
+  const mgr = manager();
+  const errors: unknown[] = [];
+  const caught = async (work: Promise<unknown> | (() => unknown)) => {
+    try {
+      await (typeof work === 'function' ? work() : work);
+    } catch (error) {
+      errors.push(error);
+      return;
+    }
+    throw new Error('expected a refusal');
+  };
+  const ticket = await (await mgr.write(Buffer.from('claimed'), { suffix: '.bin', hash: 'sha256' })).handoff({ ttlMs: 60_000 });
+  const entryName = fs.readdirSync(handoffDirOf(mgr.root)).find((name) => name.includes(ticket.id))!;
+  const held = await mgr.claim(ticket);
+  await caught(mgr.claim(ticket)); // ERR_TEMPFILE_ALREADY_CLAIMED
+  await held.release();
+  // The lease taken over while held: consume finds it lost.
+  const lost = await mgr.claim(ticket);
+  const entryDir = path.join(handoffDirOf(mgr.root), entryName);
+  const heldFile = fs.readdirSync(entryDir).find((name) => name.startsWith('held_'))!;
+  fs.renameSync(path.join(entryDir, heldFile), path.join(entryDir, 'data.bin'));
+  await caught(lost.consume()); // ERR_TEMPFILE_LEASE_LOST
+  // The entry's bytes changed: a size and a digest mismatch.
+  fs.appendFileSync(path.join(entryDir, 'data.bin'), 'more');
+  await caught(mgr.claim(ticket)); // ERR_TEMPFILE_HANDOFF_MISMATCH (size)
+  fs.truncateSync(path.join(entryDir, 'data.bin'), ticket.size);
+  fs.writeFileSync(path.join(entryDir, 'data.bin'), 'CLAIMED');
+  await caught(mgr.claim(ticket, { verifyDigest: true })); // ERR_TEMPFILE_HANDOFF_MISMATCH (digest)
+  await (await mgr.claim(ticket)).consume();
+  await caught(mgr.claim(ticket)); // ERR_TEMPFILE_HANDOFF_NOT_FOUND
+  await caught(mgr.withClaim(ticket, () => 1)); // ERR_TEMPFILE_HANDOFF_NOT_FOUND
+  await caught(mgr.claim({ ...ticket, expiresAt: ticket.createdAt })); // ERR_TEMPFILE_HANDOFF_EXPIRED
+  await caught(mgr.claim({ ...ticket, size: -1 })); // ERR_TEMPFILE_BAD_TICKET
+  const other = manager();
+  await caught(other.claim(ticket)); // ERR_TEMPFILE_HANDOFF_NOT_FOUND: no handoff directory there
+
+  const codes = errors.map((error) => (error as { code: string }).code);
+  expect(new Set(codes)).toEqual(new Set(['ERR_TEMPFILE_ALREADY_CLAIMED', 'ERR_TEMPFILE_LEASE_LOST', 'ERR_TEMPFILE_HANDOFF_MISMATCH', 'ERR_TEMPFILE_HANDOFF_NOT_FOUND', 'ERR_TEMPFILE_HANDOFF_EXPIRED', 'ERR_TEMPFILE_BAD_TICKET']));
+  for (const error of errors) {
+    const text = errorText(error).replace(/path=\S+/g, ''); // a claimed file's path holds the id, as documented
+    expect(text, (error as Error).message).not.toContain(ticket.id);
+    expect(text, (error as Error).message).not.toContain(entryName);
+  }
+  const spanText = spans.map((span) => `${JSON.stringify(span)} ${errorText((span as { error?: unknown }).error)}`).join('\n');
+  expect(spans.length).toBeGreaterThan(0);
+  expect(spanText).not.toContain(ticket.id);
+  expect(spanText).not.toContain(entryName);
+  expect(spanText).not.toMatch(new RegExp(`entry_${ID.source}`));
+  expect(spanText).toContain(handoffKey(ticket.id)); // the digest names it
+});
+
+it('contexts a subscriber keeps pin no chunk of a file, and the shared manager\'s background sweep runs in no request\'s store, nor keeps it', async () => {
+  const { stdout } = await runToEnd(process.execPath, ['--expose-gc', fixture('observer-memory.mjs'), freshRoot()], { timeoutMs: 120_000, what: 'the observer memory child' });
+  const report = JSON.parse(stdout.trim().split('\n').at(-1)!) as { refused: number; keptBytes: number; size: number; storeFreed: boolean; sweepStores: string[] };
+  expect(report.refused).toBe(500);
+  expect(report.size).toBe(5);
+  // 500 chunks of 64 KiB would be 32 MiB; what 500 contexts and their errors hold is far less.
+  expect(report.keptBytes).toBeLessThan(8 * 1024 * 1024);
+  expect(report.sweepStores.length).toBeGreaterThan(0);
+  expect(report.sweepStores.every((store) => store === 'none')).toBe(true);
+  // The request's 16 MiB store is collectable once the request is over: nothing the library keeps
+  // (the shared manager's timers, the type sniffer's module and its pooled parsers) holds it.
+  expect(report.storeFreed).toBe(true);
+});
