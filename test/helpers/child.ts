@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import readline from 'node:readline';
@@ -26,6 +27,12 @@ export interface Elsewhere {
   readonly pidNamespaceWithOurProc?: boolean;
   /** With its clock set apart (libfaketime), e.g. `'+1h'` or `'-1h'`. */
   readonly clockOffset?: string;
+}
+
+/** The node process inside a `unshare --fork` wrapper (`startChild(..., { pidNamespace: true })`), by its pid as this process sees it. */
+export function innerPid(unsharePid: number): number {
+  const children = fs.readFileSync(`/proc/${unsharePid}/task/${unsharePid}/children`, 'utf8').trim().split(' ');
+  return Number(children[0]);
 }
 
 export const LIBFAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1';

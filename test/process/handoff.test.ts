@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import type { HandoffTicket } from '../../src/index.js';
 import { TempFileManager } from '../../src/index.js';
 import { entryName } from '../../src/base/layout.js';
-import { fixture, nextJson, startChild, type RunningChild } from '../helpers/child.js';
+import { fixture, innerPid, nextJson, startChild, type RunningChild } from '../helpers/child.js';
 import { itNeeds, PID_NAMESPACE } from '../helpers/privileges.js';
 import { actOnTaken, FENCE_CASES, snapshot, STEPS, takeOver } from '../helpers/fencing.js';
 import { freshRoot, scratchDir } from '../helpers/roots.js';
@@ -33,12 +33,6 @@ function produce(root: string, content: string, hostId = 'host-a'): Promise<Hand
 // Another host, as far as pids go: a PID namespace of its own.
 function hold(root: string, ticket: HandoffTicket, hostId: string, elsewhere = false): RunningChild {
   return startChild('handoff-child.mjs', ['hold', root, JSON.stringify(ticket), hostId, String(STALE_MS)], {}, { pidNamespace: elsewhere });
-}
-
-/** The node process inside a `unshare --fork` wrapper, by its pid as this process sees it. */
-function innerPid(unsharePid: number): number {
-  const children = fs.readFileSync(`/proc/${unsharePid}/task/${unsharePid}/children`, 'utf8').trim().split(' ');
-  return Number(children[0]);
 }
 
 function entryFiles(root: string): string[] {

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect } from 'vitest';
 import { TempFileManager } from '../../src/index.js';
-import { nextJson, startChild } from '../helpers/child.js';
+import { innerPid, nextJson, startChild } from '../helpers/child.js';
 import { takeOver } from '../helpers/fencing.js';
 import { itNeeds } from '../helpers/privileges.js';
 import { freshRoot, scratchDir } from '../helpers/roots.js';
@@ -30,20 +30,23 @@ describe('a claimer fenced off in the middle of a keep() across file systems', (
     const dest = path.join(destDir, 'A-output.bin');
     const go = path.join(scratchDir(), 'go');
 
-    // The claimer is another Linux host (its own PID namespace) whose event loop stalls: with
-    // /proc, as such a host has, only its heartbeat speaks for it, and that stops with the loop.
-    // (Without /proc a beat thread keeps a stalled owner's lease, as docs/crash-recovery.md says.)
+    // The claimer is another Linux host (its own PID namespace), stalled whole once it reached the
+    // step (SIGSTOP, a frozen container): only its heartbeat speaks for it, and that stops with it.
+    // (A claimer whose event loop alone stalls keeps its lease: its beat thread beats on.)
     const anotherLinuxHost = { TEMPFILE_MANAGER_NO_PROC: '' };
     const claimer = startChild('keep-fenced.mjs', [root, JSON.stringify(ticket), String(STALE_MS), dest, when, String(overwrite), go], anotherLinuxHost, { pidNamespace: true });
     try {
       expect(await nextJson(claimer)).toHaveProperty('claimed');
       expect(await nextJson(claimer)).toEqual({ paused: when });
+      const inner = innerPid(claimer.child.pid!);
+      process.kill(inner, 'SIGSTOP');
 
       const taker = new TempFileManager({ root, hostId: 'host-b', staleMs: STALE_MS, sweepOnStart: false, sweepIntervalMs: 0, exitHook: false });
       const taken = await takeOver(taker, ticket);
       await taken.consume();
       await taker.close();
 
+      process.kill(inner, 'SIGCONT');
       fs.writeFileSync(go, '');
       expect(await nextJson(claimer)).toEqual({ result: 'ERR_TEMPFILE_LEASE_LOST' });
       expect(fs.readdirSync(destDir)).toEqual([]); // no final file, no staging name

@@ -737,7 +737,21 @@ const sweepScenario: Scenario<SweepState> = {
 
 // ---------------------------------------------------------------------------------------------
 
-const fdsAtStart = openFds();
+// The process's one beat thread holds descriptors of its own (its event loop's) while any heartbeat
+// runs, and gives them back some time after the last one stops: a manager held open for the whole
+// file keeps it running, so that the descriptors counted are the scenarios' alone.
+let keeper: TempFileManager | undefined;
+let fdsAtStart = openFds();
+beforeAll(async () => {
+  keeper = new TempFileManager({ root: path.join(nodeFs.mkdtempSync(path.join(os.tmpdir(), 'tfm-matrix-keeper-')), 'root'), sweepOnStart: false, sweepIntervalMs: 0, exitHook: false });
+  keeper.file().removeSync(); // opens its session: its heartbeat starts the beat thread
+  for (let last = -1, now = openFds(), looks = 0; now !== last && looks < 50; looks++) {
+    await sleep(100);
+    last = now;
+    now = openFds();
+  }
+  fdsAtStart = openFds();
+});
 
 matrix(writeScenario(true));
 matrix(writeScenario(false));
@@ -747,7 +761,8 @@ matrix(claimScenario('consume'));
 matrix(claimScenario('release'));
 matrix(sweepScenario);
 
-afterAll(() => {
+afterAll(async () => {
   expect(heldLocks().filter((f) => f.includes('tfm-fault-') || f.startsWith('/parent-'))).toEqual([]);
   expect(openFds()).toBeLessThanOrEqual(fdsAtStart + 2);
+  await keeper?.close();
 });
