@@ -159,7 +159,10 @@ function makeBeatThread(): BeatThread {
     failure = detail;
     const waitMs = Math.min(MAX_RESTART_MS, FIRST_RESTART_MS * 2 ** failuresInARow);
     failuresInARow += 1;
-    warn(`the heartbeat thread failed and starts again in ${waitMs} ms (attempt ${failuresInARow})`, detail);
+    // A start that fails once and then runs (the thread read the working directory while a
+    // caller had it deeper than PATH_MAX) is logged; one that fails again is a warning.
+    if (failuresInARow === 1) log('the heartbeat thread failed and starts again in %d ms: %s', waitMs, detail);
+    else warn(`the heartbeat thread failed again and starts again in ${waitMs} ms (attempt ${failuresInARow})`, detail);
     restartAfter(waitMs);
   };
   const restartAfter = (waitMs: number) => {
