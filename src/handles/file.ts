@@ -190,10 +190,7 @@ export class TempFile extends DiskHandle {
     });
   }
 
-  /**
-   * A read stream of the file, opened as {@link TempFile.createWriteStream} opens one.
-   * @throws What {@link TempFile.createWriteStream} throws.
-   */
+  /** A read stream of the file, opened as {@link TempFile.createWriteStream} opens one. @throws What {@link TempFile.createWriteStream} throws. */
   createReadStream(options?: TempReadStreamOptions): ReadStream {
     this.assertLive('TempFile');
     options = streamOptions(options, 'createReadStream()', READ_STREAM_OPTIONS) as TempReadStreamOptions;

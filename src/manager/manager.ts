@@ -113,7 +113,8 @@ export class TempFileManager implements AsyncDisposable, Disposable {
    * not writable by others; a missing one is made, never its parents (docs/security.md).
    *
    * @throws {@link InvalidOptionError} `ERR_TEMPFILE_INVALID_OPTION`: an unknown option, or one of
-   * the wrong type or out of its range (`err.option` names it).
+   * the wrong type or out of its range (`err.option` names it); `'--allow-worker'` under Node's
+   * permission model without it (the beat thread, docs/crash-recovery.md, cannot start).
    * @throws {@link InvalidNameError} `ERR_TEMPFILE_INVALID_NAME`: `prefix` is not a safe name part.
    * @throws {@link UnsafeRootError} `ERR_TEMPFILE_UNSAFE_ROOT`: the root is a symlink, not a
    * directory, not yours, writable by others, without a parent, swapped while checked, or of another
@@ -122,9 +123,6 @@ export class TempFileManager implements AsyncDisposable, Disposable {
    * `ERR_TEMPFILE_DISK_QUOTA`, {@link FileSystemError} `ERR_TEMPFILE_IO`: the root or its marker
    * cannot be made or opened (full, over quota, EACCES, a read-only file system, Node's permission
    * model without `--allow-fs-write` for the root...).
-   * @throws {@link InvalidOptionError} `ERR_TEMPFILE_INVALID_OPTION` (`err.option` is
-   * `'--allow-worker'`): Node runs with `--permission` and without `--allow-worker`, so the thread
-   * that keeps the heartbeat going while the event loop is blocked cannot start.
    */
   constructor(options?: TempFileManagerOptions) {
     this.options = resolveOptions(options);
