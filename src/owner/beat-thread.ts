@@ -1,5 +1,6 @@
 import { constants } from 'node:fs';
 import { Worker } from 'node:worker_threads';
+import { detached } from '../base/detached.js';
 import { OPEN_EXISTING } from '../disk/open-checked.js';
 import { logger } from '../base/log.js';
 import { HEARTBEAT_MS } from './liveness.js';
@@ -167,10 +168,10 @@ function makeBeatThread(): BeatThread {
   };
   const restartAfter = (waitMs: number) => {
     if (restartTimer !== undefined) return;
-    restartTimer = setTimeout(() => {
+    restartTimer = detached(() => setTimeout(() => {
       restartTimer = undefined;
       if (worker === undefined && targets.size > 0) start();
-    }, waitMs);
+    }, waitMs));
     restartTimer.unref();
   };
   const start = () => {
@@ -181,12 +182,14 @@ function makeBeatThread(): BeatThread {
     }
     let started: Worker;
     try {
-      started = new Worker(SOURCE, {
+      // Made outside the caller's async context: the thread's handles and listeners would keep
+      // the stores of whoever opened the first session (a request's) alive for the process's life.
+      started = detached(() => new Worker(SOURCE, {
         eval: true,
         workerData: { periodMs: HEARTBEAT_MS, open: BEAT_OPEN, byPath: !mayTouchDescriptors() },
         stdout: false,
         stderr: false,
-      });
+      }));
     } catch (err) {
       failed(describe(err));
       return;
