@@ -1,6 +1,6 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash } from 'node:crypto';
 import dc from 'node:diagnostics_channel';
+import { captureContext } from './detached.js';
 import { performance } from 'node:perf_hooks';
 
 /**
@@ -379,7 +379,7 @@ export function openSpan<N extends TraceName>(name: N, context: () => TraceConte
   let inside: (<R>(fn: () => R) => R) | undefined;
   try {
     channel.start.runStores(ctx, () => {
-      inside = AsyncLocalStorage.snapshot();
+      inside = captureContext();
     });
   } finally {
     channel.end.publish(ctx);

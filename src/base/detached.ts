@@ -14,3 +14,12 @@ const outside = new AsyncResource('tempfile-manager:background', { requireManual
 export function detached<T>(fn: () => T): T {
   return outside.runInAsyncScope(fn);
 }
+
+/**
+ * The async context of the caller, captured now: the function returned runs its argument in it
+ * (as `AsyncLocalStorage.snapshot()` does), whatever context it is called from. @internal
+ */
+export function captureContext(): <R>(fn: () => R) => R {
+  const here = new AsyncResource('tempfile-manager:span', { requireManualDestroy: true });
+  return (fn) => here.runInAsyncScope(fn);
+}
