@@ -72,22 +72,11 @@ export function tempScopeFixture(options?: TestScopeOptions): TempScopeFixture {
   // vitest reads the fixture's parameters from its source: the first must be a destructuring.
   // eslint-disable-next-line no-empty-pattern
   return async ({}: object, use: (scope: TempScope) => Promise<void>): Promise<void> => {
-    const lent = await source();
-    let scope: TempScope;
-    try {
-      scope = lent.scope();
-    } catch (err) {
-      await end(lent);
-      throw err;
-    }
+    const { scope, close } = await borrowScope(source, end);
     try {
       await use(scope);
     } finally {
-      try {
-        await scope.remove();
-      } finally {
-        await end(lent);
-      }
+      await close();
     }
   };
 }
@@ -116,6 +105,19 @@ export async function tempScopeFor(t: TestContextWithAfter, options?: TestScopeO
   }
   const source = managerSource(options, 'tempScopeFor()');
   const end = loanEnd(options);
+  const { scope, close } = await borrowScope(source, end);
+  after.call(t, close);
+  return scope;
+}
+
+/**
+ * A scope of the manager `source` lends, and its `close()`: the scope removed, then the manager
+ * given back (also when the scope cannot be made).
+ */
+async function borrowScope(
+  source: () => Promise<TempFileManager>,
+  end: (manager: TempFileManager) => Promise<void>,
+): Promise<{ scope: TempScope; close: () => Promise<void> }> {
   const lent = await source();
   let scope: TempScope;
   try {
@@ -124,14 +126,14 @@ export async function tempScopeFor(t: TestContextWithAfter, options?: TestScopeO
     await end(lent);
     throw err;
   }
-  after.call(t, async () => {
+  const close = async (): Promise<void> => {
     try {
       await scope.remove();
     } finally {
       await end(lent);
     }
-  });
-  return scope;
+  };
+  return { scope, close };
 }
 
 /** Checks `options` at once and returns how to reach the manager: the given one, or the root's default. */
