@@ -9,7 +9,7 @@ import { Hono } from 'hono';
 import { afterEach, describe, expect, it } from 'vitest';
 import { handleUpload, refusalResponse, type WebUploadOptions } from '../../src/adapters/web.js';
 import type { TempFileManager } from '../../src/index.js';
-import { BOUNDARY, bigFileForm, fieldPart, filePart, formEnd, MiB, rawForm } from '../helpers/http-clients.js';
+import { BOUNDARY, bigFileForm, declaredUpload, fieldPart, filePart, formEnd, MiB, rawForm } from '../helpers/http-clients.js';
 import { png } from '../helpers/magic.js';
 import { manager } from '../helpers/roots.js';
 import { sessionFiles, until } from '../helpers/wait.js';
@@ -49,21 +49,15 @@ describe('Hono over HTTP', () => {
     await until(() => sessionFiles(mgr).length === 0);
   });
 
+  // The refusals that come before the body is read go through a raw client: fetch() (undici) may
+  // throw from inside its own stream, out of reach, when the server answers while it still sends.
   it('a chunked body over maxBytes is a 413 with the JSON answer, and nothing stays', async () => {
     const mgr = manager();
     const url = await honoServer(mgr, { field: 'file', maxBytes: MiB });
-    const { head, tail } = bigFileForm(8 * MiB);
-    const body = new ReadableStream<Uint8Array>({
-      start(controller) {
-        controller.enqueue(head);
-        for (let i = 0; i < 8; i++) controller.enqueue(new Uint8Array(MiB));
-        controller.enqueue(tail);
-        controller.close();
-      },
-    });
-    const res = await fetch(`${url}/upload`, { method: 'POST', body, duplex: 'half', headers: { 'content-type': `multipart/form-data; boundary=${BOUNDARY}` } } as RequestInit);
-    expect(res.status).toBe(413);
-    expect(await res.json()).toMatchObject({ statusCode: 413, code: 'ERR_TEMPFILE_SIZE_LIMIT', error: 'Payload Too Large' });
+    const reply = await declaredUpload(Number(new URL(url).port), '/upload', 8 * MiB, { chunked: true });
+    expect(reply.status).toBe(413);
+    expect(JSON.parse(reply.text.slice(reply.text.indexOf('{')))).toMatchObject({ statusCode: 413, code: 'ERR_TEMPFILE_SIZE_LIMIT', error: 'Payload Too Large' });
+    expect(reply.sent).toBeLessThan(8 * MiB);
     await until(() => sessionFiles(mgr).length === 0);
   });
 
@@ -104,22 +98,9 @@ describe('Hono over HTTP', () => {
   it('a declared Content-Length past the limits is refused from the head: 413, the body unread', async () => {
     const mgr = manager();
     const url = await honoServer(mgr, { field: 'file', maxBytes: MiB });
-    const { head, tail, length } = bigFileForm(64 * MiB);
-    let sent = 0;
-    const body = new ReadableStream<Uint8Array>({
-      pull(controller) {
-        if (sent === 0) controller.enqueue(head);
-        else if (sent < 64) controller.enqueue(new Uint8Array(MiB));
-        else {
-          controller.enqueue(tail);
-          controller.close();
-        }
-        sent += 1;
-      },
-    });
-    const res = await fetch(`${url}/upload`, { method: 'POST', body, duplex: 'half', headers: { 'content-type': `multipart/form-data; boundary=${BOUNDARY}`, 'content-length': String(length) } } as RequestInit).catch((error: unknown) => error);
-    // The answer comes before the body is read; the client may see it, or the connection closed under its upload.
-    if (res instanceof Response) expect(res.status).toBe(413);
+    const reply = await declaredUpload(Number(new URL(url).port), '/upload', 64 * MiB);
+    expect(reply.status).toBe(413);
+    expect(reply.sent).toBeLessThan(64 * MiB);
     expect(sessionFiles(mgr)).toEqual([]);
   });
 });

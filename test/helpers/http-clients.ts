@@ -166,13 +166,14 @@ export interface DeclaredReply extends RawReply {
  * does: with `expectContinue` it sends `Expect: 100-continue` and waits up to `waitMs` for the
  * server's word before sending any body (curl waits 1 s); without, or once told `100 Continue`, it
  * streams zeros (at most `declared`) until an answer arrives, then stops sending and ends its side
- * once the answer is whole. Nothing the size of `declared` is ever held in memory.
+ * once the answer is whole. With `chunked`, the body goes as `Transfer-Encoding: chunked` and
+ * `declared` is only how much it may send. Nothing the size of `declared` is ever held in memory.
  */
 export function declaredUpload(
   port: number,
   path: string,
   declared: number,
-  { expectContinue = false, waitMs = 1000 }: { expectContinue?: boolean; waitMs?: number } = {},
+  { expectContinue = false, waitMs = 1000, chunked = false }: { expectContinue?: boolean; waitMs?: number; chunked?: boolean } = {},
 ): Promise<DeclaredReply> {
   return new Promise((resolve) => {
     const socket = net.connect(port, '127.0.0.1');
@@ -201,7 +202,7 @@ export function declaredUpload(
     );
     socket.write(
       `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=${BOUNDARY}\r\n` +
-        `Content-Length: ${declared}\r\n${expectContinue ? 'Expect: 100-continue\r\n' : ''}\r\n`,
+        `${chunked ? 'Transfer-Encoding: chunked' : `Content-Length: ${declared}`}\r\n${expectContinue ? 'Expect: 100-continue\r\n' : ''}\r\n`,
     );
     if (expectContinue) {
       setTimeout(() => !sending && !answered && startSending(), waitMs).unref();
@@ -215,7 +216,7 @@ export function declaredUpload(
         while (!answered && !socket.destroyed && sent < declared) {
           const piece = sent === 0 ? head : block.subarray(0, Math.min(block.length, declared - sent));
           sent += piece.length;
-          if (!socket.write(piece)) {
+          if (!socket.write(chunked ? Buffer.concat([Buffer.from(`${piece.length.toString(16)}\r\n`), piece, Buffer.from('\r\n')]) : piece)) {
             socket.once('drain', pump);
             return;
           }
