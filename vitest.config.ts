@@ -4,10 +4,22 @@ import { defineConfig } from 'vitest/config';
 /** Tests that need a service beyond Node (Redis, Chromium): `npm run test:e2e` runs them. */
 export const serviceTests = ['test/e2e/bullmq.test.ts', 'test/e2e/browser.test.ts'];
 
+/**
+ * The long matrices and kill rounds, `npm run test:long`: each repeats a promise that `npm test`
+ * proves once (the exit hook on each signal, a blocked owner's heartbeat, a failing call, a kill
+ * during keep()) over every cell, gap or step, for minutes. CI runs them in steps of their own.
+ */
+export const longTests = [
+  'test/process/exit-hook-signals.test.ts',
+  'test/process/liveness-starts.test.ts',
+  'test/process/keep-crash.test.ts',
+  'test/reliability/fault-matrix.test.ts',
+];
+
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    exclude: ['**/node_modules/**', ...serviceTests],
+    exclude: ['**/node_modules/**', ...serviceTests, ...longTests],
     pool: 'forks',
     // Most tests wait on child processes, signals and timers: two files at a time even on two cores.
     maxWorkers: Math.max(2, os.availableParallelism() - 1),
