@@ -130,8 +130,10 @@ class PartedUpload implements IntakeSink {
     await Promise.all(this.inFlight);
     this.throwIfFailed();
     const parts = [...this.parts].sort((a, b) => a.PartNumber - b.PartNumber);
-    await this.io.completeUpload(this.keys.data, this.uploadId, parts);
-    await this.endBeat();
+    // The heartbeat ends beside the completion, one round trip for both: once the last part is
+    // in, a process killed before the completion lands leaves an upload that its entry's expiry
+    // ends, as a handoff's does.
+    await Promise.all([this.io.completeUpload(this.keys.data, this.uploadId, parts), this.endBeat()]);
   }
 
   /**
@@ -161,12 +163,7 @@ class PartedUpload implements IntakeSink {
   }
 
   private async sendPart(): Promise<void> {
-    if (this.uploadId === undefined) {
-      this.beatSent = true;
-      this.beat = await UploaderBeat.start(this.io, uploadingKey(this.keys));
-      this.created = true;
-      this.uploadId = await this.io.createUpload(this.keys.data, this.metadata);
-    }
+    const uploadId = this.uploadId ?? (await this.startUpload());
     while (this.inFlight.size >= PARTS_IN_FLIGHT) await Promise.race(this.inFlight);
     this.throwIfFailed();
     const sent = this.part;
@@ -174,7 +171,7 @@ class PartedUpload implements IntakeSink {
     this.part = this.spare.pop() ?? Buffer.allocUnsafe(this.io.partSize);
     this.filled = 0;
     const partNumber = this.parts.length + this.inFlight.size + 1;
-    const sending: Promise<void> = this.io.uploadPart(this.keys.data, this.uploadId, partNumber, body, this.stop.signal).then(
+    const sending: Promise<void> = this.io.uploadPart(this.keys.data, uploadId, partNumber, body, this.stop.signal).then(
       (etag) => {
         this.parts.push({ ETag: etag, PartNumber: partNumber });
         this.bytesStored += body.length;
@@ -190,6 +187,22 @@ class PartedUpload implements IntakeSink {
       },
     );
     this.inFlight.add(sending);
+  }
+
+  /**
+   * Makes the heartbeat and the multipart upload at once, one round trip for both. A process
+   * killed between the two leaves an upload without a heartbeat, which the sweep aborts once its
+   * entry expires; one whose heartbeat landed, as soon as the heartbeat is judged dead.
+   */
+  private async startUpload(): Promise<string> {
+    this.beatSent = true;
+    this.created = true;
+    const [beat, upload] = await Promise.allSettled([UploaderBeat.start(this.io, uploadingKey(this.keys)), this.io.createUpload(this.keys.data, this.metadata)]);
+    if (beat.status === 'fulfilled') this.beat = beat.value;
+    if (upload.status === 'fulfilled') this.uploadId = upload.value;
+    if (beat.status === 'rejected') throw beat.reason;
+    if (upload.status === 'rejected') throw upload.reason;
+    return upload.value;
   }
 
   private throwIfFailed(): void {
