@@ -27,8 +27,10 @@ export interface Beat {
 interface ProcessState {
   readonly exitTasks: Set<ExitTask>;
   exitHookInstalled: boolean;
-  // Optional: a state made by an earlier version of the library has neither.
+  // Optional: a state made by an earlier version of the library has none of the three below.
   exitTasksRunning?: boolean;
+  /** The tasks ran as an uncaught error was about to end the process: its 'exit' runs none. */
+  ranAtUncaught?: boolean;
   /** The signal the hook raised again to end the process by, once it has. */
   raised?: NodeJS.Signals;
   readonly beats: Set<Beat>;
@@ -89,7 +91,22 @@ export function atExit(task: ExitTask): () => void {
 function installExitHook(shared: ProcessState): void {
   const onSignal = (signal: NodeJS.Signals): void => endBySignal(shared, onSignal, signal);
   listenToExitSignals(onSignal);
-  process.on('exit', (code) => runExitTasks(shared, onSignal, code, null));
+  process.on('exit', (code) => {
+    if (!shared.ranAtUncaught) runExitTasks(shared, onSignal, `exit code ${code}`, null);
+  });
+  // Deno emits no 'exit' after an uncaught error (Node and Bun do): the monitor is the last code
+  // that runs there, so the tasks run in it whenever the error is about to end the process.
+  process.on('uncaughtExceptionMonitor', (_error, origin) => {
+    if (!uncaughtEndsProcess()) return;
+    runExitTasks(shared, onSignal, origin, null);
+    shared.ranAtUncaught = true;
+  });
+}
+
+/** Whether the uncaught error being reported ends the process: no handler of the app's takes it. */
+function uncaughtEndsProcess(): boolean {
+  const captured = typeof process.hasUncaughtExceptionCaptureCallback === 'function' && process.hasUncaughtExceptionCaptureCallback();
+  return process.listenerCount('uncaughtException') === 0 && !captured;
 }
 
 function endBySignal(shared: ProcessState, ours: (signal: NodeJS.Signals) => void, signal: NodeJS.Signals): void {
@@ -97,7 +114,7 @@ function endBySignal(shared: ProcessState, ours: (signal: NodeJS.Signals) => voi
   // process of it: until then, any other signal is dropped.
   if (shared.raised !== undefined && signalExitListeners(shared.raised) > 0) return;
   if (appHandles(signal, ours)) return;
-  runExitTasks(shared, ours, null, signal);
+  runExitTasks(shared, ours, signal, signal);
   shared.raised = signal;
   // Only this signal gets its default action back: the process dies of it before any other could
   // be dispatched, and signal-exit's handlers, if it waited for this one, run with the rest held.
@@ -105,11 +122,12 @@ function endBySignal(shared: ProcessState, ours: (signal: NodeJS.Signals) => voi
   raiseAgain(signal);
 }
 
-function runExitTasks(shared: ProcessState, ours: (signal: NodeJS.Signals) => void, code: number | null, signal: NodeJS.Signals | null): void {
+/** `ending` says what ends the process, for the log; `signal` is the signal's name, if one does. */
+function runExitTasks(shared: ProcessState, ours: (signal: NodeJS.Signals) => void, ending: string, signal: NodeJS.Signals | null): void {
   if (shared.exitTasksRunning) return;
   shared.exitTasksRunning = true;
   stopListening(UNHELD_SIGNAL, ours);
-  log('exit (code %s, signal %s): %d tasks', code, signal, shared.exitTasks.size);
+  log('exit (%s): %d tasks', ending, shared.exitTasks.size);
   const tasks = shared.exitTasks.size;
   const started = performance.now();
   try {

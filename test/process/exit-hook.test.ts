@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { nextJson, startChild, type ChildReport } from '../helpers/child.js';
+import { nextJson, startChild, type ChildReport, type RunningChild } from '../helpers/child.js';
 import { itNeeds, PID_NAMESPACE } from '../helpers/privileges.js';
 import { isSetAsideName } from '../../src/base/layout.js';
 import { freshRoot, manager } from '../helpers/roots.js';
@@ -9,6 +9,16 @@ function expectGone(report: ChildReport): void {
   for (const file of report.files) expect(fs.existsSync(file), file).toBe(false);
   expect(fs.existsSync(report.session)).toBe(false);
   expect(fs.existsSync(`${report.session}.lock`)).toBe(false);
+}
+
+/** The exit hook's runs the child printed from here to its end. */
+async function hookRuns(running: RunningChild): Promise<unknown[]> {
+  const runs: unknown[] = [];
+  for (let line = await running.lines.next(); !line.done; line = await running.lines.next()) {
+    const parsed = JSON.parse(line.value) as { exitHook?: unknown };
+    if (parsed.exitHook) runs.push(parsed.exitHook);
+  }
+  return runs;
 }
 
 describe('the exit hook, in real child processes', () => {
@@ -59,6 +69,27 @@ describe('the exit hook, in real child processes', () => {
     const ended = await running.ended;
     expect(ended.code).toBe(1);
     expect(ended.stderr).toContain('uncaught on purpose');
+    expectGone(report);
+  });
+
+  // The hook runs as the error is about to end the process (Deno emits no 'exit' then); Node's
+  // 'exit' follows, and runs it no second time.
+  it.each(['throw', 'reject'])('%s: the hook runs once, its message says exit', async (mode) => {
+    const running = startChild('exit-child.mjs', [freshRoot(), mode]);
+    const report = await nextJson<ChildReport>(running);
+    const runs = await hookRuns(running);
+    expect((await running.ended).code).toBe(1);
+    expect(runs).toEqual([expect.objectContaining({ reason: 'exit', tasks: 2 })]); // the manager's close and the ended threads' sessions' removal
+    expectGone(report);
+  });
+
+  it.each(['app-handles-uncaught', 'app-captures-uncaught'])('%s: the app keeps the process, the files stay until it exits', async (mode) => {
+    const running = startChild('exit-child.mjs', [freshRoot(), mode]);
+    const report = await nextJson<ChildReport>(running);
+    expect(await nextJson(running)).toEqual({ handled: true, intact: true });
+    const runs = await hookRuns(running);
+    expect(await running.ended).toMatchObject({ code: 0, signal: null });
+    expect(runs).toEqual([expect.objectContaining({ reason: 'exit', tasks: 2 })]); // the manager's close and the ended threads' sessions' removal
     expectGone(report);
   });
 
