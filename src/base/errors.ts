@@ -620,6 +620,13 @@ const WINDOWS_HELD_OPEN =
   "closed, an editor, Explorer's preview pane), and exclude the root and the destination from the antivirus and the " +
   'indexer, which open new files to scan them. See docs/windows-macos.md.';
 
+/** What to do when Deno withholds a permission (deno-permissions.ts), in Deno's own terms. @internal */
+export const DENO_ALL_ACCESS_ADVICE =
+  'tempfile-manager needs all of Deno\'s permissions: run deno with --allow-all (-A) and no --deny-* flag. Short of them, ' +
+  'Deno resolves symbolic links before it opens a path (an O_NOFOLLOW open would follow a link planted in the root) and ' +
+  'refuses /proc/self/fd, through which the library reaches the directories it holds open ("Requires all access"). ' +
+  'See README.md, "Platforms".';
+
 /** What to do about the system error `code` met at `path`, in the words of `platform`. @internal */
 export function adviceFor(code: string | undefined, path: string, platform: Platform): string {
   if (platform === 'win32' && (code === 'EPERM' || code === 'EBUSY' || code === 'EACCES')) return WINDOWS_HELD_OPEN;
@@ -640,6 +647,8 @@ export function adviceFor(code: string | undefined, path: string, platform: Plat
         '(a path without /* allows only what exists when node starts). tempfile-manager needs writes to its root and to ' +
         'the destinations of keep() alone. See docs/crash-recovery.md.'
       );
+    case 'NotCapable':
+      return `Deno refused it. ${DENO_ALL_ACCESS_ADVICE}`;
     case 'EFBIG':
       return "The file would pass the process's file size limit (ulimit -f): raise the limit, or cap the write with `maxBytes`.";
     default:
@@ -651,6 +660,8 @@ const ERRNO_NAMES = new Map(Object.entries(os.constants.errno).map(([name, errno
 
 /** The `code` of a Node.js system error, or undefined. @internal */
 export function systemErrorCode(err: unknown): string | undefined {
+  // Deno's permission errors carry no code: their name says it.
+  if (err instanceof Error && err.name === 'NotCapable') return 'NotCapable';
   if (typeof err !== 'object' || err === null || !('code' in err) || typeof err.code !== 'string') return undefined;
   // libuv names only the errors it knows: ESTALE (sshfs, NFS) arrives as "Unknown system error -116".
   if (err.code.startsWith('Unknown system error') && 'errno' in err && typeof err.errno === 'number') {

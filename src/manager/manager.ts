@@ -22,6 +22,7 @@ import { Session, type SessionPlaces } from '../lifetime/session.js';
 import { watchThreads } from '../lifetime/threads.js';
 import { atExit, processSlot } from '../owner/registry.js';
 import { requireBeatThread } from '../owner/beat-thread.js';
+import { requireDenoAllAccess } from '../base/deno-permissions.js';
 import type { WriteSource } from '../write/source.js';
 import { attachBackgroundSweep } from '../sweep/background.js';
 import { sweepRoot, type SweepOptions, type SweepReport } from '../sweep/sweep.js';
@@ -114,7 +115,8 @@ export class TempFileManager implements AsyncDisposable, Disposable {
    *
    * @throws {@link InvalidOptionError} `ERR_TEMPFILE_INVALID_OPTION`: an unknown option, or one of
    * the wrong type or out of its range (`err.option` names it); `'--allow-worker'` under Node's
-   * permission model without it (the beat thread, docs/crash-recovery.md, cannot start).
+   * permission model without it (the beat thread, docs/crash-recovery.md, cannot start);
+   * `'--allow-all'` under Deno without all of its permissions (README.md, "Platforms").
    * @throws {@link InvalidNameError} `ERR_TEMPFILE_INVALID_NAME`: `prefix` is not a safe name part.
    * @throws {@link UnsafeRootError} `ERR_TEMPFILE_UNSAFE_ROOT`: the root is a symlink, not a
    * directory, not yours, writable by others, without a parent, swapped while checked, or of another
@@ -125,6 +127,7 @@ export class TempFileManager implements AsyncDisposable, Disposable {
    * model without `--allow-fs-write` for the root...).
    */
   constructor(options?: TempFileManagerOptions) {
+    requireDenoAllAccess();
     this.options = resolveOptions(options);
     this.root = this.options.root;
     requireBeatThread(this.root);
