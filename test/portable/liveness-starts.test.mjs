@@ -17,20 +17,34 @@ const owner = path.join(here, 'fixtures', 'blocked-owner.mjs');
 const ownerUrl = JSON.stringify(pathToFileURL(owner).href);
 const nodeMajor = Number(process.versions.node.split('.')[0]);
 
-test('an owner blocked for three staleMs loses nothing, started from a file, -e, --input-type=module --eval, a loader, a worker thread or a permission policy', async () => {
+/**
+ * The ways this runtime starts a process. Bun takes Node's command line; Deno translates only part
+ * of it (its `node -e` cannot import, `--input-type` and `--import` are unknown to it), so there
+ * the same starts are Deno's own. Node's permission model is Node's alone.
+ */
+function startsHere(root) {
+  const common = { 'a file': [owner], 'a worker thread': [path.join(here, 'fixtures', 'blocked-owner-in-worker.mjs')] };
+  if (globalThis.Deno) {
+    const everyAllowFlag = ['read', 'write', 'net', 'env', 'sys', 'run', 'ffi', 'import'].map((name) => `--allow-${name}`);
+    return { ...common, 'deno eval': ['eval', `await import(${ownerUrl})`], 'every --allow-* flag': ['run', ...everyAllowFlag, owner] };
+  }
+  const nodeLine = {
+    ...common,
+    '-e': ['-e', `import(${ownerUrl})`],
+    '--input-type=module --eval': ['--input-type=module', '--eval', `await import(${ownerUrl})`],
+    'a loader by --import': ['--import', pathToFileURL(path.join(here, '..', 'fixtures', 'pass-through-loader.mjs')).href, owner],
+  };
+  if (globalThis.Bun) return nodeLine;
+  return { ...nodeLine, 'a permission policy': [nodeMajor >= 22 ? '--permission' : '--experimental-permission', '--allow-fs-read=*', `--allow-fs-write=${path.join(root, '*')}`, '--allow-worker', owner] };
+}
+
+test('an owner blocked for three staleMs loses nothing, however its process was started (a file, -e, a loader, a worker thread, a permission policy: those of this runtime)', async () => {
   const parent = scratch(after, 'starts');
   const root = path.join(parent, 'root');
   const tickets = path.join(parent, 'tickets');
   fs.mkdirSync(tickets);
   const stop = path.join(parent, 'stop');
-  const starts = {
-    'a file': [owner],
-    '-e': ['-e', `import(${ownerUrl})`],
-    '--input-type=module --eval': ['--input-type=module', '--eval', `await import(${ownerUrl})`],
-    'a loader by --import': ['--import', pathToFileURL(path.join(here, '..', 'fixtures', 'pass-through-loader.mjs')).href, owner],
-    'a worker thread': [path.join(here, 'fixtures', 'blocked-owner-in-worker.mjs')],
-    'a permission policy': [nodeMajor >= 22 ? '--permission' : '--experimental-permission', '--allow-fs-read=*', `--allow-fs-write=${path.join(root, '*')}`, '--allow-worker', owner],
-  };
+  const starts = startsHere(root);
   fs.mkdirSync(root, { mode: 0o700 });
   const sweeper = start(path.join(here, 'fixtures', 'sweep-and-claim.mjs'), [root, tickets, stop, String(STALE_MS)]);
   await sweeper.firstLine();
