@@ -122,6 +122,9 @@ function headersOf(headers: Headers): IncomingHttpHeaders {
 function webBody(request: Request, headers: IncomingHttpHeaders): FormBody {
   if (request.body === null) throw new MalformedUploadError('malformed', 'The request has no body: send a multipart/form-data form.');
   const stream = Readable.fromWeb(request.body as NodeWebStream<Uint8Array>);
+  // A body cut off by its client errors on some servers (Deno.serve: BadResource) where others
+  // only end it: unheard, that error would end the process. The 'close' after it fails the form.
+  stream.on('error', () => {});
   let complete = false;
   stream.once('end', () => {
     complete = true;

@@ -141,6 +141,31 @@ describe('a Next.js App Router route handler (the framework hands it a Web Reque
     void formEnd;
   });
 
+  // Deno.serve errors the body of a client gone mid-body (BadResource) where Node's servers end it:
+  // the error fails the form, never the process (scripts/runtimes.mjs runs the real thing).
+  it('a body that errors mid-file: the client is gone (499), the route never runs, and nothing stays', async () => {
+    const mgr = manager();
+    const { head } = bigFileForm(8 * MiB);
+    let pulls = 0;
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        pulls += 1;
+        if (pulls === 1) controller.enqueue(new Uint8Array(head));
+        else if (pulls < 10) controller.enqueue(new Uint8Array(256 * 1024));
+        else controller.error(Object.assign(new Error('Cannot read request body as underlying resource unavailable'), { name: 'BadResource' }));
+      },
+    });
+    const request = new Request('http://localhost/x', { method: 'POST', body, headers: { 'content-type': `multipart/form-data; boundary=${BOUNDARY}` }, duplex: 'half' } as RequestInit);
+    let routed = 0;
+    const res = await handleUpload(request, { field: 'file', manager: mgr }, () => {
+      routed += 1;
+      return new Response('ok');
+    });
+    expect(res.status).toBe(499);
+    expect(routed).toBe(0);
+    expect(sessionFiles(mgr)).toEqual([]);
+  });
+
   it('a route that throws: the error is the server\'s (a rejection), and the files are removed all the same', async () => {
     const mgr = manager();
     const form = new FormData();
