@@ -386,7 +386,7 @@ export class UnsupportedFileSystemError extends TempFileError {
 /** Any other file-system failure (EIO, EACCES, EMFILE, ...); `cause` holds the system error. */
 export class FileSystemError extends TempFileError {
   declare readonly code: 'ERR_TEMPFILE_IO';
-  /** The system error code, such as `EIO` or `EMFILE`. */
+  /** The system error code, such as `EIO` or `EMFILE`; `NotCapable` where Deno's permissions refused the call. */
   readonly syscallCode: string | undefined;
   /**
    * @param advice What to do, when the caller knows better than the generic advice for the
