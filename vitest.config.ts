@@ -16,10 +16,13 @@ export const longTests = [
   'test/reliability/fault-matrix.test.ts',
 ];
 
+/** Tests that drive Windows' node.exe under Wine: `npm run test:wine` (vitest.wine.config.ts) runs them. */
+export const wineTests = ['test/wine/**/*.test.ts'];
+
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    exclude: ['**/node_modules/**', ...serviceTests, ...longTests],
+    exclude: ['**/node_modules/**', ...serviceTests, ...longTests, ...wineTests],
     pool: 'forks',
     // Most tests wait on child processes, signals and timers: two files at a time even on two cores.
     maxWorkers: Math.max(2, os.availableParallelism() - 1),

@@ -72,7 +72,14 @@ export function missing(what: Needs): string | undefined {
  */
 export function needs(ctx: TestContext, what: Needs): void {
   const reason = missing(what);
-  if (reason === undefined) return;
+  if (reason !== undefined) cannotRun(ctx, reason);
+}
+
+/**
+ * What {@link needs} does once it knows why the test cannot run here (`reason`, e.g. `'needs
+ * node.exe 22 in /tmp/...'`): skips with a printed line where `CI` is unset, throws under `CI`.
+ */
+export function cannotRun(ctx: TestContext, reason: string): void {
   if (process.env.CI) throw new Error(`this test ${reason}, and CI is set: CI must provide it (.ci/run installs the packages and runs as root)`);
   console.warn(`skipped: "${ctx.task.name}" ${reason}; CI=1 runs it`);
   ctx.skip(reason);
