@@ -56,7 +56,7 @@ it('CI runs the whole suite on Node 22, 24 and 26, and the native using tests an
 it('the README, its platform table and engines name the versions CI tests', () => {
   const majors = wholeSuiteMajors();
   const list = `${majors.slice(0, -1).join(', ')} and ${majors.at(-1)}`;
-  expect(readme).toContain(`Node.js ${list}. ESM and CommonJS.`);
+  expect(readme).toContain(`Node.js ${list}; Bun and Deno 2 run it too. ESM and CommonJS.`);
   const table = [...readme.matchAll(/^\| Linux, Node ([\d, and]+) \| yes \|/gm)].flatMap((m) => (m[1] ?? '').split(/, | and /).map(Number));
   expect(table).toEqual(majors);
   const engines = (JSON.parse(read('package.json')) as { engines: { node: string } }).engines.node;
