@@ -417,7 +417,7 @@ export class TempFileManager implements AsyncDisposable, Disposable {
     if (!store || !isStoreBackend(store)) {
       throw new StoreError(
         'not-configured',
-        `The ticket ${ticket.id} lives in the bucket "${location.bucket}" under the prefix "${location.prefix}", and this manager was given no store for it: ` +
+        `The ticket of handoff ${handoffKey(ticket.id)} lives in the bucket "${location.bucket}" under the prefix "${location.prefix}", and this manager was given no store for it: ` +
           `make it with new TempFileManager({ stores: [s3Store({ client, bucket: '${location.bucket}', prefix: '${location.prefix}' })] }).`,
       );
     }

@@ -6,7 +6,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { isTempFileError, StoreError, TempFileError } from '../base/errors.js';
 import { loadPeer } from '../base/peer.js';
 import { randomName } from '../base/random-name.js';
-import { probeKey } from './keys.js';
+import { probeKey, shownKey } from './keys.js';
 
 // Every request the store makes, in one place: the SDK loaded on first use (never by the core),
 // a timeout on each request, and each failure turned into a typed error that names the endpoint
@@ -200,7 +200,7 @@ export class StoreIo {
       new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: 'application/json', ...conditional, ...(metadata && { Metadata: metadata }) }),
       this.options(),
     );
-    if (!out.ETag) throw new StoreError('failed', `The object store gave no ETag for ${key}: a store without ETags cannot hold a lease.`);
+    if (!out.ETag) throw new StoreError('failed', `The object store gave no ETag for ${shownKey(this.prefix, key)}: a store without ETags cannot hold a lease.`);
     return out.ETag;
   }
 
@@ -277,7 +277,7 @@ export class StoreIo {
       clearTimeout(timer);
     }
     const body: unknown = out.Body;
-    if (!(body instanceof Readable)) throw new StoreError('failed', `The object store sent ${key} as something that is not a Node.js stream.`);
+    if (!(body instanceof Readable)) throw new StoreError('failed', `The object store sent ${shownKey(this.prefix, key)} as something that is not a Node.js stream.`);
     const idle = (): void => {
       clearTimeout(timer);
       timer = setTimeout(() => {
@@ -369,7 +369,7 @@ export class StoreIo {
   async createUpload(key: string, metadata: Record<string, string>): Promise<string> {
     const { CreateMultipartUploadCommand } = await loadSdk();
     const out = await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key, Metadata: metadata }), this.options());
-    if (!out.UploadId) throw new StoreError('failed', `The object store gave no upload id for ${key}.`);
+    if (!out.UploadId) throw new StoreError('failed', `The object store gave no upload id for ${shownKey(this.prefix, key)}.`);
     return out.UploadId;
   }
 

@@ -17,6 +17,8 @@
 //                                          (io.ts), deleted after it; one left by a crash goes
 //                                          with the sweep once its expiry (an hour) passed
 
+import { handoffKey } from '../base/channels.js';
+
 /** The keys of one entry. */
 export interface EntryKeys {
   readonly entry: string;
@@ -59,6 +61,16 @@ export function parseKey(prefix: string, key: string): { id: string; expiresAt: 
   if (!match) return undefined;
   const part = match[3] === 'lease' || match[3] === 'uploading' ? match[3] : 'data';
   return { id: match[1]!, expiresAt: Number(match[2]), part };
+}
+
+/**
+ * A key as a message shows it: an entry's id, which is its ticket's bearer secret, replaced by
+ * the digest that names the handoff on the diagnostics channels.
+ */
+export function shownKey(prefix: string, key: string): string {
+  const parsed = parseKey(prefix, key);
+  if (!parsed) return key;
+  return `${prefix}<handoff ${handoffKey(parsed.id)}>${key.slice(prefix.length + parsed.id.length)}`;
 }
 
 const PROBE = /^\.if-match-probe-([1-9]\d{0,15})-[0-9a-f]{32}$/;

@@ -3,6 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import { PassThrough, Transform, type Readable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { HandoffMismatchError, HandoffNotFoundError, InvalidOptionError, isErrorCode, ManagerClosedError, TempFileError } from '../base/errors.js';
+import { handoffKey } from '../base/channels.js';
 import { logger } from '../base/log.js';
 import { describe } from '../base/names.js';
 import { randomName } from '../base/random-name.js';
@@ -202,7 +203,7 @@ export class S3Store implements HandoffStore {
   /** Claims a ticket of this store: the lease, and the bytes into a local temp file. @internal */
   async claim(ticket: HandoffTicket, place: ClaimPlace): Promise<BackendClaim> {
     const keys = entryKeys(this.location.prefix, ticket.id, ticket.expiresAt);
-    const action = `claim the handoff ${ticket.id}`;
+    const action = `claim the handoff ${handoffKey(ticket.id)}`; // its id is the ticket's bearer secret: never in a message
     const ahead = ticket.size <= FETCH_AHEAD_MAX_BYTES ? this.fetchAhead(keys.data, ticket, place) : undefined;
     let lease: StoreLease;
     try {
