@@ -292,6 +292,9 @@ export class StoreIo {
       },
     });
     idle();
+    // Registered before pipeline()'s own listener: the error `watched` ends with is the kind of
+    // the body's failure, never the SDK's error itself (its message may quote the request).
+    body.once('error', (err: unknown) => watched.destroy(brokenOff(err)));
     pipeline(body, watched).then(
       () => clearTimeout(timer),
       () => clearTimeout(timer),
@@ -447,6 +450,13 @@ function timeoutSignal(ms: number): AbortSignal {
   const controller = new AbortController();
   setTimeout(() => controller.abort(timeoutError(ms)), ms).unref();
   return controller.signal;
+}
+
+/** An answer's body that failed mid-way, as its reader gets it: its name and code, for {@link StoreIo.failure}. */
+function brokenOff(err: unknown): Error {
+  const { name, code } = failureOf(err);
+  const broken = new Error(`the answer broke off (${code ?? name ?? 'no reason given'})`);
+  return Object.assign(broken, { name: name ?? broken.name }, code === undefined ? {} : { code });
 }
 
 /** The error of a request that got no answer (or no more bytes) within `timeoutMs`. */

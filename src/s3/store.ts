@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import { PassThrough, Transform, type Readable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { HandoffMismatchError, HandoffNotFoundError, InvalidOptionError, isErrorCode, ManagerClosedError, TempFileError } from '../base/errors.js';
+import { HandoffMismatchError, HandoffNotFoundError, InvalidOptionError, isErrorCode, isTempFileError, ManagerClosedError, TempFileError } from '../base/errors.js';
 import { handoffKey } from '../base/channels.js';
 import { logger } from '../base/log.js';
 import { describe } from '../base/names.js';
@@ -277,14 +277,19 @@ export class S3Store implements HandoffStore {
   private async download(body: Readable, ticket: HandoffTicket, place: ClaimPlace): Promise<LocalFile> {
     const digest = ticket.digest ?? '';
     const hash = digest.slice(0, digest.indexOf(':')) || 'sha256';
+    // The store's answer broken off (no bytes for timeoutMs, io.ts; a connection reset) is the
+    // store's failure, not the data's nor a client gone: claim() types it as any request's,
+    // without the SDK's error, which may quote the request. (The claimer's own refusals are typed.)
+    let broken: unknown;
+    body.once('error', (err: unknown) => {
+      if (!isTempFileError(err)) broken = err;
+    });
     let local: LocalFile;
     try {
       local = await place.download(body, { suffix: ticket.suffix, maxBytes: ticket.size, hash });
     } catch (err) {
       if (isErrorCode(err, 'ERR_TEMPFILE_SIZE_LIMIT')) throw new HandoffMismatchError(ticket.id, `more bytes arrived than the ticket's ${ticket.size}`);
-      // The store stopped sending for timeoutMs (io.ts): its failure, not the data's.
-      if (isErrorCode(err, 'ERR_TEMPFILE_SOURCE') && (err.cause as { name?: unknown } | undefined)?.name === 'TimeoutError') throw err.cause;
-      throw err;
+      throw broken ?? err;
     }
     const why =
       local.size !== ticket.size ? `${local.size ?? 0} bytes arrived, the ticket says ${ticket.size}` : local.digest !== digest ? 'the digest of the bytes that arrived differs' : undefined;
