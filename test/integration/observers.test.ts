@@ -1,13 +1,15 @@
 // What a subscriber may do to the objects the library hands it, and what it may not change:
-// subscribers that freeze, overwrite or keep every context and message change no outcome (no
-// value, no file, no lease, no ticket); an AsyncLocalStorage bound to a tracing channel's start
-// is entered by the work it traces (the request's included); no error of the claim path, nor its
-// cause, nor any span, holds the ticket's id; and, in a child run with --expose-gc, kept contexts
-// pin no chunk of a file and the background sweep runs in no request's store.
+// subscribers that freeze, overwrite, keep, trap or throw on every context and message change no
+// outcome (no value, no file, no lease, no ticket, no stats()) of a manager's life, a tus store's
+// or spool()'s; an AsyncLocalStorage bound to a tracing channel's start is entered by the work it
+// traces (the request's included); no error of the claim path, nor its cause, nor any span, holds
+// the ticket's id; and, in a child run with --expose-gc, kept contexts pin no chunk of a file
+// and the background sweep runs in no request's store.
 import { AsyncLocalStorage } from 'node:async_hooks';
 import dc from 'node:diagnostics_channel';
 import fs from 'node:fs';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import express from 'express';
 import Fastify from 'fastify';
 import { afterEach, expect, it } from 'vitest';
@@ -16,16 +18,23 @@ import tempFiles from '../../src/adapters/fastify.js';
 import { CHANNELS, handoffKey, TRACING_CHANNELS } from '../../src/base/channels.js';
 import { formatOwnerToken, handoffDirOf, heldName } from '../../src/base/layout.js';
 import { machineId, hostId } from '../../src/owner/process-identity.js';
-import type { TempFileManager } from '../../src/index.js';
+import type { HandoffTicket, TempFile, TempFileManager } from '../../src/index.js';
 import { fixture, runToEnd } from '../helpers/child.js';
 import { listenClosing } from '../helpers/http-clients.js';
 import { freshRoot, manager, scratchDir } from '../helpers/roots.js';
+import { clientUpload, createUpload, patchHeaders, startTusServer, tusRequest } from '../helpers/tus.js';
 
 const unsubscribers: (() => void)[] = [];
 const closers: (() => Promise<void>)[] = [];
+/** Where Node throws again what a subscriber threw (on the next tick): heard while a test listens. */
+let rethrown: ((error: unknown) => void) | undefined;
 afterEach(async () => {
   for (const unsubscribe of unsubscribers.splice(0)) unsubscribe();
   for (const close of closers.splice(0)) await close();
+  if (rethrown === undefined) return;
+  await new Promise((resolve) => setImmediate(resolve)); // the last ones thrown again first
+  process.off('uncaughtException', rethrown);
+  rethrown = undefined;
 });
 
 const EVENTS = ['start', 'end', 'asyncStart', 'asyncEnd', 'error'] as const;
@@ -42,6 +51,7 @@ function onEverything(listener: (message: unknown, channel: string) => void): vo
 }
 
 const kept: unknown[] = [];
+const THROWN = new Error('thrown by a subscriber');
 const SUBSCRIBERS = {
   none: undefined,
   freeze: (message: unknown) => Object.freeze(message),
@@ -63,7 +73,41 @@ const SUBSCRIBERS = {
       if (Object.isExtensible(message) && own?.configurable !== false) Object.defineProperty(message, key, { set: () => { throw new Error('a trap'); }, configurable: false });
     }
   },
+  throw: () => {
+    throw THROWN;
+  },
 } as const;
+type Hostile = Exclude<keyof typeof SUBSCRIBERS, 'none'>;
+const HOSTILE = Object.keys(SUBSCRIBERS).filter((name): name is Hostile => name !== 'none');
+
+/**
+ * Subscribes the hostile subscriber `kind` to every channel. Node throws what a subscriber threw
+ * again on the next tick, to 'uncaughtException': each is counted there, with every message
+ * published, so that a test can tell that the operation went on past every one.
+ */
+function subscribeHostile(kind: Hostile): { published: number; thrown: unknown[] } {
+  const seen = { published: 0, thrown: [] as unknown[] };
+  onEverything(SUBSCRIBERS[kind]);
+  if (kind !== 'throw') return seen;
+  onEverything(() => void (seen.published += 1));
+  rethrown = (error) => void seen.thrown.push(error);
+  process.on('uncaughtException', rethrown);
+  return seen;
+}
+
+/** Runs `life` alone, then under the subscriber `kind`: both runs' outcomes. */
+async function aloneAndWatched<T>(kind: Hostile, life: () => Promise<T>): Promise<{ alone: T; watched: T }> {
+  const alone = await life();
+  const seen = subscribeHostile(kind);
+  const watched = await life();
+  await new Promise((resolve) => setImmediate(resolve)); // what was thrown is thrown again
+  kept.length = 0;
+  if (kind === 'throw') {
+    expect(seen.thrown.length).toBeGreaterThan(0);
+    expect(seen.thrown, 'every message thrown on, and only the subscriber\'s errors').toEqual(Array.from({ length: seen.published }, () => THROWN));
+  }
+  return { alone, watched };
+}
 
 /** Renames an entry's free data file to a held name of a holder that is dead (a pid above any real one, on this machine). */
 function deadHolderTakes(root: string, ticketId: string, suffix: string): void {
@@ -134,13 +178,158 @@ async function life(mgr: TempFileManager): Promise<unknown> {
   return out;
 }
 
-it.each(Object.keys(SUBSCRIBERS).filter((name) => name !== 'none'))('a subscriber that does "%s" on every context and message changes no outcome', async (kind) => {
-  const alone = await life(manager());
-  onEverything(SUBSCRIBERS[kind as keyof typeof SUBSCRIBERS]!);
-  const watched = await life(manager());
-  kept.length = 0;
+it.each(HOSTILE)('a subscriber that does "%s" on every context and message changes no outcome', async (kind) => {
+  const { alone, watched } = await aloneAndWatched(kind, () => life(manager()));
   expect(watched).toEqual(alone);
   expect(alone).toMatchObject({ written: 5000, refused: 'rejected ERR_TEMPFILE_SIZE_LIMIT', sessionAfterRefusal: 1, busy: 'rejected ERR_TEMPFILE_ALREADY_CLAIMED', withClaim: 5000, consumed: 'rejected ERR_TEMPFILE_HANDOFF_NOT_FOUND', express: [200, { files: 5 }], fastify: [200, '2000'], session: 0, stats: { liveBytes: 0, liveFiles: 0 } });
+});
+
+/** Every name under `<root>/tus`, ids left out: `upload/info.json`, `upload/data` (free) or `upload/held` (a request's lease). */
+function tusOnDisk(root: string): string[] {
+  const dir = path.join(root, 'tus');
+  if (!fs.existsSync(dir)) return [];
+  return fs.readdirSync(dir).flatMap((upload) => fs.readdirSync(path.join(dir, upload)).map((name) => `upload/${name.replace(/^held_.*$/, 'held')}`)).sort();
+}
+
+/** What a finished tus upload's hook does with its file, told by the upload's metadata. */
+function finishByMetadata(dest: string, tickets: HandoffTicket[]) {
+  return async (file: TempFile, upload: { metadata?: Record<string, string | null> }): Promise<void> => {
+    const then = upload.metadata?.['then'];
+    if (then === 'keep') await file.keep(path.join(dest, `${upload.metadata?.['name'] ?? 'kept'}.bin`));
+    if (then === 'handoff') tickets.push(await file.handoff({ ttlMs: 60_000 }));
+  };
+}
+
+const REFUSED_SIZE = 7777;
+
+/**
+ * One life of a tus store on `mgr`, through a real @tus/server, tus-js-client and raw requests:
+ * uploads kept, handed off and claimed, left to the store, refused by `verify` and by `maxBytes`,
+ * resumed, terminated and left unfinished. Every outcome, with ids left out.
+ */
+async function tusLife(mgr: TempFileManager): Promise<Record<string, unknown>> {
+  const out: Record<string, unknown> = {};
+  const dest = scratchDir();
+  const tickets: HandoffTicket[] = [];
+  const data = (size: number, seed: number) => Buffer.alloc(size, seed);
+  const server = await startTusServer(mgr, { maxBytes: 1_000_000, verify: (file) => file.size !== REFUSED_SIZE, onUploadFinish: finishByMetadata(dest, tickets) });
+  closers.push(() => server.close());
+  const { url } = server;
+  await clientUpload(data(300_000, 1), { endpoint: url, chunkSize: 64 * 1024, metadata: { then: 'keep', name: 'a' } });
+  out.kept = fs.readFileSync(path.join(dest, 'a.bin')).equals(data(300_000, 1));
+  await clientUpload(data(70_000, 2), { endpoint: url, metadata: { then: 'handoff' } });
+  await clientUpload(data(1000, 3), { endpoint: url, metadata: { then: 'drop' } });
+  out.handoff = await mgr.withClaim(tickets[0]!, (claimed) => fs.readFileSync(claimed.path).equals(data(70_000, 2)));
+  out.handoffEntries = leases(mgr.root);
+
+  const refused = await createUpload(url, REFUSED_SIZE);
+  out.refused = (await tusRequest(refused, 'PATCH', patchHeaders(0, REFUSED_SIZE), data(REFUSED_SIZE, 4))).status;
+  out.refusedAfter = (await tusRequest(refused, 'HEAD', {})).status;
+  out.tooLarge = (await tusRequest(url, 'POST', { 'Upload-Length': String(2_000_000) })).status;
+
+  const resumed = await createUpload(url, 200_000, { then: 'keep', name: 'resumed' });
+  out.firstHalf = (await tusRequest(resumed, 'PATCH', patchHeaders(0, 100_000), data(200_000, 5).subarray(0, 100_000))).headers['upload-offset'];
+  await clientUpload(data(200_000, 5), { uploadUrl: resumed });
+  out.resumed = fs.readFileSync(path.join(dest, 'resumed.bin')).equals(data(200_000, 5));
+
+  const terminated = await createUpload(url, 50_000);
+  await tusRequest(terminated, 'PATCH', patchHeaders(0, 10_000), data(10_000, 6));
+  out.terminated = [(await tusRequest(terminated, 'DELETE', {})).status, (await tusRequest(terminated, 'HEAD', {})).status];
+
+  const unfinished = await createUpload(url, 50_000);
+  await tusRequest(unfinished, 'PATCH', patchHeaders(0, 20_000), data(20_000, 7));
+  out.unfinished = (await tusRequest(unfinished, 'HEAD', {})).headers['upload-offset'];
+  out.onDisk = tusOnDisk(mgr.root);
+  out.session = fs.existsSync(mgr.sessionPath) ? fs.readdirSync(mgr.sessionPath).length : 0;
+  const { liveBytes, liveFiles, quotaLeft } = mgr.stats();
+  out.stats = { liveBytes, liveFiles, quotaLeft };
+  out.sweep = (await mgr.sweep()).errors.length;
+  return out;
+}
+
+it.each(HOSTILE)('a subscriber that does "%s" on every context and message changes no outcome of a tus store', async (kind) => {
+  const { alone, watched } = await aloneAndWatched(kind, () => tusLife(manager()));
+  expect(watched).toEqual(alone);
+  expect(alone).toEqual({
+    kept: true,
+    handoff: true,
+    handoffEntries: [],
+    refused: 422,
+    refusedAfter: 404,
+    tooLarge: 413,
+    firstHalf: '100000',
+    resumed: true,
+    terminated: [204, 404],
+    unfinished: '20000',
+    onDisk: ['upload/data', 'upload/info.json'],
+    session: 0,
+    stats: { liveBytes: 20_000, liveFiles: 0, quotaLeft: expect.any(Number) },
+    sweep: 0,
+  });
+});
+
+/** A stream of `count` chunks of 64 KiB. */
+function chunks(count: number): Readable {
+  return Readable.from((function* () {
+    for (let i = 0; i < count; i += 1) yield Buffer.alloc(64 * 1024, i + 1);
+  })());
+}
+
+const read = (file: TempFile): Promise<Buffer> => Readable.from(file.createReadStream()).toArray().then((parts: Buffer[]) => Buffer.concat(parts));
+
+/**
+ * One life of `spool()`: files kept in memory, spilled to the disk past `maxMemory`, refused in
+ * memory and once spilled, refused by `accept`, written out, handed off and claimed, kept,
+ * removed. Every outcome, with paths left out.
+ */
+async function spoolLife(mgr: TempFileManager): Promise<Record<string, unknown>> {
+  const out: Record<string, unknown> = {};
+  const small = await mgr.spool(Buffer.from('small'), { hash: 'sha256' });
+  out.small = [small.size, small.digest, (await read(small)).toString()];
+  const spilled = await mgr.spool(chunks(4), { maxMemory: 100_000, hash: 'sha256' });
+  out.spilled = [spilled.size, spilled.digest, (await read(spilled)).equals(Buffer.concat([1, 2, 3, 4].map((i) => Buffer.alloc(64 * 1024, i))))];
+  out.refusedInMemory = await settle(mgr.spool(Buffer.alloc(5000), { maxBytes: 100 }));
+  out.refusedSpilled = await settle(mgr.spool(chunks(4), { maxMemory: 64 * 1024, maxBytes: 150_000 }));
+  out.typeRefused = await settle(mgr.spool(Buffer.from('plain text'), { accept: ['image/png'] }));
+  out.session = fs.readdirSync(mgr.sessionPath).length;
+  const { liveBytes, liveFiles } = mgr.stats();
+  out.held = { liveBytes, liveFiles };
+
+  const written = await mgr.spool(Buffer.from('written out'), { suffix: '.txt' });
+  out.writtenOut = fs.readFileSync(written.path, 'utf8');
+  const handed = await mgr.spool(Buffer.from('x'.repeat(3000)), { suffix: '.txt' });
+  const ticket = await handed.handoff({ ttlMs: 60_000 });
+  out.claimed = await mgr.withClaim(ticket, (claimed) => fs.readFileSync(claimed.path, 'utf8').length);
+  const kept = await mgr.spool(Buffer.from('keep me'));
+  const destination = path.join(scratchDir(), 'kept.txt');
+  await kept.keep(destination);
+  out.kept = fs.readFileSync(destination, 'utf8');
+  for (const file of [small, spilled, written]) await file.remove();
+  out.sessionAfter = fs.readdirSync(mgr.sessionPath).length;
+  out.handoffEntries = leases(mgr.root);
+  const after = mgr.stats();
+  out.stats = { liveBytes: after.liveBytes, liveFiles: after.liveFiles, quotaLeft: after.quotaLeft };
+  return out;
+}
+
+it.each(HOSTILE)('a subscriber that does "%s" on every context and message changes no outcome of spool()', async (kind) => {
+  const { alone, watched } = await aloneAndWatched(kind, () => spoolLife(manager()));
+  expect(watched).toEqual(alone);
+  expect(alone).toMatchObject({
+    small: [5, expect.stringMatching(/^sha256:/), 'small'],
+    spilled: [4 * 64 * 1024, expect.stringMatching(/^sha256:/), true],
+    refusedInMemory: 'rejected ERR_TEMPFILE_SIZE_LIMIT',
+    refusedSpilled: 'rejected ERR_TEMPFILE_SIZE_LIMIT',
+    typeRefused: 'rejected ERR_TEMPFILE_TYPE_NOT_ACCEPTED',
+    session: 1,
+    held: { liveBytes: 5 + 4 * 64 * 1024, liveFiles: 2 },
+    writtenOut: 'written out',
+    claimed: 3000,
+    kept: 'keep me',
+    sessionAfter: 0,
+    handoffEntries: [],
+    stats: { liveBytes: 0, liveFiles: 0 },
+  });
 });
 
 it('an AsyncLocalStorage bound to each tracing channel\'s start is entered by the work it traces, a request\'s uploads included', async () => {
