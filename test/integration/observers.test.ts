@@ -4,7 +4,7 @@
 // or spool()'s; an AsyncLocalStorage bound to a tracing channel's start is entered by the work it
 // traces (the request's included); no error of the claim path, nor its cause, nor any span, holds
 // the ticket's id; and, in a child run with --expose-gc, kept contexts pin no chunk of a file
-// and the background sweep runs in no request's store.
+// (written, spooled or uploaded through tus) and the background sweep runs in no request's store.
 import { AsyncLocalStorage } from 'node:async_hooks';
 import dc from 'node:diagnostics_channel';
 import fs from 'node:fs';
@@ -446,13 +446,29 @@ it('no error the claim path raises, nor its cause, nor any span, holds the ticke
   expect(spanText).toContain(handoffKey(ticket.id)); // the digest names it
 });
 
-it('contexts a subscriber keeps pin no chunk of a file, and the shared manager\'s background sweep runs in no request\'s store, nor keeps it', async () => {
+it('contexts a subscriber keeps pin no chunk of a file (writes, spools, tus uploads), and the shared manager\'s background sweep runs in no request\'s store, nor keeps it', async () => {
   const { stdout } = await runToEnd(process.execPath, ['--expose-gc', fixture('observer-memory.mjs'), freshRoot()], { timeoutMs: 120_000, what: 'the observer memory child' });
-  const report = JSON.parse(stdout.trim().split('\n').at(-1)!) as { refused: number; keptBytes: number; size: number; storeFreed: boolean; sweepStores: string[] };
+  const report = JSON.parse(stdout.trim().split('\n').at(-1)!) as {
+    refused: number;
+    keptBytes: number;
+    spoolsRefused: number;
+    spoolKeptBytes: number;
+    tusStatuses: Record<string, number>;
+    tusKeptBytes: number;
+    size: number;
+    storeFreed: boolean;
+    sweepStores: string[];
+  };
   expect(report.refused).toBe(500);
   expect(report.size).toBe(5);
   // 500 chunks of 64 KiB would be 32 MiB; what 500 contexts and their errors hold is far less.
   expect(report.keptBytes).toBeLessThan(8 * 1024 * 1024);
+  // The same of 500 spools refused once past maxMemory, every message and context kept.
+  expect(report.spoolsRefused).toBe(500);
+  expect(report.spoolKeptBytes).toBeLessThan(8 * 1024 * 1024);
+  // 60 tus uploads of 256 KiB (15 MiB; a 64 KiB chunk each would be 3.75 MiB), every message kept.
+  expect(report.tusStatuses).toEqual({ 204: 30, 422: 30 });
+  expect(report.tusKeptBytes).toBeLessThan(2 * 1024 * 1024);
   expect(report.sweepStores.length).toBeGreaterThan(0);
   expect(report.sweepStores.every((store) => store === 'none')).toBe(true);
   // The request's 16 MiB store is collectable once the request is over: nothing the library keeps
