@@ -95,6 +95,12 @@ function subscribeHostile(kind: Hostile): { published: number; thrown: unknown[]
   return seen;
 }
 
+/**
+ * A manager with its exit hook, as an app runs one: a subscriber's error thrown again is an
+ * uncaught error, which must not pass for one that ends the process (its files removed).
+ */
+const withExitHook = (): TempFileManager => manager({ exitHook: true });
+
 /** Runs `life` alone, then under the subscriber `kind`: both runs' outcomes. */
 async function aloneAndWatched<T>(kind: Hostile, life: () => Promise<T>): Promise<{ alone: T; watched: T }> {
   const alone = await life();
@@ -179,7 +185,7 @@ async function life(mgr: TempFileManager): Promise<unknown> {
 }
 
 it.each(HOSTILE)('a subscriber that does "%s" on every context and message changes no outcome', async (kind) => {
-  const { alone, watched } = await aloneAndWatched(kind, () => life(manager()));
+  const { alone, watched } = await aloneAndWatched(kind, () => life(withExitHook()));
   expect(watched).toEqual(alone);
   expect(alone).toMatchObject({ written: 5000, refused: 'rejected ERR_TEMPFILE_SIZE_LIMIT', sessionAfterRefusal: 1, busy: 'rejected ERR_TEMPFILE_ALREADY_CLAIMED', withClaim: 5000, consumed: 'rejected ERR_TEMPFILE_HANDOFF_NOT_FOUND', express: [200, { files: 5 }], fastify: [200, '2000'], session: 0, stats: { liveBytes: 0, liveFiles: 0 } });
 });
@@ -248,7 +254,7 @@ async function tusLife(mgr: TempFileManager): Promise<Record<string, unknown>> {
 }
 
 it.each(HOSTILE)('a subscriber that does "%s" on every context and message changes no outcome of a tus store', async (kind) => {
-  const { alone, watched } = await aloneAndWatched(kind, () => tusLife(manager()));
+  const { alone, watched } = await aloneAndWatched(kind, () => tusLife(withExitHook()));
   expect(watched).toEqual(alone);
   expect(alone).toEqual({
     kept: true,
@@ -313,7 +319,7 @@ async function spoolLife(mgr: TempFileManager): Promise<Record<string, unknown>>
 }
 
 it.each(HOSTILE)('a subscriber that does "%s" on every context and message changes no outcome of spool()', async (kind) => {
-  const { alone, watched } = await aloneAndWatched(kind, () => spoolLife(manager()));
+  const { alone, watched } = await aloneAndWatched(kind, () => spoolLife(withExitHook()));
   expect(watched).toEqual(alone);
   expect(alone).toMatchObject({
     small: [5, expect.stringMatching(/^sha256:/), 'small'],
