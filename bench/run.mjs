@@ -1,12 +1,12 @@
 // `npm run bench`: every suite (or those named by `--only a,b`) on the current Node, each
-// saved to bench/results/node-<major>/<suite>.md, and the report in docs/benchmarks.md.
+// saved to bench/results/node-<major>/<suite>.md, and the report in docs/benchmarks.md; `--report` rebuilds the report alone.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createSuite } from './create.mjs';
 import { exitHookSuite } from './exit-hook.mjs';
-import { runInfo, writeReport } from './report.mjs';
+import { runInfo, writeDoc, writeReport } from './report.mjs';
 import { baselineSuite, handoffSuite, intakeSuite, s3DirectSuite, s3HandoffSuite, spoolSuite, sweepHandoffSuite, tusSuite, uploadsSuite } from './standalone-suites.mjs';
 import { sweepSuite } from './sweep.mjs';
 import { writeSuite } from './write.mjs';
@@ -15,7 +15,12 @@ import { writeSuite } from './write.mjs';
 // settle.mjs), so the suites that delete most come last, the sweep's million files at the end.
 const SUITES = [createSuite, writeSuite, spoolSuite, handoffSuite, s3HandoffSuite, s3DirectSuite, uploadsSuite, tusSuite, baselineSuite, intakeSuite, exitHookSuite, sweepSuite, sweepHandoffSuite];
 
-const { values } = parseArgs({ options: { only: { type: 'string' } } });
+const { values } = parseArgs({ options: { only: { type: 'string' }, report: { type: 'boolean' } } });
+if (values.report) {
+  // Rebuilds docs/benchmarks.md from the saved results alone (after a suite run by its own script).
+  console.log(`wrote ${writeDoc(SUITES)}`);
+  process.exit(0);
+}
 const only = values.only?.split(',').map((s) => s.trim());
 const unknown = only?.filter((id) => !SUITES.some((s) => s.id === id)) ?? [];
 if (unknown.length > 0) {

@@ -7,10 +7,15 @@
 // With a third argument, N, the process first holds N MiB of live objects of its own, as a
 // service's framework, routes and caches do (see bench/tus.mjs for why it matters).
 //
-//   node bench/tus-server.mjs <tempfile-manager|file-store|file-store-fsync> <dir> [heap MiB]
+// `file-store-fsync-thread` is the durable one plus a worker thread started at the first request
+// and left idle, beating once a second: what any process that keeps a heartbeat through a blocked
+// event loop runs (tempfile-manager's beat thread, docs/crash-recovery.md).
+//
+//   node bench/tus-server.mjs <tempfile-manager|file-store|file-store-fsync|file-store-fsync-thread> <dir> [heap MiB]
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { Server } from '@tus/server';
 
 const [contender, dir, heapMiB = '0'] = process.argv.slice(2);
@@ -38,7 +43,7 @@ async function durableFileStore(FileStore) {
 }
 
 async function store() {
-  if (contender === 'file-store' || contender === 'file-store-fsync') {
+  if (contender === 'file-store' || contender.startsWith('file-store-fsync')) {
     const { FileStore } = await import('@tus/file-store');
     const Store = contender === 'file-store' ? FileStore : await durableFileStore(FileStore);
     return { datastore: new Store({ directory: path.join(dir, 'files') }) };
@@ -53,6 +58,14 @@ async function store() {
 }
 
 const tus = new Server({ path: '/files', ...(await store()) });
-const server = http.createServer((req, res) => void tus.handle(req, res));
+let thread;
+const startThread = () => {
+  thread = new Worker("require('node:worker_threads'); setInterval(() => {}, 1000);", { eval: true, stdout: false, stderr: false });
+  thread.unref();
+};
+const server = http.createServer((req, res) => {
+  if (contender === 'file-store-fsync-thread' && thread === undefined) startThread();
+  void tus.handle(req, res);
+});
 server.listen(0, '127.0.0.1', () => console.log(JSON.stringify({ port: server.address().port })));
 process.on('SIGTERM', () => process.exit(0));
