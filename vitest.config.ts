@@ -5,14 +5,18 @@ import { defineConfig } from 'vitest/config';
 export const serviceTests = ['test/e2e/bullmq.test.ts', 'test/e2e/browser.test.ts'];
 
 /**
- * The long matrices and kill rounds, `npm run test:long`: each repeats a promise that `npm test`
+ * The long matrices and rounds, `npm run test:long`: each repeats a promise that `npm test`
  * proves once (the exit hook on each signal, a blocked owner's heartbeat, a failing call, a kill
- * during keep()) over every cell, gap or step, for minutes. CI runs them in steps of their own.
+ * or a race during keep(), claimers racing for one lease, names vanishing under the sweeps) over
+ * every cell, gap, step or round, for minutes. CI runs them in steps of their own.
  */
 export const longTests = [
   'test/process/exit-hook-signals.test.ts',
   'test/process/liveness-starts.test.ts',
   'test/process/keep-crash.test.ts',
+  'test/process/keep-race.test.ts',
+  'test/process/handoff.test.ts',
+  'test/process/vanishing-names.test.ts',
   'test/reliability/fault-matrix.test.ts',
 ];
 
