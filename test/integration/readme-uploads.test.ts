@@ -3,8 +3,9 @@
 // over real HTTP. The default manager's root goes under a TMPDIR of the test's own.
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
+import readline from 'node:readline';
+import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TempFileManager, type HandoffTicket } from '../../src/index.js';
 import { scratchDir } from '../helpers/roots.js';
@@ -32,25 +33,27 @@ function stopped(child: ChildProcess): Promise<void> {
   return exited;
 }
 
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-/** Runs a fixture with PORT and TMPDIR set; resolves its URL once it answers. */
+/** Runs a fixture with PORT=0 and TMPDIR set; resolves its URL once it listens (the port it reports) and answers. */
 async function serve(fixture: string): Promise<{ url: string; tmpdir: string }> {
   if (!fs.existsSync(path.join(repo, 'dist/express.js'))) throw new Error('dist/ is missing: run `npm run build` first');
-  const port = await freePort();
   const tmpdir = scratchDir();
-  const child = spawn(process.execPath, [path.join(fixtures, fixture)], { env: { ...process.env, PORT: String(port), TMPDIR: tmpdir }, stdio: ['ignore', 'inherit', 'inherit'] });
+  const reporter = pathToFileURL(path.join(fixtures, '..', 'report-port.mjs')).href;
+  const child = spawn(process.execPath, ['--import', reporter, path.join(fixtures, fixture)], { env: { ...process.env, PORT: '0', TMPDIR: tmpdir }, stdio: ['ignore', 'pipe', 'inherit'] });
   children.push(child);
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${fixture} did not listen within 20 s`)), 20_000);
+    child.once('exit', (code) => reject(new Error(`${fixture} exited with ${code}`)));
+    readline.createInterface({ input: child.stdout! }).on('line', (line) => {
+      const reported = /^\{"listeningPort":(\d+)\}$/.exec(line);
+      if (!reported) return void process.stdout.write(`${line}\n`);
+      clearTimeout(timer);
+      resolve(Number(reported[1]));
+    });
+  });
   const url = `http://127.0.0.1:${port}`;
   for (const deadline = Date.now() + 20_000; ; await new Promise((resolve) => setTimeout(resolve, 50))) {
     if (child.exitCode !== null) throw new Error(`${fixture} exited with ${child.exitCode}`);
-    if (Date.now() > deadline) throw new Error(`${fixture} did not listen on ${port}`);
+    if (Date.now() > deadline) throw new Error(`${fixture} did not answer on ${port}`);
     if (await fetch(url).then(() => true, () => false)) return { url, tmpdir };
   }
 }
