@@ -77,7 +77,8 @@ it('sweep() on a closed manager is a ManagerClosedError, and opens nothing', asy
   await mgr.close();
   const before = fs.readdirSync('/proc/self/fd').length;
   await expect(mgr.sweep()).rejects.toMatchObject({ code: 'ERR_TEMPFILE_MANAGER_CLOSED' });
-  expect(fs.readdirSync('/proc/self/fd').length).toBe(before);
+  // At most as many: the process's beat thread may end meanwhile, and its descriptors with it.
+  expect(fs.readdirSync('/proc/self/fd').length).toBeLessThanOrEqual(before);
 });
 
 it('claim() on a closed manager is a ManagerClosedError, whatever the ticket', async () => {
