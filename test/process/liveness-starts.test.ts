@@ -9,6 +9,7 @@ import { freshRoot, scratchDir } from '../helpers/roots.js';
 import { scaledRounds } from '../helpers/scale.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import readline from 'node:readline';
+import { pool } from '../helpers/pool.js';
 
 // Liveness has no silent failure mode: whatever starts the process, an owner whose event loop is
 // blocked keeps its files and its claims. Each cell of the matrix is an owner started one way, with
@@ -119,19 +120,6 @@ function runOwner(cell: Cell, root: string, bundle: string, sweepers: readonly R
   });
 }
 
-/** Runs `tasks` at most `limit` at a time. */
-async function pool<T>(tasks: readonly (() => Promise<T>)[], limit: number): Promise<T[]> {
-  const results: T[] = [];
-  let next = 0;
-  const lane = async () => {
-    while (next < tasks.length) {
-      const at = next++;
-      results[at] = await tasks[at]!();
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, tasks.length) }, lane));
-  return results;
-}
 
 /** The owner fixture as one bundled file (esbuild): the library's code inlined, as an application's bundler leaves it. */
 async function bundled(): Promise<string> {

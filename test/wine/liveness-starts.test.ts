@@ -9,6 +9,7 @@ import { freshRoot, scratchDir } from '../helpers/roots.js';
 import { scaledRounds } from '../helpers/scale.js';
 // @ts-expect-error: a plain script of the project, without types
 import { linuxPath, WINE_CACHE, wineEnv, wineMajors, winePrefixReady, windowsFileUrl, windowsNodeExe, windowsPath } from '../../scripts/wine.mjs';
+import { pool } from '../helpers/pool.js';
 
 // The win32 cells of the liveness matrix: {process starts} × {with /proc, without} × {Linux, win32
 // under Wine}. test/process/liveness-starts.test.ts holds the Linux cells; these run Windows' own
@@ -238,19 +239,6 @@ async function runOwner(cell: Cell, index: number, root: string, bundle: string,
   return { cell: name, intact: last.intact as boolean, leaseHeld: last.leaseHeld as boolean | string, beats, warnings };
 }
 
-/** Runs `tasks` at most `limit` at a time. */
-async function pool<T>(tasks: readonly (() => Promise<T>)[], limit: number): Promise<T[]> {
-  const results: T[] = [];
-  let next = 0;
-  const lane = async () => {
-    while (next < tasks.length) {
-      const at = next++;
-      results[at] = await tasks[at]!();
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, tasks.length) }, lane));
-  return results;
-}
 
 /** The owner fixture as one bundled file (esbuild): the library's code inlined, as an application's bundler leaves it. */
 async function bundled(dir: string): Promise<string> {
