@@ -308,6 +308,43 @@ export class StoreIo {
     await this.client.send(new CopyObjectCommand({ Bucket: this.bucket, Key: to, CopySource: `${this.bucket}/${encodeURIComponent(from).replace(/%2F/g, '/')}` }), this.options());
   }
 
+  /** An object's size, ETag and type; `undefined` when there is none. */
+  async head(key: string): Promise<{ size: number; etag: string; contentType: string | undefined } | undefined> {
+    const { HeadObjectCommand } = await loadSdk();
+    try {
+      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }), this.options());
+      return { size: out.ContentLength ?? 0, etag: out.ETag ?? '', contentType: out.ContentType };
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  /** Copies an object within the bucket with new user metadata (the store's own, none of the source's). Rejects with the SDK's error (404 when `from` is gone). */
+  async copyAs(from: string, to: string, metadata: Record<string, string>): Promise<void> {
+    const { CopyObjectCommand } = await loadSdk();
+    const source = `${this.bucket}/${encodeURIComponent(from).replace(/%2F/g, '/')}`;
+    await this.client.send(new CopyObjectCommand({ Bucket: this.bucket, Key: to, CopySource: source, MetadataDirective: 'REPLACE', Metadata: metadata }), this.options());
+  }
+
+  /** The parts a multipart upload holds so far. */
+  async parts(key: string, uploadId: string): Promise<{ partNumber: number; etag: string; size: number }[]> {
+    const { ListPartsCommand } = await loadSdk();
+    const found: { partNumber: number; etag: string; size: number }[] = [];
+    let marker: string | undefined;
+    for (;;) {
+      const out = await this.client.send(new ListPartsCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, PartNumberMarker: marker }), this.options());
+      for (const part of out.Parts ?? []) if (part.PartNumber !== undefined) found.push({ partNumber: part.PartNumber, etag: part.ETag ?? '', size: part.Size ?? 0 });
+      if (!out.IsTruncated) return found;
+      marker = out.NextPartNumberMarker;
+    }
+  }
+
+  /** The caller's client, for the presigners (presign.ts), which sign with its credentials and never read them. */
+  get signingClient(): S3Client {
+    return this.client;
+  }
+
   /** Deletes an object (a missing one is fine). */
   async delete(key: string): Promise<void> {
     const { DeleteObjectCommand } = await loadSdk();
@@ -368,10 +405,10 @@ export class StoreIo {
     await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: 'application/json' }), this.options());
   }
 
-  /** Begins a multipart upload with user metadata; resolves with its upload id. */
-  async createUpload(key: string, metadata: Record<string, string>): Promise<string> {
+  /** Begins a multipart upload with user metadata (and a content type); resolves with its upload id. */
+  async createUpload(key: string, metadata: Record<string, string>, contentType?: string): Promise<string> {
     const { CreateMultipartUploadCommand } = await loadSdk();
-    const out = await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key, Metadata: metadata }), this.options());
+    const out = await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key, Metadata: metadata, ContentType: contentType }), this.options());
     if (!out.UploadId) throw new StoreError('failed', `The object store gave no upload id for ${shownKey(this.prefix, key)}.`);
     return out.UploadId;
   }
