@@ -181,22 +181,69 @@ describe('what the uploader cannot do', () => {
     expect(sha256(await claimBytes(store, ticket))).toBe(sha256(first));
   });
 
-  it('a POST replayed while its confirmation judges the bytes, and after, changes nothing a worker claims', async (ctx) => {
+  it('a POST replayed while its confirmation judges the bytes, and after, changes nothing a worker claims: the ticket names the first bytes, or the confirmation is refused (409) and leaves nothing', async (ctx) => {
     await needsS3(ctx);
-    const store = freshStore();
-    const first = randomBytes(4000);
-    const presigned = await store.presignUpload({ maxBytes: 10_000 });
-    expect(await send(presigned, first)).toBe(204);
-    const ticket = await store.confirmUpload(presigned.key, {
-      ttlMs: 60_000,
-      verify: async () => {
-        expect(await send(presigned, randomBytes(4000))).toBe(204); // between the check and the ticket
-        return true;
+    const outcomes = new Set<string>();
+    for (let round = 0; round < 4; round++) {
+      const store = freshStore();
+      const first = randomBytes(4000);
+      const presigned = await store.presignUpload({ maxBytes: 10_000 });
+      expect(await send(presigned, first)).toBe(204);
+      const replayed = randomBytes(4000);
+      let scanned: Buffer | undefined;
+      const confirming = store.confirmUpload(presigned.key, {
+        ttlMs: 60_000,
+        verify: async (object) => {
+          expect(await send(presigned, replayed)).toBe(204); // between the check and the ticket
+          const chunks: Buffer[] = [];
+          for await (const chunk of object.open()) chunks.push(chunk as Buffer);
+          scanned = Buffer.concat(chunks);
+          return true;
+        },
+      });
+      const ticket = await confirming.catch((err: unknown) => err);
+      if (isTempFileError(ticket)) {
+        expect(ticket).toMatchObject({ statusCode: 409, reason: 'changed' });
+        expect((await keysUnder(store)).filter((k) => !k.startsWith('.intake/'))).toEqual([]);
+        outcomes.add('refused');
+        continue;
+      }
+      const claimed = ticket as HandoffTicket;
+      expect(claimed.digest).toBe(`sha256:${sha256(first)}`);
+      expect(sha256(scanned!)).toBe(sha256(first)); // verify read the bytes the ticket names
+      expect(await send(presigned, randomBytes(4000))).toBe(204);
+      expect(sha256(await claimBytes(store, claimed))).toBe(sha256(first));
+      outcomes.add('first bytes');
+    }
+    console.log(`a POST replayed during its confirmation: ${[...outcomes].join(', ')}`);
+  });
+
+  it('a POST replayed before its copy is made (the copy held back) is refused: 409, nothing kept, nothing a worker could claim', async (ctx) => {
+    const state = await needsS3(ctx);
+    const slowCopies = clientFor(state);
+    // Fault injection: the store's CopyObject waits 800 ms before it is sent.
+    slowCopies.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === 'CopyObjectCommand') await new Promise((resolve) => setTimeout(resolve, 800));
+        return next(args);
       },
-    });
-    expect(ticket.digest).toBe(`sha256:${sha256(first)}`);
+      { step: 'initialize', name: 'holdCopies' },
+    );
+    const store = freshStore();
+    const slow = s3Store({ client: slowCopies, bucket, prefix: store.prefix });
+    const presigned = await store.presignUpload({ maxBytes: 10_000 });
     expect(await send(presigned, randomBytes(4000))).toBe(204);
-    expect(sha256(await claimBytes(store, ticket))).toBe(sha256(first));
+    const err = await refusal(
+      slow.confirmUpload(presigned.key, {
+        ttlMs: 60_000,
+        verify: async () => {
+          expect(await send(presigned, randomBytes(4000))).toBe(204);
+          return true;
+        },
+      }),
+    );
+    expect(err).toMatchObject({ code: 'ERR_TEMPFILE_BAD_RECEIPT', statusCode: 409, reason: 'changed' });
+    expect(await keysUnder(store)).toEqual([]);
   });
 
   it('receipts the store did not make are 400 and touch nothing: a forged key, another prefix, another store, garbage', async (ctx) => {
