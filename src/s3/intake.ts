@@ -274,37 +274,48 @@ export class StoreIntake {
     if (found === undefined) {
       throw new UploadReceiptError(record.state === 'open' ? 'not-uploaded' : 'in-progress', record.state === 'open' ? 'nothing was uploaded with this presign yet: confirm once the upload finished.' : 'this upload is being confirmed, or was.');
     }
-    await this.take(keys, record);
-    if (found.size > record.maxBytes) return this.refuse(keys, undefined, new SizeLimitError(record.maxBytes));
-    if (found.size === 0) return this.refuse(keys, undefined, new UploadReceiptError('empty', 'the upload is empty: send the file again.'));
+    if (found.size > record.maxBytes || found.size === 0) {
+      await this.take(keys, record); // only the confirmation that holds the record removes its upload
+      const why = found.size === 0 ? new UploadReceiptError('empty', 'the upload is empty: send the file again.') : new SizeLimitError(record.maxBytes);
+      return this.refuse(keys, undefined, why);
+    }
     return this.commit(keys, record, found.size, { ttlMs, verify, signal });
   }
 
   // --- the confirmation's steps ---
 
   /**
-   * Copies the upload into a new entry while it reads and judges the upload; the ticket, once
-   * the copy is known to hold the bytes judged, or a refusal that removed both.
+   * Takes the record, copies the upload into a new entry and reads and judges the upload, all
+   * three at once; the ticket, once the record is this confirmation's and the copy is known to
+   * hold the bytes judged. A confirmation that did not get the record removes its own copy only.
    */
-  private async commit(keys: IntakeKeys, record: IntakeRecord, size: number, how: Judging & { ttlMs: number }): Promise<HandoffTicket> {
+  private async commit(keys: IntakeKeys, record: IntakeRecord & { etag: string }, size: number, how: Judging & { ttlMs: number }): Promise<HandoffTicket> {
     const createdAt = Date.now();
     const bound: BoundTicket = { v: 1, id: randomName(), suffix: record.suffix, createdAt, expiresAt: createdAt + how.ttlMs, meta: record.meta ?? undefined, store: this.location };
     const data = entryKeys(this.location.prefix, bound.id, bound.expiresAt).data;
+    const taking = this.take(keys, record);
     // A server-side copy (no byte through the API), beside the read: it is what the ticket names.
+    // The intake object goes as soon as the copy and the record are this confirmation's.
     const copying = this.io.copyAs(keys.upload, data, bindingMetadata(bound));
-    copying.catch(() => {}); // awaited below, or the refusal deletes what it made
+    const emptying = Promise.all([taking, copying]).then(() => this.io.delete(keys.upload));
+    for (const step of [taking, copying, emptying]) step.catch(() => {}); // awaited below
     let judged: { size: number; digest: string; etag: string };
     let copiedEtag: string;
     try {
-      [judged, copiedEtag] = await Promise.all([this.judge(keys.upload, size, record, { ...how, copy: { key: data, done: copying } }), copying]);
+      [judged, copiedEtag] = await Promise.all([this.judge(keys.upload, size, record, { ...how, copy: { key: data, done: copying } }), copying, taking, emptying]);
     } catch (err) {
+      const held = await taking.then(() => true, () => false);
       await copying.catch(() => {});
+      if (!held) {
+        await this.io.delete(data).catch(() => {}); // another confirmation holds the upload: only the copy is ours
+        throw await taking.then(() => err, (lost: unknown) => lost);
+      }
       return this.refuse(keys, data, isTempFileError(err) ? err : await this.io.failure(err, 'confirm a presigned upload'));
     }
     if (!sameObject(judged.etag, copiedEtag)) {
       return this.refuse(keys, data, new UploadReceiptError('changed', 'the upload was sent again while it was confirmed: confirm once, after the last upload.'));
     }
-    await Promise.all([this.io.delete(keys.upload), this.io.delete(keys.record)].map((p) => p.catch(() => {}))); // else the sweep removes them at the presign's expiry
+    await this.io.delete(keys.record).catch(() => {}); // else the sweep removes it at the presign's expiry
     return { ...bound, size: judged.size, digest: judged.digest };
   }
 

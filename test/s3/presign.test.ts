@@ -317,7 +317,9 @@ describe('what the uploader cannot do', () => {
     proxy.close();
     await new Promise((resolve) => setTimeout(resolve, Math.max(1100, presigned.expiresAt + 100 - Date.now())));
     expect((await store.sweep()).errors).toEqual([]);
-    expect(await keysUnder(store)).toEqual([]);
+    // A store's first conditional write probes how the gateway compares ETags (io.ts); one cut off
+    // mid-way leaves its probe, which the sweep removes an hour later.
+    expect((await keysUnder(store)).filter((k) => !k.startsWith('.if-match-probe-'))).toEqual([]);
   }, 60_000);
 
   it('a confirmation whose store never answers is a StoreError within timeoutMs x attempts, never a hang', async (ctx) => {
