@@ -1,11 +1,25 @@
 import type { Readable } from 'node:stream';
 import createDebug from 'debug';
-import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { AbortedError, isTempFileError, MalformedUploadError, UploadLimitError, type InvalidOptionError } from '../base/errors.js';
 import type { TempFileManager } from '../manager/manager.js';
 import type { TempScope } from '../handles/scope.js';
 import type { HandoffStore } from '../base/stores.js';
+import type { HandoffTicket } from '../handoff/ticket.js';
+import {
+  abortRoute,
+  completeRoute,
+  confirmRoute,
+  createMultipart,
+  listPartsRoute,
+  presignParams,
+  resolveConfirmRoute,
+  resolvePresignRoutes,
+  signPartRoute,
+  type ConfirmRouteOptions,
+  type PresignRoutesOptions,
+} from './presign-routes.js';
 import { FormReceiver, shapeFiles } from './form.js';
 import { loadPeer } from '../base/peer.js';
 import { ownOptions } from '../base/validators.js';
@@ -35,6 +49,7 @@ export type {
   UploadProgress,
 } from './upload-options.js';
 export type { DrainOptions } from './unread-body.js';
+export type { ConfirmRouteOptions, DeclaredFile, PresignStore } from './presign-routes.js';
 
 /** What `request.saveUploads()` resolves to; which of `file` and `files` is set follows the options. */
 export interface SavedUploads<Files = undefined, File = undefined> {
@@ -82,6 +97,8 @@ declare module 'fastify' {
      * });
      */
     saveUploads: SaveUploads;
+    /** The ticket of the upload the `confirmUpload({ store, ttlMs })` pre-handler confirmed. */
+    ticket?: HandoffTicket | undefined;
   }
 }
 
@@ -321,3 +338,92 @@ function fromMultipartError(error: unknown, clientGone: boolean, spec: ResolvedU
  */
 export const tempFiles = fp(plugin, { fastify: '5.x', name: 'tempfile-manager' });
 export default tempFiles;
+
+/** Options of the {@link presignUploads} plugin: the presign routes' options, `meta` given the Fastify request. */
+export type FastifyPresignOptions = PresignRoutesOptions<FastifyRequest>;
+
+/** What Fastify itself reads from a plugin's options, left out of the check of the routes' own. */
+const REGISTER_OPTIONS: ReadonlySet<string> = new Set(['prefix', 'logLevel', 'logSerializers']);
+
+const presignPlugin: FastifyPluginAsync<FastifyPresignOptions> = async (app: FastifyInstance, options) => {
+  const own = Object.fromEntries(Object.entries(options ?? {}).filter(([name]) => !REGISTER_OPTIONS.has(name))) as unknown as FastifyPresignOptions;
+  const routes = resolvePresignRoutes(own, 'presignUploads');
+  const fresh = <T>(reply: FastifyReply, body: T): T => {
+    reply.header('cache-control', 'no-store');
+    return body;
+  };
+  type Upload = { Params: { uploadId: string }; Querystring: Record<string, unknown> };
+  app.get('/s3/params', async (request, reply) => fresh(reply, await presignParams(routes, request, request.query)));
+  app.post('/s3/params', async (request, reply) => fresh(reply, await presignParams(routes, request, request.body)));
+  app.post('/s3/multipart', async (request, reply) => fresh(reply, await createMultipart(routes, request, request.body)));
+  app.get<Upload & { Params: { partNumber: string } }>('/s3/multipart/:uploadId/:partNumber', async (request, reply) =>
+    fresh(reply, await signPartRoute(routes.store, request.params.uploadId, request.params.partNumber, request.query)),
+  );
+  app.get<Upload>('/s3/multipart/:uploadId', async (request, reply) => fresh(reply, await listPartsRoute(routes.store, request.params.uploadId, request.query)));
+  app.post<Upload>('/s3/multipart/:uploadId/complete', async (request, reply) =>
+    fresh(reply, await completeRoute(routes.store, request.params.uploadId, request.query, request.body)),
+  );
+  app.delete<Upload>('/s3/multipart/:uploadId', async (request, reply) => fresh(reply, await abortRoute(routes.store, request.params.uploadId, request.query)));
+};
+
+/**
+ * A Fastify plugin of the routes `@uppy/aws-s3` calls on a Companion server, so that a browser
+ * uploads straight to the bucket: register it with the prefix Uppy's `companionEndpoint` points at
+ * (`app.register(presignUploads, { prefix: '/uploads', store, maxBytes })`). The routes, what they
+ * answer and how a refusal is answered are those of the Express adapter's `presignUploads()`;
+ * here every refusal is thrown, with its `statusCode`, to Fastify's error handler, which answers
+ * `{ statusCode, code, error, message }` (a malformed JSON body is Fastify's own 400). Needs no
+ * `tempFiles` plugin.
+ *
+ * **Ownership:** the plugin owns nothing; every upload it presigns is the store's until confirmed,
+ * and goes with the store's sweep once its presign expired if it never is.
+ *
+ * **Security:** every key is made by the store, random, one per presign; what the browser
+ * declares is untrusted, and the confirmation sniffs the bytes. Register it behind your
+ * authentication.
+ *
+ * Registration fails (the plugin's promise rejects) with the error below.
+ *
+ * @throws {@link InvalidOptionError} `ERR_TEMPFILE_INVALID_OPTION`: an unknown option, a `store`
+ * without the presign methods, a `maxBytes` that is not a whole number from 1 to 5 GiB, a bad
+ * `accept`, `ttlMs` (1000 to 7 days) or `suffix`, or a `meta` that is not a function.
+ *
+ * @example
+ * import { confirmUpload, presignUploads } from 'tempfile-manager/fastify';
+ * await app.register(presignUploads, { prefix: '/uploads', store, maxBytes: 20 * 1024 ** 2 });
+ * app.post('/uploads/confirm', { preHandler: confirmUpload({ store, ttlMs: 3_600_000 }) }, async (request, reply) => {
+ *   return reply.code(202).send(await queue.add('thumbnail', { ticket: request.ticket }));
+ * });
+ */
+export const presignUploads: FastifyPluginAsync<FastifyPresignOptions> = presignPlugin;
+
+/**
+ * A Fastify pre-handler that confirms a browser's upload: reads `{ key }` (the receipt the upload
+ * ended with) from the JSON body, has the store judge the object (`S3Store.confirmUpload`), and
+ * sets `request.ticket`. A refusal is thrown, its object removed first, with the statuses of the
+ * Express adapter's `confirmUpload()` (400, 409, 410, 413, 415, 422; 503 for the store or a
+ * `verify` that failed), for Fastify's error handler to answer.
+ *
+ * **Ownership:** the ticket is the route's to hand on; an entry whose ticket never reaches a
+ * worker goes with the store's sweep once `ttlMs` passed.
+ *
+ * **Security:** the key is the only thing of the browser's that is read; size and type are those
+ * of the object, checked on a copy no presign reaches.
+ *
+ * @throws {@link InvalidOptionError} `ERR_TEMPFILE_INVALID_OPTION`: thrown here, when the
+ * pre-handler is made: an unknown option, a `store` without the presign methods, no `ttlMs` or
+ * one out of range, a `verify` that is not a function or a bad `verifyTimeoutMs`.
+ *
+ * @example
+ * import { confirmUpload } from 'tempfile-manager/fastify';
+ * app.post('/uploads/confirm', { preHandler: confirmUpload({ store, ttlMs: 3_600_000 }) }, async (request) => {
+ *   await queue.add('thumbnail', { ticket: request.ticket });
+ *   return { id: request.ticket?.id };
+ * });
+ */
+export function confirmUpload(options: ConfirmRouteOptions): (request: FastifyRequest, reply: FastifyReply) => Promise<void> {
+  const route = resolveConfirmRoute(options, 'confirmUpload()');
+  return async (request: FastifyRequest): Promise<void> => {
+    request.ticket = await confirmRoute(route, request.body);
+  };
+}
