@@ -46,7 +46,7 @@ export interface PresignStore {
 export interface DeclaredFile {
   /** The file's name as the browser sent it (`filename`), at most 1024 characters; `''` when none. */
   readonly filename: string;
-  /** Its declared type, lowercased, without parameters (`type`); `undefined` when none. */
+  /** Its declared type, lowercased, without parameters (`type`); `undefined` when none or `application/octet-stream`. */
   readonly type: string | undefined;
   /** Uppy's `metadata[...]` fields, strings only (at most 32, each at most 1024 characters). */
   readonly metadata: Readonly<Record<string, string>>;
@@ -156,7 +156,9 @@ export function readDeclaredFile(source: unknown): DeclaredFile {
   const from = (typeof source === 'object' && source !== null ? source : {}) as Record<string, unknown>;
   const filename = text(from.filename, 'filename') ?? '';
   const declared = text(from.type, 'type');
-  const type = declared === undefined || declared.trim() === '' ? undefined : (declared.split(';')[0] ?? '').trim().toLowerCase();
+  const bare = declared === undefined ? '' : (declared.split(';')[0] ?? '').trim().toLowerCase();
+  // No type, or the one that says none (Uppy's for a file the browser could not type): the bytes decide.
+  const type = bare === '' || bare === 'application/octet-stream' ? undefined : bare;
   if (type !== undefined && !MIME.test(type)) {
     throw new MalformedUploadError('malformed', `the type must be a MIME type such as 'image/png' (the file's type), or none; got ${describe(declared)}.`, { field: 'type' });
   }
