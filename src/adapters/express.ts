@@ -41,7 +41,7 @@ export type {
   UploadProgress,
 } from './upload-options.js';
 export type { ContinueServer, DrainOptions } from './unread-body.js';
-export type { ConfirmRouteOptions, DeclaredFile, PresignStore } from './presign-routes.js';
+export type { ConfirmRouteOptions, DeclaredFile, PresignRoutesOptions, PresignStore } from './presign-routes.js';
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace
@@ -368,41 +368,33 @@ export type ExpressPresignOptions = PresignRoutesOptions<Request>;
 /**
  * Express middleware that answers the routes `@uppy/aws-s3` calls on a Companion server, so that
  * a browser uploads straight to the bucket: mount it where Uppy's `companionEndpoint` points
- * (`app.use('/uploads', presignUploads({ store, maxBytes }))`, then `companionEndpoint: '/uploads'`).
- * Below the mount point:
+ * (`app.use('/uploads', presignUploads({ store, maxBytes }))`). Below the mount point:
  *
  * | route | store call | answer |
  * |---|---|---|
- * | `GET` or `POST /s3/params` (`filename`, `type`, `metadata[...]`) | `presignUpload()`, a POST policy | `{ method, url, fields, headers, key, expiresAt }` |
- * | `POST /s3/multipart` (JSON `{ filename, type, metadata }`) | `presignMultipart()` | `{ key, uploadId, expiresAt }` |
+ * | `GET` or `POST /s3/params` (`filename`, `type`, `metadata[...]`) | `presignUpload()` (a POST policy) | `{ method, url, fields, headers, key, expiresAt }` |
+ * | `POST /s3/multipart` (JSON `{ filename, type }`) | `presignMultipart()` | `{ key, uploadId, expiresAt }` |
  * | `GET /s3/multipart/:uploadId/:partNumber?key=` | `signPart()` | `{ url, headers, expires, expiresAt }` |
  * | `GET /s3/multipart/:uploadId?key=` | `listParts()` | `[{ PartNumber, ETag, Size }]` |
  * | `POST /s3/multipart/:uploadId/complete?key=` (JSON `{ parts }`) | `completeMultipart()` | `{ location, key }` |
  * | `DELETE /s3/multipart/:uploadId?key=` | `abortMultipart()` | `{}` |
  *
- * The `key` an upload ends with is its receipt: the page sends it to a route of
- * {@link confirmUpload}, which makes it a ticket. Any other path goes to `next()`. A JSON body is
- * `req.body` when a parser ran before, else read here (at most 1 MiB).
+ * The `key` is the upload's receipt, for {@link confirmUpload}. Other paths go to `next()`. A JSON
+ * body is `req.body` if a parser ran, else read here (at most 1 MiB). A client's bad request is
+ * answered as {@link upload} answers a refused form, `{ statusCode, code, error, message }`: 400
+ * (a bad type, part number, key or body; a key or upload id the store did not make), 409, 410
+ * (expired), 413 (parts over `maxBytes`, aborted first), 415 (a declared type `accept` refuses).
+ * A `StoreError` (503) or a throw of `meta` goes to `next(err)`.
  *
- * A client's bad request is answered as {@link upload} answers a refused form: the status and
- * `{ statusCode, code, error, message }`: 400 for a malformed one (a bad `type`, part number,
- * `key` or body; a key or upload id the store did not make), 410 for an expired one, 409 for one
- * being confirmed, 413 for a multipart upload whose parts are over `maxBytes` (aborted first),
- * 415 for a declared type `accept` refuses. A failure of the store (a `StoreError`, 503) or of
- * `meta` goes to `next(err)`.
+ * **Ownership:** it owns nothing; an upload it presigns is the store's, swept once its presign
+ * expired if never confirmed.
  *
- * **Ownership:** the middleware owns nothing; every upload it presigns is the store's until
- * confirmed, and goes with the store's sweep once its presign expired if it never is.
+ * **Security:** every key is the store's, random, one per presign; what the browser declares is
+ * untrusted (the confirmation sniffs the bytes). Mount it behind your authentication.
  *
- * **Security:** every key is made by the store, random, one per presign; the browser's filename
- * and type are never part of it. What the browser declares (`DeclaredFile`) is untrusted: the
- * confirmation sniffs the bytes. Put your authentication before it: whoever reaches these routes
- * may upload `maxBytes` per request until the presign expires.
- *
- * @throws {@link InvalidOptionError} `ERR_TEMPFILE_INVALID_OPTION`: thrown here, when the
- * middleware is made: an unknown option, a `store` without the presign methods, a `maxBytes` that
- * is not a whole number from 1 to 5 GiB, a bad `accept`, `ttlMs` (1000 to 7 days) or `suffix`, or a
- * `meta` that is not a function (`err.option` names it).
+ * @throws {@link InvalidOptionError} `ERR_TEMPFILE_INVALID_OPTION`, when it is made: an unknown
+ * option, a `store` without the presign methods, a bad `maxBytes` (1 to 5 GiB), `accept`, `ttlMs`
+ * (1000 to 7 days), `suffix` or `meta`.
  *
  * @example
  * import { confirmUpload, presignUploads } from 'tempfile-manager/express';
@@ -454,32 +446,27 @@ async function answerPresign(routes: PresignRoutes<Request>, route: MatchedRoute
 }
 
 /**
- * Express middleware that confirms a browser's upload: reads `{ key }` (the receipt the upload
- * ended with) from the JSON body, has the store judge the object (`S3Store.confirmUpload`), and
- * sets `req.ticket` to the ticket a worker claims. One line on the route that takes the receipt.
+ * Express middleware that confirms a browser's upload: reads `{ key }` (the receipt) from the JSON
+ * body, has the store judge the object (`S3Store.confirmUpload`), and sets `req.ticket`.
  *
- * A refusal is answered as {@link upload} answers one, the object removed first: 400 for a receipt
- * the store did not make (nothing touched), 409 for one not uploaded yet or being confirmed, 410
- * for an expired one, 413 over `maxBytes`, 415 for a type `accept` refuses or a type other than
- * the one declared, 422 for an empty upload, a checksum that differs or a `verify` refusal. A
- * failure of the server (a `StoreError` or a `verify` that threw or timed out, 503) goes to
- * `next(err)`, the object removed as well.
+ * A refusal is answered as {@link upload} answers one, the object removed first: 400 (a receipt
+ * the store did not make: nothing touched), 409 (not uploaded yet, or being confirmed), 410
+ * (expired), 413 (over `maxBytes`), 415 (a type `accept` refuses, or not the declared one), 422 (an
+ * empty upload, another checksum, a `verify` refusal). A `StoreError` or a `verify` that threw or
+ * timed out (503) goes to `next(err)`, the object removed as well.
  *
- * **Ownership:** the ticket is the route's to hand on (a queue); an entry whose ticket never
- * reaches a worker goes with the store's sweep once `ttlMs` passed.
+ * **Ownership:** the ticket is the route's to hand on; an entry whose ticket reaches no worker is
+ * swept once `ttlMs` passed. **Security:** only the key is read of what the browser sends; size
+ * and type are the object's, checked on a copy no presign reaches.
  *
- * **Security:** the key is the only thing of the browser's that is read; size and type are those
- * of the object, checked on a copy no presign reaches.
- *
- * @throws {@link InvalidOptionError} `ERR_TEMPFILE_INVALID_OPTION`: thrown here, when the
- * middleware is made: an unknown option, a `store` without the presign methods, no `ttlMs` or one
- * out of range, a `verify` that is not a function or a bad `verifyTimeoutMs`.
+ * @throws {@link InvalidOptionError} `ERR_TEMPFILE_INVALID_OPTION`, when it is made: an unknown
+ * option, a `store` without the presign methods, no `ttlMs` or a bad one, a bad `verify` or
+ * `verifyTimeoutMs`.
  *
  * @example
  * import { confirmUpload } from 'tempfile-manager/express';
  * app.post('/uploads/confirm', confirmUpload({ store, ttlMs: 3_600_000 }), (req, res) => {
- *   queue.add(req.ticket);
- *   res.status(202).json({ id: req.ticket?.id });
+ *   res.status(202).json({ job: queue.add(req.ticket) });
  * });
  */
 export function confirmUpload(options: ConfirmRouteOptions): RequestHandler {

@@ -49,7 +49,7 @@ export type {
   UploadProgress,
 } from './upload-options.js';
 export type { DrainOptions } from './unread-body.js';
-export type { ConfirmRouteOptions, DeclaredFile, PresignStore } from './presign-routes.js';
+export type { ConfirmRouteOptions, DeclaredFile, PresignRoutesOptions, PresignStore } from './presign-routes.js';
 
 /** What `request.saveUploads()` resolves to; which of `file` and `files` is set follows the options. */
 export interface SavedUploads<Files = undefined, File = undefined> {
@@ -345,7 +345,30 @@ export type FastifyPresignOptions = PresignRoutesOptions<FastifyRequest>;
 /** What Fastify itself reads from a plugin's options, left out of the check of the routes' own. */
 const REGISTER_OPTIONS: ReadonlySet<string> = new Set(['prefix', 'logLevel', 'logSerializers']);
 
-const presignPlugin: FastifyPluginAsync<FastifyPresignOptions> = async (app: FastifyInstance, options) => {
+/**
+ * A Fastify plugin of the routes `@uppy/aws-s3` calls on a Companion server, so that a browser
+ * uploads straight to the bucket: register it at the prefix Uppy's `companionEndpoint` names
+ * (`app.register(presignUploads, { prefix: '/uploads', store, maxBytes })`). Its routes and
+ * answers are those of the Express adapter's `presignUploads()`; a refusal is thrown with its
+ * `statusCode` to Fastify's error handler, which answers `{ statusCode, code, error, message }`.
+ * It needs no `tempFiles` plugin.
+ *
+ * **Ownership:** it owns nothing; an upload it presigns is the store's, swept once its presign
+ * expired if never confirmed. **Security:** every key is the store's, random, one per presign;
+ * what the browser declares is untrusted. Register it behind your authentication.
+ *
+ * @throws {@link InvalidOptionError} `ERR_TEMPFILE_INVALID_OPTION`, rejecting the registration: an
+ * unknown option, a `store` without the presign methods, a bad `maxBytes` (1 to 5 GiB), `accept`,
+ * `ttlMs` (1000 to 7 days), `suffix` or `meta`.
+ *
+ * @example
+ * import { confirmUpload, presignUploads } from 'tempfile-manager/fastify';
+ * await app.register(presignUploads, { prefix: '/uploads', store, maxBytes: 20 * 1024 ** 2 });
+ * app.post('/uploads/confirm', { preHandler: confirmUpload({ store, ttlMs: 3_600_000 }) }, async (request, reply) => {
+ *   return reply.code(202).send(await queue.add('thumbnail', { ticket: request.ticket }));
+ * });
+ */
+export const presignUploads: FastifyPluginAsync<FastifyPresignOptions> = async (app: FastifyInstance, options) => {
   const own = Object.fromEntries(Object.entries(options ?? {}).filter(([name]) => !REGISTER_OPTIONS.has(name))) as unknown as FastifyPresignOptions;
   const routes = resolvePresignRoutes(own, 'presignUploads');
   const fresh = <T>(reply: FastifyReply, body: T): T => {
@@ -367,58 +390,21 @@ const presignPlugin: FastifyPluginAsync<FastifyPresignOptions> = async (app: Fas
 };
 
 /**
- * A Fastify plugin of the routes `@uppy/aws-s3` calls on a Companion server, so that a browser
- * uploads straight to the bucket: register it with the prefix Uppy's `companionEndpoint` points at
- * (`app.register(presignUploads, { prefix: '/uploads', store, maxBytes })`). The routes, what they
- * answer and how a refusal is answered are those of the Express adapter's `presignUploads()`;
- * here every refusal is thrown, with its `statusCode`, to Fastify's error handler, which answers
- * `{ statusCode, code, error, message }` (a malformed JSON body is Fastify's own 400). Needs no
- * `tempFiles` plugin.
+ * A Fastify pre-handler that confirms a browser's upload: reads `{ key }` from the JSON body, has
+ * the store judge the object (`S3Store.confirmUpload`) and sets `request.ticket`. A refusal is
+ * thrown, its object removed first, with the statuses of the Express adapter's `confirmUpload()`.
  *
- * **Ownership:** the plugin owns nothing; every upload it presigns is the store's until confirmed,
- * and goes with the store's sweep once its presign expired if it never is.
+ * **Ownership:** the ticket is the route's to hand on. **Security:** only the key is read of what
+ * the browser sends; size and type are the object's.
  *
- * **Security:** every key is made by the store, random, one per presign; what the browser
- * declares is untrusted, and the confirmation sniffs the bytes. Register it behind your
- * authentication.
- *
- * Registration fails (the plugin's promise rejects) with the error below.
- *
- * @throws {@link InvalidOptionError} `ERR_TEMPFILE_INVALID_OPTION`: an unknown option, a `store`
- * without the presign methods, a `maxBytes` that is not a whole number from 1 to 5 GiB, a bad
- * `accept`, `ttlMs` (1000 to 7 days) or `suffix`, or a `meta` that is not a function.
- *
- * @example
- * import { confirmUpload, presignUploads } from 'tempfile-manager/fastify';
- * await app.register(presignUploads, { prefix: '/uploads', store, maxBytes: 20 * 1024 ** 2 });
- * app.post('/uploads/confirm', { preHandler: confirmUpload({ store, ttlMs: 3_600_000 }) }, async (request, reply) => {
- *   return reply.code(202).send(await queue.add('thumbnail', { ticket: request.ticket }));
- * });
- */
-export const presignUploads: FastifyPluginAsync<FastifyPresignOptions> = presignPlugin;
-
-/**
- * A Fastify pre-handler that confirms a browser's upload: reads `{ key }` (the receipt the upload
- * ended with) from the JSON body, has the store judge the object (`S3Store.confirmUpload`), and
- * sets `request.ticket`. A refusal is thrown, its object removed first, with the statuses of the
- * Express adapter's `confirmUpload()` (400, 409, 410, 413, 415, 422; 503 for the store or a
- * `verify` that failed), for Fastify's error handler to answer.
- *
- * **Ownership:** the ticket is the route's to hand on; an entry whose ticket never reaches a
- * worker goes with the store's sweep once `ttlMs` passed.
- *
- * **Security:** the key is the only thing of the browser's that is read; size and type are those
- * of the object, checked on a copy no presign reaches.
- *
- * @throws {@link InvalidOptionError} `ERR_TEMPFILE_INVALID_OPTION`: thrown here, when the
- * pre-handler is made: an unknown option, a `store` without the presign methods, no `ttlMs` or
- * one out of range, a `verify` that is not a function or a bad `verifyTimeoutMs`.
+ * @throws {@link InvalidOptionError} `ERR_TEMPFILE_INVALID_OPTION`, when it is made: an unknown
+ * option, a `store` without the presign methods, no `ttlMs` or a bad one, a bad `verify` or
+ * `verifyTimeoutMs`.
  *
  * @example
  * import { confirmUpload } from 'tempfile-manager/fastify';
  * app.post('/uploads/confirm', { preHandler: confirmUpload({ store, ttlMs: 3_600_000 }) }, async (request) => {
- *   await queue.add('thumbnail', { ticket: request.ticket });
- *   return { id: request.ticket?.id };
+ *   return queue.add('thumbnail', { ticket: request.ticket });
  * });
  */
 export function confirmUpload(options: ConfirmRouteOptions): (request: FastifyRequest, reply: FastifyReply) => Promise<void> {

@@ -26,20 +26,23 @@ import { resolveVerify } from '../write/verify.js';
  * with these methods, answering as S3Store's do, serves.
  */
 export interface PresignStore {
-  /** See `S3Store.presignUpload`. */
-  presignUpload(options: PresignUploadOptions): Promise<PresignedUpload>;
-  /** See `S3Store.presignMultipart`. */
-  presignMultipart(options: PresignMultipartOptions): Promise<PresignedMultipart>;
-  /** See `S3Store.signPart`. */
-  signPart(part: { key: string; uploadId: string; partNumber: number; size?: number }): Promise<PresignedPart>;
-  /** See `S3Store.listParts`. */
-  listParts(upload: { key: string; uploadId: string }): Promise<IntakePart[]>;
-  /** See `S3Store.completeMultipart`. */
-  completeMultipart(upload: { key: string; uploadId: string; parts: readonly IntakePart[] }): Promise<{ key: string }>;
-  /** See `S3Store.abortMultipart`. */
-  abortMultipart(upload: { key: string; uploadId: string }): Promise<void>;
-  /** See `S3Store.confirmUpload`. */
-  confirmUpload(receipt: UploadReceipt, options: ConfirmUploadOptions): Promise<HandoffTicket>;
+  /** `S3Store.presignUpload`. */
+  readonly presignUpload: (options: PresignUploadOptions) => Promise<PresignedUpload>;
+  /** `S3Store.presignMultipart`. */
+  readonly presignMultipart: (options: PresignMultipartOptions) => Promise<PresignedMultipart>;
+  /** `S3Store.signPart`. */
+  readonly signPart: (part: { key: string; uploadId: string; partNumber: number; size?: number }) => Promise<PresignedPart>;
+  /** `S3Store.listParts`. */
+  readonly listParts: (upload: { key: string; uploadId: string }) => Promise<IntakePart[]>;
+  /** `S3Store.completeMultipart`. */
+  readonly completeMultipart: (upload: { key: string; uploadId: string; parts: readonly IntakePart[] }) => Promise<{
+    /** The receipt's key, to confirm. */
+    key: string;
+  }>;
+  /** `S3Store.abortMultipart`. */
+  readonly abortMultipart: (upload: { key: string; uploadId: string }) => Promise<void>;
+  /** `S3Store.confirmUpload`. */
+  readonly confirmUpload: (receipt: UploadReceipt, options: ConfirmUploadOptions) => Promise<HandoffTicket>;
 }
 
 /** What the browser declared of a file it asks to upload: untrusted, for the `meta` hook to read. */
