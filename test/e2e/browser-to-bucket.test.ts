@@ -80,7 +80,8 @@ describe('browser-to-bucket in Chromium', () => {
     await page.setInputFiles('#file', file);
     await page.click('#send');
 
-    await page.waitForSelector('#result:not([hidden])', { timeout: 60_000 });
+    // The worker's result, or the page's word that the upload failed: whichever comes first.
+    await page.waitForFunction("!document.getElementById('result').hidden || /failed|refused/.test(document.getElementById('status').textContent)", null, { timeout: 60_000 });
     expect(await page.textContent('#status')).toMatch(/done/);
     expect(await page.$eval('#progress', (bar) => (bar as unknown as { value: number }).value)).toBe(100);
     expect(JSON.parse((await page.textContent('#result'))!)).toEqual(expected);
