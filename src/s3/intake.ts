@@ -141,7 +141,12 @@ export interface ConfirmUploadOptions {
 }
 
 /** A receipt as the browser sends it back: the key, or `{ key }`. */
-export type UploadReceipt = string | { readonly key: string };
+export type UploadReceipt =
+  | string
+  | {
+      /** The key the presign gave. */
+      readonly key: string;
+    };
 
 /** The presign's terms, kept beside the upload (the library's own object). */
 interface IntakeRecord {

@@ -170,7 +170,10 @@ export class S3Store implements HandoffStore {
    * @throws {@link SizeLimitError} `ERR_TEMPFILE_SIZE_LIMIT` (413): the parts hold more than `maxBytes`; the upload was aborted.
    * @throws {@link UploadReceiptError} `ERR_TEMPFILE_BAD_RECEIPT`, {@link StoreError} `ERR_TEMPFILE_STORE`: as {@link S3Store.signPart}.
    */
-  completeMultipart(upload: { key: string; uploadId: string; parts: readonly IntakePart[] }): Promise<{ key: string }> {
+  completeMultipart(upload: { key: string; uploadId: string; parts: readonly IntakePart[] }): Promise<{
+    /** The receipt's key, to confirm. */
+    key: string;
+  }> {
     return this.intake.complete(upload);
   }
 
