@@ -443,6 +443,46 @@ describe('large files: presigned multipart parts', () => {
   });
 });
 
+describe('a sweep meets a confirmation', () => {
+  it('a sweep run while a confirmation judges an upload, after its presign expired: the ticket is claimed whole, and nothing is left after', async (ctx) => {
+    await needsS3(ctx);
+    const store = freshStore();
+    const body = randomBytes(200_000);
+    const presigned = await store.presignUpload({ maxBytes: body.length, ttlMs: 1000 });
+    await send(presigned, body);
+    let swept: Awaited<ReturnType<S3Store['sweep']>> | undefined;
+    const ticket = await store.confirmUpload(presigned.key, {
+      ttlMs: 60_000,
+      verify: async () => {
+        await new Promise((resolve) => setTimeout(resolve, Math.max(0, presigned.expiresAt + 100 - Date.now())));
+        swept = await store.sweep(); // the intake has expired: its record goes under the confirmation
+        return true;
+      },
+    });
+    expect(swept?.errors).toEqual([]);
+    expect(sha256(await claimBytes(store, ticket))).toBe(sha256(body));
+    await store.sweep();
+    expect(await keysUnder(store)).toEqual([]);
+  });
+
+  it('a sweep before the presign expired leaves a confirmation under way, and the upload it judges, alone', async (ctx) => {
+    await needsS3(ctx);
+    const store = freshStore();
+    const body = randomBytes(100_000);
+    const presigned = await store.presignUpload({ maxBytes: body.length });
+    await send(presigned, body);
+    const ticket = await store.confirmUpload(presigned.key, {
+      ttlMs: 60_000,
+      verify: async () => {
+        const report = await store.sweep();
+        expect(report).toMatchObject({ removed: 0, objects: 0, uploadsAborted: 0, errors: [] });
+        return true;
+      },
+    });
+    expect(sha256(await claimBytes(store, ticket))).toBe(sha256(body));
+  });
+});
+
 describe('the API killed mid-confirmation', () => {
   it('SIGKILLed at instants through the confirmation: a ticket it printed is claimed whole; after the expiries the sweep leaves nothing; never both, never neither', async (ctx) => {
     const state = await needsS3(ctx);
