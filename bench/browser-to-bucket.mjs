@@ -55,7 +55,7 @@ const LATENCY_NAMES = {
   floor: "the issue's floor: a HeadObject, then a GetObject read at the gateway's speed",
   fenced: "fenced floor: the record's GetObject beside the HeadObject; then its conditional PutObject (If-Match), the CopyObject and the GetObject read at once; then the two DeleteObjects, all bare SDK calls",
 };
-const FLAT_MIB = 16;
+const FLAT_MIB = 8;
 const block = randomBytes(MiB);
 const runId = randomBytes(4).toString('hex');
 
@@ -259,12 +259,13 @@ async function main() {
   const presignGrowth = costOf('presign', GiB).cpuMs - costOf('presign', 64 * MiB).cpuMs;
   const readGrowth = costOf('read', GiB).cpuMs - costOf('read', 64 * MiB).cpuMs;
   const rssGrowth = (costOf('presign', GiB).rss - costOf('presign', 64 * MiB).rss) / MiB;
+  const readRssGrowth = (costOf('read', GiB).rss - costOf('read', 64 * MiB).rss) / MiB;
   const ratios = (against) => latencies.map(({ results }) => results.find((r) => r.id === against).ms / results.find((r) => r.id === 'confirm').ms);
   const worstFenced = Math.min(...ratios('fenced'));
   const worstIssue = Math.min(...ratios('floor'));
   const targets = targetsTable([
     [`the API's CPU grows with the size no more than the confirmation's read: presign's growth from 64 MiB to 1 GiB within 1.25x the read floor's`, `+${presignGrowth.toFixed(0)} ms against +${readGrowth.toFixed(0)} ms`, presignGrowth <= readGrowth * 1.25],
-    [`the API's peak RSS flat: 1 GiB within +${FLAT_MIB} MiB of 64 MiB`, `${rssGrowth >= 0 ? '+' : ''}${rssGrowth.toFixed(1)} MiB`, rssGrowth <= FLAT_MIB],
+    [`the API's peak RSS flat: its growth from 64 MiB to 1 GiB within +${FLAT_MIB} MiB of the read floor's (the SDK's own read grows it)`, `${rssGrowth >= 0 ? '+' : ''}${rssGrowth.toFixed(1)} MiB against ${readRssGrowth >= 0 ? '+' : ''}${readRssGrowth.toFixed(1)} MiB`, rssGrowth <= readRssGrowth + FLAT_MIB],
     ['last byte to ticket >= 0.90x the fenced floor, at each size', formatRatio(worstFenced), worstFenced >= 0.9],
     ["last byte to ticket against the issue's floor (a HEAD and a read), at each size (reported beside the fenced floor)", formatRatio(worstIssue), worstIssue >= 0.9],
   ]);

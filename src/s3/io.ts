@@ -278,12 +278,14 @@ export class StoreIo {
     }
     const body: unknown = out.Body;
     if (!(body instanceof Readable)) throw new StoreError('failed', `The object store sent ${shownKey(this.prefix, key)} as something that is not a Node.js stream.`);
+    // One timer for the whole body, re-armed by each chunk (refresh() allocates nothing).
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      stop.abort(); // the socket goes
+      watched.destroy(timeoutError(this.timeoutMs));
+    }, this.timeoutMs);
     const idle = (): void => {
-      clearTimeout(timer);
-      timer = setTimeout(() => {
-        stop.abort(); // the socket goes
-        watched.destroy(timeoutError(this.timeoutMs));
-      }, this.timeoutMs);
+      timer.refresh();
     };
     const watched = new Transform({
       transform(chunk: Buffer, _encoding, done) {
