@@ -8,10 +8,11 @@ import { logger } from '../base/log.js';
 import { describe } from '../base/names.js';
 import { randomName } from '../base/random-name.js';
 import { MAX_TIMER_MS, ownOptions, validateDuration, validateInteger, validateObject } from '../base/validators.js';
-import { isValidBucket, isValidPrefix, type HandoffStore, type StoreLocation, type StoreSweepReport } from '../base/stores.js';
+import { isValidPrefix, type HandoffStore, type StoreLocation, type StoreSweepReport } from '../base/stores.js';
+import { isValidBucket, parseS3Location, type S3Location } from './location.js';
 import type { BackendClaim, ClaimPlace, HandoffSource, LocalFile, StoreBackend, StreamHandOffRequest, StreamHandoff } from '../handoff/backend.js';
 import type { HandoffMeta, HandoffTicket } from '../handoff/ticket.js';
-import { isConditionFailed, isNotFound, StoreIo, type ListedObject } from './io.js';
+import { isConditionFailed, isNotFound, StoreIo, type ListedObject, type ObjectIo } from './io.js';
 import { entryKeys, parseKey, parseProbeKey, type EntryKeys } from './keys.js';
 import { FETCH_AHEAD_MAX_BYTES, fetchAheadWindow, LEASE_REMOVAL_DELAY_MS } from './fetch-ahead.js';
 import { leaseStale, parseLease, StoreLease } from './lease.js';
@@ -98,11 +99,11 @@ const SMALL_FILE_BYTES = 8 * 1024 * 1024;
  */
 export class S3Store implements HandoffStore {
   /** Where its objects live; tickets made through it carry this. */
-  readonly location: StoreLocation;
-  private readonly io: StoreIo;
+  readonly location: S3Location;
+  private readonly io: ObjectIo;
 
   /** @internal */
-  constructor(io: StoreIo, location: StoreLocation) {
+  constructor(io: ObjectIo, location: S3Location) {
     this.io = io;
     this.location = location;
   }
@@ -121,6 +122,11 @@ export class S3Store implements HandoffStore {
    */
   get prefix(): string {
     return this.location.prefix;
+  }
+
+  /** Checks a ticket's location as this kind of store's (its bucket's rules). @internal */
+  parseLocation(location: StoreLocation): StoreLocation {
+    return parseS3Location(location);
   }
 
   /** Uploads a file and makes its ticket. @internal */
