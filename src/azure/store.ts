@@ -49,8 +49,9 @@ export interface AzureStoreOptions {
    */
   readonly timeoutMs?: number;
   /**
-   * The block size of a staged upload, in bytes (1 MiB to 4000 MiB): memory used by an upload is
-   * at most about three blocks.
+   * The block size of a staged upload (a stream of unknown size, a file over 256 MiB), in bytes
+   * (1 MiB to 4000 MiB): memory used by such an upload is at most about three blocks. A file of
+   * known size up to 256 MiB is streamed in one Put Blob.
    * @default 8 MiB
    */
   readonly blockSize?: number;

@@ -69,7 +69,8 @@ export interface ObjectIo {
   completeUpload(key: string, uploadId: string, parts: readonly { ETag: string; PartNumber: number }[]): Promise<void>;
   abortUpload(key: string, uploadId: string): Promise<void>;
   putBytes(key: string, body: Buffer, metadata: Record<string, string>, sha256?: string): Promise<void>;
-  upload(key: string, body: Readable, metadata: Record<string, string>): Promise<void>;
+  /** `size`, when known: the bytes `body` will give (a store may then send them in one request). */
+  upload(key: string, body: Readable, metadata: Record<string, string>, size?: number): Promise<void>;
 }
 
 /** What an S3 answer was, without its message (which may quote the request). */

@@ -198,7 +198,7 @@ export class S3Store implements HandoffStore {
     const body = new PassThrough();
     const reading = pipeline(source.open(), counted, body);
     try {
-      await Promise.all([this.io.upload(key, body, metadata), reading]);
+      await Promise.all([this.io.upload(key, body, metadata, source.size), reading]);
     } catch (err) {
       body.destroy();
       throw err;

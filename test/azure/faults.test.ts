@@ -3,6 +3,7 @@
 // SIGSTOPped past staleMs, taken over and fenced is the contract suite's (test/contract/).
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import { PassThrough, Readable } from 'node:stream';
 import type { BlockBlobClient, ContainerClient } from '@azure/storage-blob';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type ClaimedFile, type HandoffTicket, type TempFileManager } from '../../src/index.js';
@@ -56,25 +57,47 @@ async function until(check: () => Promise<boolean>, what: string, ms = 30_000): 
 }
 
 describe('Azurite stopped and started again', () => {
-  it('mid-upload: the handoff is a StoreError (unreachable) and the file stays with its handle; once Azurite is back a retry hands it off whole', async (ctx) => {
+  it('mid-upload (one Put Blob of a 48 MiB file): the handoff is a StoreError (unreachable) and the file stays with its handle; once Azurite is back a retry hands it off whole', async (ctx) => {
     await needsAzurite(ctx);
     const prefix = newPrefix('upload');
-    const store = azureStore({ client: clientOf(server, container, { maxTries: 1 }), prefix, blockSize: MiB, timeoutMs: 3000 });
+    const slow = slowedUploads(clientOf(server, container, { maxTries: 1 }));
+    const store = azureStore({ client: slow.client, prefix, timeoutMs: 3000 });
     const sender = manager();
     const content = randomBytes(48 * MiB);
     const file = await sender.write(content, { suffix: '.bin' });
     const handing = file.handoff({ ttlMs: 600_000, store });
     handing.catch(() => {});
-    // Stopped once blocks are staged: mid-upload.
-    await until(async () => (await blobsUnder(client, prefix)).length > 0, 'a staged block');
+    await slow.sending; // bytes on the wire: mid-upload
     const restarted = restartAzurite(server);
     await expect(handing).rejects.toMatchObject({ code: 'ERR_TEMPFILE_STORE', reason: 'unreachable' });
     expect(fs.existsSync(file.path), 'the file stays with its handle').toBe(true);
     await restarted;
-    const ticket = await file.handoff({ ttlMs: 600_000, store });
+    const ticket = await file.handoff({ ttlMs: 600_000, store: azureStore({ client, prefix }) });
     const worker = manager([store]);
     await worker.withClaim(ticket, (claimed) => expect(fs.readFileSync(claimed.path).equals(content)).toBe(true));
     await Promise.all([sender.close(), worker.close()]);
+  }, 120_000);
+
+  it('mid-stream (staged blocks of a stream with no local file): the call is a StoreError; once Azurite is back a new stream goes through', async (ctx) => {
+    await needsAzurite(ctx);
+    const prefix = newPrefix('stream');
+    const store = azureStore({ client: clientOf(server, container, { maxTries: 1 }), prefix, blockSize: MiB, timeoutMs: 3000 });
+    const mgr = manager([store]);
+    async function* slowly(): AsyncGenerator<Buffer> {
+      for (let i = 0; i < 64; i++) {
+        yield randomBytes(256 * 1024);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    }
+    const streaming = mgr.handoffStream(Readable.from(slowly()), { store, ttlMs: 600_000 });
+    streaming.catch(() => {});
+    await until(async () => (await blobsUnder(client, prefix)).some((name) => name.endsWith('/data')), 'a staged block');
+    await restartAzurite(server);
+    await expect(streaming).rejects.toMatchObject({ code: 'ERR_TEMPFILE_STORE' });
+    const content = randomBytes(3 * MiB);
+    const ticket = await mgr.handoffStream(Readable.from([content]), { store, ttlMs: 600_000 });
+    await mgr.withClaim(ticket, (claimed) => expect(fs.readFileSync(claimed.path).equals(content)).toBe(true));
+    await mgr.close();
   }, 120_000);
 
   it('mid-claim (a 48 MiB download): the claim is a StoreError, no partial file stays; after the restart the next claimer gets the whole file once the lease is stale', async (ctx) => {
@@ -97,6 +120,47 @@ describe('Azurite stopped and started again', () => {
     await Promise.all([first.close(), next.close()]);
   }, 120_000);
 });
+
+/**
+ * A client whose Put Blob bodies go out slowly (a chunk each 20 ms); `sending` resolves once the
+ * first bytes are on their way.
+ */
+function slowedUploads(base: ContainerClient): { client: ContainerClient; sending: Promise<void> } {
+  let started!: () => void;
+  const sending = new Promise<void>((resolve) => (started = resolve));
+  const blobProxy = (blob: BlockBlobClient): BlockBlobClient =>
+    new Proxy(blob, {
+      get(target, property) {
+        const value = Reflect.get(target, property, target) as unknown;
+        if (property !== 'upload' || typeof value !== 'function') return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+        return (body: unknown, ...rest: unknown[]) => {
+          if (!(body instanceof Readable)) return (value as (...a: unknown[]) => unknown).call(target, body, ...rest);
+          const slowed = new PassThrough({ highWaterMark: 64 * 1024 });
+          void (async () => {
+            try {
+              for await (const chunk of body) {
+                started();
+                if (!slowed.write(chunk)) await new Promise((resolve) => slowed.once('drain', resolve));
+                await new Promise((resolve) => setTimeout(resolve, 20));
+              }
+              slowed.end();
+            } catch (err) {
+              slowed.destroy(err as Error);
+            }
+          })();
+          return (value as (...a: unknown[]) => unknown).call(target, slowed, ...rest);
+        };
+      },
+    });
+  const client = new Proxy(base, {
+    get(target, property) {
+      const value = Reflect.get(target, property, target) as unknown;
+      if (property === 'getBlockBlobClient') return (name: string) => blobProxy(target.getBlockBlobClient(name));
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+  return { client, sending };
+}
 
 /**
  * A client whose blob clients drop the answer of the lease write whose body says `state` (once):

@@ -60,7 +60,7 @@ describe('handoff through Azure Blob Storage, claimed where no disk is shared', 
     await Promise.all([sender.close(), worker.close()]);
   });
 
-  it("a 20 MiB file goes up in staged blocks and comes down whole (write()'s own digest carried); withClaim() consumes it", async (ctx) => {
+  it("a 20 MiB file goes up streamed in one Put Blob and comes down whole (write()'s own digest carried); withClaim() consumes it", async (ctx) => {
     await needsAzurite(ctx);
     const store = azureStore({ client, prefix, blockSize: 4 * MiB });
     const content = randomBytes(20 * MiB);
