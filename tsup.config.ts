@@ -1,6 +1,6 @@
 import { defineConfig, type Options } from 'tsup';
 
-const entry = { index: 'src/index.ts', express: 'src/adapters/express.ts', fastify: 'src/adapters/fastify.ts', s3: 'src/s3/index.ts', errors: 'src/errors.ts', tus: 'src/tus/index.ts', diagnostics: 'src/diagnostics.ts', testing: 'src/testing/index.ts', web: 'src/adapters/web.ts' };
+const entry = { index: 'src/index.ts', express: 'src/adapters/express.ts', fastify: 'src/adapters/fastify.ts', s3: 'src/s3/index.ts', azure: 'src/azure/index.ts', errors: 'src/errors.ts', tus: 'src/tus/index.ts', diagnostics: 'src/diagnostics.ts', testing: 'src/testing/index.ts', web: 'src/adapters/web.ts' };
 
 // `node scripts/build-js.mjs` (the demo, the examples) leaves the declarations out: most of a build's time.
 const declarations = process.env.TEMPFILE_MANAGER_DECLARATIONS !== 'off';

@@ -2,7 +2,7 @@
 // versions (5.2, the first with `using`, with @types/node 25, the newest it compiles, as the README
 // says; 5.9; 7, the native compiler; the latest, with the latest @types/node): packs the tarball, installs it with
 // each compiler from the registry in a scratch project, and type-checks a consumer importing
-// `.`, `./errors`, `./express`, `./fastify`, `./s3` and `./testing`, and one serving `./tus` with @tus/server,
+// `.`, `./errors`, `./express`, `./fastify`, `./s3`, `./azure` and `./testing`, and one serving `./tus` with @tus/server,
 // under every module resolution (node10 with module commonjs and no esModuleInterop; node16 and
 // nodenext, ESM and CJS; bundler), with skipLibCheck off, so that the package's own .d.ts and
 // .d.cts files are checked too. The tus consumer needs no skipLibCheck: the errors @tus/server 2's
@@ -41,6 +41,7 @@ import { FileSystemError, type DiskErrors } from 'tempfile-manager/errors';
 import { tempScope } from 'tempfile-manager/express';
 import tempFiles, { tempFiles as named } from 'tempfile-manager/fastify';
 import { s3Store, type S3Store, type S3StoreOptions } from 'tempfile-manager/s3';
+import { azureStore, type AzureStore, type AzureStoreOptions } from 'tempfile-manager/azure';
 import { tempScopeFixture, type TempScopeFixture } from 'tempfile-manager/testing';
 
 export async function use(): Promise<number> {
@@ -53,6 +54,7 @@ export async function use(): Promise<number> {
 }
 export const adapters = [tempScope, tempFiles, named] as const;
 export const storeFactory: (options: S3StoreOptions) => S3Store = s3Store;
+export const azureFactory: (options: AzureStoreOptions) => AzureStore = azureStore;
 export const fixture: TempScopeFixture = tempScopeFixture();
 export const check: (e: unknown) => boolean = isTempFileError;
 export const syscallCode = (e: DiskErrors): string | undefined => (e instanceof FileSystemError ? e.syscallCode : undefined);
@@ -155,6 +157,8 @@ function checkVersion(spec, tarball, work) {
     `express@${devVersion('express')}`, `@types/express@${devVersion('@types/express')}`, `fastify@${devVersion('fastify')}`,
     // docs/s3.md's snippets make an S3Client: the optional peers of tempfile-manager/s3.
     `@aws-sdk/client-s3@${devVersion('@aws-sdk/client-s3')}`, `@aws-sdk/lib-storage@${devVersion('@aws-sdk/lib-storage')}`,
+    // tempfile-manager/azure's declarations name the ContainerClient: its optional peer.
+    `@azure/storage-blob@${devVersion('@azure/storage-blob')}`,
     // The tus consumer's server: the optional peer of tempfile-manager/tus.
     `@tus/server@${devVersion('@tus/server')}`,
   ], project);

@@ -26,6 +26,7 @@ export const LAYERS = [
   ['write', ['write/']],
   ['handles', ['handles/']],
   ['s3', ['s3/']],
+  ['azure', ['azure/']],
   ['manager', ['manager/']],
   ['tus', ['tus/']],
   ['testing', ['testing/']],

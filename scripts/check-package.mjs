@@ -53,7 +53,7 @@ try {
   const pkg = JSON.parse(fs.readFileSync('package.json', 'utf8'));
   const promised = promisedFiles(pkg);
   const kinds = ['.js', '.cjs', '.d.ts', '.d.cts'];
-  for (const entry of ['index', 'errors', 'express', 'fastify', 's3', 'tus', 'diagnostics', 'testing', 'web']) {
+  for (const entry of ['index', 'errors', 'express', 'fastify', 's3', 'azure', 'tus', 'diagnostics', 'testing', 'web']) {
     for (const kind of kinds) if (!promised.includes(`dist/${entry}${kind}`)) throw new Error(`exports does not name dist/${entry}${kind}`);
   }
   const absent = promised.filter((file) => !shipped.includes(file));
@@ -94,6 +94,14 @@ try {
     });`;
   run('node', ['--input-type=module', '-e', `import { TempFileError } from 'tempfile-manager'; import { s3Store } from 'tempfile-manager/s3'; ${s3}`], app);
   run('node', ['-e', `const { TempFileError } = require('tempfile-manager'); const { s3Store } = require('tempfile-manager/s3'); ${s3}`], app);
+  // tempfile-manager/azure imports without @azure/storage-blob (an optional peer, not installed
+  // here): it never imports the SDK, and checks its options with the main entry's errors.
+  const azure = `try { azureStore({ client: {} }); throw new Error('azureStore() took a client that is none'); } catch (err) {
+      if (!(err instanceof TempFileError) || err.code !== 'ERR_TEMPFILE_INVALID_OPTION' || err.option !== 'client') throw err;
+      console.log('azure without the SDK: imported, and refuses a client that is none');
+    }`;
+  run('node', ['--input-type=module', '-e', `import { TempFileError } from 'tempfile-manager'; import { azureStore } from 'tempfile-manager/azure'; ${azure}`], app);
+  run('node', ['-e', `const { TempFileError } = require('tempfile-manager'); const { azureStore } = require('tempfile-manager/azure'); ${azure}`], app);
   // tempfile-manager/errors is the same classes as the main entry's, imported and required.
   const errors = `if (errors.TempFileError !== main.TempFileError || errors.SizeLimitError !== main.SizeLimitError || typeof errors.FileSystemError !== 'function' || 'FileSystemError' in main) throw new Error('tempfile-manager/errors does not hold the main entry classes'); console.log('errors subpath ok');`;
   run('node', ['--input-type=module', '-e', `import * as main from 'tempfile-manager'; import * as errors from 'tempfile-manager/errors'; ${errors}`], app);

@@ -1,6 +1,6 @@
 // Runs again, under the Node that runs this script, exactly the tests that a vitest JSON report
-// says did not pass (skipped where root or a package was missing), test/s3 aside (the object-store
-// tests run against the gateway in their own step), and fails unless every one of them passes
+// says did not pass (skipped where root or a package was missing), test/s3, test/azure and
+// test/contract aside (the object-store tests run against the gateway and Azurite in their own steps), and fails unless every one of them passes
 // now. CI calls it after each fresh-machine run:
 //
 //   node scripts/rerun-skipped.mjs <report.json> "<what the report's run lacked>"
@@ -12,12 +12,12 @@ import path from 'node:path';
 const [reportPath, lacked = 'root or a package'] = process.argv.slice(2);
 if (!reportPath) throw new Error('usage: node scripts/rerun-skipped.mjs <report.json> [what the run lacked]');
 
-/** `file|fullName` of every test of `report` whose status is not `passed`, test/s3 aside. */
+/** `file|fullName` of every test of `report` whose status is not `passed`, test/s3, test/azure and test/contract aside. */
 function notPassed(report) {
   const found = new Map();
   for (const file of report.testResults) {
     const name = path.relative(process.cwd(), file.name.replace(/^.*?\/repo\//, `${process.cwd()}/`));
-    if (name.startsWith('test/s3/')) continue;
+    if (name.startsWith('test/s3/') || name.startsWith('test/azure/') || name.startsWith('test/contract/')) continue;
     for (const test of file.assertionResults) if (test.status !== 'passed') found.set(`${name}|${test.fullName}`, { file: name, fullName: test.fullName });
   }
   return found;

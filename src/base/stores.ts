@@ -4,20 +4,22 @@ import { BadTicketError, type TempFileError } from './errors.js';
 // the public face of a store (src/handoff/backend.ts has the contract every backend meets, src/s3/
 // the store). The `stores` option is checked in root/, below handoff/: that is why this is here.
 
-/** Where a ticket's objects live: the kind of store, the bucket and the key prefix. Never a credential. */
+/**
+ * Where a ticket's bytes live in a store: the backend's name and its own fields (strings: an S3
+ * store's bucket and prefix, an Azure store's account, container and prefix), never a credential.
+ */
 export interface StoreLocation {
-  /** The kind of store; `'s3'` is the only one. */
-  readonly kind: 's3';
-  /** The bucket. */
-  readonly bucket: string;
-  /** The key prefix every object of the store starts with (`''`, or ending in `/`). */
-  readonly prefix: string;
+  /** The backend: `'s3'` or `'azure'`. */
+  readonly kind: string;
+  readonly [field: string]: string;
 }
 
+/** The kinds of store this version knows: a ticket naming another is refused. @internal */
+export const STORE_KINDS: readonly string[] = Object.freeze(['s3', 'azure']);
+
 /**
- * An object store that handoffs go through, as `s3Store()` (`tempfile-manager/s3`) makes one: pass
- * it to `file.handoff({ ttlMs, store })`, and to the claiming manager as
- * `new TempFileManager({ stores: [store] })`.
+ * A store handoffs go through (`s3Store()` of `tempfile-manager/s3`, `azureStore()` of `tempfile-manager/azure`):
+ * pass it to `file.handoff({ ttlMs, store })` and as `new TempFileManager({ stores: [store] })`.
  */
 export interface HandoffStore {
   /** Where its objects live; tickets made through it carry this. */
@@ -52,55 +54,93 @@ export interface StoreSweepError {
 
 /** What `mgr.sweep()` did with one of its `stores`: the store's report, or why it could not sweep. */
 export interface StoreSweepResult {
-  /** The store's bucket and prefix. */
+  /** The store's location (its kind, and its bucket or container and prefix). */
   readonly location: StoreLocation;
   /** What its sweep removed and left, when it ran. */
   readonly report?: StoreSweepReport;
-  /** Why it could not sweep (the bucket could not be listed), when it did not. */
+  /** Why it could not sweep (the bucket or container could not be listed), when it did not. */
   readonly error?: TempFileError;
 }
 
 /**
- * True when `value` has the shape of a store made by a store factory (`s3Store()`): its location
- * and its handoff and claim steps. @internal
+ * True when `value` is a store made by a store factory (`s3Store()`, `azureStore()`): a well-formed
+ * {@link StoreLocation} and the steps of a store backend (`handOff`, `handOffStream`, `claim`,
+ * `sweep`, `parseLocation`). @internal
  */
 export function isHandoffStore(value: unknown): value is HandoffStore {
   if (typeof value !== 'object' || value === null) return false;
-  const candidate = value as Partial<Record<'location' | 'handOff' | 'claim', unknown>>;
-  return typeof candidate.handOff === 'function' && typeof candidate.claim === 'function' && typeof candidate.location === 'object' && candidate.location !== null;
+  const candidate = value as Partial<Record<(typeof STORE_STEPS)[number] | 'location', unknown>>;
+  return STORE_STEPS.every((step) => typeof candidate[step] === 'function') && locationProblem(candidate.location) === undefined;
 }
 
-const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+/** The steps a store has beside its location (src/handoff/backend.ts, `StoreBackend`). @internal */
+export const STORE_STEPS = ['handOff', 'handOffStream', 'claim', 'sweep', 'parseLocation'] as const;
+
+const KIND = /^[a-z][a-z0-9]{1,15}$/;
+const FIELD = /^[a-z][A-Za-z0-9]{0,31}$/;
+// Printable ASCII: a field shows in messages and joins a location's key (`\0` separated).
+const VALUE = /^[\x20-\x7e]{0,1024}$/;
+const MAX_FIELDS = 8;
+
+/** What is wrong with `value` as a location's generic shape, or `undefined` when nothing is. */
+function locationProblem(value: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'must be an object { kind, ... } naming its store';
+  const prototype: unknown = Object.getPrototypeOf(value);
+  if (prototype !== Object.prototype && prototype !== null) return 'must be a plain object';
+  const keys = Object.keys(value);
+  if (keys.length > MAX_FIELDS) return `has ${keys.length} fields, at most ${MAX_FIELDS} are taken`;
+  const fields = value as Record<string, unknown>;
+  const kind = fields.kind;
+  if (typeof kind !== 'string' || !KIND.test(kind)) return '`store.kind` must name a backend (a short lower-case word, such as "s3")';
+  if (!STORE_KINDS.includes(kind)) return `\`store.kind\` "${kind}" names no backend this version knows (${STORE_KINDS.join(', ')})`;
+  for (const key of keys) {
+    if (!FIELD.test(key)) return 'a field name of `store` is not a short identifier';
+    const field = fields[key];
+    if (typeof field !== 'string' || !VALUE.test(field)) return `\`store.${key}\` must be a string of at most 1024 printable ASCII characters`;
+  }
+  return undefined;
+}
+
+/**
+ * Checks a ticket's `store` field for its generic shape (a known `kind`, at most 8 fields, each a
+ * short string); the backend checks its own fields when a claim finds the store of that kind.
+ * Returns a copy. @throws {@link BadTicketError} @internal
+ */
+export function checkStoreLocation(value: unknown): StoreLocation {
+  const problem = locationProblem(value);
+  if (problem !== undefined) throw new BadTicketError(problem.startsWith('`store') ? problem : `\`store\` ${problem}`, 'store');
+  return { ...(value as StoreLocation) };
+}
+
+/**
+ * Checks that a location has exactly `fields` beside `kind` (each a string): a backend's own check
+ * of a ticket's location starts here. @throws {@link BadTicketError} @internal
+ */
+export function checkLocationFields(location: StoreLocation, fields: readonly string[]): void {
+  for (const key of Object.keys(location)) if (key !== 'kind' && !fields.includes(key)) throw new BadTicketError(`unknown field \`store.${key}\` for a store of kind "${location.kind}"`, 'store');
+  for (const key of fields) if (typeof location[key] !== 'string') throw new BadTicketError(`\`store.${key}\` is missing (a store of kind "${location.kind}" names it)`, 'store');
+}
+
 const PREFIX = /^(?:[A-Za-z0-9!_.*'()-]+\/)*$/;
-const STORE_FIELDS = new Set(['kind', 'bucket', 'prefix']);
 
 /** Whether `prefix` is a valid key prefix: `''`, or path segments each ending in `/`, at most 512 characters, no `.` or `..` segment. @internal */
 export function isValidPrefix(prefix: string): boolean {
   return prefix.length <= 512 && PREFIX.test(prefix) && !prefix.split('/').some((part) => part === '.' || part === '..');
 }
 
-/** Whether `bucket` is a valid S3 bucket name. @internal */
-export function isValidBucket(bucket: string): boolean {
-  return BUCKET.test(bucket) && !bucket.includes('..');
-}
-
-/** Checks a ticket's `store` field. @throws {@link BadTicketError} @internal */
-export function checkStoreLocation(value: unknown): StoreLocation {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new BadTicketError('`store` must be an object { kind, bucket, prefix }', 'store');
-  for (const key of Object.keys(value)) if (!STORE_FIELDS.has(key)) throw new BadTicketError(`unknown field \`store.${key}\``, 'store');
-  const { kind, bucket, prefix } = value as Record<string, unknown>;
-  if (kind !== 's3') throw new BadTicketError('`store.kind` must be "s3"', 'store');
-  if (typeof bucket !== 'string' || !isValidBucket(bucket)) throw new BadTicketError('`store.bucket` is not a valid bucket name', 'store');
-  if (typeof prefix !== 'string' || !isValidPrefix(prefix)) throw new BadTicketError('`store.prefix` is not a valid key prefix', 'store');
-  return { kind, bucket, prefix };
-}
-
-/** The same location: the same kind, bucket and prefix. @internal */
+/** The same location: the same kind and the same fields. @internal */
 export function sameLocation(a: StoreLocation, b: StoreLocation): boolean {
   return locationKey(a) === locationKey(b);
 }
 
-/** One string per location: equal for the same kind, bucket and prefix. @internal */
+/** One string per location: equal for the same kind and fields, whatever their order. @internal */
 export function locationKey(location: StoreLocation): string {
-  return `${location.kind}\0${location.bucket}\0${location.prefix}`;
+  const fields = Object.keys(location).filter((key) => key !== 'kind').sort();
+  return [location.kind, ...fields.map((key) => `${key}=${location[key]}`)].join('\0');
+}
+
+/** A location as messages show it: `s3 bucket "uploads", prefix "tmp/"`. @internal */
+export function describeLocation(location: StoreLocation): string {
+  const fields = Object.keys(location).filter((key) => key !== 'kind');
+  return `${location.kind} ${fields.map((key) => `${key} "${location[key]}"`).join(', ')}`;
 }

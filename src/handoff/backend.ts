@@ -3,7 +3,7 @@ import { isTempFileError, toFileSystemError, type DetectedType } from '../base/e
 import type { FileIdentity } from '../disk/open-checked.js';
 import type { KeepOptions } from '../keep/move.js';
 import type { HandoffMeta, HandoffTicket } from './ticket.js';
-import { isHandoffStore, type HandoffStore, type StoreSweepReport, type StoreSweepResult } from '../base/stores.js';
+import { describeLocation, isHandoffStore, type HandoffStore, type StoreLocation, type StoreSweepReport, type StoreSweepResult } from '../base/stores.js';
 
 // The one contract of a place handoffs go through: the shared disk (`handoff/disk-backend.ts`) and
 // an object store (`s3/store.ts`) each implement it, and `TempFile.handoff()`, `mgr.claim()` and
@@ -127,12 +127,19 @@ export interface HandoffBackend {
 
 /** An object store as a backend: a located {@link HandoffBackend} that sweeps through its own client. @internal */
 export interface StoreBackend extends HandoffBackend, HandoffStore {
+  /**
+   * Checks a ticket's location as this kind of store's own (an S3 bucket's name rules, an Azure
+   * container's) and returns it; the core checked only its generic shape (`checkStoreLocation`).
+   * Called on a store of the ticket's kind before a store of that location is looked for.
+   * @throws BadTicketError (`field: 'store'`)
+   */
+  parseLocation(location: StoreLocation): StoreLocation;
   /** Uploads a stream with no local file; a refused or failed one leaves nothing in the store. */
   handOffStream(source: Readable, request: StreamHandOffRequest): Promise<StreamHandoff>;
   sweep(options: { staleMs: number }): Promise<StoreSweepReport>;
 }
 
-/** True when `value` is a store made by a store factory (`s3Store()`). @internal */
+/** True when `value` is a store made by a store factory (`s3Store()`, `azureStore()`): its location and every step of {@link StoreBackend}. @internal */
 export function isStoreBackend(value: unknown): value is StoreBackend {
   return isHandoffStore(value);
 }
@@ -147,7 +154,7 @@ export async function sweepStores(stores: readonly StoreBackend[], staleMs: numb
       try {
         return { location: store.location, report: await store.sweep({ staleMs }) };
       } catch (error) {
-        return { location: store.location, error: isTempFileError(error) ? error : toFileSystemError('sweep the store', store.location.bucket, error) };
+        return { location: store.location, error: isTempFileError(error) ? error : toFileSystemError('sweep the store', describeLocation(store.location), error) };
       }
     }),
   );

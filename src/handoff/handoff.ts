@@ -241,7 +241,7 @@ export function checkHandoffOptions(options: unknown): { ttlMs: number; meta: Ha
   if (store !== undefined && !isStoreBackend(store)) {
     throw new InvalidOptionError(
       'store',
-      `handoff(): \`store\` must be a store made by s3Store() of tempfile-manager/s3, got ${describe(store)}. E.g. file.handoff({ ttlMs, store: s3Store({ client, bucket }) }).`,
+      `handoff(): \`store\` must be a store made by s3Store() of tempfile-manager/s3 or azureStore() of tempfile-manager/azure, got ${describe(store)}. E.g. file.handoff({ ttlMs, store: s3Store({ client, bucket }) }).`,
     );
   }
   const meta = own.meta;

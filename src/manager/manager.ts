@@ -10,7 +10,7 @@ import type { TempFile } from '../handles/file.js';
 import { checkClaimOptions, ClaimedFile, runClaimed, type ClaimOptions } from '../handoff/claim.js';
 import { isStoreBackend, sweepStores, type ClaimPlace, type HandoffBackend } from '../handoff/backend.js';
 import { DiskHandoff } from '../handoff/disk-backend.js';
-import { sameLocation } from '../base/stores.js';
+import { describeLocation, sameLocation } from '../base/stores.js';
 import { FreeSpace } from '../limits/free-space.js';
 import { parseTicket, refuseExpired, type HandoffTicket } from '../handoff/ticket.js';
 import { HandoffDirHold } from '../handoff/handoff-dir.js';
@@ -413,12 +413,17 @@ export class TempFileManager implements AsyncDisposable, Disposable {
   private backendOf(ticket: HandoffTicket): HandoffBackend {
     const location = ticket.store;
     if (location === undefined) return this.diskHandoff;
-    const store = this.options.stores.find((candidate) => sameLocation(candidate.location, location));
-    if (!store || !isStoreBackend(store)) {
+    // The core checked the location's shape; a store of its kind checks its own fields (an S3
+    // bucket's rules), then the store of that very location is looked for.
+    const stores = this.options.stores.filter(isStoreBackend);
+    const parsed = stores.find((candidate) => candidate.location.kind === location.kind)?.parseLocation(location) ?? location;
+    const store = stores.find((candidate) => sameLocation(candidate.location, parsed));
+    if (!store) {
+      // A kind is also the name of its entry point (tempfile-manager/s3, tempfile-manager/azure).
       throw new StoreError(
         'not-configured',
-        `The ticket of handoff ${handoffKey(ticket.id)} lives in the bucket "${location.bucket}" under the prefix "${location.prefix}", and this manager was given no store for it: ` +
-          `make it with new TempFileManager({ stores: [s3Store({ client, bucket: '${location.bucket}', prefix: '${location.prefix}' })] }).`,
+        `The ticket of handoff ${handoffKey(ticket.id)} lives in the ${describeLocation(location)}, and this manager was given no store for it: ` +
+          `make one there with the store factory of tempfile-manager/${location.kind} and pass it in new TempFileManager({ stores: [store] }).`,
       );
     }
     return store;

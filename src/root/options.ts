@@ -105,7 +105,7 @@ function storesOption(value: unknown): readonly HandoffStore[] {
   if (!Array.isArray(value) || !value.every(isHandoffStore)) {
     throw new InvalidOptionError(
       'stores',
-      `\`stores\` must be an array of stores made by s3Store() of tempfile-manager/s3, got ${describe(value)}. E.g. new TempFileManager({ stores: [s3Store({ client, bucket })] }).`,
+      `\`stores\` must be an array of stores made by s3Store() of tempfile-manager/s3 or azureStore() of tempfile-manager/azure, got ${describe(value)}. E.g. new TempFileManager({ stores: [s3Store({ client, bucket })] }).`,
     );
   }
   return [...value];

@@ -3,7 +3,7 @@ import { DisposedError, isErrorCode, LeaseLostError } from '../base/errors.js';
 import type { KeepOptions } from '../keep/move.js';
 import { logger } from '../base/log.js';
 import type { BackendClaim, LocalFile } from '../handoff/backend.js';
-import type { StoreIo } from './io.js';
+import type { ObjectIo as StoreIo } from './io.js';
 import type { StoreLease } from './lease.js';
 import type { EntryKeys } from './keys.js';
 

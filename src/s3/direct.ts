@@ -8,7 +8,7 @@ import { HEARTBEAT_MS, ownerState, judgeHeartbeat } from '../owner/liveness.js';
 import { hostId, processIdentity, type ProcessIdentity } from '../owner/process-identity.js';
 import { Meter, pump, sniffSource, type IntakeSink } from '../write/intake.js';
 import { openSource, type SourceReader } from '../write/source.js';
-import { isNotFound, type StoreIo, type TextObject } from './io.js';
+import { isNotFound, type ObjectIo as StoreIo, type TextObject } from './io.js';
 import { entryKeys, uploadingKey, type EntryKeys } from './keys.js';
 import { leaseHeartbeat } from './lease.js';
 
@@ -37,7 +37,7 @@ export interface BoundTicket {
 export type BindTicket = (id: string, suffix: string, createdAt: number, expiresAt: number) => BoundTicket;
 
 /** Hands `source` to the store at `location`; resolves with its ticket once the data object is complete. */
-export async function handOffStream(io: StoreIo, location: StoreLocation, source: Readable, request: StreamHandOffRequest, bind: BindTicket): Promise<StreamHandoff> {
+export async function handOffStream(io: StoreIo, location: StoreLocation & { readonly prefix: string }, source: Readable, request: StreamHandOffRequest, bind: BindTicket): Promise<StreamHandoff> {
   const id = randomName();
   const createdAt = Date.now();
   const expiresAt = createdAt + request.ttlMs;

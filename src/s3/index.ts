@@ -30,6 +30,7 @@ export type {
   PresignUploadOptions,
   UploadReceipt,
 } from './intake.js';
+export type { S3Location } from './location.js';
 export type { HandoffStore, StoreLocation, StoreSweepError, StoreSweepReport, StoreSweepResult } from '../base/stores.js';
 export { StoreError, UploadReceiptError } from '../base/errors.js';
 export type { ReceiptFailure, StoreFailure } from '../base/errors.js';

@@ -5,7 +5,7 @@ import { InvalidOptionError, isTempFileError, SizeLimitError, TypeNotAcceptedErr
 import { describe, validateNamePart } from '../base/names.js';
 import { randomName } from '../base/random-name.js';
 import { MAX_TIMER_MS, ownOptions, validateAbortSignal, validateDuration, validateInteger, validateObject, validateOneOf } from '../base/validators.js';
-import type { StoreLocation } from '../base/stores.js';
+import type { S3Location } from './location.js';
 import { checkMeta, type HandoffMeta, type HandoffTicket } from '../handoff/ticket.js';
 import { detectType, isAccepted, parseAccept, readHead } from '../write/sniff.js';
 import { resolveVerify, runVerify, type ResolvedVerify, type VerifyResult } from '../write/verify.js';
@@ -184,7 +184,7 @@ const CONFIRM_OPTIONS: ReadonlySet<string> = new Set(['ttlMs', 'verify', 'verify
 export class StoreIntake {
   constructor(
     private readonly io: StoreIo,
-    private readonly location: StoreLocation,
+    private readonly location: S3Location,
   ) {}
 
   async presign(options: PresignUploadOptions): Promise<PresignedUpload> {

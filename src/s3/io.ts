@@ -42,6 +42,37 @@ export interface ListedObject {
 /** The condition of a write: create only (`If-None-Match: *`), or replace only this ETag (`If-Match`). */
 export type WriteCondition = { readonly create: true } | { readonly ifMatch: string };
 
+/**
+ * The requests the object-store engine (store.ts, lease.ts, claim.ts, direct.ts) makes of a store:
+ * {@link StoreIo} for S3, and any other store with conditional writes (`src/azure/io.ts`). A failed
+ * request rejects with an error of the S3 SDK's shape, `{ name, code, $metadata: { httpStatusCode } }`
+ * (412 `PreconditionFailed` for a refused condition, 404 for a missing key, 404 `NoSuchBucket`, no
+ * status when no answer came), which {@link isConditionFailed}, {@link isNotFound} and
+ * {@link mayHaveLanded} read; {@link ObjectIo.failure} turns it into the typed error callers get.
+ */
+export interface ObjectIo {
+  /** The bucket (or container) as heartbeats and messages name it. */
+  readonly bucket: string;
+  readonly timeoutMs: number;
+  readonly partSize: number;
+  failure(err: unknown, action: string): Promise<TempFileError>;
+  put(key: string, body: string, condition: WriteCondition, metadata?: Record<string, string>): Promise<string>;
+  getText(key: string): Promise<TextObject | undefined>;
+  getStream(key: string): Promise<{ body: Readable; metadata: Record<string, string> }>;
+  copy(from: string, to: string): Promise<void>;
+  delete(key: string): Promise<void>;
+  list(prefix: string): AsyncGenerator<ListedObject[]>;
+  uploads(prefix: string): Promise<{ key: string; uploadId: string }[]>;
+  putPlain(key: string, body: string): Promise<void>;
+  createUpload(key: string, metadata: Record<string, string>): Promise<string>;
+  uploadPart(key: string, uploadId: string, partNumber: number, body: Buffer, signal: AbortSignal): Promise<string>;
+  completeUpload(key: string, uploadId: string, parts: readonly { ETag: string; PartNumber: number }[]): Promise<void>;
+  abortUpload(key: string, uploadId: string): Promise<void>;
+  putBytes(key: string, body: Buffer, metadata: Record<string, string>, sha256?: string): Promise<void>;
+  /** `size`, when known: the bytes `body` will give (a store may then send them in one request). */
+  upload(key: string, body: Readable, metadata: Record<string, string>, size?: number): Promise<void>;
+}
+
 /** What an S3 answer was, without its message (which may quote the request). */
 interface S3Failure {
   readonly name: string | undefined;
@@ -93,7 +124,7 @@ const PAYLOAD_SHA256 = 'x-amz-content-sha256';
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'UND_ERR_SOCKET']);
 
 /** The bucket, its endpoint and the SDK: what every request of one store uses. */
-export class StoreIo {
+export class StoreIo implements ObjectIo {
   readonly bucket: string;
   readonly timeoutMs: number;
   readonly partSize: number;

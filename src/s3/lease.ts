@@ -4,7 +4,7 @@ import { logger } from '../base/log.js';
 import { CHANNELS, handoffKey, publish } from '../base/channels.js';
 import { randomName } from '../base/random-name.js';
 import { HEARTBEAT_MS, judgeHeartbeat } from '../owner/liveness.js';
-import { isConditionFailed, isNotFound, mayHaveLanded, type StoreIo, type TextObject } from './io.js';
+import { isConditionFailed, isNotFound, mayHaveLanded, type ObjectIo as StoreIo, type TextObject } from './io.js';
 import { copyName, isDataName, type EntryKeys } from './keys.js';
 
 const log = logger('s3-lease');

@@ -8,10 +8,11 @@ import { logger } from '../base/log.js';
 import { describe } from '../base/names.js';
 import { randomName } from '../base/random-name.js';
 import { MAX_TIMER_MS, ownOptions, validateDuration, validateInteger, validateObject } from '../base/validators.js';
-import { isValidBucket, isValidPrefix, type HandoffStore, type StoreLocation, type StoreSweepReport } from '../base/stores.js';
+import { isValidPrefix, type HandoffStore, type StoreLocation, type StoreSweepReport } from '../base/stores.js';
+import { isValidBucket, parseS3Location, type S3Location } from './location.js';
 import type { BackendClaim, ClaimPlace, HandoffSource, LocalFile, StoreBackend, StreamHandOffRequest, StreamHandoff } from '../handoff/backend.js';
 import type { HandoffMeta, HandoffTicket } from '../handoff/ticket.js';
-import { isConditionFailed, isNotFound, StoreIo, type ListedObject } from './io.js';
+import { isConditionFailed, isNotFound, StoreIo, type ListedObject, type ObjectIo } from './io.js';
 import { entryKeys, parseIntakeKey, parseKey, parseProbeKey, type EntryKeys } from './keys.js';
 import { FETCH_AHEAD_MAX_BYTES, fetchAheadWindow, LEASE_REMOVAL_DELAY_MS } from './fetch-ahead.js';
 import { leaseStale, parseLease, StoreLease } from './lease.js';
@@ -99,15 +100,20 @@ const SMALL_FILE_BYTES = 8 * 1024 * 1024;
  */
 export class S3Store implements HandoffStore {
   /** Where its objects live; tickets made through it carry this. */
-  readonly location: StoreLocation;
-  private readonly io: StoreIo;
-  private readonly intake: StoreIntake;
+  readonly location: S3Location;
+  private readonly io: ObjectIo;
+  private readonly intakeOfStore: StoreIntake | undefined;
 
-  /** @internal */
-  constructor(io: StoreIo, location: StoreLocation) {
+  /** @internal `intake`: the presigned uploads, which only an S3 bucket's own requests make. */
+  constructor(io: ObjectIo, location: S3Location, intake?: StoreIntake) {
     this.io = io;
     this.location = location;
-    this.intake = new StoreIntake(io, location);
+    this.intakeOfStore = intake;
+  }
+
+  private get intake(): StoreIntake {
+    if (!this.intakeOfStore) throw new InvalidOptionError('store', 'Presigned uploads need a store made by s3Store(): this object-store engine has no S3 client to sign with.');
+    return this.intakeOfStore;
   }
 
   /**
@@ -225,6 +231,11 @@ export class S3Store implements HandoffStore {
     return this.location.prefix;
   }
 
+  /** Checks a ticket's location as this kind of store's (its bucket's rules). @internal */
+  parseLocation(location: StoreLocation): StoreLocation {
+    return parseS3Location(location);
+  }
+
   /** Uploads a file and makes its ticket. @internal */
   async handOff(source: HandoffSource, options: { ttlMs: number; meta: HandoffMeta | undefined }): Promise<HandoffTicket> {
     const id = randomName();
@@ -294,7 +305,7 @@ export class S3Store implements HandoffStore {
     const body = new PassThrough();
     const reading = pipeline(source.open(), counted, body);
     try {
-      await Promise.all([this.io.upload(key, body, metadata), reading]);
+      await Promise.all([this.io.upload(key, body, metadata, source.size), reading]);
     } catch (err) {
       body.destroy();
       throw err;
@@ -660,7 +671,9 @@ export function s3Store(options: S3StoreOptions): S3Store {
   const timeoutMs = own.timeoutMs === undefined ? 30_000 : validateDuration(own.timeoutMs, 'timeoutMs', { min: 100, max: MAX_TIMER_MS }, { where: 's3Store()' });
   const partSize =
     own.partSize === undefined ? 8 * 1024 * 1024 : validateInteger(own.partSize, 'partSize', { where: 's3Store()', min: MIN_PART_SIZE, unit: 'bytes', note: '(5 MiB)' });
-  const store = new S3Store(new StoreIo(client as S3Client, bucket, prefix, timeoutMs, partSize), { kind: 's3', bucket, prefix });
+  const io = new StoreIo(client as S3Client, bucket, prefix, timeoutMs, partSize);
+  const location = { kind: 's3', bucket, prefix } as const;
+  const store = new S3Store(io, location, new StoreIntake(io, location));
   store satisfies StoreBackend; // the contract the core calls (src/handoff/backend.ts), checked here
   return store;
 }

@@ -3,7 +3,7 @@ import { detached } from '../base/detached.js';
 import { logger } from '../base/log.js';
 import { processSlot } from '../owner/registry.js';
 import { sweepStores, type StoreBackend } from '../handoff/backend.js';
-import { locationKey } from '../base/stores.js';
+import { describeLocation, locationKey } from '../base/stores.js';
 import { sweepRoot } from './sweep.js';
 
 const log = logger('sweep');
@@ -106,7 +106,7 @@ async function run(sweeper: RootSweeper): Promise<void> {
   // A root that cannot be swept does not keep the stores' expired objects (sweepStores never throws).
   const stores = [...sweeper.stores.values()].map((known) => known.store);
   for (const swept of await sweepStores(stores, sweeper.target.staleMs)) {
-    log('background sweep of the bucket %s (prefix "%s"): %O', swept.location.bucket, swept.location.prefix, swept.report ?? swept.error);
+    log('background sweep of the store %s: %O', describeLocation(swept.location), swept.report ?? swept.error);
   }
   sweeper.running = false;
   if (sweeper.attached > 0) schedule(sweeper, jittered(sweeper.intervalMs));

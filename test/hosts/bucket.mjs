@@ -3,12 +3,33 @@
 //   node bucket.mjs create    makes TFM_BUCKET (or finds it made)
 //   node bucket.mjs list      prints {"objects":[...],"uploads":[...]}: every key under the prefix
 //                             and every incomplete multipart upload there, as the store sees them
+// With TFM_AZURE, the Azure mode's container: `uploads` are the blobs that have only uncommitted
+// blocks (a staged upload never committed).
 import { CreateBucketCommand, ListMultipartUploadsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { gatewayClient } from '../fixtures/s3-client.mjs';
+import { azuriteContainer } from '../fixtures/azure-client.mjs';
 import { PREFIX } from './common.mjs';
 
-const client = gatewayClient(JSON.parse(process.env.TFM_S3));
 const Bucket = process.env.TFM_BUCKET;
+
+if (process.env.TFM_AZURE) {
+  const container = azuriteContainer(JSON.parse(process.env.TFM_AZURE), Bucket);
+  if (process.argv[2] === 'create') {
+    await container.createIfNotExists();
+    console.log(`container ${Bucket} ready`);
+  } else {
+    const names = async (uncommitted) => {
+      const found = [];
+      for await (const blob of container.listBlobsFlat({ prefix: PREFIX, includeUncommitedBlobs: uncommitted })) found.push(blob.name);
+      return found;
+    };
+    const objects = await names(false);
+    const uploads = (await names(true)).filter((name) => !objects.includes(name));
+    console.log(JSON.stringify({ objects, uploads }));
+  }
+  process.exit(0);
+}
+const client = gatewayClient(JSON.parse(process.env.TFM_S3));
 
 if (process.argv[2] === 'create') {
   try {

@@ -17,7 +17,15 @@ export { sleep };
 // The object-store mode: TFM_S3 holds the gateway's endpoint and keys (scripts/rgw.mjs's state),
 // TFM_BUCKET the bucket. Then the files go through the store, and each host's root is its own disk.
 export const PREFIX = 'hosts/';
-export const store = process.env.TFM_S3 ? await openStore(JSON.parse(process.env.TFM_S3)) : undefined;
+// TFM_AZURE instead: Azurite's endpoint, account and key, TFM_BUCKET the container.
+export const store = process.env.TFM_S3 ? await openStore(JSON.parse(process.env.TFM_S3)) : process.env.TFM_AZURE ? await openAzure(JSON.parse(process.env.TFM_AZURE)) : undefined;
+
+async function openAzure(state) {
+  const { azuriteContainer } = await import('../fixtures/azure-client.mjs');
+  const azure = await import(pathToFileURL(path.join(path.dirname(process.env.TFM_LIB), 'azure.js')).href);
+  // Azurite, one Node process, answers a burst more slowly than RGW on a loaded two-core machine.
+  return azure.azureStore({ client: azuriteContainer(state, process.env.TFM_BUCKET), prefix: PREFIX, timeoutMs: 15_000 });
+}
 
 async function openStore(state) {
   const { gatewayClient } = await import('../fixtures/s3-client.mjs');

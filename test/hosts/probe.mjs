@@ -11,7 +11,7 @@ try {
   const file = await mgr.write(Readable.from([Buffer.from('probe')]), { suffix: '.probe' });
   const ticket = await file.handoff({ ttlMs: 3_600_000, ...(store && { store }) });
   await (await mgr.claim(ticket)).consume();
-  console.log(store ? `a handoff through s3://${store.bucket}/${store.prefix} and its claim worked` : 'every primitive found; a session, a handoff and a claim worked');
+  console.log(store ? `a handoff through ${store.location.kind} ${store.bucket ?? store.container}/${store.prefix} and its claim worked` : 'every primitive found; a session, a handoff and a claim worked');
   if (expected) process.exitCode = 1;
 } catch (err) {
   const refused = lib.isTempFileError(err) && err.code === 'ERR_TEMPFILE_UNSUPPORTED_FS' && err.primitive === expected;

@@ -15,7 +15,11 @@
 // `stores: [store]`, under the same faults. At the end the tickets' expiry is passed (the final
 // sweeps run with their clocks moved past it, libfaketime, rather than the bed waiting out the
 // ttl), and the bucket, listed, must hold nothing under the prefix, nor any root a file.
-//   node test/hosts/run.mjs [--store sshfs|s3] [--uploads 300] [--skew c|none] [--cut b] [--mutation NAME] [--keep]
+//
+// `--store azure`: the same through Azure Blob Storage: an Azurite host (Microsoft's emulator,
+// scripts/azurite.mjs, listening on its bridge address) in place of the RGW host, the container
+// `tfm-hosts`; at the end nothing may be left under the prefix, committed or not.
+//   node test/hosts/run.mjs [--store sshfs|s3|azure] [--uploads 300] [--skew c|none] [--cut b] [--mutation NAME] [--keep]
 // Exit 0 when every check holds; with --mutation, exit 0 when the bed caught the mutation.
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -41,8 +45,8 @@ if (process.getuid?.() !== 0) {
   console.error('test/hosts/run.mjs makes network namespaces and mounts: run it as root.');
   process.exit(2);
 }
-if (args.store !== 'sshfs' && args.store !== 's3') {
-  console.error(`--store must be sshfs or s3, got ${args.store}`);
+if (args.store !== 'sshfs' && args.store !== 's3' && args.store !== 'azure') {
+  console.error(`--store must be sshfs, s3 or azure, got ${args.store}`);
   process.exit(2);
 }
 if (args.mutation && !MUTATIONS[args.mutation]) {
@@ -50,7 +54,9 @@ if (args.mutation && !MUTATIONS[args.mutation]) {
   process.exit(2);
 }
 
-const S3 = args.store === 's3';
+// S3: through an object store, the RGW host's or (AZURE) the Azurite host's; no shared disk.
+const AZURE = args.store === 'azure';
+const S3 = args.store === 's3' || AZURE;
 const UPLOADS = Number(args.uploads);
 const BURST = Math.min(100, Math.floor(UPLOADS / 3));
 // Above the stalls a loaded two-core CI machine shows on sshfs (2000, the least allowed, is not).
@@ -178,7 +184,7 @@ class Agent {
       TFM_STALE_MS: String(STALE_MS),
       TFM_REDIS_URL: `redis://${addresses.redis}:6379`,
       ...(S3 && {
-        TFM_S3: JSON.stringify(gateway),
+        ...(AZURE ? { TFM_AZURE: JSON.stringify(gateway) } : { TFM_S3: JSON.stringify(gateway) }),
         TFM_BUCKET: BUCKET,
         TFM_TTL_MS: String(TTL_MS),
         TFM_CLAIM_PATIENCE_MS: String(2 * STALE_MS + 2000),
@@ -216,7 +222,7 @@ const libraryPath = args.mutation ? applyMutation(args.mutation, path.join(REPO,
 
 // ---------------------------------------------------------------- the hosts
 async function bringUp() {
-  return S3 ? bringUpS3() : bringUpSshfs();
+  return AZURE ? bringUpAzure() : S3 ? bringUpS3() : bringUpSshfs();
 }
 
 async function bringUpSshfs() {
@@ -310,6 +316,44 @@ async function bringUpS3() {
   const a = agents.get('a');
   const made = await a.run([process.execPath, path.join(HERE, 'bucket.mjs'), 'create'], a.nodeEnv());
   if (made.code !== 0) throw new Error(`the bucket could not be made: ${made.out.trim()}`);
+  const skewed = agents.get(args.skew);
+  if (skewed) {
+    const { out: now } = await skewed.run([process.execPath, '-e', 'console.log(Date.now())'], skewed.nodeEnv());
+    log(`host ${args.skew}'s node clock is ${((Number(now) - Date.now()) / 60_000).toFixed(1)} min ahead`);
+  }
+}
+
+// The Azure mode: an Azurite host, a Redis host, and hosts A, B and C each with a disk of its own.
+async function bringUpAzure() {
+  const azurite = await import('../../scripts/azurite.mjs');
+  azurite.install();
+  net.create();
+  addresses.rgw = net.addHost('rgw', 3); // the store's host, by the name the checks use
+  addresses.redis = net.addHost('redis', 2);
+  for (const [host, octet] of [['a', 10], ['b', 11], ['c', 12]]) addresses[host] = net.addHost(host, octet);
+  const store = addAgent('rgw', {});
+  const redis = addAgent('redis', {});
+  await Promise.all([store.ready(), redis.ready()]);
+  const redisReady = redis.waitFor((e) => e.name === 'redis' && /Ready to accept/.test(e.line), 60_000, 'redis-server did not start');
+  redis.spawn('redis', ['redis-server', '--bind', addresses.redis, '--port', '6379', '--save', '', '--appendonly', 'no', '--protected-mode', 'no', '--dir', work]);
+  const started = Date.now();
+  const listening = store.waitFor((e) => e.name === 'azurite' && /listens on/.test(e.line), 120_000, 'Azurite did not start');
+  const location = path.join(work, 'azurite');
+  fs.mkdirSync(location);
+  store.spawn('azurite', [azurite.nodeForAzurite(), azurite.MAIN, '--blobHost', addresses.rgw, '--blobPort', '10000', '--location', location, '--silent', '--skipApiVersionCheck', '--disableTelemetry', '--loose']);
+  await listening;
+  figures.rgwStartMs = Date.now() - started;
+  gateway = { endpoint: `http://${addresses.rgw}:10000/${azurite.ACCOUNT}`, account: azurite.ACCOUNT, key: azurite.KEY };
+  log(`Azurite host up: ${gateway.endpoint} in ${(figures.rgwStartMs / 1000).toFixed(1)} s`);
+  await redisReady;
+
+  fs.mkdirSync(path.join(work, 'local'));
+  for (const host of ['a', 'b', 'c']) addAgent(host, { tmpfs: [path.join(work, 'local')], skewed: args.skew === host });
+  const hellos = await Promise.all(['a', 'b', 'c'].map((h) => agents.get(h).ready()));
+  log(`hosts up: ${hellos.map((e) => e.hostname).join(', ')}, each with its own root; azurite ${addresses.rgw}, redis ${addresses.redis}`);
+  const a = agents.get('a');
+  const made = await a.run([process.execPath, path.join(HERE, 'bucket.mjs'), 'create'], a.nodeEnv());
+  if (made.code !== 0) throw new Error(`the container could not be made: ${made.out.trim()}`);
   const skewed = agents.get(args.skew);
   if (skewed) {
     const { out: now } = await skewed.run([process.execPath, '-e', 'console.log(Date.now())'], skewed.nodeEnv());
@@ -700,7 +744,7 @@ function listTree(dir, prefix = '') {
 // ---------------------------------------------------------------- main
 let code = 0;
 try {
-  log(`work directory ${work}; ${S3 ? 'through an object store (RGW host), no shared disk' : 'the root shared over sshfs'}${args.mutation ? `; mutation: ${args.mutation} (${MUTATIONS[args.mutation].what})` : ''}`);
+  log(`work directory ${work}; ${AZURE ? 'through Azure Blob Storage (an Azurite host), no shared disk' : S3 ? 'through an object store (RGW host), no shared disk' : 'the root shared over sshfs'}${args.mutation ? `; mutation: ${args.mutation} (${MUTATIONS[args.mutation].what})` : ''}`);
   await bringUp();
   await probeEveryHost();
   try {
@@ -715,7 +759,7 @@ try {
     `figures: burst of ${BURST}: ${figures.handoffPerSecond ?? '?'} handoffs/s on host a alone, ${figures.calmPerSecond ?? '?'} uploads/s handed off, claimed and consumed across hosts; ` +
       `cut-off host's claims finished elsewhere ` +
       `${figures.takeoverMs ? `${figures.takeoverMs.first}-${figures.takeoverMs.last} ms` : '?'} after the cut (staleMs ${STALE_MS})` +
-      `${S3 ? `; RGW host up in ${figures.rgwStartMs ? (figures.rgwStartMs / 1000).toFixed(1) : '?'} s` : ''}; the whole run ${((Date.now() - started) / 1000).toFixed(0)} s`,
+      `${S3 ? `; ${AZURE ? 'Azurite' : 'RGW'} host up in ${figures.rgwStartMs ? (figures.rgwStartMs / 1000).toFixed(1) : '?'} s` : ''}; the whole run ${((Date.now() - started) / 1000).toFixed(0)} s`,
   );
 } catch (err) {
   fail(`bed error: ${err.stack ?? err}`);

@@ -177,6 +177,6 @@ describe('docs/backends.md', () => {
       expect(source.get(name), `${name} in src/handoff/backend.ts`).toBeDefined();
       expect(shown.get(name), `${name} in docs/backends.md`).toEqual(source.get(name));
     }
-    expect(shown.get('StoreBackend')).toEqual(['handOffStream', 'location', 'sweep']);
+    expect(shown.get('StoreBackend')).toEqual(['handOffStream', 'location', 'parseLocation', 'sweep']);
   });
 });
