@@ -698,10 +698,10 @@ export function toFileSystemError(action: string, path: string, err: unknown, pl
  * receipt is not `{ key }` of this store's intake: 400), `unknown` (no presign of this store made
  * that key: 400), `expired` (its presign expired: 410), `not-uploaded` (nothing was uploaded to it
  * yet, or its multipart upload is not complete: 409), `in-progress` (another confirmation of it is
- * under way, or was: 409), `empty` (the object has no bytes: 422), `checksum` (its bytes are not
+ * under way, or was: 409), `changed` (the upload was sent again while it was confirmed: 409), `empty` (the object has no bytes: 422), `checksum` (its bytes are not
  * the checksum the presign bound: 422).
  */
-export type ReceiptFailure = 'malformed' | 'unknown' | 'expired' | 'not-uploaded' | 'in-progress' | 'empty' | 'checksum';
+export type ReceiptFailure = 'malformed' | 'unknown' | 'expired' | 'not-uploaded' | 'in-progress' | 'changed' | 'empty' | 'checksum';
 
 const RECEIPT_STATUS: Readonly<Record<ReceiptFailure, number>> = {
   malformed: 400,
@@ -709,6 +709,7 @@ const RECEIPT_STATUS: Readonly<Record<ReceiptFailure, number>> = {
   expired: 410,
   'not-uploaded': 409,
   'in-progress': 409,
+  changed: 409,
   empty: 422,
   checksum: 422,
 };

@@ -21,12 +21,14 @@ import { signPart, signPost, signPut } from './presign.js';
 //               the browser gets a presign for exactly one key beside it, bound to maxBytes (the
 //               bucket enforces it) and to its type, and, for a PUT, to its length and If-None-Match.
 //   confirm     the receipt's key must be of this intake and have a record (else 400: touched
-//               nothing); the object's real size is read (HEAD: 413 over maxBytes); the record is
-//               taken by a conditional write (a second confirmation gets 409); the object is copied
-//               into a new entry's data key, with the ticket's binding (binding.ts), and the upload
-//               deleted; only then are the bytes judged, on the copy, which no presign can reach:
-//               what was checked is what a worker gets. Its type sniffed (415), its bytes streamed
-//               through the digest and `verify` (422, 503), its size held to maxBytes again.
+//               nothing), read beside the object's real size (HEAD: 413 over maxBytes); the
+//               record is taken by a conditional write (a second confirmation gets 409); then at
+//               once: the object is copied into a new entry's data key with the ticket's binding
+//               (binding.ts; a server-side copy, no byte through the API), and read once: its type
+//               sniffed (415), every byte through the digest, its size held to maxBytes. `verify`
+//               reads the copy, which no presign reaches. The copy must have the ETag of the bytes
+//               read (409 otherwise: the upload was sent again meanwhile); the ticket carries the
+//               digest, which the worker's claim checks: what was checked is what a worker gets.
 //   refused     the entry's data, the upload and the record are deleted.
 //   crashed     the intake goes with the sweep once its presign expired, the entry (which nobody
 //               holds a ticket for) once its own expiry passed.
@@ -270,54 +272,61 @@ export class StoreIntake {
     const ttlMs = validateDuration(own.ttlMs, 'ttlMs', { min: 1, max: MAX_TIMER_MS }, { where: 'confirmUpload()' });
     const verify = resolveVerify<PresignedObject>(own.verify, own.verifyTimeoutMs, 'confirmUpload()');
     const signal = own.signal === undefined ? undefined : validateAbortSignal(own.signal, 'signal', { where: 'confirmUpload()' });
-    const { keys, expiresAt, record } = await this.readReceipt(receipt);
+    const { keys, expiresAt } = this.receiptKeys(receipt);
+    // The record and the object's size at once: both reads, neither touches anything.
+    const [record, found] = await Promise.all([this.readRecord(keys, expiresAt), this.headUpload(keys)]);
     if (Date.now() > expiresAt) throw new UploadReceiptError('expired', 'the upload expired before it was confirmed: upload it again with a new presign.');
-    let found: Awaited<ReturnType<StoreIo['head']>>;
-    try {
-      found = await this.io.head(keys.upload);
-    } catch (err) {
-      throw await this.io.failure(err, 'read a presigned upload');
-    }
     if (found === undefined) {
       throw new UploadReceiptError(record.state === 'open' ? 'not-uploaded' : 'in-progress', record.state === 'open' ? 'nothing was uploaded with this presign yet: confirm once the upload finished.' : 'this upload is being confirmed, or was.');
     }
-    await this.take(keys, record);
-    if (found.size > record.maxBytes) return this.refuse(keys, undefined, new SizeLimitError(record.maxBytes));
-    return this.commit(keys, record, { ttlMs, verify, signal });
+    if (found.size > record.maxBytes || found.size === 0) {
+      await this.take(keys, record); // only the confirmation that holds the record removes its upload
+      const why = found.size === 0 ? new UploadReceiptError('empty', 'the upload is empty: send the file again.') : new SizeLimitError(record.maxBytes);
+      return this.refuse(keys, undefined, why);
+    }
+    return this.commit(keys, record, found.size, { ttlMs, verify, signal });
   }
 
   // --- the confirmation's steps ---
 
-  /** Copies the upload into a new entry and judges the copy; the ticket, or a refusal that removed both. */
-  private async commit(keys: IntakeKeys, record: IntakeRecord, how: Judging & { ttlMs: number }): Promise<HandoffTicket> {
+  /**
+   * Takes the record, copies the upload into a new entry and reads and judges the upload, all
+   * three at once; the ticket, once the record is this confirmation's and the copy is known to
+   * hold the bytes judged. A confirmation that did not get the record removes its own copy only.
+   */
+  private async commit(keys: IntakeKeys, record: IntakeRecord & { etag: string }, size: number, how: Judging & { ttlMs: number }): Promise<HandoffTicket> {
     const createdAt = Date.now();
     const bound: BoundTicket = { v: 1, id: randomName(), suffix: record.suffix, createdAt, expiresAt: createdAt + how.ttlMs, meta: record.meta ?? undefined, store: this.location };
     const data = entryKeys(this.location.prefix, bound.id, bound.expiresAt).data;
-    let copied: Awaited<ReturnType<StoreIo['head']>>;
+    const taking = this.take(keys, record);
+    // A server-side copy (no byte through the API), beside the read: it is what the ticket names.
+    // The intake object goes as soon as the copy and the record are this confirmation's.
+    const copying = this.io.copyAs(keys.upload, data, bindingMetadata(bound));
+    const emptying = Promise.all([taking, copying]).then(() => this.io.delete(keys.upload));
+    for (const step of [taking, copying, emptying]) step.catch(() => {}); // awaited below
+    let judged: { size: number; digest: string; etag: string };
+    let copiedEtag: string;
     try {
-      await this.io.copyAs(keys.upload, data, bindingMetadata(bound));
-      await this.io.delete(keys.upload);
-      copied = await this.io.head(data);
+      [judged, copiedEtag] = await Promise.all([this.judge(keys.upload, size, record, { ...how, copy: { key: data, done: copying } }), copying, taking, emptying]);
     } catch (err) {
-      return this.refuse(keys, data, await this.io.failure(err, 'confirm a presigned upload'));
+      const held = await taking.then(() => true, () => false);
+      await copying.catch(() => {});
+      if (!held) {
+        await this.io.delete(data).catch(() => {}); // another confirmation holds the upload: only the copy is ours
+        throw await taking.then(() => err, (lost: unknown) => lost);
+      }
+      return this.refuse(keys, data, isTempFileError(err) ? err : await this.io.failure(err, 'confirm a presigned upload'));
     }
-    // The copy is what is judged from here on: no presign reaches its key.
-    if (copied === undefined) return this.refuse(keys, data, new UploadReceiptError('in-progress', 'the upload went away while it was confirmed.'));
-    if (copied.size > record.maxBytes) return this.refuse(keys, data, new SizeLimitError(record.maxBytes));
-    if (copied.size === 0) return this.refuse(keys, data, new UploadReceiptError('empty', 'the upload is empty: send the file again.'));
-    let judged: { size: number; digest: string };
-    try {
-      judged = await this.judge(data, copied.size, record, how);
-    } catch (err) {
-      return this.refuse(keys, data, isTempFileError(err) ? err : await this.io.failure(err, 'read a presigned upload'));
+    if (!sameObject(judged.etag, copiedEtag)) {
+      return this.refuse(keys, data, new UploadReceiptError('changed', 'the upload was sent again while it was confirmed: confirm once, after the last upload.'));
     }
-    await this.io.delete(keys.record).catch(() => {}); // else the sweep removes it at its expiry
+    await this.io.delete(keys.record).catch(() => {}); // else the sweep removes it at the presign's expiry
     return { ...bound, size: judged.size, digest: judged.digest };
   }
 
-  /** Sniffs, hashes and verifies the copy: its real size and digest, or the refusal. */
-  private async judge(data: string, size: number, record: IntakeRecord, how: Judging): Promise<{ size: number; digest: string }> {
-    const { body } = await this.io.getStream(data);
+  /** Sniffs and hashes the upload as one read, `verify` beside it over the copy: its real size, digest and ETag, or the refusal. */
+  private async judge(key: string, size: number, record: IntakeRecord, how: Judging & { copy: { key: string; done: Promise<string> } }): Promise<{ size: number; digest: string; etag: string }> {
+    const { body, etag } = await this.io.getStream(key);
     const chunks = body[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
     const next = async (): Promise<Buffer | undefined> => {
       const step = await chunks.next();
@@ -333,7 +342,8 @@ export class StoreIntake {
       const reading = (async () => {
         for (let chunk = await next(); chunk !== undefined; chunk = await next()) read += count(hash, chunk, read, record.maxBytes);
       })();
-      const object: PresignedObject = { key: data, size, declaredType: record.contentType, detectedType: detected, open: () => this.openStream(data) };
+      // `verify` reads the copy, which no presign reaches, once it is made.
+      const object: PresignedObject = { key: how.copy.key, size, declaredType: record.contentType, detectedType: detected, open: () => this.openStream(how.copy.key, how.copy.done) };
       await Promise.all([reading, how.verify && runVerify(how.verify, object, how.signal ? [how.signal] : [], abortedBy)]);
     } finally {
       body.destroy();
@@ -342,13 +352,13 @@ export class StoreIntake {
     if (record.checksumSha256 !== null && digest.toString('base64') !== record.checksumSha256) {
       throw new UploadReceiptError('checksum', 'the bytes that arrived are not those of the checksum the upload was presigned with.');
     }
-    return { size: read, digest: `sha256:${digest.toString('hex')}` };
+    return { size: read, digest: `sha256:${digest.toString('hex')}`, etag };
   }
 
-  /** A stream of the object that reports a failure to open it as the stream's error. */
-  private openStream(key: string): Readable {
+  /** A stream of the object once `ready` settled; a failure to make or open it is the stream's error. */
+  private openStream(key: string, ready: Promise<unknown>): Readable {
     const out = new PassThrough();
-    this.io.getStream(key).then(
+    ready.then(() => this.io.getStream(key)).then(
       ({ body }) => {
         out.on('close', () => body.destroy());
         pipeline(body, out).catch(() => {}); // its error is out's, which the reader sees
@@ -392,14 +402,18 @@ export class StoreIntake {
     }
   }
 
-  /** The receipt's keys and record: 400 for one this intake did not make, touching nothing. */
-  private async readReceipt(receipt: unknown): Promise<{ keys: IntakeKeys; expiresAt: number; record: IntakeRecord & { etag: string } }> {
+  /** The receipt's keys: 400 for one that is not of this intake's form, touching nothing. */
+  private receiptKeys(receipt: unknown): { keys: IntakeKeys; expiresAt: number } {
     const key = typeof receipt === 'string' ? receipt : receiptKey(receipt);
     const parsed = key === undefined ? undefined : parseIntakeKey(this.location.prefix, key);
     if (parsed?.part !== 'upload') {
       throw new UploadReceiptError('malformed', `the receipt must be { key } with the key the presign gave, under "${intakePrefix(this.location.prefix)}" of bucket "${this.location.bucket}"; got ${describe(receipt)}.`);
     }
-    const keys = intakeKeys(this.location.prefix, parsed.id, parsed.expiresAt);
+    return { keys: intakeKeys(this.location.prefix, parsed.id, parsed.expiresAt), expiresAt: parsed.expiresAt };
+  }
+
+  /** The receipt's record: 400 for one no presign of this store made, 410 for one swept since it expired. */
+  private async readRecord(keys: IntakeKeys, expiresAt: number): Promise<IntakeRecord & { etag: string }> {
     let found: Awaited<ReturnType<StoreIo['getText']>>;
     try {
       found = await this.io.getText(keys.record);
@@ -408,15 +422,24 @@ export class StoreIntake {
     }
     const record = found && parseRecord(found.text);
     if (!found || !record) {
-      const gone = Date.now() > parsed.expiresAt;
+      const gone = Date.now() > expiresAt;
       throw new UploadReceiptError(gone ? 'expired' : 'unknown', gone ? 'the upload expired before it was confirmed: upload it again with a new presign.' : 'no presign of this store made that key: send the key the presign gave.');
     }
-    return { keys, expiresAt: parsed.expiresAt, record: { ...record, etag: found.etag } };
+    return { ...record, etag: found.etag };
+  }
+
+  private async headUpload(keys: IntakeKeys): Promise<Awaited<ReturnType<StoreIo['head']>>> {
+    try {
+      return await this.io.head(keys.upload);
+    } catch (err) {
+      throw await this.io.failure(err, 'read a presigned upload');
+    }
   }
 
   private async openMultipart(receipt: { key: string; uploadId: string }, where: string): Promise<{ keys: IntakeKeys; expiresAt: number; record: IntakeRecord }> {
     if (typeof receipt !== 'object' || receipt === null) throw new UploadReceiptError('malformed', `${where} needs { key, uploadId }; got ${describe(receipt)}.`);
-    const read = await this.readReceipt(receipt.key);
+    const { keys, expiresAt } = this.receiptKeys(receipt.key);
+    const read = { keys, expiresAt, record: await this.readRecord(keys, expiresAt) };
     if (read.record.uploadId === null || read.record.uploadId !== receipt.uploadId) {
       throw new UploadReceiptError('unknown', 'no presigned multipart upload of this store has that key and upload id: send the ones createMultipartUpload gave.');
     }
@@ -467,6 +490,16 @@ function count(hash: ReturnType<typeof createHash>, chunk: Buffer, before: numbe
 function abortedBy(signal: AbortSignal): Error {
   const reason: unknown = signal.reason;
   return reason instanceof Error ? reason : new Error('the confirmation was given up');
+}
+
+/**
+ * Whether the copy holds the bytes judged: the same ETag. A copy of a multipart object may be
+ * given an ETag of its own (AWS S3 makes one; Ceph RGW keeps the source's): then the digest the
+ * ticket carries, which the worker's claim checks, is what tells.
+ */
+function sameObject(judged: string, copied: string): boolean {
+  const bare = (etag: string) => etag.replace(/^"(.*)"$/, '$1');
+  return bare(judged) === bare(copied) || bare(judged).includes('-');
 }
 
 function receiptKey(receipt: unknown): string | undefined {

@@ -263,8 +263,8 @@ export class StoreIo {
     }
   }
 
-  /** The object's bytes as a stream, with its user metadata (keys in lower case). */
-  async getStream(key: string): Promise<{ body: Readable; metadata: Record<string, string> }> {
+  /** The object's bytes as a stream, with its user metadata (keys in lower case) and its ETag. */
+  async getStream(key: string): Promise<{ body: Readable; metadata: Record<string, string>; etag: string }> {
     const { GetObjectCommand } = await loadSdk();
     // `timeoutMs` bounds the wait for the answer's headers, then each wait for the body's next
     // bytes: a download that keeps moving takes as long as its bytes take, a stalled one stops.
@@ -278,12 +278,14 @@ export class StoreIo {
     }
     const body: unknown = out.Body;
     if (!(body instanceof Readable)) throw new StoreError('failed', `The object store sent ${shownKey(this.prefix, key)} as something that is not a Node.js stream.`);
+    // One timer for the whole body, re-armed by each chunk (refresh() allocates nothing).
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      stop.abort(); // the socket goes
+      watched.destroy(timeoutError(this.timeoutMs));
+    }, this.timeoutMs);
     const idle = (): void => {
-      clearTimeout(timer);
-      timer = setTimeout(() => {
-        stop.abort(); // the socket goes
-        watched.destroy(timeoutError(this.timeoutMs));
-      }, this.timeoutMs);
+      timer.refresh();
     };
     const watched = new Transform({
       transform(chunk: Buffer, _encoding, done) {
@@ -299,7 +301,7 @@ export class StoreIo {
       () => clearTimeout(timer),
       () => clearTimeout(timer),
     );
-    return { body: watched, metadata: out.Metadata ?? {} };
+    return { body: watched, metadata: out.Metadata ?? {}, etag: out.ETag ?? '' };
   }
 
   /** Copies an object within the bucket, its metadata with it. Rejects with the SDK's error (404 when `from` is gone). */
@@ -320,11 +322,12 @@ export class StoreIo {
     }
   }
 
-  /** Copies an object within the bucket with new user metadata (the store's own, none of the source's). Rejects with the SDK's error (404 when `from` is gone). */
-  async copyAs(from: string, to: string, metadata: Record<string, string>): Promise<void> {
+  /** Copies an object within the bucket with new user metadata (the store's own, none of the source's); resolves with the copy's ETag. Rejects with the SDK's error (404 when `from` is gone). */
+  async copyAs(from: string, to: string, metadata: Record<string, string>): Promise<string> {
     const { CopyObjectCommand } = await loadSdk();
     const source = `${this.bucket}/${encodeURIComponent(from).replace(/%2F/g, '/')}`;
-    await this.client.send(new CopyObjectCommand({ Bucket: this.bucket, Key: to, CopySource: source, MetadataDirective: 'REPLACE', Metadata: metadata }), this.options());
+    const out = await this.client.send(new CopyObjectCommand({ Bucket: this.bucket, Key: to, CopySource: source, MetadataDirective: 'REPLACE', Metadata: metadata }), this.options());
+    return out.CopyObjectResult?.ETag ?? '';
   }
 
   /** The parts a multipart upload holds so far. */

@@ -96,7 +96,7 @@ describe('browser to bucket: presign, upload, confirm, claim', () => {
     const ticket = await store.confirmUpload({ key: presigned.key }, { ttlMs: 600_000 });
     expect(ticket).toMatchObject({ size: body.length, digest: `sha256:${sha256(body)}`, meta: { user: 7 }, suffix: '.png', store: store.location });
     expect((await keysUnder(store)).filter((k) => k.startsWith('.intake/'))).toEqual([]);
-    expect(await claimBytes(store, ticket)).toEqual(body);
+    expect(sha256(await claimBytes(store, ticket))).toBe(sha256(body));
   });
 
   it('a PUT binds its checksum: bytes of another checksum are refused, by the bucket or at confirmation (422, removed), and the signed bytes are confirmed', async (ctx) => {
@@ -178,25 +178,72 @@ describe('what the uploader cannot do', () => {
     const ticket = await store.confirmUpload(presigned.key, { ttlMs: 60_000 });
     expect(await send(presigned, randomBytes(4000))).toBe(200); // the intake key is free again: a new object, which nobody confirms
     expect(await refusal(store.confirmUpload(presigned.key, { ttlMs: 60_000 }))).toMatchObject({ statusCode: 400, reason: 'unknown' });
-    expect(await claimBytes(store, ticket)).toEqual(first);
+    expect(sha256(await claimBytes(store, ticket))).toBe(sha256(first));
   });
 
-  it('a POST replayed while its confirmation judges the bytes, and after, changes nothing a worker claims', async (ctx) => {
+  it('a POST replayed while its confirmation judges the bytes, and after, changes nothing a worker claims: the ticket names the first bytes, or the confirmation is refused (409) and leaves nothing', async (ctx) => {
     await needsS3(ctx);
-    const store = freshStore();
-    const first = randomBytes(4000);
-    const presigned = await store.presignUpload({ maxBytes: 10_000 });
-    expect(await send(presigned, first)).toBe(204);
-    const ticket = await store.confirmUpload(presigned.key, {
-      ttlMs: 60_000,
-      verify: async () => {
-        expect(await send(presigned, randomBytes(4000))).toBe(204); // between the check and the ticket
-        return true;
+    const outcomes = new Set<string>();
+    for (let round = 0; round < 4; round++) {
+      const store = freshStore();
+      const first = randomBytes(4000);
+      const presigned = await store.presignUpload({ maxBytes: 10_000 });
+      expect(await send(presigned, first)).toBe(204);
+      const replayed = randomBytes(4000);
+      let scanned: Buffer | undefined;
+      const confirming = store.confirmUpload(presigned.key, {
+        ttlMs: 60_000,
+        verify: async (object) => {
+          expect(await send(presigned, replayed)).toBe(204); // between the check and the ticket
+          const chunks: Buffer[] = [];
+          for await (const chunk of object.open()) chunks.push(chunk as Buffer);
+          scanned = Buffer.concat(chunks);
+          return true;
+        },
+      });
+      const ticket = await confirming.catch((err: unknown) => err);
+      if (isTempFileError(ticket)) {
+        expect(ticket).toMatchObject({ statusCode: 409, reason: 'changed' });
+        expect((await keysUnder(store)).filter((k) => !k.startsWith('.intake/'))).toEqual([]);
+        outcomes.add('refused');
+        continue;
+      }
+      const claimed = ticket as HandoffTicket;
+      expect(claimed.digest).toBe(`sha256:${sha256(first)}`);
+      expect(sha256(scanned!)).toBe(sha256(first)); // verify read the bytes the ticket names
+      expect(await send(presigned, randomBytes(4000))).toBe(204);
+      expect(sha256(await claimBytes(store, claimed))).toBe(sha256(first));
+      outcomes.add('first bytes');
+    }
+    console.log(`a POST replayed during its confirmation: ${[...outcomes].join(', ')}`);
+  });
+
+  it('a POST replayed before its copy is made (the copy held back) is refused: 409, nothing kept, nothing a worker could claim', async (ctx) => {
+    const state = await needsS3(ctx);
+    const slowCopies = clientFor(state);
+    // Fault injection: the store's CopyObject waits 800 ms before it is sent.
+    slowCopies.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === 'CopyObjectCommand') await new Promise((resolve) => setTimeout(resolve, 800));
+        return next(args);
       },
-    });
-    expect(ticket.digest).toBe(`sha256:${sha256(first)}`);
+      { step: 'initialize', name: 'holdCopies' },
+    );
+    const store = freshStore();
+    const slow = s3Store({ client: slowCopies, bucket, prefix: store.prefix });
+    const presigned = await store.presignUpload({ maxBytes: 10_000 });
     expect(await send(presigned, randomBytes(4000))).toBe(204);
-    expect(await claimBytes(store, ticket)).toEqual(first);
+    const err = await refusal(
+      slow.confirmUpload(presigned.key, {
+        ttlMs: 60_000,
+        verify: async () => {
+          expect(await send(presigned, randomBytes(4000))).toBe(204);
+          return true;
+        },
+      }),
+    );
+    expect(err).toMatchObject({ code: 'ERR_TEMPFILE_BAD_RECEIPT', statusCode: 409, reason: 'changed' });
+    expect(await keysUnder(store)).toEqual([]);
   });
 
   it('receipts the store did not make are 400 and touch nothing: a forged key, another prefix, another store, garbage', async (ctx) => {
@@ -230,7 +277,52 @@ describe('what the uploader cannot do', () => {
     expect((await keysUnder(store)).filter((k) => k.endsWith('/data'))).toHaveLength(1);
   });
 
-  it('a confirmation whose store stops answering is a StoreError within timeoutMs x attempts, never a hang; what it made goes with the sweep', async (ctx) => {
+  it('a confirmation whose store stops answering mid-way is a StoreError within timeoutMs x attempts, never a hang; what it made goes with the sweep', async (ctx) => {
+    const state = await needsS3(ctx);
+    const net = await import('node:net');
+    // A proxy to the gateway that, once cut, drops every connection and answers nothing more.
+    const target = new URL(state.endpoint);
+    const sockets = new Set<import('node:net').Socket>();
+    let cut = false;
+    const proxy = net.createServer((socket) => {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+      if (cut) return;
+      const upstream = net.connect(Number(target.port), target.hostname);
+      sockets.add(upstream);
+      upstream.on('close', () => sockets.delete(upstream));
+      socket.pipe(upstream).pipe(socket);
+      socket.on('error', () => upstream.destroy());
+      upstream.on('error', () => socket.destroy());
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const store = freshStore();
+    const through = s3Store({ client: clientFor(state, { endpoint: `http://127.0.0.1:${(proxy.address() as { port: number }).port}`, maxAttempts: 2 }), bucket, prefix: store.prefix, timeoutMs: 500 });
+    const presigned = await store.presignUpload({ maxBytes: 64 * 1024 * 1024, ttlMs: 5000 });
+    await send(presigned, randomBytes(48 * 1024 * 1024));
+    let started = 0;
+    const err = await refusal(
+      through.confirmUpload(presigned.key, {
+        ttlMs: 1000,
+        verify: () => {
+          cut = true;
+          for (const socket of sockets) socket.destroy();
+          started = performance.now();
+          return new Promise<boolean>(() => {}); // the read, not the hook, meets the cut
+        },
+      }),
+    );
+    expect(err).toMatchObject({ code: 'ERR_TEMPFILE_STORE' });
+    expect(performance.now() - started).toBeLessThan(500 * 2 * 4); // each attempt bounded; room for the client's backoff
+    proxy.close();
+    await new Promise((resolve) => setTimeout(resolve, Math.max(1100, presigned.expiresAt + 100 - Date.now())));
+    expect((await store.sweep()).errors).toEqual([]);
+    // A store's first conditional write probes how the gateway compares ETags (io.ts); one cut off
+    // mid-way leaves its probe, which the sweep removes an hour later.
+    expect((await keysUnder(store)).filter((k) => !k.startsWith('.if-match-probe-'))).toEqual([]);
+  }, 60_000);
+
+  it('a confirmation whose store never answers is a StoreError within timeoutMs x attempts, never a hang', async (ctx) => {
     const state = await needsS3(ctx);
     const net = await import('node:net');
     // A gateway that accepts and never answers: the store's requests time out.
@@ -269,7 +361,7 @@ describe('a real virus scanner over the object, streamed from the bucket', () =>
     const clean = await store.presignUpload({ maxBytes: 1000 });
     await send(clean, Buffer.from('a clean file'));
     const ticket = await store.confirmUpload(clean.key, { ttlMs: 60_000, verify });
-    expect(await claimBytes(store, ticket)).toEqual(Buffer.from('a clean file'));
+    expect(sha256(await claimBytes(store, ticket))).toBe(sha256(Buffer.from('a clean file')));
     await clamd.crash();
     const later = await store.presignUpload({ maxBytes: 1000 });
     await send(later, Buffer.from('another clean file'));
@@ -277,4 +369,149 @@ describe('a real virus scanner over the object, streamed from the bucket', () =>
     expect((await keysUnder(store)).filter((k) => !k.endsWith('/lease'))).toEqual([]);
     clamd = undefined;
   });
+});
+
+describe('large files: presigned multipart parts', () => {
+  it('parts PUT to their presigned URLs, completed and confirmed, are claimed whole; an aborted upload is left to nobody', async (ctx) => {
+    await needsS3(ctx);
+    const store = freshStore();
+    const body = randomBytes(11 * 1024 * 1024);
+    const begun = await store.presignMultipart({ maxBytes: 12 * 1024 * 1024, meta: { big: true } });
+    const parts = [];
+    for (const [index, start] of [0, 6 * 1024 * 1024].entries()) {
+      const bytes = body.subarray(start, Math.min(body.length, start + 6 * 1024 * 1024));
+      const signed = await store.signPart({ key: begun.key, uploadId: begun.uploadId, partNumber: index + 1, size: bytes.length });
+      const response = await fetch(signed.url, { method: 'PUT', body: bytes, headers: signed.headers });
+      expect(response.status).toBe(200);
+      parts.push({ PartNumber: index + 1, ETag: response.headers.get('etag')! });
+    }
+    expect((await store.listParts(begun)).map((p) => p.PartNumber)).toEqual([1, 2]);
+    expect(await refusal(store.confirmUpload(begun.key, { ttlMs: 60_000 }))).toMatchObject({ reason: 'not-uploaded', statusCode: 409 });
+    await store.completeMultipart({ ...begun, parts });
+    const ticket = await store.confirmUpload(begun.key, { ttlMs: 60_000 });
+    expect(ticket).toMatchObject({ size: body.length, digest: `sha256:${sha256(body)}`, meta: { big: true } });
+    expect(sha256(await claimBytes(store, ticket))).toBe(sha256(body));
+
+    const aborted = await store.presignMultipart({ maxBytes: 12 * 1024 * 1024 });
+    const signed = await store.signPart({ key: aborted.key, uploadId: aborted.uploadId, partNumber: 1 });
+    expect((await fetch(signed.url, { method: 'PUT', body: randomBytes(1000) })).status).toBe(200);
+    await store.abortMultipart(aborted);
+    expect(await uploadsUnder(store)).toEqual([]);
+    expect(await refusal(store.signPart({ key: aborted.key, uploadId: aborted.uploadId, partNumber: 2 }))).toMatchObject({ statusCode: 400 });
+  });
+
+  it('parts past maxBytes are refused at completion (413) and the upload aborted; a part signed for an upload the store did not begin is 400', async (ctx) => {
+    await needsS3(ctx);
+    const store = freshStore();
+    const begun = await store.presignMultipart({ maxBytes: 6 * 1024 * 1024 });
+    const parts = [];
+    for (const partNumber of [1, 2]) {
+      const signed = await store.signPart({ key: begun.key, uploadId: begun.uploadId, partNumber });
+      const bytes = randomBytes(partNumber === 1 ? 5 * 1024 * 1024 : 2 * 1024 * 1024);
+      const response = await fetch(signed.url, { method: 'PUT', body: bytes });
+      parts.push({ PartNumber: partNumber, ETag: response.headers.get('etag')! });
+    }
+    expect(await refusal(store.completeMultipart({ ...begun, parts }))).toMatchObject({ code: 'ERR_TEMPFILE_SIZE_LIMIT', statusCode: 413 });
+    expect(await uploadsUnder(store)).toEqual([]);
+    expect(await keysUnder(store)).toEqual([]);
+    const other = await store.presignMultipart({ maxBytes: 6 * 1024 * 1024 });
+    expect(await refusal(store.signPart({ key: other.key, uploadId: begun.uploadId, partNumber: 1 }))).toMatchObject({ statusCode: 400 });
+    expect(await refusal(store.signPart({ key: other.key.replace(/[0-9a-f]{32}/, randomBytes(16).toString('hex')), uploadId: other.uploadId, partNumber: 1 }))).toMatchObject({ statusCode: 400 });
+    await store.abortMultipart(other);
+  });
+
+  it('the sweep removes what was never confirmed once its presign expired: an object, an incomplete multipart upload, a record alone; it leaves a live one', async (ctx) => {
+    await needsS3(ctx);
+    const store = freshStore();
+    const uploaded = await store.presignUpload({ maxBytes: 1000, ttlMs: 1000 });
+    await send(uploaded, randomBytes(500));
+    const unsent = await store.presignUpload({ maxBytes: 1000, ttlMs: 1000 });
+    const multipart = await store.presignMultipart({ maxBytes: 12 * 1024 * 1024, ttlMs: 1000 });
+    const part = await store.signPart({ key: multipart.key, uploadId: multipart.uploadId, partNumber: 1 });
+    await fetch(part.url, { method: 'PUT', body: randomBytes(1000) });
+    const live = await store.presignUpload({ maxBytes: 1000, ttlMs: 600_000 });
+    await send(live, randomBytes(500));
+    expect((await store.sweep()).uploadsAborted).toBe(0);
+    expect((await keysUnder(store)).length).toBe(6); // 4 records, 2 uploads: nothing expired yet
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const report = await store.sweep();
+    expect(report).toMatchObject({ uploadsAborted: 1, foreign: 0, errors: [] });
+    expect(await uploadsUnder(store)).toEqual([]);
+    expect(await keysUnder(store)).toEqual([live.key, live.key.replace(/upload$/, 'record')].map((k) => k.slice(store.prefix.length)).sort());
+    expect(unsent.key).not.toBe(live.key);
+    await store.confirmUpload(live.key, { ttlMs: 60_000 });
+  });
+});
+
+describe('a sweep meets a confirmation', () => {
+  it('a sweep run while a confirmation judges an upload, after its presign expired: the ticket is claimed whole, and nothing is left after', async (ctx) => {
+    await needsS3(ctx);
+    const store = freshStore();
+    const body = randomBytes(200_000);
+    const presigned = await store.presignUpload({ maxBytes: body.length, ttlMs: 1000 });
+    await send(presigned, body);
+    let swept: Awaited<ReturnType<S3Store['sweep']>> | undefined;
+    const ticket = await store.confirmUpload(presigned.key, {
+      ttlMs: 60_000,
+      verify: async () => {
+        await new Promise((resolve) => setTimeout(resolve, Math.max(0, presigned.expiresAt + 100 - Date.now())));
+        swept = await store.sweep(); // the intake has expired: its record goes under the confirmation
+        return true;
+      },
+    });
+    expect(swept?.errors).toEqual([]);
+    expect(sha256(await claimBytes(store, ticket))).toBe(sha256(body));
+    await store.sweep();
+    expect(await keysUnder(store)).toEqual([]);
+  });
+
+  it('a sweep before the presign expired leaves a confirmation under way, and the upload it judges, alone', async (ctx) => {
+    await needsS3(ctx);
+    const store = freshStore();
+    const body = randomBytes(100_000);
+    const presigned = await store.presignUpload({ maxBytes: body.length });
+    await send(presigned, body);
+    const ticket = await store.confirmUpload(presigned.key, {
+      ttlMs: 60_000,
+      verify: async () => {
+        const report = await store.sweep();
+        expect(report).toMatchObject({ removed: 0, objects: 0, uploadsAborted: 0, errors: [] });
+        return true;
+      },
+    });
+    expect(sha256(await claimBytes(store, ticket))).toBe(sha256(body));
+  });
+});
+
+describe('the API killed mid-confirmation', () => {
+  it('SIGKILLed at instants through the confirmation: a ticket it printed is claimed whole; after the expiries the sweep leaves nothing; never both, never neither', async (ctx) => {
+    const state = await needsS3(ctx);
+    const { startChild } = await import('../helpers/child.js');
+    const store = freshStore();
+    const ttlMs = 3000;
+    const body = randomBytes(3 * 1024 * 1024);
+    const delays = [0, 40, 80, 130, 200, 300, 450, 700];
+    const rounds = await Promise.all(
+      delays.map(async (delay) => {
+        const presigned = await store.presignUpload({ maxBytes: body.length, ttlMs: 2000 });
+        await send(presigned, body);
+        const child = startChild('s3-confirmer.mjs', [], { TFM_S3: JSON.stringify({ state, bucket, prefix: store.prefix, key: presigned.key, ttlMs }) });
+        const first = await child.lines.next();
+        expect(JSON.parse(first.value as string)).toMatchObject({ event: 'confirming' });
+        await new Promise((resolve) => setTimeout(resolve, delay));
+        child.child.kill('SIGKILL');
+        await child.ended;
+        const rest = await child.lines.next();
+        return rest.done ? undefined : (JSON.parse(rest.value) as { ticket: HandoffTicket }).ticket;
+      }),
+    );
+    const lastAt = Date.now();
+    const tickets = rounds.filter((t): t is HandoffTicket => t !== undefined);
+    for (const ticket of tickets) expect(sha256(await claimBytes(store, ticket))).toBe(sha256(body));
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, lastAt + ttlMs + 200 - Date.now())));
+    expect((await store.sweep()).errors).toEqual([]);
+    expect(await keysUnder(store)).toEqual([]);
+    expect(await uploadsUnder(store)).toEqual([]);
+    console.log(`confirmations killed: ${delays.length}, of which ${tickets.length} had made their ticket`);
+  }, 60_000);
 });
