@@ -450,7 +450,7 @@ async function answerPresign(routes: PresignRoutes<Request>, route: MatchedRoute
  * body, has the store judge the object (`S3Store.confirmUpload`), and sets `req.ticket`.
  *
  * A refusal is answered as {@link upload} answers one, the object removed first: 400 (a receipt
- * the store did not make: nothing touched), 409 (not uploaded yet, or being confirmed), 410
+ * the store did not make: nothing touched), 409 (not uploaded yet, being confirmed, or sent again meanwhile), 410
  * (expired), 413 (over `maxBytes`), 415 (a type `accept` refuses, or not the declared one), 422 (an
  * empty upload, another checksum, a `verify` refusal). A `StoreError` or a `verify` that threw or
  * timed out (503) goes to `next(err)`, the object removed as well.

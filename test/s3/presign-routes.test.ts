@@ -234,6 +234,7 @@ describe('refusals: the upload adapters\' statuses, nothing left in the bucket',
     const bad: [string, Parameters<typeof call>[1]][] = [
       [`/uploads/s3/params?type=${encodeURIComponent('not a type')}`, {}],
       [`/uploads/s3/params?filename=${'x'.repeat(2000)}`, {}],
+      ['/uploads/s3/params', { method: 'POST', json: { filename: 'a.png', type: 'image/png/x' } }],
       [`/uploads/s3/multipart`, { method: 'POST', json: { filename: 'a', type: 'image/png/x' } }],
       [uploadPath(upload.uploadId, upload.key, '/0'), {}],
       [uploadPath(upload.uploadId, upload.key, '/10001'), {}],
@@ -306,6 +307,8 @@ describe('refusals: the upload adapters\' statuses, nothing left in the bucket',
     const { url } = await api(kind, store, { maxBytes: 100_000, accept: ['image/*'] });
     const declared = await call(`${url}/uploads/s3/params?filename=a.pdf&type=application/pdf`);
     expect(declared.status).toBe(415);
+    const posted = await call(`${url}/uploads/s3/params`, { method: 'POST', json: { filename: 'a.pdf', type: 'application/pdf' } });
+    expect(posted.status).toBe(415);
     expect(declared.body).toMatchObject({ statusCode: 415, code: 'ERR_TEMPFILE_TYPE_NOT_ACCEPTED' });
     const created = await call(`${url}/uploads/s3/multipart`, { method: 'POST', json: { filename: 'a.pdf', type: 'application/pdf' } });
     expect(created.status).toBe(415);
