@@ -292,7 +292,8 @@ export class StoreIntake {
   /**
    * Takes the record, copies the upload into a new entry and reads and judges the upload, all
    * three at once; the ticket, once the record is this confirmation's and the copy is known to
-   * hold the bytes judged. A confirmation that did not get the record removes its own copy only.
+   * hold the bytes judged (the upload and the record deleted then). A confirmation that did not
+   * get the record removes its own copy only.
    */
   private async commit(keys: IntakeKeys, record: IntakeRecord & { etag: string }, size: number, how: Judging & { ttlMs: number }): Promise<HandoffTicket> {
     const createdAt = Date.now();
@@ -300,14 +301,12 @@ export class StoreIntake {
     const data = entryKeys(this.location.prefix, bound.id, bound.expiresAt).data;
     const taking = this.take(keys, record);
     // A server-side copy (no byte through the API), beside the read: it is what the ticket names.
-    // The intake object goes as soon as the copy and the record are this confirmation's.
     const copying = this.io.copyAs(keys.upload, data, bindingMetadata(bound));
-    const emptying = Promise.all([taking, copying]).then(() => this.io.delete(keys.upload));
-    for (const step of [taking, copying, emptying]) step.catch(() => {}); // awaited below
+    for (const step of [taking, copying]) step.catch(() => {}); // awaited below
     let judged: { size: number; digest: string; etag: string };
     let copiedEtag: string;
     try {
-      [judged, copiedEtag] = await Promise.all([this.judge(keys.upload, size, record, { ...how, copy: { key: data, done: copying } }), copying, taking, emptying]);
+      [judged, copiedEtag] = await Promise.all([this.judge(keys.upload, size, record, { ...how, copy: { key: data, done: copying } }), copying, taking]);
     } catch (err) {
       const held = await taking.then(() => true, () => false);
       await copying.catch(() => {});
@@ -320,7 +319,8 @@ export class StoreIntake {
     if (!sameObject(judged.etag, copiedEtag)) {
       return this.refuse(keys, data, new UploadReceiptError('changed', 'the upload was sent again while it was confirmed: confirm once, after the last upload.'));
     }
-    await this.io.delete(keys.record).catch(() => {}); // else the sweep removes it at the presign's expiry
+    // The intake object once read (a delete under a read slows the gateway's), and the record.
+    await Promise.all([this.io.delete(keys.upload), this.io.delete(keys.record)].map((p) => p.catch(() => {}))); // else the sweep removes them at the presign's expiry
     return { ...bound, size: judged.size, digest: judged.digest };
   }
 
