@@ -41,6 +41,23 @@ export const MUTATIONS = {
       { from: /gone = true;/, to: 'gone = false;' },
     ],
   },
+  'azure-if-match-dropped': {
+    what: "the Azure store's lease writes go without If-Match: a holder taken over writes over the new holder's lease",
+    file: 'src/azure/io.ts',
+    from: ": { ifMatch: condition.ifMatch };",
+    to: ': {};',
+    test: FENCE,
+    backends: ['azure'],
+    dist: [{ from: /\{ ifMatch: condition\.ifMatch \}/, to: '{}' }],
+  },
+  'azure-exists-not-refusal': {
+    what: "the Azure store reads 409 BlobAlreadyExists as a failure, not as a create refused: a claimer that loses the race is told the store failed",
+    file: 'src/azure/io.ts',
+    from: "if (status === 412 || (status === 409 && code === 'BlobAlreadyExists'))",
+    to: 'if (status === 412)',
+    test: EXCLUSIVE,
+    backends: ['azure'],
+  },
   'object-no-lease': {
     what: "an object store's live lease is taken over at once",
     file: 'src/s3/lease.ts',
