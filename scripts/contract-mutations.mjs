@@ -152,7 +152,20 @@ function mutatedDist(patches) {
   return `${into}/`;
 }
 
+/** The suite's tests that did not pass, unmutated: a failure there would pass for a catch below. */
+function baseline() {
+  const report = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'tfm-mutation-')), 'report.json');
+  spawnSync(process.execPath, ['node_modules/vitest/vitest.mjs', 'run', 'test/contract', '--reporter=json', `--outputFile.json=${report}`], { stdio: 'ignore', env: { ...process.env, CI: '1' } });
+  return JSON.parse(fs.readFileSync(report, 'utf8')).testResults.flatMap((file) => file.assertionResults).filter((r) => r.status !== 'passed').map((r) => r.fullName);
+}
+
 const names = process.argv.slice(2).length > 0 ? process.argv.slice(2) : Object.keys(MUTATIONS);
+const unmutated = baseline();
+if (unmutated.length > 0) {
+  console.error(`the contract suite fails unmutated, so no mutation can be judged: ${unmutated.join('; ')}`);
+  process.exit(1);
+}
+console.log('the contract suite passes unmutated on every backend');
 let missed = 0;
 for (const name of names) {
   const caught = run(name);
