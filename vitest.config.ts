@@ -2,7 +2,7 @@ import os from 'node:os';
 import { defineConfig } from 'vitest/config';
 
 /** Tests that need a service beyond Node (Redis, Chromium): `npm run test:e2e` runs them. */
-export const serviceTests = ['test/e2e/bullmq.test.ts', 'test/e2e/browser.test.ts'];
+export const serviceTests = ['test/e2e/bullmq.test.ts', 'test/e2e/browser.test.ts', 'test/e2e/browser-to-bucket.test.ts'];
 
 /**
  * The long matrices and rounds, `npm run test:long`: each repeats a promise that `npm test`

@@ -52,6 +52,7 @@ export {
   MalformedUploadError,
   MissingPeerError,
   StoreError,
+  UploadReceiptError,
 } from './base/errors.js';
 export type {
   DiskErrors,
@@ -65,4 +66,5 @@ export type {
   UploadLimit,
   MalformedUploadReason,
   StoreFailure,
+  ReceiptFailure,
 } from './base/errors.js';

@@ -3,14 +3,32 @@ import createDebug from 'debug';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { TempFileManager } from '../manager/manager.js';
 import type { TempScope } from '../handles/scope.js';
-import { InvalidOptionError, isTempFileError, type TempFileError } from '../base/errors.js';
+import { AbortedError, InvalidOptionError, isTempFileError, MalformedUploadError, type TempFileError } from '../base/errors.js';
+import type { HandoffTicket } from '../handoff/ticket.js';
 import { detached } from '../base/detached.js';
 import { describe } from '../base/names.js';
 import { ownOptions, validateOneOf, type NoneLeftOut } from '../base/validators.js';
 import { shapeFiles } from './form.js';
 import { receiveMultipart, type FieldsRead } from './multipart.js';
 import { bindRequestScope, type RequestScope } from './request-scope.js';
-import { deferContinue as deferServerContinue, discardUnreadBody, refuseUnreadBody, resolveDrain, type ContinueServer, type DrainOptions, type ResolvedDrain } from './unread-body.js';
+import { deferContinue as deferServerContinue, DEFAULT_DRAIN, discardUnreadBody, refuseUnreadBody, resolveDrain, type ContinueServer, type DrainOptions, type ResolvedDrain } from './unread-body.js';
+import {
+  abortRoute,
+  completeRoute,
+  confirmRoute,
+  createMultipart,
+  listPartsRoute,
+  matchRoute,
+  MAX_JSON_BYTES,
+  presignParams,
+  resolveConfirmRoute,
+  resolvePresignRoutes,
+  signPartRoute,
+  type ConfirmRouteOptions,
+  type MatchedRoute,
+  type PresignRoutes,
+  type PresignRoutesOptions,
+} from './presign-routes.js';
 import { checkCallbackOption, checkManager, declaredLengthRefusal, resolveUploadOptions, type HandedOffUpload, type UploadedFile, type UploadFields, type UploadOptions } from './upload-options.js';
 
 export type {
@@ -23,6 +41,7 @@ export type {
   UploadProgress,
 } from './upload-options.js';
 export type { ContinueServer, DrainOptions } from './unread-body.js';
+export type { ConfirmRouteOptions, DeclaredFile, PresignRoutesOptions, PresignStore } from './presign-routes.js';
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace
@@ -42,6 +61,8 @@ declare global {
       files?: UploadedFile[] | Record<string, UploadedFile[]> | undefined;
       /** The files of `upload({ store, ttlMs })`, handed straight to the store, in order of arrival. */
       handedOff?: HandedOffUpload[] | undefined;
+      /** The ticket of the upload `confirmUpload({ store, ttlMs })` confirmed. */
+      ticket?: HandoffTicket | undefined;
     }
   }
 }
@@ -339,4 +360,177 @@ function sharedManager(): TempFileManager {
 function warn(error: unknown): void {
   log('removing a request scope failed: %O', error);
   process.emitWarning(`tempfile-manager: removing a request's temp files failed: ${String(error)}`, 'TempFileWarning');
+}
+
+/** Options of {@link presignUploads}: the presign routes' options, `meta` given the Express request. */
+export type ExpressPresignOptions = PresignRoutesOptions<Request>;
+
+/**
+ * Express middleware that answers the routes `@uppy/aws-s3` calls on a Companion server, so that
+ * a browser uploads straight to the bucket: mount it where Uppy's `companionEndpoint` points
+ * (`app.use('/uploads', presignUploads({ store, maxBytes }))`). Below the mount point:
+ *
+ * | route | store call | answer |
+ * |---|---|---|
+ * | `GET` or `POST /s3/params` (`filename`, `type`, `metadata[...]`) | `presignUpload()` (a POST policy) | `{ method, url, fields, headers, key, expiresAt }` |
+ * | `POST /s3/multipart` (JSON `{ filename, type }`) | `presignMultipart()` | `{ key, uploadId, expiresAt }` |
+ * | `GET /s3/multipart/:uploadId/:partNumber?key=` | `signPart()` | `{ url, headers, expires, expiresAt }` |
+ * | `GET /s3/multipart/:uploadId?key=` | `listParts()` | `[{ PartNumber, ETag, Size }]` |
+ * | `POST /s3/multipart/:uploadId/complete?key=` (JSON `{ parts }`) | `completeMultipart()` | `{ location, key }` |
+ * | `DELETE /s3/multipart/:uploadId?key=` | `abortMultipart()` | `{}` |
+ *
+ * The `key` is the upload's receipt, for {@link confirmUpload}. Other paths go to `next()`. A JSON
+ * body is `req.body` if a parser ran, else read here (at most 1 MiB). A client's bad request is
+ * answered as {@link upload} answers a refused form, `{ statusCode, code, error, message }`: 400
+ * (a bad type, part number, key or body; a key or upload id the store did not make), 409, 410
+ * (expired), 413 (parts over `maxBytes`, aborted first), 415 (a declared type `accept` refuses).
+ * A `StoreError` (503) or a throw of `meta` goes to `next(err)`.
+ *
+ * **Ownership:** it owns nothing; an upload it presigns is the store's, swept once its presign
+ * expired if never confirmed.
+ *
+ * **Security:** every key is the store's, random, one per presign; what the browser declares is
+ * untrusted (the confirmation sniffs the bytes). Mount it behind your authentication.
+ *
+ * @throws {@link InvalidOptionError} `ERR_TEMPFILE_INVALID_OPTION`, when it is made: an unknown
+ * option, a `store` without the presign methods, a bad `maxBytes` (1 to 5 GiB), `accept`, `ttlMs`
+ * (1000 to 7 days), `suffix` or `meta`.
+ *
+ * @example
+ * import { confirmUpload, presignUploads } from 'tempfile-manager/express';
+ * app.use('/uploads', presignUploads({ store, maxBytes: 20 * 1024 ** 2, accept: ['image/*'] }));
+ * app.post('/uploads/confirm', confirmUpload({ store, ttlMs: 3_600_000 }), async (req, res) => {
+ *   res.status(202).json(await queue.add('thumbnail', { ticket: req.ticket }));
+ * });
+ */
+export function presignUploads(options: ExpressPresignOptions): RequestHandler {
+  const routes = resolvePresignRoutes(options, 'presignUploads()');
+  return (req: Request, res: Response, next: NextFunction): void => {
+    let route: MatchedRoute | undefined;
+    try {
+      route = matchRoute(req.method, req.path);
+    } catch (error) {
+      failRoute(res, next, error);
+      return;
+    }
+    if (route === undefined) {
+      next();
+      return;
+    }
+    answerPresign(routes, route, req, res).then(
+      (body) => {
+        if (res.headersSent) return;
+        res.setHeader('Cache-Control', 'no-store');
+        res.json(body);
+      },
+      (error: unknown) => failRoute(res, next, error),
+    );
+  };
+}
+
+async function answerPresign(routes: PresignRoutes<Request>, route: MatchedRoute, req: Request, res: Response): Promise<unknown> {
+  switch (route.name) {
+    case 'params':
+      return presignParams(routes, req, req.method === 'POST' ? await readJson(req, res) : req.query);
+    case 'create':
+      return createMultipart(routes, req, await readJson(req, res));
+    case 'sign':
+      return signPartRoute(routes.store, route.uploadId, route.partNumber, req.query);
+    case 'list':
+      return listPartsRoute(routes.store, route.uploadId, req.query);
+    case 'complete':
+      return completeRoute(routes.store, route.uploadId, req.query, await readJson(req, res));
+    case 'abort':
+      return abortRoute(routes.store, route.uploadId, req.query);
+  }
+}
+
+/**
+ * Express middleware that confirms a browser's upload: reads `{ key }` (the receipt) from the JSON
+ * body, has the store judge the object (`S3Store.confirmUpload`), and sets `req.ticket`.
+ *
+ * A refusal is answered as {@link upload} answers one, the object removed first: 400 (a receipt
+ * the store did not make: nothing touched), 409 (not uploaded yet, being confirmed, or sent again meanwhile), 410
+ * (expired), 413 (over `maxBytes`), 415 (a type `accept` refuses, or not the declared one), 422 (an
+ * empty upload, another checksum, a `verify` refusal). A `StoreError` or a `verify` that threw or
+ * timed out (503) goes to `next(err)`, the object removed as well.
+ *
+ * **Ownership:** the ticket is the route's to hand on; an entry whose ticket reaches no worker is
+ * swept once `ttlMs` passed. **Security:** only the key is read of what the browser sends; size
+ * and type are the object's, checked on a copy no presign reaches.
+ *
+ * @throws {@link InvalidOptionError} `ERR_TEMPFILE_INVALID_OPTION`, when it is made: an unknown
+ * option, a `store` without the presign methods, no `ttlMs` or a bad one, a bad `verify` or
+ * `verifyTimeoutMs`.
+ *
+ * @example
+ * import { confirmUpload } from 'tempfile-manager/express';
+ * app.post('/uploads/confirm', confirmUpload({ store, ttlMs: 3_600_000 }), (req, res) => {
+ *   res.status(202).json({ job: queue.add(req.ticket) });
+ * });
+ */
+export function confirmUpload(options: ConfirmRouteOptions): RequestHandler {
+  const route = resolveConfirmRoute(options, 'confirmUpload()');
+  return (req: Request, res: Response, next: NextFunction): void => {
+    readJson(req, res)
+      .then((body) => confirmRoute(route, body))
+      .then(
+        (ticket) => {
+          req.ticket = ticket;
+          next();
+        },
+        (error: unknown) => failRoute(res, next, error),
+      );
+  };
+}
+
+function failRoute(res: Response, next: NextFunction, error: unknown): void {
+  if (!answerRefusal(res, error)) next(error);
+}
+
+/** The request's JSON body: `req.body` when a parser ran, else read here (at most 1 MiB); `undefined` when empty. */
+function readJson(req: Request, res: Response): Promise<unknown> {
+  if (req.body !== undefined) return Promise.resolve(req.body);
+  if (req.readableEnded) return Promise.resolve(undefined);
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const cleanup = () => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onGone);
+      req.off('aborted', onGone);
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= MAX_JSON_BYTES) {
+        chunks.push(chunk);
+        return;
+      }
+      cleanup();
+      refuseUnreadBody(req, res, DEFAULT_DRAIN);
+      reject(new MalformedUploadError('malformed', `the JSON body is larger than ${MAX_JSON_BYTES} bytes: send { key } or { parts } alone.`));
+    };
+    const onEnd = () => {
+      cleanup();
+      const text = Buffer.concat(chunks).toString('utf8');
+      if (text.trim() === '') {
+        resolve(undefined);
+        return;
+      }
+      try {
+        resolve(JSON.parse(text) as unknown);
+      } catch {
+        reject(new MalformedUploadError('malformed', 'the body is not JSON: send Content-Type: application/json and a JSON object such as { "key": "..." }.'));
+      }
+    };
+    const onGone = (error?: unknown) => {
+      cleanup();
+      reject(new AbortedError('the client went away before the end of its request', error));
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onGone);
+    req.on('aborted', onGone);
+  });
 }

@@ -1,11 +1,25 @@
 import type { Readable } from 'node:stream';
 import createDebug from 'debug';
-import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { AbortedError, isTempFileError, MalformedUploadError, UploadLimitError, type InvalidOptionError } from '../base/errors.js';
 import type { TempFileManager } from '../manager/manager.js';
 import type { TempScope } from '../handles/scope.js';
 import type { HandoffStore } from '../base/stores.js';
+import type { HandoffTicket } from '../handoff/ticket.js';
+import {
+  abortRoute,
+  completeRoute,
+  confirmRoute,
+  createMultipart,
+  listPartsRoute,
+  presignParams,
+  resolveConfirmRoute,
+  resolvePresignRoutes,
+  signPartRoute,
+  type ConfirmRouteOptions,
+  type PresignRoutesOptions,
+} from './presign-routes.js';
 import { FormReceiver, shapeFiles } from './form.js';
 import { loadPeer } from '../base/peer.js';
 import { ownOptions } from '../base/validators.js';
@@ -35,6 +49,7 @@ export type {
   UploadProgress,
 } from './upload-options.js';
 export type { DrainOptions } from './unread-body.js';
+export type { ConfirmRouteOptions, DeclaredFile, PresignRoutesOptions, PresignStore } from './presign-routes.js';
 
 /** What `request.saveUploads()` resolves to; which of `file` and `files` is set follows the options. */
 export interface SavedUploads<Files = undefined, File = undefined> {
@@ -82,6 +97,8 @@ declare module 'fastify' {
      * });
      */
     saveUploads: SaveUploads;
+    /** The ticket of the upload the `confirmUpload({ store, ttlMs })` pre-handler confirmed. */
+    ticket?: HandoffTicket | undefined;
   }
 }
 
@@ -321,3 +338,78 @@ function fromMultipartError(error: unknown, clientGone: boolean, spec: ResolvedU
  */
 export const tempFiles = fp(plugin, { fastify: '5.x', name: 'tempfile-manager' });
 export default tempFiles;
+
+/** Options of the {@link presignUploads} plugin: the presign routes' options, `meta` given the Fastify request. */
+export type FastifyPresignOptions = PresignRoutesOptions<FastifyRequest>;
+
+/** What Fastify itself reads from a plugin's options, left out of the check of the routes' own. */
+const REGISTER_OPTIONS: ReadonlySet<string> = new Set(['prefix', 'logLevel', 'logSerializers']);
+
+/**
+ * A Fastify plugin of the routes `@uppy/aws-s3` calls on a Companion server, so that a browser
+ * uploads straight to the bucket: register it at the prefix Uppy's `companionEndpoint` names
+ * (`app.register(presignUploads, { prefix: '/uploads', store, maxBytes })`). Its routes and
+ * answers are those of the Express adapter's `presignUploads()`; a refusal is thrown with its
+ * `statusCode` to Fastify's error handler, which answers `{ statusCode, code, error, message }`.
+ * It needs no `tempFiles` plugin.
+ *
+ * **Ownership:** it owns nothing; an upload it presigns is the store's, swept once its presign
+ * expired if never confirmed. **Security:** every key is the store's, random, one per presign;
+ * what the browser declares is untrusted. Register it behind your authentication.
+ *
+ * @throws {@link InvalidOptionError} `ERR_TEMPFILE_INVALID_OPTION`, rejecting the registration: an
+ * unknown option, a `store` without the presign methods, a bad `maxBytes` (1 to 5 GiB), `accept`,
+ * `ttlMs` (1000 to 7 days), `suffix` or `meta`.
+ *
+ * @example
+ * import { confirmUpload, presignUploads } from 'tempfile-manager/fastify';
+ * await app.register(presignUploads, { prefix: '/uploads', store, maxBytes: 20 * 1024 ** 2 });
+ * app.post('/uploads/confirm', { preHandler: confirmUpload({ store, ttlMs: 3_600_000 }) }, async (request, reply) => {
+ *   return reply.code(202).send(await queue.add('thumbnail', { ticket: request.ticket }));
+ * });
+ */
+export const presignUploads: FastifyPluginAsync<FastifyPresignOptions> = async (app: FastifyInstance, options) => {
+  const own = Object.fromEntries(Object.entries(options ?? {}).filter(([name]) => !REGISTER_OPTIONS.has(name))) as unknown as FastifyPresignOptions;
+  const routes = resolvePresignRoutes(own, 'presignUploads');
+  const fresh = <T>(reply: FastifyReply, body: T): T => {
+    reply.header('cache-control', 'no-store');
+    return body;
+  };
+  type Upload = { Params: { uploadId: string }; Querystring: Record<string, unknown> };
+  app.get('/s3/params', async (request, reply) => fresh(reply, await presignParams(routes, request, request.query)));
+  app.post('/s3/params', async (request, reply) => fresh(reply, await presignParams(routes, request, request.body)));
+  app.post('/s3/multipart', async (request, reply) => fresh(reply, await createMultipart(routes, request, request.body)));
+  app.get<Upload & { Params: { partNumber: string } }>('/s3/multipart/:uploadId/:partNumber', async (request, reply) =>
+    fresh(reply, await signPartRoute(routes.store, request.params.uploadId, request.params.partNumber, request.query)),
+  );
+  app.get<Upload>('/s3/multipart/:uploadId', async (request, reply) => fresh(reply, await listPartsRoute(routes.store, request.params.uploadId, request.query)));
+  app.post<Upload>('/s3/multipart/:uploadId/complete', async (request, reply) =>
+    fresh(reply, await completeRoute(routes.store, request.params.uploadId, request.query, request.body)),
+  );
+  app.delete<Upload>('/s3/multipart/:uploadId', async (request, reply) => fresh(reply, await abortRoute(routes.store, request.params.uploadId, request.query)));
+};
+
+/**
+ * A Fastify pre-handler that confirms a browser's upload: reads `{ key }` from the JSON body, has
+ * the store judge the object (`S3Store.confirmUpload`) and sets `request.ticket`. A refusal is
+ * thrown, its object removed first, with the statuses of the Express adapter's `confirmUpload()`.
+ *
+ * **Ownership:** the ticket is the route's to hand on. **Security:** only the key is read of what
+ * the browser sends; size and type are the object's.
+ *
+ * @throws {@link InvalidOptionError} `ERR_TEMPFILE_INVALID_OPTION`, when it is made: an unknown
+ * option, a `store` without the presign methods, no `ttlMs` or a bad one, a bad `verify` or
+ * `verifyTimeoutMs`.
+ *
+ * @example
+ * import { confirmUpload } from 'tempfile-manager/fastify';
+ * app.post('/uploads/confirm', { preHandler: confirmUpload({ store, ttlMs: 3_600_000 }) }, async (request) => {
+ *   return queue.add('thumbnail', { ticket: request.ticket });
+ * });
+ */
+export function confirmUpload(options: ConfirmRouteOptions): (request: FastifyRequest, reply: FastifyReply) => Promise<void> {
+  const route = resolveConfirmRoute(options, 'confirmUpload()');
+  return async (request: FastifyRequest): Promise<void> => {
+    request.ticket = await confirmRoute(route, request.body);
+  };
+}

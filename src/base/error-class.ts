@@ -35,7 +35,8 @@ export type TempFileErrorCode =
   | 'ERR_TEMPFILE_UPLOAD_LIMIT'
   | 'ERR_TEMPFILE_UPLOAD_MALFORMED'
   | 'ERR_TEMPFILE_MISSING_PEER'
-  | 'ERR_TEMPFILE_STORE';
+  | 'ERR_TEMPFILE_STORE'
+  | 'ERR_TEMPFILE_BAD_RECEIPT';
 
 /**
  * The HTTP status each code answers with (`err.statusCode`). 413 for size and count limits, 415
@@ -75,6 +76,7 @@ const STATUS_BY_CODE: Record<TempFileErrorCode, number> = {
   ERR_TEMPFILE_UNSUPPORTED_FS: 500,
   ERR_TEMPFILE_MISSING_PEER: 500,
   ERR_TEMPFILE_STORE: 503,
+  ERR_TEMPFILE_BAD_RECEIPT: 400,
 };
 
 /** Options accepted by every {@link TempFileError} constructor. */
@@ -97,6 +99,7 @@ const REASON_PHRASES: Readonly<Record<number, string>> = {
   401: 'Unauthorized',
   403: 'Forbidden',
   409: 'Conflict',
+  410: 'Gone',
   413: 'Payload Too Large',
   415: 'Unsupported Media Type',
   422: 'Unprocessable Entity',

@@ -75,6 +75,7 @@ interface ClassOfCode {
   ERR_TEMPFILE_UPLOAD_MALFORMED: MalformedUploadError;
   ERR_TEMPFILE_MISSING_PEER: MissingPeerError;
   ERR_TEMPFILE_STORE: StoreError;
+  ERR_TEMPFILE_BAD_RECEIPT: UploadReceiptError;
 }
 
 /** An option had the wrong type, an out-of-range value or an unknown name. */
@@ -689,5 +690,44 @@ export function toFileSystemError(action: string, path: string, err: unknown, pl
       return new DiskQuotaError(path, err);
     default:
       return new FileSystemError(action, path, err, adviceFor(code, path, platform));
+  }
+}
+
+/**
+ * Why a presigned upload's confirmation was refused before its bytes were judged: `malformed` (the
+ * receipt is not `{ key }` of this store's intake: 400), `unknown` (no presign of this store made
+ * that key: 400), `expired` (its presign expired: 410), `not-uploaded` (nothing was uploaded to it
+ * yet, or its multipart upload is not complete: 409), `in-progress` (another confirmation of it is
+ * under way, or was: 409), `changed` (the upload was sent again while it was confirmed: 409), `empty` (the object has no bytes: 422), `checksum` (its bytes are not
+ * the checksum the presign bound: 422).
+ */
+export type ReceiptFailure = 'malformed' | 'unknown' | 'expired' | 'not-uploaded' | 'in-progress' | 'changed' | 'empty' | 'checksum';
+
+const RECEIPT_STATUS: Readonly<Record<ReceiptFailure, number>> = {
+  malformed: 400,
+  unknown: 400,
+  expired: 410,
+  'not-uploaded': 409,
+  'in-progress': 409,
+  changed: 409,
+  empty: 422,
+  checksum: 422,
+};
+
+/**
+ * A presigned upload's receipt was refused (`S3Store.confirmUpload()` and the multipart calls):
+ * `statusCode` follows `reason` (400, 409, 410 or 422), and the message, for the client, says
+ * what to do. A refusal of a receipt the store never made touches nothing.
+ */
+export class UploadReceiptError extends TempFileError {
+  declare readonly code: 'ERR_TEMPFILE_BAD_RECEIPT';
+  /** Why, to branch on. */
+  readonly reason: ReceiptFailure;
+  /** @throws Never. It only builds the error from its arguments. */
+  constructor(reason: ReceiptFailure, detail: string) {
+    const status = RECEIPT_STATUS[reason];
+    super('ERR_TEMPFILE_BAD_RECEIPT', forClient('ERR_TEMPFILE_BAD_RECEIPT', detail, status));
+    this.reason = reason;
+    Object.defineProperty(this, 'statusCode', { value: status });
   }
 }

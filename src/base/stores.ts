@@ -4,10 +4,7 @@ import { BadTicketError, type TempFileError } from './errors.js';
 // the public face of a store (src/handoff/backend.ts has the contract every backend meets, src/s3/
 // the store). The `stores` option is checked in root/, below handoff/: that is why this is here.
 
-/**
- * Where a ticket's bytes live in a store: the backend's name and its own fields (strings: an S3
- * store's bucket and prefix, an Azure store's account, container and prefix), never a credential.
- */
+/** Where a ticket's bytes live: the backend's name and its own string fields (S3: bucket, prefix), never a credential. */
 export interface StoreLocation {
   /** The backend: `'s3'` or `'azure'`. */
   readonly kind: string;

@@ -19,7 +19,18 @@
  */
 export { s3Store, S3Store } from './store.js';
 export type { S3StoreOptions, S3SweepOptions } from './store.js';
+export type {
+  ConfirmUploadOptions,
+  IntakePart,
+  PresignedMultipart,
+  PresignedObject,
+  PresignedPart,
+  PresignedUpload,
+  PresignMultipartOptions,
+  PresignUploadOptions,
+  UploadReceipt,
+} from './intake.js';
 export type { S3Location } from './location.js';
 export type { HandoffStore, StoreLocation, StoreSweepError, StoreSweepReport, StoreSweepResult } from '../base/stores.js';
-export { StoreError } from '../base/errors.js';
-export type { StoreFailure } from '../base/errors.js';
+export { StoreError, UploadReceiptError } from '../base/errors.js';
+export type { ReceiptFailure, StoreFailure } from '../base/errors.js';

@@ -294,8 +294,8 @@ export class StoreIo implements ObjectIo {
     }
   }
 
-  /** The object's bytes as a stream, with its user metadata (keys in lower case). */
-  async getStream(key: string): Promise<{ body: Readable; metadata: Record<string, string> }> {
+  /** The object's bytes as a stream, with its user metadata (keys in lower case) and its ETag. */
+  async getStream(key: string): Promise<{ body: Readable; metadata: Record<string, string>; etag: string }> {
     const { GetObjectCommand } = await loadSdk();
     // `timeoutMs` bounds the wait for the answer's headers, then each wait for the body's next
     // bytes: a download that keeps moving takes as long as its bytes take, a stalled one stops.
@@ -309,12 +309,14 @@ export class StoreIo implements ObjectIo {
     }
     const body: unknown = out.Body;
     if (!(body instanceof Readable)) throw new StoreError('failed', `The object store sent ${shownKey(this.prefix, key)} as something that is not a Node.js stream.`);
+    // One timer for the whole body, re-armed by each chunk (refresh() allocates nothing).
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      stop.abort(); // the socket goes
+      watched.destroy(timeoutError(this.timeoutMs));
+    }, this.timeoutMs);
     const idle = (): void => {
-      clearTimeout(timer);
-      timer = setTimeout(() => {
-        stop.abort(); // the socket goes
-        watched.destroy(timeoutError(this.timeoutMs));
-      }, this.timeoutMs);
+      timer.refresh();
     };
     const watched = new Transform({
       transform(chunk: Buffer, _encoding, done) {
@@ -330,13 +332,51 @@ export class StoreIo implements ObjectIo {
       () => clearTimeout(timer),
       () => clearTimeout(timer),
     );
-    return { body: watched, metadata: out.Metadata ?? {} };
+    return { body: watched, metadata: out.Metadata ?? {}, etag: out.ETag ?? '' };
   }
 
   /** Copies an object within the bucket, its metadata with it. Rejects with the SDK's error (404 when `from` is gone). */
   async copy(from: string, to: string): Promise<void> {
     const { CopyObjectCommand } = await loadSdk();
     await this.client.send(new CopyObjectCommand({ Bucket: this.bucket, Key: to, CopySource: `${this.bucket}/${encodeURIComponent(from).replace(/%2F/g, '/')}` }), this.options());
+  }
+
+  /** An object's size, ETag and type; `undefined` when there is none. */
+  async head(key: string): Promise<{ size: number; etag: string; contentType: string | undefined } | undefined> {
+    const { HeadObjectCommand } = await loadSdk();
+    try {
+      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }), this.options());
+      return { size: out.ContentLength ?? 0, etag: out.ETag ?? '', contentType: out.ContentType };
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  /** Copies an object within the bucket with new user metadata (the store's own, none of the source's); resolves with the copy's ETag. Rejects with the SDK's error (404 when `from` is gone). */
+  async copyAs(from: string, to: string, metadata: Record<string, string>): Promise<string> {
+    const { CopyObjectCommand } = await loadSdk();
+    const source = `${this.bucket}/${encodeURIComponent(from).replace(/%2F/g, '/')}`;
+    const out = await this.client.send(new CopyObjectCommand({ Bucket: this.bucket, Key: to, CopySource: source, MetadataDirective: 'REPLACE', Metadata: metadata }), this.options());
+    return out.CopyObjectResult?.ETag ?? '';
+  }
+
+  /** The parts a multipart upload holds so far. */
+  async parts(key: string, uploadId: string): Promise<{ partNumber: number; etag: string; size: number }[]> {
+    const { ListPartsCommand } = await loadSdk();
+    const found: { partNumber: number; etag: string; size: number }[] = [];
+    let marker: string | undefined;
+    for (;;) {
+      const out = await this.client.send(new ListPartsCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, PartNumberMarker: marker }), this.options());
+      for (const part of out.Parts ?? []) if (part.PartNumber !== undefined) found.push({ partNumber: part.PartNumber, etag: part.ETag ?? '', size: part.Size ?? 0 });
+      if (!out.IsTruncated) return found;
+      marker = out.NextPartNumberMarker;
+    }
+  }
+
+  /** The caller's client, for the presigners (presign.ts), which sign with its credentials and never read them. */
+  get signingClient(): S3Client {
+    return this.client;
   }
 
   /** Deletes an object (a missing one is fine). */
@@ -399,10 +439,10 @@ export class StoreIo implements ObjectIo {
     await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: 'application/json' }), this.options());
   }
 
-  /** Begins a multipart upload with user metadata; resolves with its upload id. */
-  async createUpload(key: string, metadata: Record<string, string>): Promise<string> {
+  /** Begins a multipart upload with user metadata (and a content type); resolves with its upload id. */
+  async createUpload(key: string, metadata: Record<string, string>, contentType?: string): Promise<string> {
     const { CreateMultipartUploadCommand } = await loadSdk();
-    const out = await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key, Metadata: metadata }), this.options());
+    const out = await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key, Metadata: metadata, ContentType: contentType }), this.options());
     if (!out.UploadId) throw new StoreError('failed', `The object store gave no upload id for ${shownKey(this.prefix, key)}.`);
     return out.UploadId;
   }

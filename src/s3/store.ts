@@ -13,11 +13,23 @@ import { isValidBucket, parseS3Location, type S3Location } from './location.js';
 import type { BackendClaim, ClaimPlace, HandoffSource, LocalFile, StoreBackend, StreamHandOffRequest, StreamHandoff } from '../handoff/backend.js';
 import type { HandoffMeta, HandoffTicket } from '../handoff/ticket.js';
 import { isConditionFailed, isNotFound, StoreIo, type ListedObject, type ObjectIo } from './io.js';
-import { entryKeys, parseKey, parseProbeKey, type EntryKeys } from './keys.js';
+import { entryKeys, parseIntakeKey, parseKey, parseProbeKey, type EntryKeys } from './keys.js';
 import { FETCH_AHEAD_MAX_BYTES, fetchAheadWindow, LEASE_REMOVAL_DELAY_MS } from './fetch-ahead.js';
 import { leaseStale, parseLease, StoreLease } from './lease.js';
 import { removeData, S3Claim } from './claim.js';
 import { handOffStream, uploaderDead } from './direct.js';
+import { META_TICKET, ticketBinding } from './binding.js';
+import {
+  StoreIntake,
+  type ConfirmUploadOptions,
+  type IntakePart,
+  type PresignedMultipart,
+  type PresignedPart,
+  type PresignedUpload,
+  type PresignMultipartOptions,
+  type PresignUploadOptions,
+  type UploadReceipt,
+} from './intake.js';
 
 const log = logger('s3');
 
@@ -69,17 +81,6 @@ const STORE_OPTIONS: ReadonlySet<string> = new Set(['client', 'bucket', 'prefix'
 const MIN_PART_SIZE = 5 * 1024 * 1024;
 const DEFAULT_PREFIX = 'tempfile-manager/';
 
-// The data object carries, as user metadata, the sha256 of the ticket's fields that are known
-// before its bytes are read (all but the size and the digest, which the claim checks against the
-// bytes themselves): a claim reads it from the headers of its GET, before it writes a byte. A
-// ticket whose id, expiry, suffix, meta or store was changed does not match it.
-const META_TICKET = 'tfm-ticket-sha256';
-
-function ticketBinding(ticket: Omit<HandoffTicket, 'size' | 'digest'>): string {
-  const { v, id, suffix, createdAt, expiresAt, meta, store } = ticket;
-  return createHash('sha256').update(JSON.stringify({ v, id, suffix, createdAt, expiresAt, meta, store })).digest('hex');
-}
-
 // A file of at most this many bytes (its size known from write()) is uploaded in one PutObject from
 // memory; a larger one, or one of unknown size, streams through lib-storage's Upload.
 const SMALL_FILE_BYTES = 8 * 1024 * 1024;
@@ -101,11 +102,117 @@ export class S3Store implements HandoffStore {
   /** Where its objects live; tickets made through it carry this. */
   readonly location: S3Location;
   private readonly io: ObjectIo;
+  private readonly intakeOfStore: StoreIntake | undefined;
 
-  /** @internal */
-  constructor(io: ObjectIo, location: S3Location) {
+  /** @internal `intake`: the presigned uploads, which only an S3 bucket's own requests make. */
+  constructor(io: ObjectIo, location: S3Location, intake?: StoreIntake) {
     this.io = io;
     this.location = location;
+    this.intakeOfStore = intake;
+  }
+
+  private get intake(): StoreIntake {
+    if (!this.intakeOfStore) throw new InvalidOptionError('store', 'Presigned uploads need a store made by s3Store(): this object-store engine has no S3 client to sign with.');
+    return this.intakeOfStore;
+  }
+
+  /**
+   * Presigns an upload from a browser straight to the bucket (docs/browser-uploads.md): a key under
+   * the store's intake prefix (`<prefix>.intake/`), random and unguessable, and what the browser
+   * needs to send its file there (a POST policy, or a PUT). Nothing it uploads is trusted: give
+   * the key it sends back to {@link S3Store.confirmUpload}, which checks the object and makes its
+   * ticket. An upload never confirmed goes with the sweep once the presign expired.
+   *
+   * **Security:** the presign binds one key, the size (a POST's `content-length-range`; a PUT's
+   * signed length and `If-None-Match: *`) and the content type; it is signed with the client's
+   * credentials, which are never read.
+   *
+   * @throws {@link InvalidOptionError} `ERR_TEMPFILE_INVALID_OPTION`: a missing `maxBytes`, an
+   * option out of range, a `'PUT'` without `size`.
+   * @throws {@link SizeLimitError} `ERR_TEMPFILE_SIZE_LIMIT` (413): a PUT's `size` over `maxBytes`.
+   * @throws {@link TypeNotAcceptedError} `ERR_TEMPFILE_TYPE_NOT_ACCEPTED` (415): `contentType` not in `accept`.
+   * @throws {@link StoreError} `ERR_TEMPFILE_STORE`: the presign's record could not be written.
+   * @throws {@link MissingPeerError} `ERR_TEMPFILE_MISSING_PEER`: `@aws-sdk/s3-presigned-post` (a
+   * POST) or `@aws-sdk/s3-request-presigner` (a PUT) is not installed.
+   */
+  presignUpload(options: PresignUploadOptions): Promise<PresignedUpload> {
+    return this.intake.presign(options);
+  }
+
+  /**
+   * Begins a multipart upload from a browser, for a file above one part (`@uppy/aws-s3`'s
+   * `createMultipartUpload`): its key and upload id; then {@link S3Store.signPart} for each part,
+   * {@link S3Store.completeMultipart}, and {@link S3Store.confirmUpload} as for any presigned upload.
+   * @throws {@link InvalidOptionError} `ERR_TEMPFILE_INVALID_OPTION`, {@link TypeNotAcceptedError}
+   * `ERR_TEMPFILE_TYPE_NOT_ACCEPTED`, {@link StoreError} `ERR_TEMPFILE_STORE`: as {@link S3Store.presignUpload}.
+   */
+  presignMultipart(options: PresignMultipartOptions): Promise<PresignedMultipart> {
+    return this.intake.presignMultipart(options);
+  }
+
+  /**
+   * Presigns one part of a multipart upload begun by {@link S3Store.presignMultipart}; of exactly
+   * `size` bytes when given.
+   * @throws {@link UploadReceiptError} `ERR_TEMPFILE_BAD_RECEIPT`: a key or upload id this store
+   * did not begin (400), expired (410), being confirmed (409).
+   * @throws {@link InvalidOptionError} `ERR_TEMPFILE_INVALID_OPTION`: `partNumber` not 1 to 10000, `size` not 1 to `maxBytes`.
+   * @throws {@link StoreError} `ERR_TEMPFILE_STORE`: the store failed.
+   */
+  signPart(part: { key: string; uploadId: string; partNumber: number; size?: number }): Promise<PresignedPart> {
+    return this.intake.signPart(part);
+  }
+
+  /**
+   * The parts uploaded so far of a multipart upload begun by {@link S3Store.presignMultipart}.
+   * @throws {@link UploadReceiptError} `ERR_TEMPFILE_BAD_RECEIPT`, {@link StoreError} `ERR_TEMPFILE_STORE`: as {@link S3Store.signPart}.
+   */
+  listParts(upload: { key: string; uploadId: string }): Promise<IntakePart[]> {
+    return this.intake.listParts(upload);
+  }
+
+  /**
+   * Completes a multipart upload begun by {@link S3Store.presignMultipart}, once the parts the
+   * bucket holds fit its `maxBytes` (else it is aborted: 413). Confirm it then.
+   * @throws {@link SizeLimitError} `ERR_TEMPFILE_SIZE_LIMIT` (413): the parts hold more than `maxBytes`; the upload was aborted.
+   * @throws {@link UploadReceiptError} `ERR_TEMPFILE_BAD_RECEIPT`, {@link StoreError} `ERR_TEMPFILE_STORE`: as {@link S3Store.signPart}.
+   */
+  completeMultipart(upload: { key: string; uploadId: string; parts: readonly IntakePart[] }): Promise<{
+    /** The receipt's key, to confirm. */
+    key: string;
+  }> {
+    return this.intake.complete(upload);
+  }
+
+  /**
+   * Aborts a multipart upload begun by {@link S3Store.presignMultipart}: its parts and its record go.
+   * @throws {@link UploadReceiptError} `ERR_TEMPFILE_BAD_RECEIPT`, {@link StoreError} `ERR_TEMPFILE_STORE`: as {@link S3Store.signPart}.
+   */
+  abortMultipart(upload: { key: string; uploadId: string }): Promise<void> {
+    return this.intake.abort(upload);
+  }
+
+  /**
+   * Confirms a presigned upload (the key the browser sends back, never its size or type) and
+   * makes it a handoff ticket, the same as `file.handoff({ ttlMs, store })` gives: a worker claims
+   * it with `mgr.withClaim(ticket, ...)`. The object is copied into the ticket's entry first, and
+   * that copy, which no presign can reach, is what is judged: its size against `maxBytes`, its
+   * first bytes against `accept` and the declared type, `verify` over its bytes streamed from the
+   * bucket, and its SHA-256 digest, which the worker's claim checks again. Every refusal removes
+   * the object and throws an error whose `statusCode` the upload routes answer with; a second
+   * confirmation of one upload is refused (409): one upload makes one ticket.
+   *
+   * @throws {@link UploadReceiptError} `ERR_TEMPFILE_BAD_RECEIPT`: a receipt this store's presign
+   * did not make (400, nothing touched), one not uploaded yet or confirmed already (409), expired
+   * (410), an empty object or a checksum that differs (422).
+   * @throws {@link SizeLimitError} `ERR_TEMPFILE_SIZE_LIMIT` (413), {@link TypeNotAcceptedError}
+   * `ERR_TEMPFILE_TYPE_NOT_ACCEPTED` (415), {@link VerifyRefusedError} `ERR_TEMPFILE_VERIFY_REFUSED`
+   * (422), {@link VerifyFailedError} `ERR_TEMPFILE_VERIFY_FAILED` (503): refused and removed.
+   * @throws {@link StoreError} `ERR_TEMPFILE_STORE` (503): the store failed, within `timeoutMs` for
+   * each request; what was made is removed, or goes with the sweep.
+   * @throws {@link InvalidOptionError} `ERR_TEMPFILE_INVALID_OPTION`: no `ttlMs`, or an option out of range.
+   */
+  confirmUpload(receipt: UploadReceipt, options: ConfirmUploadOptions): Promise<HandoffTicket> {
+    return this.intake.confirm(receipt, options);
   }
 
   /**
@@ -311,7 +418,9 @@ export class S3Store implements HandoffStore {
    * unclaimed (or whose holder's lease is stale), consumed entries' leases (and any object their
    * consume could not delete), data whose handoff failed after its upload (once its expiry
    * passed), copies left by claimers that lost a takeover, incomplete multipart uploads of
-   * expired entries, and probes of the store a crashed process left (an hour after). An expired
+   * expired entries, probes of the store a crashed process left (an hour after), and presigned
+   * uploads never confirmed (their objects, records and multipart uploads, once the presign
+   * expired). An expired
    * entry a live claimer holds is left. Before an entry is removed the sweep takes its lease (a
    * conditional write, as a claim takes it), so
    * a claimer racing it gets the entry or a {@link HandoffNotFoundError}, never half of it. An
@@ -337,7 +446,7 @@ export class S3Store implements HandoffStore {
     const rules = { staleMs, hostId: 'sweep' };
     const { prefix } = this.location;
     const entries = new Map<string, ListedEntry>();
-    const probes: ListedObject[] = [];
+    const leftovers: ListedObject[] = [];
     const uploaders: (ListedObject & { expired: boolean })[] = [];
     let foreign = 0;
     try {
@@ -345,9 +454,9 @@ export class S3Store implements HandoffStore {
         for (const object of page) {
           const parsed = parseKey(prefix, object.key);
           if (!parsed) {
-            const probeExpiry = parseProbeKey(prefix, object.key);
-            if (probeExpiry === undefined) foreign++;
-            else if (probeExpiry <= Date.now()) probes.push(object);
+            const leftover = parseProbeKey(prefix, object.key) ?? parseIntakeKey(prefix, object.key)?.expiresAt;
+            if (leftover === undefined) foreign++;
+            else if (leftover <= Date.now()) leftovers.push(object);
             continue;
           }
           if (parsed.part === 'uploading') {
@@ -399,8 +508,9 @@ export class S3Store implements HandoffStore {
         errors.push({ key: keys.lease, error: await this.io.failure(err, `sweep ${keys.lease}`) });
       }
     });
-    // Probes a crashed process left behind (io.ts), once their hour passed.
-    for (const probe of probes) {
+    // Probes a crashed process left behind (io.ts), once their hour passed, and presigned uploads
+    // (intake.ts) never confirmed, or whose confirmation died, once their presign expired.
+    for (const probe of leftovers) {
       try {
         await this.io.delete(probe.key);
         objects++;
@@ -416,10 +526,10 @@ export class S3Store implements HandoffStore {
     let uploadsAborted = 0;
     try {
       for (const upload of await this.io.uploads(prefix)) {
-        const parsed = parseKey(prefix, upload.key);
+        const parsed = parseKey(prefix, upload.key) ?? parseIntakeKey(prefix, upload.key);
         if (!parsed) continue;
         const entry = entryKeys(prefix, parsed.id, parsed.expiresAt).entry;
-        if (parsed.expiresAt > now && !deadUploaders.has(entry)) continue;
+        if (parsed.expiresAt > now && (parsed.part === 'upload' || !deadUploaders.has(entry))) continue;
         try {
           await this.io.abortUpload(upload.key, upload.uploadId);
           uploadsAborted++;
@@ -561,7 +671,9 @@ export function s3Store(options: S3StoreOptions): S3Store {
   const timeoutMs = own.timeoutMs === undefined ? 30_000 : validateDuration(own.timeoutMs, 'timeoutMs', { min: 100, max: MAX_TIMER_MS }, { where: 's3Store()' });
   const partSize =
     own.partSize === undefined ? 8 * 1024 * 1024 : validateInteger(own.partSize, 'partSize', { where: 's3Store()', min: MIN_PART_SIZE, unit: 'bytes', note: '(5 MiB)' });
-  const store = new S3Store(new StoreIo(client as S3Client, bucket, prefix, timeoutMs, partSize), { kind: 's3', bucket, prefix });
+  const io = new StoreIo(client as S3Client, bucket, prefix, timeoutMs, partSize);
+  const location = { kind: 's3', bucket, prefix } as const;
+  const store = new S3Store(io, location, new StoreIntake(io, location));
   store satisfies StoreBackend; // the contract the core calls (src/handoff/backend.ts), checked here
   return store;
 }

@@ -95,7 +95,12 @@ function command(socket: string, request: string | readonly Buffer[]): Promise<s
  * endian), a zero length. Resolves with the signature's name, or undefined for a clean file;
  * rejects when clamd is unreachable or answers with an error. `signal` closes the connection.
  */
-export async function scanFile(socket: string, file: string, signal?: AbortSignal): Promise<string | undefined> {
+export function scanFile(socket: string, file: string, signal?: AbortSignal): Promise<string | undefined> {
+  return scanStream(socket, fs.createReadStream(file, { highWaterMark: 64 * 1024 }), signal);
+}
+
+/** {@link scanFile} over any stream of bytes (an object read from a bucket). */
+export async function scanStream(socket: string, bytes: AsyncIterable<Buffer> | NodeJS.ReadableStream, signal?: AbortSignal): Promise<string | undefined> {
   const conn = net.createConnection(socket);
   const onAbort = () => conn.destroy(signal?.reason instanceof Error ? signal.reason : new Error('scan aborted'));
   signal?.addEventListener('abort', onAbort, { once: true });
@@ -108,7 +113,7 @@ export async function scanFile(socket: string, file: string, signal?: AbortSigna
     });
     answer.catch(() => {});
     conn.write('zINSTREAM\0');
-    for await (const chunk of fs.createReadStream(file, { highWaterMark: 64 * 1024 }) as AsyncIterable<Buffer>) {
+    for await (const chunk of bytes as AsyncIterable<Buffer>) {
       const size = Buffer.alloc(4);
       size.writeUInt32BE(chunk.length);
       conn.write(size);

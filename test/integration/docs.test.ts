@@ -227,14 +227,14 @@ describe('the docs match the code', () => {
     expect(found).toEqual([]);
   });
 
-  it('the API reference is a page a person reads: one per entry point, named by its import path, no raw {@link}, no inherited Error members, no test-only types, at most 2,750 lines (2,500 before tempfile-manager/azure, whose page is about 180) (each method says what it owns, throws and risks, once: what only repeats the signature is left out)', () => {
+  it('the API reference is a page a person reads: one per entry point, named by its import path, no raw {@link}, no inherited Error members, no test-only types, at most 3,250 lines (each method says what it owns, throws and risks, once: what only repeats the signature is left out)', () => {
     const files = listDir('docs/api').filter((e) => e.isFile()).map((e) => path.relative(repo, path.join(e.parentPath, e.name)));
     // Each module is named by the path it is imported from (scripts/typedoc-plugin.mjs), not by its file under src/.
     expect(files.sort()).toEqual(['docs/api/index.md', 'docs/api/tempfile-manager.md', 'docs/api/tempfile-manager/azure.md', 'docs/api/tempfile-manager/diagnostics.md', 'docs/api/tempfile-manager/errors.md', 'docs/api/tempfile-manager/express.md', 'docs/api/tempfile-manager/fastify.md', 'docs/api/tempfile-manager/s3.md', 'docs/api/tempfile-manager/testing.md', 'docs/api/tempfile-manager/tus.md', 'docs/api/tempfile-manager/web.md']);
     expect(read('docs/api/index.md')).not.toContain('adapters/');
     const text = files.map(read).join('\n');
     expect(text, 'a {@link} TypeDoc left as it was written (inside an @example\'s code)').not.toContain('{@link');
-    expect(text.split('\n').length).toBeLessThanOrEqual(2750);
+    expect(text.split('\n').length).toBeLessThanOrEqual(3250); // 2,487 before the presigned uploads (about 240 for the store's, 190 for the routes') and tempfile-manager/azure (about 180)
     expect(text, 'a heading per @throws, or a Returns that repeats the signature').not.toMatch(/^#+ Throws\n\n[^#]*\n#+ Throws$|^#+ Returns\n\n[^\n]+\n\n#/m);
     expect(text).not.toMatch(/Inherited from|captureStackTrace|stackTraceLimit|prepareStackTrace/);
     expect(text).not.toMatch(/\bFileSystem\b(?!Error)/);
