@@ -1,6 +1,6 @@
 // Every public export of the package says what it throws. Loads the program from tsconfig.json,
 // walks the exports of the entry points (src/index.ts, src/errors.ts, src/adapters/express.ts,
-// src/adapters/fastify.ts, src/s3/index.ts, src/tus/index.ts, src/diagnostics.ts, src/testing/index.ts), and fails on every exported function, and every public constructor,
+// src/adapters/fastify.ts, src/s3/index.ts, src/azure/index.ts, src/tus/index.ts, src/diagnostics.ts, src/testing/index.ts), and fails on every exported function, and every public constructor,
 // method and getter of every exported class (inherited ones too, where the project declares
 // them), whose doc comment is missing or has no `@throws` tag. A member that cannot throw says so
 // with `@throws Never.` and the reason. A member that does what another documents says so with
@@ -20,7 +20,7 @@ import ts from 'typescript';
 const REPO = fileURLToPath(new URL('../', import.meta.url));
 
 /** The package's entry points: the main export and the two adapters' subpath exports. */
-export const ENTRIES = ['src/index.ts', 'src/errors.ts', 'src/adapters/express.ts', 'src/adapters/fastify.ts', 'src/s3/index.ts', 'src/tus/index.ts', 'src/diagnostics.ts', 'src/testing/index.ts'];
+export const ENTRIES = ['src/index.ts', 'src/errors.ts', 'src/adapters/express.ts', 'src/adapters/fastify.ts', 'src/s3/index.ts', 'src/azure/index.ts', 'src/tus/index.ts', 'src/diagnostics.ts', 'src/testing/index.ts'];
 
 /**
  * Checks the entry points' exports. `project` is a tsconfig.json to take the compiler options from

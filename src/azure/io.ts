@@ -273,9 +273,14 @@ export class AzureIo implements ObjectIo {
     return uploadId;
   }
 
-  async uploadPart(key: string, uploadId: string, partNumber: number, body: Buffer, signal: AbortSignal): Promise<string> {
+  /**
+   * Stages one block. `signal` (the upload stopped) does not cut it: a Put Block cut on the client
+   * may still land on the service after the Delete Blob that drops the upload's blocks, and leave
+   * an uncommitted blob behind; let finish (within `timeoutMs`), the delete comes after it.
+   */
+  async uploadPart(key: string, uploadId: string, partNumber: number, body: Buffer, _signal: AbortSignal): Promise<string> {
     const blockId = blockIdOf(uploadId, partNumber);
-    await this.request((abortSignal) => this.blob(key).stageBlock(blockId, body, body.length, { abortSignal }), signal);
+    await this.request((abortSignal) => this.blob(key).stageBlock(blockId, body, body.length, { abortSignal }));
     return blockId;
   }
 
