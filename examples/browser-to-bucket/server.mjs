@@ -6,7 +6,9 @@
 // XMLHttpRequest, /uppy with Uppy's @uppy/aws-s3, bundled for the browser here with esbuild.
 // The gateway: S3_ENDPOINT and its keys, else the state of `node scripts/rgw.mjs start` (../s3-handoff/store.mjs).
 // Run it with `npm run example:browser-to-bucket`, then open the URL it prints.
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { CreateBucketCommand, PutBucketCorsCommand } from '@aws-sdk/client-s3';
@@ -105,10 +107,18 @@ async function allowPage(client, pageUrl) {
   );
 }
 
-/** uppy-page.mjs with Uppy and @uppy/aws-s3, one script for the browser, built in memory. */
+/**
+ * uppy-page.mjs with Uppy and @uppy/aws-s3, one script for the browser, built in memory. Uppy's
+ * packages are the page's own (browser/package.json), installed there on the first start: some of
+ * what they depend on declares Node 22, though none of it runs in Node.
+ */
 async function bundleUppyPage() {
+  const browser = path.join(here, 'browser');
+  if (!fs.existsSync(path.join(browser, 'node_modules', '@uppy', 'aws-s3'))) {
+    execFileSync('npm', ['install', '--no-audit', '--no-fund', '--no-package-lock', '--loglevel=error'], { cwd: browser, stdio: 'inherit', timeout: 300_000 });
+  }
   const result = await build({
-    entryPoints: [path.join(here, 'uppy-page.mjs')],
+    entryPoints: [path.join(browser, 'uppy-page.mjs')],
     bundle: true,
     format: 'esm',
     platform: 'browser',
