@@ -37,9 +37,18 @@ class AzureAnswer extends Error {
   }
 }
 
+// Told by its brand, not `instanceof` (test/integration/error-brand.test.ts): an answer made by
+// another copy of the library is one too.
+const ANSWER = Symbol.for('tempfile-manager.azure-answer');
+Object.defineProperty(AzureAnswer.prototype, ANSWER, { value: true });
+
+function isAzureAnswer(err: unknown): err is AzureAnswer {
+  return typeof err === 'object' && err !== null && (err as Record<symbol, unknown>)[ANSWER] === true;
+}
+
 /** An SDK error as the engine reads it; `timedOut`: our own timeout aborted the request. */
 function answerOf(err: unknown, timedOut: boolean): unknown {
-  if (isTempFileError(err) || err instanceof AzureAnswer) return err;
+  if (isTempFileError(err) || isAzureAnswer(err)) return err;
   const e = (typeof err === 'object' && err !== null ? err : {}) as { name?: unknown; statusCode?: unknown; code?: unknown };
   const status = typeof e.statusCode === 'number' ? e.statusCode : undefined;
   const code = typeof e.code === 'string' ? e.code : undefined;
@@ -406,7 +415,7 @@ function blockIdOf(uploadId: string, partNumber: number): string {
 }
 
 function isMissing(err: unknown): boolean {
-  return err instanceof AzureAnswer && err.name === 'NotFound';
+  return isAzureAnswer(err) && err.name === 'NotFound';
 }
 
 /** Metadata names as Azure takes them (C# identifiers): `-` written as `_`. */
