@@ -107,7 +107,7 @@ bluestore_block_size = 21474836480
 osd_memory_target = 939524096
 
 [client.rgw]
-rgw_frontends = beast endpoint=${BIND}:${PORT}
+rgw_frontends = beast endpoint=${BIND}:${PORT} tcp_nodelay=1
 rgw_data = ${DIR}/rgw
 `;
 }
@@ -198,7 +198,7 @@ async function start() {
     say('new cluster made');
   } else {
     // The gateway's address and port as given now, on a cluster made with others.
-    fs.writeFileSync(CONF, fs.readFileSync(CONF, 'utf8').replace(/^rgw_frontends = .*$/m, `rgw_frontends = beast endpoint=${BIND}:${PORT}`));
+    fs.writeFileSync(CONF, fs.readFileSync(CONF, 'utf8').replace(/^rgw_frontends = .*$/m, `rgw_frontends = beast endpoint=${BIND}:${PORT} tcp_nodelay=1`));
   }
   if (!running(pids.mon)) daemon('mon', 'ceph-mon', ['-i', 'a']);
   await until('the monitor answering', 60_000, () => ceph(['mon', 'stat']).includes('1 mons'));
