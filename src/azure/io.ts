@@ -69,6 +69,7 @@ export class AzureIo implements ObjectIo {
   readonly bucket: string;
   readonly timeoutMs: number;
   readonly partSize: number;
+  readonly streamsKnownSize = true;
   /** The container's URL without its query (a SAS token). */
   readonly endpoint: string;
   /** The metadata of each staged upload, committed with its block list. */
@@ -119,17 +120,19 @@ export class AzureIo implements ObjectIo {
       return new StoreError(
         'denied',
         `Could not ${action}: ${where} refused the client's credentials (${code}). Give the client a credential (or a SAS) that may read, write, list and delete blobs in the container.`,
-        { endpoint, httpStatus: status },
+        { endpoint, storeCode: answer.azureCode, httpStatus: status },
       );
     }
     if (answer.name === 'NoSuchBucket') {
       return new StoreError('no-bucket', `Could not ${action}: ${where} does not exist. Create it (containerClient.createIfNotExists()), or pass azureStore() a client of an existing one.`, {
         endpoint,
+        storeCode: answer.azureCode,
         httpStatus: status,
       });
     }
     return new StoreError('failed', `Could not ${action}: ${where} answered HTTP ${status} ${code}. Retry; if it persists, see the storage account's logs.`, {
       endpoint,
+      storeCode: answer.azureCode,
       httpStatus: status,
     });
   }

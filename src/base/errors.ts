@@ -587,7 +587,7 @@ export class MissingPeerError extends TempFileError {
 export type StoreFailure = 'unreachable' | 'denied' | 'no-bucket' | 'not-configured' | 'sync' | 'failed';
 
 /**
- * An object store (`tempfile-manager/s3`) did not do what a handoff, a claim or a sweep asked.
+ * An object store (`tempfile-manager/s3`, `tempfile-manager/azure`) did not do what a handoff, a claim or a sweep asked.
  * The message names the endpoint and the bucket, never a credential, and says what to do.
  */
 export class StoreError extends TempFileError {
@@ -596,15 +596,24 @@ export class StoreError extends TempFileError {
   readonly reason: StoreFailure;
   /** The store's endpoint (scheme, host and port), when known. */
   readonly endpoint: string | undefined;
-  /** The S3 error name the store answered with (such as `NoSuchBucket`), when it answered. */
+  /**
+   * The error code the store answered with, when it answered: S3's error name (such as
+   * `NoSuchBucket`), or Azure's `x-ms-error-code` (such as `ContainerNotFound`).
+   */
+  readonly storeCode: string | undefined;
+  /**
+   * The S3 error name the store answered with, when an S3 store answered.
+   * @deprecated Read {@link StoreError.storeCode}, which Azure's stores fill too.
+   */
   readonly s3Code: string | undefined;
   /** The HTTP status the store answered with, when it answered. */
   readonly httpStatus: number | undefined;
   /** @throws Never. It only builds the error from its arguments. */
-  constructor(reason: StoreFailure, message: string, details: { endpoint?: string; s3Code?: string; httpStatus?: number } = {}) {
+  constructor(reason: StoreFailure, message: string, details: { endpoint?: string; storeCode?: string; s3Code?: string; httpStatus?: number } = {}) {
     super('ERR_TEMPFILE_STORE', message);
     this.reason = reason;
     this.endpoint = details.endpoint;
+    this.storeCode = details.storeCode ?? details.s3Code;
     this.s3Code = details.s3Code;
     this.httpStatus = details.httpStatus;
   }

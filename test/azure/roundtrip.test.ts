@@ -153,9 +153,9 @@ describe('typed errors', () => {
     expect(down).toMatchObject({ code: 'ERR_TEMPFILE_STORE', reason: 'unreachable', endpoint: 'http://127.0.0.1:9/devstoreaccount1/tfm-roundtrip' });
     expect(down.message).toContain('ECONNREFUSED');
     const missing = await attempt(azureStore({ client: clientOf(server, 'tfm-no-such-container', { maxTries: 1 }) }));
-    expect(missing).toMatchObject({ code: 'ERR_TEMPFILE_STORE', reason: 'no-bucket', httpStatus: 404 });
+    expect(missing).toMatchObject({ code: 'ERR_TEMPFILE_STORE', reason: 'no-bucket', httpStatus: 404, storeCode: 'ContainerNotFound', s3Code: undefined });
     const wrongKey = await attempt(azureStore({ client: clientOf({ ...server, key: Buffer.from('not the key').toString('base64') }, 'tfm-roundtrip', { maxTries: 1 }) }));
-    expect(wrongKey).toMatchObject({ code: 'ERR_TEMPFILE_STORE', reason: 'denied', httpStatus: 403 });
+    expect(wrongKey).toMatchObject({ code: 'ERR_TEMPFILE_STORE', reason: 'denied', httpStatus: 403, storeCode: 'AuthorizationFailure' });
     for (const err of [down, missing, wrongKey]) expect(err.message).not.toContain(server.key);
     const sweep = await azureStore({ client: clientOf(server, 'tfm-no-such-container', { maxTries: 1 }) }).sweep().catch((e: unknown) => e);
     expect(sweep).toMatchObject({ code: 'ERR_TEMPFILE_STORE', reason: 'no-bucket' });

@@ -111,7 +111,7 @@ describe('StoreIo', () => {
     const timeout = await io.failure(Object.assign(new Error('aborted'), { name: 'TimeoutError' }), 'claim x');
     expect(timeout.message).toContain('1234 ms');
     const denied = await io.failure(Object.assign(new Error(`The request signature ${secret}`), { name: 'SignatureDoesNotMatch', $metadata: { httpStatusCode: 403 } }), 'claim x');
-    expect(denied).toMatchObject({ reason: 'denied', httpStatus: 403, s3Code: 'SignatureDoesNotMatch' });
+    expect(denied).toMatchObject({ reason: 'denied', httpStatus: 403, s3Code: 'SignatureDoesNotMatch', storeCode: 'SignatureDoesNotMatch' });
     const other = await io.failure(Object.assign(new Error(secret), { name: 'SlowDown', $metadata: { httpStatusCode: 503 } }), 'claim x');
     expect(other).toMatchObject({ reason: 'failed', httpStatus: 503 });
     for (const err of [refused, timeout, denied, other]) {
