@@ -78,6 +78,7 @@ export function readStreamOptions(options: unknown): TempReadStreamOptions {
 // No O_TRUNC: a truncating stream empties the file only once it was checked (open-checked.ts).
 const WRITE_FLAGS = constants.O_WRONLY;
 const READ_FLAGS = constants.O_RDONLY;
+const STORE_READ_BYTES = 1024 * 1024;
 
 /** What `new TempFile(...)` takes: the arguments a {@link FileMaker} is given. @internal */
 export type TempFileArgs = ConstructorParameters<typeof TempFile>;
@@ -305,9 +306,12 @@ export class TempFile extends DiskHandle {
     };
   }
 
+  // Read in reads of up to 1 MiB: a request body is sent as it is read, and a 64 KiB read per
+  // chunk made the reading, not the network, the pace of a handoff to a store on a fast link.
   private openForStore(): ReadStream {
     return fs.createReadStream(this.access, {
       flags: READ_FLAGS as unknown as string,
+      highWaterMark: STORE_READ_BYTES,
       fs: ownFileStreamFs(this.identity, this.path, false, this.learn),
     });
   }

@@ -55,6 +55,11 @@ export interface ObjectIo {
   readonly bucket: string;
   readonly timeoutMs: number;
   readonly partSize: number;
+  /**
+   * True when a stream of known size goes up in one request as it is read ({@link upload}), so
+   * that reading a small file whole first ({@link putBytes}) only delays its sending.
+   */
+  readonly streamsKnownSize: boolean;
   failure(err: unknown, action: string): Promise<TempFileError>;
   put(key: string, body: string, condition: WriteCondition, metadata?: Record<string, string>): Promise<string>;
   getText(key: string): Promise<TextObject | undefined>;
@@ -128,6 +133,8 @@ export class StoreIo implements ObjectIo {
   readonly bucket: string;
   readonly timeoutMs: number;
   readonly partSize: number;
+  // A PutObject of a Buffer carries its SHA-256, which the store checks before the object lands.
+  readonly streamsKnownSize = false;
   private readonly client: S3Client;
   private readonly prefix: string;
   private shownEndpoint: string | undefined;

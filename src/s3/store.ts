@@ -248,7 +248,7 @@ export class S3Store implements HandoffStore {
     try {
       // The data object is the commit: an upload makes it whole, or not at all.
       const { size, digest } =
-        source.size !== undefined && source.size <= SMALL_FILE_BYTES
+        source.size !== undefined && source.size <= SMALL_FILE_BYTES && !this.io.streamsKnownSize
           ? await this.uploadSmall(id, keys.data, source, algorithm, metadata)
           : await this.uploadStream(keys.data, source, algorithm, metadata);
       if (source.digest !== undefined && digest !== source.digest) throw new HandoffMismatchError(id, `the file changed while it was uploaded: its digest is not write()'s`);
