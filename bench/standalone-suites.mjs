@@ -34,6 +34,7 @@ function standaloneSuite(id, title) {
 export const handoffSuite = standaloneSuite('handoff', 'Handoff + claim + consume');
 export const s3HandoffSuite = standaloneSuite('s3-handoff', 'Handoff through an object store');
 export const s3DirectSuite = standaloneSuite('s3-direct', 'Uploads straight to an object store');
+export const azureHandoffSuite = standaloneSuite('azure-handoff', 'Handoff through Azure Blob Storage');
 export const browserToBucketSuite = standaloneSuite('browser-to-bucket', 'Browser to bucket');
 export const uploadsSuite = standaloneSuite('uploads', 'Uploads: Express and Fastify');
 export const tusSuite = standaloneSuite('tus', 'Resumable uploads: tus');
