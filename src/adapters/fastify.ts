@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import createDebug from 'debug';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { AbortedError, isTempFileError, MalformedUploadError, UploadLimitError, type InvalidOptionError } from '../base/errors.js';
+import { AbortedError, forClientAnswer, isTempFileError, MalformedUploadError, UploadLimitError, type InvalidOptionError } from '../base/errors.js';
 import type { TempFileManager } from '../manager/manager.js';
 import type { TempScope } from '../handles/scope.js';
 import type { HandoffStore } from '../base/stores.js';
@@ -86,7 +86,9 @@ declare module 'fastify' {
     /**
      * Receives the multipart form in one call (on top of `@fastify/multipart`): the files go to
      * temp files of `request.tmp`, removed after the response unless kept or handed off. Every
-     * failure is a `TempFileError` with `statusCode` (413, 415, 422, 400, 507, 503, 499). The
+     * failure is a `TempFileError` with `statusCode` (413, 415, 422, 400, 507, 503, 499); a
+     * server's failure (5xx) has a message for the client, its detail (a path, a system call's
+     * text) the error's `cause`, which Fastify's logger writes (docs/uploads.md). The
      * body is read once: a later call resolves (or rejects) as the first did, whatever its options,
      * as `@fastify/multipart`'s `saveRequestFiles()` does.
      *
@@ -158,16 +160,22 @@ const plugin: FastifyPluginAsync<TempFilesPluginOptions> = async (app: FastifyIn
     // A body is read once: a second call answers what the first one got, as @fastify/multipart's saveRequestFiles() does.
     let saved = savedForms.get(this);
     if (saved === undefined) {
-      saved = receiveForm(this, uploadOptions, drain);
+      saved = answerable(() => receiveForm(this, uploadOptions, drain));
       savedForms.set(this, saved);
     }
     return saved;
   } as SaveUploads);
   app.addHook('onRequest', (request, reply, next) => {
-    const exchange = bindRequestScope(manager, request.raw, reply.raw, (error: unknown) => {
-      log('removing a request scope failed: %O', error);
-      onDisposeError(error, request);
-    }, 'fastify');
+    let exchange: ReturnType<typeof bindRequestScope>;
+    try {
+      exchange = bindRequestScope(manager, request.raw, reply.raw, (error: unknown) => {
+        log('removing a request scope failed: %O', error);
+        onDisposeError(error, request);
+      }, 'fastify');
+    } catch (error) {
+      next(forClientAnswer(error as Error)); // the manager closed: a 503 whose message is for the client
+      return;
+    }
     request.tmp = exchange.scope;
     exchange.enter(next);
   });
@@ -189,6 +197,19 @@ const plugin: FastifyPluginAsync<TempFilesPluginOptions> = async (app: FastifyIn
     next();
   });
 };
+
+/**
+ * `work`'s result, or its failure as Fastify's error handler may send it to the client: a server
+ * failure (a 5xx) with a message of its status alone, the original as its `cause` for the log
+ * (`forClientAnswer`); a client's refusal as it is.
+ */
+async function answerable<T>(work: () => T | PromiseLike<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    throw forClientAnswer(error);
+  }
+}
 
 /** The form each request's first `saveUploads()` received (or its failure). */
 const savedForms = new WeakMap<FastifyRequest, Promise<SavedUploads<unknown, unknown>>>();
@@ -316,7 +337,12 @@ function fromMultipartError(error: unknown, clientGone: boolean, spec: ResolvedU
  *
  * `request.saveUploads()` rejects with the errors the Express adapter's `upload()` passes to
  * `next(err)`, with an {@link InvalidOptionError} for bad options (checked at each call), and
- * with a `TypeError` when `@fastify/multipart`'s `parts()` is missing.
+ * with a `TypeError` when `@fastify/multipart`'s `parts()` is missing. A server's failure (a
+ * 5xx: 507, 503, 500) keeps its class, `code`, `statusCode` and fields, but its message is only
+ * its status and a sentence for the client, as Fastify's default error handler sends it
+ * (`507 Insufficient Storage: the server has no room for this upload now; try again later`);
+ * the original, with its path, is its `cause`, which Fastify's logger writes with it. So is a
+ * request's 503 when `manager` was closed.
  *
  * Registration fails (the plugin's promise rejects) with the errors below, or with what
  * registering `@fastify/multipart` throws.
@@ -350,8 +376,9 @@ const REGISTER_OPTIONS: ReadonlySet<string> = new Set(['prefix', 'logLevel', 'lo
  * uploads straight to the bucket: register it at the prefix Uppy's `companionEndpoint` names
  * (`app.register(presignUploads, { prefix: '/uploads', store, maxBytes })`). Its routes and
  * answers are those of the Express adapter's `presignUploads()`; a refusal is thrown with its
- * `statusCode` to Fastify's error handler, which answers `{ statusCode, code, error, message }`.
- * It needs no `tempFiles` plugin.
+ * `statusCode` to Fastify's error handler, which answers `{ statusCode, code, error, message }`;
+ * a store's failure (`StoreError`, 503) with a message for the client, its detail (the endpoint,
+ * the system's text) the error's `cause`. It needs no `tempFiles` plugin.
  *
  * **Ownership:** it owns nothing; an upload it presigns is the store's, swept once its presign
  * expired if never confirmed. **Security:** every key is the store's, random, one per presign;
@@ -376,23 +403,28 @@ export const presignUploads: FastifyPluginAsync<FastifyPresignOptions> = async (
     return body;
   };
   type Upload = { Params: { uploadId: string }; Querystring: Record<string, unknown> };
-  app.get('/s3/params', async (request, reply) => fresh(reply, await presignParams(routes, request, request.query)));
-  app.post('/s3/params', async (request, reply) => fresh(reply, await presignParams(routes, request, request.body)));
-  app.post('/s3/multipart', async (request, reply) => fresh(reply, await createMultipart(routes, request, request.body)));
+  app.get('/s3/params', async (request, reply) => fresh(reply, await answerable(() => presignParams(routes, request, request.query))));
+  app.post('/s3/params', async (request, reply) => fresh(reply, await answerable(() => presignParams(routes, request, request.body))));
+  app.post('/s3/multipart', async (request, reply) => fresh(reply, await answerable(() => createMultipart(routes, request, request.body))));
   app.get<Upload & { Params: { partNumber: string } }>('/s3/multipart/:uploadId/:partNumber', async (request, reply) =>
-    fresh(reply, await signPartRoute(routes.store, request.params.uploadId, request.params.partNumber, request.query)),
+    fresh(reply, await answerable(() => signPartRoute(routes.store, request.params.uploadId, request.params.partNumber, request.query))),
   );
-  app.get<Upload>('/s3/multipart/:uploadId', async (request, reply) => fresh(reply, await listPartsRoute(routes.store, request.params.uploadId, request.query)));
+  app.get<Upload>('/s3/multipart/:uploadId', async (request, reply) =>
+    fresh(reply, await answerable(() => listPartsRoute(routes.store, request.params.uploadId, request.query))),
+  );
   app.post<Upload>('/s3/multipart/:uploadId/complete', async (request, reply) =>
-    fresh(reply, await completeRoute(routes.store, request.params.uploadId, request.query, request.body)),
+    fresh(reply, await answerable(() => completeRoute(routes.store, request.params.uploadId, request.query, request.body))),
   );
-  app.delete<Upload>('/s3/multipart/:uploadId', async (request, reply) => fresh(reply, await abortRoute(routes.store, request.params.uploadId, request.query)));
+  app.delete<Upload>('/s3/multipart/:uploadId', async (request, reply) =>
+    fresh(reply, await answerable(() => abortRoute(routes.store, request.params.uploadId, request.query))),
+  );
 };
 
 /**
  * A Fastify pre-handler that confirms a browser's upload: reads `{ key }` from the JSON body, has
  * the store judge the object (`S3Store.confirmUpload`) and sets `request.ticket`. A refusal is
- * thrown, its object removed first, with the statuses of the Express adapter's `confirmUpload()`.
+ * thrown, its object removed first, with the statuses of the Express adapter's `confirmUpload()`;
+ * a server's failure (a 5xx) with a message for the client, its detail the error's `cause`.
  *
  * **Ownership:** the ticket is the route's to hand on. **Security:** only the key is read of what
  * the browser sends; size and type are the object's.
@@ -410,6 +442,6 @@ export const presignUploads: FastifyPluginAsync<FastifyPresignOptions> = async (
 export function confirmUpload(options: ConfirmRouteOptions): (request: FastifyRequest, reply: FastifyReply) => Promise<void> {
   const route = resolveConfirmRoute(options, 'confirmUpload()');
   return async (request: FastifyRequest): Promise<void> => {
-    request.ticket = await confirmRoute(route, request.body);
+    request.ticket = await answerable(() => confirmRoute(route, request.body));
   };
 }
