@@ -1,8 +1,7 @@
-import type { Readable } from 'node:stream';
 import createDebug from 'debug';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { AbortedError, forClientAnswer, isTempFileError, MalformedUploadError, UploadLimitError, type InvalidOptionError } from '../base/errors.js';
+import { forClientAnswer, type InvalidOptionError } from '../base/errors.js';
 import type { TempFileManager } from '../manager/manager.js';
 import type { TempScope } from '../handles/scope.js';
 import type { HandoffStore } from '../base/stores.js';
@@ -20,19 +19,18 @@ import {
   type ConfirmRouteOptions,
   type PresignRoutesOptions,
 } from './presign-routes.js';
-import { FormReceiver, shapeFiles } from './form.js';
+import { shapeFiles } from './form.js';
+import { receiveMultipart } from './multipart.js';
 import { loadPeer } from '../base/peer.js';
 import { ownOptions } from '../base/validators.js';
 import { bindRequestScope, requestScopeOf } from './request-scope.js';
 import { deferContinue, discardUnreadBody, refuseUnreadBody, resolveDrain, type DrainOptions, type ResolvedDrain } from './unread-body.js';
 import {
-  busboyLimits,
   checkCallbackOption,
   checkManager,
   declaredLengthRefusal,
   resolveUploadOptions,
   type HandedOffUpload,
-  type ResolvedUpload,
   type UploadedFile,
   type UploadFields,
   type UploadFieldSpec,
@@ -64,8 +62,8 @@ export interface SavedUploads<Files = undefined, File = undefined> {
 }
 
 /**
- * `request.saveUploads(options)`: receives the request's multipart form through
- * `@fastify/multipart`, each file streamed to a temp file of `request.tmp`.
+ * `request.saveUploads(options)`: receives the request's multipart form with the form reader of
+ * `upload()`, each file streamed to a temp file of `request.tmp`.
  */
 export interface SaveUploads {
   (options: UploadOptions & { readonly store: HandoffStore }): Promise<SavedUploads>;
@@ -84,7 +82,7 @@ declare module 'fastify' {
      */
     tmp: TempScope;
     /**
-     * Receives the multipart form in one call (on top of `@fastify/multipart`): the files go to
+     * Receives the multipart form in one call (`@fastify/multipart` lets the body through): the files go to
      * temp files of `request.tmp`, removed after the response unless kept or handed off. Every
      * failure is a `TempFileError` with `statusCode` (413, 415, 422, 400, 507, 503, 499); a
      * server's failure (5xx) has a message for the client, its detail (a path, a system call's
@@ -122,20 +120,6 @@ export interface TempFilesPluginOptions {
    */
   readonly drain?: DrainOptions;
 }
-
-/** The part of `@fastify/multipart`'s request API that `saveUploads()` uses. */
-interface MultipartPart {
-  readonly type: 'file' | 'field';
-  readonly fieldname?: string;
-  readonly filename?: string;
-  readonly mimetype?: string;
-  readonly encoding?: string;
-  readonly file?: Readable;
-  readonly value?: unknown;
-  readonly fieldnameTruncated?: boolean;
-  readonly valueTruncated?: boolean;
-}
-type PartsOf = (options: Record<string, unknown>) => AsyncIterableIterator<MultipartPart>;
 
 const plugin: FastifyPluginAsync<TempFilesPluginOptions> = async (app: FastifyInstance, options) => {
   const own = ownOptions(options);
@@ -221,99 +205,29 @@ async function receiveForm(
 ): Promise<SavedUploads<unknown, unknown>> {
   const spec = resolveUploadOptions(options, 'request.saveUploads()', [], drain);
   const raw = request.raw;
-  const exchange = requestScopeOf(raw);
-  const response = exchange?.response;
-  let stopped: (() => void) | undefined;
-  const failed = new Promise<undefined>((resolve) => (stopped = () => resolve(undefined)));
-  const refuse = () => {
-    stopped?.(); // the parser is left waiting for bytes that no longer come to it: stop waiting for it
-    if (raw.complete) return;
-    if (response && !response.headersSent) response.setHeader('Connection', 'close');
-    if (response) discardUnreadBody(raw, response, spec.drain);
-  };
+  const response = requestScopeOf(raw)?.response;
   // A declared length no form within the limits can have: refused from the head, the body unread.
   const tooLarge = declaredLengthRefusal(raw.headers, spec);
   if (tooLarge) {
     if (response) refuseUnreadBody(raw, response, spec.drain);
     throw tooLarge;
   }
-  const form = new FormReceiver(request.tmp, spec, refuse, exchange);
-  const parts = (request as unknown as { parts?: PartsOf }).parts;
-  if (typeof parts !== 'function') {
-    throw new TypeError('request.saveUploads() needs @fastify/multipart: register it before tempfile-manager/fastify, or let the plugin register it.');
-  }
-  const iterator = parts.call(request, partsOptions(spec));
-  try {
-    for (;;) {
-      const next = await Promise.race([iterator.next(), failed]);
-      if (next === undefined || next.done === true || form.failed) break;
-      try {
-        receivePart(form, next.value);
-      } catch (error) {
-        form.fail(error instanceof Error ? error : new Error(String(error)));
-      }
-    }
-  } catch (error) {
-    form.fail(fromMultipartError(error, raw.socket?.destroyed === true, spec));
-  }
-  if (form.failed) iterator.return?.(undefined).catch(() => {});
-  const { files, fields, handedOff } = await form.finish();
+  // The body is read by the form reader of upload() and handleUpload() (busboy), not through
+  // @fastify/multipart's parts(), whose parser decodes a part's parameters as UTF-8 before they
+  // reach a route (a Latin-1 file name would arrive as U+FFFD). @fastify/multipart's content-type
+  // parser leaves the body unread for it.
+  const refuse = () => {
+    if (raw.complete) return;
+    if (response && !response.headersSent) response.setHeader('Connection', 'close');
+    if (response) discardUnreadBody(raw, response, spec.drain);
+  };
+  const { files, fields, handedOff } = await receiveMultipart(raw, request.tmp, spec, refuse);
   return {
     file: spec.rule.kind === 'single' ? files[0] : undefined,
     files: spec.direct ? undefined : shapeFiles(spec, files),
     fields,
     handedOff,
   };
-}
-
-function receivePart(form: FormReceiver, part: MultipartPart): void {
-  const fieldName = part.fieldname ?? ''; // a part sent with name="" may come without one
-  if (part.type === 'file' && part.file) {
-    form.file({ fieldName, originalName: part.filename ?? '', declaredType: part.mimetype ?? '', encoding: part.encoding ?? '', stream: part.file });
-    return;
-  }
-  form.field({
-    name: fieldName,
-    value: typeof part.value === 'string' ? part.value : String(part.value),
-    nameTruncated: part.fieldnameTruncated === true,
-    valueTruncated: part.valueTruncated === true,
-  });
-}
-
-function partsOptions(spec: ResolvedUpload): Record<string, unknown> {
-  return {
-    throwFileSizeLimit: false, // write() sees the byte past maxBytes and throws SizeLimitError
-    limits: busboyLimits(spec),
-  };
-}
-
-/** @fastify/multipart's and busboy's errors as the typed errors of the Express adapter. */
-function fromMultipartError(error: unknown, clientGone: boolean, spec: ResolvedUpload): Error {
-  if (isTempFileError(error)) return error;
-  const code = (error as { code?: unknown }).code;
-  const message = error instanceof Error ? error.message : String(error);
-  switch (code) {
-    case 'FST_PARTS_LIMIT':
-      return new UploadLimitError('parts', spec.maxParts);
-    case 'FST_FILES_LIMIT':
-      return new UploadLimitError('files', spec.maxFiles);
-    case 'FST_FIELDS_LIMIT':
-      return new UploadLimitError('fields', spec.maxFields);
-    case 'FST_INVALID_MULTIPART_CONTENT_TYPE':
-      return new MalformedUploadError('not-multipart', 'The body is not a form: send multipart/form-data.', { cause: error });
-    case 'FST_PROTO_VIOLATION':
-      return new MalformedUploadError('malformed', 'The form has a field named like a property of Object.prototype (__proto__, constructor...), which @fastify/multipart refuses.', { cause: error });
-    default:
-      break;
-  }
-  if (clientGone) return new AbortedError('the client went away before the end of the form', error);
-  if (/boundary/i.test(message)) {
-    return new MalformedUploadError('malformed', 'The multipart body has no boundary in its Content-Type: send a form the way browsers do (FormData).', { cause: error });
-  }
-  if (code === 'FST_MP_PREMATURE_CLOSE' || /unexpected end|terminated early/i.test(message)) {
-    return new MalformedUploadError('truncated', 'The form ends before its closing boundary: the body was cut off.', { cause: error });
-  }
-  return new MalformedUploadError('malformed', `The form is malformed (${message}).`, { cause: error });
 }
 
 /**
@@ -335,9 +249,10 @@ function fromMultipartError(error: unknown, clientGone: boolean, spec: ResolvedU
  * refused from the request's head (docs/security.md, "Threats, one by one": a client that
  * declares a huge body).
  *
- * `request.saveUploads()` rejects with the errors the Express adapter's `upload()` passes to
- * `next(err)`, with an {@link InvalidOptionError} for bad options (checked at each call), and
- * with a `TypeError` when `@fastify/multipart`'s `parts()` is missing. A server's failure (a
+ * `request.saveUploads()` reads the form as the Express adapter's `upload()` does (busboy: a
+ * Latin-1 file name arrives whole, a `__proto__` field is a field like any other), and rejects
+ * with the errors `upload()` passes to `next(err)`, and with an {@link InvalidOptionError} for
+ * bad options (checked at each call). A server's failure (a
  * 5xx: 507, 503, 500) keeps its class, `code`, `statusCode` and fields, but its message is only
  * its status and a sentence for the client, as Fastify's default error handler sends it
  * (`507 Insufficient Storage: the server has no room for this upload now; try again later`);

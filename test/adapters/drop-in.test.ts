@@ -97,15 +97,31 @@ describe("a file's name as the client's bytes spell it", () => {
     return { body, headers: { 'content-type': `multipart/form-data; boundary=${boundary}` } };
   };
 
-  it('UTF-8 (what browsers send) and Latin-1 (what older clients send) both arrive whole, never as U+FFFD', async () => {
+  const names = [['résumé ü.txt', 'utf8'], ['résumé ü.txt', 'latin1'], ['履歴書.txt', 'utf8'], ['plain.txt', 'latin1']] as const;
+
+  it('Express: UTF-8 (what browsers send) and Latin-1 (what older clients send) both arrive whole, never as U+FFFD', async () => {
     const mgr = manager();
     const app = express();
     app.post('/upload', upload({ field: 'file', manager: mgr }), (req, res) => res.json({ name: req.file?.originalName }));
     const url = await listen(app);
-    for (const [name, encoding] of [['résumé ü.txt', 'utf8'], ['résumé ü.txt', 'latin1'], ['履歴書.txt', 'utf8'], ['plain.txt', 'latin1']] as const) {
+    for (const [name, encoding] of names) {
       const { body, headers } = formWithName(name, encoding);
       const res = await fetch(`${url}/upload`, { method: 'POST', body, headers });
       expect(await res.json(), `${name} in ${encoding}`).toEqual({ name });
+    }
+    await until(() => sessionFiles(mgr).length === 0);
+  });
+
+  it("Fastify's saveUploads(): the same, where @fastify/multipart's own parser gives U+FFFD for Latin-1", async () => {
+    const mgr = manager();
+    const app = Fastify();
+    await app.register(tempFiles, { manager: mgr });
+    app.post('/upload', async (request) => ({ name: (await request.saveUploads({ field: 'file' })).file.originalName }));
+    closers.push(() => app.close());
+    for (const [name, encoding] of names) {
+      const { body, headers } = formWithName(name, encoding);
+      const res = await app.inject({ method: 'POST', url: '/upload', payload: body, headers });
+      expect(res.json(), `${name} in ${encoding}`).toEqual({ name });
     }
     await until(() => sessionFiles(mgr).length === 0);
   });
