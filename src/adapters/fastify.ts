@@ -82,13 +82,13 @@ declare module 'fastify' {
      */
     tmp: TempScope;
     /**
-     * Receives the multipart form in one call (`@fastify/multipart` lets the body through): the files go to
-     * temp files of `request.tmp`, removed after the response unless kept or handed off. Every
-     * failure is a `TempFileError` with `statusCode` (413, 415, 422, 400, 507, 503, 499); a
-     * server's failure (5xx) has a message for the client, its detail (a path, a system call's
-     * text) the error's `cause`, which Fastify's logger writes (docs/uploads.md). The
-     * body is read once: a later call resolves (or rejects) as the first did, whatever its options,
-     * as `@fastify/multipart`'s `saveRequestFiles()` does.
+     * Receives the multipart form in one call (`@fastify/multipart` lets the body through): the
+     * files go to temp files of `request.tmp`, removed after the response unless kept or handed
+     * off. Every failure is a `TempFileError` with `statusCode` (413, 415, 422, 400, 507, 503,
+     * 499); a server's failure (5xx) has a message for the client, its detail (a path, a system
+     * call's text) the error's `cause`, which Fastify's logger writes (docs/uploads.md). The body
+     * is read once: a later call resolves (or rejects) as the first did, whatever its options, as
+     * `@fastify/multipart`'s `saveRequestFiles()` does.
      *
      * @example
      * app.post('/videos', async (request, reply) => {
@@ -252,12 +252,12 @@ async function receiveForm(
  * `request.saveUploads()` reads the form as the Express adapter's `upload()` does (busboy: a
  * Latin-1 file name arrives whole, a `__proto__` field is a field like any other), and rejects
  * with the errors `upload()` passes to `next(err)`, and with an {@link InvalidOptionError} for
- * bad options (checked at each call). A server's failure (a
- * 5xx: 507, 503, 500) keeps its class, `code`, `statusCode` and fields, but its message is only
- * its status and a sentence for the client, as Fastify's default error handler sends it
- * (`507 Insufficient Storage: the server has no room for this upload now; try again later`);
- * the original, with its path, is its `cause`, which Fastify's logger writes with it. So is a
- * request's 503 when `manager` was closed.
+ * bad options (checked at each call). A server's failure (a 5xx: 507, 503, 500) keeps its
+ * class, `code`, `statusCode` and fields, but its message is only its status and a sentence for
+ * the client, as Fastify's default error handler sends it (`507 Insufficient Storage: the
+ * server has no room for this upload now; try again later`); the original, with its path, is
+ * its `cause`, which Fastify's logger writes with it. So is a request's 503 when `manager` was
+ * closed.
  *
  * Registration fails (the plugin's promise rejects) with the errors below, or with what
  * registering `@fastify/multipart` throws.
