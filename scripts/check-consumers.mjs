@@ -1,8 +1,9 @@
 // Compiles TypeScript consumers of the packed package, as users get it, with several TypeScript
 // versions (5.2, the first with `using`, with @types/node 25, the newest it compiles, as the README
-// says; 5.9; 7, the native compiler; the latest, with the latest @types/node): packs the tarball, installs it with
+// says; 5.6, the first the README gives for the latest @types/node, with it; 5.9; 7, the native
+// compiler; the latest, with the latest @types/node): packs the tarball, installs it with
 // each compiler from the registry in a scratch project, and type-checks a consumer importing
-// `.`, `./errors`, `./express`, `./fastify`, `./s3`, `./azure` and `./testing`, and one serving `./tus` with @tus/server,
+// `.`, `./errors`, `./express`, `./fastify`, `./web`, `./s3`, `./azure` and `./testing`, and one serving `./tus` with @tus/server,
 // under every module resolution (node10 with module commonjs and no esModuleInterop; node16 and
 // nodenext, ESM and CJS; bundler), with skipLibCheck off, so that the package's own .d.ts and
 // .d.cts files are checked too. The tus consumer needs no skipLibCheck: the errors @tus/server 2's
@@ -13,7 +14,7 @@
 // checks that the files were removed; and type-checks every TypeScript block of the README and
 // docs/ under that tsconfig (scripts/doc-snippets.mjs).
 //
-//   node scripts/check-consumers.mjs [--ts 5.2+25,5.9,7,latest+latest]   (TypeScript[+@types/node], else the repo's @types/node)
+//   node scripts/check-consumers.mjs [--ts 5.2+25,5.6+latest,5.9,7,latest+latest]   (TypeScript[+@types/node], else the repo's @types/node)
 //
 // Each TypeScript version is checked by a process of its own (this script with --one), two at a
 // time, its output printed when it ends.
@@ -28,7 +29,7 @@ const argAfter = (flag) => {
   const at = process.argv.indexOf(flag);
   return at > 0 ? process.argv[at + 1] : undefined;
 };
-const versions = (argAfter('--ts') ?? '5.2+25,5.9,7,latest+latest').split(',');
+const versions = (argAfter('--ts') ?? '5.2+25,5.6+latest,5.9,7,latest+latest').split(',');
 const failures = [];
 
 const run = (cmd, args, cwd) => {
@@ -40,6 +41,7 @@ const consumerCode = `import { TempFileManager, isTempFileError, type TempFile }
 import { FileSystemError, type DiskErrors } from 'tempfile-manager/errors';
 import { tempScope } from 'tempfile-manager/express';
 import tempFiles, { tempFiles as named } from 'tempfile-manager/fastify';
+import { handleUpload, refusalResponse, type WebUpload, type WebUploadOptions } from 'tempfile-manager/web';
 import { s3Store, type S3Store, type S3StoreOptions } from 'tempfile-manager/s3';
 import { azureStore, type AzureStore, type AzureStoreOptions } from 'tempfile-manager/azure';
 import { tempScopeFixture, type TempScopeFixture } from 'tempfile-manager/testing';
@@ -53,6 +55,11 @@ export async function use(): Promise<number> {
   return size;
 }
 export const adapters = [tempScope, tempFiles, named] as const;
+export const webOptions: WebUploadOptions = { field: 'file', maxBytes: 2 ** 20, accept: ['image/*'] };
+export function route(request: Request): Promise<Response> {
+  return handleUpload(request, webOptions, ({ file, fields }: WebUpload) => Response.json({ size: file?.size ?? 0, fields }));
+}
+export const refusal: (error: unknown) => Response | undefined = refusalResponse;
 export const storeFactory: (options: S3StoreOptions) => S3Store = s3Store;
 export const azureFactory: (options: AzureStoreOptions) => AzureStore = azureStore;
 export const fixture: TempScopeFixture = tempScopeFixture();

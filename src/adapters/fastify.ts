@@ -1,8 +1,7 @@
-import type { Readable } from 'node:stream';
 import createDebug from 'debug';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { AbortedError, isTempFileError, MalformedUploadError, UploadLimitError, type InvalidOptionError } from '../base/errors.js';
+import { forClientAnswer, type InvalidOptionError } from '../base/errors.js';
 import type { TempFileManager } from '../manager/manager.js';
 import type { TempScope } from '../handles/scope.js';
 import type { HandoffStore } from '../base/stores.js';
@@ -20,19 +19,18 @@ import {
   type ConfirmRouteOptions,
   type PresignRoutesOptions,
 } from './presign-routes.js';
-import { FormReceiver, shapeFiles } from './form.js';
+import { shapeFiles } from './form.js';
+import { receiveMultipart } from './multipart.js';
 import { loadPeer } from '../base/peer.js';
 import { ownOptions } from '../base/validators.js';
 import { bindRequestScope, requestScopeOf } from './request-scope.js';
 import { deferContinue, discardUnreadBody, refuseUnreadBody, resolveDrain, type DrainOptions, type ResolvedDrain } from './unread-body.js';
 import {
-  busboyLimits,
   checkCallbackOption,
   checkManager,
   declaredLengthRefusal,
   resolveUploadOptions,
   type HandedOffUpload,
-  type ResolvedUpload,
   type UploadedFile,
   type UploadFields,
   type UploadFieldSpec,
@@ -64,8 +62,8 @@ export interface SavedUploads<Files = undefined, File = undefined> {
 }
 
 /**
- * `request.saveUploads(options)`: receives the request's multipart form through
- * `@fastify/multipart`, each file streamed to a temp file of `request.tmp`.
+ * `request.saveUploads(options)`: receives the request's multipart form with the form reader of
+ * `upload()`, each file streamed to a temp file of `request.tmp`.
  */
 export interface SaveUploads {
   (options: UploadOptions & { readonly store: HandoffStore }): Promise<SavedUploads>;
@@ -84,11 +82,13 @@ declare module 'fastify' {
      */
     tmp: TempScope;
     /**
-     * Receives the multipart form in one call (on top of `@fastify/multipart`): the files go to
-     * temp files of `request.tmp`, removed after the response unless kept or handed off. Every
-     * failure is a `TempFileError` with `statusCode` (413, 415, 422, 400, 507, 503, 499). The
-     * body is read once: a later call resolves (or rejects) as the first did, whatever its options,
-     * as `@fastify/multipart`'s `saveRequestFiles()` does.
+     * Receives the multipart form in one call (`@fastify/multipart` lets the body through): the
+     * files go to temp files of `request.tmp`, removed after the response unless kept or handed
+     * off. Every failure is a `TempFileError` with `statusCode` (413, 415, 422, 400, 507, 503,
+     * 499); a server's failure (5xx) has a message for the client, its detail (a path, a system
+     * call's text) the error's `cause`, which Fastify's logger writes (docs/uploads.md). The body
+     * is read once: a later call resolves (or rejects) as the first did, whatever its options, as
+     * `@fastify/multipart`'s `saveRequestFiles()` does.
      *
      * @example
      * app.post('/videos', async (request, reply) => {
@@ -121,20 +121,6 @@ export interface TempFilesPluginOptions {
   readonly drain?: DrainOptions;
 }
 
-/** The part of `@fastify/multipart`'s request API that `saveUploads()` uses. */
-interface MultipartPart {
-  readonly type: 'file' | 'field';
-  readonly fieldname?: string;
-  readonly filename?: string;
-  readonly mimetype?: string;
-  readonly encoding?: string;
-  readonly file?: Readable;
-  readonly value?: unknown;
-  readonly fieldnameTruncated?: boolean;
-  readonly valueTruncated?: boolean;
-}
-type PartsOf = (options: Record<string, unknown>) => AsyncIterableIterator<MultipartPart>;
-
 const plugin: FastifyPluginAsync<TempFilesPluginOptions> = async (app: FastifyInstance, options) => {
   const own = ownOptions(options);
   const manager = own.manager as TempFileManager; // checked on the next line
@@ -158,16 +144,22 @@ const plugin: FastifyPluginAsync<TempFilesPluginOptions> = async (app: FastifyIn
     // A body is read once: a second call answers what the first one got, as @fastify/multipart's saveRequestFiles() does.
     let saved = savedForms.get(this);
     if (saved === undefined) {
-      saved = receiveForm(this, uploadOptions, drain);
+      saved = answerable(() => receiveForm(this, uploadOptions, drain));
       savedForms.set(this, saved);
     }
     return saved;
   } as SaveUploads);
   app.addHook('onRequest', (request, reply, next) => {
-    const exchange = bindRequestScope(manager, request.raw, reply.raw, (error: unknown) => {
-      log('removing a request scope failed: %O', error);
-      onDisposeError(error, request);
-    }, 'fastify');
+    let exchange: ReturnType<typeof bindRequestScope>;
+    try {
+      exchange = bindRequestScope(manager, request.raw, reply.raw, (error: unknown) => {
+        log('removing a request scope failed: %O', error);
+        onDisposeError(error, request);
+      }, 'fastify');
+    } catch (error) {
+      next(forClientAnswer(error as Error)); // the manager closed: a 503 whose message is for the client
+      return;
+    }
     request.tmp = exchange.scope;
     exchange.enter(next);
   });
@@ -190,6 +182,19 @@ const plugin: FastifyPluginAsync<TempFilesPluginOptions> = async (app: FastifyIn
   });
 };
 
+/**
+ * `work`'s result, or its failure as Fastify's error handler may send it to the client: a server
+ * failure (a 5xx) with a message of its status alone, the original as its `cause` for the log
+ * (`forClientAnswer`); a client's refusal as it is.
+ */
+async function answerable<T>(work: () => T | PromiseLike<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    throw forClientAnswer(error);
+  }
+}
+
 /** The form each request's first `saveUploads()` received (or its failure). */
 const savedForms = new WeakMap<FastifyRequest, Promise<SavedUploads<unknown, unknown>>>();
 
@@ -200,99 +205,29 @@ async function receiveForm(
 ): Promise<SavedUploads<unknown, unknown>> {
   const spec = resolveUploadOptions(options, 'request.saveUploads()', [], drain);
   const raw = request.raw;
-  const exchange = requestScopeOf(raw);
-  const response = exchange?.response;
-  let stopped: (() => void) | undefined;
-  const failed = new Promise<undefined>((resolve) => (stopped = () => resolve(undefined)));
-  const refuse = () => {
-    stopped?.(); // the parser is left waiting for bytes that no longer come to it: stop waiting for it
-    if (raw.complete) return;
-    if (response && !response.headersSent) response.setHeader('Connection', 'close');
-    if (response) discardUnreadBody(raw, response, spec.drain);
-  };
+  const response = requestScopeOf(raw)?.response;
   // A declared length no form within the limits can have: refused from the head, the body unread.
   const tooLarge = declaredLengthRefusal(raw.headers, spec);
   if (tooLarge) {
     if (response) refuseUnreadBody(raw, response, spec.drain);
     throw tooLarge;
   }
-  const form = new FormReceiver(request.tmp, spec, refuse, exchange);
-  const parts = (request as unknown as { parts?: PartsOf }).parts;
-  if (typeof parts !== 'function') {
-    throw new TypeError('request.saveUploads() needs @fastify/multipart: register it before tempfile-manager/fastify, or let the plugin register it.');
-  }
-  const iterator = parts.call(request, partsOptions(spec));
-  try {
-    for (;;) {
-      const next = await Promise.race([iterator.next(), failed]);
-      if (next === undefined || next.done === true || form.failed) break;
-      try {
-        receivePart(form, next.value);
-      } catch (error) {
-        form.fail(error instanceof Error ? error : new Error(String(error)));
-      }
-    }
-  } catch (error) {
-    form.fail(fromMultipartError(error, raw.socket?.destroyed === true, spec));
-  }
-  if (form.failed) iterator.return?.(undefined).catch(() => {});
-  const { files, fields, handedOff } = await form.finish();
+  // The body is read by the form reader of upload() and handleUpload() (busboy), not through
+  // @fastify/multipart's parts(), whose parser decodes a part's parameters as UTF-8 before they
+  // reach a route (a Latin-1 file name would arrive as U+FFFD). @fastify/multipart's content-type
+  // parser leaves the body unread for it.
+  const refuse = () => {
+    if (raw.complete) return;
+    if (response && !response.headersSent) response.setHeader('Connection', 'close');
+    if (response) discardUnreadBody(raw, response, spec.drain);
+  };
+  const { files, fields, handedOff } = await receiveMultipart(raw, request.tmp, spec, refuse);
   return {
     file: spec.rule.kind === 'single' ? files[0] : undefined,
     files: spec.direct ? undefined : shapeFiles(spec, files),
     fields,
     handedOff,
   };
-}
-
-function receivePart(form: FormReceiver, part: MultipartPart): void {
-  const fieldName = part.fieldname ?? ''; // a part sent with name="" may come without one
-  if (part.type === 'file' && part.file) {
-    form.file({ fieldName, originalName: part.filename ?? '', declaredType: part.mimetype ?? '', encoding: part.encoding ?? '', stream: part.file });
-    return;
-  }
-  form.field({
-    name: fieldName,
-    value: typeof part.value === 'string' ? part.value : String(part.value),
-    nameTruncated: part.fieldnameTruncated === true,
-    valueTruncated: part.valueTruncated === true,
-  });
-}
-
-function partsOptions(spec: ResolvedUpload): Record<string, unknown> {
-  return {
-    throwFileSizeLimit: false, // write() sees the byte past maxBytes and throws SizeLimitError
-    limits: busboyLimits(spec),
-  };
-}
-
-/** @fastify/multipart's and busboy's errors as the typed errors of the Express adapter. */
-function fromMultipartError(error: unknown, clientGone: boolean, spec: ResolvedUpload): Error {
-  if (isTempFileError(error)) return error;
-  const code = (error as { code?: unknown }).code;
-  const message = error instanceof Error ? error.message : String(error);
-  switch (code) {
-    case 'FST_PARTS_LIMIT':
-      return new UploadLimitError('parts', spec.maxParts);
-    case 'FST_FILES_LIMIT':
-      return new UploadLimitError('files', spec.maxFiles);
-    case 'FST_FIELDS_LIMIT':
-      return new UploadLimitError('fields', spec.maxFields);
-    case 'FST_INVALID_MULTIPART_CONTENT_TYPE':
-      return new MalformedUploadError('not-multipart', 'The body is not a form: send multipart/form-data.', { cause: error });
-    case 'FST_PROTO_VIOLATION':
-      return new MalformedUploadError('malformed', 'The form has a field named like a property of Object.prototype (__proto__, constructor...), which @fastify/multipart refuses.', { cause: error });
-    default:
-      break;
-  }
-  if (clientGone) return new AbortedError('the client went away before the end of the form', error);
-  if (/boundary/i.test(message)) {
-    return new MalformedUploadError('malformed', 'The multipart body has no boundary in its Content-Type: send a form the way browsers do (FormData).', { cause: error });
-  }
-  if (code === 'FST_MP_PREMATURE_CLOSE' || /unexpected end|terminated early/i.test(message)) {
-    return new MalformedUploadError('truncated', 'The form ends before its closing boundary: the body was cut off.', { cause: error });
-  }
-  return new MalformedUploadError('malformed', `The form is malformed (${message}).`, { cause: error });
 }
 
 /**
@@ -314,9 +249,15 @@ function fromMultipartError(error: unknown, clientGone: boolean, spec: ResolvedU
  * refused from the request's head (docs/security.md, "Threats, one by one": a client that
  * declares a huge body).
  *
- * `request.saveUploads()` rejects with the errors the Express adapter's `upload()` passes to
- * `next(err)`, with an {@link InvalidOptionError} for bad options (checked at each call), and
- * with a `TypeError` when `@fastify/multipart`'s `parts()` is missing.
+ * `request.saveUploads()` reads the form as the Express adapter's `upload()` does (busboy: a
+ * Latin-1 file name arrives whole, a `__proto__` field is a field like any other), and rejects
+ * with the errors `upload()` passes to `next(err)`, and with an {@link InvalidOptionError} for
+ * bad options (checked at each call). A server's failure (a 5xx: 507, 503, 500) keeps its
+ * class, `code`, `statusCode` and fields, but its message is only its status and a sentence for
+ * the client, as Fastify's default error handler sends it (`507 Insufficient Storage: the
+ * server has no room for this upload now; try again later`); the original, with its path, is
+ * its `cause`, which Fastify's logger writes with it. So is a request's 503 when `manager` was
+ * closed.
  *
  * Registration fails (the plugin's promise rejects) with the errors below, or with what
  * registering `@fastify/multipart` throws.
@@ -350,8 +291,9 @@ const REGISTER_OPTIONS: ReadonlySet<string> = new Set(['prefix', 'logLevel', 'lo
  * uploads straight to the bucket: register it at the prefix Uppy's `companionEndpoint` names
  * (`app.register(presignUploads, { prefix: '/uploads', store, maxBytes })`). Its routes and
  * answers are those of the Express adapter's `presignUploads()`; a refusal is thrown with its
- * `statusCode` to Fastify's error handler, which answers `{ statusCode, code, error, message }`.
- * It needs no `tempFiles` plugin.
+ * `statusCode` to Fastify's error handler, which answers `{ statusCode, code, error, message }`;
+ * a store's failure (`StoreError`, 503) with a message for the client, its detail (the endpoint,
+ * the system's text) the error's `cause`. It needs no `tempFiles` plugin.
  *
  * **Ownership:** it owns nothing; an upload it presigns is the store's, swept once its presign
  * expired if never confirmed. **Security:** every key is the store's, random, one per presign;
@@ -376,23 +318,28 @@ export const presignUploads: FastifyPluginAsync<FastifyPresignOptions> = async (
     return body;
   };
   type Upload = { Params: { uploadId: string }; Querystring: Record<string, unknown> };
-  app.get('/s3/params', async (request, reply) => fresh(reply, await presignParams(routes, request, request.query)));
-  app.post('/s3/params', async (request, reply) => fresh(reply, await presignParams(routes, request, request.body)));
-  app.post('/s3/multipart', async (request, reply) => fresh(reply, await createMultipart(routes, request, request.body)));
+  app.get('/s3/params', async (request, reply) => fresh(reply, await answerable(() => presignParams(routes, request, request.query))));
+  app.post('/s3/params', async (request, reply) => fresh(reply, await answerable(() => presignParams(routes, request, request.body))));
+  app.post('/s3/multipart', async (request, reply) => fresh(reply, await answerable(() => createMultipart(routes, request, request.body))));
   app.get<Upload & { Params: { partNumber: string } }>('/s3/multipart/:uploadId/:partNumber', async (request, reply) =>
-    fresh(reply, await signPartRoute(routes.store, request.params.uploadId, request.params.partNumber, request.query)),
+    fresh(reply, await answerable(() => signPartRoute(routes.store, request.params.uploadId, request.params.partNumber, request.query))),
   );
-  app.get<Upload>('/s3/multipart/:uploadId', async (request, reply) => fresh(reply, await listPartsRoute(routes.store, request.params.uploadId, request.query)));
+  app.get<Upload>('/s3/multipart/:uploadId', async (request, reply) =>
+    fresh(reply, await answerable(() => listPartsRoute(routes.store, request.params.uploadId, request.query))),
+  );
   app.post<Upload>('/s3/multipart/:uploadId/complete', async (request, reply) =>
-    fresh(reply, await completeRoute(routes.store, request.params.uploadId, request.query, request.body)),
+    fresh(reply, await answerable(() => completeRoute(routes.store, request.params.uploadId, request.query, request.body))),
   );
-  app.delete<Upload>('/s3/multipart/:uploadId', async (request, reply) => fresh(reply, await abortRoute(routes.store, request.params.uploadId, request.query)));
+  app.delete<Upload>('/s3/multipart/:uploadId', async (request, reply) =>
+    fresh(reply, await answerable(() => abortRoute(routes.store, request.params.uploadId, request.query))),
+  );
 };
 
 /**
  * A Fastify pre-handler that confirms a browser's upload: reads `{ key }` from the JSON body, has
  * the store judge the object (`S3Store.confirmUpload`) and sets `request.ticket`. A refusal is
- * thrown, its object removed first, with the statuses of the Express adapter's `confirmUpload()`.
+ * thrown, its object removed first, with the statuses of the Express adapter's `confirmUpload()`;
+ * a server's failure (a 5xx) with a message for the client, its detail the error's `cause`.
  *
  * **Ownership:** the ticket is the route's to hand on. **Security:** only the key is read of what
  * the browser sends; size and type are the object's.
@@ -410,6 +357,6 @@ export const presignUploads: FastifyPluginAsync<FastifyPresignOptions> = async (
 export function confirmUpload(options: ConfirmRouteOptions): (request: FastifyRequest, reply: FastifyReply) => Promise<void> {
   const route = resolveConfirmRoute(options, 'confirmUpload()');
   return async (request: FastifyRequest): Promise<void> => {
-    request.ticket = await confirmRoute(route, request.body);
+    request.ticket = await answerable(() => confirmRoute(route, request.body));
   };
 }

@@ -203,8 +203,8 @@ export function busboyLimits(spec: ResolvedUpload): Record<string, number> {
     // form checks the lengths itself.
     fieldNameSize: spec.maxFieldNameBytes + 1,
     fieldSize: spec.maxFieldBytes + 1,
-    // @fastify/busboy takes 80 KiB of headers per part by default; busboy 16 KiB, always. The
-    // same for both, so that a form's largest size follows from its limits (maxBodyBytes()).
+    // busboy takes 16 KiB of headers per part, always (this is for a parser that reads it, as
+    // @fastify/busboy does): a form's largest size follows from its limits (maxBodyBytes()).
     headerSize: PART_HEADER_BYTES,
   };
 }

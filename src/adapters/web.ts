@@ -1,7 +1,7 @@
 import { STATUS_CODES, type IncomingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
 import type { ReadableStream as NodeWebStream } from 'node:stream/web';
-import { AbortedError, InvalidOptionError, isTempFileError, MalformedUploadError, type TempFileError } from '../base/errors.js';
+import { AbortedError, forClientAnswer, InvalidOptionError, isTempFileError, MalformedUploadError, type TempFileError } from '../base/errors.js';
 import { describe } from '../base/names.js';
 import { ownOptions, validateFunction } from '../base/validators.js';
 import type { TempScope } from '../handles/scope.js';
@@ -45,7 +45,9 @@ export interface WebUpload {
  * promise settles unless kept or handed off. **Security:** as `upload()`'s (docs/uploads.md).
  *
  * @throws {@link InvalidOptionError} `ERR_TEMPFILE_INVALID_OPTION`: a bad option or `route`,
- * before the body is read. Also what is the server's to answer (507, 503) and what `route` throws.
+ * before the body is read. Also what is the server's to answer (507, 503, 500: the typed error,
+ * its message only its status for the client, the detail, path included, its `cause`) and what
+ * `route` throws (as it is).
  *
  * @example
  * export const POST = (request: Request) =>
@@ -66,11 +68,17 @@ export async function handleUpload(request: Request, options: WebUploadOptions, 
     request.body?.cancel().catch(() => {}); // the body of a refused request is not read
     return refusalResponse(tooLarge)!;
   }
-  const scope = (given ?? sharedManager()).scope();
+  let scope: TempScope;
+  try {
+    scope = (given ?? sharedManager()).scope();
+  } catch (error) {
+    throw forClientAnswer(error); // a closed manager: 503
+  }
   try {
     const body = webBody(request, headers);
     const form = await receiveForm(body, scope, spec, () => body.stream.destroy()).catch((error: unknown) => {
-      throw request.signal?.aborted ? new AbortedError('the client went away before the end of the form', error) : error;
+      // A server failure rejects with a message for the client, the detail as its cause (as Fastify's saveUploads()).
+      throw request.signal?.aborted ? new AbortedError('the client went away before the end of the form', error) : forClientAnswer(error);
     });
     const files = spec.direct ? undefined : form.files;
     return await route({

@@ -105,6 +105,9 @@ const REASON_PHRASES: Readonly<Record<number, string>> = {
   422: 'Unprocessable Entity',
   451: 'Unavailable For Legal Reasons',
   499: 'Client Closed Request',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+  507: 'Insufficient Storage',
 };
 
 /**
@@ -113,6 +116,43 @@ const REASON_PHRASES: Readonly<Record<number, string>> = {
  */
 export function forClient(code: TempFileErrorCode, detail: string, status = STATUS_BY_CODE[code]): string {
   return `${status} ${REASON_PHRASES[status] ?? 'Client Error'}: ${detail}`;
+}
+
+/** The fields of a server failure its client's answer has of its own. */
+const OWN_TO_ANSWER: ReadonlySet<string> = new Set(['message', 'stack', 'cause']);
+
+/** What a client reads of a server failure, by status: never the failure itself. */
+const SERVER_FAILURE_DETAIL: Readonly<Record<number, string>> = {
+  503: 'the server cannot take this request now; try again later',
+  507: 'the server has no room for this upload now; try again later',
+};
+
+/**
+ * A server failure (a {@link TempFileError} with `expose: false`, a 5xx) as the client may read
+ * it, for an adapter whose rejection reaches a framework's error handler that sends
+ * `err.message` (Fastify's default handler does): an error of the same class, `code`,
+ * `statusCode`, brand and fields, whose message is only the status, its reason phrase and a
+ * sentence for the client (`507 Insufficient Storage: the server has no room for this upload
+ * now; try again later`), and whose `cause` is `error` itself, with the path and the system's
+ * text, for the server's log (pino prints a cause's message and stack with the error's). Any
+ * other value, a client's refusal (exposed already) included, is returned as it is. @internal
+ * @throws Never. It builds the error from `error`'s own fields.
+ */
+export function forClientAnswer<E>(error: E): E {
+  if (!isTempFileError(error) || error.expose || error.statusCode < 500) return error;
+  const status = error.statusCode;
+  const message = `${status} ${REASON_PHRASES[status] ?? 'Server Error'}: ${SERVER_FAILURE_DETAIL[status] ?? 'the server failed on this request'}`;
+  const options: TempFileErrorOptions = { cause: error, ...(error.path !== undefined && { path: error.path }), ...(error.advice !== undefined && { advice: error.advice }) };
+  // Built by TempFileError's constructor as an instance of the error's own class (`instanceof`
+  // and `name` hold), then given the subclass's fields (`syscallCode`, `reason`...) as they are.
+  const ownClass = typeof error.constructor === 'function' ? error.constructor : TempFileError;
+  const answer = Reflect.construct(TempFileError, [error.code, message, options], ownClass) as TempFileError;
+  for (const key of Object.getOwnPropertyNames(error)) {
+    if (OWN_TO_ANSWER.has(key) || (key !== 'statusCode' && Object.prototype.hasOwnProperty.call(answer, key))) continue;
+    const field = Object.getOwnPropertyDescriptor(error, key);
+    if (field) Object.defineProperty(answer, key, field);
+  }
+  return answer as E;
 }
 
 // Shared by every copy of the package in a process (its ESM and CJS builds, two installed

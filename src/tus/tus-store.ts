@@ -133,7 +133,17 @@ export async function tusStore(options: TusStoreOptions): Promise<TusStore> {
     timedOut: () => tus.ERRORS.ERR_LOCK_TIMEOUT,
     creationEnded: (id: string, failed: boolean) => (failed ? uploads.abandonCreation(id).catch(rethrowForTus) : uploads.creationAnswered(id)),
   };
-  const locker: Locker = { newLock: (id: string) => new UploadLock(lockContext, id) };
+  const locker: Locker = {
+    newLock: (id: string) => {
+      const lock = new UploadLock(lockContext, id);
+      // What taking or giving back a lock throws (a closed manager, a disk's failure) is answered
+      // as the store's own failures are: its status, never its message with a server path.
+      return {
+        lock: (signal: AbortSignal, requestRelease: Parameters<UploadLock['lock']>[1]) => lock.lock(signal, requestRelease).catch(rethrowForTus),
+        unlock: () => lock.unlock().catch(rethrowForTus),
+      };
+    },
+  };
   return { datastore, locker };
 }
 

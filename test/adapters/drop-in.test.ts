@@ -97,15 +97,31 @@ describe("a file's name as the client's bytes spell it", () => {
     return { body, headers: { 'content-type': `multipart/form-data; boundary=${boundary}` } };
   };
 
-  it('UTF-8 (what browsers send) and Latin-1 (what older clients send) both arrive whole, never as U+FFFD', async () => {
+  const names = [['résumé ü.txt', 'utf8'], ['résumé ü.txt', 'latin1'], ['履歴書.txt', 'utf8'], ['plain.txt', 'latin1']] as const;
+
+  it('Express: UTF-8 (what browsers send) and Latin-1 (what older clients send) both arrive whole, never as U+FFFD', async () => {
     const mgr = manager();
     const app = express();
     app.post('/upload', upload({ field: 'file', manager: mgr }), (req, res) => res.json({ name: req.file?.originalName }));
     const url = await listen(app);
-    for (const [name, encoding] of [['résumé ü.txt', 'utf8'], ['résumé ü.txt', 'latin1'], ['履歴書.txt', 'utf8'], ['plain.txt', 'latin1']] as const) {
+    for (const [name, encoding] of names) {
       const { body, headers } = formWithName(name, encoding);
       const res = await fetch(`${url}/upload`, { method: 'POST', body, headers });
       expect(await res.json(), `${name} in ${encoding}`).toEqual({ name });
+    }
+    await until(() => sessionFiles(mgr).length === 0);
+  });
+
+  it("Fastify's saveUploads(): the same, where @fastify/multipart's own parser gives U+FFFD for Latin-1", async () => {
+    const mgr = manager();
+    const app = Fastify();
+    await app.register(tempFiles, { manager: mgr });
+    app.post('/upload', async (request) => ({ name: (await request.saveUploads({ field: 'file' })).file.originalName }));
+    closers.push(() => app.close());
+    for (const [name, encoding] of names) {
+      const { body, headers } = formWithName(name, encoding);
+      const res = await app.inject({ method: 'POST', url: '/upload', payload: body, headers });
+      expect(res.json(), `${name} in ${encoding}`).toEqual({ name });
     }
     await until(() => sessionFiles(mgr).length === 0);
   });
@@ -149,4 +165,73 @@ it("Express, refusals: 'next': a refused form's req.body holds the fields read b
   expect(res.status).toBe(413);
   expect(body).toEqual({ title: 'kept' });
   await until(() => sessionFiles(mgr).length === 0);
+});
+
+describe('where upload() differs from multer by choice (docs/migrating.md)', () => {
+  it("bracket names stay flat: pet[species] and kids[0] are keys of req.body as sent, through Express and Fastify (multer nests them)", async () => {
+    const mgr = manager();
+    const form = () => rawForm(`${fieldPart('pet[species]', 'cat')}${fieldPart('kids[0]', 'Ann')}${fieldPart('kids[1]', 'Bo')}${formEnd}`);
+    const flat = { 'pet[species]': 'cat', 'kids[0]': 'Ann', 'kids[1]': 'Bo' };
+    const app = express();
+    app.post('/upload', upload({ manager: mgr }), (req, res) => res.json({ body: req.body, pet: (req.body as Record<string, unknown>).pet ?? null }));
+    const url = await listen(app);
+    const res = await fetch(`${url}/upload`, { method: 'POST', ...form() });
+    expect(await res.json()).toEqual({ body: flat, pet: null });
+
+    const fastify = Fastify();
+    await fastify.register(tempFiles, { manager: mgr });
+    fastify.post('/upload', async (request) => ({ fields: (await request.saveUploads()).fields }));
+    closers.push(() => fastify.close());
+    const { body, headers } = form();
+    expect((await fastify.inject({ method: 'POST', url: '/upload', payload: body, headers })).json()).toEqual({ fields: flat });
+  });
+
+  it('a urlencoded POST is read into req.body, flat, as a form without files (multer passes it on untouched)', async () => {
+    const mgr = manager();
+    const app = express();
+    let routed = 0;
+    app.post('/upload', upload({ manager: mgr }), (req, res) => {
+      routed += 1;
+      res.json({ body: req.body, file: req.file ?? null });
+    });
+    const url = await listen(app);
+    const res = await fetch(`${url}/upload`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'title=a+title&pet%5Bspecies%5D=cat&kids[0]=Ann',
+    });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ body: { title: 'a title', 'pet[species]': 'cat', 'kids[0]': 'Ann' }, file: null });
+    expect(routed).toBe(1);
+  });
+
+  it('a GET, and a JSON body, are refused with a 400 not-multipart and the route never runs (multer calls next() with no req.file)', async () => {
+    const mgr = manager();
+    const app = express();
+    let routed = 0;
+    app.all('/upload', upload({ field: 'file', manager: mgr }), (_req, res) => {
+      routed += 1;
+      res.sendStatus(200);
+    });
+    // With refusals: 'next', the same refusal as an error middleware reads it: its reason.
+    let reason: unknown;
+    app.all('/upload-next', upload({ field: 'file', manager: mgr, refusals: 'next' }), (_req, res) => {
+      routed += 1;
+      res.sendStatus(200);
+    });
+    app.use((err: { reason?: string; statusCode?: number }, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+      reason = err.reason;
+      res.status(err.statusCode ?? 500).end();
+    });
+    const url = await listen(app);
+    for (const init of [{ method: 'GET' }, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"a":1}' }]) {
+      const res = await fetch(`${url}/upload`, init);
+      expect(res.status, init.method).toBe(400);
+      expect(await res.json(), init.method).toMatchObject({ statusCode: 400, code: 'ERR_TEMPFILE_UPLOAD_MALFORMED', message: expect.stringMatching(/^400 Bad Request: /) });
+      reason = undefined;
+      expect((await fetch(`${url}/upload-next`, init)).status, init.method).toBe(400);
+      expect(reason, init.method).toBe('not-multipart');
+    }
+    expect(routed).toBe(0);
+  });
 });

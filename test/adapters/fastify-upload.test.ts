@@ -107,8 +107,17 @@ describe.each<Mode>(['inject', 'http'])('request.saveUploads() under %s', (mode)
     { name: 'no file where one is required', options: { field: 'f' }, form: () => rawForm(`${fieldPart('n', 'v')}${formEnd}`), status: 400, code: 'ERR_TEMPFILE_UPLOAD_MALFORMED' },
     { name: 'a multipart type without a boundary', options: { field: 'f' }, form: () => ({ body: Buffer.from(formEnd), headers: { 'content-type': 'multipart/form-data' } }), status: 400, code: 'ERR_TEMPFILE_UPLOAD_MALFORMED' },
     { name: 'a body cut off before the closing boundary', options: { field: 'f' }, form: () => rawForm(`${filePart('f', 'a', 'some bytes')}--${BOUNDARY}`), status: 400, code: 'ERR_TEMPFILE_UPLOAD_MALFORMED' },
-    { name: 'a __proto__ field (refused by @fastify/multipart)', options: { field: 'f' }, form: () => rawForm(`${fieldPart('__proto__', '{"polluted":1}')}${filePart('f', 'a')}${formEnd}`), status: 400, code: 'ERR_TEMPFILE_UPLOAD_MALFORMED' },
   ];
+  it('__proto__, constructor and hasOwnProperty field names are plain fields, as upload() takes them; Object.prototype is untouched', async () => {
+    const mgr = manager();
+    const { app } = await uploadApp(mgr, { field: 'f' });
+    const reply = await send(app, mode, rawForm(`${fieldPart('__proto__', '{"polluted":1}')}${fieldPart('constructor', 'c')}${fieldPart('hasOwnProperty', 'h')}${filePart('f', 'a')}${formEnd}`));
+    expect(reply.status, JSON.stringify(reply.body)).toBe(200);
+    expect(reply.body.fields).toEqual({ ['__proto__']: '{"polluted":1}', constructor: 'c', hasOwnProperty: 'h' });
+    expect(reply.body.nullPrototype).toBe(true);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
   it('takes a field value of exactly maxFieldBytes and a name of exactly maxFieldNameBytes whole', async () => {
     const mgr = manager();
     const { app } = await uploadApp(mgr, { field: 'f', maxFieldBytes: 4, maxFieldNameBytes: 8 });

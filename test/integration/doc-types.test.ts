@@ -1,8 +1,8 @@
 // The TypeScript of the README and docs/*.md compiles as a reader copies it, under the README's
 // tsconfig (strict): each block a module beside one file declaring what fragments take as given
 // (scripts/doc-snippets.mjs). Against this checkout's build (npm test builds first) and this
-// TypeScript; `npm run check:consumers` does the same against the packed package with 5.2, 5.9
-// and the latest.
+// TypeScript; `npm run check:consumers` does the same against the packed package with 5.2, 5.6,
+// 5.9, 7 and the latest.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';

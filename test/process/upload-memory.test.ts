@@ -20,6 +20,8 @@ it.each([
   ['express', 300],
   ['fastify', 10],
   ['fastify', 300],
+  ['web', 10], // handleUpload() under @hono/node-server
+  ['web', 300],
 ])('%s: 32 clients stalled after %i KiB of their file pin at most 96 KiB of buffers each', (adapter, kib) => {
   const { stdout: out } = runToEndSync(process.execPath, ['--expose-gc', fixture, freshRoot(), adapter, String(CLIENTS), String(kib)], {
     what: `the ${adapter} server with stalled clients`,

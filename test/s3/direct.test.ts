@@ -1,5 +1,6 @@
-// Uploads handed straight to the store, with no local file, through Express and Fastify in an API
-// process of their own (test/fixtures/s3-direct-server.mjs), against the real gateway: a client
+// Uploads handed straight to the store, with no local file, through Express, Fastify and
+// handleUpload() (tempfile-manager/web, under @hono/node-server) in an API process of their own
+// (test/fixtures/s3-direct-server.mjs), against the real gateway: a client
 // gone mid-body, a type refused, a body over maxBytes each leave no object and no incomplete
 // multipart upload; an API process SIGKILLed mid-upload leaves nothing once the store's sweep ran,
 // while a live upload is never aborted by it; a worker claims what was handed off as any ticket.
@@ -112,7 +113,7 @@ async function sendUntilUploading(upload: ReturnType<typeof startUpload>, prefix
   await eventually(async () => (await leftUnder(prefix)).uploads.length === 1, 'a multipart upload under way');
 }
 
-describe.each(['express', 'fastify'])('%s: an upload straight to the store', (adapter) => {
+describe.each(['express', 'fastify', 'web'])('%s: an upload straight to the store', (adapter) => {
   it('a client gone mid-body, a refused type and a body over maxBytes leave no object and no incomplete multipart upload', async (ctx) => {
     await needsS3(ctx);
     const prefix = `direct-${adapter}-refused-${randomBytes(4).toString('hex')}/`;
@@ -168,6 +169,10 @@ describe.each(['express', 'fastify'])('%s: an upload straight to the store', (ad
     await expect(worker.claim(sent.ticket)).rejects.toMatchObject({ code: 'ERR_TEMPFILE_HANDOFF_NOT_FOUND' });
   }, 60_000);
 
+});
+
+// The same for each adapter (the store's upload and its heartbeat are the intake's, not the adapter's): two of them.
+describe.each(['express', 'fastify'])('%s: an upload straight to the store, its process killed', (adapter) => {
   it("the API process SIGKILLed mid-upload: nothing left once the store's sweep ran", async (ctx) => {
     await needsS3(ctx);
     const prefix = `direct-${adapter}-killed-${randomBytes(4).toString('hex')}/`;
