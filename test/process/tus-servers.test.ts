@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { nextJson, startChild, type RunningChild } from '../helpers/child.js';
 import { freshRoot, manager, scratchDir } from '../helpers/roots.js';
 import { until } from '../helpers/wait.js';
-import { clientUpload, createUpload, openTusRequest, patchHeaders, tusRequest } from '../helpers/tus.js';
+import { clientUpload, createUpload, openTusRequest, patchHeaders, tusRequest, uploadDirOf } from '../helpers/tus.js';
 
 interface Event {
   readonly event: string;
@@ -46,10 +46,6 @@ async function startServer(root: string, dest: string, store: Record<string, unk
   return { running, url: `http://127.0.0.1:${listening.port}/files`, events };
 }
 
-function uploadDir(root: string, url: string): string {
-  return path.join(root, 'tus', `upload_${url.slice(url.lastIndexOf('/') + 1)}`);
-}
-
 function dataFileOf(dir: string): string | undefined {
   return fs.readdirSync(dir).find((name) => name === 'data' || name.startsWith('held_'));
 }
@@ -61,7 +57,7 @@ describe('tempfile-manager/tus across server processes', () => {
     const data = randomBytes(4 * 1024 * 1024);
     const first = await startServer(root, dest);
     const upload = await createUpload(first.url, data.length);
-    const dir = uploadDir(root, upload);
+    const dir = uploadDirOf(root, upload);
     const { request, answer } = openTusRequest(upload, 'PATCH', patchHeaders(0, data.length));
     answer.catch(() => {});
     request.write(data.subarray(0, 1024 * 1024));
@@ -104,7 +100,7 @@ describe('tempfile-manager/tus across server processes', () => {
     const data = randomBytes(1024 * 1024);
     const first = await startServer(root, dest, {}, { hostId: 'host-a', staleMs: 60_000 });
     const upload = await createUpload(first.url, data.length);
-    const dir = uploadDir(root, upload);
+    const dir = uploadDirOf(root, upload);
     const { request, answer } = openTusRequest(upload, 'PATCH', patchHeaders(0, data.length));
     answer.catch(() => {});
     request.write(data.subarray(0, 256 * 1024));
@@ -129,7 +125,7 @@ describe('tempfile-manager/tus across server processes', () => {
     const one = await startServer(root, dest);
     const two = await startServer(root, dest);
     const upload = await createUpload(one.url, 2 * half);
-    const dir = uploadDir(root, upload);
+    const dir = uploadDirOf(root, upload);
     // A's request holds the upload before any of its body is sent.
     const a = openTusRequest(upload, 'PATCH', patchHeaders(0, half));
     await until(() => dataFileOf(dir)?.startsWith('held_') ?? false, 60_000, "A's lock on disk");
