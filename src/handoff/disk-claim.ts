@@ -89,7 +89,7 @@ export async function claimEntry(context: LeaseContext, places: ClaimPlaces, tic
     identity = checkHeld(held, ticket);
     if (options.verifyDigest && ticket.digest) await checkDigest(held, ticket.id, ticket.digest, identity);
   } catch (err) {
-    giveBack(held, entry);
+    giveBack(lease, entry);
     lease.drop();
     unpin(entry);
     throw err;
@@ -187,9 +187,9 @@ async function digestOf(filePath: string, shown: string, identity: FileIdentity,
 
 // A claim that failed its checks gives the file back under its data name: claimable until it
 // expires, then swept. If even that fails, the holder (this process) is judged dead once it exits.
-function giveBack(held: HeldFile, entry: Entry): void {
+function giveBack(lease: Lease, entry: Entry): void {
   try {
-    fs.renameSync(held.held, held.data);
+    lease.giveBack();
   } catch (err) {
     log('could not give %s back: %s', entry.dir, systemErrorCode(err) ?? err);
   }
@@ -207,9 +207,8 @@ export class DiskClaim implements BackendClaim, SyncSteps {
   readonly sync: SyncSteps = this;
   private readonly ticket: HandoffTicket;
   private readonly entry: Entry;
-  // The held file and its data name through the pinned entry directory: what every step acts on.
+  // The held file through the pinned entry directory: what every step acts on.
   private readonly held: string;
-  private readonly data: string;
   private readonly lease: Lease;
   // The held file's device and inode when claimed: keep() moves only that file.
   private readonly identity: FileIdentity;
@@ -220,7 +219,6 @@ export class DiskClaim implements BackendClaim, SyncSteps {
     this.identity = identity;
     this.path = held.shown;
     this.held = held.held;
-    this.data = held.data;
     this.ticket = ticket;
     this.lease = lease;
   }
@@ -261,7 +259,7 @@ export class DiskClaim implements BackendClaim, SyncSteps {
   releaseSync(): void {
     if (!this.begin()) return;
     try {
-      fs.renameSync(this.held, this.data);
+      this.lease.giveBack();
     } catch (err) {
       throw this.failure(err, 'release');
     }

@@ -136,6 +136,11 @@ export function retryAfterMs(lease: LeaseContext): number {
 export interface Lease {
   /** True once a heartbeat found the held name gone: another claimer took the entry over. */
   readonly lost: boolean;
+  /**
+   * Gives the file back under its data name, for the next taker, then drops the lease. A failed
+   * rename is thrown as it came (ENOENT: the held name is gone), and the lease is still held.
+   */
+  giveBack(): void;
   /** Stops the heartbeat and the give-back at exit. Idempotent. */
   drop(): void;
 }
@@ -150,15 +155,18 @@ export interface HeldFile {
 
 /**
  * Starts the lease on a file just renamed to its held name: the heartbeat of owner/heartbeat.ts
- * on the held file (the rename itself was the first beat), and, if the process exits normally
- * still holding it, the file goes back to its data name for the next claimer. A process killed
- * outright leaves the held name; its holder is then judged dead. Once the file was taken over,
- * the held name is gone and the next beat says so.
+ * on the held file (the rename itself was the first beat), and, if the process exits still
+ * holding it (normally, or by a signal the exit hook catches), the file goes back to its data name
+ * for the next taker at once. A process killed outright leaves the held name; its holder is then
+ * judged dead. Once the file was taken over, the held name is gone and the next beat says so. The
+ * one hold and give-back of the shared disk's claims and of the tus store's locks.
+ * @internal
  */
 export function startLease(file: HeldFile): Lease {
+  const giveBack = (): void => fs.renameSync(file.held, file.data);
   const giveBackAtExit = atExit(() => {
     try {
-      fs.renameSync(file.held, file.data);
+      giveBack();
     } catch {
       // taken over, or the disk is gone: the next claimer judges the holder dead either way
     }
@@ -175,6 +183,10 @@ export function startLease(file: HeldFile): Lease {
   return {
     get lost() {
       return heartbeat.gone;
+    },
+    giveBack() {
+      giveBack();
+      this.drop();
     },
     drop() {
       heartbeat.stop();

@@ -1,10 +1,8 @@
 import path from 'node:path';
 import { systemErrorCode } from '../base/errors.js';
 import { dataName, heldName } from '../base/layout.js';
-import { newOwnerToken, tryTakeLease, type LeaseContext } from '../handoff/lease.js';
-import { startHeartbeat, type Heartbeat } from '../owner/heartbeat.js';
+import { newOwnerToken, startLease, tryTakeLease, type Lease, type LeaseContext } from '../handoff/lease.js';
 import { pinUpload, uploadDir, type PinnedUpload, type TusPlaces } from './places.js';
-import { fs } from '../disk/fs.js';
 
 /** How long a waiter sleeps between two looks at a held upload. */
 const POLL_MS = 25;
@@ -25,18 +23,19 @@ export interface UploadLockContext {
 
 type Release = () => Promise<void> | void;
 
-// The lock of an upload is its data file under a name of the request's own, as a handoff's
-// lease is (handoff/lease.ts): taking it is one rename of `data` to `held_<owner>`, which exactly
-// one of several processes wins; a holder judged dead (its process gone, or its heartbeat stopped
-// on another host) is taken over by one rename of its name to ours; giving it back renames it to
-// `data`. So the lock lives on the shared disk with the bytes, and dies with its holder.
+// The lock of an upload is a handoff's lease (handoff/lease.ts) on its data file, under a name of
+// the request's own: taking it is one rename of `data` to `held_<owner>`, which exactly one of
+// several processes wins; a holder judged dead (its process gone, or its heartbeat stopped on
+// another host) is taken over by one rename of its name to ours; giving it back, by the request
+// or at the exit of a process that still holds it, renames it to `data`. So the lock lives on the
+// shared disk with the bytes, and dies with its holder.
 
 /** The requests of this process that hold an upload now, with the callback that asks each to stop. */
 const holdersHere = new Map<string, Release>();
 
 /** A lock on one upload, held across processes sharing the root. @internal */
 export class UploadLock {
-  private held: { readonly dir: PinnedUpload; readonly name: string; readonly beat: Heartbeat } | undefined;
+  private held: { readonly dir: PinnedUpload; readonly lease: Lease } | undefined;
   private holdsNothing = false;
   private signal: AbortSignal | undefined;
 
@@ -91,15 +90,15 @@ export class UploadLock {
     // Nothing to hold when the lock was taken: a POST making the upload, or a request for none.
     if (this.holdsNothing) return this.context.creationEnded(this.id, this.signal?.aborted ?? false);
     if (held === undefined) return;
-    held.beat.stop();
     holdersHere.delete(this.key(held.dir));
     try {
-      await fs.promises.rename(`${held.dir.at}/${held.name}`, `${held.dir.at}/${dataName('')}`);
+      held.lease.giveBack();
     } catch (err) {
       // Gone: the upload finished (its file moved to the application), was removed, or the lock
       // was taken over by a process that judged this one dead.
       if (systemErrorCode(err) !== 'ENOENT') throw err;
     } finally {
+      held.lease.drop();
       await held.dir.close();
     }
   }
@@ -113,8 +112,8 @@ export class UploadLock {
   }
 
   private hold(dir: PinnedUpload, name: string, requestRelease: Release): void {
-    const beat = startHeartbeat({ at: `${dir.at}/${name}`, shown: path.join(dir.shown, name), kind: 'lease', onGone: () => {} });
-    this.held = { dir, name, beat };
+    const lease = startLease({ held: `${dir.at}/${name}`, data: `${dir.at}/${dataName('')}`, shown: path.join(dir.shown, name) });
+    this.held = { dir, lease };
     holdersHere.set(this.key(dir), requestRelease);
   }
 

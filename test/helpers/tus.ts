@@ -1,9 +1,12 @@
+import fs from 'node:fs';
 import http from 'node:http';
+import path from 'node:path';
 import { Server } from '@tus/server';
 import { Upload as TusClientUpload } from 'tus-js-client';
 import { afterEach } from 'vitest';
 import type { TempFileManager } from '../../src/index.js';
 import { tusStore, type TusStoreOptions } from '../../src/tus/index.js';
+import { until } from './wait.js';
 
 /** A tus server on tempfile-manager/tus, in this process, on a real HTTP port. */
 export interface TusTestServer {
@@ -66,6 +69,17 @@ export async function createUpload(url: string, length: number, metadata: Record
   const answer = await tusRequest(url, 'POST', { 'Upload-Length': String(length), ...(encoded && { 'Upload-Metadata': encoded }) });
   if (answer.status !== 201) throw new Error(`POST answered ${answer.status}: ${answer.body}`);
   return new URL(answer.headers.location!, url).href;
+}
+
+/** The directory of the upload at `url` under `<root>/tus`. */
+export function uploadDirOf(root: string, url: string): string {
+  return path.join(root, 'tus', `upload_${url.slice(url.lastIndexOf('/') + 1)}`);
+}
+
+/** Waits until the expiry the upload's info file records has passed (by the clock the stores and the sweep read). */
+export async function untilExpired(dir: string): Promise<void> {
+  const { expiresAt } = JSON.parse(fs.readFileSync(path.join(dir, 'info.json'), 'utf8')) as { expiresAt: number };
+  await until(() => Date.now() > expiresAt, 30_000, 'the upload expired');
 }
 
 /** PATCH headers at `offset`. */

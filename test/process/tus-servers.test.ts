@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { nextJson, startChild, type RunningChild } from '../helpers/child.js';
 import { freshRoot, manager, scratchDir } from '../helpers/roots.js';
 import { until } from '../helpers/wait.js';
-import { clientUpload, createUpload, openTusRequest, patchHeaders, tusRequest } from '../helpers/tus.js';
+import { clientUpload, createUpload, openTusRequest, patchHeaders, tusRequest, uploadDirOf } from '../helpers/tus.js';
 
 interface Event {
   readonly event: string;
@@ -34,8 +34,8 @@ afterEach(async () => {
   }
 });
 
-async function startServer(root: string, dest: string, store: Record<string, unknown> = {}): Promise<TusChild> {
-  const running = startChild('tus-server.mjs', [], { TFM_TUS: JSON.stringify({ root, dest, store }) });
+async function startServer(root: string, dest: string, store: Record<string, unknown> = {}, manager: Record<string, unknown> = {}): Promise<TusChild> {
+  const running = startChild('tus-server.mjs', [], { TFM_TUS: JSON.stringify({ root, dest, store, manager }) });
   children.push(running);
   const listening = await nextJson<Event>(running);
   expect(listening.event).toBe('listening');
@@ -44,10 +44,6 @@ async function startServer(root: string, dest: string, store: Record<string, unk
     for (let line = await running.lines.next(); !line.done; line = await running.lines.next()) events.push(JSON.parse(line.value) as Event);
   })();
   return { running, url: `http://127.0.0.1:${listening.port}/files`, events };
-}
-
-function uploadDir(root: string, url: string): string {
-  return path.join(root, 'tus', `upload_${url.slice(url.lastIndexOf('/') + 1)}`);
 }
 
 function dataFileOf(dir: string): string | undefined {
@@ -61,7 +57,7 @@ describe('tempfile-manager/tus across server processes', () => {
     const data = randomBytes(4 * 1024 * 1024);
     const first = await startServer(root, dest);
     const upload = await createUpload(first.url, data.length);
-    const dir = uploadDir(root, upload);
+    const dir = uploadDirOf(root, upload);
     const { request, answer } = openTusRequest(upload, 'PATCH', patchHeaders(0, data.length));
     answer.catch(() => {});
     request.write(data.subarray(0, 1024 * 1024));
@@ -93,6 +89,35 @@ describe('tempfile-manager/tus across server processes', () => {
     expect(fs.readdirSync(path.join(root, 'tus'))).toEqual([]);
   });
 
+  // As a handoff claim's lease (test/process/handoff.test.ts): a server of another host judges a
+  // holder by its heartbeat, so without the give-back it would wait staleMs (60 s) to take over.
+  it.for([
+    ['ends by process.exit()', 'exit'],
+    ['is ended by SIGTERM', 'SIGTERM'],
+  ] as const)('a server that %s mid-PATCH gives the upload back: a server of another host takes it at once', async ([_label, how]) => {
+    const root = freshRoot();
+    const dest = scratchDir();
+    const data = randomBytes(1024 * 1024);
+    const first = await startServer(root, dest, {}, { hostId: 'host-a', staleMs: 60_000 });
+    const upload = await createUpload(first.url, data.length);
+    const dir = uploadDirOf(root, upload);
+    const { request, answer } = openTusRequest(upload, 'PATCH', patchHeaders(0, data.length));
+    answer.catch(() => {});
+    request.write(data.subarray(0, 256 * 1024));
+    await until(() => (dataFileOf(dir)?.startsWith('held_') ?? false) && fs.statSync(path.join(dir, dataFileOf(dir)!)).size > 0, 60_000, 'the first bytes on disk under the lock');
+    if (how === 'exit') first.running.child.stdin!.write('exit\n');
+    else first.running.child.kill('SIGTERM');
+    expect(await first.running.ended).toMatchObject(how === 'exit' ? { code: 0 } : { signal: 'SIGTERM' });
+    request.destroy();
+    expect(dataFileOf(dir)).toBe('data');
+
+    const second = await startServer(root, dest, { lockTimeoutMs: 5000 }, { hostId: 'host-b', staleMs: 60_000 });
+    await clientUpload(data, { uploadUrl: upload.replace(first.url, second.url), chunkSize: 512 * 1024 });
+    await until(() => second.events.some((e) => e.event === 'finished'), 60_000, 'the finish hook');
+    const finished = second.events.find((e) => e.event === 'finished')!;
+    expect(fs.readFileSync(finished.kept!).equals(data)).toBe(true);
+  });
+
   it('two clients PATCH one upload through two processes: the second waits for the first, is answered 409, and no byte of it lands', async () => {
     const root = freshRoot();
     const dest = scratchDir();
@@ -100,7 +125,7 @@ describe('tempfile-manager/tus across server processes', () => {
     const one = await startServer(root, dest);
     const two = await startServer(root, dest);
     const upload = await createUpload(one.url, 2 * half);
-    const dir = uploadDir(root, upload);
+    const dir = uploadDirOf(root, upload);
     // A's request holds the upload before any of its body is sent.
     const a = openTusRequest(upload, 'PATCH', patchHeaders(0, half));
     await until(() => dataFileOf(dir)?.startsWith('held_') ?? false, 60_000, "A's lock on disk");

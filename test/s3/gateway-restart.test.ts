@@ -210,15 +210,17 @@ describe('radosgw kill -9 and restart', () => {
 
 // An upload straight to the bucket (no local file) whose gateway is killed after its first part:
 // part 2 is refused while the uploader waits for the client's next bytes. The call must settle
-// with a StoreError within about timeoutMs × maxAttempts (docs/s3.md), its heartbeat must stop,
+// with a StoreError within the bound docs/s3.md states, its heartbeat must stop,
 // and once the gateway answers again its multipart upload must go (by the call itself or by the
 // next sweep), leaving nothing of the entry.
 describe('radosgw kill -9 and restart under an upload straight to the bucket', () => {
   const MiB = 1024 * 1024;
   const TIMEOUT_MS = 3000;
   const MAX_ATTEMPTS = 3;
-  // A hang, not a speed: three times what docs/s3.md promises, for a loaded machine.
-  const SETTLE_BOUND_MS = 3 * TIMEOUT_MS * MAX_ATTEMPTS;
+  // The bound docs/s3.md states ("Straight from a request, with no local file"), whatever
+  // MAX_ATTEMPTS: the request that met the failure, the abort of the multipart upload, then the
+  // deletion of the heartbeat, each within timeoutMs, the client's retries inside it.
+  const SETTLE_BOUND_MS = 3 * TIMEOUT_MS;
   const children: RunningChild[] = [];
   afterAll(() => {
     for (const { child } of children) child.kill('SIGKILL');

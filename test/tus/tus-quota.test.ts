@@ -6,14 +6,12 @@
 // which runs dist/: `npm run build` first), on one root.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { nextJson, startChild, type RunningChild } from '../helpers/child.js';
 import { manager, scratchDir } from '../helpers/roots.js';
-import { createUpload, patchHeaders, tusRequest, tusServers } from '../helpers/tus.js';
-import { until } from '../helpers/wait.js';
+import { createUpload, patchHeaders, tusRequest, tusServers, untilExpired, uploadDirOf } from '../helpers/tus.js';
 
 const cli = path.join(import.meta.dirname, '../../dist/cli.js');
 const serve = tusServers();
@@ -40,13 +38,6 @@ async function otherProcess(root: string, dest: string): Promise<{ url: string; 
 }
 
 const idOf = (url: string): string => url.slice(url.lastIndexOf('/') + 1);
-const dirOf = (root: string, url: string): string => path.join(root, 'tus', `upload_${idOf(url)}`);
-
-/** Waits until the expiry the upload's info file records has passed. */
-async function untilExpired(dir: string): Promise<void> {
-  const { expiresAt } = JSON.parse(fs.readFileSync(path.join(dir, 'info.json'), 'utf8')) as { expiresAt: number };
-  await until(() => Date.now() > expiresAt, 30_000, 'the upload expired');
-}
 
 /** An upload of `length` bytes made through `url`, its first `written` bytes PATCHed there. */
 async function started(url: string, length: number, written: number): Promise<string> {
@@ -102,13 +93,13 @@ describe("the tus store's bytes in maxLiveBytes: counted while on disk, and only
     const mgr = manager();
     const { url, server } = await serve(mgr, { expirationMs: 1000 });
     const first = await started(url, 200_000, 100_000);
-    await untilExpired(dirOf(mgr.root, first));
+    await untilExpired(uploadDirOf(mgr.root, first));
     expect(await server.cleanUpExpiredUploads()).toBe(1);
     expect(mgr.stats().liveBytes).toBe(0);
 
     const second = await started(url, 200_000, 70_000);
     const elsewhere = await serve(manager({ root: mgr.root }), { expirationMs: 1000 });
-    await untilExpired(dirOf(mgr.root, second));
+    await untilExpired(uploadDirOf(mgr.root, second));
     expect(await elsewhere.server.cleanUpExpiredUploads()).toBe(1);
     expect(mgr.stats().liveBytes).toBe(0);
   });
@@ -119,7 +110,7 @@ describe("the tus store's bytes in maxLiveBytes: counted while on disk, and only
     const long = await serve(mgr);
     const abandoned = await started(short.url, 1024 * 1024, 1_000_000);
     expect(mgr.stats().liveBytes).toBe(1_000_000);
-    await untilExpired(dirOf(mgr.root, abandoned));
+    await untilExpired(uploadDirOf(mgr.root, abandoned));
     expect(await mgr.sweep()).toMatchObject({ tusUploadsRemoved: 1, errors: [] });
     // No stats() first: the refusal itself looks at the disk.
     const next = await createUpload(long.url, 1_000_000);
@@ -133,7 +124,7 @@ describe("the tus store's bytes in maxLiveBytes: counted while on disk, and only
     const { url } = await serve(mgr, { expirationMs: 1000 });
     const abandoned = await started(url, 200_000, 120_000);
     expect(mgr.stats().liveBytes).toBe(120_000);
-    await untilExpired(dirOf(mgr.root, abandoned));
+    await untilExpired(uploadDirOf(mgr.root, abandoned));
     const { stdout } = await promisify(execFile)(process.execPath, [cli, 'sweep', '--root', mgr.root, '--json']);
     expect(JSON.parse(stdout)).toMatchObject({ tusUploadsRemoved: 1, errors: [] });
     expect(mgr.stats().liveBytes).toBe(0);

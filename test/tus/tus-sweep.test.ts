@@ -8,21 +8,11 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { manager, scratchDir } from '../helpers/roots.js';
-import { createUpload, openTusRequest, patchHeaders, tusRequest, tusServers } from '../helpers/tus.js';
+import { createUpload, openTusRequest, patchHeaders, tusRequest, tusServers, untilExpired, uploadDirOf } from '../helpers/tus.js';
 import { until } from '../helpers/wait.js';
 
 const cli = path.join(import.meta.dirname, '../../dist/cli.js');
 const serve = tusServers();
-
-function uploadDirOf(root: string, url: string): string {
-  return path.join(root, 'tus', `upload_${url.slice(url.lastIndexOf('/') + 1)}`);
-}
-
-/** Waits until the expiry the upload's info file records has passed (by the clock the sweep reads). */
-async function untilExpired(dir: string): Promise<void> {
-  const { expiresAt } = JSON.parse(fs.readFileSync(path.join(dir, 'info.json'), 'utf8')) as { expiresAt: number };
-  await until(() => Date.now() > expiresAt, 30_000, 'the upload expired');
-}
 
 async function cliSweep(root: string): Promise<Record<string, unknown>> {
   const { stdout } = await promisify(execFile)(process.execPath, [cli, 'sweep', '--root', root, '--json']);

@@ -11,7 +11,7 @@ import { isTempFileError } from '../../src/index.js';
 import { tusStore } from '../../src/tus/index.js';
 import { fixture, runToEnd } from '../helpers/child.js';
 import { manager, scratchDir } from '../helpers/roots.js';
-import { clientUpload, createUpload, openTusRequest, patchHeaders, tusRequest, tusServers } from '../helpers/tus.js';
+import { clientUpload, createUpload, openTusRequest, patchHeaders, tusRequest, tusServers, untilExpired, uploadDirOf } from '../helpers/tus.js';
 
 const serve = tusServers();
 
@@ -371,6 +371,20 @@ describe('tempfile-manager/tus', () => {
     expect(uploadsOnDisk(mgr.root)).toEqual(keptOnly);
     await mgr.sweep();
     expect(uploadsOnDisk(mgr.root)).toEqual(keptOnly);
+  });
+
+  // The other way round from the test above: a store never waits for its own, longer expiry.
+  it("a store with a longer expirationMs removes another's upload at the expiry that upload recorded, and leaves its own", async () => {
+    const mgr = manager();
+    const long = await serve(mgr, { expirationMs: 3_600_000 });
+    const short = await serve(mgr, { expirationMs: 1000 });
+    const kept = await createUpload(long.url, 10);
+    const abandoned = await createUpload(short.url, 10);
+    expect(await long.server.cleanUpExpiredUploads()).toBe(0);
+    await untilExpired(uploadDirOf(mgr.root, abandoned));
+    expect(await long.server.cleanUpExpiredUploads()).toBe(1);
+    expect(fs.existsSync(uploadDirOf(mgr.root, abandoned))).toBe(false);
+    expect(fs.readdirSync(uploadDirOf(mgr.root, kept)).sort()).toEqual(['data', 'info.json']);
   });
 
   it('an expired upload a live request still writes is left to it, and removed once given back', async () => {

@@ -36,14 +36,18 @@ afterAll(async () => {
 });
 
 function silentIo(): StoreIo {
+  return ioAt(endpoint, 1);
+}
+
+function ioAt(at: string, maxAttempts: number): StoreIo {
   const client = new S3Client({
-    endpoint,
+    endpoint: at,
     region: 'us-east-1',
     forcePathStyle: true,
     credentials: { accessKeyId: 'TFMTESTACCESSKEY0001', secretAccessKey: 'not-a-credential' },
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
-    maxAttempts: 1,
+    maxAttempts,
   });
   return new StoreIo(client, 'tfm-silent', '', TIMEOUT_MS, 5 * MiB);
 }
@@ -81,5 +85,23 @@ describe('a store that never answers, with a garbage collection during the reque
     const outcome = await settledAfterGc(io.putPlain('k/uploading', '{}'));
     expect(outcome, 'PutObject to a silent store never settled').not.toBe('hung');
     expect(outcome).toHaveProperty('error');
+  });
+});
+
+// docs/s3.md's bound on an upload straight to the bucket counts each request once, whatever the
+// client's maxAttempts: the client's retries (and their waits, up to 20 s each) run inside the
+// request's timeoutMs, which ends them.
+describe("the client's retries run inside timeoutMs", () => {
+  it('UploadPart to an endpoint that refuses every connection, the client allowed 20 attempts: fails by its timeoutMs, never hangs', async () => {
+    const closed = net.createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as net.AddressInfo).port;
+    await new Promise((resolve) => closed.close(resolve));
+    const io = ioAt(`http://127.0.0.1:${port}`, 20);
+    const outcome = await settledAfterGc(io.uploadPart('k/data', 'upload-id', 2, Buffer.alloc(MiB), new AbortController().signal));
+    expect(outcome, 'UploadPart to a refusing store never settled').not.toBe('hung');
+    expect(outcome).toHaveProperty('error');
+    // Ended by the timeout, not by the client running out of attempts (ECONNREFUSED).
+    expect((await io.failure((outcome as { error: unknown }).error, 'send a part')).message).toContain(`no answer within ${TIMEOUT_MS} ms`);
   });
 });
