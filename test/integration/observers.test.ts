@@ -362,6 +362,15 @@ it('an AsyncLocalStorage bound to each tracing channel\'s start is entered by th
   plain(CHANNELS.handoffExpire, () => look('sweep', TRACING_CHANNELS.sweep));
   // The write of an upload runs inside its request's span.
   plain(`tracing:${TRACING_CHANNELS.write}:start`, () => look('request', TRACING_CHANNELS.request));
+  // A handoff publishes no message of its own while it works: its rename of the entry into
+  // <root>/handoff is seen from the file system below it.
+  layOver({
+    ...realFs,
+    renameSync: ((from: fs.PathLike, to: fs.PathLike) => {
+      if (/\/entry_[^/]+$/.test(String(to))) look('handoff', TRACING_CHANNELS.handoff);
+      realFs.renameSync(from, to);
+    }) as FsLayer['renameSync'],
+  });
 
   const mgr = manager();
   await mgr.write(Buffer.from('traced'));
@@ -372,7 +381,8 @@ it('an AsyncLocalStorage bound to each tracing channel\'s start is entered by th
   while (Date.now() <= expiring.expiresAt) await new Promise((resolve) => setTimeout(resolve, 5));
   await mgr.sweep();
   expect(seen.write?.length).toBe(3);
-  for (const what of ['write', 'claim', 'sweep']) expect(seen[what]?.every((store) => store !== undefined), what).toBe(true);
+  expect(seen.handoff?.length).toBe(2);
+  for (const what of ['write', 'handoff', 'claim', 'sweep']) expect(seen[what]?.every((store) => store !== undefined), what).toBe(true);
   seen.request = [];
 
   const app = express();
