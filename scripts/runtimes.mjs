@@ -5,6 +5,10 @@
 // <os.tmpdir()>/tempfile-manager-runtimes), one directory per version. Linux x64 only. Then:
 //
 //   - the portable suite (test/portable/, node:test) under `bun test` and `deno test -A`;
+//   - its liveness test (test/portable/liveness-starts.test.mjs) again on each without /proc
+//     (TEMPFILE_MANAGER_NO_PROC=1, as scripts/portable.mjs --no-proc runs it on Node): with /proc
+//     the sweeper, of the same PID namespace, judges a blocked owner by /proc alone; without it,
+//     by its pid and its heartbeat, which the beat thread must beat while the event loop is blocked;
 //   - the README's quick start (test/native/quick-start.test.mjs, the code as printed) on each;
 //   - test/runtimes/ under Node's runner, which starts processes on Bun and Deno: the exit hook on
 //     SIGINT, SIGTERM, SIGHUP, an uncaught error and an unhandled rejection; a handoff from Bun
@@ -84,6 +88,9 @@ function run(command, args, env = {}) {
   });
 }
 
+const LIVENESS_TEST = 'test/portable/liveness-starts.test.mjs';
+const NO_PROC = { TEMPFILE_MANAGER_NO_PROC: '1' };
+
 function steps(bun, deno) {
   const runtimes = JSON.stringify({ bun: bun.exe, deno: deno.exe });
   return [
@@ -91,6 +98,9 @@ function steps(bun, deno) {
     [`Bun ${bun.version}: the portable suite (bun test)`, bun.exe, ['test', '--timeout', '180000', 'test/portable/']],
     [`Bun ${bun.version}: the README's quick start`, bun.exe, ['test', 'test/native/quick-start.test.mjs']],
     [`Deno ${deno.version}: the portable suite (deno test -A)`, deno.exe, ['test', '-A', 'test/portable/']],
+    // Without /proc a live owner is judged by its heartbeat: this is the run that proves the beat thread on each runtime.
+    [`Bun ${bun.version}: the liveness test without /proc (TEMPFILE_MANAGER_NO_PROC=1)`, bun.exe, ['test', '--timeout', '180000', LIVENESS_TEST], NO_PROC],
+    [`Deno ${deno.version}: the liveness test without /proc (TEMPFILE_MANAGER_NO_PROC=1)`, deno.exe, ['test', '-A', LIVENESS_TEST], NO_PROC],
     // --no-check: Deno's type check does not resolve the package's own name from inside it (the
     // quick start imports 'tempfile-manager', as a user's code does); its runtime does.
     [`Deno ${deno.version}: the README's quick start`, deno.exe, ['test', '-A', '--no-check', 'test/native/quick-start.test.mjs']],

@@ -4,7 +4,7 @@ import { entryName, handoffDirOf } from '../base/layout.js';
 import { ensureCapabilities } from '../disk/capabilities.js';
 import { openPinnedSync } from '../disk/pinned-dir.js';
 import type { BackendClaim, CheckedClaimOptions, ClaimPlace, HandoffBackend, HandoffSource, HandOffRequest } from './backend.js';
-import { claimEntry } from './disk-claim.js';
+import { claimEntry, redacted, shownEntry } from './disk-claim.js';
 import { handOff, openHandoffDirSync } from './handoff.js';
 import type { HandoffDirHold } from './handoff-dir.js';
 import type { LeaseContext } from './lease.js';
@@ -80,9 +80,10 @@ export class DiskHandoff implements HandoffBackend {
         entry.close();
       }
     } catch (err) {
-      const typed = toFileSystemError('find the handoff entry', path.join(this.handoffPath, entryName(ticket.id, ticket.expiresAt)), err);
+      const name = entryName(ticket.id, ticket.expiresAt);
+      const typed = toFileSystemError('find the handoff entry', shownEntry(path.join(this.handoffPath, name), ticket.id), err);
       if (isErrorCode(typed, 'ERR_TEMPFILE_IO') && typed.syscallCode === 'ENOENT') return; // claimed and consumed meanwhile
-      throw typed;
+      throw redacted(typed, name, ticket.id);
     } finally {
       handoff.close();
     }

@@ -70,6 +70,14 @@ export interface ClaimPlaces {
  */
 export async function claimEntry(context: LeaseContext, places: ClaimPlaces, ticket: HandoffTicket, options: CheckedClaimOptions): Promise<DiskClaim> {
   const name = entryName(ticket.id, ticket.expiresAt);
+  try {
+    return await claimNamed(context, places, ticket, options, name);
+  } catch (err) {
+    throw redacted(err, name, ticket.id);
+  }
+}
+
+async function claimNamed(context: LeaseContext, places: ClaimPlaces, ticket: HandoffTicket, options: CheckedClaimOptions, name: string): Promise<DiskClaim> {
   // Plain concatenation, as path.join would give: the names are the library's own, one component each.
   const dir = places.handoffPath + path.sep + name;
   const { pinned, handoff } = pinEntry(places, dir, name, ticket.id);
@@ -191,7 +199,7 @@ function giveBack(lease: Lease, entry: Entry): void {
   try {
     lease.giveBack();
   } catch (err) {
-    log('could not give %s back: %s', entry.dir, systemErrorCode(err) ?? err);
+    log('could not give %s back: %s', shownEntry(entry.dir, entry.id), systemErrorCode(err) ?? err);
   }
 }
 
@@ -267,9 +275,9 @@ export class DiskClaim implements BackendClaim, SyncSteps {
   }
 
   async keep(target: string, keepOptions: KeepOptions): Promise<string> {
-    if (!this.begin()) throw new DisposedError('ClaimedFile', this.path);
+    if (!this.begin()) throw new DisposedError('ClaimedFile', shownEntry(this.path, this.ticket.id));
     try {
-      await moveFile(this.held, target, keepOptions, this.path, this.identity);
+      await moveFile(this.held, target, keepOptions, shownEntry(this.path, this.ticket.id), this.identity);
     } catch (err) {
       throw this.failure(err, 'keep');
     }
@@ -304,8 +312,11 @@ export class DiskClaim implements BackendClaim, SyncSteps {
   private failure(err: unknown, action: string): TempFileError {
     const code = isErrorCode(err, 'ERR_TEMPFILE_IO') ? err.syscallCode : systemErrorCode(err);
     if ((code === 'ENOENT' || isErrorCode(err, 'ERR_TEMPFILE_REPLACED')) && !this.stillHeld()) return this.lost();
-    if (isTempFileError(err) && !err.path?.startsWith(this.entry.pinned.base)) return err;
-    return toFileSystemError(`${action} the handoff entry`, shownEntry(this.path, this.ticket.id), isTempFileError(err) ? (err.cause ?? err) : err);
+    const typed =
+      isTempFileError(err) && !err.path?.startsWith(this.entry.pinned.base)
+        ? err
+        : toFileSystemError(`${action} the handoff entry`, shownEntry(this.path, this.ticket.id), isTempFileError(err) ? (err.cause ?? err) : err);
+    return redacted(typed, this.entry.name, this.ticket.id);
   }
 
   /**
@@ -391,8 +402,64 @@ function leaveToSweep(err: unknown): void {
 /**
  * How an error names a path of a ticket's entry: the handoff directory and the handoff's digest,
  * never the entry's name, which holds the ticket's id (all a claimer needs).
+ * @internal
  */
-function shownEntry(entryPath: string, id: string): string {
+export function shownEntry(entryPath: string, id: string): string {
   const at = entryPath.lastIndexOf(`${path.sep}entry_`);
   return `${at < 0 ? '' : entryPath.slice(0, at + 1)}<entry of handoff ${handoffKey(id)}>`;
+}
+
+/** How deep a chain of causes is followed: the claim's own are two or three deep. */
+const MAX_CAUSE_DEPTH = 8;
+
+/**
+ * `err` as a claim of the entry `name` (of the ticket `id`) may raise it: with the entry's name,
+ * which holds the ticket's id, shown as `<entry of handoff <digest>>`, and the id itself, should
+ * it appear alone, as `<handoff <digest>>`, in every message, path and stack of the error and of
+ * the errors it holds (`cause`). A system error that names the entry (`open
+ * '/proc/<pid>/fd/<n>/entry_<id>_…'`, or its path without /proc) is replaced by a copy that keeps
+ * its `name`, `code`, `errno` and `syscall`; the library's own errors, made by the failed call
+ * and not yet seen by anyone, are rewritten where they stand, so that they keep their class.
+ * What names neither is returned as it is.
+ * @internal
+ */
+export function redacted<T>(err: T, name: string, id: string): T {
+  const key = handoffKey(id);
+  const scrub = (text: string): string => text.split(name).join(`<entry of handoff ${key}>`).split(id).join(`<handoff ${key}>`);
+  return redactError(err, (text) => text.includes(id), scrub, 0) as T;
+}
+
+function redactError(err: unknown, leaks: (text: string) => boolean, scrub: (text: string) => string, depth: number): unknown {
+  if (typeof err !== 'object' || err === null || depth > MAX_CAUSE_DEPTH || !(err instanceof Error || isTempFileError(err))) return err;
+  // Every own field but an accessor's, and `stack`, which is one on Node 21 and later.
+  const fields = new Map<string, unknown>();
+  for (const key of Object.getOwnPropertyNames(err)) {
+    const own = Object.getOwnPropertyDescriptor(err, key);
+    if (own !== undefined && ('value' in own || key === 'stack')) fields.set(key, key === 'stack' ? err.stack : own.value);
+  }
+  const changed = new Map<string, unknown>();
+  for (const [key, value] of fields) {
+    const next = typeof value === 'string' ? (leaks(value) ? scrub(value) : value) : redactError(value, leaks, scrub, depth + 1);
+    if (next !== value) changed.set(key, next);
+  }
+  if (changed.size === 0) return err;
+  const target = isTempFileError(err) ? err : systemErrorCopy(err, fields);
+  for (const [key, value] of changed) {
+    const own = Object.getOwnPropertyDescriptor(err, key);
+    Object.defineProperty(target, key, { value, writable: true, configurable: true, enumerable: own?.enumerable ?? false });
+  }
+  return target;
+}
+
+/** A new error with the fields of `err` (a system error's `code`, `errno`, `syscall`, `path`...), its class's name kept. */
+function systemErrorCopy(err: Error, fields: ReadonlyMap<string, unknown>): Error {
+  const copy = new Error(err.message);
+  for (const [key, value] of fields) {
+    if (key === 'message' || key === 'stack') continue;
+    const own = Object.getOwnPropertyDescriptor(err, key);
+    Object.defineProperty(copy, key, { value, writable: true, configurable: true, enumerable: own?.enumerable ?? true });
+  }
+  if (err.name !== copy.name) Object.defineProperty(copy, 'name', { value: err.name, writable: true, configurable: true, enumerable: false });
+  Object.defineProperty(copy, 'stack', { value: fields.get('stack'), writable: true, configurable: true, enumerable: false });
+  return copy;
 }

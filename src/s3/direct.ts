@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { detached } from '../base/detached.js';
 import { logger } from '../base/log.js';
 import { randomName } from '../base/random-name.js';
 import type { StreamHandOffRequest, StreamHandoff } from '../handoff/backend.js';
@@ -251,12 +252,13 @@ async function removeLeftovers(io: StoreIo, keys: EntryKeys, left: Leftovers, be
  * Removes what a failed upload left once the store answers again: tried every second at first,
  * then less often (at most every {@link RETRY_MAX_MS}), until it succeeds or the entry expires
  * (the sweep then removes it as any expired entry's). The uploader's process alone can do it
- * while it lives: the sweep never aborts a live uploader's upload. Timers do not hold the process.
+ * while it lives: the sweep never aborts a live uploader's upload. Timers do not hold the process,
+ * and run outside the caller's async context.
  */
 function removeLater(io: StoreIo, keys: EntryKeys, left: Leftovers, expiresAt: number, beatStopped?: Promise<void>): void {
   let wait = HEARTBEAT_MS;
   const attempt = (): void => {
-    setTimeout(() => {
+    detached(() => setTimeout(() => {
       removeLeftovers(io, keys, left, beatStopped).then(
         () => log('removed what the failed upload of %s left', keys.data),
         (err: unknown) => {
@@ -265,7 +267,7 @@ function removeLater(io: StoreIo, keys: EntryKeys, left: Leftovers, expiresAt: n
           else log('removal of what %s left failed, left to the sweep once it expires: %s', keys.data, (err as Error)?.name);
         },
       );
-    }, wait).unref();
+    }, wait)).unref();
   };
   attempt();
 }
@@ -287,10 +289,11 @@ class UploaderBeat {
   static async start(io: StoreIo, key: string): Promise<UploaderBeat> {
     const beat = new UploaderBeat(io, key, processIdentity(hostId()));
     await beat.write();
-    beat.timer = setInterval(() => {
+    // Outside the caller's async context: the beats run in no request's store, nor keep one alive.
+    beat.timer = detached(() => setInterval(() => {
       if (beat.writing) return; // a slow store: beats do not queue
       beat.write().catch((err: unknown) => log('heartbeat of %s failed: %s', key, (err as Error)?.name));
-    }, HEARTBEAT_MS);
+    }, HEARTBEAT_MS));
     beat.timer.unref();
     return beat;
   }

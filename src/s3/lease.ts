@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { AlreadyClaimedError, HandoffNotFoundError, isErrorCode, LeaseLostError } from '../base/errors.js';
+import { detached } from '../base/detached.js';
 import { logger } from '../base/log.js';
 import { CHANNELS, handoffKey, publish } from '../base/channels.js';
 import { randomName } from '../base/random-name.js';
@@ -172,9 +173,12 @@ export class StoreLease {
     return this.isLost;
   }
 
-  /** Starts the heartbeat: a conditional rewrite every second, on an unref'd timer. */
+  /**
+   * Starts the heartbeat: a conditional rewrite every second, on an unref'd timer started outside
+   * the caller's async context (its beats run in no request's store, nor keep one alive).
+   */
   startHeartbeat(): void {
-    this.timer = setInterval(() => {
+    this.timer = detached(() => setInterval(() => {
       if (this.beatWhile && !this.beatWhile()) {
         // What the lease is for is gone (the claim's local copy, with its manager's session):
         // beating on would hold the entry for nobody. It goes stale, and the next claimer takes it.
@@ -187,7 +191,7 @@ export class StoreLease {
         if (isErrorCode(err, 'ERR_TEMPFILE_LEASE_LOST')) log('lease %s lost: taken over', this.key);
         else log('heartbeat of %s failed, tried again in %d ms: %s', this.key, HEARTBEAT_MS, (err as Error)?.name);
       });
-    }, HEARTBEAT_MS);
+    }, HEARTBEAT_MS));
     this.timer.unref();
   }
 

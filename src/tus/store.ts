@@ -1,6 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import { constants } from 'node:fs';
 import type { Readable } from 'node:stream';
+import { detached } from '../base/detached.js';
 import { InvalidOptionError, isTempFileError, SizeLimitError, systemErrorCode } from '../base/errors.js';
 import { dataName, tusUploadName } from '../base/layout.js';
 import { takeForRemoval, type LeaseContext } from '../handoff/lease.js';
@@ -130,7 +131,8 @@ export class UploadStore {
     const info: UploadInfo = { size, metadata, creationDate: new Date(created).toISOString(), ...(expirationMs > 0 && { expiresAt: created + expirationMs }) };
     await makeUpload(dir, info);
     this.creating.add(id);
-    setTimeout(() => this.creating.delete(id), CREATION_KEPT_MS).unref();
+    // Outside the request's async context: the timer keeps none of its stores alive for a minute.
+    detached(() => setTimeout(() => this.creating.delete(id), CREATION_KEPT_MS)).unref();
     const state: UploadState = { id, size, offset: 0, metadata, creationDate: info.creationDate, shown: dir.shown };
     // An empty upload is complete once made: it finishes now, as a PATCH's last byte would finish it.
     if (size === 0) await this.withUpload(id, ({ dir: pinned, name }) => this.finish(pinned, name, state));
@@ -264,7 +266,7 @@ export class UploadStore {
 
   private remember(upload: UploadState): void {
     this.finished.set(upload.id, upload);
-    setTimeout(() => this.finished.delete(upload.id), FINISHED_KEPT_MS).unref();
+    detached(() => setTimeout(() => this.finished.delete(upload.id), FINISHED_KEPT_MS)).unref();
   }
 
   /** Removes an upload (tus termination): its data file taken for removal first, so no lock finds it. */

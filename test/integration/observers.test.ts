@@ -2,26 +2,30 @@
 // subscribers that freeze, overwrite, keep, trap or throw on every context and message change no
 // outcome (no value, no file, no lease, no ticket, no stats()) of a manager's life, a tus store's
 // or spool()'s; an AsyncLocalStorage bound to a tracing channel's start is entered by the work it
-// traces (the request's included); no error of the claim path, nor its cause, nor any span, holds
-// the ticket's id; and, in a child run with --expose-gc, kept contexts pin no chunk of a file
+// traces (the request's included); no error of the claim path (the disk's refusals and failures
+// injected), nor its causes, nor any message or span, holds the ticket's id, with /proc or
+// without; and, in a child run with --expose-gc, kept contexts pin no chunk of a file
 // (written, spooled or uploaded through tus) and the background sweep runs in no request's store.
 import { AsyncLocalStorage } from 'node:async_hooks';
 import dc from 'node:diagnostics_channel';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import express from 'express';
 import Fastify from 'fastify';
-import { afterEach, expect, it } from 'vitest';
+import { afterEach, expect, it, vi } from 'vitest';
 import { tempScope, upload } from '../../src/adapters/express.js';
 import tempFiles from '../../src/adapters/fastify.js';
 import { CHANNELS, handoffKey, TRACING_CHANNELS } from '../../src/base/channels.js';
 import { formatOwnerToken, handoffDirOf, heldName } from '../../src/base/layout.js';
 import { machineId, hostId } from '../../src/owner/process-identity.js';
-import type { HandoffTicket, TempFile, TempFileManager } from '../../src/index.js';
+import { TempFileManager, type HandoffTicket, type TempFile } from '../../src/index.js';
 import { fixture, runToEnd } from '../helpers/child.js';
+import { systemError } from '../helpers/faulty-fs.js';
+import { realFs, type FsLayer } from '../helpers/fs-layer.js';
 import { listenClosing } from '../helpers/http-clients.js';
-import { freshRoot, manager, scratchDir } from '../helpers/roots.js';
+import { freshRoot, layOver, manager, scratchDir } from '../helpers/roots.js';
 import { clientUpload, createUpload, patchHeaders, startTusServer, tusRequest } from '../helpers/tus.js';
 
 const unsubscribers: (() => void)[] = [];
@@ -358,6 +362,15 @@ it('an AsyncLocalStorage bound to each tracing channel\'s start is entered by th
   plain(CHANNELS.handoffExpire, () => look('sweep', TRACING_CHANNELS.sweep));
   // The write of an upload runs inside its request's span.
   plain(`tracing:${TRACING_CHANNELS.write}:start`, () => look('request', TRACING_CHANNELS.request));
+  // A handoff publishes no message of its own while it works: its rename of the entry into
+  // <root>/handoff is seen from the file system below it.
+  layOver({
+    ...realFs,
+    renameSync: ((from: fs.PathLike, to: fs.PathLike) => {
+      if (/\/entry_[^/]+$/.test(String(to))) look('handoff', TRACING_CHANNELS.handoff);
+      realFs.renameSync(from, to);
+    }) as FsLayer['renameSync'],
+  });
 
   const mgr = manager();
   await mgr.write(Buffer.from('traced'));
@@ -368,7 +381,8 @@ it('an AsyncLocalStorage bound to each tracing channel\'s start is entered by th
   while (Date.now() <= expiring.expiresAt) await new Promise((resolve) => setTimeout(resolve, 5));
   await mgr.sweep();
   expect(seen.write?.length).toBe(3);
-  for (const what of ['write', 'claim', 'sweep']) expect(seen[what]?.every((store) => store !== undefined), what).toBe(true);
+  expect(seen.handoff?.length).toBe(2);
+  for (const what of ['write', 'handoff', 'claim', 'sweep']) expect(seen[what]?.every((store) => store !== undefined), what).toBe(true);
   seen.request = [];
 
   const app = express();
@@ -389,67 +403,222 @@ it('an AsyncLocalStorage bound to each tracing channel\'s start is entered by th
   expect(seen.request).toEqual([expect.objectContaining({ framework: 'express' }), expect.objectContaining({ framework: 'fastify' })]);
 });
 
-/** Every string an error holds, its causes' included: message, stack and own fields. */
+/**
+ * Every string an error holds, its causes' included: message, stack (read through its accessor
+ * where Node makes it one), path and every other own field, an error in a field (`cause`,
+ * `releaseError`) followed.
+ */
 function errorText(error: unknown, depth = 0): string {
-  if (depth > 4 || typeof error !== 'object' || error === null) return String(error);
-  const fields = Object.getOwnPropertyNames(error).filter((key) => key !== 'cause').map((key) => `${key}=${String((error as Record<string, unknown>)[key])}`);
-  return `${fields.join(' ')} ${errorText((error as { cause?: unknown }).cause, depth + 1)}`;
+  if (depth > 6 || typeof error !== 'object' || error === null) return String(error);
+  return Object.getOwnPropertyNames(error)
+    .map((key) => {
+      const value = (error as Record<string, unknown>)[key];
+      return typeof value === 'object' && value !== null ? `${key}=(${errorText(value, depth + 1)})` : `${key}=${String(value)}`;
+    })
+    .join(' ');
 }
 
-it('no error the claim path raises, nor its cause, nor any span, holds the ticket\'s id or its entry\'s name', async () => {
-  const spans: unknown[] = [];
-  onEverything((message, channel) => {
-    if (channel.startsWith('tracing:')) spans.push(message);
-  });
-  const mgr = manager();
-  const errors: unknown[] = [];
-  const caught = async (work: Promise<unknown> | (() => unknown)) => {
-    try {
-      await (typeof work === 'function' ? work() : work);
-    } catch (error) {
-      errors.push(error);
-      return;
-    }
-    throw new Error('expected a refusal');
-  };
-  const ticket = await (await mgr.write(Buffer.from('claimed'), { suffix: '.bin', hash: 'sha256' })).handoff({ ttlMs: 60_000 });
-  const entryName = fs.readdirSync(handoffDirOf(mgr.root)).find((name) => name.includes(ticket.id))!;
-  const held = await mgr.claim(ticket);
-  await caught(mgr.claim(ticket)); // ERR_TEMPFILE_ALREADY_CLAIMED
-  await held.release();
-  // The lease taken over while held: consume finds it lost.
-  const lost = await mgr.claim(ticket);
-  const entryDir = path.join(handoffDirOf(mgr.root), entryName);
-  const heldFile = fs.readdirSync(entryDir).find((name) => name.startsWith('held_'))!;
-  fs.renameSync(path.join(entryDir, heldFile), path.join(entryDir, 'data.bin'));
-  await caught(lost.consume()); // ERR_TEMPFILE_LEASE_LOST
-  // The entry's bytes changed: a size and a digest mismatch.
-  fs.appendFileSync(path.join(entryDir, 'data.bin'), 'more');
-  await caught(mgr.claim(ticket)); // ERR_TEMPFILE_HANDOFF_MISMATCH (size)
-  fs.truncateSync(path.join(entryDir, 'data.bin'), ticket.size);
-  fs.writeFileSync(path.join(entryDir, 'data.bin'), 'CLAIMED');
-  await caught(mgr.claim(ticket, { verifyDigest: true })); // ERR_TEMPFILE_HANDOFF_MISMATCH (digest)
-  await (await mgr.claim(ticket)).consume();
-  await caught(mgr.claim(ticket)); // ERR_TEMPFILE_HANDOFF_NOT_FOUND
-  await caught(mgr.withClaim(ticket, () => 1)); // ERR_TEMPFILE_HANDOFF_NOT_FOUND
-  await caught(mgr.claim({ ...ticket, expiresAt: ticket.createdAt })); // ERR_TEMPFILE_HANDOFF_EXPIRED
-  await caught(mgr.claim({ ...ticket, size: -1 })); // ERR_TEMPFILE_BAD_TICKET
-  const other = manager();
-  await caught(other.claim(ticket)); // ERR_TEMPFILE_HANDOFF_NOT_FOUND: no handoff directory there
+/** A fault of the layer below: the next call of `method` on a path `when` accepts fails with `code`, as Node fails it. */
+interface Fault {
+  readonly method: 'openSync' | 'renameSync' | 'lstatSync' | 'unlinkSync' | 'unlink' | 'link';
+  readonly code: string;
+  readonly when: (file: string) => boolean;
+}
 
-  const codes = errors.map((error) => (error as { code: string }).code);
-  expect(new Set(codes)).toEqual(new Set(['ERR_TEMPFILE_ALREADY_CLAIMED', 'ERR_TEMPFILE_LEASE_LOST', 'ERR_TEMPFILE_HANDOFF_MISMATCH', 'ERR_TEMPFILE_HANDOFF_NOT_FOUND', 'ERR_TEMPFILE_HANDOFF_EXPIRED', 'ERR_TEMPFILE_BAD_TICKET']));
-  for (const error of errors) {
-    const text = errorText(error).replace(/path=\S+/g, ''); // a claimed file's path holds the id, as documented
-    expect(text, (error as Error).message).not.toContain(ticket.id);
-    expect(text, (error as Error).message).not.toContain(entryName);
+/**
+ * A layer over the real file system whose armed faults each fail the next matching call, once, as
+ * a refused or failing disk would (as root, a chmod 000 refuses nothing): `arm()` sets the faults
+ * (those not met are dropped at the next `arm()`), `hits` are the paths the library called with
+ * when one failed (what its system error names).
+ */
+function faultLayer(): { layer: FsLayer; arm: (...faults: Fault[]) => void; hits: string[] } {
+  let armed: Fault[] = [];
+  const hits: string[] = [];
+  const check = (method: Fault['method'], file: unknown, syscall: string): void => {
+    const at = String(file);
+    const fault = armed.find((one) => one.method === method && one.when(at));
+    if (fault === undefined) return;
+    armed = armed.filter((one) => one !== fault);
+    hits.push(at);
+    throw systemError(fault.code, syscall, at);
+  };
+  const sync = <K extends 'openSync' | 'renameSync' | 'lstatSync' | 'unlinkSync'>(method: K, syscall: string): FsLayer[K] =>
+    ((...args: unknown[]) => {
+      check(method, args[0], syscall);
+      return (realFs[method] as (...a: unknown[]) => unknown)(...args);
+    }) as FsLayer[K];
+  const layer: FsLayer = {
+    ...realFs,
+    openSync: sync('openSync', 'open'),
+    renameSync: sync('renameSync', 'rename'),
+    lstatSync: sync('lstatSync', 'lstat'),
+    unlinkSync: sync('unlinkSync', 'unlink'),
+    promises: {
+      ...realFs.promises,
+      unlink: async (file) => {
+        check('unlink', file, 'unlink');
+        return realFs.promises.unlink(file);
+      },
+      link: async (from, to) => {
+        check('link', from, 'link');
+        return realFs.promises.link(from, to);
+      },
+    },
+  };
+  return { layer, arm: (...faults) => void (armed = faults), hits };
+}
+
+const entryDirOpen = (file: string) => /\/entry_[^/]+$/.test(file);
+const heldFile = (file: string) => /\/held_[^/]+$/.test(file);
+
+it.each([
+  ['with /proc', false],
+  ['without /proc (TEMPFILE_MANAGER_NO_PROC=1)', true],
+])('no error the claim path raises, nor its causes, nor any message or span, holds the ticket\'s id or its entry\'s name: %s', async (_, noProc) => {
+  // Without /proc: a fresh copy of the library, which reads the switch on its first use.
+  let lib: { TempFileManager: typeof TempFileManager } = { TempFileManager };
+  const before = process.env['TEMPFILE_MANAGER_NO_PROC'];
+  if (noProc) {
+    process.env['TEMPFILE_MANAGER_NO_PROC'] = '1';
+    vi.resetModules();
+    lib = await import('../../src/index.js');
   }
-  const spanText = spans.map((span) => `${JSON.stringify(span)} ${errorText((span as { error?: unknown }).error)}`).join('\n');
-  expect(spans.length).toBeGreaterThan(0);
-  expect(spanText).not.toContain(ticket.id);
-  expect(spanText).not.toContain(entryName);
-  expect(spanText).not.toMatch(new RegExp(`entry_${ID.source}`));
-  expect(spanText).toContain(handoffKey(ticket.id)); // the digest names it
+  const managers: TempFileManager[] = [];
+  const make = (root: string) => {
+    const made = new lib.TempFileManager({ root, sweepOnStart: false, sweepIntervalMs: 0, exitHook: false });
+    managers.push(made);
+    return made;
+  };
+  try {
+    const published: string[] = [];
+    onEverything((message, channel) => published.push(`${channel} ${JSON.stringify(message)} ${errorText((message as { error?: unknown }).error)}`));
+    const faults = faultLayer();
+    layOver(faults.layer);
+    const errors: unknown[] = [];
+    const caught = async (work: Promise<unknown> | (() => unknown)) => {
+      try {
+        await (typeof work === 'function' ? work() : work);
+      } catch (error) {
+        errors.push(error);
+        return error as { code: string };
+      }
+      throw new Error('expected a refusal');
+    };
+    const mgr = make(freshRoot());
+    const ticket = await (await mgr.write(Buffer.from('claimed'), { suffix: '.bin', hash: 'sha256' })).handoff({ ttlMs: 60_000 });
+    const entryName = fs.readdirSync(handoffDirOf(mgr.root)).find((name) => name.includes(ticket.id))!;
+    const entryDir = path.join(handoffDirOf(mgr.root), entryName);
+    const dataFile = path.join(entryDir, 'data.bin');
+    const outside = path.join(scratchDir(), 'outside');
+    const fifo = (at: string) => execFileSync('mkfifo', ['-m', '600', at]);
+    const held = await mgr.claim(ticket);
+    await caught(mgr.claim(ticket)); // ERR_TEMPFILE_ALREADY_CLAIMED
+    await held.release();
+    // The lease taken over while held: consume finds it lost.
+    const lost = await mgr.claim(ticket);
+    const heldName = fs.readdirSync(entryDir).find((name) => name.startsWith('held_'))!;
+    fs.renameSync(path.join(entryDir, heldName), dataFile);
+    await caught(lost.consume()); // ERR_TEMPFILE_LEASE_LOST
+    // The entry's bytes changed: a size and a digest mismatch.
+    fs.appendFileSync(dataFile, 'more');
+    await caught(mgr.claim(ticket)); // ERR_TEMPFILE_HANDOFF_MISMATCH (size)
+    fs.writeFileSync(dataFile, 'CLAIMED');
+    await caught(mgr.claim(ticket, { verifyDigest: true })); // ERR_TEMPFILE_HANDOFF_MISMATCH (digest)
+    // A hard link, then a FIFO, planted as the data file: not the file handed off.
+    fs.linkSync(dataFile, outside);
+    await caught(mgr.claim(ticket)); // ERR_TEMPFILE_HANDOFF_MISMATCH (a hard link)
+    fs.unlinkSync(outside);
+    fs.renameSync(dataFile, outside);
+    fifo(dataFile);
+    await caught(mgr.claim(ticket)); // ERR_TEMPFILE_HANDOFF_MISMATCH (a FIFO)
+    fs.unlinkSync(dataFile);
+    fs.renameSync(outside, dataFile);
+
+    // The disk refuses or fails each step of a claim (ERR_TEMPFILE_IO): the entry's directory
+    // (found by its name, which holds the id), the lease's rename, the held file's check.
+    if (process.getuid?.() !== 0) {
+      fs.chmodSync(entryDir, 0o000); // a real EACCES where a chmod refuses (not as root)
+      await caught(mgr.claim(ticket));
+      fs.chmodSync(entryDir, 0o700);
+    }
+    faults.arm({ method: 'openSync', code: 'EACCES', when: entryDirOpen });
+    await caught(mgr.claim(ticket));
+    faults.arm({ method: 'renameSync', code: 'EACCES', when: (file) => file.endsWith('/data.bin') });
+    await caught(mgr.claim(ticket));
+    faults.arm({ method: 'lstatSync', code: 'EIO', when: heldFile });
+    await caught(mgr.claim(ticket));
+    // A manager that only claims probes its root's file system in the entry it finds by name.
+    faults.arm({ method: 'openSync', code: 'EACCES', when: entryDirOpen });
+    await caught(make(mgr.root).claim(ticket));
+
+    // A claim's steps: consume and release failing, keep() refused every way it can be.
+    const claimed = await mgr.claim(ticket);
+    const heldPath = path.join(entryDir, fs.readdirSync(entryDir).find((name) => name.startsWith('held_'))!);
+    // A small file on the local disk is unlinked inline, a larger one off the event loop.
+    faults.arm({ method: 'unlinkSync', code: 'EIO', when: heldFile }, { method: 'unlink', code: 'EIO', when: heldFile });
+    await caught(claimed.consume()); // ERR_TEMPFILE_IO, still held
+    faults.arm({ method: 'renameSync', code: 'EIO', when: heldFile });
+    await caught(claimed.release()); // ERR_TEMPFILE_IO, still held
+    const destination = path.join(scratchDir(), 'kept.bin');
+    fs.writeFileSync(destination, 'there');
+    await caught(claimed.keep(destination)); // ERR_TEMPFILE_DESTINATION_EXISTS
+    fs.unlinkSync(destination);
+    faults.arm({ method: 'link', code: 'EIO', when: heldFile });
+    await caught(claimed.keep(destination)); // ERR_TEMPFILE_IO
+    await caught(claimed.keep('')); // ERR_TEMPFILE_INVALID_OPTION
+    fs.linkSync(heldPath, outside);
+    await caught(claimed.keep(destination)); // ERR_TEMPFILE_REPLACED (a hard link)
+    fs.unlinkSync(outside);
+    fs.renameSync(heldPath, outside);
+    fifo(heldPath);
+    await caught(claimed.keep(destination)); // ERR_TEMPFILE_REPLACED (a FIFO)
+    fs.unlinkSync(heldPath);
+    fs.renameSync(outside, heldPath);
+    await claimed.consume();
+    await caught(claimed.keep(destination)); // ERR_TEMPFILE_DISPOSED
+    await caught(mgr.claim(ticket)); // ERR_TEMPFILE_HANDOFF_NOT_FOUND
+    await caught(mgr.withClaim(ticket, () => 1)); // ERR_TEMPFILE_HANDOFF_NOT_FOUND
+    await caught(mgr.claim({ ...ticket, expiresAt: ticket.createdAt })); // ERR_TEMPFILE_HANDOFF_EXPIRED
+    await caught(mgr.claim({ ...ticket, size: -1 })); // ERR_TEMPFILE_BAD_TICKET
+    await caught(make(freshRoot()).claim(ticket)); // ERR_TEMPFILE_HANDOFF_NOT_FOUND: no handoff directory there
+    await mgr.close();
+    await caught(mgr.claim(ticket)); // ERR_TEMPFILE_MANAGER_CLOSED
+
+    // Each fault was met, at the path that names the entry where it has one: through the handoff
+    // directory's descriptor under /proc, or by its path without /proc.
+    expect(faults.hits).toHaveLength(7);
+    for (const hit of [faults.hits[0]!, faults.hits[3]!]) {
+      expect(hit).toContain(entryName);
+      expect(hit.startsWith('/proc/')).toBe(!noProc);
+    }
+    const codes = errors.map((error) => (error as { code: string }).code);
+    expect(new Set(codes)).toEqual(new Set([
+      'ERR_TEMPFILE_ALREADY_CLAIMED', 'ERR_TEMPFILE_LEASE_LOST', 'ERR_TEMPFILE_HANDOFF_MISMATCH', 'ERR_TEMPFILE_HANDOFF_NOT_FOUND',
+      'ERR_TEMPFILE_HANDOFF_EXPIRED', 'ERR_TEMPFILE_BAD_TICKET', 'ERR_TEMPFILE_IO', 'ERR_TEMPFILE_REPLACED', 'ERR_TEMPFILE_DESTINATION_EXISTS',
+      'ERR_TEMPFILE_INVALID_OPTION', 'ERR_TEMPFILE_DISPOSED', 'ERR_TEMPFILE_MANAGER_CLOSED',
+    ]));
+    expect(codes.filter((code) => code === 'ERR_TEMPFILE_IO')).toHaveLength(process.getuid?.() === 0 ? 7 : 8);
+    expect(codes.filter((code) => code === 'ERR_TEMPFILE_REPLACED')).toHaveLength(2);
+    for (const error of errors) {
+      const text = errorText(error);
+      expect(text, text).not.toContain(ticket.id);
+      expect(text, text).not.toContain(entryName);
+    }
+    // The system errors are kept, as their code, errno and syscall, under the digest's name of the entry.
+    const io = errors.filter((error) => (error as { code: string }).code === 'ERR_TEMPFILE_IO') as { cause: NodeJS.ErrnoException; message: string }[];
+    for (const error of io) expect([error.cause.code, error.cause.syscall], error.message).toEqual([expect.stringMatching(/^E[A-Z]+$/), expect.any(String)]);
+    expect(io.some((error) => String(error.cause.path).includes(`<entry of handoff ${handoffKey(ticket.id)}>`))).toBe(true);
+    const messages = published.join('\n');
+    expect(published.some((line) => line.startsWith('tracing:'))).toBe(true);
+    expect(messages).not.toContain(ticket.id);
+    expect(messages).not.toContain(entryName);
+    expect(messages).not.toMatch(new RegExp(`entry_${ID.source}`));
+    expect(messages).toContain(handoffKey(ticket.id)); // the digest names it
+  } finally {
+    for (const made of managers) await made.close();
+    if (before === undefined) delete process.env['TEMPFILE_MANAGER_NO_PROC'];
+    else process.env['TEMPFILE_MANAGER_NO_PROC'] = before;
+  }
 });
 
 it('contexts a subscriber keeps pin no chunk of a file (writes, spools, tus uploads), and the shared manager\'s background sweep runs in no request\'s store, nor keeps it', async () => {

@@ -1,8 +1,8 @@
 // An owner whose event loop is blocked keeps its files and its claim, however its process was
 // started, against a sweeper of this host that sweeps and tries to take the claim all along. Run
-// without /proc (scripts/portable.mjs --no-proc, and Windows' node.exe under Wine), a sweeper
-// judges a live owner of this host by its pid and its heartbeat, which the beat thread beats while
-// the event loop is blocked. (test/process/liveness-starts.test.ts runs the same starts with /proc
+// without /proc (scripts/portable.mjs --no-proc on Node, scripts/runtimes.mjs on Bun and Deno, and
+// Windows' node.exe under Wine), a sweeper judges a live owner of this host by its pid and its
+// heartbeat, which the beat thread beats while the event loop is blocked; with /proc, by /proc. (test/process/liveness-starts.test.ts runs the same starts with /proc
 // and against a sweeper in another PID namespace.)
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
