@@ -50,7 +50,7 @@ export class Meter {
 
   constructor(
     private readonly rules: MeterRules,
-    private readonly freeSpace?: FreeSpace,
+    private freeSpace?: FreeSpace,
     private reservation?: Reservation,
   ) {
     this.hash = rules.hash === undefined ? undefined : createHash(rules.hash);
@@ -58,16 +58,28 @@ export class Meter {
     this.allowance = freeSpace?.guarded ? 0 : Infinity;
   }
 
-  /** Counts the bytes from now on against `reservation` (the handle that will own them, once it exists). */
+  /**
+   * Counts the bytes against `reservation` from now on (the handle that owns them, once it
+   * exists); what the reservation before held moves to it in one step (a spool's bytes, to the
+   * file they go to).
+   */
   chargeTo(reservation: Reservation): void {
+    this.reservation?.moveTo(reservation);
     this.reservation = reservation;
   }
 
   /** Checks the free-space floor before anything is stored (also for an empty intake). */
-  async start(): Promise<void> {
-    if (this.freeSpace === undefined) return;
-    const allowance = await this.freeSpace.check(0);
-    this.allowance = this.freeSpace.guarded ? allowance : Infinity;
+  start(): Promise<void> {
+    return this.checkSpace(0);
+  }
+
+  /**
+   * The bytes go to `freeSpace`'s file system from now on, those counted so far first (a spool's,
+   * past its memory): checks the floor for them before any is written, then as the bytes grow.
+   */
+  moveToDisk(freeSpace: FreeSpace): Promise<void> {
+    this.freeSpace = freeSpace;
+    return this.checkSpace(this.size - (this.rules.offset ?? 0));
   }
 
   /**
@@ -88,6 +100,12 @@ export class Meter {
     if (this.hash === undefined) return undefined;
     this.hex ??= this.hash.digest('hex');
     return `${this.rules.hash}:${this.hex}`;
+  }
+
+  private async checkSpace(incoming: number): Promise<void> {
+    if (this.freeSpace === undefined) return;
+    const allowance = await this.freeSpace.check(incoming);
+    this.allowance = this.freeSpace.guarded ? allowance : Infinity;
   }
 
   private async countAfterSpaceCheck(length: number): Promise<void> {
