@@ -3,7 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import { InvalidOptionError, isTempFileError, SizeLimitError, TypeNotAcceptedError, UploadReceiptError, type DetectedType } from '../base/errors.js';
 import { describe, validateNamePart } from '../base/names.js';
 import { randomName } from '../base/random-name.js';
-import { MAX_TIMER_MS, ownOptions, validateAbortSignal, validateDuration, validateInteger, validateObject, validateOneOf } from '../base/validators.js';
+import { MAX_TIMER_MS, ownOptions, validateAbortSignal, validateDuration, validateInteger, validateObject, validateOneOf, type NoneLeftOut } from '../base/validators.js';
 import type { S3Location } from './location.js';
 import { checkMeta, type HandoffMeta, type HandoffTicket } from '../handoff/ticket.js';
 import { isAccepted, parseAccept } from '../write/sniff.js';
@@ -178,9 +178,21 @@ interface Terms {
   readonly suffix: string;
 }
 
-const PRESIGN_OPTIONS: ReadonlySet<string> = new Set(['maxBytes', 'accept', 'contentType', 'ttlMs', 'meta', 'suffix', 'method', 'size', 'checksumSha256']);
-const MULTIPART_OPTIONS: ReadonlySet<string> = new Set(['maxBytes', 'accept', 'contentType', 'ttlMs', 'meta', 'suffix']);
-const CONFIRM_OPTIONS: ReadonlySet<string> = new Set(['ttlMs', 'verify', 'verifyTimeoutMs', 'signal']);
+/** The names of `presignMultipart()`'s options: every key of {@link PresignMultipartOptions} (`NoneLeftOut`). @internal */
+export const PRESIGN_MULTIPART_OPTION_KEYS = ['maxBytes', 'accept', 'contentType', 'ttlMs', 'meta', 'suffix'] as const satisfies readonly (keyof PresignMultipartOptions)[];
+/** Compiles only while every option is listed (`NoneLeftOut`). @internal */
+export type PresignMultipartOptionsListed = NoneLeftOut<Exclude<keyof PresignMultipartOptions, (typeof PRESIGN_MULTIPART_OPTION_KEYS)[number]>>;
+/** The names of `presignUpload()`'s options: a multipart's and a PUT's, every key of {@link PresignUploadOptions} (`NoneLeftOut`). @internal */
+export const PRESIGN_OPTION_KEYS = [...PRESIGN_MULTIPART_OPTION_KEYS, 'method', 'size', 'checksumSha256'] as const satisfies readonly (keyof PresignUploadOptions)[];
+/** Compiles only while every option is listed (`NoneLeftOut`). @internal */
+export type PresignUploadOptionsListed = NoneLeftOut<Exclude<keyof PresignUploadOptions, (typeof PRESIGN_OPTION_KEYS)[number]>>;
+/** The names of `confirmUpload()`'s options: every key of {@link ConfirmUploadOptions} (`NoneLeftOut`). @internal */
+export const CONFIRM_OPTION_KEYS = ['ttlMs', 'verify', 'verifyTimeoutMs', 'signal'] as const satisfies readonly (keyof ConfirmUploadOptions)[];
+/** Compiles only while every option is listed (`NoneLeftOut`). @internal */
+export type ConfirmUploadOptionsListed = NoneLeftOut<Exclude<keyof ConfirmUploadOptions, (typeof CONFIRM_OPTION_KEYS)[number]>>;
+const PRESIGN_OPTIONS: ReadonlySet<string> = new Set<string>(PRESIGN_OPTION_KEYS);
+const MULTIPART_OPTIONS: ReadonlySet<string> = new Set<string>(PRESIGN_MULTIPART_OPTION_KEYS);
+const CONFIRM_OPTIONS: ReadonlySet<string> = new Set<string>(CONFIRM_OPTION_KEYS);
 
 /** The intake of one store: its presigns, multipart calls and confirmations. @internal */
 export class StoreIntake {
