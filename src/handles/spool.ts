@@ -52,9 +52,9 @@ export async function spoolTempFile(
   let file: TempFile | undefined;
   try {
     throwIfAborted(signals);
-    const { next, type } = given.accept ? await sniffSource(read.next, given.accept, given.maxBytes) : { next: read.next, type: undefined };
     // No free space to look at while the bytes are in memory: `spill()` looks before they go to disk.
     const meter = new Meter({ maxBytes: given.maxBytes, hash: given.hash }, undefined, held);
+    const { next, type } = given.accept ? await sniffSource(read.next, given.accept, meter) : { next: read.next, type: undefined };
     const memory = new MemorySink(maxMemory, meter.hash);
     await pump(memory.untilFull(next), meter, memory, given.onProgress);
     const facts = (): IntakeFacts => ({ size: meter.size, digest: meter.digest(), detectedType: type });

@@ -119,9 +119,9 @@ async function writeResolved<T extends TempFile>(context: ManagerContext, { owne
   const target = new NewFile(context, owner, make);
   try {
     throwIfAborted(resolved.signals);
-    // Sniffed before the file exists: a refused type leaves nothing on disk.
-    const sniffed = resolved.accept || suffixOf ? await sniffSource(read.next, resolved.accept, resolved.maxBytes) : { next: read.next, type: undefined };
     const meter = new Meter(resolved, context.freeSpace);
+    // Sniffed before the file exists: a refused type leaves nothing on disk.
+    const sniffed = resolved.accept || suffixOf ? await sniffSource(read.next, resolved.accept, meter) : { next: read.next, type: undefined };
     await meter.start();
     const sink = await target.open(suffixOf ? withSuffix(parts, suffixOf(sniffed.type)) : parts, meter);
     // The sink hashes and copies or writes each chunk before the next one is read: a source that

@@ -352,7 +352,7 @@ export class StoreIntake {
     };
     const meter = new Meter({ maxBytes: record.maxBytes, hash: 'sha256' });
     try {
-      const sniffed = await sniffSource(next, record.accept ?? undefined, record.maxBytes);
+      const sniffed = await sniffSource(next, record.accept ?? undefined, meter);
       refuseUndeclaredType(record, sniffed.type);
       const reading = pump(sniffed.next, meter, new KeepsNothing(), undefined);
       // `verify` reads the copy, which no presign reaches, once it is made.

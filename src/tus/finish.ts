@@ -14,8 +14,8 @@ import { fs } from '../disk/fs.js';
  */
 export async function adoptFinished(file: TempFile, size: number, accept: readonly string[] | undefined): Promise<void> {
   reservationOf(file).take(size);
-  // No limit here: each PATCH's meter held the bytes to maxBytes as they came.
-  const detectedType = accept === undefined ? undefined : (await sniffSource(headOf(file), accept, Infinity)).type;
+  // No meter: each PATCH's held the bytes to maxBytes as they came.
+  const detectedType = accept === undefined ? undefined : (await sniffSource(headOf(file), accept, undefined)).type;
   recordContent(file, { size, digest: undefined, detectedType });
 }
 

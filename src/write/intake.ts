@@ -88,7 +88,7 @@ export class Meter {
    * at first (`NoSpaceError` below the floor); the bytes are counted once it resolves.
    */
   count(length: number): Promise<void> | undefined {
-    this.checkLimits(length);
+    this.refusePast(length);
     if (length > this.allowance) return this.countAfterSpaceCheck(length);
     this.allowance -= length;
     this.take(length);
@@ -108,16 +108,20 @@ export class Meter {
     this.allowance = this.freeSpace.guarded ? allowance : Infinity;
   }
 
-  private async countAfterSpaceCheck(length: number): Promise<void> {
-    this.allowance = await this.freeSpace!.check(length);
-    this.checkLimits(length);
-    this.take(length);
-  }
-
-  private checkLimits(length: number): void {
+  /**
+   * Throws what {@link count} throws for `length` more bytes past `maxBytes` or a declared length,
+   * and counts nothing: for bytes held before any is stored (a source's head, read to sniff it).
+   */
+  refusePast(length: number): void {
     const size = this.size + length;
     if (size > this.rules.maxBytes) throw new SizeLimitError(this.rules.maxBytes);
     if (this.rules.declared !== undefined && size > this.rules.declared.bytes) throw this.rules.declared.refusal();
+  }
+
+  private async countAfterSpaceCheck(length: number): Promise<void> {
+    this.allowance = await this.freeSpace!.check(length);
+    this.refusePast(length);
+    this.take(length);
   }
 
   private take(length: number): void {
@@ -186,17 +190,18 @@ function progressReporter(sink: IntakeSink, onProgress: ((bytes: number) => void
 }
 
 /**
- * Reads the head of a source (enough to tell its type, fewer bytes at the end or at `maxBytes`),
- * tells its type, and refuses it unless `accept` (when given) takes it, before any byte is
- * stored; `next` hands the head out first, each chunk dropped as it goes. The one way a type is
- * sniffed from bytes that are still coming. @internal
+ * Reads the head of a source (enough to tell its type, fewer bytes at the end), held to `meter`'s
+ * limits as it is read (a head past `maxBytes` is refused before its type is judged), tells its
+ * type, and refuses it unless `accept` (when given) takes it, before any byte is stored; `next`
+ * hands the head out first, each chunk dropped as it goes, for the meter to count. The one way a
+ * type is sniffed from bytes. Without `meter`, bytes counted already (a finished tus upload's). @internal
  */
 export async function sniffSource(
   read: () => Promise<Buffer | undefined>,
   accept: readonly string[] | undefined,
-  maxBytes: number,
+  meter: Meter | undefined,
 ): Promise<{ next: () => Promise<Buffer | undefined>; type: DetectedType | undefined }> {
-  const head = await readHead(read, maxBytes);
+  const head = await readHead(read, (bytes) => meter?.refusePast(bytes));
   const type = await detectType(head.sample);
   if (accept) assertAccepted(accept, type);
   return { next: prepend(head.chunks, read), type };
