@@ -127,8 +127,12 @@ export class FormReceiver {
     }
     this.perField.set(part.fieldName, (this.perField.get(part.fieldName) ?? 0) + 1);
     this.streams.add(part.stream);
-    // The parser cuts a file at maxBytes + 1 and then discards the rest of it as fast as the
-    // client sends: refuse at that moment, not once write() has counted its way there.
+    // The parser cuts a file at maxBytes + 1 and emits 'limit' in its own turn, as that byte
+    // arrives; the meter refuses the byte only once write() has read its way there, behind the
+    // part's stream buffer, the sniffed head and the sink's back-pressure. Refused at the event,
+    // the form fails before the parser reads another part (req.body then holds only the fields
+    // before the file, as multer's does) and before a later failure (a body cut short) answers
+    // with another status; the parser discards the rest of the file as fast as the client sends.
     part.stream.once('limit', () => this.fail(new SizeLimitError(this.spec.maxBytes, part.fieldName), part.stream));
     if (this.spec.direct) {
       this.handOff(part, this.spec.direct);

@@ -188,8 +188,11 @@ export type UploadOptionsListed = NoneLeftOut<Exclude<keyof UploadOptions, (type
 const KNOWN: ReadonlySet<string> = new Set<string>(UPLOAD_OPTION_KEYS);
 
 /**
- * busboy's limits for an upload (the same parser under both adapters). A file's limit is one byte
- * past `maxBytes`: busboy cuts a file at its limit silently, while write() throws on that extra byte.
+ * busboy's limits for an upload (the same parser under both adapters). `fileSize` must be given:
+ * without it @fastify/multipart cuts every file at Fastify's `bodyLimit` (1 MiB by default),
+ * silently (`throwFileSizeLimit: false`), and the route would get a cut file whole. It is one byte
+ * past `maxBytes`: a cut file still holds the byte the intake's meter refuses, which owns the
+ * limit; the parser's `'limit'` event only refuses sooner (form.ts).
  * @internal
  */
 export function busboyLimits(spec: ResolvedUpload): Record<string, number> {

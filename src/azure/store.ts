@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import type { ContainerClient } from '@azure/storage-blob';
 import { BadTicketError, InvalidOptionError } from '../base/errors.js';
 import { describe } from '../base/names.js';
-import { MAX_TIMER_MS, ownOptions, validateDuration, validateInteger, validateObject } from '../base/validators.js';
+import { MAX_TIMER_MS, ownOptions, validateDuration, validateInteger, validateObject, type NoneLeftOut } from '../base/validators.js';
 import { checkLocationFields, isValidPrefix, type HandoffStore, type StoreLocation, type StoreSweepReport } from '../base/stores.js';
 import type { BackendClaim, CheckedClaimOptions, ClaimPlace, HandOffRequest, HandoffSource, StoreBackend, StreamHandOffRequest, StreamHandoff } from '../handoff/backend.js';
 import type { HandoffTicket } from '../handoff/ticket.js';
@@ -67,7 +67,11 @@ export interface AzureSweepOptions {
   readonly staleMs?: number;
 }
 
-const STORE_OPTIONS: ReadonlySet<string> = new Set(['client', 'prefix', 'timeoutMs', 'blockSize']);
+/** The names of `azureStore()`'s options: every key of {@link AzureStoreOptions} (`NoneLeftOut`). @internal */
+export const AZURE_STORE_OPTION_KEYS = ['client', 'prefix', 'timeoutMs', 'blockSize'] as const satisfies readonly (keyof AzureStoreOptions)[];
+/** Compiles only while every option is listed (`NoneLeftOut`). @internal */
+export type AzureStoreOptionsListed = NoneLeftOut<Exclude<keyof AzureStoreOptions, (typeof AZURE_STORE_OPTION_KEYS)[number]>>;
+const STORE_OPTIONS: ReadonlySet<string> = new Set<string>(AZURE_STORE_OPTION_KEYS);
 const DEFAULT_PREFIX = 'tempfile-manager/';
 const MIN_BLOCK = 1024 * 1024;
 const MAX_BLOCK = 4000 * 1024 * 1024;

@@ -1,15 +1,15 @@
-import { createHash } from 'node:crypto';
+import type { Hash } from 'node:crypto';
 import type { ManagerContext, Owner } from '../context/context.js';
-import { CallbackError } from '../base/errors.js';
+import { traced, TRACING_CHANNELS } from '../base/channels.js';
 import { describeArgument, ownOptions, validateInteger, validateObject, type NoneLeftOut } from '../base/validators.js';
-import { resolveNameParts } from './create.js';
+import { resolveNameParts, type NameParts } from './create.js';
 import { makeTempFile, recordContent, reservationOf, type TempFile } from './file.js';
 import { SpooledTempFile } from './spooled-file.js';
 import { openSource, type WriteSource } from '../write/source.js';
 import { runVerify } from '../write/verify.js';
-import { Meter, sniffSource } from '../write/intake.js';
+import { Meter, pump, sniffSource, type IntakeFacts, type IntakeSink } from '../write/intake.js';
 import { Reservation } from '../limits/accounting.js';
-import { abortable, abortError, resolveWriteOptions, throwIfAborted, toWriteError, WRITE_OPTION_KEYS, writeTempFile, type WriteOptions } from './write.js';
+import { abortable, abortError, NewFile, resolveWriteOptions, throwIfAborted, toWriteError, WRITE_OPTION_KEYS, writeTempFile, type WriteOptions } from './write.js';
 
 /** Options of `spool()`: those of `write()`, and the most bytes kept in memory. */
 export interface SpoolOptions extends WriteOptions {
@@ -27,9 +27,10 @@ const SPOOL_OPTIONS: ReadonlySet<string> = new Set<string>(SPOOL_OPTION_KEYS);
 
 /**
  * `write()`, with the data kept in memory while it is at most `maxMemory` bytes: the file is then
- * a {@link SpooledTempFile}, which touches the disk only once a file is needed. Past `maxMemory`,
- * what was read so far and the rest of the source go to `write()`. The bytes held count against
- * `maxLiveBytes` from the first chunk read, as written ones do.
+ * a {@link SpooledTempFile}, which touches the disk only once a file is needed. One intake, one
+ * meter (`maxBytes`, the quota, the digest), pumps the source into a {@link MemorySink}; past
+ * `maxMemory`, the same meter goes on into a file as `write()` makes one, with the bytes held
+ * first. The bytes held count against `maxLiveBytes` from the first chunk read, as written ones do.
  * @internal
  */
 export async function spoolTempFile(
@@ -46,48 +47,69 @@ export async function spoolTempFile(
   const parts = resolveNameParts(context, given.name); // a bad name is refused before anything is read
   const reader = openSource(source);
   const read = abortable(reader, signals);
-  const held = new HeldBytes(context, maxMemory);
+  const held = new Reservation(context.accounting); // the bytes in memory, until a file holds them
+  const onDisk = new NewFile(context, owner, makeTempFile);
   let file: TempFile | undefined;
   try {
     throwIfAborted(signals);
-    const { next, type } = given.accept ? await sniffSource(read.next, given.accept, given.maxBytes) : { next: read.next, type: undefined };
-    // The intake's meter: maxBytes and the quota (the bytes in memory reserved as they come); no
-    // free space to look at until a file is made, nor a digest to compute chunk by chunk.
-    const meter = new Meter({ maxBytes: given.maxBytes, hash: undefined }, undefined, held.reservation);
-    // Each chunk is taken in a plain function: a suspended async frame keeps the registers it
-    // used, and would keep the source's buffer, besides its copy, while the next read waits.
-    const take = (chunk: Buffer | undefined): boolean => {
-      if (chunk === undefined) return false;
-      void meter.count(chunk.length); // settles at once: there is no free space to look at
-      held.add(chunk, held.size + chunk.length > maxMemory);
-      return true;
-    };
-    while (await next().then(take)) {
-      if (held.size > maxMemory) {
-        // Checked below, once the type found in memory is the file's.
-        const rest = { ...writeOptions, accept: undefined, verify: undefined, verifyTimeoutMs: undefined };
-        file = await writeTempFile(context, owner, held.handOn(next), rest, ownerSignal, makeTempFile, undefined, { type });
-        break;
-      }
-    }
-    if (file === undefined) {
-      const content = held.content();
-      const spooled = new SpooledTempFile(context, owner, parts, content);
-      held.moveTo(spooled);
-      recordContent(spooled, { size: held.size, digest: given.hash ? digestOf(given.hash, content) : undefined, detectedType: type });
-      reportOnce(given.onProgress, held.size, spooled);
+    // No free space to look at while the bytes are in memory: `spill()` looks before they go to disk.
+    const meter = new Meter({ maxBytes: given.maxBytes, hash: given.hash }, undefined, held);
+    const { next, type } = given.accept ? await sniffSource(read.next, given.accept, meter) : { next: read.next, type: undefined };
+    const memory = new MemorySink(maxMemory, meter.hash);
+    await pump(memory.untilFull(next), meter, memory, given.onProgress);
+    const facts = (): IntakeFacts => ({ size: meter.size, digest: meter.digest(), detectedType: type });
+    if (memory.full) {
+      const spilling: Spill = { memory, rest: next, meter, parts, onProgress: given.onProgress, facts };
+      file = await traced(
+        TRACING_CHANNELS.write,
+        () => ({ root: context.root, maxBytes: given.maxBytes }),
+        () => spill(context, onDisk, spilling),
+        (spilled) => ({ path: spilled.path, size: spilled.size ?? 0 }),
+      );
+    } else {
+      const spooled = new SpooledTempFile(context, owner, parts, memory.content());
+      meter.chargeTo(reservationOf(spooled));
+      recordContent(spooled, facts());
       file = spooled;
     }
     if (given.verify) await runVerify(given.verify, file, signals, abortError);
     return file;
   } catch (err) {
     reader.stop();
+    await onDisk.discard();
     await file?.remove().catch(() => {});
-    throw toWriteError(err, signals, undefined);
+    throw toWriteError(err, signals, onDisk.file?.path);
   } finally {
     held.release();
     read.done();
   }
+}
+
+/** What a spool past `maxMemory` goes on with. */
+interface Spill {
+  readonly memory: MemorySink;
+  /** The rest of the source. */
+  readonly rest: () => Promise<Buffer | undefined>;
+  readonly meter: Meter;
+  readonly parts: NameParts;
+  readonly onProgress: ((bytes: number) => void) | undefined;
+  readonly facts: () => IntakeFacts;
+}
+
+/**
+ * Past `maxMemory`: the bytes held, counted already, then the rest of the source through the same
+ * meter, go to a file as `write()` makes one (the free-space floor checked first, for the bytes
+ * held too; the quota they hold moves to the file).
+ */
+async function spill(context: ManagerContext, onDisk: NewFile<TempFile>, { memory, rest, meter, parts, onProgress, facts }: Spill): Promise<TempFile> {
+  await meter.moveToDisk(context.freeSpace);
+  const sink = await onDisk.open(parts, meter);
+  for (const counted of memory.drain()) {
+    const storing = sink.write(counted);
+    if (storing) await storing;
+  }
+  await pump(rest, meter, sink, onProgress);
+  return onDisk.close(facts());
 }
 
 /** `maxMemory`, checked, and the options `write()` takes; an unknown name is refused as `spool()`'s. */
@@ -104,59 +126,91 @@ function knownSize(source: unknown): number {
   return source instanceof Uint8Array ? source.byteLength : -1;
 }
 
-/** `'<algorithm>:<hex>'` of the blocks, in order. */
-function digestOf(algorithm: string, blocks: readonly Buffer[]): string {
-  const hash = createHash(algorithm);
-  for (const block of blocks) hash.update(block);
-  return `${algorithm}:${hash.digest('hex')}`;
-}
-
-/** `onProgress` once, with every byte: a spooled file has no batches on disk to report. */
-function reportOnce(onProgress: ((bytes: number) => void) | undefined, bytes: number, file: TempFile): void {
-  if (!onProgress) return;
-  try {
-    onProgress(bytes);
-  } catch (err) {
-    file.removeSync();
-    throw new CallbackError('onProgress', err);
-  }
-}
-
 /** The least block a spool allocates: blocks grow with the bytes held, up to {@link BLOCK_BYTES}. */
 const MIN_BLOCK_BYTES = 256;
 /** The largest block: small chunks are copied into blocks of at most this size; a larger chunk is copied whole. */
 const BLOCK_BYTES = 64 * 1024;
 
 /**
- * The bytes read so far, copied (a source may reuse its buffer) and packed into blocks as they
- * come, so that what is held is the bytes, whatever the chunking: a source of one-byte chunks
- * kept as a `Buffer` each held over 100 bytes of heap per byte. A block is filled before the next
- * is made; each is as large as the bytes held so far (at least 256 bytes, at most 64 KiB, never
- * past `maxMemory`), so its unused tail is bounded by both. A chunk is reserved against the
- * manager's `maxLiveBytes` as it comes, released once a file holds the bytes.
+ * The intake's sink of a spool: the bytes, copied (a source may reuse its buffer) and packed into
+ * blocks as they come, so that what is held is the bytes, whatever the chunking: a source of
+ * one-byte chunks kept as a `Buffer` each held over 100 bytes of heap per byte. A block is filled
+ * before the next is made; each is as large as the bytes held so far (at least 256 bytes, at most
+ * 64 KiB, never past `maxMemory`), so its unused tail is bounded by both. The chunk that takes the
+ * bytes past `maxMemory` is held as given, not copied: the sink is then full, the source is not
+ * read again ({@link MemorySink.untilFull}), and the bytes held go to a file (`spill()`).
  */
-class HeldBytes {
-  size = 0;
+class MemorySink implements IntakeSink {
+  /**
+   * It hashes its blocks itself, in order, once the bytes end in memory (cheaper than chunk by
+   * chunk); bytes that go to a file are hashed by the file's sink as it writes them.
+   */
+  readonly hashes = true;
+  private size = 0;
   /** Full blocks, in order; then the block filling, `used` bytes of it. */
   private blocks: Buffer[] = [];
   private block: Buffer | undefined;
   private used = 0;
-  /** What the bytes held count against the quota, until a file holds them. */
-  readonly reservation: Reservation;
-  private readonly maxMemory: number;
+  /** The chunk that took the bytes past `maxMemory`, as the source gave it, until it is drained. */
+  private overflow: Buffer | undefined;
+  private passedMemory = false;
+  private ended = false;
 
-  constructor(context: ManagerContext, maxMemory: number) {
-    this.reservation = new Reservation(context.accounting);
-    this.maxMemory = maxMemory;
+  constructor(
+    private readonly maxMemory: number,
+    private readonly hash: Hash | undefined,
+  ) {}
+
+  /** Whether the bytes passed `maxMemory`: they go to a file. */
+  get full(): boolean {
+    return this.passedMemory;
   }
 
-  /** Holds `chunk`, counted already; `last` (it goes to `write()` before the source is read again) is not copied. */
-  add(chunk: Buffer, last: boolean): void {
-    if (last) {
-      this.seal();
-      this.blocks.push(chunk);
+  /** The bytes held, once the source ended within `maxMemory`: a spooled file has no batches on disk to report, so `onProgress` hears of them once. */
+  get bytesStored(): number {
+    return this.ended ? this.size : 0;
+  }
+
+  /** `next`, until the bytes pass `maxMemory`: the source is then left for the file, unread. */
+  untilFull(next: () => Promise<Buffer | undefined>): () => Promise<Buffer | undefined> {
+    return () => (this.full ? Promise.resolve(undefined) : next());
+  }
+
+  /** Holds `chunk`, counted already: copied within `maxMemory`, else held as given (it goes to the file before the source is read again). */
+  write(chunk: Buffer): undefined {
+    if (this.size + chunk.length > this.maxMemory) {
+      this.overflow = chunk;
+      this.passedMemory = true;
     } else this.copy(chunk);
     this.size += chunk.length;
+    return undefined;
+  }
+
+  /** Within `maxMemory`, every byte is held: hashes the blocks, in order. */
+  end(): Promise<void> {
+    if (!this.full) {
+      this.ended = true;
+      for (const block of this.content()) this.hash?.update(block);
+    }
+    return Promise.resolve();
+  }
+
+  /** The bytes held, as blocks in order (none when no byte was read). */
+  content(): readonly Buffer[] {
+    this.seal();
+    return this.blocks;
+  }
+
+  /** The bytes held, in order, the overflowing chunk last, each let go of as it is handed out. */
+  *drain(): Generator<Buffer> {
+    const held: (Buffer | undefined)[] = [...this.content(), this.overflow];
+    this.blocks = [];
+    this.overflow = undefined;
+    for (let at = 0; at < held.length; at++) {
+      const block = held[at];
+      held[at] = undefined;
+      if (block) yield block;
+    }
   }
 
   /** Copies `chunk` into the block filling, then into a new block if it did not fit. */
@@ -182,31 +236,5 @@ class HeldBytes {
     if (this.block !== undefined && this.used > 0) this.blocks.push(this.block.subarray(0, this.used));
     this.block = undefined;
     this.used = 0;
-  }
-
-  /** The bytes held, as blocks in order (none when no byte was read). */
-  content(): readonly Buffer[] {
-    this.seal();
-    return this.blocks;
-  }
-
-  /** Counts the bytes against `file` instead: the reservation passes to it in one step. */
-  moveTo(file: TempFile): void {
-    this.reservation.moveTo(reservationOf(file));
-  }
-
-  /** The bytes held, then the rest of the source, as a source for `write()`; its reservation ends. */
-  handOn(next: () => Promise<Buffer | undefined>): AsyncIterable<Buffer> {
-    const chunks = [...this.content()];
-    this.blocks = [];
-    this.release();
-    return (async function* rest() {
-      while (chunks.length > 0) yield chunks.shift()!;
-      for (let chunk = await next(); chunk !== undefined; chunk = await next()) yield chunk;
-    })();
-  }
-
-  release(): void {
-    this.reservation.release();
   }
 }

@@ -1,6 +1,6 @@
 import { CHANNELS, publish, traced, TRACING_CHANNELS } from '../base/channels.js';
 import type { ManagerContext, Owner } from '../context/context.js';
-import { createUniqueAsync, resolveNameParts, withSuffix, type NameOptions } from './create.js';
+import { createUniqueAsync, resolveNameParts, withSuffix, type NameOptions, type NameParts } from './create.js';
 import {
   AbortedError,
   CallbackError,
@@ -16,7 +16,7 @@ import { hashOption } from '../write/options.js';
 import { FileSink } from '../write/sink.js';
 import { openWritable, type WritableFile } from '../write/open-file.js';
 import { parseAccept } from '../write/sniff.js';
-import { Meter, pump, sniffSource } from '../write/intake.js';
+import { Meter, pump, sniffSource, type IntakeFacts } from '../write/intake.js';
 import { openSource, type SourceReader, type WriteSource } from '../write/source.js';
 import { resolveVerify, runVerify, type ResolvedVerify, type VerifyResult } from '../write/verify.js';
 
@@ -88,7 +88,6 @@ export function writeTempFile<T extends TempFile>(
   ownerSignal: AbortSignal | undefined,
   make: FileMaker<T>,
   suffixOf?: SuffixOf,
-  sniffed?: SniffedHead,
 ): Promise<T> {
   let resolved: ResolvedWriteOptions;
   try {
@@ -99,7 +98,7 @@ export function writeTempFile<T extends TempFile>(
   return traced(
     TRACING_CHANNELS.write,
     () => ({ root: context.root, maxBytes: resolved.maxBytes }),
-    () => writeResolved(context, { owner, source, resolved, make, suffixOf, sniffed }),
+    () => writeResolved(context, { owner, source, resolved, make, suffixOf }),
     (file) => ({ path: file.path, size: file.size ?? 0 }),
   );
 }
@@ -111,54 +110,81 @@ interface WriteRequest<T extends TempFile> {
   readonly resolved: ResolvedWriteOptions;
   readonly make: FileMaker<T>;
   readonly suffixOf: SuffixOf | undefined;
-  readonly sniffed: SniffedHead | undefined;
 }
 
-/** The type of a source whose head was sniffed already (a spool that outgrew its memory): its rest is not sniffed again. @internal */
-export interface SniffedHead {
-  readonly type: DetectedType | undefined;
-}
-
-async function writeResolved<T extends TempFile>(context: ManagerContext, { owner, source, resolved, make, suffixOf, sniffed: known }: WriteRequest<T>): Promise<T> {
+async function writeResolved<T extends TempFile>(context: ManagerContext, { owner, source, resolved, make, suffixOf }: WriteRequest<T>): Promise<T> {
   const parts = resolveNameParts(context, resolved.name); // a bad name is refused before anything touches the disk
   const reader = openSource(source);
   const read = abortable(reader, resolved.signals);
-  let file: T | undefined;
-  let handle: WritableFile | undefined;
+  const target = new NewFile(context, owner, make);
   try {
     throwIfAborted(resolved.signals);
-    // Sniffed before the file exists: a refused type leaves nothing on disk.
-    const sniffed = known
-      ? { next: read.next, type: known.type }
-      : resolved.accept || suffixOf
-        ? await sniffSource(read.next, resolved.accept, resolved.maxBytes)
-        : { next: read.next, type: undefined };
-    const name = suffixOf ? withSuffix(parts, suffixOf(sniffed.type)) : parts;
     const meter = new Meter(resolved, context.freeSpace);
+    // Sniffed before the file exists: a refused type leaves nothing on disk.
+    const sniffed = resolved.accept || suffixOf ? await sniffSource(read.next, resolved.accept, meter) : { next: read.next, type: undefined };
     await meter.start();
-    const created = await createUniqueAsync(context, name, 'file', (access) =>
-      openWritable(access, CREATE_EXCLUSIVE, 0o600, context.localDisk()),
-    );
-    handle = created.result;
-    file = make(context, owner, created.path, created.access, created.suffix, handle.identity);
-    publish(CHANNELS.fileCreate, () => ({ root: context.root, path: created.path, kind: 'file', by: 'write' }));
-    meter.chargeTo(reservationOf(file));
+    const sink = await target.open(suffixOf ? withSuffix(parts, suffixOf(sniffed.type)) : parts, meter);
     // The sink hashes and copies or writes each chunk before the next one is read: a source that
     // reuses its buffer gets exactly the bytes it yielded into the file and the digest.
-    await pump(sniffed.next, meter, new FileSink(handle, file.path, meter.hash, context.localDisk()), resolved.onProgress);
-    recordContent(file, { size: meter.size, digest: meter.digest(), detectedType: sniffed.type });
-    const closing = handle;
-    handle = undefined;
-    await closing.close();
+    await pump(sniffed.next, meter, sink, resolved.onProgress);
+    const file = await target.close({ size: meter.size, digest: meter.digest(), detectedType: sniffed.type });
     if (resolved.verify) await runVerify(resolved.verify, file, resolved.signals, abortError);
     return file;
   } catch (err) {
     reader.stop();
-    await handle?.close().catch(() => {});
-    await file?.remove().catch(() => {});
-    throw toWriteError(err, resolved.signals, file?.path);
+    await target.discard();
+    throw toWriteError(err, resolved.signals, target.file?.path);
   } finally {
     read.done();
+  }
+}
+
+/**
+ * The file an intake fills on disk (`write()`'s, a spool's past its memory): made once its bytes
+ * may go to disk, counted against from then on, closed with the intake's facts, and closed and
+ * removed when the write fails.
+ * @internal
+ */
+export class NewFile<T extends TempFile> {
+  /** The file, once made. */
+  file: T | undefined;
+  private handle: WritableFile | undefined;
+
+  constructor(
+    private readonly context: ManagerContext,
+    private readonly owner: Owner,
+    private readonly make: FileMaker<T>,
+  ) {}
+
+  /**
+   * Makes the file `name` names (0600, `O_EXCL`, in the session) and returns the sink that fills
+   * it; `meter` counts against the file from now on, the bytes it counted so far included.
+   */
+  async open(name: NameParts, meter: Meter): Promise<FileSink> {
+    const { context } = this;
+    const created = await createUniqueAsync(context, name, 'file', (access) => openWritable(access, CREATE_EXCLUSIVE, 0o600, context.localDisk()));
+    this.handle = created.result;
+    const file = this.make(context, this.owner, created.path, created.access, created.suffix, this.handle.identity);
+    this.file = file;
+    publish(CHANNELS.fileCreate, () => ({ root: context.root, path: created.path, kind: 'file', by: 'write' }));
+    meter.chargeTo(reservationOf(file));
+    return new FileSink(this.handle, file.path, meter.hash, context.localDisk());
+  }
+
+  /** Records what the intake established (once every byte is stored) and closes the file. */
+  async close(facts: IntakeFacts): Promise<T> {
+    const file = this.file!;
+    recordContent(file, facts);
+    const closing = this.handle!;
+    this.handle = undefined;
+    await closing.close();
+    return file;
+  }
+
+  /** After a failure: closes and removes what was made, if anything was. */
+  async discard(): Promise<void> {
+    await this.handle?.close().catch(() => {});
+    await this.file?.remove().catch(() => {});
   }
 }
 

@@ -44,17 +44,17 @@ export async function handOffStream(io: StoreIo, location: StoreLocation & { rea
   const expiresAt = createdAt + request.ttlMs;
   const keys = entryKeys(location.prefix, id, expiresAt);
   const reader = openSource(source); // the source's failures typed as write()'s: AbortedError, SourceError
+  // The intake's meter: maxBytes and the digest; no quota nor free space (the bytes go to the store).
+  const meter = new Meter({ maxBytes: request.maxBytes, hash: request.hash });
   let sniffed: Awaited<ReturnType<typeof sniffSource>>;
   try {
-    sniffed = await sniffSource(() => reader.next(), request.accept, request.maxBytes);
+    sniffed = await sniffSource(() => reader.next(), request.accept, meter);
   } catch (err) {
     reader.stop(); // refused before anything was sent: nothing in the store
     throw err;
   }
   const detectedType = sniffed.type;
   const { bound, metadata } = bind(id, request.suffixOf(detectedType), createdAt, expiresAt);
-  // The intake's meter: maxBytes and the digest; no quota nor free space (the bytes go to the store).
-  const meter = new Meter({ maxBytes: request.maxBytes, hash: request.hash });
   const upload = new PartedUpload(io, keys, expiresAt, metadata, request.hash, () => meter.digest()!, reader);
   try {
     await pump(sniffed.next, meter, upload, undefined);

@@ -1,13 +1,13 @@
-import { createHash } from 'node:crypto';
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { InvalidOptionError, isTempFileError, SizeLimitError, TypeNotAcceptedError, UploadReceiptError, type DetectedType } from '../base/errors.js';
 import { describe, validateNamePart } from '../base/names.js';
 import { randomName } from '../base/random-name.js';
-import { MAX_TIMER_MS, ownOptions, validateAbortSignal, validateDuration, validateInteger, validateObject, validateOneOf } from '../base/validators.js';
+import { MAX_TIMER_MS, ownOptions, validateAbortSignal, validateDuration, validateInteger, validateObject, validateOneOf, type NoneLeftOut } from '../base/validators.js';
 import type { S3Location } from './location.js';
 import { checkMeta, type HandoffMeta, type HandoffTicket } from '../handoff/ticket.js';
-import { detectType, isAccepted, parseAccept, readHead } from '../write/sniff.js';
+import { isAccepted, parseAccept } from '../write/sniff.js';
+import { Meter, pump, sniffSource, type IntakeSink } from '../write/intake.js';
 import { resolveVerify, runVerify, type ResolvedVerify, type VerifyResult } from '../write/verify.js';
 import { bindingMetadata, type BoundTicket } from './binding.js';
 import { isConditionFailed, isNotFound, type StoreIo } from './io.js';
@@ -24,8 +24,10 @@ import { signPart, signPost, signPut } from './presign.js';
 //               nothing), read beside the object's real size (HEAD: 413 over maxBytes); the
 //               record is taken by a conditional write (a second confirmation gets 409); then at
 //               once: the object is copied into a new entry's data key with the ticket's binding
-//               (binding.ts; a server-side copy, no byte through the API), and read once: its type
-//               sniffed (415), every byte through the digest, its size held to maxBytes. `verify`
+//               (binding.ts; a server-side copy, no byte through the API), and read once through
+//               the intake (write/intake.ts) into a sink that keeps nothing: its type sniffed by
+//               the one sniffer (415), every byte counted against maxBytes and hashed by the
+//               meter (413 past it: the HEAD's size is an early answer, not the rule). `verify`
 //               reads the copy, which no presign reaches. The copy must have the ETag of the bytes
 //               read (409 otherwise: the upload was sent again meanwhile); the ticket carries the
 //               digest, which the worker's claim checks: what was checked is what a worker gets.
@@ -176,9 +178,21 @@ interface Terms {
   readonly suffix: string;
 }
 
-const PRESIGN_OPTIONS: ReadonlySet<string> = new Set(['maxBytes', 'accept', 'contentType', 'ttlMs', 'meta', 'suffix', 'method', 'size', 'checksumSha256']);
-const MULTIPART_OPTIONS: ReadonlySet<string> = new Set(['maxBytes', 'accept', 'contentType', 'ttlMs', 'meta', 'suffix']);
-const CONFIRM_OPTIONS: ReadonlySet<string> = new Set(['ttlMs', 'verify', 'verifyTimeoutMs', 'signal']);
+/** The names of `presignMultipart()`'s options: every key of {@link PresignMultipartOptions} (`NoneLeftOut`). @internal */
+export const PRESIGN_MULTIPART_OPTION_KEYS = ['maxBytes', 'accept', 'contentType', 'ttlMs', 'meta', 'suffix'] as const satisfies readonly (keyof PresignMultipartOptions)[];
+/** Compiles only while every option is listed (`NoneLeftOut`). @internal */
+export type PresignMultipartOptionsListed = NoneLeftOut<Exclude<keyof PresignMultipartOptions, (typeof PRESIGN_MULTIPART_OPTION_KEYS)[number]>>;
+/** The names of `presignUpload()`'s options: a multipart's and a PUT's, every key of {@link PresignUploadOptions} (`NoneLeftOut`). @internal */
+export const PRESIGN_OPTION_KEYS = [...PRESIGN_MULTIPART_OPTION_KEYS, 'method', 'size', 'checksumSha256'] as const satisfies readonly (keyof PresignUploadOptions)[];
+/** Compiles only while every option is listed (`NoneLeftOut`). @internal */
+export type PresignUploadOptionsListed = NoneLeftOut<Exclude<keyof PresignUploadOptions, (typeof PRESIGN_OPTION_KEYS)[number]>>;
+/** The names of `confirmUpload()`'s options: every key of {@link ConfirmUploadOptions} (`NoneLeftOut`). @internal */
+export const CONFIRM_OPTION_KEYS = ['ttlMs', 'verify', 'verifyTimeoutMs', 'signal'] as const satisfies readonly (keyof ConfirmUploadOptions)[];
+/** Compiles only while every option is listed (`NoneLeftOut`). @internal */
+export type ConfirmUploadOptionsListed = NoneLeftOut<Exclude<keyof ConfirmUploadOptions, (typeof CONFIRM_OPTION_KEYS)[number]>>;
+const PRESIGN_OPTIONS: ReadonlySet<string> = new Set<string>(PRESIGN_OPTION_KEYS);
+const MULTIPART_OPTIONS: ReadonlySet<string> = new Set<string>(PRESIGN_MULTIPART_OPTION_KEYS);
+const CONFIRM_OPTIONS: ReadonlySet<string> = new Set<string>(CONFIRM_OPTION_KEYS);
 
 /** The intake of one store: its presigns, multipart calls and confirmations. @internal */
 export class StoreIntake {
@@ -324,7 +338,11 @@ export class StoreIntake {
     return { ...bound, size: judged.size, digest: judged.digest };
   }
 
-  /** Sniffs and hashes the upload as one read, `verify` beside it over the copy: its real size, digest and ETag, or the refusal. */
+  /**
+   * Reads the upload once through the intake: its type sniffed (the one sniffer), every byte
+   * counted against `maxBytes` and hashed by the meter, kept nowhere; `verify` beside it over the
+   * copy. Its real size, digest and ETag, or the refusal.
+   */
   private async judge(key: string, size: number, record: IntakeRecord, how: Judging & { copy: { key: string; done: Promise<string> } }): Promise<{ size: number; digest: string; etag: string }> {
     const { body, etag } = await this.io.getStream(key);
     const chunks = body[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
@@ -332,27 +350,22 @@ export class StoreIntake {
       const step = await chunks.next();
       return step.done ? undefined : step.value;
     };
-    const hash = createHash('sha256');
-    let read = 0;
+    const meter = new Meter({ maxBytes: record.maxBytes, hash: 'sha256' });
     try {
-      const head = await readHead(next, record.maxBytes);
-      const detected = await detectType(head.sample);
-      refuseType(record, detected);
-      for (const chunk of head.chunks) read += count(hash, chunk, read, record.maxBytes);
-      const reading = (async () => {
-        for (let chunk = await next(); chunk !== undefined; chunk = await next()) read += count(hash, chunk, read, record.maxBytes);
-      })();
+      const sniffed = await sniffSource(next, record.accept ?? undefined, meter);
+      refuseUndeclaredType(record, sniffed.type);
+      const reading = pump(sniffed.next, meter, new KeepsNothing(), undefined);
       // `verify` reads the copy, which no presign reaches, once it is made.
-      const object: PresignedObject = { key: how.copy.key, size, declaredType: record.contentType, detectedType: detected, open: () => this.openStream(how.copy.key, how.copy.done) };
+      const object: PresignedObject = { key: how.copy.key, size, declaredType: record.contentType, detectedType: sniffed.type, open: () => this.openStream(how.copy.key, how.copy.done) };
       await Promise.all([reading, how.verify && runVerify(how.verify, object, how.signal ? [how.signal] : [], abortedBy)]);
     } finally {
       body.destroy();
     }
-    const digest = hash.digest();
-    if (record.checksumSha256 !== null && digest.toString('base64') !== record.checksumSha256) {
+    const digest = meter.digest()!;
+    if (record.checksumSha256 !== null && Buffer.from(digest.slice('sha256:'.length), 'hex').toString('base64') !== record.checksumSha256) {
       throw new UploadReceiptError('checksum', 'the bytes that arrived are not those of the checksum the upload was presigned with.');
     }
-    return { size: read, digest: `sha256:${digest.toString('hex')}`, etag };
+    return { size: meter.size, digest, etag };
   }
 
   /** A stream of the object once `ready` settled; a failure to make or open it is the stream's error. */
@@ -472,19 +485,29 @@ export class StoreIntake {
 }
 
 /**
- * Refuses the type: one `accept` does not list (415), and one that is not the type the browser
- * declared, when it declared one and the bytes are of a known type (a lying `Content-Type`: 415).
+ * Refuses a type that is not the one the browser declared, when it declared one and the bytes are
+ * of a known type (a lying `Content-Type`: 415). One `accept` does not list the sniffer refused.
  */
-function refuseType(record: IntakeRecord, detected: DetectedType | undefined): void {
-  if (record.accept && !isAccepted(record.accept, detected)) throw new TypeNotAcceptedError(detected, record.accept);
+function refuseUndeclaredType(record: IntakeRecord, detected: DetectedType | undefined): void {
   if (record.contentType !== DEFAULT_TYPE && detected !== undefined && detected.mime.toLowerCase() !== record.contentType) throw new TypeNotAcceptedError(detected, [record.contentType]);
 }
 
-/** Hashes a chunk, holding the total to `maxBytes`; returns its length. */
-function count(hash: ReturnType<typeof createHash>, chunk: Buffer, before: number, maxBytes: number): number {
-  if (before + chunk.length > maxBytes) throw new SizeLimitError(maxBytes);
-  hash.update(chunk);
-  return chunk.length;
+/**
+ * The intake's sink of a confirmation's read: it keeps nothing. The object is judged where it is
+ * (the meter counts and hashes it, the sniffer reads its head); its copy is the entry's data.
+ */
+class KeepsNothing implements IntakeSink {
+  readonly hashes = false;
+  bytesStored = 0;
+
+  write(chunk: Buffer): undefined {
+    this.bytesStored += chunk.length;
+    return undefined;
+  }
+
+  end(): Promise<void> {
+    return Promise.resolve();
+  }
 }
 
 function abortedBy(signal: AbortSignal): Error {

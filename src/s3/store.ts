@@ -7,7 +7,7 @@ import { handoffKey } from '../base/channels.js';
 import { logger } from '../base/log.js';
 import { describe } from '../base/names.js';
 import { randomName } from '../base/random-name.js';
-import { MAX_TIMER_MS, ownOptions, validateDuration, validateInteger, validateObject } from '../base/validators.js';
+import { MAX_TIMER_MS, ownOptions, validateDuration, validateInteger, validateObject, type NoneLeftOut } from '../base/validators.js';
 import { isValidPrefix, type HandoffStore, type StoreLocation, type StoreSweepReport } from '../base/stores.js';
 import { isValidBucket, parseS3Location, type S3Location } from './location.js';
 import type { BackendClaim, ClaimPlace, HandoffSource, LocalFile, StoreBackend, StreamHandOffRequest, StreamHandoff } from '../handoff/backend.js';
@@ -77,7 +77,11 @@ export interface S3SweepOptions {
   readonly staleMs?: number;
 }
 
-const STORE_OPTIONS: ReadonlySet<string> = new Set(['client', 'bucket', 'prefix', 'timeoutMs', 'partSize']);
+/** The names of `s3Store()`'s options: every key of {@link S3StoreOptions} (`NoneLeftOut`). @internal */
+export const S3_STORE_OPTION_KEYS = ['client', 'bucket', 'prefix', 'timeoutMs', 'partSize'] as const satisfies readonly (keyof S3StoreOptions)[];
+/** Compiles only while every option is listed (`NoneLeftOut`). @internal */
+export type S3StoreOptionsListed = NoneLeftOut<Exclude<keyof S3StoreOptions, (typeof S3_STORE_OPTION_KEYS)[number]>>;
+const STORE_OPTIONS: ReadonlySet<string> = new Set<string>(S3_STORE_OPTION_KEYS);
 const MIN_PART_SIZE = 5 * 1024 * 1024;
 const DEFAULT_PREFIX = 'tempfile-manager/';
 

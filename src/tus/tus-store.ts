@@ -2,7 +2,7 @@ import type { DataStore, Locker, Upload } from '@tus/server';
 import type { Readable } from 'node:stream';
 import { CallbackError, InvalidOptionError } from '../base/errors.js';
 import { loadPeer } from '../base/peer.js';
-import { describeArgument, ownOptions, validateBytes, validateDuration, validateFunction, validateObject } from '../base/validators.js';
+import { describeArgument, ownOptions, validateBytes, validateDuration, validateFunction, validateObject, type NoneLeftOut } from '../base/validators.js';
 import type { TempFile } from '../handles/file.js';
 import { managerParts, type ManagerParts, type TempFileManager } from '../manager/manager.js';
 import { parseAccept } from '../write/sniff.js';
@@ -75,7 +75,20 @@ export interface TusStore {
   readonly locker: Locker;
 }
 
-const KNOWN = new Set(['manager', 'maxBytes', 'expirationMs', 'accept', 'verify', 'verifyTimeoutMs', 'onUploadFinish', 'lockTimeoutMs']);
+/** The names of `tusStore()`'s options: every key of {@link TusStoreOptions} (`NoneLeftOut`). @internal */
+export const TUS_STORE_OPTION_KEYS = [
+  'manager',
+  'maxBytes',
+  'expirationMs',
+  'accept',
+  'verify',
+  'verifyTimeoutMs',
+  'onUploadFinish',
+  'lockTimeoutMs',
+] as const satisfies readonly (keyof TusStoreOptions)[];
+/** Compiles only while every option is listed (`NoneLeftOut`). @internal */
+export type TusStoreOptionsListed = NoneLeftOut<Exclude<keyof TusStoreOptions, (typeof TUS_STORE_OPTION_KEYS)[number]>>;
+const TUS_STORE_OPTIONS: ReadonlySet<string> = new Set<string>(TUS_STORE_OPTION_KEYS);
 const DAY_MS = 86_400_000;
 const MAX_DURATION_MS = 365 * DAY_MS;
 
@@ -228,7 +241,7 @@ interface CheckedOptions {
 
 function checkOptions(options: TusStoreOptions): CheckedOptions {
   const example = '{ manager: new TempFileManager(), onUploadFinish: (file) => file.keep(dest) }';
-  validateObject(options, 'tusStore()', KNOWN, example);
+  validateObject(options, 'tusStore()', TUS_STORE_OPTIONS, example);
   const own = ownOptions(options);
   const manager = own.manager;
   const parts = managerParts(manager);

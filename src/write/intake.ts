@@ -50,7 +50,7 @@ export class Meter {
 
   constructor(
     private readonly rules: MeterRules,
-    private readonly freeSpace?: FreeSpace,
+    private freeSpace?: FreeSpace,
     private reservation?: Reservation,
   ) {
     this.hash = rules.hash === undefined ? undefined : createHash(rules.hash);
@@ -58,16 +58,28 @@ export class Meter {
     this.allowance = freeSpace?.guarded ? 0 : Infinity;
   }
 
-  /** Counts the bytes from now on against `reservation` (the handle that will own them, once it exists). */
+  /**
+   * Counts the bytes against `reservation` from now on (the handle that owns them, once it
+   * exists); what the reservation before held moves to it in one step (a spool's bytes, to the
+   * file they go to).
+   */
   chargeTo(reservation: Reservation): void {
+    this.reservation?.moveTo(reservation);
     this.reservation = reservation;
   }
 
   /** Checks the free-space floor before anything is stored (also for an empty intake). */
-  async start(): Promise<void> {
-    if (this.freeSpace === undefined) return;
-    const allowance = await this.freeSpace.check(0);
-    this.allowance = this.freeSpace.guarded ? allowance : Infinity;
+  start(): Promise<void> {
+    return this.checkSpace(0);
+  }
+
+  /**
+   * The bytes go to `freeSpace`'s file system from now on, those counted so far first (a spool's,
+   * past its memory): checks the floor for them before any is written, then as the bytes grow.
+   */
+  moveToDisk(freeSpace: FreeSpace): Promise<void> {
+    this.freeSpace = freeSpace;
+    return this.checkSpace(this.size - (this.rules.offset ?? 0));
   }
 
   /**
@@ -76,7 +88,7 @@ export class Meter {
    * at first (`NoSpaceError` below the floor); the bytes are counted once it resolves.
    */
   count(length: number): Promise<void> | undefined {
-    this.checkLimits(length);
+    this.refusePast(length);
     if (length > this.allowance) return this.countAfterSpaceCheck(length);
     this.allowance -= length;
     this.take(length);
@@ -90,16 +102,26 @@ export class Meter {
     return `${this.rules.hash}:${this.hex}`;
   }
 
-  private async countAfterSpaceCheck(length: number): Promise<void> {
-    this.allowance = await this.freeSpace!.check(length);
-    this.checkLimits(length);
-    this.take(length);
+  private async checkSpace(incoming: number): Promise<void> {
+    if (this.freeSpace === undefined) return;
+    const allowance = await this.freeSpace.check(incoming);
+    this.allowance = this.freeSpace.guarded ? allowance : Infinity;
   }
 
-  private checkLimits(length: number): void {
+  /**
+   * Throws what {@link count} throws for `length` more bytes past `maxBytes` or a declared length,
+   * and counts nothing: for bytes held before any is stored (a source's head, read to sniff it).
+   */
+  refusePast(length: number): void {
     const size = this.size + length;
     if (size > this.rules.maxBytes) throw new SizeLimitError(this.rules.maxBytes);
     if (this.rules.declared !== undefined && size > this.rules.declared.bytes) throw this.rules.declared.refusal();
+  }
+
+  private async countAfterSpaceCheck(length: number): Promise<void> {
+    this.allowance = await this.freeSpace!.check(length);
+    this.refusePast(length);
+    this.take(length);
   }
 
   private take(length: number): void {
@@ -168,17 +190,18 @@ function progressReporter(sink: IntakeSink, onProgress: ((bytes: number) => void
 }
 
 /**
- * Reads the head of a source (enough to tell its type, fewer bytes at the end or at `maxBytes`),
- * tells its type, and refuses it unless `accept` (when given) takes it, before any byte is
- * stored; `next` hands the head out first, each chunk dropped as it goes. The one way a type is
- * sniffed from bytes that are still coming. @internal
+ * Reads the head of a source (enough to tell its type, fewer bytes at the end), held to `meter`'s
+ * limits as it is read (a head past `maxBytes` is refused before its type is judged), tells its
+ * type, and refuses it unless `accept` (when given) takes it, before any byte is stored; `next`
+ * hands the head out first, each chunk dropped as it goes, for the meter to count. The one way a
+ * type is sniffed from bytes. Without `meter`, bytes counted already (a finished tus upload's). @internal
  */
 export async function sniffSource(
   read: () => Promise<Buffer | undefined>,
   accept: readonly string[] | undefined,
-  maxBytes: number,
+  meter: Meter | undefined,
 ): Promise<{ next: () => Promise<Buffer | undefined>; type: DetectedType | undefined }> {
-  const head = await readHead(read, maxBytes);
+  const head = await readHead(read, (bytes) => meter?.refusePast(bytes));
   const type = await detectType(head.sample);
   if (accept) assertAccepted(accept, type);
   return { next: prepend(head.chunks, read), type };

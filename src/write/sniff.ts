@@ -1,4 +1,4 @@
-import { InvalidOptionError, SizeLimitError, TypeNotAcceptedError, type DetectedType } from '../base/errors.js';
+import { InvalidOptionError, TypeNotAcceptedError, type DetectedType } from '../base/errors.js';
 import { detached } from '../base/detached.js';
 import { describe } from '../base/names.js';
 
@@ -97,13 +97,14 @@ export interface SourceHead {
 /**
  * Reads until {@link SNIFF_BYTES} are in or the source ends. Chunks before the window's end are
  * copied (the source may reuse its buffer once asked for the next chunk); the chunk that fills the
- * window is kept as given: nothing is read again before it is written.
+ * window is kept as given: nothing is read again before it is written. `within` is called with
+ * the bytes read so far before each chunk is kept, and throws to refuse them (the intake's limits).
  */
-export async function readHead(next: () => Promise<Buffer | undefined>, maxBytes: number): Promise<SourceHead> {
+export async function readHead(next: () => Promise<Buffer | undefined>, within: (bytes: number) => void): Promise<SourceHead> {
   const copied = Buffer.allocUnsafe(SNIFF_BYTES);
   let used = 0;
   for (let chunk = await next(); chunk !== undefined; chunk = await next()) {
-    if (used + chunk.length > maxBytes) throw new SizeLimitError(maxBytes);
+    within(used + chunk.length);
     if (used + chunk.length < SNIFF_BYTES) {
       used += chunk.copy(copied, used);
       continue;

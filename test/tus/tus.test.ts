@@ -11,6 +11,7 @@ import { isTempFileError } from '../../src/index.js';
 import { tusStore } from '../../src/tus/index.js';
 import { fixture, runToEnd } from '../helpers/child.js';
 import { manager, scratchDir } from '../helpers/roots.js';
+import { png } from '../helpers/magic.js';
 import { clientUpload, createUpload, openTusRequest, patchHeaders, tusRequest, tusServers, untilExpired, uploadDirOf } from '../helpers/tus.js';
 
 const serve = tusServers();
@@ -310,6 +311,21 @@ describe('tempfile-manager/tus', () => {
     expect(finished).toEqual([]);
     expect(uploadsOnDisk(mgr.root)).toEqual([]);
     expect(fs.readdirSync(mgr.sessionPath)).toEqual([]);
+  });
+
+  it('accept: the type is judged from the whole upload\'s first bytes, though they came in PATCHes to two servers: a PNG whose first 5 bytes came alone is accepted', async () => {
+    const mgr = manager();
+    const finished: unknown[] = [];
+    const onUploadFinish = (file: TempFile) => void finished.push([file.size, file.detectedType?.mime]);
+    const first = await serve(mgr, { accept: ['image/png'], onUploadFinish });
+    const second = await serve(mgr, { accept: ['image/png'], onUploadFinish });
+    const data = png();
+    const upload = await createUpload(first.url, data.length);
+    expect((await tusRequest(upload, 'PATCH', patchHeaders(0, data.length), data.subarray(0, 5))).status).toBe(204);
+    const rest = await tusRequest(`${second.url}/${idOf(upload)}`, 'PATCH', patchHeaders(5, data.length), data.subarray(5));
+    expect(rest.status).toBe(204);
+    expect(finished).toEqual([[data.length, 'image/png']]);
+    expect(uploadsOnDisk(mgr.root)).toEqual([]);
   });
 
   it('verify: a finished upload the hook refuses is a 422 with its reason and nothing is kept; one it accepts reaches onUploadFinish', async () => {

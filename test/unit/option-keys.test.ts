@@ -17,6 +17,17 @@ import { SWEEP_OPTION_KEYS, type SweepOptions } from '../../src/sweep/sweep.js';
 import { UPLOAD_OPTION_KEYS, type UploadOptions } from '../../src/adapters/upload-options.js';
 import { MANAGER_OPTION_KEYS } from '../../src/root/options.js';
 import { TEST_SCOPE_OPTION_KEYS, type TestScopeOptions } from '../../src/testing/fixture.js';
+import { TUS_STORE_OPTION_KEYS, tusStore, type TusStoreOptions } from '../../src/tus/tus-store.js';
+import { S3_STORE_OPTION_KEYS, s3Store, type S3StoreOptions } from '../../src/s3/store.js';
+import { AZURE_STORE_OPTION_KEYS, azureStore, type AzureStoreOptions } from '../../src/azure/store.js';
+import {
+  CONFIRM_OPTION_KEYS,
+  PRESIGN_MULTIPART_OPTION_KEYS,
+  PRESIGN_OPTION_KEYS,
+  type ConfirmUploadOptions,
+  type PresignMultipartOptions,
+  type PresignUploadOptions,
+} from '../../src/s3/intake.js';
 import type { TempFileManagerOptions } from '../../src/index.js';
 import { manager, scratchDir } from '../helpers/roots.js';
 
@@ -35,6 +46,12 @@ it('lists every key of each options interface, and only those (checked by tsc)',
   expectTypeOf<(typeof MANAGER_OPTION_KEYS)[number]>().toEqualTypeOf<keyof TempFileManagerOptions>();
   expectTypeOf<(typeof UPLOAD_OPTION_KEYS)[number]>().toEqualTypeOf<keyof UploadOptions>();
   expectTypeOf<(typeof TEST_SCOPE_OPTION_KEYS)[number]>().toEqualTypeOf<keyof TestScopeOptions>();
+  expectTypeOf<(typeof TUS_STORE_OPTION_KEYS)[number]>().toEqualTypeOf<keyof TusStoreOptions>();
+  expectTypeOf<(typeof S3_STORE_OPTION_KEYS)[number]>().toEqualTypeOf<keyof S3StoreOptions>();
+  expectTypeOf<(typeof AZURE_STORE_OPTION_KEYS)[number]>().toEqualTypeOf<keyof AzureStoreOptions>();
+  expectTypeOf<(typeof PRESIGN_OPTION_KEYS)[number]>().toEqualTypeOf<keyof PresignUploadOptions>();
+  expectTypeOf<(typeof PRESIGN_MULTIPART_OPTION_KEYS)[number]>().toEqualTypeOf<keyof PresignMultipartOptions>();
+  expectTypeOf<(typeof CONFIRM_OPTION_KEYS)[number]>().toEqualTypeOf<keyof ConfirmUploadOptions>();
   expect(SPOOL_OPTION_KEYS).toEqual([...WRITE_OPTION_KEYS, 'maxMemory']);
 });
 
@@ -48,6 +65,31 @@ it('write() and spool() take at run time every option their types declare, and n
     );
     expect(refusal).toMatchObject({ code: 'ERR_TEMPFILE_INVALID_OPTION', option: 'unknownOption' });
     expect(refusal.message).toContain(`The options are: ${keys.map((key) => `\`${key}\``).join(', ')}.`);
+  }
+});
+
+it('tusStore(), the stores and the presigned uploads take at run time every option their types declare, and name them all when one is unknown', async () => {
+  const refusal = async (call: () => unknown): Promise<Error> => {
+    try {
+      await call();
+    } catch (err) {
+      return err as Error;
+    }
+    return new Error('not refused');
+  };
+  const s3 = s3Store({ client: { send: () => {}, config: {} } as never, bucket: 'uploads' });
+  const calls = [
+    ['tusStore()', TUS_STORE_OPTION_KEYS, () => tusStore({ unknownOption: 1 } as never)],
+    ['s3Store()', S3_STORE_OPTION_KEYS, () => s3Store({ unknownOption: 1 } as never)],
+    ['azureStore()', AZURE_STORE_OPTION_KEYS, () => azureStore({ unknownOption: 1 } as never)],
+    ['presignUpload()', PRESIGN_OPTION_KEYS, () => s3.presignUpload({ unknownOption: 1 } as never)],
+    ['presignMultipart()', PRESIGN_MULTIPART_OPTION_KEYS, () => s3.presignMultipart({ unknownOption: 1 } as never)],
+    ['confirmUpload()', CONFIRM_OPTION_KEYS, () => s3.confirmUpload('key', { unknownOption: 1 } as never)],
+  ] as const;
+  for (const [call, keys, make] of calls) {
+    const error = await refusal(make);
+    expect(error, call).toMatchObject({ code: 'ERR_TEMPFILE_INVALID_OPTION', option: 'unknownOption' });
+    expect(error.message, call).toContain(`The options are: ${keys.map((key) => `\`${key}\``).join(', ')}.`);
   }
 });
 
@@ -65,11 +107,17 @@ const AUGMENTED = [
   { module: 'adapters/upload-options', name: 'UploadOptions', added: 'addedToUpload' },
   { module: 'adapters/express', name: 'ExpressUploadOptions', added: 'addedToExpress' },
   { module: 'testing/fixture', name: 'TestScopeOptions', added: 'addedToTestScope' },
+  { module: 'tus/tus-store', name: 'TusStoreOptions', added: 'addedToTus' },
+  { module: 's3/store', name: 'S3StoreOptions', added: 'addedToS3Store' },
+  { module: 'azure/store', name: 'AzureStoreOptions', added: 'addedToAzureStore' },
+  { module: 's3/intake', name: 'PresignUploadOptions', added: 'addedToPresign' },
+  { module: 's3/intake', name: 'ConfirmUploadOptions', added: 'addedToConfirm' },
 ];
 
 /**
  * The list each source file fails on, and the keys it leaves out: spool()'s holds write()'s,
- * handoffStream()'s handoff()'s; Express's `upload()` lists its own beside the upload options'.
+ * handoffStream()'s handoff()'s; Express's `upload()` lists its own beside the upload options';
+ * presignMultipart()'s options are presignUpload()'s but a PUT's, so its list misses the key too.
  */
 const EXPECTED = [
   { file: 'handles/write.ts', missing: ['addedToWrite'] },
@@ -85,6 +133,12 @@ const EXPECTED = [
   { file: 'adapters/upload-options.ts', missing: ['addedToUpload'] },
   { file: 'adapters/express.ts', missing: ['addedToExpress'] },
   { file: 'testing/fixture.ts', missing: ['addedToTestScope'] },
+  { file: 'tus/tus-store.ts', missing: ['addedToTus'] },
+  { file: 's3/store.ts', missing: ['addedToS3Store'] },
+  { file: 'azure/store.ts', missing: ['addedToAzureStore'] },
+  { file: 's3/intake.ts', missing: ['addedToPresign'] },
+  { file: 's3/intake.ts', missing: ['addedToPresign'] },
+  { file: 's3/intake.ts', missing: ['addedToConfirm'] },
 ];
 
 it('does not compile when an option is added to an options interface but not to its list', () => {
