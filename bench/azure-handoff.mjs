@@ -31,8 +31,8 @@ import { runInfo } from './report.mjs';
 const QUICK = process.argv.includes('--quick');
 const RESULTS = fileURLToPath(new URL(`./results/node-${process.versions.node.split('.')[0]}/`, import.meta.url));
 const SIZES = [
-  { bytes: MiB, rounds: QUICK ? 3 : 15, ops: QUICK ? 3 : 8, warmup: 3 },
-  { bytes: 64 * MiB, rounds: QUICK ? 2 : 9, ops: 1, warmup: 1 },
+  { bytes: MiB, rounds: QUICK ? 3 : 21, ops: QUICK ? 3 : 8, warmup: 3 },
+  { bytes: 64 * MiB, rounds: QUICK ? 2 : 15, ops: 1, warmup: 1 },
 ];
 
 if (!installed()) {
@@ -196,10 +196,11 @@ for (const { size, results } of sections) {
   const lib = msOf(results, 'lib');
   const fenced = msOf(results, 'floor-fenced');
   const checked = msOf(results, 'floor-checked');
+  const fencedMet = fenced / lib >= 0.9;
   targets.push([
-    `handoff + claim + consume of ${sizeName(size.bytes)} at 0.9x the checked floor or more`,
-    `${formatRatio(checked / lib)} (${lib.toFixed(1)} against ${checked.toFixed(1)} ms per cycle); the fenced floor ${fenced.toFixed(1)} ms, so the check costs ${(checked - fenced).toFixed(1)} ms a cycle there, and the library is at ${formatRatio(fenced / lib)} of the fenced floor`,
-    checked / lib >= 0.9 ? 'yes' : '**no**',
+    `handoff + claim + consume of ${sizeName(size.bytes)} at 0.9x the fenced floor or more, else at 0.9x the checked floor (the least a handoff that checks its bytes does)`,
+    `${formatRatio(fenced / lib)} the fenced floor (${lib.toFixed(1)} against ${fenced.toFixed(1)} ms per cycle); ${formatRatio(checked / lib)} the checked floor (${checked.toFixed(1)} ms), which costs ${(checked - fenced).toFixed(1)} ms a cycle more than the fenced one in this run`,
+    fencedMet ? 'yes' : checked / lib >= 0.9 ? 'yes, against the checked floor' : '**no**',
   ]);
   const rows = results.map((r) => {
     const ms = r.samples.map((s) => s.ms);
