@@ -161,15 +161,24 @@ export interface IntakeSink {
 export async function pump(next: () => Promise<Buffer | undefined>, meter: Meter, sink: IntakeSink, onProgress: ((bytes: number) => void) | undefined): Promise<void> {
   const progress = progressReporter(sink, onProgress);
   const hash = sink.hashes ? undefined : meter.hash;
-  for (let chunk = await next(); chunk !== undefined; chunk = await next()) {
-    if (chunk.length === 0) continue;
-    const counting = meter.count(chunk.length);
-    if (counting) await counting;
+  const stored = (): true => {
+    progress();
+    return true;
+  };
+  const store = (chunk: Buffer): Promise<true> | true => {
     hash?.update(chunk);
     const storing = sink.write(chunk);
-    if (storing) await storing;
-    progress();
-  }
+    return storing ? storing.then(stored) : stored();
+  };
+  // Each chunk is taken in plain functions: a suspended async frame keeps the registers it used,
+  // and would keep the source's last buffer alive, beside its copy, while the next read waits.
+  const take = (chunk: Buffer | undefined): Promise<true> | boolean => {
+    if (chunk === undefined) return false;
+    if (chunk.length === 0) return true;
+    const counting = meter.count(chunk.length);
+    return counting ? counting.then(() => store(chunk)) : store(chunk);
+  };
+  while (await next().then(take));
   await sink.end();
   progress();
 }
