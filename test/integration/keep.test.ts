@@ -279,14 +279,16 @@ describe('keep() across file systems (a real tmpfs)', () => {
     expect(String((error as TempFileError).path)).toBe(path.dirname(missing));
     expect((error as Error).message).not.toContain('/proc/');
     expect(claimed.disposed).toBe(false);
-    // The held file swapped for a symlink (a same-uid tamper): refused, and named by its real path.
+    // The held file swapped for a symlink (a same-uid tamper): refused, the entry named by the
+    // digest of its handoff, never by the ticket's id.
     const victim = path.join(scratchDir(), 'victim');
     fs.writeFileSync(victim, 'victim');
     fs.renameSync(claimed.path, `${claimed.path}.away`);
     fs.symlinkSync(victim, claimed.path);
     const tampered = await claimed.keep(path.join(dest, 'tampered.bin')).catch((err: unknown) => err);
-    expect(tampered).toMatchObject({ code: 'ERR_TEMPFILE_IO', syscallCode: 'ELOOP', path: claimed.path });
+    expect(tampered).toMatchObject({ code: 'ERR_TEMPFILE_IO', syscallCode: 'ELOOP', path: expect.stringContaining('<entry of handoff ') });
     expect((tampered as Error).message).not.toContain('/proc/');
+    expect(JSON.stringify([(tampered as Error).message, (tampered as TempFileError).path, (tampered as Error).stack])).not.toContain(ticket.id);
     expect(fs.readdirSync(dest)).toEqual([]);
     fs.rmSync(claimed.path);
     fs.renameSync(`${claimed.path}.away`, claimed.path);
