@@ -70,37 +70,50 @@ function library(bytes) {
   };
 }
 
-/** The fenced floor: the bare SDK's transfer, with the lease's create and its consumed write. */
-function fencedFloor(bytes) {
+/**
+ * A floor: the bare SDK moving a file from one "host"'s directory to another's through the
+ * container. `move({ file, blob, lease, copy })` is the cycle: `file` to send, `blob` and `lease`
+ * its two blobs, `copy` where the other host writes it.
+ */
+function bareFloor(bytes, id, name, move) {
   const client = containerClient();
-  const prefix = `floor-${randomBytes(4).toString('hex')}/`;
-  const local = path.join(dir, 'floor-api');
-  const remote = path.join(dir, 'floor-worker');
+  const prefix = `${id}-${randomBytes(4).toString('hex')}/`;
+  const local = path.join(dir, `${id}-api`);
+  const remote = path.join(dir, `${id}-worker`);
   fs.mkdirSync(local, { recursive: true });
   fs.mkdirSync(remote, { recursive: true });
   const data = randomBytes(bytes);
   let n = 0;
   return {
-    id: 'floor-fenced',
-    name: 'fenced floor: uploadFile, lease created beside downloadToFile, consumed beside the delete',
+    id,
+    name,
     async prepare() {
       const file = path.join(local, `${++n}.bin`);
       await fs.promises.writeFile(file, data);
       return file;
     },
-    async cycle(file) {
-      const name = `${prefix}${path.basename(file)}`;
-      const blob = client.getBlockBlobClient(`${name}/data`);
-      const lease = client.getBlockBlobClient(`${name}/lease`);
-      await blob.uploadFile(file);
-      await fs.promises.unlink(file);
-      const copy = path.join(remote, path.basename(file));
-      const [created] = await Promise.all([lease.upload('held', 4, { conditions: { ifNoneMatch: '*' } }), blob.downloadToFile(copy)]);
-      await Promise.all([lease.upload('consumed', 8, { conditions: { ifMatch: created.etag } }), blob.delete()]);
-      await fs.promises.unlink(copy);
+    cycle(file) {
+      const blobName = `${prefix}${path.basename(file)}`;
+      return move({
+        file,
+        blob: client.getBlockBlobClient(`${blobName}/data`),
+        lease: client.getBlockBlobClient(`${blobName}/lease`),
+        copy: path.join(remote, path.basename(file)),
+      });
     },
     close: async () => {},
   };
+}
+
+/** The fenced floor: the bare SDK's transfer, with the lease's create and its consumed write. */
+function fencedFloor(bytes) {
+  return bareFloor(bytes, 'floor-fenced', 'fenced floor: uploadFile, lease created beside downloadToFile, consumed beside the delete', async ({ file, blob, lease, copy }) => {
+    await blob.uploadFile(file);
+    await fs.promises.unlink(file);
+    const [created] = await Promise.all([lease.upload('held', 4, { conditions: { ifNoneMatch: '*' } }), blob.downloadToFile(copy)]);
+    await Promise.all([lease.upload('consumed', 8, { conditions: { ifMatch: created.etag } }), blob.delete()]);
+    await fs.promises.unlink(copy);
+  });
 }
 
 /** A Transform that hashes what passes through it, with SHA-256. */
@@ -120,44 +133,22 @@ function hashing() {
  * in one Put Blob, and the download hashed as it is written, then compared.
  */
 function checkedFloor(bytes) {
-  const client = containerClient();
-  const prefix = `checked-${randomBytes(4).toString('hex')}/`;
-  const local = path.join(dir, 'checked-api');
-  const remote = path.join(dir, 'checked-worker');
-  fs.mkdirSync(local, { recursive: true });
-  fs.mkdirSync(remote, { recursive: true });
-  const data = randomBytes(bytes);
-  let n = 0;
-  return {
-    id: 'floor-checked',
-    name: 'checked floor: the fenced floor, the bytes hashed (SHA-256) going up and coming down',
-    async prepare() {
-      const file = path.join(local, `${++n}.bin`);
-      await fs.promises.writeFile(file, data);
-      return file;
-    },
-    async cycle(file) {
-      const name = `${prefix}${path.basename(file)}`;
-      const blob = client.getBlockBlobClient(`${name}/data`);
-      const lease = client.getBlockBlobClient(`${name}/lease`);
-      const up = hashing();
-      const size = (await fs.promises.stat(file)).size;
-      await Promise.all([blob.upload(up.through, size), pipeline(fs.createReadStream(file, { highWaterMark: MiB }), up.through)]);
-      const sent = up.digest();
-      await fs.promises.unlink(file);
-      const copy = path.join(remote, path.basename(file));
+  return bareFloor(bytes, 'floor-checked', 'checked floor: the fenced floor, the bytes hashed (SHA-256) going up and coming down', async ({ file, blob, lease, copy }) => {
+    const up = hashing();
+    const size = (await fs.promises.stat(file)).size;
+    await Promise.all([blob.upload(up.through, size), pipeline(fs.createReadStream(file, { highWaterMark: MiB }), up.through)]);
+    const sent = up.digest();
+    await fs.promises.unlink(file);
+    const fetchAndCheck = async () => {
       const down = hashing();
-      const fetchAndCheck = async () => {
-        const got = await blob.download();
-        await pipeline(got.readableStreamBody, down.through, fs.createWriteStream(copy));
-        if (down.digest() !== sent) throw new Error('the digest differs');
-      };
-      const [created] = await Promise.all([lease.upload('held', 4, { conditions: { ifNoneMatch: '*' } }), fetchAndCheck()]);
-      await Promise.all([lease.upload('consumed', 8, { conditions: { ifMatch: created.etag } }), blob.delete()]);
-      await fs.promises.unlink(copy);
-    },
-    close: async () => {},
-  };
+      const got = await blob.download();
+      await pipeline(got.readableStreamBody, down.through, fs.createWriteStream(copy));
+      if (down.digest() !== sent) throw new Error('the digest differs');
+    };
+    const [created] = await Promise.all([lease.upload('held', 4, { conditions: { ifNoneMatch: '*' } }), fetchAndCheck()]);
+    await Promise.all([lease.upload('consumed', 8, { conditions: { ifMatch: created.etag } }), blob.delete()]);
+    await fs.promises.unlink(copy);
+  });
 }
 
 const sections = [];

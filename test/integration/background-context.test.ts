@@ -33,14 +33,20 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** What the request's store held where something ran: `none` outside any, else the request's number. */
 const storeHere = (): string => String(als.getStore()?.request ?? 'none');
 
-it('a manager made inside a request\'s store sweeps its root in the background outside it', async () => {
-  const root = freshRoot();
+/** The request's store (as {@link storeHere} names it) each sweep of `root` started in. */
+function sweepsSeenIn(root: string): string[] {
   const seen: string[] = [];
   const onSweep = (message: unknown) => {
     if ((message as { root?: string }).root === root) seen.push(storeHere());
   };
   dc.subscribe(`tracing:${TRACING_CHANNELS.sweep}:start`, onSweep);
   cleanups.push(() => void dc.unsubscribe(`tracing:${TRACING_CHANNELS.sweep}:start`, onSweep));
+  return seen;
+}
+
+it('a manager made inside a request\'s store sweeps its root in the background outside it', async () => {
+  const root = freshRoot();
+  const seen = sweepsSeenIn(root);
   const mgr = als.run({ request: 1 }, () => new TempFileManager({ root, sweepOnStart: true, sweepIntervalMs: 0, exitHook: false }));
   cleanups.push(() => mgr.close());
   for (let waited = 0; seen.length === 0 && waited < 10_000; waited += 20) await sleep(20);
@@ -130,12 +136,7 @@ it('the documented limit: a copy of the library first loaded inside a request\'s
   // What detached() runs in is the context the library was loaded in: a lazy import() inside a
   // request loads it there (docs/observability.md says to import it at start-up instead).
   const root = freshRoot();
-  const seen: string[] = [];
-  const onSweep = (message: unknown) => {
-    if ((message as { root?: string }).root === root) seen.push(storeHere());
-  };
-  dc.subscribe(`tracing:${TRACING_CHANNELS.sweep}:start`, onSweep);
-  cleanups.push(() => void dc.unsubscribe(`tracing:${TRACING_CHANNELS.sweep}:start`, onSweep));
+  const seen = sweepsSeenIn(root);
   vi.resetModules();
   const mgr = await als.run({ request: 4 }, async () => {
     const lazy = await import('../../src/index.js');

@@ -511,6 +511,17 @@ it.each([
     const dataFile = path.join(entryDir, 'data.bin');
     const outside = path.join(scratchDir(), 'outside');
     const fifo = (at: string) => execFileSync('mkfifo', ['-m', '600', at]);
+    // A hard link to a file outside, then a FIFO, planted at `at` while `attempt` runs; put back after.
+    const planted = async (at: string, attempt: () => Promise<unknown>): Promise<void> => {
+      fs.linkSync(at, outside);
+      await caught(attempt());
+      fs.unlinkSync(outside);
+      fs.renameSync(at, outside);
+      fifo(at);
+      await caught(attempt());
+      fs.unlinkSync(at);
+      fs.renameSync(outside, at);
+    };
     const held = await mgr.claim(ticket);
     await caught(mgr.claim(ticket)); // ERR_TEMPFILE_ALREADY_CLAIMED
     await held.release();
@@ -525,14 +536,7 @@ it.each([
     fs.writeFileSync(dataFile, 'CLAIMED');
     await caught(mgr.claim(ticket, { verifyDigest: true })); // ERR_TEMPFILE_HANDOFF_MISMATCH (digest)
     // A hard link, then a FIFO, planted as the data file: not the file handed off.
-    fs.linkSync(dataFile, outside);
-    await caught(mgr.claim(ticket)); // ERR_TEMPFILE_HANDOFF_MISMATCH (a hard link)
-    fs.unlinkSync(outside);
-    fs.renameSync(dataFile, outside);
-    fifo(dataFile);
-    await caught(mgr.claim(ticket)); // ERR_TEMPFILE_HANDOFF_MISMATCH (a FIFO)
-    fs.unlinkSync(dataFile);
-    fs.renameSync(outside, dataFile);
+    await planted(dataFile, () => mgr.claim(ticket)); // ERR_TEMPFILE_HANDOFF_MISMATCH (a hard link, a FIFO)
 
     // The disk refuses or fails each step of a claim (ERR_TEMPFILE_IO): the entry's directory
     // (found by its name, which holds the id), the lease's rename, the held file's check.
@@ -566,14 +570,7 @@ it.each([
     faults.arm({ method: 'link', code: 'EIO', when: heldFile });
     await caught(claimed.keep(destination)); // ERR_TEMPFILE_IO
     await caught(claimed.keep('')); // ERR_TEMPFILE_INVALID_OPTION
-    fs.linkSync(heldPath, outside);
-    await caught(claimed.keep(destination)); // ERR_TEMPFILE_REPLACED (a hard link)
-    fs.unlinkSync(outside);
-    fs.renameSync(heldPath, outside);
-    fifo(heldPath);
-    await caught(claimed.keep(destination)); // ERR_TEMPFILE_REPLACED (a FIFO)
-    fs.unlinkSync(heldPath);
-    fs.renameSync(outside, heldPath);
+    await planted(heldPath, () => claimed.keep(destination)); // ERR_TEMPFILE_REPLACED (a hard link, a FIFO)
     await claimed.consume();
     await caught(claimed.keep(destination)); // ERR_TEMPFILE_DISPOSED
     await caught(mgr.claim(ticket)); // ERR_TEMPFILE_HANDOFF_NOT_FOUND
