@@ -66,7 +66,7 @@ export async function handleUpload(request: Request, options: WebUploadOptions, 
   const tooLarge = declaredLengthRefusal(headers, spec);
   if (tooLarge) {
     request.body?.cancel().catch(() => {}); // the body of a refused request is not read
-    return refusalResponse(tooLarge)!;
+    return closing(refusalResponse(tooLarge)!);
   }
   let scope: TempScope;
   try {
@@ -90,11 +90,18 @@ export async function handleUpload(request: Request, options: WebUploadOptions, 
     });
   } catch (error) {
     const answer = refusalResponse(error);
-    if (answer) return answer;
+    if (answer) return closing(answer);
     throw error;
   } finally {
     await scope.remove();
   }
+}
+
+// A refused body is cancelled unread, which ends the connection under it (Node's adapters destroy
+// the socket): said in the answer, so that a client does not send its next request down it.
+function closing(answer: Response): Response {
+  if (answer.status !== 499) answer.headers.set('connection', 'close');
+  return answer;
 }
 
 /**

@@ -2,6 +2,7 @@
 // Served by Hono over real HTTP (@hono/node-server), and called as a Next.js App Router route
 // handler is: with the Request the framework made. Each refusal leaves nothing under the root.
 import { createHash, randomBytes } from 'node:crypto';
+import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
@@ -69,6 +70,31 @@ describe('Hono over HTTP', () => {
     expect(await res.json()).toMatchObject({ code: 'ERR_TEMPFILE_TYPE_NOT_ACCEPTED' });
     const ok = await fetch(`${url}/upload`, { method: 'POST', body: formOf(png(3)) });
     expect(ok.status).toBe(200);
+    await until(() => sessionFiles(mgr).length === 0);
+  });
+
+  // A refusal cancels the body unread, which ends the connection under it: the answer says so, or a
+  // client's keep-alive agent sends its next request down a socket the server has destroyed.
+  it('a refusal before the body is read answers Connection: close, and the next request of a keep-alive client is answered', async () => {
+    const mgr = manager();
+    const url = await honoServer(mgr, { field: 'file', accept: ['image/png'] });
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    closers.push(async () => agent.destroy());
+    const post = (form: FormData) =>
+      new Promise<{ status: number; connection: string | undefined }>((resolve, reject) => {
+        const body = new Response(form);
+        void body.arrayBuffer().then((bytes) => {
+          const req = http.request(`${url}/upload`, { method: 'POST', agent, headers: { 'content-type': body.headers.get('content-type')! } }, (res) => {
+            res.resume();
+            res.on('end', () => resolve({ status: res.statusCode!, connection: res.headers.connection }));
+          });
+          req.on('error', reject);
+          req.end(Buffer.from(bytes));
+        }, reject);
+      });
+    const refused = await post(formOf(Buffer.concat([Buffer.from('%PDF-1.7 '), randomBytes(4 * MiB)]), 'image/png'));
+    expect(refused).toEqual({ status: 415, connection: 'close' });
+    expect((await post(formOf(png(3)))).status).toBe(200);
     await until(() => sessionFiles(mgr).length === 0);
   });
 

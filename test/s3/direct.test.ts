@@ -113,7 +113,7 @@ async function sendUntilUploading(upload: ReturnType<typeof startUpload>, prefix
   await eventually(async () => (await leftUnder(prefix)).uploads.length === 1, 'a multipart upload under way');
 }
 
-describe.each(['express', 'fastify'])('%s: refusals of an upload straight to the store', (adapter) => {
+describe.each(['express', 'fastify', 'web'])('%s: refusals of an upload straight to the store', (adapter) => {
   it('a client gone mid-body, a refused type and a body over maxBytes leave no object and no incomplete multipart upload', async (ctx) => {
     await needsS3(ctx);
     const prefix = `direct-${adapter}-refused-${randomBytes(4).toString('hex')}/`;
@@ -121,7 +121,8 @@ describe.each(['express', 'fastify'])('%s: refusals of an upload straight to the
 
     // The client goes away once a part is in the store: the upload is aborted, not left behind.
     const gone = startUpload(port, '/upload', 12 * MiB);
-    await sendUntilUploading(gone, prefix, randomBytes(6 * MiB));
+    // More than a part (8 MiB): a Web Request's body fills the first part before the upload begins.
+    await sendUntilUploading(gone, prefix, randomBytes(10 * MiB));
     gone.destroy();
     await eventually(nothingLeft(prefix), 'nothing left after the client went away');
 
@@ -133,7 +134,7 @@ describe.each(['express', 'fastify'])('%s: refusals of an upload straight to the
 
     // Over maxBytes (14 MiB) once parts are in the store: 413, and the upload aborted.
     const tooLarge = startUpload(port, '/upload', 20 * MiB);
-    await sendUntilUploading(tooLarge, prefix, randomBytes(6 * MiB));
+    await sendUntilUploading(tooLarge, prefix, randomBytes(10 * MiB));
     await tooLarge.write(randomBytes(10 * MiB));
     expect(await tooLarge.answer).toMatchObject({ status: 413, body: { code: 'ERR_TEMPFILE_SIZE_LIMIT' } });
     tooLarge.destroy();
