@@ -98,11 +98,15 @@ export async function handleUpload(request: Request, options: WebUploadOptions, 
 }
 
 // A refused body is cancelled unread, which ends the connection under it (Node's adapters destroy
-// the socket): said in the answer, so that a client does not send its next request down it.
+// the socket): said in the answer, so that a client does not send its next request down it. Not on
+// Bun, whose server reads the rest of the body itself and keeps the connection; told to close, it
+// closes at once, and a client still sending is reset before it reads the answer.
 function closing(answer: Response): Response {
-  if (answer.status !== 499) answer.headers.set('connection', 'close');
+  if (answer.status !== 499 && !servedByBun()) answer.headers.set('connection', 'close');
   return answer;
 }
+
+const servedByBun = (): boolean => 'Bun' in globalThis;
 
 /**
  * The `Response` of a client's refused upload (a 4xx of the library's), as {@link handleUpload}

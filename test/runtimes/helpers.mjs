@@ -2,6 +2,7 @@
 // their binaries in TFM_RUNTIMES), a process started on any of them, and what is left in a root.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -92,6 +93,22 @@ export const fileHead = (type = 'application/octet-stream') =>
 export function oneFileForm(bytes, type) {
   const body = Buffer.concat([fileHead(type), bytes, Buffer.from(`\r\n--${BOUNDARY}--\r\n`)]);
   return { body, headers: { 'content-type': `multipart/form-data; boundary=${BOUNDARY}`, 'content-length': String(body.length) } };
+}
+
+/**
+ * A POST of `form` (from oneFileForm) through a keep-alive `agent`: resolves with the answer's
+ * status, or status 0 and the error when the request got none.
+ */
+export function agentPost(agent, port, urlPath, form) {
+  return new Promise((resolve) => {
+    const req = http.request({ host: '127.0.0.1', port, path: urlPath, method: 'POST', agent, headers: form.headers }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode }));
+      res.on('error', (err) => resolve({ status: 0, error: err.code ?? err.message }));
+    });
+    req.on('error', (err) => resolve({ status: 0, error: err.code ?? err.message }));
+    req.end(form.body);
+  });
 }
 
 /** Whether `text` holds a whole HTTP/1.1 response: its head, and its body by length or to its last chunk. */
