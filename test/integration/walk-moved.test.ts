@@ -3,7 +3,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FileSystemError } from '../../src/errors.js';
 import type { FsLayer } from '../helpers/fs-layer.js';
-import { openFds } from '../helpers/fault-plan.js';
+import { lastingFds } from '../helpers/fault-plan.js';
 import { freshRoot, layeredManager, scratchDir } from '../helpers/roots.js';
 
 const DEPTH = 200; // deeper than the walk keeps open: the shallow levels are reopened through `..`
@@ -46,7 +46,7 @@ describe('a directory moved out of a tree while its removal climbs back up', () 
     nodeFs.mkdirSync(deepest, { recursive: true });
     nodeFs.writeFileSync(path.join(deepest, 'f'), 'x');
 
-    const fdsBefore = openFds();
+    const fdsBefore = await lastingFds();
     const failure = await (sync ? Promise.resolve().then(() => dir.removeSync()) : dir.remove()).then(
       () => undefined,
       (err: unknown) => err,
@@ -57,7 +57,7 @@ describe('a directory moved out of a tree while its removal climbs back up', () 
     expect(nodeFs.readFileSync(path.join(elsewhere, 'bystander'), 'utf8')).toBe('keep me');
     expect(nodeFs.existsSync(moved!)).toBe(true);
     if (!sync) await new Promise((resolve) => setTimeout(resolve, 50)); // FileHandles close asynchronously
-    expect(openFds()).toBe(fdsBefore);
+    expect(await lastingFds()).toBe(fdsBefore);
     await mgr.close().catch(() => {});
   });
 });

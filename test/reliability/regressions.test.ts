@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { BadTicketError, InvalidNameError, LeaseLostError, parseTicket, TempFileError, TempFileManager, type TempFileManagerOptions } from '../../src/index.js';
 import { FileSystemError, InvalidOptionError } from '../../src/errors.js';
 import { main } from '../../src/adapters/cli.js';
-import { FaultPlanFs } from '../helpers/fault-plan.js';
+import { FaultPlanFs, lastingFds } from '../helpers/fault-plan.js';
 import { layOver, type TestManagerOptions } from '../helpers/roots.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -166,21 +166,19 @@ describe('handoff and claim', () => {
 });
 
 describe('faults where a file or a session is made', () => {
-  const openFds = () => fs.readdirSync('/proc/self/fd').length;
-
-  it('mgr.file() whose close fails leaves no descriptor and removes the file it made', () => {
+  it('mgr.file() whose close fails leaves no descriptor and removes the file it made', async () => {
     const root = path.join(scratch(), 'root');
     const plan = new FaultPlanFs();
     const mgr = manager(root, { fs: plan.fs });
     mgr.file().removeSync(); // the session is open: only the file's own calls remain
-    const before = openFds();
+    const before = await lastingFds();
     // Its only close: the new file's, by its descriptor (the plan shows it as fd:<n>).
     plan.record({ where: { method: 'closeSync', path: () => true, code: 'EIO' } });
     const error = thrown(() => mgr.file('.bin'));
     plan.stop();
     expect(plan.injected).toBeDefined();
     expect(error).toMatchObject({ code: 'ERR_TEMPFILE_IO', syscallCode: 'EIO' });
-    expect(openFds()).toBe(before);
+    expect(await lastingFds()).toBe(before);
     expect(fs.readdirSync(mgr.sessionPath)).toEqual([]);
   });
 
