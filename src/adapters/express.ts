@@ -1,5 +1,5 @@
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
-import createDebug from 'debug';
+import { logger } from '../base/log.js';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { TempFileManager } from '../manager/manager.js';
 import type { TempScope } from '../handles/scope.js';
@@ -67,7 +67,7 @@ declare global {
   }
 }
 
-const log = createDebug('tempfile-manager:express');
+const log = logger('express');
 
 /** Options of {@link tempScope}. */
 export interface ExpressTempScopeOptions {

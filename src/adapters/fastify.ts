@@ -1,4 +1,4 @@
-import createDebug from 'debug';
+import { logger } from '../base/log.js';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { forClientAnswer, type InvalidOptionError } from '../base/errors.js';
@@ -102,7 +102,7 @@ declare module 'fastify' {
   }
 }
 
-const log = createDebug('tempfile-manager:fastify');
+const log = logger('fastify');
 
 /** Options of the Fastify plugin. */
 export interface TempFilesPluginOptions {
