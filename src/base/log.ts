@@ -26,8 +26,8 @@ export function logger(area: string): Logger {
   return log as Logger;
 }
 
-/** Whether `namespace` matches the `DEBUG` value `patterns`, as the `debug` package decides it. @internal */
-export function namespaceEnabled(namespace: string, patterns: string): boolean {
+/** Whether `namespace` matches the `DEBUG` value `patterns`, as the `debug` package decides it. */
+function namespaceEnabled(namespace: string, patterns: string): boolean {
   let enabled = false;
   for (const pattern of patterns.split(/[\s,]+/)) {
     if (pattern === '') continue;
