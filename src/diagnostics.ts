@@ -25,6 +25,7 @@ export type {
   HandoffEventMessage,
   ExitHookMessage,
   RootChangedMessage,
+  HeartbeatFailedMessage,
   TraceEnd,
   WriteTrace,
   HandoffTrace,

@@ -27,6 +27,8 @@ export const CHANNELS = {
   exitHook: 'tempfile-manager:exit-hook:run',
   /** A manager found its root swapped (every later call throws `RootChangedError`): {@link RootChangedMessage}. */
   rootChange: 'tempfile-manager:root:change',
+  /** A heartbeat of this process could not be refreshed: {@link HeartbeatFailedMessage}. */
+  heartbeatFail: 'tempfile-manager:heartbeat:fail',
 } as const;
 
 /**
@@ -115,6 +117,16 @@ export interface RootChangedMessage {
   readonly change: string;
   /** True when only the manager's session directory went (the root itself is still its own). */
   readonly session: boolean;
+}
+
+/** The message of {@link CHANNELS}`.heartbeatFail`. */
+export interface HeartbeatFailedMessage {
+  /** What beats: a session's lock, or a claim's held file. */
+  readonly kind: 'session' | 'lease';
+  /** The session lock's path; absent for a claim (a held file's path holds its ticket's id). */
+  readonly path?: string;
+  /** What was found: `gone`, `replaced: <what stands there>`, or a system error code (`EACCES`, `ENOSPC`, `EIO`...). */
+  readonly reason: string;
 }
 
 /** What every traced operation's context gets when it ends. */
@@ -232,6 +244,7 @@ interface PlainMessages {
   [CHANNELS.handoffExpire]: HandoffEventMessage;
   [CHANNELS.exitHook]: ExitHookMessage;
   [CHANNELS.rootChange]: RootChangedMessage;
+  [CHANNELS.heartbeatFail]: HeartbeatFailedMessage;
 }
 
 interface TraceContexts {

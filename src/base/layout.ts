@@ -137,6 +137,7 @@ export type RootEntry =
   | { readonly kind: 'session'; readonly session: string; readonly owner: OwnerToken }
   | { readonly kind: 'session-lock'; readonly session: string; readonly owner: OwnerToken }
   | { readonly kind: 'set-aside' }
+  | { readonly kind: 'live-signal' }
   | { readonly kind: 'foreign' };
 
 /** Classifies a name found at the top of the root. */
@@ -145,6 +146,7 @@ export function parseRootEntry(name: string): RootEntry {
   if (name === HANDOFF_DIR) return { kind: 'handoff' };
   if (name === TUS_DIR) return { kind: 'tus' };
   if (isSetAsideName(name)) return { kind: 'set-aside' };
+  if (isLiveSignalName(name)) return { kind: 'live-signal' };
   const isLock = name.endsWith(SESSION_LOCK_SUFFIX);
   const session = isLock ? name.slice(0, -SESSION_LOCK_SUFFIX.length) : name;
   const owner = parseSessionName(session);
@@ -287,6 +289,26 @@ export function setAsideName(random: string): string {
 /** True for a name {@link setAsideName} makes. */
 export function isSetAsideName(name: string): boolean {
   return SET_ASIDE_NAME.test(name);
+}
+
+// ---------------------------------------------------------------------------------------------
+// A thread's live signal: a FIFO at the top of the root that the thread holds open for reading
+// while it lives (owner/live-signal.ts). The kernel closes it when the thread ends, however it ends.
+
+const LIVE_SIGNAL_PREFIX = 'live_';
+const LIVE_SIGNAL_NAME = /^live_[0-9a-f]{16}(\.[0-9a-f]{8})?$/;
+
+/**
+ * The name of the live signal of the owner whose identity hashes to `digest` (16 hex digits):
+ * `live_<digest>`; with `pending` (8 hex digits), the name it is made under before it is held.
+ */
+export function liveSignalName(digest: string, pending?: string): string {
+  return pending === undefined ? LIVE_SIGNAL_PREFIX + digest : `${LIVE_SIGNAL_PREFIX}${digest}.${pending}`;
+}
+
+/** True for a name {@link liveSignalName} makes. */
+export function isLiveSignalName(name: string): boolean {
+  return LIVE_SIGNAL_NAME.test(name);
 }
 
 // ---------------------------------------------------------------------------------------------

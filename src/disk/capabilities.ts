@@ -25,7 +25,7 @@ const probed = new Set<string>();
  * @internal
  */
 export function ensureCapabilities(root: string, dir: string, name = probeName(randomName())): void {
-  if (probed.has(root)) return;
+  if (capabilitiesProbed(root)) return;
   const scratch = path.join(dir, name);
   try {
     probeIn(scratch, root);
@@ -37,6 +37,11 @@ export function ensureCapabilities(root: string, dir: string, name = probeName(r
   }
   probed.add(root);
   log('file system of %s: every primitive present', root);
+}
+
+/** Whether `root`'s file system was probed in this thread already: nothing to open for it. @internal */
+export function capabilitiesProbed(root: string): boolean {
+  return probed.has(root);
 }
 
 function probeIn(scratch: string, root: string): void {

@@ -42,6 +42,11 @@ function procSelfIsThisPid(): boolean {
   }
 }
 
+/** Whether this process reads /proc at all (Linux, not turned off by `TEMPFILE_MANAGER_NO_PROC`). @internal */
+export function procReads(): boolean {
+  return procAccess().reads;
+}
+
 /** Whether directories are reached through their descriptors in /proc ({@link procFdPath}). @internal */
 export function procFd(): boolean {
   return procAccess().fd;

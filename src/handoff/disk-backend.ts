@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { isErrorCode, toFileSystemError } from '../base/errors.js';
 import { entryName, handoffDirOf } from '../base/layout.js';
-import { ensureCapabilities } from '../disk/capabilities.js';
+import { capabilitiesProbed, ensureCapabilities } from '../disk/capabilities.js';
 import { openPinnedSync } from '../disk/pinned-dir.js';
 import type { BackendClaim, CheckedClaimOptions, ClaimPlace, HandoffBackend, HandoffSource, HandOffRequest } from './backend.js';
 import { claimEntry, redacted, shownEntry } from './disk-claim.js';
@@ -54,7 +54,9 @@ export class DiskHandoff implements HandoffBackend {
     const { context } = this;
     try {
       const rootBase = context.rootBase();
-      if (!context.sessionOpened()) this.probeInEntry(ticket, rootBase);
+      // Once per root and thread: a worker that only claims opened the handoff directory and the
+      // entry for it at every claim (a third of a claim's system calls).
+      if (!context.sessionOpened() && !capabilitiesProbed(context.root)) this.probeInEntry(ticket, rootBase);
       const places = { root: context.root, rootBase, handoffPath: this.handoffPath, handoffDir: context.handoffDir };
       return claimEntry(context, places, ticket, options);
     } catch (err) {

@@ -91,10 +91,12 @@ async function claimNamed(context: LeaseContext, places: ClaimPlaces, ticket: Ha
     throw err;
   }
   const held: HeldFile = { held: `${pinned.base}/${mine}`, data: `${pinned.base}/${data}`, shown: dir + path.sep + mine };
+  context.holdLive?.();
   const lease = startLease(held);
   let identity: FileIdentity;
   try {
     identity = checkHeld(held, ticket);
+    lease.identify(identity);
     if (options.verifyDigest && ticket.digest) await checkDigest(held, ticket.id, ticket.digest, identity);
   } catch (err) {
     giveBack(lease, entry);

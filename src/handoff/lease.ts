@@ -1,3 +1,4 @@
+import type { FileIdentity } from '../disk/open-checked.js';
 import type { RootContext } from '../root/root.js';
 import { systemErrorCode } from '../base/errors.js';
 import { fs } from '../disk/fs.js';
@@ -20,7 +21,7 @@ const log = logger('lease');
 // finds its name gone (see docs/handoff.md).
 
 /** Where and how leases are taken. @internal */
-export type LeaseContext = Pick<RootContext, 'staleMs' | 'graceMs' | 'hostId'>;
+export type LeaseContext = Pick<RootContext, 'staleMs' | 'graceMs' | 'hostId' | 'holdLive'> & Partial<Pick<RootContext, 'root' | 'rootBase'>>;
 
 /** This thread's identity on the last host a token was made for: the same for every claim. */
 let owner: ProcessIdentity | undefined;
@@ -32,6 +33,15 @@ export function newOwnerToken(hostId: string): string {
   const created = Date.now();
   const random = randomName().slice(0, 16);
   return formatOwnerToken(thread === undefined ? { host, pid, start, created, random } : { host, pid, thread, start, created, random });
+}
+
+/** Where a lease's holders' live signals are probed: the root as system calls reach it. */
+function liveBaseOf(lease: LeaseContext): string | undefined {
+  try {
+    return lease.rootBase?.() ?? lease.root;
+  } catch {
+    return lease.root; // the root's descriptor is gone (a closed manager): its path, checked by the probe
+  }
 }
 
 /**
@@ -48,7 +58,7 @@ export function holderAlive(lease: LeaseContext, holder: OwnerToken, heartbeat: 
   const key = `${holder.host}/${holder.pid}/${holder.thread ?? ''}/${holder.start}`;
   let state = seen?.get(key);
   if (state === undefined) {
-    state = ownerState(holder, lease.hostId);
+    state = ownerState(holder, lease.hostId, liveBaseOf(lease));
     seen?.set(key, state);
   }
   const rules = { staleMs: lease.staleMs, graceMs: 0, hostId: lease.hostId };
@@ -143,6 +153,8 @@ export interface Lease {
   giveBack(): void;
   /** Stops the heartbeat and the give-back at exit. Idempotent. */
   drop(): void;
+  /** Tells the heartbeat which inode the holder took (checked by the claim): it beats that one, whatever its links. */
+  identify(identity: FileIdentity): void;
 }
 
 /** The held file and the name to give it back under, both through the pinned entry directory. */
@@ -191,6 +203,9 @@ export function startLease(file: HeldFile): Lease {
     drop() {
       heartbeat.stop();
       giveBackAtExit();
+    },
+    identify(identity) {
+      heartbeat.identify(identity);
     },
   };
 }

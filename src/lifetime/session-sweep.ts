@@ -27,6 +27,8 @@ export interface RootListing {
   readonly foreign: string[];
   /** Names of closed sessions set aside while another handle held a file in them (Windows): nobody's. */
   readonly setAside: string[];
+  /** The live signals at the top of the root (owner/live-signal.ts), held or not. */
+  readonly liveSignals: string[];
 }
 
 /**
@@ -44,10 +46,12 @@ export async function findSessions(target: RootContext, rootBase = target.root):
   const sessions = new Map<string, FoundSession>();
   const foreign: string[] = [];
   const setAside: string[] = [];
+  const liveSignals: string[] = [];
   for (const name of names) {
     const parsed = parseRootEntry(name);
     if (parsed.kind === 'foreign') foreign.push(path.join(target.root, name));
     if (parsed.kind === 'set-aside') setAside.push(name);
+    if (parsed.kind === 'live-signal') liveSignals.push(name);
     if (parsed.kind !== 'session' && parsed.kind !== 'session-lock') continue;
     let found = sessions.get(parsed.session);
     if (!found) {
@@ -58,7 +62,7 @@ export async function findSessions(target: RootContext, rootBase = target.root):
     if (parsed.kind === 'session-lock') found.hasLock = true;
     else found.hasDir = true;
   }
-  return { sessions: [...sessions.values()], foreign, setAside };
+  return { sessions: [...sessions.values()], foreign, setAside, liveSignals };
 }
 
 /**
@@ -67,7 +71,7 @@ export async function findSessions(target: RootContext, rootBase = target.root):
  */
 export function judge(target: RootContext, session: FoundSession): OwnerVerdict {
   const heartbeat = { key: sessionLockPath(session.dir), stamp: readHeartbeat(sessionLockPath(session.access)) };
-  return judgeOwner(session.parsed, heartbeat, target);
+  return judgeOwner(session.parsed, heartbeat, { ...target, liveBase: path.dirname(session.access) });
 }
 
 /** What sweeping the sessions did. @internal */

@@ -18,7 +18,7 @@ import { RunFlag } from '../base/run-flag.js';
 const log = logger('session');
 
 /** Options for {@link Session}. */
-export interface SessionOptions extends Pick<RootContext, 'root' | 'staleMs' | 'hostId'> {
+export interface SessionOptions extends Pick<RootContext, 'root' | 'staleMs' | 'hostId' | 'holdLive'> {
   /** The root directory the manager checked when it was made. */
   readonly rootId: DirIdentity;
 }
@@ -335,6 +335,7 @@ export class Session {
 
   /** Makes the lock directory (0700, whatever the umask) and starts its heartbeat. */
   private lock(): void {
+    this.options.holdLive?.();
     try {
       fs.mkdirSync(this.lockPath, { mode: 0o700 });
     } catch (err) {

@@ -1,3 +1,4 @@
+import { liveDigest, removeDeadSignal, removeSignalOf } from '../owner/live-signal.js';
 import { isMainThread } from 'node:worker_threads';
 import path from 'node:path';
 import { fs } from '../disk/fs.js';
@@ -7,7 +8,7 @@ import { processIdentity, type ProcessIdentity } from '../owner/process-identity
 import { openPinned, openPinnedSync } from '../disk/pinned-dir.js';
 import { removeTreeSync } from '../disk/remove.js';
 import { emptyTally } from '../disk/walk.js';
-import { parseSessionName, sessionLockPath } from '../base/layout.js';
+import { isLiveSignalName, liveSignalName, parseSessionName, sessionLockPath } from '../base/layout.js';
 import { DEFAULT_GRACE_MS, DEFAULT_STALE_MS } from '../root/options.js';
 import { requireMarkedRoot } from '../root/root.js';
 import { addRoot, atExit, knownRoots, onWorkerEnd, processSlot } from '../owner/registry.js';
@@ -45,9 +46,11 @@ async function reapEndedThreads(): Promise<void> {
       if (typeof pinned === 'string') continue;
       try {
         requireMarkedRoot(root, pinned.base);
-        const { sessions } = await findSessions(target, pinned.base);
+        const { sessions, liveSignals } = await findSessions(target, pinned.base);
         const ours = sessions.filter((session) => session.parsed.pid === own.pid && onThisMachine(session.parsed));
         await sweepSessions(target, ours, { dryRun: false, tally: emptyTally() });
+        // An ended thread's live signal: its pipe closed with the thread, nobody reads it now.
+        for (const name of liveSignals) removeDeadSignal(pinned.base, name);
       } finally {
         await pinned.close();
       }
@@ -89,12 +92,15 @@ function removeThreadSessionsSync(root: string, rootBase: string, own: ProcessId
     return;
   }
   for (const name of names) {
+    if (isLiveSignalName(name)) removeDeadSignal(rootBase, name);
     const owner = parseSessionName(name);
     if (!owner || owner.pid !== own.pid || owner.thread === own.thread || !onThisMachine(owner)) continue;
     const dir = path.join(root, name);
     try {
       removeTreeSync(dir, { access: `${rootBase}/${name}` });
       fs.rmdirSync(sessionLockPath(`${rootBase}/${name}`));
+      // The thread's live signal dies with the process: its pipe is still open this instant.
+      removeSignalOf(rootBase, liveSignalName(liveDigest(owner)));
     } catch (err) {
       log('removing the session of an ended thread %s: %O', dir, err);
     }

@@ -21,7 +21,10 @@ import { runInScope, TempScope } from '../handles/scope.js';
 import { Session, type SessionPlaces } from '../lifetime/session.js';
 import { watchThreads } from '../lifetime/threads.js';
 import { atExit, processSlot } from '../owner/registry.js';
-import { requireBeatThread } from '../owner/beat-thread.js';
+import { beatThread, requireBeatThread } from '../owner/beat-thread.js';
+import { holdLiveSignal, type LiveHold } from '../owner/live-signal.js';
+import { heartbeatFailures } from '../owner/heartbeat-failures.js';
+import { processIdentity } from '../owner/process-identity.js';
 import { requireDenoAllAccess } from '../base/deno-permissions.js';
 import type { WriteSource } from '../write/source.js';
 import { attachBackgroundSweep } from '../sweep/background.js';
@@ -47,6 +50,10 @@ export interface TempFileStats {
   readonly freeCheckedAt: Date | undefined;
   /** The `minFreeBytes` floor. */
   readonly minFreeBytes: number;
+  /** Beats of this thread that could not refresh their inode (gone, replaced, EACCES, ENOSPC, EIO), each also a `WARN_TEMPFILE_HEARTBEAT` warning and a `heartbeatFail` message saying why (docs/crash-recovery.md). */
+  readonly heartbeatFailures: number;
+  /** How observers that /proc cannot help judge this manager's owners: `live-signal`, `beat-thread`, or `idle` before its first file or claim (docs/crash-recovery.md). */
+  readonly liveness: 'idle' | 'live-signal' | 'beat-thread';
 }
 
 const log = logger('manager');
@@ -100,6 +107,7 @@ export class TempFileManager implements AsyncDisposable, Disposable {
   private dropExitTask: () => void = () => {};
   private opened = false;
   private onLocalDisk = false;
+  private live: LiveHold | undefined;
   private isClosed = false;
   private readonly stopBackgroundSweep: () => void;
 
@@ -133,7 +141,15 @@ export class TempFileManager implements AsyncDisposable, Disposable {
     requireBeatThread(this.root);
     const rootId = ensureSafeRoot(this.root);
     const { staleMs, graceMs, hostId } = this.options;
-    this.rootContext = { root: this.root, staleMs, graceMs, hostId, verifyRoot: () => this.session.checkRoot(), rootBase: () => this.session.rootBase() };
+    this.rootContext = {
+      root: this.root,
+      staleMs,
+      graceMs,
+      hostId,
+      verifyRoot: () => this.session.checkRoot(),
+      rootBase: () => this.session.rootBase(),
+      holdLive: () => this.holdLive(),
+    };
     this.session = new Session({ ...this.rootContext, rootId });
     this.handoffDir = new HandoffDirHold();
     this.diskHandoff = new DiskHandoff({
@@ -210,6 +226,28 @@ export class TempFileManager implements AsyncDisposable, Disposable {
     return this.rootScope.spool(source, options);
   }
 
+  /**
+   * Holds this thread's live signal on the root from the first owner's heartbeat (a session's lock,
+   * a claim) to `close()`; where none can be held, the process's beat thread starts, once.
+   */
+  private holdLive(): void {
+    if (this.live !== undefined) return;
+    this.live = holdLiveSignal({ root: this.root, base: this.session.rootBase(), owner: processIdentity(this.options.hostId) });
+    if (!this.live.held) beatThread().require(this.live.why ?? 'no live signal');
+  }
+
+  private releaseLive(): void {
+    if (this.live === undefined) return;
+    let base: string | undefined;
+    try {
+      base = this.session.rootBase();
+    } catch {
+      base = undefined; // the root is gone or swapped: its name alone, checked to be our FIFO
+    }
+    this.live.release(base);
+    this.live = undefined;
+  }
+
   /** Live files and bytes, the quota and the free space seen last; no disk access but a look at each unfinished tus upload this process wrote. @throws Never. */
   stats(): TempFileStats {
     const { accounting, freeSpace } = this.context;
@@ -222,6 +260,8 @@ export class TempFileManager implements AsyncDisposable, Disposable {
       freeBytes: freeSpace.lastFreeBytes,
       freeCheckedAt: freeSpace.lastCheckedAt,
       minFreeBytes: this.options.minFreeBytes,
+      heartbeatFailures: heartbeatFailures().count,
+      liveness: this.live === undefined ? 'idle' : this.live.held ? 'live-signal' : 'beat-thread',
     };
   }
 
@@ -331,8 +371,10 @@ export class TempFileManager implements AsyncDisposable, Disposable {
   async close(): Promise<void> {
     if (!this.beginClose()) {
       this.session.release();
+      this.releaseLive();
       return;
     }
+    this.releaseLive();
     try {
       await this.session.close();
     } finally {
@@ -344,8 +386,10 @@ export class TempFileManager implements AsyncDisposable, Disposable {
   closeSync(): void {
     if (!this.beginClose()) {
       this.session.release();
+      this.releaseLive();
       return;
     }
+    this.releaseLive();
     try {
       this.session.closeSync();
     } finally {
@@ -383,6 +427,7 @@ export class TempFileManager implements AsyncDisposable, Disposable {
       try {
         ensureCapabilities(this.root, places.base);
       } catch (err) {
+        this.releaseLive();
         try {
           this.session.closeSync();
         } catch {
@@ -403,6 +448,7 @@ export class TempFileManager implements AsyncDisposable, Disposable {
   private closeOnExit(): void {
     this.isClosed = true;
     this.handoffDir.close();
+    this.releaseLive();
     this.session.closeSync();
   }
 

@@ -28,7 +28,10 @@ export const BEAT_OPEN = constants.O_RDONLY | OPEN_EXISTING;
 // started by `node --input-type=module -e ...`: its code is then read as an ES module, where
 // `require` does not exist. So it uses neither `require` nor a static `import`: a dynamic
 // `import()` reads the same as a script and as a module. Its checks are heartbeat.ts's `refresh`:
-// a session's lock must be a directory, a lease's held file a regular file with one link; a name
+// the inode the main thread's first beat found (whatever other names the application gave it;
+// until it is known, a file with one link), a session's
+// lock a directory, a lease's held file a regular file; what the main thread's beat reports it
+// leaves to that report (the main thread beats the same targets while its event loop runs); a name
 // gone is dropped (the main thread makes a lock again, or learns that its lease was taken over, on
 // its own next beat). Under Node's permission model, which refuses futimes, the checked name is
 // touched by lutimes (never following a link). A beat that fails otherwise is reported once per
@@ -38,15 +41,17 @@ Promise.all([import('node:worker_threads'), import('node:fs')]).then(([threads, 
   const { parentPort, workerData } = threads;
   const targets = new Map();
   const reported = new Set();
-  parentPort.on('message', ({ at, kind }) => (kind === undefined ? targets.delete(at) : targets.set(at, kind)));
-  setInterval(() => { for (const [at, kind] of targets) beat(at, kind); }, workerData.periodMs);
+  parentPort.on('message', ({ at, kind, dev, ino }) => (kind === undefined ? targets.delete(at) : targets.set(at, { kind, dev, ino })));
+  setInterval(() => { for (const [at, target] of targets) beat(at, target); }, workerData.periodMs);
   parentPort.postMessage({ ready: true });
-  function beat(at, kind) {
+  function beat(at, { kind, dev, ino }) {
     let fd;
     try {
       fd = fs.openSync(at, workerData.open);
       const stat = fs.fstatSync(fd);
-      const ours = kind === 'session' ? stat.isDirectory() : stat.isFile() && stat.nlink === 1;
+      // Until the owner's inode is known, a held file with one link only (never a planted hard link).
+      const sameInode = dev === undefined ? kind === 'session' || stat.nlink === 1 : stat.dev === dev && stat.ino === ino;
+      const ours = sameInode && (kind === 'session' ? stat.isDirectory() : stat.isFile());
       if (!ours) return;
       const now = new Date();
       if (workerData.byPath) fs.lutimesSync(at, now, now);
@@ -77,11 +82,26 @@ const RAN_WELL_MS = 60_000;
 /** The `code` of the process warning a failing beat thread raises. @internal */
 export const BEAT_THREAD_WARNING = 'WARN_TEMPFILE_BEAT_THREAD';
 
+/** The device and inode a heartbeat beats. */
+export interface BeatIdentity {
+  readonly dev: number;
+  readonly ino: number;
+}
+
 /** The process's one beat thread: what it beats, and whether it runs. @internal */
 export interface BeatThread {
-  /** Beats `at` off the main thread until the returned function is called. */
-  add(at: string, kind: Beat['kind']): () => void;
-  /** Whether the thread runs now (it ends once nothing is left to beat). */
+  /** Beats `at` off the main thread (once the thread is required) until the returned function is called. */
+  add(at: string, kind: Beat['kind'], identity?: () => BeatIdentity | undefined): () => void;
+  /** Tells the thread the inode `at` is (the main thread's first beat found it), to beat whatever its links. */
+  identify(at: string): void;
+  /**
+   * Starts the thread, once for the life of the process: some owner of this process is judged by
+   * its heartbeat alone (`why`: it holds no live signal). Idempotent.
+   */
+  require(why: string): void;
+  /** Why the thread was required, or undefined while it was not. */
+  readonly requiredBy: string | undefined;
+  /** Whether the thread runs now (from its first requirement on, for the life of the process). */
   readonly running: boolean;
   /** How many targets it beats. */
   readonly targets: number;
@@ -92,12 +112,13 @@ export interface BeatThread {
 }
 
 /**
- * Beats `at` on the process's beat thread as well as on the main thread's timer: an observer
- * without /proc, or one in another PID namespace or on another host, judges this process's owners
- * by their heartbeat, which a blocked event loop must not stop. Returns the function that stops it.
+ * Beats `at` on the process's beat thread as well as on the main thread's timer, once the thread
+ * is required (an owner of this process holds no live signal, live-signal.ts: an observer on
+ * another host, or one that cannot reach its signal, judges it by its heartbeat, which a blocked
+ * event loop must not stop). Returns the function that stops it.
  */
-export function beatOffThread(at: string, kind: Beat['kind']): () => void {
-  return beatThread().add(at, kind);
+export function beatOffThread(at: string, kind: Beat['kind'], identity?: () => BeatIdentity | undefined): () => void {
+  return beatThread().add(at, kind, identity);
 }
 
 /**
@@ -134,14 +155,17 @@ export function beatThread(): BeatThread {
 }
 
 function makeBeatThread(): BeatThread {
-  const targets = new Map<string, { kind: Beat['kind']; holders: number }>();
+  const targets = new Map<string, { kind: Beat['kind']; identity: (() => BeatIdentity | undefined) | undefined; holders: number }>();
+  let requiredBy: string | undefined;
   let worker: Worker | undefined;
   let restartTimer: NodeJS.Timeout | undefined;
   let failuresInARow = 0;
   let starts = 0;
   let failure: string | undefined;
   const warned = new Set<string>();
-  const post = (at: string, kind: Beat['kind'] | undefined) => worker?.postMessage({ at, kind });
+  // The inode the main thread's first beat found, once it has beaten (until then, any of the kind).
+  const post = (at: string, kind: Beat['kind'] | undefined, identity?: () => BeatIdentity | undefined) =>
+    worker?.postMessage({ at, kind, ...identity?.() });
   // Never silent: what stops the thread, or a beat in it, is a process warning (once per cause),
   // not a debug line alone.
   const warn = (why: string, detail: string) => {
@@ -170,7 +194,7 @@ function makeBeatThread(): BeatThread {
     if (restartTimer !== undefined) return;
     restartTimer = detached(() => setTimeout(() => {
       restartTimer = undefined;
-      if (worker === undefined && targets.size > 0) start();
+      if (worker === undefined) start();
     }, waitMs));
     restartTimer.unref();
   };
@@ -205,8 +229,7 @@ function makeBeatThread(): BeatThread {
     started.on('exit', (code) => {
       if (worker !== started) return;
       worker = undefined;
-      if (targets.size === 0) return;
-      // It ended under its targets: they are still to beat. One that ran well starts again at
+      // It ended while required: its targets, now or later, are still to beat. One that ran well starts again at
       // once; one that fails again and again waits longer each time, never in a hot loop.
       if (performance.now() - startedAt >= RAN_WELL_MS) failuresInARow = 0;
       failed(error ?? `the thread ended with code ${code}`);
@@ -215,22 +238,14 @@ function makeBeatThread(): BeatThread {
     // would keep the process alive.
     started.unref();
     worker = started;
-    for (const [at, { kind }] of targets) post(at, kind);
-  };
-  const stop = () => {
-    const ending = worker;
-    worker = undefined;
-    if (restartTimer !== undefined) clearTimeout(restartTimer);
-    restartTimer = undefined;
-    void ending?.terminate();
+    for (const [at, { kind, identity }] of targets) post(at, kind, identity);
   };
   return {
-    add(at, kind) {
+    add(at, kind, identity) {
       const held = targets.get(at);
       if (held) held.holders += 1;
-      else targets.set(at, { kind, holders: 1 });
-      if (worker === undefined && restartTimer === undefined) start();
-      else if (!held) post(at, kind);
+      else targets.set(at, { kind, identity, holders: 1 });
+      if (!held) post(at, kind, identity);
       let removed = false;
       return () => {
         if (removed) return;
@@ -239,8 +254,22 @@ function makeBeatThread(): BeatThread {
         if (target === undefined || --target.holders > 0) return;
         targets.delete(at);
         post(at, undefined);
-        if (targets.size === 0) stop();
       };
+    },
+    identify(at) {
+      const target = targets.get(at);
+      if (target !== undefined) post(at, target.kind, target.identity);
+    },
+    // Started once and kept, idle when it has nothing to beat: a thread started per claim cost a
+    // claim+consume cycle 3 ms where it takes 0.16 (bench/liveness.mjs).
+    require(why) {
+      if (requiredBy !== undefined) return;
+      requiredBy = why;
+      log('the heartbeat thread starts: %s', why);
+      if (worker === undefined && restartTimer === undefined) start();
+    },
+    get requiredBy() {
+      return requiredBy;
     },
     get running() {
       return worker !== undefined;

@@ -1,11 +1,12 @@
 import { systemErrorCode } from '../base/errors.js';
 import { fs } from '../disk/fs.js';
-import { replacedBy } from '../disk/open-checked.js';
+import { otherThan, replacedBy, type FileIdentity } from '../disk/open-checked.js';
+import { reportFailure } from './heartbeat-failures.js';
 import { logger } from '../base/log.js';
 import { mayTouchDescriptors } from '../base/permission-model.js';
 import { HEARTBEAT_MS } from './liveness.js';
 import { addBeat, type Beat } from './registry.js';
-import { BEAT_OPEN, beatOffThread } from './beat-thread.js';
+import { BEAT_OPEN, beatOffThread, beatThread } from './beat-thread.js';
 
 const log = logger('heartbeat');
 
@@ -43,25 +44,32 @@ export interface Heartbeat {
   readonly gone: boolean;
   /** Stops the heartbeat. Idempotent. */
   stop(): void;
+  /** The inode the owner made, when it knows it: beaten whatever its links (before, a file with one link). */
+  identify(identity: FileIdentity): void;
 }
 
 /** Starts refreshing `target` on the process's one heartbeat timer. */
 export function startHeartbeat(target: HeartbeatTarget): Heartbeat {
   let gone = false;
+  // The inode of the first beat, checked at every later one (no system call more at the start).
+  const identity: { known?: FileIdentity } = {};
   const beat: Beat = {
     shown: target.shown,
     kind: target.kind,
     beat: () => {
-      if (refresh(target) !== 'gone') return;
+      const outcome = refresh(target, identity);
+      if (outcome === 'beat') return;
+      reportFailure(target, outcome);
+      if (outcome !== 'gone') return;
       gone = true;
       stop();
       log('%s is gone: the heartbeat stops', target.shown);
       target.onGone();
     },
   };
-  if (target.beatAtStart) refresh(target);
+  if (target.beatAtStart) refresh(target, identity);
   const stopOnTimer = addBeat(beat, HEARTBEAT_MS);
-  const stopOffThread = beatOffThread(target.at, target.kind);
+  const stopOffThread = beatOffThread(target.at, target.kind, () => identity.known);
   const stop = () => {
     stopOnTimer();
     stopOffThread();
@@ -71,6 +79,11 @@ export function startHeartbeat(target: HeartbeatTarget): Heartbeat {
       return gone;
     },
     stop,
+    identify(known) {
+      if (identity.known !== undefined) return;
+      identity.known = { dev: known.dev, ino: known.ino };
+      beatThread().identify(target.at);
+    },
   };
 }
 
@@ -88,16 +101,27 @@ export function readHeartbeat(at: string): number | 'missing' | 'unreadable' {
   }
 }
 
-function refresh(target: HeartbeatTarget): 'beat' | 'skipped' | 'gone' {
+/**
+ * Refreshes the owner's inode through a descriptor opened without following a link and without
+ * blocking, when it is still the inode the heartbeat started on (and of the owner's kind). Other
+ * names for it (a hard link the application made: a backup, a dedupe tool) change nothing: the
+ * inode is the owner's, and beats on. Anything else is a failure, which the caller reports.
+ */
+function refresh(target: HeartbeatTarget, identity: { known?: FileIdentity }): 'beat' | 'gone' | string {
   const { at } = target;
   let fd: number | undefined;
   try {
     fd = fs.openSync(at, BEAT_OPEN);
     const stat = fs.fstatSync(fd);
-    const ours = target.kind === 'session' ? stat.isDirectory() : replacedBy(stat, undefined) === undefined;
-    if (!ours) {
-      log('heartbeat of %s: not the owner\'s inode, left untouched', target.shown);
-      return 'skipped';
+    // Until the owner's inode is known, only a file with one link is taken for it: a hard link
+    // planted at the name before the first beat is never touched through.
+    const replaced = target.kind === 'session' ? (stat.isDirectory() ? undefined : 'not a directory') : identity.known ? otherThan(stat, identity.known) : replacedBy(stat, undefined);
+    if (replaced !== undefined) return `replaced: ${replaced}`;
+    const known = identity.known;
+    if (known !== undefined && target.kind === 'session' && (stat.dev !== known.dev || stat.ino !== known.ino)) return 'replaced: another directory';
+    if (identity.known === undefined) {
+      identity.known = { dev: stat.dev, ino: stat.ino };
+      beatThread().identify(at);
     }
     const now = new Date();
     // Node's permission model refuses futimes whatever it allows: the checked name is touched
@@ -106,9 +130,11 @@ function refresh(target: HeartbeatTarget): 'beat' | 'skipped' | 'gone' {
     else fs.lutimesSync(at, now, now);
     return 'beat';
   } catch (err) {
-    if (systemErrorCode(err) === 'ENOENT') return 'gone';
-    log('heartbeat of %s: %s', target.shown, systemErrorCode(err) ?? err);
-    return 'skipped';
+    const code = systemErrorCode(err);
+    if (code === 'ENOENT') return 'gone';
+    // A link planted at the name (O_NOFOLLOW), or a file where a lock's path goes on below it.
+    if (code === 'ELOOP' || code === 'ENOTDIR') return 'replaced: a symbolic link or a file';
+    return code ?? String(err);
   } finally {
     if (fd !== undefined) closeQuietly(fd);
   }

@@ -1,5 +1,6 @@
 import { systemErrorCode } from '../base/errors.js';
 import { machineId, readTask, type ProcessIdentity } from './process-identity.js';
+import { onThisKernel, probeLiveSignal, probesReach } from './live-signal.js';
 
 /**
  * The least `staleMs` a manager, a claimer or a sweeper may have: the heartbeat below must change
@@ -32,12 +33,18 @@ export interface OwnerRules {
   readonly graceMs: number;
   /** This host's id: on systems without /proc, a same-host owner is checked by its pid. */
   readonly hostId: string;
+  /** The root as system calls reach it, where owners' live signals are probed (live-signal.ts). */
+  readonly liveBase?: string;
 }
 
 /**
  * The one rule for whether an owner is alive, used by the sweep for sessions and by leases for
  * holders. No decision ever compares another host's timestamp with this host's clock:
  *
+ * 0. An owner that /proc cannot show (rule 1 does not apply) but that runs on this kernel (its
+ *    token names this kernel's boot; without /proc here, its host id is this host's) and holds a
+ *    live signal in a root on a local file system is alive while its signal is held and dead once
+ *    it is not (live-signal.ts): a blocked or stopped owner is alive, a killed one dead at once.
  * 1. An owner on this machine (the same kernel boot and PID namespace, read from its token) is
  *    judged by /proc alone: alive while the thread with its pid, thread id and start time runs
  *    (and is not a zombie), dead at once otherwise, whatever its lock or its age says. Its host
@@ -55,7 +62,7 @@ export interface OwnerRules {
  *    process, so a long-running sweeper judges on its second look.
  */
 export function judgeOwner(owner: ProcessIdentity | undefined, heartbeat: Heartbeat, rules: OwnerRules): OwnerVerdict {
-  const checked = owner === undefined ? 'unknown' : ownerState(owner, rules.hostId);
+  const checked = owner === undefined ? 'unknown' : ownerState(owner, rules.hostId, rules.liveBase);
   if (checked === 'pid-in-use') return judgeHeartbeatHere(heartbeat, rules);
   if (checked !== 'unknown') return checked;
   return judgeHeartbeat(heartbeat, rules);
@@ -67,7 +74,25 @@ export function judgeOwner(owner: ProcessIdentity | undefined, heartbeat: Heartb
  * without /proc whose pid exists, which may be another process's now (rule 2 of
  * {@link judgeOwner}: its heartbeat decides).
  */
-export function ownerState(owner: ProcessIdentity, hostId: string): OwnerState {
+export function ownerState(owner: ProcessIdentity, hostId: string, liveBase?: string): OwnerState {
+  const byProcess = processState(owner, hostId);
+  if (byProcess === 'alive' || byProcess === 'dead' || liveBase === undefined) return byProcess;
+  return liveSignalState(owner, hostId, liveBase) ?? byProcess;
+}
+
+/**
+ * Rule 0 of {@link judgeOwner}, for an owner the kernel's process table cannot show this process
+ * (another PID namespace, no /proc here): its live signal in the root, when it holds one and runs
+ * on this kernel. Its thread holds it open while it lives, blocked or stopped, and the kernel
+ * closes it when it ends: `alive` or `dead` at once, with no heartbeat watched.
+ */
+function liveSignalState(owner: ProcessIdentity, hostId: string, liveBase: string): 'alive' | 'dead' | undefined {
+  const sameKernel = onThisKernel(owner) || (owner.host === hostId && machineId() === undefined);
+  if (!sameKernel || !probesReach(liveBase)) return undefined;
+  return probeLiveSignal(liveBase, owner);
+}
+
+function processState(owner: ProcessIdentity, hostId: string): OwnerState {
   const machine = machineId();
   if (machine !== undefined && owner.thread !== undefined) {
     if (!onThisMachine(owner)) return 'unknown';

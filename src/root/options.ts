@@ -22,11 +22,7 @@ export interface TempFileManagerOptions {
   readonly root?: string;
   /** A prefix for every name this manager creates. @default '' */
   readonly prefix?: string;
-  /**
-   * A session's or a lease's heartbeat seen unchanged for this long is stale: whole milliseconds
-   * from 2000 to 2^31 - 1. This manager beats every second, whatever its own `staleMs`.
-   * @default 30000
-   */
+  /** A heartbeat seen unchanged this long is stale: 2000 to 2^31 - 1 ms (this manager beats every second, whatever its own). @default 30000 */
   readonly staleMs?: number;
   /** A session of another machine is watched this long before it can be swept (0 to 2^31 - 1 ms). @default 60000 */
   readonly graceMs?: number;

@@ -358,4 +358,9 @@ export interface RootContext {
    * checked to be the root it was made with. Without it (the CLI), a sweep opens the root itself.
    */
   readonly rootBase?: () => string;
+  /**
+   * Holds this thread's live signal on the root (owner/live-signal.ts), or starts the beat thread
+   * where none can be held: called before an owner's heartbeat starts (a session's lock, a lease).
+   */
+  readonly holdLive?: () => void;
 }

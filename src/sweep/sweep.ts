@@ -1,3 +1,4 @@
+import { removeDeadSignal } from '../owner/live-signal.js';
 import type { StoreSweepResult } from '../base/stores.js';
 import { traced, TRACING_CHANNELS, type SweepTrace } from '../base/channels.js';
 import type { RootContext } from '../root/root.js';
@@ -172,6 +173,8 @@ async function sweepPinned(
     }),
   });
   const setAsideRemoved = only ? 0 : await sweepSetAside(target, rootBase, top.setAside, { dryRun, tally });
+  // A live signal nobody holds is a dead thread's: the FIFO alone, no file of the user's.
+  if (!only && !dryRun) for (const name of top.liveSignals) removeDeadSignal(rootBase, name);
   const handoff = only ? { removed: 0, claimed: 0, foreign: [] } : await sweepHandoff(target, rootBase, dryRun, tally);
   const tus = only ? { removed: 0, held: 0, foreign: [] } : await sweepTusUploads(target, rootBase, dryRun, tally);
   const report: SweepReport = {

@@ -112,6 +112,7 @@ export class UploadLock {
   }
 
   private hold(dir: PinnedUpload, name: string, requestRelease: Release): void {
+    this.context.lease.holdLive?.();
     const lease = startLease({ held: `${dir.at}/${name}`, data: `${dir.at}/${dataName('')}`, shown: path.join(dir.shown, name) });
     this.held = { dir, lease };
     holdersHere.set(this.key(dir), requestRelease);

@@ -356,9 +356,9 @@ describe('upload() when the client is slow, gone, or sends everything before rea
     const openUnderRoot = () =>
       fs.readdirSync('/proc/self/fd').filter((fd) => {
         try {
-          // The manager holds its root and its session directory open for its life: not the upload's.
+          // The manager holds its root, its session directory and its thread's live signal open for its life: not the upload's.
           const target = fs.readlinkSync(`/proc/self/fd/${fd}`);
-          return target.startsWith(mgr.root) && target !== mgr.root && target !== mgr.sessionPath;
+          return target.startsWith(mgr.root) && target !== mgr.root && target !== mgr.sessionPath && !/\/live_[0-9a-f]{16}$/.test(target);
         } catch {
           return false;
         }

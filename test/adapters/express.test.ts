@@ -143,7 +143,7 @@ describe('tempfile-manager/express', () => {
         try {
           // The manager holds its root and its session directory open for its life: not the upload's.
           const target = fs.readlinkSync(`/proc/self/fd/${fd}`);
-          return target.startsWith(mgr.root) && target !== mgr.root && target !== mgr.sessionPath;
+          return target.startsWith(mgr.root) && target !== mgr.root && target !== mgr.sessionPath && !/\/live_[0-9a-f]{16}$/.test(target);
         } catch {
           return false;
         }

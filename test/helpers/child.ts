@@ -21,7 +21,11 @@ export interface RunningChild {
 
 /** Where a child runs, when not simply beside the test. */
 export interface Elsewhere {
-  /** In a PID namespace of its own (`unshare --pid --mount-proc`): another machine, as far as pids go. */
+  /**
+   * In a PID namespace of its own (`unshare --pid --mount-proc`): another machine, as far as pids
+   * go. It plays another host: `TEMPFILE_MANAGER_SHARED_ROOT=1`, so it holds no live signal, and
+   * an observer here judges it by its heartbeat, as one on another host would.
+   */
   readonly pidNamespace?: boolean;
   /** In a PID namespace of its own that still sees this one's `/proc` (`unshare --pid`, no `--mount-proc`). */
   readonly pidNamespaceWithOurProc?: boolean;
@@ -43,9 +47,10 @@ export function startChild(script: string, args: string[], env: NodeJS.ProcessEn
   if (where.pidNamespace) command.unshift('unshare', '--pid', '--fork', '--mount-proc', '--kill-child');
   if (where.pidNamespaceWithOurProc) command.unshift('unshare', '--pid', '--fork', '--kill-child');
   const clock = where.clockOffset ? { FAKETIME: where.clockOffset, LD_PRELOAD: LIBFAKETIME, FAKETIME_DONT_RESET: '1' } : {};
+  const anotherHost = where.pidNamespace ? { TEMPFILE_MANAGER_SHARED_ROOT: '1' } : {};
   const child = spawn(command[0]!, command.slice(1), {
     stdio: ['pipe', 'pipe', 'pipe'],
-    env: { ...process.env, ...env, ...clock },
+    env: { ...process.env, ...anotherHost, ...env, ...clock },
   });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { fixture, runToEnd } from '../helpers/child.js';
 import { freshRoot, scratchDir } from '../helpers/roots.js';
 import { beatThread } from '../../src/owner/beat-thread.js';
@@ -35,6 +35,8 @@ async function beatenTwice(dir: string): Promise<void> {
 }
 
 describe('the beat thread', () => {
+  // Required once, as a process whose owners hold no live signal requires it; kept from then on.
+  beforeAll(() => beatThread().require('the beat thread\'s own tests'));
   it('beats its targets, and never what was planted at a target\'s name', async () => {
     const dir = scratchDir();
     const victimFile = path.join(dir, 'victim.txt');
@@ -75,16 +77,17 @@ describe('the beat thread', () => {
     for (const untouched of [victimFile, victimDir, planted.fileAsSession]) expect(fs.statSync(untouched).mtime).toEqual(LONG_AGO);
   });
 
-  it('ends once nothing is left to beat', async () => {
+  it('is kept once required, idle when nothing is left to beat: never started again per target', async () => {
     const dir = scratchDir();
     const lock = path.join(dir, 'session.lock');
     fs.mkdirSync(lock);
+    const starts = beatThread().starts;
     const stop = beatThread().add(lock, 'session');
     expect(beatThread()).toMatchObject({ running: true, targets: 1 });
     await beatenTwice(lock);
     stop();
     stop(); // idempotent
-    expect(beatThread()).toMatchObject({ running: false, targets: 0 });
+    expect(beatThread()).toMatchObject({ running: true, targets: 0, starts });
   });
 });
 
@@ -95,10 +98,10 @@ describe('one beat thread per process', () => {
     return { open: open!, closed };
   };
 
-  it('without /proc: one thread for the sessions of the ESM and the CJS build, ended by close(); the process ends of itself', async () => {
+  it('without /proc: one thread for the sessions of the ESM and the CJS build, idle after close(); the process ends of itself', async () => {
     const { open, closed } = await run({ TEMPFILE_MANAGER_NO_PROC: '1' });
     expect(open.open).toEqual({ running: true, targets: 2 });
-    expect(closed?.closed).toEqual({ running: false, targets: 0 });
+    expect(closed?.closed).toEqual({ running: true, targets: 0 });
   });
 
   it('without /proc: a process that closes nothing still ends of itself, and its exit hook removes the sessions', async () => {
@@ -111,17 +114,24 @@ describe('one beat thread per process', () => {
     }
   });
 
-  it.runIf(process.platform === 'linux')('with /proc too: one thread (a sweeper in another PID namespace or on another host judges by the heartbeat)', async () => {
+  it.runIf(process.platform === 'linux')('with /proc on a local root: no thread (the live signal speaks for the owners to a sweeper in another PID namespace)', async () => {
     const { open, closed } = await run({ TEMPFILE_MANAGER_NO_PROC: '' });
-    expect(open.open).toEqual({ running: true, targets: 2 });
+    expect(open.open).toEqual({ running: false, targets: 2 });
     expect(closed?.closed).toEqual({ running: false, targets: 0 });
+  });
+
+  it.runIf(process.platform === 'linux')('with /proc on a root other hosts share (TEMPFILE_MANAGER_SHARED_ROOT=1): one thread, as without /proc', async () => {
+    const { open, closed } = await run({ TEMPFILE_MANAGER_NO_PROC: '', TEMPFILE_MANAGER_SHARED_ROOT: '1' });
+    expect(open.open).toEqual({ running: true, targets: 2 });
+    expect(closed?.closed).toEqual({ running: true, targets: 0 });
   });
 });
 
 describe('the beat thread runs whatever the process was started with, and never fails silently', () => {
   const report = async (args: readonly string[], env: NodeJS.ProcessEnv = {}) => {
     const config = JSON.stringify({ root: freshRoot(), waitMs: 3_000 });
-    const done = await runToEnd(process.execPath, args, { env: { BEAT_REPORT: config, DEBUG: '', ...env }, timeoutMs: 60_000, what: 'the beat-thread report child' });
+    // The thread is what is tested: its owners hold no live signal (a root other hosts share).
+    const done = await runToEnd(process.execPath, args, { env: { BEAT_REPORT: config, DEBUG: '', TEMPFILE_MANAGER_SHARED_ROOT: '1', ...env }, timeoutMs: 60_000, what: 'the beat-thread report child' });
     return JSON.parse(done.stdout.trim().split('\n').at(-1)!) as { starts: number; running: boolean; failure: string | null; warnings: { name: string; code: string; message: string }[] };
   };
   const reporter = pathToFileURL(fixture('beat-thread-report.mjs')).href;

@@ -29,8 +29,13 @@ describe('mgr.file()', () => {
     expect(fs.readdirSync(mgr.root)).toEqual(['.tempfile-manager']);
     const file = mgr.file();
     expect(file).toBeInstanceOf(TempFile);
-    expect(fs.readdirSync(mgr.root).sort()).toEqual(
-      ['.tempfile-manager', path.basename(mgr.sessionPath), `${path.basename(mgr.sessionPath)}.lock`].sort(),
+    // Beside them, the thread's live signal (a FIFO it holds open: docs/crash-recovery.md).
+    const names = fs.readdirSync(mgr.root);
+    const live = names.filter((name) => /^live_[0-9a-f]{16}$/.test(name));
+    expect(live).toHaveLength(1);
+    expect(fs.lstatSync(path.join(mgr.root, live[0]!)).isFIFO()).toBe(true);
+    expect(names.sort()).toEqual(
+      ['.tempfile-manager', path.basename(mgr.sessionPath), `${path.basename(mgr.sessionPath)}.lock`, live[0]].sort(),
     );
     expect(fs.lstatSync(mgr.sessionPath).mode & 0o777).toBe(0o700);
   });
