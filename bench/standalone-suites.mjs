@@ -38,6 +38,7 @@ export const azureHandoffSuite = standaloneSuite('azure-handoff', 'Handoff throu
 export const browserToBucketSuite = standaloneSuite('browser-to-bucket', 'Browser to bucket');
 export const uploadsSuite = standaloneSuite('uploads', 'Uploads: Express and Fastify');
 export const tusSuite = standaloneSuite('tus', 'Resumable uploads: tus');
+export const livenessSuite = standaloneSuite('liveness', 'Liveness: what a running process pays');
 export const sweepHandoffSuite = standaloneSuite('sweep-handoff', 'Sweep of expired handoff entries');
 export const spoolSuite = standaloneSuite('spool', 'Spooled files: spool() against write()');
 export const baselineSuite = standaloneSuite('baseline', 'This build against the build before the diagnostics channels');
