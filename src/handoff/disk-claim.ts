@@ -78,6 +78,8 @@ export async function claimEntry(context: LeaseContext, places: ClaimPlaces, tic
 }
 
 async function claimNamed(context: LeaseContext, places: ClaimPlaces, ticket: HandoffTicket, options: CheckedClaimOptions, name: string): Promise<DiskClaim> {
+  // Before the entry is taken: nothing to give back if it fails.
+  context.holdLive?.();
   // Plain concatenation, as path.join would give: the names are the library's own, one component each.
   const dir = places.handoffPath + path.sep + name;
   const { pinned, handoff } = pinEntry(places, dir, name, ticket.id);
@@ -91,7 +93,6 @@ async function claimNamed(context: LeaseContext, places: ClaimPlaces, ticket: Ha
     throw err;
   }
   const held: HeldFile = { held: `${pinned.base}/${mine}`, data: `${pinned.base}/${data}`, shown: dir + path.sep + mine };
-  context.holdLive?.();
   const lease = startLease(held);
   let identity: FileIdentity;
   try {

@@ -232,7 +232,15 @@ export class TempFileManager implements AsyncDisposable, Disposable {
    */
   private holdLive(): void {
     if (this.live !== undefined) return;
-    this.live = holdLiveSignal({ root: this.root, base: this.session.rootBase(), owner: processIdentity(this.options.hostId) });
+    let base: string;
+    try {
+      base = this.session.rootBase();
+    } catch {
+      // The root cannot be reached now: the step that called fails on it too, and the next owner
+      // to start tries again.
+      return;
+    }
+    this.live = holdLiveSignal({ root: this.root, base, owner: processIdentity(this.options.hostId) });
     if (!this.live.held) beatThread().require(this.live.why ?? 'no live signal');
   }
 
@@ -369,9 +377,10 @@ export class TempFileManager implements AsyncDisposable, Disposable {
    * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: a path could not be removed (EACCES, EBUSY...).
    */
   async close(): Promise<void> {
+    // Before the root's descriptor goes: the signal's name is removed through it.
     if (!this.beginClose()) {
-      this.session.release();
       this.releaseLive();
+      this.session.release();
       return;
     }
     this.releaseLive();
@@ -384,9 +393,10 @@ export class TempFileManager implements AsyncDisposable, Disposable {
 
   /** Synchronous {@link close}, for exit paths and `using`. @throws What {@link close} throws. */
   closeSync(): void {
+    // Before the root's descriptor goes: the signal's name is removed through it.
     if (!this.beginClose()) {
-      this.session.release();
       this.releaseLive();
+      this.session.release();
       return;
     }
     this.releaseLive();

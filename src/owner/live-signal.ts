@@ -130,17 +130,22 @@ function notHeld(why: string): LiveHold {
   return { held: false, why, release() {} };
 }
 
+let mkfifoMissing = false;
+
 // Made under a pending name, opened for reading, then renamed into place: its name is never seen
 // without its reader, so no observer takes a signal being made for a dead owner's.
 function makeSignal(place: LivePlace): HeldSignal | string {
   const digest = liveDigest(place.owner);
   const pending = `${place.base}/${liveSignalName(digest, randomName().slice(0, 8))}`;
   const name = liveSignalName(digest);
+  if (mkfifoMissing) return 'this system has no mkfifo command';
   try {
     // No `-m`: mkfifo would set it by a path open of its own; the mode is set below through our
     // descriptor (the root is 0700: nobody else reaches the FIFO meanwhile).
     execFileSync('mkfifo', ['--', pending], { stdio: 'ignore', timeout: 10_000, windowsHide: true });
   } catch (err) {
+    // No such command (a minimal image): not tried again, each manager would pay a failed spawn.
+    if (systemErrorCode(err) === 'ENOENT') mkfifoMissing = true;
     log('mkfifo in %s: %s', place.root, err);
     return `mkfifo failed (${systemErrorCode(err) ?? describe(err)})`;
   }

@@ -15,6 +15,7 @@ import { memoryFs } from '../helpers/memfs.js';
 import { dataName, entryName, formatOwnerToken, ROOT_MARKER, sessionName, stagingName } from '../../src/base/layout.js';
 import { processIdentity, hostId as defaultHostId } from '../../src/owner/process-identity.js';
 import { deadSessionName } from '../helpers/roots.js';
+import { beatThread } from '../../src/owner/beat-thread.js';
 import { ERRNOS, FaultPlanFs, heldLocks, lastingFds, openFds, type Errno, type FsCall } from '../helpers/fault-plan.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -270,6 +271,8 @@ function normalizer(pairs: Array<[string, string]>): (p: string) => string {
     return (
       out
         .replace(/held_[A-Za-z0-9.-]+_\d+(?:\.\d+)?_[0-9a-z.]+_[0-9a-z]+_[0-9a-f]{16}/g, 'held_<token>')
+        // A thread's live signal, and the pending name it is made under.
+        .replace(/live_[0-9a-f]{16}(\.[0-9a-f]{8})?/g, (_m, pending: string | undefined) => (pending ? 'live_<digest>.<pending>' : 'live_<digest>'))
         // An entry's expiry is in its name; planted ids (one digit 32 times) stay, drawn ones go.
         .replace(/([0-9a-f]{32})_[0-9a-z]{1,11}(?=\/|$)/g, '$1_<expiry>')
         .replace(/[0-9a-f]{32}/g, (hex) => (/^(.)\1{31}$/.test(hex) ? hex : '<hex>'))
@@ -328,7 +331,8 @@ function writeScenario(sessionOpen: boolean): Scenario<WriteState> {
         if (leftovers.length > 0) problems.push(`left in the session: ${leftovers.join(', ')}`);
       }
       const sessionOnDisk = exists(raw, s.mgr.sessionPath);
-      const unexpected = list(raw, s.root).filter((n) => n !== ROOT_MARKER && !(sessionOnDisk && (n === sessionName || n === `${sessionName}.lock`)));
+      // The thread's live signal stays while its manager is open.
+      const unexpected = list(raw, s.root).filter((n) => n !== ROOT_MARKER && !/^live_[0-9a-f]{16}$/.test(n) && !(sessionOnDisk && (n === sessionName || n === `${sessionName}.lock`)));
       if (unexpected.length > 0) problems.push(`unexpected under the root: ${unexpected.join(', ')}`);
       if (exists(raw, `${s.mgr.sessionPath}.lock`) !== sessionOnDisk) problems.push('the session lock and the session directory disagree');
       if (heldLocksUnder(s.root).length !== (sessionOnDisk ? 1 : 0)) problems.push(`proper-lockfile holds ${heldLocksUnder(s.root).length} lock(s)`);
@@ -738,14 +742,16 @@ const sweepScenario: Scenario<SweepState> = {
 
 // ---------------------------------------------------------------------------------------------
 
-// The process's one beat thread holds descriptors of its own (its event loop's) while any heartbeat
-// runs, and gives them back some time after the last one stops: a manager held open for the whole
-// file keeps it running, so that the descriptors counted are the scenarios' alone.
+// The process's one beat thread holds descriptors of its own (its event loop's) from its start on.
+// A scenario whose fault stops a live signal from being made starts it (the owner then beats on it):
+// it is started before them all, so that the descriptors counted are the scenarios' alone. A
+// manager held open for the whole file keeps its heartbeat on it.
 let keeper: TempFileManager | undefined;
 let fdsAtStart = 0;
 beforeAll(async () => {
   keeper = new TempFileManager({ root: path.join(nodeFs.mkdtempSync(path.join(os.tmpdir(), 'tfm-matrix-keeper-')), 'root'), sweepOnStart: false, sweepIntervalMs: 0, exitHook: false });
-  keeper.file().removeSync(); // opens its session: its heartbeat starts the beat thread
+  beatThread().require('the fault matrix: started before the scenarios count descriptors');
+  keeper.file().removeSync(); // opens its session: its heartbeat beats on the thread too
   for (let last = -1, now = await lastingFds(), looks = 0; now !== last && looks < 50; looks++) {
     await sleep(100);
     last = now;
