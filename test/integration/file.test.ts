@@ -29,14 +29,15 @@ describe('mgr.file()', () => {
     expect(fs.readdirSync(mgr.root)).toEqual(['.tempfile-manager']);
     const file = mgr.file();
     expect(file).toBeInstanceOf(TempFile);
-    // Beside them, the thread's live signal (a FIFO it holds open: docs/crash-recovery.md).
+    // Beside them, with /proc, the thread's live signal (a FIFO it holds open: docs/crash-recovery.md).
     const names = fs.readdirSync(mgr.root);
     const live = names.filter((name) => /^live_[0-9a-f]{16}$/.test(name));
-    expect(live).toHaveLength(1);
-    expect(fs.lstatSync(path.join(mgr.root, live[0]!)).isFIFO()).toBe(true);
+    expect(live).toHaveLength(mgr.stats().liveness === 'live-signal' ? 1 : 0);
+    for (const name of live) expect(fs.lstatSync(path.join(mgr.root, name)).isFIFO()).toBe(true);
     expect(names.sort()).toEqual(
-      ['.tempfile-manager', path.basename(mgr.sessionPath), `${path.basename(mgr.sessionPath)}.lock`, live[0]].sort(),
+      ['.tempfile-manager', path.basename(mgr.sessionPath), `${path.basename(mgr.sessionPath)}.lock`, ...live].sort(),
     );
+    if (process.platform === 'linux' && !process.env['TEMPFILE_MANAGER_NO_PROC']) expect(mgr.stats().liveness).toBe('live-signal');
     expect(fs.lstatSync(mgr.sessionPath).mode & 0o777).toBe(0o700);
   });
 
