@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { constants, readFileSync } from 'node:fs';
 import { Socket } from 'node:net';
+import { isMainThread } from 'node:worker_threads';
 import path from 'node:path';
 import { isLiveSignalName, liveSignalName } from '../base/layout.js';
 import { logger } from '../base/log.js';
@@ -76,6 +77,9 @@ export function liveDigest(owner: LiveOwner): string {
 /** Why no live signal can be made on `place`, or undefined when one can. */
 function cannotSignal(place: LivePlace): string | undefined {
   if (/^(1|true|yes)$/i.test(process.env['TEMPFILE_MANAGER_SHARED_ROOT'] ?? '')) return 'TEMPFILE_MANAGER_SHARED_ROOT says that other hosts share the root';
+  // A worker thread's pipe, torn down with the worker, raced the removal of its session under
+  // vitest's threads pool (a session left, 2 runs in 12): a worker keeps the beat thread.
+  if (!isMainThread) return 'a worker thread keeps the beat thread';
   if (otherRuntime()) return `${otherRuntime()} keeps the beat thread (its pipes are not Node's: a signal's read end is held by Node's libuv alone)`;
   if (!procReads()) return 'this system has no /proc (or TEMPFILE_MANAGER_NO_PROC is set), where the library cannot tell a local file system from a shared one';
   // Observers find the signal of an owner named by its kernel boot and thread (onThisKernel).
@@ -226,7 +230,9 @@ function probeName(at: string): 'alive' | 'dead' | undefined {
  * the sweep of sessions with each `live_` name it lists. Returns whether it was removed.
  */
 export function removeDeadSignal(base: string, name: string): boolean {
-  if (!isLiveSignalName(name)) return false;
+  // Never probed through a network or FUSE mount (a signal another host's owner made on a root it
+  // exports): an open for writing there may wait on the server for a reader that never comes.
+  if (!isLiveSignalName(name) || !probesReach(base)) return false;
   const at = `${base}/${name}`;
   let before: { dev: number; ino: number };
   try {
@@ -261,21 +267,14 @@ function removeDeadSignals(base: string): void {
   for (const name of names) if (isLiveSignalName(name)) removeDeadSignal(base, name);
 }
 
-const localRoots = new Map<string, boolean>();
-
 /**
  * Whether an observer may probe live signals in the root reached by `base`: a local file system of
  * Linux (over NFS or sshfs a FIFO is the client kernel's own, and an open of one for writing there
- * may wait on the server).
+ * may wait on the server). Asked at each probe, never cached: a descriptor's `/proc` path may name
+ * another directory later.
  */
 export function probesReach(base: string): boolean {
-  let local = localRoots.get(base);
-  if (local === undefined) {
-    local = isLocalDisk(base);
-    if (localRoots.size > 64) localRoots.clear();
-    localRoots.set(base, local);
-  }
-  return local;
+  return isLocalDisk(base);
 }
 
 let cachedBoot: string | null | undefined;
