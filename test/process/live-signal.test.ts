@@ -55,8 +55,8 @@ describe('a claimed file the application hard-links', () => {
           expect(await nextJson(owner)).toEqual({ held: true, liveness });
           expect(fs.statSync(link).nlink).toBe(2);
           if (loop === 'blocked') owner.child.stdin!.write('block\n');
-          // Three staleMs and more of tries: a heartbeat stopped by the link would lose the claim within two.
-          const taker = child(ctx, 'claim-until.mjs', [root, JSON.stringify(ticket), takerHost, String(STALE_MS), String(3.5 * STALE_MS)], env, { pidNamespace });
+          // Two staleMs and a half of tries: a heartbeat stopped by the link lost the claim within two.
+          const taker = child(ctx, 'claim-until.mjs', [root, JSON.stringify(ticket), takerHost, String(STALE_MS), String(2.5 * STALE_MS)], env, { pidNamespace });
           expect(await nextJson(taker)).toMatchObject({ won: false, last: 'ERR_TEMPFILE_ALREADY_CLAIMED' });
           if (loop === 'blocked') owner.child.stdin!.write('\n');
           owner.child.stdin!.write('consume\n');
