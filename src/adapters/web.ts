@@ -9,6 +9,7 @@ import { TempFileManager } from '../manager/manager.js';
 import { shapeFiles } from './form.js';
 import { receiveForm, type FormBody } from './multipart.js';
 import { checkManager, declaredLengthRefusal, resolveUploadOptions, type HandedOffUpload, type UploadedFile, type UploadFields, type UploadOptions } from './upload-options.js';
+import { DEFAULT_DRAIN } from './unread-body.js';
 
 export type { HandedOffUpload, UploadedFile, UploadedFileInfo, UploadFieldSpec, UploadFields, UploadOptions, UploadProgress } from './upload-options.js';
 
@@ -39,7 +40,8 @@ export interface WebUpload {
  * `upload()` for a Web `Request` (Hono, Next.js route handlers, `Bun.serve`, `Deno.serve`): the
  * form's files streamed in constant memory under `upload()`'s options, then `route` called with
  * them and its `Response` returned. A client's refusal is answered without `route`, as a
- * `Response` with `upload()`'s status and JSON body; the rest of the body is cancelled.
+ * `Response` with `upload()`'s status and JSON body; the rest of the body is read and thrown away
+ * within `upload()`'s default `drain`, so that a client still sending reads the answer.
  *
  * **Ownership:** the files belong to a scope made for the request, removed once `route`'s
  * promise settles unless kept or handed off. **Security:** as `upload()`'s (docs/uploads.md).
@@ -56,7 +58,7 @@ export interface WebUpload {
 export async function handleUpload(request: Request, options: WebUploadOptions, route: (upload: WebUpload) => Response | PromiseLike<Response>): Promise<Response> {
   const spec = resolveUploadOptions(options, 'handleUpload()', ['manager']);
   if ((ownOptions(options) as UploadOptions).drain !== undefined) {
-    throw new InvalidOptionError('drain', 'handleUpload() takes no `drain`: a refused body of a Web Request is cancelled, not read. Leave it out.');
+    throw new InvalidOptionError('drain', 'handleUpload() takes no `drain`: the rest of a refused Web Request\'s body is thrown away within the default bounds (128 MiB, 10 s). Leave it out.');
   }
   const given = ownOptions(options).manager;
   checkManager(given, 'handleUpload()', false);
@@ -66,7 +68,7 @@ export async function handleUpload(request: Request, options: WebUploadOptions, 
   const tooLarge = declaredLengthRefusal(headers, spec);
   if (tooLarge) {
     request.body?.cancel().catch(() => {}); // the body of a refused request is not read
-    return closing(refusalResponse(tooLarge)!);
+    return refusalResponse(tooLarge)!;
   }
   let scope: TempScope;
   try {
@@ -76,7 +78,7 @@ export async function handleUpload(request: Request, options: WebUploadOptions, 
   }
   try {
     const body = webBody(request, headers);
-    const form = await receiveForm(body, scope, spec, () => body.stream.destroy()).catch((error: unknown) => {
+    const form = await receiveForm(body, scope, spec, () => discardRest(body.stream)).catch((error: unknown) => {
       // A server failure rejects with a message for the client, the detail as its cause (as Fastify's saveUploads()).
       throw request.signal?.aborted ? new AbortedError('the client went away before the end of the form', error) : forClientAnswer(error);
     });
@@ -90,23 +92,31 @@ export async function handleUpload(request: Request, options: WebUploadOptions, 
     });
   } catch (error) {
     const answer = refusalResponse(error);
-    if (answer) return closing(answer);
+    if (answer) return answer;
     throw error;
   } finally {
     await scope.remove();
   }
 }
 
-// A refused body is cancelled unread, which ends the connection under it (Node's adapters destroy
-// the socket): said in the answer, so that a client does not send its next request down it. Not on
-// Bun, whose server reads the rest of the body itself and keeps the connection; told to close, it
-// closes at once, and a client still sending is reset before it reads the answer.
-function closing(answer: Response): Response {
-  if (answer.status !== 499 && !servedByBun()) answer.headers.set('connection', 'close');
-  return answer;
+// A server that finds a body unread when its answer is out closes the connection under a client
+// still sending, whose kernel then resets it before it has read the answer: the rest is read and
+// thrown away within DEFAULT_DRAIN, then let go (a Node server ends the connection there).
+function discardRest(stream: Readable): void {
+  let discarded = 0;
+  const stop = () => {
+    clearTimeout(timer);
+    stream.destroy();
+  };
+  const timer = setTimeout(stop, DEFAULT_DRAIN.timeoutMs);
+  timer.unref();
+  stream.once('end', () => clearTimeout(timer));
+  stream.on('data', (chunk: Buffer) => {
+    discarded += chunk.length;
+    if (discarded > DEFAULT_DRAIN.maxBytes) stop();
+  });
+  stream.resume();
 }
-
-const servedByBun = (): boolean => 'Bun' in globalThis;
 
 /**
  * The `Response` of a client's refused upload (a 4xx of the library's), as {@link handleUpload}
