@@ -1,7 +1,6 @@
-import { createHash } from 'node:crypto';
 import dc from 'node:diagnostics_channel';
 import { captureContext } from './detached.js';
-import { performance } from 'node:perf_hooks';
+import { builtin } from './builtin.js';
 
 /**
  * The names of the plain channels the library publishes on (`node:diagnostics_channel`): one
@@ -414,5 +413,5 @@ export function openSpan<N extends TraceName>(name: N, context: () => TraceConte
 
 /** The correlation key of a ticket's id: a one-way digest, so that no payload lets its reader claim. @internal */
 export function handoffKey(id: string): string {
-  return createHash('sha256').update(id).digest('hex').slice(0, 16);
+  return builtin('node:crypto').createHash('sha256').update(id).digest('hex').slice(0, 16);
 }

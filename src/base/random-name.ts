@@ -1,6 +1,6 @@
 // Its own module, apart from the name rules (names.ts): a bundle that checks names but makes
 // none, such as the CLI's, then carries no import of the random-number generator it never calls.
-import { randomFillSync } from 'node:crypto';
+import { builtin } from './builtin.js';
 
 /** Bytes of randomness in every name: 128 bits, as in a UUIDv4 plus some. */
 const RANDOM_BYTES = 16;
@@ -14,7 +14,7 @@ let poolOffset = POOL_SIZE;
 /** A fresh 128-bit random string from the crypto RNG, drawn from a refilled pool. */
 export function randomName(): string {
   if (poolOffset + RANDOM_BYTES > POOL_SIZE) {
-    randomFillSync(pool);
+    builtin('node:crypto').randomFillSync(pool);
     poolOffset = 0;
   }
   const name = pool.toString('hex', poolOffset, poolOffset + RANDOM_BYTES);

@@ -1,7 +1,7 @@
-import { randomBytes } from 'node:crypto';
 import { systemErrorCode } from '../base/errors.js';
 import { setAsideName } from '../base/layout.js';
 import { HOST_PLATFORM, type Platform } from '../base/platform.js';
+import { builtin } from '../base/builtin.js';
 
 // Another handle on a file (an antivirus scan, the indexer, the app's own stream) makes Windows
 // refuse its unlink, rename or rmdir, sometimes for seconds; a file unlinked while a handle
@@ -59,7 +59,7 @@ export function retryDelays(sync: boolean, platform: Platform = HOST_PLATFORM): 
 
 /** A fresh set-aside name (`.removing_<32 hex>`), for {@link setAsideName}'s places. @internal */
 export function newSetAsideName(): string {
-  return setAsideName(randomBytes(16).toString('hex'));
+  return setAsideName(builtin('node:crypto').randomBytes(16).toString('hex'));
 }
 
 /** Sleeps `ms` without the event loop: for the sync removals. @internal */

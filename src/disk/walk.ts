@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import path from 'node:path';
 import { systemErrorCode } from '../base/errors.js';
@@ -13,6 +12,7 @@ import {
   type Steps,
 } from './walk-steps.js';
 import type { DirListing, ListedBatch } from './dir-stream.js';
+import { builtin } from '../base/builtin.js';
 
 /** A failure met while walking or removing, with the path it was about. */
 export interface PathError {
@@ -379,7 +379,7 @@ const PORTABLE_PATH_LIMIT = 768;
 
 function* hoist(w: Walk, access: string): Steps<boolean> {
   const top = w.stack[0] as Frame;
-  const name = hoistedName(randomBytes(8).toString('hex'));
+  const name = hoistedName(builtin('node:crypto').randomBytes(8).toString('hex'));
   try {
     yield { op: 'rename', from: access, to: childPath(top.base, name) };
   } catch {

@@ -1,7 +1,6 @@
-import { createHash } from 'node:crypto';
+import { builtin } from '../base/builtin.js';
 import type { Stats } from 'node:fs';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import {
   AlreadyClaimedError,
   DisposedError,
@@ -191,8 +190,8 @@ async function checkDigest(held: HeldFile, id: string, expected: string, identit
 
 async function digestOf(filePath: string, shown: string, identity: FileIdentity, expected: string): Promise<string> {
   const algorithm = expected.slice(0, expected.indexOf(':'));
-  const hash = createHash(algorithm);
-  await pipeline(fs.createReadStream(filePath, { fs: ownFileStreamFs(identity, shown, false) }), hash);
+  const hash = builtin('node:crypto').createHash(algorithm);
+  await builtin('node:stream/promises').pipeline(fs.createReadStream(filePath, { fs: ownFileStreamFs(identity, shown, false) }), hash);
   return `${algorithm}:${hash.digest('hex')}`;
 }
 

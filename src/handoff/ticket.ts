@@ -1,4 +1,4 @@
-import { getHashes } from 'node:crypto';
+import { builtin } from '../base/builtin.js';
 import { BadTicketError, HandoffExpiredError } from '../base/errors.js';
 import { describe, validateNameLength, validateNamePart } from '../base/names.js';
 import { ownOptions } from '../base/validators.js';
@@ -141,7 +141,7 @@ let hashes: Set<string> | undefined;
 
 /** The hash algorithms of node:crypto, lower-cased as `write({ hash })` puts them in tickets. */
 function knownHashes(): Set<string> {
-  hashes ??= new Set(getHashes().map((name) => name.toLowerCase()));
+  hashes ??= new Set(builtin('node:crypto').getHashes().map((name) => name.toLowerCase()));
   return hashes;
 }
 

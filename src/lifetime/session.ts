@@ -43,9 +43,7 @@ export interface SessionPlaces {
  * longer names the directory that was made. Without /proc the paths are used, after the check.
  */
 export class Session {
-  /** The session directory's public path, `<root>/<session>`. */
-  readonly dir: string;
-  private readonly name: string;
+  private named: { readonly name: string; readonly dir: string } | undefined;
   private readonly options: SessionOptions;
   private heartbeat: Heartbeat | undefined;
   private rootPin: PinnedDirSync | undefined;
@@ -59,13 +57,33 @@ export class Session {
   private readonly checked = new RunFlag();
   /** The root's path was checked in the JavaScript run now going on (only where the root is pinned). */
   private readonly rootChecked = new RunFlag();
-  private lockPath: string;
+  private pinnedLockPath: string | undefined;
 
   constructor(options: SessionOptions) {
     this.options = options;
-    this.name = sessionName({ ...processIdentity(options.hostId), created: Date.now(), random: randomName().slice(0, 16) });
-    this.dir = path.join(options.root, this.name);
-    this.lockPath = sessionLockPath(this.dir);
+  }
+
+  /** The session directory's public path, `<root>/<session>`. */
+  get dir(): string {
+    return this.naming().dir;
+  }
+
+  private get name(): string {
+    return this.naming().name;
+  }
+
+  private get lockPath(): string {
+    return this.pinnedLockPath ?? sessionLockPath(this.dir);
+  }
+
+  // Named at its first use, not with the manager: a manager that never makes a file never loads
+  // the random-number generator (node:crypto, 2.7 MiB resident).
+  private naming(): { readonly name: string; readonly dir: string } {
+    if (!this.named) {
+      const name = sessionName({ ...processIdentity(this.options.hostId), created: Date.now(), random: randomName().slice(0, 16) });
+      this.named = { name, dir: path.join(this.options.root, name) };
+    }
+    return this.named;
   }
 
   /** The session's places, once {@link open}. */
@@ -142,7 +160,7 @@ export class Session {
   open(): SessionPlaces {
     const rootBase = this.rootBase();
     const at = `${rootBase}/${this.name}`;
-    this.lockPath = sessionLockPath(at);
+    this.pinnedLockPath = sessionLockPath(at);
     this.lock();
     try {
       fs.mkdirSync(at, { mode: 0o700 });

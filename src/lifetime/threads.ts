@@ -1,5 +1,4 @@
 import { liveDigest, removeDeadSignal, removeSignalOf } from '../owner/live-signal.js';
-import { isMainThread } from 'node:worker_threads';
 import path from 'node:path';
 import { fs } from '../disk/fs.js';
 import { onThisMachine } from '../owner/liveness.js';
@@ -13,6 +12,7 @@ import { DEFAULT_GRACE_MS, DEFAULT_STALE_MS } from '../root/options.js';
 import { requireMarkedRoot } from '../root/root.js';
 import { addRoot, atExit, knownRoots, onWorkerEnd, processSlot } from '../owner/registry.js';
 import { findSessions, sweepSessions } from './session-sweep.js';
+import { builtin } from '../base/builtin.js';
 
 const log = logger('threads');
 
@@ -33,7 +33,7 @@ export function watchThreads(root: string, announce: boolean): void {
   if (watch.started) return;
   watch.started = true;
   onWorkerEnd(() => void reapEndedThreads());
-  if (isMainThread) atExit(removeOtherThreadsSessionsSync);
+  if (builtin('node:worker_threads').isMainThread) atExit(removeOtherThreadsSessionsSync);
 }
 
 /** Removes the sessions of this process's threads that have ended, under every known root. */

@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { detached } from '../base/detached.js';
 import { OPEN_EXISTING } from '../disk/open-checked.js';
 import { logger } from '../base/log.js';
@@ -7,6 +7,7 @@ import { HEARTBEAT_MS } from './liveness.js';
 import { InvalidOptionError } from '../base/errors.js';
 import { mayStartThreads, mayTouchDescriptors } from '../base/permission-model.js';
 import { processSlot, type Beat } from './registry.js';
+import { builtin } from '../base/builtin.js';
 
 const log = logger('heartbeat');
 
@@ -208,7 +209,7 @@ function makeBeatThread(): BeatThread {
     try {
       // Made outside the caller's async context: the thread's handles and listeners would keep
       // the stores of whoever opened the first session (a request's) alive for the process's life.
-      started = detached(() => new Worker(SOURCE, {
+      started = detached(() => new (builtin('node:worker_threads').Worker)(SOURCE, {
         eval: true,
         workerData: { periodMs: HEARTBEAT_MS, open: BEAT_OPEN, byPath: !mayTouchDescriptors() },
         stdout: false,

@@ -1,13 +1,9 @@
-import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { constants, readFileSync } from 'node:fs';
-import { Socket } from 'node:net';
-import { isMainThread } from 'node:worker_threads';
 import path from 'node:path';
 import { isLiveSignalName, liveSignalName } from '../base/layout.js';
 import { logger } from '../base/log.js';
 import { mayTouchDescriptors } from '../base/permission-model.js';
-import { detached } from '../base/detached.js';
+import { builtin } from '../base/builtin.js';
 import { randomName } from '../base/random-name.js';
 import { systemErrorCode } from '../base/errors.js';
 import { fs } from '../disk/fs.js';
@@ -71,7 +67,7 @@ interface HeldSignal {
 
 /** The 16 hex digits that name `owner`'s live signal. @internal */
 export function liveDigest(owner: LiveOwner): string {
-  return createHash('sha256').update(`${owner.host}/${owner.pid}/${owner.thread ?? ''}/${owner.start}`).digest('hex').slice(0, 16);
+  return builtin('node:crypto').createHash('sha256').update(`${owner.host}/${owner.pid}/${owner.thread ?? ''}/${owner.start}`).digest('hex').slice(0, 16);
 }
 
 /** Why no live signal can be made on `place`, or undefined when one can. */
@@ -79,7 +75,7 @@ function cannotSignal(place: LivePlace): string | undefined {
   if (/^(1|true|yes)$/i.test(process.env['TEMPFILE_MANAGER_SHARED_ROOT'] ?? '')) return 'TEMPFILE_MANAGER_SHARED_ROOT says that other hosts share the root';
   // A worker thread's pipe, torn down with the worker, raced the removal of its session under
   // vitest's threads pool (a session left, 2 runs in 12): a worker keeps the beat thread.
-  if (!isMainThread) return 'a worker thread keeps the beat thread';
+  if (!builtin('node:worker_threads').isMainThread) return 'a worker thread keeps the beat thread';
   if (otherRuntime()) return `${otherRuntime()} keeps the beat thread (its pipes are not Node's: a signal's read end is held by Node's libuv alone)`;
   if (!procReads()) return 'this system has no /proc (or TEMPFILE_MANAGER_NO_PROC is set), where the library cannot tell a local file system from a shared one';
   // Observers find the signal of an owner named by its kernel boot and thread (onThisKernel).
@@ -146,7 +142,7 @@ function makeSignal(place: LivePlace): HeldSignal | string {
   try {
     // No `-m`: mkfifo would set it by a path open of its own; the mode is set below through our
     // descriptor (the root is 0700: nobody else reaches the FIFO meanwhile).
-    execFileSync('mkfifo', ['--', pending], { stdio: 'ignore', timeout: 10_000, windowsHide: true });
+    builtin('node:child_process').execFileSync('mkfifo', ['--', pending], { stdio: 'ignore', timeout: 10_000, windowsHide: true });
   } catch (err) {
     // No such command (a minimal image): not tried again, each manager would pay a failed spawn.
     if (systemErrorCode(err) === 'ENOENT') mkfifoMissing = true;
@@ -160,32 +156,13 @@ function makeSignal(place: LivePlace): HeldSignal | string {
     if (!stat.isFIFO()) throw new Error('not the FIFO made');
     if (mayTouchDescriptors()) fs.fchmodSync(fd, 0o600);
     fs.renameSync(pending, `${place.base}/${name}`);
-    return { dev: stat.dev, ino: stat.ino, shown: `${place.root}/${name}`, holders: 0, close: ownedByThread(fd) };
+    const held = fd; // a bare descriptor of the main thread: the kernel closes it with the process
+    return { dev: stat.dev, ino: stat.ino, shown: `${place.root}/${name}`, holders: 0, close: () => closeQuietly(held) };
   } catch (err) {
     if (fd !== undefined) closeQuietly(fd);
     unlinkQuietly(pending);
     log('live signal in %s: %s', place.root, err);
     return `the FIFO made for it could not be held (${systemErrorCode(err) ?? describe(err)})`;
-  }
-}
-
-/**
- * Hands the descriptor to a libuv handle of this thread (a paused, unref'd pipe that never reads),
- * so that it closes with the thread: a worker thread that ends, even by `terminate()`, runs no
- * code of ours, and a bare descriptor would stay open for the process's life, its signal saying
- * "alive" for a thread gone. Returns the function that closes it.
- */
-function ownedByThread(fd: number): () => void {
-  try {
-    // Made outside the caller's async context: the handle would keep the store of whoever made the
-    // first file (a request's) alive for the thread's life.
-    const pipe = detached(() => new Socket({ fd, readable: false, writable: false }));
-    pipe.on('error', (err) => log('live signal pipe: %s', err));
-    pipe.unref();
-    return () => pipe.destroy();
-  } catch (err) {
-    log('live signal kept as a bare descriptor: %s', err);
-    return () => closeQuietly(fd);
   }
 }
 

@@ -1,9 +1,9 @@
-import { BroadcastChannel, type Worker } from 'node:worker_threads';
-import { performance } from 'node:perf_hooks';
+import type { BroadcastChannel, Worker } from 'node:worker_threads';
 import { CHANNELS, publish } from '../base/channels.js';
 import { detached } from '../base/detached.js';
 import { logger } from '../base/log.js';
 import { appHandles, listenToExitSignals, raiseAgain, signalExitListeners, stopListening, UNHELD_SIGNAL } from './exit-signals.js';
+import { builtin } from '../base/builtin.js';
 
 const log = logger('registry');
 
@@ -199,7 +199,7 @@ export function knownRoots(): ReadonlySet<string> {
 
 function rootsChannel(shared: ProcessState): BroadcastChannel {
   if (!shared.channel) {
-    const channel = new BroadcastChannel(ROOTS_CHANNEL);
+    const channel = new (builtin('node:worker_threads').BroadcastChannel)(ROOTS_CHANNEL);
     channel.onmessage = (event) => {
       const root = (event as { data?: unknown }).data;
       if (typeof root === 'string') shared.roots.add(root);

@@ -1,8 +1,9 @@
-import { createHash, type Hash } from 'node:crypto';
+import type { Hash } from 'node:crypto';
 import { CallbackError, SizeLimitError, type DetectedType } from '../base/errors.js';
 import type { Reservation } from '../limits/accounting.js';
 import type { FreeSpace } from '../limits/free-space.js';
 import { assertAccepted, detectType, readHead } from './sniff.js';
+import { builtin } from '../base/builtin.js';
 
 // The intake: the one place the rules a byte meets on its way in are kept, whichever sink it
 // goes to (a file of `write()`, the memory of `spool()`, a tus upload's data file, the parts of an
@@ -53,7 +54,7 @@ export class Meter {
     private freeSpace?: FreeSpace,
     private reservation?: Reservation,
   ) {
-    this.hash = rules.hash === undefined ? undefined : createHash(rules.hash);
+    this.hash = rules.hash === undefined ? undefined : builtin('node:crypto').createHash(rules.hash);
     this.size = rules.offset ?? 0;
     this.allowance = freeSpace?.guarded ? 0 : Infinity;
   }
