@@ -140,9 +140,12 @@ export class FormReceiver {
     }
     const slot = this.files.push(undefined) - 1;
     const make = (...args: TempFileArgs) => new UploadedTempFile(part, ...args);
-    // The file takes the extension of its type (else a safe one of the client's name): a worker's tools see a .png.
-    const suffixOf = (type: DetectedType | undefined) => uploadSuffix(type, part.originalName);
-    const write = this.scope.writeAs(part.stream, this.writeOptions(part), make, suffixOf).then(
+    // The file takes the extension of its type (else a safe one of the client's name): a worker's
+    // tools see a .png. Sniffed only where the route asks for the type: else the client's extension.
+    const suffixOf = this.spec.detectType ? (type: DetectedType | undefined) => uploadSuffix(type, part.originalName) : undefined;
+    const options = this.writeOptions(part);
+    const suffix = suffixOf ? '' : uploadSuffix(undefined, part.originalName);
+    const write = this.scope.writeAs(part.stream, suffix === '' ? options : { ...options, suffix }, make, suffixOf).then(
       (file) => {
         this.streams.delete(part.stream);
         this.files[slot] = file;
@@ -170,6 +173,7 @@ export class FormReceiver {
       accept: this.spec.accept,
       hash: this.spec.hash ?? 'sha256',
       suffixOf: (type: DetectedType | undefined) => uploadSuffix(type, part.originalName),
+      detectType: this.spec.detectType,
     };
     const sending = direct.store.handOffStream(part.stream, request).then(
       (sent) => {

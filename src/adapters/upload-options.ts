@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { InvalidOptionError, UploadLimitError } from '../base/errors.js';
 import { describe } from '../base/names.js';
-import { ownOptions, validateBytes, validateFunction, validateInteger, validateObject, type NoneLeftOut } from '../base/validators.js';
+import { ownOptions, validateBoolean, validateBytes, validateFunction, validateInteger, validateObject, type NoneLeftOut } from '../base/validators.js';
 import type { TempFile } from '../handles/file.js';
 import type { DetectedType } from '../base/errors.js';
 import type { HandoffStore } from '../base/stores.js';
@@ -67,6 +67,13 @@ export interface UploadOptions {
    * the client's header: `['image/png', 'video/*']`. Another type is a 415. Passed to `write()`.
    */
   readonly accept?: readonly string[];
+  /**
+   * Find each file's type from its first bytes, as `accept` does: `detectedType` is set and the
+   * file takes that type's extension (`.png`). Without it and without `accept`, the bytes are not
+   * read for their type (the sniffer is never loaded): `detectedType` is undefined and the file
+   * takes the client's extension when it is letters and digits only. @default false
+   */
+  readonly detectType?: boolean;
   /** A `node:crypto` hash algorithm (`'sha256'`): each file's `digest` is computed as it streams by. */
   readonly hash?: string;
   /** Called as each file's bytes reach the disk. */
@@ -170,6 +177,8 @@ export interface ResolvedUpload {
   readonly maxFieldNameBytes: number;
   readonly maxFieldBytes: number;
   readonly accept: readonly string[] | undefined;
+  /** Whether each file's first bytes are sniffed for its type: `detectType`, or `accept`. */
+  readonly detectType: boolean;
   readonly hash: string | undefined;
   readonly onProgress: ((progress: UploadProgress) => void) | undefined;
   readonly verify: ResolvedVerify<UploadedFile> | undefined;
@@ -181,7 +190,7 @@ export interface ResolvedUpload {
 /** The names of the upload options: every key of {@link UploadOptions} (`NoneLeftOut`). @internal */
 export const UPLOAD_OPTION_KEYS = [
   'field', 'array', 'maxCount', 'fields', 'maxBytes', 'maxFiles', 'maxFields', 'maxParts',
-  'maxFieldNameBytes', 'maxFieldBytes', 'accept', 'hash', 'onProgress', 'verify', 'verifyTimeoutMs', 'drain', 'store', 'ttlMs',
+  'maxFieldNameBytes', 'maxFieldBytes', 'accept', 'detectType', 'hash', 'onProgress', 'verify', 'verifyTimeoutMs', 'drain', 'store', 'ttlMs',
 ] as const satisfies readonly (keyof UploadOptions)[];
 /** Compiles only while every option is listed (`NoneLeftOut`). @internal */
 export type UploadOptionsListed = NoneLeftOut<Exclude<keyof UploadOptions, (typeof UPLOAD_OPTION_KEYS)[number]>>;
@@ -289,6 +298,7 @@ export function resolveUploadOptions(
     maxFieldNameBytes: count('maxFieldNameBytes', 100),
     maxFieldBytes: byteOption(where, 'maxFieldBytes', o.maxFieldBytes, 1024 * 1024),
     accept,
+    detectType: (o.detectType !== undefined && validateBoolean(o.detectType, 'detectType', { where })) || accept !== undefined,
     hash,
     onProgress: o.onProgress,
     verify: resolveVerify<UploadedFile>(o.verify, o.verifyTimeoutMs, where), // refused at set-up, not per request

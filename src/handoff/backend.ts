@@ -107,6 +107,8 @@ export interface StreamHandOffRequest extends HandOffRequest {
   readonly hash: string;
   /** The ticket's suffix, from the type the first bytes showed. */
   suffixOf(type: DetectedType | undefined): string;
+  /** False: the first bytes are not sniffed for a type (no `accept` either), the type is undefined. */
+  readonly detectType?: boolean;
 }
 
 /** What a stream's handoff gives: the ticket, and the type its first bytes showed. @internal */

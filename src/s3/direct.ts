@@ -48,7 +48,7 @@ export async function handOffStream(io: StoreIo, location: StoreLocation & { rea
   const meter = new Meter({ maxBytes: request.maxBytes, hash: request.hash });
   let sniffed: Awaited<ReturnType<typeof sniffSource>>;
   try {
-    sniffed = await sniffSource(() => reader.next(), request.accept, meter);
+    sniffed = request.detectType === false && !request.accept ? { next: () => reader.next(), type: undefined } : await sniffSource(() => reader.next(), request.accept, meter);
   } catch (err) {
     reader.stop(); // refused before anything was sent: nothing in the store
     throw err;

@@ -96,7 +96,7 @@ describe('upload() for Express', () => {
         fieldName: 'doc',
         originalName: 'report.pdf',
         declaredType: 'application/pdf',
-        detectedType: { mime: 'application/pdf', ext: 'pdf' }, // an upload is always sniffed: its file is named by its type
+        detectedType: null, // not sniffed: neither accept nor detectType asks for the type
         size: 13,
         digest: `sha256:${createHash('sha256').update('%PDF-1.7 body').digest('hex')}`,
         content: '%PDF-1.7 body',

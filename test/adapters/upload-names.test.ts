@@ -3,6 +3,7 @@
 // The names are the attacker's: separators, `..`, controls, 10 KB, Windows device names. None of
 // them may change where the file is made, crash the route, or reach the worker unsafe.
 import type { AddressInfo } from 'node:net';
+import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import express from 'express';
 import Fastify from 'fastify';
@@ -12,7 +13,7 @@ import tempFiles from '../../src/adapters/fastify.js';
 import type { HandoffTicket, TempFileManager } from '../../src/index.js';
 import { BOUNDARY, formEnd, listenClosing } from '../helpers/http-clients.js';
 import { png } from '../helpers/magic.js';
-import { listTree, manager } from '../helpers/roots.js';
+import { freshRoot, listTree, manager } from '../helpers/roots.js';
 import { sessionFiles } from '../helpers/wait.js';
 
 const closers: (() => Promise<void>)[] = [];
@@ -29,12 +30,12 @@ interface Received {
 type Adapter = 'express' | 'fastify';
 
 /** `POST /upload`: one file, answered with where it was made and the ticket of its handoff. */
-async function serve(adapter: Adapter, mgr: TempFileManager): Promise<string> {
+async function serve(adapter: Adapter, mgr: TempFileManager, detectType = true): Promise<string> {
   if (adapter === 'fastify') {
     const app = Fastify();
     await app.register(tempFiles, { manager: mgr });
     app.post('/upload', async (request) => {
-      const { file } = await request.saveUploads({ field: 'file' });
+      const { file } = await request.saveUploads({ field: 'file', detectType });
       return { suffix: file.suffix, dir: path.dirname(file.path), ticket: await file.handoff({ ttlMs: 60_000 }) };
     });
     await app.listen({ port: 0, host: '127.0.0.1' });
@@ -42,7 +43,7 @@ async function serve(adapter: Adapter, mgr: TempFileManager): Promise<string> {
     return `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
   }
   const app = express();
-  app.post('/upload', upload({ field: 'file', manager: mgr }), async (req, res) => {
+  app.post('/upload', upload({ field: 'file', manager: mgr, detectType }), async (req, res) => {
     const file = req.file!;
     res.json({ suffix: file.suffix, dir: path.dirname(file.path), ticket: await file.handoff({ ttlMs: 60_000 }) });
   });
@@ -73,6 +74,14 @@ describe.each<Adapter>(['express', 'fastify'])('the names of uploaded files, %s'
     expect(body.dir).toBe(mgr.sessionPath);
     expect(body.ticket).toMatchObject({ suffix: '.png', meta: { filename: 'evil.png.exe' } });
     expect(await claimedName(mgr, body.ticket)).toMatch(/\.png$/);
+  });
+
+  it('without detectType nor accept, the bytes are not sniffed: a PNG sent as evil.png.exe is made as .exe, its type unknown', async () => {
+    const mgr = manager();
+    const { status, body } = await send(await serve(adapter, mgr, false), '../../evil.png.exe', png());
+    expect(status).toBe(200);
+    expect(body.suffix).toBe('.exe');
+    expect(body.ticket).toMatchObject({ suffix: '.exe', meta: { filename: 'evil.png.exe' } });
   });
 
   it('a file of no known type sent as report.csv is made as .csv', async () => {
@@ -114,5 +123,24 @@ describe.each<Adapter>(['express', 'fastify'])('the names of uploaded files, %s'
     }
     // Nothing appeared next to the root: every file stayed under it.
     expect(listTree(path.dirname(mgr.root)).filter((p) => !p.startsWith('root')).sort()).toEqual(before.filter((p) => !p.startsWith('root')).sort());
+  });
+});
+
+// Over the built package, in a process of its own, where a module hook sees every specifier resolved.
+describe('the sniffer is loaded only when the type is asked for', () => {
+  const sniffed = (options: object) =>
+    JSON.parse(execFileSync(process.execPath, [path.join(import.meta.dirname, '../fixtures/sniffer-loads.mjs'), JSON.stringify(options), freshRoot()], { encoding: 'utf8' })) as {
+      status: number;
+      suffix: string;
+      detected: string | null;
+      loaded: boolean;
+    };
+
+  it.each([
+    [{}, { status: 200, suffix: '.exe', detected: null, loaded: false }],
+    [{ detectType: true }, { status: 200, suffix: '.png', detected: 'image/png', loaded: true }],
+    [{ accept: ['image/png'] }, { status: 200, suffix: '.png', detected: 'image/png', loaded: true }],
+  ])('%j', (options, expected) => {
+    expect(sniffed(options)).toEqual(expected);
   });
 });
