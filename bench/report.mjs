@@ -55,6 +55,11 @@ default); \`npm run bench -- --only write,sweep\` runs some of them (${suites.ma
 For another Node version: \`npm run build && npx -y node@24 bench/run.mjs\`. Each suite rewrites
 its own \`bench/results/node-<major>/<suite>.md\` and this page is assembled from all of them.
 
+What a change costs: \`npm run bench:gate\` (CI runs it after the build) measures the core
+operations of the built \`dist/\` against its parent commit's build (\`-- --base <ref>\` for
+another), interleaved, with their floors, and fails when one of them costs more than 1/0.9 of the
+base's CPU time or memory at rest grows; its table is the first section below.
+
 ## Method
 
 ${suites.map((s) => `### ${s.title}\n\n${s.method.trim()}`).join('\n\n')}`;

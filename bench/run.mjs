@@ -7,13 +7,13 @@ import { parseArgs } from 'node:util';
 import { createSuite } from './create.mjs';
 import { exitHookSuite } from './exit-hook.mjs';
 import { runInfo, writeDoc, writeReport } from './report.mjs';
-import { azureHandoffSuite, baselineSuite, livenessSuite, browserToBucketSuite, handoffSuite, intakeSuite, s3DirectSuite, s3HandoffSuite, spoolSuite, sweepHandoffSuite, tusSuite, uploadsSuite } from './standalone-suites.mjs';
+import { azureHandoffSuite, baselineSuite, gateSuite, livenessSuite, browserToBucketSuite, handoffSuite, intakeSuite, s3DirectSuite, s3HandoffSuite, spoolSuite, sweepHandoffSuite, tusSuite, uploadsSuite } from './standalone-suites.mjs';
 import { sweepSuite } from './sweep.mjs';
 import { writeSuite } from './write.mjs';
 
 // In this order: mass deletes put ext4 in its slow-create mode for a minute or more (see
 // settle.mjs), so the suites that delete most come last, the sweep's million files at the end.
-const SUITES = [createSuite, writeSuite, spoolSuite, handoffSuite, livenessSuite, s3HandoffSuite, azureHandoffSuite, s3DirectSuite, browserToBucketSuite, uploadsSuite, tusSuite, baselineSuite, intakeSuite, exitHookSuite, sweepSuite, sweepHandoffSuite];
+const SUITES = [gateSuite, createSuite, writeSuite, spoolSuite, handoffSuite, livenessSuite, s3HandoffSuite, azureHandoffSuite, s3DirectSuite, browserToBucketSuite, uploadsSuite, tusSuite, baselineSuite, intakeSuite, exitHookSuite, sweepSuite, sweepHandoffSuite];
 
 const { values } = parseArgs({ options: { only: { type: 'string' }, report: { type: 'boolean' } } });
 if (values.report) {

@@ -31,6 +31,7 @@ function standaloneSuite(id, title) {
   };
 }
 
+export const gateSuite = standaloneSuite('gate', 'The cost gate: this build against the one before');
 export const handoffSuite = standaloneSuite('handoff', 'Handoff + claim + consume');
 export const s3HandoffSuite = standaloneSuite('s3-handoff', 'Handoff through an object store');
 export const s3DirectSuite = standaloneSuite('s3-direct', 'Uploads straight to an object store');

@@ -1,0 +1,165 @@
+// `npm run bench:gate`: what a change costs, against the build it started from. The core
+// operations of this build (dist/, built before) and of a base build (`--base <git ref>`, the parent
+// commit by default, checked out and built beside), with each operation's floor, interleaved round
+// by round in one run; then resident memory at rest. Fails (exit 1) when an operation takes more
+// than 1/0.9 of the base build's CPU time (confirmed by a second sampling), when memory at rest
+// grows past the base's by more than a tenth, or when an enforced floor target is missed. Writes
+// bench/results/node-<major>/gate.md, the table docs/benchmarks.md shows.
+//
+//   npm run bench:gate                      this build against HEAD~1
+//   node bench/gate.mjs --base 5f71be1      against another build
+//   node bench/gate.mjs --rounds 3          fewer samples (a hint, not a verdict)
+import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { formatRatio, median, runChild, table } from './lib.mjs';
+
+const here = import.meta.dirname;
+const repo = path.join(here, '..');
+const WORKER = path.join(here, 'gate-worker.mjs');
+const { values } = parseArgs({ options: { base: { type: 'string', default: 'HEAD~1' }, rounds: { type: 'string', default: '7' } } });
+const ROUNDS = Number(values.rounds);
+const MIN_SPEED = 0.9;
+
+/**
+ * The operations, each against its floor: `target` is the least floor ratio (floor's wall time over
+ * this build's) the operation must keep; `enforced` says whether missing it fails the gate.
+ */
+const OPERATIONS = [
+  { id: 'create', what: '`mgr.file()` + `remove()`', floor: 'open `wx`, close, unlink' },
+  { id: 'write', what: '`write()` of 16 chunks of 1 MiB, then `remove()`', floor: 'the same chunks through a FileHandle, unlink' },
+  { id: 'spool', what: '`spool()` of 64 KiB (threshold 1 MiB), then `remove()`', floor: 'a copy into memory' },
+  { id: 'handoff', what: 'write 1 KiB + `handoff()` + `claim()` + `consume()` on the shared disk', floor: 'write, rename into a directory, mkdir lock, unlink, rmdir', target: 0.8, enforced: false },
+  { id: 'claim', what: '`claim()` + `consume()` by a manager holding nothing else', floor: 'rename, mkdir lock, unlink, rmdir' },
+  { id: 'sweep', what: '`sweep()` of 10,000 expired files in orphaned sessions', floor: '`rm -rf` of the same tree', target: 0.6, enforced: false },
+];
+
+function checkout(ref) {
+  const commit = execFileSync('git', ['rev-parse', '--short', `${ref}^{commit}`], { cwd: repo, encoding: 'utf8' }).trim();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `tempfile-manager-gate-${commit}-`));
+  execFileSync('git', ['worktree', 'add', '--detach', '--force', dir, commit], { cwd: repo, stdio: 'ignore' });
+  fs.symlinkSync(path.join(repo, 'node_modules'), path.join(dir, 'node_modules'));
+  const started = Date.now();
+  const built = spawnSync(process.execPath, ['scripts/build-js.mjs'], { cwd: dir, stdio: ['ignore', 'ignore', 'inherit'] });
+  if (built.status !== 0) throw new Error(`the base build ${commit} did not build (exit ${built.status})`);
+  console.log(`base ${commit} built in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  return { commit, dir, dist: path.join(dir, 'dist') };
+}
+
+function removeCheckout(base) {
+  spawnSync('git', ['worktree', 'remove', '--force', base.dir], { cwd: repo, stdio: 'ignore' });
+  fs.rmSync(base.dir, { recursive: true, force: true });
+}
+
+async function sample(who, op) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tempfile-manager-gate-op-'));
+  try {
+    return await runChild(WORKER, [who, op, dir], ['--expose-gc']);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** `rounds` interleaved samples of `op` by each contender; the medians of CPU and wall µs. */
+async function measure(op, contenders, rounds) {
+  const samples = contenders.map(() => []);
+  for (let round = 0; round < rounds; round++) {
+    for (let k = 0; k < contenders.length; k++) {
+      const i = (round + k) % contenders.length;
+      samples[i].push(await sample(contenders[i], op));
+    }
+  }
+  return samples.map((s) => ({ cpu: median(s.map((x) => x.cpuMicros)), wall: median(s.map((x) => x.wallMicros)) }));
+}
+
+const RSS_CASES = {
+  'bare Node': () => '',
+  'import + a manager': (dist) => `${load(dist)} globalThis.m = new TempFileManager({ root: ${JSON.stringify(path.join(os.tmpdir(), 'tempfile-manager-gate-rss'))} });`,
+  'holding one file': (dist) => `${load(dist)} const m = new TempFileManager({ root: ${JSON.stringify(path.join(os.tmpdir(), 'tempfile-manager-gate-rss'))} }); globalThis.f = await m.file();`,
+};
+const load = (dist) => `const { TempFileManager } = await import(${JSON.stringify(new URL(`file://${path.join(dist, 'index.js')}`).href)});`;
+
+function rssOnce(code) {
+  const src = `${code}\nawait new Promise((r) => setTimeout(r, 500)); globalThis.gc(); await new Promise((r) => setTimeout(r, 200));\nconst s = process.getBuiltinModule('node:fs').readFileSync('/proc/self/status', 'utf8'); console.log(/VmRSS:\\s+(\\d+)/.exec(s)[1]); process.exit(0);`;
+  const out = spawnSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', src], { encoding: 'utf8' });
+  if (out.status !== 0) throw new Error(out.stderr);
+  return Number(out.stdout.trim()) / 1024;
+}
+
+/** Medians of VmRSS (MiB) for each case and build, interleaved. */
+function measureRss(builds, rounds) {
+  const cells = [];
+  for (const [name, code] of Object.entries(RSS_CASES)) {
+    for (const build of name === 'bare Node' ? [builds[0]] : builds) cells.push({ name, build, code: code(build.dist), values: [] });
+  }
+  for (let round = 0; round < rounds; round++) for (const cell of cells) cell.values.push(rssOnce(cell.code));
+  return cells.map((c) => ({ ...c, rss: median(c.values) }));
+}
+
+const started = Date.now();
+const base = checkout(values.base);
+const current = { commit: 'this build', dist: path.join(repo, 'dist') };
+if (!fs.existsSync(path.join(current.dist, 'index.js'))) throw new Error('dist/ is not built: npm run build first');
+const failures = [];
+const rows = [];
+try {
+  for (const op of OPERATIONS) {
+    let [mine, theirs, floor] = await measure(op.id, [current.dist, base.dist, 'floor'], ROUNDS);
+    let speed = theirs.cpu / mine.cpu;
+    if (speed < MIN_SPEED) {
+      console.log(`${op.id}: ${formatRatio(speed)} the base build's speed: sampled again`);
+      [mine, theirs, floor] = await measure(op.id, [current.dist, base.dist, 'floor'], ROUNDS * 2);
+      speed = theirs.cpu / mine.cpu;
+    }
+    const floorRatio = floor.wall / mine.wall;
+    if (speed < MIN_SPEED) failures.push(`${op.id}: ${formatRatio(speed)} the speed of ${base.commit} (CPU), under ${MIN_SPEED}`);
+    if (op.target && op.enforced && floorRatio < op.target) failures.push(`${op.id}: ${formatRatio(floorRatio)} its floor, under its target ${op.target}`);
+    const targetCell = op.target ? `${op.target}× ${floorRatio >= op.target ? 'met' : op.enforced ? '**missed**' : 'not met (not enforced yet)'}` : '';
+    rows.push([op.what, micro(mine.cpu), micro(theirs.cpu), formatRatio(speed), micro(mine.wall), micro(floor.wall), op.floor, formatRatio(floorRatio), targetCell]);
+    console.log(`${op.id}: ${formatRatio(speed)} the base (CPU ${micro(mine.cpu)} against ${micro(theirs.cpu)}), ${formatRatio(floorRatio)} the floor (wall)`);
+  }
+  const rss = measureRss([current, base], Math.max(3, ROUNDS - 2));
+  const bare = rss.find((c) => c.name === 'bare Node').rss;
+  const rssRows = [];
+  for (const name of Object.keys(RSS_CASES).slice(1)) {
+    const mine = rss.find((c) => c.name === name && c.build === current).rss - bare;
+    const theirs = rss.find((c) => c.name === name && c.build === base).rss - bare;
+    // A tenth of the base's increment, and at least half a MiB: what one process's RSS varies by.
+    if (mine > theirs + Math.max(0.5, theirs / 10)) failures.push(`${name}: +${mine.toFixed(1)} MiB at rest over bare Node, against +${theirs.toFixed(1)} for ${base.commit}`);
+    rssRows.push([name, `+${mine.toFixed(1)}`, `+${theirs.toFixed(1)}`]);
+  }
+  const report = render(base, rows, rssRows, bare);
+  const out = path.join(here, 'results', `node-${process.versions.node.split('.')[0]}`, 'gate.md');
+  fs.mkdirSync(path.dirname(out), { recursive: true });
+  fs.writeFileSync(out, report);
+  console.log(`\n${report}\nwrote ${path.relative(repo, out)} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+} finally {
+  removeCheckout(base);
+}
+if (failures.length > 0) {
+  console.error(`\nThe cost gate failed:\n${failures.map((f) => `- ${f}`).join('\n')}`);
+  process.exit(1);
+}
+
+function micro(us) {
+  return us >= 10_000 ? `${(us / 1000).toFixed(1)} ms` : `${Math.round(us)} µs`;
+}
+
+function render(base, rows, rssRows, bare) {
+  return `## The cost gate: this build against ${base.commit}
+
+Node ${process.version}, ${os.cpus().length} cores, ${ROUNDS} interleaved rounds (this build, ${base.commit}, the floor), medians.
+Speed is the base's CPU time per operation over this build's (every thread's, the pool's too: the
+steadier figure on a shared machine); under ${MIN_SPEED} fails the gate. The floor ratio is the
+floor's wall time over this build's.
+
+${table(['operation', 'CPU, this build', `CPU, ${base.commit}`, 'speed', 'wall, this build', 'wall, floor', 'floor', 'floor ratio', 'target'], rows, ['l', 'r', 'r', 'r', 'r', 'r', 'l', 'r', 'l'])}
+
+Resident memory at rest (VmRSS after a collection), over bare Node's ${bare.toFixed(1)} MiB; more than
+a tenth over the base's (at least 0.5 MiB) fails the gate.
+
+${table(['at rest', 'this build', base.commit], rssRows, ['l', 'r', 'r'])}
+`;
+}
