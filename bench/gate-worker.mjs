@@ -30,7 +30,7 @@ const OPERATIONS = {
   // renames it into a directory, takes a mkdir lock, unlinks it and removes the lock.
   handoff: { ops: 200, warmup: 50, make: () => (floor ? floorHandoff() : libHandoff(manager())) },
   // claim + consume by a manager that holds nothing else (a queue worker), tickets made before.
-  claim: { ops: 200, warmup: 0, make: () => (floor ? floorClaim() : libClaim()) },
+  claim: { ops: 400, warmup: 0, make: () => (floor ? floorClaim() : libClaim()) },
   // The sweep of 10,000 expired files in orphaned sessions; the floor is `rm -rf` of the same tree.
   sweep: { ops: 1, warmup: 0, make: () => (floor ? floorSweep() : libSweep()) },
 };
