@@ -13,7 +13,8 @@ import path from 'node:path';
  *   session_<owner>.lock/                 the session's lock: its ctime is the session's heartbeat
  *   .removing_<random>/                   a closed session set aside while Windows held a file in it
  *   handoff/
- *     entry_<id>_<expiry>/                a handed-off file waiting for (or under) a claim
+ *     entry_<id>_<expiry>_<binding>/      a handed-off file waiting for (or under) a claim; the
+ *                                         binding: 32 hex digits of the SHA-256 of its ticket's fields
  *       data<suffix>                      the bytes while nobody holds them
  *       held_<owner><suffix>              the bytes while <owner> holds them (the name is the lease)
  *   tus/                                  the uploads of `tempfile-manager/tus`, nobody's session
@@ -166,11 +167,22 @@ export function handoffDirOf(root: string): string {
 }
 
 const ENTRY_PREFIX = 'entry_';
-const ENTRY_NAME = /^entry_([0-9a-f]{32})_([0-9a-z]{1,11})$/;
+// Without a binding: an entry handed off by a version before entries were bound.
+const ENTRY_NAME = /^entry_([0-9a-f]{32})_([0-9a-z]{1,11})(?:_[0-9a-f]{32})?$/;
+const BINDING_BYTES = 32;
 
-/** An entry's directory name: its id and its expiry, so the sweep needs to read nothing. */
-export function entryName(id: string, expiresAt: number): string {
-  return `${ENTRY_PREFIX}${id}_${expiresAt.toString(36)}`;
+/**
+ * An entry's directory name: its id and its expiry, so the sweep needs to read nothing, and with
+ * `binding` (handoff/binding.ts) the ticket's fields it is bound to, so that a claim of an edited
+ * ticket names no entry.
+ */
+export function entryName(id: string, expiresAt: number, binding?: string): string {
+  return `${ENTRY_PREFIX}${id}_${expiresAt.toString(36)}${binding === undefined ? '' : `_${binding}`}`;
+}
+
+/** The start of the names of every entry of handoff `id`, bound or not. */
+export function entryPrefix(id: string): string {
+  return `${ENTRY_PREFIX}${id}_`;
 }
 
 /** Parses an entry directory's name; undefined for anything else. */
@@ -349,13 +361,13 @@ export function cutToBytes(text: string, maxBytes: number): string {
  */
 export const MAX_SUFFIX_BYTES = MAX_NAME_BYTES - HELD_PREFIX.length - MAX_OWNER_TOKEN_BYTES;
 
-const ENTRY_NAME_BYTES = ENTRY_PREFIX.length + 32 + 1 + 11;
+const ENTRY_NAME_BYTES = ENTRY_PREFIX.length + 32 + 1 + 11 + 1 + BINDING_BYTES;
 
 /**
  * The most bytes a path the library builds below the root adds to it: the longest of
  * `/session_<owner>/<file name>` (a name of {@link MAX_NAME_BYTES}), the session's
  * `/session_<owner>.lock`, `/session_<owner>/.handoff_<id>/data<suffix>` and
- * `/handoff/entry_<id>_<expiry>/held_<owner><suffix>`, each with the longest owner token and
+ * `/handoff/entry_<id>_<expiry>_<binding>/held_<owner><suffix>`, each with the longest owner token and
  * suffix. Paths through `/proc/<pid>/fd/<fd>/` do not carry the root, and are shorter.
  */
 export const MAX_PATH_BELOW_ROOT_BYTES = Math.max(

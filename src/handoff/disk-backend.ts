@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { isErrorCode, toFileSystemError } from '../base/errors.js';
-import { entryName, handoffDirOf } from '../base/layout.js';
+import { handoffDirOf } from '../base/layout.js';
+import { boundEntryName } from './binding.js';
 import { capabilitiesProbed, ensureCapabilities } from '../disk/capabilities.js';
 import { openPinnedSync } from '../disk/pinned-dir.js';
 import type { BackendClaim, CheckedClaimOptions, ClaimPlace, HandoffBackend, HandoffSource, HandOffRequest } from './backend.js';
@@ -74,7 +75,7 @@ export class DiskHandoff implements HandoffBackend {
     const handoff = openHandoffDirSync(root, rootBase);
     if (!handoff) return;
     try {
-      const entry = openPinnedSync(`${handoff.base}/${entryName(ticket.id, ticket.expiresAt)}`);
+      const entry = openPinnedSync(`${handoff.base}/${boundEntryName(ticket)}`);
       if (typeof entry === 'string') return;
       try {
         ensureCapabilities(root, entry.base);
@@ -82,7 +83,7 @@ export class DiskHandoff implements HandoffBackend {
         entry.close();
       }
     } catch (err) {
-      const name = entryName(ticket.id, ticket.expiresAt);
+      const name = boundEntryName(ticket);
       const typed = toFileSystemError('find the handoff entry', shownEntry(path.join(this.handoffPath, name), ticket.id), err);
       if (isErrorCode(typed, 'ERR_TEMPFILE_IO') && typed.syscallCode === 'ENOENT') return; // claimed and consumed meanwhile
       throw redacted(typed, name, ticket.id);

@@ -16,7 +16,8 @@ import {
 import { fs } from '../disk/fs.js';
 import { openHandoffDirSync } from './handoff.js';
 import type { HandoffDirHold, HandoffDirUse } from './handoff-dir.js';
-import { dataName, entryName, heldName, TAKEN_FOR_REMOVAL } from '../base/layout.js';
+import { dataName, entryName, entryPrefix, heldName, TAKEN_FOR_REMOVAL } from '../base/layout.js';
+import { boundEntryName } from './binding.js';
 import { holdsHappen } from '../disk/holds.js';
 import { INLINE_IO_MAX_BYTES } from '../disk/local-disk.js';
 import { unlinkAside, unlinkAsideSync } from '../disk/remove.js';
@@ -68,20 +69,20 @@ export interface ClaimPlaces {
  * @internal
  */
 export async function claimEntry(context: LeaseContext, places: ClaimPlaces, ticket: HandoffTicket, options: CheckedClaimOptions): Promise<DiskClaim> {
-  const name = entryName(ticket.id, ticket.expiresAt);
+  const bound = boundEntryName(ticket);
   try {
-    return await claimNamed(context, places, ticket, options, name);
+    return await claimBound(context, places, ticket, options, bound);
   } catch (err) {
-    throw redacted(err, name, ticket.id);
+    throw redacted(err, bound, ticket.id);
   }
 }
 
-async function claimNamed(context: LeaseContext, places: ClaimPlaces, ticket: HandoffTicket, options: CheckedClaimOptions, name: string): Promise<DiskClaim> {
+async function claimBound(context: LeaseContext, places: ClaimPlaces, ticket: HandoffTicket, options: CheckedClaimOptions, bound: string): Promise<DiskClaim> {
   // Before the entry is taken: nothing to give back if it fails.
   context.holdLive?.();
+  const { pinned, handoff, name } = pinEntry(places, bound, ticket);
   // Plain concatenation, as path.join would give: the names are the library's own, one component each.
   const dir = places.handoffPath + path.sep + name;
-  const { pinned, handoff } = pinEntry(places, dir, name, ticket.id);
   const entry: Entry = { id: ticket.id, dir, name, pinned, handoff };
   const mine = heldName(newOwnerToken(context.hostId), ticket.suffix);
   const data = dataName(ticket.suffix);
@@ -112,25 +113,40 @@ async function claimNamed(context: LeaseContext, places: ClaimPlaces, ticket: Ha
 // and the entry's removal through the handoff directory, so swapping either path for a symlink
 // cannot redirect them.
 function pinEntry(
-  { root, rootBase, handoffDir }: ClaimPlaces,
-  dir: string,
-  name: string,
-  id: string,
-): { pinned: PinnedDirSync; handoff: EntryHandoff } {
+  { root, rootBase, handoffDir, handoffPath }: ClaimPlaces,
+  bound: string,
+  ticket: HandoffTicket,
+): { pinned: PinnedDirSync; handoff: EntryHandoff; name: string } {
   const handoff = handoffDir ? handoffDir.acquire(root, rootBase) : openHandoffDirSync(root, rootBase);
-  if (!handoff) throw new HandoffNotFoundError(id);
-  let pinned: ReturnType<typeof openPinnedSync>;
+  if (!handoff) throw new HandoffNotFoundError(ticket.id);
+  let name = bound;
   try {
-    pinned = openPinnedSync(`${handoff.base}/${name}`);
+    let pinned = openPinnedSync(`${handoff.base}/${name}`);
+    if (pinned === 'gone') {
+      name = unboundEntry(handoff.base, ticket);
+      pinned = openPinnedSync(`${handoff.base}/${name}`);
+    }
+    if (typeof pinned === 'string') throw new HandoffNotFoundError(ticket.id);
+    return { pinned, handoff, name };
   } catch (err) {
     handoff.close();
-    throw toFileSystemError('find the handoff entry', shownEntry(dir, id), err);
+    throw isTempFileError(err) ? err : toFileSystemError('find the handoff entry', shownEntry(handoffPath + path.sep + name, ticket.id), err);
   }
-  if (typeof pinned === 'string') {
-    handoff.close();
-    throw new HandoffNotFoundError(id);
-  }
-  return { pinned, handoff };
+}
+
+/**
+ * No entry is bound to the ticket: the handoff directory is read once (a failure's cost, not a
+ * claim's), and an entry of the ticket's id under another binding means the ticket was edited,
+ * refused as a store refuses it. An entry named without a binding was handed off by an earlier
+ * version: its name, to be claimed.
+ */
+function unboundEntry(handoffBase: string, ticket: HandoffTicket): string {
+  const unbound = entryName(ticket.id, ticket.expiresAt);
+  const prefix = entryPrefix(ticket.id);
+  const names = fs.readdirSync(handoffBase).filter((name) => name.startsWith(prefix));
+  if (names.includes(unbound)) return unbound;
+  if (names.length > 0) throw new HandoffMismatchError(ticket.id, 'the ticket differs from the one the handoff holds');
+  throw new HandoffNotFoundError(ticket.id);
 }
 
 function unpin(entry: Entry): void {

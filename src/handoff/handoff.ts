@@ -6,7 +6,8 @@ import { fs } from '../disk/fs.js';
 import { describe } from '../base/names.js';
 import { randomName } from '../base/random-name.js';
 import { openPinned, openPinnedSync, type PinnedDir, type PinnedDirSync } from '../disk/pinned-dir.js';
-import { dataName, entryName, handoffDirOf, stagingName } from '../base/layout.js';
+import { dataName, handoffDirOf, stagingName } from '../base/layout.js';
+import { boundEntryName } from './binding.js';
 import { ownOptions, validateDuration, validateObject, type DurationRange, type NoneLeftOut } from '../base/validators.js';
 import { removeTree } from '../disk/remove.js';
 import { checkMeta, MAX_META_BYTES, type HandoffMeta, type HandoffTicket } from './ticket.js';
@@ -157,6 +158,8 @@ export async function handOff(
   const staging = stagingName(id);
   const stagingAccess = `${places.sessionBase}/${staging}`;
   const data = dataName(file.suffix);
+  // `digest` and `meta` are own properties even when undefined (dropped by JSON), as parseTicket's.
+  const ticket: HandoffTicket = { v: 1, id, suffix: file.suffix, size, digest: file.digest, createdAt, expiresAt, meta };
   // The staging directory's public path, for a failure's removal only.
   const removeStaging = () => removeTree(path.join(places.sessionDir, staging), { access: stagingAccess }).catch(() => {});
   // Synchronous: a mkdir, two pinned opens and two renames cost less than thread-pool round trips.
@@ -168,14 +171,13 @@ export async function handOff(
     throw toFileSystemError('hand off', file.path, err);
   }
   try {
-    publish(places, stagingAccess, entryName(id, expiresAt));
+    publish(places, stagingAccess, boundEntryName(ticket));
   } catch (err) {
     await fs.promises.rename(`${stagingAccess}/${data}`, file.access).catch(() => {});
     await removeStaging();
     throw isErrorCode(err, 'ERR_TEMPFILE_UNSAFE_ROOT') ? err : toFileSystemError('hand off', file.path, err);
   }
-  // `digest` and `meta` are own properties even when undefined (dropped by JSON), as parseTicket's.
-  return { v: 1, id, suffix: file.suffix, size, digest: file.digest, createdAt, expiresAt, meta };
+  return ticket;
 }
 
 // The rename goes into the handoff directory opened without following links, through the pinned root.

@@ -83,10 +83,10 @@ const backends: Record<string, Setup> = {
   },
 };
 
-async function handOff(backend: Backend, content: Buffer, ttlMs = 600_000): Promise<HandoffTicket> {
+async function handOff(backend: Backend, content: Buffer, ttlMs = 600_000, meta?: HandoffTicket['meta']): Promise<HandoffTicket> {
   const sender = backend.host('sender');
   const file = await sender.write(content, { suffix: '.bin', hash: 'sha256' });
-  const ticket = await file.handoff({ ttlMs, ...(backend.store && { store: backend.store }) });
+  const ticket = await file.handoff({ ttlMs, meta, ...(backend.store && { store: backend.store }) });
   expect(fs.existsSync(file.path), 'the file left its handle with the handoff').toBe(false);
   await sender.close();
   return JSON.parse(JSON.stringify(ticket)) as HandoffTicket;
@@ -200,6 +200,24 @@ describe.each(Object.keys(backends))('the handoff contract on %s', (name) => {
     await expect(worker.claim({ ...ticket, size: ticket.size + 1 }, { verifyDigest: true })).rejects.toMatchObject({ code: 'ERR_TEMPFILE_HANDOFF_MISMATCH' });
     await expect(worker.claim({ ...ticket, digest: `sha256:${'0'.repeat(64)}` }, { verifyDigest: true })).rejects.toMatchObject({ code: 'ERR_TEMPFILE_HANDOFF_MISMATCH' });
     await worker.withClaim(ticket, (claimed) => expect(fs.readFileSync(claimed.path).equals(content)).toBe(true));
+    await worker.close();
+  });
+
+  it('bound: a ticket whose meta, createdAt or digest was edited is HandoffMismatchError, with verifyDigest or without; its own ticket still claims the entry', async (ctx) => {
+    const backend = await setup(ctx);
+    const content = randomBytes(5_000);
+    const ticket = await handOff(backend, content, 600_000, { user: 'alice' });
+    const worker = backend.host('worker');
+    const edits: Partial<HandoffTicket>[] = [{ meta: { user: 'admin' } }, { createdAt: ticket.createdAt - 1 }, { digest: `sha256:${'0'.repeat(64)}` }];
+    for (const edit of edits) {
+      for (const verifyDigest of [false, true]) {
+        await expect(worker.claim({ ...ticket, ...edit }, { verifyDigest }), `${JSON.stringify(edit)}, verifyDigest ${verifyDigest}`).rejects.toMatchObject({ code: 'ERR_TEMPFILE_HANDOFF_MISMATCH' });
+      }
+    }
+    await worker.withClaim(ticket, (claimed) => {
+      expect(claimed.meta).toEqual({ user: 'alice' });
+      expect(fs.readFileSync(claimed.path).equals(content)).toBe(true);
+    });
     await worker.close();
   });
 

@@ -2,12 +2,12 @@ import { createHook } from 'node:async_hooks';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect } from 'vitest';
-import { entryName } from '../../src/base/layout.js';
 import { procFd } from '../../src/disk/proc.js';
 import { TempFileManager, type ClaimedFile } from '../../src/index.js';
 import { itNeeds, MOUNTING } from '../helpers/privileges.js';
 import { listTree, scratchDir } from '../helpers/roots.js';
 import { mountTmpfs } from '../helpers/tmpfs.js';
+import { boundEntryName } from '../../src/handoff/binding.js';
 
 // On a file system held in memory (tmpfs), a consume removes the entry's directory inline: no
 // device to wait for, so no trip to the thread pool. Inline or not, the removal goes through the
@@ -44,7 +44,7 @@ async function onTmpfs(run: (mgr: TempFileManager, tmpfs: string) => Promise<voi
 
 async function claimOne(mgr: TempFileManager, content: string): Promise<{ claimed: ClaimedFile; entry: string }> {
   const ticket = await (await mgr.write(content, { suffix: '.bin' })).handoff({ ttlMs: 60_000 });
-  return { claimed: await mgr.claim(ticket), entry: entryName(ticket.id, ticket.expiresAt) };
+  return { claimed: await mgr.claim(ticket), entry: boundEntryName(ticket) };
 }
 
 describe('a handoff on tmpfs', () => {

@@ -5,10 +5,10 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { BadTicketError, ClaimedFile, HandoffExpiredError, HandoffMismatchError, HandoffNotFoundError, LeaseLostError, parseTicket, TempFileError, type HandoffTicket } from '../../src/index.js';
 import { DestinationExistsError } from '../../src/errors.js';
-import { entryName } from '../../src/base/layout.js';
 import { validateNamePart } from '../../src/base/names.js';
 import { FaultPlanFs } from '../helpers/fault-plan.js';
 import { layeredManager, listTree, manager, scratchDir } from '../helpers/roots.js';
+import { boundEntryName } from '../../src/handoff/binding.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -35,7 +35,7 @@ describe('file.handoff()', () => {
     expect(ticket.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
     expect(ticket.expiresAt - ticket.createdAt).toBe(60_000);
     expect(parseTicket(JSON.parse(JSON.stringify(ticket)))).toEqual(ticket);
-    expect(handoffEntries(mgr.root)).toEqual([entryName(ticket.id, ticket.expiresAt)]);
+    expect(handoffEntries(mgr.root)).toEqual([boundEntryName(ticket)]);
     expect(fs.lstatSync(path.join(mgr.root, 'handoff')).mode & 0o777).toBe(0o700);
   });
 
@@ -96,7 +96,7 @@ describe('mgr.claim()', () => {
       using claimed = await mgr.claim(ticket);
       expect(claimed.disposed).toBe(false);
     }
-    expect(handoffEntries(mgr.root)).toEqual([entryName(ticket.id, ticket.expiresAt)]);
+    expect(handoffEntries(mgr.root)).toEqual([boundEntryName(ticket)]);
     using claimed = await mgr.claim(ticket);
     expect(fs.readFileSync(claimed.path, 'utf8')).toBe('still here');
     claimed.consumeSync();
@@ -127,7 +127,7 @@ describe('mgr.claim()', () => {
     expect((error as HandoffExpiredError).expiredAt).toBe(expiring.expiresAt);
     const report = await mgr.sweep();
     expect(report.handoffEntriesRemoved).toBe(1);
-    expect(handoffEntries(mgr.root)).toEqual([entryName(lasting.id, lasting.expiresAt)]);
+    expect(handoffEntries(mgr.root)).toEqual([boundEntryName(lasting)]);
   });
 
   it('never sweeps an entry under a live lease, even past its expiry', async () => {
@@ -143,7 +143,7 @@ describe('mgr.claim()', () => {
   it('refuses a file whose size does not match, and one whose digest does not when asked', async () => {
     const { mgr, ticket } = await handedOff('exactly this');
     const dataFile = () => {
-      const dir = path.join(mgr.root, 'handoff', entryName(ticket.id, ticket.expiresAt));
+      const dir = path.join(mgr.root, 'handoff', boundEntryName(ticket));
       return path.join(dir, fs.readdirSync(dir).find((n) => n.startsWith('data'))!);
     };
     fs.writeFileSync(dataFile(), 'EXACTLY this'); // same size, other bytes
@@ -200,7 +200,7 @@ describe('a job that throws is retried, never lost', () => {
   it('sync `using` without consumeSync(): the throw releases the entry synchronously', async () => {
     const { mgr, ticket } = await handedOff('retry me too');
     const claimed = await mgr.claim(ticket);
-    const entry = path.join(mgr.root, 'handoff', entryName(ticket.id, ticket.expiresAt));
+    const entry = path.join(mgr.root, 'handoff', boundEntryName(ticket));
     const thrown = boom();
     let seen: string[] = [];
     try {
@@ -269,7 +269,7 @@ describe('a job that throws is retried, never lost', () => {
     plan.stop();
     expect(plan.injected).toBeDefined();
     expect(error).toMatchObject({ code: 'ERR_TEMPFILE_IO', syscallCode: 'EIO' });
-    expect(fs.readdirSync(path.join(mgr.root, 'handoff', entryName(ticket.id, ticket.expiresAt)))).toEqual(['data.bin']);
+    expect(fs.readdirSync(path.join(mgr.root, 'handoff', boundEntryName(ticket)))).toEqual(['data.bin']);
     expect(await manager({ root: mgr.root }).withClaim(ticket, (claimed) => fs.readFileSync(claimed.path, 'utf8'))).toBe('consume fails');
   });
 
@@ -385,7 +385,7 @@ describe('tampered tickets', () => {
           expect(err).toBeInstanceOf(BadTicketError);
           return;
         }
-        expect(entryName(ticket.id, ticket.expiresAt)).toMatch(/^entry_[0-9a-f]{32}_[0-9a-z]+$/);
+        expect(boundEntryName(ticket)).toMatch(/^entry_[0-9a-f]{32}_[0-9a-z]+_[0-9a-f]{32}$/);
         expect(validateNamePart(ticket.suffix, 'suffix')).toBe(ticket.suffix);
         expect(path.basename(`x${ticket.suffix}`)).toBe(`x${ticket.suffix}`);
       }),
@@ -393,11 +393,13 @@ describe('tampered tickets', () => {
     );
   });
 
-  it('a forged but well-formed ticket finds nothing, and touches nothing', async () => {
+  it('a forged but well-formed ticket finds nothing, an edited one is refused, and neither touches anything', async () => {
     const { mgr, ticket } = await handedOff();
     const before = listTree(mgr.root);
     await expect(mgr.claim({ ...ticket, id: 'f'.repeat(32) })).rejects.toBeInstanceOf(HandoffNotFoundError);
-    await expect(mgr.claim({ ...ticket, expiresAt: ticket.expiresAt + 1 })).rejects.toBeInstanceOf(HandoffNotFoundError);
+    for (const edit of [{ expiresAt: ticket.expiresAt + 1 }, { meta: { job: 43, tags: ['a'] } }, { size: ticket.size + 1 }]) {
+      await expect(mgr.claim({ ...ticket, ...edit }), JSON.stringify(edit)).rejects.toMatchObject({ code: 'ERR_TEMPFILE_HANDOFF_MISMATCH' });
+    }
     expect(listTree(mgr.root)).toEqual(before);
     expect(() => parseTicket({ ...ticket, suffix: '../x' })).toThrow(BadTicketError);
   });
@@ -427,6 +429,17 @@ describe('fencing', () => {
 describe('verification', () => {
   const hex = 'ab'.repeat(32);
 
+  it('an entry handed off before entries were bound (named without a binding) is claimed with its ticket; its consume leaves nothing', async () => {
+    const { mgr, ticket } = await handedOff('from an earlier version');
+    const handoff = path.join(mgr.root, 'handoff');
+    const unbound = path.join(handoff, boundEntryName(ticket).replace(/_[0-9a-f]{32}$/, ''));
+    fs.renameSync(path.join(handoff, boundEntryName(ticket)), unbound);
+    const claimed = await mgr.claim(ticket);
+    expect(fs.readFileSync(claimed.path, 'utf8')).toBe('from an earlier version');
+    await claimed.consume();
+    expect(fs.readdirSync(handoff)).toEqual([]);
+  });
+
   it('refuses a digest algorithm this Node.js does not have at parse, before any disk access', async () => {
     const { mgr, ticket } = await handedOff('genuine');
     for (const digest of [`nosuchhash:${hex}`, `sha257:${hex}`, `sha-257:${hex}`]) {
@@ -448,7 +461,7 @@ describe('verification', () => {
   ])('%s gives the entry back: claimable (and refused again) until it expires, then swept', async (_label, tamper, options) => {
     const mgr = manager({ graceMs: 0 });
     const ticket = await (await mgr.write('genuine', { suffix: '.bin', hash: 'sha256' })).handoff({ ttlMs: 1_500 });
-    const dir = path.join(mgr.root, 'handoff', entryName(ticket.id, ticket.expiresAt));
+    const dir = path.join(mgr.root, 'handoff', boundEntryName(ticket));
     tamper(path.join(dir, 'data.bin'));
     for (let i = 0; i < 3; i++) {
       await expect(mgr.claim(ticket, options)).rejects.toBeInstanceOf(HandoffMismatchError);
@@ -471,7 +484,7 @@ describe('verification', () => {
     expect(plan.injected).toBeDefined();
     expect(error).toMatchObject({ code: 'ERR_TEMPFILE_IO', syscallCode: 'EIO' });
     expect(error.message).not.toMatch(/\/proc\/(self|\d+)\/fd/);
-    const dir = path.join(mgr.root, 'handoff', entryName(ticket.id, ticket.expiresAt));
+    const dir = path.join(mgr.root, 'handoff', boundEntryName(ticket));
     expect(fs.readdirSync(dir)).toEqual(['data.bin']);
     const claimed = await worker.claim(ticket, { verifyDigest: true });
     expect(fs.readFileSync(claimed.path, 'utf8')).toBe('read me twice');

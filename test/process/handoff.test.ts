@@ -5,12 +5,12 @@ import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import type { HandoffTicket } from '../../src/index.js';
 import { TempFileManager } from '../../src/index.js';
-import { entryName } from '../../src/base/layout.js';
 import { fixture, innerPid, nextJson, startChild, type RunningChild } from '../helpers/child.js';
 import { itNeeds, PID_NAMESPACE } from '../helpers/privileges.js';
 import { actOnTaken, FENCE_CASES, snapshot, STEPS, takeOver } from '../helpers/fencing.js';
 import { freshRoot, scratchDir } from '../helpers/roots.js';
 import { scaledRounds } from '../helpers/scale.js';
+import { boundEntryName } from '../../src/handoff/binding.js';
 
 // "Another machine" that blocks its event loop runs with /proc, as Linux hosts do, whatever this
 // process runs with: without /proc, its beat thread would go on beating its held files while its
@@ -216,7 +216,7 @@ describe('handoff across real processes', () => {
     const lastExpiry = Math.max(...tickets.filter((_, i) => FENCE_CASES[i]!.since === 'let it expire, swept').map((t) => t.expiresAt));
     await sleep(Math.max(0, lastExpiry + 500 - Date.now()));
     expect((await taker.sweep()).handoffEntriesRemoved).toBe(STEPS.length);
-    const entryDirs = tickets.map((t) => path.join(root, 'handoff', entryName(t.id, t.expiresAt)));
+    const entryDirs = tickets.map((t) => path.join(root, 'handoff', boundEntryName(t)));
     const before = { entries: entryDirs.map(snapshot), out: snapshot(out) };
 
     if (stop) process.kill(inner, 'SIGCONT');

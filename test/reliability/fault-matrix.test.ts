@@ -17,6 +17,7 @@ import { processIdentity, hostId as defaultHostId } from '../../src/owner/proces
 import { deadSessionName } from '../helpers/roots.js';
 import { beatThread } from '../../src/owner/beat-thread.js';
 import { ERRNOS, FaultPlanFs, heldLocks, lastingFds, openFds, type Errno, type FsCall } from '../helpers/fault-plan.js';
+import { boundEntryName } from '../../src/handoff/binding.js';
 
 // ---------------------------------------------------------------------------------------------
 // Disks: the real file system (under os.tmpdir()) and memfs.
@@ -534,7 +535,7 @@ function claimScenario(finish: 'consume' | 'release'): Scenario<ClaimState> {
       const ticket = await (await producer.write(CLAIM_CONTENT, { suffix: '.bin', hash: 'sha256' })).handoff({ ttlMs: HOUR });
       await producer.close();
       const worker = new TempFileManager({ root, sweepOnStart: false, exitHook: false });
-      const entryDir = path.join(root, 'handoff', entryName(ticket.id, ticket.expiresAt));
+      const entryDir = path.join(root, 'handoff', boundEntryName(ticket));
       return { disk, parent, root, worker, ticket, entryDir };
     },
     normalize: (s) => normalizer([[s.entryDir, '<entry>'], [s.root, '<root>']]),

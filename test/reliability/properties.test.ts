@@ -11,12 +11,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HandoffExpiredError, InvalidNameError, parseTicket, TempFileError, TempFileManager, UnsafeRootError, type HandoffTicket } from '../../src/index.js';
 import { InvalidOptionError } from '../../src/errors.js';
 import { main } from '../../src/adapters/cli.js';
-import { dataName, entryName } from '../../src/base/layout.js';
+import { dataName } from '../../src/base/layout.js';
 import { MAX_NAME_BYTES, MAX_SUFFIX_BYTES } from '../../src/base/layout.js';
 import { validateNameLength, validateNamePart } from '../../src/base/names.js';
 import { RANDOM_NAME_LENGTH } from '../../src/base/random-name.js';
 import { FaultPlanFs } from '../helpers/fault-plan.js';
 import { layeredManager } from '../helpers/roots.js';
+import { boundEntryName } from '../../src/handoff/binding.js';
 
 // A fixed seed: the same inputs on every run, so a failure here is a bug, not bad luck.
 // FC_SEED=<n> explores other inputs (fast-check prints the seed of any failure to replay it).
@@ -622,7 +623,7 @@ describe('claim() of a mutated ticket', () => {
     mgr = layeredManager({ root, fs: plan.fs, sweepOnStart: false, exitHook: false });
     const file = await mgr.write(CONTENT, { suffix: '.bin', hash: 'sha256' });
     ticket = await file.handoff({ ttlMs: 3_600_000, meta: { job: 7 } });
-    entryDir = path.join(root, 'handoff', entryName(ticket.id, ticket.expiresAt));
+    entryDir = path.join(root, 'handoff', boundEntryName(ticket));
     outsideBefore = tree(parent).filter((p) => !p.startsWith('root'));
   });
   afterAll(async () => {
