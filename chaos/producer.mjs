@@ -51,7 +51,12 @@ async function handOff(scope) {
   const file = await scope.write(bytes(rand.int(0, 2 * 1024 * 1024)), { suffix: '.bin', hash: 'sha256' });
   const ticket = await file.handoff({ ttlMs: Math.max(1, Number(deadline) - Date.now()) });
   record(ledger, { type: 'issued', ticket });
-  if (rand.chance(0.3)) plant(path.join(root, 'handoff', `entry_${ticket.id}_${ticket.expiresAt.toString(36)}`));
+  if (rand.chance(0.3)) {
+    // The entry's name ends with its binding to the ticket (src/handoff/binding.ts): found by its id.
+    let entry;
+    byPath(() => (entry = fs.readdirSync(path.join(root, 'handoff')).find((name) => name.startsWith(`entry_${ticket.id}_`))));
+    if (entry !== undefined) plant(path.join(root, 'handoff', entry));
+  }
 }
 
 async function scoped(scope) {
