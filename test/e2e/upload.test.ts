@@ -186,7 +186,7 @@ describe.each<Example>(['express-upload', 'fastify-upload'])('%s', (example) => 
     const id = reply.body!.job as string;
     // The request is over and its scope removed; the file waits in the handoff area for the worker.
     expect(await getJson(`${small.url}/jobs/${id}`)).toMatchObject({ state: 'queued' });
-    expect(leftovers(small.root)).toEqual([expect.stringMatching(new RegExp(`^handoff/entry_${id}_[0-9a-z]+$`)), expect.stringMatching(/\/data\.bin$/)]); // named by the client's extension (the bytes are of no known type)
+    expect(leftovers(small.root)).toEqual([expect.stringMatching(new RegExp(`^handoff/entry_${id}_[0-9a-z]+_[0-9a-f]{32}$`)), expect.stringMatching(/\/data\.bin$/)]); // named by the client's extension (the bytes are of no known type)
 
     const job = await finishedJob(small, id);
     expect(job).toMatchObject({ state: 'done', filename: 'upload.bin', result: { size: upload.size, sha256: upload.sha256, head: upload.head } });
