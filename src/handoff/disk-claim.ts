@@ -255,12 +255,14 @@ export class DiskClaim implements BackendClaim, SyncSteps {
 
   async consume(): Promise<void> {
     if (!this.begin()) return;
+    this.lease.settling(true);
     try {
       if (holdsHappen()) {
         if ((await unlinkAside(this.held, this.path, this.takenName())) === 'gone') throw notThere(this.held);
       } else if (this.smallOnLocalDisk()) fs.unlinkSync(this.held);
       else await fs.promises.unlink(this.held);
     } catch (err) {
+      this.lease.settling(false);
       throw this.failure(err, 'consume');
     }
     await this.finish(true);
@@ -294,9 +296,11 @@ export class DiskClaim implements BackendClaim, SyncSteps {
 
   async keep(target: string, keepOptions: KeepOptions): Promise<string> {
     if (!this.begin()) throw new DisposedError('ClaimedFile', shownEntry(this.path, this.ticket.id));
+    this.lease.settling(true);
     try {
       await moveFile(this.held, target, keepOptions, shownEntry(this.path, this.ticket.id), this.identity);
     } catch (err) {
+      this.lease.settling(false);
       throw this.failure(err, 'keep');
     }
     await this.finish(true);

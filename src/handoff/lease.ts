@@ -155,6 +155,8 @@ export interface Lease {
   drop(): void;
   /** Tells the heartbeat which inode the holder took (checked by the claim): it beats that one, whatever its links. */
   identify(identity: FileIdentity): void;
+  /** While `on`, the holder itself removes or moves the held file: its heartbeat reports no loss. */
+  settling(on: boolean): void;
 }
 
 /** The held file and the name to give it back under, both through the pinned entry directory. */
@@ -206,6 +208,9 @@ export function startLease(file: HeldFile): Lease {
     },
     identify(identity) {
       heartbeat.identify(identity);
+    },
+    settling(on) {
+      heartbeat.settling(on);
     },
   };
 }

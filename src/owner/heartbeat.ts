@@ -46,11 +46,17 @@ export interface Heartbeat {
   stop(): void;
   /** The inode the owner made, when it knows it: beaten whatever its links (before, a file with one link). */
   identify(identity: FileIdentity): void;
+  /**
+   * While `on`, the owner itself is removing or moving the inode (a consume, a keep): a beat that
+   * finds it gone then stops the heartbeat, as always, but reports no failure.
+   */
+  settling(on: boolean): void;
 }
 
 /** Starts refreshing `target` on the process's one heartbeat timer. */
 export function startHeartbeat(target: HeartbeatTarget): Heartbeat {
   let gone = false;
+  let settling = false;
   // The inode of the first beat, checked at every later one (no system call more at the start).
   const identity: { known?: FileIdentity } = {};
   const beat: Beat = {
@@ -59,7 +65,8 @@ export function startHeartbeat(target: HeartbeatTarget): Heartbeat {
     beat: () => {
       const outcome = refresh(target, identity);
       if (outcome === 'beat') return;
-      reportFailure(target, outcome);
+      // A consume's unlink waits on the thread pool, and a timer may beat in between.
+      if (!(settling && outcome === 'gone')) reportFailure(target, outcome);
       if (outcome !== 'gone') return;
       gone = true;
       stop();
@@ -83,6 +90,9 @@ export function startHeartbeat(target: HeartbeatTarget): Heartbeat {
       if (identity.known !== undefined) return;
       identity.known = { dev: known.dev, ino: known.ino };
       beatThread().identify(target.at);
+    },
+    settling(on) {
+      settling = on;
     },
   };
 }
