@@ -16,6 +16,7 @@ const EXCLUSIVE = 'exclusive: of 2 to 6 racing claimers';
 const RELEASE = 'disposal without consume\\(\\) releases';
 const CHECKED = 'checked bytes';
 const EXPIRY = 'expiry: a ticket past expiresAt';
+const BOUND = 'bound: a ticket whose meta, createdAt or digest was edited';
 
 /** Each: the file and text it changes, the test it must fail, the backends it reaches, and the same change in the build when the child claimer must run it. */
 export const MUTATIONS = {
@@ -104,6 +105,22 @@ export const MUTATIONS = {
     from: "if (seen.state !== 'released' && !leaseStale(this.io, keys.lease, seen, rules)) return 'held';",
     to: '',
     test: EXPIRY,
+    backends: ['s3', 'azure'],
+  },
+  'disk-unbound': {
+    what: 'a shared-disk claim whose ticket was edited takes the entry of its id anyway: a worker acts on a forged meta',
+    file: 'src/handoff/disk-claim.ts',
+    from: "if (names.length > 0 && !names.includes(bound)) throw new HandoffMismatchError(ticket.id, 'the ticket differs from the one the handoff holds');",
+    to: 'if (names.length > 0 && !names.includes(bound)) return names[0]!;',
+    test: BOUND,
+    backends: ['disk'],
+  },
+  'object-unbound': {
+    what: "an object store's claim does not compare the ticket with the binding the data object holds: a worker acts on a forged meta",
+    file: 'src/s3/store.ts',
+    from: 'if (signal?.aborted || got.metadata[META_TICKET] !== ticketBinding(ticket)) {',
+    to: 'if (signal?.aborted) {',
+    test: BOUND,
     backends: ['s3', 'azure'],
   },
 };

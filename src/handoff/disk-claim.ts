@@ -123,7 +123,7 @@ function pinEntry(
   try {
     let pinned = openPinnedSync(`${handoff.base}/${name}`);
     if (pinned === 'gone') {
-      name = unboundEntry(handoff.base, ticket);
+      name = unboundEntry(handoff.base, ticket, bound);
       pinned = openPinnedSync(`${handoff.base}/${name}`);
     }
     if (typeof pinned === 'string') throw new HandoffNotFoundError(ticket.id);
@@ -140,12 +140,13 @@ function pinEntry(
  * refused as a store refuses it. An entry named without a binding was handed off by an earlier
  * version: its name, to be claimed.
  */
-function unboundEntry(handoffBase: string, ticket: HandoffTicket): string {
+function unboundEntry(handoffBase: string, ticket: HandoffTicket, bound: string): string {
   const unbound = entryName(ticket.id, ticket.expiresAt);
   const prefix = entryPrefix(ticket.id);
   const names = fs.readdirSync(handoffBase).filter((name) => name.startsWith(prefix));
   if (names.includes(unbound)) return unbound;
-  if (names.length > 0) throw new HandoffMismatchError(ticket.id, 'the ticket differs from the one the handoff holds');
+  // The bound entry listed after all: it went and came back (a claimer's rename), or the open failed.
+  if (names.length > 0 && !names.includes(bound)) throw new HandoffMismatchError(ticket.id, 'the ticket differs from the one the handoff holds');
   throw new HandoffNotFoundError(ticket.id);
 }
 

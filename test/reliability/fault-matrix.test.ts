@@ -228,6 +228,8 @@ async function runOnce<S>(
   }
 }
 
+const TIMER_BEAT = /^(?:open|fstat|futimes|lutimes|close)\(<own-session>\.lock\)$/;
+
 function matrix<S>(scenario: Scenario<S>): void {
   for (const [diskName, makeDisk] of DISKS) {
     describe(`${scenario.name}, on ${diskName}`, () => {
@@ -237,7 +239,9 @@ function matrix<S>(scenario: Scenario<S>): void {
         disk = makeDisk();
         const clean = await runOnce(scenario, disk);
         expect(clean.problems, 'the clean run').toEqual([]);
-        baseline = clean.calls;
+        // A beat of the session's lock comes from the heartbeat's timer, once a second: in the clean
+        // run only when the machine's load made it last that long, and then in no faulty run.
+        baseline = clean.calls.filter((call) => !TIMER_BEAT.test(call.key));
         if (process.env.FAULT_PLAN_DEBUG) console.log(`${scenario.name} on ${diskName}:\n${baseline.map((c) => `  ${c.seq} ${c.key}#${c.occurrence}`).join('\n')}`);
       });
 
