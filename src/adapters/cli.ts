@@ -12,6 +12,7 @@ import { checkExistingRoot, defaultRoot, requireMarkedRoot, type RootContext } f
 import { closestName } from '../base/names.js';
 import { sweepRoot, type SweepReport } from '../sweep/sweep.js';
 import { systemErrorCode } from '../base/errors.js';
+import { handoffKey } from '../base/channels.js';
 
 /** Exit codes, stable for scripts (70 is bin.ts's: an unexpected failure). */
 export const EXIT = { ok: 0, sweepErrors: 1, usage: 2, unsafeRoot: 3, notManagerRoot: 4 } as const;
@@ -241,10 +242,12 @@ async function runLs(options: CliOptions, out: NodeJS.WritableStream): Promise<n
 function describeEntries(entries: readonly EntryInfo[]): string {
   if (entries.length === 0) return 'no handoff entries\n';
   const now = Date.now();
+  // KEY: the short form errors and diagnostics name a handoff by (`handoff 5e860f50bcf14502`).
   return table(
-    ['HANDOFF', 'STATE', 'EXPIRES', 'BYTES', 'HOLDER'],
+    ['HANDOFF', 'KEY', 'STATE', 'EXPIRES', 'BYTES', 'HOLDER'],
     entries.map((e) => [
       e.id,
+      handoffKey(e.id),
       e.state === 'abandoned' ? 'abandoned (holder dead, claimable)' : e.state,
       e.expiresAt > now ? `in ${formatAge(e.expiresAt - now)}` : `${formatAge(now - e.expiresAt)} ago`,
       formatBytes(e.bytes),

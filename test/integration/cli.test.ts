@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { TempFileManager } from '../../src/index.js';
+import { TempFileManager, type HandoffTicket } from '../../src/index.js';
 import { hostId } from '../../src/owner/process-identity.js';
 import { sessionName } from '../../src/base/layout.js';
 import { CHATTR, needs } from '../helpers/privileges.js';
@@ -201,9 +201,11 @@ describe('the tempfile-manager CLI (built binary)', () => {
     const held = await (await mgr.write('held')).handoff({ ttlMs: 3_600_000 });
     const claimed = await mgr.claim(held);
     const human = await run('ls', '--root', mgr.root);
-    expect(human.stdout).toMatch(/^HANDOFF\s+STATE\s+EXPIRES\s+BYTES\s+HOLDER/m);
-    expect(human.stdout).toMatch(new RegExp(`${waiting.id}\\s+waiting\\s+in 60m\\s+7 B\\s+-`));
-    expect(human.stdout).toMatch(new RegExp(`${held.id}\\s+claimed\\s+in 60m\\s+4 B\\s+${hostId()}:${process.pid}`));
+    expect(human.stdout).toMatch(/^HANDOFF\s+KEY\s+STATE\s+EXPIRES\s+BYTES\s+HOLDER/m);
+    // KEY is the short form an error names the handoff by: a user matches one with the other.
+    const keyIn = async (ticket: HandoffTicket) => /handoff ([0-9a-f]{16})/.exec(String(await mgr.claim({ ...ticket, meta: { edited: true } }).catch((err: Error) => err.message)))?.[1];
+    expect(human.stdout).toMatch(new RegExp(`${waiting.id}\\s+${await keyIn(waiting)}\\s+waiting\\s+in 60m\\s+7 B\\s+-`));
+    expect(human.stdout).toMatch(new RegExp(`${held.id}\\s+${await keyIn(held)}\\s+claimed\\s+in 60m\\s+4 B\\s+${hostId()}:${process.pid}`));
     const { handoff } = JSON.parse((await run('ls', '--root', mgr.root, '--json')).stdout) as { handoff: unknown[] };
     expect(handoff).toEqual(
       expect.arrayContaining([
