@@ -32,7 +32,7 @@ it('ls shows an entry whose claimer was SIGKILLed as abandoned, its dead holder 
   expect(fs.readdirSync(entry)).toEqual([expect.stringMatching(/^held_/)]);
 
   const table = await ls(root);
-  expect(table).toMatch(new RegExp(`${ticket.id}\\s+abandoned \\(holder dead, claimable\\)\\s+in 60m\\s+9 B\\s+${hostId()}:${won.pid}`));
+  expect(table).toMatch(new RegExp(`${ticket.id}\\s+[0-9a-f]{16}\\s+abandoned \\(holder dead, claimable\\)\\s+in 60m\\s+9 B\\s+${hostId()}:${won.pid}`));
   const { handoff } = JSON.parse(await ls(root, '--json')) as { handoff: unknown[] };
   expect(handoff).toEqual([expect.objectContaining({ id: ticket.id, state: 'abandoned', bytes: 9, holder: { host: hostId(), pid: won.pid } })]);
 
