@@ -420,7 +420,8 @@ export class StoreIntake {
     const key = typeof receipt === 'string' ? receipt : receiptKey(receipt);
     const parsed = key === undefined ? undefined : parseIntakeKey(this.location.prefix, key);
     if (parsed?.part !== 'upload') {
-      throw new UploadReceiptError('malformed', `the receipt must be { key } with the key the presign gave, under "${intakePrefix(this.location.prefix)}" of bucket "${this.location.bucket}"; got ${describe(receipt)}.`);
+      const under = intakePrefix(this.location.prefix);
+      throw new UploadReceiptError('malformed', `the receipt must be { key } with the key the presign gave, under "${under}" of bucket "${this.location.bucket}"; ${receiptProblem(receipt, key, under)}.`);
     }
     return { keys: intakeKeys(this.location.prefix, parsed.id, parsed.expiresAt), expiresAt: parsed.expiresAt };
   }
@@ -523,6 +524,18 @@ function abortedBy(signal: AbortSignal): Error {
 function sameObject(judged: string, copied: string): boolean {
   const bare = (etag: string) => etag.replace(/^"(.*)"$/, '$1');
   return bare(judged) === bare(copied) || bare(judged).includes('-');
+}
+
+/** What is wrong with a receipt that names no upload of this intake, for the client to read. */
+function receiptProblem(receipt: unknown, key: string | undefined, under: string): string {
+  if (typeof receipt !== 'string' && (typeof receipt !== 'object' || receipt === null)) return `got ${describe(receipt)}`;
+  const given = typeof receipt === 'string' ? receipt : (receipt as { key?: unknown }).key;
+  if (given === undefined) return 'got an object without `key`';
+  if (typeof given !== 'string') return `its key is ${describe(given)}, not a string`;
+  if (key === undefined) return `its key is ${given.length} characters long: the presign's are far shorter`;
+  const shown = JSON.stringify(key.length > 120 ? `${key.slice(0, 120)}…` : key);
+  if (!key.startsWith(under)) return `its key ${shown} is not under "${under}"`;
+  return `its key ${shown} is not one a presign gives (${under}<32 hex digits>.<expiry>/upload)`;
 }
 
 function receiptKey(receipt: unknown): string | undefined {

@@ -54,4 +54,15 @@ describe('confirmUpload() options and receipts', () => {
     expect(err).toMatchObject({ code: 'ERR_TEMPFILE_BAD_RECEIPT', reason: 'malformed', statusCode: 400 });
     expect(err.message).toMatch(/^400 Bad Request: the receipt must be \{ key \}.*under "app\/\.intake\/" of bucket "uploads"/);
   });
+
+  it.each([
+    [{ key: 'garbage' }, /its key "garbage" is not under "app\/\.intake\/"/],
+    [{ key: key.replace('upload', 'record') }, /its key "app\/\.intake\/a{32}\.\d+\/record" is not one a presign gives/],
+    [{}, /got an object without `key`/],
+    [{ key: 42 }, /its key is 42, not a string/],
+    [{ key: 'x'.repeat(2000) }, /its key is 2000 characters long/],
+    [null, /got null/],
+  ])('receipt %o: the message says what is wrong with it', async (receipt, says) => {
+    expect((await refusal(store.confirmUpload(receipt as never, { ttlMs: 1000 }))).message).toMatch(says);
+  });
 });
