@@ -274,14 +274,24 @@ export class TypeNotAcceptedError extends TempFileError {
   readonly detected: DetectedType | undefined;
   /** The `accept` patterns of the write, normalised to lower case. */
   readonly accept: readonly string[];
-  /** @throws Never. It only builds the error from its arguments. */
-  constructor(detected: DetectedType | undefined, accept: readonly string[]) {
+  /** The type the client declared, when the bytes contradict it (a presigned upload's `contentType`). */
+  readonly declaredType: string | undefined;
+  /**
+   * With `declaredType`, the bytes are refused for not being what the client declared, whatever
+   * `accept` takes. @throws Never. It only builds the error from its arguments.
+   */
+  constructor(detected: DetectedType | undefined, accept: readonly string[], declaredType?: string) {
     const found = detected ? detected.mime : 'data of no type known by its magic bytes';
-    super('ERR_TEMPFILE_TYPE_NOT_ACCEPTED', forClient('ERR_TEMPFILE_TYPE_NOT_ACCEPTED', `${found} is not accepted`), {
-      advice: `\`accept\` (${accept.join(', ')}) does not list ${found}: nothing was kept. Add the type to \`accept\` if it should be taken.`,
+    const said = declaredType === undefined ? `${found} is not accepted` : `the bytes are ${found}, not the declared ${declaredType}`;
+    super('ERR_TEMPFILE_TYPE_NOT_ACCEPTED', forClient('ERR_TEMPFILE_TYPE_NOT_ACCEPTED', said), {
+      advice:
+        declaredType === undefined
+          ? `\`accept\` (${accept.join(', ')}) does not list ${found}: nothing was kept. Add the type to \`accept\` if it should be taken.`
+          : `The client declared ${declaredType} for bytes of ${found}: nothing was kept. Have it declare the file's own type.`,
     });
     this.detected = detected;
     this.accept = accept;
+    this.declaredType = declaredType;
   }
 }
 

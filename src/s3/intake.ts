@@ -490,7 +490,7 @@ export class StoreIntake {
  * of a known type (a lying `Content-Type`: 415). One `accept` does not list the sniffer refused.
  */
 function refuseUndeclaredType(record: IntakeRecord, detected: DetectedType | undefined): void {
-  if (record.contentType !== DEFAULT_TYPE && detected !== undefined && detected.mime.toLowerCase() !== record.contentType) throw new TypeNotAcceptedError(detected, [record.contentType]);
+  if (record.contentType !== DEFAULT_TYPE && detected !== undefined && detected.mime.toLowerCase() !== record.contentType) throw new TypeNotAcceptedError(detected, [record.contentType], record.contentType);
 }
 
 /**

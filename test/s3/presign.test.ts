@@ -67,7 +67,7 @@ async function claimBytes(store: S3Store, ticket: HandoffTicket): Promise<Buffer
   return bytes;
 }
 
-async function refusal(promise: Promise<unknown>): Promise<{ code: string; statusCode: number; reason?: string }> {
+async function refusal(promise: Promise<unknown>): Promise<{ code: string; statusCode: number; reason?: string; message: string }> {
   const err = await promise.then(
     () => {
       throw new Error('expected a refusal');
@@ -75,7 +75,7 @@ async function refusal(promise: Promise<unknown>): Promise<{ code: string; statu
     (e: unknown) => e,
   );
   if (!isTempFileError(err)) throw err;
-  return err as unknown as { code: string; statusCode: number; reason?: string };
+  return err as unknown as { code: string; statusCode: number; reason?: string; message: string };
 }
 
 const png = (bytes: number) => {
@@ -147,7 +147,9 @@ describe('what the uploader cannot do', () => {
     const presigned = await store.presignUpload({ maxBytes: 100_000, contentType: 'image/png' });
     const pdf = Buffer.concat([Buffer.from('%PDF-1.7\n'), randomBytes(5000)]);
     expect(await send(presigned, pdf, 'image/png')).toBe(204);
-    expect(await refusal(store.confirmUpload(presigned.key, { ttlMs: 60_000 }))).toMatchObject({ code: 'ERR_TEMPFILE_TYPE_NOT_ACCEPTED', statusCode: 415 });
+    const refused = await refusal(store.confirmUpload(presigned.key, { ttlMs: 60_000 }));
+    expect(refused).toMatchObject({ code: 'ERR_TEMPFILE_TYPE_NOT_ACCEPTED', statusCode: 415, declaredType: 'image/png' });
+    expect(refused.message).toMatch(/the bytes are application\/pdf, not the declared image\/png/);
     expect(await keysUnder(store)).toEqual([]);
   });
 
