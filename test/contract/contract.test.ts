@@ -40,6 +40,11 @@ interface Backend {
    * machine (a holder of this machine is judged by its process, and a stopped one is alive).
    */
   readonly elsewhere: Elsewhere;
+  /**
+   * Changes an entry's bytes where they rest, its ticket untouched (one byte appended), or
+   * undefined where the suite has no hand on the bytes at rest.
+   */
+  readonly alterAtRest?: (ticket: HandoffTicket) => void;
 }
 
 type Setup = (ctx: TestContext) => Promise<Backend>;
@@ -52,6 +57,12 @@ const backends: Record<string, Setup> = {
       host: (label) => new TempFileManager({ root, staleMs: STALE_MS, sweepOnStart: false, exitHook: false, hostId: `contract-${label}` }),
       childConfig: (ticket) => ({ backend: 'disk', root, ticket, staleMs: STALE_MS }),
       elsewhere: { pidNamespace: true },
+      alterAtRest(ticket) {
+        const handoff = path.join(root, 'handoff');
+        const entry = fs.readdirSync(handoff).find((name) => name.startsWith(`entry_${ticket.id}_`));
+        if (entry === undefined) throw new Error(`no entry of ${ticket.id} in ${handoff}`);
+        fs.appendFileSync(path.join(handoff, entry, `data${ticket.suffix}`), 'x');
+      },
     };
   },
   async s3(ctx) {
@@ -192,7 +203,7 @@ describe.each(Object.keys(backends))('the handoff contract on %s', (name) => {
     }
   }, 60_000);
 
-  it('checked bytes: a ticket whose size or digest differs is HandoffMismatchError, and the entry is given back, claimable at once', async (ctx) => {
+  it('checked bytes: a ticket whose size or digest differs (or, on the disk, bytes grown at rest) is HandoffMismatchError, and the entry is given back, claimable at once', async (ctx) => {
     const backend = await setup(ctx);
     const content = randomBytes(20_000);
     const ticket = await handOff(backend, content);
@@ -200,6 +211,11 @@ describe.each(Object.keys(backends))('the handoff contract on %s', (name) => {
     await expect(worker.claim({ ...ticket, size: ticket.size + 1 }, { verifyDigest: true })).rejects.toMatchObject({ code: 'ERR_TEMPFILE_HANDOFF_MISMATCH' });
     await expect(worker.claim({ ...ticket, digest: `sha256:${'0'.repeat(64)}` }, { verifyDigest: true })).rejects.toMatchObject({ code: 'ERR_TEMPFILE_HANDOFF_MISMATCH' });
     await worker.withClaim(ticket, (claimed) => expect(fs.readFileSync(claimed.path).equals(content)).toBe(true));
+    if (backend.alterAtRest) {
+      const altered = await handOff(backend, content);
+      backend.alterAtRest(altered);
+      await expect(worker.claim(altered, { verifyDigest: false }), 'bytes grown at rest').rejects.toMatchObject({ code: 'ERR_TEMPFILE_HANDOFF_MISMATCH' });
+    }
     await worker.close();
   });
 
