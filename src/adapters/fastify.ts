@@ -253,9 +253,8 @@ async function receiveForm(
  * Latin-1 file name arrives whole, a `__proto__` field is a field like any other), and rejects
  * with the errors `upload()` passes to `next(err)`, and with an {@link InvalidOptionError} for
  * bad options (checked at each call). A server's failure (a 5xx: 507, 503, 500) keeps its
- * class, `code`, `statusCode` and fields, but its message is only its status and a sentence for
- * the client, as Fastify's default error handler sends it (`507 Insufficient Storage: the
- * server has no room for this upload now; try again later`); the original, with its path, is
+ * class, `code`, `statusCode` and fields, but its message is only a sentence for the client, as
+ * Fastify's default error handler sends it beside the status (`the server has no room for this upload now; try again later`); the original, with its path, is
  * its `cause`, which Fastify's logger writes with it. So is a request's 503 when `manager` was
  * closed.
  *

@@ -2,7 +2,7 @@
 // unsafe root, a disposed handle, and the handoff's failures. The rest of the catalogue is in
 // errors.ts (`tempfile-manager/errors`).
 import { handoffKey } from './channels.js';
-import { forClient, TempFileError } from './error-class.js';
+import { TempFileError } from './error-class.js';
 
 /** A prefix, suffix or other name part was not a safe single path component. */
 export class InvalidNameError extends TempFileError {
@@ -62,7 +62,7 @@ export class SizeLimitError extends TempFileError {
   /** @throws Never. It only builds the error from its arguments. */
   constructor(limit: number, field?: string) {
     const what = field === undefined ? 'the data is' : `the file in the field ${JSON.stringify(field.slice(0, 100))} is`;
-    super('ERR_TEMPFILE_SIZE_LIMIT', forClient('ERR_TEMPFILE_SIZE_LIMIT', `${what} larger than ${limit} bytes`), {
+    super('ERR_TEMPFILE_SIZE_LIMIT', `${what} larger than ${limit} bytes`, {
       advice: `The data passed maxBytes (${limit} bytes) and nothing was kept: raise \`maxBytes\` if such sizes are expected.`,
     });
     this.limit = limit;

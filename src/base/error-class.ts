@@ -89,35 +89,6 @@ export interface TempFileErrorOptions {
   readonly advice?: string;
 }
 
-/**
- * The reason phrases of the statuses whose errors are exposed to clients: the library's own, and
- * the 4xx a `verify` hook may answer with (node:http's table would load the HTTP server with
- * every error).
- */
-const REASON_PHRASES: Readonly<Record<number, string>> = {
-  400: 'Bad Request',
-  401: 'Unauthorized',
-  403: 'Forbidden',
-  409: 'Conflict',
-  410: 'Gone',
-  413: 'Payload Too Large',
-  415: 'Unsupported Media Type',
-  422: 'Unprocessable Entity',
-  451: 'Unavailable For Legal Reasons',
-  499: 'Client Closed Request',
-  500: 'Internal Server Error',
-  503: 'Service Unavailable',
-  507: 'Insufficient Storage',
-};
-
-/**
- * The message of an error exposed to clients: its status (the code's, unless `status` is given),
- * its reason phrase and `detail`. @internal
- */
-export function forClient(code: TempFileErrorCode, detail: string, status = STATUS_BY_CODE[code]): string {
-  return `${status} ${REASON_PHRASES[status] ?? 'Client Error'}: ${detail}`;
-}
-
 /** The fields of a server failure its client's answer has of its own. */
 const OWN_TO_ANSWER: ReadonlySet<string> = new Set(['message', 'stack', 'cause']);
 
@@ -131,9 +102,8 @@ const SERVER_FAILURE_DETAIL: Readonly<Record<number, string>> = {
  * A server failure (a {@link TempFileError} with `expose: false`, a 5xx) as the client may read
  * it, for an adapter whose rejection reaches a framework's error handler that sends
  * `err.message` (Fastify's default handler does): an error of the same class, `code`,
- * `statusCode`, brand and fields, whose message is only the status, its reason phrase and a
- * sentence for the client (`507 Insufficient Storage: the server has no room for this upload
- * now; try again later`), and whose `cause` is `error` itself, with the path and the system's
+ * `statusCode`, brand and fields, whose message is only a sentence for the client (`the server
+ * has no room for this upload now; try again later`), and whose `cause` is `error` itself, with the path and the system's
  * text, for the server's log (pino prints a cause's message and stack with the error's). Any
  * other value, a client's refusal (exposed already) included, is returned as it is. @internal
  * @throws Never. It builds the error from `error`'s own fields.
@@ -141,7 +111,7 @@ const SERVER_FAILURE_DETAIL: Readonly<Record<number, string>> = {
 export function forClientAnswer<E>(error: E): E {
   if (!isTempFileError(error) || error.expose || error.statusCode < 500) return error;
   const status = error.statusCode;
-  const message = `${status} ${REASON_PHRASES[status] ?? 'Server Error'}: ${SERVER_FAILURE_DETAIL[status] ?? 'the server failed on this request'}`;
+  const message = SERVER_FAILURE_DETAIL[status] ?? 'the server failed on this request';
   const options: TempFileErrorOptions = { cause: error, ...(error.path !== undefined && { path: error.path }), ...(error.advice !== undefined && { advice: error.advice }) };
   // Built by TempFileError's constructor as an instance of the error's own class (`instanceof`
   // and `name` hold), then given the subclass's fields (`syscallCode`, `reason`...) as they are.
@@ -181,8 +151,8 @@ export class TempFileError extends Error {
    */
   readonly statusCode: number;
   /**
-   * True for a 4xx: the message is written for the client (`413 Payload Too Large: the data is
-   * larger than 1048576 bytes`) and may be sent to it; what the developer can do is {@link advice}.
+   * True for a 4xx: the message is written for the client (`the data is larger than 1048576
+   * bytes`) and may be sent to it, beside {@link statusCode}; what the developer can do is {@link advice}.
    */
   readonly expose: boolean;
   /** What the developer can do about it, kept off a message the client sees; log it with the error. */

@@ -6,7 +6,7 @@
 import os from 'node:os';
 import { dirname } from 'node:path';
 import { HOST_PLATFORM, type Platform } from './platform.js';
-import { forClient, isTempFileError, TempFileError, type TempFileErrorCode } from './error-class.js';
+import { isTempFileError, TempFileError, type TempFileErrorCode } from './error-class.js';
 import {
   AlreadyClaimedError,
   BadTicketError,
@@ -230,7 +230,7 @@ export class AbortedError extends TempFileError {
   declare readonly code: 'ERR_TEMPFILE_ABORTED';
   /** @throws Never. It only builds the error from its arguments. */
   constructor(why: string, cause?: unknown) {
-    super('ERR_TEMPFILE_ABORTED', forClient('ERR_TEMPFILE_ABORTED', `the write was aborted (${why}); nothing was kept`), { cause });
+    super('ERR_TEMPFILE_ABORTED', `the write was aborted (${why}); nothing was kept`, { cause });
   }
 }
 
@@ -242,7 +242,7 @@ export class SourceError extends TempFileError {
    * @throws Never. It only builds the error from its arguments.
    */
   constructor(message: string, cause?: unknown) {
-    super('ERR_TEMPFILE_SOURCE', forClient('ERR_TEMPFILE_SOURCE', 'the data could not be read'), { cause, advice: message });
+    super('ERR_TEMPFILE_SOURCE', 'the data could not be read', { cause, advice: message });
   }
 }
 
@@ -283,7 +283,7 @@ export class TypeNotAcceptedError extends TempFileError {
   constructor(detected: DetectedType | undefined, accept: readonly string[], declaredType?: string) {
     const found = detected ? detected.mime : 'data of no type known by its magic bytes';
     const said = declaredType === undefined ? `${found} is not accepted` : `the bytes are ${found}, not the declared ${declaredType}`;
-    super('ERR_TEMPFILE_TYPE_NOT_ACCEPTED', forClient('ERR_TEMPFILE_TYPE_NOT_ACCEPTED', said), {
+    super('ERR_TEMPFILE_TYPE_NOT_ACCEPTED', said, {
       advice:
         declaredType === undefined
           ? `\`accept\` (${accept.join(', ')}) does not list ${found}: nothing was kept. Add the type to \`accept\` if it should be taken.`
@@ -309,7 +309,7 @@ export class VerifyRefusedError extends TempFileError {
    * @throws Never. It only builds the error from its arguments.
    */
   constructor(reason: string, statusCode = 422) {
-    super('ERR_TEMPFILE_VERIFY_REFUSED', forClient('ERR_TEMPFILE_VERIFY_REFUSED', `the file was refused: ${reason}`, statusCode), {
+    super('ERR_TEMPFILE_VERIFY_REFUSED', `the file was refused: ${reason}`, {
       advice: 'The write\'s `verify` hook refused the file, and it was removed: nothing was kept.',
     });
     this.reason = reason;
@@ -480,7 +480,7 @@ export class UploadLimitError extends TempFileError {
    * @throws Never. It only builds the error from its arguments.
    */
   constructor(limit: UploadLimit, max: number, field?: string, declared?: number, form?: FormLimits) {
-    super('ERR_TEMPFILE_UPLOAD_LIMIT', forClient('ERR_TEMPFILE_UPLOAD_LIMIT', describeLimit(limit, max, field, declared, form)), {
+    super('ERR_TEMPFILE_UPLOAD_LIMIT', describeLimit(limit, max, field, declared, form), {
       advice:
         limit === 'bodyBytes'
           ? `The request declared ${declared} bytes of body, more than any form within the route's limits can have (${max} bytes: ` +
@@ -545,18 +545,18 @@ export class MalformedUploadError extends TempFileError {
   /** The form field concerned, when there is one. */
   readonly field: string | undefined;
   /**
-   * `message` is for the client (what is wrong with the body, what to send), after the status: `400 Bad Request: ...`.
+   * `message` is for the client (what is wrong with the body, what to send), after the status: `...`.
    * @throws Never. It only builds the error from its arguments.
    */
   constructor(reason: MalformedUploadReason, message: string, options: { field?: string; cause?: unknown } = {}) {
-    super('ERR_TEMPFILE_UPLOAD_MALFORMED', forClient('ERR_TEMPFILE_UPLOAD_MALFORMED', afterStatus(message)), { cause: options.cause });
+    super('ERR_TEMPFILE_UPLOAD_MALFORMED', afterStatus(message), { cause: options.cause });
     this.reason = reason;
     this.field = options.field;
   }
 }
 
 /**
- * A sentence as it reads after `400 Bad Request: `: its first letter lowered, unless its first word
+ * A sentence as it reads after ``: its first letter lowered, unless its first word
  * is a header's name (`Upload-Metadata`, `Content-Type`), which keeps its case.
  */
 function afterStatus(message: string): string {
@@ -745,7 +745,7 @@ export class UploadReceiptError extends TempFileError {
   /** @throws Never. It only builds the error from its arguments. */
   constructor(reason: ReceiptFailure, detail: string) {
     const status = RECEIPT_STATUS[reason];
-    super('ERR_TEMPFILE_BAD_RECEIPT', forClient('ERR_TEMPFILE_BAD_RECEIPT', detail, status));
+    super('ERR_TEMPFILE_BAD_RECEIPT', detail);
     this.reason = reason;
     Object.defineProperty(this, 'statusCode', { value: status });
   }

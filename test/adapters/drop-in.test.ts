@@ -227,7 +227,7 @@ describe('where upload() differs from multer by choice (docs/migrating.md)', () 
     for (const init of [{ method: 'GET' }, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"a":1}' }]) {
       const res = await fetch(`${url}/upload`, init);
       expect(res.status, init.method).toBe(400);
-      expect(await res.json(), init.method).toMatchObject({ statusCode: 400, code: 'ERR_TEMPFILE_UPLOAD_MALFORMED', message: expect.stringMatching(/^400 Bad Request: /) });
+      expect(await res.json(), init.method).toMatchObject({ statusCode: 400, code: 'ERR_TEMPFILE_UPLOAD_MALFORMED', message: expect.stringMatching(/^(?!\d{3} )[a-z]/) });
       reason = undefined;
       expect((await fetch(`${url}/upload-next`, init)).status, init.method).toBe(400);
       expect(reason, init.method).toBe('not-multipart');

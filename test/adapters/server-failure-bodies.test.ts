@@ -296,7 +296,7 @@ it("Fastify: the error a route catches is the typed one (code, statusCode, class
   const { body, headers } = form();
   const res = await app.inject({ method: 'POST', url: '/upload', payload: body, headers });
   expect(res.statusCode).toBe(500);
-  expect(res.json()).toEqual({ statusCode: 500, code: 'ERR_TEMPFILE_IO', error: 'Internal Server Error', message: '500 Internal Server Error: the server failed on this request' });
+  expect(res.json()).toEqual({ statusCode: 500, code: 'ERR_TEMPFILE_IO', error: 'Internal Server Error', message: 'the server failed on this request' });
   const { FileSystemError } = await import('../../src/errors.js');
   expect(caught).toBeInstanceOf(FileSystemError);
   expect(isTempFileError(caught)).toBe(true);
@@ -306,7 +306,7 @@ it("Fastify: the error a route catches is the typed one (code, statusCode, class
   expect((cause as Error).message).toContain(mgr.root);
   // The log line has both: the client's message, and the cause's with its path and errno.
   const logged = lines.map((line) => JSON.parse(line) as { level: number; err?: { message?: string; stack?: string } }).find((entry) => entry.err);
-  expect(logged?.err?.message).toContain('500 Internal Server Error');
+  expect(logged?.err?.message).toContain('the server failed on this request');
   expect(logged?.err?.message).toContain(mgr.root);
   expect(logged?.err?.message).toContain('EIO');
 });

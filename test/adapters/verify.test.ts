@@ -76,7 +76,7 @@ describe('an upload’s verify hook (a fake hook)', () => {
     const mgr = manager();
     const url = await serve(adapter, mgr, { verify: () => ({ reason: 'the checksum does not match X-Checksum', statusCode: 400 }) });
     const reply = await post(url, form('some bytes'));
-    expect(reply).toMatchObject({ status: 400, body: { code: 'ERR_TEMPFILE_VERIFY_REFUSED', message: '400 Bad Request: the file was refused: the checksum does not match X-Checksum' } });
+    expect(reply).toMatchObject({ status: 400, body: { code: 'ERR_TEMPFILE_VERIFY_REFUSED', message: 'the file was refused: the checksum does not match X-Checksum' } });
     expect(sessionFiles(mgr)).toEqual([]);
   });
 
@@ -139,7 +139,7 @@ describe('a real virus scanner: clamd over its unix socket', () => {
     const mgr = manager();
     const url = await serve(adapter, mgr, { verify: clamScan(socket) });
     const refused = await post(url, form(EICAR));
-    expect(refused).toMatchObject({ status: 422, body: { code: 'ERR_TEMPFILE_VERIFY_REFUSED', message: expect.stringMatching(/^422 Unprocessable Entity: .*Local\.EICAR\.Test/) } });
+    expect(refused).toMatchObject({ status: 422, body: { code: 'ERR_TEMPFILE_VERIFY_REFUSED', message: expect.stringMatching(/^.*Local\.EICAR\.Test/) } });
     expect(sessionFiles(mgr)).toEqual([]);
     expect(await post(url, form('a clean file'))).toEqual({ status: 200, body: { content: 'a clean file' } });
   }, 60_000);

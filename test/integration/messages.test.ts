@@ -408,3 +408,13 @@ describe('messages in the words of the platform', () => {
     });
   }
 });
+
+describe('a refusal outside HTTP says what happened, with no status line', () => {
+  it('write() over maxBytes: "the data is larger than 10 bytes", the status in statusCode only', async () => {
+    const mgr = manager();
+    const error = await caught(() => mgr.write('x'.repeat(20), { maxBytes: 10 }));
+    expect(error).toMatchObject({ code: 'ERR_TEMPFILE_SIZE_LIMIT', statusCode: 413, message: 'the data is larger than 10 bytes' });
+    expect((error as TempFileError).advice).toMatch(/maxBytes/);
+    await mgr.close();
+  });
+});

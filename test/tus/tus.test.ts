@@ -115,7 +115,7 @@ describe('tempfile-manager/tus', () => {
       const { url } = await serve(mgr);
       const answer = await tusRequest(url, 'POST', { 'Upload-Length': '10', 'Upload-Metadata': `filename ${Buffer.from('a/b').toString('base64')}` });
       expect(answer.status).toBe(400);
-      expect(answer.body).toContain("400 Bad Request: Upload-Metadata's filename holds a path separator");
+      expect(answer.body).toContain("Upload-Metadata's filename holds a path separator");
     });
 
     it('so is the same through the store itself: a MalformedUploadError with its code and field', async () => {

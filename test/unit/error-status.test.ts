@@ -34,31 +34,31 @@ describe('statusCode and expose', () => {
   it('names the option to raise in a limit error’s advice, and the limit in its message', () => {
     expect(new UploadLimitError('fieldNameBytes', 100).advice).toMatch(/`maxFieldNameBytes`/);
     expect(new UploadLimitError('parts', 100)).toMatchObject({
-      message: '413 Payload Too Large: the form has more parts than the 100 allowed',
+      message: 'the form has more parts than the 100 allowed',
       advice: expect.stringMatching(/`maxParts`/),
     });
   });
 
   // Express's and Fastify's default handlers send the message of an exposed error to the client.
   it.each(uploadErrors.filter(([error]) => error.expose).map(([error]) => [error.code, error] as const))(
-    '%s exposed: its message is the status, the reason phrase and what was refused, no advice',
+    '%s exposed: its message is what was refused, with no status line (that is statusCode) and no advice',
     (_code, error) => {
-      expect(error.message).toMatch(new RegExp(`^${error.statusCode} [A-Z][A-Za-z ]+: [^A-Z]`));
+      expect(error.message).toMatch(/^[^A-Z0-9]/);
       expect(error.message).not.toMatch(/`|raise|answer the client/i);
     },
   );
 
   it('keeps what the developer can do on the error', () => {
     expect(new SizeLimitError(1048576)).toMatchObject({
-      message: '413 Payload Too Large: the data is larger than 1048576 bytes',
+      message: 'the data is larger than 1048576 bytes',
       advice: expect.stringMatching(/raise `maxBytes`/),
     });
     expect(new TypeNotAcceptedError({ mime: 'image/gif', ext: 'gif' }, ['image/png'])).toMatchObject({
-      message: '415 Unsupported Media Type: image/gif is not accepted',
+      message: 'image/gif is not accepted',
       advice: expect.stringMatching(/`accept` \(image\/png\) does not list image\/gif.*Add the type to `accept`/),
     });
     expect(new SourceError('The source failed: EIO on /srv/private/x. Nothing was kept.')).toMatchObject({
-      message: '400 Bad Request: the data could not be read',
+      message: 'the data could not be read',
       advice: expect.stringMatching(/\/srv\/private\/x/),
     });
   });
