@@ -153,7 +153,7 @@ export type UploadReceipt =
 /** The presign's terms, kept beside the upload (the library's own object). */
 interface IntakeRecord {
   readonly v: 1;
-  readonly state: 'open' | 'confirming';
+  readonly state: 'open' | 'confirming' | 'confirmed';
   readonly maxBytes: number;
   readonly accept: readonly string[] | null;
   readonly contentType: string;
@@ -290,6 +290,7 @@ export class StoreIntake {
     // The record and the object's size at once: both reads, neither touches anything.
     const [record, found] = await Promise.all([this.readRecord(keys, expiresAt), this.headUpload(keys)]);
     if (Date.now() > expiresAt) throw new UploadReceiptError('expired', 'the upload expired before it was confirmed: upload it again with a new presign.');
+    if (record.state === 'confirmed') throw confirmedAlready();
     if (found === undefined) {
       throw new UploadReceiptError(record.state === 'open' ? 'not-uploaded' : 'in-progress', record.state === 'open' ? 'nothing was uploaded with this presign yet: confirm once the upload finished.' : 'this upload is being confirmed, or was.');
     }
@@ -319,8 +320,9 @@ export class StoreIntake {
     for (const step of [taking, copying]) step.catch(() => {}); // awaited below
     let judged: { size: number; digest: string; etag: string };
     let copiedEtag: string;
+    let takenEtag: string;
     try {
-      [judged, copiedEtag] = await Promise.all([this.judge(keys.upload, size, record, { ...how, copy: { key: data, done: copying } }), copying, taking]);
+      [judged, copiedEtag, takenEtag] = await Promise.all([this.judge(keys.upload, size, record, { ...how, copy: { key: data, done: copying } }), copying, taking]);
     } catch (err) {
       const held = await taking.then(() => true, () => false);
       await copying.catch(() => {});
@@ -333,8 +335,11 @@ export class StoreIntake {
     if (!sameObject(judged.etag, copiedEtag)) {
       return this.refuse(keys, data, new UploadReceiptError('changed', 'the upload was sent again while it was confirmed: confirm once, after the last upload.'));
     }
-    // The intake object once read (a delete under a read slows the gateway's), and the record.
-    await Promise.all([this.io.delete(keys.upload), this.io.delete(keys.record)].map((p) => p.catch(() => {}))); // else the sweep removes them at the presign's expiry
+    // The intake object once read (a delete under a read slows the gateway's). The record stays,
+    // saying confirmed, until the sweep removes it at the presign's expiry: a confirmation sent
+    // again meanwhile (a browser that lost the first answer) is a 409, not a forged key's 400.
+    const confirmed = JSON.stringify({ ...record, etag: undefined, state: 'confirmed' });
+    await Promise.all([this.io.delete(keys.upload), this.io.put(keys.record, confirmed, { ifMatch: takenEtag })].map((p) => p.catch(() => {})));
     return { ...bound, size: judged.size, digest: judged.digest };
   }
 
@@ -387,11 +392,11 @@ export class StoreIntake {
     throw why;
   }
 
-  /** Takes the record for this confirmation: a second one, at once or later, gets 409. */
-  private async take(keys: IntakeKeys, record: IntakeRecord & { etag?: string }): Promise<void> {
+  /** Takes the record for this confirmation (its new ETag): a second one, at once or later, gets 409. */
+  private async take(keys: IntakeKeys, record: IntakeRecord & { etag?: string }): Promise<string> {
     if (record.state !== 'open' || record.etag === undefined) throw new UploadReceiptError('in-progress', 'this upload is being confirmed, or was.');
     try {
-      await this.io.put(keys.record, JSON.stringify({ ...record, etag: undefined, state: 'confirming' }), { ifMatch: record.etag });
+      return await this.io.put(keys.record, JSON.stringify({ ...record, etag: undefined, state: 'confirming' }), { ifMatch: record.etag });
     } catch (err) {
       if (isConditionFailed(err)) throw new UploadReceiptError('in-progress', 'this upload is being confirmed, or was.');
       throw await this.io.failure(err, 'confirm a presigned upload');
@@ -458,6 +463,7 @@ export class StoreIntake {
       throw new UploadReceiptError('unknown', 'no presigned multipart upload of this store has that key and upload id: send the ones createMultipartUpload gave.');
     }
     if (Date.now() > read.expiresAt) throw new UploadReceiptError('expired', 'the upload expired: upload it again with a new presign.');
+    if (read.record.state === 'confirmed') throw confirmedAlready();
     if (read.record.state !== 'open') throw new UploadReceiptError('in-progress', 'this upload is being confirmed, or was.');
     return read;
   }
@@ -544,10 +550,17 @@ function receiptKey(receipt: unknown): string | undefined {
   return typeof key === 'string' && key.length <= 1024 ? key : undefined;
 }
 
+const RECORD_STATES: ReadonlySet<string> = new Set(['open', 'confirming', 'confirmed']);
+
+/** A confirmation of an upload confirmed before: 409, and no second ticket. */
+function confirmedAlready(): UploadReceiptError {
+  return new UploadReceiptError('in-progress', 'this upload was confirmed already: one upload makes one ticket, which the first confirmation returned.');
+}
+
 function parseRecord(text: string): IntakeRecord | undefined {
   try {
     const value = JSON.parse(text) as Partial<IntakeRecord>;
-    if (value.v !== 1 || (value.state !== 'open' && value.state !== 'confirming') || typeof value.maxBytes !== 'number' || typeof value.contentType !== 'string' || typeof value.suffix !== 'string') return undefined;
+    if (value.v !== 1 || !RECORD_STATES.has(value.state as string) || typeof value.maxBytes !== 'number' || typeof value.contentType !== 'string' || typeof value.suffix !== 'string') return undefined;
     return value as IntakeRecord;
   } catch {
     return undefined;

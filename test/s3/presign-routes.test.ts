@@ -343,6 +343,15 @@ describe('refusals: the upload adapters\' statuses, nothing left in the bucket',
     expect(results.map((r) => r.status).sort()).toEqual([202, 409]);
     expect(results.find((r) => r.status === 409)?.body).toMatchObject({ statusCode: 409, code: 'ERR_TEMPFILE_BAD_RECEIPT' });
     await claimBytes(store, results.find((r) => r.status === 202)!.body as unknown as HandoffTicket);
+    // Sent again after the first confirmation's answer (a browser that lost it): 409, confirmed
+    // already, never "no presign made that key".
+    const again = await call(`${url}/uploads/confirm`, { method: 'POST', json: { key: twice.key } });
+    expect(again.status).toBe(409);
+    expect(again.body).toMatchObject({ statusCode: 409, code: 'ERR_TEMPFILE_BAD_RECEIPT', message: expect.stringMatching(/confirmed already/) });
+    // Its record, saying so, is all that stays of it, until its presign expires.
+    expect(twice.key.startsWith(store.prefix)).toBe(true);
+    const confirmedRecord = `${twice.key.slice(store.prefix.length, -'upload'.length)}record`;
+    expect((await keysUnder(store)).filter((k) => k.includes('.intake/'))).toEqual([confirmedRecord]);
 
     // A presign of one second: its upload reaches the bucket in time or is refused there; either
     // way its confirmation comes too late.
@@ -353,7 +362,7 @@ describe('refusals: the upload adapters\' statuses, nothing left in the bucket',
     expect(expired.status).toBe(410);
     expect(expired.body).toMatchObject({ statusCode: 410, code: 'ERR_TEMPFILE_BAD_RECEIPT' });
     await store.sweep();
-    expect((await keysUnder(store)).filter((k) => !k.endsWith('/lease'))).toEqual([]);
+    expect((await keysUnder(store)).filter((k) => !k.endsWith('/lease'))).toEqual([confirmedRecord]);
   });
 
   it.for(KINDS)('%s: a store that does not answer is 503, never a hang', async (kind, ctx) => {
