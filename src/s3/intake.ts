@@ -10,7 +10,7 @@ import { isAccepted, parseAccept } from '../write/sniff.js';
 import { Meter, pump, sniffSource, type IntakeSink } from '../write/intake.js';
 import { resolveVerify, runVerify, type ResolvedVerify, type VerifyResult } from '../write/verify.js';
 import { bindingMetadata, type BoundTicket } from './binding.js';
-import { isConditionFailed, isNotFound, type StoreIo } from './io.js';
+import { isConditionFailed, isNotFound, isRefusedParts, type StoreIo } from './io.js';
 import { entryKeys, intakeKeys, intakePrefix, parseIntakeKey, type IntakeKeys } from './keys.js';
 import { signPart, signPost, signPut } from './presign.js';
 
@@ -475,9 +475,15 @@ export class StoreIntake {
     await this.io.delete(keys.record);
   }
 
-  /** A failure of a multipart call: the bucket's 404 (no such upload) is the receipt's, anything else the store's. */
+  /**
+   * A failure of a multipart call: the bucket's 404 (no such upload) and its refusal of the parts
+   * listed are the receipt's, anything else the store's.
+   */
   private async receiptFailure(err: unknown, action: string): Promise<Error> {
     if (isNotFound(err)) return new UploadReceiptError('unknown', 'the bucket has no such multipart upload: it was completed or aborted. Begin a new one.');
+    if (isRefusedParts(err)) {
+      return new UploadReceiptError('malformed', `the bucket refused the parts listed (${(err as Error).name}): list each part uploaded, in order, with the ETag its upload answered (every part but the last at least 5 MiB).`);
+    }
     return this.io.failure(err, action);
   }
 

@@ -119,6 +119,12 @@ export function mayHaveLanded(err: unknown): boolean {
 }
 
 /** No such key. */
+/** The parts a multipart completion listed are not the upload's (a wrong ETag, a part never sent, one too small): the client's input. */
+export function isRefusedParts(err: unknown): boolean {
+  const { name, status } = failureOf(err);
+  return status === 400 && (name === 'InvalidPart' || name === 'InvalidPartOrder' || name === 'EntityTooSmall');
+}
+
 export function isNotFound(err: unknown): boolean {
   const { name, status } = failureOf(err);
   return status === 404 && name !== 'NoSuchBucket';

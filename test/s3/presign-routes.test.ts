@@ -287,6 +287,31 @@ describe('refusals: the upload adapters\' statuses, nothing left in the bucket',
     expect((await uploadsUnder(store)).length + (await uploadsUnder(other)).length).toBe(2);
   });
 
+  it.for(KINDS)("%s: parts the bucket rejects at complete (a wrong ETag, a part never sent) are the client's 400, the store's endpoint unsaid; the right parts then complete it", async (kind, ctx) => {
+    const state = await needsS3(ctx);
+    const store = freshStore();
+    const { url } = await api(kind, store, { maxBytes: 16 * MiB });
+    const content = randomBytes(1000);
+    const upload = await uploadParts(url, [content]);
+    const wrong: { PartNumber: number; ETag: string }[][] = [
+      [{ PartNumber: 1, ETag: `"${'0'.repeat(32)}"` }],
+      [...upload.parts, { PartNumber: 2, ETag: `"${'1'.repeat(32)}"` }],
+    ];
+    for (const parts of wrong) {
+      const answer = await call(`${url}${uploadPath(upload.uploadId, upload.key, '/complete')}`, { method: 'POST', json: { parts } });
+      const said = JSON.stringify(answer.body);
+      expect(answer.status, said).toBe(400);
+      expect(answer.body).toMatchObject({ statusCode: 400, code: 'ERR_TEMPFILE_BAD_RECEIPT', message: expect.stringMatching(/parts/) });
+      expect(said).not.toContain(new URL(state.endpoint).host);
+      expect(said).not.toContain(bucket);
+    }
+    const completed = await call(`${url}${uploadPath(upload.uploadId, upload.key, '/complete')}`, { method: 'POST', json: { parts: upload.parts } });
+    expect(completed.status, JSON.stringify(completed.body)).toBe(200);
+    const confirmed = await call(`${url}/uploads/confirm`, { method: 'POST', json: { key: upload.key } });
+    expect(confirmed.status, JSON.stringify(confirmed.body)).toBe(202);
+    expect((await claimBytes(store, confirmed.body as unknown as HandoffTicket)).equals(content)).toBe(true);
+  });
+
   it.for(KINDS)('%s: a multipart upload whose parts pass maxBytes is 413 at complete, aborted, nothing left', async (kind, ctx) => {
     await needsS3(ctx);
     const store = freshStore();
