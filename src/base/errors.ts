@@ -225,12 +225,18 @@ export class MountPointError extends TempFileError {
   }
 }
 
-/** A write was aborted by its `signal`, or its source (a client) went away. */
+/**
+ * A write was aborted by its `signal`, or its source (a client) went away; or a confirmation of a
+ * presigned upload was given up by its `signal`.
+ */
 export class AbortedError extends TempFileError {
   declare readonly code: 'ERR_TEMPFILE_ABORTED';
-  /** @throws Never. It only builds the error from its arguments. */
-  constructor(why: string, cause?: unknown) {
-    super('ERR_TEMPFILE_ABORTED', `the write was aborted (${why}); nothing was kept`, { cause });
+  /**
+   * `what` was aborted for `why`; `after` says what is left.
+   * @throws Never. It only builds the error from its arguments.
+   */
+  constructor(why: string, cause?: unknown, what = 'the write', after = 'nothing was kept') {
+    super('ERR_TEMPFILE_ABORTED', `${what} was aborted (${why}); ${after}`, { cause });
   }
 }
 

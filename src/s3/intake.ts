@@ -1,6 +1,6 @@
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { InvalidOptionError, isTempFileError, SizeLimitError, TypeNotAcceptedError, UploadReceiptError, type DetectedType } from '../base/errors.js';
+import { AbortedError, InvalidOptionError, isTempFileError, SizeLimitError, TypeNotAcceptedError, UploadReceiptError, type DetectedType } from '../base/errors.js';
 import { describe, validateNamePart } from '../base/names.js';
 import { randomName } from '../base/random-name.js';
 import { MAX_TIMER_MS, ownOptions, validateAbortSignal, validateDuration, validateInteger, validateObject, validateOneOf, type NoneLeftOut } from '../base/validators.js';
@@ -138,7 +138,7 @@ export interface ConfirmUploadOptions {
   readonly verify?: (object: PresignedObject, signal: AbortSignal) => VerifyResult | PromiseLike<VerifyResult>;
   /** How long `verify` may take. @default 60000 */
   readonly verifyTimeoutMs?: number;
-  /** Gives up the confirmation (its object is removed). */
+  /** Gives up the confirmation: it rejects with an `AbortedError` (499), and the upload stays, to be confirmed again. */
   readonly signal?: AbortSignal;
 }
 
@@ -287,8 +287,10 @@ export class StoreIntake {
     const verify = resolveVerify<PresignedObject>(own.verify, own.verifyTimeoutMs, 'confirmUpload()');
     const signal = own.signal === undefined ? undefined : validateAbortSignal(own.signal, 'signal', { where: 'confirmUpload()' });
     const { keys, expiresAt } = this.receiptKeys(receipt);
+    if (signal?.aborted) throw confirmationAborted(signal);
     // The record and the object's size at once: both reads, neither touches anything.
     const [record, found] = await Promise.all([this.readRecord(keys, expiresAt), this.headUpload(keys)]);
+    if (signal?.aborted) throw confirmationAborted(signal);
     if (Date.now() > expiresAt) throw new UploadReceiptError('expired', 'the upload expired before it was confirmed: upload it again with a new presign.');
     if (record.state === 'confirmed') throw confirmedAlready();
     if (found === undefined) {
@@ -330,8 +332,10 @@ export class StoreIntake {
         await this.io.delete(data).catch(() => {}); // another confirmation holds the upload: only the copy is ours
         throw await taking.then(() => err, (lost: unknown) => lost);
       }
+      if (how.signal?.aborted) return this.giveUp(keys, record, data, await taking, how.signal);
       return this.refuse(keys, data, isTempFileError(err) ? err : await this.io.failure(err, 'confirm a presigned upload'));
     }
+    if (how.signal?.aborted) return this.giveUp(keys, record, data, takenEtag, how.signal);
     if (!sameObject(judged.etag, copiedEtag)) {
       return this.refuse(keys, data, new UploadReceiptError('changed', 'the upload was sent again while it was confirmed: confirm once, after the last upload.'));
     }
@@ -356,14 +360,17 @@ export class StoreIntake {
       return step.done ? undefined : step.value;
     };
     const meter = new Meter({ maxBytes: record.maxBytes, hash: 'sha256' });
+    const stopRead = (): void => void body.destroy(confirmationAborted(how.signal!));
+    how.signal?.addEventListener('abort', stopRead, { once: true });
     try {
       const sniffed = await sniffSource(next, record.accept ?? undefined, meter);
       refuseUndeclaredType(record, sniffed.type);
       const reading = pump(sniffed.next, meter, new KeepsNothing(), undefined);
       // `verify` reads the copy, which no presign reaches, once it is made.
       const object: PresignedObject = { key: how.copy.key, size, declaredType: record.contentType, detectedType: sniffed.type, open: () => this.openStream(how.copy.key, how.copy.done) };
-      await Promise.all([reading, how.verify && runVerify(how.verify, object, how.signal ? [how.signal] : [], abortedBy)]);
+      await Promise.all([reading, how.verify && runVerify(how.verify, object, how.signal ? [how.signal] : [], confirmationAborted)]);
     } finally {
+      how.signal?.removeEventListener('abort', stopRead);
       body.destroy();
     }
     const digest = meter.digest()!;
@@ -384,6 +391,17 @@ export class StoreIntake {
       (err: unknown) => out.destroy(err instanceof Error ? err : new Error(String(err))),
     );
     return out;
+  }
+
+  /**
+   * A confirmation its signal gave up: its copy is removed and the record given back, open, so
+   * that the upload may be confirmed again (a record that cannot be given back waits, 409, for the
+   * sweep at the presign's expiry).
+   */
+  private async giveUp(keys: IntakeKeys, record: IntakeRecord, data: string, takenEtag: string, signal: AbortSignal): Promise<never> {
+    const open = JSON.stringify({ ...record, etag: undefined, state: 'open' });
+    await Promise.all([this.io.delete(data), this.io.put(keys.record, open, { ifMatch: takenEtag })].map((p) => p.catch(() => {})));
+    throw confirmationAborted(signal);
   }
 
   /** Removes what a refused confirmation leaves (the entry's data, the upload, the record) and throws `why`. */
@@ -523,9 +541,8 @@ class KeepsNothing implements IntakeSink {
   }
 }
 
-function abortedBy(signal: AbortSignal): Error {
-  const reason: unknown = signal.reason;
-  return reason instanceof Error ? reason : new Error('the confirmation was given up');
+function confirmationAborted(signal: AbortSignal): AbortedError {
+  return new AbortedError('its signal was aborted', signal.reason, 'the confirmation', 'the upload is kept: confirm it again');
 }
 
 /**

@@ -2,7 +2,7 @@
 // sent as a browser sends them (fetch, FormData), confirmed into a ticket that a worker on a host
 // with no shared disk claims; and every attack the issue names, from the uploader's side.
 import { createHash, randomBytes } from 'node:crypto';
-import { ListMultipartUploadsCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isTempFileError, type HandoffTicket } from '../../src/index.js';
 import { s3Store, type PresignedUpload, type PresignUploadOptions, type S3Store } from '../../src/s3/index.js';
@@ -82,10 +82,12 @@ const png = (bytes: number) => {
   const image = pngImage();
   return Buffer.concat([image, randomBytes(bytes - image.length)]);
 };
+/** The key, under the store's prefix, of the record that stays after an upload was confirmed (until its presign expires). */
+const recordOf = (store: S3Store, key: string) => `${key.slice(store.prefix.length, -'upload'.length)}record`;
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 describe('browser to bucket: presign, upload, confirm, claim', () => {
-  it.for(['POST', 'PUT'] as const)('%s: the bytes a browser sent are what a worker claims, with their digest; nothing stays under the intake', async (method, ctx) => {
+  it.for(['POST', 'PUT'] as const)('%s: the bytes a browser sent are what a worker claims, with their digest; only the record, saying confirmed, stays under the intake', async (method, ctx) => {
     await needsS3(ctx);
     const store = freshStore();
     const body = png(200_000);
@@ -95,7 +97,9 @@ describe('browser to bucket: presign, upload, confirm, claim', () => {
     expect(await send(presigned, body, 'image/png')).toBeLessThan(300);
     const ticket = await store.confirmUpload({ key: presigned.key }, { ttlMs: 600_000 });
     expect(ticket).toMatchObject({ size: body.length, digest: `sha256:${sha256(body)}`, meta: { user: 7 }, suffix: '.png', store: store.location });
-    expect((await keysUnder(store)).filter((k) => k.startsWith('.intake/'))).toEqual([]);
+    expect((await keysUnder(store)).filter((k) => k.startsWith('.intake/'))).toEqual([recordOf(store, presigned.key)]);
+    const record = await client.send(new GetObjectCommand({ Bucket: bucket, Key: `${store.prefix}${recordOf(store, presigned.key)}` }));
+    expect(JSON.parse(await record.Body!.transformToString())).toMatchObject({ state: 'confirmed' });
     expect(sha256(await claimBytes(store, ticket))).toBe(sha256(body));
   });
 
@@ -182,8 +186,40 @@ describe('what the uploader cannot do', () => {
     expect(await send(presigned, randomBytes(4000))).toBe(412);
     const ticket = await store.confirmUpload(presigned.key, { ttlMs: 60_000 });
     expect(await send(presigned, randomBytes(4000))).toBe(200); // the intake key is free again: a new object, which nobody confirms
-    expect(await refusal(store.confirmUpload(presigned.key, { ttlMs: 60_000 }))).toMatchObject({ statusCode: 400, reason: 'unknown' });
+    expect(await refusal(store.confirmUpload(presigned.key, { ttlMs: 60_000 }))).toMatchObject({ statusCode: 409, reason: 'in-progress', message: expect.stringMatching(/confirmed already/) });
     expect(sha256(await claimBytes(store, ticket))).toBe(sha256(first));
+  });
+
+  it('a signal that gives the confirmation up, before the call, at 0 or 20 ms, with verify or without: AbortedError (499), never a ticket or a store outage; the upload stays, confirmed again whole', async (ctx) => {
+    await needsS3(ctx);
+    const outcomes: string[] = [];
+    const waitsForAbort = (_object: unknown, signal: AbortSignal) => new Promise<boolean>((resolve) => signal.addEventListener('abort', () => resolve(true)));
+    for (const when of ['before', 0, 20] as const) {
+      for (const verify of [undefined, waitsForAbort]) {
+        const store = freshStore();
+        const content = randomBytes(300_000);
+        const presigned = await store.presignUpload({ maxBytes: 1_000_000 });
+        expect(await send(presigned, content)).toBe(204);
+        const controller = new AbortController();
+        if (when === 'before') controller.abort();
+        else setTimeout(() => controller.abort(), when);
+        const result = await store.confirmUpload(presigned.key, { ttlMs: 60_000, signal: controller.signal, ...(verify && { verify }) }).catch((err: unknown) => err);
+        const label = `aborted ${when === 'before' ? 'before the call' : `at ${when} ms`}, ${verify ? 'a verify waiting' : 'no verify'}`;
+        if (!isTempFileError(result)) {
+          // Done before the abort came: only possible without a verify, and only after the call began.
+          expect(verify === undefined && when !== 'before', label).toBe(true);
+          expect(sha256(await claimBytes(store, result as HandoffTicket))).toBe(sha256(content));
+          outcomes.push(`${label}: a ticket`);
+          continue;
+        }
+        expect(result, label).toMatchObject({ code: 'ERR_TEMPFILE_ABORTED', statusCode: 499, message: expect.stringMatching(/^the confirmation was aborted .*confirm it again/) });
+        expect((await keysUnder(store)).filter((k) => !k.startsWith('.intake/')), `${label}: no entry left`).toEqual([]);
+        const ticket = await store.confirmUpload(presigned.key, { ttlMs: 60_000 });
+        expect(sha256(await claimBytes(store, ticket)), label).toBe(sha256(content));
+        outcomes.push(`${label}: AbortedError`);
+      }
+    }
+    console.log(outcomes.join('\n'));
   });
 
   it('a POST replayed while its confirmation judges the bytes, and after, changes nothing a worker claims: the ticket names the first bytes, or the confirmation is refused (409) and leaves nothing', async (ctx) => {
@@ -371,7 +407,7 @@ describe('a real virus scanner over the object, streamed from the bucket', () =>
     const later = await store.presignUpload({ maxBytes: 1000 });
     await send(later, Buffer.from('another clean file'));
     expect(await refusal(store.confirmUpload(later.key, { ttlMs: 60_000, verify }))).toMatchObject({ code: 'ERR_TEMPFILE_VERIFY_FAILED', statusCode: 503 });
-    expect((await keysUnder(store)).filter((k) => !k.endsWith('/lease'))).toEqual([]);
+    expect((await keysUnder(store)).filter((k) => !k.endsWith('/lease'))).toEqual([recordOf(store, clean.key)]);
     clamd = undefined;
   });
 });
