@@ -84,6 +84,13 @@ export class Reservation {
     this.held = 0;
   }
 
+  /** Gives `bytes` back (at most what it holds): bytes counted that never reached the disk. */
+  giveBack(bytes: number): void {
+    const given = Math.min(Math.max(0, bytes), this.held);
+    this.accounting.release(given);
+    this.held -= given;
+  }
+
   /** Gives every byte back; the reservation may grow again from 0. */
   release(): void {
     this.accounting.release(this.held);

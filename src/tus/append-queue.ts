@@ -92,12 +92,11 @@ export class AppendQueue implements IntakeSink {
   private pump(): void {
     if (this.inFlight || this.queued.length === 0 || this.failure) return;
     const batch = this.queued;
-    const bytes = this.queuedBytes;
     this.queued = [];
     this.queuedBytes = 0;
-    this.inFlight = writeAllAt(this.fd, batch, this.position + this.written).then(
+    // Counted write by write: a batch cut short (ENOSPC) leaves its first bytes in the file.
+    this.inFlight = writeAllAt(this.fd, batch, this.position + this.written, (n) => (this.written += n)).then(
       () => {
-        this.written += bytes;
         this.inFlight = undefined;
         this.startFlush();
         this.pump();
@@ -135,7 +134,7 @@ export class AppendQueue implements IntakeSink {
  * (bench/tus.mjs). A short write goes on from where it stopped; one that takes nothing is an EIO,
  * never a loop.
  */
-async function writeAllAt(fd: number, buffers: readonly Buffer[], position: number): Promise<void> {
+async function writeAllAt(fd: number, buffers: readonly Buffer[], position: number, onWritten: (bytes: number) => void): Promise<void> {
   let at = position;
   for (const bytes of buffers) {
     for (let done = 0; done < bytes.length; ) {
@@ -143,6 +142,7 @@ async function writeAllAt(fd: number, buffers: readonly Buffer[], position: numb
         fs.write(fd, bytes, done, bytes.length - done, at + done, (err, n) => (err ? reject(err) : resolve(n)));
       });
       if (written === 0) throw Object.assign(new Error('EIO: the data file took no byte of a write'), { code: 'EIO' });
+      onWritten(written);
       done += written;
     }
     at += bytes.length;

@@ -2,7 +2,7 @@ import { STATUS_CODES } from 'node:http';
 import { constants } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { detached } from '../base/detached.js';
-import { InvalidOptionError, isTempFileError, SizeLimitError, systemErrorCode } from '../base/errors.js';
+import { InvalidOptionError, isTempFileError, SizeLimitError, systemErrorCode, toFileSystemError } from '../base/errors.js';
 import { dataName, tusUploadName } from '../base/layout.js';
 import { takeForRemoval, type LeaseContext } from '../handoff/lease.js';
 import type { ManagerContext } from '../context/context.js';
@@ -194,7 +194,7 @@ export class UploadStore {
     try {
       const stat = await handle.stat();
       if (stat.size !== offset) throw this.settings.errors.INVALID_OFFSET;
-      position = await this.append(stream, handle, { id, dev: stat.dev, ino: stat.ino }, offset, info.size);
+      position = await this.append(stream, handle, { id, dev: stat.dev, ino: stat.ino, shown }, offset, info.size);
     } finally {
       try {
         await handle.sync();
@@ -217,16 +217,20 @@ export class UploadStore {
     const declared = size === undefined ? undefined : { bytes: size, refusal: () => errors.ERR_SIZE_EXCEEDED };
     // The intake's meter counts each chunk before it is queued; the accounting reconciles every
     // reservation against the disk before it refuses (reconcile()).
-    const meter = new Meter({ maxBytes, hash: undefined, offset, declared }, context.freeSpace, this.reservationFor(file));
+    const reservation = this.reservationFor(file);
+    const meter = new Meter({ maxBytes, hash: undefined, offset, declared }, context.freeSpace, reservation);
     try {
       await meter.start();
       await pump(next, meter, queue, undefined);
       return offset + queue.bytesStored;
-    } catch (err) {
-      // The chunks counted before the refusal are written: they stay, and the upload resumes after them.
+    } catch (caught) {
+      // The chunks written before the refusal stay, and the upload resumes after them; those the
+      // disk refused (ENOSPC) are not on it, so the quota stops counting them now.
       await queue.flush().catch(() => {});
+      reservation.giveBack(meter.size - offset - queue.bytesStored);
+      const err = toFileSystemError('write the upload', file.shown, caught);
       // The server answers the stream's error as soon as it is destroyed: give it its status first.
-      stream.destroy(forTus(err) instanceof Error ? (err as Error) : undefined);
+      stream.destroy(forTus(err) as Error);
       throw err;
     }
   }
@@ -368,6 +372,8 @@ interface WrittenFile {
   readonly id: string;
   readonly dev: number;
   readonly ino: number;
+  /** The data file as messages show it. */
+  readonly shown: string;
 }
 
 /** Looks for the data file of an upload at most this many times while requests rename it (data, held_<owner>). */

@@ -1,15 +1,33 @@
 import { constants } from 'node:fs';
-import { systemErrorCode } from '../base/errors.js';
+import { systemErrorCode, toFileSystemError } from '../base/errors.js';
 import { dataName, TUS_INFO } from '../base/layout.js';
 import { MAX_INFO_BYTES, parseUploadInfo, type UploadInfo } from '../lifetime/tus-upload.js';
-import { createUploadFile, openUploadFile, pinUpload, type UploadDir } from './places.js';
+import { createUploadFile, openUploadFile, pinUpload, removeUploadDir, type UploadDir } from './places.js';
 import { fs } from '../disk/fs.js';
 
 export type { UploadInfo } from '../lifetime/tus-upload.js';
 
-/** Makes an upload's directory, its info (fsynced) and its empty data file; the directory is fsynced last. */
+/**
+ * Makes an upload's directory, its info (fsynced) and its empty data file; the directory is
+ * fsynced last. A failure (ENOSPC: a `NoSpaceError`) removes what it made.
+ */
 export async function makeUpload(made: UploadDir, info: UploadInfo): Promise<void> {
-  await fs.promises.mkdir(made.named, { mode: 0o700 });
+  try {
+    await fs.promises.mkdir(made.named, { mode: 0o700 });
+  } catch (err) {
+    throw toFileSystemError('make the upload', made.shown, err);
+  }
+  try {
+    await fillUpload(made, info);
+  } catch (err) {
+    const dir = await pinUpload(made).catch(() => undefined);
+    // Else the sweep removes it, an upload with no info.
+    if (dir) await removeUploadDir(dir).catch(() => {}).finally(() => dir.close());
+    throw toFileSystemError('make the upload', made.shown, err);
+  }
+}
+
+async function fillUpload(made: UploadDir, info: UploadInfo): Promise<void> {
   const dir = await pinUpload(made);
   if (dir === undefined) throw Object.assign(new Error(`ENOENT: ${made.shown} went as it was made`), { code: 'ENOENT' });
   try {

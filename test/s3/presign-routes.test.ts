@@ -196,7 +196,8 @@ describe('the Uppy-shaped routes, end to end', () => {
     expect(confirmed.status, JSON.stringify(confirmed.body)).toBe(202);
     const ticket = confirmed.body as unknown as HandoffTicket;
     expect(ticket).toMatchObject({ size: body.length, digest: `sha256:${sha256(body)}`, meta: { filename: 'cat.png' } });
-    expect((await keysUnder(store)).filter((k) => k.startsWith('.intake/'))).toEqual([]);
+    // Only the record stays, saying confirmed, until the presign expires.
+    expect((await keysUnder(store)).filter((k) => k.startsWith('.intake/'))).toEqual([`${key.slice(store.prefix.length, -'upload'.length)}record`]);
     expect(sha256(await claimBytes(store, ticket))).toBe(sha256(body));
   });
 

@@ -1,6 +1,7 @@
 // tempfile-manager/tus against a real @tus/server on a real HTTP port, with tus-js-client and
 // raw requests: what a client can do to the store, from its side. The kill of a server mid-PATCH
 // and two server processes on one root are test/process/tus-servers.test.ts.
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -11,6 +12,8 @@ import { isTempFileError } from '../../src/index.js';
 import { tusStore } from '../../src/tus/index.js';
 import { fixture, runToEnd } from '../helpers/child.js';
 import { manager, scratchDir } from '../helpers/roots.js';
+import { itNeeds, MOUNTING } from '../helpers/privileges.js';
+import { mountTmpfs } from '../helpers/tmpfs.js';
 import { png } from '../helpers/magic.js';
 import { clientUpload, createUpload, openTusRequest, patchHeaders, tusRequest, tusServers, untilExpired, uploadDirOf } from '../helpers/tus.js';
 
@@ -299,6 +302,29 @@ describe('tempfile-manager/tus', () => {
     const head = await tusRequest(upload, 'HEAD', {});
     expect(Number(head.headers['upload-offset'])).toBeLessThanOrEqual(100_000);
     expect(mgr.stats().liveBytes).toBeLessThanOrEqual(100_000);
+  });
+
+  itNeeds(MOUNTING)('a full disk under a PATCH is 507 (NoSpaceError), as write() answers it, and so is a create then; the quota counts only the bytes on disk, and the upload resumes once there is room', async () => {
+    const disk = mountTmpfs(1);
+    const mgr = manager({ root: path.join(disk, 'r'), maxLiveBytes: 64 * 1024 ** 2 });
+    const { url } = await serve(mgr, { onUploadFinish: () => {} });
+    const upload = await createUpload(url, 2 * 1024 ** 2);
+    const content = randomBytes(2 * 1024 ** 2);
+    const full = await tusRequest(upload, 'PATCH', patchHeaders(0, content.length), content);
+    expect(full.status, full.body).toBe(507);
+    expect(full.body).toBe('507 Insufficient Storage\n');
+    const offset = Number((await tusRequest(upload, 'HEAD', {})).headers['upload-offset']);
+    expect(offset).toBeGreaterThan(0);
+    expect(offset).toBeLessThan(content.length);
+    expect(mgr.stats().liveBytes, 'the bytes the disk refused are not counted').toBe(offset);
+    const second = await tusRequest(url, 'POST', { 'Upload-Length': '1000' });
+    expect(second.status, second.body).toBe(507);
+    expect(fs.readdirSync(path.join(mgr.root, 'tus')), 'the refused create left nothing').toHaveLength(1);
+    // Room again (the volume grown): the upload goes on from its offset.
+    execFileSync('mount', ['-o', 'remount,size=4m', disk], { stdio: 'pipe' });
+    const rest = await tusRequest(upload, 'PATCH', patchHeaders(offset, content.length - offset), content.subarray(offset));
+    expect(rest.status, rest.body).toBe(204);
+    expect(mgr.stats().liveBytes).toBe(0);
   });
 
   it('accept: a finished upload whose first bytes show another type is a 415, and nothing is kept', async () => {
