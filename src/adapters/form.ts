@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import { isTempFileError } from '../base/error-class.js';
 import { AbortedError, isErrorCode, MalformedUploadError, SizeLimitError, UploadLimitError, type DetectedType } from '../base/errors.js';
 import { TempFile, type TempFileArgs } from '../handles/file.js';
-import type { TempScope } from '../handles/scope.js';
+import { writeAs, type TempScope } from '../handles/scope.js';
 import type { WriteOptions } from '../handles/write.js';
 import type { HandoffOptions } from '../handoff/handoff.js';
 import type { HandoffTicket } from '../handoff/ticket.js';
@@ -145,7 +145,7 @@ export class FormReceiver {
     const suffixOf = this.spec.detectType ? (type: DetectedType | undefined) => uploadSuffix(type, part.originalName) : undefined;
     const options = this.writeOptions(part);
     const suffix = suffixOf ? '' : uploadSuffix(undefined, part.originalName);
-    const write = this.scope.writeAs(part.stream, suffix === '' ? options : { ...options, suffix }, make, suffixOf).then(
+    const write = writeAs(this.scope, part.stream, suffix === '' ? options : { ...options, suffix }, make, suffixOf).then(
       (file) => {
         this.streams.delete(part.stream);
         this.files[slot] = file;

@@ -49,3 +49,28 @@ export interface Owner {
   adopt(handle: Removable): void;
   forget(handle: Removable): void;
 }
+
+// The contexts managers made, in this copy of the library: a handle or a scope is built only over
+// one of them, so no caller can build a public class over a context (or a path) of its own.
+const madeContexts = new WeakSet<object>();
+
+/** Records `context` as one a manager made; returns it. @internal */
+export function madeContext(context: ManagerContext): ManagerContext {
+  madeContexts.add(context);
+  return context;
+}
+
+/**
+ * Throws unless `context` is one a manager of this copy of the library made: what a public
+ * class's constructor calls first. @internal
+ */
+export function requireMadeContext(context: unknown, made: string): void {
+  if (typeof context !== 'object' || context === null || !madeContexts.has(context)) {
+    throw new TypeError(`${made} is not built with new: make one with ${made === 'TempScope' ? 'mgr.scope()' : 'mgr.file(), mgr.dir() or mgr.write()'} (or a scope's).`);
+  }
+}
+
+/** True for a context a manager of this copy made: for the tests that look for one where none may be. @internal */
+export function isMadeContext(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && madeContexts.has(value);
+}

@@ -1,4 +1,4 @@
-import { DiskHandle } from './handle.js';
+import { DiskHandle, handleContext } from './handle.js';
 import { removeTree, removeTreeSync, type RemoveVia } from '../disk/remove.js';
 
 /**
@@ -23,6 +23,6 @@ export class TempDir extends DiskHandle {
 
   /** Through its access path; what another handle holds to the end is set aside in the session (Windows). */
   private via(): RemoveVia {
-    return { access: this.access, setAsideIn: this.context.session().base };
+    return { access: this.access, setAsideIn: handleContext(this).session().base };
   }
 }

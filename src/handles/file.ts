@@ -2,7 +2,7 @@ import { constants, type ReadStream, type WriteStream } from 'node:fs';
 import type { ManagerContext, Owner } from '../context/context.js';
 import { InvalidOptionError, isErrorCode, ManagerClosedError, type DetectedType, type DiskErrors } from '../base/errors.js';
 import { identityOf, ownFileStreamFs, type FileIdentity } from '../disk/open-checked.js';
-import { DiskHandle } from './handle.js';
+import { DiskHandle, handleContext } from './handle.js';
 import { checkHandoffOptions, type HandoffOptions } from '../handoff/handoff.js';
 import { describeArgument, ownOptions, validateAbortSignal, validateBoolean, validateInteger, validateObject, type NoneLeftOut } from '../base/validators.js';
 import { moveFile, resolveDestination, resolveKeepOptions, type KeepOptions } from '../keep/move.js';
@@ -235,7 +235,7 @@ export class TempFile extends DiskHandle {
       } catch (err) {
         throw this.closedDuringKeep(err, target) ?? err;
       }
-      publish(CHANNELS.fileKeep, () => ({ root: this.context.root, path: this.path, destination: target, size: this.#reservation.bytes, from: 'file' }));
+      publish(CHANNELS.fileKeep, () => ({ root: handleContext(this).root, path: this.path, destination: target, size: this.#reservation.bytes, from: 'file' }));
       return target;
     });
   }
@@ -243,7 +243,7 @@ export class TempFile extends DiskHandle {
   // A close() while keep() ran removed the session, and the file with it: keep() then finds its
   // source gone, which is the close's doing, not a replacement.
   private closedDuringKeep(err: unknown, target: string): ManagerClosedError | undefined {
-    if (!this.context.closed()) return undefined;
+    if (!handleContext(this).closed()) return undefined;
     // A link or rename on one file system names the destination in its ENOENT, but the
     // destination's directory is held open: the name missing is the source's.
     const sourceGone =
@@ -279,12 +279,12 @@ export class TempFile extends DiskHandle {
   async handoff(options: HandoffOptions): Promise<HandoffTicket> {
     this.assertLive('TempFile');
     const { store, ttlMs, meta } = checkHandoffOptions(options); // bad options are refused before any disk access
-    const backend = store ?? this.context.handoff;
+    const backend = store ?? handleContext(this).handoff;
     return this.moveOut('TempFile', async () => {
-      this.context.checkRoot();
+      handleContext(this).checkRoot();
       return traced(
         TRACING_CHANNELS.handoff,
-        () => ({ root: this.context.root, path: this.path, size: this.#content?.size ?? this.#reservation.bytes, store: store !== undefined }),
+        () => ({ root: handleContext(this).root, path: this.path, size: this.#content?.size ?? this.#reservation.bytes, store: store !== undefined }),
         () => backend.handOff(this.handoffSource(), { ttlMs, meta }),
         (ticket) => ({ handoff: handoffKey(ticket.id), expiresAt: ticket.expiresAt }),
       );
@@ -323,14 +323,14 @@ export class TempFile extends DiskHandle {
 
   /** @internal */
   protected override released(): void {
-    this.context.accounting.liveFiles -= 1;
+    handleContext(this).accounting.liveFiles -= 1;
     this.#reservation.release();
   }
 
   /** @internal */
   protected deleteAsync(): Promise<void> {
     if (holdsHappen()) return unlinkAside(this.access, this.path, this.asideName()).then(() => {});
-    if (!this.context.localDisk() || !isSmallFile(this.access)) return unlinkQuietly(this.access, this.path);
+    if (!handleContext(this).localDisk() || !isSmallFile(this.access)) return unlinkQuietly(this.access, this.path);
     try {
       unlinkQuietlySync(this.access, this.path);
       return Promise.resolve();
@@ -341,7 +341,7 @@ export class TempFile extends DiskHandle {
 
   /** Where its removal first renames it where another handle may hold it (Windows): a set-aside name in the session. */
   private asideName(): string {
-    return `${this.context.session().base}/${newSetAsideName()}`;
+    return `${handleContext(this).session().base}/${newSetAsideName()}`;
   }
 
   /** @internal */

@@ -1,4 +1,4 @@
-import type { ManagerContext, Owner } from '../context/context.js';
+import { requireMadeContext, type ManagerContext, type Owner } from '../context/context.js';
 import { DisposedError, type DiskErrors } from '../base/errors.js';
 import { CHANNELS, publish } from '../base/channels.js';
 
@@ -8,6 +8,13 @@ type HandleState = 'live' | 'removing' | 'moving' | 'gone';
 export interface Place {
   readonly path: string;
   readonly access: string;
+}
+
+let contextOfHandle: (handle: DiskHandle) => ManagerContext;
+
+/** The context of the manager that made `handle`: for its subclasses' modules. @internal */
+export function handleContext(handle: DiskHandle): ManagerContext {
+  return contextOfHandle(handle);
 }
 
 /** The lifecycle shared by {@link TempFile} and {@link TempDir}. @internal */
@@ -24,16 +31,24 @@ export abstract class DiskHandle implements AsyncDisposable, Disposable {
     return this.place().access;
   }
   private readonly placed: Place;
-  /** @internal */
-  protected readonly context: ManagerContext;
+  // Runtime-private: no caller reaches the manager's context through a handle (docs/security.md).
+  readonly #context: ManagerContext;
   private readonly owner: Owner;
   private state: HandleState = 'live';
   private pending: Promise<void> | undefined;
   private moving: Promise<void> | undefined;
 
-  /** @internal */
+  static {
+    contextOfHandle = (handle) => handle.#context;
+  }
+
+  /**
+   * Built only over a context a manager made: a caller's `new TempFile(...)` is a TypeError.
+   * @internal
+   */
   constructor(context: ManagerContext, owner: Owner, path: string, access: string) {
-    this.context = context;
+    requireMadeContext(context, new.target.name);
+    this.#context = context;
     this.owner = owner;
     this.placed = { path, access };
     owner.adopt(this);
@@ -82,7 +97,7 @@ export abstract class DiskHandle implements AsyncDisposable, Disposable {
    */
   removeSync(): void {
     if (this.state !== 'live') return;
-    this.context.checkRoot();
+    this.#context.checkRoot();
     this.deleteSync();
     this.publishRemoved();
     this.markGone();
@@ -136,7 +151,7 @@ export abstract class DiskHandle implements AsyncDisposable, Disposable {
   }
 
   private publishRemoved(): void {
-    publish(CHANNELS.fileRemove, () => ({ root: this.context.root, path: this.path, ...this.removalFacts() }));
+    publish(CHANNELS.fileRemove, () => ({ root: this.#context.root, path: this.path, ...this.removalFacts() }));
   }
 
   /** Throws {@link DisposedError} unless the handle is live. @internal */
@@ -163,7 +178,7 @@ export abstract class DiskHandle implements AsyncDisposable, Disposable {
   private async removeOnce(): Promise<void> {
     this.state = 'removing';
     try {
-      this.context.checkRoot();
+      this.#context.checkRoot();
       await this.deleteAsync();
       this.publishRemoved();
       this.markGone();

@@ -1,4 +1,4 @@
-import type { ManagerContext, Owner, Removable } from '../context/context.js';
+import { requireMadeContext, type ManagerContext, type Owner, type Removable } from '../context/context.js';
 import { createDir, createFile, type NameArgument } from './create.js';
 import type { TempDir } from './dir.js';
 import { DisposedError, isErrorCode, ManagerClosedError, RemoveError, TempFileError, type DiskErrors } from '../base/errors.js';
@@ -7,6 +7,19 @@ import { makeTempFile, type FileMaker, type TempFile } from './file.js';
 import type { WriteSource } from '../write/source.js';
 import { writeTempFile, type SuffixOf, type WriteOptions } from './write.js';
 import { spoolTempFile, type SpoolOptions } from './spool.js';
+
+let writeAsIn: <T extends TempFile>(scope: TempScope, source: WriteSource, options: WriteOptions | undefined, make: FileMaker<T>, suffixOf?: SuffixOf) => Promise<T>;
+
+/**
+ * {@link TempScope.write}, with the file made by `make`: an adapter's file (an upload's, with its
+ * field and client-given name). The adapters' way to build their files from the core, documented in
+ * docs/design.md; a function of this module's, not a method: `make` is given the manager's
+ * context, which no caller may reach. `suffixOf`, when given, names the file's suffix from the type
+ * sniffed from its first bytes. @internal
+ */
+export function writeAs<T extends TempFile>(scope: TempScope, source: WriteSource, options: WriteOptions | undefined, make: FileMaker<T>, suffixOf?: SuffixOf): Promise<T> {
+  return writeAsIn(scope, source, options, make, suffixOf);
+}
 
 /**
  * A group of temp files, directories and nested scopes, removed together when it is disposed
@@ -21,8 +34,8 @@ import { spoolTempFile, type SpoolOptions } from './spool.js';
  * // both removed here
  */
 export class TempScope implements AsyncDisposable, Disposable {
-  /** @internal */
-  protected readonly context: ManagerContext;
+  // Runtime-private: no caller reaches the manager's context through a scope (docs/security.md).
+  readonly #context: ManagerContext;
   private readonly members = new Set<Removable>();
   private readonly parent: Owner | undefined;
   private live = true;
@@ -34,9 +47,14 @@ export class TempScope implements AsyncDisposable, Disposable {
   private writing = 0;
   private onWriteFailure: ((source: WriteSource, error: unknown) => void) | undefined;
 
-  /** @internal */
+  static {
+    writeAsIn = (scope, source, options, make, suffixOf) => scope.#writeAs(source, options, make, suffixOf);
+  }
+
+  /** Built only over a context a manager made: a caller's `new TempScope(...)` is a TypeError. @internal */
   constructor(context: ManagerContext, parent?: Owner) {
-    this.context = context;
+    requireMadeContext(context, 'TempScope');
+    this.#context = context;
     this.parent = parent;
     parent?.adopt(this);
   }
@@ -70,7 +88,7 @@ export class TempScope implements AsyncDisposable, Disposable {
    */
   file(suffixOrOptions?: NameArgument): TempFile {
     this.assertLive();
-    return createFile(this.context, this, suffixOrOptions);
+    return createFile(this.#context, this, suffixOrOptions);
   }
 
   /**
@@ -84,7 +102,7 @@ export class TempScope implements AsyncDisposable, Disposable {
    */
   dir(suffixOrOptions?: NameArgument): TempDir {
     this.assertLive();
-    return createDir(this.context, this, suffixOrOptions);
+    return createDir(this.#context, this, suffixOrOptions);
   }
 
   /**
@@ -111,7 +129,7 @@ export class TempScope implements AsyncDisposable, Disposable {
    * @throws See {@link DiskErrors}: the manager closed, the root changed, the disk failing.
    */
   write(source: WriteSource, options?: WriteOptions): Promise<TempFile> {
-    return this.writeAs(source, options, makeTempFile);
+    return this.#writeAs(source, options, makeTempFile);
   }
 
   /**
@@ -125,26 +143,19 @@ export class TempScope implements AsyncDisposable, Disposable {
       return Promise.reject(err);
     }
     this.writing += 1;
-    return spoolTempFile(this.context, this, source, options, this.writes.signal).finally(() => {
+    return spoolTempFile(this.#context, this, source, options, this.writes.signal).finally(() => {
       this.writing -= 1;
     });
   }
 
-  /**
-   * {@link write}, with the file made by `make`: an adapter's subclass of {@link TempFile} (an
-   * upload's file, with its field and client-given name). The adapters' way to build their files
-   * from the core, documented in docs/design.md. `suffixOf`, when given, names the file's suffix
-   * from the type sniffed from its first bytes (an upload's file gets the extension of its type);
-   * the data is then sniffed, `accept` or not. @internal
-   */
-  writeAs<T extends TempFile>(source: WriteSource, options: WriteOptions | undefined, make: FileMaker<T>, suffixOf?: SuffixOf): Promise<T> {
+  #writeAs<T extends TempFile>(source: WriteSource, options: WriteOptions | undefined, make: FileMaker<T>, suffixOf?: SuffixOf): Promise<T> {
     try {
       this.assertLive();
     } catch (err) {
       return Promise.reject(err);
     }
     this.writing += 1;
-    const written = writeTempFile(this.context, this, source, options, this.writes.signal, make, suffixOf);
+    const written = writeTempFile(this.#context, this, source, options, this.writes.signal, make, suffixOf);
     const watched: Promise<T> = this.onWriteFailure ? written.catch((error: unknown) => this.failed(source, error)) : written;
     return watched.finally(() => {
       this.writing -= 1;
@@ -178,7 +189,7 @@ export class TempScope implements AsyncDisposable, Disposable {
    */
   scope(): TempScope {
     this.assertLive();
-    return new TempScope(this.context, this);
+    return new TempScope(this.#context, this);
   }
 
   /**
@@ -220,7 +231,7 @@ export class TempScope implements AsyncDisposable, Disposable {
   async remove(): Promise<void> {
     this.live = false;
     this.stopWrites();
-    if (this.members.size > 0) this.context.checkRoot();
+    if (this.members.size > 0) this.#context.checkRoot();
     const members = [...this.members];
     const results = await Promise.allSettled(members.map((member) => member.remove()));
     const failures = results.flatMap((result) => (result.status === 'rejected' ? [result.reason] : []));
@@ -235,7 +246,7 @@ export class TempScope implements AsyncDisposable, Disposable {
   removeSync(): void {
     this.live = false;
     this.stopWrites();
-    if (this.members.size > 0) this.context.checkRoot();
+    if (this.members.size > 0) this.#context.checkRoot();
     const failures: unknown[] = [];
     for (const member of [...this.members]) {
       try {

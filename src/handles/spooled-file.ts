@@ -4,7 +4,7 @@ import { CREATE_EXCLUSIVE, fs } from '../disk/fs.js';
 import { identityOf } from '../disk/open-checked.js';
 import { createUnique, type NameParts } from './create.js';
 import { readStreamOptions, TempFile, type TempReadStreamOptions } from './file.js';
-import type { Place } from './handle.js';
+import { handleContext, type Place } from './handle.js';
 
 /** The place of a spooled file that never reached the disk: it has no path. */
 const NOWHERE: Place = { path: '', access: '' };
@@ -47,7 +47,7 @@ export class SpooledTempFile extends TempFile {
   protected override place(): Place {
     if (this.onDisk) return this.onDisk;
     if (this.memory === undefined) return NOWHERE;
-    const { path, access, identity } = writeOut(this.context, this.parts, this.memory);
+    const { path, access, identity } = writeOut(handleContext(this), this.parts, this.memory);
     this.onDisk = { path, access };
     this.known = identity;
     this.memory = undefined;

@@ -1,6 +1,6 @@
 import { Accounting } from '../limits/accounting.js';
 import { handoffKey, traced, TRACING_CHANNELS } from '../base/channels.js';
-import type { ManagerContext } from '../context/context.js';
+import { madeContext, type ManagerContext } from '../context/context.js';
 import type { NameArgument } from '../handles/create.js';
 import type { TempDir } from '../handles/dir.js';
 import { ensureCapabilities } from '../disk/capabilities.js';
@@ -20,7 +20,7 @@ import { ensureSafeRoot, type RootContext } from '../root/root.js';
 import { runInScope, TempScope } from '../handles/scope.js';
 import { Session, type SessionPlaces } from '../lifetime/session.js';
 import { watchThreads } from '../lifetime/threads.js';
-import { atExit, processSlot } from '../owner/registry.js';
+import { atExit } from '../owner/registry.js';
 import { beatThread, requireBeatThread } from '../owner/beat-thread.js';
 import { holdLiveSignal, type LiveHold } from '../owner/live-signal.js';
 import { heartbeatFailures } from '../owner/heartbeat-failures.js';
@@ -66,18 +66,17 @@ export interface ManagerParts {
 
 /**
  * The port through which a store built on a manager (tempfile-manager/tus) reaches its parts: every
- * manager enters itself when it is made, in one table of the process registry, which both builds of
- * the library share, so that a manager of one build (ESM) serves a store of the other (CommonJS).
- * Only a manager's constructor enters one: an object that merely looks like a manager, or carries a
- * property of a manager's, is not found.
+ * manager enters itself when it is made, in a table of this module's, which nothing outside this
+ * copy of the library reaches (not `globalThis`: a manager's context there would let any code build
+ * handles over paths of its own). Only a manager's constructor enters one: an object that merely
+ * looks like a manager is not found; nor is a manager of another copy (the ESM build's, seen from
+ * the CommonJS build's store).
  */
-function madeManagers(): WeakMap<object, ManagerParts> {
-  return processSlot('managers', () => new WeakMap<object, ManagerParts>());
-}
+const madeManagers = new WeakMap<object, ManagerParts>();
 
-/** The parts of `value` if a manager (of either build) made it, else undefined. */
+/** The parts of `value` if a manager of this copy of the library made it, else undefined. */
 export function managerParts(value: unknown): ManagerParts | undefined {
-  return typeof value === 'object' && value !== null ? madeManagers().get(value) : undefined;
+  return typeof value === 'object' && value !== null ? madeManagers.get(value) : undefined;
 }
 
 /**
@@ -91,25 +90,25 @@ export function managerParts(value: unknown): ManagerParts | undefined {
 export class TempFileManager implements AsyncDisposable, Disposable {
   /** The absolute root directory, checked safe when the manager was made. */
   readonly root: string;
-  private readonly options: ResolvedOptions;
-  private readonly session: Session;
+  readonly #options: ResolvedOptions;
+  readonly #session: Session;
   /** The root and its rules, shared by the session, the sweep and the leases. */
-  private readonly rootContext: RootContext;
+  readonly #rootContext: RootContext;
   /** `<root>/handoff`, held open across handoffs and claims, checked at each. */
-  private readonly handoffDir: HandoffDirHold;
+  readonly #handoffDir: HandoffDirHold;
   /** `<root>/handoff/` as a backend: where a ticket without `store` lives. */
-  private readonly diskHandoff: HandoffBackend;
+  readonly #diskHandoff: HandoffBackend;
   /** What a claim needs of this manager: its scope to download into, its rules, whether it closed. */
-  private readonly claimPlace: ClaimPlace;
-  private readonly context: ManagerContext;
-  private readonly rootScope: TempScope;
+  readonly #claimPlace: ClaimPlace;
+  readonly #context: ManagerContext;
+  readonly #rootScope: TempScope;
   /** Removes the exit task of the open session, if any. */
-  private dropExitTask: () => void = () => {};
-  private opened = false;
-  private onLocalDisk = false;
-  private live: LiveHold | undefined;
-  private isClosed = false;
-  private readonly stopBackgroundSweep: () => void;
+  #dropExitTask: () => void = () => {};
+  #opened = false;
+  #onLocalDisk = false;
+  #live: LiveHold | undefined;
+  #isClosed = false;
+  readonly #stopBackgroundSweep: () => void;
 
   /**
    * Checks the options and the root (synchronously), making the root (0700) and its marker if
@@ -136,76 +135,76 @@ export class TempFileManager implements AsyncDisposable, Disposable {
    */
   constructor(options?: TempFileManagerOptions) {
     requireDenoAllAccess();
-    this.options = resolveOptions(options);
-    this.root = this.options.root;
+    this.#options = resolveOptions(options);
+    this.root = this.#options.root;
     requireBeatThread(this.root);
     const rootId = ensureSafeRoot(this.root);
-    const { staleMs, graceMs, hostId } = this.options;
-    this.rootContext = {
+    const { staleMs, graceMs, hostId } = this.#options;
+    this.#rootContext = {
       root: this.root,
       staleMs,
       graceMs,
       hostId,
-      verifyRoot: () => this.session.checkRoot(),
-      rootBase: () => this.session.rootBase(),
-      holdLive: () => this.holdLive(),
+      verifyRoot: () => this.#session.checkRoot(),
+      rootBase: () => this.#session.rootBase(),
+      holdLive: () => this.#holdLive(),
     };
-    this.session = new Session({ ...this.rootContext, rootId });
-    this.handoffDir = new HandoffDirHold();
-    this.diskHandoff = new DiskHandoff({
-      ...this.rootContext,
-      rootBase: () => this.session.rootBase(),
-      session: () => this.sessionPlaces(),
-      sessionOpened: () => this.opened,
-      handoffDir: this.handoffDir,
+    this.#session = new Session({ ...this.#rootContext, rootId });
+    this.#handoffDir = new HandoffDirHold();
+    this.#diskHandoff = new DiskHandoff({
+      ...this.#rootContext,
+      rootBase: () => this.#session.rootBase(),
+      session: () => this.#sessionPlaces(),
+      sessionOpened: () => this.#opened,
+      handoffDir: this.#handoffDir,
     });
-    this.context = {
-      prefix: this.options.prefix,
-      session: () => this.sessionPlaces(),
-      checkRoot: () => this.session.check(),
-      rootBase: () => this.session.rootBase(),
-      handoff: this.diskHandoff,
-      accounting: new Accounting(this.options.maxLiveBytes),
-      freeSpace: new FreeSpace(this.root, this.options.minFreeBytes, () => this.session.places?.base ?? this.session.rootBase()),
+    this.#context = madeContext({
+      prefix: this.#options.prefix,
+      session: () => this.#sessionPlaces(),
+      checkRoot: () => this.#session.check(),
+      rootBase: () => this.#session.rootBase(),
+      handoff: this.#diskHandoff,
+      accounting: new Accounting(this.#options.maxLiveBytes),
+      freeSpace: new FreeSpace(this.root, this.#options.minFreeBytes, () => this.#session.places?.base ?? this.#session.rootBase()),
       root: this.root,
-      localDisk: () => this.onLocalDisk,
-      closed: () => this.isClosed,
-    };
-    this.rootScope = new TempScope(this.context);
-    madeManagers().set(this, { context: this.context, rootContext: this.rootContext });
-    this.claimPlace = { staleMs, hostId, download: (source, writeOptions) => this.rootScope.write(source, writeOptions), closed: () => this.isClosed };
+      localDisk: () => this.#onLocalDisk,
+      closed: () => this.#isClosed,
+    });
+    this.#rootScope = new TempScope(this.#context);
+    madeManagers.set(this, { context: this.#context, rootContext: this.#rootContext });
+    this.#claimPlace = { staleMs, hostId, download: (source, writeOptions) => this.#rootScope.write(source, writeOptions), closed: () => this.#isClosed };
     log('manager for %s', this.root);
-    if (this.options.exitHook) {
+    if (this.#options.exitHook) {
       watchThreads(this.root, false);
     }
-    const { sweepOnStart, sweepIntervalMs } = this.options;
-    const stores = this.options.stores.filter(isStoreBackend);
-    this.stopBackgroundSweep = attachBackgroundSweep(this.rootContext, { onStart: sweepOnStart, intervalMs: sweepIntervalMs, stores });
+    const { sweepOnStart, sweepIntervalMs } = this.#options;
+    const stores = this.#options.stores.filter(isStoreBackend);
+    this.#stopBackgroundSweep = attachBackgroundSweep(this.#rootContext, { onStart: sweepOnStart, intervalMs: sweepIntervalMs, stores });
   }
 
   /** This manager's session directory; created on first use. @throws Never. */
   get sessionPath(): string {
-    return this.session.dir;
+    return this.#session.dir;
   }
 
   /** True once {@link close} was called. @throws Never. */
   get closed(): boolean {
-    return this.isClosed;
+    return this.#isClosed;
   }
 
   /** A new empty temp file (0600), synchronously: {@link TempScope.file} in the manager's own scope. @throws See {@link TempScope.file}. */
   file(suffixOrOptions?: NameArgument): TempFile {
-    return this.rootScope.file(suffixOrOptions);
+    return this.#rootScope.file(suffixOrOptions);
   }
 
   /** A new empty temp directory (0700), synchronously: {@link TempScope.dir} in the manager's own scope. @throws See {@link TempScope.dir}. */
   dir(suffixOrOptions?: NameArgument): TempDir {
-    return this.rootScope.dir(suffixOrOptions);
+    return this.#rootScope.dir(suffixOrOptions);
   }
 
   /** Streams `source` into a new temp file under the limits: {@link TempScope.write} in the manager's own scope. @throws See {@link TempScope.write}. */
   write(source: WriteSource, options?: WriteOptions): Promise<TempFile> {
-    return this.rootScope.write(source, options);
+    return this.#rootScope.write(source, options);
   }
 
   /**
@@ -214,7 +213,7 @@ export class TempFileManager implements AsyncDisposable, Disposable {
    * {@link AbortedError}, {@link StoreError}, {@link MissingPeerError}, {@link ManagerClosedError} (`ERR_TEMPFILE_*`).
    */
   async handoffStream(source: Readable, options: StreamHandoffOptions): Promise<HandoffTicket> {
-    this.assertOpen();
+    this.#assertOpen();
     const { store, request } = checkStreamHandoffOptions(options, 'handoffStream()');
     const stream = checkStreamSource(source, 'handoffStream()');
     const { ticket } = await store.handOffStream(stream, { ...request, suffixOf: (type) => (type && /^[a-z0-9]{1,16}$/.test(type.ext) ? `.${type.ext}` : '') });
@@ -223,42 +222,42 @@ export class TempFileManager implements AsyncDisposable, Disposable {
 
   /** {@link TempScope.spool} in the manager's own scope. @throws See {@link TempScope.spool}. */
   spool(source: WriteSource, options?: SpoolOptions): Promise<TempFile> {
-    return this.rootScope.spool(source, options);
+    return this.#rootScope.spool(source, options);
   }
 
   /**
    * Holds this thread's live signal on the root from the first owner's heartbeat (a session's lock,
    * a claim) to `close()`; where none can be held, the process's beat thread starts, once.
    */
-  private holdLive(): void {
-    if (this.live !== undefined) return;
+  #holdLive(): void {
+    if (this.#live !== undefined) return;
     let base: string;
     try {
-      base = this.session.rootBase();
+      base = this.#session.rootBase();
     } catch {
       // The root cannot be reached now: the step that called fails on it too, and the next owner
       // to start tries again.
       return;
     }
-    this.live = holdLiveSignal({ root: this.root, base, owner: processIdentity(this.options.hostId) });
-    if (!this.live.held) beatThread().require(this.live.why ?? 'no live signal');
+    this.#live = holdLiveSignal({ root: this.root, base, owner: processIdentity(this.#options.hostId) });
+    if (!this.#live.held) beatThread().require(this.#live.why ?? 'no live signal');
   }
 
-  private releaseLive(): void {
-    if (this.live === undefined) return;
+  #releaseLive(): void {
+    if (this.#live === undefined) return;
     let base: string | undefined;
     try {
-      base = this.session.rootBase();
+      base = this.#session.rootBase();
     } catch {
       base = undefined; // the root is gone or swapped: its name alone, checked to be our FIFO
     }
-    this.live.release(base);
-    this.live = undefined;
+    this.#live.release(base);
+    this.#live = undefined;
   }
 
   /** Live files and bytes, the quota and the free space seen last; no disk access but a look at each unfinished tus upload this process wrote. @throws Never. */
   stats(): TempFileStats {
-    const { accounting, freeSpace } = this.context;
+    const { accounting, freeSpace } = this.#context;
     accounting.reconcile();
     return {
       liveFiles: accounting.liveFiles,
@@ -267,9 +266,9 @@ export class TempFileManager implements AsyncDisposable, Disposable {
       quotaLeft: accounting.maxLiveBytes - accounting.liveBytes,
       freeBytes: freeSpace.lastFreeBytes,
       freeCheckedAt: freeSpace.lastCheckedAt,
-      minFreeBytes: this.options.minFreeBytes,
+      minFreeBytes: this.#options.minFreeBytes,
       heartbeatFailures: heartbeatFailures().count,
-      liveness: this.live === undefined ? 'idle' : this.live.held ? 'live-signal' : 'beat-thread',
+      liveness: this.#live === undefined ? 'idle' : this.#live.held ? 'live-signal' : 'beat-thread',
     };
   }
 
@@ -298,16 +297,16 @@ export class TempFileManager implements AsyncDisposable, Disposable {
    * @throws See {@link DiskErrors}: the manager closed, the root changed, the disk failing.
    */
   async claim(ticket: HandoffTicket | string, options?: ClaimOptions): Promise<ClaimedFile> {
-    this.assertOpen();
+    this.#assertOpen();
     // The ticket and the options are checked once, here, before any backend is asked.
     const parsed = parseTicket(ticket);
     const checked = checkClaimOptions(options);
-    const backend = this.backendOf(parsed);
+    const backend = this.#backendOf(parsed);
     refuseExpired(parsed);
     return traced(
       TRACING_CHANNELS.claim,
       () => ({ root: this.root, handoff: handoffKey(parsed.id) }),
-      async () => new ClaimedFile(await backend.claim(parsed, this.claimPlace, checked), parsed),
+      async () => new ClaimedFile(await backend.claim(parsed, this.#claimPlace, checked), parsed),
       (claimed) => ({ size: claimed.size }),
     );
   }
@@ -345,18 +344,18 @@ export class TempFileManager implements AsyncDisposable, Disposable {
    * @throws See {@link DiskErrors}: the manager closed, the root changed, the disk failing.
    */
   async sweep(options?: SweepOptions): Promise<SweepReport> {
-    this.assertOpen();
-    const report = await sweepRoot(this.rootContext, options);
-    const stores = this.options.stores.filter(isStoreBackend);
+    this.#assertOpen();
+    const report = await sweepRoot(this.#rootContext, options);
+    const stores = this.#options.stores.filter(isStoreBackend);
     if (stores.length === 0 || report.dryRun) return report;
-    const swept = await sweepStores(stores, this.options.staleMs);
+    const swept = await sweepStores(stores, this.#options.staleMs);
     return { ...report, stores: swept };
   }
 
   /** A scope removed with what is made through it when it is disposed ({@link TempScope.scope}). @throws See {@link TempScope.scope}. */
   scope(): TempScope {
-    this.assertOpen();
-    return this.rootScope.scope();
+    this.#assertOpen();
+    return this.#rootScope.scope();
   }
 
   /** Runs `fn` with a new scope, removed when `fn` settles ({@link TempScope.withScope}). @throws See {@link TempScope.withScope}. */
@@ -378,32 +377,32 @@ export class TempFileManager implements AsyncDisposable, Disposable {
    */
   async close(): Promise<void> {
     // Before the root's descriptor goes: the signal's name is removed through it.
-    if (!this.beginClose()) {
-      this.releaseLive();
-      this.session.release();
+    if (!this.#beginClose()) {
+      this.#releaseLive();
+      this.#session.release();
       return;
     }
-    this.releaseLive();
+    this.#releaseLive();
     try {
-      await this.session.close();
+      await this.#session.close();
     } finally {
-      this.dropExitTask();
+      this.#dropExitTask();
     }
   }
 
   /** Synchronous {@link close}, for exit paths and `using`. @throws What {@link close} throws. */
   closeSync(): void {
     // Before the root's descriptor goes: the signal's name is removed through it.
-    if (!this.beginClose()) {
-      this.releaseLive();
-      this.session.release();
+    if (!this.#beginClose()) {
+      this.#releaseLive();
+      this.#session.release();
       return;
     }
-    this.releaseLive();
+    this.#releaseLive();
     try {
-      this.session.closeSync();
+      this.#session.closeSync();
     } finally {
-      this.dropExitTask();
+      this.#dropExitTask();
     }
   }
 
@@ -418,60 +417,60 @@ export class TempFileManager implements AsyncDisposable, Disposable {
   }
 
   /** Marks the manager closed; true when there is a session left to remove. */
-  private beginClose(): boolean {
-    if (this.isClosed) return false;
-    this.isClosed = true;
-    this.handoffDir.close();
-    this.stopBackgroundSweep();
-    this.rootScope.abandon();
-    log('closing %s', this.session.dir);
-    return this.opened;
+  #beginClose(): boolean {
+    if (this.#isClosed) return false;
+    this.#isClosed = true;
+    this.#handoffDir.close();
+    this.#stopBackgroundSweep();
+    this.#rootScope.abandon();
+    log('closing %s', this.#session.dir);
+    return this.#opened;
   }
 
-  private sessionPlaces(): SessionPlaces {
-    this.assertOpen();
-    const open = this.session.places;
-    if (this.opened && open) return open;
-    if (!this.opened) {
-      const places = this.session.open();
+  #sessionPlaces(): SessionPlaces {
+    this.#assertOpen();
+    const open = this.#session.places;
+    if (this.#opened && open) return open;
+    if (!this.#opened) {
+      const places = this.#session.open();
       try {
         ensureCapabilities(this.root, places.base);
       } catch (err) {
-        this.releaseLive();
+        this.#releaseLive();
         try {
-          this.session.closeSync();
+          this.#session.closeSync();
         } catch {
           // the probe's failure is the one to report
         }
         throw err;
       }
-      this.opened = true;
-      this.onLocalDisk = isLocalDisk(places.base);
-      if (this.options.exitHook) this.dropExitTask = atExit(() => this.closeOnExit());
-      if (this.options.exitHook) watchThreads(this.root, true);
+      this.#opened = true;
+      this.#onLocalDisk = isLocalDisk(places.base);
+      if (this.#options.exitHook) this.#dropExitTask = atExit(() => this.#closeOnExit());
+      if (this.#options.exitHook) watchThreads(this.root, true);
     }
-    const places = this.session.places;
+    const places = this.#session.places;
     if (!places) throw new ManagerClosedError();
     return places;
   }
 
-  private closeOnExit(): void {
-    this.isClosed = true;
-    this.handoffDir.close();
-    this.releaseLive();
-    this.session.closeSync();
+  #closeOnExit(): void {
+    this.#isClosed = true;
+    this.#handoffDir.close();
+    this.#releaseLive();
+    this.#session.closeSync();
   }
 
   /**
    * The backend a ticket lives in: `<root>/handoff/`, or the store of `stores` at the ticket's
    * bucket and prefix.
    */
-  private backendOf(ticket: HandoffTicket): HandoffBackend {
+  #backendOf(ticket: HandoffTicket): HandoffBackend {
     const location = ticket.store;
-    if (location === undefined) return this.diskHandoff;
+    if (location === undefined) return this.#diskHandoff;
     // The core checked the location's shape; a store of its kind checks its own fields (an S3
     // bucket's rules), then the store of that very location is looked for.
-    const stores = this.options.stores.filter(isStoreBackend);
+    const stores = this.#options.stores.filter(isStoreBackend);
     const parsed = stores.find((candidate) => candidate.location.kind === location.kind)?.parseLocation(location) ?? location;
     const store = stores.find((candidate) => sameLocation(candidate.location, parsed));
     if (!store) {
@@ -485,7 +484,7 @@ export class TempFileManager implements AsyncDisposable, Disposable {
     return store;
   }
 
-  private assertOpen(): void {
-    if (this.isClosed) throw new ManagerClosedError();
+  #assertOpen(): void {
+    if (this.#isClosed) throw new ManagerClosedError();
   }
 }

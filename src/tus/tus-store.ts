@@ -187,39 +187,42 @@ function toUpload(tus: TusModule, state: UploadState): Upload {
 // The class is made once @tus/server is loaded: its DataStore is the base a server checks for.
 function dataStoreClass(tus: TusModule) {
   return class TempFileDataStore extends tus.DataStore {
-    constructor(
-      private readonly uploads: UploadStore,
-      private readonly expirationMs: number,
-    ) {
+    // Runtime-private: the store reaches the manager's context, which no caller may.
+    readonly #uploads: UploadStore;
+    readonly #expirationMs: number;
+
+    constructor(uploads: UploadStore, expirationMs: number) {
       super();
+      this.#uploads = uploads;
+      this.#expirationMs = expirationMs;
       this.extensions = ['creation', 'creation-with-upload', 'termination', 'expiration'];
     }
 
     override async create(upload: Upload): Promise<Upload> {
-      const state = await this.uploads.create(upload.id, upload.size, upload.metadata).catch(rethrowForTus);
+      const state = await this.#uploads.create(upload.id, upload.size, upload.metadata).catch(rethrowForTus);
       upload.creation_date = state.creationDate;
       upload.storage = { type: 'tempfile-manager', path: state.shown };
       return upload;
     }
 
     override async getUpload(id: string): Promise<Upload> {
-      return toUpload(tus, await this.uploads.get(id).catch(rethrowForTus));
+      return toUpload(tus, await this.#uploads.get(id).catch(rethrowForTus));
     }
 
     override write(stream: Readable, id: string, offset: number): Promise<number> {
-      return this.uploads.write(stream, id, offset).catch(rethrowForTus);
+      return this.#uploads.write(stream, id, offset).catch(rethrowForTus);
     }
 
     override remove(id: string): Promise<void> {
-      return this.uploads.remove(id).catch(rethrowForTus);
+      return this.#uploads.remove(id).catch(rethrowForTus);
     }
 
     override deleteExpired(): Promise<number> {
-      return this.uploads.deleteExpired().catch(rethrowForTus);
+      return this.#uploads.deleteExpired().catch(rethrowForTus);
     }
 
     override getExpiration(): number {
-      return this.expirationMs;
+      return this.#expirationMs;
     }
   };
 }
@@ -245,6 +248,12 @@ function checkOptions(options: TusStoreOptions): CheckedOptions {
   const own = ownOptions(options);
   const manager = own.manager;
   const parts = managerParts(manager);
+  if (parts === undefined && (manager as { constructor?: { name?: unknown } } | undefined)?.constructor?.name === 'TempFileManager') {
+    throw new InvalidOptionError(
+      'manager',
+      'tusStore() was given a TempFileManager of another copy of tempfile-manager (one loaded with import, the other with require, or two installed versions): load TempFileManager and tempfile-manager/tus the same way, both with import or both with require.',
+    );
+  }
   if (parts === undefined) {
     throw new InvalidOptionError('manager', `tusStore() takes a TempFileManager as \`manager\`, got ${describeArgument(manager)}. Pass { manager: new TempFileManager() }.`);
   }

@@ -400,7 +400,7 @@ function handoffScenario(variant: 'written' | 'file'): Scenario<HandoffState> {
     },
     normalize: (s) => normalizer([[s.mgr.sessionPath, '<session>'], [s.root, '<root>']]),
     // The manager that handed off holds <root>/handoff open until close().
-    heldFds: (s) => (s.disk.kind === 'real' ? handoffHeld(s.root) : 0),
+    heldFds: (s) => (s.disk.kind === 'real' ? heldOpen(path.join(s.root, 'handoff')) : 0),
     async act(s) {
       s.ticket = await s.file.handoff({ ttlMs: HOUR, meta: { job: 1 } });
     },
@@ -466,21 +466,15 @@ interface ClaimState {
 
 const CLAIM_CONTENT = 'work item';
 
-/** True when `mgr` holds its root open by descriptor (the pin it reaches the root through). */
-function rootHeld(mgr: TempFileManager): boolean {
-  const pin = (mgr as unknown as { session: { rootPin?: { base: string } } }).session.rootPin;
-  return pin !== undefined && pin.base.startsWith('/proc/');
-}
-
 /**
- * The descriptor a manager that handed off or claimed holds on `<root>/handoff` until close(), if
- * it holds one: one at most, a second would be a leak.
+ * The descriptor this process holds on `dir`, if it holds one: a manager that claimed holds its
+ * root open (the pin it reaches the root through) and `<root>/handoff` until close(); one at
+ * most, a second would be a leak.
  */
-function handoffHeld(root: string): number {
-  const handoff = path.join(root, 'handoff');
+function heldOpen(dir: string): number {
   const named = nodeFs.readdirSync('/proc/self/fd').filter((fd) => {
     try {
-      return nodeFs.readlinkSync(`/proc/self/fd/${fd}`) === handoff;
+      return nodeFs.readlinkSync(`/proc/self/fd/${fd}`) === dir;
     } catch {
       return false; // the listing's own descriptor, closed since
     }
@@ -544,7 +538,7 @@ function claimScenario(finish: 'consume' | 'release'): Scenario<ClaimState> {
     },
     normalize: (s) => normalizer([[s.entryDir, '<entry>'], [s.root, '<root>']]),
     // A manager that claimed holds its root open (it reaches handoff/ through it) until close().
-    heldFds: (s) => (s.disk.kind === 'real' ? (rootHeld(s.worker) ? 1 : 0) + handoffHeld(s.root) : 0),
+    heldFds: (s) => (s.disk.kind === 'real' ? heldOpen(s.root) + heldOpen(path.join(s.root, 'handoff')) : 0),
     async act(s) {
       // verifyDigest: the digest is read back through fs.createReadStream, one more call to fail.
       s.claimed = await s.worker.claim(s.ticket, { verifyDigest: true });

@@ -472,8 +472,9 @@ describe('tempfile-manager/tus', () => {
   });
 });
 
-it('a manager of the ESM build serves tempfile-manager/tus of the CommonJS build (both loaded in one process)', async () => {
+it('a manager of the ESM build is refused by tempfile-manager/tus of the CommonJS build with what to do (both loaded in one process); one of its own build serves it', async () => {
   const { stdout } = await runToEnd(process.execPath, [fixture('tus-two-builds.mjs'), scratchDir()], { timeoutMs: 60_000, what: 'two builds' });
+  expect(stdout).toMatch(/another copy's manager: ERR_TEMPFILE_INVALID_OPTION manager: .*both with import or both with require/);
   expect(stdout).toContain('missing upload: 404');
   expect(stdout).toContain('done');
 });
