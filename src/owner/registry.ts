@@ -94,6 +94,13 @@ function installExitHook(shared: ProcessState): void {
   process.on('exit', (code) => {
     if (!shared.ranAtUncaught) runExitTasks(shared, onSignal, `exit code ${code}`, null);
   });
+  // Deno's test runner emits no 'exit' at the natural end of a run, only the global 'unload' (which
+  // `deno run` emits too, just before 'exit': the tasks run once, at the first of the two).
+  if (typeof (globalThis as { Deno?: unknown }).Deno === 'object') {
+    (globalThis as unknown as EventTarget).addEventListener('unload', () => {
+      if (!shared.ranAtUncaught) runExitTasks(shared, onSignal, 'unload', null);
+    });
+  }
   // Deno emits no 'exit' after an uncaught error (Node and Bun do): the monitor is the last code
   // that runs there, so the tasks run in it whenever the error is about to end the process.
   process.on('uncaughtExceptionMonitor', (_error, origin) => {
