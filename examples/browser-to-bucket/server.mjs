@@ -53,6 +53,9 @@ export async function start({ port = 0, root, maxBytes = 1024 * MiB, log = () =>
   app.get('/uppy', (_req, res) => res.sendFile(path.join(here, 'uppy.html')));
   app.get('/uppy.js', (_req, res) => res.type('text/javascript').send(uppyBundle));
 
+  // The route's limit, for the page to check a file against before anything is sent (Uppy's
+  // restrictions): a refusal after the upload reaches Uppy without its reason (docs/browser-uploads.md).
+  app.get('/uploads/limits', (_req, res) => res.json({ maxBytes }));
   // The presigns: GET /uploads/s3/params and the multipart routes, as Uppy's companionEndpoint
   // expects them. The browser's file name goes into the ticket's meta (data, never a path).
   app.use('/uploads', presignUploads({ store, maxBytes, meta: (_req, file) => ({ filename: file.filename.slice(0, 200) }) }));

@@ -90,6 +90,40 @@ describe('browser-to-bucket in Chromium', () => {
     expect(leftovers(example!.root)).toEqual([]);
   });
 
+  // Uppy's companion client answers a route's refusal with its status text alone ("Companion
+  // request failed: Payload Too Large"), and the bucket's own refusal of a form over maxBytes
+  // (400 EntityTooLarge) comes without the CORS headers the browser needs to read it, which Uppy
+  // calls a network error: the page gives Uppy the route's maxBytes as its restriction.
+  it.for([
+    { size: 3 * MiB, what: 'a form POST' },
+    { size: 24 * MiB, what: 'a multipart upload' },
+  ])('/uppy, $size bytes over a 1 MiB maxBytes ($what): the page says the file is too large and names the limit; nothing reaches the bucket', async ({ size }, ctx) => {
+    if (missing) ctx.skip(missing);
+    const small = await startExample('browser-to-bucket', { S3_PREFIX: prefix, MAX_BYTES: MiB });
+    try {
+      const file = path.join(files, `too-large-${size}.bin`);
+      makeFile(file, size);
+      const page = await browser!.newPage();
+      const toBucket: string[] = [];
+      page.on('request', (request) => {
+        if (new URL(request.url()).origin === endpoint) toBucket.push(request.method());
+      });
+      await page.goto(`${small.url}/uppy`);
+      await page.waitForFunction("document.getElementById('status').dataset.ready === 'yes'", null, { timeout: 30_000 });
+      await page.setInputFiles('#file', file);
+      await page.click('#send');
+      await page.waitForFunction("/failed|refused/.test(document.getElementById('status').textContent)", null, { timeout: 60_000 });
+      const status = (await page.textContent('#status'))!;
+      expect(status).toMatch(/refused/);
+      expect(status).toMatch(/1 MB|1048576 bytes/);
+      expect(status).not.toMatch(/network error|Companion request failed/);
+      expect(toBucket).toEqual([]);
+      await page.close();
+    } finally {
+      await small.stop();
+    }
+  });
+
   it('leaves nothing in the bucket once swept but the records of confirmed uploads (until their presign expires): no other object, no multipart upload', async (ctx) => {
     if (missing) ctx.skip(missing);
     // The consumed entries' leases stay as tombstones until a sweep of the store.

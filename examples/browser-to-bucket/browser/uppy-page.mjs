@@ -7,7 +7,12 @@ import Uppy from '@uppy/core';
 const MiB = 1024 * 1024;
 const $ = (id) => document.getElementById(id);
 
-const uppy = new Uppy({ autoProceed: false });
+// The route's maxBytes, as Uppy's restriction: a file over it is refused here, with its reason,
+// before a byte is sent. Refused later, Uppy could not say why: the bucket closes the connection
+// on a form over the limit while the browser still sends (Uppy: "a network error"), and Uppy's
+// companion client keeps only the status text of the routes' JSON refusals.
+const { maxBytes } = await (await fetch('/uploads/limits')).json();
+const uppy = new Uppy({ autoProceed: false, restrictions: { maxFileSize: maxBytes } });
 uppy.use(AwsS3, { companionEndpoint: '/uploads', shouldUseMultipart: (file) => file.size > 16 * MiB, getChunkSize: () => 5 * MiB });
 
 uppy.on('upload-progress', (_file, progress) => {
@@ -31,7 +36,8 @@ uppy.on('upload-success', async (_file, response) => {
 });
 
 uppy.on('upload-error', (_file, error) => {
-  $('status').textContent = `Upload failed: ${error.message}`;
+  const refused = /^Companion request failed: (.*)$/.exec(error.message);
+  $('status').textContent = refused ? `Upload refused by the API: ${refused[1]}` : `Upload failed: ${error.message}`;
 });
 
 $('form').addEventListener('submit', (event) => {
@@ -39,7 +45,12 @@ $('form').addEventListener('submit', (event) => {
   const file = $('file').files[0];
   if (!file) return;
   uppy.clear();
-  uppy.addFile({ name: file.name, type: file.type, data: file, source: 'file input' });
+  try {
+    uppy.addFile({ name: file.name, type: file.type, data: file, source: 'file input' });
+  } catch (err) {
+    $('status').textContent = `Upload refused: ${err.message} (the limit is ${maxBytes} bytes)`;
+    return;
+  }
   $('result').hidden = true;
   $('status').textContent = `Uploading ${file.name} to the bucket with Uppy...`;
   uppy.upload();
@@ -56,3 +67,5 @@ async function poll(id) {
   $('result').textContent = JSON.stringify(job.result ?? job, null, 2);
   $('result').hidden = false;
 }
+
+$('status').dataset.ready = 'yes';
