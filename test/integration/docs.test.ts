@@ -82,9 +82,9 @@ const uploadOptions = [
 ];
 
 describe('the docs match the code', () => {
-  it('the README documents every public TempFileManagerOptions key, and only those', () => {
-    const [rows] = tables(read('README.md'), /^option$/);
-    expect(rows, 'an options table in the README').toBeDefined();
+  it('docs/options.md documents every public TempFileManagerOptions key, and only those', () => {
+    const [rows] = tables(read('docs/options.md'), /^option$/);
+    expect(rows, 'an options table in docs/options.md').toBeDefined();
     const documented = rows!.map((row) => /^`(\w+)`$/.exec(row[0]!)?.[1]);
     const publicKeys = managerOptions.filter((o) => !o.internal).map((o) => o.key);
     expect(publicKeys.length).toBeGreaterThanOrEqual(9);

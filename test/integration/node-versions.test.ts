@@ -1,5 +1,5 @@
-// The Node versions CI runs the whole suite on are the ones the README, its platform table and
-// package.json's engines name; Node 26, the Active LTS line, is among them, with the native
+// The Node versions CI runs the whole suite on are the ones the README, the platform table of
+// docs/platforms.md and package.json's engines name; Node 26, the Active LTS line, is among them, with the native
 // `using` tests and the examples; the object-store tests run on the machine's Node.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -10,6 +10,7 @@ const repo = path.join(import.meta.dirname, '../..');
 const read = (file: string) => fs.readFileSync(path.join(repo, file), 'utf8');
 const ci = read('.ci/run');
 const readme = read('README.md');
+const platforms = read('docs/platforms.md');
 
 /**
  * The machine's Node, which CI's plain `npm test` runs on: the first `node` on the PATH that is not
@@ -55,11 +56,11 @@ it('CI runs the whole suite on Node 22, 24 and 26, the native using tests on 24 
   expect(ci).toMatch(/^npx -y node@26 scripts\/check-examples\.mjs$/m);
 });
 
-it('the README, its platform table and engines name the versions CI tests', () => {
+it('the README, the platform table of docs/platforms.md and engines name the versions CI tests', () => {
   const majors = wholeSuiteMajors();
   const list = `${majors.slice(0, -1).join(', ')} and ${majors.at(-1)}`;
   expect(readme).toContain(`Node.js ${list}; Bun and Deno 2 run it too. ESM and CommonJS.`);
-  const table = [...readme.matchAll(/^\| Linux, Node ([\d, and]+) \| yes \|/gm)].flatMap((m) => (m[1] ?? '').split(/, | and /).map(Number));
+  const table = [...platforms.matchAll(/^\| Linux, Node ([\d, and]+) \| yes \|/gm)].flatMap((m) => (m[1] ?? '').split(/, | and /).map(Number));
   expect(table).toEqual(majors);
   const engines = (JSON.parse(read('package.json')) as { engines: { node: string } }).engines.node;
   expect(engines).toBe('^20.4.0 || ^22.0.0 || >=24.0.0');

@@ -1,6 +1,7 @@
-// The README's error table is the package's error codes, both ways: every TempFileError subclass
-// of tempfile-manager/errors has its row (code and class), and every row names an exported class
-// with that code. The README names the classes the main entry exports, and only those.
+// The error table (docs/errors.md, linked from the README) is the package's error codes, both ways:
+// every TempFileError subclass of tempfile-manager/errors has its row (code and class), and every
+// row names an exported class with that code. The page names the classes the main entry exports,
+// and only those.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -10,7 +11,7 @@ import * as main from '../../src/index.js';
 
 const repo = path.join(import.meta.dirname, '../..');
 
-it('the README\'s error table lists every code of every exported TempFileError subclass, and nothing else', () => {
+it('docs/errors.md\'s error table lists every code of every exported TempFileError subclass, and nothing else', () => {
   const errorsSource = ['errors.ts', 'error-class.ts', 'common-errors.ts'].map((file) => fs.readFileSync(path.join(repo, 'src/base', file), 'utf8')).join('\n');
   // Each class's code as declared (`declare readonly code: 'ERR_...'`): read from the source, as
   // the constructors take different arguments.
@@ -27,33 +28,32 @@ it('the README\'s error table lists every code of every exported TempFileError s
     return `${declared.get(name)} ${name}`;
   });
 
-  const readme = fs.readFileSync(path.join(repo, 'README.md'), 'utf8');
-  const section = readme.slice(readme.indexOf('\n## Errors\n'), readme.indexOf('\n## ', readme.indexOf('\n## Errors\n') + 1));
-  const fromReadme = [...section.matchAll(/^\| `(ERR_TEMPFILE_\w+)` \| `(\w+)` \|/gm)].map((m) => `${m[1]} ${m[2]}`);
-  expect(fromReadme.slice().sort((a, b) => a.split(' ')[1]!.localeCompare(b.split(' ')[1]!))).toEqual(
+  const section = fs.readFileSync(path.join(repo, 'docs/errors.md'), 'utf8');
+  const fromPage = [...section.matchAll(/^\| `(ERR_TEMPFILE_\w+)` \| `(\w+)` \|/gm)].map((m) => `${m[1]} ${m[2]}`);
+  expect(fromPage.slice().sort((a, b) => a.split(' ')[1]!.localeCompare(b.split(' ')[1]!))).toEqual(
     fromPackage.slice().sort((a, b) => a.split(' ')[1]!.localeCompare(b.split(' ')[1]!)),
   );
 });
 
-it('the README names the error classes of the main entry, each of them also in tempfile-manager/errors', () => {
+it('docs/errors.md names the error classes of the main entry, each of them also in tempfile-manager/errors', () => {
   const classes = (module: object) => Object.entries(module).filter(([, value]) => typeof value === 'function' && value.prototype instanceof catalogue.TempFileError);
   const fromMain = classes(main);
   for (const [name, value] of fromMain) expect((catalogue as Record<string, unknown>)[name], name).toBe(value);
   expect(main.TempFileError).toBe(catalogue.TempFileError);
   expect(main.isTempFileError).toBe(catalogue.isTempFileError);
 
-  const readme = fs.readFileSync(path.join(repo, 'README.md'), 'utf8');
-  const section = readme.slice(readme.indexOf('\n## Errors\n'), readme.indexOf('| code | class | when |'));
+  const page = fs.readFileSync(path.join(repo, 'docs/errors.md'), 'utf8');
+  const section = page.slice(0, page.indexOf('| code | class | when |'));
   const sentence = section.slice(section.indexOf('The main entry exports the classes'), section.indexOf('Every\nclass below'));
   const named = [...sentence.matchAll(/`(\w+Error)`/g)].map((m) => m[1]).sort();
   expect(named).toEqual(fromMain.map(([name]) => name).sort());
 });
 
-it('the README\'s error handling block runs as written: a keep() onto a taken name is a DestinationExistsError of tempfile-manager/errors', () => {
+it('docs/errors.md\'s error handling block runs as written: a keep() onto a taken name is a DestinationExistsError of tempfile-manager/errors', () => {
   const fixture = path.join(repo, 'test/fixtures/docs/readme-errors.mjs');
-  const readme = fs.readFileSync(path.join(repo, 'README.md'), 'utf8');
-  const block = /```ts\n(import \{ isTempFileError \} from 'tempfile-manager';\nimport \{ DestinationExistsError \}[\s\S]*?)```/.exec(readme)?.[1];
-  expect(block, 'the README\'s error handling block').toBeDefined();
+  const page = fs.readFileSync(path.join(repo, 'docs/errors.md'), 'utf8');
+  const block = /```ts\n(import \{ isTempFileError \} from 'tempfile-manager';\nimport \{ DestinationExistsError \}[\s\S]*?)```/.exec(page)?.[1];
+  expect(block, 'the error handling block of docs/errors.md').toBeDefined();
   expect(fs.readFileSync(fixture, 'utf8')).toContain(block!);
   const out = execFileSync(process.execPath, [fixture], { encoding: 'utf8' });
   expect(out).toMatch(/^already there: .*videos\/latest\.mkv$/m);

@@ -1,4 +1,4 @@
-// The README's two upload routes and docs/migrating.md's multer and @fastify/multipart recipes,
+// The two upload routes of docs/uploads.md's quick start and docs/migrating.md's multer and @fastify/multipart recipes,
 // run as they are written (each block is a file of test/fixtures/docs/) against the built package,
 // over real HTTP. The default manager's root goes under a TMPDIR of the test's own.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -65,18 +65,22 @@ function form(field: string, name: string, bytes: Buffer, extra: Record<string, 
   return data;
 }
 
-describe('the README upload routes', () => {
-  it('each README block is a file of test/fixtures/docs, so that the tests below run it as written', () => {
+describe('the quick-start upload routes (docs/uploads.md, linked from the README)', () => {
+  it('each quick-start block is a file of test/fixtures/docs, so that the tests below run it as written', () => {
     const sources = fs.readdirSync(fixtures).map((f) => normalize(fs.readFileSync(path.join(fixtures, f), 'utf8')));
-    const readme = blocks('README.md');
-    const uploadBlocks = readme.filter((b) => b.includes("from 'tempfile-manager/express'") || b.includes("from 'tempfile-manager/fastify'"));
+    // The quick start opens the page: the whole apps, before the first section of the reference.
+    const page = fs.readFileSync(path.join(repo, 'docs/uploads.md'), 'utf8');
+    const quickStart = page.slice(page.indexOf('\n## Quick start\n'), page.indexOf('\n## ', page.indexOf('\n## Quick start\n') + 1));
+    expect(page.indexOf('\n## Quick start\n')).toBeLessThan(page.indexOf('\n## Express'));
+    const uploadBlocks = [...quickStart.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => normalize(m[1]!))
+      .filter((b) => b.includes("from 'tempfile-manager/express'") || b.includes("from 'tempfile-manager/fastify'"));
     expect(uploadBlocks).toHaveLength(2);
     for (const block of uploadBlocks) {
       expect(sources.some((s) => s.includes(block)), block).toBe(true);
       expect(block.split('\n').length).toBeLessThanOrEqual(10);
     }
     const readmeText = fs.readFileSync(path.join(repo, 'README.md'), 'utf8');
-    expect(readmeText.indexOf("from 'tempfile-manager/express'")).toBeLessThan(readmeText.indexOf('## Use case'));
+    expect(readmeText).toContain('](docs/uploads.md)');
     for (const block of blocks('docs/migrating.md').filter((b) => b.includes('saveUploads') || b.includes('upload({'))) {
       expect(sources.some((s) => s.includes(block)), block).toBe(true);
     }

@@ -19,3 +19,12 @@ it('every JavaScript or TypeScript block of the README is code that an example o
   const code = [...sources('examples'), ...sources('test')];
   for (const block of blocks) expect(code.some((file) => file.includes(block)), block).toBe(true);
 });
+
+it('the use case of docs/scoped-files.md (once the README\'s) is the code test/native/readme.test.mjs runs', () => {
+  const page = fs.readFileSync(path.join(repo, 'docs/scoped-files.md'), 'utf8');
+  const section = page.slice(page.indexOf('\n## A use case'), page.indexOf('\n## ', page.indexOf('\n## A use case') + 1));
+  const blocks = [...section.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => normalize(m[1]!));
+  expect(blocks).toHaveLength(1);
+  const code = normalize(fs.readFileSync(path.join(repo, 'test/native/readme.test.mjs'), 'utf8'));
+  expect(code.includes(blocks[0]!), blocks[0]).toBe(true);
+});

@@ -1,6 +1,6 @@
-// The README's use case, run as it is printed there (Node 24 natively; Node 20 after TypeScript
-// compiles it, see test/integration/using-compiled.test.ts). test/integration/readme.test.ts
-// checks that the README still shows exactly this code.
+// The use case of docs/scoped-files.md, run as it is printed there (Node 24 natively; Node 20 after
+// TypeScript compiles it, see test/integration/using-compiled.test.ts). test/integration/readme.test.ts
+// checks that the page still shows exactly this code.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
