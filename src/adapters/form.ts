@@ -119,6 +119,11 @@ export class FormReceiver {
       part.stream.resume(); // a file input left empty: browsers send filename="" and no bytes
       return;
     }
+    if (part.fieldName === '') {
+      part.stream.resume();
+      this.fail(new MalformedUploadError('missing-field-name', 'The form has a file with no field name: give every part a name (multer refuses one too).'));
+      return;
+    }
     const refusal = this.refusal(part.fieldName);
     if (refusal) {
       part.stream.resume();
