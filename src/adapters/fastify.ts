@@ -1,7 +1,7 @@
 import { logger } from '../base/log.js';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { forClientAnswer, type InvalidOptionError } from '../base/errors.js';
+import { forClientAnswer, InvalidOptionError } from '../base/errors.js';
 import type { TempFileManager } from '../manager/manager.js';
 import type { TempScope } from '../handles/scope.js';
 import type { HandoffStore } from '../base/stores.js';
@@ -211,6 +211,16 @@ async function receiveForm(
   if (tooLarge) {
     if (response) refuseUnreadBody(raw, response, spec.drain);
     throw tooLarge;
+  }
+  // A form whose body was read before this call (by @fastify/multipart registered with
+  // attachFieldsToBody, or by a hook of the app's): nothing is left to read, and the client is not
+  // at fault. Read on, it would look cut off (a 400 blaming the client).
+  if (raw.readableEnded && /^multipart\/form-data\b/i.test(raw.headers['content-type'] ?? '')) {
+    throw new InvalidOptionError(
+      'attachFieldsToBody',
+      'request.saveUploads(): the body was read before the route called it (@fastify/multipart registered with attachFieldsToBody, or another reader): ' +
+        'register @fastify/multipart without attachFieldsToBody, or let tempfile-manager/fastify register it.',
+    );
   }
   // The body is read by the form reader of upload() and handleUpload() (busboy), not through
   // @fastify/multipart's parts(), whose parser decodes a part's parameters as UTF-8 before they
