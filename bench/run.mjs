@@ -1,5 +1,6 @@
 // `npm run bench`: every suite (or those named by `--only a,b`) on the current Node, each
-// saved to bench/results/node-<major>/<suite>.md, and the report in docs/benchmarks.md; `--report` rebuilds the report alone.
+// saved to bench/results/node-<major>/<suite>.md; then the summary in docs/benchmarks.md and how
+// each suite runs in bench/README.md (bench/report.mjs); `--report` rebuilds those two alone.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -17,7 +18,7 @@ const SUITES = [gateSuite, createSuite, writeSuite, spoolSuite, handoffSuite, li
 
 const { values } = parseArgs({ options: { only: { type: 'string' }, report: { type: 'boolean' } } });
 if (values.report) {
-  // Rebuilds docs/benchmarks.md from the saved results alone (after a suite run by its own script).
+  // Rebuilds docs/benchmarks.md and bench/README.md from the saved results alone (after a suite run by its own script).
   console.log(`wrote ${writeDoc(SUITES)}`);
   process.exit(0);
 }

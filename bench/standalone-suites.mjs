@@ -16,7 +16,7 @@ function standaloneSuite(id, title) {
   return {
     id,
     title,
-    method: `See the "${title}" section below: it states its method with its figures.`,
+    method: `\`bench/${id}.mjs\`, run by itself too (\`node bench/${id}.mjs\`): each run states its method with its figures.`,
     run: async () => {
       const saved = path.join(here, 'results', `node-${major}`, `${id}.md`);
       const { status } = spawnSync(process.execPath, [path.join(here, `${id}.mjs`)], { stdio: 'inherit' });
