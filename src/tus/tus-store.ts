@@ -199,6 +199,9 @@ function dataStoreClass(tus: TusModule) {
     }
 
     override async create(upload: Upload): Promise<Upload> {
+      // No creation-defer-length: an upload with no length could never finish here (a server
+      // answers Upload-Defer-Length with this 501 before it calls create()).
+      if (upload.size === undefined) throw tus.ERRORS.UNSUPPORTED_CREATION_DEFER_LENGTH_EXTENSION;
       const state = await this.#uploads.create(upload.id, upload.size, upload.metadata).catch(rethrowForTus);
       upload.creation_date = state.creationDate;
       upload.storage = { type: 'tempfile-manager', path: state.shown };
@@ -211,6 +214,11 @@ function dataStoreClass(tus: TusModule) {
 
     override write(stream: Readable, id: string, offset: number): Promise<number> {
       return this.#uploads.write(stream, id, offset).catch(rethrowForTus);
+    }
+
+    /** No creation-defer-length (every upload declares its length at its creation): refused, never a silent no-op. */
+    override async declareUploadLength(): Promise<void> {
+      throw tus.ERRORS.UNSUPPORTED_CREATION_DEFER_LENGTH_EXTENSION;
     }
 
     override remove(id: string): Promise<void> {
