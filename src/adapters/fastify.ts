@@ -88,7 +88,9 @@ declare module 'fastify' {
      * 499); a server's failure (5xx) has a message for the client, its detail (a path, a system
      * call's text) the error's `cause`, which Fastify's logger writes (docs/uploads.md). The body
      * is read once: a later call resolves (or rejects) as the first did, whatever its options, as
-     * `@fastify/multipart`'s `saveRequestFiles()` does.
+     * `@fastify/multipart`'s `saveRequestFiles()` does. A body read before the call (by
+     * `@fastify/multipart` registered with `attachFieldsToBody`) is an `InvalidOptionError` (500)
+     * naming that option.
      *
      * @example
      * app.post('/videos', async (request, reply) => {
