@@ -1,6 +1,3 @@
-import { createRequire } from 'node:module';
-import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { InvalidOptionError, isErrorCode } from '../base/errors.js';
 import { DEFAULT_GRACE_MS, DEFAULT_STALE_MS, GRACE_MS_RANGE, STALE_MS_RANGE } from '../root/options.js';
 import { MAX_TIMER_MS, validateDuration, type DurationRange } from '../base/validators.js';
@@ -13,6 +10,10 @@ import { closestName } from '../base/names.js';
 import { sweepRoot, type SweepReport } from '../sweep/sweep.js';
 import { systemErrorCode } from '../base/errors.js';
 import { handoffKey } from '../base/channels.js';
+import { builtin } from '../base/builtin.js';
+const { createRequire } = builtin('node:module');
+const path = builtin('node:path');
+const { parseArgs } = builtin('node:util');
 
 /** Exit codes, stable for scripts (70 is bin.ts's: an unexpected failure). */
 export const EXIT = { ok: 0, sweepErrors: 1, usage: 2, unsafeRoot: 3, notManagerRoot: 4 } as const;

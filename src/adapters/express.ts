@@ -1,4 +1,4 @@
-import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { logger } from '../base/log.js';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { TempFileManager } from '../manager/manager.js';
@@ -30,6 +30,8 @@ import {
   type PresignRoutesOptions,
 } from './presign-routes.js';
 import { checkCallbackOption, checkManager, declaredLengthRefusal, resolveUploadOptions, type HandedOffUpload, type UploadedFile, type UploadFields, type UploadOptions } from './upload-options.js';
+import { builtin } from '../base/builtin.js';
+const { STATUS_CODES } = builtin('node:http');
 
 export type {
   HandedOffUpload,

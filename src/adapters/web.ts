@@ -1,5 +1,4 @@
-import { STATUS_CODES, type IncomingHttpHeaders } from 'node:http';
-import { Readable } from 'node:stream';
+import type { IncomingHttpHeaders } from 'node:http';
 import type { ReadableStream as NodeWebStream } from 'node:stream/web';
 import { AbortedError, forClientAnswer, InvalidOptionError, isTempFileError, MalformedUploadError, type TempFileError } from '../base/errors.js';
 import { describe } from '../base/names.js';
@@ -10,6 +9,10 @@ import { shapeFiles } from './form.js';
 import { receiveForm, type FormBody } from './multipart.js';
 import { checkManager, declaredLengthRefusal, resolveUploadOptions, type HandedOffUpload, type UploadedFile, type UploadFields, type UploadOptions } from './upload-options.js';
 import { DEFAULT_DRAIN } from './unread-body.js';
+import { builtin } from '../base/builtin.js';
+const { STATUS_CODES } = builtin('node:http');
+const { Readable } = builtin('node:stream');
+type Readable = import('node:stream').Readable;
 
 export type { HandedOffUpload, UploadedFile, UploadedFileInfo, UploadFieldSpec, UploadFields, UploadOptions, UploadProgress } from './upload-options.js';
 

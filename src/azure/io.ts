@@ -1,9 +1,11 @@
-import { Readable, Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type { BlockBlobClient, ContainerClient } from '@azure/storage-blob';
 import { isTempFileError, StoreError, type TempFileError } from '../base/errors.js';
 import { randomName } from '../base/random-name.js';
 import type { ListedObject, ObjectIo, TextObject, WriteCondition } from '../s3/io.js';
+import { builtin } from '../base/builtin.js';
+const { Readable, Transform } = builtin('node:stream');
+type Readable = import('node:stream').Readable;
+const { pipeline } = builtin('node:stream/promises');
 
 // Every request the Azure store makes, in one place: through the caller's ContainerClient's own
 // methods (the store never imports @azure/storage-blob: nothing of it is loaded but what the caller

@@ -1,18 +1,25 @@
-import type * as ChildProcess from 'node:child_process';
-import type * as Crypto from 'node:crypto';
 import { createRequire } from 'node:module';
-import type * as StreamPromises from 'node:stream/promises';
-import type * as WorkerThreads from 'node:worker_threads';
 
-// The built-in modules a process that imports the library may never need, loaded at their first
-// use: each one is code Node compiles and keeps for the process's life (node:crypto, 2.7 MiB of
-// resident memory; node:child_process 2.8; node:worker_threads 2.1), paid by every process that
-// imports the library, not only by the one that makes a file (docs/benchmarks.md, "Liveness").
+// Node's built-in modules, reached through process.getBuiltinModule(), never an ES module import:
+// importing one as an ES module builds its namespace, which reads every export (node:fs's
+// `promises` getter loads streams and readline): +2.3 MiB of resident memory for node:fs alone,
+// +3.2 for node:http, paid by every process that imports the library (docs/benchmarks.md,
+// "Liveness"). Those a process may never need (node:crypto, 2.7 MiB; node:child_process 2.8;
+// node:worker_threads 2.1) are loaded at their first use, by the function that needs them.
 interface Builtins {
-  'node:child_process': typeof ChildProcess;
-  'node:crypto': typeof Crypto;
-  'node:stream/promises': typeof StreamPromises;
-  'node:worker_threads': typeof WorkerThreads;
+  'node:async_hooks': typeof import('node:async_hooks');
+  'node:child_process': typeof import('node:child_process');
+  'node:crypto': typeof import('node:crypto');
+  'node:diagnostics_channel': typeof import('node:diagnostics_channel');
+  'node:fs': typeof import('node:fs');
+  'node:http': typeof import('node:http');
+  'node:module': typeof import('node:module');
+  'node:os': typeof import('node:os');
+  'node:path': typeof import('node:path');
+  'node:stream': typeof import('node:stream');
+  'node:stream/promises': typeof import('node:stream/promises');
+  'node:util': typeof import('node:util');
+  'node:worker_threads': typeof import('node:worker_threads');
 }
 
 type Loader = (id: string) => unknown;

@@ -1,6 +1,6 @@
-import dc from 'node:diagnostics_channel';
 import { captureContext } from './detached.js';
 import { builtin } from './builtin.js';
+const dc = builtin('node:diagnostics_channel');
 
 /**
  * The names of the plain channels the library publishes on (`node:diagnostics_channel`): one
@@ -259,8 +259,8 @@ type TraceName = keyof TraceContexts;
 type Result<N extends TraceName> = NonNullable<TraceContexts[N]['result']>;
 
 // Channels are global by name: another copy of the library publishes on the same objects.
-const plain = new Map<string, dc.Channel>(Object.values(CHANNELS).map((name) => [name, dc.channel(name)]));
-const tracing = new Map<string, dc.TracingChannel<unknown, object>>(
+const plain = new Map<string, import('node:diagnostics_channel').Channel>(Object.values(CHANNELS).map((name) => [name, dc.channel(name)]));
+const tracing = new Map<string, import('node:diagnostics_channel').TracingChannel<unknown, object>>(
   Object.values(TRACING_CHANNELS).map((name) => [name, dc.tracingChannel(name)]),
 );
 
@@ -275,7 +275,7 @@ export function publish<N extends PlainName>(name: N, build: () => PlainMessages
 }
 
 /** True while any of a tracing channel's five channels has a subscriber (Node 20's TracingChannel has no hasSubscribers). */
-function traceActive(channel: dc.TracingChannel<unknown, object>): boolean {
+function traceActive(channel: import('node:diagnostics_channel').TracingChannel<unknown, object>): boolean {
   return (
     channel.start.hasSubscribers ||
     channel.end.hasSubscribers ||

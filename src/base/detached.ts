@@ -1,4 +1,5 @@
-import { AsyncResource } from 'node:async_hooks';
+import { builtin } from './builtin.js';
+const { AsyncResource } = builtin('node:async_hooks');
 
 // Made when the library is loaded, in the context of its import: no request's, no caller's.
 // Timers and background work started through it carry this context, not the one of whoever

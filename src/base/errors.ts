@@ -3,8 +3,6 @@
  * `code`: branch on `code` (or `instanceof` a subclass), never on the message.
  * @module
  */
-import os from 'node:os';
-import { dirname } from 'node:path';
 import { HOST_PLATFORM, type Platform } from './platform.js';
 import { isTempFileError, TempFileError, type TempFileErrorCode } from './error-class.js';
 import {
@@ -23,6 +21,9 @@ import {
   UnsafeRootError,
   type DetectedType,
 } from './common-errors.js';
+import { builtin } from './builtin.js';
+const os = builtin('node:os');
+const { dirname } = builtin('node:path');
 
 export * from './error-class.js';
 export * from './common-errors.js';

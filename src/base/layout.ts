@@ -1,4 +1,5 @@
-import path from 'node:path';
+import { builtin } from './builtin.js';
+const path = builtin('node:path');
 
 /**
  * Every name the library gives to something on disk, built and parsed here and nowhere else.

@@ -1,4 +1,5 @@
-import { formatWithOptions } from 'node:util';
+import { builtin } from './builtin.js';
+const { formatWithOptions } = builtin('node:util');
 
 // The library's own debug lines, read as the `debug` package reads them (DEBUG=tempfile-manager:*,
 // comma- or space-separated patterns, `*` for any run of characters, `-` to leave one out), without

@@ -3,8 +3,9 @@
  * so that every platform's tests check Windows' rules.
  * @module
  */
-import path from 'node:path';
 import type { Platform } from './platform.js';
+import { builtin } from './builtin.js';
+const path = builtin('node:path');
 
 /**
  * The device names Windows reserves in every directory (the console's CONIN$ and CONOUT$ too),

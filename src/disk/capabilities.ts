@@ -1,5 +1,3 @@
-import { constants } from 'node:fs';
-import path from 'node:path';
 import { isErrorCode, systemErrorCode, toFileSystemError, UnsupportedFileSystemError, type FileSystemPrimitive } from '../base/errors.js';
 import { CREATE_EXCLUSIVE, O_NOFOLLOW, fs } from './fs.js';
 import { OPEN_EXISTING } from './open-checked.js';
@@ -9,6 +7,9 @@ import { logger } from '../base/log.js';
 import { mayMakeSymlinks } from '../base/permission-model.js';
 import { probeName } from '../base/layout.js';
 import { randomName } from '../base/random-name.js';
+import { builtin } from '../base/builtin.js';
+const { constants } = builtin('node:fs');
+const path = builtin('node:path');
 
 const log = logger('capabilities');
 

@@ -1,6 +1,9 @@
-import { Dirent, type Dir } from 'node:fs';
+import type { Dir } from 'node:fs';
 import { isGone, systemErrorCode } from '../base/errors.js';
 import { fs } from './fs.js';
+import { builtin } from '../base/builtin.js';
+const { Dirent } = builtin('node:fs');
+type Dirent = import('node:fs').Dirent;
 
 // Reading a directory, tolerating names that vanish while it is read.
 //

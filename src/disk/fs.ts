@@ -1,4 +1,5 @@
-import nodeFs from 'node:fs';
+import { builtin } from '../base/builtin.js';
+const nodeFs = builtin('node:fs');
 
 /**
  * `node:fs` itself, the one object every system call of the library goes through: each call

@@ -1,5 +1,6 @@
-import { closeSync, constants, openSync, readSync } from 'node:fs';
 import { procFdInfoDir, procFdPath } from './proc.js';
+import { builtin } from '../base/builtin.js';
+const { closeSync, constants, openSync, readSync } = builtin('node:fs');
 
 // A bind mount of a directory of the same file system has the same st_dev as its parent: only
 // the mount it belongs to tells it apart. /proc/self/fdinfo/<fd> gives the mount id of an open

@@ -1,7 +1,8 @@
-import * as nodeFs from 'node:fs';
-import { constants } from 'node:fs';
 import { systemErrorCode, toFileSystemError, TempFileReplacedError, type TempFileError } from '../base/errors.js';
 import { O_NOFOLLOW, fs } from './fs.js';
+import { builtin } from '../base/builtin.js';
+const nodeFs = builtin('node:fs');
+const { constants } = builtin('node:fs');
 
 // Every open the library makes of a name that already exists goes through here. Such a name may
 // have been swapped since the library made it: for a symlink (refused by O_NOFOLLOW), a FIFO or a
@@ -138,9 +139,9 @@ export async function openOwnFileHandle(
   flags: number,
   expected: FileIdentity | undefined,
   shownPath: string,
-  alsoAccept: (stat: nodeFs.Stats) => Promise<boolean> = async () => false,
-): Promise<nodeFs.promises.FileHandle> {
-  let handle: nodeFs.promises.FileHandle;
+  alsoAccept: (stat: import('node:fs').Stats) => Promise<boolean> = async () => false,
+): Promise<import('node:fs').promises.FileHandle> {
+  let handle: import('node:fs').promises.FileHandle;
   try {
     handle = await fs.promises.open(path, flags | OPEN_EXISTING);
   } catch (err) {
@@ -169,7 +170,7 @@ export function ownFileStreamFs(
   truncate: boolean,
   learn?: (identity: FileIdentity) => void,
 ): { open: typeof nodeFs.open; close: typeof nodeFs.close; read: typeof nodeFs.read; write: typeof nodeFs.write } {
-  const open = (path: nodeFs.PathLike, flags: number, _mode: unknown, callback: OpenCallback) => {
+  const open = (path: import('node:fs').PathLike, flags: number, _mode: unknown, callback: OpenCallback) => {
     openOwnFile(String(path), flags, expected, shownPath, truncate, (error, fd) =>
       callback((error as NodeJS.ErrnoException | null) ?? null, fd ?? -1),
       learn,

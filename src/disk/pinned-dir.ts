@@ -1,8 +1,9 @@
-import { constants } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { systemErrorCode } from '../base/errors.js';
 import { fs } from './fs.js';
 import { isProcFdPath, procFd, procFdPath } from './proc.js';
+import { builtin } from '../base/builtin.js';
+const { constants } = builtin('node:fs');
 
 const OPEN_DIR = constants.O_RDONLY | (constants.O_DIRECTORY ?? 0);
 const NOFOLLOW = constants.O_NOFOLLOW ?? 0;

@@ -1,6 +1,7 @@
-import { existsSync, readlinkSync } from 'node:fs';
 import { HOST_PLATFORM } from '../base/platform.js';
 import { mayRead, mayWrite } from '../base/permission-model.js';
+import { builtin } from '../base/builtin.js';
+const { existsSync, readlinkSync } = builtin('node:fs');
 
 // How this process reaches directories through their descriptors: detected once, on first use
 // (never at import), from the platform and what /proc shows. Where /proc is missing (macOS, the

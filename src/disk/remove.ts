@@ -1,10 +1,11 @@
-import { constants } from 'node:fs';
 import { isGone, MountPointError, systemErrorCode, toFileSystemError } from '../base/errors.js';
 import { O_NOFOLLOW, fs } from './fs.js';
 import { isRetried, retryDelays, sleepSync } from './holds.js';
 import { mountIdOf, parentMountIdOf } from './mounts.js';
 import { procFd, procFdPath, procIsOurs } from './proc.js';
 import { removeTreeSyncWalk, walkTree, walkTreeSync, type WalkOptions, type WalkTally } from './walk.js';
+import { builtin } from '../base/builtin.js';
+const { constants } = builtin('node:fs');
 
 // Removal never follows a symlink: unlink() removes the link itself, and trees are walked
 // through descriptors of the directories opened with O_NOFOLLOW (see walk.ts). It never crosses

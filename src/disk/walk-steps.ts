@@ -1,10 +1,11 @@
 import type { FileHandle } from 'node:fs/promises';
-import { constants } from 'node:fs';
 import { fs } from './fs.js';
 import { DirListing, type ListedBatch } from './dir-stream.js';
 import { mountIdAt, mountIdOf, parentMountIdOf } from './mounts.js';
 import { procFd, procFdPath } from './proc.js';
 import { HOST_PLATFORM } from '../base/platform.js';
+import { builtin } from '../base/builtin.js';
+const { constants } = builtin('node:fs');
 
 // The walk (walk.ts) is written once, as a generator that yields the system calls it needs as
 // steps; runSync() carries them out with sync calls (for `using` and the exit hook), runAsync()

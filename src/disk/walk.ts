@@ -1,5 +1,3 @@
-import { constants } from 'node:fs';
-import path from 'node:path';
 import { systemErrorCode } from '../base/errors.js';
 import { holdsHappen, isRetried, newSetAsideName, retryDelays } from './holds.js';
 import { procFd, procFdPath } from './proc.js';
@@ -13,6 +11,8 @@ import {
 } from './walk-steps.js';
 import type { DirListing, ListedBatch } from './dir-stream.js';
 import { builtin } from '../base/builtin.js';
+const { constants } = builtin('node:fs');
+const path = builtin('node:path');
 
 /** A failure met while walking or removing, with the path it was about. */
 export interface PathError {

@@ -1,4 +1,3 @@
-import path from 'node:path';
 import { CHANNELS, publish } from '../base/channels.js';
 import type { ManagerContext, Owner } from '../context/context.js';
 import { InvalidNameError, systemErrorCode, toFileSystemError } from '../base/errors.js';
@@ -8,6 +7,8 @@ import { TempFile } from './file.js';
 import { describe, validateNameLength, validateNamePart } from '../base/names.js';
 import { randomName } from '../base/random-name.js';
 import { ownOptions } from '../base/validators.js';
+import { builtin } from '../base/builtin.js';
+const path = builtin('node:path');
 
 /** Options for a new temp file or directory's name. */
 export interface NameOptions {

@@ -1,4 +1,4 @@
-import { constants, type ReadStream, type WriteStream } from 'node:fs';
+import type { ReadStream, WriteStream } from 'node:fs';
 import type { ManagerContext, Owner } from '../context/context.js';
 import { InvalidOptionError, isErrorCode, ManagerClosedError, type DetectedType, type DiskErrors } from '../base/errors.js';
 import { identityOf, ownFileStreamFs, type FileIdentity } from '../disk/open-checked.js';
@@ -15,6 +15,8 @@ import type { IntakeFacts } from '../write/intake.js';
 import type { HandoffTicket } from '../handoff/ticket.js';
 import type { HandoffSource } from '../handoff/backend.js';
 import { CHANNELS, handoffKey, publish, traced, TRACING_CHANNELS } from '../base/channels.js';
+import { builtin } from '../base/builtin.js';
+const { constants } = builtin('node:fs');
 
 /** Options of {@link TempFile.createReadStream}. */
 export interface TempReadStreamOptions {

@@ -1,10 +1,12 @@
-import { createReadStream, type ReadStream } from 'node:fs';
+import type { ReadStream } from 'node:fs';
 import type { ManagerContext, Owner } from '../context/context.js';
 import { CREATE_EXCLUSIVE, fs } from '../disk/fs.js';
 import { identityOf } from '../disk/open-checked.js';
 import { createUnique, type NameParts } from './create.js';
 import { readStreamOptions, TempFile, type TempReadStreamOptions } from './file.js';
 import { handleContext, type Place } from './handle.js';
+import { builtin } from '../base/builtin.js';
+const { createReadStream } = builtin('node:fs');
 
 /** The place of a spooled file that never reached the disk: it has no path. */
 const NOWHERE: Place = { path: '', access: '' };

@@ -1,4 +1,3 @@
-import path from 'node:path';
 import { isErrorCode, toFileSystemError } from '../base/errors.js';
 import { handoffDirOf } from '../base/layout.js';
 import { boundEntryName } from './binding.js';
@@ -10,6 +9,8 @@ import { handOff, openHandoffDirSync } from './handoff.js';
 import type { HandoffDirHold } from './handoff-dir.js';
 import type { LeaseContext } from './lease.js';
 import type { HandoffTicket } from './ticket.js';
+import { builtin } from '../base/builtin.js';
+const path = builtin('node:path');
 
 // The shared disk as a backend: an entry of <root>/handoff per ticket (handoff.ts), its lease the
 // data file under its holder's name (lease.ts, disk-claim.ts), its sweep part of the root's

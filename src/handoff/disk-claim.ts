@@ -1,6 +1,5 @@
 import { builtin } from '../base/builtin.js';
 import type { Stats } from 'node:fs';
-import path from 'node:path';
 import {
   AlreadyClaimedError,
   DisposedError,
@@ -29,6 +28,7 @@ import type { HandoffTicket } from './ticket.js';
 import type { BackendClaim, CheckedClaimOptions, SyncSteps } from './backend.js';
 import { logger } from '../base/log.js';
 import { CHANNELS, handoffKey, publish } from '../base/channels.js';
+const path = builtin('node:path');
 
 const log = logger('claim');
 

@@ -1,6 +1,4 @@
-import path from 'node:path';
 import { isGone, systemErrorCode, toFileSystemError } from '../base/errors.js';
-import { constants } from 'node:fs';
 import { O_NOFOLLOW, fs } from '../disk/fs.js';
 import { procFdPath } from '../disk/proc.js';
 import { listSmallDir, readDirBatches, type ListedEntry, type WholeListing } from '../disk/dir-stream.js';
@@ -9,6 +7,9 @@ import { handoffDirOf, holderOf, isDataFile, parseEntryName } from '../base/layo
 import { holderAlive, type HolderStates, type LeaseContext } from './lease.js';
 import { heartbeatOf } from '../owner/heartbeat.js';
 import type { Heartbeat } from '../owner/liveness.js';
+import { builtin } from '../base/builtin.js';
+const path = builtin('node:path');
+const { constants } = builtin('node:fs');
 
 const OPEN_DIRECTORY = constants.O_RDONLY | (constants.O_DIRECTORY ?? 0) | O_NOFOLLOW;
 

@@ -1,5 +1,4 @@
 import type { Stats } from 'node:fs';
-import path from 'node:path';
 import { InvalidOptionError, isErrorCode, systemErrorCode, TempFileReplacedError, toFileSystemError, UnsafeRootError } from '../base/errors.js';
 import { replacedBy } from '../disk/open-checked.js';
 import { fs } from '../disk/fs.js';
@@ -14,6 +13,8 @@ import { checkMeta, MAX_META_BYTES, type HandoffMeta, type HandoffTicket } from 
 import { isStoreBackend, type HandoffSource, type StoreBackend } from './backend.js';
 import type { HandoffStore } from '../base/stores.js';
 import { HOST_PLATFORM } from '../base/platform.js';
+import { builtin } from '../base/builtin.js';
+const path = builtin('node:path');
 
 /** Options of `file.handoff()`. */
 export interface HandoffOptions {

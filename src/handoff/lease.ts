@@ -9,7 +9,8 @@ import { logger } from '../base/log.js';
 import { randomName } from '../base/random-name.js';
 import { processIdentity, type ProcessIdentity } from '../owner/process-identity.js';
 import { formatOwnerToken, holderOf, isHeldName, TAKEN_FOR_REMOVAL, type OwnerToken } from '../base/layout.js';
-import path from 'node:path';
+import { builtin } from '../base/builtin.js';
+const path = builtin('node:path');
 
 const log = logger('lease');
 

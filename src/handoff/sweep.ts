@@ -1,4 +1,3 @@
-import path from 'node:path';
 import type { RootContext } from '../root/root.js';
 import { CHANNELS, handoffKey, publish } from '../base/channels.js';
 import { systemErrorCode } from '../base/errors.js';
@@ -9,6 +8,8 @@ import { scanHandoff, type EntryInfo, type FoundEntry } from './entries.js';
 import { takeForRemoval } from './lease.js';
 import { secondLookDueInMs, untilSecondLook } from '../owner/liveness.js';
 import { fs } from '../disk/fs.js';
+import { builtin } from '../base/builtin.js';
+const path = builtin('node:path');
 
 // Handoff entries sweep their own: expired unclaimed entries, leftovers of consumed ones and
 // staging leftovers, each taken from claimers (one rename) before anything is removed.

@@ -1,4 +1,3 @@
-import path from 'node:path';
 import { DestinationExistsError, InvalidOptionError, systemErrorCode, toFileSystemError } from '../base/errors.js';
 import { toDestinationError } from './destination-error.js';
 import { fs } from '../disk/fs.js';
@@ -19,6 +18,8 @@ import {
   renameIfAbsent,
   type Move,
 } from './staged-copy.js';
+import { builtin } from '../base/builtin.js';
+const path = builtin('node:path');
 
 /** Options of `keep()`. */
 export interface KeepOptions {

@@ -1,6 +1,5 @@
-import { constants, type Stats } from 'node:fs';
+import type { Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import path from 'node:path';
 import { DestinationExistsError, systemErrorCode, TempFileReplacedError, toFileSystemError } from '../base/errors.js';
 import { toDestinationError } from './destination-error.js';
 import { CREATE_EXCLUSIVE, fs } from '../disk/fs.js';
@@ -10,6 +9,9 @@ import { keepStagingName } from '../base/layout.js';
 import { randomName } from '../base/random-name.js';
 import type { PinnedDir } from '../disk/pinned-dir.js';
 import { guardStaging, type StagingGuard } from './staging-at-exit.js';
+import { builtin } from '../base/builtin.js';
+const { constants } = builtin('node:fs');
+const path = builtin('node:path');
 
 const log = logger('keep');
 

@@ -1,7 +1,8 @@
-import path from 'node:path';
 import { fs } from '../disk/fs.js';
 import { otherThan, type FileIdentity } from '../disk/open-checked.js';
 import { atExit } from '../owner/registry.js';
+import { builtin } from '../base/builtin.js';
+const path = builtin('node:path');
 
 /** The removal at exit of one staging file of a `keep()` under way. */
 export interface StagingGuard {

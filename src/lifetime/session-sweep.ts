@@ -1,4 +1,3 @@
-import path from 'node:path';
 import type { RootContext } from '../root/root.js';
 import { toFileSystemError } from '../base/errors.js';
 import { parseRootEntry, sessionLockPath, type OwnerToken } from '../base/layout.js';
@@ -6,6 +5,8 @@ import { judgeOwner, onThisMachine, secondLookDueInMs, untilSecondLook, type Own
 import { readHeartbeat } from '../owner/heartbeat.js';
 import { emptyTally, walkTree, type WalkTally } from '../disk/walk.js';
 import { fs } from '../disk/fs.js';
+import { builtin } from '../base/builtin.js';
+const path = builtin('node:path');
 
 // Sessions sweep their own: what lies at the top of the root, judged by the liveness rule with
 // each session's lock as its heartbeat, and an orphan's tree removed, then its lock.

@@ -1,6 +1,5 @@
 import type { Stats } from 'node:fs';
 import { CHANNELS, publish } from '../base/channels.js';
-import path from 'node:path';
 import type { RootContext } from '../root/root.js';
 import { isErrorCode, RootChangedError, systemErrorCode, toFileSystemError, type RootChange, type TempFileError } from '../base/errors.js';
 import { fs } from '../disk/fs.js';
@@ -14,6 +13,8 @@ import { removeTree, removeTreeSync } from '../disk/remove.js';
 import { isHold, newSetAsideName } from '../disk/holds.js';
 import type { DirIdentity } from '../root/root.js';
 import { RunFlag } from '../base/run-flag.js';
+import { builtin } from '../base/builtin.js';
+const path = builtin('node:path');
 
 const log = logger('session');
 

@@ -1,5 +1,4 @@
 import { liveDigest, removeDeadSignal, removeSignalOf } from '../owner/live-signal.js';
-import path from 'node:path';
 import { fs } from '../disk/fs.js';
 import { onThisMachine } from '../owner/liveness.js';
 import { logger } from '../base/log.js';
@@ -13,6 +12,7 @@ import { requireMarkedRoot } from '../root/root.js';
 import { addRoot, atExit, knownRoots, onWorkerEnd, processSlot } from '../owner/registry.js';
 import { findSessions, sweepSessions } from './session-sweep.js';
 import { builtin } from '../base/builtin.js';
+const path = builtin('node:path');
 
 const log = logger('threads');
 

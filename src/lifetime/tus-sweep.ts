@@ -1,5 +1,3 @@
-import path from 'node:path';
-import { constants } from 'node:fs';
 import type { RootContext } from '../root/root.js';
 import { systemErrorCode } from '../base/errors.js';
 import { dataName, parseTusUploadName, TUS_DIR, TUS_INFO } from '../base/layout.js';
@@ -9,6 +7,9 @@ import { pathError, walkTree, type WalkTally } from '../disk/walk.js';
 import { takeForRemoval, type HolderStates } from '../handoff/lease.js';
 import { dataFileName, MAX_INFO_BYTES, parseUploadInfo, uploadExpiry, uploadHolderLives, type UploadInfo } from './tus-upload.js';
 import { fs } from '../disk/fs.js';
+import { builtin } from '../base/builtin.js';
+const path = builtin('node:path');
+const { constants } = builtin('node:fs');
 
 // The uploads of tempfile-manager/tus sweep their own: one whose expiry, written in its info file
 // when it was made, has passed is removed, unless a live request holds it. Its data file is first

@@ -1,9 +1,10 @@
-import path from 'node:path';
 import { systemErrorCode } from '../base/errors.js';
 import { dataName, holderOf, isHeldName } from '../base/layout.js';
 import { holderAlive, type HolderStates, type LeaseContext } from '../handoff/lease.js';
 import { readHeartbeat } from '../owner/heartbeat.js';
 import { fs } from '../disk/fs.js';
+import { builtin } from '../base/builtin.js';
+const path = builtin('node:path');
 
 // The rules of one tus upload on disk (layout.ts draws its names), written once for the two that
 // judge it: the store of tempfile-manager/tus, and the root's sweep, which needs no store.

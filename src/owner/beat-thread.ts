@@ -1,4 +1,3 @@
-import { constants } from 'node:fs';
 import type { Worker } from 'node:worker_threads';
 import { detached } from '../base/detached.js';
 import { OPEN_EXISTING } from '../disk/open-checked.js';
@@ -8,6 +7,7 @@ import { InvalidOptionError } from '../base/errors.js';
 import { mayStartThreads, mayTouchDescriptors } from '../base/permission-model.js';
 import { processSlot, type Beat } from './registry.js';
 import { builtin } from '../base/builtin.js';
+const { constants } = builtin('node:fs');
 
 const log = logger('heartbeat');
 

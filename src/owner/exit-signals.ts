@@ -1,5 +1,6 @@
-import os from 'node:os';
 import { HOST_PLATFORM } from '../base/platform.js';
+import { builtin } from '../base/builtin.js';
+const os = builtin('node:os');
 
 // The signals that end a process and that the exit hook listens on: signal-exit's list, so that
 // the two agree on what an ending is, less SIGXFSZ, which Node ignores so that a write past

@@ -1,5 +1,3 @@
-import { constants, readFileSync } from 'node:fs';
-import path from 'node:path';
 import { isLiveSignalName, liveSignalName } from '../base/layout.js';
 import { logger } from '../base/log.js';
 import { mayTouchDescriptors } from '../base/permission-model.js';
@@ -11,6 +9,8 @@ import { isLocalDisk } from '../disk/local-disk.js';
 import { O_NOFOLLOW } from '../disk/fs.js';
 import { procReads } from '../disk/proc.js';
 import { processSlot } from './registry.js';
+const { constants, readFileSync } = builtin('node:fs');
+const path = builtin('node:path');
 
 const log = logger('live-signal');
 

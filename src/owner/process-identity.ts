@@ -1,6 +1,7 @@
-import { readFileSync, readlinkSync } from 'node:fs';
-import os from 'node:os';
 import { procIsOurs } from '../disk/proc.js';
+import { builtin } from '../base/builtin.js';
+const { readFileSync, readlinkSync } = builtin('node:fs');
+const os = builtin('node:os');
 
 /** Who owns a session or a lease, as written into its name. */
 export interface ProcessIdentity {

@@ -1,4 +1,3 @@
-import path from 'node:path';
 import { InvalidOptionError } from '../base/errors.js';
 import { describe, validateNameLength, validateNamePart } from '../base/names.js';
 import { hostId } from '../owner/process-identity.js';
@@ -9,6 +8,8 @@ import { windowsPathProblem } from '../base/windows-names.js';
 import { MAX_PATH_BELOW_ROOT_BYTES } from '../base/layout.js';
 import { isHandoffStore, type HandoffStore } from '../base/stores.js';
 import { MAX_TIMER_MS, ownOptions, validateBoolean, validateBytes, validateDuration, validateObject, type DurationRange, type NoneLeftOut } from '../base/validators.js';
+import { builtin } from '../base/builtin.js';
+const path = builtin('node:path');
 
 /** Options of `new TempFileManager(options)`. Every one is optional. */
 export interface TempFileManagerOptions {

@@ -1,7 +1,8 @@
-import path from 'node:path';
 import { UnsafeRootError } from '../base/errors.js';
 import { fs } from '../disk/fs.js';
 import { HOST_PLATFORM, type Platform } from '../base/platform.js';
+import { builtin } from '../base/builtin.js';
+const path = builtin('node:path');
 
 /** The links a path may pass through before it is taken as a loop, as Linux counts them. */
 const MAX_LINKS = 40;

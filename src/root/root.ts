@@ -1,7 +1,4 @@
-import os from 'node:os';
-import path from 'node:path';
 import { FileSystemError, systemErrorCode, toFileSystemError, UnsafeRootError } from '../base/errors.js';
-import { constants } from 'node:fs';
 import { CREATE_EXCLUSIVE, fs } from '../disk/fs.js';
 import { OPEN_EXISTING } from '../disk/open-checked.js';
 import { HOST_PLATFORM } from '../base/platform.js';
@@ -9,6 +6,10 @@ import { mayRead, mayWrite } from '../base/permission-model.js';
 import { checkRootParents } from './root-parents.js';
 import { openPinnedSync, type PinnedDirSync } from '../disk/pinned-dir.js';
 import { LAYOUT_FORMAT, parseRootMarker, ROOT_MARKER, rootMarkerContent } from '../base/layout.js';
+import { builtin } from '../base/builtin.js';
+const os = builtin('node:os');
+const path = builtin('node:path');
+const { constants } = builtin('node:fs');
 
 /** The default root: one directory per user under the OS temp directory. */
 export function defaultRoot(): string {

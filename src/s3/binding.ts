@@ -1,5 +1,6 @@
-import { createHash } from 'node:crypto';
 import type { HandoffTicket } from '../handoff/ticket.js';
+import { builtin } from '../base/builtin.js';
+const { createHash } = builtin('node:crypto');
 
 // The data object carries, as user metadata, the sha256 of the ticket's fields that are known
 // before its bytes are read (all but the size and the digest, which the claim checks against the

@@ -1,4 +1,3 @@
-import fs from 'node:fs';
 import { DisposedError, isErrorCode, LeaseLostError } from '../base/errors.js';
 import type { KeepOptions } from '../keep/move.js';
 import { logger } from '../base/log.js';
@@ -6,6 +5,8 @@ import type { BackendClaim, LocalFile } from '../handoff/backend.js';
 import type { ObjectIo as StoreIo } from './io.js';
 import type { StoreLease } from './lease.js';
 import type { EntryKeys } from './keys.js';
+import { builtin } from '../base/builtin.js';
+const fs = builtin('node:fs');
 
 const log = logger('s3-claim');
 

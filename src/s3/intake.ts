@@ -1,5 +1,4 @@
-import { PassThrough, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
 import { AbortedError, InvalidOptionError, isTempFileError, SizeLimitError, TypeNotAcceptedError, UploadReceiptError, type DetectedType } from '../base/errors.js';
 import { describe, validateNamePart } from '../base/names.js';
 import { randomName } from '../base/random-name.js';
@@ -13,6 +12,9 @@ import { bindingMetadata, type BoundTicket } from './binding.js';
 import { isConditionFailed, isNotFound, isRefusedParts, type StoreIo } from './io.js';
 import { entryKeys, intakeKeys, intakePrefix, parseIntakeKey, type IntakeKeys } from './keys.js';
 import { signPart, signPost, signPut } from './presign.js';
+import { builtin } from '../base/builtin.js';
+const { PassThrough } = builtin('node:stream');
+const { pipeline } = builtin('node:stream/promises');
 
 // Uploads from a browser straight to the bucket, under the store's intake prefix (keys.ts), and
 // their confirmation into a handoff entry. The flow, and why each step is where it is:

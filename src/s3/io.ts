@@ -1,5 +1,3 @@
-import { Readable, Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type * as ClientModule from '@aws-sdk/client-s3';
 import type * as StorageModule from '@aws-sdk/lib-storage';
 import type { S3Client } from '@aws-sdk/client-s3';
@@ -7,6 +5,10 @@ import { isTempFileError, StoreError, TempFileError } from '../base/errors.js';
 import { loadPeer } from '../base/peer.js';
 import { randomName } from '../base/random-name.js';
 import { probeKey, shownKey } from './keys.js';
+import { builtin } from '../base/builtin.js';
+const { Readable, Transform } = builtin('node:stream');
+type Readable = import('node:stream').Readable;
+const { pipeline } = builtin('node:stream/promises');
 
 // Every request the store makes, in one place: the SDK loaded on first use (never by the core),
 // a timeout on each request, and each failure turned into a typed error that names the endpoint

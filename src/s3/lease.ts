@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { AlreadyClaimedError, HandoffNotFoundError, isErrorCode, LeaseLostError } from '../base/errors.js';
 import { detached } from '../base/detached.js';
 import { logger } from '../base/log.js';
@@ -7,6 +6,8 @@ import { randomName } from '../base/random-name.js';
 import { HEARTBEAT_MS, judgeHeartbeat } from '../owner/liveness.js';
 import { isConditionFailed, isNotFound, mayHaveLanded, type ObjectIo as StoreIo, type TextObject } from './io.js';
 import { copyName, isDataName, type EntryKeys } from './keys.js';
+import { builtin } from '../base/builtin.js';
+const { createHash } = builtin('node:crypto');
 
 const log = logger('s3-lease');
 

@@ -1,6 +1,4 @@
-import { createHash } from 'node:crypto';
-import { pipeline } from 'node:stream/promises';
-import { PassThrough, Transform, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { HandoffMismatchError, HandoffNotFoundError, InvalidOptionError, isErrorCode, isTempFileError, ManagerClosedError, TempFileError } from '../base/errors.js';
 import { handoffKey } from '../base/channels.js';
@@ -30,6 +28,10 @@ import {
   type PresignUploadOptions,
   type UploadReceipt,
 } from './intake.js';
+import { builtin } from '../base/builtin.js';
+const { createHash } = builtin('node:crypto');
+const { pipeline } = builtin('node:stream/promises');
+const { PassThrough, Transform } = builtin('node:stream');
 
 const log = logger('s3');
 

@@ -1,8 +1,9 @@
-import { isMainThread } from 'node:worker_threads';
 import { TempFileManager } from '../manager/manager.js';
 import type { TempScope } from '../handles/scope.js';
 import { InvalidOptionError } from '../base/errors.js';
 import { describeArgument, ownOptions, validateObject, type NoneLeftOut } from '../base/validators.js';
+import { builtin } from '../base/builtin.js';
+const { isMainThread } = builtin('node:worker_threads');
 
 /** Options of {@link tempScopeFixture} and {@link tempScopeFor}. */
 export interface TestScopeOptions {

@@ -1,8 +1,9 @@
-import { constants } from 'node:fs';
 import { SNIFF_BYTES } from '../write/sniff.js';
 import { sniffSource } from '../write/intake.js';
 import { recordContent, reservationOf, type TempFile } from '../handles/file.js';
 import { fs } from '../disk/fs.js';
+import { builtin } from '../base/builtin.js';
+const { constants } = builtin('node:fs');
 
 /**
  * Makes `file` the finished upload its bytes were renamed into (over the new empty temp file of

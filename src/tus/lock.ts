@@ -1,8 +1,9 @@
-import path from 'node:path';
 import { systemErrorCode } from '../base/errors.js';
 import { dataName, heldName } from '../base/layout.js';
 import { newOwnerToken, startLease, tryTakeLease, type Lease, type LeaseContext } from '../handoff/lease.js';
 import { pinUpload, uploadDir, type PinnedUpload, type TusPlaces } from './places.js';
+import { builtin } from '../base/builtin.js';
+const path = builtin('node:path');
 
 /** How long a waiter sleeps between two looks at a held upload. */
 const POLL_MS = 25;

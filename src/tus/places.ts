@@ -1,5 +1,3 @@
-import path from 'node:path';
-import { constants } from 'node:fs';
 import { FileSystemError, systemErrorCode, toFileSystemError } from '../base/errors.js';
 import { isTusUploadId, parseTusUploadName, TUS_DIR, tusUploadName } from '../base/layout.js';
 import { O_NOFOLLOW, fs } from '../disk/fs.js';
@@ -7,6 +5,9 @@ import { OPEN_EXISTING } from '../disk/open-checked.js';
 import { openPinned, openPinnedSync, type PinnedDirSync } from '../disk/pinned-dir.js';
 import { removeTree } from '../disk/remove.js';
 import type { ManagerContext } from '../context/context.js';
+import { builtin } from '../base/builtin.js';
+const path = builtin('node:path');
+const { constants } = builtin('node:fs');
 
 /** Where the uploads of one store live: reached through the manager's pinned root. @internal */
 export interface TusPlaces {

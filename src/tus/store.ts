@@ -1,5 +1,3 @@
-import { STATUS_CODES } from 'node:http';
-import { constants } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { detached } from '../base/detached.js';
 import { InvalidOptionError, isTempFileError, SizeLimitError, systemErrorCode, toFileSystemError } from '../base/errors.js';
@@ -16,9 +14,12 @@ import { runVerify, type ResolvedVerify } from '../write/verify.js';
 import { Meter, pump } from '../write/intake.js';
 import { Reservation } from '../limits/accounting.js';
 import { AppendQueue } from './append-queue.js';
-import path from 'node:path';
 import { fs } from '../disk/fs.js';
 import { openPinnedSync } from '../disk/pinned-dir.js';
+import { builtin } from '../base/builtin.js';
+const { STATUS_CODES } = builtin('node:http');
+const { constants } = builtin('node:fs');
+const path = builtin('node:path');
 
 /** An upload as the store reports it: tus's `Upload` fields. @internal */
 export interface UploadState {

@@ -1,9 +1,10 @@
-import { constants } from 'node:fs';
 import { systemErrorCode, toFileSystemError } from '../base/errors.js';
 import { dataName, TUS_INFO } from '../base/layout.js';
 import { MAX_INFO_BYTES, parseUploadInfo, type UploadInfo } from '../lifetime/tus-upload.js';
 import { createUploadFile, openUploadFile, pinUpload, removeUploadDir, type UploadDir } from './places.js';
 import { fs } from '../disk/fs.js';
+import { builtin } from '../base/builtin.js';
+const { constants } = builtin('node:fs');
 
 export type { UploadInfo } from '../lifetime/tus-upload.js';
 

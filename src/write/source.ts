@@ -1,6 +1,8 @@
-import { finished, Readable } from 'node:stream';
 import { AbortedError, InvalidOptionError, isTempFileError, SourceError, systemErrorCode, TempFileError } from '../base/errors.js';
 import { describe } from '../base/names.js';
+import { builtin } from '../base/builtin.js';
+const { finished, Readable } = builtin('node:stream');
+type Readable = import('node:stream').Readable;
 
 /** What `write()` accepts: a stream, an (async) iterable of chunks, or the bytes themselves. */
 export type WriteSource =
