@@ -266,3 +266,26 @@ describe('the docs match the code', () => {
     expect(read('docs/api/tempfile-manager/errors.md')).toMatch(/^### DiskErrors$[\s\S]*?\[RootChangedError\]\(#rootchangederror\) `ERR_TEMPFILE_ROOT_CHANGED`/m);
   });
 });
+
+describe('the docs are read in minutes', () => {
+  const docs = pages.filter(({ file }) => file === 'README.md' || /^docs\/[^/]+\.md$/.test(file));
+
+  it('the README has at most 250 lines, and a line for each page of docs/', () => {
+    const readme = read('README.md');
+    expect(readme.trimEnd().split('\n').length).toBeLessThanOrEqual(250);
+    const documentation = readme.slice(readme.indexOf('\n## Documentation\n'), readme.indexOf('\n## ', readme.indexOf('\n## Documentation\n') + 1));
+    for (const { file } of docs.filter((p) => p.file !== 'README.md')) {
+      expect(documentation, `the README's Documentation has a line for ${file}`).toMatch(new RegExp(`^- \\[${file}\\]\\(${file}\\): .+\\?`, 'm'));
+    }
+  });
+
+  it('no line of README.md or docs/*.md is over 400 characters, table rows included', () => {
+    expect(docs.length).toBeGreaterThan(20);
+    const long = docs.flatMap(({ file, text }) => text.split('\n').map((line, i) => ({ at: `${file}:${i + 1}`, length: line.length })).filter((l) => l.length > 400));
+    expect(long.map((l) => `${l.at} (${l.length} characters)`)).toEqual([]);
+  });
+
+  it('docs/benchmarks.md, the summary, has at most 400 lines', () => {
+    expect(read('docs/benchmarks.md').trimEnd().split('\n').length).toBeLessThanOrEqual(400);
+  });
+});
