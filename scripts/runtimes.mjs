@@ -20,7 +20,7 @@
 //
 // Every step runs, each printed with its time; the exit status is 1 if any failed. Nothing skips
 // but one case on Deno: the portable suite's Ctrl+C with signal-exit (test/portable/exit-hook.test.mjs),
-// whose handlers are not proven to run after the hook there (the README's Platforms table).
+// whose handlers are not proven to run after the hook there (the platform table of docs/platforms.md).
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';

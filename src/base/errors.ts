@@ -652,7 +652,7 @@ export const DENO_ALL_ACCESS_ADVICE =
   'tempfile-manager needs all of Deno\'s permissions: run deno with --allow-all (-A) and no --deny-* flag. Short of them, ' +
   'Deno resolves symbolic links before it opens a path (an O_NOFOLLOW open would follow a link planted in the root) and ' +
   'refuses /proc/self/fd, through which the library reaches the directories it holds open ("Requires all access"). ' +
-  'See README.md, "Platforms".';
+  'See docs/platforms.md.';
 
 /** What to do about the system error `code` met at `path`, in the words of `platform`. @internal */
 export function adviceFor(code: string | undefined, path: string, platform: Platform): string {

@@ -41,7 +41,7 @@ for (const signalExit of [false, true]) {
     // CI runs the suite on win32 only through the runner, which relays the signal: nothing skips there.
     if (!signal.send && process.env.CI) assert.fail(`CI is set and ${signal.why}`);
     if (!signal.send) return t.skip(signal.why);
-    // Deno re-raises the signal before signal-exit's own handler has always written: not proven there (README, Platforms).
+    // Deno re-raises the signal before signal-exit's own handler has always written: not proven there (docs/platforms.md, "Deno 2").
     if (signalExit && 'Deno' in globalThis) return t.skip("on Deno, signal-exit's handlers are not proven to run after the hook");
     const token = `sigint-${process.pid}-${Date.now()}`;
     const marker = path.join(parent, `${token}.json`);
