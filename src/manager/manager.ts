@@ -123,7 +123,7 @@ export class TempFileManager implements AsyncDisposable, Disposable {
    * @throws {@link InvalidOptionError} `ERR_TEMPFILE_INVALID_OPTION`: an unknown option, or one of
    * the wrong type or out of its range (`err.option` names it); `'--allow-worker'` under Node's
    * permission model without it (the beat thread, docs/crash-recovery.md, cannot start);
-   * `'--allow-all'` under Deno without all of its permissions (README.md, "Platforms").
+   * `'--allow-all'` under Deno without all of its permissions (docs/platforms.md).
    * @throws {@link InvalidNameError} `ERR_TEMPFILE_INVALID_NAME`: `prefix` is not a safe name part.
    * @throws {@link UnsafeRootError} `ERR_TEMPFILE_UNSAFE_ROOT`: the root is a symlink, not a
    * directory, not yours, writable by others, without a parent, swapped while checked, or of another

@@ -1,8 +1,8 @@
 import { AbortedError, InvalidOptionError, isTempFileError, SourceError, systemErrorCode, TempFileError } from '../base/errors.js';
 import { describe } from '../base/names.js';
 import { builtin } from '../base/builtin.js';
-const { finished, Readable } = builtin('node:stream');
-type Readable = import('node:stream').Readable;
+import type { Readable } from 'node:stream';
+const { finished, Readable: NodeReadable } = builtin('node:stream');
 
 /** What `write()` accepts: a stream, an (async) iterable of chunks, or the bytes themselves. */
 export type WriteSource =
@@ -66,7 +66,7 @@ function readerOf(source: unknown): SourceReader {
   if (typeof source === 'string' || source instanceof Uint8Array) return singleChunk(toBuffer(source));
   if (typeof source !== 'object' || source === null) return refuse(source);
   if (isWebStream(source)) return webStreamReader(source);
-  if (source instanceof Readable || isNodeStream(source)) return nodeStreamReader(source as NodeStreamLike);
+  if (source instanceof NodeReadable || isNodeStream(source)) return nodeStreamReader(source as NodeStreamLike);
   if (Symbol.asyncIterator in source) {
     return iteratorReader((source as AsyncIterable<unknown>)[Symbol.asyncIterator]());
   }
@@ -128,7 +128,7 @@ function isNodeStream(source: object): boolean {
 type NodeStreamLike = NodeJS.ReadableStream & { destroy?: (error?: Error) => void };
 
 function nodeStreamReader(stream: NodeStreamLike): SourceReader {
-  if (stream instanceof Readable) {
+  if (stream instanceof NodeReadable) {
     // A request is only paused on stop: destroying it would kill its response too, and the app
     // must still answer (413...) while TCP flow control holds the client back.
     return readableReader(stream, isHttpRequest(stream) ? () => stream.pause() : () => stream.destroy());
@@ -136,7 +136,7 @@ function nodeStreamReader(stream: NodeStreamLike): SourceReader {
   const iterator: AsyncIterator<unknown> =
     Symbol.asyncIterator in stream
       ? (stream as AsyncIterable<unknown>)[Symbol.asyncIterator]()
-      : Readable.prototype[Symbol.asyncIterator].call(stream as Readable);
+      : NodeReadable.prototype[Symbol.asyncIterator].call(stream as Readable);
   const reader = iteratorReader(iterator);
   return { next: reader.next, stop: () => stopNodeStream(stream, reader) };
 }
