@@ -1,12 +1,11 @@
 import { defineConfig, type Options } from 'tsup';
+// The entries of package.json's exports, with the optional peers of each (scripts/build-declarations.mjs
+// bundles their declarations, scripts/check-consumers.mjs installs each with its peers only).
+import entries from './scripts/entries.json' with { type: 'json' };
 
-const entry = { index: 'src/index.ts', express: 'src/adapters/express.ts', fastify: 'src/adapters/fastify.ts', s3: 'src/s3/index.ts', azure: 'src/azure/index.ts', errors: 'src/errors.ts', tus: 'src/tus/index.ts', diagnostics: 'src/diagnostics.ts', testing: 'src/testing/index.ts', web: 'src/adapters/web.ts' };
-
-// `node scripts/build-js.mjs` (the demo, the examples) leaves the declarations out: most of a build's time.
-const declarations = process.env.TEMPFILE_MANAGER_DECLARATIONS !== 'off';
+const entry = Object.fromEntries(Object.entries(entries).map(([name, { source }]) => [name, source]));
 
 const library: Options = {
-  dts: declarations,
   target: 'node20',
   platform: 'node',
   // The adapters share the library's modules with the main entry: one TempFileError class,
@@ -19,7 +18,7 @@ export default defineConfig([
   { ...library, entry, format: ['esm'] },
   // The CommonJS entry of tempfile-manager/fastify has one default export, the object of its
   // `default` and `tempFiles` (fastify-require.ts); its declarations are fastify.ts's.
-  { ...library, entry: { ...entry, fastify: 'src/adapters/fastify-require.ts' }, format: ['cjs'], dts: declarations && { entry } },
+  { ...library, entry: { ...entry, fastify: 'src/adapters/fastify-require.ts' }, format: ['cjs'] },
   {
     entry: { cli: 'src/bin.ts' },
     format: ['esm'],

@@ -1,7 +1,7 @@
 // Builds the package (`npm run build`) and fails if the build printed a warning: a clean build
-// prints only tsup's progress lines (`CLI`, `ESM`, `CJS`, `DTS` and the file sizes) and
-// strip-internal's count. Anything else, such as a rollup or esbuild warning, is printed again
-// and fails the check. `npm run lint` runs it.
+// prints only tsup's progress lines (`CLI`, `ESM`, `CJS` and the file sizes), the declarations'
+// (`DTS`, scripts/build-declarations.mjs) and strip-internal's count. Anything else, such as a
+// rollup or esbuild warning, is printed again and fails the check. `npm run lint` runs it.
 //
 //   node scripts/check-build.mjs
 import { spawnSync } from 'node:child_process';

@@ -1,11 +1,12 @@
 // Removes the class and interface members tagged @internal (the adapters' hooks, the handles'
-// context, descriptors' paths) from the bundled declaration files in dist/: the published types
-// show what a user calls. Then the imports only those members used go, and the declarations of
-// the shared chunks that no entry reaches any more: a chunk holds what any entry needs, and an
-// entry's types are what it reaches. The checks of the packed package (scripts/check-package.mjs,
-// scripts/check-consumers.mjs) compile against the result.
+// context, descriptors' paths) from the declaration files: the published types show what a user
+// calls. Then the imports only those members used go, and the declarations of the shared chunks
+// that no entry reaches any more: a chunk holds what any entry needs, and an entry's types are
+// what it reaches. scripts/build-declarations.mjs strips each module's declarations before it
+// bundles them, then passes over the bundle; the checks of the packed package
+// (scripts/check-package.mjs, scripts/check-consumers.mjs) compile against the result.
 //
-//   node scripts/strip-internal.mjs [dist]   (the build runs it after tsup)
+//   node scripts/strip-internal.mjs [dist]   (a bundle already built)
 import fs from 'node:fs';
 import path from 'node:path';
 import ts from 'typescript';
@@ -134,7 +135,8 @@ export function dropUnusedImports(text, fileName) {
     if (!ts.isImportDeclaration(statement)) continue;
     const found = importBindings(statement, text);
     if (!found) continue;
-    const keep = found.names.filter((n) => new RegExp(`\\b${n.local}\\b`).test(found.rest));
+    // The bundler renames a clash `Readable$1`: `$` is a character of the name, not the end.
+    const keep = found.names.filter((n) => new RegExp(`(?<![\\w$])${n.local.replaceAll('$', '\\$')}(?![\\w$])`).test(found.rest));
     if (keep.length < found.names.length) edits.push([...found.range, found.rebuild(keep)]);
   }
   let out = text;

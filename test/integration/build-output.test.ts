@@ -12,7 +12,7 @@ const findWarnings = buildWarnings as (output: string) => string[];
 
 const CLEAN = `
 > tempfile-manager@0.1.0 build
-> node -e "fs.rmSync('dist',{recursive:true,force:true})" && tsup && node scripts/strip-internal.mjs
+> node scripts/build.mjs
 
 CLI Building entry: {"cli":"src/bin.ts"}
 ESM dist/cli.js 70.69 KB
