@@ -1,6 +1,7 @@
-// The package's JavaScript alone, without its declarations: what the demo and the examples run.
-// The declarations take most of a full build (a minute or more on two cores); `npm run build`
-// makes the whole package, as published. Cross-platform: no shell syntax in package.json.
+// The package's JavaScript alone, without its declarations: what the demo, the examples and the
+// tests run (the tests that read the declarations build them: test/helpers/declarations.ts).
+// `npm run build` makes the whole package, as published. Cross-platform: no shell syntax in
+// package.json.
 //
 //   node scripts/build-js.mjs
 import { spawnSync } from 'node:child_process';
@@ -11,5 +12,5 @@ import path from 'node:path';
 const repo = path.join(import.meta.dirname, '..');
 fs.rmSync(path.join(repo, 'dist'), { recursive: true, force: true });
 const tsup = createRequire(import.meta.url).resolve('tsup/dist/cli-default.js');
-const { status } = spawnSync(process.execPath, [tsup], { cwd: repo, stdio: 'inherit', env: { ...process.env, TEMPFILE_MANAGER_DECLARATIONS: 'off' } });
+const { status } = spawnSync(process.execPath, [tsup], { cwd: repo, stdio: 'inherit' });
 process.exit(status ?? 1);
