@@ -47,7 +47,7 @@ export type Step =
   | { op: 'openList'; path: string; dev: number }
   | { op: 'readList'; list: DirListing; max: number }
   | { op: 'closeList'; list: DirListing }
-  | { op: 'visitFiles'; base: string; names: readonly string[]; sizes: boolean; remove: boolean }
+  | { op: 'visitFiles'; base: string; names: readonly string[]; sizes: boolean; remove: boolean; inline: boolean }
   | { op: 'rmdir'; path: string }
   | { op: 'rename'; from: string; to: string }
   | { op: 'sleep'; ms: number }
@@ -205,6 +205,7 @@ async function asyncStep(step: Step): Promise<Result> {
       await step.list.close();
       return;
     case 'visitFiles':
+      if (step.inline) return step.names.map((name) => visitFileSync(childPath(step.base, name), step.sizes, step.remove));
       return Promise.all(step.names.map((name) => visitFileAsync(childPath(step.base, name), step.sizes, step.remove)));
     case 'rmdir':
       await fs.promises.rmdir(step.path);

@@ -8,6 +8,7 @@ import { checkExistingRoot, requireMarkedRoot } from '../root/root.js';
 import { ownOptions, validateBoolean, validateFunction, validateObject, type NoneLeftOut } from '../base/validators.js';
 import { logger } from '../base/log.js';
 import { emptyTally, type LeftPath, type PathError, type WalkTally } from '../disk/walk.js';
+import { isLocalDisk } from '../disk/local-disk.js';
 import { findSessions, sweepSessions, sweepSetAside, type FoundSession } from '../lifetime/session-sweep.js';
 import { sweepHandoff } from '../handoff/sweep.js';
 import { sweepTusUploads } from '../lifetime/tus-sweep.js';
@@ -167,6 +168,7 @@ async function sweepPinned(
   const sessions = await sweepSessions(target, only ? top.sessions.filter(only) : top.sessions, {
     dryRun,
     tally,
+    inlineFiles: isLocalDisk(rootBase),
     ...(onProgress && {
       onProgress: (t: WalkTally, sessionsDone: number, sessionsTotal: number) =>
         onProgress({ filesRemoved: t.files, bytesFreed: t.bytes, sessionsDone, sessionsTotal }),
