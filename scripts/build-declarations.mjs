@@ -61,12 +61,13 @@ async function bundle(dir, outDir) {
   });
   // A chunk is named after its first module, `io.d.ts` ("io.d"): `io-<hash>.d.ts`, not `io.d-<hash>.d.ts`.
   const chunkName = (extension) => (chunk) => `${chunk.name.replace(/\.d$/, '')}-[hash]${extension}`;
-  // Chunks under 3 KB merged into others: the main entry's shared types in one chunk, not three,
-  // within the 1,000 lines test/integration/surface.test.ts allows it. Rollup merges by side
-  // effects, which declarations have none of, not by peers: isolated() checks the result.
+  // Chunks under 2.5 KB merged into others: the main entry's shared types in two chunks, not
+  // three, within the 1,000 lines test/integration/surface.test.ts allows it (an entry's own
+  // types, 3 KB and over, stay in its file). Rollup merges by side effects, which declarations
+  // have none of, not by peers: isolated() checks the result.
   const outputs = await Promise.all(
     ['.d.ts', '.d.cts'].map((extension) =>
-      build.write({ dir: outDir, hoistTransitiveImports: false, experimentalMinChunkSize: 3000, entryFileNames: `[name]${extension}`, chunkFileNames: chunkName(extension) }),
+      build.write({ dir: outDir, hoistTransitiveImports: false, experimentalMinChunkSize: 2500, entryFileNames: `[name]${extension}`, chunkFileNames: chunkName(extension) }),
     ),
   );
   await build.close();
