@@ -161,3 +161,21 @@ function checkInteger(value: unknown, field: string): number {
   }
   return value;
 }
+
+/**
+ * `value` as JSON with every object's keys sorted: what a ticket's binding hashes, so that a ticket
+ * whose `meta` came back from a queue with its keys in another order (Postgres `jsonb`, Go's maps,
+ * a `sort_keys` serializer) is still the ticket it was. @internal
+ */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(sortedKeys(value));
+}
+
+/** `value` with every object's keys sorted, deeply (arrays keep their order). @internal */
+export function sortedKeys<T>(value: T): T {
+  if (typeof value !== 'object' || value === null) return value;
+  if (Array.isArray(value)) return value.map((item: unknown) => sortedKeys(item)) as T;
+  const sorted: Record<string, unknown> = {};
+  for (const key of Object.keys(value).sort()) sorted[key] = sortedKeys((value as Record<string, unknown>)[key]);
+  return sorted as T;
+}

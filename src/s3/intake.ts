@@ -320,7 +320,7 @@ export class StoreIntake {
     const data = entryKeys(this.location.prefix, bound.id, bound.expiresAt).data;
     const taking = this.take(keys, record);
     // A server-side copy (no byte through the API), beside the read: it is what the ticket names.
-    const copying = this.io.copyAs(keys.upload, data, bindingMetadata(bound));
+    const copying = this.io.copyAs(keys.upload, data, bindingMetadata(bound, this.location, 'sha256'));
     for (const step of [taking, copying]) step.catch(() => {}); // awaited below
     let judged: { size: number; digest: string; etag: string };
     let copiedEtag: string;

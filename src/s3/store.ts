@@ -16,7 +16,7 @@ import { FETCH_AHEAD_MAX_BYTES, fetchAheadWindow, LEASE_REMOVAL_DELAY_MS } from 
 import { leaseStale, parseLease, StoreLease } from './lease.js';
 import { removeData, S3Claim } from './claim.js';
 import { handOffStream, uploaderDead } from './direct.js';
-import { META_TICKET, ticketBinding } from './binding.js';
+import { bindsTicket, META_TICKET, ticketBinding } from './binding.js';
 import {
   StoreIntake,
   type ConfirmUploadOptions,
@@ -250,7 +250,7 @@ export class S3Store implements HandoffStore {
     const keys = entryKeys(this.location.prefix, id, expiresAt);
     const bound = { v: 1, id, suffix: source.suffix, createdAt, expiresAt, meta: options.meta, store: this.location } as const;
     const algorithm = source.digest ? source.digest.slice(0, source.digest.indexOf(':')) : 'sha256';
-    const metadata = { [META_TICKET]: ticketBinding(bound) };
+    const metadata = { [META_TICKET]: ticketBinding(bound, this.location, algorithm) };
     try {
       // The data object is the commit: an upload makes it whole, or not at all.
       const { size, digest } =
@@ -272,7 +272,7 @@ export class S3Store implements HandoffStore {
   async handOffStream(source: Readable, request: StreamHandOffRequest): Promise<StreamHandoff> {
     const bind = (id: string, suffix: string, createdAt: number, expiresAt: number) => {
       const bound = { v: 1, id, suffix, createdAt, expiresAt, meta: request.meta, store: this.location } as const;
-      return { bound, metadata: { [META_TICKET]: ticketBinding(bound) } };
+      return { bound, metadata: { [META_TICKET]: ticketBinding(bound, this.location, request.hash ?? 'sha256') } };
     };
     try {
       return await handOffStream(this.io, this.location, source, request, bind);
@@ -384,7 +384,7 @@ export class S3Store implements HandoffStore {
       if (isNotFound(err)) throw new HandoffNotFoundError(ticket.id);
       throw err;
     }
-    if (signal?.aborted || got.metadata[META_TICKET] !== ticketBinding(ticket)) {
+    if (signal?.aborted || !bindsTicket(got.metadata[META_TICKET], ticket, this.location)) {
       got.body.destroy();
       if (signal?.aborted) throw new HandoffNotFoundError(ticket.id); // dropped: nobody reads it
       throw new HandoffMismatchError(ticket.id, 'the ticket differs from the one the store holds');

@@ -3,7 +3,7 @@
 // Each test is one promise of the contract; docs/backends.md lists them, with the mutation of the
 // code (one promise broken on purpose) that each test was seen to catch on each backend.
 // A backend whose service cannot run here skips with a line saying why; under CI it fails.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -219,19 +219,25 @@ describe.each(Object.keys(backends))('the handoff contract on %s', (name) => {
     await worker.close();
   });
 
-  it('bound: a ticket whose meta, createdAt or digest was edited is HandoffMismatchError, with verifyDigest or without; its own ticket still claims the entry', async (ctx) => {
+  it('bound: a ticket whose meta, createdAt or digest (its algorithm too) was edited is HandoffMismatchError, with verifyDigest or without; its own ticket, its keys in another order (as a queue may give it back), still claims the entry', async (ctx) => {
     const backend = await setup(ctx);
     const content = randomBytes(5_000);
-    const ticket = await handOff(backend, content, 600_000, { user: 'alice' });
+    const ticket = await handOff(backend, content, 600_000, { user: 'alice', role: 'viewer', nested: { b: 1, a: 2 } });
     const worker = backend.host('worker');
-    const edits: Partial<HandoffTicket>[] = [{ meta: { user: 'admin' } }, { createdAt: ticket.createdAt - 1 }, { digest: `sha256:${'0'.repeat(64)}` }];
+    // An MD5 of the same bytes: a weaker digest the bytes would pass, the algorithm downgraded.
+    const md5 = `md5:${createHash('md5').update(content).digest('hex')}`;
+    const edits: Partial<HandoffTicket>[] = [{ meta: { user: 'admin' } }, { createdAt: ticket.createdAt - 1 }, { digest: `sha256:${'0'.repeat(64)}` }, { digest: md5 }];
     for (const edit of edits) {
       for (const verifyDigest of [false, true]) {
         await expect(worker.claim({ ...ticket, ...edit }, { verifyDigest }), `${JSON.stringify(edit)}, verifyDigest ${verifyDigest}`).rejects.toMatchObject({ code: 'ERR_TEMPFILE_HANDOFF_MISMATCH' });
       }
     }
-    await worker.withClaim(ticket, (claimed) => {
-      expect(claimed.meta).toEqual({ user: 'alice' });
+    const reversed = (value: unknown): unknown =>
+      typeof value === 'object' && value !== null && !Array.isArray(value) ? Object.fromEntries(Object.entries(value).reverse().map(([k, v]) => [k, reversed(v)])) : value;
+    const reordered = reversed(ticket) as HandoffTicket;
+    expect(JSON.stringify(reordered)).not.toBe(JSON.stringify(ticket));
+    await worker.withClaim(reordered, (claimed) => {
+      expect(claimed.meta).toEqual({ user: 'alice', role: 'viewer', nested: { b: 1, a: 2 } });
       expect(fs.readFileSync(claimed.path).equals(content)).toBe(true);
     });
     await worker.close();
