@@ -13,16 +13,16 @@ import { removeTree, removeTreeSync, type RemoveVia } from '../disk/remove.js';
 export class TempDir extends DiskHandle {
   /** @internal */
   protected deleteAsync(): Promise<void> {
-    return removeTree(this.path, this.via());
+    return removeTree(this.path, this.#via());
   }
 
   /** @internal */
   protected deleteSync(): void {
-    removeTreeSync(this.path, this.via());
+    removeTreeSync(this.path, this.#via());
   }
 
   /** Through its access path; what another handle holds to the end is set aside in the session (Windows). */
-  private via(): RemoveVia {
+  #via(): RemoveVia {
     return { access: this.access, setAsideIn: handleContext(this).session().base };
   }
 }

@@ -142,7 +142,7 @@ export class TempFile extends DiskHandle {
   }
   /** @internal */
   protected known: FileIdentity | undefined;
-  private readonly learn = (identity: FileIdentity): void => {
+  readonly #learn = (identity: FileIdentity): void => {
     this.known ??= identity;
   };
 
@@ -187,7 +187,7 @@ export class TempFile extends DiskHandle {
     const flags = WRITE_FLAGS | (append ? constants.O_APPEND : 0);
     return fs.createWriteStream(this.access, {
       flags: flags as unknown as string,
-      fs: ownFileStreamFs(this.identity, this.path, !append, this.learn),
+      fs: ownFileStreamFs(this.identity, this.path, !append, this.#learn),
       highWaterMark: options.highWaterMark,
       signal: options.signal,
     });
@@ -199,7 +199,7 @@ export class TempFile extends DiskHandle {
     options = streamOptions(options, 'createReadStream()', READ_STREAM_OPTIONS) as TempReadStreamOptions;
     return fs.createReadStream(this.access, {
       flags: READ_FLAGS as unknown as string,
-      fs: ownFileStreamFs(this.identity, this.path, false, this.learn),
+      fs: ownFileStreamFs(this.identity, this.path, false, this.#learn),
       start: options.start,
       end: options.end,
       highWaterMark: options.highWaterMark,
@@ -235,7 +235,7 @@ export class TempFile extends DiskHandle {
       try {
         await moveFile(this.access, target, keepOptions, this.path, this.identity);
       } catch (err) {
-        throw this.closedDuringKeep(err, target) ?? err;
+        throw this.#closedDuringKeep(err, target) ?? err;
       }
       publish(CHANNELS.fileKeep, () => ({ root: handleContext(this).root, path: this.path, destination: target, size: this.#reservation.bytes, from: 'file' }));
       return target;
@@ -244,7 +244,7 @@ export class TempFile extends DiskHandle {
 
   // A close() while keep() ran removed the session, and the file with it: keep() then finds its
   // source gone, which is the close's doing, not a replacement.
-  private closedDuringKeep(err: unknown, target: string): ManagerClosedError | undefined {
+  #closedDuringKeep(err: unknown, target: string): ManagerClosedError | undefined {
     if (!handleContext(this).closed()) return undefined;
     // A link or rename on one file system names the destination in its ENOENT, but the
     // destination's directory is held open: the name missing is the source's.
@@ -287,7 +287,7 @@ export class TempFile extends DiskHandle {
       return traced(
         TRACING_CHANNELS.handoff,
         () => ({ root: handleContext(this).root, path: this.path, size: this.#content?.size ?? this.#reservation.bytes, store: store !== undefined }),
-        () => backend.handOff(this.handoffSource(), { ttlMs, meta }),
+        () => backend.handOff(this.#handoffSource(), { ttlMs, meta }),
         (ticket) => ({ handoff: handoffKey(ticket.id), expiresAt: ticket.expiresAt }),
       );
     });
@@ -295,7 +295,7 @@ export class TempFile extends DiskHandle {
 
   // The file as a backend reads it: the shared disk moves it by its access path; an object store
   // uploads it through open() and then discards it here (a failed upload leaves it with the handle).
-  private handoffSource(): HandoffSource {
+  #handoffSource(): HandoffSource {
     return {
       path: this.path,
       access: this.access,
@@ -303,18 +303,18 @@ export class TempFile extends DiskHandle {
       size: this.#content?.size,
       digest: this.#content?.digest,
       identity: this.known,
-      open: () => this.openForStore(),
+      open: () => this.#openForStore(),
       discard: () => unlinkQuietly(this.access, this.path).catch(() => {}), // the session's removal gets what is left
     };
   }
 
   // Read in reads of up to 1 MiB: a request body is sent as it is read, and a 64 KiB read per
   // chunk made the reading, not the network, the pace of a handoff to a store on a fast link.
-  private openForStore(): ReadStream {
+  #openForStore(): ReadStream {
     return fs.createReadStream(this.access, {
       flags: READ_FLAGS as unknown as string,
       highWaterMark: STORE_READ_BYTES,
-      fs: ownFileStreamFs(this.identity, this.path, false, this.learn),
+      fs: ownFileStreamFs(this.identity, this.path, false, this.#learn),
     });
   }
 
@@ -331,7 +331,7 @@ export class TempFile extends DiskHandle {
 
   /** @internal */
   protected deleteAsync(): Promise<void> {
-    if (holdsHappen()) return unlinkAside(this.access, this.path, this.asideName()).then(() => {});
+    if (holdsHappen()) return unlinkAside(this.access, this.path, this.#asideName()).then(() => {});
     if (!handleContext(this).localDisk() || !isSmallFile(this.access)) return unlinkQuietly(this.access, this.path);
     try {
       unlinkQuietlySync(this.access, this.path);
@@ -342,13 +342,13 @@ export class TempFile extends DiskHandle {
   }
 
   /** Where its removal first renames it where another handle may hold it (Windows): a set-aside name in the session. */
-  private asideName(): string {
+  #asideName(): string {
     return `${handleContext(this).session().base}/${newSetAsideName()}`;
   }
 
   /** @internal */
   protected deleteSync(): void {
-    if (holdsHappen()) void unlinkAsideSync(this.access, this.path, this.asideName());
+    if (holdsHappen()) void unlinkAsideSync(this.access, this.path, this.#asideName());
     else unlinkQuietlySync(this.access, this.path);
   }
 }

@@ -30,13 +30,13 @@ export abstract class DiskHandle implements AsyncDisposable, Disposable {
   get access(): string {
     return this.place().access;
   }
-  private readonly placed: Place;
+  readonly #placed: Place;
   // Runtime-private: no caller reaches the manager's context through a handle (docs/security.md).
   readonly #context: ManagerContext;
-  private readonly owner: Owner;
-  private state: HandleState = 'live';
-  private pending: Promise<void> | undefined;
-  private moving: Promise<void> | undefined;
+  readonly #owner: Owner;
+  #state: HandleState = 'live';
+  #pending: Promise<void> | undefined;
+  #moving: Promise<void> | undefined;
 
   static {
     contextOfHandle = (handle) => handle.#context;
@@ -49,19 +49,19 @@ export abstract class DiskHandle implements AsyncDisposable, Disposable {
   constructor(context: ManagerContext, owner: Owner, path: string, access: string) {
     requireMadeContext(context, new.target.name);
     this.#context = context;
-    this.owner = owner;
-    this.placed = { path, access };
+    this.#owner = owner;
+    this.#placed = { path, access };
     owner.adopt(this);
   }
 
   /** Where the disk object is; a spooled file writes itself to disk on the first ask. @internal */
   protected place(): Place {
-    return this.placed;
+    return this.#placed;
   }
 
   /** True once removed, disposed, kept or handed off, or its manager closed. @throws Never. */
   get disposed(): boolean {
-    return this.state === 'gone';
+    return this.#state === 'gone';
   }
 
   /**
@@ -83,11 +83,11 @@ export abstract class DiskHandle implements AsyncDisposable, Disposable {
    * the handle stays live, to try again.
    */
   remove(): Promise<void> {
-    if (this.state === 'gone') return Promise.resolve();
+    if (this.#state === 'gone') return Promise.resolve();
     // A keep() or handoff() in flight decides: once it is done the file is theirs, or ours again.
-    if (this.moving) return this.moving.then(() => this.remove());
-    this.pending ??= this.removeOnce();
-    return this.pending;
+    if (this.#moving) return this.#moving.then(() => this.remove());
+    this.#pending ??= this.removeOnce();
+    return this.#pending;
   }
 
   /**
@@ -96,10 +96,10 @@ export abstract class DiskHandle implements AsyncDisposable, Disposable {
    * @throws What {@link remove} throws, in the same cases.
    */
   removeSync(): void {
-    if (this.state !== 'live') return;
+    if (this.#state !== 'live') return;
     this.#context.checkRoot();
     this.deleteSync();
-    this.publishRemoved();
+    this.#publishRemoved();
     this.markGone();
   }
 
@@ -127,9 +127,9 @@ export abstract class DiskHandle implements AsyncDisposable, Disposable {
    */
   protected async moveOut<T>(what: string, move: () => Promise<T>): Promise<T> {
     this.assertLive(what);
-    this.state = 'moving';
+    this.#state = 'moving';
     const running = move();
-    this.moving = running.then(
+    this.#moving = running.then(
       () => {},
       () => {},
     );
@@ -138,10 +138,10 @@ export abstract class DiskHandle implements AsyncDisposable, Disposable {
       this.markGone();
       return result;
     } catch (err) {
-      this.state = 'live';
+      this.#state = 'live';
       throw err;
     } finally {
-      this.moving = undefined;
+      this.#moving = undefined;
     }
   }
 
@@ -150,20 +150,20 @@ export abstract class DiskHandle implements AsyncDisposable, Disposable {
     return { kind: 'dir', size: 0 };
   }
 
-  private publishRemoved(): void {
+  #publishRemoved(): void {
     publish(CHANNELS.fileRemove, () => ({ root: this.#context.root, path: this.path, ...this.removalFacts() }));
   }
 
   /** Throws {@link DisposedError} unless the handle is live. @internal */
   protected assertLive(what: string): void {
-    if (this.state !== 'live') throw new DisposedError(what, this.path);
+    if (this.#state !== 'live') throw new DisposedError(what, this.path);
   }
 
   /** Ends ownership without deleting: the disk object now belongs to someone else. @internal */
   protected markGone(): void {
-    if (this.state === 'gone') return;
-    this.state = 'gone';
-    this.owner.forget(this);
+    if (this.#state === 'gone') return;
+    this.#state = 'gone';
+    this.#owner.forget(this);
     this.released();
   }
 
@@ -176,17 +176,17 @@ export abstract class DiskHandle implements AsyncDisposable, Disposable {
   protected abstract deleteSync(): void;
 
   private async removeOnce(): Promise<void> {
-    this.state = 'removing';
+    this.#state = 'removing';
     try {
       this.#context.checkRoot();
       await this.deleteAsync();
-      this.publishRemoved();
+      this.#publishRemoved();
       this.markGone();
     } catch (err) {
-      if (this.state === 'removing') this.state = 'live';
+      if (this.#state === 'removing') this.#state = 'live';
       throw err;
     } finally {
-      this.pending = undefined;
+      this.#pending = undefined;
     }
   }
 }

@@ -36,16 +36,16 @@ export function writeAs<T extends TempFile>(scope: TempScope, source: WriteSourc
 export class TempScope implements AsyncDisposable, Disposable {
   // Runtime-private: no caller reaches the manager's context through a scope (docs/security.md).
   readonly #context: ManagerContext;
-  private readonly members = new Set<Removable>();
-  private readonly parent: Owner | undefined;
-  private live = true;
-  private abandoned = false;
+  readonly #members = new Set<Removable>();
+  readonly #parent: Owner | undefined;
+  #live = true;
+  #abandoned = false;
   // Aborts this scope's writes still in flight when it is disposed: their sources are stopped
   // and their descriptors closed, instead of waiting on a source that may never end.
-  private readonly writes = new AbortController();
+  readonly #writes = new AbortController();
   /** Writes of this scope not settled yet: a scope with none is disposed without an abort (no error built). */
-  private writing = 0;
-  private onWriteFailure: ((source: WriteSource, error: unknown) => void) | undefined;
+  #writing = 0;
+  #onWriteFailure: ((source: WriteSource, error: unknown) => void) | undefined;
 
   static {
     writeAsIn = (scope, source, options, make, suffixOf) => scope.#writeAs(source, options, make, suffixOf);
@@ -55,18 +55,18 @@ export class TempScope implements AsyncDisposable, Disposable {
   constructor(context: ManagerContext, parent?: Owner) {
     requireMadeContext(context, 'TempScope');
     this.#context = context;
-    this.parent = parent;
+    this.#parent = parent;
     parent?.adopt(this);
   }
 
   /** True once the scope was disposed or its manager closed. @throws Never. */
   get disposed(): boolean {
-    return !this.live;
+    return !this.#live;
   }
 
   /** How many live files, directories and scopes this scope holds directly. @throws Never. */
   get size(): number {
-    return this.members.size;
+    return this.#members.size;
   }
 
   /**
@@ -142,9 +142,9 @@ export class TempScope implements AsyncDisposable, Disposable {
     } catch (err) {
       return Promise.reject(err);
     }
-    this.writing += 1;
-    return spoolTempFile(this.#context, this, source, options, this.writes.signal).finally(() => {
-      this.writing -= 1;
+    this.#writing += 1;
+    return spoolTempFile(this.#context, this, source, options, this.#writes.signal).finally(() => {
+      this.#writing -= 1;
     });
   }
 
@@ -154,11 +154,11 @@ export class TempScope implements AsyncDisposable, Disposable {
     } catch (err) {
       return Promise.reject(err);
     }
-    this.writing += 1;
-    const written = writeTempFile(this.#context, this, source, options, this.writes.signal, make, suffixOf);
-    const watched: Promise<T> = this.onWriteFailure ? written.catch((error: unknown) => this.failed(source, error)) : written;
+    this.#writing += 1;
+    const written = writeTempFile(this.#context, this, source, options, this.#writes.signal, make, suffixOf);
+    const watched: Promise<T> = this.#onWriteFailure ? written.catch((error: unknown) => this.#failed(source, error)) : written;
     return watched.finally(() => {
-      this.writing -= 1;
+      this.#writing -= 1;
     });
   }
 
@@ -168,12 +168,12 @@ export class TempScope implements AsyncDisposable, Disposable {
    * on. One listener per scope. @internal
    */
   watchWriteFailures(listener: (source: WriteSource, error: unknown) => void): void {
-    this.onWriteFailure = listener;
+    this.#onWriteFailure = listener;
   }
 
-  private failed(source: WriteSource, error: unknown): never {
+  #failed(source: WriteSource, error: unknown): never {
     try {
-      this.onWriteFailure?.(source, error);
+      this.#onWriteFailure?.(source, error);
     } catch {
       // the write's own failure is the one to report
     }
@@ -229,13 +229,13 @@ export class TempScope implements AsyncDisposable, Disposable {
    * @throws {@link FileSystemError} `ERR_TEMPFILE_IO`: checking the root failed: nothing is removed.
    */
   async remove(): Promise<void> {
-    this.live = false;
-    this.stopWrites();
-    if (this.members.size > 0) this.#context.checkRoot();
-    const members = [...this.members];
+    this.#live = false;
+    this.#stopWrites();
+    if (this.#members.size > 0) this.#context.checkRoot();
+    const members = [...this.#members];
     const results = await Promise.allSettled(members.map((member) => member.remove()));
     const failures = results.flatMap((result) => (result.status === 'rejected' ? [result.reason] : []));
-    this.finish(failures);
+    this.#finish(failures);
   }
 
   /**
@@ -244,18 +244,18 @@ export class TempScope implements AsyncDisposable, Disposable {
    * @throws What {@link remove} throws, in the same cases.
    */
   removeSync(): void {
-    this.live = false;
-    this.stopWrites();
-    if (this.members.size > 0) this.#context.checkRoot();
+    this.#live = false;
+    this.#stopWrites();
+    if (this.#members.size > 0) this.#context.checkRoot();
     const failures: unknown[] = [];
-    for (const member of [...this.members]) {
+    for (const member of [...this.#members]) {
       try {
         member.removeSync();
       } catch (err) {
         failures.push(err);
       }
     }
-    this.finish(failures);
+    this.#finish(failures);
   }
 
   /** Same as {@link remove}, for `await using`. @throws What {@link remove} throws. */
@@ -270,37 +270,37 @@ export class TempScope implements AsyncDisposable, Disposable {
 
   /** @internal */
   adopt(handle: Removable): void {
-    this.members.add(handle);
+    this.#members.add(handle);
   }
 
   /** @internal */
   forget(handle: Removable): void {
-    this.members.delete(handle);
+    this.#members.delete(handle);
   }
 
   /** @internal */
   abandon(): void {
-    this.live = false;
-    this.abandoned = true;
-    this.stopWrites();
-    for (const member of this.members) member.abandon();
-    this.members.clear();
-    this.parent?.forget(this);
+    this.#live = false;
+    this.#abandoned = true;
+    this.#stopWrites();
+    for (const member of this.#members) member.abandon();
+    this.#members.clear();
+    this.#parent?.forget(this);
   }
 
-  private stopWrites(): void {
-    if (this.writing > 0 && !this.writes.signal.aborted) this.writes.abort(new DisposedError('TempScope'));
+  #stopWrites(): void {
+    if (this.#writing > 0 && !this.#writes.signal.aborted) this.#writes.abort(new DisposedError('TempScope'));
   }
 
   /** @internal */
   protected assertLive(): void {
-    if (this.abandoned) throw new ManagerClosedError();
-    if (!this.live) throw new DisposedError('TempScope');
+    if (this.#abandoned) throw new ManagerClosedError();
+    if (!this.#live) throw new DisposedError('TempScope');
   }
 
-  private finish(failures: unknown[]): void {
+  #finish(failures: unknown[]): void {
     if (failures.length === 0) {
-      this.parent?.forget(this);
+      this.#parent?.forget(this);
       return;
     }
     throw new RemoveError(failures.flatMap(flattenRemoveErrors));

@@ -20,58 +20,58 @@ const NOWHERE: Place = { path: '', access: '' };
  */
 export class SpooledTempFile extends TempFile {
   /** The bytes, as the blocks `spool()` packed them into, in order. */
-  private memory: readonly Buffer[] | undefined;
-  private onDisk: Place | undefined;
-  private readonly parts: NameParts;
+  #memory: readonly Buffer[] | undefined;
+  #onDisk: Place | undefined;
+  readonly #parts: NameParts;
 
   /** @internal */
   constructor(context: ManagerContext, owner: Owner, parts: NameParts, content: readonly Buffer[]) {
     super(context, owner, NOWHERE.path, NOWHERE.access, parts.suffix);
-    this.parts = parts;
-    this.memory = content;
+    this.#parts = parts;
+    this.#memory = content;
   }
 
   /** True while the bytes are only in memory. @internal */
   get inMemory(): boolean {
-    return this.memory !== undefined;
+    return this.#memory !== undefined;
   }
 
   /** {@inheritDoc TempFile.createReadStream} */
   override createReadStream(options?: TempReadStreamOptions): ReadStream {
-    if (this.memory === undefined) return super.createReadStream(options);
+    if (this.#memory === undefined) return super.createReadStream(options);
     this.assertLive('TempFile');
     const { start, end, highWaterMark, signal } = readStreamOptions(options);
     // A real fs.ReadStream (start, end, highWaterMark, signal as for a file) over a copy-free view.
-    return createReadStream(this.suffix, { fs: memoryReader(this.memory), start, end, highWaterMark, signal });
+    return createReadStream(this.suffix, { fs: memoryReader(this.#memory), start, end, highWaterMark, signal });
   }
 
   /** @internal */
   protected override place(): Place {
-    if (this.onDisk) return this.onDisk;
-    if (this.memory === undefined) return NOWHERE;
-    const { path, access, identity } = writeOut(handleContext(this), this.parts, this.memory);
-    this.onDisk = { path, access };
+    if (this.#onDisk) return this.#onDisk;
+    if (this.#memory === undefined) return NOWHERE;
+    const { path, access, identity } = writeOut(handleContext(this), this.#parts, this.#memory);
+    this.#onDisk = { path, access };
     this.known = identity;
-    this.memory = undefined;
-    return this.onDisk;
+    this.#memory = undefined;
+    return this.#onDisk;
   }
 
   /** @internal */
   protected override deleteAsync(): Promise<void> {
-    if (this.onDisk) return super.deleteAsync();
-    this.memory = undefined;
+    if (this.#onDisk) return super.deleteAsync();
+    this.#memory = undefined;
     return Promise.resolve();
   }
 
   /** @internal */
   protected override deleteSync(): void {
-    if (this.onDisk) super.deleteSync();
-    else this.memory = undefined;
+    if (this.#onDisk) super.deleteSync();
+    else this.#memory = undefined;
   }
 
   /** @internal */
   protected override released(): void {
-    this.memory = undefined;
+    this.#memory = undefined;
     super.released();
   }
 }

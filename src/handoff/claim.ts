@@ -49,13 +49,13 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
   /** Where the bytes are while this claim holds them. */
   readonly path: string;
   // The backend's claim, which takes every step; `sync` is its synchronous steps, when it has them.
-  private readonly claim: BackendClaim;
-  private readonly sync: SyncSteps | undefined;
+  readonly #claim: BackendClaim;
+  readonly #sync: SyncSteps | undefined;
 
   /** @internal */
   constructor(claim: BackendClaim, ticket: HandoffTicket) {
-    this.claim = claim;
-    this.sync = claim.sync;
+    this.#claim = claim;
+    this.#sync = claim.sync;
     this.ticket = ticket;
     this.path = claim.path;
   }
@@ -72,7 +72,7 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
 
   /** True once consumed, released or kept, or the lease was found lost. @throws Never. */
   get disposed(): boolean {
-    return this.claim.done;
+    return this.#claim.done;
   }
 
   /**
@@ -85,7 +85,7 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
    * @throws {@link StoreError} `ERR_TEMPFILE_STORE`: the object store could not record it: still held.
    */
   consume(): Promise<void> {
-    return this.announce(CHANNELS.claimConsume, () => this.claim.consume());
+    return this.announce(CHANNELS.claimConsume, () => this.#claim.consume());
   }
 
   /**
@@ -94,7 +94,7 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
    * (`reason: 'sync'`): use `await consume()`.
    */
   consumeSync(): void {
-    this.announceSync(CHANNELS.claimConsume, () => this.syncSteps('consumeSync()', 'consume()').consumeSync());
+    this.#announceSync(CHANNELS.claimConsume, () => this.#syncSteps('consumeSync()', 'consume()').consumeSync());
   }
 
   /**
@@ -106,7 +106,7 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
    * @throws {@link StoreError} `ERR_TEMPFILE_STORE`: the object store could not record it: still held.
    */
   release(): Promise<void> {
-    return this.announce(CHANNELS.claimRelease, () => this.claim.release());
+    return this.announce(CHANNELS.claimRelease, () => this.#claim.release());
   }
 
   /**
@@ -115,7 +115,7 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
    * (`reason: 'sync'`): use `await release()`.
    */
   releaseSync(): void {
-    this.announceSync(CHANNELS.claimRelease, () => this.syncSteps('releaseSync()', 'release()').releaseSync());
+    this.#announceSync(CHANNELS.claimRelease, () => this.#syncSteps('releaseSync()', 'release()').releaseSync());
   }
 
   /**
@@ -148,7 +148,7 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
     } catch (err) {
       return Promise.reject(err as Error); // every failure is a rejection
     }
-    return this.claim.keep(target, keepOptions).then((kept) => {
+    return this.#claim.keep(target, keepOptions).then((kept) => {
       publish(CHANNELS.fileKeep, () => ({ destination: kept, size: this.ticket.size, from: 'claim' }));
       return kept;
     });
@@ -156,7 +156,7 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
 
   /** Same as {@link release} unless consumed, kept or released, or the lease was lost. @throws What {@link release} throws. */
   [Symbol.asyncDispose](): Promise<void> {
-    return this.announce(CHANNELS.claimRelease, () => this.claim.dispose());
+    return this.announce(CHANNELS.claimRelease, () => this.#claim.dispose());
   }
 
   /**
@@ -165,26 +165,26 @@ export class ClaimedFile implements AsyncDisposable, Disposable {
    * @throws What {@link release} throws, but no {@link StoreError}.
    */
   [Symbol.dispose](): void {
-    this.announceSync(CHANNELS.claimRelease, () => this.claim.disposeSync());
+    this.#announceSync(CHANNELS.claimRelease, () => this.#claim.disposeSync());
   }
 
   // Publishes on `channel` when `step` ended a claim that was live: a repeated or refused step says nothing.
   private async announce(channel: typeof CHANNELS.claimConsume | typeof CHANNELS.claimRelease, step: () => Promise<void>): Promise<void> {
-    const live = !this.claim.done;
+    const live = !this.#claim.done;
     await step();
-    if (live && this.claim.done) publish(channel, () => ({ handoff: handoffKey(this.ticket.id), size: this.ticket.size }));
+    if (live && this.#claim.done) publish(channel, () => ({ handoff: handoffKey(this.ticket.id), size: this.ticket.size }));
   }
 
-  private announceSync(channel: typeof CHANNELS.claimConsume | typeof CHANNELS.claimRelease, step: () => void): void {
-    const live = !this.claim.done;
+  #announceSync(channel: typeof CHANNELS.claimConsume | typeof CHANNELS.claimRelease, step: () => void): void {
+    const live = !this.#claim.done;
     step();
-    if (live && this.claim.done) publish(channel, () => ({ handoff: handoffKey(this.ticket.id), size: this.ticket.size }));
+    if (live && this.#claim.done) publish(channel, () => ({ handoff: handoffKey(this.ticket.id), size: this.ticket.size }));
   }
 
   /** The backend's synchronous steps; a backend without them (an object store: the network) is refused here. */
-  private syncSteps(call: string, instead: string): SyncSteps {
-    if (this.sync === undefined) throw syncUnsupported(call, instead);
-    return this.sync;
+  #syncSteps(call: string, instead: string): SyncSteps {
+    if (this.#sync === undefined) throw syncUnsupported(call, instead);
+    return this.#sync;
   }
 }
 

@@ -121,4 +121,35 @@ describe('no way into a manager\'s context from outside', () => {
     }
     expect(fs.readFileSync(outside, 'utf8')).toBe('keep me');
   });
+
+  it('not through a property: every own property of a file, a directory, a spooled file, a scope and a claim set to a path outside the root (strings, { path, access }, the handle\'s state), then each removed, disposed or consumed: the outside file and tree stay, and the quota counts what is on disk', async () => {
+    const outsideDir = path.join(scratchDir(), 'precious');
+    fs.mkdirSync(path.join(outsideDir, 'sub'), { recursive: true });
+    const outside = path.join(outsideDir, 'sub', 'file.txt');
+    fs.writeFileSync(outside, 'keep me');
+    const mgr = manager({ maxLiveBytes: 1_000_000 });
+    const scope = mgr.scope();
+    const file = await scope.write(Buffer.from('a file of the root'));
+    const dir = scope.dir();
+    const spooled = await scope.spool(Buffer.from('in memory'));
+    const claimed = await mgr.claim(await (await mgr.write(Buffer.from('for a worker'))).handoff({ ttlMs: 60_000 }));
+    const place = { path: outside, access: outside, held: outside, dir: outsideDir, base: outsideDir };
+    for (const object of [file, dir, spooled, scope, claimed]) {
+      for (const key of Reflect.ownKeys(object)) {
+        const descriptor = Object.getOwnPropertyDescriptor(object, key)!;
+        if (!descriptor.writable || typeof descriptor.value === 'function') continue;
+        const forged = typeof descriptor.value === 'string' ? outside : typeof descriptor.value === 'object' && descriptor.value !== null ? { ...place } : descriptor.value;
+        (object as unknown as Record<string | symbol, unknown>)[key] = forged;
+      }
+    }
+    await claimed.consume().catch(() => {});
+    await file.remove().catch(() => {});
+    await dir.remove().catch(() => {});
+    await spooled.remove().catch(() => {});
+    await scope[Symbol.asyncDispose]().catch(() => {});
+    expect(fs.readFileSync(outside, 'utf8')).toBe('keep me');
+    expect(mgr.stats().liveBytes).toBe(0);
+    await mgr.close();
+    expect(fs.readFileSync(outside, 'utf8')).toBe('keep me');
+  });
 });
