@@ -80,7 +80,7 @@ export async function claimEntry(context: LeaseContext, places: ClaimPlaces, tic
 async function claimBound(context: LeaseContext, places: ClaimPlaces, ticket: HandoffTicket, options: CheckedClaimOptions, bound: string): Promise<DiskClaim> {
   // Before the entry is taken: nothing to give back if it fails.
   context.holdLive?.();
-  const { pinned, handoff, name } = pinEntry(places, bound, ticket);
+  const { pinned, handoff, name } = await pinEntry(places, bound, ticket);
   // Plain concatenation, as path.join would give: the names are the library's own, one component each.
   const dir = places.handoffPath + path.sep + name;
   const entry: Entry = { id: ticket.id, dir, name, pinned, handoff };
@@ -112,18 +112,18 @@ async function claimBound(context: LeaseContext, places: ClaimPlaces, ticket: Ha
 // handoff directory, which stays pinned too: every step on the data file goes through the entry,
 // and the entry's removal through the handoff directory, so swapping either path for a symlink
 // cannot redirect them.
-function pinEntry(
+async function pinEntry(
   { root, rootBase, handoffDir, handoffPath }: ClaimPlaces,
   bound: string,
   ticket: HandoffTicket,
-): { pinned: PinnedDirSync; handoff: EntryHandoff; name: string } {
+): Promise<{ pinned: PinnedDirSync; handoff: EntryHandoff; name: string }> {
   const handoff = handoffDir ? handoffDir.acquire(root, rootBase) : openHandoffDirSync(root, rootBase);
   if (!handoff) throw new HandoffNotFoundError(ticket.id);
   let name = bound;
   try {
     let pinned = openPinnedSync(`${handoff.base}/${name}`);
     if (pinned === 'gone') {
-      name = unboundEntry(handoff.base, ticket, bound);
+      name = await unboundEntry(handoff.base, ticket, bound);
       pinned = openPinnedSync(`${handoff.base}/${name}`);
     }
     if (typeof pinned === 'string') throw new HandoffNotFoundError(ticket.id);
@@ -135,18 +135,19 @@ function pinEntry(
 }
 
 /**
- * No entry is bound to the ticket: the handoff directory is read once (a failure's cost, not a
- * claim's), and an entry of the ticket's id under another binding means the ticket was edited,
- * refused as a store refuses it. An entry named without a binding was handed off by an earlier
- * version: its name, to be claimed.
+ * No entry is bound to the ticket. An entry named without a binding was handed off by an earlier
+ * version: its name (one lstat), to be claimed. Else the handoff directory is read in the thread
+ * pool, off the event loop (a failure's cost, not a claim's; a claim of a consumed or unknown
+ * ticket pays it): an entry of the ticket's id under another binding means the ticket was edited,
+ * refused as a store refuses it.
  */
-function unboundEntry(handoffBase: string, ticket: HandoffTicket, bound: string): string {
+async function unboundEntry(handoffBase: string, ticket: HandoffTicket, bound: string): Promise<string> {
   const unbound = entryName(ticket.id, ticket.expiresAt);
+  if (fs.lstatSync(`${handoffBase}/${unbound}`, { throwIfNoEntry: false })?.isDirectory()) return unbound;
   const prefix = entryPrefix(ticket.id);
-  const names = fs.readdirSync(handoffBase).filter((name) => name.startsWith(prefix));
-  if (names.includes(unbound)) return unbound;
   // The bound entry listed after all: it went and came back (a claimer's rename), or the open failed.
-  if (names.length > 0 && !names.includes(bound)) throw new HandoffMismatchError(ticket.id, 'the ticket differs from the one the handoff holds');
+  const edited = (await fs.promises.readdir(handoffBase)).some((name) => name.startsWith(prefix) && name !== bound);
+  if (edited) throw new HandoffMismatchError(ticket.id, 'the ticket differs from the one the handoff holds');
   throw new HandoffNotFoundError(ticket.id);
 }
 

@@ -7,6 +7,7 @@ import { InvalidOptionError } from '../base/errors.js';
 import { mayStartThreads, mayTouchDescriptors } from '../base/permission-model.js';
 import { processSlot, type Beat } from './registry.js';
 import { builtin } from '../base/builtin.js';
+import { holderOf, parseRootEntry } from '../base/layout.js';
 const { constants } = builtin('node:fs');
 
 const log = logger('heartbeat');
@@ -243,6 +244,9 @@ function makeBeatThread(): BeatThread {
   };
   return {
     add(at, kind, identity) {
+      // The thread is reachable from every copy of the library through the process registry: it
+      // beats only what the library names so (a session's lock, a held file), never any path.
+      if (!isBeatTarget(at, kind)) throw new TypeError(`The beat thread beats a session's lock or a held file, not ${JSON.stringify(at).slice(0, 200)}`);
       const held = targets.get(at);
       if (held) held.holders += 1;
       else targets.set(at, { kind, identity, holders: 1 });
@@ -293,4 +297,10 @@ type ThreadMessage = { readonly ready: true } | { readonly failed: string; reado
 function describe(err: unknown): string {
   if (err instanceof Error) return `${(err as NodeJS.ErrnoException).code ?? err.name}: ${err.message}`;
   return String(err);
+}
+
+/** True when `at` is named as the library names what it beats: a session's lock, a held file. */
+function isBeatTarget(at: string, kind: Beat['kind']): boolean {
+  const name = at.slice(Math.max(at.lastIndexOf('/'), at.lastIndexOf('\\')) + 1);
+  return kind === 'session' ? parseRootEntry(name).kind === 'session-lock' : kind === 'lease' && holderOf(name) !== undefined;
 }

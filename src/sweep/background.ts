@@ -1,7 +1,6 @@
 import type { RootContext } from '../root/root.js';
 import { detached } from '../base/detached.js';
 import { logger } from '../base/log.js';
-import { processSlot } from '../owner/registry.js';
 import { sweepStores, type StoreBackend } from '../handoff/backend.js';
 import { describeLocation, locationKey } from '../base/stores.js';
 import { sweepRoot } from './sweep.js';
@@ -34,8 +33,12 @@ interface RootSweeper {
 const START_DEDUP_MS = 1000;
 const START_DELAY_MS = 100;
 
+// Per copy of the library, not in the process registry: a sweeper holds its root's context,
+// which no other code may reach (two copies in one process each sweep: sweeps are safe together).
+const sweepersByRoot = new Map<string, RootSweeper>();
+
 function sweepersOf(): Map<string, RootSweeper> {
-  return processSlot('background-sweepers-by-root', () => new Map<string, RootSweeper>());
+  return sweepersByRoot;
 }
 
 /**

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { TempDir, TempFile, TempScope, type ClaimedFile, type TempFileManager } from '../../src/index.js';
 import { isMadeContext } from '../../src/context/context.js';
+import { beatThread } from '../../src/owner/beat-thread.js';
 import { tusStore } from '../../src/tus/index.js';
 import { manager, scratchDir } from '../helpers/roots.js';
 
@@ -151,5 +152,22 @@ describe('no way into a manager\'s context from outside', () => {
     expect(mgr.stats().liveBytes).toBe(0);
     await mgr.close();
     expect(fs.readFileSync(outside, 'utf8')).toBe('keep me');
+  });
+
+  it("not through the process registry's shared parts: the beat thread beats only a session's lock or a held file, and no sweeper's root context is there", async () => {
+    const mgr = manager();
+    await mgr.write(Buffer.from('x'));
+    const outside = path.join(scratchDir(), 'precious.txt');
+    fs.writeFileSync(outside, 'keep me');
+    const old = new Date('2000-01-01T00:00:00Z');
+    fs.utimesSync(outside, old, old);
+    const registry = (globalThis as Record<symbol, unknown>)[Symbol.for('tempfile-manager.process-state')] as { slots: Map<string, unknown> };
+    expect([...registry.slots.keys()]).not.toContain('background-sweepers-by-root');
+    beatThread(); // made on its first use: made here, as any process that needs it makes it
+    const thread = registry.slots.get('beat-thread') as { add(at: string, kind: string): () => void };
+    for (const kind of ['session', 'lease']) expect(() => thread.add(outside, kind)).toThrow(TypeError);
+    await new Promise((resolve) => setTimeout(resolve, 1200));
+    expect(fs.statSync(outside).mtimeMs).toBe(old.getTime());
+    await mgr.close();
   });
 });
