@@ -6,6 +6,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { fixture, runToEnd } from '../helpers/child.js';
 import { freshRoot, scratchDir } from '../helpers/roots.js';
 import { beatThread } from '../../src/owner/beat-thread.js';
+import { heldAt, lockAt } from '../helpers/beat-names.js';
 
 // The beat thread refreshes an owner's heartbeat while its event loop is blocked, where there is
 // no /proc. It opens what it beats by path, so a name swapped for a symlink, a hard link or a FIFO
@@ -45,15 +46,17 @@ describe('the beat thread', () => {
     const victimDir = path.join(dir, 'victim-dir');
     fs.mkdirSync(victimDir);
     aged(victimDir);
-    const fifo = path.join(dir, 'fifo');
-    execFileSync('mkfifo', [fifo]);
+    const fifoAsLease = heldAt(dir, '.fifo');
+    const fifoAsSession = lockAt(dir);
+    execFileSync('mkfifo', [fifoAsLease]);
+    execFileSync('mkfifo', [fifoAsSession]);
     const planted = {
-      fifoAsLease: fifo,
-      fifoAsSession: fifo,
-      symlinkAsLease: path.join(dir, 'held-symlink'),
-      symlinkAsSession: path.join(dir, 'lock-symlink'),
-      hardLinkAsLease: path.join(dir, 'held-hardlink'),
-      fileAsSession: path.join(dir, 'lock-file'),
+      fifoAsLease,
+      fifoAsSession,
+      symlinkAsLease: heldAt(dir, '.symlink'),
+      symlinkAsSession: lockAt(dir),
+      hardLinkAsLease: heldAt(dir, '.hardlink'),
+      fileAsSession: lockAt(dir),
     };
     fs.symlinkSync(victimFile, planted.symlinkAsLease);
     fs.symlinkSync(victimDir, planted.symlinkAsSession);
@@ -64,11 +67,11 @@ describe('the beat thread', () => {
     stops.push(beatThread().add(planted.fifoAsLease, 'lease'), beatThread().add(planted.fifoAsSession, 'session'));
     stops.push(beatThread().add(planted.symlinkAsLease, 'lease'), beatThread().add(planted.symlinkAsSession, 'session'));
     stops.push(beatThread().add(planted.hardLinkAsLease, 'lease'), beatThread().add(planted.fileAsSession, 'session'));
-    const held = path.join(dir, 'held_owner.bin');
+    const held = heldAt(dir, '.bin');
     fs.writeFileSync(held, 'held');
     aged(held);
     stops.push(beatThread().add(held, 'lease'));
-    const lock = path.join(dir, 'session.lock');
+    const lock = lockAt(dir);
     fs.mkdirSync(lock);
     aged(lock);
     stops.push(beatThread().add(lock, 'session'));
@@ -79,7 +82,7 @@ describe('the beat thread', () => {
 
   it('is kept once required, idle when nothing is left to beat: never started again per target', async () => {
     const dir = scratchDir();
-    const lock = path.join(dir, 'session.lock');
+    const lock = lockAt(dir);
     fs.mkdirSync(lock);
     const starts = beatThread().starts;
     const stop = beatThread().add(lock, 'session');

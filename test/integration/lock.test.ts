@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { startHeartbeat } from '../../src/owner/heartbeat.js';
+import { heldAt, lockAt } from '../helpers/beat-names.js';
 import { beating } from '../../src/owner/registry.js';
 import { manager, scratchDir } from '../helpers/roots.js';
 import { until } from '../helpers/wait.js';
@@ -40,7 +41,7 @@ describe('the heartbeat', () => {
 
   it('refreshes its own directory or file, stops when asked, and is listed while it beats', async () => {
     const dir = scratchDir();
-    const lock = path.join(dir, 'lock');
+    const lock = lockAt(dir);
     fs.mkdirSync(lock);
     fs.utimesSync(lock, old, old);
     const heartbeat = startHeartbeat({ at: lock, shown: lock, kind: 'session', onGone: () => {}, beatAtStart: true });
@@ -55,7 +56,7 @@ describe('the heartbeat', () => {
   it.each(['symlink', 'hard link', 'fifo'] as const)('a %s planted at the name is never touched through, and the beat goes on', async (planted) => {
     const dir = scratchDir();
     const target = victim(dir);
-    const at = path.join(dir, 'held');
+    const at = heldAt(dir);
     if (planted === 'symlink') fs.symlinkSync(target, at);
     if (planted === 'hard link') fs.linkSync(target, at);
     if (planted === 'fifo') execFileSync('mkfifo', [at]);
@@ -73,7 +74,7 @@ describe('the heartbeat', () => {
 
   it('a name taken away stops the beat and says so once', async () => {
     const dir = scratchDir();
-    const at = path.join(dir, 'held');
+    const at = heldAt(dir);
     fs.writeFileSync(at, 'x');
     let gone = 0;
     const heartbeat = startHeartbeat({ at, shown: at, kind: 'lease', onGone: () => (gone += 1) });

@@ -32,7 +32,6 @@ interface Sample {
   lockDirs: number;
   handoffEntries: number;
   sessionFiles: number;
-  rootScope: number;
   jobScope: number;
   listeners: number;
 }
@@ -68,7 +67,6 @@ const FLAT_AT: Partial<Record<keyof Sample, number>> = {
   liveBytes: 0,
   handoffEntries: 0,
   sessionFiles: 0,
-  rootScope: 1, // the long-lived `job` scope; every other child scope was forgotten
   jobScope: 0,
 };
 const FLAT: Array<keyof Sample> = ['fds', 'exitClosers', 'registeredForExit', 'heldLocks', 'lockDirs', 'listeners'];
@@ -118,7 +116,7 @@ function summary(phase: Phase): string {
   return (
     `${phase.phase}: ${phase.cycles} cycles in ${phase.ms} ms; ${growth('heapUsed')}, ${growth('heapData')}, ${growth('rss')}, ` +
     `objects ${phase.objects.last - phase.objects.first}, fds ${phase.samples[0]!.fds}->${last.fds}, ` +
-    `locks ${last.heldLocks}, lock dirs ${last.lockDirs}, exit closers ${last.exitClosers}, root scope ${last.rootScope}, job scope ${last.jobScope}`
+    `locks ${last.heldLocks}, lock dirs ${last.lockDirs}, exit closers ${last.exitClosers}, job scope ${last.jobScope}`
   );
 }
 
