@@ -2,6 +2,8 @@
 // lint`, fails on any line a clean build does not print), and tempfile-manager/fastify keeps its
 // default and its named `tempFiles` export, imported and required.
 import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 // @ts-expect-error: a plain .mjs script without declarations
@@ -46,5 +48,14 @@ describe('the build', () => {
     const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
     const face = ['function', true, 'tempfile-manager'];
     expect(JSON.parse(out)).toEqual({ required: face, compiledDefaultImport: 'tempfile-manager', imported: face });
+  });
+
+  it('runs as a plain ES module bundle of an app (esbuild --bundle --platform=node --format=esm, no banner): nothing it inlines calls require()', async () => {
+    const { build } = await import('esbuild');
+    const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'tfm-bundle-')), 'app.mjs');
+    await build({ entryPoints: [path.join(import.meta.dirname, '../fixtures/bundled-app.mjs')], bundle: true, platform: 'node', format: 'esm', outfile: out, logLevel: 'silent' });
+    const root = path.join(path.dirname(out), 'root');
+    expect(execFileSync(process.execPath, [out, root], { encoding: 'utf8' }).trim()).toBe('ok');
+    fs.rmSync(path.dirname(out), { recursive: true, force: true });
   });
 });

@@ -124,9 +124,8 @@ function runOwner(cell: Cell, root: string, bundle: string, sweepers: readonly R
 /** The owner fixture as one bundled file (esbuild): the library's code inlined, as an application's bundler leaves it. */
 async function bundled(): Promise<string> {
   const out = path.join(scratchDir(), 'owner-bundle.mjs');
-  // The banner is what an ES module bundle needs for the CommonJS packages inlined in it (debug).
-  const banner = "import { createRequire as bundleRequire } from 'node:module'; const require = bundleRequire(import.meta.url);";
-  await build({ entryPoints: [OWNER], bundle: true, platform: 'node', format: 'esm', outfile: out, logLevel: 'silent', banner: { js: banner } });
+  // A plain bundle, as a user makes one: no banner (nothing the library inlines calls require()).
+  await build({ entryPoints: [OWNER], bundle: true, platform: 'node', format: 'esm', outfile: out, logLevel: 'silent' });
   return out;
 }
 
