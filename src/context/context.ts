@@ -69,8 +69,3 @@ export function requireMadeContext(context: unknown, made: string): void {
     throw new TypeError(`${made} is not built with new: make one with ${made === 'TempScope' ? 'mgr.scope()' : 'mgr.file(), mgr.dir() or mgr.write()'} (or a scope's).`);
   }
 }
-
-/** True for a context a manager of this copy made: for the tests that look for one where none may be. @internal */
-export function isMadeContext(value: unknown): boolean {
-  return typeof value === 'object' && value !== null && madeContexts.has(value);
-}

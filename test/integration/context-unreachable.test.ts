@@ -9,7 +9,17 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { TempDir, TempFile, TempScope, type ClaimedFile, type TempFileManager } from '../../src/index.js';
-import { isMadeContext } from '../../src/context/context.js';
+import { requireMadeContext } from '../../src/context/context.js';
+
+/** True for a context a manager made: what the public constructors accept. */
+function isMadeContext(value: unknown): boolean {
+  try {
+    requireMadeContext(value, 'TempScope');
+    return true;
+  } catch {
+    return false;
+  }
+}
 import { beatThread } from '../../src/owner/beat-thread.js';
 import { tusStore } from '../../src/tus/index.js';
 import { manager, scratchDir } from '../helpers/roots.js';
