@@ -1,6 +1,8 @@
 // The layers of src/, from the ground up: a module imports only modules of its own layer or of a
-// layer below (type-only imports included), and no modules import each other in a circle. Prints
-// the import graph between layers; fails on any import that runs back up and on any circle.
+// layer below (type-only imports included), and no modules import each other in a circle. A layer
+// of rooms (the stores: s3/, azure/) is one floor of folders that never import each other: each
+// stands on the floors below alone. Prints the import graph between layers; fails on any import
+// that runs back up, runs sideways between rooms, or closes a circle.
 // docs/design.md draws the same layers.
 //
 //   node scripts/check-layers.mjs           check (npm test runs it through test/integration/layers.test.ts)
@@ -11,7 +13,10 @@ import { fileURLToPath } from 'node:url';
 
 const SRC = fileURLToPath(new URL('../src/', import.meta.url));
 
-/** Bottom first. Each entry: a layer name and its folder (the entry points sit at the top of src/). */
+/**
+ * Bottom first. Each entry: a layer name and its folders (the entry points sit at the top of
+ * src/); a third element `'rooms'` makes its folders rooms, which may not import each other.
+ */
 export const LAYERS = [
   ['base', ['base/']],
   ['disk', ['disk/']],
@@ -25,8 +30,8 @@ export const LAYERS = [
   ['context', ['context/']],
   ['write', ['write/']],
   ['handles', ['handles/']],
-  ['s3', ['s3/']],
-  ['azure', ['azure/']],
+  ['object-store', ['object-store/']],
+  ['stores', ['s3/', 'azure/'], 'rooms'],
   ['manager', ['manager/']],
   ['tus', ['tus/']],
   ['testing', ['testing/']],
@@ -37,8 +42,9 @@ export const LAYERS = [
 
 function layerOf(file) {
   for (let rank = 0; rank < LAYERS.length; rank++) {
-    const [name, members] = LAYERS[rank];
-    if (members.some((m) => (m.endsWith('/') ? file.startsWith(m) : file === m))) return { rank, name };
+    const [name, members, rooms] = LAYERS[rank];
+    const member = members.find((m) => (m.endsWith('/') ? file.startsWith(m) : file === m));
+    if (member !== undefined) return { rank, name, room: rooms === 'rooms' ? member : undefined };
   }
   throw new Error(`${file} is in no layer: add it to LAYERS in scripts/check-layers.mjs`);
 }
@@ -107,15 +113,26 @@ export function circles(edges = imports()) {
 export function check() {
   const edges = imports();
   const upward = [...new Set(edges.filter((e) => layerOf(e.to).rank > layerOf(e.from).rank).map((e) => `${e.from} -> ${e.to}`))].sort();
+  const sideways = [
+    ...new Set(
+      edges
+        .filter((e) => {
+          const [a, b] = [layerOf(e.from), layerOf(e.to)];
+          return a.room !== undefined && a.rank === b.rank && a.room !== b.room;
+        })
+        .map((e) => `${e.from} -> ${e.to}`),
+    ),
+  ].sort();
   return {
     edges,
     upward,
+    sideways,
     circles: circles(edges),
   };
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const { edges, upward, circles: found } = check();
+  const { edges, upward, sideways, circles: found } = check();
   if (process.argv.includes('--graph')) {
     const counts = new Map();
     for (const { from, to } of edges) {
@@ -128,7 +145,9 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   }
   console.log(`${upward.length} imports run back up`);
   for (const edge of upward) console.error(`import running back up: ${edge}: import from a lower layer, or pass it in`);
+  console.log(`${sideways.length} imports between rooms`);
+  for (const edge of sideways) console.error(`import between rooms: ${edge}: move what both need down a floor (object-store/)`);
   console.log(`${found.length} import circles`);
   for (const members of found) console.error(`import circle: ${members.join(' <-> ')}: break it by moving the shared part down`);
-  process.exit(upward.length + found.length > 0 ? 1 : 0);
+  process.exit(upward.length + sideways.length + found.length > 0 ? 1 : 0);
 }

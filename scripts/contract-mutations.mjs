@@ -23,7 +23,7 @@ const BOUND = 'bound: a ticket whose meta, createdAt or digest (its algorithm to
 export const MUTATIONS = {
   'object-no-fence': {
     what: "an object store's refused lease write goes on whoever the lease names: a holder taken over takes the lease back",
-    file: 'src/s3/lease.ts',
+    file: 'src/object-store/lease.ts',
     from: 'if (seen && seen.holder === this.holder) {',
     to: 'if (seen) {',
     test: FENCE,
@@ -62,7 +62,7 @@ export const MUTATIONS = {
   },
   'object-no-lease': {
     what: "an object store's live lease is taken over at once",
-    file: 'src/s3/lease.ts',
+    file: 'src/object-store/lease.ts',
     from: "if (seen.state !== 'released' && !leaseStale(io, keys.lease, seen, rules)) throw",
     to: 'if (false) throw',
     test: EXCLUSIVE,
@@ -78,7 +78,7 @@ export const MUTATIONS = {
   },
   'object-release-held': {
     what: "an object store's release() writes the lease back as held: the entry waits for staleMs",
-    file: 'src/s3/claim.ts',
+    file: 'src/object-store/claim.ts',
     from: "await this.fence('released', 'release the handoff');",
     to: "await this.fence('held', 'release the handoff');",
     test: RELEASE,
@@ -86,7 +86,7 @@ export const MUTATIONS = {
   },
   'object-unchecked-size': {
     what: "an object store's claim does not compare the bytes' count with the ticket's size",
-    file: 'src/s3/store.ts',
+    file: 'src/object-store/engine.ts',
     from: 'local.size !== ticket.size ?',
     to: 'false ?',
     test: CHECKED,
@@ -102,8 +102,8 @@ export const MUTATIONS = {
   },
   'object-sweep-takes-live': {
     what: "an object store's sweep takes an expired entry from a live holder",
-    file: 'src/s3/store.ts',
-    from: "if (seen.state !== 'released' && !leaseStale(this.io, keys.lease, seen, rules)) return 'held';",
+    file: 'src/object-store/sweep.ts',
+    from: "if (seen.state !== 'released' && !leaseStale(io, keys.lease, seen, rules)) return 'held';",
     to: '',
     test: EXPIRY,
     backends: ['s3', 'azure'],
@@ -118,8 +118,8 @@ export const MUTATIONS = {
   },
   'object-unbound': {
     what: "an object store's claim does not compare the ticket with the binding the data object holds: a worker acts on a forged meta",
-    file: 'src/s3/store.ts',
-    from: 'if (signal?.aborted || !bindsTicket(got.metadata[META_TICKET], ticket, this.location)) {',
+    file: 'src/object-store/engine.ts',
+    from: 'if (signal?.aborted || !bindsTicket(got.metadata[META_TICKET], ticket, this.#location)) {',
     to: 'if (signal?.aborted) {',
     test: BOUND,
     backends: ['s3', 'azure'],

@@ -1,16 +1,28 @@
 import type { BlockBlobClient, ContainerClient } from '@azure/storage-blob';
 import { isTempFileError, StoreError, type TempFileError } from '../base/errors.js';
 import { randomName } from '../base/random-name.js';
-import type { ListedObject, ObjectIo, TextObject, WriteCondition } from '../s3/io.js';
+import {
+  idleWatch,
+  isIoError,
+  isNotFound,
+  noAnswer,
+  ObjectIoError,
+  storeFailure,
+  timeoutSignal,
+  type ListedObject,
+  type ObjectIo,
+  type TextObject,
+  type WriteCondition,
+} from '../object-store/io.js';
 import { builtin } from '../base/builtin.js';
-const { Readable, Transform } = builtin('node:stream');
+const { Readable } = builtin('node:stream');
 type Readable = import('node:stream').Readable;
 const { pipeline } = builtin('node:stream/promises');
 
 // Every request the Azure store makes, in one place: through the caller's ContainerClient's own
 // methods (the store never imports @azure/storage-blob: nothing of it is loaded but what the caller
-// loaded), a timeout on each request, and each failure given the shape the object-store engine reads
-// (s3/io.ts, `ObjectIo`) and then turned into a typed error that names the container's URL without
+// loaded), a timeout on each request, and each failure turned into the engine's own
+// (object-store/io.ts, `ObjectIoError`) and then into a typed error that names the container's URL without
 // its query (a SAS token is a credential) and never the SDK's message.
 //
 // What the engine needs of a store, and what Azure gives for it:
@@ -23,51 +35,25 @@ const { pipeline } = builtin('node:stream/promises');
 //                             Delete Blob drops
 // User metadata names must be C# identifiers: the engine's `-` are written as `_` and read back.
 
-/** The shape of an answer the engine reads (s3/io.ts `failureOf`), with Azure's own error code. */
-class AzureAnswer extends Error {
-  readonly $metadata: { readonly httpStatusCode: number | undefined };
-  readonly code: string | undefined;
-  /** Azure's error code (`x-ms-error-code`), for the message. */
-  readonly azureCode: string | undefined;
-
-  constructor(name: string, status: number | undefined, code: string | undefined, azureCode: string | undefined) {
-    super(`the store answered ${status ?? 'nothing'} ${azureCode ?? code ?? name}`);
-    this.name = name;
-    this.$metadata = { httpStatusCode: status };
-    this.code = code;
-    this.azureCode = azureCode;
-  }
-}
-
-// Told by its brand, not `instanceof` (test/integration/error-brand.test.ts): an answer made by
-// another copy of the library is one too.
-const ANSWER = Symbol.for('tempfile-manager.azure-answer');
-Object.defineProperty(AzureAnswer.prototype, ANSWER, { value: true });
-
-function isAzureAnswer(err: unknown): err is AzureAnswer {
-  return typeof err === 'object' && err !== null && (err as Record<symbol, unknown>)[ANSWER] === true;
-}
-
-/** An SDK error as the engine reads it; `timedOut`: our own timeout aborted the request. */
+/** An SDK error (a `RestError`) as the engine reads it; `timedOut`: our own timeout aborted the request. */
 function answerOf(err: unknown, timedOut: boolean): unknown {
-  if (isTempFileError(err) || isAzureAnswer(err)) return err;
-  const e = (typeof err === 'object' && err !== null ? err : {}) as { name?: unknown; statusCode?: unknown; code?: unknown };
+  if (isTempFileError(err) || isIoError(err)) return err;
+  const e = (typeof err === 'object' && err !== null ? err : {}) as { statusCode?: unknown; code?: unknown; name?: unknown };
   const status = typeof e.statusCode === 'number' ? e.statusCode : undefined;
   const code = typeof e.code === 'string' ? e.code : undefined;
-  if (status === undefined) {
-    if (timedOut) return new AzureAnswer('TimeoutError', undefined, undefined, undefined);
-    return new AzureAnswer(typeof e.name === 'string' && e.name !== 'RestError' ? e.name : 'NoAnswer', undefined, code, undefined);
-  }
+  // A RestError with no status: its name says nothing, its code may name the network's failure.
+  if (status === undefined) return noAnswer(e.name === 'RestError' ? { code } : err, timedOut);
+  const details = { status, storeCode: code };
   // A create refused because the blob exists is a refused condition, as S3's 412 for If-None-Match.
-  if (status === 412 || (status === 409 && code === 'BlobAlreadyExists')) return new AzureAnswer('PreconditionFailed', 412, code, code);
-  if (status === 404) return new AzureAnswer(code === 'ContainerNotFound' ? 'NoSuchBucket' : 'NotFound', 404, code, code);
-  return new AzureAnswer(code ?? `HTTP${status}`, status, code, code);
+  if (status === 412 || (status === 409 && code === 'BlobAlreadyExists')) return new ObjectIoError('condition-failed', details);
+  if (status === 404) return new ObjectIoError(code === 'ContainerNotFound' ? 'no-container' : 'not-found', details);
+  if (status === 401 || status === 403) return new ObjectIoError('denied', details);
+  return new ObjectIoError('failed', details);
 }
-
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'UND_ERR_SOCKET']);
 
 /** The requests of one Azure store: a container, under a prefix. */
 export class AzureIo implements ObjectIo {
+  readonly scheme = 'azure';
   readonly bucket: string;
   readonly timeoutMs: number;
   readonly partSize: number;
@@ -99,43 +85,16 @@ export class AzureIo implements ObjectIo {
 
   /** A typed error for a failed request: the store unreachable, refusing, or answering otherwise. */
   async failure(err: unknown, action: string): Promise<TempFileError> {
-    if (isTempFileError(err)) return err;
-    const answer = answerOf(err, false) as AzureAnswer;
-    const status = answer.$metadata.httpStatusCode;
-    const endpoint = this.endpoint;
-    const where = `the Azure container "${this.container}" at ${endpoint}`;
-    if (status === undefined) {
-      const why =
-        answer.name === 'TimeoutError' || answer.name === 'AbortError'
-          ? `no answer within ${this.timeoutMs} ms`
-          : answer.code !== undefined && NETWORK_CODES.has(answer.code)
-            ? answer.code
-            : `no HTTP answer: ${answer.name}`;
-      return new StoreError(
-        'unreachable',
-        `Could not ${action}: ${where} did not answer (${why}). Check that it runs and that the client's URL is right; raise azureStore({ timeoutMs }) for a slow link.`,
-        { endpoint },
-      );
-    }
-    const code = answer.azureCode ?? `HTTP ${status}`;
-    if (status === 403 || status === 401) {
-      return new StoreError(
-        'denied',
-        `Could not ${action}: ${where} refused the client's credentials (${code}). Give the client a credential (or a SAS) that may read, write, list and delete blobs in the container.`,
-        { endpoint, storeCode: answer.azureCode, httpStatus: status },
-      );
-    }
-    if (answer.name === 'NoSuchBucket') {
-      return new StoreError('no-bucket', `Could not ${action}: ${where} does not exist. Create it (containerClient.createIfNotExists()), or pass azureStore() a client of an existing one.`, {
-        endpoint,
-        storeCode: answer.azureCode,
-        httpStatus: status,
-      });
-    }
-    return new StoreError('failed', `Could not ${action}: ${where} answered HTTP ${status} ${code}. Retry; if it persists, see the storage account's logs.`, {
-      endpoint,
-      storeCode: answer.azureCode,
-      httpStatus: status,
+    return storeFailure(answerOf(err, false), action, {
+      where: `the Azure container "${this.container}" at ${this.endpoint}`,
+      endpoint: this.endpoint,
+      timeoutMs: this.timeoutMs,
+      address: 'URL',
+      maker: 'azureStore',
+      grant: 'a credential (or a SAS) that may read, write, list and delete blobs in the container',
+      missing: 'does not exist. Create it (containerClient.createIfNotExists()), or pass azureStore() a client of an existing one.',
+      logs: "the storage account's logs",
+      s3Codes: false,
     });
   }
 
@@ -176,7 +135,7 @@ export class AzureIo implements ObjectIo {
         return { etag: out.etag ?? '', text: Buffer.concat(chunks).toString('utf8') };
       });
     } catch (err) {
-      if (isMissing(err)) return undefined;
+      if (isNotFound(err)) return undefined;
       throw err;
     }
   }
@@ -186,7 +145,7 @@ export class AzureIo implements ObjectIo {
     // bytes: a download that keeps moving takes as long as its bytes take, a stalled one stops.
     const stop = new AbortController();
     let timedOut = false;
-    let timer = setTimeout(() => {
+    const timer = setTimeout(() => {
       timedOut = true;
       stop.abort();
     }, this.timeoutMs);
@@ -200,27 +159,13 @@ export class AzureIo implements ObjectIo {
     }
     const body: unknown = out.readableStreamBody;
     if (!(body instanceof Readable)) throw new StoreError('failed', `The Azure container "${this.container}" sent a blob as something that is not a Node.js stream.`);
-    const timeoutMs = this.timeoutMs;
-    const idle = (): void => {
-      clearTimeout(timer);
-      timer = setTimeout(() => {
-        stop.abort(); // the socket goes
-        watched.destroy(new AzureAnswer('TimeoutError', undefined, undefined, undefined));
-      }, timeoutMs);
-    };
-    const watched = new Transform({
-      transform(chunk: Buffer, _encoding, done) {
-        idle();
-        done(null, chunk);
-      },
+    const watched = idleWatch(this.timeoutMs, () => {
+      stop.abort(); // the socket goes
+      watched.destroy(noAnswer(undefined, true));
     });
-    idle();
     // The error `watched` ends with is the kind of the body's failure, never the SDK's error itself.
     body.once('error', (err: unknown) => watched.destroy(answerOf(err, false) as Error));
-    pipeline(body, watched).then(
-      () => clearTimeout(timer),
-      () => clearTimeout(timer),
-    );
+    pipeline(body, watched).catch(() => {}); // its failure is `watched`'s, which the reader gets
     return { body: watched, metadata: fromAzure(out.metadata ?? {}) };
   }
 
@@ -228,7 +173,7 @@ export class AzureIo implements ObjectIo {
     await this.request(async (abortSignal) => {
       const poller = await this.blob(to).beginCopyFromURL(this.blob(from).url, { abortSignal, intervalInMs: 200 });
       const result = await poller.pollUntilDone();
-      if (result.copyStatus !== undefined && result.copyStatus !== 'success') throw new AzureAnswer(`Copy${result.copyStatus}`, 500, undefined, `copy ${result.copyStatus}`);
+      if (result.copyStatus !== undefined && result.copyStatus !== 'success') throw new ObjectIoError('failed', { status: 500, storeCode: `copy ${result.copyStatus}` });
     });
   }
 
@@ -236,7 +181,7 @@ export class AzureIo implements ObjectIo {
     try {
       await this.request((abortSignal) => this.blob(key).delete({ abortSignal }));
     } catch (err) {
-      if (!isMissing(err)) throw err;
+      if (!isNotFound(err)) throw err;
     }
   }
 
@@ -317,35 +262,22 @@ export class AzureIo implements ObjectIo {
   private async putStream(key: string, body: Readable, metadata: Record<string, string>, size: number): Promise<void> {
     const stop = new AbortController();
     let timedOut = false;
-    let timer: NodeJS.Timeout | undefined;
-    const idle = (): void => {
-      clearTimeout(timer);
-      timer = setTimeout(() => {
+    const watched = idleWatch(
+      this.timeoutMs,
+      () => {
         timedOut = true;
         stop.abort();
-      }, this.timeoutMs);
-      timer.unref();
-    };
-    const watched = new Transform({
-      transform(chunk: Buffer, _encoding, done) {
-        idle();
-        done(null, chunk);
       },
-      flush(done) {
-        idle(); // now the wait for the answer
-        done();
-      },
-    });
+      true, // after the last byte, the wait for the answer
+    );
     body.once('error', (err: unknown) => watched.destroy(err as Error));
     body.pipe(watched);
-    idle();
     try {
       await this.blob(key).upload(watched, size, { abortSignal: stop.signal, metadata: toAzure(metadata) });
     } catch (err) {
       throw answerOf(err, timedOut);
     } finally {
-      clearTimeout(timer);
-      watched.destroy();
+      watched.destroy(); // and its timer
     }
   }
 
@@ -419,9 +351,6 @@ function blockIdOf(uploadId: string, partNumber: number): string {
   return Buffer.from(`${uploadId}-${String(partNumber).padStart(6, '0')}`).toString('base64');
 }
 
-function isMissing(err: unknown): boolean {
-  return isAzureAnswer(err) && err.name === 'NotFound';
-}
 
 /** Metadata names as Azure takes them (C# identifiers): `-` written as `_`. */
 function toAzure(metadata: Record<string, string>): Record<string, string> {
@@ -430,15 +359,4 @@ function toAzure(metadata: Record<string, string>): Record<string, string> {
 
 function fromAzure(metadata: Record<string, string>): Record<string, string> {
   return Object.fromEntries(Object.entries(metadata).map(([name, value]) => [name.toLowerCase().replace(/_/g, '-'), value]));
-}
-
-/**
- * A signal that aborts once `ms` passed, held by its timer (not `AbortSignal.timeout()`, whose
- * signal `AbortSignal.any()` may let be collected before it fires: s3/io.ts says more). The timer
- * does not hold the process.
- */
-function timeoutSignal(ms: number): AbortSignal {
-  const controller = new AbortController();
-  setTimeout(() => controller.abort(), ms).unref();
-  return controller.signal;
 }

@@ -6,13 +6,13 @@ import { MAX_TIMER_MS, ownOptions, validateDuration, validateInteger, validateOb
 import { checkLocationFields, isValidPrefix, type HandoffStore, type StoreLocation, type StoreSweepReport } from '../base/stores.js';
 import type { BackendClaim, CheckedClaimOptions, ClaimPlace, HandOffRequest, HandoffSource, StoreBackend, StreamHandOffRequest, StreamHandoff } from '../handoff/backend.js';
 import type { HandoffTicket } from '../handoff/ticket.js';
-import { S3Store as ObjectStoreEngine } from '../s3/store.js';
-import type { S3Location } from '../s3/location.js';
+import { ObjectStoreEngine } from '../object-store/engine.js';
 import { AzureIo } from './io.js';
 
-// The Azure store is the object-store engine of src/s3 (the lease under conditional writes, the
-// claim, the stream's staged upload, the sweep) run over Azure's requests (io.ts). docs/azure.md
-// says why the lease is conditional writes on a lease blob, not Azure's own blob leases.
+// The Azure store: a front over the object-store engine (object-store/engine.ts: the lease under
+// conditional writes, the claim, the stream's staged upload, the sweep) with Azure's requests
+// (io.ts) and its naming rules. docs/azure.md says why the lease is conditional writes on a lease
+// blob, not Azure's own blob leases.
 
 /** Where an Azure store's blobs live: `{ kind: 'azure', account, container, prefix }`. Never a credential nor a URL. */
 export interface AzureLocation extends StoreLocation {
@@ -110,13 +110,12 @@ export function parseAzureLocation(location: StoreLocation): AzureLocation {
 export class AzureStore implements HandoffStore {
   /** Where its blobs live; tickets made through it carry this. */
   readonly location: AzureLocation;
-  private readonly engine: ObjectStoreEngine;
+  readonly #engine: ObjectStoreEngine;
 
-  /** @internal */
+  /** @internal Made by {@link azureStore}. */
   constructor(io: AzureIo, location: AzureLocation) {
     this.location = location;
-    // The engine writes `location` into tickets as it is: it reads no field of it but `prefix`.
-    this.engine = new ObjectStoreEngine(io, location as unknown as S3Location);
+    this.#engine = new ObjectStoreEngine(io, location);
   }
 
   /**
@@ -150,17 +149,17 @@ export class AzureStore implements HandoffStore {
 
   /** Uploads a file and makes its ticket. @internal */
   handOff(source: HandoffSource, request: HandOffRequest): Promise<HandoffTicket> {
-    return this.engine.handOff(source, request);
+    return this.#engine.handOff(source, request);
   }
 
   /** Uploads a stream with no local file and makes its ticket. @internal */
   handOffStream(source: Readable, request: StreamHandOffRequest): Promise<StreamHandoff> {
-    return this.engine.handOffStream(source, request);
+    return this.#engine.handOffStream(source, request);
   }
 
   /** Claims a ticket of this store: the lease, and the bytes into a local temp file. @internal */
   claim(ticket: HandoffTicket, place: ClaimPlace, _options?: CheckedClaimOptions): Promise<BackendClaim> {
-    return this.engine.claim(ticket, place);
+    return this.#engine.claim(ticket, place);
   }
 
   /**
@@ -187,7 +186,7 @@ export class AzureStore implements HandoffStore {
    * reported in `errors` instead.
    */
   sweep(options?: AzureSweepOptions): Promise<StoreSweepReport> {
-    return this.engine.sweep(options);
+    return this.#engine.sweep(options);
   }
 }
 

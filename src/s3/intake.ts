@@ -8,9 +8,11 @@ import { checkMeta, type HandoffMeta, type HandoffTicket } from '../handoff/tick
 import { isAccepted, parseAccept } from '../write/sniff.js';
 import { Meter, pump, sniffSource, type IntakeSink } from '../write/intake.js';
 import { resolveVerify, runVerify, type ResolvedVerify, type VerifyResult } from '../write/verify.js';
-import { bindingMetadata, type BoundTicket } from './binding.js';
-import { isConditionFailed, isNotFound, isRefusedParts, type StoreIo } from './io.js';
-import { entryKeys, intakeKeys, intakePrefix, parseIntakeKey, type IntakeKeys } from './keys.js';
+import { bindingMetadata, type BoundTicket } from '../object-store/binding.js';
+import { isConditionFailed, isNotFound, isRefusedParts } from '../object-store/io.js';
+import { entryKeys } from '../object-store/keys.js';
+import type { StoreIo } from './io.js';
+import { intakeKeys, intakePrefix, parseIntakeKey, type IntakeKeys } from './keys.js';
 import { signPart, signPost, signPut } from './presign.js';
 import { builtin } from '../base/builtin.js';
 const { PassThrough } = builtin('node:stream');

@@ -1,18 +1,35 @@
 import type * as ClientModule from '@aws-sdk/client-s3';
 import type * as StorageModule from '@aws-sdk/lib-storage';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { isTempFileError, StoreError, TempFileError } from '../base/errors.js';
+import { isTempFileError, StoreError, type TempFileError } from '../base/errors.js';
 import { loadPeer } from '../base/peer.js';
 import { randomName } from '../base/random-name.js';
-import { probeKey, shownKey } from './keys.js';
+import {
+  idleWatch,
+  isConditionFailed,
+  isIoError,
+  isNotFound,
+  noAnswer,
+  ObjectIoError,
+  storeFailure,
+  timeoutError,
+  timeoutSignal,
+  type ListedObject,
+  type ObjectIo,
+  type TextObject,
+  type WriteCondition,
+} from '../object-store/io.js';
+import { shownKey } from '../object-store/keys.js';
+import { probeKey } from './keys.js';
 import { builtin } from '../base/builtin.js';
-const { Readable, Transform } = builtin('node:stream');
+const { Readable } = builtin('node:stream');
 type Readable = import('node:stream').Readable;
 const { pipeline } = builtin('node:stream/promises');
 
-// Every request the store makes, in one place: the SDK loaded on first use (never by the core),
-// a timeout on each request, and each failure turned into a typed error that names the endpoint
-// and the bucket and never a credential (the SDK's own message and request are not carried).
+// Every request the S3 store makes, in one place: the SDK loaded on first use (never by the core),
+// a timeout on each request, each failure turned into the engine's own (object-store/io.ts:
+// `fromSdk`), and then into a typed error that names the endpoint and the bucket and never a
+// credential (the SDK's own message and request are not carried).
 
 type Sdk = typeof ClientModule;
 type Storage = typeof StorageModule;
@@ -28,116 +45,42 @@ function loadStorage(): Promise<Storage> {
   return (storage ??= loadPeer('@aws-sdk/lib-storage', 'tempfile-manager/s3', () => import('@aws-sdk/lib-storage')));
 }
 
-/** An object's text and its ETag. */
-export interface TextObject {
-  readonly etag: string;
-  readonly text: string;
-}
-
-/** A listed object. */
-export interface ListedObject {
-  readonly key: string;
-  readonly size: number;
-  readonly etag: string;
-}
-
-/** The condition of a write: create only (`If-None-Match: *`), or replace only this ETag (`If-Match`). */
-export type WriteCondition = { readonly create: true } | { readonly ifMatch: string };
-
-/**
- * The requests the object-store engine (store.ts, lease.ts, claim.ts, direct.ts) makes of a store:
- * {@link StoreIo} for S3, and any other store with conditional writes (`src/azure/io.ts`). A failed
- * request rejects with an error of the S3 SDK's shape, `{ name, code, $metadata: { httpStatusCode } }`
- * (412 `PreconditionFailed` for a refused condition, 404 for a missing key, 404 `NoSuchBucket`, no
- * status when no answer came), which {@link isConditionFailed}, {@link isNotFound} and
- * {@link mayHaveLanded} read; {@link ObjectIo.failure} turns it into the typed error callers get.
- */
-export interface ObjectIo {
-  /** The bucket (or container) as heartbeats and messages name it. */
-  readonly bucket: string;
-  readonly timeoutMs: number;
-  readonly partSize: number;
-  /**
-   * True when a stream of known size goes up in one request as it is read ({@link upload}), so
-   * that reading a small file whole first ({@link putBytes}) only delays its sending.
-   */
-  readonly streamsKnownSize: boolean;
-  failure(err: unknown, action: string): Promise<TempFileError>;
-  put(key: string, body: string, condition: WriteCondition, metadata?: Record<string, string>): Promise<string>;
-  getText(key: string): Promise<TextObject | undefined>;
-  getStream(key: string): Promise<{ body: Readable; metadata: Record<string, string> }>;
-  copy(from: string, to: string): Promise<void>;
-  delete(key: string): Promise<void>;
-  list(prefix: string): AsyncGenerator<ListedObject[]>;
-  uploads(prefix: string): Promise<{ key: string; uploadId: string }[]>;
-  putPlain(key: string, body: string): Promise<void>;
-  createUpload(key: string, metadata: Record<string, string>): Promise<string>;
-  uploadPart(key: string, uploadId: string, partNumber: number, body: Buffer, signal: AbortSignal): Promise<string>;
-  completeUpload(key: string, uploadId: string, parts: readonly { ETag: string; PartNumber: number }[]): Promise<void>;
-  abortUpload(key: string, uploadId: string): Promise<void>;
-  putBytes(key: string, body: Buffer, metadata: Record<string, string>, sha256?: string): Promise<void>;
-  /** `size`, when known: the bytes `body` will give (a store may then send them in one request). */
-  upload(key: string, body: Readable, metadata: Record<string, string>, size?: number): Promise<void>;
-}
-
 /** What an S3 answer was, without its message (which may quote the request). */
 interface S3Failure {
   readonly name: string | undefined;
   readonly status: number | undefined;
-  readonly code: string | undefined;
 }
 
 function failureOf(err: unknown): S3Failure {
-  if (typeof err !== 'object' || err === null) return { name: undefined, status: undefined, code: undefined };
-  const e = err as { name?: unknown; code?: unknown; Code?: unknown; $metadata?: { httpStatusCode?: unknown } };
+  if (typeof err !== 'object' || err === null) return { name: undefined, status: undefined };
+  const e = err as { name?: unknown; $metadata?: { httpStatusCode?: unknown } };
   const status = typeof e.$metadata?.httpStatusCode === 'number' ? e.$metadata.httpStatusCode : undefined;
-  const name = typeof e.name === 'string' ? e.name : undefined;
-  const code = typeof e.code === 'string' ? e.code : typeof e.Code === 'string' ? e.Code : undefined;
-  return { name, status, code };
+  return { name: typeof e.name === 'string' ? e.name : undefined, status };
 }
 
-/** A conditional write refused: 412 Precondition Failed, or 409 for a conflicting one in flight. */
-export function isConditionFailed(err: unknown): boolean {
+const DENIED = new Set(['InvalidAccessKeyId', 'SignatureDoesNotMatch', 'AccessDenied']);
+const REFUSED_PARTS = new Set(['InvalidPart', 'InvalidPartOrder', 'EntityTooSmall']);
+
+/** An S3 SDK error as the engine reads it (object-store/io.ts): its kind, status and S3 code, never its message. */
+export function fromSdk(err: unknown): unknown {
+  if (isTempFileError(err) || isIoError(err)) return err;
   const { name, status } = failureOf(err);
-  return status === 412 || name === 'PreconditionFailed' || (status === 409 && name === 'ConditionalRequestConflict');
-}
-
-/**
- * The store failed the request (5xx, after the client's own retries). Ceph RGW answers 500 to a
- * conditional write that raced another on the same key (ECANCELED): whether it landed is found by
- * reading the object.
- */
-export function isServerError(err: unknown): boolean {
-  const { status } = failureOf(err);
-  return status !== undefined && status >= 500;
-}
-
-/**
- * A write that failed in a way that may have let it land: the store failed it (5xx), or no answer
- * came (a connection lost, a timeout). Whether it landed is found by reading the object.
- */
-export function mayHaveLanded(err: unknown): boolean {
-  return isServerError(err) || failureOf(err).status === undefined;
-}
-
-/** No such key. */
-/** The parts a multipart completion listed are not the upload's (a wrong ETag, a part never sent, one too small): the client's input. */
-export function isRefusedParts(err: unknown): boolean {
-  const { name, status } = failureOf(err);
-  return status === 400 && (name === 'InvalidPart' || name === 'InvalidPartOrder' || name === 'EntityTooSmall');
-}
-
-export function isNotFound(err: unknown): boolean {
-  const { name, status } = failureOf(err);
-  return status === 404 && name !== 'NoSuchBucket';
+  if (status === undefined) return noAnswer(err, false);
+  const details = { status, storeCode: name };
+  // 409 ConditionalRequestConflict: a conflicting conditional write in flight.
+  if (status === 412 || name === 'PreconditionFailed' || (status === 409 && name === 'ConditionalRequestConflict')) return new ObjectIoError('condition-failed', details);
+  if (name === 'NoSuchBucket') return new ObjectIoError('no-container', details);
+  if (status === 404) return new ObjectIoError('not-found', details);
+  if (status === 403 || (name !== undefined && DENIED.has(name))) return new ObjectIoError('denied', details);
+  if (status === 400 && name !== undefined && REFUSED_PARTS.has(name)) return new ObjectIoError('refused-parts', details);
+  return new ObjectIoError('failed', details);
 }
 
 const PAYLOAD_SHA256 = 'x-amz-content-sha256';
 
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'UND_ERR_SOCKET']);
-
 /** The bucket, its endpoint and the SDK: what every request of one store uses. */
 export class StoreIo implements ObjectIo {
+  readonly scheme = 's3';
   readonly bucket: string;
   readonly timeoutMs: number;
   readonly partSize: number;
@@ -189,41 +132,16 @@ export class StoreIo implements ObjectIo {
   async failure(err: unknown, action: string): Promise<TempFileError> {
     if (isTempFileError(err)) return err;
     const endpoint = await this.endpoint();
-    const { name, status, code } = failureOf(err);
-    const where = `the object store at ${endpoint} (bucket "${this.bucket}")`;
-    if (status === undefined) {
-      const why =
-        name === 'TimeoutError' || name === 'AbortError'
-          ? `no answer within ${this.timeoutMs} ms`
-          : code !== undefined && NETWORK_CODES.has(code)
-            ? code
-            : name !== undefined && NETWORK_CODES.has(name)
-              ? name
-              : `no HTTP answer${name ? `: ${name}` : ''}`;
-      return new StoreError(
-        'unreachable',
-        `Could not ${action}: ${where} did not answer (${why}). Check that it runs and that the client's endpoint is right; raise s3Store({ timeoutMs }) for a slow link.`,
-        { endpoint },
-      );
-    }
-    if (status === 403 || name === 'InvalidAccessKeyId' || name === 'SignatureDoesNotMatch' || name === 'AccessDenied') {
-      return new StoreError(
-        'denied',
-        `Could not ${action}: ${where} refused the client's credentials (${name ?? 'HTTP 403'}). Give the client credentials that may read, write, list and delete objects in the bucket.`,
-        { endpoint, s3Code: name, httpStatus: status },
-      );
-    }
-    if (name === 'NoSuchBucket') {
-      return new StoreError('no-bucket', `Could not ${action}: ${where} has no such bucket. Create it, or pass s3Store({ bucket }) an existing one.`, {
-        endpoint,
-        s3Code: name,
-        httpStatus: status,
-      });
-    }
-    return new StoreError('failed', `Could not ${action}: ${where} answered HTTP ${status}${name ? ` ${name}` : ''}. Retry; if it persists, see the store's logs.`, {
+    return storeFailure(fromSdk(err), action, {
+      where: `the object store at ${endpoint} (bucket "${this.bucket}")`,
       endpoint,
-      s3Code: name,
-      httpStatus: status,
+      timeoutMs: this.timeoutMs,
+      address: 'endpoint',
+      maker: 's3Store',
+      grant: 'credentials that may read, write, list and delete objects in the bucket',
+      missing: 'has no such bucket. Create it, or pass s3Store({ bucket }) an existing one.',
+      logs: "the store's logs",
+      s3Codes: true,
     });
   }
 
@@ -233,7 +151,7 @@ export class StoreIo implements ObjectIo {
 
   /**
    * Writes a small object under a condition, with `metadata` (user metadata, ASCII) if given;
-   * resolves with its new ETag. Rejects with the SDK's error (see {@link isConditionFailed}).
+   * resolves with its new ETag. Rejects with an `ObjectIoError` (see {@link isConditionFailed}).
    */
   async put(key: string, body: string, condition: WriteCondition, metadata?: Record<string, string>): Promise<string> {
     const conditional = 'create' in condition ? { IfNoneMatch: '*' } : { IfMatch: await this.ifMatch(condition.ifMatch) };
@@ -245,7 +163,7 @@ export class StoreIo implements ObjectIo {
     const out = await this.client.send(
       new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: 'application/json', ...conditional, ...(metadata && { Metadata: metadata }) }),
       this.options(),
-    );
+    ).catch(rethrow);
     if (!out.ETag) throw new StoreError('failed', `The object store gave no ETag for ${shownKey(this.prefix, key)}: a store without ETags cannot hold a lease.`);
     return out.ETag;
   }
@@ -300,7 +218,7 @@ export class StoreIo implements ObjectIo {
   async getText(key: string): Promise<TextObject | undefined> {
     const { GetObjectCommand } = await loadSdk();
     try {
-      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }), this.options());
+      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }), this.options()).catch(rethrow);
       const text = out.Body ? await out.Body.transformToString() : '';
       return { etag: out.ETag ?? '', text };
     } catch (err) {
@@ -315,52 +233,37 @@ export class StoreIo implements ObjectIo {
     // `timeoutMs` bounds the wait for the answer's headers, then each wait for the body's next
     // bytes: a download that keeps moving takes as long as its bytes take, a stalled one stops.
     const stop = new AbortController();
-    let timer = setTimeout(() => stop.abort(timeoutError(this.timeoutMs)), this.timeoutMs);
+    const timer = setTimeout(() => stop.abort(timeoutError(this.timeoutMs)), this.timeoutMs);
     let out: ClientModule.GetObjectCommandOutput;
     try {
-      out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal: stop.signal });
+      out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal: stop.signal }).catch(rethrow);
     } finally {
       clearTimeout(timer);
     }
     const body: unknown = out.Body;
     if (!(body instanceof Readable)) throw new StoreError('failed', `The object store sent ${shownKey(this.prefix, key)} as something that is not a Node.js stream.`);
-    // One timer for the whole body, re-armed by each chunk (refresh() allocates nothing).
-    clearTimeout(timer);
-    timer = setTimeout(() => {
+    const watched = idleWatch(this.timeoutMs, () => {
       stop.abort(); // the socket goes
-      watched.destroy(timeoutError(this.timeoutMs));
-    }, this.timeoutMs);
-    const idle = (): void => {
-      timer.refresh();
-    };
-    const watched = new Transform({
-      transform(chunk: Buffer, _encoding, done) {
-        idle();
-        done(null, chunk);
-      },
+      watched.destroy(noAnswer(undefined, true));
     });
-    idle();
     // Registered before pipeline()'s own listener: the error `watched` ends with is the kind of
     // the body's failure, never the SDK's error itself (its message may quote the request).
-    body.once('error', (err: unknown) => watched.destroy(brokenOff(err)));
-    pipeline(body, watched).then(
-      () => clearTimeout(timer),
-      () => clearTimeout(timer),
-    );
+    body.once('error', (err: unknown) => watched.destroy(noAnswer(err, false)));
+    pipeline(body, watched).catch(() => {}); // its failure is `watched`'s, which the reader gets
     return { body: watched, metadata: out.Metadata ?? {}, etag: out.ETag ?? '' };
   }
 
-  /** Copies an object within the bucket, its metadata with it. Rejects with the SDK's error (404 when `from` is gone). */
+  /** Copies an object within the bucket, its metadata with it. Rejects with an `ObjectIoError` (`not-found` when `from` is gone). */
   async copy(from: string, to: string): Promise<void> {
     const { CopyObjectCommand } = await loadSdk();
-    await this.client.send(new CopyObjectCommand({ Bucket: this.bucket, Key: to, CopySource: `${this.bucket}/${encodeURIComponent(from).replace(/%2F/g, '/')}` }), this.options());
+    await this.client.send(new CopyObjectCommand({ Bucket: this.bucket, Key: to, CopySource: `${this.bucket}/${encodeURIComponent(from).replace(/%2F/g, '/')}` }), this.options()).catch(rethrow);
   }
 
   /** An object's size, ETag and type; `undefined` when there is none. */
   async head(key: string): Promise<{ size: number; etag: string; contentType: string | undefined } | undefined> {
     const { HeadObjectCommand } = await loadSdk();
     try {
-      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }), this.options());
+      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }), this.options()).catch(rethrow);
       return { size: out.ContentLength ?? 0, etag: out.ETag ?? '', contentType: out.ContentType };
     } catch (err) {
       if (isNotFound(err)) return undefined;
@@ -368,11 +271,11 @@ export class StoreIo implements ObjectIo {
     }
   }
 
-  /** Copies an object within the bucket with new user metadata (the store's own, none of the source's); resolves with the copy's ETag. Rejects with the SDK's error (404 when `from` is gone). */
+  /** Copies an object within the bucket with new user metadata (the store's own, none of the source's); resolves with the copy's ETag. Rejects with an `ObjectIoError` (`not-found` when `from` is gone). */
   async copyAs(from: string, to: string, metadata: Record<string, string>): Promise<string> {
     const { CopyObjectCommand } = await loadSdk();
     const source = `${this.bucket}/${encodeURIComponent(from).replace(/%2F/g, '/')}`;
-    const out = await this.client.send(new CopyObjectCommand({ Bucket: this.bucket, Key: to, CopySource: source, MetadataDirective: 'REPLACE', Metadata: metadata }), this.options());
+    const out = await this.client.send(new CopyObjectCommand({ Bucket: this.bucket, Key: to, CopySource: source, MetadataDirective: 'REPLACE', Metadata: metadata }), this.options()).catch(rethrow);
     return out.CopyObjectResult?.ETag ?? '';
   }
 
@@ -382,7 +285,7 @@ export class StoreIo implements ObjectIo {
     const found: { partNumber: number; etag: string; size: number }[] = [];
     let marker: string | undefined;
     for (;;) {
-      const out = await this.client.send(new ListPartsCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, PartNumberMarker: marker }), this.options());
+      const out = await this.client.send(new ListPartsCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, PartNumberMarker: marker }), this.options()).catch(rethrow);
       for (const part of out.Parts ?? []) if (part.PartNumber !== undefined) found.push({ partNumber: part.PartNumber, etag: part.ETag ?? '', size: part.Size ?? 0 });
       if (!out.IsTruncated) return found;
       marker = out.NextPartNumberMarker;
@@ -397,7 +300,7 @@ export class StoreIo implements ObjectIo {
   /** Deletes an object (a missing one is fine). */
   async delete(key: string): Promise<void> {
     const { DeleteObjectCommand } = await loadSdk();
-    await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }), this.options());
+    await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }), this.options()).catch(rethrow);
   }
 
   /** Every object under `prefix`, page by page. */
@@ -405,7 +308,7 @@ export class StoreIo implements ObjectIo {
     const { ListObjectsV2Command } = await loadSdk();
     let token: string | undefined;
     do {
-      const out = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }), this.options());
+      const out = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }), this.options()).catch(rethrow);
       yield (out.Contents ?? []).flatMap((o) => (o.Key === undefined ? [] : [{ key: o.Key, size: o.Size ?? 0, etag: o.ETag ?? '' }]));
       token = out.IsTruncated ? out.NextContinuationToken : undefined;
     } while (token);
@@ -421,7 +324,7 @@ export class StoreIo implements ObjectIo {
       const out = await this.client.send(
         new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: prefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }),
         this.options(),
-      );
+      ).catch(rethrow);
       for (const u of out.Uploads ?? []) if (u.Key !== undefined && u.UploadId !== undefined) found.push({ key: u.Key, uploadId: u.UploadId });
       if (!out.IsTruncated) return found;
       keyMarker = out.NextKeyMarker;
@@ -451,13 +354,13 @@ export class StoreIo implements ObjectIo {
   /** Writes a small object with no condition (a heartbeat that only its writer rewrites). */
   async putPlain(key: string, body: string): Promise<void> {
     const { PutObjectCommand } = await loadSdk();
-    await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: 'application/json' }), this.options());
+    await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: 'application/json' }), this.options()).catch(rethrow);
   }
 
   /** Begins a multipart upload with user metadata (and a content type); resolves with its upload id. */
   async createUpload(key: string, metadata: Record<string, string>, contentType?: string): Promise<string> {
     const { CreateMultipartUploadCommand } = await loadSdk();
-    const out = await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key, Metadata: metadata, ContentType: contentType }), this.options());
+    const out = await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key, Metadata: metadata, ContentType: contentType }), this.options()).catch(rethrow);
     if (!out.UploadId) throw new StoreError('failed', `The object store gave no upload id for ${shownKey(this.prefix, key)}.`);
     return out.UploadId;
   }
@@ -467,7 +370,7 @@ export class StoreIo implements ObjectIo {
     const { UploadPartCommand } = await loadSdk();
     const abortSignal = AbortSignal.any([signal, timeoutSignal(this.timeoutMs)]);
     const command = new UploadPartCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, PartNumber: partNumber, Body: body, ContentLength: body.length });
-    const out = await this.client.send(command, { abortSignal });
+    const out = await this.client.send(command, { abortSignal }).catch(rethrow);
     return out.ETag ?? '';
   }
 
@@ -477,13 +380,13 @@ export class StoreIo implements ObjectIo {
     await this.client.send(
       new CompleteMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: [...parts] } }),
       this.options(),
-    );
+    ).catch(rethrow);
   }
 
   /** Aborts a multipart upload (its parts go). */
   async abortUpload(key: string, uploadId: string): Promise<void> {
     const { AbortMultipartUploadCommand } = await loadSdk();
-    await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }), this.options());
+    await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }), this.options()).catch(rethrow);
   }
 
   /**
@@ -504,7 +407,7 @@ export class StoreIo implements ObjectIo {
         { step: 'build', name: 'tempfileManagerPayloadSha256' },
       );
     }
-    await this.client.send(command, this.options());
+    await this.client.send(command, this.options()).catch(rethrow);
   }
 
   /**
@@ -521,31 +424,11 @@ export class StoreIo implements ObjectIo {
       queueSize: 2,
       leavePartsOnError: false,
     });
-    await upload.done();
+    await upload.done().catch(rethrow);
   }
 }
 
-/**
- * A signal that aborts with a `TimeoutError` once `ms` passed. Not `AbortSignal.timeout()`: given
- * to `AbortSignal.any()`, which holds its sources weakly, that signal can be garbage-collected
- * before it fires (Node 20: after a collection none of them fired), and a request to a store that
- * stopped answering then waits forever. Here the timer holds the controller, so the signal fires
- * whoever holds it; the timer does not hold the process, as `AbortSignal.timeout()`'s does not.
- */
-function timeoutSignal(ms: number): AbortSignal {
-  const controller = new AbortController();
-  setTimeout(() => controller.abort(timeoutError(ms)), ms).unref();
-  return controller.signal;
-}
-
-/** An answer's body that failed mid-way, as its reader gets it: its name and code, for {@link StoreIo.failure}. */
-function brokenOff(err: unknown): Error {
-  const { name, code } = failureOf(err);
-  const broken = new Error(`the answer broke off (${code ?? name ?? 'no reason given'})`);
-  return Object.assign(broken, { name: name ?? broken.name }, code === undefined ? {} : { code });
-}
-
-/** The error of a request that got no answer (or no more bytes) within `timeoutMs`. */
-function timeoutError(timeoutMs: number): Error {
-  return Object.assign(new Error(`no answer within ${timeoutMs} ms`), { name: 'TimeoutError' });
+/** Throws an SDK error as the engine reads it ({@link fromSdk}). */
+function rethrow(err: unknown): never {
+  throw fromSdk(err);
 }

@@ -1,22 +1,14 @@
-import type { Readable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { HandoffMismatchError, HandoffNotFoundError, InvalidOptionError, isErrorCode, isTempFileError, ManagerClosedError, TempFileError } from '../base/errors.js';
-import { handoffKey } from '../base/channels.js';
-import { logger } from '../base/log.js';
+import { InvalidOptionError } from '../base/errors.js';
 import { describe } from '../base/names.js';
-import { randomName } from '../base/random-name.js';
 import { MAX_TIMER_MS, ownOptions, validateDuration, validateInteger, validateObject, type NoneLeftOut } from '../base/validators.js';
 import { isValidPrefix, type HandoffStore, type StoreLocation, type StoreSweepReport } from '../base/stores.js';
+import type { BackendClaim, ClaimPlace, HandOffRequest, HandoffSource, StoreBackend, StreamHandOffRequest, StreamHandoff } from '../handoff/backend.js';
+import type { HandoffTicket } from '../handoff/ticket.js';
+import { ObjectStoreEngine } from '../object-store/engine.js';
 import { isValidBucket, parseS3Location, type S3Location } from './location.js';
-import type { BackendClaim, ClaimPlace, HandoffSource, LocalFile, StoreBackend, StreamHandOffRequest, StreamHandoff } from '../handoff/backend.js';
-import type { HandoffMeta, HandoffTicket } from '../handoff/ticket.js';
-import { isConditionFailed, isNotFound, StoreIo, type ListedObject, type ObjectIo } from './io.js';
-import { entryKeys, parseIntakeKey, parseKey, parseProbeKey, type EntryKeys } from './keys.js';
-import { FETCH_AHEAD_MAX_BYTES, fetchAheadWindow, LEASE_REMOVAL_DELAY_MS } from './fetch-ahead.js';
-import { leaseStale, parseLease, StoreLease } from './lease.js';
-import { removeData, S3Claim } from './claim.js';
-import { handOffStream, uploaderDead } from './direct.js';
-import { bindsTicket, META_TICKET, ticketBinding } from './binding.js';
+import { StoreIo } from './io.js';
+import { s3Leftover } from './keys.js';
 import {
   StoreIntake,
   type ConfirmUploadOptions,
@@ -28,12 +20,10 @@ import {
   type PresignUploadOptions,
   type UploadReceipt,
 } from './intake.js';
-import { builtin } from '../base/builtin.js';
-const { createHash } = builtin('node:crypto');
-const { pipeline } = builtin('node:stream/promises');
-const { PassThrough, Transform } = builtin('node:stream');
+type Readable = import('node:stream').Readable;
 
-const log = logger('s3');
+// The S3 store: a front over the object-store engine (object-store/engine.ts) with S3's requests
+// (io.ts), its bucket's rules (location.ts) and what only S3 has: presigned uploads (intake.ts).
 
 /** Options of {@link s3Store}. */
 export interface S3StoreOptions {
@@ -87,10 +77,6 @@ const STORE_OPTIONS: ReadonlySet<string> = new Set<string>(S3_STORE_OPTION_KEYS)
 const MIN_PART_SIZE = 5 * 1024 * 1024;
 const DEFAULT_PREFIX = 'tempfile-manager/';
 
-// A file of at most this many bytes (its size known from write()) is uploaded in one PutObject from
-// memory; a larger one, or one of unknown size, streams through lib-storage's Upload.
-const SMALL_FILE_BYTES = 8 * 1024 * 1024;
-
 /**
  * An S3 bucket that handoffs go through, for workers that share no disk with the process that
  * hands a file off. Made by {@link s3Store}; give it to `file.handoff({ ttlMs, store })` and to
@@ -107,19 +93,14 @@ const SMALL_FILE_BYTES = 8 * 1024 * 1024;
 export class S3Store implements HandoffStore {
   /** Where its objects live; tickets made through it carry this. */
   readonly location: S3Location;
-  private readonly io: ObjectIo;
-  private readonly intakeOfStore: StoreIntake | undefined;
+  readonly #engine: ObjectStoreEngine;
+  readonly #intake: StoreIntake;
 
-  /** @internal `intake`: the presigned uploads, which only an S3 bucket's own requests make. */
-  constructor(io: ObjectIo, location: S3Location, intake?: StoreIntake) {
-    this.io = io;
+  /** @internal Made by {@link s3Store}. */
+  constructor(io: StoreIo, location: S3Location) {
     this.location = location;
-    this.intakeOfStore = intake;
-  }
-
-  private get intake(): StoreIntake {
-    if (!this.intakeOfStore) throw new InvalidOptionError('store', 'Presigned uploads need a store made by s3Store(): this object-store engine has no S3 client to sign with.');
-    return this.intakeOfStore;
+    this.#engine = new ObjectStoreEngine(io, location, s3Leftover);
+    this.#intake = new StoreIntake(io, location);
   }
 
   /**
@@ -142,7 +123,7 @@ export class S3Store implements HandoffStore {
    * POST) or `@aws-sdk/s3-request-presigner` (a PUT) is not installed.
    */
   presignUpload(options: PresignUploadOptions): Promise<PresignedUpload> {
-    return this.intake.presign(options);
+    return this.#intake.presign(options);
   }
 
   /**
@@ -153,7 +134,7 @@ export class S3Store implements HandoffStore {
    * `ERR_TEMPFILE_TYPE_NOT_ACCEPTED`, {@link StoreError} `ERR_TEMPFILE_STORE`: as {@link S3Store.presignUpload}.
    */
   presignMultipart(options: PresignMultipartOptions): Promise<PresignedMultipart> {
-    return this.intake.presignMultipart(options);
+    return this.#intake.presignMultipart(options);
   }
 
   /**
@@ -165,7 +146,7 @@ export class S3Store implements HandoffStore {
    * @throws {@link StoreError} `ERR_TEMPFILE_STORE`: the store failed.
    */
   signPart(part: { key: string; uploadId: string; partNumber: number; size?: number }): Promise<PresignedPart> {
-    return this.intake.signPart(part);
+    return this.#intake.signPart(part);
   }
 
   /**
@@ -173,7 +154,7 @@ export class S3Store implements HandoffStore {
    * @throws {@link UploadReceiptError} `ERR_TEMPFILE_BAD_RECEIPT`, {@link StoreError} `ERR_TEMPFILE_STORE`: as {@link S3Store.signPart}.
    */
   listParts(upload: { key: string; uploadId: string }): Promise<IntakePart[]> {
-    return this.intake.listParts(upload);
+    return this.#intake.listParts(upload);
   }
 
   /**
@@ -186,7 +167,7 @@ export class S3Store implements HandoffStore {
     /** The receipt's key, to confirm. */
     key: string;
   }> {
-    return this.intake.complete(upload);
+    return this.#intake.complete(upload);
   }
 
   /**
@@ -194,7 +175,7 @@ export class S3Store implements HandoffStore {
    * @throws {@link UploadReceiptError} `ERR_TEMPFILE_BAD_RECEIPT`, {@link StoreError} `ERR_TEMPFILE_STORE`: as {@link S3Store.signPart}.
    */
   abortMultipart(upload: { key: string; uploadId: string }): Promise<void> {
-    return this.intake.abort(upload);
+    return this.#intake.abort(upload);
   }
 
   /**
@@ -218,7 +199,7 @@ export class S3Store implements HandoffStore {
    * @throws {@link InvalidOptionError} `ERR_TEMPFILE_INVALID_OPTION`: no `ttlMs`, or an option out of range.
    */
   confirmUpload(receipt: UploadReceipt, options: ConfirmUploadOptions): Promise<HandoffTicket> {
-    return this.intake.confirm(receipt, options);
+    return this.#intake.confirm(receipt, options);
   }
 
   /**
@@ -243,180 +224,18 @@ export class S3Store implements HandoffStore {
   }
 
   /** Uploads a file and makes its ticket. @internal */
-  async handOff(source: HandoffSource, options: { ttlMs: number; meta: HandoffMeta | undefined }): Promise<HandoffTicket> {
-    const id = randomName();
-    const createdAt = Date.now();
-    const expiresAt = createdAt + options.ttlMs;
-    const keys = entryKeys(this.location.prefix, id, expiresAt);
-    const bound = { v: 1, id, suffix: source.suffix, createdAt, expiresAt, meta: options.meta, store: this.location } as const;
-    const algorithm = source.digest ? source.digest.slice(0, source.digest.indexOf(':')) : 'sha256';
-    const metadata = { [META_TICKET]: ticketBinding(bound, this.location, algorithm) };
-    try {
-      // The data object is the commit: an upload makes it whole, or not at all.
-      const { size, digest } =
-        source.size !== undefined && source.size <= SMALL_FILE_BYTES && !this.io.streamsKnownSize
-          ? await this.uploadSmall(id, keys.data, source, algorithm, metadata)
-          : await this.uploadStream(keys.data, source, algorithm, metadata);
-      if (source.digest !== undefined && digest !== source.digest) throw new HandoffMismatchError(id, `the file changed while it was uploaded: its digest is not write()'s`);
-      if (source.size !== undefined && size !== source.size) throw new HandoffMismatchError(id, `the file changed while it was uploaded: ${size} bytes, write() wrote ${source.size}`);
-      log('handed off %s as %s', source.path, keys.entry);
-      await source.discard(); // the bytes are in the store: the local file goes (never rejects)
-      return { ...bound, size, digest };
-    } catch (err) {
-      await this.io.delete(keys.data).catch(() => {}); // else the sweep removes it once expired
-      throw await this.io.failure(err, `hand off ${source.path}`);
-    }
+  handOff(source: HandoffSource, request: HandOffRequest): Promise<HandoffTicket> {
+    return this.#engine.handOff(source, request);
   }
 
-  /** Uploads a stream with no local file (direct.ts) and makes its ticket. @internal */
-  async handOffStream(source: Readable, request: StreamHandOffRequest): Promise<StreamHandoff> {
-    const bind = (id: string, suffix: string, createdAt: number, expiresAt: number) => {
-      const bound = { v: 1, id, suffix, createdAt, expiresAt, meta: request.meta, store: this.location } as const;
-      return { bound, metadata: { [META_TICKET]: ticketBinding(bound, this.location, request.hash ?? 'sha256') } };
-    };
-    try {
-      return await handOffStream(this.io, this.location, source, request, bind);
-    } catch (err) {
-      throw await this.io.failure(err, 'hand off a stream');
-    }
-  }
-
-  // A small file is read whole and sent in one PutObject: no multipart machinery, and no more
-  // memory than one part of a large upload.
-  private async uploadSmall(id: string, key: string, source: HandoffSource, algorithm: string, metadata: Record<string, string>): Promise<{ size: number; digest: string }> {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of source.open()) {
-      const bytes = chunk as Buffer;
-      size += bytes.length;
-      if (size > SMALL_FILE_BYTES) throw new HandoffMismatchError(id, `the file grew past ${SMALL_FILE_BYTES} bytes while it was read`);
-      chunks.push(bytes);
-    }
-    const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
-    const hex = createHash(algorithm).update(body).digest('hex');
-    await this.io.putBytes(key, body, metadata, algorithm === 'sha256' ? hex : undefined);
-    return { size, digest: `${algorithm}:${hex}` };
-  }
-
-  private async uploadStream(key: string, source: HandoffSource, algorithm: string, metadata: Record<string, string>): Promise<{ size: number; digest: string }> {
-    const hash = createHash(algorithm);
-    let size = 0;
-    const counted = new Transform({
-      transform(chunk: Buffer, _encoding, done) {
-        hash.update(chunk);
-        size += chunk.length;
-        done(null, chunk);
-      },
-    });
-    const body = new PassThrough();
-    const reading = pipeline(source.open(), counted, body);
-    try {
-      await Promise.all([this.io.upload(key, body, metadata, source.size), reading]);
-    } catch (err) {
-      body.destroy();
-      throw err;
-    }
-    return { size, digest: `${algorithm}:${hash.digest('hex')}` };
+  /** Uploads a stream with no local file and makes its ticket. @internal */
+  handOffStream(source: Readable, request: StreamHandOffRequest): Promise<StreamHandoff> {
+    return this.#engine.handOffStream(source, request);
   }
 
   /** Claims a ticket of this store: the lease, and the bytes into a local temp file. @internal */
-  async claim(ticket: HandoffTicket, place: ClaimPlace): Promise<BackendClaim> {
-    const keys = entryKeys(this.location.prefix, ticket.id, ticket.expiresAt);
-    const action = `claim the handoff ${handoffKey(ticket.id)}`; // its id is the ticket's bearer secret: never in a message
-    const ahead = ticket.size <= FETCH_AHEAD_MAX_BYTES ? this.fetchAhead(keys.data, ticket, place) : undefined;
-    let lease: StoreLease;
-    try {
-      lease = await StoreLease.take(this.io, keys, ticket.id, place);
-    } catch (err) {
-      await ahead?.drop();
-      throw await this.io.failure(err, action);
-    }
-    lease.startHeartbeat();
-    // The bytes fetched ahead are kept only under the rules of fetch-ahead.ts; else fetched again.
-    const keepAhead = ahead !== undefined && lease.created && ahead.window.within();
-    let local: LocalFile;
-    try {
-      if (keepAhead) local = await ahead.result;
-      else {
-        await ahead?.drop();
-        local = await this.fetch(lease.dataKey, ticket, place);
-      }
-    } catch (err) {
-      lease.stop();
-      // Its data gone: consumed, or swept. The lease says so, written under our own ETag (a lease
-      // is never deleted but by the sweep, fetch-ahead.ts), and stays as a tombstone.
-      await lease.write(isErrorCode(err, 'ERR_TEMPFILE_HANDOFF_NOT_FOUND') ? 'swept' : 'released').catch(() => {}); // else it goes stale
-      throw await this.io.failure(err, action);
-    }
-    const claim = new S3Claim(this.io, keys, lease, local);
-    if (place.closed()) {
-      // Closed while the claim was under way: its local copy went with the scope. The entry is
-      // given back at once rather than held for nobody until it goes stale.
-      await claim.release().catch(() => {});
-      throw new ManagerClosedError();
-    }
-    return claim;
-  }
-
-  // The fetch of a small file started with the lease's creation: its result, the window it was
-  // sent in, and `drop()`, which stops it and removes what it wrote.
-  private fetchAhead(key: string, ticket: HandoffTicket, place: ClaimPlace): { result: Promise<LocalFile>; window: { within(): boolean }; drop(): Promise<void> } {
-    const window = fetchAheadWindow();
-    const stop = new AbortController();
-    const result = this.fetch(key, ticket, place, stop.signal);
-    result.catch(() => {}); // an answer that comes before the lease is read after it
-    const drop = async (): Promise<void> => {
-      stop.abort();
-      const local = await result.catch(() => undefined);
-      await local?.remove().catch(() => {});
-    };
-    return { result, window, drop };
-  }
-
-  // Streams the data into a local temp file with the claimer's write(): constant memory, its limits
-  // held, no partial file left; the ticket checked against the object's metadata before a byte is
-  // written, the size capped at the ticket's and the digest checked after.
-  private async fetch(key: string, ticket: HandoffTicket, place: ClaimPlace, signal?: AbortSignal): Promise<LocalFile> {
-    let got: { body: Readable; metadata: Record<string, string> };
-    try {
-      got = await this.io.getStream(key);
-    } catch (err) {
-      if (isNotFound(err)) throw new HandoffNotFoundError(ticket.id);
-      throw err;
-    }
-    if (signal?.aborted || !bindsTicket(got.metadata[META_TICKET], ticket, this.location)) {
-      got.body.destroy();
-      if (signal?.aborted) throw new HandoffNotFoundError(ticket.id); // dropped: nobody reads it
-      throw new HandoffMismatchError(ticket.id, 'the ticket differs from the one the store holds');
-    }
-    signal?.addEventListener('abort', () => got.body.destroy(), { once: true });
-    return this.download(got.body, ticket, place);
-  }
-
-  private async download(body: Readable, ticket: HandoffTicket, place: ClaimPlace): Promise<LocalFile> {
-    const digest = ticket.digest ?? '';
-    const hash = digest.slice(0, digest.indexOf(':')) || 'sha256';
-    // The store's answer broken off (no bytes for timeoutMs, io.ts; a connection reset) is the
-    // store's failure, not the data's nor a client gone: claim() types it as any request's,
-    // without the SDK's error, which may quote the request. (The claimer's own refusals are typed.)
-    let broken: unknown;
-    body.once('error', (err: unknown) => {
-      if (!isTempFileError(err)) broken = err;
-    });
-    let local: LocalFile;
-    try {
-      local = await place.download(body, { suffix: ticket.suffix, maxBytes: ticket.size, hash });
-    } catch (err) {
-      if (isErrorCode(err, 'ERR_TEMPFILE_SIZE_LIMIT')) throw new HandoffMismatchError(ticket.id, `more bytes arrived than the ticket's ${ticket.size}`);
-      throw broken ?? err;
-    }
-    const why =
-      local.size !== ticket.size ? `${local.size ?? 0} bytes arrived, the ticket says ${ticket.size}` : local.digest !== digest ? 'the digest of the bytes that arrived differs' : undefined;
-    if (why !== undefined) {
-      await local.remove().catch(() => {});
-      throw new HandoffMismatchError(ticket.id, why);
-    }
-    return local;
+  claim(ticket: HandoffTicket, place: ClaimPlace): Promise<BackendClaim> {
+    return this.#engine.claim(ticket, place);
   }
 
   /**
@@ -445,187 +264,9 @@ export class S3Store implements HandoffStore {
    * credentials refused, no such bucket); a key that could not be deleted is reported in
    * `errors` instead.
    */
-  async sweep(options?: S3SweepOptions): Promise<StoreSweepReport> {
-    validateObject(options, 'sweep()', SWEEP_OPTIONS, '{ staleMs: 30_000 }');
-    const own = ownOptions(options as S3SweepOptions | undefined);
-    const staleMs = own.staleMs === undefined ? 30_000 : validateDuration(own.staleMs, 'staleMs', { min: 2000, max: MAX_TIMER_MS }, { where: 'sweep()' });
-    const rules = { staleMs, hostId: 'sweep' };
-    const { prefix } = this.location;
-    const entries = new Map<string, ListedEntry>();
-    const leftovers: ListedObject[] = [];
-    const uploaders: (ListedObject & { expired: boolean })[] = [];
-    let foreign = 0;
-    try {
-      for await (const page of this.io.list(prefix)) {
-        for (const object of page) {
-          const parsed = parseKey(prefix, object.key);
-          if (!parsed) {
-            const leftover = parseProbeKey(prefix, object.key) ?? parseIntakeKey(prefix, object.key)?.expiresAt;
-            if (leftover === undefined) foreign++;
-            else if (leftover <= Date.now()) leftovers.push(object);
-            continue;
-          }
-          if (parsed.part === 'uploading') {
-            uploaders.push({ ...object, expired: parsed.expiresAt <= Date.now() });
-            continue;
-          }
-          const name = `${parsed.id}.${parsed.expiresAt}`;
-          let entry = entries.get(name);
-          if (!entry) entries.set(name, (entry = { id: parsed.id, expiresAt: parsed.expiresAt, data: [], hasLease: false, bytes: 0 }));
-          if (parsed.part === 'lease') entry.hasLease = true;
-          else entry.data.push(object.key);
-          entry.bytes += object.size;
-        }
-      }
-    } catch (err) {
-      throw await this.io.failure(err, `list the bucket under "${prefix}" for the sweep`);
-    }
-    let removed = 0;
-    let objects = 0;
-    let bytes = 0;
-    let held = 0;
-    const errors: { key: string; error: TempFileError }[] = [];
-    const now = Date.now();
-    const tombstones: { keys: EntryKeys; entry: ListedEntry; goneAt: number }[] = [];
-    const sweepEntry = async (entry: ListedEntry): Promise<void> => {
-      const keys = entryKeys(prefix, entry.id, entry.expiresAt);
-      try {
-        const verdict = await this.takeForSweep(keys, entry.expiresAt <= now, entry.hasLease, rules);
-        if (verdict === 'held') held++;
-        if (verdict === 'take' && (await removeData(this.io, entry.data))) tombstones.push({ keys, entry, goneAt: performance.now() });
-      } catch (err) {
-        errors.push({ key: keys.entry, error: await this.io.failure(err, `sweep ${keys.entry}`) });
-      }
-    };
-    // A few entries at a time: each is a read of its lease and a delete or two, round trips that
-    // overlap well (consumed entries' leases, left by consume(), are most of them).
-    await eachAtOnce([...entries.values()], SWEEP_CONCURRENCY, sweepEntry);
-    // The leases last, once their entries' data has been gone for LEASE_REMOVAL_DELAY_MS: a claim
-    // that fetched the data ahead of its lease can then tell (fetch-ahead.ts).
-    const last = tombstones.reduce((latest, t) => Math.max(latest, t.goneAt), 0);
-    if (tombstones.length > 0) await delay(last + LEASE_REMOVAL_DELAY_MS - performance.now());
-    await eachAtOnce(tombstones, SWEEP_CONCURRENCY, async ({ keys, entry }) => {
-      try {
-        await this.io.delete(keys.lease); // also the one the sweep wrote for an entry that had none
-        removed++;
-        objects += entry.data.length + (entry.hasLease ? 1 : 0);
-        bytes += entry.bytes;
-      } catch (err) {
-        errors.push({ key: keys.lease, error: await this.io.failure(err, `sweep ${keys.lease}`) });
-      }
-    });
-    // Probes a crashed process left behind (io.ts), once their hour passed, and presigned uploads
-    // (intake.ts) never confirmed, or whose confirmation died, once their presign expired.
-    for (const probe of leftovers) {
-      try {
-        await this.io.delete(probe.key);
-        objects++;
-        bytes += probe.size;
-      } catch (err) {
-        errors.push({ key: probe.key, error: await this.io.failure(err, `sweep ${probe.key}`) });
-      }
-    }
-    // A stream's upload under way is aborted once its uploader is dead (direct.ts), any upload once
-    // its entry expired; then the heartbeats of the dead uploaders whose uploads are gone.
-    const deadUploaders = await this.deadUploaders(uploaders, staleMs, errors);
-    const abortFailed = new Set<string>();
-    let uploadsAborted = 0;
-    try {
-      for (const upload of await this.io.uploads(prefix)) {
-        const parsed = parseKey(prefix, upload.key) ?? parseIntakeKey(prefix, upload.key);
-        if (!parsed) continue;
-        const entry = entryKeys(prefix, parsed.id, parsed.expiresAt).entry;
-        if (parsed.expiresAt > now && (parsed.part === 'upload' || !deadUploaders.has(entry))) continue;
-        try {
-          await this.io.abortUpload(upload.key, upload.uploadId);
-          uploadsAborted++;
-        } catch (err) {
-          abortFailed.add(entry);
-          errors.push({ key: upload.key, error: await this.io.failure(err, `abort the upload of ${upload.key}`) });
-        }
-      }
-    } catch (err) {
-      abortFailed.add(prefix);
-      errors.push({ key: prefix, error: await this.io.failure(err, `list the incomplete uploads under "${prefix}"`) });
-    }
-    for (const [entry, marker] of deadUploaders) {
-      if (abortFailed.has(entry) || abortFailed.has(prefix)) continue; // kept: the next sweep aborts it
-      try {
-        await this.io.delete(marker.key);
-        objects++;
-        bytes += marker.size;
-      } catch (err) {
-        errors.push({ key: marker.key, error: await this.io.failure(err, `sweep ${marker.key}`) });
-      }
-    }
-    return { removed, objects, bytes, uploadsAborted, held, foreign, errors };
+  sweep(options?: S3SweepOptions): Promise<StoreSweepReport> {
+    return this.#engine.sweep(options);
   }
-
-  /** The heartbeats of uploaders judged dead (or of expired entries), by their entry's key prefix. */
-  private async deadUploaders(
-    found: readonly (ListedObject & { expired: boolean })[],
-    staleMs: number,
-    errors: { key: string; error: TempFileError }[],
-  ): Promise<Map<string, ListedObject>> {
-    const dead = new Map<string, ListedObject>();
-    await eachAtOnce(found, SWEEP_CONCURRENCY, async (marker) => {
-      try {
-        const seen = marker.expired ? undefined : await this.io.getText(marker.key);
-        if (marker.expired || (seen !== undefined && uploaderDead(this.io, marker.key, seen, staleMs))) dead.set(marker.key.slice(0, marker.key.lastIndexOf('/') + 1), marker);
-      } catch (err) {
-        errors.push({ key: marker.key, error: await this.io.failure(err, `read ${marker.key}`) });
-      }
-    });
-    return dead;
-  }
-
-  /**
-   * Whether the sweep takes an entry: a consumed or swept one at once; an expired one when
-   * nobody holds it (its lease then says `swept`, written under a condition); otherwise not.
-   */
-  private async takeForSweep(keys: EntryKeys, expired: boolean, hasLease: boolean, rules: { staleMs: number; hostId: string }): Promise<'take' | 'held' | 'keep'> {
-    const sweepBody = JSON.stringify({ v: 1, holder: `sweep/${process.pid}/${randomName().slice(0, 16)}`, state: 'swept', beat: 0 });
-    const found = hasLease ? await this.io.getText(keys.lease) : undefined;
-    const seen = found && parseLease(found);
-    if (seen && (seen.state === 'consumed' || seen.state === 'swept')) return 'take';
-    if (!expired) return 'keep';
-    try {
-      if (!seen) {
-        await this.io.put(keys.lease, sweepBody, { create: true });
-        return 'take';
-      }
-      if (seen.state !== 'released' && !leaseStale(this.io, keys.lease, seen, rules)) return 'held';
-      await this.io.put(keys.lease, sweepBody, { ifMatch: seen.etag });
-      return 'take';
-    } catch (err) {
-      if (isConditionFailed(err)) return 'held'; // a claimer got there first
-      throw err;
-    }
-  }
-}
-
-const SWEEP_OPTIONS: ReadonlySet<string> = new Set(['staleMs']);
-const SWEEP_CONCURRENCY = 8;
-
-/** Runs `work` on each item, `width` at a time. */
-async function eachAtOnce<T>(items: readonly T[], width: number, work: (item: T) => Promise<void>): Promise<void> {
-  const queue = [...items];
-  await Promise.all(Array.from({ length: Math.min(width, queue.length) }, async () => {
-    for (let item = queue.shift(); item !== undefined; item = queue.shift()) await work(item);
-  }));
-}
-
-function delay(ms: number): Promise<void> {
-  return ms > 0 ? new Promise((resolve) => setTimeout(resolve, ms)) : Promise.resolve();
-}
-
-/** An entry as the sweep's listing found it. */
-interface ListedEntry {
-  readonly id: string;
-  readonly expiresAt: number;
-  readonly data: string[];
-  hasLease: boolean;
-  bytes: number;
 }
 
 /**
@@ -678,8 +319,7 @@ export function s3Store(options: S3StoreOptions): S3Store {
   const partSize =
     own.partSize === undefined ? 8 * 1024 * 1024 : validateInteger(own.partSize, 'partSize', { where: 's3Store()', min: MIN_PART_SIZE, unit: 'bytes', note: '(5 MiB)' });
   const io = new StoreIo(client as S3Client, bucket, prefix, timeoutMs, partSize);
-  const location = { kind: 's3', bucket, prefix } as const;
-  const store = new S3Store(io, location, new StoreIntake(io, location));
+  const store = new S3Store(io, { kind: 's3', bucket, prefix });
   store satisfies StoreBackend; // the contract the core calls (src/handoff/backend.ts), checked here
   return store;
 }

@@ -14,7 +14,7 @@ export const MUTATIONS = {
       { from: /gone = true;/, to: 'gone = false;' },
     ],
   },
-  // The object-store lease (src/s3/lease.ts): a refused write reads the lease and goes on only if
+  // The object-store lease (src/object-store/lease.ts): a refused write reads the lease and goes on only if
   // it still names this holder (an earlier write of its own whose answer was lost). Mutated, any
   // lease will do: a holder taken over writes over the new holder's lease and goes on.
   's3-no-fence': {

@@ -1,5 +1,6 @@
 // The layers of src/ (scripts/check-layers.mjs, drawn in docs/design.md): no import runs back up
-// a layer, and no modules import each other in a circle.
+// a layer, none runs sideways between the rooms of one floor (the stores), and no modules import
+// each other in a circle.
 import { expect, it } from 'vitest';
 // @ts-expect-error: a plain script of the project, without types
 import { check, circles, LAYERS } from '../../scripts/check-layers.mjs';
@@ -12,6 +13,7 @@ interface Edge {
 interface Result {
   edges: Edge[];
   upward: string[];
+  sideways: string[];
   circles: string[][];
 }
 
@@ -20,6 +22,10 @@ it('no import of src/ runs back up a layer', () => {
   // A reader that found no imports would pass anything.
   expect(result.edges.length).toBeGreaterThan(300);
   expect(result.upward, 'import from a lower layer, or pass it in (scripts/check-layers.mjs)').toEqual([]);
+});
+
+it('no store imports another: s3/ and azure/ each stand on the object-store engine alone', () => {
+  expect((check as () => Result)().sideways, 'move what both need down to object-store/').toEqual([]);
 });
 
 it('no modules of src/ import each other in a circle', () => {
@@ -39,6 +45,6 @@ it('the circle finder finds a planted circle, and only its members', () => {
 
 it('every module of src/ is in a layer, bottom first', () => {
   expect((LAYERS as [string, string[]][]).map(([name]) => name)).toEqual([
-    'base', 'disk', 'owner', 'root', 'limits', 'keep', 'handoff', 'lifetime', 'sweep', 'context', 'write', 'handles', 's3', 'azure', 'manager', 'tus', 'testing', 'adapters', 'entry',
+    'base', 'disk', 'owner', 'root', 'limits', 'keep', 'handoff', 'lifetime', 'sweep', 'context', 'write', 'handles', 'object-store', 'stores', 'manager', 'tus', 'testing', 'adapters', 'entry',
   ]);
 });

@@ -5,8 +5,8 @@ import diagnostics_channel from 'node:diagnostics_channel';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { StoreIo } from '../../src/s3/io.js';
-import { StoreLease } from '../../src/s3/lease.js';
-import { FETCH_AHEAD_WINDOW_MS, fetchAheadWindow, LEASE_REMOVAL_DELAY_MS } from '../../src/s3/fetch-ahead.js';
+import { StoreLease } from '../../src/object-store/lease.js';
+import { FETCH_AHEAD_WINDOW_MS, fetchAheadWindow, LEASE_REMOVAL_DELAY_MS } from '../../src/object-store/fetch-ahead.js';
 import { LeaseLostError, StoreError } from '../../src/base/errors.js';
 import { CHANNELS, handoffKey } from '../../src/base/channels.js';
 const KEYS = { entry: 'p/e/', data: 'p/e/data', lease: 'p/e/lease' };
@@ -131,7 +131,7 @@ describe('StoreLease', () => {
     const io = new StoreIo(client, 'bucket', 'p/', 1000, 5 * 1024 * 1024);
     const lease = await StoreLease.take(io, KEYS, 'e', rules);
     armed.next = true;
-    await expect(lease.write('held')).rejects.toMatchObject({ code: 'ECONNRESET' });
+    await expect(lease.write('held')).rejects.toMatchObject({ kind: 'no-answer', networkCode: 'ECONNRESET' });
     await lease.write('held'); // refused on the old ETag, then found ours: goes on
     expect(lease.lost).toBe(false);
     await lease.write('released');
@@ -236,7 +236,7 @@ describe('StoreLease', () => {
     const io = new StoreIo(client, 'bucket', 'p/', 1000, 5 * 1024 * 1024);
     await (await StoreLease.take(io, KEYS, 'e', rules)).write('released');
     mode = 'none';
-    await expect(StoreLease.take(io, KEYS, 'e', rules)).rejects.toMatchObject({ name: 'InternalError' });
+    await expect(StoreLease.take(io, KEYS, 'e', rules)).rejects.toMatchObject({ kind: 'failed', status: 500, storeCode: 'InternalError' });
     expect(JSON.parse(objects.get('p/e/lease')!.body)).toMatchObject({ state: 'released' });
     mode = 'other';
     await expect(StoreLease.take(io, KEYS, 'e', rules)).rejects.toMatchObject({ code: 'ERR_TEMPFILE_ALREADY_CLAIMED' });

@@ -2,13 +2,13 @@ import { DisposedError, isErrorCode, LeaseLostError } from '../base/errors.js';
 import type { KeepOptions } from '../keep/move.js';
 import { logger } from '../base/log.js';
 import type { BackendClaim, LocalFile } from '../handoff/backend.js';
-import type { ObjectIo as StoreIo } from './io.js';
+import type { ObjectIo } from './io.js';
 import type { StoreLease } from './lease.js';
 import type { EntryKeys } from './keys.js';
 import { builtin } from '../base/builtin.js';
 const fs = builtin('node:fs');
 
-const log = logger('s3-claim');
+const log = logger('store-claim');
 
 /**
  * A claim of a ticket whose file lives in the store: the lease in the store, the bytes in a
@@ -18,7 +18,7 @@ const log = logger('s3-claim');
  * `consume()` deletes it while it writes `consumed`, both at once. The lease stays, a tombstone
  * that turns late claimers away (a redelivered ticket), until the store's sweep removes it.
  */
-export class S3Claim implements BackendClaim {
+export class StoreClaim implements BackendClaim {
   readonly path: string;
   private finished = false;
   /** Taken over: every later step is refused (LeaseLostError), never a silent success. */
@@ -26,7 +26,7 @@ export class S3Claim implements BackendClaim {
   private keeping = false;
 
   constructor(
-    private readonly io: StoreIo,
+    private readonly io: ObjectIo,
     private readonly keys: EntryKeys,
     private readonly lease: StoreLease,
     private readonly local: LocalFile,
@@ -156,13 +156,13 @@ export class S3Claim implements BackendClaim {
  * gone. The lease stays: while it does, no claimer can take the entry (it finds it consumed). Only
  * the sweep deletes it, a while after (fetch-ahead.ts). Failures are left to the sweep.
  */
-export async function removeData(io: StoreIo, dataKeys: readonly string[]): Promise<boolean> {
+export async function removeData(io: ObjectIo, dataKeys: readonly string[]): Promise<boolean> {
   const gone = await Promise.all(dataKeys.map((key) => deleted(io, key)));
   return gone.every(Boolean);
 }
 
 /** Deletes a key; false (logged) when that failed: the sweep removes it. */
-function deleted(io: StoreIo, key: string): Promise<boolean> {
+function deleted(io: ObjectIo, key: string): Promise<boolean> {
   return io.delete(key).then(
     () => true,
     (err: unknown) => {

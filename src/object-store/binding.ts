@@ -1,5 +1,5 @@
 import { sortedKeys, type HandoffMeta, type HandoffTicket } from '../handoff/ticket.js';
-import type { S3Location } from './location.js';
+import type { StoreLocation } from '../base/stores.js';
 import { builtin } from '../base/builtin.js';
 const { createHash } = builtin('node:crypto');
 
@@ -23,7 +23,7 @@ export function digestAlgorithm(ticket: Pick<HandoffTicket, 'digest'>): string {
   return digest.slice(0, digest.indexOf(':')) || 'sha256';
 }
 
-function bindingOf(ticket: BoundTicket, store: S3Location, algorithm: string, meta: HandoffMeta | undefined): string {
+function bindingOf(ticket: BoundTicket, store: StoreLocation, algorithm: string, meta: HandoffMeta | undefined): string {
   const { v, id, suffix, createdAt, expiresAt } = ticket;
   // sha256, the default, is left out: entries bound before the algorithm was still match.
   const fields = JSON.stringify({ v, id, suffix, createdAt, expiresAt, meta, store, ...(algorithm !== 'sha256' && { digest: algorithm }) });
@@ -31,7 +31,7 @@ function bindingOf(ticket: BoundTicket, store: S3Location, algorithm: string, me
 }
 
 /** The binding of a ticket's fields, for {@link META_TICKET}. */
-export function ticketBinding(ticket: BoundTicket, store: S3Location, algorithm: string): string {
+export function ticketBinding(ticket: BoundTicket, store: StoreLocation, algorithm: string): string {
   return bindingOf(ticket, store, algorithm, sortedKeys(ticket.meta));
 }
 
@@ -39,7 +39,7 @@ export function ticketBinding(ticket: BoundTicket, store: S3Location, algorithm:
  * True when `found`, the data object's {@link META_TICKET}, binds `ticket`: its meta as canonical
  * JSON, or as it came (the form entries handed off before meta was made canonical were bound in).
  */
-export function bindsTicket(found: string | undefined, ticket: HandoffTicket, store: S3Location): boolean {
+export function bindsTicket(found: string | undefined, ticket: HandoffTicket, store: StoreLocation): boolean {
   if (found === undefined) return false;
   const algorithm = digestAlgorithm(ticket);
   if (found === ticketBinding(ticket, store, algorithm)) return true;
@@ -47,6 +47,6 @@ export function bindsTicket(found: string | undefined, ticket: HandoffTicket, st
 }
 
 /** The metadata that binds a data object to its ticket. */
-export function bindingMetadata(ticket: BoundTicket, store: S3Location, algorithm: string): Record<string, string> {
+export function bindingMetadata(ticket: BoundTicket, store: StoreLocation, algorithm: string): Record<string, string> {
   return { [META_TICKET]: ticketBinding(ticket, store, algorithm) };
 }

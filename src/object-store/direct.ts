@@ -9,11 +9,11 @@ import { HEARTBEAT_MS, ownerState, judgeHeartbeat } from '../owner/liveness.js';
 import { hostId, processIdentity, type ProcessIdentity } from '../owner/process-identity.js';
 import { Meter, pump, sniffSource, type IntakeSink } from '../write/intake.js';
 import { openSource, type SourceReader } from '../write/source.js';
-import { isNotFound, type ObjectIo as StoreIo, type TextObject } from './io.js';
+import { isNotFound, type ObjectIo, type TextObject } from './io.js';
 import { entryKeys, uploadingKey, type EntryKeys } from './keys.js';
 import { leaseHeartbeat } from './lease.js';
 
-const log = logger('s3-direct');
+const log = logger('store-direct');
 
 // A stream handed straight to the store, with no local file: its first bytes sniffed (and refused
 // unless `accept` takes their type) before anything is sent, every byte counted against
@@ -38,7 +38,7 @@ export interface BoundTicket {
 export type BindTicket = (id: string, suffix: string, createdAt: number, expiresAt: number) => BoundTicket;
 
 /** Hands `source` to the store at `location`; resolves with its ticket once the data object is complete. */
-export async function handOffStream(io: StoreIo, location: StoreLocation & { readonly prefix: string }, source: Readable, request: StreamHandOffRequest, bind: BindTicket): Promise<StreamHandoff> {
+export async function handOffStream(io: ObjectIo, location: StoreLocation & { readonly prefix: string }, source: Readable, request: StreamHandOffRequest, bind: BindTicket): Promise<StreamHandoff> {
   const id = randomName();
   const createdAt = Date.now();
   const expiresAt = createdAt + request.ttlMs;
@@ -94,7 +94,7 @@ class PartedUpload implements IntakeSink {
   private beatSent = false;
 
   constructor(
-    private readonly io: StoreIo,
+    private readonly io: ObjectIo,
     private readonly keys: EntryKeys,
     private readonly expiresAt: number,
     private readonly metadata: Record<string, string>,
@@ -235,7 +235,7 @@ interface Leftovers {
  * Aborts the upload (one already gone is fine), then deletes the heartbeat once `beatStopped` (its
  * last write) settled; rejects when the store fails a request.
  */
-async function removeLeftovers(io: StoreIo, keys: EntryKeys, left: Leftovers, beatStopped?: Promise<void>): Promise<void> {
+async function removeLeftovers(io: ObjectIo, keys: EntryKeys, left: Leftovers, beatStopped?: Promise<void>): Promise<void> {
   const ids = left.uploadId !== undefined ? [left.uploadId] : left.uploadMayExist ? (await io.uploads(keys.data)).filter((u) => u.key === keys.data).map((u) => u.uploadId) : [];
   for (const id of ids) {
     try {
@@ -255,7 +255,7 @@ async function removeLeftovers(io: StoreIo, keys: EntryKeys, left: Leftovers, be
  * while it lives: the sweep never aborts a live uploader's upload. Timers do not hold the process,
  * and run outside the caller's async context.
  */
-function removeLater(io: StoreIo, keys: EntryKeys, left: Leftovers, expiresAt: number, beatStopped?: Promise<void>): void {
+function removeLater(io: ObjectIo, keys: EntryKeys, left: Leftovers, expiresAt: number, beatStopped?: Promise<void>): void {
   let wait = HEARTBEAT_MS;
   const attempt = (): void => {
     detached(() => setTimeout(() => {
@@ -281,12 +281,12 @@ class UploaderBeat {
   private writing: Promise<void> | undefined;
 
   private constructor(
-    private readonly io: StoreIo,
+    private readonly io: ObjectIo,
     private readonly key: string,
     private readonly owner: ProcessIdentity,
   ) {}
 
-  static async start(io: StoreIo, key: string): Promise<UploaderBeat> {
+  static async start(io: ObjectIo, key: string): Promise<UploaderBeat> {
     const beat = new UploaderBeat(io, key, processIdentity(hostId()));
     await beat.write();
     // Outside the caller's async context: the beats run in no request's store, nor keep one alive.
@@ -318,7 +318,7 @@ class UploaderBeat {
  * when it ran on this machine; else its heartbeat seen unchanged for `staleMs` on this process's
  * monotonic clock (a one-shot sweep that sees it for the first time leaves it for a later sweep).
  */
-export function uploaderDead(io: StoreIo, key: string, found: TextObject, staleMs: number): boolean {
+export function uploaderDead(io: ObjectIo, key: string, found: TextObject, staleMs: number): boolean {
   const owner = ownerOf(found.text);
   const here = owner === undefined ? 'unknown' : ownerState(owner, hostId());
   if (here === 'dead' || here === 'alive') return here === 'dead';

@@ -4,12 +4,12 @@ import { logger } from '../base/log.js';
 import { CHANNELS, handoffKey, publish } from '../base/channels.js';
 import { randomName } from '../base/random-name.js';
 import { HEARTBEAT_MS, judgeHeartbeat } from '../owner/liveness.js';
-import { isConditionFailed, isNotFound, mayHaveLanded, type ObjectIo as StoreIo, type TextObject } from './io.js';
+import { isConditionFailed, isNotFound, mayHaveLanded, type ObjectIo, type TextObject } from './io.js';
 import { copyName, isDataName, type EntryKeys } from './keys.js';
 import { builtin } from '../base/builtin.js';
 const { createHash } = builtin('node:crypto');
 
-const log = logger('s3-lease');
+const log = logger('store-lease');
 
 // The lease of a ticket held in the store: one small object, `<entry>/lease`, written only under
 // a condition. It is taken by creating it (`If-None-Match: *`): of several claimers, the store
@@ -68,12 +68,12 @@ export function parseLease(object: TextObject): SeenLease {
 }
 
 /** The heartbeat of a lease, for the liveness rule: its ETag, watched per bucket and key. */
-export function leaseHeartbeat(io: StoreIo, key: string, etag: string): { key: string; stamp: number } {
-  return { key: `s3://${io.bucket}/${key}`, stamp: createHash('sha256').update(etag).digest().readUIntBE(0, 6) };
+export function leaseHeartbeat(io: ObjectIo, key: string, etag: string): { key: string; stamp: number } {
+  return { key: `${io.scheme}://${io.bucket}/${key}`, stamp: createHash('sha256').update(etag).digest().readUIntBE(0, 6) };
 }
 
 /** Whether a held lease's heartbeat was seen unchanged for `staleMs` on this process's monotonic clock. */
-export function leaseStale(io: StoreIo, key: string, seen: SeenLease, rules: { staleMs: number; hostId: string }): boolean {
+export function leaseStale(io: ObjectIo, key: string, seen: SeenLease, rules: { staleMs: number; hostId: string }): boolean {
   return judgeHeartbeat(leaseHeartbeat(io, key, seen.etag), { staleMs: rules.staleMs, graceMs: 0, hostId: rules.hostId }) === 'dead';
 }
 
@@ -94,7 +94,7 @@ export class StoreLease {
   private beatWhile: (() => boolean) | undefined;
 
   private constructor(
-    private readonly io: StoreIo,
+    private readonly io: ObjectIo,
     private readonly key: string,
     /** The ticket's id. */
     readonly id: string,
@@ -116,7 +116,7 @@ export class StoreLease {
    * written.
    * @throws AlreadyClaimedError, HandoffNotFoundError (consumed or swept), or the SDK's error.
    */
-  static async take(io: StoreIo, keys: EntryKeys, id: string, rules: { staleMs: number; hostId: string }): Promise<StoreLease> {
+  static async take(io: ObjectIo, keys: EntryKeys, id: string, rules: { staleMs: number; hostId: string }): Promise<StoreLease> {
     const holder = `${rules.hostId}/${process.pid}/${randomName().slice(0, 16)}`;
     const body = (data: string): string => JSON.stringify({ v: 1, holder, state: 'held', beat: 0, data } satisfies LeaseBody);
     const lease = (etag: string, data: string, created = false): StoreLease => new StoreLease(io, keys.lease, id, holder, etag, `${keys.entry}${data}`, data, created);
@@ -261,7 +261,7 @@ export class StoreLease {
 }
 
 /** Writes a lease seen as `seen` under its ETag, for `holder`; resolves with the new ETag. */
-async function takeOver(io: StoreIo, keys: EntryKeys, id: string, seen: SeenLease, holder: string, body: string): Promise<string> {
+async function takeOver(io: ObjectIo, keys: EntryKeys, id: string, seen: SeenLease, holder: string, body: string): Promise<string> {
   log('taking over %s (%s)', keys.lease, seen.state === 'released' ? 'released' : 'stale');
   try {
     const etag = await io.put(keys.lease, body, { ifMatch: seen.etag });
@@ -280,14 +280,14 @@ async function takeOver(io: StoreIo, keys: EntryKeys, id: string, seen: SeenLeas
 }
 
 /** The lease as it is, when a write that failed (5xx, or no answer) landed for `holder` after all. */
-async function landedFor(io: StoreIo, key: string, holder: string): Promise<SeenLease | undefined> {
+async function landedFor(io: ObjectIo, key: string, holder: string): Promise<SeenLease | undefined> {
   const found = await io.getText(key);
   const seen = found && parseLease(found);
   return seen && seen.holder === holder ? seen : undefined;
 }
 
 /** Copies `from` to `to`; false when `from` is gone. */
-async function copied(io: StoreIo, from: string, to: string): Promise<boolean> {
+async function copied(io: ObjectIo, from: string, to: string): Promise<boolean> {
   try {
     await io.copy(from, to);
     return true;
