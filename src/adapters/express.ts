@@ -1,37 +1,18 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { logger } from '../base/log.js';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { TempFileManager } from '../manager/manager.js';
+import type { TempFileManager } from '../manager/manager.js';
 import type { TempScope } from '../handles/scope.js';
-import { AbortedError, InvalidOptionError, isTempFileError, MalformedUploadError, type TempFileError } from '../base/errors.js';
+import { AbortedError, InvalidOptionError, isTempFileError, MalformedUploadError } from '../base/errors.js';
 import type { HandoffTicket } from '../handoff/ticket.js';
-import { detached } from '../base/detached.js';
 import { describe } from '../base/names.js';
 import { ownOptions, validateOneOf, type NoneLeftOut } from '../base/validators.js';
-import { shapeFiles } from './form.js';
-import { receiveMultipart, type FieldsRead } from './multipart.js';
+import { nodeBody, receiveUpload, type FieldsRead } from './multipart.js';
 import { bindRequestScope, type RequestScope } from './request-scope.js';
-import { deferContinue as deferServerContinue, DEFAULT_DRAIN, discardUnreadBody, refuseUnreadBody, resolveDrain, type ContinueServer, type DrainOptions, type ResolvedDrain } from './unread-body.js';
-import {
-  abortRoute,
-  completeRoute,
-  confirmRoute,
-  createMultipart,
-  listPartsRoute,
-  matchRoute,
-  MAX_JSON_BYTES,
-  presignParams,
-  resolveConfirmRoute,
-  resolvePresignRoutes,
-  signPartRoute,
-  type ConfirmRouteOptions,
-  type MatchedRoute,
-  type PresignRoutes,
-  type PresignRoutesOptions,
-} from './presign-routes.js';
-import { checkCallbackOption, checkManager, declaredLengthRefusal, resolveUploadOptions, type HandedOffUpload, type UploadedFile, type UploadFields, type UploadOptions } from './upload-options.js';
-import { builtin } from '../base/builtin.js';
-const { STATUS_CODES } = builtin('node:http');
+import { sharedManager } from './shared-manager.js';
+import { deferContinue as deferServerContinue, DEFAULT_DRAIN, discardUnreadBody, refuseUnreadBody, type ContinueServer, type DrainOptions, type ResolvedDrain } from './unread-body.js';
+import { answerRoute, confirmRoute, matchRoute, MAX_JSON_BYTES, resolveConfirmRoute, resolvePresignRoutes, type ConfirmRouteOptions, type PresignRoutesOptions } from './presign-routes.js';
+import { checkManager, declaredLengthRefusal, refusalBody, resolveScopeOptions, resolveUploadOptions, type HandedOffUpload, type UploadedFile, type UploadFields, type UploadOptions } from './upload-options.js';
 
 export type {
   HandedOffUpload,
@@ -138,11 +119,7 @@ export type ExpressUploadOptionsListed = NoneLeftOut<Exclude<keyof ExpressUpload
  * });
  */
 export function tempScope(manager: TempFileManager, options: ExpressTempScopeOptions = {}): RequestHandler {
-  checkManager(manager, 'tempScope()', true);
-  const own = ownOptions(options);
-  checkCallbackOption(own.onDisposeError, 'onDisposeError', 'tempScope()');
-  const onDisposeError = own.onDisposeError ?? warn;
-  const drain = resolveDrain(own.drain, 'tempScope()');
+  const { onDisposeError = warn, drain } = resolveScopeOptions(manager, options, 'tempScope()');
   return (req: Request, res: Response, next: NextFunction): void => {
     let exchange: RequestScope;
     try {
@@ -206,33 +183,12 @@ export function tempScope(manager: TempFileManager, options: ExpressTempScopeOpt
 export function upload(options: ExpressUploadOptions = {}): RequestHandler {
   const spec = resolveUploadOptions(options, 'upload()', EXPRESS_UPLOAD_OPTION_KEYS);
   const own = ownOptions(options);
-  const given = own.manager;
-  checkManager(given, 'upload()', false);
+  checkManager(own.manager, 'upload()', false);
   const answer = refusalsOption(own.refusals) === 'answer';
   const fail = (res: Response, next: NextFunction, error: unknown): void => {
     if (!(answer && answerRefusal(res, error))) next(error);
   };
-  return (req: Request, res: Response, next: NextFunction): void => {
-    let scope: TempScope;
-    let exchange: RequestScope | undefined;
-    try {
-      if (req.tmp) scope = req.tmp;
-      else {
-        exchange = attachScope(req, res, given ?? sharedManager(), spec.drain, warn);
-        scope = exchange.scope;
-      }
-    } catch (error) {
-      next(error);
-      return;
-    }
-    if (exchange) {
-      exchange.enter(() => receive(req, res, next, scope));
-      return;
-    }
-    receive(req, res, next, scope);
-  };
-
-  function receive(req: Request, res: Response, next: NextFunction, scope: TempScope): void {
+  const receive = (req: Request, res: Response, next: NextFunction, scope: TempScope): void => {
     // A declared length no form within the limits can have: refused from the head, the body unread.
     const tooLarge = declaredLengthRefusal(req.headers, spec);
     if (tooLarge) {
@@ -241,16 +197,12 @@ export function upload(options: ExpressUploadOptions = {}): RequestHandler {
       return;
     }
     const read: FieldsRead = {};
-    receiveMultipart(req, scope, spec, () => refuseBody(req, res, spec.drain), read).then(
-      ({ files, fields, handedOff }) => {
+    receiveUpload(nodeBody(req, () => refuseBody(req, res, spec.drain)), scope, spec, read).then(
+      ({ file, files, fields, handedOff }) => {
         req.body = fields satisfies UploadFields;
-        if (spec.direct) {
-          req.handedOff = [...handedOff];
-          next();
-          return;
-        }
-        if (spec.rule.kind === 'single') req.file = files[0];
-        else req.files = shapeFiles(spec, files);
+        if (handedOff) req.handedOff = handedOff;
+        else if (spec.rule.kind === 'single') req.file = file;
+        else req.files = files;
         next();
       },
       (error: unknown) => {
@@ -259,7 +211,21 @@ export function upload(options: ExpressUploadOptions = {}): RequestHandler {
         fail(res, next, error);
       },
     );
-  }
+  };
+  return (req: Request, res: Response, next: NextFunction): void => {
+    if (req.tmp) {
+      receive(req, res, next, req.tmp);
+      return;
+    }
+    let exchange: RequestScope;
+    try {
+      exchange = attachScope(req, res, own.manager ?? sharedManager(), spec.drain, warn);
+    } catch (error) {
+      next(error);
+      return;
+    }
+    exchange.enter(() => receive(req, res, next, exchange.scope));
+  };
 }
 
 /**
@@ -292,10 +258,6 @@ function answerRefusal(res: ServerResponse, error: unknown): boolean {
   res.setHeader('Content-Length', Buffer.byteLength(body));
   res.end(body);
   return true;
-}
-
-function refusalBody(error: TempFileError): { statusCode: number; code: string; error: string; message: string } {
-  return { statusCode: error.statusCode, code: error.code, error: STATUS_CODES[error.statusCode] ?? 'Client Closed Request', message: error.message };
 }
 
 function attachScope(
@@ -349,16 +311,6 @@ export function deferContinue(server: ContinueServer): void {
   deferServerContinue(server);
 }
 
-let shared: TempFileManager | undefined;
-
-/** One manager for the routes given none, made on first use, with the default root. */
-function sharedManager(): TempFileManager {
-  // Made outside the request that first needs it: its timers (heartbeat, background sweep) must
-  // not run in, nor keep alive, that request's async context.
-  shared ??= detached(() => new TempFileManager());
-  return shared;
-}
-
 function warn(error: unknown): void {
   log('removing a request scope failed: %O', error);
   process.emitWarning(`tempfile-manager: removing a request's temp files failed: ${String(error)}`, 'TempFileWarning');
@@ -408,7 +360,7 @@ export type ExpressPresignOptions = PresignRoutesOptions<Request>;
 export function presignUploads(options: ExpressPresignOptions): RequestHandler {
   const routes = resolvePresignRoutes(options, 'presignUploads()');
   return (req: Request, res: Response, next: NextFunction): void => {
-    let route: MatchedRoute | undefined;
+    let route;
     try {
       route = matchRoute(req.method, req.path);
     } catch (error) {
@@ -419,7 +371,7 @@ export function presignUploads(options: ExpressPresignOptions): RequestHandler {
       next();
       return;
     }
-    answerPresign(routes, route, req, res).then(
+    answerRoute(routes, route, { request: req, method: req.method, query: req.query, body: () => readJson(req, res) }).then(
       (body) => {
         if (res.headersSent) return;
         res.setHeader('Cache-Control', 'no-store');
@@ -428,23 +380,6 @@ export function presignUploads(options: ExpressPresignOptions): RequestHandler {
       (error: unknown) => failRoute(res, next, error),
     );
   };
-}
-
-async function answerPresign(routes: PresignRoutes<Request>, route: MatchedRoute, req: Request, res: Response): Promise<unknown> {
-  switch (route.name) {
-    case 'params':
-      return presignParams(routes, req, req.method === 'POST' ? await readJson(req, res) : req.query);
-    case 'create':
-      return createMultipart(routes, req, await readJson(req, res));
-    case 'sign':
-      return signPartRoute(routes.store, route.uploadId, route.partNumber, req.query);
-    case 'list':
-      return listPartsRoute(routes.store, route.uploadId, req.query);
-    case 'complete':
-      return completeRoute(routes.store, route.uploadId, req.query, await readJson(req, res));
-    case 'abort':
-      return abortRoute(routes.store, route.uploadId, req.query);
-  }
 }
 
 /**

@@ -6,29 +6,15 @@ import type { TempFileManager } from '../manager/manager.js';
 import type { TempScope } from '../handles/scope.js';
 import type { HandoffStore } from '../base/stores.js';
 import type { HandoffTicket } from '../handoff/ticket.js';
-import {
-  abortRoute,
-  completeRoute,
-  confirmRoute,
-  createMultipart,
-  listPartsRoute,
-  presignParams,
-  resolveConfirmRoute,
-  resolvePresignRoutes,
-  signPartRoute,
-  type ConfirmRouteOptions,
-  type PresignRoutesOptions,
-} from './presign-routes.js';
-import { shapeFiles } from './form.js';
-import { receiveMultipart } from './multipart.js';
+import { answerRoute, confirmRoute, PRESIGN_PATHS, resolveConfirmRoute, resolvePresignRoutes, type ConfirmRouteOptions, type PresignRoutesOptions } from './presign-routes.js';
+import { nodeBody, receiveUpload } from './multipart.js';
 import { loadPeer } from '../base/peer.js';
 import { ownOptions } from '../base/validators.js';
-import { bindRequestScope, requestScopeOf } from './request-scope.js';
-import { deferContinue, discardUnreadBody, refuseUnreadBody, resolveDrain, type DrainOptions, type ResolvedDrain } from './unread-body.js';
+import { bindRequestScope, requestScopeOf, type RequestScope } from './request-scope.js';
+import { deferContinue, discardUnreadBody, refuseUnreadBody, type DrainOptions, type ResolvedDrain } from './unread-body.js';
 import {
-  checkCallbackOption,
-  checkManager,
   declaredLengthRefusal,
+  resolveScopeOptions,
   resolveUploadOptions,
   type HandedOffUpload,
   type UploadedFile,
@@ -124,13 +110,10 @@ export interface TempFilesPluginOptions {
 }
 
 const plugin: FastifyPluginAsync<TempFilesPluginOptions> = async (app: FastifyInstance, options) => {
-  const own = ownOptions(options);
-  const manager = own.manager as TempFileManager; // checked on the next line
-  checkManager(manager, 'tempfile-manager/fastify', true);
-  checkCallbackOption(own.onDisposeError, 'onDisposeError', 'tempfile-manager/fastify');
-  const drain = resolveDrain(own.drain, 'tempfile-manager/fastify');
+  const manager = ownOptions(options).manager as TempFileManager; // checked on the next line
+  const { drain, ...given } = resolveScopeOptions(manager, options, 'tempfile-manager/fastify');
   const onDisposeError =
-    own.onDisposeError ?? ((error: unknown, request: FastifyRequest) => request.log.error({ err: error }, 'removing temp files failed'));
+    given.onDisposeError ?? ((error: unknown, request: FastifyRequest) => request.log.error({ err: error }, 'removing temp files failed'));
   // The request's scope ends on its response's or its connection's close (request-scope.ts), and
   // on Fastify's own ends of a request, whichever comes first.
   const end = (request: FastifyRequest) => requestScopeOf(request.raw)?.end();
@@ -152,7 +135,7 @@ const plugin: FastifyPluginAsync<TempFilesPluginOptions> = async (app: FastifyIn
     return saved;
   } as SaveUploads);
   app.addHook('onRequest', (request, reply, next) => {
-    let exchange: ReturnType<typeof bindRequestScope>;
+    let exchange: RequestScope;
     try {
       exchange = bindRequestScope(manager, request.raw, reply.raw, (error: unknown) => {
         log('removing a request scope failed: %O', error);
@@ -233,13 +216,8 @@ async function receiveForm(
     if (response && !response.headersSent) response.setHeader('Connection', 'close');
     if (response) discardUnreadBody(raw, response, spec.drain);
   };
-  const { files, fields, handedOff } = await receiveMultipart(raw, request.tmp, spec, refuse);
-  return {
-    file: spec.rule.kind === 'single' ? files[0] : undefined,
-    files: spec.direct ? undefined : shapeFiles(spec, files),
-    fields,
-    handedOff,
-  };
+  const { handedOff, ...upload } = await receiveUpload(nodeBody(raw, refuse), request.tmp, spec);
+  return { ...upload, handedOff: handedOff ?? [] };
 }
 
 /**
@@ -324,26 +302,18 @@ const REGISTER_OPTIONS: ReadonlySet<string> = new Set(['prefix', 'logLevel', 'lo
 export const presignUploads: FastifyPluginAsync<FastifyPresignOptions> = async (app: FastifyInstance, options) => {
   const own = Object.fromEntries(Object.entries(options ?? {}).filter(([name]) => !REGISTER_OPTIONS.has(name))) as unknown as FastifyPresignOptions;
   const routes = resolvePresignRoutes(own, 'presignUploads');
-  const fresh = <T>(reply: FastifyReply, body: T): T => {
-    reply.header('cache-control', 'no-store');
-    return body;
-  };
-  type Upload = { Params: { uploadId: string }; Querystring: Record<string, unknown> };
-  app.get('/s3/params', async (request, reply) => fresh(reply, await answerable(() => presignParams(routes, request, request.query))));
-  app.post('/s3/params', async (request, reply) => fresh(reply, await answerable(() => presignParams(routes, request, request.body))));
-  app.post('/s3/multipart', async (request, reply) => fresh(reply, await answerable(() => createMultipart(routes, request, request.body))));
-  app.get<Upload & { Params: { partNumber: string } }>('/s3/multipart/:uploadId/:partNumber', async (request, reply) =>
-    fresh(reply, await answerable(() => signPartRoute(routes.store, request.params.uploadId, request.params.partNumber, request.query))),
-  );
-  app.get<Upload>('/s3/multipart/:uploadId', async (request, reply) =>
-    fresh(reply, await answerable(() => listPartsRoute(routes.store, request.params.uploadId, request.query))),
-  );
-  app.post<Upload>('/s3/multipart/:uploadId/complete', async (request, reply) =>
-    fresh(reply, await answerable(() => completeRoute(routes.store, request.params.uploadId, request.query, request.body))),
-  );
-  app.delete<Upload>('/s3/multipart/:uploadId', async (request, reply) =>
-    fresh(reply, await answerable(() => abortRoute(routes.store, request.params.uploadId, request.query))),
-  );
+  for (const [method, url, name] of PRESIGN_PATHS) {
+    app.route<{ Params: { uploadId?: string; partNumber?: string } }>({
+      method,
+      url,
+      handler: async (request, reply) => {
+        const route = { name, uploadId: request.params.uploadId ?? '', partNumber: request.params.partNumber ?? '' };
+        const body = await answerable(() => answerRoute(routes, route, { request, method, query: request.query, body: () => request.body }));
+        reply.header('cache-control', 'no-store');
+        return body;
+      },
+    });
+  }
 };
 
 /**

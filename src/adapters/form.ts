@@ -47,153 +47,138 @@ export interface ReceivedForm {
  */
 export class FormReceiver {
   readonly fields: UploadFields = Object.create(null) as UploadFields;
-  private readonly files: (UploadedFile | undefined)[] = []; // in order of arrival, whatever order the writes end in
-  private readonly handedOff: (HandedOffUpload | undefined)[] = []; // with `store`, in order of arrival too
-  private readonly sent: StreamHandoff[] = [];
-  private readonly writes: Promise<void>[] = [];
-  private readonly perField = new Map<string, number>();
-  private readonly streams = new Set<Readable>();
-  private failure: Error | undefined;
-  /** Aborted by the first failure: the writes still running (a `verify` hook still checking) give up at once. */
+  readonly #files: (UploadedFile | undefined)[] = []; // in order of arrival, whatever order the writes end in
+  readonly #handedOff: (HandedOffUpload | undefined)[] = []; // with `store`, in order of arrival too
+  readonly #sent: StreamHandoff[] = [];
+  readonly #writes: Promise<void>[] = [];
+  readonly #perField = new Map<string, number>();
+  readonly #streams = new Set<Readable>();
+  #failure: Error | undefined;
   /** Each file's write's own abort: a form's failure ends every write but the failing part's. */
-  private readonly stoppers = new Map<Readable, AbortController>();
-
+  readonly #stoppers = new Map<Readable, AbortController>();
+  readonly #scope: TempScope;
+  readonly #spec: ResolvedUpload;
+  readonly #onFailure: (error: Error) => void;
+  readonly #exchange: RequestScope | undefined;
   /** Unsubscribes from the end of the request's exchange. */
-  private readonly unwatch: () => void;
+  readonly #unwatch: () => void;
 
   /**
    * `exchange`, when given, is the request's: once it ends (the client gone, the response sent or
    * timed out) while the form is still being received, the form fails with an `AbortedError`
    * instead of waiting for a parser whose bytes no longer come.
    */
-  constructor(
-    private readonly scope: TempScope,
-    private readonly spec: ResolvedUpload,
-    private readonly onFailure: (error: Error) => void,
-    private readonly exchange?: RequestScope,
-  ) {
-    this.unwatch = exchange?.scope === scope ? exchange.onEnd(() => this.fail(endedError(exchange))) : () => {};
-  }
-
-  get failed(): boolean {
-    return this.failure !== undefined;
+  constructor(scope: TempScope, spec: ResolvedUpload, onFailure: (error: Error) => void, exchange?: RequestScope) {
+    this.#scope = scope;
+    this.#spec = spec;
+    this.#onFailure = onFailure;
+    this.#exchange = exchange;
+    this.#unwatch = exchange?.scope === scope ? exchange.onEnd(() => this.fail(endedError(exchange))) : () => {};
   }
 
   /** Records the first failure, stops every file still streaming, and tells the adapter. */
   fail(error: Error, from?: Readable): void {
-    if (this.failure) return;
-    this.failure = error;
-    if (this.exchange && isTempFileError(error)) this.exchange.received.refused ??= error.code;
-    for (const stream of this.streams) stream.destroy(error);
-    this.streams.clear();
+    if (this.#failure) return;
+    this.#failure = error;
+    if (this.#exchange && isTempFileError(error)) this.#exchange.received.refused ??= error.code;
+    for (const stream of this.#streams) stream.destroy(error);
+    this.#streams.clear();
     // The other files' writes end now, a verify check included; the failing part's ends with its own error.
-    for (const [stream, stopper] of this.stoppers) if (stream !== from) stopper.abort(error);
-    this.onFailure(error);
+    for (const [stream, stopper] of this.#stoppers) if (stream !== from) stopper.abort(error);
+    this.#onFailure(error);
   }
 
   field(part: FieldPart): void {
-    if (this.failure) return;
+    if (this.#failure) return;
+    const spec = this.#spec;
     if (part.name === '') {
       this.fail(new MalformedUploadError('missing-field-name', 'The form has a text field with no name: give every field a name (multer refuses one too).'));
-      return;
+    } else if (part.nameTruncated || Buffer.byteLength(part.name) > spec.maxFieldNameBytes) {
+      this.fail(new UploadLimitError('fieldNameBytes', spec.maxFieldNameBytes));
+    } else if (part.valueTruncated || Buffer.byteLength(part.value) > spec.maxFieldBytes) {
+      this.fail(new UploadLimitError('fieldBytes', spec.maxFieldBytes, part.name));
+    } else {
+      const previous = Object.hasOwn(this.fields, part.name) ? this.fields[part.name] : undefined;
+      this.fields[part.name] = previous === undefined ? part.value : [...(Array.isArray(previous) ? previous : [previous]), part.value];
     }
-    if (part.nameTruncated || Buffer.byteLength(part.name) > this.spec.maxFieldNameBytes) {
-      this.fail(new UploadLimitError('fieldNameBytes', this.spec.maxFieldNameBytes));
-      return;
-    }
-    if (part.valueTruncated || Buffer.byteLength(part.value) > this.spec.maxFieldBytes) {
-      this.fail(new UploadLimitError('fieldBytes', this.spec.maxFieldBytes, part.name));
-      return;
-    }
-    const previous = Object.hasOwn(this.fields, part.name) ? this.fields[part.name] : undefined;
-    this.fields[part.name] = previous === undefined ? part.value : [...(Array.isArray(previous) ? previous : [previous]), part.value];
   }
 
   file(part: FilePart): void {
     part.stream.on('error', () => {}); // reported through write(), or through the parser's own 'error'
-    if (this.failure) {
+    // A file input left empty: browsers send filename="" and no bytes.
+    const skipped = this.#failure !== undefined || part.originalName === '';
+    const refusal = skipped ? undefined : this.#refusal(part.fieldName);
+    if (skipped || refusal) {
       part.stream.resume();
+      if (refusal) this.fail(refusal);
       return;
     }
-    if (part.originalName === '') {
-      part.stream.resume(); // a file input left empty: browsers send filename="" and no bytes
-      return;
-    }
-    if (part.fieldName === '') {
-      part.stream.resume();
-      this.fail(new MalformedUploadError('missing-field-name', 'The form has a file with no field name: give every part a name (multer refuses one too).'));
-      return;
-    }
-    const refusal = this.refusal(part.fieldName);
-    if (refusal) {
-      part.stream.resume();
-      this.fail(refusal);
-      return;
-    }
-    this.perField.set(part.fieldName, (this.perField.get(part.fieldName) ?? 0) + 1);
-    this.streams.add(part.stream);
+    this.#perField.set(part.fieldName, (this.#perField.get(part.fieldName) ?? 0) + 1);
+    this.#streams.add(part.stream);
     // The parser cuts a file at maxBytes + 1 and emits 'limit' in its own turn, as that byte
     // arrives; the meter refuses the byte only once write() has read its way there, behind the
     // part's stream buffer, the sniffed head and the sink's back-pressure. Refused at the event,
     // the form fails before the parser reads another part (req.body then holds only the fields
     // before the file, as multer's does) and before a later failure (a body cut short) answers
     // with another status; the parser discards the rest of the file as fast as the client sends.
-    part.stream.once('limit', () => this.fail(new SizeLimitError(this.spec.maxBytes, part.fieldName), part.stream));
-    if (this.spec.direct) {
-      this.handOff(part, this.spec.direct);
-      return;
-    }
-    const slot = this.files.push(undefined) - 1;
+    part.stream.once('limit', () => this.fail(new SizeLimitError(this.#spec.maxBytes, part.fieldName), part.stream));
+    if (this.#spec.direct) this.#handOff(part, this.#spec.direct);
+    else this.#write(part);
+  }
+
+  /** Streams the part into a temp file of the scope. */
+  #write(part: FilePart): void {
+    const slot = this.#files.push(undefined) - 1;
     const make = (...args: TempFileArgs) => new UploadedTempFile(part, ...args);
     // The file takes the extension of its type (else a safe one of the client's name): a worker's
     // tools see a .png. Sniffed only where the route asks for the type: else the client's extension.
-    const suffixOf = this.spec.detectType ? (type: DetectedType | undefined) => uploadSuffix(type, part.originalName) : undefined;
-    const options = this.writeOptions(part);
+    const suffixOf = this.#spec.detectType ? (type: DetectedType | undefined) => uploadSuffix(type, part.originalName) : undefined;
+    const options = this.#writeOptions(part);
     const suffix = suffixOf ? '' : uploadSuffix(undefined, part.originalName);
-    const write = writeAs(this.scope, part.stream, suffix === '' ? options : { ...options, suffix }, make, suffixOf).then(
+    const write = writeAs(this.#scope, part.stream, suffix === '' ? options : { ...options, suffix }, make, suffixOf).then(
       (file) => {
-        this.streams.delete(part.stream);
-        this.files[slot] = file;
-        if (this.exchange) {
-          this.exchange.received.files += 1;
-          this.exchange.received.bytes += file.size ?? 0;
+        this.#streams.delete(part.stream);
+        this.#files[slot] = file;
+        if (this.#exchange) {
+          this.#exchange.received.files += 1;
+          this.#exchange.received.bytes += file.size ?? 0;
         }
       },
       (error: unknown) => {
-        this.streams.delete(part.stream);
+        this.#streams.delete(part.stream);
         this.fail(ofField(error, part.fieldName), part.stream);
       },
     );
-    this.writes.push(write);
+    this.#writes.push(write);
   }
 
   /** Hands the part straight to the store: no temp file; its ticket is the route's. */
-  private handOff(part: FilePart, direct: NonNullable<ResolvedUpload['direct']>): void {
-    const slot = this.handedOff.push(undefined) - 1;
+  #handOff(part: FilePart, direct: NonNullable<ResolvedUpload['direct']>): void {
+    const slot = this.#handedOff.push(undefined) - 1;
     const { meta } = withClientName({ meta: undefined as HandoffMeta | undefined }, clientFileName(part.originalName));
     const request = {
       ttlMs: direct.ttlMs,
       meta,
-      maxBytes: this.spec.maxBytes,
-      accept: this.spec.accept,
-      hash: this.spec.hash ?? 'sha256',
+      maxBytes: this.#spec.maxBytes,
+      accept: this.#spec.accept,
+      hash: this.#spec.hash ?? 'sha256',
       suffixOf: (type: DetectedType | undefined) => uploadSuffix(type, part.originalName),
-      detectType: this.spec.detectType,
+      detectType: this.#spec.detectType,
     };
     const sending = direct.store.handOffStream(part.stream, request).then(
       (sent) => {
-        this.streams.delete(part.stream);
-        this.sent.push(sent);
+        this.#streams.delete(part.stream);
+        this.#sent.push(sent);
         const { ticket, detectedType } = sent;
         const { fieldName, originalName, declaredType, encoding } = part;
-        this.handedOff[slot] = { ticket, fieldName, originalName, declaredType, encoding, size: ticket.size, digest: ticket.digest ?? '', detectedType };
+        this.#handedOff[slot] = { ticket, fieldName, originalName, declaredType, encoding, size: ticket.size, digest: ticket.digest ?? '', detectedType };
       },
       (error: unknown) => {
-        this.streams.delete(part.stream);
+        this.#streams.delete(part.stream);
         this.fail(ofField(error, part.fieldName));
       },
     );
-    this.writes.push(sending);
+    this.#writes.push(sending);
   }
 
   /**
@@ -203,30 +188,31 @@ export class FormReceiver {
    * which removes it when the response ends.
    */
   async finish(): Promise<ReceivedForm> {
-    await Promise.all(this.writes);
-    this.unwatch();
-    if (this.failure) {
-      await Promise.all([...this.files.map((file) => file?.remove().catch(() => {})), ...this.sent.map((sent) => sent.discard())]);
-      throw this.failure;
+    await Promise.all(this.#writes);
+    this.#unwatch();
+    if (this.#failure) {
+      await Promise.all([...this.#files.map((file) => file?.remove().catch(() => {})), ...this.#sent.map((sent) => sent.discard())]);
+      throw this.#failure;
     }
-    const files = this.files.filter((file): file is UploadedFile => file !== undefined);
-    const handedOff = this.handedOff.filter((sent): sent is HandedOffUpload => sent !== undefined);
-    if (this.spec.rule.kind === 'single' && files.length === 0 && handedOff.length === 0) {
-      const field = this.spec.rule.field;
+    const files = this.#files.filter((file): file is UploadedFile => file !== undefined);
+    const handedOff = this.#handedOff.filter((sent): sent is HandedOffUpload => sent !== undefined);
+    if (this.#spec.rule.kind === 'single' && files.length === 0 && handedOff.length === 0) {
+      const field = this.#spec.rule.field;
       throw new MalformedUploadError('missing-file', `The form has no file in the field ${JSON.stringify(field)}: send one there.`, { field });
     }
     return { files, fields: this.fields, handedOff };
   }
 
-  private refusal(field: string): Error | undefined {
-    if (Buffer.byteLength(field) > this.spec.maxFieldNameBytes) return new UploadLimitError('fieldNameBytes', this.spec.maxFieldNameBytes);
-    const rule = this.spec.rule;
+  #refusal(field: string): Error | undefined {
+    if (field === '') return new MalformedUploadError('missing-field-name', 'The form has a file with no field name: give every part a name (multer refuses one too).');
+    if (Buffer.byteLength(field) > this.#spec.maxFieldNameBytes) return new UploadLimitError('fieldNameBytes', this.#spec.maxFieldNameBytes);
+    const rule = this.#spec.rule;
     const wanted =
       rule.kind === 'single' ? (field === rule.field ? 1 : 0)
       : rule.kind === 'array' ? (field === rule.field ? rule.maxCount : 0)
       : rule.kind === 'fields' ? (rule.maxCounts.get(field) ?? 0)
       : 0;
-    const taken = this.perField.get(field) ?? 0;
+    const taken = this.#perField.get(field) ?? 0;
     if (wanted === 0) {
       return new MalformedUploadError('unexpected-file', `The form has a file in the field ${JSON.stringify(field.slice(0, 100))}, which takes none here.`, { field });
     }
@@ -234,18 +220,14 @@ export class FormReceiver {
     return undefined;
   }
 
-  private stopperOf(stream: Readable): AbortController {
-    const stopper = new AbortController();
-    this.stoppers.set(stream, stopper);
-    return stopper;
-  }
-
-  private writeOptions(part: FilePart): WriteOptions {
-    const { spec } = this;
+  #writeOptions(part: FilePart): WriteOptions {
+    const spec = this.#spec;
     const onProgress = spec.onProgress;
+    const stopper = new AbortController();
+    this.#stoppers.set(part.stream, stopper);
     return {
       maxBytes: spec.maxBytes,
-      signal: this.stopperOf(part.stream).signal,
+      signal: stopper.signal,
       ...(spec.hash !== undefined && { hash: spec.hash }),
       ...(spec.accept !== undefined && { accept: spec.accept }),
       ...(spec.verify && uploadVerify(spec.verify)),
@@ -295,16 +277,6 @@ class UploadedTempFile extends TempFile implements UploadedFile {
   override get size(): number {
     return super.size ?? 0;
   }
-}
-
-/** The files of a form in the shape the rule asks for (`files` of the route). @internal */
-export function shapeFiles(spec: ResolvedUpload, files: readonly UploadedFile[]): UploadedFile[] | Record<string, UploadedFile[]> | undefined {
-  const rule = spec.rule;
-  if (rule.kind === 'array') return [...files];
-  if (rule.kind !== 'fields') return undefined;
-  const byField = Object.create(null) as Record<string, UploadedFile[]>;
-  for (const file of files) (byField[file.fieldName] ??= []).push(file);
-  return byField;
 }
 
 /** A part's failure as the form reports it: a size limit names the part's field, as multer's does. */

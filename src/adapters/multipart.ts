@@ -5,7 +5,7 @@ import { AbortedError, MalformedUploadError, UploadLimitError } from '../base/er
 import type { TempScope } from '../handles/scope.js';
 import { FormReceiver, type ReceivedForm } from './form.js';
 import { requestScopeOf, type RequestScope } from './request-scope.js';
-import { busboyLimits, type ResolvedUpload, type UploadFields } from './upload-options.js';
+import { busboyLimits, type HandedOffUpload, type ResolvedUpload, type UploadedFile, type UploadFields } from './upload-options.js';
 
 /**
  * A request body a form is read from, whatever the server: Node's `IncomingMessage` (Express,
@@ -21,32 +21,26 @@ export interface FormBody {
   onClose(listener: () => void): () => void;
   /** The request's exchange, for an adapter whose scope ends with it. */
   readonly exchange: RequestScope | undefined;
+  /**
+   * Called the moment the form is refused (a limit, a refused type, a malformed body), before the
+   * partial files are removed, so that the adapter stops reading the body at once.
+   */
+  refuse(): void;
 }
 
-/**
- * Reads a multipart form from `req` with busboy (multer's parser), streaming each wanted file
- * into `scope`. `refuse()` is called the moment the form is refused (a limit, a refused type, a
- * malformed body), before the partial files are removed, so that the adapter can stop reading
- * the body at once; the promise rejects once they are gone.
- * @internal
- */
-export function receiveMultipart(req: IncomingMessage, scope: TempScope, spec: ResolvedUpload, refuse: () => void, read?: FieldsRead): Promise<ReceivedForm> {
-  return receiveForm(
-    {
-      headers: req.headers,
-      stream: req,
-      complete: () => req.complete,
-      onClose: (listener) => {
-        req.on('close', listener);
-        return () => req.off('close', listener);
-      },
-      exchange: requestScopeOf(req),
+/** The {@link FormBody} of a Node request, `refuse` being the adapter's. @internal */
+export function nodeBody(req: IncomingMessage, refuse: () => void): FormBody {
+  return {
+    headers: req.headers,
+    stream: req,
+    complete: () => req.complete,
+    onClose: (listener) => {
+      req.on('close', listener);
+      return () => req.off('close', listener);
     },
-    scope,
-    spec,
+    exchange: requestScopeOf(req),
     refuse,
-    read,
-  );
+  };
 }
 
 /** Where the text fields read so far are found once the form failed (multer keeps them in `req.body`). @internal */
@@ -54,8 +48,44 @@ export interface FieldsRead {
   fields?: UploadFields;
 }
 
-/** {@link receiveMultipart} from any {@link FormBody}: the one way a form is read. @internal */
-export function receiveForm(body: FormBody, scope: TempScope, spec: ResolvedUpload, refuse: () => void, read?: FieldsRead): Promise<ReceivedForm> {
+/** What a route gets of an upload, in the shape its options ask for. @internal */
+export interface ShapedUpload {
+  /** The file of `{ field }`. */
+  readonly file: UploadedFile | undefined;
+  /** The files of `{ array }` (an array) or `{ fields }` (arrays by field name). */
+  readonly files: UploadedFile[] | Record<string, UploadedFile[]> | undefined;
+  readonly fields: UploadFields;
+  /** With `{ store }`: the files handed straight to the store; else undefined. */
+  readonly handedOff: HandedOffUpload[] | undefined;
+}
+
+/**
+ * The upload core of every adapter: reads a multipart form from `body` with busboy (multer's
+ * parser), streaming each wanted file into `scope` (or to the store of `{ store }`), and shapes
+ * what it received as `spec` asks. Rejects once the partial files of a refused form are gone.
+ * @internal
+ */
+export async function receiveUpload(body: FormBody, scope: TempScope, spec: ResolvedUpload, read?: FieldsRead): Promise<ShapedUpload> {
+  const form = await receiveForm(body, scope, spec, read);
+  return {
+    file: spec.rule.kind === 'single' ? form.files[0] : undefined,
+    files: spec.direct ? undefined : shapeFiles(spec, form.files),
+    fields: form.fields,
+    handedOff: spec.direct ? [...form.handedOff] : undefined,
+  };
+}
+
+/** The files of a form in the shape the rule asks for. */
+function shapeFiles(spec: ResolvedUpload, files: readonly UploadedFile[]): UploadedFile[] | Record<string, UploadedFile[]> | undefined {
+  const rule = spec.rule;
+  if (rule.kind === 'array') return [...files];
+  if (rule.kind !== 'fields') return undefined;
+  const byField = Object.create(null) as Record<string, UploadedFile[]>;
+  for (const file of files) (byField[file.fieldName] ??= []).push(file);
+  return byField;
+}
+
+function receiveForm(body: FormBody, scope: TempScope, spec: ResolvedUpload, read?: FieldsRead): Promise<ReceivedForm> {
   let parser: busboy.Busboy;
   try {
     parser = busboy({
@@ -65,14 +95,14 @@ export function receiveForm(body: FormBody, scope: TempScope, spec: ResolvedUplo
       limits: busboyLimits(spec),
     });
   } catch (error) {
-    refuse();
+    body.refuse();
     return Promise.reject(notMultipart(error));
   }
   return new Promise((resolve, reject) => {
     let settled = false;
     const form = new FormReceiver(scope, spec, () => {
       body.stream.unpipe(parser);
-      refuse();
+      body.refuse();
       settle();
     }, body.exchange);
     if (read) read.fields = form.fields;
@@ -85,22 +115,27 @@ export function receiveForm(body: FormBody, scope: TempScope, spec: ResolvedUplo
       stopWatching();
       form.finish().then(resolve, reject);
     }
-    // busboy gives `undefined` for a part without a name (name=""): never let a part reach the form untyped.
-    parser.on('file', (fieldName: string | undefined, stream, info) =>
-      guarded(form, () =>
-        form.file({ fieldName: clientText(fieldName ?? ''), stream, originalName: clientText(info.filename ?? ''), declaredType: info.mimeType ?? '', encoding: info.encoding ?? '' }),
-      ),
-    );
-    parser.on('field', (name: string | undefined, value, info) =>
-      guarded(form, () => form.field({ name: clientText(name ?? ''), value: value ?? '', nameTruncated: info.nameTruncated, valueTruncated: info.valueTruncated })),
-    );
-    parser.on('filesLimit', () => form.fail(new UploadLimitError('files', spec.maxFiles)));
-    parser.on('fieldsLimit', () => form.fail(new UploadLimitError('fields', spec.maxFields)));
-    parser.on('partsLimit', () => form.fail(new UploadLimitError('parts', spec.maxParts)));
-    parser.on('error', (error: Error) => form.fail(malformed(error)));
+    listen(parser, form, spec);
     parser.on('close', settle);
     body.stream.pipe(parser);
   });
+}
+
+/** Hands the parser's parts and limits to the form. */
+function listen(parser: busboy.Busboy, form: FormReceiver, spec: ResolvedUpload): void {
+  // busboy gives `undefined` for a part without a name (name=""): never let a part reach the form untyped.
+  parser.on('file', (fieldName: string | undefined, stream, info) =>
+    guarded(form, () =>
+      form.file({ fieldName: clientText(fieldName ?? ''), stream, originalName: clientText(info.filename ?? ''), declaredType: info.mimeType ?? '', encoding: info.encoding ?? '' }),
+    ),
+  );
+  parser.on('field', (name: string | undefined, value, info) =>
+    guarded(form, () => form.field({ name: clientText(name ?? ''), value: value ?? '', nameTruncated: info.nameTruncated, valueTruncated: info.valueTruncated })),
+  );
+  parser.on('filesLimit', () => form.fail(new UploadLimitError('files', spec.maxFiles)));
+  parser.on('fieldsLimit', () => form.fail(new UploadLimitError('fields', spec.maxFields)));
+  parser.on('partsLimit', () => form.fail(new UploadLimitError('parts', spec.maxParts)));
+  parser.on('error', (error: Error) => form.fail(malformed(error)));
 }
 
 /** A throw in a parser callback would crash the process (an 'error' of an event emitter): it fails the form instead. */

@@ -155,7 +155,7 @@ function checkStore(store: unknown, where: string): PresignStore {
 // --- what the routes read from a request ---
 
 /** The file a presign is asked for: Uppy's `filename`, `type` and `metadata[...]` (a query or a JSON body). */
-export function readDeclaredFile(source: unknown): DeclaredFile {
+function readDeclaredFile(source: unknown): DeclaredFile {
   const from = (typeof source === 'object' && source !== null ? source : {}) as Record<string, unknown>;
   const filename = text(from.filename, 'filename') ?? '';
   const declared = text(from.type, 'type');
@@ -188,7 +188,7 @@ function text(value: unknown, name: string): string | undefined {
 }
 
 /** A multipart upload named by the request: the path's upload id and the query's `key`. */
-export function readUpload(uploadId: unknown, query: unknown): { key: string; uploadId: string } {
+function readUpload(uploadId: unknown, query: unknown): { key: string; uploadId: string } {
   const key = (typeof query === 'object' && query !== null ? (query as Record<string, unknown>).key : undefined) as unknown;
   if (typeof key !== 'string' || key === '' || key.length > MAX_TEXT) {
     throw new UploadReceiptError('malformed', `the request needs ?key= with the key createMultipartUpload gave; got ${describe(key)}.`);
@@ -200,7 +200,7 @@ export function readUpload(uploadId: unknown, query: unknown): { key: string; up
 }
 
 /** A part's number from the path: a whole number from 1 to 10000. */
-export function readPartNumber(value: unknown): number {
+function readPartNumber(value: unknown): number {
   const number = typeof value === 'string' && /^[1-9][0-9]{0,4}$/.test(value) ? Number(value) : Number.NaN;
   if (!(number >= 1 && number <= MAX_PARTS)) {
     throw new UploadReceiptError('malformed', `the part number must be a whole number from 1 to ${MAX_PARTS}; got ${describe(value)}.`);
@@ -209,7 +209,7 @@ export function readPartNumber(value: unknown): number {
 }
 
 /** The parts of a completion's JSON body, `{ parts: [{ PartNumber, ETag }] }`; the store checks each. */
-export function readParts(body: unknown): IntakePart[] {
+function readParts(body: unknown): IntakePart[] {
   const parts = typeof body === 'object' && body !== null ? (body as { parts?: unknown }).parts : undefined;
   if (!Array.isArray(parts)) {
     throw new UploadReceiptError('malformed', `the body must be JSON { "parts": [{ "PartNumber": 1, "ETag": "..." }] }, one for each part uploaded; got ${describe(body)}.`);
@@ -220,40 +220,40 @@ export function readParts(body: unknown): IntakePart[] {
 // --- what the routes answer ---
 
 /** `GET|POST /s3/params`: a POST presign for one file, `{ method, url, fields, headers, key, expiresAt }`. */
-export async function presignParams<Request>(routes: PresignRoutes<Request>, request: Request, source: unknown): Promise<PresignedUpload> {
+async function presignParams<Request>(routes: PresignRoutes<Request>, request: Request, source: unknown): Promise<PresignedUpload> {
   const file = readDeclaredFile(source);
   const meta = routes.meta === undefined ? undefined : await routes.meta(request, file);
   return routes.store.presignUpload({ ...routes.terms, ...(file.type !== undefined && { contentType: file.type }), ...(meta !== undefined && { meta }), method: 'POST' });
 }
 
 /** `POST /s3/multipart`: a multipart upload begun, `{ key, uploadId, expiresAt }`. */
-export async function createMultipart<Request>(routes: PresignRoutes<Request>, request: Request, body: unknown): Promise<PresignedMultipart> {
+async function createMultipart<Request>(routes: PresignRoutes<Request>, request: Request, body: unknown): Promise<PresignedMultipart> {
   const file = readDeclaredFile(body);
   const meta = routes.meta === undefined ? undefined : await routes.meta(request, file);
   return routes.store.presignMultipart({ ...routes.terms, ...(file.type !== undefined && { contentType: file.type }), ...(meta !== undefined && { meta }) });
 }
 
 /** `GET /s3/multipart/:uploadId/:partNumber?key=`: `{ url, headers, expires (seconds), expiresAt }`. */
-export async function signPartRoute(store: PresignStore, uploadId: unknown, partNumber: unknown, query: unknown): Promise<PresignedPart & { expires: number }> {
+async function signPartRoute(store: PresignStore, uploadId: unknown, partNumber: unknown, query: unknown): Promise<PresignedPart & { expires: number }> {
   const upload = readUpload(uploadId, query);
   const signed = await store.signPart({ ...upload, partNumber: readPartNumber(partNumber) });
   return { ...signed, expires: Math.max(0, Math.floor((signed.expiresAt - Date.now()) / 1000)) };
 }
 
 /** `GET /s3/multipart/:uploadId?key=`: the parts uploaded so far, `[{ PartNumber, ETag, Size }]`. */
-export function listPartsRoute(store: PresignStore, uploadId: unknown, query: unknown): Promise<IntakePart[]> {
+function listPartsRoute(store: PresignStore, uploadId: unknown, query: unknown): Promise<IntakePart[]> {
   return store.listParts(readUpload(uploadId, query));
 }
 
 /** `POST /s3/multipart/:uploadId/complete?key=` with `{ parts }`: `{ location, key }`, the location being the receipt's key. */
-export async function completeRoute(store: PresignStore, uploadId: unknown, query: unknown, body: unknown): Promise<{ location: string; key: string }> {
+async function completeRoute(store: PresignStore, uploadId: unknown, query: unknown, body: unknown): Promise<{ location: string; key: string }> {
   const upload = readUpload(uploadId, query);
   const { key } = await store.completeMultipart({ ...upload, parts: readParts(body) });
   return { location: key, key };
 }
 
 /** `DELETE /s3/multipart/:uploadId?key=`: `{}` once its parts and its record are gone. */
-export async function abortRoute(store: PresignStore, uploadId: unknown, query: unknown): Promise<Record<string, never>> {
+async function abortRoute(store: PresignStore, uploadId: unknown, query: unknown): Promise<Record<string, never>> {
   await store.abortMultipart(readUpload(uploadId, query));
   return {};
 }
@@ -263,16 +263,54 @@ export function confirmRoute(route: ConfirmRoute, body: unknown): Promise<Handof
   return route.store.confirmUpload(body as UploadReceipt, route.options);
 }
 
-/** A route of the Express router: which one `method` and `path` (below the mount point) name. @internal */
-export type MatchedRoute =
-  | { readonly name: 'params' }
-  | { readonly name: 'create' }
-  | { readonly name: 'sign'; readonly uploadId: string; readonly partNumber: string }
-  | { readonly name: 'list'; readonly uploadId: string }
-  | { readonly name: 'complete'; readonly uploadId: string }
-  | { readonly name: 'abort'; readonly uploadId: string };
+/** The routes' names. */
+type RouteName = 'params' | 'create' | 'sign' | 'list' | 'complete' | 'abort';
 
-/** The route `method` and `path` name, or `undefined` (not one of these routes). @internal */
+/** A route a request names: `uploadId` and `partNumber` from its path (`''` where it has none). @internal */
+export interface MatchedRoute {
+  readonly name: RouteName;
+  readonly uploadId: string;
+  readonly partNumber: string;
+}
+
+/** The routes as a router registers them: method, path below the mount point, and name. @internal */
+export const PRESIGN_PATHS = [
+  ['GET', '/s3/params', 'params'],
+  ['POST', '/s3/params', 'params'],
+  ['POST', '/s3/multipart', 'create'],
+  ['GET', '/s3/multipart/:uploadId/:partNumber', 'sign'],
+  ['GET', '/s3/multipart/:uploadId', 'list'],
+  ['POST', '/s3/multipart/:uploadId/complete', 'complete'],
+  ['DELETE', '/s3/multipart/:uploadId', 'abort'],
+] as const satisfies readonly (readonly [string, string, RouteName])[];
+
+/** What a request to the routes is: its method, query and JSON body (read only by the routes that take one). @internal */
+export interface RouteRequest<Request> {
+  readonly request: Request;
+  readonly method: string;
+  readonly query: unknown;
+  readonly body: () => unknown;
+}
+
+/** The answer of `route` to a request, or the refusal it throws. @internal */
+export async function answerRoute<Request>(routes: PresignRoutes<Request>, route: MatchedRoute, { request, method, query, body }: RouteRequest<Request>): Promise<unknown> {
+  switch (route.name) {
+    case 'params':
+      return presignParams(routes, request, method === 'POST' ? await body() : query);
+    case 'create':
+      return createMultipart(routes, request, await body());
+    case 'sign':
+      return signPartRoute(routes.store, route.uploadId, route.partNumber, query);
+    case 'list':
+      return listPartsRoute(routes.store, route.uploadId, query);
+    case 'complete':
+      return completeRoute(routes.store, route.uploadId, query, await body());
+    case 'abort':
+      return abortRoute(routes.store, route.uploadId, query);
+  }
+}
+
+/** The route `method` and `path` (below the mount point) name, or `undefined` (not one of these routes). @internal */
 export function matchRoute(method: string, path: string): MatchedRoute | undefined {
   const segments = path.split('/').filter((s, i) => i > 0 || s !== '');
   if (segments.at(-1) === '') segments.pop();
@@ -285,10 +323,11 @@ export function matchRoute(method: string, path: string): MatchedRoute | undefin
   }
   const [first, second, third, ...rest] = decoded;
   if (rest.length > 0) return undefined;
-  if (first === 'params' && second === undefined && (method === 'GET' || method === 'POST')) return { name: 'params' };
+  const named = (name: RouteName) => ({ name, uploadId: second ?? '', partNumber: third ?? '' });
+  if (first === 'params' && second === undefined && (method === 'GET' || method === 'POST')) return named('params');
   if (first !== 'multipart') return undefined;
-  if (second === undefined) return method === 'POST' ? { name: 'create' } : undefined;
-  if (third === undefined) return method === 'GET' ? { name: 'list', uploadId: second } : method === 'DELETE' ? { name: 'abort', uploadId: second } : undefined;
-  if (third === 'complete' && method === 'POST') return { name: 'complete', uploadId: second };
-  return method === 'GET' ? { name: 'sign', uploadId: second, partNumber: third } : undefined;
+  if (second === undefined) return method === 'POST' ? named('create') : undefined;
+  if (third === undefined) return method === 'GET' ? named('list') : method === 'DELETE' ? named('abort') : undefined;
+  if (third === 'complete' && method === 'POST') return named('complete');
+  return method === 'GET' ? named('sign') : undefined;
 }

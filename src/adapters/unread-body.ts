@@ -1,5 +1,6 @@
 import { MAX_TIMER_MS, ownOptions } from '../base/validators.js';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
 import { InvalidOptionError } from '../base/errors.js';
 import { describe } from '../base/names.js';
 
@@ -77,22 +78,17 @@ export function discardUnreadBody(req: IncomingMessage, res: ServerResponse, lim
   const socket = (req.socket ?? null) as SocketLike | null;
   if (socket?.destroyed) return;
   draining.add(req);
-  const holdsSocket = typeof socket?.destroySoon === 'function' && typeof socket.destroy === 'function';
-  const nodeDestroySoon = holdsSocket ? socket!.destroySoon! : undefined;
-  if (holdsSocket) socket!.destroySoon = () => {}; // Node's close after a `Connection: close` answer waits for the body
-  let discarded = 0;
+  const release = holdClose(socket);
   let bodyDone = false;
   let answered = res.writableFinished;
-  const timer = setTimeout(() => close(false), limits.timeoutMs);
-  timer.unref();
-
-  const onData = (chunk: Buffer) => {
-    discarded += chunk.length;
-    if (discarded > limits.maxBytes) close(false);
-  };
+  // A reader that gave up (a write() of the request itself) may still listen for 'readable',
+  // which would keep the request paused whatever resume() says.
+  req.removeAllListeners('readable');
+  req.unpipe();
+  const stopCounting = dropWithin(req, limits, () => close(false));
   const onEnd = () => {
     bodyDone = true;
-    clearTimeout(timer); // the bounds are the body's; the answer may take its time
+    stopCounting(); // the bounds are the body's; the answer may take its time
     if (answered) close(true);
   };
   const onFinish = () => {
@@ -101,26 +97,54 @@ export function discardUnreadBody(req: IncomingMessage, res: ServerResponse, lim
   };
   const onSocketClose = () => close(true); // the client went away: nothing left to do
   function close(graceful: boolean): void {
-    clearTimeout(timer);
-    req.off('data', onData).off('end', onEnd);
+    stopCounting();
+    req.off('end', onEnd);
     res.off('finish', onFinish);
     socket?.off?.('close', onSocketClose);
-    if (!holdsSocket) return;
-    socket!.destroySoon = nodeDestroySoon!;
-    if (socket!.destroyed) return;
-    if (graceful) socket!.destroySoon!(); // every byte was read: a FIN, not a reset
-    else socket!.destroy!();
+    release(graceful);
   }
-
-  // A reader that gave up (a write() of the request itself) may still listen for 'readable',
-  // which would keep the request paused whatever resume() says.
-  req.removeAllListeners('readable');
-  req.unpipe();
-  req.on('data', onData).once('end', onEnd);
+  req.once('end', onEnd);
   res.once('finish', onFinish);
   socket?.once?.('close', onSocketClose);
   req.resume();
   process.nextTick(() => req.resume()); // once Node has noticed that no one listens for 'readable'
+}
+
+/**
+ * Reads `stream` on, throwing its bytes away; `giveUp()` once more than `limits.maxBytes` came or
+ * `limits.timeoutMs` passed. Returns what stops the count (idempotent).
+ * @internal
+ */
+export function dropWithin(stream: Readable, limits: ResolvedDrain, giveUp: () => void): () => void {
+  let dropped = 0;
+  const timer = setTimeout(giveUp, limits.timeoutMs);
+  timer.unref();
+  const onData = (chunk: Buffer) => {
+    dropped += chunk.length;
+    if (dropped > limits.maxBytes) giveUp();
+  };
+  stream.on('data', onData);
+  return () => {
+    clearTimeout(timer);
+    stream.off('data', onData);
+  };
+}
+
+/**
+ * Holds back Node's own close of a `Connection: close` socket once the answer is written (the
+ * body is still coming). The release closes it: with a FIN when `graceful` (every byte was read),
+ * else at once. Nothing is held on a request without a real socket (`inject()`).
+ */
+function holdClose(socket: SocketLike | null): (graceful: boolean) => void {
+  if (typeof socket?.destroySoon !== 'function' || typeof socket.destroy !== 'function') return () => {};
+  const nodeDestroySoon = socket.destroySoon;
+  socket.destroySoon = () => {};
+  return (graceful) => {
+    socket.destroySoon = nodeDestroySoon;
+    if (socket.destroyed) return;
+    if (graceful) nodeDestroySoon.call(socket);
+    else socket.destroy!();
+  };
 }
 
 /** The one internal of a Node request used here: whether it is destroyed on its end. */
@@ -192,38 +216,55 @@ export function refuseUnreadBody(req: IncomingMessage, res: ServerResponse, limi
   if (!res.headersSent) res.setHeader('Connection', 'close');
   if (req.complete || req.readableEnded || draining.has(req)) return;
   const state = (req as unknown as EndableRequest)._readableState;
-  const socket = (req.socket ?? null) as (SocketLike & { end?: () => void; writable?: boolean; bytesRead?: number }) | null;
+  const socket = (req.socket ?? null) as NodeSocket | null;
   if (typeof state?.autoDestroy !== 'boolean' || !socket || typeof socket.destroySoon !== 'function' || typeof socket.end !== 'function') {
     discardUnreadBody(req, res, limits); // not a Node socket (inject()): read the body through
     return;
   }
   draining.add(req);
+  let close = () => {};
+  endForReader(req, state, limits.maxBytes, () => close());
+  close = closeAfterAnswer(socket, res, limits);
+}
+
+/** A Node request's socket, as far as {@link refuseUnreadBody} uses it. */
+type NodeSocket = SocketLike & { end?: () => void; writable?: boolean; bytesRead?: number; resume?: () => void };
+
+/**
+ * Ends `req` now for whoever reads it, its body unread: its next read ends it, so that its 'end'
+ * comes after the reader's listeners (Express's default handler waits for it before it answers).
+ * What Node's parser still hands over of the body is counted and dropped: past `maxBytes`, `close()`.
+ */
+function endForReader(req: IncomingMessage, state: { autoDestroy?: boolean }, maxBytes: number, close: () => void): void {
   req.removeAllListeners('readable');
   req.removeAllListeners('data');
   req.unpipe();
-  // The request ends here for whoever reads it: its next read ends it, so that its 'end' comes
-  // after the reader's listeners (Express's default handler waits for it before it answers).
   // Ended before its body, it would destroy its socket on its end (a reset, and the answer lost).
-  state!.autoDestroy = false;
+  state.autoDestroy = false;
   const push = req.push.bind(req);
   // A read started now marks the request as consumed: Node would otherwise drop the rest of its
   // body itself once the answer is out, uncounted, whatever its size.
   req._read(0);
   req._read = () => push(null);
-  // What Node's parser still hands over of the body (a client that sends it anyway) is counted and
-  // dropped: past `limits.maxBytes` the connection is closed.
   let dropped = 0;
   req.push = (chunk: unknown): boolean => {
     if (chunk === null) return push(null);
     dropped += (chunk as Buffer).length;
-    if (dropped > limits.maxBytes) close();
+    if (dropped > maxBytes) close();
     return true;
   };
+}
+
+/**
+ * Once the answer is out, ends the server's side of the connection and keeps reading (and
+ * dropping) what the client still sends until it closes, within `limits`: past them, or once the
+ * client closed, the connection is destroyed. Returns that close (idempotent).
+ */
+function closeAfterAnswer(socket: NodeSocket, res: ServerResponse, limits: ResolvedDrain): () => void {
   // Node stops reading the connection while a request's body waits for a reader: the body that
   // is now dropped must flow, or the client's writes, and its close, stall behind it.
-  (socket as { resume?: () => void }).resume?.();
-  const nodeDestroySoon = socket.destroySoon;
-  socket.destroySoon = () => {}; // Node closes a `Connection: close` socket once the answer is written: not before the client had it
+  socket.resume?.();
+  const release = holdClose(socket);
   let ended = false;
   const timer = setTimeout(() => close(), limits.timeoutMs);
   timer.unref();
@@ -244,11 +285,11 @@ export function refuseUnreadBody(req: IncomingMessage, res: ServerResponse, limi
     clearTimeout(timer);
     clearInterval(watch);
     res.off('finish', onFinish);
-    socket!.off?.('close', onClose);
-    socket!.destroySoon = nodeDestroySoon;
-    if (!socket!.destroyed) socket!.destroy!();
+    socket.off?.('close', onClose);
+    release(false);
   }
   if (res.writableFinished) onFinish();
   else res.once('finish', onFinish);
   socket.once?.('close', onClose);
+  return close;
 }

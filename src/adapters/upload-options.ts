@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { InvalidOptionError, UploadLimitError } from '../base/errors.js';
+import { InvalidOptionError, UploadLimitError, type TempFileError } from '../base/errors.js';
+import { builtin } from '../base/builtin.js';
 import { describe } from '../base/names.js';
 import { ownOptions, validateBoolean, validateBytes, validateFunction, validateInteger, validateObject, type NoneLeftOut } from '../base/validators.js';
 import type { TempFile } from '../handles/file.js';
@@ -12,6 +13,7 @@ import { parseAccept } from '../write/sniff.js';
 import { hashOption } from '../write/options.js';
 import { resolveVerify, type ResolvedVerify, type VerifyResult } from '../write/verify.js';
 import { DEFAULT_DRAIN, resolveDrain, type DrainOptions, type ResolvedDrain } from './unread-body.js';
+const { STATUS_CODES } = builtin('node:http');
 
 /** One named file field of {@link UploadOptions.fields}. */
 export interface UploadFieldSpec {
@@ -377,7 +379,22 @@ export function checkManager(manager: unknown, where: string, needed: boolean): 
   throw new InvalidOptionError('manager', `${where} needs \`manager\`, a TempFileManager, such as { manager: new TempFileManager() }; got ${describe(manager)}.`);
 }
 
-/** Checks an optional callback option of an adapter, such as `onDisposeError`. @internal */
-export function checkCallbackOption(value: unknown, name: string, where: string): void {
-  if (value !== undefined) validateFunction(value, name, 'such as (error) => console.error(error)', { where });
+/**
+ * Checks the options of a request scope's middleware or plugin (Express's `tempScope()`, the
+ * Fastify plugin): its `manager`, `onDisposeError` and `drain`. @internal
+ */
+export function resolveScopeOptions<OnDisposeError>(
+  manager: unknown,
+  options: { readonly onDisposeError?: OnDisposeError; readonly drain?: DrainOptions },
+  where: string,
+): { onDisposeError: OnDisposeError | undefined; drain: ResolvedDrain } {
+  checkManager(manager, where, true);
+  const own = ownOptions(options);
+  if (own.onDisposeError !== undefined) validateFunction(own.onDisposeError, 'onDisposeError', 'such as (error) => console.error(error)', { where });
+  return { onDisposeError: own.onDisposeError, drain: resolveDrain(own.drain, where) };
+}
+
+/** The JSON body a client's refused upload is answered with: Fastify's shape, no stack. @internal */
+export function refusalBody(error: TempFileError): { statusCode: number; code: string; error: string; message: string } {
+  return { statusCode: error.statusCode, code: error.code, error: STATUS_CODES[error.statusCode] ?? 'Client Closed Request', message: error.message };
 }

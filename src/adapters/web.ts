@@ -1,16 +1,15 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { ReadableStream as NodeWebStream } from 'node:stream/web';
-import { AbortedError, forClientAnswer, InvalidOptionError, isTempFileError, MalformedUploadError, type TempFileError } from '../base/errors.js';
+import { AbortedError, forClientAnswer, InvalidOptionError, isTempFileError, MalformedUploadError } from '../base/errors.js';
 import { describe } from '../base/names.js';
 import { ownOptions, validateFunction } from '../base/validators.js';
 import type { TempScope } from '../handles/scope.js';
-import { TempFileManager } from '../manager/manager.js';
-import { shapeFiles } from './form.js';
-import { receiveForm, type FormBody } from './multipart.js';
-import { checkManager, declaredLengthRefusal, resolveUploadOptions, type HandedOffUpload, type UploadedFile, type UploadFields, type UploadOptions } from './upload-options.js';
-import { DEFAULT_DRAIN } from './unread-body.js';
+import type { TempFileManager } from '../manager/manager.js';
+import { receiveUpload, type FormBody } from './multipart.js';
+import { sharedManager } from './shared-manager.js';
+import { checkManager, declaredLengthRefusal, refusalBody, resolveUploadOptions, type HandedOffUpload, type UploadedFile, type UploadFields, type UploadOptions } from './upload-options.js';
+import { DEFAULT_DRAIN, dropWithin } from './unread-body.js';
 import { builtin } from '../base/builtin.js';
-const { STATUS_CODES } = builtin('node:http');
 const { Readable } = builtin('node:stream');
 type Readable = import('node:stream').Readable;
 
@@ -80,19 +79,11 @@ export async function handleUpload(request: Request, options: WebUploadOptions, 
     throw forClientAnswer(error); // a closed manager: 503
   }
   try {
-    const body = webBody(request, headers);
-    const form = await receiveForm(body, scope, spec, () => discardRest(body.stream)).catch((error: unknown) => {
+    const upload = await receiveUpload(webBody(request, headers), scope, spec).catch((error: unknown) => {
       // A server failure rejects with a message for the client, the detail as its cause (as Fastify's saveUploads()).
       throw request.signal?.aborted ? new AbortedError('the client went away before the end of the form', error) : forClientAnswer(error);
     });
-    const files = spec.direct ? undefined : form.files;
-    return await route({
-      file: spec.rule.kind === 'single' ? files?.[0] : undefined,
-      files: files && spec.rule.kind !== 'single' ? shapeFiles(spec, files) : undefined,
-      fields: form.fields,
-      handedOff: spec.direct ? [...form.handedOff] : undefined,
-      scope,
-    });
+    return await route({ ...upload, scope });
   } catch (error) {
     const answer = refusalResponse(error);
     if (answer) return answer;
@@ -106,18 +97,11 @@ export async function handleUpload(request: Request, options: WebUploadOptions, 
 // still sending, whose kernel then resets it before it has read the answer: the rest is read and
 // thrown away within DEFAULT_DRAIN, then let go (a Node server ends the connection there).
 function discardRest(stream: Readable): void {
-  let discarded = 0;
-  const stop = () => {
-    clearTimeout(timer);
+  const stop = dropWithin(stream, DEFAULT_DRAIN, () => {
+    stop();
     stream.destroy();
-  };
-  const timer = setTimeout(stop, DEFAULT_DRAIN.timeoutMs);
-  timer.unref();
-  stream.once('end', () => clearTimeout(timer));
-  stream.on('data', (chunk: Buffer) => {
-    discarded += chunk.length;
-    if (discarded > DEFAULT_DRAIN.maxBytes) stop();
   });
+  stream.once('end', stop);
   stream.resume();
 }
 
@@ -129,10 +113,6 @@ export function refusalResponse(error: unknown): Response | undefined {
   if (!isTempFileError(error) || !error.expose) return undefined;
   if (error.statusCode === 499) return new Response(null, { status: 499 });
   return Response.json(refusalBody(error), { status: error.statusCode });
-}
-
-function refusalBody(error: TempFileError): { statusCode: number; code: string; error: string; message: string } {
-  return { statusCode: error.statusCode, code: error.code, error: STATUS_CODES[error.statusCode] ?? 'Client Closed Request', message: error.message };
 }
 
 function checkRequest(request: unknown): asserts request is Request {
@@ -174,13 +154,6 @@ function webBody(request: Request, headers: IncomingHttpHeaders): FormBody {
       };
     },
     exchange: undefined,
+    refuse: () => discardRest(stream),
   };
-}
-
-let shared: TempFileManager | undefined;
-
-/** One manager for the requests given none, made on first use, with the default root. */
-function sharedManager(): TempFileManager {
-  shared ??= new TempFileManager();
-  return shared;
 }
