@@ -189,8 +189,8 @@ export interface ResolvedUpload {
   readonly direct: { readonly store: StoreBackend; readonly ttlMs: number } | undefined;
 }
 
-/** The names of the upload options: every key of {@link UploadOptions} (`NoneLeftOut`). @internal */
-export const UPLOAD_OPTION_KEYS = [
+/** The names of the upload options: every key of {@link UploadOptions} (`NoneLeftOut`). */
+const UPLOAD_OPTION_KEYS = [
   'field', 'array', 'maxCount', 'fields', 'maxBytes', 'maxFiles', 'maxFields', 'maxParts',
   'maxFieldNameBytes', 'maxFieldBytes', 'accept', 'detectType', 'hash', 'onProgress', 'verify', 'verifyTimeoutMs', 'drain', 'store', 'ttlMs',
 ] as const satisfies readonly (keyof UploadOptions)[];

@@ -40,13 +40,13 @@ export interface TempWriteStreamOptions {
   readonly signal?: AbortSignal;
 }
 
-/** The names of `createReadStream()`'s options: every key of {@link TempReadStreamOptions} (`NoneLeftOut`). @internal */
-export const READ_STREAM_OPTION_KEYS = ['start', 'end', 'highWaterMark', 'signal'] as const satisfies readonly (keyof TempReadStreamOptions)[];
+/** The names of `createReadStream()`'s options: every key of {@link TempReadStreamOptions} (`NoneLeftOut`). */
+const READ_STREAM_OPTION_KEYS = ['start', 'end', 'highWaterMark', 'signal'] as const satisfies readonly (keyof TempReadStreamOptions)[];
 /** Compiles only while every option is listed (`NoneLeftOut`). @internal */
 export type ReadStreamOptionsListed = NoneLeftOut<Exclude<keyof TempReadStreamOptions, (typeof READ_STREAM_OPTION_KEYS)[number]>>;
 const READ_STREAM_OPTIONS: ReadonlySet<string> = new Set<string>(READ_STREAM_OPTION_KEYS);
-/** The names of `createWriteStream()`'s options: every key of {@link TempWriteStreamOptions} (`NoneLeftOut`). @internal */
-export const WRITE_STREAM_OPTION_KEYS = ['append', 'highWaterMark', 'signal'] as const satisfies readonly (keyof TempWriteStreamOptions)[];
+/** The names of `createWriteStream()`'s options: every key of {@link TempWriteStreamOptions} (`NoneLeftOut`). */
+const WRITE_STREAM_OPTION_KEYS = ['append', 'highWaterMark', 'signal'] as const satisfies readonly (keyof TempWriteStreamOptions)[];
 /** Compiles only while every option is listed (`NoneLeftOut`). @internal */
 export type WriteStreamOptionsListed = NoneLeftOut<Exclude<keyof TempWriteStreamOptions, (typeof WRITE_STREAM_OPTION_KEYS)[number]>>;
 const WRITE_STREAM_OPTIONS: ReadonlySet<string> = new Set<string>(WRITE_STREAM_OPTION_KEYS);

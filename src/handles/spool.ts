@@ -19,8 +19,8 @@ export interface SpoolOptions extends WriteOptions {
 
 const DEFAULT_MAX_MEMORY = 1024 * 1024;
 const MAX_MEMORY_LIMIT = 2 ** 30;
-/** The names of `spool()`'s options: `write()`'s and `maxMemory`, every key of {@link SpoolOptions} (`NoneLeftOut`). @internal */
-export const SPOOL_OPTION_KEYS = [...WRITE_OPTION_KEYS, 'maxMemory'] as const satisfies readonly (keyof SpoolOptions)[];
+/** The names of `spool()`'s options: `write()`'s and `maxMemory`, every key of {@link SpoolOptions} (`NoneLeftOut`). */
+const SPOOL_OPTION_KEYS = [...WRITE_OPTION_KEYS, 'maxMemory'] as const satisfies readonly (keyof SpoolOptions)[];
 /** Compiles only while every option is listed (`NoneLeftOut`). @internal */
 export type SpoolOptionsListed = NoneLeftOut<Exclude<keyof SpoolOptions, (typeof SPOOL_OPTION_KEYS)[number]>>;
 const SPOOL_OPTIONS: ReadonlySet<string> = new Set<string>(SPOOL_OPTION_KEYS);

@@ -12,8 +12,8 @@ export interface ClaimOptions {
   readonly verifyDigest?: boolean;
 }
 
-/** The names of `claim()`'s options: every key of {@link ClaimOptions} (`NoneLeftOut`). @internal */
-export const CLAIM_OPTION_KEYS = ['verifyDigest'] as const satisfies readonly (keyof ClaimOptions)[];
+/** The names of `claim()`'s options: every key of {@link ClaimOptions} (`NoneLeftOut`). */
+const CLAIM_OPTION_KEYS = ['verifyDigest'] as const satisfies readonly (keyof ClaimOptions)[];
 /** Compiles only while every option is listed (`NoneLeftOut`). @internal */
 export type ClaimOptionsListed = NoneLeftOut<Exclude<keyof ClaimOptions, (typeof CLAIM_OPTION_KEYS)[number]>>;
 const CLAIM_OPTIONS: ReadonlySet<string> = new Set<string>(CLAIM_OPTION_KEYS);

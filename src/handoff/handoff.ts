@@ -222,8 +222,8 @@ function moveIntoPinned(file: HandoffSource, dir: string, name: string): void {
   }
 }
 
-/** The names of `handoff()`'s options: every key of {@link HandoffOptions} (`NoneLeftOut`). @internal */
-export const HANDOFF_OPTION_KEYS = ['ttlMs', 'meta', 'store'] as const satisfies readonly (keyof HandoffOptions)[];
+/** The names of `handoff()`'s options: every key of {@link HandoffOptions} (`NoneLeftOut`). */
+const HANDOFF_OPTION_KEYS = ['ttlMs', 'meta', 'store'] as const satisfies readonly (keyof HandoffOptions)[];
 /** Compiles only while every option is listed (`NoneLeftOut`). @internal */
 export type HandoffOptionsListed = NoneLeftOut<Exclude<keyof HandoffOptions, (typeof HANDOFF_OPTION_KEYS)[number]>>;
 const HANDOFF_OPTIONS: ReadonlySet<string> = new Set<string>(HANDOFF_OPTION_KEYS);

@@ -27,8 +27,8 @@ export interface KeepOptions {
   readonly overwrite?: boolean;
 }
 
-/** The names of `keep()`'s options: every key of {@link KeepOptions} (`NoneLeftOut`). @internal */
-export const KEEP_OPTION_KEYS = ['overwrite'] as const satisfies readonly (keyof KeepOptions)[];
+/** The names of `keep()`'s options: every key of {@link KeepOptions} (`NoneLeftOut`). */
+const KEEP_OPTION_KEYS = ['overwrite'] as const satisfies readonly (keyof KeepOptions)[];
 /** Compiles only while every option is listed (`NoneLeftOut`). @internal */
 export type KeepOptionsListed = NoneLeftOut<Exclude<keyof KeepOptions, (typeof KEEP_OPTION_KEYS)[number]>>;
 const KEEP_OPTIONS: ReadonlySet<string> = new Set<string>(KEEP_OPTION_KEYS);

@@ -22,8 +22,8 @@ export interface CheckedStreamHandoff {
   readonly request: Omit<StreamHandOffRequest, 'suffixOf'>;
 }
 
-/** The names of `handoffStream()`'s options: every key of {@link StreamHandoffOptions} (`NoneLeftOut`). @internal */
-export const STREAM_HANDOFF_OPTION_KEYS = ['store', 'ttlMs', 'meta', 'maxBytes', 'accept', 'hash'] as const satisfies readonly (keyof StreamHandoffOptions)[];
+/** The names of `handoffStream()`'s options: every key of {@link StreamHandoffOptions} (`NoneLeftOut`). */
+const STREAM_HANDOFF_OPTION_KEYS = ['store', 'ttlMs', 'meta', 'maxBytes', 'accept', 'hash'] as const satisfies readonly (keyof StreamHandoffOptions)[];
 /** Compiles only while every option is listed (`NoneLeftOut`). @internal */
 export type StreamHandoffOptionsListed = NoneLeftOut<Exclude<keyof StreamHandoffOptions, (typeof STREAM_HANDOFF_OPTION_KEYS)[number]>>;
 const STREAM_OPTIONS: ReadonlySet<string> = new Set<string>(STREAM_HANDOFF_OPTION_KEYS);

@@ -65,8 +65,8 @@ export interface ResolvedOptions {
   readonly stores: readonly HandoffStore[];
 }
 
-/** The names of the manager's options: every key of {@link TempFileManagerOptions} (`NoneLeftOut`). @internal */
-export const MANAGER_OPTION_KEYS = [
+/** The names of the manager's options: every key of {@link TempFileManagerOptions} (`NoneLeftOut`). */
+const MANAGER_OPTION_KEYS = [
   'root', 'prefix', 'staleMs', 'graceMs', 'sweepOnStart', 'sweepIntervalMs', 'exitHook', 'maxLiveBytes', 'minFreeBytes', 'hostId', 'stores',
 ] as const satisfies readonly (keyof TempFileManagerOptions)[];
 /** Compiles only while every option is listed (`NoneLeftOut`). @internal */

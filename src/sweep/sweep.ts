@@ -83,8 +83,8 @@ export interface SweepReport {
   readonly durationMs: number;
 }
 
-/** The names of `sweep()`'s options: every key of {@link SweepOptions} (`NoneLeftOut`). @internal */
-export const SWEEP_OPTION_KEYS = ['dryRun', 'onProgress'] as const satisfies readonly (keyof SweepOptions)[];
+/** The names of `sweep()`'s options: every key of {@link SweepOptions} (`NoneLeftOut`). */
+const SWEEP_OPTION_KEYS = ['dryRun', 'onProgress'] as const satisfies readonly (keyof SweepOptions)[];
 /** Compiles only while every option is listed (`NoneLeftOut`). @internal */
 export type SweepOptionsListed = NoneLeftOut<Exclude<keyof SweepOptions, (typeof SWEEP_OPTION_KEYS)[number]>>;
 const SWEEP_OPTIONS: ReadonlySet<string> = new Set<string>(SWEEP_OPTION_KEYS);

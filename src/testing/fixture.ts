@@ -25,8 +25,8 @@ export interface TestContextWithAfter {
   after(fn: () => unknown): unknown;
 }
 
-/** The names of the fixture's options: every key of {@link TestScopeOptions} (`NoneLeftOut`). @internal */
-export const TEST_SCOPE_OPTION_KEYS = ['manager', 'root'] as const satisfies readonly (keyof TestScopeOptions)[];
+/** The names of the fixture's options: every key of {@link TestScopeOptions} (`NoneLeftOut`). */
+const TEST_SCOPE_OPTION_KEYS = ['manager', 'root'] as const satisfies readonly (keyof TestScopeOptions)[];
 /** Compiles only while every option is listed (`NoneLeftOut`). @internal */
 export type TestScopeOptionsListed = NoneLeftOut<Exclude<keyof TestScopeOptions, (typeof TEST_SCOPE_OPTION_KEYS)[number]>>;
 const OPTIONS: ReadonlySet<string> = new Set<string>(TEST_SCOPE_OPTION_KEYS);

@@ -75,8 +75,8 @@ export interface TusStore {
   readonly locker: Locker;
 }
 
-/** The names of `tusStore()`'s options: every key of {@link TusStoreOptions} (`NoneLeftOut`). @internal */
-export const TUS_STORE_OPTION_KEYS = [
+/** The names of `tusStore()`'s options: every key of {@link TusStoreOptions} (`NoneLeftOut`). */
+const TUS_STORE_OPTION_KEYS = [
   'manager',
   'maxBytes',
   'expirationMs',

@@ -6,18 +6,19 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { expect, expectTypeOf, it } from 'vitest';
-import { CLAIM_OPTION_KEYS, type ClaimOptions } from '../../src/handoff/claim.js';
-import { HANDOFF_OPTION_KEYS, type HandoffOptions } from '../../src/handoff/handoff.js';
-import { READ_STREAM_OPTION_KEYS, WRITE_STREAM_OPTION_KEYS, type TempReadStreamOptions, type TempWriteStreamOptions } from '../../src/handles/file.js';
-import { SPOOL_OPTION_KEYS, type SpoolOptions } from '../../src/handles/spool.js';
-import { WRITE_OPTION_KEYS, type WriteOptions } from '../../src/handles/write.js';
-import { KEEP_OPTION_KEYS, type KeepOptions } from '../../src/keep/move.js';
-import { STREAM_HANDOFF_OPTION_KEYS, type StreamHandoffOptions } from '../../src/manager/stream-handoff.js';
-import { SWEEP_OPTION_KEYS, type SweepOptions } from '../../src/sweep/sweep.js';
-import { UPLOAD_OPTION_KEYS, type UploadOptions } from '../../src/adapters/upload-options.js';
-import { MANAGER_OPTION_KEYS } from '../../src/root/options.js';
-import { TEST_SCOPE_OPTION_KEYS, type TestScopeOptions } from '../../src/testing/fixture.js';
-import { TUS_STORE_OPTION_KEYS, tusStore, type TusStoreOptions } from '../../src/tus/tus-store.js';
+import { Readable } from 'node:stream';
+import type { ClaimOptions } from '../../src/handoff/claim.js';
+import type { HandoffOptions } from '../../src/handoff/handoff.js';
+import type { TempReadStreamOptions, TempWriteStreamOptions } from '../../src/handles/file.js';
+import type { SpoolOptions } from '../../src/handles/spool.js';
+import type { WriteOptions } from '../../src/handles/write.js';
+import type { KeepOptions } from '../../src/keep/move.js';
+import type { StreamHandoffOptions } from '../../src/manager/stream-handoff.js';
+import type { SweepOptions } from '../../src/sweep/sweep.js';
+import { upload, type ExpressUploadOptions } from '../../src/adapters/express.js';
+import type { UploadOptions } from '../../src/adapters/upload-options.js';
+import { tempScopeFixture, type TestScopeOptions } from '../../src/testing/fixture.js';
+import { tusStore, type TusStoreOptions } from '../../src/tus/tus-store.js';
 import { S3_STORE_OPTION_KEYS, s3Store, type S3StoreOptions } from '../../src/s3/store.js';
 import { AZURE_STORE_OPTION_KEYS, azureStore, type AzureStoreOptions } from '../../src/azure/store.js';
 import {
@@ -28,69 +29,103 @@ import {
   type PresignMultipartOptions,
   type PresignUploadOptions,
 } from '../../src/s3/intake.js';
-import type { TempFileManagerOptions } from '../../src/index.js';
+import { TempFileManager, type TempFileManagerOptions } from '../../src/index.js';
 import { manager, scratchDir } from '../helpers/roots.js';
 
 const repo = path.join(import.meta.dirname, '../..');
 
+// Each entry point's option names as this file expects them, in the order its refusal lists them:
+// tsc holds each list to its interface below, and the run-time refusals to each list.
+const WRITE = ['suffix', 'prefix', 'maxBytes', 'signal', 'onProgress', 'hash', 'accept', 'verify', 'verifyTimeoutMs'] as const;
+const SPOOL = [...WRITE, 'maxMemory'] as const;
+const READ_STREAM = ['start', 'end', 'highWaterMark', 'signal'] as const;
+const WRITE_STREAM = ['append', 'highWaterMark', 'signal'] as const;
+const SWEEP = ['dryRun', 'onProgress'] as const;
+const KEEP = ['overwrite'] as const;
+const CLAIM = ['verifyDigest'] as const;
+const HANDOFF = ['ttlMs', 'meta', 'store'] as const;
+const STREAM_HANDOFF = ['store', 'ttlMs', 'meta', 'maxBytes', 'accept', 'hash'] as const;
+const MANAGER = ['root', 'prefix', 'staleMs', 'graceMs', 'sweepOnStart', 'sweepIntervalMs', 'exitHook', 'maxLiveBytes', 'minFreeBytes', 'hostId', 'stores'] as const;
+const UPLOAD = [
+  'field', 'array', 'maxCount', 'fields', 'maxBytes', 'maxFiles', 'maxFields', 'maxParts',
+  'maxFieldNameBytes', 'maxFieldBytes', 'accept', 'detectType', 'hash', 'onProgress', 'verify', 'verifyTimeoutMs', 'drain', 'store', 'ttlMs',
+] as const;
+const EXPRESS_UPLOAD = ['manager', 'refusals'] as const;
+const TEST_SCOPE = ['manager', 'root'] as const;
+const TUS_STORE = ['manager', 'maxBytes', 'expirationMs', 'accept', 'verify', 'verifyTimeoutMs', 'onUploadFinish', 'lockTimeoutMs'] as const;
+
 it('lists every key of each options interface, and only those (checked by tsc)', () => {
-  expectTypeOf<(typeof WRITE_OPTION_KEYS)[number]>().toEqualTypeOf<keyof WriteOptions>();
-  expectTypeOf<(typeof SPOOL_OPTION_KEYS)[number]>().toEqualTypeOf<keyof SpoolOptions>();
-  expectTypeOf<(typeof READ_STREAM_OPTION_KEYS)[number]>().toEqualTypeOf<keyof TempReadStreamOptions>();
-  expectTypeOf<(typeof WRITE_STREAM_OPTION_KEYS)[number]>().toEqualTypeOf<keyof TempWriteStreamOptions>();
-  expectTypeOf<(typeof SWEEP_OPTION_KEYS)[number]>().toEqualTypeOf<keyof SweepOptions>();
-  expectTypeOf<(typeof KEEP_OPTION_KEYS)[number]>().toEqualTypeOf<keyof KeepOptions>();
-  expectTypeOf<(typeof CLAIM_OPTION_KEYS)[number]>().toEqualTypeOf<keyof ClaimOptions>();
-  expectTypeOf<(typeof HANDOFF_OPTION_KEYS)[number]>().toEqualTypeOf<keyof HandoffOptions>();
-  expectTypeOf<(typeof STREAM_HANDOFF_OPTION_KEYS)[number]>().toEqualTypeOf<keyof StreamHandoffOptions>();
-  expectTypeOf<(typeof MANAGER_OPTION_KEYS)[number]>().toEqualTypeOf<keyof TempFileManagerOptions>();
-  expectTypeOf<(typeof UPLOAD_OPTION_KEYS)[number]>().toEqualTypeOf<keyof UploadOptions>();
-  expectTypeOf<(typeof TEST_SCOPE_OPTION_KEYS)[number]>().toEqualTypeOf<keyof TestScopeOptions>();
-  expectTypeOf<(typeof TUS_STORE_OPTION_KEYS)[number]>().toEqualTypeOf<keyof TusStoreOptions>();
+  expectTypeOf<(typeof WRITE)[number]>().toEqualTypeOf<keyof WriteOptions>();
+  expectTypeOf<(typeof SPOOL)[number]>().toEqualTypeOf<keyof SpoolOptions>();
+  expectTypeOf<(typeof READ_STREAM)[number]>().toEqualTypeOf<keyof TempReadStreamOptions>();
+  expectTypeOf<(typeof WRITE_STREAM)[number]>().toEqualTypeOf<keyof TempWriteStreamOptions>();
+  expectTypeOf<(typeof SWEEP)[number]>().toEqualTypeOf<keyof SweepOptions>();
+  expectTypeOf<(typeof KEEP)[number]>().toEqualTypeOf<keyof KeepOptions>();
+  expectTypeOf<(typeof CLAIM)[number]>().toEqualTypeOf<keyof ClaimOptions>();
+  expectTypeOf<(typeof HANDOFF)[number]>().toEqualTypeOf<keyof HandoffOptions>();
+  expectTypeOf<(typeof STREAM_HANDOFF)[number]>().toEqualTypeOf<keyof StreamHandoffOptions>();
+  expectTypeOf<(typeof MANAGER)[number]>().toEqualTypeOf<keyof TempFileManagerOptions>();
+  expectTypeOf<(typeof UPLOAD)[number]>().toEqualTypeOf<keyof UploadOptions>();
+  expectTypeOf<(typeof EXPRESS_UPLOAD)[number]>().toEqualTypeOf<Exclude<keyof ExpressUploadOptions, keyof UploadOptions>>();
+  expectTypeOf<(typeof TEST_SCOPE)[number]>().toEqualTypeOf<keyof TestScopeOptions>();
+  expectTypeOf<(typeof TUS_STORE)[number]>().toEqualTypeOf<keyof TusStoreOptions>();
   expectTypeOf<(typeof S3_STORE_OPTION_KEYS)[number]>().toEqualTypeOf<keyof S3StoreOptions>();
   expectTypeOf<(typeof AZURE_STORE_OPTION_KEYS)[number]>().toEqualTypeOf<keyof AzureStoreOptions>();
   expectTypeOf<(typeof PRESIGN_OPTION_KEYS)[number]>().toEqualTypeOf<keyof PresignUploadOptions>();
   expectTypeOf<(typeof PRESIGN_MULTIPART_OPTION_KEYS)[number]>().toEqualTypeOf<keyof PresignMultipartOptions>();
   expectTypeOf<(typeof CONFIRM_OPTION_KEYS)[number]>().toEqualTypeOf<keyof ConfirmUploadOptions>();
-  expect(SPOOL_OPTION_KEYS).toEqual([...WRITE_OPTION_KEYS, 'maxMemory']);
 });
 
-it('write() and spool() take at run time every option their types declare, and name them all when one is unknown', async () => {
-  const mgr = manager();
-  for (const [call, keys] of [['write()', WRITE_OPTION_KEYS], ['spool()', SPOOL_OPTION_KEYS]] as const) {
-    const make = call === 'write()' ? mgr.write.bind(mgr) : mgr.spool.bind(mgr);
-    const refusal = await make('x', { unknownOption: 1 } as never).then(
-      () => new Error('not refused'),
-      (err: unknown) => err as Error,
-    );
-    expect(refusal).toMatchObject({ code: 'ERR_TEMPFILE_INVALID_OPTION', option: 'unknownOption' });
-    expect(refusal.message).toContain(`The options are: ${keys.map((key) => `\`${key}\``).join(', ')}.`);
+/** What `call` throws or rejects with (an Error saying it was not refused, when it is not). */
+async function refusal(call: () => unknown): Promise<Error> {
+  try {
+    await call();
+  } catch (err) {
+    return err as Error;
   }
+  return new Error('not refused');
+}
+
+/** Checks that `error` refuses `unknownOption` and names exactly `keys`, in their order, as the options. */
+function expectRefusalNaming(error: Error, keys: readonly string[], call: string): void {
+  expect(error, call).toMatchObject({ code: 'ERR_TEMPFILE_INVALID_OPTION', option: 'unknownOption' });
+  expect(/The options are: (.*)\.$/.exec(error.message)?.[1], call).toBe(keys.map((key) => `\`${key}\``).join(', '));
+}
+
+it('the library\'s calls take at run time every option their types declare, and name them all when one is unknown', async () => {
+  const mgr = manager();
+  const unknown = { unknownOption: 1 } as never;
+  const file = await mgr.write('x');
+  const ticket = await (await mgr.write('y')).handoff({ ttlMs: 60_000 });
+  const calls = [
+    ['write()', WRITE, () => mgr.write('x', unknown)],
+    ['spool()', SPOOL, () => mgr.spool('x', unknown)],
+    ['createReadStream()', READ_STREAM, () => file.createReadStream(unknown)],
+    ['createWriteStream()', WRITE_STREAM, () => file.createWriteStream(unknown)],
+    ['sweep()', SWEEP, () => mgr.sweep(unknown)],
+    ['keep()', KEEP, () => file.keep(path.join(scratchDir(), 'kept'), unknown)],
+    ['claim()', CLAIM, () => mgr.claim(ticket, unknown)],
+    ['handoff()', HANDOFF, () => file.handoff(unknown)],
+    ['handoffStream()', STREAM_HANDOFF, () => mgr.handoffStream(Readable.from([]), unknown)],
+    ['new TempFileManager()', MANAGER, () => new TempFileManager(unknown)],
+    ['upload()', [...UPLOAD, ...EXPRESS_UPLOAD], () => upload(unknown)],
+    ['tempScopeFixture()', TEST_SCOPE, () => tempScopeFixture(unknown)],
+    ['tusStore()', TUS_STORE, () => tusStore(unknown)],
+  ] as const;
+  for (const [call, keys, make] of calls) expectRefusalNaming(await refusal(make), keys, call);
+  await file.remove();
 });
 
-it('tusStore(), the stores and the presigned uploads take at run time every option their types declare, and name them all when one is unknown', async () => {
-  const refusal = async (call: () => unknown): Promise<Error> => {
-    try {
-      await call();
-    } catch (err) {
-      return err as Error;
-    }
-    return new Error('not refused');
-  };
+it('the stores and the presigned uploads take at run time every option their types declare, and name them all when one is unknown', async () => {
   const s3 = s3Store({ client: { send: () => {}, config: {} } as never, bucket: 'uploads' });
   const calls = [
-    ['tusStore()', TUS_STORE_OPTION_KEYS, () => tusStore({ unknownOption: 1 } as never)],
     ['s3Store()', S3_STORE_OPTION_KEYS, () => s3Store({ unknownOption: 1 } as never)],
     ['azureStore()', AZURE_STORE_OPTION_KEYS, () => azureStore({ unknownOption: 1 } as never)],
     ['presignUpload()', PRESIGN_OPTION_KEYS, () => s3.presignUpload({ unknownOption: 1 } as never)],
     ['presignMultipart()', PRESIGN_MULTIPART_OPTION_KEYS, () => s3.presignMultipart({ unknownOption: 1 } as never)],
     ['confirmUpload()', CONFIRM_OPTION_KEYS, () => s3.confirmUpload('key', { unknownOption: 1 } as never)],
   ] as const;
-  for (const [call, keys, make] of calls) {
-    const error = await refusal(make);
-    expect(error, call).toMatchObject({ code: 'ERR_TEMPFILE_INVALID_OPTION', option: 'unknownOption' });
-    expect(error.message, call).toContain(`The options are: ${keys.map((key) => `\`${key}\``).join(', ')}.`);
-  }
+  for (const [call, keys, make] of calls) expectRefusalNaming(await refusal(make), keys, call);
 });
 
 /** Each options interface, the module that declares it, and the key the program below adds to it. */
