@@ -16,7 +16,7 @@ const path = builtin('node:path');
 const { parseArgs } = builtin('node:util');
 
 /** Exit codes, stable for scripts (70 is bin.ts's: an unexpected failure). */
-export const EXIT = { ok: 0, sweepErrors: 1, usage: 2, unsafeRoot: 3, notManagerRoot: 4 } as const;
+const EXIT = { ok: 0, sweepErrors: 1, usage: 2, unsafeRoot: 3, notManagerRoot: 4 } as const;
 
 const HELP = `Usage: tempfile-manager <command> [--root DIR] [options]
 

@@ -5,7 +5,7 @@ import { validateNameLength, validateNamePart } from '../base/names.js';
 import { ownOptions } from '../base/validators.js';
 
 /** The most bytes of a client's file name kept: a file name's limit on most file systems. */
-export const MAX_CLIENT_NAME_BYTES = 255;
+const MAX_CLIENT_NAME_BYTES = 255;
 
 /** An extension taken as a suffix: letters and digits only, at most 16 of them. */
 const SAFE_EXTENSION = /^[a-z0-9]{1,16}$/;

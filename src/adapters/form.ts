@@ -13,8 +13,8 @@ import type { HandedOffUpload, ResolvedUpload, UploadedFile, UploadFields } from
 import type { StreamHandoff } from '../handoff/backend.js';
 import type { HandoffMeta } from '../handoff/ticket.js';
 
-/** A file part as the parsers hand it over. @internal */
-export interface FilePart {
+/** A file part as the parsers hand it over. */
+interface FilePart {
   readonly fieldName: string;
   readonly originalName: string;
   readonly declaredType: string;
@@ -22,8 +22,8 @@ export interface FilePart {
   readonly stream: Readable;
 }
 
-/** A text field as the parsers hand it over. @internal */
-export interface FieldPart {
+/** A text field as the parsers hand it over. */
+interface FieldPart {
   readonly name: string;
   readonly value: string;
   readonly nameTruncated: boolean;

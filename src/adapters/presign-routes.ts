@@ -126,8 +126,8 @@ export function resolvePresignRoutes<Request>(options: PresignRoutesOptions<Requ
   return { store, terms: { maxBytes, ...(accept && { accept }), ...(ttlMs !== undefined && { ttlMs }), ...(suffix !== undefined && { suffix }) }, meta };
 }
 
-/** The confirmation's options, checked once. @internal */
-export interface ConfirmRoute {
+/** The confirmation's options, checked once. */
+interface ConfirmRoute {
   readonly store: PresignStore;
   readonly options: ConfirmUploadOptions;
 }

@@ -32,7 +32,9 @@ const byRequest = new WeakMap<IncomingMessage, RequestScope>();
 export class RequestScope {
   /** True once the exchange ended: the scope is removed, or being removed. */
   ended = false;
-  private listeners: (() => void)[] | undefined;
+  #listeners: (() => void)[] | undefined;
+  readonly #socket: SocketLike | undefined;
+  readonly #onDisposeError: (error: unknown) => void;
   /** The files its forms received, their bytes, and why a form was refused (for `tracing:tempfile-manager:request`). */
   readonly received: { files: number; bytes: number; refused?: string } = { files: 0, bytes: 0 };
   /** The exchange's span, when the request channel has a subscriber. */
@@ -42,27 +44,30 @@ export class RequestScope {
     readonly scope: TempScope,
     readonly request: IncomingMessage,
     readonly response: ServerResponse,
-    private readonly socket: SocketLike | undefined,
-    private readonly onDisposeError: (error: unknown) => void,
-  ) {}
+    socket: SocketLike | undefined,
+    onDisposeError: (error: unknown) => void,
+  ) {
+    this.#socket = socket;
+    this.#onDisposeError = onDisposeError;
+  }
 
   /** Ends the exchange: calls the `onEnd` listeners, then removes the scope. Idempotent. */
   readonly end = (): void => {
     if (this.ended) return;
     this.ended = true;
     this.response.off('close', this.end);
-    if (this.socket) bySocket.get(this.socket)?.delete(this);
-    const listeners = this.listeners;
-    this.listeners = undefined;
+    if (this.#socket) bySocket.get(this.#socket)?.delete(this);
+    const listeners = this.#listeners;
+    this.#listeners = undefined;
     for (const listener of listeners ?? []) {
       try {
         listener();
       } catch (error) {
-        this.onDisposeError(error); // never in the way of the removal, nor thrown from a 'close' listener
+        this.#onDisposeError(error); // never in the way of the removal, nor thrown from a 'close' listener
       }
     }
     this.span?.end({ status: this.response.statusCode, ...this.received, clientGone: !this.response.writableFinished });
-    this.scope.remove().catch(this.onDisposeError);
+    this.scope.remove().catch(this.#onDisposeError);
   };
 
   /**
@@ -83,10 +88,10 @@ export class RequestScope {
       listener();
       return () => {};
     }
-    (this.listeners ??= []).push(listener);
+    (this.#listeners ??= []).push(listener);
     return () => {
-      const at = this.listeners?.indexOf(listener) ?? -1;
-      if (at >= 0) this.listeners!.splice(at, 1);
+      const at = this.#listeners?.indexOf(listener) ?? -1;
+      if (at >= 0) this.#listeners!.splice(at, 1);
     };
   }
 }

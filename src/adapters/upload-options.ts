@@ -162,8 +162,8 @@ export interface HandedOffUpload {
 /** Text fields of a form, in a null-prototype object: a `__proto__` field is a field like any other. */
 export type UploadFields = Record<string, string | string[]>;
 
-/** @internal */
-export type FileRule =
+/** Which files a form may have, and how many. */
+type FileRule =
   | { readonly kind: 'none' }
   | { readonly kind: 'single'; readonly field: string }
   | { readonly kind: 'array'; readonly field: string; readonly maxCount: number }
@@ -223,8 +223,8 @@ export function busboyLimits(spec: ResolvedUpload): Record<string, number> {
   };
 }
 
-/** The most bytes of headers one part of a form may have (busboy's fixed limit). @internal */
-export const PART_HEADER_BYTES = 16 * 1024;
+/** The most bytes of headers one part of a form may have (busboy's fixed limit). */
+const PART_HEADER_BYTES = 16 * 1024;
 
 /**
  * The most bytes a multipart body can have and still be taken whole under `spec`, for a
@@ -234,9 +234,8 @@ export const PART_HEADER_BYTES = 16 * 1024;
  * and at most `maxFiles + maxFields`) its delimiter and 16 KiB of headers; then the closing
  * delimiter and 1 KiB for what a client may add (a preamble, an epilogue). Infinity when a limit
  * that counts is Infinity.
- * @internal
  */
-export function maxBodyBytes(spec: ResolvedUpload, boundaryLength: number): number {
+function maxBodyBytes(spec: ResolvedUpload, boundaryLength: number): number {
   const times = (count: number, bytes: number) => (count === 0 ? 0 : count * bytes);
   const { files, fields, parts } = formCounts(spec);
   const delimiter = boundaryLength + 8; // CRLF "--" boundary CRLF, and the CRLF that ends the part's headers
