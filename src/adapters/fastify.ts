@@ -114,9 +114,6 @@ const plugin: FastifyPluginAsync<TempFilesPluginOptions> = async (app: FastifyIn
   const { drain, ...given } = resolveScopeOptions(manager, options, 'tempfile-manager/fastify');
   const onDisposeError =
     given.onDisposeError ?? ((error: unknown, request: FastifyRequest) => request.log.error({ err: error }, 'removing temp files failed'));
-  // The request's scope ends on its response's or its connection's close (request-scope.ts), and
-  // on Fastify's own ends of a request, whichever comes first.
-  const end = (request: FastifyRequest) => requestScopeOf(request.raw)?.end();
   if (!app.hasRequestDecorator('parts')) {
     const { default: multipart } = await loadPeer('@fastify/multipart', 'tempfile-manager/fastify', () => import('@fastify/multipart'));
     await app.register(multipart);
@@ -148,7 +145,16 @@ const plugin: FastifyPluginAsync<TempFilesPluginOptions> = async (app: FastifyIn
     request.tmp = exchange.scope;
     exchange.enter(next);
   });
-  // An answer sent before the body was read to its end (a refused upload): the client must still get it.
+  addEndHooks(app, drain);
+};
+
+/**
+ * An answer sent before the body was read to its end (a refused upload) still reaches the client;
+ * the request's scope ends on its response's or its connection's close (request-scope.ts), and on
+ * Fastify's own ends of a request, whichever comes first.
+ */
+function addEndHooks(app: FastifyInstance, drain: ResolvedDrain): void {
+  const end = (request: FastifyRequest) => requestScopeOf(request.raw)?.end();
   app.addHook('onSend', (request, reply, payload, next) => {
     discardUnreadBody(request.raw, reply.raw, drain);
     next(null, payload);
@@ -165,7 +171,7 @@ const plugin: FastifyPluginAsync<TempFilesPluginOptions> = async (app: FastifyIn
     end(request);
     next();
   });
-};
+}
 
 /**
  * `work`'s result, or its failure as Fastify's error handler may send it to the client: a server

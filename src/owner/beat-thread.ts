@@ -157,23 +157,91 @@ export function beatThread(): BeatThread {
 }
 
 function makeBeatThread(): BeatThread {
-  const targets = new Map<string, { kind: Beat['kind']; identity: (() => BeatIdentity | undefined) | undefined; holders: number }>();
-  let requiredBy: string | undefined;
-  let worker: Worker | undefined;
-  let restartTimer: NodeJS.Timeout | undefined;
-  let failuresInARow = 0;
-  let starts = 0;
-  let failure: string | undefined;
-  const warned = new Set<string>();
+  return new ProcessBeatThread();
+}
+
+/** What the thread beats at a path, and how many holders asked for it. */
+interface Target {
+  readonly kind: Beat['kind'];
+  readonly identity: (() => BeatIdentity | undefined) | undefined;
+  holders: number;
+}
+
+/** The beat thread's targets, and the worker that beats them, started again after a failure. */
+class ProcessBeatThread implements BeatThread {
+  readonly #targets = new Map<string, Target>();
+  #requiredBy: string | undefined;
+  #worker: Worker | undefined;
+  #restartTimer: NodeJS.Timeout | undefined;
+  #failuresInARow = 0;
+  #starts = 0;
+  #failure: string | undefined;
+  readonly #warned = new Set<string>();
+
+  add(at: string, kind: Beat['kind'], identity?: () => BeatIdentity | undefined): () => void {
+    // The thread is reachable from every copy of the library through the process registry: it
+    // beats only what the library names so (a session's lock, a held file), never any path.
+    if (!isBeatTarget(at, kind)) throw new TypeError(`The beat thread beats a session's lock or a held file, not ${JSON.stringify(at).slice(0, 200)}`);
+    const held = this.#targets.get(at);
+    if (held) held.holders += 1;
+    else this.#targets.set(at, { kind, identity, holders: 1 });
+    if (!held) this.#post(at, kind, identity);
+    let removed = false;
+    return () => {
+      if (removed) return;
+      removed = true;
+      const target = this.#targets.get(at);
+      if (target === undefined || --target.holders > 0) return;
+      this.#targets.delete(at);
+      this.#post(at, undefined);
+    };
+  }
+
+  identify(at: string): void {
+    const target = this.#targets.get(at);
+    if (target !== undefined) this.#post(at, target.kind, target.identity);
+  }
+
+  // Started once and kept, idle when it has nothing to beat: a thread started per claim cost a
+  // claim+consume cycle 3 ms where it takes 0.16 (bench/liveness.mjs).
+  require(why: string): void {
+    if (this.#requiredBy !== undefined) return;
+    this.#requiredBy = why;
+    log('the heartbeat thread starts: %s', why);
+    if (this.#worker === undefined && this.#restartTimer === undefined) this.#start();
+  }
+
+  get requiredBy(): string | undefined {
+    return this.#requiredBy;
+  }
+
+  get running(): boolean {
+    return this.#worker !== undefined;
+  }
+
+  get targets(): number {
+    return this.#targets.size;
+  }
+
+  get starts(): number {
+    return this.#starts;
+  }
+
+  get failure(): string | undefined {
+    return this.#failure;
+  }
+
   // The inode the main thread's first beat found, once it has beaten (until then, any of the kind).
-  const post = (at: string, kind: Beat['kind'] | undefined, identity?: () => BeatIdentity | undefined) =>
-    worker?.postMessage({ at, kind, ...identity?.() });
+  #post(at: string, kind: Beat['kind'] | undefined, identity?: () => BeatIdentity | undefined): void {
+    this.#worker?.postMessage({ at, kind, ...identity?.() });
+  }
+
   // Never silent: what stops the thread, or a beat in it, is a process warning (once per cause),
   // not a debug line alone.
-  const warn = (why: string, detail: string) => {
+  #warn(why: string, detail: string): void {
     log('%s: %s', why, detail);
-    if (warned.has(detail)) return;
-    warned.add(detail);
+    if (this.#warned.has(detail)) return;
+    this.#warned.add(detail);
     process.emitWarning(
       `tempfile-manager: ${why} (${detail}). Until it runs, only the main thread's timer beats the heartbeat: an event loop ` +
         'blocked for longer than a sweeper\'s staleMs lets a sweeper without /proc, in another PID namespace or on another ' +
@@ -181,29 +249,32 @@ function makeBeatThread(): BeatThread {
         'NODE_OPTIONS, --permission without --allow-worker); see docs/crash-recovery.md.',
       { type: 'TempFileWarning', code: BEAT_THREAD_WARNING },
     );
-  };
-  const failed = (detail: string) => {
-    failure = detail;
-    const waitMs = Math.min(MAX_RESTART_MS, FIRST_RESTART_MS * 2 ** failuresInARow);
-    failuresInARow += 1;
+  }
+
+  #failed(detail: string): void {
+    this.#failure = detail;
+    const waitMs = Math.min(MAX_RESTART_MS, FIRST_RESTART_MS * 2 ** this.#failuresInARow);
+    this.#failuresInARow += 1;
     // A start that fails once and then runs (the thread read the working directory while a
     // caller had it deeper than PATH_MAX) is logged; one that fails again is a warning.
-    if (failuresInARow === 1) log('the heartbeat thread failed and starts again in %d ms: %s', waitMs, detail);
-    else warn(`the heartbeat thread failed again and starts again in ${waitMs} ms (attempt ${failuresInARow})`, detail);
-    restartAfter(waitMs);
-  };
-  const restartAfter = (waitMs: number) => {
-    if (restartTimer !== undefined) return;
-    restartTimer = detached(() => setTimeout(() => {
-      restartTimer = undefined;
-      if (worker === undefined) start();
+    if (this.#failuresInARow === 1) log('the heartbeat thread failed and starts again in %d ms: %s', waitMs, detail);
+    else this.#warn(`the heartbeat thread failed again and starts again in ${waitMs} ms (attempt ${this.#failuresInARow})`, detail);
+    this.#restartAfter(waitMs);
+  }
+
+  #restartAfter(waitMs: number): void {
+    if (this.#restartTimer !== undefined) return;
+    this.#restartTimer = detached(() => setTimeout(() => {
+      this.#restartTimer = undefined;
+      if (this.#worker === undefined) this.#start();
     }, waitMs));
-    restartTimer.unref();
-  };
-  const start = () => {
+    this.#restartTimer.unref();
+  }
+
+  #start(): void {
     if (!mayStartThreads()) {
-      failure = 'the permission model withholds worker threads (no --allow-worker)';
-      warn('the heartbeat thread cannot start', failure);
+      this.#failure = 'the permission model withholds worker threads (no --allow-worker)';
+      this.#warn('the heartbeat thread cannot start', this.#failure);
       return;
     }
     let started: Worker;
@@ -217,78 +288,36 @@ function makeBeatThread(): BeatThread {
         stderr: false,
       }));
     } catch (err) {
-      failed(describe(err));
+      this.#failed(describe(err));
       return;
     }
-    starts += 1;
-    const startedAt = performance.now();
-    let error: string | undefined;
-    started.on('message', (message: ThreadMessage) => {
-      if ('ready' in message) failure = undefined;
-      else warn(`a beat of the heartbeat thread failed at ${message.failed}`, `${message.code}: ${message.message}`);
-    });
-    started.on('error', (err) => (error = describe(err)));
-    started.on('exit', (code) => {
-      if (worker !== started) return;
-      worker = undefined;
-      // It ended while required: its targets, now or later, are still to beat. One that ran well starts again at
-      // once; one that fails again and again waits longer each time, never in a hot loop.
-      if (performance.now() - startedAt >= RAN_WELL_MS) failuresInARow = 0;
-      failed(error ?? `the thread ended with code ${code}`);
-    });
+    this.#starts += 1;
+    this.#watch(started);
     // After the listeners: one added to an unref'd worker's port refs it again, and the thread
     // would keep the process alive.
     started.unref();
-    worker = started;
-    for (const [at, { kind, identity }] of targets) post(at, kind, identity);
-  };
-  return {
-    add(at, kind, identity) {
-      // The thread is reachable from every copy of the library through the process registry: it
-      // beats only what the library names so (a session's lock, a held file), never any path.
-      if (!isBeatTarget(at, kind)) throw new TypeError(`The beat thread beats a session's lock or a held file, not ${JSON.stringify(at).slice(0, 200)}`);
-      const held = targets.get(at);
-      if (held) held.holders += 1;
-      else targets.set(at, { kind, identity, holders: 1 });
-      if (!held) post(at, kind, identity);
-      let removed = false;
-      return () => {
-        if (removed) return;
-        removed = true;
-        const target = targets.get(at);
-        if (target === undefined || --target.holders > 0) return;
-        targets.delete(at);
-        post(at, undefined);
-      };
-    },
-    identify(at) {
-      const target = targets.get(at);
-      if (target !== undefined) post(at, target.kind, target.identity);
-    },
-    // Started once and kept, idle when it has nothing to beat: a thread started per claim cost a
-    // claim+consume cycle 3 ms where it takes 0.16 (bench/liveness.mjs).
-    require(why) {
-      if (requiredBy !== undefined) return;
-      requiredBy = why;
-      log('the heartbeat thread starts: %s', why);
-      if (worker === undefined && restartTimer === undefined) start();
-    },
-    get requiredBy() {
-      return requiredBy;
-    },
-    get running() {
-      return worker !== undefined;
-    },
-    get targets() {
-      return targets.size;
-    },
-    get starts() {
-      return starts;
-    },
-    get failure() {
-      return failure;
-    },
-  };
+    this.#worker = started;
+    for (const [at, { kind, identity }] of this.#targets) this.#post(at, kind, identity);
+  }
+
+  /** Hears what a started thread says, and starts it again when it ends. */
+  #watch(started: Worker): void {
+    const startedAt = performance.now();
+    let error: string | undefined;
+    started.on('message', (message: ThreadMessage) => {
+      if ('ready' in message) this.#failure = undefined;
+      else this.#warn(`a beat of the heartbeat thread failed at ${message.failed}`, `${message.code}: ${message.message}`);
+    });
+    started.on('error', (err) => (error = describe(err)));
+    started.on('exit', (code) => {
+      if (this.#worker !== started) return;
+      this.#worker = undefined;
+      // It ended while required: its targets, now or later, are still to beat. One that ran well starts again at
+      // once; one that fails again and again waits longer each time, never in a hot loop.
+      if (performance.now() - startedAt >= RAN_WELL_MS) this.#failuresInARow = 0;
+      this.#failed(error ?? `the thread ended with code ${code}`);
+    });
+  }
 }
 
 /** What the thread posts: that it runs, or that a beat failed. */
