@@ -80,9 +80,9 @@ const CONTAINER = /^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/;
 
 /**
  * Checks a ticket's location as an Azure store's: `{ kind: 'azure', account, container, prefix }`,
- * each by Azure's naming rules. @throws {@link BadTicketError} @internal
+ * each by Azure's naming rules. @throws {@link BadTicketError}
  */
-export function parseAzureLocation(location: StoreLocation): AzureLocation {
+function parseAzureLocation(location: StoreLocation): AzureLocation {
   if (location.kind !== 'azure') throw new BadTicketError(`\`store.kind\` is "${location.kind}", not "azure"`, 'store');
   checkLocationFields(location, ['account', 'container', 'prefix']);
   const { account, container, prefix } = location as AzureLocation;

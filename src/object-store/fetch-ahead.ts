@@ -21,7 +21,7 @@
 export const FETCH_AHEAD_MAX_BYTES = 8 * 1024 * 1024;
 
 /** The longest a fetch ahead may precede the lease's creation for its bytes to be kept. */
-export const FETCH_AHEAD_WINDOW_MS = 1000;
+const FETCH_AHEAD_WINDOW_MS = 1000;
 
 /** How long the sweep waits, after an entry's data is gone, before it deletes the entry's lease. */
 export const LEASE_REMOVAL_DELAY_MS = 2 * FETCH_AHEAD_WINDOW_MS;

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { parseTicket } from '../../src/handoff/ticket.js';
 import { isHandoffStore, locationKey, sameLocation, STORE_STEPS } from '../../src/base/stores.js';
 import { parseS3Location } from '../../src/s3/location.js';
-import { parseAzureLocation } from '../../src/azure/store.js';
+import { azureStore } from '../../src/azure/store.js';
 
 const base = { v: 1, id: 'a'.repeat(32), suffix: '.bin', size: 3, createdAt: 1, expiresAt: 2 } as const;
 const refused = (store: unknown) => expect(() => parseTicket({ ...base, store })).toThrow(expect.objectContaining({ code: 'ERR_TEMPFILE_BAD_TICKET', field: 'store' }));
@@ -32,7 +32,11 @@ describe("a ticket's store, checked by the core for its shape only", () => {
     refused('s3://bucket');
   });
 
-  it("leaves a backend's own rules to it: a bucket name S3 refuses passes the core, and parseS3Location() refuses it", () => {
+  it("leaves a backend's own rules to it: a bucket name S3 refuses passes the core, and parseS3Location() refuses it; an Azure store its own", () => {
+    // Only its names are read: no request is made.
+    const client = { getBlockBlobClient: () => {}, listBlobsFlat: () => {}, containerName: 'box', accountName: 'acct1', url: 'http://127.0.0.1:10000/acct1/box' };
+    const azure = azureStore({ client: client as never });
+    const parseAzureLocation = (location: Parameters<typeof azure.parseLocation>[0]) => azure.parseLocation(location);
     const store = { kind: 's3', bucket: 'Not_A_Bucket', prefix: '' };
     expect(parseTicket({ ...base, store }).store).toEqual(store);
     expect(() => parseS3Location(store)).toThrow(expect.objectContaining({ code: 'ERR_TEMPFILE_BAD_TICKET', field: 'store' }));
