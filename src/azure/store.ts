@@ -67,8 +67,8 @@ export interface AzureSweepOptions {
   readonly staleMs?: number;
 }
 
-/** The names of `azureStore()`'s options: every key of {@link AzureStoreOptions} (`NoneLeftOut`). @internal */
-export const AZURE_STORE_OPTION_KEYS = ['client', 'prefix', 'timeoutMs', 'blockSize'] as const satisfies readonly (keyof AzureStoreOptions)[];
+/** The names of `azureStore()`'s options: every key of {@link AzureStoreOptions} (`NoneLeftOut`). */
+const AZURE_STORE_OPTION_KEYS = ['client', 'prefix', 'timeoutMs', 'blockSize'] as const satisfies readonly (keyof AzureStoreOptions)[];
 /** Compiles only while every option is listed (`NoneLeftOut`). @internal */
 export type AzureStoreOptionsListed = NoneLeftOut<Exclude<keyof AzureStoreOptions, (typeof AZURE_STORE_OPTION_KEYS)[number]>>;
 const STORE_OPTIONS: ReadonlySet<string> = new Set<string>(AZURE_STORE_OPTION_KEYS);

@@ -182,16 +182,16 @@ interface Terms {
   readonly suffix: string;
 }
 
-/** The names of `presignMultipart()`'s options: every key of {@link PresignMultipartOptions} (`NoneLeftOut`). @internal */
-export const PRESIGN_MULTIPART_OPTION_KEYS = ['maxBytes', 'accept', 'contentType', 'ttlMs', 'meta', 'suffix'] as const satisfies readonly (keyof PresignMultipartOptions)[];
+/** The names of `presignMultipart()`'s options: every key of {@link PresignMultipartOptions} (`NoneLeftOut`). */
+const PRESIGN_MULTIPART_OPTION_KEYS = ['maxBytes', 'accept', 'contentType', 'ttlMs', 'meta', 'suffix'] as const satisfies readonly (keyof PresignMultipartOptions)[];
 /** Compiles only while every option is listed (`NoneLeftOut`). @internal */
 export type PresignMultipartOptionsListed = NoneLeftOut<Exclude<keyof PresignMultipartOptions, (typeof PRESIGN_MULTIPART_OPTION_KEYS)[number]>>;
-/** The names of `presignUpload()`'s options: a multipart's and a PUT's, every key of {@link PresignUploadOptions} (`NoneLeftOut`). @internal */
-export const PRESIGN_OPTION_KEYS = [...PRESIGN_MULTIPART_OPTION_KEYS, 'method', 'size', 'checksumSha256'] as const satisfies readonly (keyof PresignUploadOptions)[];
+/** The names of `presignUpload()`'s options: a multipart's and a PUT's, every key of {@link PresignUploadOptions} (`NoneLeftOut`). */
+const PRESIGN_OPTION_KEYS = [...PRESIGN_MULTIPART_OPTION_KEYS, 'method', 'size', 'checksumSha256'] as const satisfies readonly (keyof PresignUploadOptions)[];
 /** Compiles only while every option is listed (`NoneLeftOut`). @internal */
 export type PresignUploadOptionsListed = NoneLeftOut<Exclude<keyof PresignUploadOptions, (typeof PRESIGN_OPTION_KEYS)[number]>>;
-/** The names of `confirmUpload()`'s options: every key of {@link ConfirmUploadOptions} (`NoneLeftOut`). @internal */
-export const CONFIRM_OPTION_KEYS = ['ttlMs', 'verify', 'verifyTimeoutMs', 'signal'] as const satisfies readonly (keyof ConfirmUploadOptions)[];
+/** The names of `confirmUpload()`'s options: every key of {@link ConfirmUploadOptions} (`NoneLeftOut`). */
+const CONFIRM_OPTION_KEYS = ['ttlMs', 'verify', 'verifyTimeoutMs', 'signal'] as const satisfies readonly (keyof ConfirmUploadOptions)[];
 /** Compiles only while every option is listed (`NoneLeftOut`). @internal */
 export type ConfirmUploadOptionsListed = NoneLeftOut<Exclude<keyof ConfirmUploadOptions, (typeof CONFIRM_OPTION_KEYS)[number]>>;
 const PRESIGN_OPTIONS: ReadonlySet<string> = new Set<string>(PRESIGN_OPTION_KEYS);

@@ -69,8 +69,8 @@ export interface S3SweepOptions {
   readonly staleMs?: number;
 }
 
-/** The names of `s3Store()`'s options: every key of {@link S3StoreOptions} (`NoneLeftOut`). @internal */
-export const S3_STORE_OPTION_KEYS = ['client', 'bucket', 'prefix', 'timeoutMs', 'partSize'] as const satisfies readonly (keyof S3StoreOptions)[];
+/** The names of `s3Store()`'s options: every key of {@link S3StoreOptions} (`NoneLeftOut`). */
+const S3_STORE_OPTION_KEYS = ['client', 'bucket', 'prefix', 'timeoutMs', 'partSize'] as const satisfies readonly (keyof S3StoreOptions)[];
 /** Compiles only while every option is listed (`NoneLeftOut`). @internal */
 export type S3StoreOptionsListed = NoneLeftOut<Exclude<keyof S3StoreOptions, (typeof S3_STORE_OPTION_KEYS)[number]>>;
 const STORE_OPTIONS: ReadonlySet<string> = new Set<string>(S3_STORE_OPTION_KEYS);
