@@ -58,20 +58,9 @@ export async function spoolTempFile(
     const memory = new MemorySink(maxMemory, meter.hash);
     await pump(memory.untilFull(next), meter, memory, given.onProgress);
     const facts = (): IntakeFacts => ({ size: meter.size, digest: meter.digest(), detectedType: type });
-    if (memory.full) {
-      const spilling: Spill = { memory, rest: next, meter, parts, onProgress: given.onProgress, facts };
-      file = await traced(
-        TRACING_CHANNELS.write,
-        () => ({ root: context.root, maxBytes: given.maxBytes }),
-        () => spill(context, onDisk, spilling),
-        (spilled) => ({ path: spilled.path, size: spilled.size ?? 0 }),
-      );
-    } else {
-      const spooled = new SpooledTempFile(context, owner, parts, memory.content());
-      meter.chargeTo(reservationOf(spooled));
-      recordContent(spooled, facts());
-      file = spooled;
-    }
+    file = memory.full
+      ? await tracedSpill(context, onDisk, { memory, rest: next, meter, parts, onProgress: given.onProgress, facts }, given.maxBytes)
+      : keptInMemory(new SpooledTempFile(context, owner, parts, memory.content()), meter, facts());
     if (given.verify) await runVerify(given.verify, file, signals, abortError);
     return file;
   } catch (err) {
@@ -83,6 +72,23 @@ export async function spoolTempFile(
     held.release();
     read.done();
   }
+}
+
+/** A spool that stayed within `maxMemory`: its bytes charged to the file, its facts recorded. */
+function keptInMemory(spooled: SpooledTempFile, meter: Meter, facts: IntakeFacts): SpooledTempFile {
+  meter.chargeTo(reservationOf(spooled));
+  recordContent(spooled, facts);
+  return spooled;
+}
+
+/** {@link spill}, traced as a write (`tracing:tempfile-manager:write`). */
+function tracedSpill(context: ManagerContext, onDisk: NewFile<TempFile>, spilling: Spill, maxBytes: number): Promise<TempFile> {
+  return traced(
+    TRACING_CHANNELS.write,
+    () => ({ root: context.root, maxBytes }),
+    () => spill(context, onDisk, spilling),
+    (spilled) => ({ path: spilled.path, size: spilled.size ?? 0 }),
+  );
 }
 
 /** What a spool past `maxMemory` goes on with. */

@@ -307,6 +307,12 @@ function checkRootDirectory(root: string): DirIdentity {
       `The root ${root} exists but is not a directory: remove it or choose another \`root\`.`,
     );
   }
+  checkRootAccess(root, stat);
+  return { dev: stat.dev, ino: stat.ino };
+}
+
+/** The root directory is this user's alone: not shared like /tmp, not another user's, not writable by others. */
+function checkRootAccess(root: string, stat: { uid: number; mode: number }): void {
   const uid = process.getuid?.();
   const wrongOwner = uid !== undefined && stat.uid !== uid;
   const writableByOthers = HOST_PLATFORM !== 'win32' && (stat.mode & 0o022) !== 0;
@@ -336,7 +342,6 @@ function checkRootDirectory(root: string): DirIdentity {
         `so they could plant or swap files in it: run \`chmod 700 ${root}\` or choose another \`root\`.`,
     );
   }
-  return { dev: stat.dev, ino: stat.ino };
 }
 
 /**

@@ -151,59 +151,66 @@ type PendingRead = { resolve: (chunk: Buffer | undefined) => void; reject: (erro
  * so an error handler may still `resume()` a request to drain it.
  */
 function readableReader(stream: Readable, halt: () => void): SourceReader {
-  const queue: unknown[] = [];
-  let pending: PendingRead | undefined;
-  let outcome: { error?: unknown } | undefined;
+  const state: ReadState = { queue: [], pending: undefined, outcome: undefined };
   const detach = () => {
     stream.off('data', onData);
     stopWatching();
   };
-  const answer = (read: PendingRead) => {
-    if (queue.length > 0) deliver(read, queue.shift());
-    else if (outcome?.error !== undefined) read.reject(toSourceError(outcome.error));
-    else if (outcome) read.resolve(undefined);
-    else {
-      pending = read;
-      stream.resume();
-    }
-  };
   const onData = (chunk: unknown) => {
-    const read = pending;
-    pending = undefined;
+    const read = state.pending;
+    state.pending = undefined;
     if (read) deliver(read, chunk);
     else {
-      queue.push(chunk);
+      state.queue.push(chunk);
       stream.pause();
     }
   };
   stream.on('data', onData);
   stream.pause();
   const stopWatching = finished(stream, { writable: false }, (error) => {
-    outcome = { error: error ?? undefined };
+    state.outcome = { error: error ?? undefined };
     detach();
-    const read = pending;
-    pending = undefined;
-    if (read) answer(read);
+    const read = state.pending;
+    state.pending = undefined;
+    if (read) answer(state, stream, read);
   });
   // It settles its own pending read on stop (no wrapper, and no promise more per chunk: this is
   // the reader of every upload and stream).
   let stopped: { readonly reason: unknown } | undefined;
   return {
     settlesOnStop: true,
-    next: () => (stopped ? Promise.reject(stopped.reason) : new Promise((resolve, reject) => answer({ resolve, reject }))),
+    next: () => (stopped ? Promise.reject(stopped.reason) : new Promise((resolve, reject) => answer(state, stream, { resolve, reject }))),
     stop: (reason?: unknown) => {
       if (stopped) return;
       stopped = { reason: stopReason(reason) };
-      const read = pending;
-      pending = undefined;
+      const read = state.pending;
+      state.pending = undefined;
       read?.reject(stopped.reason);
-      if (outcome) return;
-      outcome = {};
-      queue.length = 0;
+      if (state.outcome) return;
+      state.outcome = {};
+      state.queue.length = 0;
       detach();
       halt();
     },
   };
+}
+
+/** What a stream's reader holds: the chunks read ahead, the read waiting for one, and how the stream ended. */
+interface ReadState {
+  readonly queue: unknown[];
+  pending: PendingRead | undefined;
+  outcome: { error?: unknown } | undefined;
+}
+
+/** Answers `read` from what the stream gave, else waits for its next chunk. */
+function answer(state: ReadState, stream: Readable, read: PendingRead): void {
+  if (state.queue.length > 0) deliver(read, state.queue.shift());
+  else if (state.outcome?.error !== undefined) read.reject(toSourceError(state.outcome.error));
+  else if (state.outcome) read.resolve(undefined);
+  else {
+    state.pending = read;
+    stream.resume();
+  }
 }
 
 function deliver(read: PendingRead, chunk: unknown): void {
