@@ -17,7 +17,7 @@ const EXCLUSIVE = 'exclusive: of 2 to 6 racing claimers';
 const RELEASE = 'disposal without consume\\(\\) releases';
 const CHECKED = 'checked bytes';
 const EXPIRY = 'expiry: a ticket past expiresAt';
-const BOUND = 'bound: a ticket whose meta, createdAt or digest (its algorithm too) was edited';
+const BOUND = 'bound: a ticket whose meta, createdAt or digest \\(its algorithm too\\) was edited';
 
 /** Each: the file and text it changes, the test it must fail, the backends it reaches, and the same change in the build when the child claimer must run it. */
 export const MUTATIONS = {
