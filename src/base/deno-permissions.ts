@@ -34,8 +34,8 @@ function grantedInFull(api: DenoPermissions, name: string): boolean {
   }
 }
 
-/** Under Deno, the permissions it does not grant in full (none with `--allow-all`); none elsewhere. @internal */
-export function denoPermissionsWithheld(): string[] {
+/** Under Deno, the permissions it does not grant in full (none with `--allow-all`); none elsewhere. */
+function denoPermissionsWithheld(): string[] {
   const api = denoPermissions();
   return api ? DENO_PERMISSIONS.filter((name) => !grantedInFull(api, name)) : [];
 }

@@ -90,7 +90,7 @@ const OWNER_FIELD_LIST = Object.values(OWNER_FIELDS);
 const OWNER_SEPARATOR = '_';
 
 /** The longest owner token any process can make. */
-export const MAX_OWNER_TOKEN_BYTES =
+const MAX_OWNER_TOKEN_BYTES =
   OWNER_FIELD_LIST.reduce((sum, field) => sum + field.maxBytes, 0) + OWNER_SEPARATOR.length * (OWNER_FIELD_LIST.length - 1);
 
 const OWNER_PATTERN = OWNER_FIELD_LIST.map((field) => `(${field.pattern})`).join(OWNER_SEPARATOR);
@@ -300,7 +300,7 @@ export function setAsideName(random: string): string {
 }
 
 /** True for a name {@link setAsideName} makes. */
-export function isSetAsideName(name: string): boolean {
+function isSetAsideName(name: string): boolean {
   return SET_ASIDE_NAME.test(name);
 }
 

@@ -70,8 +70,8 @@ export function isHandoffStore(value: unknown): value is HandoffStore {
   return STORE_STEPS.every((step) => typeof candidate[step] === 'function') && locationProblem(candidate.location) === undefined;
 }
 
-/** The steps a store has beside its location (src/handoff/backend.ts, `StoreBackend`). @internal */
-export const STORE_STEPS = ['handOff', 'handOffStream', 'claim', 'sweep', 'parseLocation'] as const;
+/** The steps a store has beside its location (src/handoff/backend.ts, `StoreBackend`). */
+const STORE_STEPS = ['handOff', 'handOffStream', 'claim', 'sweep', 'parseLocation'] as const;
 
 const KIND = /^[a-z][a-z0-9]{1,15}$/;
 const FIELD = /^[a-z][A-Za-z0-9]{0,31}$/;

@@ -92,9 +92,8 @@ export function validateObject(options: unknown, where: string, known: ReadonlyS
 /**
  * A number from `min` to `max` (Infinity too when `infinity`); never NaN.
  * @throws {@link InvalidOptionError} naming `name` otherwise.
- * @internal
  */
-export function validateNumber(value: unknown, name: string, range: NumberRange): number {
+function validateNumber(value: unknown, name: string, range: NumberRange): number {
   const ok = typeof value === 'number' && value >= range.min && (Number.isFinite(value) ? value <= (range.max ?? Infinity) : range.infinity === true && value === Infinity);
   if (ok) return value;
   return refuse(value, name, `a number${of(range.unit)} ${bounds(range)}`, range);

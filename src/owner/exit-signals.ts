@@ -10,7 +10,7 @@ const POSIX_ONLY = ['SIGALRM', 'SIGABRT', 'SIGVTALRM', 'SIGXCPU', 'SIGUSR2', 'SI
 const LINUX_ONLY = ['SIGIO', 'SIGPOLL', 'SIGPWR', 'SIGSTKFLT'] as const;
 
 /** The signals the exit hook listens on, on this platform. */
-export const EXIT_SIGNALS: readonly NodeJS.Signals[] = [
+const EXIT_SIGNALS: readonly NodeJS.Signals[] = [
   'SIGHUP',
   'SIGINT',
   'SIGTERM',

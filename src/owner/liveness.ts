@@ -157,9 +157,8 @@ export function judgeHeartbeat(heartbeat: Heartbeat, rules: OwnerRules): OwnerVe
  * The gap, on the observer's monotonic clock, between the two looks that must both find a
  * same-host heartbeat older than `staleMs` by this host's clock, unchanged, before its owner is
  * judged dead ({@link judgeHeartbeatHere}): a live owner's beat thread beats twice within it.
- * @internal
  */
-export const SECOND_LOOK_MS = MIN_STALE_MS;
+const SECOND_LOOK_MS = MIN_STALE_MS;
 
 /**
  * Rule 2 of {@link judgeOwner} for an owner of this host whose pid exists, on a system without

@@ -1,12 +1,20 @@
+import os from 'node:os';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { appHandles, EXIT_SIGNALS, raiseAgain, signalExitListeners } from '../../src/owner/exit-signals.js';
+import { appHandles, listenToExitSignals, raiseAgain, signalExitListeners } from '../../src/owner/exit-signals.js';
 
 // The signals themselves are sent to real processes in test/process/exit-hook-signals.test.ts.
 describe('the signals the exit hook listens on', () => {
   it('are signal-exit\'s but SIGXFSZ, which Node ignores so that a write past ulimit -f fails with EFBIG', () => {
-    expect(EXIT_SIGNALS).not.toContain('SIGXFSZ');
-    expect(EXIT_SIGNALS).toEqual(expect.arrayContaining(['SIGINT', 'SIGTERM', 'SIGHUP']));
-    if (process.platform !== 'win32') expect(EXIT_SIGNALS).toEqual(expect.arrayContaining(['SIGQUIT', 'SIGUSR2', 'SIGABRT']));
+    const hook = (): void => {};
+    listenToExitSignals(hook);
+    try {
+      const heard = (signal: NodeJS.Signals) => process.listeners(signal).includes(hook);
+      expect(heard('SIGXFSZ')).toBe(false);
+      for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) expect(heard(signal), signal).toBe(true);
+      if (process.platform !== 'win32') for (const signal of ['SIGQUIT', 'SIGUSR2', 'SIGABRT'] as const) expect(heard(signal), signal).toBe(true);
+    } finally {
+      for (const signal of Object.keys(os.constants.signals) as NodeJS.Signals[]) process.removeListener(signal, hook);
+    }
   });
 
   it('an app listener means the app handles the signal; the hook\'s own listener does not', () => {

@@ -1,11 +1,13 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { judgeHeartbeatHere, secondLookDueInMs, SECOND_LOOK_MS, type Heartbeat } from '../../src/owner/liveness.js';
+import { judgeHeartbeatHere, secondLookDueInMs, type Heartbeat } from '../../src/owner/liveness.js';
 
 // The rule for an owner of this host whose pid exists, on a system without /proc: its heartbeat
 // against this host's clock, looked at twice. On a fake clock: the wall clock (Date) and the
 // monotonic one (performance) move together, or apart when the wall clock is stepped.
 
 const STALE_MS = 2000;
+/** The two looks' gap: at least 2 s (docs/crash-recovery.md). */
+const SECOND_LOOK_MS = 2000;
 const rules = { staleMs: STALE_MS, graceMs: 60_000, hostId: 'here' };
 let key = 0;
 const lock = () => `/root/session_${++key}.lock`;

@@ -3,7 +3,7 @@
 // container rules); the store guard takes only a value with a well-formed location and every step.
 import { describe, expect, it } from 'vitest';
 import { parseTicket } from '../../src/handoff/ticket.js';
-import { isHandoffStore, locationKey, sameLocation, STORE_STEPS } from '../../src/base/stores.js';
+import { isHandoffStore, locationKey, sameLocation } from '../../src/base/stores.js';
 import { parseS3Location } from '../../src/s3/location.js';
 import { azureStore } from '../../src/azure/store.js';
 
@@ -55,6 +55,8 @@ describe("a ticket's store, checked by the core for its shape only", () => {
 });
 
 describe('isHandoffStore(): as strong as the type it guards', () => {
+  // The steps of a store backend, as isHandoffStore() documents them.
+  const STORE_STEPS = ['handOff', 'handOffStream', 'claim', 'sweep', 'parseLocation'] as const;
   const steps = Object.fromEntries(STORE_STEPS.map((step) => [step, () => undefined]));
   it('takes a value with a well-formed location and every step of a store', () => {
     expect(isHandoffStore({ location: { kind: 's3', bucket: 'b', prefix: '' }, ...steps })).toBe(true);

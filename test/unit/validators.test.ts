@@ -12,7 +12,6 @@ import {
   validateDuration,
   validateFunction,
   validateInteger,
-  validateNumber,
   validateOneOf,
 } from '../../src/base/validators.js';
 
@@ -28,16 +27,17 @@ function refusal(check: () => unknown): InvalidOptionError {
 }
 
 describe('numbers', () => {
-  it('validateNumber takes its bounds, and Infinity only when asked; never NaN', () => {
-    expect(validateNumber(0, 'n', { min: 0, max: 10 })).toBe(0);
-    expect(validateNumber(10, 'n', { min: 0, max: 10 })).toBe(10);
-    expect(validateNumber(2.5, 'n', { min: 0 })).toBe(2.5);
-    expect(validateNumber(Infinity, 'n', { min: 0, infinity: true })).toBe(Infinity);
-    for (const bad of [Number.NaN, -1, 11, Infinity, -Infinity, '1', null, 1n]) {
-      expect(refusal(() => validateNumber(bad, 'n', { min: 0, max: 10 })).option).toBe('n');
+  it('validateBytes takes its bound, and Infinity only when asked; never NaN', () => {
+    expect(validateBytes(0, 'n')).toBe(0);
+    expect(validateBytes(10, 'n', { min: 10 })).toBe(10);
+    expect(validateBytes(2.5, 'n')).toBe(2.5);
+    expect(validateBytes(Infinity, 'n', { infinity: true })).toBe(Infinity);
+    for (const bad of [Number.NaN, -1, Infinity, -Infinity, '1', null, 1n]) {
+      expect(refusal(() => validateBytes(bad, 'n')).option).toBe('n');
     }
-    expect(refusal(() => validateNumber(Infinity, 'n', { min: 0 })).message).toBe('`n` must be a number of at least 0, got Infinity.');
-    expect(refusal(() => validateNumber(-Infinity, 'n', { min: 0, infinity: true })).option).toBe('n');
+    expect(refusal(() => validateBytes(9, 'n', { min: 10 })).option).toBe('n');
+    expect(refusal(() => validateBytes(Infinity, 'n')).message).toBe('`n` must be a number of bytes of at least 0, got Infinity.');
+    expect(refusal(() => validateBytes(-Infinity, 'n', { infinity: true })).option).toBe('n');
   });
 
   it('validateInteger takes safe integers only, Infinity when asked', () => {
