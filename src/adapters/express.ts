@@ -120,16 +120,7 @@ export type ExpressUploadOptionsListed = NoneLeftOut<Exclude<keyof ExpressUpload
  */
 export function tempScope(manager: TempFileManager, options: ExpressTempScopeOptions = {}): RequestHandler {
   const { onDisposeError = warn, drain } = resolveScopeOptions(manager, options, 'tempScope()');
-  return (req: Request, res: Response, next: NextFunction): void => {
-    let exchange: RequestScope;
-    try {
-      exchange = attachScope(req, res, manager, drain, onDisposeError);
-    } catch (error) {
-      next(error);
-      return;
-    }
-    exchange.enter(next);
-  };
+  return (req: Request, res: Response, next: NextFunction): void => enterScope(req, res, next, { manager, drain, onDisposeError }, () => next());
 }
 
 /**
@@ -185,15 +176,12 @@ export function upload(options: ExpressUploadOptions = {}): RequestHandler {
   const own = ownOptions(options);
   checkManager(own.manager, 'upload()', false);
   const answer = refusalsOption(own.refusals) === 'answer';
-  const fail = (res: Response, next: NextFunction, error: unknown): void => {
-    if (!(answer && answerRefusal(res, error))) next(error);
-  };
   const receive = (req: Request, res: Response, next: NextFunction, scope: TempScope): void => {
     // A declared length no form within the limits can have: refused from the head, the body unread.
     const tooLarge = declaredLengthRefusal(req.headers, spec);
     if (tooLarge) {
       refuseUnreadBody(req, res, spec.drain);
-      fail(res, next, tooLarge);
+      failRoute(res, next, tooLarge, answer);
       return;
     }
     const read: FieldsRead = {};
@@ -208,23 +196,13 @@ export function upload(options: ExpressUploadOptions = {}): RequestHandler {
       (error: unknown) => {
         log('upload failed: %O', error);
         if (read.fields) req.body = read.fields; // the fields read before the refusal, as multer keeps them
-        fail(res, next, error);
+        failRoute(res, next, error, answer);
       },
     );
   };
   return (req: Request, res: Response, next: NextFunction): void => {
-    if (req.tmp) {
-      receive(req, res, next, req.tmp);
-      return;
-    }
-    let exchange: RequestScope;
-    try {
-      exchange = attachScope(req, res, own.manager ?? sharedManager(), spec.drain, warn);
-    } catch (error) {
-      next(error);
-      return;
-    }
-    exchange.enter(() => receive(req, res, next, exchange.scope));
+    if (req.tmp) receive(req, res, next, req.tmp);
+    else enterScope(req, res, next, { manager: own.manager ?? sharedManager(), drain: spec.drain, onDisposeError: warn }, (scope) => receive(req, res, next, scope));
   };
 }
 
@@ -260,15 +238,26 @@ function answerRefusal(res: ServerResponse, error: unknown): boolean {
   return true;
 }
 
-function attachScope(
-  req: Request,
-  res: Response,
-  manager: TempFileManager,
-  drain: ResolvedDrain,
-  onDisposeError: (error: unknown, req: Request) => void,
-): RequestScope {
-  // Removed once the response is sent or the connection is gone, whichever comes first.
-  const exchange = bindRequestScope(manager, req, res, (error: unknown) => onDisposeError(error, req), 'express');
+/** Where a request's scope is made, and what gets a failure to remove it. */
+interface ScopeTerms {
+  readonly manager: TempFileManager;
+  readonly drain: ResolvedDrain;
+  readonly onDisposeError: (error: unknown, req: Request) => void;
+}
+
+/**
+ * Gives the request its scope (`req.tmp`) and runs `handle` in the exchange's span; a scope that
+ * cannot be made (the manager closed) goes to `next(err)`.
+ */
+function enterScope(req: Request, res: Response, next: NextFunction, { manager, drain, onDisposeError }: ScopeTerms, handle: (scope: TempScope) => void): void {
+  let exchange: RequestScope;
+  try {
+    // Removed once the response is sent or the connection is gone, whichever comes first.
+    exchange = bindRequestScope(manager, req, res, (error: unknown) => onDisposeError(error, req), 'express');
+  } catch (error) {
+    next(error);
+    return;
+  }
   const { scope } = exchange;
   req.tmp = scope;
   // An answer sent before the body was read (a refused upload): the client must still get it.
@@ -278,7 +267,7 @@ function attachScope(
   scope.watchWriteFailures((source) => {
     if (source === req) refuseBody(req, res, drain);
   });
-  return exchange;
+  exchange.enter(() => handle(scope));
 }
 
 /**
@@ -421,8 +410,9 @@ export function confirmUpload(options: ConfirmRouteOptions): RequestHandler {
   };
 }
 
-function failRoute(res: Response, next: NextFunction, error: unknown): void {
-  if (!answerRefusal(res, error)) next(error);
+/** A client's refusal answered here (unless `answer` is false), anything else to `next(err)`. */
+function failRoute(res: Response, next: NextFunction, error: unknown, answer = true): void {
+  if (!(answer && answerRefusal(res, error))) next(error);
 }
 
 /** The request's JSON body: `req.body` when a parser ran, else read here (at most 1 MiB); `undefined` when empty. */

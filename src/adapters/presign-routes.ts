@@ -221,16 +221,19 @@ function readParts(body: unknown): IntakePart[] {
 
 /** `GET|POST /s3/params`: a POST presign for one file, `{ method, url, fields, headers, key, expiresAt }`. */
 async function presignParams<Request>(routes: PresignRoutes<Request>, request: Request, source: unknown): Promise<PresignedUpload> {
-  const file = readDeclaredFile(source);
-  const meta = routes.meta === undefined ? undefined : await routes.meta(request, file);
-  return routes.store.presignUpload({ ...routes.terms, ...(file.type !== undefined && { contentType: file.type }), ...(meta !== undefined && { meta }), method: 'POST' });
+  return routes.store.presignUpload({ ...(await presignTerms(routes, request, source)), method: 'POST' });
 }
 
 /** `POST /s3/multipart`: a multipart upload begun, `{ key, uploadId, expiresAt }`. */
 async function createMultipart<Request>(routes: PresignRoutes<Request>, request: Request, body: unknown): Promise<PresignedMultipart> {
-  const file = readDeclaredFile(body);
+  return routes.store.presignMultipart(await presignTerms(routes, request, body));
+}
+
+/** The routes' terms for the file `source` declares: its type, and the `meta` the app gives it. */
+async function presignTerms<Request>(routes: PresignRoutes<Request>, request: Request, source: unknown): Promise<PresignMultipartOptions> {
+  const file = readDeclaredFile(source);
   const meta = routes.meta === undefined ? undefined : await routes.meta(request, file);
-  return routes.store.presignMultipart({ ...routes.terms, ...(file.type !== undefined && { contentType: file.type }), ...(meta !== undefined && { meta }) });
+  return { ...routes.terms, ...(file.type !== undefined && { contentType: file.type }), ...(meta !== undefined && { meta }) };
 }
 
 /** `GET /s3/multipart/:uploadId/:partNumber?key=`: `{ url, headers, expires (seconds), expiresAt }`. */
