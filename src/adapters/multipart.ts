@@ -48,8 +48,8 @@ export interface FieldsRead {
   fields?: UploadFields;
 }
 
-/** What a route gets of an upload, in the shape its options ask for. @internal */
-export interface ShapedUpload {
+/** What a route gets of an upload, in the shape its options ask for. */
+interface ShapedUpload {
   /** The file of `{ field }`. */
   readonly file: UploadedFile | undefined;
   /** The files of `{ array }` (an array) or `{ fields }` (arrays by field name). */

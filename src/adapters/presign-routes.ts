@@ -104,8 +104,8 @@ const MAX_PARTS = 10_000;
 /** The largest JSON body the routes read: a completion of 10,000 parts fits. */
 export const MAX_JSON_BYTES = 1024 * 1024;
 
-/** The presign routes' options, checked once when the routes are made. @internal */
-export interface PresignRoutes<Request> {
+/** The presign routes' options, checked once when the routes are made. */
+interface PresignRoutes<Request> {
   readonly store: PresignStore;
   readonly terms: Omit<PresignMultipartOptions, 'meta' | 'contentType'>;
   readonly meta: PresignRoutesOptions<Request>['meta'];
@@ -269,8 +269,8 @@ export function confirmRoute(route: ConfirmRoute, body: unknown): Promise<Handof
 /** The routes' names. */
 type RouteName = 'params' | 'create' | 'sign' | 'list' | 'complete' | 'abort';
 
-/** A route a request names: `uploadId` and `partNumber` from its path (`''` where it has none). @internal */
-export interface MatchedRoute {
+/** A route a request names: `uploadId` and `partNumber` from its path (`''` where it has none). */
+interface MatchedRoute {
   readonly name: RouteName;
   readonly uploadId: string;
   readonly partNumber: string;
@@ -287,8 +287,8 @@ export const PRESIGN_PATHS = [
   ['DELETE', '/s3/multipart/:uploadId', 'abort'],
 ] as const satisfies readonly (readonly [string, string, RouteName])[];
 
-/** What a request to the routes is: its method, query and JSON body (read only by the routes that take one). @internal */
-export interface RouteRequest<Request> {
+/** What a request to the routes is: its method, query and JSON body (read only by the routes that take one). */
+interface RouteRequest<Request> {
   readonly request: Request;
   readonly method: string;
   readonly query: unknown;

@@ -192,7 +192,7 @@ function armContinue(req: IncomingMessage, res: ServerResponse): void {
 
 /**
  * True when `req` asked `Expect: 100-continue` and was never told to go on: it is never told now
- * (the client then sends no body). @internal
+ * (the client then sends no body).
  */
 function withholdContinue(req: IncomingMessage): boolean {
   const restore = continueOnRead.get(req);
