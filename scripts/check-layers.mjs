@@ -35,7 +35,9 @@ export const LAYERS = [
   ['manager', ['manager/']],
   ['tus', ['tus/']],
   ['testing', ['testing/']],
+  ['uploads', ['uploads/']],
   ['adapters', ['adapters/']],
+  ['cli', ['cli/']],
   ['entry', ['index.ts', 'errors.ts', 'diagnostics.ts', 'bin.ts']],
 ];
 

@@ -7,12 +7,12 @@ import { AbortedError, InvalidOptionError, isTempFileError, MalformedUploadError
 import type { HandoffTicket } from '../handoff/ticket.js';
 import { describe } from '../base/names.js';
 import { ownOptions, validateOneOf, type NoneLeftOut } from '../base/validators.js';
-import { nodeBody, receiveUpload, type FieldsRead } from './multipart.js';
-import { bindRequestScope, type RequestScope } from './request-scope.js';
+import { nodeBody, receiveUpload, type FieldsRead } from '../uploads/multipart.js';
+import { bindRequestScope, type RequestScope } from '../uploads/request-scope.js';
 import { sharedManager } from './shared-manager.js';
-import { deferContinue as deferServerContinue, DEFAULT_DRAIN, discardUnreadBody, refuseUnreadBody, type ContinueServer, type DrainOptions, type ResolvedDrain } from './unread-body.js';
-import { answerRoute, confirmRoute, matchRoute, MAX_JSON_BYTES, resolveConfirmRoute, resolvePresignRoutes, type ConfirmRouteOptions, type PresignRoutesOptions } from './presign-routes.js';
-import { checkManager, declaredLengthRefusal, refusalBody, resolveScopeOptions, resolveUploadOptions, type HandedOffUpload, type UploadedFile, type UploadFields, type UploadOptions } from './upload-options.js';
+import { deferContinue as deferServerContinue, DEFAULT_DRAIN, discardUnreadBody, refuseUnreadBody, type ContinueServer, type DrainOptions, type ResolvedDrain } from '../uploads/unread-body.js';
+import { answerRoute, confirmRoute, matchRoute, MAX_JSON_BYTES, resolveConfirmRoute, resolvePresignRoutes, type ConfirmRouteOptions, type PresignRoutesOptions } from '../uploads/presign-routes.js';
+import { checkManager, declaredLengthRefusal, refusalBody, resolveScopeOptions, resolveUploadOptions, type HandedOffUpload, type UploadedFile, type UploadFields, type UploadOptions } from '../uploads/upload-options.js';
 
 export type {
   HandedOffUpload,
@@ -22,9 +22,9 @@ export type {
   UploadFields,
   UploadOptions,
   UploadProgress,
-} from './upload-options.js';
-export type { ContinueServer, DrainOptions } from './unread-body.js';
-export type { ConfirmRouteOptions, DeclaredFile, PresignRoutesOptions, PresignStore } from './presign-routes.js';
+} from '../uploads/upload-options.js';
+export type { ContinueServer, DrainOptions } from '../uploads/unread-body.js';
+export type { ConfirmRouteOptions, DeclaredFile, PresignRoutesOptions, PresignStore } from '../uploads/presign-routes.js';
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace

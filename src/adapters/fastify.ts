@@ -6,12 +6,12 @@ import type { TempFileManager } from '../manager/manager.js';
 import type { TempScope } from '../handles/scope.js';
 import type { HandoffStore } from '../base/stores.js';
 import type { HandoffTicket } from '../handoff/ticket.js';
-import { answerRoute, confirmRoute, PRESIGN_PATHS, resolveConfirmRoute, resolvePresignRoutes, type ConfirmRouteOptions, type PresignRoutesOptions } from './presign-routes.js';
-import { nodeBody, receiveUpload } from './multipart.js';
+import { answerRoute, confirmRoute, PRESIGN_PATHS, resolveConfirmRoute, resolvePresignRoutes, type ConfirmRouteOptions, type PresignRoutesOptions } from '../uploads/presign-routes.js';
+import { nodeBody, receiveUpload } from '../uploads/multipart.js';
 import { loadPeer } from '../base/peer.js';
 import { ownOptions } from '../base/validators.js';
-import { bindRequestScope, requestScopeOf, type RequestScope } from './request-scope.js';
-import { deferContinue, discardUnreadBody, refuseUnreadBody, type DrainOptions, type ResolvedDrain } from './unread-body.js';
+import { bindRequestScope, requestScopeOf, type RequestScope } from '../uploads/request-scope.js';
+import { deferContinue, discardUnreadBody, refuseUnreadBody, type DrainOptions, type ResolvedDrain } from '../uploads/unread-body.js';
 import {
   declaredLengthRefusal,
   resolveScopeOptions,
@@ -21,7 +21,7 @@ import {
   type UploadFields,
   type UploadFieldSpec,
   type UploadOptions,
-} from './upload-options.js';
+} from '../uploads/upload-options.js';
 
 export type {
   HandedOffUpload,
@@ -31,9 +31,9 @@ export type {
   UploadFields,
   UploadOptions,
   UploadProgress,
-} from './upload-options.js';
-export type { DrainOptions } from './unread-body.js';
-export type { ConfirmRouteOptions, DeclaredFile, PresignRoutesOptions, PresignStore } from './presign-routes.js';
+} from '../uploads/upload-options.js';
+export type { DrainOptions } from '../uploads/unread-body.js';
+export type { ConfirmRouteOptions, DeclaredFile, PresignRoutesOptions, PresignStore } from '../uploads/presign-routes.js';
 
 /** What `request.saveUploads()` resolves to; which of `file` and `files` is set follows the options. */
 export interface SavedUploads<Files = undefined, File = undefined> {

@@ -5,15 +5,15 @@ import { describe } from '../base/names.js';
 import { ownOptions, validateFunction } from '../base/validators.js';
 import type { TempScope } from '../handles/scope.js';
 import type { TempFileManager } from '../manager/manager.js';
-import { receiveUpload, type FormBody } from './multipart.js';
+import { receiveUpload, type FormBody } from '../uploads/multipart.js';
 import { sharedManager } from './shared-manager.js';
-import { checkManager, declaredLengthRefusal, refusalBody, resolveUploadOptions, type HandedOffUpload, type UploadedFile, type UploadFields, type UploadOptions } from './upload-options.js';
-import { DEFAULT_DRAIN, dropWithin } from './unread-body.js';
+import { checkManager, declaredLengthRefusal, refusalBody, resolveUploadOptions, type HandedOffUpload, type UploadedFile, type UploadFields, type UploadOptions } from '../uploads/upload-options.js';
+import { DEFAULT_DRAIN, dropWithin } from '../uploads/unread-body.js';
 import { builtin } from '../base/builtin.js';
 const { Readable } = builtin('node:stream');
 type Readable = import('node:stream').Readable;
 
-export type { HandedOffUpload, UploadedFile, UploadedFileInfo, UploadFieldSpec, UploadFields, UploadOptions, UploadProgress } from './upload-options.js';
+export type { HandedOffUpload, UploadedFile, UploadedFileInfo, UploadFieldSpec, UploadFields, UploadOptions, UploadProgress } from '../uploads/upload-options.js';
 
 /** Options of {@link handleUpload}: the upload options of `upload()`, and the manager. */
 export interface WebUploadOptions extends Omit<UploadOptions, 'drain'> {

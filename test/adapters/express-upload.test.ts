@@ -9,7 +9,7 @@ import express from 'express';
 import { afterEach, describe, expect, it } from 'vitest';
 import { tempScope, upload, type UploadedFile } from '../../src/adapters/express.js';
 import type { TempFileManager } from '../../src/index.js';
-import { DEFAULT_DRAIN } from '../../src/adapters/unread-body.js';
+import { DEFAULT_DRAIN } from '../../src/uploads/unread-body.js';
 import { BOUNDARY, fieldPart, filePart, formEnd, MiB, partialUpload, rawForm, sendFirstUpload, thirdFileAfterTheFirst, withBytes } from '../helpers/http-clients.js';
 import { manager } from '../helpers/roots.js';
 import { sessionFiles, until } from '../helpers/wait.js';

@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import tempFiles from '../../src/adapters/fastify.js';
 import type { UploadedFile, UploadOptions } from '../../src/adapters/fastify.js';
 import type { TempFileManager } from '../../src/index.js';
-import { DEFAULT_DRAIN } from '../../src/adapters/unread-body.js';
+import { DEFAULT_DRAIN } from '../../src/uploads/unread-body.js';
 import { BOUNDARY, fieldPart, filePart, formEnd, MiB, partialUpload, rawForm, sendFirstUpload, thirdFileAfterTheFirst, withBytes } from '../helpers/http-clients.js';
 import { manager } from '../helpers/roots.js';
 import { sessionFiles, until } from '../helpers/wait.js';

@@ -20,7 +20,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { confirmUpload as expressConfirm, presignUploads as expressPresign, upload } from '../../src/adapters/express.js';
 import tempFiles, { confirmUpload as fastifyConfirm, presignUploads as fastifyPresign } from '../../src/adapters/fastify.js';
 import { handleUpload } from '../../src/adapters/web.js';
-import type { UploadOptions } from '../../src/adapters/upload-options.js';
+import type { UploadOptions } from '../../src/uploads/upload-options.js';
 import { randomName } from '../../src/base/random-name.js';
 import { isTempFileError, type TempFileManager } from '../../src/index.js';
 import { intakeKeys } from '../../src/s3/keys.js';

@@ -69,11 +69,11 @@ function splitRow(line: string): string[] | undefined {
 const optionsSource = read('src/root/options.ts');
 const managerOptions = interfaceKeys(optionsSource, 'TempFileManagerOptions');
 const uploadOptions = [
-  ...interfaceKeys(read('src/adapters/upload-options.ts'), 'UploadOptions'),
+  ...interfaceKeys(read('src/uploads/upload-options.ts'), 'UploadOptions'),
   ...interfaceKeys(read('src/adapters/express.ts'), 'ExpressUploadOptions'),
   ...interfaceKeys(read('src/adapters/express.ts'), 'ExpressTempScopeOptions'),
   ...interfaceKeys(read('src/adapters/fastify.ts'), 'TempFilesPluginOptions'),
-  ...interfaceKeys(read('src/adapters/unread-body.ts'), 'DrainOptions'),
+  ...interfaceKeys(read('src/uploads/unread-body.ts'), 'DrainOptions'),
   ...interfaceKeys(read('src/s3/store.ts'), 'S3StoreOptions'),
   ...interfaceKeys(read('src/s3/store.ts'), 'S3SweepOptions'),
   ...interfaceKeys(read('src/azure/store.ts'), 'AzureStoreOptions'),

@@ -45,6 +45,6 @@ it('the circle finder finds a planted circle, and only its members', () => {
 
 it('every module of src/ is in a layer, bottom first', () => {
   expect((LAYERS as [string, string[]][]).map(([name]) => name)).toEqual([
-    'base', 'disk', 'owner', 'root', 'limits', 'keep', 'handoff', 'lifetime', 'sweep', 'context', 'write', 'handles', 'object-store', 'stores', 'manager', 'tus', 'testing', 'adapters', 'entry',
+    'base', 'disk', 'owner', 'root', 'limits', 'keep', 'handoff', 'lifetime', 'sweep', 'context', 'write', 'handles', 'object-store', 'stores', 'manager', 'tus', 'testing', 'uploads', 'adapters', 'cli', 'entry',
   ]);
 });

@@ -16,7 +16,7 @@ import { InvalidOptionError, ManagerClosedError } from '../../src/errors.js';
 import { MAX_NAME_BYTES, MAX_SUFFIX_BYTES } from '../../src/base/layout.js';
 import { RANDOM_NAME_LENGTH } from '../../src/base/random-name.js';
 import { maxRootBytes } from '../../src/root/options.js';
-import { resolveUploadOptions } from '../../src/adapters/upload-options.js';
+import { resolveUploadOptions } from '../../src/uploads/upload-options.js';
 import { toDestinationError } from '../../src/keep/destination-error.js';
 import { describe as describeValue } from '../../src/base/names.js';
 import { itNeeds, MOUNTING, needs, nodeFor } from '../helpers/privileges.js';

@@ -10,7 +10,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HandoffExpiredError, InvalidNameError, parseTicket, TempFileError, TempFileManager, UnsafeRootError, type HandoffTicket } from '../../src/index.js';
 import { InvalidOptionError } from '../../src/errors.js';
-import { main } from '../../src/adapters/cli.js';
+import { main } from '../../src/cli/cli.js';
 import { dataName } from '../../src/base/layout.js';
 import { MAX_NAME_BYTES, MAX_SUFFIX_BYTES } from '../../src/base/layout.js';
 import { validateNameLength, validateNamePart } from '../../src/base/names.js';

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BadTicketError, InvalidNameError, LeaseLostError, parseTicket, TempFileError, TempFileManager, type TempFileManagerOptions } from '../../src/index.js';
 import { FileSystemError, InvalidOptionError } from '../../src/errors.js';
-import { main } from '../../src/adapters/cli.js';
+import { main } from '../../src/cli/cli.js';
 import { FaultPlanFs, lastingFds } from '../helpers/fault-plan.js';
 import { layOver, type TestManagerOptions } from '../helpers/roots.js';
 

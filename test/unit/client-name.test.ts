@@ -1,7 +1,7 @@
 // The client's file name of an upload is hostile input: what is kept of it (a ticket's
 // meta.filename) and the suffix taken from it are checked against names built to break them.
 import { describe, expect, it } from 'vitest';
-import { clientFileName, uploadSuffix, withClientName } from '../../src/adapters/client-name.js';
+import { clientFileName, uploadSuffix, withClientName } from '../../src/uploads/client-name.js';
 import { validateNamePart } from '../../src/base/names.js';
 
 const PNG = { mime: 'image/png', ext: 'png' };

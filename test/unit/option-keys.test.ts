@@ -16,7 +16,7 @@ import type { KeepOptions } from '../../src/keep/move.js';
 import type { StreamHandoffOptions } from '../../src/manager/stream-handoff.js';
 import type { SweepOptions } from '../../src/sweep/sweep.js';
 import { upload, type ExpressUploadOptions } from '../../src/adapters/express.js';
-import type { UploadOptions } from '../../src/adapters/upload-options.js';
+import type { UploadOptions } from '../../src/uploads/upload-options.js';
 import { tempScopeFixture, type TestScopeOptions } from '../../src/testing/fixture.js';
 import { tusStore, type TusStoreOptions } from '../../src/tus/tus-store.js';
 import { s3Store, type S3StoreOptions } from '../../src/s3/store.js';
@@ -141,7 +141,7 @@ const AUGMENTED = [
   { module: 'handoff/claim', name: 'ClaimOptions', added: 'addedToClaim' },
   { module: 'handoff/handoff', name: 'HandoffOptions', added: 'addedToHandoff' },
   { module: 'root/options', name: 'TempFileManagerOptions', added: 'addedToManager' },
-  { module: 'adapters/upload-options', name: 'UploadOptions', added: 'addedToUpload' },
+  { module: 'uploads/upload-options', name: 'UploadOptions', added: 'addedToUpload' },
   { module: 'adapters/express', name: 'ExpressUploadOptions', added: 'addedToExpress' },
   { module: 'testing/fixture', name: 'TestScopeOptions', added: 'addedToTestScope' },
   { module: 'tus/tus-store', name: 'TusStoreOptions', added: 'addedToTus' },
@@ -167,7 +167,7 @@ const EXPECTED = [
   { file: 'handoff/handoff.ts', missing: ['addedToHandoff'] },
   { file: 'manager/stream-handoff.ts', missing: ['addedToHandoff'] },
   { file: 'root/options.ts', missing: ['addedToManager'] },
-  { file: 'adapters/upload-options.ts', missing: ['addedToUpload'] },
+  { file: 'uploads/upload-options.ts', missing: ['addedToUpload'] },
   { file: 'adapters/express.ts', missing: ['addedToExpress'] },
   { file: 'testing/fixture.ts', missing: ['addedToTestScope'] },
   { file: 'tus/tus-store.ts', missing: ['addedToTus'] },

@@ -3,7 +3,7 @@
 // escaped only where it would read as the start of such an escape, so the output reads back to
 // exactly one name.
 import { describe, expect, it } from 'vitest';
-import { printable } from '../../src/adapters/cli.js';
+import { printable } from '../../src/cli/cli.js';
 
 /** Reads printable()'s output back: `\xNN` and `\u{N}` are escapes; any other backslash is itself. */
 function readBack(shown: string): string {

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, describe, expect, it } from 'vitest';
-import { resolveUploadOptions } from '../../src/adapters/upload-options.js';
+import { resolveUploadOptions } from '../../src/uploads/upload-options.js';
 import { TempFileManager } from '../../src/index.js';
 import { s3Store } from '../../src/s3/index.js';
 

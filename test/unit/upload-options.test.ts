@@ -1,7 +1,7 @@
 // Upload options are read from the caller's own properties: a polluted Object.prototype must not
 // lift a limit, add a type rule or change the drain bounds of every upload.
 import { afterEach, describe, expect, it } from 'vitest';
-import { resolveUploadOptions } from '../../src/adapters/upload-options.js';
+import { resolveUploadOptions } from '../../src/uploads/upload-options.js';
 
 const POLLUTION = {
   maxBytes: Number.MAX_SAFE_INTEGER,
