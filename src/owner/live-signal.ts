@@ -3,6 +3,7 @@ import { logger } from '../base/log.js';
 import { mayTouchDescriptors } from '../base/permission-model.js';
 import { builtin } from '../base/builtin.js';
 import { randomName } from '../base/random-name.js';
+import { sha256Hex } from '../base/sha256.js';
 import { systemErrorCode } from '../base/errors.js';
 import { fs } from '../disk/fs.js';
 import { isLocalDisk } from '../disk/local-disk.js';
@@ -67,7 +68,7 @@ interface HeldSignal {
 
 /** The 16 hex digits that name `owner`'s live signal. @internal */
 export function liveDigest(owner: LiveOwner): string {
-  return builtin('node:crypto').createHash('sha256').update(`${owner.host}/${owner.pid}/${owner.thread ?? ''}/${owner.start}`).digest('hex').slice(0, 16);
+  return sha256Hex(`${owner.host}/${owner.pid}/${owner.thread ?? ''}/${owner.start}`).slice(0, 16);
 }
 
 /** Why no live signal can be made on `place`, or undefined when one can. */
