@@ -37,8 +37,8 @@ export interface OpenedDir {
 /** The outcome of one file of a `visitFiles` step. @internal */
 export type FileOutcome = { readonly size: number } | { readonly error: unknown };
 
-/** The steps the walk yields, each with the value it gets back. @internal */
-export type Step =
+/** The steps the walk yields, each with the value it gets back. */
+type Step =
   | { op: 'open'; path: string }
   | { op: 'close'; dir: OpenedDir }
   | { op: 'fchmod'; dir: OpenedDir; mode: number }

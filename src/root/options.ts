@@ -157,9 +157,8 @@ function pathMaxOf(platform: NodeJS.Platform): number {
  * The most bytes (UTF-8) the root's absolute path may take on `platform`: PATH_MAX, less its NUL
  * and the longest path the library builds below the root (`MAX_PATH_BELOW_ROOT_BYTES`). 3674 on
  * Linux, 602 on macOS.
- * @internal
  */
-export function maxRootBytes(platform: Platform = HOST_PLATFORM): number {
+function maxRootBytes(platform: Platform = HOST_PLATFORM): number {
   return pathMaxOf(platform) - 1 - MAX_PATH_BELOW_ROOT_BYTES;
 }
 

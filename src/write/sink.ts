@@ -13,7 +13,7 @@ import type { IntakeSink } from './intake.js';
  * progress, 16 MiB at 32 uploads, and the RSS peak 40 MiB above the peers' once the allocator's
  * fragmentation was counted.
  */
-export const SINK_HIGH_WATER_MARK = 64 * 1024;
+const SINK_HIGH_WATER_MARK = 64 * 1024;
 
 // Batch buffers whose write is done, shared by every write of the process: a write takes one when
 // it starts to gather and gives it back once it is written, so a small write costs no allocation,

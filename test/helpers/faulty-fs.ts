@@ -26,6 +26,8 @@ export class FaultyFs {
   /** Bytes written so far through each descriptor of `open` (write()'s own files). */
   private readonly writtenByFd = new Map<number, number>();
   private writeDelayMs = 0;
+  /** The size of every write to write()'s files, in order. */
+  readonly writeSizes: number[] = [];
 
   constructor(base: FsLayer = realFs) {
     const sync = (name: Method) =>
@@ -86,6 +88,7 @@ export class FaultyFs {
   private beforeFdWrite(fd: number, bytes: number): void {
     const written = this.writtenByFd.get(fd);
     if (written === undefined) return; // not one of write()'s files
+    this.writeSizes.push(bytes);
     const fault = this.writeFault;
     if (fault && written + bytes > fault.afterBytes) throw systemError(fault.code, 'write');
     this.writtenByFd.set(fd, written + bytes);
@@ -110,6 +113,7 @@ export class FaultyFs {
   private wrapHandle(handle: FileHandle): FileHandle {
     let written = 0;
     const before = async (bytes: number) => {
+      this.writeSizes.push(bytes);
       if (this.writeDelayMs) await new Promise((resolve) => setTimeout(resolve, this.writeDelayMs));
       const fault = this.writeFault;
       if (fault && written + bytes > fault.afterBytes) throw systemError(fault.code, 'write');

@@ -15,7 +15,17 @@ import { InvalidNameError, NoSpaceError, TempFileError, TempFileManager, type Te
 import { InvalidOptionError, ManagerClosedError } from '../../src/errors.js';
 import { MAX_NAME_BYTES, MAX_SUFFIX_BYTES } from '../../src/base/layout.js';
 import { RANDOM_NAME_LENGTH } from '../../src/base/random-name.js';
-import { maxRootBytes } from '../../src/root/options.js';
+
+/** The longest root this system takes, as the refusal of a longer one states it (docs/options.md: PATH_MAX less the names below it). */
+function maxRootBytes(): number {
+  try {
+    new TempFileManager({ root: `/tmp/${'r'.repeat(5000)}` });
+  } catch (err) {
+    const stated = /must be at most (\d+) bytes long here/.exec((err as Error).message)?.[1];
+    if (stated !== undefined) return Number(stated);
+  }
+  throw new Error('a root of 5000 bytes was not refused for its length');
+}
 import { resolveUploadOptions } from '../../src/uploads/upload-options.js';
 import { toDestinationError } from '../../src/keep/destination-error.js';
 import { describe as describeValue } from '../../src/base/names.js';

@@ -6,10 +6,26 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { SizeLimitError, TempFile } from '../../src/index.js';
 import { AbortedError, CallbackError, InvalidOptionError, SourceError } from '../../src/errors.js';
-import { SINK_HIGH_WATER_MARK } from '../../src/write/sink.js';
 import { sessionFiles } from '../helpers/wait.js';
 import { manager, scratchDir } from '../helpers/roots.js';
 import { countingSource, MiB, sha256 } from '../helpers/sources.js';
+
+/**
+ * The sink's batch: the bytes it gathers from small chunks before one write (64 KiB, docs/design.md),
+ * read off the writes a file of many small chunks makes, so that the tests below aim at its edges
+ * whatever it is.
+ */
+async function sinkBatchBytes(): Promise<number> {
+  const { FaultyFs } = await import('../helpers/faulty-fs.js');
+  const disk = new FaultyFs();
+  const mgr = manager({ fs: disk.fs });
+  await mgr.write(Array.from({ length: 400 }, () => Buffer.alloc(1000)));
+  await mgr.close();
+  const batch = Math.max(...disk.writeSizes);
+  if (!(batch >= 4096 && batch < 400_000)) throw new Error(`no batch seen in the writes: ${disk.writeSizes.join(', ')}`);
+  return batch;
+}
+const SINK_HIGH_WATER_MARK = await sinkBatchBytes();
 
 const text = 'héllo, wörld: ✓ ';
 const expected = Buffer.from(text.repeat(1000));
