@@ -119,9 +119,9 @@ function hostIdOption(value: unknown): string {
 /**
  * Checks `root` and makes it absolute, by the rules of `platform`: on Windows a name Windows reads
  * as another (a device, a trailing dot or space, a stream) is refused; its length is not, since
- * Node.js reaches every path the library opens with the long-path prefix. @internal
+ * Node.js reaches every path the library opens with the long-path prefix.
  */
-export function rootOption(value: unknown, platform: Platform = HOST_PLATFORM): string {
+function rootOption(value: unknown, platform: Platform = HOST_PLATFORM): string {
   if (value === undefined) return defaultRoot();
   if (typeof value !== 'string' || value.length === 0 || value.includes('\0')) {
     throw new InvalidOptionError('root', `\`root\` must be a non-empty path string, got ${describe(value)}.`);
