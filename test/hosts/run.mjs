@@ -577,7 +577,7 @@ async function stopEverything() {
     const names = (host === 'a' ? ['api', 'sweeper'] : [...workers[host], 'sweeper']).filter((name) => !exited.has(`${host}/${name}`));
     for (const name of names) {
       stopped.push(
-        agent.waitFor((e) => e.ev === 'exit' && e.name === name, 20_000, `${host}/${name} did not stop on SIGTERM`).catch((err) => {
+        agent.waitFor((e) => e.ev === 'exit' && e.name === name, 30_000, `${host}/${name} did not stop on SIGTERM`).catch((err) => {
           agent.signal(name, 'SIGKILL');
           fail(err.message);
         }),

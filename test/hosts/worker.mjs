@@ -111,7 +111,24 @@ async function processWithClaim(job) {
   }
 }
 
-const worker = new Worker('uploads', store ? processWithClaim : process_, {
+// The jobs under way, so that a stop waits for their consume to settle: a worker of a host cut off
+// mid-consume, stopped once the network is back, would otherwise exit with its consume still
+// waiting on a dead connection (the store's timeoutMs), and write no witness line at all, where
+// one that says `unknown` (or `consumed`) is due.
+const underWay = new Set();
+function tracked(processor) {
+  return (job) => {
+    const run = processor(job);
+    underWay.add(run);
+    run.then(
+      () => underWay.delete(run),
+      () => underWay.delete(run),
+    );
+    return run;
+  };
+}
+
+const worker = new Worker('uploads', tracked(store ? processWithClaim : process_), {
   connection,
   concurrency: 1,
   // A dead or cut-off worker's job comes back within seconds: its lock in Redis expires after
@@ -125,6 +142,8 @@ worker.on('ready', () => emit('ready'));
 
 onTerm(async () => {
   emit('canary', { ok: canary.check() });
+  // At most the store's request timeout (15 s on Azure, 5 s on S3) and a little more.
+  await Promise.race([Promise.allSettled([...underWay]), sleep(17_000)]);
   await worker.close(true);
   await connection.quit();
   await mgr.close();
