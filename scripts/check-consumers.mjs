@@ -7,7 +7,7 @@
 //   tsconfig as written, with each TypeScript version, and again with noUncheckedSideEffectImports
 //   on TypeScript 5.9 (6 and later have it on): declarations that import another entry's
 //   peer, even for its side effects only, fail here.
-// - Every entry together, every peer installed: a consumer of each entry under every module
+// - Every entry together, every peer installed, on the first and the last version given: a consumer of each entry under every module
 //   resolution (node10 with module commonjs and no esModuleInterop; node16 and nodenext, ESM and
 //   CJS; bundler); the README's tsconfig example built as written (an `await using` consumer), run
 //   on this Node, its files checked removed; and every TypeScript block of the README and docs/
@@ -419,7 +419,11 @@ async function main() {
     }));
     for (const compiler of compilers) console.log(`-- TypeScript ${compiler.spec}: ${compiler.installed}; @types/node ${installedVersion(allProject(compiler.typesNode), '@types/node')}`);
 
-    const tasks = [...entryChecks(compilers, entryProjects), ...compilers.flatMap((compiler) => allEntriesChecks(compiler, allProject(compiler.typesNode)))];
+    // Every entry together, the README's app and the snippets on the oldest and the newest compiler:
+    // a module resolution or a default that changes between them shows at one end or the other,
+    // and each entry alone, on every version, shows what a version in between does to one entry.
+    const ends = [...new Set([compilers[0], compilers.at(-1)])];
+    const tasks = [...entryChecks(compilers, entryProjects), ...ends.flatMap((compiler) => allEntriesChecks(compiler, allProject(compiler.typesNode)))];
     await pool(tasks);
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
