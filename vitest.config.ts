@@ -28,9 +28,9 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     exclude: ['**/node_modules/**', ...serviceTests, ...longTests, ...wineTests],
     pool: 'forks',
-    // Most tests wait on child processes, signals and timers: a file more than there are cores
-    // (three on two cores, as CI's Node 24 and 26 runs; 7.4 minutes from a fresh clone with two).
-    maxWorkers: os.availableParallelism() + 1,
+    // Most tests wait on child processes, signals and timers: two files more than there are cores
+    // (four on two, as CI's Node 22 run beside a busy loop per core passes it).
+    maxWorkers: os.availableParallelism() + 2,
     // A machine loaded at twice its cores makes a test three times as long as on an idle one: the
     // bounds are for a hang, not a speed (the slowest tests, a 256 MiB upload and the TSDoc check,
     // took a little over 60 s on a loaded two-core machine).
