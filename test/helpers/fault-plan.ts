@@ -116,7 +116,7 @@ export class FaultPlanFs {
 
   /** Counts one call; returns the error to fail it with, if it is the target. */
   private hit(method: string, arg: unknown): NodeJS.ErrnoException | undefined {
-    if (!this.recording) return undefined;
+    if (!this.recording || duringTimerBeat()) return undefined;
     const raw = typeof arg === 'number' ? (this.fdPaths.get(arg) ?? `fd:${arg}`) : typeof arg === 'string' || arg instanceof URL || Buffer.isBuffer(arg) ? String(arg) : '';
     const path = raw === '' ? '' : this.normalize(this.throughFd(raw));
     // The key names the operation, not how it was issued: the library makes some calls inline or
@@ -233,6 +233,25 @@ export class FaultPlanFs {
     if (!match || opened === undefined) return raw;
     return `${opened}${match[2] ?? ''}`;
   }
+}
+
+/**
+ * True inside the heartbeat timer's beat (registry.ts's `beatAll`, synchronous): its calls land in
+ * a run only when the machine's load made that run last a beat, so they are neither counted nor
+ * failed. A beat's own failures are tested where they are the subject (heartbeat tests).
+ */
+function duringTimerBeat(): boolean {
+  // Structured call sites, as fs-layer.ts reads them: formatting a stack per call costs more.
+  const limit = Error.stackTraceLimit;
+  const prepare = Error.prepareStackTrace;
+  Error.stackTraceLimit = 12;
+  Error.prepareStackTrace = (_error, sites) => sites;
+  const holder: { stack?: NodeJS.CallSite[] } = {};
+  Error.captureStackTrace(holder, duringTimerBeat);
+  const sites = holder.stack ?? [];
+  Error.stackTraceLimit = limit;
+  Error.prepareStackTrace = prepare;
+  return sites.some((site) => site.getFunctionName() === 'beatAll');
 }
 
 /** `writeSync`, `write` and `promises.write` are one operation, `write`; a FileHandle's keep their `handle.` prefix. */
