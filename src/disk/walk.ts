@@ -4,6 +4,7 @@ import { procFd, procFdPath } from './proc.js';
 import { hoistedName } from '../base/layout.js';
 import {
   runAsync,
+  runInline,
   runSync,
   type DirStat,
   type OpenedDir,
@@ -81,13 +82,8 @@ export interface WalkOptions {
   readonly setAsideIn?: string;
   /** The walk runs with sync calls: its retries then wait less (holds.ts). */
   readonly sync?: boolean;
-  /**
-   * The files of each batch are visited (lstat, unlink) with sync calls, the directories still
-   * walked asynchronously: for a tree on a local disk, where each call takes microseconds and two
-   * thread-pool hops a file cost more than the calls (a sweep of 10,000 files twice as fast). A
-   * batch holds the event loop for about a millisecond.
-   */
-  readonly inlineFiles?: boolean;
+  /** The walk's calls are made inline, in turns of a millisecond (runInline(): a tree on a local disk). */
+  readonly inline?: boolean;
 }
 
 /** How many entries are read from a directory at once, and removed at once (libuv runs 4 calls at a time). */
@@ -122,7 +118,7 @@ export function emptyTally(): WalkTally {
  * @internal
  */
 export async function walkTree(root: string, options: WalkOptions, tally: WalkTally = emptyTally()): Promise<WalkTally> {
-  await runAsync(walk(root, options, tally));
+  await (options.inline ? runInline : runAsync)(walk(root, options, tally));
   return tally;
 }
 
@@ -290,7 +286,7 @@ function* visitFiles(w: Walk, frame: Frame, names: string[]): Steps<void> {
   const sizes = w.options.bytes !== false || !w.removing;
   let todo = names;
   for (let attempt = 0; todo.length > 0; attempt++) {
-    const results = yield { op: 'visitFiles', base: frame.base, names: todo, sizes, remove: w.removing, inline: w.options.inlineFiles === true };
+    const results = yield { op: 'visitFiles', base: frame.base, names: todo, sizes, remove: w.removing };
     const again: string[] = [];
     const retry = w.mayRetry(attempt);
     let fixPermissions = false;

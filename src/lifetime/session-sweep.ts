@@ -88,8 +88,8 @@ export interface SessionsSwept {
 export interface SweepRun {
   readonly dryRun: boolean;
   readonly tally: WalkTally;
-  /** The root is on a local disk: files are removed with sync calls, a batch at a time (walk.ts). */
-  readonly inlineFiles?: boolean;
+  /** The root is on a local disk: the walk's calls are made inline, in turns of a millisecond (walk-steps.ts). */
+  readonly inline?: boolean;
   /** Progress as sessions are done: `done` of `total` (a first look; each is judged again before removal). */
   readonly onProgress?: (tally: WalkTally, done: number, total: number) => void;
 }
@@ -135,11 +135,11 @@ async function removeSession(
   session: FoundSession,
   run: SweepRun & { readonly onBatch: (t: WalkTally) => void },
 ): Promise<boolean> {
-  const { dryRun, tally, onBatch, inlineFiles } = run;
+  const { dryRun, tally, onBatch, inline } = run;
   const dirsBefore = tally.dirs;
   const errorsBefore = tally.errors.length;
   const leftBefore = tally.left.length;
-  if (session.hasDir) await walkTree(session.dir, { remove: !dryRun, onBatch, access: session.access, inlineFiles }, tally);
+  if (session.hasDir) await walkTree(session.dir, { remove: !dryRun, onBatch, access: session.access, inline }, tally);
   const whole = tally.errors.length === errorsBefore && tally.left.length === leftBefore;
   const removedHere = session.hasDir && whole && tally.dirs > dirsBefore;
   if (session.hasLock && !dryRun && whole) await removeLock(session, tally);

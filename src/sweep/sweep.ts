@@ -168,7 +168,7 @@ async function sweepPinned(
   const sessions = await sweepSessions(target, only ? top.sessions.filter(only) : top.sessions, {
     dryRun,
     tally,
-    inlineFiles: isLocalDisk(rootBase),
+    inline: isLocalDisk(rootBase),
     ...(onProgress && {
       onProgress: (t: WalkTally, sessionsDone: number, sessionsTotal: number) =>
         onProgress({ filesRemoved: t.files, bytesFreed: t.bytes, sessionsDone, sessionsTotal }),

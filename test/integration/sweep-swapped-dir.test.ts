@@ -34,11 +34,14 @@ describe('a dead session whose directory is swapped for a symlink between its wa
     const victim = plantVictim();
     const faulty = new FaultyFs();
     let swapped = false;
-    faulty.before('rmdir', (target) => target.endsWith('/sub'), (target) => {
+    const swap = (target: string) => {
       nodeFs.renameSync(target, `${target}.old`);
       nodeFs.symlinkSync(path.join(victim, 'sub'), target);
       swapped = true;
-    });
+    };
+    // A sweep of a local disk makes its calls inline; of another, through the thread pool.
+    faulty.before('rmdir', (target) => target.endsWith('/sub'), swap);
+    faulty.before('rmdirSync', (target) => target.endsWith('/sub'), swap);
     const sweeper = layeredManager({ root, fs: faulty.fs, staleMs: 2000, graceMs: 0, sweepOnStart: false, sweepIntervalMs: 0, exitHook: false });
     try {
       const report = await sweeper.sweep();
