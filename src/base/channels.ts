@@ -1,3 +1,4 @@
+import { monotonicMs } from './clock.js';
 import { captureContext } from './detached.js';
 import { builtin } from './builtin.js';
 const dc = builtin('node:diagnostics_channel');
@@ -335,9 +336,9 @@ export function traced<N extends TraceName, T>(
   const channel = tracing.get(name)!;
   if (!traceActive(channel)) return run();
   const ctx: object = context();
-  const started = performance.now();
+  const started = monotonicMs();
   const failed = (error: unknown): never => {
-    note(ctx, 'durationMs', performance.now() - started);
+    note(ctx, 'durationMs', monotonicMs() - started);
     note(ctx, 'error', settled(error));
     channel.error.publish(ctx);
     channel.asyncStart.publish(ctx);
@@ -354,7 +355,7 @@ export function traced<N extends TraceName, T>(
       channel.end.publish(ctx);
     }
     return running.then((value) => {
-      note(ctx, 'durationMs', performance.now() - started);
+      note(ctx, 'durationMs', monotonicMs() - started);
       let summary: Result<N> | undefined;
       try {
         summary = summarize(value);
@@ -387,7 +388,7 @@ export function openSpan<N extends TraceName>(name: N, context: () => TraceConte
   const channel = tracing.get(name)!;
   if (!traceActive(channel)) return undefined;
   const ctx: object = context();
-  const started = performance.now();
+  const started = monotonicMs();
   let inside: (<R>(fn: () => R) => R) | undefined;
   try {
     channel.start.runStores(ctx, () => {
@@ -404,7 +405,7 @@ export function openSpan<N extends TraceName>(name: N, context: () => TraceConte
       ended = true;
       inside = undefined; // the span's stores are no longer held once it ends
       note(ctx, 'result', result);
-      note(ctx, 'durationMs', performance.now() - started);
+      note(ctx, 'durationMs', monotonicMs() - started);
       channel.asyncStart.publish(ctx);
       channel.asyncEnd.publish(ctx);
     },

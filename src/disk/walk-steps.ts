@@ -1,3 +1,4 @@
+import { monotonicMs } from '../base/clock.js';
 import type { FileHandle } from 'node:fs/promises';
 import { fs } from './fs.js';
 import { DirListing, type ListedBatch } from './dir-stream.js';
@@ -138,7 +139,7 @@ const TURN_MS = 1;
  * @internal
  */
 export async function runInline(steps: Steps<void>): Promise<void> {
-  let turnStarted = performance.now();
+  let turnStarted = monotonicMs();
   let next = steps.next();
   while (!next.done) {
     const step = next.value;
@@ -150,9 +151,9 @@ export async function runInline(steps: Steps<void>): Promise<void> {
       continue;
     }
     next = steps.next(value);
-    if (performance.now() - turnStarted < TURN_MS) continue;
+    if (monotonicMs() - turnStarted < TURN_MS) continue;
     await new Promise((resolve) => setImmediate(resolve));
-    turnStarted = performance.now();
+    turnStarted = monotonicMs();
   }
 }
 

@@ -1,3 +1,4 @@
+import { monotonicMs } from '../base/clock.js';
 import { NoSpaceError, toFileSystemError } from '../base/errors.js';
 import { fs } from '../disk/fs.js';
 
@@ -41,7 +42,7 @@ export class FreeSpace {
    */
   async check(incoming: number): Promise<number> {
     // One statfs per write is a system call per small upload; with no floor it only feeds stats().
-    if (!this.guarded && performance.now() - this.lastCheckedAtMs < UNGUARDED_REFRESH_MS) return Infinity;
+    if (!this.guarded && monotonicMs() - this.lastCheckedAtMs < UNGUARDED_REFRESH_MS) return Infinity;
     let free: number;
     try {
       const stats = await fs.promises.statfs(this.place());
@@ -54,7 +55,7 @@ export class FreeSpace {
 
   /** {@link check}, synchronously: for bytes written in one synchronous call (a spooled file going to disk). */
   checkSync(incoming: number): number {
-    if (!this.guarded && performance.now() - this.lastCheckedAtMs < UNGUARDED_REFRESH_MS) return Infinity;
+    if (!this.guarded && monotonicMs() - this.lastCheckedAtMs < UNGUARDED_REFRESH_MS) return Infinity;
     let free: number;
     try {
       const stats = fs.statfsSync(this.place());
@@ -68,7 +69,7 @@ export class FreeSpace {
   private judge(free: number, incoming: number): number {
     this.lastFreeBytes = free;
     this.lastCheckedAt = new Date();
-    this.lastCheckedAtMs = performance.now();
+    this.lastCheckedAtMs = monotonicMs();
     const headroom = free - this.minFreeBytes - incoming;
     if (this.guarded && headroom < 0) {
       throw new NoSpaceError(

@@ -16,6 +16,7 @@
 // went, and the create landed after the tombstone's removal, at least LEASE_REMOVAL_DELAY_MS later:
 // outside the window (half of it, so clocks that run at different rates still agree). Otherwise
 // the bytes are dropped and the data fetched again under the lease.
+import { monotonicMs } from '../base/clock.js';
 
 /** A claim of a file of at most this many bytes fetches it while it creates the lease. */
 export const FETCH_AHEAD_MAX_BYTES = 8 * 1024 * 1024;
@@ -28,9 +29,9 @@ export const LEASE_REMOVAL_DELAY_MS = 2 * FETCH_AHEAD_WINDOW_MS;
 
 /** Started when the GET is sent; `within()` says whether the lease came inside the window. */
 export function fetchAheadWindow(): { within(): boolean } {
-  const sentMono = performance.now();
+  const sentMono = monotonicMs();
   const sentWall = Date.now();
   return {
-    within: () => performance.now() - sentMono < FETCH_AHEAD_WINDOW_MS && Math.abs(Date.now() - sentWall) < FETCH_AHEAD_WINDOW_MS,
+    within: () => monotonicMs() - sentMono < FETCH_AHEAD_WINDOW_MS && Math.abs(Date.now() - sentWall) < FETCH_AHEAD_WINDOW_MS,
   };
 }

@@ -1,3 +1,4 @@
+import { monotonicMs } from '../base/clock.js';
 import type { TempFileError } from '../base/errors.js';
 import { randomName } from '../base/random-name.js';
 import type { StoreSweepReport } from '../base/stores.js';
@@ -134,7 +135,7 @@ async function sweepEntries(place: SweepPlace, entries: Map<string, ListedEntry>
     await tally.attempt(keys.entry, `sweep ${keys.entry}`, async () => {
       const verdict = await takeForSweep(place.io, keys, entry.expiresAt <= now, entry.hasLease, rules);
       if (verdict === 'held') tally.held++;
-      if (verdict === 'take' && (await removeData(place.io, entry.data))) tombstones.push({ keys, entry, goneAt: performance.now() });
+      if (verdict === 'take' && (await removeData(place.io, entry.data))) tombstones.push({ keys, entry, goneAt: monotonicMs() });
     });
   });
   return tombstones;
@@ -144,7 +145,7 @@ async function sweepEntries(place: SweepPlace, entries: Map<string, ListedEntry>
 // that fetched the data ahead of its lease can then tell (fetch-ahead.ts).
 async function removeLeases(io: ObjectIo, tombstones: readonly Tombstone[], tally: Tally): Promise<void> {
   const last = tombstones.reduce((latest, t) => Math.max(latest, t.goneAt), 0);
-  if (tombstones.length > 0) await delay(last + LEASE_REMOVAL_DELAY_MS - performance.now());
+  if (tombstones.length > 0) await delay(last + LEASE_REMOVAL_DELAY_MS - monotonicMs());
   await eachAtOnce(tombstones, SWEEP_CONCURRENCY, async ({ keys, entry }) => {
     // also the one the sweep wrote for an entry that had none
     if (await tally.attempt(keys.lease, `sweep ${keys.lease}`, () => io.delete(keys.lease))) {

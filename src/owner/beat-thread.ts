@@ -1,3 +1,4 @@
+import { monotonicMs } from '../base/clock.js';
 import type { Worker } from 'node:worker_threads';
 import { detached } from '../base/detached.js';
 import { OPEN_EXISTING } from '../disk/open-checked.js';
@@ -302,7 +303,7 @@ class ProcessBeatThread implements BeatThread {
 
   /** Hears what a started thread says, and starts it again when it ends. */
   #watch(started: Worker): void {
-    const startedAt = performance.now();
+    const startedAt = monotonicMs();
     let error: string | undefined;
     started.on('message', (message: ThreadMessage) => {
       if ('ready' in message) this.#failure = undefined;
@@ -314,7 +315,7 @@ class ProcessBeatThread implements BeatThread {
       this.#worker = undefined;
       // It ended while required: its targets, now or later, are still to beat. One that ran well starts again at
       // once; one that fails again and again waits longer each time, never in a hot loop.
-      if (performance.now() - startedAt >= RAN_WELL_MS) this.#failuresInARow = 0;
+      if (monotonicMs() - startedAt >= RAN_WELL_MS) this.#failuresInARow = 0;
       this.#failed(error ?? `the thread ended with code ${code}`);
     });
   }

@@ -1,3 +1,4 @@
+import { monotonicMs } from '../base/clock.js';
 import { systemErrorCode } from '../base/errors.js';
 import { machineId, readTask, type ProcessIdentity } from './process-identity.js';
 import { onThisKernel, probeLiveSignal, probesReach } from './live-signal.js';
@@ -148,7 +149,7 @@ let looksSincePrune = 0;
 
 /** Rule 3 of {@link judgeOwner} alone: an owner the kernel cannot tell about, judged by its heartbeat. */
 export function judgeHeartbeat(heartbeat: Heartbeat, rules: OwnerRules): OwnerVerdict {
-  const now = performance.now();
+  const now = monotonicMs();
   if (heartbeat.stamp === 'unreadable') return 'unjudged'; // Cannot tell: keep.
   return verdictOf(look(heartbeat, rules, now), rules, now);
 }
@@ -170,7 +171,7 @@ const SECOND_LOOK_MS = MIN_STALE_MS;
  * heartbeat that cannot be read is `unjudged`; a missing one is judged by rule 3 alone.
  */
 export function judgeHeartbeatHere(heartbeat: Heartbeat, rules: OwnerRules): OwnerVerdict {
-  const now = performance.now();
+  const now = monotonicMs();
   if (heartbeat.stamp === 'unreadable') return 'unjudged';
   const seen = look(heartbeat, rules, now);
   const byWatching = verdictOf(seen, rules, now);
@@ -192,7 +193,7 @@ export function judgeHeartbeatHere(heartbeat: Heartbeat, rules: OwnerRules): Own
 export function secondLookDueInMs(key: string): number | undefined {
   const oldSince = watched.get(key)?.oldSince;
   if (oldSince === undefined) return undefined;
-  return Math.max(0, oldSince + SECOND_LOOK_MS - performance.now());
+  return Math.max(0, oldSince + SECOND_LOOK_MS - monotonicMs());
 }
 
 /**

@@ -1,3 +1,4 @@
+import { monotonicMs } from '../base/clock.js';
 import type { RootContext } from '../root/root.js';
 import { detached } from '../base/detached.js';
 import { logger } from '../base/log.js';
@@ -60,7 +61,7 @@ export function attachBackgroundSweep(target: RootContext, wanted: BackgroundSwe
   const storeKeys = (wanted.stores ?? []).map((store) => addStore(sweeper, store));
   const shorter = wanted.intervalMs > 0 && (sweeper.intervalMs === 0 || wanted.intervalMs < sweeper.intervalMs);
   if (shorter) sweeper.intervalMs = wanted.intervalMs;
-  if (wanted.onStart && performance.now() - sweeper.lastSweep >= START_DEDUP_MS) schedule(sweeper, START_DELAY_MS);
+  if (wanted.onStart && monotonicMs() - sweeper.lastSweep >= START_DEDUP_MS) schedule(sweeper, START_DELAY_MS);
   else if (shorter || sweeper.timer === undefined) schedule(sweeper, jittered(sweeper.intervalMs));
   let detached = false;
   return () => {
@@ -99,7 +100,7 @@ function schedule(sweeper: RootSweeper, delayMs: number): void {
 async function run(sweeper: RootSweeper): Promise<void> {
   sweeper.timer = undefined;
   sweeper.running = true;
-  sweeper.lastSweep = performance.now();
+  sweeper.lastSweep = monotonicMs();
   try {
     const report = await sweepRoot(sweeper.target);
     log('background sweep of %s removed %d sessions', sweeper.target.root, report.sessionsRemoved);

@@ -1,3 +1,4 @@
+import { monotonicMs } from '../base/clock.js';
 import { systemErrorCode } from '../base/errors.js';
 import { dataName, heldName } from '../base/layout.js';
 import { newOwnerToken, startLease, tryTakeLease, type Lease, type LeaseContext } from '../handoff/lease.js';
@@ -66,7 +67,7 @@ export class UploadLock {
   /** Takes the lock of the pinned upload, waiting for a live holder; false when there is no upload to hold. */
   private async take(dir: PinnedUpload, signal: AbortSignal, requestRelease: Release): Promise<boolean> {
     const name = heldName(newOwnerToken(this.context.lease.hostId), '');
-    const deadline = performance.now() + this.context.timeoutMs;
+    const deadline = monotonicMs() + this.context.timeoutMs;
     let askedHere = false;
     for (;;) {
       const outcome = this.tryTake(dir, name);
@@ -79,7 +80,7 @@ export class UploadLock {
         askedHere = true;
         await holdersHere.get(this.key(dir))?.();
       }
-      if (signal.aborted || performance.now() >= deadline) throw this.context.timedOut();
+      if (signal.aborted || monotonicMs() >= deadline) throw this.context.timedOut();
       await sleep(POLL_MS, signal);
     }
   }

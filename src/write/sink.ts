@@ -1,3 +1,4 @@
+import { monotonicMs } from '../base/clock.js';
 import type { Hash } from 'node:crypto';
 import { toFileSystemError } from '../base/errors.js';
 import { INLINE_IO_MAX_BYTES } from '../disk/local-disk.js';
@@ -44,18 +45,18 @@ const INLINE_PAUSE_MS = 5000;
 let inlinePausedUntil = 0;
 
 function inlineAllowed(): boolean {
-  return inlinePausedUntil === 0 || performance.now() >= inlinePausedUntil;
+  return inlinePausedUntil === 0 || monotonicMs() >= inlinePausedUntil;
 }
 
 /** Writes all of `bytes` now; a write slower than the page cache pauses inline writes for a while. */
 function writeInline(handle: WritableFile, bytes: Buffer): void {
-  const started = performance.now();
+  const started = monotonicMs();
   for (let rest = bytes; rest.length > 0; ) {
     const bytesWritten = handle.writeSync(rest);
     if (bytesWritten === 0) throw noProgress();
     rest = rest.subarray(bytesWritten);
   }
-  const finished = performance.now();
+  const finished = monotonicMs();
   if (finished - started > SLOW_INLINE_WRITE_MS) inlinePausedUntil = finished + INLINE_PAUSE_MS;
 }
 

@@ -72,7 +72,7 @@ describe('inline calls on a local disk', () => {
   // test's small file went to the pool. The clock that decides it is held still here; the unit
   // test of the sink moves it.
   beforeAll(() => {
-    vi.useFakeTimers({ toFake: ['performance'] });
+    vi.useFakeTimers({ toFake: ['hrtime'] });
   });
   afterAll(() => {
     vi.useRealTimers();

@@ -14,7 +14,7 @@ const lock = () => `/root/session_${++key}.lock`;
 const look = (at: string, stamp: Heartbeat['stamp']) => judgeHeartbeatHere({ key: at, stamp }, rules);
 
 beforeEach(() => {
-  vi.useFakeTimers({ toFake: ['Date', 'performance'] });
+  vi.useFakeTimers({ toFake: ['Date', 'hrtime'] });
 });
 afterEach(() => {
   vi.useRealTimers();

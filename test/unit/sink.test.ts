@@ -52,7 +52,7 @@ const chunksOf = (sizes: readonly number[]) => sizes.map((size, i) => Buffer.all
 
 describe('FileSink', () => {
   beforeAll(() => {
-    vi.useFakeTimers({ toFake: ['performance'] });
+    vi.useFakeTimers({ toFake: ['hrtime'] });
   });
   afterEach(() => {
     vi.advanceTimersByTime(60_000); // past any pause of inline writes a test set off
