@@ -1,3 +1,4 @@
+import { monotonicMs } from '../base/clock.js';
 import type { BroadcastChannel, Worker } from 'node:worker_threads';
 import { CHANNELS, publish } from '../base/channels.js';
 import { detached } from '../base/detached.js';
@@ -37,12 +38,18 @@ interface ProcessState {
   beatTimer: NodeJS.Timeout | undefined;
   readonly roots: Set<string>;
   channel: BroadcastChannel | undefined;
+  /** Whether this thread listens for the workers it makes (optional: an earlier version's state has none). */
+  watchingWorkers?: boolean;
+  workersSeen?: boolean;
   readonly workerEndTasks: Set<() => void>;
   readonly slots: Map<string, unknown>;
 }
 
 const STATE_KEY = Symbol.for('tempfile-manager.process-state');
 const ROOTS_CHANNEL = 'tempfile-manager:roots';
+// Asks every thread for the roots it uses: sent by a thread as it starts listening. No root is
+// this (a root is an absolute path).
+const ROLL_CALL = 'roll-call';
 // Delay before the worker-end tasks run: the ended worker's last root announcements arrive first.
 const WORKER_END_DELAY_MS = 50;
 
@@ -136,10 +143,10 @@ function runExitTasks(shared: ProcessState, ours: (signal: NodeJS.Signals) => vo
   stopListening(UNHELD_SIGNAL, ours);
   log('exit (%s): %d tasks', ending, shared.exitTasks.size);
   const tasks = shared.exitTasks.size;
-  const started = performance.now();
+  const started = monotonicMs();
   try {
     runEach(shared.exitTasks);
-    publish(CHANNELS.exitHook, () => ({ reason: signal ?? 'exit', tasks, durationMs: performance.now() - started }));
+    publish(CHANNELS.exitHook, () => ({ reason: signal ?? 'exit', tasks, durationMs: monotonicMs() - started }));
   } finally {
     shared.exitTasksRunning = false;
   }
@@ -191,12 +198,17 @@ function beatAll(): void {
   }
 }
 
-/** Remembers that this thread uses `root`; with `announce`, tells every thread of the process too. */
+/**
+ * Remembers that this thread uses `root`; with `announce`, tells every thread of the process too.
+ * The channel between threads (node:worker_threads, 1.5 MiB resident in a main thread that has no
+ * other use for it) opens at the first announcement or the first worker this thread makes, and
+ * asks the threads already there for their roots.
+ */
 export function addRoot(root: string, announce: boolean): void {
   const shared = state();
   shared.roots.add(root);
-  const channel = rootsChannel(shared);
-  if (announce) channel.postMessage(root);
+  watchWorkers(shared);
+  if (announce) rootsChannel(shared).postMessage(root);
 }
 
 /** The roots any thread of this process said it uses (as far as this thread heard). */
@@ -204,16 +216,39 @@ export function knownRoots(): ReadonlySet<string> {
   return state().roots;
 }
 
+/**
+ * Whether this thread may run beside others it made: it opened its channel or saw a worker start,
+ * or node:worker_threads was loaded in it before this library watched (Node lists what it loaded;
+ * elsewhere, always true). No thread of a process is made without it.
+ */
+export function mayHaveWorkers(): boolean {
+  const shared = state();
+  if (shared.channel !== undefined || shared.workersSeen === true) return true;
+  const loaded = (process as { moduleLoadList?: readonly string[] }).moduleLoadList;
+  return loaded === undefined || loaded.includes('NativeModule worker_threads');
+}
+
+function watchWorkers(shared: ProcessState): void {
+  if (shared.watchingWorkers) return;
+  shared.watchingWorkers = true;
+  process.on('worker', (worker: Worker) => {
+    shared.workersSeen = true;
+    rootsChannel(shared);
+    worker.once('exit', () => setTimeout(runWorkerEndTasks, WORKER_END_DELAY_MS).unref());
+  });
+}
+
 function rootsChannel(shared: ProcessState): BroadcastChannel {
   if (!shared.channel) {
     const channel = new (builtin('node:worker_threads').BroadcastChannel)(ROOTS_CHANNEL);
     channel.onmessage = (event) => {
-      const root = (event as { data?: unknown }).data;
-      if (typeof root === 'string') shared.roots.add(root);
+      const data = (event as { data?: unknown }).data;
+      if (data === ROLL_CALL) for (const root of shared.roots) channel.postMessage(root);
+      else if (typeof data === 'string') shared.roots.add(data);
     };
     channel.unref();
     shared.channel = channel;
-    process.on('worker', (worker: Worker) => worker.once('exit', () => setTimeout(runWorkerEndTasks, WORKER_END_DELAY_MS).unref()));
+    channel.postMessage(ROLL_CALL);
   }
   return shared.channel;
 }

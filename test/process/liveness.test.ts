@@ -252,6 +252,13 @@ describe('worker threads', () => {
     await mgr.close();
     expect(fs.readdirSync(root).filter((n) => n !== 'handoff' && n !== '.tempfile-manager')).toEqual([]);
   });
+
+  it("a terminated worker's session under a root of its own is removed, though the worker said so before the main thread listened", async () => {
+    const running = start('thread-roots.mjs', [freshRoot(), freshRoot()]);
+    const report = await nextJson<{ session: string; goneAfterMs: number }>(running);
+    expect(report.goneAfterMs, `${report.session} left after the worker ended (fixtures/thread-roots.mjs)`).toBeGreaterThanOrEqual(0);
+    expect((await running.ended).code).toBe(0);
+  });
 });
 
 itNeeds(FAKETIME)('libfaketime is where the tests expect it', () => {
