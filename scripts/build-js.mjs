@@ -4,13 +4,10 @@
 // package.json.
 //
 //   node scripts/build-js.mjs
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import { createRequire } from 'node:module';
 import path from 'node:path';
+import { buildJavaScript } from './build-javascript.mjs';
 
 const repo = path.join(import.meta.dirname, '..');
 fs.rmSync(path.join(repo, 'dist'), { recursive: true, force: true });
-const tsup = createRequire(import.meta.url).resolve('tsup/dist/cli-default.js');
-const { status } = spawnSync(process.execPath, [tsup], { cwd: repo, stdio: 'inherit' });
-process.exit(status ?? 1);
+process.exitCode = await buildJavaScript();
