@@ -1,5 +1,5 @@
 // Child of gate.mjs: one sample of one operation, by one build of the library or by the floor.
-// argv: <dist directory | "floor"> <operation> <scratch directory>. Prints { cpuMicros, wallMicros }
+// argv: <dist directory | "floor" | "pinned-floor"> <operation> <scratch directory>. Prints { cpuMicros, wallMicros }
 // per operation: the process's CPU time (every thread's, the pool's included) and the wall time.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -11,7 +11,8 @@ const [who, operation, dir] = process.argv.slice(2);
 const fsp = fs.promises;
 const MiB = 1024 * 1024;
 const HOST_ID = 'gate-host';
-const floor = who === 'floor';
+const pinnedFloor = who === 'pinned-floor';
+const floor = who === 'floor' || pinnedFloor;
 const lib = floor ? undefined : await import(pathToFileURL(path.join(who, 'index.js')).href);
 const manager = (options = {}) => new lib.TempFileManager({ root: path.join(dir, 'root'), sweepOnStart: false, exitHook: false, ...options });
 
@@ -31,8 +32,10 @@ const OPERATIONS = {
   handoff: { ops: 200, warmup: 50, make: () => (floor ? floorHandoff() : libHandoff(manager())) },
   // claim + consume by a manager that holds nothing else (a queue worker), tickets made before.
   claim: { ops: 400, warmup: 0, make: () => (floor ? floorClaim() : libClaim()) },
-  // The sweep of 10,000 expired files in orphaned sessions; the floor is `rm -rf` of the same tree.
-  sweep: { ops: 1, warmup: 0, make: () => (floor ? floorSweep() : libSweep()) },
+  // The sweep of 10,000 expired files in orphaned sessions; the floor is `rm -rf` of the same tree,
+  // the pinned floor what the sweep promises at least: each file's size read and the file removed
+  // through its directory held open.
+  sweep: { ops: 1, warmup: 1, make: () => sweeps(pinnedFloor ? pinnedFloorSweep : floor ? floorSweep : libSweep) },
 };
 
 const SMALL = Buffer.alloc(1024, 0x61);
@@ -110,15 +113,23 @@ async function floorClaim() {
 }
 
 const SWEPT = { sessions: 2, dirs: 10, files: 500 };
-function plantTree() {
-  const root = path.join(dir, 'swept');
+// Swept first, untimed, as the other operations warm up: the first sweep of a process compiles its
+// code (the library's more than the floor's), which is not what a sweep costs each time it runs.
+const WARMUP = { sessions: 1, dirs: 2, files: 250 };
+/** The runs of a sweeper: the warm-up tree's, then the timed tree's, each planted before. */
+async function sweeps(sweeper) {
+  const runs = [await sweeper(plantTree('warm', WARMUP), WARMUP), await sweeper(plantTree('swept', SWEPT), SWEPT)];
+  return () => runs.shift()();
+}
+function plantTree(name, shape) {
+  const root = path.join(dir, name);
   fs.mkdirSync(root, { mode: 0o700 });
   fs.writeFileSync(path.join(root, '.tempfile-manager'), 'tempfile-manager root\nformat 1\n');
   // A live session of this build named the way this build names it, so that the planted owner
   // is a dead one of this machine in the same format.
   const probe = path.join(dir, 'probe');
   const owner = floor ? `${HOST_ID}_4194303_x` : probeOwner(probe);
-  plantDeadSessions(root, { ...SWEPT, owner, data: SMALL, index: 0 });
+  plantDeadSessions(root, { ...shape, owner, data: SMALL, index: 0 });
   return root;
 }
 function probeOwner(probe) {
@@ -129,23 +140,48 @@ function probeOwner(probe) {
   fs.rmSync(probe, { recursive: true, force: true });
   return deadOwnerOf(live, HOST_ID);
 }
-async function libSweep() {
-  const root = plantTree();
+async function libSweep(root, shape) {
   const mgr = new lib.TempFileManager({ root, hostId: HOST_ID, graceMs: 0, sweepOnStart: false, exitHook: false });
-  const files = SWEPT.sessions * SWEPT.dirs * SWEPT.files;
+  const files = shape.sessions * shape.dirs * shape.files;
   return async () => {
     const report = await mgr.sweep();
     if (report.filesRemoved !== files || report.errors.length !== 0) throw new Error(`the sweep removed ${report.filesRemoved} of ${files} files, ${report.errors.length} errors`);
   };
 }
-async function floorSweep() {
-  const root = plantTree();
+async function floorSweep(root) {
   return () =>
     new Promise((resolve, reject) => {
       spawn('rm', ['-rf', root], { stdio: 'inherit' })
         .on('error', reject)
         .on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`rm -rf exited with ${code}`))));
     });
+}
+
+/**
+ * Each file lstat'ed (the bytes a sweep reports) and unlinked through its directory held open
+ * (`/proc/self/fd/<fd>/<name>`: a directory swapped for a link mid-walk leads nowhere else), with
+ * sync calls: the least a sweep that keeps both promises does, in JavaScript.
+ */
+async function pinnedFloorSweep(root) {
+  const held = (at) => {
+    const fd = fs.openSync(at, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW);
+    return { fd, base: `/proc/self/fd/${fd}` };
+  };
+  const removeTree = (dirAt) => {
+    const dir = held(dirAt);
+    for (const entry of fs.readdirSync(dir.base, { withFileTypes: true })) {
+      const at = `${dir.base}/${entry.name}`;
+      if (entry.isDirectory()) removeTree(at);
+      else {
+        bytes += fs.lstatSync(at).size;
+        fs.unlinkSync(at);
+      }
+    }
+    fs.closeSync(dir.fd);
+    fs.rmdirSync(dirAt);
+  };
+  let bytes = 0;
+  return async () => removeTree(root);
 }
 
 const spec = OPERATIONS[operation];

@@ -49,6 +49,8 @@ const ANALYSES_OF = {
   uploads: ['uploads.md'],
   tus: ['tus.md'],
   intake: ['intake.md'],
+  sweep: ['sweep.md'],
+  gate: ['sweep.md'],
 };
 
 /** The commit the benchmarked code is at (with `+` when the work tree has changes), or 'unknown'. */
