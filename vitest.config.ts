@@ -1,5 +1,6 @@
 import os from 'node:os';
 import { defineConfig } from 'vitest/config';
+import { BaseSequencer, type TestSpecification } from 'vitest/node';
 
 /** Tests that need a service beyond Node (Redis, Chromium): `npm run test:e2e` runs them. */
 export const serviceTests = ['test/e2e/bullmq.test.ts', 'test/e2e/browser.test.ts', 'test/e2e/browser-to-bucket.test.ts'];
@@ -23,11 +24,43 @@ export const longTests = [
 /** Tests that drive Windows' node.exe under Wine: `npm run test:wine` (vitest.wine.config.ts) runs them. */
 export const wineTests = ['test/wine/**/*.test.ts'];
 
+/**
+ * The files that take longest (30 s to 90 s each on two cores at `npm test`'s load), started
+ * first. A fresh clone has no timings of an earlier run, and vitest then starts the largest files
+ * first: a long file started last made the run a minute longer than its tests' sum over workers.
+ */
+const slowest = [
+  'test/reliability/leaks.test.ts',
+  'test/process/liveness.test.ts',
+  'test/integration/tsdoc.test.ts',
+  'test/process/hostile-trees.test.ts',
+  'test/process/live-signal.test.ts',
+  'test/process/liveness-no-proc.test.ts',
+  'test/integration/layout.test.ts',
+  'test/integration/doc-types.test.ts',
+  'test/tus/tus-finish.test.ts',
+  'test/e2e/upload.test.ts',
+  'test/integration/surface.test.ts',
+  'test/process/write-memory.test.ts',
+];
+
+class SlowestFirst extends BaseSequencer {
+  override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
+    const rank = (file: TestSpecification) => {
+      const at = slowest.findIndex((name) => file.moduleId.endsWith(name));
+      return at === -1 ? slowest.length : at;
+    };
+    const sorted = await super.sort(files);
+    return sorted.map((file, order) => ({ file, order })).sort((a, b) => rank(a.file) - rank(b.file) || a.order - b.order).map(({ file }) => file);
+  }
+}
+
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     exclude: ['**/node_modules/**', ...serviceTests, ...longTests, ...wineTests],
     pool: 'forks',
+    sequence: { sequencer: SlowestFirst },
     // Most tests wait on child processes, signals and timers: two files more than there are cores
     // (four on two, as CI's Node 22 run beside a busy loop per core passes it).
     maxWorkers: os.availableParallelism() + 2,
