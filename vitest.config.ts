@@ -21,6 +21,14 @@ export const longTests = [
   'test/reliability/fault-matrix.test.ts',
 ];
 
+/**
+ * The compile-time checks, `npm run test:docs`: TSDoc on every export, and every snippet of the
+ * README and docs/ type-checked against the built declarations. Each runs the TypeScript compiler
+ * over the package (lint, not behaviour: a minute of a loaded two-core machine between them). CI
+ * runs them on Node 20 and 22.
+ */
+export const compileChecks = ['test/integration/tsdoc.test.ts', 'test/integration/doc-types.test.ts'];
+
 /** Tests that drive Windows' node.exe under Wine: `npm run test:wine` (vitest.wine.config.ts) runs them. */
 export const wineTests = ['test/wine/**/*.test.ts'];
 
@@ -32,12 +40,10 @@ export const wineTests = ['test/wine/**/*.test.ts'];
 const slowest = [
   'test/reliability/leaks.test.ts',
   'test/process/liveness.test.ts',
-  'test/integration/tsdoc.test.ts',
   'test/process/hostile-trees.test.ts',
   'test/process/live-signal.test.ts',
   'test/process/liveness-no-proc.test.ts',
   'test/integration/layout.test.ts',
-  'test/integration/doc-types.test.ts',
   'test/tus/tus-finish.test.ts',
   'test/e2e/upload.test.ts',
   'test/integration/surface.test.ts',
@@ -58,7 +64,7 @@ class SlowestFirst extends BaseSequencer {
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    exclude: ['**/node_modules/**', ...serviceTests, ...longTests, ...wineTests],
+    exclude: ['**/node_modules/**', ...serviceTests, ...longTests, ...compileChecks, ...wineTests],
     pool: 'forks',
     sequence: { sequencer: SlowestFirst },
     // Most tests wait on child processes, signals and timers: two files more than there are cores

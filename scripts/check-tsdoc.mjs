@@ -10,7 +10,7 @@
 // (`#private` too) are skipped, as TypeDoc skips them (typedoc.json: excludeInternal,
 // excludePrivate, excludeProtected).
 //
-//   node scripts/check-tsdoc.mjs                            check the package (npm test runs it through test/integration/tsdoc.test.ts)
+//   node scripts/check-tsdoc.mjs                            check the package (npm run test:docs runs it through test/integration/tsdoc.test.ts)
 //   node scripts/check-tsdoc.mjs --list                     also print every member checked
 //   node scripts/check-tsdoc.mjs [--project P] ENTRY.ts...  check other entry points (under P's compiler options, if given)
 import path from 'node:path';

@@ -39,14 +39,13 @@ function machineMajor(): number {
  * Node a fresh machine is given as its own (`nodeN=$(npx -y node@N -p process.execPath)` then
  * `FRESH_NODE="$nodeN" scripts/fresh-machine.sh`), and `npx -y node@N node_modules/vitest/vitest.mjs
  * run` (at most leaving out `test/s3`, which runs on the machine's Node, `test/azure` and
- * `test/contract`, which run on Node 22 beside Azurite, and the compile-time checks, which the
- * machine's Node and Node 22 run).
+ * `test/contract`, which run on Node 22 beside Azurite).
  */
 function wholeSuiteMajors(): number[] {
   const fresh = [...ci.matchAll(/^(node\d+)=\$\(npx -y node@(\d+) -p process\.execPath\)$/gm)]
     .filter((m) => new RegExp(`^(?:[A-Z_]+=\\S+ )*FRESH_NODE="\\$${m[1]}" scripts/fresh-machine\\.sh`, 'm').test(ci))
     .map((m) => Number(m[2]));
-  const others = [...ci.matchAll(/npx -y node@(\d+) node_modules\/vitest\/vitest\.mjs run(?: --maxWorkers="\$repeat_workers")?(?: --exclude 'test\/(?:s3|azure|contract)\/\*\*')*(?: "\$\{compile_time_checks\[@\]\}")?\s*$/gm)].map((m) => Number(m[1]));
+  const others = [...ci.matchAll(/npx -y node@(\d+) node_modules\/vitest\/vitest\.mjs run(?: --maxWorkers="\$repeat_workers")?(?: --exclude 'test\/(?:s3|azure|contract)\/\*\*')*\s*$/gm)].map((m) => Number(m[1]));
   return [...new Set([machineMajor(), ...fresh, ...others])].sort((a, b) => a - b);
 }
 
