@@ -72,7 +72,7 @@ const STALL_MS = 8 * STALE_MS;
 // (a claimer or a sweeper whose clock is ahead sees a ticket expire that much sooner), and the
 // final sweeps run with their clocks this far ahead: past every ticket's expiry.
 const TTL_MS = 20 * 60_000;
-const PAST_EXPIRY = '+30m';
+const PAST_EXPIRY = '+90m';
 const BUCKET = 'tfm-hosts';
 const FAKETIME_LIB = ['/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1', '/usr/lib/faketime/libfaketime.so.1'].find((p) => fs.existsSync(p));
 const REPO = path.resolve(import.meta.dirname, '../..');
