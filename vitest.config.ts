@@ -25,7 +25,7 @@ export const longTests = [
  * The compile-time checks, `npm run test:docs`: TSDoc on every export, and every snippet of the
  * README and docs/ type-checked against the built declarations. Each runs the TypeScript compiler
  * over the package (lint, not behaviour: a minute of a loaded two-core machine between them). CI
- * runs them on Node 20 and 22.
+ * runs them on Node 20.
  */
 export const compileChecks = ['test/integration/tsdoc.test.ts', 'test/integration/doc-types.test.ts'];
 
