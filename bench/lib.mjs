@@ -1,6 +1,7 @@
 // Sampling, statistics and Markdown helpers shared by the benchmarks.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** Runs `n` create+dispose operations of a contender; returns the seconds taken. */
@@ -227,6 +228,20 @@ export function deadOwnerOf(liveSession, hostId) {
   const [pid, start] = fields.slice(-4, -2);
   if (!pid.includes('.')) return `${hostId}_4194303_${start}`;
   return `${hostId}_4194303.4194303_${start.slice(0, start.lastIndexOf('.'))}.1`;
+}
+
+/**
+ * A dead owner of this machine in the session format of the build `TempFileManager` comes from:
+ * a probe manager under `place` opens a session, whose name gives the format ({@link deadOwnerOf}).
+ */
+export function deadOwnerFor(TempFileManager, place, hostId) {
+  const probe = path.join(place, 'owner-probe');
+  const mgr = new TempFileManager({ root: probe, sweepOnStart: false, exitHook: false });
+  mgr.file().removeSync();
+  const live = fs.readdirSync(probe).find((name) => name.startsWith('session_') && !name.endsWith('.lock'));
+  mgr.closeSync();
+  fs.rmSync(probe, { recursive: true, force: true });
+  return deadOwnerOf(live, hostId);
 }
 
 /**

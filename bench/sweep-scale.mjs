@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { deadOwnerOf, formatInt, formatRatio, median, plantDeadSessions, table } from './lib.mjs';
+import { deadOwnerFor, formatInt, formatRatio, median, plantDeadSessions, table } from './lib.mjs';
 
 const HERE = fileURLToPath(import.meta.url);
 const DIST = path.join(path.dirname(HERE), '..', 'dist');
@@ -88,17 +88,6 @@ function pinnedRemove(root) {
 
 const CONTENDERS = ['rm -rf', 'pinned', 'sweep', 'ls --json'];
 
-function deadOwner(place) {
-  const { TempFileManager } = globalThis.lib;
-  const probe = path.join(place, 'owner-probe');
-  const mgr = new TempFileManager({ root: probe, sweepOnStart: false, exitHook: false });
-  mgr.file().removeSync();
-  const live = fs.readdirSync(probe).find((name) => name.startsWith('session_') && !name.endsWith('.lock'));
-  mgr.closeSync();
-  fs.rmSync(probe, { recursive: true, force: true });
-  return deadOwnerOf(live, HOST_ID);
-}
-
 function plant(root, shape, owner, index) {
   fs.mkdirSync(root, { mode: 0o700 });
   fs.writeFileSync(path.join(root, '.tempfile-manager'), 'tempfile-manager root\nformat 1\n');
@@ -117,8 +106,8 @@ async function parent() {
   const rounds = Number(values.rounds);
   const shm = fs.existsSync('/dev/shm') && fs.statfsSync('/dev/shm').type === 0x01021994 ? '/dev/shm' : os.tmpdir();
   const place = fs.mkdtempSync(path.join(shm, 'tempfile-manager-sweep-scale-'));
-  globalThis.lib = await import(path.join(DIST, 'index.js'));
-  const owner = deadOwner(place);
+  const { TempFileManager } = await import(path.join(DIST, 'index.js'));
+  const owner = deadOwnerFor(TempFileManager, place, HOST_ID);
   const rows = [];
   let index = 0;
   try {

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TempFileManager } from '../dist/index.js';
-import { deadOwnerOf, formatInt, formatRatio, plantDeadSessions, runChild, sampleInterleaved, stats, table, targetsTable, watchIdleLoop } from './lib.mjs';
+import { deadOwnerFor, formatInt, formatRatio, plantDeadSessions, runChild, sampleInterleaved, stats, table, targetsTable, watchIdleLoop } from './lib.mjs';
 import { flush } from './settle.mjs';
 
 const WORKER = fileURLToPath(new URL('./sweep-worker.mjs', import.meta.url));
@@ -68,22 +68,11 @@ function plant(dir, index, owner) {
   plantDeadSessions(dir, { owner, sessions: params.sessions, dirs: params.dirsPerSession, files: params.filesPerDir, data, index });
 }
 
-/** A dead owner of this machine, in the session format of this build ({@link deadOwnerOf}). */
-function deadOwner(root) {
-  const probe = path.join(root, 'owner-probe');
-  const mgr = new TempFileManager({ root: probe, sweepOnStart: false, exitHook: false });
-  mgr.file().removeSync();
-  const live = fs.readdirSync(probe).find((name) => name.startsWith('session_') && !name.endsWith('.lock'));
-  mgr.closeSync();
-  fs.rmSync(probe, { recursive: true, force: true });
-  return deadOwnerOf(live, HOST_ID);
-}
-
 async function runSweep(root) {
   const count = params.rounds * CONTENDERS.length;
   const planting = Date.now();
   const trees = Array.from({ length: count }, (_, i) => path.join(root, `tree-${i}`));
-  const owner = deadOwner(root);
+  const owner = deadOwnerFor(TempFileManager, root, HOST_ID);
   trees.forEach((tree, index) => plant(tree, index, owner));
   const plantSeconds = (Date.now() - planting) / 1000;
   console.log(`Planted ${count} trees of ${formatInt(FILES)} files in ${plantSeconds.toFixed(0)} s.`);

@@ -1,7 +1,7 @@
 import * as nodeFs from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { PassThrough } from 'node:stream';
-import { realFs, type FsLayer } from './fs-layer.js';
+import { callSites, realFs, type FsLayer } from './fs-layer.js';
 import { beating } from '../../src/owner/registry.js';
 import { systemError } from './faulty-fs.js';
 
@@ -241,17 +241,7 @@ export class FaultPlanFs {
  * failed. A beat's own failures are tested where they are the subject (heartbeat tests).
  */
 function duringTimerBeat(): boolean {
-  // Structured call sites, as fs-layer.ts reads them: formatting a stack per call costs more.
-  const limit = Error.stackTraceLimit;
-  const prepare = Error.prepareStackTrace;
-  Error.stackTraceLimit = 12;
-  Error.prepareStackTrace = (_error, sites) => sites;
-  const holder: { stack?: NodeJS.CallSite[] } = {};
-  Error.captureStackTrace(holder, duringTimerBeat);
-  const sites = holder.stack ?? [];
-  Error.stackTraceLimit = limit;
-  Error.prepareStackTrace = prepare;
-  return sites.some((site) => site.getFunctionName() === 'beatAll');
+  return callSites(12, duringTimerBeat).some((site) => site.getFunctionName() === 'beatAll');
 }
 
 /** `writeSync`, `write` and `promises.write` are one operation, `write`; a FileHandle's keep their `handle.` prefix. */

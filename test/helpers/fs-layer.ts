@@ -108,18 +108,25 @@ const TEST_DIR = fileURLToPath(new URL('..', import.meta.url));
 const THIS_FILE = fileURLToPath(import.meta.url);
 
 /** Whether the code that made this call is a test's (under test/, this file aside), not the library's or Node's. */
-function calledByTest(): boolean {
-  // Structured call sites, not the stack's text: formatting a stack on every fs call costs more than the call.
-  const limit = Error.stackTraceLimit;
+/**
+ * The `limit` nearest call sites above `below`, structured, not the stack's text: formatting a
+ * stack on every fs call costs more than the call.
+ */
+export function callSites(limit: number, below: (...args: never[]) => unknown): NodeJS.CallSite[] {
+  const savedLimit = Error.stackTraceLimit;
   const prepare = Error.prepareStackTrace;
-  Error.stackTraceLimit = 8;
+  Error.stackTraceLimit = limit;
   Error.prepareStackTrace = (_error, sites) => sites;
   const holder: { stack?: NodeJS.CallSite[] } = {};
-  Error.captureStackTrace(holder, calledByTest);
-  const sites = holder.stack ?? [];
-  Error.stackTraceLimit = limit;
+  Error.captureStackTrace(holder, below);
+  const sites = holder.stack ?? []; // formatted on this first read, by the hook above
+  Error.stackTraceLimit = savedLimit;
   Error.prepareStackTrace = prepare;
-  for (const site of sites) {
+  return sites;
+}
+
+function calledByTest(): boolean {
+  for (const site of callSites(8, calledByTest)) {
     const at = site.getFileName();
     if (at === undefined || at === null || !(at.startsWith('/') || at.startsWith('file://'))) continue; // node:internal, <anonymous>
     const file = at.startsWith('file://') ? fileURLToPath(at) : at;
