@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseSessionName } from '../../src/base/layout.js';
+import { repo, repoFiles } from '../helpers/repo-files.js';
 // @ts-expect-error: a plain script of the project, without types
 import { brokenLinks as findBrokenLinks } from '../../scripts/check-links.mjs';
 
@@ -13,9 +14,7 @@ import { brokenLinks as findBrokenLinks } from '../../scripts/check-links.mjs';
 interface BrokenLink { page: string; line: number; target: string; problem: string }
 const brokenLinks = findBrokenLinks as (repo: string) => BrokenLink[];
 
-const repo = path.join(import.meta.dirname, '../..');
 const read = (file: string) => fs.readFileSync(path.join(repo, file), 'utf8');
-const listDir = (dir: string) => fs.readdirSync(path.join(repo, dir), { recursive: true, withFileTypes: true });
 
 /** The pages a user reads: the README, docs/*.md (not the generated API pages), the examples' READMEs. */
 const pages = [
@@ -26,9 +25,9 @@ const pages = [
 
 /** Every .ts/.mjs/.js file under `dir`, as text. */
 function sources(dir: string): string[] {
-  return listDir(dir)
-    .filter((e) => e.isFile() && /\.(ts|m?js)$/.test(e.name))
-    .map((e) => fs.readFileSync(path.join(e.parentPath, e.name), 'utf8'));
+  return repoFiles(dir)
+    .filter((file) => /\.(ts|m?js)$/.test(file))
+    .map(read);
 }
 
 /** The keys of `interface <name> { ... }` in a source file, at the first level of the body. */
@@ -209,8 +208,7 @@ describe('the docs match the code', () => {
 
   it('an @example holds only code: no {@link} nor prose the API reference would show raw inside its code block', () => {
     const found: string[] = [];
-    for (const entry of listDir('src').filter((e) => e.isFile() && e.name.endsWith('.ts'))) {
-      const file = path.relative(repo, path.join(entry.parentPath, entry.name));
+    for (const file of repoFiles('src').filter((name) => name.endsWith('.ts'))) {
       const text = read(file);
       for (const comment of text.matchAll(/\/\*\*[\s\S]*?\*\//g)) {
         const lines = comment[0].slice(3, -2).split('\n').map((line) => line.replace(/^\s*\* ?/, ''));
@@ -228,7 +226,7 @@ describe('the docs match the code', () => {
   });
 
   it('the API reference is a page a person reads: one per entry point, named by its import path, no raw {@link}, no inherited Error members, no test-only types, at most 3,250 lines (each method says what it owns, throws and risks, once: what only repeats the signature is left out)', () => {
-    const files = listDir('docs/api').filter((e) => e.isFile()).map((e) => path.relative(repo, path.join(e.parentPath, e.name)));
+    const files = repoFiles('docs/api');
     // Each module is named by the path it is imported from (scripts/typedoc-plugin.mjs), not by its file under src/.
     expect(files.sort()).toEqual(['docs/api/index.md', 'docs/api/tempfile-manager.md', 'docs/api/tempfile-manager/azure.md', 'docs/api/tempfile-manager/diagnostics.md', 'docs/api/tempfile-manager/errors.md', 'docs/api/tempfile-manager/express.md', 'docs/api/tempfile-manager/fastify.md', 'docs/api/tempfile-manager/s3.md', 'docs/api/tempfile-manager/testing.md', 'docs/api/tempfile-manager/tus.md', 'docs/api/tempfile-manager/web.md']);
     expect(read('docs/api/index.md')).not.toContain('adapters/');

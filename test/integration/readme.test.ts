@@ -1,15 +1,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { expect, it } from 'vitest';
+import { repo, repoFiles } from '../helpers/repo-files.js';
 
-const repo = path.join(import.meta.dirname, '../..');
 const normalize = (code: string) => code.split('\n').map((line) => line.trim()).filter(Boolean).join('\n');
 
 function sources(dir: string): string[] {
-  return fs
-    .readdirSync(path.join(repo, dir), { recursive: true, withFileTypes: true })
-    .filter((entry) => entry.isFile() && /\.(m?js|ts)$/.test(entry.name))
-    .map((entry) => normalize(fs.readFileSync(path.join(entry.parentPath, entry.name), 'utf8')));
+  return repoFiles(dir)
+    .filter((file) => /\.(m?js|ts)$/.test(file))
+    .map((file) => normalize(fs.readFileSync(path.join(repo, file), 'utf8')));
 }
 
 it('every JavaScript or TypeScript block of the README is code that an example or a test runs', () => {
