@@ -22,12 +22,18 @@ export const longTests = [
 ];
 
 /**
- * The compile-time checks, `npm run test:docs`: TSDoc on every export, and every snippet of the
- * README and docs/ type-checked against the built declarations. Each runs the TypeScript compiler
- * over the package (lint, not behaviour: a minute of a loaded two-core machine between them). CI
- * runs them on Node 20.
+ * The compile-time checks, `npm run test:docs`: TSDoc on every export; every snippet of the README
+ * and docs/ type-checked against the built declarations; the main entry's declarations (their
+ * length, what they hide, a consumer of every entry compiled against them); an option added to an
+ * interface and not to its list failing to compile. Each runs the TypeScript compiler (lint, not
+ * behaviour: together about 1.5 minutes of a loaded two-core machine). CI runs them on Node 20.
  */
-export const compileChecks = ['test/integration/tsdoc.test.ts', 'test/integration/doc-types.test.ts'];
+export const compileChecks = [
+  'test/integration/tsdoc.test.ts',
+  'test/integration/doc-types.test.ts',
+  'test/integration/surface.test.ts',
+  'test/unit/option-keys-compile.test.ts',
+];
 
 /** Tests that drive Windows' node.exe under Wine: `npm run test:wine` (vitest.wine.config.ts) runs them. */
 export const wineTests = ['test/wine/**/*.test.ts'];
@@ -46,7 +52,6 @@ const slowest = [
   'test/integration/layout.test.ts',
   'test/tus/tus-finish.test.ts',
   'test/e2e/upload.test.ts',
-  'test/integration/surface.test.ts',
   'test/process/write-memory.test.ts',
 ];
 
