@@ -63,7 +63,11 @@ export function startHeartbeat(target: HeartbeatTarget): Heartbeat {
     shown: target.shown,
     kind: target.kind,
     beat: () => {
-      const outcome = refresh(target, identity);
+      let outcome = refresh(target, identity);
+      // A replacement is reported once a second look confirms it: under Wine, loaded, an fstat of
+      // the held file read another file's inode about once a run (its name's inode the same before
+      // and after, the lease intact). A real swap stays for the second look; the first touched nothing.
+      if (outcome.startsWith('replaced:')) outcome = refresh(target, identity);
       if (outcome === 'beat') return;
       // A consume's unlink waits on the thread pool, and a timer may beat in between.
       if (!(settling && outcome === 'gone')) reportFailure(target, outcome);
