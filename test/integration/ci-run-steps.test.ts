@@ -15,5 +15,6 @@ it("runs .ci/run's prelude: each step is timed, and a failure still prints the t
   const run = spawnSync('bash', ['-c', script], { encoding: 'utf8' });
   expect(run.stderr).toBe('');
   expect(run.status).toBe(7);
-  expect(run.stdout).toMatch(/==> first[\s\S]*==> second[\s\S]*==> timings\n\s+\d+s {2}first\n\s+\d+s {2}second\n\s+\d+s {2}total/);
+  // Each step's wall time, then its processes' CPU time.
+  expect(run.stdout).toMatch(/==> first[\s\S]*==> second[\s\S]*==> timings\n\s+\d+s\s+\d+s cpu {2}first\n\s+\d+s\s+\d+s cpu {2}second\n\s+\d+s {2}total/);
 });

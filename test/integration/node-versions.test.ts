@@ -38,14 +38,18 @@ function machineMajor(): number {
  * The majors CI runs the whole suite on: the machine's Node (the fresh machine as nobody), the
  * Node a fresh machine is given as its own (`nodeN=$(npx -y node@N -p process.execPath)` then
  * `FRESH_NODE="$nodeN" scripts/fresh-machine.sh`), and `npx -y node@N node_modules/vitest/vitest.mjs
- * run` (at most leaving out `test/s3`, which runs on the machine's Node, `test/azure` and
- * `test/contract`, which run on Node 22 beside Azurite).
+ * run` or `"$nodeN" node_modules/vitest/vitest.mjs run` (at most leaving out `test/s3`, which runs
+ * on the machine's Node, `test/azure` and `test/contract`, which run on Node 22 beside Azurite).
  */
 function wholeSuiteMajors(): number[] {
-  const fresh = [...ci.matchAll(/^(node\d+)=\$\(npx -y node@(\d+) -p process\.execPath\)$/gm)]
-    .filter((m) => new RegExp(`^(?:[A-Z_]+=\\S+ )*FRESH_NODE="\\$${m[1]}" scripts/fresh-machine\\.sh`, 'm').test(ci))
-    .map((m) => Number(m[2]));
-  const others = [...ci.matchAll(/npx -y node@(\d+) node_modules\/vitest\/vitest\.mjs run(?: --maxWorkers="\$repeat_workers")?(?: --exclude 'test\/(?:s3|azure|contract)\/\*\*')*\s*$/gm)].map((m) => Number(m[1]));
+  const fetched = new Map([...ci.matchAll(/^(node\d+)=\$\(npx -y node@(\d+) -p process\.execPath\)$/gm)].map((m) => [m[1]!, Number(m[2])]));
+  const fresh = [...fetched]
+    .filter(([name]) => new RegExp(`^(?:[A-Z_]+=\\S+ )*FRESH_NODE="\\$${name}" scripts/fresh-machine\\.sh`, 'm').test(ci))
+    .map(([, major]) => major);
+  // The whole suite leaves out at most the object-store tests: "${suite_elsewhere[@]}" names them.
+  expect(ci).toMatch(/^suite_elsewhere=\(--exclude 'test\/s3\/\*\*' --exclude 'test\/azure\/\*\*' --exclude 'test\/contract\/\*\*'\)$/m);
+  const wholeRun = /(?:npx -y node@(\d+)|"\$(node\d+)") node_modules\/vitest\/vitest\.mjs run(?: --maxWorkers="\$repeat_workers")?(?: "\$\{suite_elsewhere\[@\]\}")?\s*$/gm;
+  const others = [...ci.matchAll(wholeRun)].map((m) => (m[1] !== undefined ? Number(m[1]) : fetched.get(m[2]!))).filter((major) => major !== undefined);
   return [...new Set([machineMajor(), ...fresh, ...others])].sort((a, b) => a - b);
 }
 
