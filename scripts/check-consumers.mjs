@@ -275,14 +275,28 @@ function runAsync(cmd, args, cwd) {
   });
 }
 
-/** Runs `tasks` (functions returning promises) `width` at a time, in order. */
+/**
+ * Runs `tasks` (functions returning promises) `width` at a time, in order. A failure stops the
+ * lanes from starting more, and is thrown once the tasks under way have ended: none of them is
+ * still writing into the scratch directory when the caller removes it.
+ */
 async function pool(tasks, width = 2) {
   const results = new Array(tasks.length);
   let next = 0;
+  let failed = false;
   const lane = async () => {
-    for (let i = next++; i < tasks.length; i = next++) results[i] = await tasks[i]();
+    for (let i = next++; i < tasks.length && !failed; i = next++) {
+      try {
+        results[i] = await tasks[i]();
+      } catch (err) {
+        failed = true;
+        throw err;
+      }
+    }
   };
-  await Promise.all(Array.from({ length: width }, lane));
+  const ended = await Promise.allSettled(Array.from({ length: width }, lane));
+  const failure = ended.find((lane) => lane.status === 'rejected');
+  if (failure) throw failure.reason;
   return results;
 }
 
