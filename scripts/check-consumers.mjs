@@ -304,8 +304,11 @@ async function npmInstall(project, packages) {
   fs.mkdirSync(project, { recursive: true });
   if (!fs.existsSync(path.join(project, 'package.json'))) fs.writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: path.basename(project), private: true, type: 'module' }));
   const args = ['install', '--no-audit', '--no-fund', '--ignore-scripts', '--prefer-offline', '--loglevel=error', ...packages];
-  const { status, output } = await runAsync('npm', args, project);
-  if (status !== 0) throw new Error(`npm ${args.join(' ')} in ${project} failed:\n${output}`);
+  let { status, output } = await runAsync('npm', args, project);
+  // Offline first, the cache may hold a stale package document: one that names, as its latest, a
+  // version it does not list (ETARGET, seen once for @types/node). Then the registry is asked.
+  if (status !== 0) ({ status, output } = await runAsync('npm', args.map((arg) => (arg === '--prefer-offline' ? '--prefer-online' : arg)), project));
+  if (status !== 0) throw new Error(`npm ${args.join(' ')} in ${project} failed (also with --prefer-online):\n${output}`);
 }
 
 const results = [];
