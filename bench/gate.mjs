@@ -1,7 +1,8 @@
 // `npm run bench:gate`: what a change costs, against the build it started from. The core
 // operations of this build (dist/, built before) and of a base build (`--base <git ref>`, the parent
 // commit by default, checked out and built beside), with each operation's floor, interleaved round
-// by round in one run; then resident memory at rest. Fails (exit 1) when an operation takes more
+// by round in one run; then the upload servers beside their peers (bench/gate-uploads.mjs); then
+// resident memory at rest. Fails (exit 1) when an operation takes more
 // than 1/0.9 of the base build's CPU time (confirmed by a second sampling), when memory at rest
 // grows past the base's by more than a tenth, or when an enforced floor target is missed. Writes
 // bench/results/node-<major>/gate.md, the table docs/benchmarks.md shows.
@@ -9,13 +10,14 @@
 //   npm run bench:gate                      this build against HEAD~1
 //   node bench/gate.mjs --base 5f71be1      against another build
 //   node bench/gate.mjs --rounds 3          fewer samples (a hint, not a verdict)
-//   node bench/gate.mjs --only sweep        one operation (and memory at rest)
+//   node bench/gate.mjs --only sweep        one operation, or `uploads` (and memory at rest)
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { formatRatio, median, runChild, table } from './lib.mjs';
+import { FRAMEWORKS, measureUploads, uploadContenders, uploadRows } from './gate-uploads.mjs';
 
 const here = import.meta.dirname;
 const repo = path.join(here, '..');
@@ -23,6 +25,8 @@ const WORKER = path.join(here, 'gate-worker.mjs');
 const { values } = parseArgs({ options: { base: { type: 'string', default: 'HEAD~1' }, rounds: { type: 'string', default: '7' }, only: { type: 'string' } } });
 const ROUNDS = Number(values.rounds);
 const MIN_SPEED = 0.9;
+/** Rounds of the upload rows at most: each samples 5 fresh servers (7 with the base build) for 3 s. */
+const UPLOAD_ROUNDS = 3;
 
 /**
  * The operations, each against its floor: `target` is the least floor ratio (floor's wall time over
@@ -165,6 +169,7 @@ try {
     if (op.pinned) rows.push(pinnedRow(op, mine, pinnedFloor, failures));
     console.log(`${op.id}: ${formatRatio(speed)} the base (CPU ${micro(mine.cpu)} against ${micro(theirs.cpu)}), ${formatRatio(floorRatio)} the floor (wall); ${((Date.now() - opStarted) / 1000).toFixed(0)} s`);
   }
+  const uploads = values.only === undefined || values.only === 'uploads' ? await gateUploads(base, failures) : [];
   const rss = measureRss(base ? [current, base] : [current], Math.max(3, ROUNDS - 2));
   const bare = rss.find((c) => c.name === 'bare Node').rss;
   const rssRows = [];
@@ -181,7 +186,7 @@ try {
     if (target !== undefined && mine > target) failures.push(`${name}: +${mine.toFixed(1)} MiB at rest over bare Node, over its target +${target}`);
     rssRows.push([name, `+${mine.toFixed(1)}`, `+${theirs.toFixed(1)}`, target === undefined ? '' : `+${target} ${mine <= target ? 'met' : '**missed**'}`]);
   }
-  const report = render(base ?? { commit: 'no base build' }, rows, rssRows, bare);
+  const report = render(base ?? { commit: 'no base build' }, rows, uploads, rssRows, bare);
   const out = path.join(here, 'results', `node-${process.versions.node.split('.')[0]}`, 'gate.md');
   fs.mkdirSync(path.dirname(out), { recursive: true });
   fs.writeFileSync(out, report);
@@ -192,6 +197,23 @@ try {
 if (failures.length > 0) {
   console.error(`\nThe cost gate failed:\n${failures.map((f) => `- ${f}`).join('\n')}`);
   process.exit(1);
+}
+
+/** The upload rows (bench/gate-uploads.mjs), sampled again, twice as long, where one fails. */
+async function gateUploads(base, failures) {
+  const started = Date.now();
+  const rounds = Math.min(ROUNDS, UPLOAD_ROUNDS);
+  const medians = await measureUploads(uploadContenders(Boolean(base)), base?.dist, place, rounds);
+  let judged = uploadRows(medians, Boolean(base), MIN_SPEED);
+  if (judged.failures.length > 0) {
+    console.log(`uploads: ${judged.failures.join('; ')}: sampled again`);
+    const ours = FRAMEWORKS.flatMap((f) => [f.ours, `${f.ours}@baseline`]);
+    const again = uploadRows({ ...medians, ...(await measureUploads(ours, base.dist, place, rounds * 2)) }, true, MIN_SPEED);
+    if (again.failures.length <= judged.failures.length) judged = again;
+  }
+  failures.push(...judged.failures);
+  console.log(`uploads: ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  return judged.rows;
 }
 
 /** The row of an operation against the floor of what it promises. */
@@ -208,7 +230,7 @@ function micro(us) {
   return us >= 10_000 ? `${(us / 1000).toFixed(1)} ms` : `${Math.round(us)} µs`;
 }
 
-function render(base, rows, rssRows, bare) {
+function render(base, rows, uploads, rssRows, bare) {
   return `## The cost gate: this build against ${base.commit}
 
 Node ${process.version}, ${os.cpus().length} cores, ${ROUNDS} interleaved rounds (the sweep 3; this build, ${base.commit}, the floor, and the sweep's pinned floor), medians, in ${place === SHM ? 'tmpfs (the software\'s own cost: a disk adds its device\'s)' : place}.
@@ -218,7 +240,14 @@ floor's wall time over this build's.
 
 ${table(['operation', 'CPU, this build', `CPU, ${base.commit}`, 'speed', 'wall, this build', 'wall, floor', 'floor', 'floor ratio', 'target'], rows, ['l', 'r', 'r', 'r', 'r', 'r', 'l', 'r', 'l'])}
 
-Resident memory at rest (VmRSS after a collection), each case a module file run as a service starts
+${uploads.length === 0 ? '' : `Uploads: each server in a process of its own, a fresh one per sample, ${Math.min(ROUNDS, UPLOAD_ROUNDS)} interleaved samples, medians
+(bench/gate-uploads.mjs). Requests/s with the server's CPU time per request; speed is the base's CPU
+per request over this build's (under ${MIN_SPEED} for a framework's four cases together, or a peak RSS a tenth over the base's, fails the gate); peak
+RSS is sampled every 5 ms from the case's start.
+
+${table(['upload', 'req/s (CPU/req), this build', `req/s (CPU/req), ${base.commit}`, 'speed', 'vs best peer', 'peak RSS MiB: this / base / leanest peer', 'targets'], uploads, ['l', 'r', 'r', 'r', 'l', 'l', 'l'])}
+
+`}Resident memory at rest (VmRSS after a collection), each case a module file run as a service starts
 (\`node app.mjs\`), over bare Node's ${bare.toFixed(1)} MiB (an empty one); more than a tenth over the
 base's (at least 0.5 MiB), or over its target, fails the gate.
 

@@ -209,8 +209,10 @@ Each suite rewrites its own \`bench/results/node-<major>/<suite>.md\` and this p
 
 What a change costs: \`npm run bench:gate\` (CI runs it after the build) measures the core
 operations of the built \`dist/\` against its parent commit's build (\`-- --base <ref>\` for
-another), interleaved, with their floors, and fails when one of them costs more than 1/0.9 of the
-base's CPU time or memory at rest grows; its table is the first section below.`;
+another), interleaved, with their floors, then the Express and Fastify upload servers beside their
+peers, and memory at rest beside \`tmp\`. It fails when one of them costs more than 1/0.9 of the
+base's CPU time, when memory grows, or when memory at rest misses its target; its tables are the
+first section below.`;
   const others = analyses().filter((name) => !Object.values(ANALYSES_OF).flat().includes(name));
   const tail = others.length === 0 ? [] : [`## Other analyses\n\n${others.map((name) => `- [${analysisTitle(name)}](../bench/analyses/${name})`).join('\n')}`];
   return [head, ...suites.map(summaryOf).filter(Boolean), ...tail].join('\n\n') + '\n';
