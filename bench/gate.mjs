@@ -242,10 +242,10 @@ ${table(['operation', 'CPU, this build', `CPU, ${base.commit}`, 'speed', 'wall, 
 
 ${uploads.length === 0 ? '' : `Uploads: each server in a process of its own, a fresh one per sample, ${Math.min(ROUNDS, UPLOAD_ROUNDS)} interleaved samples, medians
 (bench/gate-uploads.mjs). Requests/s with the server's CPU time per request; speed is the base's CPU
-per request over this build's (under ${MIN_SPEED} for a framework's four cases together, or a peak RSS a tenth over the base's, fails the gate); peak
-RSS is sampled every 5 ms from the case's start.
+per request over this build's (under ${MIN_SPEED}, or a peak RSS a tenth over the base's, a framework's four cases together, fails the gate); peak
+RSS is sampled every 5 ms from the case's start. The floor: a bare \`http\` server piping each body to a file.
 
-${table(['upload', 'req/s (CPU/req), this build', `req/s (CPU/req), ${base.commit}`, 'speed', 'vs best peer', 'peak RSS MiB: this / base / leanest peer', 'targets'], uploads, ['l', 'r', 'r', 'r', 'l', 'l', 'l'])}
+${table(['upload', 'req/s (CPU/req), this build', `req/s (CPU/req), ${base.commit}`, 'speed', 'vs best peer', 'vs floor', 'peak RSS MiB: this / base / leanest peer', 'targets'], uploads, ['l', 'r', 'r', 'r', 'l', 'r', 'l', 'l'])}
 
 `}Resident memory at rest (VmRSS after a collection), each case a module file run as a service starts
 (\`node app.mjs\`), over bare Node's ${bare.toFixed(1)} MiB (an empty one); more than a tenth over the

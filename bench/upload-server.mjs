@@ -3,7 +3,8 @@
 //
 // It serves POST /upload on one port (the contender: Express or Fastify, as an app would write
 // it, the file streamed into <upload dir>, answered with the size the file has on disk and
-// removed after the response), and a control server on another port, outside the framework:
+// removed after the response; the contender `floor`: no framework and no multipart parser, the
+// body piped to a file), and a control server on another port, outside the framework:
 //   POST /baseline  gc(), then remember the RSS                    -> { rss }
 //   GET  /stats     peak RSS (process.resourceUsage().maxRSS), the largest RSS sampled every
 //                   5 ms since the baseline, the RSS now, the CPU time (user + system, every
@@ -11,6 +12,7 @@
 // It prints { port, control } once both listen.
 import fs from 'node:fs';
 import http from 'node:http';
+import { pipeline } from 'node:stream/promises';
 import { constants as perfConstants, PerformanceObserver } from 'node:perf_hooks';
 
 const [contender, dir] = process.argv.slice(2);
@@ -214,6 +216,26 @@ async function controlServer() {
   return server.address().port;
 }
 
-const port = id.startsWith('fastify') ? await fastifyApp() : await expressApp();
+// The floor: no framework and no multipart parser, the request's body piped to a file as it comes.
+async function floorApp() {
+  let n = 0;
+  const server = http.createServer(async (req, res) => {
+    const file = `${dir}/floor-${n++}`;
+    try {
+      await pipeline(req, fs.createWriteStream(file, { flags: 'wx', mode: 0o600 }));
+      const size = await sizeOf(file);
+      res.on('finish', removeLater(file));
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ size }));
+    } catch {
+      res.destroy();
+      await fsp.unlink(file).catch(() => {});
+    }
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return server.address().port;
+}
+
+const port = id === 'floor' ? await floorApp() : id.startsWith('fastify') ? await fastifyApp() : await expressApp();
 const control = await controlServer();
 console.log(JSON.stringify({ port, control }));
