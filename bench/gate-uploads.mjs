@@ -12,7 +12,7 @@ import { formatRatio, median, MiB } from './lib.mjs';
 import { control, drive, startServer } from './upload-client.mjs';
 
 const KiB = 1024;
-export const UPLOAD_CASES = [
+const UPLOAD_CASES = [
   { bytes: 10 * KiB, concurrency: 1 },
   { bytes: 10 * KiB, concurrency: 32 },
   { bytes: MiB, concurrency: 1 },
@@ -35,14 +35,15 @@ const RPS_TARGET_BUSY = 1.2;
 /** Peak RSS at most the leanest peer's plus this many MiB. */
 const RSS_TARGET_MIB = 2;
 
-export const caseName = ({ bytes, concurrency }) => `${bytes >= MiB ? `${bytes / MiB} MiB` : `${bytes / KiB} KiB`} × ${concurrency}`;
+const caseName = ({ bytes, concurrency }) => `${bytes >= MiB ? `${bytes / MiB} MiB` : `${bytes / KiB} KiB`} × ${concurrency}`;
 
 /** One sample of `contender`: a fresh server through every case. */
 async function sample(contender, baseDist, place) {
   const dir = fs.mkdtempSync(path.join(place, 'tempfile-manager-gate-uploads-'));
   const env = baseDist ? { ...process.env, TFM_BENCH_BASELINE: baseDist } : process.env;
-  const server = await startServer(contender, dir, env);
+  let server;
   try {
+    server = await startServer(contender, dir, env);
     await drive(server.port, 64 * KiB, 1, 0.2); // loads and compiles the code
     const results = [];
     for (const c of UPLOAD_CASES) {
@@ -55,7 +56,7 @@ async function sample(contender, baseDist, place) {
     }
     return results;
   } finally {
-    await server.stop();
+    await server?.stop();
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }

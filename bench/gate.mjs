@@ -4,7 +4,8 @@
 // by round in one run; then the upload servers beside their peers (bench/gate-uploads.mjs); then
 // resident memory at rest. Fails (exit 1) when an operation takes more
 // than 1/0.9 of the base build's CPU time (confirmed by a second sampling), when memory at rest
-// grows past the base's by more than a tenth, or when an enforced floor target is missed. Writes
+// grows past the base's by more than a tenth or misses its target, or when an enforced floor
+// target is missed. Writes
 // bench/results/node-<major>/gate.md, the table docs/benchmarks.md shows.
 //
 //   npm run bench:gate                      this build against HEAD~1
@@ -25,8 +26,8 @@ const WORKER = path.join(here, 'gate-worker.mjs');
 const { values } = parseArgs({ options: { base: { type: 'string', default: 'HEAD~1' }, rounds: { type: 'string', default: '7' }, only: { type: 'string' } } });
 const ROUNDS = Number(values.rounds);
 const MIN_SPEED = 0.9;
-/** Rounds of the upload rows at most: each samples 5 fresh servers (7 with the base build) for 3 s. */
-const UPLOAD_ROUNDS = 3;
+/** Rounds of the upload rows: each samples 6 fresh servers (8 with the base build) for about 4 s. */
+const UPLOAD_ROUNDS = Math.min(ROUNDS, 3);
 
 /**
  * The operations, each against its floor: `target` is the least floor ratio (floor's wall time over
@@ -132,10 +133,14 @@ function measureRss(builds, rounds) {
   for (const [name, code] of Object.entries(RSS_CASES)) {
     for (const build of BUILD_FREE.has(name) ? [builds[0]] : builds) cells.push({ name, build, code: code(build.dist), values: [] });
   }
-  for (let round = 0; round < rounds; round++) for (const cell of cells) cell.values.push(rssOnce(cell.code));
-  fs.rmSync(path.dirname(rssApp), { recursive: true, force: true });
+  try {
+    for (let round = 0; round < rounds; round++) for (const cell of cells) cell.values.push(rssOnce(cell.code));
+  } finally {
+    fs.rmSync(path.dirname(rssApp), { recursive: true, force: true });
+  }
   return cells.map((c) => ({ ...c, rss: median(c.values) }));
 }
+
 const started = Date.now();
 const base = checkout(values.base);
 const current = { commit: 'this build', dist: path.join(repo, 'dist') };
@@ -202,13 +207,12 @@ if (failures.length > 0) {
 /** The upload rows (bench/gate-uploads.mjs), sampled again, twice as long, where one fails. */
 async function gateUploads(base, failures) {
   const started = Date.now();
-  const rounds = Math.min(ROUNDS, UPLOAD_ROUNDS);
-  const medians = await measureUploads(uploadContenders(Boolean(base)), base?.dist, place, rounds);
+  const medians = await measureUploads(uploadContenders(Boolean(base)), base?.dist, place, UPLOAD_ROUNDS);
   let judged = uploadRows(medians, Boolean(base), MIN_SPEED);
   if (judged.failures.length > 0) {
     console.log(`uploads: ${judged.failures.join('; ')}: sampled again`);
     const ours = FRAMEWORKS.flatMap((f) => [f.ours, `${f.ours}@baseline`]);
-    const again = uploadRows({ ...medians, ...(await measureUploads(ours, base.dist, place, rounds * 2)) }, true, MIN_SPEED);
+    const again = uploadRows({ ...medians, ...(await measureUploads(ours, base.dist, place, UPLOAD_ROUNDS * 2)) }, true, MIN_SPEED);
     if (again.failures.length <= judged.failures.length) judged = again;
   }
   failures.push(...judged.failures);
@@ -240,7 +244,7 @@ floor's wall time over this build's.
 
 ${table(['operation', 'CPU, this build', `CPU, ${base.commit}`, 'speed', 'wall, this build', 'wall, floor', 'floor', 'floor ratio', 'target'], rows, ['l', 'r', 'r', 'r', 'r', 'r', 'l', 'r', 'l'])}
 
-${uploads.length === 0 ? '' : `Uploads: each server in a process of its own, a fresh one per sample, ${Math.min(ROUNDS, UPLOAD_ROUNDS)} interleaved samples, medians
+${uploads.length === 0 ? '' : `Uploads: each server in a process of its own, a fresh one per sample, ${UPLOAD_ROUNDS} interleaved samples, medians
 (bench/gate-uploads.mjs). Requests/s with the server's CPU time per request; speed is the base's CPU
 per request over this build's (under ${MIN_SPEED}, or a peak RSS a tenth over the base's, a framework's four cases together, fails the gate); peak
 RSS is sampled every 5 ms from the case's start. The floor: a bare \`http\` server piping each body to a file.
