@@ -114,8 +114,11 @@ async function floorClaim() {
 
 const SWEPT = { sessions: 2, dirs: 10, files: 500 };
 // Swept first, untimed, as the other operations warm up: the first sweep of a process compiles its
-// code (the library's more than the floor's), which is not what a sweep costs each time it runs.
-const WARMUP = { sessions: 1, dirs: 2, files: 250 };
+// code (the library's more than the floor's), which is not what a sweep costs each time it runs. A
+// tree of the timed one's size: after a smaller one (500 files), V8 was still compiling the walk's
+// hot functions on its background threads during the timed sweep (CPU time 1.4x the wall time), and
+// the sweep measured 0.78x the pinned floor where bench/sweep-scale.mjs measures 0.91x.
+const WARMUP = SWEPT;
 /** The runs of a sweeper: the warm-up tree's, then the timed tree's, each planted before. */
 async function sweeps(sweeper) {
   const runs = [await sweeper(plantTree('warm', WARMUP), WARMUP), await sweeper(plantTree('swept', SWEPT), SWEPT)];
