@@ -6,7 +6,8 @@
 // beside the data's delete, the files unlinked. 1 MiB and 64 MiB, interleaved round-robin after
 // untimed warm-up cycles; the local file each side starts from is written before the clock starts.
 // The checked floor is the fenced floor with the check the library's contract promises: the bytes
-// hashed with SHA-256 as they go up and again as they come down.
+// hashed with SHA-256 as they go up and again as they come down. The contenders are in
+// bench/azure-contenders.mjs, which the cost gate's object-store rows (bench/gate-stores.mjs) share.
 //
 //   node bench/azure-handoff.mjs            writes bench/results/node-<major>/azure-handoff.md and prints it
 //                                           (the machine should be quiet: `uptime` below 1.5)
@@ -14,17 +15,13 @@
 //
 // It starts its own Azurite (scripts/azurite.mjs; `node scripts/azurite.mjs install` first), and
 // exits 3 (skipped) where Azurite is not installed.
-import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { BlobServiceClient, StorageSharedKeyCredential } from '@azure/storage-blob';
-import { TempFileManager } from '../dist/index.js';
-import { azureStore } from '../dist/azure.js';
 import { installed, startAzurite, VERSION as AZURITE_VERSION } from '../scripts/azurite.mjs';
+import { checkedFloor, fencedFloor, library } from './azure-contenders.mjs';
 import { formatRatio, median, MiB, sampleInterleaved, table } from './lib.mjs';
 import { runInfo } from './report.mjs';
 
@@ -49,111 +46,10 @@ function containerClient() {
 }
 await containerClient().createIfNotExists();
 
-/** The library: a TempFile handed off, claimed on another root, consumed. */
-function library(bytes) {
-  const prefix = `lib-${randomBytes(4).toString('hex')}/`;
-  const store = azureStore({ client: containerClient(), prefix });
-  const options = { sweepOnStart: false, sweepIntervalMs: 0, exitHook: false, stores: [store] };
-  const api = new TempFileManager({ root: path.join(dir, 'lib-api'), ...options });
-  const worker = new TempFileManager({ root: path.join(dir, 'lib-worker'), ...options });
-  const data = randomBytes(bytes);
-  return {
-    id: 'lib',
-    name: 'library: handoff + claim + consume',
-    prepare: () => api.write(data, { suffix: '.bin' }),
-    async cycle(file) {
-      const ticket = await file.handoff({ ttlMs: 3_600_000, store });
-      const claimed = await worker.claim(ticket);
-      await claimed.consume();
-    },
-    close: () => Promise.all([api.close(), worker.close()]),
-  };
-}
-
-/**
- * A floor: the bare SDK moving a file from one "host"'s directory to another's through the
- * container. `move({ file, blob, lease, copy })` is the cycle: `file` to send, `blob` and `lease`
- * its two blobs, `copy` where the other host writes it.
- */
-function bareFloor(bytes, id, name, move) {
-  const client = containerClient();
-  const prefix = `${id}-${randomBytes(4).toString('hex')}/`;
-  const local = path.join(dir, `${id}-api`);
-  const remote = path.join(dir, `${id}-worker`);
-  fs.mkdirSync(local, { recursive: true });
-  fs.mkdirSync(remote, { recursive: true });
-  const data = randomBytes(bytes);
-  let n = 0;
-  return {
-    id,
-    name,
-    async prepare() {
-      const file = path.join(local, `${++n}.bin`);
-      await fs.promises.writeFile(file, data);
-      return file;
-    },
-    cycle(file) {
-      const blobName = `${prefix}${path.basename(file)}`;
-      return move({
-        file,
-        blob: client.getBlockBlobClient(`${blobName}/data`),
-        lease: client.getBlockBlobClient(`${blobName}/lease`),
-        copy: path.join(remote, path.basename(file)),
-      });
-    },
-    close: async () => {},
-  };
-}
-
-/** The fenced floor: the bare SDK's transfer, with the lease's create and its consumed write. */
-function fencedFloor(bytes) {
-  return bareFloor(bytes, 'floor-fenced', 'fenced floor: uploadFile, lease created beside downloadToFile, consumed beside the delete', async ({ file, blob, lease, copy }) => {
-    await blob.uploadFile(file);
-    await fs.promises.unlink(file);
-    const [created] = await Promise.all([lease.upload('held', 4, { conditions: { ifNoneMatch: '*' } }), blob.downloadToFile(copy)]);
-    await Promise.all([lease.upload('consumed', 8, { conditions: { ifMatch: created.etag } }), blob.delete()]);
-    await fs.promises.unlink(copy);
-  });
-}
-
-/** A Transform that hashes what passes through it, with SHA-256. */
-function hashing() {
-  const hash = createHash('sha256');
-  const through = new Transform({
-    transform(chunk, _encoding, done) {
-      hash.update(chunk);
-      done(null, chunk);
-    },
-  });
-  return { through, digest: () => hash.digest('hex') };
-}
-
-/**
- * The checked floor: the fenced floor with the contract's check, bare: the file hashed as it is sent
- * in one Put Blob, and the download hashed as it is written, then compared.
- */
-function checkedFloor(bytes) {
-  return bareFloor(bytes, 'floor-checked', 'checked floor: the fenced floor, the bytes hashed (SHA-256) going up and coming down', async ({ file, blob, lease, copy }) => {
-    const up = hashing();
-    const size = (await fs.promises.stat(file)).size;
-    await Promise.all([blob.upload(up.through, size), pipeline(fs.createReadStream(file, { highWaterMark: MiB }), up.through)]);
-    const sent = up.digest();
-    await fs.promises.unlink(file);
-    const fetchAndCheck = async () => {
-      const down = hashing();
-      const got = await blob.download();
-      await pipeline(got.readableStreamBody, down.through, fs.createWriteStream(copy));
-      if (down.digest() !== sent) throw new Error('the digest differs');
-    };
-    const [created] = await Promise.all([lease.upload('held', 4, { conditions: { ifNoneMatch: '*' } }), fetchAndCheck()]);
-    await Promise.all([lease.upload('consumed', 8, { conditions: { ifMatch: created.etag } }), blob.delete()]);
-    await fs.promises.unlink(copy);
-  });
-}
-
 const sections = [];
 for (const size of SIZES) {
-  const contenders = [library(size.bytes), fencedFloor(size.bytes), checkedFloor(size.bytes)];
+  const context = { dir, container: containerClient };
+  const contenders = [library(size.bytes, context), fencedFloor(size.bytes, context), checkedFloor(size.bytes, context)];
   for (const c of contenders) for (let i = 0; i < size.warmup; i++) await c.cycle(await c.prepare());
   const results = await sampleInterleaved(contenders, {
     rounds: size.rounds,

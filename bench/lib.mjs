@@ -1,8 +1,16 @@
 // Sampling, statistics and Markdown helpers shared by the benchmarks.
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { Transform } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+
+/**
+ * Where bench/gate.mjs keeps the base build it compared against (its dist/ and base.json, naming
+ * its commit), for bench/gate-stores.mjs: gitignored, replaced by each run of the gate.
+ */
+export const KEPT_BASE = fileURLToPath(new URL('./.gate-base/', import.meta.url));
 
 /** Runs `n` create+dispose operations of a contender; returns the seconds taken. */
 export async function runOps(contender, n) {
@@ -263,4 +271,16 @@ export function plantDeadSessions(root, { owner, sessions, dirs, files, data, in
       for (let f = 0; f < files; f++) fs.writeFileSync(`${sub}/f${f}`, data, { mode: 0o600 });
     }
   }
+}
+
+/** A Transform that hashes what passes through it with SHA-256; `digest()` once it has ended. */
+export function hashing() {
+  const hash = createHash('sha256');
+  const through = new Transform({
+    transform(chunk, _encoding, done) {
+      hash.update(chunk);
+      done(null, chunk);
+    },
+  });
+  return { through, digest: () => hash.digest('hex') };
 }

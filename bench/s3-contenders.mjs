@@ -1,5 +1,6 @@
 // The gateway and the contenders of the object-store bench (bench/s3-handoff.mjs), shared with its
-// memory child (bench/s3-rss-child.mjs). The gateway is the one the tests use (test/s3/server.ts):
+// memory child (bench/s3-rss-child.mjs) and the cost gate's object-store rows (bench/gate-stores.mjs,
+// which runs the library's contender on two builds). The gateway is the one the tests use (test/s3/server.ts):
 // found through the state file `node scripts/rgw.mjs start` writes. Every request of a client is
 // counted and timed (to its response's headers) by a middleware, per command.
 import { spawnSync } from 'node:child_process';
@@ -13,6 +14,10 @@ import { CreateBucketCommand, DeleteObjectCommand, GetObjectCommand, PutObjectCo
 import { Upload } from '@aws-sdk/lib-storage';
 import { TempFileManager } from '../dist/index.js';
 import { s3Store } from '../dist/s3.js';
+import { hashing, MiB } from './lib.mjs';
+
+/** The build the library's contender runs on unless it is given another ({@link makeContender}'s `build`). */
+const THIS_BUILD = { TempFileManager, s3Store };
 
 export const BUCKET = 'tfm-bench-s3';
 export const TTL_MS = 10 * 60 * 1000;
@@ -113,24 +118,27 @@ export const NAMES = {
   'floor-8x2': "floor with the library's part size: `Upload` with 8 MiB parts, 2 in flight (reference)",
   'floor-fenced':
     'fenced floor: the floor plus a lease, created with `If-None-Match: *` while the `GetObject` runs and written `consumed` with `If-Match` while the `DeleteObject` runs',
+  'floor-checked': "checked floor: the fenced floor plus the contract's check, the bytes hashed (SHA-256) as they go up and again as they come down, the digests compared",
 };
-export const SHORT = { lib: 'library', floor: 'floor', 'floor-8x2': 'floor, 8 MiB × 2', 'floor-fenced': 'fenced floor' };
+export const SHORT = { lib: 'library', floor: 'floor', 'floor-8x2': 'floor, 8 MiB × 2', 'floor-fenced': 'fenced floor', 'floor-checked': 'checked floor' };
 
 /**
  * A contender's state: `create()` makes the file a request would have left on this "host",
  * untimed; `cycle(item, mark)` hands it over, takes it on the other host, and removes everything.
- * `mark(phase)` starts a phase; 'end' ends the last one.
+ * `mark(phase)` starts a phase; 'end' ends the last one. `build`: the library's contender on
+ * another build, its `TempFileManager` and `s3Store` (this build's by default).
  */
-export function makeContender(id, { dir, client, prefix, bytes }) {
+export function makeContender(id, { dir, client, prefix, bytes, build = THIS_BUILD }) {
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  if (id === 'lib') return libContender(dir, client, prefix, bytes);
+  if (id === 'lib') return libContender(dir, client, prefix, bytes, build);
   if (id === 'floor') return floorContender(dir, client, prefix, bytes, {});
-  if (id === 'floor-8x2') return floorContender(dir, client, prefix, bytes, { partSize: 8 * 1024 * 1024, queueSize: 2 });
-  if (id === 'floor-fenced') return floorContender(dir, client, prefix, bytes, {}, true);
+  if (id === 'floor-8x2') return floorContender(dir, client, prefix, bytes, { partSize: 8 * MiB, queueSize: 2 });
+  if (id === 'floor-fenced') return floorContender(dir, client, prefix, bytes, {}, { fenced: true });
+  if (id === 'floor-checked') return floorContender(dir, client, prefix, bytes, {}, { fenced: true, checked: true });
   throw new Error(`unknown contender ${id}`);
 }
 
-function libContender(dir, client, prefix, bytes) {
+function libContender(dir, client, prefix, bytes, { TempFileManager, s3Store }) {
   // Two hosts that share no disk: the API's root and the worker's, in directories of their own,
   // each with its own store object (as two processes would have).
   // No background sweep: it lists the prefix every 3 × staleMs (90 s), not per handoff.
@@ -159,7 +167,13 @@ function libContender(dir, client, prefix, bytes) {
   };
 }
 
-function floorContender(dir, client, prefix, bytes, uploadOptions, fenced = false) {
+/**
+ * The bare SDK's transfer. `fenced`: with the lease's two writes. `checked`: with the check the
+ * handoff contract promises (the claimer gets the bytes handed off, or an error), bare: the file
+ * hashed with SHA-256 as it streams up, the download hashed as it streams into its file, the two
+ * digests compared.
+ */
+function floorContender(dir, client, prefix, bytes, uploadOptions, { fenced = false, checked = false } = {}) {
   const api = path.join(dir, 'api');
   const worker = path.join(dir, 'worker');
   fs.mkdirSync(api, { mode: 0o700 });
@@ -179,12 +193,25 @@ function floorContender(dir, client, prefix, bytes, uploadOptions, fenced = fals
       const local = path.join(api, name);
       const copy = path.join(worker, name);
       mark('upload');
-      await new Upload({ client, params: { Bucket: BUCKET, Key: key, Body: fs.createReadStream(local) }, ...uploadOptions }).done();
+      let sent;
+      if (checked) {
+        const up = hashing();
+        await Promise.all([
+          new Upload({ client, params: { Bucket: BUCKET, Key: key, Body: up.through }, ...uploadOptions }).done(),
+          pipeline(fs.createReadStream(local, { highWaterMark: MiB }), up.through),
+        ]);
+        sent = up.digest();
+      } else {
+        await new Upload({ client, params: { Bucket: BUCKET, Key: key, Body: fs.createReadStream(local) }, ...uploadOptions }).done();
+      }
       await fs.promises.unlink(local);
       mark('get');
       const download = async () => {
         const out = await client.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
-        await pipeline(out.Body, fs.createWriteStream(copy, { flags: 'wx', mode: 0o600 }));
+        if (!checked) return pipeline(out.Body, fs.createWriteStream(copy, { flags: 'wx', mode: 0o600 }));
+        const down = hashing();
+        await pipeline(out.Body, down.through, fs.createWriteStream(copy, { flags: 'wx', mode: 0o600 }));
+        if (down.digest() !== sent) throw new Error(`${key}: the bytes downloaded differ from those uploaded`);
       };
       // Fenced: the lease the library takes, made bare, each write beside the request it overlaps in
       // the library. The consumed lease stays, as the library's does until a sweep. The ETag goes
