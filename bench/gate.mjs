@@ -7,6 +7,9 @@
 // grows past the base's by more than a tenth or misses its target, or when an enforced floor
 // target is missed. Writes
 // bench/results/node-<major>/gate.md, the table docs/benchmarks.md shows.
+// The base build's dist/ is kept in bench/.gate-base/dist (gitignored, replaced by each run; with
+// bench/.gate-base/base.json naming its commit), so that bench/gate-stores.mjs, the object-store
+// rows CI runs once a store is up, compares against it without building it again.
 //
 //   npm run bench:gate                      this build against HEAD~1
 //   node bench/gate.mjs --base 5f71be1      against another build
@@ -17,7 +20,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { formatRatio, median, runChild, table } from './lib.mjs';
+import { formatRatio, KEPT_BASE, median, runChild, table } from './lib.mjs';
 import { FRAMEWORKS, measureUploads, uploadContenders, uploadRows } from './gate-uploads.mjs';
 
 const here = import.meta.dirname;
@@ -55,6 +58,8 @@ const OPERATIONS = [
 /** The base build, checked out and built beside; undefined when `ref` names no commit here (a shallow clone). */
 function checkout(ref) {
   const resolved = spawnSync('git', ['rev-parse', '--short', '--verify', `${ref}^{commit}`], { cwd: repo, encoding: 'utf8' });
+  // A base kept by an earlier run is no base of this one.
+  fs.rmSync(KEPT_BASE, { recursive: true, force: true });
   if (resolved.status !== 0) {
     console.log(`No base build: ${ref} names no commit in this clone (${resolved.stderr.trim() || `exit ${resolved.status}`}). Only the floors are measured: clone with the history, or name a base with --base.`);
     return undefined;
@@ -67,7 +72,19 @@ function checkout(ref) {
   const built = spawnSync(process.execPath, ['scripts/build-js.mjs'], { cwd: dir, stdio: ['ignore', 'ignore', 'inherit'] });
   if (built.status !== 0) throw new Error(`the base build ${commit} did not build (exit ${built.status})`);
   console.log(`base ${commit} built in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  keepBase(commit, path.join(dir, 'dist'));
   return { commit, dir, dist: path.join(dir, 'dist') };
+}
+
+/**
+ * Copies the base's dist/ to {@link KEPT_BASE}, which outlives the checkout: its modules resolve
+ * their dependencies from this tree's node_modules, and its `.js` files are ES modules by this
+ * tree's package.json, as in the checkout.
+ */
+function keepBase(commit, dist) {
+  const head = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repo, encoding: 'utf8' }).stdout.trim();
+  fs.cpSync(dist, path.join(KEPT_BASE, 'dist'), { recursive: true });
+  fs.writeFileSync(path.join(KEPT_BASE, 'base.json'), `${JSON.stringify({ commit, head, kept: new Date().toISOString() })}\n`);
 }
 
 function removeCheckout(base) {
