@@ -21,13 +21,19 @@ const NODE_MAJOR = Number(process.versions.node.split('.')[0]);
  * table and what reads it). A heading a section no longer has is left out, and says so on stderr.
  */
 const SUMMARY = {
-  gate: { whole: true },
+  // The object-store rows run in CI's S3 and Azure steps (bench/gate-stores.mjs), each saved as a
+  // section of its own, shown under the gate's.
+  gate: { whole: true, alsoShow: ['gate-s3', 'gate-azure'] },
   create: ['Files: create + dispose', 'Directories: create + dispose'],
   write: ['1 GiB in 1 MiB chunks', '8 writes of 256 MiB at once (64 KiB chunks)'],
   spool: [{ heading: '', table: 0, caption: 'From a Buffer, read back whole, removed' }],
   handoff: ['Cycles per second, /tmp (ext4)'],
   liveness: [{ heading: '', table: 0, caption: 'Claim+consume by a worker process' }, { heading: '', table: 1, caption: 'Resident memory at rest' }],
-  's3-handoff': ['1 MiB per cycle', '64 MiB per cycle'],
+  // The contenders' tables; the requests each makes are in the section in full.
+  's3-handoff': [
+    { heading: '1 MiB per cycle', table: 0 },
+    { heading: '64 MiB per cycle', table: 0 },
+  ],
   'azure-handoff': ['1 MiB per cycle', '64 MiB per cycle'],
   's3-direct': ['MiB/s and peak RSS'],
   'browser-to-bucket': ['What one upload costs the API', 'Last byte to ticket'],
@@ -159,17 +165,20 @@ function summaryOf(suite) {
   const runs = savedRuns(suite);
   if (runs.length === 0) return undefined;
   const [shown] = runs;
+  const pick = SUMMARY[suite.id] ?? [];
+  const shownWith = (pick.alsoShow ?? []).map((id) => ({ id, run: savedRuns({ id })[0] })).filter(({ run }) => run !== undefined);
   const links = [
     `In full: ${runs.map((run) => `[Node ${run.major}](../bench/results/${run.dir}/${suite.id}.md)`).join(', ')}`,
+    ...shownWith.map(({ id, run }) => `[${id}, Node ${run.major}](../bench/results/${run.dir}/${id}.md)`),
     `how it runs: [bench/README.md](../bench/README.md#${anchor(suite.title)})`,
     ...(ANALYSES_OF[suite.id] ?? []).map((name) => `analysis: [${analysisTitle(name)}](../bench/analyses/${name})`),
   ];
-  const pick = SUMMARY[suite.id] ?? [];
   // A whole section says its own run.
   const parts = [`## ${suite.title}`, [pick.whole ? '' : runLine(shown.text), `${links.join('; ')}.`].filter(Boolean).join(' ')];
   if (pick.whole) {
     // The section itself, its own heading left out.
-    parts.push(shown.text.split('\n').slice(1).join('\n').trim());
+    const body = (text) => text.split('\n').slice(1).join('\n').trim();
+    parts.push(body(shown.text), ...shownWith.map(({ run }) => body(run.text)));
     return parts.join('\n\n');
   }
   const tables = tablesOf(shown.text);
