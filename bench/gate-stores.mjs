@@ -12,8 +12,9 @@
 // which a process's CPU time does not count. Each figure is the median of samples interleaved
 // round by round, in a balanced order (each contender right after each other one equally often).
 // Fails (exit 1) when this build is under 0.9× the base build's speed (the base's time per cycle
-// over this build's) at either size, confirmed by a second sampling at twice the rounds (the rule
-// of bench/gate.mjs: the sampling with the higher speed is kept). The floor ratios (a floor's time
+// over this build's) at either size, confirmed by two more samplings at twice the rounds (the
+// sampling with the highest speed is kept: a round trip to a store on the same two cores varies
+// more than a system call). The floor ratios (a floor's time
 // over this build's) are shown, not enforced. About a minute a store. Prints one table and writes
 // it to bench/results/node-<major>/gate-<store>.md.
 //
@@ -40,6 +41,8 @@ if (values.store !== 's3' && values.store !== 'azure') {
   process.exit(2);
 }
 const MIN_SPEED = 0.9;
+/** How many more samplings a speed under MIN_SPEED gets before it fails the gate. */
+const RESAMPLINGS = 2;
 /**
  * About 60 s a store on 2 cores: the 64 MiB cycle takes 0.6 to 1.1 s on either store, four
  * contenders a round; the 1 MiB cycle 25 to 50 ms, several to a sample.
@@ -205,11 +208,13 @@ try {
       for (const c of contenders) for (let i = 0; i < size.warmup; i++) await c.cycle(await c.create());
       let judged = await measure(contenders, size, size.rounds);
       let speed = base ? judged.base.ms / judged.this.ms : undefined;
-      if (speed !== undefined && speed < MIN_SPEED) {
-        // A regression shows in both samplings; a burst of the machine's own load in one only.
-        console.log(`${sizeName(size.bytes)}: ${formatRatio(speed)} the base build's speed: sampled again, ${size.rounds * 2} rounds`);
-        const again = await measure(contenders, size, size.rounds * 2);
-        if (again.base.ms / again.this.ms > speed) judged = again;
+      // A regression shows in every sampling; a burst of the machine's or the store's own load in
+      // one. With identical code, one sampling of 16 rounds fell to 0.91x on a loaded machine: a
+      // failure is sampled again twice, at twice the rounds, and stands only if all three agree.
+      for (let again = 1; again <= RESAMPLINGS && speed !== undefined && speed < MIN_SPEED; again++) {
+        console.log(`${sizeName(size.bytes)}: ${formatRatio(speed)} the base build's speed: sampled again (${again} of ${RESAMPLINGS}), ${size.rounds * 2} rounds`);
+        const sampled = await measure(contenders, size, size.rounds * 2);
+        if (sampled.base.ms / sampled.this.ms > speed) judged = sampled;
         speed = judged.base.ms / judged.this.ms;
       }
       if (speed !== undefined && speed < MIN_SPEED) {
@@ -257,7 +262,7 @@ const seconds = ((Date.now() - started) / 1000).toFixed(0);
 const against = base ? base.commit : 'no base build';
 const report = `## The cost gate's object-store rows: ${values.store === 's3' ? 'S3' : 'Azure Blob Storage'}, this build against ${against}
 
-Node ${process.version}, ${os.cpus().length} cores; the store: ${STORE_NAMES[values.store]} on 127.0.0.1, on the same cores. ${SIZES.map((s) => `${sizeName(s.bytes)}: ${s.rounds} samples of ${s.ops} cycle${s.ops > 1 ? 's' : ''}`).join('; ')}, interleaved round by round (in a balanced order: each contender after each other one equally often) after untimed warm-up cycles (bench/gate-stores.mjs; ${seconds} s). Wall time per cycle, medians: a cycle is mostly round trips to the store. Speed is the base's time over this build's; under ${MIN_SPEED}, confirmed by a second sampling at twice the rounds, fails the gate. A floor's ratio is its time over this build's: the fenced floor is the bare SDK's transfer with the lease's two writes, the checked floor adds the contract's check (SHA-256 of the bytes going up and coming down); the targets, shown, not enforced: 0.95× the fenced floor at 1 MiB and 0.9× at 64 MiB, or 0.9× the checked floor where the check alone costs more than the target allows.
+Node ${process.version}, ${os.cpus().length} cores; the store: ${STORE_NAMES[values.store]} on 127.0.0.1, on the same cores. ${SIZES.map((s) => `${sizeName(s.bytes)}: ${s.rounds} samples of ${s.ops} cycle${s.ops > 1 ? 's' : ''}`).join('; ')}, interleaved round by round (in a balanced order: each contender after each other one equally often) after untimed warm-up cycles (bench/gate-stores.mjs; ${seconds} s). Wall time per cycle, medians: a cycle is mostly round trips to the store. Speed is the base's time over this build's; under ${MIN_SPEED}, confirmed by two more samplings at twice the rounds, fails the gate. A floor's ratio is its time over this build's: the fenced floor is the bare SDK's transfer with the lease's two writes, the checked floor adds the contract's check (SHA-256 of the bytes going up and coming down); the targets, shown, not enforced: 0.95× the fenced floor at 1 MiB and 0.9× at 64 MiB, or 0.9× the checked floor where the check alone costs more than the target allows.
 
 ${table(['operation', 'size', 'this build', against, 'speed', 'vs fenced floor', 'vs checked floor', 'target'], rows, ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'l'])}
 `;
