@@ -21,9 +21,25 @@ export function scratch(after, name) {
   return dir;
 }
 
+/**
+ * `spawn()` of this Node, tried again when it throws UNKNOWN. Under Wine, node.exe's CreateProcess
+ * failed that way once while four children started at once (libuv's UV_UNKNOWN): the process
+ * never existed, so nothing of what a test checks happened yet. Any other failure is thrown.
+ */
+function spawnNode(args, options) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return spawn(process.execPath, args, options);
+    } catch (error) {
+      if (error?.code !== 'UNKNOWN' || attempt === 5) throw error;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 250 * attempt);
+    }
+  }
+}
+
 /** Starts `node <script> ...args` with piped output; `ended` resolves with its code, signal and output. */
 export function start(script, args, env = {}) {
-  const proc = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  const proc = spawnNode([script, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let stdout = '';
   let stderr = '';
   proc.stdout.setEncoding('utf8').on('data', (chunk) => (stdout += chunk));
