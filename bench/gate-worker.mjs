@@ -35,11 +35,7 @@ const OPERATIONS = {
   // The sweep of 10,000 expired files in orphaned sessions; the floor is `rm -rf` of the same tree,
   // the pinned floor what the sweep promises at least: each file's size read and the file removed
   // through its directory held open.
-  // No forced collection before it is timed (`collect: false`): a forced collection shrinks the
-  // heap, and the one sweep timed then pays for growing it back, a cost that falls on the code that
-  // allocates more (the library's sweep read 185 ms after one and 76 to 87 ms without, the pinned
-  // floor 116 and 104 to 114), and that no service's sweep pays.
-  sweep: { ops: 1, warmup: 1, collect: false, make: () => sweeps(pinnedFloor ? pinnedFloorSweep : floor ? floorSweep : libSweep) },
+  sweep: { ops: 1, warmup: 1, make: () => sweeps(pinnedFloor ? pinnedFloorSweep : floor ? floorSweep : libSweep) },
 };
 
 const SMALL = Buffer.alloc(1024, 0x61);
@@ -195,7 +191,7 @@ const spec = OPERATIONS[operation];
 if (!spec) throw new Error(`unknown operation ${operation}: one of ${Object.keys(OPERATIONS).join(', ')}`);
 const run = await spec.make();
 for (let i = 0; i < spec.warmup; i++) await run();
-if (spec.collect !== false) globalThis.gc?.();
+globalThis.gc?.();
 const cpu = process.cpuUsage();
 const start = process.hrtime.bigint();
 for (let i = 0; i < spec.ops; i++) await run();
