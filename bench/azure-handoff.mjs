@@ -22,7 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { BlobServiceClient, StorageSharedKeyCredential } from '@azure/storage-blob';
 import { installed, startAzurite, VERSION as AZURITE_VERSION } from '../scripts/azurite.mjs';
 import { checkedFloor, fencedFloor, library } from './azure-contenders.mjs';
-import { formatRatio, median, MiB, sampleInterleaved, table } from './lib.mjs';
+import { formatRatio, median, MiB, sampleInterleaved, table, timeCycles } from './lib.mjs';
 import { runInfo } from './report.mjs';
 
 const QUICK = process.argv.includes('--quick');
@@ -54,18 +54,7 @@ for (const size of SIZES) {
   const results = await sampleInterleaved(contenders, {
     rounds: size.rounds,
     async sample(c) {
-      let ms = 0;
-      let cpu = 0;
-      for (let i = 0; i < size.ops; i++) {
-        const prepared = await c.prepare();
-        const cpuBefore = process.cpuUsage();
-        const started = performance.now();
-        await c.cycle(prepared);
-        ms += performance.now() - started;
-        const used = process.cpuUsage(cpuBefore);
-        cpu += (used.user + used.system) / 1000;
-      }
-      return { ms: ms / size.ops, cpu: cpu / size.ops };
+      return timeCycles(size.ops, () => c.prepare(), (prepared) => c.cycle(prepared));
     },
   });
   await Promise.all(contenders.map((c) => c.close()));

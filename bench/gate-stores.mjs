@@ -31,7 +31,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { formatRatio, KEPT_BASE, median, MiB, table } from './lib.mjs';
+import { formatRatio, KEPT_BASE, median, MiB, table, timeCycles } from './lib.mjs';
 
 const here = import.meta.dirname;
 const repo = path.join(here, '..');
@@ -167,18 +167,8 @@ async function measure(contenders, { ops }, rounds) {
   for (let round = 0; round < rounds; round++) {
     for (const i of order(contenders.length, round)) {
       const c = contenders[i];
-      let ms = 0;
-      let cpu = 0;
-      for (let k = 0; k < ops; k++) {
-        const item = await c.create(); // untimed: the file a request would have left
-        const cpuBefore = process.cpuUsage();
-        const t0 = performance.now();
-        await c.cycle(item);
-        ms += performance.now() - t0;
-        const used = process.cpuUsage(cpuBefore);
-        cpu += (used.user + used.system) / 1000;
-      }
-      samples[i].push({ ms: ms / ops, cpu: cpu / ops });
+      // c.create(), untimed: the file a request would have left.
+      samples[i].push(await timeCycles(ops, () => c.create(), (item) => c.cycle(item)));
     }
   }
   return Object.fromEntries(contenders.map((c, i) => [c.id, { ms: median(samples[i].map((s) => s.ms)), cpu: median(samples[i].map((s) => s.cpu)) }]));
