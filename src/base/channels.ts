@@ -1,6 +1,7 @@
 import { monotonicMs } from './clock.js';
 import { captureContext } from './detached.js';
 import { builtin } from './builtin.js';
+import { digestHex } from './sha256.js';
 const dc = builtin('node:diagnostics_channel');
 
 /**
@@ -414,5 +415,5 @@ export function openSpan<N extends TraceName>(name: N, context: () => TraceConte
 
 /** The correlation key of a ticket's id: a one-way digest, so that no payload lets its reader claim. @internal */
 export function handoffKey(id: string): string {
-  return builtin('node:crypto').createHash('sha256').update(id).digest('hex').slice(0, 16);
+  return digestHex(id).slice(0, 16);
 }

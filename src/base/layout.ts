@@ -212,6 +212,11 @@ export function isHeldName(fileName: string, suffix: string): boolean {
   return fileName.endsWith(suffix) && HELD_EXACT.test(fileName.slice(0, fileName.length - suffix.length));
 }
 
+/** True when `fileName` is a held file's name, whatever its suffix (what {@link holderOf} parses). */
+export function isHeldFileName(fileName: string): boolean {
+  return HELD.test(fileName);
+}
+
 /** The holder encoded in a held file's name; undefined for anything else. */
 export function holderOf(fileName: string): OwnerToken | undefined {
   return ownerFromGroups(HELD.exec(fileName));
@@ -226,7 +231,7 @@ export const TAKEN_FOR_REMOVAL = 'removing';
 
 /** True for a data file of an entry, held or not, whatever its suffix. */
 export function isDataFile(fileName: string): boolean {
-  return fileName.startsWith(DATA) || HELD.test(fileName);
+  return fileName.startsWith(DATA) || isHeldFileName(fileName);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-import { builtin } from '../base/builtin.js';
 import { entryName } from '../base/layout.js';
+import { digestHex } from '../base/sha256.js';
 import { canonicalJson, type HandoffTicket } from './ticket.js';
 
 // A shared-disk entry is bound to its ticket as an object store's is (object-store/binding.ts): 32 hex digits
@@ -11,5 +11,5 @@ import { canonicalJson, type HandoffTicket } from './ticket.js';
 export function boundEntryName(ticket: HandoffTicket): string {
   const { v, id, suffix, size, digest, createdAt, expiresAt, meta } = ticket;
   const fields = canonicalJson({ v, id, suffix, size, digest, createdAt, expiresAt, meta });
-  return entryName(id, expiresAt, builtin('node:crypto').createHash('sha256').update(fields).digest('hex').slice(0, 32));
+  return entryName(id, expiresAt, digestHex(fields).slice(0, 32));
 }

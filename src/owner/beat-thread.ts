@@ -8,7 +8,7 @@ import { InvalidOptionError } from '../base/errors.js';
 import { mayStartThreads, mayTouchDescriptors } from '../base/permission-model.js';
 import { processSlot, type Beat } from './registry.js';
 import { builtin } from '../base/builtin.js';
-import { holderOf, parseRootEntry } from '../base/layout.js';
+import { isHeldFileName, parseRootEntry } from '../base/layout.js';
 const { constants } = builtin('node:fs');
 
 const log = logger('heartbeat');
@@ -332,5 +332,5 @@ function describe(err: unknown): string {
 /** True when `at` is named as the library names what it beats: a session's lock, a held file. */
 function isBeatTarget(at: string, kind: Beat['kind']): boolean {
   const name = at.slice(Math.max(at.lastIndexOf('/'), at.lastIndexOf('\\')) + 1);
-  return kind === 'session' ? parseRootEntry(name).kind === 'session-lock' : kind === 'lease' && holderOf(name) !== undefined;
+  return kind === 'session' ? parseRootEntry(name).kind === 'session-lock' : kind === 'lease' && isHeldFileName(name);
 }

@@ -1,7 +1,6 @@
-import { monotonicMs } from '../base/clock.js';
 import type { Hash } from 'node:crypto';
 import { toFileSystemError } from '../base/errors.js';
-import { INLINE_IO_MAX_BYTES } from '../disk/local-disk.js';
+import { INLINE_IO_MAX_BYTES, inlineAllowed, runInline } from '../disk/local-disk.js';
 import type { WritableFile } from './open-file.js';
 import type { IntakeSink } from './intake.js';
 
@@ -30,34 +29,18 @@ function giveBack(buffer: Buffer): void {
   if (pool.length < POOL_LIMIT) pool.push(buffer);
 }
 
-// Inline writes. On a local disk a write of up to 64 KiB lands in the page cache in about 15 µs:
-// less than a trip to the thread pool costs the process (a futex to wake a pool thread, an eventfd
-// and an epoll wake-up to come back; 60 to 80 µs of CPU per write on a loaded two-core machine,
-// a third of an upload's CPU). So on a local disk, chunks are written inline, in the call that
-// hands them over: a socket's 64 KiB read as it is (no copy, no batch buffer held), smaller
-// chunks gathered first. The kernel may make a write wait instead (dirty pages over its limit, a
-// device pushing back): one inline write slower than SLOW_INLINE_WRITE_MS sends every write of
-// the process to the thread pool for INLINE_PAUSE_MS, so the event loop never waits on a busy disk.
 /** Chunks of at least this size are written inline as they are; smaller ones are gathered. */
 const DIRECT_INLINE_MIN = 16 * 1024;
-const SLOW_INLINE_WRITE_MS = 2;
-const INLINE_PAUSE_MS = 5000;
-let inlinePausedUntil = 0;
 
-function inlineAllowed(): boolean {
-  return inlinePausedUntil === 0 || monotonicMs() >= inlinePausedUntil;
-}
-
-/** Writes all of `bytes` now; a write slower than the page cache pauses inline writes for a while. */
+/** Writes all of `bytes` now (see {@link runInline}). */
 function writeInline(handle: WritableFile, bytes: Buffer): void {
-  const started = monotonicMs();
-  for (let rest = bytes; rest.length > 0; ) {
-    const bytesWritten = handle.writeSync(rest);
-    if (bytesWritten === 0) throw noProgress();
-    rest = rest.subarray(bytesWritten);
-  }
-  const finished = monotonicMs();
-  if (finished - started > SLOW_INLINE_WRITE_MS) inlinePausedUntil = finished + INLINE_PAUSE_MS;
+  runInline(() => {
+    for (let rest = bytes; rest.length > 0; ) {
+      const bytesWritten = handle.writeSync(rest);
+      if (bytesWritten === 0) throw noProgress();
+      rest = rest.subarray(bytesWritten);
+    }
+  });
 }
 
 /**

@@ -23,7 +23,7 @@ export class FaultyFs {
   private readonly faults = new Map<Method, { code: string; remaining: number; when?: (path: string) => boolean }>();
   private readonly actions = new Map<Method, { when: (path: string) => boolean; action: (path: string) => void }>();
   private writeFault: { code: string; afterBytes: number } | undefined;
-  /** Bytes written so far through each descriptor of `open` (write()'s own files). */
+  /** Bytes written so far through each descriptor of an `open` (write()'s own files). */
   private readonly writtenByFd = new Map<number, number>();
   private writeDelayMs = 0;
   /** The size of every write to write()'s files, in order. */
@@ -42,7 +42,14 @@ export class FaultyFs {
       }) as never;
     this.fs = {
       ...base,
-      openSync: sync('openSync'),
+      // A file made exclusively may be write()'s own, created inline on a local disk: its writes
+      // are counted as those through a descriptor of `open` are.
+      openSync: ((file: nodeFs.PathLike, flags: nodeFs.OpenMode, mode?: nodeFs.Mode) => {
+        this.hit('openSync', String(file));
+        const fd = base.openSync(file, flags, mode);
+        if (typeof flags === 'number' && (flags & nodeFs.constants.O_EXCL) !== 0) this.writtenByFd.set(fd, 0);
+        return fd;
+      }) as FsLayer['openSync'],
       closeSync: sync('closeSync'),
       mkdirSync: sync('mkdirSync'),
       unlinkSync: sync('unlinkSync'),

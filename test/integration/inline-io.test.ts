@@ -1,16 +1,16 @@
-// On a local disk, a small file's last write, its close and its unlink are made inline (a few
-// microseconds each), not in the thread pool; on any other file system, and for larger files,
+// On a local disk, a file's create, a small file's last write, its close and its unlink are made
+// inline (a few microseconds each), not in the thread pool; on any other file system, and for larger files,
 // every call goes to the thread pool. Seen from the calls the file system receives, on the real disk.
 import { createHash } from 'node:crypto';
 import nodeFs from 'node:fs';
 import os from 'node:os';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { INLINE_IO_MAX_BYTES, isLocalDisk } from '../../src/disk/local-disk.js';
+import { INLINE_IO_MAX_BYTES, isLocalDisk, runInline } from '../../src/disk/local-disk.js';
 import { realFs, type FsLayer } from '../helpers/fs-layer.js';
 import { layOver, manager } from '../helpers/roots.js';
 
 const NFS_MAGIC = 0x6969;
-type Call = 'write' | 'writeSync' | 'close' | 'closeSync' | 'unlink' | 'unlinkSync';
+type Call = 'open' | 'openSync' | 'write' | 'writeSync' | 'close' | 'closeSync' | 'unlink' | 'unlinkSync';
 
 /** The real fs, recording which calls touch one file (by name) or its descriptors; `statfsType` replaces what statfs says. */
 function recordingFs(statfsType?: number | 'fails'): { fs: FsLayer; callsOn(path: string): Call[] } {
@@ -21,9 +21,16 @@ function recordingFs(statfsType?: number | 'fails'): { fs: FsLayer; callsOn(path
     ...realFs,
     open: ((file: string, flags: number, mode: number, callback: (err: Error | null, fd: number) => void) =>
       realFs.open(file, flags, mode, (err, fd) => {
+        calls.push(['open', file]);
         if (!err) fdPaths.set(fd, file);
         callback(err, fd);
       })) as typeof nodeFs.open,
+    openSync: ((file: string, flags: nodeFs.OpenMode, mode?: nodeFs.Mode) => {
+      const fd = realFs.openSync(file, flags, mode);
+      calls.push(['openSync', file]);
+      fdPaths.set(fd, file);
+      return fd;
+    }) as typeof nodeFs.openSync,
     write: ((fd: number, ...rest: unknown[]) => {
       onFd('write', fd);
       return (realFs.write as (...a: unknown[]) => void)(fd, ...rest);
@@ -88,7 +95,7 @@ describe('inline calls on a local disk', () => {
     expect(isLocalDisk('/no/such/dir')).toBe(false);
   });
 
-  it('a small file: written, closed and unlinked inline, whole', async () => {
+  it('a small file: created, written, closed and unlinked inline, whole', async () => {
     const disk = recordingFs();
     const mgr = manager({ fs: disk.fs });
     const bytes = Buffer.alloc(10 * 1024, 7);
@@ -97,10 +104,10 @@ describe('inline calls on a local disk', () => {
     expect(file.digest).toBe(sha256(bytes));
     await file.remove();
     expect(nodeFs.existsSync(file.path)).toBe(false);
-    expect(disk.callsOn(file.path)).toEqual(['writeSync', 'closeSync', 'unlinkSync']);
+    expect(disk.callsOn(file.path)).toEqual(['openSync', 'writeSync', 'closeSync', 'unlinkSync']);
   });
 
-  it(`a file of ${INLINE_IO_MAX_BYTES + 1} bytes: written and unlinked in the thread pool, closed inline`, async () => {
+  it(`a file of ${INLINE_IO_MAX_BYTES + 1} bytes: created and closed inline, written and unlinked in the thread pool`, async () => {
     const disk = recordingFs();
     const mgr = manager({ fs: disk.fs });
     const bytes = Buffer.alloc(INLINE_IO_MAX_BYTES + 1, 9);
@@ -108,7 +115,20 @@ describe('inline calls on a local disk', () => {
     expect(nodeFs.readFileSync(file.path).equals(bytes)).toBe(true);
     await file.remove();
     expect(nodeFs.existsSync(file.path)).toBe(false);
-    expect(disk.callsOn(file.path)).toEqual(['write', 'closeSync', 'unlink']);
+    expect(disk.callsOn(file.path)).toEqual(['openSync', 'write', 'closeSync', 'unlink']);
+  });
+
+  it('after an inline call slower than 2 ms, a new file is created and written in the thread pool for a while (closed inline)', async () => {
+    const disk = recordingFs();
+    const mgr = manager({ fs: disk.fs });
+    runInline(() => vi.advanceTimersByTime(3)); // a create the journal held, or a write the device did
+    const paused = await mgr.write('small');
+    vi.advanceTimersByTime(5_001);
+    const after = await mgr.write('small');
+    expect([disk.callsOn(paused.path), disk.callsOn(after.path)]).toEqual([
+      ['open', 'write', 'closeSync'],
+      ['openSync', 'writeSync', 'closeSync'],
+    ]);
   });
 
   it.each([
@@ -121,7 +141,7 @@ describe('inline calls on a local disk', () => {
     expect(nodeFs.readFileSync(file.path, 'utf8')).toBe('small');
     await file.remove();
     expect(nodeFs.existsSync(file.path)).toBe(false);
-    expect(disk.callsOn(file.path)).toEqual(['write', 'close', 'unlink']);
+    expect(disk.callsOn(file.path)).toEqual(['open', 'write', 'close', 'unlink']);
   });
 
   it('a small file grown past the limit after write() is unlinked in the thread pool', async () => {
@@ -130,6 +150,6 @@ describe('inline calls on a local disk', () => {
     const file = await mgr.write('small');
     nodeFs.appendFileSync(file.path, Buffer.alloc(INLINE_IO_MAX_BYTES));
     await file.remove();
-    expect(disk.callsOn(file.path)).toEqual(['writeSync', 'closeSync', 'unlink']);
+    expect(disk.callsOn(file.path)).toEqual(['openSync', 'writeSync', 'closeSync', 'unlink']);
   });
 });

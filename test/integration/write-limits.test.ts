@@ -87,11 +87,15 @@ describe('disk errors mid-write (injected)', () => {
     expect((await mgr.write(countingSource(4).source)).size).toBe(4 * MiB);
   });
 
-  it('a create that fails (EMFILE) is typed and leaves nothing', async () => {
+  it.each([
+    ['inline, on a local disk', 'openSync', undefined],
+    ['in the thread pool, on NFS', 'open', 0x6969],
+  ] as const)('a create that fails (EMFILE) %s is typed and leaves nothing', async (_, call, statfsType) => {
     const faulty = new FaultyFs();
+    if (statfsType !== undefined) faulty.fs.statfsSync = ((p: string) => ({ ...fs.statfsSync(p), type: statfsType })) as typeof fs.statfsSync;
     const mgr = manager({ fs: faulty.fs });
     mgr.file().removeSync();
-    faulty.fail('open', 'EMFILE');
+    faulty.fail(call, 'EMFILE');
     await expect(mgr.write('x')).rejects.toMatchObject({ code: 'ERR_TEMPFILE_IO', syscallCode: 'EMFILE' });
     expect(sessionFiles(mgr)).toEqual([]);
   });
