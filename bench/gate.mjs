@@ -40,7 +40,7 @@ const OPERATIONS = [
   { id: 'create', what: '`mgr.file()` + `remove()`', floor: 'open `wx`, close, unlink' },
   { id: 'write', what: '`write()` of 16 chunks of 1 MiB, then `remove()`', floor: 'the same chunks through a FileHandle, unlink' },
   { id: 'spool', what: '`spool()` of 64 KiB (threshold 1 MiB), then `remove()`', floor: 'a copy into memory' },
-  { id: 'handoff', what: 'write 1 KiB + `handoff()` + `claim()` + `consume()` on the shared disk', floor: 'write, rename into a directory, mkdir lock, unlink, rmdir', target: 0.8, enforced: false },
+  { id: 'handoff', what: 'write 1 KiB + `handoff()` + `claim()` + `consume()` on the shared disk', floor: 'write, rename into a directory, mkdir lock, unlink, rmdir', target: 0.8, enforced: true },
   { id: 'claim', what: '`claim()` + `consume()` by a manager holding nothing else', floor: 'rename, mkdir lock, unlink, rmdir' },
   // Three rounds at most: each sample plants its 10,000 files first (seconds of the run's time).
   {
@@ -176,16 +176,22 @@ try {
     const contenders = [current.dist, base.dist, 'floor', ...(op.pinned ? ['pinned-floor'] : [])];
     let [mine, theirs, floor, pinnedFloor] = await measure(op.id, contenders, rounds);
     let speed = theirs.cpu / mine.cpu;
-    if (speed < MIN_SPEED) {
+    let floorRatio = floor.wall / mine.wall;
+    const enforcedTarget = op.enforced ? op.target : undefined;
+    // How far a sampling is from failing: under 1, it fails (on the speed, or on an enforced floor target).
+    const margin = (speedOf, floorRatioOf) => Math.min(speedOf / MIN_SPEED, enforcedTarget ? floorRatioOf / enforcedTarget : Infinity);
+    if (margin(speed, floorRatio) < 1) {
       // A regression shows in both samplings; a burst of the machine's own load in one only.
-      console.log(`${op.id}: ${formatRatio(speed)} the base build's speed: sampled again`);
+      console.log(`${op.id}: ${formatRatio(speed)} the base build's speed, ${formatRatio(floorRatio)} its floor: sampled again`);
       const again = await measure(op.id, contenders, rounds * 2);
-      if (again[1].cpu / again[0].cpu > speed) [mine, theirs, floor, pinnedFloor] = again;
-      speed = theirs.cpu / mine.cpu;
+      const [speedAgain, floorAgain] = [again[1].cpu / again[0].cpu, again[2].wall / again[0].wall];
+      if (margin(speedAgain, floorAgain) > margin(speed, floorRatio)) {
+        [mine, theirs, floor, pinnedFloor] = again;
+        [speed, floorRatio] = [speedAgain, floorAgain];
+      }
     }
-    const floorRatio = floor.wall / mine.wall;
     if (speed < MIN_SPEED) failures.push(`${op.id}: ${formatRatio(speed)} the speed of ${base.commit} (CPU), under ${MIN_SPEED}`);
-    if (op.target && op.enforced && floorRatio < op.target) failures.push(`${op.id}: ${formatRatio(floorRatio)} its floor, under its target ${op.target}`);
+    if (enforcedTarget && floorRatio < enforcedTarget) failures.push(`${op.id}: ${formatRatio(floorRatio)} its floor, under its target ${op.target}`);
     const targetCell = op.target ? `${op.target}× ${floorRatio >= op.target ? 'met' : op.enforced ? '**missed**' : 'not met (not enforced yet)'}` : '';
     rows.push([op.what, micro(mine.cpu), micro(theirs.cpu), formatRatio(speed), micro(mine.wall), micro(floor.wall), op.floor, formatRatio(floorRatio), targetCell]);
     if (op.pinned) rows.push(pinnedRow(op, mine, pinnedFloor, failures));

@@ -7,12 +7,15 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 const [sizeText = '10240', concText = '32', batches = '8', perBatch = '600'] = process.argv.slice(2);
 const ids = ['express-upload', 'fastify-upload', 'multer', 'fastify-save', ...(process.env.TFM_BENCH_BASELINE ? ['express-upload@baseline', 'fastify-upload@baseline'] : [])];
-const root = fs.mkdtempSync('/var/tmp/cpu-ab-');
+const root = fs.mkdtempSync(`${process.env.TFM_BENCH_DIR ?? '/var/tmp'}/cpu-ab-`);
 async function start(id) {
   const dir = fs.mkdtempSync(`${root}/d-`);
   const child = spawn(process.execPath, ['--expose-gc', new URL('./upload-server.mjs', import.meta.url).pathname, id, dir], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
-  const ready = await new Promise((res) => child.stdout.on('data', (d) => { out += d; const l = out.split('\n').find((x) => x.startsWith('{')); if (l) res(JSON.parse(l)); }));
+  const ready = await new Promise((res, rej) => {
+    child.stdout.on('data', (d) => { out += d; const l = out.split('\n').find((x) => x.startsWith('{')); if (l) res(JSON.parse(l)); });
+    child.on('exit', (code) => rej(new Error(`the ${id} server exited (${code}) before it listened`)));
+  });
   return { id, child, ...ready, agent: new http.Agent({ keepAlive: true, maxSockets: Number(concText) }) };
 }
 const B = '----x' + randomBytes(8).toString('hex');
@@ -28,6 +31,9 @@ for (let b = 0; b < Number(batches); b++) {
     let sent = 0;
     await Promise.all(Array.from({ length: Number(concText) }, async () => { while (sent < Number(perBatch)) { sent++; await post(s); } }));
     cpu[s.id].push(((await control(s, '/stats')).cpu * 1e6) / Number(perBatch));
+    // Its sockets would idle through the other servers' batches, past the server's keep-alive
+    // timeout, and a request on one the server was closing would fail (ECONNRESET, EPIPE).
+    s.agent.destroy();
   }
 }
 const med = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];

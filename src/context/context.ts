@@ -2,6 +2,7 @@ import type { Accounting } from '../limits/accounting.js';
 import type { FreeSpace } from '../limits/free-space.js';
 import type { HandoffBackend } from '../handoff/backend.js';
 import type { SessionPlaces } from '../lifetime/session.js';
+import type { LocalDiskKind } from '../disk/local-disk.js';
 
 /** What a handle needs from the manager that made it. @internal */
 export interface ManagerContext {
@@ -30,10 +31,11 @@ export interface ManagerContext {
   /** True once the manager's `close()` (or its exit hook) began: its session goes, whole. */
   closed(): boolean;
   /**
-   * True once the session is open on a local file system (`local-disk.ts`): a close, and the
-   * write and unlink of a small file, are then made inline rather than in the thread pool.
+   * What local file system the session is open on, once it is (`local-disk.ts`): on any, a close,
+   * and the write and unlink of a small file, are made inline rather than in the thread pool; on
+   * one held in memory, a create too. Undefined when it is not local, or not yet known.
    */
-  localDisk(): boolean;
+  localDisk(): LocalDiskKind | undefined;
 }
 
 /** A handle that owns something on disk and can be removed. @internal */

@@ -32,12 +32,12 @@ const MEMORY_FILE_SYSTEMS = new Set([
 /** At most this many bytes are written or unlinked inline, on a local file system (about 15 µs). */
 export const INLINE_IO_MAX_BYTES = 64 * 1024;
 
-// Inline I/O. On a local disk, a create or a write of up to 64 KiB lands in the page cache in a
-// few microseconds: less than a trip to the thread pool costs the process (a futex to wake a pool
-// thread, an eventfd and an epoll wake-up to come back; 60 to 80 µs of CPU per call on a loaded
-// two-core machine, a third of an upload's CPU). So on a local disk, these calls are made inline.
-// The kernel may make one wait instead (dirty pages over their limit, a device pushing back, a
-// journal commit): one inline call slower than SLOW_INLINE_MS sends every such call of the
+// Inline I/O. On a local disk, a write of up to 64 KiB lands in the page cache in a few
+// microseconds, and in tmpfs so does a create: less than a trip to the thread pool costs the
+// process (a futex to wake a pool thread, an eventfd and an epoll wake-up to come back; 60 to
+// 80 µs of CPU per call on a loaded two-core machine, a third of an upload's CPU). So these calls
+// are made inline. The kernel may make one wait instead (dirty pages over their limit, a device
+// pushing back): one inline call slower than SLOW_INLINE_MS sends every such call of the
 // process to the thread pool for INLINE_PAUSE_MS, so the event loop never waits on a busy disk.
 const SLOW_INLINE_MS = 2;
 const INLINE_PAUSE_MS = 5000;
@@ -59,6 +59,9 @@ export function runInline<T>(call: () => T): T {
   }
 }
 
+/** A local file system held in memory (tmpfs, ramfs), or one on a device. @internal */
+export type LocalDiskKind = 'memory' | 'device';
+
 /** True when `dir` is on a local file system of Linux (see {@link LOCAL_FILE_SYSTEMS}); false when unsure. @internal */
 export function isLocalDisk(dir: string): boolean {
   return localDiskKind(dir) !== undefined;
@@ -68,7 +71,7 @@ export function isLocalDisk(dir: string): boolean {
  * What `dir` is on: a local file system of Linux held in memory (tmpfs, ramfs) or on a device
  * (see {@link LOCAL_FILE_SYSTEMS}); undefined when not local or unsure. @internal
  */
-export function localDiskKind(dir: string): 'memory' | 'device' | undefined {
+export function localDiskKind(dir: string): LocalDiskKind | undefined {
   if (HOST_PLATFORM !== 'linux') return undefined;
   let type: number;
   try {

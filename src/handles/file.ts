@@ -332,7 +332,7 @@ export class TempFile extends DiskHandle {
   /** @internal */
   protected deleteAsync(): Promise<void> {
     if (holdsHappen()) return unlinkAside(this.access, this.path, this.#asideName()).then(() => {});
-    if (!handleContext(this).localDisk() || !isSmallFile(this.access)) return unlinkQuietly(this.access, this.path);
+    if (handleContext(this).localDisk() === undefined || !isSmallFile(this.access)) return unlinkQuietly(this.access, this.path);
     try {
       unlinkQuietlySync(this.access, this.path);
       return Promise.resolve();

@@ -168,7 +168,7 @@ export class NewFile<T extends TempFile> {
     this.file = file;
     publish(CHANNELS.fileCreate, () => ({ root: context.root, path: created.path, kind: 'file', by: 'write' }));
     meter.chargeTo(reservationOf(file));
-    return new FileSink(this.handle, file.path, meter.hash, context.localDisk());
+    return new FileSink(this.handle, file.path, meter.hash, context.localDisk() !== undefined);
   }
 
   /** Records what the intake established (once every byte is stored) and closes the file. */

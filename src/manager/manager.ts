@@ -4,7 +4,7 @@ import { madeContext, type ManagerContext } from '../context/context.js';
 import type { NameArgument } from '../handles/create.js';
 import type { TempDir } from '../handles/dir.js';
 import { ensureCapabilities } from '../disk/capabilities.js';
-import { isLocalDisk } from '../disk/local-disk.js';
+import { localDiskKind, type LocalDiskKind } from '../disk/local-disk.js';
 import { FileSystemError, ManagerClosedError, StoreError, type DiskErrors } from '../base/errors.js';
 import type { TempFile } from '../handles/file.js';
 import { checkClaimOptions, ClaimedFile, runClaimed, type ClaimOptions } from '../handoff/claim.js';
@@ -105,7 +105,7 @@ export class TempFileManager implements AsyncDisposable, Disposable {
   /** Removes the exit task of the open session, if any. */
   #dropExitTask: () => void = () => {};
   #opened = false;
-  #onLocalDisk = false;
+  #localDisk: LocalDiskKind | undefined;
   #live: LiveHold | undefined;
   #isClosed = false;
   readonly #stopBackgroundSweep: () => void;
@@ -167,7 +167,7 @@ export class TempFileManager implements AsyncDisposable, Disposable {
       accounting: new Accounting(this.#options.maxLiveBytes),
       freeSpace: new FreeSpace(this.root, this.#options.minFreeBytes, () => this.#session.places?.base ?? this.#session.rootBase()),
       root: this.root,
-      localDisk: () => this.#onLocalDisk,
+      localDisk: () => this.#localDisk,
       closed: () => this.#isClosed,
     });
     this.#rootScope = new TempScope(this.#context);
@@ -445,7 +445,7 @@ export class TempFileManager implements AsyncDisposable, Disposable {
         throw err;
       }
       this.#opened = true;
-      this.#onLocalDisk = isLocalDisk(places.base);
+      this.#localDisk = localDiskKind(places.base);
       if (this.#options.exitHook) this.#dropExitTask = atExit(() => this.#closeOnExit());
       if (this.#options.exitHook) watchThreads(this.root, true);
     }

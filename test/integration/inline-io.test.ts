@@ -1,6 +1,6 @@
-// On a local disk, a file's create, a small file's last write, its close and its unlink are made
-// inline (a few microseconds each), not in the thread pool; on any other file system, and for larger files,
-// every call goes to the thread pool. Seen from the calls the file system receives, on the real disk.
+// On a local disk, a small file's last write, its close and its unlink are made inline (a few
+// microseconds each), not in the thread pool, and in tmpfs its create too; on any other file
+// system, and for larger files, every call goes to the thread pool. Seen from the calls the file system receives, on the real disk.
 import { createHash } from 'node:crypto';
 import nodeFs from 'node:fs';
 import os from 'node:os';
@@ -10,6 +10,8 @@ import { realFs, type FsLayer } from '../helpers/fs-layer.js';
 import { layOver, manager } from '../helpers/roots.js';
 
 const NFS_MAGIC = 0x6969;
+const TMPFS_MAGIC = 0x01021994;
+const EXT4_MAGIC = 0xef53;
 type Call = 'open' | 'openSync' | 'write' | 'writeSync' | 'close' | 'closeSync' | 'unlink' | 'unlinkSync';
 
 /** The real fs, recording which calls touch one file (by name) or its descriptors; `statfsType` replaces what statfs says. */
@@ -95,8 +97,8 @@ describe('inline calls on a local disk', () => {
     expect(isLocalDisk('/no/such/dir')).toBe(false);
   });
 
-  it('a small file: created, written, closed and unlinked inline, whole', async () => {
-    const disk = recordingFs();
+  it('a small file in tmpfs: created, written, closed and unlinked inline, whole', async () => {
+    const disk = recordingFs(TMPFS_MAGIC);
     const mgr = manager({ fs: disk.fs });
     const bytes = Buffer.alloc(10 * 1024, 7);
     const file = await mgr.write([bytes.subarray(0, 100), bytes.subarray(100)], { hash: 'sha256' });
@@ -107,8 +109,16 @@ describe('inline calls on a local disk', () => {
     expect(disk.callsOn(file.path)).toEqual(['openSync', 'writeSync', 'closeSync', 'unlinkSync']);
   });
 
+  it('on a disk with a device behind it (ext4), a small file is created in the thread pool, then written, closed and unlinked inline', async () => {
+    const disk = recordingFs(EXT4_MAGIC);
+    const mgr = manager({ fs: disk.fs });
+    const file = await mgr.write('small');
+    await file.remove();
+    expect(disk.callsOn(file.path)).toEqual(['open', 'writeSync', 'closeSync', 'unlinkSync']);
+  });
+
   it(`a file of ${INLINE_IO_MAX_BYTES + 1} bytes: created and closed inline, written and unlinked in the thread pool`, async () => {
-    const disk = recordingFs();
+    const disk = recordingFs(TMPFS_MAGIC);
     const mgr = manager({ fs: disk.fs });
     const bytes = Buffer.alloc(INLINE_IO_MAX_BYTES + 1, 9);
     const file = await mgr.write(bytes);
@@ -119,7 +129,7 @@ describe('inline calls on a local disk', () => {
   });
 
   it('after an inline call slower than 2 ms, a new file is created and written in the thread pool for a while (closed inline)', async () => {
-    const disk = recordingFs();
+    const disk = recordingFs(TMPFS_MAGIC);
     const mgr = manager({ fs: disk.fs });
     runInline(() => vi.advanceTimersByTime(3)); // a create the journal held, or a write the device did
     const paused = await mgr.write('small');
@@ -145,7 +155,7 @@ describe('inline calls on a local disk', () => {
   });
 
   it('a small file grown past the limit after write() is unlinked in the thread pool', async () => {
-    const disk = recordingFs();
+    const disk = recordingFs(TMPFS_MAGIC);
     const mgr = manager({ fs: disk.fs });
     const file = await mgr.write('small');
     nodeFs.appendFileSync(file.path, Buffer.alloc(INLINE_IO_MAX_BYTES));

@@ -88,11 +88,11 @@ describe('disk errors mid-write (injected)', () => {
   });
 
   it.each([
-    ['inline, on a local disk', 'openSync', undefined],
+    ['inline, in tmpfs', 'openSync', 0x01021994],
     ['in the thread pool, on NFS', 'open', 0x6969],
   ] as const)('a create that fails (EMFILE) %s is typed and leaves nothing', async (_, call, statfsType) => {
     const faulty = new FaultyFs();
-    if (statfsType !== undefined) faulty.fs.statfsSync = ((p: string) => ({ ...fs.statfsSync(p), type: statfsType })) as typeof fs.statfsSync;
+    faulty.fs.statfsSync = ((p: string) => ({ ...fs.statfsSync(p), type: statfsType })) as typeof fs.statfsSync;
     const mgr = manager({ fs: faulty.fs });
     mgr.file().removeSync();
     faulty.fail(call, 'EMFILE');
