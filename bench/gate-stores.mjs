@@ -31,7 +31,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { formatRatio, KEPT_BASE, median, MiB, table, timeCycles } from './lib.mjs';
+import { balancedOrder, formatRatio, KEPT_BASE, median, MiB, table, timeCycles } from './lib.mjs';
 
 const here = import.meta.dirname;
 const repo = path.join(here, '..');
@@ -148,24 +148,11 @@ async function openStore() {
   };
 }
 
-/**
- * The order of the contenders in round `round` of `n`: a balanced Latin square (Williams'), so that
- * over `n` rounds (2n where n is odd) each contender runs right after each other one equally often.
- * The store's work left over from one cycle (its deletes, its collector) falls on the next: in a
- * fixed order (round r starting at contender r) the same contender would always pay for the same other.
- */
-function order(n, round) {
-  const first = [0];
-  for (let lo = 1, hi = n - 1; first.length < n; ) first.push(first.length % 2 ? lo++ : hi--);
-  const row = first.map((x) => (x + round) % n);
-  return n % 2 === 1 && Math.floor(round / n) % 2 === 1 ? row.reverse() : row;
-}
-
 /** `rounds` interleaved samples of each contender, `ops` cycles each; the median ms per cycle of each. */
 async function measure(contenders, { ops }, rounds) {
   const samples = contenders.map(() => []);
   for (let round = 0; round < rounds; round++) {
-    for (const i of order(contenders.length, round)) {
+    for (const i of balancedOrder(contenders.length, round)) {
       const c = contenders[i];
       // c.create(), untimed: the file a request would have left.
       samples[i].push(await timeCycles(ops, () => c.create(), (item) => c.cycle(item)));

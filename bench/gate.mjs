@@ -20,7 +20,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { formatRatio, KEPT_BASE, median, runChild, table } from './lib.mjs';
+import { balancedOrder, formatRatio, KEPT_BASE, median, runChild, table } from './lib.mjs';
 import { FRAMEWORKS, measureUploads, uploadContenders, uploadRows } from './gate-uploads.mjs';
 
 const here = import.meta.dirname;
@@ -42,14 +42,15 @@ const OPERATIONS = [
   { id: 'spool', what: '`spool()` of 64 KiB (threshold 1 MiB), then `remove()`', floor: 'a copy into memory' },
   { id: 'handoff', what: 'write 1 KiB + `handoff()` + `claim()` + `consume()` on the shared disk', floor: 'write, rename into a directory, mkdir lock, unlink, rmdir', target: 0.8, enforced: true },
   { id: 'claim', what: '`claim()` + `consume()` by a manager holding nothing else', floor: 'rename, mkdir lock, unlink, rmdir' },
-  // Three rounds at most: each sample plants its 10,000 files first (seconds of the run's time).
+  // Four rounds at most, one for each contender to follow each other once (see balancedOrder()):
+  // each sample plants its 10,000 files first (seconds of the run's time).
   {
     id: 'sweep',
     what: '`sweep()` of 10,000 expired files in orphaned sessions',
     floor: '`rm -rf` of the same tree',
     target: 0.6,
     enforced: false,
-    rounds: 3,
+    rounds: 4,
     // What the sweep promises costs a second system call a file: its row against that floor too.
     pinned: { what: 'the same `sweep()`', floor: 'each file lstat\'ed and unlinked through its directory held open (`/proc/self/fd`), sync', target: 0.9, enforced: false },
   },
@@ -111,10 +112,7 @@ async function sample(who, op) {
 async function measure(op, contenders, rounds) {
   const samples = contenders.map(() => []);
   for (let round = 0; round < rounds; round++) {
-    for (let k = 0; k < contenders.length; k++) {
-      const i = (round + k) % contenders.length;
-      samples[i].push(await sample(contenders[i], op));
-    }
+    for (const i of balancedOrder(contenders.length, round)) samples[i].push(await sample(contenders[i], op));
   }
   return samples.map((s) => ({ cpu: median(s.map((x) => x.cpuMicros)), wall: median(s.map((x) => x.wallMicros)) }));
 }
@@ -260,7 +258,7 @@ function micro(us) {
 function render(base, rows, uploads, rssRows, bare) {
   return `## The cost gate: this build against ${base.commit}
 
-Node ${process.version}, ${os.cpus().length} cores, ${ROUNDS} interleaved rounds (the sweep 3; this build, ${base.commit}, the floor, and the sweep's pinned floor), medians, in ${place === SHM ? 'tmpfs (the software\'s own cost: a disk adds its device\'s)' : place}.
+Node ${process.version}, ${os.cpus().length} cores, ${ROUNDS} interleaved rounds in a balanced order (the sweep 4; this build, ${base.commit}, the floor, and the sweep's pinned floor), medians, in ${place === SHM ? 'tmpfs (the software\'s own cost: a disk adds its device\'s)' : place}.
 Speed is the base's CPU time per operation over this build's (every thread's, the pool's too: the
 steadier figure on a shared machine); under ${MIN_SPEED} fails the gate. The floor ratio is the
 floor's wall time over this build's.

@@ -303,3 +303,17 @@ export async function timeCycles(ops, prepare, cycle) {
   }
   return { ms: ms / ops, cpu: cpu / ops };
 }
+
+/**
+ * The order of the contenders in round `round` of `n`: a balanced Latin square (Williams'), so that
+ * over `n` rounds (2n where n is odd) each contender runs right after each other one equally often.
+ * Work left over from one sample (a store's deletes, the kernel freeing a swept tree) falls on the
+ * next: in a fixed order (round r starting at contender r) the same contender would always pay for
+ * the same other.
+ */
+export function balancedOrder(n, round) {
+  const first = [0];
+  for (let lo = 1, hi = n - 1; first.length < n; ) first.push(first.length % 2 ? lo++ : hi--);
+  const row = first.map((x) => (x + round) % n);
+  return n % 2 === 1 && Math.floor(round / n) % 2 === 1 ? row.reverse() : row;
+}
