@@ -19,19 +19,23 @@ const manager = (options = {}) => new lib.TempFileManager({ root: path.join(dir,
 let n = 0;
 const fresh = () => path.join(dir, `f${n++}`);
 
-/** Each operation: how many to time (after `warmup` untimed), and how to make its runner. */
+/**
+ * Each operation: how many to time (after `warmup` untimed), and how to make its runner. A sample
+ * lasts at least some 50 ms of CPU: a shorter one (400 creates, 12 ms) read 0.72x the base build's
+ * speed on identical code, once the machine's load came in bursts.
+ */
 const OPERATIONS = {
   // A file made and removed.
-  create: { ops: 400, warmup: 100, make: () => (floor ? floorCreate : libCreate(manager())) },
+  create: { ops: 2000, warmup: 300, make: () => (floor ? floorCreate : libCreate(manager())) },
   // write() of 16 chunks of 1 MiB, then the file removed; the floor writes them through a FileHandle.
   write: { ops: 12, warmup: 3, make: () => (floor ? floorWrite : libWrite(manager())) },
   // spool() of 64 KiB, below its 1 MiB threshold; the floor is the copy into memory.
   spool: { ops: 2000, warmup: 300, make: () => (floor ? floorSpool : libSpool(manager())) },
   // A small file written, handed off, claimed and consumed on the shared disk; the floor writes it,
   // renames it into a directory, takes a mkdir lock, unlinks it and removes the lock.
-  handoff: { ops: 200, warmup: 50, make: () => (floor ? floorHandoff() : libHandoff(manager())) },
+  handoff: { ops: 400, warmup: 100, make: () => (floor ? floorHandoff() : libHandoff(manager())) },
   // claim + consume by a manager that holds nothing else (a queue worker), tickets made before.
-  claim: { ops: 400, warmup: 0, make: () => (floor ? floorClaim() : libClaim()) },
+  claim: { ops: 800, warmup: 200, make: () => (floor ? floorClaim() : libClaim()) },
   // The sweep of 10,000 expired files in orphaned sessions; the floor is `rm -rf` of the same tree,
   // the pinned floor what the sweep promises at least: each file's size read and the file removed
   // through its directory held open.
@@ -91,10 +95,10 @@ async function floorCycle(p, dest) {
 }
 
 async function libClaim() {
-  const { ops } = OPERATIONS.claim;
+  const { ops, warmup } = OPERATIONS.claim;
   const maker = manager();
   const tickets = [];
-  for (let i = 0; i < ops; i++) tickets.push(await (await maker.write(SMALL)).handoff({ ttlMs: 600_000 }));
+  for (let i = 0; i < ops + warmup; i++) tickets.push(await (await maker.write(SMALL)).handoff({ ttlMs: 600_000 }));
   await maker.close();
   const worker = manager();
   return async () => {
@@ -105,7 +109,7 @@ async function floorClaim() {
   const dest = path.join(dir, 'dest');
   fs.mkdirSync(dest, { mode: 0o700 });
   const made = [];
-  for (let i = 0; i < OPERATIONS.claim.ops; i++) {
+  for (let i = 0; i < OPERATIONS.claim.ops + OPERATIONS.claim.warmup; i++) {
     made.push(fresh());
     fs.writeFileSync(made.at(-1), SMALL, { flag: 'wx', mode: 0o600 });
   }

@@ -29,6 +29,12 @@ const WORKER = path.join(here, 'gate-worker.mjs');
 const { values } = parseArgs({ options: { base: { type: 'string', default: 'HEAD~1' }, rounds: { type: 'string', default: '7' }, only: { type: 'string' } } });
 const ROUNDS = Number(values.rounds);
 const MIN_SPEED = 0.9;
+/**
+ * A row under its bar is sampled again, twice as long, up to this many times, and fails only if
+ * no sampling clears it: on a machine whose load comes in bursts, one CI run read identical code at
+ * 0.86x and 0.87x in two samplings.
+ */
+const RESAMPLINGS = 2;
 /** Rounds of the upload rows: each samples 6 fresh servers (8 with the base build) for about 4 s. */
 const UPLOAD_ROUNDS = Math.min(ROUNDS, 3);
 
@@ -178,8 +184,8 @@ try {
     const enforcedTarget = op.enforced ? op.target : undefined;
     // How far a sampling is from failing: under 1, it fails (on the speed, or on an enforced floor target).
     const margin = (speedOf, floorRatioOf) => Math.min(speedOf / MIN_SPEED, enforcedTarget ? floorRatioOf / enforcedTarget : Infinity);
-    if (margin(speed, floorRatio) < 1) {
-      // A regression shows in both samplings; a burst of the machine's own load in one only.
+    // A regression shows in every sampling; a burst of the machine's own load in some only.
+    for (let resampling = 0; resampling < RESAMPLINGS && margin(speed, floorRatio) < 1; resampling++) {
       console.log(`${op.id}: ${formatRatio(speed)} the base build's speed, ${formatRatio(floorRatio)} its floor: sampled again`);
       const again = await measure(op.id, contenders, rounds * 2);
       const [speedAgain, floorAgain] = [again[1].cpu / again[0].cpu, again[2].wall / again[0].wall];
@@ -225,12 +231,12 @@ if (failures.length > 0) {
   process.exit(1);
 }
 
-/** The upload rows (bench/gate-uploads.mjs), sampled again, twice as long, where one fails. */
+/** The upload rows (bench/gate-uploads.mjs), sampled again, twice as long, where one fails (see {@link RESAMPLINGS}). */
 async function gateUploads(base, failures) {
   const started = Date.now();
   const medians = await measureUploads(uploadContenders(Boolean(base)), base?.dist, place, UPLOAD_ROUNDS);
   let judged = uploadRows(medians, Boolean(base), MIN_SPEED);
-  if (judged.failures.length > 0) {
+  for (let resampling = 0; resampling < RESAMPLINGS && judged.failures.length > 0; resampling++) {
     console.log(`uploads: ${judged.failures.join('; ')}: sampled again`);
     const ours = FRAMEWORKS.flatMap((f) => [f.ours, `${f.ours}@baseline`]);
     const again = uploadRows({ ...medians, ...(await measureUploads(ours, base.dist, place, UPLOAD_ROUNDS * 2)) }, true, MIN_SPEED);
