@@ -184,6 +184,10 @@ async function runOnce<S>(
 ): Promise<{ calls: FsCall[]; injected: FsCall | undefined; problems: string[] }> {
   const plan = new FaultPlanFs(disk.kind === 'real' ? realFs : (disk.raw as unknown as FsLayer));
   const state = await scenario.setup(disk, plan);
+  // The act starts a run of JavaScript of its own, as an act after any I/O does: a check the setup
+  // made in the same run holds for that run and is not made again (src/base/run-flag.ts), so its
+  // calls would depend on whether the setup's last step went through the thread pool.
+  await new Promise((resolve) => setImmediate(resolve));
   const problems: string[] = [];
   let outcome: Outcome;
   let ran = false;
