@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
+import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { DiskQuotaError, NoSpaceError, QuotaExceededError, TempFileManager, type TempFile } from '../../src/index.js';
 import { AbortedError, FileSystemError } from '../../src/errors.js';
 import { FaultyFs } from '../helpers/faulty-fs.js';
@@ -91,6 +91,13 @@ describe('disk errors mid-write (injected)', () => {
     ['inline, in tmpfs', 'openSync', 0x01021994],
     ['in the thread pool, on NFS', 'open', 0x6969],
   ] as const)('a create that fails (EMFILE) %s is typed and leaves nothing', async (_, call, statfsType) => {
+    // Whether a create goes inline depends on how long the last inline call took (a slow one pauses
+    // them: src/disk/local-disk.ts). The clock is held still here, past any pause an earlier test
+    // set off on a loaded machine, so that the machine's load cannot send this create elsewhere.
+    const [realSeconds] = process.hrtime(); // the fake clock starts at 0: moved past the real one
+    vi.useFakeTimers({ toFake: ['hrtime'] });
+    onTestFinished(() => void vi.useRealTimers());
+    vi.advanceTimersByTime(realSeconds * 1000 + 60_000);
     const faulty = new FaultyFs();
     faulty.fs.statfsSync = ((p: string) => ({ ...fs.statfsSync(p), type: statfsType })) as typeof fs.statfsSync;
     const mgr = manager({ fs: faulty.fs });
