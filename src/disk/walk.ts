@@ -1,4 +1,4 @@
-import { systemErrorCode } from '../base/errors.js';
+import { isGone, systemErrorCode } from '../base/errors.js';
 import { holdsHappen, isRetried, newSetAsideName, retryDelays } from './holds.js';
 import { procFd, procFdPath } from './proc.js';
 import { hoistedName } from '../base/layout.js';
@@ -201,7 +201,7 @@ class Walk {
   }
 
   error(file: string, err: unknown): void {
-    if (systemErrorCode(err) !== 'ENOENT') this.tally.errors.push(pathError(file, err));
+    if (!isGone(systemErrorCode(err))) this.tally.errors.push(pathError(file, err));
   }
 }
 
@@ -264,7 +264,7 @@ function* readSome(w: Walk, frame: Frame): Steps<void> {
     batch = yield { op: 'readList', list, max: BATCH };
   } catch (err) {
     w.error(logicalOf(frame), err);
-    if (systemErrorCode(err) !== 'ENOENT') frame.keeps = true;
+    if (!isGone(systemErrorCode(err))) frame.keeps = true;
     batch = { entries: [], done: true };
   }
   if (batch.done) {
@@ -306,7 +306,7 @@ function* visitFiles(w: Walk, frame: Frame, names: string[]): Steps<void> {
         again.push(name);
       } else if (w.setAsideIn !== undefined && isRetried(code)) {
         yield* setAsideOrKeep(w, frame, name, result.error);
-      } else if (code !== 'ENOENT') {
+      } else if (!isGone(code)) {
         w.error(path.join(logicalOf(frame), name), result.error);
         frame.keeps = true;
       }
@@ -339,7 +339,7 @@ function* setAside(w: Walk, access: string, logical: string): Steps<boolean> {
   try {
     yield { op: 'rename', from: access, to: childPath(into, newSetAsideName()) };
   } catch (err) {
-    return systemErrorCode(err) === 'ENOENT';
+    return isGone(systemErrorCode(err));
   }
   (w.tally.setAside ??= []).push(logical);
   return true;
@@ -409,7 +409,7 @@ function* openDir(w: Walk, access: string, name: string, parentDev: number | und
       else yield* visitRootFile(w, access);
     } else {
       w.error(logical(), err);
-      if (parent && code !== 'ENOENT') parent.keeps = true;
+      if (parent && !isGone(code)) parent.keeps = true;
     }
     return undefined;
   }
@@ -504,22 +504,30 @@ function* releaseShallowest(w: Walk): Steps<void> {
 /** Reopens `parent` through `..` of `child` when its descriptor was released, checking it is the same directory. */
 function* repin(w: Walk, parent: Frame, child: Frame): Steps<boolean> {
   if (parent.dir) return true;
+  let dir: OpenedDir;
   try {
-    const dir: OpenedDir = yield { op: 'open', path: `${child.base}/..` };
-    if (dir.stat.dev !== parent.stat.dev || dir.stat.ino !== parent.stat.ino) {
-      yield { op: 'close', dir };
-      throw Object.assign(new Error(`${logicalOf(parent)} was moved during its removal`), { code: 'ESTALE' });
-    }
-    parent.dir = dir;
-    parent.base = w.proc ? procFdPath(dir.fd) : parent.base;
-    w.pinned += 1;
-    w.released = Math.min(w.released, w.stack.length - 1);
-    return true;
+    dir = yield { op: 'open', path: `${child.base}/..` };
   } catch (err) {
     w.error(logicalOf(parent), err);
     w.aborted = true;
     return false;
   }
+  if (dir.stat.dev !== parent.stat.dev || dir.stat.ino !== parent.stat.ino) {
+    // Reported whatever its code says: not a system call's answer that the directory is gone.
+    w.tally.errors.push(pathError(logicalOf(parent), Object.assign(new Error(`${logicalOf(parent)} was moved during its removal`), { code: 'ESTALE' })));
+    w.aborted = true;
+    try {
+      yield { op: 'close', dir };
+    } catch {
+      // the walk stops at the error above either way
+    }
+    return false;
+  }
+  parent.dir = dir;
+  parent.base = w.proc ? procFdPath(dir.fd) : parent.base;
+  w.pinned += 1;
+  w.released = Math.min(w.released, w.stack.length - 1);
+  return true;
 }
 
 function* closeFrame(w: Walk, frame: Frame): Steps<void> {
@@ -554,7 +562,7 @@ function* finishDir(w: Walk, frame: Frame, parent: Frame | undefined, root: stri
       return;
     } catch (err) {
       const code = systemErrorCode(err) ?? '';
-      if (code === 'ENOENT') return;
+      if (isGone(code)) return;
       if (code === 'ENOTDIR' && parent) {
         yield* removeSwappedIn(w, frame, parent, root);
         return;
@@ -586,7 +594,7 @@ function* removeSwappedIn(w: Walk, frame: Frame, parent: Frame, root: string): S
     found = yield { op: 'lstat', path: childPath(parent.base, frame.name) };
   } catch (err) {
     w.error(logicalOf(frame), err);
-    if (systemErrorCode(err) !== 'ENOENT') parent.keeps = true;
+    if (!isGone(systemErrorCode(err))) parent.keeps = true;
     return;
   }
   if ((found.mode & constants.S_IFMT) === constants.S_IFDIR) yield* walkAgain(w, frame, parent, root);

@@ -7,11 +7,11 @@ import { describe, expect, it } from 'vitest';
 import { sessionLockPath } from '../../src/base/layout.js';
 import { hostId } from '../../src/owner/process-identity.js';
 import { FaultyFs } from '../helpers/faulty-fs.js';
-import { deadSessionName, freshRoot, layeredManager, markedRoot, scratchDir } from '../helpers/roots.js';
+import { deadSessionNameHere, freshRoot, layeredManager, markedRoot, scratchDir } from '../helpers/roots.js';
 
 /** A dead session of this machine holding `sub/` with two files; returns the session's path. */
 function plantDeadSession(root: string): string {
-  const session = path.join(root, deadSessionName(hostId()));
+  const session = path.join(root, deadSessionNameHere(hostId()));
   nodeFs.mkdirSync(path.join(session, 'sub'), { recursive: true });
   nodeFs.writeFileSync(path.join(session, 'sub', 'a'), 'x');
   nodeFs.writeFileSync(path.join(session, 'sub', 'b'), 'y');
