@@ -36,26 +36,40 @@ export const INLINE_IO_MAX_BYTES = 64 * 1024;
 // microseconds, and in tmpfs so does a create: less than a trip to the thread pool costs the
 // process (a futex to wake a pool thread, an eventfd and an epoll wake-up to come back; 60 to
 // 80 µs of CPU per call on a loaded two-core machine, a third of an upload's CPU). So these calls
-// are made inline. The kernel may make one wait instead (dirty pages over their limit, a device
-// pushing back): one inline call slower than SLOW_INLINE_MS sends every such call of the
-// process to the thread pool for INLINE_PAUSE_MS, so the event loop never waits on a busy disk.
+// are made inline. The kernel may make them wait instead (dirty pages over their limit, a device
+// pushing back), and then it makes call after call wait: a second call slower than SLOW_INLINE_MS
+// within SLOW_CONFIRM_CALLS calls of the first, or one slower than VERY_SLOW_INLINE_MS, sends every
+// such call of the process to the thread pool for INLINE_PAUSE_MS, so the event loop never waits
+// on a busy disk. One slow call alone does not: on a busy machine the scheduler takes the CPU
+// from the thread for a time slice now and then, in the middle of any call (an upload server
+// beside its clients on two cores: 3 to 7 ms, every second or so), and one such call took the
+// uploads of the next 5 s through the thread pool, at 1.4 times the CPU.
 const SLOW_INLINE_MS = 2;
+const SLOW_CONFIRM_CALLS = 64;
+const VERY_SLOW_INLINE_MS = 20;
 const INLINE_PAUSE_MS = 5000;
 let inlinePausedUntil = 0;
+/** Inline calls made since the last slow one. */
+let callsSinceSlow = Number.POSITIVE_INFINITY;
 
-/** False for a while after an inline call was slow (see {@link runInline}). @internal */
+/** False for a while after inline calls were slow (see {@link runInline}). @internal */
 export function inlineAllowed(): boolean {
   return inlinePausedUntil === 0 || monotonicMs() >= inlinePausedUntil;
 }
 
-/** Runs `call` (one call on a local disk) now; if it was slower than the page cache, inline calls pause for a while. @internal */
+/** Runs `call` (one call on a local disk) now; if calls are slower than the page cache, inline calls pause for a while. @internal */
 export function runInline<T>(call: () => T): T {
   const started = monotonicMs();
   try {
     return call();
   } finally {
     const finished = monotonicMs();
-    if (finished - started > SLOW_INLINE_MS) inlinePausedUntil = finished + INLINE_PAUSE_MS;
+    const took = finished - started;
+    callsSinceSlow += 1;
+    if (took > SLOW_INLINE_MS) {
+      if (took > VERY_SLOW_INLINE_MS || callsSinceSlow <= SLOW_CONFIRM_CALLS) inlinePausedUntil = finished + INLINE_PAUSE_MS;
+      callsSinceSlow = 0;
+    }
   }
 }
 

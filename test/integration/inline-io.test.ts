@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import nodeFs from 'node:fs';
 import os from 'node:os';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { INLINE_IO_MAX_BYTES, isLocalDisk, runInline } from '../../src/disk/local-disk.js';
 import { realFs, type FsLayer } from '../helpers/fs-layer.js';
 import { layOver, manager } from '../helpers/roots.js';
@@ -76,12 +76,15 @@ function sha256(bytes: Buffer): string {
 }
 
 describe('inline calls on a local disk', () => {
-  // One inline write slower than 2 ms sends every write of the process to the thread pool for a
-  // while (src/write/sink.ts): on a busy machine a write descheduled mid-way did, and the next
-  // test's small file went to the pool. The clock that decides it is held still here; the unit
-  // test of the sink moves it.
+  // Slow inline calls send every inline call of the process to the thread pool for a while
+  // (src/disk/local-disk.ts): on a busy machine calls descheduled mid-way did, and the next
+  // test's small file went to the pool. The clock that decides it is held still here, moved by
+  // the tests of the pause, and moved past any pause after each test.
   beforeAll(() => {
     vi.useFakeTimers({ toFake: ['hrtime'] });
+  });
+  afterEach(() => {
+    vi.advanceTimersByTime(5_001);
   });
   afterAll(() => {
     vi.useRealTimers();
@@ -128,10 +131,17 @@ describe('inline calls on a local disk', () => {
     expect(disk.callsOn(file.path)).toEqual(['openSync', 'write', 'closeSync', 'unlink']);
   });
 
-  it('after an inline call slower than 2 ms, a new file is created and written in the thread pool for a while (closed inline)', async () => {
+  /** Inline calls, each taking `ms` on the clock, after enough quick ones that no earlier slow call counts. */
+  function inlineCalls(...ms: number[]): void {
+    vi.advanceTimersByTime(5_001);
+    for (let i = 0; i < 65; i++) runInline(() => {});
+    for (const took of ms) runInline(() => vi.advanceTimersByTime(took));
+  }
+
+  it('after two inline calls slower than 2 ms, a new file is created and written in the thread pool for a while (closed inline)', async () => {
     const disk = recordingFs(TMPFS_MAGIC);
     const mgr = manager({ fs: disk.fs });
-    runInline(() => vi.advanceTimersByTime(3)); // a create the journal held, or a write the device did
+    inlineCalls(3, 3); // a create the journal held, then a write the device did
     const paused = await mgr.write('small');
     vi.advanceTimersByTime(5_001);
     const after = await mgr.write('small');
@@ -139,6 +149,31 @@ describe('inline calls on a local disk', () => {
       ['open', 'write', 'closeSync'],
       ['openSync', 'writeSync', 'closeSync'],
     ]);
+  });
+
+  it('one inline call slower than 2 ms among quick ones (the thread lost the CPU for a time slice) pauses nothing', async () => {
+    const disk = recordingFs(TMPFS_MAGIC);
+    const mgr = manager({ fs: disk.fs });
+    inlineCalls(7);
+    const file = await mgr.write('small');
+    expect(disk.callsOn(file.path)).toEqual(['openSync', 'writeSync', 'closeSync']);
+  });
+
+  it('a slow call pauses when it is one of the 64 calls after another slow one; a call later, it does not', async () => {
+    const disk = recordingFs(TMPFS_MAGIC);
+    const mgr = manager({ fs: disk.fs });
+    inlineCalls(3, ...Array<number>(63).fill(0), 3);
+    expect(disk.callsOn((await mgr.write('small')).path)).toEqual(['open', 'write', 'closeSync']);
+    inlineCalls(3, ...Array<number>(64).fill(0), 3);
+    expect(disk.callsOn((await mgr.write('small')).path)).toEqual(['openSync', 'writeSync', 'closeSync']);
+  });
+
+  it('one inline call slower than 20 ms pauses at once', async () => {
+    const disk = recordingFs(TMPFS_MAGIC);
+    const mgr = manager({ fs: disk.fs });
+    inlineCalls(21);
+    const file = await mgr.write('small');
+    expect(disk.callsOn(file.path)).toEqual(['open', 'write', 'closeSync']);
   });
 
   it.each([

@@ -88,17 +88,17 @@ describe('FileSink', () => {
     expect(calls.every((call) => call.how === 'async')).toBe(true);
   });
 
-  it('an inline write slower than the page cache sends the next writes, of every sink, to the thread pool', async () => {
+  it('inline writes slower than the page cache, twice running, send the next writes, of every sink, to the thread pool', async () => {
     const slow = recordingHandle(5);
-    await feed(new FileSink(slow.handle, '/x', undefined, true), chunksOf([65536, 65536]));
-    expect(slow.calls.map((call) => call.how)).toEqual(['sync', 'async']);
+    await feed(new FileSink(slow.handle, '/x', undefined, true), chunksOf([65536, 65536, 65536]));
+    expect(slow.calls.map((call) => call.how)).toEqual(['sync', 'sync', 'async']);
     const next = recordingHandle();
     await feed(new FileSink(next.handle, '/y', undefined, true), chunksOf([65536]));
     expect(next.calls.map((call) => call.how)).toEqual(['async']);
   });
 
   it('after the pause, writes go inline again', async () => {
-    await feed(new FileSink(recordingHandle(5).handle, '/x', undefined, true), chunksOf([65536]));
+    await feed(new FileSink(recordingHandle(5).handle, '/x', undefined, true), chunksOf([65536, 65536]));
     vi.advanceTimersByTime(4_000);
     const during = recordingHandle();
     await feed(new FileSink(during.handle, '/y', undefined, true), chunksOf([65536]));
