@@ -21,6 +21,11 @@ const [contender, dir] = process.argv.slice(2);
 const id = contender.replace(/@baseline$/, '');
 const fsp = fs.promises;
 const MAX_BYTES = 2 ** 31; // 2 GiB: far above every upload here, as a service would set it
+// TFM_BENCH_APP_HEAP_MIB: live objects of that many MiB on the heap before the app starts, as a
+// real service holds them (its routes, configuration, caches). A bare server's heap is about 7 to
+// 10 MiB, around the size where Node 20's V8 starts marking the old generation (bench/analyses/uploads.md).
+const APP_HEAP_MIB = Number(process.env.TFM_BENCH_APP_HEAP_MIB ?? 0);
+globalThis.appHeap = Array.from({ length: (APP_HEAP_MIB * 1024 * 1024) / 80 }, (_, i) => ({ id: i, name: `item-${i}` })); // 80 bytes each
 const DIST = contender.endsWith('@baseline') ? new URL(`file://${process.env.TFM_BENCH_BASELINE.replace(/\/?$/, '/')}`) : new URL('../dist/', import.meta.url);
 
 /** Removes a file after the response is out, as the apps of the peers would. */
@@ -168,6 +173,8 @@ function uploadFds() {
       continue; // the readdir's own descriptor, closed meanwhile
     }
     if (!target.startsWith(dir)) continue;
+    // Nor is the liveness signal the manager holds at its root for its life (docs/design.md).
+    if (/^live_[0-9a-f]{16}$/.test(target.slice(dir.length + 1))) continue;
     let stats;
     try {
       stats = fs.statSync(`/proc/self/fd/${fd}`);
