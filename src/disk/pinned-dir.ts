@@ -1,5 +1,5 @@
 import type { FileHandle } from 'node:fs/promises';
-import { systemErrorCode } from '../base/errors.js';
+import { isGone, systemErrorCode } from '../base/errors.js';
 import { fs } from './fs.js';
 import { isProcFdPath, procFd, procFdPath } from './proc.js';
 import { builtin } from '../base/builtin.js';
@@ -37,7 +37,7 @@ export async function openPinned(
     handle = await fs.promises.open(dir, options.followLinks ? OPEN_DIR : OPEN_DIR | NOFOLLOW);
   } catch (err) {
     const code = systemErrorCode(err);
-    if (code === 'ENOENT') return 'gone';
+    if (isGone(code)) return 'gone';
     if (code === 'ELOOP' || code === 'ENOTDIR') return 'not-a-dir';
     throw err;
   }
@@ -71,7 +71,7 @@ export function openPinnedSync(dir: string): PinnedDirSync | 'gone' | 'not-a-dir
     fd = fs.openSync(dir, OPEN_DIR | NOFOLLOW);
   } catch (err) {
     const code = systemErrorCode(err);
-    if (code === 'ENOENT') return 'gone';
+    if (isGone(code)) return 'gone';
     if (code === 'ELOOP' || code === 'ENOTDIR') return 'not-a-dir';
     throw err;
   }

@@ -16,7 +16,7 @@ export async function unlinkQuietly(access: string, path = access): Promise<void
   try {
     await fs.promises.unlink(access);
   } catch (err) {
-    if (systemErrorCode(err) !== 'ENOENT') throw toFileSystemError('remove', path, err);
+    if (!isGone(systemErrorCode(err))) throw toFileSystemError('remove', path, err);
   }
 }
 
@@ -25,7 +25,7 @@ export function unlinkQuietlySync(access: string, path = access): void {
   try {
     fs.unlinkSync(access);
   } catch (err) {
-    if (systemErrorCode(err) !== 'ENOENT') throw toFileSystemError('remove', path, err);
+    if (!isGone(systemErrorCode(err))) throw toFileSystemError('remove', path, err);
   }
 }
 
@@ -76,7 +76,7 @@ export function unlinkAsideSync(access: string, path: string, aside: string): 'r
 /** After a failed rename aside: false when the file is gone; true to retry; throws once the retries are spent. */
 function renameRetried(err: unknown, attempt: number, delays: readonly number[], path: string): boolean {
   const code = systemErrorCode(err);
-  if (code === 'ENOENT') return false;
+  if (isGone(code)) return false;
   if (isRetried(code) && attempt < delays.length) return true;
   throw toFileSystemError('remove', path, err);
 }
@@ -130,7 +130,7 @@ export async function removeListedFlatDir(
     fd = fs.openSync(dir, OPEN_DIR);
   } catch (err) {
     const code = systemErrorCode(err);
-    return code === 'ENOENT' || code === 'ELOOP' || code === 'ENOTDIR' ? 'changed' : 'walk';
+    return isGone(code) || code === 'ELOOP' || code === 'ENOTDIR' ? 'changed' : 'walk';
   }
   try {
     const dev = deviceOf(fd);

@@ -1,4 +1,4 @@
-import { isErrorCode, toFileSystemError } from '../base/errors.js';
+import { isErrorCode, isGone, toFileSystemError } from '../base/errors.js';
 import { handoffDirOf } from '../base/layout.js';
 import { boundEntryName } from './binding.js';
 import { capabilitiesProbed, ensureCapabilities } from '../disk/capabilities.js';
@@ -86,7 +86,7 @@ export class DiskHandoff implements HandoffBackend {
     } catch (err) {
       const name = boundEntryName(ticket);
       const typed = toFileSystemError('find the handoff entry', shownEntry(path.join(this.handoffPath, name), ticket.id), err);
-      if (isErrorCode(typed, 'ERR_TEMPFILE_IO') && typed.syscallCode === 'ENOENT') return; // claimed and consumed meanwhile
+      if (isErrorCode(typed, 'ERR_TEMPFILE_IO') && isGone(typed.syscallCode)) return; // claimed and consumed meanwhile
       throw redacted(typed, name, ticket.id);
     } finally {
       handoff.close();

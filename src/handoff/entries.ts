@@ -246,6 +246,6 @@ async function fileOf(file: string): Promise<{ size: number; stamp: number } | '
     const stat = await fs.promises.lstat(file);
     return { size: stat.size, stamp: heartbeatOf(stat) };
   } catch (err) {
-    return systemErrorCode(err) === 'ENOENT' ? 'gone' : undefined;
+    return isGone(systemErrorCode(err)) ? 'gone' : undefined;
   }
 }

@@ -1,5 +1,5 @@
 import type { Stats } from 'node:fs';
-import { isErrorCode, systemErrorCode, toFileSystemError } from '../base/errors.js';
+import { isErrorCode, isGone, systemErrorCode, toFileSystemError } from '../base/errors.js';
 import { fs } from '../disk/fs.js';
 import { localDiskKind } from '../disk/local-disk.js';
 import type { PinnedDirSync } from '../disk/pinned-dir.js';
@@ -90,7 +90,8 @@ export class HandoffDirHold {
     try {
       stat = fs.lstatSync(names.at);
     } catch (err) {
-      if (systemErrorCode(err) === 'ENOENT' || systemErrorCode(err) === 'ENOTDIR') return undefined;
+      const code = systemErrorCode(err);
+      if (isGone(code) || code === 'ENOTDIR') return undefined;
       throw toFileSystemError('check the handoff directory', names.shown, err);
     }
     if (stat.dev !== held.dev || stat.ino !== held.ino) return undefined;

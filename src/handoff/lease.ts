@@ -1,6 +1,6 @@
 import type { FileIdentity } from '../disk/open-checked.js';
 import type { RootContext } from '../root/root.js';
-import { systemErrorCode } from '../base/errors.js';
+import { isGone, systemErrorCode } from '../base/errors.js';
 import { fs } from '../disk/fs.js';
 import { judgeHeartbeat, judgeHeartbeatHere, ownerState, type Heartbeat, type OwnerState } from '../owner/liveness.js';
 import { readHeartbeat, startHeartbeat } from '../owner/heartbeat.js';
@@ -87,7 +87,7 @@ export async function takeForRemoval(entry: string, current: string): Promise<bo
     await fs.promises.rename(`${entry}/${current}`, `${entry}/${TAKEN_FOR_REMOVAL}`);
     return true;
   } catch (err) {
-    if (systemErrorCode(err) === 'ENOENT') return false;
+    if (isGone(systemErrorCode(err))) return false;
     throw err;
   }
 }
@@ -114,7 +114,7 @@ export function tryTakeLease(lease: LeaseContext, at: string, shown: string, fre
   try {
     names = fs.readdirSync(at);
   } catch (err) {
-    if (systemErrorCode(err) === 'ENOENT') return 'gone';
+    if (isGone(systemErrorCode(err))) return 'gone';
     throw err;
   }
   // Not seen may also be a listing taken while the file was renamed (sshfs lists, then stats each name).
@@ -133,7 +133,7 @@ function renamedSync(from: string, to: string): boolean {
     fs.renameSync(from, to);
     return true;
   } catch (err) {
-    if (systemErrorCode(err) === 'ENOENT') return false;
+    if (isGone(systemErrorCode(err))) return false;
     throw err;
   }
 }

@@ -241,3 +241,67 @@ describe('a sweep whose take of an expired entry fails with EMFILE', () => {
     await Promise.all([producer.close(), sweeper.close()]);
   });
 });
+
+// On sshfs and NFS, a name under a directory another host removed answers ESTALE: for the
+// sweep's take and a claim's lease, that is the entry gone, as ENOENT is, not a failure.
+describe('a sweep whose take of an expired entry meets a stale handle (ESTALE)', () => {
+  it('reports no error and removes nothing; the next sweep removes the entry', async () => {
+    const { root, producer, ticket } = await expiredEntry('stale take');
+    let staled = 0;
+    const fs = {
+      ...nodeFs,
+      promises: {
+        ...nodeFs.promises,
+        rename: async (from: string, to: string) => {
+          if (to.endsWith('/removing') && staled === 0) {
+            staled += 1;
+            throw estale('rename');
+          }
+          return nodeFs.promises.rename(from, to);
+        },
+      },
+    } as unknown as FsLayer;
+    const sweeper = layeredManager({ root, fs, ...options });
+    const entryDir = () => nodeFs.readdirSync(`${root}/handoff`).find((name) => name.includes(ticket.id));
+    const first = await sweeper.sweep();
+    expect(staled).toBe(1);
+    expect(first.errors).toEqual([]);
+    expect(first.handoffEntriesRemoved).toBe(0);
+    const second = await sweeper.sweep();
+    expect(second.errors).toEqual([]);
+    expect(second.handoffEntriesRemoved).toBe(1);
+    expect(entryDir()).toBeUndefined();
+    await Promise.all([producer.close(), sweeper.close()]);
+  });
+});
+
+describe('a claim whose entry another host removed while it took the lease (ESTALE)', () => {
+  it('fails with HandoffNotFoundError, as for an entry gone, not with an I/O error', async () => {
+    const root = freshRoot();
+    const producer = new TempFileManager({ root, ...options });
+    const ticket = await (await producer.write('removed on the server', { suffix: '.bin' })).handoff({ ttlMs: 60_000 });
+    let staled = 0;
+    const inEntry = (target: string) => canonical(target).includes(`${ticket.id}_`);
+    const fs = {
+      ...nodeFs,
+      renameSync: (from: string, to: string) => {
+        if (inEntry(from)) {
+          staled += 1;
+          throw estale('rename');
+        }
+        return nodeFs.renameSync(from, to);
+      },
+      readdirSync: ((dir: string, ...rest: unknown[]) => {
+        if (inEntry(dir)) {
+          staled += 1;
+          throw estale('scandir');
+        }
+        return (nodeFs.readdirSync as (...a: unknown[]) => unknown)(dir, ...rest);
+      }) as typeof nodeFs.readdirSync,
+    } as unknown as FsLayer;
+    const claimer = layeredManager({ root, fs, ...options });
+    await expect(claimer.claim(ticket)).rejects.toMatchObject({ code: 'ERR_TEMPFILE_HANDOFF_NOT_FOUND' });
+    expect(staled).toBeGreaterThanOrEqual(2);
+    await Promise.all([producer.close(), claimer.close()]);
+  });
+});
