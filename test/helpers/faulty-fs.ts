@@ -14,6 +14,14 @@ export function systemError(code: string, syscall: string, path?: string): NodeJ
 }
 
 /**
+ * What sshfs and NFS answer for a name under a directory another host removed, as Node.js makes
+ * it: libuv has no name for ESTALE, so its code is "Unknown system error -116".
+ */
+export function staleHandle(syscall: string): NodeJS.ErrnoException {
+  return Object.assign(new Error(`Unknown system error -116: Unknown system error -116, ${syscall}`), { errno: -116, code: 'Unknown system error -116', syscall });
+}
+
+/**
  * Wraps a file system (the real one or memfs) so that a test can make the next calls of one
  * method fail with a chosen errno, and count the calls of each method.
  */

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { TempFileManager, type ClaimedFile } from '../../src/index.js';
 import { canonical, type FsLayer } from '../helpers/fs-layer.js';
-import { FaultyFs } from '../helpers/faulty-fs.js';
+import { FaultyFs, staleHandle } from '../helpers/faulty-fs.js';
 import { freshRoot, layeredManager } from '../helpers/roots.js';
 
 const options = { sweepOnStart: false, sweepIntervalMs: 0, exitHook: false, graceMs: 0 } as const;
@@ -165,15 +165,6 @@ describe('an entry removed while the sweep holds it open (ESTALE)', () => {
 
 const WITHOUT_PROC = /^(1|true|yes)$/i.test(process.env['TEMPFILE_MANAGER_NO_PROC'] ?? '');
 
-/** What sshfs answers for a directory removed on the server while this host holds it open. */
-function estale(syscall: string): Error {
-  return Object.assign(new Error(`Unknown system error -116: Unknown system error -116, ${syscall}`), {
-    errno: -116,
-    code: 'Unknown system error -116',
-    syscall,
-  });
-}
-
 /**
  * With /proc the sweep removes an entry through its held descriptor: the `fstat` of that
  * descriptor, once the sweep took the data file, answers ESTALE (a claimer's consume got there first).
@@ -185,7 +176,7 @@ function staleFstatAfterTake(root: string, id: string) {
     const entry = nodeFs.readlinkSync(`/proc/self/fd/${fd}`).includes(`${id}_`);
     if (staled === 0 && entry && nodeFs.readdirSync(`/proc/self/fd/${fd}`).includes('removing')) {
       staled += 1;
-      throw estale('fstat');
+      throw staleHandle('fstat');
     }
     return (realFstat as (...args: unknown[]) => nodeFs.Stats)(fd, ...rest);
   }) as typeof nodeFs.fstatSync);
@@ -203,7 +194,7 @@ function staleUnlinkAfterTake(root: string, id: string) {
   let staled = 0;
   faulty.before('unlink', (target) => target.includes(`${id}_`) && target.endsWith('/removing'), () => {
     staled += 1;
-    throw estale('unlink');
+    throw staleHandle('unlink');
   });
   return { sweeper: layeredManager({ root, fs: faulty.fs, ...options }), count: () => staled, restore: () => {} };
 }
@@ -255,7 +246,7 @@ describe('a sweep whose take of an expired entry meets a stale handle (ESTALE)',
         rename: async (from: string, to: string) => {
           if (to.endsWith('/removing') && staled === 0) {
             staled += 1;
-            throw estale('rename');
+            throw staleHandle('rename');
           }
           return nodeFs.promises.rename(from, to);
         },
@@ -287,14 +278,14 @@ describe('a claim whose entry another host removed while it took the lease (ESTA
       renameSync: (from: string, to: string) => {
         if (inEntry(from)) {
           staled += 1;
-          throw estale('rename');
+          throw staleHandle('rename');
         }
         return nodeFs.renameSync(from, to);
       },
       readdirSync: ((dir: string, ...rest: unknown[]) => {
         if (inEntry(dir)) {
           staled += 1;
-          throw estale('scandir');
+          throw staleHandle('scandir');
         }
         return (nodeFs.readdirSync as (...a: unknown[]) => unknown)(dir, ...rest);
       }) as typeof nodeFs.readdirSync,

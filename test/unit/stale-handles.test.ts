@@ -6,11 +6,7 @@ import { unlinkQuietly, unlinkQuietlySync } from '../../src/disk/remove.js';
 import { takeForRemoval } from '../../src/handoff/lease.js';
 import { layOver, scratchDir } from '../helpers/roots.js';
 import { realFs, type FsLayer } from '../helpers/fs-layer.js';
-
-/** What sshfs and NFS answer for a name under a directory another host removed (libuv has no name for it). */
-function estale(syscall: string): Error {
-  return Object.assign(new Error(`Unknown system error -116: Unknown system error -116, ${syscall}`), { errno: -116, code: 'Unknown system error -116', syscall });
-}
+import { staleHandle } from '../helpers/faulty-fs.js';
 
 /** A layer whose calls on names under `dir` answer ESTALE, as if another host removed `dir`. */
 function staleUnder(dir: string): FsLayer {
@@ -18,25 +14,25 @@ function staleUnder(dir: string): FsLayer {
   return {
     ...realFs,
     openSync: ((target: string, ...rest: unknown[]) => {
-      if (stale(target)) throw estale('open');
+      if (stale(target)) throw staleHandle('open');
       return (realFs.openSync as (...a: unknown[]) => number)(target, ...rest);
     }) as FsLayer['openSync'],
     unlinkSync: ((target: string) => {
-      if (stale(target)) throw estale('unlink');
+      if (stale(target)) throw staleHandle('unlink');
       return realFs.unlinkSync(target);
     }) as FsLayer['unlinkSync'],
     promises: {
       ...realFs.promises,
       open: (async (target: string, ...rest: unknown[]) => {
-        if (stale(target)) throw estale('open');
+        if (stale(target)) throw staleHandle('open');
         return (realFs.promises.open as (...a: unknown[]) => unknown)(target, ...rest);
       }) as FsLayer['promises']['open'],
       unlink: async (target: nodeFs.PathLike) => {
-        if (stale(target)) throw estale('unlink');
+        if (stale(target)) throw staleHandle('unlink');
         return realFs.promises.unlink(target);
       },
       rename: async (from: nodeFs.PathLike, to: nodeFs.PathLike) => {
-        if (stale(from)) throw estale('rename');
+        if (stale(from)) throw staleHandle('rename');
         return realFs.promises.rename(from, to);
       },
     },
