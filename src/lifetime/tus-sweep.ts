@@ -1,5 +1,5 @@
 import type { RootContext } from '../root/root.js';
-import { systemErrorCode } from '../base/errors.js';
+import { isGone, systemErrorCode } from '../base/errors.js';
 import { dataName, parseTusUploadName, TUS_DIR, TUS_INFO } from '../base/layout.js';
 import { OPEN_EXISTING } from '../disk/open-checked.js';
 import { openPinned, type PinnedDir } from '../disk/pinned-dir.js';
@@ -109,7 +109,7 @@ async function readUploadInfo(at: string): Promise<UploadInfo | undefined> {
     handle = await fs.promises.open(at, constants.O_RDONLY | OPEN_EXISTING);
   } catch (err) {
     const code = systemErrorCode(err);
-    if (code === 'ENOENT' || code === 'ELOOP') return undefined; // in the making, or not the store's
+    if (isGone(code) || code === 'ELOOP') return undefined; // in the making, or not the store's
     throw err;
   }
   try {

@@ -1,4 +1,4 @@
-import { systemErrorCode } from '../base/errors.js';
+import { isGone, systemErrorCode } from '../base/errors.js';
 import { dataName, holderOf, isHeldName } from '../base/layout.js';
 import { holderAlive, type HolderStates, type LeaseContext } from '../handoff/lease.js';
 import { readHeartbeat } from '../owner/heartbeat.js';
@@ -60,7 +60,7 @@ export async function dataFileName(at: string): Promise<string | undefined> {
   try {
     return dataFileIn(await fs.promises.readdir(at));
   } catch (err) {
-    if (systemErrorCode(err) === 'ENOENT') return undefined;
+    if (isGone(systemErrorCode(err))) return undefined;
     throw err;
   }
 }

@@ -1,5 +1,5 @@
 import { monotonicMs } from '../base/clock.js';
-import { systemErrorCode } from '../base/errors.js';
+import { isGone, systemErrorCode } from '../base/errors.js';
 import { dataName, heldName } from '../base/layout.js';
 import { newOwnerToken, startLease, tryTakeLease, type Lease, type LeaseContext } from '../handoff/lease.js';
 import { pinUpload, uploadDir, type PinnedUpload, type TusPlaces } from './places.js';
@@ -98,7 +98,7 @@ export class UploadLock {
     } catch (err) {
       // Gone: the upload finished (its file moved to the application), was removed, or the lock
       // was taken over by a process that judged this one dead.
-      if (systemErrorCode(err) !== 'ENOENT') throw err;
+      if (!isGone(systemErrorCode(err))) throw err;
     } finally {
       held.lease.drop();
       await held.dir.close();

@@ -1,4 +1,4 @@
-import { FileSystemError, systemErrorCode, toFileSystemError } from '../base/errors.js';
+import { FileSystemError, isGone, systemErrorCode, toFileSystemError } from '../base/errors.js';
 import { isTusUploadId, parseTusUploadName, TUS_DIR, tusUploadName } from '../base/layout.js';
 import { O_NOFOLLOW, fs } from '../disk/fs.js';
 import { OPEN_EXISTING } from '../disk/open-checked.js';
@@ -89,7 +89,7 @@ export async function removeUploadDir(dir: PinnedUpload): Promise<void> {
   try {
     await fs.promises.rmdir(dir.named);
   } catch (err) {
-    if (systemErrorCode(err) !== 'ENOENT') throw toFileSystemError('remove', dir.shown, err);
+    if (!isGone(systemErrorCode(err))) throw toFileSystemError('remove', dir.shown, err);
   }
 }
 
@@ -111,8 +111,8 @@ export async function openUploadFile(at: string, shown: string, flags: number): 
   try {
     handle = await fs.promises.open(at, flags | OPEN_EXISTING | O_NOFOLLOW);
   } catch (err) {
-    // ENOENT stays as it is: the upload is gone, which callers answer with a 404.
-    if (systemErrorCode(err) === 'ENOENT') throw err;
+    // A name gone stays as it is (ENOENT, or ESTALE on sshfs and NFS): callers answer it with a 404.
+    if (isGone(systemErrorCode(err))) throw err;
     throw toFileSystemError('open', shown, err);
   }
   const stat = await handle.stat();

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { detached } from '../base/detached.js';
-import { InvalidOptionError, isTempFileError, SizeLimitError, systemErrorCode, toFileSystemError } from '../base/errors.js';
+import { InvalidOptionError, isGone, isTempFileError, SizeLimitError, systemErrorCode, toFileSystemError } from '../base/errors.js';
 import { dataName, tusUploadName } from '../base/layout.js';
 import { takeForRemoval, type LeaseContext } from '../handoff/lease.js';
 import type { ManagerContext } from '../context/context.js';
@@ -313,7 +313,7 @@ export class UploadStore {
       const stat = await fs.promises.lstat(dir.named);
       if (stat.mtimeMs + this.settings.expirationMs > now) return false;
     } catch (err) {
-      if (systemErrorCode(err) === 'ENOENT') return false;
+      if (isGone(systemErrorCode(err))) return false;
       throw err;
     }
     return this.takeAndRemove(dir, await dataFileName(dir.at));
@@ -404,7 +404,7 @@ function stillOnDisk(at: string, held: UploadReservation): boolean | undefined {
         const stat = fs.lstatSync(`${dir.base}/${name}`);
         return stat.isFile() && stat.dev === held.dev && stat.ino === held.ino;
       } catch (err) {
-        if (systemErrorCode(err) !== 'ENOENT') return undefined;
+        if (!isGone(systemErrorCode(err))) return undefined;
         // Renamed between the listing and the look (a request took it or gave it back): look again.
       }
     }

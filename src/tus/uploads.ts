@@ -1,4 +1,4 @@
-import { systemErrorCode, toFileSystemError } from '../base/errors.js';
+import { isGone, systemErrorCode, toFileSystemError } from '../base/errors.js';
 import { dataName, TUS_INFO } from '../base/layout.js';
 import { MAX_INFO_BYTES, parseUploadInfo, type UploadInfo } from '../lifetime/tus-upload.js';
 import { createUploadFile, openUploadFile, pinUpload, removeUploadDir, type UploadDir } from './places.js';
@@ -60,7 +60,7 @@ export async function readInfo(dir: UploadDir): Promise<UploadInfo | undefined> 
       await handle.close();
     }
   } catch (err) {
-    if (systemErrorCode(err) === 'ENOENT') return undefined;
+    if (isGone(systemErrorCode(err))) return undefined;
     throw err;
   }
   return parseUploadInfo(text);
@@ -76,7 +76,7 @@ export async function receivedBytes(dir: UploadDir, name: string): Promise<numbe
   try {
     handle = await openUploadFile(`${dir.at}/${name}`, `${dir.shown}/${name}`, constants.O_RDONLY);
   } catch (err) {
-    if (systemErrorCode(err) === 'ENOENT') return undefined;
+    if (isGone(systemErrorCode(err))) return undefined;
     throw err;
   }
   try {

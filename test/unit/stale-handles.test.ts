@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { openPinned, openPinnedSync } from '../../src/disk/pinned-dir.js';
 import { unlinkQuietly, unlinkQuietlySync } from '../../src/disk/remove.js';
 import { takeForRemoval } from '../../src/handoff/lease.js';
+import { readInfo, receivedBytes } from '../../src/tus/uploads.js';
 import { layOver, scratchDir } from '../helpers/roots.js';
 import { realFs, type FsLayer } from '../helpers/fs-layer.js';
 import { staleHandle } from '../helpers/faulty-fs.js';
@@ -60,6 +61,13 @@ describe('a directory removed from another host (ESTALE under it)', () => {
     const dir = plant();
     await expect(openPinned(path.join(dir, 'sub'))).resolves.toBe('gone');
     expect(openPinnedSync(path.join(dir, 'sub'))).toBe('gone');
+  });
+
+  it("a tus upload's info and bytes in it read as none (a 404)", async () => {
+    const dir = plant();
+    const upload = { id: 'stale', at: dir, named: dir, shown: dir };
+    await expect(readInfo(upload)).resolves.toBeUndefined();
+    await expect(receivedBytes(upload, 'data.bin')).resolves.toBeUndefined();
   });
 
   it("a sweep's take of an entry's data finds it taken already", async () => {
