@@ -120,19 +120,23 @@ export function bindRequestScope(
     return exchange;
   }
   response.once('close', exchange.end);
-  if (socket) {
-    let live = bySocket.get(socket);
-    if (!live) {
-      const peers = new Set<RequestScope>();
-      live = peers;
-      bySocket.set(socket, peers);
-      socket.once!('close', () => {
-        for (const peer of [...peers]) peer.end();
-      });
-    }
-    live.add(exchange);
-  }
+  if (socket) (bySocket.get(socket) ?? watchConnection(socket)).add(exchange);
   return exchange;
+}
+
+/**
+ * The connection's set of live exchanges, each ended when it closes. Apart from
+ * {@link bindRequestScope}: a closure made there would keep that function's context, and with
+ * it the connection's first request (its fields, its files, its response), for as long as a
+ * keep-alive connection stays open.
+ */
+function watchConnection(socket: SocketLike): Set<RequestScope> {
+  const peers = new Set<RequestScope>();
+  bySocket.set(socket, peers);
+  socket.once!('close', () => {
+    for (const peer of [...peers]) peer.end();
+  });
+  return peers;
 }
 
 /** The exchange `request` was bound to by {@link bindRequestScope}, if any. @internal */

@@ -32,3 +32,18 @@ it.each([
   expect(onDisk).toBeLessThanOrEqual(CLIENTS * kib * KiB);
   expect(held).toBeLessThan(CLIENTS * 96 * KiB + MiB);
 }, 90_000);
+
+// Connections kept alive after one upload each, idle, as a proxy's pool keeps them: the server
+// must hold nothing of the answered requests. The close listener each connection gets was made
+// where the connection's first request was bound, and kept that request (its 100 KiB field, its
+// file's object, its response) for as long as the connection stayed open.
+it.each(['express', 'fastify'])('%s: 16 idle keep-alive connections keep none of the requests they made', (adapter) => {
+  const { stdout: out } = runToEndSync(process.execPath, ['--expose-gc', path.join(import.meta.dirname, '../fixtures/upload-kept-alive.mjs'), freshRoot(), adapter, '16'], {
+    what: `the ${adapter} server with idle connections`,
+    timeoutMs: 60_000,
+  });
+  const { answered, kept, openConnections } = JSON.parse(out) as { answered: number; kept: number; openConnections: number };
+  expect(answered).toBe(16);
+  expect(openConnections).toBe(16); // measured while every connection was still open
+  expect(kept).toBe(0);
+}, 70_000);
