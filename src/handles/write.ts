@@ -224,24 +224,30 @@ const waiting = new WeakMap<AbortSignal, { readonly callbacks: Set<() => void>; 
  * signal fans out to every subscriber, and goes once the last one unsubscribes.
  */
 function onAbort(signal: AbortSignal, callback: () => void): () => void {
-  let entry = waiting.get(signal);
-  if (!entry) {
-    const callbacks = new Set<() => void>();
-    const listener = () => {
-      waiting.delete(signal);
-      for (const call of [...callbacks]) call();
-    };
-    entry = { callbacks, listener };
-    waiting.set(signal, entry);
-    signal.addEventListener('abort', listener, { once: true });
-  }
-  const { callbacks, listener } = entry;
+  const { callbacks, listener } = waiting.get(signal) ?? listenTo(signal);
   callbacks.add(callback);
   return () => {
     if (!callbacks.delete(callback) || callbacks.size > 0) return;
     if (waiting.get(signal)?.callbacks === callbacks) waiting.delete(signal);
     signal.removeEventListener('abort', listener);
   };
+}
+
+/**
+ * The signal's one 'abort' listener and its subscribers. Apart from {@link onAbort}: a listener
+ * made there would keep that call's context, and with it the first subscriber's write (its
+ * reader, its source) for as long as any later write waits on the signal.
+ */
+function listenTo(signal: AbortSignal): { readonly callbacks: Set<() => void>; readonly listener: () => void } {
+  const callbacks = new Set<() => void>();
+  const listener = () => {
+    waiting.delete(signal);
+    for (const call of [...callbacks]) call();
+  };
+  const entry = { callbacks, listener };
+  waiting.set(signal, entry);
+  signal.addEventListener('abort', listener, { once: true });
+  return entry;
 }
 
 /** The {@link AbortedError} of an aborted signal: the scope's disposal, or the caller's signal. @internal */
