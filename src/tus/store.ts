@@ -131,13 +131,22 @@ export class UploadStore {
     const { expirationMs } = this.settings;
     const info: UploadInfo = { size, metadata, creationDate: new Date(created).toISOString(), ...(expirationMs > 0 && { expiresAt: created + expirationMs }) };
     await makeUpload(dir, info);
-    this.creating.add(id);
-    // Outside the request's async context: the timer keeps none of its stores alive for a minute.
-    detached(() => setTimeout(() => this.creating.delete(id), CREATION_KEPT_MS)).unref();
+    this.forgetCreationLater(id);
     const state: UploadState = { id, size, offset: 0, metadata, creationDate: info.creationDate, shown: dir.shown };
     // An empty upload is complete once made: it finishes now, as a PATCH's last byte would finish it.
     if (size === 0) await this.withUpload(id, ({ dir: pinned, name }) => this.finish(pinned, name, state));
     return state;
+  }
+
+  /**
+   * Marks upload `id` as being created, for a minute at most. Apart from {@link create}: a timer
+   * made there would keep that call's context, and with it the upload's state and the client's
+   * metadata, for the whole minute.
+   */
+  private forgetCreationLater(id: string): void {
+    this.creating.add(id);
+    // Outside the request's async context: the timer keeps none of its stores alive for a minute.
+    detached(() => setTimeout(() => this.creating.delete(id), CREATION_KEPT_MS)).unref();
   }
 
   /**
