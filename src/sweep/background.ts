@@ -20,7 +20,11 @@ export interface BackgroundSweep {
 
 /** One background sweeper per root (and thresholds) in this process, shared by its managers. */
 interface RootSweeper {
-  readonly target: RootContext;
+  /**
+   * The contexts of the attached managers; a sweep goes through the first. A manager's context is
+   * dropped when it detaches: a closed manager's would keep it alive, and reopen its root.
+   */
+  readonly targets: RootContext[];
   intervalMs: number;
   attached: number;
   timer: NodeJS.Timeout | undefined;
@@ -54,9 +58,10 @@ export function attachBackgroundSweep(target: RootContext, wanted: BackgroundSwe
   const key = [target.root, target.staleMs, target.graceMs, target.hostId].join('\0');
   let sweeper = sweepers.get(key);
   if (!sweeper) {
-    sweeper = { target, intervalMs: 0, attached: 0, timer: undefined, running: false, lastSweep: -Infinity, stores: new Map() };
+    sweeper = { targets: [], intervalMs: 0, attached: 0, timer: undefined, running: false, lastSweep: -Infinity, stores: new Map() };
     sweepers.set(key, sweeper);
   }
+  sweeper.targets.push(target);
   sweeper.attached += 1;
   const storeKeys = (wanted.stores ?? []).map((store) => addStore(sweeper, store));
   const shorter = wanted.intervalMs > 0 && (sweeper.intervalMs === 0 || wanted.intervalMs < sweeper.intervalMs);
@@ -68,6 +73,7 @@ export function attachBackgroundSweep(target: RootContext, wanted: BackgroundSwe
     if (detached) return;
     detached = true;
     for (const storeKey of storeKeys) removeStore(sweeper, storeKey);
+    sweeper.targets.splice(sweeper.targets.indexOf(target), 1);
     sweeper.attached -= 1;
     if (sweeper.attached > 0) return;
     clearTimeout(sweeper.timer);
@@ -101,15 +107,16 @@ async function run(sweeper: RootSweeper): Promise<void> {
   sweeper.timer = undefined;
   sweeper.running = true;
   sweeper.lastSweep = monotonicMs();
+  const target = sweeper.targets[0]!; // a sweep is scheduled only while a manager is attached
   try {
-    const report = await sweepRoot(sweeper.target);
-    log('background sweep of %s removed %d sessions', sweeper.target.root, report.sessionsRemoved);
+    const report = await sweepRoot(target);
+    log('background sweep of %s removed %d sessions', target.root, report.sessionsRemoved);
   } catch (err) {
-    log('background sweep of %s failed: %O', sweeper.target.root, err);
+    log('background sweep of %s failed: %O', target.root, err);
   }
   // A root that cannot be swept does not keep the stores' expired objects (sweepStores never throws).
   const stores = [...sweeper.stores.values()].map((known) => known.store);
-  for (const swept of await sweepStores(stores, sweeper.target.staleMs)) {
+  for (const swept of await sweepStores(stores, target.staleMs)) {
     log('background sweep of the store %s: %O', describeLocation(swept.location), swept.report ?? swept.error);
   }
   sweeper.running = false;
