@@ -1,4 +1,5 @@
 import type { BlockBlobClient, ContainerClient } from '@azure/storage-blob';
+import { joinSignals } from '../base/any-signal.js';
 import { isTempFileError, StoreError, type TempFileError } from '../base/errors.js';
 import { randomName } from '../base/random-name.js';
 import {
@@ -105,10 +106,13 @@ export class AzureIo implements ObjectIo {
   /** Runs one request bounded by `timeoutMs` (and by `signal`), its failure in the engine's shape. */
   private async request<T>(work: (abortSignal: AbortSignal) => Promise<T>, signal?: AbortSignal): Promise<T> {
     const timeout = timeoutSignal(this.timeoutMs);
+    const joined = signal ? joinSignals([signal, timeout]) : undefined;
     try {
-      return await work(signal ? AbortSignal.any([signal, timeout]) : timeout);
+      return await work(joined?.signal ?? timeout);
     } catch (err) {
       throw answerOf(err, timeout.aborted);
+    } finally {
+      joined?.release();
     }
   }
 

@@ -199,10 +199,10 @@ export interface ObjectIo {
 }
 
 /**
- * A signal that aborts with a `TimeoutError` once `ms` passed. Not `AbortSignal.timeout()`: given
- * to `AbortSignal.any()`, which holds its sources weakly, that signal can be garbage-collected
- * before it fires (Node 20: after a collection none of them fired), and a request to a store that
- * stopped answering then waits forever. Here the timer holds the controller, so the signal fires
+ * A signal that aborts with a `TimeoutError` once `ms` passed. Not `AbortSignal.timeout()`: its
+ * timer holds it weakly, so a signal only another one holds weakly (as `AbortSignal.any()` holds
+ * its sources) can be garbage-collected before it fires (Node 20: after a collection none of them
+ * fired), and a request to a store that stopped answering then waits forever. Here the timer holds the controller, so the signal fires
  * whoever holds it; the timer does not hold the process, as `AbortSignal.timeout()`'s does not.
  */
 export function timeoutSignal(ms: number): AbortSignal {

@@ -1,6 +1,7 @@
 import type * as ClientModule from '@aws-sdk/client-s3';
 import type * as StorageModule from '@aws-sdk/lib-storage';
 import type { S3Client } from '@aws-sdk/client-s3';
+import { joinSignals } from '../base/any-signal.js';
 import { isTempFileError, StoreError, type TempFileError } from '../base/errors.js';
 import { loadPeer } from '../base/peer.js';
 import { randomName } from '../base/random-name.js';
@@ -344,8 +345,9 @@ export class StoreIo implements ObjectIo {
         if (property !== 'send') return Reflect.get(target, property, target) as unknown;
         return (command: Parameters<S3Client['send']>[0], options?: { abortSignal?: AbortSignal }) => {
           const timeout = timeoutSignal(timeoutMs);
-          const abortSignal = options?.abortSignal ? AbortSignal.any([options.abortSignal, timeout]) : timeout;
-          return target.send(command, { ...options, abortSignal });
+          if (!options?.abortSignal) return target.send(command, { ...options, abortSignal: timeout });
+          const joined = joinSignals([options.abortSignal, timeout]);
+          return target.send(command, { ...options, abortSignal: joined.signal }).finally(joined.release);
         };
       },
     });
@@ -368,10 +370,14 @@ export class StoreIo implements ObjectIo {
   /** Sends one part of a multipart upload, bounded by `timeoutMs` and by `signal`; resolves with its ETag. */
   async uploadPart(key: string, uploadId: string, partNumber: number, body: Buffer, signal: AbortSignal): Promise<string> {
     const { UploadPartCommand } = await loadSdk();
-    const abortSignal = AbortSignal.any([signal, timeoutSignal(this.timeoutMs)]);
+    const joined = joinSignals([signal, timeoutSignal(this.timeoutMs)]);
     const command = new UploadPartCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, PartNumber: partNumber, Body: body, ContentLength: body.length });
-    const out = await this.client.send(command, { abortSignal }).catch(rethrow);
-    return out.ETag ?? '';
+    try {
+      const out = await this.client.send(command, { abortSignal: joined.signal }).catch(rethrow);
+      return out.ETag ?? '';
+    } finally {
+      joined.release();
+    }
   }
 
   /** Completes a multipart upload: the object appears whole. */

@@ -1,5 +1,6 @@
 // The `verify` hook of write() and of uploads: run on the complete file, raced against its
 // timeout and the write's signals, and read so that only an explicit `true` accepts the file.
+import { joinSignals } from '../base/any-signal.js';
 import { InvalidOptionError, VerifyFailedError, VerifyRefusedError } from '../base/errors.js';
 import { describe } from '../base/names.js';
 import { MAX_TIMER_MS, validateDuration, validateFunction } from '../base/validators.js';
@@ -58,7 +59,7 @@ export async function runVerify<F>(
 ): Promise<void> {
   const ours = new AbortController();
   const timer = verify.timeoutMs > 0 ? setTimeout(() => ours.abort(new VerifyFailedError('timeout', undefined, verify.timeoutMs)), verify.timeoutMs) : undefined;
-  const signal = AbortSignal.any([ours.signal, ...signals]);
+  const { signal, release } = joinSignals([ours.signal, ...signals]);
   let stop: (() => void) | undefined;
   const stopped = new Promise<never>((_resolve, reject) => {
     stop = () => {
@@ -75,6 +76,7 @@ export async function runVerify<F>(
   } finally {
     clearTimeout(timer);
     if (stop) signal.removeEventListener('abort', stop);
+    release();
   }
 }
 
