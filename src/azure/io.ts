@@ -9,7 +9,7 @@ import {
   noAnswer,
   ObjectIoError,
   storeFailure,
-  timeoutSignal,
+  requestTimeout,
   type ListedObject,
   type ObjectIo,
   type TextObject,
@@ -105,14 +105,15 @@ export class AzureIo implements ObjectIo {
 
   /** Runs one request bounded by `timeoutMs` (and by `signal`), its failure in the engine's shape. */
   private async request<T>(work: (abortSignal: AbortSignal) => Promise<T>, signal?: AbortSignal): Promise<T> {
-    const timeout = timeoutSignal(this.timeoutMs);
-    const joined = signal ? joinSignals([signal, timeout]) : undefined;
+    const timeout = requestTimeout(this.timeoutMs);
+    const joined = signal ? joinSignals([signal, timeout.signal]) : undefined;
     try {
-      return await work(joined?.signal ?? timeout);
+      return await work(joined?.signal ?? timeout.signal);
     } catch (err) {
-      throw answerOf(err, timeout.aborted);
+      throw answerOf(err, timeout.signal.aborted);
     } finally {
       joined?.release();
+      timeout.clear();
     }
   }
 

@@ -14,7 +14,7 @@ import {
   ObjectIoError,
   storeFailure,
   timeoutError,
-  timeoutSignal,
+  requestTimeout,
   type ListedObject,
   type ObjectIo,
   type TextObject,
@@ -146,8 +146,10 @@ export class StoreIo implements ObjectIo {
     });
   }
 
-  private options(): { abortSignal: AbortSignal } {
-    return { abortSignal: timeoutSignal(this.timeoutMs) };
+  /** Runs `request` bounded by `timeoutMs`; the timer stops once it is over. */
+  private timed<T>(request: (options: { abortSignal: AbortSignal }) => Promise<T>): Promise<T> {
+    const timeout = requestTimeout(this.timeoutMs);
+    return request({ abortSignal: timeout.signal }).finally(timeout.clear);
   }
 
   /**
@@ -161,10 +163,8 @@ export class StoreIo implements ObjectIo {
 
   private async rawPut(key: string, body: string, conditional: { IfNoneMatch: string } | { IfMatch: string }, metadata?: Record<string, string>): Promise<string> {
     const { PutObjectCommand } = await loadSdk();
-    const out = await this.client.send(
-      new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: 'application/json', ...conditional, ...(metadata && { Metadata: metadata }) }),
-      this.options(),
-    ).catch(rethrow);
+    const command = new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: 'application/json', ...conditional, ...(metadata && { Metadata: metadata }) });
+    const out = await this.timed((options) => this.client.send(command, options)).catch(rethrow);
     if (!out.ETag) throw new StoreError('failed', `The object store gave no ETag for ${shownKey(this.prefix, key)}: a store without ETags cannot hold a lease.`);
     return out.ETag;
   }
@@ -219,9 +219,12 @@ export class StoreIo implements ObjectIo {
   async getText(key: string): Promise<TextObject | undefined> {
     const { GetObjectCommand } = await loadSdk();
     try {
-      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }), this.options()).catch(rethrow);
-      const text = out.Body ? await out.Body.transformToString() : '';
-      return { etag: out.ETag ?? '', text };
+      // The body is read within the bound too.
+      return await this.timed(async (options) => {
+        const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }), options).catch(rethrow);
+        const text = out.Body ? await out.Body.transformToString() : '';
+        return { etag: out.ETag ?? '', text };
+      });
     } catch (err) {
       if (isNotFound(err)) return undefined;
       throw err;
@@ -257,14 +260,14 @@ export class StoreIo implements ObjectIo {
   /** Copies an object within the bucket, its metadata with it. Rejects with an `ObjectIoError` (`not-found` when `from` is gone). */
   async copy(from: string, to: string): Promise<void> {
     const { CopyObjectCommand } = await loadSdk();
-    await this.client.send(new CopyObjectCommand({ Bucket: this.bucket, Key: to, CopySource: `${this.bucket}/${encodeURIComponent(from).replace(/%2F/g, '/')}` }), this.options()).catch(rethrow);
+    await this.timed((options) => this.client.send(new CopyObjectCommand({ Bucket: this.bucket, Key: to, CopySource: `${this.bucket}/${encodeURIComponent(from).replace(/%2F/g, '/')}` }), options)).catch(rethrow);
   }
 
   /** An object's size, ETag and type; `undefined` when there is none. */
   async head(key: string): Promise<{ size: number; etag: string; contentType: string | undefined } | undefined> {
     const { HeadObjectCommand } = await loadSdk();
     try {
-      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }), this.options()).catch(rethrow);
+      const out = await this.timed((options) => this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }), options)).catch(rethrow);
       return { size: out.ContentLength ?? 0, etag: out.ETag ?? '', contentType: out.ContentType };
     } catch (err) {
       if (isNotFound(err)) return undefined;
@@ -276,7 +279,7 @@ export class StoreIo implements ObjectIo {
   async copyAs(from: string, to: string, metadata: Record<string, string>): Promise<string> {
     const { CopyObjectCommand } = await loadSdk();
     const source = `${this.bucket}/${encodeURIComponent(from).replace(/%2F/g, '/')}`;
-    const out = await this.client.send(new CopyObjectCommand({ Bucket: this.bucket, Key: to, CopySource: source, MetadataDirective: 'REPLACE', Metadata: metadata }), this.options()).catch(rethrow);
+    const out = await this.timed((options) => this.client.send(new CopyObjectCommand({ Bucket: this.bucket, Key: to, CopySource: source, MetadataDirective: 'REPLACE', Metadata: metadata }), options)).catch(rethrow);
     return out.CopyObjectResult?.ETag ?? '';
   }
 
@@ -286,7 +289,7 @@ export class StoreIo implements ObjectIo {
     const found: { partNumber: number; etag: string; size: number }[] = [];
     let marker: string | undefined;
     for (;;) {
-      const out = await this.client.send(new ListPartsCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, PartNumberMarker: marker }), this.options()).catch(rethrow);
+      const out = await this.timed((options) => this.client.send(new ListPartsCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, PartNumberMarker: marker }), options)).catch(rethrow);
       for (const part of out.Parts ?? []) if (part.PartNumber !== undefined) found.push({ partNumber: part.PartNumber, etag: part.ETag ?? '', size: part.Size ?? 0 });
       if (!out.IsTruncated) return found;
       marker = out.NextPartNumberMarker;
@@ -301,7 +304,7 @@ export class StoreIo implements ObjectIo {
   /** Deletes an object (a missing one is fine). */
   async delete(key: string): Promise<void> {
     const { DeleteObjectCommand } = await loadSdk();
-    await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }), this.options()).catch(rethrow);
+    await this.timed((options) => this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }), options)).catch(rethrow);
   }
 
   /** Every object under `prefix`, page by page. */
@@ -309,7 +312,7 @@ export class StoreIo implements ObjectIo {
     const { ListObjectsV2Command } = await loadSdk();
     let token: string | undefined;
     do {
-      const out = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }), this.options()).catch(rethrow);
+      const out = await this.timed((options) => this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }), options)).catch(rethrow);
       yield (out.Contents ?? []).flatMap((o) => (o.Key === undefined ? [] : [{ key: o.Key, size: o.Size ?? 0, etag: o.ETag ?? '' }]));
       token = out.IsTruncated ? out.NextContinuationToken : undefined;
     } while (token);
@@ -322,10 +325,8 @@ export class StoreIo implements ObjectIo {
     let keyMarker: string | undefined;
     let uploadIdMarker: string | undefined;
     for (;;) {
-      const out = await this.client.send(
-        new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: prefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }),
-        this.options(),
-      ).catch(rethrow);
+      const command = new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: prefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker });
+      const out = await this.timed((options) => this.client.send(command, options)).catch(rethrow);
       for (const u of out.Uploads ?? []) if (u.Key !== undefined && u.UploadId !== undefined) found.push({ key: u.Key, uploadId: u.UploadId });
       if (!out.IsTruncated) return found;
       keyMarker = out.NextKeyMarker;
@@ -344,10 +345,12 @@ export class StoreIo implements ObjectIo {
       get(target, property) {
         if (property !== 'send') return Reflect.get(target, property, target) as unknown;
         return (command: Parameters<S3Client['send']>[0], options?: { abortSignal?: AbortSignal }) => {
-          const timeout = timeoutSignal(timeoutMs);
-          if (!options?.abortSignal) return target.send(command, { ...options, abortSignal: timeout });
-          const joined = joinSignals([options.abortSignal, timeout]);
-          return target.send(command, { ...options, abortSignal: joined.signal }).finally(joined.release);
+          const timeout = requestTimeout(timeoutMs);
+          const joined = options?.abortSignal ? joinSignals([options.abortSignal, timeout.signal]) : undefined;
+          return target.send(command, { ...options, abortSignal: joined?.signal ?? timeout.signal }).finally(() => {
+            joined?.release();
+            timeout.clear();
+          });
         };
       },
     });
@@ -356,13 +359,13 @@ export class StoreIo implements ObjectIo {
   /** Writes a small object with no condition (a heartbeat that only its writer rewrites). */
   async putPlain(key: string, body: string): Promise<void> {
     const { PutObjectCommand } = await loadSdk();
-    await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: 'application/json' }), this.options()).catch(rethrow);
+    await this.timed((options) => this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: 'application/json' }), options)).catch(rethrow);
   }
 
   /** Begins a multipart upload with user metadata (and a content type); resolves with its upload id. */
   async createUpload(key: string, metadata: Record<string, string>, contentType?: string): Promise<string> {
     const { CreateMultipartUploadCommand } = await loadSdk();
-    const out = await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key, Metadata: metadata, ContentType: contentType }), this.options()).catch(rethrow);
+    const out = await this.timed((options) => this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key, Metadata: metadata, ContentType: contentType }), options)).catch(rethrow);
     if (!out.UploadId) throw new StoreError('failed', `The object store gave no upload id for ${shownKey(this.prefix, key)}.`);
     return out.UploadId;
   }
@@ -370,29 +373,28 @@ export class StoreIo implements ObjectIo {
   /** Sends one part of a multipart upload, bounded by `timeoutMs` and by `signal`; resolves with its ETag. */
   async uploadPart(key: string, uploadId: string, partNumber: number, body: Buffer, signal: AbortSignal): Promise<string> {
     const { UploadPartCommand } = await loadSdk();
-    const joined = joinSignals([signal, timeoutSignal(this.timeoutMs)]);
+    const timeout = requestTimeout(this.timeoutMs);
+    const joined = joinSignals([signal, timeout.signal]);
     const command = new UploadPartCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, PartNumber: partNumber, Body: body, ContentLength: body.length });
     try {
       const out = await this.client.send(command, { abortSignal: joined.signal }).catch(rethrow);
       return out.ETag ?? '';
     } finally {
       joined.release();
+      timeout.clear();
     }
   }
 
   /** Completes a multipart upload: the object appears whole. */
   async completeUpload(key: string, uploadId: string, parts: readonly { ETag: string; PartNumber: number }[]): Promise<void> {
     const { CompleteMultipartUploadCommand } = await loadSdk();
-    await this.client.send(
-      new CompleteMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: [...parts] } }),
-      this.options(),
-    ).catch(rethrow);
+    await this.timed((options) => this.client.send(new CompleteMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: [...parts] } }), options)).catch(rethrow);
   }
 
   /** Aborts a multipart upload (its parts go). */
   async abortUpload(key: string, uploadId: string): Promise<void> {
     const { AbortMultipartUploadCommand } = await loadSdk();
-    await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }), this.options()).catch(rethrow);
+    await this.timed((options) => this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }), options)).catch(rethrow);
   }
 
   /**
@@ -413,7 +415,7 @@ export class StoreIo implements ObjectIo {
         { step: 'build', name: 'tempfileManagerPayloadSha256' },
       );
     }
-    await this.client.send(command, this.options()).catch(rethrow);
+    await this.timed((options) => this.client.send(command, options)).catch(rethrow);
   }
 
   /**
