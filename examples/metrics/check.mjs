@@ -26,6 +26,9 @@ const server = spawn(process.execPath, [path.join(here, 'server.mjs')], {
 });
 try {
   const url = await listeningUrl(server);
+  // The manager's own sweep at start, soon after it is made: past it, the sweep below is the one
+  // that finds the expiring entry expired (the start sweep would have removed it first).
+  await startSweepDone(url);
   const accepted = [];
   for (let i = 0; i < 3; i++) accepted.push(await uploadFile(url, 1000));
   const tooLarge = await uploadFile(url, 128 * 1024, 413);
@@ -80,6 +83,13 @@ async function listeningUrl(child) {
     if (match) return match[1];
   }
   throw new Error(`the server ended before listening: ${out}`);
+}
+
+async function startSweepDone(url) {
+  for (const deadline = Date.now() + 30_000; Date.now() < deadline; await new Promise((resolve) => setTimeout(resolve, 20))) {
+    if ((await (await fetch(`${url}/metrics`)).text()).includes('tempfile_sweep_removed_total')) return;
+  }
+  throw new Error('the manager made no sweep at start within 30 s');
 }
 
 async function uploadFile(url, size, status = 202, query = '') {
