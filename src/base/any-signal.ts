@@ -1,3 +1,5 @@
+import type { StopSource } from './stopper.js';
+
 /** A signal that follows others, and what detaches it from them. @internal */
 export interface JoinedSignal {
   /** Aborts with the reason of the first of the sources to abort. */
@@ -14,7 +16,7 @@ export interface JoinedSignal {
  * for 100,000 calls). Here each source holds one listener until {@link JoinedSignal.release}.
  * @internal
  */
-export function joinSignals(sources: readonly AbortSignal[]): JoinedSignal {
+export function joinSignals(sources: readonly StopSource[]): JoinedSignal {
   const controller = new AbortController();
   const aborted = sources.find((source) => source.aborted);
   if (aborted) {

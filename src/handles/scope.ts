@@ -3,6 +3,7 @@ import { createDir, createFile, type NameArgument } from './create.js';
 import type { TempDir } from './dir.js';
 import { DisposedError, isErrorCode, ManagerClosedError, RemoveError, TempFileError, type DiskErrors } from '../base/errors.js';
 import { validateCallback } from '../base/validators.js';
+import { Stopper } from '../base/stopper.js';
 import { makeTempFile, type FileMaker, type TempFile } from './file.js';
 import type { WriteSource } from '../write/source.js';
 import { writeTempFile, type SuffixOf, type WriteOptions } from './write.js';
@@ -42,7 +43,7 @@ export class TempScope implements AsyncDisposable, Disposable {
   #abandoned = false;
   // Aborts this scope's writes still in flight when it is disposed: their sources are stopped
   // and their descriptors closed, instead of waiting on a source that may never end.
-  readonly #writes = new AbortController();
+  readonly #writes = new Stopper();
   /** Writes of this scope not settled yet: a scope with none is disposed without an abort (no error built). */
   #writing = 0;
   #onWriteFailure: ((source: WriteSource, error: unknown) => void) | undefined;
@@ -143,7 +144,7 @@ export class TempScope implements AsyncDisposable, Disposable {
       return Promise.reject(err);
     }
     this.#writing += 1;
-    return spoolTempFile(this.#context, this, source, options, this.#writes.signal).finally(() => {
+    return spoolTempFile(this.#context, this, source, options, this.#writes).finally(() => {
       this.#writing -= 1;
     });
   }
@@ -155,8 +156,9 @@ export class TempScope implements AsyncDisposable, Disposable {
       return Promise.reject(err);
     }
     this.#writing += 1;
-    const written = writeTempFile(this.#context, this, source, options, this.#writes.signal, make, suffixOf);
-    const watched: Promise<T> = this.#onWriteFailure ? written.catch((error: unknown) => this.#failed(source, error)) : written;
+    const written = writeTempFile(this.#context, this, source, options, this.#writes, make, suffixOf);
+    const onFailure = this.#onWriteFailure; // this write's, even once the scope is removed and forgets it
+    const watched: Promise<T> = onFailure ? written.catch((error: unknown) => failed(onFailure, source, error)) : written;
     return watched.finally(() => {
       this.#writing -= 1;
     });
@@ -171,14 +173,6 @@ export class TempScope implements AsyncDisposable, Disposable {
     this.#onWriteFailure = listener;
   }
 
-  #failed(source: WriteSource, error: unknown): never {
-    try {
-      this.#onWriteFailure?.(source, error);
-    } catch {
-      // the write's own failure is the one to report
-    }
-    throw error;
-  }
 
   /**
    * A nested scope (`mgr.scope()`: a scope of the manager's own), removed with this one or before
@@ -288,8 +282,14 @@ export class TempScope implements AsyncDisposable, Disposable {
     this.#parent?.forget(this);
   }
 
+  /**
+   * Stops the writes in flight, and forgets the watcher of their failures (each write keeps its
+   * own): a removed scope, which a request's objects may still reach until a full collection,
+   * reaches none of its exchange's (the watcher's closure holds the request and its response).
+   */
   #stopWrites(): void {
-    if (this.#writing > 0 && !this.#writes.signal.aborted) this.#writes.abort(new DisposedError('TempScope'));
+    this.#onWriteFailure = undefined;
+    if (this.#writing > 0 && !this.#writes.aborted) this.#writes.abort(new DisposedError('TempScope'));
   }
 
   /** @internal */
@@ -336,4 +336,14 @@ function flattenRemoveErrors(err: unknown): Error[] {
   if (isErrorCode(err, 'ERR_TEMPFILE_REMOVE_FAILED') && err.errors) return [...err.errors];
   if (err instanceof Error) return [err];
   return [new TempFileError('ERR_TEMPFILE_IO', String(err))];
+}
+
+/** Tells `onFailure` of a write's failure, then rethrows it: the write's own failure is the one to report. */
+function failed(onFailure: (source: WriteSource, error: unknown) => void, source: WriteSource, error: unknown): never {
+  try {
+    onFailure(source, error);
+  } catch {
+    // the write's own failure is the one reported
+  }
+  throw error;
 }

@@ -9,6 +9,7 @@ import { openSource, type WriteSource } from '../write/source.js';
 import { runVerify } from '../write/verify.js';
 import { Meter, pump, sniffSource, type IntakeFacts, type IntakeSink } from '../write/intake.js';
 import { Reservation } from '../limits/accounting.js';
+import type { StopSource } from '../base/stopper.js';
 import { abortable, abortError, NewFile, resolveWriteOptions, throwIfAborted, toWriteError, WRITE_OPTION_KEYS, writeTempFile, type WriteOptions } from './write.js';
 
 /** Options of `spool()`: those of `write()`, and the most bytes kept in memory. */
@@ -38,7 +39,7 @@ export async function spoolTempFile(
   owner: Owner,
   source: WriteSource,
   options: SpoolOptions | undefined,
-  ownerSignal: AbortSignal | undefined,
+  ownerSignal: StopSource | undefined,
 ): Promise<TempFile> {
   const { maxMemory, writeOptions } = splitOptions(options);
   if (knownSize(source) > maxMemory) return writeTempFile(context, owner, source, writeOptions, ownerSignal, makeTempFile);

@@ -19,6 +19,7 @@ import { parseAccept } from '../write/sniff.js';
 import { Meter, pump, sniffSource, type IntakeFacts } from '../write/intake.js';
 import { openSource, type SourceReader, type WriteSource } from '../write/source.js';
 import { resolveVerify, runVerify, type ResolvedVerify, type VerifyResult } from '../write/verify.js';
+import { Stopper, type StopSource } from '../base/stopper.js';
 
 /** Options of `write()`. */
 export interface WriteOptions extends NameOptions {
@@ -47,8 +48,8 @@ interface ResolvedWriteOptions {
   /** `prefix` and `suffix` as given (undefined: neither), checked by resolveNameParts. */
   readonly name: NameOptions | undefined;
   readonly maxBytes: number;
-  /** The caller's signal, and the owning scope's (aborted when the scope is disposed). */
-  readonly signals: readonly AbortSignal[];
+  /** The caller's signal, and the owning scope's stopper (stopped when the scope is disposed). */
+  readonly signals: readonly StopSource[];
   readonly onProgress: ((bytesWritten: number) => void) | undefined;
   readonly hash: string | undefined;
   readonly accept: readonly string[] | undefined;
@@ -85,7 +86,7 @@ export function writeTempFile<T extends TempFile>(
   owner: Owner,
   source: WriteSource,
   options: WriteOptions | undefined,
-  ownerSignal: AbortSignal | undefined,
+  ownerSignal: StopSource | undefined,
   make: FileMaker<T>,
   suffixOf?: SuffixOf,
 ): Promise<T> {
@@ -197,7 +198,7 @@ export class NewFile<T extends TempFile> {
  * alive); `done()` unsubscribes it. Rejecting a read that already settled does nothing, and each
  * read replaces the last one's `reject`, so no chunk outlives the next read.
  */
-export function abortable(reader: SourceReader, signals: readonly AbortSignal[]): { next(): Promise<Buffer | undefined>; done(): void } {
+export function abortable(reader: SourceReader, signals: readonly StopSource[]): { next(): Promise<Buffer | undefined>; done(): void } {
   const read = reader.next;
   if (signals.length === 0) return { next: read, done: () => {} };
   let rejectPending: ((error: Error) => void) | undefined;
@@ -217,13 +218,20 @@ export function abortable(reader: SourceReader, signals: readonly AbortSignal[])
 }
 
 /** The writes waiting on each signal: its one 'abort' listener calls them all. */
-const waiting = new WeakMap<AbortSignal, { readonly callbacks: Set<() => void>; readonly listener: () => void }>();
+const waiting = new WeakMap<StopSource, { readonly callbacks: Set<() => void>; readonly listener: () => void }>();
 
 /**
  * Calls `callback` once when `signal` aborts; returns the unsubscribe. One 'abort' listener per
  * signal fans out to every subscriber, and goes once the last one unsubscribes.
  */
-function onAbort(signal: AbortSignal, callback: () => void): () => void {
+function onAbort(signal: StopSource, callback: () => void): () => void {
+  if (signal instanceof Stopper) {
+    // Its own list, in no WeakMap: a WeakMap's value lives through every collection of the young
+    // generation while its key (a scope's stopper) lives, and would take each write it waits on
+    // to the old one (bench/analyses/uploads.md).
+    signal.addEventListener('abort', callback);
+    return () => signal.removeEventListener('abort', callback);
+  }
   const { callbacks, listener } = waiting.get(signal) ?? listenTo(signal);
   callbacks.add(callback);
   return () => {
@@ -238,7 +246,7 @@ function onAbort(signal: AbortSignal, callback: () => void): () => void {
  * made there would keep that call's context, and with it the first subscriber's write (its
  * reader, its source) for as long as any later write waits on the signal.
  */
-function listenTo(signal: AbortSignal): { readonly callbacks: Set<() => void>; readonly listener: () => void } {
+function listenTo(signal: StopSource): { readonly callbacks: Set<() => void>; readonly listener: () => void } {
   const callbacks = new Set<() => void>();
   const listener = () => {
     waiting.delete(signal);
@@ -251,18 +259,18 @@ function listenTo(signal: AbortSignal): { readonly callbacks: Set<() => void>; r
 }
 
 /** The {@link AbortedError} of an aborted signal: the scope's disposal, or the caller's signal. @internal */
-export function abortError(signal: AbortSignal): AbortedError {
+export function abortError(signal: StopSource): AbortedError {
   return isErrorCode(signal.reason, 'ERR_TEMPFILE_DISPOSED')
     ? new AbortedError('its scope was disposed', signal.reason)
     : new AbortedError('its signal was aborted', signal.reason);
 }
 
-export function throwIfAborted(signals: readonly AbortSignal[]): void {
+export function throwIfAborted(signals: readonly StopSource[]): void {
   const aborted = signals.find((signal) => signal.aborted);
   if (aborted) throw abortError(aborted);
 }
 
-export function toWriteError(err: unknown, signals: readonly AbortSignal[], path: string | undefined): unknown {
+export function toWriteError(err: unknown, signals: readonly StopSource[], path: string | undefined): unknown {
   if (isTempFileError(err)) return err;
   const aborted = signals.find((signal) => signal.aborted);
   if (aborted) return abortError(aborted);
@@ -270,11 +278,11 @@ export function toWriteError(err: unknown, signals: readonly AbortSignal[], path
 }
 
 /** The checked options of a write; `ownerSignal` (the owning scope's) joins the caller's signal. */
-export function resolveWriteOptions(options: unknown, ownerSignal?: AbortSignal): ResolvedWriteOptions {
+export function resolveWriteOptions(options: unknown, ownerSignal?: StopSource): ResolvedWriteOptions {
   validateObject(options, 'write()', WRITE_OPTIONS, '{ suffix, maxBytes, signal }');
   const o = ownOptions(options as WriteOptions | undefined);
   const maxBytes = o.maxBytes === undefined ? Infinity : validateBytes(o.maxBytes, 'maxBytes', { infinity: true });
-  const signals = o.signal === undefined ? [] : [validateAbortSignal(o.signal, 'signal')];
+  const signals: StopSource[] = o.signal === undefined ? [] : [validateAbortSignal(o.signal, 'signal')];
   if (ownerSignal) signals.push(ownerSignal);
   const onProgress = o.onProgress === undefined ? undefined : validateFunction<(bytes: number) => void>(o.onProgress, 'onProgress', 'taking the bytes written so far');
   const hash = o.hash === undefined ? undefined : hashOption(o.hash);

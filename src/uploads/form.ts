@@ -55,7 +55,8 @@ export class FormReceiver {
   readonly #streams = new Set<Readable>();
   #failure: Error | undefined;
   /** Each file's write's own abort: a form's failure ends every write but the failing part's. */
-  readonly #stoppers = new Map<Readable, AbortController>();
+  /** The stoppers of the files being checked (`verify`), made only for them. */
+  #stoppers: Map<Readable, AbortController> | undefined;
   readonly #scope: TempScope;
   readonly #spec: ResolvedUpload;
   readonly #onFailure: (error: Error) => void;
@@ -83,8 +84,8 @@ export class FormReceiver {
     if (this.#exchange && isTempFileError(error)) this.#exchange.received.refused ??= error.code;
     for (const stream of this.#streams) stream.destroy(error);
     this.#streams.clear();
-    // The other files' writes end now, a verify check included; the failing part's ends with its own error.
-    for (const [stream, stopper] of this.#stoppers) if (stream !== from) stopper.abort(error);
+    // The other files' reads end with their streams; their verify checks end now. The failing part's ends with its own error.
+    for (const [stream, stopper] of this.#stoppers ?? []) if (stream !== from) stopper.abort(error);
     this.#onFailure(error);
   }
 
@@ -223,11 +224,9 @@ export class FormReceiver {
   #writeOptions(part: FilePart): WriteOptions {
     const spec = this.#spec;
     const onProgress = spec.onProgress;
-    const stopper = new AbortController();
-    this.#stoppers.set(part.stream, stopper);
     return {
       maxBytes: spec.maxBytes,
-      signal: stopper.signal,
+      ...(spec.verify && { signal: this.#stopperOf(part.stream) }),
       ...(spec.hash !== undefined && { hash: spec.hash }),
       ...(spec.accept !== undefined && { accept: spec.accept }),
       ...(spec.verify && uploadVerify(spec.verify)),
@@ -235,6 +234,17 @@ export class FormReceiver {
         onProgress: (bytesWritten: number) => onProgress({ fieldName: part.fieldName, originalName: part.originalName, bytesWritten }),
       }),
     };
+  }
+
+  /**
+   * The signal that ends a file's `verify` check when another part of the form fails. Only a
+   * check needs one: a write still reading is ended by its stream's destruction (`fail()`), and
+   * a file written meanwhile is removed with the form's.
+   */
+  #stopperOf(stream: Readable): AbortSignal {
+    const stopper = new AbortController();
+    (this.#stoppers ??= new Map()).set(stream, stopper);
+    return stopper.signal;
   }
 }
 

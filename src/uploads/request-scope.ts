@@ -11,7 +11,15 @@ interface SocketLike {
 
 /** Every exchange of a connection whose scope is still live, by socket: one `close` listener per connection. */
 const bySocket = new WeakMap<SocketLike, Set<RequestScope>>();
-const byRequest = new WeakMap<IncomingMessage, RequestScope>();
+/**
+ * Where a request keeps its exchange: a property of its own (not enumerable), not a WeakMap. A
+ * long-lived WeakMap's value lives through every collection of the young generation made while
+ * its key lives, and this value reaches the request and its response: each request in flight at a
+ * scavenge was promoted whole, a few KiB that only a full collection frees (bench/analyses/uploads.md).
+ */
+const EXCHANGE = Symbol('tempfile-manager.exchange');
+
+type BoundRequest = IncomingMessage & { [EXCHANGE]?: RequestScope };
 
 /**
  * The temp scope of one HTTP exchange, a request and its response. The scope's lifetime ends,
@@ -113,7 +121,7 @@ export function bindRequestScope(
   const raw = (request.httpVersionMajor === 2 ? undefined : request.socket) as SocketLike | null | undefined;
   const socket = raw && typeof raw.once === 'function' ? raw : undefined;
   const exchange = new RequestScope(scope, request, response, socket, onDisposeError);
-  byRequest.set(request, exchange);
+  Object.defineProperty(request, EXCHANGE, { value: exchange, configurable: true });
   exchange.span = openSpan(TRACING_CHANNELS.request, () => ({ root: manager.root, framework, method: request.method ?? '' }));
   if (socket?.destroyed === true || response.destroyed) {
     exchange.end(); // the client is gone already: nothing of this request may stay
@@ -141,5 +149,5 @@ function watchConnection(socket: SocketLike): Set<RequestScope> {
 
 /** The exchange `request` was bound to by {@link bindRequestScope}, if any. @internal */
 export function requestScopeOf(request: IncomingMessage): RequestScope | undefined {
-  return byRequest.get(request);
+  return (request as BoundRequest)[EXCHANGE];
 }

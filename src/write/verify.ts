@@ -1,6 +1,7 @@
 // The `verify` hook of write() and of uploads: run on the complete file, raced against its
 // timeout and the write's signals, and read so that only an explicit `true` accepts the file.
 import { joinSignals } from '../base/any-signal.js';
+import type { StopSource } from '../base/stopper.js';
 import { InvalidOptionError, VerifyFailedError, VerifyRefusedError } from '../base/errors.js';
 import { describe } from '../base/names.js';
 import { MAX_TIMER_MS, validateDuration, validateFunction } from '../base/validators.js';
@@ -51,11 +52,11 @@ export function resolveVerify<F>(verify: unknown, timeoutMs: unknown, where?: st
  * other result. The hook's own signal is aborted whenever the check is given up.
  * @internal
  */
-export async function runVerify<F>(
+export async function runVerify<F, S extends StopSource>(
   verify: ResolvedVerify<F>,
   file: F,
-  signals: readonly AbortSignal[],
-  abortError: (signal: AbortSignal) => Error,
+  signals: readonly S[],
+  abortError: (signal: S) => Error,
 ): Promise<void> {
   const ours = new AbortController();
   const timer = verify.timeoutMs > 0 ? setTimeout(() => ours.abort(new VerifyFailedError('timeout', undefined, verify.timeoutMs)), verify.timeoutMs) : undefined;

@@ -47,3 +47,19 @@ it.each(['express', 'fastify'])('%s: 16 idle keep-alive connections keep none of
   expect(openConnections).toBe(16); // measured while every connection was still open
   expect(kept).toBe(0);
 }, 70_000);
+
+// A scope kept past its answer (an application's cache or log record; or, in the collector's eyes,
+// a request's objects promoted to the old generation and not yet freed by a full collection) must
+// not keep its request: a removed scope holds nothing of its exchange. It held the watcher of its
+// writes' failures, whose closure held the request and its response: each request in flight at a
+// collection of the young generation was promoted whole (bench/analyses/uploads.md).
+it.each(['express', 'fastify'])('%s: a removed scope kept by the application keeps nothing of its request', (adapter) => {
+  const { stdout: out } = runToEndSync(process.execPath, ['--expose-gc', path.join(import.meta.dirname, '../fixtures/upload-kept-alive.mjs'), freshRoot(), adapter, '16', 'hold-scopes'], {
+    what: `the ${adapter} server keeping its scopes`,
+    timeoutMs: 60_000,
+  });
+  const { answered, kept, heldScopes } = JSON.parse(out) as { answered: number; kept: number; heldScopes: number };
+  expect(answered).toBe(16);
+  expect(heldScopes).toBe(16); // every scope held, and removed
+  expect(kept).toBe(0);
+}, 70_000);
