@@ -190,28 +190,22 @@ export class NewFile<T extends TempFile> {
 }
 
 /**
- * `reader.next()`, raced against the abort signals (the caller's and the scope's). Each write
- * subscribes to each signal through {@link onAbort}, which keeps one listener per signal however
- * many writes share it (a scope's, a caller's `AbortSignal.timeout()`): 11 writes in one scope
- * each adding their own listener printed MaxListenersExceededWarning. The write's callback rejects
- * the read then pending (a race against one long-lived promise would keep every chunk it ever won
- * alive); `done()` unsubscribes it. Rejecting a read that already settled does nothing, and each
- * read replaces the last one's `reject`, so no chunk outlives the next read.
+ * `reader.next()`, stopped by the abort signals (the caller's and the scope's): when one aborts,
+ * the reader is stopped with its {@link abortError}, which rejects the read then pending and
+ * every read after it (a reader's `stop()` settles its pending read: `openSource()`). No promise
+ * more per chunk: this is every write's read loop. Each write subscribes to each signal through
+ * {@link onAbort}, which keeps one listener per signal however many writes share it (a scope's, a
+ * caller's `AbortSignal.timeout()`): 11 writes in one scope each adding their own listener printed
+ * MaxListenersExceededWarning. `done()` unsubscribes it.
  */
 export function abortable(reader: SourceReader, signals: readonly StopSource[]): { next(): Promise<Buffer | undefined>; done(): void } {
-  const read = reader.next;
-  if (signals.length === 0) return { next: read, done: () => {} };
-  let rejectPending: ((error: Error) => void) | undefined;
-  const unsubscribe = signals.map((signal) => onAbort(signal, () => rejectPending?.(abortError(signal))));
+  if (signals.length === 0) return { next: reader.next, done: () => {} };
+  const aborted = signals.find((signal) => signal.aborted);
+  if (aborted) reader.stop(abortError(aborted));
+  const unsubscribe = aborted ? [] : signals.map((signal) => onAbort(signal, () => reader.stop(abortError(signal))));
   return {
-    next: () =>
-      new Promise((resolve, reject) => {
-        throwIfAborted(signals);
-        rejectPending = reject;
-        read().then(resolve, reject);
-      }),
+    next: reader.next,
     done: () => {
-      rejectPending = undefined;
       for (const off of unsubscribe) off();
     },
   };

@@ -35,10 +35,11 @@ const DIRECT_INLINE_MIN = 16 * 1024;
 /** Writes all of `bytes` now (see {@link runInline}). */
 function writeInline(handle: WritableFile, bytes: Buffer): void {
   runInline(() => {
-    for (let rest = bytes; rest.length > 0; ) {
-      const bytesWritten = handle.writeSync(rest);
+    // A view of the rest only after a short write: a whole write (nearly always) makes no object.
+    for (let written = 0; written < bytes.length; ) {
+      const bytesWritten = handle.writeSync(written === 0 ? bytes : bytes.subarray(written));
       if (bytesWritten === 0) throw noProgress();
-      rest = rest.subarray(bytesWritten);
+      written += bytesWritten;
     }
   });
 }
