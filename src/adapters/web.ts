@@ -144,6 +144,8 @@ function webBody(request: Request, headers: IncomingHttpHeaders): FormBody {
   return {
     headers,
     stream,
+    // Its chunks may be views of buffers the request was made from, which the caller keeps.
+    freshChunks: false,
     complete: () => complete,
     onClose: (listener) => {
       stream.once('close', listener);

@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import busboy from 'busboy';
 import { AbortedError, MalformedUploadError, UploadLimitError } from '../base/errors.js';
 import type { TempScope } from '../handles/scope.js';
+import { ownChunksWhileSoleReader } from '../write/owned-chunks.js';
 import { FormReceiver, type ReceivedForm } from './form.js';
 import { requestScopeOf, type RequestScope } from './request-scope.js';
 import { busboyLimits, type HandedOffUpload, type ResolvedUpload, type UploadedFile, type UploadFields } from './upload-options.js';
@@ -19,6 +20,11 @@ export interface FormBody {
   complete(): boolean;
   /** Calls `listener` when the request ends, whole or not; returns the unsubscribe. */
   onClose(listener: () => void): () => void;
+  /**
+   * True when each chunk of `stream` is a buffer of its own that no one else holds unless they
+   * listen to the stream (a Node request's body: its parser copies each chunk).
+   */
+  readonly freshChunks: boolean;
   /** The request's exchange, for an adapter whose scope ends with it. */
   readonly exchange: RequestScope | undefined;
   /**
@@ -33,6 +39,7 @@ export function nodeBody(req: IncomingMessage, refuse: () => void): FormBody {
   return {
     headers: req.headers,
     stream: req,
+    freshChunks: true,
     complete: () => req.complete,
     onClose: (listener) => {
       req.on('close', listener);
@@ -100,7 +107,10 @@ function receiveForm(body: FormBody, scope: TempScope, spec: ResolvedUpload, rea
   }
   return new Promise((resolve, reject) => {
     let settled = false;
+    // Freed as soon as they are written: see owned-chunks.ts.
+    const disown = body.freshChunks ? ownChunksWhileSoleReader(body.stream) : () => {};
     const form = new FormReceiver(scope, spec, () => {
+      disown();
       body.stream.unpipe(parser);
       body.refuse();
       settle();
@@ -112,6 +122,7 @@ function receiveForm(body: FormBody, scope: TempScope, spec: ResolvedUpload, rea
     function settle(): void {
       if (settled) return;
       settled = true;
+      disown();
       stopWatching();
       form.finish().then(resolve, reject);
     }

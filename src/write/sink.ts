@@ -3,6 +3,7 @@ import { toFileSystemError } from '../base/errors.js';
 import { INLINE_IO_MAX_BYTES, inlineAllowed, runInline } from '../disk/local-disk.js';
 import type { WritableFile } from './open-file.js';
 import type { IntakeSink } from './intake.js';
+import { releaseChunk } from './owned-chunks.js';
 
 /**
  * The size of a batch: chunks smaller than this are copied into a pooled buffer of this size,
@@ -87,6 +88,7 @@ export class FileSink implements IntakeSink {
   /**
    * Takes `chunk`. Returns undefined when it was copied and nothing needs waiting for, else a
    * promise to wait for before the next chunk is read; `chunk` is not referenced after either.
+   * A chunk only the library holds is freed once written or copied ({@link releaseChunk}).
    */
   write(chunk: Buffer): Promise<void> | undefined {
     this.throwIfFailed();
@@ -99,6 +101,7 @@ export class FileSink implements IntakeSink {
     const space = SINK_HIGH_WATER_MARK - this.gathered;
     if (chunk.length < space) {
       this.gathered += chunk.copy(this.gathering, this.gathered);
+      releaseChunk(chunk);
       return undefined;
     }
     this.gathered += chunk.copy(this.gathering, this.gathered, 0, space);
@@ -108,17 +111,19 @@ export class FileSink implements IntakeSink {
     // disk is slow is: every collection then moves it to the old generation, which grows.
     if (this.inFlight === undefined) {
       this.sealThenGather(rest);
+      releaseChunk(chunk);
       return undefined;
     }
-    return this.sealWhenWritten(this.inFlight, rest);
+    return this.sealWhenWritten(this.inFlight, chunk, rest);
   }
 
   // Apart from write(): a closure there would make every call allocate its context, once per
   // chunk, and a client sending 1-byte chunks makes millions of calls.
-  private sealWhenWritten(inFlight: Promise<void>, rest: Buffer): Promise<void> {
+  private sealWhenWritten(inFlight: Promise<void>, chunk: Buffer, rest: Buffer): Promise<void> {
     return inFlight.then(() => {
       this.throwIfFailed();
       this.sealThenGather(rest);
+      releaseChunk(chunk);
     });
   }
 
@@ -139,6 +144,7 @@ export class FileSink implements IntakeSink {
       this.writeGatheredInline();
       this.hash?.update(chunk);
       this.inlineOrFail(chunk);
+      releaseChunk(chunk);
     } else {
       this.gathering ??= takeBuffer();
       const space = SINK_HIGH_WATER_MARK - this.gathered;
@@ -192,6 +198,7 @@ export class FileSink implements IntakeSink {
     this.hash?.update(chunk);
     this.startWrite(chunk);
     await this.settle();
+    releaseChunk(chunk);
   }
 
   private async flush(): Promise<void> {

@@ -1,0 +1,182 @@
+// A request's body chunks are freed as soon as their bytes are on disk, when the upload's parser
+// was their only reader (src/write/owned-chunks.ts); a chunk anyone else got keeps its bytes.
+// Real servers (Express, Fastify) over real sockets, a 1 MiB file sent in 64 KiB writes.
+import { createHash, randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
+import Fastify from 'fastify';
+import { afterEach, describe, expect, it } from 'vitest';
+import { tempScope, upload } from '../../src/adapters/express.js';
+import tempFiles from '../../src/adapters/fastify.js';
+import type { TempFileManager } from '../../src/index.js';
+import { bigFileForm, BOUNDARY, MiB } from '../helpers/http-clients.js';
+import { manager } from '../helpers/roots.js';
+
+const closers: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const close of closers.splice(0)) await close();
+});
+
+/** How a test looks at the request before the upload reads it. */
+type Observe = (req: http.IncomingMessage) => void;
+
+/** A server whose `POST /upload` takes one file in `file` and answers with its size and SHA-256, read from disk. */
+type Server = (mgr: TempFileManager, observe: Observe, options?: UploadExtras) => Promise<number>;
+
+/** Options an upload may add: a check of the type (sniffed from the first chunks) and a digest. */
+interface UploadExtras {
+  readonly accept?: string[];
+  readonly hash?: string;
+}
+
+const answer = (path: string, digest?: string) => ({
+  size: fs.statSync(path).size,
+  sha256: createHash('sha256').update(fs.readFileSync(path)).digest('hex'),
+  ...(digest !== undefined && { digest }),
+});
+
+const SERVERS: Record<string, Server> = {
+  express: async (mgr, observe, options) => {
+    const app = express();
+    app.use(tempScope(mgr));
+    app.use((req, _res, next) => {
+      observe(req);
+      next();
+    });
+    app.post('/upload', upload({ field: 'file', ...options }), (req, res) => res.json(answer(req.file!.path, req.file!.digest)));
+    const server = http.createServer(app);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    closers.push(async () => {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    });
+    return (server.address() as AddressInfo).port;
+  },
+  fastify: async (mgr, observe, options) => {
+    const app = Fastify();
+    await app.register(tempFiles, { manager: mgr });
+    app.addHook('onRequest', async (request) => observe(request.raw));
+    app.post('/upload', async (request) => {
+      const { file } = await request.saveUploads({ field: 'file', ...options });
+      return answer(file!.path, file!.digest);
+    });
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    closers.push(() => app.close());
+    return (app.server.address() as AddressInfo).port;
+  },
+};
+
+/** Sends a form with `data` as its file, in writes of 64 KiB; resolves with the answer and the body sent. */
+async function send(port: number, data: Buffer): Promise<{ reply: { size: number; sha256: string; digest?: string }; body: Buffer }> {
+  const form = bigFileForm(data.length);
+  const body = Buffer.concat([form.head, data, form.tail]);
+  const reply = await new Promise<string>((resolve, reject) => {
+    const req = http.request(
+      { port, host: '127.0.0.1', method: 'POST', path: '/upload', headers: { 'content-type': `multipart/form-data; boundary=${BOUNDARY}`, 'content-length': body.length } },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (piece: string) => (text += piece));
+        res.on('end', () => (res.statusCode === 200 ? resolve(text) : reject(new Error(`${res.statusCode}: ${text}`))));
+      },
+    );
+    req.on('error', reject);
+    for (let offset = 0; offset < body.length; offset += 64 * 1024) req.write(body.subarray(offset, offset + 64 * 1024));
+    req.end();
+  });
+  return { reply: JSON.parse(reply) as { size: number; sha256: string }, body };
+}
+
+// The first bytes of a PNG (signature and IHDR): enough for the sniffer.
+const PNG = Buffer.from('89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489', 'hex');
+
+const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
+
+/** Random bytes with no CR: no chunk ends in what could be the start of a boundary, which the parser holds back. */
+function fileBytes(size: number): Buffer {
+  const bytes = randomBytes(size);
+  for (let i = 0; i < size; i++) if (bytes[i] === 0x0d) bytes[i] = 0x0e;
+  return bytes;
+}
+
+describe.each(Object.keys(SERVERS))('%s: body chunks of an upload', (name) => {
+  const start = SERVERS[name]!;
+
+  it('are freed once written when the parser was their only reader, and the file is whole', async () => {
+    // Seen without a listener: a wrapper of emit(), which no listener count shows.
+    const seen: { chunk: Buffer; bytes: number }[] = [];
+    const port = await start(manager(), (req) => {
+      const emit = req.emit.bind(req);
+      req.emit = ((event: string, ...args: unknown[]) => {
+        if (event === 'data') seen.push({ chunk: args[0] as Buffer, bytes: (args[0] as Buffer).byteLength });
+        return emit(event, ...args);
+      }) as typeof req.emit;
+    });
+    const data = fileBytes(MiB);
+    const { reply } = await send(port, data);
+    expect(reply).toEqual({ size: MiB, sha256: sha256(data) });
+    // Sockets hand out up to 64 KiB a read: most of the 1 MiB came in large chunks, all of
+    // them file bytes but the first and the last (whose file bytes are a part of them).
+    const large = seen.filter(({ bytes }) => bytes >= 16 * 1024);
+    expect(large.length).toBeGreaterThan(4);
+    const freed = seen.filter(({ chunk }) => chunk.buffer.byteLength === 0);
+    expect(freed.length).toBeGreaterThanOrEqual(large.length - 2);
+  });
+
+  it('are freed after the type is sniffed from the first ones and the digest computed: both of the whole file', async () => {
+    const port = await start(manager(), () => {}, { accept: ['image/png'], hash: 'sha256' });
+    // Zeros after the header: random bytes there read as chunks of the PNG, some of them malformed.
+    const data = Buffer.concat([PNG, Buffer.alloc(4096), fileBytes(MiB - PNG.length - 4096)]);
+    const { reply } = await send(port, data);
+    expect(reply).toEqual({ size: MiB, sha256: sha256(data), digest: `sha256:${sha256(data)}` });
+  });
+
+  it('keep their bytes for another data listener that kept them', async () => {
+    const kept: Buffer[] = [];
+    const port = await start(manager(), (req) => req.on('data', (chunk: Buffer) => kept.push(chunk)));
+    const data = fileBytes(MiB);
+    const { reply, body } = await send(port, data);
+    expect(reply).toEqual({ size: MiB, sha256: sha256(data) });
+    expect(sha256(Buffer.concat(kept))).toBe(sha256(body));
+  });
+
+  it('keep their bytes for a reader of its own that read them (readable)', async () => {
+    // It reads each chunk as it comes, before the parser's pipe sees it.
+    const kept: Buffer[] = [];
+    const port = await start(manager(), (req) =>
+      req.on('readable', () => {
+        for (let chunk = req.read() as Buffer | null; chunk !== null; chunk = req.read() as Buffer | null) kept.push(chunk);
+      }),
+    );
+    const data = fileBytes(MiB);
+    const { reply, body } = await send(port, data);
+    expect(reply).toEqual({ size: MiB, sha256: sha256(data) });
+    expect(sha256(Buffer.concat(kept))).toBe(sha256(body));
+  });
+});
+
+describe('web: body chunks of an upload', () => {
+  it('keep their bytes when the request was made from buffers its caller keeps', async () => {
+    const { handleUpload } = await import('../../src/adapters/web.js');
+    const data = fileBytes(MiB);
+    const form = bigFileForm(data.length);
+    // The caller's own buffers, each all of its memory, handed out as they are.
+    const pieces = [form.head, ...Array.from({ length: 16 }, (_, i) => Buffer.from(data.subarray(i * 64 * 1024, (i + 1) * 64 * 1024))), form.tail];
+    const copies = pieces.map((piece) => Buffer.from(piece));
+    let next = 0;
+    const body = new ReadableStream<Uint8Array>({
+      pull: (controller) => (next < pieces.length ? controller.enqueue(pieces[next++]!) : controller.close()),
+    });
+    const request = new Request('http://localhost/upload', {
+      method: 'POST',
+      headers: { 'content-type': `multipart/form-data; boundary=${BOUNDARY}` },
+      body,
+      duplex: 'half',
+    } as RequestInit);
+    const response = await handleUpload(request, { field: 'file', manager: manager() }, ({ file }) => Response.json(answer(file!.path)));
+    expect(await response.json()).toEqual({ size: MiB, sha256: sha256(data) });
+    expect(pieces.every((piece, i) => piece.equals(copies[i]!))).toBe(true);
+  });
+});
