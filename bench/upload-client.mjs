@@ -142,9 +142,12 @@ function postSmall(agent, port, body) {
 /**
  * Uploads of `bytes` for `seconds`, `concurrency` at once; returns requests/s and latencies. With
  * `cut`, the load ends as a load generator's end does (autocannon's): at the deadline every
- * connection is destroyed, requests in flight included, some of them mid-body.
+ * connection is destroyed, requests in flight included, some of them mid-body. With `rate`, the
+ * requests start on a schedule of that many a second (at most `concurrency` in flight), as a
+ * service's traffic arrives, instead of each one as soon as the one before it on its connection
+ * is answered.
  */
-export async function drive(port, bytes, concurrency, seconds, { check = true, cut = false } = {}) {
+export async function drive(port, bytes, concurrency, seconds, { check = true, cut = false, rate = undefined } = {}) {
   const body = smallBody(bytes);
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
   const latencies = [];
@@ -153,11 +156,18 @@ export async function drive(port, bytes, concurrency, seconds, { check = true, c
   const start = process.hrtime.bigint();
   const deadline = start + BigInt(Math.round(seconds * 1e9));
   let over = false;
+  let scheduled = 0;
   const timer = cut ? setTimeout(() => ((over = true), agent.destroy()), seconds * 1000) : undefined;
   try {
     await Promise.all(
       Array.from({ length: concurrency }, async () => {
         while (!over && process.hrtime.bigint() < deadline) {
+          if (rate !== undefined) {
+            const due = start + BigInt(Math.round((scheduled++ * 1e9) / rate));
+            if (due >= deadline) break;
+            const waitNs = due - process.hrtime.bigint();
+            if (waitNs > 0n) await sleep(Number(waitNs) / 1e6);
+          }
           const t0 = process.hrtime.bigint();
           let result;
           try {

@@ -5,6 +5,8 @@
 // process. Phases:
 //   - small uploads: 10 KiB and 1 MiB files, 1 and 32 at once, requests/s and p99 latency, each
 //     server's peak RSS (VmHWM), and the files left 1 s after a load cut off mid-request;
+//   - the same load: the cases with uploads at once again, every server on one schedule (0.9x the
+//     slowest one's requests/s), its peak RSS and CPU per request for the same work;
 //   - large uploads: 256 MiB files, 8 at once: throughput and peak RSS growth;
 //   - a client abort half-way through a large upload: files and descriptors left;
 //   - a load run: 3 x 60 s of 1 MiB uploads, 32 at once, against the Fastify upload: RSS after each.
@@ -26,8 +28,8 @@ const KiB = 1024;
 
 const QUICK = process.argv.includes('--quick');
 const params = QUICK
-  ? { smallSizes: [10 * KiB, MiB], smallConcurrency: [1, 32], smallRounds: 2, sliceSeconds: 0.5, bytes: 32 * MiB, concurrency: 8, largeRounds: 1, abortAt: 16 * MiB, abortChecks: [1000, 3000], loadRuns: 3, loadSeconds: 5, loadConcurrency: 32, loadBytes: MiB, warmupBytes: 4 * MiB, chunk: MiB, appHeapMiB: 16, bandHeaps: [0, 2, 16], bandBytes: 16 * MiB, bandRounds: 1 }
-  : { smallSizes: [10 * KiB, MiB], smallConcurrency: [1, 32], smallRounds: 24, sliceSeconds: 0.5, bytes: 256 * MiB, concurrency: 8, largeRounds: 3, abortAt: 128 * MiB, abortChecks: [1000, 5000], loadRuns: 3, loadSeconds: 60, loadConcurrency: 32, loadBytes: MiB, warmupBytes: 4 * MiB, chunk: MiB, appHeapMiB: 16, bandHeaps: [0, 2, 16], bandBytes: 64 * MiB, bandRounds: 3 };
+  ? { smallSizes: [10 * KiB, MiB], smallConcurrency: [1, 32], smallRounds: 2, equalRounds: 2, sliceSeconds: 0.5, bytes: 32 * MiB, concurrency: 8, largeRounds: 1, abortAt: 16 * MiB, abortChecks: [1000, 3000], loadRuns: 3, loadSeconds: 5, loadConcurrency: 32, loadBytes: MiB, warmupBytes: 4 * MiB, chunk: MiB, appHeapMiB: 16, bandHeaps: [0, 2, 16], bandBytes: 16 * MiB, bandRounds: 1 }
+  : { smallSizes: [10 * KiB, MiB], smallConcurrency: [1, 32], smallRounds: 24, equalRounds: 12, sliceSeconds: 0.5, bytes: 256 * MiB, concurrency: 8, largeRounds: 3, abortAt: 128 * MiB, abortChecks: [1000, 5000], loadRuns: 3, loadSeconds: 60, loadConcurrency: 32, loadBytes: MiB, warmupBytes: 4 * MiB, chunk: MiB, appHeapMiB: 16, bandHeaps: [0, 2, 16], bandBytes: 64 * MiB, bandRounds: 3 };
 
 const CONTENDERS = [
   { id: 'express-upload', framework: 'Express', ours: true, short: '`upload()`', name: "`upload({ field: 'file', maxBytes })` (tempfile-manager/express)" },
@@ -189,6 +191,45 @@ async function smallCase(bytes, concurrency, env = process.env) {
   }
 }
 
+/**
+ * Peak RSS for the same traffic: every contender of `bytes` × `concurrency` driven on one
+ * schedule, `rate` requests a second (the slowest contender's pace, so that each keeps up),
+ * slices interleaved as in {@link smallCase}. A faster server under a closed loop takes more
+ * requests a second, and V8 grows its heap with the rate (bench/analyses/uploads.md); here each
+ * server does the same work. Returns each contender's requests/s, CPU per request and `VmHWM`.
+ */
+async function equalLoadCase(bytes, concurrency, rate) {
+  const servers = [];
+  try {
+    for (const c of CONTENDERS) {
+      const dir = freshDir(c.id);
+      servers.push({ c, dir, server: await startServer(c.id, dir), count: 0, seconds: 0 });
+    }
+    for (const s of servers) await drive(s.server.port, bytes, concurrency, 1, { rate });
+    for (const s of servers) await control(s.server, '/baseline', 'POST');
+    for (let round = 0; round < params.equalRounds; round++) {
+      for (let k = 0; k < servers.length; k++) {
+        const s = servers[(round + k) % servers.length];
+        const slice = await drive(s.server.port, bytes, concurrency, params.sliceSeconds, { rate });
+        if (slice.failures > 0) throw new Error(`${s.c.id}: ${slice.failures} uploads failed`);
+        s.count += slice.count;
+        s.seconds += params.sliceSeconds;
+      }
+    }
+    const results = [];
+    for (const s of servers) {
+      const stats = await control(s.server, '/stats');
+      results.push({ ...s.c, rps: s.count / s.seconds, cpuMicros: (stats.cpu * 1e6) / s.count, peakRss: stats.maxRss });
+    }
+    return results;
+  } finally {
+    for (const s of servers) {
+      await s.server.stop();
+      fs.rmSync(s.dir, { recursive: true, force: true });
+    }
+  }
+}
+
 /** The environment of a server that holds `mib` MiB of an application's own objects (bench/upload-server.mjs). */
 const withAppHeap = (mib) => ({ ...process.env, TFM_BENCH_APP_HEAP_MIB: String(mib) });
 
@@ -227,6 +268,12 @@ async function main() {
       console.error(`small ${formatSize(bytes)} c=${concurrency} done after ${elapsed()}`);
     }
   }
+  const equalLoad = [];
+  for (const { bytes, concurrency, results } of small.filter((x) => x.concurrency > 1)) {
+    const rate = Math.floor(0.9 * Math.min(...results.map((r) => stats(r.samples, 'rps').median)));
+    equalLoad.push({ bytes, concurrency, rate, results: await equalLoadCase(bytes, concurrency, rate) });
+    console.error(`same load ${formatSize(bytes)} c=${concurrency} done after ${elapsed()}`);
+  }
   const large = await sampleInterleaved(CONTENDERS, { rounds: params.largeRounds, sample: (c) => throughputSample(c, params.concurrency) });
   console.error(`large c=${params.concurrency} done after ${elapsed()}`);
   const appHeapSmall = [{ bytes: MiB, concurrency: 32, results: await smallCase(MiB, 32, withAppHeap(params.appHeapMiB)) }];
@@ -244,7 +291,7 @@ async function main() {
   console.error(`aborts done after ${elapsed()}`);
   const load = await loadRun();
   console.error(`load run done after ${elapsed()}`);
-  const section = render({ small, large, aborts, load, appHeapSmall, band }, Math.round((Date.now() - started) / 1000));
+  const section = render({ small, equalLoad, large, aborts, load, appHeapSmall, band }, Math.round((Date.now() - started) / 1000));
   if (!QUICK) {
     fs.mkdirSync(RESULTS, { recursive: true });
     fs.writeFileSync(path.join(RESULTS, 'uploads.md'), section);
@@ -320,7 +367,7 @@ function smallTable(out, targets, framework, small, heading, label = '') {
   );
 }
 
-function render({ small, large, aborts, load, appHeapSmall, band }, runSeconds) {
+function render({ small, equalLoad, large, aborts, load, appHeapSmall, band }, runSeconds) {
   const cpus = os.cpus();
   const out = [];
   const targets = [];
@@ -366,6 +413,26 @@ function render({ small, large, aborts, load, appHeapSmall, band }, runSeconds) 
   );
 
   for (const framework of ['Express', 'Fastify']) smallTable(out, targets, framework, small, `#### ${framework}: small uploads`);
+
+  out.push('#### The same load for every server', '');
+  out.push(
+    `The cases with uploads at once again, every server started afresh and driven on one schedule: 0.9x the requests/s of ` +
+      `the slowest contender above, so that each keeps up (\`drive()\`'s \`rate\`: requests start on the schedule, at ` +
+      `most N in flight), ${params.equalRounds} interleaved slices of ${params.sliceSeconds} s after a 1 s warm-up. Each server ` +
+      "does the same work: its peak RSS (`VmHWM`) is the memory that work costs it, and its CPU per request what it costs " +
+      'in time. Above, a faster server takes more requests a second, and V8 grows its heap with the rate.',
+    '',
+  );
+  out.push(
+    table(
+      ['Case', 'Contender', 'requests/s', 'CPU µs / request', 'peak RSS (VmHWM)'],
+      equalLoad.flatMap(({ bytes, concurrency, results }) =>
+        results.map((r) => [`${formatSize(bytes)}, c=${concurrency}`, `${r.framework}: ${r.short ?? r.name}`, formatInt(r.rps), formatInt(r.cpuMicros), formatMiB(r.peakRss)]),
+      ),
+      ['l', 'l', 'r', 'r', 'r'],
+    ),
+    '',
+  );
 
   out.push(`#### Large uploads: ${params.concurrency} × ${formatSize(params.bytes)} at once`, '');
   const largeRows = large.map((r) => ({
