@@ -5,7 +5,7 @@
 // process. Phases:
 //   - small uploads: 10 KiB and 1 MiB files, 1 and 32 at once, requests/s and p99 latency, each
 //     server's peak RSS (VmHWM), and the files left 1 s after a load cut off mid-request;
-//   - the same load: the cases with uploads at once again, every server on one schedule (0.9x the
+//   - the same load: every case again, every server on one schedule (0.9x the
 //     slowest one's requests/s), its peak RSS and CPU per request for the same work;
 //   - large uploads: 256 MiB files, 8 at once: throughput and peak RSS growth;
 //   - a client abort half-way through a large upload: files and descriptors left;
@@ -269,7 +269,7 @@ async function main() {
     }
   }
   const equalLoad = [];
-  for (const { bytes, concurrency, results } of small.filter((x) => x.concurrency > 1)) {
+  for (const { bytes, concurrency, results } of small) {
     const rate = Math.floor(0.9 * Math.min(...results.map((r) => stats(r.samples, 'rps').median)));
     equalLoad.push({ bytes, concurrency, rate, results: await equalLoadCase(bytes, concurrency, rate) });
     console.error(`same load ${formatSize(bytes)} c=${concurrency} done after ${elapsed()}`);
@@ -416,7 +416,7 @@ function render({ small, equalLoad, large, aborts, load, appHeapSmall, band }, r
 
   out.push('#### The same load for every server', '');
   out.push(
-    `The cases with uploads at once again, every server started afresh and driven on one schedule: 0.9x the requests/s of ` +
+    `Every case again, every server started afresh and driven on one schedule: 0.9x the requests/s of ` +
       `the slowest contender above, so that each keeps up (\`drive()\`'s \`rate\`: requests start on the schedule, at ` +
       `most N in flight), ${params.equalRounds} interleaved slices of ${params.sliceSeconds} s after a 1 s warm-up. Each server ` +
       "does the same work: its peak RSS (`VmHWM`) is the memory that work costs it, and its CPU per request what it costs " +
