@@ -37,7 +37,7 @@ const SUMMARY = {
   'azure-handoff': ['1 MiB per cycle', '64 MiB per cycle'],
   's3-direct': ['MiB/s and peak RSS'],
   'browser-to-bucket': ['What one upload costs the API', 'Last byte to ticket'],
-  uploads: ['Express: small uploads', 'Fastify: small uploads', 'The same load for every server', 'Large uploads: 8 × 256 MiB at once'],
+  uploads: ['Express: small uploads', 'Fastify: small uploads', 'Large uploads: 8 × 256 MiB at once'],
   tus: [{ heading: 'Method', table: 0, caption: 'MB/s and peak RSS behind @tus/server' }],
   // A comparison with one past build, which the gate (above) now makes with every parent: linked only.
   baseline: [],
