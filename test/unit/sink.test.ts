@@ -5,9 +5,11 @@
 // (a real clock made a write descheduled for 2 ms on a busy machine "slow", and sent the rest of
 // the file, of every test after it, to the thread pool).
 import { createHash } from 'node:crypto';
+import { PassThrough } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { FileSink } from '../../src/write/sink.js';
 import type { WritableFile } from '../../src/write/open-file.js';
+import { ownChunksWhileSoleReader } from '../../src/write/owned-chunks.js';
 
 interface Recorded {
   readonly handle: WritableFile;
@@ -106,5 +108,58 @@ describe('FileSink', () => {
     const after = recordingHandle();
     await feed(new FileSink(after.handle, '/z', undefined, true), chunksOf([65536, 65536]));
     expect([during.calls.map((call) => call.how), after.calls.map((call) => call.how)]).toEqual([['async'], ['sync', 'sync']]);
+  });
+});
+
+describe('FileSink with chunks only the library holds', () => {
+  /** `sizes` as chunks a reader marked as the library's own (the marker and one more listener: a parser's pipe). */
+  function ownedChunks(sizes: readonly number[]): Buffer[] {
+    const source = new PassThrough();
+    ownChunksWhileSoleReader(source);
+    const seen: Buffer[] = [];
+    source.on('data', (chunk: Buffer) => seen.push(chunk));
+    for (const [i, size] of sizes.entries()) source.write(Buffer.alloc(size, i + 1));
+    return seen;
+  }
+
+  /** A handle whose write reads the bytes later, as the kernel does in the thread pool. */
+  function lateReadingHandle(): { handle: WritableFile; content(): Buffer } {
+    const parts: Buffer[] = [];
+    const handle: WritableFile = {
+      identity: { dev: 0, ino: 0 },
+      writeSync: (buffer) => (parts.push(Buffer.from(buffer)), buffer.length),
+      write: (buffer, done) =>
+        setImmediate(() => {
+          parts.push(Buffer.from(buffer));
+          done(null, buffer.length);
+        }),
+      close: async () => {},
+    };
+    return { handle, content: () => Buffer.concat(parts) };
+  }
+
+  it.each([
+    ['inline', true],
+    ['through the thread pool', false],
+  ])('frees each once written %s, never before: the file holds every byte', async (_how, inline) => {
+    const chunks = ownedChunks([65536, 20000, 65536, 30000, 65536]);
+    const expected = Buffer.concat(chunks.map((chunk) => Buffer.from(chunk)));
+    const { handle, content } = lateReadingHandle();
+    await feed(new FileSink(handle, '/x', undefined, inline), chunks);
+    expect(content().equals(expected)).toBe(true);
+    expect(chunks.map((chunk) => chunk.buffer.byteLength)).toEqual([0, 0, 0, 0, 0]);
+  });
+
+  it('frees none that another listener got, nor a view of part of one', async () => {
+    const source = new PassThrough();
+    ownChunksWhileSoleReader(source);
+    const seen: Buffer[] = [];
+    source.on('data', (chunk: Buffer) => seen.push(chunk));
+    source.on('data', () => {}); // someone else reads the stream too
+    source.write(Buffer.alloc(65536, 1));
+    const parts = ownedChunks([65536]).map((chunk) => chunk.subarray(0, 40000));
+    const { handle } = lateReadingHandle();
+    await feed(new FileSink(handle, '/x', undefined, true), [...seen, ...parts]);
+    expect([...seen, ...parts].map((chunk) => chunk.byteLength)).toEqual([65536, 40000]);
   });
 });
