@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import busboy from 'busboy';
+import { builtin } from '../base/builtin.js';
 import { AbortedError, MalformedUploadError, UploadLimitError } from '../base/errors.js';
 import type { TempScope } from '../handles/scope.js';
 import { ownChunksWhileSoleReader } from '../write/owned-chunks.js';
@@ -39,7 +40,9 @@ export function nodeBody(req: IncomingMessage, refuse: () => void): FormBody {
   return {
     headers: req.headers,
     stream: req,
-    freshChunks: true,
+    // Only Node's own class, whose body its parser copies from the socket: a request made in
+    // process (Fastify's inject(), serverless-http's subclass) hands out buffers its maker made.
+    freshChunks: req.constructor === builtin('node:http').IncomingMessage,
     complete: () => req.complete,
     onClose: (listener) => {
       req.on('close', listener);

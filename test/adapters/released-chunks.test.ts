@@ -5,6 +5,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Readable } from 'node:stream';
 import express from 'express';
 import Fastify from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -177,6 +178,31 @@ describe('web: body chunks of an upload', () => {
     } as RequestInit);
     const response = await handleUpload(request, { field: 'file', manager: manager() }, ({ file }) => Response.json(answer(file!.path)));
     expect(await response.json()).toEqual({ size: MiB, sha256: sha256(data) });
+    expect(pieces.every((piece, i) => piece.equals(copies[i]!))).toBe(true);
+  });
+});
+
+describe('fastify under inject(): body chunks of an upload', () => {
+  it("keep their bytes: they are the caller's own buffers", async () => {
+    const app = Fastify();
+    await app.register(tempFiles, { manager: manager() });
+    app.post('/upload', async (request) => {
+      const { file } = await request.saveUploads({ field: 'file' });
+      return answer(file!.path);
+    });
+    closers.push(() => app.close());
+    const data = fileBytes(MiB);
+    const form = bigFileForm(data.length);
+    // Each piece all of its memory, and the file's pieces nothing but file bytes.
+    const pieces = [form.head, ...Array.from({ length: 16 }, (_, i) => Buffer.from(data.subarray(i * 64 * 1024, (i + 1) * 64 * 1024))), form.tail];
+    const copies = pieces.map((piece) => Buffer.from(piece));
+    const reply = await app.inject({
+      method: 'POST',
+      url: '/upload',
+      headers: { 'content-type': `multipart/form-data; boundary=${BOUNDARY}`, 'content-length': String(form.length) },
+      payload: Readable.from(pieces),
+    });
+    expect(reply.json()).toEqual({ size: MiB, sha256: sha256(data) });
     expect(pieces.every((piece, i) => piece.equals(copies[i]!))).toBe(true);
   });
 });
