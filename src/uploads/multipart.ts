@@ -1,10 +1,10 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import busboy from 'busboy';
 import { builtin } from '../base/builtin.js';
 import { AbortedError, MalformedUploadError, UploadLimitError } from '../base/errors.js';
 import type { TempScope } from '../handles/scope.js';
-import { ownChunksWhileSoleReader } from '../write/owned-chunks.js';
+import { ownIfSoleReader } from '../write/owned-chunks.js';
 import { FormReceiver, type ReceivedForm } from './form.js';
 import { requestScopeOf, type RequestScope } from './request-scope.js';
 import { busboyLimits, type HandedOffUpload, type ResolvedUpload, type UploadedFile, type UploadFields } from './upload-options.js';
@@ -110,11 +110,9 @@ function receiveForm(body: FormBody, scope: TempScope, spec: ResolvedUpload, rea
   }
   return new Promise((resolve, reject) => {
     let settled = false;
-    // Freed as soon as they are written: see owned-chunks.ts.
-    const disown = body.freshChunks ? ownChunksWhileSoleReader(body.stream) : () => {};
+    let stopFeeding = () => {};
     const form = new FormReceiver(scope, spec, () => {
-      disown();
-      body.stream.unpipe(parser);
+      stopFeeding();
       body.refuse();
       settle();
     }, body.exchange);
@@ -125,14 +123,38 @@ function receiveForm(body: FormBody, scope: TempScope, spec: ResolvedUpload, rea
     function settle(): void {
       if (settled) return;
       settled = true;
-      disown();
+      stopFeeding();
       stopWatching();
       form.finish().then(resolve, reject);
     }
     listen(parser, form, spec);
     parser.on('close', settle);
-    body.stream.pipe(parser);
+    stopFeeding = feed(body, parser);
   });
+}
+
+/**
+ * Writes the body's chunks into `parser` as they come, the body paused while the parser is full,
+ * as a pipe does, with one listener; a chunk of a fresh body that no one else got is marked as the
+ * library's own, to be freed once written (owned-chunks.ts). Returns the stop.
+ */
+function feed(body: FormBody, parser: Writable): () => void {
+  const { stream, freshChunks } = body;
+  const onData = (chunk: unknown) => {
+    if (freshChunks) ownIfSoleReader(stream, chunk, 1);
+    if (!parser.write(chunk)) stream.pause();
+  };
+  const onDrain = () => stream.resume();
+  const onEnd = () => parser.end();
+  stream.on('data', onData);
+  stream.once('end', onEnd);
+  parser.on('drain', onDrain);
+  if (!stream.readableFlowing) stream.resume(); // as pipe() does, even a body paused before
+  return () => {
+    stream.off('data', onData);
+    stream.off('end', onEnd);
+    parser.off('drain', onDrain);
+  };
 }
 
 /** Hands the parser's parts and limits to the form. */

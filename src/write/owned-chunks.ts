@@ -13,22 +13,17 @@ const owned = new WeakSet<ArrayBufferLike>();
 const RELEASE_MIN_BYTES = 16 * 1024;
 
 /**
- * Marks each chunk `stream` emits as the library's own while the library's pipe to its parser
- * is the stream's only reader: a chunk another 'data' or 'readable' listener also got is never
- * marked. Call it before piping; returns the unsubscribe. @internal
+ * Marks `chunk`, just emitted by `stream`, as the library's own when the library's `listeners`
+ * 'data' listeners are all the stream has and it has no 'readable' one: no one else got it. Call
+ * it from the library's 'data' listener, for a stream whose chunks are buffers of their own. @internal
  */
-export function ownChunksWhileSoleReader(stream: Readable): () => void {
-  const mark = (chunk: unknown) => {
-    // This listener and the pipe's: any other may keep the chunk.
-    if (stream.listenerCount('data') === 2 && stream.listenerCount('readable') === 0 && chunk instanceof Uint8Array) owned.add(chunk.buffer);
-  };
-  stream.on('data', mark);
-  return () => stream.off('data', mark);
+export function ownIfSoleReader(stream: Readable, chunk: unknown, listeners: number): void {
+  if (stream.listenerCount('data') === listeners && stream.listenerCount('readable') === 0 && chunk instanceof Uint8Array) owned.add(chunk.buffer);
 }
 
 /**
  * Frees the memory of `chunk` now, if it is all of a buffer only the library holds (marked by
- * {@link ownChunksWhileSoleReader}); a view of part of one, and any other, is left as it is.
+ * {@link ownIfSoleReader}); a view of part of one, and any other, is left as it is.
  * Call it once the chunk's bytes are on disk or copied. @internal
  */
 export function releaseChunk(chunk: Uint8Array): void {

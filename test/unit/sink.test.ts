@@ -9,7 +9,7 @@ import { PassThrough } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { FileSink } from '../../src/write/sink.js';
 import type { WritableFile } from '../../src/write/open-file.js';
-import { ownChunksWhileSoleReader } from '../../src/write/owned-chunks.js';
+import { ownIfSoleReader } from '../../src/write/owned-chunks.js';
 
 interface Recorded {
   readonly handle: WritableFile;
@@ -112,12 +112,14 @@ describe('FileSink', () => {
 });
 
 describe('FileSink with chunks only the library holds', () => {
-  /** `sizes` as chunks a reader marked as the library's own (the marker and one more listener: a parser's pipe). */
+  /** `sizes` as chunks the library's one reader of a stream marked as its own. */
   function ownedChunks(sizes: readonly number[]): Buffer[] {
     const source = new PassThrough();
-    ownChunksWhileSoleReader(source);
     const seen: Buffer[] = [];
-    source.on('data', (chunk: Buffer) => seen.push(chunk));
+    source.on('data', (chunk: Buffer) => {
+      ownIfSoleReader(source, chunk, 1);
+      seen.push(chunk);
+    });
     for (const [i, size] of sizes.entries()) source.write(Buffer.alloc(size, i + 1));
     return seen;
   }
@@ -152,9 +154,11 @@ describe('FileSink with chunks only the library holds', () => {
 
   it('frees none that another listener got, nor a view of part of one', async () => {
     const source = new PassThrough();
-    ownChunksWhileSoleReader(source);
     const seen: Buffer[] = [];
-    source.on('data', (chunk: Buffer) => seen.push(chunk));
+    source.on('data', (chunk: Buffer) => {
+      ownIfSoleReader(source, chunk, 1);
+      seen.push(chunk);
+    });
     source.on('data', () => {}); // someone else reads the stream too
     source.write(Buffer.alloc(65536, 1));
     const parts = ownedChunks([65536]).map((chunk) => chunk.subarray(0, 40000));
