@@ -147,9 +147,12 @@ function feed(body: FormBody, parser: Writable): () => void {
   const onDrain = () => stream.resume();
   const onEnd = () => parser.end();
   stream.on('data', onData);
-  stream.once('end', onEnd);
   parser.on('drain', onDrain);
-  if (!stream.readableFlowing) stream.resume(); // as pipe() does, even a body paused before
+  // As pipe() does: a body read to its end already ends the parser (which then finds the form
+  // cut short), and a body paused before flows.
+  if (stream.readableEnded) process.nextTick(onEnd);
+  else stream.once('end', onEnd);
+  if (!stream.readableFlowing) stream.resume();
   return () => {
     stream.off('data', onData);
     stream.off('end', onEnd);

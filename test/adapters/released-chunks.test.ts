@@ -206,3 +206,41 @@ describe('fastify under inject(): body chunks of an upload', () => {
     expect(pieces.every((piece, i) => piece.equals(copies[i]!))).toBe(true);
   });
 });
+
+describe('express: a body another middleware read to its end first', () => {
+  it('is refused as cut short, at once, as a pipe into the parser would', async () => {
+    const app = express();
+    app.use(tempScope(manager()));
+    app.use((req, _res, next) => {
+      req.once('end', () => next());
+      req.resume();
+    });
+    app.post('/upload', upload({ field: 'file' }), (req, res) => res.json(answer(req.file!.path)));
+    const server = http.createServer(app);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    closers.push(async () => {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    });
+    const port = (server.address() as AddressInfo).port;
+    const form = bigFileForm(64 * 1024);
+    const body = Buffer.concat([form.head, fileBytes(64 * 1024), form.tail]);
+    const reply = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const req = http.request(
+        { port, host: '127.0.0.1', method: 'POST', path: '/upload', headers: { 'content-type': `multipart/form-data; boundary=${BOUNDARY}`, 'content-length': body.length } },
+        (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (piece: string) => (text += piece));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+        },
+      );
+      // An upload that waits for bytes that will never come would leave the client hanging.
+      req.setTimeout(10_000, () => req.destroy(new Error('no answer in 10 s')));
+      req.on('error', reject);
+      req.end(body);
+    });
+    expect(reply.status).toBe(400);
+    expect(JSON.parse(reply.text)).toMatchObject({ code: 'ERR_TEMPFILE_UPLOAD_MALFORMED' });
+  });
+});
