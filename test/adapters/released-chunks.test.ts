@@ -47,13 +47,7 @@ const SERVERS: Record<string, Server> = {
       next();
     });
     app.post('/upload', upload({ field: 'file', ...options }), (req, res) => res.json(answer(req.file!.path, req.file!.digest)));
-    const server = http.createServer(app);
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    closers.push(async () => {
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
-    });
-    return (server.address() as AddressInfo).port;
+    return serve(app);
   },
   fastify: async (mgr, observe, options) => {
     const app = Fastify();
@@ -69,25 +63,44 @@ const SERVERS: Record<string, Server> = {
   },
 };
 
-/** Sends a form with `data` as its file, in writes of 64 KiB; resolves with the answer and the body sent. */
-async function send(port: number, data: Buffer): Promise<{ reply: { size: number; sha256: string; digest?: string }; body: Buffer }> {
-  const form = bigFileForm(data.length);
-  const body = Buffer.concat([form.head, data, form.tail]);
-  const reply = await new Promise<string>((resolve, reject) => {
+/** Posts `body` (a form) to `/upload` in writes of 64 KiB; resolves with the answer, or rejects when none comes in 10 s. */
+function post(port: number, body: Buffer): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
     const req = http.request(
       { port, host: '127.0.0.1', method: 'POST', path: '/upload', headers: { 'content-type': `multipart/form-data; boundary=${BOUNDARY}`, 'content-length': body.length } },
       (res) => {
         let text = '';
         res.setEncoding('utf8');
         res.on('data', (piece: string) => (text += piece));
-        res.on('end', () => (res.statusCode === 200 ? resolve(text) : reject(new Error(`${res.statusCode}: ${text}`))));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
       },
     );
+    // An upload that waits for bytes that will never come would leave the client hanging.
+    req.setTimeout(10_000, () => req.destroy(new Error('no answer in 10 s')));
     req.on('error', reject);
     for (let offset = 0; offset < body.length; offset += 64 * 1024) req.write(body.subarray(offset, offset + 64 * 1024));
     req.end();
   });
-  return { reply: JSON.parse(reply) as { size: number; sha256: string }, body };
+}
+
+/** Sends a form with `data` as its file; resolves with the answer (200, else it rejects) and the body sent. */
+async function send(port: number, data: Buffer): Promise<{ reply: { size: number; sha256: string; digest?: string }; body: Buffer }> {
+  const form = bigFileForm(data.length);
+  const body = Buffer.concat([form.head, data, form.tail]);
+  const { status, text } = await post(port, body);
+  if (status !== 200) throw new Error(`${status}: ${text}`);
+  return { reply: JSON.parse(text) as { size: number; sha256: string }, body };
+}
+
+/** Serves `app` on a port of its own, closed after the test. */
+async function serve(app: express.Express): Promise<number> {
+  const server = http.createServer(app);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  closers.push(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+  return (server.address() as AddressInfo).port;
 }
 
 // The first bytes of a PNG (signature and IHDR): enough for the sniffer.
@@ -216,30 +229,9 @@ describe('express: a body another middleware read to its end first', () => {
       req.resume();
     });
     app.post('/upload', upload({ field: 'file' }), (req, res) => res.json(answer(req.file!.path)));
-    const server = http.createServer(app);
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    closers.push(async () => {
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
-    });
-    const port = (server.address() as AddressInfo).port;
+    const port = await serve(app);
     const form = bigFileForm(64 * 1024);
-    const body = Buffer.concat([form.head, fileBytes(64 * 1024), form.tail]);
-    const reply = await new Promise<{ status: number; text: string }>((resolve, reject) => {
-      const req = http.request(
-        { port, host: '127.0.0.1', method: 'POST', path: '/upload', headers: { 'content-type': `multipart/form-data; boundary=${BOUNDARY}`, 'content-length': body.length } },
-        (res) => {
-          let text = '';
-          res.setEncoding('utf8');
-          res.on('data', (piece: string) => (text += piece));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
-        },
-      );
-      // An upload that waits for bytes that will never come would leave the client hanging.
-      req.setTimeout(10_000, () => req.destroy(new Error('no answer in 10 s')));
-      req.on('error', reject);
-      req.end(body);
-    });
+    const reply = await post(port, Buffer.concat([form.head, fileBytes(64 * 1024), form.tail]));
     expect(reply.status).toBe(400);
     expect(JSON.parse(reply.text)).toMatchObject({ code: 'ERR_TEMPFILE_UPLOAD_MALFORMED' });
   });
