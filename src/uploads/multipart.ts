@@ -4,7 +4,7 @@ import busboy from 'busboy';
 import { builtin } from '../base/builtin.js';
 import { AbortedError, MalformedUploadError, UploadLimitError } from '../base/errors.js';
 import type { TempScope } from '../handles/scope.js';
-import { ownIfSoleReader } from '../write/owned-chunks.js';
+import { BodyChunks } from '../write/owned-chunks.js';
 import { FormReceiver, type ReceivedForm } from './form.js';
 import { requestScopeOf, type RequestScope } from './request-scope.js';
 import { busboyLimits, type HandedOffUpload, type ResolvedUpload, type UploadedFile, type UploadFields } from './upload-options.js';
@@ -111,6 +111,7 @@ function receiveForm(body: FormBody, scope: TempScope, spec: ResolvedUpload, rea
   return new Promise((resolve, reject) => {
     let settled = false;
     let stopFeeding = () => {};
+    const chunks = body.freshChunks ? new BodyChunks() : undefined;
     const form = new FormReceiver(scope, spec, () => {
       stopFeeding();
       body.refuse();
@@ -125,11 +126,13 @@ function receiveForm(body: FormBody, scope: TempScope, spec: ResolvedUpload, rea
       settled = true;
       stopFeeding();
       stopWatching();
-      form.finish().then(resolve, reject);
+      // Once finish() settles, every write has: the files' sinks took their views of the chunks
+      // written in part (at once: copied or written inline), and the parser, closed or left, holds none.
+      form.finish().finally(() => chunks?.freeRest()).then(resolve, reject);
     }
     listen(parser, form, spec);
     parser.on('close', settle);
-    stopFeeding = feed(body, parser);
+    stopFeeding = feed(body.stream, parser, chunks);
   });
 }
 
@@ -138,10 +141,9 @@ function receiveForm(body: FormBody, scope: TempScope, spec: ResolvedUpload, rea
  * as a pipe does, with one listener; a chunk of a fresh body that no one else got is marked as the
  * library's own, to be freed once written (owned-chunks.ts). Returns the stop.
  */
-function feed(body: FormBody, parser: Writable): () => void {
-  const { stream, freshChunks } = body;
+function feed(stream: Readable, parser: Writable, chunks: BodyChunks | undefined): () => void {
   const onData = (chunk: unknown) => {
-    if (freshChunks) ownIfSoleReader(stream, chunk, 1);
+    chunks?.own(stream, chunk, 1);
     if (!parser.write(chunk)) stream.pause();
   };
   const onDrain = () => stream.resume();

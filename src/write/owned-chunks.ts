@@ -6,29 +6,67 @@ import type { Readable } from 'node:stream';
 // 32 uploads of 1 MiB the dead chunks waiting for one were 20 to 40 MiB of the peak RSS
 // (bench/analyses/uploads.md). A chunk only the library holds is freed as soon as it is written.
 
-/** The memory of chunks that reached nobody but the library's own reader. */
-const owned = new WeakSet<ArrayBufferLike>();
+/** The chunks that reached nobody but the library's own reader, each with the body it came in. */
+const owned = new WeakMap<ArrayBufferLike, BodyChunks>();
 
 /** Smaller chunks are left to the collector: freeing one costs about what copying it does. */
 const RELEASE_MIN_BYTES = 16 * 1024;
 
 /**
- * Marks `chunk`, just emitted by `stream`, as the library's own when the library's `listeners`
- * 'data' listeners are all the stream has and it has no 'readable' one: no one else got it. Call
- * it from the library's 'data' listener, for a stream whose chunks are buffers of their own. @internal
+ * Chunks of a body kept to be freed once the body is read: at most this many (two per file, its
+ * first and its last, in the usual form), so that a body whose every chunk is written in part
+ * holds no more than this until it ends.
  */
-export function ownIfSoleReader(stream: Readable, chunk: unknown, listeners: number): void {
-  if (stream.listenerCount('data') === listeners && stream.listenerCount('readable') === 0 && chunk instanceof Uint8Array) owned.add(chunk.buffer);
+const MAX_PARTLY_WRITTEN = 16;
+
+/**
+ * The chunks of one request's body that only the library got. A chunk written whole is freed
+ * once written ({@link releaseChunk}). One written in part (it also holds a boundary, a part's
+ * headers or a field: the form's first and last chunks) is freed by {@link freeRest}, once the
+ * parser is done with the body and every write of it has settled: views of it may be in use
+ * until then. @internal
+ */
+export class BodyChunks {
+  readonly #partlyWritten: ArrayBufferLike[] = [];
+
+  /**
+   * Marks `chunk`, just emitted by `stream`, as the library's own when the library's `listeners`
+   * 'data' listeners are all the stream has and it has no 'readable' one: no one else got it.
+   * Call it from the library's 'data' listener, for a stream whose chunks are buffers of their own.
+   */
+  own(stream: Readable, chunk: unknown, listeners: number): void {
+    if (stream.listenerCount('data') === listeners && stream.listenerCount('readable') === 0 && chunk instanceof Uint8Array) owned.set(chunk.buffer, this);
+  }
+
+  /** Keeps `buffer`, a chunk of which a part was written, for {@link freeRest}. */
+  keep(buffer: ArrayBufferLike): void {
+    if (this.#partlyWritten.length < MAX_PARTLY_WRITTEN && !this.#partlyWritten.includes(buffer)) this.#partlyWritten.push(buffer);
+  }
+
+  /**
+   * Frees the chunks written in part. Call it once the parser is done with the body and every
+   * write that took its bytes has settled, and only when no chunk went anywhere but to a file.
+   */
+  freeRest(): void {
+    for (const buffer of this.#partlyWritten.splice(0)) {
+      if (owned.get(buffer) !== this) continue;
+      owned.delete(buffer);
+      free(buffer as ArrayBuffer);
+    }
+  }
 }
 
 /**
- * Frees the memory of `chunk` now, if it is all of a buffer only the library holds (marked by
- * {@link ownIfSoleReader}); a view of part of one, and any other, is left as it is.
+ * Frees the memory of `chunk` now if it is all of a buffer only the library holds (marked by
+ * {@link BodyChunks.own}); a part of one is kept for its body's {@link BodyChunks.freeRest}.
  * Call it once the chunk's bytes are on disk or copied. @internal
  */
 export function releaseChunk(chunk: Uint8Array): void {
   const buffer = chunk.buffer;
-  if (chunk.byteLength < RELEASE_MIN_BYTES || chunk.byteOffset !== 0 || chunk.byteLength !== buffer.byteLength || !owned.has(buffer)) return;
+  if (buffer.byteLength < RELEASE_MIN_BYTES) return;
+  const body = owned.get(buffer);
+  if (body === undefined) return;
+  if (chunk.byteOffset !== 0 || chunk.byteLength !== buffer.byteLength) return body.keep(buffer);
   owned.delete(buffer);
   free(buffer as ArrayBuffer);
 }

@@ -9,7 +9,7 @@ import { PassThrough } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { FileSink } from '../../src/write/sink.js';
 import type { WritableFile } from '../../src/write/open-file.js';
-import { ownIfSoleReader } from '../../src/write/owned-chunks.js';
+import { BodyChunks } from '../../src/write/owned-chunks.js';
 
 interface Recorded {
   readonly handle: WritableFile;
@@ -113,11 +113,11 @@ describe('FileSink', () => {
 
 describe('FileSink with chunks only the library holds', () => {
   /** `sizes` as chunks the library's one reader of a stream marked as its own. */
-  function ownedChunks(sizes: readonly number[]): Buffer[] {
+  function ownedChunks(sizes: readonly number[], body = new BodyChunks()): Buffer[] {
     const source = new PassThrough();
     const seen: Buffer[] = [];
     source.on('data', (chunk: Buffer) => {
-      ownIfSoleReader(source, chunk, 1);
+      body.own(source, chunk, 1);
       seen.push(chunk);
     });
     for (const [i, size] of sizes.entries()) source.write(Buffer.alloc(size, i + 1));
@@ -152,11 +152,34 @@ describe('FileSink with chunks only the library holds', () => {
     expect(chunks.map((chunk) => chunk.buffer.byteLength)).toEqual([0, 0, 0, 0, 0]);
   });
 
+  it('frees a chunk written in part only when its body frees the rest, and only those it kept', async () => {
+    const body = new BodyChunks();
+    const [first, last] = ownedChunks([65536, 65536], body);
+    const views = [first!.subarray(100), last!.subarray(0, 30000)];
+    const { handle, content } = lateReadingHandle();
+    await feed(new FileSink(handle, '/x', undefined, false), views);
+    expect(content().length).toBe(65436 + 30000);
+    expect([first!.byteLength, last!.byteLength]).toEqual([65536, 65536]);
+    const [another] = ownedChunks([65536], new BodyChunks());
+    new FileSink(handle, '/y', undefined, true).write(another!.subarray(1));
+    body.freeRest();
+    expect([first!.byteLength, last!.byteLength, another!.byteLength]).toEqual([0, 0, 65536]);
+  });
+
+  it('keeps at most 16 chunks written in part for the end of their body: a body of such chunks holds no more', async () => {
+    const body = new BodyChunks();
+    const chunks = ownedChunks(Array.from({ length: 20 }, () => 65536), body);
+    const { handle } = lateReadingHandle();
+    await feed(new FileSink(handle, '/x', undefined, true), chunks.map((chunk) => chunk.subarray(1)));
+    body.freeRest();
+    expect(chunks.filter((chunk) => chunk.byteLength === 0).length).toBe(16);
+  });
+
   it('frees none that another listener got, nor a view of part of one', async () => {
     const source = new PassThrough();
     const seen: Buffer[] = [];
     source.on('data', (chunk: Buffer) => {
-      ownIfSoleReader(source, chunk, 1);
+      new BodyChunks().own(source, chunk, 1);
       seen.push(chunk);
     });
     source.on('data', () => {}); // someone else reads the stream too
