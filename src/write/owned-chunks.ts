@@ -32,10 +32,13 @@ export class BodyChunks {
   /**
    * Marks `chunk`, just emitted by `stream`, as the library's own when the library's `listeners`
    * 'data' listeners are all the stream has and it has no 'readable' one: no one else got it.
+   * Only a chunk that is all of its buffer: a view of part of a larger one (a runtime that hands
+   * out slices of a buffer it reads into) shares its memory with what it does not show.
    * Call it from the library's 'data' listener, for a stream whose chunks are buffers of their own.
    */
   own(stream: Readable, chunk: unknown, listeners: number): void {
-    if (stream.listenerCount('data') === listeners && stream.listenerCount('readable') === 0 && chunk instanceof Uint8Array) owned.set(chunk.buffer, this);
+    if (!(chunk instanceof Uint8Array) || chunk.byteOffset !== 0 || chunk.byteLength !== chunk.buffer.byteLength) return;
+    if (stream.listenerCount('data') === listeners && stream.listenerCount('readable') === 0) owned.set(chunk.buffer, this);
   }
 
   /** Keeps `buffer`, a chunk of which a part was written, for {@link freeRest}. */

@@ -175,6 +175,25 @@ describe('FileSink with chunks only the library holds', () => {
     expect(chunks.filter((chunk) => chunk.byteLength === 0).length).toBe(16);
   });
 
+  it('marks no chunk that is a part of a larger buffer: the buffer keeps what the chunk does not show', async () => {
+    // A runtime that hands out slices of one buffer it reads into.
+    const slab = Buffer.alloc(2 * 65536, 7);
+    const source = new PassThrough();
+    const body = new BodyChunks();
+    const seen: Buffer[] = [];
+    source.on('data', (chunk: Buffer) => {
+      body.own(source, chunk, 1);
+      seen.push(chunk);
+    });
+    source.write(slab.subarray(0, 65536));
+    source.write(slab.subarray(65536));
+    const { handle } = lateReadingHandle();
+    await feed(new FileSink(handle, '/x', undefined, true), seen.map((chunk) => chunk.subarray(1)));
+    body.freeRest();
+    expect(slab.byteLength).toBe(2 * 65536);
+    expect(slab.every((byte) => byte === 7)).toBe(true);
+  });
+
   it('frees none that another listener got, nor a view of part of one', async () => {
     const source = new PassThrough();
     const seen: Buffer[] = [];
