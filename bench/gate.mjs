@@ -20,7 +20,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { balancedOrder, formatRatio, KEPT_BASE, median, runChild, table } from './lib.mjs';
+import { balancedOrder, formatRatio, KEPT_BASE, median, rssAtRest, runChild, table } from './lib.mjs';
 import { FRAMEWORKS, measureUploads, uploadContenders, uploadRows } from './gate-uploads.mjs';
 
 const here = import.meta.dirname;
@@ -138,27 +138,13 @@ const BUILD_FREE = new Set(['bare Node', 'tmp holding one file (peer)']);
 /** Increments over bare Node (MiB) this build must stay within: missing one fails the gate. */
 const RSS_TARGETS = { 'import + a manager': 4, 'holding one file': 6 };
 const load = (dist) => `const { TempFileManager } = await import(${JSON.stringify(new URL(`file://${path.join(dist, 'index.js')}`).href)});`;
-const rssApp = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'tempfile-manager-gate-app-')), 'app.mjs');
-
-function rssOnce(code) {
-  const src = `${code}\nawait new Promise((r) => setTimeout(r, 500)); globalThis.gc(); await new Promise((r) => setTimeout(r, 200));\nconst s = process.getBuiltinModule('node:fs').readFileSync('/proc/self/status', 'utf8'); console.log(/VmRSS:\\s+(\\d+)/.exec(s)[1]); process.exit(0);`;
-  fs.writeFileSync(rssApp, src);
-  const out = spawnSync(process.execPath, ['--expose-gc', rssApp], { encoding: 'utf8' });
-  if (out.status !== 0) throw new Error(out.stderr);
-  return Number(out.stdout.trim()) / 1024;
-}
-
 /** Medians of VmRSS (MiB) for each case and build, interleaved. */
 function measureRss(builds, rounds) {
   const cells = [];
   for (const [name, code] of Object.entries(RSS_CASES)) {
     for (const build of BUILD_FREE.has(name) ? [builds[0]] : builds) cells.push({ name, build, code: code(build.dist), values: [] });
   }
-  try {
-    for (let round = 0; round < rounds; round++) for (const cell of cells) cell.values.push(rssOnce(cell.code));
-  } finally {
-    fs.rmSync(path.dirname(rssApp), { recursive: true, force: true });
-  }
+  for (let round = 0; round < rounds; round++) for (const cell of cells) cell.values.push(rssAtRest(cell.code));
   return cells.map((c) => ({ ...c, rss: median(c.values) }));
 }
 

@@ -1,7 +1,8 @@
 // Sampling, statistics and Markdown helpers shared by the benchmarks.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { Transform } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -316,4 +317,23 @@ export function balancedOrder(n, round) {
   for (let lo = 1, hi = n - 1; first.length < n; ) first.push(first.length % 2 ? lo++ : hi--);
   const row = first.map((x) => (x + round) % n);
   return n % 2 === 1 && Math.floor(round / n) % 2 === 1 ? row.reverse() : row;
+}
+
+/**
+ * Resident memory at rest (MiB) of a process that runs `code` as a service starts (`node app.mjs`,
+ * a module file), waits, collects garbage and reads its VmRSS. Measure bare Node with an empty
+ * `code`: a module file costs Node 1.5 MiB over `node -e ''`, which is not the code's.
+ */
+export function rssAtRest(code) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tempfile-manager-bench-rss-'));
+  const app = path.join(dir, 'app.mjs');
+  const src = `${code}\nawait new Promise((r) => setTimeout(r, 500)); globalThis.gc(); await new Promise((r) => setTimeout(r, 200));\nconst s = process.getBuiltinModule('node:fs').readFileSync('/proc/self/status', 'utf8'); console.log(/VmRSS:\\s+(\\d+)/.exec(s)[1]); process.exit(0);`;
+  try {
+    fs.writeFileSync(app, src);
+    const out = spawnSync(process.execPath, ['--expose-gc', app], { encoding: 'utf8' });
+    if (out.status !== 0) throw new Error(out.stderr);
+    return Number(out.stdout.trim()) / 1024;
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 }

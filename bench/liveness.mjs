@@ -14,7 +14,7 @@ import readline from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 
-import { median, table } from './lib.mjs';
+import { median, rssAtRest, table } from './lib.mjs';
 import { runInfo } from './report.mjs';
 
 const { values: args } = parseArgs({ options: { rounds: { type: 'string', default: '8' }, cycles: { type: 'string', default: '50' }, baseline: { type: 'string' } } });
@@ -63,7 +63,7 @@ for (const w of Object.values(workers)) w.child.kill();
 
 const RSS_CASES = {
   'bare Node': '',
-  'tmp holding one file': "const tmp = (await import('tmp')).default; globalThis.f = tmp.fileSync();",
+  'tmp holding one file': `const { default: tmp } = await import(${JSON.stringify(pathToFileURL(path.join(here, '../node_modules/tmp/lib/tmp.js')).href)}); globalThis.f = tmp.fileSync();`,
 };
 for (const [build, dist] of Object.entries(builds)) {
   const load = `const { TempFileManager } = await import(${JSON.stringify(pathToFileURL(dist).href)});`;
@@ -73,10 +73,7 @@ for (const [build, dist] of Object.entries(builds)) {
 const rss = Object.fromEntries(Object.keys(RSS_CASES).map((k) => [k, []]));
 for (let round = 0; round < Math.max(3, Math.ceil(rounds / 2)); round++) {
   for (const [name, code] of Object.entries(RSS_CASES)) {
-    const src = `${code}\nawait new Promise((r) => setTimeout(r, 1000)); globalThis.gc(); await new Promise((r) => setTimeout(r, 200));\nconst s = process.getBuiltinModule('node:fs').readFileSync('/proc/self/status', 'utf8'); console.log(/VmRSS:\\s+(\\d+)/.exec(s)[1]); process.exit(0);`;
-    const out = spawnSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', src], { encoding: 'utf8', cwd: path.join(here, '..') });
-    if (out.status !== 0) throw new Error(`${name}: ${out.stderr}`);
-    rss[name].push(Number(out.stdout.trim()) / 1024);
+    rss[name].push(rssAtRest(code));
   }
 }
 fs.rmSync(work, { recursive: true, force: true });
@@ -104,9 +101,10 @@ ${cycles} cycles each (a first round warms up), the p90 and the process's thread
 
 ${table([`claim+consume`, 'median ms', 'p90 ms', 'threads', 'liveness'], rows, ['l', 'r', 'r', 'r', 'l'])}
 
-Resident memory at rest: VmRSS of a process that imports what the row says, waits 1 s, collects
-garbage and reads \`/proc/self/status\`; medians of interleaved children. \`tmp\` holding one file
-is the peer the issue names.
+Resident memory at rest: VmRSS of a process that runs what the row says as a service starts (a
+module file, \`node app.mjs\`; bare Node is an empty one, as the cost gate measures it), waits,
+collects garbage and reads \`/proc/self/status\`; medians of interleaved children. \`tmp\` holding
+one file is the peer the issue names.
 
 ${table(['resident memory at rest', 'median MiB', 'over bare Node'], Object.entries(rss).map(([name, v]) => [name, median(v).toFixed(1), `+${(median(v) - base).toFixed(1)}`]), ['l', 'r', 'r'])}
 `;
