@@ -4,7 +4,6 @@
 // it reads from upload() with no error handler of the app's is a short JSON answer, no stack.
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
-import http from 'node:http';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -14,7 +13,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { upload } from '../../src/adapters/express.js';
 import tempFiles from '../../src/adapters/fastify.js';
 import type { TempFileManager } from '../../src/index.js';
-import { MiB } from '../helpers/http-clients.js';
+import { listenClosing, MiB } from '../helpers/http-clients.js';
 import { manager, scratchDir } from '../helpers/roots.js';
 import { sessionFiles, until } from '../helpers/wait.js';
 
@@ -49,13 +48,7 @@ async function serve(adapter: Adapter, mgr: TempFileManager, refusals?: 'next'):
       res.status(err.statusCode ?? err.status ?? 500).json({ code: err.code });
     });
   }
-  const server = http.createServer(app);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  closers.push(async () => {
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
-  });
-  return (server.address() as AddressInfo).port;
+  return Number(new URL(await listenClosing(app, closers)).port);
 }
 
 /** curl -F with a file of `size` bytes (sparse: no disk used), sent chunked: no Content-Length. */

@@ -12,7 +12,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { tempScope, upload } from '../../src/adapters/express.js';
 import tempFiles from '../../src/adapters/fastify.js';
 import type { TempFileManager } from '../../src/index.js';
-import { bigFileForm, BOUNDARY, MiB } from '../helpers/http-clients.js';
+import { bigFileForm, BOUNDARY, listenClosing, MiB } from '../helpers/http-clients.js';
 import { manager } from '../helpers/roots.js';
 
 const closers: (() => Promise<void>)[] = [];
@@ -105,13 +105,7 @@ async function send(port: number, data: Buffer): Promise<{ reply: { size: number
 
 /** Serves `app` on a port of its own, closed after the test. */
 async function serve(app: express.Express): Promise<number> {
-  const server = http.createServer(app);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  closers.push(async () => {
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
-  });
-  return (server.address() as AddressInfo).port;
+  return Number(new URL(await listenClosing(app, closers)).port);
 }
 
 // The first bytes of a PNG (signature and IHDR): enough for the sniffer.
