@@ -17,16 +17,24 @@ import { constants as perfConstants, PerformanceObserver } from 'node:perf_hooks
 
 const [contender, dir] = process.argv.slice(2);
 // `<id>@baseline`: the same contender on another build of the library (TFM_BENCH_BASELINE, a dist
-// directory), to compare two builds side by side in one run.
-const id = contender.replace(/@baseline$/, '');
+// directory), to compare two builds side by side in one run. `<peer>+library`: a peer's server
+// with the library loaded and a manager made, none of it used: the peer carrying the library's
+// fixed cost, the floor of the memory any upload through the library can cost.
+const id = contender.replace(/@baseline$/, '').replace(/\+library$/, '');
 const fsp = fs.promises;
 const MAX_BYTES = 2 ** 31; // 2 GiB: far above every upload here, as a service would set it
 // TFM_BENCH_APP_HEAP_MIB: live objects of that many MiB on the heap before the app starts, as a
 // real service holds them (its routes, configuration, caches). A bare server's heap is about 7 to
 // 10 MiB, around the size where Node 20's V8 starts marking the old generation (bench/analyses/uploads.md).
 const APP_HEAP_MIB = Number(process.env.TFM_BENCH_APP_HEAP_MIB ?? 0);
-globalThis.appHeap = Array.from({ length: (APP_HEAP_MIB * 1024 * 1024) / 80 }, (_, i) => ({ id: i, name: `item-${i}` })); // 80 bytes each
+globalThis.appHeap = Array.from({ length: Math.floor((APP_HEAP_MIB * 1024 * 1024) / 80) }, (_, i) => ({ id: i, name: `item-${i}` })); // 80 bytes each
 const DIST = contender.endsWith('@baseline') ? new URL(`file://${process.env.TFM_BENCH_BASELINE.replace(/\/?$/, '/')}`) : new URL('../dist/', import.meta.url);
+if (contender.endsWith('+library')) {
+  const { TempFileManager } = await import(new URL('index.js', DIST).href);
+  await import(new URL(id.startsWith('fastify') ? 'fastify.js' : 'express.js', DIST).href);
+  // Its root beside the upload directory: its marker is not an upload left behind.
+  globalThis.unusedManager = new TempFileManager({ root: `${dir}.library`, sweepOnStart: false });
+}
 
 /** Removes a file after the response is out, as the apps of the peers would. */
 const removeLater = (filePath) => () => fsp.unlink(filePath).catch(() => {});

@@ -18,7 +18,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { formatInt, formatMiB, formatRatio, formatSize, GiB, MiB, primePageCache, ROOT_MARKER, sampleInterleaved, stats, table, targetsTable } from './lib.mjs';
+import { formatInt, formatMiB, formatRatio, formatSize, GiB, median, MiB, primePageCache, ROOT_MARKER, sampleInterleaved, stats, table, targetsTable } from './lib.mjs';
 import { flush } from './settle.mjs';
 import { control, drive, startServer, upload } from './upload-client.mjs';
 
@@ -28,8 +28,8 @@ const KiB = 1024;
 
 const QUICK = process.argv.includes('--quick');
 const params = QUICK
-  ? { smallSizes: [10 * KiB, MiB], smallConcurrency: [1, 32], smallRounds: 2, equalRounds: 2, sliceSeconds: 0.5, bytes: 32 * MiB, concurrency: 8, largeRounds: 1, abortAt: 16 * MiB, abortChecks: [1000, 3000], loadRuns: 3, loadSeconds: 5, loadConcurrency: 32, loadBytes: MiB, warmupBytes: 4 * MiB, chunk: MiB, appHeapMiB: 16, bandHeaps: [0, 2, 16], bandBytes: 16 * MiB, bandRounds: 1 }
-  : { smallSizes: [10 * KiB, MiB], smallConcurrency: [1, 32], smallRounds: 24, equalRounds: 12, sliceSeconds: 0.5, bytes: 256 * MiB, concurrency: 8, largeRounds: 3, abortAt: 128 * MiB, abortChecks: [1000, 5000], loadRuns: 3, loadSeconds: 60, loadConcurrency: 32, loadBytes: MiB, warmupBytes: 4 * MiB, chunk: MiB, appHeapMiB: 16, bandHeaps: [0, 2, 16], bandBytes: 64 * MiB, bandRounds: 3 };
+  ? { smallSizes: [10 * KiB, MiB], smallConcurrency: [1, 32], smallRounds: 2, equalRounds: 1, equalServers: 1, sliceSeconds: 0.5, bytes: 32 * MiB, concurrency: 8, largeRounds: 1, abortAt: 16 * MiB, abortChecks: [1000, 3000], loadRuns: 3, loadSeconds: 5, loadConcurrency: 32, loadBytes: MiB, warmupBytes: 4 * MiB, chunk: MiB, appHeapMiB: 16, bandHeaps: [0, 2, 16], bandBytes: 16 * MiB, bandRounds: 1 }
+  : { smallSizes: [10 * KiB, MiB], smallConcurrency: [1, 32], smallRounds: 24, equalRounds: 4, equalServers: 3, sliceSeconds: 0.5, bytes: 256 * MiB, concurrency: 8, largeRounds: 3, abortAt: 128 * MiB, abortChecks: [1000, 5000], loadRuns: 3, loadSeconds: 60, loadConcurrency: 32, loadBytes: MiB, warmupBytes: 4 * MiB, chunk: MiB, appHeapMiB: 16, bandHeaps: [0, 2, 16], bandBytes: 64 * MiB, bandRounds: 3 };
 
 const CONTENDERS = [
   { id: 'express-upload', framework: 'Express', ours: true, short: '`upload()`', name: "`upload({ field: 'file', maxBytes })` (tempfile-manager/express)" },
@@ -38,6 +38,9 @@ const CONTENDERS = [
   { id: 'fastify-upload', framework: 'Fastify', ours: true, short: '`saveUploads()`', name: "`request.saveUploads({ field: 'file', maxBytes })` (tempfile-manager/fastify)" },
   { id: 'fastify-save', framework: 'Fastify', name: '@fastify/multipart `request.saveRequestFiles({ tmpdir })`', short: 'saveRequestFiles()', named: true },
 ];
+// The floor of the same-load table: each peer's server with the library loaded and a manager made,
+// none of it used (bench/upload-server.mjs): the peer carrying the library's fixed cost.
+const FLOORS = CONTENDERS.filter((c) => !c.ours).map((c) => ({ ...c, id: `${c.id}+library`, named: false, floorOf: c.id, short: `${c.short} + the library, unused`, name: `${c.name}, with the library loaded, unused` }));
 // TFM_BENCH_BASELINE=<another build's dist>: our contenders again on that build, side by side.
 if (process.env.TFM_BENCH_BASELINE) {
   for (const c of CONTENDERS.filter((x) => x.ours)) CONTENDERS.push({ ...c, id: `${c.id}@baseline`, ours: false, name: `${c.name}, baseline build`, short: `${c.short ?? c.id} (baseline)` });
@@ -192,42 +195,54 @@ async function smallCase(bytes, concurrency, env = process.env) {
 }
 
 /**
- * Peak RSS for the same traffic: every contender of `bytes` × `concurrency` driven on one
- * schedule, `rate` requests a second (the slowest contender's pace, so that each keeps up),
- * slices interleaved as in {@link smallCase}. A faster server under a closed loop takes more
- * requests a second, and V8 grows its heap with the rate (bench/analyses/uploads.md); here each
- * server does the same work. Returns each contender's requests/s, CPU per request and `VmHWM`.
+ * Peak RSS for the same traffic: every contender of `bytes` × `concurrency`, and every peer
+ * with the library loaded (the floor), driven on one schedule, `rate` requests a second (the
+ * slowest contender's pace, so that each keeps up), slices interleaved as in {@link smallCase}.
+ * A faster server under a closed loop takes more requests a second, and V8 grows its heap with
+ * the rate (bench/analyses/uploads.md); here each server does the same work. `equalServers`
+ * fresh servers each, one after the other: a server's `VmHWM` is one sample, and the median of
+ * them is its figure. Returns each contender's requests/s, CPU per request and peak RSS.
  */
-async function equalLoadCase(bytes, concurrency, rate) {
-  const servers = [];
-  try {
-    for (const c of CONTENDERS) {
-      const dir = freshDir(c.id);
-      servers.push({ c, dir, server: await startServer(c.id, dir), count: 0, seconds: 0 });
-    }
-    for (const s of servers) await drive(s.server.port, bytes, concurrency, 1, { rate });
-    for (const s of servers) await control(s.server, '/baseline', 'POST');
-    for (let round = 0; round < params.equalRounds; round++) {
-      for (let k = 0; k < servers.length; k++) {
-        const s = servers[(round + k) % servers.length];
-        const slice = await drive(s.server.port, bytes, concurrency, params.sliceSeconds, { rate });
-        if (slice.failures > 0) throw new Error(`${s.c.id}: ${slice.failures} uploads failed`);
-        s.count += slice.count;
-        s.seconds += params.sliceSeconds;
+async function equalLoadCase(bytes, concurrency, rate, env = process.env) {
+  const contenders = [...CONTENDERS, ...FLOORS];
+  const totals = new Map(contenders.map((c) => [c.id, { count: 0, seconds: 0, cpu: 0, peaks: [] }]));
+  for (let rep = 0; rep < params.equalServers; rep++) {
+    const servers = [];
+    try {
+      for (const c of contenders) {
+        const dir = freshDir(c.id);
+        servers.push({ c, dir, server: await startServer(c.id, dir, env) });
+      }
+      for (const s of servers) await drive(s.server.port, bytes, concurrency, 1, { rate });
+      for (const s of servers) await control(s.server, '/baseline', 'POST');
+      for (let round = 0; round < params.equalRounds; round++) {
+        for (let k = 0; k < servers.length; k++) {
+          const s = servers[(round + k) % servers.length];
+          const slice = await drive(s.server.port, bytes, concurrency, params.sliceSeconds, { rate });
+          if (slice.failures > 0) throw new Error(`${s.c.id}: ${slice.failures} uploads failed`);
+          const total = totals.get(s.c.id);
+          total.count += slice.count;
+          total.seconds += params.sliceSeconds;
+        }
+      }
+      for (const s of servers) {
+        const stats = await control(s.server, '/stats');
+        const total = totals.get(s.c.id);
+        total.cpu += stats.cpu;
+        total.peaks.push(stats.maxRss);
+      }
+    } finally {
+      for (const s of servers) {
+        await s.server.stop();
+        fs.rmSync(s.dir, { recursive: true, force: true });
+        fs.rmSync(`${s.dir}.library`, { recursive: true, force: true });
       }
     }
-    const results = [];
-    for (const s of servers) {
-      const stats = await control(s.server, '/stats');
-      results.push({ ...s.c, rps: s.count / s.seconds, cpuMicros: (stats.cpu * 1e6) / s.count, peakRss: stats.maxRss });
-    }
-    return results;
-  } finally {
-    for (const s of servers) {
-      await s.server.stop();
-      fs.rmSync(s.dir, { recursive: true, force: true });
-    }
   }
+  return contenders.map((c) => {
+    const { count, seconds, cpu, peaks } = totals.get(c.id);
+    return { ...c, rps: count / seconds, cpuMicros: (cpu * 1e6) / count, peakRss: median(peaks), peaks };
+  });
 }
 
 /** The environment of a server that holds `mib` MiB of an application's own objects (bench/upload-server.mjs). */
@@ -278,6 +293,11 @@ async function main() {
   console.error(`large c=${params.concurrency} done after ${elapsed()}`);
   const appHeapSmall = [{ bytes: MiB, concurrency: 32, results: await smallCase(MiB, 32, withAppHeap(params.appHeapMiB)) }];
   console.error(`small 1 MiB c=32 with an application's heap done after ${elapsed()}`);
+  for (const { bytes, concurrency, results } of appHeapSmall) {
+    const rate = Math.floor(0.9 * Math.min(...results.map((r) => stats(r.samples, 'rps').median)));
+    equalLoad.push({ bytes, concurrency, rate, appHeap: params.appHeapMiB, results: await equalLoadCase(bytes, concurrency, rate, withAppHeap(params.appHeapMiB)) });
+  }
+  console.error(`same load with an application's heap done after ${elapsed()}`);
   const band = [];
   for (const mib of params.bandHeaps) {
     band.push({ mib, results: await sampleInterleaved(CONTENDERS, { rounds: params.bandRounds, sample: (c) => throughputSample(c, params.concurrency, params.bandBytes, withAppHeap(mib)) }) });
@@ -418,21 +438,42 @@ function render({ small, equalLoad, large, aborts, load, appHeapSmall, band }, r
   out.push(
     `Every case again, every server started afresh and driven on one schedule: 0.9x the requests/s of ` +
       `the slowest contender above, so that each keeps up (\`drive()\`'s \`rate\`: requests start on the schedule, at ` +
-      `most N in flight), ${params.equalRounds} interleaved slices of ${params.sliceSeconds} s after a 1 s warm-up. Each server ` +
-      "does the same work: its peak RSS (`VmHWM`) is the memory that work costs it, and its CPU per request what it costs " +
-      'in time. Above, a faster server takes more requests a second, and V8 grows its heap with the rate.',
+      `most N in flight), ${params.equalRounds} interleaved slices of ${params.sliceSeconds} s after a 1 s warm-up, on ` +
+      `${params.equalServers} fresh server${params.equalServers > 1 ? 's' : ''} each, one set after the other. Each server does the ` +
+      "same work: its peak RSS (`VmHWM`, the median of its servers) is the memory that work costs it, and its CPU per request " +
+      'what it costs in time. Above, a faster server takes more requests a second, and V8 grows its heap with the rate. ' +
+      'Beside them, the floor: each peer with the library loaded and a manager made, none of it used (the library\'s fixed ' +
+      "cost, about 1 MiB of V8's heap, which in a bare server crosses the line where V8 starts marking: bench/analyses/uploads.md).",
     '',
   );
   out.push(
     table(
-      ['Case', 'Contender', 'requests/s', 'CPU µs / request', 'peak RSS (VmHWM)'],
-      equalLoad.flatMap(({ bytes, concurrency, results }) =>
-        results.map((r) => [`${formatSize(bytes)}, c=${concurrency}`, `${r.framework}: ${r.short ?? r.name}`, formatInt(r.rps), formatInt(r.cpuMicros), formatMiB(r.peakRss)]),
+      ['Case', 'Contender', 'requests/s', 'CPU µs / request', 'peak RSS (VmHWM)', 'each server'],
+      equalLoad.flatMap(({ bytes, concurrency, appHeap, results }) =>
+        results.map((r) => [
+          `${formatSize(bytes)}, c=${concurrency}${appHeap ? `, ${appHeap} MiB heap` : ''}`,
+          `${r.framework}: ${r.short ?? r.name}`,
+          formatInt(r.rps),
+          formatInt(r.cpuMicros),
+          formatMiB(r.peakRss),
+          r.peaks.map((p) => (p / MiB).toFixed(1)).join(', '),
+        ]),
       ),
-      ['l', 'l', 'r', 'r', 'r'],
+      ['l', 'l', 'r', 'r', 'r', 'r'],
     ),
     '',
   );
+  for (const { bytes, concurrency, appHeap, results } of equalLoad) {
+    for (const framework of ['Express', 'Fastify']) {
+      const ours = results.find((r) => r.framework === framework && r.ours);
+      const peers = results.filter((r) => r.framework === framework && !r.ours && !r.floorOf);
+      const leanest = peers.reduce((a, b) => (b.peakRss < a.peakRss ? b : a));
+      const floor = results.find((r) => r.floorOf === leanest.id);
+      const label = `${framework}: ${formatSize(bytes)}, c=${concurrency}${appHeap ? `, ${appHeap} MiB heap` : ''}, the same load`;
+      targets.push([`${label}: peak RSS ≤ the leanest peer's (${leanest.short}) + 2 MiB`, `${formatMiB(ours.peakRss)} vs ${formatMiB(leanest.peakRss)}`, ours.peakRss <= leanest.peakRss + 2 * MiB]);
+      targets.push([`${label}: peak RSS ≤ the floor (${floor.short}) + 2 MiB`, `${formatMiB(ours.peakRss)} vs ${formatMiB(floor.peakRss)}`, ours.peakRss <= floor.peakRss + 2 * MiB]);
+    }
+  }
 
   out.push(`#### Large uploads: ${params.concurrency} × ${formatSize(params.bytes)} at once`, '');
   const largeRows = large.map((r) => ({
