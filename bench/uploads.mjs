@@ -28,8 +28,8 @@ const KiB = 1024;
 
 const QUICK = process.argv.includes('--quick');
 const params = QUICK
-  ? { smallSizes: [10 * KiB, MiB], smallConcurrency: [1, 32], smallRounds: 2, equalRounds: 1, equalServers: 1, sliceSeconds: 0.5, bytes: 32 * MiB, concurrency: 8, largeRounds: 1, abortAt: 16 * MiB, abortChecks: [1000, 3000], loadRuns: 3, loadSeconds: 5, loadConcurrency: 32, loadBytes: MiB, warmupBytes: 4 * MiB, chunk: MiB, appHeapMiB: 16, bandHeaps: [0, 2, 16], bandBytes: 16 * MiB, bandRounds: 1 }
-  : { smallSizes: [10 * KiB, MiB], smallConcurrency: [1, 32], smallRounds: 24, equalRounds: 4, equalServers: 3, sliceSeconds: 0.5, bytes: 256 * MiB, concurrency: 8, largeRounds: 3, abortAt: 128 * MiB, abortChecks: [1000, 5000], loadRuns: 3, loadSeconds: 60, loadConcurrency: 32, loadBytes: MiB, warmupBytes: 4 * MiB, chunk: MiB, appHeapMiB: 16, bandHeaps: [0, 2, 16], bandBytes: 64 * MiB, bandRounds: 3 };
+  ? { smallSizes: [10 * KiB, MiB], smallConcurrency: [1, 32], smallRounds: 2, equalRounds: 1, equalServers: 1, equalWarmup: 1, sliceSeconds: 0.5, bytes: 32 * MiB, concurrency: 8, largeRounds: 1, abortAt: 16 * MiB, abortChecks: [1000, 3000], loadRuns: 3, loadSeconds: 5, loadConcurrency: 32, loadBytes: MiB, warmupBytes: 4 * MiB, chunk: MiB, appHeapMiB: 16, bandHeaps: [0, 2, 16], bandBytes: 16 * MiB, bandRounds: 1 }
+  : { smallSizes: [10 * KiB, MiB], smallConcurrency: [1, 32], smallRounds: 24, equalRounds: 8, equalServers: 2, equalWarmup: 2, sliceSeconds: 0.5, bytes: 256 * MiB, concurrency: 8, largeRounds: 3, abortAt: 128 * MiB, abortChecks: [1000, 5000], loadRuns: 3, loadSeconds: 60, loadConcurrency: 32, loadBytes: MiB, warmupBytes: 4 * MiB, chunk: MiB, appHeapMiB: 16, bandHeaps: [0, 2, 16], bandBytes: 64 * MiB, bandRounds: 3 };
 
 const CONTENDERS = [
   { id: 'express-upload', framework: 'Express', ours: true, short: '`upload()`', name: "`upload({ field: 'file', maxBytes })` (tempfile-manager/express)" },
@@ -200,8 +200,8 @@ async function smallCase(bytes, concurrency, env = process.env) {
  * slowest contender's pace, so that each keeps up), slices interleaved as in {@link smallCase}.
  * A faster server under a closed loop takes more requests a second, and V8 grows its heap with
  * the rate (bench/analyses/uploads.md); here each server does the same work. `equalServers`
- * fresh servers each, one after the other: a server's `VmHWM` is one sample, and the median of
- * them is its figure. Returns each contender's requests/s, CPU per request and peak RSS.
+ * fresh servers each, one set after the other: a server's `VmHWM` is one sample, and the median
+ * of them is its figure. Returns each contender's requests/s, CPU per request and peak RSS.
  */
 async function equalLoadCase(bytes, concurrency, rate, env = process.env) {
   const contenders = [...CONTENDERS, ...FLOORS];
@@ -213,7 +213,7 @@ async function equalLoadCase(bytes, concurrency, rate, env = process.env) {
         const dir = freshDir(c.id);
         servers.push({ c, dir, server: await startServer(c.id, dir, env) });
       }
-      for (const s of servers) await drive(s.server.port, bytes, concurrency, 1, { rate });
+      for (const s of servers) await drive(s.server.port, bytes, concurrency, params.equalWarmup, { rate });
       for (const s of servers) await control(s.server, '/baseline', 'POST');
       for (let round = 0; round < params.equalRounds; round++) {
         for (let k = 0; k < servers.length; k++) {
@@ -438,7 +438,7 @@ function render({ small, equalLoad, large, aborts, load, appHeapSmall, band }, r
   out.push(
     `Every case again, every server started afresh and driven on one schedule: 0.9x the requests/s of ` +
       `the slowest contender above, so that each keeps up (\`drive()\`'s \`rate\`: requests start on the schedule, at ` +
-      `most N in flight), ${params.equalRounds} interleaved slices of ${params.sliceSeconds} s after a 1 s warm-up, on ` +
+      `most N in flight), ${params.equalRounds} interleaved slices of ${params.sliceSeconds} s after a ${params.equalWarmup} s warm-up, on ` +
       `${params.equalServers} fresh server${params.equalServers > 1 ? 's' : ''} each, one set after the other. Each server does the ` +
       "same work: its peak RSS (`VmHWM`, the median of its servers) is the memory that work costs it, and its CPU per request " +
       'what it costs in time. Above, a faster server takes more requests a second, and V8 grows its heap with the rate. ' +
