@@ -19,6 +19,7 @@ import { makeContender, NAMES, SHORT, SMALL_BYTES } from './handoff-contenders.m
 import { formatInt, formatRatio, median, phaseClock, runChild, sampleInterleaved, table, targetsTable } from './lib.mjs';
 import { Settler } from './settle.mjs';
 import { FS_SYSCALLS, straceProblem } from './syscalls.mjs';
+import { commitOf } from './report.mjs';
 
 const WORKER = fileURLToPath(new URL('./handoff-worker.mjs', import.meta.url));
 const NODE_MAJOR = process.versions.node.split('.')[0];
@@ -395,7 +396,7 @@ function render({ disk, ram, counts, traces, problem, profiles }) {
   const out = [];
   out.push(`### Handoff + claim + consume (Node ${process.version})`, '');
   out.push(
-    `Run on ${new Date().toISOString().slice(0, 10)}: ${os.type()} ${os.release()}, ${cpus.length} × ${cpus[0]?.model.trim()}, ` +
+    `Run on ${new Date().toISOString().slice(0, 10)} at commit ${commitOf()}: ${os.type()} ${os.release()}, ${cpus.length} × ${cpus[0]?.model.trim()}, ` +
       `bench root under \`${os.tmpdir()}\`, ${mountText(disk)}. ${disk.rounds} samples of ${formatInt(params.ops)} cycles per ` +
       `contender, interleaved; files of ${SMALL_BYTES} bytes. Waited ${Math.round(disk.settler.waitedMs / 1000)} s for the ` +
       `file system's slow mode to pass; ${disk.settler.slowSamples} of ${disk.settler.samples} samples still started in it.` +

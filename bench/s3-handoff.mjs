@@ -18,6 +18,7 @@ import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { benchClient, BUCKET, ensureBucket, gateway, makeContender, NAMES, reclaimDeleted, SHORT } from './s3-contenders.mjs';
 import { formatRatio, GiB, median, MiB, phaseClock, primePageCache, runChild, sampleInterleaved, table, targetsTable } from './lib.mjs';
+import { commitOf } from './report.mjs';
 
 const CHILD = fileURLToPath(new URL('./s3-rss-child.mjs', import.meta.url));
 const NODE_MAJOR = process.versions.node.split('.')[0];
@@ -171,7 +172,7 @@ function render({ speed, probe, rss }) {
   const out = [];
   out.push(`### Handoff through an object store (Node ${process.version})`, '');
   out.push(
-    `Run on ${new Date().toISOString().slice(0, 10)}: ${os.type()} ${os.release()}, ${cpus.length} × ${cpus[0]?.model.trim()}, ` +
+    `Run on ${new Date().toISOString().slice(0, 10)} at commit ${commitOf()}: ${os.type()} ${os.release()}, ${cpus.length} × ${cpus[0]?.model.trim()}, ` +
       `local files under \`${os.tmpdir()}\`; the object store is the single-node Ceph RGW of \`node scripts/rgw.mjs start\` ` +
       '(one monitor, one OSD with bluestore on a sparse file on the same disk, the gateway on 127.0.0.1), on the same ' +
       'machine as the bench. The machine has 2 cores and is shared with other work running at the same time: the gateway, ' +

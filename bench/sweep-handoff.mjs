@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { TempFileManager } from '../dist/index.js';
+import { commitOf } from './report.mjs';
 
 const here = import.meta.dirname;
 const major = process.versions.node.split('.')[0];
@@ -87,7 +88,7 @@ for (const size of sizes) {
 
 const doc = `### Sweep of expired handoff entries (Node ${process.version})
 
-Run on ${new Date().toISOString().slice(0, 10)}: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'CPU'}, bench root under \`${os.tmpdir()}\`.
+Run on ${new Date().toISOString().slice(0, 10)} at commit ${commitOf()}: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'CPU'}, bench root under \`${os.tmpdir()}\`.
 
 Each sample removes \`handoff/\` holding N expired entries, half unclaimed (a 1-byte data file),
 half under the lease of a claimer killed with SIGKILL: two made by the library, cloned with raw

@@ -21,6 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { formatInt, formatMiB, formatRatio, formatSize, GiB, median, MiB, primePageCache, ROOT_MARKER, sampleInterleaved, stats, table, targetsTable } from './lib.mjs';
 import { flush } from './settle.mjs';
 import { control, drive, startServer, upload } from './upload-client.mjs';
+import { commitOf } from './report.mjs';
 
 const NODE_MAJOR = process.versions.node.split('.')[0];
 const RESULTS = fileURLToPath(new URL(`./results/node-${NODE_MAJOR}/`, import.meta.url));
@@ -393,7 +394,7 @@ function render({ small, equalLoad, large, aborts, load, appHeapSmall, band }, r
   const targets = [];
   out.push(`### Uploads: Express and Fastify (Node ${process.version})`, '');
   out.push(
-    `Run on ${new Date().toISOString().slice(0, 10)}: ${os.type()} ${os.release()}, ${cpus.length} × ${cpus[0]?.model.trim()}, ` +
+    `Run on ${new Date().toISOString().slice(0, 10)} at commit ${commitOf()}: ${os.type()} ${os.release()}, ${cpus.length} × ${cpus[0]?.model.trim()}, ` +
       `upload directories under \`${os.tmpdir()}\`. Small uploads: ${params.smallRounds} slices of ` +
       `${params.sliceSeconds} s per contender and case, interleaved; large uploads: ${params.largeRounds} samples of ` +
       `${params.concurrency} × ${formatSize(params.bytes)}; one abort case each; a load run of ${params.loadRuns} × ${params.loadSeconds} s. ` +
