@@ -246,6 +246,16 @@ async function equalLoadCase(bytes, concurrency, rate, env = process.env) {
   });
 }
 
+/**
+ * The same-load case of a closed-loop one: its contenders at 0.9x the slowest one's median
+ * requests/s, with `appHeap` MiB of an application's heap in every server when given.
+ */
+async function sameLoadAs({ bytes, concurrency, results }, appHeap = undefined) {
+  const rate = Math.floor(0.9 * Math.min(...results.map((r) => stats(r.samples, 'rps').median)));
+  const env = appHeap === undefined ? process.env : withAppHeap(appHeap);
+  return { bytes, concurrency, rate, appHeap, results: await equalLoadCase(bytes, concurrency, rate, env) };
+}
+
 /** The environment of a server that holds `mib` MiB of an application's own objects (bench/upload-server.mjs). */
 const withAppHeap = (mib) => ({ ...process.env, TFM_BENCH_APP_HEAP_MIB: String(mib) });
 
@@ -285,19 +295,15 @@ async function main() {
     }
   }
   const equalLoad = [];
-  for (const { bytes, concurrency, results } of small) {
-    const rate = Math.floor(0.9 * Math.min(...results.map((r) => stats(r.samples, 'rps').median)));
-    equalLoad.push({ bytes, concurrency, rate, results: await equalLoadCase(bytes, concurrency, rate) });
-    console.error(`same load ${formatSize(bytes)} c=${concurrency} done after ${elapsed()}`);
+  for (const closedLoop of small) {
+    equalLoad.push(await sameLoadAs(closedLoop));
+    console.error(`same load ${formatSize(closedLoop.bytes)} c=${closedLoop.concurrency} done after ${elapsed()}`);
   }
   const large = await sampleInterleaved(CONTENDERS, { rounds: params.largeRounds, sample: (c) => throughputSample(c, params.concurrency) });
   console.error(`large c=${params.concurrency} done after ${elapsed()}`);
   const appHeapSmall = [{ bytes: MiB, concurrency: 32, results: await smallCase(MiB, 32, withAppHeap(params.appHeapMiB)) }];
   console.error(`small 1 MiB c=32 with an application's heap done after ${elapsed()}`);
-  for (const { bytes, concurrency, results } of appHeapSmall) {
-    const rate = Math.floor(0.9 * Math.min(...results.map((r) => stats(r.samples, 'rps').median)));
-    equalLoad.push({ bytes, concurrency, rate, appHeap: params.appHeapMiB, results: await equalLoadCase(bytes, concurrency, rate, withAppHeap(params.appHeapMiB)) });
-  }
+  for (const closedLoop of appHeapSmall) equalLoad.push(await sameLoadAs(closedLoop, params.appHeapMiB));
   console.error(`same load with an application's heap done after ${elapsed()}`);
   const band = [];
   for (const mib of params.bandHeaps) {
