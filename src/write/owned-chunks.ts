@@ -24,10 +24,12 @@ const MAX_PARTLY_WRITTEN = 16;
  * once written ({@link releaseChunk}). One written in part (it also holds a boundary, a part's
  * headers or a field: the form's first and last chunks) is freed by {@link freeRest}, once the
  * parser is done with the body and every write of it has settled: views of it may be in use
- * until then. @internal
+ * until then. It is kept weakly: a client that stalls mid-file keeps its body unfinished for as
+ * long as it likes, and a strong reference pinned its first chunk (up to 64 KiB) all that time,
+ * where the collector may free it as soon as the parser is past it. @internal
  */
 export class BodyChunks {
-  readonly #partlyWritten: ArrayBufferLike[] = [];
+  readonly #partlyWritten: WeakRef<ArrayBufferLike>[] = [];
 
   /**
    * Marks `chunk`, just emitted by `stream`, as the library's own when the library's `listeners`
@@ -43,7 +45,8 @@ export class BodyChunks {
 
   /** Keeps `buffer`, a chunk of which a part was written, for {@link freeRest}. */
   keep(buffer: ArrayBufferLike): void {
-    if (this.#partlyWritten.length < MAX_PARTLY_WRITTEN && !this.#partlyWritten.includes(buffer)) this.#partlyWritten.push(buffer);
+    if (this.#partlyWritten.length >= MAX_PARTLY_WRITTEN || this.#partlyWritten.some((kept) => kept.deref() === buffer)) return;
+    this.#partlyWritten.push(new WeakRef(buffer));
   }
 
   /**
@@ -51,8 +54,9 @@ export class BodyChunks {
    * write that took its bytes has settled, and only when no chunk went anywhere but to a file.
    */
   freeRest(): void {
-    for (const buffer of this.#partlyWritten.splice(0)) {
-      if (owned.get(buffer) !== this) continue;
+    for (const kept of this.#partlyWritten.splice(0)) {
+      const buffer = kept.deref();
+      if (buffer === undefined || owned.get(buffer) !== this) continue;
       owned.delete(buffer);
       free(buffer as ArrayBuffer);
     }

@@ -7,14 +7,15 @@ import { releaseChunk } from './owned-chunks.js';
 
 /**
  * The size of a batch: chunks smaller than this are copied into a pooled buffer of this size,
- * written whole once full; larger chunks are written as they are. 64 KiB is what a socket hands
- * out per read, so an upload makes one write per read, as a piped `fs.createWriteStream()` does.
- * A batch buffer is held by a write only while it gathers or is written: under many concurrent
- * uploads, 256 KiB batches (two per write, for the write's whole life) were 512 KiB per upload in
- * progress, 16 MiB at 32 uploads, and the RSS peak 40 MiB above the peers' once the allocator's
- * fragmentation was counted.
+ * written whole once full; larger chunks are written as they are. A batch buffer is held by a
+ * write while it gathers, and a client that stalls mid-upload stalls its write there: each such
+ * client pins one batch buffer for as long as it waits. At 64 KiB, 32 stalled clients pinned
+ * 2 MiB where the peers, which write each chunk as it comes, pinned nothing of the file; 16 KiB
+ * still makes one write of the many small reads a slow network hands out, and a socket's full
+ * reads (up to 64 KiB) are written as they are. (Batches of 256 KiB, two per write for its whole
+ * life, were 16 MiB at 32 uploads, and the RSS peak 40 MiB above the peers'.)
  */
-const SINK_HIGH_WATER_MARK = 64 * 1024;
+const BATCH_BYTES = 16 * 1024;
 
 // Batch buffers whose write is done, shared by every write of the process: a write takes one when
 // it starts to gather and gives it back once it is written, so a small write costs no allocation,
@@ -23,15 +24,12 @@ const POOL_LIMIT = 16;
 const pool: Buffer[] = [];
 
 function takeBuffer(): Buffer {
-  return pool.pop() ?? Buffer.allocUnsafeSlow(SINK_HIGH_WATER_MARK);
+  return pool.pop() ?? Buffer.allocUnsafeSlow(BATCH_BYTES);
 }
 
 function giveBack(buffer: Buffer): void {
   if (pool.length < POOL_LIMIT) pool.push(buffer);
 }
-
-/** Chunks of at least this size are written inline as they are; smaller ones are gathered. */
-const DIRECT_INLINE_MIN = 16 * 1024;
 
 /** Writes all of `bytes` now (see {@link runInline}). */
 function writeInline(handle: WritableFile, bytes: Buffer): void {
@@ -96,9 +94,9 @@ export class FileSink implements IntakeSink {
       this.writeChunkInline(chunk);
       return undefined;
     }
-    if (chunk.length >= SINK_HIGH_WATER_MARK) return this.writeLarge(chunk);
+    if (chunk.length >= BATCH_BYTES) return this.writeLarge(chunk);
     this.gathering ??= takeBuffer();
-    const space = SINK_HIGH_WATER_MARK - this.gathered;
+    const space = BATCH_BYTES - this.gathered;
     if (chunk.length < space) {
       this.gathered += chunk.copy(this.gathering, this.gathered);
       releaseChunk(chunk);
@@ -140,17 +138,17 @@ export class FileSink implements IntakeSink {
    * small one gathered, the batch written once full. A failure is kept, typed, and thrown here.
    */
   private writeChunkInline(chunk: Buffer): void {
-    if (chunk.length >= DIRECT_INLINE_MIN) {
+    if (chunk.length >= BATCH_BYTES) {
       this.writeGatheredInline();
       this.hash?.update(chunk);
       this.inlineOrFail(chunk);
       releaseChunk(chunk);
     } else {
       this.gathering ??= takeBuffer();
-      const space = SINK_HIGH_WATER_MARK - this.gathered;
+      const space = BATCH_BYTES - this.gathered;
       const taken = chunk.copy(this.gathering, this.gathered, 0, Math.min(space, chunk.length));
       this.gathered += taken;
-      if (this.gathered === SINK_HIGH_WATER_MARK) this.writeGatheredInline();
+      if (this.gathered === BATCH_BYTES) this.writeGatheredInline();
       if (taken < chunk.length) this.gathered = chunk.copy(this.gathering!, 0, taken);
     }
     this.throwIfFailed();
