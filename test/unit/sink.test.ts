@@ -84,6 +84,31 @@ describe('FileSink', () => {
     ]);
   });
 
+  // A write gathers into a 16 KiB buffer first, so that a client stalled mid-upload pins that much
+  // (test/process/upload-memory.test.ts); the next batch ends where a full one would have, so a
+  // source of small chunks writes at the offsets of full batches.
+  it.each([
+    ['inline', true],
+    ['through the thread pool', false],
+  ])('%s, small chunks make a 16 KiB batch, then one of 48 KiB, then full ones of 64 KiB', async (_how, inline) => {
+    const chunks = chunksOf(Array.from({ length: 40 }, () => 4096));
+    const { handle, calls, content } = recordingHandle();
+    await feed(new FileSink(handle, '/x', undefined, inline), chunks);
+    expect(content().equals(Buffer.concat(chunks))).toBe(true);
+    expect(calls.map((call) => call.bytes)).toEqual([16384, 49152, 65536, 32768]);
+  });
+
+  it('through the thread pool, a chunk whose rest is longer than the realigning batch loses no byte', async () => {
+    // 16383 bytes gathered, then 65535: 1 byte fills the first batch, and the rest (65534) is more
+    // than the 48 KiB the second batch would hold.
+    const chunks = chunksOf([16383, 65535, 7, 65535, 3]);
+    const { handle, content } = recordingHandle();
+    const sink = new FileSink(handle, '/x', undefined, false);
+    await feed(sink, chunks);
+    expect(content().equals(Buffer.concat(chunks))).toBe(true);
+    expect(sink.bytesOnDisk).toBe(content().length);
+  });
+
   it('off a local disk writes through the thread pool only', async () => {
     const { handle, calls } = recordingHandle();
     await feed(new FileSink(handle, '/x', undefined, false), chunksOf([65536, 100, 30000]));
