@@ -23,15 +23,20 @@ it.each([
   ['fastify', 300],
   ['web', 10], // handleUpload() under @hono/node-server
   ['web', 300],
-])('%s: 32 clients stalled after %i KiB of their file pin at most 20 KiB of buffers each', (adapter, kib) => {
+])('%s: 32 clients stalled after %i KiB of their file pin at most 20 KiB of buffers each, and one batch if their write filled one', (adapter, kib) => {
   const { stdout: out } = runToEndSync(process.execPath, ['--expose-gc', fixture, freshRoot(), adapter, String(CLIENTS), String(kib)], {
     what: `the ${adapter} server with stalled clients`,
     timeoutMs: 80_000,
   });
-  const { held, received, expected, onDisk } = JSON.parse(out) as { held: number; received: number; expected: number; onDisk: number };
+  const { held, received, expected, onDisk, partial } = JSON.parse(out) as { held: number; received: number; expected: number; onDisk: number; partial: number };
   expect(received).toBe(expected); // every byte sent reached the server before it was measured
   expect(onDisk).toBeLessThanOrEqual(CLIENTS * kib * KiB);
-  expect(held).toBeLessThan(CLIENTS * 20 * KiB + 512 * KiB);
+  // A write holds one batch while its source stalls: 16 KiB until it has filled one. Past 16 KiB,
+  // a client whose bytes are not all on disk may have: through the thread pool (where a loaded
+  // machine sends writes, see local-disk.ts) chunks under 64 KiB are gathered, and the last ones
+  // wait in a 64 KiB batch. On a quiet machine every chunk of the 300 KiB clients is written inline.
+  const mayHaveFilledOne = kib > 16 ? partial : 0;
+  expect(held).toBeLessThan(CLIENTS * 20 * KiB + mayHaveFilledOne * 64 * KiB + 512 * KiB);
 }, 90_000);
 
 // Connections kept alive after one upload each, idle, as a proxy's pool keeps them: the server
