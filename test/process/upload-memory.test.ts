@@ -11,7 +11,8 @@ const CLIENTS = 32;
 // (a slow mobile client does the same, without meaning to). What each pins of the server's memory
 // is counted after full collections, so it is what the server holds for it, not garbage. A peer
 // that pipes the file into fs.createWriteStream() holds none of its bytes once they are written;
-// here a stalled upload may hold one batch of the writer (16 KiB) and no more. The writer that
+// here a stalled upload may hold one batch of the writer (16 KiB until it has filled one) and no
+// more. The writer that
 // kept two 256 KiB batch buffers for the whole life of every write held 256 KiB for each client
 // stalled after 10 KiB, and 512 KiB after 300 KiB: 8 and 16 MiB for 32 of them. With 64 KiB
 // batches, 64 KiB after 10 KiB; and after 300 KiB, 64 KiB more, the body's first chunk, kept
