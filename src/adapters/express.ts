@@ -8,7 +8,7 @@ import type { HandoffTicket } from '../handoff/ticket.js';
 import { describe } from '../base/names.js';
 import { ownOptions, validateOneOf, type NoneLeftOut } from '../base/validators.js';
 import { nodeBody, receiveUpload, type FieldsRead } from '../uploads/multipart.js';
-import { bindRequestScope, type RequestScope } from '../uploads/request-scope.js';
+import { bindRequestScope, exchangeOf, type RequestScope } from '../uploads/request-scope.js';
 import { sharedManager } from './shared-manager.js';
 import { deferContinue as deferServerContinue, DEFAULT_DRAIN, discardUnreadBody, refuseUnreadBody, type ContinueServer, type DrainOptions, type ResolvedDrain } from '../uploads/unread-body.js';
 import { answerRoute, confirmRoute, matchRoute, MAX_JSON_BYTES, resolveConfirmRoute, resolvePresignRoutes, type ConfirmRouteOptions, type PresignRoutesOptions } from '../uploads/presign-routes.js';
@@ -185,7 +185,7 @@ export function upload(options: ExpressUploadOptions = {}): RequestHandler {
       return;
     }
     const read: FieldsRead = {};
-    receiveUpload(nodeBody(req, () => refuseBody(req, res, spec.drain)), scope, spec, read).then(
+    receiveUpload(nodeBody(req, () => refuseBody(req, res, spec.drain), exchangeOf(scope)), scope, spec, read).then(
       ({ file, files, fields, handedOff }) => {
         req.body = fields satisfies UploadFields;
         if (handedOff) req.handedOff = handedOff;

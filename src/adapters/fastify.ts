@@ -10,7 +10,7 @@ import { answerRoute, confirmRoute, PRESIGN_PATHS, resolveConfirmRoute, resolveP
 import { nodeBody, receiveUpload } from '../uploads/multipart.js';
 import { loadPeer } from '../base/peer.js';
 import { ownOptions } from '../base/validators.js';
-import { bindRequestScope, requestScopeOf, type RequestScope } from '../uploads/request-scope.js';
+import { bindRequestScope, exchangeOf, type RequestScope } from '../uploads/request-scope.js';
 import { deferContinue, discardUnreadBody, refuseUnreadBody, type DrainOptions, type ResolvedDrain } from '../uploads/unread-body.js';
 import {
   declaredLengthRefusal,
@@ -154,7 +154,7 @@ const plugin: FastifyPluginAsync<TempFilesPluginOptions> = async (app: FastifyIn
  * Fastify's own ends of a request, whichever comes first.
  */
 function addEndHooks(app: FastifyInstance, drain: ResolvedDrain): void {
-  const end = (request: FastifyRequest) => requestScopeOf(request.raw)?.end();
+  const end = (request: FastifyRequest) => exchangeOfRequest(request)?.end();
   app.addHook('onSend', (request, reply, payload, next) => {
     discardUnreadBody(request.raw, reply.raw, drain);
     next(null, payload);
@@ -171,6 +171,12 @@ function addEndHooks(app: FastifyInstance, drain: ResolvedDrain): void {
     end(request);
     next();
   });
+}
+
+/** The exchange of the request's scope; none where the scope could not be made (the manager closed). */
+function exchangeOfRequest(request: FastifyRequest): RequestScope | undefined {
+  const scope = request.tmp as TempScope | null;
+  return scope === null ? undefined : exchangeOf(scope);
 }
 
 /**
@@ -196,7 +202,8 @@ async function receiveForm(
 ): Promise<SavedUploads<unknown, unknown>> {
   const spec = resolveUploadOptions(options, 'request.saveUploads()', [], drain);
   const raw = request.raw;
-  const response = requestScopeOf(raw)?.response;
+  const exchange = exchangeOfRequest(request);
+  const response = exchange?.response;
   // A declared length no form within the limits can have: refused from the head, the body unread.
   const tooLarge = declaredLengthRefusal(raw.headers, spec);
   if (tooLarge) {
@@ -222,7 +229,7 @@ async function receiveForm(
     if (response && !response.headersSent) response.setHeader('Connection', 'close');
     if (response) discardUnreadBody(raw, response, spec.drain);
   };
-  const { handedOff, ...upload } = await receiveUpload(nodeBody(raw, refuse), request.tmp, spec);
+  const { handedOff, ...upload } = await receiveUpload(nodeBody(raw, refuse, exchange), request.tmp, spec);
   return { ...upload, handedOff: handedOff ?? [] };
 }
 

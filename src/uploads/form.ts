@@ -258,7 +258,7 @@ function uploadVerify(verify: ResolvedVerify<UploadedFile>): Pick<WriteOptions, 
 
 /** Why a form still being received when its exchange ended was given up. */
 function endedError(exchange: RequestScope): AbortedError {
-  return exchange.response.writableFinished
+  return exchange.responseSent
     ? new AbortedError('the response was sent before the end of the form')
     : new AbortedError('the client went away before the end of the form');
 }

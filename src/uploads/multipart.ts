@@ -6,7 +6,7 @@ import { AbortedError, MalformedUploadError, UploadLimitError } from '../base/er
 import type { TempScope } from '../handles/scope.js';
 import { BodyChunks } from '../write/owned-chunks.js';
 import { FormReceiver, type ReceivedForm } from './form.js';
-import { requestScopeOf, type RequestScope } from './request-scope.js';
+import type { RequestScope } from './request-scope.js';
 import { busboyLimits, type HandedOffUpload, type ResolvedUpload, type UploadedFile, type UploadFields } from './upload-options.js';
 
 /**
@@ -36,7 +36,7 @@ export interface FormBody {
 }
 
 /** The {@link FormBody} of a Node request, `refuse` being the adapter's. @internal */
-export function nodeBody(req: IncomingMessage, refuse: () => void): FormBody {
+export function nodeBody(req: IncomingMessage, refuse: () => void, exchange: RequestScope | undefined): FormBody {
   return {
     headers: req.headers,
     stream: req,
@@ -48,7 +48,7 @@ export function nodeBody(req: IncomingMessage, refuse: () => void): FormBody {
       req.on('close', listener);
       return () => req.off('close', listener);
     },
-    exchange: requestScopeOf(req),
+    exchange,
     refuse,
   };
 }

@@ -12,14 +12,15 @@ interface SocketLike {
 /** Every exchange of a connection whose scope is still live, by socket: one `close` listener per connection. */
 const bySocket = new WeakMap<SocketLike, Set<RequestScope>>();
 /**
- * Where a request keeps its exchange: a property of its own (not enumerable), not a WeakMap. A
- * long-lived WeakMap's value lives through every collection of the young generation made while
- * its key lives, and this value reaches the request and its response: each request in flight at a
- * scavenge was promoted whole, a few KiB that only a full collection frees (bench/analyses/uploads.md).
+ * Where an exchange is found: on its scope (`req.tmp`), never on the request. Express gives each
+ * request a prototype of its own (`Object.setPrototypeOf(req, app.request)`), after which every
+ * property added to it makes the request a map of its own in the old generation: about 1.1 KB an
+ * upload (bench/analyses/uploads.md). Nor in a WeakMap: a long-lived WeakMap's value lives
+ * through every collection of the young generation made while its key lives.
  */
 const EXCHANGE = Symbol('tempfile-manager.exchange');
 
-type BoundRequest = IncomingMessage & { [EXCHANGE]?: RequestScope };
+type BoundScope = TempScope & { [EXCHANGE]?: RequestScope };
 
 /**
  * The temp scope of one HTTP exchange, a request and its response. The scope's lifetime ends,
@@ -41,8 +42,12 @@ export class RequestScope {
   /** True once the exchange ended: the scope is removed, or being removed. */
   ended = false;
   #listeners: (() => void)[] | undefined;
-  readonly #socket: SocketLike | undefined;
-  readonly #onDisposeError: (error: unknown) => void;
+  // Dropped when the exchange ends: its scope may outlive it (kept by the application, or promoted
+  // and not yet collected), and must keep nothing of the request then.
+  #response: ServerResponse | undefined;
+  #socket: SocketLike | undefined;
+  #onDisposeError: ((error: unknown) => void) | undefined;
+  #responseSent = false;
   /** The files its forms received, their bytes, and why a form was refused (for `tracing:tempfile-manager:request`). */
   readonly received: { files: number; bytes: number; refused?: string } = { files: 0, bytes: 0 };
   /** The exchange's span, when the request channel has a subscriber. */
@@ -50,20 +55,32 @@ export class RequestScope {
 
   constructor(
     readonly scope: TempScope,
-    readonly request: IncomingMessage,
-    readonly response: ServerResponse,
+    response: ServerResponse,
     socket: SocketLike | undefined,
     onDisposeError: (error: unknown) => void,
   ) {
+    this.#response = response;
     this.#socket = socket;
     this.#onDisposeError = onDisposeError;
   }
 
+  /** The exchange's response; undefined once the exchange ended. */
+  get response(): ServerResponse | undefined {
+    return this.#response;
+  }
+
+  /** Whether the response was sent to its end (as it was when the exchange ended, once it did). */
+  get responseSent(): boolean {
+    return this.#response ? this.#response.writableFinished : this.#responseSent;
+  }
+
   /** Ends the exchange: calls the `onEnd` listeners, then removes the scope. Idempotent. */
   readonly end = (): void => {
-    if (this.ended) return;
+    const response = this.#response;
+    const onDisposeError = this.#onDisposeError;
+    if (this.ended || !response || !onDisposeError) return;
     this.ended = true;
-    this.response.off('close', this.end);
+    response.off('close', this.end);
     if (this.#socket) bySocket.get(this.#socket)?.delete(this);
     const listeners = this.#listeners;
     this.#listeners = undefined;
@@ -71,11 +88,16 @@ export class RequestScope {
       try {
         listener();
       } catch (error) {
-        this.#onDisposeError(error); // never in the way of the removal, nor thrown from a 'close' listener
+        onDisposeError(error); // never in the way of the removal, nor thrown from a 'close' listener
       }
     }
-    this.span?.end({ status: this.response.statusCode, ...this.received, clientGone: !this.response.writableFinished });
-    this.scope.remove().catch(this.#onDisposeError);
+    this.#responseSent = response.writableFinished;
+    this.span?.end({ status: response.statusCode, ...this.received, clientGone: !this.#responseSent });
+    this.span = undefined;
+    this.#response = undefined;
+    this.#socket = undefined;
+    this.#onDisposeError = undefined;
+    this.scope.remove().catch(onDisposeError);
   };
 
   /**
@@ -120,8 +142,8 @@ export function bindRequestScope(
   // HTTP/2's compatibility socket is the whole session's: its stream's response says when it ends.
   const raw = (request.httpVersionMajor === 2 ? undefined : request.socket) as SocketLike | null | undefined;
   const socket = raw && typeof raw.once === 'function' ? raw : undefined;
-  const exchange = new RequestScope(scope, request, response, socket, onDisposeError);
-  Object.defineProperty(request, EXCHANGE, { value: exchange, configurable: true });
+  const exchange = new RequestScope(scope, response, socket, onDisposeError);
+  Object.defineProperty(scope, EXCHANGE, { value: exchange });
   exchange.span = openSpan(TRACING_CHANNELS.request, () => ({ root: manager.root, framework, method: request.method ?? '' }));
   if (socket?.destroyed === true || response.destroyed) {
     exchange.end(); // the client is gone already: nothing of this request may stay
@@ -147,7 +169,7 @@ function watchConnection(socket: SocketLike): Set<RequestScope> {
   return peers;
 }
 
-/** The exchange `request` was bound to by {@link bindRequestScope}, if any. @internal */
-export function requestScopeOf(request: IncomingMessage): RequestScope | undefined {
-  return (request as BoundRequest)[EXCHANGE];
+/** The exchange `scope` was made for by {@link bindRequestScope}, if any. @internal */
+export function exchangeOf(scope: TempScope): RequestScope | undefined {
+  return (scope as BoundScope)[EXCHANGE];
 }
