@@ -53,7 +53,10 @@ test('an owner blocked for three staleMs loses nothing, however its process was 
       const env = { BLOCKED_OWNER: JSON.stringify({ root, blockMs: BLOCK_MS }) };
       const child = startNode(args, env);
       const ready = await child.firstLine();
-      fs.writeFileSync(path.join(tickets, `${index}.json`), JSON.stringify(ready.ticket));
+      // Whole or not there: the sweeper reads the directory all along, and a file being written can be empty.
+      const part = path.join(parent, `${index}.json.part`);
+      fs.writeFileSync(part, JSON.stringify(ready.ticket));
+      fs.renameSync(part, path.join(tickets, `${index}.json`));
       const end = await child.ended;
       const last = end.stdout.trim().split('\n').at(-1);
       return { name, code: end.code, last: last && JSON.parse(last), stderr: end.code === 0 ? '' : end.stderr };

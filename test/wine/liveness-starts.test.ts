@@ -273,7 +273,10 @@ describe('win32 under Wine: an owner whose event loop is blocked loses nothing, 
       let handed = 0;
       const handTicket = (ticket: unknown) => {
         elsewhere.child.stdin!.write(`${JSON.stringify(ticket)}\n`);
-        fs.writeFileSync(path.join(tickets, `${handed++}.json`), JSON.stringify(ticket));
+        // Whole or not there: the node.exe sweeper reads the directory all along, and a file being written can be empty.
+        const name = `${handed++}.json`;
+        fs.writeFileSync(path.join(work, `${name}.part`), JSON.stringify(ticket));
+        fs.renameSync(path.join(work, `${name}.part`), path.join(tickets, name));
       };
       const outcomes = await pool(CELLS.map((cell, index) => () => runOwner(cell, index, root, bundle, work, handTicket)), AT_ONCE);
 
