@@ -116,13 +116,21 @@ function ceph(args, options = {}) {
   return execFileSync('ceph', ['-c', CONF, '--connect-timeout', '10', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], ...options });
 }
 
-/** Running, as /proc says: PID 1 reaps slowly here, so a zombie (or a dead pid) is not running. */
-function running(pid) {
+const COMMAND_OF = { mon: 'ceph-mon', osd: 'ceph-osd', rgw: 'radosgw' };
+
+/**
+ * Whether `pid` is this cluster's daemon `name`, as /proc says. PID 1 reaps slowly here, so a
+ * zombie (or a dead pid) is not running. And pids wrap: a pid that an earlier run wrote in
+ * pids.json may be another process's now, which must be neither taken for the daemon nor killed.
+ */
+function running(pid, name) {
   if (!pid) return false;
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state !== 'Z' && state !== 'X';
+    if (state === 'Z' || state === 'X') return false;
+    const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    return path.basename(argv[0]) === COMMAND_OF[name] && argv.includes(CONF);
   } catch {
     return false;
   }
@@ -183,7 +191,7 @@ async function start() {
   requireInstalled();
   const started = Date.now();
   const pids = readPids();
-  if (running(pids.mon) && running(pids.osd) && running(pids.rgw) && (await answers())) {
+  if (running(pids.mon, 'mon') && running(pids.osd, 'osd') && running(pids.rgw, 'rgw') && (await answers())) {
     writeState();
     return say(`already running: ${endpoint()} (state in ${STATE})`);
   }
@@ -200,7 +208,7 @@ async function start() {
     // The gateway's address and port as given now, on a cluster made with others.
     fs.writeFileSync(CONF, fs.readFileSync(CONF, 'utf8').replace(/^rgw_frontends = .*$/m, `rgw_frontends = beast endpoint=${BIND}:${PORT} tcp_nodelay=1`));
   }
-  if (!running(pids.mon)) daemon('mon', 'ceph-mon', ['-i', 'a']);
+  if (!running(pids.mon, 'mon')) daemon('mon', 'ceph-mon', ['-i', 'a']);
   await until('the monitor answering', 60_000, () => ceph(['mon', 'stat']).includes('1 mons'));
   const osdDir = path.join(DIR, 'osd', 'ceph-0');
   if (!fs.existsSync(path.join(osdDir, 'whoami'))) {
@@ -211,9 +219,9 @@ async function start() {
     // bluestore logs the label it cannot read yet on stderr: expected on a new OSD, kept in the log.
     execFileSync('ceph-osd', ['-c', CONF, '-i', '0', '--mkfs', '--osd-uuid', uuid], { stdio: ['ignore', 'ignore', fs.openSync(path.join(DIR, 'log', 'osd-mkfs.out'), 'a')] });
   }
-  if (!running(readPids().osd)) daemon('osd', 'ceph-osd', ['-i', '0']);
+  if (!running(readPids().osd, 'osd')) daemon('osd', 'ceph-osd', ['-i', '0']);
   await until('osd.0 up', 120_000, osdUp);
-  if (!running(readPids().rgw)) daemon('rgw', 'radosgw', ['-n', 'client.rgw']);
+  if (!running(readPids().rgw, 'rgw')) daemon('rgw', 'radosgw', ['-n', 'client.rgw']);
   await until(`radosgw answering on ${endpoint()}`, 120_000, () => answers());
   ensureUser();
   writeState();
@@ -240,16 +248,16 @@ function writeState() {
 
 async function stopDaemon(name, signal = 'SIGTERM') {
   const pid = readPids()[name];
-  if (!running(pid)) return;
+  if (!running(pid, name)) return;
   try {
     process.kill(pid, signal);
   } catch {
     return;
   }
   const deadline = Date.now() + 15_000;
-  while (running(pid) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
-  if (running(pid)) process.kill(pid, 'SIGKILL');
-  while (running(pid)) await new Promise((resolve) => setTimeout(resolve, 50));
+  while (running(pid, name) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+  if (running(pid, name)) process.kill(pid, 'SIGKILL');
+  while (running(pid, name)) await new Promise((resolve) => setTimeout(resolve, 50));
 }
 
 async function stop() {
@@ -259,10 +267,26 @@ async function stop() {
 
 async function status() {
   const pids = readPids();
-  for (const name of ['mon', 'osd', 'rgw']) say(`${name}: ${running(pids[name]) ? `running (pid ${pids[name]})` : 'not running'}`);
+  for (const name of ['mon', 'osd', 'rgw']) say(`${name}: ${running(pids[name], name) ? `running (pid ${pids[name]})` : 'not running'}`);
   const ok = await answers();
   say(`${endpoint()}: ${ok ? 'answers' : 'does not answer'}; state ${fs.existsSync(STATE) ? STATE : 'not written'}`);
   process.exit(ok ? 0 : 1);
+}
+
+/** The last lines of each daemon's logs, so that a start that failed in CI says why there. */
+function printLogTails(lines = 20) {
+  let names = [];
+  try {
+    names = fs.readdirSync(path.join(DIR, 'log')).sort();
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const text = fs.readFileSync(path.join(DIR, 'log', name), 'utf8').trimEnd();
+    if (text === '') continue;
+    console.error(`rgw: the last ${lines} lines of ${path.join(DIR, 'log', name)}:`);
+    console.error(text.split('\n').slice(-lines).join('\n'));
+  }
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
@@ -285,6 +309,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   }
   Promise.resolve(commands[command]()).catch((err) => {
     console.error(err instanceof Error ? err.message : err);
+    if (command === 'start') printLogTails();
     process.exit(1);
   });
 }
