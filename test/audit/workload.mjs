@@ -138,28 +138,32 @@ const mgr = managerOf();
 }
 
 // tempfile-manager/tus behind @tus/server on a real port: an upload made, PATCHed in two requests
-// (the second finishes it, kept by onUploadFinish), a second one terminated, a third partly written,
-// expired and swept. The requests are this process's own HTTP client: they make no file-system call.
+// (the second finishes it, kept by onUploadFinish), a second one terminated; through a second store
+// whose uploads expire after 1 s, a third partly written, expired and swept. The first store's
+// uploads do not expire within the workload, however slowly a loaded machine runs it under strace.
+// The requests are this process's own HTTP client: they make no file-system call.
 {
   const { tusStore } = await import(pathToFileURL(path.join(packageDir, 'dist/tus.js')).href);
   const { Server } = await import('@tus/server');
   const http = await import('node:http');
-  const { datastore, locker } = await tusStore({ manager: mgr, expirationMs: 1000, onUploadFinish: (file) => file.keep(path.join(dest, 'tus.bin')) });
-  const tus = new Server({ path: '/files', datastore, locker });
-  const server = http.createServer((req, res) => void tus.handle(req, res));
+  const kept = await tusStore({ manager: mgr, onUploadFinish: (file) => file.keep(path.join(dest, 'tus.bin')) });
+  const expiring = await tusStore({ manager: mgr, expirationMs: 1000 });
+  const servers = { '/files': new Server({ path: '/files', ...kept }), '/expiring': new Server({ path: '/expiring', ...expiring }) };
+  const server = http.createServer((req, res) => void servers[req.url.startsWith('/expiring') ? '/expiring' : '/files'].handle(req, res));
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const base = `http://127.0.0.1:${server.address().port}/files`;
+  const origin = `http://127.0.0.1:${server.address().port}`;
   const send = (url, method, headers, body) => fetch(url, { method, headers: { 'Tus-Resumable': '1.0.0', ...headers }, body });
-  const create = async () => new URL((await send(base, 'POST', { 'Upload-Length': '8' })).headers.get('location'), base).href;
+  const create = async (base) => new URL((await send(base, 'POST', { 'Upload-Length': '8' })).headers.get('location'), base).href;
   const patch = (url, offset, text) => send(url, 'PATCH', { 'Upload-Offset': String(offset), 'Content-Type': 'application/offset+octet-stream' }, text);
-  const upload = await create();
+  const upload = await create(`${origin}/files`);
   await patch(upload, 0, 'abcd');
   await send(upload, 'HEAD', {});
-  if ((await patch(upload, 4, 'efgh')).status !== 204) throw new Error('tus: the last PATCH was not answered 204');
-  const terminated = await create();
+  const last = await patch(upload, 4, 'efgh');
+  if (last.status !== 204) throw new Error(`tus: the last PATCH was answered ${last.status}, not 204: ${await last.text()}`);
+  const terminated = await create(`${origin}/files`);
   await send(terminated, 'DELETE', {});
   // Its bytes counted against the quota: stats() looks at the upload on disk, before and after the sweep.
-  await patch(await create(), 0, 'ab');
+  await patch(await create(`${origin}/expiring`), 0, 'ab');
   mgr.stats();
   await sleep(1100);
   await mgr.sweep();
