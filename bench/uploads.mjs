@@ -18,7 +18,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { formatInt, formatMiB, formatRatio, formatSize, GiB, median, MiB, primePageCache, ROOT_MARKER, sampleInterleaved, stats, table, targetsTable } from './lib.mjs';
+import { balancedOrder, formatInt, formatMiB, formatRatio, formatSize, GiB, median, MiB, primePageCache, ROOT_MARKER, sampleInterleaved, stats, table, targetsTable } from './lib.mjs';
 import { flush } from './settle.mjs';
 import { control, drive, startServer, upload } from './upload-client.mjs';
 import { commitOf } from './report.mjs';
@@ -30,7 +30,7 @@ const KiB = 1024;
 const QUICK = process.argv.includes('--quick');
 const params = QUICK
   ? { smallSizes: [10 * KiB, MiB], smallConcurrency: [1, 32], smallRounds: 2, equalRounds: 1, equalServers: 1, equalWarmup: 1, sliceSeconds: 0.5, bytes: 32 * MiB, concurrency: 8, largeRounds: 1, abortAt: 16 * MiB, abortChecks: [1000, 3000], loadRuns: 3, loadSeconds: 5, loadConcurrency: 32, loadBytes: MiB, warmupBytes: 4 * MiB, chunk: MiB, appHeapMiB: 16, bandHeaps: [0, 2, 16], bandBytes: 16 * MiB, bandRounds: 1 }
-  : { smallSizes: [10 * KiB, MiB], smallConcurrency: [1, 32], smallRounds: 24, equalRounds: 6, equalServers: 6, equalWarmup: 2, sliceSeconds: 0.5, bytes: 256 * MiB, concurrency: 8, largeRounds: 3, abortAt: 128 * MiB, abortChecks: [1000, 5000], loadRuns: 3, loadSeconds: 60, loadConcurrency: 32, loadBytes: MiB, warmupBytes: 4 * MiB, chunk: MiB, appHeapMiB: 16, bandHeaps: [0, 2, 16], bandBytes: 64 * MiB, bandRounds: 3 };
+  : { smallSizes: [10 * KiB, MiB], smallConcurrency: [1, 32], smallRounds: 24, equalRounds: 6, equalServers: 8, equalWarmup: 2, sliceSeconds: 0.5, bytes: 256 * MiB, concurrency: 8, largeRounds: 3, abortAt: 128 * MiB, abortChecks: [1000, 5000], loadRuns: 3, loadSeconds: 60, loadConcurrency: 32, loadBytes: MiB, warmupBytes: 4 * MiB, chunk: MiB, appHeapMiB: 16, bandHeaps: [0, 2, 16], bandBytes: 64 * MiB, bandRounds: 3 };
 
 const CONTENDERS = [
   { id: 'express-upload', framework: 'Express', ours: true, short: '`upload()`', name: "`upload({ field: 'file', maxBytes })` (tempfile-manager/express)" },
@@ -210,7 +210,10 @@ async function equalLoadCase(bytes, concurrency, rate, env = process.env) {
   for (let rep = 0; rep < params.equalServers; rep++) {
     const servers = [];
     try {
-      for (const c of contenders) {
+      // Each set in another order (see balancedOrder()): a server's place in its set (its start, its
+      // warm-up, its slices) moved its peak by more than the targets' 2 MiB.
+      for (const i of balancedOrder(contenders.length, rep)) {
+        const c = contenders[i];
         const dir = freshDir(c.id);
         servers.push({ c, dir, server: await startServer(c.id, dir, env) });
       }
@@ -380,12 +383,14 @@ function smallTable(out, targets, framework, small, heading, label = '') {
       ]);
     }
     const ours = summary.find((r) => r.ours);
+    // 1.2x at 1 MiB × 32, where the upload led multer by 1.16x to 1.36x before its own reader.
+    const least = bytes === MiB && concurrency === 32 ? 1.2 : 1.0;
     const speedTarget = (what, other) => {
       const ratio = ours.rps.median / other.rps.median;
       targets.push([
-        `${framework}${label}: ${formatSize(bytes)}, c=${concurrency}, requests/s ≥ 1.0x ${what} (${other.short})`,
+        `${framework}${label}: ${formatSize(bytes)}, c=${concurrency}, requests/s ≥ ${least.toFixed(1)}x ${what} (${other.short})`,
         `${formatInt(ours.rps.median)} vs ${formatInt(other.rps.median)}, ${formatRatio(ratio)}; p99 ${ours.p99.median.toFixed(1)} vs ${other.p99.median.toFixed(1)} ms`,
-        ratio >= 1 || (ratio >= 0.9 ? 'no (within noise)' : false),
+        ratio >= least || (ratio >= 0.9 * least ? 'no (within noise)' : false),
       ]);
     };
     speedTarget('the best peer', best);
