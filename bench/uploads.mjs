@@ -210,14 +210,19 @@ async function equalLoadCase(bytes, concurrency, rate, env = process.env) {
   for (let rep = 0; rep < params.equalServers; rep++) {
     const servers = [];
     try {
-      // Each set in another order (see balancedOrder()): a server's place in its set (its start, its
-      // warm-up, its slices) moved its peak by more than the targets' 2 MiB.
+      // Each set in another order (see balancedOrder()): a server's place in its set moved its peak
+      // by more than the targets' 2 MiB (bench/analyses/uploads.md).
       for (const i of balancedOrder(contenders.length, rep)) {
         const c = contenders[i];
         const dir = freshDir(c.id);
         servers.push({ c, dir, server: await startServer(c.id, dir, env) });
       }
-      for (const s of servers) await drive(s.server.port, bytes, concurrency, params.equalWarmup, { rate });
+      // The warm-up interleaved as the slices are, so that every server waits as long between its
+      // warm-up and its first slice: warmed one after the other, the first four servers of a set
+      // idled 8 to 14 s before their slices, and peaked 10 to 15 MiB over the last four.
+      for (let turn = 0; turn < params.equalWarmup / params.sliceSeconds; turn++) {
+        for (const s of servers) await drive(s.server.port, bytes, concurrency, params.sliceSeconds, { rate });
+      }
       for (const s of servers) await control(s.server, '/baseline', 'POST');
       for (let round = 0; round < params.equalRounds; round++) {
         for (let k = 0; k < servers.length; k++) {
@@ -470,8 +475,8 @@ function render({ small, equalLoad, large, aborts, load, appHeapSmall, band }, r
   out.push(
     `Every case again, every server started afresh and driven on one schedule: 0.8x the requests/s of ` +
       `the slowest contender above, so that each keeps up (\`drive()\`'s \`rate\`: requests start on the schedule, at ` +
-      `most N in flight), ${params.equalRounds} interleaved slices of ${params.sliceSeconds} s after a ${params.equalWarmup} s warm-up, on ` +
-      `${params.equalServers} fresh server${params.equalServers > 1 ? 's' : ''} each, one set after the other. Each server does the ` +
+      `most N in flight), ${params.equalRounds} interleaved slices of ${params.sliceSeconds} s after a ${params.equalWarmup} s warm-up in slices interleaved the same way, on ` +
+      `${params.equalServers} fresh server${params.equalServers > 1 ? 's' : ''} each, one set after the other, each set in another order (a balanced Latin square). Each server does the ` +
       "same work: its peak RSS (`VmHWM`, the median of its servers) is the memory that work costs it, and its CPU per request " +
       'what it costs in time. Above, a faster server takes more requests a second, and V8 grows its heap with the rate. ' +
       'Beside them, the floor: each peer with the library loaded and a manager made, none of it used (the library\'s fixed ' +
