@@ -13,10 +13,10 @@
 // round by round, in a balanced order (each contender right after each other one equally often).
 // Fails (exit 1) when this build is under 0.9× the base build's speed (the base's time per cycle
 // over this build's) at either size, confirmed by two more samplings at twice the rounds (the
-// sampling with the highest speed is kept: a round trip to a store on the same two cores varies
-// more than a system call). The floor ratios (a floor's time
-// over this build's) are shown, not enforced. About a minute a store. Prints one table and writes
-// it to bench/results/node-<major>/gate-<store>.md.
+// sampling furthest from failing is kept: a round trip to a store on the same two cores varies
+// more than a system call), or when it misses its floor target (0.95x the fenced floor at 1 MiB,
+// 0.9x at 64 MiB; see floorTarget()), confirmed the same way. About a minute a store. Prints one
+// table and writes it to bench/results/node-<major>/gate-<store>.md.
 //
 //   node bench/gate-stores.mjs --store s3       on the gateway of `node scripts/rgw.mjs start` (Ceph RGW)
 //   node bench/gate-stores.mjs --store azure    on an Azurite of its own (`node scripts/azurite.mjs install` first)
@@ -24,7 +24,8 @@
 //   --rounds <n>                                fewer or more samples at each size (a hint, not a verdict)
 //
 // Without the base build (no gate run before it, or a clone without the parent commit) only this
-// build and the floors are measured, and nothing fails. Without its store it says so and exits 3.
+// build and the floors are measured, and only a floor target can fail. Without its store it says
+// so and exits 3.
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -184,19 +185,21 @@ try {
       // JIT, sockets, and each build's one probe of how the store compares ETags.
       for (const c of contenders) for (let i = 0; i < size.warmup; i++) await c.cycle(await c.create());
       let judged = await measure(contenders, size, size.rounds);
-      let speed = base ? judged.base.ms / judged.this.ms : undefined;
       // A regression shows in every sampling; a burst of the machine's or the store's own load in
       // one. With identical code, one sampling of 16 rounds fell to 0.91x on a loaded machine: a
-      // failure is sampled again twice, at twice the rounds, and stands only if all three agree.
-      for (let again = 1; again <= RESAMPLINGS && speed !== undefined && speed < MIN_SPEED; again++) {
-        console.log(`${sizeName(size.bytes)}: ${formatRatio(speed)} the base build's speed: sampled again (${again} of ${RESAMPLINGS}), ${size.rounds * 2} rounds`);
+      // failure is sampled again twice, at twice the rounds, and stands only if all three agree
+      // (the sampling furthest from failing is kept).
+      for (let again = 1; again <= RESAMPLINGS && margin(judged, size.target) < 1; again++) {
+        console.log(`${sizeName(size.bytes)}: ${verdict(judged, size.target)}: sampled again (${again} of ${RESAMPLINGS}), ${size.rounds * 2} rounds`);
         const sampled = await measure(contenders, size, size.rounds * 2);
-        if (sampled.base.ms / sampled.this.ms > speed) judged = sampled;
-        speed = judged.base.ms / judged.this.ms;
+        if (margin(sampled, size.target) > margin(judged, size.target)) judged = sampled;
       }
+      const speed = base ? judged.base.ms / judged.this.ms : undefined;
       if (speed !== undefined && speed < MIN_SPEED) {
         failures.push(`${sizeName(size.bytes)}: ${formatRatio(speed)} the speed of ${base.commit} (${ms(judged.this.ms)} against ${ms(judged.base.ms)} a cycle), under ${MIN_SPEED}`);
       }
+      const floor = floorTarget(size.target, judged);
+      if (!floor.met) failures.push(`${sizeName(size.bytes)}: ${formatRatio(floor.ratio)} the ${floor.name}, under its target ${floor.bar}`);
       const floorCells = Object.keys(FLOORS).map((id) => `${formatRatio(judged[id].ms / judged.this.ms)} (${ms(judged[id].ms)})`);
       rows.push([
         '`handoff()` + `claim()` + `consume()`',
@@ -205,7 +208,7 @@ try {
         base ? ms(judged.base.ms) : '–',
         speed === undefined ? '–' : `${formatRatio(speed)}${speed < MIN_SPEED ? ' **fails**' : ''}`,
         ...floorCells,
-        targetCell(size.target, judged),
+        floor.text,
       ]);
       console.log(
         `${sizeName(size.bytes)}: this build ${ms(judged.this.ms)} (CPU ${ms(judged.this.cpu)})` +
@@ -226,21 +229,35 @@ try {
  * checked floor itself slower than the target, the target is past what any checked handoff can
  * reach, and 0.9x the checked floor stands for it.
  */
-function targetCell(target, judged) {
+function floorTarget(target, judged) {
   const fenced = judged['floor-fenced'].ms / judged.this.ms;
-  if (fenced >= target) return `${target}× fenced: met`;
   const checkedVsFenced = judged['floor-fenced'].ms / judged['floor-checked'].ms;
+  if (fenced >= target || checkedVsFenced >= target) {
+    const met = fenced >= target;
+    return { met, ratio: fenced, bar: target, name: 'fenced floor', text: `${target}× fenced: ${met ? 'met' : '**missed**'}` };
+  }
   const checked = judged['floor-checked'].ms / judged.this.ms;
-  if (checkedVsFenced >= target) return `${target}× fenced: not met`;
-  return `${target}× fenced is past the checked floor (${formatRatio(checkedVsFenced)}): 0.9× checked ${checked >= 0.9 ? 'met' : 'not met'}`;
+  const met = checked >= 0.9;
+  return { met, ratio: checked, bar: 0.9, name: 'checked floor', text: `${target}× fenced is past the checked floor (${formatRatio(checkedVsFenced)}): 0.9× checked ${met ? 'met' : '**missed**'}` };
+}
+
+/** How far a sampling is from failing, on the speed against the base or on the floor target: under 1, it fails. */
+function margin(judged, target) {
+  const floor = floorTarget(target, judged);
+  return Math.min(judged.base ? judged.base.ms / judged.this.ms / MIN_SPEED : Infinity, floor.ratio / floor.bar);
+}
+
+/** A sampling's figures, for the log. */
+function verdict(judged, target) {
+  const floor = floorTarget(target, judged);
+  return `${judged.base ? `${formatRatio(judged.base.ms / judged.this.ms)} the base build's speed, ` : ''}${formatRatio(floor.ratio)} the ${floor.name}`;
 }
 
 const seconds = ((Date.now() - started) / 1000).toFixed(0);
 const against = base ? base.commit : 'no base build';
 const report = `## The cost gate's object-store rows: ${values.store === 's3' ? 'S3' : 'Azure Blob Storage'}, this build against ${against}
 
-Node ${process.version}, ${os.cpus().length} cores; the store: ${STORE_NAMES[values.store]} on 127.0.0.1, on the same cores. ${SIZES.map((s) => `${sizeName(s.bytes)}: ${s.rounds} samples of ${s.ops} cycle${s.ops > 1 ? 's' : ''}`).join('; ')}, interleaved in a balanced order after untimed warm-up cycles (bench/gate-stores.mjs; ${seconds} s). Wall time per cycle, medians. Speed: the base's time over this build's; under ${MIN_SPEED} in three samplings, it fails the gate.
-Floors, shown: the fenced floor is the bare SDK's transfer with the lease's two writes; the checked floor adds the contract's check (SHA-256 going up and coming down). Targets, not enforced: 0.95× fenced at 1 MiB, 0.9× at 64 MiB, or 0.9× checked where the check alone costs more than that.
+Node ${process.version}, ${os.cpus().length} cores; the store: ${STORE_NAMES[values.store]} on 127.0.0.1, on the same cores. ${SIZES.map((s) => `${sizeName(s.bytes)}: ${s.rounds} samples of ${s.ops} cycle${s.ops > 1 ? 's' : ''}`).join('; ')}, interleaved in a balanced order after untimed warm-up cycles (bench/gate-stores.mjs; ${seconds} s). Wall time per cycle, medians. Speed: the base's time over this build's. The fenced floor is the bare SDK's transfer with the lease's two writes; the checked floor adds the contract's check (SHA-256 going up and coming down). Targets: 0.95× fenced at 1 MiB, 0.9× at 64 MiB, or 0.9× checked where the check alone costs more than that. A speed under ${MIN_SPEED}, or a target missed, in three samplings fails the gate.
 
 ${table(['operation', 'size', 'this build', against, 'speed', 'vs fenced floor', 'vs checked floor', 'target'], rows, ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'l'])}
 `;

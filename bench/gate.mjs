@@ -4,8 +4,8 @@
 // by round in one run; then the upload servers beside their peers (bench/gate-uploads.mjs); then
 // resident memory at rest. Fails (exit 1) when an operation takes more
 // than 1/0.9 of the base build's CPU time (confirmed by a second sampling), when memory at rest
-// grows past the base's by more than a tenth or misses its target, or when an enforced floor
-// target is missed. Writes
+// grows past the base's by more than a tenth or misses its target, or when an operation misses its
+// floor target (confirmed the same way). Writes
 // bench/results/node-<major>/gate.md, the table docs/benchmarks.md shows.
 // The base build's dist/ is kept in bench/.gate-base/dist (gitignored, replaced by each run; with
 // bench/.gate-base/base.json naming its commit), so that bench/gate-stores.mjs, the object-store
@@ -40,13 +40,14 @@ const UPLOAD_ROUNDS = Math.min(ROUNDS, 3);
 
 /**
  * The operations, each against its floor: `target` is the least floor ratio (floor's wall time over
- * this build's) the operation must keep; `enforced` says whether missing it fails the gate.
+ * this build's) the operation must keep, or the gate fails (see floorTarget()), unless `enforced`
+ * is false.
  */
 const OPERATIONS = [
   { id: 'create', what: '`mgr.file()` + `remove()`', floor: 'open `wx`, close, unlink' },
   { id: 'write', what: '`write()` of 16 chunks of 1 MiB, then `remove()`', floor: 'the same chunks through a FileHandle, unlink' },
   { id: 'spool', what: '`spool()` of 64 KiB (threshold 1 MiB), then `remove()`', floor: 'a copy into memory' },
-  { id: 'handoff', what: 'write 1 KiB + `handoff()` + `claim()` + `consume()` on the shared disk', floor: 'write, rename into a directory, mkdir lock, unlink, rmdir', target: 0.8, enforced: true },
+  { id: 'handoff', what: 'write 1 KiB + `handoff()` + `claim()` + `consume()` on the shared disk', floor: 'write, rename into a directory, mkdir lock, unlink, rmdir', target: 0.8 },
   { id: 'claim', what: '`claim()` + `consume()` by a manager holding nothing else', floor: 'rename, mkdir lock, unlink, rmdir' },
   // Four rounds at most, one for each contender to follow each other once (see balancedOrder()):
   // each sample plants its 10,000 files first (seconds of the run's time).
@@ -55,10 +56,12 @@ const OPERATIONS = [
     what: '`sweep()` of 10,000 expired files in orphaned sessions',
     floor: '`rm -rf` of the same tree',
     target: 0.6,
+    // Shown, not enforced: in this tree the sweep reads 0.85x to 0.91x its pinned floor from one run
+    // to the next on an idle machine, at the bar, where bench/sweep-scale.mjs reads 0.97x to 1.10x.
     enforced: false,
     rounds: 4,
     // What the sweep promises costs a second system call a file: its row against that floor too.
-    pinned: { what: 'the same `sweep()`', floor: 'each file lstat\'ed and unlinked through its directory held open (`/proc/self/fd`), sync', target: 0.9, enforced: false },
+    pinned: { what: 'the same `sweep()`', floor: 'each file lstat\'ed and unlinked through its directory held open (`/proc/self/fd`), sync', target: 0.9 },
   },
 ];
 
@@ -167,24 +170,23 @@ try {
     let [mine, theirs, floor, pinnedFloor] = await measure(op.id, contenders, rounds);
     let speed = theirs.cpu / mine.cpu;
     let floorRatio = floor.wall / mine.wall;
-    const enforcedTarget = op.enforced ? op.target : undefined;
-    // How far a sampling is from failing: under 1, it fails (on the speed, or on an enforced floor target).
-    const margin = (speedOf, floorRatioOf) => Math.min(speedOf / MIN_SPEED, enforcedTarget ? floorRatioOf / enforcedTarget : Infinity);
+    // How far a sampling is from failing: under 1, it fails (on the speed, or on its floor target).
+    const margin = ([m, t, f, p]) => Math.min(t.cpu / m.cpu / MIN_SPEED, op.enforced === false ? Infinity : (floorTarget(op, m, f, p)?.margin ?? Infinity));
     // A regression shows in every sampling; a burst of the machine's own load in some only.
-    for (let resampling = 0; resampling < RESAMPLINGS && margin(speed, floorRatio) < 1; resampling++) {
-      console.log(`${op.id}: ${formatRatio(speed)} the base build's speed, ${formatRatio(floorRatio)} its floor: sampled again`);
+    for (let resampling = 0; resampling < RESAMPLINGS && margin([mine, theirs, floor, pinnedFloor]) < 1; resampling++) {
+      const target = floorTarget(op, mine, floor, pinnedFloor);
+      console.log(`${op.id}: ${formatRatio(speed)} the base build's speed${target ? `, ${formatRatio(target.ratio)} its ${target.name}` : ''}: sampled again`);
       const again = await measure(op.id, contenders, rounds * 2);
-      const [speedAgain, floorAgain] = [again[1].cpu / again[0].cpu, again[2].wall / again[0].wall];
-      if (margin(speedAgain, floorAgain) > margin(speed, floorRatio)) {
+      if (margin(again) > margin([mine, theirs, floor, pinnedFloor])) {
         [mine, theirs, floor, pinnedFloor] = again;
-        [speed, floorRatio] = [speedAgain, floorAgain];
+        [speed, floorRatio] = [theirs.cpu / mine.cpu, floor.wall / mine.wall];
       }
     }
     if (speed < MIN_SPEED) failures.push(`${op.id}: ${formatRatio(speed)} the speed of ${base.commit} (CPU), under ${MIN_SPEED}`);
-    if (enforcedTarget && floorRatio < enforcedTarget) failures.push(`${op.id}: ${formatRatio(floorRatio)} its floor, under its target ${op.target}`);
-    const targetCell = op.target ? `${op.target}× ${floorRatio >= op.target ? 'met' : op.enforced ? '**missed**' : 'not met (not enforced yet)'}` : '';
-    rows.push([op.what, micro(mine.cpu), micro(theirs.cpu), formatRatio(speed), micro(mine.wall), micro(floor.wall), op.floor, formatRatio(floorRatio), targetCell]);
-    if (op.pinned) rows.push(pinnedRow(op, mine, pinnedFloor, failures));
+    const target = floorTarget(op, mine, floor, pinnedFloor);
+    if (target && target.margin < 1 && op.enforced !== false) failures.push(`${op.id}: ${formatRatio(target.ratio)} its ${target.name}, under its target ${target.bar}`);
+    rows.push([op.what, micro(mine.cpu), micro(theirs.cpu), formatRatio(speed), micro(mine.wall), micro(floor.wall), op.floor, formatRatio(floorRatio), target?.text ?? '']);
+    if (op.pinned) rows.push(pinnedRow(op, mine, pinnedFloor));
     console.log(`${op.id}: ${formatRatio(speed)} the base (CPU ${micro(mine.cpu)} against ${micro(theirs.cpu)}), ${formatRatio(floorRatio)} the floor (wall); ${((Date.now() - opStarted) / 1000).toFixed(0)} s`);
   }
   const uploads = values.only === undefined || values.only === 'uploads' ? await gateUploads(base, failures) : [];
@@ -233,14 +235,41 @@ async function gateUploads(base, failures) {
   return judged.rows;
 }
 
+/**
+ * An operation's floor target: at least `op.target` times its floor's speed (the floor's wall time
+ * over this build's). Where the floor of what the operation promises (`op.pinned`) is itself under
+ * that share of the floor, the target is past what any build that keeps the promise can reach, and
+ * 0.9x the pinned floor stands for it. Undefined for an operation without a target.
+ */
+function floorTarget(op, mine, floor, pinnedFloor) {
+  if (op.target === undefined) return undefined;
+  const ratio = floor.wall / mine.wall;
+  const pinnedVsFloor = op.pinned ? floor.wall / pinnedFloor.wall : Infinity;
+  if (ratio >= op.target || pinnedVsFloor >= op.target) {
+    return { ratio, bar: op.target, name: 'floor', margin: ratio / op.target, text: `${op.target}× ${verdictOf(op, ratio >= op.target)}` };
+  }
+  const pinned = pinnedFloor.wall / mine.wall;
+  const { target } = op.pinned;
+  return {
+    ratio: pinned,
+    bar: target,
+    name: 'pinned floor',
+    margin: pinned / target,
+    text: `${op.target}× is past the pinned floor (${formatRatio(pinnedVsFloor)}): ${target}× pinned ${verdictOf(op, pinned >= target)}`,
+  };
+}
+
+/** A target's verdict in the report. */
+function verdictOf(op, met) {
+  if (met) return 'met';
+  return op.enforced === false ? 'not met (shown, not enforced)' : '**missed**';
+}
+
 /** The row of an operation against the floor of what it promises. */
-function pinnedRow(op, mine, pinnedFloor, failures) {
-  const { what, floor, target, enforced } = op.pinned;
+function pinnedRow(op, mine, pinnedFloor) {
   const ratio = pinnedFloor.wall / mine.wall;
-  if (enforced && ratio < target) failures.push(`${op.id}: ${formatRatio(ratio)} its pinned floor, under its target ${target}`);
-  const targetCell = `${target}× ${ratio >= target ? 'met' : enforced ? '**missed**' : 'not met (not enforced yet)'}`;
   console.log(`${op.id}: ${formatRatio(ratio)} the pinned floor (wall ${micro(pinnedFloor.wall)})`);
-  return [what, '', '', '', micro(mine.wall), micro(pinnedFloor.wall), floor, formatRatio(ratio), targetCell];
+  return [op.pinned.what, '', '', '', micro(mine.wall), micro(pinnedFloor.wall), op.pinned.floor, formatRatio(ratio), ''];
 }
 
 function micro(us) {
