@@ -32,7 +32,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { balancedOrder, formatRatio, KEPT_BASE, median, MiB, table, timeCycles } from './lib.mjs';
+import { balancedOrder, formatRatio, judgeFloorTarget, KEPT_BASE, median, MiB, table, timeCycles } from './lib.mjs';
 
 const here = import.meta.dirname;
 const repo = path.join(here, '..');
@@ -227,24 +227,22 @@ try {
 /**
  * The size's target against the fenced floor. Where the check the contract promises makes the
  * checked floor itself slower than the target, the target is past what any checked handoff can
- * reach, and 0.9x the checked floor stands for it.
+ * reach, and 0.9x the checked floor stands for it (judgeFloorTarget()).
  */
 function floorTarget(target, judged) {
-  const fenced = judged['floor-fenced'].ms / judged.this.ms;
-  const checkedVsFenced = judged['floor-fenced'].ms / judged['floor-checked'].ms;
-  if (fenced >= target || checkedVsFenced >= target) {
-    const met = fenced >= target;
-    return { met, ratio: fenced, bar: target, name: 'fenced floor', text: `${target}× fenced: ${met ? 'met' : '**missed**'}` };
-  }
-  const checked = judged['floor-checked'].ms / judged.this.ms;
-  const met = checked >= 0.9;
-  return { met, ratio: checked, bar: 0.9, name: 'checked floor', text: `${target}× fenced is past the checked floor (${formatRatio(checkedVsFenced)}): 0.9× checked ${met ? 'met' : '**missed**'}` };
+  const ratioTo = (id) => judged[id].ms / judged.this.ms;
+  const judgedTarget = judgeFloorTarget(target, ratioTo('floor-fenced'), { ratio: ratioTo('floor-checked'), vsFloor: judged['floor-fenced'].ms / judged['floor-checked'].ms });
+  const met = judgedTarget.margin >= 1;
+  const verdict = met ? 'met' : '**missed**';
+  const text = judgedTarget.stricter
+    ? `${target}× fenced is past the checked floor (${formatRatio(judgedTarget.pastBy)}): ${judgedTarget.bar}× checked ${verdict}`
+    : `${target}× fenced: ${verdict}`;
+  return { ...judgedTarget, met, name: judgedTarget.stricter ? 'checked floor' : 'fenced floor', text };
 }
 
 /** How far a sampling is from failing, on the speed against the base or on the floor target: under 1, it fails. */
 function margin(judged, target) {
-  const floor = floorTarget(target, judged);
-  return Math.min(judged.base ? judged.base.ms / judged.this.ms / MIN_SPEED : Infinity, floor.ratio / floor.bar);
+  return Math.min(judged.base ? judged.base.ms / judged.this.ms / MIN_SPEED : Infinity, floorTarget(target, judged).margin);
 }
 
 /** A sampling's figures, for the log. */

@@ -20,7 +20,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { balancedOrder, formatRatio, KEPT_BASE, median, rssAtRest, runChild, table } from './lib.mjs';
+import { balancedOrder, formatRatio, judgeFloorTarget, KEPT_BASE, median, rssAtRest, runChild, table } from './lib.mjs';
 import { FRAMEWORKS, measureUploads, uploadContenders, uploadRows } from './gate-uploads.mjs';
 
 const here = import.meta.dirname;
@@ -62,7 +62,7 @@ const OPERATIONS = [
     enforced: false,
     rounds: 4,
     // What the sweep promises costs a second system call a file: its row against that floor too.
-    pinned: { what: 'the same `sweep()`', floor: 'each file lstat\'ed and unlinked through its directory held open (`/proc/self/fd`), sync', target: 0.9 },
+    pinned: { what: 'the same `sweep()`', floor: 'each file lstat\'ed and unlinked through its directory held open (`/proc/self/fd`), sync' },
   },
 ];
 
@@ -168,21 +168,20 @@ try {
       continue;
     }
     const contenders = [current.dist, base.dist, 'floor', ...(op.pinned ? ['pinned-floor'] : [])];
-    let [mine, theirs, floor, pinnedFloor] = await measure(op.id, contenders, rounds);
-    let speed = theirs.cpu / mine.cpu;
-    let floorRatio = floor.wall / mine.wall;
+    let sampling = await measure(op.id, contenders, rounds);
     // How far a sampling is from failing: under 1, it fails (on the speed, or on its floor target).
     const margin = ([m, t, f, p]) => Math.min(t.cpu / m.cpu / MIN_SPEED, op.enforced === false ? Infinity : (floorTarget(op, m, f, p)?.margin ?? Infinity));
     // A regression shows in every sampling; a burst of the machine's own load in some only.
-    for (let resampling = 0; resampling < RESAMPLINGS && margin([mine, theirs, floor, pinnedFloor]) < 1; resampling++) {
-      const target = floorTarget(op, mine, floor, pinnedFloor);
-      console.log(`${op.id}: ${formatRatio(speed)} the base build's speed${target ? `, ${formatRatio(target.ratio)} its ${target.name}` : ''}: sampled again`);
+    for (let resampling = 0; resampling < RESAMPLINGS && margin(sampling) < 1; resampling++) {
+      const [m, t, f, p] = sampling;
+      const target = floorTarget(op, m, f, p);
+      console.log(`${op.id}: ${formatRatio(t.cpu / m.cpu)} the base build's speed${target ? `, ${formatRatio(target.ratio)} its ${target.name}` : ''}: sampled again`);
       const again = await measure(op.id, contenders, rounds * 2);
-      if (margin(again) > margin([mine, theirs, floor, pinnedFloor])) {
-        [mine, theirs, floor, pinnedFloor] = again;
-        [speed, floorRatio] = [theirs.cpu / mine.cpu, floor.wall / mine.wall];
-      }
+      if (margin(again) > margin(sampling)) sampling = again;
     }
+    const [mine, theirs, floor, pinnedFloor] = sampling;
+    const speed = theirs.cpu / mine.cpu;
+    const floorRatio = floor.wall / mine.wall;
     if (speed < MIN_SPEED) failures.push(`${op.id}: ${formatRatio(speed)} the speed of ${base.commit} (CPU), under ${MIN_SPEED}`);
     const target = floorTarget(op, mine, floor, pinnedFloor);
     if (target && target.margin < 1 && op.enforced !== false) failures.push(`${op.id}: ${formatRatio(target.ratio)} its ${target.name}, under its target ${target.bar}`);
@@ -240,24 +239,15 @@ async function gateUploads(base, failures) {
  * An operation's floor target: at least `op.target` times its floor's speed (the floor's wall time
  * over this build's). Where the floor of what the operation promises (`op.pinned`) is itself under
  * that share of the floor, the target is past what any build that keeps the promise can reach, and
- * 0.9x the pinned floor stands for it. Undefined for an operation without a target.
+ * 0.9x the pinned floor stands for it (judgeFloorTarget()). Undefined for an operation without a target.
  */
 function floorTarget(op, mine, floor, pinnedFloor) {
   if (op.target === undefined) return undefined;
-  const ratio = floor.wall / mine.wall;
-  const pinnedVsFloor = op.pinned ? floor.wall / pinnedFloor.wall : Infinity;
-  if (ratio >= op.target || pinnedVsFloor >= op.target) {
-    return { ratio, bar: op.target, name: 'floor', margin: ratio / op.target, text: `${op.target}× ${verdictOf(op, ratio >= op.target)}` };
-  }
-  const pinned = pinnedFloor.wall / mine.wall;
-  const { target } = op.pinned;
-  return {
-    ratio: pinned,
-    bar: target,
-    name: 'pinned floor',
-    margin: pinned / target,
-    text: `${op.target}× is past the pinned floor (${formatRatio(pinnedVsFloor)}): ${target}× pinned ${verdictOf(op, pinned >= target)}`,
-  };
+  const pinned = op.pinned && { ratio: pinnedFloor.wall / mine.wall, vsFloor: floor.wall / pinnedFloor.wall };
+  const judged = judgeFloorTarget(op.target, floor.wall / mine.wall, pinned);
+  const verdict = verdictOf(op, judged.margin >= 1);
+  const text = judged.stricter ? `${op.target}× is past the pinned floor (${formatRatio(judged.pastBy)}): ${judged.bar}× pinned ${verdict}` : `${op.target}× ${verdict}`;
+  return { ...judged, name: judged.stricter ? 'pinned floor' : 'floor', text };
 }
 
 /** A target's verdict in the report. */

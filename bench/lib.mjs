@@ -305,6 +305,22 @@ export async function timeCycles(ops, prepare, cycle) {
   return { ms: ms / ops, cpu: cpu / ops };
 }
 
+/** The share of a floor a build must reach where its target is past that floor (the floor rule). */
+export const FLOOR_RULE = 0.9;
+
+/**
+ * Judges a floor target: this build at least `target` times its floor's speed (`ratio`, the floor's
+ * time over this build's). Where the stricter floor (`stricter`: the same floor doing what the
+ * operation promises, `ratio` to this build and `vsFloor` to the plain floor) is itself under
+ * `target` of the plain floor, the target is past what any build that keeps the promise reaches,
+ * and {@link FLOOR_RULE} of the stricter floor stands for it (`pastBy` says how far). Under 1,
+ * `margin` fails.
+ */
+export function judgeFloorTarget(target, ratio, stricter) {
+  if (ratio >= target || stricter === undefined || stricter.vsFloor >= target) return { stricter: false, ratio, bar: target, margin: ratio / target };
+  return { stricter: true, ratio: stricter.ratio, bar: FLOOR_RULE, margin: stricter.ratio / FLOOR_RULE, pastBy: stricter.vsFloor };
+}
+
 /**
  * The order of the contenders in round `round` of `n`: a balanced Latin square (Williams'), so that
  * over `n` rounds (2n where n is odd) each contender runs right after each other one equally often.
