@@ -3,7 +3,7 @@ import type { RootContext } from '../root/root.js';
 import { isGone, systemErrorCode } from '../base/errors.js';
 import { fs } from '../disk/fs.js';
 import { judgeHeartbeat, judgeHeartbeatHere, ownerState, type Heartbeat, type OwnerState } from '../owner/liveness.js';
-import { readHeartbeat, startHeartbeat } from '../owner/heartbeat.js';
+import { readHeartbeat, startHeartbeat, type Heartbeat as RunningHeartbeat } from '../owner/heartbeat.js';
 import { atExit } from '../owner/registry.js';
 import { logger } from '../base/log.js';
 import { randomName } from '../base/random-name.js';
@@ -178,40 +178,58 @@ export interface HeldFile {
  * @internal
  */
 export function startLease(file: HeldFile): Lease {
-  const giveBack = (): void => fs.renameSync(file.held, file.data);
-  const giveBackAtExit = atExit(() => {
-    try {
-      giveBack();
-    } catch {
-      // taken over, or the disk is gone: the next claimer judges the holder dead either way
-    }
-  });
-  const heartbeat = startHeartbeat({
-    at: file.held,
-    shown: file.shown,
-    kind: 'lease',
-    onGone: () => {
-      log('lease of %s lost: taken over', file.shown);
-      giveBackAtExit();
-    },
-  });
-  return {
-    get lost() {
-      return heartbeat.gone;
-    },
-    giveBack() {
-      giveBack();
-      this.drop();
-    },
-    drop() {
-      heartbeat.stop();
-      giveBackAtExit();
-    },
-    identify(identity) {
-      heartbeat.identify(identity);
-    },
-    settling(on) {
-      heartbeat.settling(on);
-    },
-  };
+  return new HeldLease(file);
+}
+
+/** A class, not an object literal with a `lost` getter: see owner/heartbeat.ts's RunningHeartbeat. */
+class HeldLease implements Lease {
+  readonly #file: HeldFile;
+  readonly #giveBackAtExit: () => void;
+  readonly #heartbeat: RunningHeartbeat;
+
+  constructor(file: HeldFile) {
+    this.#file = file;
+    this.#giveBackAtExit = atExit(() => {
+      try {
+        this.#rename();
+      } catch {
+        // taken over, or the disk is gone: the next claimer judges the holder dead either way
+      }
+    });
+    this.#heartbeat = startHeartbeat({
+      at: file.held,
+      shown: file.shown,
+      kind: 'lease',
+      onGone: () => {
+        log('lease of %s lost: taken over', file.shown);
+        this.#giveBackAtExit();
+      },
+    });
+  }
+
+  get lost(): boolean {
+    return this.#heartbeat.gone;
+  }
+
+  giveBack(): void {
+    this.#rename();
+    this.drop();
+  }
+
+  drop(): void {
+    this.#heartbeat.stop();
+    this.#giveBackAtExit();
+  }
+
+  identify(identity: FileIdentity): void {
+    this.#heartbeat.identify(identity);
+  }
+
+  settling(on: boolean): void {
+    this.#heartbeat.settling(on);
+  }
+
+  #rename(): void {
+    fs.renameSync(this.#file.held, this.#file.data);
+  }
 }
