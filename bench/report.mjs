@@ -57,7 +57,8 @@ const ANALYSES_OF = {
   tus: ['tus.md'],
   intake: ['intake.md'],
   sweep: ['sweep.md'],
-  gate: ['sweep.md'],
+  handoff: ['handoff.md'],
+  gate: ['sweep.md', 'handoff.md'],
 };
 
 /** The commit the benchmarked code is at (with `+` when the work tree has changes), or 'unknown'. */
