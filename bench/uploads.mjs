@@ -30,7 +30,7 @@ const KiB = 1024;
 const QUICK = process.argv.includes('--quick');
 const params = QUICK
   ? { smallSizes: [10 * KiB, MiB], smallConcurrency: [1, 32], smallRounds: 2, equalRounds: 1, equalServers: 1, equalWarmup: 1, sliceSeconds: 0.5, bytes: 32 * MiB, concurrency: 8, largeRounds: 1, abortAt: 16 * MiB, abortChecks: [1000, 3000], loadRuns: 3, loadSeconds: 5, loadConcurrency: 32, loadBytes: MiB, warmupBytes: 4 * MiB, chunk: MiB, appHeapMiB: 16, bandHeaps: [0, 2, 16], bandBytes: 16 * MiB, bandRounds: 1 }
-  : { smallSizes: [10 * KiB, MiB], smallConcurrency: [1, 32], smallRounds: 24, equalRounds: 6, equalServers: 8, equalWarmup: 2, sliceSeconds: 0.5, bytes: 256 * MiB, concurrency: 8, largeRounds: 3, abortAt: 128 * MiB, abortChecks: [1000, 5000], loadRuns: 3, loadSeconds: 60, loadConcurrency: 32, loadBytes: MiB, warmupBytes: 4 * MiB, chunk: MiB, appHeapMiB: 16, bandHeaps: [0, 2, 16], bandBytes: 64 * MiB, bandRounds: 3 };
+  : { smallSizes: [10 * KiB, MiB], smallConcurrency: [1, 32], smallRounds: 24, equalRounds: 6, equalServers: 16, equalWarmup: 2, sliceSeconds: 0.5, bytes: 256 * MiB, concurrency: 8, largeRounds: 3, abortAt: 128 * MiB, abortChecks: [1000, 5000], loadRuns: 3, loadSeconds: 60, loadConcurrency: 32, loadBytes: MiB, warmupBytes: 4 * MiB, chunk: MiB, appHeapMiB: 16, bandHeaps: [0, 2, 16], bandBytes: 64 * MiB, bandRounds: 3 };
 
 const CONTENDERS = [
   { id: 'express-upload', framework: 'Express', ours: true, short: '`upload()`', name: "`upload({ field: 'file', maxBytes })` (tempfile-manager/express)" },
